@@ -1,0 +1,102 @@
+"""Tabletop: catalog objects standing on a ground plane, random materials, lights and a
+camera on a shell around them.
+
+Every randomized parameter is drawn from ``rng`` and recorded: object poses, scales and
+materials in the scene objects, light parameters in the lights, the rest in
+``Scene.params``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simgen.assets import Catalog, load_mesh
+from simgen.config import Settings
+from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
+from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
+from simgen.sampling.placement import footprint, pack_disks, require_placed, standing_pose
+from simgen.sampling.random import direction, hsv_color, integer, uniform
+
+
+def sample_material(settings: Settings, rng: np.random.Generator) -> tuple[Material, dict]:
+    m = settings.materials
+    color = hsv_color(rng, m.hue, m.saturation, m.value)
+    metallic = uniform(rng, m.metallic) if rng.uniform() < m.metallic_probability else 0.0
+    mat = Material(base_color=tuple(color["linear_rgb"]), roughness=uniform(rng, m.roughness), metallic=metallic)
+    return mat, {"hsv": color["hsv"]}
+
+
+def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> tuple[list[SceneObject], dict]:
+    o, sc = settings.objects, settings.scene
+    n = integer(rng, o.count)
+    picks = [catalog.assets[i] for i in rng.integers(0, len(catalog.assets), size=n)]
+    scales = [a.scale * uniform(rng, o.scale) for a in picks]
+    yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
+    fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
+    spots = pack_disks([f.radius for f in fps], sc.area_radius, sc.clearance, sc.max_tries, rng)
+    require_placed(sum(s is not None for s in spots), o.count[0], [f.radius for f in fps], sc.area_radius)
+    objects, dropped = [], []
+    for asset, s, yaw, fp, xy in zip(picks, scales, yaws, fps, spots):
+        if xy is None:
+            dropped.append(asset.key)
+            continue
+        mat, _ = sample_material(settings, rng)
+        iid = len(objects) + 1
+        objects.append(SceneObject(name=f"obj{iid:03d}_{asset.key.replace('/', '_')}", mesh_path=asset.path,
+                                   mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
+                                   category_id=asset.category_id, material=mat, asset_id=asset.key))
+    params = {"count_drawn": n, "dropped": dropped,
+              "objects": [{"asset": a.key, "scale": s, "yaw": y, "xy": None if p is None else p.tolist(),
+                           "height": f.height} for a, s, y, f, p in zip(picks, scales, yaws, fps, spots)]}
+    return objects, params
+
+
+def sample_camera(settings: Settings, center: np.ndarray, rng: np.random.Generator) -> tuple[Camera, dict]:
+    c, r = settings.camera, settings.render
+    target = center + rng.normal(0.0, c.look_at_jitter, size=3) if c.look_at_jitter > 0 else center.copy()
+    dist, el, az = uniform(rng, c.distance), uniform(rng, c.elevation), uniform(rng, c.azimuth)
+    focal = uniform(rng, c.focal_length)
+    eye = target + dist * direction(az, el)
+    cam = Camera(width=r.width, height=r.height, K=intrinsics(focal, c.sensor_width, r.width, r.height),
+                 world_to_camera=look_at(eye, target), clip_start=c.clip_start, clip_end=c.clip_end)
+    return cam, {"distance": dist, "elevation_deg": el, "azimuth_deg": az, "focal_length_mm": focal,
+                 "sensor_width_mm": c.sensor_width, "target": target.tolist(), "eye": eye.tolist()}
+
+
+def sample_lights(settings: Settings, center: np.ndarray, rng: np.random.Generator) -> tuple[list[Light], World, dict]:
+    li = settings.lighting
+    lights, drawn = [], []
+    for _ in range(integer(rng, li.count)):
+        kind = str(li.types[int(rng.integers(len(li.types)))])
+        az, el = float(rng.uniform(0.0, 360.0)), uniform(rng, li.elevation)
+        dist = uniform(rng, li.distance)
+        pos = center + dist * direction(az, el)
+        pose = np.linalg.inv(look_at(pos, center)) @ BLENDER_TO_OPENCV  # local -Z towards the centre
+        power = uniform(rng, {"point": li.point_power, "spot": li.spot_power, "area": li.area_power,
+                              "sun": li.sun_strength}[kind])
+        color = hsv_color(rng, [0.0, 1.0], li.saturation, [1.0, 1.0])
+        size = uniform(rng, li.size)
+        light = Light(kind=kind, light_to_world=pose, power=power, color=tuple(color["linear_rgb"]),
+                      size=size / 5.0 if kind == "sun" else size,
+                      spot_angle=float(rng.uniform(0.4, 1.2)))
+        lights.append(light)
+        drawn.append({"kind": kind, "azimuth_deg": az, "elevation_deg": el, "distance": dist})
+    strength = uniform(rng, li.world_strength)
+    return lights, World(color=(0.5, 0.5, 0.5), strength=strength), {"lights": drawn, "world_strength": strength}
+
+
+def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> Scene:
+    objects, obj_params = sample_objects(settings, catalog, rng)
+    ground_mat, _ = sample_material(settings, rng)
+    g = settings.scene.ground_size
+    objects.append(SceneObject(name="ground", mesh_path=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
+                               instance_id=len(objects) + 1, category_id=0, material=ground_mat))
+    placed = [p for p in obj_params["objects"] if p["xy"] is not None]
+    center = np.zeros(3)
+    if placed:  # the camera and the lights aim at the middle of the objects
+        center[:2] = np.mean([p["xy"] for p in placed], axis=0)
+        center[2] = np.mean([p["height"] for p in placed]) / 2.0
+    camera, cam_params = sample_camera(settings, center, rng)
+    lights, world, light_params = sample_lights(settings, center, rng)
+    return Scene(objects=objects, lights=lights, camera=camera, world=world,
+                 params={"recipe": "tabletop", "objects": obj_params, "camera": cam_params, **light_params})

@@ -1,0 +1,356 @@
+"""The asset catalog: which meshes exist, their categories and their scale.
+
+A catalog file is YAML::
+
+    categories:            # COCO category ids are 1-based positions in this list
+      - box
+      - ball
+    ground: stuff/ground.obj   # optional; paths are relative to this file's folder
+    assets:
+      - mesh: meshes/box/cube.obj
+        category: box
+        scale: 1.0             # optional (default 1.0): metres per mesh unit
+
+Users can also bring meshes without writing a catalog: :func:`build_catalog`
+takes ``dirs={category: folder}`` and turns every mesh file found under each
+folder into an asset of that category.
+
+Nothing here loads meshes (see :mod:`simgen.assets.meshes`); only paths,
+suffixes and the catalog's structure are checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simgen import SimgenError
+
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
+"""Mesh file suffixes simgen loads (compared case-insensitively)."""
+
+BUNDLED_CATALOG: Path = Path(__file__).resolve().parents[2] / "assets" / "catalog.yaml"
+"""The catalog of the asset set shipped in the repository (``<repo>/assets``)."""
+
+BUNDLED_GROUND: Path = BUNDLED_CATALOG.parent / "stuff" / "ground.obj"
+"""The default ground plane: 1 m x 1 m in the XY plane at z = 0, normal +Z."""
+
+_TOP_KEYS = ("categories", "ground", "assets")
+_ASSET_KEYS = ("mesh", "category", "scale")
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int
+    """COCO category id, 1-based."""
+    name: str
+
+
+@dataclass(frozen=True)
+class Asset:
+    key: str
+    """``"<category>/<file stem>"``, unique within a catalog (``_2``, ``_3``... on clashes)."""
+    category: str
+    category_id: int
+    path: Path
+    """Absolute path of the mesh file."""
+    scale: float
+    """Metres per mesh unit: multiply the loaded mesh's coordinates by this."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    categories: tuple[Category, ...]
+    assets: tuple[Asset, ...]
+    ground: Path
+    """Absolute path of the ground plane mesh."""
+
+    @property
+    def category_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.categories)
+
+    def category_id(self, name: str) -> int:
+        for c in self.categories:
+            if c.name == name:
+                return c.id
+        raise SimgenError(
+            f"unknown category {name!r}; the catalog has: {', '.join(self.category_names)}"
+        )
+
+    def assets_of(self, category: str) -> tuple[Asset, ...]:
+        self.category_id(category)  # raises on an unknown name
+        return tuple(a for a in self.assets if a.category == category)
+
+    def asset(self, key: str) -> Asset:
+        for a in self.assets:
+            if a.key == key:
+                return a
+        raise SimgenError(f"unknown asset {key!r}; asset keys look like '<category>/<file stem>'")
+
+    def to_json(self) -> list[dict]:
+        """The COCO ``"categories"`` list."""
+        return [{"id": c.id, "name": c.name, "supercategory": "object"} for c in self.categories]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _one_line(text: object) -> str:
+    """Collapse whitespace (including newlines) so an error stays on one line."""
+    return " ".join(str(text).split())
+
+
+def _is_bundled(catalog_path: Path) -> bool:
+    try:
+        return catalog_path.resolve() == BUNDLED_CATALOG
+    except OSError:
+        return False
+
+
+def _check_suffix(path: Path, where: str) -> None:
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise SimgenError(
+            f"unsupported mesh file type {path.suffix or '(no suffix)'!r}: {path} ({where}); "
+            f"use one of {', '.join(MESH_SUFFIXES)}"
+        )
+
+
+def _check_category_name(name: Any, where: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise SimgenError(f"category names must be non-empty strings, got {name!r} ({where})")
+    if name != name.strip() or "/" in name:
+        raise SimgenError(
+            f"bad category name {name!r} ({where}): no '/' and no leading or trailing spaces"
+        )
+    return name
+
+
+def _check_scale(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SimgenError(f"scale must be a positive number, got {value!r} ({where})")
+    scale = float(value)
+    if not math.isfinite(scale) or scale <= 0:
+        raise SimgenError(f"scale must be a positive, finite number, got {value!r} ({where})")
+    return scale
+
+
+def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str) -> Path:
+    """Absolute path of a mesh named in a catalog file, checked to exist."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise SimgenError(
+            f"{what} in {catalog_path} must be a file path string, got {raw!r}"
+        )
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    path = path.resolve()
+    where = f"listed in {catalog_path}"
+    _check_suffix(path, where)
+    if not path.exists():
+        fix = "fix the path"
+        if _is_bundled(catalog_path):
+            fix += " or regenerate with scripts/make_assets.py"
+        raise SimgenError(f"asset file not found: {path} ({where}); {fix}")
+    if not path.is_file():
+        raise SimgenError(f"asset path is not a file: {path} ({where}); point it at a mesh file")
+    return path
+
+
+def _read_catalog_file(
+    path: str | Path,
+) -> tuple[list[str], list[tuple[str, Path, float]], Path]:
+    """(category names, [(category, mesh path, scale)], ground path) of a catalog file."""
+    catalog_path = Path(path).expanduser()
+    if not catalog_path.is_absolute():
+        catalog_path = Path.cwd() / catalog_path
+    catalog_path = catalog_path.resolve()
+    if not catalog_path.exists():
+        raise SimgenError(
+            f"catalog file not found: {catalog_path}; fix the path (the bundled one is {BUNDLED_CATALOG})"
+        )
+    if not catalog_path.is_file():
+        raise SimgenError(f"catalog path is not a file: {catalog_path}; give a .yaml catalog file")
+    try:
+        text = catalog_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SimgenError(f"cannot read catalog file {catalog_path}: {_one_line(exc)}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = str(exc)
+        mark = getattr(exc, "problem_mark", None)
+        if getattr(exc, "problem", None) and mark is not None:
+            reason = f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+        raise SimgenError(
+            f"catalog file {catalog_path} is not valid YAML: {_one_line(reason)}; fix its syntax"
+        ) from exc
+    if not isinstance(data, dict):
+        raise SimgenError(
+            f"catalog file {catalog_path} must be a YAML mapping with keys "
+            f"'categories' and 'assets' (and optionally 'ground'), got {type(data).__name__}"
+        )
+    unknown = [k for k in data if k not in _TOP_KEYS]
+    if unknown:
+        raise SimgenError(
+            f"unknown key(s) {', '.join(map(repr, unknown))} in catalog file {catalog_path}; "
+            f"allowed keys: {', '.join(_TOP_KEYS)}"
+        )
+    if "categories" not in data:
+        raise SimgenError(
+            f"catalog file {catalog_path} has no 'categories' key; add a list of category names"
+        )
+    names = data["categories"]
+    if not isinstance(names, list) or not names:
+        raise SimgenError(
+            f"'categories' in catalog file {catalog_path} must be a non-empty list of names"
+        )
+    seen: set[str] = set()
+    for name in names:
+        _check_category_name(name, f"in {catalog_path}")
+        if name in seen:
+            raise SimgenError(f"category {name!r} is listed twice in catalog file {catalog_path}")
+        seen.add(name)
+
+    base = catalog_path.parent
+    if data.get("ground") is None:
+        ground = BUNDLED_GROUND
+    else:
+        ground = _resolve_listed(data["ground"], base, catalog_path, "'ground'")
+
+    if "assets" not in data:
+        raise SimgenError(
+            f"catalog file {catalog_path} has no 'assets' key; add a list of "
+            "{mesh: <path>, category: <name>, scale: <metres per unit>} entries"
+        )
+    raw_assets = data["assets"]
+    if raw_assets is None:
+        raw_assets = []
+    if not isinstance(raw_assets, list):
+        raise SimgenError(f"'assets' in catalog file {catalog_path} must be a list")
+    entries: list[tuple[str, Path, float]] = []
+    for i, entry in enumerate(raw_assets):
+        where = f"assets[{i}] in {catalog_path}"
+        if not isinstance(entry, dict):
+            raise SimgenError(
+                f"{where} must be a mapping like {{mesh: <path>, category: <name>}}, got {entry!r}"
+            )
+        bad = [k for k in entry if k not in _ASSET_KEYS]
+        if bad:
+            raise SimgenError(
+                f"unknown key(s) {', '.join(map(repr, bad))} in {where}; "
+                f"allowed keys: {', '.join(_ASSET_KEYS)}"
+            )
+        for key in ("mesh", "category"):
+            if key not in entry:
+                raise SimgenError(f"{where} has no {key!r} key; add it")
+        category = entry["category"]
+        if category not in seen:
+            raise SimgenError(
+                f"asset category {category!r} of {where} is not in 'categories' "
+                f"({', '.join(names)}); add it there or fix the name"
+            )
+        scale = _check_scale(entry.get("scale", 1.0), where)
+        mesh = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}")
+        entries.append((category, mesh, scale))
+    return list(names), entries, ground
+
+
+def _scan_folder(category: str, folder: str | Path) -> list[Path]:
+    """Mesh files under ``folder`` (recursive), sorted by relative path."""
+    path = Path(folder).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    path = path.resolve()
+    where = f"folder for category {category!r}"
+    if not path.exists():
+        raise SimgenError(f"asset folder not found: {path} ({where}); fix the path")
+    if not path.is_dir():
+        raise SimgenError(f"asset folder is not a folder: {path} ({where}); give a folder of meshes")
+    found = []
+    for p in path.rglob("*"):
+        rel = p.relative_to(path)
+        # skip hidden files and folders (e.g. macOS "._x.obj" resource forks)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.suffix.lower() in MESH_SUFFIXES and p.is_file():
+            found.append((rel.as_posix(), p))
+    if not found:
+        raise SimgenError(
+            f"asset folder {path} ({where}) contains no mesh files "
+            f"({', '.join(MESH_SUFFIXES)}); add meshes or fix the path"
+        )
+    found.sort(key=lambda item: item[0])
+    return [p for _, p in found]
+
+
+# --------------------------------------------------------------------------- public
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read a catalog file (see the module docstring for the format).
+
+    Relative paths in the file are resolved against the file's folder; without a
+    ``ground`` key the bundled ground plane is used.
+    """
+    return build_catalog(path, None)
+
+
+def build_catalog(
+    catalog: str | Path | None = BUNDLED_CATALOG,
+    dirs: Mapping[str, str | Path] | None = None,
+    dir_scale: float = 1.0,
+) -> Catalog:
+    """A catalog from a catalog file, folders of meshes, or both.
+
+    Args:
+        catalog: a catalog file, or ``None`` for none.
+        dirs: ``{category name: folder}``; every mesh file under a folder (suffix
+            in :data:`MESH_SUFFIXES`, any case, searched recursively, hidden files
+            skipped, sorted by relative path) becomes an asset of that category.
+        dir_scale: metres per mesh unit of the meshes found in ``dirs``.
+
+    Categories from the catalog file come first (in file order), then new
+    category names from ``dirs`` in mapping order; a ``dirs`` category already
+    in the file adds its assets to that category.
+    """
+    dirs = dict(dirs or {})
+    if catalog is None and not dirs:
+        raise SimgenError("no assets: give a catalog file, or folders of meshes per category (dirs)")
+    names: list[str] = []
+    entries: list[tuple[str, Path, float]] = []
+    ground = BUNDLED_GROUND
+    source = "dirs"
+    if catalog is not None:
+        names, entries, ground = _read_catalog_file(catalog)
+        source = str(catalog)
+    if dirs:
+        scale = _check_scale(dir_scale, "dir_scale")
+        for category, folder in dirs.items():
+            _check_category_name(category, "a key of dirs")
+            if category not in names:
+                names.append(category)
+            entries.extend((category, p, scale) for p in _scan_folder(category, folder))
+    if not entries:
+        raise SimgenError(f"no assets: {source} lists no meshes; add assets or give dirs")
+
+    categories = tuple(Category(id=i + 1, name=n) for i, n in enumerate(names))
+    ids = {c.name: c.id for c in categories}
+    used: set[str] = set()
+    assets = []
+    for category, path, scale in entries:
+        base_key = f"{category}/{path.stem}"
+        key = base_key
+        n = 2
+        while key in used:
+            key = f"{base_key}_{n}"
+            n += 1
+        used.add(key)
+        assets.append(
+            Asset(key=key, category=category, category_id=ids[category], path=path, scale=scale)
+        )
+    return Catalog(categories=categories, assets=tuple(assets), ground=ground)

@@ -1,0 +1,91 @@
+"""Loading asset meshes with trimesh, cached and checked.
+
+Meshes are loaded with ``trimesh.load(path, force="mesh")`` (vertices merged,
+multi-part files such as GLB scenes concatenated with their node transforms
+applied). Coordinates are in mesh units; multiply by :attr:`Asset.scale` to get
+metres.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from simgen import SimgenError
+from simgen.assets.catalog import MESH_SUFFIXES, Catalog
+
+_FIX = "re-export it from a 3D tool or remove it from the catalog/folder"
+
+
+def _abs(path: str | Path) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = Path.cwd() / p
+    return p.resolve()
+
+
+def load_mesh(path: str | Path) -> trimesh.Trimesh:
+    """The mesh in ``path`` as one :class:`trimesh.Trimesh`, cached per absolute path.
+
+    Every call for the same file returns the same object: do not mutate it
+    (use ``mesh.copy()`` first). Raises :class:`SimgenError` for a missing,
+    unsupported, unreadable or empty file.
+    """
+    return _load_cached(str(_abs(path)))
+
+
+def clear_mesh_cache() -> None:
+    """Forget every mesh loaded by :func:`load_mesh` (e.g. after files changed)."""
+    _load_cached.cache_clear()
+
+
+@functools.lru_cache(maxsize=None)
+def _load_cached(path_str: str) -> trimesh.Trimesh:
+    path = Path(path_str)
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise SimgenError(
+            f"unsupported mesh file type {path.suffix or '(no suffix)'!r}: {path}; "
+            f"use one of {', '.join(MESH_SUFFIXES)}"
+        )
+    if not path.exists():
+        raise SimgenError(f"mesh file not found: {path}; fix the path")
+    if not path.is_file():
+        raise SimgenError(f"mesh path is not a file: {path}; point it at a mesh file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy noise from degenerate input
+            mesh = trimesh.load(path, force="mesh")
+    except Exception as exc:  # trimesh raises many types for bad files
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise SimgenError(f"cannot load mesh {path}: {reason}; {_FIX}") from exc
+    problem = _problem(mesh)
+    if problem:
+        raise SimgenError(f"cannot load mesh {path}: {problem}; {_FIX}")
+    return mesh
+
+
+def _problem(mesh: object) -> str | None:
+    """Why ``mesh`` is unusable, or None."""
+    if isinstance(mesh, trimesh.Scene):
+        return "the file contains no mesh geometry"
+    if not isinstance(mesh, trimesh.Trimesh):
+        return f"the file holds a {type(mesh).__name__}, not a triangle mesh"
+    if len(mesh.faces) == 0:
+        return "the file contains no faces"
+    vertices = np.asarray(mesh.vertices)
+    if not np.isfinite(vertices).all():
+        return "vertices are not all finite (NaN or inf)"
+    if not np.ptp(vertices, axis=0).max() > 0:
+        return "the mesh is degenerate (all vertices coincide)"
+    return None
+
+
+def validate_catalog(catalog: Catalog) -> None:
+    """Load every asset mesh and the ground once, so bad assets fail before rendering."""
+    for asset in catalog.assets:
+        load_mesh(asset.path)
+    load_mesh(catalog.ground)

@@ -1,0 +1,322 @@
+"""Turns a :class:`simgen.core.scene.Scene` into Blender data, renders it with Cycles and
+returns the raw passes as numpy arrays.
+
+Scenes are built through ``bpy.data`` (no ``bpy.ops`` in the frame loop). Meshes are
+converted once per asset file and reused; everything a frame creates (objects,
+materials, lights) is removed before the next frame, so memory stays flat over long runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator, TypedDict
+
+import bpy
+import numpy as np
+import OpenEXR
+from mathutils import Matrix
+
+from simgen.assets.meshes import load_mesh
+from simgen.config import RenderConfig
+from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
+from simgen.core.scene import Camera, Light, Material, Scene, World
+
+log = logging.getLogger(__name__)
+
+GPU_BACKENDS = {"optix": "OPTIX", "cuda": "CUDA", "hip": "HIP", "oneapi": "ONEAPI", "metal": "METAL"}
+BACKGROUND_DEPTH = 1e9
+"""Cycles writes 1e10 where a ray hits nothing; anything beyond this counts as no hit."""
+
+
+class RawPasses(TypedDict):
+    """What :meth:`BlenderBackend.render` returns (all arrays row 0 = top of the image)."""
+
+    rgb: np.ndarray
+    """(H, W, 3) uint8 sRGB ("Standard" view transform, no look, exposure 0)."""
+    index: np.ndarray
+    """(H, W) int32 object pass index (= instance id) at the pixel centre; 0 = no hit."""
+    depth: np.ndarray
+    """(H, W) float32 planar depth along the optical axis in metres; inf = no hit."""
+    normal: np.ndarray
+    """(H, W, 3) float32 world-space shading normal, averaged over samples; 0 = no hit."""
+
+
+def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """Blender's "Standard" view transform on an sRGB display, as 8-bit."""
+    c = np.clip(linear, 0.0, 1.0)
+    s = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
+    return np.rint(s * 255.0).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def _quiet_fds(log_path: Path) -> Iterator[None]:
+    """Send Blender's C-level stdout/stderr chatter (``Fra:1 Mem:…``) to a log file."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log_path, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+class BlenderBackend:
+    """One Blender session configured for Cycles; renders many scenes in turn."""
+
+    def __init__(self, settings: RenderConfig, workdir: str | Path | None = None, quiet: bool = True):
+        self.settings = settings
+        self.quiet = quiet
+        shm = Path("/dev/shm")
+        base = workdir or (shm if shm.is_dir() and os.access(shm, os.W_OK) else None)
+        self._tmp = tempfile.TemporaryDirectory(prefix="simgen-", dir=base)
+        self.tmpdir = Path(self._tmp.name)
+        self.blender_log = self.tmpdir / "blender.log"
+        self._meshes: dict[Path, bpy.types.Mesh] = {}
+        self._frame_ids: list = []  # datablocks created for the current scene
+        with self._maybe_quiet():
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.scene = bpy.context.scene
+        self._setup_scene()
+        self.device = self._setup_device(settings.device)
+        self._camera = self._new_camera()
+        self._world = bpy.data.worlds.new("simgen_world")
+        self.scene.world = self._world
+
+    # ------------------------------------------------------------------ setup
+    def _maybe_quiet(self):
+        return _quiet_fds(self.blender_log) if self.quiet else contextlib.nullcontext()
+
+    def _setup_scene(self) -> None:
+        s, r = self.scene, self.settings
+        s.render.engine = "CYCLES"
+        s.render.resolution_x = r.width
+        s.render.resolution_y = r.height
+        s.render.resolution_percentage = 100
+        s.render.use_persistent_data = r.persistent_data
+        s.render.use_motion_blur = False
+        s.render.film_transparent = False
+        if r.threads > 0:
+            s.render.threads_mode = "FIXED"
+            s.render.threads = r.threads
+        s.cycles.samples = r.samples
+        s.cycles.use_adaptive_sampling = False
+        s.cycles.use_denoising = r.denoise
+        s.view_settings.view_transform = "Standard"
+        s.view_settings.look = "None"
+        s.view_settings.exposure = 0.0
+        s.view_settings.gamma = 1.0
+        s.display_settings.display_device = "sRGB"
+        vl = s.view_layers[0]
+        vl.use_pass_combined = True
+        vl.use_pass_z = True
+        vl.use_pass_object_index = True
+        vl.use_pass_normal = True
+        im = s.render.image_settings
+        im.media_type = "MULTI_LAYER_IMAGE"
+        im.file_format = "OPEN_EXR_MULTILAYER"
+        im.color_depth = "32"  # float32 labels: half floats lose depth precision
+        im.exr_codec = "NONE"  # a temp file in RAM; compression only costs time
+        s.render.filepath = str(self.tmpdir / "passes.exr")
+
+    def _setup_device(self, device: str) -> str:
+        """Pick the Cycles device; returns "CPU" or the GPU backend used. Logs the choice."""
+        s = self.scene
+        if device == "cpu":
+            s.cycles.device = "CPU"
+            log.info("Cycles device: CPU")
+            return "CPU"
+        wanted = list(GPU_BACKENDS.values()) if device == "auto" else [GPU_BACKENDS[device]]
+        with self._maybe_quiet():
+            prefs = bpy.context.preferences.addons["cycles"].preferences
+        for backend in wanted:
+            try:
+                prefs.compute_device_type = backend
+            except TypeError:  # this Blender build or machine has no such backend
+                continue
+            with self._maybe_quiet():  # driver probing prints warnings of its own
+                prefs.get_devices()
+            gpus = [d for d in prefs.devices if d.type == backend]
+            if gpus:
+                for d in prefs.devices:
+                    d.use = d.type == backend
+                s.cycles.device = "GPU"
+                log.info("Cycles device: GPU via %s (%s)", backend, ", ".join(d.name for d in gpus))
+                return backend
+        s.cycles.device = "CPU"
+        msg = "Cycles device: CPU (no %s GPU found)" % "/".join(wanted)
+        if device == "auto":
+            log.info(msg)
+        else:
+            log.warning("render.device=%s requested but no such GPU is usable here; falling back to CPU", device)
+        return "CPU"
+
+    def _new_camera(self):
+        cam = bpy.data.cameras.new("simgen_camera")
+        cam.sensor_fit = "HORIZONTAL"
+        ob = bpy.data.objects.new("simgen_camera", cam)
+        self.scene.collection.objects.link(ob)
+        self.scene.camera = ob
+        return ob
+
+    # ------------------------------------------------------------------ scene
+    def _mesh(self, path: Path) -> bpy.types.Mesh:
+        """The Blender mesh for an asset file, converted once through trimesh."""
+        me = self._meshes.get(path)
+        if me is None:
+            tm = load_mesh(path)
+            me = bpy.data.meshes.new(path.stem)
+            v = np.asarray(tm.vertices, dtype=np.float32)
+            f = np.asarray(tm.faces, dtype=np.int32)
+            me.vertices.add(len(v))
+            me.vertices.foreach_set("co", v.ravel())
+            me.loops.add(f.size)
+            me.loops.foreach_set("vertex_index", f.ravel())
+            me.polygons.add(len(f))
+            me.polygons.foreach_set("loop_start", np.arange(0, f.size, 3, dtype=np.int32))
+            me.update()
+            me.shade_flat()  # labels use geometric normals; smooth shading would bend them
+            me.materials.append(None)  # one slot, filled per object (link = OBJECT)
+            self._meshes[path] = me
+        return me
+
+    def _material(self, name: str, m: Material) -> bpy.types.Material:
+        mat = bpy.data.materials.new(name)
+        bsdf = mat.node_tree.nodes["Principled BSDF"]
+        bsdf.inputs["Base Color"].default_value = (*m.base_color, 1.0)
+        bsdf.inputs["Roughness"].default_value = m.roughness
+        bsdf.inputs["Metallic"].default_value = m.metallic
+        self._frame_ids.append(mat)
+        return mat
+
+    def _light(self, i: int, light: Light) -> None:
+        data = bpy.data.lights.new(f"light{i}", type=light.kind.upper())
+        data.color = light.color
+        data.energy = light.power
+        if light.kind == "sun":
+            data.angle = light.size
+        elif light.kind == "area":
+            data.size = light.size
+        else:
+            data.shadow_soft_size = light.size
+            if light.kind == "spot":
+                data.spot_size = light.spot_angle
+        ob = bpy.data.objects.new(f"light{i}", data)
+        ob.matrix_world = Matrix(light.light_to_world.tolist())
+        self.scene.collection.objects.link(ob)
+        self._frame_ids += [ob, data]
+
+    def _set_camera(self, cam: Camera) -> None:
+        if (cam.width, cam.height) != (self.scene.render.resolution_x, self.scene.render.resolution_y):
+            raise ValueError(f"scene camera is {cam.width}x{cam.height} but the renderer is set up for "
+                             f"{self.scene.render.resolution_x}x{self.scene.render.resolution_y}")
+        data = self._camera.data
+        lens = blender_lens(cam.K, cam.width, cam.height)
+        data.lens, data.sensor_width = lens["lens"], lens["sensor_width"]
+        data.shift_x, data.shift_y = lens["shift_x"], lens["shift_y"]
+        data.clip_start, data.clip_end = cam.clip_start, cam.clip_end
+        self._camera.matrix_world = Matrix((cam.camera_to_world @ BLENDER_TO_OPENCV).tolist())
+
+    def _set_world(self, world: World) -> None:
+        bg = self._world.node_tree.nodes["Background"]
+        bg.inputs["Color"].default_value = (*world.color, 1.0)
+        bg.inputs["Strength"].default_value = world.strength
+
+    def build(self, scene: Scene) -> None:
+        """Replace whatever the previous frame built with ``scene``."""
+        self.clear()
+        scene.validate()
+        coll = self.scene.collection
+        for o in scene.objects:
+            ob = bpy.data.objects.new(o.name, self._mesh(Path(o.mesh_path)))
+            ob.matrix_world = Matrix(o.mesh_to_world.tolist())
+            ob.pass_index = o.instance_id
+            # meshes are shared between frames and objects; the material belongs to the object
+            ob.material_slots[0].link = "OBJECT"
+            ob.material_slots[0].material = self._material(o.name, o.material)
+            coll.objects.link(ob)
+            self._frame_ids.append(ob)
+        for i, light in enumerate(scene.lights):
+            self._light(i, light)
+        self._set_camera(scene.camera)
+        self._set_world(scene.world)
+
+    def clear(self) -> None:
+        """Remove every datablock the last :meth:`build` created (meshes stay cached).
+
+        Objects go first: removing a light's data would take its object with it.
+        """
+        objects = [b for b in self._frame_ids if isinstance(b, bpy.types.Object)]
+        for ob in objects:
+            bpy.data.objects.remove(ob, do_unlink=True)
+        for block in self._frame_ids:
+            if isinstance(block, bpy.types.Material):
+                bpy.data.materials.remove(block, do_unlink=True)
+            elif isinstance(block, bpy.types.Light):
+                bpy.data.lights.remove(block, do_unlink=True)
+        self._frame_ids.clear()
+
+    # ----------------------------------------------------------------- render
+    def render(self, seed: int = 0) -> RawPasses:
+        """Render the built scene; return its passes (see :class:`RawPasses`)."""
+        self.scene.cycles.seed = seed % (2**31)
+        exr = Path(self.scene.render.filepath)
+        with self._maybe_quiet():
+            bpy.ops.render.render(write_still=True)
+        passes = read_passes(exr)
+        exr.unlink()
+        return passes
+
+    def render_bare(self, seed: int = 0) -> float:
+        """Render Combined only, write nothing, read nothing back; return seconds taken.
+
+        The baseline of ``scripts/bench.py``: what Cycles alone costs for the built scene.
+        """
+        vl = self.scene.view_layers[0]
+        flags = ("use_pass_z", "use_pass_object_index", "use_pass_normal")
+        saved = [getattr(vl, f) for f in flags]
+        for f in flags:
+            setattr(vl, f, False)
+        self.scene.cycles.seed = seed % (2**31)
+        try:
+            t0 = time.perf_counter()
+            with self._maybe_quiet():
+                bpy.ops.render.render(write_still=False)
+            return time.perf_counter() - t0
+        finally:
+            for f, v in zip(flags, saved):
+                setattr(vl, f, v)
+
+    def close(self) -> None:
+        self.clear()
+        for me in self._meshes.values():
+            bpy.data.meshes.remove(me)
+        self._meshes.clear()
+        self._tmp.cleanup()
+
+
+def read_passes(path: Path) -> RawPasses:
+    """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`."""
+    parts = {}
+    with OpenEXR.File(str(path), separate_channels=True) as f:
+        for p in f.parts:
+            parts.update({name.removeprefix("ViewLayer."): ch.pixels for name, ch in p.channels.items()})
+    combined = np.stack([parts["Combined.R"], parts["Combined.G"], parts["Combined.B"]], axis=-1)
+    index = np.rint(parts["Object Index.X"]).astype(np.int32)
+    depth = parts["Depth.Z"].astype(np.float32, copy=True)
+    depth[(depth > BACKGROUND_DEPTH) | (index == 0)] = np.inf
+    normal = np.stack([parts["Normal.X"], parts["Normal.Y"], parts["Normal.Z"]], axis=-1).astype(np.float32)
+    normal[index == 0] = 0.0
+    return RawPasses(rgb=linear_to_srgb8(combined), index=index, depth=depth, normal=normal)

@@ -1,0 +1,231 @@
+"""Typed configuration: the schema of every Hydra group, with a docstring under each field.
+
+The YAML files under ``configs/`` hold the values; :func:`to_settings` checks the
+composed config against these dataclasses (unknown keys, wrong types, out-of-range
+values) and turns it into plain objects. Nothing below the CLI sees a DictConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from simgen import SimgenError
+
+Range = list[float]
+"""A closed interval [low, high] that a parameter is drawn from uniformly."""
+
+
+DEVICES = ("auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal")
+
+
+@dataclass
+class RenderConfig:
+    engine: str = "cycles"
+    """Render engine: cycles. Only Cycles: EEVEE needs a GPU with OpenGL/Vulkan."""
+    device: str = "auto"
+    """Cycles device: auto, cpu, cuda, optix, hip, oneapi or metal. auto: the first of OptiX, CUDA, HIP, oneAPI, Metal with a usable
+    device, else CPU. A named GPU backend without a device falls back to CPU with a warning."""
+    samples: int = 16
+    """Path-tracing samples per pixel (labels are exact at any count)."""
+    width: int = 320
+    height: int = 240
+    denoise: bool = False
+    """Run Cycles' denoiser (OpenImageDenoise on CPU) on the RGB image; labels are never denoised."""
+    threads: int = 0
+    """CPU render threads; 0 = one per core."""
+    persistent_data: bool = False
+    """Keep Cycles' scene data between frames (faster on big static scenes)."""
+
+
+@dataclass
+class CameraConfig:
+    distance: Range = field(default_factory=lambda: [0.8, 1.5])
+    """Distance from the look-at point, metres."""
+    elevation: Range = field(default_factory=lambda: [25.0, 70.0])
+    """Elevation above the ground plane, degrees."""
+    azimuth: Range = field(default_factory=lambda: [0.0, 360.0])
+    """Azimuth around the look-at point, degrees."""
+    focal_length: Range = field(default_factory=lambda: [30.0, 55.0])
+    """Lens focal length, mm (with sensor_width)."""
+    sensor_width: float = 36.0
+    """Sensor width, mm (horizontal sensor fit)."""
+    look_at_jitter: float = 0.05
+    """Std-dev (m) of the Gaussian offset added to the look-at point (the objects' centre)."""
+    clip_start: float = 0.01
+    clip_end: float = 100.0
+
+
+@dataclass
+class LightingConfig:
+    count: list[int] = field(default_factory=lambda: [1, 3])
+    """Number of lights, inclusive range."""
+    types: list[str] = field(default_factory=lambda: ["point", "sun", "spot", "area"])
+    """Light types drawn uniformly: point, sun, spot, area."""
+    distance: Range = field(default_factory=lambda: [1.0, 3.0])
+    """Distance of point, spot and area lights from the scene centre, metres."""
+    elevation: Range = field(default_factory=lambda: [30.0, 85.0])
+    """Elevation of every light (the sun's too), degrees."""
+    point_power: Range = field(default_factory=lambda: [50.0, 400.0])
+    """Watts."""
+    spot_power: Range = field(default_factory=lambda: [100.0, 800.0])
+    area_power: Range = field(default_factory=lambda: [50.0, 400.0])
+    sun_strength: Range = field(default_factory=lambda: [1.0, 5.0])
+    """Sun irradiance, W/m^2."""
+    size: Range = field(default_factory=lambda: [0.05, 0.5])
+    """Radius (point, spot) or edge (area) in metres; the sun's angular size is size/5 rad."""
+    saturation: Range = field(default_factory=lambda: [0.0, 0.25])
+    """Light colour saturation (HSV, value 1, random hue)."""
+    world_strength: Range = field(default_factory=lambda: [0.1, 0.8])
+    """Uniform background (world) light strength; its colour is grey."""
+
+
+@dataclass
+class MaterialsConfig:
+    hue: Range = field(default_factory=lambda: [0.0, 1.0])
+    saturation: Range = field(default_factory=lambda: [0.1, 0.9])
+    value: Range = field(default_factory=lambda: [0.15, 0.95])
+    """Base colour in HSV (sRGB-encoded value), converted to linear RGB for Blender."""
+    roughness: Range = field(default_factory=lambda: [0.05, 1.0])
+    metallic: Range = field(default_factory=lambda: [0.0, 1.0])
+    metallic_probability: float = 0.3
+    """Chance that an object is metallic at all (else metallic = 0)."""
+
+
+@dataclass
+class ObjectsConfig:
+    catalog: Optional[str] = "bundled"
+    """Asset catalog YAML ("bundled" = assets/catalog.yaml; null = none, use dirs only)."""
+    dirs: dict[str, str] = field(default_factory=dict)
+    """Your own meshes: {category name: folder}. Every OBJ/PLY/STL/GLB/GLTF/OFF file in
+    the folder (recursively) becomes an asset of that category."""
+    dir_scale: float = 1.0
+    """Metres per unit of the meshes in dirs."""
+    count: list[int] = field(default_factory=lambda: [3, 8])
+    """Objects per frame, inclusive range."""
+    scale: Range = field(default_factory=lambda: [0.8, 1.25])
+    """Random uniform scale factor on top of the catalog scale."""
+
+
+@dataclass
+class SceneConfig:
+    recipe: str = "tabletop"
+    """Recipe module under scenes/ (scenes/<recipe>.py with a make_scene function)."""
+    area_radius: float = 0.45
+    """Objects are placed with their footprint inside this radius (m) around the origin."""
+    ground_size: float = 6.0
+    """Edge of the square ground plane, metres."""
+    clearance: float = 0.005
+    """Minimum gap between object footprints, metres."""
+    max_tries: int = 200
+    """Rejection-sampling tries per object before it is dropped (or, below
+    objects.count[0], before the scene is declared impossible)."""
+
+
+@dataclass
+class OutputConfig:
+    dir: str = "outputs/dataset"
+    """Dataset folder (created). Relative paths are relative to the working directory."""
+    previews: bool = True
+    """Also write colourized pictures under previews/ (never instead of the data)."""
+    overwrite: bool = False
+    """Allow writing into a folder that already holds a dataset made with another config."""
+
+
+@dataclass
+class Settings:
+    seed: int = 0
+    start: int = 0
+    frames: int = 4
+    render: RenderConfig = field(default_factory=RenderConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    lighting: LightingConfig = field(default_factory=LightingConfig)
+    materials: MaterialsConfig = field(default_factory=MaterialsConfig)
+    objects: ObjectsConfig = field(default_factory=ObjectsConfig)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def _check_range(name: str, r: list, lo: float | None = None, hi: float | None = None) -> None:
+    if len(r) != 2 or r[0] > r[1]:
+        raise SimgenError(f"{name} must be a range [low, high] with low <= high (got {list(r)}); "
+                          f"set e.g. {name}=[{lo if lo is not None else 0},{hi if hi is not None else 1}]")
+    if (lo is not None and r[0] < lo) or (hi is not None and r[1] > hi):
+        raise SimgenError(f"{name}={list(r)} is outside [{lo}, {hi}]; pick values in that interval")
+
+
+def validate(s: Settings) -> Settings:
+    """Check values the types alone do not rule out; raise SimgenError naming the fix."""
+    if s.frames < 1:
+        raise SimgenError(f"frames must be at least 1 (got {s.frames}); set frames=N with N >= 1")
+    if s.start < 0:
+        raise SimgenError(f"start must be >= 0 (got {s.start}); set start=K with K >= 0")
+    if s.seed < 0:
+        raise SimgenError(f"seed must be >= 0 (got {s.seed})")
+    r = s.render
+    if r.engine != "cycles":
+        raise SimgenError(f"render.engine={r.engine!r} is not supported; use render.engine=cycles "
+                          "(EEVEE needs a GPU with OpenGL/Vulkan)")
+    if r.device not in DEVICES:
+        raise SimgenError(f"render.device={r.device!r} is unknown; use one of {', '.join(DEVICES)}")
+    if r.width < 1 or r.height < 1:
+        raise SimgenError(f"render.width and render.height must be >= 1 (got {r.width}x{r.height})")
+    if r.samples < 1:
+        raise SimgenError(f"render.samples must be >= 1 (got {r.samples})")
+    if r.threads < 0:
+        raise SimgenError(f"render.threads must be >= 0 (got {r.threads}); 0 means one per core")
+    c = s.camera
+    _check_range("camera.distance", c.distance, 1e-3)
+    _check_range("camera.elevation", c.elevation, -90, 90)
+    _check_range("camera.azimuth", c.azimuth)
+    _check_range("camera.focal_length", c.focal_length, 1e-3)
+    if c.sensor_width <= 0:
+        raise SimgenError(f"camera.sensor_width must be > 0 (got {c.sensor_width})")
+    if not 0 < c.clip_start < c.clip_end:
+        raise SimgenError(f"need 0 < camera.clip_start < camera.clip_end (got {c.clip_start}, {c.clip_end})")
+    li = s.lighting
+    _check_range("lighting.count", li.count, 0)
+    bad = sorted(set(li.types) - {"point", "sun", "spot", "area"})
+    if bad or not li.types:
+        raise SimgenError(f"lighting.types has unknown or no types {bad}; use any of point, sun, spot, area")
+    for name in ("distance", "elevation", "point_power", "spot_power", "area_power", "sun_strength",
+                 "size", "world_strength"):
+        _check_range(f"lighting.{name}", getattr(li, name), 0)
+    _check_range("lighting.saturation", li.saturation, 0, 1)
+    m = s.materials
+    for name in ("hue", "saturation", "value", "roughness", "metallic"):
+        _check_range(f"materials.{name}", getattr(m, name), 0, 1)
+    if not 0 <= m.metallic_probability <= 1:
+        raise SimgenError(f"materials.metallic_probability must lie in [0, 1] (got {m.metallic_probability})")
+    o = s.objects
+    _check_range("objects.count", o.count, 0, 65000)
+    _check_range("objects.scale", o.scale, 1e-6)
+    if o.dir_scale <= 0:
+        raise SimgenError(f"objects.dir_scale must be > 0 (got {o.dir_scale})")
+    if o.catalog is None and not o.dirs:
+        raise SimgenError("no assets: objects.catalog is null and objects.dirs is empty; "
+                          "set objects.catalog=bundled or objects.dirs={category: /path/to/meshes}")
+    sc = s.scene
+    if sc.area_radius <= 0 or sc.ground_size <= 0 or sc.max_tries < 1 or sc.clearance < 0:
+        raise SimgenError("scene.area_radius and scene.ground_size must be > 0, scene.max_tries >= 1, "
+                          "scene.clearance >= 0")
+    if not s.output.dir:
+        raise SimgenError("output.dir is empty; set output.dir=/path/to/dataset")
+    return s
+
+
+def to_settings(cfg: Any) -> Settings:
+    """Check a composed DictConfig against the schema and return plain, validated Settings."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    schema = OmegaConf.structured(Settings)
+    try:
+        merged = OmegaConf.merge(schema, OmegaConf.masked_copy(cfg, [f.name for f in fields(Settings)]))
+        settings = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        msg = str(e).splitlines()[0]
+        raise SimgenError(f"bad config value for '{key}': {msg}; see `simgen --cfg job` for the expected keys") from e
+    assert isinstance(settings, Settings)
+    return validate(settings)

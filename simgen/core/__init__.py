@@ -1,0 +1,1 @@
+"""Plain-data scene description, camera maths and the label conventions."""

@@ -1,0 +1,108 @@
+"""The scene as plain data: what a recipe draws and the Blender backend builds.
+
+Nothing here imports Blender. Units are metres, radians and watts; the world
+frame is Blender's (Z up). Poses are 4x4 float64 numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+LightKind = Literal["point", "sun", "spot", "area"]
+
+
+@dataclass(frozen=True)
+class Material:
+    """A Principled BSDF material."""
+
+    base_color: tuple[float, float, float]
+    """Linear RGB in [0, 1]."""
+    roughness: float
+    metallic: float
+
+
+@dataclass
+class SceneObject:
+    """One mesh instance in the scene."""
+
+    name: str
+    mesh_path: Path
+    """Source mesh file, loaded with ``trimesh.load(path, force="mesh")``."""
+    mesh_to_world: np.ndarray
+    """4x4: loaded mesh vertices (homogeneous, as rows) times its transpose are
+    world vertices, i.e. ``world = (mesh_to_world @ [v, 1])[:3]``. Includes scale."""
+    instance_id: int
+    """1..65535, unique within the scene; the value of the instance label."""
+    category_id: int
+    """COCO category id, 0 for ground, background and distractors."""
+    material: Material
+    asset_id: str = ""
+    """Catalog key of the asset (e.g. ``"mug/mug_a"``); empty for stuff."""
+
+
+@dataclass
+class Light:
+    kind: LightKind
+    light_to_world: np.ndarray
+    """4x4 pose; like Blender lights, sun, spot and area lights shine along local -Z."""
+    power: float
+    """Watts for point, spot and area lights; irradiance (W/m^2) for the sun."""
+    color: tuple[float, float, float]
+    size: float = 0.1
+    """Radius (point, spot), edge length (area) or angular diameter in radians (sun)."""
+    spot_angle: float = 0.8
+    """Full cone angle in radians (spot lights only)."""
+
+
+@dataclass
+class Camera:
+    """A pinhole camera in the OpenCV convention (x right, y down, z forward).
+
+    Pixel (u, v) has its centre at integer coordinates (u, v); the top-left pixel's
+    centre is (0, 0).
+    """
+
+    width: int
+    height: int
+    K: np.ndarray
+    """3x3 intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels; fx == fy."""
+    world_to_camera: np.ndarray
+    """4x4, world points to OpenCV camera coordinates."""
+    clip_start: float = 0.01
+    clip_end: float = 1000.0
+
+    @property
+    def camera_to_world(self) -> np.ndarray:
+        return np.linalg.inv(self.world_to_camera)
+
+
+@dataclass
+class World:
+    """Uniform background light/colour seen where no object is hit."""
+
+    color: tuple[float, float, float] = (0.05, 0.05, 0.05)
+    strength: float = 1.0
+
+
+@dataclass
+class Scene:
+    """Everything needed to render one frame, and nothing Blender-specific."""
+
+    objects: list[SceneObject]
+    lights: list[Light]
+    camera: Camera
+    world: World = field(default_factory=World)
+    params: dict[str, Any] = field(default_factory=dict)
+    """Every randomized parameter that is not already in objects, lights or camera
+    (JSON-serializable); recorded in the frame's meta."""
+
+    def validate(self) -> None:
+        ids = [o.instance_id for o in self.objects]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate instance ids in scene: {sorted(ids)}")
+        if any(not 1 <= i <= 65535 for i in ids):
+            raise ValueError("instance ids must lie in 1..65535")

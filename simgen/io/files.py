@@ -1,0 +1,160 @@
+"""Atomic file writers and their readers.
+
+Every writer serialises fully in memory first, writes to a temporary file in the
+destination directory (``.<name>.<random>.tmp``) and then ``os.replace``-s it onto
+the final name: a file under a final name is always complete, an existing file is
+never clobbered by a failed write, and the temporary file is removed on failure.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from simgen import SimgenError
+
+TMP_SUFFIX = ".tmp"
+
+
+def _open_temp(final: Path) -> tuple[int, Path]:
+    """Create and open (O_EXCL) a fresh temp file next to ``final``; mode follows the umask."""
+    while True:
+        tmp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        return fd, tmp
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same dir + os.replace)."""
+    final = Path(path)
+    data = memoryview(data)
+    fd, tmp = _open_temp(final)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# ------------------------------------------------------------------------- PNG
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Lossless PNG bytes of uint8 (H, W, 3) RGB, uint8 (H, W) or uint16 (H, W)."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        image = np.ascontiguousarray(image[..., ::-1])  # RGB -> BGR for OpenCV
+    elif image.ndim == 2 and image.dtype in (np.uint8, np.uint16):
+        image = np.ascontiguousarray(image)
+    else:
+        raise ValueError("write_png takes uint8 (H, W, 3) RGB, uint8 (H, W) or uint16 (H, W); "
+                         f"got {image.dtype} {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"cannot write an empty image {image.shape} as PNG")
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"PNG encoding failed for {image.dtype} {image.shape}")
+    return buf.tobytes()
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Atomically write a lossless PNG (see :func:`encode_png` for accepted arrays)."""
+    atomic_write_bytes(path, encode_png(image))
+
+
+def read_png(path: str | os.PathLike) -> np.ndarray:
+    """Inverse of :func:`write_png`: same dtype and shape back (3-channel images as RGB)."""
+    buf = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{path} is not a readable PNG")
+    if image.ndim == 3:
+        if image.shape[2] == 3:
+            image = image[..., ::-1]
+        elif image.shape[2] == 4:
+            image = image[..., [2, 1, 0, 3]]
+        image = np.ascontiguousarray(image)
+    return image
+
+
+# ------------------------------------------------------------------------- NPY
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Atomically write ``array`` in .npy format (no pickles)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buf.getbuffer())
+
+
+def read_npy(path: str | os.PathLike) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+# ------------------------------------------------------------------------ JSON
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
+
+
+def dumps_json(obj: Any, indent: int | None = None) -> str:
+    """JSON text: insertion order kept, numpy scalars/arrays as plain values,
+    inf/nan as ``Infinity``/``NaN`` (Python's json dialect), ASCII, trailing newline."""
+    return json.dumps(obj, indent=indent, default=_json_default) + "\n"
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = None) -> None:
+    """Atomically write ``obj`` as JSON (UTF-8). Identical input gives identical bytes."""
+    atomic_write_bytes(path, dumps_json(obj, indent=indent).encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------------- dirs
+
+
+def ensure_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and parents) and prove it is writable; SimgenError otherwise."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        if not p.is_dir():
+            raise NotADirectoryError(f"{p} is not a directory")
+        fd, probe = _open_temp(p / ".simgen-write-probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise SimgenError(f"cannot write to output dir {p}: {reason}; choose another output.dir") from e
+    return p

@@ -1,0 +1,231 @@
+"""Turn the raw passes of a render into lossless labels and COCO annotations.
+
+Pure numpy / pycocotools; nothing here imports Blender.
+
+Conventions: OpenCV camera axes (x right, y down, z forward), pixel centres at
+integer coordinates, planar depth in metres (``np.inf`` = no hit), instance id 0 =
+nothing hit, semantic = COCO category id (0 = background / stuff), normals are unit
+vectors in the camera frame facing the camera (zeros where nothing was hit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from pycocotools import mask as mask_util
+
+from simgen.core.camera import pixel_rays
+
+MAX_ID = 65535
+_MIN_NORMAL_LENGTH = 1e-6
+
+
+@dataclass
+class FrameLabels:
+    """Every lossless label of one frame."""
+
+    rgb: np.ndarray
+    """(H, W, 3) uint8 sRGB."""
+    instance: np.ndarray
+    """(H, W) uint16, 0 = nothing hit."""
+    semantic: np.ndarray
+    """(H, W) uint16 COCO category id, 0 = background / category-0 objects."""
+    depth: np.ndarray
+    """(H, W) float32 planar depth in metres, inf = no hit."""
+    normal: np.ndarray
+    """(H, W, 3) float32 camera-frame unit normals facing the camera, 0 = no hit."""
+
+    @property
+    def height(self) -> int:
+        return int(self.instance.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.instance.shape[1])
+
+    def check(self) -> None:
+        """Raise ValueError unless every array has the documented shape and dtype."""
+        if self.instance.ndim != 2:
+            raise ValueError(f"instance must be (H, W), got shape {self.instance.shape}")
+        h, w = self.instance.shape
+        expected = {
+            "rgb": ((h, w, 3), np.uint8),
+            "instance": ((h, w), np.uint16),
+            "semantic": ((h, w), np.uint16),
+            "depth": ((h, w), np.float32),
+            "normal": ((h, w, 3), np.float32),
+        }
+        for name, (shape, dtype) in expected.items():
+            arr = getattr(self, name)
+            if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != dtype:
+                got = (getattr(arr, "shape", None), getattr(arr, "dtype", type(arr).__name__))
+                raise ValueError(
+                    f"FrameLabels.{name} must be {np.dtype(dtype).name} {shape}, got {got[1]} {got[0]}")
+
+
+def _present_ids(instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nonzero ids present in ``instance`` (sorted) and their pixel counts."""
+    flat = np.asarray(instance).ravel()
+    if flat.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if not np.issubdtype(flat.dtype, np.integer):
+        raise ValueError(f"instance ids must be integers, got {flat.dtype}")
+    if flat.dtype.kind == "i" or flat.dtype.itemsize > 2:
+        lo, hi = int(flat.min()), int(flat.max())
+        if lo < 0 or hi > MAX_ID:
+            raise ValueError(f"instance ids must lie in 0..{MAX_ID}, got range {lo}..{hi}")
+    counts = np.bincount(flat)
+    ids = np.flatnonzero(counts)
+    ids = ids[ids != 0]
+    return ids, counts[ids]
+
+
+def _check_categories(ids: np.ndarray, category_of: Mapping[int, int]) -> None:
+    missing = [int(i) for i in ids if int(i) not in category_of]
+    if missing:
+        raise ValueError(
+            f"instance ids {missing} appear in the image but have no category "
+            f"(known ids: {sorted(int(k) for k in category_of)})")
+
+
+def semantic_from_instance(instance: np.ndarray, category_of: Mapping[int, int]) -> np.ndarray:
+    """Semantic map (uint16, same shape) from an instance map and id -> category id.
+
+    Id 0 (nothing hit) maps to 0. Ids present in the image but missing from
+    ``category_of`` raise ValueError naming them; ids in the map but not in the
+    image are fine.
+    """
+    instance = np.asarray(instance)
+    ids, _ = _present_ids(instance)
+    _check_categories(ids, category_of)
+    lut = np.zeros(MAX_ID + 1, np.uint16)
+    for iid, cat in category_of.items():
+        iid, cat = int(iid), int(cat)
+        if not 0 <= cat <= MAX_ID:
+            raise ValueError(f"category id {cat} of instance {iid} is outside 0..{MAX_ID}")
+        if 1 <= iid <= MAX_ID:
+            lut[iid] = cat
+    return lut[instance]
+
+
+def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray,
+                   valid: np.ndarray) -> np.ndarray:
+    """World-space normals (H, W, 3) -> camera-frame unit normals facing the camera.
+
+    Rotates with ``world_to_camera[:3, :3]``, normalises, and flips every normal
+    whose dot product with the ray through its pixel centre is positive. Pixels that
+    are not ``valid`` or whose input normal has (almost) zero length become 0.
+    Returns float32 (H, W, 3).
+    """
+    n = np.asarray(normal_world, dtype=np.float64)
+    if n.ndim != 3 or n.shape[2] != 3:
+        raise ValueError(f"normals must be (H, W, 3), got shape {n.shape}")
+    h, w = n.shape[:2]
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != (h, w):
+        raise ValueError(f"valid mask shape {valid.shape} does not match normals {(h, w)}")
+    R = np.asarray(world_to_camera, dtype=np.float64)[:3, :3]
+    cam = n @ R.T
+    length = np.linalg.norm(cam, axis=-1)
+    keep = valid & (length > _MIN_NORMAL_LENGTH) & np.isfinite(length)
+    out = np.zeros_like(cam)
+    out[keep] = cam[keep] / length[keep, None]
+    rays = pixel_rays(np.asarray(K, dtype=np.float64), w, h)
+    facing_away = np.einsum("hwc,hwc->hw", out, rays) > 0
+    out[facing_away] *= -1.0
+    return out.astype(np.float32)
+
+
+def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
+                world_to_camera: np.ndarray, K: np.ndarray) -> FrameLabels:
+    """FrameLabels from the backend's raw passes ("rgb", "index", "depth", "normal")."""
+    missing = [k for k in ("rgb", "index", "depth", "normal") if k not in raw]
+    if missing:
+        raise ValueError(f"raw passes lack {missing}")
+    index = np.asarray(raw["index"])
+    if index.ndim != 2:
+        raise ValueError(f"index pass must be (H, W), got shape {index.shape}")
+    h, w = index.shape
+    if not np.issubdtype(index.dtype, np.integer):
+        raise ValueError(f"index pass must hold integers, got {index.dtype}")
+    if index.size and (int(index.min()) < 0 or int(index.max()) > MAX_ID):
+        raise ValueError(f"index pass values must lie in 0..{MAX_ID}, "
+                         f"got {int(index.min())}..{int(index.max())}")
+    rgb = np.asarray(raw["rgb"])
+    if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb pass must be uint8 {(h, w, 3)}, got {rgb.dtype} {rgb.shape}")
+    depth = np.asarray(raw["depth"])
+    if depth.shape != (h, w) or not np.issubdtype(depth.dtype, np.floating):
+        raise ValueError(f"depth pass must be float {(h, w)}, got {depth.dtype} {depth.shape}")
+    normal = np.asarray(raw["normal"])
+    if normal.shape != (h, w, 3) or not np.issubdtype(normal.dtype, np.floating):
+        raise ValueError(f"normal pass must be float {(h, w, 3)}, got {normal.dtype} {normal.shape}")
+
+    instance = index.astype(np.uint16)
+    valid = instance != 0
+    semantic = semantic_from_instance(instance, category_of)
+    depth = depth.astype(np.float32, copy=True)
+    depth[~valid] = np.inf
+    normal_cam = camera_normals(normal, world_to_camera, K, valid)
+    labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
+                         depth=depth, normal=normal_cam)
+    labels.check()
+    return labels
+
+
+# --------------------------------------------------------------------------- COCO
+
+
+def coco_image(index: int, width: int, height: int, file_name: str) -> dict:
+    """The COCO "images" entry of frame ``index`` (image ids start at 1)."""
+    return {"id": int(index) + 1, "file_name": str(file_name), "width": int(width),
+            "height": int(height), "frame_index": int(index)}
+
+
+def annotation_id(index: int, instance_id: int) -> int:
+    """Annotation id unique across a whole dataset (and its shards)."""
+    if not 1 <= int(instance_id) <= MAX_ID:
+        raise ValueError(f"instance id {instance_id} is outside 1..{MAX_ID}")
+    if int(index) < 0:
+        raise ValueError(f"frame index must be >= 0, got {index}")
+    return int(index) * (MAX_ID + 1) + int(instance_id)
+
+
+def coco_annotations(instance: np.ndarray, category_of: Mapping[int, int], index: int) -> list[dict]:
+    """COCO annotations (compressed RLE over the full image) of one frame.
+
+    One annotation per visible instance whose category is not 0, sorted by
+    instance id. Ids present in the image but missing from ``category_of`` raise
+    ValueError.
+    """
+    instance = np.asarray(instance)
+    if instance.ndim != 2:
+        raise ValueError(f"instance map must be (H, W), got shape {instance.shape}")
+    ids, counts = _present_ids(instance)
+    _check_categories(ids, category_of)
+    image_id = int(index) + 1
+    # One Fortran-ordered copy: comparisons then yield Fortran-ordered masks that
+    # pycocotools encodes without copying.
+    inst_f = np.asfortranarray(instance)
+    anns = []
+    for iid, count in zip(ids.tolist(), counts.tolist()):
+        cat = int(category_of[iid])
+        if cat == 0:
+            continue
+        mask = (inst_f == iid).view(np.uint8)
+        rle = mask_util.encode(mask)
+        bbox = [float(v) for v in mask_util.toBbox(rle)]
+        rle["counts"] = rle["counts"].decode("ascii")
+        anns.append({
+            "id": annotation_id(index, iid),
+            "image_id": image_id,
+            "category_id": cat,
+            "instance_id": iid,
+            "iscrowd": 0,
+            "area": int(count),
+            "bbox": bbox,
+            "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]},
+        })
+    return anns

@@ -1,0 +1,175 @@
+"""Pictures of the labels for people to look at.
+
+These are lossy, 8-bit renderings meant for inspection; the lossless labels are
+always written alongside and are never replaced by them. All images are RGB uint8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import cv2
+import numpy as np
+
+OVERLAY_ALPHA = 0.45
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser: a fixed, well-spread hash of uint64 values."""
+    x = x.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return x & _MASK64
+
+
+def id_colors(ids: np.ndarray | Iterable[int]) -> np.ndarray:
+    """(N, 3) uint8 RGB colour of each id: black for 0, a bright hash colour otherwise.
+
+    The colour depends only on the id (not on which other ids are present), so the
+    same object has the same colour in every frame and every run.
+    """
+    ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids).astype(np.int64).ravel()
+    h = _mix64(ids.astype(np.uint64))
+    hue = (h & np.uint64(0xFFFF)).astype(np.float64) / 65536.0           # [0, 1)
+    sat = 0.55 + 0.45 * ((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.float64) / 255.0
+    val = 0.75 + 0.25 * ((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.float64) / 255.0
+    # HSV -> RGB, vectorised.
+    i = np.floor(hue * 6.0).astype(np.int64) % 6
+    f = hue * 6.0 - np.floor(hue * 6.0)
+    p = val * (1.0 - sat)
+    q = val * (1.0 - f * sat)
+    t = val * (1.0 - (1.0 - f) * sat)
+    table = np.stack([
+        np.stack([val, t, p], -1), np.stack([q, val, p], -1), np.stack([p, val, t], -1),
+        np.stack([p, q, val], -1), np.stack([t, p, val], -1), np.stack([val, p, q], -1),
+    ])  # (6, N, 3)
+    rgb = table[i, np.arange(ids.size)]
+    out = np.round(rgb * 255.0).astype(np.uint8)
+    out[ids == 0] = 0
+    return out
+
+
+def colorize_ids(ids: np.ndarray) -> np.ndarray:
+    """(H, W) integer ids -> (H, W, 3) uint8 RGB; 0 is black, other ids get stable colours."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2:
+        raise ValueError(f"ids must be (H, W), got shape {ids.shape}")
+    if ids.dtype in (np.uint8, np.uint16):  # label maps: a dense lookup table is fastest
+        present = np.flatnonzero(np.bincount(ids.ravel()))
+        lut = np.zeros((int(present[-1]) + 1 if present.size else 1, 3), np.uint8)
+        lut[present] = id_colors(present)
+        return lut[ids]
+    uniq, inverse = np.unique(ids, return_inverse=True)
+    return id_colors(uniq)[inverse.reshape(ids.shape)]
+
+
+def depth_preview(depth: np.ndarray) -> np.ndarray:
+    """(H, W) depth -> (H, W, 3) uint8 RGB: inverse depth through the TURBO colormap.
+
+    Near is warm, far is cold; the range is set from the 1st/99th percentiles of
+    the valid (finite, positive) pixels. No-hit pixels are black.
+    """
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
+    valid = np.isfinite(depth) & (depth > 0)
+    out = np.zeros(depth.shape + (3,), np.uint8)
+    if not valid.any():
+        return out
+    inv = np.zeros_like(depth)
+    inv[valid] = 1.0 / depth[valid]
+    lo, hi = np.percentile(inv[valid], [1.0, 99.0])
+    if hi - lo <= 1e-12 * max(abs(hi), 1.0):
+        scaled = np.full(depth.shape, 0.5)
+    else:
+        scaled = np.clip((inv - lo) / (hi - lo), 0.0, 1.0)
+    gray = np.round(scaled * 255.0).astype(np.uint8)
+    colored = cv2.applyColorMap(gray, cv2.COLORMAP_TURBO)[..., ::-1]
+    out[valid] = colored[valid]
+    return out
+
+
+def normal_preview(normal: np.ndarray) -> np.ndarray:
+    """(H, W, 3) camera-frame normals -> RGB uint8, ``(n * 0.5 + 0.5) * 255``; zeros -> black.
+
+    Channel order follows the OpenCV axes: R = x (right), G = y (down), B = z (forward).
+    """
+    normal = np.asarray(normal)
+    if normal.ndim != 3 or normal.shape[2] != 3:
+        raise ValueError(f"normals must be (H, W, 3), got shape {normal.shape}")
+    n = normal.astype(np.float32, copy=False)
+    scaled = np.clip(n * np.float32(127.5) + np.float32(127.5), 0.0, 255.0)
+    img = np.rint(scaled).astype(np.uint8)
+    img[~(n != 0).any(axis=-1)] = 0
+    return img
+
+
+def _boundary(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose 4-neighbourhood holds another label (or the image edge)."""
+    edge = np.ones(labels.shape, bool)
+    inner = edge[1:-1, 1:-1]
+    c = labels[1:-1, 1:-1]
+    inner[...] = ((c != labels[:-2, 1:-1]) | (c != labels[2:, 1:-1])
+                  | (c != labels[1:-1, :-2]) | (c != labels[1:-1, 2:]))
+    return edge
+
+
+def overlay(rgb: np.ndarray, instance: np.ndarray, annotations: Iterable[Mapping],
+            category_names: Mapping[int, str]) -> np.ndarray:
+    """RGB with every annotated instance tinted, outlined, boxed and labelled.
+
+    Masks are tinted with the instance's colour (alpha 0.45); their contour (mask
+    pixels with a 4-neighbour of another id, or on the image edge) is drawn in full
+    colour; the category name is written just above the box (below it near the top).
+
+    The box of an annotation with bbox ``[x, y, w, h]`` covers exactly the pixel
+    columns x..x+w-1 and rows y..y+h-1 (1 pixel wide, in the instance's colour) and
+    is drawn last, so labels never hide it. Returns a new (H, W, 3) uint8 array.
+    """
+    rgb = np.asarray(rgb)
+    instance = np.asarray(instance)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    if instance.shape != rgb.shape[:2]:
+        raise ValueError(f"instance shape {instance.shape} does not match rgb {rgb.shape[:2]}")
+    anns = list(annotations)
+    out = rgb.copy()
+    ann_ids = np.array([int(a["instance_id"]) for a in anns], np.int64)
+    colors = id_colors(ann_ids)
+    if anns:
+        # per-id lookup tables: which ids are annotated, and their colours
+        size = max(int(ann_ids.max()), int(instance.max()) if instance.size else 0) + 1
+        is_ann = np.zeros(size, bool)
+        is_ann[ann_ids] = True
+        lut = np.zeros((size, 3), np.float32)
+        lut[ann_ids] = colors
+        ids = instance.astype(np.int64, copy=False)
+        sel = is_ann[ids]
+        tinted = (1.0 - OVERLAY_ALPHA) * out[sel].astype(np.float32) + OVERLAY_ALPHA * lut[ids[sel]]
+        out[sel] = np.rint(tinted).astype(np.uint8)
+        contour = sel & _boundary(ids)
+        out[contour] = lut[ids[contour]].astype(np.uint8)
+
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1
+    boxes = []
+    for ann, color in zip(anns, colors):
+        x, y, w, h = (int(round(float(v))) for v in ann["bbox"])
+        if w <= 0 or h <= 0:
+            continue
+        boxes.append(((x, y), (x + w - 1, y + h - 1), tuple(int(c) for c in color)))
+        cat = int(ann["category_id"])
+        text = str(category_names.get(cat, cat))
+        (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+        # baseline placed so the text (descenders and outline included) stays off the box
+        ty = y - base - 3
+        if ty - th - 2 < 0:
+            ty = min(y + h + th + 2, out.shape[0] - 1 - base)
+        cv2.putText(out, text, (x, ty), font, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(out, text, (x, ty), font, scale, tuple(int(c) for c in color), thick, cv2.LINE_AA)
+    for p0, p1, color in boxes:
+        cv2.rectangle(out, p0, p1, color, 1, cv2.LINE_8)
+    return out

@@ -1,0 +1,1 @@
+"""Samplers: small functions that take an explicit ``numpy.random.Generator``."""

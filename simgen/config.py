@@ -7,6 +7,7 @@ values) and turns it into plain objects. Nothing below the CLI sees a DictConfig
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -34,6 +35,10 @@ class RenderConfig:
     """Run Cycles' denoiser (OpenImageDenoise on CPU) on the RGB image; labels are never denoised."""
     threads: int = 0
     """CPU render threads; 0 = one per core."""
+    filter_width: float = 1.5
+    """Pixel filter width in pixels (Blackman-Harris) for the RGB image. Labels come from
+    Cycles' first sample, which lands within ~1e-3 px of the pixel centre; a width of 0.01
+    puts every sample on the centre (labels exact even on surfaces seen edge-on, RGB aliased)."""
     persistent_data: bool = False
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
 
@@ -96,9 +101,9 @@ class MaterialsConfig:
 class ObjectsConfig:
     catalog: Optional[str] = "bundled"
     """Asset catalog YAML ("bundled" = assets/catalog.yaml; null = none, use dirs only)."""
-    dirs: dict[str, str] = field(default_factory=dict)
+    dirs: Optional[dict[str, str]] = field(default_factory=dict)
     """Your own meshes: {category name: folder}. Every OBJ/PLY/STL/GLB/GLTF/OFF file in
-    the folder (recursively) becomes an asset of that category."""
+    the folder (recursively) becomes an asset of that category. null = none (read as {})."""
     dir_scale: float = 1.0
     """Metres per unit of the meshes in dirs."""
     count: list[int] = field(default_factory=lambda: [3, 8])
@@ -172,6 +177,8 @@ def validate(s: Settings) -> Settings:
         raise SimgenError(f"render.width and render.height must be >= 1 (got {r.width}x{r.height})")
     if r.samples < 1:
         raise SimgenError(f"render.samples must be >= 1 (got {r.samples})")
+    if r.filter_width <= 0:
+        raise SimgenError(f"render.filter_width must be > 0 (got {r.filter_width}); 1.5 is Blender's default")
     if r.threads < 0:
         raise SimgenError(f"render.threads must be >= 0 (got {r.threads}); 0 means one per core")
     c = s.camera
@@ -219,13 +226,51 @@ def to_settings(cfg: Any) -> Settings:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    names = [f.name for f in fields(Settings)]
+    unknown = [k for k in cfg if k not in names and k != "hydra"]  # e.g. +frmaes=3, else silently dropped
+    if unknown:
+        fix = _did_you_mean(unknown[0], names) or "remove it"
+        raise SimgenError(f"unknown config key '{unknown[0]}'; {fix} (see `simgen --cfg job` for the expected keys)")
     schema = OmegaConf.structured(Settings)
     try:
-        merged = OmegaConf.merge(schema, OmegaConf.masked_copy(cfg, [f.name for f in fields(Settings)]))
+        merged = OmegaConf.merge(schema, OmegaConf.masked_copy(cfg, names))
         settings = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"
-        msg = str(e).splitlines()[0]
-        raise SimgenError(f"bad config value for '{key}': {msg}; see `simgen --cfg job` for the expected keys") from e
+        msg = str(e).splitlines()[0].rstrip(".")
+        raise SimgenError(f"bad config value for '{key}': {msg}; {_fix_hint(key)}") from e
     assert isinstance(settings, Settings)
+    if settings.objects.dirs is None:  # `dirs: null` (or objects.dirs=null) means no folders
+        settings.objects.dirs = {}
     return validate(settings)
+
+
+def _fix_hint(key: str) -> str:
+    """An example of a well-typed value for a schema key (list indices dropped), else where to look."""
+    import json
+    import re
+
+    path = re.sub(r"\[\d+\]", "", key)
+    value: Any = Settings()
+    parent = ""
+    for part in path.split("."):
+        if not (dataclasses.is_dataclass(value) and hasattr(value, part)):
+            options = [f.name for f in fields(value)] if dataclasses.is_dataclass(value) else []
+            guess = _did_you_mean(part, options, prefix=parent)
+            return f"{guess} (see `simgen --cfg job` for the expected keys)" if guess else \
+                "see `simgen --cfg job` for the expected keys"
+        value, parent = getattr(value, part), f"{parent}{part}."
+    if isinstance(value, str):
+        shown = value
+    elif isinstance(value, dict):
+        shown = "{name: value}"
+    else:  # Hydra's override syntax: true/false, [a,b]
+        shown = json.dumps(value, separators=(",", ":"))
+    return f"write it like {path}={shown}"
+
+
+def _did_you_mean(name: str, options: list[str], prefix: str = "") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, options, n=1)
+    return f"did you mean '{prefix}{close[0]}'?" if close else ""

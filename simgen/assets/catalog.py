@@ -178,7 +178,8 @@ def _read_catalog_file(
     try:
         text = catalog_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SimgenError(f"cannot read catalog file {catalog_path}: {_one_line(exc)}") from exc
+        raise SimgenError(f"cannot read catalog file {catalog_path}: {_one_line(exc)}; "
+                          "make it a readable UTF-8 text file or fix objects.catalog") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -9,6 +9,7 @@ metres.
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def _load_cached(path_str: str) -> trimesh.Trimesh:
         raise SimgenError(f"mesh file not found: {path}; fix the path")
     if not path.is_file():
         raise SimgenError(f"mesh path is not a file: {path}; point it at a mesh file")
+    if not os.access(path, os.R_OK):
+        raise SimgenError(f"cannot read mesh file {path}: permission denied; make it readable "
+                          "(chmod a+r) or remove it from the catalog/folder")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy noise from degenerate input

@@ -114,6 +114,7 @@ class BlenderBackend:
         s.cycles.samples = r.samples
         s.cycles.use_adaptive_sampling = False
         s.cycles.use_denoising = r.denoise
+        s.cycles.filter_width = r.filter_width
         s.view_settings.view_transform = "Standard"
         s.view_settings.look = "None"
         s.view_settings.exposure = 0.0

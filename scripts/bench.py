@@ -1,0 +1,468 @@
+#!/usr/bin/env python3
+"""Benchmark simgen's frame loop against a bare Cycles render of the same scenes.
+
+    python scripts/bench.py                     # 20 frames, 320x240, 16 samples, no denoiser
+    python scripts/bench.py --frames 200        # + the memory-growth check (frame 20 -> 200)
+    python scripts/bench.py --out /data/x --keep --order pipeline,bare
+
+The default recipe (the config ``simgen`` composes from ``configs/``, so exactly what
+the CLI would run) is rendered for frame indices ``start .. start+frames-1`` twice:
+
+**bare**
+    For each index: the same scene as the pipeline (``simgen.pipeline.make_frame_scene``),
+    built into the same Blender scene through ``bpy.data`` (``BlenderBackend.build``, which
+    also removes what the previous frame created), then ``BlenderBackend.render_bare(seed)``
+    with the pipeline's Cycles seed: Combined pass only, ``bpy.ops.render.render()``, nothing
+    read back or written. Only that call is timed.
+
+**pipeline**
+    The real ``simgen.pipeline.run(settings, config)`` into a fresh output folder (a new
+    folder under /dev/shm when it exists, else the system temp dir; or ``--out``), with the
+    default outputs (previews on). Per-frame wall time is taken between consecutive
+    ``Progress.update`` calls (the first interval starts at ``Progress.__init__``, i.e. right
+    before the frame loop), so a frame's time covers everything the loop does: scene sampling,
+    ``build``, the render with all passes + the EXR written by Blender, the EXR read, labels,
+    COCO, meshes, every file and preview. The start-up before the loop (importing bpy,
+    factory settings, device probing, catalog validation) is excluded. The end-of-run work
+    after the loop (``write_coco`` re-reading every meta file, ``dataset.json``, closing the
+    backend) is excluded from the per-frame figure too, but measured and printed separately,
+    with the ratio it would give if amortized over the frames.
+
+Warm-up: the first ``--warmup`` (default 2) frames of *each* pass are rendered but left out
+of both timings (first-render kernel/setup costs, first-time mesh conversion and model
+export). Both passes therefore time the same ``frames - warmup`` scenes.
+
+Each pass runs in its own fresh Python process (this script re-invokes itself), one after
+the other (``--order``, default bare first), so neither inherits the other's Blender state,
+caches or peak RSS; the per-process start-up is outside both timings.
+
+``seconds per frame`` = the sum of the measured frames' times / their number (the mean);
+medians are printed too. The last line is ``overhead_ratio=<pipeline mean / bare mean>``
+(target <= 1.10).
+
+Memory: after every frame each pass samples the current RSS (``VmRSS`` in /proc/self/status)
+and the peak (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). Printed after frame 20 (counted
+from the first rendered frame, warm-up included), after frame 200 when reached, and after the
+last frame, with the growth from frame 20 to the last frame (target < 5 % at --frames 200).
+
+Stage timings of the pipeline pass come from thin wrappers installed in the child process
+(a perf_counter pair per call; microseconds per frame): they are printed as ms/frame over the
+measured frames. ``render op`` is ``BlenderBackend.render`` minus the EXR read, i.e. Cycles
+with the four passes plus Blender writing the EXR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RSS_CHECKPOINTS = (20, 200)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def rss_now_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_peak_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def cpu_s() -> float:
+    """User + system CPU seconds of this process, every thread included (Cycles' too)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def compose_settings(args: argparse.Namespace, out_dir: str):
+    """The CLI's default config with the benchmark's overrides -> (Settings, config dict)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from simgen.config import to_settings
+
+    overrides = [
+        f"seed={args.seed}", f"start={args.start}", f"frames={args.frames}",
+        f"render.width={args.width}", f"render.height={args.height}", f"render.samples={args.samples}",
+        "render.denoise=false", f"render.device={args.device}",
+        f"output.dir={out_dir}",
+    ]
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    return to_settings(cfg), OmegaConf.to_container(cfg, resolve=True)
+
+
+class Stages:
+    """Accumulates wall time per wrapped callable, per frame."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, float] = {}
+        self.frames: list[dict[str, float]] = []
+
+    def wrap(self, owner, attr: str, name: str) -> None:
+        fn = getattr(owner, attr)
+        stages = self
+
+        def timed(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                stages.current[name] = stages.current.get(name, 0.0) + time.perf_counter() - t0
+
+        timed.__wrapped__ = fn
+        setattr(owner, attr, timed)
+
+    def next_frame(self) -> None:
+        self.frames.append(self.current)
+        self.current = {}
+
+
+# ----------------------------------------------------------------------------- child passes
+
+def child_bare(args: argparse.Namespace) -> dict:
+    from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
+    from simgen.sampling.random import render_seed
+
+    settings, _ = compose_settings(args, args.out or "/nonexistent-unused")
+    recipe = load_recipe(settings.scene.recipe)
+    catalog = catalog_for(settings)
+    from simgen.blender import BlenderBackend
+
+    backend = BlenderBackend(settings.render)
+    render_s, other_s, cpu, rss, peak = [], [], [], [], []
+    try:
+        for index in range(settings.start, settings.start + settings.frames):
+            t0 = time.perf_counter()
+            scene = make_frame_scene(recipe, settings, catalog, index)
+            backend.build(scene)
+            t1 = time.perf_counter()
+            c0 = cpu_s()
+            dt = backend.render_bare(seed=render_seed(settings.seed, index))
+            cpu.append(cpu_s() - c0)
+            render_s.append(dt)
+            other_s.append(t1 - t0)
+            rss.append(rss_now_kib())
+            peak.append(rss_peak_kib())
+    finally:
+        device = backend.device
+        backend.close()
+    return {"frame_s": render_s, "cpu_s": cpu, "scene_build_s": other_s, "rss_kib": rss, "peak_kib": peak,
+            "device": device}
+
+
+def child_pipeline(args: argparse.Namespace) -> dict:
+    import simgen.blender.backend as backend_mod
+    import simgen.io.dataset as dataset_mod
+    import simgen.io.files as files_mod
+    import simgen.pipeline as pipeline
+    import simgen.progress as progress_mod
+
+    settings, config = compose_settings(args, args.out)
+    stages = Stages()
+    stamps: list[float] = []
+    cpu_stamps: list[float] = []
+    excluded: list[list[float]] = [[0.0, 0.0]]  # per frame: wall, cpu spent in interleaved bare renders
+    bare_s: list[float] = []
+    bare_cpu: list[float] = []
+    rss: list[int] = []
+    peak: list[int] = []
+
+    orig_init, orig_update = progress_mod.Progress.__init__, progress_mod.Progress.update
+
+    def init(self, *a, **kw):
+        orig_init(self, *a, **kw)
+        stages.current = {}
+        excluded[:] = [[0.0, 0.0]]
+        cpu_stamps.append(cpu_s())
+        stamps.append(time.perf_counter())  # the loop starts right after this
+
+    def update(self, n: int = 1):
+        orig_update(self, n)
+        stamps.append(time.perf_counter())
+        cpu_stamps.append(cpu_s())
+        excluded.append([0.0, 0.0])
+        rss.append(rss_now_kib())
+        peak.append(rss_peak_kib())
+        stages.next_frame()
+
+    progress_mod.Progress.__init__, progress_mod.Progress.update = init, update
+    # pipeline.run looks these up in its module globals at call time
+    for name in ("make_frame_scene", "make_labels", "coco_annotations", "frame_meta", "load_mesh"):
+        stages.wrap(pipeline, name, name)
+    stages.wrap(backend_mod.BlenderBackend, "build", "build")
+    stages.wrap(backend_mod.BlenderBackend, "render", "render")
+    stages.wrap(backend_mod, "read_passes", "exr_read")
+    stages.wrap(dataset_mod.DatasetWriter, "write_model", "write_model")
+    stages.wrap(dataset_mod.DatasetWriter, "write_frame", "write_frame")
+    stages.wrap(dataset_mod.DatasetWriter, "_write_previews", "previews")
+    for name in ("colorize_ids", "depth_preview", "normal_preview", "overlay"):
+        stages.wrap(dataset_mod, name, "previews_compute")
+    stages.wrap(files_mod, "encode_png", "png_encode")
+    stages.wrap(files_mod, "atomic_write_bytes", "file_write")
+    stages.wrap(files_mod.np, "save", "npy_serialize")
+    stages.wrap(files_mod, "dumps_json", "json_dumps")
+
+    if args._interleave:
+        timed_render = backend_mod.BlenderBackend.render
+
+        def bare_then_render(self, seed: int = 0):
+            def bare() -> None:
+                t0, c0 = time.perf_counter(), cpu_s()
+                bare_s.append(self.render_bare(seed))
+                bare_cpu.append(cpu_s() - c0)
+                excluded[-1][0] += time.perf_counter() - t0
+                excluded[-1][1] += cpu_s() - c0
+
+            first = len(bare_s) % 2 == 0  # alternate: bare before the real render, then after
+            if first:
+                bare()
+            raw = timed_render(self, seed)
+            if not first:
+                bare()
+            return raw
+
+        backend_mod.BlenderBackend.render = bare_then_render
+
+    t_run0 = time.perf_counter()
+    summary = pipeline.run(settings, config)
+    t_run1 = time.perf_counter()
+    device = json.loads((Path(settings.output.dir) / "dataset.json").read_text()).get("device")
+    frame_s = [b - a - x[0] for a, b, x in zip(stamps, stamps[1:], excluded)]
+    frame_cpu = [b - a - x[1] for a, b, x in zip(cpu_stamps, cpu_stamps[1:], excluded)]
+    return {
+        "frame_s": frame_s,
+        "cpu_s": frame_cpu,
+        "bare_s": bare_s,
+        "bare_cpu_s": bare_cpu,
+        "device": device,
+        "stages": stages.frames,
+        "startup_s": stamps[0] - t_run0 if stamps else None,
+        "finalize_s": t_run1 - stamps[-1] if stamps else None,
+        "rss_kib": rss, "peak_kib": peak,
+        "rendered": len(summary.rendered), "images": summary.images, "annotations": summary.annotations,
+    }
+
+
+# ----------------------------------------------------------------------------- parent
+
+def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
+    fd, result = tempfile.mkstemp(prefix=f"simgen-bench-{kind}-", suffix=".json")
+    os.close(fd)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", kind, "--_result", result,
+           "--frames", str(args.frames), "--width", str(args.width), "--height", str(args.height),
+           "--samples", str(args.samples), "--seed", str(args.seed), "--start", str(args.start),
+           "--warmup", str(args.warmup), "--device", args.device]
+    if kind == "pipeline" and args.order == "interleaved":
+        cmd.append("--_interleave")
+    if out_dir:
+        cmd += ["--out", out_dir]
+    print(f"[{time.strftime('%H:%M:%S')}] {kind} pass: {args.frames} frames ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        if p.returncode != 0:
+            sys.stderr.write(p.stdout[-6000:])
+            raise SystemExit(f"bench: the {kind} pass failed with exit status {p.returncode}")
+        with open(result) as f:
+            data = json.load(f)
+    finally:
+        os.unlink(result)
+    data["process_s"] = time.perf_counter() - t0
+    if args.verbose:
+        sys.stderr.write(p.stdout)
+    return data
+
+
+def summarize(xs: list[float]) -> dict:
+    return {"n": len(xs), "mean": statistics.fmean(xs), "median": statistics.median(xs),
+            "min": min(xs), "max": max(xs), "stdev": statistics.stdev(xs) if len(xs) > 1 else 0.0}
+
+
+def fmt_stats(s: dict) -> str:
+    return (f"mean {s['mean']:.3f} s/frame  median {s['median']:.3f}  min {s['min']:.3f}  "
+            f"max {s['max']:.3f}  stdev {s['stdev']:.3f}  (n={s['n']})")
+
+
+def memory_lines(label: str, d: dict) -> list[str]:
+    rss, peak = d["rss_kib"], d["peak_kib"]
+    n = len(rss)
+    marks = sorted({c for c in RSS_CHECKPOINTS if c <= n} | {n})
+    mib = lambda k: k / 1024.0  # noqa: E731
+    parts = [f"after frame {m}: rss {mib(rss[m - 1]):.1f} MiB, peak {mib(peak[m - 1]):.1f} MiB" for m in marks]
+    lines = [f"  {label:8s} " + " | ".join(parts)]
+    label = " " * len(label)
+    first = min(RSS_CHECKPOINTS[0], n)
+    if n > first:
+        g_rss = 100.0 * (rss[n - 1] - rss[first - 1]) / rss[first - 1]
+        g_peak = 100.0 * (peak[n - 1] - peak[first - 1]) / peak[first - 1]
+        lines.append(f"  {label:8s} growth frame {first} -> {n}: rss {g_rss:+.2f} %, peak {g_peak:+.2f} %"
+                     f"  (target < 5 %)")
+    return lines
+
+
+def stage_lines(frames: list[dict[str, float]], frame_s: list[float]) -> list[str]:
+    n = len(frames)
+    mean = lambda k: 1000.0 * sum(f.get(k, 0.0) for f in frames) / n  # noqa: E731
+    wall = 1000.0 * sum(frame_s) / n
+    render, exr = mean("render"), mean("exr_read")
+    wf, prev, prevc = mean("write_frame"), mean("previews"), mean("previews_compute")
+    top = {
+        "make_frame_scene": mean("make_frame_scene"),
+        "backend.build": mean("build"),
+        "render op (Cycles 4 passes + EXR write)": render - exr,
+        "EXR read (read_passes)": exr,
+        "make_labels": mean("make_labels"),
+        "coco_annotations": mean("coco_annotations"),
+        "load_mesh + write_model": mean("load_mesh") + mean("write_model"),
+        "frame_meta": mean("frame_meta"),
+        "write_frame (data files + previews)": wf,
+    }
+    top["rest of the loop (untimed glue)"] = wall - sum(top.values())
+    lines = [f"  {k:44s} {v:8.1f} ms" for k, v in top.items()]
+    lines.append(f"  {'= frame wall time':44s} {wall:8.1f} ms")
+    lines.append("  write_frame breakdown:")
+    sub = {
+        "data files (5 arrays + meta json)": wf - prev,
+        "previews total": prev,
+        "  previews: compute (colorize/depth/normal/overlay)": prevc,
+        "  previews: png encode + write": prev - prevc,
+        "all files: PNG encode (cv2.imencode)": mean("png_encode"),
+        "all files: np.save serialization": mean("npy_serialize"),
+        "all files: json.dumps": mean("json_dumps"),
+        "all files: atomic write (open+write+fsync+rename)": mean("file_write"),
+    }
+    lines += [f"    {k:52s} {v:8.1f} ms" for k, v in sub.items()]
+    post = wall - (render - exr)
+    lines.append(f"  non-render work per frame (wall - render op): {post:.1f} ms")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=20, help="frames rendered per pass, warm-up included (default 20)")
+    ap.add_argument("--width", type=int, default=320)
+    ap.add_argument("--height", type=int, default=240)
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+    ap.add_argument("--warmup", type=int, default=2, help="first frames of each pass left out of the timing (default 2)")
+    ap.add_argument("--device", default="auto", help="render.device (default auto, as the CLI)")
+    ap.add_argument("--out", help="dataset folder of the pipeline pass (must not hold a dataset); "
+                                  "default: a fresh folder under /dev/shm (or the temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the pipeline's output folder")
+    ap.add_argument("--order", default="bare,pipeline", choices=["bare,pipeline", "pipeline,bare", "interleaved"],
+                    help="run the passes one after the other in two processes (default bare first), or "
+                         "interleaved: one process, each scene built by the pipeline is also rendered bare "
+                         "(alternately just before and just after its real render), which pairs the two "
+                         "measurements frame by frame on a machine with varying load")
+    ap.add_argument("--json", help="also write every raw measurement to this JSON file")
+    ap.add_argument("--verbose", action="store_true", help="show the child processes' output")
+    ap.add_argument("--_child", choices=["bare", "pipeline"], help=argparse.SUPPRESS)
+    ap.add_argument("--_result", help=argparse.SUPPRESS)
+    ap.add_argument("--_interleave", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args._child:
+        sys.path.insert(0, str(REPO))
+        data = child_bare(args) if args._child == "bare" else child_pipeline(args)
+        with open(args._result, "w") as f:
+            json.dump(data, f)
+        return 0
+
+    if args.frames <= args.warmup or args.warmup < 0:
+        ap.error(f"--frames ({args.frames}) must be larger than --warmup ({args.warmup}) >= 0")
+
+    created = False
+    if args.out:
+        out = Path(args.out).expanduser().resolve()
+        if out.exists() and any(out.iterdir()):
+            ap.error(f"--out {out} is not empty; the pipeline would skip frames already on disk")
+        created = not out.exists()
+    else:
+        shm = Path("/dev/shm")
+        base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+        out = Path(tempfile.mkdtemp(prefix="simgen-bench-", dir=base))
+        created = True
+
+    results: dict[str, dict] = {}
+    load = {}
+    try:
+        for kind in ["pipeline"] if args.order == "interleaved" else args.order.split(","):
+            before = os.getloadavg()[0]
+            results[kind] = run_child(kind, args, str(out) if kind == "pipeline" else None)
+            load[kind] = (before, os.getloadavg()[0])
+    finally:
+        if created and not args.keep:
+            shutil.rmtree(out, ignore_errors=True)
+
+    pipe = results["pipeline"]
+    if args.order == "interleaved":
+        bare = {"frame_s": pipe["bare_s"], "cpu_s": pipe["bare_cpu_s"], "device": pipe["device"]}
+    else:
+        bare = results["bare"]
+    w = args.warmup
+    b_s, p_s = summarize(bare["frame_s"][w:]), summarize(pipe["frame_s"][w:])
+    paired = summarize([p / b for p, b in zip(pipe["frame_s"][w:], bare["frame_s"][w:])])
+    b_cpu, p_cpu = statistics.fmean(bare["cpu_s"][w:]), statistics.fmean(pipe["cpu_s"][w:])
+    measured = args.frames - w
+    ncpu = os.cpu_count()
+    lines = [
+        f"simgen bench: recipe=tabletop {args.width}x{args.height} samples={args.samples} denoise=off "
+        f"device={bare['device']} cpus={ncpu} seed={args.seed}",
+        f"frames: {args.frames} per pass (indices {args.start}..{args.start + args.frames - 1}), "
+        f"first {w} = warm-up, {measured} measured; order {args.order}",
+        f"output: {out} (previews on){' kept' if args.keep else ', removed'}",
+        "load average (1 min) before/after each pass: "
+        + ", ".join(f"{k} {a:.2f}/{b:.2f}" for k, (a, b) in load.items()),
+        f"bare     (render_bare: Cycles, Combined only)  {fmt_stats(b_s)}",
+    ]
+    if "scene_build_s" in bare:
+        lines.append(f"         + scene sampling and build, outside the timing: "
+                     f"{1000 * statistics.fmean(bare['scene_build_s'][w:]):.1f} ms/frame")
+    lines += [
+        f"pipeline (simgen.pipeline.run, loop wall time) {fmt_stats(p_s)}",
+        f"         start-up before the loop {pipe['startup_s']:.2f} s, end of run (write_coco, dataset.json, "
+        f"close) {pipe['finalize_s']:.3f} s = {1000 * pipe['finalize_s'] / args.frames:.1f} ms/frame amortized",
+        f"         wrote {pipe['rendered']} frames, {pipe['images']} COCO images, {pipe['annotations']} annotations",
+        f"CPU s/frame (all threads): bare {b_cpu:.3f} (= {b_cpu / b_s['mean']:.2f} cores busy during the render), "
+        f"pipeline {p_cpu:.3f} (= {p_cpu / p_s['mean']:.2f} cores); cpu ratio {p_cpu / b_cpu:.3f}",
+        "pipeline stages (mean ms/frame over the measured frames):",
+        *stage_lines(pipe["stages"][w:], pipe["frame_s"][w:]),
+        "memory (VmRSS now / ru_maxrss peak, per process):",
+    ]
+    if args.order == "interleaved":
+        lines += memory_lines("pipeline+bare", pipe)
+    else:
+        lines += memory_lines("bare", bare) + memory_lines("pipeline", pipe)
+    lines += [
+        f"overhead: ratio of medians {p_s['median'] / b_s['median']:.3f}, median of per-frame ratios "
+        f"{paired['median']:.3f}, mean incl. amortized end of run "
+        f"{(p_s['mean'] + pipe['finalize_s'] / args.frames) / b_s['mean']:.3f}  (target <= 1.10)",
+        f"overhead_ratio={p_s['mean'] / b_s['mean']:.3f}",
+    ]
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+                                               "results": results}, indent=1))
+    print("\n".join(lines), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The ``simgen`` console script, run in a subprocess from a foreign working directory.
+
+Bad input must end before rendering (Blender never imported, nothing written) with a
+clear message on stderr, a non-zero exit status and no traceback, unless
+HYDRA_FULL_ERROR=1 asks for one. Two tiny renders check the happy paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trimesh
+
+SCRIPT = Path(sys.executable).with_name("simgen")
+COMMAND = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "simgen.cli"]
+TINY = ["render.width=64", "render.height=48", "render.samples=1", "frames=1"]
+
+
+def q(value: object) -> str:
+    """A Hydra override value: a single-quoted string (paths may hold ':' or spaces)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Cli:
+    """Runs ``simgen`` with cwd=tmp_path/cwd and Hydra's run folder under tmp_path.
+
+    With ``guard=True`` a stand-in ``bpy`` module comes first on PYTHONPATH: importing
+    it leaves a marker file (and fails), so ``bpy_imported`` tells whether the run got
+    as far as starting Blender.
+    """
+
+    def __init__(self, tmp_path: Path):
+        self.tmp = tmp_path
+        self.cwd = tmp_path / "cwd"
+        self.cwd.mkdir()
+        self.out = tmp_path / "out"
+        self.guard = tmp_path / "guard"
+        self.guard.mkdir()
+        self.marker = tmp_path / "bpy-was-imported"
+        (self.guard / "bpy.py").write_text(
+            f"open({str(self.marker)!r}, 'w').close()\n"
+            "raise ImportError('test guard: bpy must not be imported for bad input')\n")
+
+    def __call__(self, *args: str, guard: bool = True, full_error: bool = False,
+                 output: bool = True) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+        if full_error:
+            env["HYDRA_FULL_ERROR"] = "1"
+        if guard:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.guard), env.get("PYTHONPATH")) if p)
+        argv = [*COMMAND, f"hydra.run.dir={q(self.tmp / 'hydra')}",
+                *([f"output.dir={q(self.out)}"] if output else []), *args]
+        return subprocess.run(argv, cwd=self.cwd, env=env, capture_output=True, text=True, timeout=300)
+
+    @property
+    def bpy_imported(self) -> bool:
+        return self.marker.exists()
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    return Cli(tmp_path)
+
+
+def _catalog(path: Path, mesh: Path | str) -> Path:
+    path.write_text(f"categories: [thing]\nassets:\n  - mesh: {json.dumps(str(mesh))}\n    category: thing\n")
+    return path
+
+
+def _box(path: Path, size: float = 0.1) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trimesh.creation.box(extents=(size, size, size)).export(path)
+    return path
+
+
+# ------------------------------------------------------------------ bad input
+
+# name -> (setup(tmp_path) -> extra overrides, text every message must contain)
+def _missing_asset(t: Path):
+    return [f"objects.catalog={q(_catalog(t / 'catalog.yaml', t / 'nowhere' / 'gone.obj'))}"]
+
+
+def _missing_catalog(t: Path):
+    return [f"objects.catalog={q(t / 'no-such-catalog.yaml')}"]
+
+
+def _asset_is_a_folder(t: Path):
+    (t / "looks_like.obj").mkdir()
+    return [f"objects.catalog={q(_catalog(t / 'catalog.yaml', t / 'looks_like.obj'))}"]
+
+
+def _unreadable_asset(t: Path):
+    mesh = _box(t / "meshes" / "secret.obj")
+    mesh.chmod(0)
+    return [f"objects.catalog={q(_catalog(t / 'catalog.yaml', mesh))}"]
+
+
+def _undecodable_catalog(t: Path):
+    (t / "catalog.yaml").write_bytes(b"categories: [\xff\xfe\x00]\n")
+    return [f"objects.catalog={q(t / 'catalog.yaml')}"]
+
+
+def _corrupt_mesh(t: Path):
+    junk = t / "junk" / "noise.ply"
+    junk.parent.mkdir()
+    junk.write_bytes(bytes(range(256)) * 8)
+    return [f"objects.catalog={q(_catalog(t / 'catalog.yaml', junk))}"]
+
+
+def _unwritable_output(t: Path):
+    (t / "a-file").write_text("not a folder")
+    return [f"output.dir={q(t / 'a-file' / 'dataset')}"]
+
+
+SIMGEN_ERRORS = {
+    # misspelt values and the like that Hydra lets through: simgen's own one-line messages
+    "frames-zero": (lambda t: ["frames=0"], "frames must be at least 1 (got 0); set frames=N with N >= 1"),
+    "frames-negative": (lambda t: ["frames=-3"], "frames must be at least 1 (got -3)"),
+    "wrong-type": (lambda t: ["render.width=abc"], "'render.width': Value 'abc'"),
+    # Hydra's advice for a misspelt key is to add it with +, which reaches simgen
+    "appended-typo": (lambda t: ["+frmaes=3"], "unknown config key 'frmaes'"),
+    "bad-enum": (lambda t: ["render.device=vulkan"], "render.device='vulkan' is unknown; use one of auto, cpu"),
+    "bad-engine": (lambda t: ["render.engine=eevee"], "render.engine='eevee' is not supported"),
+    "unknown-recipe": (lambda t: ["scene.recipe=nosuch"], "unknown scene recipe 'nosuch'"),
+    "missing-asset": (_missing_asset, "asset file not found: "),
+    "missing-catalog": (_missing_catalog, "catalog file not found: "),
+    "asset-is-a-folder": (_asset_is_a_folder, "asset path is not a file: "),
+    "unreadable-asset": (_unreadable_asset, "cannot read mesh file "),
+    "undecodable-catalog": (_undecodable_catalog, "cannot read catalog file "),
+    "corrupt-mesh": (_corrupt_mesh, "cannot load mesh "),
+    "impossible-placement": (lambda t: ["objects.count=[50,50]", "scene.area_radius=0.1"],
+                             "impossible placement: only"),
+    "unwritable-output": (_unwritable_output, "cannot write to output dir "),
+}
+
+FIXES = {  # what the message must say to do about it
+    "frames-zero": "set frames=N", "frames-negative": "set frames=N",
+    "wrong-type": "write it like render.width=320", "appended-typo": "did you mean 'frames'?",
+    "bad-enum": "use one of",
+    "bad-engine": "use render.engine=cycles", "unknown-recipe": "choose one of",
+    "missing-asset": "fix the path", "missing-catalog": "fix the path", "asset-is-a-folder": "point it at a mesh file",
+    "unreadable-asset": "make it readable", "undecodable-catalog": "make it a readable UTF-8 text file",
+    "corrupt-mesh": "re-export it",
+    "impossible-placement": "raise scene.area_radius", "unwritable-output": "choose another output.dir",
+}
+
+
+def _assert_nothing_rendered(cli: Cli, result: subprocess.CompletedProcess) -> None:
+    assert not cli.bpy_imported, "Blender was imported for bad input"
+    assert not cli.out.exists(), f"{cli.out} was created for bad input"
+    assert not list(cli.tmp.rglob("*.png")), "images were written for bad input"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("case", list(SIMGEN_ERRORS))
+def test_bad_input_fails_with_one_line(cli, case):
+    setup, expected = SIMGEN_ERRORS[case]
+    if case == "unreadable-asset" and os.geteuid() == 0:
+        pytest.skip("root reads files whatever their permissions")
+    result = cli(*TINY, *setup(cli.tmp))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    assert lines[0].startswith("simgen: error: "), lines[0]
+    assert expected in lines[0] and FIXES[case] in lines[0], lines[0]
+    _assert_nothing_rendered(cli, result)
+
+
+HYDRA_ERRORS = {
+    # caught by Hydra while composing: several lines from Hydra, naming the key or choice
+    "misspelt-override": (["frmaes=3"], ["Could not override 'frmaes'", "Key 'frmaes' is not in struct"]),
+    "misspelt-nested-override": (["render.widht=64"], ["Could not override 'render.widht'"]),
+    "unknown-group-choice": (["render=eevee"], ["Could not find 'render/eevee'", "Available options in 'render'",
+                                                "cycles"]),
+}
+
+
+@pytest.mark.parametrize("case", list(HYDRA_ERRORS))
+def test_bad_override_fails_in_hydra(cli, case):
+    args, expected = HYDRA_ERRORS[case]
+    result = cli(*TINY, *args)
+    assert result.returncode != 0
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    _assert_nothing_rendered(cli, result)
+
+
+def test_hydra_full_error_shows_the_traceback(cli):
+    result = cli(*TINY, "frames=0", full_error=True)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    assert "SimgenError: frames must be at least 1" in result.stderr
+    assert not cli.bpy_imported and not cli.out.exists()
+
+
+# ------------------------------------------------------------------ tiny renders
+
+
+def test_tiny_run_from_another_directory(cli):
+    result = cli(*TINY, "output.dir=dataset", guard=False, output=False)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    out = cli.cwd / "dataset"  # relative output.dir: relative to the working directory
+    assert f"simgen: dataset in {out}" in result.stdout, result.stdout
+    for name in ("images/000000.png", "coco.json", "dataset.json", "meta/000000.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "images" / "000001.png").exists()
+    coco = json.loads((out / "coco.json").read_text())
+    assert [im["file_name"] for im in coco["images"]] == ["images/000000.png"]
+    assert (cli.tmp / "hydra" / ".hydra" / "config.yaml").is_file(), "Hydra's run folder is not hydra.run.dir"
+
+
+def test_user_meshes_from_a_folder(cli):
+    meshes = cli.tmp / "gadgets"
+    _box(meshes / "cube.obj", 0.12)
+    (meshes / "sub").mkdir()
+    trimesh.creation.cylinder(radius=0.05, height=0.15).export(meshes / "sub" / "can.stl")
+    result = cli(*TINY, "objects.catalog=null", f"objects.dirs={{gadget: {q(meshes)}}}", "objects.count=[2,3]",
+                 guard=False)
+    assert result.returncode == 0, result.stderr
+    coco = json.loads((cli.out / "coco.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == ["gadget"]
+    assert coco["annotations"], "no object visible"
+    assert {a["category_id"] for a in coco["annotations"]} == {coco["categories"][0]["id"]}
+    assert (cli.out / "images" / "000000.png").is_file()

@@ -30,7 +30,9 @@ class RenderConfig:
     samples: int = 16
     """Path-tracing samples per pixel (labels are exact at any count)."""
     width: int = 320
+    """Image width in pixels."""
     height: int = 240
+    """Image height in pixels."""
     denoise: bool = False
     """Run Cycles' denoiser (OpenImageDenoise on CPU) on the RGB image; labels are never denoised."""
     threads: int = 0
@@ -58,7 +60,9 @@ class CameraConfig:
     look_at_jitter: float = 0.05
     """Std-dev (m) of the Gaussian offset added to the look-at point (the objects' centre)."""
     clip_start: float = 0.01
+    """Near clipping distance, metres (surfaces closer than this are not seen)."""
     clip_end: float = 100.0
+    """Far clipping distance, metres."""
 
 
 @dataclass
@@ -71,17 +75,17 @@ class LightingConfig:
     """Distance of point, spot and area lights from the scene centre, metres."""
     elevation: Range = field(default_factory=lambda: [30.0, 85.0])
     """Elevation of every light (the sun's too), degrees."""
-    point_power: Range = field(default_factory=lambda: [50.0, 400.0])
+    point_power: Range = field(default_factory=lambda: [20.0, 200.0])
     """Watts."""
-    spot_power: Range = field(default_factory=lambda: [100.0, 800.0])
-    area_power: Range = field(default_factory=lambda: [50.0, 400.0])
-    sun_strength: Range = field(default_factory=lambda: [1.0, 5.0])
+    spot_power: Range = field(default_factory=lambda: [50.0, 400.0])
+    area_power: Range = field(default_factory=lambda: [20.0, 200.0])
+    sun_strength: Range = field(default_factory=lambda: [0.5, 3.0])
     """Sun irradiance, W/m^2."""
     size: Range = field(default_factory=lambda: [0.05, 0.5])
     """Radius (point, spot) or edge (area) in metres; the sun's angular size is size/5 rad."""
     saturation: Range = field(default_factory=lambda: [0.0, 0.25])
     """Light colour saturation (HSV, value 1, random hue)."""
-    world_strength: Range = field(default_factory=lambda: [0.1, 0.8])
+    world_strength: Range = field(default_factory=lambda: [0.1, 0.6])
     """Uniform background (world) light strength; its colour is grey."""
 
 
@@ -130,7 +134,9 @@ class SceneConfig:
 @dataclass
 class OutputConfig:
     dir: str = "outputs/dataset"
-    """Dataset folder (created). Relative paths are relative to the working directory."""
+    """Dataset folder (created). Relative paths are relative to the working directory. The
+    YAML default is Hydra's run folder, ${hydra:runtime.output_dir}: outputs/DATE/TIME, or
+    multirun/DATE/TIME/N_overrides for each job of a sweep."""
     previews: bool = True
     """Also write colourized pictures under previews/ (never instead of the data)."""
     overwrite: bool = False

@@ -216,6 +216,7 @@ class BlenderBackend:
                 data.spot_size = light.spot_angle
         ob = bpy.data.objects.new(f"light{i}", data)
         ob.matrix_world = Matrix(light.light_to_world.tolist())
+        ob.visible_camera = False  # an area light's quad would be an unlabelled object in the image
         self.scene.collection.objects.link(ob)
         self._frame_ids += [ob, data]
 

@@ -158,11 +158,10 @@ def _assert_nothing_rendered(cli: Cli, result: subprocess.CompletedProcess) -> N
     assert "Traceback" not in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("case", list(SIMGEN_ERRORS))
+# root reads files whatever their permissions, so that case only exists for other users
+@pytest.mark.parametrize("case", [c for c in SIMGEN_ERRORS if not (c == "unreadable-asset" and os.geteuid() == 0)])
 def test_bad_input_fails_with_one_line(cli, case):
     setup, expected = SIMGEN_ERRORS[case]
-    if case == "unreadable-asset" and os.geteuid() == 0:
-        pytest.skip("root reads files whatever their permissions")
     result = cli(*TINY, *setup(cli.tmp))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, (result.returncode, result.stderr)

@@ -14,37 +14,45 @@ from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
-from simgen.sampling.placement import footprint, pack_disks, require_placed, standing_pose
+from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
 from simgen.sampling.random import direction, hsv_color, integer, uniform
 
 
-def sample_material(settings: Settings, rng: np.random.Generator) -> tuple[Material, dict]:
+def sample_material(settings: Settings, rng: np.random.Generator) -> Material:
     m = settings.materials
     color = hsv_color(rng, m.hue, m.saturation, m.value)
     metallic = uniform(rng, m.metallic) if rng.uniform() < m.metallic_probability else 0.0
-    mat = Material(base_color=tuple(color["linear_rgb"]), roughness=uniform(rng, m.roughness), metallic=metallic)
-    return mat, {"hsv": color["hsv"]}
+    return Material(base_color=tuple(color["linear_rgb"]), roughness=uniform(rng, m.roughness), metallic=metallic)
+
+
+PLACEMENT_ATTEMPTS = 20
+"""Fresh draws of picks and scales before a scene counts as impossible to place."""
 
 
 def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> tuple[list[SceneObject], dict]:
     o, sc = settings.objects, settings.scene
-    n = integer(rng, o.count)
-    picks = [catalog.assets[i] for i in rng.integers(0, len(catalog.assets), size=n)]
-    scales = [a.scale * uniform(rng, o.scale) for a in picks]
-    yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
-    fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
-    spots = pack_disks([f.radius for f in fps], sc.area_radius, sc.clearance, sc.max_tries, rng)
-    require_placed(sum(s is not None for s in spots), o.count[0], [f.radius for f in fps], sc.area_radius)
+    for _ in range(PLACEMENT_ATTEMPTS):
+        n = integer(rng, o.count)
+        picks = [catalog.assets[i] for i in rng.integers(0, len(catalog.assets), size=n)]
+        scales = [a.scale * uniform(rng, o.scale) for a in picks]
+        yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
+        fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
+        radii = [f.radius for f in fps]
+        spots = pack_disks(radii, sc.area_radius, sc.clearance, sc.max_tries, rng, need=o.count[0])
+        if sum(s is not None for s in spots) >= o.count[0]:
+            break
+    else:
+        raise impossible_placement(o.count[0], radii, sc.area_radius, PLACEMENT_ATTEMPTS)
     objects, dropped = [], []
     for asset, s, yaw, fp, xy in zip(picks, scales, yaws, fps, spots):
         if xy is None:
             dropped.append(asset.key)
             continue
-        mat, _ = sample_material(settings, rng)
         iid = len(objects) + 1
         objects.append(SceneObject(name=f"obj{iid:03d}_{asset.key.replace('/', '_')}", mesh_path=asset.path,
                                    mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
-                                   category_id=asset.category_id, material=mat, asset_id=asset.key))
+                                   category_id=asset.category_id, material=sample_material(settings, rng),
+                                   asset_id=asset.key))
     params = {"count_drawn": n, "dropped": dropped,
               "objects": [{"asset": a.key, "scale": s, "yaw": y, "xy": None if p is None else p.tolist(),
                            "height": f.height} for a, s, y, f, p in zip(picks, scales, yaws, fps, spots)]}
@@ -87,10 +95,10 @@ def sample_lights(settings: Settings, center: np.ndarray, rng: np.random.Generat
 
 def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> Scene:
     objects, obj_params = sample_objects(settings, catalog, rng)
-    ground_mat, _ = sample_material(settings, rng)
     g = settings.scene.ground_size
     objects.append(SceneObject(name="ground", mesh_path=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
-                               instance_id=len(objects) + 1, category_id=0, material=ground_mat))
+                               instance_id=len(objects) + 1, category_id=0,
+                               material=sample_material(settings, rng)))
     placed = [p for p in obj_params["objects"] if p["xy"] is not None]
     center = np.zeros(3)
     if placed:  # the camera and the lights aim at the middle of the objects

@@ -134,7 +134,7 @@ SIMGEN_ERRORS = {
     "undecodable-catalog": (_undecodable_catalog, "cannot read catalog file "),
     "corrupt-mesh": (_corrupt_mesh, "cannot load mesh "),
     "impossible-placement": (lambda t: ["objects.count=[50,50]", "scene.area_radius=0.1"],
-                             "impossible placement: only"),
+                             "impossible placement: 50 objects"),
     "unwritable-output": (_unwritable_output, "cannot write to output dir "),
 }
 

@@ -48,33 +48,35 @@ def standing_pose(fp: Footprint, scale: float, yaw: float, xy: np.ndarray) -> np
 
 
 def pack_disks(radii: list[float], area_radius: float, clearance: float, max_tries: int,
-               rng: np.random.Generator) -> list[np.ndarray | None]:
-    """Rejection-sample disk centres inside a circle of ``area_radius``, in order.
+               rng: np.random.Generator, need: int = 0) -> list[np.ndarray | None]:
+    """Rejection-sample disk centres inside a circle of ``area_radius``, largest disk first.
 
-    Returns a centre per disk, or None for a disk that did not fit in ``max_tries``.
+    Returns a centre per disk (in the order given), or None for a disk that did not fit
+    in ``max_tries``. Gives up early (all None) once fewer than ``need`` disks can fit.
     """
     placed: list[tuple[np.ndarray, float]] = []
-    out: list[np.ndarray | None] = []
-    for r in radii:
+    out: list[np.ndarray | None] = [None] * len(radii)
+    misses = 0
+    for i in sorted(range(len(radii)), key=lambda k: -radii[k]):
+        r = radii[i]
         room = area_radius - r
-        spot = None
-        if room >= 0:
-            for _ in range(max_tries):
-                rho = room * np.sqrt(rng.uniform())
-                phi = rng.uniform(0.0, 2 * np.pi)
-                p = np.array([rho * np.cos(phi), rho * np.sin(phi)])
-                if all(np.hypot(*(p - q)) >= r + rq + clearance for q, rq in placed):
-                    spot = p
-                    break
-        if spot is not None:
-            placed.append((spot, r))
-        out.append(spot)
+        for _ in range(max_tries if room >= 0 else 0):
+            rho = room * np.sqrt(rng.uniform())
+            phi = rng.uniform(0.0, 2 * np.pi)
+            p = np.array([rho * np.cos(phi), rho * np.sin(phi)])
+            if all(np.hypot(*(p - q)) >= r + rq + clearance for q, rq in placed):
+                placed.append((p, r))
+                out[i] = p
+                break
+        else:
+            misses += 1
+            if len(radii) - misses < need:
+                return [None] * len(radii)
     return out
 
 
-def require_placed(n_placed: int, n_min: int, radii: list[float], area_radius: float) -> None:
-    if n_placed < n_min:
-        raise SimgenError(
-            f"impossible placement: only {n_placed} of at least {n_min} objects fit (footprint radii up to "
-            f"{max(radii):.3f} m) in scene.area_radius={area_radius} m; lower objects.count or objects.scale, "
-            f"or raise scene.area_radius")
+def impossible_placement(n_min: int, radii: list[float], area_radius: float, attempts: int) -> SimgenError:
+    return SimgenError(
+        f"impossible placement: {n_min} objects (objects.count[0]) with footprint radii up to {max(radii):.3f} m "
+        f"did not fit in scene.area_radius={area_radius} m in {attempts} attempts; lower objects.count or "
+        f"objects.scale, or raise scene.area_radius")

@@ -1,0 +1,136 @@
+"""The tabletop recipe without Blender: determinism, ranges, and no interpenetration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scenes.tabletop as tabletop
+from simgen import SimgenError
+from simgen.assets import load_mesh
+from simgen.config import Settings, validate
+from simgen.pipeline import catalog_for, make_frame_scene
+from simgen.sampling.placement import footprint, pack_disks, standing_pose
+from simgen.sampling.random import frame_rng
+
+
+@pytest.fixture(scope="module")
+def setup():
+    s = validate(Settings())
+    return s, catalog_for(s)
+
+
+def world_vertices(obj):
+    v = np.asarray(load_mesh(obj.mesh_path).vertices)
+    return v @ obj.mesh_to_world[:3, :3].T + obj.mesh_to_world[:3, 3]
+
+
+def convex_hull_2d(p: np.ndarray) -> np.ndarray:
+    """Andrew's monotone chain; counter-clockwise hull vertices."""
+    p = np.unique(np.round(p, 12), axis=0)
+    p = p[np.lexsort((p[:, 1], p[:, 0]))]
+
+    def half(points):
+        h = []
+        for q in points:
+            while len(h) >= 2 and np.cross(h[-1] - h[-2], q - h[-2]) <= 0:
+                h.pop()
+            h.append(q)
+        return h
+    lower, upper = half(p), half(p[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def hulls_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Separating-axis test for two convex polygons."""
+    for poly in (a, b):
+        edges = np.roll(poly, -1, axis=0) - poly
+        for n in np.stack([-edges[:, 1], edges[:, 0]], axis=1):
+            pa, pb = a @ n, b @ n
+            if pa.max() < pb.min() or pb.max() < pa.min():
+                return False
+    return True
+
+
+def test_scenes_are_deterministic_per_index(setup):
+    s, catalog = setup
+    a = make_frame_scene(tabletop, s, catalog, 5)
+    b = make_frame_scene(tabletop, s, catalog, 5)
+    c = make_frame_scene(tabletop, s, catalog, 6)
+    assert np.array_equal(a.camera.world_to_camera, b.camera.world_to_camera)
+    assert [o.mesh_to_world.tolist() for o in a.objects] == [o.mesh_to_world.tolist() for o in b.objects]
+    assert a.params == b.params
+    assert not np.array_equal(a.camera.world_to_camera, c.camera.world_to_camera)
+
+
+def test_objects_stand_on_the_ground_without_interpenetrating(setup):
+    s, catalog = setup
+    categories = set()
+    for index in range(40):
+        scene = make_frame_scene(tabletop, s, catalog, index)
+        standing = [o for o in scene.objects if o.category_id]
+        assert s.objects.count[0] <= len(standing) <= s.objects.count[1]
+        hulls = []
+        for o in standing:
+            v = world_vertices(o)
+            assert abs(v[:, 2].min()) < 1e-9  # resting on z = 0
+            assert np.hypot(*v[:, :2].T).max() <= s.scene.area_radius + 1e-9
+            hulls.append(convex_hull_2d(v[:, :2]))
+            categories.add(o.category_id)
+        # upright objects whose ground outlines are disjoint cannot intersect
+        for i in range(len(hulls)):
+            for j in range(i):
+                assert not hulls_overlap(hulls[i], hulls[j]), (index, i, j)
+        ground = scene.objects[-1]
+        assert ground.category_id == 0 and ground.name == "ground"
+        assert sorted(o.instance_id for o in scene.objects) == list(range(1, len(scene.objects) + 1))
+    assert len(categories) >= 5
+
+
+def test_random_draws_stay_in_their_ranges_and_cover_them(setup):
+    s, catalog = setup
+    draws = {k: [] for k in ("distance", "elevation_deg", "focal_length_mm")}
+    lights, roughness = [], []
+    for index in range(200):
+        scene = make_frame_scene(tabletop, s, catalog, index)
+        for k in draws:
+            draws[k].append(scene.params["camera"][k])
+        lights.append(len(scene.lights))
+        roughness += [o.material.roughness for o in scene.objects]
+        assert s.lighting.count[0] <= len(scene.lights) <= s.lighting.count[1]
+        for light in scene.lights:
+            assert light.kind in s.lighting.types
+        K = scene.camera.K
+        assert np.isclose(K[0, 0], scene.params["camera"]["focal_length_mm"] / s.camera.sensor_width * s.render.width)
+    for k, r in (("distance", s.camera.distance), ("elevation_deg", s.camera.elevation),
+                 ("focal_length_mm", s.camera.focal_length), ("roughness", s.materials.roughness)):
+        x = np.array(roughness if k == "roughness" else draws[k])
+        lo, hi = r
+        assert x.min() >= lo and x.max() <= hi, k
+        q1, q3 = lo + (hi - lo) / 4, lo + 3 * (hi - lo) / 4
+        assert (x < q1).any() and (x > q3).any(), f"{k} does not cover its range"
+    assert set(lights) == set(range(s.lighting.count[0], s.lighting.count[1] + 1))
+
+
+def test_pack_disks_and_standing_pose():
+    rng = frame_rng(0, 0)
+    spots = pack_disks([0.1] * 4, 0.5, 0.01, 500, rng)
+    pts = np.array(spots)
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1) + np.eye(4)
+    assert d.min() >= 0.21 - 1e-12 and np.linalg.norm(pts, axis=1).max() <= 0.4 + 1e-12
+    assert pack_disks([0.6], 0.5, 0.0, 10, rng) == [None]  # larger than the area
+    v = np.array([[0.0, 0.0, -1.0], [2.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    fp = footprint(v, 2.0)
+    m = standing_pose(fp, 2.0, 0.7, np.array([3.0, 4.0]))
+    w = v @ m[:3, :3].T + m[:3, 3]
+    assert np.isclose(w[:, 2].min(), 0.0)
+    assert np.linalg.norm(w[:, :2] - [3.0, 4.0], axis=1).max() <= fp.radius + 1e-12
+
+
+def test_impossible_placement_is_reported(setup):
+    s, catalog = setup
+    s2 = validate(Settings())
+    s2.objects.count = [40, 40]
+    s2.scene.area_radius = 0.2
+    with pytest.raises(SimgenError, match="impossible placement"):
+        make_frame_scene(tabletop, s2, catalog, 0)

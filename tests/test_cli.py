@@ -53,8 +53,9 @@ class Cli:
             env["HYDRA_FULL_ERROR"] = "1"
         if guard:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.guard), env.get("PYTHONPATH")) if p)
-        argv = [*COMMAND, f"hydra.run.dir={q(self.tmp / 'hydra')}",
-                *([f"output.dir={q(self.out)}"] if output else []), *args]
+        flags = [a for a in args if a.startswith("-")]  # Hydra wants flags before overrides
+        argv = [*COMMAND, *flags, f"hydra.run.dir={q(self.tmp / 'hydra')}",
+                *([f"output.dir={q(self.out)}"] if output else []), *(a for a in args if a not in flags)]
         return subprocess.run(argv, cwd=self.cwd, env=env, capture_output=True, text=True, timeout=300)
 
     @property
@@ -228,3 +229,13 @@ def test_user_meshes_from_a_folder(cli):
     assert coco["annotations"], "no object visible"
     assert {a["category_id"] for a in coco["annotations"]} == {coco["categories"][0]["id"]}
     assert (cli.out / "images" / "000000.png").is_file()
+
+
+def test_multirun_sweep_writes_one_dataset_per_job(cli):
+    sweep = cli.tmp / "sweep"
+    result = cli("-m", *TINY, "seed=1,2", f"hydra.sweep.dir={q(sweep)}", guard=False, output=False)
+    assert result.returncode == 0, result.stderr
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "dataset.json").exists())
+    assert [json.loads((j / "dataset.json").read_text())["seed"] for j in jobs] == [1, 2]
+    for j in jobs:
+        assert (j / "images" / "000000.png").is_file() and (j / "coco.json").is_file()

@@ -10,12 +10,49 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass, field
+
+from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
 from simgen.sampling.random import direction, hsv_color, integer, uniform
+
+
+@dataclass
+class Config:
+    """The tabletop scene: objects standing on a ground plane; in sequences the camera moves."""
+
+    recipe: str = "tabletop"
+    """Recipe module under scenes/ (scenes/<recipe>.py)."""
+    area_radius: float = 0.45
+    """Objects are placed with their footprint inside this radius (m) around the origin."""
+    ground_size: float = 6.0
+    """Edge of the square ground plane, metres."""
+    clearance: float = 0.005
+    """Minimum gap between object footprints, metres."""
+    max_tries: int = 200
+    """Rejection-sampling tries per object before it is dropped (or, below
+    objects.count[0], before the scene is redrawn)."""
+    camera_orbit: list[float] = field(default_factory=lambda: [2.0, 8.0])
+    """Sequences: degrees per step the camera circles the objects (random direction)."""
+    camera_rise: list[float] = field(default_factory=lambda: [-1.0, 1.0])
+    """Sequences: degrees per step added to the camera elevation."""
+    camera_dolly: list[float] = field(default_factory=lambda: [-0.02, 0.02])
+    """Sequences: metres per step added to the camera distance."""
+
+
+def check(settings: Settings) -> None:
+    sc = settings.scene
+    if sc.area_radius <= 0 or sc.ground_size <= 0 or sc.max_tries < 1 or sc.clearance < 0:
+        raise SimgenError("scene.area_radius and scene.ground_size must be > 0, scene.max_tries >= 1, "
+                          "scene.clearance >= 0")
+    for name in ("camera_orbit", "camera_rise", "camera_dolly"):
+        r = getattr(sc, name)
+        if len(r) != 2 or r[0] > r[1]:
+            raise SimgenError(f"scene.{name} must be a range [low, high] with low <= high (got {list(r)})")
 
 
 def sample_material(settings: Settings, rng: np.random.Generator) -> Material:

@@ -9,28 +9,31 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
+
 from simgen import config  # noqa: E402
 
-GROUPS = {  # config group -> (schema class, what the group is for)
-    "scene": ("SceneConfig", "the recipe and its placement parameters"),
+GROUPS = {  # config group -> (schema class in simgen/config.py, what the group is for)
     "render": ("RenderConfig", "Cycles settings and the output resolution"),
     "camera": ("CameraConfig", "the camera pose and lens distributions"),
     "lighting": ("LightingConfig", "lights and the world light"),
     "materials": ("MaterialsConfig", "object and ground materials"),
     "objects": ("ObjectsConfig", "which assets, how many, how large"),
     "output": ("OutputConfig", "where and what to write"),
+    "sequence": ("SequenceConfig", "sequences of moving scenes and their optical flow"),
 }
 
 
-def field_docs(cls_name: str) -> dict[str, str]:
-    """The docstring under each field of a dataclass in simgen/config.py."""
-    tree = ast.parse((ROOT / "simgen" / "config.py").read_text())
+def field_docs(cls_name: str, source: Path = ROOT / "simgen" / "config.py") -> dict[str, str]:
+    """The docstring under each field of a dataclass defined in ``source``."""
+    tree = ast.parse(source.read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
     docs, last = {}, None
     for node in cls.body:
@@ -45,6 +48,11 @@ def field_docs(cls_name: str) -> dict[str, str]:
 def default(f: dataclasses.Field):
     v = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     return "null" if v is None else str(v).replace("True", "true").replace("False", "false")
+
+
+def table(prefix: str, cls: type, docs: dict[str, str]) -> list[str]:
+    return ["| key | default | meaning |", "|---|---|---|"] + [
+        f"| `{prefix}.{f.name}` | `{default(f)}` | {docs.get(f.name, '')} |" for f in dataclasses.fields(cls)]
 
 
 def render() -> str:
@@ -63,16 +71,19 @@ def render() -> str:
            "| `start` | 0 | first frame index |",
            "| `frames` | 4 | number of frames: indices `start .. start+frames-1` |",
            ""]
+    out += ["## `scene`: the recipe and its parameters", "",
+            "Each option names a recipe (`scenes/<recipe>.py`) whose `Config` dataclass types the group.", ""]
+    for option in sorted(p.stem for p in (ROOT / "configs" / "scene").glob("*.yaml")):
+        recipe = yaml.safe_load((ROOT / "configs" / "scene" / f"{option}.yaml").read_text())["recipe"]
+        module = importlib.import_module(f"scenes.{recipe}")
+        out += [f"### `scene={option}` (`scenes/{recipe}.py`)", "",
+                " ".join((module.Config.__doc__ or "").split()), "",
+                *table("scene", module.Config, field_docs("Config", ROOT / "scenes" / f"{recipe}.py")), ""]
     for group, (cls_name, what) in GROUPS.items():
-        cls = getattr(config, cls_name)
         options = sorted(p.stem for p in (ROOT / "configs" / group).glob("*.yaml"))
-        docs = field_docs(cls_name)
         out += [f"## `{group}`: {what}", "",
                 f"Options: {', '.join(f'`{group}={o}`' for o in options)} (files in `configs/{group}/`).", "",
-                "| key | default | meaning |", "|---|---|---|"]
-        for f in dataclasses.fields(cls):
-            out.append(f"| `{group}.{f.name}` | `{default(f)}` | {docs.get(f.name, '')} |")
-        out.append("")
+                *table(group, getattr(config, cls_name), field_docs(cls_name)), ""]
     return "\n".join(out)
 
 

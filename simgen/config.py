@@ -117,18 +117,14 @@ class ObjectsConfig:
 
 
 @dataclass
-class SceneConfig:
-    recipe: str = "tabletop"
-    """Recipe module under scenes/ (scenes/<recipe>.py with a make_scene function)."""
-    area_radius: float = 0.45
-    """Objects are placed with their footprint inside this radius (m) around the origin."""
-    ground_size: float = 6.0
-    """Edge of the square ground plane, metres."""
-    clearance: float = 0.005
-    """Minimum gap between object footprints, metres."""
-    max_tries: int = 200
-    """Rejection-sampling tries per object before it is dropped (or, below
-    objects.count[0], before the scene is declared impossible)."""
+class SequenceConfig:
+    length: int = 1
+    """Time steps per sequence. 1 renders independent frames; L > 1 groups frame indices
+    into sequences: frame i is step i % L of sequence i // L, and gets optical flow."""
+    gap: int = 1
+    """Frame gap k of the flow: forward flow is t -> t+k, backward flow t -> t-k."""
+    formats: list[str] = field(default_factory=list)
+    """Extra flow files besides the lossless .npy: any of flo (Middlebury), kitti (16-bit PNG)."""
 
 
 @dataclass
@@ -143,6 +139,12 @@ class OutputConfig:
     """Allow writing into a folder that already holds a dataset made with another config."""
 
 
+def _default_scene() -> Any:
+    from scenes.tabletop import Config
+
+    return Config()
+
+
 @dataclass
 class Settings:
     seed: int = 0
@@ -153,7 +155,9 @@ class Settings:
     lighting: LightingConfig = field(default_factory=LightingConfig)
     materials: MaterialsConfig = field(default_factory=MaterialsConfig)
     objects: ObjectsConfig = field(default_factory=ObjectsConfig)
-    scene: SceneConfig = field(default_factory=SceneConfig)
+    scene: Any = field(default_factory=_default_scene)
+    """The recipe's own Config dataclass (scenes/<recipe>.py), chosen by scene.recipe."""
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
@@ -218,10 +222,20 @@ def validate(s: Settings) -> Settings:
     if o.catalog is None and not o.dirs:
         raise SimgenError("no assets: objects.catalog is null and objects.dirs is empty; "
                           "set objects.catalog=bundled or objects.dirs={category: /path/to/meshes}")
-    sc = s.scene
-    if sc.area_radius <= 0 or sc.ground_size <= 0 or sc.max_tries < 1 or sc.clearance < 0:
-        raise SimgenError("scene.area_radius and scene.ground_size must be > 0, scene.max_tries >= 1, "
-                          "scene.clearance >= 0")
+    q = s.sequence
+    if q.length < 1 or q.gap < 1:
+        raise SimgenError(f"sequence.length and sequence.gap must be >= 1 (got {q.length}, {q.gap})")
+    if q.length > 1 and q.gap >= q.length:
+        raise SimgenError(f"sequence.gap={q.gap} leaves no frame pair in a sequence of {q.length} steps; "
+                          "lower sequence.gap or raise sequence.length")
+    bad = sorted(set(q.formats) - {"flo", "kitti"})
+    if bad:
+        raise SimgenError(f"sequence.formats has unknown formats {bad}; use any of flo, kitti")
+    from simgen.recipes import load_recipe
+
+    check = getattr(load_recipe(s.scene.recipe), "check", None)
+    if check is not None:
+        check(s)
     if not s.output.dir:
         raise SimgenError("output.dir is empty; set output.dir=/path/to/dataset")
     return s
@@ -237,14 +251,23 @@ def to_settings(cfg: Any) -> Settings:
     if unknown:
         fix = _did_you_mean(unknown[0], names) or "remove it"
         raise SimgenError(f"unknown config key '{unknown[0]}'; {fix} (see `simgen --cfg job` for the expected keys)")
-    schema = OmegaConf.structured(Settings)
+    from simgen.recipes import load_recipe
+
+    if "scene" not in cfg or "recipe" not in cfg.scene:
+        raise SimgenError("the config has no scene.recipe; pick a scene, e.g. scene=tabletop")
+    recipe = load_recipe(str(cfg.scene.recipe))
     try:
-        merged = OmegaConf.merge(schema, OmegaConf.masked_copy(cfg, names))
-        settings = OmegaConf.to_object(merged)
+        # the scene group is typed by its recipe's own Config dataclass
+        scene = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(recipe.Config), cfg.scene))
+        rest = OmegaConf.masked_copy(cfg, [n for n in names if n != "scene"])
+        settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Settings), rest))
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"
+        if getattr(e, "object_type", None) is recipe.Config and not key.startswith("scene."):
+            key = f"scene.{key}"
         msg = str(e).splitlines()[0].rstrip(".")
         raise SimgenError(f"bad config value for '{key}': {msg}; {_fix_hint(key)}") from e
+    settings.scene = scene
     assert isinstance(settings, Settings)
     if settings.objects.dirs is None:  # `dirs: null` (or objects.dirs=null) means no folders
         settings.objects.dirs = {}

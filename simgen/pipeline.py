@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import platform
@@ -21,6 +20,7 @@ from simgen.core.scene import Scene
 from simgen.io.dataset import DatasetWriter
 from simgen.labels import coco_annotations, coco_image, make_labels
 from simgen.progress import Progress
+from simgen.recipes import load_recipe
 from simgen.sampling.random import frame_rng, render_seed
 
 log = logging.getLogger(__name__)
@@ -37,22 +37,6 @@ class RunSummary:
     frames_on_disk: int
     annotations: int
     images: int
-
-
-def load_recipe(name: str) -> ModuleType:
-    try:
-        module = importlib.import_module(f"scenes.{name}")
-    except ModuleNotFoundError as e:
-        if e.name not in (f"scenes.{name}", "scenes"):
-            raise
-        import scenes
-
-        known = sorted(p.stem for p in Path(scenes.__file__).parent.glob("*.py") if not p.stem.startswith("_"))
-        raise SimgenError(f"unknown scene recipe '{name}'; choose one of {known} "
-                          f"(scene=<name>) or add scenes/{name}.py") from None
-    if not hasattr(module, "make_scene"):
-        raise SimgenError(f"scene recipe scenes/{name}.py has no make_scene(settings, catalog, rng) function")
-    return module
 
 
 def catalog_for(settings: Settings) -> Catalog:

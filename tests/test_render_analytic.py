@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_settings
+from scenes.tabletop import Config as TabletopConfig
 from simgen.core.camera import intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject
 from simgen.io import read_frame
@@ -44,6 +45,7 @@ def analytic_recipe(w2c: np.ndarray) -> types.ModuleType:
             camera=Camera(W, H, K_TYPED.copy(), w2c.copy()))
     module = types.ModuleType("scenes.analytic_test")
     module.make_scene = make_scene
+    module.Config = TabletopConfig
     return module
 
 

@@ -96,16 +96,34 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
     return objects, params
 
 
-def sample_camera(settings: Settings, center: np.ndarray, rng: np.random.Generator) -> tuple[Camera, dict]:
+def shell_camera(settings: Settings, target: np.ndarray, dist: float, el: float, az: float, focal: float) -> Camera:
     c, r = settings.camera, settings.render
-    target = center + rng.normal(0.0, c.look_at_jitter, size=3) if c.look_at_jitter > 0 else center.copy()
-    dist, el, az = uniform(rng, c.distance), uniform(rng, c.elevation), uniform(rng, c.azimuth)
-    focal = uniform(rng, c.focal_length)
     eye = target + dist * direction(az, el)
-    cam = Camera(width=r.width, height=r.height, K=intrinsics(focal, c.sensor_width, r.width, r.height),
-                 world_to_camera=look_at(eye, target), clip_start=c.clip_start, clip_end=c.clip_end)
-    return cam, {"distance": dist, "elevation_deg": el, "azimuth_deg": az, "focal_length_mm": focal,
-                 "sensor_width_mm": c.sensor_width, "target": target.tolist(), "eye": eye.tolist()}
+    return Camera(width=r.width, height=r.height, K=intrinsics(focal, c.sensor_width, r.width, r.height),
+                  world_to_camera=look_at(eye, target), clip_start=c.clip_start, clip_end=c.clip_end)
+
+
+def sample_camera(settings: Settings, center: np.ndarray, rng: np.random.Generator) -> dict:
+    """Draw the camera on its shell; returns the draws (see :func:`shell_camera`)."""
+    c = settings.camera
+    target = center + rng.normal(0.0, c.look_at_jitter, size=3) if c.look_at_jitter > 0 else center.copy()
+    return {"distance": uniform(rng, c.distance), "elevation_deg": uniform(rng, c.elevation),
+            "azimuth_deg": uniform(rng, c.azimuth), "focal_length_mm": uniform(rng, c.focal_length),
+            "sensor_width_mm": c.sensor_width, "target": target.tolist()}
+
+
+def camera_path(settings: Settings, draw: dict, rng: np.random.Generator, length: int) -> tuple[list[Camera], dict]:
+    """The camera at every step: it circles the target, rises and dollies at constant rates."""
+    sc = settings.scene
+    motion = {"orbit_deg": uniform(rng, sc.camera_orbit) * float(rng.choice([-1.0, 1.0])),
+              "rise_deg": uniform(rng, sc.camera_rise), "dolly": uniform(rng, sc.camera_dolly)}
+    cameras = []
+    for k in range(length):
+        el = float(np.clip(draw["elevation_deg"] + k * motion["rise_deg"], -89.0, 89.0))
+        dist = max(draw["distance"] + k * motion["dolly"], 10 * settings.camera.clip_start)
+        cameras.append(shell_camera(settings, np.array(draw["target"]), dist, el,
+                                    draw["azimuth_deg"] + k * motion["orbit_deg"], draw["focal_length_mm"]))
+    return cameras, motion
 
 
 def sample_lights(settings: Settings, center: np.ndarray, rng: np.random.Generator) -> tuple[list[Light], World, dict]:
@@ -130,7 +148,8 @@ def sample_lights(settings: Settings, center: np.ndarray, rng: np.random.Generat
     return lights, World(color=(0.5, 0.5, 0.5), strength=strength), {"lights": drawn, "world_strength": strength}
 
 
-def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> Scene:
+def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
+    """``length`` steps of one tabletop scene: the objects rest, the camera moves."""
     objects, obj_params = sample_objects(settings, catalog, rng)
     g = settings.scene.ground_size
     objects.append(SceneObject(name="ground", mesh_path=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
@@ -141,7 +160,17 @@ def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -
     if placed:  # the camera and the lights aim at the middle of the objects
         center[:2] = np.mean([p["xy"] for p in placed], axis=0)
         center[2] = np.mean([p["height"] for p in placed]) / 2.0
-    camera, cam_params = sample_camera(settings, center, rng)
+    cam_draw = sample_camera(settings, center, rng)
     lights, world, light_params = sample_lights(settings, center, rng)
-    return Scene(objects=objects, lights=lights, camera=camera, world=world,
-                 params={"recipe": "tabletop", "objects": obj_params, "camera": cam_params, **light_params})
+    cameras, motion = camera_path(settings, cam_draw, rng, length)
+    params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params}
+    if length > 1:
+        params["camera_motion"] = motion
+    return [Scene(objects=objects, lights=lights, camera=cam, world=world,
+                  params={**params, "camera": {**cam_draw, "eye": (-cam.world_to_camera[:3, :3].T
+                                                                  @ cam.world_to_camera[:3, 3]).tolist()}})
+            for cam in cameras]
+
+
+def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> Scene:
+    return make_sequence(settings, catalog, rng, 1)[0]

@@ -18,7 +18,8 @@ from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, va
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.io.dataset import DatasetWriter
-from simgen.labels import coco_annotations, coco_image, make_labels
+from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
+from simgen.labels.flow import flow_validity, object_motions, rigid_flow
 from simgen.progress import Progress
 from simgen.recipes import load_recipe
 from simgen.sampling.random import frame_rng, render_seed
@@ -49,11 +50,34 @@ def catalog_for(settings: Settings) -> Catalog:
     return catalog
 
 
+def frame_position(settings: Settings, index: int) -> tuple[int, int]:
+    """(sequence, step) of frame ``index``: frame i is step i % L of sequence i // L."""
+    return divmod(index, settings.sequence.length)
+
+
+def make_sequence_scenes(recipe: ModuleType, settings: Settings, catalog: Catalog, sequence: int) -> list[Scene]:
+    """Every step of one sequence: a pure function of (settings, seed, sequence).
+
+    With sequence.length 1 a sequence is a single frame and its index is the frame's.
+    """
+    rng = frame_rng(settings.seed, sequence)
+    length = settings.sequence.length
+    if length == 1:
+        scenes = [recipe.make_scene(settings, catalog, rng)]
+    elif hasattr(recipe, "make_sequence"):
+        scenes = recipe.make_sequence(settings, catalog, rng, length)
+    else:
+        raise SimgenError(f"scene recipe '{settings.scene.recipe}' renders no sequences (it has no "
+                          "make_sequence); use sequence.length=1 or another scene")
+    for scene in scenes:
+        scene.validate()
+    return scenes
+
+
 def make_frame_scene(recipe: ModuleType, settings: Settings, catalog: Catalog, index: int) -> Scene:
     """Frame ``index``'s scene: a pure function of (settings, seed, index)."""
-    scene = recipe.make_scene(settings, catalog, frame_rng(settings.seed, index))
-    scene.validate()
-    return scene
+    sequence, step = frame_position(settings, index)
+    return make_sequence_scenes(recipe, settings, catalog, sequence)[step]
 
 
 def _mat(a: np.ndarray) -> list:
@@ -64,13 +88,19 @@ def model_relpath(obj_asset_id: str, mesh_path: Path) -> str:
     return f"models/{obj_asset_id or 'stuff/' + Path(mesh_path).stem}.ply"
 
 
-def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, annotations: list[dict]) -> dict:
+def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, annotations: list[dict],
+               flow: dict[str, dict[str, str] | None] | None = None) -> dict:
     """Everything about a frame that is not pixels: camera, objects, lights, draws, COCO records."""
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
+    sequence, step = frame_position(settings, index)
     return {
         "index": index,
         "seed": settings.seed,
+        "sequence": sequence,
+        "step": step,
+        "sequence_length": settings.sequence.length,
+        "flow": flow or {},
         "width": cam.width,
         "height": cam.height,
         "K": _mat(cam.K),
@@ -122,6 +152,52 @@ def _check_existing(out: Path, config: dict, overwrite: bool) -> None:
                           "or set output.overwrite=true to add these frames anyway")
 
 
+def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
+    """Flow of ``scene``'s frame towards ``other``'s, and its validity (see simgen.labels.flow)."""
+    motions = object_motions(*[[{"instance_id": o.instance_id, "mesh_to_world": o.mesh_to_world}
+                                for o in s.objects] for s in (scene, other)])
+    flow, z_other, in_view = rigid_flow(labels.depth, labels.instance, scene.camera.K,
+                                        scene.camera.world_to_camera, other.camera.K,
+                                        other.camera.world_to_camera, motions)
+    valid = flow_validity(flow, z_other, in_view, labels.instance, other_labels.depth, other_labels.instance)
+    return flow, valid
+
+
+def _group_by_sequence(settings: Settings, indices: list[int]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for i in indices:
+        sequence, step = frame_position(settings, i)
+        groups.setdefault(sequence, []).append(step)
+    return groups
+
+
+def _render_sequence(settings: Settings, sequence: int, steps: list[int], scenes: list[Scene],
+                     render, write) -> None:
+    """Render the requested ``steps`` of a sequence and the neighbours their flow needs.
+
+    Steps are rendered in order and a frame is written as soon as the frames its flow
+    looks at are rendered; only that window of label maps is held in memory. A frame
+    whose neighbour lies outside the requested steps (a shard boundary) renders that
+    neighbour too, so it comes out the same as in a full run.
+    """
+    length, gap = settings.sequence.length, settings.sequence.gap
+    base = sequence * length
+
+    def partners(k: int) -> list[int]:
+        return [o for o in (k - gap, k + gap) if length > 1 and 0 <= o < length]
+
+    needed = sorted(set(steps).union(*(partners(k) for k in steps)))
+    pending = sorted(steps)
+    labels: dict[int, FrameLabels] = {}
+    for k in needed:
+        labels[k] = render(scenes[k], base + k)
+        while pending and all(o in labels for o in [pending[0], *partners(pending[0])]):
+            write(base + pending.pop(0), scenes, labels)
+        keep_from = min(pending[0] if pending else k, k) - gap
+        for old in [j for j in labels if j < keep_from]:
+            del labels[old]
+
+
 def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
     """Render frames ``start..start+frames-1`` into ``settings.output.dir``.
 
@@ -133,7 +209,8 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
     catalog = catalog_for(settings)
     out = Path(settings.output.dir).expanduser().resolve()
     indices = list(range(settings.start, settings.start + settings.frames))
-    first_scene = make_frame_scene(recipe, settings, catalog, indices[0])  # fails fast on impossible scenes
+    first_sequence = frame_position(settings, indices[0])[0]
+    first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
     writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews)
     _check_existing(out, config, settings.output.overwrite)
     done = set(writer.frames_on_disk())
@@ -160,22 +237,43 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
     written_models: set[str] = set()
     rendered: list[int] = []
     progress = Progress(len(todo))
+
+    def render(scene: Scene, index: int) -> FrameLabels:
+        backend.build(scene)
+        raw = backend.render(seed=render_seed(settings.seed, index))
+        return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
+                           scene.camera.world_to_camera, scene.camera.K)
+
+    def write(index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> None:
+        sequence, step = frame_position(settings, index)
+        scene, own = scenes[step], labels[step]
+        category_of = {o.instance_id: o.category_id for o in scene.objects}
+        annotations = coco_annotations(own.instance, category_of, index)
+        for a in annotations:  # one object keeps its track id through a sequence
+            a["track_id"] = annotation_id(sequence, a["instance_id"])
+        flow_files: dict[str, dict[str, str] | None] = {}
+        if settings.sequence.length > 1:
+            gap = settings.sequence.gap
+            for direction, other in (("forward", step + gap), ("backward", step - gap)):
+                if not 0 <= other < settings.sequence.length:
+                    flow_files[direction] = None  # the sequence has no frame there
+                    continue
+                flow, valid = flow_between(scene, own, scenes[other], labels[other])
+                flow_files[direction] = writer.write_flow(index, direction, flow, valid, settings.sequence.formats)
+        for o in scene.objects:
+            rel = model_relpath(o.asset_id, o.mesh_path)
+            if rel not in written_models:
+                writer.write_model(rel, load_mesh(o.mesh_path))
+                written_models.add(rel)
+        writer.write_frame(index, own, frame_meta(scene, settings, catalog, index, annotations, flow_files))
+        rendered.append(index)
+        progress.update()
+
     try:
-        for index in todo:
-            scene = first_scene if index == indices[0] else make_frame_scene(recipe, settings, catalog, index)
-            backend.build(scene)
-            raw = backend.render(seed=render_seed(settings.seed, index))
-            category_of = {o.instance_id: o.category_id for o in scene.objects}
-            labels = make_labels(raw, category_of, scene.camera.world_to_camera, scene.camera.K)
-            annotations = coco_annotations(labels.instance, category_of, index)
-            for o in scene.objects:
-                rel = model_relpath(o.asset_id, o.mesh_path)
-                if rel not in written_models:
-                    writer.write_model(rel, load_mesh(o.mesh_path))
-                    written_models.add(rel)
-            writer.write_frame(index, labels, frame_meta(scene, settings, catalog, index, annotations))
-            rendered.append(index)
-            progress.update()
+        for sequence, steps in _group_by_sequence(settings, todo).items():
+            scenes = first_scenes if sequence == first_sequence else \
+                make_sequence_scenes(recipe, settings, catalog, sequence)
+            _render_sequence(settings, sequence, steps, scenes, render, write)
     finally:
         backend.close()
         coco = writer.write_coco()

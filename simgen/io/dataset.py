@@ -22,7 +22,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
 
 from simgen import __version__
 from simgen.io.files import (
@@ -35,7 +37,9 @@ from simgen.io.files import (
     write_npy,
     write_png,
 )
+from simgen.io.flow_formats import write_flo, write_kitti_flow, write_valid_png
 from simgen.labels.core import FrameLabels
+from simgen.labels.flow import flow_to_color
 from simgen.labels.preview import colorize_ids, depth_preview, normal_preview, overlay
 
 if TYPE_CHECKING:
@@ -138,6 +142,38 @@ class DatasetWriter:
         }
         for kind, pic in pics.items():
             write_png(self.root / "previews" / kind / f"{name}.png", pic)
+
+    def write_flow(self, index: int, direction: str, flow: np.ndarray, valid: np.ndarray,
+                   formats: Sequence[str] = ()) -> dict[str, str]:
+        """Write one flow field of frame ``index`` (call before :meth:`write_frame`).
+
+        ``direction`` is "forward" or "backward". Always writes the lossless
+        ``flow_<direction>/NNNNNN.npy`` (float32 H x W x 2) and
+        ``flow_<direction>_valid/NNNNNN.png`` (255 = valid); ``formats`` adds
+        ``flo`` (``flow_<direction>/NNNNNN.flo``) and ``kitti``
+        (``flow_<direction>_kitti/NNNNNN.png``); previews add a colour-wheel picture.
+        Returns the written paths relative to the dataset root, by kind.
+        """
+        if direction not in ("forward", "backward"):
+            raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
+        name, d = frame_name(index), f"flow_{direction}"
+        rel = {"flow": f"{d}/{name}.npy", "valid": f"{d}_valid/{name}.png"}
+        if "flo" in formats:
+            rel["flo"] = f"{d}/{name}.flo"
+        if "kitti" in formats:
+            rel["kitti"] = f"{d}_kitti/{name}.png"
+        for r in rel.values():
+            (self.root / r).parent.mkdir(parents=True, exist_ok=True)
+        write_npy(self.root / rel["flow"], np.asarray(flow, dtype=np.float32))
+        write_valid_png(self.root / rel["valid"], valid)
+        if "flo" in rel:
+            write_flo(self.root / rel["flo"], flow)
+        if "kitti" in rel:
+            write_kitti_flow(self.root / rel["kitti"], flow, valid)
+        if self.previews:
+            (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
+            write_png(self.root / "previews" / d / f"{name}.png", flow_to_color(flow, valid))
+        return rel
 
     def frames_on_disk(self) -> list[int]:
         """Sorted indices of the complete frames (those with a meta file)."""

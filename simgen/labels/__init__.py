@@ -9,6 +9,13 @@ from simgen.labels.core import (
     make_labels,
     semantic_from_instance,
 )
+from simgen.labels.flow import (
+    flow_to_color,
+    flow_validity,
+    flow_wheel_legend,
+    object_motions,
+    rigid_flow,
+)
 
 __all__ = [
     "FrameLabels",
@@ -16,6 +23,11 @@ __all__ = [
     "camera_normals",
     "coco_annotations",
     "coco_image",
+    "flow_to_color",
+    "flow_validity",
+    "flow_wheel_legend",
     "make_labels",
+    "object_motions",
+    "rigid_flow",
     "semantic_from_instance",
 ]

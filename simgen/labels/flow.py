@@ -1,0 +1,293 @@
+"""Optical flow of rigidly moving objects from depth, instance ids and poses.
+
+Pure numpy; nothing here imports Blender.
+
+Conventions (as in :mod:`simgen.labels.core`): OpenCV camera axes (x right, y down,
+z forward), pixel centres at integer coordinates, planar depth (``np.inf`` = no hit),
+instance id 0 = nothing hit. Every object moves rigidly (or, more generally, by an
+affine map): a surface point of object ``j`` goes from frame ``t`` to frame ``o`` by
+the world transform ``D_j = M_j(o) @ inv(M_j(t))`` where ``M_j`` is its
+``mesh_to_world``.
+
+The flow of frame ``t`` towards frame ``o`` at pixel (u, v), which sees instance ``j``
+at depth ``z``: back-project ``X = z * inv(K_t) @ [u, v, 1]``, take it to the world
+(``inv(w2c_t)``), move it (``D_j``), look at it from camera ``o`` (``w2c_o``, ``K_o``)
+to get (u', v') and depth z'. Then ``flow = (u' - u, v' - v)`` in pixels along the
+image axes, so ``(u + flow[..., 0], v + flow[..., 1])`` is where the point appears in
+frame ``o``. Forward flow is ``o = t + g``, backward flow ``o = t - g``: same function,
+other frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from simgen.labels.core import MAX_ID, _present_ids
+
+DEFAULT_REL_TOL = 0.01
+"""Default relative depth tolerance of :func:`flow_validity`."""
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def _check_matrix(name: str, m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    if m.shape != shape:
+        raise ValueError(f"{name} must be {shape[0]}x{shape[1]}, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} has non-finite entries")
+    return m
+
+
+def _check_K(name: str, K: np.ndarray) -> np.ndarray:
+    K = _check_matrix(name, K, (3, 3))
+    if not np.array_equal(K[2], [0.0, 0.0, 1.0]):
+        raise ValueError(f"{name} must have last row [0, 0, 1], got {K[2].tolist()}")
+    return K
+
+
+def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: np.ndarray,
+               K_o: np.ndarray, w2c_o: np.ndarray,
+               motions: Mapping[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flow of frame t towards frame o from frame t's depth and instance map.
+
+    Args:
+        depth: (H, W) planar depth of frame t (``inf`` = no hit).
+        instance: (H, W) integer instance ids of frame t (0 = nothing hit).
+        K_t, w2c_t: frame t's intrinsics (3x3) and world_to_camera (4x4).
+        K_o, w2c_o: the same for frame o. Both frames share the image size (H, W).
+        motions: instance id -> world motion ``D_j`` (4x4) from t to o, e.g. from
+            :func:`object_motions`. Every id present in ``instance`` must be a key
+            (ValueError naming the missing ones); extra keys are ignored.
+
+    Returns:
+        ``(flow, z_other, in_view)``:
+
+        - ``flow`` (H, W, 2) float32: ``(u' - u, v' - v)``. It is computed for every
+          pixel that hit something, occluded or not (the flow of a hidden surface is
+          still well defined and sometimes wanted); it is 0 where nothing was hit,
+          where the point lies at or behind camera o's plane (z' <= 0) and where
+          the result is not finite in float32. Use :func:`flow_validity` to know
+          which values are backed by frame o.
+        - ``z_other`` (H, W) float32: z' of the moved point in camera o (may be
+          <= 0 for points behind camera o); ``inf`` where nothing was hit.
+        - ``in_view`` (H, W) bool: something was hit, z' > 0 and the projection lies
+          inside frame o, ``-0.5 <= u' < W - 0.5`` and ``-0.5 <= v' < H - 0.5``.
+
+    Pixels with a nonzero id but a non-finite or non-positive depth are treated
+    like pixels that hit nothing. Computed in float64, one gather per coefficient.
+    """
+    depth = np.asarray(depth)
+    instance = np.asarray(instance)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
+    if instance.shape != depth.shape:
+        raise ValueError(f"instance shape {instance.shape} does not match depth {depth.shape}")
+    if not np.issubdtype(depth.dtype, np.floating):
+        raise ValueError(f"depth must be floating point, got {depth.dtype}")
+    K_t = _check_K("K_t", K_t)
+    K_o = _check_K("K_o", K_o)
+    w2c_t = _check_matrix("w2c_t", w2c_t, (4, 4))
+    w2c_o = _check_matrix("w2c_o", w2c_o, (4, 4))
+    h, w = depth.shape
+
+    ids, _ = _present_ids(instance)
+    missing = [int(i) for i in ids if int(i) not in motions]
+    if missing:
+        raise ValueError(f"instance ids {missing} appear in the image but have no motion "
+                         f"(known ids: {sorted(int(k) for k in motions)})")
+
+    # One 3x4 matrix per present id, mapping [z*u, z*v, z, 1] of frame t to the
+    # homogeneous pixel [z'*u', z'*v', z'] of frame o. Row 0 stays zero (no hit).
+    c2w_t = np.linalg.inv(w2c_t)
+    from_pixels = np.zeros((4, 4))
+    from_pixels[:3, :3] = np.linalg.inv(K_t)
+    from_pixels[3, 3] = 1.0
+    n = len(ids)
+    coef = np.zeros((n + 1, 3, 4))
+    for row, iid in enumerate(ids.tolist(), start=1):
+        D = _check_matrix(f"motion of instance {iid}", motions[iid], (4, 4))
+        coef[row] = K_o @ (w2c_o @ D @ c2w_t @ from_pixels)[:3]
+    planes = np.ascontiguousarray(coef.reshape(n + 1, 12).T)  # (12, n+1)
+    lut = np.zeros(MAX_ID + 1, np.intp)
+    lut[ids] = np.arange(1, n + 1)
+
+    hit = (instance != 0) & np.isfinite(depth) & (depth > 0)
+    idx = lut[instance]
+    idx[~hit] = 0
+    z = np.where(hit, depth, 0.0).astype(np.float64)
+    u = np.arange(w, dtype=np.float64)[None, :]
+    v = np.arange(h, dtype=np.float64)[:, None]
+
+    def row(r: int) -> np.ndarray:
+        c = planes[4 * r:4 * r + 4]
+        return z * (c[0][idx] * u + c[1][idx] * v + c[2][idx]) + c[3][idx]
+
+    qu, qv, qz = row(0), row(1), row(2)
+    front = hit & (qz > 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        u2 = qu / qz
+        v2 = qv / qz
+    in_view = front & (u2 >= -0.5) & (u2 < w - 0.5) & (v2 >= -0.5) & (v2 < h - 0.5)
+
+    flow = np.zeros((h, w, 2), np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        flow[..., 0] = np.where(front, u2 - u, 0.0)
+        flow[..., 1] = np.where(front, v2 - v, 0.0)
+    flow[~np.isfinite(flow)] = 0.0
+    z_other = np.where(hit, qz, np.inf).astype(np.float32)
+    return flow, z_other, in_view
+
+
+def flow_validity(flow: np.ndarray, z_other: np.ndarray, in_view: np.ndarray,
+                  instance: np.ndarray, depth_other: np.ndarray, instance_other: np.ndarray,
+                  rel_tol: float = DEFAULT_REL_TOL) -> np.ndarray:
+    """Which flow vectors of :func:`rigid_flow` frame o confirms (H, W) bool, True = valid.
+
+    A pixel is valid when it is ``in_view`` (hit, in front of camera o, inside the
+    image) and not occluded in frame o: at the nearest pixel of frame o,
+    ``(floor(u' + 0.5), floor(v' + 0.5))``, ``instance_other`` equals the pixel's own
+    instance id and ``|depth_other - z'| <= rel_tol * z'``. ``instance`` is frame t's
+    instance map, ``depth_other``/``instance_other`` are frame o's; all maps share the
+    size (H, W). Flow values of invalid pixels are left as they are.
+    """
+    flow = np.asarray(flow)
+    instance = np.asarray(instance)
+    if instance.ndim != 2:
+        raise ValueError(f"instance must be (H, W), got shape {instance.shape}")
+    h, w = instance.shape
+    if flow.shape != (h, w, 2):
+        raise ValueError(f"flow must be (H, W, 2) = {(h, w, 2)}, got shape {flow.shape}")
+    arrays = {"z_other": z_other, "in_view": in_view, "depth_other": depth_other,
+              "instance_other": instance_other}
+    for name, arr in arrays.items():
+        if np.shape(arr) != (h, w):
+            raise ValueError(f"{name} shape {np.shape(arr)} does not match instance {(h, w)}")
+    if not rel_tol >= 0:
+        raise ValueError(f"rel_tol must be >= 0, got {rel_tol}")
+
+    z_o = np.asarray(z_other, dtype=np.float64)
+    valid = np.asarray(in_view, dtype=bool) & (instance != 0)
+    u = np.arange(w, dtype=np.float64)[None, :] + flow[..., 0]
+    v = np.arange(h, dtype=np.float64)[:, None] + flow[..., 1]
+    with np.errstate(invalid="ignore"):
+        ui = np.clip(np.floor(np.where(valid, u, 0.0) + 0.5), 0, w - 1).astype(np.intp)
+        vi = np.clip(np.floor(np.where(valid, v, 0.0) + 0.5), 0, h - 1).astype(np.intp)
+    seen_id = np.asarray(instance_other)[vi, ui]
+    seen_z = np.asarray(depth_other, dtype=np.float64)[vi, ui]
+    with np.errstate(invalid="ignore"):
+        valid &= seen_id == instance
+        valid &= np.abs(seen_z - z_o) <= rel_tol * z_o
+    return valid
+
+
+def object_motions(objects_t: Sequence[Mapping], objects_o: Sequence[Mapping]) -> dict[int, np.ndarray]:
+    """World motions ``D = M_o @ inv(M_t)`` (4x4 float64) by instance id.
+
+    ``objects_t``/``objects_o`` are two frames' meta ``"objects"`` lists (dicts with
+    at least ``"instance_id"`` and ``"mesh_to_world"``). Objects are matched by
+    instance id; an id present in only one frame gets no motion (:func:`rigid_flow`
+    then raises if it is visible in frame t). Duplicate ids within a frame, or a
+    singular ``mesh_to_world`` in frame t, raise ValueError.
+    """
+    def by_id(objects: Sequence[Mapping], which: str) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for obj in objects:
+            iid = int(obj["instance_id"])
+            if iid in out:
+                raise ValueError(f"instance id {iid} appears twice in the objects of frame {which}")
+            name = obj.get("name", iid)
+            out[iid] = _check_matrix(f"mesh_to_world of {name!r} (frame {which})",
+                                     obj["mesh_to_world"], (4, 4))
+        return out
+
+    m_t, m_o = by_id(objects_t, "t"), by_id(objects_o, "o")
+    motions = {}
+    for iid in sorted(m_t.keys() & m_o.keys()):
+        try:
+            inv_t = np.linalg.inv(m_t[iid])
+        except np.linalg.LinAlgError as e:
+            raise ValueError(f"mesh_to_world of instance {iid} in frame t is singular") from e
+        motions[iid] = m_o[iid] @ inv_t
+    return motions
+
+
+# ------------------------------------------------------------- visualisation
+
+# Colour wheel (Middlebury style): segment lengths between the key colours red,
+# yellow, green, cyan, blue, magenta (and back to red). Finer steps where the eye
+# tells hues apart more easily.
+_WHEEL_SEGMENTS = ((15, (1, 0, 0)), (6, (1, 1, 0)), (4, (0, 1, 0)), (11, (0, 1, 1)),
+                   (13, (0, 0, 1)), (6, (1, 0, 1)))
+
+
+def _color_wheel() -> np.ndarray:
+    """(N, 3) float64 colours in [0, 1] around the wheel, starting at red."""
+    colors = []
+    keys = [np.array(c, float) for _, c in _WHEEL_SEGMENTS] + [np.array([1.0, 0.0, 0.0])]
+    for s, (steps, _) in enumerate(_WHEEL_SEGMENTS):
+        t = np.arange(steps)[:, None] / steps
+        colors.append((1 - t) * keys[s] + t * keys[s + 1])
+    return np.concatenate(colors)
+
+
+_WHEEL = _color_wheel()
+
+
+def flow_to_color(flow: np.ndarray, valid: np.ndarray | None = None,
+                  max_flow: float | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB picture of a flow field (a preview, never the data).
+
+    Hue gives the direction on a Middlebury-style wheel (+x red, +y (down)
+    orange/yellow, -x cyan/blue, -y (up) blue/magenta), saturation the magnitude
+    ``min(|flow| / max_flow, 1)``: zero flow is white. Pixels that are not ``valid``
+    (default: all) or whose flow is not finite are black. ``max_flow`` defaults to
+    the 99th percentile of the valid magnitudes (robust to a few huge vectors), at
+    least 1e-6.
+    """
+    flow = np.asarray(flow, dtype=np.float64)
+    if flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"flow must be (H, W, 2), got shape {flow.shape}")
+    fu, fv = flow[..., 0], flow[..., 1]
+    ok = np.isfinite(fu) & np.isfinite(fv)
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != flow.shape[:2]:
+            raise ValueError(f"valid shape {valid.shape} does not match flow {flow.shape[:2]}")
+        ok &= valid
+    fu = np.where(ok, fu, 0.0)
+    fv = np.where(ok, fv, 0.0)
+    mag = np.hypot(fu, fv)
+    if max_flow is None:
+        max_flow = float(np.percentile(mag[ok], 99)) if ok.any() else 0.0
+    max_flow = max(float(max_flow), 1e-6)
+
+    n = len(_WHEEL)
+    pos = (np.arctan2(-fv, -fu) + np.pi) / (2 * np.pi) * n  # +x -> 0 (red)
+    pos = np.mod(pos, n)
+    k0 = np.floor(pos).astype(np.intp) % n
+    k1 = (k0 + 1) % n
+    frac = (pos - np.floor(pos))[..., None]
+    hue = (1 - frac) * _WHEEL[k0] + frac * _WHEEL[k1]
+    sat = np.minimum(mag / max_flow, 1.0)[..., None]
+    rgb = 1.0 - sat * (1.0 - hue)
+    out = np.rint(rgb * 255.0).astype(np.uint8)
+    out[~ok] = 0
+    return out
+
+
+def flow_wheel_legend(size: int = 64) -> np.ndarray:
+    """(size, size, 3) uint8 legend: the colour of a flow pointing from the centre to
+    each pixel, full saturation at the rim; black outside the disc."""
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"legend size must be >= 1, got {size}")
+    c = (size - 1) / 2.0
+    radius = size / 2.0
+    y, x = np.mgrid[:size, :size].astype(np.float64)
+    flow = np.stack([x - c, y - c], axis=-1)
+    inside = np.hypot(flow[..., 0], flow[..., 1]) <= radius
+    return flow_to_color(flow, inside, max_flow=radius)

@@ -64,41 +64,92 @@ def intersect(origin: np.ndarray, dirs: np.ndarray, triangles: np.ndarray, chunk
     return best_t, best_i
 
 
+def _meta(root: Path, index: int) -> dict:
+    return json.loads((Path(root) / "meta" / f"{index:06d}.json").read_text())
+
+
+def cast_rays(root: str | Path, meta: dict, u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
+    """First hit of the rays through image points (u, v) (any real coordinates) of a frame.
+
+    Returns per ray ``instance`` (0 = no hit), planar ``depth`` (inf = no hit) and the
+    hit face's ``normal`` in the OpenCV camera frame, flipped to face the camera.
+    """
+    root = Path(root)
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    u, v = np.asarray(u, float).ravel(), np.asarray(v, float).ravel()
+    cam_dirs = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    origin, dirs = -R.T @ t, cam_dirs @ R  # cam_dirs have z = 1: the ray parameter is planar depth
+    n = len(u)
+    depth, instance, normal = np.full(n, np.inf), np.zeros(n, np.int64), np.zeros((n, 3))
+    for iid, mesh in load_world_meshes(root, meta):
+        # only rays inside the object's projected bounding box can hit it
+        cam = mesh.vertices @ R.T + t
+        rays = np.arange(n)
+        if np.all(cam[:, 2] > 0):
+            uv = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+            (u0, v0), (u1, v1) = uv.min(axis=0) - 1, uv.max(axis=0) + 1
+            rays = rays[(u >= u0) & (u <= u1) & (v >= v0) & (v <= v1)]
+        if not len(rays):
+            continue
+        hit_t, tri = intersect(origin, dirs[rays], mesh.triangles)
+        closer = hit_t < depth[rays]
+        hit = rays[closer]
+        depth[hit] = hit_t[closer]
+        instance[hit] = iid
+        normal[hit] = mesh.face_normals[tri[closer]] @ R.T
+    flip = np.einsum("ij,ij->i", normal, cam_dirs) > 0
+    normal[flip] *= -1
+    return {"instance": instance, "depth": depth, "normal": normal}
+
+
 def raycast_frame(root: str | Path, index: int) -> dict[str, np.ndarray]:
-    """Ray-cast frame ``index`` of the dataset at ``root``.
+    """Ray-cast frame ``index`` of the dataset at ``root`` through every pixel centre.
 
     Returns ``instance`` (H, W) int64 (0 = no hit), ``depth`` (H, W) planar z (inf = no
     hit) and ``normal`` (H, W, 3) geometric face normals in the OpenCV camera frame,
     flipped to face the camera.
     """
-    root = Path(root)
-    meta = json.loads((root / "meta" / f"{index:06d}.json").read_text())
-    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    meta = _meta(root, index)
     W, H = meta["width"], meta["height"]
-    origin, dirs, cam_dirs = pixel_centre_rays(K, w2c, W, H)
-    depth = np.full(H * W, np.inf)  # cam_dirs have z = 1, so the ray parameter is planar depth
-    instance = np.zeros(H * W, np.int64)
-    normal = np.zeros((H * W, 3))
-    for iid, mesh in load_world_meshes(root, meta):
-        # only rays inside the object's projected bounding box can hit it
-        cam = mesh.vertices @ w2c[:3, :3].T + w2c[:3, 3]
-        rays = np.arange(H * W)
-        if np.all(cam[:, 2] > 0):
-            uv = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-            u, v = rays % W, rays // W
-            (u0, v0), (u1, v1) = uv.min(axis=0) - 1, uv.max(axis=0) + 1
-            rays = rays[(u >= u0) & (u <= u1) & (v >= v0) & (v <= v1)]
-        if not len(rays):
-            continue
-        t, tri = intersect(origin, dirs[rays], mesh.triangles)
-        closer = t < depth[rays]
-        hit = rays[closer]
-        depth[hit] = t[closer]
-        instance[hit] = iid
-        normal[hit] = mesh.face_normals[tri[closer]] @ w2c[:3, :3].T
-    flip = np.einsum("ij,ij->i", normal, cam_dirs) > 0
-    normal[flip] *= -1
-    return {"instance": instance.reshape(H, W), "depth": depth.reshape(H, W), "normal": normal.reshape(H, W, 3)}
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    hits = cast_rays(root, meta, u, v)
+    return {k: a.reshape(H, W, *a.shape[1:]) for k, a in hits.items()}
+
+
+def reference_flow(root: str | Path, index: int, other: int, rel_tol: float = 1e-3):
+    """Flow of frame ``index`` towards frame ``other`` from the exported meta alone.
+
+    Each pixel centre's surface point is found by the ray caster, moved with its object's
+    exported poses (mesh_to_world in both metas) and projected with the other frame's
+    camera. It is visible there when a ray cast through its exact projected position
+    hits the same object at its depth. Returns flow (H, W, 2), visible (H, W) bool and
+    the ray-cast instance map of frame ``index``.
+    """
+    meta, meta_o = _meta(root, index), _meta(root, other)
+    W, H = meta["width"], meta["height"]
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    K_o, w2c_o = np.array(meta_o["K"]), np.array(meta_o["world_to_camera"])
+    gt = raycast_frame(root, index)
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    z = np.where(gt["instance"] > 0, gt["depth"], 1.0)
+    cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=-1)
+    world = (cam - w2c[:3, 3]) @ w2c[:3, :3]  # inverse of the rigid world_to_camera
+    poses_o = {o["instance_id"]: np.array(o["mesh_to_world"]) for o in meta_o["objects"]}
+    moved = world.copy()
+    for o in meta["objects"]:
+        sel = gt["instance"] == o["instance_id"]
+        D = poses_o[o["instance_id"]] @ np.linalg.inv(np.array(o["mesh_to_world"]))
+        moved[sel] = world[sel] @ D[:3, :3].T + D[:3, 3]
+    cam_o = moved @ w2c_o[:3, :3].T + w2c_o[:3, 3]
+    uo = cam_o[..., 0] / cam_o[..., 2] * K_o[0, 0] + K_o[0, 2]
+    vo = cam_o[..., 1] / cam_o[..., 2] * K_o[1, 1] + K_o[1, 2]
+    flow = np.stack([uo - u, vo - v], axis=-1)
+    inside = (gt["instance"] > 0) & (cam_o[..., 2] > 0) & (uo >= -0.5) & (uo < W - 0.5) & (vo >= -0.5) & (vo < H - 0.5)
+    seen = cast_rays(root, meta_o, np.where(inside, uo, 0.0), np.where(inside, vo, 0.0))
+    visible = inside & (seen["instance"].reshape(H, W) == gt["instance"]) & \
+        (np.abs(seen["depth"].reshape(H, W) - cam_o[..., 2]) <= rel_tol * cam_o[..., 2])
+    return flow, visible, gt["instance"]
 
 
 def uniform_neighbourhood(ids: np.ndarray, radius: int = 1) -> np.ndarray:

@@ -248,13 +248,15 @@ def test_validity_leaving_occluded_nothing_hit_and_depth_tolerance():
     # occluded pixels keep their computed flow
     np.testing.assert_allclose(flow[:, 25:35, 0], -5.0, atol=TOL)
 
-    # depth tolerance: 0.5 % off is fine, 2 % is not
-    assert flow_validity(flow, z_o, in_view, inst, full(2.0 * 1.005, np.float32), full(1, np.uint16))[10, 30]
-    assert not flow_validity(flow, z_o, in_view, inst, full(2.0 * 1.02, np.float32), full(1, np.uint16))[10, 30]
-    assert flow_validity(flow, z_o, in_view, inst, full(2.04, np.float32), full(1, np.uint16),
+    # depth tolerance: a surface seen 0.5 % in front of the point is the point itself,
+    # 2 % in front hides it; one seen behind it never does (the point is in front of it)
+    assert flow_validity(flow, z_o, in_view, inst, full(2.0 / 1.005, np.float32), full(1, np.uint16))[10, 30]
+    assert not flow_validity(flow, z_o, in_view, inst, full(2.0 * 0.98, np.float32), full(1, np.uint16))[10, 30]
+    assert flow_validity(flow, z_o, in_view, inst, full(2.0 * 0.98, np.float32), full(1, np.uint16),
                          rel_tol=0.03)[10, 30]
-    # another object at the same depth is an occluder too
-    assert not flow_validity(flow, z_o, in_view, inst, full(2.0, np.float32), full(5, np.uint16)).any()
+    assert flow_validity(flow, z_o, in_view, inst, full(2.0 * 1.5, np.float32), full(1, np.uint16))[10, 30]
+    # another object in front is an occluder, whatever its id
+    assert not flow_validity(flow, z_o, in_view, inst, full(1.9, np.float32), full(5, np.uint16)).any()
 
 
 def test_nearest_pixel_rounding_and_image_border():
@@ -265,10 +267,10 @@ def test_nearest_pixel_rounding_and_image_border():
     np.testing.assert_allclose(flow[..., 0], -0.5, atol=TOL)
     assert in_view[:, 1:].all()
     # a 1-column occluder in frame o at column 10 hides targets rounding to 10: u' in [9.5, 10.5)
-    inst_o = full(1, np.uint16)
-    inst_o[:, 10] = 2
+    inst_o, depth_o = full(1, np.uint16), depth.copy()
+    inst_o[:, 10], depth_o[:, 10] = 2, 1.0
     valid = flow_validity(np.full((H, W, 2), [-0.5, 0.0], np.float32), z_o, np.ones((H, W), bool),
-                          inst, depth, inst_o)
+                          inst, depth_o, inst_o)
     hidden = ~valid.all(axis=0)
     np.testing.assert_array_equal(np.flatnonzero(hidden), [10])  # u = 10 -> u' = 9.5 -> pixel 10
 

@@ -148,9 +148,11 @@ def flow_validity(flow: np.ndarray, z_other: np.ndarray, in_view: np.ndarray,
     """Which flow vectors of :func:`rigid_flow` frame o confirms (H, W) bool, True = valid.
 
     A pixel is valid when it is ``in_view`` (hit, in front of camera o, inside the
-    image) and not occluded in frame o: at the nearest pixel of frame o,
-    ``(floor(u' + 0.5), floor(v' + 0.5))``, ``instance_other`` equals the pixel's own
-    instance id and ``|depth_other - z'| <= rel_tol * z'``. ``instance`` is frame t's
+    image) and nothing stands in front of it in frame o: frame o's depth at the nearest
+    pixel, ``(floor(u' + 0.5), floor(v' + 0.5))``, carried to (u', v') along the local
+    depth slope of the object seen there (``instance_other`` tells which neighbours
+    belong to it), is at least ``(1 - rel_tol) * z'``. A surface seen behind the point
+    (a silhouette edge) does not hide it; one in front, of any object, does. ``instance`` is frame t's
     instance map, ``depth_other``/``instance_other`` are frame o's; all maps share the
     size (H, W). Flow values of invalid pixels are left as they are.
     """
@@ -176,12 +178,35 @@ def flow_validity(flow: np.ndarray, z_other: np.ndarray, in_view: np.ndarray,
     with np.errstate(invalid="ignore"):
         ui = np.clip(np.floor(np.where(valid, u, 0.0) + 0.5), 0, w - 1).astype(np.intp)
         vi = np.clip(np.floor(np.where(valid, v, 0.0) + 0.5), 0, h - 1).astype(np.intp)
-    seen_id = np.asarray(instance_other)[vi, ui]
-    seen_z = np.asarray(depth_other, dtype=np.float64)[vi, ui]
+    # frame o's depth at the nearest pixel centre, carried to the exact projected position
+    # along the surface's local slope (surfaces seen at a grazing angle change depth fast)
+    depth_o = np.asarray(depth_other, dtype=np.float64)
+    gx, gy = _depth_slopes(depth_o, np.asarray(instance_other))
     with np.errstate(invalid="ignore"):
-        valid &= seen_id == instance
-        valid &= np.abs(seen_z - z_o) <= rel_tol * z_o
+        seen_z = depth_o[vi, ui] + gx[vi, ui] * (u - ui) + gy[vi, ui] * (v - vi)
+        valid &= seen_z >= z_o * (1.0 - rel_tol)  # nothing stands in front of the point
     return valid
+
+
+def _depth_slopes(depth: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel depth change per pixel along x and y, from neighbours on the same object.
+
+    The mean of the backward and forward differences where both neighbours share the
+    pixel's instance, the one available otherwise, 0 where neither does.
+    """
+    def along(d: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        diff = np.diff(d, axis=1)
+        ok = (ids[:, 1:] == ids[:, :-1]) & (ids[:, 1:] != 0) & np.isfinite(diff)
+        diff = np.where(ok, diff, 0.0)
+        total = np.zeros_like(d)
+        count = np.zeros_like(d)
+        total[:, 1:] += diff
+        count[:, 1:] += ok
+        total[:, :-1] += diff
+        count[:, :-1] += ok
+        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+    return along(depth, instance), along(depth.T, instance.T).T
 
 
 def object_motions(objects_t: Sequence[Mapping], objects_o: Sequence[Mapping]) -> dict[int, np.ndarray]:

@@ -149,13 +149,19 @@ def test_forward_and_backward_flow_agree(motion):
     _, root = motion
     fwd, fvalid = load_flow(root, 0, "forward")
     bwd, bvalid = load_flow(root, 1, "backward")
+    inst0, inst1 = read_frame(root, 0)["instance"], read_frame(root, 1)["instance"]
     v, u = np.nonzero(fvalid)
-    uo, vo = np.rint(u + fwd[v, u, 0]).astype(int), np.rint(v + fwd[v, u, 1]).astype(int)
-    ok = bvalid[vo, uo]
-    # the backward flow at the nearest pixel of the target undoes the forward flow, up to
-    # the flow's change over half a pixel
-    err = np.linalg.norm(fwd[v, u][ok] + bwd[vo, uo][ok], axis=-1)
-    assert ok.mean() > 0.9 and np.median(err) < 0.05 and np.quantile(err, 0.95) < 0.5
+    x, y = u + fwd[v, u, 0], v + fwd[v, u, 1]
+    x0, y0 = np.clip(np.floor(x).astype(int), 0, W - 2), np.clip(np.floor(y).astype(int), 0, H - 2)
+    ax, ay = (x - x0)[:, None], (y - y0)[:, None]
+    # bilinear backward flow at the target, from four valid pixels of the same object
+    corners = [(y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1)]
+    ok = np.all([bvalid[c] & (inst1[c] == inst0[v, u]) for c in corners], axis=0)
+    b = ((1 - ax) * (1 - ay) * bwd[corners[0]] + ax * (1 - ay) * bwd[corners[1]]
+         + (1 - ax) * ay * bwd[corners[2]] + ax * ay * bwd[corners[3]])
+    err = np.linalg.norm(fwd[v, u] + b, axis=-1)[ok]
+    assert ok.mean() > 0.8 and np.median(err) < 0.01 and np.quantile(err, 0.95) < 0.05, \
+        (ok.mean(), np.median(err), np.quantile(err, 0.95))
 
 
 def test_gap_of_two(gap2):

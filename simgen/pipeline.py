@@ -219,6 +219,10 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
     if skipped:
         log.info("%d of %d frames are already complete in %s; rendering the other %d",
                  len(skipped), len(indices), out, len(todo))
+    if not todo:
+        coco = writer.write_coco()
+        return RunSummary(out_dir=out, rendered=[], skipped=skipped, frames_on_disk=len(done),
+                          annotations=len(coco["annotations"]), images=len(coco["images"]))
 
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
     import bpy

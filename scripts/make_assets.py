@@ -8,7 +8,11 @@ to change or regenerate the set::
     python scripts/make_assets.py             # writes <repo>/assets
     python scripts/make_assets.py --out /tmp/a  # writes somewhere else
 
-Conventions of every mesh: units are metres, Z is up, the object rests on the
+Distractors (``distractors/*.ply``) are irregular shapes of no category that recipes
+such as ``scene=flying`` scatter as unannotated clutter; they are centred on the
+origin, about 0.2 m across (recipes rescale them), watertight and under 2000 faces.
+
+Conventions of every category mesh: units are metres, Z is up, the object rests on the
 plane z = 0 and its main body is centred on the Z axis. Each mesh is one or more
 watertight parts with outward (counter-clockwise seen from outside) winding;
 parts may overlap (no booleans are used). The output is deterministic: the same
@@ -42,6 +46,7 @@ CATALOG_HEADER = (
 )
 GROUND_REL = "stuff/ground.obj"
 MAX_FACES = 3000
+MAX_DISTRACTOR_FACES = 2000
 
 
 # --------------------------------------------------------------------------- helpers
@@ -294,6 +299,128 @@ def ground() -> trimesh.Trimesh:
     return trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
 
 
+# --------------------------------------------------------------------------- distractors
+# Irregular shapes that look like none of the categories. Every one is built from
+# closed-form functions of the vertex positions (no random numbers), so it is the same
+# on every machine.
+
+
+def _displace(mesh: trimesh.Trimesh, radius) -> trimesh.Trimesh:
+    """Move every vertex of a unit-sphere-like mesh to ``radius(direction) * direction``."""
+    v = np.asarray(mesh.vertices, dtype=np.float64)
+    d = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return trimesh.Trimesh(vertices=d * radius(d)[:, None], faces=mesh.faces, process=False)
+
+
+def blob() -> trimesh.Trimesh:
+    """A lumpy potato: a sphere with low-frequency radial bumps."""
+    def radius(d):
+        x, y, z = d.T
+        return 0.10 * (1.0 + 0.22 * np.sin(3.0 * x + 1.0) * np.cos(2.0 * y - 0.5)
+                       + 0.15 * np.sin(4.0 * z + 2.0 * x) + 0.08 * np.cos(5.0 * y * z))
+    return _displace(creation.icosphere(subdivisions=3, radius=1.0), radius)
+
+
+def spiky() -> trimesh.Trimesh:
+    """A sea-urchin-like ball: every other vertex pushed out into a spike."""
+    ico = creation.icosphere(subdivisions=2, radius=1.0)
+
+    def radius(d):
+        x, y, z = d.T
+        wobble = 0.5 + 0.5 * np.sin(7.0 * x + 3.0 * y) * np.cos(5.0 * z - 2.0 * y)
+        r = 0.07 * np.ones(len(d))
+        tips = np.arange(len(d)) < 12  # the 12 original icosahedron corners
+        r[tips] = 0.10 + 0.05 * wobble[tips]
+        return r
+    return _displace(ico, radius)
+
+
+def twisted_box() -> trimesh.Trimesh:
+    """A long bar twisted by 150 degrees about its axis and bent sideways."""
+    box = creation.box(extents=(0.06, 0.09, 0.22))
+    for _ in range(3):
+        box = box.subdivide()
+    v = np.asarray(box.vertices, dtype=np.float64).copy()
+    t = v[:, 2] / 0.22  # -0.5 .. 0.5 along the bar
+    a = np.radians(150.0) * t
+    x = v[:, 0] * np.cos(a) - v[:, 1] * np.sin(a)
+    y = v[:, 0] * np.sin(a) + v[:, 1] * np.cos(a)
+    x = x + 0.06 * t * t
+    return trimesh.Trimesh(vertices=np.stack([x, y, v[:, 2]], axis=1), faces=box.faces, process=False)
+
+
+def star_prism() -> trimesh.Trimesh:
+    """A seven-pointed star, extruded and sheared into a slanted slab."""
+    n, half = 7, 0.025
+    angles = np.arange(2 * n) * np.pi / n
+    radii = np.where(np.arange(2 * n) % 2 == 0, 0.11, 0.045)
+    ring = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+    m = len(ring)
+    bottom = np.column_stack([ring, np.full(m, -half)])
+    top = np.column_stack([ring, np.full(m, half)])
+    v = np.concatenate([bottom, top, [[0.0, 0.0, -half], [0.0, 0.0, half]]])
+    cb, ct = 2 * m, 2 * m + 1
+    faces = []
+    for i in range(m):  # the outline is star-shaped about its centre: fan caps work
+        j = (i + 1) % m
+        faces += [(cb, j, i), (ct, m + i, m + j), (i, j, m + j), (i, m + j, m + i)]
+    v[:, 0] += 0.8 * v[:, 2]  # shear
+    return trimesh.Trimesh(vertices=v, faces=np.asarray(faces), process=False)
+
+
+def shard() -> trimesh.Trimesh:
+    """A jagged crystal shard: two off-centre apexes over an irregular, zig-zag rim."""
+    k = np.arange(11, dtype=np.float64)
+    a = k * (2.0 * np.pi / 11) + 0.15 * np.sin(3.0 * k)
+    r = 0.06 * (1.0 + 0.45 * np.sin(2.3 * k + 0.4)) * np.where(k % 2 == 0, 1.0, 0.7)
+    rim = np.stack([1.6 * r * np.cos(a), r * np.sin(a), 0.02 * np.cos(4.0 * a) * np.where(k % 2 == 0, 1.0, -1.0)],
+                   axis=1)
+    v = np.concatenate([rim, [[0.05, 0.02, 0.11], [-0.04, -0.01, -0.07]]])
+    top, bot, m = len(rim), len(rim) + 1, len(rim)
+    faces = []
+    for i in range(m):  # the rim is star-shaped about the Z axis: fans to the apexes work
+        j = (i + 1) % m
+        faces += [(top, i, j), (bot, j, i)]
+    return trimesh.Trimesh(vertices=v, faces=np.asarray(faces), process=False)
+
+
+def knot() -> trimesh.Trimesh:
+    """A trefoil knot: a tube swept along a (2, 3) torus knot."""
+    n_path, n_ring, tube = 120, 8, 0.018
+    s = np.arange(n_path) * (2.0 * np.pi / n_path)
+    r = 0.06 + 0.03 * np.cos(3.0 * s)
+    path = np.stack([r * np.cos(2.0 * s), r * np.sin(2.0 * s), 0.03 * np.sin(3.0 * s)], axis=1)
+    tangent = np.roll(path, -1, axis=0) - np.roll(path, 1, axis=0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    normal = np.cross(tangent, [0.0, 0.0, 1.0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    binormal = np.cross(tangent, normal)
+    phi = np.arange(n_ring) * (2.0 * np.pi / n_ring)
+    rings = path[:, None, :] + tube * (np.cos(phi)[None, :, None] * normal[:, None, :]
+                                       + np.sin(phi)[None, :, None] * binormal[:, None, :])
+    faces = []
+    for i in range(n_path):
+        a, b = i * n_ring, ((i + 1) % n_path) * n_ring
+        for j in range(n_ring):
+            j1 = (j + 1) % n_ring
+            faces += [(a + j, b + j, b + j1), (a + j, b + j1, a + j1)]
+    return trimesh.Trimesh(vertices=rings.reshape(-1, 3), faces=np.asarray(faces), process=False)
+
+
+DISTRACTORS: tuple[tuple[str, Callable[[], trimesh.Trimesh]], ...] = (
+    ("blob", blob),
+    ("spiky", spiky),
+    ("twisted_box", twisted_box),
+    ("star_prism", star_prism),
+    ("shard", shard),
+    ("knot", knot),
+)
+
+
+def distractor_rel(name: str) -> str:
+    return f"distractors/{name}.ply"
+
+
 @dataclass(frozen=True)
 class Spec:
     category: str
@@ -362,6 +489,8 @@ def catalog_text() -> str:
     ]
     lines += [f"  - {c}" for c in CATEGORIES]
     lines.append(f"ground: {GROUND_REL}  # paths are relative to this file's folder")
+    lines.append("distractors:  # unannotated clutter (category 0) for recipes that use it")
+    lines += [f"  - {distractor_rel(name)}" for name, _ in DISTRACTORS]
     lines.append("assets:")
     for i, spec in enumerate(SPECS):
         lines.append(f"  - mesh: {spec.rel}")
@@ -382,6 +511,12 @@ def build_files() -> dict[str, bytes]:
             raise RuntimeError(f"{spec.rel}: {len(mesh.faces)} faces > {MAX_FACES}")
         files[spec.rel] = encode(mesh, spec.ext)
     files[GROUND_REL] = encode(ground(), "obj")
+    for name, build in DISTRACTORS:
+        mesh = _join(build())
+        if len(mesh.faces) > MAX_DISTRACTOR_FACES:
+            raise RuntimeError(f"{distractor_rel(name)}: {len(mesh.faces)} faces > {MAX_DISTRACTOR_FACES}")
+        mesh.apply_translation(-mesh.bounds.mean(axis=0))  # centred on the origin
+        files[distractor_rel(name)] = encode(mesh, "ply")
     files["catalog.yaml"] = catalog_text().encode("utf-8")
     return files
 

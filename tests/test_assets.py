@@ -81,6 +81,9 @@ def test_bundled_catalog_loads():
     assert all(k == f"{a.category}/{a.path.stem}" for k, a in zip(keys, catalog.assets))
     suffixes = {a.path.suffix for a in catalog.assets}
     assert {".obj", ".ply", ".stl", ".glb"} <= suffixes
+    assert 5 <= len(catalog.distractors) <= 8
+    assert len(set(catalog.distractors)) == len(catalog.distractors)
+    assert all(p.parent == REPO / "assets" / "distractors" and p.suffix == ".ply" for p in catalog.distractors)
 
 
 def test_bundled_meshes_load_and_are_sane():
@@ -98,6 +101,13 @@ def test_bundled_meshes_load_and_are_sane():
         size = mesh.extents.max() * asset.scale
         assert 0.04 <= size <= 0.35, (asset.key, size)
         assert abs(mesh.bounds[0, 2]) < 1e-6, asset.key  # rests on z = 0
+    for path in catalog.distractors:
+        mesh = load_mesh(path)
+        assert 0 < len(mesh.faces) < 2000, path.name
+        assert mesh.is_winding_consistent and mesh.is_watertight, path.name
+        assert mesh.volume > 0, path.name
+        assert 0.1 <= mesh.extents.max() <= 0.3, path.name
+        np.testing.assert_allclose(mesh.bounds.mean(axis=0), 0.0, atol=1e-9, err_msg=path.name)  # centred
     ground = load_mesh(catalog.ground)
     assert len(ground.faces) == 2
     np.testing.assert_allclose(ground.bounds, [[-0.5, -0.5, 0], [0.5, 0.5, 0]])
@@ -106,13 +116,13 @@ def test_bundled_meshes_load_and_are_sane():
 
 def test_no_stray_bundled_files():
     catalog = build_catalog()
-    listed = {a.path for a in catalog.assets}
-    on_disk = {
-        p.resolve()
-        for p in (REPO / "assets" / "meshes").rglob("*")
-        if p.suffix.lower() in MESH_SUFFIXES
-    }
-    assert on_disk == listed
+    for folder, listed in (("meshes", {a.path for a in catalog.assets}), ("distractors", set(catalog.distractors))):
+        on_disk = {
+            p.resolve()
+            for p in (REPO / "assets" / folder).rglob("*")
+            if p.suffix.lower() in MESH_SUFFIXES
+        }
+        assert on_disk == listed, folder
 
 
 def _load_script(monkeypatch):
@@ -131,8 +141,8 @@ def test_make_assets_matches_committed(tmp_path, monkeypatch):
     committed = REPO / "assets"
     assert (tmp_path / "catalog.yaml").read_text() == (committed / "catalog.yaml").read_text()
     fresh = load_catalog(tmp_path / "catalog.yaml")
-    for asset in fresh.assets + (None,):
-        new = asset.path if asset else fresh.ground
+    assert len(fresh.distractors) == len(load_catalog(committed / "catalog.yaml").distractors) > 0
+    for new in [a.path for a in fresh.assets] + [fresh.ground, *fresh.distractors]:
         old = committed / new.relative_to(tmp_path)
         a = trimesh.load(new, force="mesh")
         b = trimesh.load(old, force="mesh")
@@ -178,6 +188,7 @@ def test_dirs_adds_category_sorted(user_folder):
 def test_dirs_only_and_merge_into_existing(tmp_path, user_folder):
     alone = build_catalog(None, dirs={"widget": str(user_folder)})
     assert [c.name for c in alone.categories] == ["widget"]
+    assert alone.distractors == ()  # folders bring no distractors
     assert alone.category_id("widget") == 1
     assert alone.ground == BUNDLED_GROUND
     assert all(a.scale == 1.0 for a in alone.assets)
@@ -188,6 +199,7 @@ def test_dirs_only_and_merge_into_existing(tmp_path, user_folder):
     merged = build_catalog(dirs={"box": extra, "gizmo": user_folder})
     bundled = build_catalog()
     assert [c.name for c in merged.categories] == [c.name for c in bundled.categories] + ["gizmo"]
+    assert merged.distractors == bundled.distractors
     boxes = merged.assets_of("box")
     assert [a.key for a in boxes] == [a.key for a in bundled.assets_of("box")] + [
         "box/cube_2",
@@ -209,6 +221,7 @@ def test_user_catalog_relative_paths_and_default_ground(tmp_path, monkeypatch, c
     catalog = load_catalog(path)
     assert isinstance(catalog, Catalog)
     assert catalog.ground == BUNDLED_GROUND
+    assert catalog.distractors == ()  # optional, none by default
     assert [a.key for a in catalog.assets] == ["thing/thing", "thing/thing_2"]
     assert catalog.assets[0].path == (tmp_path / "m" / "thing.obj").resolve()
     assert [a.scale for a in catalog.assets] == [0.01, 1.0]
@@ -218,6 +231,14 @@ def test_user_catalog_relative_paths_and_default_ground(tmp_path, monkeypatch, c
         "categories: [thing]\nground: g.ply\nassets: [{mesh: m/thing.obj, category: thing}]\n"
     )
     assert load_catalog(path).ground == (tmp_path / "g.ply").resolve()
+    _write(trimesh.creation.icosphere(1, 0.05), tmp_path / "junk" / "blob.ply")
+    path = catalog_file(
+        "categories: [thing]\ndistractors: [junk/blob.ply, m/thing.obj]\n"
+        "assets: [{mesh: m/thing.obj, category: thing}]\n"
+    )
+    catalog = load_catalog(path)
+    assert catalog.distractors == ((tmp_path / "junk" / "blob.ply").resolve(), (tmp_path / "m" / "thing.obj").resolve())
+    validate_catalog(catalog)
 
 
 def test_unknown_names():
@@ -253,6 +274,9 @@ def test_catalog_file_errors(tmp_path, catalog_file):
         "categories: [a]\nassets: [{mesh: ok.obj, category: a, scale: big}]\n": "scale",
         "categories: [a]\nassets: [{mesh: ok.obj, category: a}]\nextra: 1\n": "'extra'",
         "categories: [a/b]\nassets: []\n": "a/b",
+        "categories: [a]\ndistractors: ok.obj\nassets: [{mesh: ok.obj, category: a}]\n": "'distractors'",
+        "categories: [a]\ndistractors: [5]\nassets: [{mesh: ok.obj, category: a}]\n": "distractors[0]",
+        "categories: [a]\ndistractors: [gone.ply]\nassets: [{mesh: ok.obj, category: a}]\n": "gone.ply",
     }
     for i, (text, expected) in enumerate(cases.items()):
         path = catalog_file(text, name=f"c{i}.yaml")

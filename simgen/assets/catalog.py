@@ -6,6 +6,8 @@ A catalog file is YAML::
       - box
       - ball
     ground: stuff/ground.obj   # optional; paths are relative to this file's folder
+    distractors:           # optional: unannotated clutter meshes (category 0)
+      - distractors/blob.ply
     assets:
       - mesh: meshes/box/cube.obj
         category: box
@@ -40,7 +42,7 @@ BUNDLED_CATALOG: Path = Path(__file__).resolve().parents[2] / "assets" / "catalo
 BUNDLED_GROUND: Path = BUNDLED_CATALOG.parent / "stuff" / "ground.obj"
 """The default ground plane: 1 m x 1 m in the XY plane at z = 0, normal +Z."""
 
-_TOP_KEYS = ("categories", "ground", "assets")
+_TOP_KEYS = ("categories", "ground", "distractors", "assets")
 _ASSET_KEYS = ("mesh", "category", "scale")
 
 
@@ -69,6 +71,10 @@ class Catalog:
     assets: tuple[Asset, ...]
     ground: Path
     """Absolute path of the ground plane mesh."""
+    distractors: tuple[Path, ...] = ()
+    """Absolute paths of distractor meshes: shapes of no category, placed as unannotated
+    clutter by recipes that use it (e.g. ``scene=flying``). Empty unless the catalog
+    file lists some under ``distractors:``; folders given as ``dirs`` add none."""
 
     @property
     def category_names(self) -> tuple[str, ...]:
@@ -163,8 +169,9 @@ def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str) -> Path
 
 def _read_catalog_file(
     path: str | Path,
-) -> tuple[list[str], list[tuple[str, Path, float]], Path]:
-    """(category names, [(category, mesh path, scale)], ground path) of a catalog file."""
+) -> tuple[list[str], list[tuple[str, Path, float]], Path, tuple[Path, ...]]:
+    """(category names, [(category, mesh path, scale)], ground path, distractor paths) of a
+    catalog file."""
     catalog_path = Path(path).expanduser()
     if not catalog_path.is_absolute():
         catalog_path = Path.cwd() / catalog_path
@@ -193,7 +200,7 @@ def _read_catalog_file(
     if not isinstance(data, dict):
         raise SimgenError(
             f"catalog file {catalog_path} must be a YAML mapping with keys "
-            f"'categories' and 'assets' (and optionally 'ground'), got {type(data).__name__}"
+            f"'categories' and 'assets' (and optionally 'ground', 'distractors'), got {type(data).__name__}"
         )
     unknown = [k for k in data if k not in _TOP_KEYS]
     if unknown:
@@ -222,6 +229,18 @@ def _read_catalog_file(
         ground = BUNDLED_GROUND
     else:
         ground = _resolve_listed(data["ground"], base, catalog_path, "'ground'")
+
+    raw_distractors = data.get("distractors")
+    if raw_distractors is None:
+        raw_distractors = []
+    if not isinstance(raw_distractors, list):
+        raise SimgenError(
+            f"'distractors' in catalog file {catalog_path} must be a list of mesh paths"
+        )
+    distractors = tuple(
+        _resolve_listed(raw, base, catalog_path, f"distractors[{i}]")
+        for i, raw in enumerate(raw_distractors)
+    )
 
     if "assets" not in data:
         raise SimgenError(
@@ -258,7 +277,7 @@ def _read_catalog_file(
         scale = _check_scale(entry.get("scale", 1.0), where)
         mesh = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}")
         entries.append((category, mesh, scale))
-    return list(names), entries, ground
+    return list(names), entries, ground, distractors
 
 
 def _scan_folder(category: str, folder: str | Path) -> list[Path]:
@@ -325,9 +344,10 @@ def build_catalog(
     names: list[str] = []
     entries: list[tuple[str, Path, float]] = []
     ground = BUNDLED_GROUND
+    distractors: tuple[Path, ...] = ()
     source = "dirs"
     if catalog is not None:
-        names, entries, ground = _read_catalog_file(catalog)
+        names, entries, ground, distractors = _read_catalog_file(catalog)
         source = str(catalog)
     if dirs:
         scale = _check_scale(dir_scale, "dir_scale")
@@ -354,4 +374,4 @@ def build_catalog(
         assets.append(
             Asset(key=key, category=category, category_id=ids[category], path=path, scale=scale)
         )
-    return Catalog(categories=categories, assets=tuple(assets), ground=ground)
+    return Catalog(categories=categories, assets=tuple(assets), ground=ground, distractors=distractors)

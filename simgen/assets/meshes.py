@@ -89,7 +89,10 @@ def _problem(mesh: object) -> str | None:
 
 
 def validate_catalog(catalog: Catalog) -> None:
-    """Load every asset mesh and the ground once, so bad assets fail before rendering."""
+    """Load every asset mesh, the ground and the distractors once, so bad assets fail before
+    rendering."""
     for asset in catalog.assets:
         load_mesh(asset.path)
     load_mesh(catalog.ground)
+    for path in catalog.distractors:
+        load_mesh(path)

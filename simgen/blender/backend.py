@@ -29,6 +29,13 @@ from simgen.core.scene import Camera, Light, Material, Scene, World
 log = logging.getLogger(__name__)
 
 GPU_BACKENDS = {"optix": "OPTIX", "cuda": "CUDA", "hip": "HIP", "oneapi": "ONEAPI", "metal": "METAL"}
+TEXTURE_NODES = {"checker": ("ShaderNodeTexChecker", "Fac", None),
+                 "noise": ("ShaderNodeTexNoise", "Fac", (0.3, 0.7)),
+                 "wave": ("ShaderNodeTexWave", "Fac", None),
+                 "voronoi": ("ShaderNodeTexVoronoi", "Distance", (0.05, 0.75)),
+                 "magic": ("ShaderNodeTexMagic", "Fac", None)}
+"""For each texture kind (simgen.core.scene.Texture): the Blender node, the output used as
+the mixing factor and the range of it stretched to [0, 1] (None: used as it is)."""
 BACKGROUND_DEPTH = 1e9
 """Cycles writes 1e10 where a ray hits nothing; anything beyond this counts as no hit."""
 
@@ -195,10 +202,36 @@ class BlenderBackend:
 
     def _material(self, name: str, m: Material) -> bpy.types.Material:
         mat = bpy.data.materials.new(name)
-        bsdf = mat.node_tree.nodes["Principled BSDF"]
+        nodes, links = mat.node_tree.nodes, mat.node_tree.links
+        bsdf = nodes["Principled BSDF"]
         bsdf.inputs["Base Color"].default_value = (*m.base_color, 1.0)
         bsdf.inputs["Roughness"].default_value = m.roughness
         bsdf.inputs["Metallic"].default_value = m.metallic
+        t = m.texture
+        if t is not None:  # base colour = mix(base_color, color2, pattern(generated coordinates))
+            node_type, fac, stretch_range = TEXTURE_NODES[t.kind]
+            tex = nodes.new(node_type)
+            links.new(nodes.new("ShaderNodeTexCoord").outputs["Generated"], tex.inputs["Vector"])
+            tex.inputs["Scale"].default_value = t.scale
+            if t.kind in ("noise", "wave", "magic"):
+                tex.inputs["Distortion"].default_value = t.distortion
+            if t.kind in ("noise", "wave"):
+                tex.inputs["Detail"].default_value = t.detail
+            if t.kind == "wave":
+                tex.bands_direction = "DIAGONAL"
+            mix = nodes.new("ShaderNodeMix")
+            mix.data_type = "RGBA"
+            sockets = {s.identifier: s for s in mix.inputs}
+            sockets["A_Color"].default_value = (*m.base_color, 1.0)
+            sockets["B_Color"].default_value = (*t.color2, 1.0)
+            factor = tex.outputs[fac]
+            if stretch_range is not None:  # e.g. noise varies little around 0.5: use both colours fully
+                stretch = nodes.new("ShaderNodeMapRange")  # clamps to [0, 1] by default
+                stretch.inputs["From Min"].default_value, stretch.inputs["From Max"].default_value = stretch_range
+                links.new(factor, stretch.inputs["Value"])
+                factor = stretch.outputs["Result"]
+            links.new(factor, sockets["Factor_Float"])
+            links.new(next(s for s in mix.outputs if s.identifier == "Result_Color"), bsdf.inputs["Base Color"])
         self._frame_ids.append(mat)
         return mat
 

@@ -15,14 +15,57 @@ import numpy as np
 LightKind = Literal["point", "sun", "spot", "area"]
 
 
+TextureKind = Literal["checker", "noise", "wave", "voronoi", "magic"]
+TEXTURE_KINDS: tuple[str, ...] = ("checker", "noise", "wave", "voronoi", "magic")
+
+
+@dataclass(frozen=True)
+class Texture:
+    """A procedural pattern mixing a material's base colour with ``color2``.
+
+    The pattern is a function of the object's generated texture coordinates (its mesh's
+    bounding box mapped to [0, 1]^3), so it sticks to the surface as the object moves
+    and spans the object whatever its size. Blender's texture nodes: checker =
+    ShaderNodeTexChecker, noise = ShaderNodeTexNoise, wave = ShaderNodeTexWave (bands),
+    voronoi = ShaderNodeTexVoronoi (F1 distance), magic = ShaderNodeTexMagic.
+    """
+
+    kind: TextureKind
+    color2: tuple[float, float, float]
+    """The second colour, linear RGB in [0, 1]."""
+    scale: float = 5.0
+    """Pattern frequency: roughly features (checker cells, waves, cells) across the object."""
+    distortion: float = 0.0
+    """Domain warping of noise, wave and magic patterns (Blender's Distortion input)."""
+    detail: float = 2.0
+    """Octaves of noise and wave detail (Blender's Detail input, 0..15)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in TEXTURE_KINDS:
+            raise ValueError(f"unknown texture kind {self.kind!r}; use one of {', '.join(TEXTURE_KINDS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "color2": [float(c) for c in self.color2], "scale": float(self.scale),
+                "distortion": float(self.distortion), "detail": float(self.detail)}
+
+
 @dataclass(frozen=True)
 class Material:
-    """A Principled BSDF material."""
+    """A Principled BSDF material, optionally with a procedural base-colour texture."""
 
     base_color: tuple[float, float, float]
     """Linear RGB in [0, 1]."""
     roughness: float
     metallic: float
+    texture: Texture | None = None
+    """None: a plain colour; else the base colour is ``base_color`` and
+    ``texture.color2`` mixed by the texture's pattern."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: base_color, roughness, metallic, texture (a dict or None)."""
+        return {"base_color": [float(c) for c in self.base_color], "roughness": float(self.roughness),
+                "metallic": float(self.metallic),
+                "texture": None if self.texture is None else self.texture.to_dict()}
 
 
 @dataclass

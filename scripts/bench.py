@@ -3,6 +3,7 @@
 
     python scripts/bench.py                     # 20 frames, 320x240, 16 samples, no denoiser
     python scripts/bench.py --frames 200        # + the memory-growth check (frame 20 -> 200)
+    python scripts/bench.py --order interleaved --frames 60   # paired; for noisy machines
     python scripts/bench.py --out /data/x --keep --order pipeline,bare
 
 The default recipe (the config ``simgen`` composes from ``configs/``, so exactly what
@@ -34,11 +35,20 @@ export). Both passes therefore time the same ``frames - warmup`` scenes.
 
 Each pass runs in its own fresh Python process (this script re-invokes itself), one after
 the other (``--order``, default bare first), so neither inherits the other's Blender state,
-caches or peak RSS; the per-process start-up is outside both timings.
+caches or peak RSS; the per-process start-up is outside both timings. ``--order interleaved``
+instead runs one pipeline process in which every scene the pipeline builds is also rendered
+bare, alternately just before and just after its real render; that bare render is timed on
+its own and subtracted from the pipeline's frame time. It pairs the two measurements a few
+seconds apart, which matters on a shared or virtual machine whose speed drifts by 10-20 %
+over minutes (frame-to-frame ratios of a sequential run then swing from 0.85 to 1.4 with no
+other process running); its RSS figures are those of the combined process.
 
 ``seconds per frame`` = the sum of the measured frames' times / their number (the mean);
-medians are printed too. The last line is ``overhead_ratio=<pipeline mean / bare mean>``
-(target <= 1.10).
+medians are printed too, and a 95 % bootstrap interval of the ratio (frames resampled, the
+two times of a frame kept together). The CPU time of each pass (all threads) and the CPU
+used by *other* processes / stolen by the hypervisor during each pass are printed so that a
+disturbed run can be recognised. The last line is
+``overhead_ratio=<pipeline mean / bare mean>`` (target <= 1.10).
 
 Memory: after every frame each pass samples the current RSS (``VmRSS`` in /proc/self/status)
 and the peak (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). Printed after frame 20 (counted
@@ -83,6 +93,18 @@ def rss_peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
+def system_jiffies() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq
+    return busy / hz, (v[7] if len(v) > 7 else 0) / hz
+
+
 def cpu_s() -> float:
     """User + system CPU seconds of this process, every thread included (Cycles' too)."""
     t = os.times()
@@ -115,7 +137,10 @@ class Stages:
         self.frames: list[dict[str, float]] = []
 
     def wrap(self, owner, attr: str, name: str) -> None:
-        fn = getattr(owner, attr)
+        """Time every call of ``owner.attr`` under ``name`` (skipped if this version has no such attribute)."""
+        fn = getattr(owner, attr, None)
+        if fn is None:
+            return
         stages = self
 
         def timed(*a, **kw):
@@ -170,8 +195,8 @@ def child_pipeline(args: argparse.Namespace) -> dict:
     import simgen.blender.backend as backend_mod
     import simgen.io.dataset as dataset_mod
     import simgen.io.files as files_mod
-    import simgen.pipeline as pipeline
     import simgen.progress as progress_mod
+    from simgen import pipeline
 
     settings, config = compose_settings(args, args.out)
     stages = Stages()
@@ -203,8 +228,11 @@ def child_pipeline(args: argparse.Namespace) -> dict:
 
     progress_mod.Progress.__init__, progress_mod.Progress.update = init, update
     # pipeline.run looks these up in its module globals at call time
-    for name in ("make_frame_scene", "make_labels", "coco_annotations", "frame_meta", "load_mesh"):
+    scene_fn = "make_sequence_scenes" if hasattr(pipeline, "make_sequence_scenes") else "make_frame_scene"
+    stages.wrap(pipeline, scene_fn, "scene")
+    for name in ("make_labels", "coco_annotations", "frame_meta", "load_mesh", "flow_between"):
         stages.wrap(pipeline, name, name)
+    stages.wrap(dataset_mod.DatasetWriter, "write_flow", "write_flow")
     stages.wrap(backend_mod.BlenderBackend, "build", "build")
     stages.wrap(backend_mod.BlenderBackend, "render", "render")
     stages.wrap(backend_mod, "read_passes", "exr_read")
@@ -251,6 +279,7 @@ def child_pipeline(args: argparse.Namespace) -> dict:
         "bare_s": bare_s,
         "bare_cpu_s": bare_cpu,
         "device": device,
+        "recipe": settings.scene.recipe,
         "stages": stages.frames,
         "startup_s": stamps[0] - t_run0 if stamps else None,
         "finalize_s": t_run1 - stamps[-1] if stamps else None,
@@ -274,7 +303,7 @@ def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
         cmd += ["--out", out_dir]
     print(f"[{time.strftime('%H:%M:%S')}] {kind} pass: {args.frames} frames ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.run(cmd, check=False, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         if p.returncode != 0:
             sys.stderr.write(p.stdout[-6000:])
@@ -287,6 +316,19 @@ def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
     if args.verbose:
         sys.stderr.write(p.stdout)
     return data
+
+
+def ratio_ci(pipe: list[float], bare: list[float], reps: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """95 % bootstrap interval of mean(pipe) / mean(bare), resampling frames (both passes render the
+    same scenes, so a frame's two times stay paired)."""
+    import random
+
+    rnd, n, ratios = random.Random(seed), len(pipe), []
+    for _ in range(reps):
+        idx = [rnd.randrange(n) for _ in range(n)]
+        ratios.append(sum(pipe[i] for i in idx) / sum(bare[i] for i in idx))
+    ratios.sort()
+    return ratios[int(0.025 * reps)], ratios[int(0.975 * reps) - 1]
 
 
 def summarize(xs: list[float]) -> dict:
@@ -303,7 +345,7 @@ def memory_lines(label: str, d: dict) -> list[str]:
     rss, peak = d["rss_kib"], d["peak_kib"]
     n = len(rss)
     marks = sorted({c for c in RSS_CHECKPOINTS if c <= n} | {n})
-    mib = lambda k: k / 1024.0  # noqa: E731
+    mib = lambda k: k / 1024.0
     parts = [f"after frame {m}: rss {mib(rss[m - 1]):.1f} MiB, peak {mib(peak[m - 1]):.1f} MiB" for m in marks]
     lines = [f"  {label:8s} " + " | ".join(parts)]
     label = " " * len(label)
@@ -318,12 +360,12 @@ def memory_lines(label: str, d: dict) -> list[str]:
 
 def stage_lines(frames: list[dict[str, float]], frame_s: list[float]) -> list[str]:
     n = len(frames)
-    mean = lambda k: 1000.0 * sum(f.get(k, 0.0) for f in frames) / n  # noqa: E731
+    mean = lambda k: 1000.0 * sum(f.get(k, 0.0) for f in frames) / n
     wall = 1000.0 * sum(frame_s) / n
     render, exr = mean("render"), mean("exr_read")
     wf, prev, prevc = mean("write_frame"), mean("previews"), mean("previews_compute")
     top = {
-        "make_frame_scene": mean("make_frame_scene"),
+        "scene sampling (recipe)": mean("scene"),
         "backend.build": mean("build"),
         "render op (Cycles 4 passes + EXR write)": render - exr,
         "EXR read (read_passes)": exr,
@@ -331,11 +373,12 @@ def stage_lines(frames: list[dict[str, float]], frame_s: list[float]) -> list[st
         "coco_annotations": mean("coco_annotations"),
         "load_mesh + write_model": mean("load_mesh") + mean("write_model"),
         "frame_meta": mean("frame_meta"),
+        "flow (flow_between + write_flow; sequences only)": mean("flow_between") + mean("write_flow"),
         "write_frame (data files + previews)": wf,
     }
     top["rest of the loop (untimed glue)"] = wall - sum(top.values())
-    lines = [f"  {k:44s} {v:8.1f} ms" for k, v in top.items()]
-    lines.append(f"  {'= frame wall time':44s} {wall:8.1f} ms")
+    lines = [f"  {k:50s} {v:8.1f} ms" for k, v in top.items()]
+    lines.append(f"  {'= frame wall time':50s} {wall:8.1f} ms")
     lines.append("  write_frame breakdown:")
     sub = {
         "data files (5 arrays + meta json)": wf - prev,
@@ -405,9 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     load = {}
     try:
         for kind in ["pipeline"] if args.order == "interleaved" else args.order.split(","):
-            before = os.getloadavg()[0]
+            (busy0, steal0), child0, t0 = system_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
             results[kind] = run_child(kind, args, str(out) if kind == "pipeline" else None)
-            load[kind] = (before, os.getloadavg()[0])
+            (busy1, steal1), child1, t1 = system_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+            own = (child1.ru_utime + child1.ru_stime) - (child0.ru_utime + child0.ru_stime)
+            load[kind] = ((busy1 - busy0 - own) / (t1 - t0), (steal1 - steal0) / (t1 - t0))
     finally:
         if created and not args.keep:
             shutil.rmtree(out, ignore_errors=True)
@@ -424,13 +469,14 @@ def main(argv: list[str] | None = None) -> int:
     measured = args.frames - w
     ncpu = os.cpu_count()
     lines = [
-        f"simgen bench: recipe=tabletop {args.width}x{args.height} samples={args.samples} denoise=off "
-        f"device={bare['device']} cpus={ncpu} seed={args.seed}",
-        f"frames: {args.frames} per pass (indices {args.start}..{args.start + args.frames - 1}), "
-        f"first {w} = warm-up, {measured} measured; order {args.order}",
+        (f"simgen bench: recipe={pipe['recipe']} {args.width}x{args.height} samples={args.samples} denoise=off "
+        f"device={bare['device']} cpus={ncpu} seed={args.seed}"),
+        (f"frames: {args.frames} per pass (indices {args.start}..{args.start + args.frames - 1}), "
+        f"first {w} = warm-up, {measured} measured; order {args.order}"),
         f"output: {out} (previews on){' kept' if args.keep else ', removed'}",
-        "load average (1 min) before/after each pass: "
-        + ", ".join(f"{k} {a:.2f}/{b:.2f}" for k, (a, b) in load.items()),
+        "other load during each pass (CPUs busy with other processes / stolen by the hypervisor): "
+        + ", ".join(f"{k} {a:.2f}/{b:.2f}" for k, (a, b) in load.items())
+        + "  (should be ~0 for trustworthy figures)",
         f"bare     (render_bare: Cycles, Combined only)  {fmt_stats(b_s)}",
     ]
     if "scene_build_s" in bare:
@@ -438,11 +484,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{1000 * statistics.fmean(bare['scene_build_s'][w:]):.1f} ms/frame")
     lines += [
         f"pipeline (simgen.pipeline.run, loop wall time) {fmt_stats(p_s)}",
-        f"         start-up before the loop {pipe['startup_s']:.2f} s, end of run (write_coco, dataset.json, "
-        f"close) {pipe['finalize_s']:.3f} s = {1000 * pipe['finalize_s'] / args.frames:.1f} ms/frame amortized",
+        (f"         start-up before the loop {pipe['startup_s']:.2f} s, end of run (write_coco, dataset.json, "
+        f"close) {pipe['finalize_s']:.3f} s = {1000 * pipe['finalize_s'] / args.frames:.1f} ms/frame amortized"),
         f"         wrote {pipe['rendered']} frames, {pipe['images']} COCO images, {pipe['annotations']} annotations",
-        f"CPU s/frame (all threads): bare {b_cpu:.3f} (= {b_cpu / b_s['mean']:.2f} cores busy during the render), "
-        f"pipeline {p_cpu:.3f} (= {p_cpu / p_s['mean']:.2f} cores); cpu ratio {p_cpu / b_cpu:.3f}",
+        (f"CPU s/frame (all threads): bare {b_cpu:.3f} (= {b_cpu / b_s['mean']:.2f} cores busy during the render), "
+        f"pipeline {p_cpu:.3f} (= {p_cpu / p_s['mean']:.2f} cores); cpu ratio {p_cpu / b_cpu:.3f}"),
         "pipeline stages (mean ms/frame over the measured frames):",
         *stage_lines(pipe["stages"][w:], pipe["frame_s"][w:]),
         "memory (VmRSS now / ru_maxrss peak, per process):",
@@ -451,10 +497,12 @@ def main(argv: list[str] | None = None) -> int:
         lines += memory_lines("pipeline+bare", pipe)
     else:
         lines += memory_lines("bare", bare) + memory_lines("pipeline", pipe)
+    lo, hi = ratio_ci(pipe["frame_s"][w:], bare["frame_s"][w:])
     lines += [
-        f"overhead: ratio of medians {p_s['median'] / b_s['median']:.3f}, median of per-frame ratios "
+        f"overhead: 95 % bootstrap interval of the ratio [{lo:.3f}, {hi:.3f}] (paired by frame)",
+        (f"overhead: ratio of medians {p_s['median'] / b_s['median']:.3f}, median of per-frame ratios "
         f"{paired['median']:.3f}, mean incl. amortized end of run "
-        f"{(p_s['mean'] + pipe['finalize_s'] / args.frames) / b_s['mean']:.3f}  (target <= 1.10)",
+        f"{(p_s['mean'] + pipe['finalize_s'] / args.frames) / b_s['mean']:.3f}  (target <= 1.10)"),
         f"overhead_ratio={p_s['mean'] / b_s['mean']:.3f}",
     ]
     if args.json:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools import mask as mask_util
 
-from simgen.core.camera import pixel_rays
 
 MAX_ID = 65535
 _MIN_NORMAL_LENGTH = 1e-6
@@ -119,23 +118,25 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     are not ``valid`` or whose input normal has (almost) zero length become 0.
     Returns float32 (H, W, 3).
     """
-    n = np.asarray(normal_world, dtype=np.float64)
+    n = np.asarray(normal_world)
     if n.ndim != 3 or n.shape[2] != 3:
         raise ValueError(f"normals must be (H, W, 3), got shape {n.shape}")
     h, w = n.shape[:2]
     valid = np.asarray(valid, dtype=bool)
     if valid.shape != (h, w):
         raise ValueError(f"valid mask shape {valid.shape} does not match normals {(h, w)}")
-    R = np.asarray(world_to_camera, dtype=np.float64)[:3, :3]
-    cam = n @ R.T
-    length = np.linalg.norm(cam, axis=-1)
+    R = np.asarray(world_to_camera, dtype=np.float32)[:3, :3]
+    cam = n.astype(np.float32, copy=False) @ R.T
+    length = np.sqrt((cam * cam).sum(axis=-1))
     keep = valid & (length > _MIN_NORMAL_LENGTH) & np.isfinite(length)
-    out = np.zeros_like(cam)
-    out[keep] = cam[keep] / length[keep, None]
-    rays = pixel_rays(np.asarray(K, dtype=np.float64), w, h)
-    facing_away = np.einsum("hwc,hwc->hw", out, rays) > 0
-    out[facing_away] *= -1.0
-    return out.astype(np.float32)
+    out = np.divide(cam, length[..., None], out=np.zeros_like(cam), where=keep[..., None])
+    # dot product with the ray through the pixel centre, (u - cx) / fx, (v - cy) / fy, 1
+    K = np.asarray(K, dtype=np.float64)
+    rx = ((np.arange(w) - K[0, 2]) / K[0, 0]).astype(np.float32)
+    ry = ((np.arange(h) - K[1, 2]) / K[1, 1]).astype(np.float32)
+    facing_away = out[..., 0] * rx[None, :] + out[..., 1] * ry[:, None] + out[..., 2] > 0
+    out *= np.where(facing_away, np.float32(-1.0), np.float32(1.0))[..., None]
+    return out
 
 
 def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],

@@ -5,6 +5,7 @@
     python scripts/bench.py --frames 200        # + the memory-growth check (frame 20 -> 200)
     python scripts/bench.py --order interleaved --frames 60   # paired; for noisy machines
     python scripts/bench.py --out /data/x --keep --order pipeline,bare
+    python scripts/bench.py --sequence 8        # sequences of 8 steps: what optical flow adds
 
 The default recipe (the config ``simgen`` composes from ``configs/``, so exactly what
 the CLI would run) is rendered for frame indices ``start .. start+frames-1`` twice:
@@ -122,7 +123,7 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
         f"seed={args.seed}", f"start={args.start}", f"frames={args.frames}",
         f"render.width={args.width}", f"render.height={args.height}", f"render.samples={args.samples}",
         "render.denoise=false", f"render.device={args.device}",
-        f"output.dir={out_dir}",
+        f"output.dir={out_dir}", f"scene={args.scene}", f"sequence.length={max(args.sequence, 1)}",
     ]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -296,7 +297,8 @@ def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", kind, "--_result", result,
            "--frames", str(args.frames), "--width", str(args.width), "--height", str(args.height),
            "--samples", str(args.samples), "--seed", str(args.seed), "--start", str(args.start),
-           "--warmup", str(args.warmup), "--device", args.device]
+           "--warmup", str(args.warmup), "--device", args.device, "--scene", args.scene,
+           "--sequence", str(args.sequence)]
     if kind == "pipeline" and args.order == "interleaved":
         cmd.append("--_interleave")
     if out_dir:
@@ -415,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
                          "interleaved: one process, each scene built by the pipeline is also rendered bare "
                          "(alternately just before and just after its real render), which pairs the two "
                          "measurements frame by frame on a machine with varying load")
+    ap.add_argument("--scene", default="tabletop", help="scene recipe (config option of the scene group)")
+    ap.add_argument("--sequence", type=int, default=0, metavar="L",
+                    help="render sequences of L steps (sequence.length=L) and report what optical flow costs: "
+                         "seconds per frame with flow (measured) and without it (the same frames minus the "
+                         "measured flow stages), and flow_ratio")
     ap.add_argument("--json", help="also write every raw measurement to this JSON file")
     ap.add_argument("--verbose", action="store_true", help="show the child processes' output")
     ap.add_argument("--_child", choices=["bare", "pipeline"], help=argparse.SUPPRESS)
@@ -498,6 +505,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         lines += memory_lines("bare", bare) + memory_lines("pipeline", pipe)
     lo, hi = ratio_ci(pipe["frame_s"][w:], bare["frame_s"][w:])
+    if args.sequence > 1:
+        flow_s = [(f.get("flow_between", 0.0) + f.get("write_flow", 0.0)) for f in pipe["stages"][w:]]
+        with_flow = statistics.fmean(pipe["frame_s"][w:])
+        without = with_flow - statistics.fmean(flow_s)
+        lines += [
+            (f"flow (sequence.length={args.sequence}): with flow {with_flow:.3f} s/frame, without "
+             f"{without:.3f} s/frame (flow_between + write_flow = {1000 * statistics.fmean(flow_s):.1f} ms/frame)"),
+            f"flow_ratio={with_flow / without:.3f}  (target < 1.10)",
+        ]
     lines += [
         f"overhead: 95 % bootstrap interval of the ratio [{lo:.3f}, {hi:.3f}] (paired by frame)",
         (f"overhead: ratio of medians {p_s['median'] / b_s['median']:.3f}, median of per-frame ratios "

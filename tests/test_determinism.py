@@ -56,3 +56,29 @@ def test_other_config_into_same_folder_is_refused(tmp_path):
     run(tiny_settings(tmp_path, frames=1, width=64, height=48, samples=1))
     with pytest.raises(SimgenError, match="another config"):
         run(tiny_settings(tmp_path, frames=1, width=64, height=48, samples=1, seed=99))
+
+
+def test_sequence_frame_alone_equals_frame_in_run(tmp_path):
+    """Frame 4 = sequence 1, step 1 of 3: alone it renders its neighbours for the flow."""
+    def settings(root, **kw):
+        s = tiny_settings(root, width=64, height=48, samples=1, **kw)
+        s.sequence.length = 3
+        s.sequence.formats = ["flo", "kitti"]
+        return s
+    full = run(settings(tmp_path / "full", frames=6))
+    alone = run(settings(tmp_path / "alone", start=4, frames=1))
+    assert full.rendered == list(range(6)) and alone.rendered == [4]
+    assert sorted(p.name for p in (tmp_path / "alone" / "meta").iterdir()) == ["000004.json"]
+    files = LABEL_FILES + ("flow_forward/{}.npy", "flow_backward/{}.npy", "flow_forward_valid/{}.png",
+                           "flow_backward_valid/{}.png", "flow_forward/{}.flo", "flow_forward_kitti/{}.png")
+    for f in files:
+        name = f.format("000004")
+        assert (tmp_path / "alone" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+    meta = json.loads((tmp_path / "full" / "meta" / "000004.json").read_text())
+    assert (meta["sequence"], meta["step"]) == (1, 1)
+    coco = COCO(str(tmp_path / "full" / "coco.json"))
+    tracks = {}
+    for a in coco.dataset["annotations"]:
+        tracks.setdefault(a["track_id"], set()).add(a["image_id"])
+    assert any(len(images) > 1 for images in tracks.values())  # objects keep their track through a sequence
+    assert all(t // 65536 == (min(i) - 1) // 3 for t, i in tracks.items())  # track ids are per sequence

@@ -44,12 +44,12 @@ def _app(cfg: DictConfig) -> None:
         _fail("interrupted; the frames finished so far are complete on disk and in coco.json "
               "(run the same command again to render the rest)", 130)
     s = summary
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in s.out_dir.iterdir() if not p.name.startswith("."))
     print(f"simgen: dataset in {s.out_dir}\n"
           f"  rendered {len(s.rendered)} frame(s)"
           + (f", kept {len(s.skipped)} already on disk" if s.skipped else "")
           + f"; {s.frames_on_disk} frame(s) on disk, {s.annotations} COCO annotation(s)\n"
-          f"  images/ instance/ semantic/ depth/ normal/ meta/ models/ previews/, coco.json, dataset.json "
-          f"(layout: docs/dataset.md)", flush=True)
+          f"  {' '.join(held)} (layout: docs/dataset.md)", flush=True)
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
+from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import direction, hsv_color, integer, uniform
 
 
@@ -351,7 +352,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     drawn_objects, drawn_distractors = [], []
 
     def add(name: str, path: Path, draw: dict, category_id: int, asset_id: str) -> None:
-        material = sample_material(settings, rng)
+        material = sample_material(settings, rng, texture=False)  # textured by scene.object_texture_*
         textured = bool(rng.uniform() < sc.object_texture_probability)
         if textured:
             material = dataclasses.replace(material, texture=sample_texture(settings, rng, sc.object_texture_scale))
@@ -363,8 +364,8 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                                    category_id=category_id, material=material, asset_id=asset_id))
         draw["mesh_center"] = center.tolist()
 
-    for _ in range(integer(rng, settings.objects.count)):
-        asset = catalog.assets[int(rng.integers(len(catalog.assets)))]
+    o = settings.objects
+    for asset in pick_assets(catalog, integer(rng, o.count), rng, o.weights, o.min_per_frame, o.max_per_frame):
         draw = sample_flyer(settings, asset.path, sc.size, cam, rng)
         add("obj", asset.path, draw, asset.category_id, asset.key)
         drawn_objects.append({"asset": asset.key, **draw})
@@ -378,11 +379,12 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     size = 2.0 * half * BACKGROUND_MARGIN
     # the ground square (normal +Z) turned to face the camera: x -> camera x, y -> -camera y, z -> -axis
     bg_pose = rigid(size * np.stack([bg_axes[0], -bg_axes[1], -axis], axis=1), bg_center)
-    bg_material = sample_material(settings, rng)
+    bg_material = sample_material(settings, rng, texture=False)
     bg_texture = sample_texture(settings, rng, sc.background_texture_scale, scale_factor=size)
     background = SceneObject(name="background", mesh_path=catalog.ground, mesh_to_world=bg_pose,
                              instance_id=len(objects) + 1, category_id=0,
-                             material=dataclasses.replace(bg_material, metallic=0.0, texture=bg_texture))
+                             material=dataclasses.replace(bg_material, metallic=0.0, transmission=0.0,
+                                                          texture=bg_texture))
 
     light_center = np.array(cam["eye"]) + 0.5 * (sc.depth[0] + sc.depth[1]) * axis
     lights, world, light_params = sample_lighting(settings, np.array(cam["eye"]), light_center, axis, bg_distance,

@@ -16,9 +16,10 @@ from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
-from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
+from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, Texture, World
+from simgen.sampling.classes import pick_assets
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
-from simgen.sampling.random import direction, hsv_color, integer, uniform
+from simgen.sampling.random import blackbody_rgb, direction, hsv_color, integer, uniform
 
 
 @dataclass
@@ -55,11 +56,33 @@ def check(settings: Settings) -> None:
             raise SimgenError(f"scene.{name} must be a range [low, high] with low <= high (got {list(r)})")
 
 
-def sample_material(settings: Settings, rng: np.random.Generator) -> Material:
+def chance(rng: np.random.Generator, probability: float) -> bool:
+    """True with ``probability``; draws nothing when it is 0, so that a feature switched
+    off leaves every later draw (and so every frame) exactly as without the feature."""
+    return probability > 0 and bool(rng.uniform() < probability)
+
+
+def sample_texture(settings: Settings, rng: np.random.Generator) -> Texture:
+    """A procedural texture from the materials group; its second colour is drawn like the base colour."""
+    m = settings.materials
+    kind = str(m.textures[int(rng.integers(len(m.textures)))])
+    color2 = hsv_color(rng, m.hue, m.saturation, m.value)["linear_rgb"]
+    return Texture(kind=kind, color2=tuple(color2), scale=uniform(rng, m.texture_scale),
+                   distortion=uniform(rng, m.texture_distortion), detail=uniform(rng, m.texture_detail))
+
+
+def sample_material(settings: Settings, rng: np.random.Generator, texture: bool = True) -> Material:
+    """A Principled material from the materials group. ``texture=False``: never textured
+    (for recipes that texture objects by their own settings); nothing is drawn for it."""
     m = settings.materials
     color = hsv_color(rng, m.hue, m.saturation, m.value)
     metallic = uniform(rng, m.metallic) if rng.uniform() < m.metallic_probability else 0.0
-    return Material(base_color=tuple(color["linear_rgb"]), roughness=uniform(rng, m.roughness), metallic=metallic)
+    roughness = uniform(rng, m.roughness)
+    specular = uniform(rng, m.specular)
+    transmission = uniform(rng, m.transmission) if chance(rng, m.transmission_probability) else 0.0
+    tex = sample_texture(settings, rng) if texture and chance(rng, m.texture_probability) else None
+    return Material(base_color=tuple(color["linear_rgb"]), roughness=roughness, metallic=metallic,
+                    specular=specular, transmission=transmission, texture=tex)
 
 
 PLACEMENT_ATTEMPTS = 20
@@ -70,13 +93,14 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
     o, sc = settings.objects, settings.scene
     for _ in range(PLACEMENT_ATTEMPTS):
         n = integer(rng, o.count)
-        picks = [catalog.assets[i] for i in rng.integers(0, len(catalog.assets), size=n)]
+        picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
         scales = [a.scale * uniform(rng, o.scale) for a in picks]
         yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
         fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
         radii = [f.radius for f in fps]
         spots = pack_disks(radii, sc.area_radius, sc.clearance, sc.max_tries, rng, need=o.count[0])
-        if sum(s is not None for s in spots) >= o.count[0]:
+        placed = [a.category for a, xy in zip(picks, spots) if xy is not None]
+        if len(placed) >= o.count[0] and all(placed.count(c) >= k for c, k in (o.min_per_frame or {}).items()):
             break
     else:
         raise impossible_placement(o.count[0], radii, sc.area_radius, PLACEMENT_ATTEMPTS)
@@ -137,13 +161,18 @@ def sample_lights(settings: Settings, center: np.ndarray, rng: np.random.Generat
         pose = np.linalg.inv(look_at(pos, center)) @ BLENDER_TO_OPENCV  # local -Z towards the centre
         power = uniform(rng, {"point": li.point_power, "spot": li.spot_power, "area": li.area_power,
                               "sun": li.sun_strength}[kind])
-        color = hsv_color(rng, [0.0, 1.0], li.saturation, [1.0, 1.0])
+        if chance(rng, li.temperature_probability):
+            kelvin = uniform(rng, li.temperature)
+            rgb, how = blackbody_rgb(kelvin), {"color_source": "temperature", "temperature_k": kelvin}
+        else:
+            color = hsv_color(rng, [0.0, 1.0], li.saturation, [1.0, 1.0])
+            rgb, how = tuple(color["linear_rgb"]), {"color_source": "hsv", "hsv": color["hsv"]}
         size = uniform(rng, li.size)
-        light = Light(kind=kind, light_to_world=pose, power=power, color=tuple(color["linear_rgb"]),
+        light = Light(kind=kind, light_to_world=pose, power=power, color=tuple(rgb),
                       size=size / 5.0 if kind == "sun" else size,
                       spot_angle=float(rng.uniform(0.4, 1.2)))
         lights.append(light)
-        drawn.append({"kind": kind, "azimuth_deg": az, "elevation_deg": el, "distance": dist})
+        drawn.append({"kind": kind, "azimuth_deg": az, "elevation_deg": el, "distance": dist, **how})
     strength = uniform(rng, li.world_strength)
     return lights, World(color=(0.5, 0.5, 0.5), strength=strength), {"lights": drawn, "world_strength": strength}
 

@@ -84,6 +84,16 @@ def render() -> str:
         out += [f"## `{group}`: {what}", "",
                 f"Options: {', '.join(f'`{group}={o}`' for o in options)} (files in `configs/{group}/`).", "",
                 *table(group, getattr(config, cls_name), field_docs(cls_name)), ""]
+    out += ["## `experiment`: presets over several groups", "",
+            "Files in `configs/experiment/` start with `# @package _global_`: `experiment=NAME` sets keys of any",
+            "group (and Hydra's, e.g. a sweep in `hydra.sweeper.params`). The defaults list holds",
+            "`experiment: null` after `_self_`, so no experiment is applied unless named, no `+` is needed,",
+            "and an experiment's values win over `configs/config.yaml` (command-line overrides win over both).",
+            ""]
+    for path in sorted((ROOT / "configs" / "experiment").glob("*.yaml")):
+        comment = [line[1:].strip() for line in path.read_text().splitlines()[1:] if line.startswith("#")]
+        out += [f"- `experiment={path.stem}`: {' '.join(comment)}"]
+    out += [""]
     return "\n".join(out)
 
 

@@ -50,6 +50,10 @@ def _app(cfg: DictConfig) -> None:
           + (f", kept {len(s.skipped)} already on disk" if s.skipped else "")
           + f"; {s.frames_on_disk} frame(s) on disk, {s.annotations} COCO annotation(s)\n"
           f"  {' '.join(held)} (layout: docs/dataset.md)", flush=True)
+    total = sum(s.category_counts.values())
+    if total:
+        shares = ", ".join(f"{name} {n} ({100 * n / total:.0f} %)" for name, n in s.category_counts.items())
+        print(f"  visible objects per category: {shares}", flush=True)
 
 
 def main() -> None:

@@ -84,7 +84,13 @@ class LightingConfig:
     size: Range = field(default_factory=lambda: [0.05, 0.5])
     """Radius (point, spot) or edge (area) in metres; the sun's angular size is size/5 rad."""
     saturation: Range = field(default_factory=lambda: [0.0, 0.25])
-    """Light colour saturation (HSV, value 1, random hue)."""
+    """Light colour saturation (HSV, value 1, random hue) for lights not coloured by temperature."""
+    temperature: Range = field(default_factory=lambda: [2700.0, 9000.0])
+    """Colour temperature range in kelvin (1000..40000) for lights coloured by temperature:
+    the blackbody colour in linear sRGB, brightest channel 1 (2700 K warm, 6500 K about white)."""
+    temperature_probability: float = 0.0
+    """Chance that a light's colour comes from a blackbody temperature drawn from
+    temperature, else from the HSV draw (hue uniform, saturation); 0 = always HSV."""
     world_strength: Range = field(default_factory=lambda: [0.1, 0.6])
     """Uniform background (world) light strength; its colour is grey."""
 
@@ -99,6 +105,25 @@ class MaterialsConfig:
     metallic: Range = field(default_factory=lambda: [0.0, 1.0])
     metallic_probability: float = 0.3
     """Chance that an object is metallic at all (else metallic = 0)."""
+    specular: Range = field(default_factory=lambda: [0.5, 0.5])
+    """Principled BSDF Specular IOR Level (0.5 = Blender's default, the IOR's own reflectance;
+    0 = no dielectric reflection, 1 = twice as much)."""
+    transmission: Range = field(default_factory=lambda: [0.0, 0.0])
+    """Principled BSDF Transmission Weight of transmissive objects (1 = clear glass-like)."""
+    transmission_probability: float = 0.0
+    """Chance that an object is transmissive at all (else transmission = 0)."""
+    texture_probability: float = 0.0
+    """Chance that an object (or the ground) gets a procedural texture mixing its base colour
+    with a second colour drawn like it (HSV ranges above). Recipes with their own texture
+    settings (scene=flying) use those instead."""
+    textures: list[str] = field(default_factory=lambda: ["checker", "noise", "wave", "voronoi", "magic"])
+    """Procedural texture kinds drawn uniformly: checker, noise, wave, voronoi, magic."""
+    texture_scale: Range = field(default_factory=lambda: [2.0, 8.0])
+    """Pattern frequency, features (checker cells, waves, ...) across the object."""
+    texture_distortion: Range = field(default_factory=lambda: [0.0, 3.0])
+    """Distortion of noise, wave and magic textures."""
+    texture_detail: Range = field(default_factory=lambda: [0.0, 6.0])
+    """Detail octaves of noise and wave textures (0..15)."""
 
 
 @dataclass
@@ -114,6 +139,13 @@ class ObjectsConfig:
     """Objects per frame, inclusive range."""
     scale: Range = field(default_factory=lambda: [0.8, 1.25])
     """Random uniform scale factor on top of the catalog scale."""
+    weights: Optional[dict[str, float]] = field(default_factory=dict)
+    """Class balance: {category: weight}; each object's category is drawn with probability
+    proportional to its weight (1 for categories not listed), then an asset of it uniformly."""
+    min_per_frame: Optional[dict[str, int]] = field(default_factory=dict)
+    """Class balance: {category: n}, at least n objects of the category in every frame."""
+    max_per_frame: Optional[dict[str, int]] = field(default_factory=dict)
+    """Class balance: {category: n}, at most n objects of the category in any frame."""
 
 
 @dataclass
@@ -209,11 +241,23 @@ def validate(s: Settings) -> Settings:
                  "size", "world_strength"):
         _check_range(f"lighting.{name}", getattr(li, name), 0)
     _check_range("lighting.saturation", li.saturation, 0, 1)
+    _check_range("lighting.temperature", li.temperature, 1000, 40000)
+    if not 0 <= li.temperature_probability <= 1:
+        raise SimgenError(f"lighting.temperature_probability must lie in [0, 1] (got {li.temperature_probability})")
     m = s.materials
-    for name in ("hue", "saturation", "value", "roughness", "metallic"):
+    for name in ("hue", "saturation", "value", "roughness", "metallic", "specular", "transmission"):
         _check_range(f"materials.{name}", getattr(m, name), 0, 1)
-    if not 0 <= m.metallic_probability <= 1:
-        raise SimgenError(f"materials.metallic_probability must lie in [0, 1] (got {m.metallic_probability})")
+    for name in ("metallic_probability", "transmission_probability", "texture_probability"):
+        if not 0 <= getattr(m, name) <= 1:
+            raise SimgenError(f"materials.{name} must lie in [0, 1] (got {getattr(m, name)})")
+    from simgen.core.scene import TEXTURE_KINDS
+
+    bad = sorted(set(m.textures) - set(TEXTURE_KINDS))
+    if bad or not m.textures:
+        raise SimgenError(f"materials.textures has unknown or no kinds {bad}; use any of {', '.join(TEXTURE_KINDS)}")
+    _check_range("materials.texture_scale", m.texture_scale, 1e-6)
+    _check_range("materials.texture_distortion", m.texture_distortion, 0)
+    _check_range("materials.texture_detail", m.texture_detail, 0, 15)
     o = s.objects
     _check_range("objects.count", o.count, 0, 65000)
     _check_range("objects.scale", o.scale, 1e-6)
@@ -269,8 +313,9 @@ def to_settings(cfg: Any) -> Settings:
         raise SimgenError(f"bad config value for '{key}': {msg}; {_fix_hint(key)}") from e
     settings.scene = scene
     assert isinstance(settings, Settings)
-    if settings.objects.dirs is None:  # `dirs: null` (or objects.dirs=null) means no folders
-        settings.objects.dirs = {}
+    o = settings.objects
+    o.dirs, o.weights, o.min_per_frame, o.max_per_frame = (  # null (the YAML default) means none
+        o.dirs or {}, o.weights or {}, o.min_per_frame or {}, o.max_per_frame or {})
     return validate(settings)
 
 

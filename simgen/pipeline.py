@@ -22,6 +22,7 @@ from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_ima
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
 from simgen.progress import Progress
 from simgen.recipes import load_recipe
+from simgen.sampling.classes import check_balance
 from simgen.sampling.random import frame_rng, render_seed
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class RunSummary:
     frames_on_disk: int
     annotations: int
     images: int
+    category_counts: dict[str, int]
+    """Visible annotated objects per category over every frame on disk: the achieved class balance."""
 
 
 def catalog_for(settings: Settings) -> Catalog:
@@ -47,6 +50,7 @@ def catalog_for(settings: Settings) -> Catalog:
     if not catalog.assets:
         raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
     validate_catalog(catalog)
+    check_balance(catalog, o.weights or {}, o.min_per_frame or {}, o.max_per_frame or {}, o.count)
     return catalog
 
 
@@ -151,6 +155,14 @@ def _check_existing(out: Path, config: dict, overwrite: bool) -> None:
                           "or set output.overwrite=true to add these frames anyway")
 
 
+def category_counts(coco: dict) -> dict[str, int]:
+    """Annotations per category name, in category order (zeros included)."""
+    counts = {c["id"]: 0 for c in coco["categories"]}
+    for a in coco["annotations"]:
+        counts[a["category_id"]] += 1
+    return {c["name"]: counts[c["id"]] for c in coco["categories"]}
+
+
 def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
     """Flow of ``scene``'s frame towards ``other``'s, and its validity (see simgen.labels.flow)."""
     motions = object_motions(*[[{"instance_id": o.instance_id, "mesh_to_world": o.mesh_to_world}
@@ -221,7 +233,8 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
     if not todo:
         coco = writer.write_coco()
         return RunSummary(out_dir=out, rendered=[], skipped=skipped, frames_on_disk=len(done),
-                          annotations=len(coco["annotations"]), images=len(coco["images"]))
+                          annotations=len(coco["annotations"]), images=len(coco["images"]),
+                          category_counts=category_counts(coco))
 
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
     import bpy
@@ -281,6 +294,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
         backend.close()
         coco = writer.write_coco()
         on_disk = writer.frames_on_disk()
-        writer.write_dataset_json({**info, "frames": on_disk})
+        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
     return RunSummary(out_dir=out, rendered=rendered, skipped=skipped, frames_on_disk=len(on_disk),
-                      annotations=len(coco["annotations"]), images=len(coco["images"]))
+                      annotations=len(coco["annotations"]), images=len(coco["images"]),
+                      category_counts=category_counts(coco))

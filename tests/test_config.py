@@ -26,8 +26,12 @@ from simgen import SimgenError
 from simgen.config import DEVICES, RenderConfig, Settings, to_settings, validate
 
 CONFIG_DIR = Path(simgen.cli.CONFIG_DIR)
-GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir())
-OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
+GLOBAL_GROUPS = ("experiment",)
+"""Groups of ``# @package _global_`` overlays (default: none) that set keys of any group;
+they have no field in Settings."""
+GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in GLOBAL_GROUPS)
+OPTIONS = [(g, p.stem) for g in [*GROUPS, *GLOBAL_GROUPS] for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
+SCHEMA_OPTIONS = [(g, o) for g, o in OPTIONS if g in GROUPS]
 TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_dataclass(f.type)
              and f.name not in GROUPS]
 
@@ -36,7 +40,7 @@ TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_
 KNOWN_DIFFERENCES = {("output", "dir"): ("${hydra:runtime.output_dir}", "outputs/dataset")}
 # Spellings of the same default: ``dirs: null`` in YAML (Hydra's struct mode only lets
 # ``objects.dirs={a: b}`` add keys to a null, not to an empty dict) is read as {}.
-NULL_MEANS = {("objects", "dirs"): {}}
+NULL_MEANS = {("objects", k): {} for k in ("dirs", "weights", "min_per_frame", "max_per_frame")}
 
 
 @functools.lru_cache(maxsize=None)
@@ -74,6 +78,36 @@ def test_every_option_composes_and_converts(tmp_path, group, option):
     s = _settings(tmp_path, [f"{group}={option}"])
     assert isinstance(s, Settings)
     assert s.output.dir == str(tmp_path / "out")
+
+
+@pytest.mark.parametrize("group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS])
+def test_every_option_sets_every_key(group, option):
+    """Every option file is complete: reading it tells every value of its group, and a
+    changed dataclass default cannot silently change a non-default option. (The default
+    option's values must also equal the dataclass defaults: see below.)"""
+    cfg = _compose([f"{group}={option}"])
+    schema = Settings()
+    if group == "scene":  # typed by the recipe's own Config
+        from simgen.recipes import load_recipe
+
+        schema.scene = load_recipe(str(cfg.scene.recipe)).Config()
+    expected = sorted(f.name for f in dataclasses.fields(getattr(schema, group)))
+    assert sorted(OmegaConf.to_container(cfg[group], resolve=False)) == expected, \
+        f"configs/{group}/{option}.yaml does not set exactly the keys of its schema"
+
+
+def test_experiments_are_global_overlays_applied_last():
+    """``experiment=NAME`` works without '+' (the group is in the defaults list as null) and
+    its values win over config.yaml's own (it comes after _self_)."""
+    group = "experiment"
+    assert group in GLOBAL_GROUPS
+    defaults = OmegaConf.load(CONFIG_DIR / "config.yaml").defaults
+    names = [next(iter(d)) if isinstance(d, dict) or OmegaConf.is_dict(d) else d for d in defaults]
+    assert names.index(group) > names.index("_self_")
+    assert defaults[names.index(group)][group] is None
+    for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
+        assert path.read_text().startswith("# @package _global_\n"), f"{path} is not a _global_ package"
+    assert _compose([f"{group}=dr_ablation"]).frames == 8  # config.yaml says 4
 
 
 def test_default_output_dir_is_hydras_run_folder(tmp_path):
@@ -196,7 +230,7 @@ def _set(path: str, value):
 
 LIGHT_RANGES = ("distance", "elevation", "point_power", "spot_power", "area_power", "sun_strength",
                 "size", "world_strength")
-MATERIAL_RANGES = ("hue", "saturation", "value", "roughness", "metallic")
+MATERIAL_RANGES = ("hue", "saturation", "value", "roughness", "metallic", "specular", "transmission")
 
 VALIDATION_CASES = [
     ("frames", _set("frames", 0), "frames must be at least 1"),
@@ -223,10 +257,27 @@ VALIDATION_CASES = [
     *[(f"lighting.{n}", _set(f"lighting.{n}", [-1.0, 1.0]), f"lighting.{n}=[-1.0, 1.0] is outside")
       for n in LIGHT_RANGES],
     ("lighting.saturation", _set("lighting.saturation", [0.0, 2.0]), "lighting.saturation=[0.0, 2.0] is outside"),
+    ("lighting.temperature", _set("lighting.temperature", [500.0, 6500.0]),
+     "lighting.temperature=[500.0, 6500.0] is outside"),
+    ("lighting.temperature-order", _set("lighting.temperature", [9000.0, 2700.0]),
+     "lighting.temperature must be a range [low, high]"),
+    ("temperature_probability", _set("lighting.temperature_probability", -0.1),
+     "lighting.temperature_probability must lie in [0, 1]"),
     *[(f"materials.{n}", _set(f"materials.{n}", [0.0, 1.5]), f"materials.{n}=[0.0, 1.5] is outside")
       for n in MATERIAL_RANGES],
     ("metallic_probability", _set("materials.metallic_probability", 1.5),
      "materials.metallic_probability must lie in [0, 1]"),
+    *[(n, _set(f"materials.{n}", 1.5), f"materials.{n} must lie in [0, 1]")
+      for n in ("transmission_probability", "texture_probability")],
+    ("materials.textures", _set("materials.textures", ["checker", "plaid"]),
+     "materials.textures has unknown or no kinds ['plaid']"),
+    ("materials.textures-empty", _set("materials.textures", []), "materials.textures has unknown or no kinds []"),
+    ("materials.texture_scale", _set("materials.texture_scale", [0.0, 2.0]),
+     "materials.texture_scale=[0.0, 2.0] is outside"),
+    ("materials.texture_distortion", _set("materials.texture_distortion", [-1.0, 2.0]),
+     "materials.texture_distortion=[-1.0, 2.0] is outside"),
+    ("materials.texture_detail", _set("materials.texture_detail", [0.0, 16.0]),
+     "materials.texture_detail=[0.0, 16.0] is outside"),
     ("objects.count", _set("objects.count", [-1, 3]), "objects.count=[-1, 3] is outside"),
     ("objects.count-order", _set("objects.count", [5, 2]), "objects.count must be a range [low, high]"),
     ("objects.scale", _set("objects.scale", [0.0, 1.0]), "objects.scale=[0.0, 1.0] is outside"),

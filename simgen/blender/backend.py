@@ -207,6 +207,8 @@ class BlenderBackend:
         bsdf.inputs["Base Color"].default_value = (*m.base_color, 1.0)
         bsdf.inputs["Roughness"].default_value = m.roughness
         bsdf.inputs["Metallic"].default_value = m.metallic
+        bsdf.inputs["Specular IOR Level"].default_value = m.specular
+        bsdf.inputs["Transmission Weight"].default_value = m.transmission
         t = m.texture
         if t is not None:  # base colour = mix(base_color, color2, pattern(generated coordinates))
             node_type, fac, stretch_range = TEXTURE_NODES[t.kind]

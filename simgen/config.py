@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
@@ -63,6 +64,13 @@ class CameraConfig:
     """Near clipping distance, metres (surfaces closer than this are not seen)."""
     clip_end: float = 100.0
     """Far clipping distance, metres."""
+    principal_point_jitter: float = 0.0
+    """Std-dev (pixels) of a Gaussian shift of the principal point (K's cx, cy; Blender's lens
+    shift), drawn per scene; 0 keeps it at the image centre, e.g. 2.0 mimics calibration spread.
+    Labels stay exact: they follow the pinhole model with the recorded K."""
+    exposure: Range = field(default_factory=lambda: [0.0, 0.0])
+    """Exposure in stops, drawn per scene (constant along a sequence): the linear image is
+    multiplied by 2**stops before the sRGB conversion; e.g. [-1.0, 1.0]."""
 
 
 @dataclass
@@ -93,6 +101,23 @@ class LightingConfig:
     temperature, else from the HSV draw (hue uniform, saturation); 0 = always HSV."""
     world_strength: Range = field(default_factory=lambda: [0.1, 0.6])
     """Uniform background (world) light strength; its colour is grey."""
+    world: list[str] = field(default_factory=lambda: ["uniform"])
+    """World (background) light kinds drawn uniformly per scene: uniform (grey, world_strength),
+    sky (Blender's physical sky, ShaderNodeTexSky) or hdri (an equirectangular image)."""
+    sun_elevation: Range = field(default_factory=lambda: [5.0, 80.0])
+    """Sky: the sky's sun elevation above the horizon, degrees (-90..90)."""
+    sun_azimuth: Range = field(default_factory=lambda: [0.0, 360.0])
+    """Sky: the sky's sun azimuth about +Z, degrees."""
+    sky_strength: Range = field(default_factory=lambda: [0.05, 0.3])
+    """Sky: background strength of the physical sky (1 = real daylight, very bright under the
+    Standard view transform)."""
+    hdri_dir: Optional[str] = None
+    """Hdri: a folder of equirectangular .hdr/.exr files, one drawn per scene; null = the bundled
+    procedural sky assets/hdri/default_sky.hdr (made by scripts/make_hdri.py)."""
+    hdri_strength: Range = field(default_factory=lambda: [0.3, 1.2])
+    """Hdri: background strength of the image."""
+    hdri_rotation: Range = field(default_factory=lambda: [0.0, 360.0])
+    """Hdri: rotation of the image about +Z, degrees."""
 
 
 @dataclass
@@ -193,6 +218,26 @@ class Settings:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
+DEFAULT_HDRI: Path = Path(__file__).resolve().parents[1] / "assets" / "hdri" / "default_sky.hdr"
+"""The bundled procedural sky (scripts/make_hdri.py), used when lighting.hdri_dir is null."""
+HDRI_SUFFIXES = (".hdr", ".exr")
+
+
+def hdri_files(hdri_dir: str | None) -> list[Path]:
+    """The sorted .hdr/.exr files of ``hdri_dir`` (the bundled default sky when None)."""
+    if hdri_dir is None:
+        return [DEFAULT_HDRI]
+    d = Path(hdri_dir).expanduser()
+    if not d.is_dir():
+        raise SimgenError(f"lighting.hdri_dir={hdri_dir} is not a folder; set it to a folder of .hdr/.exr "
+                          "files or lighting.hdri_dir=null for the bundled sky")
+    files = sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in HDRI_SUFFIXES)
+    if not files:
+        raise SimgenError(f"lighting.hdri_dir={hdri_dir} holds no .hdr or .exr files; add some or set "
+                          "lighting.hdri_dir=null for the bundled sky")
+    return files
+
+
 def _check_range(name: str, r: list, lo: float | None = None, hi: float | None = None) -> None:
     if len(r) != 2 or r[0] > r[1]:
         raise SimgenError(f"{name} must be a range [low, high] with low <= high (got {list(r)}); "
@@ -230,6 +275,9 @@ def validate(s: Settings) -> Settings:
     _check_range("camera.focal_length", c.focal_length, 1e-3)
     if c.sensor_width <= 0:
         raise SimgenError(f"camera.sensor_width must be > 0 (got {c.sensor_width})")
+    if c.principal_point_jitter < 0:
+        raise SimgenError(f"camera.principal_point_jitter must be >= 0 (got {c.principal_point_jitter})")
+    _check_range("camera.exposure", c.exposure, -20, 20)
     if not 0 < c.clip_start < c.clip_end:
         raise SimgenError(f"need 0 < camera.clip_start < camera.clip_end (got {c.clip_start}, {c.clip_end})")
     li = s.lighting
@@ -241,6 +289,16 @@ def validate(s: Settings) -> Settings:
                  "size", "world_strength"):
         _check_range(f"lighting.{name}", getattr(li, name), 0)
     _check_range("lighting.saturation", li.saturation, 0, 1)
+    bad = sorted(set(li.world) - {"uniform", "sky", "hdri"})
+    if bad or not li.world:
+        raise SimgenError(f"lighting.world has unknown or no kinds {bad}; use any of uniform, sky, hdri")
+    _check_range("lighting.sun_elevation", li.sun_elevation, -90, 90)
+    _check_range("lighting.sun_azimuth", li.sun_azimuth)
+    for name in ("sky_strength", "hdri_strength"):
+        _check_range(f"lighting.{name}", getattr(li, name), 0)
+    _check_range("lighting.hdri_rotation", li.hdri_rotation)
+    if "hdri" in li.world:
+        hdri_files(li.hdri_dir)  # raises when the folder is missing or holds no .hdr/.exr
     _check_range("lighting.temperature", li.temperature, 1000, 40000)
     if not 0 <= li.temperature_probability <= 1:
         raise SimgenError(f"lighting.temperature_probability must lie in [0, 1] (got {li.temperature_probability})")

@@ -123,7 +123,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],
-        "world": {"color": list(scene.world.color), "strength": scene.world.strength},
+        "world": scene.world.to_dict(),
         "params": scene.params,
         "coco": {"image": coco_image(index, cam.width, cam.height, f"images/{index:06d}.png"),
                  "annotations": annotations},

@@ -28,11 +28,16 @@ CAMERAS = {
     # from (0, -1.5, 1.5) looking at the origin, 45 degrees down
     "tilted": (np.array([0.0, -1.5, 1.5]),
                np.array([[1, 0, 0, 0], [0, -S2, -S2, 0], [0, S2, -S2, 1.5 / S2], [0, 0, 0, 1.0]])),
+    # the tilted pose with the principal point off-centre (Blender lens shift)
+    "shifted": (np.array([0.0, -1.5, 1.5]),
+                np.array([[1, 0, 0, 0], [0, -S2, -S2, 0], [0, S2, -S2, 1.5 / S2], [0, 0, 0, 1.0]])),
 }
+K_SHIFTED = np.array([[F, 0, 47.5 + 6.3], [0, F, 35.5 - 4.3], [0, 0, 1]])  # no pixel ray grazes an edge
+K_OF = {"shifted": K_SHIFTED}
 BOX_LO, BOX_HI = np.array([0.1, 0.0, 0.0]), np.array([0.3, 0.2, 0.2])  # cube.obj (10 cm) x2 at (0.2, 0.1, 0)
 
 
-def analytic_recipe(w2c: np.ndarray) -> types.ModuleType:
+def analytic_recipe(w2c: np.ndarray, K: np.ndarray = K_TYPED) -> types.ModuleType:
     def make_scene(settings, catalog, rng):
         cube = catalog.asset("box/cube")
         grey = Material((0.5, 0.5, 0.5), 0.5, 0.0)
@@ -42,19 +47,19 @@ def analytic_recipe(w2c: np.ndarray) -> types.ModuleType:
             objects=[SceneObject("box", cube.path, box_pose, 1, cube.category_id, grey, cube.key),
                      SceneObject("ground", catalog.ground, np.diag([20.0, 20.0, 20.0, 1.0]), 2, 0, grey)],
             lights=[Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))],
-            camera=Camera(W, H, K_TYPED.copy(), w2c.copy()))
+            camera=Camera(W, H, K.copy(), w2c.copy()))
     module = types.ModuleType("scenes.analytic_test")
     module.make_scene = make_scene
     module.Config = TabletopConfig
     return module
 
 
-def closed_form(w2c: np.ndarray):
+def closed_form(w2c: np.ndarray, K: np.ndarray = K_TYPED):
     """Planar depth and id (1 box, 2 ground) of every pixel centre, by ray-plane/ray-box maths."""
     R, t = w2c[:3, :3], w2c[:3, 3]
     eye = -R.T @ t
     u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
-    d = np.stack([(u - K_TYPED[0, 2]) / F, (v - K_TYPED[1, 2]) / F, np.ones_like(u)], -1) @ R  # world, cam z = 1
+    d = np.stack([(u - K[0, 2]) / F, (v - K[1, 2]) / F, np.ones_like(u)], -1) @ R  # world, cam z = 1
     t_ground = np.where(d[..., 2] < 0, -eye[2] / d[..., 2], np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         t1, t2 = (BOX_LO - eye) / d, (BOX_HI - eye) / d
@@ -68,7 +73,7 @@ def closed_form(w2c: np.ndarray):
 @pytest.fixture(scope="module", params=sorted(CAMERAS))
 def analytic(request, tmp_path_factory):
     eye, w2c = CAMERAS[request.param]
-    sys.modules["scenes.analytic_test"] = analytic_recipe(w2c)
+    sys.modules["scenes.analytic_test"] = analytic_recipe(w2c, K_OF.get(request.param, K_TYPED))
     roots = {}
     for fw in (1.5, 0.01):
         root = tmp_path_factory.mktemp(f"analytic_{request.param}")
@@ -84,7 +89,7 @@ def analytic(request, tmp_path_factory):
 def test_camera_matrices_are_the_closed_form_ones(analytic):
     name, eye, w2c, roots = analytic
     meta = roots[1.5]["meta"]
-    assert np.allclose(meta["K"], K_TYPED, rtol=0, atol=1e-12)
+    assert np.allclose(meta["K"], K_OF.get(name, K_TYPED), rtol=0, atol=1e-12)
     assert np.allclose(intrinsics(40.0, 36.0, W, H), K_TYPED, rtol=0, atol=1e-12)
     assert np.allclose(meta["world_to_camera"], w2c, rtol=0, atol=1e-12)
     up = np.array([0.0, 1.0, 0.0]) if name == "down" else np.array([0.0, 0.0, 1.0])
@@ -92,8 +97,8 @@ def test_camera_matrices_are_the_closed_form_ones(analytic):
 
 
 def test_ids_and_depth_match_closed_form(analytic):
-    _, _, w2c, roots = analytic
-    depth, ids = closed_form(w2c)
+    name, _, w2c, roots = analytic
+    depth, ids = closed_form(w2c, K_OF.get(name, K_TYPED))
     assert (ids == 1).sum() > 50 and (ids == 2).sum() > 50
     for fw, frame in roots.items():
         assert np.array_equal(frame["instance"], ids), f"filter_width={fw}"

@@ -92,6 +92,7 @@ class BlenderBackend:
         self.tmpdir = Path(self._tmp.name)
         self.blender_log = self.tmpdir / "blender.log"
         self._meshes: dict[Path, bpy.types.Mesh] = {}
+        self._images: dict[Path, bpy.types.Image] = {}  # HDRIs by resolved path
         self._frame_ids: list = []  # datablocks created for the current scene
         with self._maybe_quiet():
             bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -266,9 +267,51 @@ class BlenderBackend:
         data.clip_start, data.clip_end = cam.clip_start, cam.clip_end
         self._camera.matrix_world = Matrix((cam.camera_to_world @ BLENDER_TO_OPENCV).tolist())
 
+    def _world_nodes(self):
+        """The world's Background node plus a sky, an environment texture and its Z-rotation
+        mapping, created once; :meth:`_set_world` links the one a frame needs."""
+        nt = self._world.node_tree
+        nodes = nt.nodes
+        if "simgen_sky" not in nodes:
+            sky = nodes.new("ShaderNodeTexSky")
+            sky.name = "simgen_sky"
+            types = sky.bl_rna.properties["sky_type"].enum_items.keys()
+            # Blender 5 renamed NISHITA to MULTIPLE_SCATTERING (SINGLE_SCATTERING is the cheap one)
+            sky.sky_type = next(t for t in ("MULTIPLE_SCATTERING", "NISHITA", "HOSEK_WILKIE") if t in types)
+            coord = nodes.new("ShaderNodeTexCoord")
+            coord.name = "simgen_coord"
+            mapping = nodes.new("ShaderNodeMapping")
+            mapping.name = "simgen_mapping"
+            env = nodes.new("ShaderNodeTexEnvironment")
+            env.name = "simgen_env"
+            env.projection = "EQUIRECTANGULAR"
+            nt.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
+            nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+        return nodes["Background"], nodes["simgen_sky"], nodes["simgen_mapping"], nodes["simgen_env"]
+
+    def _hdri(self, path: Path):
+        """The image datablock of ``path``, loaded once per backend and reused by every frame."""
+        key = Path(path).resolve()
+        img = self._images.get(key)
+        if img is None:
+            img = bpy.data.images.load(str(key), check_existing=True)
+            self._images[key] = img
+        return img
+
     def _set_world(self, world: World) -> None:
-        bg = self._world.node_tree.nodes["Background"]
-        bg.inputs["Color"].default_value = (*world.color, 1.0)
+        bg, sky, mapping, env = self._world_nodes()
+        links = self._world.node_tree.links
+        for link in list(bg.inputs["Color"].links):
+            links.remove(link)
+        if world.kind == "sky":
+            sky.sun_elevation, sky.sun_rotation = world.sun_elevation, world.sun_azimuth
+            links.new(sky.outputs["Color"], bg.inputs["Color"])
+        elif world.kind == "hdri":
+            env.image = self._hdri(Path(world.hdri_path))
+            mapping.inputs["Rotation"].default_value = (0.0, 0.0, world.rotation)
+            links.new(env.outputs["Color"], bg.inputs["Color"])
+        else:
+            bg.inputs["Color"].default_value = (*world.color, 1.0)
         bg.inputs["Strength"].default_value = world.strength
 
     def build(self, scene: Scene) -> None:
@@ -288,6 +331,7 @@ class BlenderBackend:
         for i, light in enumerate(scene.lights):
             self._light(i, light)
         self._set_camera(scene.camera)
+        self._exposure = float(scene.camera.exposure)
         self._set_world(scene.world)
 
     def clear(self) -> None:
@@ -312,7 +356,7 @@ class BlenderBackend:
         exr = Path(self.scene.render.filepath)
         with self._maybe_quiet():
             bpy.ops.render.render(write_still=True)
-        passes = read_passes(exr)
+        passes = read_passes(exr, exposure=getattr(self, '_exposure', 0.0))
         exr.unlink()
         return passes
 
@@ -341,11 +385,17 @@ class BlenderBackend:
         for me in self._meshes.values():
             bpy.data.meshes.remove(me)
         self._meshes.clear()
+        if self._images:
+            self._world_nodes()[3].image = None
+        for img in self._images.values():
+            bpy.data.images.remove(img)
+        self._images.clear()
         self._tmp.cleanup()
 
 
-def read_passes(path: Path) -> RawPasses:
-    """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`."""
+def read_passes(path: Path, exposure: float = 0.0) -> RawPasses:
+    """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`;
+    ``exposure`` (stops) scales the linear Combined pass by 2**exposure before sRGB."""
     parts = {}
     with OpenEXR.File(str(path), separate_channels=True) as f:
         for p in f.parts:
@@ -356,4 +406,6 @@ def read_passes(path: Path) -> RawPasses:
     depth[(depth > BACKGROUND_DEPTH) | (index == 0)] = np.inf
     normal = np.stack([parts["Normal.X"], parts["Normal.Y"], parts["Normal.Z"]], axis=-1).astype(np.float32)
     normal[index == 0] = 0.0
+    if exposure:
+        combined = combined * np.float32(2.0 ** exposure)
     return RawPasses(rgb=linear_to_srgb8(combined), index=index, depth=depth, normal=normal)

@@ -123,18 +123,60 @@ class Camera:
     """4x4, world points to OpenCV camera coordinates."""
     clip_start: float = 0.01
     clip_end: float = 1000.0
+    exposure: float = 0.0
+    """Exposure in stops: the linear image is multiplied by 2**exposure before the
+    sRGB conversion (labels are unaffected)."""
 
     @property
     def camera_to_world(self) -> np.ndarray:
         return np.linalg.inv(self.world_to_camera)
 
 
+WorldKind = Literal["uniform", "sky", "hdri"]
+WORLD_KINDS: tuple[str, ...] = ("uniform", "sky", "hdri")
+
+
 @dataclass
 class World:
-    """Uniform background light/colour seen where no object is hit."""
+    """The background light seen (and lighting the scene) where no object is hit.
+
+    ``kind`` picks Blender's world shader: uniform = ``color`` times ``strength``;
+    sky = ShaderNodeTexSky (the physical multiple-scattering sky, Nishita's successor in
+    Blender 5) with the sun at ``sun_elevation``/``sun_azimuth``; hdri = an equirectangular
+    image ``hdri_path`` (ShaderNodeTexEnvironment) turned by ``rotation`` about +Z.
+    ``strength`` scales the background in every kind.
+    """
 
     color: tuple[float, float, float] = (0.05, 0.05, 0.05)
+    """Uniform kind only: linear RGB."""
     strength: float = 1.0
+    kind: WorldKind = "uniform"
+    sun_elevation: float = 0.0
+    """Sky kind: the sun's angle above the horizon, radians."""
+    sun_azimuth: float = 0.0
+    """Sky kind: the sun's rotation about +Z, radians (Blender's sun_rotation)."""
+    hdri_path: Path | None = None
+    """Hdri kind: the .hdr/.exr file."""
+    rotation: float = 0.0
+    """Hdri kind: rotation of the image about +Z, radians."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in WORLD_KINDS:
+            raise ValueError(f"unknown world kind {self.kind!r}; use one of {', '.join(WORLD_KINDS)}")
+        if self.kind == "hdri" and self.hdri_path is None:
+            raise ValueError("a world of kind 'hdri' needs hdri_path")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: kind and strength, plus color (uniform), sun_elevation/sun_azimuth
+        (sky, radians) or hdri_path/rotation (hdri, radians)."""
+        out: dict[str, Any] = {"kind": self.kind, "strength": float(self.strength)}
+        if self.kind == "uniform":
+            out["color"] = [float(c) for c in self.color]
+        elif self.kind == "sky":
+            out.update(sun_elevation=float(self.sun_elevation), sun_azimuth=float(self.sun_azimuth))
+        else:
+            out.update(hdri_path=str(self.hdri_path), rotation=float(self.rotation))
+        return out
 
 
 @dataclass

@@ -48,16 +48,20 @@ def standing_pose(fp: Footprint, scale: float, yaw: float, xy: np.ndarray) -> np
 
 
 def pack_disks(radii: list[float], area_radius: float, clearance: float, max_tries: int,
-               rng: np.random.Generator, need: int = 0) -> list[np.ndarray | None]:
+               rng: np.random.Generator, need: int = 0,
+               priority: list[int] | None = None) -> list[np.ndarray | None]:
     """Rejection-sample disk centres inside a circle of ``area_radius``, largest disk first.
 
     Returns a centre per disk (in the order given), or None for a disk that did not fit
     in ``max_tries``. Gives up early (all None) once fewer than ``need`` disks can fit.
+    ``priority`` (one int per disk, lower first) places whole groups before others, e.g.
+    annotated objects before clutter; within a group the largest disk goes first.
     """
+    prio = priority if priority is not None else [0] * len(radii)
     placed: list[tuple[np.ndarray, float]] = []
     out: list[np.ndarray | None] = [None] * len(radii)
     misses = 0
-    for i in sorted(range(len(radii)), key=lambda k: -radii[k]):
+    for i in sorted(range(len(radii)), key=lambda k: (prio[k], -radii[k])):
         r = radii[i]
         room = area_radius - r
         for _ in range(max_tries if room >= 0 else 0):

@@ -1,0 +1,159 @@
+"""Clutter, walls/room backgrounds, principal point jitter and exposure in the tabletop recipe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scenes.tabletop as tabletop
+from conftest import tiny_settings
+from groundtruth import intersect, raycast_frame, uniform_neighbourhood
+from simgen.assets import load_mesh
+from simgen.config import Settings, validate
+from simgen.core.camera import blender_lens
+from simgen.io import read_frame
+from simgen.pipeline import catalog_for, make_frame_scene, run
+from test_sampling import convex_hull_2d, hulls_overlap, world_vertices
+
+
+def settings(**scene) -> Settings:
+    s = validate(Settings())
+    for k, v in scene.items():
+        setattr(s.scene, k, v)
+    return validate(s)
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return catalog_for(validate(Settings()))
+
+
+def eye_of(scene) -> np.ndarray:
+    w2c = scene.camera.world_to_camera
+    return -w2c[:3, :3].T @ w2c[:3, 3]
+
+
+def test_distractors_never_interpenetrate(catalog):
+    s = settings(distractors=[4, 8])
+    counts = []
+    for index in range(8):  # hull tests on the detailed distractor meshes are slow-ish
+        scene = make_frame_scene(tabletop, s, catalog, index)
+        annotated = [o for o in scene.objects if o.category_id]
+        clutter = [o for o in scene.objects if o.name.startswith("distractor")]
+        assert s.objects.count[0] <= len(annotated) <= s.objects.count[1]
+        assert all(o.category_id == 0 and o.asset_id == "" for o in clutter)
+        drawn = scene.params["objects"]["distractors"]
+        assert 4 <= len(drawn) <= 8 and len(clutter) == sum(d["xy"] is not None for d in drawn)
+        counts.append(len(clutter))
+        hulls = []
+        for o in annotated + clutter:
+            v = world_vertices(o)
+            assert abs(v[:, 2].min()) < 1e-9
+            assert np.hypot(*v[:, :2].T).max() <= s.scene.area_radius + 1e-9
+            hulls.append(convex_hull_2d(v[:, :2]))
+        for i in range(len(hulls)):
+            for j in range(i):
+                assert not hulls_overlap(hulls[i], hulls[j]), (index, i, j)
+        assert sorted(o.instance_id for o in scene.objects) == list(range(1, len(scene.objects) + 1))
+    assert max(counts) >= 4
+
+
+def test_default_has_no_clutter_walls_or_shift(catalog):
+    s = validate(Settings())
+    scene = make_frame_scene(tabletop, s, catalog, 3)
+    assert scene.objects[-1].name == "ground" and not any(o.name.startswith("distractor") for o in scene.objects)
+    assert scene.params["background"] == {"kind": "ground"}
+    K = scene.camera.K
+    assert K[0, 2] == s.render.width / 2 - 0.5 and K[1, 2] == s.render.height / 2 - 0.5
+    assert scene.camera.exposure == 0.0 and scene.params["camera"]["exposure_stops"] == 0.0
+
+
+def planes(scene):
+    """(name, centre, inward unit normal) of every wall and the ceiling."""
+    out = []
+    for o in scene.objects:
+        if o.name.startswith(("wall", "ceiling")):
+            m = o.mesh_to_world
+            n = m[:3, 2] / np.linalg.norm(m[:3, 2])
+            out.append((o.name, m[:3, 3], n))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["walls", "room"])
+def test_walls_and_room_enclose_the_area(catalog, kind):
+    s = settings(background=[kind], distractors=[0, 3])
+    s.sequence.length = 1
+    for index in range(25):
+        scene = make_frame_scene(tabletop, s, catalog, index)
+        walls = planes(scene)
+        assert scene.params["background"]["kind"] == kind
+        assert len(walls) == (5 if kind == "room" else scene.params["background"]["wall_distance"].__len__())
+        assert kind == "room" or len(walls) in (2, 3)
+        inside = [eye_of(scene)] + [li.light_to_world[:3, 3] for li in scene.lights if li.kind != "sun"]
+        for o in scene.objects:
+            if o.category_id or o.name.startswith("distractor"):
+                inside += list(world_vertices(o))
+        pts = np.array(inside)
+        for name, c, n in walls:
+            assert ((pts - c) @ n).min() > 0.1, (index, name)  # every point on the inner side
+            if name != "ceiling":
+                assert -c[:2] @ n[:2] > s.scene.area_radius  # outside the placement area
+        for o in scene.objects:
+            assert o.mesh_path == catalog.ground or not o.name.startswith(("wall", "ceiling"))
+            if o.name.startswith(("wall", "ceiling")):
+                assert o.category_id == 0
+        if kind == "room":  # closed: every ray from the camera hits the box
+            tris = []
+            for o in scene.objects:
+                if o.mesh_path == catalog.ground:
+                    tris.append(world_vertices(o)[load_mesh(o.mesh_path).faces])
+            dirs = np.random.default_rng(index).normal(size=(300, 3))
+            t, _ = intersect(eye_of(scene), dirs, np.concatenate(tris))
+            assert np.isfinite(t).all(), index
+
+
+def test_principal_point_jitter_and_exposure(catalog):
+    s = validate(Settings())
+    s.camera.principal_point_jitter = 3.0
+    s.camera.exposure = [-1.0, 1.5]
+    s = validate(s)
+    W, H = s.render.width, s.render.height
+    off, stops = [], []
+    for index in range(300):
+        scene = make_frame_scene(tabletop, s, catalog, index)
+        cam, p = scene.camera, scene.params["camera"]
+        d = np.array(p["principal_point_offset_px"])
+        assert np.allclose([cam.K[0, 2], cam.K[1, 2]], [W / 2 - 0.5 + d[0], H / 2 - 0.5 + d[1]], atol=1e-9)
+        lens = blender_lens(cam.K, W, H)
+        assert np.isclose(lens["shift_x"], -d[0] / W) and np.isclose(lens["shift_y"], d[1] / W)
+        assert cam.exposure == p["exposure_stops"] and -1.0 <= cam.exposure <= 1.5
+        off.append(d)
+        stops.append(cam.exposure)
+    off = np.array(off)
+    assert np.abs(off.mean(axis=0)).max() < 0.6
+    assert np.all(np.abs(off.std(axis=0) - 3.0) < 0.45)
+    assert min(stops) < -0.5 and max(stops) > 1.0
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("kind", ["room", "walls"])
+def test_background_render_matches_ray_cast(tmp_path, kind):
+    s = tiny_settings(tmp_path, frames=1, width=48, height=32, samples=1)
+    s.scene.background = [kind]
+    s.scene.distractors = [2, 4]
+    s.camera.principal_point_jitter = 2.0
+    s.camera.exposure = [0.5, 0.5]
+    s.camera.elevation, s.camera.focal_length = [5.0, 15.0], [18.0, 18.0]  # walls in view
+    s = validate(s)
+    run(s)
+    frame = read_frame(tmp_path, 0)
+    meta = frame["meta"]
+    assert meta["params"]["background"]["kind"] == kind
+    assert meta["params"]["camera"]["exposure_stops"] == 0.5
+    gt = raycast_frame(tmp_path, 0)["instance"]
+    got = frame["instance"].astype(np.int64)
+    interior = uniform_neighbourhood(gt)
+    assert interior.mean() > 0.3
+    assert np.array_equal(got[interior], gt[interior]), f"{(got[interior] != gt[interior]).sum()} pixels disagree"
+    walls = {o["instance_id"] for o in meta["objects"] if o["name"].startswith(("wall", "ceiling"))}
+    assert walls & set(np.unique(gt).tolist()), "no wall in view"

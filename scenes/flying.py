@@ -30,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from scenes.tabletop import sample_lights, sample_material
+from scenes.tabletop import draw_texture, sample_lights, sample_material
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
 from simgen.sampling.classes import pick_assets
-from simgen.sampling.random import direction, hsv_color, integer, uniform
+from simgen.sampling.random import direction, integer, uniform
 
 
 @dataclass
@@ -252,11 +252,10 @@ def background_half_size(c2ws: list[np.ndarray], K: np.ndarray, width: int, heig
 
 def sample_texture(settings: Settings, rng: np.random.Generator, scale_range: list[float],
                    scale_factor: float = 1.0) -> Texture:
-    sc, m = settings.scene, settings.materials
-    kind = str(sc.textures[int(rng.integers(len(sc.textures)))])
-    color2 = hsv_color(rng, m.hue, m.saturation, m.value)["linear_rgb"]
-    return Texture(kind=kind, color2=tuple(color2), scale=uniform(rng, scale_range) * scale_factor,
-                   distortion=uniform(rng, sc.texture_distortion), detail=uniform(rng, sc.texture_detail))
+    """A procedural texture as the flying scene configures it (its own kinds and ranges)."""
+    sc = settings.scene
+    return draw_texture(settings, rng, sc.textures, scale_range, sc.texture_distortion, sc.texture_detail,
+                        scale_factor)
 
 
 def sample_flyer(settings: Settings, mesh_path: Path, size_range: list[float], cam: dict,

@@ -90,13 +90,20 @@ def chance(rng: np.random.Generator, probability: float) -> bool:
     return probability > 0 and bool(rng.uniform() < probability)
 
 
-def sample_texture(settings: Settings, rng: np.random.Generator) -> Texture:
-    """A procedural texture from the materials group; its second colour is drawn like the base colour."""
+def draw_texture(settings: Settings, rng: np.random.Generator, kinds: list[str], scale: list[float],
+                 distortion: list[float], detail: list[float], scale_factor: float = 1.0) -> Texture:
+    """A procedural texture of one of ``kinds``; its second colour is drawn like the base colour."""
     m = settings.materials
-    kind = str(m.textures[int(rng.integers(len(m.textures)))])
+    kind = str(kinds[int(rng.integers(len(kinds)))])
     color2 = hsv_color(rng, m.hue, m.saturation, m.value)["linear_rgb"]
-    return Texture(kind=kind, color2=tuple(color2), scale=uniform(rng, m.texture_scale),
-                   distortion=uniform(rng, m.texture_distortion), detail=uniform(rng, m.texture_detail))
+    return Texture(kind=kind, color2=tuple(color2), scale=uniform(rng, scale) * scale_factor,
+                   distortion=uniform(rng, distortion), detail=uniform(rng, detail))
+
+
+def sample_texture(settings: Settings, rng: np.random.Generator) -> Texture:
+    """A procedural texture as the materials group configures it."""
+    m = settings.materials
+    return draw_texture(settings, rng, m.textures, m.texture_scale, m.texture_distortion, m.texture_detail)
 
 
 def sample_material(settings: Settings, rng: np.random.Generator, texture: bool = True) -> Material:
@@ -136,7 +143,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
                                rng, need=o.count[0], priority=[0] * len(fps) + [1] * n_d)
         spots, d_spots = all_spots[:len(fps)], all_spots[len(fps):]
         placed = [a.category for a, xy in zip(picks, spots) if xy is not None]
-        if len(placed) >= o.count[0] and all(placed.count(c) >= k for c, k in (o.min_per_frame or {}).items()):
+        if len(placed) >= o.count[0] and all(placed.count(c) >= k for c, k in o.min_per_frame.items()):
             break
     else:
         raise impossible_placement(o.count[0], radii, sc.area_radius, PLACEMENT_ATTEMPTS)

@@ -50,7 +50,7 @@ def catalog_for(settings: Settings) -> Catalog:
     if not catalog.assets:
         raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
     validate_catalog(catalog)
-    check_balance(catalog, o.weights or {}, o.min_per_frame or {}, o.max_per_frame or {}, o.count)
+    check_balance(catalog, o.weights, o.min_per_frame, o.max_per_frame, o.count)
     return catalog
 
 

@@ -94,6 +94,7 @@ class BlenderBackend:
         self._meshes: dict[Path, bpy.types.Mesh] = {}
         self._images: dict[Path, bpy.types.Image] = {}  # HDRIs by resolved path
         self._frame_ids: list = []  # datablocks created for the current scene
+        self._exposure = 0.0  # stops, of the built scene's camera
         with self._maybe_quiet():
             bpy.ops.wm.read_factory_settings(use_empty=True)
         self.scene = bpy.context.scene
@@ -356,7 +357,7 @@ class BlenderBackend:
         exr = Path(self.scene.render.filepath)
         with self._maybe_quiet():
             bpy.ops.render.render(write_still=True)
-        passes = read_passes(exr, exposure=getattr(self, '_exposure', 0.0))
+        passes = read_passes(exr, exposure=self._exposure)
         exr.unlink()
         return passes
 

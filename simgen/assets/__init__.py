@@ -5,6 +5,7 @@ users add their own meshes with a catalog file or ``build_catalog(dirs=...)``.
 """
 
 from simgen.assets.catalog import (
+    BUNDLED_BOX,
     BUNDLED_CATALOG,
     BUNDLED_GROUND,
     MESH_SUFFIXES,
@@ -17,6 +18,7 @@ from simgen.assets.catalog import (
 from simgen.assets.meshes import clear_mesh_cache, load_mesh, validate_catalog
 
 __all__ = [
+    "BUNDLED_BOX",
     "BUNDLED_CATALOG",
     "BUNDLED_GROUND",
     "MESH_SUFFIXES",

@@ -41,6 +41,8 @@ BUNDLED_CATALOG: Path = Path(__file__).resolve().parents[2] / "assets" / "catalo
 
 BUNDLED_GROUND: Path = BUNDLED_CATALOG.parent / "stuff" / "ground.obj"
 """The default ground plane: 1 m x 1 m in the XY plane at z = 0, normal +Z."""
+BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
+"""A 1 m cube centred at the origin: scaled copies make tables and bins (physics placement)."""
 
 _TOP_KEYS = ("categories", "ground", "distractors", "assets")
 _ASSET_KEYS = ("mesh", "category", "scale")

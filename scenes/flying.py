@@ -113,6 +113,9 @@ CAMERA_MOTION_HALVINGS = 40
 
 def check(settings: Settings) -> None:
     sc = settings.scene
+    if settings.placement.mode != "analytic":
+        raise SimgenError(f"placement={settings.placement.mode} needs scene=tabletop: flying objects rest on "
+                          "nothing; use placement=analytic with scene=flying")
     for name in RANGES:
         r = getattr(sc, name)
         if len(r) != 2 or r[0] > r[1]:

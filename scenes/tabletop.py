@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from simgen import SimgenError
-from simgen.assets import Catalog, load_mesh
+from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.config import Settings, hdri_files
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
-from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, Texture, World
+from simgen.core.scene import Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
 from simgen.sampling.classes import pick_assets
+from simgen.sampling.physics import (Support, bounding_sphere, box_pose, drop_centres, drop_pose,
+                                     random_rotation, sample_support)
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, rot_z, standing_pose
 from simgen.sampling.random import blackbody_rgb, direction, hsv_color, integer, uniform
 
@@ -173,6 +175,57 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
     return objects, params
 
 
+def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
+                 ) -> tuple[list[SceneObject], dict, Support, Physics]:
+    """placement=physics: objects and distractors at their drop poses over a support drawn
+    from placement.supports, and the simulation that settles them (see simgen.sampling.physics)."""
+    o, sc, pc = settings.objects, settings.scene, settings.placement
+    kind = str(pc.supports[int(rng.integers(len(pc.supports)))])
+    support = sample_support(kind, rng, sc.area_radius, pc.pile_radius, pc.table_size, pc.table_height,
+                             pc.bin_size, pc.bin_height)
+    n = integer(rng, o.count)
+    picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
+    meshes = [(a.path, a.scale * uniform(rng, o.scale), a.key, a.category_id) for a in picks]
+    n_d = integer(rng, sc.distractors) if catalog.distractors and sc.distractors[1] > 0 else 0
+    for _ in range(n_d):
+        path = catalog.distractors[int(rng.integers(len(catalog.distractors)))]
+        meshes.append((path, uniform(rng, sc.distractor_scale), "", 0))
+    vertices = [load_mesh(path).vertices for path, _, _, _ in meshes]
+    spheres = [bounding_sphere(v, scale) for v, (_, scale, _, _) in zip(vertices, meshes)]
+    gaps = [uniform(rng, pc.drop_gap) for _ in meshes]
+    centres = drop_centres([r for _, r in spheres], gaps, support, rng)
+    volumes = [float(np.prod(np.ptp(v, axis=0) * scale)) for v, (_, scale, _, _) in zip(vertices, meshes)]
+    heaviest = DENSITY * max(volumes, default=0.0)
+    objects, bodies, drawn = [], [], []
+    for (path, scale, key, category), (c_mesh, r), p, volume in zip(meshes, spheres, centres, volumes):
+        rotation = random_rotation(rng)
+        iid = len(objects) + 1
+        name = f"obj{iid:03d}_{key.replace('/', '_')}" if key else f"distractor{iid:03d}_{Path(path).stem}"
+        objects.append(SceneObject(name=name, mesh_path=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
+                                   instance_id=iid, category_id=category, material=sample_material(settings, rng),
+                                   asset_id=key))
+        body = RigidBody(instance_id=iid, mass=max(DENSITY * volume, heaviest / MASS_RATIO),
+                         friction=uniform(rng, pc.friction), restitution=uniform(rng, pc.restitution))
+        bodies.append(body)
+        drawn.append({"asset": key, "mesh": Path(path).name, "scale": scale, "drop_center": p.tolist(),
+                      "drop_rotation": rotation.tolist(), "radius": r, "mass": body.mass,
+                      "friction": body.friction, "restitution": body.restitution})
+    g = sc.ground_size  # a solid slab under the ground plane, then the support's boxes
+    slab = box_pose((0.0, 0.0, -GROUND_SLAB / 2), (g, g, GROUND_SLAB))
+    physics = Physics(bodies=tuple(bodies), colliders=(slab, *(pose for _, pose in support.boxes)),
+                      max_seconds=pc.max_seconds, rest_speed=pc.rest_speed, substeps=pc.substeps, margin=pc.margin)
+    return objects, {"count_drawn": n, "distractors_drawn": n_d, "objects": drawn}, support, physics
+
+
+GROUND_SLAB = 1.0
+"""Thickness (m) of the collider under the ground plane (a plane alone lets thin objects through)."""
+DENSITY = 300.0
+"""kg/m^3 over an object's bounding box: only mass ratios matter when objects stack."""
+MASS_RATIO = 10.0
+"""No body is lighter than the heaviest / this: Bullet lets a crate push a 25 g washer
+through a bin's floor (mass ratio 270) but not a 10:1 one."""
+
+
 def shell_camera(settings: Settings, target: np.ndarray, dist: float, el: float, az: float, focal: float,
                  principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0) -> Camera:
     """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
@@ -273,20 +326,21 @@ def plane_pose(center: np.ndarray, u: np.ndarray, v: np.ndarray, width: float, h
 
 
 def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Generator, ground: SceneObject,
-                      eyes: list[np.ndarray], lights: list[Light], first_id: int) -> tuple[list[SceneObject], dict]:
+                      inside: list[np.ndarray], lights: list[Light], first_id: int) -> tuple[list[SceneObject], dict]:
     """Walls (and a ceiling) around the placement area, from scene.background. Draws nothing
-    when the only kind is "ground". Walls are pushed out (and raised) until every camera
-    position and every light lies inside, ``WALL_MARGIN`` (plus the light's size) from them."""
+    when the only kind is "ground". Walls are pushed out (and raised) until every point of
+    ``inside`` (the camera positions first, then e.g. a table's corners) and every light lies
+    inside, ``WALL_MARGIN`` (plus the light's size) from them."""
     sc = settings.scene
     bg = sc.background
     kind = str(bg[0] if len(bg) == 1 else bg[int(rng.integers(len(bg)))])
     if kind == "ground":
         return [], {"background": {"kind": "ground"}}
-    points = [(np.asarray(e, float), WALL_MARGIN) for e in eyes]
+    points = [(np.asarray(e, float), WALL_MARGIN) for e in inside]
     points += [(np.asarray(li.light_to_world[:3, 3], float), WALL_MARGIN + max(li.size, 0.0))
                for li in lights if li.kind != "sun"]
     if kind == "walls":  # behind the objects as seen from the first camera, around a corner
-        back = float(np.degrees(np.arctan2(-eyes[0][1], -eyes[0][0]))) + float(rng.uniform(-30.0, 30.0))
+        back = float(np.degrees(np.arctan2(-inside[0][1], -inside[0][0]))) + float(rng.uniform(-30.0, 30.0))
         n_walls = integer(rng, [2, 3])
         turns = [0, 1, -1] if n_walls == 3 else [0, int(rng.choice([-1, 1]))]
     else:
@@ -322,31 +376,47 @@ def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Gener
 
 
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
-    """``length`` steps of one tabletop scene: the objects rest, the camera moves."""
-    objects, obj_params = sample_objects(settings, catalog, rng)
+    """``length`` steps of one tabletop scene: the objects rest, the camera moves.
+
+    placement=physics: the objects are at their drop poses and the scenes carry the
+    simulation that settles them (the pipeline runs it once per sequence)."""
+    physics, support = None, None
+    if settings.placement.mode == "physics":
+        objects, obj_params, support, physics = drop_objects(settings, catalog, rng)
+    else:
+        objects, obj_params = sample_objects(settings, catalog, rng)
     g = settings.scene.ground_size
     objects.append(SceneObject(name="ground", mesh_path=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
                                instance_id=len(objects) + 1, category_id=0,
                                material=sample_material(settings, rng)))
-    placed = [p for p in obj_params["objects"] if p["xy"] is not None]
+    ground = objects[-1]
     center = np.zeros(3)
-    if placed:  # the camera and the lights aim at the middle of the objects
-        center[:2] = np.mean([p["xy"] for p in placed], axis=0)
-        center[2] = np.mean([p["height"] for p in placed]) / 2.0
+    if support is not None:  # the camera and the lights aim just above the drop region
+        material = sample_material(settings, rng)  # one material for every part of a table or bin
+        objects += [SceneObject(name=name, mesh_path=BUNDLED_BOX, mesh_to_world=pose, instance_id=len(objects) + 1 + k,
+                                category_id=0, material=material) for k, (name, pose) in enumerate(support.boxes)]
+        center[2] = support.floor + float(np.mean([p["radius"] for p in obj_params["objects"]] or [0.0]))
+    else:
+        placed = [p for p in obj_params["objects"] if p["xy"] is not None]
+        if placed:  # the camera and the lights aim at the middle of the objects
+            center[:2] = np.mean([p["xy"] for p in placed], axis=0)
+            center[2] = np.mean([p["height"] for p in placed]) / 2.0
     cam_draw = sample_camera(settings, center, rng)
     lights, world, light_params = sample_lights(settings, center, rng)
     cameras, motion = camera_path(settings, cam_draw, rng, length)
     eyes = [-cam.world_to_camera[:3, :3].T @ cam.world_to_camera[:3, 3] for cam in cameras]
-    bg_objects, bg_params = sample_background(settings, catalog, rng, objects[-1], eyes, lights,
+    inside = eyes + (support.corners() if support is not None else [])
+    bg_objects, bg_params = sample_background(settings, catalog, rng, ground, inside, lights,
                                               first_id=len(objects) + 1)
     objects = objects + bg_objects
     params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params, **bg_params}
+    if support is not None:
+        params["placement"] = {"mode": "physics", "support": support.params}
     if length > 1:
         params["camera_motion"] = motion
-    return [Scene(objects=objects, lights=lights, camera=cam, world=world,
-                  params={**params, "camera": {**cam_draw, "eye": (-cam.world_to_camera[:3, :3].T
-                                                                  @ cam.world_to_camera[:3, 3]).tolist()}})
-            for cam in cameras]
+    return [Scene(objects=objects, lights=lights, camera=cam, world=world, physics=physics,
+                  params={**params, "camera": {**cam_draw, "eye": eye.tolist()}})
+            for cam, eye in zip(cameras, eyes)]
 
 
 def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> Scene:

@@ -173,6 +173,49 @@ class ObjectsConfig:
     """Class balance: {category: n}, at most n objects of the category in any frame."""
 
 
+SUPPORTS = ("ground", "table", "bin", "pile")
+
+
+@dataclass
+class PlacementConfig:
+    mode: str = "analytic"
+    """analytic: objects stand upright on the ground, packed so they cannot touch (exact, no
+    simulation). physics: objects are dropped in random orientations onto a support and
+    settled with Blender's rigid-body world (Bullet) until at rest; tabletop scene only."""
+    supports: list[str] = field(default_factory=lambda: ["ground", "table", "bin", "pile"])
+    """physics: what objects land on, one kind drawn per scene: ground (spread over
+    scene.area_radius), table (a table top with legs), bin (an open box on the ground) or
+    pile (dropped in a narrow column onto the ground, so they heap up)."""
+    drop_gap: Range = field(default_factory=lambda: [0.01, 0.06])
+    """physics: vertical gap (m) between an object's bounding sphere and whatever is below it
+    when dropped; objects start stacked in a column, never touching."""
+    pile_radius: float = 0.06
+    """physics, pile: radius (m) of the disk the objects' centres are dropped over."""
+    table_size: Range = field(default_factory=lambda: [0.6, 1.2])
+    """physics, table: edge lengths (m) of the table top, each drawn from this range."""
+    table_height: Range = field(default_factory=lambda: [0.4, 0.8])
+    """physics, table: height (m) of the table top's upper surface."""
+    bin_size: Range = field(default_factory=lambda: [0.3, 0.5])
+    """physics, bin: inner edge lengths (m) of the bin, each drawn from this range."""
+    bin_height: Range = field(default_factory=lambda: [0.08, 0.2])
+    """physics, bin: height (m) of the bin's walls."""
+    friction: Range = field(default_factory=lambda: [0.4, 0.9])
+    """physics: Bullet friction of each object, drawn per object (supports use 0.8)."""
+    restitution: Range = field(default_factory=lambda: [0.0, 0.3])
+    """physics: bounciness of each object, drawn per object (supports use 0.2)."""
+    max_seconds: float = 30.0
+    """physics: simulated seconds at most (24 steps per second); the simulation stops as soon
+    as no object moves faster than rest_speed (most scenes rest within 2-15 s; crowded bins
+    take up to ~25 s). Objects still moving then are rendered where they are, with a warning."""
+    rest_speed: float = 0.002
+    """physics: an object is at rest once its surface moves less than this (m/s)."""
+    substeps: int = 20
+    """physics: Bullet substeps per 1/24 s step (more: slower, steadier stacks)."""
+    margin: float = 0.0002
+    """physics: collision margin (m) of the objects: resting objects float this far above
+    what holds them (and two stacked ones twice this); must stay below 1 mm."""
+
+
 @dataclass
 class SequenceConfig:
     length: int = 1
@@ -212,6 +255,7 @@ class Settings:
     lighting: LightingConfig = field(default_factory=LightingConfig)
     materials: MaterialsConfig = field(default_factory=MaterialsConfig)
     objects: ObjectsConfig = field(default_factory=ObjectsConfig)
+    placement: PlacementConfig = field(default_factory=PlacementConfig)
     scene: Any = field(default_factory=_default_scene)
     """The recipe's own Config dataclass (scenes/<recipe>.py), chosen by scene.recipe."""
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
@@ -324,6 +368,23 @@ def validate(s: Settings) -> Settings:
     if o.catalog is None and not o.dirs:
         raise SimgenError("no assets: objects.catalog is null and objects.dirs is empty; "
                           "set objects.catalog=bundled or objects.dirs={category: /path/to/meshes}")
+    p = s.placement
+    if p.mode not in ("analytic", "physics"):
+        raise SimgenError(f"placement.mode={p.mode!r} is unknown; use placement=analytic or placement=physics")
+    bad = sorted(set(p.supports) - set(SUPPORTS))
+    if bad or not p.supports:
+        raise SimgenError(f"placement.supports has unknown or no kinds {bad}; use any of {', '.join(SUPPORTS)}")
+    for name in ("drop_gap", "table_size", "table_height", "bin_size", "bin_height", "friction", "restitution"):
+        _check_range(f"placement.{name}", getattr(p, name), 0)
+    _check_range("placement.restitution", p.restitution, 0, 1)
+    for name in ("pile_radius", "max_seconds", "rest_speed"):
+        if getattr(p, name) <= 0:
+            raise SimgenError(f"placement.{name} must be > 0 (got {getattr(p, name)})")
+    if p.substeps < 1:
+        raise SimgenError(f"placement.substeps must be >= 1 (got {p.substeps})")
+    if not 0 < p.margin < 0.001:
+        raise SimgenError(f"placement.margin must lie in (0, 0.001) m (got {p.margin}): resting objects "
+                          "float by it")
     q = s.sequence
     if q.length < 1 or q.gap < 1:
         raise SimgenError(f"sequence.length and sequence.gap must be >= 1 (got {q.length}, {q.gap})")

@@ -289,6 +289,9 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
         for sequence, steps in _group_by_sequence(settings, todo).items():
             scenes = first_scenes if sequence == first_sequence else \
                 make_sequence_scenes(recipe, settings, catalog, sequence)
+            if scenes[0].physics is not None:  # placement=physics: settle once, the objects stay put
+                poses, report = backend.settle(scenes[0])
+                scenes = [s.settled(poses, report) for s in scenes]
             _render_sequence(settings, sequence, steps, scenes, render, write)
     finally:
         backend.close()

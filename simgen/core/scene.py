@@ -6,6 +6,7 @@ frame is Blender's (Z up). Poses are 4x4 float64 numpy arrays.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -179,6 +180,37 @@ class World:
         return out
 
 
+@dataclass(frozen=True)
+class RigidBody:
+    """A scene object that moves in the physics simulation (Bullet, through Blender)."""
+
+    instance_id: int
+    mass: float
+    """kg."""
+    friction: float
+    restitution: float
+    """Bounciness, 0..1."""
+
+
+@dataclass(frozen=True)
+class Physics:
+    """Settle ``bodies`` under gravity before rendering. The simulation holds the bodies,
+    colliding as their convex hulls (so nothing falls into a mug) grown by ``margin``, and
+    the fixed ``colliders``, solid boxes; no other scene object takes part. It steps at
+    24 Hz until no body moves faster than ``rest_speed`` or ``max_seconds`` have passed."""
+
+    bodies: tuple[RigidBody, ...]
+    colliders: tuple[np.ndarray, ...]
+    """Poses (4x4, scale included) of the unit cube centred at the origin: a slab under the
+    ground plane, a table's top and legs, a bin's floor and walls."""
+    max_seconds: float
+    rest_speed: float
+    """m/s, of any corner of a body's bounding box."""
+    substeps: int
+    margin: float
+    """m, the bodies' collision margin: how far a resting body floats above its support."""
+
+
 @dataclass
 class Scene:
     """Everything needed to render one frame, and nothing Blender-specific."""
@@ -190,6 +222,17 @@ class Scene:
     params: dict[str, Any] = field(default_factory=dict)
     """Every randomized parameter that is not already in objects, lights or camera
     (JSON-serializable); recorded in the frame's meta."""
+    physics: Physics | None = None
+    """None: the objects' poses are final. Else they are drop poses, to be settled (see
+    :meth:`settled`) before the scene is rendered or labelled."""
+
+    def settled(self, poses: dict[int, np.ndarray], report: dict[str, Any]) -> "Scene":
+        """This scene with the simulated ``poses`` (instance id -> mesh_to_world) and the
+        simulation's ``report`` in ``params["placement"]["settle"]``; physics is then None."""
+        objects = [dataclasses.replace(o, mesh_to_world=np.asarray(poses[o.instance_id], float))
+                   if o.instance_id in poses else o for o in self.objects]
+        params = {**self.params, "placement": {**self.params.get("placement", {}), "settle": report}}
+        return dataclasses.replace(self, objects=objects, params=params, physics=None)
 
     def validate(self) -> None:
         ids = [o.instance_id for o in self.objects]

@@ -170,3 +170,53 @@ def incidence_cos(K: np.ndarray, normal_cam: np.ndarray) -> np.ndarray:
     rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
     return np.abs((rays * normal_cam).sum(axis=-1))
+
+
+# ------------------------------------------------------------------ physics placement
+
+
+def box_distance(points: np.ndarray, box_to_world: np.ndarray) -> np.ndarray:
+    """Signed distance (m) of world ``points`` (N, 3) to the solid unit cube centred at the
+    origin, placed by ``box_to_world`` (axis scales only, no shear): < 0 inside."""
+    half = np.linalg.norm(box_to_world[:3, :3], axis=0) / 2.0
+    local = (points - box_to_world[:3, 3]) @ (box_to_world[:3, :3] / (2.0 * half))  # rotate into the box
+    q = np.abs(local) - half
+    outside = np.linalg.norm(np.maximum(q, 0.0), axis=1)
+    return outside + np.minimum(q.max(axis=1), 0.0)
+
+
+def resting_contacts(bodies: dict[str, trimesh.Trimesh], boxes: dict[str, np.ndarray],
+                     samples: int = 3000, touch: float = 1e-3) -> dict[str, dict[str, float]]:
+    """How every body (a watertight world mesh) lies among the others, the boxes and the
+    ground plane z = 0, from its vertices and ``samples`` points on its surface:
+
+    * ``penetration``: how deep (m) the body reaches into another body, a box or the ground;
+    * ``lowest_gap``: distance from its lowest point to the nearest surface;
+    * ``support_gap``: distance from the nearest of its points below its centre of mass to a
+      surface: <= ``touch`` means it is held from below (a ball wedged between two cans
+      rests on their sides, its lowest point in the air).
+
+    Surfaces are the ground plane, the boxes and the other bodies' convex hulls (bodies
+    collide as their hulls)."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, m in bodies.items():
+        pts = np.vstack([m.vertices, trimesh.sample.sample_surface(m, samples, seed=int(rng.integers(1 << 31)))[0]])
+        low = pts[:, 2] < m.center_mass[2]
+        gap = np.abs(pts[:, 2])  # to the ground plane
+        depth = [max(0.0, -float(pts[:, 2].min()))]
+        for b in boxes.values():
+            d = box_distance(pts, b)
+            depth.append(max(0.0, -float(d.min())))
+            gap = np.minimum(gap, np.abs(d))
+        for other, o in bodies.items():
+            if other == name:
+                continue
+            lo, hi = o.bounds
+            near = np.all((pts >= lo - touch) & (pts <= hi + touch), axis=1)
+            if near.any():
+                depth.append(max(0.0, float(trimesh.proximity.signed_distance(o, pts[near]).max())))
+                gap[near] = np.minimum(gap[near], np.abs(trimesh.proximity.signed_distance(o.convex_hull, pts[near])))
+        out[name] = {"penetration": max(depth), "lowest_gap": float(gap[np.argmin(pts[:, 2])]),
+                     "support_gap": float(gap[low].min())}
+    return out

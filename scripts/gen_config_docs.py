@@ -26,6 +26,7 @@ GROUPS = {  # config group -> (schema class in simgen/config.py, what the group 
     "lighting": ("LightingConfig", "lights and the world light"),
     "materials": ("MaterialsConfig", "object and ground materials"),
     "objects": ("ObjectsConfig", "which assets, how many, how large"),
+    "placement": ("PlacementConfig", "how objects come to rest: analytic or settled by physics"),
     "output": ("OutputConfig", "where and what to write"),
     "sequence": ("SequenceConfig", "sequences of moving scenes and their optical flow"),
 }

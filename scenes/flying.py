@@ -33,9 +33,9 @@ import numpy as np
 from scenes.tabletop import draw_texture, sample_lights, sample_material
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.config import Settings
+from simgen.config import Settings, check_image_textures
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
-from simgen.core.scene import TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
+from simgen.core.scene import PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import direction, integer, uniform
 
@@ -77,8 +77,9 @@ class Config:
     """Sequences: radians per step the camera turns about a random axis through its centre.
     If a sequence's camera motion would show past the background's edge (or turn nearly
     parallel to it), the drawn camera speed and spin are halved until it does not."""
-    textures: list[str] = field(default_factory=lambda: list(TEXTURE_KINDS))
-    """Procedural texture kinds drawn uniformly: checker, noise, wave, voronoi, magic."""
+    textures: list[str] = field(default_factory=lambda: list(PROCEDURAL_TEXTURES))
+    """Texture kinds drawn uniformly: checker, noise, wave, voronoi, magic, brick, gradient,
+    and image (a file of materials.image_dir, which must then be set)."""
     background_texture_scale: list[float] = field(default_factory=lambda: [0.5, 3.0])
     """Background pattern frequency, features (checker cells, waves, ...) per metre."""
     object_texture_probability: float = 0.7
@@ -113,6 +114,10 @@ CAMERA_MOTION_HALVINGS = 40
 
 def check(settings: Settings) -> None:
     sc = settings.scene
+    c = settings.camera
+    if c.principal_point_jitter or any(c.exposure) or c.dof_probability:
+        raise SimgenError("camera.principal_point_jitter, camera.exposure and camera.dof_probability are tabletop "
+                          "settings; scene=flying ignores them: leave them at 0")
     if settings.placement.mode != "analytic":
         raise SimgenError(f"placement={settings.placement.mode} needs scene=tabletop: flying objects rest on "
                           "nothing; use placement=analytic with scene=flying")
@@ -142,6 +147,7 @@ def check(settings: Settings) -> None:
     bad = sorted(set(sc.textures) - set(TEXTURE_KINDS))
     if bad or not sc.textures:
         raise SimgenError(f"scene.textures has unknown or no kinds {bad}; use any of {', '.join(TEXTURE_KINDS)}")
+    check_image_textures("scene.textures", sc.textures, settings.materials.image_dir)
     if not 0 <= sc.object_texture_probability <= 1:
         raise SimgenError(f"scene.object_texture_probability must lie in [0, 1] "
                           f"(got {sc.object_texture_probability})")

@@ -15,9 +15,10 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
-from simgen.config import Settings, hdri_files
+from simgen.config import Settings, hdri_files, texture_images
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
-from simgen.core.scene import Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
+from simgen.core.scene import (GRADIENT_TYPES, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject,
+                               Texture, World)
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.physics import (Support, bounding_sphere, box_pose, drop_centres, drop_pose,
                                      random_rotation, sample_support)
@@ -98,8 +99,14 @@ def draw_texture(settings: Settings, rng: np.random.Generator, kinds: list[str],
     m = settings.materials
     kind = str(kinds[int(rng.integers(len(kinds)))])
     color2 = hsv_color(rng, m.hue, m.saturation, m.value)["linear_rgb"]
-    return Texture(kind=kind, color2=tuple(color2), scale=uniform(rng, scale) * scale_factor,
-                   distortion=uniform(rng, distortion), detail=uniform(rng, detail))
+    scale_drawn, distortion_drawn, detail_drawn = uniform(rng, scale), uniform(rng, distortion), uniform(rng, detail)
+    variant = GRADIENT_TYPES[int(rng.integers(len(GRADIENT_TYPES)))] if kind == "gradient" else None
+    image = None
+    if kind == "image":
+        images = texture_images(m.image_dir)
+        image = str(images[int(rng.integers(len(images)))])
+    return Texture(kind=kind, color2=tuple(color2), scale=scale_drawn * scale_factor, distortion=distortion_drawn,
+                   detail=detail_drawn, variant=variant, image=image)
 
 
 def sample_texture(settings: Settings, rng: np.random.Generator) -> Texture:
@@ -227,15 +234,18 @@ through a bin's floor (mass ratio 270) but not a 10:1 one."""
 
 
 def shell_camera(settings: Settings, target: np.ndarray, dist: float, el: float, az: float, focal: float,
-                 principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0) -> Camera:
+                 principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0,
+                 fstop: float = 0.0) -> Camera:
     """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
-    (cx, cy) offset in pixels from the image centre, made by Blender's lens shift."""
+    (cx, cy) offset in pixels from the image centre, made by Blender's lens shift; with
+    ``fstop`` > 0, depth of field focused on ``target``."""
     c, r = settings.camera, settings.render
     eye = target + dist * direction(az, el)
     K = intrinsics(focal, c.sensor_width, r.width, r.height,
                    shift_x=-principal_point[0] / r.width, shift_y=principal_point[1] / r.width)
     return Camera(width=r.width, height=r.height, K=K, world_to_camera=look_at(eye, target),
-                  clip_start=c.clip_start, clip_end=c.clip_end, exposure=exposure)
+                  clip_start=c.clip_start, clip_end=c.clip_end, exposure=exposure, sensor_width=c.sensor_width,
+                  fstop=fstop, focus_distance=dist if fstop > 0 else 0.0)
 
 
 def sample_camera(settings: Settings, center: np.ndarray, rng: np.random.Generator) -> dict:
@@ -249,6 +259,8 @@ def sample_camera(settings: Settings, center: np.ndarray, rng: np.random.Generat
     pp = rng.normal(0.0, c.principal_point_jitter, size=2) if c.principal_point_jitter > 0 else np.zeros(2)
     draw["principal_point_offset_px"] = pp.tolist()
     draw["exposure_stops"] = uniform(rng, c.exposure)
+    if chance(rng, c.dof_probability):
+        draw["fstop"] = uniform(rng, c.fstop)
     return draw
 
 
@@ -264,7 +276,7 @@ def camera_path(settings: Settings, draw: dict, rng: np.random.Generator, length
         cameras.append(shell_camera(settings, np.array(draw["target"]), dist, el,
                                     draw["azimuth_deg"] + k * motion["orbit_deg"], draw["focal_length_mm"],
                                     tuple(draw.get("principal_point_offset_px", (0.0, 0.0))),
-                                    draw.get("exposure_stops", 0.0)))
+                                    draw.get("exposure_stops", 0.0), draw.get("fstop", 0.0)))
     return cameras, motion
 
 
@@ -367,11 +379,13 @@ def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Gener
     ground.mesh_to_world = np.diag([g, g, g, 1.0])
     ground.mesh_to_world[:3, :3] = rot_z(yaw) * g
     names = [f"wall{k}" for k in range(len(dists))] + (["ceiling"] if kind == "room" else [])
+    # a room is closed: the sun and the world light shine through its walls, or it would be dark
     out = [SceneObject(name=name, mesh_path=catalog.ground, mesh_to_world=pose, instance_id=first_id + k,
-                       category_id=0, material=sample_material(settings, rng))
+                       category_id=0, material=sample_material(settings, rng), casts_shadow=kind != "room")
            for k, (name, pose) in enumerate(zip(names, objects))]
     params = {"kind": kind, "yaw_deg": back, "wall_distance_drawn": drawn_d, "wall_distance": dists,
-              "wall_height_drawn": drawn_h, "wall_height": height, "ground_size": g}
+              "wall_height_drawn": drawn_h, "wall_height": height, "ground_size": g,
+              "casts_shadow": kind != "room"}
     return out, {"background": params}
 
 
@@ -415,7 +429,8 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     if length > 1:
         params["camera_motion"] = motion
     return [Scene(objects=objects, lights=lights, camera=cam, world=world, physics=physics,
-                  params={**params, "camera": {**cam_draw, "eye": eye.tolist()}})
+                  params={**params, "camera": {**cam_draw, "eye": eye.tolist(),
+                                               **({"focus_distance": cam.focus_distance} if cam.fstop else {})}})
             for cam, eye in zip(cameras, eyes)]
 
 

@@ -8,6 +8,7 @@ values) and turns it into plain objects. Nothing below the CLI sees a DictConfig
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -71,6 +72,11 @@ class CameraConfig:
     exposure: Range = field(default_factory=lambda: [0.0, 0.0])
     """Exposure in stops, drawn per scene (constant along a sequence): the linear image is
     multiplied by 2**stops before the sRGB conversion; e.g. [-1.0, 1.0]."""
+    dof_probability: float = 0.0
+    """Chance that a scene's RGB has depth of field (tabletop scene), focused on the look-at
+    point; labels stay those of a pinhole camera (rendered in a second, sharp pass)."""
+    fstop: Range = field(default_factory=lambda: [1.4, 5.6])
+    """Aperture f-number of depth of field, drawn per scene; smaller = blurrier."""
 
 
 @dataclass
@@ -141,10 +147,15 @@ class MaterialsConfig:
     """Chance that an object (or the ground) gets a procedural texture mixing its base colour
     with a second colour drawn like it (HSV ranges above). Recipes with their own texture
     settings (scene=flying) use those instead."""
-    textures: list[str] = field(default_factory=lambda: ["checker", "noise", "wave", "voronoi", "magic"])
-    """Procedural texture kinds drawn uniformly: checker, noise, wave, voronoi, magic."""
+    textures: list[str] = field(default_factory=lambda: ["checker", "noise", "wave", "voronoi", "magic", "brick",
+                                                         "gradient"])
+    """Texture kinds drawn uniformly: the procedural checker, noise, wave, voronoi, magic,
+    brick and gradient (of a random type), and image (a file of image_dir)."""
+    image_dir: Optional[str] = None
+    """A folder of images (.png .jpg .tif .bmp .tga .exr .hdr) for the image texture kind,
+    drawn uniformly; needs "image" in textures (e.g. textures=[image] for images only)."""
     texture_scale: Range = field(default_factory=lambda: [2.0, 8.0])
-    """Pattern frequency, features (checker cells, waves, ...) across the object."""
+    """Pattern frequency, features (checker cells, waves, bricks, image tiles) across the object."""
     texture_distortion: Range = field(default_factory=lambda: [0.0, 3.0])
     """Distortion of noise, wave and magic textures."""
     texture_detail: Range = field(default_factory=lambda: [0.0, 6.0])
@@ -282,6 +293,32 @@ def hdri_files(hdri_dir: str | None) -> list[Path]:
     return files
 
 
+@functools.lru_cache(maxsize=8)
+def texture_images(image_dir: str | None) -> tuple[Path, ...]:
+    """The sorted image files of ``image_dir`` (materials.image_dir); () when it is None."""
+    from simgen.core.scene import IMAGE_SUFFIXES
+
+    if image_dir is None:
+        return ()
+    d = Path(image_dir).expanduser()
+    if not d.is_dir():
+        raise SimgenError(f"materials.image_dir={image_dir} is not a folder; set it to a folder of images "
+                          "or materials.image_dir=null")
+    files = tuple(sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+    if not files:
+        raise SimgenError(f"materials.image_dir={image_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); "
+                          "add some or set materials.image_dir=null")
+    return files
+
+
+def check_image_textures(name: str, kinds: list[str], image_dir: str | None) -> None:
+    """The image texture kind in ``kinds`` (the config key ``name``) and materials.image_dir
+    come together."""
+    if "image" in kinds and image_dir is None:
+        raise SimgenError(f"{name} has image but materials.image_dir is null; set materials.image_dir=/path/to/images")
+    texture_images(image_dir)
+
+
 def _check_range(name: str, r: list, lo: float | None = None, hi: float | None = None) -> None:
     if len(r) != 2 or r[0] > r[1]:
         raise SimgenError(f"{name} must be a range [low, high] with low <= high (got {list(r)}); "
@@ -322,6 +359,9 @@ def validate(s: Settings) -> Settings:
     if c.principal_point_jitter < 0:
         raise SimgenError(f"camera.principal_point_jitter must be >= 0 (got {c.principal_point_jitter})")
     _check_range("camera.exposure", c.exposure, -20, 20)
+    if not 0 <= c.dof_probability <= 1:
+        raise SimgenError(f"camera.dof_probability must lie in [0, 1] (got {c.dof_probability})")
+    _check_range("camera.fstop", c.fstop, 0.1)
     if not 0 < c.clip_start < c.clip_end:
         raise SimgenError(f"need 0 < camera.clip_start < camera.clip_end (got {c.clip_start}, {c.clip_end})")
     li = s.lighting
@@ -357,6 +397,7 @@ def validate(s: Settings) -> Settings:
     bad = sorted(set(m.textures) - set(TEXTURE_KINDS))
     if bad or not m.textures:
         raise SimgenError(f"materials.textures has unknown or no kinds {bad}; use any of {', '.join(TEXTURE_KINDS)}")
+    check_image_textures("materials.textures", m.textures, m.image_dir)
     _check_range("materials.texture_scale", m.texture_scale, 1e-6)
     _check_range("materials.texture_distortion", m.texture_distortion, 0)
     _check_range("materials.texture_detail", m.texture_detail, 0, 15)

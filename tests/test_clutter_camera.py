@@ -157,3 +157,139 @@ def test_background_render_matches_ray_cast(tmp_path, kind):
     assert np.array_equal(got[interior], gt[interior]), f"{(got[interior] != gt[interior]).sum()} pixels disagree"
     walls = {o["instance_id"] for o in meta["objects"] if o["name"].startswith(("wall", "ceiling"))}
     assert walls & set(np.unique(gt).tolist()), "no wall in view"
+
+
+# ------------------------------------------------------------------ depth of field
+
+
+def test_depth_of_field_draws_focus_on_the_look_at_point(catalog):
+    s = validate(Settings())
+    s.camera.dof_probability, s.camera.fstop = 0.5, [1.2, 8.0]
+    s.sequence.length = 3
+    s = validate(s)
+    fstops, n = [], 0
+    for index in range(0, 600, 3):
+        scenes = [make_frame_scene(tabletop, s, catalog, index + k) for k in range(3)]
+        n += 1
+        p = scenes[0].params["camera"]
+        if "fstop" not in p:
+            assert all(sc.camera.fstop == 0.0 and "focus_distance" not in sc.params["camera"] for sc in scenes)
+            continue
+        fstops.append(p["fstop"])
+        for sc in scenes:  # every step of a sequence focuses on the target, wherever the camera went
+            cam = sc.camera
+            target_cam = cam.world_to_camera @ np.array([*p["target"], 1.0])
+            assert cam.fstop == p["fstop"] and cam.sensor_width == s.camera.sensor_width
+            assert np.isclose(cam.focus_distance, target_cam[2]) and sc.params["camera"]["focus_distance"] == cam.focus_distance
+    assert abs(len(fstops) - n / 2) <= 4.5 * np.sqrt(n / 4)
+    assert min(fstops) >= 1.2 and max(fstops) <= 8.0 and min(fstops) < 2.9 and max(fstops) > 6.3
+
+
+def test_flying_refuses_tabletop_camera_settings():
+    import scenes.flying as flying
+    from simgen import SimgenError
+
+    for key, value in (("dof_probability", 0.5), ("exposure", [0.0, 1.0]), ("principal_point_jitter", 1.0)):
+        s = validate(Settings())
+        s.scene = flying.Config()
+        setattr(s.camera, key, value)
+        with pytest.raises(SimgenError, match=f"camera.{key}"):
+            flying.check(s)
+
+
+@pytest.mark.render
+def test_depth_of_field_blurs_rgb_only(tmp_path, catalog):
+    """A scene rendered with f/0.1 focused on the objects and as a pinhole: the instance,
+    depth and (away from edges) normal labels are identical, match a ray cast, and only
+    the RGB lost sharpness."""
+    import dataclasses
+
+    import cv2
+
+    from simgen.blender import BlenderBackend
+
+    s = tiny_settings(tmp_path, frames=1, width=96, height=72, samples=32)
+    s.camera.dof_probability, s.camera.fstop = 1.0, [0.1, 0.1]  # a 0.5 m aperture: blur shows at 96x72
+    s = validate(s)
+    run(s)
+    frame = read_frame(tmp_path, 0)
+    assert frame["meta"]["params"]["camera"]["fstop"] == 0.1
+    gt = raycast_frame(tmp_path, 0)
+    interior = uniform_neighbourhood(gt["instance"])
+    got = frame["instance"].astype(np.int64)
+    assert interior.mean() > 0.5 and np.array_equal(got[interior], gt["instance"][interior])
+    hit = interior & np.isfinite(gt["depth"])
+    assert np.allclose(frame["depth"][hit], gt["depth"][hit], rtol=1e-4, atol=1e-4)
+
+    scene = make_frame_scene(tabletop, s, catalog, 0)
+    pinhole = dataclasses.replace(scene, camera=dataclasses.replace(scene.camera, fstop=0.0, focus_distance=0.0))
+    backend = BlenderBackend(s.render)
+    try:
+        backend.build(scene)
+        blurred = backend.render(seed=1)
+        assert backend._camera.data.dof.use_dof and backend.scene.cycles.samples == 32  # restored after the label pass
+        backend.build(pinhole)
+        sharp = backend.render(seed=1)
+        noise = backend.render(seed=2)
+        assert not backend._camera.data.dof.use_dof
+    finally:
+        backend.close()
+    assert np.array_equal(blurred["index"], sharp["index"]) and np.array_equal(blurred["depth"], sharp["depth"])
+    # normals: the label pass has one sample, the pinhole render averages its samples' normals,
+    # so they agree where one face covers the pixel's 5x5 neighbourhood
+    key = np.round(sharp["normal"] * 1e4).astype(np.int64) @ np.array([1, 10**5, 10**10])
+    flat = uniform_neighbourhood(key, radius=2) & (sharp["index"] > 0)
+    assert flat.mean() > 0.3
+    assert np.allclose(blurred["normal"][flat], sharp["normal"][flat], atol=2e-4)
+
+    edges = ~uniform_neighbourhood(sharp["index"])  # pixels next to an object's outline
+
+    def sharpness(rgb):  # contrast across the outlines, once the sampling noise is smoothed away
+        grey = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(float), (0, 0), 1.0)
+        return float(np.hypot(cv2.Sobel(grey, cv2.CV_64F, 1, 0), cv2.Sobel(grey, cv2.CV_64F, 0, 1))[edges].mean())
+
+    def diff(a, b):
+        return float(np.abs(a["rgb"].astype(float) - b["rgb"]).mean())
+
+    assert sharpness(blurred["rgb"]) < 0.9 * sharpness(sharp["rgb"])  # 0.85 measured; the pinhole: 1 +- noise
+    assert diff(blurred, sharp) > 2.5 * diff(noise, sharp)  # 3.0 measured: far more than another seed changes
+
+
+@pytest.mark.render
+def test_sun_and_world_light_a_closed_room(tmp_path, catalog):
+    """A room lit only by a sun and the world: its walls and ceiling cast no shadow, so the
+    objects inside are lit; the same room with shadowing walls leaves them dark."""
+    import dataclasses
+
+    from simgen.blender import BlenderBackend
+
+    s = tiny_settings(tmp_path, frames=1, width=64, height=48, samples=8)
+    s.scene.background = ["room"]
+    s.lighting.types, s.lighting.count = ["sun"], [1, 1]
+    s = validate(s)
+    scene = make_frame_scene(tabletop, s, catalog, 0)
+    assert scene.params["background"]["casts_shadow"] is False
+    shells = {o.name for o in scene.objects if o.name.startswith(("wall", "ceiling"))}
+    assert len(shells) == 5 and all(not o.casts_shadow for o in scene.objects if o.name in shells)
+    assert all(o.casts_shadow for o in scene.objects if o.name not in shells)
+    closed = dataclasses.replace(scene, objects=[dataclasses.replace(o, casts_shadow=True) for o in scene.objects])
+    backend = BlenderBackend(s.render)
+    try:
+        backend.build(scene)
+        lit = backend.render(seed=1)
+        backend.build(closed)
+        dark = backend.render(seed=1)
+    finally:
+        backend.close()
+    assert np.array_equal(lit["index"], dark["index"])  # the same picture, only the light differs
+    ids = {o.instance_id for o in scene.objects if o.name.startswith("obj")}
+    inside = np.isin(lit["index"], list(ids))
+    assert inside.sum() > 50
+    assert lit["rgb"][inside].mean() > 4 * max(dark["rgb"][inside].mean(), 1.0)
+
+
+def test_walls_that_are_not_a_room_cast_shadows(catalog):
+    s = validate(Settings())
+    s.scene.background = ["walls"]
+    scene = make_frame_scene(tabletop, validate(s), catalog, 0)
+    assert scene.params["background"]["casts_shadow"] is True and all(o.casts_shadow for o in scene.objects)

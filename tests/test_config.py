@@ -272,6 +272,10 @@ VALIDATION_CASES = [
     ("materials.textures", _set("materials.textures", ["checker", "plaid"]),
      "materials.textures has unknown or no kinds ['plaid']"),
     ("materials.textures-empty", _set("materials.textures", []), "materials.textures has unknown or no kinds []"),
+    ("materials.textures-image", _set("materials.textures", ["image"]),
+     "materials.textures has image but materials.image_dir is null"),
+    ("materials.image_dir", _set("materials.image_dir", "/nonexistent/textures"),
+     "materials.image_dir=/nonexistent/textures is not a folder"),
     ("materials.texture_scale", _set("materials.texture_scale", [0.0, 2.0]),
      "materials.texture_scale=[0.0, 2.0] is outside"),
     ("materials.texture_distortion", _set("materials.texture_distortion", [-1.0, 2.0]),
@@ -289,6 +293,14 @@ VALIDATION_CASES = [
     ("clearance", _set("scene.clearance", -0.1), "scene.clearance >= 0"),
     ("output.dir", _set("output.dir", ""), "output.dir is empty"),
 ]
+
+
+def test_image_dir_without_images_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    s = Settings()
+    s.materials.image_dir, s.materials.textures = str(tmp_path), ["image"]
+    with pytest.raises(SimgenError, match="holds no images"):
+        validate(s)
 
 
 def test_defaults_validate():

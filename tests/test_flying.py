@@ -18,7 +18,7 @@ from simgen import SimgenError
 from simgen.assets import build_catalog, load_mesh
 from simgen.config import Settings, validate
 from simgen.core.camera import pixel_rays, project
-from simgen.core.scene import Material, Texture
+from simgen.core.scene import PROCEDURAL_TEXTURES, Material, Texture
 from simgen.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,8 @@ def test_config_defaults_and_yaml():
     assert c.recipe == "flying"
     assert c.depth == [1.5, 6.0] and c.speed == [0.02, 0.25] and c.spin == [0.02, 0.35]
     assert c.camera_speed == [0.0, 0.08] and c.camera_spin == [0.0, 0.02]
-    assert set(c.textures) == {"checker", "noise", "wave", "voronoi", "magic"}
+    assert c.textures == list(PROCEDURAL_TEXTURES) == ["checker", "noise", "wave", "voronoi", "magic", "brick",
+                                                       "gradient"]
     data = yaml.safe_load((REPO / "configs" / "scene" / "flying.yaml").read_text())
     assert data == asdict(c), "configs/scene/flying.yaml and scenes.flying.Config defaults differ"
     assert load_recipe("flying") is flying
@@ -73,6 +74,7 @@ def test_config_defaults_and_yaml():
     ({"background_distance": [8.0, 200.0]}, "camera.clip_end"),
     ({"textures": ["checker", "plaid"]}, "scene.textures has unknown or no kinds ['plaid']"),
     ({"textures": []}, "scene.textures has unknown or no kinds"),
+    ({"textures": ["image"]}, "scene.textures has image but materials.image_dir is null"),
     ({"object_texture_probability": 1.5}, "scene.object_texture_probability must lie in [0, 1]"),
     ({"texture_detail": [0.0, 20.0]}, "scene.texture_detail must lie in [0, 15]"),
     ({"light_scale": 0.0}, "scene.light_scale must be > 0"),
@@ -318,6 +320,16 @@ def test_material_to_dict_and_texture():
     json.dumps(d)
     with pytest.raises(ValueError, match="plaid"):
         Texture("plaid", (0.0, 0.0, 0.0))
+    g = Texture("gradient", (1.0, 0.5, 0.0), scale=3.0, variant="radial")
+    assert g.to_dict()["variant"] == "radial"
+    assert Texture("image", (0.0, 0.0, 0.0), scale=4.0, image="/t/a.png").to_dict() == \
+        {"kind": "image", "image": "/t/a.png", "scale": 4.0}
+    with pytest.raises(ValueError, match="variant"):
+        Texture("gradient", (0.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="variant"):
+        Texture("noise", (0.0, 0.0, 0.0), variant="linear")
+    with pytest.raises(ValueError, match="image file"):
+        Texture("image", (0.0, 0.0, 0.0))
 
 
 # ------------------------------------------------------------------ render

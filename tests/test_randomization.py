@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from PIL import Image
 
 import simgen.cli
 from scenes.tabletop import chance, sample_lights, sample_material
 from simgen.config import Settings, to_settings
-from simgen.core.scene import TEXTURE_KINDS
+from simgen.core.scene import GRADIENT_TYPES, PROCEDURAL_TEXTURES
 from simgen.sampling.random import blackbody_rgb, hsv_color, srgb_to_linear, uniform
 from test_cli import Cli, q  # the subprocess helper of tests/test_cli.py
 
@@ -118,12 +119,77 @@ def test_material_draws_stay_in_and_cover_their_ranges(tmp_path, option):
         assert not transmissive and not textures and {x.specular for x in mats} == {0.5}
         return
     assert_covers("transmission", transmissive, m.transmission)
-    assert {t.kind for t in textures} == set(m.textures) == set(TEXTURE_KINDS)
+    assert {t.kind for t in textures} == set(m.textures) == set(PROCEDURAL_TEXTURES)
+    assert {t.variant for t in textures if t.kind == "gradient"} == set(GRADIENT_TYPES)
     assert_covers("texture_scale", [t.scale for t in textures], m.texture_scale)
     assert_covers("texture_distortion", [t.distortion for t in textures], m.texture_distortion)
     assert_covers("texture_detail", [t.detail for t in textures], m.texture_detail)
     assert_covers("color2 value", [color_value(t.color2) for t in textures], m.value)
     assert all(0.0 <= c <= 1.0 for t in textures for c in t.color2)
+
+
+def two_colour_images(folder: Path) -> list[Path]:
+    """Two PNGs, red|blue and green|yellow halves: any tile of them shows two hues."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (a, b) in {"red_blue.png": ((255, 0, 0), (0, 0, 255)),
+                         "green_yellow.png": ((0, 255, 0), (255, 255, 0))}.items():
+        img = np.zeros((16, 32, 3), np.uint8)
+        img[:, :16], img[:, 16:] = a, b
+        Image.fromarray(img).save(folder / name)
+        paths.append((folder / name).resolve())
+    return paths
+
+
+def test_image_textures_draw_every_file_of_the_folder(tmp_path):
+    files = two_colour_images(tmp_path / "textures")
+    s = settings_for(tmp_path, "materials=procedural", f"materials.image_dir={q(tmp_path / 'textures')}",
+                     "materials.textures=[image,noise]")
+    rng = np.random.default_rng(12)
+    textures = [t for t in (sample_material(s, rng).texture for _ in range(DRAWS)) if t is not None]
+    images = [t for t in textures if t.kind == "image"]
+    assert_rate("image kind", len(images), len(textures), 0.5)
+    assert {t.image for t in images} == {str(f) for f in files}
+    assert_covers("image scale", [t.scale for t in images], s.materials.texture_scale)
+    assert all(t.to_dict() == {"kind": "image", "image": t.image, "scale": t.scale} for t in images)
+
+
+def hue_spread(rgb: np.ndarray) -> float:
+    """Fraction of the pixels (N, 3) uint8 whose hue is > 0.3 rad from their circular mean hue."""
+    import cv2
+
+    h = cv2.cvtColor(rgb[None].astype(np.uint8), cv2.COLOR_RGB2HSV)[0, :, 0] * (np.pi / 90.0)
+    mean = np.angle(np.mean(np.exp(1j * h)))
+    return float((np.abs(np.angle(np.exp(1j * (h - mean)))) > 0.3).mean())
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("kind", ["none", *PROCEDURAL_TEXTURES, "image"])
+def test_every_texture_kind_renders_a_two_colour_pattern(tmp_path, kind):
+    """The ground, textured with saturated base and second colours of random hues under a
+    near-white light, shows two hues; untextured (none), one."""
+    from simgen.io.dataset import read_frame
+    from simgen.pipeline import run
+
+    args = ["materials=procedural", f"materials.texture_probability={0.0 if kind == 'none' else 1.0}",
+            f"materials.textures=[{'noise' if kind == 'none' else kind}]", "materials.saturation=[1,1]",
+            "materials.value=[0.9,0.9]", "materials.metallic_probability=0", "materials.transmission_probability=0",
+            "lighting=narrow", "frames=1", "render.width=64", "render.height=48", "render.samples=4",
+            "render.device=cpu"]
+    if kind == "image":
+        two_colour_images(tmp_path / "textures")
+        args.append(f"materials.image_dir={q(tmp_path / 'textures')}")
+    s = settings_for(tmp_path, *args)
+    run(s)
+    frame = read_frame(s.output.dir, 0)
+    ground = next(o for o in frame["meta"]["objects"] if o["name"] == "ground")
+    texture = ground["material"]["texture"]
+    assert (texture or {}).get("kind", "none") == kind
+    spread = hue_spread(frame["rgb"][frame["instance"] == ground["instance_id"]])
+    if kind == "none":
+        assert spread < 0.05
+    else:
+        assert spread > 0.08, f"{kind}: {spread:.3f} of the ground off its mean hue"
 
 
 def test_flying_objects_are_textured_by_the_scene_not_the_materials_group(tmp_path):

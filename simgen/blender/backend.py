@@ -34,9 +34,12 @@ TEXTURE_NODES = {"checker": ("ShaderNodeTexChecker", "Fac", None),
                  "noise": ("ShaderNodeTexNoise", "Fac", (0.3, 0.7)),
                  "wave": ("ShaderNodeTexWave", "Fac", None),
                  "voronoi": ("ShaderNodeTexVoronoi", "Distance", (0.05, 0.75)),
-                 "magic": ("ShaderNodeTexMagic", "Fac", None)}
+                 "magic": ("ShaderNodeTexMagic", "Fac", None),
+                 "brick": ("ShaderNodeTexBrick", "Fac", None),
+                 "gradient": ("ShaderNodeTexGradient", "Fac", None)}
 """For each texture kind (simgen.core.scene.Texture): the Blender node, the output used as
-the mixing factor and the range of it stretched to [0, 1] (None: used as it is)."""
+the mixing factor and the range of it stretched to [0, 1] (None: used as it is). The image
+kind is no mix: its colour is the base colour."""
 STEPS_PER_SECOND = 24
 """Physics frames per simulated second (Blender's scene frame rate for the simulation)."""
 REST_CHECK_STEPS = 6
@@ -100,7 +103,7 @@ class BlenderBackend:
         self.tmpdir = Path(self._tmp.name)
         self.blender_log = self.tmpdir / "blender.log"
         self._meshes: dict[Path, bpy.types.Mesh] = {}
-        self._images: dict[Path, bpy.types.Image] = {}  # HDRIs by resolved path
+        self._images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
         self._frame_ids: list = []  # datablocks created for the current scene
         self._exposure = 0.0  # stops, of the built scene's camera
         with self._maybe_quiet():
@@ -220,11 +223,24 @@ class BlenderBackend:
         bsdf.inputs["Specular IOR Level"].default_value = m.specular
         bsdf.inputs["Transmission Weight"].default_value = m.transmission
         t = m.texture
-        if t is not None:  # base colour = mix(base_color, color2, pattern(generated coordinates))
+        if t is not None and t.kind == "image":  # base colour = the image, tiled t.scale times, box-projected
+            tex = nodes.new("ShaderNodeTexImage")
+            tex.image = self._image(Path(t.image))
+            tex.projection, tex.projection_blend, tex.extension = "BOX", 0.2, "REPEAT"
+            tile = nodes.new("ShaderNodeVectorMath")
+            tile.operation = "SCALE"
+            tile.inputs["Scale"].default_value = t.scale
+            links.new(nodes.new("ShaderNodeTexCoord").outputs["Generated"], tile.inputs[0])
+            links.new(tile.outputs["Vector"], tex.inputs["Vector"])
+            links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        elif t is not None:  # base colour = mix(base_color, color2, pattern(generated coordinates))
             node_type, fac, stretch_range = TEXTURE_NODES[t.kind]
             tex = nodes.new(node_type)
             links.new(nodes.new("ShaderNodeTexCoord").outputs["Generated"], tex.inputs["Vector"])
-            tex.inputs["Scale"].default_value = t.scale
+            if t.kind == "gradient":  # spans the object once: no scale
+                tex.gradient_type = t.variant.upper()
+            else:
+                tex.inputs["Scale"].default_value = t.scale
             if t.kind in ("noise", "wave", "magic"):
                 tex.inputs["Distortion"].default_value = t.distortion
             if t.kind in ("noise", "wave"):
@@ -270,10 +286,13 @@ class BlenderBackend:
             raise ValueError(f"scene camera is {cam.width}x{cam.height} but the renderer is set up for "
                              f"{self.scene.render.resolution_x}x{self.scene.render.resolution_y}")
         data = self._camera.data
-        lens = blender_lens(cam.K, cam.width, cam.height)
+        lens = blender_lens(cam.K, cam.width, cam.height, cam.sensor_width)
         data.lens, data.sensor_width = lens["lens"], lens["sensor_width"]
         data.shift_x, data.shift_y = lens["shift_x"], lens["shift_y"]
         data.clip_start, data.clip_end = cam.clip_start, cam.clip_end
+        data.dof.use_dof = cam.fstop > 0
+        if cam.fstop > 0:
+            data.dof.aperture_fstop, data.dof.focus_distance = cam.fstop, cam.focus_distance
         self._camera.matrix_world = Matrix((cam.camera_to_world @ BLENDER_TO_OPENCV).tolist())
 
     def _world_nodes(self):
@@ -298,8 +317,9 @@ class BlenderBackend:
             nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
         return nodes["Background"], nodes["simgen_sky"], nodes["simgen_mapping"], nodes["simgen_env"]
 
-    def _hdri(self, path: Path):
-        """The image datablock of ``path``, loaded once per backend and reused by every frame."""
+    def _image(self, path: Path):
+        """The image datablock of ``path`` (an HDRI or a texture), loaded once per backend and
+        reused by every frame."""
         key = Path(path).resolve()
         img = self._images.get(key)
         if img is None:
@@ -316,7 +336,7 @@ class BlenderBackend:
             sky.sun_elevation, sky.sun_rotation = world.sun_elevation, world.sun_azimuth
             links.new(sky.outputs["Color"], bg.inputs["Color"])
         elif world.kind == "hdri":
-            env.image = self._hdri(Path(world.hdri_path))
+            env.image = self._image(Path(world.hdri_path))
             mapping.inputs["Rotation"].default_value = (0.0, 0.0, world.rotation)
             links.new(env.outputs["Color"], bg.inputs["Color"])
         else:
@@ -332,6 +352,7 @@ class BlenderBackend:
             ob = bpy.data.objects.new(o.name, self._mesh(Path(o.mesh_path)))
             ob.matrix_world = Matrix(o.mesh_to_world.tolist())
             ob.pass_index = o.instance_id
+            ob.visible_shadow = o.casts_shadow
             # meshes are shared between frames and objects; the material belongs to the object
             ob.material_slots[0].link = "OBJECT"
             ob.material_slots[0].material = self._material(o.name, o.material)
@@ -445,7 +466,24 @@ class BlenderBackend:
 
     # ----------------------------------------------------------------- render
     def render(self, seed: int = 0) -> RawPasses:
-        """Render the built scene; return its passes (see :class:`RawPasses`)."""
+        """Render the built scene; return its passes (see :class:`RawPasses`).
+
+        With depth of field on, the labels come from a second render of one sample without
+        it (a pinhole camera, as K says); the RGB keeps the blur."""
+        passes = self._render_passes(seed)
+        dof = self._camera.data.dof
+        if not dof.use_dof:
+            return passes
+        c = self.scene.cycles
+        saved = c.samples, c.use_denoising
+        dof.use_dof, c.samples, c.use_denoising = False, 1, False
+        try:
+            sharp = self._render_passes(seed)
+        finally:
+            dof.use_dof, (c.samples, c.use_denoising) = True, saved
+        return RawPasses(**{**sharp, "rgb": passes["rgb"]})
+
+    def _render_passes(self, seed: int) -> RawPasses:
         self.scene.cycles.seed = seed % (2**31)
         exr = Path(self.scene.render.filepath)
         with self._maybe_quiet():

@@ -16,38 +16,63 @@ import numpy as np
 LightKind = Literal["point", "sun", "spot", "area"]
 
 
-TextureKind = Literal["checker", "noise", "wave", "voronoi", "magic"]
-TEXTURE_KINDS: tuple[str, ...] = ("checker", "noise", "wave", "voronoi", "magic")
+TextureKind = Literal["checker", "noise", "wave", "voronoi", "magic", "brick", "gradient", "image"]
+TEXTURE_KINDS: tuple[str, ...] = ("checker", "noise", "wave", "voronoi", "magic", "brick", "gradient", "image")
+PROCEDURAL_TEXTURES: tuple[str, ...] = TEXTURE_KINDS[:-1]
+"""The kinds drawn by Blender's procedural nodes (all but image); the default texture lists."""
+GRADIENT_TYPES: tuple[str, ...] = ("linear", "quadratic", "easing", "diagonal", "spherical", "quadratic_sphere",
+                                   "radial")
+"""Blender's ShaderNodeTexGradient gradient_type values (lower case)."""
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".tga", ".exr", ".hdr")
+"""Image files Blender loads as textures."""
 
 
 @dataclass(frozen=True)
 class Texture:
-    """A procedural pattern mixing a material's base colour with ``color2``.
+    """A pattern on a material's base colour.
 
     The pattern is a function of the object's generated texture coordinates (its mesh's
     bounding box mapped to [0, 1]^3), so it sticks to the surface as the object moves
-    and spans the object whatever its size. Blender's texture nodes: checker =
-    ShaderNodeTexChecker, noise = ShaderNodeTexNoise, wave = ShaderNodeTexWave (bands),
-    voronoi = ShaderNodeTexVoronoi (F1 distance), magic = ShaderNodeTexMagic.
+    and spans the object whatever its size. Procedural kinds mix the base colour with
+    ``color2`` by Blender's texture nodes: checker = ShaderNodeTexChecker, noise =
+    ShaderNodeTexNoise, wave = ShaderNodeTexWave (bands), voronoi = ShaderNodeTexVoronoi
+    (F1 distance), magic = ShaderNodeTexMagic, brick = ShaderNodeTexBrick (mortar in
+    ``color2``), gradient = ShaderNodeTexGradient (of type ``variant``). ``image``: the base
+    colour is the image file ``image``, tiled ``scale`` times across the object and
+    box-projected (ShaderNodeTexImage), so ``color2`` is unused.
     """
 
     kind: TextureKind
     color2: tuple[float, float, float]
     """The second colour, linear RGB in [0, 1]."""
     scale: float = 5.0
-    """Pattern frequency: roughly features (checker cells, waves, cells) across the object."""
+    """Pattern frequency: roughly features (checker cells, waves, cells, bricks, image tiles)
+    across the object; a gradient spans the object once whatever the scale."""
     distortion: float = 0.0
     """Domain warping of noise, wave and magic patterns (Blender's Distortion input)."""
     detail: float = 2.0
     """Octaves of noise and wave detail (Blender's Detail input, 0..15)."""
+    variant: str | None = None
+    """gradient: one of GRADIENT_TYPES."""
+    image: str | None = None
+    """image: the image file."""
 
     def __post_init__(self) -> None:
         if self.kind not in TEXTURE_KINDS:
             raise ValueError(f"unknown texture kind {self.kind!r}; use one of {', '.join(TEXTURE_KINDS)}")
+        if (self.kind == "gradient") != (self.variant in GRADIENT_TYPES):
+            raise ValueError(f"a gradient texture needs variant in {GRADIENT_TYPES} (and only it), got {self.variant!r}")
+        if (self.kind == "image") != (self.image is not None):
+            raise ValueError("an image texture needs an image file (and only it)")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "color2": [float(c) for c in self.color2], "scale": float(self.scale),
-                "distortion": float(self.distortion), "detail": float(self.detail)}
+        if self.kind == "image":
+            return {"kind": self.kind, "image": self.image, "scale": float(self.scale)}
+        out = {"kind": self.kind, "color2": [float(c) for c in self.color2], "scale": float(self.scale),
+               "distortion": float(self.distortion), "detail": float(self.detail)}
+        if self.variant is not None:
+            out["variant"] = self.variant
+        return out
 
 
 @dataclass(frozen=True)
@@ -92,6 +117,10 @@ class SceneObject:
     material: Material
     asset_id: str = ""
     """Catalog key of the asset (e.g. ``"mug/mug_a"``); empty for stuff."""
+    casts_shadow: bool = True
+    """False: shadow rays pass through it, so lights outside it (a sun, the world) still
+    light what it encloses: a closed room's walls and ceiling, which cannot shadow anything
+    lit from inside anyway. It is seen and labelled as usual."""
 
 
 @dataclass
@@ -127,6 +156,13 @@ class Camera:
     exposure: float = 0.0
     """Exposure in stops: the linear image is multiplied by 2**exposure before the
     sRGB conversion (labels are unaffected)."""
+    sensor_width: float = 36.0
+    """mm; with K it gives the lens in mm, which sets how much depth of field blurs."""
+    fstop: float = 0.0
+    """Aperture f-number of the RGB image's depth of field; 0 = a pinhole (all sharp).
+    Labels are always pinhole: they follow K and world_to_camera exactly."""
+    focus_distance: float = 0.0
+    """m, along the optical axis, of the plane in focus (with fstop > 0)."""
 
     @property
     def camera_to_world(self) -> np.ndarray:

@@ -415,7 +415,7 @@ def validate(s: Settings) -> Settings:
     bad = sorted(set(p.supports) - set(SUPPORTS))
     if bad or not p.supports:
         raise SimgenError(f"placement.supports has unknown or no kinds {bad}; use any of {', '.join(SUPPORTS)}")
-    for name in ("drop_gap", "table_size", "table_height", "bin_size", "bin_height", "friction", "restitution"):
+    for name in ("drop_gap", "table_size", "table_height", "bin_size", "bin_height", "friction"):
         _check_range(f"placement.{name}", getattr(p, name), 0)
     _check_range("placement.restitution", p.restitution, 0, 1)
     for name in ("pile_radius", "max_seconds", "rest_speed"):

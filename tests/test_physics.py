@@ -22,6 +22,7 @@ Rendered (Cycles on the CPU, tiny frames), on the exported meta and models only:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -272,6 +273,8 @@ def test_settling_leaves_nothing_behind_and_repeats_exactly(tmp_path):
         first, report = backend.settle(scene)
         assert counts() == before
         again, _ = backend.settle(scene)
+        nothing = dataclasses.replace(scene, physics=dataclasses.replace(scene.physics, bodies=()))
+        assert backend.settle(nothing) == ({}, {"steps": 0, "seconds": 0.0, "speed": 0.0, "at_rest": True})
         assert bpy.context.scene.rigidbody_world is None  # the render scene has no simulation
     finally:
         backend.close()

@@ -389,8 +389,8 @@ class BlenderBackend:
         starts from nothing and the same scene always settles the same way.
         """
         ph = scene.physics
-        if ph is None:
-            return {}, {}
+        if ph is None or not ph.bodies:  # e.g. objects.count=[0,0]: nothing falls
+            return {}, {"steps": 0, "seconds": 0.0, "speed": 0.0, "at_rest": True}
         by_id = {o.instance_id: o for o in scene.objects}
         sim = bpy.data.scenes.new("simgen_physics")
         coll = bpy.data.collections.new("simgen_rigid_bodies")

@@ -20,8 +20,8 @@ from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import (GRADIENT_TYPES, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject,
                                Texture, World)
 from simgen.sampling.classes import pick_assets
-from simgen.sampling.physics import (Support, bounding_sphere, box_pose, drop_centres, drop_pose,
-                                     random_rotation, sample_support)
+from simgen.sampling.physics import (Support, bounding_sphere, drop_centres, drop_pose, random_rotation,
+                                     sample_support, slab_behind)
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, rot_z, standing_pose
 from simgen.sampling.random import blackbody_rgb, direction, hsv_color, integer, uniform
 
@@ -183,9 +183,9 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
 
 
 def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
-                 ) -> tuple[list[SceneObject], dict, Support, Physics]:
+                 ) -> tuple[list[SceneObject], dict, Support, list[RigidBody]]:
     """placement=physics: objects and distractors at their drop poses over a support drawn
-    from placement.supports, and the simulation that settles them (see simgen.sampling.physics)."""
+    from placement.supports, and their rigid bodies (see simgen.sampling.physics)."""
     o, sc, pc = settings.objects, settings.scene, settings.placement
     kind = str(pc.supports[int(rng.integers(len(pc.supports)))])
     support = sample_support(kind, rng, sc.area_radius, pc.pile_radius, pc.table_size, pc.table_height,
@@ -217,15 +217,23 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
         drawn.append({"asset": key, "mesh": Path(path).name, "scale": scale, "drop_center": p.tolist(),
                       "drop_rotation": rotation.tolist(), "radius": r, "mass": body.mass,
                       "friction": body.friction, "restitution": body.restitution})
-    g = sc.ground_size  # a solid slab under the ground plane, then the support's boxes
-    slab = box_pose((0.0, 0.0, -GROUND_SLAB / 2), (g, g, GROUND_SLAB))
-    physics = Physics(bodies=tuple(bodies), colliders=(slab, *(pose for _, pose in support.boxes)),
-                      max_seconds=pc.max_seconds, rest_speed=pc.rest_speed, substeps=pc.substeps, margin=pc.margin)
-    return objects, {"count_drawn": n, "distractors_drawn": n_d, "objects": drawn}, support, physics
+    return objects, {"count_drawn": n, "distractors_drawn": n_d, "objects": drawn}, support, bodies
 
 
-GROUND_SLAB = 1.0
-"""Thickness (m) of the collider under the ground plane (a plane alone lets thin objects through)."""
+def simulation(settings: Settings, bodies: list[RigidBody], support: Support, ground: SceneObject,
+                   background: list[SceneObject]) -> Physics:
+    """The simulation of ``bodies``: they collide with solid slabs behind the ground and any
+    walls (a plane alone lets thin objects through) and with the support's boxes."""
+    pc = settings.placement
+    walls = [o.mesh_to_world for o in background if o.name.startswith("wall")]
+    colliders = (slab_behind(ground.mesh_to_world, SLAB), *(pose for _, pose in support.boxes),
+                 *(slab_behind(w, SLAB) for w in walls))
+    return Physics(bodies=tuple(bodies), colliders=colliders, max_seconds=pc.max_seconds, rest_speed=pc.rest_speed,
+                   substeps=pc.substeps, margin=pc.margin)
+
+
+SLAB = 1.0
+"""Thickness (m) of the colliders behind the ground and the walls."""
 DENSITY = 300.0
 """kg/m^3 over an object's bounding box: only mass ratios matter when objects stack."""
 MASS_RATIO = 10.0
@@ -394,9 +402,9 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
 
     placement=physics: the objects are at their drop poses and the scenes carry the
     simulation that settles them (the pipeline runs it once per sequence)."""
-    physics, support = None, None
+    support = None
     if settings.placement.mode == "physics":
-        objects, obj_params, support, physics = drop_objects(settings, catalog, rng)
+        objects, obj_params, support, bodies = drop_objects(settings, catalog, rng)
     else:
         objects, obj_params = sample_objects(settings, catalog, rng)
     g = settings.scene.ground_size
@@ -424,7 +432,9 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                                               first_id=len(objects) + 1)
     objects = objects + bg_objects
     params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params, **bg_params}
+    physics = None
     if support is not None:
+        physics = simulation(settings, bodies, support, ground, bg_objects)
         params["placement"] = {"mode": "physics", "support": support.params}
     if length > 1:
         params["camera_motion"] = motion

@@ -118,11 +118,10 @@ def test_physics_draws_stay_in_and_cover_their_ranges(tmp_path):
     rng = np.random.default_rng(4)
     kinds, draws, sizes = [], {"friction": [], "restitution": []}, {"table": [], "table_h": [], "bin": [], "bin_h": []}
     for _ in range(DRAWS):
-        objects, params, sup, physics = drop_objects(s, catalog, rng)
+        objects, params, sup, bodies = drop_objects(s, catalog, rng)
         kinds.append(sup.kind)
-        assert [b.instance_id for b in physics.bodies] == [o.instance_id for o in objects]
-        assert len(physics.colliders) == 1 + len(sup.boxes)  # the ground slab, then the support
-        for p, body in zip(params["objects"], physics.bodies):
+        assert [b.instance_id for b in bodies] == [o.instance_id for o in objects]
+        for p, body in zip(params["objects"], bodies):
             assert (p["friction"], p["restitution"], p["mass"]) == (body.friction, body.restitution, body.mass)
             assert body.mass > 0
             draws["friction"].append(p["friction"])
@@ -140,6 +139,34 @@ def test_physics_draws_stay_in_and_cover_their_ranges(tmp_path):
         assert_covers(f"placement.{name}", sizes[key], getattr(pc, name))
     for kind in SUPPORTS:
         assert_rate(f"support {kind}", kinds.count(kind), DRAWS, 1 / len(SUPPORTS))
+
+
+@pytest.mark.parametrize("background", ["ground", "room"])
+def test_ground_walls_and_support_are_solid_in_the_simulation(tmp_path, background):
+    """The colliders: a slab flush under the (possibly grown and turned) ground, the support's
+    boxes, and a slab flush behind every wall, each solid only on the side away from the scene."""
+    from simgen.pipeline import catalog_for, load_recipe, make_sequence_scenes
+
+    s = settings_for(tmp_path, "placement=physics", f"scene.background=[{background}]", "placement.supports=[table]")
+    for sequence in range(5):
+        scene = make_sequence_scenes(load_recipe("tabletop"), s, catalog_for(s), sequence)[0]
+        by_name = {o.name: o for o in scene.objects}
+        walls = [o for o in scene.objects if o.name.startswith("wall")]
+        tables = [o for o in scene.objects if o.name.startswith("table")]
+        assert len(walls) == (4 if background == "room" else 0) and len(tables) == 5
+        colliders = scene.physics.colliders
+        assert len(colliders) == 1 + len(tables) + len(walls)
+        for k, o in enumerate(tables):  # the rendered support is exactly the simulated one
+            assert np.allclose(colliders[1 + k], o.mesh_to_world)
+        for plane, box in zip([by_name["ground"], *walls], [colliders[0], *colliders[1 + len(tables):]]):
+            m = plane.mesh_to_world
+            normal = np.cross(m[:3, 0], m[:3, 1])
+            normal /= np.linalg.norm(normal)  # faces the scene
+            centre = m[:3, 3]
+            d = [box_distance((centre + t * normal)[None], box)[0] for t in (0.01, 0.0, -0.01)]
+            assert np.allclose(d, [0.01, 0.0, -0.01], atol=1e-9)
+            corner = centre + 0.49 * m[:3, 0] + 0.49 * m[:3, 1] - 0.01 * normal
+            assert box_distance(corner[None], box)[0] < 0  # the slab spans the whole plane
 
 
 @pytest.mark.parametrize("override,message", [

@@ -238,7 +238,7 @@ class Physics:
     bodies: tuple[RigidBody, ...]
     colliders: tuple[np.ndarray, ...]
     """Poses (4x4, scale included) of the unit cube centred at the origin: a slab under the
-    ground plane, a table's top and legs, a bin's floor and walls."""
+    ground plane, a table's top and legs, a bin's floor and walls, slabs behind room walls."""
     max_seconds: float
     rest_speed: float
     """m/s, of any corner of a body's bounding box."""

@@ -90,6 +90,19 @@ def sample_support(kind: str, rng: np.random.Generator, area_radius: float, pile
     raise ValueError(f"unknown support kind {kind!r}")
 
 
+def slab_behind(plane_to_world: np.ndarray, thickness: float) -> np.ndarray:
+    """The unit-cube pose of a solid ``thickness`` thick behind a placed unit square (the
+    ground mesh, placed by ``plane_to_world``): flush with its face, on the side away from
+    its normal, so that nothing dropped in front of it can pass through."""
+    m = np.asarray(plane_to_world, float)
+    n = np.cross(m[:3, 0], m[:3, 1])
+    n /= np.linalg.norm(n)
+    box = np.eye(4)
+    box[:3, 0], box[:3, 1], box[:3, 2] = m[:3, 0], m[:3, 1], n * thickness
+    box[:3, 3] = m[:3, 3] - n * (thickness / 2.0)
+    return box
+
+
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A rotation matrix uniform over SO(3) (a normalized Gaussian quaternion)."""
     w, x, y, z = (q := rng.normal(size=4)) / np.linalg.norm(q)

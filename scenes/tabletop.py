@@ -133,6 +133,22 @@ PLACEMENT_ATTEMPTS = 20
 """Fresh draws of picks and scales before a scene counts as impossible to place."""
 
 
+def draw_distractors(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> tuple[list[Path], list[float]]:
+    """Distractor meshes and scales from scene.distractors; nothing is drawn when there are
+    none, so default scenes stay as they were."""
+    sc = settings.scene
+    n_d = integer(rng, sc.distractors) if catalog.distractors and sc.distractors[1] > 0 else 0
+    paths = [catalog.distractors[int(rng.integers(len(catalog.distractors)))] for _ in range(n_d)]
+    return paths, [uniform(rng, sc.distractor_scale) for _ in range(n_d)]
+
+
+def object_name(instance_id: int, asset_key: str, path: Path) -> str:
+    """obj007_mug_mug for a catalog asset, distractor007_knot for a distractor (no key)."""
+    if asset_key:
+        return f"obj{instance_id:03d}_{asset_key.replace('/', '_')}"
+    return f"distractor{instance_id:03d}_{Path(path).stem}"
+
+
 def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> tuple[list[SceneObject], dict]:
     o, sc = settings.objects, settings.scene
     for _ in range(PLACEMENT_ATTEMPTS):
@@ -141,10 +157,8 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
         scales = [a.scale * uniform(rng, o.scale) for a in picks]
         yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
         fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
-        # distractors: nothing is drawn when there are none, so default scenes stay as they were
-        n_d = integer(rng, sc.distractors) if catalog.distractors and sc.distractors[1] > 0 else 0
-        d_paths = [catalog.distractors[int(rng.integers(len(catalog.distractors)))] for _ in range(n_d)]
-        d_scales = [uniform(rng, sc.distractor_scale) for _ in range(n_d)]
+        d_paths, d_scales = draw_distractors(settings, catalog, rng)
+        n_d = len(d_paths)
         d_yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in range(n_d)]
         d_fps = [footprint(load_mesh(p).vertices, s) for p, s in zip(d_paths, d_scales)]
         radii = [f.radius for f in fps]
@@ -162,7 +176,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
             dropped.append(asset.key)
             continue
         iid = len(objects) + 1
-        objects.append(SceneObject(name=f"obj{iid:03d}_{asset.key.replace('/', '_')}", mesh_path=asset.path,
+        objects.append(SceneObject(name=object_name(iid, asset.key, asset.path), mesh_path=asset.path,
                                    mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
                                    category_id=asset.category_id, material=sample_material(settings, rng),
                                    asset_id=asset.key))
@@ -173,7 +187,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
         for path, s, yaw, fp, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots):
             if xy is not None:
                 iid = len(objects) + 1
-                objects.append(SceneObject(name=f"distractor{iid:03d}_{Path(path).stem}", mesh_path=path,
+                objects.append(SceneObject(name=object_name(iid, "", path), mesh_path=path,
                                            mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
                                            category_id=0, material=sample_material(settings, rng)))
         params["distractors"] = [{"mesh": Path(p).name, "scale": s, "yaw": y,
@@ -193,10 +207,9 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
     n = integer(rng, o.count)
     picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
     meshes = [(a.path, a.scale * uniform(rng, o.scale), a.key, a.category_id) for a in picks]
-    n_d = integer(rng, sc.distractors) if catalog.distractors and sc.distractors[1] > 0 else 0
-    for _ in range(n_d):
-        path = catalog.distractors[int(rng.integers(len(catalog.distractors)))]
-        meshes.append((path, uniform(rng, sc.distractor_scale), "", 0))
+    d_paths, d_scales = draw_distractors(settings, catalog, rng)
+    n_d = len(d_paths)
+    meshes += [(path, scale, "", 0) for path, scale in zip(d_paths, d_scales)]
     vertices = [load_mesh(path).vertices for path, _, _, _ in meshes]
     spheres = [bounding_sphere(v, scale) for v, (_, scale, _, _) in zip(vertices, meshes)]
     gaps = [uniform(rng, pc.drop_gap) for _ in meshes]
@@ -207,8 +220,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
     for (path, scale, key, category), (c_mesh, r), p, volume in zip(meshes, spheres, centres, volumes):
         rotation = random_rotation(rng)
         iid = len(objects) + 1
-        name = f"obj{iid:03d}_{key.replace('/', '_')}" if key else f"distractor{iid:03d}_{Path(path).stem}"
-        objects.append(SceneObject(name=name, mesh_path=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
+        objects.append(SceneObject(name=object_name(iid, key, path), mesh_path=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
                                    instance_id=iid, category_id=category, material=sample_material(settings, rng),
                                    asset_id=key))
         body = RigidBody(instance_id=iid, mass=max(DENSITY * volume, heaviest / MASS_RATIO),
@@ -221,7 +233,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
 
 
 def simulation(settings: Settings, bodies: list[RigidBody], support: Support, ground: SceneObject,
-                   background: list[SceneObject]) -> Physics:
+               background: list[SceneObject]) -> Physics:
     """The simulation of ``bodies``: they collide with solid slabs behind the ground and any
     walls (a plane alone lets thin objects through) and with the support's boxes."""
     pc = settings.placement

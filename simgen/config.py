@@ -278,19 +278,25 @@ DEFAULT_HDRI: Path = Path(__file__).resolve().parents[1] / "assets" / "hdri" / "
 HDRI_SUFFIXES = (".hdr", ".exr")
 
 
+def folder_files(key: str, folder: str, suffixes: tuple[str, ...], what: str, instead: str) -> tuple[Path, ...]:
+    """The sorted files of ``folder`` (the value of config key ``key``) whose suffix is one of
+    ``suffixes``; a SimgenError naming ``what`` it should hold, or ``instead``, when it is no
+    folder or holds none."""
+    d = Path(folder).expanduser()
+    if not d.is_dir():
+        raise SimgenError(f"{key}={folder} is not a folder; set it to a folder of {what} or {instead}")
+    files = tuple(sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
+    if not files:
+        raise SimgenError(f"{key}={folder} holds no {what}; add some or set {instead}")
+    return files
+
+
 def hdri_files(hdri_dir: str | None) -> list[Path]:
     """The sorted .hdr/.exr files of ``hdri_dir`` (the bundled default sky when None)."""
     if hdri_dir is None:
         return [DEFAULT_HDRI]
-    d = Path(hdri_dir).expanduser()
-    if not d.is_dir():
-        raise SimgenError(f"lighting.hdri_dir={hdri_dir} is not a folder; set it to a folder of .hdr/.exr "
-                          "files or lighting.hdri_dir=null for the bundled sky")
-    files = sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in HDRI_SUFFIXES)
-    if not files:
-        raise SimgenError(f"lighting.hdri_dir={hdri_dir} holds no .hdr or .exr files; add some or set "
-                          "lighting.hdri_dir=null for the bundled sky")
-    return files
+    return list(folder_files("lighting.hdri_dir", hdri_dir, HDRI_SUFFIXES, ".hdr or .exr files",
+                             "lighting.hdri_dir=null for the bundled sky"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -300,15 +306,8 @@ def texture_images(image_dir: str | None) -> tuple[Path, ...]:
 
     if image_dir is None:
         return ()
-    d = Path(image_dir).expanduser()
-    if not d.is_dir():
-        raise SimgenError(f"materials.image_dir={image_dir} is not a folder; set it to a folder of images "
-                          "or materials.image_dir=null")
-    files = tuple(sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-    if not files:
-        raise SimgenError(f"materials.image_dir={image_dir} holds no images ({' '.join(IMAGE_SUFFIXES)}); "
-                          "add some or set materials.image_dir=null")
-    return files
+    return folder_files("materials.image_dir", image_dir, IMAGE_SUFFIXES, f"images ({' '.join(IMAGE_SUFFIXES)})",
+                        "materials.image_dir=null")
 
 
 def check_image_textures(name: str, kinds: list[str], image_dir: str | None) -> None:

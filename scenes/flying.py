@@ -30,14 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from scenes.tabletop import draw_texture, sample_lights, sample_material
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings, check_image_textures
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
 from simgen.sampling.classes import pick_assets
-from simgen.sampling.random import direction, integer, uniform
+from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
+from simgen.sampling.lighting import sample_lights
+from simgen.sampling.materials import draw_texture, sample_material
+from simgen.sampling.random import direction, integer, pick, random_quaternion, unit_vector, uniform
 
 
 @dataclass
@@ -167,44 +169,6 @@ def check(settings: Settings) -> None:
 # ------------------------------------------------------------------ geometry
 
 
-def axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
-    """3x3 rotation by ``angle`` radians about the unit vector ``axis`` (Rodrigues)."""
-    x, y, z = axis
-    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
-
-
-def unit_vector(rng: np.random.Generator, dim: int = 3) -> np.ndarray:
-    """A direction uniform on the unit sphere in ``dim`` dimensions."""
-    v = rng.normal(size=dim)
-    while np.linalg.norm(v) < 1e-9:
-        v = rng.normal(size=dim)
-    return v / np.linalg.norm(v)
-
-
-def random_quaternion(rng: np.random.Generator) -> np.ndarray:
-    """A unit quaternion (w, x, y, z) of a rotation uniform over SO(3), with w >= 0."""
-    q = unit_vector(rng, 4)
-    return -q if q[0] < 0 else q
-
-
-def quaternion_matrix(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-
-
-def rigid(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
-    m = np.eye(4)
-    m[:3, :3], m[:3, 3] = rotation, translation
-    return m
-
-
-def invert_rigid(m: np.ndarray) -> np.ndarray:
-    return rigid(m[:3, :3].T, -m[:3, :3].T @ m[:3, 3])
-
-
 def flyer_pose(draw: dict, center: np.ndarray, k: int) -> np.ndarray:
     """mesh_to_world at step ``k`` of an object drawn by :func:`sample_flyer`."""
     s, c = draw["scale"], np.asarray(center, float)
@@ -263,7 +227,7 @@ def sample_texture(settings: Settings, rng: np.random.Generator, scale_range: li
                    scale_factor: float = 1.0) -> Texture:
     """A procedural texture as the flying scene configures it (its own kinds and ranges)."""
     sc = settings.scene
-    return draw_texture(settings, rng, sc.textures, scale_range, sc.texture_distortion, sc.texture_detail,
+    return draw_texture(settings.materials, rng, sc.textures, scale_range, sc.texture_distortion, sc.texture_detail,
                         scale_factor)
 
 
@@ -305,7 +269,7 @@ def sample_lighting(settings: Settings, eye: np.ndarray, center: np.ndarray, axi
                     background: float, rng: np.random.Generator):
     """tabletop's lights, scaled up by scene.light_scale around ``center`` and kept on the
     camera's side of the background (see :attr:`Config.light_scale`)."""
-    lights, world, params = sample_lights(settings, center, rng)
+    lights, world, params = sample_lights(settings.lighting, center, rng)
     s = settings.scene.light_scale
     out = []
     for light, drawn in zip(lights, params["lights"]):
@@ -360,7 +324,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     drawn_objects, drawn_distractors = [], []
 
     def add(name: str, path: Path, draw: dict, category_id: int, asset_id: str) -> None:
-        material = sample_material(settings, rng, texture=False)  # textured by scene.object_texture_*
+        material = sample_material(settings.materials, rng, texture=False)  # textured by scene.object_texture_*
         textured = bool(rng.uniform() < sc.object_texture_probability)
         if textured:
             material = dataclasses.replace(material, texture=sample_texture(settings, rng, sc.object_texture_scale))
@@ -379,7 +343,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         drawn_objects.append({"asset": asset.key, **draw})
     n_distractors = integer(rng, sc.distractors) if catalog.distractors else 0
     for _ in range(n_distractors):
-        path = catalog.distractors[int(rng.integers(len(catalog.distractors)))]
+        path = pick(rng, catalog.distractors)
         draw = sample_flyer(settings, path, sc.distractor_size, cam, rng)
         add("distractor", path, draw, 0, "")
         drawn_distractors.append({"mesh": Path(path).name, **draw})
@@ -387,7 +351,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     size = 2.0 * half * BACKGROUND_MARGIN
     # the ground square (normal +Z) turned to face the camera: x -> camera x, y -> -camera y, z -> -axis
     bg_pose = rigid(size * np.stack([bg_axes[0], -bg_axes[1], -axis], axis=1), bg_center)
-    bg_material = sample_material(settings, rng, texture=False)
+    bg_material = sample_material(settings.materials, rng, texture=False)
     bg_texture = sample_texture(settings, rng, sc.background_texture_scale, scale_factor=size)
     background = SceneObject(name="background", mesh_path=catalog.ground, mesh_to_world=bg_pose,
                              instance_id=len(objects) + 1, category_id=0,

@@ -19,6 +19,7 @@ from simgen.assets import build_catalog, load_mesh
 from simgen.config import Settings, validate
 from simgen.core.camera import pixel_rays, project
 from simgen.core.scene import PROCEDURAL_TEXTURES, Material, Texture
+from simgen.core.transforms import axis_angle
 from simgen.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,7 +197,7 @@ def test_draws_within_ranges():
 
 
 def rotation(axis, angle) -> np.ndarray:
-    return flying.axis_angle(np.asarray(axis, float), angle)
+    return axis_angle(np.asarray(axis, float), angle)
 
 
 def test_objects_move_rigidly_with_the_drawn_velocities():

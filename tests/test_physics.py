@@ -35,7 +35,8 @@ from scenes.tabletop import drop_objects
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
 from simgen.config import SUPPORTS, validate
-from simgen.sampling.physics import BIN_WALL, TABLE_TOP, drop_centres, random_rotation, sample_support
+from simgen.sampling.physics import BIN_WALL, TABLE_TOP, drop_centres, sample_support
+from simgen.sampling.random import random_rotation
 from test_cli import Cli
 from test_randomization import DRAWS, TINY, assert_covers, assert_rate, settings_for
 

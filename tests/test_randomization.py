@@ -24,7 +24,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 import simgen.cli
-from scenes.tabletop import chance, sample_lights, sample_material
+from simgen.sampling.lighting import sample_lights
+from simgen.sampling.materials import sample_material
+from simgen.sampling.random import chance
 from simgen.config import Settings, to_settings
 from simgen.core.scene import GRADIENT_TYPES, PROCEDURAL_TEXTURES
 from simgen.sampling.random import blackbody_rgb, hsv_color, srgb_to_linear, uniform
@@ -102,7 +104,7 @@ def color_value(linear_rgb) -> float:
 def test_material_draws_stay_in_and_cover_their_ranges(tmp_path, option):
     s = settings_for(tmp_path, f"materials={option}")
     m, rng = s.materials, np.random.default_rng(11)
-    mats = [sample_material(s, rng) for _ in range(DRAWS)]
+    mats = [sample_material(s.materials, rng) for _ in range(DRAWS)]
     dicts = [x.to_dict() for x in mats]
     json.dumps(dicts)
     assert_covers("roughness", [x.roughness for x in mats], m.roughness)
@@ -146,7 +148,7 @@ def test_image_textures_draw_every_file_of_the_folder(tmp_path):
     s = settings_for(tmp_path, "materials=procedural", f"materials.image_dir={q(tmp_path / 'textures')}",
                      "materials.textures=[image,noise]")
     rng = np.random.default_rng(12)
-    textures = [t for t in (sample_material(s, rng).texture for _ in range(DRAWS)) if t is not None]
+    textures = [t for t in (sample_material(s.materials, rng).texture for _ in range(DRAWS)) if t is not None]
     images = [t for t in textures if t.kind == "image"]
     assert_rate("image kind", len(images), len(textures), 0.5)
     assert {t.image for t in images} == {str(f) for f in files}
@@ -211,7 +213,7 @@ def test_light_draws_stay_in_and_cover_their_ranges(tmp_path, option):
     li, rng = s.lighting, np.random.default_rng(5)
     counts, worlds, lights, drawn = [], [], [], []
     for _ in range(DRAWS):
-        ls, world, params = sample_lights(s, np.zeros(3), rng)
+        ls, world, params = sample_lights(s.lighting, np.zeros(3), rng)
         counts.append(len(ls))
         worlds.append(world.strength)
         assert params["world_strength"] == world.strength
@@ -254,7 +256,7 @@ def test_switched_off_features_draw_nothing(tmp_path):
     m = s.materials
     a, b = np.random.default_rng(42), np.random.default_rng(42)
     for _ in range(50):
-        new = sample_material(s, a)
+        new = sample_material(s.materials, a)
         color = hsv_color(b, m.hue, m.saturation, m.value)  # the sampler before this feature
         metallic = uniform(b, m.metallic) if b.uniform() < m.metallic_probability else 0.0
         assert new.base_color == tuple(color["linear_rgb"])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_randomization import DRAWS, TINY, assert_covers, settings_for
 
-from scenes.tabletop import sample_lights
+from simgen.sampling.lighting import sample_lights
 from simgen import SimgenError
 from simgen.config import DEFAULT_HDRI, RenderConfig, hdri_files
 from simgen.core.camera import intrinsics, look_at
@@ -41,7 +41,7 @@ def write_hdri(path: Path, sun_azimuth_deg: float = 60.0) -> Path:
 def test_default_config_keeps_the_uniform_grey_world(tmp_path):
     s = settings_for(tmp_path)
     assert s.lighting.world == ["uniform"] and s.lighting.hdri_dir is None
-    _, world, params = sample_lights(s, np.zeros(3), np.random.default_rng(0))
+    _, world, params = sample_lights(s.lighting, np.zeros(3), np.random.default_rng(0))
     assert world.kind == "uniform" and world.color == (0.5, 0.5, 0.5)
     assert params["world"] == world.to_dict() == {"kind": "uniform", "strength": world.strength,
                                                    "color": [0.5, 0.5, 0.5]}
@@ -50,7 +50,7 @@ def test_default_config_keeps_the_uniform_grey_world(tmp_path):
 def test_sky_draws_stay_in_and_cover_their_ranges(tmp_path):
     s = settings_for(tmp_path, "lighting=sky")
     li, rng = s.lighting, np.random.default_rng(1)
-    worlds = [sample_lights(s, np.zeros(3), rng) for _ in range(DRAWS)]
+    worlds = [sample_lights(s.lighting, np.zeros(3), rng) for _ in range(DRAWS)]
     assert all(w.kind == "sky" and p["world"] == w.to_dict() and p["world_strength"] == w.strength
                for _, w, p in worlds)
     assert_covers("sun_elevation", [np.degrees(w.sun_elevation) for _, w, _ in worlds], li.sun_elevation)
@@ -67,7 +67,7 @@ def test_hdri_draws_cover_files_rotation_and_strength(tmp_path):
     (d / "notes.txt").write_text("not an image")
     s = settings_for(tmp_path, "lighting=hdri", f"lighting.hdri_dir={d}")
     li, rng = s.lighting, np.random.default_rng(2)
-    worlds = [sample_lights(s, np.zeros(3), rng)[1] for _ in range(DRAWS)]
+    worlds = [sample_lights(s.lighting, np.zeros(3), rng)[1] for _ in range(DRAWS)]
     assert {Path(w.hdri_path) for w in worlds} == {f.resolve() for f in files}
     assert_covers("hdri_rotation", [np.degrees(w.rotation) for w in worlds], li.hdri_rotation)
     assert_covers("hdri_strength", [w.strength for w in worlds], li.hdri_strength)
@@ -79,14 +79,14 @@ def test_hdri_without_a_folder_uses_the_bundled_sky(tmp_path):
     s = settings_for(tmp_path, "lighting=hdri")
     assert DEFAULT_HDRI.is_file() and DEFAULT_HDRI.stat().st_size < 100_000
     assert hdri_files(None) == [DEFAULT_HDRI]
-    _, world, _ = sample_lights(s, np.zeros(3), np.random.default_rng(3))
+    _, world, _ = sample_lights(s.lighting, np.zeros(3), np.random.default_rng(3))
     assert world.kind == "hdri" and Path(world.hdri_path) == DEFAULT_HDRI
 
 
 def test_mixed_world_kinds_are_all_drawn(tmp_path):
     s = settings_for(tmp_path, "lighting.world=[uniform,sky,hdri]")
     rng = np.random.default_rng(4)
-    kinds = [sample_lights(s, np.zeros(3), rng)[1].kind for _ in range(DRAWS)]
+    kinds = [sample_lights(s.lighting, np.zeros(3), rng)[1].kind for _ in range(DRAWS)]
     assert {k: kinds.count(k) > DRAWS // 6 for k in ("uniform", "sky", "hdri")} == dict.fromkeys(
         ("uniform", "sky", "hdri"), True)
 

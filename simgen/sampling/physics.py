@@ -103,14 +103,6 @@ def slab_behind(plane_to_world: np.ndarray, thickness: float) -> np.ndarray:
     return box
 
 
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A rotation matrix uniform over SO(3) (a normalized Gaussian quaternion)."""
-    w, x, y, z = (q := rng.normal(size=4)) / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-
-
 def bounding_sphere(vertices: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
     """(centre in mesh coordinates, radius after ``scale``): the bounding box's centre and the
     farthest vertex from it."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgen import SimgenError
+from simgen.core.transforms import rot_z
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,6 @@ def footprint(vertices: np.ndarray, scale: float) -> Footprint:
     center = (lo[:2] + hi[:2]) / 2.0
     radius = float(np.sqrt(((v[:, :2] - center) ** 2).sum(axis=1).max()))
     return Footprint(center=center, radius=radius, z_min=float(lo[2]), height=float(hi[2] - lo[2]))
-
-
-def rot_z(yaw: float) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def standing_pose(fp: Footprint, scale: float, yaw: float, xy: np.ndarray) -> np.ndarray:

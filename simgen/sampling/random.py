@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from simgen.core.transforms import quaternion_matrix
+
 
 def frame_seed_sequence(seed: int, index: int) -> np.random.SeedSequence:
     """The seed sequence of frame ``index``: a pure function of (seed, index)."""
@@ -31,6 +33,42 @@ def uniform(rng: np.random.Generator, r: Sequence[float]) -> float:
 def integer(rng: np.random.Generator, r: Sequence[int]) -> int:
     """One integer from the inclusive range ``[r[0], r[1]]``."""
     return int(rng.integers(int(r[0]), int(r[1]) + 1))
+
+
+def chance(rng: np.random.Generator, probability: float) -> bool:
+    """True with ``probability``; draws nothing when it is 0, so that a feature switched
+    off leaves every later draw (and so every frame) exactly as without the feature."""
+    return probability > 0 and bool(rng.uniform() < probability)
+
+
+def pick(rng: np.random.Generator, options: Sequence):
+    """One element of ``options``, uniformly."""
+    return options[int(rng.integers(len(options)))]
+
+
+def choose(rng: np.random.Generator, options: Sequence):
+    """One element of ``options``, uniformly; draws nothing when there is only one, so that a
+    list of one kind leaves every later draw as it was before the list existed."""
+    return options[0] if len(options) == 1 else pick(rng, options)
+
+
+def unit_vector(rng: np.random.Generator, dim: int = 3) -> np.ndarray:
+    """A direction uniform on the unit sphere in ``dim`` dimensions."""
+    v = rng.normal(size=dim)
+    while np.linalg.norm(v) < 1e-9:
+        v = rng.normal(size=dim)
+    return v / np.linalg.norm(v)
+
+
+def random_quaternion(rng: np.random.Generator) -> np.ndarray:
+    """A unit quaternion (w, x, y, z) of a rotation uniform over SO(3), with w >= 0."""
+    q = unit_vector(rng, 4)
+    return -q if q[0] < 0 else q
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A 3x3 rotation matrix uniform over SO(3) (a normalized Gaussian quaternion)."""
+    return quaternion_matrix(unit_vector(rng, 4))
 
 
 def srgb_to_linear(c: np.ndarray) -> np.ndarray:

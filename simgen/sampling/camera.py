@@ -1,0 +1,39 @@
+"""Cameras drawn from the ``camera`` group: the shell camera around a look-at point."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simgen.config import CameraConfig, RenderConfig
+from simgen.core.camera import intrinsics, look_at
+from simgen.core.scene import Camera
+from simgen.sampling.random import chance, direction, uniform
+
+
+def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: float, el: float, az: float,
+                 focal: float, principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0,
+                 fstop: float = 0.0) -> Camera:
+    """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
+    (cx, cy) offset in pixels from the image centre, made by Blender's lens shift; with
+    ``fstop`` > 0, depth of field focused on ``target``."""
+    eye = target + dist * direction(az, el)
+    K = intrinsics(focal, c.sensor_width, r.width, r.height,
+                   shift_x=-principal_point[0] / r.width, shift_y=principal_point[1] / r.width)
+    return Camera(width=r.width, height=r.height, K=K, world_to_camera=look_at(eye, target),
+                  clip_start=c.clip_start, clip_end=c.clip_end, exposure=exposure, sensor_width=c.sensor_width,
+                  fstop=fstop, focus_distance=dist if fstop > 0 else 0.0)
+
+
+def sample_shell(c: CameraConfig, center: np.ndarray, rng: np.random.Generator) -> dict:
+    """Draw a camera on its shell around ``center``; returns the draws (see :func:`shell_camera`)."""
+    target = center + rng.normal(0.0, c.look_at_jitter, size=3) if c.look_at_jitter > 0 else center.copy()
+    draw = {"distance": uniform(rng, c.distance), "elevation_deg": uniform(rng, c.elevation),
+            "azimuth_deg": uniform(rng, c.azimuth), "focal_length_mm": uniform(rng, c.focal_length),
+            "sensor_width_mm": c.sensor_width, "target": target.tolist()}
+    # nothing is drawn for switched-off features, so default scenes stay as they were
+    pp = rng.normal(0.0, c.principal_point_jitter, size=2) if c.principal_point_jitter > 0 else np.zeros(2)
+    draw["principal_point_offset_px"] = pp.tolist()
+    draw["exposure_stops"] = uniform(rng, c.exposure)
+    if chance(rng, c.dof_probability):
+        draw["fstop"] = uniform(rng, c.fstop)
+    return draw

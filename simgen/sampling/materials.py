@@ -1,0 +1,42 @@
+"""Materials and textures drawn from the ``materials`` group (every recipe's surfaces)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from simgen.config import MaterialsConfig, texture_images
+from simgen.core.scene import GRADIENT_TYPES, Material, Texture
+from simgen.sampling.random import chance, hsv_color, pick, uniform
+
+
+def draw_texture(m: MaterialsConfig, rng: np.random.Generator, kinds: Sequence[str], scale: Sequence[float],
+                 distortion: Sequence[float], detail: Sequence[float], scale_factor: float = 1.0) -> Texture:
+    """A texture of one of ``kinds`` with the given parameter ranges; its second colour is
+    drawn like the base colour (``m``'s HSV ranges), an image kind from ``m.image_dir``."""
+    kind = str(pick(rng, kinds))
+    color2 = hsv_color(rng, m.hue, m.saturation, m.value)["linear_rgb"]
+    scale_drawn, distortion_drawn, detail_drawn = uniform(rng, scale), uniform(rng, distortion), uniform(rng, detail)
+    variant = pick(rng, GRADIENT_TYPES) if kind == "gradient" else None
+    image = str(pick(rng, texture_images(m.image_dir))) if kind == "image" else None
+    return Texture(kind=kind, color2=tuple(color2), scale=scale_drawn * scale_factor, distortion=distortion_drawn,
+                   detail=detail_drawn, variant=variant, image=image)
+
+
+def sample_texture(m: MaterialsConfig, rng: np.random.Generator) -> Texture:
+    """A texture as the materials group configures it."""
+    return draw_texture(m, rng, m.textures, m.texture_scale, m.texture_distortion, m.texture_detail)
+
+
+def sample_material(m: MaterialsConfig, rng: np.random.Generator, texture: bool = True) -> Material:
+    """A Principled material from the materials group. ``texture=False``: never textured
+    (for recipes that texture objects by their own settings); nothing is drawn for it."""
+    color = hsv_color(rng, m.hue, m.saturation, m.value)
+    metallic = uniform(rng, m.metallic) if rng.uniform() < m.metallic_probability else 0.0
+    roughness = uniform(rng, m.roughness)
+    specular = uniform(rng, m.specular)
+    transmission = uniform(rng, m.transmission) if chance(rng, m.transmission_probability) else 0.0
+    tex = sample_texture(m, rng) if texture and chance(rng, m.texture_probability) else None
+    return Material(base_color=tuple(color["linear_rgb"]), roughness=roughness, metallic=metallic,
+                    specular=specular, transmission=transmission, texture=tex)

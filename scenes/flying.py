@@ -35,8 +35,9 @@ from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings, check_image_textures
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
-from simgen.sampling.classes import pick_assets
 from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
+from simgen.recipes import Recipe
+from simgen.sampling.classes import pick_assets
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import draw_texture, sample_material
 from simgen.sampling.random import direction, integer, pick, random_quaternion, unit_vector, uniform
@@ -380,5 +381,4 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     return scenes
 
 
-def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> Scene:
-    return make_sequence(settings, catalog, rng, 1)[0]
+RECIPE = Recipe(name="flying", Config=Config, make_sequence=make_sequence, check=check)

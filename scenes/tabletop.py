@@ -18,6 +18,7 @@ from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.scene import Camera, Light, Physics, RigidBody, Scene, SceneObject
 from simgen.core.transforms import plane_pose, rot_z
+from simgen.recipes import Recipe
 from simgen.sampling.camera import sample_shell, shell_camera
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.lighting import sample_lights
@@ -316,5 +317,4 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
             for cam, eye in zip(cameras, eyes)]
 
 
-def make_scene(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> Scene:
-    return make_sequence(settings, catalog, rng, 1)[0]
+RECIPE = Recipe(name="tabletop", Config=Config, make_sequence=make_sequence, check=check)

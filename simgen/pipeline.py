@@ -7,7 +7,6 @@ import logging
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from simgen.io.dataset import DatasetWriter
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
 from simgen.progress import Progress
-from simgen.recipes import load_recipe
+from simgen.recipes import Recipe, load_recipe
 from simgen.sampling.classes import check_balance
 from simgen.sampling.random import frame_rng, render_seed
 
@@ -59,26 +58,18 @@ def frame_position(settings: Settings, index: int) -> tuple[int, int]:
     return divmod(index, settings.sequence.length)
 
 
-def make_sequence_scenes(recipe: ModuleType, settings: Settings, catalog: Catalog, sequence: int) -> list[Scene]:
+def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, sequence: int) -> list[Scene]:
     """Every step of one sequence: a pure function of (settings, seed, sequence).
 
     With sequence.length 1 a sequence is a single frame and its index is the frame's.
     """
-    rng = frame_rng(settings.seed, sequence)
-    length = settings.sequence.length
-    if length == 1:
-        scenes = [recipe.make_scene(settings, catalog, rng)]
-    elif hasattr(recipe, "make_sequence"):
-        scenes = recipe.make_sequence(settings, catalog, rng, length)
-    else:
-        raise SimgenError(f"scene recipe '{settings.scene.recipe}' renders no sequences (it has no "
-                          "make_sequence); use sequence.length=1 or another scene")
+    scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), settings.sequence.length)
     for scene in scenes:
         scene.validate()
     return scenes
 
 
-def make_frame_scene(recipe: ModuleType, settings: Settings, catalog: Catalog, index: int) -> Scene:
+def make_frame_scene(recipe: Recipe, settings: Settings, catalog: Catalog, index: int) -> Scene:
     """Frame ``index``'s scene: a pure function of (settings, seed, index)."""
     sequence, step = frame_position(settings, index)
     return make_sequence_scenes(recipe, settings, catalog, sequence)[step]
@@ -237,18 +228,17 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
                           category_counts=category_counts(coco))
 
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
-    import bpy
 
+    backend = BlenderBackend(settings.render)
     info = {
         "simgen_version": simgen.__version__,
-        "blender_version": bpy.app.version_string,
+        "blender_version": backend.blender_version,
         "python_version": platform.python_version(),
         "seed": settings.seed,
         "categories": catalog.to_json(),
         "config": config,
+        "device": backend.device,
     }
-    backend = BlenderBackend(settings.render)
-    info["device"] = backend.device
     writer.write_dataset_json({**info, "frames": sorted(done)})
     written_models: set[str] = set()
     rendered: list[int] = []

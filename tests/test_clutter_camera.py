@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import scenes.tabletop as tabletop
 from conftest import tiny_settings
 from groundtruth import intersect, raycast_frame, uniform_neighbourhood
 from simgen.assets import load_mesh
 from simgen.config import Settings, validate
 from simgen.core.camera import blender_lens
 from simgen.io import read_frame
+from simgen.recipes import load_recipe
 from simgen.pipeline import catalog_for, make_frame_scene, run
 from test_sampling import convex_hull_2d, hulls_overlap, world_vertices
+
+TABLETOP = load_recipe("tabletop")
 
 
 def settings(**scene) -> Settings:
@@ -37,7 +39,7 @@ def test_distractors_never_interpenetrate(catalog):
     s = settings(distractors=[4, 8])
     counts = []
     for index in range(8):  # hull tests on the detailed distractor meshes are slow-ish
-        scene = make_frame_scene(tabletop, s, catalog, index)
+        scene = make_frame_scene(TABLETOP, s, catalog, index)
         annotated = [o for o in scene.objects if o.category_id]
         clutter = [o for o in scene.objects if o.name.startswith("distractor")]
         assert s.objects.count[0] <= len(annotated) <= s.objects.count[1]
@@ -60,7 +62,7 @@ def test_distractors_never_interpenetrate(catalog):
 
 def test_default_has_no_clutter_walls_or_shift(catalog):
     s = validate(Settings())
-    scene = make_frame_scene(tabletop, s, catalog, 3)
+    scene = make_frame_scene(TABLETOP, s, catalog, 3)
     assert scene.objects[-1].name == "ground" and not any(o.name.startswith("distractor") for o in scene.objects)
     assert scene.params["background"] == {"kind": "ground"}
     K = scene.camera.K
@@ -84,7 +86,7 @@ def test_walls_and_room_enclose_the_area(catalog, kind):
     s = settings(background=[kind], distractors=[0, 3])
     s.sequence.length = 1
     for index in range(25):
-        scene = make_frame_scene(tabletop, s, catalog, index)
+        scene = make_frame_scene(TABLETOP, s, catalog, index)
         walls = planes(scene)
         assert scene.params["background"]["kind"] == kind
         assert len(walls) == (5 if kind == "room" else scene.params["background"]["wall_distance"].__len__())
@@ -120,7 +122,7 @@ def test_principal_point_jitter_and_exposure(catalog):
     W, H = s.render.width, s.render.height
     off, stops = [], []
     for index in range(300):
-        scene = make_frame_scene(tabletop, s, catalog, index)
+        scene = make_frame_scene(TABLETOP, s, catalog, index)
         cam, p = scene.camera, scene.params["camera"]
         d = np.array(p["principal_point_offset_px"])
         assert np.allclose([cam.K[0, 2], cam.K[1, 2]], [W / 2 - 0.5 + d[0], H / 2 - 0.5 + d[1]], atol=1e-9)
@@ -169,7 +171,7 @@ def test_depth_of_field_draws_focus_on_the_look_at_point(catalog):
     s = validate(s)
     fstops, n = [], 0
     for index in range(0, 600, 3):
-        scenes = [make_frame_scene(tabletop, s, catalog, index + k) for k in range(3)]
+        scenes = [make_frame_scene(TABLETOP, s, catalog, index + k) for k in range(3)]
         n += 1
         p = scenes[0].params["camera"]
         if "fstop" not in p:
@@ -221,7 +223,7 @@ def test_depth_of_field_blurs_rgb_only(tmp_path, catalog):
     hit = interior & np.isfinite(gt["depth"])
     assert np.allclose(frame["depth"][hit], gt["depth"][hit], rtol=1e-4, atol=1e-4)
 
-    scene = make_frame_scene(tabletop, s, catalog, 0)
+    scene = make_frame_scene(TABLETOP, s, catalog, 0)
     pinhole = dataclasses.replace(scene, camera=dataclasses.replace(scene.camera, fstop=0.0, focus_distance=0.0))
     backend = BlenderBackend(s.render)
     try:
@@ -267,7 +269,7 @@ def test_sun_and_world_light_a_closed_room(tmp_path, catalog):
     s.scene.background = ["room"]
     s.lighting.types, s.lighting.count = ["sun"], [1, 1]
     s = validate(s)
-    scene = make_frame_scene(tabletop, s, catalog, 0)
+    scene = make_frame_scene(TABLETOP, s, catalog, 0)
     assert scene.params["background"]["casts_shadow"] is False
     shells = {o.name for o in scene.objects if o.name.startswith(("wall", "ceiling"))}
     assert len(shells) == 5 and all(not o.casts_shadow for o in scene.objects if o.name in shells)
@@ -291,5 +293,5 @@ def test_sun_and_world_light_a_closed_room(tmp_path, catalog):
 def test_walls_that_are_not_a_room_cast_shadows(catalog):
     s = validate(Settings())
     s.scene.background = ["walls"]
-    scene = make_frame_scene(tabletop, validate(s), catalog, 0)
+    scene = make_frame_scene(TABLETOP, validate(s), catalog, 0)
     assert scene.params["background"]["casts_shadow"] is True and all(o.casts_shadow for o in scene.objects)

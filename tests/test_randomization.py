@@ -201,7 +201,7 @@ def test_flying_objects_are_textured_by_the_scene_not_the_materials_group(tmp_pa
 
     s = settings_for(tmp_path, "scene=flying", "materials=procedural", "scene.object_texture_probability=0")
     catalog = catalog_for(s)
-    scene = flying.make_scene(s, catalog, np.random.default_rng(3))
+    scene = flying.make_sequence(s, catalog, np.random.default_rng(3), 1)[0]
     *objects, background = scene.objects
     assert objects and all(o.material.texture is None for o in objects)
     assert background.material.texture is not None and background.material.transmission == 0.0

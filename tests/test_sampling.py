@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import scenes.tabletop as tabletop
 from simgen import SimgenError
 from simgen.assets import load_mesh
 from simgen.config import Settings, validate
+from simgen.recipes import load_recipe
 from simgen.pipeline import catalog_for, make_frame_scene
 from simgen.sampling.placement import footprint, pack_disks, standing_pose
 from simgen.sampling.random import frame_rng
+
+TABLETOP = load_recipe("tabletop")
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +56,9 @@ def hulls_overlap(a: np.ndarray, b: np.ndarray) -> bool:
 
 def test_scenes_are_deterministic_per_index(setup):
     s, catalog = setup
-    a = make_frame_scene(tabletop, s, catalog, 5)
-    b = make_frame_scene(tabletop, s, catalog, 5)
-    c = make_frame_scene(tabletop, s, catalog, 6)
+    a = make_frame_scene(TABLETOP, s, catalog, 5)
+    b = make_frame_scene(TABLETOP, s, catalog, 5)
+    c = make_frame_scene(TABLETOP, s, catalog, 6)
     assert np.array_equal(a.camera.world_to_camera, b.camera.world_to_camera)
     assert [o.mesh_to_world.tolist() for o in a.objects] == [o.mesh_to_world.tolist() for o in b.objects]
     assert a.params == b.params
@@ -67,7 +69,7 @@ def test_objects_stand_on_the_ground_without_interpenetrating(setup):
     s, catalog = setup
     categories = set()
     for index in range(40):
-        scene = make_frame_scene(tabletop, s, catalog, index)
+        scene = make_frame_scene(TABLETOP, s, catalog, index)
         standing = [o for o in scene.objects if o.category_id]
         assert s.objects.count[0] <= len(standing) <= s.objects.count[1]
         hulls = []
@@ -92,7 +94,7 @@ def test_random_draws_stay_in_their_ranges_and_cover_them(setup):
     draws = {k: [] for k in ("distance", "elevation_deg", "focal_length_mm")}
     lights, roughness = [], []
     for index in range(200):
-        scene = make_frame_scene(tabletop, s, catalog, index)
+        scene = make_frame_scene(TABLETOP, s, catalog, index)
         for k in draws:
             draws[k].append(scene.params["camera"][k])
         lights.append(len(scene.lights))
@@ -133,4 +135,4 @@ def test_impossible_placement_is_reported(setup):
     s2.objects.count = [40, 40]
     s2.scene.area_radius = 0.2
     with pytest.raises(SimgenError, match="impossible placement"):
-        make_frame_scene(tabletop, s2, catalog, 0)
+        make_frame_scene(TABLETOP, s2, catalog, 0)

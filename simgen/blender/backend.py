@@ -111,6 +111,7 @@ class BlenderBackend:
         self.scene = bpy.context.scene
         self._setup_scene()
         self.device = self._setup_device(settings.device)
+        self.blender_version: str = bpy.app.version_string
         self._camera = self._new_camera()
         self._world = bpy.data.worlds.new("simgen_world")
         self.scene.world = self._world

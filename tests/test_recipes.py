@@ -1,0 +1,74 @@
+"""The recipe protocol: a recipe declares RECIPE = Recipe(...), checked when it is loaded."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from simgen import SimgenError
+from simgen.recipes import Recipe, available, load_recipe
+
+
+def test_shipped_recipes_declare_the_protocol():
+    assert available() == ["flying", "tabletop"]
+    for name in available():
+        recipe = load_recipe(name)
+        assert isinstance(recipe, Recipe) and recipe.name == name and recipe.Config().recipe == name
+
+
+GOOD = """
+from dataclasses import dataclass
+from simgen.recipes import Recipe
+
+@dataclass
+class Config:
+    recipe: str = "{name}"
+
+def make_sequence(settings, catalog, rng, length):
+    return []
+
+RECIPE = Recipe(name="{name}", Config=Config, make_sequence=make_sequence)
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """Write tmp_path/userrecipes/<name>.py and make it importable as userrecipes.<name>."""
+    pkg = tmp_path / "userrecipes"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(name: str, source: str) -> str:
+        (pkg / f"{name}.py").write_text(textwrap.dedent(source))
+        sys.modules.pop(f"userrecipes.{name}", None)
+        return f"userrecipes.{name}"
+    yield write
+    for key in [k for k in sys.modules if k.startswith("userrecipes")]:
+        del sys.modules[key]
+
+
+def test_a_recipe_outside_scenes_loads_by_dotted_path(user_module):
+    name = user_module("mine", GOOD.format(name="userrecipes.mine"))
+    assert load_recipe(name).make_sequence(None, None, None, 1) == []
+
+
+@pytest.mark.parametrize("source,message", [
+    ("x = 1\n", "declares no RECIPE"),
+    (GOOD.format(name="other"), "declares the name 'other'"),
+    (GOOD.format(name="userrecipes.bad").replace("    recipe: str", "    kind: str"), "needs a field `recipe"),
+    (GOOD.format(name="userrecipes.bad").replace("@dataclass\n", ""), "must be a dataclass"),
+    (GOOD.format(name="userrecipes.bad").replace("rng, length", "rng"), "make_sequence must be a function of 4"),
+])
+def test_malformed_recipes_fail_when_loaded(user_module, source, message):
+    name = user_module("bad", source)
+    with pytest.raises(SimgenError, match=message) as e:
+        load_recipe(name)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_recipe_names_the_choices():
+    with pytest.raises(SimgenError, match=r"unknown scene recipe 'nope'; choose one of \['flying', 'tabletop'\]"):
+        load_recipe("nope")

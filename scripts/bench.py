@@ -21,7 +21,7 @@ the CLI would run) is rendered for frame indices ``start .. start+frames-1`` twi
     The real ``simgen.pipeline.run(settings, config)`` into a fresh output folder (a new
     folder under /dev/shm when it exists, else the system temp dir; or ``--out``), with the
     default outputs (previews on). Per-frame wall time is taken between consecutive
-    ``Progress.update`` calls (the first interval starts at ``Progress.__init__``, i.e. right
+    ``Hooks.frame_done`` calls (the first interval starts at ``Hooks.loop_started``, right
     before the frame loop), so a frame's time covers everything the loop does: scene sampling,
     ``build``, the render with all passes + the EXR written by Blender, the EXR read, labels,
     COCO, meshes, every file and preview. The start-up before the loop (importing bpy,
@@ -56,10 +56,11 @@ and the peak (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). Printed after fram
 from the first rendered frame, warm-up included), after frame 200 when reached, and after the
 last frame, with the growth from frame 20 to the last frame (target < 5 % at --frames 200).
 
-Stage timings of the pipeline pass come from thin wrappers installed in the child process
-(a perf_counter pair per call; microseconds per frame): they are printed as ms/frame over the
-measured frames. ``render op`` is ``BlenderBackend.render`` minus the EXR read, i.e. Cycles
-with the four passes plus Blender writing the EXR.
+Stage timings of the pipeline pass come from the pipeline's own hooks
+(``simgen.pipeline.Hooks``: every stage of ``simgen.pipeline.STAGES`` is called through them,
+a perf_counter pair per call): they are printed as ms/frame over the measured frames. The
+script stops if a stage it prints is missing from the pipeline, so a renamed stage cannot
+silently read as zero.
 """
 
 from __future__ import annotations
@@ -130,35 +131,6 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
     return to_settings(cfg), OmegaConf.to_container(cfg, resolve=True)
 
 
-class Stages:
-    """Accumulates wall time per wrapped callable, per frame."""
-
-    def __init__(self) -> None:
-        self.current: dict[str, float] = {}
-        self.frames: list[dict[str, float]] = []
-
-    def wrap(self, owner, attr: str, name: str) -> None:
-        """Time every call of ``owner.attr`` under ``name`` (skipped if this version has no such attribute)."""
-        fn = getattr(owner, attr, None)
-        if fn is None:
-            return
-        stages = self
-
-        def timed(*a, **kw):
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                stages.current[name] = stages.current.get(name, 0.0) + time.perf_counter() - t0
-
-        timed.__wrapped__ = fn
-        setattr(owner, attr, timed)
-
-    def next_frame(self) -> None:
-        self.frames.append(self.current)
-        self.current = {}
-
-
 # ----------------------------------------------------------------------------- child passes
 
 def child_bare(args: argparse.Namespace) -> dict:
@@ -193,98 +165,83 @@ def child_bare(args: argparse.Namespace) -> dict:
 
 
 def child_pipeline(args: argparse.Namespace) -> dict:
-    import simgen.blender.backend as backend_mod
-    import simgen.io.dataset as dataset_mod
-    import simgen.io.files as files_mod
-    import simgen.progress as progress_mod
     from simgen import pipeline
+    from simgen.sampling.random import render_seed
 
     settings, config = compose_settings(args, args.out)
-    stages = Stages()
-    stamps: list[float] = []
-    cpu_stamps: list[float] = []
-    excluded: list[list[float]] = [[0.0, 0.0]]  # per frame: wall, cpu spent in interleaved bare renders
-    bare_s: list[float] = []
-    bare_cpu: list[float] = []
-    rss: list[int] = []
-    peak: list[int] = []
 
-    orig_init, orig_update = progress_mod.Progress.__init__, progress_mod.Progress.update
+    class BenchHooks(pipeline.StageTimes):
+        """Per-stage times (StageTimes), frame stamps, RSS, and with --order interleaved a bare
+        render of each scene beside its real render, timed on its own and excluded."""
 
-    def init(self, *a, **kw):
-        orig_init(self, *a, **kw)
-        stages.current = {}
-        excluded[:] = [[0.0, 0.0]]
-        cpu_stamps.append(cpu_s())
-        stamps.append(time.perf_counter())  # the loop starts right after this
+        def __init__(self) -> None:
+            super().__init__()
+            self.stamps: list[float] = []
+            self.cpu_stamps: list[float] = []
+            self.excluded: list[list[float]] = [[0.0, 0.0]]  # per frame: wall, cpu of interleaved bare renders
+            self.bare_s: list[float] = []
+            self.bare_cpu: list[float] = []
+            self.rss: list[int] = []
+            self.peak: list[int] = []
+            self.backend = None
 
-    def update(self, n: int = 1):
-        orig_update(self, n)
-        stamps.append(time.perf_counter())
-        cpu_stamps.append(cpu_s())
-        excluded.append([0.0, 0.0])
-        rss.append(rss_now_kib())
-        peak.append(rss_peak_kib())
-        stages.next_frame()
+        def loop_started(self, loop, todo) -> None:
+            self.backend = loop.backend
+            self.cpu_stamps.append(cpu_s())
+            self.stamps.append(time.perf_counter())  # the loop starts right after this
 
-    progress_mod.Progress.__init__, progress_mod.Progress.update = init, update
-    # pipeline.run looks these up in its module globals at call time
-    scene_fn = "make_sequence_scenes" if hasattr(pipeline, "make_sequence_scenes") else "make_frame_scene"
-    stages.wrap(pipeline, scene_fn, "scene")
-    for name in ("make_labels", "coco_annotations", "frame_meta", "load_mesh", "flow_between"):
-        stages.wrap(pipeline, name, name)
-    stages.wrap(dataset_mod.DatasetWriter, "write_flow", "write_flow")
-    stages.wrap(backend_mod.BlenderBackend, "build", "build")
-    stages.wrap(backend_mod.BlenderBackend, "render", "render")
-    stages.wrap(backend_mod, "read_passes", "exr_read")
-    stages.wrap(dataset_mod.DatasetWriter, "write_model", "write_model")
-    stages.wrap(dataset_mod.DatasetWriter, "write_frame", "write_frame")
-    stages.wrap(dataset_mod.DatasetWriter, "_write_previews", "previews")
-    for name in ("colorize_ids", "depth_preview", "normal_preview", "overlay"):
-        stages.wrap(dataset_mod, name, "previews_compute")
-    stages.wrap(files_mod, "encode_png", "png_encode")
-    stages.wrap(files_mod, "atomic_write_bytes", "file_write")
-    stages.wrap(files_mod.np, "save", "npy_serialize")
-    stages.wrap(files_mod, "dumps_json", "json_dumps")
+        def wrap(self, stage: str, fn):
+            timed = super().wrap(stage, fn)
+            if stage != "render" or not args._interleave:
+                return timed
 
-    if args._interleave:
-        timed_render = backend_mod.BlenderBackend.render
+            def bare_then_render(*a):
+                def bare() -> None:
+                    t0, c0 = time.perf_counter(), cpu_s()
+                    self.bare_s.append(self.backend.render_bare(render_seed(settings.seed, a[0])))
+                    self.bare_cpu.append(cpu_s() - c0)
+                    self.excluded[-1][0] += time.perf_counter() - t0
+                    self.excluded[-1][1] += cpu_s() - c0
 
-        def bare_then_render(self, seed: int = 0):
-            def bare() -> None:
-                t0, c0 = time.perf_counter(), cpu_s()
-                bare_s.append(self.render_bare(seed))
-                bare_cpu.append(cpu_s() - c0)
-                excluded[-1][0] += time.perf_counter() - t0
-                excluded[-1][1] += cpu_s() - c0
+                first = len(self.bare_s) % 2 == 0  # alternate: bare before the real render, then after
+                if first:
+                    bare()
+                raw = timed(*a)
+                if not first:
+                    bare()
+                return raw
+            return bare_then_render
 
-            first = len(bare_s) % 2 == 0  # alternate: bare before the real render, then after
-            if first:
-                bare()
-            raw = timed_render(self, seed)
-            if not first:
-                bare()
-            return raw
+        def frame_done(self, index: int) -> None:
+            super().frame_done(index)
+            self.stamps.append(time.perf_counter())
+            self.cpu_stamps.append(cpu_s())
+            self.excluded.append([0.0, 0.0])
+            self.rss.append(rss_now_kib())
+            self.peak.append(rss_peak_kib())
 
-        backend_mod.BlenderBackend.render = bare_then_render
-
+    missing = set(STAGES_SHOWN) - set(pipeline.STAGES)
+    if missing:  # a renamed stage must not silently read as 0 ms
+        raise SystemExit(f"bench: the pipeline has no stage(s) {sorted(missing)}; its stages are {pipeline.STAGES}")
+    hooks = BenchHooks()
     t_run0 = time.perf_counter()
-    summary = pipeline.run(settings, config)
+    summary = pipeline.run(settings, config, hooks)
     t_run1 = time.perf_counter()
+    stamps = hooks.stamps
     device = json.loads((Path(settings.output.dir) / "dataset.json").read_text()).get("device")
-    frame_s = [b - a - x[0] for a, b, x in zip(stamps, stamps[1:], excluded)]
-    frame_cpu = [b - a - x[1] for a, b, x in zip(cpu_stamps, cpu_stamps[1:], excluded)]
+    frame_s = [b - a - x[0] for a, b, x in zip(stamps, stamps[1:], hooks.excluded)]
+    frame_cpu = [b - a - x[1] for a, b, x in zip(hooks.cpu_stamps, hooks.cpu_stamps[1:], hooks.excluded)]
     return {
         "frame_s": frame_s,
         "cpu_s": frame_cpu,
-        "bare_s": bare_s,
-        "bare_cpu_s": bare_cpu,
+        "bare_s": hooks.bare_s,
+        "bare_cpu_s": hooks.bare_cpu,
         "device": device,
         "recipe": settings.scene.recipe,
-        "stages": stages.frames,
+        "stages": hooks.frames,
         "startup_s": stamps[0] - t_run0 if stamps else None,
         "finalize_s": t_run1 - stamps[-1] if stamps else None,
-        "rss_kib": rss, "peak_kib": peak,
+        "rss_kib": hooks.rss, "peak_kib": hooks.peak,
         "rendered": len(summary.rendered), "images": summary.images, "annotations": summary.annotations,
     }
 
@@ -360,41 +317,27 @@ def memory_lines(label: str, d: dict) -> list[str]:
     return lines
 
 
+STAGES_SHOWN = {
+    "sample": "scene sampling (recipe, per sequence)",
+    "settle": "physics settling (placement=physics, per sequence)",
+    "build": "build the scene in Blender",
+    "render": "render (Cycles, all passes, EXR written and read)",
+    "labels": "labels (passes -> maps, COCO, optional kinds, meta)",
+    "flow": "flow (computed and written; sequences only)",
+    "write": "write (data files, models, previews, meta)",
+}
+"""The pipeline stages printed (simgen.pipeline.STAGES), with what each covers."""
+
+
 def stage_lines(frames: list[dict[str, float]], frame_s: list[float]) -> list[str]:
     n = len(frames)
     mean = lambda k: 1000.0 * sum(f.get(k, 0.0) for f in frames) / n
     wall = 1000.0 * sum(frame_s) / n
-    render, exr = mean("render"), mean("exr_read")
-    wf, prev, prevc = mean("write_frame"), mean("previews"), mean("previews_compute")
-    top = {
-        "scene sampling (recipe)": mean("scene"),
-        "backend.build": mean("build"),
-        "render op (Cycles 4 passes + EXR write)": render - exr,
-        "EXR read (read_passes)": exr,
-        "make_labels": mean("make_labels"),
-        "coco_annotations": mean("coco_annotations"),
-        "load_mesh + write_model": mean("load_mesh") + mean("write_model"),
-        "frame_meta": mean("frame_meta"),
-        "flow (flow_between + write_flow; sequences only)": mean("flow_between") + mean("write_flow"),
-        "write_frame (data files + previews)": wf,
-    }
+    top = {text: mean(stage) for stage, text in STAGES_SHOWN.items()}
     top["rest of the loop (untimed glue)"] = wall - sum(top.values())
-    lines = [f"  {k:50s} {v:8.1f} ms" for k, v in top.items()]
-    lines.append(f"  {'= frame wall time':50s} {wall:8.1f} ms")
-    lines.append("  write_frame breakdown:")
-    sub = {
-        "data files (5 arrays + meta json)": wf - prev,
-        "previews total": prev,
-        "  previews: compute (colorize/depth/normal/overlay)": prevc,
-        "  previews: png encode + write": prev - prevc,
-        "all files: PNG encode (cv2.imencode)": mean("png_encode"),
-        "all files: np.save serialization": mean("npy_serialize"),
-        "all files: json.dumps": mean("json_dumps"),
-        "all files: atomic write (open+write+fsync+rename)": mean("file_write"),
-    }
-    lines += [f"    {k:52s} {v:8.1f} ms" for k, v in sub.items()]
-    post = wall - (render - exr)
-    lines.append(f"  non-render work per frame (wall - render op): {post:.1f} ms")
+    lines = [f"  {k:52s} {v:8.1f} ms" for k, v in top.items()]
+    lines.append(f"  {'= frame wall time':52s} {wall:8.1f} ms")
+    lines.append(f"  non-render work per frame (wall - render): {wall - mean('render'):.1f} ms")
     return lines
 
 
@@ -506,12 +449,12 @@ def main(argv: list[str] | None = None) -> int:
         lines += memory_lines("bare", bare) + memory_lines("pipeline", pipe)
     lo, hi = ratio_ci(pipe["frame_s"][w:], bare["frame_s"][w:])
     if args.sequence > 1:
-        flow_s = [(f.get("flow_between", 0.0) + f.get("write_flow", 0.0)) for f in pipe["stages"][w:]]
+        flow_s = [f.get("flow", 0.0) for f in pipe["stages"][w:]]
         with_flow = statistics.fmean(pipe["frame_s"][w:])
         without = with_flow - statistics.fmean(flow_s)
         lines += [
             (f"flow (sequence.length={args.sequence}): with flow {with_flow:.3f} s/frame, without "
-             f"{without:.3f} s/frame (flow_between + write_flow = {1000 * statistics.fmean(flow_s):.1f} ms/frame)"),
+             f"{without:.3f} s/frame (the flow stage: {1000 * statistics.fmean(flow_s):.1f} ms/frame)"),
             f"flow_ratio={with_flow / without:.3f}  (target < 1.10)",
         ]
     lines += [

@@ -235,7 +235,8 @@ class SequenceConfig:
     gap: int = 1
     """Frame gap k of the flow: forward flow is t -> t+k, backward flow t -> t-k."""
     formats: list[str] = field(default_factory=list)
-    """Extra flow files besides the lossless .npy: any of flo (Middlebury), kitti (16-bit PNG)."""
+    """Extra flow files besides the lossless .npy (flow formats of simgen.io.exporters): any of
+    flo (Middlebury), kitti (16-bit PNG)."""
 
 
 @dataclass
@@ -248,6 +249,13 @@ class OutputConfig:
     """Also write colourized pictures under previews/ (never instead of the data)."""
     overwrite: bool = False
     """Allow writing into a folder that already holds a dataset made with another config."""
+    formats: list[str] = field(default_factory=lambda: ["coco"])
+    """Dataset export formats written at the end of every run from all frames on disk
+    (simgen.io.exporters): coco (DIR/coco.json). [] writes none."""
+    labels: list[str] = field(default_factory=list)
+    """Optional label kinds added to every frame (simgen.labels.kinds; docs/dataset.md):
+    visibility (each COCO annotation gets visibility = visible / amodal pixels and
+    amodal_area), amodal (amodal masks of the annotated objects, DIR/amodal/NNNNNN.npz)."""
 
 
 def _default_scene() -> Any:

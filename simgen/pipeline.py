@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -17,8 +18,10 @@ from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, va
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.io.dataset import DatasetWriter
+from simgen.io.exporters import resolve as resolve_formats
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
+from simgen.labels.kinds import FrameContext, LabelKind, resolve
 from simgen.progress import Progress
 from simgen.recipes import Recipe, load_recipe
 from simgen.sampling.classes import check_balance
@@ -26,7 +29,8 @@ from simgen.sampling.random import frame_rng, render_seed
 
 log = logging.getLogger(__name__)
 
-FINGERPRINT_IGNORES = {"start", "frames", "output", "render.device", "render.threads", "render.persistent_data"}
+FINGERPRINT_IGNORES = {"start", "frames", "output.dir", "output.previews", "output.overwrite", "render.device",
+                       "render.threads", "render.persistent_data"}
 """Config keys that may differ between runs writing into the same dataset folder (shards, resumes)."""
 
 
@@ -173,6 +177,170 @@ def _group_by_sequence(settings: Settings, indices: list[int]) -> dict[int, list
     return groups
 
 
+STAGES = ("sample", "settle", "build", "render", "labels", "flow", "write")
+"""The stages of the frame loop, in order. Per sequence: ``sample`` (the recipe draws every
+step's scene) and ``settle`` (placement=physics only). Per rendered frame (a frame whose flow
+needs a neighbour outside the run renders that neighbour too): ``build`` (the scene into
+Blender), ``render`` (Cycles, passes read back) and ``labels`` (passes -> label maps). Per
+written frame: ``labels`` again (annotations, optional label kinds, meta), ``flow``
+(sequences only: forward and backward flow computed and their files written) and ``write``
+(the frame's other files, meta last)."""
+
+
+class Hooks:
+    """Callbacks into the frame loop, for timing, profiling or instrumenting a run without
+    patching the pipeline: subclass and override, then ``run(settings, config, hooks)``.
+
+    ``wrap(stage, fn)`` is called once per stage call with the function about to run and
+    returns the function to run instead (the default runs it as it is); ``frame_done`` is
+    called after each written frame, ``loop_started`` before the first stage of the loop
+    with the loop (its ``backend`` is the Blender session) and the frames to render."""
+
+    def wrap(self, stage: str, fn: Callable) -> Callable:
+        return fn
+
+    def loop_started(self, loop: "FrameLoop", todo: list[int]) -> None:
+        pass
+
+    def frame_done(self, index: int) -> None:
+        pass
+
+
+class StageTimes(Hooks):
+    """Hooks that sum the wall time of every stage per written frame: ``frames[i]`` is
+    {stage: seconds} of the i-th written frame (the work of sequence-level stages and of
+    neighbour renders is counted in the frame written next)."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, float] = {}
+        self.frames: list[dict[str, float]] = []
+
+    def wrap(self, stage: str, fn: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.current[stage] = self.current.get(stage, 0.0) + time.perf_counter() - t0
+        return timed
+
+    def frame_done(self, index: int) -> None:
+        self.frames.append(self.current)
+        self.current = {}
+
+
+@dataclass
+class FrameOutput:
+    """Everything written for one frame, made by the ``labels`` stage."""
+
+    index: int
+    labels: FrameLabels
+    meta: dict
+    models: list[tuple[str, Path]]
+
+
+class FrameLoop:
+    """The stages of one run: each is a method, called through the run's hooks."""
+
+    def __init__(self, settings: Settings, recipe: Recipe, catalog: Catalog, writer: DatasetWriter,
+                 kinds: list[LabelKind], hooks: Hooks):
+        self.settings, self.recipe, self.catalog, self.writer = settings, recipe, catalog, writer
+        self.kinds, self.hooks = kinds, hooks
+        self.backend: Any = None
+        self.progress: Progress | None = None
+        self.written_models: set[str] = set()
+        self.rendered: list[int] = []
+
+    def stage(self, name: str, fn: Callable, *args):
+        return self.hooks.wrap(name, fn)(*args)
+
+    # ---------------------------------------------------------------- the stages
+    def sample(self, sequence: int) -> list[Scene]:
+        return make_sequence_scenes(self.recipe, self.settings, self.catalog, sequence)
+
+    def settle(self, scenes: list[Scene]) -> list[Scene]:
+        poses, report = self.backend.settle(scenes[0])
+        return [s.settled(poses, report) for s in scenes]
+
+    def build(self, scene: Scene) -> None:
+        self.backend.build(scene)
+
+    def render(self, index: int) -> dict:
+        return self.backend.render(seed=render_seed(self.settings.seed, index))
+
+    def frame_labels(self, raw: dict, scene: Scene) -> FrameLabels:
+        return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
+                           scene.camera.world_to_camera, scene.camera.K)
+
+    def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:
+        """Annotations, flow, the optional label kinds and the meta of frame ``index``."""
+        settings = self.settings
+        sequence, step = frame_position(settings, index)
+        scene, own = scenes[step], labels[step]
+        category_of = {o.instance_id: o.category_id for o in scene.objects}
+        annotations = coco_annotations(own.instance, category_of, index)
+        for a in annotations:  # one object keeps its track id through a sequence
+            a["track_id"] = annotation_id(sequence, a["instance_id"])
+        computed: dict[Callable, Any] = {}  # kinds that share a computation run it once
+        for kind in self.kinds:
+            if kind.compute is None:
+                continue
+            if kind.compute not in computed:
+                computed[kind.compute] = kind.compute(own, FrameContext(scene=scene))
+            own.extra[kind.name] = computed[kind.compute]
+            if kind.annotate:
+                kind.annotate(own.extra[kind.name], annotations)
+        models = [(model_relpath(o.asset_id, o.mesh_path), o.mesh_path) for o in scene.objects]
+        meta = frame_meta(scene, settings, self.catalog, index, annotations)
+        return FrameOutput(index=index, labels=own, meta=meta, models=models)
+
+    def flow(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> dict[str, dict | None]:
+        """Forward and backward flow of frame ``index``, written; the files by direction (None:
+        the sequence has no frame there)."""
+        q = self.settings.sequence
+        step = frame_position(self.settings, index)[1]
+        files: dict[str, dict | None] = {}
+        for direction, other in (("forward", step + q.gap), ("backward", step - q.gap)):
+            if not 0 <= other < q.length:
+                files[direction] = None
+                continue
+            flow, valid = flow_between(scenes[step], labels[step], scenes[other], labels[other])
+            files[direction] = self.writer.write_flow(index, direction, flow, valid, q.formats)
+        return files
+
+    def write(self, out: FrameOutput) -> None:
+        """The frame's new models and label files; the meta file last."""
+        for rel, path in out.models:
+            if rel not in self.written_models:
+                self.writer.write_model(rel, load_mesh(path))
+                self.written_models.add(rel)
+        self.writer.write_frame(out.index, out.labels, out.meta)
+
+    # ---------------------------------------------------------------- the loop
+    def render_frame(self, scene: Scene, index: int) -> FrameLabels:
+        self.stage("build", self.build, scene)
+        raw = self.stage("render", self.render, index)
+        return self.stage("labels", self.frame_labels, raw, scene)
+
+    def write_frame(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> None:
+        out = self.stage("labels", self.frame_output, index, scenes, labels)
+        if self.settings.sequence.length > 1:
+            out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels)
+        self.stage("write", self.write, out)
+        self.rendered.append(index)
+        if self.progress is not None:
+            self.progress.update()
+        self.hooks.frame_done(index)
+
+    def run(self, todo: list[int], first: tuple[int, list[Scene]]) -> None:
+        self.hooks.loop_started(self, todo)
+        for sequence, steps in _group_by_sequence(self.settings, todo).items():
+            scenes = first[1] if sequence == first[0] else self.stage("sample", self.sample, sequence)
+            if scenes[0].physics is not None:  # placement=physics: settle once, the objects stay put
+                scenes = self.stage("settle", self.settle, scenes)
+            _render_sequence(self.settings, sequence, steps, scenes, self.render_frame, self.write_frame)
+
+
 def _render_sequence(settings: Settings, sequence: int, steps: list[int], scenes: list[Scene],
                      render, write) -> None:
     """Render the requested ``steps`` of a sequence and the neighbours their flow needs.
@@ -200,20 +368,34 @@ def _render_sequence(settings: Settings, sequence: int, steps: list[int], scenes
             del labels[old]
 
 
-def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
+def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> list:
+    """The registry entries (label kinds, formats) that config key ``key`` names; one-line
+    SimgenError naming the key and the choices for an unknown name."""
+    try:
+        return resolve_names(names, **kw)
+    except ValueError as e:
+        raise SimgenError(f"{key}={list(names)}: {e}") from None
+
+
+def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks | None = None) -> RunSummary:
     """Render frames ``start..start+frames-1`` into ``settings.output.dir``.
 
     Every check that can fail on bad input (assets, recipe, placement, output folder)
     runs before Blender starts. Frames already complete on disk are kept, not redone.
+    ``hooks`` (see :class:`Hooks`) can time or instrument the stages of the loop.
     """
     config = config if config is not None else asdict(settings)
+    hooks = hooks if hooks is not None else Hooks()
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings)
+    kinds = registered("output.labels", resolve, settings.output.labels)
+    registered("output.formats", resolve_formats, settings.output.formats, flow=False)
+    registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
     out = Path(settings.output.dir).expanduser().resolve()
     indices = list(range(settings.start, settings.start + settings.frames))
     first_sequence = frame_position(settings, indices[0])[0]
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
-    writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews)
+    writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews, labels=settings.output.labels)
     _check_existing(out, config, settings.output.overwrite)
     done = set(writer.frames_on_disk())
     todo = [i for i in indices if i not in done]
@@ -222,14 +404,15 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
         log.info("%d of %d frames are already complete in %s; rendering the other %d",
                  len(skipped), len(indices), out, len(todo))
     if not todo:
-        coco = writer.write_coco()
+        coco = writer.export(settings.output.formats)
         return RunSummary(out_dir=out, rendered=[], skipped=skipped, frames_on_disk=len(done),
                           annotations=len(coco["annotations"]), images=len(coco["images"]),
                           category_counts=category_counts(coco))
 
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
 
-    backend = BlenderBackend(settings.render)
+    loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks)
+    loop.backend = backend = BlenderBackend(settings.render)
     info = {
         "simgen_version": simgen.__version__,
         "blender_version": backend.blender_version,
@@ -240,54 +423,15 @@ def run(settings: Settings, config: dict[str, Any] | None = None) -> RunSummary:
         "device": backend.device,
     }
     writer.write_dataset_json({**info, "frames": sorted(done)})
-    written_models: set[str] = set()
-    rendered: list[int] = []
-    progress = Progress(len(todo))
-
-    def render(scene: Scene, index: int) -> FrameLabels:
-        backend.build(scene)
-        raw = backend.render(seed=render_seed(settings.seed, index))
-        return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
-                           scene.camera.world_to_camera, scene.camera.K)
-
-    def write(index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> None:
-        sequence, step = frame_position(settings, index)
-        scene, own = scenes[step], labels[step]
-        category_of = {o.instance_id: o.category_id for o in scene.objects}
-        annotations = coco_annotations(own.instance, category_of, index)
-        for a in annotations:  # one object keeps its track id through a sequence
-            a["track_id"] = annotation_id(sequence, a["instance_id"])
-        flow_files: dict[str, dict[str, str] | None] = {}
-        if settings.sequence.length > 1:
-            gap = settings.sequence.gap
-            for direction, other in (("forward", step + gap), ("backward", step - gap)):
-                if not 0 <= other < settings.sequence.length:
-                    flow_files[direction] = None  # the sequence has no frame there
-                    continue
-                flow, valid = flow_between(scene, own, scenes[other], labels[other])
-                flow_files[direction] = writer.write_flow(index, direction, flow, valid, settings.sequence.formats)
-        for o in scene.objects:
-            rel = model_relpath(o.asset_id, o.mesh_path)
-            if rel not in written_models:
-                writer.write_model(rel, load_mesh(o.mesh_path))
-                written_models.add(rel)
-        writer.write_frame(index, own, frame_meta(scene, settings, catalog, index, annotations, flow_files))
-        rendered.append(index)
-        progress.update()
-
+    loop.progress = Progress(len(todo))
     try:
-        for sequence, steps in _group_by_sequence(settings, todo).items():
-            scenes = first_scenes if sequence == first_sequence else \
-                make_sequence_scenes(recipe, settings, catalog, sequence)
-            if scenes[0].physics is not None:  # placement=physics: settle once, the objects stay put
-                poses, report = backend.settle(scenes[0])
-                scenes = [s.settled(poses, report) for s in scenes]
-            _render_sequence(settings, sequence, steps, scenes, render, write)
+        loop.run(todo, (first_sequence, first_scenes))
     finally:
         backend.close()
-        coco = writer.write_coco()
+        coco = writer.export(settings.output.formats)
         on_disk = writer.frames_on_disk()
         writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
-    return RunSummary(out_dir=out, rendered=rendered, skipped=skipped, frames_on_disk=len(on_disk),
+    return RunSummary(out_dir=out, rendered=loop.rendered, skipped=skipped, frames_on_disk=len(on_disk),
                       annotations=len(coco["annotations"]), images=len(coco["images"]),
                       category_counts=category_counts(coco))
+

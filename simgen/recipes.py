@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,10 +61,10 @@ class Recipe:
 
 
 def available() -> list[str]:
-    """The recipes shipped under scenes/."""
-    import scenes
-
-    return sorted(p.stem for p in Path(scenes.__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+    """The recipes shipped under scenes/ (found on disk: loading happens in load_recipe)."""
+    spec = importlib.util.find_spec("scenes")
+    folders = spec.submodule_search_locations if spec is not None else None
+    return sorted({p.stem for d in folders or [] for p in Path(d).glob("*.py") if not p.stem.startswith("_")})
 
 
 def load_recipe(name: str) -> Recipe:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from pathlib import Path
 
 import pytest
 
 from simgen.config import RenderConfig, Settings, validate
+from simgen.recipes import Recipe
+
+
+def recipe_module(name: str, make_sequence) -> types.ModuleType:
+    """A recipe module ``scenes.<name>`` for tests: tabletop's config (recipe = name) and
+    ``make_sequence``; put it in sys.modules under that name to make it loadable."""
+    from scenes.tabletop import Config as TabletopConfig
+
+    config = dataclasses.make_dataclass("Config", [("recipe", str, dataclasses.field(default=name))],
+                                        bases=(TabletopConfig,))
+    module = types.ModuleType(f"scenes.{name}")
+    module.RECIPE = Recipe(name=name, Config=config, make_sequence=make_sequence)
+    return module
 
 
 def tiny_settings(out: Path, *, frames: int = 4, start: int = 0, seed: int = 7, width: int = 128,

@@ -220,3 +220,21 @@ def resting_contacts(bodies: dict[str, trimesh.Trimesh], boxes: dict[str, np.nda
         out[name] = {"penetration": max(depth), "lowest_gap": float(gap[np.argmin(pts[:, 2])]),
                      "support_gap": float(gap[low].min())}
     return out
+
+
+def amodal_raycast(root: str | Path, index: int) -> dict[int, np.ndarray]:
+    """{instance id: (H, W) bool} of every annotated object (category != 0) of frame ``index``:
+    the pixel centres whose ray meets the object's own mesh (nearer than nothing else
+    required: other objects are ignored), at a planar depth of at least clip_start."""
+    meta = _meta(root, index)
+    W, H = meta["width"], meta["height"]
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    origin, dirs, _ = pixel_centre_rays(K, w2c, W, H)
+    categories = {o["instance_id"]: o["category_id"] for o in meta["objects"]}
+    out = {}
+    for iid, mesh in load_world_meshes(Path(root), meta):
+        if categories[iid] == 0:
+            continue
+        t, _ = intersect(origin, dirs, mesh.triangles)
+        out[iid] = (np.isfinite(t) & (t >= meta["clip_start"])).reshape(H, W)
+    return out

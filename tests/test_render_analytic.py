@@ -10,8 +10,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import tiny_settings
-from scenes.tabletop import Config as TabletopConfig
+from conftest import recipe_module, tiny_settings
 from simgen.core.camera import intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject
 from simgen.io import read_frame
@@ -38,20 +37,17 @@ BOX_LO, BOX_HI = np.array([0.1, 0.0, 0.0]), np.array([0.3, 0.2, 0.2])  # cube.ob
 
 
 def analytic_recipe(w2c: np.ndarray, K: np.ndarray = K_TYPED) -> types.ModuleType:
-    def make_scene(settings, catalog, rng):
+    def make_sequence(settings, catalog, rng, length):
         cube = catalog.asset("box/cube")
         grey = Material((0.5, 0.5, 0.5), 0.5, 0.0)
         box_pose = np.diag([2.0, 2.0, 2.0, 1.0])
         box_pose[:3, 3] = [0.2, 0.1, 0.0]
-        return Scene(
+        return [Scene(
             objects=[SceneObject("box", cube.path, box_pose, 1, cube.category_id, grey, cube.key),
                      SceneObject("ground", catalog.ground, np.diag([20.0, 20.0, 20.0, 1.0]), 2, 0, grey)],
             lights=[Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))],
-            camera=Camera(W, H, K.copy(), w2c.copy()))
-    module = types.ModuleType("scenes.analytic_test")
-    module.make_scene = make_scene
-    module.Config = TabletopConfig
-    return module
+            camera=Camera(W, H, K.copy(), w2c.copy()))]
+    return recipe_module("analytic_test", make_sequence)
 
 
 def closed_form(w2c: np.ndarray, K: np.ndarray = K_TYPED):

@@ -9,14 +9,12 @@ checks its visibility with a ray cast through its exact projected position.
 from __future__ import annotations
 
 import sys
-import types
 
 import numpy as np
 import pytest
 
-from conftest import tiny_settings
+from conftest import recipe_module, tiny_settings
 from groundtruth import reference_flow
-from scenes.tabletop import Config as TabletopConfig
 from simgen.core.camera import intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject
 from simgen.io import read_frame, read_npy
@@ -78,11 +76,7 @@ def motion_recipe(camera_step: np.ndarray, object_steps: dict[int, np.ndarray], 
             scenes.append(Scene(objects=objects, lights=[Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))], camera=cam))
         return scenes
 
-    module = types.ModuleType("scenes.motion_test")
-    module.Config = TabletopConfig
-    module.make_sequence = make_sequence
-    module.make_scene = lambda settings, catalog, rng: make_sequence(settings, catalog, rng, 1)[0]
-    return module
+    return recipe_module("motion_test", make_sequence)
 
 
 def render_motion(root, name, length=3, gap=1, **kw):
@@ -182,10 +176,7 @@ def test_camera_translation_over_a_plane_closed_form(tmp_path):
                                 [Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))],
                                 Camera(W, H, intrinsics(40.0, 36.0, W, H), w2c)))
         return scenes
-    module = types.ModuleType("scenes.motion_test")
-    module.Config, module.make_sequence = TabletopConfig, make_sequence
-    module.make_scene = lambda s, c, r: make_sequence(s, c, r, 1)[0]
-    sys.modules["scenes.motion_test"] = module
+    sys.modules["scenes.motion_test"] = recipe_module("motion_test", make_sequence)
     try:
         s = tiny_settings(tmp_path, frames=2, width=W, height=H, samples=1)
         s.scene.recipe, s.sequence.length = "motion_test", 2

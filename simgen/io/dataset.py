@@ -12,9 +12,12 @@
     DIR/meta/NNNNNN.json             per-frame meta; written last, so its presence
                                      means the frame is complete
     DIR/models/...                   meshes (binary PLY)
-    DIR/previews/{instance,semantic,depth,normal,overlay}/NNNNNN.png   optional pictures
+    DIR/<folder>/NNNNNN<suffix>      each optional label kind of output.labels that has a file
+    DIR/previews/{instance,semantic,depth,normal,overlay,...}/NNNNNN.png   optional pictures
 
-NNNNNN is the frame index zero-padded to 6 digits (more digits when larger).
+NNNNNN is the frame index zero-padded to 6 digits (more digits when larger). The per-frame
+files are those of the label kinds (simgen.labels.kinds): the writer and read_frame iterate
+over the registry.
 """
 
 from __future__ import annotations
@@ -32,22 +35,29 @@ from simgen.io.files import (
     ensure_writable_dir,
     read_json,
     read_npy,
+    read_npz,
     read_png,
     write_json,
     write_npy,
+    write_npz,
     write_png,
 )
-from simgen.io.flow_formats import write_flo, write_kitti_flow, write_valid_png
+from simgen.io.exporters import resolve as resolve_formats
+from simgen.io.flow_formats import write_valid_png
 from simgen.labels.core import FrameLabels
 from simgen.labels.flow import flow_to_color
-from simgen.labels.preview import colorize_ids, depth_preview, normal_preview, overlay
+from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind, resolve
+from simgen.labels.preview import overlay
 
 if TYPE_CHECKING:
     import trimesh
 
-FRAME_DIRS = ("images", "instance", "semantic", "depth", "normal", "meta")
-PREVIEW_KINDS = ("instance", "semantic", "depth", "normal", "overlay")
+FRAME_DIRS = (*(k.folder for k in CORE_KINDS), "meta")
+"""The folders every frame has a file in."""
 _FRAME_FILE = re.compile(r"^(\d{6,})\.json$")
+WRITERS = {".png": write_png, ".npy": write_npy, ".npz": write_npz}
+READERS = {".png": read_png, ".npy": read_npy, ".npz": read_npz}
+"""Codec of each label-kind file suffix (simgen.labels.kinds.CODECS)."""
 
 
 def frame_name(index: int) -> str:
@@ -58,16 +68,9 @@ def frame_name(index: int) -> str:
     return f"{index:06d}"
 
 
-def _frame_paths(root: Path, index: int) -> dict[str, Path]:
-    name = frame_name(index)
-    return {
-        "rgb": root / "images" / f"{name}.png",
-        "instance": root / "instance" / f"{name}.png",
-        "semantic": root / "semantic" / f"{name}.png",
-        "depth": root / "depth" / f"{name}.npy",
-        "normal": root / "normal" / f"{name}.npy",
-        "meta": root / "meta" / f"{name}.json",
-    }
+def kind_path(root: Path, kind: LabelKind, index: int) -> Path:
+    """DIR/<folder>/NNNNNN<suffix> of label kind ``kind`` in frame ``index``."""
+    return root / str(kind.folder) / f"{frame_name(index)}{kind.suffix}"
 
 
 class DatasetWriter:
@@ -77,7 +80,8 @@ class DatasetWriter:
     the same directory; :meth:`write_coco` assembles from whatever is on disk.
     """
 
-    def __init__(self, root: str | os.PathLike, categories: list[dict], previews: bool = True):
+    def __init__(self, root: str | os.PathLike, categories: list[dict], previews: bool = True,
+                 labels: Sequence[str] = ()):
         self.root = ensure_writable_dir(root)
         self.categories = [dict(c) for c in categories]
         ids = []
@@ -91,11 +95,17 @@ class DatasetWriter:
             raise ValueError(f"duplicate category ids: {sorted(ids)}")
         self.category_names = {int(c["id"]): str(c["name"]) for c in self.categories}
         self.previews = bool(previews)
-        for d in FRAME_DIRS + ("models",):
+        self.kinds = resolve(labels)
+        """The label kinds written: the core ones and the optional ones named in ``labels``."""
+        for d in (*(k.folder for k in self.kinds if k.folder), "meta", "models"):
             (self.root / d).mkdir(exist_ok=True)
         if self.previews:
-            for kind in PREVIEW_KINDS:
-                (self.root / "previews" / kind).mkdir(parents=True, exist_ok=True)
+            for name in self.preview_names:
+                (self.root / "previews" / name).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def preview_names(self) -> list[str]:
+        return [k.name for k in self.kinds if k.preview] + ["overlay"]
 
     # ------------------------------------------------------------------ frames
 
@@ -121,25 +131,17 @@ class DatasetWriter:
         index = int(index)
         labels.check()
         self._check_meta(index, labels, meta)
-        paths = _frame_paths(self.root, index)
-        write_png(paths["rgb"], labels.rgb)
-        write_png(paths["instance"], labels.instance)
-        write_png(paths["semantic"], labels.semantic)
-        write_npy(paths["depth"], labels.depth)
-        write_npy(paths["normal"], labels.normal)
+        for kind in self.kinds:
+            if kind.folder:
+                WRITERS[kind.suffix](kind_path(self.root, kind, index), labels[kind.name])
         if self.previews:
             self._write_previews(index, labels, meta["coco"]["annotations"])
-        write_json(paths["meta"], meta)
+        write_json(self.root / "meta" / f"{frame_name(index)}.json", meta)
 
     def _write_previews(self, index: int, labels: FrameLabels, annotations: list[dict]) -> None:
         name = frame_name(index)
-        pics = {
-            "instance": colorize_ids(labels.instance),
-            "semantic": colorize_ids(labels.semantic),
-            "depth": depth_preview(labels.depth),
-            "normal": normal_preview(labels.normal),
-            "overlay": overlay(labels.rgb, labels.instance, annotations, self.category_names),
-        }
+        pics = {k.name: k.preview(labels[k.name]) for k in self.kinds if k.preview}
+        pics["overlay"] = overlay(labels.rgb, labels.instance, annotations, self.category_names)
         for kind, pic in pics.items():
             write_png(self.root / "previews" / kind / f"{name}.png", pic)
 
@@ -149,27 +151,23 @@ class DatasetWriter:
 
         ``direction`` is "forward" or "backward". Always writes the lossless
         ``flow_<direction>/NNNNNN.npy`` (float32 H x W x 2) and
-        ``flow_<direction>_valid/NNNNNN.png`` (255 = valid); ``formats`` adds
-        ``flo`` (``flow_<direction>/NNNNNN.flo``) and ``kitti``
-        (``flow_<direction>_kitti/NNNNNN.png``); previews add a colour-wheel picture.
+        ``flow_<direction>_valid/NNNNNN.png`` (255 = valid); ``formats`` adds the flow
+        formats of the exporter registry (simgen.io.exporters: ``flo``, ``kitti``);
+        previews add a colour-wheel picture.
         Returns the written paths relative to the dataset root, by kind.
         """
         if direction not in ("forward", "backward"):
             raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
         name, d = frame_name(index), f"flow_{direction}"
         rel = {"flow": f"{d}/{name}.npy", "valid": f"{d}_valid/{name}.png"}
-        if "flo" in formats:
-            rel["flo"] = f"{d}/{name}.flo"
-        if "kitti" in formats:
-            rel["kitti"] = f"{d}_kitti/{name}.png"
+        exporters = resolve_formats(formats, flow=True)
+        rel.update({e.name: str(e.flow_file).format(flow=d, name=name) for e in exporters})
         for r in rel.values():
             (self.root / r).parent.mkdir(parents=True, exist_ok=True)
         write_npy(self.root / rel["flow"], np.asarray(flow, dtype=np.float32))
         write_valid_png(self.root / rel["valid"], valid)
-        if "flo" in rel:
-            write_flo(self.root / rel["flo"], flow)
-        if "kitti" in rel:
-            write_kitti_flow(self.root / rel["kitti"], flow, valid)
+        for e in exporters:
+            e.write_flow(self.root / rel[e.name], flow, valid)
         if self.previews:
             (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
             write_png(self.root / "previews" / d / f"{name}.png", flow_to_color(flow, valid))
@@ -205,6 +203,20 @@ class DatasetWriter:
 
     def write_coco(self, info: dict | None = None) -> dict:
         """Assemble DIR/coco.json from every meta/*.json on disk and return it."""
+        coco = self.build_coco(info)
+        write_json(self.root / "coco.json", coco)
+        return coco
+
+    def export(self, formats: Sequence[str]) -> dict:
+        """Run the dataset formats named (simgen.io.exporters, e.g. coco) over every frame on
+        disk; returns the COCO dictionary they were given."""
+        coco = self.build_coco()
+        for e in resolve_formats(formats, flow=False):
+            e.finish(self.root, coco)
+        return coco
+
+    def build_coco(self, info: dict | None = None) -> dict:
+        """The COCO dictionary of every complete frame on disk (from the meta files)."""
         images, annotations = [], []
         for index in self.frames_on_disk():
             meta = read_json(self.root / "meta" / f"{frame_name(index)}.json")
@@ -229,7 +241,6 @@ class DatasetWriter:
             "annotations": annotations,
             "categories": self.categories,
         }
-        write_json(self.root / "coco.json", coco)
         return coco
 
     def write_dataset_json(self, info: dict) -> None:
@@ -237,13 +248,13 @@ class DatasetWriter:
 
 
 def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:
-    """Load every file of frame ``index``: rgb, instance, semantic, depth, normal, meta."""
-    paths = _frame_paths(Path(root), int(index))
-    return {
-        "rgb": read_png(paths["rgb"]),
-        "instance": read_png(paths["instance"]),
-        "semantic": read_png(paths["semantic"]),
-        "depth": read_npy(paths["depth"]),
-        "normal": read_npy(paths["normal"]),
-        "meta": read_json(paths["meta"]),
-    }
+    """Load every file of frame ``index``: each label kind with a file on disk (rgb, instance,
+    semantic, depth, normal, and the optional kinds written) by name, and its meta."""
+    root = Path(root)
+    out: dict[str, Any] = {}
+    for kind in LABEL_KINDS.values():
+        path = kind_path(root, kind, index) if kind.folder else None
+        if path is not None and (kind.core or path.exists()):
+            out[kind.name] = READERS[kind.suffix](path)
+    out["meta"] = read_json(root / "meta" / f"{frame_name(index)}.json")
+    return out

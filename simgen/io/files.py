@@ -12,6 +12,7 @@ import io
 import json
 import os
 import secrets
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,21 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:
     return np.load(path, allow_pickle=False)
+
+
+def write_npz(path: str | os.PathLike, value: Any) -> None:
+    """Atomically write the arrays of ``value`` (a dict, or a dataclass of arrays) as a
+    compressed .npz, one member per name (no pickles)."""
+    arrays = value if isinstance(value, dict) else {f.name: getattr(value, f.name) for f in fields(value)}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    atomic_write_bytes(path, buf.getbuffer())
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of an .npz written by :func:`write_npz`, by name."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
 
 
 # ------------------------------------------------------------------------ JSON

@@ -1,5 +1,7 @@
 """Labels from raw render passes: lossless maps, COCO annotations and previews."""
 
+from simgen.labels import amodal  # noqa: F401  (registers the optional kinds visibility and amodal)
+
 from simgen.labels.core import (
     FrameLabels,
     annotation_id,

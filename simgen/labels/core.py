@@ -11,10 +11,13 @@ vectors in the camera frame facing the camera (zeros where nothing was hit).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_util
+
+from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS
 
 
 MAX_ID = 65535
@@ -35,6 +38,12 @@ class FrameLabels:
     """(H, W) float32 planar depth in metres, inf = no hit."""
     normal: np.ndarray
     """(H, W, 3) float32 camera-frame unit normals facing the camera, 0 = no hit."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Values of the optional label kinds (output.labels) by name (simgen.labels.kinds)."""
+
+    def __getitem__(self, name: str) -> Any:
+        """The value of label kind ``name``: a core array or an optional kind's value."""
+        return self.extra[name] if name in self.extra else getattr(self, name)
 
     @property
     def height(self) -> int:
@@ -45,23 +54,12 @@ class FrameLabels:
         return int(self.instance.shape[1])
 
     def check(self) -> None:
-        """Raise ValueError unless every array has the documented shape and dtype."""
-        if self.instance.ndim != 2:
-            raise ValueError(f"instance must be (H, W), got shape {self.instance.shape}")
+        """Raise ValueError unless every array has its kind's documented shape and dtype."""
+        if not isinstance(self.instance, np.ndarray) or self.instance.ndim != 2:
+            raise ValueError(f"instance must be (H, W), got shape {getattr(self.instance, 'shape', None)}")
         h, w = self.instance.shape
-        expected = {
-            "rgb": ((h, w, 3), np.uint8),
-            "instance": ((h, w), np.uint16),
-            "semantic": ((h, w), np.uint16),
-            "depth": ((h, w), np.float32),
-            "normal": ((h, w, 3), np.float32),
-        }
-        for name, (shape, dtype) in expected.items():
-            arr = getattr(self, name)
-            if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != dtype:
-                got = (getattr(arr, "shape", None), getattr(arr, "dtype", type(arr).__name__))
-                raise ValueError(
-                    f"FrameLabels.{name} must be {np.dtype(dtype).name} {shape}, got {got[1]} {got[0]}")
+        for kind in (*CORE_KINDS, *(LABEL_KINDS[name] for name in self.extra)):
+            kind.check(self[kind.name], h, w)
 
 
 def _present_ids(instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,73 @@
+"""The registry of export formats: one record per format, run by the writer and the pipeline.
+
+Two kinds of format:
+
+- dataset formats (``output.formats``) run once over the finished frames at the end of a
+  run, from what is on disk (so shards and resumed runs export every frame): ``coco``
+  writes DIR/coco.json;
+- flow formats (``sequence.formats``) write each flow field in another file format beside
+  simgen's lossless .npy: ``flo`` (Middlebury) and ``kitti`` (16-bit PNG).
+
+Adding a format is one module that calls :func:`register` plus its name in the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from simgen.io.files import write_json
+from simgen.io.flow_formats import write_flo, write_kitti_flow
+
+
+@dataclass(frozen=True)
+class Exporter:
+    name: str
+    doc: str
+    """One line for the docs: what the format writes and where."""
+    finish: Optional[Callable[[Path, dict], None]] = None
+    """Dataset format: finish(root, coco) writes the export of every frame on disk; ``coco`` is
+    the dataset's COCO dictionary assembled from the frames' meta files."""
+    flow_file: Optional[str] = None
+    """Flow format: the file of one flow field, relative to the dataset root, with {flow}
+    (flow_forward or flow_backward) and {name} (the frame's file stem)."""
+    write_flow: Optional[Callable[[Path, np.ndarray, np.ndarray], None]] = None
+    """Flow format: write_flow(path, flow, valid)."""
+
+
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def register(exporter: Exporter) -> Exporter:
+    if (exporter.finish is None) == (exporter.write_flow is None):
+        raise ValueError(f"exporter {exporter.name!r} must be a dataset format (finish) or a flow format (write_flow)")
+    EXPORTERS[exporter.name] = exporter
+    return exporter
+
+
+def _names(flow: bool) -> list[str]:
+    return [e.name for e in EXPORTERS.values() if (e.write_flow is not None) == flow]
+
+
+def resolve(names: list[str] | tuple[str, ...], flow: bool) -> list[Exporter]:
+    """The dataset (or flow) formats named, in registry order; ValueError naming the choices."""
+    known = _names(flow)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown {'flow' if flow else 'dataset'} format(s) {unknown}; choose from {known}")
+    return [EXPORTERS[n] for n in known if n in names]
+
+
+def _write_coco(root: Path, coco: dict[str, Any]) -> None:
+    write_json(root / "coco.json", coco)
+
+
+register(Exporter("coco", "DIR/coco.json: COCO instances of every frame on disk (RLE masks; docs/dataset.md)",
+                  finish=_write_coco))
+register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
+                  flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
+register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",
+                  flow_file="{flow}_kitti/{name}.png", write_flow=write_kitti_flow))

@@ -1,0 +1,131 @@
+"""Amodal masks and visibility: what each object would cover if nothing occluded it.
+
+The amodal mask of an object is the set of pixels whose centre ray meets the object's
+surface, other objects ignored; it is computed by rasterizing the object's triangles
+(world vertices from the frame's scene, projected with its K and world_to_camera) at
+pixel centres: a pixel is in if its centre lies inside the projection of a triangle, or
+on its edge, with the part of a triangle nearer than camera.clip_start clipped away.
+Every visible pixel of the object (instance label == its id) counts as in, so the
+visible pixels are always a subset of the amodal ones.
+
+Two registered kinds (simgen.labels.kinds):
+
+- ``visibility``: adds ``visibility`` (visible pixels / amodal pixels, 0..1) and
+  ``amodal_area`` to every COCO annotation. No file.
+- ``amodal``: ``DIR/amodal/NNNNNN.npz`` with ``instance_ids`` (N,) uint16 and ``masks``
+  (N, H, W) bool, one mask per annotated object (category != 0) that covers a pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simgen.assets.meshes import load_mesh
+from simgen.labels.kinds import FrameContext, LabelKind, register
+from simgen.labels.preview import id_colors
+
+
+@dataclass(frozen=True)
+class AmodalMasks:
+    """The amodal masks of one frame's annotated objects."""
+
+    instance_ids: np.ndarray
+    """(N,) uint16, sorted."""
+    masks: np.ndarray
+    """(N, H, W) bool."""
+
+    def area(self, instance_id: int) -> int:
+        hit = np.flatnonzero(self.instance_ids == instance_id)
+        return int(self.masks[hit[0]].sum()) if hit.size else 0
+
+
+def _clip_near(tri: np.ndarray, near: float) -> list[np.ndarray]:
+    """The parts (triangles, camera coordinates) of ``tri`` (3, 3) with z >= near."""
+    inside = tri[:, 2] >= near
+    if inside.all():
+        return [tri]
+    if not inside.any():
+        return []
+    poly = []
+    for i in range(3):
+        a, b = tri[i], tri[(i + 1) % 3]
+        if a[2] >= near:
+            poly.append(a)
+        if (a[2] >= near) != (b[2] >= near):
+            t = (near - a[2]) / (b[2] - a[2])
+            poly.append(a + t * (b - a))
+    return [np.array([poly[0], poly[k], poly[k + 1]]) for k in range(1, len(poly) - 1)]
+
+
+def rasterize(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
+              near: float) -> np.ndarray:
+    """(H, W) bool: pixel centres inside the projection of any triangle (edges included)."""
+    mask = np.zeros((height, width), bool)
+    tris = vertices_cam[faces]  # (F, 3, 3)
+    crossing = (tris[:, :, 2] < near).any(axis=1)
+    parts = [tris[~crossing & (tris[:, :, 2] >= near).all(axis=1)]]
+    for tri in tris[crossing]:
+        parts.extend(p[None] for p in _clip_near(tri, near))
+    tris = np.concatenate(parts) if parts else np.zeros((0, 3, 3))
+    if not len(tris):
+        return mask
+    uv = tris[:, :, :2] / tris[:, :, 2:3] * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])
+    lo = np.clip(np.ceil(uv.min(axis=1) - 1e-9), 0, [width, height]).astype(int)
+    hi = np.clip(np.floor(uv.max(axis=1) + 1e-9), -1, [width - 1, height - 1]).astype(int)
+    keep = (hi >= lo).all(axis=1)
+    for (x0, y0), (x1, y1), (a, b, c) in zip(lo[keep], hi[keep], uv[keep]):
+        xs, ys = np.meshgrid(np.arange(x0, x1 + 1, dtype=float), np.arange(y0, y1 + 1, dtype=float))
+        # signed areas of the pixel centre against each edge; inside = all of one sign (or 0)
+        e0 = (b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0])
+        e1 = (c[0] - b[0]) * (ys - b[1]) - (c[1] - b[1]) * (xs - b[0])
+        e2 = (a[0] - c[0]) * (ys - c[1]) - (a[1] - c[1]) * (xs - c[0])
+        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+        mask[y0:y1 + 1, x0:x1 + 1] |= inside
+    return mask
+
+
+def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
+    """The amodal mask of every annotated object of the frame that covers a pixel."""
+    cam = ctx.scene.camera
+    ids, masks = [], []
+    for o in sorted(ctx.scene.objects, key=lambda o: o.instance_id):
+        if o.category_id == 0:
+            continue
+        mesh = load_mesh(o.mesh_path)
+        v = np.c_[mesh.vertices, np.ones(len(mesh.vertices))] @ (cam.world_to_camera @ o.mesh_to_world).T
+        mask = rasterize(v[:, :3], np.asarray(mesh.faces), cam.K, cam.width, cam.height, cam.clip_start)
+        mask |= labels.instance == o.instance_id
+        if mask.any():
+            ids.append(o.instance_id)
+            masks.append(mask)
+    h, w = labels.instance.shape
+    return AmodalMasks(np.array(ids, np.uint16), np.array(masks, bool).reshape(len(ids), h, w))
+
+
+def add_visibility(value: AmodalMasks, annotations: list[dict]) -> None:
+    """visibility = visible pixels / amodal pixels; amodal_area = the amodal pixel count."""
+    for a in annotations:
+        full = value.area(a["instance_id"])
+        a["amodal_area"] = full
+        a["visibility"] = float(a["area"]) / full if full else 0.0
+
+
+def amodal_preview(value: AmodalMasks) -> np.ndarray:
+    """Each object's amodal mask outline-free in its instance colour, overlaps blended."""
+    n, h, w = value.masks.shape
+    out = np.zeros((h, w, 3), np.float32)
+    count = value.masks.sum(axis=0)
+    for iid, m, col in zip(value.instance_ids, value.masks, id_colors(value.instance_ids) if n else []):
+        out[m] += col.astype(np.float32)
+    out /= np.maximum(count, 1)[..., None]
+    return out.astype(np.uint8)
+
+
+VISIBILITY = register(LabelKind(
+    "visibility", "per COCO annotation: visibility = visible pixels / amodal (unoccluded) pixels, and amodal_area",
+    "float32", -1, compute=amodal_masks, annotate=add_visibility))
+AMODAL = register(LabelKind(
+    "amodal", "amodal masks: instance_ids (N,) uint16 and masks (N, H, W) bool of every annotated object, "
+    "occluders ignored", "bool", -1, "amodal", ".npz", compute=amodal_masks, preview=amodal_preview))

@@ -125,6 +125,7 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
         f"render.width={args.width}", f"render.height={args.height}", f"render.samples={args.samples}",
         "render.denoise=false", f"render.device={args.device}",
         f"output.dir={out_dir}", f"scene={args.scene}", f"sequence.length={max(args.sequence, 1)}",
+        f"output.labels=[{args.labels}]",
     ]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -255,7 +256,7 @@ def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
            "--frames", str(args.frames), "--width", str(args.width), "--height", str(args.height),
            "--samples", str(args.samples), "--seed", str(args.seed), "--start", str(args.start),
            "--warmup", str(args.warmup), "--device", args.device, "--scene", args.scene,
-           "--sequence", str(args.sequence)]
+           "--sequence", str(args.sequence), "--labels", args.labels]
     if kind == "pipeline" and args.order == "interleaved":
         cmd.append("--_interleave")
     if out_dir:
@@ -361,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(alternately just before and just after its real render), which pairs the two "
                          "measurements frame by frame on a machine with varying load")
     ap.add_argument("--scene", default="tabletop", help="scene recipe (config option of the scene group)")
+    ap.add_argument("--labels", default="", metavar="K1,K2",
+                    help="optional label kinds to write (output.labels), e.g. visibility,amodal; their cost "
+                         "shows in the labels and write stages")
     ap.add_argument("--sequence", type=int, default=0, metavar="L",
                     help="render sequences of L steps (sequence.length=L) and report what optical flow costs: "
                          "seconds per frame with flow (measured) and without it (the same frames minus the "
@@ -420,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     ncpu = os.cpu_count()
     lines = [
         (f"simgen bench: recipe={pipe['recipe']} {args.width}x{args.height} samples={args.samples} denoise=off "
-        f"device={bare['device']} cpus={ncpu} seed={args.seed}"),
+        f"device={bare['device']} cpus={ncpu} seed={args.seed} output.labels=[{args.labels}]"),
         (f"frames: {args.frames} per pass (indices {args.start}..{args.start + args.frames - 1}), "
         f"first {w} = warm-up, {measured} measured; order {args.order}"),
         f"output: {out} (previews on){' kept' if args.keep else ', removed'}",

@@ -75,15 +75,35 @@ def rasterize(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width:
     lo = np.clip(np.ceil(uv.min(axis=1) - 1e-9), 0, [width, height]).astype(int)
     hi = np.clip(np.floor(uv.max(axis=1) + 1e-9), -1, [width - 1, height - 1]).astype(int)
     keep = (hi >= lo).all(axis=1)
-    for (x0, y0), (x1, y1), (a, b, c) in zip(lo[keep], hi[keep], uv[keep]):
-        xs, ys = np.meshgrid(np.arange(x0, x1 + 1, dtype=float), np.arange(y0, y1 + 1, dtype=float))
-        # signed areas of the pixel centre against each edge; inside = all of one sign (or 0)
-        e0 = (b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0])
-        e1 = (c[0] - b[0]) * (ys - b[1]) - (c[1] - b[1]) * (xs - b[0])
-        e2 = (a[0] - c[0]) * (ys - c[1]) - (a[1] - c[1]) * (xs - c[0])
-        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
-        mask[y0:y1 + 1, x0:x1 + 1] |= inside
+    lo, hi, uv = lo[keep], hi[keep], uv[keep]
+    size = hi - lo + 1  # (T, 2) bounding-box columns and rows of each triangle
+    count = size[:, 0] * size[:, 1]
+    start = 0
+    while start < len(uv):  # chunks of triangles with at most ~2M candidate pixel centres
+        stop = start + max(1, int(np.searchsorted(np.cumsum(count[start:]), MAX_CANDIDATES)))
+        _fill(mask, lo[start:stop], size[start:stop], count[start:stop], uv[start:stop])
+        start = stop
     return mask
+
+
+MAX_CANDIDATES = 2_000_000
+"""Candidate pixel centres tested at once by :func:`rasterize` (bounds its memory)."""
+
+
+def _fill(mask: np.ndarray, lo: np.ndarray, size: np.ndarray, count: np.ndarray, uv: np.ndarray) -> None:
+    """Set the pixel centres of ``mask`` inside the triangles ``uv`` (T, 3, 2), each tested
+    over its bounding box (origin ``lo``, columns and rows ``size``, ``count`` pixels)."""
+    tri = np.repeat(np.arange(len(uv)), count)
+    k = np.arange(len(tri)) - np.repeat(np.cumsum(count) - count, count)
+    xs = (lo[tri, 0] + k % size[tri, 0]).astype(float)
+    ys = (lo[tri, 1] + k // size[tri, 0]).astype(float)
+    a, b, c = uv[tri, 0], uv[tri, 1], uv[tri, 2]
+    # signed areas of the pixel centre against each edge; inside = all of one sign (or 0)
+    e0 = (b[:, 0] - a[:, 0]) * (ys - a[:, 1]) - (b[:, 1] - a[:, 1]) * (xs - a[:, 0])
+    e1 = (c[:, 0] - b[:, 0]) * (ys - b[:, 1]) - (c[:, 1] - b[:, 1]) * (xs - b[:, 0])
+    e2 = (a[:, 0] - c[:, 0]) * (ys - c[:, 1]) - (a[:, 1] - c[:, 1]) * (xs - c[:, 0])
+    inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+    mask[ys[inside].astype(int), xs[inside].astype(int)] = True
 
 
 def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:

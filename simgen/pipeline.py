@@ -248,6 +248,10 @@ class FrameLoop:
         self.kinds, self.hooks = kinds, hooks
         self.backend: Any = None
         self.progress: Progress | None = None
+        self.dataset_info: dict | None = None
+        """dataset.json's content: written once the run's first frame is complete (so that a
+        run failing before that leaves no dataset.json to refuse the corrected command), and
+        rewritten at the end of the run."""
         self.written_models: set[str] = set()
         self.rendered: list[int] = []
 
@@ -327,6 +331,8 @@ class FrameLoop:
         if self.settings.sequence.length > 1:
             out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels)
         self.stage("write", self.write, out)
+        if not self.rendered and self.dataset_info is not None:
+            self.writer.write_dataset_json({**self.dataset_info, "frames": self.writer.frames_on_disk()})
         self.rendered.append(index)
         if self.progress is not None:
             self.progress.update()
@@ -395,8 +401,8 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     indices = list(range(settings.start, settings.start + settings.frames))
     first_sequence = frame_position(settings, indices[0])[0]
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
-    writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews, labels=settings.output.labels)
     _check_existing(out, config, settings.output.overwrite)
+    writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews, labels=settings.output.labels)
     done = set(writer.frames_on_disk())
     todo = [i for i in indices if i not in done]
     skipped = [i for i in indices if i in done]
@@ -422,15 +428,17 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
         "config": config,
         "device": backend.device,
     }
-    writer.write_dataset_json({**info, "frames": sorted(done)})
+    loop.dataset_info = info
     loop.progress = Progress(len(todo))
     try:
         loop.run(todo, (first_sequence, first_scenes))
     finally:
         backend.close()
-        coco = writer.export(settings.output.formats)
         on_disk = writer.frames_on_disk()
-        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
+        coco = writer.build_coco()
+        if on_disk or (out / "dataset.json").exists():  # a run that wrote nothing leaves nothing
+            coco = writer.export(settings.output.formats)
+            writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
     return RunSummary(out_dir=out, rendered=loop.rendered, skipped=skipped, frames_on_disk=len(on_disk),
                       annotations=len(coco["annotations"]), images=len(coco["images"]),
                       category_counts=category_counts(coco))

@@ -20,7 +20,7 @@ from simgen import SimgenError
 from simgen.io import read_frame
 from simgen.labels.amodal import _clip_near, rasterize
 from simgen.labels.kinds import LABEL_KINDS, resolve
-from simgen.pipeline import STAGES, StageTimes, run
+from simgen.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 3
@@ -105,27 +105,6 @@ def test_rasterizer_edges_and_near_plane():
     parts = _clip_near(crossing, 0.5)
     assert parts and all(np.all(p[:, 2] >= 0.5 - 1e-12) for p in parts)
     assert _clip_near(crossing, 2.0) == [] and len(_clip_near(crossing, 0.1)) == 1
-
-
-def test_stage_hooks_see_every_stage_in_order(tmp_path):
-    """scripts and tests time the loop through Hooks, not by patching the pipeline."""
-    calls: list[str] = []
-
-    class Recorder(StageTimes):
-        def wrap(self, stage, fn):
-            calls.append(stage)
-            return super().wrap(stage, fn)
-
-    s = tiny_settings(tmp_path, frames=2, width=64, height=48, samples=1)
-    s.sequence.length = 2
-    hooks = Recorder()
-    run(s, hooks=hooks)
-    # the first sequence is sampled before the loop (bad scenes fail before Blender starts); frame 0's
-    # forward flow needs frame 1, so both are rendered before frame 0 is written
-    assert calls == ["build", "render", "labels"] * 2 + ["labels", "flow", "write"] * 2
-    assert set(calls) <= set(STAGES)
-    assert len(hooks.frames) == 2 and hooks.frames[0]["render"] > 0 and set(hooks.frames[1]) == {"labels", "flow",
-                                                                                                   "write"}
 
 
 def test_export_formats_are_a_registry(tmp_path):

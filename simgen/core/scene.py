@@ -27,6 +27,10 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".b
 """Image files Blender loads as textures."""
 
 
+MAX_INSTANCE_ID = 65535
+"""The largest instance id: instance and semantic labels are uint16 PNGs (0 = nothing hit), so a
+frame holds at most this many objects, ground, supports and walls included."""
+
 @dataclass(frozen=True)
 class Texture:
     """A pattern on a material's base colour.
@@ -274,5 +278,5 @@ class Scene:
         ids = [o.instance_id for o in self.objects]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate instance ids in scene: {sorted(ids)}")
-        if any(not 1 <= i <= 65535 for i in ids):
-            raise ValueError("instance ids must lie in 1..65535")
+        if any(not 1 <= i <= MAX_INSTANCE_ID for i in ids):
+            raise ValueError(f"instance ids must lie in 1..{MAX_INSTANCE_ID}")

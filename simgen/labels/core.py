@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_util
 
+from simgen.core.scene import MAX_INSTANCE_ID
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS
 
 
-MAX_ID = 65535
+MAX_ID = MAX_INSTANCE_ID
 _MIN_NORMAL_LENGTH = 1e-6
 
 

@@ -277,7 +277,7 @@ class FrameLoop:
                            scene.camera.world_to_camera, scene.camera.K)
 
     def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:
-        """Annotations, flow, the optional label kinds and the meta of frame ``index``."""
+        """Annotations, the optional label kinds and the meta of frame ``index`` (flow: :meth:`flow`)."""
         settings = self.settings
         sequence, step = frame_position(settings, index)
         scene, own = scenes[step], labels[step]

@@ -42,7 +42,7 @@ from simgen.io.files import (
     write_npz,
     write_png,
 )
-from simgen.io.exporters import resolve as resolve_formats
+from simgen.io.exporters import EXPORTERS, resolve as resolve_formats
 from simgen.io.flow_formats import write_valid_png
 from simgen.labels.core import FrameLabels
 from simgen.labels.flow import flow_to_color
@@ -204,7 +204,7 @@ class DatasetWriter:
     def write_coco(self, info: dict | None = None) -> dict:
         """Assemble DIR/coco.json from every meta/*.json on disk and return it."""
         coco = self.build_coco(info)
-        write_json(self.root / "coco.json", coco)
+        EXPORTERS["coco"].finish(self.root, coco)
         return coco
 
     def export(self, formats: Sequence[str]) -> dict:

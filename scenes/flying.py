@@ -25,22 +25,23 @@ Every random draw is recorded in ``Scene.params`` (or in the objects, lights and
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.config import Settings, check_image_textures
+from simgen.config import MAX_DISTORTION, Settings, check_image_textures
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
-from simgen.core.scene import PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
+from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
 from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
 from simgen.recipes import Recipe
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import draw_texture, sample_material
 from simgen.sampling.random import direction, integer, pick, random_quaternion, unit_vector, uniform
+from simgen.schema import setting, span
 
 
 @dataclass
@@ -50,60 +51,57 @@ class Config:
     too. objects.count sets the number of annotated objects; objects.scale is not used (sizes
     come from scene.size)."""
 
-    recipe: str = "flying"
+    recipe: str = setting("flying")
     """Recipe module under scenes/ (scenes/<recipe>.py)."""
-    depth: list[float] = field(default_factory=lambda: [1.5, 6.0])
+    depth: list[float] = span([1.5, 6.0], gt=0.0)
     """Depth range (m, along the optical axis) of object centres at step 0: each centre is
     uniform in the volume of the view frustum between these depths (so far depths are
     likelier than near ones), i.e. every object starts inside the view."""
-    size: list[float] = field(default_factory=lambda: [0.4, 1.5])
+    size: list[float] = span([0.4, 1.5], gt=0.0)
     """Largest bounding-box extent of each annotated object, metres (the mesh is rescaled)."""
-    speed: list[float] = field(default_factory=lambda: [0.02, 0.25])
+    speed: list[float] = span([0.02, 0.25], ge=0.0)
     """Metres per step each object's centre moves, in a uniformly random 3D direction."""
-    spin: list[float] = field(default_factory=lambda: [0.02, 0.35])
+    spin: list[float] = span([0.02, 0.35], ge=0.0)
     """Radians per step each object turns about a random axis through its bounding-box centre."""
-    distractors: list[int] = field(default_factory=lambda: [4, 10])
+    distractors: list[int] = span([4, 10], ge=0, le=MAX_INSTANCE_ID)
     """Number of distractors (catalog 'distractors:' meshes, category 0, not annotated),
     inclusive range; they move like the objects. A catalog without distractors gets none."""
-    distractor_size: list[float] = field(default_factory=lambda: [0.3, 1.0])
+    distractor_size: list[float] = span([0.3, 1.0], gt=0.0)
     """Largest bounding-box extent of each distractor, metres."""
-    background_distance: list[float] = field(default_factory=lambda: [8.0, 12.0])
+    background_distance: list[float] = span([8.0, 12.0], gt=0.0)
     """Distance (m) of the background plane along the optical axis at step 0; it faces the
     camera and is made large enough to fill the image at every step."""
-    camera_pitch: list[float] = field(default_factory=lambda: [-15.0, 15.0])
+    camera_pitch: list[float] = span([-15.0, 15.0], ge=-89.0, le=89.0)
     """Degrees the camera looks above (+) or below the horizon at step 0 (random heading)."""
-    camera_roll: list[float] = field(default_factory=lambda: [-10.0, 10.0])
+    camera_roll: list[float] = span([-10.0, 10.0])
     """Degrees the camera is rolled about its optical axis at step 0."""
-    camera_speed: list[float] = field(default_factory=lambda: [0.0, 0.08])
+    camera_speed: list[float] = span([0.0, 0.08], ge=0.0)
     """Sequences: metres per step the camera moves, in a random direction."""
-    camera_spin: list[float] = field(default_factory=lambda: [0.0, 0.02])
+    camera_spin: list[float] = span([0.0, 0.02], ge=0.0)
     """Sequences: radians per step the camera turns about a random axis through its centre.
     If a sequence's camera motion would show past the background's edge (or turn nearly
     parallel to it), the drawn camera speed and spin are halved until it does not."""
-    textures: list[str] = field(default_factory=lambda: list(PROCEDURAL_TEXTURES))
+    textures: list[str] = setting(list(PROCEDURAL_TEXTURES), choices=TEXTURE_KINDS)
     """Texture kinds drawn uniformly: checker, noise, wave, voronoi, magic, brick, gradient,
     and image (a file of materials.image_dir, which must then be set)."""
-    background_texture_scale: list[float] = field(default_factory=lambda: [0.5, 3.0])
+    background_texture_scale: list[float] = span([0.5, 3.0], gt=0.0)
     """Background pattern frequency, features (checker cells, waves, ...) per metre."""
-    object_texture_probability: float = 0.7
+    object_texture_probability: float = setting(0.7, ge=0.0, le=1.0)
     """Chance that an object or distractor is textured (else a plain colour); the
     background always is. The two colours come from the materials group."""
-    object_texture_scale: list[float] = field(default_factory=lambda: [2.0, 8.0])
+    object_texture_scale: list[float] = span([2.0, 8.0], gt=0.0)
     """Object pattern frequency, features across the object."""
-    texture_distortion: list[float] = field(default_factory=lambda: [0.0, 3.0])
+    texture_distortion: list[float] = span([0.0, 3.0], ge=0.0, le=MAX_DISTORTION)
     """Distortion of noise, wave and magic textures."""
-    texture_detail: list[float] = field(default_factory=lambda: [0.0, 6.0])
+    texture_detail: list[float] = span([0.0, 6.0], ge=0.0, le=15.0)
     """Detail octaves of noise and wave textures."""
-    light_scale: float = 4.0
+    light_scale: float = setting(4.0, gt=0.0)
     """The scene is larger than a tabletop: lighting.distance and lighting.size are
     multiplied by this and point, spot and area powers by its square. Lights are drawn
     around the middle of the depth range; lights behind the background (and a sun
     shining from behind the middle) are mirrored to the camera's side."""
 
 
-RANGES = ("depth", "size", "speed", "spin", "distractors", "distractor_size", "background_distance",
-          "camera_pitch", "camera_roll", "camera_speed", "camera_spin", "background_texture_scale",
-          "object_texture_scale", "texture_distortion", "texture_detail")
 MAX_GRAZING_DEG = 75.0
 """The background must meet every corner ray of the image at less than this angle from
 its normal (beyond it, the plane needed grows without bound)."""
@@ -116,6 +114,7 @@ CAMERA_MOTION_HALVINGS = 40
 
 
 def check(settings: Settings) -> None:
+    """Cross-field rules of the flying scene (each field's own bounds are declared above)."""
     sc = settings.scene
     c = settings.camera
     if c.principal_point_jitter or any(c.exposure) or c.dof_probability:
@@ -124,40 +123,17 @@ def check(settings: Settings) -> None:
     if settings.placement.mode != "analytic":
         raise SimgenError(f"placement={settings.placement.mode} needs scene=tabletop: flying objects rest on "
                           "nothing; use placement=analytic with scene=flying")
-    for name in RANGES:
-        r = getattr(sc, name)
-        if len(r) != 2 or r[0] > r[1]:
-            raise SimgenError(f"scene.{name} must be a range [low, high] with low <= high (got {list(r)})")
-    positive = ("depth", "size", "distractor_size", "background_distance", "background_texture_scale",
-                "object_texture_scale")
-    for name in positive:
-        if getattr(sc, name)[0] <= 0:
-            raise SimgenError(f"scene.{name} must be > 0 (got {list(getattr(sc, name))})")
-    for name in ("speed", "spin", "distractors", "camera_speed", "camera_spin", "texture_distortion",
-                 "texture_detail"):
-        if getattr(sc, name)[0] < 0:
-            raise SimgenError(f"scene.{name} must be >= 0 (got {list(getattr(sc, name))})")
-    if sc.texture_detail[1] > 15:
-        raise SimgenError(f"scene.texture_detail must lie in [0, 15] (got {list(sc.texture_detail)})")
-    if not -89.0 <= sc.camera_pitch[0] <= sc.camera_pitch[1] <= 89.0:
-        raise SimgenError(f"scene.camera_pitch must lie in [-89, 89] degrees (got {list(sc.camera_pitch)})")
     if sc.background_distance[0] <= sc.depth[1]:
         raise SimgenError(f"scene.background_distance {list(sc.background_distance)} must lie beyond the "
                           f"objects' scene.depth {list(sc.depth)}")
     if sc.background_distance[1] >= settings.camera.clip_end:
         raise SimgenError(f"scene.background_distance {list(sc.background_distance)} must lie within "
                           f"camera.clip_end={settings.camera.clip_end}")
-    bad = sorted(set(sc.textures) - set(TEXTURE_KINDS))
-    if bad or not sc.textures:
-        raise SimgenError(f"scene.textures has unknown or no kinds {bad}; use any of {', '.join(TEXTURE_KINDS)}")
     check_image_textures("scene.textures", sc.textures, settings.materials.image_dir)
-    if not 0 <= sc.object_texture_probability <= 1:
-        raise SimgenError(f"scene.object_texture_probability must lie in [0, 1] "
-                          f"(got {sc.object_texture_probability})")
-    if sc.light_scale <= 0:
-        raise SimgenError(f"scene.light_scale must be > 0 (got {sc.light_scale})")
-    if settings.objects.count[1] + sc.distractors[1] + 1 > 65535:
-        raise SimgenError("objects.count and scene.distractors allow more than 65534 objects; lower them")
+    if settings.objects.count[1] + sc.distractors[1] + 1 > MAX_INSTANCE_ID:  # + 1: the background plane
+        raise SimgenError(f"objects.count={list(settings.objects.count)} and scene.distractors="
+                          f"{list(sc.distractors)} allow more than {MAX_INSTANCE_ID - 1} objects (the limit is "
+                          f"{MAX_INSTANCE_ID} with the background); lower them")
     r = settings.render
     half_diagonal = np.hypot(r.width, r.height) / 2.0
     f_min = settings.camera.focal_length[0] / settings.camera.sensor_width * r.width

@@ -8,7 +8,7 @@ materials in the scene objects, light parameters in the lights, the rest in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.config import Settings
-from simgen.core.scene import Camera, Light, Physics, RigidBody, Scene, SceneObject
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Physics, RigidBody, Scene, SceneObject
 from simgen.core.transforms import plane_pose, rot_z
 from simgen.recipes import Recipe
 from simgen.sampling.camera import sample_shell, shell_camera
@@ -27,67 +27,63 @@ from simgen.sampling.objects import draw_distractors, object_name
 from simgen.sampling.physics import Support, bounding_sphere, drop_centres, drop_pose, sample_support, slab_behind
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
 from simgen.sampling.random import choose, integer, pick, random_rotation, uniform
+from simgen.schema import setting, span
+
+
+BACKGROUNDS = ("ground", "walls", "room")
+MAX_TRIES = 100_000
+"""Most rejection-sampling tries per object (scene.max_tries)."""
+STUFF_OBJECTS = 6
+"""Objects of a scene besides the drawn ones: the ground and up to five walls and ceiling."""
 
 
 @dataclass
 class Config:
     """The tabletop scene: objects standing on a ground plane; in sequences the camera moves."""
 
-    recipe: str = "tabletop"
+    recipe: str = setting("tabletop")
     """Recipe module under scenes/ (scenes/<recipe>.py)."""
-    area_radius: float = 0.45
+    area_radius: float = setting(0.45, gt=0.0)
     """Objects are placed with their footprint inside this radius (m) around the origin."""
-    ground_size: float = 6.0
+    ground_size: float = setting(6.0, gt=0.0)
     """Edge of the square ground plane, metres."""
-    clearance: float = 0.005
+    clearance: float = setting(0.005, ge=0.0)
     """Minimum gap between object footprints, metres."""
-    max_tries: int = 200
+    max_tries: int = setting(200, ge=1, le=MAX_TRIES)
     """Rejection-sampling tries per object before it is dropped (or, below
     objects.count[0], before the scene is redrawn)."""
-    camera_orbit: list[float] = field(default_factory=lambda: [2.0, 8.0])
+    camera_orbit: list[float] = span([2.0, 8.0])
     """Sequences: degrees per step the camera circles the objects (random direction)."""
-    camera_rise: list[float] = field(default_factory=lambda: [-1.0, 1.0])
+    camera_rise: list[float] = span([-1.0, 1.0])
     """Sequences: degrees per step added to the camera elevation."""
-    camera_dolly: list[float] = field(default_factory=lambda: [-0.02, 0.02])
+    camera_dolly: list[float] = span([-0.02, 0.02])
     """Sequences: metres per step added to the camera distance."""
-    distractors: list[int] = field(default_factory=lambda: [0, 0])
+    distractors: list[int] = span([0, 0], ge=0, le=MAX_INSTANCE_ID)
     """Number of distractors (catalog 'distractors:' meshes, category 0, not annotated),
     inclusive range, standing among the objects with the same footprint packing (objects are
     placed first). 0 keeps scenes as before; e.g. [2, 6] for clutter."""
-    distractor_scale: list[float] = field(default_factory=lambda: [0.4, 0.8])
+    distractor_scale: list[float] = span([0.4, 0.8], gt=0.0)
     """Scale factor applied to each distractor mesh (the bundled ones are ~0.2-0.25 m)."""
-    background: list[str] = field(default_factory=lambda: ["ground"])
+    background: list[str] = setting(["ground"], choices=BACKGROUNDS)
     """Background kinds, one drawn per scene: ground (the plane alone), walls (ground and 2-3
     walls behind the objects) or room (ground, 4 walls and a ceiling around camera and lights)."""
-    wall_distance: list[float] = field(default_factory=lambda: [1.5, 3.0])
+    wall_distance: list[float] = span([1.5, 3.0], gt=0.0)
     """walls/room: distance (m) from the area centre to each wall, pushed further out where
     needed to keep the camera and the lights inside."""
-    wall_height: list[float] = field(default_factory=lambda: [2.0, 3.0])
+    wall_height: list[float] = span([2.0, 3.0], ge=0.1)
     """walls/room: wall (and ceiling) height, m, raised where needed above camera and lights."""
 
 
 def check(settings: Settings) -> None:
+    """Cross-field rules of the tabletop scene (each field's own bounds are declared above)."""
     sc = settings.scene
-    if sc.area_radius <= 0 or sc.ground_size <= 0 or sc.max_tries < 1 or sc.clearance < 0:
-        raise SimgenError("scene.area_radius and scene.ground_size must be > 0, scene.max_tries >= 1, "
-                          "scene.clearance >= 0")
-    for name in ("camera_orbit", "camera_rise", "camera_dolly"):
-        r = getattr(sc, name)
-        if len(r) != 2 or r[0] > r[1]:
-            raise SimgenError(f"scene.{name} must be a range [low, high] with low <= high (got {list(r)})")
-    for name, lo in (("distractors", 0), ("distractor_scale", 1e-6), ("wall_distance", sc.area_radius),
-                     ("wall_height", 0.1)):
-        r = getattr(sc, name)
-        if len(r) != 2 or r[0] > r[1] or r[0] < lo:
-            raise SimgenError(f"scene.{name} must be a range [low, high] with {lo} <= low <= high (got {list(r)})")
-    bad = sorted(set(sc.background) - set(BACKGROUNDS))
-    if bad or not sc.background:
-        raise SimgenError(f"scene.background has unknown or no kinds {bad}; use any of {', '.join(BACKGROUNDS)}")
-    if settings.objects.count[1] + sc.distractors[1] + 6 > 65535:
-        raise SimgenError("objects.count and scene.distractors allow more than 65529 objects; lower them")
-
-
-BACKGROUNDS = ("ground", "walls", "room")
+    if sc.wall_distance[0] < sc.area_radius:
+        raise SimgenError(f"scene.wall_distance={list(sc.wall_distance)} must start at scene.area_radius="
+                          f"{sc.area_radius} or beyond (walls stand outside the objects' area); raise it")
+    if settings.objects.count[1] + sc.distractors[1] + STUFF_OBJECTS > MAX_INSTANCE_ID:
+        raise SimgenError(f"objects.count={list(settings.objects.count)} and scene.distractors="
+                          f"{list(sc.distractors)} allow more than {MAX_INSTANCE_ID - STUFF_OBJECTS} objects "
+                          f"(the limit is {MAX_INSTANCE_ID} with ground and walls); lower them")
 
 
 PLACEMENT_ATTEMPTS = 20

@@ -118,7 +118,7 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from simgen.config import to_settings
+    from simgen.settings import to_settings
 
     overrides = [
         f"seed={args.seed}", f"start={args.start}", f"frames={args.frames}",

@@ -32,8 +32,9 @@ def main() -> None:
     from hydra import compose, initialize_config_dir
 
     from simgen.blender import BlenderBackend
-    from simgen.config import SUPPORTS, to_settings
+    from simgen.config import SUPPORTS
     from simgen.pipeline import catalog_for, load_recipe, make_sequence_scenes
+    from simgen.settings import to_settings
 
     backend = None
     print(f"{'support':8s} {'scenes':>6s} {'bodies':>6s} {'settle s mean':>13s} {'median':>7s} {'max':>6s} "

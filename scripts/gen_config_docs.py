@@ -1,16 +1,18 @@
-"""Write docs/config.md from the schema in simgen/config.py and the YAML files in configs/.
+"""Write docs/config.md from the declarations in simgen/config.py (and the recipes' Config) and
+the YAML files in configs/.
 
-Every field's documentation is the docstring under it in simgen/config.py, so the
-reference cannot drift from the code: tests/test_docs.py fails when this file's output
-differs from docs/config.md. Run: python scripts/gen_config_docs.py
+Every field's documentation is the docstring under it and its bounds are its declared rule
+(simgen.schema), the same declaration the validator checks, so the reference cannot drift
+from the code: tests/test_docs.py fails when this file's output differs from docs/config.md.
+Run: python scripts/gen_config_docs.py
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import sys
+import typing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from simgen import config  # noqa: E402
+from simgen.schema import allowed, default_of, field_docs, override_text  # noqa: E402
 
 GROUPS = {  # config group -> (schema class in simgen/config.py, what the group is for)
     "render": ("RenderConfig", "Cycles settings and the output resolution"),
@@ -32,28 +35,16 @@ GROUPS = {  # config group -> (schema class in simgen/config.py, what the group 
 }
 
 
-def field_docs(cls_name: str, source: Path = ROOT / "simgen" / "config.py") -> dict[str, str]:
-    """The docstring under each field of a dataclass defined in ``source``."""
-    tree = ast.parse(source.read_text())
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
-    docs, last = {}, None
-    for node in cls.body:
-        if isinstance(node, ast.AnnAssign):
-            last = node.target.id
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and last:
-            docs[last] = " ".join(node.value.value.split())
-            last = None
-    return docs
+def default(f: dataclasses.Field) -> str:
+    return override_text(default_of(f)).replace("|", "\\|")
 
 
-def default(f: dataclasses.Field):
-    v = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    return "null" if v is None else str(v).replace("True", "true").replace("False", "false")
-
-
-def table(prefix: str, cls: type, docs: dict[str, str]) -> list[str]:
-    return ["| key | default | meaning |", "|---|---|---|"] + [
-        f"| `{prefix}.{f.name}` | `{default(f)}` | {docs.get(f.name, '')} |" for f in dataclasses.fields(cls)]
+def table(prefix: str, cls: type) -> list[str]:
+    docs, hints = field_docs(cls), typing.get_type_hints(cls)
+    return ["| key | default | allowed | meaning |", "|---|---|---|---|"] + [
+        f"| `{prefix}{f.name}` | `{default(f)}` | {allowed(f, hints[f.name])} | {docs.get(f.name, '')} |"
+        for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(f.type) and f.name not in GROUPS
+        and f.name != "scene"]
 
 
 def render() -> str:
@@ -63,14 +54,13 @@ def render() -> str:
            "Override any key on the command line (`simgen render.samples=64`), pick another option of a",
            "group (`simgen scene=tabletop`), or list the composed config with `simgen --cfg job`.",
            "Ranges `[low, high]` are drawn uniformly; `count` ranges are inclusive integers.",
+           "The \"allowed\" column is the declaration simgen checks every value against: numbers must",
+           "be finite; a range needs exactly two values with low <= high, and its bounds hold for",
+           "both ends; a list of kinds must name at least one (unless it says none is fine). `simgen --help` lists the common keys.",
            "",
            "## Top level",
            "",
-           "| key | default | meaning |",
-           "|---|---|---|",
-           "| `seed` | 0 | base seed; frame i's random draws come from `SeedSequence(seed, spawn_key=(i,))` |",
-           "| `start` | 0 | first frame index |",
-           "| `frames` | 4 | number of frames: indices `start .. start+frames-1` |",
+           *table("", config.Settings),
            ""]
     out += ["## `scene`: the recipe and its parameters", "",
             "Each option names a recipe (`scenes/<recipe>.py`) whose `Config` dataclass types the group.", ""]
@@ -79,12 +69,12 @@ def render() -> str:
         module = importlib.import_module(f"scenes.{recipe}")
         out += [f"### `scene={option}` (`scenes/{recipe}.py`)", "",
                 " ".join((module.Config.__doc__ or "").split()), "",
-                *table("scene", module.Config, field_docs("Config", ROOT / "scenes" / f"{recipe}.py")), ""]
+                *table("scene.", module.Config), ""]
     for group, (cls_name, what) in GROUPS.items():
         options = sorted(p.stem for p in (ROOT / "configs" / group).glob("*.yaml"))
         out += [f"## `{group}`: {what}", "",
                 f"Options: {', '.join(f'`{group}={o}`' for o in options)} (files in `configs/{group}/`).", "",
-                *table(group, getattr(config, cls_name), field_docs(cls_name)), ""]
+                *table(f"{group}.", getattr(config, cls_name)), ""]
     out += ["## `experiment`: presets over several groups", "",
             "Files in `configs/experiment/` start with `# @package _global_`: `experiment=NAME` sets keys of any",
             "group (and Hydra's, e.g. a sweep in `hydra.sweeper.params`). The defaults list holds",

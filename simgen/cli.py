@@ -4,15 +4,28 @@
 
 It turns the composed config into typed :class:`simgen.config.Settings` and calls the
 pipeline; nothing below it sees a DictConfig. Bad input ends with one line on stderr
-and exit status 2 (set HYDRA_FULL_ERROR=1 for the traceback).
+(``simgen: error: ...``) and exit status 2 (set HYDRA_FULL_ERROR=1 for the traceback):
+simgen's own checks, and Hydra's (a misspelt key, an unknown group option, an override it
+cannot parse), which :func:`main` checks before Hydra composes and words the same way.
+``simgen --help`` prints simgen's usage, derived from the config declarations.
+
+With ``output.dir`` set on the command line nothing is written to the working directory:
+Hydra's own run folder becomes a temporary one, and the run's log is
+``<output.dir>/logs/simgen.log`` (written once the dataset exists, so a rejected run leaves
+nothing behind).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
 import sys
+import tempfile
+import typing
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -22,27 +35,91 @@ from simgen import SimgenError
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 log = logging.getLogger("simgen")
 
+LOG_FILE = Path("logs") / "simgen.log"
+"""The run's log, relative to the dataset folder."""
+HELP_FLAGS = ("-h", "--help")
+PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
+"""Hydra flags that take no value; with any other flag simgen leaves the command to Hydra."""
+_full_error = False
+
 
 def _fail(message: str, code: int = 2) -> None:
     print(f"simgen: error: {message}", file=sys.stderr, flush=True)
     sys.exit(code)
 
 
+# ------------------------------------------------------------------ the run's log
+
+
+class DatasetLog(logging.Handler):
+    """Keeps the run's log records in memory until ``<out>/dataset.json`` exists, then writes
+    them, and every later one, to ``<out>/logs/simgen.log``: a run rejected before it wrote a
+    dataset leaves no log file behind (its error went to stderr)."""
+
+    def __init__(self, out: Path, formatter: logging.Formatter | None = None) -> None:
+        super().__init__(logging.NOTSET)
+        self.out = out
+        self.buffer: list[logging.LogRecord] = []
+        self.stream: Any = None
+        self.setFormatter(formatter or logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+
+    def _open(self) -> bool:
+        if self.stream is None and (self.out / "dataset.json").is_file():
+            path = self.out / LOG_FILE
+            path.parent.mkdir(exist_ok=True)
+            self.stream = open(path, "a", encoding="utf-8")
+            for record in self.buffer:
+                self.stream.write(self.format(record) + "\n")
+            self.buffer.clear()
+        return self.stream is not None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self._open():
+                self.stream.write(self.format(record) + "\n")
+                self.stream.flush()
+            else:
+                self.buffer.append(record)
+        except Exception:  # logging must never end a run
+            self.handleError(record)
+
+    def close(self) -> None:
+        try:
+            if self._open():
+                self.stream.close()
+        except OSError:
+            pass
+        self.stream, self.buffer = None, []
+        super().close()
+
+
+# ------------------------------------------------------------------ the Hydra app
+
+
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
-    from simgen.config import to_settings
     from simgen.pipeline import run
+    from simgen.settings import to_settings
 
+    handler = None
+    root = logging.getLogger()
     try:
         settings = to_settings(cfg)
+        console = next((h.formatter for h in root.handlers if h.formatter is not None), None)
+        handler = DatasetLog(Path(settings.output.dir).expanduser().resolve(), console)
+        root.addHandler(handler)
         summary = run(settings, OmegaConf.to_container(cfg, resolve=True))
     except SimgenError as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if _full_error:
             raise
         _fail(str(e))
     except KeyboardInterrupt:
         _fail("interrupted; the frames finished so far are complete on disk and in coco.json "
               "(run the same command again to render the rest)", 130)
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+            handler.close()
     s = summary
     held = sorted(p.name + ("/" if p.is_dir() else "") for p in s.out_dir.iterdir() if not p.name.startswith("."))
     print(f"simgen: dataset in {s.out_dir}\n"
@@ -56,11 +133,245 @@ def _app(cfg: DictConfig) -> None:
         print(f"  visible objects per category: {shares}", flush=True)
 
 
+# ------------------------------------------------------------------ checking overrides before Hydra
+
+
+def groups() -> dict[str, list[str]]:
+    """The config groups of configs/ (not Hydra's own) and their options."""
+    return {d.name: sorted(p.stem for p in d.glob("*.yaml"))
+            for d in sorted(CONFIG_DIR.iterdir()) if d.is_dir() and d.name != "hydra"}
+
+
+def _recipe_of(option: str) -> str | None:
+    import yaml
+
+    try:
+        return str(yaml.safe_load((CONFIG_DIR / "scene" / f"{option}.yaml").read_text())["recipe"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+
+
+def _schema(recipes: list[str]) -> dict[str, Any]:
+    """Top-level key -> its type (a dataclass for groups); ``scene`` -> the union of the
+    recipes' Config fields."""
+    from simgen.config import Settings
+
+    hints = typing.get_type_hints(Settings)
+    out: dict[str, Any] = {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+    scene: dict[str, Any] = {}
+    for name in recipes:
+        try:
+            from simgen.recipes import load_recipe
+
+            config = load_recipe(name).Config
+        except SimgenError:
+            continue  # an unknown recipe is reported with its choices later
+        scene.update(typing.get_type_hints(config))
+    out["scene"] = scene
+    return out
+
+
+def _check_key(key: str, schema: dict[str, Any]) -> None:
+    """SimgenError with a "did you mean" unless ``key`` (a.b.c) names a setting."""
+    from simgen.schema import did_you_mean
+
+    parts = key.split(".")
+    level: Any = schema
+    for i, part in enumerate(parts):
+        prefix = ".".join(parts[:i])
+        if isinstance(level, type) and dataclasses.is_dataclass(level):
+            level = typing.get_type_hints(level)
+        if not isinstance(level, dict):
+            origin = typing.get_origin(level)
+            args = [a for a in typing.get_args(level) if a is not type(None)]
+            if origin is dict or (args and typing.get_origin(args[0]) is dict) or level is Any:
+                return  # a key inside a {name: value} setting, e.g. objects.dirs.mug
+            if (origin is list or (args and typing.get_origin(args[0]) is list)) and part.isdigit():
+                return
+            raise SimgenError(f"'{prefix}' has no key '{part}': it is a single value; set it with {prefix}=VALUE")
+        if part not in level:
+            guess = did_you_mean(part, list(level), prefix=f"{prefix}." if prefix else "")
+            raise SimgenError(f"unknown key '{key}'; {guess + ' ' if guess else ''}"
+                              "(simgen --help lists the keys)")
+        level = level[part]
+
+
+def _parse_fix(text: str) -> str:
+    """How to fix an override Hydra cannot parse: quote a plain value, else check the syntax."""
+    key, _, value = text.partition("=")
+    if value and not any(c in value for c in "'\"[]{}(),"):
+        return "quote the value for Hydra, e.g. simgen \"" + f"{key}='{value}'" + '"'
+    return ("check its brackets and quotes (Hydra's override syntax: key=value, key=[a,b], "
+            "key={name: value}, key='quoted text')")
+
+
+def check_overrides(overrides: list[str]) -> list[Any]:
+    """Parse the command-line overrides as Hydra will and check every key and group option;
+    a one-line SimgenError with a "did you mean" for the first bad one. Returns the parsed
+    overrides."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from simgen.schema import did_you_mean
+
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.append(parser.parse_override(text))
+        except HydraException as e:
+            reason = " ".join(str(e).split())
+            raise SimgenError(f"cannot parse the override {text!r} ({reason}); {_parse_fix(text)}") from None
+    options = groups()
+    recipes: list[str] = []
+    for o in parsed:
+        if o.key_or_group == "scene" and o.package is None and not o.is_delete():
+            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+            recipes += [r for r in map(lambda v: _recipe_of(str(v)), values) if r]
+        if o.key_or_group == "scene.recipe" and not o.is_sweep_override():
+            recipes.append(str(o.value()))
+    if not any(o.key_or_group == "scene" for o in parsed):
+        from simgen.config import DEFAULT_RECIPE
+
+        recipes.append(DEFAULT_RECIPE)
+    schema = _schema(recipes)
+    for o in parsed:
+        key = o.key_or_group
+        if key.startswith("hydra") or o.is_add() or o.is_force_add() or o.package is not None:
+            continue  # Hydra's own settings; '+' keys are checked against the schema after composing
+        if key in options:
+            if o.is_delete():
+                continue
+            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+            for v in values:
+                if v is not None and str(v) not in options[key]:
+                    guess = did_you_mean(str(v), options[key], prefix=f"{key}=")
+                    raise SimgenError(f"unknown option {key}={v}; {guess + ' ' if guess else ''}"
+                                      f"the options of {key} are {', '.join(options[key])} (configs/{key}/)")
+            continue
+        if "/" in key:
+            continue  # a group path Hydra resolves (e.g. a nested group); it reports unknown ones itself
+        _check_key(key, schema)
+    return parsed
+
+
+def _run_dir_overrides(parsed: list[Any]) -> tuple[list[str], str | None]:
+    """With output.dir on the command line: Hydra's run and sweep folders in a temporary folder
+    (removed afterwards) and no .hydra folder, so nothing lands in the working directory."""
+    keys = {o.key_or_group for o in parsed}
+    if "output.dir" not in keys or keys & {"hydra.run.dir", "hydra.sweep.dir"}:
+        return [], None
+    tmp = tempfile.mkdtemp(prefix="simgen-hydra-")
+    quoted = "'" + tmp.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    extra = [f"hydra.run.dir={quoted}", f"hydra.sweep.dir={quoted}"]
+    if "hydra.output_subdir" not in keys:
+        extra.append("hydra.output_subdir=null")
+    return extra, tmp
+
+
+# ------------------------------------------------------------------ --help
+
+
+def _comment(path: Path) -> str:
+    """The comment block at the top of a YAML file, as one line."""
+    words = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if not line.startswith("# @package"):
+            words.append(line.lstrip("#").strip())
+    return " ".join(words)
+
+
+def usage() -> str:
+    """simgen's own --help text: groups and options, the common keys, examples, the docs."""
+    from simgen.config import DEFAULT_RECIPE, Settings
+    from simgen.schema import allowed, default_of, field_docs, first_sentence, override_text, rule_of
+
+    lines = ["usage: simgen [-m] [KEY=VALUE ...] [GROUP=OPTION ...]", "",
+             "Render a labelled computer-vision dataset with Blender/Cycles: RGB images, instance and",
+             "semantic masks, depth, normals, COCO annotations (and optical flow for sequences).", "",
+             "Config groups (GROUP=OPTION, from configs/GROUP/OPTION.yaml):"]
+    options = groups()
+    width = max(len(f"{g}={o}") for g, opts in options.items() for o in opts) + 2
+    for group, opts in options.items():
+        for opt in opts:
+            lines.append(f"  {f'{group}={opt}':<{width}}{first_sentence(_comment(CONFIG_DIR / group / f'{opt}.yaml'))}")
+    lines += ["", "Common keys (KEY=DEFAULT, what it is [what is allowed]; every key: docs/config.md):"]
+
+    def walk(cls: type, prefix: str) -> None:
+        docs, hints = field_docs(cls), typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if rule_of(f).common:
+                lines.append(f"  {prefix}{f.name}={override_text(default_of(f))}  "
+                             f"{first_sentence(docs.get(f.name, ''))} [{allowed(f, hints[f.name])}]")
+            t = hints.get(f.name)
+            if isinstance(t, type) and dataclasses.is_dataclass(t):
+                walk(t, f"{prefix}{f.name}.")
+
+    walk(Settings, "")
+    lines += ["", "Examples:",
+              "  simgen output.dir=/data/run1 frames=200 seed=3 render.width=640 render.height=480",
+              "  simgen output.dir=/data/flow scene=flying sequence.length=10 frames=100",
+              "  simgen output.dir=/data/dr lighting=wide materials=procedural placement=physics",
+              "  simgen output.dir=/data/shard1 start=1000 frames=1000     # frames 1000..1999",
+              "  simgen -m experiment=dr_ablation                           # one dataset per job",
+              "  simgen --cfg job                                           # print the composed config",
+              "",
+              f"The default scene is scene={DEFAULT_RECIPE}. Reference of every key: docs/config.md; the dataset",
+              "layout: docs/dataset.md. Hydra's own options: simgen --hydra-help. Bad input ends with one",
+              "line 'simgen: error: ...' and exit status 2 (HYDRA_FULL_ERROR=1 shows the traceback)."]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ main
+
+
 def main() -> None:
+    global _full_error
     if not (CONFIG_DIR / "config.yaml").is_file():
         _fail(f"config folder {CONFIG_DIR} not found: install simgen from its repository with "
               "`pip install -e .` so that configs/ and assets/ stay next to the package")
-    _app()
+    args = sys.argv[1:]
+    if any(a in HELP_FLAGS for a in args):
+        print(usage(), flush=True)
+        return
+    _full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    flags = [a for a in args if a.startswith("-")]
+    if any(f not in PLAIN_FLAGS for f in flags):
+        _app()  # Hydra's own flags (--cfg, --info, ...): Hydra's own behaviour
+        return
+    overrides = [a for a in args if not a.startswith("-")]
+    tmp = None
+    try:
+        try:
+            parsed = check_overrides(overrides)
+        except SimgenError as e:
+            if _full_error:  # Hydra's own report of the same problem, with its traceback
+                _app()
+                return
+            _fail(str(e))
+        extra, tmp = _run_dir_overrides(parsed)
+        sys.argv = [sys.argv[0], *flags, *overrides, *extra]
+        if _full_error:
+            _app()
+            return
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we word it
+        try:
+            _app()
+        except Exception as e:
+            from hydra.errors import HydraException
+            from omegaconf.errors import OmegaConfBaseException
+
+            if not isinstance(e, (HydraException, OmegaConfBaseException)):
+                raise
+            first = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
+            _fail(f"{first} (HYDRA_FULL_ERROR=1 shows the details)")
+        finally:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simgen.config import RenderConfig, Settings, validate
+from simgen.config import RenderConfig, Settings
+from simgen.settings import validate
 from simgen.recipes import Recipe
 
 

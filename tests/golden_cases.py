@@ -49,7 +49,7 @@ def render_case(name: str, out: Path) -> dict[str, str]:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from simgen.config import to_settings
+    from simgen.settings import to_settings
     from simgen.pipeline import run
 
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):

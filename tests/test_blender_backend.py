@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from simgen.blender import BlenderBackend
-from simgen.config import RenderConfig, Settings, validate
+from simgen.config import RenderConfig, Settings
+from simgen.settings import validate
 from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
 
 pytestmark = pytest.mark.render

@@ -1,9 +1,13 @@
-"""The Hydra configs under configs/ against the typed schema in simgen.config (pure, no rendering).
+"""The Hydra configs under configs/ against the declared schema in simgen.config (pure, no rendering).
 
-* every option of every config group composes and converts with ``to_settings``;
+* every option of every config group composes and converts with ``to_settings``, and composes
+  to exactly the values it had before the option files became overlays (key order included);
+* option files are overlays: they state only what differs from their group's base option;
 * the YAML defaults equal the dataclass defaults, key for key, so the docstrings in
   simgen/config.py and the comments in configs/ describe the same values;
-* every check in ``validate`` raises a one-line SimgenError.
+* every field is declared (a rule and a docstring), its default obeys its declaration, and the
+  one validator rejects NaN, inf, out-of-bounds and badly shaped values of every field;
+* the cross-field checks raise one-line SimgenErrors; simgen.config imports no recipe.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ import ast
 import copy
 import dataclasses
 import functools
+import json
+import math
+import subprocess
+import sys
+import typing
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,13 +32,17 @@ from omegaconf import OmegaConf, open_dict
 import simgen.cli
 import simgen.config
 from simgen import SimgenError
-from simgen.config import DEVICES, RenderConfig, Settings, to_settings, validate
+from simgen.config import DEVICES, RenderConfig, Settings
+from simgen.schema import check_fields, field_docs, rule_of
+from simgen.settings import default_scene, default_settings, to_settings, validate
 
 CONFIG_DIR = Path(simgen.cli.CONFIG_DIR)
 GLOBAL_GROUPS = ("experiment",)
 """Groups of ``# @package _global_`` overlays (default: none) that set keys of any group;
 they have no field in Settings."""
-GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in GLOBAL_GROUPS)
+HYDRA_GROUPS = ("hydra",)
+"""configs/hydra/: Hydra's own groups (job_logging), no simgen settings."""
+GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in GLOBAL_GROUPS + HYDRA_GROUPS)
 OPTIONS = [(g, p.stem) for g in [*GROUPS, *GLOBAL_GROUPS] for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
 SCHEMA_OPTIONS = [(g, o) for g, o in OPTIONS if g in GROUPS]
 TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_dataclass(f.type)
@@ -81,19 +94,64 @@ def test_every_option_composes_and_converts(tmp_path, group, option):
 
 
 @pytest.mark.parametrize("group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS])
-def test_every_option_sets_every_key(group, option):
-    """Every option file is complete: reading it tells every value of its group, and a
-    changed dataclass default cannot silently change a non-default option. (The default
-    option's values must also equal the dataclass defaults: see below.)"""
+def test_every_option_composes_to_every_key(group, option):
+    """Every option, composed (with its base if it is an overlay), sets every key of its group.
+    (The default option's values must also equal the dataclass defaults: see below.)"""
     cfg = _compose([f"{group}={option}"])
-    schema = Settings()
-    if group == "scene":  # typed by the recipe's own Config
-        from simgen.recipes import load_recipe
-
-        schema.scene = load_recipe(str(cfg.scene.recipe)).Config()
+    schema = Settings(scene=default_scene(str(cfg.scene.recipe)))  # scene: typed by the recipe's Config
     expected = sorted(f.name for f in dataclasses.fields(getattr(schema, group)))
     assert sorted(OmegaConf.to_container(cfg[group], resolve=False)) == expected, \
-        f"configs/{group}/{option}.yaml does not set exactly the keys of its schema"
+        f"configs/{group}/{option}.yaml does not compose to exactly the keys of its schema"
+
+
+COMPOSED_BEFORE = json.loads((Path(__file__).parent / "data" / "composed_options.json").read_text())
+"""Every option's composed config as it was when each option file restated every key of its group
+(captured before they became overlays), in composition order."""
+
+
+@pytest.mark.parametrize("name", list(COMPOSED_BEFORE))
+def test_every_option_composes_as_before(name):
+    overrides = [] if name == "(defaults)" else [name]
+    now = OmegaConf.to_container(_compose(overrides), resolve=False)
+    before = COMPOSED_BEFORE[name]
+    assert now == before
+    # same key order (the config is recorded in dataset.json in this order) and same types
+    assert json.dumps(now) == json.dumps(before)
+
+
+def test_every_option_is_in_the_captured_set():
+    assert {f"{g}={o}" for g, o in OPTIONS} | {"(defaults)"} == set(COMPOSED_BEFORE)
+
+
+def _own_keys(group: str, option: str) -> tuple[list, dict]:
+    """(defaults list, the keys the option file itself states)."""
+    data = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / group / f"{option}.yaml"))
+    return data.pop("defaults", []), data
+
+
+@pytest.mark.parametrize("group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS])
+def test_option_files_are_overlays(group, option):
+    """An option file is either its group's base (it states every key) or an overlay of the base
+    that states only keys whose value differs: adding a key means editing the base alone."""
+    defaults, own = _own_keys(group, option)
+    schema = Settings(scene=default_scene(str(_compose([f"{group}={option}"]).scene.recipe)))
+    keys = sorted(f.name for f in dataclasses.fields(getattr(schema, group)))
+    if not defaults:
+        assert sorted(own) == keys, f"configs/{group}/{option}.yaml is a base: it must state every key"
+        return
+    assert defaults[-1] == "_self_" and len(defaults) == 2, f"{group}/{option}: defaults must be [BASE, _self_]"
+    base = defaults[0]
+    base_defaults, base_own = _own_keys(group, base)
+    assert not base_defaults, f"{group}/{option}'s base {base} must itself be a base"
+    same = sorted(k for k, v in own.items() if base_own.get(k) == v)
+    assert not same, f"configs/{group}/{option}.yaml restates {same} with the values of {group}={base}"
+    assert set(own) <= set(keys)
+
+
+def test_lighting_overlays_share_one_base():
+    bases = {_own_keys("lighting", p.stem)[0][0] for p in (CONFIG_DIR / "lighting").glob("*.yaml")
+             if _own_keys("lighting", p.stem)[0]}
+    assert bases == {"random"}
 
 
 def test_experiments_are_global_overlays_applied_last():
@@ -128,7 +186,7 @@ def test_default_output_dir_is_hydras_run_folder(tmp_path):
 @pytest.mark.parametrize("group", GROUPS)
 def test_yaml_defaults_equal_dataclass_defaults(group):
     yaml_values = OmegaConf.to_container(_compose()[group], resolve=False)
-    class_values = asdict(Settings())[group]
+    class_values = asdict(Settings(scene=default_scene()))[group]
     assert sorted(yaml_values) == sorted(class_values), \
         f"configs/{group}/ and the dataclass for '{group}' have different keys"
     diffs = {}
@@ -144,7 +202,7 @@ def test_yaml_defaults_equal_dataclass_defaults(group):
 
 
 def test_top_level_yaml_defaults_equal_dataclass_defaults():
-    cfg, defaults = _compose(), Settings()
+    cfg, defaults = _compose(), Settings(scene=default_scene())
     assert TOP_LEVEL == ["seed", "start", "frames"]
     for key in TOP_LEVEL:
         assert cfg[key] == getattr(defaults, key), key
@@ -153,7 +211,7 @@ def test_top_level_yaml_defaults_equal_dataclass_defaults():
 
 
 def test_yaml_defaults_convert_to_dataclass_defaults(tmp_path):
-    expected = Settings()
+    expected = Settings(scene=default_scene())
     expected.output.dir = str(tmp_path / "out")
     assert _settings(tmp_path) == expected
 
@@ -203,7 +261,7 @@ def test_dirs_null_reads_as_empty(tmp_path):
     ("camera.distance=[a,b]", "camera.distance[0]", "camera.distance=[0.8,1.5]"),
     ("objects.count=5", "objects.count", "objects.count=[3,8]"),
     ("objects.dirs=5", "objects.dirs", "objects.dirs={name: value}"),
-    ("+render.colour=red", "render.colour", "simgen --cfg job"),
+    ("+render.colour=red", "render.colour", "simgen --help lists the keys"),
     ("+render.widht=64", "render.widht", "did you mean 'render.width'?"),
     ("+frmaes=3", "frmaes", "unknown config key 'frmaes'; did you mean 'frames'?"),
     ("+colour=red", "colour", "unknown config key 'colour'; remove it"),
@@ -215,84 +273,193 @@ def test_wrong_type_names_key_and_fix(tmp_path, override, key, hint):
     assert f"'{key}'" in msg and hint in msg and "\n" not in msg
 
 
-# ------------------------------------------------------------------ validate()
+# ------------------------------------------------------------------ declarations and the one validator
 
 
-def _set(path: str, value):
-    def mutate(s: Settings) -> None:
-        *parents, last = path.split(".")
-        obj = s
-        for p in parents:
-            obj = getattr(obj, p)
-        setattr(obj, last, value)
-    return mutate
+def _declared() -> list[tuple[str, type, dataclasses.Field, object, str]]:
+    """(key, owning class, field, type, recipe) of every declared setting: the groups, the
+    top-level keys and both recipes' scene keys."""
+    out = []
+
+    def walk(cls: type, prefix: str, recipe: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            t = hints[f.name]
+            if isinstance(t, type) and dataclasses.is_dataclass(t):
+                walk(t, f"{prefix}{f.name}.", recipe)
+            elif f.name != "scene":
+                out.append((f"{prefix}{f.name}", cls, f, t, recipe))
+
+    walk(Settings, "", "tabletop")
+    for recipe in ("tabletop", "flying"):
+        walk(type(default_scene(recipe)), "scene.", recipe)
+    return out
 
 
-LIGHT_RANGES = ("distance", "elevation", "point_power", "spot_power", "area_power", "sun_strength",
-                "size", "world_strength")
-MATERIAL_RANGES = ("hue", "saturation", "value", "roughness", "metallic", "specular", "transmission")
+DECLARED = _declared()
+IDS = [f"{recipe}:{key}" if key.startswith("scene.") else key for key, _, _, _, recipe in DECLARED]
 
-VALIDATION_CASES = [
-    ("frames", _set("frames", 0), "frames must be at least 1"),
-    ("frames-negative", _set("frames", -5), "frames must be at least 1"),
-    ("start", _set("start", -1), "start must be >= 0"),
-    ("seed", _set("seed", -1), "seed must be >= 0"),
-    ("engine", _set("render.engine", "eevee"), "render.engine='eevee' is not supported"),
-    ("device", _set("render.device", "vulkan"), "render.device='vulkan' is unknown"),
-    ("width", _set("render.width", 0), "render.width and render.height must be >= 1"),
-    ("height", _set("render.height", -1), "render.width and render.height must be >= 1"),
-    ("samples", _set("render.samples", 0), "render.samples must be >= 1"),
-    ("threads", _set("render.threads", -1), "render.threads must be >= 0"),
-    ("range-length", _set("camera.distance", [1.0]), "camera.distance must be a range [low, high]"),
-    ("range-order", _set("camera.azimuth", [90.0, 10.0]), "camera.azimuth must be a range [low, high]"),
-    ("camera.distance", _set("camera.distance", [0.0, 1.0]), "camera.distance=[0.0, 1.0] is outside"),
-    ("camera.elevation", _set("camera.elevation", [10.0, 95.0]), "camera.elevation=[10.0, 95.0] is outside"),
-    ("camera.focal_length", _set("camera.focal_length", [0.0, 50.0]), "camera.focal_length=[0.0, 50.0] is outside"),
-    ("sensor_width", _set("camera.sensor_width", 0.0), "camera.sensor_width must be > 0"),
-    ("clip", _set("camera.clip_start", 200.0), "need 0 < camera.clip_start < camera.clip_end"),
-    ("clip-zero", _set("camera.clip_start", 0.0), "need 0 < camera.clip_start < camera.clip_end"),
-    ("lighting.count", _set("lighting.count", [-1, 2]), "lighting.count=[-1, 2] is outside"),
-    ("lighting.types", _set("lighting.types", ["point", "laser"]), "lighting.types has unknown or no types ['laser']"),
-    ("lighting.types-empty", _set("lighting.types", []), "lighting.types has unknown or no types []"),
-    *[(f"lighting.{n}", _set(f"lighting.{n}", [-1.0, 1.0]), f"lighting.{n}=[-1.0, 1.0] is outside")
-      for n in LIGHT_RANGES],
-    ("lighting.saturation", _set("lighting.saturation", [0.0, 2.0]), "lighting.saturation=[0.0, 2.0] is outside"),
-    ("lighting.temperature", _set("lighting.temperature", [500.0, 6500.0]),
-     "lighting.temperature=[500.0, 6500.0] is outside"),
-    ("lighting.temperature-order", _set("lighting.temperature", [9000.0, 2700.0]),
-     "lighting.temperature must be a range [low, high]"),
-    ("temperature_probability", _set("lighting.temperature_probability", -0.1),
-     "lighting.temperature_probability must lie in [0, 1]"),
-    *[(f"materials.{n}", _set(f"materials.{n}", [0.0, 1.5]), f"materials.{n}=[0.0, 1.5] is outside")
-      for n in MATERIAL_RANGES],
-    ("metallic_probability", _set("materials.metallic_probability", 1.5),
-     "materials.metallic_probability must lie in [0, 1]"),
-    *[(n, _set(f"materials.{n}", 1.5), f"materials.{n} must lie in [0, 1]")
-      for n in ("transmission_probability", "texture_probability")],
-    ("materials.textures", _set("materials.textures", ["checker", "plaid"]),
-     "materials.textures has unknown or no kinds ['plaid']"),
-    ("materials.textures-empty", _set("materials.textures", []), "materials.textures has unknown or no kinds []"),
-    ("materials.textures-image", _set("materials.textures", ["image"]),
+
+def _settings_with(key: str, value, recipe: str = "tabletop") -> Settings:
+    s = Settings(scene=default_scene(recipe))
+    *parents, last = key.split(".")
+    obj = s
+    for part in parents:
+        obj = getattr(obj, part)
+    setattr(obj, last, value)
+    return s
+
+
+def _rejects(key: str, value, recipe: str, *fragments: str) -> str:
+    s = _settings_with(key, value, recipe)
+    with pytest.raises(SimgenError) as e:
+        validate(s)
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    assert msg.startswith(f"{key}="), msg
+    assert "; e.g. " in msg, msg  # every message ends with a fix
+    for fragment in fragments:
+        assert fragment in msg, msg
+    return msg
+
+
+def test_every_setting_is_declared_and_documented():
+    assert len(DECLARED) > 100
+    for key, cls, f, _, _ in DECLARED:
+        assert "simgen" in f.metadata, f"{key} has no declaration (use simgen.schema.setting or span)"
+        assert field_docs(cls).get(f.name), f"{key} has no docstring"
+
+
+@pytest.mark.parametrize("recipe", ["tabletop", "flying"])
+def test_defaults_obey_their_declarations(recipe):
+    check_fields(Settings(scene=default_scene(recipe)))
+    assert validate(Settings(scene=default_scene(recipe))) is not None
+
+
+def test_default_settings_is_one_call():
+    s = default_settings()
+    assert s.scene.area_radius == 0.45 and s == validate(Settings())
+    assert default_settings(seed=7, frames=2).frames == 2
+
+
+def _kind(t) -> str:
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin is list and args:
+        return f"list[{args[0].__name__}]"
+    return getattr(t, "__name__", str(t))
+
+
+@pytest.mark.parametrize("key,cls,f,t,recipe", DECLARED, ids=IDS)
+def test_validator_rejects_nan_inf_and_out_of_bounds(key, cls, f, t, recipe):
+    """Derived from each declaration: NaN and inf wherever a number goes, a value just past each
+    bound, a range of the wrong length or order, an unknown choice, an empty list of choices."""
+    r = rule_of(f)
+    default = copy.deepcopy(f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    kind = _kind(t)
+    checked = 0
+    if kind == "float":
+        _rejects(key, math.nan, recipe, "finite")
+        _rejects(key, math.inf, recipe, "finite")
+        checked += 2
+    if r.span:
+        is_int = kind == "list[int]"
+        lo, hi = default
+        if not is_int:
+            _rejects(key, [math.nan, hi], recipe, "finite")
+            _rejects(key, [lo, math.inf], recipe, "finite")
+            _rejects(key, [-math.inf, hi], recipe, "finite")
+        _rejects(key, [lo], recipe, "range [low, high]")
+        _rejects(key, [lo, hi, hi], recipe, "range [low, high]")
+        if lo != hi:
+            _rejects(key, [hi, lo], recipe, "low must be <= high")
+        step = 1 if is_int else 1.0
+        if r.ge is not None:
+            _rejects(key, [type(lo)(r.ge - step), hi], recipe, "both ends must be")
+        if r.gt is not None:
+            _rejects(key, [type(lo)(r.gt), hi], recipe, "both ends must be")
+        if r.le is not None:
+            _rejects(key, [lo, type(hi)(r.le + step)], recipe, "both ends must be")
+        if r.lt is not None:
+            _rejects(key, [lo, type(hi)(r.lt)], recipe, "both ends must be")
+        checked += 1
+    elif kind in ("int", "float"):
+        step = 1 if kind == "int" else abs(r.lt or r.le or r.gt or r.ge or 1.0)
+        if r.ge is not None:
+            _rejects(key, type(default)(r.ge - step), recipe, "must be")
+        if r.gt is not None:
+            _rejects(key, type(default)(r.gt), recipe, "must be")
+        if r.le is not None:
+            _rejects(key, type(default)(r.le + step), recipe, "must be")
+        if r.lt is not None:
+            _rejects(key, type(default)(r.lt), recipe, "must be")
+        checked += 1
+    if r.choices is not None:
+        if isinstance(default, list):
+            _rejects(key, [*default, "bogus"], recipe, "unknown 'bogus'", "use any of")
+            if not r.empty_ok:
+                _rejects(key, [], recipe, "must name at least one of")
+        else:
+            _rejects(key, "bogus", recipe, "unknown value; use one of")
+        checked += 1
+    if kind == "str" and key == "scene.recipe":  # loading the recipe comes first and names the choices
+        with pytest.raises(SimgenError, match="unknown scene recipe ''; choose one of"):
+            validate(_settings_with(key, "", recipe))
+        checked += 1
+    elif kind == "str" and f.default is not None:
+        _rejects(key, "", recipe, "must not be empty")
+        checked += 1
+    if kind == "bool":
+        _rejects(key, "yes", recipe, "true or false")
+        checked += 1
+    if kind == "list[str]" and r.choices is None:  # names checked by a registry (simgen.io.exporters, ...)
+        _rejects(key, [""], recipe, "item '' must not be empty")
+        _rejects(key, "coco", recipe, "must be a list")
+        checked += 1
+    if typing.get_origin(typing.get_args(t)[0] if typing.get_args(t) else t) is dict and r.ge is not None:
+        _rejects(key, {"box": -1}, recipe, "box=-1")
+        checked += 1
+    assert checked or kind in ("str", "Optional"), f"nothing derived for {key} ({kind})"
+
+
+CROSS_FIELD = [
+    # (name, {key: value}, recipe, expected fragment)
+    ("frame-index-limit", {"start": 999_999_999, "frames": 2}, "tabletop", "beyond 999999999"),
+    ("clip-order", {"camera.clip_start": 200.0}, "tabletop", "camera.clip_start=200.0 must be < camera.clip_end"),
+    ("gap-vs-length", {"sequence.length": 3, "sequence.gap": 3}, "tabletop", "leaves no frame pair"),
+    ("no-assets", {"objects.catalog": None}, "tabletop", "no assets: objects.catalog is null"),
+    ("image-kind-without-folder", {"materials.textures": ["image"]}, "tabletop",
      "materials.textures has image but materials.image_dir is null"),
-    ("materials.image_dir", _set("materials.image_dir", "/nonexistent/textures"),
+    ("image-dir-missing", {"materials.image_dir": "/nonexistent/textures"}, "tabletop",
      "materials.image_dir=/nonexistent/textures is not a folder"),
-    ("materials.texture_scale", _set("materials.texture_scale", [0.0, 2.0]),
-     "materials.texture_scale=[0.0, 2.0] is outside"),
-    ("materials.texture_distortion", _set("materials.texture_distortion", [-1.0, 2.0]),
-     "materials.texture_distortion=[-1.0, 2.0] is outside"),
-    ("materials.texture_detail", _set("materials.texture_detail", [0.0, 16.0]),
-     "materials.texture_detail=[0.0, 16.0] is outside"),
-    ("objects.count", _set("objects.count", [-1, 3]), "objects.count=[-1, 3] is outside"),
-    ("objects.count-order", _set("objects.count", [5, 2]), "objects.count must be a range [low, high]"),
-    ("objects.scale", _set("objects.scale", [0.0, 1.0]), "objects.scale=[0.0, 1.0] is outside"),
-    ("dir_scale", _set("objects.dir_scale", 0.0), "objects.dir_scale must be > 0"),
-    ("no-assets", _set("objects.catalog", None), "no assets: objects.catalog is null and objects.dirs is empty"),
-    ("area_radius", _set("scene.area_radius", 0.0), "scene.area_radius and scene.ground_size must be > 0"),
-    ("ground_size", _set("scene.ground_size", -1.0), "scene.area_radius and scene.ground_size must be > 0"),
-    ("max_tries", _set("scene.max_tries", 0), "scene.max_tries >= 1"),
-    ("clearance", _set("scene.clearance", -0.1), "scene.clearance >= 0"),
-    ("output.dir", _set("output.dir", ""), "output.dir is empty"),
+    ("hdri-dir-missing", {"lighting.world": ["hdri"], "lighting.hdri_dir": "/nonexistent/hdris"}, "tabletop",
+     "lighting.hdri_dir=/nonexistent/hdris is not a folder"),
+    ("output-dir-is-a-file", {"output.dir": __file__}, "tabletop", "is a file, not a folder"),
+    ("tabletop-object-limit", {"objects.count": [1, 65535], "scene.distractors": [0, 5]}, "tabletop",
+     "allow more than 65529 objects"),
+    ("walls-inside-area", {"scene.wall_distance": [0.2, 3.0]}, "tabletop", "must start at scene.area_radius"),
+    ("flying-object-limit", {"objects.count": [1, 65535], "scene.distractors": [0, 5]}, "flying",
+     "allow more than 65534 objects"),
+    ("flying-background-before-objects", {"scene.background_distance": [5.0, 9.0]}, "flying",
+     "must lie beyond the objects' scene.depth"),
+    ("flying-background-past-clip", {"scene.background_distance": [8.0, 200.0]}, "flying", "camera.clip_end"),
+    ("flying-needs-analytic", {"placement.mode": "physics"}, "flying", "placement=physics needs scene=tabletop"),
+    ("flying-no-exposure", {"camera.exposure": [-1.0, 1.0]}, "flying", "tabletop settings"),
+    ("flying-fisheye", {"camera.focal_length": [2.0, 50.0]}, "flying", "field of view too wide"),
 ]
+
+
+@pytest.mark.parametrize("values,recipe,expected", [c[1:] for c in CROSS_FIELD], ids=[c[0] for c in CROSS_FIELD])
+def test_cross_field_rules(values, recipe, expected):
+    s = Settings(scene=default_scene(recipe))
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        obj = s
+        for part in parents:
+            obj = getattr(obj, part)
+        setattr(obj, last, value)
+    with pytest.raises(SimgenError) as e:
+        validate(s)
+    assert expected in str(e.value) and "\n" not in str(e.value), str(e.value)
 
 
 def test_image_dir_without_images_is_refused(tmp_path):
@@ -304,17 +471,28 @@ def test_image_dir_without_images_is_refused(tmp_path):
 
 
 def test_defaults_validate():
-    assert validate(Settings()) == Settings()
+    assert validate(Settings()) == Settings(scene=default_scene())
 
 
-@pytest.mark.parametrize("mutate,expected", [c[1:] for c in VALIDATION_CASES],
-                         ids=[c[0] for c in VALIDATION_CASES])
-def test_validate_rejects(mutate, expected):
-    s = Settings()
-    mutate(s)
-    with pytest.raises(SimgenError) as e:
+def test_scene_of_another_recipe_is_refused():
+    s = Settings(scene=default_scene("flying"))
+    s.scene.recipe = "tabletop"
+    with pytest.raises(SimgenError, match="pick the scene with scene=NAME"):
         validate(s)
-    msg = str(e.value)
-    assert expected in msg
-    assert "\n" not in msg
 
+
+# ------------------------------------------------------------------ layers
+
+
+def test_config_layer_imports_no_recipe_pipeline_or_blender():
+    """simgen.config (and the schema vocabulary) sit below the recipes: importing them loads no
+    scene recipe, no simgen.recipes, no pipeline and no Blender."""
+    code = ("import sys, simgen.config, simgen.schema; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scenes', 'bpy') "
+            "or m in ('simgen.recipes', 'simgen.pipeline', 'simgen.settings', 'simgen.blender')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(simgen.config.__file__).parents[1]).stdout
+    assert out.strip() == "[]", out
+    source = Path(simgen.config.__file__).read_text()
+    for name in ("scenes", "simgen.recipes", "simgen.pipeline", "simgen.blender", "simgen.settings"):
+        assert f"import {name}" not in source and f"from {name} " not in source, name

@@ -16,7 +16,8 @@ from conftest import tiny_settings
 from scenes import flying
 from simgen import SimgenError
 from simgen.assets import build_catalog, load_mesh
-from simgen.config import Settings, validate
+from simgen.config import Settings
+from simgen.settings import validate
 from simgen.core.camera import pixel_rays, project
 from simgen.core.scene import PROCEDURAL_TEXTURES, Material, Texture
 from simgen.core.transforms import axis_angle
@@ -66,19 +67,19 @@ def test_config_defaults_and_yaml():
 
 
 @pytest.mark.parametrize("change,expected", [
-    ({"depth": [2.0, 1.0]}, "scene.depth must be a range"),
-    ({"depth": [0.0, 3.0]}, "scene.depth must be > 0"),
-    ({"speed": [-0.1, 0.2]}, "scene.speed must be >= 0"),
-    ({"distractors": [-1, 2]}, "scene.distractors must be >= 0"),
-    ({"camera_pitch": [-95.0, 0.0]}, "scene.camera_pitch must lie in [-89, 89]"),
+    ({"depth": [2.0, 1.0]}, "scene.depth=[2.0, 1.0]: low must be <= high"),
+    ({"depth": [0.0, 3.0]}, "scene.depth=[0.0, 3.0]: both ends must be > 0"),
+    ({"speed": [-0.1, 0.2]}, "scene.speed=[-0.1, 0.2]: both ends must be >= 0"),
+    ({"distractors": [-1, 2]}, "scene.distractors=[-1, 2]: both ends must be in [0, 65535]"),
+    ({"camera_pitch": [-95.0, 0.0]}, "scene.camera_pitch=[-95.0, 0.0]: both ends must be in [-89, 89]"),
     ({"background_distance": [5.0, 9.0]}, "must lie beyond the objects' scene.depth"),
     ({"background_distance": [8.0, 200.0]}, "camera.clip_end"),
-    ({"textures": ["checker", "plaid"]}, "scene.textures has unknown or no kinds ['plaid']"),
-    ({"textures": []}, "scene.textures has unknown or no kinds"),
+    ({"textures": ["checker", "plaid"]}, "scene.textures=['checker', 'plaid']: unknown 'plaid'; use any of"),
+    ({"textures": []}, "scene.textures=[]: must name at least one of"),
     ({"textures": ["image"]}, "scene.textures has image but materials.image_dir is null"),
-    ({"object_texture_probability": 1.5}, "scene.object_texture_probability must lie in [0, 1]"),
-    ({"texture_detail": [0.0, 20.0]}, "scene.texture_detail must lie in [0, 15]"),
-    ({"light_scale": 0.0}, "scene.light_scale must be > 0"),
+    ({"object_texture_probability": 1.5}, "scene.object_texture_probability=1.5: must be in [0, 1]"),
+    ({"texture_detail": [0.0, 20.0]}, "scene.texture_detail=[0.0, 20.0]: both ends must be in [0, 15]"),
+    ({"light_scale": 0.0}, "scene.light_scale=0.0: must be > 0"),
 ])
 def test_check_rejects(change, expected):
     s = Settings()

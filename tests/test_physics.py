@@ -34,7 +34,8 @@ from groundtruth import box_distance, raycast_frame, resting_contacts, uniform_n
 from scenes.tabletop import drop_objects
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
-from simgen.config import SUPPORTS, validate
+from simgen.config import SUPPORTS
+from simgen.settings import validate
 from simgen.sampling.physics import BIN_WALL, TABLE_TOP, drop_centres, sample_support
 from simgen.sampling.random import random_rotation
 from test_cli import Cli

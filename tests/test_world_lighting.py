@@ -97,8 +97,8 @@ def test_mixed_world_kinds_are_all_drawn(tmp_path):
 @pytest.mark.parametrize("override,message", [
     ("lighting.hdri_dir={missing}", "is not a folder"),
     ("lighting.hdri_dir={empty}", "holds no .hdr or .exr"),
-    ("lighting.world=[cloudy]", "lighting.world has unknown"),
-    ("lighting.world=[]", "lighting.world has unknown or no kinds"),
+    ("lighting.world=[cloudy]", "lighting.world=\\['cloudy'\\]: unknown 'cloudy'"),
+    ("lighting.world=[]", "lighting.world=\\[\\]: must name at least one of uniform, sky, hdri"),
     ("lighting.sun_elevation=[10,95]", "lighting.sun_elevation"),
     ("lighting.sky_strength=[1,0.5]", "lighting.sky_strength"),
     ("lighting.hdri_strength=[-1,1]", "lighting.hdri_strength"),

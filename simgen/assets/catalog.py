@@ -24,6 +24,8 @@ suffixes and the catalog's structure are checked.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +115,16 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def _resolve(path: Path, where: str) -> Path:
+    """``path`` made absolute (against the working directory) with links resolved; SimgenError
+    for a symlink loop."""
+    try:
+        return (path if path.is_absolute() else Path.cwd() / path).resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a symlink loop
+        raise SimgenError(f"cannot resolve {path} ({where}): {_one_line(exc)}; remove the symlink loop or fix "
+                          "the path") from None
+
+
 def _is_bundled(catalog_path: Path) -> bool:
     try:
         return catalog_path.resolve() == BUNDLED_CATALOG
@@ -131,9 +143,11 @@ def _check_suffix(path: Path, where: str) -> None:
 def _check_category_name(name: Any, where: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise SimgenError(f"category names must be non-empty strings, got {name!r} ({where})")
-    if name != name.strip() or "/" in name:
+    if (name != name.strip() or name in (".", "..") or any(c in name for c in "/\\")
+            or not name.isprintable()):
         raise SimgenError(
-            f"bad category name {name!r} ({where}): no '/' and no leading or trailing spaces"
+            f"bad category name {name!r} ({where}): it names folders and files of the dataset, so "
+            "no '/', '\\', '.', '..', control characters, or leading or trailing spaces; rename it"
         )
     return name
 
@@ -153,11 +167,9 @@ def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str) -> Path
         raise SimgenError(
             f"{what} in {catalog_path} must be a file path string, got {raw!r}"
         )
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        path = base / path
-    path = path.resolve()
     where = f"listed in {catalog_path}"
+    path = Path(raw).expanduser()
+    path = _resolve(path if path.is_absolute() else base / path, where)
     _check_suffix(path, where)
     if not path.exists():
         fix = "fix the path"
@@ -174,10 +186,7 @@ def _read_catalog_file(
 ) -> tuple[list[str], list[tuple[str, Path, float]], Path, tuple[Path, ...]]:
     """(category names, [(category, mesh path, scale)], ground path, distractor paths) of a
     catalog file."""
-    catalog_path = Path(path).expanduser()
-    if not catalog_path.is_absolute():
-        catalog_path = Path.cwd() / catalog_path
-    catalog_path = catalog_path.resolve()
+    catalog_path = _resolve(Path(path).expanduser(), "objects.catalog")
     if not catalog_path.exists():
         raise SimgenError(
             f"catalog file not found: {catalog_path}; fix the path (the bundled one is {BUNDLED_CATALOG})"
@@ -282,19 +291,47 @@ def _read_catalog_file(
     return list(names), entries, ground, distractors
 
 
+def _walk(root: Path, where: str) -> list[Path]:
+    """Every file under ``root`` (hidden ones skipped); links to files count, links to folders
+    are not descended into. SimgenError naming the link for a link that loops or leads nowhere."""
+    out: list[Path] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise SimgenError(f"cannot read folder {folder} ({where}): {exc.strerror or exc}; "
+                              "fix its permissions or the path") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            p = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows links
+                if entry.is_symlink():
+                    p.stat()
+            except OSError as exc:
+                raise SimgenError(f"broken or looping symlink {p} -> {os.readlink(p)} ({where}): "
+                                  f"{exc.strerror or exc}; remove or fix the link") from None
+            if is_dir:
+                if not entry.is_symlink():
+                    stack.append(p)
+            else:
+                out.append(p)
+    return out
+
+
 def _scan_folder(category: str, folder: str | Path) -> list[Path]:
     """Mesh files under ``folder`` (recursive), sorted by relative path."""
-    path = Path(folder).expanduser()
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    path = path.resolve()
     where = f"folder for category {category!r}"
+    path = _resolve(Path(folder).expanduser(), where)
     if not path.exists():
         raise SimgenError(f"asset folder not found: {path} ({where}); fix the path")
     if not path.is_dir():
         raise SimgenError(f"asset folder is not a folder: {path} ({where}); give a folder of meshes")
     found = []
-    for p in path.rglob("*"):
+    for p in _walk(path, where):
         rel = p.relative_to(path)
         # skip hidden files and folders (e.g. macOS "._x.obj" resource forks)
         if any(part.startswith(".") for part in rel.parts):

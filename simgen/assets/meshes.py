@@ -26,7 +26,11 @@ def _abs(path: str | Path) -> Path:
     p = Path(path).expanduser()
     if not p.is_absolute():
         p = Path.cwd() / p
-    return p.resolve()
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a symlink loop
+        raise SimgenError(f"cannot resolve mesh path {p}: {' '.join(str(exc).split())}; remove the symlink loop "
+                          "or fix the path") from None
 
 
 def load_mesh(path: str | Path) -> trimesh.Trimesh:
@@ -79,12 +83,16 @@ def _problem(mesh: object) -> str | None:
     if not isinstance(mesh, trimesh.Trimesh):
         return f"the file holds a {type(mesh).__name__}, not a triangle mesh"
     if len(mesh.faces) == 0:
-        return "the file contains no faces"
+        return "the file contains no faces (or only faces with NaN or inf vertices)"
     vertices = np.asarray(mesh.vertices)
     if not np.isfinite(vertices).all():
         return "vertices are not all finite (NaN or inf)"
     if not np.ptp(vertices, axis=0).max() > 0:
         return "the mesh is degenerate (all vertices coincide)"
+    with np.errstate(all="ignore"):
+        area = float(mesh.area)
+    if not area > 0:
+        return "every face has zero area (a degenerate mesh: nothing would be visible)"
     return None
 
 

@@ -1,0 +1,328 @@
+"""The vocabulary settings are declared in: each field's bounds next to its type and docstring.
+
+A config dataclass declares every field once::
+
+    @dataclass
+    class CameraConfig:
+        distance: list[float] = span([0.8, 1.5], gt=0)
+        \"\"\"Distance from the look-at point, metres.\"\"\"
+        dof_probability: float = setting(0.0, ge=0, le=1)
+        \"\"\"Chance that a scene's RGB has depth of field.\"\"\"
+
+and :func:`check_fields` (the one validator) walks any tree of such dataclasses and checks
+each value against its type annotation and its :class:`Rule`: numbers finite (floats
+always), ``gt``/``ge``/``lt``/``le`` bounds, ranges ``[low, high]`` (exactly two values,
+``low <= high``, the bounds on both ends), string choices and lists of choices, non-empty
+strings. The docs generator (``scripts/gen_config_docs.py``) and ``simgen --help`` read the
+same rules (:meth:`Rule.describe`) and the docstrings (:func:`field_docs`).
+
+Errors are one line naming the key, the value and a fix, e.g.
+``camera.distance=[nan, 1.0]: values must be finite numbers; e.g. camera.distance=[0.8,1.5]``.
+This module imports nothing from simgen but the error type: every layer may use it.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import functools
+import inspect
+import math
+import textwrap
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from simgen import SimgenError
+
+KEY = "simgen"
+"""The key of a field's :class:`Rule` in ``dataclasses.Field.metadata``."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a field's value must satisfy besides its type annotation."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    choices: tuple[str, ...] | None = None
+    """A string must be one of these; a list of strings a non-empty subset of them."""
+    span: bool = False
+    """A range ``[low, high]``: two values, low <= high, the bounds apply to both."""
+    empty_ok: bool = False
+    """A list of choices may be empty (e.g. no extra flow formats)."""
+    example: str | None = None
+    """The fix's example value in override syntax; default: the field's default."""
+    common: bool = False
+    """Listed among the common keys of ``simgen --help``."""
+
+    def bounds(self) -> str:
+        """The numeric bounds as text: ``> 0``, ``[0, 1]``, ``[1, 65536]``, ``(0, 0.001)``."""
+        lo = (self.ge, "[") if self.ge is not None else (self.gt, "(") if self.gt is not None else None
+        hi = (self.le, "]") if self.le is not None else (self.lt, ")") if self.lt is not None else None
+        if lo and hi:
+            return f"{lo[1]}{_num(lo[0])}, {_num(hi[0])}{hi[1]}"
+        if lo:
+            return f"{'>=' if lo[1] == '[' else '>'} {_num(lo[0])}"
+        if hi:
+            return f"{'<=' if hi[1] == ']' else '<'} {_num(hi[0])}"
+        return ""
+
+    _listy: bool = False  # set by setting() for list-of-choices fields (docs wording only)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def setting(default: Any, **rule: Any) -> Any:
+    """A dataclass field with ``default`` (copied per instance if mutable) and a :class:`Rule`."""
+    r = Rule(**rule)
+    if isinstance(default, list) and r.choices is not None:
+        r = dataclasses.replace(r, _listy=True)
+    meta = {KEY: r}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=functools.partial(copy.deepcopy, default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def span(default: list, **rule: Any) -> Any:
+    """A range ``[low, high]`` field (list[float] or list[int]) with a :class:`Rule`."""
+    return setting(list(default), span=True, **rule)
+
+
+def rule_of(f: dataclasses.Field) -> Rule:
+    return f.metadata.get(KEY, Rule())
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def override_text(value: Any) -> str:
+    """``value`` in Hydra's override syntax: ``[0.8,1.5]``, ``true``, ``null``, ``{mug: 4}``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {override_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def example(key: str, f: dataclasses.Field) -> str:
+    """``key=<a good value>`` for field ``f``."""
+    r = rule_of(f)
+    if r.example is not None:
+        return f"{key}={r.example}"
+    return f"{key}={override_text(default_of(f))}"
+
+
+# ------------------------------------------------------------------ the validator
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _is_number(v: Any, kind: type) -> bool:
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) if kind is int else isinstance(v, (int, float))
+
+
+def _show(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def check_fields(obj: Any, prefix: str = "") -> None:
+    """Check every declared field of dataclass ``obj`` (and of nested dataclasses) against its
+    annotation and :class:`Rule`; raise a one-line SimgenError at the first bad value."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_fields(value, key + ".")
+            continue
+        problem = check_value(value, hints[f.name], rule_of(f))
+        if problem:
+            raise SimgenError(f"{key}={_show(value)}: {problem}; e.g. {example(key, f)}")
+
+
+def check_value(value: Any, tp: Any, rule: Rule) -> str | None:
+    """Why ``value`` does not fit type ``tp`` and ``rule``, or None."""
+    tp, optional = _unwrap_optional(tp)
+    if value is None:
+        return None if optional else "must be set (null is not allowed)"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return None
+    if tp is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if tp in (int, float):
+        return _check_number(value, tp, rule)
+    if tp is str:
+        if not isinstance(value, str):
+            return "must be a string"
+        if not value.strip():
+            return "must not be empty"
+        if rule.choices is not None and value not in rule.choices:
+            return f"unknown value; use one of {', '.join(rule.choices)}"
+        return None
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return "must be a list"
+        (item,) = args or (Any,)
+        if rule.span:
+            return _check_span(list(value), item, rule)
+        if rule.choices is not None:
+            bad = [v for v in value if v not in rule.choices]
+            if bad:
+                return f"unknown {_show(bad[0])}; use any of {', '.join(rule.choices)}"
+            if not value and not rule.empty_ok:
+                return f"must name at least one of {', '.join(rule.choices)}"
+            return None
+        for v in value:
+            problem = check_value(v, item, dataclasses.replace(rule, choices=None))
+            if problem:
+                return f"item {_show(v)} {problem}"
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return "must be a mapping {name: value}"
+        key_type, item = args or (Any, Any)
+        for k, v in value.items():
+            if not isinstance(k, str) or not k.strip():
+                return f"key {k!r} must be a non-empty name"
+            problem = check_value(v, item, rule)
+            if problem:
+                return f"{k}={_show(v)} {problem}"
+        return None
+    return None
+
+
+def _check_number(value: Any, kind: type, rule: Rule, what: str = "must be") -> str | None:
+    if not _is_number(value, kind):
+        return f"{what} {'an integer' if kind is int else 'a number'}"
+    if not math.isfinite(value):
+        return f"{what} a finite number"
+    if ((rule.gt is not None and not value > rule.gt) or (rule.ge is not None and not value >= rule.ge)
+            or (rule.lt is not None and not value < rule.lt) or (rule.le is not None and not value <= rule.le)):
+        b = rule.bounds()
+        return f"{what} {'in ' if b[0] in '[(' else ''}{b}"
+    return None
+
+
+def _check_span(value: list, item: Any, rule: Rule) -> str | None:
+    kind = int if item is int else float
+    noun = "integers" if kind is int else "numbers"
+    if len(value) != 2 or not all(_is_number(v, kind) for v in value):
+        return f"must be a range [low, high] of 2 {noun}"
+    if not all(math.isfinite(v) for v in value):
+        return "values must be finite numbers"
+    if value[0] > value[1]:
+        return "low must be <= high"
+    b = rule.bounds()
+    if b and any(_check_number(v, kind, rule) for v in value):
+        return f"both ends must be {'in ' if b[0] in '[(' else ''}{b}"
+    return None
+
+
+# ------------------------------------------------------------------ docstrings
+
+
+@functools.lru_cache(maxsize=None)
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of dataclass ``cls`` (whitespace collapsed)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    node = ast.parse(source).body[0]
+    docs: dict[str, str] = {}
+    last: Optional[str] = None
+    for stmt in getattr(node, "body", []):
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            last = stmt.target.id
+        elif (last and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+              and isinstance(stmt.value.value, str)):
+            docs[last] = " ".join(stmt.value.value.split())
+            last = None
+        else:
+            last = None
+    return docs
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``: up to a word's '.' followed by a space (not e.g., i.e.)."""
+    import re
+
+    head = re.split(r"(?<!e\.g)(?<!i\.e)(?<=[\w)\]}])\. ", text.strip(), maxsplit=1)[0].strip()
+    return head if head.endswith(".") else head + "."
+
+
+def did_you_mean(name: str, options: list[str], prefix: str = "") -> str:
+    """``did you mean 'PREFIX<closest option>'?``, or "" when no option is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"did you mean '{prefix}{close[0]}'?" if close else ""
+
+
+def type_name(tp: Any) -> str:
+    """A few words for a field's type annotation: ``integer``, ``number``, ``range of integers``."""
+    tp, optional = _unwrap_optional(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is bool:
+        name = "true/false"
+    elif tp is int:
+        name = "integer"
+    elif tp is float:
+        name = "number"
+    elif tp is str:
+        name = "text"
+    elif origin is list:
+        name = f"list of {type_name(args[0]) if args else 'values'}"
+    elif origin is dict:
+        name = f"{{name: {type_name(args[1]) if len(args) == 2 else 'value'}}}"
+    else:
+        name = "value"
+    return f"{name} or null" if optional else name
+
+
+def allowed(f: dataclasses.Field, tp: Any) -> str:
+    """The type and rule of a field in a few words, e.g. ``integer in [1, 65536]`` or
+    ``range [low, high] of numbers, ends in [0, 1]``."""
+    r = rule_of(f)
+    b = r.bounds()
+    within = f" {'in ' if b[:1] in ('[', '(') else ''}{b}" if b else ""
+    base, optional = _unwrap_optional(tp)
+    args = typing.get_args(base)
+    if r.span:
+        noun = "integers" if args and args[0] is int else "numbers"
+        return f"range [low, high] of {noun}" + (f", ends{within}" if b else "")
+    if r.choices:
+        if r._listy:
+            return f"list of any of {', '.join(r.choices)} ({'may be empty' if r.empty_ok else 'at least one'})"
+        return "one of " + ", ".join(r.choices)
+    if typing.get_origin(base) is dict and len(args) == 2:
+        return f"{{name: {type_name(args[1])}{within}}}" + (" or null" if optional else "")
+    return type_name(tp) + within

@@ -32,7 +32,8 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.config import MAX_DISTORTION, Settings, check_image_textures
+from simgen.assets.images import check_image_textures
+from simgen.config import MAX_DISTORTION, Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
 from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid

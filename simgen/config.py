@@ -14,14 +14,13 @@ recipe's own checks, live one layer up in :mod:`simgen.settings`.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
-from simgen.core.scene import IMAGE_SUFFIXES, MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS
+from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS
 from simgen.schema import check_fields, setting, span
 
 Range = list[float]
@@ -320,53 +319,6 @@ class Settings:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-DEFAULT_HDRI: Path = Path(__file__).resolve().parents[1] / "assets" / "hdri" / "default_sky.hdr"
-"""The bundled procedural sky (scripts/make_hdri.py), used when lighting.hdri_dir is null."""
-HDRI_SUFFIXES = (".hdr", ".exr")
-
-
-def folder_files(key: str, folder: str, suffixes: tuple[str, ...], what: str, instead: str) -> tuple[Path, ...]:
-    """The sorted files of ``folder`` (the value of config key ``key``) whose suffix is one of
-    ``suffixes``; a SimgenError naming ``what`` it should hold, or ``instead``, when it is no
-    folder or holds none."""
-    d = Path(folder).expanduser()
-    if not d.is_dir():
-        raise SimgenError(f"{key}={folder} is not a folder; set it to a folder of {what} or {instead}")
-    files = tuple(sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
-    if not files:
-        raise SimgenError(f"{key}={folder} holds no {what}; add some or set {instead}")
-    return files
-
-
-def hdri_files(hdri_dir: str | None) -> list[Path]:
-    """The sorted .hdr/.exr files of ``hdri_dir`` (the bundled default sky when None)."""
-    if hdri_dir is None:
-        return [DEFAULT_HDRI]
-    return list(folder_files("lighting.hdri_dir", hdri_dir, HDRI_SUFFIXES, ".hdr or .exr files",
-                             "lighting.hdri_dir=null for the bundled sky"))
-
-
-@functools.lru_cache(maxsize=8)
-def texture_images(image_dir: str | None) -> tuple[Path, ...]:
-    """The sorted image files of ``image_dir`` (materials.image_dir); () when it is None."""
-    from simgen.core.scene import IMAGE_SUFFIXES
-
-    if image_dir is None:
-        return ()
-    return folder_files("materials.image_dir", image_dir, IMAGE_SUFFIXES, f"images ({' '.join(IMAGE_SUFFIXES)})",
-                        "materials.image_dir=null")
-
-
-def check_image_textures(name: str, kinds: list[str], image_dir: str | None) -> None:
-    """The image texture kind in ``kinds`` (the config key ``name``) and materials.image_dir
-    come together; the folder's images all decode."""
-    if "image" in kinds and image_dir is None:
-        raise SimgenError(f"{name} has image but materials.image_dir is null; set materials.image_dir=/path/to/images")
-    from simgen.assets.images import check_images
-
-    check_images(texture_images(image_dir), "materials.image_dir")
-
-
 def check_output_dir(folder: str) -> None:
     """output.dir can be created and written: it is a folder, or its nearest existing parent is
     a writable folder. Nothing is created here."""
@@ -385,9 +337,9 @@ def check_output_dir(folder: str) -> None:
 
 def check_settings(s: Settings) -> Settings:
     """Check ``s`` against every field's declaration (:func:`simgen.schema.check_fields`), the
-    rules that tie fields together, and the files the settings name (HDRIs, texture images,
-    the output folder); a one-line SimgenError naming the key and the fix. The recipe's own
-    checks are :func:`simgen.settings.validate`'s."""
+    rules that tie fields together, and the output folder; a one-line SimgenError naming the key
+    and the fix. The files the settings name (HDRIs, texture images) and the recipe's own checks
+    are :func:`simgen.settings.validate`'s."""
     check_fields(s)
     if s.start + s.frames - 1 > MAX_FRAME_INDEX:
         raise SimgenError(f"start={s.start} frames={s.frames} reach frame index {s.start + s.frames - 1}, beyond "
@@ -404,11 +356,5 @@ def check_settings(s: Settings) -> Settings:
     if o.catalog is None and not o.dirs:
         raise SimgenError("no assets: objects.catalog is null and objects.dirs is empty; "
                           "set objects.catalog=bundled or objects.dirs={category: /path/to/meshes}")
-    if "hdri" in s.lighting.world:
-        from simgen.assets.images import check_images
-
-        check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir")
-    if s.materials.image_dir is not None or "image" in s.materials.textures:
-        check_image_textures("materials.textures", s.materials.textures, s.materials.image_dir)
     check_output_dir(s.output.dir)
     return s

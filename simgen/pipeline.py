@@ -374,6 +374,15 @@ def _render_sequence(settings: Settings, sequence: int, steps: list[int], scenes
             del labels[old]
 
 
+def keep_log(log: Path, kept: Path) -> None:
+    """Append Blender's own output of this run (``log``, in the backend's temporary folder) to
+    ``kept`` in the dataset, so that a failed render can be read about after the run."""
+    if log.is_file() and log.stat().st_size:
+        kept.parent.mkdir(exist_ok=True)
+        with open(kept, "ab") as f:
+            f.write(log.read_bytes())
+
+
 def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> list:
     """The registry entries (label kinds, formats) that config key ``key`` names; one-line
     SimgenError naming the key and the choices for an unknown name."""
@@ -433,6 +442,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     try:
         loop.run(todo, (first_sequence, first_scenes))
     finally:
+        keep_log(backend.blender_log, out / "logs" / "blender.log")
         backend.close()
         on_disk = writer.frames_on_disk()
         coco = writer.build_coco()

@@ -14,6 +14,7 @@ from dataclasses import fields
 from typing import Any
 
 from simgen import SimgenError
+from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RenderConfig, Settings, check_settings
 from simgen.recipes import load_recipe
 from simgen.schema import did_you_mean, override_text
@@ -33,8 +34,8 @@ def default_settings(**top: Any) -> Settings:
 
 
 def validate(s: Settings) -> Settings:
-    """Check ``s``: every declared bound (:func:`simgen.config.check_settings`), then the
-    recipe's own cross-field checks. ``s.scene = None`` becomes the default recipe's Config."""
+    """Check ``s``: every declared bound (:func:`simgen.config.check_settings`), the HDRIs and
+    texture images it names (decoded), then the recipe's own cross-field checks. ``s.scene = None`` becomes the default recipe's Config."""
     if s.scene is None:
         s.scene = default_scene()
     if not dataclasses.is_dataclass(s.scene) or not isinstance(getattr(s.scene, "recipe", None), str):
@@ -44,6 +45,10 @@ def validate(s: Settings) -> Settings:
         raise SimgenError(f"scene.recipe={s.scene.recipe} but the scene settings are a "
                           f"{type(s.scene).__module__}.{type(s.scene).__name__}; pick the scene with scene=NAME")
     check_settings(s)
+    if "hdri" in s.lighting.world:
+        check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir")
+    if s.materials.image_dir is not None or "image" in s.materials.textures:
+        check_image_textures("materials.textures", s.materials.textures, s.materials.image_dir)
     if getattr(recipe, "check", None) is not None:
         recipe.check(s)
     return s

@@ -548,7 +548,7 @@ def run_in_process(argv: list[str], cwd: Path, monkeypatch, capfd) -> tuple[int,
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     monkeypatch.setitem(sys.modules, "bpy", _Guard("bpy"))
     monkeypatch.setitem(sys.modules, "simgen.blender", _Guard("simgen.blender"))
-    from simgen.config import texture_images
+    from simgen.assets.images import texture_images
 
     texture_images.cache_clear()  # folders are made fresh per test
     try:

@@ -53,8 +53,16 @@ def test_a_run_failing_before_its_first_frame_leaves_no_dataset_files(tmp_path):
     s = tiny_settings(tmp_path, frames=2, width=64, height=48, samples=1)
     with pytest.raises(RuntimeError, match="render failed"):
         run(s, hooks=FailAtRender(1))
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    # no data (Blender's own output may be kept in logs/, to read why it failed)
+    files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    assert [f for f in files if not f.startswith("logs/")] == []
     with pytest.raises(RuntimeError, match="render failed"):
         run(s, hooks=FailAtRender(2))  # after one complete frame: its dataset.json guards the folder
     assert json.loads((tmp_path / "dataset.json").read_text())["frames"] == [0]
     assert run(s).rendered == [1]  # the same command resumes
+
+
+def test_blender_output_is_kept_in_the_dataset(tmp_path):
+    run(tiny_settings(tmp_path, frames=1, width=64, height=48, samples=1))
+    log = (tmp_path / "logs" / "blender.log").read_text(errors="replace")
+    assert "Saved:" in log  # what Blender printed while rendering: in the dataset, not on the terminal

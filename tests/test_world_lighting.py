@@ -15,7 +15,8 @@ from test_randomization import DRAWS, TINY, assert_covers, settings_for
 
 from simgen.sampling.lighting import sample_lights
 from simgen import SimgenError
-from simgen.config import DEFAULT_HDRI, RenderConfig, hdri_files
+from simgen.assets.images import DEFAULT_HDRI, hdri_files
+from simgen.config import RenderConfig
 from simgen.core.camera import intrinsics, look_at
 from simgen.core.scene import Camera, Scene, World
 

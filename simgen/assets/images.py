@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from simgen import SimgenError
+from simgen.core.scene import IMAGE_SUFFIXES
 
 
 def check_images(paths: Iterable[Path], key: str) -> None:
@@ -117,3 +118,48 @@ class _Reader:
             self.f.seek(0)
             return self.f.read().decode("utf-8", "replace")
         return self.text
+
+
+# ------------------------------------------------------------------ the folders the config names
+
+DEFAULT_HDRI: Path = Path(__file__).resolve().parents[2] / "assets" / "hdri" / "default_sky.hdr"
+"""The bundled procedural sky (scripts/make_hdri.py), used when lighting.hdri_dir is null."""
+HDRI_SUFFIXES = (".hdr", ".exr")
+
+
+def folder_files(key: str, folder: str, suffixes: tuple[str, ...], what: str, instead: str) -> tuple[Path, ...]:
+    """The sorted files of ``folder`` (the value of config key ``key``) whose suffix is one of
+    ``suffixes``; a SimgenError naming ``what`` it should hold, or ``instead``, when it is no
+    folder or holds none."""
+    d = Path(folder).expanduser()
+    if not d.is_dir():
+        raise SimgenError(f"{key}={folder} is not a folder; set it to a folder of {what} or {instead}")
+    files = tuple(sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
+    if not files:
+        raise SimgenError(f"{key}={folder} holds no {what}; add some or set {instead}")
+    return files
+
+
+def hdri_files(hdri_dir: str | None) -> list[Path]:
+    """The sorted .hdr/.exr files of ``hdri_dir`` (the bundled default sky when None)."""
+    if hdri_dir is None:
+        return [DEFAULT_HDRI]
+    return list(folder_files("lighting.hdri_dir", hdri_dir, HDRI_SUFFIXES, ".hdr or .exr files",
+                             "lighting.hdri_dir=null for the bundled sky"))
+
+
+@functools.lru_cache(maxsize=8)
+def texture_images(image_dir: str | None) -> tuple[Path, ...]:
+    """The sorted image files of ``image_dir`` (materials.image_dir); () when it is None."""
+    if image_dir is None:
+        return ()
+    return folder_files("materials.image_dir", image_dir, IMAGE_SUFFIXES, f"images ({' '.join(IMAGE_SUFFIXES)})",
+                        "materials.image_dir=null")
+
+
+def check_image_textures(name: str, kinds: list[str], image_dir: str | None) -> None:
+    """The image texture kind in ``kinds`` (the config key ``name``) and materials.image_dir
+    come together; the folder's images all decode."""
+    if "image" in kinds and image_dir is None:
+        raise SimgenError(f"{name} has image but materials.image_dir is null; set materials.image_dir=/path/to/images")
+    check_images(texture_images(image_dir), "materials.image_dir")

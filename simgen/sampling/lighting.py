@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simgen.config import LightingConfig, hdri_files
+from simgen.assets.images import hdri_files
+from simgen.config import LightingConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
 from simgen.core.scene import Light, World
 from simgen.sampling.random import blackbody_rgb, chance, choose, direction, hsv_color, integer, pick, uniform

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from simgen.config import MaterialsConfig, texture_images
+from simgen.assets.images import texture_images
+from simgen.config import MaterialsConfig
 from simgen.core.scene import GRADIENT_TYPES, Material, Texture
 from simgen.sampling.random import chance, hsv_color, pick, uniform
 

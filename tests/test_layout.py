@@ -1,0 +1,153 @@
+"""The import graph of simgen and the recipes: no circles, no imports that run back up the
+layers, and only simgen/blender imports Blender.
+
+Every import statement counts, those inside functions too (a function-level import
+still ties the modules together); imports under ``if TYPE_CHECKING:`` do not (they never
+run). Recipes are loaded by name through importlib (simgen.recipes.load_recipe), which is
+the plugin mechanism, not an import.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BLENDER_MODULES = {"bpy", "mathutils", "bmesh"}
+
+LAYERS: list[tuple[str, ...]] = [
+    ("simgen", "simgen.core"),                                  # errors, scene data, camera maths
+    ("simgen.schema", "simgen.config"),                         # the declared settings
+    ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
+    ("simgen.io", "simgen.sampling"),                           # writers and readers; samplers
+    ("simgen.recipes",),                                        # the recipe protocol and loader
+    ("scenes",),                                                # the recipes themselves
+    ("simgen.blender",),                                        # the bpy boundary
+    ("simgen.settings", "simgen.pipeline"),                     # config -> typed settings; the frame loop
+    ("simgen.cli",),                                            # the Hydra entry point
+]
+"""Lowest first: a module may import its own layer's and lower layers' modules only."""
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> int | None:
+    best, rank = -1, None
+    for i, prefixes in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > best:
+                best, rank = len(p), i
+    return rank
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    t = node.test
+    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or \
+        (isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+
+
+def imports_of(path: Path, module: str) -> set[str]:
+    """Absolute names of the modules imported by ``path`` (TYPE_CHECKING blocks left out)."""
+    out: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(pkg + ([base] if base else []))
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)  # `from pkg import submodule`
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def graph() -> dict[str, set[str]]:
+    files = sorted((ROOT / "simgen").rglob("*.py")) + sorted((ROOT / "scenes").rglob("*.py"))
+    modules = {module_name(p): p for p in files}
+    return {m: {i for i in imports_of(p, m) if i in modules or i.split(".")[0] in BLENDER_MODULES}
+            for m, p in modules.items()}
+
+
+def test_only_simgen_blender_imports_bpy():
+    offenders = {m: sorted(i for i in deps if i.split(".")[0] in BLENDER_MODULES)
+                 for m, deps in graph().items() if not m.startswith("simgen.blender")}
+    assert not {m: d for m, d in offenders.items() if d}
+
+
+def test_every_module_has_a_layer():
+    assert [m for m in graph() if layer_of(m) is None] == []
+
+
+def test_no_upward_imports():
+    upward = []
+    for m, deps in graph().items():
+        for d in deps:
+            if d.split(".")[0] in BLENDER_MODULES or d == m or m.startswith(d + "."):
+                continue  # a package's own __init__ (simgen.x -> simgen) is below it anyway
+            if layer_of(d) > layer_of(m):
+                upward.append(f"{m} -> {d}")
+    assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_circles():
+    g = {m: {d for d in deps if d in graph()} - {m} for m, deps in graph().items()}
+    # a package imports its submodules (re-exports): that is not a circle with them
+    g = {m: {d for d in deps if not d.startswith(m + ".")} for m, deps in g.items()}
+    index, low, stack, on_stack, cycles, counter = {}, {}, [], set(), [], [0]
+
+    def strongconnect(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(g[v]):
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(g):
+        if v not in index:
+            strongconnect(v)
+    assert not cycles, f"import circles: {cycles}"
+
+
+def test_the_checker_sees_violations(tmp_path):
+    """The checks above could fail: an upward import and a circle are found in made-up code."""
+    fake = ROOT / "simgen" / "core" / "scene.py"
+    deps = imports_of(fake, "simgen.core.scene")
+    assert all(layer_of(d) <= layer_of("simgen.core.scene") for d in deps if d in graph())
+    assert layer_of("simgen.pipeline") > layer_of("simgen.config") > layer_of("simgen.core.scene")
+    src = "def f():\n    from simgen.pipeline import run\nif TYPE_CHECKING:\n    import simgen.cli\n"
+    probe = tmp_path / "probe.py"
+    probe.write_text(src)
+    found = imports_of(probe, "simgen.core.probe")
+    assert "simgen.pipeline" in found and "simgen.cli" not in found

@@ -32,7 +32,10 @@ def main(names: list[str]) -> None:
             manifest[name] = render_case(name, Path(tmp) / name)
             print(f"  {len(manifest[name])} files", flush=True)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
-    MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    cases = [f"{json.dumps(case)}: {{\n" + ",\n".join(f" {json.dumps(rel)}: {json.dumps(value, sort_keys=True)}"
+                                                       for rel, value in sorted(files.items())) + "\n}"
+             for case, files in sorted(manifest.items())]
+    MANIFEST.write_text("{\n" + ",\n".join(cases) + "\n}\n")  # one line per file: diffs name it
     print(f"wrote {MANIFEST}")
 
 

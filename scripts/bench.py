@@ -6,6 +6,7 @@
     python scripts/bench.py --order interleaved --frames 60   # paired; for noisy machines
     python scripts/bench.py --out /data/x --keep --order pipeline,bare
     python scripts/bench.py --sequence 8        # sequences of 8 steps: what optical flow adds
+    python scripts/bench.py --order interleaved -- render.exact_labels=false   # any simgen override
 
 The default recipe (the config ``simgen`` composes from ``configs/``, so exactly what
 the CLI would run) is rendered for frame indices ``start .. start+frames-1`` twice:
@@ -125,7 +126,7 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
         f"render.width={args.width}", f"render.height={args.height}", f"render.samples={args.samples}",
         "render.denoise=false", f"render.device={args.device}",
         f"output.dir={out_dir}", f"scene={args.scene}", f"sequence.length={max(args.sequence, 1)}",
-        f"output.labels=[{args.labels}]",
+        f"output.labels=[{args.labels}]", *args.overrides,
     ]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -261,6 +262,7 @@ def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
         cmd.append("--_interleave")
     if out_dir:
         cmd += ["--out", out_dir]
+    cmd += ["--", *args.overrides]
     print(f"[{time.strftime('%H:%M:%S')}] {kind} pass: {args.frames} frames ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, check=False, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -369,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="render sequences of L steps (sequence.length=L) and report what optical flow costs: "
                          "seconds per frame with flow (measured) and without it (the same frames minus the "
                          "measured flow stages), and flow_ratio")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="more simgen config overrides, as on the simgen command line (after --), "
+                         "e.g. -- render.threads=1 render.exact_labels=false")
     ap.add_argument("--json", help="also write every raw measurement to this JSON file")
     ap.add_argument("--verbose", action="store_true", help="show the child processes' output")
     ap.add_argument("--_child", choices=["bare", "pipeline"], help=argparse.SUPPRESS)

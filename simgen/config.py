@@ -77,9 +77,12 @@ class RenderConfig:
     threads: int = setting(0, ge=0, le=MAX_THREADS)
     """CPU render threads; 0 = one per core."""
     filter_width: float = setting(1.5, ge=0.01, le=10.0)
-    """Pixel filter width in pixels (Blackman-Harris) for the RGB image. Labels come from
-    Cycles' first sample, which lands within ~1e-3 px of the pixel centre; a width of 0.01
-    puts every sample on the centre (labels exact even on surfaces seen edge-on, RGB aliased)."""
+    """Pixel filter width in pixels (Blackman-Harris) for the RGB image."""
+    exact_labels: bool = setting(True)
+    """Labels (ids, depth, normals) at the exact pixel centre: Cycles takes them from its first
+    sample, 3.5e-4 x filter_width px off the centre, and the camera is shifted by that much
+    (the RGB moves by 5e-4 px at the default width; nothing costs extra). false: unshifted,
+    labels up to 5e-4 px off the centre, which flips single pixels at depth discontinuities."""
     persistent_data: bool = setting(False)
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
 

@@ -7,6 +7,8 @@
     python scripts/bench.py --out /data/x --keep --order pipeline,bare
     python scripts/bench.py --sequence 8        # sequences of 8 steps: what optical flow adds
     python scripts/bench.py --order interleaved -- render.exact_labels=false   # any simgen override
+    python scripts/bench.py --gpu-like --frames 20  # Cycles on 1 thread, 640x480, 1 spp: a GPU node's balance
+    python scripts/bench.py --gpu-like -- render.overlap=false   # the same, one frame at a time
 
 The default recipe (the config ``simgen`` composes from ``configs/``, so exactly what
 the CLI would run) is rendered for frame indices ``start .. start+frames-1`` twice:
@@ -39,8 +41,11 @@ Each pass runs in its own fresh Python process (this script re-invokes itself), 
 the other (``--order``, default bare first), so neither inherits the other's Blender state,
 caches or peak RSS; the per-process start-up is outside both timings. ``--order interleaved``
 instead runs one pipeline process in which every scene the pipeline builds is also rendered
-bare, alternately just before and just after its real render; that bare render is timed on
-its own and subtracted from the pipeline's frame time. It pairs the two measurements a few
+bare, alternately just before and just after its real render (with ``render.overlap``, always
+just after); that bare render is timed on
+its own and subtracted from the pipeline's frame time; before it, the pipeline's worker
+thread (``render.overlap``) finishes its backlog (``Worker.drain``; that wait counts as
+pipeline time), so the bare render runs alone and the worker cannot catch up during it. It pairs the two measurements a few
 seconds apart, which matters on a shared or virtual machine whose speed drifts by 10-20 %
 over minutes (frame-to-frame ratios of a sequential run then swing from 0.85 to 1.4 with no
 other process running); its RSS figures are those of the combined process.
@@ -59,7 +64,9 @@ last frame, with the growth from frame 20 to the last frame (target < 5 % at --f
 
 Stage timings of the pipeline pass come from the pipeline's own hooks
 (``simgen.pipeline.Hooks``: every stage of ``simgen.pipeline.STAGES`` is called through them,
-a perf_counter pair per call): they are printed as ms/frame over the measured frames. The
+a perf_counter pair per call): they are printed as ms/frame over the measured frames. With
+``render.overlap`` (the default) the read .. write stages run on a worker thread while the
+next frame renders, so they overlap the render and do not add up to the wall time. The
 script stops if a stage it prints is missing from the pipeline, so a renamed stage cannot
 silently read as zero.
 """
@@ -185,10 +192,10 @@ def child_pipeline(args: argparse.Namespace) -> dict:
             self.bare_cpu: list[float] = []
             self.rss: list[int] = []
             self.peak: list[int] = []
-            self.backend = None
+            self.loop = self.backend = None
 
         def loop_started(self, loop, todo) -> None:
-            self.backend = loop.backend
+            self.loop, self.backend = loop, loop.backend
             self.cpu_stamps.append(cpu_s())
             self.stamps.append(time.perf_counter())  # the loop starts right after this
 
@@ -199,13 +206,19 @@ def child_pipeline(args: argparse.Namespace) -> dict:
 
             def bare_then_render(*a):
                 def bare() -> None:
+                    # alone: the worker's backlog is finished first (and counted as pipeline
+                    # time), so it can neither slow the bare render nor catch up during it
+                    self.loop.worker.drain()
                     t0, c0 = time.perf_counter(), cpu_s()
                     self.bare_s.append(self.backend.render_bare(render_seed(settings.seed, a[0])))
                     self.bare_cpu.append(cpu_s() - c0)
                     self.excluded[-1][0] += time.perf_counter() - t0
                     self.excluded[-1][1] += cpu_s() - c0
 
-                first = len(self.bare_s) % 2 == 0  # alternate: bare before the real render, then after
+                # alternate: bare before the real render, then after; with render.overlap always
+                # after (a bare render before it would first wait for the whole of the previous
+                # frame's worker time, which the real loop overlaps with this render)
+                first = len(self.bare_s) % 2 == 0 and not settings.render.overlap
                 if first:
                     bare()
                 raw = timed(*a)
@@ -214,8 +227,8 @@ def child_pipeline(args: argparse.Namespace) -> dict:
                 return raw
             return bare_then_render
 
-        def frame_done(self, index: int) -> None:
-            super().frame_done(index)
+        def frame_done(self, index: int, times: dict) -> None:
+            super().frame_done(index, times)
             self.stamps.append(time.perf_counter())
             self.cpu_stamps.append(cpu_s())
             self.excluded.append([0.0, 0.0])
@@ -240,6 +253,7 @@ def child_pipeline(args: argparse.Namespace) -> dict:
         "bare_cpu_s": hooks.bare_cpu,
         "device": device,
         "recipe": settings.scene.recipe,
+        "overlap": settings.render.overlap,
         "stages": hooks.frames,
         "startup_s": stamps[0] - t_run0 if stamps else None,
         "finalize_s": t_run1 - stamps[-1] if stamps else None,
@@ -324,7 +338,8 @@ STAGES_SHOWN = {
     "sample": "scene sampling (recipe, per sequence)",
     "settle": "physics settling (placement=physics, per sequence)",
     "build": "build the scene in Blender",
-    "render": "render (Cycles, all passes, EXR written and read)",
+    "render": "render (Cycles, all passes, EXR written)",
+    "read": "read the EXR back",
     "labels": "labels (passes -> maps, COCO, optional kinds, meta)",
     "flow": "flow (computed and written; sequences only)",
     "write": "write (data files, models, previews, meta)",
@@ -332,15 +347,22 @@ STAGES_SHOWN = {
 """The pipeline stages printed (simgen.pipeline.STAGES), with what each covers."""
 
 
-def stage_lines(frames: list[dict[str, float]], frame_s: list[float]) -> list[str]:
+def stage_lines(frames: list[dict[str, float]], frame_s: list[float], overlap: bool) -> list[str]:
+    from simgen.pipeline import PRODUCER_STAGES
+
     n = len(frames)
     mean = lambda k: 1000.0 * sum(f.get(k, 0.0) for f in frames) / n
     wall = 1000.0 * sum(frame_s) / n
-    top = {text: mean(stage) for stage, text in STAGES_SHOWN.items()}
-    top["rest of the loop (untimed glue)"] = wall - sum(top.values())
-    lines = [f"  {k:52s} {v:8.1f} ms" for k, v in top.items()]
+    lines = [f"  {text:52s} {mean(stage):8.1f} ms" for stage, text in STAGES_SHOWN.items()]
+    producer = sum(mean(k) for k in STAGES_SHOWN if k in PRODUCER_STAGES)
+    worker = sum(mean(k) for k in STAGES_SHOWN if k not in PRODUCER_STAGES)
+    if overlap:
+        lines.append(f"  {'render thread (sample .. render)':52s} {producer:8.1f} ms")
+        lines.append(f"  {'worker thread (read .. write), overlapping it':52s} {worker:8.1f} ms")
+    else:
+        lines.append(f"  {'rest of the loop (untimed glue)':52s} {wall - producer - worker:8.1f} ms")
     lines.append(f"  {'= frame wall time':52s} {wall:8.1f} ms")
-    lines.append(f"  non-render work per frame (wall - render): {wall - mean('render'):.1f} ms")
+    lines.append(f"  wall - render per frame: {wall - mean('render'):.1f} ms")
     return lines
 
 
@@ -371,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="render sequences of L steps (sequence.length=L) and report what optical flow costs: "
                          "seconds per frame with flow (measured) and without it (the same frames minus the "
                          "measured flow stages), and flow_ratio")
+    ap.add_argument("--gpu-like", action="store_true",
+                    help="what a GPU node sees: Cycles on one CPU thread (render.threads=1; the other core "
+                         "is free, as a GPU node's CPU is mostly idle), 640x480, 1 sample, interleaved, so "
+                         "that rendering and the CPU work around it cost about the same")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                     help="more simgen config overrides, as on the simgen command line (after --), "
                          "e.g. -- render.threads=1 render.exact_labels=false")
@@ -381,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--_interleave", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
+    if args.gpu_like and not args._child:
+        args.width, args.height, args.samples, args.order = 640, 480, 1, "interleaved"
+        args.overrides = ["render.threads=1", *args.overrides]
     if args._child:
         sys.path.insert(0, str(REPO))
         data = child_bare(args) if args._child == "bare" else child_pipeline(args)
@@ -449,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"CPU s/frame (all threads): bare {b_cpu:.3f} (= {b_cpu / b_s['mean']:.2f} cores busy during the render), "
         f"pipeline {p_cpu:.3f} (= {p_cpu / p_s['mean']:.2f} cores); cpu ratio {p_cpu / b_cpu:.3f}"),
         "pipeline stages (mean ms/frame over the measured frames):",
-        *stage_lines(pipe["stages"][w:], pipe["frame_s"][w:]),
+        *stage_lines(pipe["stages"][w:], pipe["frame_s"][w:], pipe["overlap"]),
         "memory (VmRSS now / ru_maxrss peak, per process):",
     ]
     if args.order == "interleaved":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.io.dataset import DatasetWriter
 from simgen.io.exporters import resolve as resolve_formats
+from simgen.io.runlog import RunLog, describe
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
 from simgen.labels.kinds import FrameContext, LabelKind, resolve
@@ -30,7 +33,7 @@ from simgen.sampling.random import frame_rng, render_seed
 log = logging.getLogger(__name__)
 
 FINGERPRINT_IGNORES = {"start", "frames", "output.dir", "output.previews", "output.overwrite", "render.device",
-                       "render.threads", "render.persistent_data"}
+                       "render.threads", "render.persistent_data", "render.overlap"}
 """Config keys that may differ between runs writing into the same dataset folder (shards, resumes)."""
 
 
@@ -60,6 +63,20 @@ def catalog_for(settings: Settings) -> Catalog:
 def frame_position(settings: Settings, index: int) -> tuple[int, int]:
     """(sequence, step) of frame ``index``: frame i is step i % L of sequence i // L."""
     return divmod(index, settings.sequence.length)
+
+
+def shard_frames(settings: Settings) -> list[int]:
+    """The frames of ``start..start+frames-1`` that shard ``shard.index`` of ``shard.count``
+    renders: the sequences those frames touch, cut into ``count`` contiguous runs of
+    near-equal length (whole sequences, so no shard renders another's frames for its flow).
+    Shards are disjoint and together cover every frame; a frame is the same whichever
+    shard renders it, since it is a function of (config, seed, index) only."""
+    first, last = settings.start, settings.start + settings.frames - 1
+    length, (count, index) = settings.sequence.length, (settings.shard.count, settings.shard.index)
+    s0, s1 = first // length, last // length
+    n = s1 - s0 + 1
+    lo, hi = s0 + index * n // count, s0 + (index + 1) * n // count  # sequences lo .. hi-1
+    return list(range(max(first, lo * length), min(last + 1, hi * length)))
 
 
 def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, sequence: int) -> list[Scene]:
@@ -177,14 +194,19 @@ def _group_by_sequence(settings: Settings, indices: list[int]) -> dict[int, list
     return groups
 
 
-STAGES = ("sample", "settle", "build", "render", "labels", "flow", "write")
+STAGES = ("sample", "settle", "build", "render", "read", "labels", "flow", "write")
 """The stages of the frame loop, in order. Per sequence: ``sample`` (the recipe draws every
 step's scene) and ``settle`` (placement=physics only). Per rendered frame (a frame whose flow
 needs a neighbour outside the run renders that neighbour too): ``build`` (the scene into
-Blender), ``render`` (Cycles, passes read back) and ``labels`` (passes -> label maps). Per
-written frame: ``labels`` again (annotations, optional label kinds, meta), ``flow``
-(sequences only: forward and backward flow computed and their files written) and ``write``
-(the frame's other files, meta last)."""
+Blender), ``render`` (Cycles, passes written to EXR files), ``read`` (the EXR files read
+back) and ``labels`` (passes -> label maps). Per written frame: ``labels`` again
+(annotations, optional label kinds, meta), ``flow`` (sequences only: forward and backward
+flow computed and their files written) and ``write`` (the frame's other files, meta last).
+
+``sample`` to ``render`` run on the calling thread (they drive Blender); with
+``render.overlap`` (the default) ``read`` to ``write`` run on a worker thread, frame i's
+while frame i+1 renders (Cycles releases the GIL while it renders)."""
+PRODUCER_STAGES = ("sample", "settle", "build", "render")
 
 
 class Hooks:
@@ -192,9 +214,13 @@ class Hooks:
     patching the pipeline: subclass and override, then ``run(settings, config, hooks)``.
 
     ``wrap(stage, fn)`` is called once per stage call with the function about to run and
-    returns the function to run instead (the default runs it as it is); ``frame_done`` is
-    called after each written frame, ``loop_started`` before the first stage of the loop
-    with the loop (its ``backend`` is the Blender session) and the frames to render."""
+    returns the function to run instead (the default runs it as it is); the stages of
+    :data:`PRODUCER_STAGES` run on the thread that called :func:`run`, the others on the
+    worker thread when ``render.overlap`` is on. ``frame_done(index, times)`` is called after
+    each written frame (on the worker thread) with the seconds of each stage spent on it (the
+    work of sequence-level stages and of neighbour renders counts towards the frame written
+    next); ``loop_started`` before the first stage of the loop with the loop (its ``backend``
+    is the Blender session) and the frames to render."""
 
     def wrap(self, stage: str, fn: Callable) -> Callable:
         return fn
@@ -202,31 +228,19 @@ class Hooks:
     def loop_started(self, loop: "FrameLoop", todo: list[int]) -> None:
         pass
 
-    def frame_done(self, index: int) -> None:
+    def frame_done(self, index: int, times: dict[str, float]) -> None:
         pass
 
 
 class StageTimes(Hooks):
-    """Hooks that sum the wall time of every stage per written frame: ``frames[i]`` is
-    {stage: seconds} of the i-th written frame (the work of sequence-level stages and of
-    neighbour renders is counted in the frame written next)."""
+    """Hooks that keep every written frame's stage times: ``frames[i]`` is {stage: seconds}
+    of the i-th written frame (see :meth:`Hooks.frame_done`)."""
 
     def __init__(self) -> None:
-        self.current: dict[str, float] = {}
         self.frames: list[dict[str, float]] = []
 
-    def wrap(self, stage: str, fn: Callable) -> Callable:
-        def timed(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.current[stage] = self.current.get(stage, 0.0) + time.perf_counter() - t0
-        return timed
-
-    def frame_done(self, index: int) -> None:
-        self.frames.append(self.current)
-        self.current = {}
+    def frame_done(self, index: int, times: dict[str, float]) -> None:
+        self.frames.append(times)
 
 
 @dataclass
@@ -239,14 +253,122 @@ class FrameOutput:
     models: list[tuple[str, Path]]
 
 
+class SequenceWindow:
+    """Which steps of a sequence to render for the requested ``steps``, and when each
+    requested step can be written.
+
+    Steps are rendered in order and a frame is written as soon as the frames its flow
+    looks at are rendered; only that window of label maps is held in memory. A frame
+    whose neighbour lies outside the requested steps (a shard boundary) renders that
+    neighbour too, so it comes out the same as in a full run.
+    """
+
+    def __init__(self, settings: Settings, sequence: int, steps: list[int], scenes: list[Scene]):
+        self.length, self.gap = settings.sequence.length, settings.sequence.gap
+        self.base, self.scenes = sequence * self.length, scenes
+        self.needed = sorted(set(steps).union(*(self.partners(k) for k in steps)))
+        self.pending = sorted(steps)
+        self.labels: dict[int, FrameLabels] = {}
+
+    def partners(self, k: int) -> list[int]:
+        return [o for o in (k - self.gap, k + self.gap) if self.length > 1 and 0 <= o < self.length]
+
+    def add(self, k: int, labels: FrameLabels) -> list[int]:
+        """Step ``k``'s labels are in: the steps that can be written now, in order."""
+        self.labels[k] = labels
+        ready = []
+        while self.pending and all(o in self.labels for o in [self.pending[0], *self.partners(self.pending[0])]):
+            ready.append(self.pending.pop(0))
+        return ready
+
+    def forget_before(self, k: int) -> None:
+        """Drop the label maps no frame still to be written needs (after step ``k``'s writes)."""
+        keep_from = min(self.pending[0] if self.pending else k, k) - self.gap
+        for old in [j for j in self.labels if j < keep_from]:
+            del self.labels[old]
+
+
+@dataclass
+class Rendered:
+    """A rendered step on its way from the render thread to the worker."""
+
+    window: SequenceWindow
+    step: int
+    files: Any
+    """The backend's rendered files (``load()`` -> raw passes)."""
+    times: dict[str, float]
+    """Seconds of the producer stages that led to it."""
+
+
+class Worker:
+    """Runs ``consume(item)`` for each submitted item, in order, on one thread, with at most
+    ``depth`` items waiting (memory stays bounded: each holds one frame's EXR files); or
+    right away on the calling thread when ``threaded`` is false.
+
+    An exception in ``consume`` stops the worker; the next :meth:`submit` or :meth:`close`
+    raises it on the calling thread. :meth:`close` waits until every submitted item is
+    consumed, so frames rendered before a failure of the producer are still written."""
+
+    STOP = object()
+
+    def __init__(self, consume: Callable[[Any], None], threaded: bool = True, depth: int = 1):
+        self.consume, self.threaded = consume, threaded
+        self.error: BaseException | None = None
+        if threaded:
+            self.queue: queue.Queue = queue.Queue(maxsize=depth)
+            self.thread = threading.Thread(target=self._loop, name="simgen-worker", daemon=True)
+            self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                if item is self.STOP:
+                    return
+                if self.error is None:  # after a failure, drain without working
+                    self.consume(item)
+            except BaseException as e:  # re-raised on the producer's thread
+                self.error = e
+            finally:
+                self.queue.task_done()
+
+    def drain(self) -> None:
+        """Wait until every submitted item is consumed (e.g. to time something alone)."""
+        if self.threaded:
+            self.queue.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def submit(self, item: Any) -> None:
+        if not self.threaded:
+            self.consume(item)
+            return
+        while True:
+            self._raise()
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        if self.threaded:
+            self.queue.put(self.STOP)
+            self.thread.join()
+        self._raise()
+
+
 class FrameLoop:
     """The stages of one run: each is a method, called through the run's hooks."""
 
     def __init__(self, settings: Settings, recipe: Recipe, catalog: Catalog, writer: DatasetWriter,
-                 kinds: list[LabelKind], hooks: Hooks):
+                 kinds: list[LabelKind], hooks: Hooks, run_log: RunLog | None = None):
         self.settings, self.recipe, self.catalog, self.writer = settings, recipe, catalog, writer
-        self.kinds, self.hooks = kinds, hooks
+        self.kinds, self.hooks, self.run_log = kinds, hooks, run_log
         self.backend: Any = None
+        self.worker: Worker | None = None
         self.progress: Progress | None = None
         self.dataset_info: dict | None = None
         """dataset.json's content: written once the run's first frame is complete (so that a
@@ -254,9 +376,28 @@ class FrameLoop:
         rewritten at the end of the run."""
         self.written_models: set[str] = set()
         self.rendered: list[int] = []
+        self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
 
     def stage(self, name: str, fn: Callable, *args):
-        return self.hooks.wrap(name, fn)(*args)
+        """Run stage ``name`` through the hooks; its own time (not that of a hook's wrapper)
+        goes to the frame it works for."""
+        def timed(*a):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a)
+            finally:
+                times = self._pending_times()
+                times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+        return self.hooks.wrap(name, timed)(*args)
+
+    def _pending_times(self) -> dict[str, float]:
+        if not hasattr(self._times, "d"):
+            self._times.d = {}
+        return self._times.d
+
+    def _take_times(self) -> dict[str, float]:
+        times, self._times.d = self._pending_times(), {}
+        return times
 
     # ---------------------------------------------------------------- the stages
     def sample(self, sequence: int) -> list[Scene]:
@@ -269,8 +410,11 @@ class FrameLoop:
     def build(self, scene: Scene) -> None:
         self.backend.build(scene)
 
-    def render(self, index: int) -> dict:
-        return self.backend.render(seed=render_seed(self.settings.seed, index))
+    def render(self, index: int):
+        return self.backend.render_to_files(seed=render_seed(self.settings.seed, index))
+
+    def read(self, files) -> dict:
+        return files.load()
 
     def frame_labels(self, raw: dict, scene: Scene) -> FrameLabels:
         return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
@@ -321,10 +465,16 @@ class FrameLoop:
         self.writer.write_frame(out.index, out.labels, out.meta)
 
     # ---------------------------------------------------------------- the loop
-    def render_frame(self, scene: Scene, index: int) -> FrameLabels:
-        self.stage("build", self.build, scene)
-        raw = self.stage("render", self.render, index)
-        return self.stage("labels", self.frame_labels, raw, scene)
+    def consume(self, item: Rendered) -> None:
+        """The worker's part of a rendered step: its labels, then every frame it completes."""
+        w, k = item.window, item.step
+        times = self._pending_times()
+        for stage, seconds in item.times.items():
+            times[stage] = times.get(stage, 0.0) + seconds
+        raw = self.stage("read", self.read, item.files)
+        for step in w.add(k, self.stage("labels", self.frame_labels, raw, w.scenes[k])):
+            self.write_frame(w.base + step, w.scenes, w.labels)
+        w.forget_before(k)
 
     def write_frame(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> None:
         out = self.stage("labels", self.frame_output, index, scenes, labels)
@@ -332,46 +482,35 @@ class FrameLoop:
             out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels)
         self.stage("write", self.write, out)
         if not self.rendered and self.dataset_info is not None:
-            self.writer.write_dataset_json({**self.dataset_info, "frames": self.writer.frames_on_disk()})
+            with self.writer.locked():
+                self.writer.write_dataset_json({**self.dataset_info, "frames": self.writer.frames_on_disk()})
         self.rendered.append(index)
+        times = self._take_times()
+        if self.run_log is not None:
+            self.run_log.frame(index, times)
         if self.progress is not None:
             self.progress.update()
-        self.hooks.frame_done(index)
+        self.hooks.frame_done(index, times)
 
     def run(self, todo: list[int], first: tuple[int, list[Scene]]) -> None:
+        """Render ``todo``; with render.overlap the worker thread reads, labels and writes frame
+        i while frame i+1 renders. Returns (or raises) once every rendered frame is written."""
+        self.worker = worker = Worker(self.consume, threaded=self.settings.render.overlap)
         self.hooks.loop_started(self, todo)
-        for sequence, steps in _group_by_sequence(self.settings, todo).items():
-            scenes = first[1] if sequence == first[0] else self.stage("sample", self.sample, sequence)
-            if scenes[0].physics is not None:  # placement=physics: settle once, the objects stay put
-                scenes = self.stage("settle", self.settle, scenes)
-            _render_sequence(self.settings, sequence, steps, scenes, self.render_frame, self.write_frame)
-
-
-def _render_sequence(settings: Settings, sequence: int, steps: list[int], scenes: list[Scene],
-                     render, write) -> None:
-    """Render the requested ``steps`` of a sequence and the neighbours their flow needs.
-
-    Steps are rendered in order and a frame is written as soon as the frames its flow
-    looks at are rendered; only that window of label maps is held in memory. A frame
-    whose neighbour lies outside the requested steps (a shard boundary) renders that
-    neighbour too, so it comes out the same as in a full run.
-    """
-    length, gap = settings.sequence.length, settings.sequence.gap
-    base = sequence * length
-
-    def partners(k: int) -> list[int]:
-        return [o for o in (k - gap, k + gap) if length > 1 and 0 <= o < length]
-
-    needed = sorted(set(steps).union(*(partners(k) for k in steps)))
-    pending = sorted(steps)
-    labels: dict[int, FrameLabels] = {}
-    for k in needed:
-        labels[k] = render(scenes[k], base + k)
-        while pending and all(o in labels for o in [pending[0], *partners(pending[0])]):
-            write(base + pending.pop(0), scenes, labels)
-        keep_from = min(pending[0] if pending else k, k) - gap
-        for old in [j for j in labels if j < keep_from]:
-            del labels[old]
+        if self.run_log is not None:
+            self.run_log.start()
+        try:
+            for sequence, steps in _group_by_sequence(self.settings, todo).items():
+                scenes = first[1] if sequence == first[0] else self.stage("sample", self.sample, sequence)
+                if scenes[0].physics is not None:  # placement=physics: settle once, the objects stay put
+                    scenes = self.stage("settle", self.settle, scenes)
+                window = SequenceWindow(self.settings, sequence, steps, scenes)
+                for k in window.needed:
+                    self.stage("build", self.build, scenes[k])
+                    files = self.stage("render", self.render, window.base + k)
+                    worker.submit(Rendered(window, k, files, self._take_times()))
+        finally:
+            worker.close()  # what was rendered is written, failure or not; a worker error is raised here
 
 
 def keep_log(log: Path, kept: Path) -> None:
@@ -400,6 +539,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     ``hooks`` (see :class:`Hooks`) can time or instrument the stages of the loop.
     """
     config = config if config is not None else asdict(settings)
+    config = {k: v for k, v in config.items() if k != "shard"}  # the dataset's config: the same for every shard
     hooks = hooks if hooks is not None else Hooks()
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings)
@@ -407,7 +547,12 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     registered("output.formats", resolve_formats, settings.output.formats, flow=False)
     registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
     out = Path(settings.output.dir).expanduser().resolve()
-    indices = list(range(settings.start, settings.start + settings.frames))
+    indices = shard_frames(settings)
+    if not indices:
+        log.info("shard %d of %d has no frames: frames %d..%d hold fewer sequences than there are shards",
+                 settings.shard.index, settings.shard.count, settings.start, settings.start + settings.frames - 1)
+        return RunSummary(out_dir=out, rendered=[], skipped=[], frames_on_disk=0, annotations=0, images=0,
+                          category_counts={})
     first_sequence = frame_position(settings, indices[0])[0]
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
     _check_existing(out, config, settings.output.overwrite)
@@ -419,14 +564,16 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
         log.info("%d of %d frames are already complete in %s; rendering the other %d",
                  len(skipped), len(indices), out, len(todo))
     if not todo:
-        coco = writer.export(settings.output.formats)
+        with writer.locked():
+            coco = writer.export(settings.output.formats)
         return RunSummary(out_dir=out, rendered=[], skipped=skipped, frames_on_disk=len(done),
                           annotations=len(coco["annotations"]), images=len(coco["images"]),
                           category_counts=category_counts(coco))
 
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
 
-    loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks)
+    run_log = RunLog(out, STAGES)
+    loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log)
     loop.backend = backend = BlenderBackend(settings.render)
     info = {
         "simgen_version": simgen.__version__,
@@ -444,11 +591,15 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     finally:
         keep_log(backend.blender_log, out / "logs" / "blender.log")
         backend.close()
-        on_disk = writer.frames_on_disk()
-        coco = writer.build_coco()
-        if on_disk or (out / "dataset.json").exists():  # a run that wrote nothing leaves nothing
-            coco = writer.export(settings.output.formats)
-            writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
+        timing = run_log.close()
+        if timing is not None:
+            log.info("%s (%s)", describe(timing), run_log.path)
+        with writer.locked():  # other shards may finish now too: list and rewrite one at a time
+            on_disk = writer.frames_on_disk()
+            coco = writer.build_coco()
+            if on_disk or (out / "dataset.json").exists():  # a run that wrote nothing leaves nothing
+                coco = writer.export(settings.output.formats)
+                writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
     return RunSummary(out_dir=out, rendered=loop.rendered, skipped=skipped, frames_on_disk=len(on_disk),
                       annotations=len(coco["annotations"]), images=len(coco["images"]),
                       category_counts=category_counts(coco))

@@ -22,7 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-COMMON = ["seed=3", "render.width=64", "render.height=48", "render.samples=2", "render.device=cpu"]
+COMMON = ["seed=3", "render.width=64", "render.height=48", "render.samples=2", "render.device=cpu",
+          "output.previews=true"]
 CASES: dict[str, list[str]] = {
     "tabletop": ["frames=2"],
     "flying_sequence": ["scene=flying", "sequence.length=3", "frames=3", "sequence.formats=[flo,kitti]"],

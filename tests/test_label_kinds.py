@@ -31,6 +31,7 @@ def amodal_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("amodal")
     s = tiny_settings(root, frames=FRAMES, width=128, height=96, samples=2)
     s.output.labels = ["visibility", "amodal"]
+    s.output.previews = True
     s.scene.distractors = [2, 4]  # unannotated occluders
     run(s)
     return root

@@ -4,11 +4,12 @@ run that fails leaves behind."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from conftest import tiny_settings
-from simgen.pipeline import STAGES, StageTimes, run
+from simgen.pipeline import PRODUCER_STAGES, STAGES, StageTimes, run
 
 
 def test_stage_hooks_see_every_stage_in_order(tmp_path):
@@ -22,14 +23,63 @@ def test_stage_hooks_see_every_stage_in_order(tmp_path):
 
     s = tiny_settings(tmp_path, frames=2, width=64, height=48, samples=1)
     s.sequence.length = 2
+    s.render.overlap = False  # one thread: the calls come in one order
     hooks = Recorder()
     run(s, hooks=hooks)
     # the first sequence is sampled before the loop (bad scenes fail before Blender starts); frame 0's
     # forward flow needs frame 1, so both are rendered before frame 0 is written
-    assert calls == ["build", "render", "labels"] * 2 + ["labels", "flow", "write"] * 2
+    assert calls == ["build", "render", "read", "labels"] * 2 + ["labels", "flow", "write"] * 2
     assert set(calls) <= set(STAGES)
     assert len(hooks.frames) == 2 and hooks.frames[0]["render"] > 0 and set(hooks.frames[1]) == {"labels", "flow",
                                                                                                    "write"}
+
+
+def test_overlapped_stages_run_on_two_threads_and_write_the_same_files(tmp_path):
+    """render.overlap: Blender's stages on the calling thread, the rest on the worker, in
+    the same order per thread as without it; the files are byte-identical."""
+    calls: list[tuple[str, str]] = []
+
+    class Recorder(StageTimes):
+        def wrap(self, stage, fn):
+            calls.append((stage, threading.current_thread().name))
+            return super().wrap(stage, fn)
+
+    roots = {}
+    for overlap in (True, False):
+        s = tiny_settings(tmp_path / str(overlap), frames=4, width=64, height=48, samples=1)
+        s.sequence.length = 2
+        s.render.overlap = overlap
+        hooks = Recorder()
+        run(s, hooks=hooks)
+        roots[overlap] = tmp_path / str(overlap)
+        assert len(hooks.frames) == 4 and all(f["render"] > 0 for f in hooks.frames[::2])
+    main = threading.current_thread().name
+    threaded = calls[:len(calls) // 2]
+    assert {t for st, t in threaded if st in PRODUCER_STAGES} == {main}
+    assert {t for st, t in threaded if st not in PRODUCER_STAGES} == {"simgen-worker"}
+    for thread in (main, "simgen-worker"):
+        assert [st for st, t in threaded if t == thread] == [st for st, t in calls[len(calls) // 2:]
+                                                              if (st in PRODUCER_STAGES) == (thread == main)]
+    files = {o: sorted(p.relative_to(r) for p in r.rglob("*") if p.is_file() and "logs" not in p.parts)
+             for o, r in roots.items()}
+    assert files[True] == files[False] and len(files[True]) > 20
+    for rel in files[True]:
+        if rel.name != "dataset.json":  # holds the config, which differs in render.overlap
+            assert (roots[True] / rel).read_bytes() == (roots[False] / rel).read_bytes(), rel
+
+
+def test_run_log_has_a_line_per_frame_and_a_summary(tmp_path):
+    run(tiny_settings(tmp_path, frames=3, width=64, height=48, samples=1))
+    logs = list((tmp_path / "logs").glob("run-*.jsonl"))
+    assert len(logs) == 1
+    lines = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    assert [line["frame"] for line in lines[:-1]] == [0, 1, 2]
+    for line in lines[:-1]:
+        assert {"build", "render", "read", "labels", "write"} <= set(line["stages"]) <= set(STAGES)
+        assert line["seconds"] > 0 and all(v >= 0 for v in line["stages"].values())
+    summary = lines[-1]["summary"]
+    assert summary["frames"] == 3 and summary["stages"]["render"] > 0
+    assert summary["seconds_per_frame"] == pytest.approx(summary["seconds"] / 3, abs=1e-3)
 
 
 class FailAtRender(StageTimes):

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, TypedDict
 
@@ -113,6 +114,7 @@ class BlenderBackend:
         self._images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
         self._frame_ids: list = []  # datablocks created for the current scene
         self._exposure = 0.0  # stops, of the built scene's camera
+        self._renders = 0  # EXR files written, for their names
         with self._maybe_quiet():
             bpy.ops.wm.read_factory_settings(use_empty=True)
         self.scene = bpy.context.scene
@@ -159,7 +161,6 @@ class BlenderBackend:
         im.file_format = "OPEN_EXR_MULTILAYER"
         im.color_depth = "32"  # float32 labels: half floats lose depth precision
         im.exr_codec = "NONE"  # a temp file in RAM; compression only costs time
-        s.render.filepath = str(self.tmpdir / "passes.exr")
 
     def _setup_device(self, device: str) -> str:
         """Pick the Cycles device; returns "CPU" or the GPU backend used. Logs the choice."""
@@ -478,31 +479,37 @@ class BlenderBackend:
 
     # ----------------------------------------------------------------- render
     def render(self, seed: int = 0) -> RawPasses:
-        """Render the built scene; return its passes (see :class:`RawPasses`).
+        """Render the built scene; return its passes (see :class:`RawPasses`)."""
+        return self.render_to_files(seed).load()
+
+    def render_to_files(self, seed: int = 0) -> "RenderedFiles":
+        """Render the built scene into EXR files of their own; reading them back (the
+        returned :meth:`RenderedFiles.load`) needs no bpy, so another thread can do it while
+        the next frame renders.
 
         With depth of field on, the labels come from a second render of one sample without
         it (a pinhole camera, as K says); the RGB keeps the blur."""
-        passes = self._render_passes(seed)
+        files = RenderedFiles(self._render_exr(seed), exposure=self._exposure)
         dof = self._camera.data.dof
         if not dof.use_dof:
-            return passes
+            return files
         c = self.scene.cycles
         saved = c.samples, c.use_denoising
         dof.use_dof, c.samples, c.use_denoising = False, 1, False
         try:
-            sharp = self._render_passes(seed)
+            sharp = self._render_exr(seed)
         finally:
             dof.use_dof, (c.samples, c.use_denoising) = True, saved
-        return RawPasses(**{**sharp, "rgb": passes["rgb"]})
+        return RenderedFiles(sharp, exposure=self._exposure, rgb_from=files.exr)
 
-    def _render_passes(self, seed: int) -> RawPasses:
+    def _render_exr(self, seed: int) -> Path:
+        self._renders += 1
+        exr = self.tmpdir / f"passes-{self._renders:06d}.exr"
+        self.scene.render.filepath = str(exr)
         self.scene.cycles.seed = seed % (2**31)
-        exr = Path(self.scene.render.filepath)
         with self._maybe_quiet():
             bpy.ops.render.render(write_still=True)
-        passes = read_passes(exr, exposure=self._exposure)
-        exr.unlink()
-        return passes
+        return exr
 
     def render_bare(self, seed: int = 0) -> float:
         """Render Combined only, write nothing, read nothing back; return seconds taken.
@@ -535,6 +542,28 @@ class BlenderBackend:
             bpy.data.images.remove(img)
         self._images.clear()
         self._tmp.cleanup()
+
+
+@dataclass(frozen=True)
+class RenderedFiles:
+    """One frame's render as EXR files in the backend's temporary folder (on /dev/shm where
+    there is one); :meth:`load` reads them into :class:`RawPasses` and deletes them."""
+
+    exr: Path
+    """Every pass (with depth of field: of the sharp one-sample render)."""
+    exposure: float = 0.0
+    """Stops applied to the linear Combined pass (see :func:`read_passes`)."""
+    rgb_from: Path | None = None
+    """With depth of field: the render whose Combined pass is the RGB."""
+
+    def load(self) -> RawPasses:
+        passes = read_passes(self.exr, exposure=self.exposure)
+        if self.rgb_from is not None:
+            passes["rgb"] = read_passes(self.rgb_from, exposure=self.exposure)["rgb"]
+        for path in (self.exr, self.rgb_from):
+            if path is not None:
+                path.unlink()
+        return passes
 
 
 def read_passes(path: Path, exposure: float = 0.0) -> RawPasses:

@@ -22,10 +22,12 @@ over the registry.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -245,6 +247,23 @@ class DatasetWriter:
 
     def write_dataset_json(self, info: dict) -> None:
         write_json(self.root / "dataset.json", info, indent=2)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the dataset's lock (``DIR/logs/dataset.lock``, an exclusive ``flock``) while the
+        block runs.
+
+        Writers into one folder (shards, resumed runs) take it to list the frames on disk and
+        rewrite the files built from that listing (coco.json, dataset.json), so the last
+        writer's files list every frame and none is built from a stale listing. Frame files
+        need no lock: each shard writes its own frames, atomically."""
+        (self.root / "logs").mkdir(exist_ok=True)
+        with open(self.root / "logs" / "dataset.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""A run's machine-readable log: one JSON line per written frame with the seconds of each
+stage of the frame loop, and a summary line at the end (``DIR/logs/run-*.jsonl``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+
+class RunLog:
+    """Per-frame stage timings of one run, appended to ``logs/run-<UTC time>-<pid>.jsonl``
+    in the dataset (created with the first frame). Each line is flushed as it is written,
+    so a killed run keeps the lines of its finished frames.
+
+    Frame lines: ``{"frame": i, "time": unix seconds, "seconds": wall time since the previous
+    frame (or the loop's start), "stages": {stage: seconds}}``. The last line:
+    ``{"summary": {"frames", "seconds", "seconds_per_frame", "stages": {stage: mean seconds}}}``.
+    """
+
+    def __init__(self, root: str | os.PathLike, stages: Sequence[str]):
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self.path = Path(root) / "logs" / f"run-{stamp}-{os.getpid()}.jsonl"
+        self.stages = tuple(stages)
+        self.t0 = self._last = time.time()
+        self.frames = 0
+        self.totals: dict[str, float] = {}
+        self._file = None
+
+    def start(self) -> None:
+        """The frame loop starts now: the first frame's wall time counts from here."""
+        self.t0 = self._last = time.time()
+
+    def frame(self, index: int, times: dict[str, float]) -> None:
+        now = time.time()
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")
+        stages = {s: round(times[s], 6) for s in self.stages if s in times}
+        self._write({"frame": index, "time": round(now, 3), "seconds": round(now - self._last, 6), "stages": stages})
+        self._last = now
+        self.frames += 1
+        for s, v in times.items():
+            self.totals[s] = self.totals.get(s, 0.0) + v
+
+    def _write(self, record: dict) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def summary(self) -> dict:
+        seconds = self._last - self.t0
+        n = max(self.frames, 1)
+        return {"frames": self.frames, "seconds": round(seconds, 3), "seconds_per_frame": round(seconds / n, 6),
+                "stages": {s: round(self.totals[s] / n, 6) for s in self.stages if s in self.totals}}
+
+    def close(self) -> dict | None:
+        """Write the summary line; return the summary (None if no frame was written)."""
+        if self._file is None:
+            return None
+        summary = self.summary()
+        self._write({"summary": summary})
+        self._file.close()
+        self._file = None
+        return summary
+
+
+def describe(summary: dict) -> str:
+    """One line for the console: frames, seconds per frame and the mean of each stage."""
+    stages = ", ".join(f"{s} {1000 * v:.0f} ms" for s, v in summary["stages"].items())
+    return (f"{summary['frames']} frames in {summary['seconds']:.1f} s ({summary['seconds_per_frame']:.3f} s/frame); "
+            f"per frame: {stages}")

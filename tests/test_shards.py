@@ -1,0 +1,90 @@
+"""Shards: ``shard.count=C shard.index=i`` renders a disjoint share of the frames, and C
+shards writing into one folder (one after another, or at once through a Hydra launcher)
+give the same files as one process rendering every frame."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_settings
+from simgen.config import Settings
+from simgen.pipeline import run, shard_frames
+
+
+def frames_of(start: int, frames: int, length: int, count: int, index: int) -> list[int]:
+    s = Settings(start=start, frames=frames)
+    s.sequence.length, s.shard.count, s.shard.index = length, count, index
+    return shard_frames(s)
+
+
+@pytest.mark.parametrize("start,frames,length,count", [
+    (0, 10, 1, 3), (5, 17, 4, 3), (1, 6, 2, 3), (0, 4, 1, 8), (3, 1, 5, 2), (0, 1000, 10, 7)])
+def test_shards_are_disjoint_whole_sequences_covering_every_frame(start, frames, length, count):
+    shares = [frames_of(start, frames, length, count, i) for i in range(count)]
+    flat = [f for share in shares for f in share]
+    assert flat == list(range(start, start + frames))  # disjoint, in order, nothing missing
+    sequences = [{f // length for f in share} for share in shares]
+    for a in range(count):  # no sequence is split between shards
+        for b in range(a + 1, count):
+            assert not sequences[a] & sequences[b]
+    sizes = [len(s) for s in sequences]
+    assert max(sizes) - min(sizes) <= 1  # near-equal numbers of sequences
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file of a dataset but its logs (timings, per-run); dataset.json with its own
+    folder (output.dir) written as <dir>."""
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.relative_to(root).parts}
+    files["dataset.json"] = files["dataset.json"].replace(str(root).encode(), b"<dir>")
+    return files
+
+
+def assert_same_tree(a: Path, b: Path) -> None:
+    ta, tb = tree(a), tree(b)
+    assert ta.keys() == tb.keys()
+    assert [k for k in ta if ta[k] != tb[k]] == []
+
+
+@pytest.mark.render
+def test_shards_in_one_folder_equal_one_run(tmp_path):
+    """Frames 1..6 in sequences of 2 (frame 1's backward flow looks at frame 0, outside the
+    run), in 3 shards, one after another into one folder."""
+    def settings(out: Path, count: int = 1, index: int = 0):
+        s = tiny_settings(out, start=1, frames=6, width=64, height=48, samples=1)
+        s.sequence.length = 2
+        s.shard.count, s.shard.index = count, index
+        return s
+
+    whole = run(settings(tmp_path / "whole"))
+    assert whole.rendered == [1, 2, 3, 4, 5, 6]
+    rendered = [run(settings(tmp_path / "shards", 3, i)).rendered for i in range(3)]
+    assert rendered == [[1], [2, 3], [4, 5, 6]]  # sequences 0 | 1 | 2, 3
+    assert_same_tree(tmp_path / "whole", tmp_path / "shards")
+
+
+def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("simgen")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+COMMON = ["frames=5", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu"]
+
+
+@pytest.mark.render
+def test_joblib_launcher_shards_equal_one_run(tmp_path):
+    """`simgen -m hydra/launcher=joblib 'shard.index=range(3)' shard.count=3`: three processes
+    at once, one folder; the same files as one process (dataset.json and coco.json too)."""
+    one = simgen_cli(*COMMON, f"output.dir={tmp_path / 'one'}", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    many = simgen_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3", "shard.index=range(3)",
+                      "shard.count=3", *COMMON, f"output.dir={tmp_path / 'many'}", cwd=tmp_path)
+    assert many.returncode == 0, many.stderr
+    assert_same_tree(tmp_path / "one", tmp_path / "many")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many", "one"]  # nothing in the working directory

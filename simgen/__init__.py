@@ -12,3 +12,15 @@ class SimgenError(Exception):
     The message names the problem and how to fix it; the CLI prints it without a
     traceback (set ``HYDRA_FULL_ERROR=1`` to see one).
     """
+
+
+class Interrupted(Exception):
+    """A run stopped by SIGINT or SIGTERM: the frames it had rendered are written, coco.json
+    and dataset.json list every frame on disk, and running the same command resumes it."""
+
+    def __init__(self, signum: int, summary: object):
+        import signal
+
+        self.signum, self.summary = signum, summary
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"stopped by {self.signal_name}")

@@ -30,7 +30,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from simgen import SimgenError
+from simgen import Interrupted, SimgenError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 log = logging.getLogger("simgen")
@@ -113,6 +113,12 @@ def _app(cfg: DictConfig) -> None:
         if _full_error:
             raise
         _fail(str(e))
+    except Interrupted as e:
+        s = e.summary
+        print(f"simgen: stopped by {e.signal_name}: rendered {len(s.rendered)} frame(s); {s.frames_on_disk} "
+              f"frame(s) complete in {s.out_dir}, all in coco.json and dataset.json (run the same command "
+              "again to render the rest)", file=sys.stderr, flush=True)
+        sys.exit(128 + e.signum)
     except KeyboardInterrupt:
         _fail("interrupted; the frames finished so far are complete on disk and in coco.json "
               "(run the same command again to render the rest)", 130)
@@ -255,15 +261,25 @@ def check_overrides(overrides: list[str]) -> list[Any]:
     return parsed
 
 
-def _run_dir_overrides(parsed: list[Any]) -> tuple[list[str], str | None]:
-    """With output.dir on the command line: Hydra's run and sweep folders in a temporary folder
-    (removed afterwards) and no .hydra folder, so nothing lands in the working directory."""
+def _quote(path: str) -> str:
+    return "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], str | None]:
+    """With output.dir on the command line: no .hydra folder, and nothing in the working
+    directory. Hydra's run folder goes to a temporary folder (removed afterwards); so does
+    its sweep folder, except in a multirun into one output.dir (shards), where it is
+    ``<output.dir>/logs/multirun``: launchers keep their jobs' files and logs there
+    (submitit's must be on a file system the compute nodes share, as the dataset is)."""
     keys = {o.key_or_group for o in parsed}
     if "output.dir" not in keys or keys & {"hydra.run.dir", "hydra.sweep.dir"}:
         return [], None
     tmp = tempfile.mkdtemp(prefix="simgen-hydra-")
-    quoted = "'" + tmp.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    extra = [f"hydra.run.dir={quoted}", f"hydra.sweep.dir={quoted}"]
+    sweep = tmp
+    out = next(o for o in parsed if o.key_or_group == "output.dir")
+    if multirun and not out.is_sweep_override():
+        sweep = str(Path(str(out.value())).expanduser().absolute() / "logs" / "multirun")
+    extra = [f"hydra.run.dir={_quote(tmp)}", f"hydra.sweep.dir={_quote(sweep)}"]
     if "hydra.output_subdir" not in keys:
         extra.append("hydra.output_subdir=null")
     return extra, tmp
@@ -351,7 +367,7 @@ def main() -> None:
                 _app()
                 return
             _fail(str(e))
-        extra, tmp = _run_dir_overrides(parsed)
+        extra, tmp = _run_dir_overrides(parsed, multirun=bool({"-m", "--multirun"} & set(flags)))
         sys.argv = [sys.argv[0], *flags, *overrides, *extra]
         if _full_error:
             _app()

@@ -6,6 +6,7 @@ import json
 import logging
 import platform
 import queue
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -15,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 import simgen
-from simgen import SimgenError
+from simgen import Interrupted, SimgenError
 from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
@@ -360,6 +361,43 @@ class Worker:
         self._raise()
 
 
+class StopRequest:
+    """While active (on the main thread): the first SIGINT or SIGTERM (what Slurm sends before
+    preemption) asks the loop to stop after the frame being rendered; the handlers that were
+    there before come back at once, so a second one stops the run the usual way.
+
+    A signal that someone else already handles is left to them: e.g. inside a submitit job
+    (hydra/launcher=slurm) SIGTERM belongs to submitit, which checkpoints and requeues on
+    SIGUSR2; its exit unwinds the loop, which still writes every frame already rendered."""
+
+    DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._old = {sig: signal.signal(sig, self._handle) for sig, default in self.DEFAULTS.items()
+                         if signal.getsignal(sig) is default}
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        self._restore()
+        name = signal.Signals(signum).name
+        log.warning("%s received: stopping once the frames already rendered are written (%s again: at once)",
+                    name, name)
+
+    def _restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore()
+
+
 class FrameLoop:
     """The stages of one run: each is a method, called through the run's hooks."""
 
@@ -492,9 +530,10 @@ class FrameLoop:
             self.progress.update()
         self.hooks.frame_done(index, times)
 
-    def run(self, todo: list[int], first: tuple[int, list[Scene]]) -> None:
+    def run(self, todo: list[int], first: tuple[int, list[Scene]], stop: StopRequest | None = None) -> None:
         """Render ``todo``; with render.overlap the worker thread reads, labels and writes frame
-        i while frame i+1 renders. Returns (or raises) once every rendered frame is written."""
+        i while frame i+1 renders. Returns (or raises) once every rendered frame is written;
+        early once ``stop`` has a signal."""
         self.worker = worker = Worker(self.consume, threaded=self.settings.render.overlap)
         self.hooks.loop_started(self, todo)
         if self.run_log is not None:
@@ -506,6 +545,8 @@ class FrameLoop:
                     scenes = self.stage("settle", self.settle, scenes)
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
                 for k in window.needed:
+                    if stop is not None and stop.signum is not None:
+                        return  # the worker writes what is rendered (finally)
                     self.stage("build", self.build, scenes[k])
                     files = self.stage("render", self.render, window.base + k)
                     worker.submit(Rendered(window, k, files, self._take_times()))
@@ -563,44 +604,64 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     if skipped:
         log.info("%d of %d frames are already complete in %s; rendering the other %d",
                  len(skipped), len(indices), out, len(todo))
-    if not todo:
-        with writer.locked():
-            coco = writer.export(settings.output.formats)
-        return RunSummary(out_dir=out, rendered=[], skipped=skipped, frames_on_disk=len(done),
+
+    def info(blender_version: str, device: str) -> dict:
+        return {"simgen_version": simgen.__version__, "blender_version": blender_version,
+                "python_version": platform.python_version(), "seed": settings.seed,
+                "categories": catalog.to_json(), "config": config, "device": device}
+
+    def summary(rendered: list[int], on_disk: list[int], coco: dict) -> RunSummary:
+        return RunSummary(out_dir=out, rendered=rendered, skipped=skipped, frames_on_disk=len(on_disk),
                           annotations=len(coco["annotations"]), images=len(coco["images"]),
                           category_counts=category_counts(coco))
+
+    previous = _previous_info(out) if not todo else None
+    if previous is not None:  # nothing to render: only bring coco.json and dataset.json up to date
+        return summary([], *_finish(writer, info(**previous), settings.output.formats))
 
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
 
     run_log = RunLog(out, STAGES)
     loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log)
     loop.backend = backend = BlenderBackend(settings.render)
-    info = {
-        "simgen_version": simgen.__version__,
-        "blender_version": backend.blender_version,
-        "python_version": platform.python_version(),
-        "seed": settings.seed,
-        "categories": catalog.to_json(),
-        "config": config,
-        "device": backend.device,
-    }
-    loop.dataset_info = info
+    loop.dataset_info = info(backend.blender_version, backend.device)
     loop.progress = Progress(len(todo))
+    stop = StopRequest()
     try:
-        loop.run(todo, (first_sequence, first_scenes))
+        with stop:
+            loop.run(todo, (first_sequence, first_scenes), stop)
     finally:
         keep_log(backend.blender_log, out / "logs" / "blender.log")
         backend.close()
         timing = run_log.close()
         if timing is not None:
             log.info("%s (%s)", describe(timing), run_log.path)
-        with writer.locked():  # other shards may finish now too: list and rewrite one at a time
-            on_disk = writer.frames_on_disk()
-            coco = writer.build_coco()
-            if on_disk or (out / "dataset.json").exists():  # a run that wrote nothing leaves nothing
-                coco = writer.export(settings.output.formats)
-                writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
-    return RunSummary(out_dir=out, rendered=loop.rendered, skipped=skipped, frames_on_disk=len(on_disk),
-                      annotations=len(coco["annotations"]), images=len(coco["images"]),
-                      category_counts=category_counts(coco))
+        on_disk, coco = _finish(writer, loop.dataset_info, settings.output.formats)
+    result = summary(loop.rendered, on_disk, coco)
+    if stop.signum is not None:
+        raise Interrupted(stop.signum, result)
+    return result
+
+
+def _previous_info(out: Path) -> dict[str, str] | None:
+    """The Blender version and device that dataset.json records, if it can be read."""
+    try:
+        old = json.loads((out / "dataset.json").read_text())
+        return {"blender_version": str(old["blender_version"]), "device": str(old["device"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _finish(writer: DatasetWriter, info: dict, formats: list[str]) -> tuple[list[int], dict]:
+    """Rewrite what is built from every frame on disk (the export formats, dataset.json) under
+    the dataset's lock, so that shards ending together do not build from a stale listing;
+    returns the frames on disk and their COCO dictionary. A folder with no frame and no
+    dataset.json (a run that failed before its first frame) is left as it is."""
+    with writer.locked():
+        on_disk = writer.frames_on_disk()
+        if not on_disk and not (writer.root / "dataset.json").exists():
+            return on_disk, writer.build_coco()
+        coco = writer.export(formats)
+        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
+    return on_disk, coco
 

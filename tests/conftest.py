@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -41,3 +44,28 @@ def rendered(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rendered")
     run(tiny_settings(root))
     return root
+
+
+def dataset_files(root: Path) -> dict[str, bytes]:
+    """Every file of a dataset but its logs (timings, per-run); dataset.json with its own
+    folder (output.dir) written as <dir>."""
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.relative_to(root).parts}
+    files["dataset.json"] = files["dataset.json"].replace(str(root).encode(), b"<dir>")
+    return files
+
+
+def assert_same_dataset(a: Path, b: Path) -> None:
+    ta, tb = dataset_files(a), dataset_files(b)
+    assert ta.keys() == tb.keys()
+    assert [k for k in ta if ta[k] != tb[k]] == []
+
+
+SIMGEN = str(Path(sys.executable).with_name("simgen"))
+"""The console script of the environment running the tests."""
+
+
+def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``simgen ARGS`` in ``cwd`` to its end."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([SIMGEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

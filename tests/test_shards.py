@@ -4,14 +4,11 @@ give the same files as one process rendering every frame."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import tiny_settings
+from conftest import assert_same_dataset, simgen_cli, tiny_settings
 from simgen.config import Settings
 from simgen.pipeline import run, shard_frames
 
@@ -36,21 +33,6 @@ def test_shards_are_disjoint_whole_sequences_covering_every_frame(start, frames,
     assert max(sizes) - min(sizes) <= 1  # near-equal numbers of sequences
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file of a dataset but its logs (timings, per-run); dataset.json with its own
-    folder (output.dir) written as <dir>."""
-    files = {p.relative_to(root).as_posix(): p.read_bytes()
-             for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.relative_to(root).parts}
-    files["dataset.json"] = files["dataset.json"].replace(str(root).encode(), b"<dir>")
-    return files
-
-
-def assert_same_tree(a: Path, b: Path) -> None:
-    ta, tb = tree(a), tree(b)
-    assert ta.keys() == tb.keys()
-    assert [k for k in ta if ta[k] != tb[k]] == []
-
-
 @pytest.mark.render
 def test_shards_in_one_folder_equal_one_run(tmp_path):
     """Frames 1..6 in sequences of 2 (frame 1's backward flow looks at frame 0, outside the
@@ -65,13 +47,7 @@ def test_shards_in_one_folder_equal_one_run(tmp_path):
     assert whole.rendered == [1, 2, 3, 4, 5, 6]
     rendered = [run(settings(tmp_path / "shards", 3, i)).rendered for i in range(3)]
     assert rendered == [[1], [2, 3], [4, 5, 6]]  # sequences 0 | 1 | 2, 3
-    assert_same_tree(tmp_path / "whole", tmp_path / "shards")
-
-
-def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("simgen")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert_same_dataset(tmp_path / "whole", tmp_path / "shards")
 
 
 COMMON = ["frames=5", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu"]
@@ -86,5 +62,5 @@ def test_joblib_launcher_shards_equal_one_run(tmp_path):
     many = simgen_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3", "shard.index=range(3)",
                       "shard.count=3", *COMMON, f"output.dir={tmp_path / 'many'}", cwd=tmp_path)
     assert many.returncode == 0, many.stderr
-    assert_same_tree(tmp_path / "one", tmp_path / "many")
+    assert_same_dataset(tmp_path / "one", tmp_path / "many")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many", "one"]  # nothing in the working directory

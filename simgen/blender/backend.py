@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from simgen.assets.meshes import load_mesh
 from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
 from simgen.core.scene import Camera, Light, Material, Scene, World
+from simgen.io.files import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,16 @@ def _quiet_fds(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+def remove_stale_workdirs(base: Path) -> None:
+    """Remove the temporary folders (``simgen-PID-*``, EXR files of a few frames) of
+    backends whose process was killed."""
+    for d in base.glob("simgen-*-*"):
+        pid = d.name.split("-")[1]
+        if d.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+            log.info("removed %s, left by a killed run", d)
+
+
 class BlenderBackend:
     """One Blender session configured for Cycles; renders many scenes in turn."""
 
@@ -106,8 +118,9 @@ class BlenderBackend:
         self.settings = settings
         self.quiet = quiet
         shm = Path("/dev/shm")
-        base = workdir or (shm if shm.is_dir() and os.access(shm, os.W_OK) else None)
-        self._tmp = tempfile.TemporaryDirectory(prefix="simgen-", dir=base)
+        base = workdir or (shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir()))
+        remove_stale_workdirs(Path(base))
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"simgen-{os.getpid()}-", dir=base)
         self.tmpdir = Path(self._tmp.name)
         self.blender_log = self.tmpdir / "blender.log"
         self._meshes: dict[Path, bpy.types.Mesh] = {}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 from pathlib import Path, PurePosixPath
@@ -35,6 +36,7 @@ from simgen import __version__
 from simgen.io.files import (
     atomic_write_bytes,
     ensure_writable_dir,
+    remove_stale_temps,
     read_json,
     read_npy,
     read_npz,
@@ -50,6 +52,8 @@ from simgen.labels.core import FrameLabels
 from simgen.labels.flow import flow_to_color
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind, resolve
 from simgen.labels.preview import overlay
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import trimesh
@@ -85,6 +89,9 @@ class DatasetWriter:
     def __init__(self, root: str | os.PathLike, categories: list[dict], previews: bool = True,
                  labels: Sequence[str] = ()):
         self.root = ensure_writable_dir(root)
+        stale = remove_stale_temps(self.root)
+        if stale:
+            log.info("removed %d temp file(s) that killed runs left in %s", len(stale), self.root)
         self.categories = [dict(c) for c in categories]
         ids = []
         for c in self.categories:

@@ -1,9 +1,10 @@
 """Atomic file writers and their readers.
 
 Every writer serialises fully in memory first, writes to a temporary file in the
-destination directory (``.<name>.<random>.tmp``) and then ``os.replace``-s it onto
-the final name: a file under a final name is always complete, an existing file is
-never clobbered by a failed write, and the temporary file is removed on failure.
+destination directory (``.<name>.<host>-<pid>-<random>.tmp``) and then ``os.replace``-s
+it onto the final name: a file under a final name is always complete, an existing file is
+never clobbered by a failed write, and the temporary file is removed on failure (or, after
+a kill, by the next run: :func:`remove_stale_temps`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
+import socket
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -22,12 +25,15 @@ import numpy as np
 from simgen import SimgenError
 
 TMP_SUFFIX = ".tmp"
+_HOST = socket.gethostname().replace(".", "_") or "host"
+_TEMP_NAME = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)-[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$")
 
 
 def _open_temp(final: Path) -> tuple[int, Path]:
-    """Create and open (O_EXCL) a fresh temp file next to ``final``; mode follows the umask."""
+    """Create and open (O_EXCL) a fresh temp file next to ``final``; mode follows the umask.
+    Its name, ``.NAME.HOST-PID-RANDOM.tmp``, tells :func:`remove_stale_temps` whose it is."""
     while True:
-        tmp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+        tmp = final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(6)}{TMP_SUFFIX}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:
@@ -52,6 +58,35 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
+    """Delete the temp files that killed writers left anywhere under ``root``: those made on
+    this host by a process that no longer runs. Temp files of live writers, and of writers
+    on other hosts sharing the folder, are left alone. Returns what was deleted."""
+    removed = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            m = _TEMP_NAME.match(name) if name.startswith(".") else None
+            if m and m["host"] == _HOST and not pid_alive(int(m["pid"])):
+                path = Path(folder) / name
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except FileNotFoundError:
+                    pass
+    return removed
 
 
 # ------------------------------------------------------------------------- PNG

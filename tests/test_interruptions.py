@@ -1,0 +1,107 @@
+"""Nothing lost when a run is stopped: SIGTERM and Ctrl-C stop it cleanly after the frames
+already rendered are written; kill -9 at random moments, then the same command again, gives
+the same dataset as an uninterrupted run, dataset.json included, with no temp file left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SIMGEN, assert_same_dataset, simgen_cli
+
+pytestmark = pytest.mark.render
+ARGS = ["frames=40", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
+        "sequence.length=4"]
+
+
+def start(out: Path, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([SIMGEN, *ARGS, f"output.dir={out}"], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_for_frames(out: Path, n: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    t0 = time.monotonic()
+    while len(list((out / "meta").glob("*.json"))) < n if (out / "meta").is_dir() else True:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() - t0 < timeout
+        time.sleep(0.02)
+
+
+def leftovers(out: Path) -> list[str]:
+    """Temp files in the dataset and Blender work folders of dead simgen processes."""
+    temps = [p.name for p in out.rglob(".*.tmp")]
+    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+    dead = []
+    for d in (shm.glob("simgen-*-*") if shm else []):
+        pid = d.name.split("-")[1]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                dead.append(d.name)
+    return temps + dead
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, float]:
+    """The same frames, rendered without interruption; and how long the command took."""
+    root = tmp_path_factory.mktemp("reference")
+    t0 = time.monotonic()
+    done = simgen_cli(*ARGS, f"output.dir={root / 'data'}", cwd=root)
+    assert done.returncode == 0, done.stderr
+    return root / "data", time.monotonic() - t0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_run_cleanly_and_the_same_command_resumes(tmp_path, reference, sig):
+    reference = reference[0]
+    out = tmp_path / "data"
+    proc = start(out, tmp_path)
+    wait_for_frames(out, 3, proc)
+    proc.send_signal(sig)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10, "stopping took too long"
+    assert proc.returncode == 128 + sig, err
+    name = signal.Signals(sig).name
+    lines = [line for line in err.splitlines() if line.startswith("simgen:")]
+    assert len(lines) == 1 and lines[0].startswith(f"simgen: stopped by {name}: rendered ") \
+        and "run the same command again" in lines[0], err
+    assert "Traceback" not in err
+    on_disk = sorted(int(p.stem) for p in (out / "meta").glob("*.json"))
+    assert 3 <= len(on_disk) < 40
+    assert json.loads((out / "dataset.json").read_text())["frames"] == on_disk
+    assert len(json.loads((out / "coco.json").read_text())["images"]) == len(on_disk)
+    assert leftovers(out) == []
+    again = simgen_cli(*ARGS, f"output.dir={out}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert_same_dataset(reference, out)
+
+
+def test_kill_9_at_random_moments_then_resume_gives_the_same_dataset(tmp_path, reference):
+    """4 folders; in each the command is killed (SIGKILL) twice at random moments of its
+    run (start-up, rendering, final writes), then run to its end."""
+    reference, seconds = reference
+    rng = np.random.default_rng(0)
+    kills = 0
+    for trial in range(4):
+        out = tmp_path / f"data{trial}"
+        for _ in range(2):
+            proc = start(out, tmp_path)
+            time.sleep(float(rng.uniform(0.0, seconds)))
+            if proc.poll() is None:
+                proc.kill()
+                kills += 1
+            proc.communicate(timeout=60)
+        again = simgen_cli(*ARGS, f"output.dir={out}", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert_same_dataset(reference, out)
+        assert leftovers(out) == []
+    assert kills >= 6, "most runs ended before their kill: the test no longer tests anything"

@@ -362,40 +362,59 @@ class Worker:
 
 
 class StopRequest:
-    """While active (on the main thread): the first SIGINT or SIGTERM (what Slurm sends before
-    preemption) asks the loop to stop after the frame being rendered; the handlers that were
-    there before come back at once, so a second one stops the run the usual way.
+    """Signals during the frame loop (on the main thread), handled between frames.
 
-    A signal that someone else already handles is left to them: e.g. inside a submitit job
-    (hydra/launcher=slurm) SIGTERM belongs to submitit, which checkpoints and requeues on
-    SIGUSR2; its exit unwinds the loop, which still writes every frame already rendered."""
+    The first SIGINT or SIGTERM (what Slurm sends before preemption) asks the loop to stop
+    after the frame being rendered; the handler that was there before comes back at once,
+    so a second one stops the run the usual way. A signal that someone else already handles
+    in Python (e.g. submitit's SIGUSR2, which requeues a Slurm job and exits) is held until
+    the loop is between frames and then handed to that handler: run inside a Blender call,
+    an exit it raises would end the process on the spot, without writing the frames already
+    rendered; between frames, it unwinds the loop, which writes them."""
 
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._old: dict[int, Any] = {}
+        self.pending: list[int] = []
+        self._old: dict[int, Any] = {}  # the handlers to restore
+        self._held: dict[int, Any] = {}  # the handlers held signals are handed to
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
-            self._old = {sig: signal.signal(sig, self._handle) for sig, default in self.DEFAULTS.items()
-                         if signal.getsignal(sig) is default}
+            for sig in self.SIGNALS:
+                old = signal.getsignal(sig)
+                if old is self.DEFAULTS.get(sig):
+                    self._old[sig] = signal.signal(sig, self._stop)
+                elif callable(old):
+                    self._old[sig] = self._held[sig] = signal.signal(sig, self._hold)
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _stop(self, signum: int, frame: Any) -> None:
         self.signum = signum
-        self._restore()
+        signal.signal(signum, self._old.pop(signum))
         name = signal.Signals(signum).name
         log.warning("%s received: stopping once the frames already rendered are written (%s again: at once)",
                     name, name)
 
-    def _restore(self) -> None:
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.pending.append(signum)
+
+    def check(self) -> bool:
+        """Between frames: hand held signals to their handlers (which may raise), and say
+        whether the loop should stop."""
+        while self.pending:
+            sig = self.pending.pop(0)
+            self._held[sig](sig, None)
+        return self.signum is not None
+
+    def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         self._old = {}
-
-    def __exit__(self, *exc: Any) -> None:
-        self._restore()
+        if exc[0] is None:
+            self.check()
 
 
 class FrameLoop:
@@ -545,7 +564,7 @@ class FrameLoop:
                     scenes = self.stage("settle", self.settle, scenes)
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
                 for k in window.needed:
-                    if stop is not None and stop.signum is not None:
+                    if stop is not None and stop.check():
                         return  # the worker writes what is rendered (finally)
                     self.stage("build", self.build, scenes[k])
                     files = self.stage("render", self.render, window.base + k)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import assert_same_dataset, simgen_cli
+from conftest import SIMGEN, assert_same_dataset, simgen_cli
 
 pytestmark = [pytest.mark.render, pytest.mark.slurm]
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm_local.sh"
@@ -58,3 +59,45 @@ def test_a_slurm_job_array_of_shards_equals_one_process(slurm, tmp_path):
     logs = list((tmp_path / "many" / "logs" / "multirun" / ".submitit").rglob("*_log.out"))
     assert len(logs) == 3, sorted(p.name for p in logs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many", "one"]
+
+
+def _squeue(state: str) -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-t", state, "-o", "%i"], capture_output=True, text=True, timeout=30)
+    return out.stdout.split()
+
+
+def test_a_preempted_shard_is_requeued_and_resumes_where_it_stopped(slurm, tmp_path):
+    """SIGUSR2 to the running array tasks (what Slurm sends signal_delay_s before the time
+    limit, and what submitit takes for preemption): submitit requeues each job and exits; the
+    frames rendered so far are written first; the requeued jobs skip them and finish; the
+    dataset equals one process's."""
+    args = ["frames=24", "render.width=160", "render.height=120", "render.samples=16", "render.device=cpu"]
+    one = simgen_cli(*args, f"output.dir={tmp_path / 'one'}", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    out = tmp_path / "many"
+    proc = subprocess.Popen([SIMGEN, "-m", *SLURM, "shard.index=range(2)", "shard.count=2", *args,
+                             f"output.dir={out}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    t0 = time.monotonic()
+    while len(list((out / "meta").glob("*.json"))) < 3 if (out / "meta").is_dir() else True:
+        assert proc.poll() is None and time.monotonic() - t0 < 120, proc.stdout.read() if proc.poll() else "slow"
+        time.sleep(0.05)
+    running = _squeue("R")
+    assert running
+    for job in running:
+        subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+    t1 = time.monotonic()
+    requeued: set[str] = set()
+    while proc.poll() is None and time.monotonic() - t1 < 120:
+        for job in _squeue("PD"):  # requeued jobs wait ~2 min (BeginTime): start them now
+            subprocess.run(["scontrol", "update", f"jobid={job}", "starttime=now"], check=False, timeout=30)
+            requeued.add(job)
+        time.sleep(0.5)
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log
+    assert requeued, "no job was requeued"
+    assert_same_dataset(tmp_path / "one", out)
+    caught = [p for p in (out / "logs" / "multirun" / ".submitit").rglob("*_log.out")
+              if "Caught signal SIGUSR2" in p.read_text()]
+    assert caught
+    assert len(list((out / "logs").glob("run-*.jsonl"))) > 2  # the requeued shards ran again

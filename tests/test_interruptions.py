@@ -105,3 +105,42 @@ def test_kill_9_at_random_moments_then_resume_gives_the_same_dataset(tmp_path, r
         assert_same_dataset(reference, out)
         assert leftovers(out) == []
     assert kills >= 6, "most runs ended before their kill: the test no longer tests anything"
+
+
+def test_a_foreign_signal_handler_runs_between_frames_and_its_exit_keeps_the_rendered_frames(tmp_path):
+    """submitit's SIGUSR2 handler requeues the job and exits. Raised inside a Blender call
+    that exit would end the process on the spot; simgen holds the signal until the frame
+    being rendered is done, then calls the handler, and its exit unwinds the loop, which
+    writes every frame already rendered."""
+    from conftest import tiny_settings
+    from simgen.pipeline import Hooks, run
+
+    calls = []
+
+    def requeue_and_exit(signum, frame):
+        calls.append(signum)
+        raise SystemExit(-1)
+
+    class SignalDuringRender(Hooks):
+        renders = 0
+
+        def wrap(self, stage, fn):
+            if stage != "render":
+                return fn
+
+            def render(*a):
+                self.renders += 1
+                if self.renders == 3:  # the signal arrives while frame 2 renders
+                    os.kill(os.getpid(), signal.SIGUSR2)
+                return fn(*a)
+            return render
+
+    old = signal.signal(signal.SIGUSR2, requeue_and_exit)
+    try:
+        with pytest.raises(SystemExit):
+            run(tiny_settings(tmp_path, frames=10, width=64, height=48, samples=1), hooks=SignalDuringRender())
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+    assert calls == [signal.SIGUSR2]
+    assert json.loads((tmp_path / "dataset.json").read_text())["frames"] == [0, 1, 2]
+    assert len(json.loads((tmp_path / "coco.json").read_text())["images"]) == 3

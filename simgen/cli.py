@@ -330,8 +330,11 @@ def usage() -> str:
               "  simgen output.dir=/data/run1 frames=200 seed=3 render.width=640 render.height=480",
               "  simgen output.dir=/data/flow scene=flying sequence.length=10 frames=100",
               "  simgen output.dir=/data/dr lighting=wide materials=procedural placement=physics",
-              "  simgen output.dir=/data/shard1 start=1000 frames=1000     # frames 1000..1999",
+              "  simgen output.dir=/data/run1 start=1000 frames=1000       # frames 1000..1999",
+              "  simgen -m hydra/launcher=local 'shard.index=range(4)' shard.count=4 output.dir=/data/run1",
+              "                                       # 4 shards at once (launchers: local, slurm, ray_local)",
               "  simgen -m experiment=dr_ablation                           # one dataset per job",
+              "  simgen merge /data/all /data/part1 /data/part2             # datasets into one (hard links)",
               "  simgen --cfg job                                           # print the composed config",
               "",
               f"The default scene is scene={DEFAULT_RECIPE}. Reference of every key: docs/config.md; the dataset",
@@ -343,12 +346,40 @@ def usage() -> str:
 # ------------------------------------------------------------------ main
 
 
+def merge_main(argv: list[str]) -> None:
+    """``simgen merge OUT IN...``"""
+    import argparse
+
+    from simgen.io.merge import merge
+
+    ap = argparse.ArgumentParser(
+        prog="simgen merge", description="Merge simgen datasets into a new folder, files hard-linked (docs: README, "
+        "'Rendering on a cluster'). Parts of one run (the same config and seed, e.g. shards in folders of their own) "
+        "keep their frame indices and give what one run would have written; datasets of different configs (e.g. a "
+        "sweep) become one training set: frames numbered again, one category list, unique ids, each frame's source "
+        "in its meta.")
+    ap.add_argument("out", help="the merged dataset's folder (new or empty)")
+    ap.add_argument("inputs", nargs="+", metavar="in", help="dataset folders to merge, in this order")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        info = merge(args.out, args.inputs)
+    except SimgenError as e:
+        _fail(str(e))
+    how = "different runs: frames numbered again" if "merged_from" in info else "parts of one run"
+    print(f"simgen: merged {len(args.inputs)} dataset(s) into {Path(args.out).resolve()} ({how}): "
+          f"{len(info['frames'])} frame(s), {len(info['categories'])} categories", flush=True)
+
+
 def main() -> None:
     global _full_error
     if not (CONFIG_DIR / "config.yaml").is_file():
         _fail(f"config folder {CONFIG_DIR} not found: install simgen from its repository with "
               "`pip install -e .` so that configs/ and assets/ stay next to the package")
     args = sys.argv[1:]
+    if args[:1] == ["merge"]:
+        merge_main(args[1:])
+        return
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)
         return

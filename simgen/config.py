@@ -67,6 +67,10 @@ class RenderConfig:
     device: str = setting("auto", choices=DEVICES, common=True)
     """Cycles device: auto, cpu, cuda, optix, hip, oneapi or metal. auto: the first of OptiX, CUDA, HIP, oneAPI, Metal with a usable
     device, else CPU. A named GPU backend without a device falls back to CPU with a warning."""
+    device_index: int = setting(-1, ge=-1, le=1023)
+    """Which GPU of the chosen backend renders: -1 = every one this process sees; i = only
+    the i-th (pins a worker to one GPU of a multi-GPU node; CUDA_VISIBLE_DEVICES, which Slurm
+    and Ray set per job, does the same from outside)."""
     samples: int = setting(16, ge=1, le=MAX_SAMPLES, common=True)
     """Path-tracing samples per pixel (labels are exact at any count)."""
     width: int = setting(320, ge=MIN_IMAGE_SIZE, le=MAX_IMAGE_SIZE, common=True)

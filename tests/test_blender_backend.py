@@ -53,3 +53,13 @@ def test_frames_leave_no_datablocks_behind(capfd):
         backend.close()
     out = capfd.readouterr()
     assert "Fra:" not in out.out + out.err and "Saved:" not in out.out + out.err  # Blender's log is kept aside
+
+
+def test_device_index_pins_one_gpu():
+    from simgen import SimgenError
+    from simgen.blender.backend import pick_gpus
+
+    assert pick_gpus(4, -1, "OPTIX") == [0, 1, 2, 3]
+    assert pick_gpus(4, 2, "OPTIX") == [2]
+    with pytest.raises(SimgenError, match=r"render.device_index=4, but this process sees 4 OPTIX GPU\(s\) \(0..3\)"):
+        pick_gpus(4, 4, "OPTIX")

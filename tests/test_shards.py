@@ -55,11 +55,11 @@ COMMON = ["frames=5", "render.width=64", "render.height=48", "render.samples=1",
 
 @pytest.mark.render
 def test_joblib_launcher_shards_equal_one_run(tmp_path):
-    """`simgen -m hydra/launcher=joblib 'shard.index=range(3)' shard.count=3`: three processes
+    """`simgen -m hydra/launcher=local 'shard.index=range(3)' shard.count=3` (joblib): three processes
     at once, one folder; the same files as one process (dataset.json and coco.json too)."""
     one = simgen_cli(*COMMON, f"output.dir={tmp_path / 'one'}", cwd=tmp_path)
     assert one.returncode == 0, one.stderr
-    many = simgen_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3", "shard.index=range(3)",
+    many = simgen_cli("-m", "hydra/launcher=local", "hydra.launcher.n_jobs=3", "shard.index=range(3)",
                       "shard.count=3", *COMMON, f"output.dir={tmp_path / 'many'}", cwd=tmp_path)
     assert many.returncode == 0, many.stderr
     assert_same_dataset(tmp_path / "one", tmp_path / "many")

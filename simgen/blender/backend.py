@@ -23,6 +23,7 @@ import numpy as np
 import OpenEXR
 from mathutils import Matrix
 
+from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
 from simgen.assets.meshes import load_mesh
 from simgen.config import RenderConfig
@@ -99,6 +100,16 @@ def _quiet_fds(log_path: Path) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+def pick_gpus(count: int, index: int, backend: str) -> list[int]:
+    """Which of ``count`` GPUs of ``backend`` to use for render.device_index ``index``."""
+    if index < 0:
+        return list(range(count))
+    if index >= count:
+        raise SimgenError(f"render.device_index={index}, but this process sees {count} {backend} GPU(s) "
+                          f"(0..{count - 1}); lower it, or use -1 for all")
+    return [index]
 
 
 def remove_stale_workdirs(base: Path) -> None:
@@ -194,10 +205,13 @@ class BlenderBackend:
                 prefs.get_devices()
             gpus = [d for d in prefs.devices if d.type == backend]
             if gpus:
+                use = pick_gpus(len(gpus), self.settings.device_index, backend)
                 for d in prefs.devices:
-                    d.use = d.type == backend
+                    d.use = False
+                for i in use:
+                    gpus[i].use = True
                 s.cycles.device = "GPU"
-                log.info("Cycles device: GPU via %s (%s)", backend, ", ".join(d.name for d in gpus))
+                log.info("Cycles device: GPU via %s (%s)", backend, ", ".join(gpus[i].name for i in use))
                 return backend
         s.cycles.device = "CPU"
         msg = "Cycles device: CPU (no %s GPU found)" % "/".join(wanted)

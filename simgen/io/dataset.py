@@ -184,15 +184,7 @@ class DatasetWriter:
 
     def frames_on_disk(self) -> list[int]:
         """Sorted indices of the complete frames (those with a meta file)."""
-        meta_dir = self.root / "meta"
-        if not meta_dir.is_dir():
-            return []
-        out = []
-        for entry in os.scandir(meta_dir):
-            m = _FRAME_FILE.match(entry.name)
-            if m and entry.is_file():
-                out.append(int(m.group(1)))
-        return sorted(out)
+        return frames_on_disk(self.root)
 
     # ------------------------------------------------------------------ models
 
@@ -271,6 +263,19 @@ class DatasetWriter:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def frames_on_disk(root: str | os.PathLike) -> list[int]:
+    """Sorted indices of the complete frames of the dataset at ``root`` (those with a meta file)."""
+    meta_dir = Path(root) / "meta"
+    if not meta_dir.is_dir():
+        return []
+    out = []
+    for entry in os.scandir(meta_dir):
+        m = _FRAME_FILE.match(entry.name)
+        if m and entry.is_file():
+            out.append(int(m.group(1)))
+    return sorted(out)
 
 
 def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:

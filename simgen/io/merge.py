@@ -1,0 +1,213 @@
+"""``simgen merge OUT IN...``: datasets into one, files hard-linked, nothing copied twice.
+
+Two cases, told apart by the datasets' dataset.json:
+
+- **one run in parts** (the same config apart from where and which frames, the same seed
+  and categories: shards rendered into folders of their own): a frame index is the same
+  frame in every input, so frames keep their indices, a frame present in several inputs is
+  taken once, and OUT is what one run of all the frames would have written;
+- **different runs** (e.g. the jobs of a domain-randomization sweep): frames are numbered
+  again 0..N-1 input after input (each input's sequences stay whole and in order), the
+  categories become one list by name, image, annotation, sequence and track ids are made
+  unique, semantic maps are rewritten where a category id changed, and every frame's meta
+  records where it came from (``source``); ``dataset.json`` lists the inputs.
+
+Files are hard-linked where the file system allows (else copied); meta files are written
+last, so OUT's frames are complete or absent, as in a run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simgen import SimgenError
+from simgen.io.dataset import DatasetWriter, frame_name, frames_on_disk
+from simgen.io.files import read_json, read_png, write_json, write_png
+from simgen.labels import annotation_id, coco_image
+
+log = logging.getLogger(__name__)
+
+RUN_KEYS = {"start", "frames", "output", "render.device", "render.device_index", "render.threads",
+            "render.overlap", "render.persistent_data"}
+"""Config keys that may differ between the parts of one run."""
+_FRAME_FILE = re.compile(r"^(\d{6,})(\..+)$")
+
+
+@dataclass
+class Source:
+    root: Path
+    info: dict
+    frames: list[int]
+    category_map: dict[int, int] = field(default_factory=dict)
+    """Its category ids -> OUT's."""
+
+
+def _run_fingerprint(info: dict) -> str:
+    def strip(d: dict, prefix: str = "") -> dict:
+        return {k: strip(v, f"{prefix}{k}.") if isinstance(v, dict) else v
+                for k, v in d.items() if f"{prefix}{k}" not in RUN_KEYS and k not in RUN_KEYS}
+    return json.dumps([strip(info.get("config", {})), info.get("seed"), info.get("categories")], sort_keys=True)
+
+
+def _load(root: Path) -> Source:
+    path = root / "dataset.json"
+    try:
+        info = read_json(path)
+    except FileNotFoundError:
+        raise SimgenError(f"{root} is not a simgen dataset (no dataset.json); give dataset folders to merge") from None
+    except ValueError:
+        raise SimgenError(f"{path} cannot be read; is the dataset complete? (run its command again)") from None
+    return Source(root=root, info=info, frames=frames_on_disk(root))
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or no hard links there
+        shutil.copy2(src, dst)
+
+
+def _frame_files(root: Path, index: int) -> list[Path]:
+    """Every file of frame ``index`` outside meta/, models/ and logs/ (relative to root)."""
+    name = frame_name(index)
+    out = []
+    for folder, _, names in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        if rel.parts and rel.parts[0] in ("meta", "models", "logs"):
+            continue
+        out += [rel / n for n in names if (m := _FRAME_FILE.match(n)) and m.group(1) == name]
+    return out
+
+
+def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
+    """Merge the datasets ``inputs`` into the new folder ``out``; returns OUT's dataset.json."""
+    out = Path(out).expanduser().resolve()
+    roots = [Path(p).expanduser().resolve() for p in inputs]
+    if not roots:
+        raise SimgenError("nothing to merge: give OUT and at least one dataset folder")
+    if out in roots:
+        raise SimgenError(f"{out} is one of the inputs; merge into a new folder")
+    if out.exists() and any(out.iterdir()):
+        raise SimgenError(f"{out} is not empty; merge into a new folder")
+    sources = [_load(r) for r in roots]
+    same_run = len({_run_fingerprint(s.info) for s in sources}) == 1
+
+    names: list[str] = []  # OUT's categories, by name, in order of first appearance
+    for s in sources:
+        for c in s.info["categories"]:
+            if c["name"] not in names:
+                names.append(c["name"])
+    categories = []
+    for i, name in enumerate(names):
+        first = next(c for s in sources for c in s.info["categories"] if c["name"] == name)
+        categories.append({**first, "id": first["id"] if same_run else i + 1})
+    new_id = {c["name"]: c["id"] for c in categories}
+    for s in sources:
+        s.category_map = {c["id"]: new_id[c["name"]] for c in s.info["categories"]}
+
+    writer = DatasetWriter(out, categories, previews=False)
+    models: dict[str, Path] = {}  # OUT's model files -> where they came from
+    provenance = []
+    next_index, next_sequence, taken = 0, 0, set()
+    for j, s in enumerate(sources):
+        sequences: dict[int, int] = {}
+        for i in s.frames:
+            meta = read_json(s.root / "meta" / f"{frame_name(i)}.json")
+            if same_run:
+                if i in taken:
+                    continue
+                n = i
+            else:
+                if meta["sequence"] not in sequences:
+                    sequences[meta["sequence"]] = next_sequence
+                    next_sequence += 1
+                n = next_index
+                next_index += 1
+            taken.add(n)
+            meta = _renumbered(meta, i, n, s, j, None if same_run else sequences[meta["sequence"]])
+            for o in meta["objects"]:
+                o["mesh"] = _merge_model(s.root, o["mesh"], out, models, j)
+            remap = not same_run and any(a != b for a, b in s.category_map.items())
+            for rel in _frame_files(s.root, i):
+                target = out / rel.parent / (frame_name(n) + _FRAME_FILE.match(rel.name).group(2))
+                if remap and rel.parts[0] == "semantic":
+                    lut = np.zeros(max(s.category_map) + 1, np.uint16)
+                    for a, b in s.category_map.items():
+                        lut[a] = b
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_png(target, lut[read_png(s.root / rel)])
+                else:
+                    _link(s.root / rel, target)
+            write_json(out / "meta" / f"{frame_name(n)}.json", meta)  # last: the frame is complete
+            provenance.append((n, j, i))
+        log.info("merged %d frame(s) of %s", len(s.frames), s.root)
+
+    coco = writer.export(["coco"])
+    name_of = {c["id"]: c["name"] for c in categories}
+    counts = {c["name"]: 0 for c in categories}
+    for a in coco["annotations"]:
+        counts[name_of[a["category_id"]]] += 1
+    if same_run:
+        info = copy.deepcopy(sources[0].info)
+        info["config"].setdefault("output", {})["dir"] = str(out)
+    else:
+        info = {k: sources[0].info[k] for k in ("simgen_version", "blender_version", "python_version")
+                if k in sources[0].info}
+        info["categories"] = categories
+        info["merged_from"] = [{"path": str(s.root), "frames": len(s.frames), "seed": s.info.get("seed"),
+                                "config": s.info.get("config")} for s in sources]
+    info["frames"] = writer.frames_on_disk()
+    info["category_counts"] = counts
+    writer.write_dataset_json(info)
+    return info
+
+
+def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int | None) -> dict:
+    """Frame ``old`` of source ``j`` as frame ``new`` of OUT (``sequence``: its new sequence id,
+    None to keep every id)."""
+    meta = copy.deepcopy(meta)
+    if sequence is None:
+        return meta
+    meta["index"], meta["sequence"] = new, sequence
+    meta["source"] = {"dataset": str(s.root), "index": old}
+    image = meta["coco"]["image"]
+    meta["coco"]["image"] = {**image, **coco_image(new, image["width"], image["height"],
+                                                   f"images/{frame_name(new)}.png")}
+    for a in meta["coco"]["annotations"]:
+        a["id"] = annotation_id(new, a["instance_id"])
+        a["image_id"] = meta["coco"]["image"]["id"]
+        a["category_id"] = s.category_map[a["category_id"]]
+        if "track_id" in a:
+            a["track_id"] = annotation_id(sequence, a["instance_id"])
+    for o in meta["objects"]:
+        if o.get("category_id"):
+            o["category_id"] = s.category_map.get(o["category_id"], o["category_id"])
+    for direction, files in (meta.get("flow") or {}).items():
+        if files:
+            meta["flow"][direction] = {k: re.sub(r"\d{6,}", frame_name(new), v) for k, v in files.items()}
+    return meta
+
+
+def _merge_model(root: Path, rel: str, out: Path, models: dict[str, Path], j: int) -> str:
+    """Link a frame's model into OUT once; a different file under the same name goes to
+    models/_sourceJ/...; returns its path in OUT."""
+    src = root / rel
+    for candidate in (rel, f"models/_source{j}/{Path(rel).relative_to('models').as_posix()}"):
+        have = models.get(candidate)
+        if have is None:
+            _link(src, out / candidate)
+            models[candidate] = src
+            return candidate
+        if have == src or have.read_bytes() == src.read_bytes():
+            return candidate
+    raise SimgenError(f"two different models named {rel} in one input ({root})")

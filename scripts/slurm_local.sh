@@ -14,6 +14,8 @@ here=$(hostname -s)
 state=/var/spool/slurm-simgen
 logs=/var/log/slurm-simgen
 
+alive() { pgrep -r D,R,S -x "$1" >/dev/null; }  # not zombies
+
 up() {
     if [ "$(id -u)" != 0 ]; then echo "slurm_local.sh: needs root" >&2; exit 1; fi
     if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -28,7 +30,7 @@ up() {
     fi
     chown munge:munge /etc/munge/munge.key /run/munge 2>/dev/null || true
     chmod 400 /etc/munge/munge.key
-    pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
+    alive munged || runuser -u munge -- /usr/sbin/munged
     local cpus mem
     cpus=$(nproc)
     mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
@@ -61,8 +63,8 @@ NodeName=$here CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$here Default=YES MaxTime=INFINITE State=UP
 EOF
     printf 'CgroupPlugin=cgroup/v1\nIgnoreSystemd=yes\n' > /etc/slurm/cgroup.conf
-    pgrep -x slurmctld >/dev/null || slurmctld
-    pgrep -x slurmd >/dev/null || slurmd
+    alive slurmctld || slurmctld
+    alive slurmd || slurmd
     for _ in $(seq 60); do
         if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
             echo "slurm_local.sh: cluster up on $here ($cpus CPUs, partition debug)" >&2

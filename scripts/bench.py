@@ -29,7 +29,7 @@ the CLI would run) is rendered for frame indices ``start .. start+frames-1`` twi
     ``build``, the render with all passes + the EXR written by Blender, the EXR read, labels,
     COCO, meshes, every file and preview. The start-up before the loop (importing bpy,
     factory settings, device probing, catalog validation) is excluded. The end-of-run work
-    after the loop (``write_coco`` re-reading every meta file, ``dataset.json``, closing the
+    after the loop (the COCO index of the new frames, coco.json streamed from it, ``dataset.json``, closing the
     backend) is excluded from the per-frame figure too, but measured and printed separately,
     with the ratio it would give if amortized over the frames.
 
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{1000 * statistics.fmean(bare['scene_build_s'][w:]):.1f} ms/frame")
     lines += [
         f"pipeline (simgen.pipeline.run, loop wall time) {fmt_stats(p_s)}",
-        (f"         start-up before the loop {pipe['startup_s']:.2f} s, end of run (write_coco, dataset.json, "
+        (f"         start-up before the loop {pipe['startup_s']:.2f} s, end of run (index, coco.json, dataset.json, "
         f"close) {pipe['finalize_s']:.3f} s = {1000 * pipe['finalize_s'] / args.frames:.1f} ms/frame amortized"),
         f"         wrote {pipe['rendered']} frames, {pipe['images']} COCO images, {pipe['annotations']} annotations",
         (f"CPU s/frame (all threads): bare {b_cpu:.3f} (= {b_cpu / b_s['mean']:.2f} cores busy during the render), "

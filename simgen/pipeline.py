@@ -7,6 +7,7 @@ import logging
 import platform
 import queue
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from simgen import Interrupted, SimgenError
 from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
+from simgen.io.coco_index import CocoIndex
 from simgen.io.dataset import DatasetWriter
 from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.runlog import RunLog, describe
@@ -166,14 +168,6 @@ def _check_existing(out: Path, config: dict, overwrite: bool) -> None:
     if _fingerprint(old.get("config", {})) != _fingerprint(config):
         raise SimgenError(f"{out} already holds a dataset made with another config; choose another output.dir, "
                           "or set output.overwrite=true to add these frames anyway")
-
-
-def category_counts(coco: dict) -> dict[str, int]:
-    """Annotations per category name, in category order (zeros included)."""
-    counts = {c["id"]: 0 for c in coco["categories"]}
-    for a in coco["annotations"]:
-        counts[a["category_id"]] += 1
-    return {c["name"]: counts[c["id"]] for c in coco["categories"]}
 
 
 def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
@@ -629,14 +623,16 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
                 "python_version": platform.python_version(), "seed": settings.seed,
                 "categories": catalog.to_json(), "config": config, "device": device}
 
-    def summary(rendered: list[int], on_disk: list[int], coco: dict) -> RunSummary:
+    def summary(rendered: list[int], on_disk: list[int], index: CocoIndex | None) -> RunSummary:
         return RunSummary(out_dir=out, rendered=rendered, skipped=skipped, frames_on_disk=len(on_disk),
-                          annotations=len(coco["annotations"]), images=len(coco["images"]),
-                          category_counts=category_counts(coco))
+                          annotations=index.annotations if index else 0, images=index.images if index else 0,
+                          category_counts=index.category_counts() if index else {})
 
+    # a shard that is not the last leaves the exports (O(frames on disk)) to the last one
+    run_frames = range(settings.start, settings.start + settings.frames) if settings.shard.count > 1 else None
     previous = _previous_info(out) if not todo else None
-    if previous is not None:  # nothing to render: only bring coco.json and dataset.json up to date
-        return summary([], *_finish(writer, info(**previous), settings.output.formats))
+    if previous is not None:  # nothing to render: only bring the index and dataset.json up to date
+        return summary([], *_finish(writer, info(**previous), settings.output.formats, run_frames))
 
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
 
@@ -655,8 +651,9 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
         timing = run_log.close()
         if timing is not None:
             log.info("%s (%s)", describe(timing), run_log.path)
-        on_disk, coco = _finish(writer, loop.dataset_info, settings.output.formats)
-    result = summary(loop.rendered, on_disk, coco)
+        ended = stop.signum is None and sys.exc_info()[0] is None  # else: export what there is now
+        on_disk, index = _finish(writer, loop.dataset_info, settings.output.formats, run_frames if ended else None)
+    result = summary(loop.rendered, on_disk, index)
     if stop.signum is not None:
         raise Interrupted(stop.signum, result)
     return result
@@ -671,16 +668,20 @@ def _previous_info(out: Path) -> dict[str, str] | None:
         return None
 
 
-def _finish(writer: DatasetWriter, info: dict, formats: list[str]) -> tuple[list[int], dict]:
-    """Rewrite what is built from every frame on disk (the export formats, dataset.json) under
-    the dataset's lock, so that shards ending together do not build from a stale listing;
-    returns the frames on disk and their COCO dictionary. A folder with no frame and no
-    dataset.json (a run that failed before its first frame) is left as it is."""
+def _finish(writer: DatasetWriter, info: dict, formats: list[str],
+            complete_when: range | None = None) -> tuple[list[int], CocoIndex | None]:
+    """Rewrite what is built from every frame on disk under the dataset's lock, so that shards
+    ending together do not build from a stale listing: the COCO index (only its chunks whose
+    frames changed), dataset.json, and the export formats (coco.json: the whole dataset) unless
+    ``complete_when`` names frames not all on disk yet (a shard that is not the last: the last
+    one writes them). Returns the frames on disk and the index. A folder with no frame and no
+    dataset.json (a run that failed before its first frame) is left as it is (index None)."""
     with writer.locked():
         on_disk = writer.frames_on_disk()
         if not on_disk and not (writer.root / "dataset.json").exists():
-            return on_disk, writer.build_coco()
-        coco = writer.export(formats)
-        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": category_counts(coco)})
-    return on_disk, coco
-
+            return on_disk, None
+        index = writer.index()
+        if complete_when is None or set(complete_when) <= set(on_disk):
+            writer.export(formats, index)
+        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": index.category_counts()})
+    return on_disk, index

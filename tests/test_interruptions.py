@@ -34,19 +34,12 @@ def wait_for_frames(out: Path, n: int, proc: subprocess.Popen, timeout: float = 
         time.sleep(0.02)
 
 
-def leftovers(out: Path) -> list[str]:
-    """Temp files in the dataset and Blender work folders of dead simgen processes."""
+def leftovers(out: Path, pids: list[int]) -> list[str]:
+    """Temp files in the dataset, and Blender work folders of the stopped processes ``pids``."""
     temps = [p.name for p in out.rglob(".*.tmp")]
-    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
-    dead = []
-    for d in (shm.glob("simgen-*-*") if shm else []):
-        pid = d.name.split("-")[1]
-        if pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                dead.append(d.name)
-    return temps + dead
+    shm = Path("/dev/shm")
+    work = [d.name for pid in pids for d in shm.glob(f"simgen-{pid}-*")] if shm.is_dir() else []
+    return temps + work
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +72,7 @@ def test_a_signal_stops_the_run_cleanly_and_the_same_command_resumes(tmp_path, r
     assert 3 <= len(on_disk) < 40
     assert json.loads((out / "dataset.json").read_text())["frames"] == on_disk
     assert len(json.loads((out / "coco.json").read_text())["images"]) == len(on_disk)
-    assert leftovers(out) == []
+    assert leftovers(out, [proc.pid]) == []
     again = simgen_cli(*ARGS, f"output.dir={out}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert_same_dataset(reference, out)
@@ -93,17 +86,19 @@ def test_kill_9_at_random_moments_then_resume_gives_the_same_dataset(tmp_path, r
     kills = 0
     for trial in range(4):
         out = tmp_path / f"data{trial}"
+        killed = []
         for _ in range(2):
             proc = start(out, tmp_path)
             time.sleep(float(rng.uniform(0.0, seconds)))
             if proc.poll() is None:
                 proc.kill()
-                kills += 1
+                killed.append(proc.pid)
             proc.communicate(timeout=60)
+        kills += len(killed)
         again = simgen_cli(*ARGS, f"output.dir={out}", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert_same_dataset(reference, out)
-        assert leftovers(out) == []
+        assert leftovers(out, killed) == []  # the resume removed what the killed runs left
     assert kills >= 6, "most runs ended before their kill: the test no longer tests anything"
 
 

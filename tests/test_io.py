@@ -379,3 +379,74 @@ def test_categories_validated(tmp_path):
         DatasetWriter(tmp_path, [{"id": 0, "name": "bg"}])
     with pytest.raises(ValueError):
         DatasetWriter(tmp_path, [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}])
+
+
+def test_shards_ending_together_rebuild_the_index_one_at_a_time(tmp_path):
+    """Shard A lists the frames on disk and is held there (as SIGSTOP would); shard B writes
+    a frame and ends. Under the dataset lock B waits for A, lists afresh and writes last, so
+    coco.json and dataset.json hold every frame; without it A's stale listing would win."""
+    import threading
+
+    from simgen.pipeline import _finish
+
+    a, b = DatasetWriter(tmp_path, CATEGORIES), DatasetWriter(tmp_path, CATEGORIES)
+    a.write_frame(0, *make_frame(0, *random_instance_map(0, 20, 30)))
+    listed, go = threading.Event(), threading.Event()
+    real = a.frames_on_disk
+
+    def held_listing():
+        frames = real()
+        listed.set()
+        go.wait(10)
+        return frames
+
+    a.frames_on_disk = held_listing
+    ends = {}
+    shard_a = threading.Thread(target=lambda: ends.setdefault("a", _finish(a, {"shard": "a"}, ["coco"])))
+    shard_a.start()
+    assert listed.wait(10)
+    b.write_frame(1, *make_frame(1, *random_instance_map(1, 20, 30)))
+    shard_b = threading.Thread(target=lambda: ends.setdefault("b", _finish(b, {"shard": "b"}, ["coco"])))
+    shard_b.start()
+    shard_b.join(0.5)
+    assert shard_b.is_alive(), "B rebuilt the index while A held it"
+    go.set()
+    shard_a.join(10)
+    shard_b.join(10)
+    assert ends["a"][0] == [0] and ends["b"][0] == [0, 1]
+    info = json.loads((tmp_path / "dataset.json").read_text())
+    assert info["shard"] == "b" and info["frames"] == [0, 1]
+    assert [im["id"] for im in json.loads((tmp_path / "coco.json").read_text())["images"]] == [1, 2]
+
+
+def test_coco_index_rebuilds_only_the_chunks_whose_frames_changed(tmp_path):
+    from simgen.io.coco_index import CHUNK, CocoIndex
+
+    writer = DatasetWriter(tmp_path, CATEGORIES, previews=False)
+    frames = [0, 3, CHUNK + 1, 2 * CHUNK + 5]
+    for i in frames:
+        writer.write_frame(i, *make_frame(i, *random_instance_map(i, 20, 30)))
+
+    def reference() -> dict:  # straight from the meta files, as a user would
+        metas = [json.loads(p.read_text()) for p in sorted((tmp_path / "meta").glob("*.json"))]
+        return {"images": [m["coco"]["image"] for m in metas],
+                "annotations": sorted((a for m in metas for a in m["coco"]["annotations"]), key=lambda a: a["id"])}
+
+    index = CocoIndex(tmp_path, CATEGORIES)
+    assert index.update(writer.frames_on_disk()) == 3
+    index.write_coco(tmp_path / "coco.json")
+    coco = json.loads((tmp_path / "coco.json").read_text())
+    assert {k: coco[k] for k in ("images", "annotations")} == reference() and coco["categories"] == CATEGORIES
+    assert index.annotations == len(coco["annotations"]) and index.images == 4
+    chunk1 = tmp_path / "index" / "coco-000001.jsonl"
+    before = chunk1.stat().st_mtime_ns
+    assert CocoIndex(tmp_path, CATEGORIES).update(writer.frames_on_disk()) == 0  # nothing changed: nothing read
+    writer.write_frame(7, *make_frame(7, *random_instance_map(7, 20, 30)))  # a new frame in chunk 0
+    (tmp_path / "meta" / f"{2 * CHUNK + 5:06d}.json").unlink()  # chunk 2 loses its only frame
+    index = CocoIndex(tmp_path, CATEGORIES)
+    assert index.update(writer.frames_on_disk()) == 1
+    assert chunk1.stat().st_mtime_ns == before and not (tmp_path / "index" / "coco-000002.jsonl").exists()
+    index.write_coco(tmp_path / "coco.json")
+    coco = json.loads((tmp_path / "coco.json").read_text())
+    assert {k: coco[k] for k in ("images", "annotations")} == reference()
+    COCO(str(tmp_path / "coco.json"))  # pycocotools loads it

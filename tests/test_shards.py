@@ -45,7 +45,11 @@ def test_shards_in_one_folder_equal_one_run(tmp_path):
 
     whole = run(settings(tmp_path / "whole"))
     assert whole.rendered == [1, 2, 3, 4, 5, 6]
-    rendered = [run(settings(tmp_path / "shards", 3, i)).rendered for i in range(3)]
+    rendered = []
+    for i in range(3):
+        rendered.append(run(settings(tmp_path / "shards", 3, i)).rendered)
+        # coco.json (O(frames on disk)) is written by the shard that completes the run's frames
+        assert (tmp_path / "shards" / "coco.json").exists() == (i == 2)
     assert rendered == [[1], [2, 3], [4, 5, 6]]  # sequences 0 | 1 | 2, 3
     assert_same_dataset(tmp_path / "whole", tmp_path / "shards")
 

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from simgen import __version__
 from simgen.io.files import (
     atomic_write_bytes,
     ensure_writable_dir,
@@ -46,7 +45,8 @@ from simgen.io.files import (
     write_npz,
     write_png,
 )
-from simgen.io.exporters import EXPORTERS, resolve as resolve_formats
+from simgen.io.coco_index import CocoIndex
+from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.flow_formats import write_valid_png
 from simgen.labels.core import FrameLabels
 from simgen.labels.flow import flow_to_color
@@ -83,7 +83,7 @@ class DatasetWriter:
     """Writes frames, meshes and the COCO file of one dataset directory.
 
     Several writers (shards, resumed runs) may write disjoint frame indices into
-    the same directory; :meth:`write_coco` assembles from whatever is on disk.
+    the same directory; :meth:`export` indexes whatever is on disk.
     """
 
     def __init__(self, root: str | os.PathLike, categories: list[dict], previews: bool = True,
@@ -202,47 +202,30 @@ class DatasetWriter:
 
     # ------------------------------------------------------------------ indexes
 
-    def write_coco(self, info: dict | None = None) -> dict:
-        """Assemble DIR/coco.json from every meta/*.json on disk and return it."""
-        coco = self.build_coco(info)
-        EXPORTERS["coco"].finish(self.root, coco)
-        return coco
+    def index(self) -> CocoIndex:
+        """The COCO index brought up to date with the frames on disk (see simgen.io.coco_index)."""
+        index = CocoIndex(self.root, self.categories)
+        index.update(self.frames_on_disk())
+        return index
 
-    def export(self, formats: Sequence[str]) -> dict:
+    def write_coco(self, info: dict | None = None) -> dict:
+        """Write DIR/coco.json of every frame on disk and return its dictionary."""
+        index = self.index()
+        index.write_coco(self.root / "coco.json", info)
+        return index.coco(info)
+
+    def export(self, formats: Sequence[str], index: CocoIndex | None = None) -> CocoIndex:
         """Run the dataset formats named (simgen.io.exporters, e.g. coco) over every frame on
-        disk; returns the COCO dictionary they were given."""
-        coco = self.build_coco()
+        disk (``index``: an up-to-date index, else it is brought up to date); returns the index
+        they were given."""
+        index = index if index is not None else self.index()
         for e in resolve_formats(formats, flow=False):
-            e.finish(self.root, coco)
-        return coco
+            e.finish(self.root, index)
+        return index
 
     def build_coco(self, info: dict | None = None) -> dict:
-        """The COCO dictionary of every complete frame on disk (from the meta files)."""
-        images, annotations = [], []
-        for index in self.frames_on_disk():
-            meta = read_json(self.root / "meta" / f"{frame_name(index)}.json")
-            coco = meta["coco"]
-            image = dict(coco["image"])
-            image["file_name"] = f"images/{frame_name(index)}.png"
-            images.append(image)
-            annotations.extend(coco["annotations"])
-        images.sort(key=lambda im: im["id"])
-        annotations.sort(key=lambda a: a["id"])
-        for what, items in (("image", images), ("annotation", annotations)):
-            ids = [it["id"] for it in items]
-            dup = sorted({i for i, j in zip(ids, ids[1:]) if i == j})
-            if dup:
-                raise ValueError(f"duplicate {what} ids in {self.root / 'meta'}: {dup[:10]}")
-        if info is None:
-            info = {"description": "simgen synthetic dataset", "version": __version__}
-        coco = {
-            "info": dict(info),
-            "licenses": [],
-            "images": images,
-            "annotations": annotations,
-            "categories": self.categories,
-        }
-        return coco
+        """The COCO dictionary of every complete frame on disk (for small datasets)."""
+        return self.index().coco(info)
 
     def write_dataset_json(self, info: dict) -> None:
         write_json(self.root / "dataset.json", info, indent=2)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from simgen.io.files import write_json
 from simgen.io.flow_formats import write_flo, write_kitti_flow
+
+if TYPE_CHECKING:
+    from simgen.io.coco_index import CocoIndex
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,10 @@ class Exporter:
     name: str
     doc: str
     """One line for the docs: what the format writes and where."""
-    finish: Optional[Callable[[Path, dict], None]] = None
-    """Dataset format: finish(root, coco) writes the export of every frame on disk; ``coco`` is
-    the dataset's COCO dictionary assembled from the frames' meta files."""
+    finish: Optional[Callable[[Path, "CocoIndex"], None]] = None
+    """Dataset format: finish(root, index) writes the export of every frame on disk; ``index``
+    is the dataset's COCO index (simgen.io.coco_index: its chunks, one in memory at a time,
+    or the whole COCO dictionary for small datasets)."""
     flow_file: Optional[str] = None
     """Flow format: the file of one flow field, relative to the dataset root, with {flow}
     (flow_forward or flow_backward) and {name} (the frame's file stem)."""
@@ -61,8 +64,8 @@ def resolve(names: list[str] | tuple[str, ...], flow: bool) -> list[Exporter]:
     return [EXPORTERS[n] for n in known if n in names]
 
 
-def _write_coco(root: Path, coco: dict[str, Any]) -> None:
-    write_json(root / "coco.json", coco)
+def _write_coco(root: Path, index: "CocoIndex") -> None:
+    index.write_coco(root / "coco.json")
 
 
 register(Exporter("coco", "DIR/coco.json: COCO instances of every frame on disk (RLE masks; docs/dataset.md)",

@@ -9,6 +9,7 @@ a kill, by the next run: :func:`remove_stale_temps`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -17,7 +18,7 @@ import secrets
 import socket
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 import cv2
 import numpy as np
@@ -87,6 +88,23 @@ def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
                 except FileNotFoundError:
                     pass
     return removed
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
+    """A text file (UTF-8) to write ``path`` through, for files too big to hold in memory:
+    under its final name it is complete or absent (a temp file, fsync, os.replace)."""
+    final = Path(path)
+    fd, tmp = _open_temp(final)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ------------------------------------------------------------------------- PNG

@@ -152,11 +152,7 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             provenance.append((n, j, i))
         log.info("merged %d frame(s) of %s", len(s.frames), s.root)
 
-    coco = writer.export(["coco"])
-    name_of = {c["id"]: c["name"] for c in categories}
-    counts = {c["name"]: 0 for c in categories}
-    for a in coco["annotations"]:
-        counts[name_of[a["category_id"]]] += 1
+    counts = writer.export(["coco"]).category_counts()
     if same_run:
         info = copy.deepcopy(sources[0].info)
         info["config"].setdefault("output", {})["dir"] = str(out)

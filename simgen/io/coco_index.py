@@ -1,0 +1,143 @@
+"""The COCO index of a dataset: chunk files built from the frames' meta files, and coco.json
+streamed from them.
+
+``DIR/index/coco-CCCCCC.jsonl`` holds the COCO images (line 1, a JSON array) and annotations
+(line 2) of the complete frames ``C*1000 .. C*1000+999``; ``DIR/index/chunks.json`` lists
+each chunk's frames and counts. At
+the end of a run only the chunks whose frames on disk changed are rebuilt (the run's own,
+and any a killed run or another shard left behind), so that work follows the frames written,
+not the frames on disk; coco.json is then streamed chunk by chunk, so memory stays that of one
+chunk however big the dataset, and the time that of copying text (no JSON is parsed).
+Annotation ids are ``index * 65536 + instance id``, so chunks
+(disjoint frame ranges) never share one and their concatenation is sorted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from simgen import __version__
+from simgen.io.files import atomic_open, atomic_write_bytes, read_json, write_json
+
+CHUNK = 1000
+"""Frames per chunk file."""
+
+
+def _name(index: int) -> str:
+    return f"{index:06d}"
+
+
+class CocoIndex:
+    """The chunked COCO index of the dataset at ``root`` (see the module's doc)."""
+
+    def __init__(self, root: str | os.PathLike, categories: list[dict]):
+        self.root = Path(root)
+        self.categories = categories
+        self.dir = self.root / "index"
+        self.entries: dict[str, dict] = {}
+        """Chunk number (str) -> {"frames", "images", "annotations", "category_counts"}."""
+
+    def _chunk(self, c: int) -> Path:
+        return self.dir / f"coco-{c:06d}.jsonl"
+
+    def update(self, frames: list[int]) -> int:
+        """Make the index hold exactly ``frames`` (the complete frames on disk): rebuild the
+        chunks whose frames changed, drop those with none left. Returns how many were rebuilt."""
+        by_chunk: dict[int, list[int]] = {}
+        for i in sorted(frames):
+            by_chunk.setdefault(i // CHUNK, []).append(i)
+        manifest = self.dir / "chunks.json"
+        try:
+            old = read_json(manifest)
+        except (FileNotFoundError, ValueError):
+            old = {}
+        self.entries, rebuilt = {}, 0
+        for c, indices in by_chunk.items():
+            entry = old.get(str(c))
+            if entry is None or entry.get("frames") != indices or not self._chunk(c).is_file():
+                entry = self._build(c, indices)
+                rebuilt += 1
+            self.entries[str(c)] = entry
+        for key in set(old) - set(self.entries):
+            self._chunk(int(key)).unlink(missing_ok=True)
+        if rebuilt or old.keys() != self.entries.keys():
+            write_json(manifest, self.entries)
+        return rebuilt
+
+    def _build(self, c: int, indices: list[int]) -> dict:
+        images, annotations = [], []
+        for i in indices:
+            coco = read_json(self.root / "meta" / f"{_name(i)}.json")["coco"]
+            images.append({**coco["image"], "file_name": f"images/{_name(i)}.png"})
+            annotations += sorted(coco["annotations"], key=lambda a: a["id"])
+        ids = [a["id"] for a in annotations]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"duplicate annotation ids in {self.root / 'meta'}: {dup[:10]}")
+        self.dir.mkdir(exist_ok=True)
+        atomic_write_bytes(self._chunk(c), (json.dumps(images) + "\n" + json.dumps(annotations) + "\n").encode())
+        counts: dict[str, int] = {}
+        for a in annotations:
+            counts[str(a["category_id"])] = counts.get(str(a["category_id"]), 0) + 1
+        return {"frames": indices, "images": len(images), "annotations": len(annotations), "category_counts": counts}
+
+    # ------------------------------------------------------------------ what it holds
+    @property
+    def images(self) -> int:
+        return sum(e["images"] for e in self.entries.values())
+
+    @property
+    def annotations(self) -> int:
+        return sum(e["annotations"] for e in self.entries.values())
+
+    def category_counts(self) -> dict[str, int]:
+        """Annotations per category name, in category order (zeros included)."""
+        total: dict[str, int] = {}
+        for e in self.entries.values():
+            for cid, n in e["category_counts"].items():
+                total[cid] = total.get(cid, 0) + n
+        return {c["name"]: total.get(str(c["id"]), 0) for c in self.categories}
+
+    def _lines(self) -> Iterator[tuple[str, str]]:
+        """Each chunk's (images, annotations) JSON arrays as text, in frame order."""
+        for key in sorted(self.entries, key=int):
+            with open(self._chunk(int(key)), encoding="utf-8") as f:
+                yield f.readline().rstrip("\n"), f.readline().rstrip("\n")
+
+    def chunks(self) -> Iterator[dict[str, list]]:
+        """Each chunk's {"images", "annotations"}, in frame order (one in memory at a time)."""
+        for images, annotations in self._lines():
+            yield {"images": json.loads(images), "annotations": json.loads(annotations)}
+
+    # ------------------------------------------------------------------ coco.json
+    def write_coco(self, path: str | os.PathLike, info: dict | None = None) -> None:
+        """Stream the COCO file of every indexed frame to ``path`` (atomically), copying the
+        chunks' arrays as text."""
+        with atomic_open(path) as f:
+            f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], ')
+            for k, what in enumerate(("images", "annotations")):
+                f.write(f'"{what}": [')
+                first = True
+                for lines in self._lines():
+                    body = lines[k][1:-1]  # the array's items
+                    if body:
+                        f.write(body if first else ", " + body)
+                        first = False
+                f.write("], ")
+            f.write('"categories": ' + json.dumps(self.categories) + "}\n")
+
+    def coco(self, info: dict | None = None) -> dict[str, Any]:
+        """The same COCO dictionary in memory (for small datasets and tests)."""
+        images, annotations = [], []
+        for chunk in self.chunks():
+            images += chunk["images"]
+            annotations += chunk["annotations"]
+        return {"info": _info(info), "licenses": [], "images": images, "annotations": annotations,
+                "categories": self.categories}
+
+
+def _info(info: dict | None) -> dict:
+    return dict(info) if info is not None else {"description": "simgen synthetic dataset", "version": __version__}

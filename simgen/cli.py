@@ -386,7 +386,12 @@ def main() -> None:
     _full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     flags = [a for a in args if a.startswith("-")]
     if any(f not in PLAIN_FLAGS for f in flags):
-        _app()  # Hydra's own flags (--cfg, --info, ...): Hydra's own behaviour
+        try:
+            _app()  # Hydra's own flags (--cfg, --info, ...): Hydra's own behaviour
+        except ValueError as e:  # e.g. "Only one of --run, --multirun, --cfg ... can be specified"
+            if _full_error:
+                raise
+            _fail(str(e))
         return
     overrides = [a for a in args if not a.startswith("-")]
     tmp = None

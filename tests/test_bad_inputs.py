@@ -466,6 +466,9 @@ CASES = [
     C("unknown-recipe", ["scene.recipe=nosuch"], "unknown scene recipe 'nosuch'"),
     # Hydra-level
     C("misspelt-key", ["frmaes=3"], "unknown key 'frmaes'; did you mean 'frames'?"),
+    C("shard-index-too-big", ["shard.count=2", "shard.index=2"], "shard.index=2 must be below shard.count=2"),
+    C("shard-count-zero", ["shard.count=0"], "shard.count=0: must be in [1, 1000000]"),
+    C("device-index-below", ["render.device_index=-2"], "render.device_index=-2"),
     C("misspelt-nested-key", ["render.widht=64"], "unknown key 'render.widht'; did you mean 'render.width'?"),
     C("misspelt-scene-key", ["scene.area_radiu=1"], "did you mean 'scene.area_radius'?"),
     C("unknown-key-no-guess", ["colour=red"], "unknown key 'colour'"),

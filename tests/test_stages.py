@@ -76,7 +76,7 @@ def test_run_log_has_a_line_per_frame_and_a_summary(tmp_path):
     assert [line["frame"] for line in lines[:-1]] == [0, 1, 2]
     for line in lines[:-1]:
         assert {"build", "render", "read", "labels", "write"} <= set(line["stages"]) <= set(STAGES)
-        assert line["seconds"] > 0 and all(v >= 0 for v in line["stages"].values())
+        assert line["seconds"] > 0 and all(v >= 0 for v in line["stages"].values()) and line["rss_mib"] > 50
     summary = lines[-1]["summary"]
     assert summary["frames"] == 3 and summary["stages"]["render"] > 0
     assert summary["seconds_per_frame"] == pytest.approx(summary["seconds"] / 3, abs=1e-3)

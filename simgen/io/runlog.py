@@ -10,13 +10,22 @@ from pathlib import Path
 from typing import Sequence
 
 
+def rss_mib() -> float | None:
+    """This process's resident memory (Linux /proc), MiB; None where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class RunLog:
     """Per-frame stage timings of one run, appended to ``logs/run-<UTC time>-<pid>.jsonl``
     in the dataset (created with the first frame). Each line is flushed as it is written,
     so a killed run keeps the lines of its finished frames.
 
     Frame lines: ``{"frame": i, "time": unix seconds, "seconds": wall time since the previous
-    frame (or the loop's start), "stages": {stage: seconds}}``. The last line:
+    frame (or the loop's start), "stages": {stage: seconds}, "rss_mib": resident memory}``. The last line:
     ``{"summary": {"frames", "seconds", "seconds_per_frame", "stages": {stage: mean seconds}}}``.
     """
 
@@ -39,7 +48,8 @@ class RunLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")
         stages = {s: round(times[s], 6) for s in self.stages if s in times}
-        self._write({"frame": index, "time": round(now, 3), "seconds": round(now - self._last, 6), "stages": stages})
+        self._write({"frame": index, "time": round(now, 3), "seconds": round(now - self._last, 6), "stages": stages,
+                     "rss_mib": rss_mib()})
         self._last = now
         self.frames += 1
         for s, v in times.items():

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Resident memory of a run over its frames, from its run log (``DIR/logs/run-*.jsonl``).
+
+    simgen output.dir=/dev/shm/mem frames=5000 render.width=64 render.height=48 render.samples=1
+    python scripts/memory_growth.py /dev/shm/mem
+
+Prints the RSS after frames 20, 200, 1000, 2000, ... and the last, and the growth per frame
+fitted over the second half of the run (a leak shows as a steady slope; allocator warm-up
+as early growth that levels off).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def main(root: str) -> int:
+    logs = sorted(Path(root, "logs").glob("run-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        sys.exit(f"no run log in {root}/logs")
+    rows = [json.loads(line) for line in logs[-1].read_text().splitlines()]
+    rss = np.array([r["rss_mib"] for r in rows if "frame" in r and r.get("rss_mib") is not None], float)
+    n = len(rss)
+    if n < 40:
+        sys.exit(f"{logs[-1]} has {n} frames with RSS; run more frames")
+    marks = [k for k in (20, 200, 1000, 2000, 3000, 4000, 5000, 10000) if k < n] + [n]
+    print(f"{logs[-1].name}: {n} frames")
+    print("  " + ", ".join(f"after frame {k}: {rss[k - 1]:.1f} MiB" for k in marks))
+    half = np.arange(n // 2, n)
+    slope = np.polyfit(half, rss[half], 1)[0]
+    print(f"  growth over the second half: {1024 * slope:+.2f} KiB/frame; "
+          f"frame 20 -> last: {100 * (rss[-1] / rss[19] - 1):+.2f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -131,7 +131,7 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
     overrides = [
         f"seed={args.seed}", f"start={args.start}", f"frames={args.frames}",
         f"render.width={args.width}", f"render.height={args.height}", f"render.samples={args.samples}",
-        "render.denoise=false", f"render.device={args.device}",
+        "render.denoise=false", f"render.device={args.device}", "render.recycle_every=0",  # hooks need one process
         f"output.dir={out_dir}", f"scene={args.scene}", f"sequence.length={max(args.sequence, 1)}",
         f"output.labels=[{args.labels}]", *args.overrides,
     ]

@@ -4,9 +4,10 @@
     simgen output.dir=/dev/shm/mem frames=5000 render.width=64 render.height=48 render.samples=1
     python scripts/memory_growth.py /dev/shm/mem
 
-Prints the RSS after frames 20, 200, 1000, 2000, ... and the last, and the growth per frame
-fitted over the second half of the run (a leak shows as a steady slope; allocator warm-up
-as early growth that levels off).
+Prints the RSS after frames 20, 200, 1000, 2000, ... and the last, the peak, and the growth
+per frame fitted over the second half of the run (a leak shows as a steady slope; allocator
+warm-up as early growth that levels off). Every run log of the folder counts, in time order:
+with render.recycle_every each Blender process writes its own.
 """
 
 from __future__ import annotations
@@ -19,20 +20,21 @@ import numpy as np
 
 
 def main(root: str) -> int:
-    logs = sorted(Path(root, "logs").glob("run-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    logs = sorted(Path(root, "logs").glob("run-*.jsonl"))
     if not logs:
         sys.exit(f"no run log in {root}/logs")
-    rows = [json.loads(line) for line in logs[-1].read_text().splitlines()]
+    rows = sorted((json.loads(line) for log in logs for line in log.read_text().splitlines()),
+                  key=lambda r: r.get("time", float("inf")))  # the processes of a run, in time order
     rss = np.array([r["rss_mib"] for r in rows if "frame" in r and r.get("rss_mib") is not None], float)
     n = len(rss)
     if n < 40:
-        sys.exit(f"{logs[-1]} has {n} frames with RSS; run more frames")
+        sys.exit(f"{root}/logs has {n} frames with RSS; run more frames")
     marks = [k for k in (20, 200, 1000, 2000, 3000, 4000, 5000, 10000) if k < n] + [n]
-    print(f"{logs[-1].name}: {n} frames")
+    print(f"{len(logs)} run log(s) (render.recycle_every: one per process): {n} frames")
     print("  " + ", ".join(f"after frame {k}: {rss[k - 1]:.1f} MiB" for k in marks))
     half = np.arange(n // 2, n)
     slope = np.polyfit(half, rss[half], 1)[0]
-    print(f"  growth over the second half: {1024 * slope:+.2f} KiB/frame; "
+    print(f"  peak {rss.max():.1f} MiB; growth over the second half: {1024 * slope:+.2f} KiB/frame; "
           f"frame 20 -> last: {100 * (rss[-1] / rss[19] - 1):+.2f} %")
     return 0
 

@@ -93,6 +93,10 @@ class RenderConfig:
     the GPU or the render threads never wait for that work). false: one frame at a time."""
     persistent_data: bool = setting(False)
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
+    recycle_every: int = setting(1000, ge=0, le=MAX_FRAMES)
+    """Render at most this many frames per Blender process: a run with more renders them in
+    batches of whole sequences, each in a fresh process (Blender's memory grows ~20 KiB per
+    new scene; a restart costs ~2 s). 0: one process whatever the number of frames."""
 
 
 @dataclass

@@ -6,6 +6,7 @@ import json
 import logging
 import platform
 import queue
+import re
 import signal
 import sys
 import threading
@@ -22,7 +23,7 @@ from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, va
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.io.coco_index import CocoIndex
-from simgen.io.dataset import DatasetWriter
+from simgen.io.dataset import DatasetWriter, frames_on_disk
 from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.runlog import RunLog, describe
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
@@ -36,7 +37,7 @@ from simgen.sampling.random import frame_rng, render_seed
 log = logging.getLogger(__name__)
 
 FINGERPRINT_IGNORES = {"start", "frames", "output.dir", "output.previews", "output.overwrite", "render.device",
-                       "render.threads", "render.persistent_data", "render.overlap"}
+                       "render.threads", "render.persistent_data", "render.overlap", "render.recycle_every"}
 """Config keys that may differ between runs writing into the same dataset folder (shards, resumes)."""
 
 
@@ -369,8 +370,10 @@ class StopRequest:
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
     DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
-    def __init__(self) -> None:
+    def __init__(self, event: Any = None) -> None:
         self.signum: int | None = None
+        self.event = event
+        """Set by the process that started this one (render.recycle_every): stop as on SIGTERM."""
         self.pending: list[int] = []
         self._old: dict[int, Any] = {}  # the handlers to restore
         self._held: dict[int, Any] = {}  # the handlers held signals are handed to
@@ -401,6 +404,8 @@ class StopRequest:
         while self.pending:
             sig = self.pending.pop(0)
             self._held[sig](sig, None)
+        if self.signum is None and self.event is not None and self.event.is_set():
+            self.signum = signal.SIGTERM
         return self.signum is not None
 
     def __exit__(self, *exc: Any) -> None:
@@ -455,6 +460,11 @@ class FrameLoop:
         return make_sequence_scenes(self.recipe, self.settings, self.catalog, sequence)
 
     def settle(self, scenes: list[Scene]) -> list[Scene]:
+        # Blender's operators with a context override (the rigid-body setup) are not safe while
+        # another Python thread runs: one crashed (SIGSEGV) in a full test run. Only the render
+        # call overlaps the worker.
+        if self.worker is not None:
+            self.worker.drain()
         poses, report = self.backend.settle(scenes[0])
         return [s.settled(poses, report) for s in scenes]
 
@@ -585,12 +595,15 @@ def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> lis
         raise SimgenError(f"{key}={list(names)}: {e}") from None
 
 
-def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks | None = None) -> RunSummary:
+def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks | None = None,
+        stop_event: Any = None) -> RunSummary:
     """Render frames ``start..start+frames-1`` into ``settings.output.dir``.
 
     Every check that can fail on bad input (assets, recipe, placement, output folder)
     runs before Blender starts. Frames already complete on disk are kept, not redone.
-    ``hooks`` (see :class:`Hooks`) can time or instrument the stages of the loop.
+    ``hooks`` (see :class:`Hooks`) can time or instrument the stages of the loop. More than
+    ``render.recycle_every`` frames to render: batches, each in a fresh process (see
+    :func:`_run_in_batches`); ``stop_event`` is how such a parent asks its batch to stop.
     """
     config = config if config is not None else asdict(settings)
     config = {k: v for k, v in config.items() if k != "shard"}  # the dataset's config: the same for every shard
@@ -634,6 +647,20 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     if previous is not None:  # nothing to render: only bring the index and dataset.json up to date
         return summary([], *_finish(writer, info(**previous), settings.output.formats, run_frames))
 
+    if 0 < settings.render.recycle_every < len(todo):
+        if hooks is not None and type(hooks) is not Hooks:
+            raise SimgenError(f"render.recycle_every={settings.render.recycle_every} renders {len(todo)} frames in "
+                              "batches in other processes, where hooks cannot follow; set render.recycle_every=0")
+        rendered, signum = _run_in_batches(settings, config, todo, out)
+        previous = _previous_info(out)
+        if previous is None:  # no batch got as far as its first frame
+            raise SimgenError(f"no frame was rendered; see {out / 'logs'}")
+        result = summary(rendered, *_finish(writer, info(**previous), settings.output.formats,
+                                            run_frames if signum is None else None))
+        if signum is not None:
+            raise Interrupted(signum, result)
+        return result
+
     from simgen.blender import BlenderBackend  # imports bpy: only now that the input is known good
 
     run_log = RunLog(out, STAGES)
@@ -641,7 +668,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     loop.backend = backend = BlenderBackend(settings.render)
     loop.dataset_info = info(backend.blender_version, backend.device)
     loop.progress = Progress(len(todo))
-    stop = StopRequest()
+    stop = StopRequest(stop_event)
     try:
         with stop:
             loop.run(todo, (first_sequence, first_scenes), stop)
@@ -657,6 +684,81 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     if stop.signum is not None:
         raise Interrupted(stop.signum, result)
     return result
+
+
+def _batches(settings: Settings, todo: list[int], size: int) -> list[list[int]]:
+    """``todo`` in runs of whole sequences, each at most ``size`` frames (or one sequence)."""
+    out: list[list[int]] = []
+    for sequence, steps in _group_by_sequence(settings, todo).items():
+        frames = [sequence * settings.sequence.length + k for k in steps]
+        if out and len(out[-1]) + len(frames) <= size:
+            out[-1] += frames
+        else:
+            out.append(frames)
+    return out
+
+
+def _run_batch(settings: Settings, config: dict, stop_event: Any) -> None:
+    """A batch's process: run() on its frames; exit status 128+signal when stopped, 2 on bad input."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a child of spawn may inherit SIG_IGN
+    # spawn copies the parent's sys.path, which holds Blender's script folders once bpy is
+    # imported there; with them first, "import bpy" would find Blender's own bpy package
+    sys.path[:] = [p for p in sys.path if not re.search(r"[/\\]bpy[/\\][0-9.]+[/\\]scripts", p)]
+    try:
+        run(settings, config, stop_event=stop_event)
+    except Interrupted as e:
+        sys.exit(128 + e.signum)
+    except SimgenError as e:
+        print(f"simgen: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def _run_in_batches(settings: Settings, config: dict, todo: list[int], out: Path) -> tuple[list[int], int | None]:
+    """Render ``todo`` in batches of at most render.recycle_every frames, each in a fresh
+    process (Blender's memory grows with every new scene; a process that ends gives it all
+    back). Each batch is an ordinary run of its frames into the same folder, recording this
+    run's config. A SIGINT or SIGTERM to this process stops the batch running (after its
+    frame, through an event: the batch may get the same signal itself) and the run.
+    Returns the frames rendered and the signal that stopped the run, if one did."""
+    import multiprocessing
+    from dataclasses import replace
+
+    from simgen.config import ShardConfig
+
+    ctx = multiprocessing.get_context("spawn")
+    event = ctx.Event()
+    signum: list[int] = []
+
+    def ask_stop(sig: int, frame: Any) -> None:
+        signum.append(sig)
+        event.set()
+
+    batches = _batches(settings, todo, settings.render.recycle_every)
+    log.info("rendering %d frames in %d batches of at most %d (render.recycle_every), a process each",
+             len(todo), len(batches), settings.render.recycle_every)
+    main = threading.current_thread() is threading.main_thread()
+    old = {sig: signal.signal(sig, ask_stop) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    rendered: list[int] = []
+    try:
+        for batch in batches:
+            if signum:
+                break
+            child = replace(settings, start=batch[0], frames=batch[-1] - batch[0] + 1, shard=ShardConfig(),
+                            render=replace(settings.render, recycle_every=0))
+            p = ctx.Process(target=_run_batch, args=(child, config, event), name=f"simgen-frames-{batch[0]}")
+            p.start()
+            p.join()
+            done = set(frames_on_disk(out))
+            rendered += [i for i in batch if i in done]
+            if p.exitcode in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+                signum.append(p.exitcode - 128)
+            elif p.exitcode != 0:
+                raise SimgenError(f"the process rendering frames {batch[0]}..{batch[-1]} failed (exit status "
+                                  f"{p.exitcode}); see {out / 'logs'}; the same command resumes")
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return rendered, (signum[0] if signum else None)
 
 
 def _previous_info(out: Path) -> dict[str, str] | None:

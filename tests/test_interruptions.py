@@ -21,8 +21,8 @@ ARGS = ["frames=40", "render.width=64", "render.height=48", "render.samples=1", 
         "sequence.length=4"]
 
 
-def start(out: Path, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([SIMGEN, *ARGS, f"output.dir={out}"], cwd=cwd, stdout=subprocess.PIPE,
+def start(out: Path, cwd: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([SIMGEN, *ARGS, *extra, f"output.dir={out}"], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
@@ -52,11 +52,13 @@ def reference(tmp_path_factory) -> tuple[Path, float]:
     return root / "data", time.monotonic() - t0
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_the_run_cleanly_and_the_same_command_resumes(tmp_path, reference, sig):
+@pytest.mark.parametrize("sig,recycle", [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGTERM, 8)])
+def test_a_signal_stops_the_run_cleanly_and_the_same_command_resumes(tmp_path, reference, sig, recycle):
+    """recycle 8: the frames render in batches of 8 in child processes; the signal goes to the
+    parent only (kill PID), which has the batch stop after its frame."""
     reference = reference[0]
     out = tmp_path / "data"
-    proc = start(out, tmp_path)
+    proc = start(out, tmp_path, f"render.recycle_every={recycle}")
     wait_for_frames(out, 3, proc)
     proc.send_signal(sig)
     t0 = time.monotonic()

@@ -4,6 +4,8 @@ give the same files as one process rendering every frame."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,24 @@ def test_joblib_launcher_shards_equal_one_run(tmp_path):
     assert many.returncode == 0, many.stderr
     assert_same_dataset(tmp_path / "one", tmp_path / "many")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many", "one"]  # nothing in the working directory
+
+
+@pytest.mark.render
+def test_recycled_blender_processes_write_what_one_process_writes(tmp_path):
+    """render.recycle_every=2: 5 frames in sequences of 2 -> batches of whole sequences
+    {0, 1}, {2, 3}, {4}, each in a fresh process; the files equal one process's."""
+    def settings(out: Path, recycle: int):
+        s = tiny_settings(out, frames=5, width=64, height=48, samples=1)
+        s.sequence.length, s.render.recycle_every = 2, recycle
+        return s
+
+    one = run(settings(tmp_path / "one", 0))
+    many = run(settings(tmp_path / "many", 2))
+    assert many.rendered == one.rendered == [0, 1, 2, 3, 4] and many.annotations == one.annotations
+    for root in (tmp_path / "one", tmp_path / "many"):  # the configs differ in this key only
+        info = json.loads((root / "dataset.json").read_text())
+        del info["config"]["render"]["recycle_every"]
+        (root / "dataset.json").write_text(json.dumps(info))
+    assert_same_dataset(tmp_path / "one", tmp_path / "many")
+    pids = {p.stem.rsplit("-", 1)[1] for p in (tmp_path / "many" / "logs").glob("run-*.jsonl")}
+    assert len(pids) == 3 and str(os.getpid()) not in pids  # three processes, none of them this one

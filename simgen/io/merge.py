@@ -37,7 +37,7 @@ from simgen.labels import annotation_id, coco_image
 log = logging.getLogger(__name__)
 
 RUN_KEYS = {"start", "frames", "output", "render.device", "render.device_index", "render.threads",
-            "render.overlap", "render.persistent_data"}
+            "render.overlap", "render.persistent_data", "render.recycle_every"}
 """Config keys that may differ between the parts of one run."""
 _FRAME_FILE = re.compile(r"^(\d{6,})(\..+)$")
 

@@ -90,7 +90,8 @@ class RenderConfig:
     labels up to 5e-4 px off the centre, which flips single pixels at depth discontinuities."""
     overlap: bool = setting(True)
     """Read, label and write frame i on a worker thread while frame i+1 renders (same files;
-    the GPU or the render threads never wait for that work). false: one frame at a time."""
+    the GPU or the render threads never wait for that work; only the render call overlaps it,
+    Blender's other operators wait for the worker). false: one frame at a time."""
     persistent_data: bool = setting(False)
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
     recycle_every: int = setting(1000, ge=0, le=MAX_FRAMES)

@@ -23,7 +23,7 @@ from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, va
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.io.coco_index import CocoIndex
-from simgen.io.dataset import DatasetWriter, frames_on_disk
+from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
 from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.runlog import RunLog, describe
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
@@ -35,11 +35,6 @@ from simgen.sampling.classes import check_balance
 from simgen.sampling.random import frame_rng, render_seed
 
 log = logging.getLogger(__name__)
-
-FINGERPRINT_IGNORES = {"start", "frames", "output.dir", "output.previews", "output.overwrite", "render.device",
-                       "render.threads", "render.persistent_data", "render.overlap", "render.recycle_every"}
-"""Config keys that may differ between runs writing into the same dataset folder (shards, resumes)."""
-
 
 @dataclass
 class RunSummary:
@@ -146,18 +141,6 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     }
 
 
-def _fingerprint(config: dict) -> dict:
-    def strip(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            key = f"{prefix}{k}"
-            if key in FINGERPRINT_IGNORES:
-                continue
-            out[k] = strip(v, key + ".") if isinstance(v, dict) else v
-        return out
-    return strip({k: v for k, v in config.items() if k != "hydra"})
-
-
 def _check_existing(out: Path, config: dict, overwrite: bool) -> None:
     existing = out / "dataset.json"
     if not existing.exists() or overwrite:
@@ -166,7 +149,7 @@ def _check_existing(out: Path, config: dict, overwrite: bool) -> None:
         old = json.loads(existing.read_text())
     except (OSError, ValueError):
         raise SimgenError(f"{existing} exists but cannot be read; remove it or choose another output.dir") from None
-    if _fingerprint(old.get("config", {})) != _fingerprint(config):
+    if config_fingerprint(old.get("config", {})) != config_fingerprint(config):
         raise SimgenError(f"{out} already holds a dataset made with another config; choose another output.dir, "
                           "or set output.overwrite=true to add these frames anyway")
 

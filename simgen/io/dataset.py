@@ -248,6 +248,22 @@ class DatasetWriter:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
+RUN_KEYS = frozenset({"start", "frames", "output.dir", "output.previews", "output.overwrite", "render.device",
+                      "render.device_index", "render.threads", "render.persistent_data", "render.overlap",
+                      "render.recycle_every"})
+"""Config keys that may differ between runs writing into one dataset (shards, resumes, parts
+merged as one run): which frames, where, on which device, how the work is spread."""
+
+
+def config_fingerprint(config: dict) -> dict:
+    """``config`` without :data:`RUN_KEYS` (and Hydra's own): what must be equal for two
+    runs to write one dataset."""
+    def strip(d: dict, prefix: str = "") -> dict:
+        return {k: strip(v, f"{prefix}{k}.") if isinstance(v, dict) else v
+                for k, v in d.items() if f"{prefix}{k}" not in RUN_KEYS}
+    return strip({k: v for k, v in config.items() if k != "hydra"})
+
+
 def frames_on_disk(root: str | os.PathLike) -> list[int]:
     """Sorted indices of the complete frames of the dataset at ``root`` (those with a meta file)."""
     meta_dir = Path(root) / "meta"

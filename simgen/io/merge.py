@@ -30,15 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from simgen import SimgenError
-from simgen.io.dataset import DatasetWriter, frame_name, frames_on_disk
+from simgen.io.dataset import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
 from simgen.io.files import read_json, read_png, write_json, write_png
 from simgen.labels import annotation_id, coco_image
 
 log = logging.getLogger(__name__)
 
-RUN_KEYS = {"start", "frames", "output", "render.device", "render.device_index", "render.threads",
-            "render.overlap", "render.persistent_data", "render.recycle_every"}
-"""Config keys that may differ between the parts of one run."""
 _FRAME_FILE = re.compile(r"^(\d{6,})(\..+)$")
 
 
@@ -52,10 +49,8 @@ class Source:
 
 
 def _run_fingerprint(info: dict) -> str:
-    def strip(d: dict, prefix: str = "") -> dict:
-        return {k: strip(v, f"{prefix}{k}.") if isinstance(v, dict) else v
-                for k, v in d.items() if f"{prefix}{k}" not in RUN_KEYS and k not in RUN_KEYS}
-    return json.dumps([strip(info.get("config", {})), info.get("seed"), info.get("categories")], sort_keys=True)
+    return json.dumps([config_fingerprint(info.get("config", {})), info.get("seed"), info.get("categories")],
+                      sort_keys=True)
 
 
 def _load(root: Path) -> Source:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -69,3 +70,15 @@ def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``simgen ARGS`` in ``cwd`` to its end."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run([SIMGEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def wait_for_frames(out: Path, n: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Wait until the dataset at ``out`` holds ``n`` complete frames, while ``proc`` (which
+    writes it) still runs; fail with its output if it ends first, or after ``timeout`` s."""
+    t0 = time.monotonic()
+    while len(list((out / "meta").glob("*.json"))) < n if (out / "meta").is_dir() else True:
+        if proc.poll() is not None:
+            stream = proc.stderr if proc.stderr is not None else proc.stdout
+            raise AssertionError(f"the run ended before {n} frames: {stream.read() if stream else ''}")
+        assert time.monotonic() - t0 < timeout, f"fewer than {n} frames after {timeout} s"
+        time.sleep(0.02)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SIMGEN, assert_same_dataset, simgen_cli
+from conftest import SIMGEN, assert_same_dataset, simgen_cli, wait_for_frames
 
 pytestmark = [pytest.mark.render, pytest.mark.slurm]
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm_local.sh"
@@ -78,10 +78,7 @@ def test_a_preempted_shard_is_requeued_and_resumes_where_it_stopped(slurm, tmp_p
     proc = subprocess.Popen([SIMGEN, "-m", *SLURM, "shard.index=range(2)", "shard.count=2", *args,
                              f"output.dir={out}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    t0 = time.monotonic()
-    while len(list((out / "meta").glob("*.json"))) < 3 if (out / "meta").is_dir() else True:
-        assert proc.poll() is None and time.monotonic() - t0 < 120, proc.stdout.read() if proc.poll() else "slow"
-        time.sleep(0.05)
+    wait_for_frames(out, 3, proc, timeout=120)
     running = _squeue("R")
     assert running
     for job in running:

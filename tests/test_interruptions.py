@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SIMGEN, assert_same_dataset, simgen_cli
+from conftest import SIMGEN, assert_same_dataset, simgen_cli, wait_for_frames
 
 pytestmark = pytest.mark.render
 ARGS = ["frames=40", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
@@ -24,14 +24,6 @@ ARGS = ["frames=40", "render.width=64", "render.height=48", "render.samples=1", 
 def start(out: Path, cwd: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([SIMGEN, *ARGS, *extra, f"output.dir={out}"], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def wait_for_frames(out: Path, n: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    t0 = time.monotonic()
-    while len(list((out / "meta").glob("*.json"))) < n if (out / "meta").is_dir() else True:
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() - t0 < timeout
-        time.sleep(0.02)
 
 
 def leftovers(out: Path, pids: list[int]) -> list[str]:

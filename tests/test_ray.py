@@ -4,11 +4,10 @@ file by file, as one process; and a shard whose worker is killed is retried and 
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
-from conftest import SIMGEN, assert_same_dataset, simgen_cli
+from conftest import SIMGEN, assert_same_dataset, simgen_cli, wait_for_frames
 
 pytestmark = pytest.mark.render
 
@@ -33,10 +32,7 @@ def test_a_killed_ray_worker_is_retried_and_its_shard_resumes(tmp_path):
     proc = subprocess.Popen([SIMGEN, "-m", "hydra/launcher=ray_local", "shard.index=range(2)", "shard.count=2",
                              *args, f"output.dir={out}"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    t0 = time.monotonic()
-    while len(list((out / "meta").glob("*.json"))) < 3 if (out / "meta").is_dir() else True:
-        assert proc.poll() is None and time.monotonic() - t0 < 180, proc.stdout.read() if proc.poll() else "slow"
-        time.sleep(0.05)
+    wait_for_frames(out, 3, proc, timeout=180)
     killed = subprocess.run(["pkill", "-9", "-f", "ray::_run_job"], timeout=30)
     assert killed.returncode == 0, "no Ray worker was running a shard"
     log, _ = proc.communicate(timeout=600)

@@ -72,15 +72,17 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _frame_files(root: Path, index: int) -> list[Path]:
-    """Every file of frame ``index`` outside meta/, models/ and logs/ (relative to root)."""
-    name = frame_name(index)
-    out = []
+def _frame_files(root: Path) -> dict[int, list[Path]]:
+    """Every frame's files outside meta/, models/ and logs/ (relative to root), by frame
+    index: one walk of the dataset, not one per frame."""
+    out: dict[int, list[Path]] = {}
     for folder, _, names in os.walk(root):
         rel = Path(folder).relative_to(root)
         if rel.parts and rel.parts[0] in ("meta", "models", "logs"):
             continue
-        out += [rel / n for n in names if (m := _FRAME_FILE.match(n)) and m.group(1) == name]
+        for n in names:
+            if m := _FRAME_FILE.match(n):
+                out.setdefault(int(m.group(1)), []).append(rel / n)
     return out
 
 
@@ -112,10 +114,15 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
 
     writer = DatasetWriter(out, categories, previews=False)
     models: dict[str, Path] = {}  # OUT's model files -> where they came from
-    provenance = []
     next_index, next_sequence, taken = 0, 0, set()
     for j, s in enumerate(sources):
         sequences: dict[int, int] = {}
+        files = _frame_files(s.root)
+        lut = None  # semantic ids -> OUT's, where any changes
+        if not same_run and any(a != b for a, b in s.category_map.items()):
+            lut = np.zeros(max(s.category_map) + 1, np.uint16)
+            for a, b in s.category_map.items():
+                lut[a] = b
         for i in s.frames:
             meta = read_json(s.root / "meta" / f"{frame_name(i)}.json")
             if same_run:
@@ -132,19 +139,14 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             meta = _renumbered(meta, i, n, s, j, None if same_run else sequences[meta["sequence"]])
             for o in meta["objects"]:
                 o["mesh"] = _merge_model(s.root, o["mesh"], out, models, j)
-            remap = not same_run and any(a != b for a, b in s.category_map.items())
-            for rel in _frame_files(s.root, i):
+            for rel in files.get(i, []):
                 target = out / rel.parent / (frame_name(n) + _FRAME_FILE.match(rel.name).group(2))
-                if remap and rel.parts[0] == "semantic":
-                    lut = np.zeros(max(s.category_map) + 1, np.uint16)
-                    for a, b in s.category_map.items():
-                        lut[a] = b
+                if lut is not None and rel.parts[0] == "semantic":
                     target.parent.mkdir(parents=True, exist_ok=True)
                     write_png(target, lut[read_png(s.root / rel)])
                 else:
                     _link(s.root / rel, target)
             write_json(out / "meta" / f"{frame_name(n)}.json", meta)  # last: the frame is complete
-            provenance.append((n, j, i))
         log.info("merged %d frame(s) of %s", len(s.frames), s.root)
 
     counts = writer.export(["coco"]).category_counts()

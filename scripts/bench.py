@@ -23,7 +23,7 @@ the CLI would run) is rendered for frame indices ``start .. start+frames-1`` twi
 **pipeline**
     The real ``simgen.pipeline.run(settings, config)`` into a fresh output folder (a new
     folder under /dev/shm when it exists, else the system temp dir; or ``--out``), with the
-    default outputs (previews on). Per-frame wall time is taken between consecutive
+    default outputs (previews off unless ``-- output.previews=true``). Per-frame wall time is taken between consecutive
     ``Hooks.frame_done`` calls (the first interval starts at ``Hooks.loop_started``, right
     before the frame loop), so a frame's time covers everything the loop does: scene sampling,
     ``build``, the render with all passes + the EXR written by Blender, the EXR read, labels,
@@ -49,6 +49,13 @@ pipeline time), so the bare render runs alone and the worker cannot catch up dur
 seconds apart, which matters on a shared or virtual machine whose speed drifts by 10-20 %
 over minutes (frame-to-frame ratios of a sequential run then swing from 0.85 to 1.4 with no
 other process running); its RSS figures are those of the combined process.
+
+``--gpu-like`` (what a GPU node sees): render.threads=1, 640x480, 1 sample, interleaved, and in
+each child every thread is pinned to the first core before Blender starts, so Blender's later
+threads inherit it; the pipeline's worker thread moves to the other cores on its first frame.
+Cycles with render.threads=1 keeps a second thread busy-waiting beside its render thread
+(2.0 CPU-s per second of render on 2 cores; the same render time when both share one core), so
+without pinning the core meant to be free is not.
 
 ``seconds per frame`` = the sum of the measured frames' times / their number (the mean);
 medians are printed too, and a 95 % bootstrap interval of the ratio (frames resampled, the
@@ -82,6 +89,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -121,6 +129,23 @@ def cpu_s() -> float:
     return t.user + t.system
 
 
+def pin_render_core() -> set[int] | None:
+    """--gpu-like: put every thread of this process, and so every thread Blender starts later, on
+    the first allowed core; return the other cores, for the pipeline's worker thread (None when
+    there is only one core). With render.threads=1 Cycles keeps a second thread busy-waiting
+    beside its render thread (measured: 2.0 CPU-s per s of render on 2 cores, the same render
+    wall time when both share one core), so without pinning the "free" core is not free."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), {cores[0]})
+        except OSError:  # a thread that just ended
+            pass
+    return set(cores[1:])
+
+
 def compose_settings(args: argparse.Namespace, out_dir: str):
     """The CLI's default config with the benchmark's overrides -> (Settings, config dict)."""
     from hydra import compose, initialize_config_dir
@@ -146,6 +171,8 @@ def child_bare(args: argparse.Namespace) -> dict:
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
     from simgen.sampling.random import render_seed
 
+    if args._pin:
+        pin_render_core()
     settings, _ = compose_settings(args, args.out or "/nonexistent-unused")
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings)
@@ -177,6 +204,7 @@ def child_pipeline(args: argparse.Namespace) -> dict:
     from simgen import pipeline
     from simgen.sampling.random import render_seed
 
+    worker_cores = pin_render_core() if args._pin else None
     settings, config = compose_settings(args, args.out)
 
     class BenchHooks(pipeline.StageTimes):
@@ -201,6 +229,12 @@ def child_pipeline(args: argparse.Namespace) -> dict:
 
         def wrap(self, stage: str, fn):
             timed = super().wrap(stage, fn)
+            if stage == "read" and worker_cores and settings.render.overlap:
+                def pinned_read(*a):  # first worker stage: move the worker thread off the render core
+                    if threading.current_thread() is not threading.main_thread():
+                        os.sched_setaffinity(0, worker_cores)
+                    return timed(*a)
+                return pinned_read
             if stage != "render" or not args._interleave:
                 return timed
 
@@ -254,6 +288,7 @@ def child_pipeline(args: argparse.Namespace) -> dict:
         "device": device,
         "recipe": settings.scene.recipe,
         "overlap": settings.render.overlap,
+        "previews": settings.output.previews,
         "stages": hooks.frames,
         "startup_s": stamps[0] - t_run0 if stamps else None,
         "finalize_s": t_run1 - stamps[-1] if stamps else None,
@@ -274,6 +309,8 @@ def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
            "--sequence", str(args.sequence), "--labels", args.labels]
     if kind == "pipeline" and args.order == "interleaved":
         cmd.append("--_interleave")
+    if args.gpu_like:
+        cmd.append("--_pin")
     if out_dir:
         cmd += ["--out", out_dir]
     cmd += ["--", *args.overrides]
@@ -394,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
                          "seconds per frame with flow (measured) and without it (the same frames minus the "
                          "measured flow stages), and flow_ratio")
     ap.add_argument("--gpu-like", action="store_true",
-                    help="what a GPU node sees: Cycles on one CPU thread (render.threads=1; the other core "
-                         "is free, as a GPU node's CPU is mostly idle), 640x480, 1 sample, interleaved, so "
+                    help="what a GPU node sees: Cycles on one CPU thread (render.threads=1) with every Blender "
+                         "thread pinned to the first core and the pipeline's worker thread to the others "
+                         "(free, as a GPU node's CPU is mostly idle), 640x480, 1 sample, interleaved, so "
                          "that rendering and the CPU work around it cost about the same")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                     help="more simgen config overrides, as on the simgen command line (after --), "
@@ -405,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--_child", choices=["bare", "pipeline"], help=argparse.SUPPRESS)
     ap.add_argument("--_result", help=argparse.SUPPRESS)
     ap.add_argument("--_interleave", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--_pin", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.gpu_like and not args._child:
@@ -460,8 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         (f"simgen bench: recipe={pipe['recipe']} {args.width}x{args.height} samples={args.samples} denoise=off "
         f"device={bare['device']} cpus={ncpu} seed={args.seed} output.labels=[{args.labels}]"),
         (f"frames: {args.frames} per pass (indices {args.start}..{args.start + args.frames - 1}), "
-        f"first {w} = warm-up, {measured} measured; order {args.order}"),
-        f"output: {out} (previews on){' kept' if args.keep else ', removed'}",
+        f"first {w} = warm-up, {measured} measured; order {args.order}"
+        + ("; gpu-like: render.threads=1, Blender pinned to one core, the worker thread to the others"
+           if args.gpu_like else "")),
+        f"output: {out} (previews {'on' if pipe['previews'] else 'off'}){' kept' if args.keep else ', removed'}",
         "other load during each pass (CPUs busy with other processes / stolen by the hypervisor): "
         + ", ".join(f"{k} {a:.2f}/{b:.2f}" for k, (a, b) in load.items())
         + "  (should be ~0 for trustworthy figures)",

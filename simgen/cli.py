@@ -335,6 +335,8 @@ def usage() -> str:
               "                                       # 4 shards at once (launchers: local, slurm, ray_local)",
               "  simgen -m experiment=dr_ablation                           # one dataset per job",
               "  simgen merge /data/all /data/part1 /data/part2             # datasets into one (hard links)",
+              "  simgen inspect /data/run1 [--out report.html]              # HTML report: contact sheet, plots, warnings",
+              "  simgen validate /data/run1 [--full]                        # consistency checks; exit 0 clean, 1 problems",
               "  simgen --cfg job                                           # print the composed config",
               "",
               f"The default scene is scene={DEFAULT_RECIPE}. Reference of every key: docs/config.md; the dataset",
@@ -371,6 +373,55 @@ def merge_main(argv: list[str]) -> None:
           f"{len(info['frames'])} frame(s), {len(info['categories'])} categories", flush=True)
 
 
+def inspect_main(argv: list[str]) -> None:
+    """``simgen inspect DIR [--out FILE.html] [--frames N] [--jobs J]``"""
+    import argparse
+
+    from simgen.report.inspect import inspect
+
+    ap = argparse.ArgumentParser(
+        prog="simgen inspect", description="Write a self-contained HTML report of a dataset (README: 'Look before you "
+        "train'): a contact sheet of frames with box and mask overlays, depth, normals and flow; plots of category "
+        "counts, objects per frame, box sizes and aspect ratios, visibility, brightness and clipping; warnings.")
+    ap.add_argument("dir", help="the dataset's folder (output.dir of a run)")
+    ap.add_argument("--out", default=None, help="the HTML file to write (default: DIR/inspect.html)")
+    ap.add_argument("--frames", type=int, default=12, help="frames on the contact sheet, sampled evenly (default 12)")
+    ap.add_argument("--jobs", type=int, default=0, help="worker processes for the pass over every frame "
+                    "(default: one per CPU)")
+    args = ap.parse_args(argv)
+    try:
+        path, stats = inspect(args.dir, args.out, frames=args.frames, jobs=args.jobs)
+    except SimgenError as e:
+        _fail(str(e))
+    warnings = sum(n for n, _ in stats.warnings.values())
+    print(f"simgen: report of {stats.frames} frame(s), {stats.annotations} annotation(s) in {path.resolve()}"
+          + (f" ({warnings} frame warning(s))" if warnings else ""), flush=True)
+
+
+def validate_main(argv: list[str]) -> None:
+    """``simgen validate DIR [--full] [--jobs J]``: exit 0 when clean, 1 with a report, 2 on bad usage."""
+    import argparse
+
+    from simgen.report.validate import validate
+
+    ap = argparse.ArgumentParser(
+        prog="simgen validate", description="Check a dataset's consistency (README: 'Look before you train'): every "
+        "frame's files present and readable, COCO against the label maps, ids and categories, finite depth, flow "
+        "shapes and validity, meta against dataset.json. Exit status 0 when clean, 1 with a short report of the "
+        "problems, 2 on bad usage.")
+    ap.add_argument("dir", help="the dataset's folder (output.dir of a run)")
+    ap.add_argument("--full", action="store_true", help="also the per-pixel checks: decode every PNG, semantic vs "
+                    "instance vs COCO, depth inf exactly where nothing is hit, unit normals, flow finite where valid")
+    ap.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per CPU)")
+    args = ap.parse_args(argv)
+    try:
+        report = validate(args.dir, full=args.full, jobs=args.jobs)
+    except SimgenError as e:
+        _fail(str(e))
+    print(report.text(Path(args.dir), args.full), flush=True)
+    sys.exit(0 if report.ok else 1)
+
+
 def main() -> None:
     global _full_error
     if not (CONFIG_DIR / "config.yaml").is_file():
@@ -379,6 +430,12 @@ def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["merge"]:
         merge_main(args[1:])
+        return
+    if args[:1] == ["inspect"]:
+        inspect_main(args[1:])
+        return
+    if args[:1] == ["validate"]:
+        validate_main(args[1:])
         return
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)

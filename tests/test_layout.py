@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.schema", "simgen.config"),                         # the declared settings
     ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
     ("simgen.io", "simgen.sampling"),                           # writers and readers; samplers
+    ("simgen.report",),                                         # inspect and validate a dataset on disk
     ("simgen.recipes",),                                        # the recipe protocol and loader
     ("scenes",),                                                # the recipes themselves
     ("simgen.blender",),                                        # the bpy boundary

@@ -1,0 +1,91 @@
+"""Reading a finished dataset for the report and the checks: its description, its frames,
+each frame's COCO annotations (standard COCO keys only) and the per-frame files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_util
+
+from simgen import SimgenError
+from simgen.io.dataset import frame_name, frames_on_disk
+
+STANDARD_ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "area", "segmentation", "iscrowd")
+"""The COCO annotation keys the report and the checks rely on (simgen's own extra keys may
+move; instance ids come from the label maps)."""
+
+
+class Dataset:
+    """A dataset folder: ``dataset.json`` (categories, config) and the frames on disk."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise SimgenError(f"{root}: no such folder (give the output.dir of a simgen run)")
+        path = self.root / "dataset.json"
+        if not path.is_file():
+            raise SimgenError(f"{root}: not a simgen dataset (no dataset.json; give the output.dir of a simgen run)")
+        try:
+            self.info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise SimgenError(f"{path}: not valid JSON ({e})") from None
+        self.categories: list[dict] = list(self.info.get("categories") or [])
+        self.category_names = {int(c["id"]): str(c["name"]) for c in self.categories}
+        self.config: dict = self.info.get("config") or {}
+        self.frames = frames_on_disk(self.root)
+
+    @property
+    def labels(self) -> list[str]:
+        """The optional label kinds of ``output.labels``."""
+        return list((self.config.get("output") or {}).get("labels") or [])
+
+    def meta_path(self, index: int) -> Path:
+        return self.root / "meta" / f"{frame_name(index)}.json"
+
+    def meta(self, index: int) -> dict:
+        return json.loads(self.meta_path(index).read_text(encoding="utf-8"))
+
+
+def annotations_of(meta: dict) -> list[dict]:
+    """The frame's COCO annotations from its meta (empty if it has none)."""
+    return list(((meta.get("coco") or {}).get("annotations")) or [])
+
+
+def extra(ann: dict, key: str) -> Any:
+    """A simgen field of an annotation (e.g. ``visibility``): at the top level, or under
+    the namespaced key simgen keeps its own fields in; None if absent."""
+    if key in ann:
+        return ann[key]
+    for v in ann.values():
+        if isinstance(v, dict) and key in v:
+            return v[key]
+    return None
+
+
+def rle_of(ann: dict, height: int, width: int) -> dict:
+    """The annotation's segmentation as a compressed RLE pycocotools takes (RLE or polygons)."""
+    seg = ann["segmentation"]
+    if isinstance(seg, list):  # polygons
+        return mask_util.merge(mask_util.frPyObjects(seg, height, width))
+    if isinstance(seg.get("counts"), list):  # uncompressed RLE
+        return mask_util.frPyObjects(seg, height, width)
+    return {"size": seg["size"], "counts": seg["counts"].encode("ascii") if isinstance(seg["counts"], str)
+            else seg["counts"]}
+
+
+def decode_mask(ann: dict, height: int, width: int) -> np.ndarray:
+    """bool (H, W) mask of the annotation."""
+    return mask_util.decode(rle_of(ann, height, width)).astype(bool)
+
+
+def instance_of(mask: np.ndarray, instance: np.ndarray) -> int:
+    """The instance id most of ``mask``'s pixels have in the instance map (0 if none)."""
+    vals = instance[mask]
+    if vals.size == 0:
+        return 0
+    ids, counts = np.unique(vals, return_counts=True)
+    return int(ids[np.argmax(counts)])

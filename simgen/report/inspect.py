@@ -249,6 +249,8 @@ window.addEventListener('load', function () {
   var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
   document.body.setAttribute('data-images', String(imgs.length));
   document.body.setAttribute('data-broken-images', String(broken.length));
+  var r = document.getElementById('contact-sheet').getBoundingClientRect();
+  document.body.setAttribute('data-sheet-rect', [r.left, r.top + window.scrollY, r.width, r.height].map(Math.round).join(','));
   document.title = (broken.length ? 'BROKEN IMAGES: ' : 'images ok: ') + document.title;
 });
 """

@@ -1,0 +1,168 @@
+"""``simgen inspect``: the HTML report of a rendered dataset, opened in headless Chromium.
+
+The page is screenshotted and its DOM dumped after load: every picture decoded (the page's
+own script checks ``img.complete && img.naturalWidth > 0`` and writes the count), the
+contact sheet's region of the screenshot holds real pictures, the headings and the
+warnings are there, the statistics agree with coco.json, and nothing is loaded from outside
+the file. Chromium is Debian's (scripts/install_chromium.sh, apt-get as root): CI installs
+it; elsewhere it is installed when we are root, else the test is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import simgen_cli
+from simgen.io.files import read_png, write_png
+
+pytestmark = pytest.mark.render
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install_chromium.sh"
+RUN = ["frames=6", "sequence.length=3", "output.labels=[visibility]", "render.width=96", "render.height=72",
+       "render.samples=2", "render.device=cpu", "seed=5"]
+WINDOW = (1100, 1500)
+
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = _browser()
+    if path is None:
+        if os.geteuid() != 0 and os.environ.get("CI") != "true":
+            pytest.skip("Chromium is not installed and installing it needs root (scripts/install_chromium.sh)")
+        subprocess.run(["bash", str(SCRIPT)], check=True, timeout=900)
+        path = _browser()
+    assert path is not None, "scripts/install_chromium.sh left no chromium on PATH"
+    return path
+
+
+def run_chromium(browser: str, html: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
+           f"--window-size={WINDOW[0]},{WINDOW[1]}", *args, html.resolve().as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """6 frames in 2 sequences (flow), visibility; frame 1 made pure white, frame 4 black,
+    so the report must warn about both."""
+    root = tmp_path_factory.mktemp("inspect") / "ds"
+    out = simgen_cli(*RUN, f"output.dir={root}", cwd=root.parent)
+    assert out.returncode == 0, out.stderr
+    rgb = read_png(root / "images/000001.png")
+    write_png(root / "images/000001.png", np.full_like(rgb, 255))
+    write_png(root / "images/000004.png", np.full_like(rgb, 3))
+    return root
+
+
+class Refs(HTMLParser):
+    """Every URL-valued attribute and the text of <h1>/<h2> of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.headings: list[str] = []
+        self.tags: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for k, v in attrs:
+            if k in ("src", "href", "srcset", "xlink:href", "poster", "data", "action"):
+                self.urls.append(v or "")
+        self._in = tag if tag in ("h1", "h2") else None
+
+    def handle_data(self, data):
+        if self._in:
+            self.headings.append(data.strip())
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+
+def test_the_report_renders_in_chromium(dataset, chromium, tmp_path):
+    report = tmp_path / "report.html"
+    out = simgen_cli("inspect", str(dataset), "--out", str(report), "--frames", "4", "--jobs", "1", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    page = report.read_text()
+
+    # self-contained: no URL but data: URIs, no CSS url()/@import, no external script
+    refs = Refs()
+    refs.feed(page)
+    assert refs.urls and all(u.startswith("data:image/") for u in refs.urls), [u[:40] for u in refs.urls]
+    assert not re.search(r"url\(|@import|https?://|//cdn", page)
+    assert "<script src" not in page
+
+    dom = run_chromium(chromium, report, "--virtual-time-budget=5000", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r"<body([^>]*)>", dom.stdout).group(1)
+    attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', body))
+    # 4 frames x (overlay, depth, normals, flow): every one decoded by the browser
+    assert attrs["data-images"] == "16" and attrs["data-broken-images"] == "0", attrs
+    assert "<title>images ok: simgen inspect: ds</title>" in dom.stdout
+    for h in ("simgen inspect: ds", "Warnings", "Contact sheet", "Statistics"):
+        assert h in refs.headings
+    assert dom.stdout.count("<svg") >= 7  # categories, objects, box size, aspect, visibility, brightness, clipping
+
+    # the page's check can fail: a picture that does not decode is counted
+    broken = tmp_path / "broken.html"
+    broken.write_text(page.replace('src="data:image/jpeg;base64,', 'src="data:image/jpeg;base64,AAAA', 1))
+    dom = run_chromium(chromium, broken, "--virtual-time-budget=5000", "--dump-dom")
+    assert 'data-broken-images="1"' in dom.stdout and "<title>BROKEN IMAGES: " in dom.stdout
+
+    shot = tmp_path / "shot.png"
+    run = run_chromium(chromium, report, f"--screenshot={shot}")
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    img = cv2.imread(str(shot))
+    assert img.shape[:2] == (WINDOW[1], WINDOW[0])
+    assert img.std() > 20  # not a blank page
+    x, y, w, h = (int(v) for v in attrs["data-sheet-rect"].split(","))
+    assert w > 600 and h > 200
+    sheet = img[y:min(y + h, img.shape[0]), x:x + w]
+    assert sheet.shape[0] > 200
+    colours = np.unique(sheet.reshape(-1, 3), axis=0)
+    assert len(colours) > 2000, len(colours)  # pictures, not text on white
+    # the depth picture of the first row: TURBO colours, i.e. strongly saturated pixels
+    hsv = cv2.cvtColor(sheet, cv2.COLOR_BGR2HSV)
+    assert np.count_nonzero(hsv[..., 1] > 150) > 0.05 * hsv[..., 1].size
+
+
+def test_the_statistics_and_warnings_are_the_datasets(dataset, tmp_path):
+    """Counts against coco.json read independently; the white and the black frame, and the
+    categories that never appear, are warned about; frames sampled evenly, first and last."""
+    report = tmp_path / "r.html"
+    out = simgen_cli("inspect", str(dataset), "--out", str(report), "--frames", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    page = report.read_text()
+    coco = json.loads((dataset / "coco.json").read_text())
+    per_cat = {c["name"]: sum(a["category_id"] == c["id"] for a in coco["annotations"]) for c in coco["categories"]}
+    for name, n in per_cat.items():
+        assert f"<title>{name}: {n}</title>" in page
+    never = [name for name, n in per_cat.items() if n == 0]
+    assert never, "the fixture should leave some category out"
+    assert f"categories never visible</b> ({len(never)}): {', '.join(never)}" in page
+    warnings = page[page.index('id="warnings"'):page.index("Contact sheet")]
+    assert re.search(r"clipped to white</b>: \d+ of 6 &mdash; frames [^<]*\b1 \(100\.0 %\)", warnings), warnings
+    assert re.search(r"nearly black frames[^<]*</b>: 1 of 6 &mdash; frames 4 \(mean 3\.0\)", warnings), warnings
+    assert re.findall(r'data-frame="(\d+)"', page) == ["0", "2", "5"] or \
+        re.findall(r'data-frame="(\d+)"', page) == ["0", "3", "5"]
+    assert f"<tr><td>annotations</td><td>{len(coco['annotations'])} " in page
+    vis = [a["visibility"] for a in coco["annotations"] if "visibility" in a] or \
+        [v["visibility"] for a in coco["annotations"] for v in a.values() if isinstance(v, dict) and "visibility" in v]
+    assert vis and "Visibility</text>" in page

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import zipfile
 from collections import defaultdict
@@ -116,17 +117,31 @@ def _png_header(path: Path) -> tuple[int, int, int, int]:
     return w, h, depth, color
 
 
+_NPY_HEADER = re.compile(rb"^\{'descr': '([<>|]?[a-z]\d+)', 'fortran_order': False, 'shape': \(([\d, ]*)\), \}\s*$")
+
+
 def _npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     """(dtype, shape) of an .npy whose length matches its header; ValueError otherwise."""
     with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
-        except Exception as e:  # numpy raises ValueError or others on garbage
-            raise ValueError(f"not an .npy file ({e})") from None
-        offset = f.tell()
+        head = f.read(10)
         f.seek(0, os.SEEK_END)
         size = f.tell()
+        m = None
+        if head[:6] == b"\x93NUMPY" and head[6] == 1:  # numpy's usual header, parsed without eval
+            offset = 10 + struct.unpack("<H", head[8:10])[0]
+            f.seek(10)
+            m = _NPY_HEADER.match(f.read(offset - 10))
+        if m is not None:
+            dtype = np.dtype(m.group(1).decode())
+            shape = tuple(int(v) for v in m.group(2).decode().replace(" ", "").split(",") if v)
+        else:
+            f.seek(0)
+            try:
+                version = np.lib.format.read_magic(f)
+                shape, fortran, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+            except Exception as e:  # numpy raises ValueError or others on garbage
+                raise ValueError(f"not an .npy file ({e})") from None
+            offset = f.tell()
     need = offset + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
     if size != need:
         raise ValueError(f"truncated .npy ({size} bytes, the header needs {need})")
@@ -271,8 +286,15 @@ class FrameCheck:
 
     def coco(self, anns: list[dict], h: int, w: int, instance: np.ndarray | None,
              semantic: np.ndarray | None) -> None:
-        counts = np.bincount(instance.ravel()) if instance is not None else None
-        seen: dict[int, int] = {}
+        """Each annotation against its RLE and the instance map: its mask must be exactly the
+        pixels of one instance id (the id under its first pixel): the RLE of that id's pixels,
+        encoded here, must be the annotation's, byte for byte."""
+        pairs = None
+        if self.full and instance is not None and semantic is not None and semantic.size:
+            both = np.unique((instance.astype(np.int64) << 16) | semantic.astype(np.int64))
+            pairs = (both >> 16, both & 0xFFFF)
+        flat = instance.ravel(order="F") if instance is not None else None  # a copy: pixel k of the RLE
+        todo: list[tuple[Any, dict, bytes, int, int]] = []
         for a in anns:
             aid = a.get("id")
             try:
@@ -282,7 +304,8 @@ class FrameCheck:
                     continue
                 area = int(mask_util.area(rle))
                 box = [float(v) for v in mask_util.toBbox(rle)]
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                first = first_count(rle["counts"])
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
                 self.bad("COCO annotation", f"annotation {aid}: unreadable segmentation ({e})")
                 continue
             if a.get("area") != area:
@@ -292,33 +315,39 @@ class FrameCheck:
                 self.bad("COCO bbox", f"annotation {aid}: bbox {bbox} but its mask's box is {box}")
             if a.get("iscrowd") not in (0, 1):
                 self.bad("COCO annotation", f"annotation {aid}: iscrowd {a.get('iscrowd')!r} is not 0 or 1")
-            if instance is None or counts is None:
+            if area == 0 or not 0 <= first < h * w:
+                self.bad("COCO mask vs instance map", f"annotation {aid}: empty mask")
                 continue
-            mask = mask_util.decode(rle).astype(bool)
-            ids = np.unique(instance[mask])
-            if ids.size != 1 or ids[0] == 0:
-                self.bad("COCO mask vs instance map", f"annotation {aid}: its mask covers instance ids "
-                         f"{ids[:6].tolist()} (must be exactly one non-zero id)")
+            if flat is not None:
+                todo.append((aid, a, rle["counts"], area, int(flat[first])))
+        if not todo or instance is None:
+            return
+        columns = np.ascontiguousarray(instance.T)  # column-major pixel order, as COCO's RLE
+        stack = np.empty((len(todo), w, h), np.bool_)
+        for k, t in enumerate(todo):
+            np.equal(columns, t[4], out=stack[k])
+        encoded = mask_util.encode(stack.view(np.uint8).transpose(2, 1, 0))  # (H, W, N), Fortran order: no copy
+        seen: dict[int, Any] = {}
+        for (aid, a, counts, area, iid), enc in zip(todo, encoded):
+            if iid == 0 or enc["counts"] != counts:
+                self.bad("COCO mask vs instance map", f"annotation {aid}: its mask ({area} px) is not the pixels "
+                         f"of instance {iid} in the instance map ({int(mask_util.area(enc))} px)")
                 continue
-            iid = int(ids[0])
-            if int(counts[iid]) != area:
-                self.bad("COCO mask vs instance map", f"annotation {aid}: its mask has {area} of the "
-                         f"{int(counts[iid])} pixels of instance {iid}")
             if iid in seen:
                 self.bad("duplicate instance", f"instance {iid} is annotated twice (annotations {seen[iid]}, {aid})")
             seen[iid] = aid
-            if self.full and semantic is not None and semantic.size:
-                cats = np.unique(semantic[mask])
+            if pairs is not None:
+                cats = pairs[1][pairs[0] == iid]
                 if cats.tolist() != [a.get("category_id")]:
                     self.bad("COCO category vs semantic map", f"annotation {aid}: category {a.get('category_id')} "
-                             f"but the semantic map holds {cats[:6].tolist()} under its mask")
-        if self.full and instance is not None and semantic is not None and semantic.size:
-            hit = semantic != 0
-            unannotated = sorted(set(np.unique(instance[hit]).tolist()) - set(seen))
+                             f"but the semantic map holds {cats[:6].tolist()} on its pixels")
+        if pairs is not None:
+            ids_, cats = pairs
+            unannotated = sorted(set(ids_[(cats != 0) & (ids_ != 0)].tolist()) - set(seen))
             if unannotated:
                 self.bad("unannotated instance", f"instance id(s) {unannotated[:6]} have a category in semantic/ "
                          "but no annotation")
-            if np.count_nonzero(hit & (instance == 0)):
+            if np.count_nonzero((ids_ == 0) & (cats != 0)):
                 self.bad("COCO category vs semantic map", "semantic ids where the instance map is 0")
 
     def normal(self, normal: np.ndarray | None, instance: np.ndarray | None) -> None:
@@ -363,6 +392,24 @@ class FrameCheck:
             bad = int(np.count_nonzero((valid != 0) & ~np.isfinite(flow).all(axis=-1)))
             if bad:
                 self.bad("flow", f"{files['flow']}: {bad} valid pixel(s) with non-finite flow")
+
+
+def first_count(s: bytes | str) -> int:
+    """The first run length of a compressed COCO RLE string (pycocotools' rleFrString): the
+    number of 0 pixels, column-major, before the mask's first pixel. 5-bit groups, least
+    significant first; 0x20 = more to come; 0x10 in the last group = negative."""
+    if isinstance(s, str):
+        s = s.encode("ascii")
+    x, k = 0, 0
+    for byte in s:
+        c = byte - 48
+        if not 0 <= c < 64:
+            raise ValueError("not a compressed RLE string")
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if not c & 0x20:
+            return x - (1 << (5 * k)) if c & 0x10 else x
+    raise ValueError("not a compressed RLE string")
 
 
 def check_batch(root: str, items: list[tuple[int, list[dict], dict | None]], kind_names: list[str],

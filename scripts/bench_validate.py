@@ -11,7 +11,11 @@ frame's files are hard links to those of a rendered frame, its meta is that fram
 renumbered (index, sequence, flow paths, COCO image and annotation ids), and coco.json and
 dataset.json list every frame. The result is a consistent dataset that validates clean, and
 the timings are those of a warm page cache (the source files are read again and again).
-Prints seconds and frames per second of each command, with the number of CPUs used.
+Prints wall seconds and frames per second of each command, its CPU seconds (user + system of
+the command and its workers: the figure that holds on a shared machine; on an idle one the
+wall time is about CPU seconds / CPUs) and the load average.
+
+    python scripts/bench_validate.py --keep /tmp/v10k --reuse --no-inspect   # time again
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -74,10 +79,15 @@ def build(src: Path, out: Path, frames: int) -> None:
     (out / "dataset.json").write_text(json.dumps(info))
 
 
-def timed(*args: str) -> tuple[float, subprocess.CompletedProcess]:
+def timed(*args: str) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds and CPU seconds (user + system, the command and its worker processes)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([SIMGEN, *args], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    return time.perf_counter() - t0, out
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, out
 
 
 def main() -> None:
@@ -89,26 +99,32 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="build the dataset here and keep it")
     ap.add_argument("--jobs", type=int, default=0, help="worker processes for validate (default: one per CPU)")
     ap.add_argument("--no-inspect", action="store_true", help="time validate only")
+    ap.add_argument("--reuse", action="store_true", help="time the dataset already in --keep (no render, no build)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_validate_"))
     try:
-        src = tmp / "src"
-        t0 = time.perf_counter()
-        render(src, args.source, args.width, args.height)
         out = args.keep or tmp / "big"
-        if out.exists():
-            shutil.rmtree(out)
-        build(src, out, args.frames)
-        print(f"built {args.frames} frames of {args.width}x{args.height} from {args.source} rendered "
-              f"({time.perf_counter() - t0:.0f} s); {os.cpu_count()} CPU(s)", flush=True)
+        if args.reuse and args.keep and (out / "dataset.json").is_file():
+            args.frames = len(json.loads((out / "dataset.json").read_text())["frames"])
+            print(f"reusing {out}: {args.frames} frames; {os.cpu_count()} CPU(s)", flush=True)
+        else:
+            src = tmp / "src"
+            t0 = time.perf_counter()
+            render(src, args.source, args.width, args.height)
+            if out.exists():
+                shutil.rmtree(out)
+            build(src, out, args.frames)
+            print(f"built {args.frames} frames of {args.width}x{args.height} from {args.source} rendered "
+                  f"({time.perf_counter() - t0:.0f} s); {os.cpu_count()} CPU(s)", flush=True)
         jobs = ["--jobs", str(args.jobs)] if args.jobs else []
         runs = [("validate", ["validate", str(out), *jobs]), ("validate --full", ["validate", str(out), "--full", *jobs])]
         if not args.no_inspect:
             runs.append(("inspect", ["inspect", str(out), "--out", str(tmp / "report.html"), *jobs]))
         for name, cmd in runs:
-            seconds, res = timed(*cmd)
+            seconds, cpu, res = timed(*cmd)
             ok = res.returncode == 0
-            print(f"simgen {name:16s} {seconds:7.1f} s  {args.frames / seconds:7.0f} frames/s  "
+            print(f"simgen {name:16s} {seconds:7.1f} s wall  {args.frames / seconds:6.0f} frames/s  "
+                  f"{cpu:7.1f} s CPU ({1000 * cpu / args.frames:.2f} ms/frame)  load {os.getloadavg()[0]:.1f}  "
                   f"{'exit 0' if ok else 'exit %d' % res.returncode}", flush=True)
             if not ok:
                 print(res.stdout[-3000:] + res.stderr[-3000:], flush=True)

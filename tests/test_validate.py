@@ -193,3 +193,11 @@ def test_bad_usage_exits_with_2(tmp_path):
     assert out.returncode == 2 and "not a simgen dataset" in out.stderr
     assert simgen_cli("validate", cwd=tmp_path).returncode == 2
     assert simgen_cli("validate", str(tmp_path), "--bogus", cwd=tmp_path).returncode == 2
+
+
+def test_help_mentions_inspect_and_validate(tmp_path):
+    text = simgen_cli("--help", cwd=tmp_path).stdout
+    assert "simgen inspect /data/run1" in text and "simgen validate /data/run1" in text
+    for sub in ("inspect", "validate"):
+        out = simgen_cli(sub, "--help", cwd=tmp_path)
+        assert out.returncode == 0 and f"usage: simgen {sub}" in out.stdout

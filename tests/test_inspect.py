@@ -60,14 +60,21 @@ def run_chromium(browser: str, html: Path, *args: str) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    """6 frames in 2 sequences (flow), visibility; frame 1 made pure white, frame 4 black,
-    so the report must warn about both."""
+    """6 frames in 2 sequences (flow), visibility; frame 1 made pure white, frame 4 black and
+    frame 3 left without annotations, so the report must warn about each."""
     root = tmp_path_factory.mktemp("inspect") / "ds"
     out = simgen_cli(*RUN, f"output.dir={root}", cwd=root.parent)
     assert out.returncode == 0, out.stderr
     rgb = read_png(root / "images/000001.png")
     write_png(root / "images/000001.png", np.full_like(rgb, 255))
     write_png(root / "images/000004.png", np.full_like(rgb, 3))
+    # frame 3 without annotations (its objects dropped from meta and coco.json alike)
+    meta = json.loads((root / "meta/000003.json").read_text())
+    meta["coco"]["annotations"] = []
+    (root / "meta/000003.json").write_text(json.dumps(meta))
+    coco = json.loads((root / "coco.json").read_text())
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] != meta["coco"]["image"]["id"]]
+    (root / "coco.json").write_text(json.dumps(coco))
     return root
 
 
@@ -159,6 +166,13 @@ def test_the_statistics_and_warnings_are_the_datasets(dataset, tmp_path):
     assert f"categories never visible</b> ({len(never)}): {', '.join(never)}" in page
     warnings = page[page.index('id="warnings"'):page.index("Contact sheet")]
     assert re.search(r"clipped to white</b>: \d+ of 6 &mdash; frames [^<]*\b1 \(100\.0 %\)", warnings), warnings
+    per_image = {}
+    for a in coco["annotations"]:
+        per_image[a["image_id"]] = per_image.get(a["image_id"], 0) + 1
+    objects = [per_image.get(img["id"], 0) for img in coco["images"]]
+    for n in set(objects):  # the objects-per-frame bars
+        assert f"<title>{n}: {objects.count(n)}</title>" in page
+    assert "frames without annotations</b>: 1 of 6 &mdash; frames 3<" in warnings, warnings
     assert re.search(r"nearly black frames[^<]*</b>: 1 of 6 &mdash; frames 4 \(mean 3\.0\)", warnings), warnings
     assert re.findall(r'data-frame="(\d+)"', page) == ["0", "2", "5"] or \
         re.findall(r'data-frame="(\d+)"', page) == ["0", "3", "5"]

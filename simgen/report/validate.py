@@ -475,8 +475,9 @@ def validate(root: str | os.PathLike, full: bool = False, jobs: int = 0) -> Repo
 
 def _check_coco(ds: Dataset, report: Report) -> tuple[dict[int, list[dict]], dict[int, dict]]:
     """Check coco.json as a whole; return its annotations and images by frame index."""
-    path = ds.root / "coco.json"
-    if not path.is_file():
+    candidates = [ds.root / "coco.json", *sorted((ds.root / "annotations").glob("instances*.json"))]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
         report.add("coco.json", "coco.json is missing")
         return {}, {}
     try:
@@ -506,7 +507,7 @@ def _check_coco(ds: Dataset, report: Report) -> tuple[dict[int, list[dict]], dic
         if index in by_frame:
             report.add("COCO image", f"frame {index} has two image records ({by_frame[index].get('id')}, {iid})")
             continue
-        if not (ds.root / str(name)).is_file():
+        if not any((base / str(name)).is_file() for base in (ds.root, path.parent, ds.root / "images")):
             report.add("COCO image", f"image {iid}: {name} does not exist")
         by_id[iid] = index
         by_frame[index] = img

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="initial weights and data order")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (0: torch's default; 1 is faster on a busy shared machine)")
+    p.add_argument("--rois-per-image", type=int, default=None,
+                   help="R-CNN models: RoIs sampled per image in training (torchvision: 512)")
     p.add_argument("--arch", default="fasterrcnn_mobilenet_v3_large_fpn", help="torchvision detection model")
     p.add_argument("--anchor-scale", type=float, default=1.0, help="multiply the model's anchor sizes")
     p.add_argument("--hflip", action="store_true", help="random horizontal flips while training")
@@ -58,11 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         ds = SimgenDataset(a.dir, a.split, extras=(), transforms=v2.RandomHorizontalFlip() if a.hflip else None)
         if len(ds) == 0:
             raise SimgenError(f"{a.dir} has no frames")
+        if a.threads > 0:
+            torch.set_num_threads(a.threads)
         torch.manual_seed(a.seed)
         _, first = SimgenDataset(a.dir, frames=ds.frames[:1], extras=())[0]
         size = tuple(first["boxes"].canvas_size)
         model = build_detector(ds.num_classes, a.arch, image_size=size, anchor_scale=a.anchor_scale,
-                               weights=a.weights, seed=a.seed)
+                               weights=a.weights, seed=a.seed,
+                               **({} if a.rois_per_image is None else {"box_batch_size_per_image": a.rois_per_image}))
         device = resolve_device(a.device)
         print(f"{a.arch}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
               f"{ds.num_classes} classes, {len(ds)} frames of {size[1]}x{size[0]}, device {device}", flush=True)

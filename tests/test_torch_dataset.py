@@ -254,8 +254,17 @@ def test_split_filters_by_the_meta(sequence_ds, tmp_path):
 # ---------------------------------------------------------------- training
 
 
+@pytest.fixture
+def one_thread():
+    """One torch CPU thread while the test runs: on a shared machine, faster than several."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @needs_torch
-def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path):
+def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, one_thread):
     from simgen.torch import SimgenDataset
     from simgen.torch.train import COCO_STATS, TrainConfig, build_detector, coco_evaluate, predict, train
 
@@ -295,6 +304,10 @@ def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path):
     assert all(torch.equal(after[k], v) for k, v in loaded.state_dict().items())
     with pytest.raises(SimgenError, match="does not fit"):
         build_detector(ds.num_classes + 1, weights=path)
+    assert build_detector(ds.num_classes, box_batch_size_per_image=64).roi_heads.fg_bg_sampler.batch_size_per_image == 64
+    small = build_detector(ds.num_classes, image_size=(96, 128), anchor_scale=0.5)
+    assert small.rpn.anchor_generator.sizes[0] == (16, 32, 64, 128, 256)
+    assert np.isfinite(train(small, ds, TrainConfig(steps=1, device="cpu"))[0]["loss"])
     with pytest.raises(SimgenError, match="unknown detector"):
         build_detector(ds.num_classes, "yolo")
 
@@ -303,7 +316,8 @@ def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path):
 def test_train_detector_script_runs(rendered, tmp_path):
     out = tmp_path / "dets.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_detector.py"), str(rendered), "--steps", "2",
-                           "--device", "cpu", "--hflip", "--eval", "--detections", str(out)],
+                           "--device", "cpu", "--threads", "1", "--rois-per-image", "64", "--hflip", "--eval",
+                           "--detections", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

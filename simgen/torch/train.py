@@ -43,20 +43,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def build_detector(num_classes: int, arch: str = "fasterrcnn_mobilenet_v3_large_fpn", *,
                    image_size: tuple[int, int] | None = None, anchor_scale: float = 1.0,
-                   weights: str | os.PathLike | None = None, seed: int | None = 0) -> torch.nn.Module:
+                   weights: str | os.PathLike | None = None, seed: int | None = 0,
+                   **model_kwargs: Any) -> torch.nn.Module:
     """A torchvision detector for ``num_classes`` classes (largest category id + 1) with random
     weights drawn from ``seed`` (or the state dict saved in the local file ``weights``).
 
     ``image_size`` (H, W): the model's resize then keeps images of that size as they are
     (min_size = min(H, W), max_size = max(H, W)) instead of scaling them up to 800 px.
     ``anchor_scale`` multiplies the anchor sizes (torchvision's are made for 800 px images;
-    e.g. 0.5 for small objects in small frames).
+    e.g. 0.5 for small objects in small frames). ``model_kwargs`` go to the torchvision model,
+    e.g. ``box_batch_size_per_image=128`` for the R-CNNs (RoIs sampled per image in training;
+    torchvision's 512 is made for COCO's crowded images: 128 makes a CPU step at 128x96 about
+    30 % cheaper).
     """
     if arch not in ARCHS:
         raise SimgenError(f"unknown detector {arch!r}; choose from {list(ARCHS)}")
     if num_classes < 2:
         raise SimgenError(f"num_classes must be at least 2 (background + one category), got {num_classes}")
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(model_kwargs)
     if image_size is not None:
         kwargs.update(min_size=int(min(image_size)), max_size=int(max(image_size)))
     with torch.random.fork_rng(devices=[]):

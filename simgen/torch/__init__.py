@@ -10,7 +10,14 @@
 COCO-format detections (scripts/train_detector.py).
 """
 
-from simgen.torch.dataset import EXTRAS, SimgenDataset, collate_detection
-from simgen.torch.tensors import DenseMap, Flow, Normals
+try:
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+except ImportError as e:  # the optional extra is missing: say how to get it
+    raise ImportError(f"simgen.torch needs torch and torchvision ({e}); install them with "
+                      "pip install -e '.[torch]'") from e
+
+from simgen.torch.dataset import EXTRAS, SimgenDataset, collate_detection  # noqa: E402
+from simgen.torch.tensors import DenseMap, Flow, Normals  # noqa: E402
 
 __all__ = ["EXTRAS", "DenseMap", "Flow", "Normals", "SimgenDataset", "collate_detection"]

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_detector: needs torch and torchvision ({e}); pip install -e '.[torch]'", file=sys.stderr)
         return 2
     from simgen.torch import SimgenDataset
-    from simgen.torch.train import TrainConfig, build_detector, coco_evaluate, predict, resolve_device, train
+    from simgen.torch.train import TrainConfig, build_detector, evaluate, resolve_device, train
 
     try:
         ds = SimgenDataset(a.dir, a.split, extras=(), transforms=v2.RandomHorizontalFlip() if a.hflip else None)
@@ -94,13 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         if a.eval or a.detections is not None:
             eval_dir = a.eval_dir or a.dir
             eval_ds = SimgenDataset(eval_dir, a.eval_split, extras=())
-            dets = predict(model, eval_ds, device=str(device))
+            stats, dets = evaluate(model, eval_ds, device=str(device))
             print(f"{len(dets)} detections on {len(eval_ds)} frames of {eval_dir}")
             if a.detections is not None:
                 a.detections.write_text(json.dumps(dets))
                 print(f"wrote {a.detections}")
             if a.eval:
-                stats = coco_evaluate(Path(eval_dir) / "coco.json", dets, [f + 1 for f in eval_ds.frames])
                 print("COCOeval bbox: " + " ".join(f"{k}={v:.3f}" for k, v in stats.items()))
     except SimgenError as e:
         print(f"train_detector: {e}", file=sys.stderr)

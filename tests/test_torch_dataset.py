@@ -266,7 +266,7 @@ def one_thread():
 @needs_torch
 def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, one_thread):
     from simgen.torch import SimgenDataset
-    from simgen.torch.train import COCO_STATS, TrainConfig, build_detector, coco_evaluate, predict, train
+    from simgen.torch.train import COCO_STATS, TrainConfig, build_detector, coco_evaluate, evaluate, predict, train
 
     ds = SimgenDataset(rendered, extras=())
     model = build_detector(ds.num_classes, image_size=(96, 128), seed=0)
@@ -296,6 +296,14 @@ def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, 
     json.dumps(dets)  # plain JSON types
     stats = coco_evaluate(rendered / "coco.json", dets)
     assert list(stats) == list(COCO_STATS) and all(-1.0 <= v <= 1.0 for v in stats.values())
+    # evaluate() scores only the dataset's own frames; perfect detections (coco.json's boxes) get AP 1
+    gt = json.loads((rendered / "coco.json").read_text())["annotations"]
+    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+               for a in gt if a["image_id"] in (1, 3)]
+    assert coco_evaluate(rendered / "coco.json", perfect, [1, 3])["AP"] == 1.0
+    assert coco_evaluate(rendered / "coco.json", perfect)["AP"] < 1.0
+    sub_stats, sub_dets = evaluate(model, SimgenDataset(rendered, frames=[0, 2], extras=()), device="cpu")
+    assert {d["image_id"] for d in sub_dets} <= {1, 3} and list(sub_stats) == list(COCO_STATS)
 
     # a saved state dict is the model again; one for another model is refused in one line
     path = tmp_path / "model.pt"

@@ -7,7 +7,8 @@ Reusable pieces (scripts/train_detector.py is a thin command line over them):
 - :func:`train`: SGD with momentum, linear warm-up, gradient clipping, a fixed number of steps
   (or epochs), seeded data order; returns the losses of every step.
 - :func:`predict`: COCO-format detections ``{image_id, category_id, bbox [x, y, w, h], score}``.
-- :func:`coco_evaluate`: pycocotools' COCOeval (bbox) of such detections against coco.json.
+- :func:`coco_evaluate`: pycocotools' COCOeval (bbox) of such detections against coco.json;
+  :func:`evaluate`: both on a SimgenDataset (its frames / split only).
 
 Images go to the model as float32 in [0, 1]; targets as boxes (XYXY, the dataset's convention:
 COCO's ``[x, y, x + w, y + h]``), labels (category ids) and, for Mask R-CNN, masks.
@@ -213,3 +214,12 @@ def coco_evaluate(coco_json: str | os.PathLike, detections: list[dict],
         ev.accumulate()
         ev.summarize()
     return {k: float(v) for k, v in zip(COCO_STATS, ev.stats)}
+
+
+def evaluate(model: torch.nn.Module, dataset: Any, *, device: str = "auto",
+             batch_size: int = 4) -> tuple[dict[str, float], list[dict]]:
+    """COCOeval (bbox) of ``model`` on a :class:`~simgen.torch.SimgenDataset` (give one without
+    geometric transforms): its detections scored against the dataset's coco.json over the
+    dataset's frames only (its split). Returns ``(stats, detections)``."""
+    dets = predict(model, dataset, device=device, batch_size=batch_size)
+    return coco_evaluate(Path(dataset.root) / "coco.json", dets, [f + 1 for f in dataset.frames]), dets

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.blender",),                                        # the bpy boundary
     ("simgen.settings", "simgen.pipeline"),                     # config -> typed settings; the frame loop
     ("simgen.cli",),                                            # the Hydra entry point
+    ("simgen.torch",),                                          # optional extra (torch), on top: no other module imports it
 ]
 """Lowest first: a module may import its own layer's and lower layers' modules only."""
 

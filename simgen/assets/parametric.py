@@ -169,7 +169,7 @@ def lathe(r: np.ndarray, z: np.ndarray, segments: int = SEGMENTS, closed: bool =
 
 def sweep_tube(path: np.ndarray, radius: float, sides: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A closed tube of ``radius`` along a planar ``path`` (N, 3) in the XZ plane, capped at both
-    ends. UVs: u = angle x radius, v = arc length."""
+    ends. UVs: u = angle x radius, v = arc length along the surface."""
     t = np.gradient(path, axis=0)
     t /= np.linalg.norm(t, axis=1, keepdims=True)
     b = np.tile([0.0, 1.0, 0.0], (len(path), 1))
@@ -180,7 +180,8 @@ def sweep_tube(path: np.ndarray, radius: float, sides: int = 16) -> tuple[np.nda
     n = len(path)
     v = np.concatenate([rings.reshape(-1, 3), path[[0, -1]]])
     c0, c1 = n * sides, n * sides + 1
-    s = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
+    # v: arc length along each line of the surface (shorter inside the bend), so no stretch there
+    s = np.vstack([np.zeros(sides), np.cumsum(np.linalg.norm(np.diff(rings, axis=0), axis=2), axis=0)])
     faces, uvs = [], []
     for i in range(n - 1):
         for j in range(sides):
@@ -188,7 +189,8 @@ def sweep_tube(path: np.ndarray, radius: float, sides: int = 16) -> tuple[np.nda
             a0, a1, b0, b1 = i * sides + j, i * sides + j2, (i + 1) * sides + j, (i + 1) * sides + j2
             u0, u1 = radius * phi[j], radius * phi[j + 1]
             faces += [(a0, a1, b1), (a0, b1, b0)]
-            uvs += [((u0, s[i]), (u1, s[i]), (u1, s[i + 1])), ((u0, s[i]), (u1, s[i + 1]), (u0, s[i + 1]))]
+            uvs += [((u0, s[i, j]), (u1, s[i, j2]), (u1, s[i + 1, j2])),
+                    ((u0, s[i, j]), (u1, s[i + 1, j2]), (u0, s[i + 1, j]))]
     for j in range(sides):  # caps: flat discs, UVs projected onto the cap's plane
         j2 = (j + 1) % sides
         faces.append((c0, (j2), (j)))

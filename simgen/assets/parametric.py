@@ -124,43 +124,40 @@ def lathe(r: np.ndarray, z: np.ndarray, segments: int = SEGMENTS, closed: bool =
     ct, st = np.cos(theta[:-1]), np.sin(theta[:-1])
     n = len(r)
     if closed:
-        ring_of = list(range(n))
         pole = [False] * n
     else:
         if r[0] > 1e-12 or r[-1] > 1e-12 or (r[1:-1] <= 1e-12).any():
             raise ValueError("an open lathe profile starts and ends on the axis and stays off it between")
         pole = [True] + [False] * (n - 2) + [True]
-    # vertex index of (profile point i, segment j)
-    index, verts, k = [], [], 0
-    for i in range(n):
-        if pole[i]:
-            verts.append(np.array([[0.0, 0.0, z[i]]]))
-            index.append(np.full(segments, k))
-            k += 1
-        else:
-            verts.append(np.c_[r[i] * ct, r[i] * st, np.full(segments, z[i])])
-            index.append(k + np.arange(segments))
-            k += segments
-    v = np.concatenate(verts)
+    # vertex index of (profile point i, segment j): a pole is one vertex for every j
+    pole_arr = np.array(pole)
+    counts = np.where(pole_arr, 1, segments)
+    first = np.r_[0, np.cumsum(counts)[:-1]]
+    idx = first[:, None] + np.where(pole_arr[:, None], 0, np.arange(segments)[None, :])
+    rings = np.stack([r[:, None] * ct, r[:, None] * st, np.repeat(z[:, None], segments, axis=1)], axis=-1)
+    v = (rings.reshape(-1, 3) if closed else
+         np.concatenate([[[0.0, 0.0, z[0]]], rings[1:-1].reshape(-1, 3), [[0.0, 0.0, z[-1]]]]))
+    rows = np.arange(n if closed else n - 1)
+    i2 = (rows + 1) % n
+    jb = (np.arange(segments) + 1) % segments
+    a, a_b, b, b_b = idx[rows], idx[rows][:, jb], idx[i2], idx[i2][:, jb]
+    shape = (len(rows), segments)
+    u00 = np.broadcast_to(r[rows][:, None] * theta[None, :-1], shape)  # (row i, j)
+    u01 = np.broadcast_to(r[rows][:, None] * theta[None, 1:], shape)  # (row i, j + 1)
+    u10 = np.broadcast_to(r[i2][:, None] * theta[None, :-1], shape)  # (row i2, j)
+    u11 = np.broadcast_to(r[i2][:, None] * theta[None, 1:], shape)  # (row i2, j + 1)
+    s0 = np.broadcast_to(s[rows][:, None], shape)
+    s1 = np.broadcast_to(s[rows + 1][:, None], shape)
+    p0, p1 = pole_arr[rows], pole_arr[i2]
     faces, uvs = [], []
-    rows = list(range(n - 1)) + ([n - 1] if closed else [])
-    j = np.arange(segments)
-    jb = (j + 1) % segments
-    for i in rows:
-        i2 = (i + 1) % n
-        a, b = index[i], index[i2]
-        s0, s1 = np.full(segments, s[i]), np.full(segments, s[i + 1])
-        ua0, ua1 = r[i] * theta[j], r[i] * theta[j + 1]
-        ub0, ub1 = r[i2] * theta[j], r[i2] * theta[j + 1]
-        if not pole[i] and not pole[i2]:  # (i, j) (i, j+1) (i2, j+1)
-            faces.append(np.c_[a[j], a[jb], b[jb]])
-            uvs.append(np.stack([np.c_[ua0, s0], np.c_[ua1, s0], np.c_[ub1, s1]], axis=1))
-        if not pole[i2]:  # (i, j) (i2, j+1) (i2, j)
-            faces.append(np.c_[a[j], b[jb], b[j]])
-            uvs.append(np.stack([np.c_[ua0, s0], np.c_[ub1, s1], np.c_[ub0, s1]], axis=1))
-        elif not pole[i]:  # fan into the top pole
-            faces.append(np.c_[a[j], a[jb], b[j]])
-            uvs.append(np.stack([np.c_[ua0, s0], np.c_[ua1, s0], np.c_[np.zeros(segments), s1]], axis=1))
+
+    def emit(mask: np.ndarray, corners: list, uv: list) -> None:
+        faces.append(np.stack(corners, axis=-1)[mask].reshape(-1, 3))
+        uvs.append(np.stack([np.stack(c, axis=-1) for c in uv], axis=-2)[mask].reshape(-1, 3, 2))
+
+    emit(~p0 & ~p1, [a, a_b, b_b], [(u00, s0), (u01, s0), (u11, s1)])  # (i, j) (i, j+1) (i2, j+1)
+    emit(~p1, [a, b_b, b], [(u00, s0), (u11, s1), (u10, s1)])  # (i, j) (i2, j+1) (i2, j)
+    emit(p1 & ~p0, [a, a_b, b], [(u00, s0), (u01, s0), (np.zeros(shape), s1)])  # fan into the top pole
     f = np.concatenate(faces).astype(np.int64)
     uv = np.concatenate(uvs)
     f2 = _orient(v, f)
@@ -182,24 +179,33 @@ def sweep_tube(path: np.ndarray, radius: float, sides: int = 16) -> tuple[np.nda
     c0, c1 = n * sides, n * sides + 1
     # v: arc length along each line of the surface (shorter inside the bend), so no stretch there
     s = np.vstack([np.zeros(sides), np.cumsum(np.linalg.norm(np.diff(rings, axis=0), axis=2), axis=0)])
-    faces, uvs = [], []
-    for i in range(n - 1):
-        for j in range(sides):
-            j2 = (j + 1) % sides
-            a0, a1, b0, b1 = i * sides + j, i * sides + j2, (i + 1) * sides + j, (i + 1) * sides + j2
-            u0, u1 = radius * phi[j], radius * phi[j + 1]
-            faces += [(a0, a1, b1), (a0, b1, b0)]
-            uvs += [((u0, s[i, j]), (u1, s[i, j2]), (u1, s[i + 1, j2])),
-                    ((u0, s[i, j]), (u1, s[i + 1, j2]), (u0, s[i + 1, j]))]
-    for j in range(sides):  # caps: flat discs, UVs projected onto the cap's plane
-        j2 = (j + 1) % sides
-        faces.append((c0, (j2), (j)))
-        uvs.append(((0.0, 0.0), (radius * cp[j2], radius * sp[j2]), (radius * cp[j], radius * sp[j])))
-        last = (n - 1) * sides
-        faces.append((c1, last + j, last + j2))
-        uvs.append(((0.0, 0.0), (radius * cp[j], radius * sp[j]), (radius * cp[j2], radius * sp[j2])))
-    f = np.array(faces, dtype=np.int64)
-    uv = np.array(uvs, dtype=np.float64)
+    i = np.arange(n - 1)[:, None]
+    j = np.arange(sides)[None, :]
+    j2 = (j + 1) % sides
+    a0, a1, b0, b1 = i * sides + j, i * sides + j2, (i + 1) * sides + j, (i + 1) * sides + j2
+    shape = (n - 1, sides)
+    u0 = np.broadcast_to(radius * phi[None, :-1], shape)
+    u1 = np.broadcast_to(radius * phi[None, 1:], shape)
+    sa0, sa1, sb0, sb1 = s[:-1][:, j[0]], s[:-1][:, j2[0]], s[1:][:, j[0]], s[1:][:, j2[0]]
+
+    def corners(*c):
+        return np.stack(c, axis=-1).reshape(-1, 3)
+
+    def uv3(*c):
+        return np.stack([np.stack(x, axis=-1) for x in c], axis=-2).reshape(-1, 3, 2)
+
+    faces = [corners(a0, a1, b1), corners(a0, b1, b0)]
+    uvs = [uv3((u0, sa0), (u1, sa1), (u1, sb1)), uv3((u0, sa0), (u1, sb1), (u0, sb0))]
+    jj, jn = np.arange(sides), (np.arange(sides) + 1) % sides  # caps: flat discs, UVs in the cap's plane
+    last = (n - 1) * sides
+    zero = np.zeros(sides)
+    faces += [np.column_stack([np.full(sides, c0), jn, jj]), np.column_stack([np.full(sides, c1), last + jj, last + jn])]
+    uvs += [np.stack([np.column_stack([zero, zero]), radius * np.column_stack([cp[jn], sp[jn]]),
+                      radius * np.column_stack([cp[jj], sp[jj]])], axis=1),
+            np.stack([np.column_stack([zero, zero]), radius * np.column_stack([cp[jj], sp[jj]]),
+                      radius * np.column_stack([cp[jn], sp[jn]])], axis=1)]
+    f = np.concatenate(faces).astype(np.int64)
+    uv = np.concatenate(uvs)
     f2 = _orient(v, f)
     return v, f2, _flip_uv(uv, f2 is not f)
 
@@ -369,32 +375,27 @@ def box(rng: np.random.Generator) -> Shape:
         return np.r_[-(core + band[::-1]), -core, core, core + band]
 
     grids = [axis(hh) for hh in half]
-    verts, faces, uvs, key = [], [], [], {}
-
-    def vid(q: tuple) -> int:
-        kq = tuple(np.round(q, 9))
-        if kq not in key:
-            key[kq] = len(verts)
-            verts.append(q)
-        return key[kq]
-
-    for ax in range(3):
+    points, faces, n_points = [], [], 0
+    for ax in range(3):  # each side a grid; the points edges share are merged below
         a1, a2 = (ax + 1) % 3, (ax + 2) % 3
         for sign in (-1.0, 1.0):
-            g1, g2 = grids[a1], grids[a2]
-            ids = np.empty((len(g1), len(g2)), dtype=np.int64)
-            for i, x1 in enumerate(g1):
-                for j, x2 in enumerate(g2):
-                    q = np.zeros(3)
-                    q[ax], q[a1], q[a2] = sign * half[ax], x1, x2
-                    ids[i, j] = vid(tuple(q))
-            for i in range(len(g1) - 1):
-                for j in range(len(g2) - 1):
-                    quad = (ids[i, j], ids[i + 1, j], ids[i + 1, j + 1], ids[i, j + 1])
-                    t1, t2 = (quad[0], quad[1], quad[2]), (quad[0], quad[2], quad[3])
-                    if sign < 0:
-                        t1, t2 = t1[::-1], t2[::-1]
-                    faces += [t1, t2]
+            g1, g2 = np.meshgrid(grids[a1], grids[a2], indexing="ij")
+            q = np.empty(g1.shape + (3,))
+            q[..., ax], q[..., a1], q[..., a2] = sign * half[ax], g1, g2
+            ids = n_points + np.arange(g1.size).reshape(g1.shape)
+            points.append(q.reshape(-1, 3))
+            n_points += g1.size
+            c00, c10, c11, c01 = ids[:-1, :-1], ids[1:, :-1], ids[1:, 1:], ids[:-1, 1:]
+            tris = np.concatenate([np.stack([c00, c10, c11], -1).reshape(-1, 3),
+                                   np.stack([c00, c11, c01], -1).reshape(-1, 3)])
+            faces.append(tris if sign > 0 else tris[:, ::-1])
+    _, first_index, inverse = np.unique(np.round(np.concatenate(points), 9), axis=0, return_index=True,
+                                        return_inverse=True)
+    order = np.argsort(first_index)  # vertices in order of first appearance: deterministic and tidy
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    verts = np.concatenate(points)[np.sort(first_index)]
+    faces = rank[inverse.ravel()][np.concatenate(faces)]
     q = np.array(verts)
     core = np.clip(q, -(half - rad), half - rad)
     d = q - core

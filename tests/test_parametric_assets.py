@@ -141,6 +141,32 @@ def test_pick_objects_replaces_catalog_meshes_by_chance():
     assert 5 < sum(gen) < 35 and all((d is not None) == g for d, g in zip(draws, gen))
 
 
+@pytest.mark.parametrize("recipe_name", ["tabletop", "flying"])
+def test_frame_shapes_are_a_function_of_seed_and_index(recipe_name):
+    from simgen.config import Settings
+    from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
+    from simgen.settings import default_scene, validate
+
+    s = validate(Settings(scene=default_scene(recipe_name)))
+    s.objects = dataclasses.replace(s.objects, parametric=1.0)
+    catalog, recipe = catalog_for(s), load_recipe(recipe_name)
+
+    def shapes(index):
+        return [str(o.mesh_path) for o in make_frame_scene(recipe, s, catalog, index).objects
+                if P.is_generated(o.mesh_path)]
+
+    after_others = [shapes(i) for i in range(4)][3]
+    P._generate.cache_clear()
+    alone = shapes(3)
+    assert alone and alone == after_others  # frame 3 alone = frame 3 after 0..2
+    assert not set(alone) & set(shapes(2))  # and the next frame draws new shapes
+    meshes = [load_mesh(p) for p in alone]
+    P._generate.cache_clear()
+    assert all(np.array_equal(m.vertices, load_mesh(p).vertices) for m, p in zip(meshes, alone))
+    s.seed += 1
+    assert shapes(3) != alone
+
+
 # ----------------------------------------------------------------------- rendered
 
 

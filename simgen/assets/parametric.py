@@ -26,8 +26,6 @@ that name, so scenes stay plain data and ``models/`` gets the exact mesh rendere
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -476,7 +474,3 @@ def shape_key(category: str, path: Path) -> str:
     """Asset key of a drawn shape, e.g. ``mug/gen_1a2b...``: its model is models/<key>.ply."""
     return f"{category}/{Path(path).stem}"
 
-
-def params_digest(params: dict) -> str:
-    """A short digest of a shape's draws (for logs and tests)."""
-    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]

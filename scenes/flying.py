@@ -38,9 +38,9 @@ from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
 from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
 from simgen.recipes import Recipe
-from simgen.sampling.classes import pick_assets
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import draw_texture, sample_material
+from simgen.sampling.objects import pick_objects
 from simgen.sampling.random import direction, integer, pick, random_quaternion, unit_vector, uniform
 from simgen.schema import setting, span
 
@@ -315,10 +315,11 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         draw["mesh_center"] = center.tolist()
 
     o = settings.objects
-    for asset in pick_assets(catalog, integer(rng, o.count), rng, o.weights, o.min_per_frame, o.max_per_frame):
+    picks, shapes = pick_objects(o, catalog, integer(rng, o.count), rng)
+    for asset, shape in zip(picks, shapes):
         draw = sample_flyer(settings, asset.path, sc.size, cam, rng)
         add("obj", asset.path, draw, asset.category_id, asset.key)
-        drawn_objects.append({"asset": asset.key, **draw})
+        drawn_objects.append({"asset": asset.key, **draw, **({"shape": shape} if shape else {})})
     n_distractors = integer(rng, sc.distractors) if catalog.distractors else 0
     for _ in range(n_distractors):
         path = pick(rng, catalog.distractors)

@@ -20,10 +20,9 @@ from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Physics, RigidBody
 from simgen.core.transforms import plane_pose, rot_z
 from simgen.recipes import Recipe
 from simgen.sampling.camera import sample_shell, shell_camera
-from simgen.sampling.classes import pick_assets
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
-from simgen.sampling.objects import draw_distractors, object_name
+from simgen.sampling.objects import draw_distractors, object_name, pick_objects
 from simgen.sampling.physics import Support, bounding_sphere, drop_centres, drop_pose, sample_support, slab_behind
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
 from simgen.sampling.random import choose, integer, pick, random_rotation, uniform
@@ -94,7 +93,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
     o, sc = settings.objects, settings.scene
     for _ in range(PLACEMENT_ATTEMPTS):
         n = integer(rng, o.count)
-        picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
+        picks, shapes = pick_objects(o, catalog, n, rng)
         scales = [a.scale * uniform(rng, o.scale) for a in picks]
         yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
         fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
@@ -123,7 +122,8 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
                                    asset_id=asset.key))
     params = {"count_drawn": n, "dropped": dropped,
               "objects": [{"asset": a.key, "scale": s, "yaw": y, "xy": None if p is None else p.tolist(),
-                           "height": f.height} for a, s, y, f, p in zip(picks, scales, yaws, fps, spots)]}
+                           "height": f.height, **({"shape": d} if d else {})}
+                          for a, s, y, f, p, d in zip(picks, scales, yaws, fps, spots, shapes)]}
     if n_d:
         for path, s, yaw, fp, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots):
             if xy is not None:
@@ -146,7 +146,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
     support = sample_support(kind, rng, sc.area_radius, pc.pile_radius, pc.table_size, pc.table_height,
                              pc.bin_size, pc.bin_height)
     n = integer(rng, o.count)
-    picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
+    picks, shapes = pick_objects(o, catalog, n, rng)
     meshes = [(a.path, a.scale * uniform(rng, o.scale), a.key, a.category_id) for a in picks]
     d_paths, d_scales = draw_distractors(catalog, sc.distractors, sc.distractor_scale, rng)
     n_d = len(d_paths)
@@ -158,7 +158,8 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
     volumes = [float(np.prod(np.ptp(v, axis=0) * scale)) for v, (_, scale, _, _) in zip(vertices, meshes)]
     heaviest = DENSITY * max(volumes, default=0.0)
     objects, bodies, drawn = [], [], []
-    for (path, scale, key, category), (c_mesh, r), p, volume in zip(meshes, spheres, centres, volumes):
+    shapes += [None] * n_d
+    for (path, scale, key, category), (c_mesh, r), p, volume, shape in zip(meshes, spheres, centres, volumes, shapes):
         rotation = random_rotation(rng)
         iid = len(objects) + 1
         objects.append(SceneObject(name=object_name(iid, key, path), mesh_path=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
@@ -169,7 +170,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
         bodies.append(body)
         drawn.append({"asset": key, "mesh": Path(path).name, "scale": scale, "drop_center": p.tolist(),
                       "drop_rotation": rotation.tolist(), "radius": r, "mass": body.mass,
-                      "friction": body.friction, "restitution": body.restitution})
+                      "friction": body.friction, "restitution": body.restitution, **({"shape": shape} if shape else {})})
     return objects, {"count_drawn": n, "distractors_drawn": n_d, "objects": drawn}, support, bodies
 
 

@@ -240,6 +240,11 @@ class ObjectsConfig:
     """Class balance: {category: n}, at least n objects of the category in every frame."""
     max_per_frame: Optional[dict[str, int]] = setting({}, ge=0, le=MAX_INSTANCE_ID, example="{mug: 2}")
     """Class balance: {category: n}, at most n objects of the category in any frame."""
+    parametric: float = setting(0.0, ge=0.0, le=1.0, common=True)
+    """Chance that an object of a category with a shape generator (ball, bottle, box, can, cone,
+    mug, ring) gets a newly generated shape (random proportions, rims, handles, bevels; UV
+    mapped) instead of a catalog mesh: 0 = catalog meshes only, 1 = always generated
+    (objects=parametric). The draws are in the frame's meta; models/ holds each mesh."""
 
 
 

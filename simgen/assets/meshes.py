@@ -37,9 +37,14 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     """The mesh in ``path`` as one :class:`trimesh.Trimesh`, cached per absolute path.
 
     Every call for the same file returns the same object: do not mutate it
-    (use ``mesh.copy()`` first). Raises :class:`SimgenError` for a missing,
+    (use ``mesh.copy()`` first). A path of :func:`simgen.assets.parametric.shape_path` gives
+    the generated shape it names (no file is read). Raises :class:`SimgenError` for a missing,
     unsupported, unreadable or empty file.
     """
+    from simgen.assets import parametric
+
+    if parametric.is_generated(path):  # a drawn shape: regenerated from the seed its name holds
+        return parametric.shape_of(path).mesh
     return _load_cached(str(_abs(path)))
 
 

@@ -25,6 +25,7 @@ from mathutils import Matrix
 
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
+from simgen.assets import parametric
 from simgen.assets.meshes import load_mesh
 from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
@@ -247,10 +248,25 @@ class BlenderBackend:
             me.update()
             me.shade_flat()  # labels use geometric normals; smooth shading would bend them
             me.materials.append(None)  # one slot, filled per object (link = OBJECT)
+            if parametric.is_generated(path):  # per-corner UVs (loops are the faces' corners in order)
+                uv = parametric.shape_of(path).uv
+                if len(uv) == len(f):
+                    me.uv_layers.new(name="UVMap").uv.foreach_set("vector", uv.astype(np.float32).ravel())
             self._meshes[path] = me
         return me
 
-    def _material(self, name: str, m: Material) -> bpy.types.Material:
+    def _drop_generated(self, keep: set[Path]) -> None:
+        """Remove the Blender meshes of generated shapes not in ``keep`` (the scene now built):
+        a new shape per frame must not pile up in Blender's memory."""
+        for path in [p for p in self._meshes if parametric.is_generated(p) and p not in keep]:
+            me = self._meshes.pop(path)
+            if me.users == 0:
+                bpy.data.meshes.remove(me)
+
+    def _material(self, name: str, m: Material, uv: bool = False) -> bpy.types.Material:
+        """``uv``: textures follow the mesh's UV map (generated shapes) instead of its generated
+        (bounding-box) coordinates."""
+        coords = "UV" if uv else "Generated"
         mat = bpy.data.materials.new(name)
         nodes, links = mat.node_tree.nodes, mat.node_tree.links
         bsdf = nodes["Principled BSDF"]
@@ -263,17 +279,17 @@ class BlenderBackend:
         if t is not None and t.kind == "image":  # base colour = the image, tiled t.scale times, box-projected
             tex = nodes.new("ShaderNodeTexImage")
             tex.image = self._image(Path(t.image))
-            tex.projection, tex.projection_blend, tex.extension = "BOX", 0.2, "REPEAT"
+            tex.projection, tex.projection_blend, tex.extension = ("FLAT" if uv else "BOX"), 0.2, "REPEAT"
             tile = nodes.new("ShaderNodeVectorMath")
             tile.operation = "SCALE"
             tile.inputs["Scale"].default_value = t.scale
-            links.new(nodes.new("ShaderNodeTexCoord").outputs["Generated"], tile.inputs[0])
+            links.new(nodes.new("ShaderNodeTexCoord").outputs[coords], tile.inputs[0])
             links.new(tile.outputs["Vector"], tex.inputs["Vector"])
             links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
         elif t is not None:  # base colour = mix(base_color, color2, pattern(generated coordinates))
             node_type, fac, stretch_range = TEXTURE_NODES[t.kind]
             tex = nodes.new(node_type)
-            links.new(nodes.new("ShaderNodeTexCoord").outputs["Generated"], tex.inputs["Vector"])
+            links.new(nodes.new("ShaderNodeTexCoord").outputs[coords], tex.inputs["Vector"])
             if t.kind == "gradient":  # spans the object once: no scale
                 tex.gradient_type = t.variant.upper()
             else:
@@ -388,6 +404,7 @@ class BlenderBackend:
         self.clear()
         scene.validate()
         coll = self.scene.collection
+        self._drop_generated({Path(o.mesh_path) for o in scene.objects})
         for o in scene.objects:
             ob = bpy.data.objects.new(o.name, self._mesh(Path(o.mesh_path)))
             ob.matrix_world = Matrix(o.mesh_to_world.tolist())
@@ -395,7 +412,7 @@ class BlenderBackend:
             ob.visible_shadow = o.casts_shadow
             # meshes are shared between frames and objects; the material belongs to the object
             ob.material_slots[0].link = "OBJECT"
-            ob.material_slots[0].material = self._material(o.name, o.material)
+            ob.material_slots[0].material = self._material(o.name, o.material, uv=bool(ob.data.uv_layers))
             coll.objects.link(ob)
             self._frame_ids.append(ob)
         for i, light in enumerate(scene.lights):

@@ -37,7 +37,8 @@ class Texture:
 
     The pattern is a function of the object's generated texture coordinates (its mesh's
     bounding box mapped to [0, 1]^3), so it sticks to the surface as the object moves
-    and spans the object whatever its size. Procedural kinds mix the base colour with
+    and spans the object whatever its size (a generated shape, see simgen.assets.parametric, uses
+    its UV map instead: the same span without stretching). Procedural kinds mix the base colour with
     ``color2`` by Blender's texture nodes: checker = ShaderNodeTexChecker, noise =
     ShaderNodeTexNoise, wave = ShaderNodeTexWave (bands), voronoi = ShaderNodeTexVoronoi
     (F1 distance), magic = ShaderNodeTexMagic, brick = ShaderNodeTexBrick (mortar in

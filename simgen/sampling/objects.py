@@ -7,8 +7,32 @@ from typing import Sequence
 
 import numpy as np
 
-from simgen.assets import Catalog
+from simgen.assets import Asset, Catalog
+from simgen.assets import parametric
+from simgen.config import ObjectsConfig
+from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import integer, pick, uniform
+
+
+def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Generator
+                 ) -> tuple[list[Asset], list[dict | None]]:
+    """``n`` assets by class balance (:func:`pick_assets`); with ``objects.parametric`` > 0 each
+    one of a category with a shape generator is replaced, with that chance, by a newly
+    generated shape (an :class:`Asset` whose path names it, scale 1, key
+    ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
+    catalog mesh). With ``objects.parametric`` = 0 nothing more is drawn from ``rng``."""
+    picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
+    draws: list[dict | None] = [None] * len(picks)
+    if o.parametric <= 0:
+        return picks, draws
+    out = []
+    for k, a in enumerate(picks):
+        if a.category in parametric.GENERATORS and rng.uniform() < o.parametric:
+            path, draws[k] = parametric.draw_shape(a.category, rng)
+            a = Asset(key=parametric.shape_key(a.category, path), category=a.category, category_id=a.category_id,
+                      path=path, scale=1.0)
+        out.append(a)
+    return out, draws
 
 
 def draw_distractors(catalog: Catalog, count: Sequence[int], scale: Sequence[float], rng: np.random.Generator

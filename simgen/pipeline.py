@@ -22,7 +22,7 @@ from simgen import Interrupted, SimgenError
 from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
-from simgen.imaging import apply_effects, effects_enabled, effects_rng
+from simgen.imaging import apply_effects, effects_enabled, effects_rngs
 from simgen.io.coco_index import CocoIndex
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
 from simgen.io.exporters import resolve as resolve_formats
@@ -510,8 +510,8 @@ class FrameLoop:
         """The frame's new models and label files; the meta file last. Camera effects (if any
         are on) change the RGB only, after every label is computed, and go into the meta."""
         if effects_enabled(self.settings.effects):
-            rgb, out.meta["effects"] = apply_effects(out.labels.rgb, self.settings.effects,
-                                                     effects_rng(self.settings.seed, out.index), out.meta["K"],
+            rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index)
+            rgb, out.meta["effects"] = apply_effects(out.labels.rgb, self.settings.effects, rngs, out.meta["K"],
                                                      out.flows, self.settings.sequence.gap)
             out.labels = replace(out.labels, rgb=rgb)
         for rel, path in out.models:

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import dataset_files, tiny_settings
 from simgen.config import EffectsConfig
-from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled, effects_rng, jpeg_roundtrip,
+from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled, effects_rngs, jpeg_roundtrip,
                                     linear_to_srgb8, motion_blur, sensor_noise, srgb8_to_linear, vignetting_map,
                                     white_balance_gains)
 
@@ -41,25 +41,34 @@ def test_effects_are_off_by_default_and_leave_the_image_alone():
     assert not effects_enabled(EffectsConfig())
     assert effects_enabled(only(jpeg=0.1))
     rgb = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
-    out, record = apply_effects(rgb, EffectsConfig(), effects_rng(0, 0), K)
+    out, record = apply_effects(rgb, EffectsConfig(), effects_rngs(0, 0, 0), K)
     assert out is rgb and record == dict.fromkeys(EFFECT_NAMES)
 
 
 def test_same_seed_and_index_give_the_same_bytes_and_another_index_other_draws():
     rgb = np.random.default_rng(1).integers(0, 256, (24, 32, 3), dtype=np.uint8)
     flows = {"forward": np.full((24, 32, 2), 2.0, np.float32), "backward": None}
-    a, ra = apply_effects(rgb, ALL_ON, effects_rng(5, 3), K, flows)
-    b, rb = apply_effects(rgb, ALL_ON, effects_rng(5, 3), K, flows)
-    c, rc = apply_effects(rgb, ALL_ON, effects_rng(5, 4), K, flows)
+    a, ra = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 3), K, flows)
+    b, rb = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 3), K, flows)
+    c, rc = apply_effects(rgb, ALL_ON, effects_rngs(5, 4, 4), K, flows)
     assert np.array_equal(a, b) and ra == rb
     assert ra != rc and not np.array_equal(a, c)
     assert list(ra) == list(EFFECT_NAMES) and all(ra[k] is not None for k in EFFECT_NAMES)
     json.dumps(ra)  # the record goes into the meta as it is
 
 
+def test_a_sequence_keeps_its_draws_and_gets_new_noise_every_frame():
+    rgb = np.full((24, 32, 3), 90, np.uint8)
+    flows = {"forward": np.full((24, 32, 2), 2.0, np.float32), "backward": None}
+    a, ra = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 6), K, flows)
+    b, rb = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 7), K, flows)
+    assert ra == rb  # one camera per clip: the same shutter, vignetting, noise level, white balance, JPEG
+    assert not np.array_equal(a, b)  # but not the same noise
+
+
 def test_a_single_frame_gets_no_motion_blur():
     rgb = np.full((8, 8, 3), 100, np.uint8)
-    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rng(0, 0), K, None)
+    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K, None)
     assert record["motion_blur"] is None and out is rgb
 
 
@@ -81,7 +90,7 @@ def test_vignetting_is_one_at_the_principal_point_and_falls_radially_as_cos4():
 
 def test_vignetting_effect_darkens_corners_not_the_centre():
     rgb = np.full((31, 41, 3), 200, np.uint8)
-    out, record = apply_effects(rgb, only(vignetting=1.0), effects_rng(0, 2), K)
+    out, record = apply_effects(rgb, only(vignetting=1.0), effects_rngs(0, 2, 2), K)
     s = record["vignetting"]["strength"]
     assert 0.2 <= s <= 1.0
     assert np.array_equal(out[15, 20], rgb[15, 20])
@@ -94,7 +103,7 @@ def test_vignetting_effect_darkens_corners_not_the_centre():
 def test_white_balance_gains_are_recovered_from_a_grey_patch():
     grey = np.full((20, 20, 3), 120, np.uint8)  # linear ~0.188 per channel
     for index in range(4):
-        out, record = apply_effects(grey, only(white_balance=1.0), effects_rng(0, index), K)
+        out, record = apply_effects(grey, only(white_balance=1.0), effects_rngs(0, index, index), K)
         gains = np.asarray(record["white_balance"]["gains"])
         measured = srgb8_to_linear(out).reshape(-1, 3).mean(0) / srgb8_to_linear(grey).reshape(-1, 3).mean(0)
         assert np.allclose(measured, gains, rtol=0.02), (measured, gains)
@@ -127,7 +136,7 @@ def test_noise_on_the_8bit_image_grows_with_intensity():
     variances = []
     for level in (40, 120, 230):
         rgb = np.full((128, 128, 3), level, np.uint8)
-        out, record = apply_effects(rgb, cfg, effects_rng(0, level), K)
+        out, record = apply_effects(rgb, cfg, effects_rngs(0, level, level), K)
         assert record["noise"] == {"full_well": 300.0, "read_noise": 0.001}
         lin = srgb8_to_linear(out)
         variances.append(lin.var())
@@ -185,7 +194,7 @@ def test_motion_blur_effect_uses_the_flow_of_a_sequence_frame():
     rgb = linear_to_srgb8(img)
     fwd = np.zeros((40, 60, 2), np.float32)
     fwd[mask] = (8.0, 0.0)
-    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rng(0, 0), K, {"forward": fwd, "backward": None})
+    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K, {"forward": fwd, "backward": None})
     s, n = record["motion_blur"]["shutter"], record["motion_blur"]["samples"]
     assert 0.1 <= s <= 0.5 and n >= 3
     assert np.array_equal(out, linear_to_srgb8(motion_blur(img, s, fwd, None, 1, n)))
@@ -221,7 +230,7 @@ def test_jpeg_round_trip_changes_pixels_but_keeps_psnr_above_30db_at_quality_90(
 def test_jpeg_effect_draws_its_quality_in_range():
     img = _photo_like()
     cfg = dataclasses.replace(only(jpeg=1.0), jpeg_quality=[80, 82])
-    out, record = apply_effects(img, cfg, effects_rng(3, 0), K)
+    out, record = apply_effects(img, cfg, effects_rngs(3, 0, 0), K)
     assert record["jpeg"]["quality"] in (80, 81, 82)
     assert np.array_equal(out, jpeg_roundtrip(img, record["jpeg"]["quality"]))
 
@@ -265,6 +274,7 @@ def test_effects_change_the_rgb_only(runs):
 def test_rendered_rgb_is_the_plain_render_with_the_recorded_effects(runs):
     from simgen.io.files import read_png
 
+    records = []
     for i in (0, 1):
         meta = json.loads((runs["camera"] / "meta" / f"{i:06d}.json").read_text())
         record = meta["effects"]
@@ -272,10 +282,13 @@ def test_rendered_rgb_is_the_plain_render_with_the_recorded_effects(runs):
         flows = {d: np.load(runs["plain"] / meta["flow"][d]["flow"]) if meta["flow"][d] else None
                  for d in ("forward", "backward")}
         plain = read_png(runs["plain"] / "images" / f"{i:06d}.png")
-        again, again_record = apply_effects(plain, ALL_ON, effects_rng(7, i), np.array(meta["K"]), flows, 1)
+        again, again_record = apply_effects(plain, ALL_ON, effects_rngs(7, 0, i), np.array(meta["K"]), flows, 1)
         assert again_record == record
         assert np.array_equal(read_png(runs["camera"] / "images" / f"{i:06d}.png"), again)
         assert not np.array_equal(again, plain)
+        records.append(record)
+    assert records[0]["noise"] == records[1]["noise"] and records[0]["jpeg"] == records[1]["jpeg"]
+    assert records[0]["motion_blur"]["shutter"] == records[1]["motion_blur"]["shutter"]
 
 
 def test_effects_are_deterministic(runs):

@@ -3,8 +3,9 @@ balance and JPEG compression (the ``effects`` config group, docs/config.md).
 
 They touch the RGB image only, after the labels are computed: instance and semantic ids,
 depth, normals, flow and COCO stay the pinhole, pixel-centre truth of the render. Each frame
-draws its parameters from its own generator (:func:`effects_rng`, a pure function of seed and
-frame index, independent of the scene draws), and :func:`apply_effects` records them; the
+of a sequence draws the same parameters and its own noise (:func:`effects_rngs`, pure
+functions of seed, sequence and frame index, apart from the scene's draws), and
+:func:`apply_effects` records them; the
 pipeline writes that record to the frame's meta under ``"effects"``.
 
 Where they work: the backend hands over the 8-bit sRGB image (the view transform already
@@ -39,8 +40,9 @@ EFFECT_NAMES = ("motion_blur", "vignetting", "noise", "white_balance", "jpeg")
 """The effects in the order they are applied; the keys of a frame's ``meta["effects"]``."""
 
 EFFECTS_STREAM = 0x45464658
-"""Second spawn key of a frame's effects generator: ``SeedSequence(seed, spawn_key=(index,
-EFFECTS_STREAM))``, a stream apart from the scene's ``spawn_key=(index,)``."""
+"""Second spawn key of the effects' generators (:func:`effects_rngs`): ``SeedSequence(seed,
+spawn_key=(sequence or index, EFFECTS_STREAM, 0 or 1))``, streams apart from the scene's
+``spawn_key=(sequence,)``."""
 
 REFERENCE_WHITE_K = 6500.0
 """The colour temperature of the render's white (linear sRGB 1, 1, 1 is D65, about 6500 K)."""
@@ -68,19 +70,6 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ the effects
 
-def bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``image`` (H, W, C) sampled at float pixel coordinates ``x``, ``y`` (H, W), pixel centres
-    at integers, clamped to the image border. An integer position returns the pixel exactly."""
-    h, w = image.shape[:2]
-    x = np.clip(x, 0.0, w - 1.0)
-    y = np.clip(y, 0.0, h - 1.0)
-    x0, y0 = np.floor(x).astype(np.intp), np.floor(y).astype(np.intp)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
-    return (image[y0, x0] * ((1 - fx) * (1 - fy)) + image[y0, x1] * (fx * (1 - fy))
-            + image[y1, x0] * ((1 - fx) * fy) + image[y1, x1] * (fx * fy))
-
-
 def blur_samples(shutter: float, forward: np.ndarray | None, backward: np.ndarray | None, gap: int) -> int:
     """How many positions along the flow motion blur averages: about one per pixel of the
     longest path a pixel travels while the shutter is open (odd, 3 .. MAX_BLUR_SAMPLES)."""
@@ -100,22 +89,27 @@ def motion_blur(linear: np.ndarray, shutter: float, forward: np.ndarray | None,
     t-gap (OpenCV (dx, dy), pixels, as the pipeline writes them); the path is the forward flow
     times tau/gap for tau > 0 and the backward flow times -tau/gap for tau < 0. At the first
     or last step of a sequence one of them is None and the other is extrapolated at constant
-    velocity. Pixels with zero flow (static surfaces under a static camera, and pixels that
-    hit nothing, whose flow is 0) keep their value exactly. This is a gather: a moving object
+    velocity. Positions are sampled bilinearly (OpenCV's remap, 1/32 px steps, float32) and
+    clamped to the border. Pixels with zero flow (static surfaces under a static camera, and
+    pixels that hit nothing, whose flow is 0) keep their value to float32 precision (their byte). This is a gather: a moving object
     blurs within its own silhouette at time t (its edge pixels mix with what lies along their
     path), which is how post-process motion blur in games and renderers' vector blur work."""
     if forward is None and backward is None:
         raise ValueError("motion blur needs the forward or the backward flow of the frame")
+    import cv2
+
     h, w = linear.shape[:2]
-    fwd = forward if forward is not None else -np.asarray(backward)
-    bwd = backward if backward is not None else -np.asarray(forward)
+    fwd = np.asarray(forward if forward is not None else -np.asarray(backward), np.float32)
+    bwd = np.asarray(backward if backward is not None else -np.asarray(forward), np.float32)
     n = samples if samples is not None else blur_samples(shutter, forward, backward, gap)
-    u = np.arange(w, dtype=np.float64)[None, :]
-    v = np.arange(h, dtype=np.float64)[:, None]
-    acc = np.zeros_like(linear, dtype=np.float64)
+    u = np.arange(w, dtype=np.float32)[None, :]
+    v = np.arange(h, dtype=np.float32)[:, None]
+    image = np.ascontiguousarray(linear, np.float32)
+    acc = np.zeros(linear.shape, np.float64)
     for tau in np.linspace(-shutter / 2, shutter / 2, n):
-        d = (fwd if tau >= 0 else bwd).astype(np.float64) * (abs(tau) / gap)
-        acc += bilinear(linear, u + d[..., 0], v + d[..., 1])
+        d = (fwd if tau >= 0 else bwd) * np.float32(abs(tau) / gap)
+        # bilinear, clamped to the border; an integer position (zero flow) returns the pixel
+        acc += cv2.remap(image, u + d[..., 0], v + d[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return acc / n
 
 
@@ -160,10 +154,16 @@ def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ per frame
 
-def effects_rng(seed: int, index: int) -> np.random.Generator:
-    """Frame ``index``'s effects generator: a pure function of (seed, index), apart from the
-    scene's draws (so turning effects on leaves every scene as it was)."""
-    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(index, EFFECTS_STREAM)))
+def effects_rngs(seed: int, sequence: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """``(draws, noise)`` generators of frame ``index`` of sequence ``sequence``: the effects'
+    parameters are drawn once per sequence (every step the same, as one camera films a
+    clip: the same shutter, vignetting, noise level, white balance and JPEG quality), the
+    noise itself per frame. Pure functions of (seed, sequence) and (seed, index), apart from
+    the scene's draws (turning effects on leaves every scene as it was). With
+    sequence.length 1 the sequence is the frame's index."""
+    def rng(key: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(key, EFFECTS_STREAM, stream)))
+    return rng(sequence, 0), rng(index, 1)
 
 
 def effects_enabled(cfg: EffectsConfig) -> bool:
@@ -192,17 +192,19 @@ def draw_effects(cfg: EffectsConfig, rng: np.random.Generator, sequence: bool) -
     return out
 
 
-def apply_effects(rgb: np.ndarray, cfg: EffectsConfig, rng: np.random.Generator, K: np.ndarray,
+def apply_effects(rgb: np.ndarray, cfg: EffectsConfig, rngs: tuple[np.random.Generator, np.random.Generator],
+                  K: np.ndarray,
                   flows: Mapping[str, np.ndarray | None] | None = None, gap: int = 1) -> tuple[np.ndarray, dict]:
     """The frame's RGB (H, W, 3) uint8 with its camera effects, and their record for the meta.
 
-    ``rng``: the frame's :func:`effects_rng` (parameters, then the noise). ``K``: the frame's
+    ``rngs``: the frame's :func:`effects_rngs` (parameters, noise). ``K``: the frame's
     intrinsics (vignetting is centred on its principal point). ``flows``: {"forward",
     "backward"} (H, W, 2) optical flow of a sequence frame (None or {} for a single frame);
     ``gap``: sequence.gap, the steps the flow spans. A frame no effect is drawn for is
     returned as it is."""
     flows = {k: v for k, v in (flows or {}).items() if v is not None}
-    record = draw_effects(cfg, rng, sequence=bool(flows))
+    draws, noise = rngs
+    record = draw_effects(cfg, draws, sequence=bool(flows))
     if not any(record.values()):
         return rgb, record
     linear = srgb8_to_linear(rgb)
@@ -214,7 +216,7 @@ def apply_effects(rgb: np.ndarray, cfg: EffectsConfig, rng: np.random.Generator,
     if record["vignetting"]:
         linear = linear * vignetting_map(*rgb.shape[:2], K, record["vignetting"]["strength"])[..., None]
     if record["noise"]:
-        linear = sensor_noise(linear, rng, record["noise"]["full_well"], record["noise"]["read_noise"])
+        linear = sensor_noise(linear, noise, record["noise"]["full_well"], record["noise"]["read_noise"])
     if record["white_balance"]:
         linear = linear * np.asarray(record["white_balance"]["gains"])
     out = linear_to_srgb8(linear)

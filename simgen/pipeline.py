@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +22,7 @@ from simgen import Interrupted, SimgenError
 from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
+from simgen.imaging import apply_effects, effects_enabled, effects_rngs
 from simgen.io.coco_index import CocoIndex
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
 from simgen.io.exporters import resolve as resolve_formats
@@ -230,6 +231,8 @@ class FrameOutput:
     labels: FrameLabels
     meta: dict
     models: list[tuple[str, Path]]
+    flows: dict[str, np.ndarray] = field(default_factory=dict)
+    """Sequences: the frame's forward and backward flow ((H, W, 2)), for motion blur."""
 
 
 class SequenceWindow:
@@ -486,9 +489,10 @@ class FrameLoop:
         meta = frame_meta(scene, settings, self.catalog, index, annotations)
         return FrameOutput(index=index, labels=own, meta=meta, models=models)
 
-    def flow(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> dict[str, dict | None]:
-        """Forward and backward flow of frame ``index``, written; the files by direction (None:
-        the sequence has no frame there)."""
+    def flow(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels],
+             keep: dict[str, np.ndarray] | None = None) -> dict[str, dict | None]:
+        """Forward and backward flow of frame ``index``, written (and kept in ``keep`` by
+        direction); the files by direction (None: the sequence has no frame there)."""
         q = self.settings.sequence
         step = frame_position(self.settings, index)[1]
         files: dict[str, dict | None] = {}
@@ -498,10 +502,18 @@ class FrameLoop:
                 continue
             flow, valid = flow_between(scenes[step], labels[step], scenes[other], labels[other])
             files[direction] = self.writer.write_flow(index, direction, flow, valid, q.formats)
+            if keep is not None:
+                keep[direction] = flow
         return files
 
     def write(self, out: FrameOutput) -> None:
-        """The frame's new models and label files; the meta file last."""
+        """The frame's new models and label files; the meta file last. Camera effects (if any
+        are on) change the RGB only, after every label is computed, and go into the meta."""
+        if effects_enabled(self.settings.effects):
+            rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index)
+            rgb, out.meta["effects"] = apply_effects(out.labels.rgb, self.settings.effects, rngs, out.meta["K"],
+                                                     out.flows, self.settings.sequence.gap)
+            out.labels = replace(out.labels, rgb=rgb)
         for rel, path in out.models:
             if rel not in self.written_models:
                 self.writer.write_model(rel, load_mesh(path))
@@ -523,7 +535,7 @@ class FrameLoop:
     def write_frame(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> None:
         out = self.stage("labels", self.frame_output, index, scenes, labels)
         if self.settings.sequence.length > 1:
-            out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels)
+            out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels, out.flows)
         self.stage("write", self.write, out)
         if not self.rendered and self.dataset_info is not None:
             with self.writer.locked():

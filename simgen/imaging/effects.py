@@ -1,0 +1,225 @@
+"""Camera and sensor effects on the rendered RGB: motion blur, vignetting, sensor noise, white
+balance and JPEG compression (the ``effects`` config group, docs/config.md).
+
+They touch the RGB image only, after the labels are computed: instance and semantic ids,
+depth, normals, flow and COCO stay the pinhole, pixel-centre truth of the render. Each frame
+of a sequence draws the same parameters and its own noise (:func:`effects_rngs`, pure
+functions of seed, sequence and frame index, apart from the scene's draws), and
+:func:`apply_effects` records them; the
+pipeline writes that record to the frame's meta under ``"effects"``.
+
+Where they work: the backend hands over the 8-bit sRGB image (the view transform already
+applied), so the image is decoded with the sRGB curve to linear light (a 256-entry table),
+processed in float64, and encoded back with Blender's own rounding (``rint``). Decoding and
+re-encoding an untouched value gives the same byte, so a pixel that no effect changes keeps
+its byte. The order is the physical one:
+
+1. motion blur (the scene moves while the shutter is open; sequences only, along the exact
+   optical flow the pipeline computed for the frame),
+2. vignetting (the lens: less light reaches the image corners),
+3. sensor noise (photon shot noise, Poisson, plus Gaussian read noise, on the light that
+   reached the sensor),
+4. white balance (the camera's per-channel gains, applied to the noisy signal),
+5. sRGB encoding to 8 bits, then
+6. JPEG compression: an encode/decode round trip at a drawn quality. The dataset keeps
+   lossless PNG files (every reader of images/ stays as it is); the pixels carry the
+   8x8-block and chroma artefacts of a JPEG camera.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+
+from simgen.config import EffectsConfig
+from simgen.sampling.random import blackbody_rgb, chance, integer, uniform
+
+EFFECT_NAMES = ("motion_blur", "vignetting", "noise", "white_balance", "jpeg")
+"""The effects in the order they are applied; the keys of a frame's ``meta["effects"]``."""
+
+EFFECTS_STREAM = 0x45464658
+"""Second spawn key of the effects' generators (:func:`effects_rngs`): ``SeedSequence(seed,
+spawn_key=(sequence or index, EFFECTS_STREAM, 0 or 1))``, streams apart from the scene's
+``spawn_key=(sequence,)``."""
+
+REFERENCE_WHITE_K = 6500.0
+"""The colour temperature of the render's white (linear sRGB 1, 1, 1 is D65, about 6500 K)."""
+
+MAX_BLUR_SAMPLES = 64
+"""Most positions along the flow that motion blur averages per pixel."""
+
+_SRGB8_TO_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
+                            ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4)
+
+
+# ------------------------------------------------------------------ colour encoding
+
+def srgb8_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """uint8 sRGB -> float64 linear light in [0, 1] (the exact inverse sRGB curve)."""
+    return _SRGB8_TO_LINEAR[np.asarray(rgb, np.uint8)]
+
+
+def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """Linear light -> uint8 sRGB, clipped to [0, 1]; the rounding of the Blender backend."""
+    c = np.clip(linear, 0.0, 1.0)
+    s = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
+    return np.rint(s * 255.0).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ the effects
+
+def blur_samples(shutter: float, forward: np.ndarray | None, backward: np.ndarray | None, gap: int) -> int:
+    """How many positions along the flow motion blur averages: about one per pixel of the
+    longest path a pixel travels while the shutter is open (odd, 3 .. MAX_BLUR_SAMPLES)."""
+    longest = max(float(np.abs(f).max(initial=0.0)) if f is not None else 0.0 for f in (forward, backward))
+    n = int(math.ceil(shutter * longest / gap)) + 1
+    n = min(max(n, 3), MAX_BLUR_SAMPLES)
+    return n if n % 2 else n + 1
+
+
+def motion_blur(linear: np.ndarray, shutter: float, forward: np.ndarray | None,
+                backward: np.ndarray | None, gap: int = 1, samples: int | None = None) -> np.ndarray:
+    """Motion blur of a sequence frame: each pixel averages the image along the path its own
+    surface point travels while the shutter is open, from ``-shutter/2`` to ``+shutter/2``
+    of the time between two steps.
+
+    ``forward`` / ``backward`` (H, W, 2) are the frame's optical flow towards step t+gap and
+    t-gap (OpenCV (dx, dy), pixels, as the pipeline writes them); the path is the forward flow
+    times tau/gap for tau > 0 and the backward flow times -tau/gap for tau < 0. At the first
+    or last step of a sequence one of them is None and the other is extrapolated at constant
+    velocity. Positions are sampled bilinearly (OpenCV's remap, 1/32 px steps, float32) and
+    clamped to the border. Pixels with zero flow (static surfaces under a static camera, and
+    pixels that hit nothing, whose flow is 0) keep their value to float32 precision (their byte). This is a gather: a moving object
+    blurs within its own silhouette at time t (its edge pixels mix with what lies along their
+    path), which is how post-process motion blur in games and renderers' vector blur work."""
+    if forward is None and backward is None:
+        raise ValueError("motion blur needs the forward or the backward flow of the frame")
+    import cv2
+
+    h, w = linear.shape[:2]
+    fwd = np.asarray(forward if forward is not None else -np.asarray(backward), np.float32)
+    bwd = np.asarray(backward if backward is not None else -np.asarray(forward), np.float32)
+    n = samples if samples is not None else blur_samples(shutter, forward, backward, gap)
+    u = np.arange(w, dtype=np.float32)[None, :]
+    v = np.arange(h, dtype=np.float32)[:, None]
+    image = np.ascontiguousarray(linear, np.float32)
+    acc = np.zeros(linear.shape, np.float64)
+    for tau in np.linspace(-shutter / 2, shutter / 2, n):
+        d = (fwd if tau >= 0 else bwd) * np.float32(abs(tau) / gap)
+        # bilinear, clamped to the border; an integer position (zero flow) returns the pixel
+        acc += cv2.remap(image, u + d[..., 0], v + d[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return acc / n
+
+
+def vignetting_map(height: int, width: int, K: np.ndarray, strength: float) -> np.ndarray:
+    """(H, W) relative illumination ``(cos^4 theta)^strength``, theta the angle of the pixel's
+    ray to the optical axis through K: 1 at the principal point, falling radially (in the
+    normalised image plane); strength 1 is the natural cos^4 law of a thin lens."""
+    K = np.asarray(K, float)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    x = (np.arange(width, dtype=np.float64)[None, :] - cx) / fx
+    y = (np.arange(height, dtype=np.float64)[:, None] - cy) / fy
+    return (1.0 + x * x + y * y) ** (-2.0 * strength)  # cos^2 theta = 1 / (1 + x^2 + y^2)
+
+
+def sensor_noise(linear: np.ndarray, rng: np.random.Generator, full_well: float, read_noise: float) -> np.ndarray:
+    """Poisson-Gaussian sensor noise: ``Poisson(x * full_well) / full_well + N(0, read_noise^2)``,
+    clipped to [0, 1]; the variance at linear value x is ``x / full_well + read_noise^2``."""
+    electrons = rng.poisson(np.clip(linear, 0.0, None) * full_well)
+    noisy = electrons / full_well + rng.normal(0.0, read_noise, size=linear.shape)
+    return np.clip(noisy, 0.0, 1.0)
+
+
+def white_balance_gains(temperature: float) -> np.ndarray:
+    """Per-channel gains (R, G, B) of a camera white-balanced for a ``temperature`` (K)
+    illuminant while the scene's white is :data:`REFERENCE_WHITE_K`: the gains that would
+    neutralise that illuminant, ``blackbody(6500 K) / blackbody(T)``, scaled to geometric
+    mean 1 (brightness kept). T < 6500 K tints the image blue, T > 6500 K orange."""
+    g = np.asarray(blackbody_rgb(REFERENCE_WHITE_K)) / np.asarray(blackbody_rgb(temperature))
+    return g / np.exp(np.log(g).mean())
+
+
+def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """uint8 RGB encoded as a baseline JPEG (libjpeg through OpenCV, 4:2:0 chroma) at
+    ``quality`` (1..100) and decoded again: the image with JPEG's artefacts."""
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the image as JPEG")
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+# ------------------------------------------------------------------ per frame
+
+def effects_rngs(seed: int, sequence: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """``(draws, noise)`` generators of frame ``index`` of sequence ``sequence``: the effects'
+    parameters are drawn once per sequence (every step the same, as one camera films a
+    clip: the same shutter, vignetting, noise level, white balance and JPEG quality), the
+    noise itself per frame. Pure functions of (seed, sequence) and (seed, index), apart from
+    the scene's draws (turning effects on leaves every scene as it was). With
+    sequence.length 1 the sequence is the frame's index."""
+    def rng(key: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(key, EFFECTS_STREAM, stream)))
+    return rng(sequence, 0), rng(index, 1)
+
+
+def effects_enabled(cfg: EffectsConfig) -> bool:
+    """Whether any effect can happen (any probability > 0); if not, the RGB and the meta stay
+    exactly as without the effects group."""
+    return any(p > 0 for p in (cfg.motion_blur_probability, cfg.vignetting_probability, cfg.noise_probability,
+                               cfg.white_balance_probability, cfg.jpeg_probability))
+
+
+def draw_effects(cfg: EffectsConfig, rng: np.random.Generator, sequence: bool) -> dict:
+    """One frame's effect parameters, {effect: parameters or None (not applied)} in the order of
+    :data:`EFFECT_NAMES`. ``sequence``: the frame has optical flow (sequence.length > 1);
+    a single frame never gets motion blur and draws nothing for it."""
+    out: dict = dict.fromkeys(EFFECT_NAMES)
+    if sequence and chance(rng, cfg.motion_blur_probability):
+        out["motion_blur"] = {"shutter": uniform(rng, cfg.shutter)}
+    if chance(rng, cfg.vignetting_probability):
+        out["vignetting"] = {"strength": uniform(rng, cfg.vignetting)}
+    if chance(rng, cfg.noise_probability):
+        out["noise"] = {"full_well": uniform(rng, cfg.full_well), "read_noise": uniform(rng, cfg.read_noise)}
+    if chance(rng, cfg.white_balance_probability):
+        t = uniform(rng, cfg.white_balance_temperature)
+        out["white_balance"] = {"temperature": t, "gains": [float(g) for g in white_balance_gains(t)]}
+    if chance(rng, cfg.jpeg_probability):
+        out["jpeg"] = {"quality": integer(rng, cfg.jpeg_quality)}
+    return out
+
+
+def apply_effects(rgb: np.ndarray, cfg: EffectsConfig, rngs: tuple[np.random.Generator, np.random.Generator],
+                  K: np.ndarray,
+                  flows: Mapping[str, np.ndarray | None] | None = None, gap: int = 1) -> tuple[np.ndarray, dict]:
+    """The frame's RGB (H, W, 3) uint8 with its camera effects, and their record for the meta.
+
+    ``rngs``: the frame's :func:`effects_rngs` (parameters, noise). ``K``: the frame's
+    intrinsics (vignetting is centred on its principal point). ``flows``: {"forward",
+    "backward"} (H, W, 2) optical flow of a sequence frame (None or {} for a single frame);
+    ``gap``: sequence.gap, the steps the flow spans. A frame no effect is drawn for is
+    returned as it is."""
+    flows = {k: v for k, v in (flows or {}).items() if v is not None}
+    draws, noise = rngs
+    record = draw_effects(cfg, draws, sequence=bool(flows))
+    if not any(record.values()):
+        return rgb, record
+    linear = srgb8_to_linear(rgb)
+    if record["motion_blur"]:
+        fwd, bwd = flows.get("forward"), flows.get("backward")
+        n = blur_samples(record["motion_blur"]["shutter"], fwd, bwd, gap)
+        record["motion_blur"]["samples"] = n
+        linear = motion_blur(linear, record["motion_blur"]["shutter"], fwd, bwd, gap, n)
+    if record["vignetting"]:
+        linear = linear * vignetting_map(*rgb.shape[:2], K, record["vignetting"]["strength"])[..., None]
+    if record["noise"]:
+        linear = sensor_noise(linear, noise, record["noise"]["full_well"], record["noise"]["read_noise"])
+    if record["white_balance"]:
+        linear = linear * np.asarray(record["white_balance"]["gains"])
+    out = linear_to_srgb8(linear)
+    if record["jpeg"]:
+        out = jpeg_roundtrip(out, record["jpeg"]["quality"])
+    return out, record

@@ -1,0 +1,297 @@
+"""Camera and sensor effects (simgen.imaging.effects): each effect on synthetic arrays against
+independently computed truth, and a rendered run with effects=camera whose labels are
+byte-identical to the same run without effects, whose RGB differs exactly as the recorded
+draws say, and which is reproducible."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import dataset_files, tiny_settings
+from simgen.config import EffectsConfig
+from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled, effects_rngs, jpeg_roundtrip,
+                                    linear_to_srgb8, motion_blur, sensor_noise, srgb8_to_linear, vignetting_map,
+                                    white_balance_gains)
+
+ALL_ON = EffectsConfig(motion_blur_probability=1.0, vignetting_probability=1.0, noise_probability=1.0,
+                       white_balance_probability=1.0, jpeg_probability=1.0)
+K = np.array([[50.0, 0.0, 20.0], [0.0, 55.0, 15.0], [0.0, 0.0, 1.0]])
+
+
+def only(**probabilities: float) -> EffectsConfig:
+    return dataclasses.replace(EffectsConfig(), **{f"{k}_probability": v for k, v in probabilities.items()})
+
+
+# ------------------------------------------------------------------ colour encoding, switches
+
+def test_srgb_decode_encode_keeps_every_byte():
+    every = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(linear_to_srgb8(srgb8_to_linear(every)), every)
+    assert srgb8_to_linear(np.uint8(255)) == 1.0 and srgb8_to_linear(np.uint8(0)) == 0.0
+    assert abs(srgb8_to_linear(np.uint8(188)) - 0.5) < 0.003  # sRGB 188 is about linear 0.5
+
+
+def test_effects_are_off_by_default_and_leave_the_image_alone():
+    assert not effects_enabled(EffectsConfig())
+    assert effects_enabled(only(jpeg=0.1))
+    rgb = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    out, record = apply_effects(rgb, EffectsConfig(), effects_rngs(0, 0, 0), K)
+    assert out is rgb and record == dict.fromkeys(EFFECT_NAMES)
+
+
+def test_same_seed_and_index_give_the_same_bytes_and_another_index_other_draws():
+    rgb = np.random.default_rng(1).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    flows = {"forward": np.full((24, 32, 2), 2.0, np.float32), "backward": None}
+    a, ra = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 3), K, flows)
+    b, rb = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 3), K, flows)
+    c, rc = apply_effects(rgb, ALL_ON, effects_rngs(5, 4, 4), K, flows)
+    assert np.array_equal(a, b) and ra == rb
+    assert ra != rc and not np.array_equal(a, c)
+    assert list(ra) == list(EFFECT_NAMES) and all(ra[k] is not None for k in EFFECT_NAMES)
+    json.dumps(ra)  # the record goes into the meta as it is
+
+
+def test_a_sequence_keeps_its_draws_and_gets_new_noise_every_frame():
+    rgb = np.full((24, 32, 3), 90, np.uint8)
+    flows = {"forward": np.full((24, 32, 2), 2.0, np.float32), "backward": None}
+    a, ra = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 6), K, flows)
+    b, rb = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 7), K, flows)
+    assert ra == rb  # one camera per clip: the same shutter, vignetting, noise level, white balance, JPEG
+    assert not np.array_equal(a, b)  # but not the same noise
+
+
+def test_a_single_frame_gets_no_motion_blur():
+    rgb = np.full((8, 8, 3), 100, np.uint8)
+    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K, None)
+    assert record["motion_blur"] is None and out is rgb
+
+
+# ------------------------------------------------------------------ vignetting
+
+def test_vignetting_is_one_at_the_principal_point_and_falls_radially_as_cos4():
+    h, w = 31, 41
+    v = vignetting_map(h, w, K, 1.0)
+    assert v[15, 20] == 1.0 and v.max() == 1.0
+    # independent truth: the angle of each pixel's ray to the optical axis
+    u, vv = np.meshgrid(np.arange(w), np.arange(h))
+    theta = np.arctan(np.hypot((u - K[0, 2]) / K[0, 0], (vv - K[1, 2]) / K[1, 1]))
+    assert np.allclose(v, np.cos(theta) ** 4, rtol=1e-12)
+    # strictly decreasing outwards along a row, a column and a diagonal from the centre
+    for line in (v[15, 20:], v[15, 20::-1], v[15:, 20], v[15::-1, 20], np.diagonal(v[15:, 20:])):
+        assert np.all(np.diff(line) < 0)
+    assert np.allclose(vignetting_map(h, w, K, 0.5) ** 2, v) and np.all(vignetting_map(h, w, K, 0.0) == 1.0)
+
+
+def test_vignetting_effect_darkens_corners_not_the_centre():
+    rgb = np.full((31, 41, 3), 200, np.uint8)
+    out, record = apply_effects(rgb, only(vignetting=1.0), effects_rngs(0, 2, 2), K)
+    s = record["vignetting"]["strength"]
+    assert 0.2 <= s <= 1.0
+    assert np.array_equal(out[15, 20], rgb[15, 20])
+    expected = linear_to_srgb8(srgb8_to_linear(rgb) * vignetting_map(31, 41, K, s)[..., None])
+    assert np.array_equal(out, expected) and out[0, 0, 0] < 200
+
+
+# ------------------------------------------------------------------ white balance
+
+def test_white_balance_gains_are_recovered_from_a_grey_patch():
+    grey = np.full((20, 20, 3), 120, np.uint8)  # linear ~0.188 per channel
+    for index in range(4):
+        out, record = apply_effects(grey, only(white_balance=1.0), effects_rngs(0, index, index), K)
+        gains = np.asarray(record["white_balance"]["gains"])
+        measured = srgb8_to_linear(out).reshape(-1, 3).mean(0) / srgb8_to_linear(grey).reshape(-1, 3).mean(0)
+        assert np.allclose(measured, gains, rtol=0.02), (measured, gains)
+    t = record["white_balance"]["temperature"]
+    assert 4500 <= t <= 9000 and np.allclose(white_balance_gains(t), gains)
+
+
+def test_white_balance_gains_follow_the_temperature():
+    assert np.allclose(white_balance_gains(6500.0), 1.0)
+    warm_assumed, cool_assumed = white_balance_gains(3500.0), white_balance_gains(10000.0)
+    assert warm_assumed[2] > 1.0 > warm_assumed[0]  # balanced for tungsten: the picture turns blue
+    assert cool_assumed[0] > 1.0 > cool_assumed[2]
+    assert math.isclose(float(np.prod(warm_assumed)), 1.0)  # geometric mean 1: brightness kept
+
+
+# ------------------------------------------------------------------ sensor noise
+
+@pytest.mark.parametrize("full_well,read_noise", [(1000.0, 0.002), (200.0, 0.01)])
+def test_noise_variance_is_poisson_gaussian(full_well, read_noise):
+    rng = np.random.default_rng(11)
+    for x in (0.05, 0.2, 0.5, 0.8):
+        noisy = sensor_noise(np.full((300, 300), x), rng, full_well, read_noise)
+        expected = x / full_well + read_noise ** 2
+        assert abs(noisy.var() / expected - 1) < 0.05, (x, noisy.var(), expected)
+        assert abs(noisy.mean() - x) < 3 * math.sqrt(expected / noisy.size) + 1e-9
+
+
+def test_noise_on_the_8bit_image_grows_with_intensity():
+    cfg = dataclasses.replace(only(noise=1.0), full_well=[300.0, 300.0], read_noise=[0.001, 0.001])
+    variances = []
+    for level in (40, 120, 230):
+        rgb = np.full((128, 128, 3), level, np.uint8)
+        out, record = apply_effects(rgb, cfg, effects_rngs(0, level, level), K)
+        assert record["noise"] == {"full_well": 300.0, "read_noise": 0.001}
+        lin = srgb8_to_linear(out)
+        variances.append(lin.var())
+        x = srgb8_to_linear(np.uint8(level))
+        assert abs(lin.var() / (x / 300 + 1e-6) - 1) < 0.15  # + 8-bit quantisation
+    assert variances[0] < variances[1] < variances[2]
+
+
+# ------------------------------------------------------------------ motion blur
+
+def _square() -> tuple[np.ndarray, np.ndarray]:
+    img = np.zeros((40, 60, 3))
+    img[15:25, 20:35] = 1.0
+    mask = np.zeros((40, 60), bool)
+    mask[15:25, 20:35] = True
+    return img, mask
+
+
+def test_motion_blur_spreads_along_the_flow_and_not_across_it():
+    img, mask = _square()
+    fwd = np.zeros((40, 60, 2), np.float32)
+    fwd[mask] = (8.0, 0.0)  # the square moves 8 px right per step
+    out = motion_blur(img, 1.0, fwd, -fwd, gap=1)
+    # along x: the left and right edges ramp over the path (4 px each side of t), not a step
+    row = out[20, :, 0]
+    assert np.all(np.diff(row[20:25]) > 0) and np.all(np.diff(row[30:35]) < 0)
+    assert 0.4 < row[20] < 0.6 and row[27] == 1.0
+    # across (y): the top and bottom edges stay exactly as sharp as they were
+    assert np.array_equal(out[14, 24:31], img[14, 24:31]) and np.array_equal(out[15, 24:31], img[15, 24:31])
+    assert np.array_equal(out[:, 27], img[:, 27])
+    # pixels with zero flow keep their value exactly
+    assert np.array_equal(out[~mask], img[~mask])
+    # the same motion along y blurs the transposed way
+    fy = np.zeros((60, 40, 2), np.float32)
+    fy[mask.T] = (0.0, 8.0)
+    outy = motion_blur(np.ascontiguousarray(img.transpose(1, 0, 2)), 1.0, fy, -fy, gap=1)
+    assert np.allclose(outy, out.transpose(1, 0, 2))
+
+
+def test_motion_blur_scales_with_shutter_and_gap_and_extrapolates_one_flow():
+    img, mask = _square()
+    fwd = np.zeros((40, 60, 2), np.float32)
+    fwd[mask] = (8.0, 0.0)
+    both = motion_blur(img, 0.5, fwd, -fwd, gap=1, samples=9)
+    assert np.allclose(motion_blur(img, 0.5, fwd, None, gap=1, samples=9), both)  # last step: forward only
+    assert np.allclose(motion_blur(img, 0.5, None, -fwd, gap=1, samples=9), both)  # first step
+    assert np.allclose(motion_blur(img, 1.0, 2 * fwd, -2 * fwd, gap=4, samples=9), both)  # 8 px / 4 steps * 1.0
+    assert np.array_equal(motion_blur(img, 0.0, fwd, -fwd), img)
+    wider = motion_blur(img, 1.0, fwd, -fwd, gap=1)
+    assert wider[20, 21, 0] < both[20, 21, 0] < 1.0
+
+
+def test_motion_blur_effect_uses_the_flow_of_a_sequence_frame():
+    img, mask = _square()
+    rgb = linear_to_srgb8(img)
+    fwd = np.zeros((40, 60, 2), np.float32)
+    fwd[mask] = (8.0, 0.0)
+    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K, {"forward": fwd, "backward": None})
+    s, n = record["motion_blur"]["shutter"], record["motion_blur"]["samples"]
+    assert 0.1 <= s <= 0.5 and n >= 3
+    assert np.array_equal(out, linear_to_srgb8(motion_blur(img, s, fwd, None, 1, n)))
+    assert not np.array_equal(out, rgb)
+
+
+# ------------------------------------------------------------------ JPEG
+
+def _photo_like(h: int = 96, w: int = 128) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    img = np.stack([0.5 + 0.4 * np.sin(6 * x + 2 * y), 0.5 + 0.3 * np.cos(5 * y), 0.4 + 0.3 * x * y], -1)
+    img[30:60, 40:90] = (0.9, 0.2, 0.1)  # a sharp-edged object
+    img += np.random.default_rng(2).normal(0, 0.02, img.shape)
+    return linear_to_srgb8(srgb8_to_linear(np.clip(img * 255, 0, 255).astype(np.uint8)))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    return 10 * math.log10(255.0 ** 2 / mse)
+
+
+def test_jpeg_round_trip_changes_pixels_but_keeps_psnr_above_30db_at_quality_90():
+    img = _photo_like()
+    q90 = jpeg_roundtrip(img, 90)
+    assert q90.shape == img.shape and q90.dtype == np.uint8
+    assert not np.array_equal(q90, img)
+    assert psnr(q90, img) > 30.0
+    assert psnr(jpeg_roundtrip(img, 20), img) < psnr(q90, img)  # lower quality, more loss
+    # the colours stay in RGB order (a BGR mix-up would swap the red object's channels)
+    assert q90[45, 65, 0] > 200 and q90[45, 65, 2] < 60
+
+
+def test_jpeg_effect_draws_its_quality_in_range():
+    img = _photo_like()
+    cfg = dataclasses.replace(only(jpeg=1.0), jpeg_quality=[80, 82])
+    out, record = apply_effects(img, cfg, effects_rngs(3, 0, 0), K)
+    assert record["jpeg"]["quality"] in (80, 81, 82)
+    assert np.array_equal(out, jpeg_roundtrip(img, record["jpeg"]["quality"]))
+
+
+# ------------------------------------------------------------------ rendered
+
+def _run(root: Path, effects: EffectsConfig | None) -> Path:
+    from simgen.pipeline import run
+
+    s = tiny_settings(root, frames=2, width=64, height=48, samples=2)
+    s.sequence.length = 2
+    if effects is not None:
+        s.effects = effects
+    run(s)
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    camera = ALL_ON  # effects=camera (tests/test_config.py composes it) differs only in jpeg 0.5
+    base = tmp_path_factory.mktemp("effects")
+    return {"plain": _run(base / "plain", None), "camera": _run(base / "camera", camera),
+            "again": _run(base / "again", camera)}
+
+
+def test_effects_change_the_rgb_only(runs):
+    plain, camera = dataset_files(runs["plain"]), dataset_files(runs["camera"])
+    assert plain.keys() == camera.keys()
+    differ = sorted(k for k in plain if plain[k] != camera[k])
+    assert {k.split("/")[0] for k in differ} == {"images", "meta", "dataset.json"}
+    assert [k for k in plain if k.startswith("images/")] == [k for k in differ if k.startswith("images/")]
+    for k in (k for k in plain if k.startswith("meta/")):
+        a, b = json.loads(plain[k]), json.loads(camera[k])
+        assert "effects" not in a and b.pop("effects")
+        assert a == b  # labels, COCO, camera, flow files: all as without effects
+    a, b = json.loads(plain["dataset.json"]), json.loads(camera["dataset.json"])
+    assert b["config"].pop("effects") == dataclasses.asdict(ALL_ON) and a["config"].pop("effects")
+    assert a["config"] == b["config"]
+
+
+def test_rendered_rgb_is_the_plain_render_with_the_recorded_effects(runs):
+    from simgen.io.files import read_png
+
+    records = []
+    for i in (0, 1):
+        meta = json.loads((runs["camera"] / "meta" / f"{i:06d}.json").read_text())
+        record = meta["effects"]
+        assert list(record) == list(EFFECT_NAMES) and all(record[k] for k in EFFECT_NAMES)
+        flows = {d: np.load(runs["plain"] / meta["flow"][d]["flow"]) if meta["flow"][d] else None
+                 for d in ("forward", "backward")}
+        plain = read_png(runs["plain"] / "images" / f"{i:06d}.png")
+        again, again_record = apply_effects(plain, ALL_ON, effects_rngs(7, 0, i), np.array(meta["K"]), flows, 1)
+        assert again_record == record
+        assert np.array_equal(read_png(runs["camera"] / "images" / f"{i:06d}.png"), again)
+        assert not np.array_equal(again, plain)
+        records.append(record)
+    assert records[0]["noise"] == records[1]["noise"] and records[0]["jpeg"] == records[1]["jpeg"]
+    assert records[0]["motion_blur"]["shutter"] == records[1]["motion_blur"]["shutter"]
+
+
+def test_effects_are_deterministic(runs):
+    a, b = dataset_files(runs["camera"]), dataset_files(runs["again"])
+    a["dataset.json"] = b["dataset.json"] = b""  # holds each run's own folder
+    assert a == b

@@ -78,6 +78,7 @@ def main() -> None:
         a, b = read_png(plain / "images" / f"{name}.png"), read_png(camera / "images" / f"{name}.png")
         meta = json.loads((camera / "meta" / f"{name}.json").read_text())
         flows = {d: np.load(camera / meta["flow"][d]["flow"]) for d in ("forward", "backward")}
+        depth = np.load(camera / "depth" / f"{name}.npy")
         picture = side_by_side(a, b)
         # below: the same 4x-enlarged crop of both, where the flow is largest (blur, noise, JPEG)
         y, x = crop_corner(flows["forward"], a.shape[0] // 4, a.shape[1] // 4)
@@ -100,7 +101,7 @@ def main() -> None:
             times = []
             for r in range(args.repeat):
                 t0 = time.perf_counter()
-                apply_effects(a, cfg, effects_rngs(0, r, r), K, flows)
+                apply_effects(a, cfg, effects_rngs(0, r, r), K, flows, 1, depth)
                 times.append(time.perf_counter() - t0)
             print(f"  {effect:14s} {float(np.median(times)):.4f}")
 

@@ -512,7 +512,7 @@ class FrameLoop:
         if effects_enabled(self.settings.effects):
             rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index)
             rgb, out.meta["effects"] = apply_effects(out.labels.rgb, self.settings.effects, rngs, out.meta["K"],
-                                                     out.flows, self.settings.sequence.gap)
+                                                     out.flows, self.settings.sequence.gap, out.labels.depth)
             out.labels = replace(out.labels, rgb=rgb)
         for rel, path in out.models:
             if rel not in self.written_models:

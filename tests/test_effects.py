@@ -147,57 +147,93 @@ def test_noise_on_the_8bit_image_grows_with_intensity():
 
 # ------------------------------------------------------------------ motion blur
 
-def _square() -> tuple[np.ndarray, np.ndarray]:
-    img = np.zeros((40, 60, 3))
+BG = 0.2
+
+
+def _square() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A bright square (depth 1 m) in front of a grey background (depth 5 m)."""
+    img = np.full((40, 60, 3), BG)
     img[15:25, 20:35] = 1.0
     mask = np.zeros((40, 60), bool)
     mask[15:25, 20:35] = True
-    return img, mask
+    return img, mask, np.where(mask, 1.0, 5.0)
 
 
 def test_motion_blur_spreads_along_the_flow_and_not_across_it():
-    img, mask = _square()
+    img, mask, depth = _square()
     fwd = np.zeros((40, 60, 2), np.float32)
     fwd[mask] = (8.0, 0.0)  # the square moves 8 px right per step
-    out = motion_blur(img, 1.0, fwd, -fwd, gap=1)
-    # along x: the left and right edges ramp over the path (4 px each side of t), not a step
-    row = out[20, :, 0]
-    assert np.all(np.diff(row[20:25]) > 0) and np.all(np.diff(row[30:35]) < 0)
-    assert 0.4 < row[20] < 0.6 and row[27] == 1.0
-    # across (y): the top and bottom edges stay exactly as sharp as they were
-    assert np.array_equal(out[14, 24:31], img[14, 24:31]) and np.array_equal(out[15, 24:31], img[15, 24:31])
-    assert np.array_equal(out[:, 27], img[:, 27])
-    # pixels with zero flow keep their value exactly
-    assert np.array_equal(out[~mask], img[~mask])
+    out = motion_blur(img, 1.0, fwd, -fwd, gap=1, depth=depth)  # open the whole step: -4 .. +4 px
+    # independent truth: over the open shutter the square sweeps -4..+4 px (9 instants, 1 px
+    # apart): each row through it is its indicator convolved with a 9-tap box
+    coverage = np.convolve(mask[20].astype(float), np.ones(9) / 9, mode="same")
+    expected_row = BG + (1.0 - BG) * coverage
+    for y in range(15, 25):
+        assert np.allclose(out[y, :, 0], expected_row, atol=1e-6)
+    # it spreads along x, beyond the square's outline on both sides ...
+    assert out[20, 16, 0] > BG + 0.05 and out[20, 38, 0] > BG + 0.05 and out[20, 15, 0] == pytest.approx(BG)
+    assert np.all(np.diff(out[20, 15:25, 0]) > 0) and np.all(np.diff(out[20, 30:40, 0]) < 0)
+    # ... and not across: the rows above and below keep the background, the top and bottom
+    # edges stay a one-pixel step
+    assert np.allclose(out[:15], img[:15]) and np.allclose(out[25:], img[25:])
+    assert np.allclose(out[14:16, 27, 0], [BG, 1.0])
     # the same motion along y blurs the transposed way
     fy = np.zeros((60, 40, 2), np.float32)
     fy[mask.T] = (0.0, 8.0)
-    outy = motion_blur(np.ascontiguousarray(img.transpose(1, 0, 2)), 1.0, fy, -fy, gap=1)
+    outy = motion_blur(np.ascontiguousarray(img.transpose(1, 0, 2)), 1.0, fy, -fy, gap=1, depth=depth.T)
     assert np.allclose(outy, out.transpose(1, 0, 2))
 
 
-def test_motion_blur_scales_with_shutter_and_gap_and_extrapolates_one_flow():
-    img, mask = _square()
+def test_motion_blur_of_a_sub_pixel_motion_softens_the_edges():
+    img, mask, depth = _square()
+    fwd = np.zeros((40, 60, 2), np.float32)
+    fwd[mask] = (1.0, 0.0)  # 1 px per step, the shutter open a half: +-0.25 px
+    out = motion_blur(img, 0.5, fwd, -fwd, gap=1, samples=5, depth=depth)
+    # independent truth: the mean over tau of the square's coverage of each pixel along x
+    # (the left edge pixel sees the background at -0.25 .. 0 px of shift, bilinearly)
+    taus = np.linspace(-0.25, 0.25, 5)
+    left = np.mean([1.0 - max(t, 0.0) for t in taus]) * (1.0 - BG) + BG
+    right = np.mean([1.0 + min(t, 0.0) for t in taus]) * (1.0 - BG) + BG
+    assert out[20, 20, 0] == pytest.approx(left, abs=1e-3) and out[20, 34, 0] == pytest.approx(right, abs=1e-3)
+    assert out[20, 20, 0] < 1.0 and out[20, 27, 0] == pytest.approx(1.0)
+
+
+def test_motion_blur_puts_the_nearer_surface_in_front():
+    img, mask, depth = _square()
     fwd = np.zeros((40, 60, 2), np.float32)
     fwd[mask] = (8.0, 0.0)
-    both = motion_blur(img, 0.5, fwd, -fwd, gap=1, samples=9)
-    assert np.allclose(motion_blur(img, 0.5, fwd, None, gap=1, samples=9), both)  # last step: forward only
-    assert np.allclose(motion_blur(img, 0.5, None, -fwd, gap=1, samples=9), both)  # first step
-    assert np.allclose(motion_blur(img, 1.0, 2 * fwd, -2 * fwd, gap=4, samples=9), both)  # 8 px / 4 steps * 1.0
-    assert np.array_equal(motion_blur(img, 0.0, fwd, -fwd), img)
-    wider = motion_blur(img, 1.0, fwd, -fwd, gap=1)
+    behind = motion_blur(img, 1.0, fwd, -fwd, gap=1, depth=np.where(mask, 9.0, 5.0))
+    # a square behind the background never shows outside its own pixels, and its trailing part
+    # is filled with the background that slides over it
+    assert np.allclose(behind[~mask], img[~mask])
+    assert behind[20, 27, 0] == pytest.approx(1.0) and behind[20, 20, 0] < 1.0
+
+
+def test_motion_blur_scales_with_shutter_and_gap_and_extrapolates_one_flow():
+    img, mask, depth = _square()
+    fwd = np.zeros((40, 60, 2), np.float32)
+    fwd[mask] = (8.0, 0.0)
+    both = motion_blur(img, 0.5, fwd, -fwd, gap=1, samples=5, depth=depth)
+    assert np.allclose(motion_blur(img, 0.5, fwd, None, gap=1, samples=5, depth=depth), both)  # last step
+    assert np.allclose(motion_blur(img, 0.5, None, -fwd, gap=1, samples=5, depth=depth), both)  # first step
+    assert np.allclose(motion_blur(img, 1.0, 2 * fwd, -2 * fwd, gap=4, samples=5, depth=depth), both)  # 8 px/4 steps
+    assert np.allclose(motion_blur(img, 0.0, fwd, -fwd, depth=depth), img, rtol=0, atol=1e-7)  # float32 of img
+    assert np.allclose(motion_blur(img, 1.0, 0 * fwd, None, depth=depth), img, rtol=0, atol=1e-7)  # nothing moves
+    wider = motion_blur(img, 1.0, fwd, -fwd, gap=1, depth=depth)
+    assert both[20, 17, 0] == pytest.approx(BG) and BG < both[20, 18, 0] < wider[20, 18, 0]  # half: 2 px, not 4
     assert wider[20, 21, 0] < both[20, 21, 0] < 1.0
 
 
 def test_motion_blur_effect_uses_the_flow_of_a_sequence_frame():
-    img, mask = _square()
+    img, mask, depth = _square()
     rgb = linear_to_srgb8(img)
     fwd = np.zeros((40, 60, 2), np.float32)
     fwd[mask] = (8.0, 0.0)
-    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K, {"forward": fwd, "backward": None})
+    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K,
+                                {"forward": fwd, "backward": None}, 1, depth)
     s, n = record["motion_blur"]["shutter"], record["motion_blur"]["samples"]
     assert 0.1 <= s <= 0.5 and n >= 3
-    assert np.array_equal(out, linear_to_srgb8(motion_blur(img, s, fwd, None, 1, n)))
+    assert np.array_equal(out, linear_to_srgb8(motion_blur(srgb8_to_linear(rgb), s, fwd, None, 1, n, depth)))
     assert not np.array_equal(out, rgb)
 
 
@@ -282,7 +318,8 @@ def test_rendered_rgb_is_the_plain_render_with_the_recorded_effects(runs):
         flows = {d: np.load(runs["plain"] / meta["flow"][d]["flow"]) if meta["flow"][d] else None
                  for d in ("forward", "backward")}
         plain = read_png(runs["plain"] / "images" / f"{i:06d}.png")
-        again, again_record = apply_effects(plain, ALL_ON, effects_rngs(7, 0, i), np.array(meta["K"]), flows, 1)
+        depth = np.load(runs["plain"] / "depth" / f"{i:06d}.npy")
+        again, again_record = apply_effects(plain, ALL_ON, effects_rngs(7, 0, i), np.array(meta["K"]), flows, 1, depth)
         assert again_record == record
         assert np.array_equal(read_png(runs["camera"] / "images" / f"{i:06d}.png"), again)
         assert not np.array_equal(again, plain)
@@ -295,3 +332,17 @@ def test_effects_are_deterministic(runs):
     a, b = dataset_files(runs["camera"]), dataset_files(runs["again"])
     a["dataset.json"] = b["dataset.json"] = b""  # holds each run's own folder
     assert a == b
+
+
+def test_the_camera_option_turns_every_effect_on(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    import simgen.cli
+    from simgen.settings import to_settings
+
+    with initialize_config_dir(config_dir=str(simgen.cli.CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["effects=camera", f"output.dir={tmp_path}"])
+        default = compose(config_name="config", overrides=[f"output.dir={tmp_path}"])
+    camera = to_settings(cfg).effects
+    assert camera == dataclasses.replace(ALL_ON, jpeg_probability=0.5)  # the rendered tests' ALL_ON, JPEG on half
+    assert to_settings(default).effects == EffectsConfig() and not effects_enabled(EffectsConfig())

@@ -15,7 +15,8 @@ re-encoding an untouched value gives the same byte, so a pixel that no effect ch
 its byte. The order is the physical one:
 
 1. motion blur (the scene moves while the shutter is open; sequences only, along the exact
-   optical flow the pipeline computed for the frame),
+   optical flow the pipeline computed for the frame, nearer surfaces over farther ones by
+   the frame's depth),
 2. vignetting (the lens: less light reaches the image corners),
 3. sensor noise (photon shot noise, Poisson, plus Gaussian read noise, on the light that
    reached the sensor),
@@ -46,6 +47,10 @@ spawn_key=(sequence or index, EFFECTS_STREAM, 0 or 1))``, streams apart from the
 
 REFERENCE_WHITE_K = 6500.0
 """The colour temperature of the render's white (linear sRGB 1, 1, 1 is D65, about 6500 K)."""
+
+NEARER = 0.02
+"""Motion blur: a surface covers a pixel it moves over when its depth is this fraction less
+than the pixel's (so that neighbours on one slanted surface do not cover each other)."""
 
 MAX_BLUR_SAMPLES = 64
 """Most positions along the flow that motion blur averages per pixel."""
@@ -80,20 +85,28 @@ def blur_samples(shutter: float, forward: np.ndarray | None, backward: np.ndarra
 
 
 def motion_blur(linear: np.ndarray, shutter: float, forward: np.ndarray | None,
-                backward: np.ndarray | None, gap: int = 1, samples: int | None = None) -> np.ndarray:
-    """Motion blur of a sequence frame: each pixel averages the image along the path its own
-    surface point travels while the shutter is open, from ``-shutter/2`` to ``+shutter/2``
-    of the time between two steps.
+                backward: np.ndarray | None, gap: int = 1, samples: int | None = None,
+                depth: np.ndarray | None = None) -> np.ndarray:
+    """Motion blur of a sequence frame: the mean of the image at ``samples`` instants from
+    ``-shutter/2`` to ``+shutter/2`` of the time between two steps, each instant made by
+    moving every pixel along its own surface's optical flow.
 
     ``forward`` / ``backward`` (H, W, 2) are the frame's optical flow towards step t+gap and
-    t-gap (OpenCV (dx, dy), pixels, as the pipeline writes them); the path is the forward flow
-    times tau/gap for tau > 0 and the backward flow times -tau/gap for tau < 0. At the first
-    or last step of a sequence one of them is None and the other is extrapolated at constant
-    velocity. Positions are sampled bilinearly (OpenCV's remap, 1/32 px steps, float32) and
-    clamped to the border. Pixels with zero flow (static surfaces under a static camera, and
-    pixels that hit nothing, whose flow is 0) keep their value to float32 precision (their byte). This is a gather: a moving object
-    blurs within its own silhouette at time t (its edge pixels mix with what lies along their
-    path), which is how post-process motion blur in games and renderers' vector blur work."""
+    t-gap (OpenCV (dx, dy), pixels, as the pipeline writes them); a pixel's displacement at
+    tau is the forward flow times tau/gap for tau > 0 and the backward flow times -tau/gap for
+    tau < 0. At the first or last step of a sequence one of them is None and the other is
+    extrapolated at constant velocity.
+
+    The image at tau: each pixel samples the image back along its own path, at its position
+    minus its displacement (bilinear, OpenCV's remap, clamped to the border: sub-pixel motion
+    blurs too, and a moving object's trailing edge takes the background beside it, which
+    the render never saw behind it); where a surface nearer by more than
+    :data:`NEARER` (``depth``, planar metres) arrives at a pixel (moved to the nearest
+    pixel of its displaced position, the nearest such surface), it covers it, so a moving
+    object smears over what lies behind it, beyond its outline, and never over what lies in
+    front. ``depth`` None: no surface covers another (blur within outlines only). Pixels with
+    zero flow that nothing nearer passes over keep their value (their byte).
+    """
     if forward is None and backward is None:
         raise ValueError("motion blur needs the forward or the backward flow of the frame")
     import cv2
@@ -105,11 +118,30 @@ def motion_blur(linear: np.ndarray, shutter: float, forward: np.ndarray | None,
     u = np.arange(w, dtype=np.float32)[None, :]
     v = np.arange(h, dtype=np.float32)[:, None]
     image = np.ascontiguousarray(linear, np.float32)
+    flat = image.reshape(h * w, -1)
+    z = None if depth is None else np.nan_to_num(np.asarray(depth, np.float64).ravel(), nan=np.inf)
+    if z is not None:  # a unique rank per pixel, nearer surfaces first (the z-buffer's order)
+        order = np.lexsort((np.arange(h * w), z))
+        rank = np.empty(h * w, np.int64)
+        rank[order] = np.arange(h * w)
     acc = np.zeros(linear.shape, np.float64)
     for tau in np.linspace(-shutter / 2, shutter / 2, n):
         d = (fwd if tau >= 0 else bwd) * np.float32(abs(tau) / gap)
-        # bilinear, clamped to the border; an integer position (zero flow) returns the pixel
-        acc += cv2.remap(image, u + d[..., 0], v + d[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # back along the pixel's own path (an integer position returns the pixel exactly)
+        frame = cv2.remap(image, u - d[..., 0], v - d[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE).reshape(h * w, -1)
+        if z is not None:  # nearer surfaces arriving from elsewhere cover the pixel
+            tx = np.floor(u + d[..., 0] + 0.5).astype(np.int64).ravel()  # the nearest pixel (halves up)
+            ty = np.floor(v + d[..., 1] + 0.5).astype(np.int64).ravel()
+            inside = np.flatnonzero((tx >= 0) & (tx < w) & (ty >= 0) & (ty < h))
+            target = ty[inside] * w + tx[inside]
+            best = np.full(h * w, h * w, np.int64)
+            np.minimum.at(best, target, rank[inside])
+            hit = np.flatnonzero(best < h * w)
+            source = order[best[hit]]
+            cover = z[source] < z[hit] * (1.0 - NEARER)
+            frame[hit[cover]] = flat[source[cover]]
+        acc += frame.reshape(linear.shape)
     return acc / n
 
 
@@ -193,14 +225,15 @@ def draw_effects(cfg: EffectsConfig, rng: np.random.Generator, sequence: bool) -
 
 
 def apply_effects(rgb: np.ndarray, cfg: EffectsConfig, rngs: tuple[np.random.Generator, np.random.Generator],
-                  K: np.ndarray,
-                  flows: Mapping[str, np.ndarray | None] | None = None, gap: int = 1) -> tuple[np.ndarray, dict]:
+                  K: np.ndarray, flows: Mapping[str, np.ndarray | None] | None = None, gap: int = 1,
+                  depth: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """The frame's RGB (H, W, 3) uint8 with its camera effects, and their record for the meta.
 
     ``rngs``: the frame's :func:`effects_rngs` (parameters, noise). ``K``: the frame's
     intrinsics (vignetting is centred on its principal point). ``flows``: {"forward",
     "backward"} (H, W, 2) optical flow of a sequence frame (None or {} for a single frame);
-    ``gap``: sequence.gap, the steps the flow spans. A frame no effect is drawn for is
+    ``gap``: sequence.gap, the steps the flow spans; ``depth``: the frame's planar depth
+    (which surface is in front when motion blur moves them). A frame no effect is drawn for is
     returned as it is."""
     flows = {k: v for k, v in (flows or {}).items() if v is not None}
     draws, noise = rngs
@@ -212,7 +245,7 @@ def apply_effects(rgb: np.ndarray, cfg: EffectsConfig, rngs: tuple[np.random.Gen
         fwd, bwd = flows.get("forward"), flows.get("backward")
         n = blur_samples(record["motion_blur"]["shutter"], fwd, bwd, gap)
         record["motion_blur"]["samples"] = n
-        linear = motion_blur(linear, record["motion_blur"]["shutter"], fwd, bwd, gap, n)
+        linear = motion_blur(linear, record["motion_blur"]["shutter"], fwd, bwd, gap, n, depth)
     if record["vignetting"]:
         linear = linear * vignetting_map(*rgb.shape[:2], K, record["vignetting"]["strength"])[..., None]
     if record["noise"]:

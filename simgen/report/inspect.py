@@ -87,11 +87,9 @@ def frame_summary(root: str, index: int) -> dict:
     if bgr is None:
         out["error"] = "image missing or unreadable"
         return out
-    luma = bgr.astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)
-    n = luma.size
-    out["luma"] = float(luma.mean())
-    out["white"] = float(np.count_nonzero(bgr.min(axis=2) == 255)) / n
-    out["saturated"] = float(np.count_nonzero(bgr.max(axis=2) == 255)) / n
+    n = bgr.shape[0] * bgr.shape[1]
+    out["luma"] = float(cv2.mean(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))[0])  # Rec. 601 luma, 8-bit
+    out["white"] = cv2.countNonZero(cv2.inRange(bgr, (255, 255, 255), (255, 255, 255))) / n
     return out
 
 

@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_util
 
-from simgen import SimgenError
 from simgen.io.dataset import frame_name
 from simgen.io.files import read_npy, read_npz, read_png
 from simgen.labels.kinds import LABEL_KINDS, LabelKind

@@ -131,7 +131,7 @@ def test_photo_backdrop_shows_where_nothing_is_hit_and_labels_stay(tmp_path):
         assert np.abs(b["rgb"][sky] - want[sky]).mean() < 40  # its colours too (measured 3 levels of 255)
 
 
-def wall_texture_lookup(f: dict, photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def wall_texture_lookup(f: dict, photo: np.ndarray, prefix: str = "wall") -> tuple[np.ndarray, np.ndarray]:
     """(mask, expected photo colour) of the wall pixels of frame ``f``: each pixel's surface
     point from depth, K and the pose, in its wall's mesh coordinates, through the photo's
     mapping (Texture.repeat: bottom-centred, mirrored), nearest texel."""
@@ -146,7 +146,7 @@ def wall_texture_lookup(f: dict, photo: np.ndarray) -> tuple[np.ndarray, np.ndar
     mask = np.zeros(H * W, bool)
     ph, pw = photo.shape[:2]
     for o in meta["objects"]:
-        if not o["name"].startswith("wall"):
+        if not o["name"].startswith(prefix):
             continue
         sel = f["instance"].ravel() == o["instance_id"]
         local = (np.linalg.inv(np.array(o["mesh_to_world"])) @ np.vstack([world[sel].T, np.ones(sel.sum())]))[:3]
@@ -180,3 +180,26 @@ def test_photos_on_walls_keep_their_aspect_and_the_labels(tmp_path):
         for c in range(3):  # measured 0.90-0.99
             assert correlation(b["rgb"][mask, c], want[mask, c]) > 0.8, c
         assert correlation(a["rgb"][mask, 2], want[mask, 2]) < 0.3
+
+
+def test_flying_background_plane_shows_a_photo_with_labels_unchanged(tmp_path):
+    from simgen.settings import default_scene
+
+    photo = make_photo(tmp_path / "photos" / "gradient.png")
+    runs = []
+    for name, folder in (("plain", None), ("photo", str(tmp_path / "photos"))):
+        s = tiny_settings(tmp_path / name, frames=2, seed=5, width=96, height=72, samples=4)
+        s.scene = default_scene("flying")
+        s.scene.background_dir = folder
+        s.sequence.length = 2
+        run(validate(s))
+        runs.append(frames(tmp_path / name))
+    for a, b in zip(*runs):
+        for key in ("instance", "semantic", "depth"):
+            assert np.array_equal(a[key], b[key]), key
+        assert b["meta"]["params"]["background"]["photo"].endswith("gradient.png")
+        mask, want = wall_texture_lookup(b, photo, prefix="background")
+        assert mask.mean() > 0.3
+        for c in range(3):
+            assert correlation(b["rgb"][mask, c], want[mask, c]) > 0.8, c
+            assert abs(correlation(a["rgb"][mask, c], want[mask, c])) < 0.5, c

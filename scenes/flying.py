@@ -27,12 +27,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.assets.images import check_image_textures
+from simgen.assets.images import check_image_textures, image_aspect, photo_files
 from simgen.config import MAX_DISTORTION, Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
@@ -96,6 +97,11 @@ class Config:
     """Distortion of noise, wave and magic textures."""
     texture_detail: list[float] = span([0.0, 6.0], ge=0.0, le=15.0)
     """Detail octaves of noise and wave textures."""
+    background_dir: Optional[str] = setting(None, example="/path/to/photos")
+    """A folder of photos (.png .jpg .jpeg .tif .tiff .bmp .tga): each sequence draws one
+    for the background plane instead of its pattern, as tall as the frame at step 0 and
+    centred on the optical axis there, its aspect kept (mirrored copies beyond it).
+    null: the drawn textures."""
     light_scale: float = setting(4.0, gt=0.0)
     """The scene is larger than a tabletop: lighting.distance and lighting.size are
     multiplied by this and point, spot and area powers by its square. Lights are drawn
@@ -131,6 +137,8 @@ def check(settings: Settings) -> None:
         raise SimgenError(f"scene.background_distance {list(sc.background_distance)} must lie within "
                           f"camera.clip_end={settings.camera.clip_end}")
     check_image_textures("scene.textures", sc.textures, settings.materials.image_dir)
+    if sc.background_dir is not None:
+        photo_files("scene.background_dir", sc.background_dir)
     if settings.objects.count[1] + sc.distractors[1] + 1 > MAX_INSTANCE_ID:  # + 1: the background plane
         raise SimgenError(f"objects.count={list(settings.objects.count)} and scene.distractors="
                           f"{list(sc.distractors)} allow more than {MAX_INSTANCE_ID - 1} objects (the limit is "
@@ -340,11 +348,23 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     light_center = np.array(cam["eye"]) + 0.5 * (sc.depth[0] + sc.depth[1]) * axis
     lights, world, light_params = sample_lighting(settings, np.array(cam["eye"]), light_center, axis, bg_distance,
                                                   rng)
+    photo = None
+    if sc.background_dir is not None:  # drawn last: everything else is what it is without photos
+        files = photo_files("scene.background_dir", sc.background_dir)
+        path = files[int(rng.integers(len(files)))]
+        frame_tall = bg_distance * r.height / float(np.array(cam["K"])[1, 1])  # the frame's height on the plane
+        copies = max(1, 2 * int(round((size / frame_tall - 1) / 2)) + 1)  # odd: one copy centred on the plane
+        tall = size / copies
+        tex = Texture(kind="image", color2=(0.0, 0.0, 0.0), image=str(path),
+                      repeat=(size / (tall * image_aspect(path)), float(copies)))
+        background = dataclasses.replace(background, material=dataclasses.replace(background.material, texture=tex))
+        photo = {"photo": str(path), "photo_height": tall}
 
     params = {"recipe": "flying",
               "camera": {k: v for k, v in cam.items() if k != "K"},
               "camera_motion": motion,
-              "background": {"distance": bg_distance, "size": size, "texture_per_metre": bg_texture.scale / size},
+              "background": {"distance": bg_distance, "size": size, "texture_per_metre": bg_texture.scale / size,
+                             **(photo or {})},
               "objects": drawn_objects, "distractors": drawn_distractors,
               "distractors_available": len(catalog.distractors), **light_params}
     K = np.array(cam["K"])

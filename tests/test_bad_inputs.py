@@ -284,6 +284,31 @@ def texture_flying_needs_dir(t):
     return ["scene=flying", "scene.textures=[image]"]
 
 
+def _photo(t: Path, name: str, data: bytes) -> list[str]:
+    d = _folder(t, "photos")
+    (d / name).write_bytes(data)
+    return ["scene.background=[walls]", f"scene.background_dir={q(d)}"]
+
+
+def photo_truncated_jpeg(t):
+    data = _jpeg_bytes(t)
+    return _photo(t, "half.jpg", data[: len(data) // 2])
+
+
+def photo_garbage_png(t):
+    return _photo(t, "noise.png", os.urandom(3000))
+
+
+def photo_empty_folder(t):
+    _folder(t, "photos")
+    (t / "photos" / "notes.txt").write_text("not a photo")
+    return [f"scene.background_dir={q(t / 'photos')}"]
+
+
+def photo_missing_folder(t):
+    return [f"scene.background_dir={q(t / 'nope')}"]
+
+
 def output_is_a_file(t):
     (t / "a-file").write_text("not a folder")
     return [f"output.dir={q(t / 'a-file')}"]
@@ -524,6 +549,11 @@ CASES = [
     C("texture-png-header-only", texture_png_header_only, "header.png"),
     C("texture-empty-folder", texture_empty_folder, "holds no images"),
     C("texture-flying-needs-folder", texture_flying_needs_dir, "scene.textures has image but materials.image_dir"),
+    # user files: background photos
+    C("photo-truncated-jpeg", photo_truncated_jpeg, "half.jpg (scene.background_dir): it does not decode"),
+    C("photo-garbage-png", photo_garbage_png, "noise.png (scene.background_dir): it does not decode"),
+    C("photo-empty-folder", photo_empty_folder, "scene.background_dir="),
+    C("photo-missing-folder", photo_missing_folder, "is not a folder"),
 ]
 if os.geteuid() != 0:  # root writes anywhere: the permission case only exists for other users
     CASES.append(C("output-unwritable", output_unwritable, "is not writable"))

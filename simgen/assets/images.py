@@ -163,3 +163,26 @@ def check_image_textures(name: str, kinds: list[str], image_dir: str | None) -> 
     if "image" in kinds and image_dir is None:
         raise SimgenError(f"{name} has image but materials.image_dir is null; set materials.image_dir=/path/to/images")
     check_images(texture_images(image_dir), "materials.image_dir")
+
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".tga")
+"""Photos (8- or 16-bit images that Pillow and Blender both read) for backgrounds."""
+
+
+@functools.lru_cache(maxsize=8)
+def photo_files(key: str, folder: str) -> tuple[Path, ...]:
+    """The sorted image files of ``folder`` (the value of config key ``key``, e.g.
+    scene.background_dir), every one decoded once to check it (SimgenError naming the
+    first bad one, or the folder when it is missing or holds no image)."""
+    files = folder_files(key, folder, PHOTO_SUFFIXES, f"photos ({' '.join(PHOTO_SUFFIXES)})", f"{key}=null")
+    check_images(files, key)
+    return files
+
+
+@functools.lru_cache(maxsize=256)
+def image_aspect(path: Path) -> float:
+    """Width / height of the photo at ``path`` (one of PHOTO_SUFFIXES; read from its header)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.width / im.height

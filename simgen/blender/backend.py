@@ -276,7 +276,18 @@ class BlenderBackend:
         bsdf.inputs["Specular IOR Level"].default_value = m.specular
         bsdf.inputs["Transmission Weight"].default_value = m.transmission
         t = m.texture
-        if t is not None and t.kind == "image":  # base colour = the image, tiled t.scale times, box-projected
+        if t is not None and t.kind == "image" and t.repeat is not None:  # a photo on a flat mesh, aspect kept
+            tex = nodes.new("ShaderNodeTexImage")
+            tex.image = self._image(Path(t.image))
+            tex.projection, tex.extension = "FLAT", "MIRROR"
+            fit = nodes.new("ShaderNodeMapping")  # (s, t) = ((x - 0.5) * rx + 0.5, y * ry)
+            rx, ry = t.repeat
+            fit.inputs["Scale"].default_value = (rx, ry, 1.0)
+            fit.inputs["Location"].default_value = (0.5 - 0.5 * rx, 0.0, 0.0)
+            links.new(nodes.new("ShaderNodeTexCoord").outputs["Generated"], fit.inputs["Vector"])
+            links.new(fit.outputs["Vector"], tex.inputs["Vector"])
+            links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        elif t is not None and t.kind == "image":  # base colour = the image, tiled t.scale times, box-projected
             tex = nodes.new("ShaderNodeTexImage")
             tex.image = self._image(Path(t.image))
             tex.projection, tex.projection_blend, tex.extension = ("FLAT" if uv else "BOX"), 0.2, "REPEAT"
@@ -373,6 +384,35 @@ class BlenderBackend:
             nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
         return nodes["Background"], nodes["simgen_sky"], nodes["simgen_mapping"], nodes["simgen_env"]
 
+    def _backdrop_nodes(self):
+        """Nodes showing a photo to camera rays only: Light Path's Is Camera Ray mixes the
+        world's Background (every other ray) with a second Background holding the image,
+        addressed by window (screen) coordinates; created once."""
+        nt = self._world.node_tree
+        nodes = nt.nodes
+        if "simgen_backdrop" not in nodes:
+            coord = nodes.new("ShaderNodeTexCoord")
+            coord.name = "simgen_window"
+            fit = nodes.new("ShaderNodeMapping")
+            fit.name = "simgen_backdrop_fit"
+            tex = nodes.new("ShaderNodeTexImage")
+            tex.name = "simgen_backdrop_image"
+            tex.extension = "EXTEND"
+            bg = nodes.new("ShaderNodeBackground")
+            bg.name = "simgen_backdrop"
+            bg.inputs["Strength"].default_value = 1.0
+            path = nodes.new("ShaderNodeLightPath")
+            path.name = "simgen_light_path"
+            mix = nodes.new("ShaderNodeMixShader")
+            mix.name = "simgen_backdrop_mix"
+            nt.links.new(coord.outputs["Window"], fit.inputs["Vector"])
+            nt.links.new(fit.outputs["Vector"], tex.inputs["Vector"])
+            nt.links.new(tex.outputs["Color"], bg.inputs["Color"])
+            nt.links.new(path.outputs["Is Camera Ray"], mix.inputs[0])
+            nt.links.new(nodes["Background"].outputs["Background"], mix.inputs[1])
+            nt.links.new(bg.outputs["Background"], mix.inputs[2])
+        return nodes["simgen_backdrop_image"], nodes["simgen_backdrop_fit"], nodes["simgen_backdrop_mix"]
+
     def _image(self, path: Path):
         """The image datablock of ``path`` (an HDRI or a texture), loaded once per backend and
         reused by every frame."""
@@ -398,6 +438,20 @@ class BlenderBackend:
         else:
             bg.inputs["Color"].default_value = (*world.color, 1.0)
         bg.inputs["Strength"].default_value = world.strength
+        out = next(n for n in self._world.node_tree.nodes if n.bl_idname == "ShaderNodeOutputWorld")
+        for link in list(out.inputs["Surface"].links):
+            links.remove(link)
+        if world.backdrop is None:
+            links.new(bg.outputs["Background"], out.inputs["Surface"])
+            return
+        tex, fit, mix = self._backdrop_nodes()
+        tex.image = self._image(Path(world.backdrop))
+        w, h = tex.image.size
+        frame = self.scene.render.resolution_x / self.scene.render.resolution_y
+        sx, sy = (frame / (w / h), 1.0) if w / h > frame else (1.0, (w / h) / frame)  # cover the frame
+        fit.inputs["Scale"].default_value = (sx, sy, 1.0)
+        fit.inputs["Location"].default_value = (0.5 - 0.5 * sx, 0.5 - 0.5 * sy, 0.0)
+        links.new(mix.outputs["Shader"], out.inputs["Surface"])
 
     def build(self, scene: Scene) -> None:
         """Replace whatever the previous frame built with ``scene``."""
@@ -582,6 +636,8 @@ class BlenderBackend:
         self._meshes.clear()
         if self._images:
             self._world_nodes()[3].image = None
+            if "simgen_backdrop" in self._world.node_tree.nodes:
+                self._backdrop_nodes()[0].image = None
         for img in self._images.values():
             bpy.data.images.remove(img)
         self._images.clear()

@@ -61,6 +61,13 @@ class Texture:
     """gradient: one of GRADIENT_TYPES."""
     image: str | None = None
     """image: the image file."""
+    repeat: tuple[float, float] | None = None
+    """image only, for flat meshes (walls, backdrops): instead of box projection, the image
+    spans the mesh's generated x/y range ``repeat`` times each way (mirrored where it
+    repeats), one copy standing on the mesh's bottom edge (y = 0) centred on its x middle:
+    image (s, t) = ((x - 0.5) * repeat[0] + 0.5, y * repeat[1]), mirrored into [0, 1].
+    ``scale`` is then unused. For an image h metres tall on a mesh W x H metres, repeat =
+    (W / (h * image aspect), H / h) keeps its aspect (no stretching)."""
 
     def __post_init__(self) -> None:
         if self.kind not in TEXTURE_KINDS:
@@ -69,10 +76,15 @@ class Texture:
             raise ValueError(f"a gradient texture needs variant in {GRADIENT_TYPES} (and only it), got {self.variant!r}")
         if (self.kind == "image") != (self.image is not None):
             raise ValueError("an image texture needs an image file (and only it)")
+        if self.repeat is not None and (self.kind != "image" or len(self.repeat) != 2 or min(self.repeat) <= 0):
+            raise ValueError(f"repeat is for image textures, two positive numbers; got {self.repeat!r}")
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "image":
-            return {"kind": self.kind, "image": self.image, "scale": float(self.scale)}
+            out = {"kind": self.kind, "image": self.image, "scale": float(self.scale)}
+            if self.repeat is not None:
+                out["repeat"] = [float(r) for r in self.repeat]
+            return out
         out = {"kind": self.kind, "color2": [float(c) for c in self.color2], "scale": float(self.scale),
                "distortion": float(self.distortion), "detail": float(self.detail)}
         if self.variant is not None:
@@ -201,6 +213,10 @@ class World:
     """Hdri kind: the .hdr/.exr file."""
     rotation: float = 0.0
     """Hdri kind: rotation of the image about +Z, radians."""
+    backdrop: Path | None = None
+    """Any kind: an image (a photo) that camera rays see where they hit nothing, scaled to
+    cover the frame with its aspect kept (centred, the excess cropped). It adds no light:
+    every other ray still sees the world above, and labels stay background (id 0)."""
 
     def __post_init__(self) -> None:
         if self.kind not in WORLD_KINDS:
@@ -218,6 +234,8 @@ class World:
             out.update(sun_elevation=float(self.sun_elevation), sun_azimuth=float(self.sun_azimuth))
         else:
             out.update(hdri_path=str(self.hdri_path), rotation=float(self.rotation))
+        if self.backdrop is not None:
+            out["backdrop"] = str(self.backdrop)
         return out
 
 

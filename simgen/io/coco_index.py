@@ -112,10 +112,39 @@ class CocoIndex:
         for images, annotations in self._lines():
             yield {"images": json.loads(images), "annotations": json.loads(annotations)}
 
+    def split_chunks(self, split: str) -> Iterator[dict[str, list]]:
+        """Each chunk's {"images", "annotations"} of the frames in split ``split`` (simgen.core.splits;
+        an image without a recorded split counts as ``DEFAULT_SPLIT``), in frame order."""
+        for chunk in self.chunks():
+            images = [im for im in chunk["images"] if image_split(im) == split]
+            ids = {im["id"] for im in images}
+            yield {"images": images, "annotations": [a for a in chunk["annotations"] if a["image_id"] in ids]}
+
+    def split_names(self) -> list[str]:
+        """The splits the indexed frames belong to, in order of first appearance."""
+        names: dict[str, None] = {}
+        for chunk in self.chunks():
+            for im in chunk["images"]:
+                names.setdefault(image_split(im), None)
+        return list(names)
+
     # ------------------------------------------------------------------ coco.json
-    def write_coco(self, path: str | os.PathLike, info: dict | None = None) -> None:
-        """Stream the COCO file of every indexed frame to ``path`` (atomically), copying the
-        chunks' arrays as text."""
+    def write_coco(self, path: str | os.PathLike, info: dict | None = None, split: str | None = None) -> None:
+        """Stream the COCO file of every indexed frame (``split``: of the frames of that split only)
+        to ``path`` (atomically), copying the chunks' arrays as text."""
+        if split is not None:
+            with atomic_open(path) as f:
+                f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], ')
+                for k, what in enumerate(("images", "annotations")):
+                    f.write(f'"{what}": [')
+                    first = True
+                    for chunk in self.split_chunks(split):
+                        for item in chunk[what]:
+                            f.write(("" if first else ", ") + json.dumps(item))
+                            first = False
+                    f.write("], ")
+                f.write('"categories": ' + json.dumps(self.categories) + "}\n")
+            return
         with atomic_open(path) as f:
             f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], ')
             for k, what in enumerate(("images", "annotations")):
@@ -137,6 +166,15 @@ class CocoIndex:
             annotations += chunk["annotations"]
         return {"info": _info(info), "licenses": [], "images": images, "annotations": annotations,
                 "categories": self.categories}
+
+
+DEFAULT_SPLIT = "train"
+"""The split of a frame that records none (datasets written before splits existed)."""
+
+
+def image_split(image: dict) -> str:
+    """The split recorded in a COCO image entry simgen wrote (its ``"simgen"`` fields)."""
+    return str((image.get("simgen") or {}).get("split") or DEFAULT_SPLIT)
 
 
 def _info(info: dict | None) -> dict:

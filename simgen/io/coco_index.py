@@ -82,7 +82,11 @@ class CocoIndex:
         counts: dict[str, int] = {}
         for a in annotations:
             counts[str(a["category_id"])] = counts.get(str(a["category_id"]), 0) + 1
-        return {"frames": indices, "images": len(images), "annotations": len(annotations), "category_counts": counts}
+        splits: dict[str, int] = {}
+        for im in images:
+            splits[image_split(im)] = splits.get(image_split(im), 0) + 1
+        return {"frames": indices, "images": len(images), "annotations": len(annotations), "category_counts": counts,
+                "splits": splits}
 
     # ------------------------------------------------------------------ what it holds
     @property
@@ -114,18 +118,26 @@ class CocoIndex:
 
     def split_chunks(self, split: str) -> Iterator[dict[str, list]]:
         """Each chunk's {"images", "annotations"} of the frames in split ``split`` (simgen.core.splits;
-        an image without a recorded split counts as ``DEFAULT_SPLIT``), in frame order."""
-        for chunk in self.chunks():
-            images = [im for im in chunk["images"] if image_split(im) == split]
-            ids = {im["id"] for im in images}
-            yield {"images": images, "annotations": [a for a in chunk["annotations"] if a["image_id"] in ids]}
+        an image without a recorded split counts as ``DEFAULT_SPLIT``), in frame order; chunks whose
+        manifest entry counts no frame of the split are not read."""
+        for key in sorted(self.entries, key=int):
+            if self.entries[key].get("splits", {split: 1}).get(split, 0) == 0:
+                continue
+            with open(self._chunk(int(key)), encoding="utf-8") as f:
+                images = [im for im in json.loads(f.readline()) if image_split(im) == split]
+                ids = {im["id"] for im in images}
+                annotations = [a for a in json.loads(f.readline()) if a["image_id"] in ids]
+            yield {"images": images, "annotations": annotations}
 
     def split_names(self) -> list[str]:
         """The splits the indexed frames belong to, in order of first appearance."""
         names: dict[str, None] = {}
-        for chunk in self.chunks():
-            for im in chunk["images"]:
-                names.setdefault(image_split(im), None)
+        for key in sorted(self.entries, key=int):
+            if "splits" in self.entries[key]:
+                names.update(dict.fromkeys(self.entries[key]["splits"]))
+            else:  # a manifest written before splits existed
+                with open(self._chunk(int(key)), encoding="utf-8") as f:
+                    names.update(dict.fromkeys(image_split(im) for im in json.loads(f.readline())))
         return list(names)
 
     # ------------------------------------------------------------------ coco.json

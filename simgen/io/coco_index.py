@@ -14,8 +14,11 @@ Annotation ids are ``index * 65536 + instance id``, so chunks
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -145,17 +148,7 @@ class CocoIndex:
         """Stream the COCO file of every indexed frame (``split``: of the frames of that split only)
         to ``path`` (atomically), copying the chunks' arrays as text."""
         if split is not None:
-            with atomic_open(path) as f:
-                f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], ')
-                for k, what in enumerate(("images", "annotations")):
-                    f.write(f'"{what}": [')
-                    first = True
-                    for chunk in self.split_chunks(split):
-                        for item in chunk[what]:
-                            f.write(("" if first else ", ") + json.dumps(item))
-                            first = False
-                    f.write("], ")
-                f.write('"categories": ' + json.dumps(self.categories) + "}\n")
+            self.write_split_cocos({split: path}, info)
             return
         with atomic_open(path) as f:
             f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], ')
@@ -169,6 +162,37 @@ class CocoIndex:
                         first = False
                 f.write("], ")
             f.write('"categories": ' + json.dumps(self.categories) + "}\n")
+
+    def write_split_cocos(self, paths: dict[str, str | os.PathLike], info: dict | None = None) -> None:
+        """Write the COCO file of each split's frames, ``{split: path}``, in one pass over the chunks
+        (each parsed once, and not at all when its manifest entry counts none of the splits); every
+        file is written atomically, its annotations waiting in a temp file while the images go out."""
+        with contextlib.ExitStack() as stack:
+            files = {s: stack.enter_context(atomic_open(p)) for s, p in paths.items()}
+            rest = {s: stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.dir))
+                    for s in paths}
+            first = {(s, what): True for s in paths for what in ("images", "annotations")}
+            for f in files.values():
+                f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], "images": [')
+            for key in sorted(self.entries, key=int):
+                counts = self.entries[key].get("splits")
+                if counts is not None and not any(counts.get(s) for s in paths):
+                    continue
+                with open(self._chunk(int(key)), encoding="utf-8") as f:
+                    images, annotations = json.loads(f.readline()), json.loads(f.readline())
+                split_of = {im["id"]: image_split(im) for im in images}
+                for s in paths:
+                    chunk = {"images": [im for im in images if split_of[im["id"]] == s],
+                             "annotations": [a for a in annotations if split_of.get(a["image_id"]) == s]}
+                    for what, out in (("images", files[s]), ("annotations", rest[s])):
+                        if chunk[what]:
+                            out.write(("" if first[s, what] else ", ") + json.dumps(chunk[what])[1:-1])
+                            first[s, what] = False
+            for s, f in files.items():
+                f.write('], "annotations": [')
+                rest[s].seek(0)
+                shutil.copyfileobj(rest[s], f)
+                f.write('], "categories": ' + json.dumps(self.categories) + "}\n")
 
     def coco(self, info: dict | None = None) -> dict[str, Any]:
         """The same COCO dictionary in memory (for small datasets and tests)."""

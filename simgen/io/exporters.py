@@ -71,8 +71,7 @@ def _write_coco(root: Path, index: "CocoIndex", splits: list[str]) -> None:
     index.write_coco(root / "coco.json")
     names = list(splits) + [s for s in index.split_names() if s not in splits]
     if len(names) > 1:  # one split: coco.json is that split
-        for name in names:
-            index.write_coco(root / f"coco_{name}.json", split=name)
+        index.write_split_cocos({name: root / f"coco_{name}.json" for name in names})
 
 
 register(Exporter("coco", "DIR/coco.json: COCO instances of every frame on disk (RLE masks; docs/dataset.md), "

@@ -243,3 +243,15 @@ def test_polygon_of_a_ring_and_of_split_parts():
     pixel = (xx == 7) & (yy == 3)
     assert len(yolo_polygon(pixel)) >= 3 and np.array_equal(rasterize_polygon(yolo_polygon(pixel), w, h), pixel)
     assert len(mask_polygon(np.zeros((4, 4), bool))) == 0
+
+
+def test_yolo_export_is_rebuilt_whole_and_cleans_up_after_a_killed_one(exported):
+    from simgen.io.dataset import DatasetWriter
+
+    before = {p.relative_to(exported).as_posix(): p.read_bytes() for p in (exported / "yolo").rglob("*") if p.is_file()}
+    (exported / ".yolo.999999.tmp" / "labels").mkdir(parents=True)  # what a killed export leaves
+    (exported / "yolo" / "labels" / "train" / "stale.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    DatasetWriter(exported, read_json(exported / "dataset.json")["categories"], previews=False).export(["yolo"])
+    after = {p.relative_to(exported).as_posix(): p.read_bytes() for p in (exported / "yolo").rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(exported.glob(".yolo.*"))

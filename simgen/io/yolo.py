@@ -155,9 +155,9 @@ def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, s
     the path of its data.yaml."""
     root = Path(root)
     final = root / folder
+    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
     tmp = root / f".{folder}.{os.getpid()}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     names = list(splits) + [s for s in index.split_names() if s not in splits]
     for s in names:
         (tmp / "images" / s).mkdir(parents=True)

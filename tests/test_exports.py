@@ -5,7 +5,6 @@ arguments. FiftyOne and Ultralytics: tests/test_clients.py."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from pathlib import Path
 

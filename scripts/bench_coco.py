@@ -38,12 +38,15 @@ def synthesize(root: Path, frames: range, objects: int) -> None:
     (root / "meta").mkdir(parents=True, exist_ok=True)
     counts = "R5d0g1Y2f0a0O100O1O00010O01N1O1N2O0O2N1N3M2O001O0O2N1O1O001N2N1M3K5N2OO001O0000L4M3lQ2"
     for i in frames:
-        anns = [{"id": i * 65536 + k + 1, "image_id": i + 1, "category_id": k % 10 + 1, "instance_id": k + 1,
+        anns = [{"id": i * 65536 + k + 1, "image_id": i + 1, "category_id": k % 10 + 1,
                  "iscrowd": 0, "area": 120 + k, "bbox": [1.0 + k, 2.0, 12.0, 9.0],
-                 "segmentation": {"size": [48, 64], "counts": counts}, "track_id": i * 65536 + k + 1}
+                 "segmentation": {"size": [48, 64], "counts": counts},
+                 "simgen": {"instance_id": k + 1, "track_id": i * 65536 + k + 1}}
                 for k in range(objects)]
+        split = ("train", "train", "train", "train", "train", "train", "train", "train", "val", "test")[i % 10]
         meta = {"index": i, "coco": {"image": {"id": i + 1, "file_name": f"images/{i:06d}.png", "width": 64,
-                                               "height": 48, "frame_index": i}, "annotations": anns}}
+                                               "height": 48, "simgen": {"frame_index": i, "split": split}},
+                                     "annotations": anns}}
         (root / "meta" / f"{i:06d}.json").write_text(json.dumps(meta))
 
 
@@ -58,7 +61,10 @@ def child(root: Path) -> dict:
     t1 = time.perf_counter()
     index.write_coco(root / "coco.json")
     t2 = time.perf_counter()
-    return {"index_s": t1 - t0, "rebuilt": rebuilt, "coco_s": t2 - t1, "annotations": index.annotations,
+    index.write_split_cocos({s: root / f"coco_{s}.json" for s in index.split_names()})  # the coco exporter's
+    t3 = time.perf_counter()
+    return {"index_s": t1 - t0, "rebuilt": rebuilt, "coco_s": t2 - t1, "splits_s": t3 - t2,
+            "annotations": index.annotations,
             "images": index.images, "coco_mib": (root / "coco.json").stat().st_size / 2**20,
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -71,6 +77,7 @@ def run_child(root: Path) -> dict:
 def report(label: str, r: dict) -> None:
     print(f"{label}: index {r['index_s']:.2f} s ({r['rebuilt']} chunk(s) rebuilt), coco.json {r['coco_s']:.2f} s "
           f"({r['images']} images, {r['annotations']} annotations, {r['coco_mib']:.0f} MiB), "
+          f"coco_<split>.json (80/10/10 %) {r['splits_s']:.2f} s, "
           f"peak RSS {r['peak_mib']:.0f} MiB", flush=True)
 
 

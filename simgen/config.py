@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from simgen import SimgenError
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS
+from simgen.core.splits import check_splits
 from simgen.schema import check_fields, setting, span
 
 Range = list[float]
@@ -323,7 +324,18 @@ class OutputConfig:
     """Allow writing into a folder that already holds a dataset made with another config."""
     formats: list[str] = setting(["coco"])
     """Dataset export formats written at the end of every run from all frames on disk
-    (simgen.io.exporters): coco (DIR/coco.json). [] writes none."""
+    (simgen.io.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when
+    output.splits has more than one), yolo (DIR/yolo/: YOLO boxes), yolo_seg (DIR/yolo_seg/:
+    YOLO polygons, holes kept). [] writes none."""
+    splits: Optional[dict[str, float]] = setting({"train": 0.8, "val": 0.1, "test": 0.1}, ge=0.0, le=1.0,
+                                       example="{train: 0.8, val: 0.1, test: 0.1}")
+    """Train/val/test splits: {name: fraction}, fractions summing to 1. Each sequence (or frame,
+    output.split_by) is drawn into a split from a hash of (seed, its index): the same whatever
+    the run's length or shards. Recorded per frame (meta split); each split also gets its own
+    COCO file and YOLO folders. {train: 1.0} for one split."""
+    split_by: str = setting("sequence", choices=("sequence", "frame"))
+    """Unit of the splits: sequence (a sequence's frames share a split; with sequence.length=1
+    the same as frame) or frame (the frames of one sequence may land in different splits)."""
     labels: list[str] = setting([])
     """Optional label kinds added to every frame (simgen.labels.kinds; docs/dataset.md):
     visibility (each COCO annotation gets visibility = visible / amodal pixels and
@@ -433,5 +445,9 @@ def check_settings(s: Settings) -> Settings:
     if o.catalog is None and not o.dirs:
         raise SimgenError("no assets: objects.catalog is null and objects.dirs is empty; "
                           "set objects.catalog=bundled or objects.dirs={category: /path/to/meshes}")
+    try:
+        check_splits(s.output.splits)
+    except ValueError as e:
+        raise SimgenError(str(e)) from None
     check_output_dir(s.output.dir)
     return s

@@ -22,6 +22,7 @@ from simgen import Interrupted, SimgenError
 from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
+from simgen.core.splits import frame_split
 from simgen.imaging import apply_effects, effects_enabled, effects_rngs
 from simgen.io.coco_index import CocoIndex
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
@@ -110,11 +111,13 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
     sequence, step = frame_position(settings, index)
+    split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)
     return {
         "index": index,
         "seed": settings.seed,
         "sequence": sequence,
         "step": step,
+        "split": split,
         "sequence_length": settings.sequence.length,
         "flow": flow or {},
         "width": cam.width,
@@ -137,7 +140,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],
         "world": scene.world.to_dict(),
         "params": scene.params,
-        "coco": {"image": coco_image(index, cam.width, cam.height, f"images/{index:06d}.png"),
+        "coco": {"image": coco_image(index, cam.width, cam.height, f"images/{index:06d}.png", split),
                  "annotations": annotations},
     }
 
@@ -475,7 +478,7 @@ class FrameLoop:
         category_of = {o.instance_id: o.category_id for o in scene.objects}
         annotations = coco_annotations(own.instance, category_of, index)
         for a in annotations:  # one object keeps its track id through a sequence
-            a["track_id"] = annotation_id(sequence, a["instance_id"])
+            a["simgen"]["track_id"] = annotation_id(sequence, a["simgen"]["instance_id"])
         computed: dict[Callable, Any] = {}  # kinds that share a computation run it once
         for kind in self.kinds:
             if kind.compute is None:

@@ -79,6 +79,6 @@ def test_sequence_frame_alone_equals_frame_in_run(tmp_path):
     coco = COCO(str(tmp_path / "full" / "coco.json"))
     tracks = {}
     for a in coco.dataset["annotations"]:
-        tracks.setdefault(a["track_id"], set()).add(a["image_id"])
+        tracks.setdefault(a["simgen"]["track_id"], set()).add(a["image_id"])
     assert any(len(images) > 1 for images in tracks.values())  # objects keep their track through a sequence
     assert all(t // 65536 == (min(i) - 1) // 3 for t, i in tracks.items())  # track ids are per sequence

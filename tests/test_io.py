@@ -314,13 +314,13 @@ def test_coco_file_loads_and_matches_instance_maps(tmp_path, seed):
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[index + 1]))
         visible = set(np.unique(inst).tolist()) - {0}
         expected = sorted(i for i in visible if cats[i] != 0)
-        assert sorted(a["instance_id"] for a in anns) == expected
+        assert sorted(a["simgen"]["instance_id"] for a in anns) == expected
         if index == 5:
             assert anns == []
         for a in anns:
-            mask = inst == a["instance_id"]
+            mask = inst == a["simgen"]["instance_id"]
             np.testing.assert_array_equal(coco.annToMask(a).astype(bool), mask)
-            assert a["category_id"] in valid_cats and a["category_id"] == cats[a["instance_id"]]
+            assert a["category_id"] in valid_cats and a["category_id"] == cats[a["simgen"]["instance_id"]]
             assert a["area"] == int(mask.sum()) == int(mask_util.area(a["segmentation"]))
             rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
             tight = [float(cols.min()), float(rows.min()),

@@ -82,13 +82,13 @@ def test_amodal_masks_match_a_ray_cast_of_each_object_alone(amodal_run):
             assert np.mean(mask == ref) >= 0.999, f"frame {index} object {iid}"
         annotations = json.loads((amodal_run / "meta" / f"{index:06d}.json").read_text())["coco"]["annotations"]
         for a in annotations:
-            full = int(got[a["instance_id"]].sum())
-            assert a["amodal_area"] == full and a["visibility"] == pytest.approx(a["area"] / full, abs=1e-12)
-            assert 0.0 < a["visibility"] <= 1.0
-            partial += a["visibility"] < 0.95
+            full = int(got[a["simgen"]["instance_id"]].sum())
+            assert a["simgen"]["amodal_area"] == full and a["simgen"]["visibility"] == pytest.approx(a["area"] / full, abs=1e-12)
+            assert 0.0 < a["simgen"]["visibility"] <= 1.0
+            partial += a["simgen"]["visibility"] < 0.95
     assert partial >= 1, "the run should hold at least one occluded object"
     coco = json.loads((amodal_run / "coco.json").read_text())
-    assert all("visibility" in a for a in coco["annotations"])
+    assert all("visibility" in a["simgen"] for a in coco["annotations"])
     assert sorted(p.name for p in (amodal_run / "previews" / "amodal").iterdir()) == \
         [f"{i:06d}.png" for i in range(FRAMES)]
 

@@ -200,7 +200,8 @@ def test_make_labels_rejects_bad_passes():
 
 def test_coco_image_and_annotation_id():
     assert coco_image(4, 640, 480, "images/000004.png") == {
-        "id": 5, "file_name": "images/000004.png", "width": 640, "height": 480, "frame_index": 4}
+        "id": 5, "file_name": "images/000004.png", "width": 640, "height": 480, "simgen": {"frame_index": 4}}
+    assert coco_image(4, 640, 480, "images/000004.png", "val")["simgen"] == {"frame_index": 4, "split": "val"}
     assert annotation_id(0, 1) == 1
     assert annotation_id(3, 65535) == 3 * 65536 + 65535
     assert annotation_id(3, 65535) < annotation_id(4, 1)
@@ -215,10 +216,10 @@ def test_coco_annotations_match_masks(seed):
     anns = coco_annotations(inst, category_of, index)
     present = set(np.unique(inst).tolist()) - {0}
     expected = sorted(i for i in present if category_of[i] != 0)
-    assert [a["instance_id"] for a in anns] == expected
+    assert [a["simgen"]["instance_id"] for a in anns] == expected
     assert len({a["id"] for a in anns}) == len(anns)
     for a in anns:
-        iid = a["instance_id"]
+        iid = a["simgen"]["instance_id"]
         mask = inst == iid
         assert a["id"] == annotation_id(index, iid)
         assert a["image_id"] == index + 1
@@ -320,7 +321,7 @@ def test_overlay_boxes_on_right_pixels():
     assert out is not rgb and (rgb == 30).all()
     for ann in anns:
         x, y, bw, bh = (int(v) for v in ann["bbox"])
-        colour = id_colors([ann["instance_id"]])[0]
+        colour = id_colors([ann["simgen"]["instance_id"]])[0]
         border = np.zeros((h, w), bool)
         border[y, x:x + bw] = border[y + bh - 1, x:x + bw] = True
         border[y:y + bh, x] = border[y:y + bh, x + bw - 1] = True
@@ -331,7 +332,7 @@ def test_overlay_boxes_on_right_pixels():
         if x > 0:
             assert (out[y + 1:y + bh - 1, x - 1] == 30).all()
         # inside the mask, away from edges, the tint is applied
-        inner = (inst == ann["instance_id"]) & ~border
+        inner = (inst == ann["simgen"]["instance_id"]) & ~border
         inner_px = out[inner]
         assert (inner_px != 30).any(axis=-1).all()
     # background far from everything is unchanged

@@ -69,7 +69,7 @@ def test_different_runs_merge_into_one_training_set(tmp_path):
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=index + 1)):
             mask = mask_utils.decode(ann["segmentation"]).astype(bool)
             assert np.all(frame["semantic"][mask] == ann["category_id"])  # maps follow the new ids
-            assert np.all(frame["instance"][mask] == ann["instance_id"])
+            assert np.all(frame["instance"][mask] == ann["simgen"]["instance_id"])
             widgets += ann["category_id"] == widget
     assert widgets > 0
     # b's two sequences stay sequences, with ids of their own; tracks follow them

@@ -95,17 +95,17 @@ def test_coco_matches_instance_maps(rendered):
         inst, sem = frame["instance"], frame["semantic"]
         objects = {o["instance_id"]: o for o in frame["meta"]["objects"]}
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[index + 1]))
-        annotated = {a["instance_id"] for a in anns}
+        annotated = {a["simgen"]["instance_id"] for a in anns}
         visible = {i for i in np.unique(inst) if i and objects[i]["category_id"]}
         assert annotated == visible  # no annotation for invisible or uncategorized objects
         for a in anns:
-            m = inst == a["instance_id"]
+            m = inst == a["simgen"]["instance_id"]
             assert np.array_equal(coco.annToMask(a).astype(bool), m)
             assert a["area"] == m.sum()
             ys, xs = np.nonzero(m)
             assert a["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
             assert a["bbox"] == list(mask_utils.toBbox(a["segmentation"]))
-            assert a["category_id"] == objects[a["instance_id"]]["category_id"]
+            assert a["category_id"] == objects[a["simgen"]["instance_id"]]["category_id"]
             assert np.all(sem[m] == a["category_id"])
         assert np.all(sem[inst == 0] == 0)
 

@@ -14,8 +14,11 @@ Annotation ids are ``index * 65536 + instance id``, so chunks
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -82,7 +85,11 @@ class CocoIndex:
         counts: dict[str, int] = {}
         for a in annotations:
             counts[str(a["category_id"])] = counts.get(str(a["category_id"]), 0) + 1
-        return {"frames": indices, "images": len(images), "annotations": len(annotations), "category_counts": counts}
+        splits: dict[str, int] = {}
+        for im in images:
+            splits[image_split(im)] = splits.get(image_split(im), 0) + 1
+        return {"frames": indices, "images": len(images), "annotations": len(annotations), "category_counts": counts,
+                "splits": splits}
 
     # ------------------------------------------------------------------ what it holds
     @property
@@ -112,10 +119,37 @@ class CocoIndex:
         for images, annotations in self._lines():
             yield {"images": json.loads(images), "annotations": json.loads(annotations)}
 
+    def split_chunks(self, split: str) -> Iterator[dict[str, list]]:
+        """Each chunk's {"images", "annotations"} of the frames in split ``split`` (simgen.core.splits;
+        an image without a recorded split counts as ``DEFAULT_SPLIT``), in frame order; chunks whose
+        manifest entry counts no frame of the split are not read."""
+        for key in sorted(self.entries, key=int):
+            if self.entries[key].get("splits", {split: 1}).get(split, 0) == 0:
+                continue
+            with open(self._chunk(int(key)), encoding="utf-8") as f:
+                images = [im for im in json.loads(f.readline()) if image_split(im) == split]
+                ids = {im["id"] for im in images}
+                annotations = [a for a in json.loads(f.readline()) if a["image_id"] in ids]
+            yield {"images": images, "annotations": annotations}
+
+    def split_names(self) -> list[str]:
+        """The splits the indexed frames belong to, in order of first appearance."""
+        names: dict[str, None] = {}
+        for key in sorted(self.entries, key=int):
+            if "splits" in self.entries[key]:
+                names.update(dict.fromkeys(self.entries[key]["splits"]))
+            else:  # a manifest written before splits existed
+                with open(self._chunk(int(key)), encoding="utf-8") as f:
+                    names.update(dict.fromkeys(image_split(im) for im in json.loads(f.readline())))
+        return list(names)
+
     # ------------------------------------------------------------------ coco.json
-    def write_coco(self, path: str | os.PathLike, info: dict | None = None) -> None:
-        """Stream the COCO file of every indexed frame to ``path`` (atomically), copying the
-        chunks' arrays as text."""
+    def write_coco(self, path: str | os.PathLike, info: dict | None = None, split: str | None = None) -> None:
+        """Stream the COCO file of every indexed frame (``split``: of the frames of that split only)
+        to ``path`` (atomically), copying the chunks' arrays as text."""
+        if split is not None:
+            self.write_split_cocos({split: path}, info)
+            return
         with atomic_open(path) as f:
             f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], ')
             for k, what in enumerate(("images", "annotations")):
@@ -129,6 +163,37 @@ class CocoIndex:
                 f.write("], ")
             f.write('"categories": ' + json.dumps(self.categories) + "}\n")
 
+    def write_split_cocos(self, paths: dict[str, str | os.PathLike], info: dict | None = None) -> None:
+        """Write the COCO file of each split's frames, ``{split: path}``, in one pass over the chunks
+        (each parsed once, and not at all when its manifest entry counts none of the splits); every
+        file is written atomically, its annotations waiting in a temp file while the images go out."""
+        with contextlib.ExitStack() as stack:
+            files = {s: stack.enter_context(atomic_open(p)) for s, p in paths.items()}
+            rest = {s: stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.dir))
+                    for s in paths}
+            first = {(s, what): True for s in paths for what in ("images", "annotations")}
+            for f in files.values():
+                f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], "images": [')
+            for key in sorted(self.entries, key=int):
+                counts = self.entries[key].get("splits")
+                if counts is not None and not any(counts.get(s) for s in paths):
+                    continue
+                with open(self._chunk(int(key)), encoding="utf-8") as f:
+                    images, annotations = json.loads(f.readline()), json.loads(f.readline())
+                split_of = {im["id"]: image_split(im) for im in images}
+                for s in paths:
+                    chunk = {"images": [im for im in images if split_of[im["id"]] == s],
+                             "annotations": [a for a in annotations if split_of.get(a["image_id"]) == s]}
+                    for what, out in (("images", files[s]), ("annotations", rest[s])):
+                        if chunk[what]:
+                            out.write(("" if first[s, what] else ", ") + json.dumps(chunk[what])[1:-1])
+                            first[s, what] = False
+            for s, f in files.items():
+                f.write('], "annotations": [')
+                rest[s].seek(0)
+                shutil.copyfileobj(rest[s], f)
+                f.write('], "categories": ' + json.dumps(self.categories) + "}\n")
+
     def coco(self, info: dict | None = None) -> dict[str, Any]:
         """The same COCO dictionary in memory (for small datasets and tests)."""
         images, annotations = [], []
@@ -137,6 +202,15 @@ class CocoIndex:
             annotations += chunk["annotations"]
         return {"info": _info(info), "licenses": [], "images": images, "annotations": annotations,
                 "categories": self.categories}
+
+
+DEFAULT_SPLIT = "train"
+"""The split of a frame that records none (datasets written before splits existed)."""
+
+
+def image_split(image: dict) -> str:
+    """The split recorded in a COCO image entry simgen wrote (its ``"simgen"`` fields)."""
+    return str((image.get("simgen") or {}).get("split") or DEFAULT_SPLIT)
 
 
 def _info(info: dict | None) -> dict:

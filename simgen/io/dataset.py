@@ -214,14 +214,26 @@ class DatasetWriter:
         index.write_coco(self.root / "coco.json", info)
         return index.coco(info)
 
-    def export(self, formats: Sequence[str], index: CocoIndex | None = None) -> CocoIndex:
+    def export(self, formats: Sequence[str], index: CocoIndex | None = None,
+               splits: Sequence[str] | None = None) -> CocoIndex:
         """Run the dataset formats named (simgen.io.exporters, e.g. coco) over every frame on
-        disk (``index``: an up-to-date index, else it is brought up to date); returns the index
-        they were given."""
+        disk (``index``: an up-to-date index, else it is brought up to date); ``splits``: the
+        dataset's split names in order (default: output.splits of DIR/dataset.json's config, then
+        any other split a frame records). Returns the index they were given."""
         index = index if index is not None else self.index()
+        if splits is None:
+            splits = self.split_names()
         for e in resolve_formats(formats, flow=False):
-            e.finish(self.root, index)
+            e.finish(self.root, index, list(splits))
         return index
+
+    def split_names(self) -> list[str]:
+        """The split names of output.splits in DIR/dataset.json's config ([] if none)."""
+        try:
+            config = read_json(self.root / "dataset.json").get("config") or {}
+        except (FileNotFoundError, ValueError):
+            return []
+        return list((config.get("output") or {}).get("splits") or {})
 
     def build_coco(self, info: dict | None = None) -> dict:
         """The COCO dictionary of every complete frame on disk (for small datasets)."""

@@ -175,13 +175,15 @@ def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int
     meta["source"] = {"dataset": str(s.root), "index": old}
     image = meta["coco"]["image"]
     meta["coco"]["image"] = {**image, **coco_image(new, image["width"], image["height"],
-                                                   f"images/{frame_name(new)}.png")}
+                                                   f"images/{frame_name(new)}.png",
+                                                   image.get("simgen", {}).get("split"))}
     for a in meta["coco"]["annotations"]:
-        a["id"] = annotation_id(new, a["instance_id"])
+        own = a["simgen"]  # simgen's own fields (simgen.labels.core.SIMGEN_KEY)
+        a["id"] = annotation_id(new, own["instance_id"])
         a["image_id"] = meta["coco"]["image"]["id"]
         a["category_id"] = s.category_map[a["category_id"]]
-        if "track_id" in a:
-            a["track_id"] = annotation_id(sequence, a["instance_id"])
+        if "track_id" in own:
+            own["track_id"] = annotation_id(sequence, own["instance_id"])
     for o in meta["objects"]:
         if o.get("category_id"):
             o["category_id"] = s.category_map.get(o["category_id"], o["category_id"])

@@ -11,7 +11,7 @@ visible pixels are always a subset of the amodal ones.
 Two registered kinds (simgen.labels.kinds):
 
 - ``visibility``: adds ``visibility`` (visible pixels / amodal pixels, 0..1) and
-  ``amodal_area`` to every COCO annotation. No file.
+  ``amodal_area`` to every COCO annotation (under its ``"simgen"`` key). No file.
 - ``amodal``: ``DIR/amodal/NNNNNN.npz`` with ``instance_ids`` (N,) uint16 and ``masks``
   (N, H, W) bool, one mask per annotated object (category != 0) that covers a pixel.
 """
@@ -127,9 +127,10 @@ def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
 def add_visibility(value: AmodalMasks, annotations: list[dict]) -> None:
     """visibility = visible pixels / amodal pixels; amodal_area = the amodal pixel count."""
     for a in annotations:
-        full = value.area(a["instance_id"])
-        a["amodal_area"] = full
-        a["visibility"] = float(a["area"]) / full if full else 0.0
+        own = a["simgen"]  # simgen's own fields (simgen.labels.core.SIMGEN_KEY)
+        full = value.area(own["instance_id"])
+        own["amodal_area"] = full
+        own["visibility"] = float(a["area"]) / full if full else 0.0
 
 
 def amodal_preview(value: AmodalMasks) -> np.ndarray:

@@ -178,10 +178,26 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
 # --------------------------------------------------------------------------- COCO
 
 
-def coco_image(index: int, width: int, height: int, file_name: str) -> dict:
-    """The COCO "images" entry of frame ``index`` (image ids start at 1)."""
+SIMGEN_KEY = "simgen"
+"""The one key of COCO images and annotations under which simgen keeps its own fields
+(frame_index, split; instance_id, track_id, visibility, amodal_area): every other key is a
+standard COCO one, so no client's reserved names are taken (FiftyOne refuses a Detection
+attribute ``instance_id``)."""
+
+
+def coco_image(index: int, width: int, height: int, file_name: str, split: str | None = None) -> dict:
+    """The COCO "images" entry of frame ``index`` (image ids start at 1); simgen's own fields
+    (frame index, split) under ``"simgen"``."""
+    own: dict = {"frame_index": int(index)}
+    if split is not None:
+        own["split"] = str(split)
     return {"id": int(index) + 1, "file_name": str(file_name), "width": int(width),
-            "height": int(height), "frame_index": int(index)}
+            "height": int(height), SIMGEN_KEY: own}
+
+
+def instance_of(annotation: dict) -> int:
+    """The instance id (the value in instance/) of a COCO annotation simgen wrote."""
+    return int(annotation[SIMGEN_KEY]["instance_id"])
 
 
 def annotation_id(index: int, instance_id: int) -> int:
@@ -222,10 +238,10 @@ def coco_annotations(instance: np.ndarray, category_of: Mapping[int, int], index
             "id": annotation_id(index, iid),
             "image_id": image_id,
             "category_id": cat,
-            "instance_id": iid,
             "iscrowd": 0,
             "area": int(count),
             "bbox": bbox,
             "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]},
+            SIMGEN_KEY: {"instance_id": iid},
         })
     return anns

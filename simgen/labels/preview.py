@@ -138,7 +138,7 @@ def overlay(rgb: np.ndarray, instance: np.ndarray, annotations: Iterable[Mapping
         raise ValueError(f"instance shape {instance.shape} does not match rgb {rgb.shape[:2]}")
     anns = list(annotations)
     out = rgb.copy()
-    ann_ids = np.array([int(a["instance_id"]) for a in anns], np.int64)
+    ann_ids = np.array([int(a["simgen"]["instance_id"]) for a in anns], np.int64)
     colors = id_colors(ann_ids)
     if anns:
         # per-id lookup tables: which ids are annotated, and their colours

@@ -1,0 +1,192 @@
+"""YOLO exports: Ultralytics' detection (``yolo``) and segmentation (``yolo_seg``) layouts.
+
+::
+
+    DIR/yolo/data.yaml                      path, one entry per split (images/<split>), names
+    DIR/yolo/images/<split>/NNNNNN.png      hard links to DIR/images/NNNNNN.png (a copy where
+                                            the file system has no hard links)
+    DIR/yolo/labels/<split>/NNNNNN.txt      one line per COCO annotation:
+                                            "class cx cy w h" (yolo), "class x1 y1 x2 y2 ..." (yolo_seg)
+
+``yolo_seg`` writes the same under ``DIR/yolo_seg/``. Classes are the dataset's categories in
+order, numbered from 0 (``names`` in data.yaml). Coordinates are normalized by the image size,
+with COCO's pixel-edge convention: pixel (u, v) covers [u, u+1] x [v, v+1] before dividing by
+(W, H), so a box is the COCO bbox. A polygon runs through the centres (u + 0.5, v + 0.5) of the
+instance's boundary pixels (OpenCV's contour of the mask); holes (a ring's opening) and parts
+split by an occluder are joined into the one polygon a YOLO line holds by zero-width bridges
+(each walked there and back), so filling the polygon with OpenCV's ``fillPoly`` (what
+Ultralytics does) gives back the mask with its holes. ``scripts/yolo_polygon_iou.py`` measures
+that on rendered frames.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_util
+
+from simgen.io.coco_index import image_split
+
+if TYPE_CHECKING:
+    from simgen.io.coco_index import CocoIndex
+
+DIGITS = 6
+"""Decimals of the normalized coordinates (1e-6 of the image: well below a pixel)."""
+
+
+# ---------------------------------------------------------------------------- geometry
+
+
+def yolo_box(bbox: list[float], width: int, height: int) -> tuple[float, float, float, float]:
+    """COCO [x, y, w, h] (pixel edges) -> YOLO normalized (cx, cy, w, h)."""
+    x, y, w, h = (float(v) for v in bbox)
+    return (x + w / 2) / width, (y + h / 2) / height, w / width, h / height
+
+
+def _bridge(ring: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """One ring that walks ``ring``, crosses at the nearest pair of vertices to ``other``, walks
+    all of it and comes back the same way: filling it (even-odd or non-zero with an opposite
+    orientation) fills ``ring`` xor ``other``, and the bridge adds no area."""
+    d = ((ring[:, None, :].astype(np.int64) - other[None, :, :]) ** 2).sum(-1)
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    return np.concatenate([ring[: i + 1], other[j:], other[: j + 1], ring[i:]])
+
+
+def mask_polygon(mask: np.ndarray) -> np.ndarray:
+    """The one polygon (N, 2) of a binary mask: vertices at the centres of its boundary pixels,
+    in pixel-index coordinates (column, row), holes and separate parts bridged in (see the
+    module's doc). Empty (0, 2) for an empty mask."""
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    contours, hierarchy = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 2), np.int32)
+    hierarchy = hierarchy[0]
+    parts: list[np.ndarray] = []
+    for k, c in enumerate(contours):
+        if hierarchy[k][3] >= 0:  # a hole: joined to its outer contour below
+            continue
+        ring = c[:, 0, :]
+        h = hierarchy[k][2]  # first hole of this outer contour, then its siblings
+        holes = []
+        while h >= 0:
+            holes.append(contours[h][:, 0, :])
+            h = hierarchy[h][0]
+        for hole in sorted(holes, key=len, reverse=True):
+            ring = _bridge(ring, hole)
+        parts.append(ring)
+    parts.sort(key=lambda r: cv2.contourArea(r.astype(np.float32)), reverse=True)
+    poly = parts[0]
+    rest = parts[1:]
+    while rest:  # attach the nearest remaining part each time
+        dists = [((poly[:, None, :].astype(np.int64) - r[None]) ** 2).sum(-1).min() for r in rest]
+        poly = _bridge(poly, rest.pop(int(np.argmin(dists))))
+    return poly.astype(np.int32)
+
+
+def yolo_polygon(mask: np.ndarray) -> np.ndarray:
+    """:func:`mask_polygon` in YOLO's normalized coordinates (N, 2), N >= 3 (a one-pixel part is
+    its centre repeated)."""
+    poly = mask_polygon(mask).astype(np.float64)
+    if len(poly) == 0:
+        return poly
+    while len(poly) < 3:
+        poly = np.concatenate([poly, poly[-1:]])
+    h, w = mask.shape
+    return (poly + 0.5) / np.array([w, h], np.float64)
+
+
+def rasterize_polygon(poly: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Fill a normalized YOLO polygon (N, 2) at the pixel centres: ``cv2.fillPoly`` on the vertex
+    coordinates in pixel-index units (x * W - 0.5), 8 fractional bits. bool (H, W)."""
+    out = np.zeros((height, width), np.uint8)
+    if len(poly):
+        pts = (np.asarray(poly, np.float64) * np.array([width, height]) - 0.5) * 256.0
+        cv2.fillPoly(out, [np.round(pts).astype(np.int32).reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=8)
+    return out.astype(bool)
+
+
+def rle_mask(annotation: dict) -> np.ndarray:
+    """The (H, W) bool mask of a COCO annotation's compressed RLE."""
+    seg = annotation["segmentation"]
+    return mask_util.decode({"size": seg["size"], "counts": seg["counts"].encode("ascii")}).astype(bool)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def _fmt(values) -> str:
+    return " ".join(f"{v:.{DIGITS}f}" for v in values)
+
+
+def label_lines(annotations: list[dict], width: int, height: int, classes: dict[int, int],
+                segments: bool) -> list[str]:
+    """The lines of one image's label file (``classes``: category id -> YOLO class)."""
+    lines = []
+    for a in annotations:
+        cls = classes[int(a["category_id"])]
+        if segments:
+            poly = yolo_polygon(rle_mask(a))
+            if len(poly):
+                lines.append(f"{cls} {_fmt(poly.ravel())}")
+        else:
+            lines.append(f"{cls} {_fmt(yolo_box(a['bbox'], width, height))}")
+    return lines
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or no hard links there
+        shutil.copy2(src, dst)
+
+
+def _yaml_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, segments: bool) -> Path:
+    """Write the YOLO export of every indexed frame to ``root/folder`` (rebuilt beside it and
+    swapped in, so the folder is the old export or the new one, never half of each); returns
+    the path of its data.yaml."""
+    root = Path(root)
+    final = root / folder
+    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
+    tmp = root / f".{folder}.{os.getpid()}.tmp"
+    names = list(splits) + [s for s in index.split_names() if s not in splits]
+    for s in names:
+        (tmp / "images" / s).mkdir(parents=True)
+        (tmp / "labels" / s).mkdir(parents=True)
+    categories = sorted(index.categories, key=lambda c: int(c["id"]))
+    classes = {int(c["id"]): k for k, c in enumerate(categories)}
+    for chunk in index.chunks():
+        by_image: dict[int, list[dict]] = {}
+        for a in chunk["annotations"]:
+            by_image.setdefault(int(a["image_id"]), []).append(a)
+        for im in chunk["images"]:
+            split, name = image_split(im), Path(im["file_name"])
+            _link(root / name, tmp / "images" / split / name.name)
+            lines = label_lines(by_image.get(int(im["id"]), []), int(im["width"]), int(im["height"]),
+                                classes, segments)
+            (tmp / "labels" / split / f"{name.stem}.txt").write_text("".join(f"{x}\n" for x in lines))
+    val = "val" if "val" in names else names[0]  # Ultralytics needs a val entry
+    yaml = [f"# simgen YOLO {'segmentation' if segments else 'detection'} export (docs/dataset.md)",
+            f"path: {_yaml_str(final.resolve())}"]
+    yaml += [f"{s}: images/{s}" for s in names]
+    if "val" not in names:
+        yaml.append(f"val: images/{val}  # no val split: Ultralytics needs one")
+    yaml.append("names:")
+    yaml += [f"  {k}: {_yaml_str(c['name'])}" for k, c in enumerate(categories)]
+    (tmp / "data.yaml").write_text("\n".join(yaml) + "\n")
+    old = root / f".{folder}.{os.getpid()}.old"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        shutil.rmtree(old)
+    return final / "data.yaml"

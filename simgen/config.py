@@ -22,6 +22,7 @@ from typing import Any, Optional
 from simgen import SimgenError
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS
 from simgen.schema import check_fields, setting, span
+from simgen.tone import TONES
 
 Range = list[float]
 """A closed interval [low, high] that a parameter is drawn from uniformly."""
@@ -79,6 +80,26 @@ class RenderConfig:
     """Image height in pixels."""
     denoise: bool = setting(False)
     """Run Cycles' denoiser (OpenImageDenoise on CPU) on the RGB image; labels are never denoised."""
+    adaptive_threshold: float = setting(0.0, ge=0.0, le=1.0)
+    """Cycles' adaptive sampling: a pixel stops sampling once its noise is under this
+    threshold (render.samples is then the most a pixel gets), e.g. 0.01; 0 = off, every pixel
+    gets render.samples. The labels still come from the first sample."""
+    clamp_direct: float = setting(0.0, ge=0.0, le=1e6)
+    """Largest value one sample of direct light may add to a pixel (cuts fireflies, biases
+    highlights darker); 0 = no clamping."""
+    clamp_indirect: float = setting(10.0, ge=0.0, le=1e6)
+    """Largest value one sample of indirect (bounced) light may add to a pixel; 0 = no
+    clamping. 10 is Blender's default."""
+    tone: str = setting("agx", choices=TONES)
+    """How the linear render becomes the 8-bit sRGB image. agx: Blender's AgX view transform
+    (computed by Blender: a lookup table made at start-up), highlights rolled off towards white
+    over 6.5 stops above mid grey instead of clipped; standard: Blender's Standard transform
+    (clip at 1.0, sRGB curve), simgen's conversion before. Labels are never tone mapped."""
+    auto_exposure: bool = setting(True)
+    """Meter every frame: expose its log-average luminance to mid grey (0.18), at most 8
+    stops either way, then lower the exposure until at most 1 % of the pixels are above the
+    tone's white; camera.exposure is added on top (exposure compensation). The stops are in
+    the frame meta's ``image``. false: the linear render as it is (times 2**camera.exposure)."""
     threads: int = setting(0, ge=0, le=MAX_THREADS)
     """CPU render threads; 0 = one per core."""
     filter_width: float = setting(1.5, ge=0.01, le=10.0)

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Choose the render defaults for noise: samples, adaptive sampling, clamping, denoiser.
 
-    nice python scripts/noise_study.py --cache /tmp/noise            # 4 scenes, 200x150, 1024-spp reference
+    nice python scripts/noise_study.py --cache /tmp/noise            # 4 scenes, 160x120, 1024-spp reference
     python scripts/noise_study.py --cache /tmp/noise --scenes 0 1    # fill the cache for scenes 0, 1 only
     python scripts/noise_study.py --scenes-n 6 --width 320 --height 240 --reference 2048
+
+Several processes may fill one cache at once (``--scenes 0``, ``--scenes 1``, ...); the last
+call without ``--scenes`` then only reads the cache and prints the table.
 
 Scenes: frames 0..N-1 of the default tabletop recipe (seed 0), alternately with the default
 config and with ``materials=procedural lighting=wide`` (textures, glass, metal, coloured
@@ -137,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenes-n", type=int, default=4)
     ap.add_argument("--scenes", type=int, nargs="*", default=None, help="render only these scenes (fill the cache)")
-    ap.add_argument("--width", type=int, default=200)
-    ap.add_argument("--height", type=int, default=150)
+    ap.add_argument("--width", type=int, default=160)
+    ap.add_argument("--height", type=int, default=120)
     ap.add_argument("--reference", type=int, default=1024, help="reference samples")
     ap.add_argument("--cache", type=Path, required=True, help="folder for the renders (reused when present)")
     args = ap.parse_args(argv)

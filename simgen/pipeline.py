@@ -490,6 +490,7 @@ class FrameLoop:
                 kind.annotate(own.extra[kind.name], annotations)
         models = [(model_relpath(o.asset_id, o.mesh_path), o.mesh_path) for o in scene.objects]
         meta = frame_meta(scene, settings, self.catalog, index, annotations)
+        meta["image"] = own.image  # exposure metering and tone (simgen.tone)
         return FrameOutput(index=index, labels=own, meta=meta, models=models)
 
     def flow(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels],

@@ -31,6 +31,7 @@ from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
 from simgen.core.scene import Camera, Light, Material, Scene, World
 from simgen.io.files import pid_alive
+from simgen.tone import LUT_SIZE, lut_inputs, tone_map
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +68,53 @@ class RawPasses(TypedDict):
     """What :meth:`BlenderBackend.render` returns (all arrays row 0 = top of the image)."""
 
     rgb: np.ndarray
-    """(H, W, 3) uint8 sRGB ("Standard" view transform, no look, exposure 0)."""
+    """(H, W, 3) uint8 sRGB: the Combined pass metered and tone mapped by render.auto_exposure
+    and render.tone (:func:`simgen.tone.tone_map`)."""
     index: np.ndarray
     """(H, W) int32 object pass index (= instance id) at the pixel centre; 0 = no hit."""
     depth: np.ndarray
     """(H, W) float32 planar depth along the optical axis in metres; inf = no hit."""
     normal: np.ndarray
     """(H, W, 3) float32 world-space shading normal, averaged over samples; 0 = no hit."""
+    image: dict
+    """How rgb was made (the frame meta's ``image``): tone, metered_stops, exposure_stops,
+    total_stops."""
 
 
-def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
-    """Blender's "Standard" view transform on an sRGB display, as 8-bit."""
-    c = np.clip(linear, 0.0, 1.0)
-    s = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
-    return np.rint(s * 255.0).astype(np.uint8)
+VIEW_TRANSFORMS = {"agx": "AgX"}
+"""render.tone -> Blender's view_transform name (bpy 5.0.1) of the tones made by a LUT."""
+
+
+def view_transform_lut(tone: str, workdir: Path, size: int = LUT_SIZE) -> np.ndarray:
+    """(size, size, size, 3) float32: Blender's ``tone`` view transform (sRGB display, no look,
+    exposure 0) of :func:`simgen.tone.lut_inputs`, made by Blender itself: the lattice as a
+    float image saved through the colour management of a scratch scene as a 16-bit PNG."""
+    import cv2
+
+    scene = bpy.data.scenes.new("simgen_lut")
+    img = bpy.data.images.new("simgen_lut", size * size, size, alpha=True, float_buffer=True)
+    path = Path(workdir) / f"lut-{tone}.png"
+    try:
+        img.colorspace_settings.name = "Linear Rec.709"
+        px = np.ones((size**3, 4), np.float32)
+        px[:, :3] = lut_inputs(size)
+        img.pixels.foreach_set(px.ravel())
+        scene.display_settings.display_device = "sRGB"
+        vs = scene.view_settings
+        vs.view_transform, vs.look, vs.exposure, vs.gamma = VIEW_TRANSFORMS[tone], "None", 0.0, 1.0
+        im = scene.render.image_settings
+        im.file_format, im.color_mode, im.color_depth = "PNG", "RGB", "16"
+        img.save_render(str(path), scene=scene)
+        out = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if out is None:
+            raise SimgenError(f"Blender wrote no {tone} lookup table to {path}")
+        # PNG rows top first, Blender's pixels bottom row first; BGR -> RGB
+        out = out[::-1, :, 2::-1].reshape(size, size, size, 3).astype(np.float32) / 65535.0
+    finally:
+        bpy.data.images.remove(img)
+        bpy.data.scenes.remove(scene)
+        path.unlink(missing_ok=True)
+    return out
 
 
 @contextlib.contextmanager
@@ -140,10 +174,14 @@ class BlenderBackend:
         self._frame_ids: list = []  # datablocks created for the current scene
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names
+        self.tone_lut = None  # render.tone's lookup table, made by Blender (None: standard)
         with self._maybe_quiet():
             bpy.ops.wm.read_factory_settings(use_empty=True)
         self.scene = bpy.context.scene
         self._setup_scene()
+        if settings.tone in VIEW_TRANSFORMS:
+            with self._maybe_quiet():
+                self.tone_lut = view_transform_lut(settings.tone, self.tmpdir)
         self.device = self._setup_device(settings.device)
         self.blender_version: str = bpy.app.version_string
         self._camera = self._new_camera()
@@ -166,11 +204,10 @@ class BlenderBackend:
         if r.threads > 0:
             s.render.threads_mode = "FIXED"
             s.render.threads = r.threads
-        s.cycles.samples = r.samples
-        s.cycles.use_adaptive_sampling = False
-        s.cycles.use_denoising = r.denoise
+        self.configure_sampling(r)
         s.cycles.pixel_filter_type = "BLACKMAN_HARRIS"  # FIRST_SAMPLE_OFFSET is this filter's
         s.cycles.filter_width = r.filter_width
+        # Blender writes no image: simgen tone maps the EXR's linear Combined (simgen.tone)
         s.view_settings.view_transform = "Standard"
         s.view_settings.look = "None"
         s.view_settings.exposure = 0.0
@@ -186,6 +223,23 @@ class BlenderBackend:
         im.file_format = "OPEN_EXR_MULTILAYER"
         im.color_depth = "32"  # float32 labels: half floats lose depth precision
         im.exr_codec = "NONE"  # a temp file in RAM; compression only costs time
+
+    def configure_sampling(self, r: RenderConfig) -> None:
+        """Samples, adaptive sampling, light-path clamping and the denoiser of ``r`` (all of
+        them touch the Combined pass only: the label passes keep the first sample)."""
+        c = self.scene.cycles
+        c.samples = r.samples
+        c.use_adaptive_sampling = r.adaptive_threshold > 0
+        if r.adaptive_threshold > 0:
+            c.adaptive_threshold = r.adaptive_threshold
+            c.adaptive_min_samples = 0  # Cycles' automatic minimum
+        c.sample_clamp_direct = r.clamp_direct
+        c.sample_clamp_indirect = r.clamp_indirect
+        c.use_denoising = r.denoise
+        if r.denoise:
+            c.denoiser = "OPENIMAGEDENOISE"
+            c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+            c.denoising_prefilter = "ACCURATE"
 
     def _setup_device(self, device: str) -> str:
         """Pick the Cycles device; returns "CPU" or the GPU backend used. Logs the choice."""
@@ -587,18 +641,19 @@ class BlenderBackend:
 
         With depth of field on, the labels come from a second render of one sample without
         it (a pinhole camera, as K says); the RGB keeps the blur."""
-        files = RenderedFiles(self._render_exr(seed), exposure=self._exposure)
+        tone = dict(tone=self.settings.tone, auto_exposure=self.settings.auto_exposure, lut=self.tone_lut)
+        files = RenderedFiles(self._render_exr(seed), exposure=self._exposure, **tone)
         dof = self._camera.data.dof
         if not dof.use_dof:
             return files
         c = self.scene.cycles
-        saved = c.samples, c.use_denoising
-        dof.use_dof, c.samples, c.use_denoising = False, 1, False
+        saved = c.samples, c.use_denoising, c.use_adaptive_sampling
+        dof.use_dof, c.samples, c.use_denoising, c.use_adaptive_sampling = False, 1, False, False
         try:
             sharp = self._render_exr(seed)
         finally:
-            dof.use_dof, (c.samples, c.use_denoising) = True, saved
-        return RenderedFiles(sharp, exposure=self._exposure, rgb_from=files.exr)
+            dof.use_dof, (c.samples, c.use_denoising, c.use_adaptive_sampling) = True, saved
+        return RenderedFiles(sharp, exposure=self._exposure, rgb_from=files.exr, **tone)
 
     def _render_exr(self, seed: int) -> Path:
         self._renders += 1
@@ -655,20 +710,39 @@ class RenderedFiles:
     """Stops applied to the linear Combined pass (see :func:`read_passes`)."""
     rgb_from: Path | None = None
     """With depth of field: the render whose Combined pass is the RGB."""
+    tone: str = "standard"
+    auto_exposure: bool = False
+    lut: np.ndarray | None = None
+    """render.tone, render.auto_exposure and the tone's lookup table (see :func:`read_passes`)."""
 
     def load(self) -> RawPasses:
-        passes = read_passes(self.exr, exposure=self.exposure)
+        tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure, lut=self.lut)
+        passes = read_passes(self.exr, **tone)
         if self.rgb_from is not None:
-            passes["rgb"] = read_passes(self.rgb_from, exposure=self.exposure)["rgb"]
+            passes["rgb"], passes["image"] = tone_map(read_linear(self.rgb_from), **tone)
         for path in (self.exr, self.rgb_from):
             if path is not None:
                 path.unlink()
         return passes
 
 
-def read_passes(path: Path, exposure: float = 0.0) -> RawPasses:
-    """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`;
-    ``exposure`` (stops) scales the linear Combined pass by 2**exposure before sRGB."""
+def read_linear(path: Path, exposure: float = 0.0) -> np.ndarray:
+    """The (H, W, 3) float32 linear Combined pass of a multilayer EXR, times 2**exposure
+    (before any metering)."""
+    with OpenEXR.File(str(path), separate_channels=True) as f:
+        for p in f.parts:
+            ch = {name.removeprefix("ViewLayer."): c.pixels for name, c in p.channels.items()}
+            if "Combined.R" in ch:
+                rgb = np.stack([ch["Combined.R"], ch["Combined.G"], ch["Combined.B"]], axis=-1).astype(np.float32)
+                return rgb * np.float32(2.0 ** exposure) if exposure else rgb
+    raise ValueError(f"{path} has no Combined pass")
+
+
+def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_exposure: bool = False,
+                lut: np.ndarray | None = None) -> RawPasses:
+    """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`; the RGB is
+    :func:`simgen.tone.tone_map` of the linear Combined pass (``exposure``: the camera's
+    drawn stops, on top of what metering picks)."""
     parts = {}
     with OpenEXR.File(str(path), separate_channels=True) as f:
         for p in f.parts:
@@ -679,6 +753,5 @@ def read_passes(path: Path, exposure: float = 0.0) -> RawPasses:
     depth[(depth > BACKGROUND_DEPTH) | (index == 0)] = np.inf
     normal = np.stack([parts["Normal.X"], parts["Normal.Y"], parts["Normal.Z"]], axis=-1).astype(np.float32)
     normal[index == 0] = 0.0
-    if exposure:
-        combined = combined * np.float32(2.0 ** exposure)
-    return RawPasses(rgb=linear_to_srgb8(combined), index=index, depth=depth, normal=normal)
+    rgb, image = tone_map(combined, tone=tone, auto_exposure=auto_exposure, exposure=exposure, lut=lut)
+    return RawPasses(rgb=rgb, index=index, depth=depth, normal=normal, image=image)

@@ -41,6 +41,8 @@ class FrameLabels:
     """(H, W, 3) float32 camera-frame unit normals facing the camera, 0 = no hit."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Values of the optional label kinds (output.labels) by name (simgen.labels.kinds)."""
+    image: dict[str, Any] = field(default_factory=dict)
+    """How the backend made rgb (exposure metering, tone): the frame meta's ``image``."""
 
     def __getitem__(self, name: str) -> Any:
         """The value of label kind ``name``: a core array or an optional kind's value."""
@@ -170,7 +172,7 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     depth[~valid] = np.inf
     normal_cam = camera_normals(normal, world_to_camera, K, valid)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
-                         depth=depth, normal=normal_cam)
+                         depth=depth, normal=normal_cam, image=dict(raw.get("image", {})))
     labels.check()
     return labels
 

@@ -355,7 +355,8 @@ class OutputConfig:
     """Train/val/test splits: {name: fraction}, fractions summing to 1. Each sequence (or frame,
     output.split_by) is drawn into a split from a hash of (seed, its index): the same whatever
     the run's length or shards. Recorded per frame (meta split); each split also gets its own
-    COCO file and YOLO folders. {train: 1.0} for one split."""
+    COCO file and YOLO folders (a split of 0: none). Set each key (output.splits.test=0): a {...}
+    override is merged into these keys."""
     split_by: str = setting("sequence", choices=("sequence", "frame"))
     """Unit of the splits: sequence (a sequence's frames share a split; with sequence.length=1
     the same as frame) or frame (the frames of one sequence may land in different splits)."""

@@ -451,8 +451,10 @@ CASES = [
     C("output-under-a-file", output_under_a_file, "cannot be created"),
     C("output-empty", ["output.dir=''"], "output.dir=''"),
     C("previews-maybe", ["output.previews=maybe"], "'output.previews'"),
-    C("output-formats-unknown", ["output.formats=[yolo]"], "output.formats=['yolo']"),
+    C("output-formats-unknown", ["output.formats=[voc]"], "output.formats=['voc']"),
     C("output-labels-unknown", ["output.labels=[bogus]"], "output.labels=['bogus']"),
+    C("output-splits-merged", ["output.splits={train: 0.9, val: 0.1}"], "sum to 1.1, not 1"),
+    C("output-split-by-unknown", ["output.split_by=scene"], "output.split_by"),
     C("output-labels-empty-name", ["output.labels=['']"], "output.labels=['']: item '' must not be empty"),
     # scene=tabletop
     C("area-radius-zero", ["scene.area_radius=0"], "scene.area_radius=0.0"),

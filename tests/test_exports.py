@@ -254,3 +254,14 @@ def test_yolo_export_is_rebuilt_whole_and_cleans_up_after_a_killed_one(exported)
     after = {p.relative_to(exported).as_posix(): p.read_bytes() for p in (exported / "yolo").rglob("*") if p.is_file()}
     assert after == before
     assert not list(exported.glob(".yolo.*"))
+
+
+def test_a_split_of_zero_gets_no_files(tmp_path):
+    from simgen.io.dataset import DatasetWriter
+    from simgen.io.files import write_json
+
+    writer = DatasetWriter(tmp_path, [{"id": 1, "name": "box"}], previews=False)
+    write_json(tmp_path / "dataset.json", {"config": {"output": {"splits": {"train": 0.9, "val": 0.1, "test": 0}}}})
+    assert writer.split_names() == ["train", "val"]
+    writer.export(["coco"])  # no frames: every named split's file, empty
+    assert sorted(p.name for p in tmp_path.glob("coco*.json")) == ["coco.json", "coco_train.json", "coco_val.json"]

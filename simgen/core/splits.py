@@ -33,7 +33,7 @@ def check_splits(splits: Mapping[str, float]) -> None:
         given = ", ".join(f"{k}: {v:g}" for k, v in splits.items())
         raise ValueError(f"output.splits fractions {{{given}}} sum to {total:g}, not 1 (an override "
                          "{...} is merged into the default's keys); set each, e.g. output.splits.train=0.9 "
-                         "output.splits.val=0.1 output.splits.test=0, or drop one with ~output.splits.test")
+                         "output.splits.val=0.1 output.splits.test=0 (a split of 0 gets no frames and no files)")
 
 
 def unit_hash(seed: int, unit: int) -> float:

@@ -169,7 +169,7 @@ class CocoIndex:
         file is written atomically, its annotations waiting in a temp file while the images go out."""
         with contextlib.ExitStack() as stack:
             files = {s: stack.enter_context(atomic_open(p)) for s, p in paths.items()}
-            rest = {s: stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.dir))
+            rest = {s: stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.root))
                     for s in paths}
             first = {(s, what): True for s in paths for what in ("images", "annotations")}
             for f in files.values():

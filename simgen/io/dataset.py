@@ -228,12 +228,14 @@ class DatasetWriter:
         return index
 
     def split_names(self) -> list[str]:
-        """The split names of output.splits in DIR/dataset.json's config ([] if none)."""
+        """The split names of output.splits in DIR/dataset.json's config, those of fraction 0 left
+        out ([] if none)."""
         try:
             config = read_json(self.root / "dataset.json").get("config") or {}
         except (FileNotFoundError, ValueError):
             return []
-        return list((config.get("output") or {}).get("splits") or {})
+        splits = (config.get("output") or {}).get("splits") or {}
+        return [name for name, fraction in splits.items() if fraction]
 
     def build_coco(self, info: dict | None = None) -> dict:
         """The COCO dictionary of every complete frame on disk (for small datasets)."""

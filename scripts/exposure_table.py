@@ -9,7 +9,7 @@ For each option (``lighting=<each configs/lighting/*.yaml>`` with the default ma
 ``materials=<each configs/materials/*.yaml>`` with the default lighting, and the worst
 combination ``materials=procedural lighting=sky``) frames 0..N-1 of the default tabletop
 recipe (seed 0) are rendered ONCE with Cycles at a small size (default 120x90, 8 samples,
-no denoiser: exposure statistics hardly depend on size or noise, and this keeps the whole
+no denoiser, no adaptive sampling: exposure statistics hardly depend on size or noise, and this keeps the whole
 table to minutes on a CPU). The linear Combined pass (the scene's drawn camera exposure
 applied, as the backend does) is then turned into the 8-bit image twice:
 
@@ -92,7 +92,8 @@ def render_linear(overrides: list[str], frames: int, width: int, height: int, sa
     from simgen.sampling.random import render_seed
 
     settings = compose([*overrides, f"render.width={width}", f"render.height={height}",
-                        f"render.samples={samples}", "render.device=cpu", "render.denoise=false"])
+                        f"render.samples={samples}", "render.device=cpu", "render.denoise=false",
+                        "render.adaptive_threshold=0"])
     recipe, catalog = load_recipe(settings.scene.recipe), catalog_for(settings)
     backend = BlenderBackend(settings.render)
     out = []

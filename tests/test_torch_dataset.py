@@ -235,8 +235,17 @@ def test_dataloader_batches_with_the_collate_function(rendered):
 def test_split_filters_by_the_meta(sequence_ds, tmp_path):
     from simgen.torch import SimgenDataset
 
+    drawn = {int(p.stem): json.loads(p.read_text())["split"] for p in sorted((sequence_ds / "meta").glob("*.json"))}
+    for name in set(drawn.values()):  # the run's own splits (output.splits)
+        assert SimgenDataset(sequence_ds, split=name).frames == [i for i, s in sorted(drawn.items()) if s == name]
+    older = tmp_path / "older"  # a dataset from before splits: its meta has none
+    shutil.copytree(sequence_ds, older)
+    for p in (older / "meta").glob("*.json"):
+        meta = json.loads(p.read_text())
+        del meta["split"]
+        p.write_text(json.dumps(meta))
     with pytest.raises(SimgenError, match="no frame's meta has a split"):
-        SimgenDataset(sequence_ds, split="train")
+        SimgenDataset(older, split="train")
     root = tmp_path / "ds"
     shutil.copytree(sequence_ds, root)
     for i, split in enumerate(["train", "val", "train"]):

@@ -26,6 +26,7 @@ import numpy as np
 from simgen import SimgenError, __version__
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
+from simgen.labels.core import SIMGEN_KEY
 from simgen.labels.flow import flow_to_color
 from simgen.labels.preview import depth_preview, normal_preview, overlay
 from simgen.report import svg
@@ -204,8 +205,10 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
     h, w = instance.shape
     anns = []
     for a in annotations_of(meta):
-        mask = decode_mask(a, h, w)
-        anns.append({"bbox": a["bbox"], "category_id": a["category_id"], "instance_id": instance_of(mask, instance)})
+        iid = (a.get(SIMGEN_KEY) or {}).get("instance_id")
+        if iid is None:  # a COCO record without simgen's own fields: the id its mask covers
+            iid = instance_of(decode_mask(a, h, w), instance)
+        anns.append({"bbox": a["bbox"], "category_id": a["category_id"], SIMGEN_KEY: {"instance_id": int(iid)}})
     tiles = [("boxes and masks", _data_uri(overlay(rgb, instance, anns, ds.category_names)))]
     depth = root / "depth" / f"{name}.npy"
     if depth.is_file():

@@ -1,5 +1,6 @@
 """Reading a finished dataset for the report and the checks: its description, its frames,
-each frame's COCO annotations (standard COCO keys only) and the per-frame files."""
+each frame's COCO annotations (simgen's own fields under their ``simgen`` key) and the
+per-frame files."""
 
 from __future__ import annotations
 
@@ -13,11 +14,7 @@ from pycocotools import mask as mask_util
 
 from simgen import SimgenError
 from simgen.io.dataset import frame_name, frames_on_disk
-
-STANDARD_ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "area", "segmentation", "iscrowd")
-"""The COCO annotation keys the report and the checks rely on (simgen's own extra keys may
-move; instance ids come from the label maps)."""
-
+from simgen.labels.core import SIMGEN_KEY
 
 class Dataset:
     """A dataset folder: ``dataset.json`` (categories, config) and the frames on disk."""
@@ -56,14 +53,8 @@ def annotations_of(meta: dict) -> list[dict]:
 
 
 def extra(ann: dict, key: str) -> Any:
-    """A simgen field of an annotation (e.g. ``visibility``): at the top level, or under
-    the namespaced key simgen keeps its own fields in; None if absent."""
-    if key in ann:
-        return ann[key]
-    for v in ann.values():
-        if isinstance(v, dict) and key in v:
-            return v[key]
-    return None
+    """One of simgen's own fields of an annotation (e.g. ``visibility``), None if absent."""
+    return (ann.get(SIMGEN_KEY) or {}).get(key)
 
 
 def rle_of(ann: dict, height: int, width: int) -> dict:
@@ -80,12 +71,3 @@ def rle_of(ann: dict, height: int, width: int) -> dict:
 def decode_mask(ann: dict, height: int, width: int) -> np.ndarray:
     """bool (H, W) mask of the annotation."""
     return mask_util.decode(rle_of(ann, height, width)).astype(bool)
-
-
-def instance_of(mask: np.ndarray, instance: np.ndarray) -> int:
-    """The instance id most of ``mask``'s pixels have in the instance map (0 if none)."""
-    vals = instance[mask]
-    if vals.size == 0:
-        return 0
-    ids, counts = np.unique(vals, return_counts=True)
-    return int(ids[np.argmax(counts)])

@@ -26,11 +26,10 @@ import numpy as np
 from simgen import SimgenError, __version__
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
-from simgen.labels.core import SIMGEN_KEY
 from simgen.labels.flow import flow_to_color
 from simgen.labels.preview import depth_preview, normal_preview, overlay
 from simgen.report import svg
-from simgen.report.dataset import Dataset, annotations_of, decode_mask, extra, instance_of
+from simgen.report.dataset import Dataset, annotations_of, extra
 
 CLIP_FRACTION = 0.01
 """A frame whose share of pixels clipped to white (255 in every channel) is above this is flagged."""
@@ -202,13 +201,7 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
     meta = ds.meta(index)
     rgb = read_png(root / "images" / f"{name}.png")
     instance = read_png(root / "instance" / f"{name}.png")
-    h, w = instance.shape
-    anns = []
-    for a in annotations_of(meta):
-        iid = (a.get(SIMGEN_KEY) or {}).get("instance_id")
-        if iid is None:  # a COCO record without simgen's own fields: the id its mask covers
-            iid = instance_of(decode_mask(a, h, w), instance)
-        anns.append({"bbox": a["bbox"], "category_id": a["category_id"], SIMGEN_KEY: {"instance_id": int(iid)}})
+    anns = annotations_of(meta)
     tiles = [("boxes and masks", _data_uri(overlay(rgb, instance, anns, ds.category_names)))]
     depth = root / "depth" / f"{name}.npy"
     if depth.is_file():

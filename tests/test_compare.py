@@ -152,8 +152,24 @@ def test_rendered_vs_itself_and_its_coco_copy(tiny, tmp_path):
     assert doc["b"]["kind"] == "coco" and doc["b"]["annotations"] == doc["a"]["annotations"]
     assert all(s["js"] in (0.0, None) for s in doc["statistics"]), doc
 
+    # the dataset's own coco.json, its file_name (images/NNNNNN.png) relative to the json's folder
+    _, jpath, rows = compare(tiny, tiny / "coco.json", tmp_path / "own.html", frames=3)
+    assert all(r.distance == 0.0 or math.isnan(r.distance) for r in rows)
+    assert json.loads(jpath.read_text())["b"]["sampled"] == 3
+
 
 def test_cli_bad_input_one_line(tmp_path):
     res = simgen_cli("compare", str(tmp_path / "missing"), str(tmp_path / "missing"), cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip().startswith("simgen: error:") and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_visibility_under_the_simgen_key(tmp_path):
+    a = make_coco(tmp_path / "a", vis=0.22)
+    b = make_coco(tmp_path / "b", vis=0.92)
+    _, _, rows = compare(a, b, tmp_path / "r.html", frames=0, images_a=a.parent / "img", images_b=b.parent / "img")
+    d = {r.name: r for r in rows}
+    assert d["visibility"].distance == pytest.approx(1.0)
+    assert d["visibility"].w1 == pytest.approx(0.7, abs=0.05)    # bin centres 0.225 and 0.925
+    assert "brightness" not in d                                 # --frames 0: no image statistics
+    assert rows[0].name == "visibility"

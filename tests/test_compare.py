@@ -173,3 +173,15 @@ def test_visibility_under_the_simgen_key(tmp_path):
     assert d["visibility"].w1 == pytest.approx(0.7, abs=0.05)    # bin centres 0.225 and 0.925
     assert "brightness" not in d                                 # --frames 0: no image statistics
     assert rows[0].name == "visibility"
+
+
+def test_no_annotations_on_one_side(tmp_path):
+    a = make_coco(tmp_path / "a")
+    b = make_coco(tmp_path / "b")
+    doc = json.loads(b.read_text())
+    doc["annotations"] = []
+    b.write_text(json.dumps(doc))
+    _, _, rows = compare(a, b, tmp_path / "r.html", frames=2, images_a=a.parent / "img", images_b=b.parent / "img")
+    d = {r.name: r for r in rows}
+    assert d["categories and boxes"].note == "no annotations in B" and math.isnan(d["categories and boxes"].distance)
+    assert d["objects per image"].distance == pytest.approx(1.0)  # two per image vs none

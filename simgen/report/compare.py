@@ -309,6 +309,9 @@ def compare_stats(a: Stats, b: Stats, names: tuple[str, str] = ("A", "B")) -> li
                         + svg.pair_bars("box centre y", _labels(ce), norm(ya), norm(yb), xlabel="y / height",
                                         names=names)))
         one_d("aspect ratio", "label", ASPECT_EDGES, a.aspect, b.aspect, "log2 units", "log2(box width / height)")
+    else:
+        empty = " and ".join(n for n, st in zip(names, (a, b)) if not st.annotations)
+        rows.append(Row("categories and boxes", "label", float("nan"), None, "", f"no annotations in {empty}"))
     if a.images and b.images:
         oe = np.arange(OBJECTS_MAX + 2, dtype=float)
         one_d("objects per image", "label", oe, a.objects, b.objects, "objects", f"objects ({OBJECTS_MAX}: or more)", 3)

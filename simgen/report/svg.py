@@ -164,7 +164,7 @@ def pair_lines(title: str, xs: Sequence[float], a: Sequence[float], b: Sequence[
 def _legend(names: Sequence[str]) -> str:
     out = []
     for k, name in enumerate(names[:2]):
-        x = WIDTH - _M["right"] - 150 + 75 * k
-        out.append(f'<rect x="{x}" y="{_M["top"] - 8}" width="10" height="8" fill="{SERIES[k]}"/>'
-                   f'<text x="{x + 13}" y="{_M["top"]}" font-size="9">{escape(str(name))[:12]}</text>')
+        x = 4 + 60 * k                                   # bottom left, under the axis labels
+        out.append(f'<rect x="{x}" y="{HEIGHT - 12}" width="10" height="8" fill="{SERIES[k]}"/>'
+                   f'<text x="{x + 13}" y="{HEIGHT - 4}" font-size="9">{escape(str(name))[:8]}</text>')
     return "".join(out)

@@ -337,6 +337,7 @@ def usage() -> str:
               "  simgen merge /data/all /data/part1 /data/part2             # datasets into one (hard links)",
               "  simgen inspect /data/run1 [--out report.html]              # HTML report: contact sheet, plots, warnings",
               "  simgen validate /data/run1 [--full]                        # consistency checks; exit 0 clean, 1 problems",
+              "  simgen compare /data/run1 real/coco.json --images-b real/images  # how two datasets differ (HTML + JSON)",
               "  simgen --cfg job                                           # print the composed config",
               "",
               f"The default scene is scene={DEFAULT_RECIPE}. Reference of every key: docs/config.md; the dataset",
@@ -422,6 +423,37 @@ def validate_main(argv: list[str]) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+def compare_main(argv: list[str]) -> None:
+    """``simgen compare A B [--images-a DIR] [--images-b DIR] [--out FILE.html] [--frames N]``"""
+    import argparse
+
+    from simgen.report.compare import compare, table
+
+    ap = argparse.ArgumentParser(
+        prog="simgen compare", description="How two datasets differ (README: 'Compare two datasets'), without "
+        "pretrained networks: colour, brightness, power spectrum and edge density of the images; categories, box "
+        "size, centre and aspect, objects per image and visibility of the labels. Each as a Jensen-Shannon distance "
+        "(0 identical .. 1 disjoint) and a plot, in one self-contained HTML file and a JSON beside it; the table, "
+        "largest distance first, is printed.")
+    ap.add_argument("a", help="a simgen dataset folder, or a COCO json file (images: --images-a)")
+    ap.add_argument("b", help="a simgen dataset folder, or a COCO json file (images: --images-b)")
+    ap.add_argument("--images-a", default=None, help="the folder A's COCO file_name entries are relative to "
+                    "(default: the json file's folder)")
+    ap.add_argument("--images-b", default=None, help="the same for B")
+    ap.add_argument("--out", default=None, help="the HTML file to write (default: ./compare.html); the distances "
+                    "go to the same name with .json")
+    ap.add_argument("--frames", type=int, default=50, help="images per side for the image statistics, sampled "
+                    "evenly (default 50); label statistics use every annotation")
+    args = ap.parse_args(argv)
+    try:
+        path, jpath, rows = compare(args.a, args.b, args.out, frames=args.frames, images_a=args.images_a,
+                                    images_b=args.images_b)
+    except SimgenError as e:
+        _fail(str(e))
+    print(table(rows), flush=True)
+    print(f"simgen: comparison in {path.resolve()} (distances: {jpath.resolve()})", flush=True)
+
+
 def main() -> None:
     global _full_error
     if not (CONFIG_DIR / "config.yaml").is_file():
@@ -436,6 +468,9 @@ def main() -> None:
         return
     if args[:1] == ["validate"]:
         validate_main(args[1:])
+        return
+    if args[:1] == ["compare"]:
+        compare_main(args[1:])
         return
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.schema", "simgen.config"),                         # the declared settings
     ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
     ("simgen.io", "simgen.sampling", "simgen.imaging"),         # writers and readers; samplers; RGB effects
-    ("simgen.report",),                                         # inspect and validate a dataset on disk
+    ("simgen.report",),                                         # inspect, validate, compare datasets on disk
     ("simgen.recipes",),                                        # the recipe protocol and loader
     ("scenes",),                                                # the recipes themselves
     ("simgen.blender",),                                        # the bpy boundary

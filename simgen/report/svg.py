@@ -107,3 +107,64 @@ def _frame(title: str, xlabel: str, ylabel: str, top: float) -> str:
 def _wrap(parts: list[str]) -> str:
     return (f'<svg class="plot" width="{WIDTH}" height="{HEIGHT}" '
             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif">' + "".join(parts) + "</svg>")
+
+
+SERIES = ("#3b7dd8", "#e08a2c")
+"""Colours of the two datasets in the comparison charts (A, B)."""
+
+
+def pair_bars(title: str, labels: Sequence[str], a: Sequence[float], b: Sequence[float], xlabel: str = "",
+              ylabel: str = "share", names: Sequence[str] = ("A", "B")) -> str:
+    """Two series side by side per label (A blue, B orange), e.g. two normalized histograms
+    over the same bins; labels are thinned out when there are many."""
+    n = max(len(labels), 1)
+    w, h = WIDTH - _M["left"] - _M["right"], HEIGHT - _M["top"] - _M["bottom"]
+    top = max([float(v) for v in list(a) + list(b)] + [1e-12])
+    bw = w / n
+    parts = [_frame(title, xlabel, ylabel, top), _legend(names)]
+    step = max(1, n // 8)
+    for i, label in enumerate(labels):
+        x = _M["left"] + i * bw
+        for k, (vals, color) in enumerate(((a, SERIES[0]), (b, SERIES[1]))):
+            v = float(vals[i]) if i < len(vals) else 0.0
+            bh = h * v / top
+            parts.append(f'<rect x="{x + bw * (0.05 + 0.45 * k):.1f}" y="{_M["top"] + h - bh:.1f}" '
+                         f'width="{bw * 0.45:.1f}" height="{bh:.1f}" fill="{color}"><title>{escape(names[k])} '
+                         f'{escape(str(label))}: {_fmt(v)}</title></rect>')
+        if i % step == 0:
+            parts.append(f'<text x="{x + bw / 2:.1f}" y="{_M["top"] + h + 13}" font-size="9" '
+                         f'text-anchor="middle">{escape(str(label))}</text>')
+    return _wrap(parts)
+
+
+def pair_lines(title: str, xs: Sequence[float], a: Sequence[float], b: Sequence[float], xlabel: str = "",
+               ylabel: str = "", names: Sequence[str] = ("A", "B")) -> str:
+    """Two curves over the same x values (A blue, B orange), y axis from their min to max."""
+    w, h = WIDTH - _M["left"] - _M["right"], HEIGHT - _M["top"] - _M["bottom"]
+    ys = [float(v) for v in list(a) + list(b)] or [0.0]
+    lo, hi = min(ys), max(ys)
+    hi = hi if hi > lo else lo + 1.0
+    x0, x1 = float(xs[0]), float(xs[-1]) if len(xs) > 1 else float(xs[0]) + 1.0
+
+    def P(x: float, y: float) -> str:
+        return f"{_M['left'] + w * (x - x0) / ((x1 - x0) or 1.0):.1f},{_M['top'] + h * (hi - y) / (hi - lo):.1f}"
+
+    parts = [_frame(title, xlabel, ylabel, hi).replace(f'>{_fmt(0.0)}</text>', f">{_fmt(lo)}</text>", 1),
+             _legend(names)]
+    for vals, color in ((a, SERIES[0]), (b, SERIES[1])):
+        pts = " ".join(P(float(x), float(y)) for x, y in zip(xs, vals))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>')
+    for k in range(6):
+        v = x0 + (x1 - x0) * k / 5
+        X = _M["left"] + w * k / 5
+        parts.append(f'<text x="{X:.1f}" y="{_M["top"] + h + 15}" font-size="10" text-anchor="middle">{_fmt(v)}</text>')
+    return _wrap(parts)
+
+
+def _legend(names: Sequence[str]) -> str:
+    out = []
+    for k, name in enumerate(names[:2]):
+        x = 4 + 60 * k                                   # bottom left, under the axis labels
+        out.append(f'<rect x="{x}" y="{HEIGHT - 12}" width="10" height="8" fill="{SERIES[k]}"/>'
+                   f'<text x="{x + 13}" y="{HEIGHT - 4}" font-size="9">{escape(str(name))[:8]}</text>')
+    return "".join(out)

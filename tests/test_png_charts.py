@@ -316,7 +316,9 @@ def test_bitmap_font_fallback_still_fits(tmp_path, monkeypatch):
     """Pillow 10.0 (or a build without FreeType) has only the fixed bitmap font: same layout rules."""
     from PIL import ImageFont
 
-    monkeypatch.setattr(png, "_font", lambda size: ImageFont.load_default_imagefont())
+    bitmap = getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)  # Pillow 10.0: no size, bitmap
+    monkeypatch.setattr(png, "_font", lambda size: bitmap())
+    assert not isinstance(png._font(12), ImageFont.FreeTypeFont)
     groups = [f"long_category_name_{i}" for i in range(12)]
     img = load(bar_chart(tmp_path / "b.png", groups, ["a", "b"], [[[0.2], [0.3]]] * 12,
                          title="x" * 400, ylabel="AP", ymax=1))

@@ -440,7 +440,7 @@ def bar_chart(path, groups: list[str], series: list[str], values: list[list[list
         note += "; n/a: no value (e.g. -1 = no ground truth)"
     foot_font = _font(11)
     foot_h = len(_wrap(note, foot_font, width - 2 * _PAD)) * _line_height(foot_font) + _PAD // 2
-    plot_top = header_h + 14                      # room for a value over the tallest bar
+    plot_top = header_h + 18                      # room for a value over the tallest bar
     plot_h = 300
     height = max(HEIGHT, plot_top + plot_h + 8 + label_h + 6 + foot_h + 6)
     bottom = height - foot_h - 6 - label_h - 8
@@ -502,7 +502,7 @@ def bar_chart(path, groups: list[str], series: list[str], values: list[list[list
                 c.draw.ellipse([px - r, py - r, px + r, py + r], fill=INK)
             if show_values:
                 y_hi = c.y(st.hi, plot_top, bottom, top)
-                _text(c.draw, (cx, max(y_hi - _line_height(small) - 2, plot_top - _line_height(small))),
+                _text(c.draw, (cx, max(y_hi - _line_height(small) - 4, plot_top - _line_height(small) - 2)),
                       f"{st.mean:.{value_dec}f}", small, anchor="c")
         # the group's label
         gx = left + (g + 0.5) * slot

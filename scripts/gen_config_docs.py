@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from simgen import config  # noqa: E402
+from simgen.experiment import config as study  # noqa: E402
 from simgen.schema import allowed, default_of, field_docs, override_text  # noqa: E402
 
 GROUPS = {  # config group -> (schema class in simgen/config.py, what the group is for)
@@ -43,8 +44,8 @@ def table(prefix: str, cls: type) -> list[str]:
     docs, hints = field_docs(cls), typing.get_type_hints(cls)
     return ["| key | default | allowed | meaning |", "|---|---|---|---|"] + [
         f"| `{prefix}{f.name}` | `{default(f)}` | {allowed(f, hints[f.name])} | {docs.get(f.name, '')} |"
-        for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(f.type) and f.name not in GROUPS
-        and f.name != "scene"]
+        for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(hints[f.name]) and f.name not in GROUPS
+        and f.name not in ("scene", "arms")]
 
 
 def render() -> str:
@@ -84,8 +85,24 @@ def render() -> str:
     for path in sorted((ROOT / "configs" / "experiment").glob("*.yaml")):
         comment = [line[1:].strip() for line in path.read_text().splitlines()[1:] if line.startswith("#")]
         out += [f"- `experiment={path.stem}`: {' '.join(comment)}"]
-    out += [""]
+    out += ["", *study_section()]
     return "\n".join(out)
+
+
+def study_section() -> list[str]:
+    """The keys of a study (simgen/experiment/config.py)."""
+    out = ["## Studies: `simgen experiment=NAME` with a `study:` node", "",
+           "A file in `configs/experiment/` (or any `experiment=FILE.yaml`) whose only key is `study:` is a",
+           "domain-randomization study: `simgen experiment=NAME` renders its arms and target, trains a detector",
+           "per arm, training-set size and seed, and scores it with COCOeval (README: \"Measure what a",
+           "randomization setting is worth\"). Override study keys with `study.KEY=VALUE`; any other override is a",
+           "simgen setting applied to every dataset the study renders.", "",
+           *table("study.", study.StudyConfig), "",
+           "### `study.arms.NAME`: one arm", "", *table("study.arms.NAME.", study.ArmConfig), ""]
+    for key, cls in (("target", study.TargetConfig), ("real", study.RealConfig), ("trainer", study.TrainerConfig)):
+        out += [f"### `study.{key}`", "", " ".join((cls.__doc__ or "").split()), "",
+                *table(f"study.{key}.", cls), ""]
+    return out
 
 
 if __name__ == "__main__":

@@ -454,6 +454,62 @@ def compare_main(argv: list[str]) -> None:
     print(f"simgen: comparison in {path.resolve()} (distances: {jpath.resolve()})", flush=True)
 
 
+# ------------------------------------------------------------------ experiments (studies)
+
+
+def study_file(args: list[str]) -> Path | None:
+    """The study named by an ``experiment=NAME`` (configs/experiment/NAME.yaml) or
+    ``experiment=FILE.yaml`` argument, if that file describes a study (a ``study:`` node)."""
+    from simgen.experiment.config import is_study_file
+
+    for a in args:
+        key, eq, value = a.partition("=")
+        if key == "experiment" and eq and value and "," not in value:
+            path = Path(value).expanduser() if value.endswith((".yaml", ".yml")) else \
+                CONFIG_DIR / "experiment" / f"{value}.yaml"
+            if is_study_file(path):
+                return path
+    return None
+
+
+def check_dataset(overrides: list[str]) -> None:
+    """Check a simgen command line as a run would (keys, options, every value) without rendering."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from simgen.settings import to_settings
+
+    check_overrides(overrides)
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name="simgen"):
+            cfg = compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise SimgenError(" ".join(str(e).strip().splitlines()[0].split())) from None
+    to_settings(cfg)
+
+
+def study_main(path: Path, args: list[str]) -> None:
+    """``simgen experiment=NAME [study.KEY=VALUE ...] [simgen overrides ...]``: run a study
+    (simgen.experiment); the simgen overrides apply to every dataset it renders."""
+    from simgen.experiment.config import load_study
+    from simgen.experiment.runner import run_study
+
+    flags = [a for a in args if a.startswith("-")]
+    if flags:
+        _fail(f"{path.stem} is a study, run as one command: drop {flags[0]} (study.launch=[-m,...] gives "
+              "flags such as a launcher to the renders)")
+    rest = [a for a in args if a.partition("=")[0] != "experiment"]
+    try:
+        study = load_study(path, [a for a in rest if a.startswith("study.")])
+        run_study(study, [a for a in rest if not a.startswith("study.")], name=path.stem, validate=check_dataset)
+    except SimgenError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command again to go on (finished datasets and training runs are kept)",
+              130)
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
     "merge": merge_main, "inspect": inspect_main, "validate": validate_main, "compare": compare_main}
 """``simgen NAME ...``: commands on datasets beside the Hydra app (a first argument of that name)."""
@@ -470,6 +526,10 @@ def main() -> None:
         return
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)
+        return
+    study = study_file(args)
+    if study is not None:
+        study_main(study, args)
         return
     _full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     flags = [a for a in args if a.startswith("-")]

@@ -33,6 +33,7 @@ import simgen.cli
 import simgen.config
 from simgen import SimgenError
 from simgen.config import DEVICES, RenderConfig, Settings
+from simgen.experiment.config import is_study_file
 from simgen.schema import check_fields, field_docs, rule_of
 from simgen.settings import default_scene, default_settings, to_settings, validate
 
@@ -43,7 +44,8 @@ they have no field in Settings."""
 HYDRA_GROUPS = ("hydra",)
 """configs/hydra/: Hydra's own groups (job_logging), no simgen settings."""
 GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in GLOBAL_GROUPS + HYDRA_GROUPS)
-OPTIONS = [(g, p.stem) for g in [*GROUPS, *GLOBAL_GROUPS] for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
+OPTIONS = [(g, p.stem) for g in [*GROUPS, *GLOBAL_GROUPS] for p in sorted((CONFIG_DIR / g).glob("*.yaml"))
+           if not is_study_file(p)]  # studies (simgen experiment=dr_gap) are run by simgen.experiment, not composed
 SCHEMA_OPTIONS = [(g, o) for g, o in OPTIONS if g in GROUPS]
 TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_dataclass(f.type)
              and f.name not in GROUPS]

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("scenes",),                                                # the recipes themselves
     ("simgen.blender",),                                        # the bpy boundary
     ("simgen.settings", "simgen.pipeline"),                     # config -> typed settings; the frame loop
+    ("simgen.experiment",),                                     # studies: render arms, train, score (children)
     ("simgen.cli",),                                            # the Hydra entry point
     ("simgen.torch",),                                          # optional extra (torch), on top: no other module imports it
 ]

@@ -30,9 +30,40 @@ import torchvision
 from simgen import SimgenError
 from simgen.torch.dataset import collate_detection
 
-ARCHS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_resnet50_fpn",
+ARCHS = ("tiny_fcos", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_resnet50_fpn",
          "maskrcnn_resnet50_fpn", "retinanet_resnet50_fpn", "fcos_resnet50_fpn")
-"""torchvision detection models :func:`build_detector` makes (names of torchvision.models.get_model)."""
+"""Detection models :func:`build_detector` makes: ``tiny_fcos`` (simgen's own small backbone under
+torchvision's FCOS) and torchvision.models.get_model names."""
+
+
+class TinyBackbone(torch.nn.Module):
+    """Five 3x3 conv + BatchNorm + ReLU layers, stride 8, one feature map of ``2 * width``
+    channels: ~0.4 M parameters with FCOS's head, a training step of 8 images of 96x72 in
+    ~0.15 s on 2 CPU cores, for objects of ~8-60 px. Small enough to train from scratch in
+    minutes; no pretrained weights exist or are needed."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int, stride: int) -> torch.nn.Sequential:
+            return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                                       torch.nn.BatchNorm2d(cout), torch.nn.ReLU(inplace=True))
+
+        self.body = torch.nn.Sequential(block(3, width // 2, 2), block(width // 2, width, 2), block(width, width, 1),
+                                        block(width, 2 * width, 2), block(2 * width, 2 * width, 1))
+        self.out_channels = 2 * width
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"0": self.body(x)}
+
+
+def _tiny_fcos(num_classes: int, anchor_scale: float, **kwargs: Any) -> torch.nn.Module:
+    from torchvision.models.detection import FCOS
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+    size = max(1, int(round(16 * anchor_scale)))
+    return FCOS(TinyBackbone(), num_classes=num_classes,
+                anchor_generator=AnchorGenerator(((size,),), ((1.0,),)), **kwargs)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -67,9 +98,12 @@ def build_detector(num_classes: int, arch: str = "fasterrcnn_mobilenet_v3_large_
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        model = torchvision.models.get_model(arch, weights=None, weights_backbone=None, num_classes=num_classes,
-                                             **kwargs)
-    if anchor_scale != 1.0:
+        if arch == "tiny_fcos":
+            model = _tiny_fcos(num_classes, anchor_scale, **kwargs)
+        else:
+            model = torchvision.models.get_model(arch, weights=None, weights_backbone=None,
+                                                 num_classes=num_classes, **kwargs)
+    if anchor_scale != 1.0 and arch != "tiny_fcos":
         owner = getattr(model, "rpn", model)
         gen = owner.anchor_generator
         gen.sizes = tuple(tuple(max(1, int(round(s * anchor_scale))) for s in level) for level in gen.sizes)

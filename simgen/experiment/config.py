@@ -1,0 +1,232 @@
+"""What a domain-randomization experiment ("study") is: its declared settings and how it is read.
+
+A study is the ``study:`` node of a file in configs/experiment/ (``simgen experiment=dr_gap``)
+or of any YAML file (``simgen experiment=/path/my_study.yaml``). Every field is declared once
+here, with its bounds and meaning, and checked by :func:`simgen.schema.check_fields`; command-line
+overrides ``study.KEY=VALUE`` are merged into it, any other override is a simgen setting applied
+to every dataset the study renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from simgen import SimgenError
+from simgen.schema import check_fields, did_you_mean, setting
+
+TRAINERS = ("torchvision", "ultralytics")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class ArmConfig:
+    """One arm: the simgen settings it renders with, and how much real data it mixes in."""
+
+    overrides: list[str] = setting([], empty_ok=True, example="[lighting=wide,materials=procedural]")
+    """simgen overrides of this arm (after study.simgen and the command line's), e.g.
+    [lighting=wide, materials=procedural]."""
+    real: float = setting(0.0, ge=0.0, le=1.0)
+    """Fraction of the real training images (study.real) added to this arm's frames: the first
+    round(real * N) of them by image id. 0: synthetic only."""
+
+
+@dataclass
+class TargetConfig:
+    """The test set every arm's detector is scored on: real images (a COCO json) or a rendered one."""
+
+    coco: Optional[str] = setting(None, example="/data/real/test.json")
+    """The target test set: a COCO json (boxes; categories matched by name). null: render one
+    with simgen under study.target.overrides (a sim-to-sim domain gap)."""
+    images: Optional[str] = setting(None, example="/data/real/images")
+    """Folder the target json's file_name entries are relative to (default: the json's folder)."""
+    overrides: list[str] = setting([], empty_ok=True, example="[lighting=sky,seed=1000]")
+    """simgen overrides of the rendered target set (after study.simgen and the command line's);
+    give it another seed than the arms so that no frame is shared."""
+    frames: int = setting(32, ge=1, le=1_000_000)
+    """Frames of the rendered target set."""
+    rename: dict[str, str] = setting({}, example="{cup: mug}")
+    """Target category name -> the name simgen uses, where they differ."""
+    categories: list[str] = setting([], empty_ok=True, example="[mug,bottle]")
+    """Evaluate these target categories only (after rename); []: every target category, each of
+    which must be a category of the training data."""
+
+
+@dataclass
+class RealConfig:
+    """Real training images to mix into arms (study.arms.NAME.real)."""
+
+    coco: Optional[str] = setting(None, example="/data/real/train.json")
+    """Real training images to mix into arms with real > 0: a COCO json (boxes)."""
+    images: Optional[str] = setting(None, example="/data/real/images")
+    """Folder the json's file_name entries are relative to (default: the json's folder)."""
+
+
+@dataclass
+class TrainerConfig:
+    """The detector trained per arm, training-set size and seed."""
+
+    name: str = setting("torchvision", choices=TRAINERS)
+    """torchvision: a small detector trained from scratch in simgen's env (extra torch);
+    ultralytics: YOLO from a model YAML, run by study.trainer.python (Ultralytics installed there)."""
+    arch: str = setting("tiny_fcos", example="fasterrcnn_mobilenet_v3_large_fpn")
+    """torchvision: the detector (simgen.torch.train.ARCHS; tiny_fcos is small enough for CPU runs)."""
+    steps: int = setting(300, ge=1, le=10_000_000)
+    """torchvision: optimizer steps per training run."""
+    batch_size: int = setting(8, ge=1, le=4096)
+    """Images per optimizer step (torchvision) or batch (ultralytics)."""
+    lr: float = setting(0.01, gt=0, le=10)
+    """torchvision: SGD learning rate (momentum 0.9, weight decay 1e-4, gradients clipped at norm 10)."""
+    warmup: int = setting(50, ge=0, le=10_000_000)
+    """torchvision: steps of linear learning-rate warm-up."""
+    threads: int = setting(0, ge=0, le=1024)
+    """torch CPU threads (0: torch's default)."""
+    device: str = setting("auto", example="cuda:0")
+    """auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1, ..."""
+    weights: Optional[str] = setting(None, example="/models/start.pt")
+    """A local file to start from (a state dict for torchvision, a .pt for ultralytics); nothing is
+    ever downloaded."""
+    model: str = setting("yolov8n.yaml")
+    """ultralytics: the model YAML trained from scratch (shipped inside the ultralytics package)."""
+    epochs: int = setting(30, ge=1, le=100_000)
+    """ultralytics: epochs per training run."""
+    imgsz: int = setting(128, ge=32, le=8192)
+    """ultralytics: training and prediction image size."""
+    python: Optional[str] = setting(None, example="/opt/yolo-env/bin/python")
+    """ultralytics: the Python interpreter that has ultralytics (default: simgen's own)."""
+
+
+@dataclass
+class StudyConfig:
+    out: Optional[str] = setting(None, example="/data/experiments/dr_gap")
+    """Folder of the study: datasets (data/ARM, data/target), runs/ and the results (created;
+    relative to the working directory). null: experiments/NAME, NAME the study file's name."""
+    simgen: list[str] = setting([], empty_ok=True, example="[render.width=96,render.height=72]")
+    """simgen overrides of every dataset the study renders (arms and target)."""
+    arms: dict[str, ArmConfig] = field(default_factory=dict)
+    """The arms compared: name -> {overrides, real}. At least one."""
+    frames: list[int] = setting([64], ge=1, le=10_000_000, example="[16,32,64]")
+    """Training-set sizes: each arm renders the largest and trains on its first N frames for
+    every N here (several sizes give a learning curve)."""
+    seeds: list[int] = setting([0, 1, 2], ge=0, le=2**31 - 1, example="[0,1,2]")
+    """Training seeds (initial weights and data order) per arm and size: their spread is the
+    seed noise the arms' differences are compared with."""
+    target: TargetConfig = field(default_factory=TargetConfig)
+    real: RealConfig = field(default_factory=RealConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    launch: list[str] = setting([], empty_ok=True, example="[-m,hydra/launcher=local,'shard.index=range(2)',shard.count=2]")
+    """Extra simgen command-line arguments for rendering each dataset, e.g. a launcher and shards
+    ([-m, hydra/launcher=slurm, 'shard.index=range(8)', shard.count=8]): each dataset is still one
+    folder."""
+
+
+def check_study(s: StudyConfig) -> StudyConfig:
+    """Every declared bound, then the rules that tie fields together; a one-line SimgenError."""
+    check_fields(s, "study.")
+    if not s.arms:
+        raise SimgenError("study.arms is empty; name at least one arm, e.g. "
+                          "study.arms={narrow: {overrides: [lighting=narrow]}}")
+    for name, arm in s.arms.items():
+        if not NAME.match(name) or name == "target":
+            raise SimgenError(f"study.arms: bad arm name {name!r}; use letters, digits, '_', '-', '.' "
+                              "(it names a folder; 'target' is taken)")
+        check_fields(arm, f"study.arms.{name}.")
+        if arm.real > 0 and s.real.coco is None:
+            raise SimgenError(f"study.arms.{name}.real={arm.real} mixes in real images but study.real.coco "
+                              "is not set; set it to a COCO json of real training images")
+        if arm.real > 0 and s.trainer.name != "torchvision":
+            raise SimgenError(f"study.arms.{name}.real={arm.real}: mixing real images needs "
+                              "study.trainer.name=torchvision")
+    if len(set(s.frames)) != len(s.frames) or len(set(s.seeds)) != len(s.seeds):
+        raise SimgenError(f"study.frames={s.frames} and study.seeds={s.seeds} must not repeat a value")
+    for key, value in (("study.target.coco", s.target.coco), ("study.real.coco", s.real.coco)):
+        if value is not None and not Path(value).expanduser().is_file():
+            raise SimgenError(f"{key}={value}: no such file; give the path of a COCO json")
+    for key, value in (("study.target.images", s.target.images), ("study.real.images", s.real.images)):
+        if value is not None and not Path(value).expanduser().is_dir():
+            raise SimgenError(f"{key}={value}: no such folder")
+    if s.trainer.weights is not None and not Path(s.trainer.weights).expanduser().is_file():
+        raise SimgenError(f"study.trainer.weights={s.trainer.weights}: no such file (weights are never "
+                          "downloaded: give a local file)")
+    return s
+
+
+def is_study_file(path: Path) -> bool:
+    """Whether a YAML file describes a study (has a top-level ``study`` key)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "study" in data
+
+
+def load_study(path: Path, overrides: list[str]) -> StudyConfig:
+    """The study of YAML file ``path`` with ``study.KEY=VALUE`` overrides merged in, checked."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        data = OmegaConf.load(path)
+    except Exception as e:  # noqa: BLE001 (yaml and OSError alike)
+        raise SimgenError(f"cannot read the study {path}: {' '.join(str(e).split())}") from None
+    other = sorted(k for k in data if k not in ("study", "defaults"))
+    if other:
+        raise SimgenError(f"{path}: a study file holds only 'study:' (found {other[0]!r}); put simgen "
+                          "settings of every dataset in study.simgen")
+    base = OmegaConf.structured(StudyConfig)
+    try:
+        cfg = OmegaConf.merge(base, data.get("study") or {})
+        for text in overrides:
+            key, eq, value = text.partition("=")
+            if not eq or not key.startswith("study."):
+                raise SimgenError(f"bad study override {text!r}; write study.KEY=VALUE")
+            _check_key(key[len("study."):])
+            try:
+                dot = OmegaConf.from_dotlist([f"{key[len('study.'):]}={value}"])
+            except yaml.YAMLError as e:
+                raise SimgenError(f"cannot parse the override {text!r} ({' '.join(str(e).split()[:12])}...); quote "
+                                  "list items holding brackets or commas, e.g. "
+                                  "\"study.simgen=[render.width=96,'camera.distance=[0.5,0.9]']\"") from None
+            cfg = OmegaConf.merge(cfg, dot)
+        study = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        msg = " ".join(str(e).splitlines()[0].rstrip(".").split())
+        raise SimgenError(f"bad study value for 'study.{key}': {msg}") from None
+    assert isinstance(study, StudyConfig)
+    return check_study(study)
+
+
+def _check_key(key: str) -> None:
+    """SimgenError with a "did you mean" unless ``key`` names a study field (arms.NAME.* inside)."""
+    import typing
+
+    level: Any = StudyConfig
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not (isinstance(level, type) and dataclasses.is_dataclass(level)):
+            return
+        hints = typing.get_type_hints(level)
+        if part not in hints:
+            prefix = "study." + "".join(p + "." for p in parts[:i])
+            guess = did_you_mean(part, list(hints), prefix=prefix)
+            raise SimgenError(f"unknown key 'study.{key}'; {guess + ' ' if guess else ''}"
+                              "(docs/config.md, section Studies, lists the study keys)")
+        level = hints[part]
+        if part == "arms":
+            if i + 2 < len(parts):  # arms.NAME.FIELD
+                return _check_arm_field(parts[i + 2])
+            return
+
+
+def _check_arm_field(name: str) -> None:
+    names = [f.name for f in dataclasses.fields(ArmConfig)]
+    if name not in names:
+        guess = did_you_mean(name, names)
+        raise SimgenError(f"unknown arm key {name!r}; {guess + ' ' if guess else ''}(an arm has {', '.join(names)})")

@@ -1,0 +1,88 @@
+"""One training run of a simgen experiment, in its own process: train a detector from scratch on
+COCO sets, predict on the target set, write the detections by category name.
+
+    python -m simgen.torch.job SPEC.json
+
+SPEC (written by simgen.experiment.runner)::
+
+    {"labels": ["bottle", "mug", ...],             # label k + 1 is labels[k]
+     "train": [{"coco": ".../coco.json", "images": null, "image_ids": [1, 2, ...]}, ...],
+     "predict": {"coco": ".../target/coco.json", "images": null},
+     "arch": "tiny_fcos", "image_size": [72, 96], "steps": 300, "batch_size": 8, "lr": 0.01,
+     "warmup": 50, "seed": 0, "threads": 0, "device": "auto", "weights": null,
+     "out": ".../result.json"}
+
+The result (the same for every trainer)::
+
+    {"names": [...], "detections": [{"image_id", "category": name, "bbox": [x, y, w, h], "score"}],
+     "train_seconds", "predict_seconds", "images", "steps", "loss_first", "loss_last", "device"}
+
+Progress goes to stderr; errors end with one line ``simgen: error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from simgen import SimgenError
+from simgen.io.files import read_json, write_json
+from simgen.torch.coco import CocoImages
+from simgen.torch.train import TrainConfig, build_detector, predict, resolve_device, train
+
+
+def run_job(spec: dict) -> dict:
+    labels = list(spec["labels"])
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    parts = [CocoImages(t["coco"], labels, images=t.get("images"), image_ids=t.get("image_ids"))
+             for t in spec["train"]]
+    data = torch.utils.data.ConcatDataset(parts)
+    device = resolve_device(spec.get("device", "auto"))
+    model = build_detector(len(labels) + 1, spec.get("arch", "tiny_fcos"), image_size=tuple(spec["image_size"]),
+                           weights=spec.get("weights"), seed=int(spec["seed"]))
+    cfg = TrainConfig(steps=int(spec["steps"]), batch_size=int(spec["batch_size"]), lr=float(spec["lr"]),
+                      warmup=int(spec["warmup"]), seed=int(spec["seed"]), device=str(device))
+    every = max(1, cfg.steps // 10)
+    t0 = time.perf_counter()
+
+    def log(step: int, losses: dict[str, float]) -> None:
+        if step % every == 0 or step == cfg.steps:
+            rate = step / (time.perf_counter() - t0)
+            print(f"  step {step}/{cfg.steps} loss {losses['loss']:.3f} ({rate:.1f} steps/s)", file=sys.stderr,
+                  flush=True)
+
+    history = train(model, data, cfg, log=log)
+    t1 = time.perf_counter()
+    target = CocoImages(spec["predict"]["coco"], labels, images=spec["predict"].get("images"))
+    dets = predict(model, target, device=str(device), batch_size=int(spec["batch_size"]))
+    t2 = time.perf_counter()
+    if spec.get("save"):
+        torch.save(model.state_dict(), spec["save"])
+    return {"names": labels,
+            "detections": [{"image_id": d["image_id"], "category": labels[d["category_id"] - 1], "bbox": d["bbox"],
+                            "score": d["score"]} for d in dets],
+            "train_seconds": t1 - t0, "predict_seconds": t2 - t1, "images": len(data), "steps": cfg.steps,
+            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "device": str(device)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m simgen.torch.job SPEC.json", file=sys.stderr)
+        return 2
+    try:
+        spec = read_json(args[0])
+        result = run_job(spec)
+        write_json(Path(spec["out"]), result)
+    except SimgenError as e:
+        print(f"simgen: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

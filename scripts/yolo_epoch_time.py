@@ -4,7 +4,8 @@ Renders N frames (default 32 at 128x96, 4 samples, no denoiser, exported as COCO
 the train split) with simgen's interpreter, then runs the trainer with the clients' interpreter
 (``.venv-clients``, built by scripts/client_env.sh; or --python) from scratch for E epochs and
 predicts on the same frames. Prints the seconds of each epoch (training + Ultralytics' end-of-epoch
-work; validation runs after the last epoch only), their median, the whole training and the prediction.
+work; validation runs after the last epoch only), the median of the epochs between the first and
+the last, the whole training and the prediction.
 
     PYTHONPATH=. python scripts/yolo_epoch_time.py                          # 32 frames, 128x96, CPU
     PYTHONPATH=. python scripts/yolo_epoch_time.py --frames 64 --device 0   # on a GPU
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{a.model}, {frames} frames, imgsz {a.imgsz}, batch {a.batch}, device {r['device']}, "
           f"ultralytics {r['ultralytics']}, {os.cpu_count()} CPUs")
     print("epoch seconds: " + " ".join(f"{t:.2f}" for t in epochs))
-    print(f"median epoch {statistics.median(epochs):.2f} s, later epochs {statistics.median(epochs[1:] or epochs):.2f} s; "
+    middle = epochs[1:-1] or epochs  # the first warms up, the last validates
+    print(f"median epoch {statistics.median(middle):.2f} s (first and last left out); "
           f"training {r['train_seconds']:.1f} s in all (setup and final validation included); "
           f"prediction on {len(coco['images'])} images {r['predict_seconds']:.2f} s")
     return 0

@@ -200,22 +200,25 @@ def test_frames_and_val_split(client_python, dataset, tmp_path):  # noqa: F811
     assert {d["image_id"] for d in result["detections"]} <= set(given)
 
 
-@pytest.mark.parametrize("case", ["weights", "data", "frames", "model"])
+@pytest.mark.parametrize("case", ["weights", "data", "frames", "model", "train-arg"])
 def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F811
     images, _ = targets(dataset, tmp_path)
     args = {"--data": dataset / "yolo" / "data.yaml", "--frames": 3, "--model": "yolov8n.yaml",
             "--predict": images, "--out": tmp_path / "r.json", "--workdir": tmp_path / "w", "--epochs": 1,
             "--imgsz": 64}
-    expect = {"weights": "--weights file {} does not exist", "data": "data.yaml {} does not exist", "frames": "has only 8 train images",
-              "model": "must be a model YAML"}[case]
+    expect = {"weights": "--weights file {} does not exist", "data": "data.yaml {} does not exist",
+              "frames": "has only 8 train images", "model": "must be a model YAML",
+              "train-arg": "--train-arg lr00: not an Ultralytics training argument"}[case]
     if case == "weights":
         args["--weights"] = tmp_path / "nowhere.pt"
     elif case == "data":
         args["--data"] = tmp_path / "no" / "data.yaml"
     elif case == "frames":
         args["--frames"] = FRAMES + 1
-    else:
+    elif case == "model":
         args["--model"] = "yolov8n.pt"  # a name Ultralytics would download
+    else:
+        args["--train-arg"] = "lr00=0.1"
     expect = expect.format(args.get("--weights") or args["--data"])
     r = run_trainer(client_python, [str(x) for kv in args.items() for x in kv], tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr

@@ -243,6 +243,19 @@ def import_ultralytics():
 # ----------------------------------------------------------------------------- work
 
 
+def check_overrides(extra: dict) -> None:
+    """--train-arg keys and values as Ultralytics checks them, as one-line errors."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
+
+    unknown = sorted(k for k in extra if k not in DEFAULT_CFG_DICT)
+    if unknown:
+        raise TrainerError(f"--train-arg {', '.join(unknown)}: not an Ultralytics training argument")
+    try:
+        check_cfg(dict(extra))
+    except (TypeError, ValueError) as e:
+        raise TrainerError(f"--train-arg: {' '.join(str(e).split())}") from None
+
+
 def build_model(a: argparse.Namespace):
     from ultralytics import YOLO
 
@@ -364,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         a.workdir.mkdir(parents=True, exist_ok=True)
         offline_environment(a.workdir, a.verbose)
         ultralytics = import_ultralytics()
+        check_overrides(extra)
         data, names = read_names(a.data)
         data_yaml, train_images, n_val = prepare_data(a, data, names)
         model = build_model(a)

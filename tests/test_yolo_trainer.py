@@ -200,7 +200,7 @@ def test_frames_and_val_split(client_python, dataset, tmp_path):  # noqa: F811
     assert {d["image_id"] for d in result["detections"]} <= set(given)
 
 
-@pytest.mark.parametrize("case", ["weights", "data", "frames", "model", "train-arg"])
+@pytest.mark.parametrize("case", ["weights", "data", "frames", "model", "train-arg", "device"])
 def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F811
     images, _ = targets(dataset, tmp_path)
     args = {"--data": dataset / "yolo" / "data.yaml", "--frames": 3, "--model": "yolov8n.yaml",
@@ -208,7 +208,8 @@ def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F
             "--imgsz": 64}
     expect = {"weights": "--weights file {} does not exist", "data": "data.yaml {} does not exist",
               "frames": "has only 8 train images", "model": "must be a model YAML",
-              "train-arg": "--train-arg lr00: not an Ultralytics training argument"}[case]
+              "train-arg": "--train-arg lr00: not an Ultralytics training argument",
+              "device": "--device 99: Invalid CUDA 'device=99' requested"}[case]
     if case == "weights":
         args["--weights"] = tmp_path / "nowhere.pt"
     elif case == "data":
@@ -217,8 +218,10 @@ def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F
         args["--frames"] = FRAMES + 1
     elif case == "model":
         args["--model"] = "yolov8n.pt"  # a name Ultralytics would download
-    else:
+    elif case == "train-arg":
         args["--train-arg"] = "lr00=0.1"
+    else:
+        args["--device"] = "99"  # no machine has a 100th GPU
     expect = expect.format(args.get("--weights") or args["--data"])
     r = run_trainer(client_python, [str(x) for kv in args.items() for x in kv], tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr

@@ -256,6 +256,17 @@ def check_overrides(extra: dict) -> None:
         raise TrainerError(f"--train-arg: {' '.join(str(e).split())}") from None
 
 
+def check_device(device: str) -> None:
+    """The --device as Ultralytics selects it (CUDA asked for and missing: one line, not a traceback)."""
+    from ultralytics.utils.torch_utils import select_device
+
+    try:
+        select_device(device, verbose=False)
+    except (ValueError, RuntimeError, AssertionError) as e:
+        first = " ".join(str(e).split()).split(" See https")[0]
+        raise TrainerError(f"--device {device}: {first[:300]}") from None
+
+
 def build_model(a: argparse.Namespace):
     from ultralytics import YOLO
 
@@ -378,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         offline_environment(a.workdir, a.verbose)
         ultralytics = import_ultralytics()
         check_overrides(extra)
+        check_device(a.device)
         data, names = read_names(a.data)
         data_yaml, train_images, n_val = prepare_data(a, data, names)
         model = build_model(a)

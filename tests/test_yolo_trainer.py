@@ -200,7 +200,7 @@ def test_frames_and_val_split(client_python, dataset, tmp_path):  # noqa: F811
     assert {d["image_id"] for d in result["detections"]} <= set(given)
 
 
-@pytest.mark.parametrize("case", ["weights", "data", "frames", "model", "train-arg", "device"])
+@pytest.mark.parametrize("case", ["weights", "data", "frames", "model", "yaml", "train-arg", "device"])
 def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F811
     images, _ = targets(dataset, tmp_path)
     args = {"--data": dataset / "yolo" / "data.yaml", "--frames": 3, "--model": "yolov8n.yaml",
@@ -208,6 +208,7 @@ def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F
             "--imgsz": 64}
     expect = {"weights": "--weights file {} does not exist", "data": "data.yaml {} does not exist",
               "frames": "has only 8 train images", "model": "must be a model YAML",
+              "yaml": "model YAML 'nosuch8n.yaml' not found",
               "train-arg": "--train-arg lr00: not an Ultralytics training argument",
               "device": "--device 99: Invalid CUDA 'device=99' requested"}[case]
     if case == "weights":
@@ -218,6 +219,8 @@ def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F
         args["--frames"] = FRAMES + 1
     elif case == "model":
         args["--model"] = "yolov8n.pt"  # a name Ultralytics would download
+    elif case == "yaml":
+        args["--model"] = "nosuch8n.yaml"
     elif case == "train-arg":
         args["--train-arg"] = "lr00=0.1"
     else:
@@ -228,6 +231,17 @@ def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("yolo_trainer: error: ") and expect in lines[0], r.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_weights_that_do_not_fit(overfit, client_python, dataset, tmp_path):  # noqa: F811
+    """A yolov8n checkpoint given to a yolo11n model: an error, not a model trained from scratch."""
+    images, _ = targets(dataset, tmp_path)
+    r = run_trainer(client_python, ["--data", dataset / "yolo" / "data.yaml", "--frames", 3, "--model", "yolo11n.yaml",
+                                    "--weights", overfit[0]["checkpoint"], "--predict", images, "--out",
+                                    tmp_path / "r.json", "--workdir", tmp_path / "w"], tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "do not fit yolo11n.yaml" in lines[0], r.stderr
 
 
 def test_without_ultralytics(dataset, tmp_path):

@@ -233,7 +233,8 @@ def import_ultralytics():
         import ultralytics
         from ultralytics.utils import SETTINGS
     except Exception as e:  # noqa: BLE001  (e.g. cv2 without libGL)
-        raise TrainerError(f"ultralytics fails to import in {sys.executable} ({type(e).__name__}: {e}): install "
+        why = " ".join(str(e).split())
+        raise TrainerError(f"ultralytics fails to import in {sys.executable} ({type(e).__name__}: {why}): install "
                            "ultralytics (with opencv-python-headless) in the interpreter given by "
                            "study.trainer.python") from None
     SETTINGS.update({"sync": False})  # no analytics (offline anyway), in WORK/ultralytics/settings.json

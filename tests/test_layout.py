@@ -154,3 +154,15 @@ def test_the_checker_sees_violations(tmp_path):
     probe.write_text(src)
     found = imports_of(probe, "simgen.core.probe")
     assert "simgen.pipeline" in found and "simgen.cli" not in found
+
+
+def test_yolo_trainer_is_self_contained():
+    """simgen/experiment/yolo_trainer.py runs in another interpreter (one with ultralytics, not
+    simgen): it imports the standard library, numpy, ultralytics and torch only."""
+    import sys
+
+    path = ROOT / "simgen" / "experiment" / "yolo_trainer.py"
+    tops = {i.split(".")[0] for i in imports_of(path, "simgen.experiment.yolo_trainer")}
+    assert "ultralytics" in tops
+    assert sorted(t for t in tops if t not in sys.stdlib_module_names and t not in {"numpy", "ultralytics", "torch"}) \
+        == []

@@ -4,12 +4,15 @@ fail before anything renders; a second run reuses what is on disk; real images m
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simgen import SimgenError
@@ -75,7 +78,60 @@ def test_bad_simgen_settings_of_any_dataset_fail_before_rendering(tmp_path):
     assert r.returncode == 2 and "drop -m" in r.stderr
 
 
-# ------------------------------------------------------------------ running one
+# ------------------------------------------------------------------ the shipped study, as CI runs it
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """``simgen experiment=dr_gap`` exactly as shipped (about 5 minutes on 2 CPU cores)."""
+    tmp = tmp_path_factory.mktemp("dr_gap")
+    r = simgen("experiment=dr_gap", cwd=tmp)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return tmp / "experiments" / "dr_gap", r
+
+
+def test_the_shipped_study_separates_its_arms_beyond_seed_noise(shipped):
+    out, r = shipped
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted((w["arm"], w["seed"]) for w in rows) == [(a, s) for a in ("narrow", "wide") for s in "012"]
+    ap = {arm: np.array([float(w["AP"]) for w in rows if w["arm"] == arm]) for arm in ("narrow", "wide")}
+    # the table's APs are COCOeval's on the run's own detections (scored again here)
+    from pycocotools.coco import COCO
+    from simgen.experiment.evaluate import match_categories, score
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(out / "data" / "target" / "coco.json"))
+    cats = match_categories(gt.loadCats(gt.getCatIds()), read_json(out / "runs" / "wide" / "n128" / "seed0" /
+                                                                    "result.json")["names"])
+    for w in rows:
+        result = read_json(out / "runs" / w["arm"] / f"n{w['frames']}" / f"seed{w['seed']}" / "result.json")
+        assert score(gt, result["detections"], cats)["AP"] == pytest.approx(float(w["AP"]), abs=1e-4)
+    # independently of the runner's summary: the arms' mean APs differ by more than twice the standard
+    # error of the difference over the 3 training seeds
+    best, other = sorted(ap, key=lambda a: -ap[a].mean())
+    diff = ap[best].mean() - ap[other].mean()
+    noise = 2 * np.sqrt(ap[best].var(ddof=1) / 3 + ap[other].var(ddof=1) / 3)
+    assert diff > noise > 0, (ap, diff, noise)
+    assert all(a > 0.01 for a in ap[best])  # the detectors learned something on a target they never saw
+    results = read_json(out / "results.json")
+    assert results["ranking"] == [best, other] and "beyond seed noise" in results["headline"]
+    assert results["headline"].startswith(f"{best} helped most") and results["headline"] in r.stdout
+    summary = (out / "summary.md").read_text()
+    assert results["headline"] in summary
+    for png in ("ap_per_arm.png", "ap_per_category.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in summary
+
+
+def test_a_second_run_keeps_every_dataset_and_training_run(shipped, tmp_path):
+    out, _ = shipped
+    before = read_json(out / "results.json")
+    r = simgen("experiment=dr_gap", f"study.out={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count(", kept") == 3 + 6 and "training (" not in r.stderr  # 3 datasets, 6 training runs
+    assert [x["AP"] for x in read_json(out / "results.json")["runs"]] == [x["AP"] for x in before["runs"]]
+
+
+# ------------------------------------------------------------------ tiny studies: sizes, mixing, launchers
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +143,8 @@ def study_run(tmp_path_factory):
     return tmp, args, r
 
 
-def test_a_study_writes_its_table_plots_and_summary(study_run):
-    tmp, _, r = study_run
+def test_several_sizes_give_a_learning_curve(study_run):
+    tmp, args, r = study_run
     out = tmp / "study"
     for name in ("narrow", "wide", "target"):
         assert len(read_json(out / "data" / name / "coco.json")["images"]) == (3 if name == "target" else 4)
@@ -101,29 +157,15 @@ def test_a_study_writes_its_table_plots_and_summary(study_run):
         assert 0 <= row["AP"] <= row["AP50"] <= 1 and float(w["AP"]) == pytest.approx(row["AP"], abs=1e-4)
         assert row["train_seconds"] > 0 and row["render_seconds"] > 0
         assert set(row["per_category"]) == {c["name"] for c in target["categories"]}
-        # the run's detections, scored again here by the test, give the table's AP
         spec = read_json(out / "runs" / row["arm"] / f"n{row['frames']}" / "seed0" / "spec.json")
         assert [p["image_ids"] for p in spec["train"]] == [list(range(1, row["frames"] + 1))]  # the first N frames
     assert {(g["arm"], g["frames"]) for g in results["summary"]} == {(a, n) for a in ("narrow", "wide") for n in (2, 4)}
-    summary = (out / "summary.md").read_text()
-    assert results["headline"] in summary and results["headline"] in r.stdout
     assert "one seed each: no estimate of seed noise" in results["headline"]
-    for png in ("ap_per_arm.png", "learning_curve.png", "ap_per_category.png"):
-        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in summary
-
-
-def test_a_second_run_keeps_datasets_and_training_runs(study_run):
-    tmp, args, _ = study_run
-    out = tmp / "study"
-    before = read_json(out / "results.json")
-    r = simgen(*args, cwd=tmp)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stderr.count(", kept") == 3 + 4  # 3 datasets, 4 training runs
-    after = read_json(out / "results.json")
-    assert [x["AP"] for x in after["runs"]] == [x["AP"] for x in before["runs"]]
-    # a changed training setting trains again (and only the runs it changes)
-    r = simgen(*args, "study.trainer.lr=0.02", cwd=tmp)
-    assert r.returncode == 0 and r.stderr.count("training (torchvision") == 4
+    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "](learning_curve.png)" in (out / "summary.md").read_text()
+    # a changed training setting trains again; the datasets are kept
+    r = simgen(*args, "study.trainer.lr=0.002", cwd=tmp)
+    assert r.returncode == 0 and r.stderr.count("training (torchvision") == 4 and r.stderr.count(", kept") == 3
 
 
 def test_real_images_mix_in_and_a_real_target_matches_categories_by_name(study_run, tmp_path):
@@ -142,12 +184,17 @@ def test_real_images_mix_in_and_a_real_target_matches_categories_by_name(study_r
     write_json(real, coco)
     common = [f"study.target.coco={real}", f"study.target.images={out / 'data' / 'target'}",
               f"study.real.coco={real}", f"study.real.images={out / 'data' / 'target'}"]
-    r = simgen(*args, *common, "study.out=" + str(tmp_path / "s2"), cwd=tmp)
+    # each arm rendered by two shards in joblib worker processes (a launcher, as on a cluster)
+    launch = "study.launch=[-m,hydra/launcher=local,'shard.index=range(2)',shard.count=2]"
+    r = simgen(*args, *common, "study.out=" + str(tmp_path / "s2"), launch, cwd=tmp)
     assert r.returncode == 2 and "target category 'cup' not in the training data" in r.stderr
     assert "study.target.rename" in r.stderr
     r = simgen(*args, *common, f"study.out={tmp_path / 's2'}", "study.target.rename={cup: mug}",
-               "study.arms.wide.real=0.7", "study.frames=[4]", cwd=tmp)
+               "study.arms.wide.real=0.7", "study.frames=[4]", launch, cwd=tmp)
     assert r.returncode == 0, r.stderr[-3000:]
+    for arm in ("narrow", "wide"):
+        assert len(list((tmp_path / "s2" / "data" / arm / "logs").glob("run-*.jsonl"))) == 2  # one per shard
+        assert len(read_json(tmp_path / "s2" / "data" / arm / "coco.json")["images"]) == 4
     results = read_json(tmp_path / "s2" / "results.json")
     assert {x["arm"]: x["real_images"] for x in results["runs"]} == {"narrow": 0, "wide": 2}  # round(0.7 * 3)
     spec = read_json(tmp_path / "s2" / "runs" / "wide" / "n4" / "seed0" / "spec.json")

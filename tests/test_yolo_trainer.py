@@ -257,3 +257,26 @@ def test_without_ultralytics(dataset, tmp_path):
     assert r.stderr.strip().splitlines() == [
         f"yolo_trainer: error: ultralytics is not importable by {sys.executable}: install ultralytics in the "
         "interpreter given by study.trainer.python"]
+
+
+def test_a_study_trains_yolo_in_the_client_interpreter(client_python, tmp_path):  # noqa: F811
+    """``simgen experiment=dr_gap study.trainer.name=ultralytics``: the arms are rendered with a YOLO
+    export, the script runs in study.trainer.python, and its detections are scored by name."""
+    tiny = "[render.width=64,render.height=48,render.samples=2,render.denoise=false]"
+    args = ["experiment=dr_gap", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
+            "study.target.frames=3", f"study.simgen={tiny}", "study.trainer.name=ultralytics",
+            f"study.trainer.python={client_python}", "study.trainer.epochs=1", "study.trainer.imgsz=64",
+            "study.trainer.batch_size=4"]
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", *args], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path / "study"
+    results = read_json(out / "results.json")
+    assert [(x["arm"], x["frames"]) for x in results["runs"]] == [("narrow", 4), ("wide", 4)]
+    for arm in ("narrow", "wide"):
+        names = yaml.safe_load((out / "data" / arm / "yolo" / "data.yaml").read_text())["names"]
+        result = read_json(out / "runs" / arm / "n4" / "seed0" / "result.json")
+        assert result["names"] == {str(k): v for k, v in names.items()} and result["frames"] == 4
+        assert result["train_images"] == [f"{i:06d}.png" for i in range(4)]
+        assert all(d["category"] in names.values() for d in result["detections"])
+    assert "AP" in (out / "summary.md").read_text()

@@ -78,8 +78,12 @@ class TrainerConfig:
     """torchvision: optimizer steps per training run."""
     batch_size: int = setting(8, ge=1, le=4096)
     """Images per optimizer step (torchvision) or batch (ultralytics)."""
-    lr: float = setting(0.01, gt=0, le=10)
-    """torchvision: SGD learning rate (momentum 0.9, weight decay 1e-4, gradients clipped at norm 10)."""
+    optimizer: str = setting("adamw", choices=("adamw", "sgd"))
+    """torchvision: adamw (trains the small from-scratch detectors in fewer steps) or sgd (momentum 0.9)."""
+    lr: float = setting(0.001, gt=0, le=10)
+    """torchvision: learning rate (weight decay 1e-4, gradients clipped at norm 10)."""
+    schedule: str = setting("cosine", choices=("cosine", "constant"))
+    """torchvision: after the warm-up, decay the learning rate to 0 along a half cosine, or keep it."""
     warmup: int = setting(50, ge=0, le=10_000_000)
     """torchvision: steps of linear learning-rate warm-up."""
     threads: int = setting(0, ge=0, le=1024)

@@ -171,7 +171,8 @@ def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, ou
         spec = {"labels": labels, "train": train,
                 "predict": {"coco": str(target_coco), "images": str(target_images) if target_images else None},
                 "arch": t.arch, "image_size": list(_image_size(data / "coco.json")), "steps": t.steps,
-                "batch_size": t.batch_size, "lr": t.lr, "warmup": t.warmup, "seed": seed, "threads": t.threads,
+                "batch_size": t.batch_size, "optimizer": t.optimizer, "lr": t.lr, "cosine": t.schedule == "cosine",
+                "warmup": t.warmup, "seed": seed, "threads": t.threads,
                 "device": t.device, "weights": t.weights, "out": str(run / "result.json")}
         return [sys.executable, "-m", "simgen.torch.job", str(run / "spec.json")], spec
     gt = read_json(target_coco)
@@ -190,9 +191,10 @@ def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, ou
 
 
 def _yolo_device(device: str) -> str:
-    if device == "auto":
-        return "auto"
-    return device.replace("cuda:", "") if device.startswith("cuda") else device
+    """study.trainer.device as Ultralytics names devices (cuda:1 -> 1, cuda -> 0)."""
+    if device == "cuda":
+        return "0"
+    return device.removeprefix("cuda:")
 
 
 def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "study",

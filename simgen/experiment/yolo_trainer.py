@@ -73,7 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, or CUDA device(s) as Ultralytics takes them: 0, 0,1")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, auto (CUDA device 0 when there is one, else cpu), or CUDA device(s) as Ultralytics "
+                        "takes them: 0, 0,1")
     p.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="another Ultralytics training argument (value parsed as JSON when it is JSON), e.g. mosaic=0")
     p.add_argument("--predict", required=True, type=Path, help='JSON list of {"id": int, "file": path}')
@@ -390,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         offline_environment(a.workdir, a.verbose)
         ultralytics = import_ultralytics()
         check_overrides(extra)
+        if a.device == "auto":
+            import torch
+
+            a.device = "0" if torch.cuda.is_available() else "cpu"
         check_device(a.device)
         data, names = read_names(a.data)
         data_yaml, train_images, n_val = prepare_data(a, data, names)

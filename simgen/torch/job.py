@@ -8,7 +8,7 @@ SPEC (written by simgen.experiment.runner)::
     {"labels": ["bottle", "mug", ...],             # label k + 1 is labels[k]
      "train": [{"coco": ".../coco.json", "images": null, "image_ids": [1, 2, ...]}, ...],
      "predict": {"coco": ".../target/coco.json", "images": null},
-     "arch": "tiny_fcos", "image_size": [72, 96], "steps": 300, "batch_size": 8, "lr": 0.01,
+     "arch": "tiny_fcos", "image_size": [72, 96], "steps": 600, "batch_size": 8, "optimizer": "adamw", "lr": 0.001, "cosine": true,
      "warmup": 50, "seed": 0, "threads": 0, "device": "auto", "weights": null,
      "out": ".../result.json"}
 
@@ -45,6 +45,7 @@ def run_job(spec: dict) -> dict:
     model = build_detector(len(labels) + 1, spec.get("arch", "tiny_fcos"), image_size=tuple(spec["image_size"]),
                            weights=spec.get("weights"), seed=int(spec["seed"]))
     cfg = TrainConfig(steps=int(spec["steps"]), batch_size=int(spec["batch_size"]), lr=float(spec["lr"]),
+                      optimizer=str(spec.get("optimizer", "sgd")), cosine=bool(spec.get("cosine", False)),
                       warmup=int(spec["warmup"]), seed=int(spec["seed"]), device=str(device))
     every = max(1, cfg.steps // 10)
     t0 = time.perf_counter()

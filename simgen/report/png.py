@@ -334,6 +334,19 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+def _note(mark: str, extra: str, present: list, top: float) -> str:
+    """What the marks mean (mean and min-max over the seeds, or a single seed's value), and
+    whether values were cut at the top of the axis."""
+    seeds = [len(st.seeds) for st in present]
+    if max(seeds, default=1) > 1:
+        note = f"{mark}: mean; whiskers: min-max over {_seed_note(seeds)}{extra}"
+    else:
+        note = f"{mark}: the value of a single seed"
+    if any(st.hi > top for st in present):
+        note += f"; values above {_fmt(top)} are cut at the top"
+    return note
+
+
 def _seed_note(counts: list[int]) -> str:
     counts = sorted(set(counts))
     if not counts:
@@ -428,14 +441,8 @@ def bar_chart(path, groups: list[str], series: list[str], values: list[list[list
     legend = ns > 1
     swatch = 14
     title_lines, title_font, rows, legend_font, header_h = _header(width, title, series, legend, swatch)
-    seeds = [len(st.seeds) for st in present]
     has_na = len(present) < len(groups) * ns
-    if max(seeds, default=1) > 1:
-        note = f"bars: mean; whiskers: min-max over {_seed_note(seeds)}; dots: each seed"
-    else:
-        note = "bars: the value of a single seed"
-    if any(st.hi > top for st in present):
-        note += f"; values above {_fmt(top)} are cut at the top"
+    note = _note("bars", "; dots: each seed", present, top)
     if has_na:
         note += "; n/a: no value (e.g. -1 = no ground truth)"
     foot_font = _font(11)
@@ -583,13 +590,7 @@ def line_chart(path, series: dict[str, list[tuple[float, list[float]]]], *, titl
     width = WIDTH
     swatch = 26
     title_lines, title_font, rows, legend_font, header_h = _header(width, title, names, True, swatch)
-    seeds = [len(st.seeds) for st in present]
-    if max(seeds, default=1) > 1:
-        note = f"lines: mean; whiskers: min-max over {_seed_note(seeds)}"
-    else:
-        note = "lines: the value of a single seed"
-    if any(st.hi > top for st in present):
-        note += f"; values above {_fmt(top)} are cut at the top"
+    note = _note("lines", "", present, top)
     if len(present) < sum(len(r) for r in pts):
         note += "; points with no value (e.g. -1 = no ground truth) left out"
     foot_font = _font(11)

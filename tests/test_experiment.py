@@ -101,10 +101,9 @@ def test_the_shipped_study_separates_its_arms_beyond_seed_noise(shipped):
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(out / "data" / "target" / "coco.json"))
-    cats = match_categories(gt.loadCats(gt.getCatIds()), read_json(out / "runs" / "wide" / "n128" / "seed0" /
-                                                                    "result.json")["names"])
     for w in rows:
         result = read_json(out / "runs" / w["arm"] / f"n{w['frames']}" / f"seed{w['seed']}" / "result.json")
+        cats = match_categories(gt.loadCats(gt.getCatIds()), result["names"])
         assert score(gt, result["detections"], cats)["AP"] == pytest.approx(float(w["AP"]), abs=1e-4)
     # independently of the runner's summary: the arms' mean APs differ by more than twice the standard
     # error of the difference over the 3 training seeds

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 import simgen.cli
+from simgen.experiment.config import is_study_file
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.random import chance
@@ -34,7 +35,8 @@ from simgen.sampling.random import blackbody_rgb, hsv_color, srgb_to_linear, uni
 from test_cli import Cli, q  # the subprocess helper of tests/test_cli.py
 
 CONFIG_DIR = Path(simgen.cli.CONFIG_DIR)
-OPTIONS = [(g.name, p.stem) for g in sorted(CONFIG_DIR.iterdir()) if g.is_dir() for p in sorted(g.glob("*.yaml"))]
+OPTIONS = [(g.name, p.stem) for g in sorted(CONFIG_DIR.iterdir()) if g.is_dir() for p in sorted(g.glob("*.yaml"))
+           if not is_study_file(p)]  # a study (experiment=dr_gap) is run by simgen.experiment: tests/test_experiment.py
 TINY = ["frames=1", "render.width=48", "render.height=32", "render.samples=1", "render.device=cpu"]
 DRAWS = 200
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
-import logging
+import json
 import math
 import shutil
 import subprocess
@@ -40,8 +40,6 @@ from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 
-log = logging.getLogger("simgen.experiment")
-
 YOLO_TRAINER = Path(__file__).with_name("yolo_trainer.py")
 STATS = ("AP", "AP50", "AP75")
 
@@ -54,10 +52,6 @@ class Dataset:
     folder: Path
     frames: int
     overrides: list[str]
-
-    @property
-    def coco(self) -> Path:
-        return self.folder / "coco.json"
 
 
 def plan_datasets(study: StudyConfig, cli: list[str], out: Path) -> list[Dataset]:
@@ -86,28 +80,42 @@ def frames_on_disk(folder: Path) -> int:
         return 0
 
 
-def render_seconds(folder: Path, frames: int) -> float:
-    """CPU-side wall seconds that rendered frames 0..frames-1 of a dataset: the sum of the per-frame
-    times in its run logs, over every process that wrote them (shards, resumes)."""
+def frame_seconds(folder: Path) -> dict[int, float]:
+    """Frame index -> the frame loop's wall seconds for it, from a dataset's run logs, over every
+    process that wrote them (shards, resumes; the last record of a frame counts)."""
     seen: dict[int, float] = {}
     for path in sorted((folder / "logs").glob("run-*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                rec = read_json_line(line)
+                rec = json.loads(line)
             except ValueError:
                 continue
-            if "frame" in rec and int(rec["frame"]) < frames:
+            if isinstance(rec, dict) and "frame" in rec:
                 seen[int(rec["frame"])] = float(rec.get("seconds", 0.0))
-    return sum(seen.values())
+    return seen
 
 
-def read_json_line(line: str) -> dict:
-    import json
+def render_seconds(seconds: dict[int, float], frames: int) -> float:
+    """The frame loop's seconds for frames 0..frames-1 (from :func:`frame_seconds`)."""
+    return sum(v for f, v in seconds.items() if f < frames)
 
-    rec = json.loads(line)
-    if not isinstance(rec, dict):
-        raise ValueError("not an object")
-    return rec
+
+@dataclass
+class ArmData:
+    """What the training runs need of an arm's dataset, read once from its coco.json and logs."""
+
+    image_ids: list[int]
+    image_size: tuple[int, int]
+    """(height, width) of its frames."""
+    categories: list[str]
+    frame_seconds: dict[int, float]
+
+    @classmethod
+    def read(cls, folder: Path) -> "ArmData":
+        coco = read_json(folder / "coco.json")
+        first = coco["images"][0]
+        return cls(sorted(int(im["id"]) for im in coco["images"]), (int(first["height"]), int(first["width"])),
+                   [str(c["name"]) for c in coco["categories"]], frame_seconds(folder))
 
 
 def render(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[str, Any]:
@@ -115,7 +123,8 @@ def render(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[s
     before = frames_on_disk(ds.folder)
     if before >= ds.frames:
         say(f"dataset {ds.name}: {before} frame(s) on disk in {ds.folder}, kept")
-        return {"name": ds.name, "frames": ds.frames, "reused": True, "seconds": render_seconds(ds.folder, ds.frames)}
+        return {"name": ds.name, "frames": ds.frames, "reused": True,
+                "seconds": render_seconds(frame_seconds(ds.folder), ds.frames)}
     say(f"dataset {ds.name}: rendering {ds.frames - before} of {ds.frames} frame(s) into {ds.folder}")
     cmd = [sys.executable, "-m", "simgen.cli", *launch, *ds.overrides]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
@@ -125,11 +134,8 @@ def render(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[s
     got = frames_on_disk(ds.folder)
     if got < ds.frames:
         raise SimgenError(f"dataset {ds.name}: {got} of {ds.frames} frame(s) in {ds.folder} after rendering")
-    return {"name": ds.name, "frames": ds.frames, "reused": False, "seconds": render_seconds(ds.folder, ds.frames)}
-
-
-def category_names(coco: Path) -> list[str]:
-    return [str(c["name"]) for c in read_json(coco)["categories"]]
+    return {"name": ds.name, "frames": ds.frames, "reused": False,
+            "seconds": render_seconds(frame_seconds(ds.folder), ds.frames)}
 
 
 def image_ids(coco: Path) -> list[int]:
@@ -148,46 +154,44 @@ def _load_gt(path: Path) -> Any:
         raise SimgenError(f"cannot read the target COCO json {path}: {e}") from None
 
 
-def _image_size(coco: Path) -> tuple[int, int]:
-    im = read_json(coco)["images"][0]
-    return int(im["height"]), int(im["width"])
-
-
 def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, out: Path, labels: list[str],
-                  target_coco: Path, target_images: Path | None) -> tuple[list[str], dict]:
-    """The child command of one training run and the spec that identifies it."""
+                  data: ArmData, real_ids: list[int], target_coco: Path, target_images: Path | None,
+                  predict_list: Path) -> tuple[list[str], dict]:
+    """The child command of one training run and the spec that identifies it. ``real_ids``: the
+    image ids of study.real (sorted); ``predict_list``: the target's images as the YOLO trainer
+    takes them (see :func:`write_predict_list`)."""
     t = study.trainer
-    data = out / "data" / arm
+    folder = out / "data" / arm
     if t.name == "torchvision":
-        train = [{"coco": str(data / "coco.json"), "images": None, "image_ids": image_ids(data / "coco.json")[:n]}]
-        real = study.arms[arm].real
-        if real > 0:
-            real_json = Path(study.real.coco).expanduser().absolute()
-            ids = image_ids(real_json)
-            k = int(round(real * len(ids)))
-            if k:
-                train.append({"coco": str(real_json), "image_ids": ids[:k],
-                              "images": str(Path(study.real.images).expanduser().absolute()) if study.real.images else None})
+        train = [{"coco": str(folder / "coco.json"), "images": None, "image_ids": data.image_ids[:n]}]
+        k = int(round(study.arms[arm].real * len(real_ids)))
+        if k:
+            train.append({"coco": str(Path(study.real.coco).expanduser().absolute()), "image_ids": real_ids[:k],
+                          "images": str(Path(study.real.images).expanduser().absolute()) if study.real.images else None})
         spec = {"labels": labels, "train": train,
                 "predict": {"coco": str(target_coco), "images": str(target_images) if target_images else None},
-                "arch": t.arch, "image_size": list(_image_size(data / "coco.json")), "steps": t.steps,
+                "arch": t.arch, "image_size": list(data.image_size), "steps": t.steps,
                 "batch_size": t.batch_size, "optimizer": t.optimizer, "lr": t.lr, "cosine": t.schedule == "cosine",
                 "warmup": t.warmup, "seed": seed, "threads": t.threads,
                 "device": t.device, "weights": t.weights, "out": str(run / "result.json")}
         return [sys.executable, "-m", "simgen.torch.job", str(run / "spec.json")], spec
-    gt = read_json(target_coco)
-    root = target_images or target_coco.parent
-    write_json(run / "predict.json", [{"id": int(im["id"]), "file": str(root / im["file_name"])} for im in gt["images"]])
-    spec = {"trainer": "ultralytics", "data": str(data / "yolo" / "data.yaml"), "frames": n, "model": t.model,
+    spec = {"trainer": "ultralytics", "data": str(folder / "yolo" / "data.yaml"), "frames": n, "model": t.model,
             "epochs": t.epochs, "imgsz": t.imgsz, "batch": t.batch_size, "seed": seed, "device": t.device,
             "weights": t.weights, "target": str(target_coco)}
     cmd = [t.python or sys.executable, str(YOLO_TRAINER), "--data", spec["data"], "--frames", str(n),
            "--model", t.model, "--epochs", str(t.epochs), "--imgsz", str(t.imgsz), "--batch", str(t.batch_size),
-           "--seed", str(seed), "--device", _yolo_device(t.device), "--predict", str(run / "predict.json"),
+           "--seed", str(seed), "--device", _yolo_device(t.device), "--predict", str(predict_list),
            "--out", str(run / "result.json"), "--workdir", str(run / "work")]
     if t.weights:
         cmd += ["--weights", str(Path(t.weights).expanduser().absolute())]
     return cmd, spec
+
+
+def write_predict_list(path: Path, gt: Any, images: Path) -> Path:
+    """The target's images as the YOLO trainer's --predict takes them: ``[{"id", "file"}]``."""
+    write_json(path, [{"id": int(im["id"]), "file": str(images / im["file_name"])}
+                      for im in gt.loadImgs(sorted(gt.getImgIds()))])
+    return path
 
 
 def _yolo_device(device: str) -> str:
@@ -229,18 +233,25 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
         target_images = Path(study.target.images).expanduser().absolute() if study.target.images else None
     else:
         target_coco, target_images = out / "data" / "target" / "coco.json", None
-    labels = sorted({n for arm in study.arms for n in category_names(out / "data" / arm / "coco.json")})
+    arm_data = {arm: ArmData.read(out / "data" / arm) for arm in study.arms}
+    labels = sorted({n for data in arm_data.values() for n in data.categories})
+    real_ids = image_ids(Path(study.real.coco).expanduser()) if any(a.real > 0 for a in study.arms.values()) else []
     gt = _load_gt(target_coco)
     cats = match_categories(gt.loadCats(gt.getCatIds()), labels, rename=study.target.rename,
                             only=study.target.categories)
     if not gt.getAnnIds(catIds=sorted(cats)):
         raise SimgenError(f"the target set {target_coco} has no annotations of the evaluated categories")
+    predict_list = out / "runs" / "predict.json"
+    if t.name == "ultralytics":
+        (out / "runs").mkdir(exist_ok=True)
+        write_predict_list(predict_list, gt, target_images or target_coco.parent)
     runs = [(arm, n, seed) for n in sorted(study.frames) for arm in study.arms for seed in study.seeds]
     rows = []
     for k, (arm, n, seed) in enumerate(runs, 1):
         run = out / "runs" / arm / f"n{n}" / f"seed{seed}"
         run.mkdir(parents=True, exist_ok=True)
-        cmd, spec = train_command(study, arm, n, seed, run, out, labels, target_coco, target_images)
+        cmd, spec = train_command(study, arm, n, seed, run, out, labels, arm_data[arm], real_ids, target_coco,
+                                  target_images, predict_list)
         what = f"[{k}/{len(runs)}] {arm}, {n} frames, seed {seed}"
         result_file = run / "result.json"
         old = read_json(run / "spec.json") if (run / "spec.json").is_file() else None
@@ -261,7 +272,7 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
         rows.append({"arm": arm, "frames": n, "real_images": real_images, "seed": seed,
                      **{s: sc[s] for s in STATS}, "per_category": sc["per_category"],
                      "train_seconds": float(result["train_seconds"]),
-                     "render_seconds": render_seconds(out / "data" / arm, n),
+                     "render_seconds": render_seconds(arm_data[arm].frame_seconds, n),
                      "device": result.get("device", "?")})
         say(f"{what}: AP {sc['AP']:.3f}, AP50 {sc['AP50']:.3f} ({result['train_seconds']:.0f} s training)")
     results = summarize(study, name, rows, rendered, target_coco, time.perf_counter() - t_start)

@@ -6,7 +6,8 @@ Layout of ``study.out``::
     data/ARM/            one simgen dataset per arm (its largest training-set size)
     data/target/         the rendered target set (when study.target.coco is not given)
     runs/ARM/nN/seedS/   spec.json (what was trained), result.json (detections by name, times),
-                         score.json (COCOeval)
+                         score.json (COCOeval); with the ultralytics trainer also work/ (its own files)
+    runs/predict.json    ultralytics trainer: the target's images as its --predict takes them
     results.csv          one row per training run
     results.json         the study, every run, and the mean / spread per arm and size
     summary.md           the table and what helped, with the plots:

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_util
 
 from simgen.io.coco_index import image_split
+from simgen.labels.core import annotation_mask
 
 if TYPE_CHECKING:
     from simgen.io.coco_index import CocoIndex
@@ -110,12 +110,6 @@ def rasterize_polygon(poly: np.ndarray, width: int, height: int) -> np.ndarray:
     return out.astype(bool)
 
 
-def rle_mask(annotation: dict) -> np.ndarray:
-    """The (H, W) bool mask of a COCO annotation's compressed RLE."""
-    seg = annotation["segmentation"]
-    return mask_util.decode({"size": seg["size"], "counts": seg["counts"].encode("ascii")}).astype(bool)
-
-
 # ---------------------------------------------------------------------------- export
 
 
@@ -130,7 +124,7 @@ def label_lines(annotations: list[dict], width: int, height: int, classes: dict[
     for a in annotations:
         cls = classes[int(a["category_id"])]
         if segments:
-            poly = yolo_polygon(rle_mask(a))
+            poly = yolo_polygon(annotation_mask(a, height, width))
             if len(poly):
                 lines.append(f"{cls} {_fmt(poly.ravel())}")
         else:

@@ -247,3 +247,20 @@ def coco_annotations(instance: np.ndarray, category_of: Mapping[int, int], index
             SIMGEN_KEY: {"instance_id": iid},
         })
     return anns
+
+
+def annotation_rle(annotation: dict, height: int, width: int) -> dict:
+    """A COCO annotation's segmentation as the compressed RLE pycocotools takes, whether it is
+    compressed RLE (as simgen writes it, counts a str or bytes), uncompressed RLE or polygons."""
+    seg = annotation["segmentation"]
+    if isinstance(seg, list):  # polygons
+        return mask_util.merge(mask_util.frPyObjects(seg, height, width))
+    if isinstance(seg.get("counts"), list):  # uncompressed RLE
+        return mask_util.frPyObjects(seg, height, width)
+    counts = seg["counts"]
+    return {"size": list(seg["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+def annotation_mask(annotation: dict, height: int, width: int) -> np.ndarray:
+    """bool (H, W) mask of a COCO annotation (any segmentation form, see ``annotation_rle``)."""
+    return mask_util.decode(annotation_rle(annotation, height, width)).astype(bool)

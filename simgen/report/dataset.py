@@ -9,9 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from pycocotools import mask as mask_util
-
 from simgen import SimgenError
 from simgen.io.dataset import frame_name, frames_on_disk
 from simgen.labels.core import SIMGEN_KEY
@@ -57,17 +54,3 @@ def extra(ann: dict, key: str) -> Any:
     return (ann.get(SIMGEN_KEY) or {}).get(key)
 
 
-def rle_of(ann: dict, height: int, width: int) -> dict:
-    """The annotation's segmentation as a compressed RLE pycocotools takes (RLE or polygons)."""
-    seg = ann["segmentation"]
-    if isinstance(seg, list):  # polygons
-        return mask_util.merge(mask_util.frPyObjects(seg, height, width))
-    if isinstance(seg.get("counts"), list):  # uncompressed RLE
-        return mask_util.frPyObjects(seg, height, width)
-    return {"size": seg["size"], "counts": seg["counts"].encode("ascii") if isinstance(seg["counts"], str)
-            else seg["counts"]}
-
-
-def decode_mask(ann: dict, height: int, width: int) -> np.ndarray:
-    """bool (H, W) mask of the annotation."""
-    return mask_util.decode(rle_of(ann, height, width)).astype(bool)

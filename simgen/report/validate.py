@@ -45,8 +45,9 @@ from pycocotools import mask as mask_util
 
 from simgen.io.dataset import frame_name
 from simgen.io.files import read_npy, read_npz, read_png
+from simgen.labels.core import annotation_rle
 from simgen.labels.kinds import LABEL_KINDS, LabelKind
-from simgen.report.dataset import Dataset, annotations_of, rle_of
+from simgen.report.dataset import Dataset, annotations_of
 
 SHOW = 5
 """Problems listed per kind in the report (the count is always given)."""
@@ -297,7 +298,7 @@ class FrameCheck:
         for a in anns:
             aid = a.get("id")
             try:
-                rle = rle_of(a, h, w)
+                rle = annotation_rle(a, h, w)
                 if [int(v) for v in rle["size"]] != [h, w]:
                     self.bad("COCO annotation", f"annotation {aid}: segmentation size {rle['size']} is not {h}x{w}")
                     continue

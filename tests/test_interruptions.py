@@ -81,9 +81,12 @@ def test_kill_9_at_random_moments_then_resume_gives_the_same_dataset(tmp_path, r
     for trial in range(4):
         out = tmp_path / f"data{trial}"
         killed = []
-        for _ in range(2):
+        left = seconds  # the second kill falls in what the first run had left, so the resume
+        for _ in range(2):  # (start-up + those frames) is nearly always still running
             proc = start(out, tmp_path)
-            time.sleep(float(rng.uniform(0.0, seconds)))
+            moment = float(rng.uniform(0.0, left))
+            left -= moment
+            time.sleep(moment)
             if proc.poll() is None:
                 proc.kill()
                 killed.append(proc.pid)

@@ -33,6 +33,10 @@ OPENCV="opencv-python-headless==4.11.0.86"
 STAMP="$VENV/.simgen-clients"
 WANT="$(printf '%s\n' "${REQS[@]}" "$OPENCV")"
 
+# One build at a time (two test workers may call this together); the second finds it built.
+exec 9>"$VENV.lock"
+flock 9
+
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$VENV/bin/python" ]]; then
     echo "client env up to date: $VENV"
     exit 0

@@ -13,6 +13,8 @@ for b in chromium chromium-browser; do
     fi
 done
 if [ "$(id -u)" != 0 ]; then echo "install_chromium.sh: needs root (apt-get)" >&2; exit 1; fi
+exec 8>/var/lock/simgen-apt.lock  # one apt-get of simgen's scripts at a time (test workers)
+flock 8
 echo "install_chromium.sh: installing chromium with apt-get ..." >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

@@ -19,6 +19,8 @@ alive() { pgrep -r D,R,S -x "$1" >/dev/null; }  # not zombies
 up() {
     if [ "$(id -u)" != 0 ]; then echo "slurm_local.sh: needs root" >&2; exit 1; fi
     if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+        exec 8>/var/lock/simgen-apt.lock  # one apt-get of simgen's scripts at a time (test workers)
+        flock 8
         echo "slurm_local.sh: installing slurm-wlm and munge with apt-get ..." >&2
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null

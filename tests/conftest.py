@@ -17,6 +17,17 @@ from simgen.settings import validate
 from simgen.recipes import Recipe
 
 
+SLOW_FIRST = ("test_experiment.py", "test_ray.py", "test_interruptions.py", "test_cluster.py",
+              "test_yolo_trainer.py")
+"""Files of minutes, run first: with -n (pyproject's addopts) the other workers go through the
+short files meanwhile instead of waiting at the end for one of these."""
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: k for k, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
+
+
 def recipe_module(name: str, make_sequence) -> types.ModuleType:
     """A recipe module ``scenes.<name>`` for tests: tabletop's config (recipe = name) and
     ``make_sequence``; put it in sys.modules under that name to make it loadable."""

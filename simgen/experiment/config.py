@@ -83,7 +83,8 @@ class TrainerConfig:
     lr: float = setting(0.001, gt=0, le=10)
     """torchvision: learning rate (weight decay 1e-4, gradients clipped at norm 10)."""
     schedule: str = setting("cosine", choices=("cosine", "constant"))
-    """torchvision: after the warm-up, decay the learning rate to 0 along a half cosine, or keep it."""
+    """torchvision: decay the learning rate to 0 along a half cosine over all the steps (the warm-up
+    ramp multiplies it), or keep it."""
     warmup: int = setting(50, ge=0, le=10_000_000)
     """torchvision: steps of linear learning-rate warm-up."""
     threads: int = setting(0, ge=0, le=1024)

@@ -188,11 +188,10 @@ def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, ou
     return cmd, spec
 
 
-def write_predict_list(path: Path, gt: Any, images: Path) -> Path:
+def write_predict_list(path: Path, gt: Any, images: Path) -> None:
     """The target's images as the YOLO trainer's --predict takes them: ``[{"id", "file"}]``."""
     write_json(path, [{"id": int(im["id"]), "file": str(images / im["file_name"])}
                       for im in gt.loadImgs(sorted(gt.getImgIds()))])
-    return path
 
 
 def _yolo_device(device: str) -> str:

@@ -138,7 +138,8 @@ class TrainConfig:
     warmup: int = 50
     """Steps of linear learning-rate warm-up (capped at the number of steps)."""
     cosine: bool = False
-    """Decay the learning rate to 0 along a half cosine over the steps (after the warm-up)."""
+    """Decay the learning rate to 0 along a half cosine over all the steps (from step 0; the
+    warm-up's linear ramp multiplies it)."""
     clip: float = 10.0
     """Gradient norm clip (from-scratch detectors diverge early without it); 0 = off."""
     seed: int = 0

@@ -64,6 +64,21 @@ sample: half the table's first step, 0.35875 / 1022 of the width for the Blackma
 filter. Measured 3.51e-4 (+-1e-6) at widths 0.5 to 3 by tests/test_exact_labels.py."""
 
 
+NORMAL_AOV = "simgen_normal"
+"""The view layer's AOV holding the normal label: the geometric (true, unsmoothed, unbumped)
+world-space normal of the surface hit, which every material writes (:func:`add_normal_aov`)."""
+
+
+def add_normal_aov(tree) -> None:
+    """Write the surface's geometric normal (Geometry node's True Normal, world space, facing
+    the ray) to the :data:`NORMAL_AOV` of a material's node tree: the normal label stays the
+    geometry's whatever the material does to the shading normal."""
+    geometry = tree.nodes.new("ShaderNodeNewGeometry")
+    out = tree.nodes.new("ShaderNodeOutputAOV")
+    out.aov_name = NORMAL_AOV
+    tree.links.new(geometry.outputs["True Normal"], out.inputs["Color"])
+
+
 class RawPasses(TypedDict):
     """What :meth:`BlenderBackend.render` returns (all arrays row 0 = top of the image)."""
 
@@ -75,7 +90,8 @@ class RawPasses(TypedDict):
     depth: np.ndarray
     """(H, W) float32 planar depth along the optical axis in metres; inf = no hit."""
     normal: np.ndarray
-    """(H, W, 3) float32 world-space shading normal, averaged over samples; 0 = no hit."""
+    """(H, W, 3) float32 world-space geometric normal (:data:`NORMAL_AOV`), averaged over
+    samples; 0 = no hit."""
     image: dict
     """How rgb was made (the frame meta's ``image``): tone, metered_stops, exposure_stops,
     total_stops."""
@@ -217,7 +233,10 @@ class BlenderBackend:
         vl.use_pass_combined = True
         vl.use_pass_z = True
         vl.use_pass_object_index = True
-        vl.use_pass_normal = True
+        # the normal label is the geometric normal, written by every material to an AOV: Cycles'
+        # Normal pass would follow smooth shading, normal maps and bump (appearance, not geometry)
+        aov = vl.aovs.add()
+        aov.name, aov.type = NORMAL_AOV, "COLOR"
         im = s.render.image_settings
         im.media_type = "MULTI_LAYER_IMAGE"
         im.file_format = "OPEN_EXR_MULTILAYER"
@@ -329,6 +348,7 @@ class BlenderBackend:
         bsdf.inputs["Metallic"].default_value = m.metallic
         bsdf.inputs["Specular IOR Level"].default_value = m.specular
         bsdf.inputs["Transmission Weight"].default_value = m.transmission
+        add_normal_aov(mat.node_tree)
         t = m.texture
         if t is not None and t.kind == "image" and t.repeat is not None:  # a photo on a flat mesh, aspect kept
             tex = nodes.new("ShaderNodeTexImage")
@@ -670,7 +690,7 @@ class BlenderBackend:
         The baseline of ``scripts/bench.py``: what Cycles alone costs for the built scene.
         """
         vl = self.scene.view_layers[0]
-        flags = ("use_pass_z", "use_pass_object_index", "use_pass_normal")
+        flags = ("use_pass_z", "use_pass_object_index")
         saved = [getattr(vl, f) for f in flags]
         for f in flags:
             setattr(vl, f, False)
@@ -751,7 +771,7 @@ def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_
     index = np.rint(parts["Object Index.X"]).astype(np.int32)
     depth = parts["Depth.Z"].astype(np.float32, copy=True)
     depth[(depth > BACKGROUND_DEPTH) | (index == 0)] = np.inf
-    normal = np.stack([parts["Normal.X"], parts["Normal.Y"], parts["Normal.Z"]], axis=-1).astype(np.float32)
+    normal = np.stack([parts[f"{NORMAL_AOV}.{c}"] for c in "RGB"], axis=-1).astype(np.float32)
     normal[index == 0] = 0.0
     rgb, image = tone_map(combined, tone=tone, auto_exposure=auto_exposure, exposure=exposure, lut=lut)
     return RawPasses(rgb=rgb, index=index, depth=depth, normal=normal, image=image)

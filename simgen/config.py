@@ -242,6 +242,19 @@ class MaterialsConfig:
     """Distortion of noise, wave and magic textures."""
     texture_detail: list[float] = span([0.0, 6.0], ge=0.0, le=15.0)
     """Detail octaves of noise and wave textures (0..15)."""
+    own_replace: float = setting(0.0, ge=0.0, le=1.0, common=True)
+    """Chance that an object whose mesh comes with its own appearance (OBJ + MTL, glTF
+    materials and textures, PLY/OFF vertex colours) gets a drawn material instead, as a mesh
+    without one does (drawn per object and sequence). 0: every such mesh looks like itself;
+    1: none does (the drawn materials of the ranges above)."""
+    own_hue: list[float] = span([0.0, 0.0], ge=-0.5, le=0.5)
+    """Own appearance: hue shift in turns (0.05 = 18 degrees), drawn per object."""
+    own_saturation: list[float] = span([1.0, 1.0], ge=0.0, le=4.0)
+    """Own appearance: saturation factor, drawn per object."""
+    own_value: list[float] = span([1.0, 1.0], ge=0.0, le=4.0)
+    """Own appearance: brightness (HSV value) factor, drawn per object."""
+    own_roughness: list[float] = span([1.0, 1.0], ge=0.0, le=4.0)
+    """Own appearance: roughness factor (the result clamped to [0, 1]), drawn per object."""
 
 
 @dataclass

@@ -34,6 +34,7 @@ from simgen.labels.kinds import FrameContext, LabelKind, resolve
 from simgen.progress import Progress
 from simgen.recipes import Recipe, load_recipe
 from simgen.sampling.classes import check_balance
+from simgen.sampling.materials import own_rng, with_own_appearance
 from simgen.sampling.random import frame_rng, render_seed
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
     With sequence.length 1 a sequence is a single frame and its index is the frame's.
     """
     scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), settings.sequence.length)
+    scenes = with_own_appearance(scenes, settings.materials, own_rng(settings.seed, sequence))
     for scene in scenes:
         scene.validate()
     return scenes

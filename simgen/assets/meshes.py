@@ -17,6 +17,7 @@ import numpy as np
 import trimesh
 
 from simgen import SimgenError
+from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
 
 _FIX = "re-export it from a 3D tool or remove it from the catalog/folder"
@@ -45,6 +46,19 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
 
     if parametric.is_generated(path):  # a drawn shape: regenerated from the seed its name holds
         return parametric.shape_of(path).mesh
+    return load_asset(path).mesh
+
+
+def load_asset(path: str | Path) -> LoadedAsset:
+    """The mesh in ``path`` with its own appearance (:mod:`simgen.assets.appearance`: materials,
+    texture images, UVs, vertex colours; None if it has none), cached per absolute path.
+    Texture files must lie inside the asset's folder
+    (:func:`simgen.assets.appearance.asset_root`). Raises :class:`SimgenError` as
+    :func:`load_mesh`, and for a missing, corrupt or escaping texture."""
+    from simgen.assets import parametric
+
+    if parametric.is_generated(path):
+        return LoadedAsset(parametric.shape_of(path).mesh, None)
     return _load_cached(str(_abs(path)))
 
 
@@ -54,7 +68,7 @@ def clear_mesh_cache() -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _load_cached(path_str: str) -> trimesh.Trimesh:
+def _load_cached(path_str: str) -> LoadedAsset:
     path = Path(path_str)
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise SimgenError(
@@ -71,14 +85,18 @@ def _load_cached(path_str: str) -> trimesh.Trimesh:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy noise from degenerate input
-            mesh = trimesh.load(path, force="mesh")
+            loaded = load_parts(path)
+    except SimgenError:
+        raise
     except Exception as exc:  # trimesh raises many types for bad files
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise SimgenError(f"cannot load mesh {path}: {reason}; {_FIX}") from exc
-    problem = _problem(mesh)
+    problem = _problem(loaded.mesh)
     if problem:
         raise SimgenError(f"cannot load mesh {path}: {problem}; {_FIX}")
-    return mesh
+    if loaded.appearance is not None:
+        check_textures(path, loaded.appearance)
+    return loaded
 
 
 def _problem(mesh: object) -> str | None:
@@ -99,6 +117,27 @@ def _problem(mesh: object) -> str | None:
     if not area > 0:
         return "every face has zero area (a degenerate mesh: nothing would be visible)"
     return None
+
+
+def check_textures(path: Path, appearance: Appearance) -> None:
+    """Decode every texture image of a mesh's own appearance once (files and embedded data):
+    a corrupt one is one error line naming it and the mesh."""
+    import tempfile
+
+    from simgen.assets.images import check_images
+
+    for image in appearance.images():
+        where = f"texture {image.name} of mesh {path}"
+        if image.path is not None:
+            check_images([image.path], where)
+            continue
+        with tempfile.NamedTemporaryFile(suffix=image.suffix) as f:
+            f.write(image.data or b"")
+            f.flush()
+            try:
+                check_images([Path(f.name)], where)
+            except SimgenError as e:
+                raise SimgenError(str(e).replace(f.name, image.name)) from None
 
 
 def validate_catalog(catalog: Catalog) -> None:

@@ -26,7 +26,9 @@ from mathutils import Matrix
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
 from simgen.assets import parametric
-from simgen.assets.meshes import load_mesh
+from simgen.assets.appearance import TextureImage
+from simgen.assets.meshes import load_asset
+from simgen.blender.own import COLOR_ATTRIBUTE, JITTER_PROPS, UV_MAP, own_material
 from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
 from simgen.core.scene import Camera, Light, Material, Scene, World
@@ -187,6 +189,8 @@ class BlenderBackend:
         self.blender_log = self.tmpdir / "blender.log"
         self._meshes: dict[Path, bpy.types.Mesh] = {}
         self._images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
+        self._textures: dict[tuple[str, bool], bpy.types.Image] = {}  # meshes' own images, by (file, colour)
+        self._own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
         self._frame_ids: list = []  # datablocks created for the current scene
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names
@@ -305,10 +309,13 @@ class BlenderBackend:
 
     # ------------------------------------------------------------------ scene
     def _mesh(self, path: Path) -> bpy.types.Mesh:
-        """The Blender mesh for an asset file, converted once through trimesh."""
+        """The Blender mesh for an asset file, converted once through trimesh: its triangles,
+        and with its own appearance one material slot per material (faces assigned), its UVs
+        and vertex colours (per face corner: loops are the faces' corners in order)."""
         me = self._meshes.get(path)
         if me is None:
-            tm = load_mesh(path)
+            loaded = load_asset(path)
+            tm, look = loaded.mesh, loaded.appearance
             me = bpy.data.meshes.new(path.stem)
             v = np.asarray(tm.vertices, dtype=np.float32)
             f = np.asarray(tm.faces, dtype=np.int32)
@@ -320,13 +327,50 @@ class BlenderBackend:
             me.polygons.foreach_set("loop_start", np.arange(0, f.size, 3, dtype=np.int32))
             me.update()
             me.shade_flat()  # labels use geometric normals; smooth shading would bend them
-            me.materials.append(None)  # one slot, filled per object (link = OBJECT)
-            if parametric.is_generated(path):  # per-corner UVs (loops are the faces' corners in order)
-                uv = parametric.shape_of(path).uv
-                if len(uv) == len(f):
-                    me.uv_layers.new(name="UVMap").uv.foreach_set("vector", uv.astype(np.float32).ravel())
+            for _ in range(len(look.materials) if look is not None else 1):
+                me.materials.append(None)  # slots, filled per object (link = OBJECT)
+            uv = None
+            if parametric.is_generated(path):
+                uv = parametric.shape_of(path).uv.reshape(-1, 2)
+            elif look is not None and look.uv is not None:
+                uv = look.uv.reshape(-1, 2)
+            if uv is not None and len(uv) == f.size:
+                me.uv_layers.new(name=UV_MAP).uv.foreach_set("vector", uv.astype(np.float32).ravel())
+            if look is not None:
+                me.polygons.foreach_set("material_index", look.face_material.astype(np.int32))
+                if look.colors is not None:
+                    attr = me.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "CORNER")
+                    attr.data.foreach_set("color", look.colors.astype(np.float32).ravel())
+                me.update()
             self._meshes[path] = me
         return me
+
+    def _texture(self, t: TextureImage, colour: bool) -> bpy.types.Image:
+        """A mesh's own texture image, loaded once per file (embedded data written to the
+        scratch folder first) and colour space: sRGB for colours, Non-Color for data maps."""
+        key = (str(t.path) if t.path is not None else f"{t.name}:{hash(t.data)}", colour)
+        img = self._textures.get(key)
+        if img is None:
+            path = t.path
+            if path is None:
+                path = self.tmpdir / f"texture-{len(self._textures):04d}{t.suffix}"
+                path.write_bytes(t.data or b"")
+            img = bpy.data.images.load(str(path), check_existing=False)
+            img.colorspace_settings.name = "sRGB" if colour else "Non-Color"
+            if t.path is None:
+                img.pack()  # the scratch file may go; Blender keeps the bytes
+                path.unlink(missing_ok=True)
+            self._textures[key] = img
+        return img
+
+    def _own_material(self, path: Path, slot: int) -> bpy.types.Material:
+        mat = self._own.get((path, slot))
+        if mat is None:
+            look = load_asset(path).appearance
+            mat = own_material(f"{path.stem}:{look.materials[slot].name}", look.materials[slot],
+                               has_uv=bool(self._mesh(path).uv_layers), image=self._texture, finish=add_normal_aov)
+            self._own[(path, slot)] = mat
+        return mat
 
     def _drop_generated(self, keep: set[Path]) -> None:
         """Remove the Blender meshes of generated shapes not in ``keep`` (the scene now built):
@@ -539,8 +583,15 @@ class BlenderBackend:
             ob.pass_index = o.instance_id
             ob.visible_shadow = o.casts_shadow
             # meshes are shared between frames and objects; the material belongs to the object
-            ob.material_slots[0].link = "OBJECT"
-            ob.material_slots[0].material = self._material(o.name, o.material, uv=bool(ob.data.uv_layers))
+            own = o.material.own
+            if own is None:
+                mat = self._material(o.name, o.material, uv=parametric.is_generated(o.mesh_path))
+            else:
+                for key, (prop, _) in JITTER_PROPS.items():
+                    ob[prop] = float(getattr(own, key))
+            for k, slot in enumerate(ob.material_slots):
+                slot.link = "OBJECT"
+                slot.material = mat if own is None else self._own_material(Path(o.mesh_path), k)
             coll.objects.link(ob)
             self._frame_ids.append(ob)
         for i, light in enumerate(scene.lights):
@@ -713,9 +764,13 @@ class BlenderBackend:
             self._world_nodes()[3].image = None
             if "simgen_backdrop" in self._world.node_tree.nodes:
                 self._backdrop_nodes()[0].image = None
-        for img in self._images.values():
+        for mat in self._own.values():
+            bpy.data.materials.remove(mat)
+        self._own.clear()
+        for img in [*self._images.values(), *self._textures.values()]:
             bpy.data.images.remove(img)
         self._images.clear()
+        self._textures.clear()
         self._tmp.cleanup()
 
 

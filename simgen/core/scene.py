@@ -93,8 +93,33 @@ class Texture:
 
 
 @dataclass(frozen=True)
+class OwnLook:
+    """Render a mesh with the materials its file comes with (its textures, UVs, vertex
+    colours: :mod:`simgen.assets.appearance`), jittered mildly so that it keeps its identity."""
+
+    hue: float = 0.0
+    """Hue shift, in turns (0.1 = 36 degrees round the colour wheel)."""
+    saturation: float = 1.0
+    """Saturation factor."""
+    value: float = 1.0
+    """Brightness (HSV value) factor."""
+    roughness: float = 1.0
+    """Roughness factor (clamped to [0, 1])."""
+    materials: tuple[str, ...] = ()
+    """The names of the mesh's own material slots (for the record)."""
+    textures: tuple[str, ...] = ()
+    """The texture images they read, relative to the mesh file (for the record)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hue": float(self.hue), "saturation": float(self.saturation), "value": float(self.value),
+                "roughness": float(self.roughness), "materials": list(self.materials),
+                "textures": list(self.textures)}
+
+
+@dataclass(frozen=True)
 class Material:
-    """A Principled BSDF material, optionally with a procedural base-colour texture."""
+    """A Principled BSDF material, optionally with a procedural base-colour texture; or, with
+    ``own``, the mesh's own materials (the other fields are then unused)."""
 
     base_color: tuple[float, float, float]
     """Linear RGB in [0, 1]."""
@@ -108,9 +133,14 @@ class Material:
     IOR (1.5), 0 none, 1 twice it."""
     transmission: float = 0.0
     """Principled "Transmission Weight": 0 opaque, 1 fully transmissive (glass-like)."""
+    own: OwnLook | None = None
+    """The mesh's own appearance (jittered) instead of the fields above."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: base_color, roughness, metallic, specular, transmission, texture (a dict or None)."""
+        """JSON-ready: base_color, roughness, metallic, specular, transmission, texture (a dict or
+        None); with ``own``: {"own": its record}."""
+        if self.own is not None:
+            return {"own": self.own.to_dict()}
         return {"base_color": [float(c) for c in self.base_color], "roughness": float(self.roughness),
                 "metallic": float(self.metallic), "specular": float(self.specular),
                 "transmission": float(self.transmission),

@@ -8,7 +8,9 @@ import numpy as np
 
 from simgen.assets.images import texture_images
 from simgen.config import MaterialsConfig
-from simgen.core.scene import GRADIENT_TYPES, Material, Texture
+import dataclasses
+
+from simgen.core.scene import GRADIENT_TYPES, Material, OwnLook, Scene, Texture
 from simgen.sampling.random import chance, hsv_color, pick, uniform
 
 
@@ -41,3 +43,39 @@ def sample_material(m: MaterialsConfig, rng: np.random.Generator, texture: bool 
     tex = sample_texture(m, rng) if texture and chance(rng, m.texture_probability) else None
     return Material(base_color=tuple(color["linear_rgb"]), roughness=roughness, metallic=metallic,
                     specular=specular, transmission=transmission, texture=tex)
+
+
+OWN_STREAM = 0x4F574E
+"""Second spawn key of the own-appearance draws: ``SeedSequence(seed, spawn_key=(sequence,
+OWN_STREAM))``, apart from the scene's stream, so that a mesh with its own appearance changes
+no other draw of the scene."""
+
+
+def own_rng(seed: int, sequence: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(sequence, OWN_STREAM)))
+
+
+def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.Generator) -> list[Scene]:
+    """The steps of one sequence with every object whose mesh has its own appearance
+    rendered with it (:class:`OwnLook`, jittered by ``m.own_*``), unless drawn to be replaced
+    (``m.own_replace``: it keeps the material its recipe drew). Drawn once per instance id, in
+    id order, so every step of a sequence shows an object the same way."""
+    from simgen.assets.meshes import load_asset
+
+    looks: dict[int, OwnLook | None] = {}
+    for o in sorted(scenes[0].objects, key=lambda o: o.instance_id) if scenes else []:
+        appearance = load_asset(o.mesh_path).appearance
+        if appearance is None:
+            continue
+        if chance(rng, m.own_replace):
+            looks[o.instance_id] = None
+            continue
+        looks[o.instance_id] = OwnLook(
+            hue=uniform(rng, m.own_hue), saturation=uniform(rng, m.own_saturation), value=uniform(rng, m.own_value),
+            roughness=uniform(rng, m.own_roughness), materials=tuple(s.name for s in appearance.materials),
+            textures=tuple(t.name for t in appearance.images()))
+    if not any(look is not None for look in looks.values()):
+        return scenes
+    return [dataclasses.replace(s, objects=[
+        dataclasses.replace(o, material=dataclasses.replace(o.material, own=looks[o.instance_id]))
+        if looks.get(o.instance_id) is not None else o for o in s.objects]) for s in scenes]

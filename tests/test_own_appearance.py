@@ -1,0 +1,308 @@
+"""A mesh renders with its own appearance: textures through its UVs, materials per slot,
+vertex colours; labels never change with appearance.
+
+The proof renders a textured cube written by this file (OBJ + MTL + PNG, and the same cube as
+a GLB with the PNG embedded, written from the glTF 2.0 specification) and compares each
+object pixel's hue with the texel at the UV where an independent ray cast through the pixel
+centre hits the cube (the UVs are the ones this file wrote, not what simgen read).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from groundtruth import intersect
+from simgen import SimgenError
+from simgen.assets.meshes import clear_mesh_cache, load_asset
+
+SIDE = 0.16
+PALETTE = np.array([[230, 20, 20], [20, 200, 20], [20, 40, 230], [230, 220, 20], [20, 210, 220], [220, 20, 220]],
+                   np.uint8)
+BLOCKS = 4
+TEX = 64
+
+
+def texture() -> np.ndarray:
+    """(64, 64, 3) uint8: 4 x 4 blocks of saturated colours, row 0 at the top."""
+    k = np.arange(BLOCKS)
+    ids = (k[:, None] * 2 + k[None, :] * 3) % len(PALETTE)
+    return np.repeat(np.repeat(PALETTE[ids], TEX // BLOCKS, 0), TEX // BLOCKS, 1)
+
+
+def cube() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices (24, 3) resting on z = 0, triangles (12, 3) and per-vertex UVs (24, 2) in the
+    OBJ convention (origin bottom-left): every face shows the whole texture, each turned."""
+    verts, faces, uvs = [], [], []
+    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    for axis in range(3):
+        for sign in (-1, 1):
+            u_ax, v_ax = [a for a in range(3) if a != axis]
+            quad = []
+            for cu, cv in corners:
+                p = np.zeros(3)
+                p[axis] = sign * 0.5
+                p[u_ax], p[v_ax] = cu - 0.5, cv - 0.5
+                quad.append(p)
+            quad = np.array(quad) if sign > 0 else np.array(quad)[::-1]
+            base = len(verts)
+            verts += list(quad)
+            turn = axis * 2 + (sign > 0)
+            uvs += list(np.roll(corners, turn, axis=0) * 0.9 + 0.05)
+            faces += [[base, base + 1, base + 2], [base, base + 2, base + 3]]
+    v = np.array(verts) * SIDE
+    v[:, 2] += SIDE / 2
+    return v, np.array(faces), np.array(uvs)
+
+
+def write_obj(folder: Path) -> Path:
+    v, f, uv = cube()
+    Image.fromarray(texture()).save(folder / "blocks.png")
+    (folder / "cube.mtl").write_text("newmtl blocks\nKd 1 1 1\nNs 10\nmap_Kd blocks.png\n")
+    lines = ["mtllib cube.mtl"] + [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in v]
+    lines += [f"vt {a:.6f} {b:.6f}" for a, b in uv] + ["usemtl blocks"]
+    lines += ["f " + " ".join(f"{i + 1}/{i + 1}" for i in tri) for tri in f]
+    (folder / "cube.obj").write_text("\n".join(lines) + "\n")
+    return folder / "cube.obj"
+
+
+def write_glb(folder: Path) -> Path:
+    """The same cube as a GLB (glTF 2.0 binary): positions, TEXCOORD_0 with the spec's top-left
+    origin (v' = 1 - v), uint16 indices, the PNG embedded in a buffer view, one material with
+    baseColorTexture, metallic 0 and roughness 0.9."""
+    v, f, uv = cube()
+    import io
+    png = io.BytesIO()
+    Image.fromarray(texture()).save(png, format="PNG")
+    pos = v.astype("<f4").tobytes()
+    tex = np.stack([uv[:, 0], 1.0 - uv[:, 1]], -1).astype("<f4").tobytes()
+    idx = f.astype("<u2").tobytes()
+    img = png.getvalue()
+    chunks, views, offset = b"", [], 0
+    for data in (pos, tex, idx, img):
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(data)})
+        pad = b"\0" * (-len(data) % 4)
+        chunks += data + pad
+        offset += len(data) + len(pad)
+    doc = {
+        "asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "TEXCOORD_0": 1}, "indices": 2, "material": 0}]}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": len(v), "type": "VEC3",
+             "min": v.min(0).tolist(), "max": v.max(0).tolist()},
+            {"bufferView": 1, "componentType": 5126, "count": len(v), "type": "VEC2"},
+            {"bufferView": 2, "componentType": 5123, "count": f.size, "type": "SCALAR"}],
+        "bufferViews": views, "buffers": [{"byteLength": len(chunks)}],
+        "images": [{"bufferView": 3, "mimeType": "image/png"}], "textures": [{"source": 0}],
+        "materials": [{"name": "blocks", "pbrMetallicRoughness": {
+            "baseColorTexture": {"index": 0}, "metallicFactor": 0.0, "roughnessFactor": 0.9}}]}
+    js = json.dumps(doc).encode()
+    js += b" " * (-len(js) % 4)
+    body = struct.pack("<II", len(js), 0x4E4F534A) + js + struct.pack("<II", len(chunks), 0x004E4942) + chunks
+    out = folder / "cube.glb"
+    out.write_bytes(struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body)
+    return out
+
+
+def catalog(folder: Path, mesh: Path) -> Path:
+    path = folder / "catalog.yaml"
+    path.write_text(f"categories: [toy]\nassets:\n  - mesh: {mesh.name}\n    category: toy\n")
+    return path
+
+
+RENDER = ["render.width=96", "render.height=72", "render.samples=8", "render.adaptive_threshold=0",
+          "render.denoise=false", "render.device=cpu", "objects.count=[1,1]", "objects.scale=[1,1]",
+          "camera.distance=[0.45,0.5]", "camera.elevation=[25,35]", "camera.focal_length=[40,40]",
+          "lighting=narrow", "lighting.count=[1,1]", "'lighting.types=[sun]'", "camera.look_at_jitter=0"]
+
+
+def render(folder: Path, mesh: Path, out: Path, *extra: str, frames: int = 3) -> Path:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from simgen.pipeline import run
+    from simgen.settings import to_settings
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            *[o.strip("'") for o in RENDER], f"objects.catalog={catalog(folder, mesh)}", f"frames={frames}",
+            "seed=5", f"output.dir={out}", *extra])
+    run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
+    return out
+
+
+def hue_agreement(root: Path, index: int) -> tuple[int, int]:
+    """(pixels whose hue agrees with the texel the ray cast finds, pixels compared)."""
+    meta = json.loads((root / "meta" / f"{index:06d}.json").read_text())
+    rgb = cv2.imread(str(root / "images" / f"{index:06d}.png"))[:, :, ::-1]
+    inst = cv2.imread(str(root / "instance" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED)
+    obj = next(o for o in meta["objects"] if o["category_id"] == 1)
+    v, f, uv = cube()
+    world = np.c_[v, np.ones(len(v))] @ np.array(obj["mesh_to_world"]).T
+    tris = world[:, :3][f]
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    H, W = inst.shape
+
+    def block_at(u: np.ndarray, vv: np.ndarray):
+        d = np.stack([(u - K[0, 2]) / K[0, 0], (vv - K[1, 2]) / K[1, 1], np.ones_like(u)], -1) @ R
+        hit_t, tri = intersect(-R.T @ t, d, tris)
+        ok = tri >= 0
+        p = (-R.T @ t) + d * hit_t[:, None]
+        a, b, c = (tris[np.maximum(tri, 0), k] for k in range(3))
+        # barycentric coordinates of p in (a, b, c)
+        v0, v1, v2 = b - a, c - a, p - a
+        d00, d01, d11 = (v0 * v0).sum(1), (v0 * v1).sum(1), (v1 * v1).sum(1)
+        d20, d21 = (v2 * v0).sum(1), (v2 * v1).sum(1)
+        den = d00 * d11 - d01 * d01
+        with np.errstate(invalid="ignore", divide="ignore"):
+            l1 = (d11 * d20 - d01 * d21) / den
+            l2 = (d00 * d21 - d01 * d20) / den
+        fc = f[np.maximum(tri, 0)]
+        st = uv[fc[:, 0]] * (1 - l1 - l2)[:, None] + uv[fc[:, 1]] * l1[:, None] + uv[fc[:, 2]] * l2[:, None]
+        col = np.clip((st[:, 0] * TEX).astype(int), 0, TEX - 1)
+        row = np.clip(((1.0 - st[:, 1]) * TEX).astype(int), 0, TEX - 1)  # OBJ: v up; image row 0 at the top
+        return ok, row // (TEX // BLOCKS) * BLOCKS + col // (TEX // BLOCKS), row, col
+
+    vs, us = np.nonzero(inst == obj["instance_id"])
+    ok, block, row, col = block_at(us.astype(float), vs.astype(float))
+    same = ok.copy()
+    for du, dv in ((-0.5, 0), (0.5, 0), (0, -0.5), (0, 0.5)):  # the pixel's footprint stays in one block
+        ok2, b2, _, _ = block_at(us + du, vs + dv)
+        same &= ok2 & (b2 == block)
+    texel = texture()[row, col]
+    seen = rgb[vs, us]
+    hsv_seen = np.array([colorsys.rgb_to_hsv(*(c / 255.0)) for c in seen])
+    hsv_tex = np.array([colorsys.rgb_to_hsv(*(c / 255.0)) for c in texel])
+    usable = same & (hsv_seen[:, 2] > 0.12)  # hue means nothing in the dark
+    diff = np.abs(hsv_seen[:, 0] - hsv_tex[:, 0])
+    diff = np.minimum(diff, 1 - diff)
+    return int((usable & (diff < 1 / 12)).sum()), int(usable.sum())
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory):
+    base = tmp_path_factory.mktemp("own")
+    (base / "obj").mkdir()
+    (base / "glb").mkdir()
+    obj, glb = write_obj(base / "obj"), write_glb(base / "glb")
+    clear_mesh_cache()
+    return {"obj": render(base / "obj", obj, base / "out_obj"),
+            "glb": render(base / "glb", glb, base / "out_glb"),
+            "replaced": render(base / "obj", obj, base / "out_replaced", "materials.own_replace=1")}
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("kind", ["obj", "glb"])
+def test_texture_hue_follows_the_uvs(renders, kind):
+    agree = total = 0
+    for i in range(3):
+        a, n = hue_agreement(renders[kind], i)
+        agree, total = agree + a, total + n
+    assert total > 300, f"too few comparable pixels ({total}): the test no longer tests anything"
+    assert agree / total > 0.95, f"{kind}: hue agrees with the texture on {agree}/{total} pixels"
+
+
+@pytest.mark.render
+def test_random_materials_do_not_follow_the_texture(renders):
+    """The same check on the same scenes with the own appearance replaced: chance agreement."""
+    agree = total = 0
+    for i in range(3):
+        a, n = hue_agreement(renders["replaced"], i)
+        agree, total = agree + a, total + n
+    assert total > 300 and agree / total < 0.5
+
+
+@pytest.mark.render
+def test_labels_do_not_change_with_appearance(renders):
+    a, b = renders["obj"], renders["replaced"]
+    for kind in ("instance", "semantic", "depth", "normal"):
+        files = sorted(p.name for p in (a / kind).iterdir())
+        assert files and files == sorted(p.name for p in (b / kind).iterdir())
+        assert all((a / kind / n).read_bytes() == (b / kind / n).read_bytes() for n in files), kind
+    ca, cb = (json.loads((r / "coco.json").read_text()) for r in (a, b))
+    assert ca["annotations"] == cb["annotations"]
+
+
+@pytest.mark.render
+def test_meta_records_own_look(renders):
+    meta = json.loads((renders["obj"] / "meta" / "000000.json").read_text())
+    obj = next(o for o in meta["objects"] if o["category_id"] == 1)
+    assert obj["material"]["own"]["materials"] == ["blocks"]
+    assert obj["material"]["own"]["textures"] == ["blocks.png"]
+    meta = json.loads((renders["replaced"] / "meta" / "000000.json").read_text())
+    obj = next(o for o in meta["objects"] if o["category_id"] == 1)
+    assert "own" not in obj["material"] and "base_color" in obj["material"]
+
+
+# ---------------------------------------------------------------- loading, without Blender
+
+def test_obj_and_glb_read_the_same_uvs_and_slots(tmp_path):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "g").mkdir()
+    for path in (write_obj(tmp_path / "o"), write_glb(tmp_path / "g")):
+        loaded = load_asset(path)
+        look = loaded.appearance
+        assert [m.name for m in look.materials] == ["blocks"]
+        v, f, uv = cube()
+        # every face corner carries the UV written for it (compared as (position, uv) rows)
+        written = np.round(np.c_[v[f].reshape(-1, 3), uv[f].reshape(-1, 2)], 5).tolist()
+        read = np.round(np.c_[np.asarray(loaded.mesh.vertices, float)[loaded.mesh.faces].reshape(-1, 3),
+                              look.uv.reshape(-1, 2).astype(float)], 5).tolist()
+        assert sorted(map(tuple, written)) == sorted(map(tuple, read))
+
+
+def test_several_materials_and_vertex_colours(tmp_path):
+    (tmp_path / "two.mtl").write_text("newmtl red\nKd 1 0 0\nPr 0.25\nnewmtl blue\nKd 0 0 1\nd 0.5\n")
+    (tmp_path / "two.obj").write_text("mtllib two.mtl\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 0 0 1\n"
+                                      "usemtl red\nf 1 2 3\nf 1 3 4\nusemtl blue\nf 1 2 5\n")
+    look = load_asset(tmp_path / "two.obj").appearance
+    by_name = {m.name: m for m in look.materials}
+    assert by_name["red"].base_color == (1.0, 0.0, 0.0) and by_name["red"].roughness == 0.25
+    assert by_name["blue"].alpha == 0.5 and by_name["blue"].alpha_mode == "BLEND"
+    names = [look.materials[k].name for k in look.face_material]
+    assert sorted(names) == ["blue", "red", "red"]
+    # COFF: per-vertex colours (0..255), decoded from sRGB to linear
+    (tmp_path / "c.off").write_text("COFF\n3 1 0\n0 0 0 255 0 0 255\n1 0 0 0 255 0 255\n0 1 0 0 0 255 255\n3 0 1 2\n")
+    look = load_asset(tmp_path / "c.off").appearance
+    assert np.allclose(look.colors[0, :, :3], np.eye(3)) and look.materials[0].vertex_colors
+    # PLY vertex colours
+    m = trimesh.creation.box()
+    m.visual.vertex_colors = np.tile([[188, 188, 188, 255]], (len(m.vertices), 1))
+    m.export(tmp_path / "grey.ply")
+    look = load_asset(tmp_path / "grey.ply").appearance
+    assert np.allclose(look.colors[..., 0], ((188 / 255 + 0.055) / 1.055) ** 2.4, atol=1e-6)
+    # no appearance at all: a drawn material as before
+    trimesh.creation.box().export(tmp_path / "plain.stl")
+    assert load_asset(tmp_path / "plain.stl").appearance is None
+
+
+@pytest.mark.parametrize("mtl, message", [
+    ("newmtl a\nmap_Kd missing.png\n", "not found"),
+    ("newmtl a\nmap_Kd ../outside.png\n", "outside the asset's folder"),
+    ("newmtl a\nmap_Kd /etc/hostname\n", "absolute path"),
+    ("newmtl a\nmap_Kd broken.png\n", "does not decode"),
+    ("newmtl a\nmap_Kd link.png\n", "outside the asset's folder"),
+])
+def test_bad_textures_are_one_line_errors(tmp_path, mtl, message):
+    folder = tmp_path / "asset"
+    folder.mkdir()
+    Image.fromarray(texture()).save(tmp_path / "outside.png")
+    (folder / "link.png").symlink_to(tmp_path / "outside.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (folder / "m.mtl").write_text(mtl)
+    (folder / "m.obj").write_text("mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 0 1\n"
+                                  "usemtl a\nf 1/1 2/2 3/3\n")
+    clear_mesh_cache()
+    with pytest.raises(SimgenError) as e:
+        load_asset(folder / "m.obj")
+    assert message in str(e.value) and "\n" not in str(e.value)

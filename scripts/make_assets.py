@@ -18,6 +18,11 @@ watertight parts with outward (counter-clockwise seen from outside) winding;
 parts may overlap (no booleans are used). The output is deterministic: the same
 trimesh/numpy produce the same bytes each run.
 
+A few assets carry their own look, made here too: the soda can and the flask wear a printed
+label (OBJ + MTL + PNG, cylindrical UVs), the cube is a printed carton (OBJ + MTL + PNG, a
+UV square per face) and the crate is wood (a GLB with its PNG embedded as a glTF
+baseColorTexture). Their geometry is the same as without the look (the same triangles).
+
 The script never deletes files; remove ``assets/meshes`` first if a mesh was
 renamed or dropped.
 """
@@ -25,6 +30,7 @@ renamed or dropped.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -427,12 +433,94 @@ def distractor_rel(name: str) -> str:
     return f"distractors/{name}.ply"
 
 
+# --------------------------------------------------------------------------- looks
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, np.uint8)).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _label(width: int, height: int, band: tuple, ink: tuple, paper: tuple, rows: tuple[float, float],
+           seed: int) -> np.ndarray:
+    """A printed label: ``band`` colour between ``rows`` (fractions of the height from the
+    bottom), ``paper`` above and below, a wave and blocks of "text" in ``ink`` (row 0 = top)."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((height, width, 3), np.uint8)
+    img[:] = paper
+    y = np.arange(height)[:, None]
+    x = np.arange(width)[None, :]
+    lo, hi = int(height * (1 - rows[1])), int(height * (1 - rows[0]))
+    img[lo:hi] = band
+    wave = (lo + hi) / 2 + (hi - lo) * 0.18 * np.sin(x / width * 4 * np.pi)
+    img[(np.abs(y - wave) < (hi - lo) * 0.06).repeat(1, 0) & (y >= lo) & (y < hi)] = ink
+    for k in range(6):  # blocks of "lettering"
+        bx, by = int(rng.integers(0, width - width // 6)), int(rng.integers(lo + 2, max(lo + 3, hi - height // 10)))
+        img[by:by + max(2, height // 24), bx:bx + width // 8] = ink
+    return img
+
+
+def _cylinder_uv(mesh: trimesh.Trimesh, z0: float, z1: float) -> np.ndarray:
+    """(F, 3, 2) per-corner UVs wrapping the image once round Z (u = angle, v = height
+    between z0 and z1), continuous across the seam (u may pass 1: the texture repeats)."""
+    corners = np.asarray(mesh.vertices)[np.asarray(mesh.faces)]
+    u = (np.arctan2(corners[..., 1], corners[..., 0]) / (2 * np.pi)) % 1.0
+    r = np.hypot(corners[..., 0], corners[..., 1])
+    centre = np.where(r > 1e-9, u, np.nan)
+    ref = np.nanmax(np.nan_to_num(centre, nan=-1.0), axis=1, keepdims=True)
+    u = np.where(r > 1e-9, u, ref)  # a corner on the axis takes its face's angle
+    u = np.where(ref - u > 0.5, u + 1.0, u)  # faces across the seam stay continuous
+    v = np.clip((corners[..., 2] - z0) / (z1 - z0), 0.0, 1.0)
+    return np.stack([u, v], -1)
+
+
+def _box_uv(mesh: trimesh.Trimesh, size: float) -> np.ndarray:
+    """(F, 3, 2) per-corner UVs projecting each face along its dominant axis, ``size`` metres
+    per texture repeat."""
+    corners = np.asarray(mesh.vertices)[np.asarray(mesh.faces)]
+    axis = np.argmax(np.abs(np.asarray(mesh.face_normals)), axis=1)
+    keep = np.array([[1, 2], [0, 2], [0, 1]])[axis]
+    uv = np.take_along_axis(corners, keep[:, None, :].repeat(3, 1), axis=2) / size + 0.5
+    return uv
+
+
+def carton_texture() -> np.ndarray:
+    img = np.empty((128, 128, 3), np.uint8)
+    img[:] = (176, 132, 84)  # cardboard
+    img[6:122, 6:122] = (196, 152, 100)
+    img[20:44, 18:110] = (40, 60, 150)  # a printed panel
+    img[56:60, 18:110] = (40, 40, 40)
+    img[70:100, 30:46] = (200, 40, 30)  # an arrow-like mark
+    img[64:72, 22:54] = (200, 40, 30)
+    return img
+
+
+def wood_texture() -> np.ndarray:
+    y, x = np.mgrid[0:128, 0:128] / 128.0
+    grain = 0.5 + 0.5 * np.sin((x * 9 + 0.6 * np.sin(y * 7.0)) * 2 * np.pi)
+    base = np.array([150, 100, 55.0]) * (0.8 + 0.2 * grain[..., None])
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Look:
+    """An asset's own appearance: a texture (as PNG) and the per-corner UVs of its mesh."""
+
+    texture: Callable[[], np.ndarray]
+    uv: Callable[[trimesh.Trimesh], np.ndarray]
+    roughness: float = 0.5
+
+
 @dataclass(frozen=True)
 class Spec:
     category: str
     name: str
     ext: str
     build: Callable[[], trimesh.Trimesh]
+    look: Look | None = None
 
     @property
     def rel(self) -> str:
@@ -442,11 +530,13 @@ class Spec:
 CATEGORIES = ("box", "ball", "can", "cone", "ring", "mug", "bottle")
 
 SPECS: tuple[Spec, ...] = (
-    Spec("box", "cube", "obj", cube),
-    Spec("box", "crate", "glb", crate),
+    Spec("box", "cube", "obj", cube, Look(carton_texture, lambda m: _box_uv(m, 0.1), roughness=0.8)),
+    Spec("box", "crate", "glb", crate, Look(wood_texture, lambda m: _box_uv(m, 0.2), roughness=0.7)),
     Spec("ball", "ball", "ply", ball),
     Spec("ball", "lowpoly_ball", "stl", lowpoly_ball),
-    Spec("can", "soda_can", "obj", soda_can),
+    Spec("can", "soda_can", "obj", soda_can,
+         Look(lambda: _label(256, 128, (200, 20, 30), (245, 245, 245), (190, 190, 196), (0.1, 0.85), 1),
+              lambda m: _cylinder_uv(m, 0.0, 0.122), roughness=0.3)),
     Spec("can", "tin", "ply", tin),
     Spec("cone", "cone", "stl", cone),
     Spec("cone", "traffic_cone", "glb", traffic_cone),
@@ -455,11 +545,42 @@ SPECS: tuple[Spec, ...] = (
     Spec("mug", "mug", "glb", mug),
     Spec("mug", "espresso_cup", "stl", espresso_cup),
     Spec("bottle", "bottle", "ply", bottle),
-    Spec("bottle", "flask", "obj", flask),
+    Spec("bottle", "flask", "obj", flask,
+         Look(lambda: _label(256, 128, (240, 236, 220), (30, 70, 160), (40, 120, 60), (0.15, 0.55), 2),
+              lambda m: _cylinder_uv(m, 0.0, 0.229), roughness=0.2)),
 )
 
 
 # --------------------------------------------------------------------------- output
+
+
+def encode_look(mesh: trimesh.Trimesh, ext: str, name: str, look: Look) -> dict[str, bytes]:
+    """The files of a mesh with its own look, by name beside the mesh: OBJ + MTL + PNG (a
+    ``vt`` per face corner), or a GLB with the PNG embedded (a vertex per face corner)."""
+    uv = look.uv(mesh)
+    png = _png(look.texture())
+    if ext == "obj":
+        v = np.asarray(mesh.vertices)
+        f = np.asarray(mesh.faces)
+        lines = ["# simgen bundled asset (scripts/make_assets.py), CC0", f"mtllib {name}.mtl"]
+        lines += [f"v {x:.8f} {y:.8f} {z:.8f}" for x, y, z in v]
+        lines += [f"vt {a:.6f} {b:.6f}" for a, b in uv.reshape(-1, 2)]
+        lines.append("usemtl label")
+        lines += [f"f {a + 1}/{3 * k + 1} {b + 1}/{3 * k + 2} {c + 1}/{3 * k + 3}" for k, (a, b, c) in enumerate(f)]
+        mtl = (f"# simgen bundled asset (scripts/make_assets.py), CC0\nnewmtl label\nKd 1 1 1\n"
+               f"Pr {look.roughness}\nmap_Kd {name}.png\n")
+        return {f"{name}.obj": ("\n".join(lines) + "\n").encode(), f"{name}.mtl": mtl.encode(), f"{name}.png": png}
+    if ext == "glb":
+        from PIL import Image
+
+        corners = np.asarray(mesh.vertices)[np.asarray(mesh.faces)].reshape(-1, 3)
+        split = trimesh.Trimesh(vertices=corners, faces=np.arange(len(corners)).reshape(-1, 3), process=False)
+        split.visual = trimesh.visual.TextureVisuals(
+            uv=uv.reshape(-1, 2), material=trimesh.visual.material.PBRMaterial(
+                name="wood", baseColorTexture=Image.open(io.BytesIO(png)), metallicFactor=0.0,
+                roughnessFactor=look.roughness))
+        return {f"{name}.glb": export_glb(trimesh.Scene(geometry={"mesh": split}), include_normals=False)}
+    raise ValueError(f"no look for format {ext!r}")
 
 
 def encode(mesh: trimesh.Trimesh, ext: str) -> bytes:
@@ -487,18 +608,21 @@ def encode(mesh: trimesh.Trimesh, ext: str) -> bytes:
     raise ValueError(f"unsupported format {ext!r}")
 
 
-def catalog_text() -> str:
-    """The text of catalog.yaml for :data:`SPECS` (deterministic)."""
+def catalog_text(textured: bool = False) -> str:
+    """The text of catalog.yaml for :data:`SPECS` (deterministic); ``textured``: of
+    catalog_textured.yaml, the assets with a look of their own and their categories."""
+    specs = [s for s in SPECS if s.look is not None or not textured]
+    categories = [c for c in CATEGORIES if any(s.category == c for s in specs)]
     lines = [
         CATALOG_HEADER.rstrip("\n"),
         "categories:  # COCO category ids are 1-based positions in this list",
     ]
-    lines += [f"  - {c}" for c in CATEGORIES]
+    lines += [f"  - {c}" for c in categories]
     lines.append(f"ground: {GROUND_REL}  # paths are relative to this file's folder")
     lines.append("distractors:  # unannotated clutter (category 0) for recipes that use it")
     lines += [f"  - {distractor_rel(name)}" for name, _ in DISTRACTORS]
     lines.append("assets:")
-    for i, spec in enumerate(SPECS):
+    for i, spec in enumerate(specs):
         lines.append(f"  - mesh: {spec.rel}")
         lines.append(f"    category: {spec.category}")
         comment = "  # multiply the mesh's coordinates by this to get metres" if i == 0 else ""
@@ -515,7 +639,12 @@ def build_files() -> dict[str, bytes]:
         mesh = spec.build()
         if len(mesh.faces) > MAX_FACES:
             raise RuntimeError(f"{spec.rel}: {len(mesh.faces)} faces > {MAX_FACES}")
-        files[spec.rel] = encode(mesh, spec.ext)
+        if spec.look is None:
+            files[spec.rel] = encode(mesh, spec.ext)
+        else:
+            folder = spec.rel.rsplit("/", 1)[0]
+            for name, data in encode_look(mesh, spec.ext, spec.name, spec.look).items():
+                files[f"{folder}/{name}"] = data
     files[GROUND_REL] = encode(ground(), "obj")
     files[BOX_REL] = encode(unit_box(), "obj")
     for name, build in DISTRACTORS:
@@ -525,6 +654,7 @@ def build_files() -> dict[str, bytes]:
         mesh.apply_translation(-mesh.bounds.mean(axis=0))  # centred on the origin
         files[distractor_rel(name)] = encode(mesh, "ply")
     files["catalog.yaml"] = catalog_text().encode("utf-8")
+    files["catalog_textured.yaml"] = catalog_text(textured=True).encode("utf-8")
     return files
 
 

@@ -260,7 +260,8 @@ class MaterialsConfig:
 @dataclass
 class ObjectsConfig:
     catalog: Optional[str] = setting("bundled", example="bundled", common=True)
-    """Asset catalog YAML ("bundled" = assets/catalog.yaml; null = none, use dirs only)."""
+    """Asset catalog YAML ("bundled" = assets/catalog.yaml; "textured" = its assets that carry
+    their own texture, assets/catalog_textured.yaml; null = none, use dirs only)."""
     dirs: Optional[dict[str, str]] = setting({}, example="{mug: /data/mugs}", common=True)
     """Your own meshes: {category name: folder}. Every OBJ/PLY/STL/GLB/GLTF/OFF file in
     the folder (recursively) becomes an asset of that category. null = none (read as {})."""

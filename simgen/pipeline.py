@@ -19,7 +19,7 @@ import numpy as np
 
 import simgen
 from simgen import Interrupted, SimgenError
-from simgen.assets import BUNDLED_CATALOG, Catalog, build_catalog, load_mesh, validate_catalog
+from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, load_mesh, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.core.splits import frame_split
@@ -53,7 +53,7 @@ class RunSummary:
 
 def catalog_for(settings: Settings) -> Catalog:
     o = settings.objects
-    path = BUNDLED_CATALOG if o.catalog == "bundled" else o.catalog
+    path = BUNDLED_CATALOGS.get(o.catalog, o.catalog)
     catalog = build_catalog(catalog=path, dirs=o.dirs, dir_scale=o.dir_scale)
     if not catalog.assets:
         raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")

@@ -292,7 +292,7 @@ def test_catalog_missing_and_unsupported_mesh_files(tmp_path, catalog_file, monk
     assert message.startswith(f"asset file not found: {gone} (listed in {path})")
     assert message.endswith("fix the path")
     # only the bundled catalog suggests regenerating it
-    monkeypatch.setattr(catalog_module, "BUNDLED_CATALOG", path)
+    monkeypatch.setitem(catalog_module.BUNDLED_CATALOGS, "bundled", path)
     assert _error(load_catalog, path).endswith(
         "fix the path or regenerate with scripts/make_assets.py"
     )

@@ -66,6 +66,31 @@ def test_the_shipped_study_loads_with_two_arms_that_differ_in_randomization():
     assert any(o.startswith("seed=") for o in s.target.overrides)  # the target shares no frame with the arms
 
 
+OWN_LOOK = REPO / "configs" / "experiment" / "own_look.yaml"
+
+
+def test_the_appearance_study_differs_only_in_own_replace(tmp_path):
+    """experiment=own_look: arms own / random / mix differ in materials.own_replace alone, on the
+    bundled textured assets, against a target of them under other lighting; a tiny run of it
+    renders its arms with the meshes' own looks (meta) and scores every arm."""
+    s = load_study(OWN_LOOK, [])
+    assert {k: a.overrides for k, a in s.arms.items()} == {
+        "own": ["materials.own_replace=0"], "random": ["materials.own_replace=1"], "mix": ["materials.own_replace=0.5"]}
+    assert "objects.catalog=textured" in s.simgen and "lighting=sky" in s.target.overrides
+    args = ["experiment=own_look", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
+            "study.target.frames=2", "study.trainer.steps=2", "study.trainer.batch_size=2", "study.trainer.warmup=1",
+            f"study.simgen=[{','.join(TINY)},objects.catalog=textured,materials=procedural]"]
+    r = simgen(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path / "study"
+    looks = {}
+    for arm in ("own", "random", "mix", "target"):
+        metas = [read_json(p) for p in sorted((out / "data" / arm / "meta").glob("*.json"))]
+        looks[arm] = [("own" in o["material"]) for m in metas for o in m["objects"] if o["category_id"] > 0]
+    assert all(looks["own"]) and all(looks["target"]) and not any(looks["random"])
+    assert [r["arm"] for r in read_json(out / "results.json")["runs"]] == ["own", "random", "mix"]
+
+
 def test_bad_simgen_settings_of_any_dataset_fail_before_rendering(tmp_path):
     # a typo in one arm's overrides is found before the other arm renders
     r = simgen(*tiny_study(tmp_path, "study.arms.wide.overrides=[lighting=wid]"), cwd=tmp_path)

@@ -7,6 +7,7 @@ users add their own meshes with a catalog file or ``build_catalog(dirs=...)``.
 from simgen.assets.catalog import (
     BUNDLED_BOX,
     BUNDLED_CATALOG,
+    BUNDLED_CATALOGS,
     BUNDLED_GROUND,
     MESH_SUFFIXES,
     Asset,
@@ -18,6 +19,7 @@ from simgen.assets.catalog import (
 from simgen.assets.meshes import clear_mesh_cache, load_mesh, validate_catalog
 
 __all__ = [
+    "BUNDLED_CATALOGS",
     "BUNDLED_BOX",
     "BUNDLED_CATALOG",
     "BUNDLED_GROUND",

@@ -501,6 +501,10 @@ def load_parts(path: Path) -> LoadedAsset:
         uv = np.concatenate(corner_uv)
     if all(m is None for m in materials) and colors is None:
         return LoadedAsset(geometry, None)
+    # corners at one position share a vertex (files split them at UV seams and between
+    # materials): the surface stays closed, faces and their order stay as they are
+    welded, inverse = np.unique(np.asarray(geometry.vertices), axis=0, return_inverse=True)
+    geometry = trimesh.Trimesh(welded, inverse.reshape(-1)[np.asarray(geometry.faces)], process=False)
     slots: list[SurfaceMaterial] = []
     index: dict[int, int] = {}
     face_material = []

@@ -40,6 +40,11 @@ MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
 BUNDLED_CATALOG: Path = Path(__file__).resolve().parents[2] / "assets" / "catalog.yaml"
 """The catalog of the asset set shipped in the repository (``<repo>/assets``)."""
 
+BUNDLED_CATALOGS: dict[str, Path] = {"bundled": BUNDLED_CATALOG,
+                                     "textured": BUNDLED_CATALOG.parent / "catalog_textured.yaml"}
+"""Names ``objects.catalog`` takes for the bundled catalogs: every bundled asset, or only those
+that carry their own texture (a carton and a crate, a soda can, a flask)."""
+
 BUNDLED_GROUND: Path = BUNDLED_CATALOG.parent / "stuff" / "ground.obj"
 """The default ground plane: 1 m x 1 m in the XY plane at z = 0, normal +Z."""
 BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
@@ -126,7 +131,7 @@ def _resolve(path: Path, where: str) -> Path:
 
 def _is_bundled(catalog_path: Path) -> bool:
     try:
-        return catalog_path.resolve() == BUNDLED_CATALOG
+        return catalog_path.resolve() in BUNDLED_CATALOGS.values()
     except OSError:
         return False
 

@@ -55,6 +55,9 @@ REST_CHECK_STEPS = 6
 SLEEP_SPEED = (0.01, 0.05)
 """m/s and rad/s under which Bullet lets a body sleep (Blender's defaults, 0.4 and 0.5, would
 freeze objects still sliding; higher ones, e.g. 0.05 and 0.2, froze a crate mid-rock)."""
+SMOOTH_ANGLE = float(np.radians(30.0))
+"""Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
+one sharp (a crease, an edge of a box)."""
 BACKGROUND_DEPTH = 1e9
 """Cycles writes 1e10 where a ray hits nothing; anything beyond this counts as no hit."""
 FIRST_SAMPLE_OFFSET = 3.5103e-4
@@ -326,7 +329,10 @@ class BlenderBackend:
             me.polygons.add(len(f))
             me.polygons.foreach_set("loop_start", np.arange(0, f.size, 3, dtype=np.int32))
             me.update()
-            me.shade_flat()  # labels use geometric normals; smooth shading would bend them
+            # smooth where the surface is (faces meeting at under SMOOTH_ANGLE), sharp at creases;
+            # the normal label is the geometric normal (NORMAL_AOV), whatever the shading
+            me.shade_smooth()
+            me.set_sharp_from_angle(angle=SMOOTH_ANGLE)
             for _ in range(len(look.materials) if look is not None else 1):
                 me.materials.append(None)  # slots, filled per object (link = OBJECT)
             uv = None

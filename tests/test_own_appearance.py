@@ -244,6 +244,44 @@ def test_meta_records_own_look(renders):
     assert "own" not in obj["material"] and "base_color" in obj["material"]
 
 
+@pytest.mark.render
+def test_materials_per_slot_and_vertex_colours_render(tmp_path):
+    """A cube OBJ with two materials (top face red, the others blue) and a PLY box whose vertex
+    colours are all green: object pixels take the colour of their slot (told apart by the
+    normal label: faces whose normal is world +Z are the top) and of their vertices."""
+    v, f, _ = cube()
+    top = np.all(np.isclose(v[f][:, :, 2], SIDE), axis=1)
+    (tmp_path / "two.mtl").write_text("newmtl red\nKd 0.8 0.05 0.05\nnewmtl blue\nKd 0.05 0.05 0.8\n")
+    lines = ["mtllib two.mtl"] + [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in v]
+    for name, faces in (("red", f[top]), ("blue", f[~top])):
+        lines += [f"usemtl {name}"] + ["f " + " ".join(str(i + 1) for i in tri) for tri in faces]
+    (tmp_path / "two.obj").write_text("\n".join(lines) + "\n")
+    box = trimesh.Trimesh(v, f, process=False)
+    box.visual.vertex_colors = np.tile([[20, 200, 20, 255]], (len(v), 1))
+    box.export(tmp_path / "green.ply")
+    hues = {}
+    for mesh in ("two.obj", "green.ply"):
+        out = render(tmp_path, tmp_path / mesh, tmp_path / f"out_{mesh}", frames=2)
+        for i in range(2):
+            meta = json.loads((out / "meta" / f"{i:06d}.json").read_text())
+            rgb = cv2.imread(str(out / "images" / f"{i:06d}.png"))[:, :, ::-1] / 255.0
+            inst = cv2.imread(str(out / "instance" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)
+            normal = np.load(out / "normal" / f"{i:06d}.npy")
+            up_cam = np.array(meta["world_to_camera"])[:3, :3] @ [0, 0, 1.0]
+            obj = next(o for o in meta["objects"] if o["category_id"] == 1)["instance_id"]
+            for part, mask in (("top", (inst == obj) & (normal @ up_cam > 0.99)),
+                               ("side", (inst == obj) & (normal @ up_cam < 0.5))):
+                hsv = np.array([colorsys.rgb_to_hsv(*c) for c in rgb[mask]])
+                hues.setdefault((mesh, part), []).extend(hsv[hsv[:, 2] > 0.12, 0].tolist())
+    def share(key, lo, hi):
+        h = np.array(hues[key])
+        assert len(h) > 20, (key, len(h))
+        return float(np.mean((h >= lo) & (h <= hi)) if lo < hi else np.mean((h >= lo) | (h <= hi)))
+    assert share(("two.obj", "top"), 0.95, 0.05) > 0.95  # red, round the wheel's zero
+    assert share(("two.obj", "side"), 0.58, 0.75) > 0.95  # blue
+    assert share(("green.ply", "top"), 0.25, 0.42) > 0.95 and share(("green.ply", "side"), 0.25, 0.42) > 0.95
+
+
 # ---------------------------------------------------------------- loading, without Blender
 
 def test_obj_and_glb_read_the_same_uvs_and_slots(tmp_path):

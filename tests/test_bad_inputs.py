@@ -10,6 +10,7 @@ console script in a subprocess to prove the whole path.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import sys
@@ -97,6 +98,39 @@ def mesh_points_only(t):
 
 def mesh_empty_folder(t):
     return _dirs(_folder(t, "meshes"))
+
+
+def _textured(t: Path, mtl: str) -> list[str]:
+    d = _folder(t, "meshes")
+    (d / "m.mtl").write_text(mtl)
+    (d / "m.obj").write_text("mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nvt 0 0\nvt 1 0\nvt 0 1\n"
+                             "usemtl a\nf 1/1 2/2 3/3\nf 1/1 3/3 4/1\nf 1/1 4/1 2/2\nf 2/2 4/1 3/3\n")
+    return _dirs(d)
+
+
+def mesh_texture_missing(t):
+    return _textured(t, "newmtl a\nmap_Kd gone.png\n")
+
+
+def mesh_texture_outside(t):
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(t / "secret.png")
+    return _textured(t, "newmtl a\nmap_Kd ../secret.png\n")
+
+
+def mesh_texture_corrupt(t):
+    out = _textured(t, "newmtl a\nmap_Kd bad.png\n")
+    (t / "meshes" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    return out
+
+
+def mesh_gltf_image_outside(t):
+    d = _folder(t, "meshes")
+    doc = {"asset": {"version": "2.0"}, "images": [{"uri": "../../x.png"}], "textures": [{"source": 0}],
+           "materials": [{"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}}], "meshes": []}
+    (d / "m.gltf").write_text(json.dumps(doc))
+    return _dirs(d)
 
 
 def mesh_folder_missing(t):
@@ -518,6 +552,10 @@ CASES = [
     C("mesh-points-only", mesh_points_only, "points.ply"),
     C("mesh-empty-folder", mesh_empty_folder, "contains no mesh files"),
     C("mesh-folder-missing", mesh_folder_missing, "asset folder not found"),
+    C("mesh-texture-missing", mesh_texture_missing, "gone.png"),
+    C("mesh-texture-outside", mesh_texture_outside, "outside the asset's folder"),
+    C("mesh-texture-corrupt", mesh_texture_corrupt, "bad.png"),
+    C("mesh-gltf-image-outside", mesh_gltf_image_outside, "outside the asset's folder"),
     C("mesh-symlink-loop", mesh_symlink_loop, "broken or looping symlink"),
     C("mesh-link-loop", mesh_link_loop, "looping symlink"),
     C("mesh-folder-is-a-loop", mesh_folder_is_a_loop, "symlink loop"),

@@ -167,6 +167,9 @@ def _floats(values: list[str], n: int, where: str) -> list[float]:
 
 def _inside(path: Path, root: Path, what: str, mesh: Path) -> Path:
     """``path`` resolved (symlinks followed) if it stays inside ``root``; else one error line."""
+    if not Path(os.path.normpath(path)).is_relative_to(root):
+        raise SimgenError(f"{what} {path} of mesh {mesh} lies outside the asset's folder {root}; copy it into the "
+                          "folder and refer to it by a relative path")
     try:
         real = path.resolve(strict=True)
     except FileNotFoundError:

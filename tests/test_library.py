@@ -515,6 +515,12 @@ def test_usage_errors_are_one_line(server, tmp_path):
         code, out, err = run_fetch(server, tmp_path, *args)
         assert code == 2 and len(err.strip().splitlines()) == 1 and "simgen fetch: error:" in err, (args, err)
     assert not server.log
+    busy = tmp_path / "home"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("x")
+    code, out, err = run_fetch(server, tmp_path, "polyhaven", "hdris", "--count", "1", lib=busy)
+    assert code == 2 and "not an asset library" in err and sorted(os.listdir(busy)) == ["thesis.tex"]
+    assert not server.log
 
 
 def test_non_permissive_licence_refused(server, tmp_path):

@@ -130,6 +130,10 @@ class Library:
     def read_manifest(self) -> dict[str, Any]:
         path = self.root / MANIFEST
         if not path.is_file():
+            if self.root.is_dir() and any(not p.name.startswith(".") and p.name not in KINDS
+                                          for p in self.root.iterdir()):
+                raise SimgenError(f"{self.root} holds other files and no {MANIFEST}: it is not an asset library; "
+                                  "give a new or empty folder, or an existing library")
             return {"format": FORMAT, "version": VERSION, "entries": {}}
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

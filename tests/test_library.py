@@ -76,6 +76,8 @@ class Server:
         self.delay = 0.0
         self.corrupt: set[str] = set()
         self.truncate: set[str] = set()
+        self.drop: dict[str, int] = {}
+        """path -> how many more times to close the connection halfway through the body"""
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -116,6 +118,12 @@ class Server:
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 self.end_headers()
+                if server.drop.get(path, 0) > 0:
+                    server.drop[path] -= 1
+                    self.wfile.write(part[: len(part) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 try:
                     for i in range(0, len(part), 16384):
                         self.wfile.write(part[i:i + 16384])
@@ -477,6 +485,33 @@ def test_truncated_and_wrong_size_zips_detected(server, tmp_path):
         assert not list((tmp_path / "lib/materials/ambientcg" / aid).iterdir())
 
 
+def test_dropped_connections_are_resumed(server, tmp_path):
+    """A connection closed halfway: retried at once from where it stopped (Range); when it keeps
+    failing, the partial file stays for the next run, which finishes it."""
+    files = polyhaven(server)
+    path = "/dl/HDRIs/hdr/1k/sunny_field_1k.hdr"
+    server.drop[path] = 1
+    code, out, err = run_fetch(server, tmp_path, "polyhaven", "hdris", "--ids", "sunny_field")
+    assert code == 0, err
+    half = len(files[path]) // 2
+    assert [h.get("Range") for p, h in server.log if p == path] == [None, f"bytes={half}-"]
+    assert (tmp_path / "lib/hdris/polyhaven/sunny_field/sunny_field_1k.hdr").read_bytes() == files[path]
+    server.log.clear()
+    path = "/dl/HDRIs/hdr/1k/studio_small_1k.hdr"
+    server.drop[path] = 99
+    code, out, err = run_fetch(server, tmp_path, "polyhaven", "hdris", "--ids", "studio_small")
+    assert code == 1 and "studio_small" in err and "run again" in err
+    part = tmp_path / "lib/hdris/polyhaven/studio_small/studio_small_1k.hdr.part"
+    assert 0 < part.stat().st_size < len(files[path])
+    had = part.stat().st_size
+    server.drop.clear()
+    server.log.clear()
+    code, out, err = run_fetch(server, tmp_path, "polyhaven", "hdris", "--ids", "studio_small")
+    assert code == 0, err
+    assert [h.get("Range") for p, h in server.log if p == path] == [f"bytes={had}-"]
+    assert (part.parent / "studio_small_1k.hdr").read_bytes() == files[path] and not part.exists()
+
+
 def test_corrupt_zip_content_detected(server, tmp_path):
     """A zip whose size is right but whose bytes are not: its CRCs catch it while unpacking."""
     zips = gso(server)
@@ -716,6 +751,9 @@ def test_catalog_from_gso_and_ycb_folders(tmp_path):
     assert {a.category: a.path.parent.parent.name for a in cat.assets} == {
         "can": "002_master_chef_can", "box": "003_cracker_box", "fruit": "011_banana"}
     assert "../ycb/002_master_chef_can/google_16k/textured.obj" in out.read_text()
+    from simgen.assets.meshes import load_mesh
+
+    assert load_mesh(cat.assets[0].path).extents.max() == pytest.approx(0.1)  # metres, as written
     r = _cli("catalog", str(ycb), "--out", str(out))  # YCB has no metadata: no category, nothing listed
     assert r.returncode == 2 and "simgen catalog: error:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 

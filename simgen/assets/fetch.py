@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -91,7 +92,7 @@ class Http:
                     return None
                 if e.code < 500 or attempt == self.retries:
                     raise SimgenError(f"{url} answered HTTP {e.code} {e.reason}") from None
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 if attempt == self.retries:
                     reason = getattr(e, "reason", e)
                     raise SimgenError(f"cannot reach {url} ({reason}); check the network or --api-url") from None
@@ -113,7 +114,7 @@ class Http:
                 break
             except FetchFailed:
                 raise
-            except (urllib.error.URLError, OSError, ConnectionError) as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 if isinstance(e, urllib.error.HTTPError) and e.code < 500:
                     part.unlink(missing_ok=True)
                     raise FetchFailed(f"{f.url} answered HTTP {e.code} {e.reason}") from None

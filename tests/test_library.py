@@ -441,7 +441,11 @@ def test_second_run_downloads_nothing(server, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "lib").rglob("*") if p.is_file()} == before
     server.log.clear()  # named ids already there: not even the API is asked
     code, out, err = run_fetch(server, tmp_path, "polyhaven", "hdris", "--ids", "sunny_field,studio_small")
-    assert code == 0 and "nothing to download" in out and server.log == []
+    assert code == 0 and "nothing to download" in out and server.log == [] and "warning" not in err
+    # asked at another resolution: kept (one set per folder), said in one warning line
+    code, out, err = run_fetch(server, tmp_path, "ambientcg", "materials", "--count", "2", "--resolution", "2k")
+    assert code == 0 and "nothing to download" in out and not server.hits("/acg/get/")
+    assert len(err.strip().splitlines()) == 1 and "Bricks075A (1K-JPG jpg)" in err and "2K-JPG" in err
 
 
 def test_a_missing_file_is_fetched_again(server, tmp_path):

@@ -249,6 +249,10 @@ class Source:
     def plan(self, req: Request, cand: Candidate) -> Plan:
         raise NotImplementedError
 
+    def variant(self, req: Request) -> tuple[Any, Any]:
+        """(resolution, format) as this source's entries record them for ``req``."""
+        return None, (self.formats.get(req.kind) or (None,))[0]
+
 
 def _tags_match(tags: Any, want: str | None) -> bool:
     if not want:
@@ -295,8 +299,11 @@ class PolyHaven(Source):
         assets = self._assets(Request(req.kind))
         return [Candidate(i, assets[i]) for i in ids if i in assets], [i for i in ids if i not in assets]
 
+    def variant(self, req: Request) -> tuple[Any, Any]:
+        return req.resolution or "1k", req.format or self.formats[req.kind][0]
+
     def plan(self, req: Request, cand: Candidate) -> Plan:
-        res, fmt = req.resolution or "1k", req.format or self.formats[req.kind][0]
+        res, fmt = self.variant(req)
         files = self.http.json(f"{self.api}/files/{urllib.parse.quote(cand.id)}")
         if not isinstance(files, dict):
             raise FetchFailed(f"{self.api}/files/{cand.id} did not answer a file tree")
@@ -397,9 +404,12 @@ class AmbientCG(Source):
             (found.append(Candidate(i, assets[0])) if assets else unknown.append(i))
         return found, unknown
 
-    def plan(self, req: Request, cand: Candidate) -> Plan:
+    def variant(self, req: Request) -> tuple[Any, Any]:
         res, fmt = req.resolution or "1k", req.format or "jpg"
-        attribute = f"{res.upper()}-{fmt.upper()}"
+        return f"{res.upper()}-{fmt.upper()}", fmt
+
+    def plan(self, req: Request, cand: Candidate) -> Plan:
+        attribute, fmt = self.variant(req)
         a = cand.info
         folders = a.get("downloadFolders") or {}
         downloads: list[dict] = []
@@ -609,11 +619,16 @@ def fetch(source: str, kind: str, library: str | Path, req: Request, *, jobs: in
     summary = Summary(lib.root)
     present: list[dict] = []
 
+    other_variant: list[str] = []
+
     def complete(asset_id: str) -> dict | None:
         try:
-            return lib.complete_entry(lkind, source, asset_id)
+            e = lib.complete_entry(lkind, source, asset_id)
         except SimgenError:
             return None
+        if e is not None and (e.get("resolution"), e.get("format")) != src.variant(req):
+            other_variant.append(f"{asset_id} ({e.get('resolution') or '-'} {e.get('format') or ''})".strip())
+        return e
 
     if req.ids:
         ids = list(dict.fromkeys(req.ids))
@@ -661,6 +676,12 @@ def fetch(source: str, kind: str, library: str | Path, req: Request, *, jobs: in
             print(f"simgen fetch: warning: {source} lists only {len(listed)} {kind} for this request "
                   f"(--count {req.count})", file=stream, flush=True)
 
+    if other_variant:
+        res, fmt = src.variant(req)
+        print(f"simgen fetch: warning: {len(other_variant)} asset(s) are in the library at another resolution or "
+              f"format, kept as they are (one set per folder; delete a folder to fetch it as {res} {fmt}): "
+              f"{', '.join(other_variant[:10])}" + (" ..." if len(other_variant) > 10 else ""), file=stream,
+              flush=True)
     # entries complete on disk but missing from the manifest (a run killed between the two writes)
     in_manifest = lib.entries()
     lib.update_manifest([e for e in present if e.get("key") not in in_manifest])

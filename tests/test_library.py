@@ -32,7 +32,6 @@ from simgen.assets import fetch as fetch_mod
 from simgen.assets.catalog import load_catalog
 from simgen.assets.fetch import Request, fetch
 from simgen.assets.library import (
-    Library,
     clear_entry_cache,
     entry_for,
     permissive_license,

@@ -454,6 +454,9 @@ def pbtxt_categories(text: str) -> list[str]:
     return [c.strip() for c in out if c.strip()]
 
 
+CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
+
+
 class GSO(Source):
     name = "gso"
     kinds = ("models",)
@@ -508,7 +511,7 @@ class GSO(Source):
             "attribution": {
                 "authors": ["Google Research"],
                 "text": f"\"{cand.id}\" from Google Scanned Objects by Google Research ({page}), "
-                        f"{m.get('license_name') or 'CC BY 4.0'} ({m.get('license_url') or 'https://creativecommons.org/licenses/by/4.0/'}). "
+                        f"{m.get('license_name') or 'CC BY 4.0'} ({m.get('license_url') or CC_BY_URL}). "
                         "Downs et al., Google Scanned Objects: A High-Quality Dataset of 3D Scanned Household "
                         "Items, ICRA 2022.",
                 "required": licence.startswith("CC-BY")},

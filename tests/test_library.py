@@ -637,6 +637,32 @@ def test_killed_fetch_resumes_with_range(server, tmp_path):
     assert "downloaded" in done.stdout
 
 
+def test_ctrl_c_stops_at_once_and_keeps_the_partial_file(server, tmp_path):
+    polyhaven(server)
+    big = "/dl/HDRIs/hdr/1k/sunny_field_1k.hdr"
+    data = blob(2_000_000, 43)
+    server.routes[big] = data
+    tree = {"hdri": {"1k": {"hdr": {"url": server.url + big, "md5": hashlib.md5(data).hexdigest(),
+                                    "size": len(data)}}}}
+    server.json("/ph/files/sunny_field", lambda q: tree)
+    server.delay = 0.02
+    lib = tmp_path / "lib"
+    cmd = [sys.executable, "-m", "simgen.cli", "fetch", "polyhaven", "hdris", "--library", str(lib), "--api-url",
+           server.url + "/ph", "--ids", "sunny_field"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    part = lib / "hdris/polyhaven/sunny_field/sunny_field_1k.hdr.part"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (part.exists() and part.stat().st_size > 100_000):
+        time.sleep(0.02)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t < 3  # not after the remaining ~1.5 s of the download
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert 100_000 <= part.stat().st_size < len(data) and not (part.parent / "entry.json").exists()
+
+
 def test_two_fetches_into_one_library_keep_every_entry(server, tmp_path):
     polyhaven(server)
     ambientcg(server)

@@ -75,6 +75,8 @@ class Http:
     def __init__(self, timeout: float = TIMEOUT, retries: int = RETRIES):
         self.timeout, self.retries = timeout, retries
         self.downloaded = 0
+        self.stop = threading.Event()
+        """Set to end every download at its next chunk (Ctrl-C): the partial files stay to resume."""
         self._lock = threading.Lock()
 
     def _open(self, url: str, headers: dict[str, str] | None = None):
@@ -146,6 +148,8 @@ class Http:
             length = resp.headers.get("Content-Length")
             with open(part, "ab" if resuming else "wb") as out:
                 for chunk in iter(lambda: resp.read(1 << 16), b""):
+                    if self.stop.is_set():
+                        raise FetchFailed(f"{f.name}: interrupted; run again to resume it")
                     out.write(chunk)
                     got += len(chunk)
                     with self._lock:
@@ -718,7 +722,15 @@ def fetch(source: str, kind: str, library: str | Path, req: Request, *, jobs: in
                 with report_lock:
                     progress.update()
 
-        list(assets.map(one, todo))
+        futures = [assets.submit(one, c) for c in todo]
+        try:
+            for fut in futures:
+                fut.result()
+        except KeyboardInterrupt:
+            http.stop.set()  # downloads end at their next chunk; what is on disk stays to resume
+            for fut in futures:
+                fut.cancel()
+            raise
     summary.bytes = http.downloaded
     summary.seconds = time.monotonic() - t0
     return summary

@@ -357,7 +357,7 @@ def test_polyhaven_hdris_first_fetch(server, tmp_path):
     assert (lib / e["key"] / "sunny_field_1k.hdr").read_bytes() == files["/dl/HDRIs/hdr/1k/sunny_field_1k.hdr"]
     assert e["license"] == "CC0-1.0" and e["version"] == "h0" and e["url"] == "https://polyhaven.com/a/sunny_field"
     assert e["attribution"]["authors"] == ["Greg Zaal"] and e["resolution"] == "1k"
-    assert "downloaded 2 asset(s)" in out and "failed 0" in out
+    assert "downloaded 2 asset(s)" in out and "failed 0" in out and "Powered by Poly Haven" in out
     agents = {h.get("User-Agent") for _, h in server.log}
     assert agents == {f"simgen/{__import__('simgen').__version__} (+asset fetcher)"}
     assert not list(lib.rglob("*.part"))

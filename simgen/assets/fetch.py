@@ -235,6 +235,7 @@ class Source:
     kinds: tuple[str, ...] = ()
     default_api = ""
     resolutions: tuple[str, ...] = ()
+    credit = ""
     formats: dict[str, tuple[str, ...]] = {}
     """kind -> accepted --format values, the first the default."""
 
@@ -281,6 +282,7 @@ class PolyHaven(Source):
     name = "polyhaven"
     kinds = ("hdris", "textures", "models")
     default_api = "https://api.polyhaven.com"
+    credit = "Powered by Poly Haven"  # the API's terms (2.5) ask for it where its content is surfaced
     resolutions = ("1k", "2k", "4k", "8k", "16k")
     formats = {"hdris": ("hdr", "exr"), "textures": ("jpg", "png", "exr"), "models": ("gltf",)}
     CONTAINERS = ("blend", "gltf", "mtlx", "usd", "fbx")
@@ -558,6 +560,8 @@ class Summary:
     refused: list[tuple[str, str]] = field(default_factory=list)
     bytes: int = 0
     seconds: float = 0.0
+    credit: str = ""
+    """The credit a source's API terms ask for where its content is presented."""
 
     def text(self) -> str:
         mb = self.bytes / 1e6
@@ -567,7 +571,8 @@ class Summary:
         else:
             head = (f"simgen fetch: downloaded {len(self.downloaded)} asset(s) ({mb:.1f} MB in {self.seconds:.1f} s), "
                     f"skipped {len(self.skipped)} already there, failed {len(self.failed)}; library {self.library}")
-        return head + (f"; {len(self.refused)} refused for their licence" if self.refused else "")
+        return (head + (f"; {len(self.refused)} refused for their licence" if self.refused else "")
+                + (f" ({self.credit})" if self.credit else ""))
 
 
 def check_request(source: str, kind: str, req: Request) -> type[Source]:
@@ -623,7 +628,7 @@ def fetch(source: str, kind: str, library: str | Path, req: Request, *, jobs: in
     http = http or Http()
     src = cls(http, api_url)
     lkind = library_kind(source, kind)
-    summary = Summary(lib.root)
+    summary = Summary(lib.root, credit=src.credit)
     present: list[dict] = []
 
     other_variant: list[str] = []

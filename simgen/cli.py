@@ -43,8 +43,8 @@ PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
 _full_error = False
 
 
-def _fail(message: str, code: int = 2) -> None:
-    print(f"simgen: error: {message}", file=sys.stderr, flush=True)
+def _fail(message: str, code: int = 2, prog: str = "simgen") -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
     sys.exit(code)
 
 
@@ -338,6 +338,9 @@ def usage() -> str:
               "  simgen inspect /data/run1 [--out report.html]              # HTML report: contact sheet, plots, warnings",
               "  simgen validate /data/run1 [--full]                        # consistency checks; exit 0 clean, 1 problems",
               "  simgen compare /data/run1 real/coco.json --images-b real/images  # how two datasets differ (HTML + JSON)",
+              "  simgen fetch polyhaven hdris --library /data/lib --count 20  # assets into a library (also textures,",
+              "                                       # models; ambientcg materials; gso models); README: 'Asset libraries'",
+              "  simgen catalog /data/lib --out gso.yaml --categories map.yaml  # scanned objects -> objects.catalog",
               "  simgen --cfg job                                           # print the composed config",
               "",
               f"The default scene is scene={DEFAULT_RECIPE}. Reference of every key: docs/config.md; the dataset",
@@ -454,6 +457,82 @@ def compare_main(argv: list[str]) -> None:
     print(f"simgen: comparison in {path.resolve()} (distances: {jpath.resolve()})", flush=True)
 
 
+def fetch_main(argv: list[str]) -> None:
+    """``simgen fetch SOURCE KIND --library DIR [--count N | --ids a,b] ...``: exit 0 when every
+    asset asked for is in the library, 1 when some failed (one line each), 2 on bad usage."""
+    import argparse
+
+    from simgen.assets.fetch import SOURCES, Request, fetch
+
+    kinds = "; ".join(f"{name}: {', '.join(cls.kinds)}" for name, cls in SOURCES.items())
+    ap = argparse.ArgumentParser(
+        prog="simgen fetch", description="Download assets once into a local library folder (README: 'Asset "
+        "libraries'): Poly Haven HDRIs, textures and models, ambientCG materials, Google Scanned Objects. Resumable "
+        "(run the same command again), parallel, sizes and checksums checked, only CC0 and CC-BY (attribution "
+        "recorded); writes LIB/manifest.json and an entry.json per asset. Rendering never downloads: copy the "
+        f"folder to machines without internet. Sources and kinds: {kinds}.")
+    ap.add_argument("source", help=f"where from: {', '.join(SOURCES)}")
+    ap.add_argument("kind", help="what: hdris, textures, materials or models (as the source offers)")
+    ap.add_argument("--library", required=True, metavar="DIR", help="the library folder (created if new)")
+    ap.add_argument("--count", type=int, default=None, help="fetch the first N assets the source lists (after "
+                    "--category and --tag); those already in the library count and are skipped")
+    ap.add_argument("--ids", default=None, help="comma-separated asset ids, as on the source's website")
+    ap.add_argument("--category", default=None, help="only assets in this category (the source's own names)")
+    ap.add_argument("--tag", default=None, help="only assets with this tag (comma-separated: all of them)")
+    ap.add_argument("--resolution", default=None, help="1k (default), 2k, 4k, 8k ...; Poly Haven and ambientCG")
+    ap.add_argument("--format", default=None, help="hdr (default) or exr for HDRIs; jpg (default) or png for "
+                    "textures and materials")
+    ap.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
+    ap.add_argument("--api-url", default=None, metavar="URL", help="the source's API at another address (a "
+                    "mirror or a test server); default: the source's public API")
+    args = ap.parse_args(argv)
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids is not None else None
+    if args.ids is not None and not ids:
+        _fail("--ids names no id; give comma-separated asset ids", prog="simgen fetch")
+    req = Request(args.kind, args.count, ids, args.category, args.tag, args.resolution, args.format)
+    try:
+        summary = fetch(args.source, args.kind, args.library, req, jobs=args.jobs, api_url=args.api_url)
+    except SimgenError as e:
+        _fail(str(e), prog="simgen fetch")
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command again to go on (complete files are kept, partial ones resumed)",
+              130, prog="simgen fetch")
+    print(summary.text(), flush=True)
+    sys.exit(1 if summary.failed else 0)
+
+
+def catalog_main(argv: list[str]) -> None:
+    """``simgen catalog SRC --out catalog.yaml [--categories map.yaml] [--default-category NAME] [--scale S]``"""
+    import argparse
+
+    from simgen.assets.scanned import write_catalog
+
+    ap = argparse.ArgumentParser(
+        prog="simgen catalog", description="Turn scanned objects into a catalog for objects.catalog=PATH (README: "
+        "'Asset libraries'): a library made by simgen fetch (its models), a Google Scanned Objects folder "
+        "(<id>/meshes/model.obj, metadata.pbtxt) or a YCB folder (<id>/google_16k/textured.obj). Category per object "
+        "from --categories, else the source's own metadata, else --default-category; objects with none are left out "
+        "and named in one warning.")
+    ap.add_argument("src", help="a library folder, or a folder of GSO or YCB object folders")
+    ap.add_argument("--out", required=True, help="the catalog YAML to write; mesh paths in it are relative to its folder")
+    ap.add_argument("--categories", default=None, metavar="MAP.yaml", help="{category: [ids or glob patterns]}; "
+                    "the first category whose pattern matches an object's id is its category")
+    ap.add_argument("--default-category", default=None, metavar="NAME", help="the category of objects that have "
+                    "none (default: leave them out)")
+    ap.add_argument("--scale", type=float, default=1.0, help="metres per mesh unit (default 1.0: GSO and YCB are "
+                    "in metres)")
+    args = ap.parse_args(argv)
+    try:
+        path, n, left_out = write_catalog(args.src, args.out, args.categories, args.default_category, args.scale)
+    except SimgenError as e:
+        _fail(str(e), prog="simgen catalog")
+    if left_out:
+        print(f"simgen catalog: warning: {len(left_out)} object(s) have no category and are left out (give "
+              f"--categories or --default-category): {', '.join(left_out[:20])}"
+              + (" ..." if len(left_out) > 20 else ""), file=sys.stderr, flush=True)
+    print(f"simgen catalog: {n} object(s) in {path} (use it with objects.catalog={path})", flush=True)
+
+
 # ------------------------------------------------------------------ experiments (studies)
 
 
@@ -511,7 +590,8 @@ def study_main(path: Path, args: list[str]) -> None:
 
 
 SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
-    "merge": merge_main, "inspect": inspect_main, "validate": validate_main, "compare": compare_main}
+    "merge": merge_main, "inspect": inspect_main, "validate": validate_main, "compare": compare_main,
+    "fetch": fetch_main, "catalog": catalog_main}
 """``simgen NAME ...``: commands on datasets beside the Hydra app (a first argument of that name)."""
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 import simgen
 from simgen import Interrupted, SimgenError
+from simgen.assets.library import entries_of
 from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, load_mesh, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
@@ -114,7 +115,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     names = {c.id: c.name for c in catalog.categories}
     sequence, step = frame_position(settings, index)
     split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)
-    return {
+    meta = {
         "index": index,
         "seed": settings.seed,
         "sequence": sequence,
@@ -145,6 +146,10 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
         "coco": {"image": coco_image(index, cam.width, cam.height, f"images/{index:06d}.png", split),
                  "annotations": annotations},
     }
+    library = entries_of(scene.files())
+    if library:  # the asset-library entries (simgen fetch) the frame drew: source, id, version, licence
+        meta["library"] = library
+    return meta
 
 
 def _check_existing(out: Path, config: dict, overwrite: bool) -> None:
@@ -422,6 +427,8 @@ class FrameLoop:
         run failing before that leaves no dataset.json to refuse the corrected command), and
         rewritten at the end of the run."""
         self.written_models: set[str] = set()
+        self.library: dict[str, dict] = {}
+        """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
         self.rendered: list[int] = []
         self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
 
@@ -520,6 +527,7 @@ class FrameLoop:
             rgb, out.meta["effects"] = apply_effects(out.labels.rgb, self.settings.effects, rngs, out.meta["K"],
                                                      out.flows, self.settings.sequence.gap, out.labels.depth)
             out.labels = replace(out.labels, rgb=rgb)
+        self.library.update((e["key"], e) for e in out.meta.get("library", ()))
         for rel, path in out.models:
             if rel not in self.written_models:
                 self.writer.write_model(rel, load_mesh(path))
@@ -680,7 +688,8 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
         if timing is not None:
             log.info("%s (%s)", describe(timing), run_log.path)
         ended = stop.signum is None and sys.exc_info()[0] is None  # else: export what there is now
-        on_disk, index = _finish(writer, loop.dataset_info, settings.output.formats, run_frames if ended else None)
+        on_disk, index = _finish(writer, loop.dataset_info, settings.output.formats, run_frames if ended else None,
+                                 loop.library)
     result = summary(loop.rendered, on_disk, index)
     if stop.signum is not None:
         raise Interrupted(stop.signum, result)
@@ -771,14 +780,26 @@ def _previous_info(out: Path) -> dict[str, str] | None:
         return None
 
 
+def _recorded_library(out: Path) -> list[dict]:
+    """The asset-library entries dataset.json names (none if it cannot be read)."""
+    try:
+        entries = json.loads((out / "dataset.json").read_text()).get("library", [])
+        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("key"), str)]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def _finish(writer: DatasetWriter, info: dict, formats: list[str],
-            complete_when: range | None = None) -> tuple[list[int], CocoIndex | None]:
+            complete_when: range | None = None, library: dict[str, dict] | None = None
+            ) -> tuple[list[int], CocoIndex | None]:
     """Rewrite what is built from every frame on disk under the dataset's lock, so that shards
     ending together do not build from a stale listing: the COCO index (only its chunks whose
     frames changed), dataset.json, and the export formats (coco.json: the whole dataset) unless
     ``complete_when`` names frames not all on disk yet (a shard that is not the last: the last
     one writes them). Returns the frames on disk and the index. A folder with no frame and no
-    dataset.json (a run that failed before its first frame) is left as it is (index None)."""
+    dataset.json (a run that failed before its first frame) is left as it is (index None).
+    ``library``: the asset-library entries this run's frames drew, added to those dataset.json
+    names already (other shards, earlier runs)."""
     with writer.locked():
         on_disk = writer.frames_on_disk()
         if not on_disk and not (writer.root / "dataset.json").exists():
@@ -786,5 +807,8 @@ def _finish(writer: DatasetWriter, info: dict, formats: list[str],
         index = writer.index()
         if complete_when is None or set(complete_when) <= set(on_disk):
             writer.export(formats, index)
-        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": index.category_counts()})
+        drawn = {e["key"]: e for e in _recorded_library(writer.root)}
+        drawn.update(library or {})
+        extra = {"library": [drawn[k] for k in sorted(drawn)]} if drawn else {}
+        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": index.category_counts(), **extra})
     return on_disk, index

@@ -796,3 +796,53 @@ def test_the_fetcher_is_the_only_downloader():
             users.append(str(p.relative_to(ROOT)))
     assert users == []
     assert fetch_mod.USER_AGENT.startswith("simgen/")
+
+
+@pytest.mark.render
+def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
+    """A model and an HDRI from a library (entry.json beside them): each frame's meta names the
+    entries it drew (key, source, id, version, licence, attribution) and dataset.json every entry
+    drawn by the runs into the folder, a later run's added to an earlier one's."""
+    import shutil
+
+    import trimesh
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from simgen.pipeline import run
+    from simgen.settings import to_settings
+
+    repo = Path(__file__).resolve().parents[1]
+    lib = tmp_path / "lib"
+    for kind, source, asset, license_ in (("models", "test", "box", "CC-BY-4.0"), ("hdris", "test", "sky", "CC0-1.0")):
+        folder = lib / kind / source / asset
+        folder.mkdir(parents=True)
+        (folder / "entry.json").write_text(json.dumps({
+            "key": f"{kind}/{source}/{asset}", "kind": kind, "source": source, "id": asset, "version": "v7",
+            "license": license_, "attribution": {"authors": ["A. Author"], "text": "by A. Author", "required": True}}))
+    (lib / "manifest.json").write_text(json.dumps({"format": "simgen-library", "version": 1, "entries": {}}))
+    trimesh.creation.box(extents=(0.1, 0.1, 0.1)).apply_translation([0, 0, 0.05]).export(
+        lib / "models/test/box/box.ply")
+    shutil.copy(repo / "assets/hdri/default_sky.hdr", lib / "hdris/test/sky/sky.hdr")
+    (tmp_path / "catalog.yaml").write_text(
+        f"categories: [box]\nassets:\n  - mesh: {lib / 'models/test/box/box.ply'}\n    category: box\n")
+    out = tmp_path / "out"
+
+    def render(*extra: str) -> None:
+        with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[
+                "render.width=48", "render.height=32", "render.samples=1", "render.device=cpu", "seed=2",
+                f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,2]", f"output.dir={out}", *extra])
+        run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
+
+    render("frames=2")  # the ground light is uniform: only the model is a library entry
+    meta = json.loads((out / "meta" / "000000.json").read_text())
+    assert [e["key"] for e in meta["library"]] == ["models/test/box"]
+    assert meta["library"][0]["version"] == "v7" and meta["library"][0]["license"] == "CC-BY-4.0"
+    assert meta["library"][0]["attribution"]["text"] == "by A. Author"
+    assert [e["key"] for e in json.loads((out / "dataset.json").read_text())["library"]] == ["models/test/box"]
+    render("start=2", "frames=1", "lighting=hdri", f"lighting.hdri_dir={lib / 'hdris/test/sky'}", "output.overwrite=true")
+    meta = json.loads((out / "meta" / "000002.json").read_text())
+    assert [e["key"] for e in meta["library"]] == ["hdris/test/sky", "models/test/box"]
+    assert [e["key"] for e in json.loads((out / "dataset.json").read_text())["library"]] == [
+        "hdris/test/sky", "models/test/box"]

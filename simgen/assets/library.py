@@ -21,6 +21,8 @@ links, bounded size).
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import contextlib
 import datetime as _dt
 import hashlib
@@ -280,6 +282,17 @@ def _describe(folder: str, entry_path: str) -> dict | None:
         return None  # an entry.json that is not where its key says: not part of this library
     return {"library": root, "key": key, "kind": e.get("kind"), "source": e.get("source"), "id": e.get("id"),
             "version": e.get("version"), "license": e.get("license"), "attribution": e.get("attribution")}
+
+
+def entries_of(paths: "Iterable[str | os.PathLike]") -> list[dict]:
+    """The library entries (:func:`entry_for`) of ``paths``, each once, sorted by key: what a
+    frame names in its meta (``library``)."""
+    found: dict[str, dict] = {}
+    for path in paths:
+        entry = entry_for(path)
+        if entry is not None:
+            found.setdefault(entry["key"], entry)
+    return [found[k] for k in sorted(found)]
 
 
 def clear_entry_cache() -> None:

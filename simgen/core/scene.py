@@ -323,6 +323,15 @@ class Scene:
         params = {**self.params, "placement": {**self.params.get("placement", {}), "settle": report}}
         return dataclasses.replace(self, objects=objects, params=params, physics=None)
 
+    def files(self) -> list[Path]:
+        """Every file the scene reads: its meshes (a generated shape's path names no file),
+        image textures, the HDRI and the backdrop photo."""
+        out = [Path(o.mesh_path) for o in self.objects]
+        out += [Path(o.material.texture.image) for o in self.objects
+                if o.material.texture is not None and o.material.texture.image is not None]
+        out += [Path(p) for p in (self.world.hdri_path, self.world.backdrop) if p is not None]
+        return out
+
     def validate(self) -> None:
         ids = [o.instance_id for o in self.objects]
         if len(set(ids)) != len(ids):

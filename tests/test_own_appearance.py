@@ -140,8 +140,9 @@ def render(folder: Path, mesh: Path, out: Path, *extra: str, frames: int = 3) ->
     return out
 
 
-def hue_agreement(root: Path, index: int) -> tuple[int, int]:
-    """(pixels whose hue agrees with the texel the ray cast finds, pixels compared)."""
+def hue_agreement(root: Path, index: int, turn: float = 0.0) -> tuple[int, int]:
+    """(pixels whose hue agrees with the texel the ray cast finds, turned by ``turn``, pixels
+    compared)."""
     meta = json.loads((root / "meta" / f"{index:06d}.json").read_text())
     rgb = cv2.imread(str(root / "images" / f"{index:06d}.png"))[:, :, ::-1]
     inst = cv2.imread(str(root / "instance" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED)
@@ -184,7 +185,7 @@ def hue_agreement(root: Path, index: int) -> tuple[int, int]:
     hsv_seen = np.array([colorsys.rgb_to_hsv(*(c / 255.0)) for c in seen])
     hsv_tex = np.array([colorsys.rgb_to_hsv(*(c / 255.0)) for c in texel])
     usable = same & (hsv_seen[:, 2] > 0.12)  # hue means nothing in the dark
-    diff = np.abs(hsv_seen[:, 0] - hsv_tex[:, 0])
+    diff = np.abs(hsv_seen[:, 0] - (hsv_tex[:, 0] + turn) % 1.0)
     diff = np.minimum(diff, 1 - diff)
     return int((usable & (diff < 1 / 12)).sum()), int(usable.sum())
 
@@ -198,7 +199,8 @@ def renders(tmp_path_factory):
     clear_mesh_cache()
     return {"obj": render(base / "obj", obj, base / "out_obj"),
             "glb": render(base / "glb", glb, base / "out_glb"),
-            "replaced": render(base / "obj", obj, base / "out_replaced", "materials.own_replace=1")}
+            "replaced": render(base / "obj", obj, base / "out_replaced", "materials.own_replace=1"),
+            "turned": render(base / "obj", obj, base / "out_turned", "materials.own_hue=[0.5,0.5]", frames=1)}
 
 
 @pytest.mark.render
@@ -220,6 +222,15 @@ def test_random_materials_do_not_follow_the_texture(renders):
         a, n = hue_agreement(renders["replaced"], i)
         agree, total = agree + a, total + n
     assert total > 300 and agree / total < 0.5
+
+
+@pytest.mark.render
+def test_the_hue_jitter_turns_the_texture_round_the_colour_wheel(renders):
+    """materials.own_hue=[0.5,0.5]: every texel's hue turned by half a turn (red shows cyan)."""
+    agree, total = hue_agreement(renders["turned"], 0, turn=0.5)
+    assert total > 100 and agree / total > 0.9, (agree, total)
+    meta = json.loads((renders["turned"] / "meta" / "000000.json").read_text())
+    assert next(o for o in meta["objects"] if o["category_id"] == 1)["material"]["own"]["hue"] == 0.5
 
 
 @pytest.mark.render

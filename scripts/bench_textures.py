@@ -3,8 +3,9 @@
 
 Writes a UV-mapped sphere (OBJ) twice, once with an MTL and a TEX x TEX texture and once
 without, renders FRAMES frames of each (objects.dirs, 3-6 objects a frame, the same seed)
-in this process's own folder, and prints per run: the seconds to load and check the asset
-(first use; later uses are cached), the median per-frame stage times of the frame loop
+in this process's own folder, and prints per run: the time to load and check the asset
+(first use, imports excluded; later uses are cached), the median per-frame stage times and
+the first frame's build and render (where Blender loads the texture) of the frame loop
 (logs/run-*.jsonl) and the process's resident memory over the frames. Both runs are made one
 after the other in one invocation, so compare them side by side::
 
@@ -50,7 +51,7 @@ def write_sphere(folder: Path, tex: int | None) -> None:
 
 
 def load_seconds(mesh: Path) -> float:
-    code = ("import time,sys; t=time.perf_counter(); from simgen.assets.meshes import load_asset; "
+    code = ("import time; from simgen.assets.meshes import load_asset; t=time.perf_counter(); "
             f"load_asset({str(mesh)!r}); print(time.perf_counter()-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     return float(out.stdout.split()[-1])
@@ -67,6 +68,7 @@ def run(folder: Path, out: Path, frames: int, extra: list[str]) -> dict:
     stages = sorted({k for r in frames_rows for k in r["stages"]})
     return {"wall_s": wall, "stages_ms": {k: 1000 * statistics.median(r["stages"].get(k, 0.0) for r in frames_rows)
                                           for k in stages},
+            "first_ms": {k: 1000 * frames_rows[0]["stages"].get(k, 0.0) for k in ("build", "render")},
             "rss_mib": [r.get("rss_mib") for r in frames_rows]}
 
 
@@ -86,6 +88,7 @@ def main() -> int:
             rss = [x for x in r["rss_mib"] if x is not None]
             print(f"{name:9s} load+check {first * 1000:7.1f} ms  wall {r['wall_s']:6.1f} s  "
                   + "  ".join(f"{k} {v:6.1f} ms" for k, v in r["stages_ms"].items())
+                  + "  first frame: " + "  ".join(f"{k} {v:6.1f} ms" for k, v in r["first_ms"].items())
                   + (f"  rss {rss[0]:.0f} -> {rss[-1]:.0f} MiB" if rss else ""))
     return 0
 

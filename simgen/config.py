@@ -197,12 +197,17 @@ class LightingConfig:
     """Sky: background strength of the physical sky (1 = real daylight, very bright under the
     Standard view transform)."""
     hdri_dir: Optional[str] = setting(None, example="/path/to/hdris")
-    """Hdri: a folder of equirectangular .hdr/.exr files, one drawn per scene; null = the bundled
-    procedural sky assets/hdri/default_sky.hdr (made by scripts/make_hdri.py)."""
+    """Hdri: a folder of equirectangular .hdr/.exr files, searched recursively (an asset
+    library's LIB/hdris works as it is), one drawn per scene; null = the bundled procedural
+    sky assets/hdri/default_sky.hdr (made by scripts/make_hdri.py)."""
     hdri_strength: list[float] = span([0.3, 1.2], ge=0.0)
     """Hdri: background strength of the image."""
     hdri_rotation: list[float] = span([0.0, 360.0])
     """Hdri: rotation of the image about +Z, degrees."""
+    hdri_backdrop: float = setting(1.0, ge=0.0, le=1.0)
+    """Hdri: chance per scene that camera rays see the image where they hit nothing (the
+    backdrop); otherwise they see a plain grey of world_strength while the image still
+    lights the scene (every other ray sees it). 1: always the image."""
 
 
 @dataclass

@@ -79,7 +79,7 @@ def test_hdri_draws_cover_files_rotation_and_strength(tmp_path):
 def test_hdri_without_a_folder_uses_the_bundled_sky(tmp_path):
     s = settings_for(tmp_path, "lighting=hdri")
     assert DEFAULT_HDRI.is_file() and DEFAULT_HDRI.stat().st_size < 100_000
-    assert hdri_files(None) == [DEFAULT_HDRI]
+    assert hdri_files(None) == (DEFAULT_HDRI,)
     _, world, _ = sample_lights(s.lighting, np.zeros(3), np.random.default_rng(3))
     assert world.kind == "hdri" and Path(world.hdri_path) == DEFAULT_HDRI
 
@@ -179,3 +179,80 @@ def test_pipeline_renders_world_kinds_and_records_them(tmp_path, option):
     run(s)
     meta = json.loads((Path(s.output.dir) / "meta" / "000000.json").read_text())
     assert meta["params"]["world"]["kind"] == option
+
+
+def test_hdri_dir_is_searched_recursively_like_a_library(tmp_path):
+    """A library's LIB/hdris/SOURCE/ID/file.hdr: every HDRI of every entry is drawn; hidden
+    files (a download's .part) and symlinked folders are not."""
+    lib = tmp_path / "lib" / "hdris"
+    files = [write_hdri(lib / "polyhaven" / name / f"{name}_1k.hdr", az)
+             for name, az in (("field", 0.0), ("studio", 120.0))
+             if (lib / "polyhaven" / name).mkdir(parents=True) is None]
+    (lib / "polyhaven" / "studio" / ".studio_2k.hdr.part").write_bytes(b"partial")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_hdri(outside / "far.hdr")
+    (lib / "linked").symlink_to(outside)
+    s = settings_for(tmp_path, "lighting=hdri", f"lighting.hdri_dir={lib}")
+    assert hdri_files(s.lighting.hdri_dir) == tuple(f.resolve() for f in files)
+    rng = np.random.default_rng(5)
+    drawn = {Path(sample_lights(s.lighting, np.zeros(3), rng)[1].hdri_path) for _ in range(40)}
+    assert drawn == {f.resolve() for f in files}
+
+
+def test_hdri_backdrop_draws_a_plain_backdrop_by_its_chance(tmp_path):
+    s = settings_for(tmp_path, "lighting=hdri", "lighting.hdri_backdrop=0.5")
+    rng = np.random.default_rng(6)
+    worlds = [sample_lights(s.lighting, np.zeros(3), rng)[1] for _ in range(DRAWS)]
+    plain = [w for w in worlds if w.plain_backdrop is not None]
+    assert 0.3 < len(plain) / DRAWS < 0.7
+    for w in plain:
+        g = w.plain_backdrop[0]
+        assert w.plain_backdrop == (g, g, g) and 0.5 * s.lighting.world_strength[0] <= g <= 0.5 * s.lighting.world_strength[1]
+        assert w.to_dict()["plain_backdrop"] == [g, g, g]
+    # the default (1): the camera always sees the image, and nothing more is drawn than before
+    s1 = settings_for(tmp_path, "lighting=hdri")
+    a = [sample_lights(s1.lighting, np.zeros(3), np.random.default_rng(7))[1].to_dict() for _ in range(3)]
+    assert all("plain_backdrop" not in w for w in a)
+
+
+@pytest.mark.render
+def test_a_plain_backdrop_hides_the_hdri_from_the_camera_but_not_from_the_light(tmp_path):
+    """The same scene with the HDRI seen and hidden: where rays hit nothing the camera sees the
+    plain grey; an object lit by the HDRI alone looks the same in both."""
+    from simgen.blender import BlenderBackend
+    from simgen.core.scene import Material, SceneObject
+    from simgen.assets import BUNDLED_CATALOG
+
+    backend = BlenderBackend(RenderConfig(width=48, height=32, samples=16, device="cpu", auto_exposure=False,
+                                          tone="standard", denoise=False, adaptive_threshold=0.0))
+    ball = BUNDLED_CATALOG.parent / "meshes" / "ball" / "ball.ply"
+    pose = np.eye(4)
+    pose[:3, 3] = np.array([1.0, 0.0, 0.36]) / np.linalg.norm([1.0, 0.0, 0.36]) * 0.25 - [0, 0, 0.06]  # 0.25 m ahead
+    obj = SceneObject(name="ball", mesh_path=ball, mesh_to_world=pose, instance_id=1, category_id=1,
+                      material=Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0))
+    try:
+        out = {}
+        for name, plain in (("seen", None), ("hidden", (0.2, 0.2, 0.2))):
+            scene = sky_scene(World(kind="hdri", strength=1.0, hdri_path=DEFAULT_HDRI, rotation=0.0,
+                                    plain_backdrop=plain))
+            scene.objects = [obj]
+            backend.build(scene)
+            out[name] = backend.render(seed=1)
+            backend.clear()
+    finally:
+        backend.close()
+    hit = out["seen"]["index"] == 1
+    assert hit.sum() > 50 and (~hit).sum() > 200
+    grey = round(255 * (1.055 * 0.2 ** (1 / 2.4) - 0.055))  # 0.2 linear through the sRGB curve
+    import cv2
+
+    far = ~cv2.dilate(hit.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)  # clear of the ball's edge
+    sky_seen, sky_hidden = out["seen"]["rgb"][far].astype(int), out["hidden"]["rgb"][far].astype(int)
+    assert np.abs(sky_hidden - grey).max() <= 1 and np.abs(sky_seen - grey).max() > 20
+    inner = hit & ~np.pad(~hit, 1, constant_values=True)[:-2, 1:-1] & ~np.pad(~hit, 1, constant_values=True)[2:, 1:-1]
+    # the same light on the object: its mean colour agrees (the pixels' noise may differ: Cycles
+    # importance-samples the world from its shader graph, which the mix changes)
+    lit_seen, lit_hidden = (out[k]["rgb"][inner].astype(float).mean(0) for k in ("seen", "hidden"))
+    assert np.abs(lit_seen - lit_hidden).max() < 3, (lit_seen, lit_hidden)
+    assert inner.sum() > 20 and out["seen"]["rgb"][inner].mean() > 20  # it is lit, by the HDRI alone

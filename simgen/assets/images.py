@@ -127,25 +127,40 @@ DEFAULT_HDRI: Path = Path(__file__).resolve().parents[2] / "assets" / "hdri" / "
 HDRI_SUFFIXES = (".hdr", ".exr")
 
 
-def folder_files(key: str, folder: str, suffixes: tuple[str, ...], what: str, instead: str) -> tuple[Path, ...]:
+def folder_files(key: str, folder: str, suffixes: tuple[str, ...], what: str, instead: str,
+                 recursive: bool = False) -> tuple[Path, ...]:
     """The sorted files of ``folder`` (the value of config key ``key``) whose suffix is one of
     ``suffixes``; a SimgenError naming ``what`` it should hold, or ``instead``, when it is no
-    folder or holds none."""
+    folder or holds none. ``recursive``: also in its subfolders (hidden ones and symlinked
+    folders skipped), as an asset library (simgen fetch) holds them: LIB/hdris/SOURCE/ID/."""
     d = Path(folder).expanduser()
     if not d.is_dir():
         raise SimgenError(f"{key}={folder} is not a folder; set it to a folder of {what} or {instead}")
-    files = tuple(sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
+    found = _walk(d) if recursive else list(d.iterdir())
+    files = tuple(sorted(p.resolve() for p in found if p.is_file() and p.suffix.lower() in suffixes))
     if not files:
         raise SimgenError(f"{key}={folder} holds no {what}; add some or set {instead}")
     return files
 
 
-def hdri_files(hdri_dir: str | None) -> list[Path]:
-    """The sorted .hdr/.exr files of ``hdri_dir`` (the bundled default sky when None)."""
+def _walk(folder: Path) -> list[Path]:
+    """Every file under ``folder`` but hidden ones (``.part`` downloads, lock files); symlinked
+    folders are not entered."""
+    out = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+        out += [Path(root) / n for n in names if not n.startswith(".")]
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def hdri_files(hdri_dir: str | None) -> tuple[Path, ...]:
+    """The sorted .hdr/.exr files of ``hdri_dir`` and its subfolders (an HDRI library's
+    LIB/hdris works as it is); the bundled default sky when None."""
     if hdri_dir is None:
-        return [DEFAULT_HDRI]
-    return list(folder_files("lighting.hdri_dir", hdri_dir, HDRI_SUFFIXES, ".hdr or .exr files",
-                             "lighting.hdri_dir=null for the bundled sky"))
+        return (DEFAULT_HDRI,)
+    return folder_files("lighting.hdri_dir", hdri_dir, HDRI_SUFFIXES, ".hdr or .exr files",
+                        "lighting.hdri_dir=null for the bundled sky", recursive=True)
 
 
 @functools.lru_cache(maxsize=8)

@@ -565,17 +565,24 @@ class BlenderBackend:
         out = next(n for n in self._world.node_tree.nodes if n.bl_idname == "ShaderNodeOutputWorld")
         for link in list(out.inputs["Surface"].links):
             links.remove(link)
-        if world.backdrop is None:
+        if world.backdrop is None and world.plain_backdrop is None:
             links.new(bg.outputs["Background"], out.inputs["Surface"])
             return
         tex, fit, mix = self._backdrop_nodes()
+        seen = self._world.node_tree.nodes["simgen_backdrop"]
+        for link in list(seen.inputs["Color"].links):
+            links.remove(link)
+        links.new(mix.outputs["Shader"], out.inputs["Surface"])
+        if world.backdrop is None:  # a plain colour for camera rays; the world lights the rest
+            seen.inputs["Color"].default_value = (*world.plain_backdrop, 1.0)
+            return
+        links.new(tex.outputs["Color"], seen.inputs["Color"])
         tex.image = self._image(Path(world.backdrop))
         w, h = tex.image.size
         frame = self.scene.render.resolution_x / self.scene.render.resolution_y
         sx, sy = (frame / (w / h), 1.0) if w / h > frame else (1.0, (w / h) / frame)  # cover the frame
         fit.inputs["Scale"].default_value = (sx, sy, 1.0)
         fit.inputs["Location"].default_value = (0.5 - 0.5 * sx, 0.5 - 0.5 * sy, 0.0)
-        links.new(mix.outputs["Shader"], out.inputs["Surface"])
 
     def build(self, scene: Scene) -> None:
         """Replace whatever the previous frame built with ``scene``."""

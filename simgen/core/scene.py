@@ -247,6 +247,9 @@ class World:
     """Any kind: an image (a photo) that camera rays see where they hit nothing, scaled to
     cover the frame with its aspect kept (centred, the excess cropped). It adds no light:
     every other ray still sees the world above, and labels stay background (id 0)."""
+    plain_backdrop: tuple[float, float, float] | None = None
+    """Without ``backdrop``: a linear RGB colour camera rays see where they hit nothing instead
+    of the world, which still lights the scene (an HDRI that lights but is not seen)."""
 
     def __post_init__(self) -> None:
         if self.kind not in WORLD_KINDS:
@@ -266,6 +269,8 @@ class World:
             out.update(hdri_path=str(self.hdri_path), rotation=float(self.rotation))
         if self.backdrop is not None:
             out["backdrop"] = str(self.backdrop)
+        elif self.plain_backdrop is not None:
+            out["plain_backdrop"] = [float(c) for c in self.plain_backdrop]
         return out
 
 

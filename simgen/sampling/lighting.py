@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from simgen.assets.images import hdri_files
@@ -51,6 +53,10 @@ def sample_world(li: LightingConfig, rng: np.random.Generator) -> World:
                      sun_elevation=float(np.radians(el)), sun_azimuth=float(np.radians(az)))
     if kind == "hdri":
         path = choose(rng, hdri_files(li.hdri_dir))
-        return World(kind="hdri", strength=uniform(rng, li.hdri_strength), hdri_path=path,
-                     rotation=float(np.radians(uniform(rng, li.hdri_rotation))))
+        world = World(kind="hdri", strength=uniform(rng, li.hdri_strength), hdri_path=path,
+                      rotation=float(np.radians(uniform(rng, li.hdri_rotation))))
+        if chance(rng, 1.0 - li.hdri_backdrop):  # the camera sees plain grey; the image still lights
+            grey = 0.5 * uniform(rng, li.world_strength)
+            world = dataclasses.replace(world, plain_backdrop=(grey, grey, grey))
+        return world
     return World(color=(0.5, 0.5, 0.5), strength=uniform(rng, li.world_strength))

@@ -319,7 +319,8 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         center = load_mesh(path).bounds.mean(axis=0)
         objects.append(SceneObject(name=f"{name}{iid:03d}_{Path(path).stem}", mesh_path=path,
                                    mesh_to_world=flyer_pose(draw, center, 0), instance_id=iid,
-                                   category_id=category_id, material=material, asset_id=asset_id))
+                                   category_id=category_id, material=material, asset_id=asset_id,
+                                   role="object" if asset_id else "distractor"))
         draw["mesh_center"] = center.tolist()
 
     o = settings.objects
@@ -341,7 +342,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     bg_material = sample_material(settings.materials, rng, texture=False)
     bg_texture = sample_texture(settings, rng, sc.background_texture_scale, scale_factor=size)
     background = SceneObject(name="background", mesh_path=catalog.ground, mesh_to_world=bg_pose,
-                             instance_id=len(objects) + 1, category_id=0,
+                             instance_id=len(objects) + 1, category_id=0, role="wall",
                              material=dataclasses.replace(bg_material, metallic=0.0, transmission=0.0,
                                                           texture=bg_texture))
 

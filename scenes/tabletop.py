@@ -159,7 +159,8 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
                 iid = len(objects) + 1
                 objects.append(SceneObject(name=object_name(iid, "", path), mesh_path=path,
                                            mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
-                                           category_id=0, material=sample_material(settings.materials, rng)))
+                                           category_id=0, material=sample_material(settings.materials, rng),
+                                           role="distractor"))
         params["distractors"] = [{"mesh": Path(p).name, "scale": s, "yaw": y,
                                   "xy": None if xy is None else xy.tolist(), "height": f.height}
                                  for p, s, y, f, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots)]
@@ -193,7 +194,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
         iid = len(objects) + 1
         objects.append(SceneObject(name=object_name(iid, key, path), mesh_path=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
                                    instance_id=iid, category_id=category, material=sample_material(settings.materials, rng),
-                                   asset_id=key))
+                                   asset_id=key, role="object" if key else "distractor"))
         body = RigidBody(instance_id=iid, mass=max(DENSITY * volume, heaviest / MASS_RATIO),
                          friction=uniform(rng, pc.friction), restitution=uniform(rng, pc.restitution))
         bodies.append(body)
@@ -419,7 +420,7 @@ def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Gener
     # a room is closed: the sun and the world light shine through its walls, or it would be dark
     out = [SceneObject(name=name, mesh_path=catalog.ground, mesh_to_world=pose, instance_id=first_id + k,
                        category_id=0, material=wall_material(sample_material(settings.materials, rng)),
-                       casts_shadow=kind != "room")
+                       role="wall", casts_shadow=kind != "room")
            for k, (name, pose) in enumerate(zip(names, poses))]
     walls = list(zip(normals, dists))
     moved = [bring_inside(li, target, walls, height if kind == "room" else None) for li in lights]
@@ -487,13 +488,14 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     g = settings.scene.ground_size
     objects.append(SceneObject(name="ground", mesh_path=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
                                instance_id=len(objects) + 1, category_id=0,
-                               material=sample_material(settings.materials, rng)))
+                               material=sample_material(settings.materials, rng), role="ground"))
     ground = objects[-1]
     center = np.zeros(3)
     if support is not None:  # the camera and the lights aim just above the drop region
         material = sample_material(settings.materials, rng)  # one material for every part of a table or bin
         objects += [SceneObject(name=name, mesh_path=BUNDLED_BOX, mesh_to_world=pose, instance_id=len(objects) + 1 + k,
-                                category_id=0, material=material) for k, (name, pose) in enumerate(support.boxes)]
+                                category_id=0, material=material, role="support")
+                    for k, (name, pose) in enumerate(support.boxes)]
         center[2] = support.floor + float(np.mean([p["radius"] for p in obj_params["objects"]] or [0.0]))
     else:
         placed = [p for p in obj_params["objects"] if p["xy"] is not None]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
-from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS
+from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
 from simgen.core.splits import check_splits
 from simgen.schema import check_fields, setting, span
 from simgen.tone import TONES
@@ -260,6 +260,26 @@ class MaterialsConfig:
     """Own appearance: brightness (HSV value) factor, drawn per object."""
     own_roughness: list[float] = span([1.0, 1.0], ge=0.0, le=4.0)
     """Own appearance: roughness factor (the result clamped to [0, 1]), drawn per object."""
+    pbr_dir: Optional[str] = setting(None, example="/data/lib/materials")
+    """A folder of PBR material sets in the layout of the CC0 libraries (ambientCG, Poly Haven:
+    one set per folder, searched recursively; an asset library's LIB/materials works as it
+    is); "bundled" = the sets in assets/materials; null = none. Sets go on the surfaces of
+    pbr_surfaces."""
+    pbr_surfaces: list[str] = setting(["ground", "wall", "support", "distractor"], choices=ROLES)
+    """Which surfaces get a PBR set (with pbr_dir): ground, wall (walls, ceilings, the flying
+    scene's backdrop), support (tables, bins), distractor, object (catalog objects without an
+    appearance of their own, or whose own is replaced)."""
+    pbr_probability: float = setting(1.0, ge=0.0, le=1.0)
+    """Chance per surface (the ground, all walls, one table or bin, each distractor or object)
+    that a drawn PBR set replaces its drawn material."""
+    pbr_scale: list[float] = span([0.3, 1.5], gt=0.0)
+    """Metres per repeat of a set's maps on the surface, drawn per surface."""
+    pbr_rotation: list[float] = span([0.0, 360.0])
+    """Rotation of a set's maps on the surface, degrees, drawn per surface."""
+    pbr_tint: list[float] = span([0.0, 0.15], ge=0.0, le=1.0)
+    """Saturation of a tint of random hue multiplying a set's colour map (0 = untinted)."""
+    pbr_bump: list[float] = span([0.1, 0.4], ge=0.0, le=1.0)
+    """Strength of a set's displacement map as bump (shading only)."""
 
 
 @dataclass

@@ -35,7 +35,7 @@ from simgen.labels.kinds import FrameContext, LabelKind, resolve
 from simgen.progress import Progress
 from simgen.recipes import Recipe, load_recipe
 from simgen.sampling.classes import check_balance
-from simgen.sampling.materials import own_rng, with_own_appearance
+from simgen.sampling.materials import own_rng, pbr_rng, with_own_appearance, with_pbr
 from simgen.sampling.random import frame_rng, render_seed
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
     """
     scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), settings.sequence.length)
     scenes = with_own_appearance(scenes, settings.materials, own_rng(settings.seed, sequence))
+    scenes = with_pbr(scenes, settings.materials, pbr_rng(settings.seed, sequence))
     for scene in scenes:
         scene.validate()
     return scenes

@@ -49,6 +49,10 @@ def validate(s: Settings) -> Settings:
         check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir")
     if s.materials.image_dir is not None or "image" in s.materials.textures:
         check_image_textures("materials.textures", s.materials.textures, s.materials.image_dir)
+    if s.materials.pbr_dir is not None:
+        from simgen.assets.pbr import pbr_sets, resolve_pbr_dir
+
+        pbr_sets(resolve_pbr_dir(s.materials.pbr_dir))  # every set's maps decode
     if getattr(recipe, "check", None) is not None:
         recipe.check(s)
     return s

@@ -68,6 +68,9 @@ def test_every_option_renders_a_tiny_frame(tmp_path, group, option):
             assert set(m) == {"own"} and set(m["own"]) == {"hue", "saturation", "value", "roughness", "materials",
                                                            "textures"}
             continue
+        if "pbr" in m:  # a PBR set: its draws, and the Principled inputs it leaves as drawn
+            assert set(m) == {"pbr", "specular", "transmission"} and {"set", "maps", "scale"} <= set(m["pbr"])
+            continue
         assert {"specular", "transmission", "texture"} <= set(m)
         assert 0.0 <= m["specular"] <= 1.0 and 0.0 <= m["transmission"] <= 1.0
     for light in meta["params"]["lights"]:

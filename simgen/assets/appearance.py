@@ -119,7 +119,9 @@ class SurfaceMaterial:
 
 @dataclass(frozen=True)
 class Appearance:
-    """A mesh's own appearance, aligned with the faces of its loaded geometry."""
+    """A mesh's own appearance, aligned with the faces of its loaded geometry. A mesh with
+    UVs but no material or colour has ``materials == ()``: it has no look of its own (a drawn
+    material, which may follow its UVs, dresses it)."""
 
     materials: tuple[SurfaceMaterial, ...]
     face_material: np.ndarray = field(repr=False)
@@ -495,19 +497,22 @@ def load_parts(path: Path) -> LoadedAsset:
     geometry = trimesh.util.concatenate(bare) if len(bare) > 1 else bare[0]
     colors = _corner_colors(path, parts)
     uv = None
-    if any(m is not None for m in materials):
+    if any(getattr(p.visual, "uv", None) is not None for p in parts):
         corner_uv = []
         for p in parts:
             u = getattr(p.visual, "uv", None)
             corner_uv.append(np.asarray(u, np.float32)[p.faces] if u is not None and len(u) == len(p.vertices)
                              else np.zeros((len(p.faces), 3, 2), np.float32))
         uv = np.concatenate(corner_uv)
-    if all(m is None for m in materials) and colors is None:
+    if all(m is None for m in materials) and colors is None and uv is None:
         return LoadedAsset(geometry, None)
     # corners at one position share a vertex (files split them at UV seams and between
     # materials): the surface stays closed, faces and their order stay as they are
     welded, inverse = np.unique(np.asarray(geometry.vertices), axis=0, return_inverse=True)
     geometry = trimesh.Trimesh(welded, inverse.reshape(-1)[np.asarray(geometry.faces)], process=False)
+    if all(m is None for m in materials) and colors is None:  # UVs alone: no look of its own
+        return LoadedAsset(geometry, Appearance(materials=(), face_material=np.zeros(len(geometry.faces), np.int32),
+                                                uv=uv))
     slots: list[SurfaceMaterial] = []
     index: dict[int, int] = {}
     face_material = []

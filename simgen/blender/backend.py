@@ -29,9 +29,10 @@ from simgen.assets import parametric
 from simgen.assets.appearance import TextureImage
 from simgen.assets.meshes import load_asset
 from simgen.blender.own import COLOR_ATTRIBUTE, JITTER_PROPS, UV_MAP, own_material
+from simgen.blender.pbr import pbr_nodes
 from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
-from simgen.core.scene import Camera, Light, Material, Scene, World
+from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
 from simgen.io.files import pid_alive
 from simgen.tone import LUT_SIZE, lut_inputs, tone_map
 
@@ -333,7 +334,7 @@ class BlenderBackend:
             # the normal label is the geometric normal (NORMAL_AOV), whatever the shading
             me.shade_smooth()
             me.set_sharp_from_angle(angle=SMOOTH_ANGLE)
-            for _ in range(len(look.materials) if look is not None else 1):
+            for _ in range(len(look.materials) if look is not None and look.materials else 1):
                 me.materials.append(None)  # slots, filled per object (link = OBJECT)
             uv = None
             if parametric.is_generated(path):
@@ -342,7 +343,7 @@ class BlenderBackend:
                 uv = look.uv.reshape(-1, 2)
             if uv is not None and len(uv) == f.size:
                 me.uv_layers.new(name=UV_MAP).uv.foreach_set("vector", uv.astype(np.float32).ravel())
-            if look is not None:
+            if look is not None and look.materials:
                 me.polygons.foreach_set("material_index", look.face_material.astype(np.int32))
                 if look.colors is not None:
                     attr = me.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "CORNER")
@@ -386,9 +387,12 @@ class BlenderBackend:
             if me.users == 0:
                 bpy.data.meshes.remove(me)
 
-    def _material(self, name: str, m: Material, uv: bool = False) -> bpy.types.Material:
+    def _material(self, name: str, m: Material, uv: bool = False, pbr_metres: np.ndarray | None = None,
+                  pbr_uv: bool = False) -> bpy.types.Material:
         """``uv``: textures follow the mesh's UV map (generated shapes) instead of its generated
-        (bounding-box) coordinates."""
+        (bounding-box) coordinates. A PBR set (``m.pbr``) follows the UV map when ``pbr_uv``,
+        else box-projected object coordinates; ``pbr_metres``: metres per unit of those
+        coordinates (see :func:`simgen.blender.pbr.pbr_nodes`)."""
         coords = "UV" if uv else "Generated"
         mat = bpy.data.materials.new(name)
         nodes, links = mat.node_tree.nodes, mat.node_tree.links
@@ -399,6 +403,11 @@ class BlenderBackend:
         bsdf.inputs["Specular IOR Level"].default_value = m.specular
         bsdf.inputs["Transmission Weight"].default_value = m.transmission
         add_normal_aov(mat.node_tree)
+        self._frame_ids.append(mat)
+        if m.pbr is not None:
+            pbr_nodes(mat.node_tree, bsdf, m.pbr, self._map, UV_MAP if pbr_uv else None,
+                      np.ones(3) if pbr_metres is None else pbr_metres)
+            return mat
         t = m.texture
         if t is not None and t.kind == "image" and t.repeat is not None:  # a photo on a flat mesh, aspect kept
             tex = nodes.new("ShaderNodeTexImage")
@@ -448,8 +457,23 @@ class BlenderBackend:
                 factor = stretch.outputs["Result"]
             links.new(factor, sockets["Factor_Float"])
             links.new(next(s for s in mix.outputs if s.identifier == "Result_Color"), bsdf.inputs["Base Color"])
-        self._frame_ids.append(mat)
         return mat
+
+    def _map(self, path: str, colour: bool) -> bpy.types.Image:
+        """A PBR set's map, loaded once per file and colour space."""
+        return self._texture(TextureImage(name=Path(path).name, path=Path(path)), colour)
+
+    def _pbr_coordinates(self, o: SceneObject, me: bpy.types.Mesh) -> tuple[bool, np.ndarray]:
+        """(whether a PBR set follows the mesh's UVs, metres per unit of its coordinates): a
+        generated shape's UVs are in mesh units, a file's UVs span its mesh (0..1) once; other
+        meshes use their object coordinates, in metres by the object's scale per axis."""
+        scale = np.linalg.norm(np.asarray(o.mesh_to_world)[:3, :3], axis=0)
+        if not me.uv_layers:
+            return False, scale
+        if parametric.is_generated(o.mesh_path):
+            return True, np.full(3, scale.mean())
+        extent = float(np.ptp(np.asarray(load_asset(o.mesh_path).mesh.vertices), axis=0).max())
+        return True, np.full(3, scale.mean() * extent)
 
     def _light(self, i: int, light: Light) -> None:
         data = bpy.data.lights.new(f"light{i}", type=light.kind.upper())
@@ -598,7 +622,9 @@ class BlenderBackend:
             # meshes are shared between frames and objects; the material belongs to the object
             own = o.material.own
             if own is None:
-                mat = self._material(o.name, o.material, uv=parametric.is_generated(o.mesh_path))
+                pbr_uv, metres = self._pbr_coordinates(o, ob.data) if o.material.pbr is not None else (False, None)
+                mat = self._material(o.name, o.material, uv=parametric.is_generated(o.mesh_path), pbr_metres=metres,
+                                     pbr_uv=pbr_uv)
             else:
                 for key, (prop, _) in JITTER_PROPS.items():
                     ob[prop] = float(getattr(own, key))

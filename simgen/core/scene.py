@@ -27,6 +27,9 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".b
 """Image files Blender loads as textures."""
 
 
+ROLES: tuple[str, ...] = ("object", "distractor", "ground", "wall", "support")
+"""What a scene object is (:attr:`SceneObject.role`): materials are drawn per kind of surface."""
+
 MAX_INSTANCE_ID = 65535
 """The largest instance id: instance and semantic labels are uint16 PNGs (0 = nothing hit), so a
 frame holds at most this many objects, ground, supports and walls included."""
@@ -117,6 +120,48 @@ class OwnLook:
 
 
 @dataclass(frozen=True)
+class PbrSet:
+    """The map files of one PBR material set (simgen.assets.pbr): absolute paths, None where
+    the set has no such map."""
+
+    name: str
+    color: str
+    roughness: str | None = None
+    normal: str | None = None
+    normal_convention: str = "opengl"
+    """opengl (green up, ambientCG NormalGL, Poly Haven nor_gl) or directx (green down)."""
+    displacement: str | None = None
+    metalness: str | None = None
+    ao: str | None = None
+    arm: str | None = None
+    """AO, roughness and metalness packed in R, G, B (Poly Haven's arm)."""
+
+    def maps(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in ("color", "roughness", "normal", "displacement", "metalness", "ao", "arm")
+                if getattr(self, k) is not None}
+
+
+@dataclass(frozen=True)
+class PbrTexture:
+    """A PBR set applied to a surface, as drawn for it."""
+
+    set: PbrSet
+    scale: float
+    """Metres per repeat of the maps on the surface."""
+    rotation: float
+    """Radians, of the maps about the surface's (object's) Z axis or the UV origin."""
+    tint: tuple[float, float, float]
+    """Linear RGB multiplier of the colour map."""
+    bump: float
+    """Strength of the displacement map as bump (shading only: geometry and labels never move)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"set": self.set.name, "maps": {k: Path(v).name for k, v in self.set.maps().items()},
+                "normal_convention": self.set.normal_convention, "scale": float(self.scale),
+                "rotation": float(self.rotation), "tint": [float(c) for c in self.tint], "bump": float(self.bump)}
+
+
+@dataclass(frozen=True)
 class Material:
     """A Principled BSDF material, optionally with a procedural base-colour texture; or, with
     ``own``, the mesh's own materials (the other fields are then unused)."""
@@ -135,12 +180,19 @@ class Material:
     """Principled "Transmission Weight": 0 opaque, 1 fully transmissive (glass-like)."""
     own: OwnLook | None = None
     """The mesh's own appearance (jittered) instead of the fields above."""
+    pbr: PbrTexture | None = None
+    """A PBR material set (colour, roughness, metalness, normal, bump maps) instead of the
+    base colour, texture, roughness and metallic above."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: base_color, roughness, metallic, specular, transmission, texture (a dict or
-        None); with ``own``: {"own": its record}."""
+        None); with ``own``: {"own": its record}; with ``pbr``: {"pbr": its record, specular,
+        transmission}."""
         if self.own is not None:
             return {"own": self.own.to_dict()}
+        if self.pbr is not None:
+            return {"pbr": self.pbr.to_dict(), "specular": float(self.specular),
+                    "transmission": float(self.transmission)}
         return {"base_color": [float(c) for c in self.base_color], "roughness": float(self.roughness),
                 "metallic": float(self.metallic), "specular": float(self.specular),
                 "transmission": float(self.transmission),
@@ -164,6 +216,10 @@ class SceneObject:
     material: Material
     asset_id: str = ""
     """Catalog key of the asset (e.g. ``"mug/mug_a"``); empty for stuff."""
+    role: str = "object"
+    """What it is in the scene, for the materials drawn per kind of surface: object (a
+    catalog asset), distractor, ground, wall (walls, ceilings, backdrops), support (tables,
+    bins)."""
     casts_shadow: bool = True
     """False: shadow rays pass through it, so lights outside it (a sun, the world) still
     light what it encloses: a closed room's walls and ceiling, which cannot shadow anything

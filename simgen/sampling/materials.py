@@ -10,7 +10,7 @@ from simgen.assets.images import texture_images
 from simgen.config import MaterialsConfig
 import dataclasses
 
-from simgen.core.scene import GRADIENT_TYPES, Material, OwnLook, Scene, Texture
+from simgen.core.scene import GRADIENT_TYPES, Material, OwnLook, PbrTexture, Scene, Texture
 from simgen.sampling.random import chance, hsv_color, pick, uniform
 
 
@@ -65,7 +65,7 @@ def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.
     looks: dict[int, OwnLook | None] = {}
     for o in sorted(scenes[0].objects, key=lambda o: o.instance_id) if scenes else []:
         appearance = load_asset(o.mesh_path).appearance
-        if appearance is None:
+        if appearance is None or not appearance.materials:
             continue
         if chance(rng, m.own_replace):
             looks[o.instance_id] = None
@@ -79,3 +79,46 @@ def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.
     return [dataclasses.replace(s, objects=[
         dataclasses.replace(o, material=dataclasses.replace(o.material, own=looks[o.instance_id]))
         if looks.get(o.instance_id) is not None else o for o in s.objects]) for s in scenes]
+
+
+PBR_STREAM = 0x504252
+"""Second spawn key of the PBR-set draws (like :data:`OWN_STREAM`): turning PBR sets on
+changes no other draw of the scene."""
+SHARED_ROLES = ("ground", "wall", "support")
+"""Surfaces that share one drawn set per scene: the ground, every wall and ceiling, the parts
+of a table or bin. Objects and distractors draw one each."""
+
+
+def pbr_rng(seed: int, sequence: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(sequence, PBR_STREAM)))
+
+
+def draw_pbr(m: MaterialsConfig, rng: np.random.Generator) -> PbrTexture:
+    from simgen.assets.pbr import pbr_sets, resolve_pbr_dir
+
+    tint = hsv_color(rng, (0.0, 1.0), m.pbr_tint, (1.0, 1.0))["linear_rgb"]
+    return PbrTexture(set=pick(rng, pbr_sets(resolve_pbr_dir(m.pbr_dir))), scale=uniform(rng, m.pbr_scale),
+                      rotation=float(np.radians(uniform(rng, m.pbr_rotation))), tint=tuple(tint),
+                      bump=uniform(rng, m.pbr_bump))
+
+
+def with_pbr(scenes: list[Scene], m: MaterialsConfig, rng: np.random.Generator) -> list[Scene]:
+    """The steps of one sequence with a PBR set (``m.pbr_dir``) on every surface whose role is in
+    ``m.pbr_surfaces``, each with chance ``m.pbr_probability``: one draw per shared role
+    (:data:`SHARED_ROLES`), one per other object, in instance-id order; objects rendered with
+    their own appearance keep it. Nothing is drawn without ``m.pbr_dir``."""
+    if m.pbr_dir is None or not scenes:
+        return scenes
+    drawn: dict[int, PbrTexture | None] = {}
+    shared: dict[str, PbrTexture | None] = {}
+    for o in sorted(scenes[0].objects, key=lambda o: o.instance_id):
+        if o.role not in m.pbr_surfaces or o.material.own is not None:
+            continue
+        if o.role in SHARED_ROLES and o.role in shared:
+            drawn[o.instance_id] = shared[o.role]
+            continue
+        pbr = draw_pbr(m, rng) if chance(rng, m.pbr_probability) else None
+        drawn[o.instance_id] = shared.setdefault(o.role, pbr) if o.role in SHARED_ROLES else pbr
+    return [dataclasses.replace(s, objects=[
+        dataclasses.replace(o, material=dataclasses.replace(o.material, pbr=drawn[o.instance_id], texture=None))
+        if drawn.get(o.instance_id) is not None else o for o in s.objects]) for s in scenes]

@@ -802,7 +802,8 @@ def test_the_fetcher_is_the_only_downloader():
 def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
     """A model and an HDRI from a library (entry.json beside them): each frame's meta names the
     entries it drew (key, source, id, version, licence, attribution) and dataset.json every entry
-    drawn by the runs into the folder, a later run's added to an earlier one's."""
+    drawn by the runs into the folder, a later run's added to an earlier one's (an HDRI and a
+    PBR set from LIB/hdris and LIB/materials, searched recursively)."""
     import shutil
 
     import trimesh
@@ -841,8 +842,13 @@ def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
     assert meta["library"][0]["version"] == "v7" and meta["library"][0]["license"] == "CC-BY-4.0"
     assert meta["library"][0]["attribution"]["text"] == "by A. Author"
     assert [e["key"] for e in json.loads((out / "dataset.json").read_text())["library"]] == ["models/test/box"]
-    render("start=2", "frames=1", "lighting=hdri", f"lighting.hdri_dir={lib / 'hdris/test/sky'}", "output.overwrite=true")
+    folder = lib / "materials" / "test" / "tiles"
+    shutil.copytree(repo / "assets" / "materials" / "SimgenTiles001", folder)
+    (folder / "entry.json").write_text(json.dumps({"key": "materials/test/tiles", "kind": "materials",
+                                                   "source": "test", "id": "tiles", "license": "CC0-1.0"}))
+    render("start=2", "frames=1", "lighting=hdri", f"lighting.hdri_dir={lib / 'hdris'}", "materials=pbr",
+           f"materials.pbr_dir={lib / 'materials'}", "output.overwrite=true")
     meta = json.loads((out / "meta" / "000002.json").read_text())
-    assert [e["key"] for e in meta["library"]] == ["hdris/test/sky", "models/test/box"]
+    assert [e["key"] for e in meta["library"]] == ["hdris/test/sky", "materials/test/tiles", "models/test/box"]
     assert [e["key"] for e in json.loads((out / "dataset.json").read_text())["library"]] == [
-        "hdris/test/sky", "models/test/box"]
+        "hdris/test/sky", "materials/test/tiles", "models/test/box"]

@@ -386,10 +386,11 @@ class Scene:
 
     def files(self) -> list[Path]:
         """Every file the scene reads: its meshes (a generated shape's path names no file),
-        image textures, the HDRI and the backdrop photo."""
+        image textures, PBR maps, the HDRI and the backdrop photo."""
         out = [Path(o.mesh_path) for o in self.objects]
         out += [Path(o.material.texture.image) for o in self.objects
                 if o.material.texture is not None and o.material.texture.image is not None]
+        out += [Path(p) for o in self.objects if o.material.pbr is not None for p in o.material.pbr.set.maps().values()]
         out += [Path(p) for p in (self.world.hdri_path, self.world.backdrop) if p is not None]
         return out
 

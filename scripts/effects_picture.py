@@ -69,6 +69,7 @@ def main() -> None:
     from simgen.config import EffectsConfig
     from simgen.imaging.effects import apply_effects, effects_rngs
     from simgen.io.files import read_png
+    from simgen.tone import WHITE, display
 
     with tempfile.TemporaryDirectory() as tmp:
         plain, camera = Path(tmp) / "plain", Path(tmp) / "camera"
@@ -94,14 +95,18 @@ def main() -> None:
               f"{args.scene} sequence, without | with effects=camera")
         print("draws (meta['effects']):", json.dumps(meta["effects"]))
 
-        print(f"apply_effects seconds per {args.width}x{args.height} frame (median of {args.repeat}):")
+        print(f"apply_effects seconds per {args.width}x{args.height} frame (median of {args.repeat}; the linear "
+              "image is the plain frame's sRGB decoded, the curve the standard one: the costs are the effects'):")
         K = np.array(meta["K"])
+        linear = ((a / 255.0 + 0.055) / 1.055) ** 2.4
+        linear = np.where(a / 255.0 <= 0.04045, a / 255.0 / 12.92, linear).astype(np.float32)
         for effect in ("motion_blur", "vignetting", "noise", "white_balance", "jpeg"):
             cfg = dataclasses.replace(EffectsConfig(), **{f"{effect}_probability": 1.0})
             times = []
             for r in range(args.repeat):
                 t0 = time.perf_counter()
-                apply_effects(a, cfg, effects_rngs(0, r, r), K, flows, 1, depth)
+                apply_effects(linear, a, cfg, effects_rngs(0, r, r), K, flows, 1, depth,
+                              to_display=lambda x: display(x, "standard"), white=WHITE["standard"])
                 times.append(time.perf_counter() - t0)
             print(f"  {effect:14s} {float(np.median(times)):.4f}")
 

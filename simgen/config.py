@@ -426,12 +426,16 @@ class EffectsConfig:
     """Vignetting strength, drawn per sequence: 1 = the natural cos^4 law of a thin lens, 0 = none."""
     noise_probability: float = setting(0.0, ge=0.0, le=1.0)
     """Chance that a sequence gets sensor noise: Poisson shot noise plus Gaussian read noise in linear
-    light (variance x / full_well + read_noise^2 at linear value x)."""
+    light, the exposed render before the tone curve (variance x / full_well + read_noise^2 at linear
+    value x, where metering puts mid grey at 0.18), clipped where the tone curve reaches white."""
     full_well: list[float] = span([500.0, 10000.0], ge=1.0, le=1e7)
-    """Sensor noise: photo-electrons of a pixel at linear white, drawn per sequence; smaller = noisier
-    (a high ISO). Shot noise std at linear value x is sqrt(x / full_well)."""
+    """Sensor noise: photo-electrons of a pixel at linear 1 (diffuse white, 2.5 stops over mid grey),
+    drawn per sequence; smaller = noisier (a high ISO). Shot noise std at linear value x is
+    sqrt(x / full_well); the sensor saturates at the tone curve's white (16.3 under agx, 1 under
+    standard)."""
     read_noise: list[float] = span([0.0005, 0.004], ge=0.0, le=1.0)
-    """Sensor noise: std of the Gaussian read noise as a fraction of linear white, drawn per sequence."""
+    """Sensor noise: std of the Gaussian read noise in linear units (1 = diffuse white), drawn per
+    sequence."""
     white_balance_probability: float = setting(0.0, ge=0.0, le=1.0)
     """Chance that a sequence gets a white balance error: per-channel gains of a camera balanced
     for an illuminant of white_balance_temperature while the render's white is 6500 K."""

@@ -37,6 +37,7 @@ from simgen.recipes import Recipe, load_recipe
 from simgen.sampling.classes import check_balance
 from simgen.sampling.materials import own_rng, pbr_rng, with_own_appearance, with_pbr
 from simgen.sampling.random import frame_rng, render_seed
+from simgen.tone import WHITE, display
 
 log = logging.getLogger(__name__)
 
@@ -523,10 +524,14 @@ class FrameLoop:
     def write(self, out: FrameOutput) -> None:
         """The frame's new models and label files; the meta file last. Camera effects (if any
         are on) change the RGB only, after every label is computed, and go into the meta."""
+        linear, out.labels.linear = out.labels.linear, None  # needed here only: not kept in the window
         if effects_enabled(self.settings.effects):
             rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index)
-            rgb, out.meta["effects"] = apply_effects(out.labels.rgb, self.settings.effects, rngs, out.meta["K"],
-                                                     out.flows, self.settings.sequence.gap, out.labels.depth)
+            tone, lut = self.settings.render.tone, self.backend.tone_lut
+            rgb, out.meta["effects"] = apply_effects(
+                linear, out.labels.rgb, self.settings.effects, rngs, out.meta["K"], out.flows,
+                self.settings.sequence.gap, out.labels.depth, to_display=lambda x: display(x, tone, lut),
+                white=WHITE[tone])
             out.labels = replace(out.labels, rgb=rgb)
         self.library.update((e["key"], e) for e in out.meta.get("library", ()))
         for rel, path in out.models:
@@ -676,6 +681,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     run_log = RunLog(out, STAGES)
     loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log)
     loop.backend = backend = BlenderBackend(settings.render)
+    backend.keep_linear = effects_enabled(settings.effects)  # the camera effects work in linear light
     loop.dataset_info = info(backend.blender_version, backend.device)
     loop.progress = Progress(len(todo))
     stop = StopRequest(stop_event)

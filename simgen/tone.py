@@ -99,12 +99,13 @@ def meter(linear: np.ndarray, tone: str = "agx") -> float:
     return max(stops, -METER_LIMIT - 8.0)
 
 
-def tone_map(linear: np.ndarray, tone: str = "agx", auto_exposure: bool = True,
-             exposure: float = 0.0, lut: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """The (H, W, 3) uint8 sRGB image of the linear Combined pass ``linear``, and what was
-    done (for the frame's meta): ``tone``, ``metered_stops`` (0 without auto_exposure),
-    ``exposure_stops`` (``exposure``, the camera's drawn compensation) and their sum
-    ``total_stops``. ``lut``: the tone's lookup table (every tone but standard)."""
+def expose(linear: np.ndarray, tone: str = "agx", auto_exposure: bool = True,
+           exposure: float = 0.0) -> tuple[np.ndarray, dict]:
+    """The linear Combined pass ``linear`` (H, W, 3) times its exposure (metered stops, with
+    ``auto_exposure``, plus the camera's drawn ``exposure``), float32, and what was done (the
+    frame meta's ``image``): ``tone``, ``metered_stops``, ``exposure_stops``, ``total_stops``.
+    This is the light that reaches the sensor, in units where metering puts mid grey at 0.18:
+    where the camera effects (simgen.imaging) work, before :func:`display`."""
     if tone not in TONES:
         raise ValueError(f"tone {tone!r} is not one of {TONES}")
     linear = np.asarray(linear, np.float32)
@@ -112,12 +113,28 @@ def tone_map(linear: np.ndarray, tone: str = "agx", auto_exposure: bool = True,
     total = metered + float(exposure)
     if total:
         linear = linear * np.float32(2.0 ** total)
+    return linear, {"tone": tone, "metered_stops": round(metered, 4), "exposure_stops": float(exposure),
+                    "total_stops": round(total, 4)}
+
+
+def display(exposed: np.ndarray, tone: str = "agx", lut: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB of an exposed linear image (:func:`expose`) through the tone curve
+    ``tone``. ``lut``: the tone's lookup table (every tone but standard)."""
     if tone == "standard":
-        display = _standard(linear)
+        out = _standard(exposed)
     elif lut is None:
         raise ValueError(f"tone {tone!r} needs its lookup table (simgen.blender.backend.view_transform_lut)")
     else:
-        display = apply_lut(linear, lut)
-    rgb = np.rint(np.clip(display, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return rgb, {"tone": tone, "metered_stops": round(metered, 4), "exposure_stops": float(exposure),
-                 "total_stops": round(total, 4)}
+        out = apply_lut(exposed, lut)
+    return np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def tone_map(linear: np.ndarray, tone: str = "agx", auto_exposure: bool = True,
+             exposure: float = 0.0, lut: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """The (H, W, 3) uint8 sRGB image of the linear Combined pass ``linear``, and what was
+    done (for the frame's meta): ``tone``, ``metered_stops`` (0 without auto_exposure),
+    ``exposure_stops`` (``exposure``, the camera's drawn compensation) and their sum
+    ``total_stops``. ``lut``: the tone's lookup table (every tone but standard). The same as
+    :func:`display` of :func:`expose`."""
+    exposed, info = expose(linear, tone, auto_exposure, exposure)
+    return display(exposed, tone, lut), info

@@ -1,7 +1,8 @@
 """Camera and sensor effects (simgen.imaging.effects): each effect on synthetic arrays against
-independently computed truth, and a rendered run with effects=camera whose labels are
-byte-identical to the same run without effects, whose RGB differs exactly as the recorded
-draws say, and which is reproducible."""
+independently computed truth in linear light (the exposed image before the tone curve), and
+a rendered run with effects=camera whose labels are byte-identical to the same run without
+effects, whose RGB is the AgX tone curve of the recorded effects applied to the render's
+exposed linear light (then JPEG), and which is reproducible."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import pytest
 from conftest import dataset_files, tiny_settings
 from simgen.config import EffectsConfig
 from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled, effects_rngs, jpeg_roundtrip,
-                                    linear_to_srgb8, motion_blur, sensor_noise, srgb8_to_linear, vignetting_map,
-                                    white_balance_gains)
+                                    motion_blur, sensor_noise, vignetting_map, white_balance_gains)
+from simgen.tone import WHITE, display
 
 ALL_ON = EffectsConfig(motion_blur_probability=1.0, vignetting_probability=1.0, noise_probability=1.0,
                        white_balance_probability=1.0, jpeg_probability=1.0)
@@ -28,29 +29,42 @@ def only(**probabilities: float) -> EffectsConfig:
     return dataclasses.replace(EffectsConfig(), **{f"{k}_probability": v for k, v in probabilities.items()})
 
 
-# ------------------------------------------------------------------ colour encoding, switches
+class Spy:
+    """A tone curve (standard) that keeps the linear image it was given: what the effects made."""
 
-def test_srgb_decode_encode_keeps_every_byte():
-    every = np.arange(256, dtype=np.uint8)
-    assert np.array_equal(linear_to_srgb8(srgb8_to_linear(every)), every)
-    assert srgb8_to_linear(np.uint8(255)) == 1.0 and srgb8_to_linear(np.uint8(0)) == 0.0
-    assert abs(srgb8_to_linear(np.uint8(188)) - 0.5) < 0.003  # sRGB 188 is about linear 0.5
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def __call__(self, linear: np.ndarray) -> np.ndarray:
+        self.seen.append(np.array(linear))
+        return display(linear, "standard")
+
+
+def fx(linear: np.ndarray, cfg: EffectsConfig, rngs, flows=None, gap: int = 1, depth=None, spy: Spy | None = None):
+    """apply_effects on an exposed linear image under the standard curve (white 1.0)."""
+    linear = np.asarray(linear, np.float32)
+    return apply_effects(linear, display(linear, "standard"), cfg, rngs, K, flows, gap, depth,
+                         to_display=spy if spy is not None else Spy(), white=WHITE["standard"])
+
+
+# ------------------------------------------------------------------ switches
 
 
 def test_effects_are_off_by_default_and_leave_the_image_alone():
     assert not effects_enabled(EffectsConfig())
     assert effects_enabled(only(jpeg=0.1))
-    rgb = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
-    out, record = apply_effects(rgb, EffectsConfig(), effects_rngs(0, 0, 0), K)
+    linear = np.random.default_rng(0).uniform(0, 1, (12, 16, 3)).astype(np.float32)
+    rgb = display(linear, "standard")
+    out, record = apply_effects(linear, rgb, EffectsConfig(), effects_rngs(0, 0, 0), K, to_display=Spy())
     assert out is rgb and record == dict.fromkeys(EFFECT_NAMES)
 
 
 def test_same_seed_and_index_give_the_same_bytes_and_another_index_other_draws():
-    rgb = np.random.default_rng(1).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    linear = np.random.default_rng(1).uniform(0, 1, (24, 32, 3))
     flows = {"forward": np.full((24, 32, 2), 2.0, np.float32), "backward": None}
-    a, ra = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 3), K, flows)
-    b, rb = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 3), K, flows)
-    c, rc = apply_effects(rgb, ALL_ON, effects_rngs(5, 4, 4), K, flows)
+    a, ra = fx(linear, ALL_ON, effects_rngs(5, 3, 3), flows)
+    b, rb = fx(linear, ALL_ON, effects_rngs(5, 3, 3), flows)
+    c, rc = fx(linear, ALL_ON, effects_rngs(5, 4, 4), flows)
     assert np.array_equal(a, b) and ra == rb
     assert ra != rc and not np.array_equal(a, c)
     assert list(ra) == list(EFFECT_NAMES) and all(ra[k] is not None for k in EFFECT_NAMES)
@@ -58,18 +72,24 @@ def test_same_seed_and_index_give_the_same_bytes_and_another_index_other_draws()
 
 
 def test_a_sequence_keeps_its_draws_and_gets_new_noise_every_frame():
-    rgb = np.full((24, 32, 3), 90, np.uint8)
+    linear = np.full((24, 32, 3), 0.1)
     flows = {"forward": np.full((24, 32, 2), 2.0, np.float32), "backward": None}
-    a, ra = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 6), K, flows)
-    b, rb = apply_effects(rgb, ALL_ON, effects_rngs(5, 3, 7), K, flows)
+    a, ra = fx(linear, ALL_ON, effects_rngs(5, 3, 6), flows)
+    b, rb = fx(linear, ALL_ON, effects_rngs(5, 3, 7), flows)
     assert ra == rb  # one camera per clip: the same shutter, vignetting, noise level, white balance, JPEG
     assert not np.array_equal(a, b)  # but not the same noise
 
 
 def test_a_single_frame_gets_no_motion_blur():
-    rgb = np.full((8, 8, 3), 100, np.uint8)
-    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K, None)
+    linear = np.full((8, 8, 3), 0.13, np.float32)
+    rgb = display(linear, "standard")
+    out, record = apply_effects(linear, rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K, None, to_display=Spy())
     assert record["motion_blur"] is None and out is rgb
+
+
+def test_linear_effects_need_the_linear_image():
+    with pytest.raises(ValueError, match="exposed linear image"):
+        apply_effects(None, np.zeros((4, 4, 3), np.uint8), only(vignetting=1.0), effects_rngs(0, 0, 0), K)
 
 
 # ------------------------------------------------------------------ vignetting
@@ -89,24 +109,27 @@ def test_vignetting_is_one_at_the_principal_point_and_falls_radially_as_cos4():
 
 
 def test_vignetting_effect_darkens_corners_not_the_centre():
-    rgb = np.full((31, 41, 3), 200, np.uint8)
-    out, record = apply_effects(rgb, only(vignetting=1.0), effects_rngs(0, 2, 2), K)
+    linear = np.full((31, 41, 3), 0.6)
+    spy = Spy()
+    out, record = fx(linear, only(vignetting=1.0), effects_rngs(0, 2, 2), spy=spy)
     s = record["vignetting"]["strength"]
     assert 0.2 <= s <= 1.0
-    assert np.array_equal(out[15, 20], rgb[15, 20])
-    expected = linear_to_srgb8(srgb8_to_linear(rgb) * vignetting_map(31, 41, K, s)[..., None])
-    assert np.array_equal(out, expected) and out[0, 0, 0] < 200
+    # in linear light the image is exactly the falloff times the light; then the curve
+    assert np.allclose(spy.seen[0], linear * vignetting_map(31, 41, K, s)[..., None], rtol=1e-6)
+    assert np.array_equal(out, display(spy.seen[0], "standard"))
+    assert np.array_equal(out[15, 20], display(np.float32(linear[15, 20]), "standard")) and out[0, 0, 0] < out[15, 20, 0]
 
 
 # ------------------------------------------------------------------ white balance
 
-def test_white_balance_gains_are_recovered_from_a_grey_patch():
-    grey = np.full((20, 20, 3), 120, np.uint8)  # linear ~0.188 per channel
+def test_white_balance_gains_are_the_channel_ratios_in_linear_light():
+    grey = np.full((20, 20, 3), 0.18)  # mid grey, where metering puts it
     for index in range(4):
-        out, record = apply_effects(grey, only(white_balance=1.0), effects_rngs(0, index, index), K)
+        spy = Spy()
+        out, record = fx(grey, only(white_balance=1.0), effects_rngs(0, index, index), spy=spy)
         gains = np.asarray(record["white_balance"]["gains"])
-        measured = srgb8_to_linear(out).reshape(-1, 3).mean(0) / srgb8_to_linear(grey).reshape(-1, 3).mean(0)
-        assert np.allclose(measured, gains, rtol=0.02), (measured, gains)
+        measured = spy.seen[0].reshape(-1, 3).mean(0) / grey.reshape(-1, 3).mean(0)
+        assert np.allclose(measured, gains, rtol=1e-5), (measured, gains)  # float32 light
     t = record["white_balance"]["temperature"]
     assert 4500 <= t <= 9000 and np.allclose(white_balance_gains(t), gains)
 
@@ -131,18 +154,27 @@ def test_noise_variance_is_poisson_gaussian(full_well, read_noise):
         assert abs(noisy.mean() - x) < 3 * math.sqrt(expected / noisy.size) + 1e-9
 
 
-def test_noise_on_the_8bit_image_grows_with_intensity():
-    cfg = dataclasses.replace(only(noise=1.0), full_well=[300.0, 300.0], read_noise=[0.001, 0.001])
-    variances = []
-    for level in (40, 120, 230):
-        rgb = np.full((128, 128, 3), level, np.uint8)
-        out, record = apply_effects(rgb, cfg, effects_rngs(0, level, level), K)
-        assert record["noise"] == {"full_well": 300.0, "read_noise": 0.001}
-        lin = srgb8_to_linear(out)
-        variances.append(lin.var())
-        x = srgb8_to_linear(np.uint8(level))
-        assert abs(lin.var() / (x / 300 + 1e-6) - 1) < 0.15  # + 8-bit quantisation
-    assert variances[0] < variances[1] < variances[2]
+@pytest.mark.parametrize("tone", ["agx", "standard"])
+def test_noise_in_linear_light_has_the_models_variance_under_the_tone_curve(tone):
+    """The noise the pipeline adds, read back before the tone curve: at mid grey, in the
+    shadows, at diffuse white and (AgX) in the highlights above it, variance x / full_well +
+    read_noise^2 and mean x; clipped at the curve's white, where the sensor saturates."""
+    cfg = dataclasses.replace(only(noise=1.0), full_well=[300.0, 300.0], read_noise=[0.002, 0.002])
+    levels = (0.02, 0.18, 1.0, 4.0) if tone == "agx" else (0.02, 0.18, 0.6)
+    for x in levels:
+        spy = Spy()
+        linear = np.full((128, 128, 3), x, np.float32)
+        apply_effects(linear, display(linear, "standard"), cfg, effects_rngs(0, 1, int(x * 100)), K,
+                      to_display=spy, white=WHITE[tone])
+        noisy = spy.seen[0]
+        expected = x / 300 + 0.002 ** 2
+        assert abs(noisy.var() / expected - 1) < 0.05, (tone, x, noisy.var(), expected)
+        assert abs(noisy.mean() - x) < 4 * math.sqrt(expected / noisy.size)
+        assert noisy.max() <= WHITE[tone]
+    spy = Spy()
+    apply_effects(np.full((8, 8, 3), 2 * WHITE[tone], np.float32), np.zeros((8, 8, 3), np.uint8), cfg,
+                  effects_rngs(0, 0, 0), K, to_display=spy, white=WHITE[tone])
+    assert np.all(spy.seen[0] == np.float32(WHITE[tone]))  # a saturated sensor reads its white
 
 
 # ------------------------------------------------------------------ motion blur
@@ -226,15 +258,16 @@ def test_motion_blur_scales_with_shutter_and_gap_and_extrapolates_one_flow():
 
 def test_motion_blur_effect_uses_the_flow_of_a_sequence_frame():
     img, mask, depth = _square()
-    rgb = linear_to_srgb8(img)
     fwd = np.zeros((40, 60, 2), np.float32)
     fwd[mask] = (8.0, 0.0)
-    out, record = apply_effects(rgb, only(motion_blur=1.0), effects_rngs(0, 0, 0), K,
-                                {"forward": fwd, "backward": None}, 1, depth)
+    spy = Spy()
+    out, record = fx(img, only(motion_blur=1.0), effects_rngs(0, 0, 0), {"forward": fwd, "backward": None}, 1, depth,
+                     spy=spy)
     s, n = record["motion_blur"]["shutter"], record["motion_blur"]["samples"]
     assert 0.1 <= s <= 0.5 and n >= 3
-    assert np.array_equal(out, linear_to_srgb8(motion_blur(srgb8_to_linear(rgb), s, fwd, None, 1, n, depth)))
-    assert not np.array_equal(out, rgb)
+    expected = motion_blur(np.float32(img), s, fwd, None, 1, n, depth)  # averaged in linear light
+    assert np.allclose(spy.seen[0], expected, rtol=1e-6)
+    assert np.array_equal(out, display(spy.seen[0], "standard")) and not np.array_equal(out, display(np.float32(img), "standard"))
 
 
 # ------------------------------------------------------------------ JPEG
@@ -244,7 +277,7 @@ def _photo_like(h: int = 96, w: int = 128) -> np.ndarray:
     img = np.stack([0.5 + 0.4 * np.sin(6 * x + 2 * y), 0.5 + 0.3 * np.cos(5 * y), 0.4 + 0.3 * x * y], -1)
     img[30:60, 40:90] = (0.9, 0.2, 0.1)  # a sharp-edged object
     img += np.random.default_rng(2).normal(0, 0.02, img.shape)
-    return linear_to_srgb8(srgb8_to_linear(np.clip(img * 255, 0, 255).astype(np.uint8)))
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -266,30 +299,56 @@ def test_jpeg_round_trip_changes_pixels_but_keeps_psnr_above_30db_at_quality_90(
 def test_jpeg_effect_draws_its_quality_in_range():
     img = _photo_like()
     cfg = dataclasses.replace(only(jpeg=1.0), jpeg_quality=[80, 82])
-    out, record = apply_effects(img, cfg, effects_rngs(3, 0, 0), K)
+    out, record = apply_effects(None, img, cfg, effects_rngs(3, 0, 0), K)  # JPEG alone: no linear work
     assert record["jpeg"]["quality"] in (80, 81, 82)
     assert np.array_equal(out, jpeg_roundtrip(img, record["jpeg"]["quality"]))
 
 
 # ------------------------------------------------------------------ rendered
 
-def _run(root: Path, effects: EffectsConfig | None) -> Path:
+def _run(root: Path, effects: EffectsConfig | None, hooks=None) -> Path:
     from simgen.pipeline import run
 
     s = tiny_settings(root, frames=2, width=64, height=48, samples=2)
     s.sequence.length = 2
     if effects is not None:
         s.effects = effects
-    run(s)
+    run(s, hooks=hooks)
     return root
 
 
+def _capture():
+    """Hooks keeping the exposed linear image of every render (in render order) and the AgX
+    lookup table of the run's Blender session."""
+    from simgen.pipeline import Hooks
+
+    class Capture(Hooks):
+        linear: list = []
+        lut = None
+
+        def loop_started(self, loop, todo):
+            type(self).lut = loop.backend.tone_lut
+
+        def wrap(self, stage, fn):
+            if stage != "read":
+                return fn
+
+            def read(*a):
+                raw = fn(*a)
+                type(self).linear.append(np.array(raw["linear"]))
+                return raw
+            return read
+    Capture.linear = []
+    return Capture()
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory) -> dict:
     camera = ALL_ON  # effects=camera (tests/test_config.py composes it) differs only in jpeg 0.5
     base = tmp_path_factory.mktemp("effects")
-    return {"plain": _run(base / "plain", None), "camera": _run(base / "camera", camera),
-            "again": _run(base / "again", camera)}
+    capture = _capture()
+    return {"plain": _run(base / "plain", None), "camera": _run(base / "camera", camera, capture),
+            "again": _run(base / "again", camera), "capture": capture}
 
 
 def test_effects_change_the_rgb_only(runs):
@@ -307,19 +366,27 @@ def test_effects_change_the_rgb_only(runs):
     assert a["config"] == b["config"]
 
 
-def test_rendered_rgb_is_the_plain_render_with_the_recorded_effects(runs):
+def test_rendered_rgb_is_the_agx_curve_of_the_recorded_effects_in_linear_light(runs):
+    """Each written image is JPEG(AgX(effects(exposed linear render))) with the recorded draws,
+    exactly; without effects the same linear light gives the plain run's image."""
     from simgen.io.files import read_png
 
-    records = []
+    capture, records = runs["capture"], []
+    assert len(capture.linear) == 2 and capture.lut is not None
     for i in (0, 1):
         meta = json.loads((runs["camera"] / "meta" / f"{i:06d}.json").read_text())
         record = meta["effects"]
         assert list(record) == list(EFFECT_NAMES) and all(record[k] for k in EFFECT_NAMES)
+        assert meta["image"]["tone"] == "agx"
         flows = {d: np.load(runs["plain"] / meta["flow"][d]["flow"]) if meta["flow"][d] else None
                  for d in ("forward", "backward")}
         plain = read_png(runs["plain"] / "images" / f"{i:06d}.png")
         depth = np.load(runs["plain"] / "depth" / f"{i:06d}.npy")
-        again, again_record = apply_effects(plain, ALL_ON, effects_rngs(7, 0, i), np.array(meta["K"]), flows, 1, depth)
+        linear = capture.linear[i]
+        agx = lambda x: display(x, "agx", capture.lut)  # noqa: E731
+        assert np.array_equal(agx(linear), plain)  # the same render, the same exposure
+        again, again_record = apply_effects(linear, plain, ALL_ON, effects_rngs(7, 0, i), np.array(meta["K"]), flows,
+                                            1, depth, to_display=agx, white=WHITE["agx"])
         assert again_record == record
         assert np.array_equal(read_png(runs["camera"] / "images" / f"{i:06d}.png"), again)
         assert not np.array_equal(again, plain)

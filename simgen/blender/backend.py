@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TypedDict
+from typing import Iterator, NotRequired, TypedDict
 
 import bpy
 import numpy as np
@@ -34,7 +34,7 @@ from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
 from simgen.io.files import pid_alive
-from simgen.tone import LUT_SIZE, lut_inputs, tone_map
+from simgen.tone import LUT_SIZE, display, expose, lut_inputs
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,9 @@ class RawPasses(TypedDict):
     image: dict
     """How rgb was made (the frame meta's ``image``): tone, metered_stops, exposure_stops,
     total_stops."""
+    linear: NotRequired[np.ndarray]
+    """(H, W, 3) float32 exposed linear light (:func:`simgen.tone.expose`), rgb before its tone
+    curve: only when the backend's ``keep_linear`` is set (the camera effects work on it)."""
 
 
 VIEW_TRANSFORMS = {"agx": "AgX"}
@@ -199,6 +202,7 @@ class BlenderBackend:
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names
         self.tone_lut = None  # render.tone's lookup table, made by Blender (None: standard)
+        self.keep_linear = False  # renders also return the exposed linear image (camera effects)
         with self._maybe_quiet():
             bpy.ops.wm.read_factory_settings(use_empty=True)
         self.scene = bpy.context.scene
@@ -751,7 +755,8 @@ class BlenderBackend:
 
         With depth of field on, the labels come from a second render of one sample without
         it (a pinhole camera, as K says); the RGB keeps the blur."""
-        tone = dict(tone=self.settings.tone, auto_exposure=self.settings.auto_exposure, lut=self.tone_lut)
+        tone = dict(tone=self.settings.tone, auto_exposure=self.settings.auto_exposure, lut=self.tone_lut,
+                    keep_linear=self.keep_linear)
         files = RenderedFiles(self._render_exr(seed), exposure=self._exposure, **tone)
         dof = self._camera.data.dof
         if not dof.use_dof:
@@ -829,11 +834,14 @@ class RenderedFiles:
     lut: np.ndarray | None = None
     """render.tone, render.auto_exposure and the tone's lookup table (see :func:`read_passes`)."""
 
+    keep_linear: bool = False
+    """Also return the exposed linear image (``linear``, for the camera effects)."""
+
     def load(self) -> RawPasses:
         tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure, lut=self.lut)
-        passes = read_passes(self.exr, **tone)
+        passes = read_passes(self.exr, keep_linear=self.keep_linear, **tone)
         if self.rgb_from is not None:
-            passes["rgb"], passes["image"] = tone_map(read_linear(self.rgb_from), **tone)
+            passes.update(_image(read_linear(self.rgb_from), keep_linear=self.keep_linear, **tone))
         for path in (self.exr, self.rgb_from):
             if path is not None:
                 path.unlink()
@@ -852,11 +860,23 @@ def read_linear(path: Path, exposure: float = 0.0) -> np.ndarray:
     raise ValueError(f"{path} has no Combined pass")
 
 
+def _image(combined: np.ndarray, exposure: float, tone: str, auto_exposure: bool, lut: np.ndarray | None,
+           keep_linear: bool) -> dict:
+    """``rgb`` and ``image`` (and with ``keep_linear`` the exposed ``linear``) of a linear
+    Combined pass (:func:`simgen.tone.expose`, :func:`simgen.tone.display`)."""
+    exposed, image = expose(combined, tone=tone, auto_exposure=auto_exposure, exposure=exposure)
+    out = {"rgb": display(exposed, tone, lut), "image": image}
+    if keep_linear:
+        out["linear"] = exposed
+    return out
+
+
 def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_exposure: bool = False,
-                lut: np.ndarray | None = None) -> RawPasses:
+                lut: np.ndarray | None = None, keep_linear: bool = False) -> RawPasses:
     """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`; the RGB is
     :func:`simgen.tone.tone_map` of the linear Combined pass (``exposure``: the camera's
-    drawn stops, on top of what metering picks)."""
+    drawn stops, on top of what metering picks); ``keep_linear``: also the exposed linear
+    image as ``linear``."""
     parts = {}
     with OpenEXR.File(str(path), separate_channels=True) as f:
         for p in f.parts:
@@ -867,5 +887,5 @@ def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_
     depth[(depth > BACKGROUND_DEPTH) | (index == 0)] = np.inf
     normal = np.stack([parts[f"{NORMAL_AOV}.{c}"] for c in "RGB"], axis=-1).astype(np.float32)
     normal[index == 0] = 0.0
-    rgb, image = tone_map(combined, tone=tone, auto_exposure=auto_exposure, exposure=exposure, lut=lut)
-    return RawPasses(rgb=rgb, index=index, depth=depth, normal=normal, image=image)
+    return RawPasses(index=index, depth=depth, normal=normal,
+                     **_image(combined, exposure, tone, auto_exposure, lut, keep_linear))

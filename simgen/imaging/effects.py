@@ -8,11 +8,12 @@ functions of seed, sequence and frame index, apart from the scene's draws), and
 :func:`apply_effects` records them; the
 pipeline writes that record to the frame's meta under ``"effects"``.
 
-Where they work: the backend hands over the 8-bit sRGB image (the view transform already
-applied), so the image is decoded with the sRGB curve to linear light (a 256-entry table),
-processed in float64, and encoded back with Blender's own rounding (``rint``). Decoding and
-re-encoding an untouched value gives the same byte, so a pixel that no effect changes keeps
-its byte. The order is the physical one:
+Where they work: on the exposed linear image, the light that reaches the sensor (the linear
+Combined pass times the metered and drawn exposure, :func:`simgen.tone.expose`, in units where
+metering puts mid grey at 0.18 and diffuse white at 1), before the tone curve; the result goes
+through the render's tone curve (AgX by default, :func:`simgen.tone.display`) to 8 bits, and
+JPEG works on those, as in a camera. A frame for which no linear effect is drawn keeps the
+backend's image byte for byte. The order is the physical one:
 
 1. motion blur (the scene moves while the shutter is open; sequences only, along the exact
    optical flow the pipeline computed for the frame, nearer surfaces over farther ones by
@@ -21,7 +22,7 @@ its byte. The order is the physical one:
 3. sensor noise (photon shot noise, Poisson, plus Gaussian read noise, on the light that
    reached the sensor),
 4. white balance (the camera's per-channel gains, applied to the noisy signal),
-5. sRGB encoding to 8 bits, then
+5. the tone curve to 8-bit sRGB, then
 6. JPEG compression: an encode/decode round trip at a drawn quality. The dataset keeps
    lossless PNG files (every reader of images/ stays as it is); the pixels carry the
    8x8-block and chroma artefacts of a JPEG camera.
@@ -30,7 +31,7 @@ its byte. The order is the physical one:
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -54,24 +55,6 @@ than the pixel's (so that neighbours on one slanted surface do not cover each ot
 
 MAX_BLUR_SAMPLES = 64
 """Most positions along the flow that motion blur averages per pixel."""
-
-_SRGB8_TO_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
-                            ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4)
-
-
-# ------------------------------------------------------------------ colour encoding
-
-def srgb8_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """uint8 sRGB -> float64 linear light in [0, 1] (the exact inverse sRGB curve)."""
-    return _SRGB8_TO_LINEAR[np.asarray(rgb, np.uint8)]
-
-
-def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
-    """Linear light -> uint8 sRGB, clipped to [0, 1]; the rounding of the Blender backend."""
-    c = np.clip(linear, 0.0, 1.0)
-    s = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
-    return np.rint(s * 255.0).astype(np.uint8)
-
 
 # ------------------------------------------------------------------ the effects
 
@@ -156,12 +139,15 @@ def vignetting_map(height: int, width: int, K: np.ndarray, strength: float) -> n
     return (1.0 + x * x + y * y) ** (-2.0 * strength)  # cos^2 theta = 1 / (1 + x^2 + y^2)
 
 
-def sensor_noise(linear: np.ndarray, rng: np.random.Generator, full_well: float, read_noise: float) -> np.ndarray:
-    """Poisson-Gaussian sensor noise: ``Poisson(x * full_well) / full_well + N(0, read_noise^2)``,
-    clipped to [0, 1]; the variance at linear value x is ``x / full_well + read_noise^2``."""
+def sensor_noise(linear: np.ndarray, rng: np.random.Generator, full_well: float, read_noise: float,
+                 white: float = 1.0) -> np.ndarray:
+    """Poisson-Gaussian sensor noise on exposed linear light (mid grey at 0.18, diffuse white
+    at 1): ``Poisson(x * full_well) / full_well + N(0, read_noise^2)``, clipped to [0, white]
+    (``white``: where the sensor saturates, the tone curve's white); the variance at linear
+    value x is ``x / full_well + read_noise^2``: ``full_well`` electrons make linear 1."""
     electrons = rng.poisson(np.clip(linear, 0.0, None) * full_well)
     noisy = electrons / full_well + rng.normal(0.0, read_noise, size=linear.shape)
-    return np.clip(noisy, 0.0, 1.0)
+    return np.clip(noisy, 0.0, white)
 
 
 def white_balance_gains(temperature: float) -> np.ndarray:
@@ -224,35 +210,48 @@ def draw_effects(cfg: EffectsConfig, rng: np.random.Generator, sequence: bool) -
     return out
 
 
-def apply_effects(rgb: np.ndarray, cfg: EffectsConfig, rngs: tuple[np.random.Generator, np.random.Generator],
-                  K: np.ndarray, flows: Mapping[str, np.ndarray | None] | None = None, gap: int = 1,
-                  depth: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+LINEAR_EFFECTS = EFFECT_NAMES[:4]
+"""The effects that work on the exposed linear image (all but JPEG)."""
+
+
+def apply_effects(linear: np.ndarray | None, rgb: np.ndarray, cfg: EffectsConfig,
+                  rngs: tuple[np.random.Generator, np.random.Generator], K: np.ndarray,
+                  flows: Mapping[str, np.ndarray | None] | None = None, gap: int = 1,
+                  depth: np.ndarray | None = None, to_display: Callable[[np.ndarray], np.ndarray] | None = None,
+                  white: float = 1.0) -> tuple[np.ndarray, dict]:
     """The frame's RGB (H, W, 3) uint8 with its camera effects, and their record for the meta.
 
+    ``linear``: the exposed linear image the backend tone mapped into ``rgb``
+    (:func:`simgen.tone.expose`); motion blur, vignetting, sensor noise and white balance work
+    on it, ``to_display`` (the render's tone curve, :func:`simgen.tone.display`) makes the
+    8-bit image of the result, and JPEG works on that. ``white``: the linear value at which
+    the tone curve reaches white, where the sensor saturates (:data:`simgen.tone.WHITE`).
     ``rngs``: the frame's :func:`effects_rngs` (parameters, noise). ``K``: the frame's
     intrinsics (vignetting is centred on its principal point). ``flows``: {"forward",
     "backward"} (H, W, 2) optical flow of a sequence frame (None or {} for a single frame);
     ``gap``: sequence.gap, the steps the flow spans; ``depth``: the frame's planar depth
-    (which surface is in front when motion blur moves them). A frame no effect is drawn for is
-    returned as it is."""
+    (which surface is in front when motion blur moves them). Where no linear effect is drawn,
+    ``rgb`` itself goes on (JPEG, or unchanged)."""
     flows = {k: v for k, v in (flows or {}).items() if v is not None}
     draws, noise = rngs
     record = draw_effects(cfg, draws, sequence=bool(flows))
-    if not any(record.values()):
-        return rgb, record
-    linear = srgb8_to_linear(rgb)
-    if record["motion_blur"]:
-        fwd, bwd = flows.get("forward"), flows.get("backward")
-        n = blur_samples(record["motion_blur"]["shutter"], fwd, bwd, gap)
-        record["motion_blur"]["samples"] = n
-        linear = motion_blur(linear, record["motion_blur"]["shutter"], fwd, bwd, gap, n, depth)
-    if record["vignetting"]:
-        linear = linear * vignetting_map(*rgb.shape[:2], K, record["vignetting"]["strength"])[..., None]
-    if record["noise"]:
-        linear = sensor_noise(linear, noise, record["noise"]["full_well"], record["noise"]["read_noise"])
-    if record["white_balance"]:
-        linear = linear * np.asarray(record["white_balance"]["gains"])
-    out = linear_to_srgb8(linear)
+    out = rgb
+    if any(record[name] for name in LINEAR_EFFECTS):
+        if linear is None or to_display is None:
+            raise ValueError("the camera effects need the exposed linear image and the tone curve")
+        x = np.asarray(linear, np.float32)
+        if record["motion_blur"]:
+            fwd, bwd = flows.get("forward"), flows.get("backward")
+            n = blur_samples(record["motion_blur"]["shutter"], fwd, bwd, gap)
+            record["motion_blur"]["samples"] = n
+            x = motion_blur(x, record["motion_blur"]["shutter"], fwd, bwd, gap, n, depth)
+        if record["vignetting"]:
+            x = x * vignetting_map(*rgb.shape[:2], K, record["vignetting"]["strength"])[..., None]
+        if record["noise"]:
+            x = sensor_noise(x, noise, record["noise"]["full_well"], record["noise"]["read_noise"], white)
+        if record["white_balance"]:
+            x = x * np.asarray(record["white_balance"]["gains"])
+        out = to_display(np.asarray(x, np.float32))
     if record["jpeg"]:
         out = jpeg_roundtrip(out, record["jpeg"]["quality"])
     return out, record

@@ -43,6 +43,9 @@ class FrameLabels:
     """Values of the optional label kinds (output.labels) by name (simgen.labels.kinds)."""
     image: dict[str, Any] = field(default_factory=dict)
     """How the backend made rgb (exposure metering, tone): the frame meta's ``image``."""
+    linear: np.ndarray | None = None
+    """(H, W, 3) float32 exposed linear light the rgb was tone mapped from, kept only while
+    the camera effects need it (simgen.imaging; None otherwise); not a label."""
 
     def __getitem__(self, name: str) -> Any:
         """The value of label kind ``name``: a core array or an optional kind's value."""
@@ -172,7 +175,7 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     depth[~valid] = np.inf
     normal_cam = camera_normals(normal, world_to_camera, K, valid)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
-                         depth=depth, normal=normal_cam, image=dict(raw.get("image", {})))
+                         depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"))
     labels.check()
     return labels
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The README picture of appearance: the same frames with random materials, with the meshes'
-own looks, and with their own looks on PBR ground and walls.
+"""The README picture of appearance: the same frames of the bundled textured assets
+(objects.catalog=textured) with random materials, with the meshes' own looks, and with
+their own looks on PBR ground and walls.
 
 Renders frames 0..N-1 of one seed three times (the scenes are the same: appearance draws come
 from streams of their own) and stacks them: a row per setting, a column per frame::
@@ -44,7 +45,8 @@ def main() -> int:
             out = Path(tmp) / f"row{k}"
             subprocess.run([sys.executable, "-m", "simgen.cli", f"output.dir={out}", f"seed={args.seed}",
                             f"frames={args.frames}", f"render.width={args.width}", f"render.height={args.height}",
-                            f"render.samples={args.samples}", "objects.count=[4,7]", *overrides],
+                            f"render.samples={args.samples}", "objects.count=[4,7]", "objects.catalog=textured",
+                            *overrides],
                            cwd=REPO, check=True, capture_output=True)
             frames = [read_png(out / "images" / f"{i:06d}.png") for i in range(args.frames)]
             gap = np.full((args.height, 2, 3), 255, np.uint8)

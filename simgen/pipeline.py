@@ -35,8 +35,8 @@ from simgen.labels.kinds import FrameContext, LabelKind, resolve
 from simgen.progress import Progress
 from simgen.recipes import Recipe, load_recipe
 from simgen.sampling.classes import check_balance
-from simgen.sampling.materials import own_rng, pbr_rng, with_own_appearance, with_pbr
-from simgen.sampling.random import frame_rng, render_seed
+from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
+from simgen.sampling.random import frame_rng, render_seed, stream_rng
 from simgen.tone import WHITE, display
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,8 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
     With sequence.length 1 a sequence is a single frame and its index is the frame's.
     """
     scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), settings.sequence.length)
-    scenes = with_own_appearance(scenes, settings.materials, own_rng(settings.seed, sequence))
-    scenes = with_pbr(scenes, settings.materials, pbr_rng(settings.seed, sequence))
+    scenes = with_own_appearance(scenes, settings.materials, stream_rng(settings.seed, sequence, OWN_STREAM))
+    scenes = with_pbr(scenes, settings.materials, stream_rng(settings.seed, sequence, PBR_STREAM))
     for scene in scenes:
         scene.validate()
     return scenes

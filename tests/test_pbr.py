@@ -147,8 +147,8 @@ def test_the_ground_takes_its_sets_colour_and_labels_do_not_change(tmp_path):
     off): the ground's pixels take the map's hue; every label file is byte-identical to the
     run without sets."""
     for name, rgb in (("green", (40, 180, 40)), ("red", (190, 40, 40))):
-        flat(tmp_path / name / "s" / f"s_diff_1k.png", rgb, 32)
-        flat(tmp_path / name / "s" / f"s_rough_1k.png", (200, 200, 200), 32)
+        flat(tmp_path / name / "s" / "s_diff_1k.png", rgb, 32)
+        flat(tmp_path / name / "s" / "s_rough_1k.png", (200, 200, 200), 32)
     plain = render(tmp_path, "plain")
     hues = {}
     for name in ("green", "red"):

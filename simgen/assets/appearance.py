@@ -31,11 +31,9 @@ with a drawn material, as before.
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import json
 import os
-import re
 import struct
 import warnings
 from dataclasses import dataclass, field

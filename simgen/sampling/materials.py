@@ -46,13 +46,8 @@ def sample_material(m: MaterialsConfig, rng: np.random.Generator, texture: bool 
 
 
 OWN_STREAM = 0x4F574E
-"""Second spawn key of the own-appearance draws: ``SeedSequence(seed, spawn_key=(sequence,
-OWN_STREAM))``, apart from the scene's stream, so that a mesh with its own appearance changes
-no other draw of the scene."""
-
-
-def own_rng(seed: int, sequence: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(sequence, OWN_STREAM)))
+"""The own-appearance draws' stream (:func:`simgen.sampling.random.stream_rng`): a mesh with
+its own appearance changes no other draw of the scene."""
 
 
 def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.Generator) -> list[Scene]:
@@ -82,15 +77,11 @@ def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.
 
 
 PBR_STREAM = 0x504252
-"""Second spawn key of the PBR-set draws (like :data:`OWN_STREAM`): turning PBR sets on
+"""The PBR-set draws' stream (:func:`simgen.sampling.random.stream_rng`): turning PBR sets on
 changes no other draw of the scene."""
 SHARED_ROLES = ("ground", "wall", "support")
 """Surfaces that share one drawn set per scene: the ground, every wall and ceiling, the parts
 of a table or bin. Objects and distractors draw one each."""
-
-
-def pbr_rng(seed: int, sequence: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(sequence, PBR_STREAM)))
 
 
 def draw_pbr(m: MaterialsConfig, rng: np.random.Generator) -> PbrTexture:

@@ -25,6 +25,13 @@ def render_seed(seed: int, index: int) -> int:
     return int(frame_seed_sequence(seed, index).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def stream_rng(seed: int, sequence: int, stream: int) -> np.random.Generator:
+    """The generator of one concern's draws for a sequence (``SeedSequence(seed, spawn_key=
+    (sequence, stream))``), apart from the scene's own ``spawn_key=(sequence,)``: turning a
+    feature with its own stream on changes no other draw."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(sequence, stream)))
+
+
 def uniform(rng: np.random.Generator, r: Sequence[float]) -> float:
     """One draw from the closed range ``[r[0], r[1]]`` (a degenerate range returns r[0])."""
     return float(rng.uniform(r[0], r[1])) if r[1] > r[0] else float(r[0])

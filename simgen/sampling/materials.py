@@ -69,11 +69,16 @@ def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.
             hue=uniform(rng, m.own_hue), saturation=uniform(rng, m.own_saturation), value=uniform(rng, m.own_value),
             roughness=uniform(rng, m.own_roughness), materials=tuple(s.name for s in appearance.materials),
             textures=tuple(t.name for t in appearance.images()))
-    if not any(look is not None for look in looks.values()):
+    return _with_material_fields(scenes, {i: {"own": look} for i, look in looks.items() if look is not None})
+
+
+def _with_material_fields(scenes: list[Scene], changes: dict[int, dict]) -> list[Scene]:
+    """The steps with the material fields ``changes[instance id]`` set on those objects."""
+    if not changes:
         return scenes
     return [dataclasses.replace(s, objects=[
-        dataclasses.replace(o, material=dataclasses.replace(o.material, own=looks[o.instance_id]))
-        if looks.get(o.instance_id) is not None else o for o in s.objects]) for s in scenes]
+        dataclasses.replace(o, material=dataclasses.replace(o.material, **changes[o.instance_id]))
+        if o.instance_id in changes else o for o in s.objects]) for s in scenes]
 
 
 PBR_STREAM = 0x504252
@@ -110,6 +115,4 @@ def with_pbr(scenes: list[Scene], m: MaterialsConfig, rng: np.random.Generator) 
             continue
         pbr = draw_pbr(m, rng) if chance(rng, m.pbr_probability) else None
         drawn[o.instance_id] = shared.setdefault(o.role, pbr) if o.role in SHARED_ROLES else pbr
-    return [dataclasses.replace(s, objects=[
-        dataclasses.replace(o, material=dataclasses.replace(o.material, pbr=drawn[o.instance_id], texture=None))
-        if drawn.get(o.instance_id) is not None else o for o in s.objects]) for s in scenes]
+    return _with_material_fields(scenes, {i: {"pbr": p, "texture": None} for i, p in drawn.items() if p is not None})

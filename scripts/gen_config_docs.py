@@ -33,6 +33,8 @@ GROUPS = {  # config group -> (schema class in simgen/config.py, what the group 
     "placement": ("PlacementConfig", "how objects come to rest: analytic or settled by physics"),
     "output": ("OutputConfig", "where and what to write"),
     "sequence": ("SequenceConfig", "sequences of moving scenes and their optical flow"),
+    "shard": ("ShardConfig", "which part of a job this process renders"),
+    "effects": ("EffectsConfig", "camera and sensor effects on the RGB image, applied in linear light"),
 }
 
 

@@ -40,3 +40,17 @@ def test_symlinked_lock_is_not_judged(tmp_path):
     (tmp_path / "elsewhere").write_text("")
     (tmp_path / "owner.lock").symlink_to(tmp_path / "elsewhere")
     assert is_held(tmp_path / "owner.lock")  # never delete on a link's say-so
+
+
+def test_fresh_lock_appears_locked_and_never_replaces(tmp_path):
+    path = tmp_path / "owner.lock"
+    lock = OwnerLock.fresh(path)
+    assert is_held(path) and sorted(p.name for p in tmp_path.iterdir()) == ["owner.lock"]
+    try:
+        OwnerLock.fresh(path)
+    except FileExistsError:
+        pass
+    else:
+        raise AssertionError("fresh() replaced an existing lock file")
+    lock.release()
+    assert not is_held(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 from pathlib import Path
 
 
@@ -31,6 +32,25 @@ class OwnerLock:
             os.close(self._fd)
             self._fd = None
             raise
+
+    @classmethod
+    def fresh(cls, path: str | os.PathLike) -> "OwnerLock":
+        """A lock file that appears at ``path`` already locked: made under a temporary name,
+        locked, then hard-linked to ``path`` (FileExistsError if it exists). Another process
+        checking :func:`is_held` never sees it unlocked, so a folder marked by it cannot be
+        taken for a dead owner's in the moment between creating the file and locking it."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        lock = cls(tmp)
+        try:
+            os.link(tmp, path)
+        except BaseException:
+            lock.release()
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+        lock.path = path
+        return lock
 
     def release(self) -> None:
         if self._fd is not None:

@@ -61,6 +61,7 @@ class DatasetLog(logging.Handler):
         self.out = out
         self.buffer: list[logging.LogRecord] = []
         self.stream: Any = None
+        self.broken = False  # writing the file failed (full disk): the file is given up
         self.setFormatter(formatter or logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
 
     def _open(self) -> bool:
@@ -74,18 +75,24 @@ class DatasetLog(logging.Handler):
         return self.stream is not None
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.broken:
+            return
         try:
             if self._open():
                 self.stream.write(self.format(record) + "\n")
                 self.stream.flush()
             else:
                 self.buffer.append(record)
+        except OSError:  # a full disk: the console still has the record; the run reports the disk
+            self.broken = True
         except Exception:  # logging must never end a run
             self.handleError(record)
 
     def close(self) -> None:
         try:
-            if self._open():
+            if not self.broken and self._open():
+                self.stream.close()
+            elif self.stream is not None:
                 self.stream.close()
         except OSError:
             pass

@@ -383,7 +383,10 @@ class OutputConfig:
     """Also write colourized pictures under previews/ (never instead of the data). Off by default:
     at 640x480 they cost ~85 ms of CPU per frame, which on a GPU node outweighs the render."""
     overwrite: bool = setting(False)
-    """Allow writing into a folder that already holds a dataset made with another config."""
+    """Replace a dataset made with another config in output.dir: its files (frames, labels,
+    exports, dataset.json; only what simgen wrote) are deleted before the first frame, and the
+    folder becomes this config's dataset. Refused while another run still writes it. false: a
+    folder holding another config's dataset is refused."""
     formats: list[str] = setting(["coco"])
     """Dataset export formats written at the end of every run from all frames on disk
     (simgen.io.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -27,11 +28,13 @@ from simgen.core.splits import frame_split
 from simgen.imaging import apply_effects, effects_enabled, effects_rngs
 from simgen.io.coco_index import CocoIndex
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
+from simgen.io.outdir import claim, local_locks, no_space
 from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.runlog import RunLog, describe
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
 from simgen.labels.kinds import FrameContext, LabelKind, resolve
+from simgen.procs import safe_path_children
 from simgen.progress import Progress
 from simgen.recipes import Recipe, load_recipe
 from simgen.sampling.classes import check_balance
@@ -152,19 +155,6 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     if library:  # the asset-library entries (simgen fetch) the frame drew: source, id, version, licence
         meta["library"] = library
     return meta
-
-
-def _check_existing(out: Path, config: dict, overwrite: bool) -> None:
-    existing = out / "dataset.json"
-    if not existing.exists() or overwrite:
-        return
-    try:
-        old = json.loads(existing.read_text())
-    except (OSError, ValueError):
-        raise SimgenError(f"{existing} exists but cannot be read; remove it or choose another output.dir") from None
-    if config_fingerprint(old.get("config", {})) != config_fingerprint(config):
-        raise SimgenError(f"{out} already holds a dataset made with another config; choose another output.dir, "
-                          "or set output.overwrite=true to add these frames anyway")
 
 
 def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
@@ -425,9 +415,9 @@ class FrameLoop:
         self.worker: Worker | None = None
         self.progress: Progress | None = None
         self.dataset_info: dict | None = None
-        """dataset.json's content: written once the run's first frame is complete (so that a
-        run failing before that leaves no dataset.json to refuse the corrected command), and
-        rewritten at the end of the run."""
+        """dataset.json's content: the claim (simgen.io.outdir) wrote it without the Blender
+        version and device before the first frame; rewritten with them once the run's first
+        frame is complete, and at the end of the run."""
         self.written_models: set[str] = set()
         self.library: dict[str, dict] = {}
         """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
@@ -637,7 +627,33 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
                           category_counts={})
     first_sequence = frame_position(settings, indices[0])[0]
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
-    _check_existing(out, config, settings.output.overwrite)
+    record = {"simgen_version": simgen.__version__, "python_version": platform.python_version(),
+              "seed": settings.seed, "categories": catalog.to_json()}
+    local = local_locks(out) if settings.shard.count > 1 else None
+    if local:
+        log.warning("output.dir=%s is on %s: its file locks reach this node only, so shards on other nodes can "
+                    "claim it or rebuild coco.json from a stale listing at the same time; render each node's shards "
+                    "into a folder of its own and join them with simgen merge, or mount with shared locks", out, local)
+    try:
+        hold = claim(out, config, config_fingerprint, settings.output.overwrite, record)  # before the first frame
+        try:
+            return _run_claimed(settings, config, hooks, stop_event, recipe, catalog, kinds, out, indices,
+                                (first_sequence, first_scenes), record)
+        finally:
+            hold.release()
+    except OSError as e:
+        if not no_space(e):
+            raise
+        done = len(frames_on_disk(out))
+        raise SimgenError(f"no space left on the device of {out} ({e.strerror}"
+                          + (f": {e.filename}" if e.filename else "") + f"); the {done} frame(s) on disk are "
+                          "complete; free some space and run the same command again to render the rest") from None
+
+
+def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any, recipe: Recipe, catalog: Catalog,
+                 kinds: list, out: Path, indices: list[int], first: tuple[int, list[Scene]], record: dict
+                 ) -> RunSummary:
+    """run() once the output folder is this config's dataset."""
     writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews, labels=settings.output.labels)
     done = set(writer.frames_on_disk())
     todo = [i for i in indices if i not in done]
@@ -647,9 +663,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
                  len(skipped), len(indices), out, len(todo))
 
     def info(blender_version: str, device: str) -> dict:
-        return {"simgen_version": simgen.__version__, "blender_version": blender_version,
-                "python_version": platform.python_version(), "seed": settings.seed,
-                "categories": catalog.to_json(), "config": config, "device": device}
+        return {**record, "blender_version": blender_version, "config": config, "device": device}
 
     def summary(rendered: list[int], on_disk: list[int], index: CocoIndex | None) -> RunSummary:
         return RunSummary(out_dir=out, rendered=rendered, skipped=skipped, frames_on_disk=len(on_disk),
@@ -687,20 +701,38 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     stop = StopRequest(stop_event)
     try:
         with stop:
-            loop.run(todo, (first_sequence, first_scenes), stop)
+            loop.run(todo, first, stop)
     finally:
-        keep_log(backend.blender_log, out / "logs" / "blender.log")
+        failing = sys.exc_info()[1]
+        with unless_full(failing):
+            keep_log(backend.blender_log, out / "logs" / "blender.log")
         backend.close()
-        timing = run_log.close()
-        if timing is not None:
-            log.info("%s (%s)", describe(timing), run_log.path)
-        ended = stop.signum is None and sys.exc_info()[0] is None  # else: export what there is now
-        on_disk, index = _finish(writer, loop.dataset_info, settings.output.formats, run_frames if ended else None,
-                                 loop.library)
+        with unless_full(failing):
+            timing = run_log.close()
+            if timing is not None:
+                log.info("%s (%s)", describe(timing), run_log.path)
+        ended = stop.signum is None and failing is None  # else: export what there is now
+        on_disk, index = frames_on_disk(out), None
+        with unless_full(failing):
+            on_disk, index = _finish(writer, loop.dataset_info, settings.output.formats,
+                                     run_frames if ended else None, loop.library)
     result = summary(loop.rendered, on_disk, index)
     if stop.signum is not None:
         raise Interrupted(stop.signum, result)
     return result
+
+
+@contextlib.contextmanager
+def unless_full(failing: BaseException | None) -> Iterator[None]:
+    """Run the block; a full disk while the run is already failing (``failing``) is left
+    unsaid, so that the run's own error is the one reported (the files the block would have
+    rewritten stay as they were: every write is atomic)."""
+    try:
+        yield
+    except OSError as e:
+        if failing is None or not no_space(e):
+            raise
+        log.warning("skipped: %s", e)
 
 
 def _batches(settings: Settings, todo: list[int], size: int) -> list[list[int]]:
@@ -743,7 +775,8 @@ def _run_in_batches(settings: Settings, config: dict, todo: list[int], out: Path
     from simgen.config import ShardConfig
 
     ctx = multiprocessing.get_context("spawn")
-    event = ctx.Event()
+    with safe_path_children():
+        event = ctx.Event()  # starts multiprocessing's resource tracker, a child process too
     signum: list[int] = []
 
     def ask_stop(sig: int, frame: Any) -> None:
@@ -763,7 +796,8 @@ def _run_in_batches(settings: Settings, config: dict, todo: list[int], out: Path
             child = replace(settings, start=batch[0], frames=batch[-1] - batch[0] + 1, shard=ShardConfig(),
                             render=replace(settings.render, recycle_every=0))
             p = ctx.Process(target=_run_batch, args=(child, config, event), name=f"simgen-frames-{batch[0]}")
-            p.start()
+            with safe_path_children():
+                p.start()
             p.join()
             done = set(frames_on_disk(out))
             rendered += [i for i in batch if i in done]
@@ -803,13 +837,13 @@ def _finish(writer: DatasetWriter, info: dict, formats: list[str],
     ending together do not build from a stale listing: the COCO index (only its chunks whose
     frames changed), dataset.json, and the export formats (coco.json: the whole dataset) unless
     ``complete_when`` names frames not all on disk yet (a shard that is not the last: the last
-    one writes them). Returns the frames on disk and the index. A folder with no frame and no
-    dataset.json (a run that failed before its first frame) is left as it is (index None).
+    one writes them). Returns the frames on disk and the index. A folder with no frame on disk
+    (a run that failed before its first frame) is left as it is (index None).
     ``library``: the asset-library entries this run's frames drew, added to those dataset.json
     names already (other shards, earlier runs)."""
     with writer.locked():
         on_disk = writer.frames_on_disk()
-        if not on_disk and not (writer.root / "dataset.json").exists():
+        if not on_disk:
             return on_disk, None
         index = writer.index()
         if complete_when is None or set(complete_when) <= set(on_disk):

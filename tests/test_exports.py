@@ -249,11 +249,17 @@ def test_yolo_export_is_rebuilt_whole_and_cleans_up_after_a_killed_one(exported)
 
     before = {p.relative_to(exported).as_posix(): p.read_bytes() for p in (exported / "yolo").rglob("*") if p.is_file()}
     (exported / ".yolo.999999.tmp" / "labels").mkdir(parents=True)  # what a killed export leaves
-    (exported / "yolo" / "labels" / "train" / "stale.txt").write_text("0 0.5 0.5 0.1 0.1\n")
-    DatasetWriter(exported, read_json(exported / "dataset.json")["categories"], previews=False).export(["yolo"])
+    (exported / "yolo" / "labels" / "train" / "999999.txt").write_text("0 0.5 0.5 0.1 0.1\n")  # a gone frame's
+    writer = DatasetWriter(exported, read_json(exported / "dataset.json")["categories"], previews=False)
+    writer.export(["yolo"])
     after = {p.relative_to(exported).as_posix(): p.read_bytes() for p in (exported / "yolo").rglob("*") if p.is_file()}
     assert after == before
     assert not list(exported.glob(".yolo.*"))
+    (exported / "yolo" / "labels" / "train" / "notes.txt").write_text("the user's")  # not simgen's: never deleted
+    with pytest.raises(SimgenError, match=r"holds files simgen did not write \(labels/train/notes.txt\)"):
+        writer.export(["yolo"])
+    assert (exported / "yolo" / "labels" / "train" / "notes.txt").read_text() == "the user's"
+    (exported / "yolo" / "labels" / "train" / "notes.txt").unlink()
 
 
 def test_a_split_of_zero_gets_no_files(tmp_path):

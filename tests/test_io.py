@@ -450,3 +450,62 @@ def test_coco_index_rebuilds_only_the_chunks_whose_frames_changed(tmp_path):
     coco = json.loads((tmp_path / "coco.json").read_text())
     assert {k: coco[k] for k in ("images", "annotations")} == reference()
     COCO(str(tmp_path / "coco.json"))  # pycocotools loads it
+
+
+def test_frame_folders_are_durable_before_its_meta(tmp_path, monkeypatch):
+    """Crash safety: every folder that got a file of the frame (its labels, flow fields, previews)
+    is fsynced after that file's rename and before the meta file (the frame's commit) is renamed in."""
+    writer = DatasetWriter(tmp_path, CATEGORIES, previews=True)
+    inst, cats = random_instance_map(3, 12, 14)
+    events: list[tuple[str, str]] = []
+    fsync, replace = os.fsync, os.replace
+
+    def recording_fsync(fd):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        if os.path.isdir(path):
+            events.append(("dir", os.path.relpath(path, tmp_path)))
+        return fsync(fd)
+
+    def recording_replace(src, dst):
+        events.append(("file", os.path.relpath(dst, tmp_path)))
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    flow = np.zeros((12, 14, 2), np.float32)
+    writer.write_flow(0, "forward", flow, np.ones((12, 14), bool), formats=["flo"])
+    writer.write_frame(0, *make_frame(0, inst, cats))
+    files = [name for kind, name in events if kind == "file"]
+    assert files[-1] == "meta/000000.json"
+    commit = events.index(("file", "meta/000000.json"))
+    for name in files[:-1]:
+        folder = os.path.dirname(name)
+        synced = [k for k, e in enumerate(events) if e == ("dir", folder)]
+        assert any(events.index(("file", name)) < k < commit for k in synced), f"{folder} not synced before meta"
+    assert {os.path.dirname(n) for n in files[:-1]} >= {"images", "instance", "semantic", "depth", "normal",
+                                                       "flow_forward", "flow_forward_valid", "previews/overlay"}
+
+
+def test_a_live_writers_temp_file_is_kept_whatever_its_pid(tmp_path):
+    """Containers sharing a folder see each other's PIDs as unrelated numbers: a temp file is a
+    killed writer's only when the writer's lock on it is gone."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys, time; from pathlib import Path; from simgen.io.files import _open_temp; "
+            f"fd, tmp = _open_temp(Path({str(tmp_path / 'coco.json')!r})); os.write(fd, b'partial'); "
+            "dead = tmp.with_name(tmp.name.replace(f'-{os.getpid()}-', '-999999-')); os.rename(tmp, dead); "
+            "print(dead.name, flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        name = child.stdout.readline().strip()
+        assert "-999999-" in name  # a PID that runs nowhere here
+        assert files_mod.remove_stale_temps(tmp_path) == []
+        assert (tmp_path / name).exists()
+    finally:
+        child.kill()
+        child.wait()
+    assert files_mod.remove_stale_temps(tmp_path) == [tmp_path / name]  # its writer is gone
+    fd, fresh = files_mod._open_temp(tmp_path / "x.json")
+    os.close(fd)  # empty and unlocked, as in the moment between creating and locking it
+    assert files_mod.remove_stale_temps(tmp_path) == [] and fresh.exists()

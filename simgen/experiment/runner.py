@@ -40,6 +40,7 @@ from simgen import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
 from simgen.io.files import atomic_write_bytes, read_json, write_json
+from simgen.procs import child_env
 
 YOLO_TRAINER = Path(__file__).with_name("yolo_trainer.py")
 STATS = ("AP", "AP50", "AP75")
@@ -128,7 +129,7 @@ def render(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[s
                 "seconds": render_seconds(frame_seconds(ds.folder), ds.frames)}
     say(f"dataset {ds.name}: rendering {ds.frames - before} of {ds.frames} frame(s) into {ds.folder}")
     cmd = [sys.executable, "-m", "simgen.cli", *launch, *ds.overrides]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=child_env())
     if r.returncode != 0:
         raise SimgenError(f"rendering dataset {ds.name} failed (exit {r.returncode}; its error is above); "
                           f"the command was: {' '.join(cmd[1:])}")
@@ -261,7 +262,7 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
             result_file.unlink(missing_ok=True)
             write_json(run / "spec.json", spec, indent=1)
             say(f"{what}: training ({t.name} {t.arch if t.name == 'torchvision' else t.model})")
-            r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=None)
+            r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=None, env=child_env())
             if r.returncode != 0 or not result_file.is_file():
                 raise SimgenError(f"training run {arm}/n{n}/seed{seed} failed (exit {r.returncode}; its error "
                                   f"is above); the command was: {' '.join(cmd)}")

@@ -23,7 +23,6 @@ over the registry.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
@@ -35,6 +34,7 @@ import numpy as np
 from simgen.io.files import (
     atomic_write_bytes,
     ensure_writable_dir,
+    fsync_dirs,
     remove_stale_temps,
     read_json,
     read_npy,
@@ -46,6 +46,7 @@ from simgen.io.files import (
     write_png,
 )
 from simgen.io.coco_index import CocoIndex
+from simgen.io.outdir import dataset_lock
 from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.flow_formats import write_valid_png
 from simgen.labels.core import FrameLabels
@@ -104,6 +105,8 @@ class DatasetWriter:
             raise ValueError(f"duplicate category ids: {sorted(ids)}")
         self.category_names = {int(c["id"]): str(c["name"]) for c in self.categories}
         self.previews = bool(previews)
+        self._unsynced: set[Path] = set()
+        """Folders that got a file since the last frame's meta (synced before the next meta)."""
         self.kinds = resolve(labels)
         """The label kinds written: the core ones and the optional ones named in ``labels``."""
         for d in (*(k.folder for k in self.kinds if k.folder), "meta", "models"):
@@ -136,15 +139,21 @@ class DatasetWriter:
                                  f"{ann['category_id']} (known: {sorted(self.category_names)})")
 
     def write_frame(self, index: int, labels: FrameLabels, meta: dict) -> None:
-        """Write every file of frame ``index``; the meta file goes last."""
+        """Write every file of frame ``index``; the meta file goes last, once the folder entries
+        of the others (and of its flow fields and models) are durable: a frame with a meta file
+        is complete even after a power cut."""
         index = int(index)
         labels.check()
         self._check_meta(index, labels, meta)
         for kind in self.kinds:
             if kind.folder:
-                WRITERS[kind.suffix](kind_path(self.root, kind, index), labels[kind.name])
+                path = kind_path(self.root, kind, index)
+                WRITERS[kind.suffix](path, labels[kind.name])
+                self._unsynced.add(path.parent)
         if self.previews:
             self._write_previews(index, labels, meta["coco"]["annotations"])
+        fsync_dirs(sorted(self._unsynced))
+        self._unsynced.clear()
         write_json(self.root / "meta" / f"{frame_name(index)}.json", meta)
 
     def _write_previews(self, index: int, labels: FrameLabels, annotations: list[dict]) -> None:
@@ -153,6 +162,7 @@ class DatasetWriter:
         pics["overlay"] = overlay(labels.rgb, labels.instance, annotations, self.category_names)
         for kind, pic in pics.items():
             write_png(self.root / "previews" / kind / f"{name}.png", pic)
+            self._unsynced.add(self.root / "previews" / kind)
 
     def write_flow(self, index: int, direction: str, flow: np.ndarray, valid: np.ndarray,
                    formats: Sequence[str] = ()) -> dict[str, str]:
@@ -180,6 +190,8 @@ class DatasetWriter:
         if self.previews:
             (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
             write_png(self.root / "previews" / d / f"{name}.png", flow_to_color(flow, valid))
+            self._unsynced.add(self.root / "previews" / d)
+        self._unsynced.update((self.root / r).parent for r in rel.values())
         return rel
 
     def frames_on_disk(self) -> list[int]:
@@ -198,6 +210,7 @@ class DatasetWriter:
             target.parent.mkdir(parents=True, exist_ok=True)
             data = mesh.export(file_type="ply", encoding="binary")
             atomic_write_bytes(target, data)
+            self._unsynced.add(target.parent)
         return rel.as_posix()
 
     # ------------------------------------------------------------------ indexes
@@ -253,13 +266,8 @@ class DatasetWriter:
         rewrite the files built from that listing (coco.json, dataset.json), so the last
         writer's files list every frame and none is built from a stale listing. Frame files
         need no lock: each shard writes its own frames, atomically."""
-        (self.root / "logs").mkdir(exist_ok=True)
-        with open(self.root / "logs" / "dataset.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with dataset_lock(self.root):
+            yield
 
 
 RUN_KEYS = frozenset({"start", "frames", "output.dir", "output.previews", "output.overwrite", "render.device",

@@ -4,41 +4,53 @@ Every writer serialises fully in memory first, writes to a temporary file in the
 destination directory (``.<name>.<host>-<pid>-<random>.tmp``) and then ``os.replace``-s
 it onto the final name: a file under a final name is always complete, an existing file is
 never clobbered by a failed write, and the temporary file is removed on failure (or, after
-a kill, by the next run: :func:`remove_stale_temps`).
+a kill, by the next run: :func:`remove_stale_temps`, which tells a killed writer's file by
+the writer's lock on it being gone).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import os
 import re
 import secrets
 import socket
+import time
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from simgen import SimgenError
+from simgen.io.locks import is_held
 
 TMP_SUFFIX = ".tmp"
 _HOST = socket.gethostname().replace(".", "_") or "host"
 _TEMP_NAME = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)-[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$")
 
 
+STALE_AFTER = 60.0
+"""Seconds before an empty unlocked temp file counts as a killed writer's: a writer locks its
+temp file just after creating it, and in that moment the file is empty and unlocked. A
+non-empty one is unlocked only when its writer is gone (the lock holds until the rename)."""
+
+
 def _open_temp(final: Path) -> tuple[int, Path]:
     """Create and open (O_EXCL) a fresh temp file next to ``final``; mode follows the umask.
-    Its name, ``.NAME.HOST-PID-RANDOM.tmp``, tells :func:`remove_stale_temps` whose it is."""
+    Its name, ``.NAME.HOST-PID-RANDOM.tmp``, says which host made it; the writer holds an
+    exclusive ``flock`` on it while it writes (:func:`remove_stale_temps` leaves it alone)."""
     while True:
         tmp = final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(6)}{TMP_SUFFIX}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except FileExistsError:
             continue
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a file nobody else has seen yet: never blocks
         return fd, tmp
 
 
@@ -52,7 +64,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, final)
+            os.replace(tmp, final)  # still open: the lock holds until the temp name is gone
     except BaseException:
         try:
             os.unlink(tmp)
@@ -74,20 +86,37 @@ def pid_alive(pid: int) -> bool:
 
 def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
     """Delete the temp files that killed writers left anywhere under ``root``: those made on
-    this host by a process that no longer runs. Temp files of live writers, and of writers
-    on other hosts sharing the folder, are left alone. Returns what was deleted."""
+    this host whose writer's lock is gone (the kernel drops it when the writer dies), and which
+    hold data or are :data:`STALE_AFTER` s old. Temp files of live writers, whatever their PID namespace, and of
+    writers on other hosts sharing the folder (whose locks may not reach this one), are left
+    alone. Returns what was deleted."""
     removed = []
+    now = time.time()
     for folder, _, names in os.walk(root):
         for name in names:
             m = _TEMP_NAME.match(name) if name.startswith(".") else None
-            if m and m["host"] == _HOST and not pid_alive(int(m["pid"])):
-                path = Path(folder) / name
-                try:
+            path = Path(folder) / name
+            if not m or m["host"] != _HOST or is_held(path):
+                continue
+            try:
+                st = path.lstat()
+                if st.st_size > 0 or now - st.st_mtime >= STALE_AFTER:
                     path.unlink()
                     removed.append(path)
-                except FileNotFoundError:
-                    pass
+            except FileNotFoundError:
+                pass
     return removed
+
+
+def fsync_dirs(folders: Iterable[str | os.PathLike]) -> None:
+    """Make the entries of ``folders`` durable (fsync of each directory): files renamed into
+    them survive a power cut."""
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -101,7 +130,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, final)
+            os.replace(tmp, final)  # still open: the lock holds until the temp name is gone
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from simgen import SimgenError
 from simgen.io.coco_index import image_split
+from simgen.io.outdir import foreign_files
 from simgen.labels.core import annotation_mask
 
 if TYPE_CHECKING:
@@ -149,6 +151,10 @@ def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, s
     the path of its data.yaml."""
     root = Path(root)
     final = root / folder
+    foreign = foreign_files(final)
+    if foreign:  # the swap below replaces the folder whole: it must hold only what simgen wrote
+        raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
+                          f"and run the same command again to write the {folder} export")
     for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
         shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
     tmp = root / f".{folder}.{os.getpid()}.tmp"

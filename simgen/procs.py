@@ -1,0 +1,35 @@
+"""Child processes import simgen and the installed packages, never a module that happens to
+lie in the working directory.
+
+``python -m MODULE`` and ``python -c CODE`` put the working directory first on ``sys.path``,
+so a file such as ``multiprocessing/__init__.py`` or ``simgen.py`` in the folder a user runs
+simgen from (a dataset, a download folder) would run as code in the child. Python 3.11's
+``PYTHONSAFEPATH`` leaves it off the path; the children's own ``PYTHONPATH`` still counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator, Mapping
+
+
+def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a Python child process: ``base`` (default: this process's) with
+    ``PYTHONSAFEPATH=1``."""
+    return {**(os.environ if base is None else base), "PYTHONSAFEPATH": "1"}
+
+
+@contextlib.contextmanager
+def safe_path_children() -> Iterator[None]:
+    """``PYTHONSAFEPATH=1`` in this process's environment while the block runs, for children
+    that are started from it (multiprocessing's spawn, which takes no environment argument)."""
+    old = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = old

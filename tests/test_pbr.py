@@ -147,12 +147,12 @@ def test_the_ground_takes_its_sets_colour_and_labels_do_not_change(tmp_path):
     off): the ground's pixels take the map's hue; every label file is byte-identical to the
     run without sets."""
     for name, rgb in (("green", (40, 180, 40)), ("red", (190, 40, 40))):
-        flat(tmp_path / name / "s" / "s_diff_1k.png", rgb, 32)
-        flat(tmp_path / name / "s" / "s_rough_1k.png", (200, 200, 200), 32)
+        flat(tmp_path / "sets" / name / "s" / "s_diff_1k.png", rgb, 32)
+        flat(tmp_path / "sets" / name / "s" / "s_rough_1k.png", (200, 200, 200), 32)
     plain = render(tmp_path, "plain")
     hues = {}
     for name in ("green", "red"):
-        out = render(tmp_path, name, "materials=pbr", f"materials.pbr_dir={tmp_path / name}",
+        out = render(tmp_path, name, "materials=pbr", f"materials.pbr_dir={tmp_path / 'sets' / name}",
                      "materials.pbr_tint=[0,0]")
         for kind in ("instance", "semantic", "depth", "normal"):
             for f in sorted((plain / kind).iterdir()):
@@ -190,7 +190,7 @@ def test_directx_normal_maps_are_flipped_to_opengl(tmp_path):
         flat(tmp_path / name / "s" / "s_diff_1k.png", (200, 200, 200))
         flat(tmp_path / name / "s" / file, (128, green, 218))
         out = render(tmp_path, f"out_{name}", f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,1]",
-                     "objects.scale=[1,1]", "materials=pbr", f"materials.pbr_dir={tmp_path / name}",
+                     "objects.scale=[1,1]", "materials=pbr", f"materials.pbr_dir={tmp_path / 'sets' / name}",
                      "materials.pbr_surfaces=[object]", "materials.pbr_tint=[0,0]", "materials.pbr_rotation=[0,0]",
                      "materials.metallic_probability=0", "camera.elevation=[10,10]", "camera.distance=[0.5,0.5]",
                      "lighting.count=[1,1]", "lighting.types=[sun]", "render.auto_exposure=false",

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -46,7 +45,7 @@ from simgen.io.files import (
     write_png,
 )
 from simgen.io.coco_index import CocoIndex
-from simgen.io.outdir import dataset_lock
+from simgen.io.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
 from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.flow_formats import write_valid_png
 from simgen.labels.core import FrameLabels
@@ -61,7 +60,6 @@ if TYPE_CHECKING:
 
 FRAME_DIRS = (*(k.folder for k in CORE_KINDS), "meta")
 """The folders every frame has a file in."""
-_FRAME_FILE = re.compile(r"^(\d{6,})\.json$")
 WRITERS = {".png": write_png, ".npy": write_npy, ".npz": write_npz}
 READERS = {".png": read_png, ".npy": read_npy, ".npz": read_npz}
 """Codec of each label-kind file suffix (simgen.labels.kinds.CODECS)."""
@@ -284,19 +282,6 @@ def config_fingerprint(config: dict) -> dict:
         return {k: strip(v, f"{prefix}{k}.") if isinstance(v, dict) else v
                 for k, v in d.items() if f"{prefix}{k}" not in RUN_KEYS}
     return strip({k: v for k, v in config.items() if k != "hydra"})
-
-
-def frames_on_disk(root: str | os.PathLike) -> list[int]:
-    """Sorted indices of the complete frames of the dataset at ``root`` (those with a meta file)."""
-    meta_dir = Path(root) / "meta"
-    if not meta_dir.is_dir():
-        return []
-    out = []
-    for entry in os.scandir(meta_dir):
-        m = _FRAME_FILE.match(entry.name)
-        if m and entry.is_file():
-            out.append(int(m.group(1)))
-    return sorted(out)
 
 
 def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from simgen import SimgenError
+from simgen.io.files import write_json
+from simgen.io.yolo import foreign_files
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ TOP_FILES = re.compile(r"^(dataset\.json|coco(_[^/]+)?\.json|inspect\.html)$")
 """The files simgen writes at the top of a dataset."""
 FRAME_FILE = re.compile(r"^\d{6,}\.(png|npy|npz|json|flo|txt)$")
 """A per-frame file simgen writes (NNNNNN and its suffix)."""
+_META_FILE = re.compile(r"^(\d{6,})\.json$")
 _HIDDEN_TEMP = re.compile(r"^\..+\.tmp$|^\.[^/]+\.\d+\.(tmp|old)$")
 """simgen's temporary names: atomic writes and an export being swapped in."""
 
@@ -74,6 +77,19 @@ def simgen_folders() -> list[str]:
 def _describe(entries: list[str], most: int = 5) -> str:
     shown = ", ".join(entries[:most])
     return shown + (f" and {len(entries) - most} more" if len(entries) > most else "")
+
+
+def frames_on_disk(root: str | os.PathLike) -> list[int]:
+    """Sorted indices of the complete frames of the dataset at ``root`` (those with a meta file)."""
+    meta_dir = Path(root) / "meta"
+    if not meta_dir.is_dir():
+        return []
+    out = []
+    for entry in os.scandir(meta_dir):
+        m = _META_FILE.match(entry.name)
+        if m and entry.is_file():
+            out.append(int(m.group(1)))
+    return sorted(out)
 
 
 def is_dataset(out: Path) -> bool:
@@ -116,26 +132,6 @@ def check_output_folder(out: str | os.PathLike) -> None:
         if foreign:
             raise SimgenError(f"output.dir={out}: {name}/ holds files simgen did not write ({_describe(foreign)}), "
                               f"and simgen rebuilds {name}/ whole; move them out or choose another output.dir")
-
-
-def foreign_files(folder: Path) -> list[str]:
-    """Files under an export folder that are not of simgen's export layout (data.yaml,
-    images/<split>/NNNNNN.png, labels/<split>/NNNNNN.txt), relative to it."""
-    if not folder.is_dir() or folder.is_symlink():
-        return []
-    found = []
-    for here, dirs, files in os.walk(folder):
-        rel = Path(here).relative_to(folder)
-        for name in files:
-            ok = (rel.parts == () and name == "data.yaml") or (
-                len(rel.parts) == 2 and rel.parts[0] in ("images", "labels") and FRAME_FILE.match(name))
-            if not ok:
-                found.append((rel / name).as_posix())
-        found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
-        if len(rel.parts) >= 2:
-            found += [(rel / d).as_posix() + "/" for d in dirs]
-            dirs.clear()
-    return sorted(found)
 
 
 def remove_dataset(out: Path) -> int:
@@ -194,8 +190,6 @@ class Claim:
             return
         try:
             if self.created:
-                from simgen.io.dataset import frames_on_disk
-
                 with dataset_lock(self.out):
                     if _try_exclusive(self._fd) and not frames_on_disk(self.out):
                         (self.out / "dataset.json").unlink(missing_ok=True)
@@ -239,8 +233,6 @@ def claim(out: Path, config: dict, fingerprint: Any, overwrite: bool, record: di
         fd = os.open(out / "logs" / "run.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             if old is not None and fingerprint(old) != fingerprint(config):
-                from simgen.io.dataset import frames_on_disk
-
                 running = not _try_exclusive(fd)
                 if running or (frames_on_disk(out) and not overwrite):
                     what = "another run is writing a dataset with another config into" if running else \
@@ -256,9 +248,6 @@ def claim(out: Path, config: dict, fingerprint: Any, overwrite: bool, record: di
             fcntl.flock(fd, fcntl.LOCK_SH)
             created = old is None
             if created:
-                from simgen.io.dataset import frames_on_disk
-                from simgen.io.files import write_json
-
                 write_json(existing, {**record, "config": config, "frames": frames_on_disk(out)}, indent=2)
         except BaseException:
             os.close(fd)

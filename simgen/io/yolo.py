@@ -22,6 +22,7 @@ that on rendered frames.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,12 +32,13 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.io.coco_index import image_split
-from simgen.io.outdir import foreign_files
 from simgen.labels.core import annotation_mask
 
 if TYPE_CHECKING:
     from simgen.io.coco_index import CocoIndex
 
+_EXPORT_FILE = re.compile(r"^\d{6,}\.(png|txt)$")
+"""An image or label file of the export (NNNNNN and its suffix)."""
 DIGITS = 6
 """Decimals of the normalized coordinates (1e-6 of the image: well below a pixel)."""
 
@@ -143,6 +145,26 @@ def _link(src: Path, dst: Path) -> None:
 
 def _yaml_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Files under an export folder that are not of simgen's export layout (data.yaml,
+    images/<split>/NNNNNN.png, labels/<split>/NNNNNN.txt), relative to it."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    found = []
+    for here, dirs, files in os.walk(folder):
+        rel = Path(here).relative_to(folder)
+        for name in files:
+            ok = (rel.parts == () and name == "data.yaml") or (
+                len(rel.parts) == 2 and rel.parts[0] in ("images", "labels") and _EXPORT_FILE.match(name))
+            if not ok:
+                found.append((rel / name).as_posix())
+        found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
+        if len(rel.parts) >= 2:
+            found += [(rel / d).as_posix() + "/" for d in dirs]
+            dirs.clear()
+    return sorted(found)
 
 
 def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, segments: bool) -> Path:

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,7 +116,7 @@ def shipped(tmp_path_factory):
     return tmp / "experiments" / "dr_gap", r
 
 
-def test_the_shipped_study_separates_its_arms_beyond_seed_noise(shipped):
+def test_the_shipped_study_reports_its_arms_and_their_seed_noise_truthfully(shipped):
     out, r = shipped
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert sorted((w["arm"], w["seed"]) for w in rows) == [(a, s) for a in ("narrow", "wide") for s in "012"]
@@ -130,15 +131,23 @@ def test_the_shipped_study_separates_its_arms_beyond_seed_noise(shipped):
         result = read_json(out / "runs" / w["arm"] / f"n{w['frames']}" / f"seed{w['seed']}" / "result.json")
         cats = match_categories(gt.loadCats(gt.getCatIds()), result["names"])
         assert score(gt, result["detections"], cats)["AP"] == pytest.approx(float(w["AP"]), abs=1e-4)
-    # independently of the runner's summary: the arms' mean APs differ by more than twice the standard
-    # error of the difference over the 3 training seeds
+    # independently of the runner's summary: whether the arms' mean APs differ by more than twice the
+    # standard error of the difference over the 3 training seeds, and the headline says which. Which way
+    # it goes is the study's finding, not the code's: at 256 frames the two arms sit at the edge of seed
+    # noise, and another CPU's last bits in the renders tip it (README, "Measure what ...")
     best, other = sorted(ap, key=lambda a: -ap[a].mean())
     diff = ap[best].mean() - ap[other].mean()
     noise = 2 * np.sqrt(ap[best].var(ddof=1) / 3 + ap[other].var(ddof=1) / 3)
-    assert diff > noise > 0, (ap, diff, noise)
+    assert noise > 0, ap
     assert all(a > 0.01 for a in ap[best])  # the detectors learned something on a target they never saw
     results = read_json(out / "results.json")
-    assert results["ranking"] == [best, other] and "beyond seed noise" in results["headline"]
+    assert results["ranking"] == [best, other]
+    said = re.search(r"\(\+([0-9.]+) AP,.*, (beyond|within) seed noise \(2 standard errors: ([0-9.]+)\)",
+                     results["headline"])
+    assert said, results["headline"]
+    assert float(said[1]) == pytest.approx(diff, abs=6e-4) and float(said[3]) == pytest.approx(noise, abs=6e-4)
+    if abs(diff - noise) > 1e-3:  # the CSV's rounded APs cannot flip it
+        assert said[2] == ("beyond" if diff > noise else "within"), (results["headline"], diff, noise)
     assert results["headline"].startswith(f"{best} helped most") and results["headline"] in r.stdout
     summary = (out / "summary.md").read_text()
     assert results["headline"] in summary

@@ -118,6 +118,11 @@ class RenderConfig:
     Blender's other operators wait for the worker). false: one frame at a time."""
     persistent_data: bool = setting(False)
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
+    scratch_dir: Optional[str] = setting(None, example="/local/scratch")
+    """Folder for the renders in flight: multilayer EXR files of 57 bytes per pixel (118 MB at
+    1920x1080), up to 3 at once with render.overlap (twice that with depth of field). null: the
+    first of /dev/shm (RAM), the system's temp folder and output.dir/logs/scratch with room for
+    them (containers give /dev/shm 64 MB). The run's work folder in it is removed at the end."""
     recycle_every: int = setting(1000, ge=0, le=MAX_FRAMES)
     """Render at most this many frames per Blender process: a run with more renders them in
     batches of whole sequences, each in a fresh process (Blender's memory grows ~20 KiB per

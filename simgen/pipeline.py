@@ -30,6 +30,7 @@ from simgen.io.coco_index import CocoIndex
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
 from simgen.io.outdir import claim, local_locks, no_space
 from simgen.io.exporters import resolve as resolve_formats
+from simgen.io import scratch
 from simgen.io.runlog import RunLog, describe
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image, make_labels
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
@@ -694,7 +695,12 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
 
     run_log = RunLog(out, STAGES)
     loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log)
-    loop.backend = backend = BlenderBackend(settings.render)
+    r = settings.render
+    need = scratch.need_bytes(r.width, r.height, r.overlap, depth_of_field=settings.camera.dof_probability > 0)
+    where = scratch.choose(need, r.scratch_dir, out / "logs" / "scratch")
+    log.info("scratch folder for the renders in flight: %s (%s)", where.folder, where.why)
+    loop.backend = backend = BlenderBackend(r, workdir=where.folder)
+    backend.scratch_need = need
     backend.keep_linear = effects_enabled(settings.effects)  # the camera effects work in linear light
     loop.dataset_info = info(backend.blender_version, backend.device)
     loop.progress = Progress(len(todo))

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,7 @@ from simgen.blender.pbr import pbr_nodes
 from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
-from simgen.io.files import pid_alive
+from simgen.io import scratch
 from simgen.tone import LUT_SIZE, display, expose, lut_inputs
 
 log = logging.getLogger(__name__)
@@ -172,27 +170,18 @@ def pick_gpus(count: int, index: int, backend: str) -> list[int]:
     return [index]
 
 
-def remove_stale_workdirs(base: Path) -> None:
-    """Remove the temporary folders (``simgen-PID-*``, EXR files of a few frames) of
-    backends whose process was killed."""
-    for d in base.glob("simgen-*-*"):
-        pid = d.name.split("-")[1]
-        if d.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(d, ignore_errors=True)
-            log.info("removed %s, left by a killed run", d)
-
-
 class BlenderBackend:
     """One Blender session configured for Cycles; renders many scenes in turn."""
 
     def __init__(self, settings: RenderConfig, workdir: str | Path | None = None, quiet: bool = True):
+        """``workdir``: the folder to make the work folder in (simgen.io.scratch.choose picks
+        one by free space when None)."""
         self.settings = settings
         self.quiet = quiet
-        shm = Path("/dev/shm")
-        base = workdir or (shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir()))
-        remove_stale_workdirs(Path(base))
-        self._tmp = tempfile.TemporaryDirectory(prefix=f"simgen-{os.getpid()}-", dir=base)
-        self.tmpdir = Path(self._tmp.name)
+        self.scratch_need = scratch.need_bytes(settings.width, settings.height, settings.overlap)
+        base = Path(workdir) if workdir else scratch.choose(self.scratch_need, settings.scratch_dir, None).folder
+        self._work = scratch.WorkFolder(base)
+        self.tmpdir = self._work.path
         self.blender_log = self.tmpdir / "blender.log"
         self._meshes: dict[Path, bpy.types.Mesh] = {}
         self._images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
@@ -757,6 +746,7 @@ class BlenderBackend:
         it (a pinhole camera, as K says); the RGB keeps the blur."""
         tone = dict(tone=self.settings.tone, auto_exposure=self.settings.auto_exposure, lut=self.tone_lut,
                     keep_linear=self.keep_linear)
+        tone["scratch_need"] = self.scratch_need
         files = RenderedFiles(self._render_exr(seed), exposure=self._exposure, **tone)
         dof = self._camera.data.dof
         if not dof.use_dof:
@@ -777,6 +767,10 @@ class BlenderBackend:
         self.scene.cycles.seed = seed % (2**31)
         with self._maybe_quiet():
             bpy.ops.render.render(write_still=True)
+        # Blender raises nothing when the file system is full: it logs it and leaves a truncated file
+        if not exr.is_file() or scratch.free_bytes(exr.parent) < min(scratch.FULL_BELOW, self.scratch_need):
+            raise scratch.full_scratch_error(exr.parent, self.scratch_need, OSError(28, "No space left on device")) \
+                or SimgenError(f"Blender wrote no render into {exr.parent}; see {self.blender_log}")
         return exr
 
     def render_bare(self, seed: int = 0) -> float:
@@ -815,7 +809,7 @@ class BlenderBackend:
             bpy.data.images.remove(img)
         self._images.clear()
         self._textures.clear()
-        self._tmp.cleanup()
+        self._work.cleanup()
 
 
 @dataclass(frozen=True)
@@ -836,12 +830,20 @@ class RenderedFiles:
 
     keep_linear: bool = False
     """Also return the exposed linear image (``linear``, for the camera effects)."""
+    scratch_need: int = 0
+    """Bytes the renders in flight need in the scratch folder (for the error when it is full)."""
 
     def load(self) -> RawPasses:
         tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure, lut=self.lut)
-        passes = read_passes(self.exr, keep_linear=self.keep_linear, **tone)
-        if self.rgb_from is not None:
-            passes.update(_image(read_linear(self.rgb_from), keep_linear=self.keep_linear, **tone))
+        try:
+            passes = read_passes(self.exr, keep_linear=self.keep_linear, **tone)
+            if self.rgb_from is not None:
+                passes.update(_image(read_linear(self.rgb_from), keep_linear=self.keep_linear, **tone))
+        except (KeyError, OSError, ValueError, RuntimeError) as e:  # a truncated or missing EXR
+            full = scratch.full_scratch_error(self.exr.parent, self.scratch_need, e)
+            if full is not None:
+                raise full from None
+            raise
         for path in (self.exr, self.rgb_from):
             if path is not None:
                 path.unlink()

@@ -73,17 +73,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
     """Delete the temp files that killed writers left anywhere under ``root``: those made on
     this host whose writer's lock is gone (the kernel drops it when the writer dies), and which

@@ -35,7 +35,7 @@ from simgen.io.yolo import foreign_files
 log = logging.getLogger(__name__)
 
 LOCK_NAMES = ("dataset.lock", "run.lock")
-LOG_NAMES = re.compile(r"^(simgen\.log|blender\.log|run-[0-9TZ:.-]+-\d+\.jsonl|dataset\.lock|run\.lock|multirun)$")
+LOG_NAMES = re.compile(r"^(simgen\.log|blender\.log|run-[0-9TZ:.-]+-\d+\.jsonl|dataset\.lock|run\.lock|multirun|scratch)$")
 """What simgen and Hydra put in DIR/logs."""
 TOP_FILES = re.compile(r"^(dataset\.json|coco(_[^/]+)?\.json|inspect\.html)$")
 """The files simgen writes at the top of a dataset."""

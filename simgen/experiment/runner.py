@@ -39,6 +39,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
+from simgen.io.confine import inside
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.procs import child_env
 
@@ -191,7 +192,7 @@ def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, ou
 
 def write_predict_list(path: Path, gt: Any, images: Path) -> None:
     """The target's images as the YOLO trainer's --predict takes them: ``[{"id", "file"}]``."""
-    write_json(path, [{"id": int(im["id"]), "file": str(images / im["file_name"])}
+    write_json(path, [{"id": int(im["id"]), "file": str(inside(images, im["file_name"], f"image {im['id']} file_name"))}
                       for im in gt.loadImgs(sorted(gt.getImgIds()))])
 
 

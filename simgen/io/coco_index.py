@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from simgen import __version__
+from simgen.io.confine import split_name
 from simgen.io.files import atomic_open, atomic_write_bytes, read_json, write_json
 
 CHUNK = 1000
@@ -209,8 +210,10 @@ DEFAULT_SPLIT = "train"
 
 
 def image_split(image: dict) -> str:
-    """The split recorded in a COCO image entry simgen wrote (its ``"simgen"`` fields)."""
-    return str((image.get("simgen") or {}).get("split") or DEFAULT_SPLIT)
+    """The split recorded in a COCO image entry simgen wrote (its ``"simgen"`` fields); it names
+    files, so anything but letters, digits, _ and - is refused (simgen.io.confine.split_name)."""
+    name = (image.get("simgen") or {}).get("split") or DEFAULT_SPLIT
+    return split_name("the dataset", name, f"image {image.get('id')}'s meta")
 
 
 def _info(info: dict | None) -> dict:

@@ -45,6 +45,7 @@ from simgen.io.files import (
     write_png,
 )
 from simgen.io.coco_index import CocoIndex
+from simgen.io.confine import inside, split_name
 from simgen.io.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
 from simgen.io.exporters import resolve as resolve_formats
 from simgen.io.flow_formats import write_valid_png
@@ -246,7 +247,8 @@ class DatasetWriter:
         except (FileNotFoundError, ValueError):
             return []
         splits = (config.get("output") or {}).get("splits") or {}
-        return [name for name, fraction in splits.items() if fraction]
+        return [split_name(self.root, name, "dataset.json output.splits") for name, fraction in splits.items()
+                if fraction]
 
     def build_coco(self, info: dict | None = None) -> dict:
         """The COCO dictionary of every complete frame on disk (for small datasets)."""
@@ -289,9 +291,10 @@ def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:
     semantic, depth, normal, and the optional kinds written) by name, and its meta."""
     root = Path(root)
     out: dict[str, Any] = {}
+    where = f"frame {index}"  # a dataset given to read is data: its files stay inside it (simgen.io.confine)
     for kind in LABEL_KINDS.values():
-        path = kind_path(root, kind, index) if kind.folder else None
+        path = inside(root, kind_path(Path(), kind, index).as_posix(), where) if kind.folder else None
         if path is not None and (kind.core or path.exists()):
             out[kind.name] = READERS[kind.suffix](path)
-    out["meta"] = read_json(root / "meta" / f"{frame_name(index)}.json")
+    out["meta"] = read_json(inside(root, f"meta/{frame_name(index)}.json", where))
     return out

@@ -19,17 +19,19 @@ last, so OUT's frames are complete or absent, as in a run.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import logging
 import os
 import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from simgen import SimgenError
+from simgen.io.confine import regular_file
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
 from simgen.io.files import read_json, read_png, write_json, write_png
 from simgen.labels import annotation_id, coco_image
@@ -65,16 +67,26 @@ def _load(root: Path) -> Source:
 
 
 def _link(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` (a regular file, checked by the caller) to ``dst``, which must not
+    exist: merge never overwrites. Copied only where a hard link cannot be made (another file
+    system, or one without hard links)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(src, dst)
-    except OSError:  # another file system, or no hard links there
-        shutil.copy2(src, dst)
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise SimgenError(f"{dst} exists already; merge never overwrites (merge into a new folder)") from None
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        with open(src, "rb") as f, open(dst, "xb") as g:  # "x": never overwrite
+            shutil.copyfileobj(f, g)
+        shutil.copystat(src, dst, follow_symlinks=False)
 
 
 def _frame_files(root: Path) -> dict[int, list[Path]]:
     """Every frame's files outside meta/, models/ and logs/ (relative to root), by frame
-    index: one walk of the dataset, not one per frame."""
+    index: one walk of the dataset, not one per frame. A frame file that is a symbolic link is
+    refused: merge never carries a link (it could lead anywhere)."""
     out: dict[int, list[Path]] = {}
     for folder, _, names in os.walk(root):
         rel = Path(folder).relative_to(root)
@@ -82,6 +94,7 @@ def _frame_files(root: Path) -> dict[int, list[Path]]:
             continue
         for n in names:
             if m := _FRAME_FILE.match(n):
+                regular_file(root, (rel / n).as_posix(), "a frame file")
                 out.setdefault(int(m.group(1)), []).append(rel / n)
     return out
 
@@ -124,7 +137,8 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             for a, b in s.category_map.items():
                 lut[a] = b
         for i in s.frames:
-            meta = read_json(s.root / "meta" / f"{frame_name(i)}.json")
+            meta_file = f"meta/{frame_name(i)}.json"
+            meta = read_json(regular_file(s.root, meta_file, "a meta file"))
             if same_run:
                 if i in taken:
                     continue
@@ -138,12 +152,12 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             taken.add(n)
             meta = _renumbered(meta, i, n, s, j, None if same_run else sequences[meta["sequence"]])
             for o in meta["objects"]:
-                o["mesh"] = _merge_model(s.root, o["mesh"], out, models, j)
+                o["mesh"] = _merge_model(s.root, o.get("mesh"), out, models, j, f"{meta_file} objects' mesh")
             for rel in files.get(i, []):
                 target = out / rel.parent / (frame_name(n) + _FRAME_FILE.match(rel.name).group(2))
                 if lut is not None and rel.parts[0] == "semantic":
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    write_png(target, lut[read_png(s.root / rel)])
+                    write_png(target, lut[read_png(s.root / rel)])  # a regular file: _frame_files checked it
                 else:
                     _link(s.root / rel, target)
             write_json(out / "meta" / f"{frame_name(n)}.json", meta)  # last: the frame is complete
@@ -193,10 +207,14 @@ def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int
     return meta
 
 
-def _merge_model(root: Path, rel: str, out: Path, models: dict[str, Path], j: int) -> str:
+def _merge_model(root: Path, rel: str, out: Path, models: dict[str, Path], j: int, where: str) -> str:
     """Link a frame's model into OUT once; a different file under the same name goes to
-    models/_sourceJ/...; returns its path in OUT."""
-    src = root / rel
+    models/_sourceJ/...; returns its path in OUT. ``rel`` (read from the meta file ``where``)
+    must be a file under the input's models/ (simgen.io.confine)."""
+    src = regular_file(root, rel, where)
+    if PurePosixPath(rel).parts[0] != "models":
+        raise SimgenError(f"{root}: {where} gives the mesh {rel!r}, which is not under models/ (is the dataset "
+                          "damaged or crafted?)")
     for candidate in (rel, f"models/_source{j}/{Path(rel).relative_to('models').as_posix()}"):
         have = models.get(candidate)
         if have is None:

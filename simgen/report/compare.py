@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from simgen import SimgenError, __version__
+from simgen.io.confine import inside
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open
 from simgen.report import svg
@@ -119,8 +120,8 @@ class Side:
         for a in anns:
             by_image.setdefault(int(a["image_id"]), []).append(a)
         try:
-            self._images = [Image(root / im["file_name"], int(im["width"]), int(im["height"]),
-                                  by_image.get(int(im["id"]), [])) for im in imgs]
+            self._images = [Image(inside(root, im["file_name"], f"{spec}: image {im['id']} file_name"),
+                                  int(im["width"]), int(im["height"]), by_image.get(int(im["id"]), [])) for im in imgs]
         except (KeyError, TypeError, ValueError) as e:
             raise SimgenError(f"{spec}: a COCO image lacks id, file_name, width or height ({e})") from None
         self.indices = list(range(len(self._images)))

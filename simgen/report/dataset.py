@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simgen import SimgenError
+from simgen.io.confine import inside
 from simgen.io.dataset import frame_name, frames_on_disk
 from simgen.labels.core import SIMGEN_KEY
 
@@ -38,7 +39,7 @@ class Dataset:
         return list((self.config.get("output") or {}).get("labels") or [])
 
     def meta_path(self, index: int) -> Path:
-        return self.root / "meta" / f"{frame_name(index)}.json"
+        return inside(self.root, f"meta/{frame_name(index)}.json", f"frame {index}")
 
     def meta(self, index: int) -> dict:
         return json.loads(self.meta_path(index).read_text(encoding="utf-8"))

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from simgen import SimgenError, __version__
+from simgen.io.confine import inside
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
 from simgen.labels.flow import flow_to_color
@@ -74,16 +75,21 @@ def frame_summary(root: str, index: int) -> dict:
     try:
         import json
 
-        meta = json.loads((root_p / "meta" / f"{frame_name(index)}.json").read_text(encoding="utf-8"))
+        meta = json.loads(inside(root_p, f"meta/{frame_name(index)}.json", f"frame {index}").read_text(encoding="utf-8"))
         anns = annotations_of(meta)
         out["cats"] = [int(a["category_id"]) for a in anns]
         out["boxes"] = [(float(a["bbox"][2]), float(a["bbox"][3])) for a in anns]
         vis = [extra(a, "visibility") for a in anns]
         out["vis"] = [float(v) for v in vis if v is not None]
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, SimgenError) as e:
         out["error"] = f"meta: {e}"
         return out
-    bgr = cv2.imread(str(root_p / "images" / f"{frame_name(index)}.png"), cv2.IMREAD_COLOR)
+    try:
+        image = inside(root_p, f"images/{frame_name(index)}.png", f"frame {index}")
+    except SimgenError as e:
+        out["error"] = str(e)
+        return out
+    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
     if bgr is None:
         out["error"] = "image missing or unreadable"
         return out
@@ -199,22 +205,25 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
     name = frame_name(index)
     root = ds.root
     meta = ds.meta(index)
-    rgb = read_png(root / "images" / f"{name}.png")
-    instance = read_png(root / "instance" / f"{name}.png")
+    rgb = read_png(inside(root, f"images/{name}.png", f"frame {index}"))
+    instance = read_png(inside(root, f"instance/{name}.png", f"frame {index}"))
     anns = annotations_of(meta)
     tiles = [("boxes and masks", _data_uri(overlay(rgb, instance, anns, ds.category_names)))]
-    depth = root / "depth" / f"{name}.npy"
+    depth = inside(root, f"depth/{name}.npy", f"frame {index}")
     if depth.is_file():
         tiles.append(("depth", _data_uri(depth_preview(read_npy(depth)))))
-    normal = root / "normal" / f"{name}.npy"
+    normal = inside(root, f"normal/{name}.npy", f"frame {index}")
     if normal.is_file():
         tiles.append(("normals", _data_uri(normal_preview(read_npy(normal)))))
     flow = (meta.get("flow") or {})
     for direction in ("forward", "backward"):
         files = flow.get(direction)
-        if files and (root / files["flow"]).is_file():
-            valid = read_png(root / files["valid"]) != 0 if (root / files.get("valid", "")).is_file() else None
-            tiles.append((f"flow {direction}", _data_uri(flow_to_color(read_npy(root / files["flow"]), valid))))
+        where = f"meta/{name}.json flow.{direction}"
+        if files and inside(root, files.get("flow"), where).is_file():
+            valid_file = inside(root, files["valid"], where) if files.get("valid") else None
+            valid = read_png(valid_file) != 0 if valid_file is not None and valid_file.is_file() else None
+            tiles.append((f"flow {direction}", _data_uri(flow_to_color(read_npy(inside(root, files["flow"], where)),
+                                                                        valid))))
             break
     caption = f"frame {index}: {len(anns)} object(s)"
     return tiles, caption

@@ -44,6 +44,8 @@ import numpy as np
 from pycocotools import mask as mask_util
 
 from simgen.io.dataset import frame_name
+from simgen import SimgenError
+from simgen.io.confine import inside
 from simgen.io.files import read_npy, read_npz, read_png
 from simgen.labels.core import annotation_rle
 from simgen.labels.kinds import LABEL_KINDS, LabelKind
@@ -164,7 +166,11 @@ class FrameCheck:
         self.problems.append((kind, f"frame {self.index}: {message}"))
 
     def _file(self, rel: str) -> Path | None:
-        path = self.root / rel
+        try:
+            path = inside(self.root, rel, f"frame {self.index}")
+        except SimgenError as e:
+            self.bad("path out of the dataset", str(e))
+            return None
         if not path.is_file():
             self.bad("missing file", rel)
             return None
@@ -507,7 +513,13 @@ def _check_coco(ds: Dataset, report: Report) -> tuple[dict[int, list[dict]], dic
         if index in by_frame:
             report.add("COCO image", f"frame {index} has two image records ({by_frame[index].get('id')}, {iid})")
             continue
-        if not any((base / str(name)).is_file() for base in (ds.root, path.parent, ds.root / "images")):
+        try:
+            found = any(inside(base, name, f"{path.name} image {iid} file_name").is_file()
+                        for base in (ds.root, path.parent, ds.root / "images"))
+        except SimgenError as e:
+            report.add("COCO image", str(e))
+            continue
+        if not found:
             report.add("COCO image", f"image {iid}: {name} does not exist")
         by_id[iid] = index
         by_frame[index] = img

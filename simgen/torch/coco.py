@@ -22,6 +22,7 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from simgen import SimgenError
+from simgen.io.confine import inside
 from simgen.io.files import read_json
 
 
@@ -55,7 +56,9 @@ class CocoImages(torch.utils.data.Dataset):
                 if w > 0 and h > 0:
                     boxes.append([x, y, x + w, y + h])
                     cls.append(cat_label[int(a["category_id"])])
-            self.items.append((i, images_by_id[i]["file_name"], np.asarray(boxes, np.float32).reshape(-1, 4),
+            name = images_by_id[i]["file_name"]
+            inside(self.root, name, f"image {i} file_name")  # data: it stays in the image folder
+            self.items.append((i, name, np.asarray(boxes, np.float32).reshape(-1, 4),
                                np.asarray(cls, np.int64)))
 
     def __len__(self) -> int:
@@ -63,7 +66,7 @@ class CocoImages(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         image_id, name, boxes, cls = self.items[index]
-        path = self.root / name
+        path = inside(self.root, name, f"image {image_id} file_name")
         try:
             with Image.open(path) as im:
                 rgb = np.asarray(im.convert("RGB"))

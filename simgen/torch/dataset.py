@@ -37,6 +37,7 @@ import torch
 from torchvision import tv_tensors
 
 from simgen import SimgenError
+from simgen.io.confine import inside
 from simgen.io.dataset import frame_name, frames_on_disk, read_frame
 from simgen.io.files import read_json, read_npy
 from simgen.io.flow_formats import read_valid_png
@@ -177,9 +178,11 @@ class SimgenDataset(torch.utils.data.Dataset):
             for direction, files in (meta.get("flow") or {}).items():
                 if not files:  # an end of the sequence: no frame that way
                     continue
-                flow = read_npy(self.root / files["flow"])
+                where = f"meta/{frame_name(index)}.json flow.{direction}"
+                flow = read_npy(inside(self.root, files["flow"], where))
+                valid = read_valid_png(inside(self.root, files["valid"], where))
                 target[f"flow_{direction}"] = Flow(torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1))))
-                target[f"flow_{direction}_valid"] = DenseMap(torch.from_numpy(read_valid_png(self.root / files["valid"])))
+                target[f"flow_{direction}_valid"] = DenseMap(torch.from_numpy(valid))
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target

@@ -1,0 +1,148 @@
+"""A dataset given to simgen is data, confined to its folder (simgen.io.confine): crafted paths
+in meta and COCO files, symlinked files and folders, and split names that climb out end in one
+line (or a validation report entry), and nothing outside the folders given is written or read."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from simgen import SimgenError
+from simgen.io.confine import inside
+
+pytestmark = pytest.mark.render  # uses the rendered fixture (conftest)
+
+
+@pytest.fixture
+def crafted(rendered, tmp_path):
+    """A copy of a rendered dataset to tamper with, and a sentinel file outside it."""
+    root = tmp_path / "in"
+    shutil.copytree(rendered, root, symlinks=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.ply").write_bytes(b"the user's file")
+    return root, outside
+
+
+def edit_meta(root, index, fn):
+    path = root / "meta" / f"{index:06d}.json"
+    meta = json.loads(path.read_text())
+    fn(meta)
+    path.write_text(json.dumps(meta))
+
+
+def one_line(e) -> str:
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("rel, why", [("/etc/passwd", "absolute"), ("models/../../outside/secret.ply", "'..'"),
+                                      ("models/link/secret.ply", "symbolic link"), ("", "not a relative path"),
+                                      ("C:/x.ply", "absolute"), ("models\\..\\x", "absolute")])
+def test_inside_refuses_paths_out_of_the_dataset(crafted, rel, why):
+    root, outside = crafted
+    (root / "models" / "link").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SimgenError, match=why) as e:
+        inside(root, rel, "meta/000000.json objects' mesh")
+    assert "meta/000000.json" in one_line(e)
+    (root / "models" / "inner").symlink_to(root / "models", target_is_directory=True)
+    assert inside(root, "models/inner", "x") == root / "models" / "inner"  # a link that stays inside is fine
+
+
+@pytest.mark.parametrize("mesh", ["models/../../outside/secret.ply", "models/link/secret.ply"])
+def test_merge_refuses_a_mesh_path_out_of_the_dataset(crafted, tmp_path, mesh):
+    from simgen.io.merge import merge
+
+    root, outside = crafted
+    (root / "models" / "link").symlink_to(outside, target_is_directory=True)
+    edit_meta(root, 1, lambda m: m["objects"][0].update(mesh=mesh))
+    with pytest.raises(SimgenError, match="objects' mesh") as e:
+        merge(tmp_path / "out", [root])
+    one_line(e)
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.ply"]
+    assert (outside / "secret.ply").read_bytes() == b"the user's file"
+
+
+def test_merge_never_carries_a_link(crafted, tmp_path):
+    from simgen.io.merge import merge
+
+    root, outside = crafted
+    (root / "images" / "000001.png").unlink()
+    (root / "images" / "000001.png").symlink_to(outside / "secret.ply")
+    with pytest.raises(SimgenError, match="symbolic link") as e:
+        merge(tmp_path / "out", [root])
+    assert "images/000001.png" in one_line(e)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_symlink()]
+
+
+def test_a_split_name_that_climbs_out_is_refused(crafted, tmp_path):
+    from simgen.io.merge import merge
+
+    root, _ = crafted
+    edit_meta(root, 0, lambda m: m["coco"]["image"].setdefault("simgen", {}).update(split="../../escaped"))
+    with pytest.raises(SimgenError, match="names the split '../../escaped'") as e:
+        merge(tmp_path / "out", [root])
+    one_line(e)
+    assert not list(tmp_path.rglob("*escaped*"))
+
+
+def test_inspect_and_the_torch_dataset_refuse_a_frame_file_linked_out(crafted, tmp_path):
+    from simgen.report.inspect import inspect
+
+    root, outside = crafted
+    (root / "instance" / "000000.png").unlink()
+    (root / "instance" / "000000.png").symlink_to(outside / "secret.ply")
+    with pytest.raises(SimgenError, match="leads out through the symbolic link") as e:
+        inspect(root, tmp_path / "report.html")
+    one_line(e)
+    torch_dataset = pytest.importorskip("simgen.torch.dataset")
+    with pytest.raises(SimgenError, match="leads out through the symbolic link"):
+        torch_dataset.SimgenDataset(root)[0]
+
+
+def test_the_torch_dataset_refuses_a_flow_path_out_of_the_dataset(crafted):
+    torch_dataset = pytest.importorskip("simgen.torch.dataset")
+    root, outside = crafted
+    edit_meta(root, 0, lambda m: m.update(flow={"forward": {"flow": "../outside/secret.ply", "valid": "x.png"}}))
+    with pytest.raises(SimgenError, match="flow.forward gives the path '../outside/secret.ply'") as e:
+        torch_dataset.SimgenDataset(root, extras=("flow",))[0]
+    one_line(e)
+
+
+def test_validate_reports_a_coco_file_name_out_of_the_dataset(crafted):
+    from simgen.report.validate import validate
+
+    root, _ = crafted
+    coco = json.loads((root / "coco.json").read_text())
+    coco["images"][0]["file_name"] = "images/../../outside/000000.png"
+    (root / "coco.json").write_text(json.dumps(coco))
+    report = validate(root)
+    text = json.dumps(report.as_dict()) if hasattr(report, "as_dict") else str(report.__dict__)
+    assert "000000.png" in text and not report.ok
+
+
+def test_a_coco_file_name_out_of_the_image_folder_is_refused(crafted, tmp_path):
+    coco_mod = pytest.importorskip("simgen.torch.coco")
+    root, outside = crafted
+    coco = json.loads((root / "coco.json").read_text())
+    coco["images"][0]["file_name"] = str(outside / "secret.ply")
+    (tmp_path / "crafted.json").write_text(json.dumps(coco))
+    names = [c["name"] for c in coco["categories"]]
+    with pytest.raises(SimgenError, match="is absolute") as e:
+        coco_mod.CocoImages(tmp_path / "crafted.json", names, images=root)
+    one_line(e)
+
+
+def test_compare_refuses_a_coco_file_name_out_of_its_folder(crafted, tmp_path):
+    from simgen.report.compare import compare
+
+    root, _ = crafted
+    coco = json.loads((root / "coco.json").read_text())
+    for im in coco["images"]:
+        im["file_name"] = "../" + im["file_name"]
+    (root / "real.json").write_text(json.dumps(coco))
+    with pytest.raises(SimgenError, match="climbs out") as e:
+        compare(root, f"{root / 'real.json'}", tmp_path / "c.html")
+    one_line(e)
+    assert os.path.exists(root / "real.json")

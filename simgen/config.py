@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
-from simgen.core.image_header import DEFAULT_MAX_PIXELS
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
 from simgen.core.splits import check_splits
 from simgen.schema import check_fields, setting, span
@@ -119,11 +118,6 @@ class RenderConfig:
     Blender's other operators wait for the worker). false: one frame at a time."""
     persistent_data: bool = setting(False)
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
-    max_image_pixels: int = setting(DEFAULT_MAX_PIXELS, ge=1, le=2**40)
-    """Largest image (width x height) simgen reads as input: mesh textures (embedded ones too),
-    PBR maps, HDRIs, background photos, EXR files, and the PNGs of datasets it reads. Measured
-    from the file's header before anything is decoded (a small PNG can declare 30000 x 30000
-    pixels and take gigabytes to decode); 134217728 = a 16k x 8k HDRI."""
     scratch_dir: Optional[str] = setting(None, example="/local/scratch")
     """Folder for the renders in flight: multilayer EXR files of 57 bytes per pixel (118 MB at
     1920x1080), up to 3 at once with render.overlap (twice that with depth of field). null: the

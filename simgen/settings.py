@@ -14,7 +14,7 @@ from dataclasses import fields
 from typing import Any
 
 from simgen import SimgenError
-from simgen.assets.images import check_image_textures, check_images, hdri_files, set_pixel_limit
+from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RenderConfig, Settings, check_settings
 from simgen.recipes import load_recipe
 from simgen.schema import did_you_mean, override_text
@@ -45,7 +45,6 @@ def validate(s: Settings) -> Settings:
         raise SimgenError(f"scene.recipe={s.scene.recipe} but the scene settings are a "
                           f"{type(s.scene).__module__}.{type(s.scene).__name__}; pick the scene with scene=NAME")
     check_settings(s)
-    set_pixel_limit(s.render.max_image_pixels)  # for every input image checked in this process from now on
     if "hdri" in s.lighting.world:
         check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir")
     if s.materials.image_dir is not None or "image" in s.materials.textures:

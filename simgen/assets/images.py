@@ -19,49 +19,31 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from simgen import SimgenError
-from simgen.core.image_header import DEFAULT_MAX_PIXELS, HeaderError, image_size
 from simgen.core.scene import IMAGE_SUFFIXES
 
 
-_PIXEL_LIMIT = [DEFAULT_MAX_PIXELS]
-
-
-def set_pixel_limit(limit: int) -> None:
-    """render.max_image_pixels for every image checked from now on in this process (set by
-    simgen.settings.validate, as Pillow's Image.MAX_IMAGE_PIXELS is set for a process)."""
-    _PIXEL_LIMIT[0] = int(limit)
-
-
 def check_images(paths: Iterable[Path], key: str) -> None:
-    """Check and decode every image of ``paths`` (named by config key ``key``): its header's
-    size against render.max_image_pixels first, then the pixels; SimgenError naming the first
-    file that cannot be used, and how to fix it."""
+    """Decode every image of ``paths`` (named by config key ``key``); SimgenError naming the
+    first file that cannot be used, and how to fix it."""
     for path in paths:
         p = Path(path)
         try:
             st = p.stat()
         except OSError as e:
             raise SimgenError(f"cannot read image {p} ({key}): {e.strerror or e}; fix or remove the file") from None
-        problem = _problem(str(p), st.st_size, st.st_mtime_ns, _PIXEL_LIMIT[0])
+        problem = _problem(str(p), st.st_size, st.st_mtime_ns)
         if problem:
-            fix = "raise render.max_image_pixels to use it" if "render.max_image_pixels" in problem else \
-                "re-export the file or remove it from the folder"
-            raise SimgenError(f"cannot use image {p} ({key}): {problem}; {fix}")
+            raise SimgenError(f"cannot use image {p} ({key}): {problem}; re-export the file or remove it "
+                              "from the folder")
 
 
 @functools.lru_cache(maxsize=256)
-def _problem(path: str, size: int, mtime_ns: int, limit: int) -> str | None:
-    """Why the image at ``path`` is unusable, or None (cached per size, mtime and limit)."""
+def _problem(path: str, size: int, mtime_ns: int) -> str | None:
+    """Why the image at ``path`` is unusable, or None (cached per size and mtime)."""
     if size == 0:
         return "the file is empty"
     if not os.access(path, os.R_OK):
         return "permission denied (make it readable)"
-    try:  # before a pixel is decoded: a small file can declare a huge image
-        width, height = image_size(path)
-    except HeaderError as e:
-        return f"it does not decode ({e})"
-    if width * height > limit:
-        return f"it is {width}x{height} = {width * height} pixels, more than render.max_image_pixels={limit}"
     suffix = Path(path).suffix.lower()
     with _captured_stderr() as noise:
         try:

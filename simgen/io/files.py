@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 
 from simgen import SimgenError
-from simgen.core.image_header import DEFAULT_MAX_PIXELS, check_pixels
 from simgen.io.locks import is_held
 
 TMP_SUFFIX = ".tmp"
@@ -155,7 +154,6 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
 def read_png(path: str | os.PathLike) -> np.ndarray:
     """Inverse of :func:`write_png`: same dtype and shape back (3-channel images as RGB)."""
     buf = np.fromfile(str(path), dtype=np.uint8)
-    check_pixels(buf[:4096].tobytes(), DEFAULT_MAX_PIXELS, str(path))  # before decoding (a dataset is data)
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"{path} is not a readable PNG")

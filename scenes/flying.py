@@ -136,9 +136,10 @@ def check(settings: Settings) -> None:
     if sc.background_distance[1] >= settings.camera.clip_end:
         raise SimgenError(f"scene.background_distance {list(sc.background_distance)} must lie within "
                           f"camera.clip_end={settings.camera.clip_end}")
-    check_image_textures("scene.textures", sc.textures, settings.materials.image_dir)
+    check_image_textures("scene.textures", sc.textures, settings.materials.image_dir,
+                         settings.render.max_image_pixels)
     if sc.background_dir is not None:
-        photo_files("scene.background_dir", sc.background_dir)
+        photo_files("scene.background_dir", sc.background_dir, settings.render.max_image_pixels)
     if settings.objects.count[1] + sc.distractors[1] + 1 > MAX_INSTANCE_ID:  # + 1: the background plane
         raise SimgenError(f"objects.count={list(settings.objects.count)} and scene.distractors="
                           f"{list(sc.distractors)} allow more than {MAX_INSTANCE_ID - 1} objects (the limit is "
@@ -351,7 +352,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                                                   rng)
     photo = None
     if sc.background_dir is not None:  # drawn last: everything else is what it is without photos
-        files = photo_files("scene.background_dir", sc.background_dir)
+        files = photo_files("scene.background_dir", sc.background_dir, settings.render.max_image_pixels)
         path = files[int(rng.integers(len(files)))]
         frame_tall = bg_distance * r.height / float(np.array(cam["K"])[1, 1])  # the frame's height on the plane
         copies = max(1, 2 * int(round((size / frame_tall - 1) / 2)) + 1)  # odd: one copy centred on the plane

@@ -104,7 +104,7 @@ def check(settings: Settings) -> None:
     every photo of scene.background_dir decodes."""
     sc = settings.scene
     if sc.background_dir is not None:
-        photo_files("scene.background_dir", sc.background_dir)
+        photo_files("scene.background_dir", sc.background_dir, settings.render.max_image_pixels)
     if sc.wall_distance[0] < sc.area_radius:
         raise SimgenError(f"scene.wall_distance={list(sc.wall_distance)} must start at scene.area_radius="
                           f"{sc.area_radius} or beyond (walls stand outside the objects' area); raise it")
@@ -450,7 +450,7 @@ def wall_photos(settings: Settings, rng: np.random.Generator, scene_objects: lis
     folder = settings.scene.background_dir
     if folder is None:
         return scene_objects, world, {}
-    files = photo_files("scene.background_dir", folder)
+    files = photo_files("scene.background_dir", folder, settings.render.max_image_pixels)
     backdrop = files[int(rng.integers(len(files)))]
     world = dataclasses.replace(world, backdrop=backdrop)
     used = {"backdrop": str(backdrop), "walls": {}}

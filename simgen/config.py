@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
-from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
+from simgen.core.scene import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
 from simgen.core.splits import check_splits
 from simgen.schema import check_fields, setting, span
 from simgen.tone import TONES
@@ -127,6 +127,12 @@ class RenderConfig:
     """Render at most this many frames per Blender process: a run with more renders them in
     batches of whole sequences, each in a fresh process (Blender's memory grows ~20 KiB per
     new scene; a restart costs ~2 s). 0: one process whatever the number of frames."""
+    max_image_pixels: int = setting(MAX_IMAGE_PIXELS, ge=1)
+    """The largest width x height of any image simgen reads as input: textures, background
+    photos, HDRIs, EXR (a mesh's own and glTF-embedded textures and PBR maps included). Checked
+    from the file's header before it is decoded, so a small file that states a huge size (a
+    decompression bomb) is refused in one line instead of costing gigabytes. The default,
+    16384 x 8192, takes a 16K HDRI; raise it for bigger ones."""
 
 
 @dataclass

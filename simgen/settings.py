@@ -35,7 +35,8 @@ def default_settings(**top: Any) -> Settings:
 
 def validate(s: Settings) -> Settings:
     """Check ``s``: every declared bound (:func:`simgen.config.check_settings`), the HDRIs and
-    texture images it names (decoded), then the recipe's own cross-field checks. ``s.scene = None`` becomes the default recipe's Config."""
+    texture images it names (their headers
+    against render.max_image_pixels, then decoded), then the recipe's own cross-field checks. ``s.scene = None`` becomes the default recipe's Config."""
     if s.scene is None:
         s.scene = default_scene()
     if not dataclasses.is_dataclass(s.scene) or not isinstance(getattr(s.scene, "recipe", None), str):
@@ -45,14 +46,15 @@ def validate(s: Settings) -> Settings:
         raise SimgenError(f"scene.recipe={s.scene.recipe} but the scene settings are a "
                           f"{type(s.scene).__module__}.{type(s.scene).__name__}; pick the scene with scene=NAME")
     check_settings(s)
+    limit = s.render.max_image_pixels  # every image: its header against the limit, then decoded
     if "hdri" in s.lighting.world:
-        check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir")
+        check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir", limit)
     if s.materials.image_dir is not None or "image" in s.materials.textures:
-        check_image_textures("materials.textures", s.materials.textures, s.materials.image_dir)
+        check_image_textures("materials.textures", s.materials.textures, s.materials.image_dir, limit)
     if s.materials.pbr_dir is not None:
         from simgen.assets.pbr import pbr_sets, resolve_pbr_dir
 
-        pbr_sets(resolve_pbr_dir(s.materials.pbr_dir))  # every set's maps decode
+        pbr_sets(resolve_pbr_dir(s.materials.pbr_dir), max_pixels=limit)  # every set's maps decode
     if getattr(recipe, "check", None) is not None:
         recipe.check(s)
     return s

@@ -1,7 +1,10 @@
 """Decoding the user's images (HDRIs, texture images) before rendering, so that a truncated or
 garbage file is one clear error instead of a black or magenta world in every frame.
 
-Every file is decoded completely (Pillow for PNG/JPEG/TIFF/BMP/TGA, OpenCV for Radiance .hdr,
+First its header is read (:mod:`simgen.core.image_header`, no decoding) and its width x height
+checked against render.max_image_pixels, so that a decompression bomb (a small file stating a
+huge size) is refused in one line before any decoder allocates its pixels. Then every file is
+decoded completely (Pillow for PNG/JPEG/TIFF/BMP/TGA, OpenCV for Radiance .hdr,
 the OpenEXR package for .exr) and its pixels must be finite and not empty. A file is decoded
 once per process while its size and modification time stay the same. The C libraries'
 own complaints on stderr are captured and folded into the one-line error.
@@ -19,31 +22,39 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from simgen import SimgenError
-from simgen.core.scene import IMAGE_SUFFIXES
+from simgen.core.scene import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
+from simgen.core.image_header import LIMIT_KEY, ImageHeaderError, image_size, pixel_problem
 
 
-def check_images(paths: Iterable[Path], key: str) -> None:
-    """Decode every image of ``paths`` (named by config key ``key``); SimgenError naming the
-    first file that cannot be used, and how to fix it."""
+def check_images(paths: Iterable[Path], key: str, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Decode every image of ``paths`` (named by config key ``key``) whose header states at most
+    ``max_pixels`` (render.max_image_pixels) pixels; SimgenError naming the first file that
+    cannot be used, and how to fix it (a file over the limit is never decoded)."""
     for path in paths:
         p = Path(path)
         try:
             st = p.stat()
         except OSError as e:
             raise SimgenError(f"cannot read image {p} ({key}): {e.strerror or e}; fix or remove the file") from None
-        problem = _problem(str(p), st.st_size, st.st_mtime_ns)
+        problem = _problem(str(p), st.st_size, st.st_mtime_ns, max_pixels)
         if problem:
-            raise SimgenError(f"cannot use image {p} ({key}): {problem}; re-export the file or remove it "
-                              "from the folder")
+            fix = "" if LIMIT_KEY in problem else "; re-export the file or remove it from the folder"
+            raise SimgenError(f"cannot use image {p} ({key}): {problem}{fix}")
 
 
 @functools.lru_cache(maxsize=256)
-def _problem(path: str, size: int, mtime_ns: int) -> str | None:
-    """Why the image at ``path`` is unusable, or None (cached per size and mtime)."""
+def _problem(path: str, size: int, mtime_ns: int, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
+    """Why the image at ``path`` is unusable, or None (cached per size, mtime and limit)."""
     if size == 0:
         return "the file is empty"
     if not os.access(path, os.R_OK):
         return "permission denied (make it readable)"
+    try:  # the header alone: a file over the limit (or with no image header) is never decoded
+        too_large = pixel_problem(path, max_pixels)
+    except ImageHeaderError as e:
+        return f"it does not decode ({e.reason})"
+    if too_large:
+        return too_large
     suffix = Path(path).suffix.lower()
     with _captured_stderr() as noise:
         try:
@@ -172,12 +183,14 @@ def texture_images(image_dir: str | None) -> tuple[Path, ...]:
                         "materials.image_dir=null")
 
 
-def check_image_textures(name: str, kinds: list[str], image_dir: str | None) -> None:
+def check_image_textures(name: str, kinds: list[str], image_dir: str | None,
+                         max_pixels: int = MAX_IMAGE_PIXELS) -> None:
     """The image texture kind in ``kinds`` (the config key ``name``) and materials.image_dir
-    come together; the folder's images all decode."""
+    come together; the folder's images are at most ``max_pixels`` (render.max_image_pixels)
+    and all decode."""
     if "image" in kinds and image_dir is None:
         raise SimgenError(f"{name} has image but materials.image_dir is null; set materials.image_dir=/path/to/images")
-    check_images(texture_images(image_dir), "materials.image_dir")
+    check_images(texture_images(image_dir), "materials.image_dir", max_pixels)
 
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".tga")
@@ -185,19 +198,18 @@ PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".tga")
 
 
 @functools.lru_cache(maxsize=8)
-def photo_files(key: str, folder: str) -> tuple[Path, ...]:
+def photo_files(key: str, folder: str, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[Path, ...]:
     """The sorted image files of ``folder`` (the value of config key ``key``, e.g.
-    scene.background_dir), every one decoded once to check it (SimgenError naming the
-    first bad one, or the folder when it is missing or holds no image)."""
+    scene.background_dir), every one checked against ``max_pixels`` (render.max_image_pixels)
+    from its header, then decoded once (SimgenError naming the first bad one, or the folder
+    when it is missing or holds no image)."""
     files = folder_files(key, folder, PHOTO_SUFFIXES, f"photos ({' '.join(PHOTO_SUFFIXES)})", f"{key}=null")
-    check_images(files, key)
+    check_images(files, key, max_pixels)
     return files
 
 
 @functools.lru_cache(maxsize=256)
 def image_aspect(path: Path) -> float:
     """Width / height of the photo at ``path`` (one of PHOTO_SUFFIXES; read from its header)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.width / im.height
+    w, h = image_size(path)
+    return w / h

@@ -19,6 +19,7 @@ import trimesh
 from simgen import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
+from simgen.core.scene import MAX_IMAGE_PIXELS
 
 _FIX = "re-export it from a 3D tool or remove it from the catalog/folder"
 
@@ -46,25 +47,41 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
 
     if parametric.is_generated(path):  # a drawn shape: regenerated from the seed its name holds
         return parametric.shape_of(path).mesh
-    return load_asset(path).mesh
+    return load_asset(path, max_pixels=None).mesh  # the geometry only: no texture is decoded
 
 
-def load_asset(path: str | Path) -> LoadedAsset:
+def load_asset(path: str | Path, max_pixels: int | None = MAX_IMAGE_PIXELS) -> LoadedAsset:
     """The mesh in ``path`` with its own appearance (:mod:`simgen.assets.appearance`: materials,
     texture images, UVs, vertex colours; None if it has none), cached per absolute path.
     Texture files must lie inside the asset's folder
     (:func:`simgen.assets.appearance.asset_root`). Raises :class:`SimgenError` as
-    :func:`load_mesh`, and for a missing, corrupt or escaping texture."""
+    :func:`load_mesh`, and for a missing, corrupt or escaping texture, or one whose header
+    states more than ``max_pixels`` pixels (render.max_image_pixels; checked before it is
+    decoded, once per file and limit). ``max_pixels=None``: the textures are neither checked
+    nor decoded (for callers that read the appearance's parameters only, or check each image
+    themselves before loading it, as the Blender backend does)."""
     from simgen.assets import parametric
 
     if parametric.is_generated(path):
         return LoadedAsset(parametric.shape_of(path).mesh, None)
-    return _load_cached(str(_abs(path)))
+    key = str(_abs(path))
+    if max_pixels is None:
+        return _load_cached(key)
+    return _load_checked(key, max_pixels)
 
 
 def clear_mesh_cache() -> None:
     """Forget every mesh loaded by :func:`load_mesh` (e.g. after files changed)."""
     _load_cached.cache_clear()
+    _load_checked.cache_clear()
+
+
+@functools.lru_cache(maxsize=None)
+def _load_checked(path_str: str, max_pixels: int) -> LoadedAsset:
+    loaded = _load_cached(path_str)
+    if loaded.appearance is not None:
+        check_textures(Path(path_str), loaded.appearance, max_pixels)
+    return loaded
 
 
 @functools.lru_cache(maxsize=None)
@@ -94,8 +111,6 @@ def _load_cached(path_str: str) -> LoadedAsset:
     problem = _problem(loaded.mesh)
     if problem:
         raise SimgenError(f"cannot load mesh {path}: {problem}; {_FIX}")
-    if loaded.appearance is not None:
-        check_textures(path, loaded.appearance)
     return loaded
 
 
@@ -119,32 +134,38 @@ def _problem(mesh: object) -> str | None:
     return None
 
 
-def check_textures(path: Path, appearance: Appearance) -> None:
-    """Decode every texture image of a mesh's own appearance once (files and embedded data):
-    a corrupt one is one error line naming it and the mesh."""
+def check_textures(path: Path, appearance: Appearance, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Check every texture image of a mesh's own appearance once (files and embedded data):
+    its header against ``max_pixels`` (render.max_image_pixels), then decoded; a file over
+    the limit, or corrupt, is one error line naming it and the mesh."""
     import tempfile
 
     from simgen.assets.images import check_images
+    from simgen.core.image_header import ImageHeaderError, pixel_problem
 
     for image in appearance.images():
         where = f"texture {image.name} of mesh {path}"
         if image.path is not None:
-            check_images([image.path], where)
+            check_images([image.path], where, max_pixels)
             continue
+        try:  # embedded bytes (GLB chunk, data: URI): refused from their header, never written out
+            too_large = pixel_problem(image.data or b"", max_pixels, name=f"x{image.suffix}")
+        except ImageHeaderError:
+            too_large = None  # check_images words it, as for a file
+        if too_large:
+            raise SimgenError(f"cannot use image {image.name} ({where}): {too_large}")
         with tempfile.NamedTemporaryFile(suffix=image.suffix) as f:
             f.write(image.data or b"")
             f.flush()
             try:
-                check_images([Path(f.name)], where)
+                check_images([Path(f.name)], where, max_pixels)
             except SimgenError as e:
                 raise SimgenError(str(e).replace(f.name, image.name)) from None
 
 
-def validate_catalog(catalog: Catalog) -> None:
-    """Load every asset mesh, the ground and the distractors once, so bad assets fail before
-    rendering."""
-    for asset in catalog.assets:
-        load_mesh(asset.path)
-    load_mesh(catalog.ground)
-    for path in catalog.distractors:
-        load_mesh(path)
+def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Load every asset mesh, the ground and the distractors once, with their own textures
+    checked (at most ``max_pixels`` pixels each, render.max_image_pixels, then decoded), so bad
+    assets fail before rendering."""
+    for path in [*(a.path for a in catalog.assets), catalog.ground, *catalog.distractors]:
+        load_asset(path, max_pixels)

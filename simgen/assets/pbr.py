@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 
 from simgen import SimgenError
-from simgen.core.scene import PbrSet
+from simgen.core.scene import MAX_IMAGE_PIXELS, PbrSet
 
 BUNDLED_PBR: Path = Path(__file__).resolve().parents[2] / "assets" / "materials"
 """The bundled sets (made by scripts/make_pbr_sets.py): materials.pbr_dir=bundled."""
@@ -104,14 +104,25 @@ def _stated_convention(folder: Path) -> str:
     return stated
 
 
-@functools.lru_cache(maxsize=8)
-def pbr_sets(pbr_dir: str, key: str = "materials.pbr_dir") -> tuple[PbrSet, ...]:
-    """Every set under ``pbr_dir`` (recursively; hidden folders and symlinked folders skipped),
-    sorted by folder, each map decoded once; a one-line SimgenError for a missing folder, a
-    folder without sets, or a map that does not decode."""
-    import os
-
+def pbr_sets(pbr_dir: str, key: str = "materials.pbr_dir", max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[PbrSet, ...]:
+    """Every set under ``pbr_dir`` (:func:`find_pbr_sets`), each map's header checked against
+    ``max_pixels`` (render.max_image_pixels) and then decoded, once per file and limit; a
+    one-line SimgenError for a missing folder, a folder without sets, a map over the limit or
+    one that does not decode."""
     from simgen.assets.images import check_images
+
+    sets = find_pbr_sets(pbr_dir, key)
+    for s in sets:
+        check_images([Path(p) for p in s.maps().values()], f"{key}, set {s.name}", max_pixels)
+    return sets
+
+
+@functools.lru_cache(maxsize=8)
+def find_pbr_sets(pbr_dir: str, key: str = "materials.pbr_dir") -> tuple[PbrSet, ...]:
+    """Every set under ``pbr_dir`` (recursively; hidden folders and symlinked folders skipped),
+    sorted by folder, its maps not read (:func:`pbr_sets` checks them); a one-line SimgenError
+    for a missing folder or a folder without sets."""
+    import os
 
     root = Path(pbr_dir).expanduser()
     if not root.is_dir():
@@ -126,6 +137,4 @@ def pbr_sets(pbr_dir: str, key: str = "materials.pbr_dir") -> tuple[PbrSet, ...]
     if not sets:
         raise SimgenError(f"{key}={pbr_dir} holds no PBR set (a folder with a colour map such as "
                           f"<id>_1K-JPG_Color.jpg or <id>_diff_1k.jpg); add some or set {key}=null")
-    for s in sets:
-        check_images([Path(p) for p in s.maps().values()], f"{key}, set {s.name}")
     return tuple(sets)

@@ -31,6 +31,7 @@ from simgen.blender.pbr import pbr_nodes
 from simgen.config import RenderConfig
 from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
+from simgen.core.image_header import check_pixels
 from simgen.io import scratch
 from simgen.tone import LUT_SIZE, display, expose, lut_inputs
 
@@ -311,7 +312,7 @@ class BlenderBackend:
         and vertex colours (per face corner: loops are the faces' corners in order)."""
         me = self._meshes.get(path)
         if me is None:
-            loaded = load_asset(path)
+            loaded = load_asset(path, max_pixels=None)  # each texture is checked as it is loaded
             tm, look = loaded.mesh, loaded.appearance
             me = bpy.data.meshes.new(path.stem)
             v = np.asarray(tm.vertices, dtype=np.float32)
@@ -347,10 +348,15 @@ class BlenderBackend:
 
     def _texture(self, t: TextureImage, colour: bool) -> bpy.types.Image:
         """A mesh's own texture image, loaded once per file (embedded data written to the
-        scratch folder first) and colour space: sRGB for colours, Non-Color for data maps."""
+        scratch folder first) and colour space: sRGB for colours, Non-Color for data maps. Its
+        header is checked against render.max_image_pixels first: Blender never decodes a bomb."""
         key = (str(t.path) if t.path is not None else f"{t.name}:{hash(t.data)}", colour)
         img = self._textures.get(key)
         if img is None:
+            if t.path is not None:
+                check_pixels(t.path, self.settings.max_image_pixels)
+            else:
+                check_pixels(t.data or b"", self.settings.max_image_pixels, name=t.name)
             path = t.path
             if path is None:
                 path = self.tmpdir / f"texture-{len(self._textures):04d}{t.suffix}"
@@ -366,7 +372,7 @@ class BlenderBackend:
     def _own_material(self, path: Path, slot: int) -> bpy.types.Material:
         mat = self._own.get((path, slot))
         if mat is None:
-            look = load_asset(path).appearance
+            look = load_asset(path, max_pixels=None).appearance
             mat = own_material(f"{path.stem}:{look.materials[slot].name}", look.materials[slot],
                                has_uv=bool(self._mesh(path).uv_layers), image=self._texture, finish=add_normal_aov)
             self._own[(path, slot)] = mat
@@ -556,10 +562,11 @@ class BlenderBackend:
 
     def _image(self, path: Path):
         """The image datablock of ``path`` (an HDRI or a texture), loaded once per backend and
-        reused by every frame."""
+        reused by every frame; its header checked against render.max_image_pixels first."""
         key = Path(path).resolve()
         img = self._images.get(key)
         if img is None:
+            check_pixels(key, self.settings.max_image_pixels)
             img = bpy.data.images.load(str(key), check_existing=True)
             self._images[key] = img
         return img

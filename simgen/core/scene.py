@@ -25,6 +25,9 @@ GRADIENT_TYPES: tuple[str, ...] = ("linear", "quadratic", "easing", "diagonal", 
 """Blender's ShaderNodeTexGradient gradient_type values (lower case)."""
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".tga", ".exr", ".hdr")
 """Image files Blender loads as textures."""
+MAX_IMAGE_PIXELS = 16384 * 8192
+"""Default of render.max_image_pixels: the largest width x height of an input image (a 16K
+equirectangular HDRI), checked from its header before it is decoded (simgen.core.image_header)."""
 
 
 ROLES: tuple[str, ...] = ("object", "distractor", "ground", "wall", "support")

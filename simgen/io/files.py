@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 
 from simgen import SimgenError
+from simgen.core.scene import MAX_IMAGE_PIXELS
+from simgen.core.image_header import check_pixels
 from simgen.io.locks import is_held
 
 TMP_SUFFIX = ".tmp"
@@ -151,9 +153,12 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     atomic_write_bytes(path, encode_png(image))
 
 
-def read_png(path: str | os.PathLike) -> np.ndarray:
-    """Inverse of :func:`write_png`: same dtype and shape back (3-channel images as RGB)."""
+def read_png(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Inverse of :func:`write_png`: same dtype and shape back (3-channel images as RGB). A file
+    whose header states more than ``max_pixels`` pixels (or no known image header) is refused
+    before it is decoded: a one-line SimgenError that is also a ValueError."""
     buf = np.fromfile(str(path), dtype=np.uint8)
+    check_pixels(memoryview(buf), max_pixels, name=str(path))
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"{path} is not a readable PNG")

@@ -59,7 +59,7 @@ def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.
 
     looks: dict[int, OwnLook | None] = {}
     for o in sorted(scenes[0].objects, key=lambda o: o.instance_id) if scenes else []:
-        appearance = load_asset(o.mesh_path).appearance
+        appearance = load_asset(o.mesh_path, max_pixels=None).appearance  # its parameters: no image read
         if appearance is None or not appearance.materials:
             continue
         if chance(rng, m.own_replace):
@@ -90,10 +90,10 @@ of a table or bin. Objects and distractors draw one each."""
 
 
 def draw_pbr(m: MaterialsConfig, rng: np.random.Generator) -> PbrTexture:
-    from simgen.assets.pbr import pbr_sets, resolve_pbr_dir
+    from simgen.assets.pbr import find_pbr_sets, resolve_pbr_dir
 
     tint = hsv_color(rng, (0.0, 1.0), m.pbr_tint, (1.0, 1.0))["linear_rgb"]
-    return PbrTexture(set=pick(rng, pbr_sets(resolve_pbr_dir(m.pbr_dir))), scale=uniform(rng, m.pbr_scale),
+    return PbrTexture(set=pick(rng, find_pbr_sets(resolve_pbr_dir(m.pbr_dir))), scale=uniform(rng, m.pbr_scale),
                       rotation=float(np.radians(uniform(rng, m.pbr_rotation))), tint=tuple(tint),
                       bump=uniform(rng, m.pbr_bump))
 

@@ -146,3 +146,25 @@ def test_compare_refuses_a_coco_file_name_out_of_its_folder(crafted, tmp_path):
         compare(root, f"{root / 'real.json'}", tmp_path / "c.html")
     one_line(e)
     assert os.path.exists(root / "real.json")
+
+
+def test_dataset_readers_measure_an_image_before_decoding_it(crafted, tmp_path):
+    """inspect, compare and the torch COCO loader read images of datasets they were given: a
+    decompression bomb among them is one line, never decoded."""
+    import struct
+    import zlib
+
+    from simgen.report.compare import compare
+
+    root, _ = crafted
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    bomb = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
+            + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)) + bytes(64))
+    (root / "images" / "000000.png").write_bytes(bomb)
+    with pytest.raises(SimgenError, match="30000x30000") as e:
+        compare(root, root, tmp_path / "c.html")
+    one_line(e)
+    coco_mod = pytest.importorskip("simgen.torch.coco")
+    names = [c["name"] for c in json.loads((root / "coco.json").read_text())["categories"]]
+    with pytest.raises(SimgenError, match="30000x30000"):
+        coco_mod.CocoImages(root / "coco.json", names, images=root)[0]

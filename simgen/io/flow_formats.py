@@ -13,6 +13,7 @@ import os
 import cv2
 import numpy as np
 
+from simgen.core.image_header import check_pixels
 from simgen.io.files import atomic_write_bytes, read_png, write_png
 
 FLO_MAGIC = b"PIEH"
@@ -102,6 +103,7 @@ def read_kitti_flow(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     Flow is decoded at every pixel, ``valid`` is ``B != 0``."""
     buf = np.fromfile(str(path), dtype=np.uint8)
+    check_pixels(buf[:4096].tobytes(), name=str(path))  # before decoding: a dataset's files are data
     bgr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if bgr is None:
         raise ValueError(f"{path} is not a readable PNG")

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from simgen import SimgenError, __version__
+from simgen.core.image_header import ImageTooLargeError, check_pixels
 from simgen.io.confine import inside
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open
@@ -235,6 +236,12 @@ def gather(side: Side, frames: int) -> Stats:
             raise SimgenError(f"{side.spec}: image {i}: bad annotation or meta ({type(e).__name__}: {e})") from None
     for i in sample_frames(side.indices, frames):
         im = side.image(i)
+        try:
+            check_pixels(im.path)  # before decoding: the images are data (a bomb is one line)
+        except ImageTooLargeError:
+            raise
+        except (SimgenError, OSError):
+            raise SimgenError(f"{im.path}: image missing or unreadable") from None
         bgr = cv2.imread(str(im.path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise SimgenError(f"{im.path}: image missing or unreadable")

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from simgen import SimgenError, __version__
+from simgen.core.image_header import check_pixels
 from simgen.io.confine import inside
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
@@ -87,6 +88,11 @@ def frame_summary(root: str, index: int) -> dict:
     try:
         image = inside(root_p, f"images/{frame_name(index)}.png", f"frame {index}")
     except SimgenError as e:
+        out["error"] = str(e)
+        return out
+    try:
+        check_pixels(image)  # before decoding: the images are data (a bomb is one line)
+    except (SimgenError, OSError) as e:
         out["error"] = str(e)
         return out
     bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)

@@ -22,6 +22,7 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from simgen import SimgenError
+from simgen.core.image_header import check_pixels
 from simgen.io.confine import inside
 from simgen.io.files import read_json
 
@@ -67,6 +68,7 @@ class CocoImages(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         image_id, name, boxes, cls = self.items[index]
         path = inside(self.root, name, f"image {image_id} file_name")
+        check_pixels(path)  # before decoding: the images are data (a bomb is one line)
         try:
             with Image.open(path) as im:
                 rgb = np.asarray(im.convert("RGB"))

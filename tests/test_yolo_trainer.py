@@ -162,15 +162,22 @@ def test_overfits_the_training_frames(overfit, dataset):
 
 def test_starts_from_local_weights(overfit, client_python, dataset, tmp_path):  # noqa: F811
     """--weights: the overfitted checkpoint, trained one more epoch with a zero learning rate,
-    still finds the boxes (a model from scratch after one epoch finds none)."""
+    still finds boxes, and the same epoch from scratch finds none. (How many it finds is not the
+    test: a training epoch moves BatchNorm's running statistics at any learning rate, and with
+    them the detections; 6 of 13 on one machine, 7+ on another.)"""
     result, given = overfit
     images, _ = targets(dataset, tmp_path)
-    zero = ["--epochs", 1, "--batch", 2, "--weights", result["checkpoint"], "--train-arg", "lr0=0",
-            "--train-arg", "optimizer=AdamW", "--train-arg", "warmup_epochs=0", "--train-arg", "mosaic=0"]
-    again = train(client_python, dataset / "yolo" / "data.yaml", FRAMES, images, tmp_path, zero)
+    zero = ["--epochs", 1, "--batch", 2, "--train-arg", "lr0=0", "--train-arg", "optimizer=AdamW",
+            "--train-arg", "warmup_epochs=0", "--train-arg", "mosaic=0"]
+    again = train(client_python, dataset / "yolo" / "data.yaml", FRAMES, images, tmp_path / "weights",
+                  [*zero, "--weights", result["checkpoint"]])
     assert again["weights"] == str(Path(result["checkpoint"]).resolve())
+    scratch = train(client_python, dataset / "yolo" / "data.yaml", FRAMES, images, tmp_path / "scratch", zero)
+    assert scratch["weights"] is None
     hits, total = found(again, given, dataset)
-    assert hits > total / 2, f"{hits} of {total} boxes found"
+    none, _ = found(scratch, given, dataset)
+    assert none == 0 and hits >= max(3, total // 4), \
+        f"{hits} of {total} boxes found from the weights, {none} from scratch"
 
 
 def test_frames_and_val_split(client_python, dataset, tmp_path):  # noqa: F811

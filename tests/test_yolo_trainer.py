@@ -45,7 +45,7 @@ OVERFIT = ["--epochs", "40", "--batch", "2", "--train-arg", "optimizer=AdamW", "
                                                            "scale") for a in ("--train-arg", f"{k}=0")]]
 """Memorize 8 frames: no augmentation, an optimizer step per 2 frames, a constant learning rate.
 40 epochs (~40 s on 2 busy cores) found 12 of the 13 boxes with seed 0, 8 to 11 with seeds 1-3;
-30 epochs found 2."""
+30 epochs found 2. Another machine (same pinned versions) finds 7 with seed 0, just over half."""
 
 
 def ring_frames(out: Path):
@@ -160,24 +160,53 @@ def test_overfits_the_training_frames(overfit, dataset):
     assert hits > total / 2, f"{hits} of {total} boxes found"
 
 
+SAME_WEIGHTS = OFFLINE + r'''
+import json, torch
+from ultralytics.nn.tasks import load_checkpoint
+a, b = (load_checkpoint(p)[0].float().state_dict() for p in sys.argv[1:3])
+stats = ("running_mean", "running_var", "num_batches_tracked")
+differ = [k for k in a if k in b and not torch.equal(a[k], b[k])]
+print("RESULT " + json.dumps({"keys": sorted(a) == sorted(b), "tensors": len(a),
+                              "differ": [k for k in differ if not k.endswith(stats)],
+                              "stats_differ": sum(k.endswith(stats) for k in differ)}))
+'''
+"""Compares two Ultralytics checkpoints: which tensors differ, BatchNorm's running statistics apart."""
+
+
+def same_weights(python: Path, a: str, b: str, tmp: Path) -> dict:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("YOLO_")}, "YOLO_OFFLINE": "1",
+           "YOLO_VERBOSE": "False", "YOLO_CONFIG_DIR": str(tmp / "ultralytics")}
+    r = subprocess.run([str(python), "-c", SAME_WEIGHTS, a, b], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(next(ln for ln in r.stdout.splitlines() if ln.startswith("RESULT "))[7:])
+
+
 def test_starts_from_local_weights(overfit, client_python, dataset, tmp_path):  # noqa: F811
-    """--weights: the overfitted checkpoint, trained one more epoch with a zero learning rate,
-    still finds boxes, and the same epoch from scratch finds none. (How many it finds is not the
-    test: a training epoch moves BatchNorm's running statistics at any learning rate, and with
-    them the detections; 6 of 13 on one machine, 7+ on another.)"""
+    """--weights: the overfitted checkpoint, trained one more epoch with a zero learning rate, keeps
+    every weight it was given (only BatchNorm's running statistics move: train mode updates them at
+    any learning rate) and finds about as many boxes as before, whereas the same run without
+    --weights (a model from scratch after one epoch) finds fewer (none, measured).
+
+    The weights are compared, not only the boxes: the script once loaded the checkpoint into the
+    YAML's 80-class model, where the class-logit convolutions did not fit, so the trainer (building
+    the model for the data's 7 classes) started them from scratch. That model still found 6 of the
+    13 boxes, the overfitted one 7: the boxes alone hardly told."""
     result, given = overfit
     images, _ = targets(dataset, tmp_path)
     zero = ["--epochs", 1, "--batch", 2, "--train-arg", "lr0=0", "--train-arg", "optimizer=AdamW",
             "--train-arg", "warmup_epochs=0", "--train-arg", "mosaic=0"]
-    again = train(client_python, dataset / "yolo" / "data.yaml", FRAMES, images, tmp_path / "weights",
+    again = train(client_python, dataset / "yolo" / "data.yaml", FRAMES, images, tmp_path / "again",
                   [*zero, "--weights", result["checkpoint"]])
     assert again["weights"] == str(Path(result["checkpoint"]).resolve())
+    same = same_weights(client_python, result["checkpoint"], again["checkpoint"], tmp_path)
+    assert same["keys"] and same["tensors"] > 300 and same["differ"] == [], same
+    assert same["stats_differ"] > 0, same  # it did train (a forward pass in train mode)
     scratch = train(client_python, dataset / "yolo" / "data.yaml", FRAMES, images, tmp_path / "scratch", zero)
-    assert scratch["weights"] is None
     hits, total = found(again, given, dataset)
-    none, _ = found(scratch, given, dataset)
-    assert none == 0 and hits >= max(3, total // 4), \
-        f"{hits} of {total} boxes found from the weights, {none} from scratch"
+    before, _ = found(result, given, dataset)
+    baseline, _ = found(scratch, given, dataset)
+    assert hits >= before - 1 and hits > baseline, \
+        f"{hits} of {total} boxes found; the overfitted model found {before}, one from scratch {baseline}"
 
 
 def test_frames_and_val_split(client_python, dataset, tmp_path):  # noqa: F811

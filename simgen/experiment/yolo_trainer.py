@@ -11,8 +11,8 @@ runs it once per arm x training-set size x seed::
 
 - The model is built from a YAML that ships inside ultralytics (``yolov8n.yaml``,
   ``yolo11n.yaml``, ...) or a local YAML path, and trained from scratch; with ``--weights`` (a
-  local .pt file, never a name to download) its tensors that fit the YAML's model are loaded
-  first (an error if fewer than half fit).
+  local .pt file, never a name to download) its tensors that fit the YAML's model (built for
+  data.yaml's classes) are loaded first (an error if fewer than half fit).
 - ``--frames N`` trains on the first N images of the export's ``train`` split, sorted by file
   name (simgen names frames by index). They are mirrored into ``WORK/data/images/train`` (links)
   and ``WORK/data/labels/train`` (copies), listed in ``WORK/data/train.txt``, and
@@ -270,7 +270,12 @@ def check_device(device: str) -> None:
         raise TrainerError(f"--device {device}: {first[:300]}") from None
 
 
-def build_model(a: argparse.Namespace):
+def build_model(a: argparse.Namespace, nc: int):
+    """The YOLO model of the YAML; with --weights, checks that the checkpoint fits the model the trainer
+    builds (the YAML's, with the data's nc classes). The weights themselves are loaded by the trainer
+    (train(): pretrained=PATH), into that model: loaded here, into the YAML's model with its own nc (80
+    for the shipped YAMLs), the class-logit convolutions would not fit and the trainer, rebuilding the
+    model for nc classes, would start them from scratch."""
     from ultralytics import YOLO
 
     try:
@@ -279,19 +284,21 @@ def build_model(a: argparse.Namespace):
         raise TrainerError(f"model YAML {a.model!r} not found (neither a file nor shipped with ultralytics): {e}") \
             from None
     if a.weights is not None:
+        from copy import deepcopy
+
         import torch
+        from ultralytics.nn.tasks import DetectionModel
 
         try:
             from ultralytics.nn.tasks import load_checkpoint
             source, _ = load_checkpoint(str(a.weights))
         except Exception as e:  # noqa: BLE001
             raise TrainerError(f"cannot load --weights {a.weights}: {type(e).__name__}: {e}") from None
-        own = model.model.state_dict()
+        own = DetectionModel(deepcopy(model.model.yaml), nc=nc, verbose=False).state_dict()
         theirs = source.float().state_dict() if isinstance(source, torch.nn.Module) else {}
         fit = sum(1 for k, v in theirs.items() if k in own and own[k].shape == v.shape)
         if fit < len(own) / 2:
             raise TrainerError(f"--weights {a.weights} do not fit {a.model}: {fit} of its {len(own)} tensors match")
-        model.load(str(a.weights))
     return model
 
 
@@ -337,6 +344,8 @@ def train(model, a: argparse.Namespace, data_yaml: Path, extra: dict) -> tuple[f
             "data": str(data_yaml), "epochs": a.epochs, "imgsz": a.imgsz, "batch": a.batch, "seed": a.seed,
             "device": a.device, "project": str(a.workdir.resolve()), "name": "train", "exist_ok": True,
             "workers": 0, "amp": False, "plots": False, "deterministic": True, "verbose": a.verbose}
+    if a.weights is not None:  # loaded by the trainer into the model it builds for the data (see build_model)
+        args["pretrained"] = str(a.weights.resolve())
     t0 = time.perf_counter()
     model.train(**args)
     seconds = time.perf_counter() - t0
@@ -399,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         check_device(a.device)
         data, names = read_names(a.data)
         data_yaml, train_images, n_val = prepare_data(a, data, names)
-        model = build_model(a)
+        model = build_model(a, len(names))
         train_seconds, epoch_seconds, epochs = train(model, a, data_yaml, extra)
         device = device_name(model)
         t0 = time.perf_counter()

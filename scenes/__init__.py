@@ -1,8 +1,6 @@
-"""Scene recipes: one module per kind of scene, each with
-
-    make_scene(settings: simgen.config.Settings, catalog: simgen.assets.Catalog,
-               rng: numpy.random.Generator) -> simgen.core.scene.Scene
-
-drawing everything from ``rng`` and touching no Blender. Select one with
-``scene.recipe=<module name>`` (or a ``configs/scene/<name>.yaml``).
+"""The bundled scene recipes, installed as the package ``simgen.scenes``: one module per kind of
+scene, each declaring ``RECIPE = simgen.recipes.Recipe(...)`` (see tabletop.py), whose
+``make_sequence(settings, catalog, rng, length)`` draws plain scene data from ``rng`` and
+touches no Blender. ``scene=<name>`` picks one (``configs/scene/<name>.yaml``); a recipe of
+your own loads by its dotted module path.
 """

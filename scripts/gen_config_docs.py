@@ -69,7 +69,7 @@ def render() -> str:
             "Each option names a recipe (`scenes/<recipe>.py`) whose `Config` dataclass types the group.", ""]
     for option in sorted(p.stem for p in (ROOT / "configs" / "scene").glob("*.yaml")):
         recipe = yaml.safe_load((ROOT / "configs" / "scene" / f"{option}.yaml").read_text())["recipe"]
-        module = importlib.import_module(f"scenes.{recipe}")
+        module = importlib.import_module(f"simgen.scenes.{recipe}")
         out += [f"### `scene={option}` (`scenes/{recipe}.py`)", "",
                 " ".join((module.Config.__doc__ or "").split()), "",
                 *table("scene.", module.Config), ""]

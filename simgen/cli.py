@@ -31,8 +31,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from simgen import Interrupted, SimgenError
+from simgen.core.paths import CONFIG_DIR
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 log = logging.getLogger("simgen")
 
 LOG_FILE = Path("logs") / "simgen.log"
@@ -605,8 +605,8 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
 def main() -> None:
     global _full_error
     if not (CONFIG_DIR / "config.yaml").is_file():
-        _fail(f"config folder {CONFIG_DIR} not found: install simgen from its repository with "
-              "`pip install -e .` so that configs/ and assets/ stay next to the package")
+        _fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
+              "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")
     args = sys.argv[1:]
     if args and args[0] in SUBCOMMANDS:
         SUBCOMMANDS[args[0]](args[1:])

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from simgen.config import Settings
     from simgen.core.scene import Scene
 
+PACKAGE = "simgen.scenes"
+"""The package of the bundled recipes: the repository's ``scenes/`` folder (pyproject.toml maps it)."""
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -61,23 +64,25 @@ class Recipe:
 
 
 def available() -> list[str]:
-    """The recipes shipped under scenes/ (found on disk: loading happens in load_recipe)."""
-    spec = importlib.util.find_spec("scenes")
+    """The recipes shipped with simgen (``scenes/``, the package ``simgen.scenes``; found on
+    disk: loading happens in load_recipe)."""
+    spec = importlib.util.find_spec(PACKAGE)
     folders = spec.submodule_search_locations if spec is not None else None
     return sorted({p.stem for d in folders or [] for p in Path(d).glob("*.py") if not p.stem.startswith("_")})
 
 
 def load_recipe(name: str) -> Recipe:
-    """The recipe ``name``: ``scenes.<name>``, or the module of that dotted path; SimgenError
-    naming the choices if there is none, or what is wrong with its declaration."""
-    module_name = name if "." in name else f"scenes.{name}"
+    """The recipe ``name``: ``simgen.scenes.<name>``, or the module of that dotted path;
+    SimgenError naming the choices if there is none, or what is wrong with its declaration."""
+    module_name = name if "." in name else f"{PACKAGE}.{name}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if not module_name.startswith(str(e.name)):
             raise
         raise SimgenError(f"unknown scene recipe '{name}'; choose one of {available()} "
-                          f"(scene=<name>) or add scenes/{name}.py") from None
+                          f"(scene=<name>), add scenes/{name}.py to a checkout, or name your own module by its "
+                          "dotted path (scene.recipe=mypackage.myscene)") from None
     recipe: Any = getattr(module, "RECIPE", None)
     if not isinstance(recipe, Recipe):
         raise SimgenError(f"scene recipe {module_name} declares no RECIPE = simgen.recipes.Recipe(...); "

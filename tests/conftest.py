@@ -29,13 +29,13 @@ def pytest_collection_modifyitems(items):
 
 
 def recipe_module(name: str, make_sequence) -> types.ModuleType:
-    """A recipe module ``scenes.<name>`` for tests: tabletop's config (recipe = name) and
+    """A recipe module ``simgen.scenes.<name>`` for tests: tabletop's config (recipe = name) and
     ``make_sequence``; put it in sys.modules under that name to make it loadable."""
-    from scenes.tabletop import Config as TabletopConfig
+    from simgen.scenes.tabletop import Config as TabletopConfig
 
     config = dataclasses.make_dataclass("Config", [("recipe", str, dataclasses.field(default=name))],
                                         bases=(TabletopConfig,))
-    module = types.ModuleType(f"scenes.{name}")
+    module = types.ModuleType(f"simgen.scenes.{name}")
     module.RECIPE = Recipe(name=name, Config=config, make_sequence=make_sequence)
     return module
 

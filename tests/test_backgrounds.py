@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_settings
-from scenes.tabletop import wall_reach
+from simgen.scenes.tabletop import wall_reach
 from simgen.pipeline import run
 from simgen.settings import validate
 
@@ -86,7 +86,7 @@ def test_walls_and_rooms_fill_part_of_every_default_frame_and_are_lit(tmp_path, 
 
 def test_wall_reach_tells_steep_cameras_from_level_ones():
     from simgen.config import Settings
-    from scenes.tabletop import first_camera
+    from simgen.scenes.tabletop import first_camera
 
     s = validate(Settings())
     keep_out = np.array([[0.3, 0.0, 0.0], [-0.3, 0.0, 0.0], [0.0, 0.3, 0.0], [0.0, -0.3, 0.0]])

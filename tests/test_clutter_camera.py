@@ -187,7 +187,7 @@ def test_depth_of_field_draws_focus_on_the_look_at_point(catalog):
 
 
 def test_flying_refuses_tabletop_camera_settings():
-    import scenes.flying as flying
+    import simgen.scenes.flying as flying
     from simgen import SimgenError
 
     for key, value in (("dof_probability", 0.5), ("exposure", [0.0, 1.0]), ("principal_point_jitter", 1.0)):

@@ -62,7 +62,7 @@ def test_config_defaults_and_yaml():
     assert c.textures == list(PROCEDURAL_TEXTURES) == ["checker", "noise", "wave", "voronoi", "magic", "brick",
                                                        "gradient"]
     data = yaml.safe_load((REPO / "configs" / "scene" / "flying.yaml").read_text())
-    assert data == asdict(c), "configs/scene/flying.yaml and scenes.flying.Config defaults differ"
+    assert data == asdict(c), "configs/scene/flying.yaml and simgen.scenes.flying.Config defaults differ"
     assert load_recipe("flying") is flying.RECIPE
 
 

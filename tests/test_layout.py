@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.io", "simgen.sampling", "simgen.imaging"),         # writers and readers; samplers; RGB effects
     ("simgen.report",),                                         # inspect, validate, compare datasets on disk
     ("simgen.recipes",),                                        # the recipe protocol and loader
-    ("scenes",),                                                # the recipes themselves
+    ("simgen.scenes",),                                         # the recipes themselves (scenes/)
     ("simgen.blender",),                                        # the bpy boundary
     ("simgen.settings", "simgen.pipeline"),                     # config -> typed settings; the frame loop
     ("simgen.experiment",),                                     # studies: render arms, train, score (children)
@@ -34,8 +34,11 @@ LAYERS: list[tuple[str, ...]] = [
 
 
 def module_name(path: Path) -> str:
+    """The module a source file installs as: ``scenes/`` is the package ``simgen.scenes``."""
     rel = path.relative_to(ROOT).with_suffix("")
     parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    if parts[0] == "scenes":
+        parts = ("simgen", *parts)
     return ".".join(parts)
 
 

@@ -31,7 +31,7 @@ import pytest
 import trimesh
 
 from groundtruth import box_distance, raycast_frame, resting_contacts, uniform_neighbourhood
-from scenes.tabletop import drop_objects
+from simgen.scenes.tabletop import drop_objects
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
 from simgen.config import SUPPORTS

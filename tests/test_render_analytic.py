@@ -69,7 +69,7 @@ def closed_form(w2c: np.ndarray, K: np.ndarray = K_TYPED):
 @pytest.fixture(scope="module", params=sorted(CAMERAS))
 def analytic(request, tmp_path_factory):
     eye, w2c = CAMERAS[request.param]
-    sys.modules["scenes.analytic_test"] = analytic_recipe(w2c, K_OF.get(request.param, K_TYPED))
+    sys.modules["simgen.scenes.analytic_test"] = analytic_recipe(w2c, K_OF.get(request.param, K_TYPED))
     roots = {}
     for fw in (1.5, 0.01):
         root = tmp_path_factory.mktemp(f"analytic_{request.param}")
@@ -78,7 +78,7 @@ def analytic(request, tmp_path_factory):
         s.render.filter_width = fw
         run(s)
         roots[fw] = read_frame(root, 0)
-    del sys.modules["scenes.analytic_test"]
+    del sys.modules["simgen.scenes.analytic_test"]
     return request.param, eye, w2c, roots
 
 

@@ -33,12 +33,13 @@ from typing import Any
 import yaml
 
 from simgen import SimgenError
+from simgen.core.paths import ASSET_DIR
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
 """Mesh file suffixes simgen loads (compared case-insensitively)."""
 
-BUNDLED_CATALOG: Path = Path(__file__).resolve().parents[2] / "assets" / "catalog.yaml"
-"""The catalog of the asset set shipped in the repository (``<repo>/assets``)."""
+BUNDLED_CATALOG: Path = ASSET_DIR / "catalog.yaml"
+"""The catalog of the bundled asset set (``<repo>/assets``; ``simgen/bundled`` in a wheel)."""
 
 BUNDLED_CATALOGS: dict[str, Path] = {"bundled": BUNDLED_CATALOG,
                                      "textured": BUNDLED_CATALOG.parent / "catalog_textured.yaml"}

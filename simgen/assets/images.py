@@ -23,6 +23,7 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.core.scene import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
+from simgen.core.paths import ASSET_DIR
 from simgen.core.image_header import LIMIT_KEY, ImageHeaderError, image_size, pixel_problem
 
 
@@ -133,7 +134,7 @@ class _Reader:
 
 # ------------------------------------------------------------------ the folders the config names
 
-DEFAULT_HDRI: Path = Path(__file__).resolve().parents[2] / "assets" / "hdri" / "default_sky.hdr"
+DEFAULT_HDRI: Path = ASSET_DIR / "hdri" / "default_sky.hdr"
 """The bundled procedural sky (scripts/make_hdri.py), used when lighting.hdri_dir is null."""
 HDRI_SUFFIXES = (".hdr", ".exr")
 

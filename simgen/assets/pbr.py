@@ -28,9 +28,10 @@ import re
 from pathlib import Path
 
 from simgen import SimgenError
+from simgen.core.paths import ASSET_DIR
 from simgen.core.scene import MAX_IMAGE_PIXELS, PbrSet
 
-BUNDLED_PBR: Path = Path(__file__).resolve().parents[2] / "assets" / "materials"
+BUNDLED_PBR: Path = ASSET_DIR / "materials"
 """The bundled sets (made by scripts/make_pbr_sets.py): materials.pbr_dir=bundled."""
 
 

@@ -1,21 +1,25 @@
-"""Charts (simgen.report.png: a study's PNG results charts), drawn with matplotlib: the data
-each chart carries, read back from its Figure (bar heights, whiskers, seed dots, line points,
-ticks, titles, legends, "n/a" marks), files that are valid PNGs of the stated size, the same bytes for the same input, nothing outside the
+"""Charts (simgen.report.png: a study's PNG results charts; simgen.report.svg: the HTML reports'
+plots), drawn with matplotlib: the data each chart carries, read back from its Figure (bar
+heights, whiskers, seed dots, line points, ticks, titles, legends, "n/a" marks), files that are
+valid PNG / SVG of the stated size, the same bytes for the same input, nothing outside the
 picture, one clear error for bad input, the study's chart writing with made-up results, and
 what happens without matplotlib: one warning naming the extra, no chart, no failure."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import os
+import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from simgen import SimgenError
-from simgen.report import mpl
+from simgen.report import mpl, svg
 from simgen.report.png import PALETTE, bar_chart, bar_figure, line_chart, line_figure, nice_max
 
 pytest.importorskip("matplotlib")
@@ -332,6 +336,87 @@ def test_unwritable_destination_is_a_simgen_error(tmp_path):
         bar_chart(tmp_path / "file" / "x.png", ["g"], ["s"], [[[0.1]]], title="t", ylabel="y")
 
 
+# --------------------------------------------------------------------------- the HTML reports' plots
+
+def decode_img(html: str) -> tuple[dict[str, str], str]:
+    """The attributes of an <img class="plot"> element and the SVG document of its data: URI."""
+    m = re.fullmatch(r'<img class="plot" ([^>]*)>', html)
+    assert m, html[:200]
+    attrs = dict(re.findall(r'([a-z]+)="([^"]*)"', m.group(1)))
+    prefix = "data:image/svg+xml;base64,"
+    assert attrs["src"].startswith(prefix)
+    return attrs, base64.b64decode(attrs["src"][len(prefix):]).decode()
+
+
+def check_svg(doc: str) -> ET.Element:
+    """A standalone SVG of the plot size that refers to nothing outside itself."""
+    root = ET.fromstring(doc)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    # matplotlib gives the size in pt (3/4 of a CSS pixel)
+    assert root.get("width") == f"{svg.WIDTH * 0.75:g}pt" and root.get("height") == f"{svg.HEIGHT * 0.75:g}pt"
+    for el in root.iter():
+        for k, v in el.attrib.items():
+            if k.endswith("href"):
+                assert v.startswith("#"), (k, v)
+            assert "url(" not in v or re.fullmatch(r".*url\(#[\w-]+\).*", v), v
+    return root
+
+
+def test_report_bar_chart_carries_its_counts():
+    names, counts = ["cube", "ball", "cone"], [12, 0, 7]
+    colours = [svg.WARN if n == 0 else svg.COLOR for n in counts]
+    fig = svg.bar_figure("Annotations per category", names, counts, "category", "annotations", colours)
+    (c,) = [c for c in fig.axes[0].containers if isinstance(c, BarContainer)]
+    assert [p.get_height() for p in c.patches] == counts
+    assert [to_hex(p.get_facecolor()) for p in c.patches] == [svg.COLOR, svg.WARN, svg.COLOR]
+    assert tick_labels(fig.axes[0]) == names and fig.axes[0].get_title() == "Annotations per category"
+    assert [t.get_text() for t in fig.axes[0].texts] == ["12", "0", "7"]    # the value over each bar
+    html = svg.bar_chart("Annotations per category", names, counts, "category", "annotations", colours)
+    attrs, doc = decode_img(html)
+    assert attrs["alt"] == attrs["title"] == "Annotations per category (annotations): cube: 12; ball: 0; cone: 7"
+    assert (attrs["width"], attrs["height"]) == (str(svg.WIDTH), str(svg.HEIGHT))
+    root = check_svg(doc)
+    shown = {el.text for el in root.iter("{http://www.w3.org/2000/svg}text")}   # text stays text
+    assert {"Annotations per category", "cube", "ball", "cone", "12", "7"} <= shown
+    assert html == svg.bar_chart("Annotations per category", names, counts, "category", "annotations", colours)
+    assert svg.bar_figure("empty", [], []) is not None    # a dataset without categories still gets its plot
+
+
+def test_report_histogram_bins_scale_and_mark():
+    edges, counts = [1.0, 10.0, 100.0, 1000.0], [3, 0, 5]
+    fig = svg.histogram_figure("Box size", edges, counts, "px", "boxes", mark=50.0, log_x=True)
+    ax = fig.axes[0]
+    (c,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [(p.get_x(), p.get_x() + p.get_width(), p.get_height()) for p in c.patches] == \
+        [pytest.approx((a, b, n)) for a, b, n in zip(edges[:-1], edges[1:], counts)]
+    assert ax.get_xscale() == "log" and ax.get_xlim() == pytest.approx((1, 1000))
+    (mark,) = [ln for ln in ax.get_lines()]
+    assert list(mark.get_xdata()) == [50.0, 50.0] and to_hex(mark.get_color()) == svg.WARN
+    assert not svg.histogram_figure("x", edges, counts, mark=5000.0).axes[0].get_lines()   # off the axis: no line
+    attrs, doc = decode_img(svg.histogram("Box size", edges, counts, "px", "boxes", mark=50.0, log_x=True))
+    assert attrs["alt"] == "Box size (boxes): 1..10: 3; 10..100: 0; 100..1000: 5"
+    check_svg(doc)
+
+
+def test_report_pair_plots_carry_both_datasets():
+    a, b = [0.5, 0.25, 0.25], [0.1, 0.2, 0.7]
+    fig = svg.pair_bars_figure("colour red", ["0", "8", "16"], a, b, xlabel="red", names=("run1", "real"))
+    cs = [c for c in fig.axes[0].containers if isinstance(c, BarContainer)]
+    assert [c.get_label() for c in cs] == ["run1", "real"]
+    assert [[p.get_height() for p in c.patches] for c in cs] == [a, b]
+    assert [to_hex(c.patches[0].get_facecolor()) for c in cs] == list(svg.SERIES)
+    assert all(pa.get_x() < pb.get_x() for pa, pb in zip(cs[0].patches, cs[1].patches))   # A left of B
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["run1", "real"]
+    attrs, doc = decode_img(svg.pair_bars("colour red", ["0", "8", "16"], a, b, xlabel="red"))
+    assert attrs["alt"] == "colour red (share, A / B): 0: 0.5 / 0.1; 8: 0.25 / 0.2; 16: 0.25 / 0.7"
+    check_svg(doc)
+    xs = [0.1, 0.2, 0.3]
+    fig = svg.pair_lines_figure("power spectrum", xs, [-1, -2, -3], [-1.5, -2.5, -2], ylabel="log10 share")
+    got = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in fig.axes[0].get_lines()}
+    assert got == {"A": (xs, [-1, -2, -3]), "B": (xs, [-1.5, -2.5, -2])}
+    check_svg(decode_img(svg.pair_lines("power spectrum", xs, [-1, -2, -3], [-1.5, -2.5, -2]))[1])
+
+
 # --------------------------------------------------------------------------- the study's charts
 
 def fake_results(sizes=(16, 32), seeds=(0, 1, 2)) -> dict:
@@ -392,6 +477,8 @@ def test_without_matplotlib_one_warning_and_no_chart(tmp_path, no_matplotlib, ca
     with caplog.at_level(logging.WARNING):
         assert bar_chart(tmp_path / "b.png", ["g"], ["s"], [[[0.1]]], title="t", ylabel="y") is None
         assert line_chart(tmp_path / "l.png", {"a": [(1, [0.1])]}, title="t", xlabel="x", ylabel="y") is None
+        assert svg.bar_chart("t", ["a"], [1]) == "" and svg.histogram("t", [0, 1], [1]) == ""
+        assert svg.pair_bars("t", ["a"], [1], [1]) == "" and svg.pair_lines("t", [1], [1], [1]) == ""
         write_outputs(tmp_path / "study", fake_results())
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warned == [mpl.MISSING] and "pip install 'simgen[report]'" in warned[0]

@@ -93,3 +93,14 @@ def wait_for_frames(out: Path, n: int, proc: subprocess.Popen, timeout: float = 
             raise AssertionError(f"the run ended before {n} frames: {stream.read() if stream else ''}")
         assert time.monotonic() - t0 < timeout, f"fewer than {n} frames after {timeout} s"
         time.sleep(0.02)
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch):
+    """matplotlib made unimportable (as in an install without the `report` extra), and the
+    charts' once-a-process warning armed again."""
+    from simgen.report import mpl
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(mpl, "_warned", False)

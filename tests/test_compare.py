@@ -3,9 +3,13 @@ tiny rendered simgen dataset against itself and against a COCO copy of it."""
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import math
+import re
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
@@ -13,6 +17,7 @@ import numpy as np
 import pytest
 
 from simgen import SimgenError
+from simgen.report import mpl, svg
 from simgen.report.compare import compare, js_distance, wasserstein1
 
 from conftest import simgen_cli, tiny_settings
@@ -54,6 +59,21 @@ def rows_of(tmp: Path, a: Path, b: Path, **kw) -> dict[str, float]:
                           images_a=a.parent / "img", images_b=b.parent / "img", **kw)
     doc = json.loads(jpath.read_text())
     return {s["name"]: s["js"] for s in doc["statistics"]}
+
+
+def check_plots(page: str, rows: int) -> None:
+    """The page's plots: ``rows`` <img> elements, each an SVG document inline as a data: URI that
+    refers to nothing outside itself, and nothing else with a URL."""
+    srcs = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert len(srcs) == page.count('<img class="plot"') == rows, len(srcs)
+    prefix = "data:image/svg+xml;base64,"
+    for src in srcs:
+        assert src.startswith(prefix)
+        root = ET.fromstring(base64.b64decode(src[len(prefix):]))
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        for el in root.iter():
+            for k, v in el.attrib.items():
+                assert not k.endswith("href") or v.startswith("#"), (k, v)
 
 
 def test_distances_by_hand():
@@ -135,8 +155,8 @@ def test_rendered_vs_itself_and_its_coco_copy(tiny, tmp_path):
     assert doc["a"]["images"] == 3 and doc["a"]["sampled"] == 3 and doc["a"]["annotations"] > 0
     assert all(s["js"] in (0.0, None) for s in doc["statistics"]), doc
     page = out.read_text()
-    assert "<svg" in page and "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
-    assert "src=" not in page and "<link" not in page
+    assert "http://" not in page and "https://" not in page and "<link" not in page
+    check_plots(page, rows=12)   # 6 image statistics, categories, box size, box centre x and y, aspect, objects
 
     # the same dataset as plain COCO: coco.json with file_name relative to the dataset folder
     coco = json.loads((tiny / "coco.json").read_text())
@@ -185,3 +205,34 @@ def test_no_annotations_on_one_side(tmp_path):
     d = {r.name: r for r in rows}
     assert d["categories and boxes"].note == "no annotations in B" and math.isnan(d["categories and boxes"].distance)
     assert d["objects per image"].distance == pytest.approx(1.0)  # two per image vs none
+
+
+def test_the_page_plots_each_statistic_of_both_sides(tmp_path):
+    a = make_coco(tmp_path / "a", vis=0.7)
+    b = make_coco(tmp_path / "b", gain=1.6, vis=0.7)
+    path, _, rows = compare(a, b, tmp_path / "r.html", frames=3, images_a=a.parent / "img", images_b=b.parent / "img")
+    page = path.read_text()
+    check_plots(page, rows=13)                          # the 12 above and visibility
+    alts = re.findall(r'<img class="plot"[^>]* alt="([^"]*)"', page)
+    for r in rows:
+        names = [r.name] if r.name != "box centre" else ["box centre x", "box centre y"]
+        for name in names:
+            title = "power spectrum (radial average)" if name == "power spectrum" else \
+                "categories (matched by name)" if name == "categories" else name
+            assert sum(alt.startswith(f"{title} (") and "A / B" in alt for alt in alts) == 1, name
+    # the plots come in the order of the table: largest distance first
+    assert alts[0].startswith(rows[0].name)
+
+
+def test_without_matplotlib_the_page_says_so_and_the_numbers_stay(tmp_path, no_matplotlib, caplog):
+    a = make_coco(tmp_path / "a")
+    b = make_coco(tmp_path / "b", gain=1.6)
+    with caplog.at_level(logging.WARNING):
+        path, jpath, rows = compare(a, b, tmp_path / "r.html", frames=3, images_a=a.parent / "img",
+                                    images_b=b.parent / "img")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [mpl.MISSING]
+    page = path.read_text()
+    assert svg.NO_PLOTS in page and "<img" not in page and "pip install &#x27;simgen[report]&#x27;" not in page
+    assert "pip install 'simgen[report]'" in page
+    assert {s["name"] for s in json.loads(jpath.read_text())["statistics"]} == {r.name for r in rows}
+    assert {r.name: r.distance for r in rows}["brightness"] > 0.3

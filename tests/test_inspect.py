@@ -10,6 +10,7 @@ it; elsewhere it is installed when we are root, else the test is skipped.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -103,6 +104,13 @@ class Refs(HTMLParser):
         self._in = None
 
 
+def plot_values(page: str, title: str) -> dict[str, str]:
+    """label -> value of the plot titled ``title``: its alt text lists every bar."""
+    m = re.search(r'<img class="plot"[^>]* alt="' + re.escape(html.escape(title)) + r' \([^)]*\): ([^"]*)"', page)
+    assert m, f"no plot {title!r}"
+    return dict(item.rsplit(": ", 1) for item in html.unescape(m.group(1)).split("; "))
+
+
 def test_the_report_renders_in_chromium(dataset, chromium, tmp_path):
     report = tmp_path / "report.html"
     out = simgen_cli("inspect", str(dataset), "--out", str(report), "--frames", "4", "--jobs", "1", cwd=tmp_path)
@@ -120,12 +128,14 @@ def test_the_report_renders_in_chromium(dataset, chromium, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", dom.stdout).group(1)
     attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', body))
-    # 4 frames x (overlay, depth, normals, flow): every one decoded by the browser
-    assert attrs["data-images"] == "16" and attrs["data-broken-images"] == "0", attrs
+    # 4 frames x (overlay, depth, normals, flow) and the plots (SVG drawn by matplotlib): every one decoded
+    plots = page.count('<img class="plot"')
+    assert plots >= 7  # categories, objects, box size, aspect, visibility, brightness, clipping
+    assert dom.stdout.count('<img class="plot"') == plots
+    assert attrs["data-images"] == str(16 + plots) and attrs["data-broken-images"] == "0", attrs
     assert "<title>images ok: simgen inspect: ds</title>" in dom.stdout
     for h in ("simgen inspect: ds", "Warnings", "Contact sheet", "Statistics"):
         assert h in refs.headings
-    assert dom.stdout.count("<svg") >= 7  # categories, objects, box size, aspect, visibility, brightness, clipping
 
     # the page's check can fail: a picture that does not decode is counted
     broken = tmp_path / "broken.html"
@@ -159,8 +169,7 @@ def test_the_statistics_and_warnings_are_the_datasets(dataset, tmp_path):
     page = report.read_text()
     coco = json.loads((dataset / "coco.json").read_text())
     per_cat = {c["name"]: sum(a["category_id"] == c["id"] for a in coco["annotations"]) for c in coco["categories"]}
-    for name, n in per_cat.items():
-        assert f"<title>{name}: {n}</title>" in page
+    assert plot_values(page, "Annotations per category") == {name: str(n) for name, n in per_cat.items()}
     never = [name for name, n in per_cat.items() if n == 0]
     assert never, "the fixture should leave some category out"
     assert f"categories never visible</b> ({len(never)}): {', '.join(never)}" in page
@@ -170,8 +179,8 @@ def test_the_statistics_and_warnings_are_the_datasets(dataset, tmp_path):
     for a in coco["annotations"]:
         per_image[a["image_id"]] = per_image.get(a["image_id"], 0) + 1
     objects = [per_image.get(img["id"], 0) for img in coco["images"]]
-    for n in set(objects):  # the objects-per-frame bars
-        assert f"<title>{n}: {objects.count(n)}</title>" in page
+    per_frame = plot_values(page, "Objects per frame")  # the objects-per-frame bars, 0 .. the most
+    assert per_frame == {str(n): str(objects.count(n)) for n in range(max(objects) + 1)}
     assert "frames without annotations</b>: 1 of 6 &mdash; frames 3<" in warnings, warnings
     assert re.search(r"nearly black frames[^<]*</b>: 1 of 6 &mdash; frames 4 \(mean 3\.0\)", warnings), warnings
     assert re.findall(r'data-frame="(\d+)"', page) == ["0", "2", "5"] or \
@@ -179,4 +188,20 @@ def test_the_statistics_and_warnings_are_the_datasets(dataset, tmp_path):
     assert f"<tr><td>annotations</td><td>{len(coco['annotations'])} " in page
     vis = [a["visibility"] for a in coco["annotations"] if "visibility" in a] or \
         [v["visibility"] for a in coco["annotations"] for v in a.values() if isinstance(v, dict) and "visibility" in v]
-    assert vis and "Visibility</text>" in page
+    assert vis and sum(int(v) for v in plot_values(page, "Visibility").values()) == len(vis)
+
+
+def test_without_matplotlib_the_report_says_so(dataset, tmp_path, no_matplotlib, caplog):
+    """An install without the `report` extra: one warning, a line in place of the plots, the rest
+    of the report as usual."""
+    import logging
+
+    from simgen.report import mpl, svg
+    from simgen.report.inspect import inspect
+
+    with caplog.at_level(logging.WARNING):
+        path, stats = inspect(dataset, tmp_path / "r.html", frames=2, jobs=1)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [mpl.MISSING]
+    page = path.read_text()
+    assert svg.NO_PLOTS in page and '<img class="plot"' not in page
+    assert page.count("<figure>") >= 2 * 4 and "frames without annotations" in page and stats.frames == 6

@@ -10,7 +10,7 @@ Layout of ``study.out``::
     runs/predict.json    ultralytics trainer: the target's images as its --predict takes them
     results.csv          one row per training run
     results.json         the study, every run, and the mean / spread per arm and size
-    summary.md           the table and what helped, with the plots:
+    summary.md           the table and what helped, with the plots (matplotlib, extra ``report``):
     ap_per_arm.png, learning_curve.png, ap_per_category.png
 
 Everything is resumable: datasets are simgen datasets (a second run keeps their frames), and a
@@ -350,6 +350,8 @@ def write_outputs(out: Path, results: dict[str, Any]) -> None:
 
 
 def plot(out: Path, results: dict[str, Any]) -> list[str]:
+    """The charts of the results as PNG files in ``out``; returns the names written (none, with
+    one warning, when matplotlib is missing: the tables carry the numbers)."""
     from simgen.report.png import bar_chart, line_chart
 
     groups = results["summary"]
@@ -359,23 +361,21 @@ def plot(out: Path, results: dict[str, Any]) -> list[str]:
     rows = results["runs"]
     seeds = len({r["seed"] for r in rows})
     at_top = {g["arm"]: [r["AP"] for r in rows if r["arm"] == g["arm"] and r["frames"] == top] for g in groups}
-    pictures = []
-    bar_chart(out / "ap_per_arm.png", arms, ["AP"], [[at_top[a]] for a in arms],
-              title=f"{results['study']}: AP on the target per arm ({top} training frames, {seeds} seeds)",
-              ylabel="COCO AP (IoU 0.50:0.95)")
-    pictures.append("ap_per_arm.png")
+    written = [bar_chart(out / "ap_per_arm.png", arms, ["AP"], [[at_top[a]] for a in arms],
+                         title=f"{results['study']}: AP on the target per arm ({top} training frames, {seeds} seeds)",
+                         ylabel="COCO AP (IoU 0.50:0.95)")]
     if len(sizes) > 1:
         series = {a: [(n, [r["AP"] for r in rows if r["arm"] == a and r["frames"] == n]) for n in sizes] for a in arms}
-        line_chart(out / "learning_curve.png", series, title=f"{results['study']}: AP against training frames",
-                   xlabel="training frames per arm", ylabel="COCO AP (IoU 0.50:0.95)", log_x=True)
-        pictures.append("learning_curve.png")
+        written.append(line_chart(out / "learning_curve.png", series,
+                                  title=f"{results['study']}: AP against training frames",
+                                  xlabel="training frames per arm", ylabel="COCO AP (IoU 0.50:0.95)", log_x=True))
     cats = sorted({c for r in rows for c in r["per_category"]})
     values = [[[r["per_category"][c] for r in rows if r["arm"] == a and r["frames"] == top
                 and r["per_category"].get(c) is not None] for a in arms] for c in cats]
-    bar_chart(out / "ap_per_category.png", cats, arms, values,
-              title=f"{results['study']}: AP per target category ({top} training frames)", ylabel="COCO AP")
-    pictures.append("ap_per_category.png")
-    return pictures
+    written.append(bar_chart(out / "ap_per_category.png", cats, arms, values,
+                             title=f"{results['study']}: AP per target category ({top} training frames)",
+                             ylabel="COCO AP"))
+    return [p.name for p in written if p is not None]
 
 
 def summary_markdown(results: dict[str, Any], pictures: list[str]) -> str:

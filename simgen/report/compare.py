@@ -6,7 +6,8 @@ folder its ``file_name`` entries are relative to). Image statistics come from at
 annotation. Every statistic is a normalized histogram over the same bins on both sides and
 its distance is the Jensen-Shannon distance (base 2: 0 = identical, 1 = disjoint), so that
 all rows sort on one scale; the 1-D ones also get the Wasserstein-1 distance in their own
-units. Written: one self-contained HTML page (inline SVG), a JSON of the distances beside it.
+units. Written: one self-contained HTML page (plots: SVG drawn by matplotlib, inline as data:
+URIs; left out with a note without it), a JSON of the distances beside it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from simgen.core.image_header import ImageTooLargeError, check_pixels
 from simgen.io.confine import inside
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open
-from simgen.report import svg
+from simgen.report import mpl, svg
 from simgen.report.dataset import Dataset, annotations_of, extra
 from simgen.report.inspect import CSS, sample_frames
 
@@ -369,7 +370,7 @@ def render_html(sides: tuple[Side, Side], stats: tuple[Stats, Stats], rows: list
         out.append(f'<tr><td>{html.escape(r.name)}</td><td class="n">{d}</td><td class="n">{w}</td>'
                    f"<td>{html.escape(note)}</td></tr>")
     out += ["</table>", "<h2>Plots</h2>", '<div class="plots">']
-    out += [r.plot for r in rows if r.plot]
+    out += [r.plot for r in rows if r.plot] if mpl.available() else [svg.NO_PLOTS]
     out += ["</div>", "</body></html>"]
     return "\n".join(out)
 

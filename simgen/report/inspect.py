@@ -5,7 +5,7 @@ One pass over every frame (in worker processes, one frame in memory per worker) 
 small per-frame summaries that are folded into fixed-bin histograms and counters, so memory
 does not grow with the dataset; then ``frames`` frames sampled evenly are drawn on a contact
 sheet (box and mask overlay, depth, normals, flow). The page has no external resource:
-pictures are inline ``data:`` URIs, plots inline SVG.
+pictures and plots (SVG drawn by matplotlib, see simgen.report.svg) are inline ``data:`` URIs.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
 from simgen.labels.flow import flow_to_color
 from simgen.labels.preview import depth_preview, normal_preview, overlay
-from simgen.report import svg
+from simgen.report import mpl, svg
 from simgen.report.dataset import Dataset, annotations_of, extra
 
 CLIP_FRACTION = 0.01
@@ -249,7 +249,7 @@ table.summary td{padding:1px 10px 1px 0}table.summary td:first-child{color:#666}
 figure{margin:0}figure img{width:220px;image-rendering:auto;display:block;border:1px solid #ddd}
 figcaption{font-size:11px;color:#666}
 .plots{display:flex;flex-wrap:wrap;gap:14px}
-svg.plot{border:1px solid #eee;background:#fcfcfc}
+img.plot{border:1px solid #eee;background:#fcfcfc}
 """
 
 SCRIPT = """
@@ -280,6 +280,8 @@ def _warnings_html(ds: Dataset, stats: Stats) -> str:
 
 
 def _plots(ds: Dataset, stats: Stats) -> list[str]:
+    if not mpl.available():
+        return [svg.NO_PLOTS]
     names = [c["name"] for c in ds.categories]
     counts = [stats.categories.get(int(c["id"]), 0) for c in ds.categories]
     unknown = sum(n for cid, n in stats.categories.items() if cid not in ds.category_names)

@@ -251,7 +251,18 @@ def _check_span(value: list, item: Any, rule: Rule) -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of dataclass ``cls`` (whitespace collapsed)."""
+    """The docstring under each field of dataclass ``cls`` (whitespace collapsed), those of the
+    fields it inherits from dataclass bases too."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is not cls and dataclasses.is_dataclass(klass):
+            docs.update(field_docs(klass))
+    docs.update(_own_field_docs(cls))
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
+    """The docstrings under the fields written in ``cls``'s own class body."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):

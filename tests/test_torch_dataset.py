@@ -277,14 +277,18 @@ def one_thread():
 @needs_torch
 def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, one_thread):
     from simgen.torch import SimgenDataset
-    from simgen.torch.train import COCO_STATS, TrainConfig, build_detector, coco_evaluate, evaluate, predict, train
+    from simgen.experiment.training import TorchvisionTrainer
+    from simgen.torch.train import COCO_STATS, build_detector, coco_evaluate, evaluate, predict, train
+
+    rcnn = "fasterrcnn_mobilenet_v3_large_fpn"
 
     ds = SimgenDataset(rendered, extras=())
-    model = build_detector(ds.num_classes, image_size=(96, 128), seed=0)
-    again = build_detector(ds.num_classes, image_size=(96, 128), seed=0)
+    model = build_detector(ds.num_classes, rcnn, image_size=(96, 128), seed=0)
+    again = build_detector(ds.num_classes, rcnn, image_size=(96, 128), seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert all(torch.equal(before[k], v) for k, v in again.state_dict().items())  # seeded init
-    history = train(model, ds, TrainConfig(steps=3, batch_size=2, lr=0.01, warmup=1, device="cpu"))
+    history = train(model, ds, TorchvisionTrainer(arch=rcnn, steps=3, batch_size=2, optimizer="sgd", lr=0.01,
+                                                  schedule="constant", warmup=1, device="cpu"))
     assert len(history) == 3
     assert all(np.isfinite(h["loss"]) and h["loss"] > 0 for h in history)
     assert {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"} <= set(history[0])
@@ -319,14 +323,15 @@ def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, 
     # a saved state dict is the model again; one for another model is refused in one line
     path = tmp_path / "model.pt"
     torch.save(model.state_dict(), path)
-    loaded = build_detector(ds.num_classes, image_size=(96, 128), weights=path, seed=1)
+    loaded = build_detector(ds.num_classes, rcnn, image_size=(96, 128), weights=path, seed=1)
     assert all(torch.equal(after[k], v) for k, v in loaded.state_dict().items())
     with pytest.raises(SimgenError, match="does not fit"):
-        build_detector(ds.num_classes + 1, weights=path)
-    assert build_detector(ds.num_classes, box_batch_size_per_image=64).roi_heads.fg_bg_sampler.batch_size_per_image == 64
-    small = build_detector(ds.num_classes, image_size=(96, 128), anchor_scale=0.5)
+        build_detector(ds.num_classes + 1, rcnn, weights=path)
+    sampler = build_detector(ds.num_classes, rcnn, box_batch_size_per_image=64).roi_heads.fg_bg_sampler
+    assert sampler.batch_size_per_image == 64
+    small = build_detector(ds.num_classes, rcnn, image_size=(96, 128), anchor_scale=0.5)
     assert small.rpn.anchor_generator.sizes[0] == (16, 32, 64, 128, 256)
-    assert np.isfinite(train(small, ds, TrainConfig(steps=1, device="cpu"))[0]["loss"])
+    assert np.isfinite(train(small, ds, TorchvisionTrainer(arch=rcnn, steps=1, device="cpu"))[0]["loss"])
     with pytest.raises(SimgenError, match="unknown detector"):
         build_detector(ds.num_classes, "yolo")
 
@@ -335,6 +340,8 @@ def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, 
 def test_train_detector_script_runs(rendered, tmp_path):
     out = tmp_path / "dets.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_detector.py"), str(rendered), "--steps", "2",
+                           "--arch", "fasterrcnn_mobilenet_v3_large_fpn", "--batch-size", "2", "--optimizer", "sgd",
+                           "--lr", "0.01", "--schedule", "constant",
                            "--device", "cpu", "--threads", "1", "--rois-per-image", "64", "--hflip", "--eval",
                            "--detections", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -242,7 +242,7 @@ def test_errors_are_one_line(client_python, dataset, tmp_path, case):  # noqa: F
     images, _ = targets(dataset, tmp_path)
     args = {"--data": dataset / "yolo" / "data.yaml", "--frames": 3, "--model": "yolov8n.yaml",
             "--predict": images, "--out": tmp_path / "r.json", "--workdir": tmp_path / "w", "--epochs": 1,
-            "--imgsz": 64}
+            "--imgsz": 64, "--batch": 16, "--seed": 0, "--device": "cpu"}
     expect = {"weights": "--weights file {} does not exist", "data": "data.yaml {} does not exist",
               "frames": "has only 8 train images", "model": "must be a model YAML",
               "yaml": "model YAML 'nosuch8n.yaml' not found",
@@ -274,7 +274,8 @@ def test_weights_that_do_not_fit(overfit, client_python, dataset, tmp_path):  # 
     """A yolov8n checkpoint given to a yolo11n model: an error, not a model trained from scratch."""
     images, _ = targets(dataset, tmp_path)
     r = run_trainer(client_python, ["--data", dataset / "yolo" / "data.yaml", "--frames", 3, "--model", "yolo11n.yaml",
-                                    "--weights", overfit[0]["checkpoint"], "--predict", images, "--out",
+                                    "--weights", overfit[0]["checkpoint"], "--epochs", 50, "--imgsz", 640,
+                                    "--batch", 16, "--seed", 0, "--device", "cpu", "--predict", images, "--out",
                                     tmp_path / "r.json", "--workdir", tmp_path / "w"], tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
@@ -287,7 +288,9 @@ def test_without_ultralytics(dataset, tmp_path):
         pytest.skip("this interpreter has ultralytics")
     images, _ = targets(dataset, tmp_path)
     r = subprocess.run([sys.executable, str(SCRIPT), "--data", str(dataset / "yolo" / "data.yaml"), "--frames", "3",
-                        "--predict", str(images), "--out", str(tmp_path / "r.json"), "--workdir", str(tmp_path / "w")],
+                        "--model", "yolov8n.yaml", "--epochs", "50", "--imgsz", "640", "--batch", "16", "--seed", "0",
+                        "--device", "cpu", "--predict", str(images), "--out", str(tmp_path / "r.json"),
+                        "--workdir", str(tmp_path / "w")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [

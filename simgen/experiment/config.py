@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
+from simgen.experiment.training import TorchvisionTrainer
 from simgen.schema import check_fields, did_you_mean, setting
 
 TRAINERS = ("torchvision", "ultralytics")
@@ -66,34 +67,22 @@ class RealConfig:
 
 
 @dataclass
-class TrainerConfig:
-    """The detector trained per arm, training-set size and seed."""
-
+class _TrainerName:
+    # a base class only so that ``name`` comes first in study.trainer (a dataclass lists the fields
+    # of its bases first), before the torchvision trainer's settings
     name: str = setting("torchvision", choices=TRAINERS)
     """torchvision: a small detector trained from scratch in simgen's env (extra torch);
     ultralytics: YOLO from a model YAML, run by study.trainer.python (Ultralytics installed there)."""
-    arch: str = setting("tiny_fcos", example="fasterrcnn_mobilenet_v3_large_fpn")
-    """torchvision: the detector (simgen.torch.train.ARCHS; tiny_fcos is small enough for CPU runs)."""
-    steps: int = setting(300, ge=1, le=10_000_000)
-    """torchvision: optimizer steps per training run."""
-    batch_size: int = setting(8, ge=1, le=4096)
-    """Images per optimizer step (torchvision) or batch (ultralytics)."""
-    optimizer: str = setting("adamw", choices=("adamw", "sgd"))
-    """torchvision: adamw (trains the small from-scratch detectors in fewer steps) or sgd (momentum 0.9)."""
-    lr: float = setting(0.001, gt=0, le=10)
-    """torchvision: learning rate (weight decay 1e-4, gradients clipped at norm 10)."""
-    schedule: str = setting("cosine", choices=("cosine", "constant"))
-    """torchvision: decay the learning rate to 0 along a half cosine over all the steps (the warm-up
-    ramp multiplies it), or keep it."""
-    warmup: int = setting(50, ge=0, le=10_000_000)
-    """torchvision: steps of linear learning-rate warm-up."""
-    threads: int = setting(0, ge=0, le=1024)
-    """torch CPU threads (0: torch's default)."""
-    device: str = setting("auto", example="cuda:0")
-    """auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1, ..."""
-    weights: Optional[str] = setting(None, example="/models/start.pt")
-    """A local file to start from (a state dict for torchvision, a .pt for ultralytics); nothing is
-    ever downloaded."""
+
+
+@dataclass
+class TrainerConfig(TorchvisionTrainer, _TrainerName):
+    """The detector trained per arm, training-set size and seed. name picks the trainer. The keys
+    from arch to weights are the torchvision trainer's settings (declared once in
+    simgen.experiment.training.TorchvisionTrainer; scripts/train_detector.py takes the same), which
+    every training run's spec.json holds unchanged; batch_size, device and weights serve the
+    ultralytics trainer too, which has model, epochs, imgsz and python besides."""
+
     model: str = setting("yolov8n.yaml")
     """ultralytics: the model YAML trained from scratch (shipped inside the ultralytics package)."""
     epochs: int = setting(30, ge=1, le=100_000)

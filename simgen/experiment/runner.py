@@ -39,6 +39,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
+from simgen.experiment.training import to_spec
 from simgen.io.confine import inside
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.procs import child_env
@@ -173,10 +174,9 @@ def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, ou
                           "images": str(Path(study.real.images).expanduser().absolute()) if study.real.images else None})
         spec = {"labels": labels, "train": train,
                 "predict": {"coco": str(target_coco), "images": str(target_images) if target_images else None},
-                "arch": t.arch, "image_size": list(data.image_size), "steps": t.steps,
-                "batch_size": t.batch_size, "optimizer": t.optimizer, "lr": t.lr, "cosine": t.schedule == "cosine",
-                "warmup": t.warmup, "seed": seed, "threads": t.threads,
-                "device": t.device, "weights": t.weights, "out": str(run / "result.json")}
+                "image_size": list(data.image_size), "seed": seed,
+                "trainer": to_spec(t),  # study.trainer's torchvision settings, as they are
+                "out": str(run / "result.json")}
         return [sys.executable, "-m", "simgen.torch.job", str(run / "spec.json")], spec
     spec = {"trainer": "ultralytics", "data": str(folder / "yolo" / "data.yaml"), "frames": n, "model": t.model,
             "epochs": t.epochs, "imgsz": t.imgsz, "batch": t.batch_size, "seed": seed, "device": t.device,

@@ -9,6 +9,10 @@ runs it once per arm x training-set size x seed::
         --epochs E --imgsz S --batch B --seed K --device cpu|0|0,1 [--weights local.pt] \\
         [--train-arg KEY=VALUE ...] --predict IMAGES.json --out RESULT.json --workdir WORK
 
+- The training settings (--model, --epochs, --imgsz, --batch, --seed, --device) are required: the
+  study passes its own (study.trainer, declared in simgen/experiment/config.py) and this script
+  has no defaults of its own for them. Ultralytics' other training arguments are this script's
+  fixed choices (below), --train-arg, or Ultralytics' defaults.
 - The model is built from a YAML that ships inside ultralytics (``yolov8n.yaml``,
   ``yolo11n.yaml``, ...) or a local YAML path, and trained from scratch; with ``--weights`` (a
   local .pt file, never a name to download) its tensors that fit the YAML's model (built for
@@ -67,13 +71,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, type=Path, help="DIR/yolo/data.yaml of a simgen YOLO export")
     p.add_argument("--frames", required=True, type=int, help="train on the first N train images (by name)")
-    p.add_argument("--model", default="yolov8n.yaml", help="model YAML (shipped with ultralytics, or a path)")
+    # the training settings have no defaults here: the caller (a study, from study.trainer) gives them all
+    p.add_argument("--model", required=True, help="model YAML (shipped with ultralytics, e.g. yolov8n.yaml, or a path)")
     p.add_argument("--weights", type=Path, default=None, help="local .pt file to start from")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--imgsz", type=int, default=640)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu",
+    p.add_argument("--epochs", required=True, type=int)
+    p.add_argument("--imgsz", required=True, type=int, help="training and prediction image size")
+    p.add_argument("--batch", required=True, type=int)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--device", required=True,
                    help="cpu, auto (CUDA device 0 when there is one, else cpu), or CUDA device(s) as Ultralytics "
                         "takes them: 0, 0,1")
     p.add_argument("--train-arg", action="append", default=[], metavar="KEY=VALUE",

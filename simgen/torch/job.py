@@ -8,9 +8,14 @@ SPEC (written by simgen.experiment.runner)::
     {"labels": ["bottle", "mug", ...],             # label k + 1 is labels[k]
      "train": [{"coco": ".../coco.json", "images": null, "image_ids": [1, 2, ...]}, ...],
      "predict": {"coco": ".../target/coco.json", "images": null},
-     "arch": "tiny_fcos", "image_size": [72, 96], "steps": 600, "batch_size": 8, "optimizer": "adamw", "lr": 0.001, "cosine": true,
-     "warmup": 50, "seed": 0, "threads": 0, "device": "auto", "weights": null,
+     "image_size": [72, 96], "seed": 0,             # (height, width) of the training frames; the run's seed
+     "trainer": {"arch": "tiny_fcos", "steps": 600, "batch_size": 8, "optimizer": "adamw", "lr": 0.001, ...},
      "out": ".../result.json"}
+
+``trainer`` holds every setting of :class:`simgen.experiment.training.TorchvisionTrainer` (the
+study's ``study.trainer``, unchanged) and nothing else; the job rebuilds exactly that dataclass
+and has no defaults of its own: a missing or unknown key, here or in ``trainer``, is an error.
+An optional ``"save": PATH`` also writes the trained state dict there.
 
 The result (the same for every trainer)::
 
@@ -29,24 +34,41 @@ from pathlib import Path
 import torch
 
 from simgen import SimgenError
+from simgen.experiment.training import TorchvisionTrainer, from_spec
 from simgen.io.files import read_json, write_json
 from simgen.torch.coco import CocoImages
-from simgen.torch.train import TrainConfig, build_detector, predict, resolve_device, train
+from simgen.torch.train import build_detector, predict, resolve_device, train
+
+KEYS = ("labels", "train", "predict", "image_size", "seed", "trainer", "out")
+"""The keys every spec has (:mod:`simgen.experiment.runner` writes them); ``save`` is optional."""
+
+
+def read_spec(spec: dict) -> TorchvisionTrainer:
+    """The trainer settings of ``spec``, after checking that it has exactly the keys a spec has:
+    a missing or unknown key is a one-line SimgenError (the spec is simgen's, nothing is guessed)."""
+    if not isinstance(spec, dict):
+        raise SimgenError(f"the spec must be a JSON object, got {type(spec).__name__}")
+    unknown = sorted(str(k) for k in spec if k not in (*KEYS, "save"))
+    missing = [k for k in KEYS if k not in spec]
+    if unknown or missing:
+        parts = ([f"unknown key(s) {', '.join(unknown)}"] if unknown else []) + \
+            ([f"missing key(s) {', '.join(missing)}"] if missing else [])
+        raise SimgenError(f"spec: {'; '.join(parts)} (a spec has {', '.join(KEYS)} and optionally save)")
+    return from_spec(spec["trainer"])
 
 
 def run_job(spec: dict) -> dict:
+    cfg = read_spec(spec)
     labels = list(spec["labels"])
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
+    seed = int(spec["seed"])
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     parts = [CocoImages(t["coco"], labels, images=t.get("images"), image_ids=t.get("image_ids"))
              for t in spec["train"]]
     data = torch.utils.data.ConcatDataset(parts)
-    device = resolve_device(spec.get("device", "auto"))
-    model = build_detector(len(labels) + 1, spec.get("arch", "tiny_fcos"), image_size=tuple(spec["image_size"]),
-                           weights=spec.get("weights"), seed=int(spec["seed"]))
-    cfg = TrainConfig(steps=int(spec["steps"]), batch_size=int(spec["batch_size"]), lr=float(spec["lr"]),
-                      optimizer=str(spec.get("optimizer", "sgd")), cosine=bool(spec.get("cosine", False)),
-                      warmup=int(spec["warmup"]), seed=int(spec["seed"]), device=str(device))
+    device = resolve_device(cfg.device)
+    model = build_detector(len(labels) + 1, cfg.arch, image_size=tuple(spec["image_size"]), weights=cfg.weights,
+                           seed=seed)
     every = max(1, cfg.steps // 10)
     t0 = time.perf_counter()
 
@@ -56,10 +78,10 @@ def run_job(spec: dict) -> dict:
             print(f"  step {step}/{cfg.steps} loss {losses['loss']:.3f} ({rate:.1f} steps/s)", file=sys.stderr,
                   flush=True)
 
-    history = train(model, data, cfg, log=log)
+    history = train(model, data, cfg, seed=seed, log=log)
     t1 = time.perf_counter()
     target = CocoImages(spec["predict"]["coco"], labels, images=spec["predict"].get("images"))
-    dets = predict(model, target, device=str(device), batch_size=int(spec["batch_size"]))
+    dets = predict(model, target, device=str(device), batch_size=cfg.batch_size)
     t2 = time.perf_counter()
     if spec.get("save"):
         torch.save(model.state_dict(), spec["save"])

@@ -4,8 +4,11 @@ Reusable pieces (scripts/train_detector.py is a thin command line over them):
 
 - :func:`build_detector`: a torchvision detection model with random weights (``weights=None``,
   ``weights_backbone=None``: nothing is downloaded), or the state dict of a local file.
-- :func:`train`: SGD with momentum, linear warm-up, gradient clipping, a fixed number of steps
-  (or epochs), seeded data order; returns the losses of every step.
+- :func:`train`: trains with the settings of a
+  :class:`~simgen.experiment.training.TorchvisionTrainer` (the one declaration a study's
+  ``study.trainer`` and scripts/train_detector.py use too; by default AdamW at 1e-3, linear warm-up,
+  cosine decay, gradient clipping), a fixed number of steps (or epochs), seeded data order; returns
+  the losses of every step.
 - :func:`predict`: COCO-format detections ``{image_id, category_id, bbox [x, y, w, h], score}``.
 - :func:`coco_evaluate`: pycocotools' COCOeval (bbox) of such detections against coco.json;
   :func:`evaluate`: both on a SimgenDataset (its frames / split only).
@@ -20,7 +23,6 @@ import contextlib
 import io
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -28,13 +30,9 @@ import torch
 import torchvision
 
 from simgen import SimgenError
+from simgen.experiment.training import ARCHS, TorchvisionTrainer  # ARCHS: the detectors build_detector makes
+from simgen.schema import check_fields
 from simgen.torch.dataset import collate_detection
-
-ARCHS = ("tiny_fcos", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_resnet50_fpn",
-         "maskrcnn_resnet50_fpn", "retinanet_resnet50_fpn", "fcos_resnet50_fpn")
-"""Detection models :func:`build_detector` makes: ``tiny_fcos`` (simgen's own small backbone under
-torchvision's FCOS) and torchvision.models.get_model names."""
-
 
 class TinyBackbone(torch.nn.Module):
     """Five 3x3 conv + BatchNorm + ReLU layers, stride 8, one feature map of ``2 * width``
@@ -73,12 +71,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def build_detector(num_classes: int, arch: str = "fasterrcnn_mobilenet_v3_large_fpn", *,
+def build_detector(num_classes: int, arch: str, *,
                    image_size: tuple[int, int] | None = None, anchor_scale: float = 1.0,
                    weights: str | os.PathLike | None = None, seed: int | None = 0,
                    **model_kwargs: Any) -> torch.nn.Module:
-    """A torchvision detector for ``num_classes`` classes (largest category id + 1) with random
-    weights drawn from ``seed`` (or the state dict saved in the local file ``weights``).
+    """A detector of :data:`~simgen.experiment.training.ARCHS` (a trainer config's ``arch``) for
+    ``num_classes`` classes (largest category id + 1) with random weights drawn from ``seed`` (or
+    the state dict saved in the local file ``weights``, a trainer config's ``weights``).
 
     ``image_size`` (H, W): the model's resize then keeps images of that size as they are
     (min_size = min(H, W), max_size = max(H, W)) instead of scaling them up to 800 px.
@@ -109,7 +108,7 @@ def build_detector(num_classes: int, arch: str = "fasterrcnn_mobilenet_v3_large_
         gen.sizes = tuple(tuple(max(1, int(round(s * anchor_scale))) for s in level) for level in gen.sizes)
         gen.cell_anchors = [gen.generate_anchors(s, a) for s, a in zip(gen.sizes, gen.aspect_ratios)]
     if weights is not None:
-        path = Path(weights)
+        path = Path(weights).expanduser()
         if not path.is_file():
             raise SimgenError(f"weights file {path} does not exist; give a state dict saved by "
                               "scripts/train_detector.py --save (no weights are downloaded)")
@@ -122,32 +121,6 @@ def build_detector(num_classes: int, arch: str = "fasterrcnn_mobilenet_v3_large_
     return model
 
 
-@dataclass
-class TrainConfig:
-    steps: int = 100
-    """Optimizer steps (one batch each)."""
-    optimizer: str = "sgd"
-    """sgd (momentum ``momentum``) or adamw (betas 0.9, 0.999; from scratch it often needs fewer
-    steps; use a learning rate of ~1e-3)."""
-    epochs: float | None = None
-    """If set, the steps are this many passes over the dataset instead (rounded up)."""
-    batch_size: int = 2
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    warmup: int = 50
-    """Steps of linear learning-rate warm-up (capped at the number of steps)."""
-    cosine: bool = False
-    """Decay the learning rate to 0 along a half cosine over all the steps (from step 0; the
-    warm-up's linear ramp multiplies it)."""
-    clip: float = 10.0
-    """Gradient norm clip (from-scratch detectors diverge early without it); 0 = off."""
-    seed: int = 0
-    """Data order (and the DataLoader workers' seeds)."""
-    device: str = "auto"
-    num_workers: int = 0
-
-
 def _to_model(images: Sequence[torch.Tensor], targets: Sequence[dict], device: torch.device,
               masks: bool) -> tuple[list[torch.Tensor], list[dict]]:
     ims = [im.as_subclass(torch.Tensor).to(device, torch.float32) / 255.0 for im in images]
@@ -156,24 +129,32 @@ def _to_model(images: Sequence[torch.Tensor], targets: Sequence[dict], device: t
     return ims, tgs
 
 
-def _batches(dataset: torch.utils.data.Dataset, cfg: TrainConfig) -> Iterator[tuple[list, list]]:
-    gen = torch.Generator().manual_seed(cfg.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                                         num_workers=cfg.num_workers, collate_fn=collate_detection,
-                                         drop_last=len(dataset) >= cfg.batch_size)
+def _batches(dataset: torch.utils.data.Dataset, batch_size: int, seed: int,
+             num_workers: int) -> Iterator[tuple[list, list]]:
+    gen = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=gen,
+                                         num_workers=num_workers, collate_fn=collate_detection,
+                                         drop_last=len(dataset) >= batch_size)
     while True:
         yield from loader
 
 
-def train(model: torch.nn.Module, dataset: torch.utils.data.Dataset, cfg: TrainConfig | None = None,
+def train(model: torch.nn.Module, dataset: torch.utils.data.Dataset, cfg: TorchvisionTrainer | None = None, *,
+          seed: int = 0, epochs: float | None = None, num_workers: int = 0,
           log: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
     """Train ``model`` in place on ``dataset`` (samples ``(image uint8, target)`` as SimgenDataset
-    gives them) for ``cfg.steps`` steps; returns every step's losses (``loss`` = their sum) and
-    calls ``log(step, losses)`` after each. A non-finite loss raises SimgenError."""
-    cfg = cfg or TrainConfig()
+    gives them) with the settings ``cfg`` (default: :class:`TorchvisionTrainer`'s defaults) for
+    ``cfg.steps`` steps, or ``epochs`` passes over the dataset instead (rounded up to whole
+    batches); ``seed``: the data order (and the DataLoader workers' seeds), ``num_workers``:
+    DataLoader worker processes. ``cfg.arch``, ``weights`` and ``threads`` are the caller's to
+    apply (:func:`build_detector`, ``torch.set_num_threads``). Returns every step's losses
+    (``loss`` = their sum, and the step's ``lr``) and calls ``log(step, losses)`` after each.
+    A non-finite loss raises SimgenError."""
+    cfg = cfg or TorchvisionTrainer()
+    check_fields(cfg)
     if len(dataset) == 0:
         raise SimgenError("the dataset has no frames to train on")
-    steps = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * len(dataset) / cfg.batch_size)
+    steps = cfg.steps if epochs is None else math.ceil(epochs * len(dataset) / cfg.batch_size)
     if steps < 1:
         raise SimgenError(f"training needs at least one step, got {steps}")
     device = resolve_device(cfg.device)
@@ -183,18 +164,18 @@ def train(model: torch.nn.Module, dataset: torch.utils.data.Dataset, cfg: TrainC
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                                      weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "adamw":
+    else:  # adamw (check_fields allows no other)
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        raise SimgenError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adamw")
     warmup = max(1, min(cfg.warmup, steps))
+    cosine = cfg.schedule == "cosine"
+
     def factor(s: int) -> float:
-        decay = 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))) if cfg.cosine else 1.0
+        decay = 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))) if cosine else 1.0
         return min(1.0, (s + 1) / warmup) * decay
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     history: list[dict[str, float]] = []
-    batches = _batches(dataset, cfg)
+    batches = _batches(dataset, cfg.batch_size, seed, num_workers)
     for step in range(1, steps + 1):
         images, targets = next(batches)
         ims, tgs = _to_model(images, targets, device, masks)

@@ -87,7 +87,7 @@ def render_linear(overrides: list[str], frames: int, width: int, height: int, sa
         with np.load(path) as z:
             return [z[f"f{i}"] for i in range(frames)]
     from simgen.blender import BlenderBackend
-    from simgen.blender.backend import read_linear
+    from simgen.io.exr import read_linear
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
     from simgen.sampling.random import render_seed
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import tempfile
 
-    from simgen.blender.backend import VIEW_TRANSFORMS, view_transform_lut
+    from simgen.blender.session import VIEW_TRANSFORMS, view_transform_lut
     from simgen.tone import tone_map
 
     luts = {}

@@ -105,7 +105,7 @@ def render_all(k: int, names: list[str], args, cache: Path) -> None:
     if not todo:
         return
     from simgen.blender import BlenderBackend
-    from simgen.blender.backend import read_linear
+    from simgen.io.exr import read_linear
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
     from simgen.sampling.random import render_seed
 

@@ -20,7 +20,7 @@ The policy (``render.auto_exposure``, ``render.tone``):
    rolled off and desaturated towards white instead of clipped channel by channel. Blender
    itself computes it: the backend renders a lattice of linear colours through the
    view transform once at start-up (64^3 colours, 0.3 s) (:func:`lut_inputs`,
-   ``simgen.blender.backend.view_transform_lut``) and the frames go through that table
+   ``simgen.blender.session.view_transform_lut``) and the frames go through that table
    (:func:`apply_lut`, trilinear in log2 space). ``standard``: Blender's "Standard"
    transform (clip to [0, 1], sRGB curve), simgen's conversion before (no roll-off: any
    channel over 1.0 clips).
@@ -123,7 +123,7 @@ def display(exposed: np.ndarray, tone: str = "agx", lut: np.ndarray | None = Non
     if tone == "standard":
         out = _standard(exposed)
     elif lut is None:
-        raise ValueError(f"tone {tone!r} needs its lookup table (simgen.blender.backend.view_transform_lut)")
+        raise ValueError(f"tone {tone!r} needs its lookup table (simgen.blender.session.view_transform_lut)")
     else:
         out = apply_lut(exposed, lut)
     return np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.render
 
 @pytest.mark.parametrize("device", ["cuda", "optix"])
 def test_missing_gpu_falls_back_to_cpu_with_a_warning(device, caplog):
-    with caplog.at_level(logging.INFO, logger="simgen.blender.backend"):
+    with caplog.at_level(logging.INFO, logger="simgen.blender"):
         backend = BlenderBackend(RenderConfig(width=32, height=24, samples=1, device=device))
     try:
         assert backend.device == "CPU" and bpy.context.scene.cycles.device == "CPU"
@@ -62,7 +62,7 @@ def test_frames_leave_no_datablocks_behind(capfd):
 
 def test_device_index_pins_one_gpu():
     from simgen import SimgenError
-    from simgen.blender.backend import pick_gpus
+    from simgen.blender.session import pick_gpus
 
     assert pick_gpus(4, -1, "OPTIX") == [0, 1, 2, 3]
     assert pick_gpus(4, 2, "OPTIX") == [2]

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.render
 W, H = 96, 72
 F = 40.0 / 36.0 * W
 K = np.array([[F, 0, W / 2 - 0.5], [0, F, H / 2 - 0.5], [0, 0, 1.0]])
-OFFSET_PER_WIDTH = 3.51e-4  # px per px of filter width, measured (simgen.blender.backend.FIRST_SAMPLE_OFFSET)
+OFFSET_PER_WIDTH = 3.51e-4  # px per px of filter width, measured (simgen.blender.camera.FIRST_SAMPLE_OFFSET)
 GREY = Material((0.5, 0.5, 0.5), 0.5, 0.0)
 
 

@@ -555,19 +555,17 @@ def test_the_blender_layer_checks_before_loading(bombs, tmp_path):
     """An image that reaches the backend unchecked (a Scene built by hand) is refused before
     bpy.data.images.load; the check itself is pure (simgen.core.image_header)."""
     pytest.importorskip("bpy")
-    from types import SimpleNamespace
-
     from simgen.assets.appearance import TextureImage
-    from simgen.blender.backend import BlenderBackend
+    from simgen.blender.datablocks import Datablocks
     from simgen.config import RenderConfig
 
     (tmp_path / "sky.hdr").write_bytes(bombs["hdr"])
-    stub = SimpleNamespace(settings=RenderConfig(), _images={}, _textures={}, tmpdir=tmp_path)
+    blocks = Datablocks(RenderConfig().max_image_pixels, tmp_path)
     with pytest.raises(SimgenError) as e:
-        BlenderBackend._image(stub, tmp_path / "sky.hdr")
+        blocks.image(tmp_path / "sky.hdr")
     refusal(str(e.value), "sky.hdr", (BOMB, BOMB))
     with pytest.raises(SimgenError) as e:
-        BlenderBackend._texture(stub, TextureImage(name="m.glb#image0", data=bombs["png"]), True)
+        blocks.texture(TextureImage(name="m.glb#image0", data=bombs["png"]), True)
     refusal(str(e.value), "m.glb#image0", (BOMB, BOMB))
     assert not list(tmp_path.glob("texture-*"))  # not even written to the scratch folder
 

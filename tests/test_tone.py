@@ -95,7 +95,7 @@ def test_agx_lut_matches_blenders_own_agx(tmp_path):
     import bpy
     import cv2
 
-    from simgen.blender.backend import view_transform_lut
+    from simgen.blender.session import view_transform_lut
 
     lut = view_transform_lut("agx", tmp_path)
     rng = np.random.default_rng(5)

@@ -1,0 +1,155 @@
+"""Blender datablocks made from files once per process and shared by every frame.
+
+Meshes (converted from an asset file through trimesh), images (HDRIs, photos, a material's
+texture), a mesh's own textures and its own materials are looked up by file and built on
+first use; a frame's objects point at them. Every image header is checked against
+render.max_image_pixels before Blender decodes it. Generated shapes (a new file name per
+shape) are dropped once no frame uses them, so memory stays flat over long runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from simgen.assets import parametric
+from simgen.assets.appearance import TextureImage
+from simgen.assets.meshes import load_asset
+from simgen.blender.materials import add_normal_aov
+from simgen.blender.own import COLOR_ATTRIBUTE, UV_MAP, own_material
+from simgen.core.image_header import check_pixels
+
+SMOOTH_ANGLE = float(np.radians(30.0))
+"""Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
+one sharp (a crease, an edge of a box)."""
+
+
+def mesh_from_file(path: Path) -> bpy.types.Mesh:
+    """A new Blender mesh of an asset file, converted through trimesh: its triangles, and with
+    its own appearance one material slot per material (faces assigned), its UVs and vertex
+    colours (per face corner: loops are the faces' corners in order)."""
+    loaded = load_asset(path, max_pixels=None)  # each texture is checked as it is loaded
+    tm, look = loaded.mesh, loaded.appearance
+    me = bpy.data.meshes.new(path.stem)
+    v = np.asarray(tm.vertices, dtype=np.float32)
+    f = np.asarray(tm.faces, dtype=np.int32)
+    me.vertices.add(len(v))
+    me.vertices.foreach_set("co", v.ravel())
+    me.loops.add(f.size)
+    me.loops.foreach_set("vertex_index", f.ravel())
+    me.polygons.add(len(f))
+    me.polygons.foreach_set("loop_start", np.arange(0, f.size, 3, dtype=np.int32))
+    me.update()
+    # smooth where the surface is (faces meeting at under SMOOTH_ANGLE), sharp at creases;
+    # the normal label is the geometric normal (NORMAL_AOV), whatever the shading
+    me.shade_smooth()
+    me.set_sharp_from_angle(angle=SMOOTH_ANGLE)
+    for _ in range(len(look.materials) if look is not None and look.materials else 1):
+        me.materials.append(None)  # slots, filled per object (link = OBJECT)
+    uv = None
+    if parametric.is_generated(path):
+        uv = parametric.shape_of(path).uv.reshape(-1, 2)
+    elif look is not None and look.uv is not None:
+        uv = look.uv.reshape(-1, 2)
+    if uv is not None and len(uv) == f.size:
+        me.uv_layers.new(name=UV_MAP).uv.foreach_set("vector", uv.astype(np.float32).ravel())
+    if look is not None and look.materials:
+        me.polygons.foreach_set("material_index", look.face_material.astype(np.int32))
+        if look.colors is not None:
+            attr = me.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "CORNER")
+            attr.data.foreach_set("color", look.colors.astype(np.float32).ravel())
+        me.update()
+    return me
+
+
+class Datablocks:
+    """The datablocks of one backend, by file. ``max_pixels``: render.max_image_pixels;
+    ``scratch``: the folder an embedded texture is written to before Blender loads it."""
+
+    def __init__(self, max_pixels: int | None, scratch: Path):
+        self.max_pixels = max_pixels
+        self.scratch = scratch
+        self.meshes: dict[Path, bpy.types.Mesh] = {}
+        self.images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
+        self.textures: dict[tuple[str, bool], bpy.types.Image] = {}  # meshes' own images, by (file, colour)
+        self.own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
+
+    def mesh(self, path: Path) -> bpy.types.Mesh:
+        """The Blender mesh of an asset file (:func:`mesh_from_file`), converted once."""
+        me = self.meshes.get(path)
+        if me is None:
+            me = self.meshes[path] = mesh_from_file(path)
+        return me
+
+    def drop_generated(self, keep: set[Path]) -> None:
+        """Remove the Blender meshes of generated shapes not in ``keep`` (the scene now built):
+        a new shape per frame must not pile up in Blender's memory."""
+        for path in [p for p in self.meshes if parametric.is_generated(p) and p not in keep]:
+            me = self.meshes.pop(path)
+            if me.users == 0:
+                bpy.data.meshes.remove(me)
+
+    def image(self, path: Path) -> bpy.types.Image:
+        """The image datablock of ``path`` (an HDRI or a texture), loaded once per backend and
+        reused by every frame; its header checked against render.max_image_pixels first."""
+        key = Path(path).resolve()
+        img = self.images.get(key)
+        if img is None:
+            check_pixels(key, self.max_pixels)
+            img = bpy.data.images.load(str(key), check_existing=True)
+            self.images[key] = img
+        return img
+
+    def texture(self, t: TextureImage, colour: bool) -> bpy.types.Image:
+        """A mesh's own texture image, loaded once per file (embedded data written to the
+        scratch folder first) and colour space: sRGB for colours, Non-Color for data maps. Its
+        header is checked against render.max_image_pixels first: Blender never decodes a bomb."""
+        key = (str(t.path) if t.path is not None else f"{t.name}:{hash(t.data)}", colour)
+        img = self.textures.get(key)
+        if img is None:
+            if t.path is not None:
+                check_pixels(t.path, self.max_pixels)
+            else:
+                check_pixels(t.data or b"", self.max_pixels, name=t.name)
+            path = t.path
+            if path is None:
+                path = self.scratch / f"texture-{len(self.textures):04d}{t.suffix}"
+                path.write_bytes(t.data or b"")
+            img = bpy.data.images.load(str(path), check_existing=False)
+            img.colorspace_settings.name = "sRGB" if colour else "Non-Color"
+            if t.path is None:
+                img.pack()  # the scratch file may go; Blender keeps the bytes
+                path.unlink(missing_ok=True)
+            self.textures[key] = img
+        return img
+
+    def pbr_map(self, path: str, colour: bool) -> bpy.types.Image:
+        """A PBR set's map, loaded once per file and colour space."""
+        return self.texture(TextureImage(name=Path(path).name, path=Path(path)), colour)
+
+    def own_material(self, path: Path, slot: int) -> bpy.types.Material:
+        """Material slot ``slot`` of the asset file's own appearance (:mod:`simgen.blender.own`),
+        built once and shared by every object of that asset."""
+        mat = self.own.get((path, slot))
+        if mat is None:
+            look = load_asset(path, max_pixels=None).appearance
+            mat = own_material(f"{path.stem}:{look.materials[slot].name}", look.materials[slot],
+                               has_uv=bool(self.mesh(path).uv_layers), image=self.texture, finish=add_normal_aov)
+            self.own[(path, slot)] = mat
+        return mat
+
+    def close(self) -> None:
+        """Remove every datablock made here (whoever showed an image in a node tree unlinks it
+        first: :func:`simgen.blender.world.release_images`)."""
+        for me in self.meshes.values():
+            bpy.data.meshes.remove(me)
+        self.meshes.clear()
+        for mat in self.own.values():
+            bpy.data.materials.remove(mat)
+        self.own.clear()
+        for img in [*self.images.values(), *self.textures.values()]:
+            bpy.data.images.remove(img)
+        self.images.clear()
+        self.textures.clear()

@@ -1,0 +1,74 @@
+"""What one frame adds to the Blender scene, and removes again: its objects (shared meshes,
+a material of their own each) and its lights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from mathutils import Matrix
+
+from simgen.assets import parametric
+from simgen.blender.datablocks import Datablocks
+from simgen.blender.materials import pbr_coordinates, scene_material
+from simgen.blender.own import JITTER_PROPS
+from simgen.core.scene import Light, SceneObject
+
+
+def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, made: list[bpy.types.ID]) -> None:
+    """Link an object of ``o`` into ``coll``: its mesh shared through ``blocks``, its pass index
+    the instance id, and either a material drawn for it or its mesh's own materials (with the
+    object's jitter in its custom properties). ``made``: the frame's datablocks (for
+    :func:`remove`), appended to as they are made."""
+    ob = bpy.data.objects.new(o.name, blocks.mesh(Path(o.mesh_path)))
+    ob.matrix_world = Matrix(o.mesh_to_world.tolist())
+    ob.pass_index = o.instance_id
+    ob.visible_shadow = o.casts_shadow
+    # meshes are shared between frames and objects; the material belongs to the object
+    own = o.material.own
+    if own is None:
+        pbr_uv, metres = pbr_coordinates(o, ob.data) if o.material.pbr is not None else (False, None)
+        mat = scene_material(o.name, o.material, blocks.image, blocks.pbr_map, uv=parametric.is_generated(o.mesh_path),
+                             pbr_metres=metres, pbr_uv=pbr_uv)
+        made.append(mat)
+    else:
+        for key, (prop, _) in JITTER_PROPS.items():
+            ob[prop] = float(getattr(own, key))
+    for k, slot in enumerate(ob.material_slots):
+        slot.link = "OBJECT"
+        slot.material = mat if own is None else blocks.own_material(Path(o.mesh_path), k)
+    coll.objects.link(ob)
+    made.append(ob)
+
+
+def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.types.ID]) -> None:
+    """Link light ``i`` into ``coll``, unseen by the camera; its object and data are appended
+    to ``made``."""
+    data = bpy.data.lights.new(f"light{i}", type=light.kind.upper())
+    data.color = light.color
+    data.energy = light.power
+    if light.kind == "sun":
+        data.angle = light.size
+    elif light.kind == "area":
+        data.size = light.size
+    else:
+        data.shadow_soft_size = light.size
+        if light.kind == "spot":
+            data.spot_size = light.spot_angle
+    ob = bpy.data.objects.new(f"light{i}", data)
+    ob.matrix_world = Matrix(light.light_to_world.tolist())
+    ob.visible_camera = False  # an area light's quad would be an unlabelled object in the image
+    coll.objects.link(ob)
+    made += [ob, data]
+
+
+def remove(blocks: list[bpy.types.ID]) -> None:
+    """Remove what :func:`add_object` and :func:`add_light` made. Objects go first: removing a
+    light's data would take its object with it."""
+    for ob in [b for b in blocks if isinstance(b, bpy.types.Object)]:
+        bpy.data.objects.remove(ob, do_unlink=True)
+    for block in blocks:
+        if isinstance(block, bpy.types.Material):
+            bpy.data.materials.remove(block, do_unlink=True)
+        elif isinstance(block, bpy.types.Light):
+            bpy.data.lights.remove(block, do_unlink=True)

@@ -1,0 +1,114 @@
+"""Rigid-body settling (Bullet, through Blender's rigid-body world): where dropped objects
+come to rest."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from simgen.assets import BUNDLED_BOX
+from simgen.blender.session import BlenderLog
+from simgen.core.scene import Scene
+
+log = logging.getLogger(__name__)
+
+STEPS_PER_SECOND = 24
+"""Physics frames per simulated second (Blender's scene frame rate for the simulation)."""
+REST_CHECK_STEPS = 6
+"""Physics frames between two measurements of the bodies' speed."""
+SLEEP_SPEED = (0.01, 0.05)
+"""m/s and rad/s under which Bullet lets a body sleep (Blender's defaults, 0.4 and 0.5, would
+freeze objects still sliding; higher ones, e.g. 0.05 and 0.2, froze a crate mid-rock)."""
+
+
+def settle(scene: Scene, mesh: Callable[[Path], bpy.types.Mesh],
+           blender_log: BlenderLog) -> tuple[dict[int, np.ndarray], dict]:
+    """Simulate ``scene.physics`` in a scratch Blender scene with its own rigid-body world
+    (Bullet); return the bodies' resting poses (instance id -> mesh_to_world) and a report:
+    steps and seconds simulated, the last speed measured and whether it is at rest.
+    ``mesh(path)``: the Blender mesh of an asset file; ``blender_log``: where Blender's output of the
+    rigid-body operators goes.
+
+    The scratch scene, its objects and its world are removed afterwards, so every call
+    starts from nothing and the same scene always settles the same way.
+    """
+    ph = scene.physics
+    if ph is None or not ph.bodies:  # e.g. objects.count=[0,0]: nothing falls
+        return {}, {"steps": 0, "seconds": 0.0, "speed": 0.0, "at_rest": True}
+    by_id = {o.instance_id: o for o in scene.objects}
+    sim = bpy.data.scenes.new("simgen_physics")
+    coll = bpy.data.collections.new("simgen_rigid_bodies")
+    created: list[tuple[bpy.types.Object, str]] = []
+
+    def add(name: str, me: bpy.types.Mesh, pose: np.ndarray, kind: str) -> bpy.types.Object:
+        ob = bpy.data.objects.new(name, me)
+        ob.matrix_world = Matrix(np.asarray(pose).tolist())
+        coll.objects.link(ob)
+        created.append((ob, kind))
+        return ob
+
+    try:
+        sim.collection.children.link(coll)
+        moving = [add(f"rb_{by_id[b.instance_id].name}", mesh(Path(by_id[b.instance_id].mesh_path)),
+                      by_id[b.instance_id].mesh_to_world, "ACTIVE") for b in ph.bodies]
+        for k, pose in enumerate(ph.colliders):
+            add(f"rb_collider{k}", mesh(BUNDLED_BOX), pose, "PASSIVE")
+        with blender_log():
+            with bpy.context.temp_override(scene=sim):
+                bpy.ops.rigidbody.world_add()
+            world = sim.rigidbody_world
+            world.collection = coll  # before adding bodies: else Blender makes a collection of its own
+            for ob, kind in created:
+                with bpy.context.temp_override(scene=sim, object=ob, active_object=ob, selected_objects=[ob]):
+                    bpy.ops.rigidbody.object_add(type=kind)
+        world.substeps_per_frame = ph.substeps
+        world.solver_iterations = 20
+        sim.render.fps, sim.render.fps_base = STEPS_PER_SECOND, 1.0
+        steps = REST_CHECK_STEPS * int(np.ceil(ph.max_seconds * STEPS_PER_SECOND / REST_CHECK_STEPS))
+        world.point_cache.frame_start, world.point_cache.frame_end = 1, steps + 1
+        for ob, b in zip(moving, ph.bodies):
+            rb = ob.rigid_body
+            rb.collision_shape = "CONVEX_HULL"
+            rb.use_margin, rb.collision_margin = True, ph.margin
+            rb.mass, rb.friction, rb.restitution = b.mass, b.friction, b.restitution
+            rb.linear_damping, rb.angular_damping = 0.2, 0.8  # settles rolling objects in seconds
+            # Bullet puts a body to sleep after 2 s below these speeds: ends the slow creep of
+            # stacked boxes that would otherwise last the whole max_seconds
+            rb.use_deactivation = True
+            rb.deactivate_linear_velocity, rb.deactivate_angular_velocity = SLEEP_SPEED
+        for ob, _ in created[len(moving):]:
+            rb = ob.rigid_body
+            rb.collision_shape = "BOX"  # exact for the unit cube, and no thin surface to tunnel through
+            rb.use_margin, rb.collision_margin = True, 0.0
+            rb.friction, rb.restitution = 0.8, 0.2
+        corners = [np.array([[*c, 1.0] for c in ob.bound_box]) for ob in moving]
+
+        def points() -> np.ndarray:
+            return np.concatenate([c @ np.array(ob.matrix_world).T for c, ob in zip(corners, moving)])
+
+        sim.frame_set(1)
+        last, step, speed = points(), 1, float("inf")
+        while step < steps + 1 and speed >= ph.rest_speed:
+            for _ in range(REST_CHECK_STEPS):  # Bullet advances one frame at a time only
+                step += 1
+                sim.frame_set(step)
+            now = points()
+            speed = float(np.linalg.norm(now - last, axis=1).max()) * STEPS_PER_SECOND / REST_CHECK_STEPS
+            last = now
+        poses = {b.instance_id: np.array(ob.matrix_world, dtype=float) for ob, b in zip(moving, ph.bodies)}
+    finally:
+        for ob, _ in created:
+            bpy.data.objects.remove(ob, do_unlink=True)
+        bpy.data.collections.remove(coll)
+        bpy.data.scenes.remove(sim)
+    report = {"steps": step - 1, "seconds": (step - 1) / STEPS_PER_SECOND, "speed": speed,
+              "at_rest": speed < ph.rest_speed}
+    if not report["at_rest"]:
+        log.warning("physics placement: objects still move at %.3f m/s after %.1f s (placement.max_seconds); "
+                    "rendering them where they are", speed, report["seconds"])
+    return poses, report

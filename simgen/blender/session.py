@@ -1,0 +1,205 @@
+"""The Blender session: what is set up once per process and kept for every frame.
+
+Blender reset to factory settings, the scene's render settings (Cycles, resolution, sampling,
+the label passes, a float32 multilayer EXR as output), the Cycles device (a GPU where one is
+asked for and usable, else the CPU with a clear message), Blender's C-level chatter kept in a
+log file, and the lookup table of a Blender view transform made by Blender's own colour
+management (:func:`view_transform_lut`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ContextManager, Iterator
+
+import bpy
+import numpy as np
+
+from simgen import SimgenError
+from simgen.config import RenderConfig
+from simgen.io.exr import NORMAL_AOV
+from simgen.tone import LUT_SIZE, lut_inputs
+
+log = logging.getLogger(__name__)
+
+GPU_BACKENDS = {"optix": "OPTIX", "cuda": "CUDA", "hip": "HIP", "oneapi": "ONEAPI", "metal": "METAL"}
+"""render.device -> Cycles' compute_device_type."""
+VIEW_TRANSFORMS = {"agx": "AgX"}
+"""render.tone -> Blender's view_transform name (bpy 5.0.1) of the tones made by a LUT."""
+
+
+@contextlib.contextmanager
+def quiet_fds(log_path: Path) -> Iterator[None]:
+    """Send Blender's C-level stdout/stderr chatter (``Fra:1 Mem:…``) to a log file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log_path, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+@dataclass(frozen=True)
+class BlenderLog:
+    """Where Blender's own output goes: ``path`` when ``quiet``, else the terminal."""
+
+    path: Path
+    quiet: bool = True
+
+    def __call__(self) -> ContextManager[None]:
+        """``with blender_log():`` runs its block with Blender's output sent where it goes."""
+        return quiet_fds(self.path) if self.quiet else contextlib.nullcontext()
+
+
+def factory_scene(blender_log: BlenderLog) -> bpy.types.Scene:
+    """Reset Blender to its empty factory state; return its (only) scene."""
+    with blender_log():
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy.context.scene
+
+
+def setup_scene(s: bpy.types.Scene, r: RenderConfig) -> None:
+    """Cycles at ``r``'s resolution and sampling; Blender's own colour management neutral (simgen
+    tone maps the linear Combined pass itself); the label passes on; a float32 multilayer EXR
+    as the render's file."""
+    s.render.engine = "CYCLES"
+    s.render.resolution_x = r.width
+    s.render.resolution_y = r.height
+    s.render.resolution_percentage = 100
+    s.render.use_persistent_data = r.persistent_data
+    s.render.use_motion_blur = False
+    s.render.film_transparent = False
+    if r.threads > 0:
+        s.render.threads_mode = "FIXED"
+        s.render.threads = r.threads
+    configure_sampling(s, r)
+    s.cycles.pixel_filter_type = "BLACKMAN_HARRIS"  # FIRST_SAMPLE_OFFSET (simgen.blender.camera) is this filter's
+    s.cycles.filter_width = r.filter_width
+    # Blender writes no image: simgen tone maps the EXR's linear Combined (simgen.tone)
+    s.view_settings.view_transform = "Standard"
+    s.view_settings.look = "None"
+    s.view_settings.exposure = 0.0
+    s.view_settings.gamma = 1.0
+    s.display_settings.display_device = "sRGB"
+    vl = s.view_layers[0]
+    vl.use_pass_combined = True
+    vl.use_pass_z = True
+    vl.use_pass_object_index = True
+    # the normal label is the geometric normal, written by every material to an AOV: Cycles'
+    # Normal pass would follow smooth shading, normal maps and bump (appearance, not geometry)
+    aov = vl.aovs.add()
+    aov.name, aov.type = NORMAL_AOV, "COLOR"
+    im = s.render.image_settings
+    im.media_type = "MULTI_LAYER_IMAGE"
+    im.file_format = "OPEN_EXR_MULTILAYER"
+    im.color_depth = "32"  # float32 labels: half floats lose depth precision
+    im.exr_codec = "NONE"  # a temp file in RAM; compression only costs time
+
+
+def configure_sampling(s: bpy.types.Scene, r: RenderConfig) -> None:
+    """Samples, adaptive sampling, light-path clamping and the denoiser of ``r`` (all of
+    them touch the Combined pass only: the label passes keep the first sample)."""
+    c = s.cycles
+    c.samples = r.samples
+    c.use_adaptive_sampling = r.adaptive_threshold > 0
+    if r.adaptive_threshold > 0:
+        c.adaptive_threshold = r.adaptive_threshold
+        c.adaptive_min_samples = 0  # Cycles' automatic minimum
+    c.sample_clamp_direct = r.clamp_direct
+    c.sample_clamp_indirect = r.clamp_indirect
+    c.use_denoising = r.denoise
+    if r.denoise:
+        c.denoiser = "OPENIMAGEDENOISE"
+        c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+        c.denoising_prefilter = "ACCURATE"
+
+
+def pick_gpus(count: int, index: int, backend: str) -> list[int]:
+    """Which of ``count`` GPUs of ``backend`` to use for render.device_index ``index``."""
+    if index < 0:
+        return list(range(count))
+    if index >= count:
+        raise SimgenError(f"render.device_index={index}, but this process sees {count} {backend} GPU(s) "
+                          f"(0..{count - 1}); lower it, or use -1 for all")
+    return [index]
+
+
+def setup_device(s: bpy.types.Scene, device: str, device_index: int, blender_log: BlenderLog) -> str:
+    """Pick the Cycles device of render.device ``device`` (and render.device_index); returns
+    "CPU" or the GPU backend used. Logs the choice; a GPU asked for by name that is not usable
+    here falls back to the CPU with a warning."""
+    if device == "cpu":
+        s.cycles.device = "CPU"
+        log.info("Cycles device: CPU")
+        return "CPU"
+    wanted = list(GPU_BACKENDS.values()) if device == "auto" else [GPU_BACKENDS[device]]
+    with blender_log():
+        prefs = bpy.context.preferences.addons["cycles"].preferences
+    for backend in wanted:
+        try:
+            prefs.compute_device_type = backend
+        except TypeError:  # this Blender build or machine has no such backend
+            continue
+        with blender_log():  # driver probing prints warnings of its own
+            prefs.get_devices()
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if gpus:
+            use = pick_gpus(len(gpus), device_index, backend)
+            for d in prefs.devices:
+                d.use = False
+            for i in use:
+                gpus[i].use = True
+            s.cycles.device = "GPU"
+            log.info("Cycles device: GPU via %s (%s)", backend, ", ".join(gpus[i].name for i in use))
+            return backend
+    s.cycles.device = "CPU"
+    msg = "Cycles device: CPU (no %s GPU found)" % "/".join(wanted)
+    if device == "auto":
+        log.info(msg)
+    else:
+        log.warning("render.device=%s requested but no such GPU is usable here; falling back to CPU", device)
+    return "CPU"
+
+
+def view_transform_lut(tone: str, workdir: Path, size: int = LUT_SIZE) -> np.ndarray:
+    """(size, size, size, 3) float32: Blender's ``tone`` view transform (sRGB display, no look,
+    exposure 0) of :func:`simgen.tone.lut_inputs`, made by Blender itself: the lattice as a
+    float image saved through the colour management of a scratch scene as a 16-bit PNG."""
+    import cv2
+
+    scene = bpy.data.scenes.new("simgen_lut")
+    img = bpy.data.images.new("simgen_lut", size * size, size, alpha=True, float_buffer=True)
+    path = Path(workdir) / f"lut-{tone}.png"
+    try:
+        img.colorspace_settings.name = "Linear Rec.709"
+        px = np.ones((size**3, 4), np.float32)
+        px[:, :3] = lut_inputs(size)
+        img.pixels.foreach_set(px.ravel())
+        scene.display_settings.display_device = "sRGB"
+        vs = scene.view_settings
+        vs.view_transform, vs.look, vs.exposure, vs.gamma = VIEW_TRANSFORMS[tone], "None", 0.0, 1.0
+        im = scene.render.image_settings
+        im.file_format, im.color_mode, im.color_depth = "PNG", "RGB", "16"
+        img.save_render(str(path), scene=scene)
+        out = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if out is None:
+            raise SimgenError(f"Blender wrote no {tone} lookup table to {path}")
+        # PNG rows top first, Blender's pixels bottom row first; BGR -> RGB
+        out = out[::-1, :, 2::-1].reshape(size, size, size, 3).astype(np.float32) / 65535.0
+    finally:
+        bpy.data.images.remove(img)
+        bpy.data.scenes.remove(scene)
+        path.unlink(missing_ok=True)
+    return out

@@ -18,6 +18,7 @@ from simgen import Interrupted, SimgenError
 from simgen.config import Settings, ShardConfig
 from simgen.io.dataset import frames_on_disk
 from simgen.pipeline.frames import group_by_sequence
+from simgen.pipeline.renderer import RendererFactory
 from simgen.procs import safe_path_children
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
@@ -35,7 +36,8 @@ def batches(settings: Settings, todo: list[int], size: int) -> list[list[int]]:
     return out
 
 
-def run_batch(run: Callable, settings: Settings, config: dict, stop_event: Any, make_renderer: Any) -> None:
+def run_batch(run: Callable, settings: Settings, config: dict, stop_event: Any,
+              make_renderer: RendererFactory | None) -> None:
     """A batch's process: ``run`` (:func:`simgen.pipeline.run`) on its frames; exit status
     128+signal when stopped, 2 on bad input."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a child of spawn may inherit SIG_IGN
@@ -52,7 +54,7 @@ def run_batch(run: Callable, settings: Settings, config: dict, stop_event: Any, 
 
 
 def run_in_batches(run: Callable, settings: Settings, config: dict, todo: list[int], out: Path,
-                   make_renderer: Any = None) -> tuple[list[int], int | None]:
+                   make_renderer: RendererFactory | None = None) -> tuple[list[int], int | None]:
     """Render ``todo`` in batches of at most render.recycle_every frames, each in a fresh
     process calling ``run`` (:func:`simgen.pipeline.run`, with ``make_renderer``: both must
     pickle). Each batch is an ordinary run of its frames into the same folder, recording this

@@ -21,7 +21,7 @@ from simgen.labels.kinds import LabelKind
 from simgen.pipeline.concurrency import StopRequest, Worker
 from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequence, make_sequence_scenes
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
-from simgen.pipeline.renderer import RenderedFrame, Renderer
+from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
 from simgen.progress import Progress
 from simgen.recipes import Recipe
 from simgen.sampling.random import render_seed
@@ -97,7 +97,7 @@ class FrameLoop:
         self.settings, self.recipe, self.catalog, self.writer = settings, recipe, catalog, writer
         self.kinds, self.hooks, self.run_log = kinds, hooks, run_log
         self.backend: Renderer | None = backend
-        """The renderer (set before :meth:`run`)."""
+        """The renderer the stages drive (given here or set before :meth:`run`)."""
         self.worker: Worker | None = None
         self.progress: Progress | None = None
         self.dataset_info: dict | None = None
@@ -150,10 +150,10 @@ class FrameLoop:
     def render(self, index: int) -> RenderedFrame:
         return self.backend.render_to_files(seed=render_seed(self.settings.seed, index))
 
-    def read(self, files: RenderedFrame) -> dict:
+    def read(self, files: RenderedFrame) -> Passes:
         return files.load()
 
-    def frame_labels(self, raw: dict, scene: Scene) -> FrameLabels:
+    def frame_labels(self, raw: Passes, scene: Scene) -> FrameLabels:
         return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
                            scene.camera.world_to_camera, scene.camera.K)
 

@@ -7,22 +7,23 @@ scene without bpy). Nothing here imports Blender."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 
 from simgen.config import RenderConfig
 from simgen.core.scene import Scene
 
-if TYPE_CHECKING:  # for the annotations only: importing simgen.blender imports bpy
-    from simgen.blender import RawPasses
+Passes = Mapping[str, Any]
+"""A rendered frame's passes by name (:meth:`RenderedFrame.load`; the Blender renderer's are
+``simgen.blender.RawPasses``)."""
 
 
 class RenderedFrame(Protocol):
     """One rendered frame on its way to the worker thread (the Blender renderer's
     ``RenderedFiles``: EXR files in its scratch folder)."""
 
-    def load(self) -> "RawPasses":
+    def load(self) -> Passes:
         """The frame's passes (the loop's ``read`` stage; may run on the worker thread while
         the next frame renders): ``rgb`` (H, W, 3) uint8, ``index`` (H, W) int32 instance
         ids (0: no hit), ``depth`` (H, W) float32 planar metres (inf: no hit), ``normal``

@@ -165,13 +165,12 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
     if make_renderer is None:
         make_renderer = blender_renderer()  # imports bpy: only now that the input is known good
     run_log = RunLog(out, STAGES)
-    loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log)
     r = settings.render
     need = scratch.need_bytes(r.width, r.height, r.overlap, depth_of_field=settings.camera.dof_probability > 0)
     where = scratch.choose(need, r.scratch_dir, out / "logs" / "scratch")
     log.info("scratch folder for the renders in flight: %s (%s)", where.folder, where.why)
-    loop.backend = backend = make_renderer(r, where.folder, scratch_need=need,
-                                           keep_linear=effects_enabled(settings.effects))
+    backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=effects_enabled(settings.effects))
+    loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log, backend)
     loop.dataset_info = info(backend.blender_version, backend.device)
     loop.progress = Progress(len(todo))
     stop = StopRequest(stop_event)

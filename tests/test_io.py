@@ -387,7 +387,7 @@ def test_shards_ending_together_rebuild_the_index_one_at_a_time(tmp_path):
     coco.json and dataset.json hold every frame; without it A's stale listing would win."""
     import threading
 
-    from simgen.pipeline import _finish
+    from simgen.pipeline.finish import finish_dataset
 
     a, b = DatasetWriter(tmp_path, CATEGORIES), DatasetWriter(tmp_path, CATEGORIES)
     a.write_frame(0, *make_frame(0, *random_instance_map(0, 20, 30)))
@@ -402,11 +402,11 @@ def test_shards_ending_together_rebuild_the_index_one_at_a_time(tmp_path):
 
     a.frames_on_disk = held_listing
     ends = {}
-    shard_a = threading.Thread(target=lambda: ends.setdefault("a", _finish(a, {"shard": "a"}, ["coco"])))
+    shard_a = threading.Thread(target=lambda: ends.setdefault("a", finish_dataset(a, {"shard": "a"}, ["coco"])))
     shard_a.start()
     assert listed.wait(10)
     b.write_frame(1, *make_frame(1, *random_instance_map(1, 20, 30)))
-    shard_b = threading.Thread(target=lambda: ends.setdefault("b", _finish(b, {"shard": "b"}, ["coco"])))
+    shard_b = threading.Thread(target=lambda: ends.setdefault("b", finish_dataset(b, {"shard": "b"}, ["coco"])))
     shard_b.start()
     shard_b.join(0.5)
     assert shard_b.is_alive(), "B rebuilt the index while A held it"

@@ -146,6 +146,14 @@ def test_no_import_circles():
     assert not cycles, f"import circles: {cycles}"
 
 
+def test_the_frame_loop_reaches_blender_only_through_the_runner():
+    """simgen.pipeline renders through its Renderer protocol: only the runner, whose default
+    renderer factory makes the Blender session, imports simgen.blender."""
+    reach = {m for m, deps in graph().items() if m.startswith("simgen.pipeline")
+             and any(d == "simgen.blender" or d.startswith("simgen.blender.") for d in deps)}
+    assert reach == {"simgen.pipeline.runner"}
+
+
 def test_the_checker_sees_violations(tmp_path):
     """The checks above could fail: an upward import and a circle are found in made-up code."""
     fake = ROOT / "simgen" / "core" / "scene.py"

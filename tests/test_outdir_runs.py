@@ -108,13 +108,13 @@ def test_export_never_deletes_a_user_file(tmp_path):
 
 
 def test_shards_on_a_file_system_with_node_local_locks_are_warned_about(tmp_path, monkeypatch, caplog):
-    import simgen.pipeline
+    import simgen.pipeline.runner
     from simgen.io.outdir import local_locks
 
     from conftest import tiny_settings
 
     mountinfo = f"27 1 254:0 / / rw - ext4 /dev/vda rw\n40 27 0:50 / {tmp_path} rw - nfs4 srv:/x rw,local_lock=flock\n"
-    monkeypatch.setattr(simgen.pipeline, "local_locks", lambda path: local_locks(path, mountinfo))
+    monkeypatch.setattr(simgen.pipeline.runner, "local_locks", lambda path: local_locks(path, mountinfo))
     s = tiny_settings(tmp_path / "out", frames=2, width=48, height=32, samples=1)
     s.shard.count = 2
     with caplog.at_level("WARNING"):

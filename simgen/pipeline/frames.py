@@ -1,0 +1,109 @@
+"""Which frames a run renders and what each one shows: the asset catalog, a frame's place in
+its sequence, the frames of a shard, the scenes of a sequence (a pure function of config,
+seed and index), and which steps of a sequence to render so that every flow has its
+neighbour."""
+
+from __future__ import annotations
+
+from simgen import SimgenError
+from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, validate_catalog
+from simgen.config import Settings
+from simgen.core.scene import Scene
+from simgen.labels import FrameLabels
+from simgen.recipes import Recipe
+from simgen.sampling.classes import check_balance
+from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
+from simgen.sampling.random import frame_rng, stream_rng
+
+
+def catalog_for(settings: Settings) -> Catalog:
+    o = settings.objects
+    path = BUNDLED_CATALOGS.get(o.catalog, o.catalog)
+    catalog = build_catalog(catalog=path, dirs=o.dirs, dir_scale=o.dir_scale)
+    if not catalog.assets:
+        raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
+    validate_catalog(catalog, settings.render.max_image_pixels)
+    check_balance(catalog, o.weights, o.min_per_frame, o.max_per_frame, o.count)
+    return catalog
+
+
+def frame_position(settings: Settings, index: int) -> tuple[int, int]:
+    """(sequence, step) of frame ``index``: frame i is step i % L of sequence i // L."""
+    return divmod(index, settings.sequence.length)
+
+
+def shard_frames(settings: Settings) -> list[int]:
+    """The frames of ``start..start+frames-1`` that shard ``shard.index`` of ``shard.count``
+    renders: the sequences those frames touch, cut into ``count`` contiguous runs of
+    near-equal length (whole sequences, so no shard renders another's frames for its flow).
+    Shards are disjoint and together cover every frame; a frame is the same whichever
+    shard renders it, since it is a function of (config, seed, index) only."""
+    first, last = settings.start, settings.start + settings.frames - 1
+    length, (count, index) = settings.sequence.length, (settings.shard.count, settings.shard.index)
+    s0, s1 = first // length, last // length
+    n = s1 - s0 + 1
+    lo, hi = s0 + index * n // count, s0 + (index + 1) * n // count  # sequences lo .. hi-1
+    return list(range(max(first, lo * length), min(last + 1, hi * length)))
+
+
+def group_by_sequence(settings: Settings, indices: list[int]) -> dict[int, list[int]]:
+    """``indices`` as {sequence: [step, ...]}, in the order they come."""
+    groups: dict[int, list[int]] = {}
+    for i in indices:
+        sequence, step = frame_position(settings, i)
+        groups.setdefault(sequence, []).append(step)
+    return groups
+
+
+def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, sequence: int) -> list[Scene]:
+    """Every step of one sequence: a pure function of (settings, seed, sequence).
+
+    With sequence.length 1 a sequence is a single frame and its index is the frame's.
+    """
+    scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), settings.sequence.length)
+    scenes = with_own_appearance(scenes, settings.materials, stream_rng(settings.seed, sequence, OWN_STREAM))
+    scenes = with_pbr(scenes, settings.materials, stream_rng(settings.seed, sequence, PBR_STREAM))
+    for scene in scenes:
+        scene.validate()
+    return scenes
+
+
+def make_frame_scene(recipe: Recipe, settings: Settings, catalog: Catalog, index: int) -> Scene:
+    """Frame ``index``'s scene: a pure function of (settings, seed, index)."""
+    sequence, step = frame_position(settings, index)
+    return make_sequence_scenes(recipe, settings, catalog, sequence)[step]
+
+
+class SequenceWindow:
+    """Which steps of a sequence to render for the requested ``steps``, and when each
+    requested step can be written.
+
+    Steps are rendered in order and a frame is written as soon as the frames its flow
+    looks at are rendered; only that window of label maps is held in memory. A frame
+    whose neighbour lies outside the requested steps (a shard boundary) renders that
+    neighbour too, so it comes out the same as in a full run.
+    """
+
+    def __init__(self, settings: Settings, sequence: int, steps: list[int], scenes: list[Scene]):
+        self.length, self.gap = settings.sequence.length, settings.sequence.gap
+        self.base, self.scenes = sequence * self.length, scenes
+        self.needed = sorted(set(steps).union(*(self.partners(k) for k in steps)))
+        self.pending = sorted(steps)
+        self.labels: dict[int, FrameLabels] = {}
+
+    def partners(self, k: int) -> list[int]:
+        return [o for o in (k - self.gap, k + self.gap) if self.length > 1 and 0 <= o < self.length]
+
+    def add(self, k: int, labels: FrameLabels) -> list[int]:
+        """Step ``k``'s labels are in: the steps that can be written now, in order."""
+        self.labels[k] = labels
+        ready = []
+        while self.pending and all(o in self.labels for o in [self.pending[0], *self.partners(self.pending[0])]):
+            ready.append(self.pending.pop(0))
+        return ready
+
+    def forget_before(self, k: int) -> None:
+        """Drop the label maps no frame still to be written needs (after step ``k``'s writes)."""
+        keep_from = min(self.pending[0] if self.pending else k, k) - self.gap
+        for old in [j for j in self.labels if j < keep_from]:
+            del self.labels[old]

@@ -1,0 +1,250 @@
+"""The frame loop: its stages, each a method called through the run's :class:`Hooks`, against
+a :class:`~simgen.pipeline.renderer.Renderer` handed in from outside (no Blender here)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from simgen.assets import Catalog, load_mesh
+from simgen.config import Settings
+from simgen.core.scene import Scene
+from simgen.imaging import apply_effects, effects_enabled, effects_rngs
+from simgen.io.dataset import DatasetWriter
+from simgen.io.runlog import RunLog
+from simgen.labels import FrameLabels, make_labels
+from simgen.labels.kinds import LabelKind
+from simgen.pipeline.concurrency import StopRequest, Worker
+from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequence, make_sequence_scenes
+from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
+from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
+from simgen.progress import Progress
+from simgen.recipes import Recipe
+from simgen.sampling.random import render_seed
+from simgen.tone import WHITE, display
+
+STAGES = ("sample", "settle", "build", "render", "read", "labels", "flow", "write")
+"""The stages of the frame loop, in order. Per sequence: ``sample`` (the recipe draws every
+step's scene) and ``settle`` (placement=physics only). Per rendered frame (a frame whose flow
+needs a neighbour outside the run renders that neighbour too): ``build`` (the scene into
+the renderer), ``render`` (Cycles, passes written to EXR files), ``read`` (the EXR files read
+back) and ``labels`` (passes -> label maps). Per written frame: ``labels`` again
+(annotations, optional label kinds, meta), ``flow`` (sequences only: forward and backward
+flow computed and their files written) and ``write`` (the frame's other files, meta last).
+
+``sample`` to ``render`` run on the calling thread (they drive Blender); with
+``render.overlap`` (the default) ``read`` to ``write`` run on a worker thread, frame i's
+while frame i+1 renders (Cycles releases the GIL while it renders)."""
+PRODUCER_STAGES = ("sample", "settle", "build", "render")
+
+
+class Hooks:
+    """Callbacks into the frame loop, for timing, profiling or instrumenting a run without
+    patching the pipeline: subclass and override, then ``run(settings, config, hooks)``.
+
+    ``wrap(stage, fn)`` is called once per stage call with the function about to run and
+    returns the function to run instead (the default runs it as it is); the stages of
+    :data:`PRODUCER_STAGES` run on the thread that called :func:`run`, the others on the
+    worker thread when ``render.overlap`` is on. ``frame_done(index, times)`` is called after
+    each written frame (on the worker thread) with the seconds of each stage spent on it (the
+    work of sequence-level stages and of neighbour renders counts towards the frame written
+    next); ``loop_started`` before the first stage of the loop with the loop (its ``backend``
+    is the renderer, a Blender session in a real run) and the frames to render."""
+
+    def wrap(self, stage: str, fn: Callable) -> Callable:
+        return fn
+
+    def loop_started(self, loop: FrameLoop, todo: list[int]) -> None:
+        pass
+
+    def frame_done(self, index: int, times: dict[str, float]) -> None:
+        pass
+
+
+class StageTimes(Hooks):
+    """Hooks that keep every written frame's stage times: ``frames[i]`` is {stage: seconds}
+    of the i-th written frame (see :meth:`Hooks.frame_done`)."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, float]] = []
+
+    def frame_done(self, index: int, times: dict[str, float]) -> None:
+        self.frames.append(times)
+
+
+@dataclass
+class Rendered:
+    """A rendered step on its way from the render thread to the worker."""
+
+    window: SequenceWindow
+    step: int
+    files: RenderedFrame
+    """The renderer's rendered frame (``load()`` -> raw passes)."""
+    times: dict[str, float]
+    """Seconds of the producer stages that led to it."""
+
+
+class FrameLoop:
+    """The stages of one run: each is a method, called through the run's hooks."""
+
+    def __init__(self, settings: Settings, recipe: Recipe, catalog: Catalog, writer: DatasetWriter,
+                 kinds: list[LabelKind], hooks: Hooks, run_log: RunLog | None = None,
+                 backend: Renderer | None = None):
+        self.settings, self.recipe, self.catalog, self.writer = settings, recipe, catalog, writer
+        self.kinds, self.hooks, self.run_log = kinds, hooks, run_log
+        self.backend: Renderer | None = backend
+        """The renderer the stages drive (given here or set before :meth:`run`)."""
+        self.worker: Worker | None = None
+        self.progress: Progress | None = None
+        self.dataset_info: dict | None = None
+        """dataset.json's content: the claim (simgen.io.outdir) wrote it without the Blender
+        version and device before the first frame; rewritten with them once the run's first
+        frame is complete, and at the end of the run."""
+        self.written_models: set[str] = set()
+        self.library: dict[str, dict] = {}
+        """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
+        self.rendered: list[int] = []
+        self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
+
+    def stage(self, name: str, fn: Callable, *args):
+        """Run stage ``name`` through the hooks; its own time (not that of a hook's wrapper)
+        goes to the frame it works for."""
+        def timed(*a):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a)
+            finally:
+                times = self._pending_times()
+                times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+        return self.hooks.wrap(name, timed)(*args)
+
+    def _pending_times(self) -> dict[str, float]:
+        if not hasattr(self._times, "d"):
+            self._times.d = {}
+        return self._times.d
+
+    def _take_times(self) -> dict[str, float]:
+        times, self._times.d = self._pending_times(), {}
+        return times
+
+    # ---------------------------------------------------------------- the stages
+    def sample(self, sequence: int) -> list[Scene]:
+        return make_sequence_scenes(self.recipe, self.settings, self.catalog, sequence)
+
+    def settle(self, scenes: list[Scene]) -> list[Scene]:
+        # Blender's operators with a context override (the rigid-body setup) are not safe while
+        # another Python thread runs: one crashed (SIGSEGV) in a full test run. Only the render
+        # call overlaps the worker.
+        if self.worker is not None:
+            self.worker.drain()
+        poses, report = self.backend.settle(scenes[0])
+        return [s.settled(poses, report) for s in scenes]
+
+    def build(self, scene: Scene) -> None:
+        self.backend.build(scene)
+
+    def render(self, index: int) -> RenderedFrame:
+        return self.backend.render_to_files(seed=render_seed(self.settings.seed, index))
+
+    def read(self, files: RenderedFrame) -> Passes:
+        return files.load()
+
+    def frame_labels(self, raw: Passes, scene: Scene) -> FrameLabels:
+        return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
+                           scene.camera.world_to_camera, scene.camera.K)
+
+    def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:
+        """Annotations, the optional label kinds and the meta of frame ``index`` (flow: :meth:`flow`)."""
+        step = frame_position(self.settings, index)[1]
+        return frame_output(self.settings, self.catalog, self.kinds, index, scenes[step], labels[step])
+
+    def flow(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels],
+             keep: dict[str, np.ndarray] | None = None) -> dict[str, dict | None]:
+        """Forward and backward flow of frame ``index``, written (and kept in ``keep`` by
+        direction); the files by direction (None: the sequence has no frame there)."""
+        q = self.settings.sequence
+        step = frame_position(self.settings, index)[1]
+        files: dict[str, dict | None] = {}
+        for direction, other in (("forward", step + q.gap), ("backward", step - q.gap)):
+            if not 0 <= other < q.length:
+                files[direction] = None
+                continue
+            flow, valid = flow_between(scenes[step], labels[step], scenes[other], labels[other])
+            files[direction] = self.writer.write_flow(index, direction, flow, valid, q.formats)
+            if keep is not None:
+                keep[direction] = flow
+        return files
+
+    def write(self, out: FrameOutput) -> None:
+        """The frame's new models and label files; the meta file last. Camera effects (if any
+        are on) change the RGB only, after every label is computed, and go into the meta."""
+        linear, out.labels.linear = out.labels.linear, None  # needed here only: not kept in the window
+        if effects_enabled(self.settings.effects):
+            rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index)
+            tone, lut = self.settings.render.tone, self.backend.tone_lut
+            rgb, out.meta["effects"] = apply_effects(
+                linear, out.labels.rgb, self.settings.effects, rngs, out.meta["K"], out.flows,
+                self.settings.sequence.gap, out.labels.depth, to_display=lambda x: display(x, tone, lut),
+                white=WHITE[tone])
+            out.labels = replace(out.labels, rgb=rgb)
+        self.library.update((e["key"], e) for e in out.meta.get("library", ()))
+        for rel, path in out.models:
+            if rel not in self.written_models:
+                self.writer.write_model(rel, load_mesh(path))
+                self.written_models.add(rel)
+        self.writer.write_frame(out.index, out.labels, out.meta)
+
+    # ---------------------------------------------------------------- the loop
+    def consume(self, item: Rendered) -> None:
+        """The worker's part of a rendered step: its labels, then every frame it completes."""
+        w, k = item.window, item.step
+        times = self._pending_times()
+        for stage, seconds in item.times.items():
+            times[stage] = times.get(stage, 0.0) + seconds
+        raw = self.stage("read", self.read, item.files)
+        for step in w.add(k, self.stage("labels", self.frame_labels, raw, w.scenes[k])):
+            self.write_frame(w.base + step, w.scenes, w.labels)
+        w.forget_before(k)
+
+    def write_frame(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> None:
+        out = self.stage("labels", self.frame_output, index, scenes, labels)
+        if self.settings.sequence.length > 1:
+            out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels, out.flows)
+        self.stage("write", self.write, out)
+        if not self.rendered and self.dataset_info is not None:
+            with self.writer.locked():
+                self.writer.write_dataset_json({**self.dataset_info, "frames": self.writer.frames_on_disk()})
+        self.rendered.append(index)
+        times = self._take_times()
+        if self.run_log is not None:
+            self.run_log.frame(index, times)
+        if self.progress is not None:
+            self.progress.update()
+        self.hooks.frame_done(index, times)
+
+    def run(self, todo: list[int], first: tuple[int, list[Scene]], stop: StopRequest | None = None) -> None:
+        """Render ``todo``; with render.overlap the worker thread reads, labels and writes frame
+        i while frame i+1 renders. Returns (or raises) once every rendered frame is written;
+        early once ``stop`` has a signal."""
+        self.worker = worker = Worker(self.consume, threaded=self.settings.render.overlap)
+        self.hooks.loop_started(self, todo)
+        if self.run_log is not None:
+            self.run_log.start()
+        try:
+            for sequence, steps in group_by_sequence(self.settings, todo).items():
+                scenes = first[1] if sequence == first[0] else self.stage("sample", self.sample, sequence)
+                if scenes[0].physics is not None:  # placement=physics: settle once, the objects stay put
+                    scenes = self.stage("settle", self.settle, scenes)
+                window = SequenceWindow(self.settings, sequence, steps, scenes)
+                for k in window.needed:
+                    if stop is not None and stop.check():
+                        return  # the worker writes what is rendered (finally)
+                    self.stage("build", self.build, scenes[k])
+                    files = self.stage("render", self.render, window.base + k)
+                    worker.submit(Rendered(window, k, files, self._take_times()))
+        finally:
+            worker.close()  # what was rendered is written, failure or not; a worker error is raised here

@@ -1,0 +1,120 @@
+"""What is written for a frame besides the renderer's pixels: its COCO annotations, the
+optional label kinds, flow towards its neighbours, and its meta (camera, objects, lights,
+draws); assembled into a :class:`FrameOutput` for the writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from simgen.assets import Catalog
+from simgen.assets.library import entries_of
+from simgen.config import Settings
+from simgen.core.scene import Scene
+from simgen.core.splits import frame_split
+from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
+from simgen.labels.flow import flow_validity, object_motions, rigid_flow
+from simgen.labels.kinds import FrameContext, LabelKind
+from simgen.pipeline.frames import frame_position
+
+
+@dataclass
+class FrameOutput:
+    """Everything written for one frame, made by the ``labels`` stage."""
+
+    index: int
+    labels: FrameLabels
+    meta: dict
+    models: list[tuple[str, Path]]
+    flows: dict[str, np.ndarray] = field(default_factory=dict)
+    """Sequences: the frame's forward and backward flow ((H, W, 2)), for motion blur."""
+
+
+def _mat(a: np.ndarray) -> list:
+    return np.asarray(a, float).tolist()
+
+
+def model_relpath(obj_asset_id: str, mesh_path: Path) -> str:
+    return f"models/{obj_asset_id or 'stuff/' + Path(mesh_path).stem}.ply"
+
+
+def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, annotations: list[dict],
+               flow: dict[str, dict[str, str] | None] | None = None) -> dict:
+    """Everything about a frame that is not pixels: camera, objects, lights, draws, COCO records."""
+    cam = scene.camera
+    names = {c.id: c.name for c in catalog.categories}
+    sequence, step = frame_position(settings, index)
+    split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)
+    meta = {
+        "index": index,
+        "seed": settings.seed,
+        "sequence": sequence,
+        "step": step,
+        "split": split,
+        "sequence_length": settings.sequence.length,
+        "flow": flow or {},
+        "width": cam.width,
+        "height": cam.height,
+        "K": _mat(cam.K),
+        "world_to_camera": _mat(cam.world_to_camera),
+        "clip_start": cam.clip_start,
+        "clip_end": cam.clip_end,
+        "objects": [{
+            "name": o.name,
+            "instance_id": o.instance_id,
+            "category_id": o.category_id,
+            "category": names.get(o.category_id, ""),
+            "asset": o.asset_id,
+            "mesh": model_relpath(o.asset_id, o.mesh_path),
+            "mesh_to_world": _mat(o.mesh_to_world),
+            "material": o.material.to_dict(),
+        } for o in scene.objects],
+        "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
+                    "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],
+        "world": scene.world.to_dict(),
+        "params": scene.params,
+        "coco": {"image": coco_image(index, cam.width, cam.height, f"images/{index:06d}.png", split),
+                 "annotations": annotations},
+    }
+    library = entries_of(scene.files())
+    if library:  # the asset-library entries (simgen fetch) the frame drew: source, id, version, licence
+        meta["library"] = library
+    return meta
+
+
+def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], index: int, scene: Scene,
+                 own: FrameLabels) -> FrameOutput:
+    """Annotations (with track ids), the optional label kinds and the meta of frame ``index``
+    (``scene``, labels ``own``); flow is added by the loop's ``flow`` stage."""
+    sequence = frame_position(settings, index)[0]
+    category_of = {o.instance_id: o.category_id for o in scene.objects}
+    annotations = coco_annotations(own.instance, category_of, index)
+    for a in annotations:  # one object keeps its track id through a sequence
+        a["simgen"]["track_id"] = annotation_id(sequence, a["simgen"]["instance_id"])
+    computed: dict[Callable, Any] = {}  # kinds that share a computation run it once
+    for kind in kinds:
+        if kind.compute is None:
+            continue
+        if kind.compute not in computed:
+            computed[kind.compute] = kind.compute(own, FrameContext(scene=scene))
+        own.extra[kind.name] = computed[kind.compute]
+        if kind.annotate:
+            kind.annotate(own.extra[kind.name], annotations)
+    models = [(model_relpath(o.asset_id, o.mesh_path), o.mesh_path) for o in scene.objects]
+    meta = frame_meta(scene, settings, catalog, index, annotations)
+    meta["image"] = own.image  # exposure metering and tone (simgen.tone)
+    return FrameOutput(index=index, labels=own, meta=meta, models=models)
+
+
+def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
+    """Flow of ``scene``'s frame towards ``other``'s, and its validity (see simgen.labels.flow)."""
+    motions = object_motions(*[[{"instance_id": o.instance_id, "mesh_to_world": o.mesh_to_world}
+                                for o in s.objects] for s in (scene, other)])
+    flow, z_other, in_view = rigid_flow(labels.depth, labels.instance, scene.camera.K,
+                                        scene.camera.world_to_camera, other.camera.K,
+                                        other.camera.world_to_camera, motions)
+    valid = flow_validity(flow, z_other, in_view, labels.instance, other_labels.depth, other_labels.instance)
+    return flow, valid

@@ -1,0 +1,81 @@
+"""What the frame loop needs from a renderer, as protocols: the loop is written against
+these, not against Blender. :class:`simgen.blender.BlenderBackend` is the renderer of a real
+run (see :func:`simgen.pipeline.runner.blender_renderer`); a test can hand
+:func:`simgen.pipeline.run` any other (``tests/fake_renderer.py`` draws passes from the
+scene without bpy). Nothing here imports Blender."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from simgen.config import RenderConfig
+from simgen.core.scene import Scene
+
+Passes = Mapping[str, Any]
+"""A rendered frame's passes by name (:meth:`RenderedFrame.load`; the Blender renderer's are
+``simgen.blender.RawPasses``)."""
+
+
+class RenderedFrame(Protocol):
+    """One rendered frame on its way to the worker thread (the Blender renderer's
+    ``RenderedFiles``: EXR files in its scratch folder)."""
+
+    def load(self) -> Passes:
+        """The frame's passes (the loop's ``read`` stage; may run on the worker thread while
+        the next frame renders): ``rgb`` (H, W, 3) uint8, ``index`` (H, W) int32 instance
+        ids (0: no hit), ``depth`` (H, W) float32 planar metres (inf: no hit), ``normal``
+        (H, W, 3) float32 world-space (0: no hit), ``image`` (how rgb was exposed and tone
+        mapped, :func:`simgen.tone.expose`), and ``linear`` (H, W, 3) float32, the exposed
+        linear image, when the renderer was made with ``keep_linear``. Frees what the
+        frame held (the Blender renderer deletes its EXR files)."""
+        ...
+
+
+class Renderer(Protocol):
+    """A session that renders many scenes in turn, one at a time (the frame loop's
+    ``backend``: ``settle``, ``build`` and ``render_to_files`` run on the loop's thread)."""
+
+    blender_version: str
+    """Recorded in dataset.json (``blender_version``)."""
+    device: str
+    """What renders, recorded in dataset.json (``device``): e.g. ``CPU`` or a GPU's name."""
+    blender_log: Path
+    """The renderer's own output of this session (kept in the dataset's logs/blender.log when
+    it is a file)."""
+    tone_lut: np.ndarray | None
+    """render.tone's lookup table (None for ``standard``): the camera effects tone map the
+    RGB again with it (:func:`simgen.tone.display`)."""
+
+    def settle(self, scene: Scene) -> tuple[dict[int, np.ndarray], dict]:
+        """placement=physics: the resting poses of ``scene.physics``' bodies (instance id ->
+        mesh_to_world) and a report (steps, seconds, speed, at_rest); see
+        :meth:`simgen.core.scene.Scene.settled`."""
+        ...
+
+    def build(self, scene: Scene) -> None:
+        """Replace whatever the previous frame built with ``scene``."""
+        ...
+
+    def render_to_files(self, seed: int = 0) -> RenderedFrame:
+        """Render the built scene with sampling seed ``seed``; the passes are read later
+        (:meth:`RenderedFrame.load`), possibly on another thread."""
+        ...
+
+    def close(self) -> None:
+        """End the session and free what it holds (its scratch files too)."""
+        ...
+
+
+class RendererFactory(Protocol):
+    """Makes the run's renderer once the input is known good (``simgen.pipeline.run``'s
+    ``make_renderer``). A factory a run with ``render.recycle_every`` hands to its batches
+    must pickle (a module-level function or class)."""
+
+    def __call__(self, render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool) -> Renderer:
+        """``workdir``: the folder to make a scratch folder in (chosen by free space);
+        ``scratch_need``: the bytes the renders in flight need there (for the error when it is
+        full); ``keep_linear``: passes also hold ``linear`` (the camera effects are on)."""
+        ...

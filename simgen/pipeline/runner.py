@@ -1,0 +1,197 @@
+"""A run from start to end: check the input, claim the output folder, render what is not on
+disk yet (in this process, or in batches of fresh processes), and finish the dataset."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import simgen
+from simgen import Interrupted, SimgenError
+from simgen.assets import Catalog
+from simgen.config import RenderConfig, Settings
+from simgen.core.scene import Scene
+from simgen.imaging import effects_enabled
+from simgen.io import scratch
+from simgen.io.coco_index import CocoIndex
+from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
+from simgen.io.exporters import resolve as resolve_formats
+from simgen.io.outdir import claim, local_locks, no_space
+from simgen.io.runlog import RunLog, describe
+from simgen.labels.kinds import resolve
+from simgen.pipeline.batches import run_in_batches
+from simgen.pipeline.concurrency import StopRequest
+from simgen.pipeline.finish import finish_dataset, keep_log, previous_info, unless_full
+from simgen.pipeline.frames import catalog_for, frame_position, make_sequence_scenes, shard_frames
+from simgen.pipeline.loop import STAGES, FrameLoop, Hooks
+from simgen.pipeline.renderer import Renderer, RendererFactory
+from simgen.progress import Progress
+from simgen.recipes import Recipe, load_recipe
+
+log = logging.getLogger("simgen.pipeline")  # the package's one logger
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    rendered: list[int]
+    skipped: list[int]
+    frames_on_disk: int
+    annotations: int
+    images: int
+    category_counts: dict[str, int]
+    """Visible annotated objects per category over every frame on disk: the achieved class balance."""
+
+
+def blender_renderer() -> RendererFactory:
+    """The factory of a real run's renderer: a Blender session
+    (:class:`simgen.blender.BlenderBackend`). Imports bpy, so it is called only once the input
+    is known good."""
+    from simgen.blender import BlenderBackend
+
+    def make(render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool) -> Renderer:
+        backend = BlenderBackend(render, workdir=workdir)
+        backend.scratch_need = scratch_need
+        backend.keep_linear = keep_linear  # the camera effects work in linear light
+        return backend
+    return make
+
+
+def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> list:
+    """The registry entries (label kinds, formats) that config key ``key`` names; one-line
+    SimgenError naming the key and the choices for an unknown name."""
+    try:
+        return resolve_names(names, **kw)
+    except ValueError as e:
+        raise SimgenError(f"{key}={list(names)}: {e}") from None
+
+
+def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks | None = None,
+        stop_event: Any = None, make_renderer: RendererFactory | None = None) -> RunSummary:
+    """Render frames ``start..start+frames-1`` into ``settings.output.dir``.
+
+    Every check that can fail on bad input (assets, recipe, placement, output folder)
+    runs before Blender starts. Frames already complete on disk are kept, not redone.
+    ``hooks`` (see :class:`Hooks`) can time or instrument the stages of the loop. More than
+    ``render.recycle_every`` frames to render: batches, each in a fresh process (see
+    :func:`simgen.pipeline.batches.run_in_batches`); ``stop_event`` is how such a parent
+    asks its batch to stop. ``make_renderer`` makes the renderer
+    (:class:`~simgen.pipeline.renderer.RendererFactory`; default: :func:`blender_renderer`'s).
+    """
+    config = config if config is not None else asdict(settings)
+    config = {k: v for k, v in config.items() if k != "shard"}  # the dataset's config: the same for every shard
+    hooks = hooks if hooks is not None else Hooks()
+    recipe = load_recipe(settings.scene.recipe)
+    catalog = catalog_for(settings)
+    kinds = registered("output.labels", resolve, settings.output.labels)
+    registered("output.formats", resolve_formats, settings.output.formats, flow=False)
+    registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
+    out = Path(settings.output.dir).expanduser().resolve()
+    indices = shard_frames(settings)
+    if not indices:
+        log.info("shard %d of %d has no frames: frames %d..%d hold fewer sequences than there are shards",
+                 settings.shard.index, settings.shard.count, settings.start, settings.start + settings.frames - 1)
+        return RunSummary(out_dir=out, rendered=[], skipped=[], frames_on_disk=0, annotations=0, images=0,
+                          category_counts={})
+    first_sequence = frame_position(settings, indices[0])[0]
+    first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
+    record = {"simgen_version": simgen.__version__, "python_version": platform.python_version(),
+              "seed": settings.seed, "categories": catalog.to_json()}
+    local = local_locks(out) if settings.shard.count > 1 else None
+    if local:
+        log.warning("output.dir=%s is on %s: its file locks reach this node only, so shards on other nodes can "
+                    "claim it or rebuild coco.json from a stale listing at the same time; render each node's shards "
+                    "into a folder of its own and join them with simgen merge, or mount with shared locks", out, local)
+    try:
+        hold = claim(out, config, config_fingerprint, settings.output.overwrite, record)  # before the first frame
+        try:
+            return _run_claimed(settings, config, hooks, stop_event, recipe, catalog, kinds, out, indices,
+                                (first_sequence, first_scenes), record, make_renderer)
+        finally:
+            hold.release()
+    except OSError as e:
+        if not no_space(e):
+            raise
+        done = len(frames_on_disk(out))
+        raise SimgenError(f"no space left on the device of {out} ({e.strerror}"
+                          + (f": {e.filename}" if e.filename else "") + f"); the {done} frame(s) on disk are "
+                          "complete; free some space and run the same command again to render the rest") from None
+
+
+def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any, recipe: Recipe, catalog: Catalog,
+                 kinds: list, out: Path, indices: list[int], first: tuple[int, list[Scene]], record: dict,
+                 make_renderer: RendererFactory | None) -> RunSummary:
+    """run() once the output folder is this config's dataset."""
+    writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews, labels=settings.output.labels)
+    done = set(writer.frames_on_disk())
+    todo = [i for i in indices if i not in done]
+    skipped = [i for i in indices if i in done]
+    if skipped:
+        log.info("%d of %d frames are already complete in %s; rendering the other %d",
+                 len(skipped), len(indices), out, len(todo))
+
+    def info(blender_version: str, device: str) -> dict:
+        return {**record, "blender_version": blender_version, "config": config, "device": device}
+
+    def summary(rendered: list[int], on_disk: list[int], index: CocoIndex | None) -> RunSummary:
+        return RunSummary(out_dir=out, rendered=rendered, skipped=skipped, frames_on_disk=len(on_disk),
+                          annotations=index.annotations if index else 0, images=index.images if index else 0,
+                          category_counts=index.category_counts() if index else {})
+
+    # a shard that is not the last leaves the exports (O(frames on disk)) to the last one
+    run_frames = range(settings.start, settings.start + settings.frames) if settings.shard.count > 1 else None
+    previous = previous_info(out) if not todo else None
+    if previous is not None:  # nothing to render: only bring the index and dataset.json up to date
+        return summary([], *finish_dataset(writer, info(**previous), settings.output.formats, run_frames))
+
+    if 0 < settings.render.recycle_every < len(todo):
+        if hooks is not None and type(hooks) is not Hooks:
+            raise SimgenError(f"render.recycle_every={settings.render.recycle_every} renders {len(todo)} frames in "
+                              "batches in other processes, where hooks cannot follow; set render.recycle_every=0")
+        rendered, signum = run_in_batches(run, settings, config, todo, out, make_renderer)
+        previous = previous_info(out)
+        if previous is None:  # no batch got as far as its first frame
+            raise SimgenError(f"no frame was rendered; see {out / 'logs'}")
+        result = summary(rendered, *finish_dataset(writer, info(**previous), settings.output.formats,
+                                                   run_frames if signum is None else None))
+        if signum is not None:
+            raise Interrupted(signum, result)
+        return result
+
+    if make_renderer is None:
+        make_renderer = blender_renderer()  # imports bpy: only now that the input is known good
+    run_log = RunLog(out, STAGES)
+    r = settings.render
+    need = scratch.need_bytes(r.width, r.height, r.overlap, depth_of_field=settings.camera.dof_probability > 0)
+    where = scratch.choose(need, r.scratch_dir, out / "logs" / "scratch")
+    log.info("scratch folder for the renders in flight: %s (%s)", where.folder, where.why)
+    backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=effects_enabled(settings.effects))
+    loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log, backend)
+    loop.dataset_info = info(backend.blender_version, backend.device)
+    loop.progress = Progress(len(todo))
+    stop = StopRequest(stop_event)
+    try:
+        with stop:
+            loop.run(todo, first, stop)
+    finally:
+        failing = sys.exc_info()[1]
+        with unless_full(failing):
+            keep_log(backend.blender_log, out / "logs" / "blender.log")
+        backend.close()
+        with unless_full(failing):
+            timing = run_log.close()
+            if timing is not None:
+                log.info("%s (%s)", describe(timing), run_log.path)
+        ended = stop.signum is None and failing is None  # else: export what there is now
+        on_disk, index = frames_on_disk(out), None
+        with unless_full(failing):
+            on_disk, index = finish_dataset(writer, loop.dataset_info, settings.output.formats,
+                                            run_frames if ended else None, loop.library)
+    result = summary(loop.rendered, on_disk, index)
+    if stop.signum is not None:
+        raise Interrupted(stop.signum, result)
+    return result

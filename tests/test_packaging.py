@@ -74,7 +74,8 @@ def test_wheel_carries_code_configs_assets_and_recipes(wheel):
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
-    """(top-level name, imported inside a function) of each absolute import in ``path``."""
+    """(top-level name, lazy) of each absolute import in ``path``: lazy when inside a function
+    or under ``if TYPE_CHECKING:``."""
     out: list[tuple[str, bool]] = []
 
     def visit(node: ast.AST, lazy: bool) -> None:
@@ -82,7 +83,8 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
             out.extend((a.name.split(".")[0], lazy) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             out.append((node.module.split(".")[0], lazy))
-        inner = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        inner = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or (
+            isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))  # never runs
         for child in ast.iter_child_nodes(node):
             visit(child, inner)
 

@@ -7,16 +7,17 @@ scene without bpy). Nothing here imports Blender."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from simgen.config import RenderConfig
 from simgen.core.scene import Scene
+from simgen.io.exr import RawPasses
 
-Passes = Mapping[str, Any]
-"""A rendered frame's passes by name (:meth:`RenderedFrame.load`; the Blender renderer's are
-``simgen.blender.RawPasses``)."""
+Passes = RawPasses
+"""A rendered frame's passes by name (:meth:`RenderedFrame.load`): what Cycles' EXR decodes to
+(:class:`simgen.io.exr.RawPasses`, no Blender needed), any other renderer returns the same."""
 
 
 class RenderedFrame(Protocol):

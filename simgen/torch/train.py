@@ -182,7 +182,7 @@ def train(model: torch.nn.Module, dataset: torch.utils.data.Dataset, cfg: Torchv
         losses = model(ims, tgs)
         loss = sum(losses.values())
         if not torch.isfinite(loss):
-            raise SimgenError(f"step {step}: the loss is {float(loss)} ({ {k: float(v) for k, v in losses.items()} }); "
+            raise SimgenError(f"step {step}: the loss is {loss.item()} ({ {k: v.item() for k, v in losses.items()} }); "
                               "lower the learning rate (--lr)")
         lr = opt.param_groups[0]["lr"]
         opt.zero_grad(set_to_none=True)
@@ -191,7 +191,7 @@ def train(model: torch.nn.Module, dataset: torch.utils.data.Dataset, cfg: Torchv
             torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         opt.step()
         sched.step()
-        record = {"loss": float(loss), **{k: float(v) for k, v in losses.items()}, "lr": lr}
+        record = {"loss": loss.item(), **{k: v.item() for k, v in losses.items()}, "lr": lr}  # no grad warning
         history.append(record)
         if log is not None:
             log(step, record)

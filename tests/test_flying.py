@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import tiny_settings
 
-from scenes import flying
+from simgen.scenes import flying
 from simgen import SimgenError
 from simgen.assets import build_catalog, load_mesh
 from simgen.config import Settings

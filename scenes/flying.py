@@ -36,6 +36,7 @@ from simgen.assets import Catalog, load_mesh
 from simgen.assets.images import check_image_textures, image_aspect, photo_files
 from simgen.config import MAX_DISTORTION, Settings
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
+from simgen.core.mesh_ref import MeshRef
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
 from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
 from simgen.recipes import Recipe
@@ -218,11 +219,11 @@ def sample_texture(settings: Settings, rng: np.random.Generator, scale_range: li
                         scale_factor)
 
 
-def sample_flyer(settings: Settings, mesh_path: Path, size_range: list[float], cam: dict,
+def sample_flyer(settings: Settings, mesh_ref: MeshRef, size_range: list[float], cam: dict,
                  rng: np.random.Generator) -> dict:
     """Size, start pose and motion of one flying object (all JSON-ready)."""
     sc, r = settings.scene, settings.render
-    mesh = load_mesh(mesh_path)
+    mesh = load_mesh(mesh_ref)
     size = uniform(rng, size_range)
     extent = float(np.max(mesh.extents))
     near, far = sc.depth
@@ -310,15 +311,15 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     objects: list[SceneObject] = []
     drawn_objects, drawn_distractors = [], []
 
-    def add(name: str, path: Path, draw: dict, category_id: int, asset_id: str) -> None:
+    def add(name: str, mesh: MeshRef, draw: dict, category_id: int, asset_id: str) -> None:
         material = sample_material(settings.materials, rng, texture=False)  # textured by scene.object_texture_*
         textured = bool(rng.uniform() < sc.object_texture_probability)
         if textured:
             material = dataclasses.replace(material, texture=sample_texture(settings, rng, sc.object_texture_scale))
         draw["textured"] = textured
         iid = len(objects) + 1
-        center = load_mesh(path).bounds.mean(axis=0)
-        objects.append(SceneObject(name=f"{name}{iid:03d}_{Path(path).stem}", mesh_path=path,
+        center = load_mesh(mesh).bounds.mean(axis=0)
+        objects.append(SceneObject(name=f"{name}{iid:03d}_{mesh.stem}", mesh=mesh,
                                    mesh_to_world=flyer_pose(draw, center, 0), instance_id=iid,
                                    category_id=category_id, material=material, asset_id=asset_id,
                                    role="object" if asset_id else "distractor"))
@@ -342,7 +343,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     bg_pose = rigid(size * np.stack([bg_axes[0], -bg_axes[1], -axis], axis=1), bg_center)
     bg_material = sample_material(settings.materials, rng, texture=False)
     bg_texture = sample_texture(settings, rng, sc.background_texture_scale, scale_factor=size)
-    background = SceneObject(name="background", mesh_path=catalog.ground, mesh_to_world=bg_pose,
+    background = SceneObject(name="background", mesh=catalog.ground, mesh_to_world=bg_pose,
                              instance_id=len(objects) + 1, category_id=0, role="wall",
                              material=dataclasses.replace(bg_material, metallic=0.0, transmission=0.0,
                                                           texture=bg_texture))

@@ -145,7 +145,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
             dropped.append(asset.key)
             continue
         iid = len(objects) + 1
-        objects.append(SceneObject(name=object_name(iid, asset.key, asset.path), mesh_path=asset.path,
+        objects.append(SceneObject(name=object_name(iid, asset.key, asset.path), mesh=asset.path,
                                    mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
                                    category_id=asset.category_id, material=sample_material(settings.materials, rng),
                                    asset_id=asset.key))
@@ -157,7 +157,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
         for path, s, yaw, fp, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots):
             if xy is not None:
                 iid = len(objects) + 1
-                objects.append(SceneObject(name=object_name(iid, "", path), mesh_path=path,
+                objects.append(SceneObject(name=object_name(iid, "", path), mesh=path,
                                            mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
                                            category_id=0, material=sample_material(settings.materials, rng),
                                            role="distractor"))
@@ -192,13 +192,13 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
     for (path, scale, key, category), (c_mesh, r), p, volume, shape in zip(meshes, spheres, centres, volumes, shapes):
         rotation = random_rotation(rng)
         iid = len(objects) + 1
-        objects.append(SceneObject(name=object_name(iid, key, path), mesh_path=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
+        objects.append(SceneObject(name=object_name(iid, key, path), mesh=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
                                    instance_id=iid, category_id=category, material=sample_material(settings.materials, rng),
                                    asset_id=key, role="object" if key else "distractor"))
         body = RigidBody(instance_id=iid, mass=max(DENSITY * volume, heaviest / MASS_RATIO),
                          friction=uniform(rng, pc.friction), restitution=uniform(rng, pc.restitution))
         bodies.append(body)
-        drawn.append({"asset": key, "mesh": Path(path).name, "scale": scale, "drop_center": p.tolist(),
+        drawn.append({"asset": key, "mesh": path.name, "scale": scale, "drop_center": p.tolist(),
                       "drop_rotation": rotation.tolist(), "radius": r, "mass": body.mass,
                       "friction": body.friction, "restitution": body.restitution, **({"shape": shape} if shape else {})})
     return objects, {"count_drawn": n, "distractors_drawn": n_d, "objects": drawn}, support, bodies
@@ -418,7 +418,7 @@ def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Gener
     ground.mesh_to_world[:3, :3] = rot_z(np.radians(back)) * g
     names = [f"wall{k}" for k in range(len(dists))] + (["ceiling"] if kind == "room" else [])
     # a room is closed: the sun and the world light shine through its walls, or it would be dark
-    out = [SceneObject(name=name, mesh_path=catalog.ground, mesh_to_world=pose, instance_id=first_id + k,
+    out = [SceneObject(name=name, mesh=catalog.ground, mesh_to_world=pose, instance_id=first_id + k,
                        category_id=0, material=wall_material(sample_material(settings.materials, rng)),
                        role="wall", casts_shadow=kind != "room")
            for k, (name, pose) in enumerate(zip(names, poses))]
@@ -486,14 +486,14 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     else:
         objects, obj_params = sample_objects(settings, catalog, rng)
     g = settings.scene.ground_size
-    objects.append(SceneObject(name="ground", mesh_path=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
+    objects.append(SceneObject(name="ground", mesh=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
                                instance_id=len(objects) + 1, category_id=0,
                                material=sample_material(settings.materials, rng), role="ground"))
     ground = objects[-1]
     center = np.zeros(3)
     if support is not None:  # the camera and the lights aim just above the drop region
         material = sample_material(settings.materials, rng)  # one material for every part of a table or bin
-        objects += [SceneObject(name=name, mesh_path=BUNDLED_BOX, mesh_to_world=pose, instance_id=len(objects) + 1 + k,
+        objects += [SceneObject(name=name, mesh=BUNDLED_BOX, mesh_to_world=pose, instance_id=len(objects) + 1 + k,
                                 category_id=0, material=material, role="support")
                     for k, (name, pose) in enumerate(support.boxes)]
         center[2] = support.floor + float(np.mean([p["radius"] for p in obj_params["objects"]] or [0.0]))
@@ -504,7 +504,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
             center[2] = np.mean([p["height"] for p in placed]) / 2.0
     kind = str(choose(rng, settings.scene.background))
     if support is None:  # the walls stand behind the objects themselves
-        keep_out = np.concatenate([np.asarray(load_mesh(o.mesh_path).vertices, float) @ o.mesh_to_world[:3, :3].T
+        keep_out = np.concatenate([np.asarray(load_mesh(o.mesh).vertices, float) @ o.mesh_to_world[:3, :3].T
                                    + o.mesh_to_world[:3, 3] for o in objects if o is not ground] or [np.zeros((0, 3))])
     else:  # dropped objects may settle anywhere in the area
         keep_out = sc_area_circle(settings.scene.area_radius)

@@ -46,6 +46,7 @@ def bench(frames: int) -> None:
 
     from simgen.assets import parametric as P
     from simgen.blender import BlenderBackend
+    from simgen.core.mesh_ref import GeneratedMesh
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
 
     print("category  generate_ms  to_blender_ms  faces")
@@ -56,10 +57,10 @@ def bench(frames: int) -> None:
             gen, put, faces = [], [], 0
             for i in range(20):
                 t0 = time.perf_counter()
-                path = P.shape_path(cat, 10_000 + i)
-                shape = P.shape_of(path)
+                ref = GeneratedMesh(cat, 10_000 + i)
+                shape = P.shape_of(ref)
                 t1 = time.perf_counter()
-                backend._blocks.mesh(Path(path))
+                backend._blocks.mesh(ref)
                 t2 = time.perf_counter()
                 gen.append(t1 - t0)
                 put.append(t2 - t1)

@@ -100,14 +100,14 @@ def test_walls_and_room_enclose_the_area(catalog, kind):
         for name, c, n in walls:
             assert ((pts - c) @ n).min() > 0.1, (index, name)  # every point on the inner side
         for o in scene.objects:
-            assert o.mesh_path == catalog.ground or not o.name.startswith(("wall", "ceiling"))
+            assert o.mesh == catalog.ground or not o.name.startswith(("wall", "ceiling"))
             if o.name.startswith(("wall", "ceiling")):
                 assert o.category_id == 0
         if kind == "room":  # closed: every ray from the camera hits the box
             tris = []
             for o in scene.objects:
-                if o.mesh_path == catalog.ground:
-                    tris.append(world_vertices(o)[load_mesh(o.mesh_path).faces])
+                if o.mesh == catalog.ground:
+                    tris.append(world_vertices(o)[load_mesh(o.mesh).faces])
             dirs = np.random.default_rng(index).normal(size=(300, 3))
             t, _ = intersect(eye_of(scene), dirs, np.concatenate(tris))
             assert np.isfinite(t).all(), index

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import tiny_settings
 
-from scenes import flying
+from simgen.scenes import flying
 from simgen import SimgenError
 from simgen.assets import build_catalog, load_mesh
 from simgen.config import Settings
@@ -47,7 +47,7 @@ def split(scene):
 
 
 def bbox_center(obj) -> np.ndarray:
-    c = load_mesh(obj.mesh_path).bounds.mean(axis=0)
+    c = load_mesh(obj.mesh).bounds.mean(axis=0)
     return (obj.mesh_to_world @ np.append(c, 1.0))[:3]
 
 
@@ -127,8 +127,8 @@ def test_instance_ids_and_categories():
             assert scene.objects[:n] == annotated and scene.objects[n:n + d] == distractors
             assert scene.objects[-1] is background
             assert all(o.asset_id and o.category_id == CATALOG.asset(o.asset_id).category_id for o in annotated)
-            assert all(o.asset_id == "" and Path(o.mesh_path) in CATALOG.distractors for o in distractors)
-            assert background.mesh_path == CATALOG.ground and background.category_id == 0
+            assert all(o.asset_id == "" and Path(o.mesh) in CATALOG.distractors for o in distractors)
+            assert background.mesh == CATALOG.ground and background.category_id == 0
         assert s.objects.count[0] <= n <= s.objects.count[1]
         assert s.scene.distractors[0] <= d <= s.scene.distractors[1]
         assert len(params["objects"]) == n and len(params["distractors"]) == d
@@ -157,7 +157,7 @@ def test_draws_within_ranges():
                                         (distractors, params["distractors"], sc.distractor_size)):
             for o, d in zip(objs, draws):
                 assert size_range[0] <= d["size"] <= size_range[1]
-                extents = load_mesh(o.mesh_path).extents * d["scale"]
+                extents = load_mesh(o.mesh).extents * d["scale"]
                 assert np.isclose(extents.max(), d["size"])  # largest extent is the drawn size
                 assert sc.depth[0] <= d["depth"] <= sc.depth[1]
                 assert sc.speed[0] <= d["speed"] <= sc.speed[1]

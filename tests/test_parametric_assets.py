@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,11 @@ import trimesh
 
 from simgen import SimgenError
 from simgen.assets import build_catalog, load_mesh
+from simgen.assets.meshes import load_asset
 from simgen.assets import parametric as P
 from simgen.config import ObjectsConfig
+from simgen.core.mesh_ref import GeneratedMesh, as_mesh_ref
+from simgen.core.scene import SceneObject
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.objects import pick_objects
 
@@ -100,23 +104,50 @@ def test_same_seed_same_mesh_and_draws_differ(category):
 
 def test_named_shape_is_regenerated_exactly():
     rng = np.random.default_rng(3)
-    path, draws = P.draw_shape("mug", rng)
-    assert P.is_generated(path) and not P.is_generated(str(path).replace("gen_", "x_"))
+    ref, draws = P.draw_shape("mug", rng)
+    assert isinstance(ref, GeneratedMesh) and ref == GeneratedMesh("mug", draws["seed"])
     assert draws["generator"] == "mug" and isinstance(draws["seed"], int)
-    first = load_mesh(path)
-    shape = P.shape_of(path)
-    P._generate.cache_clear()  # an evicted shape comes back identical from its name alone
-    again = load_mesh(path)
+    first = load_mesh(ref)
+    shape = P.shape_of(ref)
+    P._generate.cache_clear()  # an evicted shape comes back identical from its reference alone
+    again = load_mesh(GeneratedMesh("mug", draws["seed"]))
     assert again is not first
     assert np.array_equal(again.vertices, first.vertices) and np.array_equal(again.faces, first.faces)
-    assert np.array_equal(P.shape_of(path).uv, shape.uv)
+    assert np.array_equal(P.shape_of(ref).uv, shape.uv)
     # the rng gave exactly one number: the next draw does not depend on the generator's needs
     r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
     P.draw_shape("ring", r1)
     r2.integers(0, 2 ** 63)
     assert r1.integers(0, 2 ** 63) == r2.integers(0, 2 ** 63)
     with pytest.raises(SimgenError, match="no shape generator"):
-        P.shape_path("chair", 1)
+        load_mesh(GeneratedMesh("chair", 1))
+
+
+def test_generated_mesh_reference():
+    """A typed reference, named as its files always were: models/<category>/gen_<16 hex>.ply."""
+    ref = GeneratedMesh("mug", 0x1A2B)
+    assert (ref.stem, ref.name, ref.key) == ("gen_0000000000001a2b", "gen_0000000000001a2b.ply",
+                                             "mug/gen_0000000000001a2b")
+    assert {ref: 1}[GeneratedMesh("mug", 0x1A2B)] == 1 and ref != GeneratedMesh("can", 0x1A2B)  # hashable key
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ref.seed = 2
+    for bad in (("mug", -1), ("mug", 2 ** 64), ("mug", 1.0), ("mug", True), ("", 1), ("a/b", 1)):
+        with pytest.raises(ValueError):
+            GeneratedMesh(*bad)
+    # a scene object's mesh is a reference: a file name becomes a Path, a GeneratedMesh stays one
+    assert as_mesh_ref(ref) is ref and as_mesh_ref("a/b.ply") == as_mesh_ref(Path("a/b.ply"))
+    obj = SceneObject("o", "a/b.ply", np.eye(4), 1, 1, None)
+    assert obj.mesh == Path("a/b.ply") and SceneObject("o", ref, np.eye(4), 1, 1, None).mesh is ref
+    with pytest.raises(TypeError, match="GeneratedMesh"):
+        SceneObject("o", 7, np.eye(4), 1, 1, None)
+    from simgen.pipeline.meta import model_relpath
+
+    assert model_relpath(ref.key, ref) == "models/mug/gen_0000000000001a2b.ply"
+    assert model_relpath("", Path("/x/knot.obj")) == "models/stuff/knot.ply"
+    # what load_asset gives: the shape's mesh and its UVs (no material of its own)
+    loaded = load_asset(ref)
+    assert loaded.mesh is load_mesh(ref) is P.shape_of(ref).mesh
+    assert loaded.appearance.materials == () and np.array_equal(loaded.appearance.uv, P.shape_of(ref).uv)
 
 
 def test_pick_objects_replaces_catalog_meshes_by_chance():
@@ -131,13 +162,13 @@ def test_pick_objects_replaces_catalog_meshes_by_chance():
     # always: every object is generated, same category, draws recorded
     o1 = dataclasses.replace(o0, parametric=1.0)
     picks, draws = pick_objects(o1, catalog, 30, np.random.default_rng(9))
-    assert all(P.is_generated(a.path) and a.scale == 1.0 for a in picks)
+    assert all(isinstance(a.path, GeneratedMesh) and a.scale == 1.0 for a in picks)
     assert all(d["generator"] == a.category and a.key == f"{a.category}/{a.path.stem}" for a, d in zip(picks, draws))
     assert all(a.category_id == catalog.category_id(a.category) for a in picks)
     # half: both kinds
     o5 = dataclasses.replace(o0, parametric=0.5)
     picks, draws = pick_objects(o5, catalog, 40, np.random.default_rng(9))
-    gen = [P.is_generated(a.path) for a in picks]
+    gen = [isinstance(a.path, GeneratedMesh) for a in picks]
     assert 5 < sum(gen) < 35 and all((d is not None) == g for d, g in zip(draws, gen))
 
 
@@ -152,8 +183,8 @@ def test_frame_shapes_are_a_function_of_seed_and_index(recipe_name):
     catalog, recipe = catalog_for(s), load_recipe(recipe_name)
 
     def shapes(index):
-        return [str(o.mesh_path) for o in make_frame_scene(recipe, s, catalog, index).objects
-                if P.is_generated(o.mesh_path)]
+        return [o.mesh for o in make_frame_scene(recipe, s, catalog, index).objects
+                if isinstance(o.mesh, GeneratedMesh)]
 
     after_others = [shapes(i) for i in range(4)][3]
     P._generate.cache_clear()
@@ -199,6 +230,7 @@ def test_rendered_parametric_labels_match_ray_cast(parametric_dataset, index):
     for o in objs:  # the draws are in meta and regenerate the exact mesh written to models/
         shape = drawn[o["asset"]]["shape"]
         assert shape["generator"] == o["category"]
+        assert o["asset"] == f"{o['category']}/gen_{shape['seed']:016x}" and o["mesh"] == f"models/{o['asset']}.ply"
         regenerated = P.GENERATORS[o["category"]](np.random.default_rng(shape["seed"]))
         assert {k: v for k, v in shape.items() if k not in ("generator", "seed")} == \
             {k: v for k, v in regenerated.params.items() if k != "seed"}
@@ -234,13 +266,13 @@ def test_backend_uses_uvs_and_drops_old_shapes():
         for index in range(6):
             scene = make_frame_scene(recipe, s, catalog, index)
             backend.build(scene)
-            generated = [o for o in scene.objects if P.is_generated(o.mesh_path)]
+            generated = [o for o in scene.objects if isinstance(o.mesh, GeneratedMesh)]
             assert generated
             for o in generated:
                 ob = bpy.data.objects[o.name]
                 uv = np.zeros(len(ob.data.loops) * 2, dtype=np.float32)
                 ob.data.uv_layers["UVMap"].uv.foreach_get("vector", uv)
-                assert np.array_equal(uv.reshape(-1, 3, 2), P.shape_of(o.mesh_path).uv)
+                assert np.array_equal(uv.reshape(-1, 3, 2), P.shape_of(o.mesh).uv)
                 nodes = ob.material_slots[0].material.node_tree.nodes
                 coord = next(n for n in nodes if n.bl_idname == "ShaderNodeTexCoord")
                 assert coord.outputs["UV"].is_linked and not coord.outputs["Generated"].is_linked

@@ -311,4 +311,4 @@ def test_settling_leaves_nothing_behind_and_repeats_exactly(tmp_path):
     assert all(np.array_equal(first[i], again[i]) for i in first)
     settled = scene.settled(first, report)
     assert settled.physics is None and settled.params["placement"]["settle"] == report
-    assert [o.mesh_path for o in settled.objects].count(BUNDLED_BOX) == 5  # floor and 4 walls, rendered
+    assert [o.mesh for o in settled.objects].count(BUNDLED_BOX) == 5  # floor and 4 walls, rendered

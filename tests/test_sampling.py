@@ -24,7 +24,7 @@ def setup():
 
 
 def world_vertices(obj):
-    v = np.asarray(load_mesh(obj.mesh_path).vertices)
+    v = np.asarray(load_mesh(obj.mesh).vertices)
     return v @ obj.mesh_to_world[:3, :3].T + obj.mesh_to_world[:3, 3]
 
 

@@ -229,7 +229,7 @@ def test_a_plain_backdrop_hides_the_hdri_from_the_camera_but_not_from_the_light(
     ball = BUNDLED_CATALOG.parent / "meshes" / "ball" / "ball.ply"
     pose = np.eye(4)
     pose[:3, 3] = np.array([1.0, 0.0, 0.36]) / np.linalg.norm([1.0, 0.0, 0.36]) * 0.25 - [0, 0, 0.06]  # 0.25 m ahead
-    obj = SceneObject(name="ball", mesh_path=ball, mesh_to_world=pose, instance_id=1, category_id=1,
+    obj = SceneObject(name="ball", mesh=ball, mesh_to_world=pose, instance_id=1, category_id=1,
                       material=Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0))
     try:
         out = {}

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from simgen import SimgenError
+from simgen.core.mesh_ref import MeshRef
 from simgen.core.paths import ASSET_DIR
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
@@ -68,8 +69,9 @@ class Asset:
     """``"<category>/<file stem>"``, unique within a catalog (``_2``, ``_3``... on clashes)."""
     category: str
     category_id: int
-    path: Path
-    """Absolute path of the mesh file."""
+    path: MeshRef
+    """Absolute path of the mesh file; for a shape drawn in its place
+    (:func:`simgen.sampling.objects.pick_objects`), its :class:`~simgen.core.mesh_ref.GeneratedMesh`."""
     scale: float
     """Metres per mesh unit: multiply the loaded mesh's coordinates by this."""
 

@@ -19,6 +19,7 @@ import trimesh
 from simgen import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
+from simgen.core.mesh_ref import GeneratedMesh, MeshRef
 from simgen.core.scene import MAX_IMAGE_PIXELS
 
 _FIX = "re-export it from a 3D tool or remove it from the catalog/folder"
@@ -35,36 +36,38 @@ def _abs(path: str | Path) -> Path:
                           "or fix the path") from None
 
 
-def load_mesh(path: str | Path) -> trimesh.Trimesh:
-    """The mesh in ``path`` as one :class:`trimesh.Trimesh`, cached per absolute path.
+def load_mesh(mesh: MeshRef | str) -> trimesh.Trimesh:
+    """The mesh ``mesh`` refers to as one :class:`trimesh.Trimesh` (:func:`load_asset`'s
+    geometry; no texture is decoded), cached.
 
-    Every call for the same file returns the same object: do not mutate it
-    (use ``mesh.copy()`` first). A path of :func:`simgen.assets.parametric.shape_path` gives
-    the generated shape it names (no file is read). Raises :class:`SimgenError` for a missing,
-    unsupported, unreadable or empty file.
+    Every call for the same file returns the same object: do not mutate it (use
+    ``mesh.copy()`` first). A :class:`~simgen.core.mesh_ref.GeneratedMesh` gives the shape it
+    names (no file is read). Raises :class:`SimgenError` for a missing, unsupported,
+    unreadable or empty file.
     """
-    from simgen.assets import parametric
-
-    if parametric.is_generated(path):  # a drawn shape: regenerated from the seed its name holds
-        return parametric.shape_of(path).mesh
-    return load_asset(path, max_pixels=None).mesh  # the geometry only: no texture is decoded
+    return load_asset(mesh, max_pixels=None).mesh
 
 
-def load_asset(path: str | Path, max_pixels: int | None = MAX_IMAGE_PIXELS) -> LoadedAsset:
-    """The mesh in ``path`` with its own appearance (:mod:`simgen.assets.appearance`: materials,
-    texture images, UVs, vertex colours; None if it has none), cached per absolute path.
-    Texture files must lie inside the asset's folder
+def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -> LoadedAsset:
+    """The mesh ``mesh`` refers to with its own appearance (:mod:`simgen.assets.appearance`:
+    materials, texture images, UVs, vertex colours; None if it has none), cached per absolute
+    path. Texture files must lie inside the asset's folder
     (:func:`simgen.assets.appearance.asset_root`). Raises :class:`SimgenError` as
     :func:`load_mesh`, and for a missing, corrupt or escaping texture, or one whose header
     states more than ``max_pixels`` pixels (render.max_image_pixels; checked before it is
     decoded, once per file and limit). ``max_pixels=None``: the textures are neither checked
     nor decoded (for callers that read the appearance's parameters only, or check each image
-    themselves before loading it, as the Blender backend does)."""
-    from simgen.assets import parametric
+    themselves before loading it, as the Blender backend does).
 
-    if parametric.is_generated(path):
-        return LoadedAsset(parametric.shape_of(path).mesh, None)
-    key = str(_abs(path))
+    Loading dispatches on the kind of mesh here, and only here: a
+    :class:`~simgen.core.mesh_ref.GeneratedMesh` is generated
+    (:func:`simgen.assets.parametric.shape_of`: its mesh, and its UVs as an appearance with no
+    material), anything else is a file."""
+    if isinstance(mesh, GeneratedMesh):
+        from simgen.assets import parametric
+
+        return parametric.shape_of(mesh).loaded
+    key = str(_abs(mesh))
     if max_pixels is None:
         return _load_cached(key)
     return _load_checked(key, max_pixels)

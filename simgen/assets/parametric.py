@@ -18,26 +18,24 @@ roughly "features across the object", as with the generated coordinates of catal
 Every part of a shape is closed (watertight) with shared vertices (UV seams live in the
 per-corner UVs only); a mug's handle is a second closed part overlapping the wall.
 
-A drawn shape is named by a path under :data:`GENERATED_ROOT` that holds its category and
-seed (no file exists there): :func:`simgen.assets.load_mesh` regenerates the mesh from
-that name, so scenes stay plain data and ``models/`` gets the exact mesh rendered.
+A drawn shape is referred to by a :class:`~simgen.core.mesh_ref.GeneratedMesh` (its category
+and seed; no file holds it): :func:`simgen.assets.load_mesh` regenerates the mesh from it
+(:func:`shape_of`), so scenes stay plain data and ``models/`` gets the exact mesh rendered.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import numpy as np
 import trimesh
 
 from simgen import SimgenError
+from simgen.assets.appearance import Appearance, LoadedAsset
+from simgen.core.mesh_ref import GeneratedMesh
 
-GENERATED_ROOT = PurePosixPath("/simgen-parametric")
-"""Parent of the (virtual) paths of drawn shapes: ``/simgen-parametric/<category>/gen_<seed>.ply``."""
 SEGMENTS = 48
 """Lathe segments around the axis."""
 CACHE_SHAPES = 256
@@ -58,6 +56,7 @@ class Shape:
     parts: int = 1
     """Closed parts the mesh is made of (a mug: body and handle)."""
     _mesh: list = field(default_factory=list, repr=False)
+    _loaded: list = field(default_factory=list, repr=False)
 
     @property
     def mesh(self) -> trimesh.Trimesh:
@@ -65,6 +64,16 @@ class Shape:
         if not self._mesh:
             self._mesh.append(trimesh.Trimesh(self.vertices, self.faces, process=False))
         return self._mesh[0]
+
+    @property
+    def loaded(self) -> LoadedAsset:
+        """The shape as :func:`simgen.assets.meshes.load_asset` gives it (made once): its mesh and
+        an appearance of its UVs only (no material of its own: a drawn material dresses it,
+        following the UVs)."""
+        if not self._loaded:
+            look = Appearance(materials=(), face_material=np.zeros(len(self.faces), np.int32), uv=self.uv)
+            self._loaded.append(LoadedAsset(self.mesh, look))
+        return self._loaded[0]
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -427,31 +436,15 @@ SIZE_RANGES: dict[str, tuple[float, float]] = {
 """Category -> (smallest, largest) largest extent (m) a generated shape can have."""
 
 
-# --------------------------------------------------------------------------- naming and caching
-
-_NAME = re.compile(r"gen_([0-9a-f]{16})")
+# --------------------------------------------------------------------------- generating and caching
 
 
-def shape_path(category: str, seed: int) -> Path:
-    """The (virtual) mesh path of the shape of ``category`` drawn from ``seed``."""
-    if category not in GENERATORS:
-        raise SimgenError(f"no shape generator for category {category!r}; generators exist for "
+def shape_of(ref: GeneratedMesh) -> Shape:
+    """The shape ``ref`` names, generated (or taken from the cache)."""
+    if ref.category not in GENERATORS:
+        raise SimgenError(f"no shape generator for category {ref.category!r}; generators exist for "
                           f"{', '.join(sorted(GENERATORS))}")
-    return Path(str(GENERATED_ROOT / category / f"gen_{seed:016x}.ply"))
-
-
-def is_generated(path: str | Path) -> bool:
-    """Whether ``path`` names a drawn shape (see :func:`shape_path`)."""
-    p = PurePosixPath(str(path))
-    return len(p.parts) == 4 and p.parent.parent == GENERATED_ROOT and _NAME.fullmatch(p.stem) is not None
-
-
-def shape_of(path: str | Path) -> Shape:
-    """The shape a :func:`shape_path` names, generated (or taken from the cache)."""
-    p = PurePosixPath(str(path))
-    if not is_generated(p) or p.parent.name not in GENERATORS:
-        raise SimgenError(f"{path} does not name a generated shape")
-    return _generate(p.parent.name, int(_NAME.fullmatch(p.stem).group(1), 16))
+    return _generate(ref.category, ref.seed)
 
 
 @functools.lru_cache(maxsize=CACHE_SHAPES)
@@ -461,16 +454,9 @@ def _generate(category: str, seed: int) -> Shape:
     return shape
 
 
-def draw_shape(category: str, rng: np.random.Generator) -> tuple[Path, dict]:
-    """A new shape of ``category``: its path and draws. Takes exactly one integer from ``rng``
-    (the shape's own seed), whatever the generator draws."""
-    seed = int(rng.integers(0, 2 ** 63))
-    path = shape_path(category, seed)
-    shape = shape_of(path)
-    return path, {"generator": category, **shape.params}
-
-
-def shape_key(category: str, path: Path) -> str:
-    """Asset key of a drawn shape, e.g. ``mug/gen_1a2b...``: its model is models/<key>.ply."""
-    return f"{category}/{Path(path).stem}"
-
+def draw_shape(category: str, rng: np.random.Generator) -> tuple[GeneratedMesh, dict]:
+    """A new shape of ``category``: its reference and draws. Takes exactly one integer from
+    ``rng`` (the shape's own seed), whatever the generator draws."""
+    ref = GeneratedMesh(category, int(rng.integers(0, 2 ** 63)))
+    shape = shape_of(ref)
+    return ref, {"generator": category, **shape.params}

@@ -77,7 +77,7 @@ class BlenderBackend:
         self.clear()
         scene.validate()
         coll = self.scene.collection
-        self._blocks.drop_generated({Path(o.mesh_path) for o in scene.objects})
+        self._blocks.drop_generated({o.mesh for o in scene.objects})
         for o in scene.objects:
             objects.add_object(coll, o, self._blocks, self._frame_ids)
         for i, light in enumerate(scene.lights):

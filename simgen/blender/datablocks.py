@@ -1,10 +1,11 @@
 """Blender datablocks made from files once per process and shared by every frame.
 
-Meshes (converted from an asset file through trimesh), images (HDRIs, photos, a material's
-texture), a mesh's own textures and its own materials are looked up by file and built on
-first use; a frame's objects point at them. Every image header is checked against
-render.max_image_pixels before Blender decodes it. Generated shapes (a new file name per
-shape) are dropped once no frame uses them, so memory stays flat over long runs.
+Meshes (converted through trimesh from an asset file or a generated shape), images (HDRIs,
+photos, a material's texture), a mesh's own textures and its own materials are looked up by
+their reference (a mesh's :data:`~simgen.core.mesh_ref.MeshRef`, a file) and built on first
+use; a frame's objects point at them. Every image header is checked against
+render.max_image_pixels before Blender decodes it. Generated shapes (a new one per object
+and frame) are dropped once no frame uses them, so memory stays flat over long runs.
 """
 
 from __future__ import annotations
@@ -14,25 +15,26 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from simgen.assets import parametric
 from simgen.assets.appearance import TextureImage
 from simgen.assets.meshes import load_asset
 from simgen.blender.materials import add_normal_aov
 from simgen.blender.own import COLOR_ATTRIBUTE, UV_MAP, own_material
 from simgen.core.image_header import check_pixels
+from simgen.core.mesh_ref import GeneratedMesh, MeshRef
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
 one sharp (a crease, an edge of a box)."""
 
 
-def mesh_from_file(path: Path) -> bpy.types.Mesh:
-    """A new Blender mesh of an asset file, converted through trimesh: its triangles, and with
-    its own appearance one material slot per material (faces assigned), its UVs and vertex
-    colours (per face corner: loops are the faces' corners in order)."""
-    loaded = load_asset(path, max_pixels=None)  # each texture is checked as it is loaded
+def mesh_from_ref(mesh: MeshRef) -> bpy.types.Mesh:
+    """A new Blender mesh of an asset file or a generated shape, converted through trimesh: its
+    triangles, and with its own appearance one material slot per material (faces assigned),
+    its UVs (a generated shape's too) and vertex colours (per face corner: loops are the faces'
+    corners in order)."""
+    loaded = load_asset(mesh, max_pixels=None)  # each texture is checked as it is loaded
     tm, look = loaded.mesh, loaded.appearance
-    me = bpy.data.meshes.new(path.stem)
+    me = bpy.data.meshes.new(mesh.stem)
     v = np.asarray(tm.vertices, dtype=np.float32)
     f = np.asarray(tm.faces, dtype=np.int32)
     me.vertices.add(len(v))
@@ -48,11 +50,7 @@ def mesh_from_file(path: Path) -> bpy.types.Mesh:
     me.set_sharp_from_angle(angle=SMOOTH_ANGLE)
     for _ in range(len(look.materials) if look is not None and look.materials else 1):
         me.materials.append(None)  # slots, filled per object (link = OBJECT)
-    uv = None
-    if parametric.is_generated(path):
-        uv = parametric.shape_of(path).uv.reshape(-1, 2)
-    elif look is not None and look.uv is not None:
-        uv = look.uv.reshape(-1, 2)
+    uv = None if look is None or look.uv is None else look.uv.reshape(-1, 2)
     if uv is not None and len(uv) == f.size:
         me.uv_layers.new(name=UV_MAP).uv.foreach_set("vector", uv.astype(np.float32).ravel())
     if look is not None and look.materials:
@@ -71,23 +69,24 @@ class Datablocks:
     def __init__(self, max_pixels: int | None, scratch: Path):
         self.max_pixels = max_pixels
         self.scratch = scratch
-        self.meshes: dict[Path, bpy.types.Mesh] = {}
+        self.meshes: dict[MeshRef, bpy.types.Mesh] = {}
         self.images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
         self.textures: dict[tuple[str, bool], bpy.types.Image] = {}  # meshes' own images, by (file, colour)
         self.own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
 
-    def mesh(self, path: Path) -> bpy.types.Mesh:
-        """The Blender mesh of an asset file (:func:`mesh_from_file`), converted once."""
-        me = self.meshes.get(path)
+    def mesh(self, mesh: MeshRef) -> bpy.types.Mesh:
+        """The Blender mesh of an asset file or a generated shape (:func:`mesh_from_ref`),
+        converted once."""
+        me = self.meshes.get(mesh)
         if me is None:
-            me = self.meshes[path] = mesh_from_file(path)
+            me = self.meshes[mesh] = mesh_from_ref(mesh)
         return me
 
-    def drop_generated(self, keep: set[Path]) -> None:
+    def drop_generated(self, keep: set[MeshRef]) -> None:
         """Remove the Blender meshes of generated shapes not in ``keep`` (the scene now built):
         a new shape per frame must not pile up in Blender's memory."""
-        for path in [p for p in self.meshes if parametric.is_generated(p) and p not in keep]:
-            me = self.meshes.pop(path)
+        for ref in [r for r in self.meshes if isinstance(r, GeneratedMesh) and r not in keep]:
+            me = self.meshes.pop(ref)
             if me.users == 0:
                 bpy.data.meshes.remove(me)
 

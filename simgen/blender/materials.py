@@ -15,10 +15,10 @@ from typing import Callable
 import bpy
 import numpy as np
 
-from simgen.assets import parametric
 from simgen.assets.meshes import load_asset
 from simgen.blender.own import UV_MAP
 from simgen.blender.pbr import pbr_nodes
+from simgen.core.mesh_ref import GeneratedMesh
 from simgen.core.scene import Material, SceneObject, Texture
 from simgen.io.exr import NORMAL_AOV
 
@@ -150,7 +150,7 @@ def pbr_coordinates(o: SceneObject, me: bpy.types.Mesh) -> tuple[bool, np.ndarra
     scale = np.linalg.norm(np.asarray(o.mesh_to_world)[:3, :3], axis=0)
     if not me.uv_layers:
         return False, scale
-    if parametric.is_generated(o.mesh_path):
+    if isinstance(o.mesh, GeneratedMesh):
         return True, np.full(3, scale.mean())
-    extent = float(np.ptp(np.asarray(load_asset(o.mesh_path).mesh.vertices), axis=0).max())
+    extent = float(np.ptp(np.asarray(load_asset(o.mesh).mesh.vertices), axis=0).max())
     return True, np.full(3, scale.mean() * extent)

@@ -3,15 +3,13 @@ a material of their own each) and its lights."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 from mathutils import Matrix
 
-from simgen.assets import parametric
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.materials import pbr_coordinates, scene_material
 from simgen.blender.own import JITTER_PROPS
+from simgen.core.mesh_ref import GeneratedMesh
 from simgen.core.scene import Light, SceneObject
 
 
@@ -20,7 +18,7 @@ def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, m
     the instance id, and either a material drawn for it or its mesh's own materials (with the
     object's jitter in its custom properties). ``made``: the frame's datablocks (for
     :func:`remove`), appended to as they are made."""
-    ob = bpy.data.objects.new(o.name, blocks.mesh(Path(o.mesh_path)))
+    ob = bpy.data.objects.new(o.name, blocks.mesh(o.mesh))
     ob.matrix_world = Matrix(o.mesh_to_world.tolist())
     ob.pass_index = o.instance_id
     ob.visible_shadow = o.casts_shadow
@@ -28,7 +26,7 @@ def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, m
     own = o.material.own
     if own is None:
         pbr_uv, metres = pbr_coordinates(o, ob.data) if o.material.pbr is not None else (False, None)
-        mat = scene_material(o.name, o.material, blocks.image, blocks.pbr_map, uv=parametric.is_generated(o.mesh_path),
+        mat = scene_material(o.name, o.material, blocks.image, blocks.pbr_map, uv=isinstance(o.mesh, GeneratedMesh),
                              pbr_metres=metres, pbr_uv=pbr_uv)
         made.append(mat)
     else:
@@ -36,7 +34,7 @@ def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, m
             ob[prop] = float(getattr(own, key))
     for k, slot in enumerate(ob.material_slots):
         slot.link = "OBJECT"
-        slot.material = mat if own is None else blocks.own_material(Path(o.mesh_path), k)
+        slot.material = mat if own is None else blocks.own_material(o.mesh, k)
     coll.objects.link(ob)
     made.append(ob)
 

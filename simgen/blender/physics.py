@@ -4,7 +4,6 @@ come to rest."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Callable
 
 import bpy
@@ -13,6 +12,7 @@ from mathutils import Matrix
 
 from simgen.assets import BUNDLED_BOX
 from simgen.blender.session import BlenderLog
+from simgen.core.mesh_ref import MeshRef
 from simgen.core.scene import Scene
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,12 @@ SLEEP_SPEED = (0.01, 0.05)
 freeze objects still sliding; higher ones, e.g. 0.05 and 0.2, froze a crate mid-rock)."""
 
 
-def settle(scene: Scene, mesh: Callable[[Path], bpy.types.Mesh],
+def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
            blender_log: BlenderLog) -> tuple[dict[int, np.ndarray], dict]:
     """Simulate ``scene.physics`` in a scratch Blender scene with its own rigid-body world
     (Bullet); return the bodies' resting poses (instance id -> mesh_to_world) and a report:
     steps and seconds simulated, the last speed measured and whether it is at rest.
-    ``mesh(path)``: the Blender mesh of an asset file; ``blender_log``: where Blender's output of the
+    ``mesh(ref)``: the Blender mesh of an asset file or a generated shape; ``blender_log``: where Blender's output of the
     rigid-body operators goes.
 
     The scratch scene, its objects and its world are removed afterwards, so every call
@@ -54,7 +54,7 @@ def settle(scene: Scene, mesh: Callable[[Path], bpy.types.Mesh],
 
     try:
         sim.collection.children.link(coll)
-        moving = [add(f"rb_{by_id[b.instance_id].name}", mesh(Path(by_id[b.instance_id].mesh_path)),
+        moving = [add(f"rb_{by_id[b.instance_id].name}", mesh(by_id[b.instance_id].mesh),
                       by_id[b.instance_id].mesh_to_world, "ACTIVE") for b in ph.bodies]
         for k, pose in enumerate(ph.colliders):
             add(f"rb_collider{k}", mesh(BUNDLED_BOX), pose, "PASSIVE")

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from simgen.core.mesh_ref import GeneratedMesh, MeshRef, as_mesh_ref
+
 LightKind = Literal["point", "sun", "spot", "area"]
 
 
@@ -207,8 +209,9 @@ class SceneObject:
     """One mesh instance in the scene."""
 
     name: str
-    mesh_path: Path
-    """Source mesh file, loaded with ``trimesh.load(path, force="mesh")``."""
+    mesh: MeshRef
+    """The mesh: a file (a Path, loaded with ``trimesh.load(path, force="mesh")``; a str is
+    taken as one) or a :class:`GeneratedMesh` (a shape of simgen.assets.parametric)."""
     mesh_to_world: np.ndarray
     """4x4: loaded mesh vertices (homogeneous, as rows) times its transpose are
     world vertices, i.e. ``world = (mesh_to_world @ [v, 1])[:3]``. Includes scale."""
@@ -227,6 +230,9 @@ class SceneObject:
     """False: shadow rays pass through it, so lights outside it (a sun, the world) still
     light what it encloses: a closed room's walls and ceiling, which cannot shadow anything
     lit from inside anyway. It is seen and labelled as usual."""
+
+    def __post_init__(self) -> None:
+        self.mesh = as_mesh_ref(self.mesh, f"the mesh of scene object {self.name!r}")
 
 
 @dataclass
@@ -388,9 +394,9 @@ class Scene:
         return dataclasses.replace(self, objects=objects, params=params, physics=None)
 
     def files(self) -> list[Path]:
-        """Every file the scene reads: its meshes (a generated shape's path names no file),
-        image textures, PBR maps, the HDRI and the backdrop photo."""
-        out = [Path(o.mesh_path) for o in self.objects]
+        """Every file the scene reads: its mesh files (a generated shape reads none), image
+        textures, PBR maps, the HDRI and the backdrop photo."""
+        out = [o.mesh for o in self.objects if not isinstance(o.mesh, GeneratedMesh)]
         out += [Path(o.material.texture.image) for o in self.objects
                 if o.material.texture is not None and o.material.texture.image is not None]
         out += [Path(p) for o in self.objects if o.material.pbr is not None for p in o.material.pbr.set.maps().values()]

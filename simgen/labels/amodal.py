@@ -113,7 +113,7 @@ def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
     for o in sorted(ctx.scene.objects, key=lambda o: o.instance_id):
         if o.category_id == 0:
             continue
-        mesh = load_mesh(o.mesh_path)
+        mesh = load_mesh(o.mesh)
         v = np.c_[mesh.vertices, np.ones(len(mesh.vertices))] @ (cam.world_to_camera @ o.mesh_to_world).T
         mask = rasterize(v[:, :3], np.asarray(mesh.faces), cam.K, cam.width, cam.height, cam.clip_start)
         mask |= labels.instance == o.instance_id

@@ -192,9 +192,9 @@ class FrameLoop:
                 white=WHITE[tone])
             out.labels = replace(out.labels, rgb=rgb)
         self.library.update((e["key"], e) for e in out.meta.get("library", ()))
-        for rel, path in out.models:
+        for rel, mesh in out.models:
             if rel not in self.written_models:
-                self.writer.write_model(rel, load_mesh(path))
+                self.writer.write_model(rel, load_mesh(mesh))
                 self.written_models.add(rel)
         self.writer.write_frame(out.index, out.labels, out.meta)
 

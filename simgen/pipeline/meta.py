@@ -5,7 +5,6 @@ draws); assembled into a :class:`FrameOutput` for the writer."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +12,7 @@ import numpy as np
 from simgen.assets import Catalog
 from simgen.assets.library import entries_of
 from simgen.config import Settings
+from simgen.core.mesh_ref import MeshRef
 from simgen.core.scene import Scene
 from simgen.core.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
@@ -28,7 +28,8 @@ class FrameOutput:
     index: int
     labels: FrameLabels
     meta: dict
-    models: list[tuple[str, Path]]
+    models: list[tuple[str, MeshRef]]
+    """(path in the dataset, mesh) of each object: the meshes written to ``models/``."""
     flows: dict[str, np.ndarray] = field(default_factory=dict)
     """Sequences: the frame's forward and backward flow ((H, W, 2)), for motion blur."""
 
@@ -37,8 +38,10 @@ def _mat(a: np.ndarray) -> list:
     return np.asarray(a, float).tolist()
 
 
-def model_relpath(obj_asset_id: str, mesh_path: Path) -> str:
-    return f"models/{obj_asset_id or 'stuff/' + Path(mesh_path).stem}.ply"
+def model_relpath(obj_asset_id: str, mesh: MeshRef) -> str:
+    """Where an object's mesh goes in the dataset: ``models/<asset key>.ply`` (a generated
+    shape's key is ``<category>/gen_<seed>``), ``models/stuff/<file stem>.ply`` for the rest."""
+    return f"models/{obj_asset_id or 'stuff/' + mesh.stem}.ply"
 
 
 def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, annotations: list[dict],
@@ -68,7 +71,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             "category_id": o.category_id,
             "category": names.get(o.category_id, ""),
             "asset": o.asset_id,
-            "mesh": model_relpath(o.asset_id, o.mesh_path),
+            "mesh": model_relpath(o.asset_id, o.mesh),
             "mesh_to_world": _mat(o.mesh_to_world),
             "material": o.material.to_dict(),
         } for o in scene.objects],
@@ -103,7 +106,7 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
         own.extra[kind.name] = computed[kind.compute]
         if kind.annotate:
             kind.annotate(own.extra[kind.name], annotations)
-    models = [(model_relpath(o.asset_id, o.mesh_path), o.mesh_path) for o in scene.objects]
+    models = [(model_relpath(o.asset_id, o.mesh), o.mesh) for o in scene.objects]
     meta = frame_meta(scene, settings, catalog, index, annotations)
     meta["image"] = own.image  # exposure metering and tone (simgen.tone)
     return FrameOutput(index=index, labels=own, meta=meta, models=models)

@@ -59,7 +59,7 @@ def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.
 
     looks: dict[int, OwnLook | None] = {}
     for o in sorted(scenes[0].objects, key=lambda o: o.instance_id) if scenes else []:
-        appearance = load_asset(o.mesh_path, max_pixels=None).appearance  # its parameters: no image read
+        appearance = load_asset(o.mesh, max_pixels=None).appearance  # its parameters: no image read
         if appearance is None or not appearance.materials:
             continue
         if chance(rng, m.own_replace):

@@ -10,6 +10,7 @@ import numpy as np
 from simgen.assets import Asset, Catalog
 from simgen.assets import parametric
 from simgen.config import ObjectsConfig
+from simgen.core.mesh_ref import MeshRef, as_mesh_ref
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import integer, pick, uniform
 
@@ -18,8 +19,8 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
                  ) -> tuple[list[Asset], list[dict | None]]:
     """``n`` assets by class balance (:func:`pick_assets`); with ``objects.parametric`` > 0 each
     one of a category with a shape generator is replaced, with that chance, by a newly
-    generated shape (an :class:`Asset` whose path names it, scale 1, key
-    ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
+    generated shape (an :class:`Asset` whose path is its
+    :class:`~simgen.core.mesh_ref.GeneratedMesh`, scale 1, key ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
     catalog mesh). With ``objects.parametric`` = 0 nothing more is drawn from ``rng``."""
     picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
     draws: list[dict | None] = [None] * len(picks)
@@ -28,9 +29,8 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
     out = []
     for k, a in enumerate(picks):
         if a.category in parametric.GENERATORS and rng.uniform() < o.parametric:
-            path, draws[k] = parametric.draw_shape(a.category, rng)
-            a = Asset(key=parametric.shape_key(a.category, path), category=a.category, category_id=a.category_id,
-                      path=path, scale=1.0)
+            mesh, draws[k] = parametric.draw_shape(a.category, rng)
+            a = Asset(key=mesh.key, category=a.category, category_id=a.category_id, path=mesh, scale=1.0)
         out.append(a)
     return out, draws
 
@@ -45,8 +45,8 @@ def draw_distractors(catalog: Catalog, count: Sequence[int], scale: Sequence[flo
     return paths, [uniform(rng, scale) for _ in range(n_d)]
 
 
-def object_name(instance_id: int, asset_key: str, path: Path) -> str:
+def object_name(instance_id: int, asset_key: str, mesh: MeshRef) -> str:
     """obj007_mug_mug for a catalog asset, distractor007_knot for a distractor (no key)."""
     if asset_key:
         return f"obj{instance_id:03d}_{asset_key.replace('/', '_')}"
-    return f"distractor{instance_id:03d}_{Path(path).stem}"
+    return f"distractor{instance_id:03d}_{as_mesh_ref(mesh).stem}"

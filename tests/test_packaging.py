@@ -122,3 +122,13 @@ def test_dependencies_have_upper_bounds():
     """simgen uses each dependency's API: a new major release must be tried before users get it."""
     reqs = PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["torch"]
     assert [r for r in reqs if not re.search(r"(<|==)\s*\d", r)] == []
+
+
+def test_the_tests_import_this_checkout():
+    """simgen and its recipes come from this checkout (an editable install of another checkout, a
+    git worktree say, maps simgen.scenes to that one: reinstall with `pip install -e .` here)."""
+    import simgen
+    import simgen.scenes
+
+    assert Path(simgen.__file__).resolve().parent == ROOT / "simgen"
+    assert [Path(p).resolve() for p in simgen.scenes.__path__] == [ROOT / "scenes"]

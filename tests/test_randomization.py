@@ -206,7 +206,7 @@ def test_every_texture_kind_renders_a_two_colour_pattern(tmp_path, kind):
 
 def test_flying_objects_are_textured_by_the_scene_not_the_materials_group(tmp_path):
     """scene=flying keeps its own texture settings: materials.texture_probability does not add textures."""
-    from scenes import flying
+    from simgen.scenes import flying
     from simgen.pipeline import catalog_for
 
     s = settings_for(tmp_path, "scene=flying", "materials=procedural", "scene.object_texture_probability=0")

@@ -14,6 +14,15 @@ class SimgenError(Exception):
     """
 
 
+def did_you_mean(name: str, options: list[str], prefix: str = "") -> str:
+    """``did you mean 'PREFIX<closest option>'?``, or "" when no option is close (for the one-line
+    errors about unknown names)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"did you mean '{prefix}{close[0]}'?" if close else ""
+
+
 class Interrupted(Exception):
     """A run stopped by SIGINT or SIGTERM: the frames it had rendered are written, coco.json
     and dataset.json list every frame on disk, and running the same command resumes it."""

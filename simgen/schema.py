@@ -18,7 +18,7 @@ same rules (:meth:`Rule.describe`) and the docstrings (:func:`field_docs`).
 
 Errors are one line naming the key, the value and a fix, e.g.
 ``camera.distance=[nan, 1.0]: values must be finite numbers; e.g. camera.distance=[0.8,1.5]``.
-This module imports nothing from simgen but the error type: every layer may use it.
+This module imports nothing from simgen but the error type (and did_you_mean): every layer may use it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from simgen import SimgenError
+from simgen import SimgenError, did_you_mean  # noqa: F401  (did_you_mean: re-exported)
 
 KEY = "simgen"
 """The key of a field's :class:`Rule` in ``dataclasses.Field.metadata``."""
@@ -50,7 +50,8 @@ class Rule:
     lt: float | None = None
     le: float | None = None
     choices: tuple[str, ...] | None = None
-    """A string must be one of these; a list of strings a non-empty subset of them."""
+    """A string must be one of these; a list of strings a non-empty subset of them. A registry
+    (simgen.core.registry.Registry) may stand here: its names, plugins included, are the choices."""
     span: bool = False
     """A range ``[low, high]``: two values, low <= high, the bounds apply to both."""
     empty_ok: bool = False
@@ -288,14 +289,6 @@ def first_sentence(text: str) -> str:
 
     head = re.split(r"(?<!e\.g)(?<!i\.e)(?<=[\w)\]}])\. ", text.strip(), maxsplit=1)[0].strip()
     return head if head.endswith(".") else head + "."
-
-
-def did_you_mean(name: str, options: list[str], prefix: str = "") -> str:
-    """``did you mean 'PREFIX<closest option>'?``, or "" when no option is close."""
-    import difflib
-
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f"did you mean '{prefix}{close[0]}'?" if close else ""
 
 
 def type_name(tp: Any) -> str:

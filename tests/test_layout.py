@@ -2,9 +2,12 @@
 layers, and only simgen/blender imports Blender.
 
 Every import statement counts, those inside functions too (a function-level import
-still ties the modules together); imports under ``if TYPE_CHECKING:`` do not (they never
-run). Recipes are loaded by name through importlib (simgen.recipes.load_recipe), which is
-the plugin mechanism, not an import.
+still ties the modules together) and those under ``if TYPE_CHECKING:`` (they never run, but a
+module that names another's types depends on it just the same: a lower layer that needs a
+higher one's type takes a Protocol of its own instead). Recipes, label kinds, export formats
+and trainers of a user's package are loaded by name through simgen.core.registry (entry
+points, dotted paths), which is the plugin mechanism, not an import; simgen's own recipes are
+registered there by module name (simgen.recipes), the only names not imported directly.
 """
 
 from __future__ import annotations
@@ -57,13 +60,14 @@ def _is_type_checking(node: ast.If) -> bool:
         (isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
 
 
-def imports_of(path: Path, module: str) -> set[str]:
-    """Absolute names of the modules imported by ``path`` (TYPE_CHECKING blocks left out)."""
+def imports_of(path: Path, module: str, type_checking: bool = True) -> set[str]:
+    """Absolute names of the modules imported by ``path``; ``type_checking=False`` leaves out
+    the ``if TYPE_CHECKING:`` blocks (imports that never run)."""
     out: set[str] = set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and not type_checking and _is_type_checking(node):
             for child in node.orelse:
                 visit(child)
             return
@@ -112,10 +116,8 @@ def test_no_upward_imports():
     assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
 
 
-def test_no_import_circles():
-    g = {m: {d for d in deps if d in graph()} - {m} for m, deps in graph().items()}
-    # a package imports its submodules (re-exports): that is not a circle with them
-    g = {m: {d for d in deps if not d.startswith(m + ".")} for m, deps in g.items()}
+def circles(g: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module of the import graph ``g``."""
     index, low, stack, on_stack, cycles, counter = {}, {}, [], set(), [], [0]
 
     def strongconnect(v: str) -> None:
@@ -143,6 +145,14 @@ def test_no_import_circles():
     for v in sorted(g):
         if v not in index:
             strongconnect(v)
+    return cycles
+
+
+def test_no_import_circles():
+    g = {m: {d for d in deps if d in graph()} - {m} for m, deps in graph().items()}
+    # a package imports its submodules (re-exports): that is not a circle with them
+    g = {m: {d for d in deps if not d.startswith(m + ".")} for m, deps in g.items()}
+    cycles = circles(g)
     assert not cycles, f"import circles: {cycles}"
 
 
@@ -164,7 +174,14 @@ def test_the_checker_sees_violations(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(src)
     found = imports_of(probe, "simgen.core.probe")
-    assert "simgen.pipeline" in found and "simgen.cli" not in found
+    assert "simgen.pipeline" in found and "simgen.cli" in found  # a TYPE_CHECKING import counts too
+    assert "simgen.cli" not in imports_of(probe, "simgen.core.probe", type_checking=False)
+    # two modules that import each other, one of them only for type checking, are a circle
+    (tmp_path / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                   "    from simgen.core.b import Y\n")
+    (tmp_path / "b.py").write_text("from simgen.core.a import X\n")
+    g = {f"simgen.core.{n}": imports_of(tmp_path / f"{n}.py", f"simgen.core.{n}") for n in ("a", "b")}
+    assert circles({m: {d for d in deps if d in g} for m, deps in g.items()}) == [["simgen.core.a", "simgen.core.b"]]
 
 
 def test_yolo_trainer_is_self_contained():

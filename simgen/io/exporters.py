@@ -9,19 +9,27 @@ Two kinds of format:
 - flow formats (``sequence.formats``) write each flow field in another file format beside
   simgen's lossless .npy: ``flo`` (Middlebury) and ``kitti`` (16-bit PNG).
 
-Adding a format is one module that calls :func:`register` plus its name in the config.
+:data:`EXPORTERS` is a :class:`simgen.core.registry.Registry`: adding a format is one module
+defining an :class:`Exporter` plus its registration (simgen's own at the end of this module; a
+user's package by an entry point in the group ``simgen.exporters``, ``npz_boxes =
+"mypkg.formats:NPZ_BOXES"``, or by naming it with its dotted path,
+``output.formats=[coco,mypkg.formats:NPZ_BOXES]``) and its name in the config.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
+from simgen import SimgenError, did_you_mean
+from simgen.core.registry import Registry, UnknownName, is_dotted
 from simgen.io.flow_formats import write_flo, write_kitti_flow
 from simgen.io.yolo import write_yolo
+from simgen.labels.kinds import CORE_KINDS
 
 if TYPE_CHECKING:
     from simgen.io.coco_index import CocoIndex
@@ -44,27 +52,58 @@ class Exporter:
     """Flow format: write_flow(path, flow, valid)."""
 
 
-EXPORTERS: dict[str, Exporter] = {}
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+RESERVED = ("logs", "models", "index", "previews", "meta", *(k.folder for k in CORE_KINDS if k.folder))
+"""Names a format may not take: a dataset format other than coco rebuilds DIR/<name>/ whole (so
+not a folder of simgen's own, nor flow_*)."""
 
 
-def register(exporter: Exporter) -> Exporter:
+def _check(exporter: Any, where: str) -> None:
+    """One-line SimgenError naming ``where`` unless ``exporter`` is a well-formed export format."""
+    if not isinstance(exporter, Exporter):
+        raise SimgenError(f"{where} is not a simgen.io.exporters.Exporter (it is a {type(exporter).__name__})")
     if (exporter.finish is None) == (exporter.write_flow is None):
-        raise ValueError(f"exporter {exporter.name!r} must be a dataset format (finish) or a flow format (write_flow)")
-    EXPORTERS[exporter.name] = exporter
-    return exporter
+        raise SimgenError(f"{where} must be a dataset format (finish) or a flow format (write_flow)")
+    if exporter.write_flow is not None and not exporter.flow_file:
+        raise SimgenError(f"{where}: a flow format needs its flow_file")
+    if not _NAME.match(exporter.name) or exporter.name in RESERVED or exporter.name.startswith("flow_"):
+        raise SimgenError(f"{where}: name {exporter.name!r} must be letters, digits, '_' or '-' and not one of "
+                          f"{', '.join(RESERVED)}, flow_* (a dataset format writes DIR/<name>/)")
+
+
+EXPORTERS: Registry[Exporter] = Registry("export format", "simgen.exporters", name_of=lambda e: e.name,
+                                         check=_check)
+"""Every export format by name: simgen's own (registered below), then a user's package's (entry
+points in the group ``simgen.exporters``, or dotted paths in output.formats / sequence.formats)."""
 
 
 def _names(flow: bool) -> list[str]:
-    return [e.name for e in EXPORTERS.values() if (e.write_flow is not None) == flow]
+    return [n for n in EXPORTERS.names() if (EXPORTERS.get(n).write_flow is not None) == flow]
 
 
 def resolve(names: list[str] | tuple[str, ...], flow: bool) -> list[Exporter]:
-    """The dataset (or flow) formats named, in registry order; ValueError naming the choices."""
-    known = _names(flow)
-    unknown = [n for n in names if n not in known]
+    """The dataset (or flow) formats named (names or dotted paths), in registry order; ValueError
+    naming the choices (a plugin that fails to load: its SimgenError)."""
+    what = "flow" if flow else "dataset"
+    wanted, unknown = set(), []
+    for n in names:
+        try:
+            e = EXPORTERS.get(n)
+        except UnknownName as err:
+            if is_dotted(n):
+                raise ValueError(str(err)) from None  # names the module that is not there
+            unknown.append(n)
+            continue
+        if (e.write_flow is not None) != flow:
+            unknown.append(n)
+        else:
+            wanted.add(e.name)
     if unknown:
-        raise ValueError(f"unknown {'flow' if flow else 'dataset'} format(s) {unknown}; choose from {known}")
-    return [EXPORTERS[n] for n in known if n in names]
+        known = _names(flow)
+        guess = did_you_mean(unknown[0], known)
+        raise ValueError(f"unknown {what} format(s) {unknown}; choose from {known}" + (f"; {guess}" if guess else "")
+                         + f" ({EXPORTERS.hint})")
+    return [e for e in EXPORTERS.values() if e.name in wanted]
 
 
 def _write_coco(root: Path, index: "CocoIndex", splits: list[str]) -> None:
@@ -74,16 +113,16 @@ def _write_coco(root: Path, index: "CocoIndex", splits: list[str]) -> None:
         index.write_split_cocos({name: root / f"coco_{name}.json" for name in names})
 
 
-register(Exporter("coco", "DIR/coco.json: COCO instances of every frame on disk (RLE masks; docs/dataset.md), "
-                  "and DIR/coco_<split>.json of each split's frames when output.splits has more than one",
-                  finish=_write_coco))
-register(Exporter("yolo", "DIR/yolo/: Ultralytics detection layout, data.yaml, images/<split>/ (hard links), "
-                  "labels/<split>/NNNNNN.txt (class cx cy w h)",
-                  finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo", segments=False)))
-register(Exporter("yolo_seg", "DIR/yolo_seg/: Ultralytics segmentation layout, as yolo with one polygon per "
-                  "object (holes bridged in)",
-                  finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo_seg", segments=True)))
-register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
-                  flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
-register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",
-                  flow_file="{flow}_kitti/{name}.png", write_flow=write_kitti_flow))
+EXPORTERS.register(Exporter("coco", "DIR/coco.json: COCO instances of every frame on disk (RLE masks; docs/dataset.md), "
+                            "and DIR/coco_<split>.json of each split's frames when output.splits has more than one",
+                            finish=_write_coco))
+EXPORTERS.register(Exporter("yolo", "DIR/yolo/: Ultralytics detection layout, data.yaml, images/<split>/ (hard links), "
+                            "labels/<split>/NNNNNN.txt (class cx cy w h)",
+                            finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo", segments=False)))
+EXPORTERS.register(Exporter("yolo_seg", "DIR/yolo_seg/: Ultralytics segmentation layout, as yolo with one polygon per "
+                            "object (holes bridged in)",
+                            finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo_seg", segments=True)))
+EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
+                            flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
+EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",
+                            flow_file="{flow}_kitti/{name}.png", write_flow=write_kitti_flow))

@@ -1,7 +1,11 @@
-"""Labels from raw render passes: lossless maps, COCO annotations and previews."""
+"""Labels from raw render passes: lossless maps, COCO annotations and previews.
 
-from simgen.labels import amodal  # noqa: F401  (registers the optional kinds visibility and amodal)
+simgen's optional label kinds are registered here, in the order docs/dataset.md lists them
+(the core kinds register in simgen.labels.kinds itself); a user's package adds its own through
+an entry point or a dotted path (simgen.core.registry).
+"""
 
+from simgen.labels.amodal import AMODAL, VISIBILITY
 from simgen.labels.core import (
     FrameLabels,
     annotation_id,
@@ -18,6 +22,10 @@ from simgen.labels.flow import (
     object_motions,
     rigid_flow,
 )
+from simgen.labels.kinds import LABEL_KINDS
+
+LABEL_KINDS.register(VISIBILITY)
+LABEL_KINDS.register(AMODAL)
 
 __all__ = [
     "FrameLabels",

@@ -8,7 +8,7 @@ on its edge, with the part of a triangle nearer than camera.clip_start clipped a
 Every visible pixel of the object (instance label == its id) counts as in, so the
 visible pixels are always a subset of the amodal ones.
 
-Two registered kinds (simgen.labels.kinds):
+Two label kinds (simgen.labels.kinds; registered in simgen/labels/__init__.py):
 
 - ``visibility``: adds ``visibility`` (visible pixels / amodal pixels, 0..1) and
   ``amodal_area`` to every COCO annotation (under its ``"simgen"`` key). No file.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgen.assets.meshes import load_mesh
-from simgen.labels.kinds import FrameContext, LabelKind, register
+from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.labels.preview import id_colors
 
 
@@ -144,9 +144,9 @@ def amodal_preview(value: AmodalMasks) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-VISIBILITY = register(LabelKind(
+VISIBILITY = LabelKind(
     "visibility", "per COCO annotation: visibility = visible pixels / amodal (unoccluded) pixels, and amodal_area",
-    "float32", -1, compute=amodal_masks, annotate=add_visibility))
-AMODAL = register(LabelKind(
+    "float32", -1, compute=amodal_masks, annotate=add_visibility)
+AMODAL = LabelKind(
     "amodal", "amodal masks: instance_ids (N,) uint16 and masks (N, H, W) bool of every annotated object, "
-    "occluders ignored", "bool", -1, "amodal", ".npz", compute=amodal_masks, preview=amodal_preview))
+    "occluders ignored", "bool", -1, "amodal", ".npz", compute=amodal_masks, preview=amodal_preview)

@@ -5,21 +5,24 @@ stored (``DIR/<folder>/NNNNNN<suffix>`` with the codec of its suffix), how it is
 a frame's core labels (``compute``, None for the core kinds the render itself gives), what
 it adds to each COCO annotation (``annotate``), and its preview picture. The writer, the
 reader (:func:`simgen.io.read_frame`), the label checks, the previews and the dataset
-reference in docs/dataset.md all iterate over :data:`LABEL_KINDS`, so adding a kind is one
-module that calls :func:`register` plus its name in ``output.labels``.
+reference in docs/dataset.md all iterate over :data:`LABEL_KINDS`
+(a :class:`simgen.core.registry.Registry`), so adding a kind is one module defining a
+:class:`LabelKind` plus its registration: simgen's own in ``simgen/labels/__init__.py``, a
+user's package by an entry point in the group ``simgen.label_kinds`` (``edges =
+"mypkg.kinds:EDGES"``) or by naming it with its dotted path (``output.labels=[mypkg.kinds:EDGES]``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
+from simgen import SimgenError, did_you_mean
+from simgen.core.registry import Registry, UnknownName, is_dotted
 from simgen.labels.preview import colorize_ids, depth_preview, normal_preview
-
-if TYPE_CHECKING:
-    from simgen.labels.core import FrameLabels
 
 CODECS = (".png", ".npy", ".npz")
 """File suffixes the writer and reader know (simgen.io.files): lossless PNG (uint8 RGB, uint8 or
@@ -33,6 +36,18 @@ class FrameContext:
 
     scene: Any
     """simgen.core.scene.Scene of the frame."""
+
+
+class CoreLabels(Protocol):
+    """What a kind's ``compute`` gets: a frame's core labels (simgen.labels.core.FrameLabels)."""
+
+    rgb: np.ndarray
+    instance: np.ndarray
+    semantic: np.ndarray
+    depth: np.ndarray
+    normal: np.ndarray
+
+    def __getitem__(self, name: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +66,7 @@ class LabelKind:
     """File suffix, one of CODECS."""
     core: bool = False
     """Made by every render (rgb, instance, semantic, depth, normal); always computed."""
-    compute: Optional[Callable[["FrameLabels", FrameContext], Any]] = None
+    compute: Optional[Callable[[CoreLabels, FrameContext], Any]] = None
     """The kind's value from a frame's core labels and context (None for core kinds)."""
     annotate: Optional[Callable[[Any, list[dict]], None]] = None
     """annotate(value, annotations): add this kind's fields to the frame's COCO annotations."""
@@ -68,23 +83,7 @@ class LabelKind:
             raise ValueError(f"label {self.name} must be {self.dtype} {shape}, got {got[0]} {got[1]}")
 
 
-LABEL_KINDS: dict[str, LabelKind] = {}
-"""Every registered kind by name, in registration order (the core kinds first)."""
-
-
-def register(kind: LabelKind) -> LabelKind:
-    """Add ``kind`` to :data:`LABEL_KINDS` (a module-level call in the kind's module)."""
-    if kind.name in LABEL_KINDS and LABEL_KINDS[kind.name] != kind:
-        raise ValueError(f"label kind {kind.name!r} is registered twice")
-    if kind.folder is not None and kind.suffix not in CODECS:
-        raise ValueError(f"label kind {kind.name!r}: suffix {kind.suffix!r} is not one of {CODECS}")
-    if not kind.core and kind.compute is None:
-        raise ValueError(f"label kind {kind.name!r} needs a compute function (only core kinds come from the render)")
-    LABEL_KINDS[kind.name] = kind
-    return kind
-
-
-CORE_KINDS = tuple(register(k) for k in (
+CORE_KINDS = (
     LabelKind("rgb", "8-bit sRGB image (the usual anti-aliased render)", "uint8", 3, "images", ".png", core=True),
     LabelKind("instance", "instance id of the surface at the pixel centre, 0 = nothing hit", "uint16", 0,
               "instance", ".png", core=True, preview=colorize_ids),
@@ -94,14 +93,57 @@ CORE_KINDS = tuple(register(k) for k in (
               "float32", 0, "depth", ".npy", core=True, preview=depth_preview),
     LabelKind("normal", "unit surface normal in OpenCV camera axes, facing the camera; 0 = no hit", "float32", 3,
               "normal", ".npy", core=True, preview=normal_preview),
-))
+)
+"""The kinds every render makes."""
+
+RESERVED_FOLDERS = ("meta", "models", "logs", "previews", "index", "yolo", "yolo_seg")
+"""Folders of the dataset that are not a label kind's (flow_* too)."""
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def _check(kind: Any, where: str) -> None:
+    """One-line SimgenError naming ``where`` unless ``kind`` is a well-formed label kind."""
+    if not isinstance(kind, LabelKind):
+        raise SimgenError(f"{where} is not a simgen.labels.kinds.LabelKind (it is a {type(kind).__name__})")
+    if not _NAME.match(kind.name):
+        raise SimgenError(f"{where}: name {kind.name!r} must be letters, digits, '_' or '-' (it names folders)")
+    if kind.core and kind not in CORE_KINDS:
+        raise SimgenError(f"{where}: only the render's own kinds are core; give it a compute function")
+    if not kind.core and kind.compute is None:
+        raise SimgenError(f"{where} needs a compute function (only core kinds come from the render)")
+    if kind.folder is not None:
+        if kind.suffix not in CODECS:
+            raise SimgenError(f"{where}: suffix {kind.suffix!r} is not one of {CODECS}")
+        taken = [k.folder for k in CORE_KINDS if k.name != kind.name] + list(RESERVED_FOLDERS)
+        if not _NAME.match(kind.folder) or kind.folder in taken or kind.folder.startswith("flow_"):
+            raise SimgenError(f"{where}: folder {kind.folder!r} must be a plain name that is not one of simgen's "
+                              f"own ({', '.join(taken)}, flow_*)")
+
+
+LABEL_KINDS: Registry[LabelKind] = Registry("label kind", "simgen.label_kinds", name_of=lambda k: k.name,
+                                            check=_check)
+"""Every label kind by name, in registration order (the core kinds first): simgen's own (the
+optional ones are registered in ``simgen/labels/__init__.py``), then a user's package's (entry
+points in the group ``simgen.label_kinds``, or dotted paths in ``output.labels``)."""
+for _kind in CORE_KINDS:
+    LABEL_KINDS.register(_kind)
 
 
 def resolve(names: list[str] | tuple[str, ...]) -> list[LabelKind]:
-    """The kinds named by ``output.labels`` plus every core kind, in registry order; a
-    ValueError naming the choices for an unknown name."""
-    kinds = LABEL_KINDS  # the built-in optional kinds register when simgen.labels is imported
-    unknown = [n for n in names if n not in kinds]
+    """The kinds named by ``output.labels`` (names or dotted paths) plus every core kind, in
+    registry order; a ValueError naming the choices for an unknown name (a plugin that fails to
+    load: its SimgenError)."""
+    wanted, unknown = set(), []
+    for n in names:
+        try:
+            wanted.add(LABEL_KINDS.get(n).name)
+        except UnknownName as e:
+            if is_dotted(n):
+                raise ValueError(str(e)) from None  # names the module that is not there
+            unknown.append(n)
     if unknown:
-        raise ValueError(f"unknown label kind(s) {unknown}; choose from {list(kinds)}")
-    return [k for k in kinds.values() if k.core or k.name in names]
+        choices = LABEL_KINDS.names()
+        guess = did_you_mean(unknown[0], choices)
+        raise ValueError(f"unknown label kind(s) {unknown}; choose from {choices}" + (f"; {guess}" if guess else "")
+                         + f" ({LABEL_KINDS.hint})")
+    return [k for k in LABEL_KINDS.values() if k.core or k.name in wanted]

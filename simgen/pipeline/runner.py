@@ -66,7 +66,7 @@ def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> lis
     SimgenError naming the key and the choices for an unknown name."""
     try:
         return resolve_names(names, **kw)
-    except ValueError as e:
+    except (ValueError, SimgenError) as e:  # an unknown name; a plugin that cannot be loaded
         raise SimgenError(f"{key}={list(names)}: {e}") from None
 
 

@@ -453,10 +453,17 @@ def validate(root: str | os.PathLike, full: bool = False, jobs: int = 0) -> Repo
         extra, missing = sorted(set(listed) - set(ds.frames)), sorted(set(ds.frames) - set(listed))
         report.add("dataset.json", f"dataset.json frames differ from the frames on disk: listed but not on disk "
                    f"{extra[:6]}, on disk but not listed {missing[:6]}")
-    unknown = [k for k in ds.labels if k not in LABEL_KINDS]
+    given: dict[str, str] = {}  # a kind's name -> how output.labels names it (a plugin's dotted path too)
+    unknown = []
+    for n in ds.labels:
+        try:
+            given[LABEL_KINDS.get(n).name] = n
+        except SimgenError:
+            unknown.append(n)
     if unknown:
         report.add("dataset.json", f"unknown label kinds in output.labels: {unknown}")
-    kinds = [k.name for k in LABEL_KINDS.values() if k.folder and (k.core or k.name in ds.labels)]
+    # as output.labels names them: the worker processes look them up again
+    kinds = [given.get(k.name, k.name) for k in LABEL_KINDS.values() if k.folder and (k.core or k.name in given)]
     render = ds.config.get("render") or {}
     size = None
     if "merged_from" not in ds.info and isinstance(render.get("width"), int) and isinstance(render.get("height"), int):

@@ -1,23 +1,24 @@
-"""Scene recipes: the declared protocol and the loader.
+"""Scene recipes: the declared protocol and their registry.
 
-A recipe is a module (``scenes/<name>.py``, or any importable module named by its dotted
-path) that declares ``RECIPE = Recipe(...)``: its name, its typed config (the dataclass of
-the ``scene`` group) and the functions the pipeline calls. :func:`load_recipe` checks the
-declaration when the recipe is loaded, so a malformed recipe fails with one line naming
-what is wrong before anything renders.
+A recipe is a module that declares ``RECIPE = Recipe(...)``: its name, its typed config (the
+dataclass of the ``scene`` group) and the functions the pipeline calls. :data:`RECIPES` (a
+:class:`simgen.core.registry.Registry`) holds the recipes shipped in ``scenes/`` (the package
+``simgen.scenes``), registered here by name and imported when first used; a user's package adds
+its own by an entry point in the group ``simgen.recipes`` (``myscene = "mypkg.myscene"``) or
+names one by its dotted path (``scene.recipe=mypkg.myscene``). The declaration is checked when
+the recipe is loaded, so a malformed recipe fails with one line naming what is wrong before
+anything renders.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import inspect
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from simgen import SimgenError
+from simgen.core.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 PACKAGE = "simgen.scenes"
 """The package of the bundled recipes: the repository's ``scenes/`` folder (pyproject.toml maps it)."""
+BUILTIN = ("flying", "tabletop")
+"""The recipes shipped in ``scenes/``: ``scenes/<name>.py`` declares RECIPE (registered below)."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,10 @@ class Recipe:
     """``check(settings)``: cross-group rules the declared bounds cannot say; raises SimgenError."""
 
     def validate(self, where: str) -> "Recipe":
-        """Check the declaration; a SimgenError naming ``where`` (the module) when it is off."""
+        """Check the declaration; a SimgenError naming ``where`` (e.g. ``scene recipe mypkg.myscene``)
+        when it is off."""
         def bad(what: str) -> SimgenError:
-            return SimgenError(f"scene recipe {where}: {what}")
+            return SimgenError(f"{where}: {what}")
 
         if not (isinstance(self.Config, type) and dataclasses.is_dataclass(self.Config)):
             raise bad("RECIPE.Config must be a dataclass (the scene group's schema)")
@@ -63,30 +67,33 @@ class Recipe:
         return self
 
 
+def _check(recipe: Any, where: str) -> None:
+    if not isinstance(recipe, Recipe):
+        raise SimgenError(f"{where} declares no RECIPE = simgen.recipes.Recipe(...); see scenes/tabletop.py "
+                          "for the form")
+    recipe.validate(where)
+
+
+RECIPES: Registry[Recipe] = Registry(
+    "scene recipe", "simgen.recipes", check=_check, attr="RECIPE",
+    hint="scene=<name> picks one with a configs/scene/<name>.yaml; your own module: scene.recipe=mypkg.myscene "
+         "(its RECIPE named the same), or an entry point in the group simgen.recipes")
+"""The scene recipes by name (``scene.recipe``): simgen's own, then a user's (entry points in the
+group ``simgen.recipes``, or a module's dotted path)."""
+for _name in BUILTIN:
+    RECIPES.register(_name, lazy=f"{PACKAGE}.{_name}")
+
+
 def available() -> list[str]:
-    """The recipes shipped with simgen (``scenes/``, the package ``simgen.scenes``; found on
-    disk: loading happens in load_recipe)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    folders = spec.submodule_search_locations if spec is not None else None
-    return sorted({p.stem for d in folders or [] for p in Path(d).glob("*.py") if not p.stem.startswith("_")})
+    """The names of the recipes there are: simgen's own (``scenes/``) and those of installed
+    plugins (entry points in the group ``simgen.recipes``). Nothing is imported."""
+    return RECIPES.names()
 
 
 def load_recipe(name: str) -> Recipe:
-    """The recipe ``name``: ``simgen.scenes.<name>``, or the module of that dotted path;
-    SimgenError naming the choices if there is none, or what is wrong with its declaration."""
-    module_name = name if "." in name else f"{PACKAGE}.{name}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if not module_name.startswith(str(e.name)):
-            raise
-        raise SimgenError(f"unknown scene recipe '{name}'; choose one of {available()} "
-                          f"(scene=<name>), add scenes/{name}.py to a checkout, or name your own module by its "
-                          "dotted path (scene.recipe=mypackage.myscene)") from None
-    recipe: Any = getattr(module, "RECIPE", None)
-    if not isinstance(recipe, Recipe):
-        raise SimgenError(f"scene recipe {module_name} declares no RECIPE = simgen.recipes.Recipe(...); "
-                          "see scenes/tabletop.py for the form")
+    """The recipe ``name`` (a registered name or a module's dotted path); a one-line SimgenError
+    naming the choices if there is none, or what is wrong with its declaration."""
+    recipe = RECIPES.get(name)
     if recipe.name != name:
-        raise SimgenError(f"scene recipe {module_name} declares the name {recipe.name!r}, not {name!r}")
-    return recipe.validate(module_name)
+        raise SimgenError(f"scene recipe {name} declares the name {recipe.name!r}, not {name!r}")
+    return recipe

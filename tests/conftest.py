@@ -29,13 +29,14 @@ def pytest_collection_modifyitems(items):
 
 
 def recipe_module(name: str, make_sequence) -> types.ModuleType:
-    """A recipe module ``simgen.scenes.<name>`` for tests: tabletop's config (recipe = name) and
-    ``make_sequence``; put it in sys.modules under that name to make it loadable."""
+    """A recipe module for tests, named by its dotted path ``name`` (as a user's own recipe is,
+    scene.recipe=NAME): tabletop's config (recipe = name) and ``make_sequence``; put it in
+    sys.modules under that name to make it loadable."""
     from simgen.scenes.tabletop import Config as TabletopConfig
 
     config = dataclasses.make_dataclass("Config", [("recipe", str, dataclasses.field(default=name))],
                                         bases=(TabletopConfig,))
-    module = types.ModuleType(f"simgen.scenes.{name}")
+    module = types.ModuleType(name)
     module.RECIPE = Recipe(name=name, Config=config, make_sequence=make_sequence)
     return module
 

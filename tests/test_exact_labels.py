@@ -48,15 +48,15 @@ def render_box(tmp_path, name: str, box_lo, box_hi, w2c, *, filter_width: float,
         return [Scene(objects=objects, lights=[Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))],
                       camera=Camera(W, H, K.copy(), w2c.copy()))]
 
-    sys.modules[f"simgen.scenes.{name}"] = recipe_module(name, make_sequence)
+    sys.modules[f"testrecipes.{name}"] = recipe_module(f"testrecipes.{name}", make_sequence)
     try:
         root = tmp_path / f"{name}_{filter_width}_{exact}"
         s = tiny_settings(root, frames=1, width=W, height=H, samples=2)
-        s.scene.recipe = name
+        s.scene.recipe = f"testrecipes.{name}"
         s.render.filter_width, s.render.exact_labels = filter_width, exact
         run(s)
     finally:
-        del sys.modules[f"simgen.scenes.{name}"]
+        del sys.modules[f"testrecipes.{name}"]
     return read_frame(root, 0)
 
 

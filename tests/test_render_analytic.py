@@ -47,7 +47,7 @@ def analytic_recipe(w2c: np.ndarray, K: np.ndarray = K_TYPED) -> types.ModuleTyp
                      SceneObject("ground", catalog.ground, np.diag([20.0, 20.0, 20.0, 1.0]), 2, 0, grey)],
             lights=[Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))],
             camera=Camera(W, H, K.copy(), w2c.copy()))]
-    return recipe_module("analytic_test", make_sequence)
+    return recipe_module("testrecipes.analytic_test", make_sequence)
 
 
 def closed_form(w2c: np.ndarray, K: np.ndarray = K_TYPED):
@@ -69,16 +69,16 @@ def closed_form(w2c: np.ndarray, K: np.ndarray = K_TYPED):
 @pytest.fixture(scope="module", params=sorted(CAMERAS))
 def analytic(request, tmp_path_factory):
     eye, w2c = CAMERAS[request.param]
-    sys.modules["simgen.scenes.analytic_test"] = analytic_recipe(w2c, K_OF.get(request.param, K_TYPED))
+    sys.modules["testrecipes.analytic_test"] = analytic_recipe(w2c, K_OF.get(request.param, K_TYPED))
     roots = {}
     for fw in (1.5, 0.01):
         root = tmp_path_factory.mktemp(f"analytic_{request.param}")
         s = tiny_settings(root, frames=1, width=W, height=H, samples=2)
-        s.scene.recipe = "analytic_test"
+        s.scene.recipe = "testrecipes.analytic_test"
         s.render.filter_width = fw
         run(s)
         roots[fw] = read_frame(root, 0)
-    del sys.modules["simgen.scenes.analytic_test"]
+    del sys.modules["testrecipes.analytic_test"]
     return request.param, eye, w2c, roots
 
 

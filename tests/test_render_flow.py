@@ -76,18 +76,18 @@ def motion_recipe(camera_step: np.ndarray, object_steps: dict[int, np.ndarray], 
             scenes.append(Scene(objects=objects, lights=[Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))], camera=cam))
         return scenes
 
-    return recipe_module("motion_test", make_sequence)
+    return recipe_module("testrecipes.motion_test", make_sequence)
 
 
 def render_motion(root, name, length=3, gap=1, **kw):
-    sys.modules["simgen.scenes.motion_test"] = motion_recipe(*MOTIONS[name], **kw)
+    sys.modules["testrecipes.motion_test"] = motion_recipe(*MOTIONS[name], **kw)
     try:
         s = tiny_settings(root, frames=length, width=W, height=H, samples=2)
-        s.scene.recipe = "motion_test"
+        s.scene.recipe = "testrecipes.motion_test"
         s.sequence.length, s.sequence.gap = length, gap
         run(s)
     finally:
-        del sys.modules["simgen.scenes.motion_test"]
+        del sys.modules["testrecipes.motion_test"]
     return root
 
 
@@ -176,13 +176,13 @@ def test_camera_translation_over_a_plane_closed_form(tmp_path):
                                 [Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0))],
                                 Camera(W, H, intrinsics(40.0, 36.0, W, H), w2c)))
         return scenes
-    sys.modules["simgen.scenes.motion_test"] = recipe_module("motion_test", make_sequence)
+    sys.modules["testrecipes.motion_test"] = recipe_module("testrecipes.motion_test", make_sequence)
     try:
         s = tiny_settings(tmp_path, frames=2, width=W, height=H, samples=1)
-        s.scene.recipe, s.sequence.length = "motion_test", 2
+        s.scene.recipe, s.sequence.length = "testrecipes.motion_test", 2
         run(s)
     finally:
-        del sys.modules["simgen.scenes.motion_test"]
+        del sys.modules["testrecipes.motion_test"]
     f = 40.0 / 36.0 * W
     fwd, valid = load_flow(tmp_path, 0, "forward")
     bwd, bvalid = load_flow(tmp_path, 1, "backward")

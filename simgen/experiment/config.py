@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
+from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
 from simgen.schema import check_fields, did_you_mean, setting
 
-TRAINERS = ("torchvision", "ultralytics")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -131,9 +131,9 @@ def check_study(s: StudyConfig) -> StudyConfig:
         if arm.real > 0 and s.real.coco is None:
             raise SimgenError(f"study.arms.{name}.real={arm.real} mixes in real images but study.real.coco "
                               "is not set; set it to a COCO json of real training images")
-        if arm.real > 0 and s.trainer.name != "torchvision":
-            raise SimgenError(f"study.arms.{name}.real={arm.real}: mixing real images needs "
-                              "study.trainer.name=torchvision")
+        if arm.real > 0 and not TRAINERS.get(s.trainer.name).mixes_real:
+            raise SimgenError(f"study.arms.{name}.real={arm.real}: mixing real images needs a trainer that "
+                              f"trains on them, e.g. study.trainer.name=torchvision ({s.trainer.name} does not)")
     if len(set(s.frames)) != len(s.frames) or len(set(s.seeds)) != len(s.seeds):
         raise SimgenError(f"study.frames={s.frames} and study.seeds={s.seeds} must not repeat a value")
     for key, value in (("study.target.coco", s.target.coco), ("study.real.coco", s.real.coco)):

@@ -7,7 +7,7 @@ Layout of ``study.out``::
     data/target/         the rendered target set (when study.target.coco is not given)
     runs/ARM/nN/seedS/   spec.json (what was trained), result.json (detections by name, times),
                          score.json (COCOeval); with the ultralytics trainer also work/ (its own files)
-    runs/predict.json    ultralytics trainer: the target's images as its --predict takes them
+    runs/predict.json    the target's images, for a trainer that reads them so (ultralytics: its --predict)
     results.csv          one row per training run
     results.json         the study, every run, and the mean / spread per arm and size
     summary.md           the table and what helped, with the plots (matplotlib, extra ``report``):
@@ -22,11 +22,9 @@ simgen.torch.job`` or the Ultralytics script), so this module imports neither bp
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import math
-import shutil
 import subprocess
 import sys
 import time
@@ -39,12 +37,10 @@ import numpy as np
 from simgen import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
-from simgen.experiment.training import to_spec
-from simgen.io.confine import inside
+from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.procs import child_env
 
-YOLO_TRAINER = Path(__file__).with_name("yolo_trainer.py")
 STATS = ("AP", "AP50", "AP75")
 
 
@@ -62,7 +58,7 @@ def plan_datasets(study: StudyConfig, cli: list[str], out: Path) -> list[Dataset
     """The simgen datasets of the study, each with its full override list (study.simgen, then the
     command line's simgen overrides, then the arm's or target's own, then what the study fixes)."""
     base = [*study.simgen, *cli]
-    extra = ["output.formats=[coco,yolo]"] if study.trainer.name == "ultralytics" else []
+    extra = list(TRAINERS.get(study.trainer.name).dataset_overrides)
     # every frame of an arm is a training frame: one split
     one_split = ["output.splits.train=1", "output.splits.val=0", "output.splits.test=0"]
     sets = []
@@ -161,46 +157,14 @@ def _load_gt(path: Path) -> Any:
 def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, out: Path, labels: list[str],
                   data: ArmData, real_ids: list[int], target_coco: Path, target_images: Path | None,
                   predict_list: Path) -> tuple[list[str], dict]:
-    """The child command of one training run and the spec that identifies it. ``real_ids``: the
-    image ids of study.real (sorted); ``predict_list``: the target's images as the YOLO trainer
-    takes them (see :func:`write_predict_list`)."""
-    t = study.trainer
-    folder = out / "data" / arm
-    if t.name == "torchvision":
-        train = [{"coco": str(folder / "coco.json"), "images": None, "image_ids": data.image_ids[:n]}]
-        k = int(round(study.arms[arm].real * len(real_ids)))
-        if k:
-            train.append({"coco": str(Path(study.real.coco).expanduser().absolute()), "image_ids": real_ids[:k],
-                          "images": str(Path(study.real.images).expanduser().absolute()) if study.real.images else None})
-        spec = {"labels": labels, "train": train,
-                "predict": {"coco": str(target_coco), "images": str(target_images) if target_images else None},
-                "image_size": list(data.image_size), "seed": seed,
-                "trainer": to_spec(t),  # study.trainer's torchvision settings, as they are
-                "out": str(run / "result.json")}
-        return [sys.executable, "-m", "simgen.torch.job", str(run / "spec.json")], spec
-    spec = {"trainer": "ultralytics", "data": str(folder / "yolo" / "data.yaml"), "frames": n, "model": t.model,
-            "epochs": t.epochs, "imgsz": t.imgsz, "batch": t.batch_size, "seed": seed, "device": t.device,
-            "weights": t.weights, "target": str(target_coco)}
-    cmd = [t.python or sys.executable, str(YOLO_TRAINER), "--data", spec["data"], "--frames", str(n),
-           "--model", t.model, "--epochs", str(t.epochs), "--imgsz", str(t.imgsz), "--batch", str(t.batch_size),
-           "--seed", str(seed), "--device", _yolo_device(t.device), "--predict", str(predict_list),
-           "--out", str(run / "result.json"), "--workdir", str(run / "work")]
-    if t.weights:
-        cmd += ["--weights", str(Path(t.weights).expanduser().absolute())]
-    return cmd, spec
-
-
-def write_predict_list(path: Path, gt: Any, images: Path) -> None:
-    """The target's images as the YOLO trainer's --predict takes them: ``[{"id", "file"}]``."""
-    write_json(path, [{"id": int(im["id"]), "file": str(inside(images, im["file_name"], f"image {im['id']} file_name"))}
-                      for im in gt.loadImgs(sorted(gt.getImgIds()))])
-
-
-def _yolo_device(device: str) -> str:
-    """study.trainer.device as Ultralytics names devices (cuda:1 -> 1, cuda -> 0)."""
-    if device == "cuda":
-        return "0"
-    return device.removeprefix("cuda:")
+    """The child command of one training run and the spec that identifies it, from the study's
+    trainer (simgen.experiment.trainers). ``real_ids``: the image ids of study.real (sorted);
+    ``predict_list``: the target's images as runs/predict.json lists them (see
+    :func:`~simgen.experiment.trainers.write_predict_list`)."""
+    return TRAINERS.get(study.trainer.name).command(TrainingRun(
+        study=study, arm=arm, frames=n, seed=seed, folder=run, dataset=out / "data" / arm, labels=labels,
+        image_ids=data.image_ids, image_size=data.image_size, real_ids=real_ids, target_coco=target_coco,
+        target_images=target_images, predict_list=predict_list))
 
 
 def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "study",
@@ -210,12 +174,9 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
     anything renders. Returns the results (what results.json holds)."""
     out = Path(study.out or f"experiments/{name}").expanduser().absolute()
     t = study.trainer
-    if t.name == "torchvision" and importlib.util.find_spec("torch") is None:
-        raise SimgenError("study.trainer.name=torchvision needs torch and torchvision: pip install -e '.[torch]' "
-                          "(or study.trainer.name=ultralytics)")
-    if t.name == "ultralytics" and t.python is not None and shutil.which(t.python) is None \
-            and not Path(t.python).is_file():
-        raise SimgenError(f"study.trainer.python={t.python}: no such interpreter")
+    trainer = TRAINERS.get(t.name)
+    if trainer.check is not None:
+        trainer.check(study)
     datasets = plan_datasets(study, cli_overrides, out)
     if validate is not None:
         for ds in datasets:
@@ -244,7 +205,7 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
     if not gt.getAnnIds(catIds=sorted(cats)):
         raise SimgenError(f"the target set {target_coco} has no annotations of the evaluated categories")
     predict_list = out / "runs" / "predict.json"
-    if t.name == "ultralytics":
+    if trainer.predict_list:
         (out / "runs").mkdir(exist_ok=True)
         write_predict_list(predict_list, gt, target_images or target_coco.parent)
     runs = [(arm, n, seed) for n in sorted(study.frames) for arm in study.arms for seed in study.seeds]
@@ -262,7 +223,7 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
         else:
             result_file.unlink(missing_ok=True)
             write_json(run / "spec.json", spec, indent=1)
-            say(f"{what}: training ({t.name} {t.arch if t.name == 'torchvision' else t.model})")
+            say(f"{what}: training ({' '.join(w for w in (trainer.name, trainer.model(t)) if w)})")
             r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=None, env=child_env())
             if r.returncode != 0 or not result_file.is_file():
                 raise SimgenError(f"training run {arm}/n{n}/seed{seed} failed (exit {r.returncode}; its error "

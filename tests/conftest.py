@@ -23,6 +23,20 @@ SLOW_FIRST = ("test_experiment.py", "test_ray.py", "test_interruptions.py", "tes
 short files meanwhile instead of waiting at the end for one of these."""
 
 
+def require(what: str, present: bool, setup: str) -> None:
+    """Tests install nothing: a test that needs ``what`` from outside Python (a one-node Slurm,
+    Chromium, the client environment) calls this in its fixture. Absent, the test is skipped
+    with a reason naming ``setup``, the command that sets it up (README, "Run the tests");
+    with CI=true it fails instead, so that CI never counts a missing prerequisite as a pass
+    (.ci/run sets everything up before the tests)."""
+    if present:
+        return
+    why = f"{what} is not set up: run `{setup}` first (README, \"Run the tests\")"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{why}; CI=true, where a missing prerequisite is a failure, not a skip", pytrace=False)
+    pytest.skip(why)
+
+
 def pytest_collection_modifyitems(items):
     rank = {name: k for k, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept

@@ -17,10 +17,11 @@ from simgen.settings import validate
 from simgen.recipes import Recipe
 
 
-SLOW_FIRST = ("test_experiment.py", "test_ray.py", "test_interruptions.py", "test_cluster.py",
-              "test_yolo_trainer.py")
-"""Files of minutes, run first: with -n (pyproject's addopts) the other workers go through the
-short files meanwhile instead of waiting at the end for one of these."""
+SLOW_FIRST = ("test_yolo_trainer.py", "test_interruptions.py", "test_experiment.py", "test_ray.py",
+              "test_bad_inputs.py", "test_world_lighting.py", "test_cluster.py", "test_torch_dataset.py",
+              "test_shards.py")
+"""The longest files, longest first: with -n (pyproject's addopts, --dist loadfile) the other
+workers go through the short files meanwhile instead of waiting at the end for one of these."""
 
 
 def require(what: str, present: bool, setup: str) -> None:

@@ -27,7 +27,7 @@ from simgen.io.files import read_json
 from conftest import require
 from test_exports import SPLITS, ring_settings
 
-pytestmark = pytest.mark.clients
+pytestmark = [pytest.mark.clients, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("SIMGEN_CLIENTS_VENV", REPO / ".venv-clients"))

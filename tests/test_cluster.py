@@ -15,7 +15,7 @@ import pytest
 
 from conftest import SIMGEN, assert_same_dataset, require, simgen_cli, wait_for_frames
 
-pytestmark = [pytest.mark.render, pytest.mark.slurm]
+pytestmark = [pytest.mark.render, pytest.mark.slurm, pytest.mark.slow]
 COMMON = ["frames=6", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
           "sequence.length=2"]
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",

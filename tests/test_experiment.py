@@ -70,6 +70,7 @@ def test_the_shipped_study_loads_with_two_arms_that_differ_in_randomization():
 OWN_LOOK = REPO / "configs" / "experiment" / "own_look.yaml"
 
 
+@pytest.mark.slow
 def test_the_appearance_study_differs_only_in_own_replace(tmp_path):
     """experiment=own_look: arms own / random / mix differ in materials.own_replace alone, on the
     bundled textured assets, against a target of them under other lighting; a tiny run of it
@@ -123,6 +124,7 @@ def shipped(tmp_path_factory):
     return tmp / "experiments" / "dr_gap", r
 
 
+@pytest.mark.slow
 def test_the_shipped_study_renders_trains_scores_and_reports_every_arm_consistently(shipped):
     """Every arm and the target render, every arm and seed trains and is scored, and the table,
     results.json, the summary, the headline and the plots agree with the runs (scored again
@@ -174,6 +176,7 @@ def test_the_shipped_study_renders_trains_scores_and_reports_every_arm_consisten
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in summary
 
 
+@pytest.mark.slow
 def test_a_second_run_keeps_every_dataset_and_training_run(shipped, tmp_path):
     out, _ = shipped
     before = read_json(out / "results.json")
@@ -183,6 +186,7 @@ def test_a_second_run_keeps_every_dataset_and_training_run(shipped, tmp_path):
     assert [x["AP"] for x in read_json(out / "results.json")["runs"]] == [x["AP"] for x in before["runs"]]
 
 
+@pytest.mark.slow
 def test_the_reproduction_script_reads_a_study_and_states_its_figures(shipped):
     """scripts/reproduce_dr_gap.py --keep: the figures of a study already on disk (here the
     small one), computed from results.csv, agree with its headline."""
@@ -209,6 +213,7 @@ def study_run(tmp_path_factory):
     return tmp, args, r
 
 
+@pytest.mark.slow
 def test_several_sizes_give_a_learning_curve(study_run):
     tmp, args, r = study_run
     out = tmp / "study"
@@ -234,6 +239,7 @@ def test_several_sizes_give_a_learning_curve(study_run):
     assert r.returncode == 0 and r.stderr.count("training (torchvision") == 4 and r.stderr.count(", kept") == 3
 
 
+@pytest.mark.slow
 def test_real_images_mix_in_and_a_real_target_matches_categories_by_name(study_run, tmp_path):
     tmp, args, _ = study_run
     out = tmp / "study"

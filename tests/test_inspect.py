@@ -25,7 +25,7 @@ import pytest
 from conftest import require, simgen_cli
 from simgen.io.files import read_png, write_png
 
-pytestmark = pytest.mark.render
+pytestmark = [pytest.mark.render, pytest.mark.slow]
 RUN = ["frames=6", "sequence.length=3", "output.labels=[visibility]", "render.width=96", "render.height=72",
        "render.samples=2", "render.device=cpu", "seed=5"]
 WINDOW = (1100, 1500)

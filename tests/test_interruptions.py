@@ -17,8 +17,8 @@ import pytest
 
 from conftest import SIMGEN, assert_same_dataset, simgen_cli, wait_for_frames
 
-pytestmark = pytest.mark.render
-ARGS = ["frames=40", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
+pytestmark = [pytest.mark.render, pytest.mark.slow]
+ARGS = ["frames=24", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
         "sequence.length=4"]
 STOP_GUARD = 120
 """Seconds a stopped run may take to end: a hang guard, not a speed claim (it ends after one

@@ -9,6 +9,8 @@
 #
 # Usage:  bash scripts/client_env.sh            # idempotent: does nothing if up to date
 #         SIMGEN_CLIENTS_VENV=/path bash scripts/client_env.sh
+#         bash scripts/client_env.sh --check    # builds nothing: exit 0 if it is built and up
+#                                               # to date, else 1 (what the tests ask)
 # Needs:  python3.11 and access to a package index (PyPI or a mirror), once.
 set -euo pipefail
 
@@ -33,11 +35,22 @@ OPENCV="opencv-python-headless==4.11.0.86"
 STAMP="$VENV/.simgen-clients"
 WANT="$(printf '%s\n' "${REQS[@]}" "$OPENCV")"
 
-# One build at a time (two test workers may call this together); the second finds it built.
+up_to_date() { [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$VENV/bin/python" ]]; }
+
+# the stamp is written last, so a build under way (or one that failed) is not up to date
+if [[ "${1:-}" == "--check" ]]; then
+    if up_to_date; then echo "client env up to date: $VENV"; exit 0; fi
+    echo "client env missing or out of date: $VENV (build it: bash scripts/client_env.sh)" >&2
+    exit 1
+elif [[ -n "${1:-}" ]]; then
+    echo "usage: bash scripts/client_env.sh [--check]" >&2; exit 2
+fi
+
+# One build at a time (two shells may call this together); the second finds it built.
 exec 9>"$VENV.lock"
 flock 9
 
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$VENV/bin/python" ]]; then
+if up_to_date; then
     echo "client env up to date: $VENV"
     exit 0
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Headless Chromium for tests/test_inspect.py (renders `simgen inspect`'s HTML report and
-# screenshots it). Needs root and Debian/Ubuntu (apt-get). Idempotent: does nothing when a
-# chromium binary is already on PATH.
+# screenshots it; the test needs it installed and does not install it; .ci/run does). Needs
+# root and Debian/Ubuntu (apt-get). Idempotent: does nothing when a chromium binary is
+# already on PATH.
 #
 #   bash scripts/install_chromium.sh
 set -euo pipefail
@@ -13,7 +14,7 @@ for b in chromium chromium-browser; do
     fi
 done
 if [ "$(id -u)" != 0 ]; then echo "install_chromium.sh: needs root (apt-get)" >&2; exit 1; fi
-exec 8>/var/lock/simgen-apt.lock  # one apt-get of simgen's scripts at a time (test workers)
+exec 8>/var/lock/simgen-apt.lock  # one apt-get of simgen's scripts at a time
 flock 8
 echo "install_chromium.sh: installing chromium with apt-get ..." >&2
 export DEBIAN_FRONTEND=noninteractive

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on this machine, for testing simgen's Slurm path for real
-# (tests/test_cluster.py, marker "slurm"). Needs root and Debian/Ubuntu (apt-get).
+# (tests/test_cluster.py, marker "slurm": the tests need it up and do not start it; .ci/run
+# does). Needs root and Debian/Ubuntu (apt-get). Idempotent: `up` installs only what is
+# missing and starts only the daemons that are not running.
 #
 #   bash scripts/slurm_local.sh up      # install slurm-wlm + munge if missing, configure, start
 #   bash scripts/slurm_local.sh down    # stop the daemons (packages and config stay)
@@ -19,7 +21,7 @@ alive() { pgrep -r D,R,S -x "$1" >/dev/null; }  # not zombies
 up() {
     if [ "$(id -u)" != 0 ]; then echo "slurm_local.sh: needs root" >&2; exit 1; fi
     if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-        exec 8>/var/lock/simgen-apt.lock  # one apt-get of simgen's scripts at a time (test workers)
+        exec 8>/var/lock/simgen-apt.lock  # one apt-get of simgen's scripts at a time
         flock 8
         echo "slurm_local.sh: installing slurm-wlm and munge with apt-get ..." >&2
         apt-get update -qq

@@ -1,14 +1,17 @@
-"""Rewrite tests/golden/manifest.json: render every golden case and fingerprint its files.
+"""Rewrite tests/golden/: render every golden case, fingerprint its files into manifest.json
+and keep its RGB pictures (images/, previews/overlay/) as the references in golden/CASE/
+(tests/golden_cases.py says what is compared how).
 
     python scripts/update_golden.py            # all cases
     python scripts/update_golden.py tabletop   # some cases (the others keep their entries)
 
-Commit the new manifest with a message that says why the outputs changed.
+Commit the new manifest and pictures with a message that says why the outputs changed.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,9 +19,9 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 
-from golden_cases import CASES, render_case  # noqa: E402
+from golden_cases import CASES, GOLDEN, RGB, render_case  # noqa: E402
 
-MANIFEST = TESTS / "golden" / "manifest.json"
+MANIFEST = GOLDEN / "manifest.json"
 
 
 def main(names: list[str]) -> None:
@@ -29,8 +32,14 @@ def main(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names or sorted(CASES):
             print(f"rendering golden case {name} ...", flush=True)
-            manifest[name] = render_case(name, Path(tmp) / name)
-            print(f"  {len(manifest[name])} files", flush=True)
+            out = Path(tmp) / name
+            manifest[name] = render_case(name, out)
+            shutil.rmtree(GOLDEN / name, ignore_errors=True)  # the case's old references
+            pictures = [rel for rel, v in manifest[name].items() if v == RGB]
+            for rel in pictures:
+                (GOLDEN / name / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(out / rel, GOLDEN / name / rel)
+            print(f"  {len(manifest[name])} files, {len(pictures)} RGB reference pictures", flush=True)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     cases = [f"{json.dumps(case)}: {{\n" + ",\n".join(f" {json.dumps(rel)}: {json.dumps(value, sort_keys=True)}"
                                                        for rel, value in sorted(files.items())) + "\n}"

@@ -17,10 +17,25 @@ from simgen.settings import validate
 from simgen.recipes import Recipe
 
 
-SLOW_FIRST = ("test_experiment.py", "test_ray.py", "test_interruptions.py", "test_cluster.py",
-              "test_yolo_trainer.py")
-"""Files of minutes, run first: with -n (pyproject's addopts) the other workers go through the
-short files meanwhile instead of waiting at the end for one of these."""
+SLOW_FIRST = ("test_yolo_trainer.py", "test_interruptions.py", "test_experiment.py", "test_ray.py",
+              "test_bad_inputs.py", "test_world_lighting.py", "test_cluster.py", "test_torch_dataset.py",
+              "test_shards.py")
+"""The longest files, longest first: with -n (pyproject's addopts, --dist loadfile) the other
+workers go through the short files meanwhile instead of waiting at the end for one of these."""
+
+
+def require(what: str, present: bool, setup: str) -> None:
+    """Tests install nothing: a test that needs ``what`` from outside Python (a one-node Slurm,
+    Chromium, the client environment) calls this in its fixture. Absent, the test is skipped
+    with a reason naming ``setup``, the command that sets it up (README, "Run the tests");
+    with CI=true it fails instead, so that CI never counts a missing prerequisite as a pass
+    (.ci/run sets everything up before the tests)."""
+    if present:
+        return
+    why = f"{what} is not set up: run `{setup}` first (README, \"Run the tests\")"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{why}; CI=true, where a missing prerequisite is a failure, not a skip", pytrace=False)
+    pytest.skip(why)
 
 
 def pytest_collection_modifyitems(items):

@@ -70,6 +70,7 @@ MIN_WALL_SRGB = {"walls": 30.0, "room": 60.0}
 walls 39, room 86; before this change: walls 0-10 where seen at all, often not seen)."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["walls", "room"])
 def test_walls_and_rooms_fill_part_of_every_default_frame_and_are_lit(tmp_path, kind):
     got = render(tmp_path, 8, 80, 60, 4, scene__background=[kind])

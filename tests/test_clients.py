@@ -3,8 +3,10 @@ importer (coco.json) and Ultralytics' dataset checker and loader (DIR/yolo*/data
 
 They cannot share simgen's environment (Ultralytics pulls opencv-python, which needs libGL and
 replaces opencv-python-headless; FiftyOne brings a MongoDB server), so they run in
-``.venv-clients``, built by ``scripts/client_env.sh`` (idempotent; a few minutes the first time):
-this module's fixture calls it, in CI and outside. The clients run offline: every name lookup
+``.venv-clients``, built beforehand by ``scripts/client_env.sh`` (a few minutes the first time;
+.ci/run does it; ``SIMGEN_CLIENTS_VENV`` puts it elsewhere): the tests install nothing, they
+ask the script whether it is built and up to date (``--check``) and are skipped when not, or
+fail with CI=true. The clients run offline: every name lookup
 of a host other than this machine is refused and reported (the test fails on any), FiftyOne's
 telemetry is off (FIFTYONE_DO_NOT_TRACK) and its database lives in a temp folder, Ultralytics
 runs with YOLO_OFFLINE=1, its settings in a temp YOLO_CONFIG_DIR and the font it would
@@ -22,9 +24,10 @@ import numpy as np
 import pytest
 
 from simgen.io.files import read_json
+from conftest import require
 from test_exports import SPLITS, ring_settings
 
-pytestmark = pytest.mark.clients
+pytestmark = [pytest.mark.clients, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("SIMGEN_CLIENTS_VENV", REPO / ".venv-clients"))
@@ -79,14 +82,12 @@ print("RESULT " + json.dumps({"checked": out, "lookups": ATTEMPTS}))
 
 @pytest.fixture(scope="module")
 def client_python() -> Path:
-    """The client environment's python, built (or found up to date) by scripts/client_env.sh."""
+    """The client environment's python, built beforehand by scripts/client_env.sh (checked, not built)."""
     env = {**os.environ, "SIMGEN_CLIENTS_VENV": str(VENV)}
-    r = subprocess.run(["bash", str(REPO / "scripts" / "client_env.sh")], env=env, capture_output=True,
-                       text=True, timeout=3000)
-    if r.returncode != 0:
-        tail = (r.stdout + r.stderr).strip().splitlines()[-5:]
-        pytest.skip("the client packages (fiftyone, ultralytics) could not be installed by "
-                    f"scripts/client_env.sh: {' | '.join(tail)}")
+    r = subprocess.run(["bash", str(REPO / "scripts" / "client_env.sh"), "--check"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    require(f"the client environment {VENV} (FiftyOne, Ultralytics, at the script's pins)",
+            r.returncode == 0, "bash scripts/client_env.sh")
     return VENV / "bin" / "python"
 
 

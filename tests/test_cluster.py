@@ -1,24 +1,21 @@
 """Shards on a real Slurm cluster (one node on this machine, set up by
 scripts/slurm_local.sh): a job array gives the same dataset, file by file, as one process.
 
-Marked ``slurm``: CI runs it (it sets the cluster up with apt-get as root); a developer can
-leave it out with ``pytest -m "not slurm"``. Without root (and outside CI) it is skipped,
-since the cluster cannot be set up.
+Marked ``slurm``: the tests install nothing; they need the cluster up (``sudo bash
+scripts/slurm_local.sh up``, as .ci/run does). Without it they are skipped, and fail with
+CI=true; ``pytest -m "not slurm"`` leaves them out.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import SIMGEN, assert_same_dataset, simgen_cli, wait_for_frames
+from conftest import SIMGEN, assert_same_dataset, require, simgen_cli, wait_for_frames
 
-pytestmark = [pytest.mark.render, pytest.mark.slurm]
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm_local.sh"
+pytestmark = [pytest.mark.render, pytest.mark.slurm, pytest.mark.slow]
 COMMON = ["frames=6", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
           "sequence.length=2"]
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
@@ -35,17 +32,8 @@ def _cluster_up() -> bool:
 
 @pytest.fixture(scope="module")
 def slurm():
-    """A running one-node cluster: the one already up, or one set up (and stopped) here."""
-    if _cluster_up():
-        yield
-        return
-    if os.geteuid() != 0 and os.environ.get("CI") != "true":
-        pytest.skip("setting up a one-node Slurm needs root (scripts/slurm_local.sh up)")
-    subprocess.run(["bash", str(SCRIPT), "up"], check=True, timeout=900)
-    try:
-        yield
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "down"], check=False, timeout=120)
+    """A running one-node cluster, set up beforehand by scripts/slurm_local.sh."""
+    require("a one-node Slurm cluster", _cluster_up(), "sudo bash scripts/slurm_local.sh up")
 
 
 def test_a_slurm_job_array_of_shards_equals_one_process(slurm, tmp_path):

@@ -163,6 +163,7 @@ def test_background_render_matches_ray_cast(tmp_path, kind):
 # ------------------------------------------------------------------ depth of field
 
 
+@pytest.mark.slow
 def test_depth_of_field_draws_focus_on_the_look_at_point(catalog):
     s = validate(Settings())
     s.camera.dof_probability, s.camera.fstop = 0.5, [1.2, 8.0]
@@ -199,6 +200,7 @@ def test_flying_refuses_tabletop_camera_settings():
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_depth_of_field_blurs_rgb_only(tmp_path, catalog):
     """A scene rendered with f/0.1 focused on the objects and as a pinhole: the instance,
     depth and (away from edges) normal labels are identical, match a ray cast, and only

@@ -70,6 +70,7 @@ def test_the_shipped_study_loads_with_two_arms_that_differ_in_randomization():
 OWN_LOOK = REPO / "configs" / "experiment" / "own_look.yaml"
 
 
+@pytest.mark.slow
 def test_the_appearance_study_differs_only_in_own_replace(tmp_path):
     """experiment=own_look: arms own / random / mix differ in materials.own_replace alone, on the
     bundled textured assets, against a target of them under other lighting; a tiny run of it
@@ -104,43 +105,63 @@ def test_bad_simgen_settings_of_any_dataset_fail_before_rendering(tmp_path):
     assert r.returncode == 2 and "drop -m" in r.stderr
 
 
-# ------------------------------------------------------------------ the shipped study, as CI runs it
+# ------------------------------------------------------------------ the shipped study, at a size that checks its machinery
+
+SMALL = ["study.frames=[6]", "study.seeds=[0,1]", "study.target.frames=4", "study.trainer.steps=4",
+         "study.trainer.batch_size=2", "study.trainer.warmup=1"]
+"""The shipped study's arms, target, render settings and trainer, with 6 frames per arm, 4 target
+frames, 2 seeds (the smallest spread: seed noise is estimated and reported) and 4 training steps.
+Its statistical claim at the shipped size is not a test's: ``python scripts/reproduce_dr_gap.py``
+(README, "Measure what a randomization setting is worth")."""
 
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
-    """``simgen experiment=dr_gap`` exactly as shipped (about 5 minutes on 2 CPU cores)."""
+    """``simgen experiment=dr_gap`` at the SMALL size."""
     tmp = tmp_path_factory.mktemp("dr_gap")
-    r = simgen("experiment=dr_gap", cwd=tmp)
+    r = simgen("experiment=dr_gap", *SMALL, cwd=tmp)
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp / "experiments" / "dr_gap", r
 
 
-def test_the_shipped_study_reports_its_arms_and_their_seed_noise_truthfully(shipped):
+@pytest.mark.slow
+def test_the_shipped_study_renders_trains_scores_and_reports_every_arm_consistently(shipped):
+    """Every arm and the target render, every arm and seed trains and is scored, and the table,
+    results.json, the summary, the headline and the plots agree with the runs (scored again
+    here with COCOeval). Which arm wins, and whether by more than seed noise, is the study's
+    finding at its shipped size, not the code's, and is not asserted."""
     out, r = shipped
+    for name, frames in (("narrow", 6), ("wide", 6), ("target", 4)):
+        assert len(read_json(out / "data" / name / "coco.json")["images"]) == frames, name
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert sorted((w["arm"], w["seed"]) for w in rows) == [(a, s) for a in ("narrow", "wide") for s in "012"]
+    assert sorted((w["arm"], w["frames"], w["seed"]) for w in rows) == [(a, "6", s) for a in ("narrow", "wide")
+                                                                        for s in "01"]
     ap = {arm: np.array([float(w["AP"]) for w in rows if w["arm"] == arm]) for arm in ("narrow", "wide")}
-    # the table's APs are COCOeval's on the run's own detections (scored again here)
+    # the table's APs are COCOeval's on the run's own detections (scored again here), and results.json's
     from pycocotools.coco import COCO
     from simgen.experiment.evaluate import match_categories, score
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(out / "data" / "target" / "coco.json"))
-    for w in rows:
-        result = read_json(out / "runs" / w["arm"] / f"n{w['frames']}" / f"seed{w['seed']}" / "result.json")
+    results = read_json(out / "results.json")
+    assert [(x["arm"], x["seed"]) for x in results["runs"]] == [(w["arm"], int(w["seed"])) for w in rows]
+    for w, x in zip(rows, results["runs"]):
+        run = out / "runs" / w["arm"] / f"n{w['frames']}" / f"seed{w['seed']}"
+        assert {"spec.json", "result.json", "score.json"} <= {p.name for p in run.iterdir()}
+        result = read_json(run / "result.json")
+        assert result["train_seconds"] > 0
         cats = match_categories(gt.loadCats(gt.getCatIds()), result["names"])
-        assert score(gt, result["detections"], cats)["AP"] == pytest.approx(float(w["AP"]), abs=1e-4)
+        again = score(gt, result["detections"], cats)
+        assert again["AP"] == pytest.approx(float(w["AP"]), abs=1e-4) == x["AP"]
+        assert read_json(run / "score.json")["AP"] == x["AP"] and 0 <= x["AP"] <= x["AP50"] <= 1
+    for g in results["summary"]:
+        assert g["AP"]["mean"] == pytest.approx(ap[g["arm"]].mean(), abs=1e-4)
+        assert g["AP"]["std"] == pytest.approx(ap[g["arm"]].std(ddof=1), abs=1e-4)
     # independently of the runner's summary: whether the arms' mean APs differ by more than twice the
-    # standard error of the difference over the 3 training seeds, and the headline says which. Which way
-    # it goes is the study's finding, not the code's: at 256 frames the two arms sit at the edge of seed
-    # noise, and another CPU's last bits in the renders tip it (README, "Measure what ...")
+    # standard error of the difference over the seeds, and the headline says which
     best, other = sorted(ap, key=lambda a: -ap[a].mean())
     diff = ap[best].mean() - ap[other].mean()
-    noise = 2 * np.sqrt(ap[best].var(ddof=1) / 3 + ap[other].var(ddof=1) / 3)
-    assert noise > 0, ap
-    assert all(a > 0.01 for a in ap[best])  # the detectors learned something on a target they never saw
-    results = read_json(out / "results.json")
+    noise = 2 * np.sqrt(ap[best].var(ddof=1) / 2 + ap[other].var(ddof=1) / 2)
     assert results["ranking"] == [best, other]
     said = re.search(r"\(\+([0-9.]+) AP,.*, (beyond|within) seed noise \(2 standard errors: ([0-9.]+)\)",
                      results["headline"])
@@ -155,13 +176,29 @@ def test_the_shipped_study_reports_its_arms_and_their_seed_noise_truthfully(ship
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in summary
 
 
+@pytest.mark.slow
 def test_a_second_run_keeps_every_dataset_and_training_run(shipped, tmp_path):
     out, _ = shipped
     before = read_json(out / "results.json")
-    r = simgen("experiment=dr_gap", f"study.out={out}", cwd=tmp_path)
+    r = simgen("experiment=dr_gap", *SMALL, f"study.out={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stderr.count(", kept") == 3 + 6 and "training (" not in r.stderr  # 3 datasets, 6 training runs
+    assert r.stderr.count(", kept") == 3 + 4 and "training (" not in r.stderr  # 3 datasets, 4 training runs
     assert [x["AP"] for x in read_json(out / "results.json")["runs"]] == [x["AP"] for x in before["runs"]]
+
+
+@pytest.mark.slow
+def test_the_reproduction_script_reads_a_study_and_states_its_figures(shipped):
+    """scripts/reproduce_dr_gap.py --keep: the figures of a study already on disk (here the
+    small one), computed from results.csv, agree with its headline."""
+    out, _ = shipped
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "reproduce_dr_gap.py"), "--out", str(out), "--keep"],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert read_json(out / "results.json")["headline"] in r.stdout and "the headline agrees with results.csv" in r.stdout
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    for arm in ("narrow", "wide"):  # every seed's AP, as in the table
+        seeds = " ".join(w["AP"] for w in rows if w["arm"] == arm)
+        assert re.search(rf"^  {arm} +[0-9.]+ ± [0-9.]+   {seeds}$", r.stdout, re.M), r.stdout
 
 
 # ------------------------------------------------------------------ tiny studies: sizes, mixing, launchers
@@ -176,6 +213,7 @@ def study_run(tmp_path_factory):
     return tmp, args, r
 
 
+@pytest.mark.slow
 def test_several_sizes_give_a_learning_curve(study_run):
     tmp, args, r = study_run
     out = tmp / "study"
@@ -201,6 +239,7 @@ def test_several_sizes_give_a_learning_curve(study_run):
     assert r.returncode == 0 and r.stderr.count("training (torchvision") == 4 and r.stderr.count(", kept") == 3
 
 
+@pytest.mark.slow
 def test_real_images_mix_in_and_a_real_target_matches_categories_by_name(study_run, tmp_path):
     tmp, args, _ = study_run
     out = tmp / "study"

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SIMGEN
 
-pytestmark = pytest.mark.render
+pytestmark = [pytest.mark.render, pytest.mark.slow]
 
 ARGS = ["render.width=48", "render.height=32", "render.samples=1", "render.device=cpu", "frames=6",
         "output.formats=[coco,yolo]"]

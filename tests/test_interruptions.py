@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -16,9 +17,13 @@ import pytest
 
 from conftest import SIMGEN, assert_same_dataset, simgen_cli, wait_for_frames
 
-pytestmark = pytest.mark.render
-ARGS = ["frames=40", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
+pytestmark = [pytest.mark.render, pytest.mark.slow]
+ARGS = ["frames=24", "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu",
         "sequence.length=4"]
+STOP_GUARD = 120
+"""Seconds a stopped run may take to end: a hang guard, not a speed claim (it ends after one
+frame of a fraction of a second plus its writes, ~1-2 s; the test's own check is how many
+frames it wrote after the signal)."""
 
 
 def start(out: Path, cwd: Path, *extra: str) -> subprocess.Popen:
@@ -53,9 +58,8 @@ def test_a_signal_stops_the_run_cleanly_and_the_same_command_resumes(tmp_path, r
     proc = start(out, tmp_path, f"render.recycle_every={recycle}")
     wait_for_frames(out, 3, proc)
     proc.send_signal(sig)
-    t0 = time.monotonic()
-    _, err = proc.communicate(timeout=60)
-    assert time.monotonic() - t0 < 10, "stopping took too long"
+    at_signal = len(list((out / "meta").glob("*.json")))  # frames written when the signal was sent (or later)
+    _, err = proc.communicate(timeout=STOP_GUARD)
     assert proc.returncode == 128 + sig, err
     name = signal.Signals(sig).name
     lines = [line for line in err.splitlines() if line.startswith("simgen:")]
@@ -63,7 +67,9 @@ def test_a_signal_stops_the_run_cleanly_and_the_same_command_resumes(tmp_path, r
         and "run the same command again" in lines[0], err
     assert "Traceback" not in err
     on_disk = sorted(int(p.stem) for p in (out / "meta").glob("*.json"))
-    assert 3 <= len(on_disk) < 40
+    # it stopped after the frame it was rendering, however busy the machine: past the frames
+    # already written, at most that frame, the one waiting for the writer and the one being written
+    assert at_signal <= len(on_disk) <= at_signal + 3, (at_signal, on_disk)
     assert json.loads((out / "dataset.json").read_text())["frames"] == on_disk
     assert len(json.loads((out / "coco.json").read_text())["images"]) == len(on_disk)
     assert leftovers(out, [proc.pid]) == []
@@ -74,29 +80,42 @@ def test_a_signal_stops_the_run_cleanly_and_the_same_command_resumes(tmp_path, r
 
 def test_kill_9_at_random_moments_then_resume_gives_the_same_dataset(tmp_path, reference):
     """4 folders; in each the command is killed (SIGKILL) twice at random moments of its
-    run (start-up, rendering, final writes), then run to its end."""
+    run (start-up, rendering, final writes), then run to its end.
+
+    The moments are drawn within the time the uninterrupted command took; when a run ends
+    before its kill (the machine got faster than when that was measured), the folder starts
+    over with the window shrunk to what that run took, so every folder gets its two kills
+    however busy the machine is."""
     reference, seconds = reference
     rng = np.random.default_rng(0)
-    kills = 0
     for trial in range(4):
         out = tmp_path / f"data{trial}"
-        killed = []
-        left = seconds  # the second kill falls in what the first run had left, so the resume
-        for _ in range(2):  # (start-up + those frames) is nearly always still running
-            proc = start(out, tmp_path)
-            moment = float(rng.uniform(0.0, left))
-            left -= moment
-            time.sleep(moment)
-            if proc.poll() is None:
-                proc.kill()
-                killed.append(proc.pid)
-            proc.communicate(timeout=60)
-        kills += len(killed)
+        killed: list[int] = []  # every killed process, for the leftovers check
+        for attempt in range(12):
+            kills, left = 0, seconds  # the second kill falls in what the first run had left, so the
+            for _ in range(2):        # resume (start-up + those frames) is nearly always still running
+                proc = start(out, tmp_path)
+                t0 = time.monotonic()
+                moment = float(rng.uniform(0.0, left))
+                left -= moment
+                try:
+                    proc.wait(timeout=moment)  # ended before its moment: no kill
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    killed.append(proc.pid)
+                    kills += 1
+                proc.communicate(timeout=STOP_GUARD)
+                if proc.pid not in killed:
+                    break
+            if kills == 2:
+                break
+            seconds = min(seconds, time.monotonic() - t0)  # the run that ended took this long
+            shutil.rmtree(out, ignore_errors=True)  # start this folder over
+        assert kills == 2, f"folder {trial}: no two kills in {attempt + 1} attempts (window {seconds:.2f} s)"
         again = simgen_cli(*ARGS, f"output.dir={out}", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert_same_dataset(reference, out)
         assert leftovers(out, killed) == []  # the resume removed what the killed runs left
-    assert kills >= 6, "most runs ended before their kill: the test no longer tests anything"
 
 
 def test_a_foreign_signal_handler_runs_between_frames_and_its_exit_keeps_the_rendered_frames(tmp_path):

@@ -655,11 +655,11 @@ def test_ctrl_c_stops_at_once_and_keeps_the_partial_file(server, tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (part.exists() and part.stat().st_size > 100_000):
         time.sleep(0.02)
-    t = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert time.monotonic() - t < 3  # not after the remaining ~1.5 s of the download
+    out, err = proc.communicate(timeout=120)  # a hang guard: it stops in well under a second
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    # at once, not after the rest of the download (~1.5 s more at this rate): the part file is
+    # still short and no entry was written, however long the machine took to deliver the signal
     assert 100_000 <= part.stat().st_size < len(data) and not (part.parent / "entry.json").exists()
 
 
@@ -714,11 +714,18 @@ def test_entry_for(server, tmp_path):
     # an entry.json above the library's manifest folder is not reached
     (tmp_path / "entry.json").write_text(json.dumps({"key": "x"}))
     assert entry_for(lib / "hdris/polyhaven/notthere.hdr") is None
-    # cached per folder: many look-ups are cheap
-    t = time.perf_counter()
-    for _ in range(10000):
-        entry_for(lib / "models/gso/Squirrel/meshes/model.obj")
-    assert time.perf_counter() - t < 1.0
+    # cached per folder: a second look-up reads nothing (the entry.json gone, it still answers),
+    # until clear_entry_cache()
+    squirrel = entry_for(lib / "models/gso/Squirrel/meshes/model.obj")
+    entry_json = lib / "models/gso/Squirrel/entry.json"
+    kept = entry_json.read_bytes()
+    entry_json.unlink()
+    assert entry_for(lib / "models/gso/Squirrel/meshes/model.obj") == squirrel
+    assert entry_for(lib / "models/gso/Squirrel/materials/textures/texture.png") == squirrel
+    clear_entry_cache()
+    assert entry_for(lib / "models/gso/Squirrel/meshes/model.obj") is None
+    entry_json.write_bytes(kept)
+    clear_entry_cache()
 
 
 # ----------------------------------------------------------------------------- catalogs

@@ -263,6 +263,7 @@ def test_settled_frame_labels_match_a_ray_cast(physics_runs, kind):
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_settling_is_deterministic_across_processes_and_shards(tmp_path):
     from simgen.pipeline import run
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SIMGEN, assert_same_dataset, simgen_cli, wait_for_frames
 
-pytestmark = pytest.mark.render
+pytestmark = [pytest.mark.render, pytest.mark.slow]
 
 
 def test_ray_tasks_equal_one_process(tmp_path):

@@ -92,6 +92,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare")
 
 
 @pytest.mark.render
+@pytest.mark.slow
 @needs_root
 def test_a_1080p_job_renders_in_a_container_sized_dev_shm(tmp_path):
     out = tmp_path / "out"

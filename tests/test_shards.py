@@ -36,6 +36,7 @@ def test_shards_are_disjoint_whole_sequences_covering_every_frame(start, frames,
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_shards_in_one_folder_equal_one_run(tmp_path):
     """Frames 1..6 in sequences of 2 (frame 1's backward flow looks at frame 0, outside the
     run), in 3 shards, one after another into one folder."""
@@ -60,6 +61,7 @@ COMMON = ["frames=5", "render.width=64", "render.height=48", "render.samples=1",
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_joblib_launcher_shards_equal_one_run(tmp_path):
     """`simgen -m hydra/launcher=local 'shard.index=range(3)' shard.count=3` (joblib): three processes
     at once, one folder; the same files as one process (dataset.json and coco.json too)."""
@@ -73,6 +75,7 @@ def test_joblib_launcher_shards_equal_one_run(tmp_path):
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_recycled_blender_processes_write_what_one_process_writes(tmp_path):
     """render.recycle_every=2: 5 frames in sequences of 2 -> batches of whole sequences
     {0, 1}, {2, 3}, {4}, each in a fresh process; the files equal one process's."""

@@ -275,6 +275,7 @@ def one_thread():
 
 
 @needs_torch
+@pytest.mark.slow
 def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, one_thread):
     from simgen.torch import SimgenDataset
     from simgen.experiment.training import TorchvisionTrainer
@@ -337,6 +338,7 @@ def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, 
 
 
 @needs_torch
+@pytest.mark.slow
 def test_train_detector_script_runs(rendered, tmp_path):
     out = tmp_path / "dets.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_detector.py"), str(rendered), "--steps", "2",

@@ -130,6 +130,7 @@ def sky_scene(world: World) -> Scene:
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_sky_and_hdri_backgrounds_render_and_images_do_not_leak(tmp_path):
     import bpy
 
@@ -171,7 +172,7 @@ def test_sky_and_hdri_backgrounds_render_and_images_do_not_leak(tmp_path):
 
 
 @pytest.mark.render
-@pytest.mark.parametrize("option", ["sky", "hdri"])
+@pytest.mark.parametrize("option", ["sky", pytest.param("hdri", marks=pytest.mark.slow)])
 def test_pipeline_renders_world_kinds_and_records_them(tmp_path, option):
     from simgen.pipeline import run
 
@@ -217,6 +218,7 @@ def test_hdri_backdrop_draws_a_plain_backdrop_by_its_chance(tmp_path):
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_a_plain_backdrop_hides_the_hdri_from_the_camera_but_not_from_the_light(tmp_path):
     """The same scene with the HDRI seen and hidden: where rays hit nothing the camera sees the
     plain grey; an object lit by the HDRI alone looks the same in both."""

@@ -24,7 +24,7 @@ from simgen.io.files import read_json
 from conftest import tiny_settings
 from test_clients import OFFLINE, client_python  # noqa: F401  (the fixture: builds/finds .venv-clients)
 
-pytestmark = pytest.mark.clients
+pytestmark = [pytest.mark.clients, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "simgen" / "experiment" / "yolo_trainer.py"

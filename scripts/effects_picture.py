@@ -27,16 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def render(out_dir: Path, args: argparse.Namespace, extra: list[str]) -> None:
-    from hydra import compose, initialize_config_dir
-
+    from simgen.configstore import compose
     from simgen.pipeline import run
     from simgen.settings import to_settings
 
     overrides = [f"seed={args.seed}", "frames=3", "sequence.length=3", f"scene={args.scene}",
                  f"render.width={args.width}", f"render.height={args.height}", f"render.samples={args.samples}",
                  "render.device=cpu", f"output.dir={out_dir}", *extra]
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose(overrides)
     run(to_settings(cfg))
 
 

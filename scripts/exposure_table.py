@@ -5,8 +5,8 @@
     python scripts/exposure_table.py --frames 20 --cache /tmp/expo   # keep the linear renders
     python scripts/exposure_table.py --options lighting=sky materials=procedural
 
-For each option (``lighting=<each configs/lighting/*.yaml>`` with the default materials,
-``materials=<each configs/materials/*.yaml>`` with the default lighting, and the worst
+For each option (``lighting=<each option>`` with the default materials,
+``materials=<each option>`` with the default lighting, and the worst
 combination ``materials=procedural lighting=sky``) frames 0..N-1 of the default tabletop
 recipe (seed 0) are rendered ONCE with Cycles at a small size (default 120x90, 8 samples,
 no denoiser, no adaptive sampling: exposure statistics hardly depend on size or noise, and this keeps the whole
@@ -49,19 +49,19 @@ mean luma is below BLACK_MEAN (luma of the 8-bit sRGB image, 0..1)."""
 
 
 def default_options() -> list[list[str]]:
-    lighting = sorted(p.stem for p in (REPO / "configs/lighting").glob("*.yaml"))
-    materials = sorted(p.stem for p in (REPO / "configs/materials").glob("*.yaml"))
+    from simgen.configstore import options
+
+    found = options(["lighting", "materials"])
+    lighting, materials = found["lighting"], found["materials"]
     opts = [[f"lighting={x}"] for x in lighting] + [[f"materials={x}"] for x in materials if x != "plain"]
     return opts + [["materials=procedural", "lighting=sky"]]
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
-
+    from simgen.configstore import compose as compose_config
     from simgen.settings import to_settings
 
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=[*overrides, "output.dir=/nonexistent-unused"])
+    cfg = compose_config([*overrides, "output.dir=/nonexistent-unused"])
     return to_settings(cfg)
 
 

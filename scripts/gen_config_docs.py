@@ -1,5 +1,6 @@
-"""Write docs/config.md from the declarations in simgen/config.py (and the recipes' Config) and
-the YAML files in configs/.
+"""Write docs/config.md from the declarations in simgen/config.py (and the recipes' Config), the
+options Hydra sees (simgen.configstore: each group's default is its dataclass, the other options
+files in configs/) and the experiment files in configs/.
 
 Every field's documentation is the docstring under it and its bounds are its declared rule
 (simgen.schema), the same declaration the validator checks, so the reference cannot drift
@@ -10,7 +11,6 @@ Run: python scripts/gen_config_docs.py
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import sys
 import typing
 from pathlib import Path
@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-
 from simgen import config  # noqa: E402
+from simgen.configstore import default_options, options  # noqa: E402
 from simgen.experiment import config as study  # noqa: E402
+from simgen.recipes import load_recipe  # noqa: E402
 from simgen.schema import allowed, default_of, field_docs, override_text  # noqa: E402
 
 GROUPS = {  # config group -> (schema class in simgen/config.py, what the group is for)
@@ -65,19 +65,23 @@ def render() -> str:
            "",
            *table("", config.Settings),
            ""]
+    found, defaults = options(["scene", *GROUPS]), default_options()
     out += ["## `scene`: the recipe and its parameters", "",
-            "Each option names a recipe (`scenes/<recipe>.py`) whose `Config` dataclass types the group.", ""]
-    for option in sorted(p.stem for p in (ROOT / "configs" / "scene").glob("*.yaml")):
-        recipe = yaml.safe_load((ROOT / "configs" / "scene" / f"{option}.yaml").read_text())["recipe"]
-        module = importlib.import_module(f"simgen.scenes.{recipe}")
-        out += [f"### `scene={option}` (`scenes/{recipe}.py`)", "",
-                " ".join((module.Config.__doc__ or "").split()), "",
-                *table("scene.", module.Config), ""]
+            "Each option is a recipe (`scenes/<recipe>.py`) whose `Config` dataclass types the group; a recipe",
+            "of your own loads by its dotted path.", ""]
+    for option in found["scene"]:
+        recipe = load_recipe(option)
+        out += [f"### `scene={option}` (`scenes/{option}.py`)", "",
+                " ".join((recipe.Config.__doc__ or "").split()), "",
+                *table("scene.", recipe.Config), ""]
     for group, (cls_name, what) in GROUPS.items():
-        options = sorted(p.stem for p in (ROOT / "configs" / group).glob("*.yaml"))
+        cls = getattr(config, cls_name)
+        others = [o for o in found[group] if o != defaults[group]]
         out += [f"## `{group}`: {what}", "",
-                f"Options: {', '.join(f'`{group}={o}`' for o in options)} (files in `configs/{group}/`).", "",
-                *table(f"{group}.", getattr(config, cls_name)), ""]
+                f"Default `{group}={defaults[group]}` (the defaults below): {' '.join((cls.__doc__ or '').split())}"
+                + (f" Other options: {', '.join(f'`{group}={o}`' for o in others)} (files in `configs/{group}/`, "
+                   "each stating what differs)." if others else ""), "",
+                *table(f"{group}.", cls), ""]
     out += ["## `experiment`: presets over several groups", "",
             "Files in `configs/experiment/` start with `# @package _global_`: `experiment=NAME` sets keys of any",
             "group (and Hydra's, e.g. a sweep in `hydra.sweeper.params`). The defaults list holds",

@@ -27,8 +27,8 @@ the exposure metered on the reference), and the 8-bit sRGB images are compared:
 **Rule** (fixed before measuring): Monte-Carlo efficiency, ``PSNR - 10*log10(cpu_s)`` (a
 setting that halves the squared error at the same cost gains 3 dB, as does one that halves
 the cost at the same error), among the candidates whose mean SSIM is at least
-:data:`SSIM_FLOOR` (no visible grain). The winner's values are the defaults in
-configs/render/cycles.yaml.
+:data:`SSIM_FLOOR` (no visible grain). The winner's values are the defaults of
+simgen.config.RenderConfig (render=cycles).
 """
 
 from __future__ import annotations
@@ -90,12 +90,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
-
+    from simgen.configstore import compose as compose_config
     from simgen.settings import to_settings
 
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=[*overrides, "output.dir=/nonexistent-unused"])
+    cfg = compose_config([*overrides, "output.dir=/nonexistent-unused"])
     return to_settings(cfg)
 
 

@@ -149,30 +149,18 @@ def _app(cfg: DictConfig) -> None:
 # ------------------------------------------------------------------ checking overrides before Hydra
 
 
-def groups() -> dict[str, list[str]]:
-    """The config groups of configs/ (not Hydra's own) and their options."""
-    return {d.name: sorted(p.stem for p in d.glob("*.yaml"))
-            for d in sorted(CONFIG_DIR.iterdir()) if d.is_dir() and d.name != "hydra"}
-
-
-def _recipe_of(option: str) -> str | None:
-    import yaml
-
-    try:
-        return str(yaml.safe_load((CONFIG_DIR / "scene" / f"{option}.yaml").read_text())["recipe"])
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        return None
-
-
-def _schema(recipes: list[str]) -> dict[str, Any]:
+def _schema(recipes: list[str | None]) -> dict[str, Any]:
     """Top-level key -> its type (a dataclass for groups); ``scene`` -> the union of the
-    recipes' Config fields."""
+    recipes' Config fields (Any, unchecked, when an option's recipe is not known here)."""
     from simgen.config import Settings
 
     hints = typing.get_type_hints(Settings)
     out: dict[str, Any] = {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
     scene: dict[str, Any] = {}
     for name in recipes:
+        if name is None:
+            out["scene"] = Any  # a scene option of the user's own (hydra.searchpath): Hydra checks its keys
+            return out
         try:
             from simgen.recipes import load_recipe
 
@@ -182,31 +170,6 @@ def _schema(recipes: list[str]) -> dict[str, Any]:
         scene.update(typing.get_type_hints(config))
     out["scene"] = scene
     return out
-
-
-def _check_key(key: str, schema: dict[str, Any]) -> None:
-    """SimgenError with a "did you mean" unless ``key`` (a.b.c) names a setting."""
-    from simgen.schema import did_you_mean
-
-    parts = key.split(".")
-    level: Any = schema
-    for i, part in enumerate(parts):
-        prefix = ".".join(parts[:i])
-        if isinstance(level, type) and dataclasses.is_dataclass(level):
-            level = typing.get_type_hints(level)
-        if not isinstance(level, dict):
-            origin = typing.get_origin(level)
-            args = [a for a in typing.get_args(level) if a is not type(None)]
-            if origin is dict or (args and typing.get_origin(args[0]) is dict) or level is Any:
-                return  # a key inside a {name: value} setting, e.g. objects.dirs.mug
-            if (origin is list or (args and typing.get_origin(args[0]) is list)) and part.isdigit():
-                return
-            raise SimgenError(f"'{prefix}' has no key '{part}': it is a single value; set it with {prefix}=VALUE")
-        if part not in level:
-            guess = did_you_mean(part, list(level), prefix=f"{prefix}." if prefix else "")
-            raise SimgenError(f"unknown key '{key}'; {guess + ' ' if guess else ''}"
-                              "(simgen --help lists the keys)")
-        level = level[part]
 
 
 def _parse_fix(text: str) -> str:
@@ -219,13 +182,16 @@ def _parse_fix(text: str) -> str:
 
 
 def check_overrides(overrides: list[str]) -> list[Any]:
-    """Parse the command-line overrides as Hydra will and check every key and group option;
-    a one-line SimgenError with a "did you mean" for the first bad one. Returns the parsed
-    overrides."""
+    """Parse the command-line overrides as Hydra will and check every key and group option
+    (every value of a sweep, before its first job runs); a one-line SimgenError with a "did you
+    mean" for the first bad one. Returns the parsed overrides. The values are checked when the
+    config is composed and converted (simgen.settings.to_settings)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from simgen.schema import did_you_mean
+    from simgen.configstore import options as group_options
+    from simgen.configstore import registered
+    from simgen.schema import check_key, did_you_mean
 
     parser = OverridesParser.create()
     parsed = []
@@ -235,12 +201,16 @@ def check_overrides(overrides: list[str]) -> list[Any]:
         except HydraException as e:
             reason = " ".join(str(e).split())
             raise SimgenError(f"cannot parse the override {text!r} ({reason}); {_parse_fix(text)}") from None
-    options = groups()
-    recipes: list[str] = []
+    options = group_options(overrides=overrides)
+    recipes: list[str | None] = []
     for o in parsed:
         if o.key_or_group == "scene" and o.package is None and not o.is_delete():
             values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
-            recipes += [r for r in map(lambda v: _recipe_of(str(v)), values) if r]
+            for v in map(str, (v for v in values if v is not None)):
+                if registered("scene", v):
+                    recipes.append(v)
+                elif v in options["scene"]:
+                    recipes.append(None)  # a scene option file of the user's own: its recipe is known after composing
         if o.key_or_group == "scene.recipe" and not o.is_sweep_override():
             recipes.append(str(o.value()))
     if not any(o.key_or_group == "scene" for o in parsed):
@@ -260,11 +230,11 @@ def check_overrides(overrides: list[str]) -> list[Any]:
                 if v is not None and str(v) not in options[key]:
                     guess = did_you_mean(str(v), options[key], prefix=f"{key}=")
                     raise SimgenError(f"unknown option {key}={v}; {guess + ' ' if guess else ''}"
-                                      f"the options of {key} are {', '.join(options[key])} (configs/{key}/)")
+                                      f"the options of {key} are {', '.join(options[key])}")
             continue
         if "/" in key:
             continue  # a group path Hydra resolves (e.g. a nested group); it reports unknown ones itself
-        _check_key(key, schema)
+        check_key(key, schema)
     return parsed
 
 
@@ -306,20 +276,33 @@ def _comment(path: Path) -> str:
     return " ".join(words)
 
 
+def describe(group: str, option: str) -> str:
+    """What option ``group=option`` is for: the docstring of the dataclass it is, or the comment
+    at the top of its file."""
+    from simgen.configstore import registered
+
+    cls = registered(group, option)
+    if cls is not None:
+        return " ".join((cls.__doc__ or "").split())
+    path = CONFIG_DIR / group / f"{option}.yaml"
+    return _comment(path) if path.is_file() else ""
+
+
 def usage() -> str:
     """simgen's own --help text: groups and options, the common keys, examples, the docs."""
     from simgen.config import DEFAULT_RECIPE, Settings
+    from simgen.configstore import options as group_options
     from simgen.schema import allowed, default_of, field_docs, first_sentence, override_text, rule_of
 
     lines = ["usage: simgen [-m] [KEY=VALUE ...] [GROUP=OPTION ...]", "",
              "Render a labelled computer-vision dataset with Blender/Cycles: RGB images, instance and",
              "semantic masks, depth, normals, COCO annotations (and optical flow for sequences).", "",
-             "Config groups (GROUP=OPTION, from configs/GROUP/OPTION.yaml):"]
-    options = groups()
+             "Config groups (GROUP=OPTION: the group's default is its dataclass, other options configs/GROUP/OPTION.yaml):"]
+    options = group_options()
     width = max(len(f"{g}={o}") for g, opts in options.items() for o in opts) + 2
     for group, opts in options.items():
         for opt in opts:
-            lines.append(f"  {f'{group}={opt}':<{width}}{first_sentence(_comment(CONFIG_DIR / group / f'{opt}.yaml'))}")
+            lines.append(f"  {f'{group}={opt}':<{width}}{first_sentence(describe(group, opt))}")
     lines += ["", "Common keys (KEY=DEFAULT, what it is [what is allowed]; every key: docs/config.md):"]
 
     def walk(cls: type, prefix: str) -> None:
@@ -560,19 +543,11 @@ def study_file(args: list[str]) -> Path | None:
 
 def check_dataset(overrides: list[str]) -> None:
     """Check a simgen command line as a run would (keys, options, every value) without rendering."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
+    from simgen.configstore import compose
     from simgen.settings import to_settings
 
     check_overrides(overrides)
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name="simgen"):
-            cfg = compose(config_name="config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as e:
-        raise SimgenError(" ".join(str(e).strip().splitlines()[0].split())) from None
-    to_settings(cfg)
+    to_settings(compose(overrides))
 
 
 def study_main(path: Path, args: list[str]) -> None:
@@ -607,6 +582,9 @@ def main() -> None:
     if not (CONFIG_DIR / "config.yaml").is_file():
         _fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
               "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")
+    from simgen.configstore import register
+
+    register()  # the config groups' defaults are the declared dataclasses: stored before Hydra composes
     args = sys.argv[1:]
     if args and args[0] in SUBCOMMANDS:
         SUBCOMMANDS[args[0]](args[1:])
@@ -652,6 +630,11 @@ def main() -> None:
 
             if not isinstance(e, (HydraException, OmegaConfBaseException)):
                 raise
+            from simgen.configstore import setting_error
+
+            error = setting_error(e)  # e.g. a value of the wrong type: worded as simgen's own checks word it
+            if error is not None:
+                _fail(str(error))
             first = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
             _fail(f"{first} (HYDRA_FULL_ERROR=1 shows the details)")
         finally:

@@ -1,10 +1,11 @@
 """Typed configuration: the schema of every Hydra group, one declaration per setting.
 
 Each field declares its type, default and bounds (:func:`simgen.schema.setting`,
-:func:`simgen.schema.span`) with its meaning in the docstring under it. The YAML files under
-``configs/`` hold the values; :func:`check_settings` checks a Settings tree against these
-declarations (one generic walk) plus the few rules that tie fields together, and the user
-files named by the config (HDRIs, texture images). docs/config.md and ``simgen --help`` are
+:func:`simgen.schema.span`) with its meaning in the docstring under it; a group's class
+docstring says what its defaults give. Each dataclass is its group's default option in Hydra
+(:mod:`simgen.configstore`); the option files under ``configs/`` state only what differs.
+:func:`check_settings` checks a Settings tree against these declarations (one generic walk)
+plus the few rules that tie fields together. docs/config.md and ``simgen --help`` are
 generated from the same declarations.
 
 This module sits low in the layers: it imports no recipe (``scenes``), no pipeline and no
@@ -64,6 +65,8 @@ SUPPORTS = ("ground", "table", "bin", "pile")
 
 @dataclass
 class RenderConfig:
+    """Cycles path tracer. Labels (ids, depth, normals) are exact at any sample count."""
+
     engine: str = setting("cycles", choices=ENGINES)
     """Render engine: cycles. Only Cycles: EEVEE needs a GPU with OpenGL/Vulkan."""
     device: str = setting("auto", choices=DEVICES, common=True)
@@ -137,6 +140,8 @@ class RenderConfig:
 
 @dataclass
 class CameraConfig:
+    """Camera on a spherical shell around the objects' centre, looking at it."""
+
     distance: list[float] = span([0.8, 1.5], ge=0.001, common=True)
     """Distance from the look-at point, metres."""
     elevation: list[float] = span([25.0, 70.0], ge=-90.0, le=90.0)
@@ -169,6 +174,8 @@ class CameraConfig:
 
 @dataclass
 class LightingConfig:
+    """1-3 random lights around the scene plus a uniform grey world light."""
+
     count: list[int] = span([1, 3], ge=0, le=MAX_LIGHTS)
     """Number of lights, inclusive range."""
     types: list[str] = setting(list(LIGHT_TYPES), choices=LIGHT_TYPES)
@@ -223,6 +230,8 @@ class LightingConfig:
 
 @dataclass
 class MaterialsConfig:
+    """One Principled BSDF per object: random colour, roughness and metallic; no textures, opaque."""
+
     hue: list[float] = span([0.0, 1.0], ge=0.0, le=1.0)
     """Base colour hue (HSV; 0 and 1 are both red)."""
     saturation: list[float] = span([0.1, 0.9], ge=0.0, le=1.0)
@@ -295,6 +304,9 @@ class MaterialsConfig:
 
 @dataclass
 class ObjectsConfig:
+    """Objects from the bundled catalog (assets/catalog.yaml); add your own meshes with
+    objects.dirs='{mug: /data/mugs, chair: /data/chairs}'."""
+
     catalog: Optional[str] = setting("bundled", example="bundled", common=True)
     """Asset catalog YAML ("bundled" = assets/catalog.yaml; "textured" = its assets that carry
     their own texture, assets/catalog_textured.yaml; null = none, use dirs only)."""
@@ -324,6 +336,9 @@ class ObjectsConfig:
 
 @dataclass
 class PlacementConfig:
+    """Objects stand upright on the ground, packed so that they cannot touch: exact, no simulation.
+    The physics keys configure placement=physics; analytic ignores them."""
+
     mode: str = setting("analytic", choices=PLACEMENT_MODES)
     """analytic: objects stand upright on the ground, packed so they cannot touch (exact, no
     simulation). physics: objects are dropped in random orientations onto a support and
@@ -364,6 +379,8 @@ class PlacementConfig:
 
 @dataclass
 class SequenceConfig:
+    """Independent frames (sequence.length 1); longer sequences get optical flow."""
+
     length: int = setting(1, ge=1, le=MAX_SEQUENCE_LENGTH, common=True)
     """Time steps per sequence. 1 renders independent frames; L > 1 groups frame indices
     into sequences: frame i is step i % L of sequence i // L, and gets optical flow."""
@@ -376,6 +393,8 @@ class SequenceConfig:
 
 @dataclass
 class ShardConfig:
+    """One shard: the run renders all its frames (shard.count 1)."""
+
     count: int = setting(1, ge=1, le=MAX_SHARDS, common=True)
     """Number of shards the run's frames are split into: whole sequences, contiguous, near-equal
     shares; every shard writes into the same output.dir (or merge them with simgen-merge)."""
@@ -386,10 +405,12 @@ class ShardConfig:
 
 @dataclass
 class OutputConfig:
+    """The dataset folder (on the command line Hydra's run folder by default) and what goes into it."""
+
     dir: str = setting("outputs/dataset", example="/data/run1", common=True)
-    """Dataset folder (created). Relative paths are relative to the working directory. The
-    YAML default is Hydra's run folder, ${hydra:runtime.output_dir}: outputs/DATE/TIME, or
-    multirun/DATE/TIME/N_overrides for each job of a sweep."""
+    """Dataset folder (created). Relative paths are relative to the working directory. On the
+    command line the default is Hydra's run folder, ${hydra:runtime.output_dir}: outputs/DATE/TIME,
+    or multirun/DATE/TIME/N_overrides for each job of a sweep."""
     previews: bool = setting(False)
     """Also write colourized pictures under previews/ (never instead of the data). Off by default:
     at 640x480 they cost ~85 ms of CPU per frame, which on a GPU node outweighs the render."""

@@ -291,6 +291,53 @@ def first_sentence(text: str) -> str:
     return head if head.endswith(".") else head + "."
 
 
+# ------------------------------------------------------------------ override keys
+
+
+class UnknownKey(SimgenError):
+    """A key names no setting: ``part`` is the unknown name, ``options`` the names that exist
+    where it stands, ``owner`` the dataclass (or None: a plain mapping) that lacks it."""
+
+    def __init__(self, message: str, part: str, options: list[str], owner: Optional[type]) -> None:
+        super().__init__(message)
+        self.part, self.options, self.owner = part, options, owner
+
+
+def check_key(key: str, root: Any, under: str = "", where: str = "simgen --help lists the keys") -> None:
+    """The one check of an override's key (``render.width``, ``study.trainer.steps``): a
+    one-line SimgenError with a "did you mean" unless the dotted ``key`` names a setting of
+    ``root`` (a dataclass type, or a mapping {name: type} whose dataclass values are walked the
+    same way). ``under`` is the key's own prefix in messages (``study``); ``where`` says where
+    the keys are listed. A key inside a {name: value} setting (``objects.dirs.mug``), under a
+    {name: dataclass} one (``study.arms.NAME.real``: the name is free, the field is checked), a
+    list index or an untyped value is accepted; a key under a single value is refused."""
+    parts = key.split(".")
+    level, owner = root, None
+    for i, part in enumerate(parts):
+        parent = ".".join([*([under] if under else []), *parts[:i]])
+        if isinstance(level, type) and dataclasses.is_dataclass(level):
+            level, owner = _hints(level), level
+        if isinstance(level, dict):
+            if part not in level:
+                guess = did_you_mean(part, list(level), prefix=f"{parent}." if parent else "")
+                whole = f"{under}.{key}" if under else key
+                raise UnknownKey(f"unknown key '{whole}'; {guess + ' ' if guess else ''}({where})",
+                                 part, list(level), owner)
+            level = level[part]
+            continue
+        tp, _ = _unwrap_optional(level)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is dict:
+            item = args[1] if len(args) == 2 else Any
+            if not (isinstance(item, type) and dataclasses.is_dataclass(item)):
+                return  # a key inside a {name: value} setting, e.g. objects.dirs.mug
+            level, owner = item, None  # this part is a name (study.arms.NAME): its fields come next
+            continue
+        if tp is Any or (origin is list and part.isdigit()):
+            return
+        raise SimgenError(f"'{parent}' has no key '{part}': it is a single value; set it with {parent}=VALUE")
+
+
 def type_name(tp: Any) -> str:
     """A few words for a field's type annotation: ``integer``, ``number``, ``range of integers``."""
     tp, optional = _unwrap_optional(tp)

@@ -3,7 +3,11 @@
 :mod:`simgen.config` declares the groups and checks them without knowing any recipe. Here a
 composed Hydra config becomes :class:`~simgen.config.Settings` whose ``scene`` is typed by the
 chosen recipe's own ``Config`` (:func:`to_settings`), and :func:`validate` adds the recipe's
-own ``check`` to the declared checks. ``default_settings()`` is the validated default.
+own ``check`` to the declared checks. :func:`validate` is the one check of a Settings tree: the
+``simgen`` command, ``simgen.cli.check_dataset`` (a study's arms), the API and the tests all end
+in it; :func:`value_error` words what OmegaConf refuses on the way, whether Hydra composing the
+config or :func:`to_settings` converting it raised it. ``default_settings()`` is the validated
+default.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ def default_settings(**top: Any) -> Settings:
 
 def validate(s: Settings) -> Settings:
     """Check ``s``: every declared bound (:func:`simgen.config.check_settings`), the HDRIs and
-    texture images it names (their headers
-    against render.max_image_pixels, then decoded), then the recipe's own cross-field checks. ``s.scene = None`` becomes the default recipe's Config."""
+    texture images it names (their headers against render.max_image_pixels, then decoded), then
+    the recipe's own cross-field checks. ``s.scene = None`` becomes the default recipe's Config."""
     if s.scene is None:
         s.scene = default_scene()
     if not dataclasses.is_dataclass(s.scene) or not isinstance(getattr(s.scene, "recipe", None), str):
@@ -61,35 +65,46 @@ def validate(s: Settings) -> Settings:
 
 
 def to_settings(cfg: Any) -> Settings:
-    """Check a composed DictConfig against the schema and return plain, validated Settings."""
+    """A composed config (DictConfig) as plain Settings, checked by :func:`validate`: the one way
+    from a config to Settings (the ``simgen`` command, studies, tests). A value OmegaConf cannot
+    convert, or a key no declaration has, is one line (:func:`value_error`)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    names = [f.name for f in fields(Settings)]
-    unknown = [k for k in cfg if k not in names and k != "hydra"]  # e.g. +frmaes=3, else silently dropped
-    if unknown:
-        fix = did_you_mean(unknown[0], names) or "remove it"
-        raise SimgenError(f"unknown config key '{unknown[0]}'; {fix} (simgen --help lists the keys)")
-    if "scene" not in cfg or "recipe" not in cfg.scene:
+    if "scene" not in cfg or not OmegaConf.is_dict(cfg.scene) or "recipe" not in cfg.scene:
         raise SimgenError("the config has no scene.recipe; pick a scene, e.g. scene=tabletop")
     recipe = load_recipe(str(cfg.scene.recipe))
     try:
-        # the scene group is typed by its recipe's own Config dataclass
-        scene = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(recipe.Config), cfg.scene))
-        rest = OmegaConf.masked_copy(cfg, [n for n in names if n != "scene"])
-        settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Settings), rest))
+        # plain values (the composed nodes' types are Hydra's), merged into the declarations: the
+        # scene group typed by its recipe's own Config dataclass
+        values = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+        merged = OmegaConf.merge(OmegaConf.structured(Settings(scene=recipe.Config())), values)
+        settings = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or "?"
-        if getattr(e, "object_type", None) is recipe.Config and not key.startswith("scene."):
-            key = f"scene.{key}"
-        msg = " ".join(str(e).splitlines()[0].rstrip(".").split())
-        raise SimgenError(f"bad config value for '{key}': {msg}; {_fix_hint(key, recipe.Config())}") from e
-    settings.scene = scene
+        raise value_error(e) from e
     assert isinstance(settings, Settings)
     o = settings.objects
-    o.dirs, o.weights, o.min_per_frame, o.max_per_frame = (  # null (the YAML default) means none
+    o.dirs, o.weights, o.min_per_frame, o.max_per_frame = (  # null (as Hydra composes them) means none
         o.dirs or {}, o.weights or {}, o.min_per_frame or {}, o.max_per_frame or {})
     return validate(settings)
+
+
+def value_error(e: Any) -> SimgenError:
+    """One line for an OmegaConf error on a setting (a value of the wrong type, a key no
+    declaration has), raised composing the config or converting it: the key, what is wrong and
+    a fix (an example value, or the key it resembles)."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    key = getattr(e, "full_key", None) or "?"
+    owner = getattr(e, "object_type", None)
+    scene = owner() if key.startswith("scene.") and dataclasses.is_dataclass(owner) and \
+        isinstance(getattr(owner, "recipe", None), str) else default_scene()
+    if isinstance(e, (ConfigKeyError, ConfigAttributeError)) and "." not in key and key != "?":
+        names = [f.name for f in fields(Settings)]
+        fix = did_you_mean(key, names) or "remove it"
+        return SimgenError(f"unknown config key '{key}'; {fix} (simgen --help lists the keys)")
+    msg = " ".join(str(e).splitlines()[0].rstrip(".").split())
+    return SimgenError(f"bad config value for '{key}': {msg}; {_fix_hint(key, scene)}")
 
 
 def _fix_hint(key: str, scene: Any) -> str:

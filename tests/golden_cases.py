@@ -142,13 +142,12 @@ def same(a: object, b: object, key: str = "") -> bool:
 
 def render_case(name: str, out: Path) -> dict[str, object]:
     """Render golden case ``name`` into ``out`` through the CLI's config path and fingerprint it."""
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from simgen.configstore import compose
     from simgen.settings import to_settings
     from simgen.pipeline import run
 
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*COMMON, *CASES[name], f"output.dir={out}"])
+    cfg = compose([*COMMON, *CASES[name], f"output.dir={out}"])
     run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
     return fingerprint(out)

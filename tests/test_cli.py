@@ -199,7 +199,7 @@ def test_hydra_full_error_shows_hydras_own_report(cli):
 
 def test_help_is_simgens_own_usage(cli):
     """Groups with their options, the common keys with their defaults and bounds, examples and
-    the docs, all derived from configs/ and the declarations."""
+    the docs, all derived from the declarations and the option files."""
     import dataclasses
     import typing
 
@@ -211,10 +211,17 @@ def test_help_is_simgens_own_usage(cli):
     text = result.stdout
     assert text.startswith("usage: simgen")
     from simgen.cli import CONFIG_DIR
+    from simgen.configstore import default_options, options
 
     for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
         for option in group.glob("*.yaml"):
             assert f"{group.name}={option.stem}" in text, f"{group.name}={option.stem} not in --help"
+    for group, opts in options().items():
+        for option in opts:
+            assert f"{group}={option}" in text, f"{group}={option} not in --help"
+    for group, option in default_options().items():  # the default option is its dataclass: its docstring
+        assert f"{group}={option}" in text
+    assert "Cycles path tracer." in text and "The tabletop scene: objects standing on a ground plane" in text
     common = []
     hints = typing.get_type_hints(Settings)
     for f in dataclasses.fields(Settings):

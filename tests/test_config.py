@@ -1,10 +1,11 @@
-"""The Hydra configs under configs/ against the declared schema in simgen.config (pure, no rendering).
+"""Hydra's config groups against the declared schema in simgen.config (pure, no rendering).
 
-* every option of every config group composes and converts with ``to_settings``, and composes
-  to exactly the values it had before the option files became overlays (key order included);
-* option files are overlays: they state only what differs from their group's base option;
-* the YAML defaults equal the dataclass defaults, key for key, so the docstrings in
-  simgen/config.py and the comments in configs/ describe the same values;
+* each group's default option is its dataclass (simgen.configstore registers it): composing
+  the defaults gives the dataclass defaults, value for value and type for type, and no YAML
+  file restates them;
+* every other option file names its group's default as its base and states only keys that
+  exist and differ from the declared defaults; composed, it is the defaults with its values;
+* every option of every config group composes and converts with ``to_settings``;
 * every field is declared (a rule and a docstring), its default obeys its declaration, and the
   one validator rejects NaN, inf, out-of-bounds and badly shaped values of every field;
 * the cross-field checks raise one-line SimgenErrors; simgen.config imports no recipe.
@@ -16,7 +17,6 @@ import ast
 import copy
 import dataclasses
 import functools
-import json
 import math
 import subprocess
 import sys
@@ -25,44 +25,44 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
-import simgen.cli
 import simgen.config
+import simgen.configstore
 from simgen import SimgenError
 from simgen.config import DEVICES, RenderConfig, Settings
+from simgen.configstore import OUTPUT_DIR, default_options, groups, options, registered
+from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.config import is_study_file
 from simgen.schema import check_fields, field_docs, rule_of
 from simgen.settings import default_scene, default_settings, to_settings, validate
 
-CONFIG_DIR = Path(simgen.cli.CONFIG_DIR)
 GLOBAL_GROUPS = ("experiment",)
 """Groups of ``# @package _global_`` overlays (default: none) that set keys of any group;
 they have no field in Settings."""
-HYDRA_GROUPS = ("hydra",)
-"""configs/hydra/: Hydra's own groups (job_logging), no simgen settings."""
-GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in GLOBAL_GROUPS + HYDRA_GROUPS)
-OPTIONS = [(g, p.stem) for g in [*GROUPS, *GLOBAL_GROUPS] for p in sorted((CONFIG_DIR / g).glob("*.yaml"))
-           if not is_study_file(p)]  # studies (simgen experiment=dr_gap) are run by simgen.experiment, not composed
+ALL_OPTIONS = options()
+GROUPS = sorted(g for g in ALL_OPTIONS if g not in GLOBAL_GROUPS)
+OPTIONS = [(g, o) for g in [*GROUPS, *GLOBAL_GROUPS] for o in ALL_OPTIONS[g]
+           if not is_study_file(CONFIG_DIR / g / f"{o}.yaml")]  # studies (simgen experiment=dr_gap) are run by
+#                                                                  simgen.experiment, not composed
 SCHEMA_OPTIONS = [(g, o) for g, o in OPTIONS if g in GROUPS]
+FILE_OPTIONS = [(g, o) for g, o in SCHEMA_OPTIONS if registered(g, o) is None]
 TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_dataclass(f.type)
              and f.name not in GROUPS]
 
-# The one intended difference: on the command line the dataset goes to Hydra's run folder,
-# which only exists inside a Hydra run, so it cannot be the dataclass default.
-KNOWN_DIFFERENCES = {("output", "dir"): ("${hydra:runtime.output_dir}", "outputs/dataset")}
-# Spellings of the same default: ``dirs: null`` in YAML (Hydra's struct mode only lets
-# ``objects.dirs={a: b}`` add keys to a null, not to an empty dict) is read as {}.
-NULL_MEANS = {("objects", k): {} for k in ("dirs", "weights", "min_per_frame", "max_per_frame")}
+# Where the composed config spells a default otherwise than the dataclass (simgen.configstore):
+# on the command line the dataset goes to Hydra's run folder, which only exists inside a Hydra
+# run, and the {name: value} settings of objects are null (Hydra's struct mode only lets
+# ``objects.dirs={a: b}`` set a null, not add keys to an empty dict), read as {}.
+COMPOSED_SPELLINGS = {("output", "dir"): (OUTPUT_DIR, "outputs/dataset"),
+                      **{("objects", k): (None, {}) for k in ("dirs", "weights", "min_per_frame", "max_per_frame")}}
 
 
 @functools.lru_cache(maxsize=None)
 def _composed(overrides: tuple[str, ...], return_hydra_config: bool):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides),
-                       return_hydra_config=return_hydra_config)
+    return simgen.configstore.compose(overrides, return_hydra_config=return_hydra_config)
 
 
 def _compose(overrides=(), return_hydra_config=False):
@@ -77,15 +77,59 @@ def _settings(tmp_path, overrides=()):
     return to_settings(cfg)
 
 
-# ------------------------------------------------------------------ composing every option
+def _schema_of(group: str, option: str) -> object:
+    """The dataclass instance holding the declared defaults of ``group`` (for scene: the recipe
+    the option composes to)."""
+    return getattr(Settings(scene=default_scene(str(_compose([f"{group}={option}"]).scene.recipe))), group)
+
+
+def _own_keys(group: str, option: str) -> tuple[list, dict]:
+    """(defaults list, the keys the option file itself states)."""
+    data = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / group / f"{option}.yaml"))
+    return data.pop("defaults", []), data
+
+
+def _same(a, b) -> bool:
+    """Equal values of equal types (1 and 1.0 differ), in lists and mappings too."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+# ------------------------------------------------------------------ the groups and their options
 
 
 def test_every_group_has_options_and_a_schema():
-    assert GROUPS, f"no config groups under {CONFIG_DIR}"
+    assert GROUPS, "no config groups"
     fields = {f.name for f in dataclasses.fields(Settings)}
     for group in GROUPS:
-        assert group in fields, f"configs/{group}/ has no field in simgen.config.Settings"
-        assert list((CONFIG_DIR / group).glob("*.yaml")), f"configs/{group}/ holds no option"
+        assert group in fields, f"config group {group} has no field in simgen.config.Settings"
+        assert ALL_OPTIONS[group], f"config group {group} holds no option"
+    assert set(GROUPS) == {*groups(), "scene"}
+
+
+def test_each_default_option_is_its_dataclass():
+    """configs/config.yaml picks an option per group; that option is the group's dataclass in
+    Hydra's ConfigStore (scene: every shipped recipe's Config), and no file restates it."""
+    picked = default_options()
+    assert set(picked) == set(GROUPS)
+    repo = ConfigStore.instance().repo
+    for group, option in picked.items():
+        cls = groups().get(group) or type(default_scene(option))
+        assert registered(group, option) is cls
+        assert f"{option}.yaml" in repo[group], f"{group}={option} is not in the ConfigStore"
+        assert not (CONFIG_DIR / group / f"{option}.yaml").exists(), f"configs/{group}/{option}.yaml restates {cls}"
+    for name in ALL_OPTIONS["scene"]:
+        assert registered("scene", name) is type(default_scene(name))
+
+
+def test_registering_twice_changes_nothing():
+    before = OmegaConf.to_container(_compose(), resolve=False)
+    simgen.configstore.register()
+    simgen.configstore.register()
+    assert OmegaConf.to_container(simgen.configstore.compose(), resolve=False) == before
 
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -97,63 +141,44 @@ def test_every_option_composes_and_converts(tmp_path, group, option):
 
 @pytest.mark.parametrize("group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS])
 def test_every_option_composes_to_every_key(group, option):
-    """Every option, composed (with its base if it is an overlay), sets every key of its group.
-    (The default option's values must also equal the dataclass defaults: see below.)"""
+    """Every option, composed (with its base if it is a file), sets every key of its group."""
     cfg = _compose([f"{group}={option}"])
-    schema = Settings(scene=default_scene(str(cfg.scene.recipe)))  # scene: typed by the recipe's Config
-    expected = sorted(f.name for f in dataclasses.fields(getattr(schema, group)))
+    expected = sorted(f.name for f in dataclasses.fields(_schema_of(group, option)))
     assert sorted(OmegaConf.to_container(cfg[group], resolve=False)) == expected, \
-        f"configs/{group}/{option}.yaml does not compose to exactly the keys of its schema"
+        f"{group}={option} does not compose to exactly the keys of its schema"
 
 
-COMPOSED_BEFORE = json.loads((Path(__file__).parent / "data" / "composed_options.json").read_text())
-"""Every option's composed config as it was when each option file restated every key of its group
-(captured before they became overlays), in composition order."""
-
-
-@pytest.mark.parametrize("name", list(COMPOSED_BEFORE))
-def test_every_option_composes_as_before(name):
-    overrides = [] if name == "(defaults)" else [name]
-    now = OmegaConf.to_container(_compose(overrides), resolve=False)
-    before = COMPOSED_BEFORE[name]
-    assert now == before
-    # same key order (the config is recorded in dataset.json in this order) and same types
-    assert json.dumps(now) == json.dumps(before)
-
-
-def test_every_option_is_in_the_captured_set():
-    assert {f"{g}={o}" for g, o in OPTIONS} | {"(defaults)"} == set(COMPOSED_BEFORE)
-
-
-def _own_keys(group: str, option: str) -> tuple[list, dict]:
-    """(defaults list, the keys the option file itself states)."""
-    data = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / group / f"{option}.yaml"))
-    return data.pop("defaults", []), data
+@pytest.mark.parametrize("group,option", FILE_OPTIONS, ids=[f"{g}={o}" for g, o in FILE_OPTIONS])
+def test_option_files_state_only_what_differs(group, option):
+    """An option file names its group's default (the dataclass) as its base and states only keys
+    the dataclass declares, each with a value other than the declared default: adding a setting
+    means declaring it, nothing else."""
+    defaults, own = _own_keys(group, option)
+    assert defaults == [default_options()[group], "_self_"], \
+        f"configs/{group}/{option}.yaml: its defaults list must be [{default_options()[group]}, _self_]"
+    declared = asdict(_schema_of(group, option))
+    unknown = sorted(set(own) - set(declared))
+    assert not unknown, f"configs/{group}/{option}.yaml sets {unknown}, which {group} does not declare"
+    same = sorted(k for k, v in own.items() if v == declared[k])
+    assert not same, f"configs/{group}/{option}.yaml restates the declared defaults of {same}"
+    assert own, f"configs/{group}/{option}.yaml states nothing: it is {group}={default_options()[group]}"
+    assert (CONFIG_DIR / group / f"{option}.yaml").read_text().startswith("# "), \
+        f"configs/{group}/{option}.yaml: say in a comment at its top what the option is for"
 
 
 @pytest.mark.parametrize("group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS])
-def test_option_files_are_overlays(group, option):
-    """An option file is either its group's base (it states every key) or an overlay of the base
-    that states only keys whose value differs: adding a key means editing the base alone."""
-    defaults, own = _own_keys(group, option)
-    schema = Settings(scene=default_scene(str(_compose([f"{group}={option}"]).scene.recipe)))
-    keys = sorted(f.name for f in dataclasses.fields(getattr(schema, group)))
-    if not defaults:
-        assert sorted(own) == keys, f"configs/{group}/{option}.yaml is a base: it must state every key"
-        return
-    assert defaults[-1] == "_self_" and len(defaults) == 2, f"{group}/{option}: defaults must be [BASE, _self_]"
-    base = defaults[0]
-    base_defaults, base_own = _own_keys(group, base)
-    assert not base_defaults, f"{group}/{option}'s base {base} must itself be a base"
-    same = sorted(k for k, v in own.items() if base_own.get(k) == v)
-    assert not same, f"configs/{group}/{option}.yaml restates {same} with the values of {group}={base}"
-    assert set(own) <= set(keys)
-
-
-def test_lighting_overlays_share_one_base():
-    bases = {_own_keys("lighting", p.stem)[0][0] for p in (CONFIG_DIR / "lighting").glob("*.yaml")
-             if _own_keys("lighting", p.stem)[0]}
-    assert bases == {"random"}
+def test_each_option_composes_to_the_defaults_with_its_own_values(group, option):
+    """What ``group=option`` composes to is the dataclass defaults (as Hydra spells them) with
+    the option file's values, and nothing else: value for value, type for type."""
+    expected = asdict(_schema_of(group, option))
+    for (g, key), (spelt, _) in COMPOSED_SPELLINGS.items():
+        if g == group:
+            expected[key] = spelt
+    if registered(group, option) is None:
+        expected.update(_own_keys(group, option)[1])
+    composed = OmegaConf.to_container(_compose([f"{group}={option}"])[group], resolve=False)
+    diffs = {k: (composed.get(k), v) for k, v in expected.items() if not _same(composed.get(k), v)}
+    assert not diffs and composed.keys() == expected.keys(), f"{group}={option} (composed, expected): {diffs}"
 
 
 def test_experiments_are_global_overlays_applied_last():
@@ -167,7 +192,7 @@ def test_experiments_are_global_overlays_applied_last():
     assert defaults[names.index(group)][group] is None
     for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
         assert path.read_text().startswith("# @package _global_\n"), f"{path} is not a _global_ package"
-    assert _compose([f"{group}=dr_ablation"]).frames == 8  # config.yaml says 4
+    assert _compose([f"{group}=dr_ablation"]).frames == 8  # Settings says 4
 
 
 def test_default_output_dir_is_hydras_run_folder(tmp_path):
@@ -182,37 +207,34 @@ def test_default_output_dir_is_hydras_run_folder(tmp_path):
         HydraConfig.instance().cfg = None
 
 
-# ------------------------------------------------------------------ YAML defaults == dataclass defaults
+# ------------------------------------------------------------------ composed defaults == dataclass defaults
 
 
 @pytest.mark.parametrize("group", GROUPS)
-def test_yaml_defaults_equal_dataclass_defaults(group):
-    yaml_values = OmegaConf.to_container(_compose()[group], resolve=False)
-    class_values = asdict(Settings(scene=default_scene()))[group]
-    assert sorted(yaml_values) == sorted(class_values), \
-        f"configs/{group}/ and the dataclass for '{group}' have different keys"
+def test_composed_defaults_are_the_dataclass_defaults(group):
+    composed = OmegaConf.to_container(_compose()[group], resolve=False)
+    declared = asdict(Settings(scene=default_scene()))[group]
+    assert list(composed) == list(declared), f"{group}: composed keys differ from the dataclass's, or their order"
     diffs = {}
-    for key, class_value in class_values.items():
-        yaml_value = yaml_values[key]
-        if yaml_value is None and (group, key) in NULL_MEANS:
-            yaml_value = NULL_MEANS[(group, key)]
-        if (group, key) in KNOWN_DIFFERENCES:
-            assert (yaml_value, class_value) == KNOWN_DIFFERENCES[(group, key)]
-        elif yaml_value != class_value or type(yaml_value) is not type(class_value):
-            diffs[f"{group}.{key}"] = (yaml_value, class_value)
-    assert not diffs, f"YAML vs dataclass default differ (yaml, dataclass): {diffs}"
+    for key, value in declared.items():
+        if (group, key) in COMPOSED_SPELLINGS:
+            assert (composed[key], value) == COMPOSED_SPELLINGS[(group, key)]
+        elif not _same(composed[key], value):
+            diffs[f"{group}.{key}"] = (composed[key], value)
+    assert not diffs, f"composed vs dataclass default differ (composed, dataclass): {diffs}"
 
 
-def test_top_level_yaml_defaults_equal_dataclass_defaults():
+def test_top_level_keys_are_settings_own():
     cfg, defaults = _compose(), Settings(scene=default_scene())
     assert TOP_LEVEL == ["seed", "start", "frames"]
     for key in TOP_LEVEL:
-        assert cfg[key] == getattr(defaults, key), key
+        assert _same(cfg[key], getattr(defaults, key)), key
     composed = set(OmegaConf.to_container(_compose(), resolve=False))
     assert composed == {f.name for f in dataclasses.fields(Settings)}
+    assert not set(TOP_LEVEL) & set(OmegaConf.load(CONFIG_DIR / "config.yaml")), "config.yaml restates a default"
 
 
-def test_yaml_defaults_convert_to_dataclass_defaults(tmp_path):
+def test_composed_defaults_convert_to_dataclass_defaults(tmp_path):
     expected = Settings(scene=default_scene())
     expected.output.dir = str(tmp_path / "out")
     assert _settings(tmp_path) == expected
@@ -228,12 +250,9 @@ def _attribute_docstring(cls: type, name: str) -> str:
     raise AssertionError(f"{cls.__name__}.{name} has no docstring")
 
 
-def test_device_choices_documented_in_yaml_and_docstring():
-    yaml_line = next(line for line in (CONFIG_DIR / "render" / "cycles.yaml").read_text().splitlines()
-                     if line.startswith("device:"))
+def test_device_choices_documented_in_the_docstring():
     doc = _attribute_docstring(RenderConfig, "device")
     for device in DEVICES:
-        assert device in yaml_line, f"configs/render/cycles.yaml does not list device {device}"
         assert device in doc, f"RenderConfig.device's docstring does not list {device}"
 
 
@@ -241,11 +260,12 @@ def test_device_choices_documented_in_yaml_and_docstring():
 
 
 def test_objects_dirs_override_composes(tmp_path):
-    """The override documented in configs/objects/bundled.yaml and in validate()'s message.
+    """The override documented in the README and in validate()'s message.
 
-    Fails while bundled.yaml says ``dirs: {}``: Hydra's struct mode refuses new keys in an
-    empty dict (``Could not override 'objects.dirs'. Key 'gadget' is not in struct``);
-    ``dirs: null`` fixes it (to_settings reads null as {}).
+    Fails while objects.dirs composes as a typed ``{}`` (Hydra's struct mode refuses new keys:
+    ``Could not override 'objects.dirs'. Key 'gadget' is not in struct``) or a typed null
+    (OmegaConf cannot merge a mapping into it); simgen.configstore.ComposedObjects composes it as
+    an untyped null, which to_settings reads as {}.
     """
     s = _settings(tmp_path, ["objects.catalog=null", f"objects.dirs={{gadget: '{tmp_path}'}}"])
     assert s.objects.dirs == {"gadget": str(tmp_path)}
@@ -498,3 +518,20 @@ def test_config_layer_imports_no_recipe_pipeline_or_blender():
     source = Path(simgen.config.__file__).read_text()
     for name in ("simgen.scenes", "simgen.recipes", "simgen.pipeline", "simgen.blender", "simgen.settings"):
         assert f"import {name}" not in source and f"from {name} " not in source, name
+
+
+def test_an_option_of_your_own_through_hydra_searchpath(tmp_path):
+    """An option file in a folder of your own (``hydra.searchpath``) is an option like the shipped
+    ones: the command line's key check knows it, and it composes over its group's default."""
+    from simgen.cli import check_overrides
+
+    (tmp_path / "lighting").mkdir()
+    (tmp_path / "lighting" / "mine.yaml").write_text("# Two warm lights.\ndefaults:\n  - random\n  - _self_\n\n"
+                                                     "count: [2, 2]\ntemperature_probability: 1.0\n")
+    overrides = [f"hydra.searchpath=[file://{tmp_path}]", "lighting=mine"]
+    check_overrides(overrides)
+    with pytest.raises(SimgenError, match="did you mean 'lighting=mine'"):
+        check_overrides([overrides[0], "lighting=mien"])
+    s = _settings(tmp_path, overrides)
+    assert s.lighting.count == [2, 2] and s.lighting.temperature_probability == 1.0
+    assert s.lighting.world == ["uniform"]  # the rest: LightingConfig's defaults

@@ -402,14 +402,11 @@ def test_effects_are_deterministic(runs):
 
 
 def test_the_camera_option_turns_every_effect_on(tmp_path):
-    from hydra import compose, initialize_config_dir
-
-    import simgen.cli
+    from simgen.configstore import compose
     from simgen.settings import to_settings
 
-    with initialize_config_dir(config_dir=str(simgen.cli.CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["effects=camera", f"output.dir={tmp_path}"])
-        default = compose(config_name="config", overrides=[f"output.dir={tmp_path}"])
+    cfg = compose(["effects=camera", f"output.dir={tmp_path}"])
+    default = compose([f"output.dir={tmp_path}"])
     camera = to_settings(cfg).effects
     assert camera == dataclasses.replace(ALL_ON, jpeg_probability=0.5)  # the rendered tests' ALL_ON, JPEG on half
     assert to_settings(default).effects == EffectsConfig() and not effects_enabled(EffectsConfig())

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from conftest import tiny_settings
+from omegaconf import OmegaConf
 
 from simgen.scenes import flying
 from simgen import SimgenError
 from simgen.assets import build_catalog, load_mesh
 from simgen.config import Settings
+from simgen.configstore import compose
 from simgen.settings import validate
 from simgen.core.camera import pixel_rays, project
 from simgen.core.scene import PROCEDURAL_TEXTURES, Material, Texture
@@ -54,15 +55,15 @@ def bbox_center(obj) -> np.ndarray:
 # ------------------------------------------------------------------ config
 
 
-def test_config_defaults_and_yaml():
+def test_config_defaults_and_composed():
     c = flying.Config()
     assert c.recipe == "flying"
     assert c.depth == [1.5, 6.0] and c.speed == [0.02, 0.25] and c.spin == [0.02, 0.35]
     assert c.camera_speed == [0.0, 0.08] and c.camera_spin == [0.0, 0.02]
     assert c.textures == list(PROCEDURAL_TEXTURES) == ["checker", "noise", "wave", "voronoi", "magic", "brick",
                                                        "gradient"]
-    data = yaml.safe_load((REPO / "configs" / "scene" / "flying.yaml").read_text())
-    assert data == asdict(c), "configs/scene/flying.yaml and simgen.scenes.flying.Config defaults differ"
+    data = OmegaConf.to_container(compose(["scene=flying"]).scene)
+    assert data == asdict(c), "scene=flying does not compose to simgen.scenes.flying.Config's defaults"
     assert load_recipe("flying") is flying.RECIPE
 
 

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.recipes",),                                        # the recipe protocol and loader
     ("simgen.scenes",),                                         # the recipes themselves (scenes/)
     ("simgen.blender",),                                        # the bpy boundary
-    ("simgen.settings", "simgen.pipeline"),                     # config -> typed settings; the frame loop
+    ("simgen.settings", "simgen.configstore", "simgen.pipeline"),  # config -> typed settings, Hydra's groups; the frame loop
     ("simgen.experiment",),                                     # studies: render arms, train, score (children)
     ("simgen.cli",),                                            # the Hydra entry point
     ("simgen.torch",),                                          # optional extra (torch), on top: no other module imports it

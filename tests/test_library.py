@@ -814,9 +814,9 @@ def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
     import shutil
 
     import trimesh
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from simgen.configstore import compose
     from simgen.pipeline import run
     from simgen.settings import to_settings
 
@@ -837,10 +837,9 @@ def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
     out = tmp_path / "out"
 
     def render(*extra: str) -> None:
-        with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[
-                "render.width=48", "render.height=32", "render.samples=1", "render.device=cpu", "seed=2",
-                f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,2]", f"output.dir={out}", *extra])
+        cfg = compose([
+            "render.width=48", "render.height=32", "render.samples=1", "render.device=cpu", "seed=2",
+            f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,2]", f"output.dir={out}", *extra])
         run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
 
     render("frames=2")  # the ground light is uniform: only the model is a library entry

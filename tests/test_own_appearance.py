@@ -125,17 +125,15 @@ RENDER = ["render.width=96", "render.height=72", "render.samples=8", "render.ada
 
 
 def render(folder: Path, mesh: Path, out: Path, *extra: str, frames: int = 3) -> Path:
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from simgen.configstore import compose
     from simgen.pipeline import run
     from simgen.settings import to_settings
 
-    configs = Path(__file__).resolve().parents[1] / "configs"
-    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[
-            *[o.strip("'") for o in RENDER], f"objects.catalog={catalog(folder, mesh)}", f"frames={frames}",
-            "seed=5", f"output.dir={out}", *extra])
+    cfg = compose([
+        *[o.strip("'") for o in RENDER], f"objects.catalog={catalog(folder, mesh)}", f"frames={frames}",
+        "seed=5", f"output.dir={out}", *extra])
     run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
     return out
 

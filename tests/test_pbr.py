@@ -125,18 +125,17 @@ def test_pbr_draws_come_from_their_own_stream(tmp_path):
 
 
 def render(tmp_path: Path, name: str, *extra: str) -> Path:
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from simgen.configstore import compose
     from simgen.pipeline import run
     from simgen.settings import to_settings
 
     out = tmp_path / name
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[
-            "render.width=80", "render.height=60", "render.samples=8", "render.adaptive_threshold=0",
-            "render.denoise=false", "render.device=cpu", "frames=2", "seed=4", "lighting=narrow",
-            "lighting.saturation=[0,0]", "objects.count=[2,3]", f"output.dir={out}", *extra])
+    cfg = compose([
+        "render.width=80", "render.height=60", "render.samples=8", "render.adaptive_threshold=0",
+        "render.denoise=false", "render.device=cpu", "frames=2", "seed=4", "lighting=narrow",
+        "lighting.saturation=[0,0]", "objects.count=[2,3]", f"output.dir={out}", *extra])
     run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
     return out
 

@@ -72,3 +72,20 @@ def test_malformed_recipes_fail_when_loaded(user_module, source, message):
 def test_unknown_recipe_names_the_choices():
     with pytest.raises(SimgenError, match=r"unknown scene recipe 'nope'; choose one of \['flying', 'tabletop'\]"):
         load_recipe("nope")
+
+
+def test_a_recipe_outside_scenes_is_picked_on_the_command_line(user_module, tmp_path):
+    """``~scene +scene.recipe=PKG.MODULE +scene.KEY=VALUE``: no shipped option of the scene group,
+    the recipe's own Config types what the command line sets (as for a shipped recipe)."""
+    from simgen.cli import check_overrides
+    from simgen.configstore import compose
+    from simgen.settings import to_settings
+
+    source = GOOD.replace('    recipe: str = "{name}"\n', '    recipe: str = "{name}"\n    size: float = 1.0\n')
+    name = user_module("mine", source.format(name="userrecipes.mine"))
+    overrides = ["~scene", f"+scene.recipe={name}", "+scene.size=2", f"output.dir={tmp_path / 'out'}"]
+    check_overrides(overrides)
+    s = to_settings(compose(overrides))
+    assert type(s.scene) is load_recipe(name).Config and s.scene.size == 2.0
+    with pytest.raises(SimgenError, match=r"bad config value for 'scene.size'"):
+        to_settings(compose([*overrides[:2], "+scene.size=big", *overrides[3:]]))

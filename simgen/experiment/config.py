@@ -9,7 +9,6 @@ to every dataset the study renders.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Optional
 from simgen import SimgenError
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
-from simgen.schema import check_fields, did_you_mean, setting
+from simgen.schema import UnknownKey, check_fields, check_key, did_you_mean, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -198,29 +197,13 @@ def load_study(path: Path, overrides: list[str]) -> StudyConfig:
 
 
 def _check_key(key: str) -> None:
-    """SimgenError with a "did you mean" unless ``key`` names a study field (arms.NAME.* inside)."""
-    import typing
-
-    level: Any = StudyConfig
-    parts = key.split(".")
-    for i, part in enumerate(parts):
-        if not (isinstance(level, type) and dataclasses.is_dataclass(level)):
-            return
-        hints = typing.get_type_hints(level)
-        if part not in hints:
-            prefix = "study." + "".join(p + "." for p in parts[:i])
-            guess = did_you_mean(part, list(hints), prefix=prefix)
-            raise SimgenError(f"unknown key 'study.{key}'; {guess + ' ' if guess else ''}"
-                              "(docs/config.md, section Studies, lists the study keys)")
-        level = hints[part]
-        if part == "arms":
-            if i + 2 < len(parts):  # arms.NAME.FIELD
-                return _check_arm_field(parts[i + 2])
-            return
-
-
-def _check_arm_field(name: str) -> None:
-    names = [f.name for f in dataclasses.fields(ArmConfig)]
-    if name not in names:
-        guess = did_you_mean(name, names)
-        raise SimgenError(f"unknown arm key {name!r}; {guess + ' ' if guess else ''}(an arm has {', '.join(names)})")
+    """SimgenError with a "did you mean" unless ``key`` names a study field (arms.NAME.* inside):
+    the one override-key check (:func:`simgen.schema.check_key`), an arm's keys named as such."""
+    try:
+        check_key(key, StudyConfig, under="study", where="docs/config.md, section Studies, lists the study keys")
+    except UnknownKey as e:
+        if e.owner is not ArmConfig:
+            raise
+        guess = did_you_mean(e.part, e.options)
+        raise SimgenError(f"unknown arm key {e.part!r}; {guess + ' ' if guess else ''}"
+                          f"(an arm has {', '.join(e.options)})") from None

@@ -74,19 +74,22 @@ def _node(group: str, cls: type) -> Any:
 
 
 def register() -> None:
-    """Store every group's default option (its dataclass), every shipped recipe's Config as an
-    option of ``scene`` and the top-level keys in Hydra's ConfigStore. Idempotent; call it
-    before Hydra composes (``simgen.cli`` and :func:`compose` do)."""
+    """Store every group's default option (its dataclass), every registered recipe's Config (the
+    shipped ones and a plugin's, by entry point) as an option of ``scene`` and the top-level keys
+    in Hydra's ConfigStore. Idempotent; call it before Hydra composes (``simgen.cli`` and
+    :func:`compose` do)."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
-    if f"{SETTINGS_NODE}.yaml" in store.repo:  # stored last: everything is there
+    scenes = store.repo.get("scene", {})
+    for name in available():  # a plugin's recipe may have come since the last call
+        if f"{name}.yaml" not in scenes:
+            store.store(group="scene", name=name, node=load_recipe(name).Config)
+    if f"{SETTINGS_NODE}.yaml" in store.repo:  # stored last: the groups are there
         return
     for group, option in default_options().items():
         if group in groups():
             store.store(group=group, name=option, node=_node(group, groups()[group]))
-    for name in available():
-        store.store(group="scene", name=name, node=load_recipe(name).Config)
     top = {f.name: default_of(f) for f in dataclasses.fields(Settings) if f.name not in groups() and f.name != "scene"}
     store.store(name=SETTINGS_NODE, node=top)
 

@@ -796,7 +796,7 @@ def test_catalog_from_gso_and_ycb_folders(tmp_path):
 
 def test_the_fetcher_is_the_only_downloader():
     """Nothing else in simgen opens URLs: rendering reads the library folder."""
-    client = ROOT / "simgen" / "assets" / "fetch" / "http.py"  # the fetcher's HTTP client
+    client = ROOT / "simgen" / "assets" / "fetch" / "client.py"  # the fetcher's HTTP client
     users = []
     for p in (ROOT / "simgen").rglob("*.py"):
         text = p.read_text()

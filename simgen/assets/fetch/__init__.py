@@ -22,7 +22,7 @@ files have their recorded sizes is skipped. A corrupt or truncated download is d
 reported in one line; the run goes on with the other assets and ends with a non-zero status.
 
 The package, by concern: :mod:`.plan` (the data types and :class:`FetchFailed`),
-:mod:`.http` (the client), :mod:`.base` (the :class:`Source` base class), one module per
+:mod:`.client` (the HTTP client), :mod:`.base` (the :class:`Source` base class), one module per
 source (:mod:`.polyhaven`, :mod:`.ambientcg`, :mod:`.gso`), :mod:`.sources` (:data:`SOURCES`
 and the request checks) and :mod:`.driver` (:func:`fetch`, the run).
 """
@@ -31,7 +31,7 @@ from simgen.assets.fetch.ambientcg import AmbientCG
 from simgen.assets.fetch.base import Source
 from simgen.assets.fetch.driver import Summary, fetch
 from simgen.assets.fetch.gso import CC_BY_URL, GSO, pbtxt_categories
-from simgen.assets.fetch.http import RETRIES, TIMEOUT, USER_AGENT, Http
+from simgen.assets.fetch.client import RETRIES, TIMEOUT, USER_AGENT, Http
 from simgen.assets.fetch.plan import Candidate, FetchFailed, FileSpec, Plan, Request
 from simgen.assets.fetch.polyhaven import PolyHaven
 from simgen.assets.fetch.sources import SOURCES, check_request, library_kind

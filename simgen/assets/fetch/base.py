@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simgen.assets.fetch.http import Http
+from simgen.assets.fetch.client import Http
 from simgen.assets.fetch.plan import Candidate, Plan, Request
 
 

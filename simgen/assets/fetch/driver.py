@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from simgen import SimgenError
-from simgen.assets.fetch.http import Http
+from simgen.assets.fetch.client import Http
 from simgen.assets.fetch.plan import Candidate, FetchFailed, FileSpec, Plan, Request
 from simgen.assets.fetch.sources import check_request, library_kind
 from simgen.assets.library import ENTRY, Library, check_id, folder_files, safe_extract, safe_relpath, utc_now

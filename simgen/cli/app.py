@@ -1,0 +1,163 @@
+"""The Hydra app and :func:`main`, the ``simgen`` command: dispatch (subcommands, ``--help``,
+studies), the overrides checked before Hydra composes, Hydra's run folder out of the working
+directory, Hydra's errors worded as simgen's, and the run's summary."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from simgen import Interrupted, SimgenError
+from simgen.cli.commands import SUBCOMMANDS
+from simgen.cli.datasetlog import DatasetLog
+from simgen.cli.errors import fail
+from simgen.cli.overrides import check_overrides
+from simgen.cli.study import study_file, study_main
+from simgen.cli.usage import HELP_FLAGS, usage
+from simgen.core.paths import CONFIG_DIR
+
+PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
+"""Hydra flags that take no value; with any other flag simgen leaves the command to Hydra."""
+_full_error = False
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
+def _app(cfg: DictConfig) -> None:
+    from simgen.pipeline import run
+    from simgen.settings import to_settings
+
+    handler = None
+    root = logging.getLogger()
+    try:
+        settings = to_settings(cfg)
+        console = next((h.formatter for h in root.handlers if h.formatter is not None), None)
+        handler = DatasetLog(Path(settings.output.dir).expanduser().resolve(), console)
+        root.addHandler(handler)
+        summary = run(settings, OmegaConf.to_container(cfg, resolve=True))
+    except SimgenError as e:
+        if _full_error:
+            raise
+        fail(str(e))
+    except Interrupted as e:
+        s = e.summary
+        print(f"simgen: stopped by {e.signal_name}: rendered {len(s.rendered)} frame(s); {s.frames_on_disk} "
+              f"frame(s) complete in {s.out_dir}, all in coco.json and dataset.json (run the same command "
+              "again to render the rest)", file=sys.stderr, flush=True)
+        sys.exit(128 + e.signum)
+    except KeyboardInterrupt:
+        fail("interrupted; the frames finished so far are complete on disk and in coco.json "
+             "(run the same command again to render the rest)", 130)
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+            handler.close()
+    s = summary
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in s.out_dir.iterdir() if not p.name.startswith("."))
+    print(f"simgen: dataset in {s.out_dir}\n"
+          f"  rendered {len(s.rendered)} frame(s)"
+          + (f", kept {len(s.skipped)} already on disk" if s.skipped else "")
+          + f"; {s.frames_on_disk} frame(s) on disk, {s.annotations} COCO annotation(s)\n"
+          f"  {' '.join(held)} (layout: docs/dataset.md)", flush=True)
+    total = sum(s.category_counts.values())
+    if total:
+        shares = ", ".join(f"{name} {n} ({100 * n / total:.0f} %)" for name, n in s.category_counts.items())
+        print(f"  visible objects per category: {shares}", flush=True)
+
+
+def _quote(path: str) -> str:
+    return "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], str | None]:
+    """With output.dir on the command line: no .hydra folder, and nothing in the working
+    directory. Hydra's run folder goes to a temporary folder (removed afterwards); so does
+    its sweep folder, except in a multirun into one output.dir (shards), where it is
+    ``<output.dir>/logs/multirun``: launchers keep their jobs' files and logs there
+    (submitit's must be on a file system the compute nodes share, as the dataset is)."""
+    keys = {o.key_or_group for o in parsed}
+    if "output.dir" not in keys or keys & {"hydra.run.dir", "hydra.sweep.dir"}:
+        return [], None
+    tmp = tempfile.mkdtemp(prefix="simgen-hydra-")
+    sweep = tmp
+    out = next(o for o in parsed if o.key_or_group == "output.dir")
+    if multirun and not out.is_sweep_override():
+        sweep = str(Path(str(out.value())).expanduser().absolute() / "logs" / "multirun")
+    extra = [f"hydra.run.dir={_quote(tmp)}", f"hydra.sweep.dir={_quote(sweep)}"]
+    if "hydra.output_subdir" not in keys:
+        extra.append("hydra.output_subdir=null")
+    return extra, tmp
+
+
+def main() -> None:
+    global _full_error
+    if not (CONFIG_DIR / "config.yaml").is_file():
+        fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
+             "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")
+    from simgen.configstore import register
+
+    register()  # the config groups' defaults are the declared dataclasses: stored before Hydra composes
+    args = sys.argv[1:]
+    if args and args[0] in SUBCOMMANDS:
+        SUBCOMMANDS[args[0]](args[1:])
+        return
+    if any(a in HELP_FLAGS for a in args):
+        print(usage(), flush=True)
+        return
+    study = study_file(args)
+    if study is not None:
+        study_main(study, args)
+        return
+    _full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    flags = [a for a in args if a.startswith("-")]
+    if any(f not in PLAIN_FLAGS for f in flags):
+        try:
+            _app()  # Hydra's own flags (--cfg, --info, ...): Hydra's own behaviour
+        except ValueError as e:  # e.g. "Only one of --run, --multirun, --cfg ... can be specified"
+            if _full_error:
+                raise
+            fail(str(e))
+        return
+    overrides = [a for a in args if not a.startswith("-")]
+    tmp = None
+    try:
+        try:
+            parsed = check_overrides(overrides)
+        except SimgenError as e:
+            if _full_error:  # Hydra's own report of the same problem, with its traceback
+                _app()
+                return
+            fail(str(e))
+        extra, tmp = _run_dir_overrides(parsed, multirun=bool({"-m", "--multirun"} & set(flags)))
+        sys.argv = [sys.argv[0], *flags, *overrides, *extra]
+        if _full_error:
+            _app()
+            return
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we word it
+        try:
+            _app()
+        except Exception as e:
+            from hydra.errors import HydraException
+            from omegaconf.errors import OmegaConfBaseException
+
+            if not isinstance(e, (HydraException, OmegaConfBaseException)):
+                raise
+            from simgen.configstore import setting_error
+
+            error = setting_error(e)  # e.g. a value of the wrong type: worded as simgen's own checks word it
+            if error is not None:
+                fail(str(error))
+            first = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
+            fail(f"{first} (HYDRA_FULL_ERROR=1 shows the details)")
+        finally:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

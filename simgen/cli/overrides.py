@@ -1,0 +1,100 @@
+"""The command line's overrides checked before Hydra composes: parsed as Hydra will, every key
+and group option (every value of a sweep) checked, and a one-line error with a "did you mean"
+for the first bad one, worded as simgen's own checks word theirs."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from simgen import SimgenError
+
+
+def _schema(recipes: list[str | None]) -> dict[str, Any]:
+    """Top-level key -> its type (a dataclass for groups); ``scene`` -> the union of the
+    recipes' Config fields (Any, unchecked, when an option's recipe is not known here)."""
+    from simgen.config import Settings
+
+    hints = typing.get_type_hints(Settings)
+    out: dict[str, Any] = {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+    scene: dict[str, Any] = {}
+    for name in recipes:
+        if name is None:
+            out["scene"] = Any  # a scene option of the user's own (hydra.searchpath): Hydra checks its keys
+            return out
+        try:
+            from simgen.recipes import load_recipe
+
+            config = load_recipe(name).Config
+        except SimgenError:
+            continue  # an unknown recipe is reported with its choices later
+        scene.update(typing.get_type_hints(config))
+    out["scene"] = scene
+    return out
+
+
+def _parse_fix(text: str) -> str:
+    """How to fix an override Hydra cannot parse: quote a plain value, else check the syntax."""
+    key, _, value = text.partition("=")
+    if value and not any(c in value for c in "'\"[]{}(),"):
+        return "quote the value for Hydra, e.g. simgen \"" + f"{key}='{value}'" + '"'
+    return ("check its brackets and quotes (Hydra's override syntax: key=value, key=[a,b], "
+            "key={name: value}, key='quoted text')")
+
+
+def check_overrides(overrides: list[str]) -> list[Any]:
+    """Parse the command-line overrides as Hydra will and check every key and group option
+    (every value of a sweep, before its first job runs); a one-line SimgenError with a "did you
+    mean" for the first bad one. Returns the parsed overrides. The values are checked when the
+    config is composed and converted (simgen.settings.to_settings)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from simgen.configstore import options as group_options
+    from simgen.configstore import registered
+    from simgen.schema import check_key, did_you_mean
+
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.append(parser.parse_override(text))
+        except HydraException as e:
+            reason = " ".join(str(e).split())
+            raise SimgenError(f"cannot parse the override {text!r} ({reason}); {_parse_fix(text)}") from None
+    options = group_options(overrides=overrides)
+    recipes: list[str | None] = []
+    for o in parsed:
+        if o.key_or_group == "scene" and o.package is None and not o.is_delete():
+            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+            for v in map(str, (v for v in values if v is not None)):
+                if registered("scene", v):
+                    recipes.append(v)
+                elif v in options["scene"]:
+                    recipes.append(None)  # a scene option file of the user's own: its recipe is known after composing
+        if o.key_or_group == "scene.recipe" and not o.is_sweep_override():
+            recipes.append(str(o.value()))
+    if not any(o.key_or_group == "scene" for o in parsed):
+        from simgen.config import DEFAULT_RECIPE
+
+        recipes.append(DEFAULT_RECIPE)
+    schema = _schema(recipes)
+    for o in parsed:
+        key = o.key_or_group
+        if key.startswith("hydra") or o.is_add() or o.is_force_add() or o.package is not None:
+            continue  # Hydra's own settings; '+' keys are checked against the schema after composing
+        if key in options:
+            if o.is_delete():
+                continue
+            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+            for v in values:
+                if v is not None and str(v) not in options[key]:
+                    guess = did_you_mean(str(v), options[key], prefix=f"{key}=")
+                    raise SimgenError(f"unknown option {key}={v}; {guess + ' ' if guess else ''}"
+                                      f"the options of {key} are {', '.join(options[key])}")
+            continue
+        if "/" in key:
+            continue  # a group path Hydra resolves (e.g. a nested group); it reports unknown ones itself
+        check_key(key, schema)
+    return parsed

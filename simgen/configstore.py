@@ -82,9 +82,12 @@ def register() -> None:
 
     store = ConfigStore.instance()
     scenes = store.repo.get("scene", {})
-    for name in available():  # a plugin's recipe may have come since the last call
+    names = available()
+    for name in names:  # the scene options mirror the recipes' registry: a plugin's may have come
         if f"{name}.yaml" not in scenes:
             store.store(group="scene", name=name, node=load_recipe(name).Config)
+    for gone in set(store.repo.get("scene", {})) - {f"{n}.yaml" for n in names}:  # ... or gone
+        del store.repo["scene"][gone]
     if f"{SETTINGS_NODE}.yaml" in store.repo:  # stored last: the groups are there
         return
     for group, option in default_options().items():

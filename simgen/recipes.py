@@ -76,8 +76,8 @@ def _check(recipe: Any, where: str) -> None:
 
 RECIPES: Registry[Recipe] = Registry(
     "scene recipe", "simgen.recipes", check=_check, attr="RECIPE",
-    hint="scene=<name> picks one with a configs/scene/<name>.yaml; your own module: scene.recipe=mypkg.myscene "
-         "(its RECIPE named the same), or an entry point in the group simgen.recipes")
+    hint="scene=<name> picks one; your own module: ~scene +scene.recipe=mypkg.myscene, or an entry point "
+         "in the group simgen.recipes (then scene=<its name>)")
 """The scene recipes by name (``scene.recipe``): simgen's own, then a user's (entry points in the
 group ``simgen.recipes``, or a module's dotted path)."""
 for _name in BUILTIN:

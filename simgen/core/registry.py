@@ -26,6 +26,7 @@ they run with the user's rights (README, "Trust model").
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Optional, TypeVar, Union, overload
@@ -61,6 +62,11 @@ class _Lazy:
     target: str
 
 
+PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+"""A name an entry may take (it may name a folder or appear in a config value): a letter, then
+letters, digits, '_' or '-'."""
+
+
 class Registry(Generic[T]):
     """Named objects of one kind (e.g. label kinds), extendable by entry points and dotted paths.
 
@@ -68,7 +74,8 @@ class Registry(Generic[T]):
     (``simgen.label_kinds``). ``name_of(obj)`` is an object's own name, if it has one: an entry
     point must use it, and an object reached by a dotted path registers under it (the path
     becomes an alias); without it, an object registers under the name it was reached by.
-    ``check(obj, where)`` raises a one-line SimgenError (naming ``where``) unless ``obj`` is a
+    ``cls``: the type every entry is (anything else is one line naming ``where`` and what it is);
+    ``check(obj, where)`` then raises a one-line SimgenError (naming ``where``) unless ``obj`` is a
     well-formed entry. ``attr``: the attribute a module stands for when a dotted path (or an
     entry point) names a module. ``hint``: how to add one, for the unknown-name error.
 
@@ -77,13 +84,14 @@ class Registry(Generic[T]):
     """
 
     def __init__(self, kind: str, group: str, *, name_of: Optional[Callable[[T], str]] = None,
-                 check: Optional[Callable[[Any, str], None]] = None, attr: Optional[str] = None,
-                 hint: Optional[str] = None):
+                 cls: Optional[type] = None, check: Optional[Callable[[Any, str], None]] = None,
+                 attr: Optional[str] = None, hint: Optional[str] = None):
         self.kind = kind
         self.hint = hint or f"your own: a dotted path mypkg.module:OBJECT, or an entry point in the group {group}"
         self.group = group
         self._name_of = name_of
-        self._check = check
+        self._cls = cls
+        self._custom_check = check
         self._attr = attr
         self._entries: dict[str, Union[T, _Lazy]] = {}
         self._aliases: dict[str, str] = {}
@@ -131,12 +139,19 @@ class Registry(Generic[T]):
             self._path_only.discard(name)
             return obj
 
+    def _check(self, obj: Any, where: str) -> None:
+        """The entry's type (``cls``), then the registry's own ``check``."""
+        if self._cls is not None and not isinstance(obj, self._cls):
+            raise SimgenError(f"{where} is not a {self._cls.__module__}.{self._cls.__qualname__} "
+                              f"(it is a {type(obj).__name__})")
+        if self._custom_check is not None:
+            self._custom_check(obj, where)
+
     def _add(self, name: str, obj: Any, where: str, path: Optional[str] = None) -> T:
         """Check ``obj`` (``where`` names it in errors) and register it under ``name``; ``path``:
         the dotted path it was reached by."""
         with self._lock:
-            if self._check is not None:
-                self._check(obj, where)
+            self._check(obj, where)
             own = self._name_of(obj) if self._name_of is not None else None
             if own is not None and own != name:
                 raise SimgenError(f"{where}: its name is {own!r}, not {name!r}; register it under its own name")
@@ -276,8 +291,7 @@ class Registry(Generic[T]):
         except ModuleNotFoundError as e:
             raise UnknownName(f"{self.unknown_message(path)}; no module named {e.name!r}") from None
         where = f"{self.kind} {path}"
-        if self._check is not None:
-            self._check(obj, where)  # before its name is read
+        self._check(obj, where)  # before its name is read
         name = self._name_of(obj) if self._name_of is not None else path
         if name not in self._entries:
             self._path_only.add(name)

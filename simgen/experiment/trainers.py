@@ -16,7 +16,6 @@ package adds one by an entry point in the group ``simgen.trainers`` (``mine =
 from __future__ import annotations
 
 import importlib.util
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from simgen import SimgenError
-from simgen.core.registry import Registry
+from simgen.core.registry import PLAIN_NAME, Registry
 from simgen.experiment.training import to_spec
 from simgen.io.confine import inside
 from simgen.io.files import write_json
@@ -82,19 +81,15 @@ class Trainer:
     """model(study.trainer): what is trained, for the progress lines."""
 
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-
-
-def _check(trainer: Any, where: str) -> None:
-    if not isinstance(trainer, Trainer):
-        raise SimgenError(f"{where} is not a simgen.experiment.trainers.Trainer (it is a {type(trainer).__name__})")
-    if not _NAME.match(trainer.name):
+def _check(trainer: Trainer, where: str) -> None:
+    if not PLAIN_NAME.match(trainer.name):
         raise SimgenError(f"{where}: name {trainer.name!r} must be letters, digits, '_' or '-'")
     if not callable(trainer.command):
         raise SimgenError(f"{where}: command must be a function of the TrainingRun")
 
 
-TRAINERS: Registry[Trainer] = Registry("trainer", "simgen.trainers", name_of=lambda t: t.name, check=_check)
+TRAINERS: Registry[Trainer] = Registry("trainer", "simgen.trainers", name_of=lambda t: t.name, cls=Trainer,
+                                        check=_check)
 """The trainers by name: simgen's own (registered below), then a user's package's (entry points in
 the group ``simgen.trainers``, or a dotted path in study.trainer.name)."""
 

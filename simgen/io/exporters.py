@@ -18,15 +18,14 @@ user's package by an entry point in the group ``simgen.exporters``, ``npz_boxes 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
-from simgen.core.registry import Registry, UnknownName, is_dotted
+from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.io.flow_formats import write_flo, write_kitti_flow
 from simgen.io.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
@@ -52,27 +51,24 @@ class Exporter:
     """Flow format: write_flow(path, flow, valid)."""
 
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 RESERVED = ("logs", "models", "index", "previews", "meta", *(k.folder for k in CORE_KINDS if k.folder))
 """Names a format may not take: a dataset format other than coco rebuilds DIR/<name>/ whole (so
 not a folder of simgen's own, nor flow_*)."""
 
 
-def _check(exporter: Any, where: str) -> None:
+def _check(exporter: Exporter, where: str) -> None:
     """One-line SimgenError naming ``where`` unless ``exporter`` is a well-formed export format."""
-    if not isinstance(exporter, Exporter):
-        raise SimgenError(f"{where} is not a simgen.io.exporters.Exporter (it is a {type(exporter).__name__})")
     if (exporter.finish is None) == (exporter.write_flow is None):
         raise SimgenError(f"{where} must be a dataset format (finish) or a flow format (write_flow)")
     if exporter.write_flow is not None and not exporter.flow_file:
         raise SimgenError(f"{where}: a flow format needs its flow_file")
-    if not _NAME.match(exporter.name) or exporter.name in RESERVED or exporter.name.startswith("flow_"):
+    if not PLAIN_NAME.match(exporter.name) or exporter.name in RESERVED or exporter.name.startswith("flow_"):
         raise SimgenError(f"{where}: name {exporter.name!r} must be letters, digits, '_' or '-' and not one of "
                           f"{', '.join(RESERVED)}, flow_* (a dataset format writes DIR/<name>/)")
 
 
 EXPORTERS: Registry[Exporter] = Registry("export format", "simgen.exporters", name_of=lambda e: e.name,
-                                         check=_check)
+                                         cls=Exporter, check=_check)
 """Every export format by name: simgen's own (registered below), then a user's package's (entry
 points in the group ``simgen.exporters``, or dotted paths in output.formats / sequence.formats)."""
 

@@ -14,14 +14,13 @@ user's package by an entry point in the group ``simgen.label_kinds`` (``edges =
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
-from simgen.core.registry import Registry, UnknownName, is_dotted
+from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.labels.preview import colorize_ids, depth_preview, normal_preview
 
 CODECS = (".png", ".npy", ".npz")
@@ -98,14 +97,11 @@ CORE_KINDS = (
 
 RESERVED_FOLDERS = ("meta", "models", "logs", "previews", "index", "yolo", "yolo_seg")
 """Folders of the dataset that are not a label kind's (flow_* too)."""
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
-def _check(kind: Any, where: str) -> None:
+def _check(kind: LabelKind, where: str) -> None:
     """One-line SimgenError naming ``where`` unless ``kind`` is a well-formed label kind."""
-    if not isinstance(kind, LabelKind):
-        raise SimgenError(f"{where} is not a simgen.labels.kinds.LabelKind (it is a {type(kind).__name__})")
-    if not _NAME.match(kind.name):
+    if not PLAIN_NAME.match(kind.name):
         raise SimgenError(f"{where}: name {kind.name!r} must be letters, digits, '_' or '-' (it names folders)")
     if kind.core and kind not in CORE_KINDS:
         raise SimgenError(f"{where}: only the render's own kinds are core; give it a compute function")
@@ -115,13 +111,13 @@ def _check(kind: Any, where: str) -> None:
         if kind.suffix not in CODECS:
             raise SimgenError(f"{where}: suffix {kind.suffix!r} is not one of {CODECS}")
         taken = [k.folder for k in CORE_KINDS if k.name != kind.name] + list(RESERVED_FOLDERS)
-        if not _NAME.match(kind.folder) or kind.folder in taken or kind.folder.startswith("flow_"):
+        if not PLAIN_NAME.match(kind.folder) or kind.folder in taken or kind.folder.startswith("flow_"):
             raise SimgenError(f"{where}: folder {kind.folder!r} must be a plain name that is not one of simgen's "
                               f"own ({', '.join(taken)}, flow_*)")
 
 
 LABEL_KINDS: Registry[LabelKind] = Registry("label kind", "simgen.label_kinds", name_of=lambda k: k.name,
-                                            check=_check)
+                                            cls=LabelKind, check=_check)
 """Every label kind by name, in registration order (the core kinds first): simgen's own (the
 optional ones are registered in ``simgen/labels/__init__.py``), then a user's package's (entry
 points in the group ``simgen.label_kinds``, or dotted paths in ``output.labels``)."""

@@ -39,6 +39,7 @@ MIN_IMAGE_SIZE = 4
 MAX_SAMPLES = 16777216
 """Cycles' largest sample count."""
 MAX_THREADS = 1024
+MAX_WORKERS = 64
 """Blender's largest render thread count."""
 MAX_FRAMES = 1_000_000
 """Most frames one run renders (shard bigger datasets with start/frames)."""
@@ -116,14 +117,21 @@ class RenderConfig:
     (the RGB moves by 5e-4 px at the default width; nothing costs extra). false: unshifted,
     labels up to 5e-4 px off the centre, which flips single pixels at depth discontinuities."""
     overlap: bool = setting(True)
-    """Read, label and write frame i on a worker thread while frame i+1 renders (same files;
-    the GPU or the render threads never wait for that work; only the render call overlaps it,
-    Blender's other operators wait for the worker). false: one frame at a time."""
+    """Read, label and write frames on worker threads (render.workers) while the next frames
+    render (same files; the GPU or the render threads never wait for that work; only the
+    render call overlaps it, Blender's other operators wait for the workers). false: one frame
+    at a time, all on one thread."""
+    workers: int = setting(0, ge=0, le=MAX_WORKERS)
+    """Worker threads for the CPU work of frames with render.overlap: reading the render back,
+    tone mapping, labels, annotations, encoding and writing the files; several frames at once,
+    completed in index order. 0 = one per core this process may use (its CPU affinity), at
+    most 8. Each frame in flight (at most workers + 1) holds its render and label maps: ~60
+    bytes per pixel (18 MB at 640x480); the scratch folder holds workers + 2 renders."""
     persistent_data: bool = setting(False)
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
     scratch_dir: Optional[str] = setting(None, example="/local/scratch")
     """Folder for the renders in flight: multilayer EXR files of 57 bytes per pixel (118 MB at
-    1920x1080), up to 3 at once with render.overlap (twice that with depth of field). null: the
+    1920x1080), up to render.workers + 2 at once with render.overlap (twice that with depth of field). null: the
     first of /dev/shm (RAM), the system's temp folder and output.dir/logs/scratch with room for
     them (containers give /dev/shm 64 MB). The run's work folder in it is removed at the end."""
     recycle_every: int = setting(1000, ge=0, le=MAX_FRAMES)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from conftest import assert_same_dataset, dataset_files, tiny_settings
 from fake_renderer import FakeRenderer, passes_of, squares, stand_in_lut
 from simgen import Interrupted
 from simgen.io.dataset import read_frame
-from simgen.pipeline import Hooks, catalog_for, load_recipe, make_frame_scene, run
+from simgen.pipeline import PRODUCER_STAGES, Hooks, catalog_for, load_recipe, make_frame_scene, run
 from simgen.sampling.random import render_seed
 
 TESTS = Path(__file__).resolve().parent
@@ -115,20 +117,66 @@ def test_a_second_run_renders_only_the_missing_frames_in_order(tmp_path, no_blen
     assert run(s, make_renderer=FakeRenderer).rendered == [] and len(FakeRenderer.made) == 3  # nothing to do
 
 
-def test_sequences_write_the_same_files_with_and_without_the_worker_thread(tmp_path, no_blender):
+class Shuffle(Hooks):
+    """Sleeps a random while in the worker stages, so that frames finish out of order, and
+    records the order frames are completed in."""
+
+    def __init__(self, seed: int):
+        self.rng, self.done = random.Random(seed), []
+
+    def wrap(self, stage, fn):
+        if stage in PRODUCER_STAGES:
+            return fn
+        nap = self.rng.random() * 0.01
+
+        def slow(*a):
+            time.sleep(nap)
+            return fn(*a)
+        return slow
+
+    def frame_done(self, index, times):
+        self.done.append(index)
+
+
+@pytest.mark.parametrize("length", [1, 3])
+def test_any_number_of_workers_writes_the_same_files_in_order(tmp_path, no_blender, length):
     roots = {}
-    for overlap in (True, False):
-        roots[overlap] = tmp_path / str(overlap)
-        run(settings(roots[overlap], frames=6, sequence__length=3, render__overlap=overlap),
-            make_renderer=FakeRenderer)
-    files = sorted(p.relative_to(roots[True]) for p in roots[True].rglob("*") if p.is_file() and "logs" not in p.parts)
-    assert files == sorted(p.relative_to(roots[False]) for p in roots[False].rglob("*")
-                           if p.is_file() and "logs" not in p.parts)
-    for rel in files:
-        if rel.name != "dataset.json":  # holds the config, which differs in render.overlap
-            assert (roots[True] / rel).read_bytes() == (roots[False] / rel).read_bytes(), rel
-    meta = json.loads((roots[True] / "meta" / "000001.json").read_text())
-    assert set(meta["flow"]) == {"forward", "backward"} and all(meta["flow"].values())
+    for overlap, workers in ((False, 0), (True, 1), (True, 4)):
+        roots[workers] = tmp_path / str(workers)
+        hooks = Shuffle(workers)
+        run(settings(roots[workers], frames=12, sequence__length=length, render__overlap=overlap,
+                     render__workers=workers), hooks=hooks, make_renderer=FakeRenderer)
+        assert hooks.done == list(range(12))
+    files = sorted(p.relative_to(roots[0]) for p in roots[0].rglob("*") if p.is_file() and "logs" not in p.parts)
+    for workers in (1, 4):
+        assert files == sorted(p.relative_to(roots[workers]) for p in roots[workers].rglob("*")
+                               if p.is_file() and "logs" not in p.parts)
+        for rel in files:
+            if rel.name != "dataset.json":  # holds the config, which differs in render.overlap
+                assert (roots[workers] / rel).read_bytes() == (roots[0] / rel).read_bytes(), rel
+    if length > 1:
+        meta = json.loads((roots[4] / "meta" / "000001.json").read_text())
+        assert set(meta["flow"]) == {"forward", "backward"} and all(meta["flow"].values())
+
+
+def test_a_failing_frame_leaves_every_frame_before_it_complete_and_none_after(tmp_path, no_blender):
+    class FailOnFrame5(Shuffle):
+        def wrap(self, stage, fn):
+            slow = super().wrap(stage, fn)
+            if stage != "write":
+                return slow
+
+            def write(out):
+                if out.index == 5:
+                    raise OSError("the disk went away")
+                return slow(out)
+            return write
+
+    s = settings(tmp_path, frames=12, render__workers=4)
+    with pytest.raises(OSError, match="went away"):
+        run(s, hooks=FailOnFrame5(1), make_renderer=FakeRenderer)
+    assert sorted(p.name for p in (tmp_path / "meta").iterdir()) == [f"{i:06d}.json" for i in range(5)]
+    assert run(s, make_renderer=FakeRenderer).rendered == list(range(5, 12))  # the same command resumes
 
 
 def test_a_frame_whose_flow_needs_frames_outside_the_run_renders_them_too(tmp_path, no_blender):

@@ -26,11 +26,13 @@ def fake_free(sizes):
 def test_a_1080p_job_skips_a_64mb_ram_disk_and_a_small_one_fits(tmp_path):
     ram, tmp, out = tmp_path / "shm", tmp_path / "tmp", tmp_path / "out" / "logs" / "scratch"
     free = fake_free({ram: 64 * MB, tmp: 10_000 * MB, out: 50_000 * MB})
-    need = scratch.need_bytes(1920, 1080, overlap=True, depth_of_field=False)
+    need = scratch.need_bytes(1920, 1080, workers=1, depth_of_field=False)
     assert need > 3 * 1920 * 1080 * 56  # three EXRs of 56 bytes per pixel (measured) in flight
+    assert scratch.need_bytes(1920, 1080, workers=4, depth_of_field=False) > 6 * 1920 * 1080 * 56  # workers + 2
+    assert 1920 * 1080 * 56 < scratch.need_bytes(1920, 1080, workers=0, depth_of_field=False) < 2 * 1920 * 1080 * 56
     choice = scratch.choose(need, None, out, free=free, places=[ram, tmp, out])
     assert choice.folder == tmp and "too little in" in choice.why and str(ram) in choice.why
-    small = scratch.need_bytes(320, 240, overlap=True, depth_of_field=True)
+    small = scratch.need_bytes(320, 240, workers=1, depth_of_field=True)
     assert scratch.choose(small, None, out, free=free, places=[ram, tmp, out]).folder == ram
     free = fake_free({ram: 64 * MB, tmp: 64 * MB, out: 50_000 * MB})
     assert scratch.choose(need, None, out, free=free, places=[ram, tmp, out]).folder == out  # the output's disk

@@ -34,38 +34,47 @@ def test_stage_hooks_see_every_stage_in_order(tmp_path):
                                                                                                    "write"}
 
 
-def test_overlapped_stages_run_on_two_threads_and_write_the_same_files(tmp_path):
-    """render.overlap: Blender's stages on the calling thread, the rest on the worker, in
-    the same order per thread as without it; the files are byte-identical."""
-    calls: list[tuple[str, str]] = []
+def test_overlapped_stages_run_on_worker_threads_and_write_the_same_files(tmp_path):
+    """render.overlap: Blender's stages on the calling thread, the rest on the worker threads
+    (with one worker in the same order as without overlap); frames are completed in index
+    order; the files are byte-identical whatever the number of workers."""
+    calls: dict[str, list[tuple[str, str]]] = {}
 
     class Recorder(StageTimes):
+        def __init__(self, calls):
+            super().__init__()
+            self.calls, self.done = calls, []
+
         def wrap(self, stage, fn):
-            calls.append((stage, threading.current_thread().name))
+            self.calls.append((stage, threading.current_thread().name))
             return super().wrap(stage, fn)
 
+        def frame_done(self, index, times):
+            self.done.append(index)
+            super().frame_done(index, times)
+
     roots = {}
-    for overlap in (True, False):
-        s = tiny_settings(tmp_path / str(overlap), frames=4, width=64, height=48, samples=1)
+    for name, overlap, workers in (("serial", False, 0), ("one", True, 1), ("three", True, 3)):
+        s = tiny_settings(tmp_path / name, frames=6, width=64, height=48, samples=1)
         s.sequence.length = 2
-        s.render.overlap = overlap
-        hooks = Recorder()
+        s.render.overlap, s.render.workers = overlap, workers
+        hooks = Recorder(calls.setdefault(name, []))
         run(s, hooks=hooks)
-        roots[overlap] = tmp_path / str(overlap)
-        assert len(hooks.frames) == 4 and all(f["render"] > 0 for f in hooks.frames[::2])
+        roots[name] = tmp_path / name
+        assert hooks.done == list(range(6)) and all(f["render"] > 0 for f in hooks.frames[::2])
     main = threading.current_thread().name
-    threaded = calls[:len(calls) // 2]
-    assert {t for st, t in threaded if st in PRODUCER_STAGES} == {main}
-    assert {t for st, t in threaded if st not in PRODUCER_STAGES} == {"simgen-worker"}
-    for thread in (main, "simgen-worker"):
-        assert [st for st, t in threaded if t == thread] == [st for st, t in calls[len(calls) // 2:]
-                                                              if (st in PRODUCER_STAGES) == (thread == main)]
+    for name in ("one", "three"):
+        assert {t for st, t in calls[name] if st in PRODUCER_STAGES} == {main}
+        assert {t for st, t in calls[name] if st not in PRODUCER_STAGES} <= {f"simgen-worker_{i}" for i in range(3)}
+    assert [st for st, t in calls["one"] if t == "simgen-worker_0"] == [st for st, _ in calls["serial"]
+                                                                       if st not in PRODUCER_STAGES]
     files = {o: sorted(p.relative_to(r) for p in r.rglob("*") if p.is_file() and "logs" not in p.parts)
              for o, r in roots.items()}
-    assert files[True] == files[False] and len(files[True]) > 20
-    for rel in files[True]:
+    assert files["serial"] == files["one"] == files["three"] and len(files["serial"]) > 20
+    for rel in files["serial"]:
         if rel.name != "dataset.json":  # holds the config, which differs in render.overlap
-            assert (roots[True] / rel).read_bytes() == (roots[False] / rel).read_bytes(), rel
+            for name in ("one", "three"):
+                assert (roots[name] / rel).read_bytes() == (roots["serial"] / rel).read_bytes(), (name, rel)
 
 
 def test_run_log_has_a_line_per_frame_and_a_summary(tmp_path):

@@ -43,7 +43,7 @@ class BlenderBackend:
         one by free space when None)."""
         self.settings = settings
         self.quiet = quiet
-        self.scratch_need = scratch.need_bytes(settings.width, settings.height, settings.overlap)
+        self.scratch_need = scratch.need_bytes(settings.width, settings.height, workers=0)  # one render at a time; the pipeline sets its own
         base = Path(workdir) if workdir else scratch.choose(self.scratch_need, settings.scratch_dir, None).folder
         self._work = scratch.WorkFolder(base)
         self.tmpdir = self._work.path

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -106,6 +107,7 @@ class DatasetWriter:
         self.previews = bool(previews)
         self._unsynced: set[Path] = set()
         """Folders that got a file since the last frame's meta (synced before the next meta)."""
+        self._unsynced_lock = threading.Lock()  # frames are written on several threads
         self.kinds = resolve(labels)
         """The label kinds written: the core ones and the optional ones named in ``labels``."""
         for d in (*(k.folder for k in self.kinds if k.folder), "meta", "models"):
@@ -140,7 +142,14 @@ class DatasetWriter:
     def write_frame(self, index: int, labels: FrameLabels, meta: dict) -> None:
         """Write every file of frame ``index``; the meta file goes last, once the folder entries
         of the others (and of its flow fields and models) are durable: a frame with a meta file
-        is complete even after a power cut."""
+        is complete even after a power cut. The same as :meth:`write_frame_files` then
+        :meth:`commit_frame`."""
+        self.write_frame_files(index, labels, meta)
+        self.commit_frame(index, meta)
+
+    def write_frame_files(self, index: int, labels: FrameLabels, meta: dict) -> None:
+        """Every file of frame ``index`` but its meta (checked here; written by
+        :meth:`commit_frame`). Frames may be written on several threads at once."""
         index = int(index)
         labels.check()
         self._check_meta(index, labels, meta)
@@ -148,12 +157,24 @@ class DatasetWriter:
             if kind.folder:
                 path = kind_path(self.root, kind, index)
                 WRITERS[kind.suffix](path, labels[kind.name])
-                self._unsynced.add(path.parent)
+                self._touched(path.parent)
         if self.previews:
             self._write_previews(index, labels, meta["coco"]["annotations"])
-        fsync_dirs(sorted(self._unsynced))
-        self._unsynced.clear()
-        write_json(self.root / "meta" / f"{frame_name(index)}.json", meta)
+
+    def commit_frame(self, index: int, meta: dict) -> None:
+        """Frame ``index``'s meta file, once the folder entries of every file written so far
+        (its own among them) are durable: the frame is complete. Call in index order, on one
+        thread at a time, after :meth:`write_frame_files` of the frame returned."""
+        with self._unsynced_lock:
+            folders, self._unsynced = sorted(self._unsynced), set()
+        fsync_dirs(folders)
+        write_json(self.root / "meta" / f"{frame_name(int(index))}.json", meta)
+
+    def _touched(self, *folders: Path) -> None:
+        """``folders`` got a file: fsynced before the next meta (:meth:`commit_frame`). Called
+        after the file's rename, so a commit that misses the folder comes after it did."""
+        with self._unsynced_lock:
+            self._unsynced.update(folders)
 
     def _write_previews(self, index: int, labels: FrameLabels, annotations: list[dict]) -> None:
         name = frame_name(index)
@@ -161,7 +182,7 @@ class DatasetWriter:
         pics["overlay"] = overlay(labels.rgb, labels.instance, annotations, self.category_names)
         for kind, pic in pics.items():
             write_png(self.root / "previews" / kind / f"{name}.png", pic)
-            self._unsynced.add(self.root / "previews" / kind)
+            self._touched(self.root / "previews" / kind)
 
     def write_flow(self, index: int, direction: str, flow: np.ndarray, valid: np.ndarray,
                    formats: Sequence[str] = ()) -> dict[str, str]:
@@ -189,8 +210,8 @@ class DatasetWriter:
         if self.previews:
             (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
             write_png(self.root / "previews" / d / f"{name}.png", flow_to_color(flow, valid))
-            self._unsynced.add(self.root / "previews" / d)
-        self._unsynced.update((self.root / r).parent for r in rel.values())
+            self._touched(self.root / "previews" / d)
+        self._touched(*((self.root / r).parent for r in rel.values()))
         return rel
 
     def frames_on_disk(self) -> list[int]:
@@ -209,7 +230,7 @@ class DatasetWriter:
             target.parent.mkdir(parents=True, exist_ok=True)
             data = mesh.export(file_type="ply", encoding="binary")
             atomic_write_bytes(target, data)
-            self._unsynced.add(target.parent)
+            self._touched(target.parent)
         return rel.as_posix()
 
     # ------------------------------------------------------------------ indexes

@@ -42,17 +42,18 @@ LOCK_NAME = "owner.lock"
 RAM_DISK = Path("/dev/shm")
 
 
-def frames_in_flight(overlap: bool) -> int:
-    """EXR files that can exist at once: with the worker thread, the one rendering, the one
-    queued for the worker and the one it reads; without it, one."""
-    return 3 if overlap else 1
+def frames_in_flight(workers: int) -> int:
+    """EXR files that can exist at once with ``workers`` worker threads
+    (:func:`simgen.pipeline.concurrency.worker_count`): the one rendering and the workers + 1
+    frames in flight; without workers (render.overlap false), one."""
+    return workers + 2 if workers else 1
 
 
-def need_bytes(width: int, height: int, overlap: bool, depth_of_field: bool = True) -> int:
-    """Scratch bytes a run at ``width`` x ``height`` needs (with depth of field a frame is two
-    renders: the blurred RGB and the sharp labels)."""
+def need_bytes(width: int, height: int, workers: int, depth_of_field: bool = True) -> int:
+    """Scratch bytes a run at ``width`` x ``height`` with ``workers`` worker threads needs (with
+    depth of field a frame is two renders: the blurred RGB and the sharp labels)."""
     per_render = width * height * EXR_BYTES_PER_PIXEL + EXR_HEADER_BYTES
-    return int(frames_in_flight(overlap) * (2 if depth_of_field else 1) * per_render * MARGIN)
+    return int(frames_in_flight(workers) * (2 if depth_of_field else 1) * per_render * MARGIN)
 
 
 @dataclass(frozen=True)

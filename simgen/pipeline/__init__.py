@@ -7,14 +7,14 @@ A module per concern, lowest first (each imports only those above it in this lis
 - ``frames``: the asset catalog, which frames a run or shard renders, the scenes of a
   sequence, and which steps to render so that every flow has its neighbour.
 - ``meta``: what is written for a frame besides pixels: annotations, label kinds, flow, meta.
-- ``concurrency``: the worker thread and the signals handled between frames.
+- ``concurrency``: the worker threads and the signals handled between frames.
 - ``loop``: :class:`FrameLoop`, its stages (:data:`STAGES`) and :class:`Hooks`.
 - ``batches``: render.recycle_every, batches of frames in fresh processes.
 - ``finish``: the end of a run: index, exports and dataset.json from the frames on disk.
 - ``runner``: :func:`run`, from the checks of the input to the summary.
 """
 
-from simgen.pipeline.concurrency import StopRequest, Worker
+from simgen.pipeline.concurrency import FramePool, StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, unless_full
 from simgen.pipeline.frames import (SequenceWindow, catalog_for, frame_position, make_frame_scene,
                                     make_sequence_scenes, shard_frames)
@@ -25,9 +25,9 @@ from simgen.pipeline.runner import RunSummary, blender_renderer, registered, run
 from simgen.recipes import load_recipe
 
 __all__ = [
-    "PRODUCER_STAGES", "STAGES", "FrameLoop", "FrameOutput", "Hooks", "Passes", "RenderedFrame", "Renderer",
-    "RendererFactory", "Rendered", "RunSummary", "SequenceWindow", "StageTimes", "StopRequest", "Worker",
+    "FramePool", "PRODUCER_STAGES", "STAGES", "FrameLoop", "FrameOutput", "Hooks", "Passes", "RenderedFrame", "Renderer",
+    "RendererFactory", "Rendered", "RunSummary", "SequenceWindow", "StageTimes", "StopRequest",
     "blender_renderer", "catalog_for", "finish_dataset", "flow_between", "frame_meta", "frame_position", "keep_log",
     "load_recipe", "make_frame_scene", "make_sequence_scenes", "model_relpath", "registered", "run", "shard_frames",
-    "unless_full",
+    "unless_full", "worker_count",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ from simgen.io.dataset import DatasetWriter
 from simgen.io.runlog import RunLog
 from simgen.labels import FrameLabels, make_labels
 from simgen.labels.kinds import LabelKind
-from simgen.pipeline.concurrency import StopRequest, Worker
+from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
 from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequence, make_sequence_scenes
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
@@ -37,8 +38,10 @@ back) and ``labels`` (passes -> label maps). Per written frame: ``labels`` again
 flow computed and their files written) and ``write`` (the frame's other files, meta last).
 
 ``sample`` to ``render`` run on the calling thread (they drive Blender); with
-``render.overlap`` (the default) ``read`` to ``write`` run on a worker thread, frame i's
-while frame i+1 renders (Cycles releases the GIL while it renders)."""
+``render.overlap`` (the default) ``read`` to ``write`` run on ``render.workers`` worker threads
+(:class:`~simgen.pipeline.concurrency.FramePool`) while the next frames render (Cycles releases
+the GIL while it renders; so do numpy, OpenColorIO and OpenCV for most of their work), and the
+frames are completed (their meta files written) one by one in index order."""
 PRODUCER_STAGES = ("sample", "settle", "build", "render")
 
 
@@ -49,8 +52,9 @@ class Hooks:
     ``wrap(stage, fn)`` is called once per stage call with the function about to run and
     returns the function to run instead (the default runs it as it is); the stages of
     :data:`PRODUCER_STAGES` run on the thread that called :func:`run`, the others on the
-    worker thread when ``render.overlap`` is on. ``frame_done(index, times)`` is called after
-    each written frame (on the worker thread) with the seconds of each stage spent on it (the
+    worker threads when ``render.overlap`` is on (several frames at once: a hook that keeps
+    state must be thread-safe). ``frame_done(index, times)`` is called after each written
+    frame, in index order, on one thread (the pool's committing thread) with the seconds of each stage spent on it (the
     work of sequence-level stages and of neighbour renders counts towards the frame written
     next); ``loop_started`` before the first stage of the loop with the loop (its ``backend``
     is the renderer, a Blender session in a real run) and the frames to render."""
@@ -98,7 +102,7 @@ class FrameLoop:
         self.kinds, self.hooks, self.run_log = kinds, hooks, run_log
         self.backend: Renderer | None = backend
         """The renderer the stages drive (given here or set before :meth:`run`)."""
-        self.worker: Worker | None = None
+        self.worker: FramePool | None = None
         self.progress: Progress | None = None
         self.dataset_info: dict | None = None
         """dataset.json's content: the claim (simgen.io.outdir) wrote it without the Blender
@@ -109,6 +113,7 @@ class FrameLoop:
         """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
         self.rendered: list[int] = []
         self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
+        self._models = threading.Lock()  # frames on several workers may share a model
 
     def stage(self, name: str, fn: Callable, *args):
         """Run stage ``name`` through the hooks; its own time (not that of a hook's wrapper)
@@ -180,7 +185,7 @@ class FrameLoop:
         return files
 
     def write(self, out: FrameOutput) -> None:
-        """The frame's new models and label files; the meta file last. Camera effects (if any
+        """The frame's new models and label files (its meta: :meth:`commit`). Camera effects (if any
         are on) change the RGB only, after every label is computed, and go into the meta."""
         linear, out.labels.linear = out.labels.linear, None  # needed here only: not kept in the window
         if effects_enabled(self.settings.effects):
@@ -191,46 +196,73 @@ class FrameLoop:
                 self.settings.sequence.gap, out.labels.depth, to_display=lambda x: display(x, tone, lut),
                 white=WHITE[tone])
             out.labels = replace(out.labels, rgb=rgb)
-        self.library.update((e["key"], e) for e in out.meta.get("library", ()))
-        for rel, mesh in out.models:
-            if rel not in self.written_models:
-                self.writer.write_model(rel, load_mesh(mesh))
-                self.written_models.add(rel)
-        self.writer.write_frame(out.index, out.labels, out.meta)
+        with self._models:
+            self.library.update((e["key"], e) for e in out.meta.get("library", ()))
+            for rel, mesh in out.models:
+                if rel not in self.written_models:
+                    self.writer.write_model(rel, load_mesh(mesh))
+                    self.written_models.add(rel)
+        self.writer.write_frame_files(out.index, out.labels, out.meta)
 
     # ---------------------------------------------------------------- the loop
-    def consume(self, item: Rendered) -> None:
-        """The worker's part of a rendered step: its labels, then every frame it completes."""
-        w, k = item.window, item.step
-        times = self._pending_times()
-        for stage, seconds in item.times.items():
-            times[stage] = times.get(stage, 0.0) + seconds
+    def prepare(self, item: Rendered) -> tuple[FrameLabels, dict[str, float]]:
+        """A worker's part of a rendered step: its passes read and turned into label maps."""
         raw = self.stage("read", self.read, item.files)
-        for step in w.add(k, self.stage("labels", self.frame_labels, raw, w.scenes[k])):
-            self.write_frame(w.base + step, w.scenes, w.labels)
-        w.forget_before(k)
+        labels = self.stage("labels", self.frame_labels, raw, item.window.scenes[item.step])
+        return labels, self._take_times()
 
-    def write_frame(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> None:
+    def arrange(self, item: Rendered, prepared: tuple[FrameLabels, dict[str, float]]) -> list[Job]:
+        """In render order: a step's labels join its sequence's window; a job for every frame
+        that completes (each with the label maps it reads, so the window may forget them)."""
+        labels, times = prepared
+        w, k = item.window, item.step
+        self._carry(item.times)
+        self._carry(times)
+        jobs: list[Job] = []
+        for step in w.add(k, labels):
+            needed = {s: w.labels[s] for s in (step, *w.partners(step))}
+            jobs.append((w.base + step, partial(self.finish_frame, w.base + step, w.scenes, needed,
+                                                self._take_times())))
+        w.forget_before(k)
+        return jobs
+
+    def finish_frame(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels],
+                     times: dict[str, float]) -> tuple[FrameOutput, dict[str, float]]:
+        """A worker's part of a written frame: annotations, flow and every file but its meta."""
+        self._carry(times)
         out = self.stage("labels", self.frame_output, index, scenes, labels)
         if self.settings.sequence.length > 1:
             out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels, out.flows)
         self.stage("write", self.write, out)
+        return out, self._take_times()
+
+    def commit(self, index: int, finished: tuple[FrameOutput, dict[str, float]]) -> None:
+        """In index order: the frame's meta file (the frame is complete), then the run's records."""
+        out, times = finished
+        t0 = time.perf_counter()
+        self.writer.commit_frame(out.index, out.meta)
+        times["write"] = times.get("write", 0.0) + time.perf_counter() - t0
         if not self.rendered and self.dataset_info is not None:
             with self.writer.locked():
                 self.writer.write_dataset_json({**self.dataset_info, "frames": self.writer.frames_on_disk()})
         self.rendered.append(index)
-        times = self._take_times()
         if self.run_log is not None:
             self.run_log.frame(index, times)
         if self.progress is not None:
             self.progress.update()
         self.hooks.frame_done(index, times)
 
+    def _carry(self, times: dict[str, float]) -> None:
+        """Add ``times`` to this thread's times not yet given to a frame."""
+        pending = self._pending_times()
+        for stage, seconds in times.items():
+            pending[stage] = pending.get(stage, 0.0) + seconds
+
     def run(self, todo: list[int], first: tuple[int, list[Scene]], stop: StopRequest | None = None) -> None:
-        """Render ``todo``; with render.overlap the worker thread reads, labels and writes frame
-        i while frame i+1 renders. Returns (or raises) once every rendered frame is written;
+        """Render ``todo``; with render.overlap the worker threads read, label and write frames
+        while the next ones render. Returns (or raises) once every rendered frame is written;
         early once ``stop`` has a signal."""
-        self.worker = worker = Worker(self.consume, threaded=self.settings.render.overlap)
+        self.worker = worker = FramePool(self.prepare, self.arrange, self.commit, worker_count(self.settings.render))
         self.hooks.loop_started(self, todo)
         if self.run_log is not None:
             self.run_log.start()
@@ -242,7 +274,7 @@ class FrameLoop:
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
                 for k in window.needed:
                     if stop is not None and stop.check():
-                        return  # the worker writes what is rendered (finally)
+                        return  # the workers write what is rendered (finally)
                     self.stage("build", self.build, scenes[k])
                     files = self.stage("render", self.render, window.base + k)
                     worker.submit(Rendered(window, k, files, self._take_times()))

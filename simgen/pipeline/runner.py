@@ -24,7 +24,7 @@ from simgen.io.outdir import claim, local_locks, no_space
 from simgen.io.runlog import RunLog, describe
 from simgen.labels.kinds import resolve
 from simgen.pipeline.batches import run_in_batches
-from simgen.pipeline.concurrency import StopRequest
+from simgen.pipeline.concurrency import StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, previous_info, unless_full
 from simgen.pipeline.frames import catalog_for, frame_position, make_sequence_scenes, shard_frames
 from simgen.pipeline.loop import STAGES, FrameLoop, Hooks
@@ -166,7 +166,7 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
         make_renderer = blender_renderer()  # imports bpy: only now that the input is known good
     run_log = RunLog(out, STAGES)
     r = settings.render
-    need = scratch.need_bytes(r.width, r.height, r.overlap, depth_of_field=settings.camera.dof_probability > 0)
+    need = scratch.need_bytes(r.width, r.height, worker_count(r), depth_of_field=settings.camera.dof_probability > 0)
     where = scratch.choose(need, r.scratch_dir, out / "logs" / "scratch")
     log.info("scratch folder for the renders in flight: %s (%s)", where.folder, where.why)
     backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=effects_enabled(settings.effects))

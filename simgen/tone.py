@@ -83,6 +83,13 @@ def apply_lut(linear: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return out.reshape(shape)
 
 
+def luminance(linear: np.ndarray) -> np.ndarray:
+    """(H, W) float32 luminance Y of linear RGB (H, W, 3): the channels weighted by
+    :data:`LUMA` one by one (a matrix product would start BLAS threads that spin idle after)."""
+    r, g, b = (linear[..., k] for k in range(3))
+    return r * LUMA[0] + g * LUMA[1] + b * LUMA[2]
+
+
 def _standard(linear: np.ndarray) -> np.ndarray:
     c = np.clip(linear, 0.0, 1.0)
     return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
@@ -90,7 +97,7 @@ def _standard(linear: np.ndarray) -> np.ndarray:
 
 def meter(linear: np.ndarray, tone: str = "agx") -> float:
     """Stops that expose ``linear`` (H, W, 3) by the policy in this module's docstring."""
-    y = np.maximum(np.asarray(linear, np.float32) @ LUMA, 0.0)
+    y = np.maximum(luminance(np.asarray(linear, np.float32)), 0.0)
     key = float(np.exp(np.mean(np.log(y + 1e-4))))
     stops = float(np.clip(np.log2(KEY_TARGET / key), -METER_LIMIT, METER_LIMIT))
     high = float(np.percentile(y, CLIP_PERCENTILE))

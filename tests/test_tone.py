@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simgen.tone import HIGHLIGHT, KEY_TARGET, LUMA, WHITE, apply_lut, lut_inputs, meter, tone_map
+from simgen.tone import HIGHLIGHT, KEY_TARGET, LUMA, WHITE, apply_lut, luminance, lut_inputs, meter, tone_map
 
 
 def scene_like(seed: int = 0, h: int = 60, w: int = 80) -> np.ndarray:
@@ -69,6 +69,12 @@ def test_a_dark_frame_is_brightened_within_the_limit():
     rgb, info = tone_map(lin, tone="standard")
     assert info["metered_stops"] > 5 and np.median(rgb) > 60
     assert meter(np.zeros((8, 8, 3), np.float32)) <= 8.0  # black: the most it may add, no error
+
+
+def test_luminance_is_the_weighted_sum_of_the_channels():
+    lin = scene_like(4) * 30
+    assert np.allclose(luminance(lin), lin.astype(np.float64) @ LUMA.astype(np.float64), rtol=1e-6, atol=0)
+    assert luminance(lin).dtype == np.float32 and luminance(lin).shape == lin.shape[:2]
 
 
 def test_trilinear_lut_is_exact_on_a_function_it_can_represent():

@@ -123,15 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--options", nargs="*", default=None,
                     help="one option per argument, overrides joined by spaces, e.g. 'materials=procedural lighting=sky'")
     args = ap.parse_args(argv)
-    import tempfile
-
-    from simgen.blender.session import VIEW_TRANSFORMS, view_transform_lut
     from simgen.tone import tone_map
 
-    luts = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for tone in VIEW_TRANSFORMS:
-            luts[tone] = view_transform_lut(tone, Path(tmp))
     options = [o.split() for o in args.options] if args.options else default_options()
     header = f"{'option':<38} {'frames':>6} | {'clipped>1%':>10} {'black':>5} {'median luma':>11} | " \
              f"{'clipped>1%':>10} {'black':>5} {'median luma':>11}"
@@ -142,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         render = compose(overrides).render
         cells = []
         for tone, auto in (("standard", False), (render.tone, render.auto_exposure)):
-            stats = [frame_stats(tone_map(lin, tone=tone, auto_exposure=auto, lut=luts.get(tone))[0]) for lin in linear]
+            stats = [frame_stats(tone_map(lin, tone=tone, auto_exposure=auto)[0]) for lin in linear]
             clipped = sum(c > CLIP_FRACTION for c, _, _ in stats)
             black = sum(b for _, b, _ in stats)
             cells.append(f"{clipped:>10} {black:>5} {np.median([m for _, _, m in stats]):>11.3f}")

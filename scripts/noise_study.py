@@ -125,7 +125,6 @@ def render_all(k: int, names: list[str], args, cache: Path) -> None:
             files.exr.unlink()
             np.savez(cache / f"s{k}_{slug(name)}.npz", linear=linear, cpu=cpu, wall=wall)
             print(f"scene {k} {name}: {cpu:.1f} cpu-s {wall:.1f} s", file=sys.stderr, flush=True)
-        np.save(cache / "agx_lut.npy", backend.tone_lut)
     finally:
         backend.close()
 
@@ -153,17 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from simgen.tone import tone_map, meter
 
-    lut = np.load(cache / "agx_lut.npy")
     luma = np.array([0.2126, 0.7152, 0.0722])
     rows = {n: {"psnr": [], "ssim": [], "cpu": [], "wall": []} for n in CANDIDATES}
     for k in scenes:
         with np.load(cache / f"s{k}_reference.npz") as z:
             ref_lin = z["linear"]
         stops = meter(ref_lin, "agx")
-        ref = tone_map(ref_lin, "agx", auto_exposure=False, exposure=stops, lut=lut)[0] / 255.0
+        ref = tone_map(ref_lin, "agx", auto_exposure=False, exposure=stops)[0] / 255.0
         for n in CANDIDATES:
             with np.load(cache / f"s{k}_{slug(n)}.npz") as z:
-                img = tone_map(z["linear"], "agx", auto_exposure=False, exposure=stops, lut=lut)[0] / 255.0
+                img = tone_map(z["linear"], "agx", auto_exposure=False, exposure=stops)[0] / 255.0
                 rows[n]["cpu"].append(float(z["cpu"]))
                 rows[n]["wall"].append(float(z["wall"]))
             rows[n]["psnr"].append(psnr(img, ref))

@@ -98,10 +98,11 @@ class RenderConfig:
     """Largest value one sample of indirect (bounced) light may add to a pixel; 0 = no
     clamping. 10 is Blender's default."""
     tone: str = setting("agx", choices=TONES)
-    """How the linear render becomes the 8-bit sRGB image. agx: Blender's AgX view transform
-    (computed by Blender: a lookup table made at start-up), highlights rolled off towards white
-    over 6.5 stops above mid grey instead of clipped; standard: Blender's Standard transform
-    (clip at 1.0, sRGB curve), simgen's conversion before. Labels are never tone mapped."""
+    """How the linear render becomes the 8-bit sRGB image. agx: Blender's AgX view transform,
+    highlights rolled off towards white over 6.5 stops above mid grey instead of clipped;
+    standard: Blender's Standard transform (clip at 1.0, sRGB curve), simgen's conversion before.
+    Both are Blender's own colour management (OpenColorIO on the config in the bpy wheel).
+    Labels are never tone mapped."""
     auto_exposure: bool = setting(True)
     """Meter every frame: expose its log-average luminance to mid grey (0.18), at most 8
     stops either way, then lower the exposure until at most 1 % of the pixels are above the

@@ -1,8 +1,8 @@
 """From Cycles' linear Combined pass to the 8-bit sRGB image: metering and tone mapping.
 
-Pure numpy (no Blender): the backend reads the linear pass from its EXR and calls
-:func:`tone_map` on the worker thread, off the render's critical path. Labels never pass
-through here.
+numpy and OpenColorIO, no Blender (bpy is never imported): the backend reads the linear pass
+from its EXR and calls :func:`tone_map` on the worker thread, off the render's critical path.
+Labels never pass through here.
 
 The policy (``render.auto_exposure``, ``render.tone``):
 
@@ -14,23 +14,27 @@ The policy (``render.auto_exposure``, ``render.tone``):
    guard then lowers it until at most ``CLIP_PERCENTILE`` of the pixels land above the
    tone curve's white point (:data:`HIGHLIGHT`; so at most ~1 % can clip). The drawn ``camera.exposure`` is
    added on top, as exposure compensation.
-2. **Tone curve** (``tone``). ``agx``: Blender's AgX view transform (its default since
-   4.0; ``view_transform = "AgX"`` in bpy 5.0.1, look None, sRGB display): mid grey 0.18
-   to 0.47, black 10 stops under it, white 6.5 stops over it (linear 16.3), highlights
-   rolled off and desaturated towards white instead of clipped channel by channel. Blender
-   itself computes it: the backend renders a lattice of linear colours through the
-   view transform once at start-up (64^3 colours, 0.3 s) (:func:`lut_inputs`,
-   ``simgen.blender.session.view_transform_lut``) and the frames go through that table
-   (:func:`apply_lut`, trilinear in log2 space). ``standard``: Blender's "Standard"
-   transform (clip to [0, 1], sRGB curve), simgen's conversion before (no roll-off: any
-   channel over 1.0 clips).
+2. **Tone curve** (``tone``): Blender's own view transform (sRGB display, look None,
+   exposure 0, gamma 1), applied by OpenColorIO's CPU processor on the config that ships in
+   the bpy wheel (:mod:`simgen.ocio`): the library, config and LUT files Blender uses
+   (tests/test_tone.py checks the 8-bit image against Blender's own saved output: within one
+   level everywhere). ``agx``: the AgX view (Blender's default since 4.0): mid grey 0.18 to
+   0.47, black 10 stops under it, white 6.5 stops over it (linear 16.3), highlights rolled
+   off and desaturated towards white instead of clipped channel by channel. ``standard``:
+   the Standard view (clip to [0, 1], sRGB curve), simgen's conversion before (no roll-off:
+   any channel over 1.0 clips). The display values are clipped to [0, 1] and rounded to 8
+   bits.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-TONES = ("agx", "standard")
+from simgen.ocio import view_processor
+
+VIEWS = {"agx": "AgX", "standard": "Standard"}
+"""render.tone -> the view of Blender's colour management (bpy 5.0.1) on the sRGB display."""
+TONES = tuple(VIEWS)
 KEY_TARGET = 0.18
 """Linear luminance the frame's key (log-average luminance) is exposed to."""
 METER_LIMIT = 8.0
@@ -40,11 +44,6 @@ CLIP_PERCENTILE = 99.0
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 """Rec.709 / sRGB luminance weights of linear RGB."""
 
-LUT_SIZE = 64
-"""Lattice points per axis of the 3D lookup table that holds a Blender view transform."""
-LUT_LOG2_RANGE = (float(np.log2(0.18) - 10.5), float(np.log2(0.18) + 7.0))
-"""log2 of the linear values at the LUT's first and last lattice points: AgX's black is 10
-stops under mid grey (0.18), its white 6.5 stops over it (16.3)."""
 WHITE = {"agx": 0.18 * 2.0 ** 6.5, "standard": 1.0}
 """Linear value at which each curve reaches white."""
 HIGHLIGHT = {"agx": 0.18 * 2.0 ** 6.0, "standard": 0.95}
@@ -53,44 +52,16 @@ under each curve's white (8-bit 251 with standard, 0.985 of white with agx), so 
 at the percentile itself do not clip."""
 
 
-def lut_inputs(size: int = LUT_SIZE) -> np.ndarray:
-    """(size**3, 3) linear RGB of the LUT's lattice, red slowest, blue fastest."""
-    grid = np.exp2(np.linspace(*LUT_LOG2_RANGE, size)).astype(np.float32)
-    r, g, b = np.meshgrid(grid, grid, grid, indexing="ij")
-    return np.stack([r.ravel(), g.ravel(), b.ravel()], axis=-1)
-
-
-def apply_lut(linear: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """Display values of ``linear`` (..., 3) through ``lut`` ((N, N, N, 3): the display value
-    of :func:`lut_inputs`), trilinear in log2 space; values beyond the lattice are clamped."""
-    n = lut.shape[0]
-    lo, hi = LUT_LOG2_RANGE
-    shape = linear.shape
-    x = np.log2(np.maximum(linear.reshape(-1, 3), np.float32(2.0 ** lo)))
-    u = np.clip((x - lo) * np.float32((n - 1) / (hi - lo)), 0.0, n - 1)
-    i0 = np.minimum(u.astype(np.int32), n - 2)
-    f = (u - i0).astype(np.float32)
-    flat = lut.reshape(-1, 3)
-    base = (i0[:, 0] * n + i0[:, 1]) * n + i0[:, 2]
-    out = np.zeros((len(base), 3), np.float32)
-    for dr in (0, 1):
-        wr = f[:, 0] if dr else 1.0 - f[:, 0]
-        for dg in (0, 1):
-            wg = wr * (f[:, 1] if dg else 1.0 - f[:, 1])
-            for db in (0, 1):
-                w = wg * (f[:, 2] if db else 1.0 - f[:, 2])
-                out += w[:, None] * flat[base + (dr * n + dg) * n + db]
-    return out.reshape(shape)
-
-
-def _standard(linear: np.ndarray) -> np.ndarray:
-    c = np.clip(linear, 0.0, 1.0)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
+def luminance(linear: np.ndarray) -> np.ndarray:
+    """(H, W) float32 luminance Y of linear RGB (H, W, 3): the channels weighted by
+    :data:`LUMA` one by one (a matrix product would start BLAS threads that spin idle after)."""
+    r, g, b = (linear[..., k] for k in range(3))
+    return r * LUMA[0] + g * LUMA[1] + b * LUMA[2]
 
 
 def meter(linear: np.ndarray, tone: str = "agx") -> float:
     """Stops that expose ``linear`` (H, W, 3) by the policy in this module's docstring."""
-    y = np.maximum(np.asarray(linear, np.float32) @ LUMA, 0.0)
+    y = np.maximum(luminance(np.asarray(linear, np.float32)), 0.0)
     key = float(np.exp(np.mean(np.log(y + 1e-4))))
     stops = float(np.clip(np.log2(KEY_TARGET / key), -METER_LIMIT, METER_LIMIT))
     high = float(np.percentile(y, CLIP_PERCENTILE))
@@ -117,24 +88,24 @@ def expose(linear: np.ndarray, tone: str = "agx", auto_exposure: bool = True,
                     "total_stops": round(total, 4)}
 
 
-def display(exposed: np.ndarray, tone: str = "agx", lut: np.ndarray | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 sRGB of an exposed linear image (:func:`expose`) through the tone curve
-    ``tone``. ``lut``: the tone's lookup table (every tone but standard)."""
-    if tone == "standard":
-        out = _standard(exposed)
-    elif lut is None:
-        raise ValueError(f"tone {tone!r} needs its lookup table (simgen.blender.session.view_transform_lut)")
-    else:
-        out = apply_lut(exposed, lut)
-    return np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+def display(exposed: np.ndarray, tone: str = "agx") -> np.ndarray:
+    """(H, W, 3) uint8 sRGB of an exposed linear image (:func:`expose`) through Blender's view
+    transform of ``tone`` (:data:`VIEWS`, applied by OpenColorIO: :mod:`simgen.ocio`), clipped
+    to [0, 1] and rounded to 8 bits."""
+    if tone not in VIEWS:
+        raise ValueError(f"tone {tone!r} is not one of {TONES}")
+    out = np.array(exposed, np.float32, order="C")  # a copy: the processor works in place
+    view_processor(VIEWS[tone]).applyRGB(out)
+    np.clip(out, 0.0, 1.0, out=out)
+    out *= 255.0
+    return np.rint(out, out=out).astype(np.uint8)
 
 
 def tone_map(linear: np.ndarray, tone: str = "agx", auto_exposure: bool = True,
-             exposure: float = 0.0, lut: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+             exposure: float = 0.0) -> tuple[np.ndarray, dict]:
     """The (H, W, 3) uint8 sRGB image of the linear Combined pass ``linear``, and what was
     done (for the frame's meta): ``tone``, ``metered_stops`` (0 without auto_exposure),
     ``exposure_stops`` (``exposure``, the camera's drawn compensation) and their sum
-    ``total_stops``. ``lut``: the tone's lookup table (every tone but standard). The same as
-    :func:`display` of :func:`expose`."""
+    ``total_stops``. The same as :func:`display` of :func:`expose`."""
     exposed, info = expose(linear, tone, auto_exposure, exposure)
-    return display(exposed, tone, lut), info
+    return display(exposed, tone), info

@@ -7,8 +7,8 @@ Blender's (``simgen.blender.RawPasses``): each object is a square of side ``2 * 
 pixels centred on the projection of its origin, ``half`` shrinking with distance; nearer
 squares cover farther ones; depth is the planar depth of the object's origin over its whole
 square; normals face the camera; the colour is a function of the instance id, exposed and
-tone mapped by simgen.tone as a render's Combined pass is. The tone ``agx`` gets a stand-in
-lookup table. Imports no Blender.
+tone mapped by simgen.tone as a render's Combined pass is (Blender's view transforms through
+OpenColorIO, which needs the bpy wheel installed but not imported). Imports no Blender.
 """
 
 from __future__ import annotations
@@ -21,20 +21,12 @@ import numpy as np
 
 from simgen.config import RenderConfig
 from simgen.core.scene import Scene
-from simgen.tone import LUT_SIZE, display, expose, lut_inputs
+from simgen.tone import display, expose
 
 BACKGROUND = np.float32(0.05)
 """Linear grey of pixels that hit nothing."""
 HALF_AT_ONE_METRE = 0.06
 """Half the side of an object's square at 1 m, in metres on the image plane (times fx px)."""
-
-
-def stand_in_lut(tone: str) -> np.ndarray | None:
-    """A lookup table for ``tone`` (None for standard): x / (1 + x) of the LUT's lattice."""
-    if tone == "standard":
-        return None
-    x = lut_inputs(LUT_SIZE)
-    return (x / (1.0 + x)).reshape(LUT_SIZE, LUT_SIZE, LUT_SIZE, 3).astype(np.float32)
 
 
 def colour_of(instance_id: int) -> np.ndarray:
@@ -58,8 +50,7 @@ def squares(scene: Scene) -> list[tuple[int, float, int, int, int]]:
     return sorted(out, key=lambda s: -s[1])
 
 
-def passes_of(scene: Scene, tone: str = "standard", auto_exposure: bool = False, lut: np.ndarray | None = None,
-              keep_linear: bool = False) -> dict:
+def passes_of(scene: Scene, tone: str = "standard", auto_exposure: bool = False, keep_linear: bool = False) -> dict:
     """The fake's passes of ``scene`` (see the module's docstring)."""
     cam = scene.camera
     h, w = cam.height, cam.width
@@ -72,7 +63,7 @@ def passes_of(scene: Scene, tone: str = "standard", auto_exposure: bool = False,
     towards_camera = np.asarray(cam.world_to_camera)[:3, :3].T @ np.array([0.0, 0.0, -1.0])
     normal = np.where((index > 0)[..., None], towards_camera, 0.0).astype(np.float32)
     exposed, image = expose(linear, tone=tone, auto_exposure=auto_exposure, exposure=cam.exposure)
-    passes = {"rgb": display(exposed, tone, lut), "index": index, "depth": depth, "normal": normal, "image": image}
+    passes = {"rgb": display(exposed, tone), "index": index, "depth": depth, "normal": normal, "image": image}
     if keep_linear:
         passes["linear"] = exposed
     return passes
@@ -97,7 +88,6 @@ class FakeRenderer:
 
     def __init__(self, render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool):
         self.settings, self.keep_linear, self.scratch_need = render, keep_linear, scratch_need
-        self.tone_lut = stand_in_lut(render.tone)
         self.folder = Path(tempfile.mkdtemp(prefix="simgen-fake-", dir=workdir))
         self.blender_log = self.folder / "blender.log"
         self.scene: Scene | None = None
@@ -127,8 +117,7 @@ class FakeRenderer:
     def render_to_files(self, seed: int = 0) -> FakeFrame:
         self.seeds.append(seed)
         self._log(f"fake: rendered with seed {seed}")
-        return FakeFrame(passes_of(self.scene, self.settings.tone, self.settings.auto_exposure, self.tone_lut,
-                                   self.keep_linear))
+        return FakeFrame(passes_of(self.scene, self.settings.tone, self.settings.auto_exposure, self.keep_linear))
 
     def close(self) -> None:
         self.closed = True

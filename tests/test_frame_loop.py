@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_same_dataset, dataset_files, tiny_settings
-from fake_renderer import FakeRenderer, passes_of, squares, stand_in_lut
+from fake_renderer import FakeRenderer, passes_of, squares
 from simgen import Interrupted
 from simgen.io.dataset import read_frame
 from simgen.pipeline import PRODUCER_STAGES, Hooks, catalog_for, load_recipe, make_frame_scene, run
@@ -58,7 +58,7 @@ def expected_passes(s, index: int) -> tuple[object, dict]:
     """Frame ``index``'s scene and the passes the fake renders for it."""
     scene = make_frame_scene(load_recipe(s.scene.recipe), s, catalog_for(s), index)
     r = s.render
-    return scene, passes_of(scene, r.tone, r.auto_exposure, stand_in_lut(r.tone))
+    return scene, passes_of(scene, r.tone, r.auto_exposure)
 
 
 def test_the_dataset_holds_what_the_renderer_returned(tmp_path, no_blender):

@@ -1,11 +1,21 @@
-"""Exposure metering and tone mapping (simgen.tone), and Blender's AgX as simgen computes it."""
+"""Exposure metering and tone mapping (simgen.tone), and Blender's view transforms through
+OpenColorIO (simgen.ocio) against Blender's own output on the same linear pixels."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from simgen.tone import HIGHLIGHT, KEY_TARGET, LUMA, WHITE, apply_lut, lut_inputs, meter, tone_map
+from simgen import SimgenError
+from simgen.ocio import view_processor
+from simgen.tone import HIGHLIGHT, KEY_TARGET, LUMA, VIEWS, WHITE, display, luminance, meter, tone_map
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def scene_like(seed: int = 0, h: int = 60, w: int = 80) -> np.ndarray:
@@ -71,58 +81,176 @@ def test_a_dark_frame_is_brightened_within_the_limit():
     assert meter(np.zeros((8, 8, 3), np.float32)) <= 8.0  # black: the most it may add, no error
 
 
-def test_trilinear_lut_is_exact_on_a_function_it_can_represent():
-    """A LUT holding an affine function of log2(x) reproduces it between lattice points."""
-    x = lut_inputs(8)
-    logs = np.log2(x)
-    lut = (logs @ np.array([[0.1, 0.0, 0.02], [0.0, 0.05, 0.0], [0.03, 0.0, 0.07]]) + 1.0).reshape(8, 8, 8, 3)
-    rng = np.random.default_rng(0)
-    q = np.exp2(rng.uniform(np.log2(x.min()), np.log2(x.max()), (500, 3))).astype(np.float32)
-    want = np.log2(q) @ np.array([[0.1, 0.0, 0.02], [0.0, 0.05, 0.0], [0.03, 0.0, 0.07]]) + 1.0
-    assert np.abs(apply_lut(q, lut) - want).max() < 1e-4
+def test_luminance_is_the_weighted_sum_of_the_channels():
+    lin = scene_like(4) * 30
+    assert np.allclose(luminance(lin), lin.astype(np.float64) @ LUMA.astype(np.float64), rtol=1e-6, atol=0)
+    assert luminance(lin).dtype == np.float32 and luminance(lin).shape == lin.shape[:2]
 
 
-def test_agx_needs_its_table():
-    with pytest.raises(ValueError, match="lookup table"):
-        tone_map(scene_like(), tone="agx")
+def test_agx_keeps_grey_grey_and_rolls_highlights_off():
+    grey = display(np.full((1, 1, 3), 0.18, np.float32), "agx")[0, 0].astype(int)
+    assert 0.4 * 255 < grey[0] < 0.55 * 255 and np.ptp(grey) <= 1  # mid grey stays grey, near the middle
+    assert display(np.full((1, 1, 3), 4.0, np.float32), "agx")[0, 0, 0] < 0.95 * 255  # 4.0: Standard clips, AgX not
+    assert display(np.full((1, 1, 3), 4.0, np.float32), "standard")[0, 0, 0] == 255
+    assert display(np.full((1, 1, 3), 1e4, np.float32), "agx")[0, 0, 0] == 255  # far over white: white
 
 
-@pytest.mark.render
-def test_agx_lut_matches_blenders_own_agx(tmp_path):
-    """Random colours (not the lattice) through Blender's AgX view transform, against simgen's
-    table: within 1/255 at the 99th percentile and 4/255 everywhere (the worst: saturated dark
-    colours, where AgX's channel mixing bends fastest), and AgX rolls highlights off where Standard clips."""
+def test_display_leaves_its_input_alone_and_refuses_an_unknown_tone():
+    lin = scene_like(5)
+    before = lin.copy()
+    display(lin, "agx")
+    assert np.array_equal(lin, before)  # OpenColorIO works in place: on a copy
+    assert np.array_equal(display(lin[:, ::2], "agx"), display(np.ascontiguousarray(lin[:, ::2]), "agx"))
+    with pytest.raises(ValueError, match="not one of"):
+        display(lin, "filmic")
+    with pytest.raises(SimgenError, match="no view 'Filmic Punch'"):
+        view_processor("Filmic Punch")
+
+
+def test_threads_share_the_processor():
+    """Frames tone mapped on several threads at once come out as one thread makes them."""
+    frames = [scene_like(s, 120, 160) * 4 for s in range(6)]
+    want = [display(f, "agx") for f in frames]
+    got: dict[int, np.ndarray] = {}
+
+    def work(k: int) -> None:
+        for i in range(k, len(frames), 3):
+            got[i] = display(frames[i], "agx")
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(got[i], want[i]) for i in range(len(frames)))
+
+
+def test_colour_management_loads_without_blender():
+    """OpenColorIO and the config come from the bpy wheel, which is not imported; nothing is
+    added to sys.path (the wheel's site-packages also holds pxr, OpenImageIO, MaterialX)."""
+    code = ("import sys; path = list(sys.path); import numpy as np; from simgen.tone import display; "
+            "from simgen.ocio import bpy_folder; display(np.ones((2, 2, 3), np.float32), 'agx'); "
+            "display(np.ones((2, 2, 3), np.float32), 'standard'); import PyOpenColorIO; "
+            "assert bpy_folder() in __import__('pathlib').Path(PyOpenColorIO.__file__).parents; "
+            "assert sys.path == path, sys.path; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('bpy', 'mathutils', 'bmesh') "
+            "or m.startswith('simgen.blender')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_no_bpy_wheel_is_one_clear_line(monkeypatch, tmp_path):
+    from simgen import ocio
+
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])  # no bpy on it
+    with pytest.raises(SimgenError, match="bpy wheel is not installed"):
+        ocio.config_path()
+
+
+def test_a_bpy_folder_without_the_config_is_one_clear_line(monkeypatch, tmp_path):
+    from simgen import ocio
+
+    monkeypatch.setattr(ocio, "bpy_folder", lambda: tmp_path)
+    with pytest.raises(SimgenError, match="has no OpenColorIO config"):
+        ocio.config_path()
+    with pytest.raises(SimgenError, match="has no PyOpenColorIO module"):
+        ocio.pyopencolorio()
+
+
+def blender_view(linear: np.ndarray, view: str, folder: Path) -> np.ndarray:
+    """(N, 3) uint16: Blender's own sRGB display of the linear Rec.709 colours ``linear`` (N, 3)
+    through its view ``view`` (look None, exposure 0, gamma 1, no dither): the colours as a float
+    image saved by Blender through a scratch scene's colour management as a 16-bit PNG."""
     import bpy
     import cv2
 
-    from simgen.blender.session import view_transform_lut
-
-    lut = view_transform_lut("agx", tmp_path)
-    rng = np.random.default_rng(5)
-    n = 64 * 32
-    lin = np.exp2(rng.uniform(-11, 5, (n, 1)) + rng.normal(0, 1.0, (n, 3))).astype(np.float32) * 0.18
-    scene = bpy.data.scenes.new("agx_check")
-    img = bpy.data.images.new("agx_check", 64, 32, alpha=True, float_buffer=True)
+    n, width = len(linear), 128
+    rows = -(-n // width)
+    px = np.ones((rows * width, 4), np.float32)
+    px[:n, :3] = linear
+    scene = bpy.data.scenes.new("simgen_view_check")
+    img = bpy.data.images.new("simgen_view_check", width, rows, alpha=True, float_buffer=True)
+    path = folder / f"blender-{view}.png"
     try:
         img.colorspace_settings.name = "Linear Rec.709"
-        px = np.ones((n, 4), np.float32)
-        px[:, :3] = lin
         img.pixels.foreach_set(px.ravel())
         scene.display_settings.display_device = "sRGB"
-        scene.view_settings.view_transform, scene.view_settings.look = "AgX", "None"
+        vs = scene.view_settings
+        vs.view_transform, vs.look, vs.exposure, vs.gamma = view, "None", 0.0, 1.0
+        scene.render.dither_intensity = 0.0
         im = scene.render.image_settings
         im.file_format, im.color_mode, im.color_depth = "PNG", "RGB", "16"
-        img.save_render(str(tmp_path / "agx.png"), scene=scene)
+        img.save_render(str(path), scene=scene)
     finally:
         bpy.data.images.remove(img)
         bpy.data.scenes.remove(scene)
-    blender = cv2.imread(str(tmp_path / "agx.png"), cv2.IMREAD_UNCHANGED)[::-1, :, ::-1].reshape(n, 3) / 65535.0
-    ours = apply_lut(lin, lut)
-    err = np.abs(ours - blender).max(axis=1)
-    assert np.percentile(err, 99) < 1 / 255 and err.max() < 4 / 255, (np.percentile(err, 99), err.max())
-    grey = apply_lut(np.full((1, 3), 0.18, np.float32), lut)[0]
-    assert 0.4 < grey[0] < 0.55 and np.ptp(grey) < 0.01  # mid grey stays grey, near the middle
-    assert apply_lut(np.full((1, 3), 4.0, np.float32), lut)[0, 0] < 0.95  # 4.0: Standard clips, AgX does not
+    saved = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    # PNG rows top first, Blender's pixels bottom row first; BGR -> RGB
+    return saved[::-1, :, ::-1].reshape(-1, 3)[:n]
+
+
+def sweep() -> np.ndarray:
+    """(N, 3) float32 linear colours from black to far above white: a lattice of 26 levels per
+    channel (a small negative one, as a denoiser leaves, 0, then 0.18 * 2**-13 .. 0.18 * 2**11,
+    i.e. up to 369, 4.5 stops over AgX's white), so every saturated and unsaturated mix of
+    them, and random colours spread around grey levels over that range."""
+    levels = np.concatenate([[-0.01, 0.0], 0.18 * np.exp2(np.linspace(-13, 11, 24))]).astype(np.float32)
+    lattice = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    rng = np.random.default_rng(5)
+    spread = 0.18 * np.exp2(rng.uniform(-13, 11, (4096, 1)) + rng.normal(0, 1.5, (4096, 3)))
+    return np.concatenate([lattice, spread.astype(np.float32)])
+
+
+def differences(linear: np.ndarray, view: str, blender16: np.ndarray, ours8: np.ndarray) -> dict:
+    """simgen's view ``view`` of ``linear`` (N, 3) against Blender's 16-bit output: the largest
+    and mean difference in 16-bit levels (simgen's float output, rounded as Blender does) and in
+    8-bit levels (simgen's image ``ours8`` against Blender's rounded to 8 bits)."""
+    ours = np.ascontiguousarray(linear, np.float32).copy()
+    view_processor(view).applyRGB(ours)
+    ours16 = np.rint(np.clip(ours, 0.0, 1.0) * 65535.0)
+    d16 = np.abs(ours16 - blender16.astype(np.float64))
+    d8 = np.abs(ours8.reshape(-1, 3).astype(int) - np.rint(blender16 / 65535.0 * 255.0).astype(int))
+    return {"max16": float(d16.max()), "mean16": float(d16.mean()), "max8": int(d8.max()), "mean8": float(d8.mean())}
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("tone", ["agx", "standard"])
+def test_simgen_tone_is_blenders_view_transform_on_a_sweep(tone, tmp_path):
+    """A sweep of linear colours (black to far over white, saturated ones included) through
+    simgen's tone and through Blender's own view transform: within 1 level of 8 bits at every
+    pixel and channel."""
+    lin = sweep()
+    d = differences(lin, VIEWS[tone], blender_view(lin, VIEWS[tone], tmp_path), display(lin[None], tone))
+    assert d["max8"] <= 1 and d["mean8"] < 0.01, d
+    assert d["max16"] <= 4, d  # 16-bit levels (one 8-bit level is 257): the same curve
+
+
+@pytest.mark.render
+def test_simgen_tone_is_blenders_view_transform_on_a_render(tmp_path):
+    """A Cycles render's exposed linear Combined pass, as the backend tone maps it, against
+    Blender's own view transforms of the same pixels: within 1 level of 8 bits everywhere."""
+    from simgen.blender import BlenderBackend
+    from simgen.config import RenderConfig, Settings
+    from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
+    from simgen.settings import validate
+
+    s = Settings()
+    s.render = RenderConfig(width=96, height=72, samples=8, device="cpu")
+    s = validate(s)
+    backend = BlenderBackend(s.render)
+    backend.keep_linear = True
+    try:
+        backend.build(make_frame_scene(load_recipe("tabletop"), s, catalog_for(s), 2))
+        passes = backend.render(seed=3)
+        lin = passes["linear"].reshape(-1, 3)
+        assert lin.max() > 0.5 and np.ptp(passes["rgb"]) > 100  # a lit, exposed frame
+        found = {}
+        for tone in ("agx", "standard"):
+            ours = passes["rgb"] if tone == s.render.tone else display(passes["linear"], tone)
+            found[tone] = differences(lin, VIEWS[tone], blender_view(lin, VIEWS[tone], tmp_path), ours)
+    finally:
+        backend.close()
+    assert all(d["max8"] <= 1 and d["mean8"] < 0.01 and d["max16"] <= 4 for d in found.values()), found
 
 
 @pytest.mark.render

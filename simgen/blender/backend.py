@@ -2,7 +2,7 @@
 returns the raw passes as numpy arrays.
 
 :class:`BlenderBackend` holds one Blender session and composes the modules of this package:
-:mod:`~simgen.blender.session` (settings, device, Blender's output, the tone LUT),
+:mod:`~simgen.blender.session` (settings, device, Blender's output),
 :mod:`~simgen.blender.datablocks` (meshes, images and own materials made once per file),
 :mod:`~simgen.blender.objects` with :mod:`~simgen.blender.materials` (a frame's objects and
 lights), :mod:`~simgen.blender.camera`, :mod:`~simgen.blender.world`,
@@ -23,16 +23,17 @@ import numpy as np
 
 from simgen.blender import camera, objects, physics, render, session, world
 from simgen.blender.datablocks import Datablocks
-from simgen.blender.session import VIEW_TRANSFORMS, BlenderLog, pick_gpus, view_transform_lut
+from simgen.blender.session import BlenderLog, pick_gpus
 from simgen.config import RenderConfig
 from simgen.core.scene import Scene
 from simgen.io import scratch
 from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
+from simgen.ocio import view_processor
+from simgen.tone import VIEWS
 
-# RawPasses ... view_transform_lut: names this module held before the Blender layer was split by
-# concern, still importable from here
-__all__ = ["BlenderBackend", "RawPasses", "RenderedFiles", "VIEW_TRANSFORMS", "pick_gpus", "read_linear",
-           "read_passes", "view_transform_lut"]
+# RawPasses ... read_passes: names this module held before the Blender layer was split by concern,
+# still importable from here
+__all__ = ["BlenderBackend", "RawPasses", "RenderedFiles", "pick_gpus", "read_linear", "read_passes"]
 
 
 class BlenderBackend:
@@ -53,13 +54,10 @@ class BlenderBackend:
         self._frame_ids: list = []  # datablocks created for the current scene
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names
-        self.tone_lut = None  # render.tone's lookup table, made by Blender (None: standard)
         self.keep_linear = False  # renders also return the exposed linear image (camera effects)
         self.scene = session.factory_scene(self._log)
         session.setup_scene(self.scene, settings)
-        if settings.tone in VIEW_TRANSFORMS:
-            with self._log():
-                self.tone_lut = view_transform_lut(settings.tone, self.tmpdir)
+        view_processor(VIEWS[settings.tone])  # the tone's colour management, made (or refused) before any render
         self.device = session.setup_device(self.scene, settings.device, settings.device_index, self._log)
         self.blender_version: str = bpy.app.version_string
         self._camera = camera.new_camera(self.scene)
@@ -111,8 +109,7 @@ class BlenderBackend:
 
         With depth of field on, the labels come from a second render of one sample without
         it (a pinhole camera, as K says); the RGB keeps the blur."""
-        tone = dict(tone=self.settings.tone, auto_exposure=self.settings.auto_exposure, lut=self.tone_lut,
-                    keep_linear=self.keep_linear)
+        tone = dict(tone=self.settings.tone, auto_exposure=self.settings.auto_exposure, keep_linear=self.keep_linear)
         tone["scratch_need"] = self.scratch_need
         files = RenderedFiles(self._render_exr(seed), exposure=self._exposure, **tone)
         if not self._camera.data.dof.use_dof:

@@ -2,9 +2,8 @@
 
 Blender reset to factory settings, the scene's render settings (Cycles, resolution, sampling,
 the label passes, a float32 multilayer EXR as output), the Cycles device (a GPU where one is
-asked for and usable, else the CPU with a clear message), Blender's C-level chatter kept in a
-log file, and the lookup table of a Blender view transform made by Blender's own colour
-management (:func:`view_transform_lut`).
+asked for and usable, else the CPU with a clear message) and Blender's C-level chatter kept in
+a log file.
 """
 
 from __future__ import annotations
@@ -18,19 +17,15 @@ from pathlib import Path
 from typing import ContextManager, Iterator
 
 import bpy
-import numpy as np
 
 from simgen import SimgenError
 from simgen.config import RenderConfig
 from simgen.io.exr import NORMAL_AOV
-from simgen.tone import LUT_SIZE, lut_inputs
 
 log = logging.getLogger(__name__)
 
 GPU_BACKENDS = {"optix": "OPTIX", "cuda": "CUDA", "hip": "HIP", "oneapi": "ONEAPI", "metal": "METAL"}
 """render.device -> Cycles' compute_device_type."""
-VIEW_TRANSFORMS = {"agx": "AgX"}
-"""render.tone -> Blender's view_transform name (bpy 5.0.1) of the tones made by a LUT."""
 
 
 @contextlib.contextmanager
@@ -171,35 +166,3 @@ def setup_device(s: bpy.types.Scene, device: str, device_index: int, blender_log
     else:
         log.warning("render.device=%s requested but no such GPU is usable here; falling back to CPU", device)
     return "CPU"
-
-
-def view_transform_lut(tone: str, workdir: Path, size: int = LUT_SIZE) -> np.ndarray:
-    """(size, size, size, 3) float32: Blender's ``tone`` view transform (sRGB display, no look,
-    exposure 0) of :func:`simgen.tone.lut_inputs`, made by Blender itself: the lattice as a
-    float image saved through the colour management of a scratch scene as a 16-bit PNG."""
-    import cv2
-
-    scene = bpy.data.scenes.new("simgen_lut")
-    img = bpy.data.images.new("simgen_lut", size * size, size, alpha=True, float_buffer=True)
-    path = Path(workdir) / f"lut-{tone}.png"
-    try:
-        img.colorspace_settings.name = "Linear Rec.709"
-        px = np.ones((size**3, 4), np.float32)
-        px[:, :3] = lut_inputs(size)
-        img.pixels.foreach_set(px.ravel())
-        scene.display_settings.display_device = "sRGB"
-        vs = scene.view_settings
-        vs.view_transform, vs.look, vs.exposure, vs.gamma = VIEW_TRANSFORMS[tone], "None", 0.0, 1.0
-        im = scene.render.image_settings
-        im.file_format, im.color_mode, im.color_depth = "PNG", "RGB", "16"
-        img.save_render(str(path), scene=scene)
-        out = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if out is None:
-            raise SimgenError(f"Blender wrote no {tone} lookup table to {path}")
-        # PNG rows top first, Blender's pixels bottom row first; BGR -> RGB
-        out = out[::-1, :, 2::-1].reshape(size, size, size, 3).astype(np.float32) / 65535.0
-    finally:
-        bpy.data.images.remove(img)
-        bpy.data.scenes.remove(scene)
-        path.unlink(missing_ok=True)
-    return out

@@ -67,8 +67,7 @@ class RenderedFiles:
     """With depth of field: the render whose Combined pass is the RGB."""
     tone: str = "standard"
     auto_exposure: bool = False
-    lut: np.ndarray | None = None
-    """render.tone, render.auto_exposure and the tone's lookup table (see :func:`read_passes`)."""
+    """render.tone and render.auto_exposure (see :func:`read_passes`)."""
 
     keep_linear: bool = False
     """Also return the exposed linear image (``linear``, for the camera effects)."""
@@ -76,7 +75,7 @@ class RenderedFiles:
     """Bytes the renders in flight need in the scratch folder (for the error when it is full)."""
 
     def load(self) -> RawPasses:
-        tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure, lut=self.lut)
+        tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure)
         try:
             passes = read_passes(self.exr, keep_linear=self.keep_linear, **tone)
             if self.rgb_from is not None:
@@ -104,19 +103,18 @@ def read_linear(path: Path, exposure: float = 0.0) -> np.ndarray:
     raise ValueError(f"{path} has no Combined pass")
 
 
-def _image(combined: np.ndarray, exposure: float, tone: str, auto_exposure: bool, lut: np.ndarray | None,
-           keep_linear: bool) -> dict:
+def _image(combined: np.ndarray, exposure: float, tone: str, auto_exposure: bool, keep_linear: bool) -> dict:
     """``rgb`` and ``image`` (and with ``keep_linear`` the exposed ``linear``) of a linear
     Combined pass (:func:`simgen.tone.expose`, :func:`simgen.tone.display`)."""
     exposed, image = expose(combined, tone=tone, auto_exposure=auto_exposure, exposure=exposure)
-    out = {"rgb": display(exposed, tone, lut), "image": image}
+    out = {"rgb": display(exposed, tone), "image": image}
     if keep_linear:
         out["linear"] = exposed
     return out
 
 
 def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_exposure: bool = False,
-                lut: np.ndarray | None = None, keep_linear: bool = False) -> RawPasses:
+                keep_linear: bool = False) -> RawPasses:
     """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`; the RGB is
     :func:`simgen.tone.tone_map` of the linear Combined pass (``exposure``: the camera's
     drawn stops, on top of what metering picks); ``keep_linear``: also the exposed linear
@@ -132,4 +130,4 @@ def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_
     normal = np.stack([parts[f"{NORMAL_AOV}.{c}"] for c in "RGB"], axis=-1).astype(np.float32)
     normal[index == 0] = 0.0
     return RawPasses(index=index, depth=depth, normal=normal,
-                     **_image(combined, exposure, tone, auto_exposure, lut, keep_linear))
+                     **_image(combined, exposure, tone, auto_exposure, keep_linear))

@@ -190,10 +190,10 @@ class FrameLoop:
         linear, out.labels.linear = out.labels.linear, None  # needed here only: not kept in the window
         if effects_enabled(self.settings.effects):
             rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index)
-            tone, lut = self.settings.render.tone, self.backend.tone_lut
+            tone = self.settings.render.tone
             rgb, out.meta["effects"] = apply_effects(
                 linear, out.labels.rgb, self.settings.effects, rngs, out.meta["K"], out.flows,
-                self.settings.sequence.gap, out.labels.depth, to_display=lambda x: display(x, tone, lut),
+                self.settings.sequence.gap, out.labels.depth, to_display=lambda x: display(x, tone),
                 white=WHITE[tone])
             out.labels = replace(out.labels, rgb=rgb)
         with self._models:

@@ -46,9 +46,6 @@ class Renderer(Protocol):
     blender_log: Path
     """The renderer's own output of this session (kept in the dataset's logs/blender.log when
     it is a file)."""
-    tone_lut: np.ndarray | None
-    """render.tone's lookup table (None for ``standard``): the camera effects tone map the
-    RGB again with it (:func:`simgen.tone.display`)."""
 
     def settle(self, scene: Scene) -> tuple[dict[int, np.ndarray], dict]:
         """placement=physics: the resting poses of ``scene.physics``' bodies (instance id ->

@@ -115,7 +115,8 @@ class Replay:
     def __init__(self, render, workdir: Path, cache: Path, keep_linear: bool, scratch_need: int):
         from simgen.io.exr import RenderedFiles
 
-        self.render, self.workdir, self.cache = render, Path(workdir), cache
+        self.render, self.cache = render, cache
+        self.workdir = Path(tempfile.mkdtemp(prefix="simgen-replay-", dir=workdir))
         self.blender_log = self.workdir / "replay.log"
         self.exposure, self.n = 0.0, 0
         known = {f.name for f in fields(RenderedFiles)}
@@ -144,7 +145,7 @@ class Replay:
         return self.files(path, exposure=self.exposure, **self.tone)
 
     def close(self) -> None:
-        pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class Meter:
@@ -278,6 +279,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=0, help="frames per measurement (default: by resolution)")
     ap.add_argument("--warmup", type=int, default=2, help="first frames left out of the figures")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", default="", help="comma-separated render.workers to measure each at "
+                    "(default: the config's, 0 = one per core)")
     ap.add_argument("--against", metavar="REV", help="also measure git revision REV, side by side")
     ap.add_argument("--cache", default=str(Path("/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir())
                                            / "simgen-ceiling"),
@@ -309,13 +312,17 @@ def main() -> None:
                 spawn(REPO, res, variant if scene_set(variant) == "sequence" else "default", frames, cache,
                       RECORD, record=True)
             for rep in range(args.repeats):
-                for name, repo in (checkouts.items() if rep % 2 == 0 else reversed(checkouts.items())):
-                    r = spawn(repo, res, variant, frames, cache, args.extra, warmup=args.warmup)
-                    results.setdefault((res, variant, name), []).append(r)
-                    stages = " ".join(f"{k} {v:.1f}" for k, v in sorted(r["stages_cpu_ms"].items(), key=lambda kv: -kv[1]))
-                    end = f", end {r['end_s']:.2f} s" if r.get("end_s") is not None else ""
-                    print(f"{res} {variant:10s} {name:>8s}: {r['fps']:6.2f} frames/s, {r['cpu_ms']:6.1f} CPU ms/frame "
-                          f"[{stages}], peak RSS {r['peak_rss_mib']:.0f} MiB{end}", flush=True)
+                for workers in args.workers.split(",") if args.workers else [None]:
+                    extra = args.extra + ([f"render.workers={workers}"] if workers is not None else [])
+                    label = res + (f" workers={workers}" if workers is not None else "")
+                    for name, repo in (checkouts.items() if rep % 2 == 0 else reversed(checkouts.items())):
+                        r = spawn(repo, res, variant, frames, cache, extra, warmup=args.warmup)
+                        results.setdefault((label, variant, name), []).append(r)
+                        stages = " ".join(f"{k} {v:.1f}" for k, v in sorted(r["stages_cpu_ms"].items(),
+                                                                             key=lambda kv: -kv[1]))
+                        end = f", end {r['end_s']:.2f} s" if r.get("end_s") is not None else ""
+                        print(f"{label} {variant:10s} {name:>8s}: {r['fps']:6.2f} frames/s, {r['cpu_ms']:6.1f} CPU "
+                              f"ms/frame [{stages}], peak RSS {r['peak_rss_mib']:.0f} MiB{end}", flush=True)
     print()
     for (res, variant, name), rs in results.items():
         fps = statistics.median(r["fps"] for r in rs)

@@ -130,16 +130,32 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     if valid.shape != (h, w):
         raise ValueError(f"valid mask shape {valid.shape} does not match normals {(h, w)}")
     R = np.asarray(world_to_camera, dtype=np.float32)[:3, :3]
+    # numpy runs a stacked product one image row at a time: each (W, 3) @ (3, 3) is too small for
+    # OpenBLAS to start its threads (which would spin after it), and its bits (fused multiply-adds
+    # in the order of the product) are the dataset's; an explicit sum of products rounds otherwise
     cam = n.astype(np.float32, copy=False) @ R.T
-    length = np.sqrt((cam * cam).sum(axis=-1))
-    keep = valid & (length > _MIN_NORMAL_LENGTH) & np.isfinite(length)
-    out = np.divide(cam, length[..., None], out=np.zeros_like(cam), where=keep[..., None])
+    # the rest on channel planes (3, H, W): numpy's loops over a last axis of length 3 are slow
+    p = np.ascontiguousarray(cam.transpose(2, 0, 1))
+    c0, c1, c2 = p
+    length = c0 * c0  # (c0² + c1²) + c2²: the order of numpy's sum over the last axis
+    length += c1 * c1
+    length += c2 * c2
+    np.sqrt(length, out=length)
+    drop = ~(valid & (length > _MIN_NORMAL_LENGTH) & np.isfinite(length))
+    length[drop] = 1
+    p[:, drop] = 0  # +0 after the division (and never flipped: its dot product is 0)
+    p /= length
     # dot product with the ray through the pixel centre, (u - cx) / fx, (v - cy) / fy, 1
     K = np.asarray(K, dtype=np.float64)
     rx = ((np.arange(w) - K[0, 2]) / K[0, 0]).astype(np.float32)
     ry = ((np.arange(h) - K[1, 2]) / K[1, 1]).astype(np.float32)
-    facing_away = out[..., 0] * rx[None, :] + out[..., 1] * ry[:, None] + out[..., 2] > 0
-    out *= np.where(facing_away, np.float32(-1.0), np.float32(1.0))[..., None]
+    dot = c0 * rx[None, :]
+    dot += c1 * ry[:, None]
+    dot += c2
+    np.negative(p, out=p, where=dot > 0)  # facing away: flipped
+    out = np.empty((h, w, 3), np.float32)
+    for j in range(3):  # plane by plane (a transposing copy runs its inner loop over the 3 channels)
+        out[..., j] = p[j]
     return out
 
 
@@ -171,8 +187,7 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     instance = index.astype(np.uint16)
     valid = instance != 0
     semantic = semantic_from_instance(instance, category_of)
-    depth = depth.astype(np.float32, copy=True)
-    depth[~valid] = np.inf
+    depth = np.where(valid, depth.astype(np.float32, copy=False), np.float32(np.inf))
     normal_cam = camera_normals(normal, world_to_camera, K, valid)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
                          depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"))

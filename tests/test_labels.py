@@ -255,11 +255,33 @@ def test_coco_annotations_match_masks(seed):
         assert isinstance(a["segmentation"]["counts"], str)
         assert a["segmentation"]["size"] == list(inst.shape)
         np.testing.assert_array_equal(mask_util.decode(a["segmentation"]).astype(bool), mask)
+        assert a["segmentation"]["counts"] == _encoded(mask)
         assert isinstance(a["area"], int) and a["area"] == int(mask.sum())
         assert a["area"] == int(mask_util.area(a["segmentation"]))
         assert a["bbox"] == numpy_bbox(mask)
         assert a["bbox"] == mask_util.toBbox(a["segmentation"]).tolist()
         assert all(isinstance(v, float) for v in a["bbox"])
+
+
+def _encoded(mask: np.ndarray) -> str:
+    """pycocotools' own compressed RLE of a bool mask (what the annotations must hold, byte for byte)."""
+    return mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))["counts"].decode("ascii")
+
+
+def test_coco_annotations_rle_as_pycocotools_encodes_it():
+    """The counts of every mask come from one pass over the image: the same string as encoding each
+    mask alone, whether a mask starts or ends the image (column-major), fills it, or is one pixel."""
+    rng = np.random.default_rng(11)
+    maps = [rng.integers(0, 4, size=(int(rng.integers(1, 9)), int(rng.integers(1, 9)))).astype(np.uint16)
+            for _ in range(300)]
+    maps += [np.full((3, 4), 7, np.uint16), np.array([[5]], np.uint16), np.arange(12, dtype=np.int32).reshape(3, 4)]
+    for inst in maps:
+        anns = coco_annotations(inst, {i: 1 for i in range(1, 13)}, 0)
+        assert [a["simgen"]["instance_id"] for a in anns] == sorted(set(inst.ravel().tolist()) - {0})
+        for a in anns:
+            mask = inst == a["simgen"]["instance_id"]
+            assert a["segmentation"]["counts"] == _encoded(mask)
+            assert a["bbox"] == mask_util.toBbox(mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))).tolist()
 
 
 def test_coco_annotations_empty_and_missing_category():

@@ -229,6 +229,30 @@ def annotation_id(index: int, instance_id: int) -> int:
     return int(index) * (MAX_ID + 1) + int(instance_id)
 
 
+def _rle_counts(instance: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:
+    """The uncompressed COCO RLE counts of the mask ``instance == i`` for each id of ``ids`` (present
+    in ``instance``): run lengths in column-major order, alternating, the first one a run of 0s
+    (possibly empty), as pycocotools' ``encode`` counts them. One pass over the image finds every
+    run of every id; each mask's counts then come from its own runs, not from its pixels."""
+    flat = np.ascontiguousarray(instance.T).ravel()  # column-major: COCO's pixel order
+    n = flat.size
+    starts = np.concatenate(([0], np.flatnonzero(flat[1:] != flat[:-1]) + 1))
+    ends = np.append(starts[1:], n)
+    run_ids = flat[starts]
+    order = np.argsort(run_ids, kind="stable")  # the runs by id, each id's in image order
+    by_id = run_ids[order]
+    out = []
+    for lo, hi in zip(np.searchsorted(by_id, ids, "left").tolist(), np.searchsorted(by_id, ids, "right").tolist()):
+        s, e = starts[order[lo:hi]], ends[order[lo:hi]]
+        c = np.empty(2 * len(s) + 1, np.int64)
+        c[0] = s[0]  # 0s before the first run
+        c[1::2] = e - s  # the runs
+        c[2:-1:2] = s[1:] - e[:-1]  # 0s between them
+        c[-1] = n - e[-1]  # 0s after the last one: no count when there are none
+        out.append(c if c[-1] else c[:-1])
+    return out
+
+
 def coco_annotations(instance: np.ndarray, category_of: Mapping[int, int], index: int) -> list[dict]:
     """COCO annotations (compressed RLE over the full image) of one frame.
 
@@ -242,26 +266,23 @@ def coco_annotations(instance: np.ndarray, category_of: Mapping[int, int], index
     ids, counts = _present_ids(instance)
     _check_categories(ids, category_of)
     image_id = int(index) + 1
-    # One Fortran-ordered copy: comparisons then yield Fortran-ordered masks that
-    # pycocotools encodes without copying.
-    inst_f = np.asfortranarray(instance)
+    keep = [(iid, count) for iid, count in zip(ids.tolist(), counts.tolist()) if int(category_of[iid]) != 0]
+    if not keep:
+        return []
+    h, w = instance.shape
+    rles = mask_util.frPyObjects([{"size": [h, w], "counts": c}
+                                  for c in _rle_counts(instance, np.array([iid for iid, _ in keep]))], h, w)
+    boxes = mask_util.toBbox(rles)
     anns = []
-    for iid, count in zip(ids.tolist(), counts.tolist()):
-        cat = int(category_of[iid])
-        if cat == 0:
-            continue
-        mask = (inst_f == iid).view(np.uint8)
-        rle = mask_util.encode(mask)
-        bbox = [float(v) for v in mask_util.toBbox(rle)]
-        rle["counts"] = rle["counts"].decode("ascii")
+    for (iid, count), rle, box in zip(keep, rles, boxes):
         anns.append({
             "id": annotation_id(index, iid),
             "image_id": image_id,
-            "category_id": cat,
+            "category_id": int(category_of[iid]),
             "iscrowd": 0,
             "area": int(count),
-            "bbox": bbox,
-            "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]},
+            "bbox": [float(v) for v in box],
+            "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
             SIMGEN_KEY: {"instance_id": iid},
         })
     return anns

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from simgen.io.files import (
+    PNG_PARAMS_SMOOTH,
     atomic_write_bytes,
     ensure_writable_dir,
     fsync_dirs,
@@ -188,7 +189,7 @@ class DatasetWriter:
             e.write_flow(self.root / rel[e.name], flow, valid)
         if self.previews:
             (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
-            write_png(self.root / "previews" / d / f"{name}.png", flow_to_color(flow, valid))
+            write_png(self.root / "previews" / d / f"{name}.png", flow_to_color(flow, valid), PNG_PARAMS_SMOOTH)
             self._unsynced.add(self.root / "previews" / d)
         self._unsynced.update((self.root / r).parent for r in rel.values())
         return rel

@@ -130,11 +130,26 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
 # ------------------------------------------------------------------------- PNG
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """Lossless PNG bytes of uint8 (H, W, 3) RGB, uint8 (H, W) or uint16 (H, W)."""
+PNG_PARAMS: tuple[int, ...] = ()
+"""``cv2.imencode`` parameters of simgen's PNGs, chosen by measurement (``scripts/bench_png.py`` on
+real frames; the table is in its commit): none, i.e. OpenCV's setting for speed, libpng's SUB
+filter, zlib level 1 and Z_RLE. It is the fastest setting for every picture and label map simgen
+writes and the smallest of the fast ones; naming a level (``IMWRITE_PNG_COMPRESSION``) switches
+libpng to choosing a filter per row, which doubles the time already at level 1 (640x480 RGB
+5.0 -> 10 ms) and saves 13-20 % of the bytes only from level 6 on, at 6-60 times the time."""
+PNG_PARAMS_SMOOTH: tuple[int, ...] = (cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_DEFAULT)
+"""For smooth fields of several channels (KITTI flow, flow pictures): the same SUB filter and level
+1 with zlib's own matching instead of runs only: a quarter less time and 25-40 % fewer bytes there
+(a KITTI flow PNG at 320x240: 3.3 -> 2.4 ms, 109 -> 65 KB)."""
+
+
+def encode_png(image: np.ndarray, params: tuple[int, ...] = PNG_PARAMS) -> bytes:
+    """Lossless PNG bytes of uint8 (H, W, 3) RGB, uint8 (H, W) or uint16 (H, W); ``params`` are
+    ``cv2.imencode``'s (:data:`PNG_PARAMS`: they change the bytes, never the pixels)."""
     image = np.asarray(image)
     if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        image = np.ascontiguousarray(image[..., ::-1])  # RGB -> BGR for OpenCV
+        if image.shape[0] and image.shape[1]:  # RGB -> BGR for OpenCV (a copy by slicing costs 100x more)
+            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
     elif image.ndim == 2 and image.dtype in (np.uint8, np.uint16):
         image = np.ascontiguousarray(image)
     else:
@@ -142,15 +157,15 @@ def encode_png(image: np.ndarray) -> bytes:
                          f"got {image.dtype} {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"cannot write an empty image {image.shape} as PNG")
-    ok, buf = cv2.imencode(".png", image)
+    ok, buf = cv2.imencode(".png", image, list(params))
     if not ok:
         raise ValueError(f"PNG encoding failed for {image.dtype} {image.shape}")
     return buf.tobytes()
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Atomically write a lossless PNG (see :func:`encode_png` for accepted arrays)."""
-    atomic_write_bytes(path, encode_png(image))
+def write_png(path: str | os.PathLike, image: np.ndarray, params: tuple[int, ...] = PNG_PARAMS) -> None:
+    """Atomically write a lossless PNG (see :func:`encode_png` for accepted arrays and ``params``)."""
+    atomic_write_bytes(path, encode_png(image, params))
 
 
 def read_png(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:

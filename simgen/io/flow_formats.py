@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from simgen.core.image_header import check_pixels
-from simgen.io.files import atomic_write_bytes, read_png, write_png
+from simgen.io.files import PNG_PARAMS_SMOOTH, atomic_write_bytes, read_png, write_png
 
 FLO_MAGIC = b"PIEH"
 """First 4 bytes of a .flo file: the float32 202021.25, little-endian."""
@@ -87,7 +87,7 @@ def encode_kitti_flow(flow: np.ndarray, valid: np.ndarray) -> bytes:
     enc = np.clip(np.rint(f * KITTI_SCALE + KITTI_OFFSET), 0, 65535).astype(np.uint16)
     # OpenCV writes BGR: channel order (B, G, R) = (valid, v, u) puts u in PNG's R.
     bgr = np.ascontiguousarray(np.stack([valid.astype(np.uint16), enc[..., 1], enc[..., 0]], axis=-1))
-    ok, buf = cv2.imencode(".png", bgr)
+    ok, buf = cv2.imencode(".png", bgr, list(PNG_PARAMS_SMOOTH))
     if not ok:
         raise ValueError(f"PNG encoding failed for flow {flow.shape}")
     return buf.tobytes()

@@ -38,7 +38,7 @@ class AmodalMasks:
 
     def area(self, instance_id: int) -> int:
         hit = np.flatnonzero(self.instance_ids == instance_id)
-        return int(self.masks[hit[0]].sum()) if hit.size else 0
+        return int(np.count_nonzero(self.masks[hit[0]])) if hit.size else 0
 
 
 def _clip_near(tri: np.ndarray, near: float) -> list[np.ndarray]:

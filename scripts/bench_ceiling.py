@@ -116,8 +116,11 @@ class Replay:
     def __init__(self, render, workdir: Path, cache: Path, keep_linear: bool, scratch_need: int):
         from simgen.io.exr import RenderedFiles
 
-        self.render, self.workdir, self.cache = render, Path(workdir), cache
-        self.blender_log = self.workdir / "replay.log"
+        self.render, self.cache = render, cache
+        self.blender_log = Path(workdir) / "replay.log"
+        # a folder of its own: workdir is the shared scratch place (/dev/shm), where a file left by an
+        # earlier run under the same name may be a hard link into a recording
+        self.workdir = Path(tempfile.mkdtemp(prefix="simgen-replay-", dir=workdir))
         self.exposure, self.n = 0.0, 0
         known = {f.name for f in fields(RenderedFiles)}
         self.tone = {k: v for k, v in dict(tone=render.tone, auto_exposure=render.auto_exposure,
@@ -138,6 +141,7 @@ class Replay:
     def render_to_files(self, seed: int = 0):
         self.n += 1
         path = self.workdir / f"replay-{self.n}.exr"
+        path.unlink(missing_ok=True)  # never copy into an existing file: it may be a link to a recording
         try:
             os.link(self.cache / f"{seed}.exr", path)
         except OSError:  # the cache is on another device: a copy (counted as render time)
@@ -145,7 +149,7 @@ class Replay:
         return self.files(path, exposure=self.exposure, **self.tone)
 
     def close(self) -> None:
-        pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class Meter:

@@ -178,10 +178,11 @@ class DurableBatch:
         self._files: list[tuple[int, Path, Path]] = []  # (fd, temp, final)
 
     def add(self, path: str | os.PathLike, data: bytes | memoryview) -> None:
-        final = Path(path)
-        fd, tmp = _open_temp(final)
-        self._files.append((fd, tmp, final))
+        """Write ``data`` to a temp file of ``path`` now (on failure the whole batch is aborted)."""
         try:
+            final = Path(path)
+            fd, tmp = _open_temp(final)
+            self._files.append((fd, tmp, final))
             _write_all(fd, data)
         except BaseException:
             self.abort()

@@ -5,6 +5,7 @@
     python scripts/bench_ceiling.py --res 320x240,640x480,1920x1080 --variants all
     python scripts/bench_ceiling.py --against 2f399ca     # before/after, side by side in one run
     python scripts/bench_ceiling.py -- render.workers=1   # any simgen override, for every variant
+    python scripts/bench_ceiling.py --out-dir /tmp        # the dataset on a disk (fsyncs cost what they cost)
 
 On a GPU node Cycles draws a 640x480 frame in tens of milliseconds; what simgen does around the
 render (reading the EXR back, tone mapping, labels, annotations, encoding and writing the files)
@@ -116,8 +117,10 @@ class Replay:
         from simgen.io.exr import RenderedFiles
 
         self.render, self.cache = render, cache
+        self.blender_log = Path(workdir) / "replay.log"
+        # a folder of its own: workdir is the shared scratch place (/dev/shm), where a file left by an
+        # earlier run under the same name may be a hard link into a recording
         self.workdir = Path(tempfile.mkdtemp(prefix="simgen-replay-", dir=workdir))
-        self.blender_log = self.workdir / "replay.log"
         self.exposure, self.n = 0.0, 0
         known = {f.name for f in fields(RenderedFiles)}
         self.tone = {k: v for k, v in dict(tone=render.tone, auto_exposure=render.auto_exposure,
@@ -138,6 +141,7 @@ class Replay:
     def render_to_files(self, seed: int = 0):
         self.n += 1
         path = self.workdir / f"replay-{self.n}.exr"
+        path.unlink(missing_ok=True)  # never copy into an existing file: it may be a link to a recording
         try:
             os.link(self.cache / f"{seed}.exr", path)
         except OSError:  # the cache is on another device: a copy (counted as render time)
@@ -199,61 +203,74 @@ def thread_cpu() -> dict[str, float]:
 def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(args.repo))
     import simgen
-    from simgen.pipeline import run
 
     assert Path(simgen.__file__).resolve().is_relative_to(Path(args.repo).resolve()), simgen.__file__
     cache = Path(args.cache)
-    with tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as out:
-        settings, config = compose(overrides_for(args.res, args.variant, args.frames, out, args.extra))
-        if args.record:
-            from simgen.pipeline.runner import blender_renderer
+    where = args.out_dir or ("/dev/shm" if Path("/dev/shm").is_dir() else None)
+    out = tempfile.mkdtemp(dir=where, prefix="simgen-ceiling-")
+    try:
+        measure(args, cache, out)
+    finally:
+        if not args.keep:
+            shutil.rmtree(out, ignore_errors=True)
 
-            cache.mkdir(parents=True, exist_ok=True)
-            make = blender_renderer()
-            run(settings, config, make_renderer=lambda *a, **kw: Recorder(make(*a, **kw), cache))
-            print(json.dumps({"recorded": len(list(cache.glob("*.exr")))}))
-            return
-        meter = Meter()
-        t_end = None
 
-        def make(render, workdir, *, scratch_need, keep_linear):
-            return Replay(render, workdir, cache, keep_linear, scratch_need)
+def measure(args: argparse.Namespace, cache: Path, out: str) -> None:
+    from simgen.pipeline import run
 
-        import simgen.pipeline.runner as runner
+    settings, config = compose(overrides_for(args.res, args.variant, args.frames, out, args.extra))
+    if args.record:
+        from simgen.pipeline.runner import blender_renderer
 
-        finish = runner.finish_dataset
+        cache.mkdir(parents=True, exist_ok=True)
+        make = blender_renderer()
+        run(settings, config, make_renderer=lambda *a, **kw: Recorder(make(*a, **kw), cache))
+        print(json.dumps({"recorded": len(list(cache.glob("*.exr")))}))
+        return
+    meter = Meter()
+    t_end = None
 
-        def timed_finish(*a, **kw):  # the end-of-run exports, apart from the frames
-            nonlocal t_end
-            t0 = time.perf_counter()
-            try:
-                return finish(*a, **kw)
-            finally:
-                t_end = time.perf_counter() - t0
+    def make(render, workdir, *, scratch_need, keep_linear):
+        return Replay(render, workdir, cache, keep_linear, scratch_need)
 
-        runner.finish_dataset = timed_finish
-        run(settings, config, hooks=meter.hooks, make_renderer=make)
-        w = args.warmup
-        n = len(meter.marks) - 1 - w
-        wall = meter.marks[-1] - meter.marks[w]
-        t0, t1 = meter.cpu_marks[w], meter.cpu_marks[-1]
-        cpu = (t1.user + t1.system) - (t0.user + t0.system)
-        first, last = meter.per_frame_cpu[w - 1] if w else {}, meter.per_frame_cpu[-1]
-        stages = {k: (last[k] - first.get(k, 0.0)) / n * 1e3 for k in last}
-        threads = thread_cpu()
-        size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
-        print(json.dumps({"fps": n / wall, "frames": n, "cpu_ms": cpu / n * 1e3, "stages_cpu_ms": stages,
-                          "end_s": t_end, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                          "dataset_mib": size / 2**20, "threads_cpu_s": threads}))
+    import simgen.pipeline.runner as runner
+
+    finish = runner.finish_dataset
+
+    def timed_finish(*a, **kw):  # the end-of-run exports, apart from the frames
+        nonlocal t_end
+        t0 = time.perf_counter()
+        try:
+            return finish(*a, **kw)
+        finally:
+            t_end = time.perf_counter() - t0
+
+    runner.finish_dataset = timed_finish
+    run(settings, config, hooks=meter.hooks, make_renderer=make)
+    w = args.warmup
+    n = len(meter.marks) - 1 - w
+    wall = meter.marks[-1] - meter.marks[w]
+    t0, t1 = meter.cpu_marks[w], meter.cpu_marks[-1]
+    cpu = (t1.user + t1.system) - (t0.user + t0.system)
+    first, last = meter.per_frame_cpu[w - 1] if w else {}, meter.per_frame_cpu[-1]
+    stages = {k: (last[k] - first.get(k, 0.0)) / n * 1e3 for k in last}
+    threads = thread_cpu()
+    size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+    if args.keep:
+        print(f"kept the dataset in {out}", file=sys.stderr)
+    print(json.dumps({"fps": n / wall, "frames": n, "cpu_ms": cpu / n * 1e3, "stages_cpu_ms": stages,
+                      "end_s": t_end, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "dataset_mib": size / 2**20, "threads_cpu_s": threads}))
 
 
 # ----------------------------------------------------------------------------- the parent
 
 def spawn(repo: Path, res: str, variant: str, frames: int, cache: Path, extra: list[str], record=False,
-          warmup: int = 2) -> dict:
+          warmup: int = 2, out_dir: str | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--repo", str(repo), "--res", res,
            "--variant", variant, "--frames", str(frames), "--cache", str(cache), "--warmup", str(warmup)]
     cmd += ["--record"] if record else []
+    cmd += ["--out-dir", out_dir] if out_dir else []
     env = {**os.environ, "PYTHONPATH": str(repo)}
     p = subprocess.run([*cmd, "--", *extra], capture_output=True, text=True, env=env, cwd=repo)
     if p.returncode != 0:
@@ -286,6 +303,10 @@ def main() -> None:
                                            / "simgen-ceiling"),
                     help="where the recorded renders are kept (default: on /dev/shm, where the scratch folder is, "
                          "so that a replayed render is a hard link)")
+    ap.add_argument("--out-dir", metavar="DIR",
+                    help="where each measurement writes its dataset (a fresh folder inside DIR, removed after it; "
+                         "default /dev/shm, where fsync costs nothing: give a folder on a disk to count the disk)")
+    ap.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)  # the child keeps its dataset (bench_png.py)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--repo", default=str(REPO), help=argparse.SUPPRESS)
@@ -316,7 +337,7 @@ def main() -> None:
                     extra = args.extra + ([f"render.workers={workers}"] if workers is not None else [])
                     label = res + (f" workers={workers}" if workers is not None else "")
                     for name, repo in (checkouts.items() if rep % 2 == 0 else reversed(checkouts.items())):
-                        r = spawn(repo, res, variant, frames, cache, extra, warmup=args.warmup)
+                        r = spawn(repo, res, variant, frames, cache, extra, warmup=args.warmup, out_dir=args.out_dir)
                         results.setdefault((label, variant, name), []).append(r)
                         stages = " ".join(f"{k} {v:.1f}" for k, v in sorted(r["stages_cpu_ms"].items(),
                                                                              key=lambda kv: -kv[1]))

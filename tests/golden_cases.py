@@ -6,7 +6,8 @@ reference RGB pictures; ``python scripts/update_golden.py`` rewrites both, and a
 changes them says why (a new label kind adds files; a changed default changes bytes).
 
 - Labels are exact: every label file (instance/semantic ids, depth, normals, flow in every
-  format, models, ...) by its SHA-256; JSON files (COCO, meta, dataset.json, the index)
+  format, models, ...) by its SHA-256, a PNG by the SHA-256 of its decoded pixels (with their
+  dtype and shape: a PNG's bytes depend on the compression settings); JSON files (COCO, meta, dataset.json, the index)
   value for value, kept whole in the manifest (parsed, with the dataset folder and the
   repository folder replaced by placeholders: meta records absolute texture and HDRI paths,
   dataset.json the config's output.dir), numbers to 1e-9 relative (1e-12 near zero): poses
@@ -120,9 +121,25 @@ def fingerprint(root: Path) -> dict[str, object]:
         if path.suffix == ".json":
             text = data.decode().replace(str(root), "<dataset>").replace(str(REPO), "<repo>")
             out[rel] = json.loads(text)
+        elif path.suffix == ".png":
+            out[rel] = png_pixels(data)
         else:
             out[rel] = hashlib.sha256(data).hexdigest()
     return out
+
+
+def png_pixels(data: bytes) -> str:
+    """The fingerprint of a PNG label file: its decoded pixels (dtype, shape, the array's bytes),
+    not its bytes: the zlib level and strategy it is written with change the bytes, not what a
+    reader gets (simgen.io.files.PNG_PARAMS, chosen by measurement, may change again)."""
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return "not a readable PNG"
+    image = np.ascontiguousarray(image)
+    shape = "x".join(str(n) for n in image.shape)
+    return f"png {image.dtype} {shape} " + hashlib.sha256(image.tobytes()).hexdigest()
 
 
 def same(a: object, b: object, key: str = "") -> bool:

@@ -29,6 +29,7 @@ from simgen.labels import (
     object_motions,
     rigid_flow,
 )
+from simgen.labels.flow import _depth_slopes
 
 W, H = 64, 48
 F = 50.0
@@ -339,6 +340,105 @@ def test_many_objects_each_get_their_own_motion():
         expected[inst == i] = F * s / z
     np.testing.assert_allclose(flow[..., 0], expected, atol=TOL)
     np.testing.assert_allclose(flow[..., 1], 0.0, atol=TOL)
+
+
+def _slopes_by_formula(depth, inst):
+    def along(d, ids):
+        diff = np.diff(d, axis=1)
+        ok = (ids[:, 1:] == ids[:, :-1]) & (ids[:, 1:] != 0) & np.isfinite(diff)
+        diff = np.where(ok, diff, 0.0)
+        total, count = np.zeros_like(d), np.zeros_like(d)
+        total[:, 1:] += diff
+        count[:, 1:] += ok
+        total[:, :-1] += diff
+        count[:, :-1] += ok
+        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+    return along(depth, inst), along(depth.T, inst.T).T
+
+
+def _flow_by_formula(depth, inst, K_t, w2c_t, K_o, w2c_o, motions, depth_o, inst_o, rel_tol=0.01):
+    """rigid_flow and flow_validity as first written (a gather per coefficient, masked writes,
+    slopes from np.diff of the transposed maps): the reference that their faster form must equal
+    bit for bit (datasets keep flow)."""
+    ids = np.array(sorted(set(np.unique(inst).tolist()) - {0}), np.intp)
+    from_pixels = np.eye(4)
+    from_pixels[:3, :3] = np.linalg.inv(K_t)
+    coef = np.zeros((len(ids) + 1, 3, 4))
+    for row, iid in enumerate(ids.tolist(), start=1):
+        coef[row] = K_o @ (w2c_o @ motions[iid] @ np.linalg.inv(w2c_t) @ from_pixels)[:3]
+    planes = np.ascontiguousarray(coef.reshape(len(ids) + 1, 12).T)
+    lut = np.zeros(65536, np.intp)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    h, w = depth.shape
+    hit = (inst != 0) & np.isfinite(depth) & (depth > 0)
+    idx = lut[inst]
+    idx[~hit] = 0
+    z = np.where(hit, depth, 0.0).astype(np.float64)
+    u, v = np.arange(w, dtype=np.float64)[None, :], np.arange(h, dtype=np.float64)[:, None]
+    qu, qv, qz = (z * (c[0][idx] * u + c[1][idx] * v + c[2][idx]) + c[3][idx]
+                  for c in (planes[4 * r:4 * r + 4] for r in range(3)))
+    front = hit & (qz > 0)
+    u2, v2 = qu / qz, qv / qz
+    in_view = front & (u2 >= -0.5) & (u2 < w - 0.5) & (v2 >= -0.5) & (v2 < h - 0.5)
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0] = np.where(front, u2 - u, 0.0)
+    flow[..., 1] = np.where(front, v2 - v, 0.0)
+    flow[~np.isfinite(flow)] = 0.0
+    z_other = np.where(hit, qz, np.inf).astype(np.float32)
+
+    valid = in_view & (inst != 0)
+    pu, pv = u + flow[..., 0], v + flow[..., 1]
+    ui = np.clip(np.floor(np.where(valid, pu, 0.0) + 0.5), 0, w - 1).astype(np.intp)
+    vi = np.clip(np.floor(np.where(valid, pv, 0.0) + 0.5), 0, h - 1).astype(np.intp)
+    d_o = depth_o.astype(np.float64)
+    gx, gy = _slopes_by_formula(d_o, inst_o)
+    seen_z = d_o[vi, ui] + gx[vi, ui] * (pu - ui) + gy[vi, ui] * (pv - vi)
+    return flow, z_other, in_view, valid & (seen_z >= z_other.astype(np.float64) * (1.0 - rel_tol))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_flow_bits_equal_the_formula(seed):
+    """Random objects at random depths (some missing, inf, NaN or <= 0), moving and turning under
+    a moving camera: flow, z', in-view and validity equal the first formula bit for bit."""
+    rng = np.random.default_rng(seed)
+    h, w = [(48, 64), (1, 7), (9, 1), (31, 45)][seed]
+    inst = rng.integers(0, 6, (h, w)).astype(np.uint16)
+    inst[: h // 2, : w // 2] = 3  # a patch of one object: slopes inside it
+    depth = (rng.uniform(0.5, 6.0, (h, w)) + 0.01 * np.arange(w)).astype(np.float32)
+    depth.ravel()[rng.integers(0, h * w, 6)] = [np.inf, np.nan, 0.0, -1.0, np.inf, 1e-30]
+    inst_o = np.roll(inst, 2, axis=1)
+    depth_o = np.roll(depth, 2, axis=1) * np.float32(1.01)
+
+    def pose(scale):
+        a = rng.normal(size=3) * scale
+        c, s = np.cos(a[2]), np.sin(a[2])
+        m = np.eye(4)
+        m[:2, :2] = [[c, -s], [s, c]]
+        m[:3, 3] = rng.normal(size=3) * scale
+        return m
+
+    motions = {i: pose(0.2) for i in range(1, 6)}
+    w2c_t, w2c_o = pose(0.1), pose(0.1)
+    K_t = np.array([[40.0, 0, (w - 1) / 2], [0, 41.0, (h - 1) / 2], [0, 0, 1]])
+    with np.errstate(all="ignore"):
+        flow, z_o, in_view = rigid_flow(depth, inst, K_t, w2c_t, K_t, w2c_o, motions)
+        valid = flow_validity(flow, z_o, in_view, inst, depth_o, inst_o)
+        want = _flow_by_formula(depth, inst, K_t, w2c_t, K_t, w2c_o, motions, depth_o, inst_o)
+    for got, ref in zip((flow, z_o, in_view, valid), want):
+        assert got.dtype == ref.dtype and got.shape == ref.shape and got.tobytes() == ref.tobytes()
+
+
+def test_depth_slopes_bits_equal_the_formula():
+    rng = np.random.default_rng(3)
+    for h, w in [(40, 50), (1, 6), (6, 1), (2, 2)]:
+        inst = rng.integers(0, 4, (h, w)).astype(np.uint16)
+        depth = rng.uniform(-1.0, 5.0, (h, w))
+        depth.ravel()[rng.integers(0, h * w, 3)] = [np.inf, np.nan, -0.0]
+        with np.errstate(invalid="ignore"):
+            got, want = _depth_slopes(depth, inst), _slopes_by_formula(depth, inst)
+        for g, r in zip(got, want):
+            assert g.dtype == r.dtype and g.shape == r.shape and g.tobytes() == r.tobytes()
 
 
 # -------------------------------------------------------------------- formats

@@ -452,19 +452,32 @@ def test_coco_index_rebuilds_only_the_chunks_whose_frames_changed(tmp_path):
     COCO(str(tmp_path / "coco.json"))  # pycocotools loads it
 
 
-def test_frame_folders_are_durable_before_its_meta(tmp_path, monkeypatch):
-    """Crash safety: every folder that got a file of the frame (its labels, flow fields, previews)
-    is fsynced after that file's rename and before the meta file (the frame's commit) is renamed in."""
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync"])
+def test_frame_folders_are_durable_before_its_meta(tmp_path, monkeypatch, syncfs):
+    """Crash safety: every file of the frame (its labels, flow fields, previews) has its data made
+    durable before its rename, and its folder entry after the rename and before the meta file (the
+    frame's commit) is renamed in: by an fsync of the file and of its folder, or by a syncfs of the
+    file system (on those whose syncfs makes everything durable, files.SYNCFS_TYPES)."""
     writer = DatasetWriter(tmp_path, CATEGORIES, previews=True)
     inst, cats = random_instance_map(3, 12, 14)
     events: list[tuple[str, str]] = []
-    fsync, replace = os.fsync, os.replace
+    fsync, replace, real_syncfs = os.fsync, os.replace, files_mod._syncfs
+
+    def final_name(path: str) -> str:  # a temp file's final name (files._open_temp's pattern)
+        folder, name = os.path.split(path)
+        return os.path.relpath(os.path.join(folder, name[1:].rsplit(".", 2)[0]), tmp_path)
 
     def recording_fsync(fd):
         path = os.readlink(f"/proc/self/fd/{fd}")
         if os.path.isdir(path):
             events.append(("dir", os.path.relpath(path, tmp_path)))
+        elif path.endswith(files_mod.TMP_SUFFIX):
+            events.append(("data", final_name(path)))
         return fsync(fd)
+
+    def recording_syncfs(fd):
+        events.append(("syncfs", ""))
+        return real_syncfs(fd)
 
     def recording_replace(src, dst):
         events.append(("file", os.path.relpath(dst, tmp_path)))
@@ -472,18 +485,44 @@ def test_frame_folders_are_durable_before_its_meta(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
     monkeypatch.setattr(os, "replace", recording_replace)
+    monkeypatch.setattr(files_mod, "_syncfs", recording_syncfs)
+    monkeypatch.setattr(files_mod, "_syncable", lambda fd: syncfs)  # whatever tmp_path's file system is
     flow = np.zeros((12, 14, 2), np.float32)
     writer.write_flow(0, "forward", flow, np.ones((12, 14), bool), formats=["flo"])
     writer.write_frame(0, *make_frame(0, inst, cats))
     files = [name for kind, name in events if kind == "file"]
     assert files[-1] == "meta/000000.json"
     commit = events.index(("file", "meta/000000.json"))
+    for name in files:
+        renamed = events.index(("file", name))
+        assert any(e in (("syncfs", ""), ("data", name)) for e in events[:renamed]), f"{name}'s data not synced"
     for name in files[:-1]:
-        folder = os.path.dirname(name)
-        synced = [k for k, e in enumerate(events) if e == ("dir", folder)]
-        assert any(events.index(("file", name)) < k < commit for k in synced), f"{folder} not synced before meta"
+        renamed = events.index(("file", name))
+        assert any(e in (("syncfs", ""), ("dir", os.path.dirname(name))) for e in events[renamed + 1:commit]), \
+            f"{name}'s folder not synced before meta"
     assert {os.path.dirname(n) for n in files[:-1]} >= {"images", "instance", "semantic", "depth", "normal",
                                                        "flow_forward", "flow_forward_valid", "previews/overlay"}
+    if syncfs:  # the frame's files in two calls (its flow fields in one more, before)
+        assert [k for k, _ in events[events.index(("file", "flow_forward/000000.flo")):]].count("syncfs") == 2
+        assert not any(k == "dir" for k, _ in events)
+
+
+def test_a_failed_frame_leaves_no_temp_file(tmp_path, monkeypatch):
+    """A frame whose writing fails (a full disk) removes the temp files of its batch, written or not."""
+    writer = DatasetWriter(tmp_path, CATEGORIES, previews=False)
+    inst, cats = random_instance_map(3, 12, 14)
+    write_all, calls = files_mod._write_all, []
+
+    def full(fd, data):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return write_all(fd, data)
+
+    monkeypatch.setattr(files_mod, "_write_all", full)
+    with pytest.raises(OSError):
+        writer.write_frame(0, *make_frame(0, inst, cats))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_a_live_writers_temp_file_is_kept_whatever_its_pid(tmp_path):

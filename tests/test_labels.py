@@ -153,6 +153,34 @@ def test_camera_normals_blended_edge_normalised():
     np.testing.assert_allclose(out[0, 0], np.array([1, 0, -1]) / np.sqrt(2), atol=1e-6)
 
 
+
+def _camera_normals_by_formula(nw, w2c, K, valid):
+    """camera_normals as first written (the product, numpy's sum over the last axis, a masked
+    division, a flip): the reference its faster form must equal bit for bit (datasets keep them)."""
+    cam = nw.astype(np.float32) @ np.asarray(w2c, np.float32)[:3, :3].T
+    length = np.sqrt((cam * cam).sum(axis=-1))
+    keep = valid & (length > 1e-6) & np.isfinite(length)
+    out = np.divide(cam, length[..., None], out=np.zeros_like(cam), where=keep[..., None])
+    h, w = valid.shape
+    rx = ((np.arange(w) - K[0, 2]) / K[0, 0]).astype(np.float32)
+    ry = ((np.arange(h) - K[1, 2]) / K[1, 1]).astype(np.float32)
+    away = out[..., 0] * rx[None, :] + out[..., 1] * ry[:, None] + out[..., 2] > 0
+    return out * np.where(away, np.float32(-1.0), np.float32(1.0))[..., None]
+
+
+def test_camera_normals_bits_equal_the_formula():
+    rng = np.random.default_rng(5)
+    h, w = 37, 53
+    nw = rng.normal(size=(h, w, 3)).astype(np.float32) * rng.uniform(0.01, 3, (h, w, 1)).astype(np.float32)
+    nw[0, :4] = [[0, 0, 0], [np.nan, 0, 1], [np.inf, 0, 0], [0, 0, 1e-9]]
+    valid = rng.random((h, w)) > 0.2
+    w2c = look_at(np.array([1.0, -3.0, 2.0]), np.array([0.1, 0.2, 0.0]))
+    K = _K(40.0, w, h)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got, want = camera_normals(nw, w2c, K, valid), _camera_normals_by_formula(nw, w2c, K, valid)
+    assert got.dtype == np.float32 and got.shape == (h, w, 3) and got.flags.c_contiguous
+    assert got.tobytes() == want.tobytes()
+
 # ------------------------------------------------------------------ make_labels
 
 
@@ -227,11 +255,33 @@ def test_coco_annotations_match_masks(seed):
         assert isinstance(a["segmentation"]["counts"], str)
         assert a["segmentation"]["size"] == list(inst.shape)
         np.testing.assert_array_equal(mask_util.decode(a["segmentation"]).astype(bool), mask)
+        assert a["segmentation"]["counts"] == _encoded(mask)
         assert isinstance(a["area"], int) and a["area"] == int(mask.sum())
         assert a["area"] == int(mask_util.area(a["segmentation"]))
         assert a["bbox"] == numpy_bbox(mask)
         assert a["bbox"] == mask_util.toBbox(a["segmentation"]).tolist()
         assert all(isinstance(v, float) for v in a["bbox"])
+
+
+def _encoded(mask: np.ndarray) -> str:
+    """pycocotools' own compressed RLE of a bool mask (what the annotations must hold, byte for byte)."""
+    return mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))["counts"].decode("ascii")
+
+
+def test_coco_annotations_rle_as_pycocotools_encodes_it():
+    """The counts of every mask come from one pass over the image: the same string as encoding each
+    mask alone, whether a mask starts or ends the image (column-major), fills it, or is one pixel."""
+    rng = np.random.default_rng(11)
+    maps = [rng.integers(0, 4, size=(int(rng.integers(1, 9)), int(rng.integers(1, 9)))).astype(np.uint16)
+            for _ in range(300)]
+    maps += [np.full((3, 4), 7, np.uint16), np.array([[5]], np.uint16), np.arange(12, dtype=np.int32).reshape(3, 4)]
+    for inst in maps:
+        anns = coco_annotations(inst, {i: 1 for i in range(1, 13)}, 0)
+        assert [a["simgen"]["instance_id"] for a in anns] == sorted(set(inst.ravel().tolist()) - {0})
+        for a in anns:
+            mask = inst == a["simgen"]["instance_id"]
+            assert a["segmentation"]["counts"] == _encoded(mask)
+            assert a["bbox"] == mask_util.toBbox(mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))).tolist()
 
 
 def test_coco_annotations_empty_and_missing_category():

@@ -32,24 +32,26 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from simgen.io.files import (
+    PNG_PARAMS_SMOOTH,
+    DurableBatch,
     atomic_write_bytes,
+    dumps_json,
+    encode_npy,
+    encode_npz,
+    encode_png,
     ensure_writable_dir,
-    fsync_dirs,
     remove_stale_temps,
     read_json,
     read_npy,
     read_npz,
     read_png,
     write_json,
-    write_npy,
-    write_npz,
-    write_png,
 )
 from simgen.io.coco_index import CocoIndex
 from simgen.io.confine import inside, split_name
 from simgen.io.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
 from simgen.io.exporters import resolve as resolve_formats
-from simgen.io.flow_formats import write_valid_png
+from simgen.io.flow_formats import encode_valid_png
 from simgen.labels.core import FrameLabels
 from simgen.labels.flow import flow_to_color
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind, resolve
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
 
 FRAME_DIRS = (*(k.folder for k in CORE_KINDS), "meta")
 """The folders every frame has a file in."""
-WRITERS = {".png": write_png, ".npy": write_npy, ".npz": write_npz}
+ENCODERS = {".png": encode_png, ".npy": encode_npy, ".npz": encode_npz}
 READERS = {".png": read_png, ".npy": read_npy, ".npz": read_npz}
 """Codec of each label-kind file suffix (simgen.labels.kinds.CODECS)."""
 
@@ -140,49 +142,55 @@ class DatasetWriter:
                                  f"{ann['category_id']} (known: {sorted(self.category_names)})")
 
     def write_frame(self, index: int, labels: FrameLabels, meta: dict) -> None:
-        """Write every file of frame ``index``; the meta file goes last, once the folder entries
-        of the others (and of its flow fields and models) are durable: a frame with a meta file
-        is complete even after a power cut. The same as :meth:`write_frame_files` then
+        """Write every file of frame ``index``; the meta file goes last, once the others (and the
+        folder entries of its flow fields and models) are durable: a frame with a meta file is
+        complete even after a power cut. The same as :meth:`write_frame_files` then
         :meth:`commit_frame`."""
         self.write_frame_files(index, labels, meta)
         self.commit_frame(index, meta)
 
     def write_frame_files(self, index: int, labels: FrameLabels, meta: dict) -> None:
         """Every file of frame ``index`` but its meta (checked here; written by
-        :meth:`commit_frame`). Frames may be written on several threads at once."""
+        :meth:`commit_frame`), as one :class:`DurableBatch` whose data is durable before the
+        renames (two syncfs calls on the usual local file systems, an fsync per file elsewhere).
+        Frames may be written on several threads at once."""
         index = int(index)
         labels.check()
         self._check_meta(index, labels, meta)
-        for kind in self.kinds:
-            if kind.folder:
-                path = kind_path(self.root, kind, index)
-                WRITERS[kind.suffix](path, labels[kind.name])
-                self._touched(path.parent)
-        if self.previews:
-            self._write_previews(index, labels, meta["coco"]["annotations"])
+        batch = DurableBatch()
+        try:
+            for kind in self.kinds:
+                if kind.folder:
+                    batch.add(kind_path(self.root, kind, index), ENCODERS[kind.suffix](labels[kind.name]))
+            if self.previews:
+                self._write_previews(batch, index, labels, meta["coco"]["annotations"])
+        except BaseException:
+            batch.abort()
+            raise
+        self._touched(*batch.commit(entries=False))
 
     def commit_frame(self, index: int, meta: dict) -> None:
-        """Frame ``index``'s meta file, once the folder entries of every file written so far
-        (its own among them) are durable: the frame is complete. Call in index order, on one
-        thread at a time, after :meth:`write_frame_files` of the frame returned."""
+        """Frame ``index``'s meta file, once the folder entries of every file renamed so far (its
+        own among them) are durable: the frame is complete. Call in index order, on one thread
+        at a time, after :meth:`write_frame_files` of the frame returned."""
         with self._unsynced_lock:
             folders, self._unsynced = sorted(self._unsynced), set()
-        fsync_dirs(folders)
-        write_json(self.root / "meta" / f"{frame_name(int(index))}.json", meta)
+        DurableBatch().commit(folders, last=(self.root / "meta" / f"{frame_name(int(index))}.json",
+                                             dumps_json(meta).encode("utf-8")))
 
     def _touched(self, *folders: Path) -> None:
-        """``folders`` got a file: fsynced before the next meta (:meth:`commit_frame`). Called
-        after the file's rename, so a commit that misses the folder comes after it did."""
+        """Files were renamed into ``folders``: their entries are made durable before the next
+        meta (:meth:`commit_frame`). Called after the renames, so a commit that misses a folder
+        comes after them."""
         with self._unsynced_lock:
             self._unsynced.update(folders)
 
-    def _write_previews(self, index: int, labels: FrameLabels, annotations: list[dict]) -> None:
+    def _write_previews(self, batch: DurableBatch, index: int, labels: FrameLabels, annotations: list[dict]) -> None:
         name = frame_name(index)
         pics = {k.name: k.preview(labels[k.name]) for k in self.kinds if k.preview}
         pics["overlay"] = overlay(labels.rgb, labels.instance, annotations, self.category_names)
         for kind, pic in pics.items():
-            write_png(self.root / "previews" / kind / f"{name}.png", pic)
-            self._touched(self.root / "previews" / kind)
+            batch.add(self.root / "previews" / kind / f"{name}.png", encode_png(pic))
 
     def write_flow(self, index: int, direction: str, flow: np.ndarray, valid: np.ndarray,
                    formats: Sequence[str] = ()) -> dict[str, str]:
@@ -203,14 +211,20 @@ class DatasetWriter:
         rel.update({e.name: str(e.flow_file).format(flow=d, name=name) for e in exporters})
         for r in rel.values():
             (self.root / r).parent.mkdir(parents=True, exist_ok=True)
-        write_npy(self.root / rel["flow"], np.asarray(flow, dtype=np.float32))
-        write_valid_png(self.root / rel["valid"], valid)
-        for e in exporters:
+        batch = DurableBatch()  # the frame's commit (write_frame) makes the renames durable
+        try:
+            batch.add(self.root / rel["flow"], encode_npy(np.asarray(flow, dtype=np.float32)))
+            batch.add(self.root / rel["valid"], encode_valid_png(valid))
+            if self.previews:
+                (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
+                batch.add(self.root / "previews" / d / f"{name}.png",
+                          encode_png(flow_to_color(flow, valid), PNG_PARAMS_SMOOTH))
+        except BaseException:
+            batch.abort()
+            raise
+        self._touched(*batch.commit(entries=False))
+        for e in exporters:  # each format writes its own file (an fsync each)
             e.write_flow(self.root / rel[e.name], flow, valid)
-        if self.previews:
-            (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
-            write_png(self.root / "previews" / d / f"{name}.png", flow_to_color(flow, valid))
-            self._touched(self.root / "previews" / d)
         self._touched(*((self.root / r).parent for r in rel.values()))
         return rel
 

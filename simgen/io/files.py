@@ -11,6 +11,7 @@ the writer's lock on it being gone).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import io
 import json
@@ -18,6 +19,7 @@ import os
 import re
 import secrets
 import socket
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -110,6 +112,160 @@ def fsync_dirs(folders: Iterable[str | os.PathLike]) -> None:
             os.close(fd)
 
 
+# ------------------------------------------------------------------ batches
+
+
+SYNCFS_TYPES = {0xEF53: "ext2/3/4", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x01021994: "tmpfs",
+                0x794C7630: "overlayfs"}
+"""File systems (``statfs`` f_type) whose ``syncfs(2)`` makes everything written to them durable,
+file data and folder entries alike (their sync_fs commits the journal or log after writing
+back every dirty file; tmpfs has nothing to make durable). On others (NFS, FUSE, ...) a
+:class:`DurableBatch` fsyncs each file and folder: there syncfs may not reach the storage."""
+
+
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc if hasattr(libc, "syncfs") and hasattr(libc, "fstatfs") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def _syncable(fd: int) -> bool:
+    """Whether ``fd``'s file system is one of :data:`SYNCFS_TYPES` (False where that cannot be told)."""
+    if _LIBC is None:
+        return False
+    buf = ctypes.create_string_buffer(256)  # struct statfs (120 bytes on 64-bit Linux)
+    if _LIBC.fstatfs(fd, buf) != 0:
+        return False
+    return ctypes.c_long.from_buffer(buf).value in SYNCFS_TYPES  # f_type: its first member
+
+
+def _syncfs(fd: int) -> None:
+    """syncfs(2): write back and commit everything of ``fd``'s file system; OSError on failure
+    (a write-back error included, since Linux 5.8)."""
+    if _LIBC.syncfs(fd) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class DurableBatch:
+    """Files written together and made durable together (a frame's): :meth:`add` writes each to
+    its temp file at once (complete, locked, as :func:`atomic_write_bytes` does); :meth:`commit`
+    makes their data durable, renames them onto their final names, makes the renames (and any
+    other ``folders`` given) durable, and only then renames in its ``last`` file, the commit
+    mark. So every file under its final name is complete, and once ``last`` is there every
+    other file is, even after a power cut.
+
+    On a file system of :data:`SYNCFS_TYPES` the batch costs two ``syncfs`` calls (the data
+    before the renames, the entries after them) instead of an fsync per file and one per folder
+    (what it does elsewhere). syncfs also writes back what else is dirty on that file system:
+    the run's own other files mostly. :meth:`abort` (also on any error in :meth:`commit`)
+    removes the temp files not yet renamed."""
+
+    def __init__(self) -> None:
+        self._files: list[tuple[int, Path, Path]] = []  # (fd, temp, final)
+
+    def add(self, path: str | os.PathLike, data: bytes | memoryview) -> None:
+        """Write ``data`` to a temp file of ``path`` now (on failure the whole batch is aborted)."""
+        try:
+            final = Path(path)
+            fd, tmp = _open_temp(final)
+            self._files.append((fd, tmp, final))
+            _write_all(fd, data)
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self, folders: Iterable[str | os.PathLike] = (), last: tuple[str | os.PathLike, bytes] | None = None,
+               entries: bool = True) -> list[Path]:
+        """Make the batch durable under its final names (see the class); ``entries=False`` leaves
+        the renames' durability to a later commit (that gets their folders: the return value,
+        the folders renamed into). ``last``: (path, bytes) renamed in after everything else is
+        durable."""
+        try:
+            if last is not None:
+                self.add(*last)
+            files, mark = (self._files[:-1], self._files[-1]) if last is not None else (self._files, None)
+            synced = self._sync([fd for fd, _, _ in self._files])
+            for fd, tmp, final in files:
+                os.replace(tmp, final)  # still open: the lock holds until the temp name is gone
+            renamed = sorted({final.parent for _, _, final in files})
+            if entries:
+                self._sync_folders([*renamed, *(Path(f) for f in folders)], synced)
+            if mark is not None:
+                os.replace(mark[1], mark[2])
+            self._close()
+            return renamed
+        except BaseException:
+            self.abort()
+            raise
+
+    @staticmethod
+    def _sync(fds: list[int]) -> dict[int, int]:
+        """Make what was written to ``fds`` durable: one syncfs per file system that has it, an
+        fsync per fd elsewhere. Returns {device: an fd on it} of the file systems synced by syncfs."""
+        by_dev: dict[int, list[int]] = {}
+        for fd in fds:
+            by_dev.setdefault(os.fstat(fd).st_dev, []).append(fd)
+        synced = {}
+        for dev, group in by_dev.items():
+            if _syncable(group[0]):
+                _syncfs(group[0])
+                synced[dev] = group[0]
+            else:
+                for fd in group:
+                    os.fsync(fd)
+        return synced
+
+    def _sync_folders(self, folders: list[Path], synced: dict[int, int]) -> None:
+        """Make the entries of ``folders`` durable: syncfs again on the file systems synced so
+        (every rename since is then durable), fsync of each other folder."""
+        again, rest = set(), []
+        for folder in dict.fromkeys(folders):
+            dev = os.stat(folder).st_dev
+            if dev in synced:
+                again.add(dev)
+            else:
+                rest.append(folder)
+        for dev in again:
+            _syncfs(synced[dev])
+        fds = []
+        try:
+            for folder in rest:
+                fds.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+            self._sync(fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _close(self) -> None:
+        for fd, _, _ in self._files:
+            os.close(fd)
+        self._files = []
+
+    def abort(self) -> None:
+        """Remove the temp files not renamed yet and close them."""
+        for fd, tmp, _ in self._files:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        self._files = []
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
     """A text file (UTF-8) to write ``path`` through, for files too big to hold in memory:
@@ -130,11 +286,26 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
 # ------------------------------------------------------------------------- PNG
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """Lossless PNG bytes of uint8 (H, W, 3) RGB, uint8 (H, W) or uint16 (H, W)."""
+PNG_PARAMS: tuple[int, ...] = ()
+"""``cv2.imencode`` parameters of simgen's PNGs, chosen by measurement (``scripts/bench_png.py`` on
+real frames; the table is in its commit): none, i.e. OpenCV's setting for speed, libpng's SUB
+filter, zlib level 1 and Z_RLE. It is the fastest setting for every picture and label map simgen
+writes and the smallest of the fast ones; naming a level (``IMWRITE_PNG_COMPRESSION``) switches
+libpng to choosing a filter per row, which doubles the time already at level 1 (640x480 RGB
+5.0 -> 10 ms) and saves 13-20 % of the bytes only from level 6 on, at 6-60 times the time."""
+PNG_PARAMS_SMOOTH: tuple[int, ...] = (cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_DEFAULT)
+"""For smooth fields of several channels (KITTI flow, flow pictures): the same SUB filter and level
+1 with zlib's own matching instead of runs only: a quarter less time and 25-40 % fewer bytes there
+(a KITTI flow PNG at 320x240: 3.3 -> 2.4 ms, 109 -> 65 KB)."""
+
+
+def encode_png(image: np.ndarray, params: tuple[int, ...] = PNG_PARAMS) -> bytes:
+    """Lossless PNG bytes of uint8 (H, W, 3) RGB, uint8 (H, W) or uint16 (H, W); ``params`` are
+    ``cv2.imencode``'s (:data:`PNG_PARAMS`: they change the bytes, never the pixels)."""
     image = np.asarray(image)
     if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        image = np.ascontiguousarray(image[..., ::-1])  # RGB -> BGR for OpenCV
+        if image.shape[0] and image.shape[1]:  # RGB -> BGR for OpenCV (a copy by slicing costs 100x more)
+            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
     elif image.ndim == 2 and image.dtype in (np.uint8, np.uint16):
         image = np.ascontiguousarray(image)
     else:
@@ -142,15 +313,15 @@ def encode_png(image: np.ndarray) -> bytes:
                          f"got {image.dtype} {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"cannot write an empty image {image.shape} as PNG")
-    ok, buf = cv2.imencode(".png", image)
+    ok, buf = cv2.imencode(".png", image, list(params))
     if not ok:
         raise ValueError(f"PNG encoding failed for {image.dtype} {image.shape}")
     return buf.tobytes()
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Atomically write a lossless PNG (see :func:`encode_png` for accepted arrays)."""
-    atomic_write_bytes(path, encode_png(image))
+def write_png(path: str | os.PathLike, image: np.ndarray, params: tuple[int, ...] = PNG_PARAMS) -> None:
+    """Atomically write a lossless PNG (see :func:`encode_png` for accepted arrays and ``params``)."""
+    atomic_write_bytes(path, encode_png(image, params))
 
 
 def read_png(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
@@ -174,24 +345,34 @@ def read_png(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.
 # ------------------------------------------------------------------------- NPY
 
 
-def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Atomically write ``array`` in .npy format (no pickles)."""
+def encode_npy(array: np.ndarray) -> memoryview:
+    """The .npy bytes of ``array`` (no pickles)."""
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getbuffer())
+    return buf.getbuffer()
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Atomically write ``array`` in .npy format (no pickles)."""
+    atomic_write_bytes(path, encode_npy(array))
 
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def write_npz(path: str | os.PathLike, value: Any) -> None:
-    """Atomically write the arrays of ``value`` (a dict, or a dataclass of arrays) as a
-    compressed .npz, one member per name (no pickles)."""
+def encode_npz(value: Any) -> memoryview:
+    """The compressed .npz bytes of the arrays of ``value`` (a dict, or a dataclass of arrays),
+    one member per name (no pickles)."""
     arrays = value if isinstance(value, dict) else {f.name: getattr(value, f.name) for f in fields(value)}
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    atomic_write_bytes(path, buf.getbuffer())
+    return buf.getbuffer()
+
+
+def write_npz(path: str | os.PathLike, value: Any) -> None:
+    """Atomically write the arrays of ``value`` as a compressed .npz (see :func:`encode_npz`)."""
+    atomic_write_bytes(path, encode_npz(value))
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from simgen.core.image_header import check_pixels
-from simgen.io.files import atomic_write_bytes, read_png, write_png
+from simgen.io.files import PNG_PARAMS_SMOOTH, atomic_write_bytes, encode_png, read_png
 
 FLO_MAGIC = b"PIEH"
 """First 4 bytes of a .flo file: the float32 202021.25, little-endian."""
@@ -87,7 +87,7 @@ def encode_kitti_flow(flow: np.ndarray, valid: np.ndarray) -> bytes:
     enc = np.clip(np.rint(f * KITTI_SCALE + KITTI_OFFSET), 0, 65535).astype(np.uint16)
     # OpenCV writes BGR: channel order (B, G, R) = (valid, v, u) puts u in PNG's R.
     bgr = np.ascontiguousarray(np.stack([valid.astype(np.uint16), enc[..., 1], enc[..., 0]], axis=-1))
-    ok, buf = cv2.imencode(".png", bgr)
+    ok, buf = cv2.imencode(".png", bgr, list(PNG_PARAMS_SMOOTH))
     if not ok:
         raise ValueError(f"PNG encoding failed for flow {flow.shape}")
     return buf.tobytes()
@@ -116,12 +116,17 @@ def read_kitti_flow(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------- valid mask
 
 
-def write_valid_png(path: str | os.PathLike, valid: np.ndarray) -> None:
-    """Atomically write a validity mask as uint8 (H, W) PNG: 255 = valid, 0 = invalid."""
+def encode_valid_png(valid: np.ndarray) -> bytes:
+    """PNG bytes of a validity mask, uint8 (H, W): 255 = valid, 0 = invalid."""
     valid = np.asarray(valid)
     if valid.ndim != 2:
         raise ValueError(f"valid mask must be (H, W), got shape {valid.shape}")
-    write_png(path, np.where(valid.astype(bool), 255, 0).astype(np.uint8))
+    return encode_png(np.where(valid.astype(bool), 255, 0).astype(np.uint8))
+
+
+def write_valid_png(path: str | os.PathLike, valid: np.ndarray) -> None:
+    """Atomically write a validity mask as uint8 (H, W) PNG: 255 = valid, 0 = invalid."""
+    atomic_write_bytes(path, encode_valid_png(valid))
 
 
 def read_valid_png(path: str | os.PathLike) -> np.ndarray:

@@ -38,7 +38,7 @@ class AmodalMasks:
 
     def area(self, instance_id: int) -> int:
         hit = np.flatnonzero(self.instance_ids == instance_id)
-        return int(self.masks[hit[0]].sum()) if hit.size else 0
+        return int(np.count_nonzero(self.masks[hit[0]])) if hit.size else 0
 
 
 def _clip_near(tri: np.ndarray, near: float) -> list[np.ndarray]:
@@ -78,32 +78,45 @@ def rasterize(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width:
     lo, hi, uv = lo[keep], hi[keep], uv[keep]
     size = hi - lo + 1  # (T, 2) bounding-box columns and rows of each triangle
     count = size[:, 0] * size[:, 1]
-    start = 0
-    while start < len(uv):  # chunks of triangles with at most ~2M candidate pixel centres
-        stop = start + max(1, int(np.searchsorted(np.cumsum(count[start:]), MAX_CANDIDATES)))
+    total, start = np.cumsum(count), 0
+    while start < len(uv):  # chunks of triangles with fewer than MAX_CANDIDATES pixel centres (or one)
+        done = int(total[start - 1]) if start else 0
+        stop = max(start + 1, int(np.searchsorted(total, done + MAX_CANDIDATES)))
         _fill(mask, lo[start:stop], size[start:stop], count[start:stop], uv[start:stop])
         start = stop
     return mask
 
 
-MAX_CANDIDATES = 2_000_000
-"""Candidate pixel centres tested at once by :func:`rasterize` (bounds its memory)."""
+MAX_CANDIDATES = 200_000
+"""Candidate pixel centres tested at once by :func:`rasterize`: bounds its memory, and its
+arrays (1.6 MB each) stay in the CPU's caches: 2M at once took twice the time."""
 
 
 def _fill(mask: np.ndarray, lo: np.ndarray, size: np.ndarray, count: np.ndarray, uv: np.ndarray) -> None:
     """Set the pixel centres of ``mask`` inside the triangles ``uv`` (T, 3, 2), each tested
-    over its bounding box (origin ``lo``, columns and rows ``size``, ``count`` pixels)."""
-    tri = np.repeat(np.arange(len(uv)), count)
-    k = np.arange(len(tri)) - np.repeat(np.cumsum(count) - count, count)
-    xs = (lo[tri, 0] + k % size[tri, 0]).astype(float)
-    ys = (lo[tri, 1] + k // size[tri, 0]).astype(float)
-    a, b, c = uv[tri, 0], uv[tri, 1], uv[tri, 2]
-    # signed areas of the pixel centre against each edge; inside = all of one sign (or 0)
-    e0 = (b[:, 0] - a[:, 0]) * (ys - a[:, 1]) - (b[:, 1] - a[:, 1]) * (xs - a[:, 0])
-    e1 = (c[:, 0] - b[:, 0]) * (ys - b[:, 1]) - (c[:, 1] - b[:, 1]) * (xs - b[:, 0])
-    e2 = (a[:, 0] - c[:, 0]) * (ys - c[:, 1]) - (a[:, 1] - c[:, 1]) * (xs - c[:, 0])
-    inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
-    mask[ys[inside].astype(int), xs[inside].astype(int)] = True
+    over its bounding box (origin ``lo``, columns and rows ``size``, ``count`` pixels).
+
+    The candidates are laid out triangle by triangle, row by row: each triangle's terms are
+    repeated over its candidates (np.repeat) rather than gathered per candidate."""
+    w, h = size[:, 0], size[:, 1]
+    rows = np.repeat(np.arange(len(uv)), h)  # one entry per (triangle, bounding-box row)
+    row_in = np.arange(len(rows)) - np.repeat(np.cumsum(h) - h, h)
+    per_row = w[rows]
+    yi = np.repeat(lo[rows, 1] + row_in, per_row)
+    xi = np.arange(int(per_row.sum())) - np.repeat(np.cumsum(per_row) - per_row - lo[rows, 0], per_row)
+    xs, ys = xi.astype(float), yi.astype(float)
+
+    def edge(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Signed area of each candidate against the edge p -> q:
+        (q_x - p_x) * (y - p_y) - (q_y - p_y) * (x - p_x)."""
+        e = np.repeat(q[:, 0] - p[:, 0], count) * (ys - np.repeat(p[:, 1], count))
+        e -= np.repeat(q[:, 1] - p[:, 1], count) * (xs - np.repeat(p[:, 0], count))
+        return e
+
+    a, b, c = uv[:, 0], uv[:, 1], uv[:, 2]
+    e0, e1, e2 = edge(a, b), edge(b, c), edge(c, a)
+    inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))  # all of one sign (or 0)
+    mask[yi[inside], xi[inside]] = True
 
 
 def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:

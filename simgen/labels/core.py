@@ -130,16 +130,32 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     if valid.shape != (h, w):
         raise ValueError(f"valid mask shape {valid.shape} does not match normals {(h, w)}")
     R = np.asarray(world_to_camera, dtype=np.float32)[:3, :3]
+    # numpy runs a stacked product one image row at a time: each (W, 3) @ (3, 3) is too small for
+    # OpenBLAS to start its threads (which would spin after it), and its bits (fused multiply-adds
+    # in the order of the product) are the dataset's; an explicit sum of products rounds otherwise
     cam = n.astype(np.float32, copy=False) @ R.T
-    length = np.sqrt((cam * cam).sum(axis=-1))
-    keep = valid & (length > _MIN_NORMAL_LENGTH) & np.isfinite(length)
-    out = np.divide(cam, length[..., None], out=np.zeros_like(cam), where=keep[..., None])
+    # the rest on channel planes (3, H, W): numpy's loops over a last axis of length 3 are slow
+    p = np.ascontiguousarray(cam.transpose(2, 0, 1))
+    c0, c1, c2 = p
+    length = c0 * c0  # (c0² + c1²) + c2²: the order of numpy's sum over the last axis
+    length += c1 * c1
+    length += c2 * c2
+    np.sqrt(length, out=length)
+    drop = ~(valid & (length > _MIN_NORMAL_LENGTH) & np.isfinite(length))
+    length[drop] = 1
+    p[:, drop] = 0  # +0 after the division (and never flipped: its dot product is 0)
+    p /= length
     # dot product with the ray through the pixel centre, (u - cx) / fx, (v - cy) / fy, 1
     K = np.asarray(K, dtype=np.float64)
     rx = ((np.arange(w) - K[0, 2]) / K[0, 0]).astype(np.float32)
     ry = ((np.arange(h) - K[1, 2]) / K[1, 1]).astype(np.float32)
-    facing_away = out[..., 0] * rx[None, :] + out[..., 1] * ry[:, None] + out[..., 2] > 0
-    out *= np.where(facing_away, np.float32(-1.0), np.float32(1.0))[..., None]
+    dot = c0 * rx[None, :]
+    dot += c1 * ry[:, None]
+    dot += c2
+    np.negative(p, out=p, where=dot > 0)  # facing away: flipped
+    out = np.empty((h, w, 3), np.float32)
+    for j in range(3):  # plane by plane (a transposing copy runs its inner loop over the 3 channels)
+        out[..., j] = p[j]
     return out
 
 
@@ -171,8 +187,7 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     instance = index.astype(np.uint16)
     valid = instance != 0
     semantic = semantic_from_instance(instance, category_of)
-    depth = depth.astype(np.float32, copy=True)
-    depth[~valid] = np.inf
+    depth = np.where(valid, depth.astype(np.float32, copy=False), np.float32(np.inf))
     normal_cam = camera_normals(normal, world_to_camera, K, valid)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
                          depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"))
@@ -214,6 +229,30 @@ def annotation_id(index: int, instance_id: int) -> int:
     return int(index) * (MAX_ID + 1) + int(instance_id)
 
 
+def _rle_counts(instance: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:
+    """The uncompressed COCO RLE counts of the mask ``instance == i`` for each id of ``ids`` (present
+    in ``instance``): run lengths in column-major order, alternating, the first one a run of 0s
+    (possibly empty), as pycocotools' ``encode`` counts them. One pass over the image finds every
+    run of every id; each mask's counts then come from its own runs, not from its pixels."""
+    flat = np.ascontiguousarray(instance.T).ravel()  # column-major: COCO's pixel order
+    n = flat.size
+    starts = np.concatenate(([0], np.flatnonzero(flat[1:] != flat[:-1]) + 1))
+    ends = np.append(starts[1:], n)
+    run_ids = flat[starts]
+    order = np.argsort(run_ids, kind="stable")  # the runs by id, each id's in image order
+    by_id = run_ids[order]
+    out = []
+    for lo, hi in zip(np.searchsorted(by_id, ids, "left").tolist(), np.searchsorted(by_id, ids, "right").tolist()):
+        s, e = starts[order[lo:hi]], ends[order[lo:hi]]
+        c = np.empty(2 * len(s) + 1, np.int64)
+        c[0] = s[0]  # 0s before the first run
+        c[1::2] = e - s  # the runs
+        c[2:-1:2] = s[1:] - e[:-1]  # 0s between them
+        c[-1] = n - e[-1]  # 0s after the last one: no count when there are none
+        out.append(c if c[-1] else c[:-1])
+    return out
+
+
 def coco_annotations(instance: np.ndarray, category_of: Mapping[int, int], index: int) -> list[dict]:
     """COCO annotations (compressed RLE over the full image) of one frame.
 
@@ -227,26 +266,23 @@ def coco_annotations(instance: np.ndarray, category_of: Mapping[int, int], index
     ids, counts = _present_ids(instance)
     _check_categories(ids, category_of)
     image_id = int(index) + 1
-    # One Fortran-ordered copy: comparisons then yield Fortran-ordered masks that
-    # pycocotools encodes without copying.
-    inst_f = np.asfortranarray(instance)
+    keep = [(iid, count) for iid, count in zip(ids.tolist(), counts.tolist()) if int(category_of[iid]) != 0]
+    if not keep:
+        return []
+    h, w = instance.shape
+    rles = mask_util.frPyObjects([{"size": [h, w], "counts": c}
+                                  for c in _rle_counts(instance, np.array([iid for iid, _ in keep]))], h, w)
+    boxes = mask_util.toBbox(rles)
     anns = []
-    for iid, count in zip(ids.tolist(), counts.tolist()):
-        cat = int(category_of[iid])
-        if cat == 0:
-            continue
-        mask = (inst_f == iid).view(np.uint8)
-        rle = mask_util.encode(mask)
-        bbox = [float(v) for v in mask_util.toBbox(rle)]
-        rle["counts"] = rle["counts"].decode("ascii")
+    for (iid, count), rle, box in zip(keep, rles, boxes):
         anns.append({
             "id": annotation_id(index, iid),
             "image_id": image_id,
-            "category_id": cat,
+            "category_id": int(category_of[iid]),
             "iscrowd": 0,
             "area": int(count),
-            "bbox": bbox,
-            "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]},
+            "bbox": [float(v) for v in box],
+            "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
             SIMGEN_KEY: {"instance_id": iid},
         })
     return anns

@@ -116,28 +116,36 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
     lut[ids] = np.arange(1, n + 1)
 
     hit = (instance != 0) & np.isfinite(depth) & (depth > 0)
-    idx = lut[instance]
-    idx[~hit] = 0
+    idx = np.where(hit, lut[instance], 0)
     z = np.where(hit, depth, 0.0).astype(np.float64)
     u = np.arange(w, dtype=np.float64)[None, :]
     v = np.arange(h, dtype=np.float64)[:, None]
 
-    def row(r: int) -> np.ndarray:
+    def row(r: int) -> np.ndarray:  # z * (c0 * u + c1 * v + c2) + c3, in place (the same roundings)
         c = planes[4 * r:4 * r + 4]
-        return z * (c[0][idx] * u + c[1][idx] * v + c[2][idx]) + c[3][idx]
+        out = np.take(c[0], idx)
+        out *= u
+        out += np.take(c[1], idx) * v
+        out += np.take(c[2], idx)
+        out *= z
+        out += np.take(c[3], idx)
+        return out
 
     qu, qv, qz = row(0), row(1), row(2)
     front = hit & (qz > 0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        u2 = qu / qz
-        v2 = qv / qz
+        u2 = np.divide(qu, qz, out=qu)
+        v2 = np.divide(qv, qz, out=qv)
     in_view = front & (u2 >= -0.5) & (u2 < w - 0.5) & (v2 >= -0.5) & (v2 < h - 0.5)
 
-    flow = np.zeros((h, w, 2), np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):
-        flow[..., 0] = np.where(front, u2 - u, 0.0)
-        flow[..., 1] = np.where(front, v2 - v, 0.0)
-    flow[~np.isfinite(flow)] = 0.0
+    flow = np.empty((h, w, 2), np.float32)
+    for k, (to, at) in enumerate(((u2, u), (v2, v))):  # channel by channel, on planes
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = np.subtract(to, at, out=to)
+            np.copyto(d, 0.0, where=~front)
+            d = d.astype(np.float32)
+        np.copyto(d, 0.0, where=~np.isfinite(d))
+        flow[..., k] = d
     z_other = np.where(hit, qz, np.inf).astype(np.float32)
     return flow, z_other, in_view
 
@@ -182,8 +190,10 @@ def flow_validity(flow: np.ndarray, z_other: np.ndarray, in_view: np.ndarray,
     # along the surface's local slope (surfaces seen at a grazing angle change depth fast)
     depth_o = np.asarray(depth_other, dtype=np.float64)
     gx, gy = _depth_slopes(depth_o, np.asarray(instance_other))
+    flat = vi * w + ui  # gathers from the flattened maps: one index for all three
     with np.errstate(invalid="ignore"):
-        seen_z = depth_o[vi, ui] + gx[vi, ui] * (u - ui) + gy[vi, ui] * (v - vi)
+        dx, dy = u - ui, v - vi
+        seen_z = np.take(depth_o, flat) + np.take(gx, flat) * dx + np.take(gy, flat) * dy
         valid &= seen_z >= z_o * (1.0 - rel_tol)  # nothing stands in front of the point
     return valid
 
@@ -194,19 +204,24 @@ def _depth_slopes(depth: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, 
     The mean of the backward and forward differences where both neighbours share the
     pixel's instance, the one available otherwise, 0 where neither does.
     """
-    def along(d: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        diff = np.diff(d, axis=1)
-        ok = (ids[:, 1:] == ids[:, :-1]) & (ids[:, 1:] != 0) & np.isfinite(diff)
-        diff = np.where(ok, diff, 0.0)
+    def along(d: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
+        def part(sl: slice) -> tuple:
+            return (slice(None),) * axis + (sl,)
+        lo, hi, mid = part(slice(None, -1)), part(slice(1, None)), part(slice(1, -1))
+        diff = d[hi] - d[lo]
+        ok = (ids[hi] == ids[lo]) & (ids[hi] != 0) & np.isfinite(diff)
+        np.copyto(diff, 0.0, where=~ok)
         total = np.zeros_like(d)
-        count = np.zeros_like(d)
-        total[:, 1:] += diff
-        count[:, 1:] += ok
-        total[:, :-1] += diff
-        count[:, :-1] += ok
-        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+        total[hi] += diff
+        total[lo] += diff
+        # the mean where both neighbours count (total / 2 is total * 0.5 exactly), else the sum
+        # of one difference and +0 (or two +0: no neighbour on the same object)
+        np.multiply(total[mid], 0.5, out=total[mid], where=ok[lo] & ok[hi])
+        return total
 
-    return along(depth, instance), along(depth.T, instance.T).T
+    depth = np.ascontiguousarray(depth)
+    instance = np.ascontiguousarray(instance)
+    return along(depth, instance, 1), along(depth, instance, 0)
 
 
 def object_motions(objects_t: Sequence[Mapping], objects_o: Sequence[Mapping]) -> dict[int, np.ndarray]:

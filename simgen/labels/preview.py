@@ -6,6 +6,7 @@ always written alongside and are never replaced by them. All images are RGB uint
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 
 import cv2
@@ -60,9 +61,14 @@ def colorize_ids(ids: np.ndarray) -> np.ndarray:
         raise ValueError(f"ids must be (H, W), got shape {ids.shape}")
     if ids.dtype in (np.uint8, np.uint16):  # label maps: a dense lookup table is fastest
         present = np.flatnonzero(np.bincount(ids.ravel()))
-        lut = np.zeros((int(present[-1]) + 1 if present.size else 1, 3), np.uint8)
-        lut[present] = id_colors(present)
-        return lut[ids]
+        lut = np.zeros((int(present[-1]) + 1 if present.size else 1, 4), np.uint8)
+        lut[present, :3] = id_colors(present)
+        if sys.byteorder != "little" or 0 in ids.shape:
+            return lut[ids, :3]
+        # one 4-byte gather per pixel (RGB and a pad byte), the pad dropped by OpenCV: a gather of
+        # 3-byte rows costs 3x more
+        rgba = np.take(lut.view(np.uint32).ravel(), ids)
+        return cv2.cvtColor(rgba.view(np.uint8).reshape(*ids.shape, 4), cv2.COLOR_RGBA2RGB)
     uniq, inverse = np.unique(ids, return_inverse=True)
     return id_colors(uniq)[inverse.reshape(ids.shape)]
 
@@ -77,19 +83,18 @@ def depth_preview(depth: np.ndarray) -> np.ndarray:
     if depth.ndim != 2:
         raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
     valid = np.isfinite(depth) & (depth > 0)
-    out = np.zeros(depth.shape + (3,), np.uint8)
     if not valid.any():
-        return out
+        return np.zeros(depth.shape + (3,), np.uint8)
     inv = np.zeros_like(depth)
-    inv[valid] = 1.0 / depth[valid]
+    np.divide(1.0, depth, out=inv, where=valid)
     lo, hi = np.percentile(inv[valid], [1.0, 99.0])
     if hi - lo <= 1e-12 * max(abs(hi), 1.0):
         scaled = np.full(depth.shape, 0.5)
     else:
         scaled = np.clip((inv - lo) / (hi - lo), 0.0, 1.0)
     gray = np.round(scaled * 255.0).astype(np.uint8)
-    colored = cv2.applyColorMap(gray, cv2.COLORMAP_TURBO)[..., ::-1]
-    out[valid] = colored[valid]
+    out = cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+    out[~valid] = 0
     return out
 
 
@@ -104,7 +109,7 @@ def normal_preview(normal: np.ndarray) -> np.ndarray:
     n = normal.astype(np.float32, copy=False)
     scaled = np.clip(n * np.float32(127.5) + np.float32(127.5), 0.0, 255.0)
     img = np.rint(scaled).astype(np.uint8)
-    img[~(n != 0).any(axis=-1)] = 0
+    img[(n[..., 0] == 0) & (n[..., 1] == 0) & (n[..., 2] == 0)] = 0  # (numpy's any over 3 channels is slow)
     return img
 
 

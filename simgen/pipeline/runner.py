@@ -3,6 +3,7 @@ disk yet (in this process, or in batches of fresh processes), and finish the dat
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import platform
 import sys
@@ -70,6 +71,30 @@ def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> lis
         raise SimgenError(f"{key}={list(names)}: {e}") from None
 
 
+MALLOC_MMAP_THRESHOLD = 32 << 20
+MALLOC_TRIM_THRESHOLD = 128 << 20
+
+
+def keep_freed_memory() -> None:
+    """Have glibc's malloc keep freed frame-sized blocks for the next frame (Linux; nothing elsewhere).
+
+    By default glibc gives a block of more than 128 KB (a threshold it raises up to 32 MB as it
+    sees such blocks freed) its own mapping and unmaps it when freed, and trims its heaps' tops
+    past 128 KB: every frame's arrays then come back as fresh pages the kernel must zero and map
+    one fault at a time. Measured with the ceiling benchmark (640x480, default labels): 13 of
+    92 CPU ms per frame (the read stage 71 -> 58 ms), peak RSS +4 MB. Blocks under
+    MALLOC_MMAP_THRESHOLD now stay in the heaps, which keep up to MALLOC_TRIM_THRESHOLD free at
+    their top (per arena, so per worker thread) before they are trimmed."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, MALLOC_MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (also turns off its dynamic raising)
+    mallopt(-1, MALLOC_TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
+
+
 def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks | None = None,
         stop_event: Any = None, make_renderer: RendererFactory | None = None) -> RunSummary:
     """Render frames ``start..start+frames-1`` into ``settings.output.dir``.
@@ -82,6 +107,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     asks its batch to stop. ``make_renderer`` makes the renderer
     (:class:`~simgen.pipeline.renderer.RendererFactory`; default: :func:`blender_renderer`'s).
     """
+    keep_freed_memory()
     config = config if config is not None else asdict(settings)
     config = {k: v for k, v in config.items() if k != "shard"}  # the dataset's config: the same for every shard
     hooks = hooks if hooks is not None else Hooks()

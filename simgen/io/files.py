@@ -202,8 +202,10 @@ class DurableBatch:
             for fd, tmp, final in files:
                 os.replace(tmp, final)  # still open: the lock holds until the temp name is gone
             renamed = sorted({final.parent for _, _, final in files})
-            if entries:
-                self._sync_folders([*renamed, *(Path(f) for f in folders)], synced)
+            # ``folders`` got their entries before the data sync: a syncfs of theirs made them durable
+            earlier = [Path(f) for f in folders if os.stat(f).st_dev not in synced]
+            if entries or earlier:
+                self._sync_folders([*(renamed if entries else []), *earlier], synced)
             if mark is not None:
                 os.replace(mark[1], mark[2])
             self._close()

@@ -222,9 +222,12 @@ def measure(args: argparse.Namespace, cache: Path, out: str) -> None:
     if args.record:
         from simgen.pipeline.runner import blender_renderer
 
-        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(cache.name + ".partial")  # renamed once complete: a cut recording is not used
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
         make = blender_renderer()
-        run(settings, config, make_renderer=lambda *a, **kw: Recorder(make(*a, **kw), cache))
+        run(settings, config, make_renderer=lambda *a, **kw: Recorder(make(*a, **kw), partial))
+        partial.rename(cache)
         print(json.dumps({"recorded": len(list(cache.glob("*.exr")))}))
         return
     meter = Meter()
@@ -328,7 +331,7 @@ def main() -> None:
             if variant not in VARIANTS:
                 sys.exit(f"unknown variant {variant!r}: one of {', '.join(VARIANTS)}")
             cache = Path(args.cache) / f"{res}-{scene_set(variant)}-{frames}"
-            if not cache.is_dir() or not any(cache.glob("*.exr")):
+            if not cache.is_dir():
                 print(f"recording {frames} frames at {res} ({scene_set(variant)}) into {cache} ...", flush=True)
                 spawn(REPO, res, variant if scene_set(variant) == "sequence" else "default", frames, cache,
                       RECORD, record=True)

@@ -126,8 +126,9 @@ class RenderConfig:
     """Worker threads for the CPU work of frames with render.overlap: reading the render back,
     tone mapping, labels, annotations, encoding and writing the files; several frames at once,
     completed in index order. 0 = one per core this process may use (its CPU affinity), at
-    most 8. Each frame in flight (at most workers + 1) holds its render and label maps: ~60
-    bytes per pixel (18 MB at 640x480); the scratch folder holds workers + 2 renders."""
+    most 8. Each frame in flight (at most workers + 1) holds its render, label maps and encoded
+    files: ~60 MiB at 640x480, ~190 MiB at 1920x1080 (scripts/bench_ceiling.py --workers);
+    the scratch folder holds workers + 2 renders."""
     persistent_data: bool = setting(False)
     """Keep Cycles' scene data between frames (faster on big static scenes)."""
     scratch_dir: Optional[str] = setting(None, example="/local/scratch")

@@ -1,7 +1,7 @@
 """From Cycles' linear Combined pass to the 8-bit sRGB image: metering and tone mapping.
 
 numpy and OpenColorIO, no Blender (bpy is never imported): the backend reads the linear pass
-from its EXR and calls :func:`tone_map` on the worker thread, off the render's critical path.
+from its EXR and calls :func:`tone_map` on a worker thread, off the render's critical path.
 Labels never pass through here.
 
 The policy (``render.auto_exposure``, ``render.tone``):

@@ -88,6 +88,16 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     return meta
 
 
+def model_pose(world_to_camera: np.ndarray, mesh_to_world: np.ndarray) -> dict:
+    """An object's 6D pose in OpenCV camera axes, with the scale of its model (the mesh file
+    under models/, in its own units): ``camera = R @ (scale * v) + t`` for a model vertex ``v``
+    (``R`` 3x3 rotation, ``t`` metres, ``scale`` per model axis)."""
+    m = np.asarray(world_to_camera, float) @ np.asarray(mesh_to_world, float)
+    scale = np.linalg.norm(m[:3, :3], axis=0)
+    return {"R": _mat(m[:3, :3] / scale), "t": [float(x) for x in m[:3, 3]],
+            "scale": [float(x) for x in scale]}
+
+
 def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], index: int, scene: Scene,
                  own: FrameLabels) -> FrameOutput:
     """Annotations (with track ids), the optional label kinds and the meta of frame ``index``
@@ -95,8 +105,11 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
     sequence = frame_position(settings, index)[0]
     category_of = {o.instance_id: o.category_id for o in scene.objects}
     annotations = coco_annotations(own.instance, category_of, index)
+    objects = {o.instance_id: o for o in scene.objects}
     for a in annotations:  # one object keeps its track id through a sequence
-        a["simgen"]["track_id"] = annotation_id(sequence, a["simgen"]["instance_id"])
+        iid = a["simgen"]["instance_id"]
+        a["simgen"]["track_id"] = annotation_id(sequence, iid)
+        a["simgen"]["pose"] = model_pose(scene.camera.world_to_camera, objects[iid].mesh_to_world)
     computed: dict[Callable, Any] = {}  # kinds that share a computation run it once
     for kind in kinds:
         if kind.compute is None:

@@ -125,7 +125,7 @@ def test_coco_has_only_standard_keys_and_simgen_fields_under_simgen(exported):
         assert set(im) == COCO_IMAGE_KEYS and set(im["simgen"]) == {"frame_index", "split"}
     for a in coco["annotations"]:
         assert set(a) == COCO_ANN_KEYS
-        assert set(a["simgen"]) == {"instance_id", "track_id"}
+        assert set(a["simgen"]) == {"instance_id", "track_id", "pose"} and set(a["simgen"]["pose"]) == {"R", "t", "scale"}
 
 
 def test_pycocotools_loads_every_coco_file(exported):

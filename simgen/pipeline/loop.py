@@ -54,9 +54,9 @@ class Hooks:
     :data:`PRODUCER_STAGES` run on the thread that called :func:`run`, the others on the
     worker threads when ``render.overlap`` is on (several frames at once: a hook that keeps
     state must be thread-safe). ``frame_done(index, times)`` is called after each written
-    frame, in index order, on one thread (the pool's committing thread) with the seconds of each stage spent on it (the
-    work of sequence-level stages and of neighbour renders counts towards the frame written
-    next); ``loop_started`` before the first stage of the loop with the loop (its ``backend``
+    frame, in index order, on one thread (the pool's committing thread) with the seconds of
+    each stage spent on it (the work of sequence-level stages and of neighbour renders counts
+    towards the frame written next); ``loop_started`` before the first stage of the loop with the loop (its ``backend``
     is the renderer, a Blender session in a real run) and the frames to render."""
 
     def wrap(self, stage: str, fn: Callable) -> Callable:

@@ -125,7 +125,9 @@ def test_coco_has_only_standard_keys_and_simgen_fields_under_simgen(exported):
         assert set(im) == COCO_IMAGE_KEYS and set(im["simgen"]) == {"frame_index", "split"}
     for a in coco["annotations"]:
         assert set(a) == COCO_ANN_KEYS
-        assert set(a["simgen"]) == {"instance_id", "track_id", "pose"} and set(a["simgen"]["pose"]) == {"R", "t", "scale"}
+        assert set(a["simgen"]) == {"instance_id", "track_id", "pose", "box3d"}
+        assert set(a["simgen"]["pose"]) == {"R", "t", "scale"}
+        assert set(a["simgen"]["box3d"]) == {"min", "max", "size", "center", "corners", "projected"}
 
 
 def test_pycocotools_loads_every_coco_file(exported):

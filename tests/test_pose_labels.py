@@ -55,7 +55,7 @@ def test_annotation_poses_put_the_models_vertices_on_their_objects_pixels(render
 
 
 def test_the_pose_is_the_objects_model_to_camera_transform():
-    from simgen.pipeline.meta import model_pose
+    from simgen.labels.geometry import model_pose
 
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))

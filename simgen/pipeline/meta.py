@@ -17,6 +17,7 @@ from simgen.core.scene import Scene
 from simgen.core.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
+from simgen.labels.geometry import box3d, model_bounds, model_pose
 from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.pipeline.frames import frame_position
 
@@ -44,9 +45,20 @@ def model_relpath(obj_asset_id: str, mesh: MeshRef) -> str:
     return f"models/{obj_asset_id or 'stuff/' + mesh.stem}.ply"
 
 
+def object_geometry(scene: Scene) -> dict[int, tuple[dict, dict]]:
+    """Each object's (6D pose, 3D box) in the frame's camera, by instance id (simgen.labels.geometry)."""
+    cam = scene.camera
+    out = {}
+    for o in scene.objects:
+        pose = model_pose(cam.world_to_camera, o.mesh_to_world)
+        out[o.instance_id] = pose, box3d(pose, *model_bounds(o.mesh), cam.K)
+    return out
+
+
 def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, annotations: list[dict],
-               flow: dict[str, dict[str, str] | None] | None = None) -> dict:
-    """Everything about a frame that is not pixels: camera, objects, lights, draws, COCO records."""
+               geometry: dict[int, tuple[dict, dict]], flow: dict[str, dict[str, str] | None] | None = None) -> dict:
+    """Everything about a frame that is not pixels: camera, objects (with their 3D boxes from
+    ``geometry``, :func:`object_geometry`), lights, draws, COCO records."""
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
     sequence, step = frame_position(settings, index)
@@ -74,6 +86,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             "mesh": model_relpath(o.asset_id, o.mesh),
             "mesh_to_world": _mat(o.mesh_to_world),
             "material": o.material.to_dict(),
+            "box3d": geometry[o.instance_id][1],
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],
@@ -88,16 +101,6 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     return meta
 
 
-def model_pose(world_to_camera: np.ndarray, mesh_to_world: np.ndarray) -> dict:
-    """An object's 6D pose in OpenCV camera axes, with the scale of its model (the mesh file
-    under models/, in its own units): ``camera = R @ (scale * v) + t`` for a model vertex ``v``
-    (``R`` 3x3 rotation, ``t`` metres, ``scale`` per model axis)."""
-    m = np.asarray(world_to_camera, float) @ np.asarray(mesh_to_world, float)
-    scale = np.linalg.norm(m[:3, :3], axis=0)
-    return {"R": _mat(m[:3, :3] / scale), "t": [float(x) for x in m[:3, 3]],
-            "scale": [float(x) for x in scale]}
-
-
 def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], index: int, scene: Scene,
                  own: FrameLabels) -> FrameOutput:
     """Annotations (with track ids), the optional label kinds and the meta of frame ``index``
@@ -105,11 +108,11 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
     sequence = frame_position(settings, index)[0]
     category_of = {o.instance_id: o.category_id for o in scene.objects}
     annotations = coco_annotations(own.instance, category_of, index)
-    objects = {o.instance_id: o for o in scene.objects}
+    geometry = object_geometry(scene)
     for a in annotations:  # one object keeps its track id through a sequence
         iid = a["simgen"]["instance_id"]
         a["simgen"]["track_id"] = annotation_id(sequence, iid)
-        a["simgen"]["pose"] = model_pose(scene.camera.world_to_camera, objects[iid].mesh_to_world)
+        a["simgen"]["pose"], a["simgen"]["box3d"] = geometry[iid]
     computed: dict[Callable, Any] = {}  # kinds that share a computation run it once
     for kind in kinds:
         if kind.compute is None:
@@ -120,7 +123,7 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
         if kind.annotate:
             kind.annotate(own.extra[kind.name], annotations)
     models = [(model_relpath(o.asset_id, o.mesh), o.mesh) for o in scene.objects]
-    meta = frame_meta(scene, settings, catalog, index, annotations)
+    meta = frame_meta(scene, settings, catalog, index, annotations, geometry)
     meta["image"] = own.image  # exposure metering and tone (simgen.tone)
     return FrameOutput(index=index, labels=own, meta=meta, models=models)
 

@@ -273,3 +273,12 @@ def test_a_split_of_zero_gets_no_files(tmp_path):
     assert writer.split_names() == ["train", "val"]
     writer.export(["coco"])  # no frames: every named split's file, empty
     assert sorted(p.name for p in tmp_path.glob("coco*.json")) == ["coco.json", "coco_train.json", "coco_val.json"]
+
+
+def test_a_format_made_from_an_optional_label_kind_names_the_fix():
+    from simgen.io.exporters import Exporter, missing_labels
+
+    needs = Exporter("needs_amodal", "test", finish=lambda root, index, splits: None, labels=("amodal",))
+    assert missing_labels([needs], ["amodal", "visibility"]) == ""
+    problem = missing_labels([needs], ["visibility"])
+    assert "needs_amodal" in problem and "output.labels=['amodal', 'visibility']" in problem

@@ -49,6 +49,9 @@ class Exporter:
     (flow_forward or flow_backward) and {name} (the frame's file stem)."""
     write_flow: Optional[Callable[[Path, np.ndarray, np.ndarray], None]] = None
     """Flow format: write_flow(path, flow, valid)."""
+    labels: tuple[str, ...] = ()
+    """Optional label kinds (output.labels) the format is made from: a run that asks for the
+    format without them is refused before it starts, with the one-line fix."""
 
 
 RESERVED = ("logs", "models", "index", "previews", "meta", *(k.folder for k in CORE_KINDS if k.folder))
@@ -100,6 +103,17 @@ def resolve(names: list[str] | tuple[str, ...], flow: bool) -> list[Exporter]:
         raise ValueError(f"unknown {what} format(s) {unknown}; choose from {known}" + (f"; {guess}" if guess else "")
                          + f" ({EXPORTERS.hint})")
     return [e for e in EXPORTERS.values() if e.name in wanted]
+
+
+def missing_labels(exporters: list[Exporter], labels: list[str] | tuple[str, ...]) -> str:
+    """A one-line reason and fix when a format in ``exporters`` needs a label kind that
+    ``labels`` (output.labels) lacks; empty when none does."""
+    for e in exporters:
+        missing = [k for k in e.labels if k not in labels]
+        if missing:
+            return (f"the {e.name} format is made from the {', '.join(missing)} label kind(s); add them: "
+                    f"output.labels={sorted({*labels, *missing})}")
+    return ""
 
 
 def _write_coco(root: Path, index: "CocoIndex", splits: list[str]) -> None:

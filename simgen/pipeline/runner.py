@@ -20,7 +20,7 @@ from simgen.imaging import effects_enabled
 from simgen.io import scratch
 from simgen.io.coco_index import CocoIndex
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
-from simgen.io.exporters import resolve as resolve_formats
+from simgen.io.exporters import missing_labels, resolve as resolve_formats
 from simgen.io.outdir import claim, local_locks, no_space
 from simgen.io.runlog import RunLog, describe
 from simgen.labels.kinds import resolve
@@ -114,7 +114,10 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings)
     kinds = registered("output.labels", resolve, settings.output.labels)
-    registered("output.formats", resolve_formats, settings.output.formats, flow=False)
+    problem = missing_labels(registered("output.formats", resolve_formats, settings.output.formats, flow=False),
+                             settings.output.labels)
+    if problem:
+        raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
     registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
     out = Path(settings.output.dir).expanduser().resolve()
     indices = shard_frames(settings)

@@ -79,3 +79,25 @@ def test_boxes_hold_and_touch_their_objects_in_the_render(rendered):
             assert dist.min() > -1e-3, (index, obj["name"], dist.min())
             checked += 1
     assert checked >= 5
+
+
+def test_the_pose_preview_draws_boxes_and_keypoints_where_they_project():
+    from simgen.labels.preview import id_colors, pose_overlay
+
+    lo, hi = np.array([-0.1, -0.1, -0.1]), np.array([0.1, 0.1, 0.1])
+    K = np.array([[100.0, 0, 39.5], [0, 100.0, 29.5], [0, 0, 1]])
+    cam = cuboid_points(lo, hi) + [0.0, 0.0, 1.0]
+    uv = project(K, cam)
+    ann = {"category_id": 1, "simgen": {"instance_id": 7, "box3d": {"projected": uv.tolist()}},
+           "keypoints": [10.0, 12.0, 2, 70.0, 50.0, 1, 0, 0, 0]}
+    black = np.zeros((60, 80, 3), np.uint8)
+    pic = pose_overlay(black, [ann], {1: [[1, 2]]})
+    color = id_colors(np.array([7]))[0]
+    for u, v in np.rint(uv[:8]).astype(int):  # every corner is on a drawn edge, in the object's colour
+        assert (np.abs(pic[v, u].astype(int) - color) < 60).all(), (u, v, pic[v, u], color)
+    assert pic[30, 5].sum() == 0 and pic[2, 40].sum() == 0  # away from the box and the points: untouched
+    assert (np.abs(pic[12, 10].astype(int) - color) < 60).all()  # a visible keypoint: a filled disc
+    assert pic[31, 40].min() > 100  # the skeleton joins the two keypoints in the image
+    ring = pose_overlay(black, [ann], None)
+    assert ring[50, 70].sum() < ring[50, 72].sum()  # a hidden keypoint: a ring, its centre left dark
+    assert pose_overlay(black, [], None).sum() == 0

@@ -55,7 +55,7 @@ from simgen.io.flow_formats import encode_valid_png
 from simgen.labels.core import FrameLabels
 from simgen.labels.flow import flow_to_color
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind, resolve
-from simgen.labels.preview import overlay
+from simgen.labels.preview import FRAME_PICTURES, overlay, pose_overlay
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class DatasetWriter:
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate category ids: {sorted(ids)}")
         self.category_names = {int(c["id"]): str(c["name"]) for c in self.categories}
+        self.skeletons = {int(c["id"]): c.get("skeleton", []) for c in self.categories}
         self.previews = bool(previews)
         self._unsynced: set[Path] = set()
         """Folders that got a file since the last frame's meta (synced before the next meta)."""
@@ -120,7 +121,7 @@ class DatasetWriter:
 
     @property
     def preview_names(self) -> list[str]:
-        return [k.name for k in self.kinds if k.preview] + ["overlay"]
+        return [k.name for k in self.kinds if k.preview] + list(FRAME_PICTURES)
 
     # ------------------------------------------------------------------ frames
 
@@ -189,6 +190,7 @@ class DatasetWriter:
         name = frame_name(index)
         pics = {k.name: k.preview(labels[k.name]) for k in self.kinds if k.preview}
         pics["overlay"] = overlay(labels.rgb, labels.instance, annotations, self.category_names)
+        pics["pose"] = pose_overlay(labels.rgb, annotations, self.skeletons)
         for kind, pic in pics.items():
             batch.add(self.root / "previews" / kind / f"{name}.png", encode_png(pic))
 

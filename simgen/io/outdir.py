@@ -51,13 +51,14 @@ def frame_folders() -> list[str]:
     flow fields' and their formats', and the previews'."""
     from simgen.io.exporters import EXPORTERS
     from simgen.labels.kinds import LABEL_KINDS
+    from simgen.labels.preview import FRAME_PICTURES
 
     flow = [f"flow_{d}" for d in ("forward", "backward")]
     out = [str(k.folder) for k in LABEL_KINDS.values() if k.folder] + ["meta"]
     out += flow + [f"{f}_valid" for f in flow]
     out += [str(e.flow_file).format(flow=f, name="x").rsplit("/", 1)[0]
             for e in EXPORTERS.values() if e.flow_file for f in flow]
-    out += ["previews/" + name for name in [*LABEL_KINDS, "overlay", *flow]]
+    out += ["previews/" + name for name in [*LABEL_KINDS, *FRAME_PICTURES, *flow]]
     return sorted(set(out))
 
 

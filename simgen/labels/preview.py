@@ -12,7 +12,12 @@ from collections.abc import Iterable, Mapping
 import cv2
 import numpy as np
 
+from simgen.labels.geometry import CUBOID_EDGES
+
 OVERLAY_ALPHA = 0.45
+FRAME_PICTURES = ("overlay", "pose")
+"""Previews drawn over a frame's RGB from its annotations (:func:`overlay`: masks, boxes and
+names; :func:`pose_overlay`: 3D boxes and keypoints), beside each label kind's own."""
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -177,4 +182,51 @@ def overlay(rgb: np.ndarray, instance: np.ndarray, annotations: Iterable[Mapping
         cv2.putText(out, text, (x, ty), font, scale, tuple(int(c) for c in color), thick, cv2.LINE_AA)
     for p0, p1, color in boxes:
         cv2.rectangle(out, p0, p1, color, 1, cv2.LINE_8)
+    return out
+
+
+_SUB = 16
+"""Sub-pixel drawing: OpenCV's ``shift`` of 4 bits (1/16 px)."""
+
+
+def _pt(uv) -> tuple[int, int]:
+    return int(round(float(uv[0]) * _SUB)), int(round(float(uv[1]) * _SUB))
+
+
+def pose_overlay(rgb: np.ndarray, annotations: Iterable[Mapping],
+                 skeletons: Mapping[int, list] | None = None) -> np.ndarray:
+    """RGB with each annotated object's 3D box and keypoints drawn in the instance's colour.
+
+    The box's 12 edges run between its projected corners (``simgen.box3d.projected``, the
+    DOPE/NDDS order of simgen.labels.geometry), its front face (corners 0-3) drawn thicker,
+    and its centre is a dot; an edge with a corner behind the camera is left out. With
+    keypoints (COCO ``keypoints``: x, y, v), a visible one (v = 2) is a filled disc, a hidden
+    one (v = 1) a ring, and the category's skeleton (``skeletons[category_id]``: 1-based
+    pairs) joins keypoints that are both in the image. Points are drawn at sub-pixel
+    positions with simgen's convention (the centre of pixel (u, v) at (u, v)). Returns a new
+    (H, W, 3) uint8 array.
+    """
+    out = np.ascontiguousarray(np.asarray(rgb), dtype=np.uint8).copy()
+    anns = list(annotations)
+    colors = id_colors(np.array([int(a["simgen"]["instance_id"]) for a in anns], np.int64))
+    for ann, color in zip(anns, colors):
+        color = tuple(int(c) for c in color)
+        projected = (ann.get("simgen", {}).get("box3d") or {}).get("projected")
+        if projected:
+            for a, b in CUBOID_EDGES:
+                if projected[a] is not None and projected[b] is not None:
+                    front = a < 4 and b < 4
+                    cv2.line(out, _pt(projected[a]), _pt(projected[b]), color, 2 if front else 1, cv2.LINE_AA, 4)
+            if projected[8] is not None:
+                cv2.circle(out, _pt(projected[8]), 2 * _SUB, color, -1, cv2.LINE_AA, 4)
+        kp = ann.get("keypoints")
+        if kp:
+            pts = np.asarray(kp, float).reshape(-1, 3)
+            for a, b in (skeletons or {}).get(int(ann["category_id"]), []):
+                if pts[a - 1, 2] > 0 and pts[b - 1, 2] > 0:
+                    cv2.line(out, _pt(pts[a - 1]), _pt(pts[b - 1]), (255, 255, 255), 1, cv2.LINE_AA, 4)
+            for x, y, v in pts:
+                if v > 0:
+                    cv2.circle(out, _pt((x, y)), 3 * _SUB, (0, 0, 0), -1 if v == 2 else 2, cv2.LINE_AA, 4)
+                    cv2.circle(out, _pt((x, y)), 2 * _SUB, color, -1 if v == 2 else 1, cv2.LINE_AA, 4)
     return out

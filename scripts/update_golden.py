@@ -1,6 +1,6 @@
 """Rewrite tests/golden/: render every golden case, fingerprint its files into manifest.json
-and keep its RGB pictures (images/, previews/overlay/) as the references in golden/CASE/
-(tests/golden_cases.py says what is compared how).
+and keep its RGB pictures (images/, previews/overlay/, previews/pose/) as the references in
+golden/CASE/ (tests/golden_cases.py says what is compared how).
 
     python scripts/update_golden.py            # all cases
     python scripts/update_golden.py tabletop   # some cases (the others keep their entries)

@@ -18,7 +18,7 @@ changes them says why (a new label kind adds files; a changed default changes by
   without AVX2; ARM has its own) depth, normals and flow moved in their last float bits
   (~1e-6 relative) while ids, COCO and meta stayed: the golden cases are not for those CPUs.
 - RGB is compared within a tolerance (:data:`RGB_TOLERANCE`): the rendered pictures
-  (``images/``) and the previews drawn on them (``previews/overlay/``), against reference
+  (``images/``) and the previews drawn on them (``previews/overlay/``, ``previews/pose/``), against reference
   PNGs stored in ``tests/golden/CASE/`` (their manifest entry is :data:`RGB`). Cycles' path
   tracing, Embree and the denoiser (OpenImageDenoise) pick their code by the CPU's instruction
   set (SSE4.2 / AVX2 / AVX-512, or ARM's NEON), so another CPU changes the last bits of the
@@ -40,16 +40,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"
-"""manifest.json and the reference RGB pictures, GOLDEN/CASE/images/NNNNNN.png and
-GOLDEN/CASE/previews/overlay/NNNNNN.png."""
+"""manifest.json and the reference RGB pictures, GOLDEN/CASE/images/NNNNNN.png,
+GOLDEN/CASE/previews/overlay/NNNNNN.png and GOLDEN/CASE/previews/pose/NNNNNN.png."""
 
 RGB = "rgb"
 """The manifest entry of an RGB picture: compared with its reference PNG in GOLDEN/CASE/."""
 
-RGB_FOLDERS = ("images/", "previews/overlay/")
-"""The files that hold rendered RGB: the pictures, and the overlay previews drawn on them
-(tinted masks, outlines and boxes over the picture; the other previews are drawn from labels
-alone and stay exact)."""
+RGB_FOLDERS = ("images/", "previews/overlay/", "previews/pose/")
+"""The files that hold rendered RGB: the pictures, and the previews drawn on them (overlay:
+tinted masks, outlines and boxes; pose: 3D boxes and keypoints; the other previews are drawn
+from labels alone and stay exact)."""
 
 RGB_TOLERANCE = {"max": 16, "mean": 0.25}
 """Allowed difference between a rendered RGB picture and its reference, in 8-bit levels (of

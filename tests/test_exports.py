@@ -1,6 +1,6 @@
-"""Exports: COCO without reserved keys, train/val/test splits, YOLO boxes and polygons, and the
-clients in simgen's own environment (pycocotools, torchvision) loading them with default
-arguments. FiftyOne and Ultralytics: tests/test_clients.py."""
+"""Exports: COCO without reserved keys, train/val/test splits, YOLO boxes, polygons and
+keypoints, and the clients in simgen's own environment (pycocotools, torchvision) loading them
+with default arguments. FiftyOne and Ultralytics: tests/test_clients.py."""
 
 from __future__ import annotations
 
@@ -406,6 +406,14 @@ def test_yolo_pose_needs_the_keypoints(tmp_path):
     assert pose.labels == ("keypoints",)
     problem = missing_labels([pose], ["rgb"])
     assert "yolo_pose" in problem and "output.labels=['keypoints', 'rgb']" in problem
+    from simgen.pipeline import run
+
+    s = tiny_settings(tmp_path / "run", frames=1, width=64, height=48, samples=1)
+    s.output.formats = ["coco", "yolo_pose"]
+    with pytest.raises(SimgenError, match=r"^output.formats=\['coco', 'yolo_pose'\]: the yolo_pose format is made "
+                                          r"from the keypoints label kind\(s\); add them: output.labels=\['keypoints'\]$"):
+        run(s)
+    assert not (tmp_path / "run").exists()  # refused before it starts
     truth = pose_dataset(tmp_path)
     info = read_json(tmp_path / "dataset.json")
     write_json(tmp_path / "dataset.json", {**info, "categories": [{"id": c["id"], "name": c["name"]}

@@ -433,7 +433,8 @@ class OutputConfig:
     """Dataset export formats written at the end of every run from all frames on disk
     (simgen.io.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when
     output.splits has more than one), yolo (DIR/yolo/: YOLO boxes), yolo_seg (DIR/yolo_seg/:
-    YOLO polygons, holes kept). [] writes none."""
+    YOLO polygons, holes kept), yolo_pose (DIR/yolo_pose/: YOLO boxes and keypoints; needs
+    output.labels=[keypoints]). [] writes none."""
     splits: Optional[dict[str, float]] = setting({"train": 0.8, "val": 0.1, "test": 0.1}, ge=0.0, le=1.0,
                                        example="{train: 0.8, val: 0.1, test: 0.1}")
     """Train/val/test splits: {name: fraction}, fractions summing to 1. Each sequence (or frame,

@@ -25,7 +25,7 @@ import pytest
 
 from simgen.io.files import read_json
 from conftest import require
-from test_exports import SPLITS, ring_settings
+from test_exports import POSE_CATEGORIES, POSE_SIZE, SPLITS, export_pose, pose_dataset, ring_settings
 
 pytestmark = [pytest.mark.clients, pytest.mark.slow]
 
@@ -76,6 +76,29 @@ for yaml_path, task in zip(sys.argv[1::2], sys.argv[2::2]):
         splits[split] = {lb["im_file"].rsplit("/", 1)[-1]: {"cls": lb["cls"].ravel().tolist(),
                          "bboxes": lb["bboxes"].tolist(), "segments": len(lb["segments"])} for lb in ds.labels}
     out[yaml_path] = {"nc": data["nc"], "names": {int(k): v for k, v in data["names"].items()}, "splits": splits}
+print("RESULT " + json.dumps({"checked": out, "lookups": ATTEMPTS}))
+'''
+
+ULTRALYTICS_POSE = OFFLINE + r'''
+import json, os
+from ultralytics.cfg import get_cfg
+from ultralytics.data.augment import RandomFlip, v8_transforms
+from ultralytics.data.utils import check_det_dataset
+from ultralytics.data.dataset import YOLODataset
+data = check_det_dataset(sys.argv[1])
+out = {"kpt_shape": data["kpt_shape"], "flip_idx": data["flip_idx"], "splits": {}, "flipped": {}}
+for split in ("train", "val"):
+    ds = YOLODataset(img_path=data[split], data=data, task="pose")
+    out["splits"][split] = {lb["im_file"].rsplit("/", 1)[-1]: {"cls": lb["cls"].ravel().tolist(),
+                            "keypoints": lb["keypoints"].tolist()} for lb in ds.labels}
+    for i in range(len(ds)):  # Ultralytics' own left-right flip, with the export's flip_idx
+        label = ds.get_image_and_label(i)
+        name = label["im_file"].rsplit("/", 1)[-1]
+        label = RandomFlip(p=1.0, direction="horizontal", flip_idx=data["flip_idx"])(label)
+        out["flipped"][name] = label["instances"].keypoints.tolist()
+hyp = get_cfg()  # the training defaults: fliplr=0.5, kept only when data.yaml has a flip_idx
+v8_transforms(ds, 64, hyp)
+out["fliplr"] = hyp.fliplr
 print("RESULT " + json.dumps({"checked": out, "lookups": ATTEMPTS}))
 '''
 
@@ -180,3 +203,38 @@ def test_ultralytics_checks_and_loads_the_yolo_exports(client_python, exported, 
                 np.testing.assert_allclose([cx * a["w"], cy * a["h"], bw * a["w"], bh * a["h"]],
                                            [x + w / 2, y + h / 2, w, h], atol=tol + 1e-4)
             assert lb["segments"] == (len(anns) if task == "segment" else 0)
+
+
+def test_ultralytics_loads_the_pose_export(client_python, tmp_path):
+    """The yolo_pose export of a dataset with keypoints (fabricated to the keypoints contract:
+    test_exports.pose_dataset): Ultralytics' checker accepts data.yaml, its pose loader gives back
+    every keypoint (normalized, pixel-edge convention) and its visibility, its mirror keeps each
+    keypoint on the mirrored pixel, and its training transforms keep the left-right flip."""
+    truth = pose_dataset(tmp_path / "ds")
+    config = tmp_path / "ultralytics"
+    (config / "Ultralytics").mkdir(parents=True)
+    font = next((VENV / "lib").glob("python3*/site-packages/matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf"))
+    (config / "Ultralytics" / "Arial.ttf").write_bytes(font.read_bytes())
+    result = _run(client_python, ULTRALYTICS_POSE, [str(export_pose(tmp_path / "ds"))],
+                  {"YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(config)})["checked"]
+    assert result["kpt_shape"] == [9, 3] and result["flip_idx"] == list(range(9))
+    assert result["fliplr"] == 0.5
+    w, h = POSE_SIZE
+    classes = {c["id"]: k for k, c in enumerate(POSE_CATEGORIES)}
+    seen = 0
+    for i, anns in truth.items():
+        name = f"{i:06d}.png"
+        got = result["splits"]["val" if i == 2 else "train"][name]
+        assert got["cls"] == [classes[a["category_id"]] for a in anns]
+        for kp, flipped, a in zip(got["keypoints"], result["flipped"][name], anns):
+            want = np.array(a["keypoints"]).reshape(-1, 3)
+            kp, flipped = np.array(kp), np.array(flipped)
+            assert kp.shape == (9, 3)
+            n, on = len(want), want[:, 2] > 0
+            assert kp[:n, 2].tolist() == want[:, 2].tolist() and (kp[n:] == 0).all()
+            np.testing.assert_allclose(kp[:n][on, :2] * [w, h] - 0.5, want[on, :2], atol=1e-4)
+            # mirrored: simgen's x goes to W - 1 - x, the centre of the mirrored pixel
+            np.testing.assert_allclose(flipped[:n][on, 0] * w - 0.5, w - 1 - want[on, 0], atol=1e-4)
+            np.testing.assert_allclose(flipped[:n][on, 1], kp[:n][on, 1], atol=1e-6)
+            seen += 1
+    assert seen == 6

@@ -1,11 +1,12 @@
-"""Exports: COCO without reserved keys, train/val/test splits, YOLO boxes and polygons, and the
-clients in simgen's own environment (pycocotools, torchvision) loading them with default
-arguments. FiftyOne and Ultralytics: tests/test_clients.py."""
+"""Exports: COCO without reserved keys, train/val/test splits, YOLO boxes, polygons and
+keypoints, and the clients in simgen's own environment (pycocotools, torchvision) loading them
+with default arguments. FiftyOne and Ultralytics: tests/test_clients.py."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +283,148 @@ def test_a_format_made_from_an_optional_label_kind_names_the_fix():
     assert missing_labels([needs], ["amodal", "visibility"]) == ""
     problem = missing_labels([needs], ["visibility"])
     assert "needs_amodal" in problem and "output.labels=['amodal', 'visibility']" in problem
+
+
+# ------------------------------------------------------------------------- YOLO pose
+
+POSE_SIZE = (64, 48)  # W, H
+POSE_CATEGORIES = [{"id": 1, "name": "box", "supercategory": "shape",
+                    "keypoints": [f"corner_{k}" for k in range(8)] + ["centre"],
+                    "skeleton": [[1, 2], [2, 3], [3, 4], [4, 1]]},
+                   {"id": 3, "name": "cone", "supercategory": "shape",
+                    "keypoints": ["tip", "base_a", "base_b", "base_c"], "skeleton": [[1, 2], [1, 3], [1, 4]]}]
+
+
+def pose_dataset(root: Path) -> dict[int, list[dict]]:
+    """A dataset of the keypoints contract without rendering: 3 frames of 64x48 (images/ of
+    random pixels, meta/ with COCO annotations carrying ``keypoints`` and ``num_keypoints``),
+    categories with 9 and 4 keypoints. Points are in simgen's pixel convention (pixel (u, v)
+    covers [u - 0.5, u + 0.5] x [v - 0.5, v + 0.5]): image edges, pixel centres and random
+    positions, each with a visibility 0 (x = y = 0), 1 or 2. Returns frame -> its annotations."""
+    from simgen.io.files import write_json, write_png
+
+    rng = np.random.default_rng(5)
+    w, h = POSE_SIZE
+    (root / "images").mkdir(parents=True)
+    (root / "meta").mkdir()
+    truth = {}
+    for i in range(3):
+        write_png(root / "images" / f"{i:06d}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        anns = []
+        for iid, cat in enumerate([1, 3, 1][: i + 1], start=1):
+            k = len(next(c for c in POSE_CATEGORIES if c["id"] == cat)["keypoints"])
+            pts = np.stack([rng.uniform(-0.5, w - 0.5, k), rng.uniform(-0.5, h - 0.5, k)], 1)
+            vis = rng.integers(0, 3, k)
+            vis[:2] = [2, 1]
+            pts[0] = [-0.5, h - 0.5] if iid == 1 else [w - 0.5, -0.5]  # image corners
+            pts[1] = [rng.integers(w), rng.integers(h)]  # a pixel centre
+            pts[vis == 0] = 0.0
+            x, y = rng.integers(0, w // 2), rng.integers(0, h // 2)
+            anns.append({"id": i * 65536 + iid, "image_id": i + 1, "category_id": cat, "iscrowd": 0,
+                         "bbox": [float(x), float(y), float(rng.integers(1, w // 2)), float(rng.integers(1, h // 2))],
+                         "area": 10.0, "segmentation": {"size": [h, w], "counts": ""},
+                         "keypoints": [float(v) for p, s in zip(pts, vis) for v in (*p, s)],
+                         "num_keypoints": int((vis > 0).sum()), "simgen": {"instance_id": iid}})
+        split = "val" if i == 2 else "train"
+        write_json(root / "meta" / f"{i:06d}.json", {"index": i, "split": split, "coco": {
+            "image": {"id": i + 1, "width": w, "height": h, "simgen": {"frame_index": i, "split": split}},
+            "annotations": anns}})
+        truth[i] = anns
+    write_json(root / "dataset.json", {"categories": POSE_CATEGORIES,
+                                       "config": {"output": {"splits": {"train": 0.6, "val": 0.4}}}})
+    return truth
+
+
+def export_pose(root: Path) -> Path:
+    """The yolo_pose export of a dataset folder, run by its registered finish function."""
+    from simgen.io.coco_index import CocoIndex
+    from simgen.io.exporters import EXPORTERS
+
+    index = CocoIndex(root, read_json(root / "dataset.json")["categories"])
+    index.update(sorted(int(p.stem) for p in (root / "meta").glob("*.json")))
+    EXPORTERS.get("yolo_pose").finish(root, index, ["train", "val"])
+    return root / "yolo_pose" / "data.yaml"
+
+
+def read_pose_line(line: str, kpt_shape: list[int], width: int, height: int) -> dict:
+    """One label line as Ultralytics' pose docs define it: ``<class-index> <x> <y> <width>
+    <height> <px1> <py1> <p1-visibility> ...``, box centre, size and keypoints normalized to
+    [0, 1] by the image size; back in pixels, keypoints in simgen's pixel-centre convention (a
+    normalized x covers the image's [0, W] edge to edge, pixel u's centre at u + 0.5)."""
+    fields = line.split()
+    k, dims = kpt_shape
+    assert len(fields) == 5 + k * dims, line
+    cx, cy, bw, bh = (float(v) for v in fields[1:5])
+    kp = np.array(fields[5:], float).reshape(k, dims)
+    return {"class": int(fields[0]), "bbox": [cx * width - bw * width / 2, cy * height - bh * height / 2,
+                                              bw * width, bh * height],
+            "xy": kp[:, :2] * [width, height] - 0.5, "v": kp[:, 2].astype(int), "raw": kp}
+
+
+def test_yolo_pose_lines_read_back_as_ultralytics_documents_them(tmp_path):
+    truth = pose_dataset(tmp_path)
+    data = yaml.safe_load(export_pose(tmp_path).read_text())
+    w, h = POSE_SIZE
+    assert data["kpt_shape"] == [9, 3]  # the most keypoints of a category
+    assert data["flip_idx"] == list(range(9))
+    assert data["names"] == {0: "box", 1: "cone"}
+    assert data["kpt_names"] == {0: POSE_CATEGORIES[0]["keypoints"],
+                                 1: POSE_CATEGORIES[1]["keypoints"] + ["(none)"] * 5}
+    assert (data["train"], data["val"]) == ("images/train", "images/val")
+    classes = {1: 0, 3: 1}
+    seen = 0
+    for i, anns in truth.items():
+        split = "val" if i == 2 else "train"
+        assert (tmp_path / "yolo_pose" / "images" / split / f"{i:06d}.png").is_file()
+        lines = (tmp_path / "yolo_pose" / "labels" / split / f"{i:06d}.txt").read_text().splitlines()
+        assert len(lines) == len(anns)
+        for line, a in zip(lines, anns):
+            got = read_pose_line(line, data["kpt_shape"], w, h)
+            assert got["class"] == classes[a["category_id"]]
+            np.testing.assert_allclose(got["bbox"], a["bbox"], atol=1e-4)
+            kp = np.array(a["keypoints"]).reshape(-1, 3)
+            n = len(kp)
+            assert got["v"][:n].tolist() == kp[:, 2].astype(int).tolist()  # COCO's 0/1/2, as they are
+            on = kp[:, 2] > 0
+            np.testing.assert_allclose(got["xy"][:n][on], kp[on, :2], atol=1e-4)
+            assert (got["raw"][:n][~on] == 0).all() and (got["raw"][n:] == 0).all()  # 0 0 0: absent, padding
+            assert (got["raw"][:, :2] >= 0).all() and (got["raw"][:, :2] <= 1).all()
+            seen += 1
+        # the image's corners are the normalized 0 and 1; a pixel centre is (u + 0.5) / W
+        first = read_pose_line(lines[0], data["kpt_shape"], w, h)["raw"]
+        assert first[0, :2].tolist() == [0.0, 1.0]
+        u, v = np.array(anns[0]["keypoints"][3:5])
+        assert first[1, :2].tolist() == [round((u + 0.5) / w, 6), round((v + 0.5) / h, 6)]
+    assert seen == 6
+
+
+def test_yolo_pose_needs_the_keypoints(tmp_path):
+    from simgen.io.exporters import EXPORTERS, missing_labels
+    from simgen.io.files import write_json
+
+    pose = EXPORTERS.get("yolo_pose")
+    assert pose.labels == ("keypoints",)
+    problem = missing_labels([pose], ["rgb"])
+    assert "yolo_pose" in problem and "output.labels=['keypoints', 'rgb']" in problem
+    from simgen.pipeline import run
+
+    s = tiny_settings(tmp_path / "run", frames=1, width=64, height=48, samples=1)
+    s.output.formats = ["coco", "yolo_pose"]
+    with pytest.raises(SimgenError, match=r"^output.formats=\['coco', 'yolo_pose'\]: the yolo_pose format is made "
+                                          r"from the keypoints label kind\(s\); add them: output.labels=\['keypoints'\]$"):
+        run(s)
+    assert not (tmp_path / "run").exists()  # refused before it starts
+    truth = pose_dataset(tmp_path)
+    info = read_json(tmp_path / "dataset.json")
+    write_json(tmp_path / "dataset.json", {**info, "categories": [{"id": c["id"], "name": c["name"]}
+                                                                  for c in POSE_CATEGORIES]})
+    with pytest.raises(SimgenError, match=r"categories name none.*output.labels=\[keypoints\]"):
+        export_pose(tmp_path)
+    write_json(tmp_path / "dataset.json", info)
+    meta = read_json(tmp_path / "meta" / "000001.json")
+    del meta["coco"]["annotations"][1]["keypoints"]
+    write_json(tmp_path / "meta" / "000001.json", meta)
+    shutil.rmtree(tmp_path / "index")  # the index follows the frames on disk, not edits of their meta
+    with pytest.raises(SimgenError, match=rf"annotation {truth[1][1]['id']} \(image 2\) has no keypoints"):
+        export_pose(tmp_path)
+    assert not (tmp_path / "yolo_pose").exists() and not list(tmp_path.glob(".yolo_pose.*"))

@@ -262,6 +262,113 @@ def test_split_filters_by_the_meta(sequence_ds, tmp_path):
         SimgenDataset(tmp_path / "nothing")
 
 
+# ---------------------------------------------------------------- keypoints
+
+
+def _with_keypoints(src: Path, dst: Path) -> dict:
+    """A copy of the dataset ``src`` with keypoints as the keypoints label kind writes them
+    (COCO ``keypoints``/``num_keypoints`` in each meta annotation, ``keypoints``/``skeleton`` in
+    each category): 9 per odd category id, 4 per even one. Point 0 is the centre of the leftmost
+    pixel of the instance's top row (v = 2), point 1 off pixel centres (v = 1), point 2 absent
+    (v = 0, at (0, 0)), the rest random. Returns {(frame, instance id): (K, 3) array}."""
+    shutil.copytree(src, dst)
+    rng = np.random.default_rng(11)
+    info = json.loads((dst / "dataset.json").read_text())
+    for c in info["categories"]:
+        c["keypoints"] = [f"p{k}" for k in range(9 if c["id"] % 2 else 4)]
+        c["skeleton"] = [[1, 2]]
+    (dst / "dataset.json").write_text(json.dumps(info))
+    count = {c["id"]: len(c["keypoints"]) for c in info["categories"]}
+    truth = {}
+    for path in sorted((dst / "meta").glob("*.json")):
+        meta = json.loads(path.read_text())
+        inst = _png(dst / "instance" / f"{path.stem}.png")
+        h, w = inst.shape
+        for a in meta["coco"]["annotations"]:
+            iid, k = a["simgen"]["instance_id"], count[a["category_id"]]
+            ys, xs = np.nonzero(inst == iid)
+            top = ys.min()
+            kp = np.zeros((k, 3))
+            kp[:, 0], kp[:, 1] = rng.uniform(-0.5, w - 0.5, k), rng.uniform(-0.5, h - 0.5, k)
+            kp[:, 2] = rng.integers(1, 3, k)
+            kp[0] = [xs[ys == top].min(), top, 2]
+            kp[1] = [kp[1, 0] + 0.25, kp[1, 1], 1]
+            kp[2] = [0, 0, 0]
+            a["keypoints"] = kp.ravel().tolist()
+            a["num_keypoints"] = int((kp[:, 2] > 0).sum())
+            truth[int(path.stem), iid] = kp
+        path.write_text(json.dumps(meta))
+    return truth
+
+
+@needs_torch
+def test_keypoints_are_the_annotations_and_a_flip_keeps_them_on_their_pixel(rendered, tmp_path):
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    from simgen.torch import SimgenDataset, collate_detection
+
+    _, plain = SimgenDataset(rendered)[0]
+    assert "keypoints" not in plain and "keypoints_visibility" not in plain  # made without them
+    root = tmp_path / "kp"
+    truth = _with_keypoints(rendered, root)
+    ds = SimgenDataset(root)
+    flipped = SimgenDataset(root, transforms=v2.RandomHorizontalFlip(p=1.0))
+    assert ds.num_keypoints == 9
+    padded = checked = 0
+    for i in range(len(ds)):
+        image, t = ds[i]
+        image_f, t_f = flipped[i]
+        h, w = image.shape[-2:]
+        kp, vis = t["keypoints"], t["keypoints_visibility"]
+        assert isinstance(kp, tv_tensors.KeyPoints) and kp.dtype == torch.float32
+        assert tuple(kp.canvas_size) == (h, w) and kp.shape == (len(t["labels"]), 9, 2)
+        assert vis.dtype == torch.int64 and vis.shape == (len(t["labels"]), 9)
+        for n, iid in enumerate(t["instance_ids"].tolist()):
+            want = truth[t["frame_index"], iid]
+            k = len(want)
+            assert np.array_equal(kp[n, :k].numpy(), want[:, :2].astype(np.float32))
+            assert vis[n, :k].tolist() == want[:, 2].astype(int).tolist()
+            assert (kp[n, k:] == 0).all() and (vis[n, k:] == 0).all()  # padding: never labelled
+            padded += k < 9
+            # the flip: x -> W - 1 - x, the mirrored pixel's centre; point 0 is then the rightmost
+            # pixel of the instance's top row in the flipped mask, on the same colour
+            x, y = (int(v) for v in want[0, :2])
+            xf, yf = t_f["keypoints"][n, 0].tolist()
+            assert (xf, yf) == (w - 1 - x, y)
+            xf, yf = int(xf), int(yf)
+            mask = t_f["masks"][n].bool()
+            assert mask[yf, xf] and (xf == w - 1 or not mask[yf, xf + 1])
+            assert torch.equal(image_f[:, yf, xf], image[:, y, x])
+            assert torch.equal(t_f["keypoints_visibility"][n], vis[n])
+            checked += 1
+    assert checked > 3 and padded > 0
+    _, targets = collate_detection([ds[0], ds[1]])
+    assert all(isinstance(t["keypoints"], tv_tensors.KeyPoints) for t in targets)
+    _, t = SimgenDataset(root, extras=())[0]
+    assert "keypoints" not in t and "keypoints_visibility" not in t
+
+
+@needs_torch
+def test_keypoints_missing_or_unsupported_are_one_line_errors(rendered, tmp_path, monkeypatch):
+    from simgen.torch import SimgenDataset
+    from simgen.torch import dataset as module
+
+    root = tmp_path / "kp"
+    _with_keypoints(rendered, root)
+    monkeypatch.setattr(module, "KeyPoints", None)  # a torchvision before 0.23
+    with pytest.raises(SimgenError, match=r"torchvision>=0.23.*extras=\('depth', 'normal', 'flow'\)"):
+        SimgenDataset(root)
+    assert "keypoints" not in SimgenDataset(root, extras=("depth",))[0][1]
+    monkeypatch.undo()
+    meta_path = root / "meta" / "000000.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["coco"]["annotations"][0]["keypoints"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(SimgenError, match=r"frame 0: instance \d+ has no keypoints.*output.labels=\[keypoints\]"):
+        SimgenDataset(root)[0]
+
+
 # ---------------------------------------------------------------- training
 
 

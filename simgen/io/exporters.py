@@ -4,8 +4,9 @@ Two kinds of format:
 
 - dataset formats (``output.formats``) run once over the finished frames at the end of a
   run, from what is on disk (so shards and resumed runs export every frame): ``coco``
-  writes DIR/coco.json (and DIR/coco_<split>.json per split), ``yolo`` and ``yolo_seg``
-  Ultralytics' layout under DIR/yolo/ and DIR/yolo_seg/ (simgen.io.yolo);
+  writes DIR/coco.json (and DIR/coco_<split>.json per split), ``yolo``, ``yolo_seg`` and
+  ``yolo_pose`` Ultralytics' layout under DIR/yolo/, DIR/yolo_seg/ and DIR/yolo_pose/
+  (simgen.io.yolo; yolo_pose needs the keypoints label kind);
 - flow formats (``sequence.formats``) write each flow field in another file format beside
   simgen's lossless .npy: ``flo`` (Middlebury) and ``kitti`` (16-bit PNG).
 
@@ -128,10 +129,14 @@ EXPORTERS.register(Exporter("coco", "DIR/coco.json: COCO instances of every fram
                             finish=_write_coco))
 EXPORTERS.register(Exporter("yolo", "DIR/yolo/: Ultralytics detection layout, data.yaml, images/<split>/ (hard links), "
                             "labels/<split>/NNNNNN.txt (class cx cy w h)",
-                            finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo", segments=False)))
+                            finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo", task="detect")))
 EXPORTERS.register(Exporter("yolo_seg", "DIR/yolo_seg/: Ultralytics segmentation layout, as yolo with one polygon per "
                             "object (holes bridged in)",
-                            finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo_seg", segments=True)))
+                            finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo_seg", task="segment")))
+EXPORTERS.register(Exporter("yolo_pose", "DIR/yolo_pose/: Ultralytics pose layout, as yolo with each object's "
+                            "keypoints (x y v; kpt_shape, flip_idx in data.yaml); needs output.labels=[keypoints]",
+                            finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo_pose", task="pose"),
+                            labels=("keypoints",)))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

@@ -1,22 +1,37 @@
-"""YOLO exports: Ultralytics' detection (``yolo``) and segmentation (``yolo_seg``) layouts.
+"""YOLO exports: Ultralytics' detection (``yolo``), segmentation (``yolo_seg``) and pose
+(``yolo_pose``) layouts.
 
 ::
 
     DIR/yolo/data.yaml                      path, one entry per split (images/<split>), names
+                                            (pose: also kpt_shape, flip_idx, kpt_names)
     DIR/yolo/images/<split>/NNNNNN.png      hard links to DIR/images/NNNNNN.png (a copy where
                                             the file system has no hard links)
     DIR/yolo/labels/<split>/NNNNNN.txt      one line per COCO annotation:
-                                            "class cx cy w h" (yolo), "class x1 y1 x2 y2 ..." (yolo_seg)
+                                            "class cx cy w h" (yolo),
+                                            "class x1 y1 x2 y2 ..." (yolo_seg),
+                                            "class cx cy w h x1 y1 v1 ... xK yK vK" (yolo_pose)
 
-``yolo_seg`` writes the same under ``DIR/yolo_seg/``. Classes are the dataset's categories in
-order, numbered from 0 (``names`` in data.yaml). Coordinates are normalized by the image size,
-with COCO's pixel-edge convention: pixel (u, v) covers [u, u+1] x [v, v+1] before dividing by
-(W, H), so a box is the COCO bbox. A polygon runs through the centres (u + 0.5, v + 0.5) of the
-instance's boundary pixels (OpenCV's contour of the mask); holes (a ring's opening) and parts
-split by an occluder are joined into the one polygon a YOLO line holds by zero-width bridges
-(each walked there and back), so filling the polygon with OpenCV's ``fillPoly`` (what
-Ultralytics does) gives back the mask with its holes. ``scripts/yolo_polygon_iou.py`` measures
-that on rendered frames.
+``yolo_seg`` and ``yolo_pose`` write the same under ``DIR/yolo_seg/`` and ``DIR/yolo_pose/``.
+Classes are the dataset's categories in order, numbered from 0 (``names`` in data.yaml).
+Coordinates are normalized by the image size, with COCO's pixel-edge convention: pixel (u, v)
+covers [u, u+1] x [v, v+1] before dividing by (W, H), so a box is the COCO bbox. A polygon runs
+through the centres (u + 0.5, v + 0.5) of the instance's boundary pixels (OpenCV's contour of
+the mask); holes (a ring's opening) and parts split by an occluder are joined into the one
+polygon a YOLO line holds by zero-width bridges (each walked there and back), so filling the
+polygon with OpenCV's ``fillPoly`` (what Ultralytics does) gives back the mask with its holes.
+``scripts/yolo_polygon_iou.py`` measures that on rendered frames.
+
+Pose (the ``keypoints`` label kind): a keypoint at simgen's pixel position (x, y) (the centre of
+pixel (u, v) at (u, v)) is written at ((x + 0.5) / W, (y + 0.5) / H), the same pixel-edge
+convention as the box, with COCO's visibility, which Ultralytics reads as it is (0: not labelled,
+1: labelled but hidden, 2: visible; its loss and OKS use every point with v != 0); a point
+outside the image or behind the camera (v = 0) is ``0 0 0``. ``kpt_shape`` is [K, 3] with K the
+largest keypoint count of the dataset's categories; a category with fewer keypoints has its line
+padded with ``0 0 0``. ``flip_idx`` is the identity: simgen's keypoints name points of the model
+(a box corner, a catalog point), not a left or right side of the image, so a mirrored image keeps
+each at its index (Ultralytics turns its left-right flip augmentation off when data.yaml has no
+flip_idx). ``kpt_names`` gives each class its category's keypoint names (padding: ``(none)``).
 """
 
 from __future__ import annotations
@@ -41,6 +56,8 @@ _EXPORT_FILE = re.compile(r"^\d{6,}\.(png|txt)$")
 """An image or label file of the export (NNNNNN and its suffix)."""
 DIGITS = 6
 """Decimals of the normalized coordinates (1e-6 of the image: well below a pixel)."""
+TASKS = ("detect", "segment", "pose")
+"""Ultralytics' names of the layouts write_yolo writes (yolo, yolo_seg, yolo_pose)."""
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -121,16 +138,46 @@ def _fmt(values) -> str:
     return " ".join(f"{v:.{DIGITS}f}" for v in values)
 
 
+def yolo_keypoints(keypoints: list[float], width: int, height: int, kpts: int) -> str:
+    """COCO ``keypoints`` [x1, y1, v1, ...] (simgen's pixel positions) -> the ``x y v`` triples of a
+    YOLO pose line, normalized with the pixel-edge convention ((x + 0.5) / W), ``0 0 0`` where
+    v = 0 and for the padding up to ``kpts`` points."""
+    out = []
+    for k in range(0, len(keypoints), 3):
+        x, y, v = keypoints[k:k + 3]
+        out.append("0 0 0" if int(v) == 0 else f"{_fmt(((x + 0.5) / width, (y + 0.5) / height))} {int(v)}")
+    out += ["0 0 0"] * (kpts - len(out))
+    return " ".join(out)
+
+
+def _keypoint_names(categories: list[dict]) -> dict[int, list[str]]:
+    """Category id -> its keypoint names; SimgenError when the categories have none."""
+    names = {int(c["id"]): [str(n) for n in c["keypoints"]] for c in categories if c.get("keypoints")}
+    if not names:
+        raise SimgenError("the yolo_pose export needs keypoints, and the dataset's categories name none; render "
+                          "the dataset with them: output.labels=[keypoints]")
+    return names
+
+
 def label_lines(annotations: list[dict], width: int, height: int, classes: dict[int, int],
-                segments: bool) -> list[str]:
-    """The lines of one image's label file (``classes``: category id -> YOLO class)."""
+                task: str, kpts: int = 0) -> list[str]:
+    """The lines of one image's label file (``classes``: category id -> YOLO class; ``task`` one
+    of TASKS; ``kpts``: the K of kpt_shape, for pose)."""
     lines = []
     for a in annotations:
         cls = classes[int(a["category_id"])]
-        if segments:
+        if task == "segment":
             poly = yolo_polygon(annotation_mask(a, height, width))
             if len(poly):
                 lines.append(f"{cls} {_fmt(poly.ravel())}")
+        elif task == "pose":
+            kp = a.get("keypoints")
+            if kp is None or len(kp) % 3 or len(kp) > 3 * kpts:
+                raise SimgenError(f"annotation {a.get('id')} (image {a.get('image_id')}) has "
+                                  f"{'no keypoints' if kp is None else f'{len(kp)} keypoint values'} where the "
+                                  f"yolo_pose export needs up to {kpts} (x, y, v) triples; the frame was rendered "
+                                  "without output.labels=[keypoints]: render it again with them")
+            lines.append(f"{cls} {_fmt(yolo_box(a['bbox'], width, height))} {yolo_keypoints(kp, width, height, kpts)}")
         else:
             lines.append(f"{cls} {_fmt(yolo_box(a['bbox'], width, height))}")
     return lines
@@ -167,24 +214,14 @@ def foreign_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, segments: bool) -> Path:
-    """Write the YOLO export of every indexed frame to ``root/folder`` (rebuilt beside it and
-    swapped in, so the folder is the old export or the new one, never half of each); returns
-    the path of its data.yaml."""
-    root = Path(root)
-    final = root / folder
-    foreign = foreign_files(final)
-    if foreign:  # the swap below replaces the folder whole: it must hold only what simgen wrote
-        raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
-                          f"and run the same command again to write the {folder} export")
-    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
-    tmp = root / f".{folder}.{os.getpid()}.tmp"
+def _fill(tmp: Path, root: Path, index: "CocoIndex", splits: list[str], final: Path, categories: list[dict],
+          task: str, kpt_names: dict[int, list[str]]) -> None:
+    """Write the export's files into the new folder ``tmp`` (write_yolo swaps it in)."""
+    kpts = max((len(n) for n in kpt_names.values()), default=0)
     names = list(splits) + [s for s in index.split_names() if s not in splits]
     for s in names:
         (tmp / "images" / s).mkdir(parents=True)
         (tmp / "labels" / s).mkdir(parents=True)
-    categories = sorted(index.categories, key=lambda c: int(c["id"]))
     classes = {int(c["id"]): k for k, c in enumerate(categories)}
     for chunk in index.chunks():
         by_image: dict[int, list[dict]] = {}
@@ -194,17 +231,50 @@ def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, s
             split, name = image_split(im), Path(im["file_name"])
             _link(root / name, tmp / "images" / split / name.name)
             lines = label_lines(by_image.get(int(im["id"]), []), int(im["width"]), int(im["height"]),
-                                classes, segments)
+                                classes, task, kpts)
             (tmp / "labels" / split / f"{name.stem}.txt").write_text("".join(f"{x}\n" for x in lines))
     val = "val" if "val" in names else names[0]  # Ultralytics needs a val entry
-    yaml = [f"# simgen YOLO {'segmentation' if segments else 'detection'} export (docs/dataset.md)",
+    what = {"detect": "detection", "segment": "segmentation", "pose": "pose"}[task]
+    yaml = [f"# simgen YOLO {what} export (docs/dataset.md)",
             f"path: {_yaml_str(final.resolve())}"]
     yaml += [f"{s}: images/{s}" for s in names]
     if "val" not in names:
         yaml.append(f"val: images/{val}  # no val split: Ultralytics needs one")
     yaml.append("names:")
     yaml += [f"  {k}: {_yaml_str(c['name'])}" for k, c in enumerate(categories)]
+    if task == "pose":
+        yaml.append(f"kpt_shape: [{kpts}, 3]  # the most keypoints of a category; fewer: padded with 0 0 0")
+        yaml.append(f"flip_idx: [{', '.join(str(k) for k in range(kpts))}]  # points of the model: a mirror keeps them")
+        yaml.append("kpt_names:")
+        for k, c in enumerate(categories):
+            own = kpt_names.get(int(c["id"]), [])
+            yaml.append(f"  {k}:")
+            yaml += [f"    - {_yaml_str(n)}" for n in own + ["(none)"] * (kpts - len(own))]
     (tmp / "data.yaml").write_text("\n".join(yaml) + "\n")
+
+
+def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, task: str = "detect") -> Path:
+    """Write the YOLO export (``task``: one of TASKS) of every indexed frame to ``root/folder``
+    (rebuilt beside it and swapped in, so the folder is the old export or the new one, never half
+    of each); returns the path of its data.yaml."""
+    if task not in TASKS:
+        raise ValueError(f"unknown YOLO task {task!r}; choose from {TASKS}")
+    root = Path(root)
+    categories = sorted(index.categories, key=lambda c: int(c["id"]))
+    kpt_names = _keypoint_names(categories) if task == "pose" else {}
+    final = root / folder
+    foreign = foreign_files(final)
+    if foreign:  # the swap below replaces the folder whole: it must hold only what simgen wrote
+        raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
+                          f"and run the same command again to write the {folder} export")
+    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
+    tmp = root / f".{folder}.{os.getpid()}.tmp"
+    try:
+        _fill(tmp, root, index, splits, final, categories, task, kpt_names)
+    except BaseException:  # a frame it cannot export: nothing is left half-written
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = root / f".{folder}.{os.getpid()}.old"
     if final.exists():
         os.replace(final, old)

@@ -95,7 +95,7 @@ CORE_KINDS = (
 )
 """The kinds every render makes."""
 
-RESERVED_FOLDERS = ("meta", "models", "logs", "previews", "index", "yolo", "yolo_seg")
+RESERVED_FOLDERS = ("meta", "models", "logs", "previews", "index", "yolo", "yolo_seg", "yolo_pose")
 """Folders of the dataset that are not a label kind's (flow_* too)."""
 
 

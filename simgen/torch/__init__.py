@@ -4,7 +4,7 @@
 
     from simgen.torch import SimgenDataset, collate_detection
     ds = SimgenDataset("out/", transforms=v2.RandomHorizontalFlip())
-    image, target = ds[0]      # tv_tensors: Image, BoundingBoxes, Mask, labels, depth, flow
+    image, target = ds[0]      # tv_tensors: Image, BoundingBoxes, Mask, labels, depth, flow, KeyPoints
 
 :mod:`simgen.torch.train` builds a torchvision detector from scratch, trains it and predicts
 COCO-format detections (scripts/train_detector.py).

@@ -20,6 +20,21 @@ Every sample is ``(image, target)``:
   ``target["flow_forward"]`` / ``target["flow_backward"]`` (:class:`Flow` float32 (2, H, W))
   with ``target["flow_forward_valid"]`` / ``target["flow_backward_valid"]`` (:class:`DenseMap`
   bool (H, W)); a direction a frame has no flow for (the ends of a sequence) is absent.
+- with ``extras`` and a dataset made with ``output.labels=[keypoints]`` (its categories name
+  keypoints): ``target["keypoints"]``, ``tv_tensors.KeyPoints`` float32 (N, K, 2),
+  ``canvas_size`` (H, W), each instance's COCO ``keypoints`` (x, y) in simgen's pixel
+  convention (pixel (u, v)'s centre at (u, v), docs/dataset.md), and
+  ``target["keypoints_visibility"]`` int64 (N, K), COCO's v (0: outside the image or behind
+  the camera, x = y = 0; 1: on a pixel but hidden; 2: visible). K is the most keypoints of a
+  category; a category with fewer has its rows padded with v = 0 at (0, 0). These are the
+  coordinates torchvision's own keypoint kernels take: its horizontal flip maps x to W - 1 - x,
+  the centre of the mirrored pixel, so a keypoint stays on the same surface point (its clamp
+  keeps points in [0, W - 1]; its resize scales x by the size ratio s, (s - 1) / 2 pixel short
+  of the exact (x + 0.5) * s - 0.5). Transforms move the points, not the visibility: a
+  crop that puts a point outside the image keeps its v (compare the points with the
+  ``canvas_size``). A dataset without keypoints has neither key. ``tv_tensors.KeyPoints``
+  needs torchvision 0.23 or later; with an older one, such a dataset is refused unless
+  ``extras`` leaves "keypoints" out.
 
 The N instances are those coco.json annotates: every object of the frame's meta with a
 category (id != 0) and at least one pixel in ``instance/``, by increasing instance id. They
@@ -34,6 +49,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
+import torchvision
 from torchvision import tv_tensors
 
 from simgen import SimgenError
@@ -43,8 +59,11 @@ from simgen.io.files import read_json, read_npy
 from simgen.io.flow_formats import read_valid_png
 from simgen.torch.tensors import DenseMap, Flow, Normals
 
-EXTRAS = ("depth", "normal", "flow")
-"""Optional parts of a sample: depth map, normal map, optical flow (+ validity) of sequences."""
+EXTRAS = ("depth", "normal", "flow", "keypoints")
+"""Optional parts of a sample: depth map, normal map, optical flow (+ validity) of sequences,
+keypoints (+ visibility) of datasets made with them."""
+KeyPoints = getattr(tv_tensors, "KeyPoints", None)
+"""torchvision's keypoint tv_tensor (torchvision 0.23 and later; None before)."""
 
 
 def _categories(root: Path) -> list[dict]:
@@ -53,7 +72,9 @@ def _categories(root: Path) -> list[dict]:
         if path.is_file():
             cats = read_json(path).get("categories")
             if cats is not None:
-                return [{"id": int(c["id"]), "name": str(c["name"])} for c in cats]
+                return [{"id": int(c["id"]), "name": str(c["name"]),
+                         **({"keypoints": [str(n) for n in c["keypoints"]]} if c.get("keypoints") else {})}
+                        for c in cats]
     raise SimgenError(f"{root} has neither dataset.json nor coco.json with categories; is it a simgen dataset "
                       "folder (output.dir)?")
 
@@ -71,6 +92,27 @@ def instances(instance: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]
     ids = np.array([i for i in present.tolist() if category_of[i] != 0], dtype=np.int64)
     cats = np.array([category_of[i] for i in ids.tolist()], dtype=np.int64)
     return ids, cats
+
+
+def keypoints_of(meta: dict, ids: np.ndarray, num_keypoints: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keypoints (N, K, 2) float32 and their visibility (N, K) int64 of the instances ``ids``
+    (in that order), from the COCO annotations of the frame's meta (matched by their simgen
+    instance id); K = ``num_keypoints``, shorter categories padded with v = 0 at (0, 0)."""
+    xy = np.zeros((len(ids), num_keypoints, 2), np.float32)
+    vis = np.zeros((len(ids), num_keypoints), np.int64)
+    annotations = {int((a.get("simgen") or {}).get("instance_id", -1)): a
+                   for a in (meta.get("coco") or {}).get("annotations", ())}
+    for n, iid in enumerate(ids.tolist()):
+        kp = (annotations.get(iid) or {}).get("keypoints")
+        if kp is None or len(kp) % 3 or len(kp) > 3 * num_keypoints:
+            raise SimgenError(f"frame {meta.get('index')}: instance {iid} has no keypoints (or more than the "
+                              f"{num_keypoints} its categories name) in the meta's coco annotations, while the "
+                              "dataset's categories name keypoints; render it again with output.labels=[keypoints] "
+                              "(output.overwrite=true)")
+        kp = np.asarray(kp, np.float64).reshape(-1, 3)
+        xy[n, :len(kp)] = kp[:, :2]
+        vis[n, :len(kp)] = kp[:, 2].astype(np.int64)
+    return xy, vis
 
 
 def masks_and_boxes(instance: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,10 +139,10 @@ class SimgenDataset(torch.utils.data.Dataset):
             (e.g. ``"train"``). A dataset without splits in its metas raises SimgenError.
         frames: the frame indices to use (default: every complete frame on disk, sorted).
         transforms: a ``torchvision.transforms.v2`` transform called as
-            ``transforms(image, target)``; boxes, masks, depth, normals and flow move with the
-            image (simgen.torch.tensors).
-        extras: which of ``EXTRAS`` ("depth", "normal", "flow") to load; ``()`` for detection
-            only (faster).
+            ``transforms(image, target)``; boxes, masks, keypoints, depth, normals and flow move
+            with the image (simgen.torch.tensors).
+        extras: which of ``EXTRAS`` ("depth", "normal", "flow", "keypoints") to load; ``()``
+            for detection only (faster).
     """
 
     def __init__(self, root: str | os.PathLike, split: str | None = None, *, frames: Iterable[int] | None = None,
@@ -115,7 +157,14 @@ class SimgenDataset(torch.utils.data.Dataset):
         self.extras = tuple(extras)
         self.transforms = transforms
         self.categories = _categories(self.root)
-        """COCO categories ``[{"id", "name"}, ...]`` of the dataset."""
+        """COCO categories ``[{"id", "name"}, ...]`` of the dataset (with ``"keypoints"``, their
+        names, in a dataset made with them)."""
+        self.num_keypoints = max((len(c.get("keypoints", ())) for c in self.categories), default=0)
+        """K of ``target["keypoints"]``: the most keypoints of a category (0: a dataset without)."""
+        if "keypoints" in self.extras and self.num_keypoints and KeyPoints is None:
+            raise SimgenError(f"{self.root} has keypoints, and this torchvision ({torchvision.__version__}) has no "
+                              "tv_tensors.KeyPoints to move them with the image; install torchvision>=0.23, or "
+                              "leave them out: extras=('depth', 'normal', 'flow')")
         on_disk = frames_on_disk(self.root)
         if frames is None:
             self.frames = on_disk
@@ -183,6 +232,10 @@ class SimgenDataset(torch.utils.data.Dataset):
                 valid = read_valid_png(inside(self.root, files["valid"], where))
                 target[f"flow_{direction}"] = Flow(torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1))))
                 target[f"flow_{direction}_valid"] = DenseMap(torch.from_numpy(valid))
+        if "keypoints" in self.extras and self.num_keypoints:
+            xy, vis = keypoints_of(meta, ids, self.num_keypoints)
+            target["keypoints"] = KeyPoints(torch.from_numpy(xy), canvas_size=(h, w))
+            target["keypoints_visibility"] = torch.from_numpy(vis)
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target

@@ -62,6 +62,9 @@ LIGHT_TYPES = ("point", "sun", "spot", "area")
 WORLD_KINDS = ("uniform", "sky", "hdri")
 PLACEMENT_MODES = ("analytic", "physics")
 SUPPORTS = ("ground", "table", "bin", "pile")
+KEYPOINT_SOURCES = ("box", "farthest", "catalog")
+MAX_KEYPOINTS = 64
+"""Most keypoints output.keypoints=farthest places on a model (output.keypoint_count)."""
 
 
 @dataclass
@@ -448,7 +451,15 @@ class OutputConfig:
     labels: list[str] = setting([])
     """Optional label kinds added to every frame (simgen.labels.kinds; docs/dataset.md):
     visibility (each COCO annotation gets visibility = visible / amodal pixels and
-    amodal_area), amodal (amodal masks of the annotated objects, DIR/amodal/NNNNNN.npz)."""
+    amodal_area), amodal (amodal masks of the annotated objects, DIR/amodal/NNNNNN.npz),
+    keypoints (COCO keypoints of every annotation, output.keypoints)."""
+    keypoints: str = setting("box", choices=KEYPOINT_SOURCES)
+    """With output.labels=[keypoints], the 3D keypoints of each model (docs/dataset.md,
+    "Keypoints"): box (the 8 corners of its 3D box in DOPE/NDDS order, then the centre; the 12
+    edges as skeleton), farthest (output.keypoint_count farthest-point samples of its surface,
+    p0, p1, ...; no skeleton) or catalog (the named points its catalog declares per category)."""
+    keypoint_count: int = setting(8, ge=1, le=MAX_KEYPOINTS)
+    """output.keypoints=farthest: keypoints per model."""
 
 
 @dataclass

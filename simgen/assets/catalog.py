@@ -12,6 +12,17 @@ A catalog file is YAML::
       - mesh: meshes/box/cube.obj
         category: box
         scale: 1.0             # optional (default 1.0): metres per mesh unit
+        keypoints:             # only for a category declared under the top-level 'keypoints'
+          top: [0.0, 0.0, 0.5] # one point per declared name, in the mesh file's own units
+          bottom: [0.0, 0.0, -0.5]
+    keypoints:             # optional: named 3D keypoints per category (output.keypoints=catalog)
+      box:
+        names: [top, bottom]   # the order of the COCO keypoints
+        skeleton: [[top, bottom]]  # optional: pairs of names (COCO writes them 1-based)
+
+A category with declared keypoint names needs a point for every name on each of its assets
+(coordinates of the mesh as loaded, the file under the dataset's ``models/``: the same frame
+its 3D box and pose use); an asset of a category without names gives none.
 
 Users can also bring meshes without writing a catalog: :func:`build_catalog`
 takes ``dirs={category: folder}`` and turns every mesh file found under each
@@ -52,8 +63,8 @@ BUNDLED_GROUND: Path = BUNDLED_CATALOG.parent / "stuff" / "ground.obj"
 BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
 """A 1 m cube centred at the origin: scaled copies make tables and bins (physics placement)."""
 
-_TOP_KEYS = ("categories", "ground", "distractors", "assets")
-_ASSET_KEYS = ("mesh", "category", "scale")
+_TOP_KEYS = ("categories", "ground", "distractors", "assets", "keypoints")
+_ASSET_KEYS = ("mesh", "category", "scale", "keypoints")
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,11 @@ class Category:
     id: int
     """COCO category id, 1-based."""
     name: str
+    keypoints: tuple[str, ...] = ()
+    """Names of the category's 3D keypoints (the catalog file's ``keypoints``), in order; ()
+    for none declared."""
+    skeleton: tuple[tuple[str, str], ...] = ()
+    """Pairs of keypoint names joined in the category's skeleton."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,9 @@ class Asset:
     (:func:`simgen.sampling.objects.pick_objects`), its :class:`~simgen.core.mesh_ref.GeneratedMesh`."""
     scale: float
     """Metres per mesh unit: multiply the loaded mesh's coordinates by this."""
+    keypoints: tuple[tuple[float, float, float], ...] = ()
+    """The 3D keypoints of the mesh, in its own units, one per name of its category's
+    ``keypoints`` (in that order); () where its category declares none."""
 
 
 @dataclass(frozen=True)
@@ -188,11 +207,66 @@ def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str) -> Path
     return path
 
 
+def _read_keypoint_names(raw: Any, names: list[str], catalog_path: Path) -> dict[str, tuple[tuple, tuple]]:
+    """{category: (keypoint names, skeleton pairs)} of a catalog file's top-level ``keypoints``."""
+    if raw is None:
+        return {}
+    where = f"'keypoints' in catalog file {catalog_path}"
+    if not isinstance(raw, dict):
+        raise SimgenError(f"{where} must be a mapping {{category: {{names: [...], skeleton: [[a, b], ...]}}}}")
+    out = {}
+    for category, spec in raw.items():
+        if category not in names:
+            raise SimgenError(f"{where} names category {category!r}, which is not in 'categories'; add it there "
+                              "or fix the name")
+        here = f"keypoints.{category} in catalog file {catalog_path}"
+        if not isinstance(spec, dict) or set(spec) - {"names", "skeleton"} or "names" not in spec:
+            raise SimgenError(f"{here} must be a mapping {{names: [...], skeleton: [[a, b], ...]}} (skeleton "
+                              f"optional), got {spec!r}")
+        kp = spec["names"]
+        if (not isinstance(kp, list) or not kp or not all(isinstance(n, str) and n.strip() for n in kp)
+                or len(set(kp)) != len(kp)):
+            raise SimgenError(f"names of {here} must be a non-empty list of distinct non-empty strings, got {kp!r}")
+        skeleton = spec.get("skeleton") or []
+        if not isinstance(skeleton, list) or not all(
+                isinstance(e, list) and len(e) == 2 and all(n in kp for n in e) and e[0] != e[1] for e in skeleton):
+            raise SimgenError(f"skeleton of {here} must be a list of pairs [a, b] of two of its names {kp}, "
+                              f"got {skeleton!r}")
+        out[category] = (tuple(kp), tuple((a, b) for a, b in skeleton))
+    return out
+
+
+def _read_asset_keypoints(raw: Any, declared: tuple[str, ...] | None, category: str,
+                          where: str) -> tuple[tuple[float, float, float], ...]:
+    """An asset's ``keypoints`` ({name: [x, y, z]}) as points in the order of its category's names."""
+    if raw is None and not declared:
+        return ()
+    if not declared:
+        raise SimgenError(f"{where} gives keypoints, but its category {category!r} declares none; declare their "
+                          f"names under the catalog's top-level keypoints: {{{category}: {{names: [...]}}}}")
+    if not isinstance(raw, dict):
+        raise SimgenError(f"{where} needs keypoints: {{name: [x, y, z]}} for every keypoint of category "
+                          f"{category!r} ({', '.join(declared)})")
+    missing = [n for n in declared if n not in raw]
+    unknown = [n for n in raw if n not in declared]
+    if missing or unknown:
+        raise SimgenError(f"keypoints of {where}: " + (f"missing {missing}" if missing else f"unknown {unknown}")
+                          + f"; category {category!r} declares {list(declared)}: give exactly these")
+    points = []
+    for n in declared:
+        p = raw[n]
+        if (not isinstance(p, list) or len(p) != 3 or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in p)):
+            raise SimgenError(f"keypoint {n!r} of {where} must be [x, y, z], three finite numbers, got {p!r}")
+        points.append(tuple(float(x) for x in p))
+    return tuple(points)
+
+
 def _read_catalog_file(
     path: str | Path,
-) -> tuple[list[str], list[tuple[str, Path, float]], Path, tuple[Path, ...]]:
-    """(category names, [(category, mesh path, scale)], ground path, distractor paths) of a
-    catalog file."""
+) -> tuple[list[str], list[tuple[str, Path, float, tuple]], Path, tuple[Path, ...], dict[str, tuple[tuple, tuple]]]:
+    """(category names, [(category, mesh path, scale, keypoints)], ground path, distractor paths,
+    {category: (keypoint names, skeleton)}) of a catalog file."""
     catalog_path = _resolve(Path(path).expanduser(), "objects.catalog")
     if not catalog_path.exists():
         raise SimgenError(
@@ -270,7 +344,8 @@ def _read_catalog_file(
         raw_assets = []
     if not isinstance(raw_assets, list):
         raise SimgenError(f"'assets' in catalog file {catalog_path} must be a list")
-    entries: list[tuple[str, Path, float]] = []
+    declared = _read_keypoint_names(data.get("keypoints"), list(names), catalog_path)
+    entries: list[tuple[str, Path, float, tuple]] = []
     for i, entry in enumerate(raw_assets):
         where = f"assets[{i}] in {catalog_path}"
         if not isinstance(entry, dict):
@@ -294,8 +369,10 @@ def _read_catalog_file(
             )
         scale = _check_scale(entry.get("scale", 1.0), where)
         mesh = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}")
-        entries.append((category, mesh, scale))
-    return list(names), entries, ground, distractors
+        keypoints = _read_asset_keypoints(entry.get("keypoints"), declared.get(category, ((), ()))[0], category,
+                                          where)
+        entries.append((category, mesh, scale, keypoints))
+    return list(names), entries, ground, distractors, declared
 
 
 def _walk(root: Path, where: str) -> list[Path]:
@@ -388,12 +465,13 @@ def build_catalog(
     if catalog is None and not dirs:
         raise SimgenError("no assets: give a catalog file, or folders of meshes per category (dirs)")
     names: list[str] = []
-    entries: list[tuple[str, Path, float]] = []
+    entries: list[tuple[str, Path, float, tuple]] = []
     ground = BUNDLED_GROUND
     distractors: tuple[Path, ...] = ()
+    declared: dict[str, tuple[tuple, tuple]] = {}
     source = "dirs"
     if catalog is not None:
-        names, entries, ground, distractors = _read_catalog_file(catalog)
+        names, entries, ground, distractors, declared = _read_catalog_file(catalog)
         source = str(catalog)
     if dirs:
         scale = _check_scale(dir_scale, "dir_scale")
@@ -401,15 +479,15 @@ def build_catalog(
             _check_category_name(category, "a key of dirs")
             if category not in names:
                 names.append(category)
-            entries.extend((category, p, scale) for p in _scan_folder(category, folder))
+            entries.extend((category, p, scale, ()) for p in _scan_folder(category, folder))
     if not entries:
         raise SimgenError(f"no assets: {source} lists no meshes; add assets or give dirs")
 
-    categories = tuple(Category(id=i + 1, name=n) for i, n in enumerate(names))
+    categories = tuple(Category(i + 1, n, *declared.get(n, ((), ()))) for i, n in enumerate(names))
     ids = {c.name: c.id for c in categories}
     used: set[str] = set()
     assets = []
-    for category, path, scale in entries:
+    for category, path, scale, keypoints in entries:
         base_key = f"{category}/{path.stem}"
         key = base_key
         n = 2
@@ -418,6 +496,6 @@ def build_catalog(
             n += 1
         used.add(key)
         assets.append(
-            Asset(key=key, category=category, category_id=ids[category], path=path, scale=scale)
+            Asset(key=key, category=category, category_id=ids[category], path=path, scale=scale, keypoints=keypoints)
         )
     return Catalog(categories=categories, assets=tuple(assets), ground=ground, distractors=distractors)

@@ -22,10 +22,12 @@ from simgen.labels.flow import (
     object_motions,
     rigid_flow,
 )
+from simgen.labels.keypoints import KEYPOINTS
 from simgen.labels.kinds import LABEL_KINDS
 
 LABEL_KINDS.register(VISIBILITY)
 LABEL_KINDS.register(AMODAL)
+LABEL_KINDS.register(KEYPOINTS)
 
 __all__ = [
     "FrameLabels",

@@ -31,10 +31,15 @@ uint16 maps), .npy (one array), compressed .npz (several named arrays)."""
 @dataclass(frozen=True)
 class FrameContext:
     """What a kind's ``compute`` may look at besides the core labels: the frame's scene
-    (plain data: camera K and world_to_camera, objects with mesh paths and poses)."""
+    (plain data: camera K and world_to_camera, objects with mesh paths and poses), the run's
+    settings and its asset catalog."""
 
     scene: Any
     """simgen.core.scene.Scene of the frame."""
+    settings: Any = None
+    """simgen.config.Settings of the run (a kind's own settings, e.g. output.keypoints)."""
+    catalog: Any = None
+    """simgen.assets.Catalog of the run (its categories and assets, e.g. their keypoints)."""
 
 
 class CoreLabels(Protocol):

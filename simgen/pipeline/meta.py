@@ -118,7 +118,7 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
         if kind.compute is None:
             continue
         if kind.compute not in computed:
-            computed[kind.compute] = kind.compute(own, FrameContext(scene=scene))
+            computed[kind.compute] = kind.compute(own, FrameContext(scene=scene, settings=settings, catalog=catalog))
         own.extra[kind.name] = computed[kind.compute]
         if kind.annotate:
             kind.annotate(own.extra[kind.name], annotations)

@@ -23,6 +23,7 @@ from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
 from simgen.io.exporters import missing_labels, resolve as resolve_formats
 from simgen.io.outdir import claim, local_locks, no_space
 from simgen.io.runlog import RunLog, describe
+from simgen.labels.keypoints import KEYPOINTS, check_sources, coco_categories
 from simgen.labels.kinds import resolve
 from simgen.pipeline.batches import run_in_batches
 from simgen.pipeline.concurrency import StopRequest, worker_count
@@ -31,6 +32,7 @@ from simgen.pipeline.frames import catalog_for, frame_position, make_sequence_sc
 from simgen.pipeline.loop import STAGES, FrameLoop, Hooks
 from simgen.pipeline.renderer import Renderer, RendererFactory
 from simgen.progress import Progress
+from simgen.sampling.classes import drawn_categories
 from simgen.recipes import Recipe, load_recipe
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
@@ -119,6 +121,14 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     if problem:
         raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
     registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
+    categories = catalog.to_json()
+    if KEYPOINTS in kinds:  # every category gets its keypoint names and skeleton (COCO keypoints)
+        o = settings.output
+        problem = check_sources(o.keypoints, catalog, drawn_categories(catalog, settings.objects),
+                                settings.objects.parametric)
+        if problem:
+            raise SimgenError(problem)
+        categories = coco_categories(categories, o.keypoints, o.keypoint_count, catalog)
     out = Path(settings.output.dir).expanduser().resolve()
     indices = shard_frames(settings)
     if not indices:
@@ -129,7 +139,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     first_sequence = frame_position(settings, indices[0])[0]
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
     record = {"simgen_version": simgen.__version__, "python_version": platform.python_version(),
-              "seed": settings.seed, "categories": catalog.to_json()}
+              "seed": settings.seed, "categories": categories}
     local = local_locks(out) if settings.shard.count > 1 else None
     if local:
         log.warning("output.dir=%s is on %s: its file locks reach this node only, so shards on other nodes can "
@@ -155,7 +165,7 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
                  kinds: list, out: Path, indices: list[int], first: tuple[int, list[Scene]], record: dict,
                  make_renderer: RendererFactory | None) -> RunSummary:
     """run() once the output folder is this config's dataset."""
-    writer = DatasetWriter(out, catalog.to_json(), previews=settings.output.previews, labels=settings.output.labels)
+    writer = DatasetWriter(out, record["categories"], previews=settings.output.previews, labels=settings.output.labels)
     done = set(writer.frames_on_disk())
     todo = [i for i in indices if i not in done]
     skipped = [i for i in indices if i in done]

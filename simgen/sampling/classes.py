@@ -8,7 +8,7 @@ making every frame about it (a maximum).
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -35,6 +35,15 @@ def check_balance(catalog: Catalog, weights: Mapping[str, float], minimum: Mappi
     if sum(minimum.values()) > count[1]:
         raise SimgenError(f"objects.min_per_frame asks for {sum(minimum.values())} objects but objects.count "
                           f"allows at most {count[1]}; raise objects.count or lower the minimums")
+
+
+def drawn_categories(catalog: Catalog, o: Any) -> list[str]:
+    """The categories :func:`pick_assets` can draw under ``o`` (simgen.config.ObjectsConfig:
+    weights, min_per_frame, max_per_frame), in catalog order: those with assets and a minimum
+    above 0, or a weight above 0 and a maximum that is not 0."""
+    weights, minimum, maximum = o.weights or {}, o.min_per_frame or {}, o.max_per_frame or {}
+    return [c.name for c in catalog.categories if catalog.assets_of(c.name) and (
+        minimum.get(c.name, 0) > 0 or (weights.get(c.name, 1.0) > 0 and maximum.get(c.name, 1) != 0))]
 
 
 def pick_assets(catalog: Catalog, n: int, rng: np.random.Generator, weights: Mapping[str, float] | None = None,

@@ -1,0 +1,226 @@
+"""Keypoints: named 3D points of each model, projected into the frame with a visibility.
+
+Where the points come from (``output.keypoints``), in the model's own coordinates (the mesh
+under ``models/``, in its own units; :func:`simgen.labels.geometry.model_pose` takes them to
+the camera):
+
+- ``box``: the 9 points of its 3D box (:data:`~simgen.labels.geometry.CUBOID_NAMES`: the 8
+  corners in DOPE/NDDS order, then the centre), skeleton the box's 12 edges;
+- ``farthest``: ``output.keypoint_count`` points of its surface spread by farthest-point
+  sampling, named ``p0``, ``p1``, ...; no skeleton. :data:`SURFACE_SAMPLES` area-weighted
+  samples of the surface are drawn with a fixed seed, then the sample farthest from their mean
+  starts a greedy farthest-point sampling: the same points for the same mesh in every run;
+- ``catalog``: the named points the catalog declares for the object's category
+  (:mod:`simgen.assets.catalog`), skeleton as declared.
+
+Each point is projected with simgen's pixel convention (the centre of pixel (u, v) at (u, v),
+which is also COCO's: a COCO keypoint is a pixel index) and gets COCO's visibility flag:
+
+- ``v = 0``, not in view: behind the camera or nearer than ``clip_start``, beyond
+  ``clip_end``, or on no pixel (``u < -0.5`` or ``u >= W - 0.5``, the same for ``v``); then
+  ``x = y = 0``;
+- ``v = 1``, on a pixel but hidden: the frame's depth at the nearest pixel centre
+  (``floor(u + 0.5)``, ``floor(v + 0.5)``) is nearer than the point's own depth ``z`` by more
+  than :data:`HIDDEN_TOLERANCE` ``* z``;
+- ``v = 2``, visible.
+
+Pure numpy.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional
+
+import numpy as np
+
+from simgen import SimgenError
+from simgen.assets.meshes import load_mesh
+from simgen.assets.parametric import GENERATORS
+from simgen.core.mesh_ref import MeshRef
+from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, model_bounds, model_pose, project, \
+    to_camera
+from simgen.labels.kinds import FrameContext, LabelKind
+
+HIDDEN_TOLERANCE = 0.01
+"""A keypoint is hidden when the surface seen at its nearest pixel centre is nearer than it by
+more than this fraction of its depth z. A point on a surface is not hidden by that surface
+itself: the pixel centre lies up to 0.5 px (0.5 z / f metres) beside the point, where a
+surface tilted by theta from facing the camera is nearer or farther by up to 0.5 z tan(theta)
+/ f, i.e. 0.5 tan(theta) / f of z; 1 % covers tan(theta) < 0.02 f: up to 63 degrees at f = 100
+px (128 px wide images), 84 degrees at f = 450 px (640 px). The price: something less than 1 %
+of z in front of a point (1 cm at 1 m) does not hide it, so a point on the far side of a part
+thinner than that (a thin handle or rim seen from its other side) counts as visible."""
+
+SURFACE_SAMPLES = 4096
+"""Area-weighted surface samples output.keypoints=farthest chooses its points from."""
+
+SAMPLE_SEED = 0
+"""Seed of those samples: the points of a mesh are the same in every run."""
+
+
+def surface_samples(mesh: MeshRef, n: int = SURFACE_SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """(n, 3) points uniformly distributed over the mesh's surface (area-weighted faces,
+    uniform barycentric coordinates), from ``numpy.random.default_rng(seed)``."""
+    m = load_mesh(mesh)
+    tri = np.asarray(m.vertices, float)[np.asarray(m.faces)]
+    area = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    if not area.sum() > 0:
+        raise SimgenError(f"mesh {mesh} has no surface area: output.keypoints=farthest cannot sample it; "
+                          "use output.keypoints=box")
+    rng = np.random.default_rng(seed)
+    face = rng.choice(len(tri), size=n, p=area / area.sum())
+    r1, r2 = rng.random(n), rng.random(n)
+    s = np.sqrt(r1)  # uniform over the triangle: (1 - s, s (1 - r2), s r2)
+    w = np.stack([1 - s, s * (1 - r2), s * r2], 1)
+    return np.einsum("nk,nkd->nd", w, tri[face])
+
+
+def farthest_points(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices of ``k`` of ``points`` (N, 3) chosen greedily, each the farthest from those
+    chosen before; the first is the point farthest from their mean. Fewer than ``k`` points:
+    all of them, in the same order rule."""
+    points = np.asarray(points, float)
+    first = int(np.argmax(np.linalg.norm(points - points.mean(0), axis=1)))
+    chosen = [first]
+    dist = np.linalg.norm(points - points[first], axis=1)
+    for _ in range(min(k, len(points)) - 1):
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(points - points[nxt], axis=1))
+    return np.array(chosen, int)
+
+
+@functools.lru_cache(maxsize=1024)
+def _farthest(mesh: MeshRef, k: int) -> np.ndarray:
+    samples = surface_samples(mesh)
+    out = samples[farthest_points(samples, k)]
+    out.flags.writeable = False
+    return out
+
+
+def farthest_keypoints(mesh: MeshRef, k: int) -> np.ndarray:
+    """(k, 3): ``k`` farthest-point samples of the surface of ``mesh``, in its own
+    coordinates; cached per mesh (read-only)."""
+    return _farthest(mesh, int(k))
+
+
+def keypoint_schema(source: str, count: int, category: Any = None) -> tuple[list[str], list[list[int]]]:
+    """(names, skeleton) of the keypoints of ``source`` (output.keypoints): the skeleton as
+    0-based pairs of indices into names; ``category`` (simgen.assets.catalog.Category) for
+    ``catalog``."""
+    if source == "box":
+        return list(CUBOID_NAMES), [list(e) for e in CUBOID_EDGES]
+    if source == "farthest":
+        return [f"p{i}" for i in range(count)], []
+    if source == "catalog":
+        names = list(category.keypoints) if category is not None else []
+        return names, [[names.index(a), names.index(b)] for a, b in (category.skeleton if names else ())]
+    raise ValueError(f"unknown keypoint source {source!r}")
+
+
+def coco_categories(categories: list[dict], source: str, count: int, catalog: Any) -> list[dict]:
+    """The COCO ``categories`` (``catalog.to_json()``) with each category's ``keypoints``
+    (names) and ``skeleton`` (1-based index pairs, COCO's convention) for keypoint source
+    ``source`` (a category that declares none under ``catalog``: both empty)."""
+    by_id = {c.id: c for c in catalog.categories}
+    out = []
+    for c in categories:
+        names, skeleton = keypoint_schema(source, count, by_id.get(int(c["id"])))
+        out.append({**c, "keypoints": names, "skeleton": [[a + 1, b + 1] for a, b in skeleton]})
+    return out
+
+
+def check_sources(source: str, catalog: Any, drawn: list[str], parametric: float) -> str:
+    """A one-line reason and fix when keypoint source ``source`` cannot give keypoints to every
+    object of the categories ``drawn`` (with ``parametric``, objects.parametric); empty when it
+    can. Only ``catalog`` can fail: a drawn category that declares no keypoints, an asset of it
+    without them (one from objects.dirs), or generated shapes, which have none."""
+    if source != "catalog":
+        return ""
+    by_name = {c.name: c for c in catalog.categories}
+    bare = [c for c in drawn if not by_name[c].keypoints]
+    if bare:
+        return (f"output.keypoints=catalog, but the catalog declares no keypoints for {bare}; declare them "
+                f"(catalog file: keypoints: {{{bare[0]}: {{names: [...]}}}} and each asset's keypoints: "
+                "{name: [x, y, z]}), leave those categories out (objects.weights) or use output.keypoints=box")
+    lacking = [a.key for a in catalog.assets if a.category in drawn and not a.keypoints]
+    if lacking:
+        return (f"output.keypoints=catalog, but asset(s) {lacking[:3]} have no keypoints (meshes from objects.dirs "
+                "have none); list them in the catalog file with their keypoints, or use output.keypoints=box")
+    shaped = [c for c in drawn if c in GENERATORS]
+    if parametric > 0 and shaped:
+        return (f"output.keypoints=catalog gives generated shapes no keypoints (objects.parametric={parametric} "
+                f"draws them for {shaped}); set objects.parametric=0 or use output.keypoints=box")
+    return ""
+
+
+def model_keypoints(source: str, count: int, mesh: MeshRef, asset: Any = None) -> np.ndarray:
+    """(K, 3) keypoints of a model in its own coordinates (``asset``, the catalog's
+    simgen.assets.catalog.Asset, for ``catalog``)."""
+    if source == "box":
+        return cuboid_points(*model_bounds(mesh))
+    if source == "farthest":
+        return farthest_keypoints(mesh, count)
+    if source == "catalog":
+        return np.array(asset.keypoints, float).reshape(-1, 3)
+    raise ValueError(f"unknown keypoint source {source!r}")
+
+
+def project_keypoints(points_cam: np.ndarray, K: np.ndarray, depth: np.ndarray, clip_start: float = 0.0,
+                      clip_end: float = np.inf, tolerance: float = HIDDEN_TOLERANCE) -> np.ndarray:
+    """(K, 3) ``[x, y, v]`` of camera points (K, 3) in a frame of planar ``depth`` (H, W)
+    (inf = nothing hit): their pixel positions and COCO visibility (module docstring)."""
+    p = np.asarray(points_cam, float).reshape(-1, 3)
+    h, w = depth.shape
+    uv = project(K, p)
+    z = p[:, 2]
+    with np.errstate(invalid="ignore"):
+        on = (z > 0) & (z >= clip_start) & (z <= clip_end) & (uv[:, 0] >= -0.5) & (uv[:, 0] < w - 0.5) \
+            & (uv[:, 1] >= -0.5) & (uv[:, 1] < h - 0.5)
+    out = np.zeros((len(p), 3))
+    col = np.floor(uv[on, 0] + 0.5).astype(int)
+    row = np.floor(uv[on, 1] + 0.5).astype(int)
+    hidden = depth[row, col] < z[on] * (1.0 - tolerance)
+    out[on, :2] = uv[on]
+    out[on, 2] = np.where(hidden, 1, 2)
+    return out
+
+
+def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
+    """``{instance id: (K, 3) [x, y, v]}`` of every annotated object of the frame (category
+    != 0), with the keypoints ``ctx.settings.output.keypoints`` gives its model."""
+    out = ctx.settings.output
+    source, count = out.keypoints, out.keypoint_count
+    cam = ctx.scene.camera
+    assets = {a.key: a for a in ctx.catalog.assets} if source == "catalog" else {}
+    result = {}
+    for o in ctx.scene.objects:
+        if o.category_id == 0:
+            continue
+        asset: Optional[Any] = assets.get(o.asset_id)
+        if source == "catalog" and (asset is None or not asset.keypoints):
+            raise SimgenError(f"object {o.name} (asset {o.asset_id or 'none'}) has no catalog keypoints; give its "
+                              "asset keypoints in the catalog file or use output.keypoints=box")
+        points = to_camera(model_pose(cam.world_to_camera, o.mesh_to_world), model_keypoints(source, count, o.mesh,
+                                                                                             asset))
+        result[o.instance_id] = project_keypoints(points, cam.K, labels.depth, cam.clip_start, cam.clip_end)
+    return result
+
+
+def add_keypoints(value: dict[int, np.ndarray], annotations: list[dict]) -> None:
+    """COCO's ``keypoints`` ([x1, y1, v1, ...]) and ``num_keypoints`` (count of v > 0) on each
+    annotation of an object with keypoints."""
+    for a in annotations:
+        kp = value.get(a["simgen"]["instance_id"])
+        if kp is None:
+            continue
+        a["keypoints"] = [float(x) if k % 3 < 2 else int(x) for k, x in enumerate(kp.ravel())]
+        a["num_keypoints"] = int((kp[:, 2] > 0).sum())
+
+
+KEYPOINTS = LabelKind(
+    "keypoints", "per COCO annotation: keypoints [x, y, v, ...] and num_keypoints of the model's 3D keypoints "
+    "(output.keypoints: box, farthest or catalog); categories get their names and skeleton",
+    "float64", -1, compute=frame_keypoints, annotate=add_keypoints)
+"""The ``keypoints`` label kind (docs/dataset.md, "Keypoints")."""

@@ -143,7 +143,7 @@ def _render(root: Path, source: str) -> Path:
     s = tiny_settings(root, frames=6, width=256, height=192, samples=1)
     s.output.labels = ["keypoints"]
     s.output.keypoints = source
-    s.output.formats = ["coco"]
+    s.output.formats = ["coco", "yolo_pose"] if source == "box" else ["coco"]
     run(check_settings(s))
     return root
 
@@ -265,6 +265,40 @@ def test_coco_keypoints_load_and_score_1_in_pycocotools(box_render):
     # meta carries them too (the annotations of its coco record)
     meta = json.loads((box_render / "meta" / "000000.json").read_text())
     assert all("keypoints" in a and "num_keypoints" in a for a in meta["coco"]["annotations"])
+
+
+def test_yolo_pose_and_the_torch_dataset_carry_the_rendered_keypoints(box_render):
+    """End to end: the Ultralytics pose labels and the torch targets of a rendered dataset hold
+    its COCO keypoints (read back here by the formats' own rules, not by simgen's readers)."""
+    from simgen.torch import SimgenDataset
+
+    coco = json.loads((box_render / "coco.json").read_text())
+    data = yaml.safe_load((box_render / "yolo_pose" / "data.yaml").read_text())
+    assert data["kpt_shape"] == [9, 3]
+    dataset = SimgenDataset(box_render)
+    checked = 0
+    for image in coco["images"]:
+        w, h = image["width"], image["height"]
+        anns = sorted((a for a in coco["annotations"] if a["image_id"] == image["id"]), key=lambda a: a["id"])
+        name = Path(image["file_name"]).stem
+        lines = (box_render / "yolo_pose" / "labels" / image["simgen"]["split"] / f"{name}.txt").read_text().split("\n")
+        rows = [np.array(line.split(), float) for line in lines if line.strip()]
+        assert len(rows) == len(anns)
+        _, target = dataset[image["simgen"]["frame_index"]]
+        by_id = dict(zip(target["instance_ids"].tolist(), range(len(anns))))
+        for row, ann in zip(rows, anns):
+            kp = np.array(ann["keypoints"], float).reshape(-1, 3)
+            yolo = row[5:].reshape(-1, 3)  # Ultralytics: x, y normalized by the image (pixel edges), v as COCO's
+            assert np.array_equal(yolo[:, 2], kp[:, 2])
+            seen = kp[:, 2] > 0
+            assert np.allclose(yolo[seen, 0] * w - 0.5, kp[seen, 0], atol=1e-5 * w)
+            assert np.allclose(yolo[seen, 1] * h - 0.5, kp[seen, 1], atol=1e-5 * h)
+            assert (yolo[~seen, :2] == 0).all()
+            k = by_id[ann["simgen"]["instance_id"]]
+            assert np.array_equal(target["keypoints_visibility"][k].numpy(), kp[:, 2])
+            assert np.allclose(target["keypoints"][k].numpy()[seen], kp[seen, :2], atol=1e-4)
+            checked += int(seen.sum())
+    assert checked > 50
 
 
 # ------------------------------------------------------------------ catalog keypoints

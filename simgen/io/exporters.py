@@ -5,7 +5,8 @@ Two kinds of format:
 - dataset formats (``output.formats``) run once over the finished frames at the end of a
   run, from what is on disk (so shards and resumed runs export every frame): ``coco``
   writes DIR/coco.json (and DIR/coco_<split>.json per split), ``yolo`` and ``yolo_seg``
-  Ultralytics' layout under DIR/yolo/ and DIR/yolo_seg/ (simgen.io.yolo);
+  Ultralytics' layout under DIR/yolo/ and DIR/yolo_seg/ (simgen.io.yolo), ``bop`` the BOP
+  toolkit's scene-wise layout under DIR/bop/ (simgen.io.bop);
 - flow formats (``sequence.formats``) write each flow field in another file format beside
   simgen's lossless .npy: ``flo`` (Middlebury) and ``kitti`` (16-bit PNG).
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from simgen import SimgenError, did_you_mean
 from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
+from simgen.io.bop import write_bop
 from simgen.io.flow_formats import write_flo, write_kitti_flow
 from simgen.io.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
@@ -132,6 +134,10 @@ EXPORTERS.register(Exporter("yolo", "DIR/yolo/: Ultralytics detection layout, da
 EXPORTERS.register(Exporter("yolo_seg", "DIR/yolo_seg/: Ultralytics segmentation layout, as yolo with one polygon per "
                             "object (holes bridged in)",
                             finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo_seg", segments=True)))
+EXPORTERS.register(Exporter("bop", "DIR/bop/: the BOP toolkit's scene-wise layout (<split>_pbr/SSSSSS/ rgb, depth, "
+                            "mask, mask_visib, scene_camera/scene_gt/scene_gt_info/scene_gt_coco.json; models/ in mm; "
+                            "docs/dataset.md, BOP); needs output.labels=[amodal]",
+                            finish=lambda root, index, splits: write_bop(root, index, splits), labels=("amodal",)))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

@@ -296,6 +296,10 @@ def test_independent_frames_group_into_scenes_of_the_stated_size(frames_ds):
     assert {sid for _, sid in scenes} == {0, 1}  # 6 frames, 4 per scene
     for split, sid, im_id in bop["images"]:
         assert 0 <= im_id < SCENE_SIZE
+    first = json.loads((frames_ds / "meta" / "000000.json").read_text())  # camera.json: the first frame's
+    K = np.array(first["K"])
+    assert bop["camera"] == {"width": first["width"], "height": first["height"], "fx": K[0, 0], "fy": K[1, 1],
+                             "cx": K[0, 2], "cy": K[1, 2], "depth_scale": 0.1}
 
 
 def test_a_bop_run_without_amodal_masks_is_refused_with_the_fix(tmp_path):
@@ -327,3 +331,21 @@ def test_diameter_and_rle_against_brute_force():
         rle = rle_counts(m)
         back = mask_utils.decode(mask_utils.frPyObjects(rle, *rle["size"])).astype(bool)
         assert np.array_equal(back, m)
+
+
+@pytest.mark.render
+def test_running_the_same_command_again_rebuilds_the_same_export_and_keeps_a_users_file(frames_ds):
+    def files() -> dict[str, bytes]:
+        bop = frames_ds / "bop"
+        return {p.relative_to(bop).as_posix(): p.read_bytes() for p in sorted(bop.rglob("*")) if p.is_file()}
+
+    before = files()
+    summary = run(bop_settings(frames_ds))  # every frame on disk: nothing rendered, the export rebuilt
+    assert summary.rendered == [] and files() == before
+    mine = frames_ds / "bop" / "notes.txt"
+    mine.write_text("mine")
+    try:
+        with pytest.raises(SimgenError, match=r"bop/ holds files simgen did not write \(notes.txt\)"):
+            run(bop_settings(frames_ds))
+    finally:
+        mine.unlink()

@@ -277,9 +277,11 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
         return read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
 
     # pass 1: every frame's place (split, scene, im_id) and the models its objects need
-    frames, models = [], {}
+    frames, models, first = [], {}, None
     for i, split in _frames(index):
         meta = meta_of(i)
+        if first is None or i < first[0]:
+            first = (i, {k: meta[k] for k in ("K", "width", "height")})
         seq = int(meta.get("sequence_length", 1)) > 1
         frames.append((i, split, seq, int(meta["sequence"]), int(meta["step"])))
         w2c = np.asarray(meta["world_to_camera"], float)
@@ -289,7 +291,7 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
             key = (str(o["mesh"]), _scale_key(model_pose(w2c, o["mesh_to_world"])["scale"]))
             cat = (int(o["category_id"]), str(o.get("category", "")))
             models[key] = min(models.get(key, cat), cat)
-    if not frames:
+    if first is None:
         return final
     base = max((f[3] for f in frames if f[2]), default=-1) + 1  # single frames' scenes after the sequences'
     names = list(splits) + sorted({f[1] for f in frames} - set(splits))
@@ -337,7 +339,8 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
                     "asset", len(models), files)
 
     progress = Progress(len(placed), label="bop export") if len(placed) >= PROGRESS_FROM else None
-    scene, where, first = None, None, True
+    write_camera(tmp / "camera.json", first[1])
+    scene, where = None, None
     for _, scene_id, im_id, i, split in placed:
         if (split, scene_id) != where:
             if scene is not None:
@@ -345,9 +348,6 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
             where = (split, scene_id)
             scene = _Scene(tmp / f"{split}{SPLIT_SUFFIX}" / f"{scene_id:06d}")
         meta = meta_of(i)
-        if first:
-            write_camera(tmp / "camera.json", meta)
-            first = False
         _write_image(root, scene, meta, i, im_id, obj_ids, mesh)
         if progress is not None:
             progress.update()
@@ -369,6 +369,7 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
 
 
 def write_camera(path: Path, meta: dict) -> None:
+    """camera.json: a frame's image size and intrinsics, and the finest depth_scale."""
     K = np.asarray(meta["K"], float)
     path.write_text(json.dumps({"width": int(meta["width"]), "height": int(meta["height"]), "fx": K[0, 0],
                                 "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "depth_scale": BASE_DEPTH_SCALE},

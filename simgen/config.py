@@ -437,7 +437,12 @@ class OutputConfig:
     (simgen.io.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when
     output.splits has more than one), yolo (DIR/yolo/: YOLO boxes), yolo_seg (DIR/yolo_seg/:
     YOLO polygons, holes kept), yolo_pose (DIR/yolo_pose/: YOLO boxes and keypoints; needs
-    output.labels=[keypoints]). [] writes none."""
+    output.labels=[keypoints]), bop (DIR/bop/: the BOP toolkit's scene-wise layout for 6D pose;
+    needs output.labels=[amodal]). [] writes none."""
+    bop_scene_size: int = setting(1000, ge=1)
+    """bop export: frames per BOP scene when frames are independent (sequence.length 1): frame i is
+    image i % size of scene i // size (BOP's PBR training sets hold 1000 per scene). A sequence
+    (sequence.length > 1) is a BOP scene of its own whatever this is."""
     splits: Optional[dict[str, float]] = setting({"train": 0.8, "val": 0.1, "test": 0.1}, ge=0.0, le=1.0,
                                        example="{train: 0.8, val: 0.1, test: 0.1}")
     """Train/val/test splits: {name: fraction}, fractions summing to 1. Each sequence (or frame,

@@ -6,7 +6,8 @@ Two kinds of format:
   run, from what is on disk (so shards and resumed runs export every frame): ``coco``
   writes DIR/coco.json (and DIR/coco_<split>.json per split), ``yolo``, ``yolo_seg`` and
   ``yolo_pose`` Ultralytics' layout under DIR/yolo/, DIR/yolo_seg/ and DIR/yolo_pose/
-  (simgen.io.yolo; yolo_pose needs the keypoints label kind);
+  (simgen.io.yolo; yolo_pose needs the keypoints label kind), ``bop`` the BOP toolkit's
+  scene-wise layout under DIR/bop/ (simgen.io.bop);
 - flow formats (``sequence.formats``) write each flow field in another file format beside
   simgen's lossless .npy: ``flo`` (Middlebury) and ``kitti`` (16-bit PNG).
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from simgen import SimgenError, did_you_mean
 from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
+from simgen.io.bop import foreign_files as bop_foreign_files, write_bop
 from simgen.io.flow_formats import write_flo, write_kitti_flow
 from simgen.io.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
@@ -53,6 +55,10 @@ class Exporter:
     labels: tuple[str, ...] = ()
     """Optional label kinds (output.labels) the format is made from: a run that asks for the
     format without them is refused before it starts, with the one-line fix."""
+    foreign_files: Optional[Callable[[Path], list[str]]] = None
+    """Dataset format: foreign_files(DIR/<name>) lists the files there (relative to it) that are
+    not of the format's layout, which a run refuses to delete; None: the YOLO layout's
+    (simgen.io.yolo.foreign_files)."""
 
 
 RESERVED = ("logs", "models", "index", "previews", "meta", *(k.folder for k in CORE_KINDS if k.folder))
@@ -137,6 +143,11 @@ EXPORTERS.register(Exporter("yolo_pose", "DIR/yolo_pose/: Ultralytics pose layou
                             "keypoints (x y v; kpt_shape, flip_idx in data.yaml); needs output.labels=[keypoints]",
                             finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo_pose", task="pose"),
                             labels=("keypoints",)))
+EXPORTERS.register(Exporter("bop", "DIR/bop/: the BOP toolkit's scene-wise layout (<split>_pbr/SSSSSS/ rgb, depth, "
+                            "mask, mask_visib, scene_camera/scene_gt/scene_gt_info/scene_gt_coco.json; models/ in mm; "
+                            "docs/dataset.md, BOP); needs output.labels=[amodal]",
+                            finish=lambda root, index, splits: write_bop(root, index, splits), labels=("amodal",),
+                            foreign_files=bop_foreign_files))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

@@ -12,6 +12,9 @@ Two cases, told apart by the datasets' dataset.json:
   unique, semantic maps are rewritten where a category id changed, and every frame's meta
   records where it came from (``source``); ``dataset.json`` lists the inputs.
 
+OUT gets coco.json, and the other dataset formats (output.formats: yolo, bop, ...) that every
+input's config names, built from OUT's frames as a run builds them.
+
 Files are hard-linked where the file system allows (else copied); meta files are written
 last, so OUT's frames are complete or absent, as in a run.
 """
@@ -33,6 +36,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.io.confine import regular_file
 from simgen.io.dataset import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
+from simgen.io.exporters import EXPORTERS
 from simgen.io.files import read_json, read_png, write_json, write_png
 from simgen.labels import annotation_id, coco_image
 
@@ -163,7 +167,8 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             write_json(out / "meta" / f"{frame_name(n)}.json", meta)  # last: the frame is complete
         log.info("merged %d frame(s) of %s", len(s.frames), s.root)
 
-    counts = writer.export(["coco"]).category_counts()
+    index = writer.export(["coco"])
+    counts = index.category_counts()
     if same_run:
         info = copy.deepcopy(sources[0].info)
         info["config"].setdefault("output", {})["dir"] = str(out)
@@ -176,7 +181,18 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
     info["frames"] = writer.frames_on_disk()
     info["category_counts"] = counts
     writer.write_dataset_json(info)
+    writer.export(_formats(sources), index)  # after dataset.json: a format may read its config (bop)
     return info
+
+
+def _formats(sources: list[Source]) -> list[str]:
+    """The dataset formats besides coco that every input's config asks for (output.formats):
+    OUT gets them as a run would. Only formats registered by name (simgen's own, installed
+    plugins): a dotted path read from a dataset is data, never imported."""
+    asked = [((s.info.get("config") or {}).get("output") or {}).get("formats") or [] for s in sources]
+    known = set(EXPORTERS.names())
+    return [f for f in asked[0]
+            if isinstance(f, str) and f != "coco" and f in known and all(f in a for a in asked[1:])]
 
 
 def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int | None) -> dict:

@@ -69,6 +69,14 @@ def export_folders() -> list[str]:
     return [e.name for e in EXPORTERS.values() if e.finish is not None and e.name != "coco"]
 
 
+def export_foreign_files(out: Path, name: str) -> list[str]:
+    """The files under the export folder DIR/<name>/ that its format did not write."""
+    from simgen.io.exporters import EXPORTERS
+
+    own = EXPORTERS.get(name).foreign_files
+    return (own or foreign_files)(out / name)
+
+
 def simgen_folders() -> list[str]:
     """Every folder simgen writes into, relative to DIR, parents before children."""
     names = {"logs", "models", "index", "previews", *frame_folders(), *export_folders()}
@@ -129,7 +137,7 @@ def check_output_folder(out: str | os.PathLike) -> None:
                               "simgen writes only into a new or empty folder or a simgen dataset: choose another "
                               "output.dir")
     for name in export_folders():
-        foreign = foreign_files(out / name)
+        foreign = export_foreign_files(out, name)
         if foreign:
             raise SimgenError(f"output.dir={out}: {name}/ holds files simgen did not write ({_describe(foreign)}), "
                               f"and simgen rebuilds {name}/ whole; move them out or choose another output.dir")
@@ -162,7 +170,7 @@ def remove_dataset(out: Path) -> int:
                         unlink(Path(here) / f)
     for name in export_folders():
         folder = out / name
-        if folder.is_dir() and not folder.is_symlink() and not foreign_files(folder):
+        if folder.is_dir() and not folder.is_symlink() and not export_foreign_files(out, name):
             removed += sum(len(files) for _, _, files in os.walk(folder))
             shutil.rmtree(folder)
     for entry in os.scandir(out):

@@ -1,0 +1,439 @@
+"""The BOP export (``output.formats=[..., bop]``): the BOP toolkit's scene-wise layout under DIR/bop/.
+
+Written from the BOP toolkit's own description of its format (docs/bop_datasets_format.md of
+thodan/bop_toolkit) and the definitions of its scripts (scene_gt_info: calc_gt_info.py;
+models_info: calc_model_info.py; scene_gt_coco: calc_gt_coco.py)::
+
+    DIR/bop/camera.json                       width, height, fx, fy, cx, cy, depth_scale (the first frame's)
+    DIR/bop/dataset_info.md                   what made the dataset, in words
+    DIR/bop/models/obj_OOOOOO.ply             one model per (model file, scale): mm, origin at its box centre
+    DIR/bop/models/models_info.json           diameter, min_x/y/z, size_x/y/z per obj_id (mm)
+    DIR/bop/models/models_simgen.json         obj_id -> mesh, scale, origin, category_id, category
+    DIR/bop/<split>_pbr/SSSSSS/rgb/IIIIII.png hard links to DIR/images/NNNNNN.png (copies where links fail)
+        depth/IIIIII.png                      uint16: depth in mm = value * depth_scale, 0 = no depth
+        mask/IIIIII_GGGGGG.png                amodal silhouette of gt GGGGGG (255 in), from DIR/amodal/
+        mask_visib/IIIIII_GGGGGG.png          its visible pixels (instance == its id), from DIR/instance/
+        scene_camera.json                     per im_id: cam_K, cam_R_w2c, cam_t_w2c (mm), depth_scale
+        scene_gt.json                         per im_id: [{obj_id, cam_R_m2c, cam_t_m2c (mm)}]
+        scene_gt_info.json                    per im_id: [{bbox_obj, bbox_visib, px_count_all, px_count_valid,
+                                              px_count_visib, visib_fract}]
+        scene_gt_coco.json                    the scene's COCO file (BOP's 2D tasks)
+
+Every choice (scenes, models and their scale, the depth scale, which objects, the boxes) is
+stated in docs/dataset.md, "BOP". The export is a pure function of the files on disk (meta/,
+models/, instance/, depth/, amodal/, images/ and dataset.json's config): shards, resumed runs
+and ``simgen merge`` give the same export. It is built beside DIR/bop and swapped in whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import trimesh
+
+from simgen import SimgenError
+from simgen.io.coco_index import image_split
+from simgen.io.confine import regular_file
+from simgen.io.files import encode_png, read_json, read_npy, read_npz, read_png
+from simgen.labels.amodal import rasterize
+from simgen.labels.geometry import model_pose
+from simgen.progress import Progress
+
+if TYPE_CHECKING:
+    from simgen.io.coco_index import CocoIndex
+
+log = logging.getLogger(__name__)
+
+FOLDER = "bop"
+SCENE_SIZE = 1000
+"""Default frames per BOP scene for independent frames (output.bop_scene_size): BOP's PBR
+training sets hold 1000 images per scene."""
+SPLIT_SUFFIX = "_pbr"
+"""A simgen split ``train`` is the BOP split folder ``train_pbr``: BOP's name for photorealistic
+synthetic renders (the split type of every BOP dataset's train_pbr set)."""
+BASE_DEPTH_SCALE = 0.1
+"""The finest depth step (mm): depth_scale is the smallest 0.1 * 2^k (k >= 0) that holds the
+frame's farthest finite depth in 16 bits."""
+SCALE_DIGITS = 7
+"""Significant digits of an object's scale in its BOP model's key: equal draws up to float
+noise (5e-7 relative) share one model."""
+PROGRESS_FROM = 1000
+"""Frames from which the export draws a progress line."""
+
+_ID = r"\d{6}"
+_LAYOUT = re.compile(rf"^(camera\.json|dataset_info\.md|models/(models_info|models_simgen)\.json|models/obj_{_ID}\.ply"
+                     rf"|[A-Za-z0-9_-]+{SPLIT_SUFFIX}/{_ID}/(scene_camera|scene_gt|scene_gt_info|scene_gt_coco)\.json"
+                     rf"|[A-Za-z0-9_-]+{SPLIT_SUFFIX}/{_ID}/(rgb|depth)/{_ID}\.png"
+                     rf"|[A-Za-z0-9_-]+{SPLIT_SUFFIX}/{_ID}/mask(_visib)?/{_ID}_{_ID}\.png)$")
+"""Every file the export writes, relative to DIR/bop."""
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def scene_size(root: Path) -> int:
+    """output.bop_scene_size of DIR/dataset.json's config (a merge of different runs: the first
+    input's), else :data:`SCENE_SIZE`."""
+    try:
+        info = read_json(root / "dataset.json")
+    except (OSError, ValueError):
+        return SCENE_SIZE
+    configs = [info.get("config")] if info.get("config") else [m.get("config") for m in info.get("merged_from") or []]
+    for config in configs:
+        size = ((config or {}).get("output") or {}).get("bop_scene_size")
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise SimgenError(f"{root / 'dataset.json'}: output.bop_scene_size={size!r} is not a whole number "
+                                  ">= 1; render with output.bop_scene_size=1000 (or another size)")
+            return size
+    return SCENE_SIZE
+
+
+# ---------------------------------------------------------------------------- pixels
+
+
+def depth_scale(depth_m: np.ndarray) -> float:
+    """The frame's depth_scale (mm per unit): the smallest 0.1 * 2^k, k >= 0, with which its
+    farthest finite depth fits in 16 bits."""
+    finite = depth_m[np.isfinite(depth_m) & (depth_m > 0)]
+    far = float(finite.max()) * 1000.0 if finite.size else 0.0
+    k = 0
+    while np.rint(far / (BASE_DEPTH_SCALE * 2 ** k)) > 65535:
+        k += 1
+    return BASE_DEPTH_SCALE * 2 ** k
+
+
+def depth_png(depth_m: np.ndarray) -> tuple[np.ndarray, float]:
+    """(uint16 depth image, depth_scale): value = round(depth in mm / depth_scale), 0 where
+    simgen's depth is not a finite positive number (no hit)."""
+    scale = depth_scale(depth_m)
+    valid = np.isfinite(depth_m) & (depth_m > 0)
+    out = np.zeros(depth_m.shape, np.uint16)
+    out[valid] = np.clip(np.rint(depth_m[valid].astype(np.float64) * 1000.0 / scale), 1, 65535).astype(np.uint16)
+    return out, scale
+
+
+def bbox_bop(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> list[int]:
+    """BOP's box of a mask's pixels (calc_gt_info's): [x, y, x_max - x, y_max - y] in pixel
+    indices (a one-pixel mask is [x, y, 0, 0]), shifted by ``offset`` (x, y); [-1, -1, -1, -1]
+    for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return [-1, -1, -1, -1]
+    x0, y0 = int(xs.min()) - offset[0], int(ys.min()) - offset[1]
+    return [x0, y0, int(xs.max()) - offset[0] - x0, int(ys.max()) - offset[1] - y0]
+
+
+def bbox_coco(mask: np.ndarray) -> list[int]:
+    """COCO's tight box [x, y, w, h] of a non-empty mask (pixel edges: w = x_max - x + 1)."""
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+
+
+def rle_counts(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE of a mask (column-major runs, starting with a run of 0s)."""
+    flat = np.asarray(mask, bool).ravel(order="F")
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate([[0], edges, [flat.size]])
+    runs = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        runs = [0] + runs
+    return {"counts": runs, "size": [int(mask.shape[0]), int(mask.shape[1])]}
+
+
+def silhouette_outside(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
+                       near: float, inside_mask: np.ndarray) -> tuple[int, list[int]]:
+    """(pixel count, BOP box) of an object's whole silhouette, the part outside the image
+    included: calc_gt_info renders it on a canvas 3x the image each way, centred on it; here
+    the same canvas is rasterized (simgen.labels.amodal.rasterize: pixel centres, edges in) and
+    its middle is ``inside_mask`` (the frame's amodal mask), so the counts agree with mask/."""
+    z = vertices_cam[:, 2]
+    if len(z) and (z >= near).all():
+        u = K[0, 0] * vertices_cam[:, 0] / z + K[0, 2]
+        v = K[1, 1] * vertices_cam[:, 1] / z + K[1, 2]
+        if u.min() > -0.5 and v.min() > -0.5 and u.max() < width - 0.5 and v.max() < height - 0.5:
+            return int(inside_mask.sum()), bbox_bop(inside_mask)  # nothing reaches past the image
+    big = K.astype(float).copy()
+    big[0, 2] += width
+    big[1, 2] += height
+    canvas = rasterize(vertices_cam, faces, big, 3 * width, 3 * height, near)
+    canvas[height:2 * height, width:2 * width] = inside_mask
+    return int(canvas.sum()), bbox_bop(canvas, (width, height))
+
+
+# ---------------------------------------------------------------------------- models
+
+
+def diameter(points: np.ndarray) -> float:
+    """The largest distance between two of ``points`` (N, 3) (calc_model_info's diameter),
+    exact: points that cannot be an end of a longer pair than the best found so far are left
+    out, the rest compared in blocks."""
+    p = np.unique(np.asarray(points, np.float64), axis=0)
+    if len(p) < 2:
+        return 0.0
+    c = (p.min(0) + p.max(0)) / 2
+    r = np.linalg.norm(p - c, axis=1)
+    dirs = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1], [1, 1, -1], [1, -1, 1], [-1, 1, 1],
+                     [1, 1, 0], [1, -1, 0], [1, 0, 1], [1, 0, -1], [0, 1, 1], [0, 1, -1]], float)
+    proj = p @ dirs.T
+    ends = p[np.unique(np.r_[proj.argmin(0), proj.argmax(0)])]
+    best = float(np.sqrt(((ends[:, None] - ends[None]) ** 2).sum(-1)).max())
+    keep = p[r + r.max() >= best - 1e-12]
+    for i in range(0, len(keep), 1024):
+        d = ((keep[i:i + 1024, None, :] - keep[None, :, :]) ** 2).sum(-1)
+        best = max(best, float(np.sqrt(d.max())))
+    return best
+
+
+def ply_bytes(vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray) -> bytes:
+    """A binary little-endian PLY with float x, y, z, nx, ny, nz and uchar/int triangles (the
+    types the BOP toolkit's load_ply reads)."""
+    header = ("ply\nformat binary_little_endian 1.0\ncomment simgen BOP model (mm)\n"
+              f"element vertex {len(vertices)}\n"
+              "property float x\nproperty float y\nproperty float z\n"
+              "property float nx\nproperty float ny\nproperty float nz\n"
+              f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
+    verts = np.hstack([vertices, normals]).astype("<f4")
+    tri = np.zeros(len(faces), dtype=[("n", "u1"), ("i", "<i4", (3,))])
+    tri["n"], tri["i"] = 3, faces
+    return header.encode("ascii") + verts.tobytes() + tri.tobytes()
+
+
+def _scale_key(scale: list[float]) -> tuple[float, ...]:
+    return tuple(float(f"{s:.{SCALE_DIGITS}g}") for s in scale)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Files (and links) under DIR/bop that are not of the export's layout, relative to it."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    found = []
+    for here, dirs, files in os.walk(folder):
+        rel = Path(here).relative_to(folder)
+        found += [(rel / n).as_posix() for n in files if not _LAYOUT.match((rel / n).as_posix())]
+        found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
+    return sorted(found)
+
+
+def _frames(index: "CocoIndex") -> Iterator[tuple[int, str]]:
+    for chunk in index.chunks():
+        for im in chunk["images"]:
+            yield int(im["simgen"]["frame_index"]), image_split(im)
+
+
+def _dump_by_id(path: Path, by_id: dict[int, object]) -> None:
+    """A BOP JSON file keyed by id: one line per id, ids in numeric order (as the toolkit writes them)."""
+    lines = [f'  "{k}": {json.dumps(by_id[k], sort_keys=True)}' for k in sorted(by_id)]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+class _Scene:
+    """The scene-level files of one BOP scene, filled image by image."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.camera: dict[int, dict] = {}
+        self.gt: dict[int, list] = {}
+        self.info: dict[int, list] = {}
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        for sub in ("rgb", "depth", "mask", "mask_visib"):
+            (folder / sub).mkdir(parents=True)
+
+    def close(self, categories: list[dict]) -> None:
+        _dump_by_id(self.folder / "scene_camera.json", self.camera)
+        _dump_by_id(self.folder / "scene_gt.json", self.gt)
+        _dump_by_id(self.folder / "scene_gt_info.json", self.info)
+        coco = {"info": {"description": "simgen synthetic dataset, BOP export (docs/dataset.md)"}, "licenses": [],
+                "categories": categories, "images": self.images, "annotations": self.annotations}
+        (self.folder / "scene_gt_coco.json").write_text(json.dumps(coco))
+
+
+def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
+    """Write the BOP export of every indexed frame to DIR/bop (rebuilt beside it and swapped in);
+    returns its path."""
+    root = Path(root)
+    final = root / FOLDER
+    foreign = foreign_files(final)
+    if foreign:
+        raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
+                          "and run the same command again to write the bop export")
+    for stale in [*root.glob(f".{FOLDER}.*.tmp"), *root.glob(f".{FOLDER}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
+    size = scene_size(root)
+
+    def meta_of(i: int) -> dict:
+        return read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
+
+    # pass 1: every frame's place (split, scene, im_id) and the models its objects need
+    frames, models, first = [], {}, None
+    for i, split in _frames(index):
+        meta = meta_of(i)
+        if first is None or i < first[0]:
+            first = (i, {k: meta[k] for k in ("K", "width", "height")})
+        seq = int(meta.get("sequence_length", 1)) > 1
+        frames.append((i, split, seq, int(meta["sequence"]), int(meta["step"])))
+        w2c = np.asarray(meta["world_to_camera"], float)
+        for o in meta["objects"]:
+            if not o.get("category_id"):
+                continue
+            key = (str(o["mesh"]), _scale_key(model_pose(w2c, o["mesh_to_world"])["scale"]))
+            cat = (int(o["category_id"]), str(o.get("category", "")))
+            models[key] = min(models.get(key, cat), cat)
+    if first is None:
+        return final
+    base = max((f[3] for f in frames if f[2]), default=-1) + 1  # single frames' scenes after the sequences'
+    names = list(splits) + sorted({f[1] for f in frames} - set(splits))
+    rank = {s: k for k, s in enumerate(names)}
+    placed = sorted(((rank[f[1]], f[3] if f[2] else base + f[0] // size, f[4] if f[2] else f[0] % size, f[0], f[1])
+                     for f in frames), key=lambda x: x[:3])
+    for a, b in zip(placed, placed[1:]):
+        if a[:3] == b[:3]:
+            raise SimgenError(f"{root}: frames {a[3]} and {b[3]} would be the same BOP image (split {a[4]}, scene "
+                              f"{a[1]}, image {a[2]}): their meta files record the same sequence and step")
+    del frames
+
+    tmp = root / f".{FOLDER}.{os.getpid()}.tmp"
+    (tmp / "models").mkdir(parents=True)
+    obj_ids = {key: k + 1 for k, key in enumerate(sorted(models))}
+
+    @lru_cache(maxsize=32)
+    def mesh(rel: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vertices in the model file's units, triangles, the centre of their box)."""
+        m = trimesh.load(regular_file(root, rel, "a frame's meta (objects' mesh)"), force="mesh", process=False)
+        v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
+        return v, f, (v.min(0) + v.max(0)) / 2 if len(v) else np.zeros(3)
+
+    info, simgen_of, categories = {}, {}, []
+    for key, obj_id in obj_ids.items():
+        rel, scale = key
+        v, f, centre = mesh(rel)
+        s = np.asarray(scale)
+        verts = (v - centre) * s * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
+        normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
+        (tmp / "models" / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
+        lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
+        info[obj_id] = {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
+                        **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")}}
+        cat_id, cat = models[key]
+        simgen_of[obj_id] = {"mesh": rel, "scale": list(scale), "origin": centre.tolist(), "category_id": cat_id,
+                             "category": cat}
+        categories.append({"id": obj_id, "name": str(obj_id), "supercategory": cat})
+    _dump_by_id(tmp / "models" / "models_info.json", info)
+    _dump_by_id(tmp / "models" / "models_simgen.json", simgen_of)
+    files = len({k[0] for k in models})
+    if len(models) > files:
+        log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object scale drawn "
+                    "is a model of its own (bop/models/models_simgen.json); objects.scale=[1,1] gives one model per "
+                    "asset", len(models), files)
+
+    progress = Progress(len(placed), label="bop export") if len(placed) >= PROGRESS_FROM else None
+    write_camera(tmp / "camera.json", first[1])
+    scene, where = None, None
+    for _, scene_id, im_id, i, split in placed:
+        if (split, scene_id) != where:
+            if scene is not None:
+                scene.close(categories)
+            where = (split, scene_id)
+            scene = _Scene(tmp / f"{split}{SPLIT_SUFFIX}" / f"{scene_id:06d}")
+        meta = meta_of(i)
+        _write_image(root, scene, meta, i, im_id, obj_ids, mesh)
+        if progress is not None:
+            progress.update()
+    if scene is not None:
+        scene.close(categories)
+    (tmp / "dataset_info.md").write_text(
+        "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
+        "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: simgen's "
+        "docs/dataset.md, section \"BOP\".\n")
+    old = root / f".{FOLDER}.{os.getpid()}.old"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        shutil.rmtree(old)
+    log.info("bop: %d frame(s) in %d scene(s), %d model(s) -> %s", len(placed),
+             len({(p[4], p[1]) for p in placed}), len(obj_ids), final)
+    return final
+
+
+def write_camera(path: Path, meta: dict) -> None:
+    """camera.json: a frame's image size and intrinsics, and the finest depth_scale."""
+    K = np.asarray(meta["K"], float)
+    path.write_text(json.dumps({"width": int(meta["width"]), "height": int(meta["height"]), "fx": K[0, 0],
+                                "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "depth_scale": BASE_DEPTH_SCALE},
+                               indent=2) + "\n")
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or no hard links there
+        shutil.copy2(src, dst)
+
+
+def _write_image(root: Path, scene: _Scene, meta: dict, i: int, im_id: int, obj_ids: dict, mesh) -> None:
+    name, where = f"{i:06d}", f"frame {i}"
+    width, height = int(meta["width"]), int(meta["height"])
+    K = np.asarray(meta["K"], float)
+    w2c = np.asarray(meta["world_to_camera"], float)
+    instance = read_png(regular_file(root, f"instance/{name}.png", where))
+    depth = read_npy(regular_file(root, f"depth/{name}.npy", where))
+    amodal_file = root / "amodal" / f"{name}.npz"
+    if not amodal_file.is_file():
+        raise SimgenError(f"{root}: frame {i} has no amodal/{name}.npz; the bop format is made from the amodal label "
+                          "kind: render with output.labels=[amodal] (a new output.dir, or output.overwrite=true)")
+    amodal = read_npz(regular_file(root, f"amodal/{name}.npz", where))
+    full_of = {int(k): m for k, m in zip(amodal["instance_ids"], amodal["masks"])}
+
+    d16, scale = depth_png(depth)
+    (scene.folder / "depth" / f"{im_id:06d}.png").write_bytes(encode_png(d16))
+    _link(regular_file(root, f"images/{name}.png", where), scene.folder / "rgb" / f"{im_id:06d}.png")
+    scene.camera[im_id] = {"cam_K": K.ravel().tolist(), "cam_R_w2c": w2c[:3, :3].ravel().tolist(),
+                           "cam_t_w2c": (w2c[:3, 3] * 1000.0).tolist(), "depth_scale": scale}
+    gts, infos = [], []
+    near = float(meta.get("clip_start", 0.0))
+    objects = sorted((o for o in meta["objects"] if o.get("category_id")), key=lambda o: int(o["instance_id"]))
+    for gt_id, o in enumerate(objects):
+        iid = int(o["instance_id"])
+        pose = model_pose(w2c, o["mesh_to_world"])
+        R, t = np.asarray(pose["R"]), np.asarray(pose["t"])
+        skey = _scale_key(pose["scale"])
+        obj_id = obj_ids[(str(o["mesh"]), skey)]
+        v, f, centre = mesh(str(o["mesh"]))
+        t_mm = (t + R @ (np.asarray(skey) * centre)) * 1000.0
+        gts.append({"obj_id": obj_id, "cam_R_m2c": R.ravel().tolist(), "cam_t_m2c": t_mm.tolist()})
+
+        visib = instance == iid
+        full = full_of.get(iid)
+        full = np.zeros_like(visib) if full is None else full.astype(bool)
+        stem = f"{im_id:06d}_{gt_id:06d}.png"
+        (scene.folder / "mask" / stem).write_bytes(encode_png(full.astype(np.uint8) * 255))
+        (scene.folder / "mask_visib" / stem).write_bytes(encode_png(visib.astype(np.uint8) * 255))
+        v_cam = (v * np.asarray(pose["scale"])) @ R.T + t
+        count_all, box_all = silhouette_outside(v_cam, f, K, width, height, near, full)
+        count_visib = int(visib.sum())
+        infos.append({"bbox_obj": box_all if count_visib else [-1, -1, -1, -1],
+                      "bbox_visib": bbox_bop(visib),
+                      "px_count_all": count_all,
+                      "px_count_valid": int((full & (d16 > 0)).sum()),
+                      "px_count_visib": count_visib,
+                      "visib_fract": count_visib / count_all if count_all else 0.0})
+        if count_visib:
+            scene.annotations.append({
+                "id": len(scene.annotations) + 1, "image_id": im_id, "category_id": obj_id, "iscrowd": 0,
+                "area": count_visib, "bbox": bbox_coco(full), "segmentation": rle_counts(visib),
+                "width": width, "height": height, "ignore": bool(infos[-1]["visib_fract"] < 0.1)})
+    scene.gt[im_id], scene.info[im_id] = gts, infos
+    scene.images.append({"id": im_id, "file_name": f"rgb/{im_id:06d}.png", "width": width, "height": height})

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -42,7 +41,7 @@ import trimesh
 from simgen import SimgenError
 from simgen.io.coco_index import image_split
 from simgen.io.confine import regular_file
-from simgen.io.files import encode_png, read_json, read_npy, read_npz, read_png
+from simgen.io.files import encode_png, link_or_copy, read_json, read_npy, read_npz, read_png, rebuilt_folder
 from simgen.labels.amodal import rasterize
 from simgen.labels.geometry import model_pose
 from simgen.progress import Progress
@@ -265,12 +264,6 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
     returns its path."""
     root = Path(root)
     final = root / FOLDER
-    foreign = foreign_files(final)
-    if foreign:
-        raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
-                          "and run the same command again to write the bop export")
-    for stale in [*root.glob(f".{FOLDER}.*.tmp"), *root.glob(f".{FOLDER}.*.old")]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
     size = scene_size(root)
 
     def meta_of(i: int) -> dict:
@@ -304,8 +297,6 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
                               f"{a[1]}, image {a[2]}): their meta files record the same sequence and step")
     del frames
 
-    tmp = root / f".{FOLDER}.{os.getpid()}.tmp"
-    (tmp / "models").mkdir(parents=True)
     obj_ids = {key: k + 1 for k, key in enumerate(sorted(models))}
 
     @lru_cache(maxsize=32)
@@ -315,54 +306,50 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
         v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
         return v, f, (v.min(0) + v.max(0)) / 2 if len(v) else np.zeros(3)
 
-    info, simgen_of, categories = {}, {}, []
-    for key, obj_id in obj_ids.items():
-        rel, scale = key
-        v, f, centre = mesh(rel)
-        s = np.asarray(scale)
-        verts = (v - centre) * s * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
-        normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
-        (tmp / "models" / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
-        lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
-        info[obj_id] = {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
-                        **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")}}
-        cat_id, cat = models[key]
-        simgen_of[obj_id] = {"mesh": rel, "scale": list(scale), "origin": centre.tolist(), "category_id": cat_id,
-                             "category": cat}
-        categories.append({"id": obj_id, "name": str(obj_id), "supercategory": cat})
-    _dump_by_id(tmp / "models" / "models_info.json", info)
-    _dump_by_id(tmp / "models" / "models_simgen.json", simgen_of)
-    files = len({k[0] for k in models})
-    if len(models) > files:
-        log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object scale drawn "
-                    "is a model of its own (bop/models/models_simgen.json); objects.scale=[1,1] gives one model per "
-                    "asset", len(models), files)
+    with rebuilt_folder(root, FOLDER, foreign_files) as tmp:
+        (tmp / "models").mkdir()
+        info, simgen_of, categories = {}, {}, []
+        for key, obj_id in obj_ids.items():
+            rel, scale = key
+            v, f, centre = mesh(rel)
+            s = np.asarray(scale)
+            verts = (v - centre) * s * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
+            normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
+            (tmp / "models" / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
+            lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
+            info[obj_id] = {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
+                            **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")}}
+            cat_id, cat = models[key]
+            simgen_of[obj_id] = {"mesh": rel, "scale": list(scale), "origin": centre.tolist(), "category_id": cat_id,
+                                 "category": cat}
+            categories.append({"id": obj_id, "name": str(obj_id), "supercategory": cat})
+        _dump_by_id(tmp / "models" / "models_info.json", info)
+        _dump_by_id(tmp / "models" / "models_simgen.json", simgen_of)
+        files = len({k[0] for k in models})
+        if len(models) > files:
+            log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object "
+                        "scale drawn is a model of its own (bop/models/models_simgen.json); objects.scale=[1,1] "
+                        "gives one model per asset", len(models), files)
 
-    progress = Progress(len(placed), label="bop export") if len(placed) >= PROGRESS_FROM else None
-    write_camera(tmp / "camera.json", first[1])
-    scene, where = None, None
-    for _, scene_id, im_id, i, split in placed:
-        if (split, scene_id) != where:
-            if scene is not None:
-                scene.close(categories)
-            where = (split, scene_id)
-            scene = _Scene(tmp / f"{split}{SPLIT_SUFFIX}" / f"{scene_id:06d}")
-        meta = meta_of(i)
-        _write_image(root, scene, meta, i, im_id, obj_ids, mesh)
-        if progress is not None:
-            progress.update()
-    if scene is not None:
-        scene.close(categories)
-    (tmp / "dataset_info.md").write_text(
-        "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
-        "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: simgen's "
-        "docs/dataset.md, section \"BOP\".\n")
-    old = root / f".{FOLDER}.{os.getpid()}.old"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old.exists():
-        shutil.rmtree(old)
+        progress = Progress(len(placed), label="bop export") if len(placed) >= PROGRESS_FROM else None
+        write_camera(tmp / "camera.json", first[1])
+        scene, where = None, None
+        for _, scene_id, im_id, i, split in placed:
+            if (split, scene_id) != where:
+                if scene is not None:
+                    scene.close(categories)
+                where = (split, scene_id)
+                scene = _Scene(tmp / f"{split}{SPLIT_SUFFIX}" / f"{scene_id:06d}")
+            meta = meta_of(i)
+            _write_image(root, scene, meta, i, im_id, obj_ids, mesh)
+            if progress is not None:
+                progress.update()
+        if scene is not None:
+            scene.close(categories)
+        (tmp / "dataset_info.md").write_text(
+            "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
+            "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: simgen's "
+            "docs/dataset.md, section \"BOP\".\n")
     log.info("bop: %d frame(s) in %d scene(s), %d model(s) -> %s", len(placed),
              len({(p[4], p[1]) for p in placed}), len(obj_ids), final)
     return final
@@ -374,13 +361,6 @@ def write_camera(path: Path, meta: dict) -> None:
     path.write_text(json.dumps({"width": int(meta["width"]), "height": int(meta["height"]), "fx": K[0, 0],
                                 "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "depth_scale": BASE_DEPTH_SCALE},
                                indent=2) + "\n")
-
-
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system, or no hard links there
-        shutil.copy2(src, dst)
 
 
 def _write_image(root: Path, scene: _Scene, meta: dict, i: int, im_id: int, obj_ids: dict, mesh) -> None:
@@ -399,7 +379,7 @@ def _write_image(root: Path, scene: _Scene, meta: dict, i: int, im_id: int, obj_
 
     d16, scale = depth_png(depth)
     (scene.folder / "depth" / f"{im_id:06d}.png").write_bytes(encode_png(d16))
-    _link(regular_file(root, f"images/{name}.png", where), scene.folder / "rgb" / f"{im_id:06d}.png")
+    link_or_copy(regular_file(root, f"images/{name}.png", where), scene.folder / "rgb" / f"{im_id:06d}.png")
     scene.camera[im_id] = {"cam_K": K.ravel().tolist(), "cam_R_w2c": w2c[:3, :3].ravel().tolist(),
                            "cam_t_w2c": (w2c[:3, 3] * 1000.0).tolist(), "depth_scale": scale}
     gts, infos = [], []

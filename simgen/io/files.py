@@ -18,12 +18,13 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import sys
 import time
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -75,6 +76,45 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Hard-link ``src`` to ``dst`` (exports' images: no second copy of the bytes), or copy it
+    where no hard link can be made (another file system, or one without hard links)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+@contextlib.contextmanager
+def rebuilt_folder(root: str | os.PathLike, folder: str, foreign_files: Callable[[Path], list[str]]) -> Iterator[Path]:
+    """Build ``root/folder`` anew (a dataset format's export): yields an empty temporary folder
+    beside it to fill; when the block ends it replaces ``root/folder`` whole, so the folder is
+    the old export or the new one, never half of each, and when the block raises it is removed.
+    Refused (SimgenError) while ``root/folder`` holds files ``foreign_files`` says simgen did not
+    write; folders a killed rebuild left are removed first (exports run under the dataset lock)."""
+    root = Path(root)
+    final = root / folder
+    foreign = foreign_files(final)
+    if foreign:  # the swap replaces the folder whole: it must hold only what simgen wrote
+        raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
+                          f"and run the same command again to write the {folder} export")
+    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = root / f".{folder}.{os.getpid()}.tmp"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:  # nothing is left half-written
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = root / f".{folder}.{os.getpid()}.old"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def remove_stale_temps(root: str | os.PathLike) -> list[Path]:

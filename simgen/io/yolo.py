@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +46,7 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.io.coco_index import image_split
+from simgen.io.files import link_or_copy, rebuilt_folder
 from simgen.labels.core import annotation_mask
 
 if TYPE_CHECKING:
@@ -183,13 +183,6 @@ def label_lines(annotations: list[dict], width: int, height: int, classes: dict[
     return lines
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system, or no hard links there
-        shutil.copy2(src, dst)
-
-
 def _yaml_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
@@ -229,7 +222,7 @@ def _fill(tmp: Path, root: Path, index: "CocoIndex", splits: list[str], final: P
             by_image.setdefault(int(a["image_id"]), []).append(a)
         for im in chunk["images"]:
             split, name = image_split(im), Path(im["file_name"])
-            _link(root / name, tmp / "images" / split / name.name)
+            link_or_copy(root / name, tmp / "images" / split / name.name)
             lines = label_lines(by_image.get(int(im["id"]), []), int(im["width"]), int(im["height"]),
                                 classes, task, kpts)
             (tmp / "labels" / split / f"{name.stem}.txt").write_text("".join(f"{x}\n" for x in lines))
@@ -263,22 +256,6 @@ def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, t
     categories = sorted(index.categories, key=lambda c: int(c["id"]))
     kpt_names = _keypoint_names(categories) if task == "pose" else {}
     final = root / folder
-    foreign = foreign_files(final)
-    if foreign:  # the swap below replaces the folder whole: it must hold only what simgen wrote
-        raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
-                          f"and run the same command again to write the {folder} export")
-    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed export (exports run under the dataset lock)
-    tmp = root / f".{folder}.{os.getpid()}.tmp"
-    try:
+    with rebuilt_folder(root, folder, foreign_files) as tmp:
         _fill(tmp, root, index, splits, final, categories, task, kpt_names)
-    except BaseException:  # a frame it cannot export: nothing is left half-written
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = root / f".{folder}.{os.getpid()}.old"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old.exists():
-        shutil.rmtree(old)
     return final / "data.yaml"

@@ -521,6 +521,9 @@ class Spec:
     ext: str
     build: Callable[[], trimesh.Trimesh]
     look: Look | None = None
+    symmetries: str | None = None
+    """The catalog's ``symmetries`` of the shape (YAML flow text), from how it is built; none
+    for a shape with a look of its own (a label or a print is not symmetric)."""
 
     @property
     def rel(self) -> str:
@@ -529,22 +532,39 @@ class Spec:
 
 CATEGORIES = ("box", "ball", "can", "cone", "ring", "mug", "bottle")
 
+ABOUT_Z = "continuous: [{axis: [0, 0, 1], offset: [0, 0, 0]}]"
+"""Every rotation about the Z axis through the origin: shapes revolved about it (their
+polygons' sections make it hold to about 0.2 % of the radius)."""
+
+
+def _flip_x(height: float) -> str:
+    """Turning the shape over: 180 degrees about the X axis through (0, 0, height / 2)."""
+    return f"discrete: [[1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, {height:g}, 0, 0, 0, 1]]"
+
+
+def _quarter_turns() -> str:
+    """Turns by 90, 180 and 270 degrees about the Z axis (a square base)."""
+    turns = ([0, -1, 1, 0], [-1, 0, 0, -1], [0, 1, -1, 0])  # (cos, -sin, sin, cos) of 90, 180, 270 degrees
+    return "discrete: [" + ", ".join(f"[{c}, {ms}, 0, 0, {s}, {c2}, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]"
+                                     for c, ms, s, c2 in turns) + "]"
+
+
 SPECS: tuple[Spec, ...] = (
     Spec("box", "cube", "obj", cube, Look(carton_texture, lambda m: _box_uv(m, 0.1), roughness=0.8)),
     Spec("box", "crate", "glb", crate, Look(wood_texture, lambda m: _box_uv(m, 0.2), roughness=0.7)),
-    Spec("ball", "ball", "ply", ball),
+    Spec("ball", "ball", "ply", ball, symmetries=ABOUT_Z),
     Spec("ball", "lowpoly_ball", "stl", lowpoly_ball),
     Spec("can", "soda_can", "obj", soda_can,
          Look(lambda: _label(256, 128, (200, 20, 30), (245, 245, 245), (190, 190, 196), (0.1, 0.85), 1),
               lambda m: _cylinder_uv(m, 0.0, 0.122), roughness=0.3)),
-    Spec("can", "tin", "ply", tin),
-    Spec("cone", "cone", "stl", cone),
-    Spec("cone", "traffic_cone", "glb", traffic_cone),
-    Spec("ring", "torus", "obj", torus),
-    Spec("ring", "washer", "ply", washer),
+    Spec("can", "tin", "ply", tin, symmetries=ABOUT_Z),
+    Spec("cone", "cone", "stl", cone, symmetries=ABOUT_Z),
+    Spec("cone", "traffic_cone", "glb", traffic_cone, symmetries=_quarter_turns()),
+    Spec("ring", "torus", "obj", torus, symmetries=f"{ABOUT_Z}, {_flip_x(0.03)}"),
+    Spec("ring", "washer", "ply", washer, symmetries=f"{ABOUT_Z}, {_flip_x(0.006)}"),
     Spec("mug", "mug", "glb", mug),
     Spec("mug", "espresso_cup", "stl", espresso_cup),
-    Spec("bottle", "bottle", "ply", bottle),
+    Spec("bottle", "bottle", "ply", bottle, symmetries=ABOUT_Z),
     Spec("bottle", "flask", "obj", flask,
          Look(lambda: _label(256, 128, (240, 236, 220), (30, 70, 160), (40, 120, 60), (0.15, 0.55), 2),
               lambda m: _cylinder_uv(m, 0.0, 0.229), roughness=0.2)),
@@ -627,6 +647,8 @@ def catalog_text(textured: bool = False) -> str:
         lines.append(f"    category: {spec.category}")
         comment = "  # multiply the mesh's coordinates by this to get metres" if i == 0 else ""
         lines.append(f"    scale: 1.0{comment}")
+        if spec.symmetries:
+            lines.append(f"    symmetries: {{{spec.symmetries}}}")
     return "\n".join(lines) + "\n"
 
 

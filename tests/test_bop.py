@@ -20,6 +20,7 @@ from conftest import tiny_settings
 from simgen import SimgenError
 from simgen.io.bop import depth_png, diameter, rle_counts
 from simgen.pipeline import run
+from symmetry_check import worst_symmetry_error
 
 SCENE_SIZE = 4
 
@@ -218,6 +219,7 @@ def test_models_are_in_mm_centred_and_described_by_models_info(frames_ds):
     bop = read_bop(frames_ds / "bop")
     simgen_of = _json_by_id(frames_ds / "bop" / "models" / "models_simgen.json")
     assert sorted(bop["models"]) == list(range(1, len(bop["models"]) + 1)) == sorted(simgen_of)
+    symmetric = 0
     for obj_id, (info, path) in bop["models"].items():
         mesh = trimesh.load(path, force="mesh", process=False)
         lo, hi = mesh.bounds
@@ -231,6 +233,16 @@ def test_models_are_in_mm_centred_and_described_by_models_info(frames_ds):
         src = trimesh.load(frames_ds / simgen_of[obj_id]["mesh"], force="mesh", process=False)
         ext = (src.bounds[1] - src.bounds[0]) * np.array(simgen_of[obj_id]["scale"]) * 1000
         assert np.allclose(ext, hi - lo, atol=1e-3) and info["diameter"] > 1  # mm, not metres
+        # declared symmetries (the catalog's, moved to the BOP model's frame) map the model onto itself
+        discrete, continuous = info.get("symmetries_discrete", []), info.get("symmetries_continuous", [])
+        if discrete or continuous:
+            symmetric += 1
+            size = float((hi - lo).max())
+            assert worst_symmetry_error(mesh, discrete, []) < 1e-4 * size, obj_id  # float32 PLY in mm
+            assert worst_symmetry_error(mesh, [], continuous) < 0.005 * size, obj_id
+            for d in discrete:  # BOP's 4x4: row-major, translation in mm
+                assert np.allclose(np.reshape(d, (4, 4))[3], [0, 0, 0, 1])
+    assert symmetric >= 1  # the bundled catalog's plain shapes declare theirs
 
 
 @pytest.mark.render

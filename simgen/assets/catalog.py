@@ -15,10 +15,20 @@ A catalog file is YAML::
         keypoints:             # only for a category declared under the top-level 'keypoints'
           top: [0.0, 0.0, 0.5] # one point per declared name, in the mesh file's own units
           bottom: [0.0, 0.0, -0.5]
+        symmetries:            # optional: the shape's symmetries (the BOP export's models_info)
+          continuous: [{axis: [0, 0, 1], offset: [0, 0, 0]}]  # any rotation about this axis through offset
+          discrete: [[1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 1]]  # 4x4 row-major rigid maps
     keypoints:             # optional: named 3D keypoints per category (output.keypoints=catalog)
       box:
         names: [top, bottom]   # the order of the COCO keypoints
         skeleton: [[top, bottom]]  # optional: pairs of names (COCO writes them 1-based)
+
+Symmetries follow the BOP toolkit's models_info (misc.get_symmetry_transformations): each
+discrete one is a rigid map ``v -> R v + t`` of the mesh onto itself (a 4x4 matrix, row-major,
+``t`` in the mesh file's units), each continuous one the rotations by any angle about ``axis``
+through the point ``offset``; discrete and continuous ones combine. They describe the shape: a
+look of its own (a texture) or a drawn texture may break them, so declare them for what the
+renders show. The bundled catalog declares them for its plain (untextured) shapes.
 
 A category with declared keypoint names needs a point for every name on each of its assets
 (coordinates of the mesh as loaded, the file under the dataset's ``models/``: the same frame
@@ -39,7 +49,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -64,7 +74,9 @@ BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
 """A 1 m cube centred at the origin: scaled copies make tables and bins (physics placement)."""
 
 _TOP_KEYS = ("categories", "ground", "distractors", "assets", "keypoints")
-_ASSET_KEYS = ("mesh", "category", "scale", "keypoints")
+_ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries")
+SYMMETRY_TOLERANCE = 1e-6
+"""How far a declared discrete symmetry's 3x3 part may be from a rotation (max |R R^T - I|)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,9 @@ class Asset:
     keypoints: tuple[tuple[float, float, float], ...] = ()
     """The 3D keypoints of the mesh, in its own units, one per name of its category's
     ``keypoints`` (in that order); () where its category declares none."""
+    symmetries: Optional[dict] = None
+    """The catalog's ``symmetries`` of the mesh, ``{"continuous": [{"axis", "offset"}],
+    "discrete": [16 numbers]}`` (unit axes; both lists present), or None when none are declared."""
 
 
 @dataclass(frozen=True)
@@ -262,10 +277,55 @@ def _read_asset_keypoints(raw: Any, declared: tuple[str, ...] | None, category: 
     return tuple(points)
 
 
+Entry = tuple[str, Path, float, tuple, Optional[dict]]
+"""An asset as a catalog file lists it: (category, mesh path, scale, keypoints, symmetries)."""
+
+
+def _numbers(raw: Any, n: int) -> Optional[list[float]]:
+    """``raw`` as ``n`` finite floats, or None when it is not a list of them."""
+    if not isinstance(raw, list) or len(raw) != n or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in raw):
+        return None
+    return [float(x) for x in raw]
+
+
+def _read_symmetries(raw: Any, where: str) -> Optional[dict]:
+    """An asset's ``symmetries`` ({continuous: [{axis, offset}], discrete: [[16 numbers]]}),
+    checked: unit axes, rigid discrete maps; None when absent."""
+    if raw is None:
+        return None
+    example = "symmetries: {continuous: [{axis: [0, 0, 1], offset: [0, 0, 0]}], discrete: [[16 numbers, row-major]]}"
+    if not isinstance(raw, dict) or not raw or any(k not in ("continuous", "discrete") for k in raw):
+        raise SimgenError(f"symmetries of {where} must be a mapping with continuous and/or discrete, e.g. {example}")
+    continuous = []
+    for sym in raw.get("continuous") or []:
+        axis = _numbers(sym.get("axis") if isinstance(sym, dict) else None, 3)
+        offset = _numbers(sym.get("offset", [0, 0, 0]) if isinstance(sym, dict) else None, 3)
+        norm = math.sqrt(sum(x * x for x in axis)) if axis else 0.0
+        if not norm > 0 or offset is None or set(sym) - {"axis", "offset"}:
+            raise SimgenError(f"a continuous symmetry of {where} must be {{axis: [x, y, z] (not 0), "
+                              f"offset: [x, y, z]}}, got {sym!r}")
+        continuous.append({"axis": [x / norm for x in axis], "offset": offset})
+    discrete = []
+    for sym in raw.get("discrete") or []:
+        m = _numbers(sym, 16)
+        rows = [m[4 * r:4 * r + 4] for r in range(4)] if m else []
+        ortho = m is not None and max(abs(sum(rows[i][k] * rows[j][k] for k in range(3)) - (i == j))
+                                      for i in range(3) for j in range(3)) <= SYMMETRY_TOLERANCE
+        det = m is not None and (rows[0][0] * (rows[1][1] * rows[2][2] - rows[1][2] * rows[2][1])
+                                 - rows[0][1] * (rows[1][0] * rows[2][2] - rows[1][2] * rows[2][0])
+                                 + rows[0][2] * (rows[1][0] * rows[2][1] - rows[1][1] * rows[2][0])) > 0
+        if not (ortho and det and rows[3] == [0.0, 0.0, 0.0, 1.0]):
+            raise SimgenError(f"a discrete symmetry of {where} must be a rigid 4x4 map, 16 numbers row-major (a "
+                              f"rotation, a translation, last row 0 0 0 1), got {sym!r}")
+        discrete.append(m)
+    return {"continuous": continuous, "discrete": discrete}
+
+
 def _read_catalog_file(
     path: str | Path,
-) -> tuple[list[str], list[tuple[str, Path, float, tuple]], Path, tuple[Path, ...], dict[str, tuple[tuple, tuple]]]:
-    """(category names, [(category, mesh path, scale, keypoints)], ground path, distractor paths,
+) -> tuple[list[str], list[Entry], Path, tuple[Path, ...], dict[str, tuple[tuple, tuple]]]:
+    """(category names, [(category, mesh path, scale, keypoints, symmetries)], ground path, distractor paths,
     {category: (keypoint names, skeleton)}) of a catalog file."""
     catalog_path = _resolve(Path(path).expanduser(), "objects.catalog")
     if not catalog_path.exists():
@@ -345,7 +405,7 @@ def _read_catalog_file(
     if not isinstance(raw_assets, list):
         raise SimgenError(f"'assets' in catalog file {catalog_path} must be a list")
     declared = _read_keypoint_names(data.get("keypoints"), list(names), catalog_path)
-    entries: list[tuple[str, Path, float, tuple]] = []
+    entries: list[Entry] = []
     for i, entry in enumerate(raw_assets):
         where = f"assets[{i}] in {catalog_path}"
         if not isinstance(entry, dict):
@@ -371,7 +431,7 @@ def _read_catalog_file(
         mesh = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}")
         keypoints = _read_asset_keypoints(entry.get("keypoints"), declared.get(category, ((), ()))[0], category,
                                           where)
-        entries.append((category, mesh, scale, keypoints))
+        entries.append((category, mesh, scale, keypoints, _read_symmetries(entry.get("symmetries"), where)))
     return list(names), entries, ground, distractors, declared
 
 
@@ -465,7 +525,7 @@ def build_catalog(
     if catalog is None and not dirs:
         raise SimgenError("no assets: give a catalog file, or folders of meshes per category (dirs)")
     names: list[str] = []
-    entries: list[tuple[str, Path, float, tuple]] = []
+    entries: list[Entry] = []
     ground = BUNDLED_GROUND
     distractors: tuple[Path, ...] = ()
     declared: dict[str, tuple[tuple, tuple]] = {}
@@ -479,7 +539,7 @@ def build_catalog(
             _check_category_name(category, "a key of dirs")
             if category not in names:
                 names.append(category)
-            entries.extend((category, p, scale, ()) for p in _scan_folder(category, folder))
+            entries.extend((category, p, scale, (), None) for p in _scan_folder(category, folder))
     if not entries:
         raise SimgenError(f"no assets: {source} lists no meshes; add assets or give dirs")
 
@@ -487,7 +547,7 @@ def build_catalog(
     ids = {c.name: c.id for c in categories}
     used: set[str] = set()
     assets = []
-    for category, path, scale, keypoints in entries:
+    for category, path, scale, keypoints, symmetries in entries:
         base_key = f"{category}/{path.stem}"
         key = base_key
         n = 2
@@ -496,6 +556,7 @@ def build_catalog(
             n += 1
         used.add(key)
         assets.append(
-            Asset(key=key, category=category, category_id=ids[category], path=path, scale=scale, keypoints=keypoints)
+            Asset(key=key, category=category, category_id=ids[category], path=path, scale=scale, keypoints=keypoints,
+                  symmetries=symmetries)
         )
     return Catalog(categories=categories, assets=tuple(assets), ground=ground, distractors=distractors)

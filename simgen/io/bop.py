@@ -206,6 +206,41 @@ def ply_bytes(vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray) -> b
     return header.encode("ascii") + verts.tobytes() + tri.tobytes()
 
 
+def bop_symmetries(symmetries: dict | None, centre: np.ndarray, scale) -> dict:
+    """The models_info symmetry keys of a BOP model made from a simgen model whose catalog
+    declares ``symmetries`` (model units, simgen.assets.catalog): the BOP model's points are
+    ``p = 1000 S (v - centre)`` with ``S = diag(scale)``, so a map ``v -> R v + t`` becomes
+    ``p -> S R S^-1 p + 1000 S (R centre + t - centre)`` and a rotation axis through ``o``
+    runs through ``1000 S (o - centre)``. A symmetry the object's scale breaks (a stretch
+    across it) is left out. Empty without symmetries."""
+    if not symmetries:
+        return {}
+    S = np.diag(np.asarray(scale, float))
+    S_inv = np.linalg.inv(S)
+    out: dict[str, list] = {}
+    for m in symmetries.get("discrete", []):
+        T = np.asarray(m, float).reshape(4, 4)
+        R = S @ T[:3, :3] @ S_inv
+        if np.abs(R @ R.T - np.eye(3)).max() > 1e-6:
+            continue
+        t = 1000.0 * S @ (T[:3, :3] @ centre + T[:3, 3] - centre)
+        out.setdefault("symmetries_discrete", []).append(np.vstack([np.c_[R, t], [0, 0, 0, 1]]).ravel().tolist())
+    for sym in symmetries.get("continuous", []):
+        a = np.asarray(sym["axis"], float)
+        quarter = _rotation(a, np.pi / 2)
+        if np.abs(S @ quarter @ S_inv - quarter).max() > 1e-6:  # the stretch does not commute with the turns
+            continue
+        out.setdefault("symmetries_continuous", []).append(
+            {"axis": a.tolist(), "offset": (1000.0 * S @ (np.asarray(sym["offset"], float) - centre)).tolist()})
+    return out
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """The rotation by ``angle`` about the unit ``axis`` (Rodrigues)."""
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
 def _scale_key(scale: list[float]) -> tuple[float, ...]:
     return tuple(float(f"{s:.{SCALE_DIGITS}g}") for s in scale)
 
@@ -270,7 +305,7 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
         return read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
 
     # pass 1: every frame's place (split, scene, im_id) and the models its objects need
-    frames, models, first = [], {}, None
+    frames, models, symmetries, first = [], {}, {}, None
     for i, split in _frames(index):
         meta = meta_of(i)
         if first is None or i < first[0]:
@@ -284,6 +319,7 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
             key = (str(o["mesh"]), _scale_key(model_pose(w2c, o["mesh_to_world"])["scale"]))
             cat = (int(o["category_id"]), str(o.get("category", "")))
             models[key] = min(models.get(key, cat), cat)
+            symmetries.setdefault(key, o.get("symmetries"))
     if first is None:
         return final
     base = max((f[3] for f in frames if f[2]), default=-1) + 1  # single frames' scenes after the sequences'
@@ -318,7 +354,8 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
             (tmp / "models" / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
             lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
             info[obj_id] = {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
-                            **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")}}
+                            **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")},
+                            **bop_symmetries(symmetries[key], centre, scale)}
             cat_id, cat = models[key]
             simgen_of[obj_id] = {"mesh": rel, "scale": list(scale), "origin": centre.tolist(), "category_id": cat_id,
                                  "category": cat}

@@ -61,6 +61,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     ``geometry``, :func:`object_geometry`), lights, draws, COCO records."""
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
+    symmetries = {a.key: a.symmetries for a in catalog.assets if a.symmetries}
     sequence, step = frame_position(settings, index)
     split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)
     meta = {
@@ -87,6 +88,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             "mesh_to_world": _mat(o.mesh_to_world),
             "material": o.material.to_dict(),
             "box3d": geometry[o.instance_id][1],
+            **({"symmetries": symmetries[o.asset_id]} if o.asset_id in symmetries else {}),
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],

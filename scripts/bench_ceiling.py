@@ -32,7 +32,8 @@ The last lines are ``ceiling WxH VARIANT: F frames/s`` per checkout, the median 
 Variants (``--variants``, comma-separated, or ``all``): default (the CLI's defaults: COCO, no
 optional labels), sequence (sequence.length=8: forward and backward flow), visibility, amodal
 (each optional label kind), yolo, yolo_seg (each export format; written at the end of the run,
-reported apart as ``end s``), previews (output.previews=true).
+reported apart as ``end s``), keypoints (box keypoints and the yolo_pose export), bop (amodal
+masks and the BOP export), previews (output.previews=true, the pose pictures included).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ VARIANTS = {
     "amodal": ["output.labels=[amodal]"],
     "yolo": ["output.formats=[coco,yolo]"],
     "yolo_seg": ["output.formats=[coco,yolo_seg]"],
+    "keypoints": ["output.labels=[keypoints]", "output.formats=[coco,yolo_pose]"],
+    "bop": ["output.labels=[amodal]", "output.formats=[coco,bop]"],
     "previews": ["output.previews=true"],
 }
 RECORD = ["render.samples=16", "render.denoise=true"]

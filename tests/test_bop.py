@@ -33,7 +33,7 @@ def bop_settings(out: Path, frames: int = 6, **kw):
     s.camera.distance = [0.7, 1.2]  # near enough that objects reach past the image's edges
     for key, value in kw.items():
         group, _, name = key.partition("__")
-        setattr(getattr(s, group), name, value)
+        setattr(getattr(s, group), name, value) if name else setattr(s, key, value)
     return s
 
 
@@ -299,6 +299,34 @@ def test_sequences_are_scenes_and_merged_shards_export_what_one_run_does(tmp_pat
     # objects.scale=[1, 1]: one BOP model per model file
     simgen_of = _json_by_id(tmp_path / "whole" / "bop" / "models" / "models_simgen.json")
     assert len({m["mesh"] for m in simgen_of.values()}) == len(simgen_of)
+
+
+@pytest.mark.render
+def test_a_merge_of_different_runs_exports_every_frame_once(tmp_path):
+    """Sequences of one run and single frames of another (different configs) merged: every
+    merged frame is one BOP image, the sequences' frames in their scenes, the single frames'
+    scenes numbered after them, each with its own masks."""
+    from simgen.io.merge import merge
+
+    one = dict(output__splits={"train": 1.0})
+    run(bop_settings(tmp_path / "clips", frames=4, sequence__length=2, seed=1, **one))
+    run(bop_settings(tmp_path / "stills", frames=3, seed=2, **one))
+    merge(tmp_path / "merged", [tmp_path / "clips", tmp_path / "stills"])
+    bop = read_bop(tmp_path / "merged" / "bop")
+    metas = list(simgen_frames(tmp_path / "merged"))
+    assert len(metas) == len(bop["images"]) == 7
+    base = max(m["sequence"] for m, _ in metas if m["sequence_length"] > 1) + 1
+    for meta, frame in metas:
+        if meta["sequence_length"] > 1:
+            place = ("train_pbr", meta["sequence"], meta["step"])
+        else:
+            place = ("train_pbr", base + meta["index"] // SCENE_SIZE, meta["index"] % SCENE_SIZE)
+        im = bop["images"][place]
+        assert im["rgb"].read_bytes() == (tmp_path / "merged" / "images" / f"{meta['index']:06d}.png").read_bytes()
+        objects = sorted((o for o in meta["objects"] if o["category_id"]), key=lambda o: o["instance_id"])
+        assert len(im["masks"]) == len(objects)
+        for o, (_, mask_visib) in zip(objects, im["masks"]):
+            assert np.array_equal(mask_visib > 0, frame["instance"] == o["instance_id"])
 
 
 @pytest.mark.render

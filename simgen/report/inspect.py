@@ -29,7 +29,7 @@ from simgen.io.confine import inside
 from simgen.io.dataset import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
 from simgen.labels.flow import flow_to_color
-from simgen.labels.preview import depth_preview, normal_preview, overlay
+from simgen.labels.preview import depth_preview, normal_preview, overlay, pose_overlay
 from simgen.report import mpl, svg
 from simgen.report.dataset import Dataset, annotations_of, extra
 
@@ -215,6 +215,9 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
     instance = read_png(inside(root, f"instance/{name}.png", f"frame {index}"))
     anns = annotations_of(meta)
     tiles = [("boxes and masks", _data_uri(overlay(rgb, instance, anns, ds.category_names)))]
+    if any((a.get("simgen") or {}).get("box3d") for a in anns):  # datasets made before 3D boxes have none
+        skeletons = {int(c["id"]): c.get("skeleton", []) for c in ds.categories}
+        tiles.append(("3D boxes and keypoints", _data_uri(pose_overlay(rgb, anns, skeletons))))
     depth = inside(root, f"depth/{name}.npy", f"frame {index}")
     if depth.is_file():
         tiles.append(("depth", _data_uri(depth_preview(read_npy(depth)))))

@@ -25,6 +25,7 @@ Pure numpy: the meshes come from :func:`simgen.assets.meshes.load_mesh` (cached 
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import numpy as np
@@ -50,9 +51,12 @@ def cuboid_points(lo, hi) -> np.ndarray:
     return np.vstack([np.where(_CORNER_HI, hi, lo), (lo + hi) / 2])
 
 
+@functools.lru_cache(maxsize=4096)
 def model_bounds(mesh: MeshRef) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi): the axis-aligned bounds of a model's vertices in its own coordinates."""
-    bounds = np.asarray(load_mesh(mesh).bounds, float)
+    """(lo, hi): the axis-aligned bounds of a model's vertices in its own coordinates (cached
+    per mesh: every frame asks for every object's; read-only arrays)."""
+    bounds = np.array(load_mesh(mesh).bounds, float)
+    bounds.flags.writeable = False
     return bounds[0], bounds[1]
 
 
@@ -79,10 +83,10 @@ def project(K: np.ndarray, points_cam: np.ndarray) -> np.ndarray:
     not in front of the camera (z <= 0)."""
     K = np.asarray(K, float)
     p = np.asarray(points_cam, float)
-    z = p[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = np.stack([K[0, 0] * p[:, 0] / z + K[0, 1] * p[:, 1] / z + K[0, 2], K[1, 1] * p[:, 1] / z + K[1, 2]], 1)
-    uv[z <= 0] = np.nan
+    front = p[:, 2] > 0
+    z = np.where(front, p[:, 2], 1.0)
+    uv = np.stack([(K[0, 0] * p[:, 0] + K[0, 1] * p[:, 1]) / z + K[0, 2], K[1, 1] * p[:, 1] / z + K[1, 2]], 1)
+    uv[~front] = np.nan
     return uv
 
 

@@ -86,3 +86,19 @@ def test_merge_refuses_what_it_cannot_do(tmp_path):
                           ([str(tmp_path / "full"), str(tmp_path)], "is not empty")]:
         done = simgen_cli("merge", *args, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_merge_refuses_categories_whose_keypoints_mean_different_things(tmp_path):
+    from simgen import SimgenError
+    from simgen.io.merge import merge
+
+    run(small(tmp_path / "box", frames=1, output__labels=["keypoints"], output__keypoints="box"))
+    run(small(tmp_path / "far", frames=1, output__labels=["keypoints"], output__keypoints="farthest"))
+    run(small(tmp_path / "none", frames=1))
+    for other in ("far", "none"):
+        with pytest.raises(SimgenError, match=r"cannot merge: category 'box' has keypoints \['front_top_right'") as e:
+            merge(tmp_path / f"out_{other}", [tmp_path / "box", tmp_path / other])
+        assert "\n" not in str(e.value)
+    merge(tmp_path / "same", [tmp_path / "box", tmp_path / "box"])  # the same keypoints merge
+    cats = json.loads((tmp_path / "same" / "dataset.json").read_text())["categories"]
+    assert all(len(c["keypoints"]) == 9 for c in cats)

@@ -121,6 +121,17 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
         for c in s.info["categories"]:
             if c["name"] not in names:
                 names.append(c["name"])
+    for name in names:  # a category's keypoints mean one thing in the merged dataset
+        schemas = {}
+        for s in sources:
+            for c in s.info["categories"]:
+                if c["name"] == name:
+                    schemas.setdefault((tuple(c.get("keypoints") or ()), str(c.get("skeleton") or [])), s.root)
+        if len(schemas) > 1:
+            (a, ra), (b, rb) = list(schemas.items())[:2]
+            raise SimgenError(f"cannot merge: category {name!r} has keypoints {list(a[0]) or 'none'} in {ra} but "
+                              f"{list(b[0]) or 'none'} in {rb}; merge datasets that all have keypoints "
+                              "(output.labels=[keypoints]) from the same output.keypoints")
     categories = []
     for i, name in enumerate(names):
         first = next(c for s in sources for c in s.info["categories"] if c["name"] == name)

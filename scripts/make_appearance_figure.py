@@ -13,14 +13,12 @@ from streams of their own) and stacks them: a row per setting, a column per fram
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from figure_sheet import REPO, render, save, sheet
 
-REPO = Path(__file__).resolve().parents[1]
 ROWS = {"random materials (materials.own_replace=1)": ["materials.own_replace=1"],
         "own appearance (the default)": [],
         "own appearance, materials=pbr, walls": ["materials=pbr", "scene.background=[walls]"]}
@@ -35,27 +33,15 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=48)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "appearance.png")
     args = ap.parse_args()
-    from PIL import Image
-
     from simgen.io.files import read_png
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, overrides in enumerate(ROWS.values()):
-            out = Path(tmp) / f"row{k}"
-            subprocess.run([sys.executable, "-m", "simgen.cli", f"output.dir={out}", f"seed={args.seed}",
-                            f"frames={args.frames}", f"render.width={args.width}", f"render.height={args.height}",
-                            f"render.samples={args.samples}", "objects.count=[4,7]", "objects.catalog=textured",
-                            *overrides],
-                           cwd=REPO, check=True, capture_output=True)
-            frames = [read_png(out / "images" / f"{i:06d}.png") for i in range(args.frames)]
-            gap = np.full((args.height, 2, 3), 255, np.uint8)
-            rows.append(np.concatenate([x for f in frames for x in (f, gap)][:-1], axis=1))
-    sep = np.full((2, rows[0].shape[1], 3), 255, np.uint8)
-    picture = np.concatenate([x for r in rows for x in (r, sep)][:-1], axis=0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(args.out, optimize=True)
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB); rows: " + "; ".join(ROWS))
+            out = render(Path(tmp) / f"row{k}", args.seed, args.frames, args.width, args.height, args.samples,
+                         "objects.count=[4,7]", "objects.catalog=textured", *overrides)
+            rows.append([read_png(out / "images" / f"{i:06d}.png") for i in range(args.frames)])
+    save(sheet(rows), args.out, "rows: " + "; ".join(ROWS))
     return 0
 
 

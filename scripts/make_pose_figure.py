@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from figure_sheet import REPO, render, save, sheet
 
-REPO = Path(__file__).resolve().parents[1]
 ROWS = {"box: the 3D box's corners and centre": ["output.keypoints=box"],
         "farthest: 8 farthest-point samples of the surface": ["output.keypoints=farthest", "output.keypoint_count=8"]}
 
@@ -36,32 +34,20 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=48)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "pose_labels.png")
     args = ap.parse_args()
-    from PIL import Image
-
     from simgen.io.files import read_png
     from simgen.labels.preview import pose_overlay
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, overrides in enumerate(ROWS.values()):
-            out = Path(tmp) / f"row{k}"
-            subprocess.run([sys.executable, "-m", "simgen.cli", f"output.dir={out}", f"seed={args.seed}",
-                            f"frames={args.frames}", f"render.width={args.width}", f"render.height={args.height}",
-                            f"render.samples={args.samples}", "objects.count=[3,5]", "output.labels=[keypoints]",
-                            *overrides], cwd=REPO, check=True, capture_output=True)
+            out = render(Path(tmp) / f"row{k}", args.seed, args.frames, args.width, args.height, args.samples,
+                         "objects.count=[3,5]", "output.labels=[keypoints]", *overrides)
             coco = json.loads((out / "coco.json").read_text())
             skeletons = {c["id"]: c.get("skeleton", []) for c in coco["categories"]}
-            pics = []
-            for image in coco["images"]:
-                anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
-                pics.append(pose_overlay(read_png(out / image["file_name"]), anns, skeletons))
-            gap = np.full((args.height, 2, 3), 255, np.uint8)
-            rows.append(np.concatenate([x for f in pics for x in (f, gap)][:-1], axis=1))
-    sep = np.full((2, rows[0].shape[1], 3), 255, np.uint8)
-    picture = np.concatenate([x for r in rows for x in (r, sep)][:-1], axis=0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(args.out, optimize=True)
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB); rows: " + "; ".join(ROWS))
+            rows.append([pose_overlay(read_png(out / image["file_name"]),
+                                      [a for a in coco["annotations"] if a["image_id"] == image["id"]], skeletons)
+                         for image in coco["images"]])
+    save(sheet(rows), args.out, "rows: " + "; ".join(ROWS))
     return 0
 
 

@@ -389,3 +389,15 @@ def test_running_the_same_command_again_rebuilds_the_same_export_and_keeps_a_use
             run(bop_settings(frames_ds))
     finally:
         mine.unlink()
+
+
+def test_a_run_that_makes_a_model_per_object_is_told_before_it_starts(tmp_path):
+    from simgen.io.bop import advice
+
+    s = bop_settings(tmp_path / "x")
+    assert s.objects.scale[0] != s.objects.scale[1]  # the default draws a size per object
+    assert "objects.scale=[0.8, 1.25] draws a size per object" in advice(s) and "objects.scale=[1,1]" in advice(s)
+    s.objects.parametric = 0.5
+    assert "objects.parametric=0.5 generates a shape per object" in advice(s)
+    s.objects.scale, s.objects.parametric = [1.0, 1.0], 0.0
+    assert advice(s) == ""

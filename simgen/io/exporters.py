@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
 from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
-from simgen.io.bop import foreign_files as bop_foreign_files, write_bop
+from simgen.io.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
 from simgen.io.flow_formats import write_flo, write_kitti_flow
 from simgen.io.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
@@ -59,6 +59,9 @@ class Exporter:
     """Dataset format: foreign_files(DIR/<name>) lists the files there (relative to it) that are
     not of the format's layout, which a run refuses to delete; None: the YOLO layout's
     (simgen.io.yolo.foreign_files)."""
+    advice: Optional[Callable[[Any], str]] = None
+    """Dataset format: advice(settings) is one line the run logs as a warning before its first
+    frame when the settings will make a poor export of this format (empty: nothing to say)."""
 
 
 RESERVED = ("logs", "models", "index", "previews", "meta", *(k.folder for k in CORE_KINDS if k.folder))
@@ -147,7 +150,7 @@ EXPORTERS.register(Exporter("bop", "DIR/bop/: the BOP toolkit's scene-wise layou
                             "mask, mask_visib, scene_camera/scene_gt/scene_gt_info/scene_gt_coco.json; models/ in mm; "
                             "docs/dataset.md, BOP); needs output.labels=[amodal]",
                             finish=lambda root, index, splits: write_bop(root, index, splits), labels=("amodal",),
-                            foreign_files=bop_foreign_files))
+                            foreign_files=bop_foreign_files, advice=bop_advice))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

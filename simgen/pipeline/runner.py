@@ -116,10 +116,12 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings)
     kinds = registered("output.labels", resolve, settings.output.labels)
-    problem = missing_labels(registered("output.formats", resolve_formats, settings.output.formats, flow=False),
-                             settings.output.labels)
+    formats = registered("output.formats", resolve_formats, settings.output.formats, flow=False)
+    problem = missing_labels(formats, settings.output.labels)
     if problem:
         raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
+    for advice in filter(None, (e.advice(settings) for e in formats if e.advice)):
+        log.warning("%s", advice)
     registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
     categories = catalog.to_json()
     if KEYPOINTS in kinds:  # every category gets its keypoint names and skeleton (COCO keypoints)

@@ -33,3 +33,9 @@ def safe_path_children() -> Iterator[None]:
             os.environ.pop("PYTHONSAFEPATH", None)
         else:
             os.environ["PYTHONSAFEPATH"] = old
+
+
+def usable_cores(limit: int) -> int:
+    """Cores this process may run on (its CPU affinity, which Slurm and containers narrow), at
+    least 1 and at most ``limit``: the thread count of CPU-bound work that sizes itself."""
+    return max(1, min(limit, len(os.sched_getaffinity(0))))

@@ -401,3 +401,22 @@ def test_a_run_that_makes_a_model_per_object_is_told_before_it_starts(tmp_path):
     assert "objects.parametric=0.5 generates a shape per object" in advice(s)
     s.objects.scale, s.objects.parametric = [1.0, 1.0], 0.0
     assert advice(s) == ""
+
+
+def test_a_frame_it_cannot_export_keeps_the_old_export_and_leaves_nothing(frames_ds, tmp_path):
+    import shutil
+
+    from simgen.io.bop import write_bop
+    from simgen.io.coco_index import CocoIndex
+    from simgen.io.dataset import frames_on_disk
+
+    root = tmp_path / "ds"
+    shutil.copytree(frames_ds, root)
+    before = sorted(p.relative_to(root).as_posix() for p in (root / "bop").rglob("*"))
+    (root / "amodal" / "000003.npz").unlink()
+    index = CocoIndex(root, json.loads((root / "dataset.json").read_text())["categories"])
+    index.update(frames_on_disk(root))
+    with pytest.raises(SimgenError, match="frame 3 has no amodal/000003.npz"):
+        write_bop(root, index, ["train", "val", "test"])
+    assert sorted(p.relative_to(root).as_posix() for p in (root / "bop").rglob("*")) == before
+    assert not list(root.glob(".bop.*"))  # no half-written export left beside it

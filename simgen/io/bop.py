@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -44,6 +45,7 @@ from simgen.io.confine import regular_file
 from simgen.io.files import encode_png, link_or_copy, read_json, read_npy, read_npz, read_png, rebuilt_folder
 from simgen.labels.amodal import rasterize
 from simgen.labels.geometry import model_pose
+from simgen.procs import usable_cores
 from simgen.progress import Progress
 
 if TYPE_CHECKING:
@@ -65,6 +67,9 @@ SCALE_DIGITS = 7
 """Significant digits of an object's scale in its BOP model's key: equal draws up to float
 noise (5e-7 relative) share one model."""
 PROGRESS_FROM = 1000
+"""Frames from which the export draws a progress line."""
+MAX_THREADS = 8
+"""Threads writing images: one per usable core, at most this many."""
 """Frames from which the export draws a progress line."""
 
 _ID = r"\d{6}"
@@ -310,6 +315,13 @@ class _Scene:
         for sub in ("rgb", "depth", "mask", "mask_visib"):
             (folder / sub).mkdir(parents=True)
 
+    def add(self, im_id: int, records: dict) -> None:
+        """One image's records (what :func:`_write_image` returns), in image order."""
+        self.camera[im_id], self.gt[im_id], self.info[im_id] = records["camera"], records["gt"], records["info"]
+        self.images.append(records["image"])
+        for a in records["annotations"]:
+            self.annotations.append({"id": len(self.annotations) + 1, **a})
+
     def close(self, categories: list[dict]) -> None:
         _dump_by_id(self.folder / "scene_camera.json", self.camera)
         _dump_by_id(self.folder / "scene_gt.json", self.gt)
@@ -367,23 +379,28 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
         v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
         return v, f, (v.min(0) + v.max(0)) / 2 if len(v) else np.zeros(3)
 
-    with rebuilt_folder(root, FOLDER, foreign_files) as tmp:
+    def model(key: tuple, obj_id: int) -> dict:
+        """Write BOP model ``obj_id`` (model file and scale ``key``); returns its models_info entry."""
+        rel, scale = key
+        v, f, centre = mesh(rel)
+        verts = (v - centre) * np.asarray(scale) * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
+        normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
+        (tmp / "models" / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
+        lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
+        return {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
+                **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")},
+                **bop_symmetries(symmetries[key], centre, scale)}
+
+    # models and images on threads (numpy, PNG coding and file I/O release the GIL)
+    with rebuilt_folder(root, FOLDER, foreign_files) as tmp, \
+            ThreadPoolExecutor(max_workers=usable_cores(MAX_THREADS), thread_name_prefix="simgen-bop") as pool:
         (tmp / "models").mkdir()
-        info, simgen_of, categories = {}, {}, []
+        info = dict(zip(obj_ids.values(), pool.map(model, obj_ids, obj_ids.values())))
+        simgen_of, categories = {}, []
         for key, obj_id in obj_ids.items():
-            rel, scale = key
-            v, f, centre = mesh(rel)
-            s = np.asarray(scale)
-            verts = (v - centre) * s * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
-            normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
-            (tmp / "models" / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
-            lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
-            info[obj_id] = {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
-                            **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")},
-                            **bop_symmetries(symmetries[key], centre, scale)}
             cat_id, cat = models[key]
-            simgen_of[obj_id] = {"mesh": rel, "scale": list(scale), "origin": centre.tolist(), "category_id": cat_id,
-                                 "category": cat}
+            simgen_of[obj_id] = {"mesh": key[0], "scale": list(key[1]), "origin": mesh(key[0])[2].tolist(),
+                                 "category_id": cat_id, "category": cat}
             categories.append({"id": obj_id, "name": str(obj_id), "supercategory": cat})
         _dump_by_id(tmp / "models" / "models_info.json", info)
         _dump_by_id(tmp / "models" / "models_simgen.json", simgen_of)
@@ -395,19 +412,30 @@ def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
 
         progress = Progress(len(placed), label="bop export") if len(placed) >= PROGRESS_FROM else None
         write_camera(tmp / "camera.json", first[1])
-        scene, where = None, None
-        for _, scene_id, im_id, i, split in placed:
-            if (split, scene_id) != where:
-                if scene is not None:
-                    scene.close(categories)
-                where = (split, scene_id)
-                scene = _Scene(tmp / f"{split}{SPLIT_SUFFIX}" / f"{scene_id:06d}")
-            meta = meta_of(i)
-            _write_image(root, scene, meta, i, im_id, obj_ids, mesh)
-            if progress is not None:
-                progress.update()
-        if scene is not None:
-            scene.close(categories)
+        scenes = {}
+        for _, scene_id, _, _, split in placed:  # every folder first: the images are written in parallel
+            if (split, scene_id) not in scenes:
+                scenes[split, scene_id] = _Scene(tmp / f"{split}{SPLIT_SUFFIX}" / f"{scene_id:06d}")
+
+        def image(place: tuple) -> dict:
+            _, scene_id, im_id, i, split = place
+            return _write_image(root, scenes[split, scene_id].folder, meta_of(i), i, im_id, obj_ids, mesh)
+
+        try:  # the scenes' files assembled in image order
+            where = None
+            for place, records in zip(placed, pool.map(image, placed)):
+                here = (place[4], place[1])
+                if where is not None and here != where:
+                    scenes[where].close(categories)
+                where = here
+                scenes[here].add(place[2], records)
+                if progress is not None:
+                    progress.update()
+            if where is not None:
+                scenes[where].close(categories)
+        except BaseException:  # a frame it cannot export: the images not yet begun are cancelled
+            pool.shutdown(cancel_futures=True)
+            raise
         (tmp / "dataset_info.md").write_text(
             "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
             "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: simgen's "
@@ -425,7 +453,10 @@ def write_camera(path: Path, meta: dict) -> None:
                                indent=2) + "\n")
 
 
-def _write_image(root: Path, scene: _Scene, meta: dict, i: int, im_id: int, obj_ids: dict, mesh) -> None:
+def _write_image(root: Path, folder: Path, meta: dict, i: int, im_id: int, obj_ids: dict, mesh) -> dict:
+    """Write frame ``i``'s files as image ``im_id`` of the scene in ``folder`` (rgb, depth,
+    masks) and return its records for the scene's files: ``camera``, ``gt``, ``info``, its
+    COCO ``image`` and ``annotations`` (ids given by the scene)."""
     name, where = f"{i:06d}", f"frame {i}"
     width, height = int(meta["width"]), int(meta["height"])
     K = np.asarray(meta["K"], float)
@@ -440,11 +471,11 @@ def _write_image(root: Path, scene: _Scene, meta: dict, i: int, im_id: int, obj_
     full_of = {int(k): m for k, m in zip(amodal["instance_ids"], amodal["masks"])}
 
     d16, scale = depth_png(depth)
-    (scene.folder / "depth" / f"{im_id:06d}.png").write_bytes(encode_png(d16))
-    link_or_copy(regular_file(root, f"images/{name}.png", where), scene.folder / "rgb" / f"{im_id:06d}.png")
-    scene.camera[im_id] = {"cam_K": K.ravel().tolist(), "cam_R_w2c": w2c[:3, :3].ravel().tolist(),
-                           "cam_t_w2c": (w2c[:3, 3] * 1000.0).tolist(), "depth_scale": scale}
-    gts, infos = [], []
+    (folder / "depth" / f"{im_id:06d}.png").write_bytes(encode_png(d16))
+    link_or_copy(regular_file(root, f"images/{name}.png", where), folder / "rgb" / f"{im_id:06d}.png")
+    camera = {"cam_K": K.ravel().tolist(), "cam_R_w2c": w2c[:3, :3].ravel().tolist(),
+              "cam_t_w2c": (w2c[:3, 3] * 1000.0).tolist(), "depth_scale": scale}
+    gts, infos, annotations = [], [], []
     near = float(meta.get("clip_start", 0.0))
     objects = sorted((o for o in meta["objects"] if o.get("category_id")), key=lambda o: int(o["instance_id"]))
     for gt_id, o in enumerate(objects):
@@ -461,8 +492,8 @@ def _write_image(root: Path, scene: _Scene, meta: dict, i: int, im_id: int, obj_
         full = full_of.get(iid)
         full = np.zeros_like(visib) if full is None else full.astype(bool)
         stem = f"{im_id:06d}_{gt_id:06d}.png"
-        (scene.folder / "mask" / stem).write_bytes(encode_png(full.astype(np.uint8) * 255))
-        (scene.folder / "mask_visib" / stem).write_bytes(encode_png(visib.astype(np.uint8) * 255))
+        (folder / "mask" / stem).write_bytes(encode_png(full.astype(np.uint8) * 255))
+        (folder / "mask_visib" / stem).write_bytes(encode_png(visib.astype(np.uint8) * 255))
         v_cam = (v * np.asarray(pose["scale"])) @ R.T + t
         count_all, box_all = silhouette_outside(v_cam, f, K, width, height, near, full)
         count_visib = int(visib.sum())
@@ -473,9 +504,9 @@ def _write_image(root: Path, scene: _Scene, meta: dict, i: int, im_id: int, obj_
                       "px_count_visib": count_visib,
                       "visib_fract": count_visib / count_all if count_all else 0.0})
         if count_visib:
-            scene.annotations.append({
-                "id": len(scene.annotations) + 1, "image_id": im_id, "category_id": obj_id, "iscrowd": 0,
+            annotations.append({
+                "image_id": im_id, "category_id": obj_id, "iscrowd": 0,
                 "area": count_visib, "bbox": bbox_coco(full), "segmentation": rle_counts(visib),
                 "width": width, "height": height, "ignore": bool(infos[-1]["visib_fract"] < 0.1)})
-    scene.gt[im_id], scene.info[im_id] = gts, infos
-    scene.images.append({"id": im_id, "file_name": f"rgb/{im_id:06d}.png", "width": width, "height": height})
+    return {"camera": camera, "gt": gts, "info": infos, "annotations": annotations,
+            "image": {"id": im_id, "file_name": f"rgb/{im_id:06d}.png", "width": width, "height": height}}

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import queue
 import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable
+
+from simgen.procs import usable_cores
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
 
@@ -28,7 +29,7 @@ def worker_count(render: Any) -> int:
         return 0
     if render.workers:
         return int(render.workers)
-    return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0))))
+    return usable_cores(MAX_AUTO_WORKERS)
 
 
 Job = tuple[Any, Callable[[], Any]]

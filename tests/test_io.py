@@ -548,3 +548,19 @@ def test_a_live_writers_temp_file_is_kept_whatever_its_pid(tmp_path):
     fd, fresh = files_mod._open_temp(tmp_path / "x.json")
     os.close(fd)  # empty and unlocked, as in the moment between creating and locking it
     assert files_mod.remove_stale_temps(tmp_path) == [] and fresh.exists()
+
+
+def test_a_durable_batch_whose_block_fails_leaves_nothing(tmp_path):
+    from simgen.io.files import DurableBatch
+
+    with pytest.raises(RuntimeError):
+        with DurableBatch() as batch:
+            batch.add(tmp_path / "a.bin", b"a")
+            batch.add(tmp_path / "b.bin", b"b")
+            raise RuntimeError("an encoder failed")
+    assert list(tmp_path.iterdir()) == []  # neither the temp files nor the final names
+    with DurableBatch() as batch:
+        batch.add(tmp_path / "a.bin", b"a")
+        renamed = batch.commit()
+    assert renamed == [tmp_path] and (tmp_path / "a.bin").read_bytes() == b"a"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]

@@ -158,17 +158,13 @@ class DatasetWriter:
         index = int(index)
         labels.check()
         self._check_meta(index, labels, meta)
-        batch = DurableBatch()
-        try:
+        with DurableBatch() as batch:
             for kind in self.kinds:
                 if kind.folder:
                     batch.add(kind_path(self.root, kind, index), ENCODERS[kind.suffix](labels[kind.name]))
             if self.previews:
                 self._write_previews(batch, index, labels, meta["coco"]["annotations"])
-        except BaseException:
-            batch.abort()
-            raise
-        self._touched(*batch.commit(entries=False))
+            self._touched(*batch.commit(entries=False))
 
     def commit_frame(self, index: int, meta: dict) -> None:
         """Frame ``index``'s meta file, once the folder entries of every file renamed so far (its
@@ -213,18 +209,14 @@ class DatasetWriter:
         rel.update({e.name: str(e.flow_file).format(flow=d, name=name) for e in exporters})
         for r in rel.values():
             (self.root / r).parent.mkdir(parents=True, exist_ok=True)
-        batch = DurableBatch()  # the frame's commit (write_frame) makes the renames durable
-        try:
+        with DurableBatch() as batch:  # the frame's commit (write_frame) makes the renames durable
             batch.add(self.root / rel["flow"], encode_npy(np.asarray(flow, dtype=np.float32)))
             batch.add(self.root / rel["valid"], encode_valid_png(valid))
             if self.previews:
                 (self.root / "previews" / d).mkdir(parents=True, exist_ok=True)
                 batch.add(self.root / "previews" / d / f"{name}.png",
                           encode_png(flow_to_color(flow, valid), PNG_PARAMS_SMOOTH))
-        except BaseException:
-            batch.abort()
-            raise
-        self._touched(*batch.commit(entries=False))
+            self._touched(*batch.commit(entries=False))
         for e in exporters:  # each format writes its own file (an fsync each)
             e.write_flow(self.root / rel[e.name], flow, valid)
         self._touched(*((self.root / r).parent for r in rel.values()))

@@ -211,11 +211,19 @@ class DurableBatch:
     On a file system of :data:`SYNCFS_TYPES` the batch costs two ``syncfs`` calls (the data
     before the renames, the entries after them) instead of an fsync per file and one per folder
     (what it does elsewhere). syncfs also writes back what else is dirty on that file system:
-    the run's own other files mostly. :meth:`abort` (also on any error in :meth:`commit`)
-    removes the temp files not yet renamed."""
+    the run's own other files mostly. :meth:`abort` (also on any error in :meth:`add` or
+    :meth:`commit`, and when a ``with DurableBatch() as batch:`` block raises) removes the temp
+    files not yet renamed."""
 
     def __init__(self) -> None:
         self._files: list[tuple[int, Path, Path]] = []  # (fd, temp, final)
+
+    def __enter__(self) -> "DurableBatch":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:  # what the block added is not to be committed
+            self.abort()
 
     def add(self, path: str | os.PathLike, data: bytes | memoryview) -> None:
         """Write ``data`` to a temp file of ``path`` now (on failure the whole batch is aborted)."""

@@ -481,6 +481,11 @@ class EffectsConfig:
     Single frames have no flow and never get motion blur (nothing is drawn for them)."""
     shutter: list[float] = span([0.1, 0.5], ge=0.0, le=1.0)
     """Motion blur: shutter open time as a fraction of the time between two steps, drawn per sequence."""
+    blur_probability: float = setting(0.0, ge=0.0, le=1.0)
+    """Chance that a sequence gets lens blur: the linear image convolved with a Gaussian point
+    spread of blur pixels (a soft or slightly defocused lens over the whole frame; labels stay sharp)."""
+    blur: list[float] = span([0.5, 1.5], gt=0.0, le=50.0)
+    """Lens blur: the Gaussian point spread's standard deviation in pixels, drawn per sequence."""
     vignetting_probability: float = setting(0.0, ge=0.0, le=1.0)
     """Chance that a sequence gets vignetting: light falls off as (cos^4 theta)^strength, theta the
     pixel ray's angle to the optical axis (from K; 1 at the principal point)."""

@@ -20,8 +20,8 @@ from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled
                                     motion_blur, sensor_noise, vignetting_map, white_balance_gains)
 from simgen.tone import WHITE, display
 
-ALL_ON = EffectsConfig(motion_blur_probability=1.0, vignetting_probability=1.0, noise_probability=1.0,
-                       white_balance_probability=1.0, jpeg_probability=1.0)
+ALL_ON = EffectsConfig(motion_blur_probability=1.0, blur_probability=1.0, vignetting_probability=1.0,
+                       noise_probability=1.0, white_balance_probability=1.0, jpeg_probability=1.0)
 K = np.array([[50.0, 0.0, 20.0], [0.0, 55.0, 15.0], [0.0, 0.0, 1.0]])
 
 
@@ -118,6 +118,24 @@ def test_vignetting_effect_darkens_corners_not_the_centre():
     assert np.allclose(spy.seen[0], linear * vignetting_map(31, 41, K, s)[..., None], rtol=1e-6)
     assert np.array_equal(out, display(spy.seen[0], "standard"))
     assert np.array_equal(out[15, 20], display(np.float32(linear[15, 20]), "standard")) and out[0, 0, 0] < out[15, 20, 0]
+
+
+def test_lens_blur_spreads_a_step_edge_as_the_gaussians_integral():
+    import math
+
+    linear = np.zeros((20, 60, 3), np.float32)
+    linear[:, 30:] = 0.8  # a step between columns 29 and 30: the edge at x = 29.5
+    spy = Spy()
+    cfg = dataclasses.replace(only(blur=1.0), blur=[2.5, 2.5])
+    _, record = fx(linear, cfg, effects_rngs(0, 1, 1), spy=spy)
+    assert record["blur"] == {"sigma": 2.5}
+    row = spy.seen[0][10, :, 1]
+    want = np.array([0.4 * (1 + math.erf((x - 29.5) / (2.5 * math.sqrt(2)))) for x in range(60)])
+    assert np.abs(row - want).max() < 0.01  # the edge's profile: 0.8 times the Gaussian's integral
+    assert np.allclose(spy.seen[0][:, :, 1], row[None, :], atol=1e-6)  # nothing spreads along the edge
+    sharp = Spy()
+    fx(linear, dataclasses.replace(cfg, blur=[0.5, 0.5]), effects_rngs(0, 1, 1), spy=sharp)
+    assert np.abs(sharp.seen[0][10, :, 1] - row).max() > 0.1  # a narrower point spread: a sharper edge
 
 
 # ------------------------------------------------------------------ white balance
@@ -403,5 +421,6 @@ def test_the_camera_option_turns_every_effect_on(tmp_path):
     cfg = compose(["effects=camera", f"output.dir={tmp_path}"])
     default = compose([f"output.dir={tmp_path}"])
     camera = to_settings(cfg).effects
-    assert camera == dataclasses.replace(ALL_ON, jpeg_probability=0.5)  # the rendered tests' ALL_ON, JPEG on half
+    # the rendered tests' ALL_ON, JPEG on half, no lens blur
+    assert camera == dataclasses.replace(ALL_ON, jpeg_probability=0.5, blur_probability=0.0)
     assert to_settings(default).effects == EffectsConfig() and not effects_enabled(EffectsConfig())

@@ -1,5 +1,5 @@
-"""Camera and sensor effects on the rendered RGB: motion blur, vignetting, sensor noise, white
-balance and JPEG compression (the ``effects`` config group, docs/config.md).
+"""Camera and sensor effects on the rendered RGB: motion blur, lens blur, vignetting, sensor
+noise, white balance and JPEG compression (the ``effects`` config group, docs/config.md).
 
 They touch the RGB image only, after the labels are computed: instance and semantic ids,
 depth, normals, flow and COCO stay the pinhole, pixel-centre truth of the render. Each frame
@@ -18,12 +18,13 @@ backend's image byte for byte. The order is the physical one:
 1. motion blur (the scene moves while the shutter is open; sequences only, along the exact
    optical flow the pipeline computed for the frame, nearer surfaces over farther ones by
    the frame's depth),
-2. vignetting (the lens: less light reaches the image corners),
-3. sensor noise (photon shot noise, Poisson, plus Gaussian read noise, on the light that
+2. lens blur (the lens's point spread: a Gaussian of a drawn width, in pixels),
+3. vignetting (the lens: less light reaches the image corners),
+4. sensor noise (photon shot noise, Poisson, plus Gaussian read noise, on the light that
    reached the sensor),
-4. white balance (the camera's per-channel gains, applied to the noisy signal),
-5. the tone curve to 8-bit sRGB, then
-6. JPEG compression: an encode/decode round trip at a drawn quality. The dataset keeps
+5. white balance (the camera's per-channel gains, applied to the noisy signal),
+6. the tone curve to 8-bit sRGB, then
+7. JPEG compression: an encode/decode round trip at a drawn quality. The dataset keeps
    lossless PNG files (every reader of images/ stays as it is); the pixels carry the
    8x8-block and chroma artefacts of a JPEG camera.
 """
@@ -38,7 +39,7 @@ import numpy as np
 from simgen.config import EffectsConfig
 from simgen.sampling.random import blackbody_rgb, chance, integer, uniform
 
-EFFECT_NAMES = ("motion_blur", "vignetting", "noise", "white_balance", "jpeg")
+EFFECT_NAMES = ("motion_blur", "blur", "vignetting", "noise", "white_balance", "jpeg")
 """The effects in the order they are applied; the keys of a frame's ``meta["effects"]``."""
 
 EFFECTS_STREAM = 0x45464658
@@ -128,6 +129,15 @@ def motion_blur(linear: np.ndarray, shutter: float, forward: np.ndarray | None,
     return acc / n
 
 
+def lens_blur(linear: np.ndarray, sigma: float) -> np.ndarray:
+    """The image seen through a lens whose point spread is a Gaussian of ``sigma`` pixels (its
+    standard deviation), on linear light; the image's edge pixels repeated beyond it."""
+    import cv2
+
+    return cv2.GaussianBlur(np.ascontiguousarray(linear, np.float32), (0, 0), sigmaX=float(sigma),
+                            borderType=cv2.BORDER_REPLICATE)
+
+
 def vignetting_map(height: int, width: int, K: np.ndarray, strength: float) -> np.ndarray:
     """(H, W) relative illumination ``(cos^4 theta)^strength``, theta the angle of the pixel's
     ray to the optical axis through K: 1 at the principal point, falling radially (in the
@@ -187,8 +197,8 @@ def effects_rngs(seed: int, sequence: int, index: int) -> tuple[np.random.Genera
 def effects_enabled(cfg: EffectsConfig) -> bool:
     """Whether any effect can happen (any probability > 0); if not, the RGB and the meta stay
     exactly as without the effects group."""
-    return any(p > 0 for p in (cfg.motion_blur_probability, cfg.vignetting_probability, cfg.noise_probability,
-                               cfg.white_balance_probability, cfg.jpeg_probability))
+    return any(p > 0 for p in (cfg.motion_blur_probability, cfg.blur_probability, cfg.vignetting_probability,
+                               cfg.noise_probability, cfg.white_balance_probability, cfg.jpeg_probability))
 
 
 def draw_effects(cfg: EffectsConfig, rng: np.random.Generator, sequence: bool) -> dict:
@@ -207,10 +217,12 @@ def draw_effects(cfg: EffectsConfig, rng: np.random.Generator, sequence: bool) -
         out["white_balance"] = {"temperature": t, "gains": [float(g) for g in white_balance_gains(t)]}
     if chance(rng, cfg.jpeg_probability):
         out["jpeg"] = {"quality": integer(rng, cfg.jpeg_quality)}
+    if chance(rng, cfg.blur_probability):  # drawn last: the effects drawn before it stay as they were
+        out["blur"] = {"sigma": uniform(rng, cfg.blur)}
     return out
 
 
-LINEAR_EFFECTS = EFFECT_NAMES[:4]
+LINEAR_EFFECTS = EFFECT_NAMES[:5]
 """The effects that work on the exposed linear image (all but JPEG)."""
 
 
@@ -222,7 +234,7 @@ def apply_effects(linear: np.ndarray | None, rgb: np.ndarray, cfg: EffectsConfig
     """The frame's RGB (H, W, 3) uint8 with its camera effects, and their record for the meta.
 
     ``linear``: the exposed linear image the backend tone mapped into ``rgb``
-    (:func:`simgen.tone.expose`); motion blur, vignetting, sensor noise and white balance work
+    (:func:`simgen.tone.expose`); motion blur, lens blur, vignetting, sensor noise and white balance work
     on it, ``to_display`` (the render's tone curve, :func:`simgen.tone.display`) makes the
     8-bit image of the result, and JPEG works on that. ``white``: the linear value at which
     the tone curve reaches white, where the sensor saturates (:data:`simgen.tone.WHITE`).
@@ -245,6 +257,8 @@ def apply_effects(linear: np.ndarray | None, rgb: np.ndarray, cfg: EffectsConfig
             n = blur_samples(record["motion_blur"]["shutter"], fwd, bwd, gap)
             record["motion_blur"]["samples"] = n
             x = motion_blur(x, record["motion_blur"]["shutter"], fwd, bwd, gap, n, depth)
+        if record["blur"]:
+            x = lens_blur(x, record["blur"]["sigma"])
         if record["vignetting"]:
             x = x * vignetting_map(*rgb.shape[:2], K, record["vignetting"]["strength"])[..., None]
         if record["noise"]:

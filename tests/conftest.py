@@ -26,16 +26,42 @@ workers go through the short files meanwhile instead of waiting at the end for o
 
 def require(what: str, present: bool, setup: str) -> None:
     """Tests install nothing: a test that needs ``what`` from outside Python (a one-node Slurm,
-    Chromium, the client environment) calls this in its fixture. Absent, the test is skipped
-    with a reason naming ``setup``, the command that sets it up (README, "Run the tests");
-    with CI=true it fails instead, so that CI never counts a missing prerequisite as a pass
-    (.ci/run sets everything up before the tests)."""
+    a PostgreSQL server, Chromium, the client environment) calls this in its fixture. Absent,
+    the test is skipped with a reason naming ``setup``, the command that sets it up (README,
+    "Run the tests"); with CI=true it fails instead, so that CI never counts a missing
+    prerequisite as a pass (.ci/run sets everything up before the tests)."""
     if present:
         return
     why = f"{what} is not set up: run `{setup}` first (README, \"Run the tests\")"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{why}; CI=true, where a missing prerequisite is a failure, not a skip", pytrace=False)
     pytest.skip(why)
+
+
+def _postgres_reachable(url: str) -> bool:
+    """A login to ``url`` (SQLAlchemy form) with its role and password succeeds within 3 s."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    try:
+        psycopg2.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database,
+                         connect_timeout=3).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The SQLAlchemy URL (postgresql+psycopg2://simgen:simgen@127.0.0.1:PORT/simgen_test) of the
+    server that scripts/postgres_local.sh sets up, as its ``url`` prints it (SIMGEN_PG_PORT
+    honoured); the server must be up already (marker ``postgres``)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "postgres_local.sh"
+    url = subprocess.run(["bash", str(script), "url"], capture_output=True, text=True, check=True,
+                         timeout=30).stdout.strip()
+    require(f"a PostgreSQL server at {url}", _postgres_reachable(url), "sudo bash scripts/postgres_local.sh up")
+    return url
 
 
 def pytest_collection_modifyitems(items):

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 from simgen import config  # noqa: E402
 from simgen.configstore import default_options, options  # noqa: E402
 from simgen.experiment import config as study  # noqa: E402
+from simgen.fit import config as fit  # noqa: E402
 from simgen.recipes import load_recipe  # noqa: E402
 from simgen.schema import allowed, default_of, field_docs, override_text  # noqa: E402
 
@@ -91,7 +92,7 @@ def render() -> str:
     for path in sorted((ROOT / "configs" / "experiment").glob("*.yaml")):
         comment = [line[1:].strip() for line in path.read_text().splitlines()[1:] if line.startswith("#")]
         out += [f"- `experiment={path.stem}`: {' '.join(comment)}"]
-    out += ["", *study_section()]
+    out += ["", *study_section(), *fit_section()]
     return "\n".join(out)
 
 
@@ -109,6 +110,16 @@ def study_section() -> list[str]:
         out += [f"### `study.{key}`", "", " ".join((cls.__doc__ or "").split()), "",
                 *table(f"study.{key}.", cls), ""]
     return out
+
+
+def fit_section() -> list[str]:
+    """The keys of a fit (simgen/fit/config.py)."""
+    return ["## Fits: `simgen fit target=DIR name=NAME`", "",
+            "`simgen fit` searches the randomization settings so that renders look like the target images",
+            "(README: \"Fit the randomization to your images\"). Set its keys with `fit.KEY=VALUE` (`target`,",
+            "`target_coco` and `name` also without the prefix); any other override is a simgen setting of every",
+            "render the fit makes. The search space's format is documented in `configs/fit_space.yaml`, the",
+            "default space.", "", *table("fit.", fit.FitConfig), ""]
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@ def _hms(seconds: float) -> str:
 class Progress:
     """Redraws one line on a terminal; on a pipe or log prints a line every ``every`` s."""
 
-    def __init__(self, total: int, label: str = "frames", stream: TextIO | None = None, every: float = 10.0):
-        self.total, self.label, self.done = total, label, 0
+    def __init__(self, total: int, label: str = "frames", stream: TextIO | None = None, every: float = 10.0,
+                 done: int = 0):
+        """``done``: what was done before this process started (a resume); the rate counts the rest."""
+        self.total, self.label, self.done, self._first = total, label, done, done
+        self.note = ""
+        """Text shown after the figures (e.g. the best result so far)."""
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty()
         self.every = every
@@ -25,13 +29,13 @@ class Progress:
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.t0
-        rate = self.done / elapsed if elapsed > 0 and self.done else 0.0
+        rate = (self.done - self._first) / elapsed if elapsed > 0 and self.done > self._first else 0.0
         left = (self.total - self.done) / rate if rate else float("nan")
         width = 24
         filled = int(width * self.done / max(self.total, 1))
         eta = _hms(left) if rate else "?"
         return (f"{self.label} {self.done}/{self.total} [{'#' * filled}{'.' * (width - filled)}] "
-                f"{rate:.2f}/s elapsed {_hms(elapsed)} left {eta}")
+                f"{rate:.2f}/s elapsed {_hms(elapsed)} left {eta}" + (f" {self.note}" if self.note else ""))
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()

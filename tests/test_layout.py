@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.scenes",),                                         # the recipes themselves (scenes/)
     ("simgen.blender",),                                        # the bpy boundary
     ("simgen.settings", "simgen.configstore", "simgen.pipeline"),  # config -> typed settings, Hydra's groups; the frame loop
-    ("simgen.experiment",),                                     # studies: render arms, train, score (children)
+    ("simgen.experiment", "simgen.fit"),                        # studies: render arms, train, score; fits: search settings
     ("simgen.cli",),                                            # the Hydra entry point
     ("simgen.torch",),                                          # optional extra (torch), on top: no other module imports it
 ]

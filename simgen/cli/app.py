@@ -26,6 +26,23 @@ from simgen.core.paths import CONFIG_DIR
 
 PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
 """Hydra flags that take no value; with any other flag simgen leaves the command to Hydra."""
+CONFIG_FLAGS = ("--config-dir", "-cd", "--config-name", "-cn")
+"""Hydra flags that take a value and that simgen passes on with its own checks: another primary
+config, e.g. a fit's best.yaml (``--config-dir fits/shop --config-name best``)."""
+
+
+def config_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(the :data:`CONFIG_FLAGS` with their values, the other arguments)."""
+    flags, rest, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a in CONFIG_FLAGS and i + 1 < len(args):
+            flags += args[i:i + 2]
+            i += 2
+            continue
+        (flags if a.partition("=")[0] in CONFIG_FLAGS else rest).append(a)
+        i += 1
+    return flags, rest
 _full_error = False
 
 
@@ -116,6 +133,7 @@ def main() -> None:
         study_main(study, args)
         return
     _full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    primary, args = config_flags(args)
     flags = [a for a in args if a.startswith("-")]
     if any(f not in PLAIN_FLAGS for f in flags):
         try:
@@ -136,7 +154,7 @@ def main() -> None:
                 return
             fail(str(e))
         extra, tmp = _run_dir_overrides(parsed, multirun=bool({"-m", "--multirun"} & set(flags)))
-        sys.argv = [sys.argv[0], *flags, *overrides, *extra]
+        sys.argv = [sys.argv[0], *primary, *flags, *overrides, *extra]
         if _full_error:
             _app()
             return

@@ -193,7 +193,14 @@ def catalog_main(argv: list[str]) -> None:
     print(f"simgen catalog: {n} object(s) in {path} (use it with objects.catalog={path})", flush=True)
 
 
+def fit_main(argv: list[str]) -> None:
+    """``simgen fit ...`` (simgen.cli.fit)."""
+    from simgen.cli.fit import fit_main as main
+
+    main(argv)
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
     "merge": merge_main, "inspect": inspect_main, "validate": validate_main, "compare": compare_main,
-    "fetch": fetch_main, "catalog": catalog_main}
+    "fetch": fetch_main, "catalog": catalog_main, "fit": fit_main}
 """``simgen NAME ...``: commands on datasets beside the Hydra app (a first argument of that name)."""

@@ -4,6 +4,7 @@ simgen.experiment, which renders its arms as simgen runs checked by :func:`check
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from simgen import SimgenError
 from simgen.cli.errors import fail
@@ -26,13 +27,14 @@ def study_file(args: list[str]) -> Path | None:
     return None
 
 
-def check_dataset(overrides: list[str]) -> None:
-    """Check a simgen command line as a run would (keys, options, every value) without rendering."""
+def check_dataset(overrides: list[str]) -> Any:
+    """Check a simgen command line as a run would (keys, options, every value) without rendering;
+    its Settings."""
     from simgen.configstore import compose
     from simgen.settings import to_settings
 
     check_overrides(overrides)
-    to_settings(compose(overrides))
+    return to_settings(compose(overrides))
 
 
 def study_main(path: Path, args: list[str]) -> None:

@@ -78,6 +78,8 @@ def usage() -> str:
               "  simgen fetch polyhaven hdris --library /data/lib --count 20  # assets into a library (also textures,",
               "                                       # models; ambientcg materials; gso models); README: 'Asset libraries'",
               "  simgen catalog /data/lib --out gso.yaml --categories map.yaml  # scanned objects -> objects.catalog",
+              "  simgen fit target=/data/real/images name=shop              # fit the randomization to your images",
+              "  simgen --config-dir fits/shop --config-name best frames=100 # render with the fitted settings",
               "  simgen --cfg job                                           # print the composed config",
               "",
               f"The default scene is scene={DEFAULT_RECIPE}. Reference of every key: docs/config.md; the dataset",

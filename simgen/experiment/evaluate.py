@@ -20,25 +20,26 @@ from simgen import SimgenError
 
 
 def match_categories(target: list[dict], trained: Iterable[str], *, rename: Mapping[str, str] | None = None,
-                     only: Iterable[str] = ()) -> dict[int, str]:
+                     only: Iterable[str] = (), keys: str = "study.target") -> dict[int, str]:
     """Target category id -> trained category name, for the target categories evaluated.
 
     ``target``: the target json's ``categories``; ``rename``: target name -> trained name;
     ``only``: evaluate these (renamed) names only (default: every target category). A target
-    category the detector was not trained on raises SimgenError naming both lists."""
+    category the detector was not trained on raises SimgenError naming both lists; ``keys``: the
+    prefix of the settings the messages name (``KEYS.rename``, ``KEYS.categories``)."""
     rename = dict(rename or {})
     trained = list(trained)
     names = {int(c["id"]): rename.get(str(c["name"]), str(c["name"])) for c in target}
     unknown_rename = sorted(set(rename) - {str(c["name"]) for c in target})
     if unknown_rename:
-        raise SimgenError(f"study.target.rename names {unknown_rename[0]!r}, which is not a target category "
+        raise SimgenError(f"{keys}.rename names {unknown_rename[0]!r}, which is not a target category "
                           f"(the target has {', '.join(sorted(str(c['name']) for c in target))})")
     only = list(only)
     if only:
         missing = sorted(set(only) - set(names.values()))
         if missing:
-            raise SimgenError(f"study.target.categories names {missing[0]!r}, which is not a target category "
-                              f"(after study.target.rename: {', '.join(sorted(set(names.values())))})")
+            raise SimgenError(f"{keys}.categories names {missing[0]!r}, which is not a target category "
+                              f"(after {keys}.rename: {', '.join(sorted(set(names.values())))})")
         names = {i: n for i, n in names.items() if n in only}
     folded = {n.casefold(): n for n in trained}
     out, missing = {}, []
@@ -52,8 +53,8 @@ def match_categories(target: list[dict], trained: Iterable[str], *, rename: Mapp
     if missing:
         raise SimgenError(f"target categor{'y' if len(missing) == 1 else 'ies'} {', '.join(map(repr, missing))} "
                           f"not in the training data (it has {', '.join(sorted(trained)) or 'no categories'}); "
-                          "map names with study.target.rename={target_name: simgen_name} or evaluate a subset "
-                          "with study.target.categories=[...]")
+                          f"map names with {keys}.rename={{target_name: simgen_name}}"
+                          + (f" or evaluate a subset with {keys}.categories=[...]" if keys == "study.target" else ""))
     if not out:
         raise SimgenError("the target set has no categories to evaluate")
     return out

@@ -196,7 +196,7 @@ def sample_frames(frames: list[int], n: int) -> list[int]:
     return sorted({frames[round(k * (len(frames) - 1) / (n - 1))] for k in range(n)})
 
 
-def _data_uri(rgb: np.ndarray) -> str:
+def image_data_uri(rgb: np.ndarray) -> str:
     h, w = rgb.shape[:2]
     if w > TILE_WIDTH:
         rgb = cv2.resize(rgb, (TILE_WIDTH, max(1, round(h * TILE_WIDTH / w))), interpolation=cv2.INTER_AREA)
@@ -214,16 +214,16 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
     rgb = read_png(inside(root, f"images/{name}.png", f"frame {index}"))
     instance = read_png(inside(root, f"instance/{name}.png", f"frame {index}"))
     anns = annotations_of(meta)
-    tiles = [("boxes and masks", _data_uri(overlay(rgb, instance, anns, ds.category_names)))]
+    tiles = [("boxes and masks", image_data_uri(overlay(rgb, instance, anns, ds.category_names)))]
     if any((a.get("simgen") or {}).get("box3d") for a in anns):  # datasets made before 3D boxes have none
         skeletons = {int(c["id"]): c.get("skeleton", []) for c in ds.categories}
-        tiles.append(("3D boxes and keypoints", _data_uri(pose_overlay(rgb, anns, skeletons))))
+        tiles.append(("3D boxes and keypoints", image_data_uri(pose_overlay(rgb, anns, skeletons))))
     depth = inside(root, f"depth/{name}.npy", f"frame {index}")
     if depth.is_file():
-        tiles.append(("depth", _data_uri(depth_preview(read_npy(depth)))))
+        tiles.append(("depth", image_data_uri(depth_preview(read_npy(depth)))))
     normal = inside(root, f"normal/{name}.npy", f"frame {index}")
     if normal.is_file():
-        tiles.append(("normals", _data_uri(normal_preview(read_npy(normal)))))
+        tiles.append(("normals", image_data_uri(normal_preview(read_npy(normal)))))
     flow = (meta.get("flow") or {})
     for direction in ("forward", "backward"):
         files = flow.get(direction)
@@ -231,7 +231,7 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
         if files and inside(root, files.get("flow"), where).is_file():
             valid_file = inside(root, files["valid"], where) if files.get("valid") else None
             valid = read_png(valid_file) != 0 if valid_file is not None and valid_file.is_file() else None
-            tiles.append((f"flow {direction}", _data_uri(flow_to_color(read_npy(inside(root, files["flow"], where)),
+            tiles.append((f"flow {direction}", image_data_uri(flow_to_color(read_npy(inside(root, files["flow"], where)),
                                                                         valid))))
             break
     caption = f"frame {index}: {len(anns)} object(s)"

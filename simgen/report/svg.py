@@ -186,3 +186,70 @@ def pair_lines(title: str, xs: Sequence[float], a: Sequence[float], b: Sequence[
     items = [(mpl.fmt(x), f"{mpl.fmt(u)} / {mpl.fmt(v)}") for x, u, v in zip(xs, _padded(a, n), _padded(b, n))]
     return _img(pair_lines_figure(title, xs, a, b, xlabel, ylabel, names),
                 _alt(title, f"{ylabel or 'value'}, {names[0]} / {names[1]}", items))
+
+
+# ------------------------------------------------------------------ several samples (simgen fit)
+
+FIT_SERIES = ("#222222", "#e08a2c", "#3b7dd8")
+"""Colours of a fit's target, default and fitted samples."""
+
+
+def samples_figure(title: str, samples: dict[str, Sequence[float]], xlabel: str = "") -> Figure | None:
+    """The distributions of several samples of one statistic as step histograms over shared bins,
+    each normalized to a share per bin (samples of any size compare), in :data:`FIT_SERIES` order."""
+    fig = _figure()
+    if fig is None:
+        return None
+    arrays = {k: np.asarray(v, float)[np.isfinite(np.asarray(v, float))] for k, v in samples.items()}
+    pooled = np.concatenate([a for a in arrays.values() if a.size] or [np.zeros(1)])
+    lo, hi = float(pooled.min()), float(pooled.max())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 21)
+    with mpl.style():
+        ax = fig.add_subplot()
+        for k, (name, a) in enumerate(arrays.items()):
+            counts, _ = np.histogram(a, edges)
+            share = counts / max(a.size, 1)
+            ax.stairs(share, edges, color=FIT_SERIES[k % len(FIT_SERIES)], linewidth=2 if k == 0 else 1.6,
+                      label=f"{name} (n={a.size})")
+        _frame(ax, title, xlabel, "share", legend=True)
+    return fig
+
+
+def samples_plot(title: str, samples: dict[str, Sequence[float]], xlabel: str = "") -> str:
+    """:func:`samples_figure` as an ``<img>`` element ("" without matplotlib); the alt text gives
+    each sample's median and quartiles."""
+    items = []
+    for name, v in samples.items():
+        a = np.asarray(v, float)
+        a = a[np.isfinite(a)]
+        q = np.percentile(a, [25, 50, 75]) if a.size else [math.nan] * 3
+        items.append((name, f"median {mpl.fmt(q[1])}, quartiles {mpl.fmt(q[0])}..{mpl.fmt(q[2])}, n={a.size}"))
+    return _img(samples_figure(title, samples, xlabel), _alt(title, "distribution", items))
+
+
+def trials_figure(title: str, numbers: Sequence[int], values: Sequence[float], default: float | None = None,
+                  ylabel: str = "distance") -> Figure | None:
+    """Each trial's value (dots), the best so far (a line) and the default's (dashed)."""
+    fig = _figure()
+    if fig is None:
+        return None
+    x = np.asarray(numbers, float)
+    y = np.asarray(values, float)
+    with mpl.style():
+        ax = fig.add_subplot()
+        ax.plot(x, y, "o", color=SERIES[0], markersize=3, label="trial")
+        if y.size:
+            ax.step(x, np.minimum.accumulate(y), where="post", color=SERIES[1], linewidth=2, label="best so far")
+        if default is not None:
+            ax.axhline(default, color="#888", linestyle="--", linewidth=1, label="default config")
+        if y.size and np.all(y > 0) and (default is None or default > 0):
+            ax.set_yscale("log")
+        _frame(ax, title, "trial", ylabel, legend=True)
+    return fig
+
+
+def trials_plot(title: str, numbers: Sequence[int], values: Sequence[float], default: float | None = None,
+                ylabel: str = "distance") -> str:
+    """:func:`trials_figure` as an ``<img>`` element ("" without matplotlib)."""
+    items = [(str(n), mpl.fmt(v)) for n, v in zip(numbers, values)]
+    return _img(trials_figure(title, numbers, values, default, ylabel), _alt(title, ylabel, items))

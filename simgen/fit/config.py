@@ -1,0 +1,159 @@
+"""What ``simgen fit`` is asked to do: its declared settings and how the command line is read.
+
+``simgen fit target=DIR [name=NAME] [target_coco=FILE] [fit.KEY=VALUE ...] [simgen overrides ...]``:
+``target``, ``target_coco`` and ``name`` are short for ``fit.target``, ``fit.target_coco`` and
+``fit.name``; every other ``fit.KEY=VALUE`` sets a field of :class:`FitConfig` (checked by
+:func:`simgen.schema.check_fields`), and any other override is a simgen setting of every render
+the fit makes (as a study's are).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from simgen import SimgenError
+from simgen.core.paths import CONFIG_DIR
+from simgen.schema import check_fields, check_key, setting
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DEFAULT_SPACE = CONFIG_DIR / "fit_space.yaml"
+OBJECTIVES = ("stats",)
+SHORT_KEYS = ("target", "target_coco", "name")
+"""Keys the command line may give without the ``fit.`` prefix."""
+
+
+@dataclass
+class FitConfig:
+    """simgen fit: search the randomization settings so that renders look like the target images."""
+
+    target: Optional[str] = setting(None, example="/data/real/images")
+    """Folder of the target images (png, jpg, tif, bmp, webp; its subfolders too): 8-bit RGB of one
+    size. Read only: the fit writes nothing there."""
+    target_coco: Optional[str] = setting(None, example="/data/real/val.json")
+    """A COCO json of (some of) the target images with boxes: adds the label statistics (objects
+    per image, box sizes, aspect ratios, positions, truncation) to the distance. Its categories
+    must be the catalog's (matched by name; fit.rename maps others)."""
+    rename: dict[str, str] = setting({}, example="{cup: mug}")
+    """target_coco category name -> the catalog's name, where they differ."""
+    name: str = setting("fit", example="shop")
+    """The fit's name: its folder is fits/NAME (fit.out) and its study in the storage is NAME."""
+    out: Optional[str] = setting(None, example="/data/fits/shop")
+    """The fit's folder (created; relative to the working directory). null: fits/NAME."""
+    objective: str = setting("stats", choices=OBJECTIVES)
+    """What is minimised. stats: the distance between the distributions of documented image
+    statistics (and label statistics with target_coco) of target and renders; no training, no
+    weights (simgen.fit.stats, simgen.fit.distance)."""
+    trials: int = setting(40, ge=1, le=100_000)
+    """Trials the fit runs in all (over every resume and worker); each renders fit.frames frames."""
+    frames: int = setting(16, ge=1, le=100_000)
+    """Frames rendered per trial (and for the default config the fit starts from)."""
+    seed: int = setting(0, ge=0, le=2**31 - 1)
+    """Seed of the search (Optuna's TPE sampler) and of every render (each trial renders the same
+    frame indices under its own settings: common random numbers, so trials differ by their
+    settings, not by their draws)."""
+    startup_trials: int = setting(10, ge=0, le=100_000)
+    """Trials drawn at random before TPE models the results."""
+    simgen: list[str] = setting([], empty_ok=True, example="[render.samples=32,objects.catalog=textured]")
+    """simgen overrides of every render (the default config and every trial), before the command
+    line's; render.width and render.height default to the target's image size."""
+    space_file: Optional[str] = setting(None, example="/data/fits/space.yaml")
+    """The search space: a YAML tree of simgen settings and where each may go (configs/fit_space.yaml
+    documents the format). null: simgen's default space (configs/fit_space.yaml)."""
+    space: Any = field(default_factory=dict)
+    """Entries merged over fit.space_file's, e.g. fit.space.camera.distance=[0.3,5]; null removes one
+    (fit.space.lighting.world=null)."""
+    weights: dict[str, float] = setting({}, ge=0.0, le=1e6, example="{noise: 2, vignetting: 0}")
+    """Weight of a statistic in the distance (default 1 each; 0 leaves it out)."""
+    max_images: int = setting(500, ge=1, le=1_000_000)
+    """Most target images the statistics are computed from (evenly spaced in name order)."""
+    storage: Optional[str] = setting(None, example="postgresql+psycopg2://user:pw@db-host/simgen")
+    """Where the fit's state lives: an SQLAlchemy database URL that several workers (machines,
+    Slurm jobs) share; null: the SQLite file fit.db in the fit's folder (one machine)."""
+    overwrite: bool = setting(False)
+    """Start over: delete the fit's folder (and its study in fit.storage) when it holds a fit of
+    other settings, instead of refusing."""
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out if self.out is not None else Path("fits") / self.name).expanduser().absolute()
+
+
+def check_fit(c: FitConfig) -> FitConfig:
+    """Every declared bound, then the rules that tie fields together; a one-line SimgenError."""
+    check_fields(c, "fit.")
+    if c.target is None:
+        raise SimgenError("no target images: give their folder, e.g. simgen fit target=/data/real/images name=shop")
+    if not NAME.match(c.name):
+        raise SimgenError(f"fit.name={c.name!r}: use letters, digits, '_', '-', '.' (it names a folder)")
+    for key, value in (("fit.target_coco", c.target_coco), ("fit.space_file", c.space_file)):
+        if value is not None and not Path(value).expanduser().is_file():
+            raise SimgenError(f"{key}={value}: no such file")
+    if not isinstance(c.space, dict):
+        raise SimgenError(f"fit.space={c.space!r}: give entries as a mapping, e.g. fit.space.camera.distance=[0.3,5]")
+    if c.rename and c.target_coco is None:
+        raise SimgenError("fit.rename maps target_coco's category names, but no target_coco is given")
+    return c
+
+
+def space_tree(c: FitConfig) -> Any:
+    """fit.space_file's tree (the default space without one) with fit.space merged over it."""
+    from omegaconf import OmegaConf
+
+    from simgen.fit.space import is_leaf
+
+    path = Path(c.space_file).expanduser() if c.space_file is not None else DEFAULT_SPACE
+    try:
+        base = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as e:  # noqa: BLE001 (yaml and OSError alike)
+        raise SimgenError(f"cannot read the space file {path}: {' '.join(str(e).split())}") from None
+
+    def merge(tree: Any, over: Any) -> Any:  # an entry replaces an entry; the levels above merge
+        if not isinstance(tree, dict) or not isinstance(over, dict) or is_leaf(tree) or is_leaf(over):
+            return over
+        return {**tree, **{k: merge(tree[k], v) if k in tree else v for k, v in over.items()}}
+
+    return merge(base if base is not None else {}, c.space)
+
+
+def split_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """(fit overrides as ``KEY=VALUE`` without the ``fit.`` prefix, simgen overrides)."""
+    fit, simgen = [], []
+    for a in args:
+        key, eq, value = a.partition("=")
+        if eq and key in SHORT_KEYS:
+            fit.append(a)
+        elif eq and key.startswith("fit."):
+            fit.append(a[len("fit."):])
+        else:
+            simgen.append(a)
+    return fit, simgen
+
+
+def load_fit(overrides: list[str]) -> FitConfig:
+    """FitConfig with ``KEY=VALUE`` overrides (``fit.`` prefix removed) merged in, checked."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    cfg = OmegaConf.structured(FitConfig)
+    try:
+        for text in overrides:
+            key, _, value = text.partition("=")
+            if not key.startswith("space.") and key != "space":
+                check_key(key, FitConfig, under="fit", where="docs/config.md, section Fits, lists the fit keys")
+            try:
+                dot = OmegaConf.from_dotlist([f"{key}={value}"])
+            except yaml.YAMLError as e:
+                raise SimgenError(f"cannot parse the override fit.{text!r} ({' '.join(str(e).split()[:12])}...); "
+                                  "quote values holding brackets or commas") from None
+            cfg = OmegaConf.merge(cfg, dot)
+        fit = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        msg = " ".join(str(e).splitlines()[0].rstrip(".").split())
+        raise SimgenError(f"bad fit value for 'fit.{key}': {msg}") from None
+    assert isinstance(fit, FitConfig)
+    return check_fit(fit)

@@ -1,0 +1,93 @@
+"""A fit's plan: everything it needs, checked before anything renders (:func:`plan_fit`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from simgen import SimgenError
+from simgen.fit.config import FitConfig, space_tree
+from simgen.fit.distance import scales
+from simgen.fit.space import Entry, defaults_of, parse_space, to_overrides
+from simgen.fit.target import Target, load_target
+
+
+@dataclass
+class Plan:
+    """Everything a fit needs, checked before anything renders."""
+
+    fit: FitConfig
+    folder: Path
+    base: list[str]
+    """simgen overrides of every render: fit.simgen, the command line's, the render size."""
+    entries: list[Entry]
+    defaults: dict[str, Any]
+    """The default config's value of each searched setting."""
+    target: Target
+    scale: dict[str, float]
+    weights: dict[str, float]
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def storage_url(self) -> str:
+        return self.fit.storage or f"sqlite:///{self.folder / 'fit.db'}"
+
+
+def digest(parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any]) -> Plan:
+    """Check everything and read the target: the space against the settings' declarations, the
+    base config and the space's extremes as simgen would run them (``validate``: composes and
+    checks a command line, returns its Settings), the target images and labels."""
+    from simgen.fit.stats import IMAGE_STATS, LABEL_STATS
+    from simgen.pipeline.frames import catalog_for
+    from simgen.recipes import load_recipe
+
+    folder = fit.folder
+    user = [*fit.simgen, *cli]
+
+    def check(overrides: list[str]) -> Any:
+        return validate([*overrides, f"output.dir={folder / 'default'}"])
+
+    settings = check(user)
+    entries = parse_space(space_tree(fit), load_recipe(settings.scene.recipe).Config)
+    keys = {o.partition("=")[0].lstrip("+~") for o in user}
+    catalog = catalog_for(settings)
+    size = (settings.render.width, settings.render.height) if {"render.width", "render.height"} & keys else None
+    target = load_target(fit.target, max_images=fit.max_images, size=size, coco=fit.target_coco,
+                         categories=sorted({a.category for a in catalog.assets}), rename=fit.rename,
+                         cache=mkdir(folder) / "target.npz", limit=settings.render.max_image_pixels)
+    base = user if size else [*user, f"render.width={target.size[0]}", f"render.height={target.size[1]}"]
+    defaults = defaults_of(entries, check(base))
+    for end in ("low", "high"):  # the space's corners render as simgen would run them
+        check([*base, *to_overrides({e.key: _corner(e, end) for e in entries})])
+    names = [*IMAGE_STATS, *(LABEL_STATS if target.labelled else ())]
+    unknown = sorted(set(fit.weights) - set(names))
+    if unknown:
+        raise SimgenError(f"fit.weights names {unknown[0]!r}, which is not a statistic of this fit "
+                          f"(they are {', '.join(names)})")
+    weights = {n: float(fit.weights.get(n, 1.0)) for n in names}
+    samples = {n: target.samples[n] for n in names}
+    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights)
+    plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
+                        "seed": fit.seed, "objective": fit.objective, "weights": weights,
+                        "target": [fit.target, target.files[:3], len(target.files), fit.target_coco]}
+    return plan
+
+
+def _corner(e: Entry, end: str) -> Any:
+    if e.kind == "choice":
+        return e.choices[0 if end == "low" else -1]
+    v = e.low if end == "low" else e.high
+    v = int(v) if e.integer else v
+    return [v, v] if e.kind == "range" else v
+
+
+def mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p

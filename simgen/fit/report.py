@@ -1,0 +1,132 @@
+"""report.html of a fit: one self-contained page (nothing loaded from elsewhere) with the target,
+default and fitted images side by side, each statistic's distribution for the three, the distance
+per trial, each component before and after, which settings mattered (Optuna's parameter
+importances) and the fitted settings. Plots need matplotlib (extra ``report``); without it the page
+says so and keeps the rest."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simgen.io.files import atomic_write_bytes, read_json, read_npz, read_png
+from simgen.report import mpl, svg
+from simgen.report.inspect import CSS, image_data_uri
+
+if TYPE_CHECKING:
+    from simgen.fit.plan import Plan
+
+log = logging.getLogger("simgen.fit")
+
+SHOWN = 6
+"""Images of each kind shown side by side."""
+
+
+def _dataset_images(folder: Path, n: int) -> list[np.ndarray]:
+    try:
+        images = read_json(folder / "coco.json")["images"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return [read_png(folder / im["file_name"]) for im in images[:n]]
+
+
+def _target_images(plan: "Plan", n: int) -> list[np.ndarray]:
+    from simgen.fit.target import read_image
+
+    root = Path(plan.fit.target).expanduser()
+    picks = np.linspace(0, len(plan.target.files) - 1, min(n, len(plan.target.files))).round().astype(int)
+    return [read_image(root / plan.target.files[i]) for i in sorted(set(picks))]
+
+
+def complete(study: Any) -> list[Any]:
+    """The study's complete trials."""
+    import optuna
+
+    return [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def importances(study: Any) -> dict[str, float]:
+    """Optuna's parameter importances of the complete trials ({} with fewer than 3 or when it cannot)."""
+    import optuna
+
+    if len(complete(study)) < 3:
+        return {}
+    try:
+        return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError, ZeroDivisionError) as e:  # e.g. every trial the same value
+        log.warning("parameter importances left out: %s", e)
+        return {}
+
+
+def write_report(plan: "Plan", study: Any) -> Path:
+    """Write ``report.html`` into the fit's folder; returns its path."""
+    from simgen.fit.space import to_overrides, values_of
+
+    done = complete(study)
+    best = study.best_trial if done else None
+    default = study.user_attrs.get("default", {})
+    folders = {"target": None, "default": plan.folder / "default"}
+    if best is not None:
+        folders["fitted"] = plan.folder / "trials" / best.user_attrs["key"]
+    pictures = {"target": _target_images(plan, SHOWN)}
+    samples: dict[str, dict[str, np.ndarray]] = {"target": plan.target.samples}
+    for name, folder in folders.items():
+        if folder is None:
+            continue
+        pictures[name] = _dataset_images(folder, SHOWN)
+        if (folder / "stats.npz").is_file():
+            samples[name] = read_npz(folder / "stats.npz")
+    title = f"simgen fit: {plan.fit.name}"
+    rows = [("target", f"{plan.fit.target} ({len(plan.target.files)} images, {plan.target.size[0]}x{plan.target.size[1]})"
+             + (f", labels {plan.fit.target_coco}" if plan.target.labelled else "")),
+            ("trials", f"{len(done)} complete of {plan.fit.trials}, {plan.fit.frames} frames each"),
+            ("distance", f"default config {default.get('distance', float('nan')):.4f}"
+             + (f", best {best.value:.4f} (trial {best.number})" if best else ""))]
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+           f"<h1>{html.escape(title)}</h1>", '<table class="summary">',
+           *(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in rows), "</table>",
+           "<h2>Images</h2>", '<div class="sheet" id="images">']
+    for name, images in pictures.items():
+        out.append(f'<div class="row" data-kind="{name}"><div class="cap">{name}</div>')
+        out += [f'<figure><img src="{image_data_uri(im)}" alt="{name} {k}"></figure>' for k, im in enumerate(images)]
+        out.append("</div>")
+    out.append("</div>")
+    comps = list(plan.weights)
+    out += ["<h2>Distance per statistic</h2>", '<table class="summary" id="components"><tr><td>statistic</td>'
+            "<td>default</td><td>fitted</td><td>weight</td></tr>"]
+    fitted = best.user_attrs.get("components", {}) if best else {}
+    for c in comps:
+        d, f = default.get("components", {}).get(c), fitted.get(c)
+        out.append(f"<tr><td>{c}</td><td>{'' if d is None else f'{d:.3f}'}</td>"
+                   f"<td>{'' if f is None else f'{f:.3f}'}</td><td>{plan.weights[c]:g}</td></tr>")
+    out.append("</table>")
+    plots = [svg.trials_plot("Distance per trial", [t.number for t in done], [t.value for t in done],
+                             default.get("distance"))]
+    plots += [svg.samples_plot(c, {k: s[c] for k, s in samples.items() if c in s}) for c in comps]
+    weights = importances(study)
+    if weights:
+        names = sorted(weights, key=weights.get, reverse=True)[:15]
+        plots.append(svg.bar_chart("Which settings mattered", names, [weights[n] for n in names],
+                                   ylabel="importance"))
+    out += ["<h2>Plots</h2>", '<div class="plots" id="plots">', *(plots if mpl.available() else [svg.NO_PLOTS]),
+            "</div>"]
+    if best is not None:
+        values = values_of(plan.entries, best.params)
+        out += ["<h2>Fitted settings</h2>", '<table class="summary" id="settings"><tr><td>setting</td><td>default</td>'
+                "<td>fitted</td></tr>"]
+        for e in plan.entries:
+            d = to_overrides({e.key: plan.defaults[e.key]})[0].partition("=")[2]
+            f = to_overrides({e.key: values[e.key]})[0].partition("=")[2]
+            out.append(f"<tr><td>{e.key}</td><td>{html.escape(d)}</td><td>{html.escape(f)}</td></tr>")
+        out.append("</table>")
+        out.append(f"<p>Render with them: <code>simgen --config-dir {html.escape(str(plan.folder))} "
+                   "--config-name best</code></p>")
+    out.append("</body></html>")
+    path = plan.folder / "report.html"
+    atomic_write_bytes(path, "\n".join(out).encode("utf-8"))
+    return path

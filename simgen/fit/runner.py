@@ -1,0 +1,326 @@
+"""Run a fit: render the default config and one candidate randomization per trial, measure each
+against the target, and let Optuna's TPE choose the next candidates.
+
+Layout of the fit's folder (``fits/NAME`` by default)::
+
+    fit.db            the Optuna study (SQLite; fit.storage names a database server instead)
+    target.npz        the target's statistics samples, cached (recomputed when the target changes)
+    default/          the default config's renders (a simgen dataset) and their statistics
+    trials/KEY/       one trial's renders, KEY a digest of its settings (a retried trial resumes them)
+    trials.csv        one row per trial: its state, distance and components, its settings
+    best.yaml         the best trial's settings as a simgen config (README: "Fit the randomization")
+    report.html       target, default and fitted images side by side, the statistics, the search
+
+Resumable: the study lives in its storage, so the same command after any stop (even ``kill -9``)
+goes on until fit.trials trials are complete; a trial whose process died is failed once its
+heartbeat is stale and run again with the same settings (its renders resume). Renders run as
+``simgen`` child processes, so this module imports no bpy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from simgen import SimgenError
+from simgen.fit.distance import Distance, distance
+from simgen.fit.plan import Plan, digest, mkdir
+from simgen.fit.report import complete, write_report
+from simgen.fit.space import to_overrides, values_of
+from simgen.io.files import atomic_write_bytes, read_json, read_npz, read_png, write_npz
+from simgen.procs import child_env
+
+log = logging.getLogger("simgen.fit")
+
+HEARTBEAT_S = 10
+"""How often a worker's running trial says it is alive in the storage."""
+GRACE_S = 60
+"""A running trial silent this long belongs to a dead worker: it is failed and run again."""
+MAX_FAILED_IN_A_ROW = 3
+"""Consecutive trials whose render failed before the fit stops (the base config is likely bad)."""
+KEEP = ("images", "meta", "coco.json", "dataset.json", "stats.npz")
+"""What a render folder keeps once its statistics are computed (depth, normals ... are removed)."""
+WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "seed")
+"""Overrides that say how the fit rendered, not what the world is: left out of best.yaml."""
+
+
+# ------------------------------------------------------------------ rendering and measuring
+
+def render(folder: Path, overrides: list[str], frames: int, seed: int) -> None:
+    """Render (or resume) ``frames`` frames into ``folder`` with the simgen command line; its
+    output goes to ``folder``.log."""
+    cmd = [sys.executable, "-m", "simgen.cli", *overrides, f"frames={frames}", "start=0", f"seed={seed}",
+           f"output.dir={folder}", "output.formats=[coco]", "output.labels=[]", "output.previews=false"]
+    logfile = folder.with_name(folder.name + ".log")
+    with open(logfile, "w", encoding="utf-8") as out:
+        r = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), text=True)
+    if r.returncode != 0:
+        tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        raise SimgenError(f"rendering {folder.name} failed (exit {r.returncode}): {' | '.join(tail)} "
+                          f"(the whole output: {logfile})")
+
+
+def dataset_samples(folder: Path, labelled: bool) -> dict[str, np.ndarray]:
+    """The statistics samples of a rendered dataset: its images', and its COCO labels' when
+    ``labelled``."""
+    from simgen.fit.stats import image_samples, label_stats
+
+    coco = read_json(folder / "coco.json")
+    samples = image_samples(read_png(folder / im["file_name"]) for im in coco["images"])
+    if labelled:
+        samples.update(label_stats(coco))
+    return samples
+
+
+def measure(plan: Plan, folder: Path, overrides: list[str]) -> tuple[Distance, dict[str, np.ndarray]]:
+    """Render ``overrides`` into ``folder`` (kept when already complete), its distance to the
+    target; the render folder keeps its images, meta and statistics only (:data:`KEEP`)."""
+    stats = folder / "stats.npz"
+    with _folder_lock(folder):
+        if stats.is_file():  # measured before (a resume, another worker)
+            samples = read_npz(stats)
+        else:
+            samples = _render_and_measure(plan, folder, overrides)
+    target = {n: plan.target.samples[n] for n in plan.weights}
+    return distance(target, {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights), samples
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder``.lock (waiting for it): workers sharing the fit's folder render a folder once."""
+    import fcntl
+
+    fd = os.open(folder.with_name(folder.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _render_and_measure(plan: Plan, folder: Path, overrides: list[str]) -> dict[str, np.ndarray]:
+    render(folder, [*plan.base, *overrides], plan.fit.frames, plan.fit.seed)
+    samples = dataset_samples(folder, plan.target.labelled)
+    for p in folder.iterdir():
+        if p.name not in KEEP:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    write_npz(folder / "stats.npz", samples)
+    return samples
+
+
+# ------------------------------------------------------------------ the study
+
+def open_study(plan: Plan) -> Any:
+    """The fit's Optuna study (created, or loaded to resume), refused when it holds a fit of other
+    settings (unless fit.overwrite, which starts it over). With the fit's own SQLite file (one
+    worker, holding the folder's lock), a trial left running by a killed process is failed and
+    its settings queued to run first; with a shared storage, a trial whose worker stopped beating
+    is failed and retried once its heartbeat is :data:`GRACE_S` old."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = RDBStorage(plan.storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+    name = plan.fit.name
+    fingerprint = json.loads(json.dumps(plan.fingerprint))
+    existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if name in existing:
+        old = optuna.load_study(study_name=name, storage=storage).user_attrs.get("fit")
+        if old != fingerprint:
+            if not plan.fit.overwrite:
+                raise SimgenError(f"{plan.folder} holds fit {name!r} of other settings ({_first_change(old, fingerprint)});"
+                                  " give another fit.name, or fit.overwrite=true to start it over")
+            optuna.delete_study(study_name=name, storage=storage)
+            for sub in ("default", "trials"):
+                shutil.rmtree(plan.folder / sub, ignore_errors=True)
+            existing.remove(name)
+    shared = plan.fit.storage is not None
+    started = len(optuna.load_study(study_name=name, storage=storage).trials) if name in existing else 0
+    entropy = [plan.fit.seed, started] + ([os.getpid(), int(digest(socket.gethostname()), 16)] if shared else [])
+    seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=plan.fit.startup_trials, multivariate=True,
+                                         constant_liar=shared)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="minimize",
+                                load_if_exists=True)
+    if "fit" not in study.user_attrs:
+        study.set_user_attr("fit", fingerprint)
+    if not shared:  # this process holds the folder's lock: a running trial is a killed process's
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            log.info("trial %d was stopped by its process's end: it runs again first, with its renders so far",
+                     t.number)
+    return study
+
+
+def _first_change(old: Any, new: dict) -> str:
+    if not isinstance(old, dict):
+        return "no record of its settings"
+    for k in new:
+        if old.get(k) != json.loads(json.dumps(new[k])):
+            return f"its {k} differs"
+    return "its settings differ"
+
+
+@dataclass
+class Outcome:
+    folder: Path
+    trials: int
+    default: float
+    best: float
+    best_values: dict[str, Any]
+
+
+def run_fit(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
+    """Run (or resume, or finish) the fit of ``plan``: the default config first, then trials until
+    fit.trials are complete; then trials.csv, best.yaml and report.html."""
+    fit = plan.fit
+    lock = None
+    if fit.storage is None:  # the fit's own SQLite file: one process at a time
+        from simgen.io.locks import OwnerLock
+
+        try:
+            lock = OwnerLock(mkdir(plan.folder) / "fit.lock")
+        except BlockingIOError:
+            raise SimgenError(f"another simgen fit runs in {plan.folder}; wait for it, or run several workers on "
+                              "one study with fit.storage=postgresql+psycopg2://... (a database server)") from None
+    try:
+        return _run(plan, say)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
+    import optuna
+    from optuna.study import MaxTrialsCallback
+
+    from simgen.progress import Progress
+
+    fit = plan.fit
+    study = open_study(plan)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    if "default" not in study.user_attrs:
+        say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
+        d, _ = measure(plan, plan.folder / "default", [])
+        study.set_user_attr("default", {"distance": d.total, "components": d.components})
+    default = study.user_attrs["default"]["distance"]
+    done = len(complete(study))
+    failed_in_a_row = [0]
+
+    def objective(trial: Any) -> float:
+        values = {e.key: e.suggest(trial) for e in plan.entries}
+        overrides = to_overrides(values)
+        key = digest(overrides)
+        trial.set_user_attr("key", key)
+        trial.set_user_attr("worker", worker)
+        t0 = time.monotonic()
+        try:
+            d, _ = measure(plan, mkdir(plan.folder / "trials") / key, overrides)
+        except SimgenError as e:
+            failed_in_a_row[0] += 1
+            trial.set_user_attr("error", str(e))
+            log.warning("trial %d failed: %s", trial.number, e)
+            if failed_in_a_row[0] >= MAX_FAILED_IN_A_ROW:
+                raise SimgenError(f"{MAX_FAILED_IN_A_ROW} trials in a row failed to render; the last: {e}") from None
+            raise optuna.TrialPruned() from None  # not counted as complete; the search goes on
+        failed_in_a_row[0] = 0
+        trial.set_user_attr("components", d.components)
+        trial.set_user_attr("seconds", time.monotonic() - t0)
+        return d.total
+
+    if done < fit.trials:
+        say(f"simgen fit: {fit.trials - done} trial(s) to run ({done} complete) against {len(plan.target.files)} "
+            f"target image(s){' with labels' if plan.target.labelled else ''}; default config: distance {default:.3f}")
+        progress = Progress(fit.trials, "trials", done=done)
+
+        def tick(study: Any, trial: Any) -> None:
+            if trial.state == optuna.trial.TrialState.COMPLETE:
+                best = study.best_value
+                progress.note = f"best {best:.3f} (default {default:.3f})"
+                progress.update(1)
+            write_outputs(plan, study)
+
+        study.optimize(objective, n_trials=fit.trials - done, callbacks=[MaxTrialsCallback(fit.trials), tick],
+                       catch=())
+    write_outputs(plan, study)
+    write_report(plan, study)
+    best = study.best_trial
+    return Outcome(plan.folder, len(complete(study)), default, best.value, values_of(plan.entries, best.params))
+
+
+# ------------------------------------------------------------------ results
+
+def write_outputs(plan: Plan, study: Any) -> None:
+    """trials.csv and best.yaml as the study stands."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    comps = list(plan.weights)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["trial", "state", "distance", *comps, "seconds", "folder", *(e.key for e in plan.entries)])
+    for t in trials:
+        values = values_of(plan.entries, t.params) if set(t.params) >= {p for e in plan.entries for p in e.params} \
+            else {}
+        c = t.user_attrs.get("components", {})
+        w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6g}",
+                    *(f"{c[k]:.6g}" if k in c else "" for k in comps), f"{t.user_attrs.get('seconds', 0):.1f}",
+                    f"trials/{t.user_attrs['key']}" if "key" in t.user_attrs else "",
+                    *(to_overrides({k: values[k]})[0].partition("=")[2] if k in values else "" for k in
+                      (e.key for e in plan.entries))])
+    atomic_write_bytes(plan.folder / "trials.csv", buf.getvalue().encode())
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        atomic_write_bytes(plan.folder / "best.yaml", best_yaml(plan, study).encode())
+
+
+def best_yaml(plan: Plan, study: Any) -> str:
+    """The best trial's settings as a primary simgen config: ``simgen --config-dir FOLDER
+    --config-name best [more overrides]`` renders with them. The base overrides that describe the
+    world (not how the fit rendered: :data:`WORLD_EXCLUDED`) come with them."""
+    import yaml
+
+    best = study.best_trial
+    default = study.user_attrs["default"]["distance"]
+    values = values_of(plan.entries, best.params)
+    groups, keys = [], {}
+    from simgen.configstore import options
+
+    known = options()
+    for o in plan.base:
+        k, _, v = o.partition("=")
+        if k.startswith(WORLD_EXCLUDED) or k.startswith(("+", "~")):
+            continue
+        if k in known:
+            groups.append(f"override {k}: {v}")
+        else:
+            keys[k] = yaml.safe_load(v)
+    keys.update(values)
+    tree: dict[str, Any] = {}
+    for k, v in keys.items():
+        node = tree
+        *parents, leaf = k.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    head = (f"# simgen fit {plan.fit.name}: the best of {len(complete(study))} trial(s), trial {best.number}: distance "
+            f"{best.value:.4f} to the target (the default config: {default:.4f}).\n"
+            f"# Render with it:  simgen --config-dir {plan.folder} --config-name best [more overrides]\n"
+            "# (values on the command line win over these; group options keep these values on top).\n")
+    body = "defaults:\n  - config\n" + "".join(f"  - {g}\n" for g in groups) + "  - _self_\n"
+    return head + body + yaml.safe_dump(tree, sort_keys=False, default_flow_style=None)

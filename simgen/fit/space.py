@@ -1,0 +1,287 @@
+"""The search space of ``simgen fit``: which settings it varies, within which bounds, and how.
+
+The space is a tree whose paths are simgen setting keys (``fit.space.camera.distance``) and
+whose leaves say how to search that setting::
+
+    camera:
+      distance: {low: 0.3, high: 3.0, log: true}   # a range setting: fitted as a range
+      exposure: [-2, 2]                            # shorthand for {low: -2, high: 2}
+    effects:
+      noise_probability: [0, 1]                    # a single value
+      jpeg_quality: {low: 5, high: 100, as: value} # a range setting fitted as one value [q, q]
+    lighting:
+      world: {choices: [[uniform], [sky]]}         # one of these values
+
+A setting that is itself a range (``camera.distance=[lo,hi]``, declared with
+:func:`simgen.schema.span`) is fitted as a range, because the result is a randomization: the
+search draws its centre within ``[low, high]`` and its width as a fraction of that interval
+(both in log space with ``log: true``), and the fitted range is ``centre ± width/2`` clipped to
+``[low, high]``. ``as: value`` fits it as a single value instead. Every entry is checked against
+the setting's declared type and bounds (:mod:`simgen.config`) before anything renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from simgen import SimgenError
+from simgen.schema import Rule, UnknownKey, check_key, check_value, override_text, rule_of
+
+LEAF_KEYS = {"low", "high", "log", "as", "choices"}
+"""The keys of a leaf written as a mapping."""
+HOW = ("range", "value")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One searched setting."""
+
+    key: str
+    """The simgen setting, e.g. ``camera.distance``."""
+    kind: str
+    """``range`` (a span setting fitted as [lo, hi]), ``value`` (one number) or ``choice``."""
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    integer: bool = False
+    choices: tuple = ()
+    """The values of a ``choice`` entry (any YAML value, e.g. ``[uniform]``)."""
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The names of the optimizer's parameters for this entry."""
+        return (f"{self.key}.centre", f"{self.key}.width") if self.kind == "range" else (self.key,)
+
+    def suggest(self, trial: Any) -> Any:
+        """This entry's value for an Optuna ``trial`` (its parameters drawn by the trial)."""
+        if self.kind == "choice":
+            texts = [override_text(c) for c in self.choices]
+            return self.choices[texts.index(trial.suggest_categorical(self.key, texts))]
+        if self.kind == "value":
+            if self.integer:
+                return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log)
+            return trial.suggest_float(self.key, self.low, self.high, log=self.log)
+        lo, hi = self._u(self.low), self._u(self.high)
+        centre = trial.suggest_float(f"{self.key}.centre", lo, hi)
+        width = trial.suggest_float(f"{self.key}.width", 0.0, 1.0)
+        return self.range_of(centre, width)
+
+    def _u(self, x: float) -> float:
+        return math.log(x) if self.log else float(x)
+
+    def range_of(self, centre: float, width: float) -> list:
+        """The range ``[lo, hi]`` of a range entry's parameters: centre ± width/2 of the searched
+        interval (in log space with ``log``), clipped to it."""
+        lo, hi = self._u(self.low), self._u(self.high)
+        half = width * (hi - lo) / 2
+        ends = [min(max(centre - half, lo), hi), min(max(centre + half, lo), hi)]
+        values = [math.exp(e) for e in ends] if self.log else ends
+        if self.integer:
+            a, b = (int(round(v)) for v in values)
+            return [a, max(a, b)]
+        return [_tidy(v) for v in values]
+
+    def params_of(self, value: Any) -> dict[str, Any] | None:
+        """The optimizer's parameters that give ``value`` (e.g. the setting's default), or None
+        when the space cannot represent it (outside the bounds, not a choice)."""
+        if self.kind == "choice":
+            text = override_text(value)
+            return {self.key: text} if text in [override_text(c) for c in self.choices] else None
+        if self.kind == "value":
+            ok = isinstance(value, (int, float)) and self.low <= value <= self.high
+            return {self.key: value} if ok else None
+        if not (isinstance(value, (list, tuple)) and len(value) == 2 and self.low <= value[0] <= value[1] <= self.high):
+            return None
+        if self.log and value[0] <= 0:
+            return None
+        lo, hi = self._u(self.low), self._u(self.high)
+        a, b = self._u(value[0]), self._u(value[1])
+        return {f"{self.key}.centre": (a + b) / 2, f"{self.key}.width": (b - a) / (hi - lo) if hi > lo else 0.0}
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return f"{self.key}: one of {', '.join(override_text(c) for c in self.choices)}"
+        what = "a range within" if self.kind == "range" else "a value in"
+        return f"{self.key}: {what} [{_num(self.low)}, {_num(self.high)}]{' (log scale)' if self.log else ''}"
+
+
+def _tidy(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def is_leaf(value: Any) -> bool:
+    """Whether a node of a space tree is an entry (or None, an entry removed) rather than a level."""
+    return value is None or isinstance(value, (list, tuple)) or (isinstance(value, Mapping) and bool(value)
+                                                                 and set(value) <= LEAF_KEYS)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{dotted key: leaf}`` of a space tree; a leaf is a list, a mapping of :data:`LEAF_KEYS`,
+    or None (an entry removed by an override, ``fit.space.camera.distance=null``)."""
+    if not isinstance(tree, Mapping):
+        raise SimgenError(f"fit.space{'.' + prefix.rstrip('.') if prefix else ''} must be a mapping of setting "
+                          f"keys, got {override_text(tree)}; e.g. fit.space.camera.distance=[0.3,3]")
+    out: dict[str, Any] = {}
+    for name, value in tree.items():
+        key = f"{prefix}{name}"
+        if is_leaf(value):
+            out[key] = value
+        elif isinstance(value, Mapping) and set(value) & LEAF_KEYS:
+            odd = sorted(map(str, set(value) - LEAF_KEYS))[0]
+            raise SimgenError(f"fit.space.{key}: unknown key {odd!r} (an entry has {', '.join(sorted(LEAF_KEYS))})")
+        elif isinstance(value, Mapping):
+            out.update(flatten(value, key + "."))
+        else:
+            raise SimgenError(f"fit.space.{key}={override_text(value)}: give a range [low, high], "
+                              "{low: L, high: H, log: true, as: value} or {choices: [...]}")
+    return out
+
+
+def _field(key: str, root: type) -> tuple[Any, Rule]:
+    """The declared type and rule of setting ``key`` of ``root`` (Settings, with ``scene`` typed
+    by the recipe's Config)."""
+    level: Any = root
+    f = None
+    for part in key.split("."):
+        hints = typing.get_type_hints(level)
+        f = next(x for x in dataclasses.fields(level) if x.name == part)
+        level = hints[part]
+    assert f is not None
+    return level, rule_of(f)
+
+
+def _settings_root(recipe_config: type) -> type:
+    from simgen.config import Settings
+
+    return dataclasses.make_dataclass("FitSettings", [("scene", recipe_config, dataclasses.field(default=None))],
+                                      bases=(Settings,))
+
+
+def parse_space(tree: Any, recipe_config: type) -> list[Entry]:
+    """The entries of a space tree, each checked against the declared setting it names (its
+    type and bounds; ``recipe_config``: the recipe's Config, for ``scene.*`` keys). A one-line
+    SimgenError naming the entry and a fix for the first bad one."""
+    root = _settings_root(recipe_config)
+    entries = []
+    for key, leaf in flatten(tree).items():
+        if leaf is None:
+            continue
+        where = f"fit.space.{key}"
+        try:
+            check_key(key, root, where="docs/config.md lists the settings")
+        except UnknownKey as e:
+            raise SimgenError(f"{where}: {e}") from None
+        try:
+            tp, rule = _field(key, root)
+        except StopIteration:
+            raise SimgenError(f"{where}: only a whole setting can be searched (not a part of one)") from None
+        entries.append(_entry(key, where, leaf, tp, rule))
+    if not entries:
+        raise SimgenError("fit.space is empty: name at least one setting to search, e.g. fit.space.camera.distance=[0.3,3]")
+    return entries
+
+
+def _entry(key: str, where: str, leaf: Any, tp: Any, rule: Rule) -> Entry:
+    spec = dict(leaf) if isinstance(leaf, Mapping) else None
+    if spec is not None and "choices" in spec:
+        extra = set(spec) - {"choices"}
+        choices = spec["choices"]
+        if extra or not isinstance(choices, (list, tuple)) or not choices:
+            raise SimgenError(f"{where}: a choice entry is {{choices: [value, ...]}} with at least one value")
+        for c in choices:
+            problem = check_value(_plain(c), tp, rule)
+            if problem:
+                raise SimgenError(f"{where}: the choice {override_text(_plain(c))} {problem}")
+        return Entry(key, "choice", choices=tuple(_plain(c) for c in choices))
+    if spec is None:
+        if len(leaf) != 2:
+            raise SimgenError(f"{where}={override_text(list(leaf))}: give [low, high], or {{choices: [...]}} to pick "
+                              "one of several values")
+        spec = {"low": leaf[0], "high": leaf[1]}
+    unknown = set(spec) - LEAF_KEYS
+    if unknown or "low" not in spec or "high" not in spec:
+        raise SimgenError(f"{where}: an entry is [low, high] or {{low: L, high: H, log: true|false, as: range|value}}")
+    low, high, log, how = spec["low"], spec["high"], bool(spec.get("log", False)), spec.get("as")
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    is_span = rule.span and origin is list
+    base = args[0] if is_span else _unwrap(tp)
+    if base not in (int, float):
+        raise SimgenError(f"{where}: {key} is not a number (it is a {getattr(base, '__name__', base)}); search it "
+                          f"with {{choices: [...]}}")
+    if how is not None and how not in HOW:
+        raise SimgenError(f"{where}: as={how}; use as=range or as=value")
+    if how == "range" and not is_span:
+        raise SimgenError(f"{where}: as=range, but {key} is a single value, not a range")
+    for name, v in (("low", low), ("high", high)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SimgenError(f"{where}: {name}={override_text(v)} must be a finite number")
+        if base is int and float(v) != int(v):
+            raise SimgenError(f"{where}: {name}={v}, but {key} takes whole numbers")
+        v = int(v) if base is int else float(v)
+        problem = check_value([v, v] if is_span else v, tp, rule)
+        if problem:
+            raise SimgenError(f"{where}: {name}={_num(v)} is outside the setting's bounds: {key} {problem}")
+    if not low < high:
+        raise SimgenError(f"{where}: low={_num(low)} must be less than high={_num(high)}")
+    if log and low <= 0:
+        raise SimgenError(f"{where}: log=true needs low > 0 (got {_num(low)})")
+    kind = "range" if is_span and how != "value" else "value"
+    return Entry(key, kind, float(low), float(high), log, base is int)
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X`` of ``Optional[X]``; other types as they are."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1 else tp
+
+
+def _plain(value: Any) -> Any:
+    """A YAML / OmegaConf value as plain Python (lists and dicts)."""
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(value):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover (omegaconf is a dependency)
+        pass
+    return value
+
+
+def values_of(entries: Sequence[Entry], params: Mapping[str, Any]) -> dict[str, Any]:
+    """{setting key: value} of the optimizer's ``params`` (a finished trial's)."""
+    out: dict[str, Any] = {}
+    for e in entries:
+        if e.kind == "range":
+            out[e.key] = e.range_of(params[f"{e.key}.centre"], params[f"{e.key}.width"])
+        elif e.kind == "choice":
+            texts = [override_text(c) for c in e.choices]
+            out[e.key] = e.choices[texts.index(params[e.key])]
+        else:
+            v = params[e.key]
+            out[e.key] = v if e.integer else _tidy(v)
+    return out
+
+
+def to_overrides(values: Mapping[str, Any]) -> list[str]:
+    """simgen command-line overrides of {setting key: value}."""
+    return [f"{k}={override_text(v)}" for k, v in values.items()]
+
+
+def defaults_of(entries: Sequence[Entry], settings: Any) -> dict[str, Any]:
+    """{setting key: its value in ``settings``} (e.g. the default randomization's) for each entry."""
+    out = {}
+    for e in entries:
+        value: Any = settings
+        for part in e.key.split("."):
+            value = getattr(value, part)
+        out[e.key] = value
+    return out

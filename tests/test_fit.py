@@ -1,0 +1,358 @@
+"""simgen fit: the search space against the settings' declarations, the fit's settings, the
+target images and labels (every bad input one line before anything renders, nothing written to
+the target folder), and a small fit end to end: its outputs, best.yaml rendered by simgen, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from simgen import SimgenError
+from simgen.fit.config import DEFAULT_SPACE, FitConfig, load_fit, space_tree, split_args
+from simgen.fit.space import Entry, parse_space, values_of
+from simgen.fit.target import load_target, read_image, target_files
+from simgen.scenes.tabletop import Config as Tabletop
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def space(tree: dict) -> list[Entry]:
+    return parse_space(tree, Tabletop)
+
+
+# ------------------------------------------------------------------ the space
+
+
+def test_the_default_space_parses_and_covers_the_documented_settings():
+    entries = parse_space(space_tree(FitConfig(target="/x")), Tabletop)
+    keys = {e.key for e in entries}
+    for key in ("camera.distance", "camera.elevation", "camera.focal_length", "camera.exposure", "lighting.world",
+                "lighting.temperature", "objects.count", "objects.scale", "materials.own_replace",
+                "effects.full_well", "effects.blur", "effects.white_balance_temperature", "effects.vignetting",
+                "effects.jpeg_quality", "effects.jpeg_probability"):
+        assert key in keys, key
+    kinds = {e.key: e.kind for e in entries}
+    assert kinds["camera.distance"] == "range" and kinds["effects.noise_probability"] == "value"
+    assert kinds["lighting.world"] == "choice"
+    assert DEFAULT_SPACE.read_text().startswith("# simgen fit's default search space")
+
+
+@pytest.mark.parametrize("tree, message", [
+    ({"camera": {"distanse": [0.3, 3]}}, "did you mean 'camera.distance'"),
+    ({"camera": {"elevation": [-100, 10]}}, "outside the setting's bounds"),
+    ({"effects": {"jpeg_quality": [5, 101]}}, "outside the setting's bounds"),
+    ({"camera": {"distance": [3, 0.3]}}, "must be less than"),
+    ({"camera": {"exposure": {"low": 0, "high": 2, "log": True}}}, "log=true needs low > 0"),
+    ({"camera": {"distance": [1, 2, 3]}}, "give [low, high]"),
+    ({"lighting": {"world": {"choices": [["moon"]]}}}, "the choice [moon]"),
+    ({"lighting": {"world": [0, 1]}}, "is not a number"),
+    ({"effects": {"noise_probability": {"low": 0, "high": 1, "as": "range"}}}, "is a single value"),
+    ({"objects": {"count": [1.5, 4]}}, "takes whole numbers"),
+    ({"camera": {"distance": {"low": 1, "high": 2, "step": 1}}}, "unknown key 'step'"),
+    ({"camera": 3}, "fit.space.camera=3: give a range"),
+    ({}, "fit.space is empty"),
+])
+def test_a_bad_space_entry_is_one_line_naming_it(tree, message):
+    with pytest.raises(SimgenError) as e:
+        space(tree)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_range_setting_is_fitted_as_a_range_and_maps_back_to_its_parameters():
+    (e,) = space({"camera": {"distance": {"low": 0.5, "high": 8.0, "log": True}}})
+    assert e.params == ("camera.distance.centre", "camera.distance.width")
+    p = e.params_of([1.0, 4.0])
+    assert p is not None and np.isclose(p["camera.distance.centre"], np.log(2.0))
+    assert values_of([e], p)["camera.distance"] == pytest.approx([1.0, 4.0])
+    assert e.params_of([0.1, 4.0]) is None  # outside the searched bounds: not representable
+    assert e.range_of(np.log(8.0), 1.0) == pytest.approx([2.0, 8.0])  # clipped to the bounds
+    (n,) = space({"objects": {"count": [1, 12]}})
+    assert all(isinstance(v, int) for v in n.range_of(5.4, 0.3))
+    (v,) = space({"effects": {"jpeg_quality": {"low": 5, "high": 100, "as": "value"}}})
+    assert v.kind == "value" and v.integer
+
+
+def test_space_overrides_replace_remove_and_add_entries():
+    fit = load_fit(["target=/x", "space.camera.distance=[0.5,6]", "space.lighting.world=null",
+                    "space.materials.roughness=[0,1]"])
+    entries = {e.key: e for e in parse_space(space_tree(fit), Tabletop)}
+    assert (entries["camera.distance"].low, entries["camera.distance"].high, entries["camera.distance"].log) == \
+        (0.5, 6.0, False)
+    assert "lighting.world" not in entries and "materials.roughness" in entries
+
+
+# ------------------------------------------------------------------ the fit's settings
+
+
+def test_the_command_line_splits_into_fit_keys_and_simgen_overrides():
+    fit, rest = split_args(["target=/d", "name=shop", "fit.trials=3", "render.samples=8", "lighting=wide"])
+    assert fit == ["target=/d", "name=shop", "trials=3"] and rest == ["render.samples=8", "lighting=wide"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "no target images"),
+    (["target=/x", "trails=3"], "did you mean 'fit.trials'"),
+    (["target=/x", "trials=0"], "fit.trials=0"),
+    (["target=/x", "name=../up"], "fit.name='../up'"),
+    (["target=/x", "target_coco=/no/such.json"], "no such file"),
+    (["target=/x", "rename={a: b}"], "no target_coco"),
+])
+def test_bad_fit_settings_are_one_line(args, message):
+    with pytest.raises(SimgenError) as e:
+        load_fit(args)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------------ the target
+
+
+def save(path: Path, array: np.ndarray, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, **kw)
+    return path
+
+
+def rgb(h: int = 24, w: int = 32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_target_images_are_read_as_they_are_and_bad_ones_refused(tmp_path):
+    good = save(tmp_path / "a.png", rgb())
+    assert np.array_equal(read_image(good), rgb())
+    opaque = np.dstack([rgb(), np.full((24, 32), 255, np.uint8)])
+    assert np.array_equal(read_image(save(tmp_path / "opaque.png", opaque)), rgb())
+    cases = {
+        "greyscale": save(tmp_path / "grey.png", rgb()[..., 0]),
+        "transparent": save(tmp_path / "alpha.png", np.dstack([rgb(), np.zeros((24, 32), np.uint8)])),
+        "16-bit": save(tmp_path / "deep.png", (rgb()[..., 0].astype(np.uint16) * 257)),
+    }
+    truncated = tmp_path / "cut.jpg"
+    save(tmp_path / "whole.jpg", rgb(240, 320))
+    truncated.write_bytes((tmp_path / "whole.jpg").read_bytes()[:2000])
+    cases["cannot read"] = truncated
+    for word, path in cases.items():
+        with pytest.raises(SimgenError) as e:
+            read_image(path)
+        assert (word in str(e.value) or (word == "16-bit" and "greyscale" in str(e.value))) and path.name in str(e.value)
+    with pytest.raises(SimgenError, match="too large"):
+        read_image(good, limit=100)
+
+
+def test_target_folders_empty_missing_mixed_or_linked(tmp_path):
+    with pytest.raises(SimgenError, match="no such folder"):
+        target_files(str(tmp_path / "none"), 10)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(SimgenError, match="holds no images"):
+        target_files(str(tmp_path / "empty"), 10)
+    d = tmp_path / "mixed"
+    save(d / "a.png", rgb())
+    save(d / "b.png", rgb(48, 64))
+    with pytest.raises(SimgenError, match="different sizes"):
+        load_target(str(d), max_images=10, size=None, coco=None, categories=[], rename={}, cache=tmp_path / "c.npz")
+    outside = save(tmp_path / "outside" / "x.png", rgb())
+    d2 = tmp_path / "linked"
+    save(d2 / "sub" / "a.png", rgb())
+    (d2 / "link.png").symlink_to(outside)
+    (d2 / "linkdir").symlink_to(outside.parent, target_is_directory=True)
+    assert [p.name for p in target_files(str(d2), 10)] == ["a.png"]  # links are not followed out
+    many = tmp_path / "many"
+    for i in range(10):
+        save(many / f"{i:02d}.png", rgb(seed=i))
+    assert [p.name for p in target_files(str(many), 4)] == ["00.png", "03.png", "06.png", "09.png"]
+
+
+def test_target_statistics_are_cached_and_the_target_folder_left_alone(tmp_path):
+    d = tmp_path / "target"
+    for i in range(3):
+        save(d / f"{i}.png", rgb(seed=i))
+    before = {p: p.stat().st_mtime_ns for p in d.rglob("*")}
+    cache = tmp_path / "fit" / "target.npz"
+    cache.parent.mkdir()
+    a = load_target(str(d), max_images=10, size=None, coco=None, categories=[], rename={}, cache=cache)
+    assert a.size == (32, 24) and a.files == ["0.png", "1.png", "2.png"] and not a.labelled
+    assert all(len(v) == 3 for v in a.samples.values())
+    stamp = cache.stat().st_mtime_ns
+    b = load_target(str(d), max_images=10, size=None, coco=None, categories=[], rename={}, cache=cache)
+    assert cache.stat().st_mtime_ns == stamp and all(np.array_equal(a.samples[k], b.samples[k]) for k in a.samples)
+    save(d / "3.png", rgb(seed=3))  # the target changed: computed again
+    c = load_target(str(d), max_images=10, size=None, coco=None, categories=[], rename={}, cache=cache)
+    assert len(c.files) == 4
+    assert {p: p.stat().st_mtime_ns for p in d.rglob("*") if p.name != "3.png"} == before
+    with pytest.raises(SimgenError, match="another aspect"):
+        load_target(str(d), max_images=10, size=(32, 32), coco=None, categories=[], rename={}, cache=cache)
+    half = load_target(str(d), max_images=10, size=(24, 18), coco=None, categories=[], rename={}, cache=cache)
+    assert half.size == (32, 24)  # resized to the renders' size for the statistics only
+
+
+def coco_file(path: Path, categories: list[str]) -> Path:
+    data = {"images": [{"id": 1, "file_name": "0.png", "width": 32, "height": 24}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 8], "area": 80,
+                             "iscrowd": 0}],
+            "categories": [{"id": i + 1, "name": n} for i, n in enumerate(categories)]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_target_labels_must_name_the_catalogs_categories(tmp_path):
+    d = tmp_path / "target"
+    save(d / "0.png", rgb())
+    kw = dict(max_images=10, size=None, categories=["mug", "box"], cache=tmp_path / "c.npz")
+    with pytest.raises(SimgenError, match="'cup'.*fit.rename"):
+        load_target(str(d), coco=str(coco_file(tmp_path / "a.json", ["cup"])), rename={}, **kw)
+    t = load_target(str(d), coco=str(coco_file(tmp_path / "b.json", ["cup"])), rename={"cup": "mug"}, **kw)
+    assert t.labelled and list(t.samples["objects"]) == [1.0]
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(SimgenError, match="fit.target_coco"):
+        load_target(str(d), coco=str(tmp_path / "bad.json"), rename={}, **kw)
+
+
+# ------------------------------------------------------------------ a fit end to end
+
+
+def simgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "simgen.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+SMALL = ["render.samples=4", "render.denoise=false", "objects.count=[2,3]"]
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory) -> Path:
+    """A target rendered by simgen: a far camera and heavy noise."""
+    out = tmp_path_factory.mktemp("fit") / "target"
+    r = simgen(f"output.dir={out}", "frames=4", "render.width=64", "render.height=48", *SMALL, "seed=900",
+               "camera.distance=[2.5,3]", "effects.noise_probability=1", "effects.full_well=[40,40]", cwd=out.parent)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.render
+def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tmp_path):
+    args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=small",
+            "fit.frames=2", "fit.trials=3", "fit.startup_trials=2", *SMALL,
+            "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
+            "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
+    r = simgen(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr + r.stdout
+    fit = tmp_path / "fits" / "small"
+    assert {"fit.db", "target.npz", "default", "trials", "trials.csv", "best.yaml", "report.html"} <= \
+        {p.name for p in fit.iterdir()}
+    rows = (fit / "trials.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,state,distance,") and sum(",COMPLETE," in r for r in rows) == 3
+    assert "3 trial(s) complete" in r.stdout
+    # the same command again: nothing rendered, the results as they were
+    again = simgen(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "trial(s) to run" not in again.stdout
+    # more trials: only the new ones run, numbered after the others
+    more = simgen(*[a for a in args if not a.startswith("fit.trials")], "fit.trials=4", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert "1 trial(s) to run (3 complete)" in more.stdout
+    rows = (fit / "trials.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows if ",COMPLETE," in r] == ["0", "1", "2", "3"]
+    # another space under the same name is refused, naming the way out
+    other = simgen(*args[:-1], "fit.space={camera: {elevation: [10, 80]}}", "fit.max_images=4", cwd=tmp_path)
+    assert other.returncode == 2 and "fit.overwrite=true" in other.stderr
+    # best.yaml is a simgen config as it is, and other overrides compose with it
+    best = simgen("--config-dir", str(fit), "--config-name", "best", "--cfg", "job", "frames=2", cwd=tmp_path)
+    assert best.returncode == 0, best.stderr
+    import yaml
+
+    composed, written = yaml.safe_load(best.stdout), yaml.safe_load((fit / "best.yaml").read_text())
+    assert composed["camera"]["distance"] == written["camera"]["distance"] and composed["frames"] == 2
+    assert composed["objects"]["count"] == [2, 3]  # the fit's world settings come with it
+    html = (fit / "report.html").read_text()
+    assert html.count('data-kind="') == 3 and "Distance per statistic" in html
+
+
+def write_space(tmp_path: Path) -> Path:
+    p = tmp_path / "space.yaml"
+    p.write_text("camera:\n  distance: {low: 0.5, high: 4, log: true}\n")
+    return p
+
+
+def fit_args(target: Path, *more: str) -> list[str]:
+    return ["fit", f"target={target / 'images'}", "fit.frames=2", "fit.startup_trials=2", "fit.max_images=4",
+            *SMALL, "fit.space_file=" + str(ROOT / "configs" / "fit_space.yaml"),
+            "fit.space={lighting: null, materials: null, objects: null, camera: {elevation: null, "
+            "focal_length: null, exposure: null}}", *more]
+
+
+def trials_of(url: str, name: str) -> list:
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_a_fit_killed_mid_trial_resumes_without_losing_or_repeating_a_finished_trial(target, tmp_path):
+    import os
+    import signal
+    import time
+
+    args = fit_args(target, "name=killed", "fit.trials=4")
+    url = f"sqlite:///{tmp_path / 'fits' / 'killed' / 'fit.db'}"
+    log = open(tmp_path / "fit.log", "w")
+    p = subprocess.Popen([sys.executable, "-m", "simgen.cli", *args], cwd=tmp_path, stdout=log, stderr=log,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert p.poll() is None, (tmp_path / "fit.log").read_text()
+            try:
+                states = [(t.number, t.state.name) for t in trials_of(url, "killed")]
+            except Exception:  # noqa: BLE001 (the study is not there yet)
+                states = []
+            if any(s == "COMPLETE" for _, s in states) and any(n >= 1 and s == "RUNNING" for n, s in states):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the fit never had a complete and a running trial")
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)  # the fit and the render it started
+        p.wait()
+    before = {t.number: (t.value, t.params) for t in trials_of(url, "killed") if t.state.name == "COMPLETE"}
+    (killed,) = [t for t in trials_of(url, "killed") if t.state.name == "RUNNING"]
+    r = simgen(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    after = trials_of(url, "killed")
+    done = {t.number: (t.value, t.params) for t in after if t.state.name == "COMPLETE"}
+    assert len(done) == 4 and all(done[n] == before[n] for n in before)  # nothing lost, nothing changed
+    (retry,) = [t for t in after if t.user_attrs.get("retry_of") == killed.number]
+    assert retry.state.name == "COMPLETE" and retry.params == killed.params  # the killed trial ran again, once
+    assert [t.state.name for t in after if t.number == killed.number] == ["FAIL"]
+    keys = [t.user_attrs["key"] for t in after if t.state.name == "COMPLETE"]
+    assert len(set(keys)) == len(keys)  # no finished trial rendered twice
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.render
+def test_two_workers_on_one_database_run_different_trials(target, tmp_path, postgres_url):
+    import uuid
+
+    import optuna
+
+    name = f"two-{uuid.uuid4().hex[:8]}"
+    args = fit_args(target, f"name={name}", "fit.trials=4", f"fit.storage={postgres_url}")
+    try:
+        ps = [subprocess.Popen([sys.executable, "-m", "simgen.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=900) for p in ps]
+        assert all(p.returncode == 0 for p in ps), [o[1] for o in outs]
+        done = [t for t in trials_of(postgres_url, name) if t.state.name == "COMPLETE"]
+        assert len(done) >= 4
+        assert len({t.number for t in done}) == len(done)
+        assert len({t.user_attrs["key"] for t in done}) == len(done)  # different settings, each rendered once
+        assert len({t.user_attrs["worker"] for t in done}) == 2  # both workers ran trials
+    finally:
+        if name in [s.study_name for s in optuna.get_all_study_summaries(postgres_url)]:
+            optuna.delete_study(study_name=name, storage=postgres_url)

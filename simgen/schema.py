@@ -33,7 +33,7 @@ import textwrap
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from simgen import SimgenError, did_you_mean  # noqa: F401  (did_you_mean: re-exported)
 
@@ -336,6 +336,38 @@ def check_key(key: str, root: Any, under: str = "", where: str = "simgen --help 
         if tp is Any or (origin is list and part.isdigit()):
             return
         raise SimgenError(f"'{parent}' has no key '{part}': it is a single value; set it with {parent}=VALUE")
+
+
+def merge_overrides(cls: type, data: Any, overrides: list[str], under: str, check: Callable[[str], None],
+                    parse_hint: str) -> Any:
+    """An instance of dataclass ``cls``: its defaults, then ``data`` (a mapping or None), then each
+    ``UNDER.KEY=VALUE`` of ``overrides`` merged over them as OmegaConf types them; ``check(KEY)``
+    refuses an unknown key before its value is read. A one-line SimgenError for an override that
+    is not ``UNDER.KEY=VALUE``, one that does not parse (``parse_hint`` says how to quote), or a
+    value of the wrong type. The values' bounds are for :func:`check_fields`."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(cls), data or {})
+        for text in overrides:
+            key, eq, value = text.partition("=")
+            if not eq or not key.startswith(f"{under}."):
+                raise SimgenError(f"bad {under} override {text!r}; write {under}.KEY=VALUE")
+            key = key[len(under) + 1:]
+            check(key)
+            try:
+                dot = OmegaConf.from_dotlist([f"{key}={value}"])
+            except yaml.YAMLError as e:
+                raise SimgenError(f"cannot parse the override {text!r} ({' '.join(str(e).split()[:12])}...); "
+                                  f"{parse_hint}") from None
+            cfg = OmegaConf.merge(cfg, dot)
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        msg = " ".join(str(e).splitlines()[0].rstrip(".").split())
+        raise SimgenError(f"bad {under} value for '{under}.{key}': {msg}") from None
 
 
 def type_name(tp: Any) -> str:

@@ -10,6 +10,7 @@ from typing import Callable
 
 from simgen import SimgenError
 from simgen.cli.errors import fail
+from simgen.cli.fit import fit_main
 
 
 def merge_main(argv: list[str]) -> None:
@@ -191,13 +192,6 @@ def catalog_main(argv: list[str]) -> None:
               f"--categories or --default-category): {', '.join(left_out[:20])}"
               + (" ..." if len(left_out) > 20 else ""), file=sys.stderr, flush=True)
     print(f"simgen catalog: {n} object(s) in {path} (use it with objects.catalog={path})", flush=True)
-
-
-def fit_main(argv: list[str]) -> None:
-    """``simgen fit ...`` (simgen.cli.fit)."""
-    from simgen.cli.fit import fit_main as main
-
-    main(argv)
 
 
 SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {

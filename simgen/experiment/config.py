@@ -17,7 +17,7 @@ from typing import Any, Optional
 from simgen import SimgenError
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
-from simgen.schema import UnknownKey, check_fields, check_key, did_you_mean, setting
+from simgen.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -160,9 +160,7 @@ def is_study_file(path: Path) -> bool:
 
 def load_study(path: Path, overrides: list[str]) -> StudyConfig:
     """The study of YAML file ``path`` with ``study.KEY=VALUE`` overrides merged in, checked."""
-    import yaml
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
 
     try:
         data = OmegaConf.load(path)
@@ -172,26 +170,9 @@ def load_study(path: Path, overrides: list[str]) -> StudyConfig:
     if other:
         raise SimgenError(f"{path}: a study file holds only 'study:' (found {other[0]!r}); put simgen "
                           "settings of every dataset in study.simgen")
-    base = OmegaConf.structured(StudyConfig)
-    try:
-        cfg = OmegaConf.merge(base, data.get("study") or {})
-        for text in overrides:
-            key, eq, value = text.partition("=")
-            if not eq or not key.startswith("study."):
-                raise SimgenError(f"bad study override {text!r}; write study.KEY=VALUE")
-            _check_key(key[len("study."):])
-            try:
-                dot = OmegaConf.from_dotlist([f"{key[len('study.'):]}={value}"])
-            except yaml.YAMLError as e:
-                raise SimgenError(f"cannot parse the override {text!r} ({' '.join(str(e).split()[:12])}...); quote "
-                                  "list items holding brackets or commas, e.g. "
-                                  "\"study.simgen=[render.width=96,'camera.distance=[0.5,0.9]']\"") from None
-            cfg = OmegaConf.merge(cfg, dot)
-        study = OmegaConf.to_object(cfg)
-    except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or "?"
-        msg = " ".join(str(e).splitlines()[0].rstrip(".").split())
-        raise SimgenError(f"bad study value for 'study.{key}': {msg}") from None
+    study = merge_overrides(StudyConfig, data.get("study"), overrides, "study", _check_key,
+                            "quote list items holding brackets or commas, e.g. "
+                            "\"study.simgen=[render.width=96,'camera.distance=[0.5,0.9]']\"")
     assert isinstance(study, StudyConfig)
     return check_study(study)
 

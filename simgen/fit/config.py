@@ -9,6 +9,8 @@ the fit makes (as a study's are).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, Optional
 
 from simgen import SimgenError
 from simgen.core.paths import CONFIG_DIR
-from simgen.schema import check_fields, check_key, setting
+from simgen.schema import check_fields, check_key, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_SPACE = CONFIG_DIR / "fit_space.yaml"
@@ -81,6 +83,11 @@ class FitConfig:
         return Path(self.out if self.out is not None else Path("fits") / self.name).expanduser().absolute()
 
 
+def digest(parts: Any) -> str:
+    """A short hex digest of JSON-able ``parts`` (a trial's folder name, a fingerprint)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def check_fit(c: FitConfig) -> FitConfig:
     """Every declared bound, then the rules that tie fields together; a one-line SimgenError."""
     check_fields(c, "fit.")
@@ -134,26 +141,11 @@ def split_args(args: list[str]) -> tuple[list[str], list[str]]:
 
 def load_fit(overrides: list[str]) -> FitConfig:
     """FitConfig with ``KEY=VALUE`` overrides (``fit.`` prefix removed) merged in, checked."""
-    import yaml
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    def check(key: str) -> None:  # entries under fit.space are checked against the settings by parse_space
+        if not key.startswith("space.") and key != "space":
+            check_key(key, FitConfig, under="fit", where="docs/config.md, section Fits, lists the fit keys")
 
-    cfg = OmegaConf.structured(FitConfig)
-    try:
-        for text in overrides:
-            key, _, value = text.partition("=")
-            if not key.startswith("space.") and key != "space":
-                check_key(key, FitConfig, under="fit", where="docs/config.md, section Fits, lists the fit keys")
-            try:
-                dot = OmegaConf.from_dotlist([f"{key}={value}"])
-            except yaml.YAMLError as e:
-                raise SimgenError(f"cannot parse the override fit.{text!r} ({' '.join(str(e).split()[:12])}...); "
-                                  "quote values holding brackets or commas") from None
-            cfg = OmegaConf.merge(cfg, dot)
-        fit = OmegaConf.to_object(cfg)
-    except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or "?"
-        msg = " ".join(str(e).splitlines()[0].rstrip(".").split())
-        raise SimgenError(f"bad fit value for 'fit.{key}': {msg}") from None
+    fit = merge_overrides(FitConfig, None, [f"fit.{o}" for o in overrides], "fit", check,
+                          "quote values holding brackets or commas")
     assert isinstance(fit, FitConfig)
     return check_fit(fit)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -34,10 +32,6 @@ class Plan:
     @property
     def storage_url(self) -> str:
         return self.fit.storage or f"sqlite:///{self.folder / 'fit.db'}"
-
-
-def digest(parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any]) -> Plan:

@@ -16,6 +16,7 @@ import numpy as np
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, read_png
 from simgen.report import mpl, svg
 from simgen.report.inspect import CSS, image_data_uri
+from simgen.schema import override_text
 
 if TYPE_CHECKING:
     from simgen.fit.plan import Plan
@@ -64,19 +65,17 @@ def importances(study: Any) -> dict[str, float]:
 
 def write_report(plan: "Plan", study: Any) -> Path:
     """Write ``report.html`` into the fit's folder; returns its path."""
-    from simgen.fit.space import to_overrides, values_of
+    from simgen.fit.space import values_of
 
     done = complete(study)
     best = study.best_trial if done else None
     default = study.user_attrs.get("default", {})
-    folders = {"target": None, "default": plan.folder / "default"}
+    rendered = {"default": plan.folder / "default"}
     if best is not None:
-        folders["fitted"] = plan.folder / "trials" / best.user_attrs["key"]
+        rendered["fitted"] = plan.folder / "trials" / best.user_attrs["key"]
     pictures = {"target": _target_images(plan, SHOWN)}
     samples: dict[str, dict[str, np.ndarray]] = {"target": plan.target.samples}
-    for name, folder in folders.items():
-        if folder is None:
-            continue
+    for name, folder in rendered.items():
         pictures[name] = _dataset_images(folder, SHOWN)
         if (folder / "stats.npz").is_file():
             samples[name] = read_npz(folder / "stats.npz")
@@ -120,8 +119,7 @@ def write_report(plan: "Plan", study: Any) -> Path:
         out += ["<h2>Fitted settings</h2>", '<table class="summary" id="settings"><tr><td>setting</td><td>default</td>'
                 "<td>fitted</td></tr>"]
         for e in plan.entries:
-            d = to_overrides({e.key: plan.defaults[e.key]})[0].partition("=")[2]
-            f = to_overrides({e.key: values[e.key]})[0].partition("=")[2]
+            d, f = override_text(plan.defaults[e.key]), override_text(values[e.key])
             out.append(f"<tr><td>{e.key}</td><td>{html.escape(d)}</td><td>{html.escape(f)}</td></tr>")
         out.append("</table>")
         out.append(f"<p>Render with them: <code>simgen --config-dir {html.escape(str(plan.folder))} "

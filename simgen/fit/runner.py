@@ -19,7 +19,6 @@ heartbeat is stale and run again with the same settings (its renders resume). Re
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -32,17 +31,20 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from simgen import SimgenError
 from simgen.fit.distance import Distance, distance
-from simgen.fit.plan import Plan, digest, mkdir
+from simgen.fit.config import digest
+from simgen.fit.plan import Plan, mkdir
 from simgen.fit.report import complete, write_report
 from simgen.fit.space import to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, read_png, write_npz
+from simgen.io.locks import OwnerLock
 from simgen.procs import child_env
+from simgen.schema import override_text
 
 log = logging.getLogger("simgen.fit")
 
@@ -90,26 +92,13 @@ def measure(plan: Plan, folder: Path, overrides: list[str]) -> tuple[Distance, d
     """Render ``overrides`` into ``folder`` (kept when already complete), its distance to the
     target; the render folder keeps its images, meta and statistics only (:data:`KEEP`)."""
     stats = folder / "stats.npz"
-    with _folder_lock(folder):
+    with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
         if stats.is_file():  # measured before (a resume, another worker)
             samples = read_npz(stats)
         else:
             samples = _render_and_measure(plan, folder, overrides)
     target = {n: plan.target.samples[n] for n in plan.weights}
     return distance(target, {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights), samples
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """Hold ``folder``.lock (waiting for it): workers sharing the fit's folder render a folder once."""
-    import fcntl
-
-    fd = os.open(folder.with_name(folder.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _render_and_measure(plan: Plan, folder: Path, overrides: list[str]) -> dict[str, np.ndarray]:
@@ -139,18 +128,20 @@ def open_study(plan: Plan) -> Any:
     name = plan.fit.name
     fingerprint = json.loads(json.dumps(plan.fingerprint))
     existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    started = 0
     if name in existing:
-        old = optuna.load_study(study_name=name, storage=storage).user_attrs.get("fit")
-        if old != fingerprint:
+        old = optuna.load_study(study_name=name, storage=storage)
+        started = len(old.trials)
+        if old.user_attrs.get("fit") != fingerprint:
             if not plan.fit.overwrite:
-                raise SimgenError(f"{plan.folder} holds fit {name!r} of other settings ({_first_change(old, fingerprint)});"
+                raise SimgenError(f"{plan.folder} holds fit {name!r} of other settings "
+                                  f"({_first_change(old.user_attrs.get('fit'), fingerprint)});"
                                   " give another fit.name, or fit.overwrite=true to start it over")
             optuna.delete_study(study_name=name, storage=storage)
             for sub in ("default", "trials"):
                 shutil.rmtree(plan.folder / sub, ignore_errors=True)
-            existing.remove(name)
+            started = 0
     shared = plan.fit.storage is not None
-    started = len(optuna.load_study(study_name=name, storage=storage).trials) if name in existing else 0
     entropy = [plan.fit.seed, started] + ([os.getpid(), int(digest(socket.gethostname()), 16)] if shared else [])
     seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=plan.fit.startup_trials, multivariate=True,
@@ -172,7 +163,7 @@ def _first_change(old: Any, new: dict) -> str:
     if not isinstance(old, dict):
         return "no record of its settings"
     for k in new:
-        if old.get(k) != json.loads(json.dumps(new[k])):
+        if old.get(k) != new[k]:
             return f"its {k} differs"
     return "its settings differ"
 
@@ -183,7 +174,6 @@ class Outcome:
     trials: int
     default: float
     best: float
-    best_values: dict[str, Any]
 
 
 def run_fit(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
@@ -192,8 +182,6 @@ def run_fit(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
     fit = plan.fit
     lock = None
     if fit.storage is None:  # the fit's own SQLite file: one process at a time
-        from simgen.io.locks import OwnerLock
-
         try:
             lock = OwnerLock(mkdir(plan.folder) / "fit.lock")
         except BlockingIOError:
@@ -260,8 +248,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
                        catch=())
     write_outputs(plan, study)
     write_report(plan, study)
-    best = study.best_trial
-    return Outcome(plan.folder, len(complete(study)), default, best.value, values_of(plan.entries, best.params))
+    return Outcome(plan.folder, len(complete(study)), default, study.best_value)
 
 
 # ------------------------------------------------------------------ results
@@ -282,8 +269,7 @@ def write_outputs(plan: Plan, study: Any) -> None:
         w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6g}",
                     *(f"{c[k]:.6g}" if k in c else "" for k in comps), f"{t.user_attrs.get('seconds', 0):.1f}",
                     f"trials/{t.user_attrs['key']}" if "key" in t.user_attrs else "",
-                    *(to_overrides({k: values[k]})[0].partition("=")[2] if k in values else "" for k in
-                      (e.key for e in plan.entries))])
+                    *(override_text(values[e.key]) if e.key in values else "" for e in plan.entries)])
     atomic_write_bytes(plan.folder / "trials.csv", buf.getvalue().encode())
     if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
         atomic_write_bytes(plan.folder / "best.yaml", best_yaml(plan, study).encode())
@@ -298,10 +284,10 @@ def best_yaml(plan: Plan, study: Any) -> str:
     best = study.best_trial
     default = study.user_attrs["default"]["distance"]
     values = values_of(plan.entries, best.params)
-    groups, keys = [], {}
-    from simgen.configstore import options
+    from simgen.configstore import groups as setting_groups
 
-    known = options()
+    known = {"scene", "experiment", *setting_groups()}
+    groups, keys = [], {}
     for o in plan.base:
         k, _, v = o.partition("=")
         if k.startswith(WORLD_EXCLUDED) or k.startswith(("+", "~")):

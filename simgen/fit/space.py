@@ -198,10 +198,10 @@ def _entry(key: str, where: str, leaf: Any, tp: Any, rule: Rule) -> Entry:
         if extra or not isinstance(choices, (list, tuple)) or not choices:
             raise SimgenError(f"{where}: a choice entry is {{choices: [value, ...]}} with at least one value")
         for c in choices:
-            problem = check_value(_plain(c), tp, rule)
+            problem = check_value(c, tp, rule)
             if problem:
-                raise SimgenError(f"{where}: the choice {override_text(_plain(c))} {problem}")
-        return Entry(key, "choice", choices=tuple(_plain(c) for c in choices))
+                raise SimgenError(f"{where}: the choice {override_text(c)} {problem}")
+        return Entry(key, "choice", choices=tuple(choices))
     if spec is None:
         if len(leaf) != 2:
             raise SimgenError(f"{where}={override_text(list(leaf))}: give [low, high], or {{choices: [...]}} to pick "
@@ -242,18 +242,6 @@ def _unwrap(tp: Any) -> Any:
     """``X`` of ``Optional[X]``; other types as they are."""
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     return args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1 else tp
-
-
-def _plain(value: Any) -> Any:
-    """A YAML / OmegaConf value as plain Python (lists and dicts)."""
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(value):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover (omegaconf is a dependency)
-        pass
-    return value
 
 
 def values_of(entries: Sequence[Entry], params: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,18 +9,17 @@ another size than the others) stops the fit before anything renders, with one li
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
 from simgen import SimgenError
 from simgen.core.image_header import MAX_IMAGE_PIXELS, check_pixels
+from simgen.fit.config import digest
 
 log = logging.getLogger("simgen.fit")
 
@@ -73,8 +72,6 @@ def read_image(path: Path, limit: int = MAX_IMAGE_PIXELS) -> np.ndarray:
             if mode in ("L", "LA", "1", "I", "I;16", "I;16B", "F"):
                 raise SimgenError(f"fit.target: {path} is a greyscale image (mode {mode}); simgen renders colour and the "
                                   "fit compares colour statistics: give colour images")
-            if mode in ("I;16", "RGB;16", "RGBA;16"):
-                raise SimgenError(f"fit.target: {path} is 16-bit; convert it to 8 bits")
             if mode in ("RGBA", "PA") or (mode == "P" and "transparency" in im.info):
                 rgba = np.asarray(im.convert("RGBA"))
                 if (rgba[..., 3] < 255).any():
@@ -86,10 +83,6 @@ def read_image(path: Path, limit: int = MAX_IMAGE_PIXELS) -> np.ndarray:
         raise
     except (OSError, ValueError, SyntaxError) as e:  # PIL: truncated, corrupt, unknown
         raise SimgenError(f"fit.target: cannot read {path} ({' '.join(str(e).split())}); fix or remove it") from None
-
-
-def _fingerprint(parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -157,7 +150,7 @@ def load_target(folder: str, *, max_images: int, size: tuple[int, int] | None, c
     root = Path(folder).expanduser()
     names = [p.relative_to(root).as_posix() for p in files]
     coco_stat = Path(coco).expanduser().stat() if coco else None
-    key = _fingerprint({"files": [(n, p.stat().st_size, p.stat().st_mtime_ns) for n, p in zip(names, files)],
+    key = digest({"files": [(n, p.stat().st_size, p.stat().st_mtime_ns) for n, p in zip(names, files)],
                         "size": size, "coco": (coco, coco_stat.st_size, coco_stat.st_mtime_ns) if coco_stat else None,
                         "rename": dict(rename), "version": STATS_VERSION})
     if cache.is_file():

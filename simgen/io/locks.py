@@ -21,13 +21,14 @@ from pathlib import Path
 
 class OwnerLock:
     """An exclusive ``flock`` on ``path`` (created if missing) held until :meth:`release`
-    or the process ends. Raises ``BlockingIOError`` if another owner holds it."""
+    or the process ends. Raises ``BlockingIOError`` if another owner holds it, or with
+    ``wait`` waits until it is free."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, wait: bool = False):
         self.path = Path(path)
         self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BaseException:
             os.close(self._fd)
             self._fd = None

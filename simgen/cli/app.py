@@ -43,6 +43,8 @@ def config_flags(args: list[str]) -> tuple[list[str], list[str]]:
         (flags if a.partition("=")[0] in CONFIG_FLAGS else rest).append(a)
         i += 1
     return flags, rest
+
+
 _full_error = False
 
 

@@ -324,11 +324,12 @@ def test_jpeg_effect_draws_its_quality_in_range():
 
 # ------------------------------------------------------------------ rendered
 
-def _run(root: Path, effects: EffectsConfig | None, hooks=None) -> Path:
+def _run(root: Path, effects: EffectsConfig | None, hooks=None, labels: tuple = ()) -> Path:
     from simgen.pipeline import run
 
     s = tiny_settings(root, frames=2, width=64, height=48, samples=2)
     s.sequence.length = 2
+    s.output.labels = list(labels)
     if effects is not None:
         s.effects = effects
     run(s, hooks=hooks)
@@ -361,7 +362,8 @@ def runs(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("effects")
     capture = _capture()
     return {"plain": _run(base / "plain", None), "camera": _run(base / "camera", camera, capture),
-            "again": _run(base / "again", camera), "capture": capture}
+            "again": _run(base / "again", camera), "capture": capture,
+            "linear": _run(base / "linear", None, labels=("linear",))}
 
 
 def test_effects_change_the_rgb_only(runs):
@@ -406,6 +408,22 @@ def test_rendered_rgb_is_the_agx_curve_of_the_recorded_effects_in_linear_light(r
         records.append(record)
     assert records[0]["noise"] == records[1]["noise"] and records[0]["jpeg"] == records[1]["jpeg"]
     assert records[0]["motion_blur"]["shutter"] == records[1]["motion_blur"]["shutter"]
+
+
+def test_the_linear_label_is_the_exposed_light_the_image_was_tone_mapped_from(runs):
+    """output.labels=[linear] writes the exposed linear image the camera effects start from: the
+    captured one; its tone curve is the written image."""
+    from simgen.io import read_frame
+    from simgen.io.files import read_png
+
+    for i in (0, 1):
+        linear = np.load(runs["linear"] / "linear" / f"{i:06d}.npy")
+        assert linear.dtype == np.float32 and linear.shape == (48, 64, 3)
+        assert np.array_equal(linear, runs["capture"].linear[i])
+        assert np.array_equal(read_frame(runs["linear"], i)["linear"], linear)
+        image = read_png(runs["linear"] / "images" / f"{i:06d}.png").astype(int)
+        assert np.array_equal(image, read_png(runs["plain"] / "images" / f"{i:06d}.png"))
+        assert np.array_equal(display(linear, "agx"), image)
 
 
 def test_effects_are_deterministic(runs):

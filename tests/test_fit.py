@@ -272,6 +272,50 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert html.count('data-kind="') == 3 and "Distance per statistic" in html
 
 
+def test_the_development_search_tries_the_start_values_first_and_finds_the_optimum():
+    from simgen.fit.develop import search
+    from simgen.fit.distance import Distance
+
+    entries = space({"effects": {"jpeg_quality": {"low": 5, "high": 100, "as": "value"},
+                                 "noise_probability": [0, 1]}})
+    seen = []
+
+    def evaluate(v):
+        seen.append(v)
+        return Distance(abs(v["effects.jpeg_quality"][0] - 70) / 95 + abs(v["effects.noise_probability"] - 0.3), {})
+
+    start = {"effects.jpeg_quality": [90, 90], "effects.noise_probability": 0.5}
+    found = search(entries, evaluate, 60, seed=3, start=[start, {"effects.jpeg_quality": [200, 200]}])
+    assert seen[0] == start and len(seen) == len(found.history) <= 60  # the unrepresentable start is skipped
+    assert len(seen) > 12  # TPE's 12, then the pattern search until its step is below 1 %
+    assert abs(found.values["effects.jpeg_quality"][0] - 70) <= 8 and abs(found.values["effects.noise_probability"] - 0.3) < 0.1
+    assert found.distance.total == min(h["value"] for h in found.history)
+    assert search([], lambda v: Distance(len(v), {}), 60, seed=3).values == {}
+
+
+@pytest.mark.render
+def test_developing_a_neutral_render_gives_the_images_simgen_renders_with_those_settings(target, tmp_path):
+    """The fit renders with the camera settings neutral and the linear images kept, then develops
+    them: the target's own settings (noise of full well 40) give the target's images again, exactly."""
+    from simgen.config import EffectsConfig
+    from simgen.fit.develop import NEUTRAL, Developer, load_frames
+    from simgen.io.files import read_png
+
+    out = tmp_path / "neutral"
+    r = simgen(f"output.dir={out}", "frames=4", "render.width=64", "render.height=48", *SMALL, "seed=900",
+               "camera.distance=[2.5,3]", *NEUTRAL, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    frames = load_frames(out)
+    assert frames.index == [0, 1, 2, 3] and all(x.dtype == np.float32 for x in frames.linear)
+    develop = Developer(EffectsConfig(), (0.0, 0.0), "agx", seed=900)
+    noisy = develop(frames, {"effects.noise_probability": 1.0, "effects.full_well": [40.0, 40.0]})
+    plain = develop(frames, {})
+    for i in range(4):
+        want = read_png(target / "images" / f"{i:06d}.png")
+        assert np.array_equal(noisy[i], want)
+        assert np.abs(plain[i].astype(int) - want).mean() > 1  # the noise is what makes them alike
+
+
 def write_space(tmp_path: Path) -> Path:
     p = tmp_path / "space.yaml"
     p.write_text("camera:\n  distance: {low: 0.5, high: 4, log: true}\n")

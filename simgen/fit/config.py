@@ -58,6 +58,10 @@ class FitConfig:
     settings, not by their draws)."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
+    develop_trials: int = setting(100, ge=1, le=100_000)
+    """Per trial, the candidate values of the settings applied after the render (camera.exposure and
+    the camera effects) that a search of its own tries on the trial's renders, without rendering
+    again (simgen.fit.develop)."""
     simgen: list[str] = setting([], empty_ok=True, example="[render.samples=32,objects.catalog=textured]")
     """simgen overrides of every render (the default config and every trial), before the command
     line's; render.width and render.height default to the target's image size."""

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from simgen import SimgenError
 from simgen.fit.config import FitConfig, space_tree
+from simgen.fit.develop import DEVELOPED, Developer
 from simgen.fit.distance import scales
 from simgen.fit.space import Entry, defaults_of, parse_space, to_overrides
 from simgen.fit.target import Target, load_target
@@ -27,11 +28,28 @@ class Plan:
     target: Target
     scale: dict[str, float]
     weights: dict[str, float]
+    settings: Any = None
+    """The base config's Settings (what development starts from)."""
     fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def storage_url(self) -> str:
         return self.fit.storage or f"sqlite:///{self.folder / 'fit.db'}"
+
+    @property
+    def rendered(self) -> list[Entry]:
+        """The entries each trial renders with."""
+        return [e for e in self.entries if e.key not in DEVELOPED]
+
+    @property
+    def developed(self) -> list[Entry]:
+        """The entries searched on a trial's renders (simgen.fit.develop)."""
+        return [e for e in self.entries if e.key in DEVELOPED]
+
+    @property
+    def developer(self) -> Developer:
+        s = self.settings
+        return Developer(s.effects, tuple(s.camera.exposure), s.render.tone, self.fit.seed)
 
 
 def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any]) -> Plan:
@@ -57,7 +75,8 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
                          categories=sorted({a.category for a in catalog.assets}), rename=fit.rename,
                          cache=mkdir(folder) / "target.npz", limit=settings.render.max_image_pixels)
     base = user if size else [*user, f"render.width={target.size[0]}", f"render.height={target.size[1]}"]
-    defaults = defaults_of(entries, check(base))
+    settings = check(base)
+    defaults = defaults_of(entries, settings)
     for end in ("low", "high"):  # the space's corners render as simgen would run them
         check([*base, *to_overrides({e.key: _corner(e, end) for e in entries})])
     names = [*IMAGE_STATS, *(LABEL_STATS if target.labelled else ())]
@@ -67,9 +86,10 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
                           f"(they are {', '.join(names)})")
     weights = {n: float(fit.weights.get(n, 1.0)) for n in names}
     samples = {n: target.samples[n] for n in names}
-    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights)
+    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings)
     plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
                         "seed": fit.seed, "objective": fit.objective, "weights": weights,
+                        "develop_trials": fit.develop_trials,
                         "target": [fit.target, target.files[:3], len(target.files), fit.target_coco]}
     return plan
 
@@ -79,7 +99,7 @@ def _corner(e: Entry, end: str) -> Any:
         return e.choices[0 if end == "low" else -1]
     v = e.low if end == "low" else e.high
     v = int(v) if e.integer else v
-    return [v, v] if e.kind == "range" else v
+    return [v, v] if e.kind == "range" else e.value_of(v)
 
 
 def mkdir(p: Path) -> Path:

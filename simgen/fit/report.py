@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simgen.io.files import atomic_write_bytes, read_json, read_npz, read_png
+from simgen.io.files import atomic_write_bytes
 from simgen.report import mpl, svg
 from simgen.report.inspect import CSS, image_data_uri
 from simgen.schema import override_text
@@ -25,14 +25,6 @@ log = logging.getLogger("simgen.fit")
 
 SHOWN = 6
 """Images of each kind shown side by side."""
-
-
-def _dataset_images(folder: Path, n: int) -> list[np.ndarray]:
-    try:
-        images = read_json(folder / "coco.json")["images"]
-    except (OSError, ValueError, KeyError):
-        return []
-    return [read_png(folder / im["file_name"]) for im in images[:n]]
 
 
 def _target_images(plan: "Plan", n: int) -> list[np.ndarray]:
@@ -51,10 +43,11 @@ def complete(study: Any) -> list[Any]:
 
 
 def importances(study: Any) -> dict[str, float]:
-    """Optuna's parameter importances of the complete trials ({} with fewer than 3 or when it cannot)."""
+    """Optuna's parameter importances of the complete trials ({} with fewer than 3, without
+    parameters, or when it cannot)."""
     import optuna
 
-    if len(complete(study)) < 3:
+    if len(complete(study)) < 3 or not any(t.params for t in complete(study)):
         return {}
     try:
         return dict(optuna.importance.get_param_importances(study))
@@ -63,22 +56,27 @@ def importances(study: Any) -> dict[str, float]:
         return {}
 
 
-def write_report(plan: "Plan", study: Any) -> Path:
-    """Write ``report.html`` into the fit's folder; returns its path."""
-    from simgen.fit.space import values_of
+def develop_importances(plan: "Plan", trial: Any) -> dict[str, float]:
+    """The parameter importances of a trial's development search (its ``develop_history``)."""
+    import optuna
 
+    dists = {k: d for e in plan.developed for k, d in e.distributions().items()}
+    study = optuna.create_study(direction="minimize")
+    study.add_trials([optuna.trial.create_trial(params=h["params"], distributions=dists, value=h["value"])
+                      for h in trial.user_attrs.get("develop_history", ())])
+    return importances(study)
+
+
+def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarray], dict[str, np.ndarray]]],
+                 values: dict[str, Any]) -> Path:
+    """Write ``report.html`` into the fit's folder; returns its path. ``views``: {"default", and
+    "fitted" once a trial is complete: (developed images, statistics samples)}; ``values``: the
+    best trial's settings."""
     done = complete(study)
     best = study.best_trial if done else None
     default = study.user_attrs.get("default", {})
-    rendered = {"default": plan.folder / "default"}
-    if best is not None:
-        rendered["fitted"] = plan.folder / "trials" / best.user_attrs["key"]
-    pictures = {"target": _target_images(plan, SHOWN)}
-    samples: dict[str, dict[str, np.ndarray]] = {"target": plan.target.samples}
-    for name, folder in rendered.items():
-        pictures[name] = _dataset_images(folder, SHOWN)
-        if (folder / "stats.npz").is_file():
-            samples[name] = read_npz(folder / "stats.npz")
+    pictures = {"target": _target_images(plan, SHOWN), **{k: v[0][:SHOWN] for k, v in views.items()}}
+    samples = {"target": plan.target.samples, **{k: v[1] for k, v in views.items()}}
     title = f"simgen fit: {plan.fit.name}"
     rows = [("target", f"{plan.fit.target} ({len(plan.target.files)} images, {plan.target.size[0]}x{plan.target.size[1]})"
              + (f", labels {plan.fit.target_coco}" if plan.target.labelled else "")),
@@ -107,15 +105,15 @@ def write_report(plan: "Plan", study: Any) -> Path:
     plots = [svg.trials_plot("Distance per trial", [t.number for t in done], [t.value for t in done],
                              default.get("distance"))]
     plots += [svg.samples_plot(c, {k: s[c] for k, s in samples.items() if c in s}) for c in comps]
-    weights = importances(study)
-    if weights:
-        names = sorted(weights, key=weights.get, reverse=True)[:15]
-        plots.append(svg.bar_chart("Which settings mattered", names, [weights[n] for n in names],
-                                   ylabel="importance"))
+    for what, weights in (("rendered settings mattered (over the trials)", importances(study)),
+                          ("camera settings mattered (the best trial's development)",
+                           develop_importances(plan, best) if best else {})):
+        if weights:
+            names = sorted(weights, key=weights.get, reverse=True)[:15]
+            plots.append(svg.bar_chart(f"Which {what}", names, [weights[n] for n in names], ylabel="importance"))
     out += ["<h2>Plots</h2>", '<div class="plots" id="plots">', *(plots if mpl.available() else [svg.NO_PLOTS]),
             "</div>"]
     if best is not None:
-        values = values_of(plan.entries, best.params)
         out += ["<h2>Fitted settings</h2>", '<table class="summary" id="settings"><tr><td>setting</td><td>default</td>'
                 "<td>fitted</td></tr>"]
         for e in plan.entries:

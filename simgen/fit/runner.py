@@ -1,12 +1,13 @@
-"""Run a fit: render the default config and one candidate randomization per trial, measure each
-against the target, and let Optuna's TPE choose the next candidates.
+"""Run a fit: render the default config and one candidate randomization per trial, develop each
+trial's renders under the candidate camera settings of a search of its own (simgen.fit.develop),
+measure them against the target, and let Optuna's TPE choose the next candidates.
 
 Layout of the fit's folder (``fits/NAME`` by default)::
 
     fit.db            the Optuna study (SQLite; fit.storage names a database server instead)
     target.npz        the target's statistics samples, cached (recomputed when the target changes)
-    default/          the default config's renders (a simgen dataset) and their statistics
-    trials/KEY/       one trial's renders, KEY a digest of its settings (a retried trial resumes them)
+    default/          the default config's renders: linear images, meta, COCO, label statistics
+    trials/KEY/       one trial's renders, KEY a digest of its rendered settings (a retried trial resumes them)
     trials.csv        one row per trial: its state, distance and components, its settings
     best.yaml         the best trial's settings as a simgen config (README: "Fit the randomization")
     report.html       target, default and fitted images side by side, the statistics, the search
@@ -40,8 +41,9 @@ from simgen.fit.distance import Distance, distance
 from simgen.fit.config import digest
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.report import complete, write_report
+from simgen.fit.develop import NEUTRAL, Frames, load_frames, search
 from simgen.fit.space import to_overrides, values_of
-from simgen.io.files import atomic_write_bytes, read_json, read_npz, read_png, write_npz
+from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
 from simgen.procs import child_env
 from simgen.schema import override_text
@@ -52,10 +54,14 @@ HEARTBEAT_S = 10
 """How often a worker's running trial says it is alive in the storage."""
 GRACE_S = 60
 """A running trial silent this long belongs to a dead worker: it is failed and run again."""
-MAX_FAILED_IN_A_ROW = 3
-"""Consecutive trials whose render failed before the fit stops (the base config is likely bad)."""
-KEEP = ("images", "meta", "coco.json", "dataset.json", "stats.npz")
-"""What a render folder keeps once its statistics are computed (depth, normals ... are removed)."""
+MAX_FAILED_IN_A_ROW = (3, 10)
+"""Consecutive trials whose render failed before the fit stops: before any trial is complete (the
+base config is likely bad), and after (a corner of the space that cannot render, e.g. more objects
+than fit, is only skipped: the search learns to avoid it)."""
+KEEP = ("linear", "meta", "coco.json", "dataset.json", "labels.npz")
+"""What a render folder keeps for development (images, depth, normals ... are removed)."""
+DEVELOP_STREAM = 0x44455645
+"""Entropy word of a trial's development search's seed (with fit.seed and the trial number)."""
 WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "seed")
 """Overrides that say how the fit rendered, not what the world is: left out of best.yaml."""
 
@@ -63,10 +69,11 @@ WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "
 # ------------------------------------------------------------------ rendering and measuring
 
 def render(folder: Path, overrides: list[str], frames: int, seed: int) -> None:
-    """Render (or resume) ``frames`` frames into ``folder`` with the simgen command line; its
+    """Render (or resume) ``frames`` frames into ``folder`` with the simgen command line, the
+    developed settings neutral and the linear images kept (simgen.fit.develop.NEUTRAL); its
     output goes to ``folder``.log."""
-    cmd = [sys.executable, "-m", "simgen.cli", *overrides, f"frames={frames}", "start=0", f"seed={seed}",
-           f"output.dir={folder}", "output.formats=[coco]", "output.labels=[]", "output.previews=false"]
+    cmd = [sys.executable, "-m", "simgen.cli", *overrides, *NEUTRAL, f"frames={frames}", "start=0", f"seed={seed}",
+           f"output.dir={folder}", "output.formats=[coco]", "output.previews=false"]
     logfile = folder.with_name(folder.name + ".log")
     with open(logfile, "w", encoding="utf-8") as out:
         r = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), text=True)
@@ -76,39 +83,56 @@ def render(folder: Path, overrides: list[str], frames: int, seed: int) -> None:
                           f"(the whole output: {logfile})")
 
 
-def dataset_samples(folder: Path, labelled: bool) -> dict[str, np.ndarray]:
-    """The statistics samples of a rendered dataset: its images', and its COCO labels' when
-    ``labelled``."""
-    from simgen.fit.stats import image_samples, label_stats
+@dataclass
+class Rendered:
+    """A render of the fit (the default config's, a trial's), ready to develop."""
 
-    coco = read_json(folder / "coco.json")
-    samples = image_samples(read_png(folder / im["file_name"]) for im in coco["images"])
-    if labelled:
-        samples.update(label_stats(coco))
-    return samples
+    frames: Frames
+    labels: dict[str, np.ndarray]
+    """Its label statistics samples ({} when the target has no labels)."""
 
 
-def measure(plan: Plan, folder: Path, overrides: list[str]) -> tuple[Distance, dict[str, np.ndarray]]:
-    """Render ``overrides`` into ``folder`` (kept when already complete), its distance to the
-    target; the render folder keeps its images, meta and statistics only (:data:`KEEP`)."""
-    stats = folder / "stats.npz"
+def rendered(plan: Plan, folder: Path, overrides: list[str]) -> Rendered:
+    """Render ``overrides`` into ``folder`` unless done before (a resume, another worker); the
+    folder keeps what development needs only (:data:`KEEP`)."""
+    from simgen.fit.stats import label_stats
+
+    labels = folder / "labels.npz"
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
-        if stats.is_file():  # measured before (a resume, another worker)
-            samples = read_npz(stats)
-        else:
-            samples = _render_and_measure(plan, folder, overrides)
-    target = {n: plan.target.samples[n] for n in plan.weights}
-    return distance(target, {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights), samples
+        if not labels.is_file():
+            render(folder, [*plan.base, *overrides], plan.fit.frames, plan.fit.seed)
+            for p in folder.iterdir():
+                if p.name not in KEEP:
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            write_npz(labels, label_stats(read_json(folder / "coco.json")) if plan.target.labelled else {})
+    return load_rendered(folder)
 
 
-def _render_and_measure(plan: Plan, folder: Path, overrides: list[str]) -> dict[str, np.ndarray]:
-    render(folder, [*plan.base, *overrides], plan.fit.frames, plan.fit.seed)
-    samples = dataset_samples(folder, plan.target.labelled)
-    for p in folder.iterdir():
-        if p.name not in KEEP:
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    write_npz(folder / "stats.npz", samples)
-    return samples
+def load_rendered(folder: Path) -> Rendered:
+    """A render of the fit made before (:func:`rendered`)."""
+    return Rendered(load_frames(folder), read_npz(folder / "labels.npz"))
+
+
+def developed(plan: Plan, r: Rendered, values: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """The images of render ``r`` developed with ``values``, and their statistics samples."""
+    from simgen.fit.stats import image_samples
+
+    images = plan.developer(r.frames, values)
+    return images, {**image_samples(images), **r.labels}
+
+
+def measure(plan: Plan, r: Rendered, values: dict[str, Any]) -> Distance:
+    """The distance to the target of render ``r`` developed with ``values``."""
+    samples = developed(plan, r, values)[1]
+    return distance({n: plan.target.samples[n] for n in plan.weights},
+                    {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights)
+
+
+def trial_values(plan: Plan, trial: Any) -> dict[str, Any]:
+    """{setting key: value} of every entry of a trial ({} for one that never measured)."""
+    if "develop" not in trial.user_attrs or not set(trial.params) >= {p for e in plan.rendered for p in e.params}:
+        return {}
+    return {**values_of(plan.rendered, trial.params), **trial.user_attrs["develop"]}
 
 
 # ------------------------------------------------------------------ the study
@@ -205,32 +229,40 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     if "default" not in study.user_attrs:
         say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
-        d, _ = measure(plan, plan.folder / "default", [])
+        d = measure(plan, rendered(plan, plan.folder / "default", []), {})
         study.set_user_attr("default", {"distance": d.total, "components": d.components})
     default = study.user_attrs["default"]["distance"]
     done = len(complete(study))
     failed_in_a_row = [0]
 
     def objective(trial: Any) -> float:
-        values = {e.key: e.suggest(trial) for e in plan.entries}
+        values = {e.key: e.suggest(trial) for e in plan.rendered}
         overrides = to_overrides(values)
         key = digest(overrides)
         trial.set_user_attr("key", key)
         trial.set_user_attr("worker", worker)
         t0 = time.monotonic()
         try:
-            d, _ = measure(plan, mkdir(plan.folder / "trials") / key, overrides)
+            r = rendered(plan, mkdir(plan.folder / "trials") / key, overrides)
         except SimgenError as e:
             failed_in_a_row[0] += 1
             trial.set_user_attr("error", str(e))
             log.warning("trial %d failed: %s", trial.number, e)
-            if failed_in_a_row[0] >= MAX_FAILED_IN_A_ROW:
-                raise SimgenError(f"{MAX_FAILED_IN_A_ROW} trials in a row failed to render; the last: {e}") from None
+            most = MAX_FAILED_IN_A_ROW[bool(complete(study))]
+            if failed_in_a_row[0] >= most:
+                raise SimgenError(f"{most} trials in a row failed to render; the last: {e}") from None
             raise optuna.TrialPruned() from None  # not counted as complete; the search goes on
         failed_in_a_row[0] = 0
-        trial.set_user_attr("components", d.components)
+        finished = complete(study)
+        start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
+        seed = int(np.random.SeedSequence([fit.seed, trial.number, DEVELOP_STREAM]).generate_state(1)[0])
+        found = search(plan.developed, lambda v: measure(plan, r, v), fit.develop_trials, seed,
+                       [*start, plan.defaults])
+        trial.set_user_attr("develop", found.values)
+        trial.set_user_attr("develop_history", found.history)
+        trial.set_user_attr("components", found.distance.components)
         trial.set_user_attr("seconds", time.monotonic() - t0)
-        return d.total
+        return found.distance.total
 
     if done < fit.trials:
         say(f"simgen fit: {fit.trials - done} trial(s) to run ({done} complete) against {len(plan.target.files)} "
@@ -247,7 +279,12 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         study.optimize(objective, n_trials=fit.trials - done, callbacks=[MaxTrialsCallback(fit.trials), tick],
                        catch=())
     write_outputs(plan, study)
-    write_report(plan, study)
+    views = {"default": developed(plan, load_rendered(plan.folder / "default"), {})}
+    if complete(study):
+        best = study.best_trial
+        views["fitted"] = developed(plan, load_rendered(plan.folder / "trials" / best.user_attrs["key"]),
+                                    best.user_attrs["develop"])
+    write_report(plan, study, views, trial_values(plan, study.best_trial) if complete(study) else {})
     return Outcome(plan.folder, len(complete(study)), default, study.best_value)
 
 
@@ -263,8 +300,7 @@ def write_outputs(plan: Plan, study: Any) -> None:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["trial", "state", "distance", *comps, "seconds", "folder", *(e.key for e in plan.entries)])
     for t in trials:
-        values = values_of(plan.entries, t.params) if set(t.params) >= {p for e in plan.entries for p in e.params} \
-            else {}
+        values = trial_values(plan, t)
         c = t.user_attrs.get("components", {})
         w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6g}",
                     *(f"{c[k]:.6g}" if k in c else "" for k in comps), f"{t.user_attrs.get('seconds', 0):.1f}",
@@ -283,7 +319,7 @@ def best_yaml(plan: Plan, study: Any) -> str:
 
     best = study.best_trial
     default = study.user_attrs["default"]["distance"]
-    values = values_of(plan.entries, best.params)
+    values = trial_values(plan, best)
     from simgen.configstore import groups as setting_groups
 
     known = {"scene", "experiment", *setting_groups()}

@@ -51,6 +51,8 @@ class Entry:
     integer: bool = False
     choices: tuple = ()
     """The values of a ``choice`` entry (any YAML value, e.g. ``[uniform]``)."""
+    span: bool = False
+    """The setting is a range: a ``value`` entry of it is the range ``[v, v]``."""
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -64,12 +66,30 @@ class Entry:
             return self.choices[texts.index(trial.suggest_categorical(self.key, texts))]
         if self.kind == "value":
             if self.integer:
-                return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log)
-            return trial.suggest_float(self.key, self.low, self.high, log=self.log)
+                return self.value_of(trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log))
+            return self.value_of(trial.suggest_float(self.key, self.low, self.high, log=self.log))
         lo, hi = self._u(self.low), self._u(self.high)
         centre = trial.suggest_float(f"{self.key}.centre", lo, hi)
         width = trial.suggest_float(f"{self.key}.width", 0.0, 1.0)
         return self.range_of(centre, width)
+
+    def distributions(self) -> dict[str, Any]:
+        """Optuna's distribution of each of this entry's parameters (as :meth:`suggest` draws them)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "choice":
+            return {self.key: CategoricalDistribution([override_text(c) for c in self.choices])}
+        if self.kind == "value":
+            cls = IntDistribution if self.integer else FloatDistribution
+            low, high = (int(self.low), int(self.high)) if self.integer else (self.low, self.high)
+            return {self.key: cls(low, high, log=self.log)}
+        return {f"{self.key}.centre": FloatDistribution(self._u(self.low), self._u(self.high)),
+                f"{self.key}.width": FloatDistribution(0.0, 1.0)}
+
+    def value_of(self, v: Any) -> Any:
+        """The setting's value of a ``value`` entry's parameter ``v``: ``[v, v]`` for a range setting."""
+        v = v if self.integer else _tidy(v)
+        return [v, v] if self.span else v
 
     def _u(self, x: float) -> float:
         return math.log(x) if self.log else float(x)
@@ -93,6 +113,10 @@ class Entry:
             text = override_text(value)
             return {self.key: text} if text in [override_text(c) for c in self.choices] else None
         if self.kind == "value":
+            if self.span:
+                if not (isinstance(value, (list, tuple)) and len(value) == 2 and value[0] == value[1]):
+                    return None
+                value = value[0]
             ok = isinstance(value, (int, float)) and self.low <= value <= self.high
             return {self.key: value} if ok else None
         if not (isinstance(value, (list, tuple)) and len(value) == 2 and self.low <= value[0] <= value[1] <= self.high):
@@ -235,7 +259,7 @@ def _entry(key: str, where: str, leaf: Any, tp: Any, rule: Rule) -> Entry:
     if log and low <= 0:
         raise SimgenError(f"{where}: log=true needs low > 0 (got {_num(low)})")
     kind = "range" if is_span and how != "value" else "value"
-    return Entry(key, kind, float(low), float(high), log, base is int)
+    return Entry(key, kind, float(low), float(high), log, base is int, span=is_span)
 
 
 def _unwrap(tp: Any) -> Any:
@@ -254,8 +278,7 @@ def values_of(entries: Sequence[Entry], params: Mapping[str, Any]) -> dict[str, 
             texts = [override_text(c) for c in e.choices]
             out[e.key] = e.choices[texts.index(params[e.key])]
         else:
-            v = params[e.key]
-            out[e.key] = v if e.integer else _tidy(v)
+            out[e.key] = e.value_of(params[e.key])
     return out
 
 

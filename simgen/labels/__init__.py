@@ -7,6 +7,7 @@ an entry point or a dotted path (simgen.core.registry).
 
 from simgen.labels.amodal import AMODAL, VISIBILITY
 from simgen.labels.core import (
+    LINEAR,
     FrameLabels,
     annotation_id,
     camera_normals,
@@ -28,6 +29,7 @@ from simgen.labels.kinds import LABEL_KINDS
 LABEL_KINDS.register(VISIBILITY)
 LABEL_KINDS.register(AMODAL)
 LABEL_KINDS.register(KEYPOINTS)
+LABEL_KINDS.register(LINEAR)
 
 __all__ = [
     "FrameLabels",

@@ -18,7 +18,7 @@ import numpy as np
 from pycocotools import mask as mask_util
 
 from simgen.core.scene import MAX_INSTANCE_ID
-from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS
+from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
 
 
 MAX_ID = MAX_INSTANCE_ID
@@ -303,3 +303,18 @@ def annotation_rle(annotation: dict, height: int, width: int) -> dict:
 def annotation_mask(annotation: dict, height: int, width: int) -> np.ndarray:
     """bool (H, W) mask of a COCO annotation (any segmentation form, see ``annotation_rle``)."""
     return mask_util.decode(annotation_rle(annotation, height, width)).astype(bool)
+
+
+def exposed_linear(labels: FrameLabels, context: Any) -> np.ndarray:
+    """The ``linear`` label kind's value: the frame's exposed linear image."""
+    if labels.linear is None:
+        raise ValueError("the linear label needs the renderer's exposed linear image (keep_linear)")
+    return np.asarray(labels.linear, np.float32)
+
+
+LINEAR = LabelKind(
+    "linear", "the exposed linear image (H, W, 3) before the camera effects and the tone curve: linear sRGB "
+    "light, metered so that mid grey is 0.18 (meta image.total_stops; HDR: may exceed 1); the effects of "
+    "the meta's record applied to it give the image", "float32", 3, "linear", ".npy", compute=exposed_linear)
+"""Optional label kind ``linear`` (output.labels=[linear]): what simgen.imaging's camera effects and
+simgen.tone.display start from, for HDR training or a sensor model of one's own."""

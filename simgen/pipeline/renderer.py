@@ -75,5 +75,6 @@ class RendererFactory(Protocol):
     def __call__(self, render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool) -> Renderer:
         """``workdir``: the folder to make a scratch folder in (chosen by free space);
         ``scratch_need``: the bytes the renders in flight need there (for the error when it is
-        full); ``keep_linear``: passes also hold ``linear`` (the camera effects are on)."""
+        full); ``keep_linear``: passes also hold ``linear`` (the camera effects are
+        on, or output.labels has linear)."""
         ...

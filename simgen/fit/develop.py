@@ -1,0 +1,210 @@
+"""The settings a fit searches without rendering: exposure and the camera effects.
+
+Exposure compensation (``camera.exposure``) and the camera and sensor effects (lens blur,
+vignetting, noise, white balance, JPEG: :mod:`simgen.imaging.effects`) work on the exposed
+linear image after the render, in numpy. So a fit renders each candidate scene randomization
+once with them neutral (:data:`NEUTRAL`), keeping the exposed linear images
+(``output.labels=[linear]``), and then *develops* those images under many candidate values of
+these settings, in milliseconds each, with the functions simgen itself applies
+(:func:`develop`; an inner TPE search per trial, :func:`search`). A trial's distance is the best
+developed one: the search over what needs a render sees, for each scene randomization, how close
+it can come with the best camera.
+
+Developed images are the ones ``simgen`` renders with those settings, pixel for pixel, but for
+the exposure: the render draws each frame's exposure from the scene's generator, development
+from a generator of its own (the same range, other draws). Motion blur needs a sequence's optical
+flow: it is not developed (a fit renders single frames), and is searched, if at all, by render.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from simgen.config import EffectsConfig
+from simgen.fit.distance import Distance
+from simgen.fit.space import Entry, values_of
+from simgen.io.files import read_json
+
+EFFECT_KEYS = ("blur_probability", "blur", "vignetting_probability", "vignetting", "noise_probability", "full_well",
+               "read_noise", "white_balance_probability", "white_balance_temperature", "jpeg_probability",
+               "jpeg_quality")
+"""The settings of ``effects`` that development applies (all but motion blur)."""
+DEVELOPED = frozenset({"camera.exposure", *(f"effects.{k}" for k in EFFECT_KEYS)})
+"""The settings searched by development rather than by render."""
+NEUTRAL = ["camera.exposure=[0,0]", *(f"effects.{k}=0" for k in EFFECT_KEYS if k.endswith("_probability")),
+           "output.labels=[linear]"]
+"""Overrides of a fit's renders: no exposure compensation or effects, the exposed linear image kept."""
+EXPOSURE_STREAM = 0x45585053
+"""Spawn key of the generator of a frame's developed exposure (apart from the render's streams)."""
+
+
+@dataclass
+class Frames:
+    """A render's frames as development needs them, in frame order."""
+
+    linear: list[np.ndarray]
+    """(H, W, 3) float32 exposed linear images (camera.exposure 0, no effects: the linear label)."""
+    K: list[np.ndarray]
+    index: list[int]
+    sequence: list[int]
+
+
+def load_frames(folder: Path) -> Frames:
+    """The frames of a fit's render in ``folder`` (a simgen dataset with the linear label)."""
+    images = read_json(folder / "coco.json")["images"]
+    out = Frames([], [], [], [])
+    for im in images:
+        name = Path(im["file_name"]).stem
+        meta = read_json(folder / "meta" / f"{name}.json")
+        out.linear.append(np.load(folder / "linear" / f"{name}.npy"))
+        out.K.append(np.asarray(meta["K"], np.float64))
+        out.index.append(int(meta["index"]))
+        out.sequence.append(int(meta["sequence"]))
+    return out
+
+
+@dataclass(frozen=True)
+class Developer:
+    """Develops a render's frames under values of :data:`DEVELOPED` settings."""
+
+    effects: EffectsConfig
+    """The base config's effects (those the space does not search stay at these)."""
+    exposure: Sequence[float]
+    """The base config's camera.exposure range."""
+    tone: str
+    seed: int
+
+    def __call__(self, frames: Frames, values: dict[str, Any]) -> list[np.ndarray]:
+        """The (H, W, 3) uint8 images of ``frames`` with ``values`` ({setting key: value}) of
+        developed settings over the base config's."""
+        from simgen.imaging import apply_effects, effects_enabled, effects_rngs
+        from simgen.tone import WHITE, display
+
+        cfg = dataclasses.replace(self.effects, **{k.split(".", 1)[1]: v for k, v in values.items()
+                                                   if k.startswith("effects.")})
+        lo, hi = values.get("camera.exposure", self.exposure)
+        on = effects_enabled(cfg)
+        out = []
+        for linear, K, index, sequence in zip(frames.linear, frames.K, frames.index, frames.sequence):
+            u = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, EXPOSURE_STREAM))).random()
+            x = linear * np.float32(2.0 ** (lo + u * (hi - lo))) if hi > lo or lo else linear
+            rgb = display(x, self.tone)
+            if on:
+                rgb, _ = apply_effects(x, rgb, cfg, effects_rngs(self.seed, sequence, index), K,
+                                       to_display=lambda y: display(y, self.tone), white=WHITE[self.tone])
+            out.append(rgb)
+        return out
+
+
+@dataclass
+class Search:
+    """The outcome of one trial's development search."""
+
+    values: dict[str, Any]
+    """The best values of the developed entries ({} when the space has none)."""
+    distance: Distance
+    history: list[dict]
+    """Every evaluation: {"params": the optimizer's, "value": distance}."""
+
+
+TPE_SHARE = 0.2
+"""Share of a development search's evaluations that TPE makes (at least 10); a pattern search from
+the best of them makes the rest (:func:`refine`)."""
+FIRST_STEP, LAST_STEP = 0.25, 0.01
+"""The pattern search's first and smallest step, as a fraction of each parameter's interval."""
+
+
+def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distance], trials: int, seed: int,
+           start: Sequence[dict[str, Any]] = ()) -> Search:
+    """Minimise ``evaluate(values)`` over the developed ``entries`` with ``trials`` evaluations:
+    a seeded TPE (``start``: values it tries first, e.g. the best so far and the defaults; those
+    the entries cannot represent are skipped), then a pattern search from its best
+    (:data:`TPE_SHARE`). With no entries, one evaluation of ``{}``."""
+    if not entries:
+        return Search({}, evaluate({}), [])
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    first = min(trials, max(10, round(trials * TPE_SHARE)))
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=min(10, max(first // 2, 1)))
+    study = optuna.create_study(sampler=sampler, direction="minimize")
+    queued: list[dict] = []
+    for values in start:
+        params: dict[str, Any] = {}
+        for e in entries:
+            p = e.params_of(values[e.key]) if e.key in values else None
+            if p is None:
+                break
+            params.update(p)
+        else:
+            if params not in queued:
+                queued.append(params)
+                study.enqueue_trial(params)
+    history: list[dict] = []
+    found: dict[str, Any] = {}
+
+    def measure(params: dict[str, Any]) -> float:
+        values = values_of(entries, params)
+        d = evaluate(values)
+        history.append({"params": dict(params), "value": d.total})
+        if not found or d.total < found["distance"].total:
+            found.update(values=values, distance=d)
+        return d.total
+
+    study.optimize(lambda trial: measure(_suggest_all(entries, trial)), n_trials=first)
+    refine(entries, measure, study.best_params, study.best_value, trials - first)
+    return Search(found["values"], found["distance"], history)
+
+
+def _suggest_all(entries: Sequence[Entry], trial: Any) -> dict[str, Any]:
+    for e in entries:
+        e.suggest(trial)
+    return dict(trial.params)
+
+
+def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], float], params: dict[str, Any],
+           start: float, budget: int) -> dict[str, Any]:
+    """A pattern search of ``budget`` evaluations ``measure(params)`` from ``params`` (of value
+    ``start``): each
+    numeric parameter in turn is moved up, then down, by the step (a fraction of its interval,
+    in log units for a log-scaled one); a move that lowers the value is kept, and the step halves
+    after a round with none, from :data:`FIRST_STEP` to :data:`LAST_STEP`. The best params."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    dists = {k: d for e in entries for k, d in e.distributions().items()}
+    numeric = [k for k, d in dists.items() if not isinstance(d, CategoricalDistribution)]
+
+    def unit(k: str, x: float) -> float:
+        d = dists[k]
+        lo, hi, x = (math.log(d.low), math.log(d.high), math.log(x)) if d.log else (d.low, d.high, x)
+        return (x - lo) / (hi - lo)
+
+    def value(k: str, u: float) -> float:
+        d = dists[k]
+        lo, hi = (math.log(d.low), math.log(d.high)) if d.log else (d.low, d.high)
+        x = lo + min(max(u, 0.0), 1.0) * (hi - lo)
+        x = math.exp(x) if d.log else x
+        return int(round(x)) if isinstance(d, IntDistribution) else x
+
+    best, best_value = dict(params), start
+    step, spent = FIRST_STEP, 0
+    while spent < budget and step >= LAST_STEP:
+        moved = False
+        for k in numeric:
+            for sign in (1, -1):
+                candidate = {**best, k: value(k, unit(k, best[k]) + sign * step)}
+                if candidate[k] == best[k] or spent >= budget:
+                    continue
+                v, spent = measure(candidate), spent + 1
+                if v < best_value:
+                    best, best_value, moved = candidate, v, True
+                    break
+        if not moved:
+            step /= 2
+    return best

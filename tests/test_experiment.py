@@ -52,6 +52,7 @@ def tiny_study(tmp_path: Path, *extra: str) -> list[str]:
     (["study.arms.target={overrides: []}"], "bad arm name 'target'"),
     (["study.target.coco=/no/such.json"], "study.target.coco=/no/such.json: no such file"),
     (["study.trainer.weights=/no/model.pt"], "never downloaded"),
+    (["study.arms.wide.from_fit=/no/fit"], "study.arms.wide.from_fit=/no/fit: cannot read /no/fit/best.yaml"),
     (["trainer.steps=3"], "write study.KEY=VALUE"),
     (["study.simgen=[camera.distance=[0.5,0.9]]"], "quote list items holding brackets"),
 ])

@@ -270,6 +270,21 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert composed["objects"]["count"] == [2, 3]  # the fit's world settings come with it
     html = (fit / "report.html").read_text()
     assert html.count('data-kind="') == 3 and "Distance per statistic" in html
+    # a study arm from the fit renders with the same settings as --config-name best
+    from simgen.experiment.config import load_study
+    from simgen.experiment.runner import plan_datasets
+    from simgen.fit.config import best_overrides
+
+    fitted = best_overrides(fit, "from_fit")
+    as_overrides = simgen("--cfg", "job", "frames=2", *fitted, cwd=tmp_path)
+    assert as_overrides.returncode == 0, as_overrides.stderr
+    assert yaml.safe_load(as_overrides.stdout) == composed
+    study = load_study(ROOT / "configs" / "experiment" / "dr_gap.yaml", [f"study.arms.wide.from_fit={fit}"])
+    sets = {d.name: d.overrides for d in plan_datasets(study, [], tmp_path / "study")}
+    wide = sets["wide"]
+    assert wide[len(study.simgen):len(study.simgen) + len(fitted)] == fitted  # after study.simgen, before the arm's
+    assert wide[len(study.simgen) + len(fitted)] == study.arms["wide"].overrides[0]
+    assert not set(fitted) & set(sets["narrow"])
 
 
 def test_the_development_search_tries_the_start_values_first_and_finds_the_optimum():

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from simgen import SimgenError
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
+from simgen.fit.config import best_overrides
 from simgen.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -32,6 +33,9 @@ class ArmConfig:
     real: float = setting(0.0, ge=0.0, le=1.0)
     """Fraction of the real training images (study.real) added to this arm's frames: the first
     round(real * N) of them by image id. 0: synthetic only."""
+    from_fit: Optional[str] = setting(None, example="fits/shop")
+    """A simgen fit's folder: this arm renders with its best.yaml's settings (after study.simgen and
+    the command line's, before this arm's overrides). null: none."""
 
 
 @dataclass
@@ -127,6 +131,8 @@ def check_study(s: StudyConfig) -> StudyConfig:
             raise SimgenError(f"study.arms: bad arm name {name!r}; use letters, digits, '_', '-', '.' "
                               "(it names a folder; 'target' is taken)")
         check_fields(arm, f"study.arms.{name}.")
+        if arm.from_fit is not None:
+            best_overrides(arm.from_fit, f"study.arms.{name}.from_fit")
         if arm.real > 0 and s.real.coco is None:
             raise SimgenError(f"study.arms.{name}.real={arm.real} mixes in real images but study.real.coco "
                               "is not set; set it to a COCO json of real training images")

@@ -38,6 +38,7 @@ from simgen import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
+from simgen.fit.config import best_overrides
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.procs import child_env
 
@@ -56,7 +57,8 @@ class Dataset:
 
 def plan_datasets(study: StudyConfig, cli: list[str], out: Path) -> list[Dataset]:
     """The simgen datasets of the study, each with its full override list (study.simgen, then the
-    command line's simgen overrides, then the arm's or target's own, then what the study fixes)."""
+    command line's simgen overrides, then an arm's fit (from_fit), then the arm's or target's own,
+    then what the study fixes)."""
     base = [*study.simgen, *cli]
     extra = list(TRAINERS.get(study.trainer.name).dataset_overrides)
     # every frame of an arm is a training frame: one split
@@ -64,7 +66,8 @@ def plan_datasets(study: StudyConfig, cli: list[str], out: Path) -> list[Dataset
     sets = []
     for name, arm in study.arms.items():
         folder = out / "data" / name
-        sets.append(Dataset(name, folder, max(study.frames), [*base, *arm.overrides, *one_split, *extra,
+        fitted = best_overrides(arm.from_fit, f"study.arms.{name}.from_fit") if arm.from_fit is not None else []
+        sets.append(Dataset(name, folder, max(study.frames), [*base, *fitted, *arm.overrides, *one_split, *extra,
                                                               f"frames={max(study.frames)}", f"output.dir={folder}"]))
     if study.target.coco is None:
         folder = out / "data" / "target"

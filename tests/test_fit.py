@@ -331,6 +331,72 @@ def test_developing_a_neutral_render_gives_the_images_simgen_renders_with_those_
         assert np.abs(plain[i].astype(int) - want).mean() > 1  # the noise is what makes them alike
 
 
+# ------------------------------------------------------------------ objective kid
+
+def test_kid_is_the_unbiased_squared_mmd_of_the_cubic_kernel():
+    from simgen.fit.kid import kid
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 4)), rng.normal(size=(5, 4)) + 0.5
+    k = lambda x, y: (sum(p * q for p, q in zip(x, y)) / 4 + 1) ** 3  # noqa: E731 (written out, pair by pair)
+    xx = sum(k(a[i], a[j]) for i in range(6) for j in range(6) if i != j) / 30
+    yy = sum(k(b[i], b[j]) for i in range(5) for j in range(5) if i != j) / 20
+    xy = sum(k(x, y) for x in a for y in b) / 30
+    assert kid(a, b) == pytest.approx(xx + yy - 2 * xy, rel=1e-12) == pytest.approx(kid(b, a), rel=1e-12)
+    same = [kid(rng.normal(size=(200, 8)), rng.normal(size=(200, 8))) for _ in range(5)]
+    apart = kid(rng.normal(size=(200, 8)), rng.normal(size=(200, 8)) + 0.3)
+    assert max(abs(v) for v in same) < apart / 5
+    with pytest.raises(ValueError, match="at least 2"):
+        kid(a[:1], b)
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory) -> Path:
+    """A resnet18 state dict of random weights saved to a local file (nothing downloaded)."""
+    torch = pytest.importorskip("torch", reason="fit.objective=kid needs the torch extra")
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("kid") / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    return path
+
+
+def test_kid_features_come_from_a_local_weights_file_and_bad_ones_are_one_line(backbone, tmp_path):
+    from simgen.fit.kid import Features
+
+    f = Features("resnet18", backbone)
+    images = [rgb(48, 64, seed=k) for k in range(3)]
+    out = f(images)
+    assert out.shape == (3, 512) and np.isfinite(out).all() and np.array_equal(out, f(images))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(SimgenError, match="fit.kid_weights=.*bad.pth: not a state dict of torchvision's resnet18"):
+        Features("resnet18", bad)
+    with pytest.raises(SimgenError, match="not a state dict of torchvision's resnet50"):
+        Features("resnet50", backbone)
+    with pytest.raises(SimgenError, match="needs fit.kid_weights=FILE"):
+        load_fit(["target=/tmp", "objective=kid"])
+
+
+@pytest.mark.render
+def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
+    args = ["fit", f"target={target / 'images'}", "name=kid", "fit.frames=2", "fit.trials=2", "fit.startup_trials=1",
+            "fit.objective=kid", f"fit.kid_weights={backbone}", "fit.develop_trials=12", *SMALL,
+            "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
+            "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
+    r = simgen(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr + r.stdout
+    fit = tmp_path / "fits" / "kid"
+    rows = (fit / "trials.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,state,distance,kid,seconds,") and sum(",COMPLETE," in r for r in rows) == 2
+    import optuna
+
+    study = optuna.load_study(study_name="kid", storage=f"sqlite:///{fit / 'fit.db'}")
+    assert set(study.user_attrs["default"]["components"]) == {"kid"}
+    assert np.load(fit / "target.npz")["features"].shape == (4, 512)
+
+
 def write_space(tmp_path: Path) -> Path:
     p = tmp_path / "space.yaml"
     p.write_text("camera:\n  distance: {low: 0.5, high: 4, log: true}\n")

@@ -18,11 +18,12 @@ from typing import Any, Optional
 
 from simgen import SimgenError
 from simgen.core.paths import CONFIG_DIR
+from simgen.fit.kid import ARCHS
 from simgen.schema import check_fields, check_key, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_SPACE = CONFIG_DIR / "fit_space.yaml"
-OBJECTIVES = ("stats",)
+OBJECTIVES = ("stats", "kid")
 SHORT_KEYS = ("target", "target_coco", "name")
 """Keys the command line may give without the ``fit.`` prefix."""
 
@@ -47,7 +48,14 @@ class FitConfig:
     objective: str = setting("stats", choices=OBJECTIVES)
     """What is minimised. stats: the distance between the distributions of documented image
     statistics (and label statistics with target_coco) of target and renders; no training, no
-    weights (simgen.fit.stats, simgen.fit.distance)."""
+    weights (simgen.fit.stats, simgen.fit.distance). kid: the Kernel Inception Distance between the
+    features of target and renders from a torchvision backbone (fit.kid_arch) with weights from a
+    local file (fit.kid_weights; the torch extra) (simgen.fit.kid)."""
+    kid_arch: str = setting("resnet18", choices=ARCHS)
+    """fit.objective=kid: the torchvision backbone whose pooled features are compared."""
+    kid_weights: Optional[str] = setting(None, example="/models/resnet18.pth")
+    """fit.objective=kid: a local file of the backbone's weights (a state dict saved with torch.save;
+    nothing is downloaded), e.g. torchvision's ImageNet weights fetched once."""
     trials: int = setting(40, ge=1, le=100_000)
     """Trials the fit runs in all (over every resume and worker); each renders fit.frames frames."""
     frames: int = setting(16, ge=1, le=100_000)
@@ -128,7 +136,10 @@ def check_fit(c: FitConfig) -> FitConfig:
         raise SimgenError("no target images: give their folder, e.g. simgen fit target=/data/real/images name=shop")
     if not NAME.match(c.name):
         raise SimgenError(f"fit.name={c.name!r}: use letters, digits, '_', '-', '.' (it names a folder)")
-    for key, value in (("fit.target_coco", c.target_coco), ("fit.space_file", c.space_file)):
+    if c.objective == "kid" and c.kid_weights is None:
+        raise SimgenError("fit.objective=kid needs fit.kid_weights=FILE, the backbone's weights (never downloaded)")
+    for key, value in (("fit.target_coco", c.target_coco), ("fit.space_file", c.space_file),
+                       ("fit.kid_weights", c.kid_weights)):
         if value is not None and not Path(value).expanduser().is_file():
             raise SimgenError(f"{key}={value}: no such file")
     if not isinstance(c.space, dict):

@@ -30,6 +30,8 @@ class Plan:
     weights: dict[str, float]
     settings: Any = None
     """The base config's Settings (what development starts from)."""
+    features: Any = None
+    """fit.objective=kid: the simgen.fit.kid.Features the distance compares."""
     fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,25 +73,31 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     keys = {o.partition("=")[0].lstrip("+~") for o in user}
     catalog = catalog_for(settings)
     size = (settings.render.width, settings.render.height) if {"render.width", "render.height"} & keys else None
+    features = None
+    if fit.objective == "kid":
+        from simgen.fit.kid import Features
+
+        features = Features(fit.kid_arch, fit.kid_weights)
     target = load_target(fit.target, max_images=fit.max_images, size=size, coco=fit.target_coco,
                          categories=sorted({a.category for a in catalog.assets}), rename=fit.rename,
-                         cache=mkdir(folder) / "target.npz", limit=settings.render.max_image_pixels)
+                         cache=mkdir(folder) / "target.npz", limit=settings.render.max_image_pixels,
+                         features=features)
     base = user if size else [*user, f"render.width={target.size[0]}", f"render.height={target.size[1]}"]
     settings = check(base)
     defaults = defaults_of(entries, settings)
     for end in ("low", "high"):  # the space's corners render as simgen would run them
         check([*base, *to_overrides({e.key: _corner(e, end) for e in entries})])
-    names = [*IMAGE_STATS, *(LABEL_STATS if target.labelled else ())]
+    names = [*IMAGE_STATS, *(LABEL_STATS if target.labelled else ())] if features is None else ["kid"]
     unknown = sorted(set(fit.weights) - set(names))
     if unknown:
         raise SimgenError(f"fit.weights names {unknown[0]!r}, which is not a statistic of this fit "
                           f"(they are {', '.join(names)})")
     weights = {n: float(fit.weights.get(n, 1.0)) for n in names}
-    samples = {n: target.samples[n] for n in names}
-    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings)
+    samples = {n: target.samples[n] for n in names if n in target.samples}
+    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings, features)
     plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
                         "seed": fit.seed, "objective": fit.objective, "weights": weights,
-                        "develop_trials": fit.develop_trials,
+                        "develop_trials": fit.develop_trials, "features": features and features.key,
                         "target": [fit.target, target.files[:3], len(target.files), fit.target_coco]}
     return plan
 

@@ -104,7 +104,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
     out.append("</table>")
     plots = [svg.trials_plot("Distance per trial", [t.number for t in done], [t.value for t in done],
                              default.get("distance"))]
-    plots += [svg.samples_plot(c, {k: s[c] for k, s in samples.items() if c in s}) for c in comps]
+    plots += [svg.samples_plot(c, {k: s[c] for k, s in samples.items() if c in s}) for c in plan.target.samples]
     for what, weights in (("rendered settings mattered (over the trials)", importances(study)),
                           ("camera settings mattered (the best trial's development)",
                            develop_importances(plan, best) if best else {})):

@@ -42,6 +42,7 @@ from simgen.fit.config import digest
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.report import complete, write_report
 from simgen.fit.develop import NEUTRAL, Frames, load_frames, search
+from simgen.fit.kid import kid
 from simgen.fit.space import to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
@@ -122,8 +123,12 @@ def developed(plan: Plan, r: Rendered, values: dict[str, Any]) -> tuple[list[np.
 
 
 def measure(plan: Plan, r: Rendered, values: dict[str, Any]) -> Distance:
-    """The distance to the target of render ``r`` developed with ``values``."""
-    samples = developed(plan, r, values)[1]
+    """The distance to the target of render ``r`` developed with ``values``: of their statistics,
+    or with fit.objective=kid their KID."""
+    images, samples = developed(plan, r, values)
+    if plan.features is not None:
+        value = kid(plan.target.features, plan.features(images))
+        return Distance(value, {"kid": value})
     return distance({n: plan.target.samples[n] for n in plan.weights},
                     {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights)
 

@@ -13,13 +13,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from simgen import SimgenError
 from simgen.core.image_header import MAX_IMAGE_PIXELS, check_pixels
 from simgen.fit.config import digest
+from simgen.fit.kid import BATCH
 
 log = logging.getLogger("simgen.fit")
 
@@ -96,6 +97,8 @@ class Target:
     samples: dict[str, np.ndarray]
     """Statistic name -> its sample (simgen.fit.stats: one value per image, or per object)."""
     labelled: bool
+    features: np.ndarray | None = None
+    """(N, D) features of the images for fit.objective=kid (simgen.fit.kid), else None."""
 
 
 def image_size_of(files: list[Path], limit: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
@@ -132,11 +135,12 @@ def coco_samples(path: str, categories: Iterable[str], rename: Mapping[str, str]
 
 def load_target(folder: str, *, max_images: int, size: tuple[int, int] | None, coco: str | None,
                 categories: Iterable[str], rename: Mapping[str, str], cache: Path,
-                limit: int = MAX_IMAGE_PIXELS) -> Target:
+                limit: int = MAX_IMAGE_PIXELS, features: Any = None) -> Target:
     """The target's statistics, from ``cache`` (an .npz in the fit's folder) when it was computed
     from the same files, size and labels, else computed and cached. ``size``: (width, height) the
     renders have; target images of another size with the same aspect are resized to it (area
-    averaging) before their statistics, with a warning; another aspect is refused."""
+    averaging) before their statistics, with a warning; another aspect is refused. ``features``:
+    a simgen.fit.kid.Features whose features of the images the target keeps too."""
     from simgen.fit.stats import image_samples
     from simgen.io.files import read_npz, write_npz
 
@@ -152,12 +156,13 @@ def load_target(folder: str, *, max_images: int, size: tuple[int, int] | None, c
     coco_stat = Path(coco).expanduser().stat() if coco else None
     key = digest({"files": [(n, p.stat().st_size, p.stat().st_mtime_ns) for n, p in zip(names, files)],
                         "size": size, "coco": (coco, coco_stat.st_size, coco_stat.st_mtime_ns) if coco_stat else None,
-                        "rename": dict(rename), "version": STATS_VERSION})
+                        "rename": dict(rename), "version": STATS_VERSION,
+                        "features": features.key if features is not None else None})
     if cache.is_file():
         data = read_npz(cache)
         if str(data.get("fingerprint", "")) == key:
             samples = {k[len("s_"):]: v for k, v in data.items() if k.startswith("s_")}
-            return Target(names, own, samples, coco is not None)
+            return Target(names, own, samples, coco is not None, data.get("features"))
     if size != own:
         log.warning("fit.target images are %dx%d, the renders %dx%d: the target is resized to the renders' size "
                     "before its statistics (blur, noise and JPEG blocks then describe the resized images)",
@@ -170,11 +175,26 @@ def load_target(folder: str, *, max_images: int, size: tuple[int, int] | None, c
             rgb = read_image(p, limit)
             yield rgb if size == own else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
-    samples = image_samples(images())
+    batches: list[np.ndarray] = []
+
+    def with_features() -> Iterable[np.ndarray]:  # the images' features in batches as they pass
+        batch: list[np.ndarray] = []
+        for rgb in images():
+            batch.append(rgb)
+            if len(batch) == BATCH:
+                batches.append(features(batch))
+                batch = []
+            yield rgb
+        if batch:
+            batches.append(features(batch))
+
+    samples = image_samples(images() if features is None else with_features())
     if coco is not None:
         samples.update(coco_samples(coco, categories, rename))
-    write_npz(cache, {"fingerprint": np.array(key), **{f"s_{k}": np.asarray(v, np.float64) for k, v in samples.items()}})
-    return Target(names, own, samples, coco is not None)
+    feats = np.concatenate(batches) if batches else None
+    write_npz(cache, {"fingerprint": np.array(key), **{f"s_{k}": np.asarray(v, np.float64) for k, v in samples.items()},
+                      **({"features": feats} if feats is not None else {})})
+    return Target(names, own, samples, coco is not None, feats)
 
 
 STATS_VERSION = 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from pathlib import Path
 from typing import Iterator, Mapping
 
 
@@ -39,3 +41,25 @@ def usable_cores(limit: int) -> int:
     """Cores this process may run on (its CPU affinity, which Slurm and containers narrow), at
     least 1 and at most ``limit``: the thread count of CPU-bound work that sizes itself."""
     return max(1, min(limit, len(os.sched_getaffinity(0))))
+
+
+@contextlib.contextmanager
+def quiet_fds(log_path: Path) -> Iterator[None]:
+    """Send everything written to file descriptors 1 and 2 meanwhile (C libraries' chatter such as
+    Blender's ``Fra:1 Mem:...``, child processes that inherit them, this process's own prints)
+    to the end of a log file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log_path, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])

@@ -4,6 +4,7 @@ the target folder), and a small fit end to end: its outputs, best.yaml rendered 
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -273,7 +274,7 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     # a study arm from the fit renders with the same settings as --config-name best
     from simgen.experiment.config import load_study
     from simgen.experiment.runner import plan_datasets
-    from simgen.fit.config import best_overrides
+    from simgen.fit.results import best_overrides
 
     fitted = best_overrides(fit, "from_fit")
     as_overrides = simgen("--cfg", "job", "frames=2", *fitted, cwd=tmp_path)
@@ -395,6 +396,32 @@ def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
     study = optuna.load_study(study_name="kid", storage=f"sqlite:///{fit / 'fit.db'}")
     assert set(study.user_attrs["default"]["components"]) == {"kid"}
     assert np.load(fit / "target.npz")["features"].shape == (4, 512)
+
+
+# ------------------------------------------------------------------ objective ap
+
+@pytest.mark.render
+def test_an_ap_fit_trains_a_detector_per_trial_and_scores_it_on_the_target(target, tmp_path):
+    pytest.importorskip("torch", reason="fit.objective=ap trains with the torch extra")
+    args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=ap", "fit.frames=4",
+            "fit.trials=2", "fit.startup_trials=1", "fit.objective=ap", "fit.trainer.steps=2",
+            "fit.trainer.batch_size=2", "fit.trainer.warmup=1", *SMALL, "fit.max_images=4",
+            "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
+            "fit.space_file=" + str(write_space(tmp_path))]
+    r = simgen(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout
+    fit = tmp_path / "fits" / "ap"
+    rows = list(csv.DictReader((fit / "trials.csv").open()))
+    assert [row["state"] for row in rows] == ["COMPLETE", "COMPLETE"]
+    for row in rows:  # 1 - AP, the AP being the trial's own study's COCOeval score
+        score = json.loads((fit / row["folder"] / "runs" / "fit" / "n4" / "seed0" / "score.json").read_text())
+        assert float(row["distance"]) == pytest.approx(1 - score["AP"], abs=1e-6) and float(row["AP"]) == pytest.approx(score["AP"], abs=1e-6)
+        # the camera effects are rendered, not developed: the trial's own setting is in its dataset
+        config = json.loads((fit / row["folder"] / "data" / "fit" / "dataset.json").read_text())["config"]
+        assert config["effects"]["noise_probability"] == pytest.approx(float(row["effects.noise_probability"]), rel=1e-5)
+    assert "report.html" in {p.name for p in fit.iterdir()}
+    with pytest.raises(SimgenError, match="needs target_coco|give target_coco"):
+        load_fit(["target=/tmp", "objective=ap"])
 
 
 def write_space(tmp_path: Path) -> Path:

@@ -10,40 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager, Iterator
+from typing import ContextManager
 
 import bpy
 
 from simgen import SimgenError
 from simgen.config import RenderConfig
 from simgen.io.exr import NORMAL_AOV
+from simgen.procs import quiet_fds
 
 log = logging.getLogger(__name__)
 
 GPU_BACKENDS = {"optix": "OPTIX", "cuda": "CUDA", "hip": "HIP", "oneapi": "ONEAPI", "metal": "METAL"}
 """render.device -> Cycles' compute_device_type."""
-
-
-@contextlib.contextmanager
-def quiet_fds(log_path: Path) -> Iterator[None]:
-    """Send Blender's C-level stdout/stderr chatter (``Fra:1 Mem:…``) to a log file."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(log_path, "ab") as f:
-        os.dup2(f.fileno(), 1)
-        os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
 
 
 @dataclass(frozen=True)

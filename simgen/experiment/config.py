@@ -17,7 +17,7 @@ from typing import Any, Optional
 from simgen import SimgenError
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
-from simgen.fit.config import best_overrides
+from simgen.fit.results import best_overrides
 from simgen.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

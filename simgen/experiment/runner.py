@@ -38,7 +38,7 @@ from simgen import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
-from simgen.fit.config import best_overrides
+from simgen.fit.results import best_overrides
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.procs import child_env
 

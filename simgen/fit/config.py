@@ -18,12 +18,13 @@ from typing import Any, Optional
 
 from simgen import SimgenError
 from simgen.core.paths import CONFIG_DIR
+from simgen.experiment.config import TrainerConfig
 from simgen.fit.kid import ARCHS
 from simgen.schema import check_fields, check_key, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_SPACE = CONFIG_DIR / "fit_space.yaml"
-OBJECTIVES = ("stats", "kid")
+OBJECTIVES = ("stats", "kid", "ap")
 SHORT_KEYS = ("target", "target_coco", "name")
 """Keys the command line may give without the ``fit.`` prefix."""
 
@@ -50,7 +51,11 @@ class FitConfig:
     statistics (and label statistics with target_coco) of target and renders; no training, no
     weights (simgen.fit.stats, simgen.fit.distance). kid: the Kernel Inception Distance between the
     features of target and renders from a torchvision backbone (fit.kid_arch) with weights from a
-    local file (fit.kid_weights; the torch extra) (simgen.fit.kid)."""
+    local file (fit.kid_weights; the torch extra) (simgen.fit.kid). ap: the downstream objective,
+    1 - AP: each trial renders fit.frames training frames, trains fit.trainer's detector on them and
+    scores it with COCOeval on the target's images and target_coco (a study of one arm per trial,
+    simgen.experiment); slow (a training run per trial), and the camera settings are rendered, not
+    developed."""
     kid_arch: str = setting("resnet18", choices=ARCHS)
     """fit.objective=kid: the torchvision backbone whose pooled features are compared."""
     kid_weights: Optional[str] = setting(None, example="/models/resnet18.pth")
@@ -83,6 +88,9 @@ class FitConfig:
     """Weight of a statistic in the distance (default 1 each; 0 leaves it out)."""
     max_images: int = setting(500, ge=1, le=1_000_000)
     """Most target images the statistics are computed from (evenly spaced in name order)."""
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """fit.objective=ap: the detector each trial trains, as a study's study.trainer (docs/config.md,
+    Studies), e.g. fit.trainer.steps=300."""
     storage: Optional[str] = setting(None, example="postgresql+psycopg2://user:pw@db-host/simgen")
     """Where the fit's state lives: an SQLAlchemy database URL that several workers (machines,
     Slurm jobs) share; null: the SQLite file fit.db in the fit's folder (one machine)."""
@@ -100,35 +108,6 @@ def digest(parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def best_overrides(folder: str | Path, where: str) -> list[str]:
-    """simgen overrides of the best.yaml in a fit's ``folder`` (its group options, then its
-    settings): what a study arm with ``from_fit`` renders with. A one-line SimgenError naming
-    ``where`` when there is none."""
-    import yaml
-
-    from simgen.schema import override_text
-
-    path = Path(folder).expanduser() / "best.yaml"
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise SimgenError(f"{where}={folder}: cannot read {path} ({type(e).__name__}); give a fit's folder "
-                          "(fits/NAME) once simgen fit has completed a trial there") from None
-    if not isinstance(tree, dict):
-        raise SimgenError(f"{where}={folder}: {path} is not a simgen fit's best.yaml")
-    out = [f"{k.removeprefix('override').strip()}={override_text(v)}"
-           for d in tree.pop("defaults", []) if isinstance(d, dict) for k, v in d.items()]
-
-    def walk(node: dict, prefix: str) -> None:
-        for k, v in node.items():
-            if isinstance(v, dict) and v:
-                walk(v, f"{prefix}{k}.")
-            else:
-                out.append(f"{prefix}{k}={override_text(v)}")
-    walk(tree, "")
-    return out
-
-
 def check_fit(c: FitConfig) -> FitConfig:
     """Every declared bound, then the rules that tie fields together; a one-line SimgenError."""
     check_fields(c, "fit.")
@@ -136,6 +115,8 @@ def check_fit(c: FitConfig) -> FitConfig:
         raise SimgenError("no target images: give their folder, e.g. simgen fit target=/data/real/images name=shop")
     if not NAME.match(c.name):
         raise SimgenError(f"fit.name={c.name!r}: use letters, digits, '_', '-', '.' (it names a folder)")
+    if c.objective == "ap" and c.target_coco is None:
+        raise SimgenError("fit.objective=ap scores a detector on the target's labels: give target_coco=FILE")
     if c.objective == "kid" and c.kid_weights is None:
         raise SimgenError("fit.objective=kid needs fit.kid_weights=FILE, the backbone's weights (never downloaded)")
     for key, value in (("fit.target_coco", c.target_coco), ("fit.space_file", c.space_file),

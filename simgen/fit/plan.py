@@ -40,13 +40,13 @@ class Plan:
 
     @property
     def rendered(self) -> list[Entry]:
-        """The entries each trial renders with."""
-        return [e for e in self.entries if e.key not in DEVELOPED]
+        """The entries each trial renders with (all with fit.objective=ap)."""
+        return [e for e in self.entries if e not in self.developed]
 
     @property
     def developed(self) -> list[Entry]:
-        """The entries searched on a trial's renders (simgen.fit.develop)."""
-        return [e for e in self.entries if e.key in DEVELOPED]
+        """The entries searched on a trial's renders (simgen.fit.develop; none with fit.objective=ap)."""
+        return [] if self.fit.objective == "ap" else [e for e in self.entries if e.key in DEVELOPED]
 
     @property
     def developer(self) -> Developer:
@@ -87,7 +87,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     defaults = defaults_of(entries, settings)
     for end in ("low", "high"):  # the space's corners render as simgen would run them
         check([*base, *to_overrides({e.key: _corner(e, end) for e in entries})])
-    names = [*IMAGE_STATS, *(LABEL_STATS if target.labelled else ())] if features is None else ["kid"]
+    names = {"kid": ["kid"], "ap": ["AP"]}.get(fit.objective, [*IMAGE_STATS, *(LABEL_STATS if target.labelled else ())])
     unknown = sorted(set(fit.weights) - set(names))
     if unknown:
         raise SimgenError(f"fit.weights names {unknown[0]!r}, which is not a statistic of this fit "

@@ -41,12 +41,12 @@ from simgen.fit.distance import Distance, distance
 from simgen.fit.config import digest
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.report import complete, write_report
-from simgen.fit.develop import NEUTRAL, Frames, load_frames, search
+from simgen.fit.develop import NEUTRAL, Frames, Search, load_frames, search
 from simgen.fit.kid import kid
 from simgen.fit.space import to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
-from simgen.procs import child_env
+from simgen.procs import child_env, quiet_fds
 from simgen.schema import override_text
 
 log = logging.getLogger("simgen.fit")
@@ -131,6 +131,39 @@ def measure(plan: Plan, r: Rendered, values: dict[str, Any]) -> Distance:
         return Distance(value, {"kid": value})
     return distance({n: plan.target.samples[n] for n in plan.weights},
                     {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights)
+
+
+ARM = "fit"
+"""The one arm of the study a trial of fit.objective=ap runs (its dataset: FOLDER/data/fit)."""
+
+
+def ap_distance(plan: Plan, folder: Path, overrides: list[str]) -> Distance:
+    """fit.objective=ap: 1 - AP of fit.trainer's detector trained on fit.frames frames rendered
+    with ``overrides`` and scored on the target, by a study of one arm in ``folder`` (resumed:
+    its dataset and training run are kept)."""
+    from simgen.experiment.config import ArmConfig, StudyConfig, TargetConfig, check_study
+    from simgen.experiment.runner import run_study
+
+    fit = plan.fit
+    study = StudyConfig(out=str(folder), simgen=[*plan.base, f"seed={fit.seed}"],
+                        arms={ARM: ArmConfig(overrides=list(overrides))}, frames=[fit.frames], seeds=[fit.seed],
+                        target=TargetConfig(coco=fit.target_coco, rename=dict(fit.rename)), trainer=fit.trainer)
+    with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True), \
+            quiet_fds(folder.with_name(folder.name + ".log")):  # the study's and its children's output
+        results = run_study(check_study(study), [], name=folder.name)
+    ap = float(results["runs"][0]["AP"])
+    return Distance(1.0 - ap, {"AP": ap})
+
+
+def dataset_view(plan: Plan, folder: Path) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """fit.objective=ap: the images of a trial's training set and their statistics samples."""
+    from simgen.fit.stats import image_samples, label_stats
+    from simgen.io.files import read_png
+
+    data = folder / "data" / ARM
+    coco = read_json(data / "coco.json")
+    images = [read_png(data / im["file_name"]) for im in coco["images"]]
+    return images, {**image_samples(images), **(label_stats(coco) if plan.target.labelled else {})}
 
 
 def trial_values(plan: Plan, trial: Any) -> dict[str, Any]:
@@ -234,7 +267,8 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     if "default" not in study.user_attrs:
         say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
-        d = measure(plan, rendered(plan, plan.folder / "default", []), {})
+        d = ap_distance(plan, plan.folder / "default", []) if fit.objective == "ap" else \
+            measure(plan, rendered(plan, plan.folder / "default", []), {})
         study.set_user_attr("default", {"distance": d.total, "components": d.components})
     default = study.user_attrs["default"]["distance"]
     done = len(complete(study))
@@ -247,8 +281,12 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         trial.set_user_attr("key", key)
         trial.set_user_attr("worker", worker)
         t0 = time.monotonic()
+        folder = mkdir(plan.folder / "trials") / key
         try:
-            r = rendered(plan, mkdir(plan.folder / "trials") / key, overrides)
+            if fit.objective == "ap":
+                ap = ap_distance(plan, folder, overrides)
+            else:
+                r = rendered(plan, folder, overrides)
         except SimgenError as e:
             failed_in_a_row[0] += 1
             trial.set_user_attr("error", str(e))
@@ -258,11 +296,14 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
                 raise SimgenError(f"{most} trials in a row failed to render; the last: {e}") from None
             raise optuna.TrialPruned() from None  # not counted as complete; the search goes on
         failed_in_a_row[0] = 0
-        finished = complete(study)
-        start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
-        seed = int(np.random.SeedSequence([fit.seed, trial.number, DEVELOP_STREAM]).generate_state(1)[0])
-        found = search(plan.developed, lambda v: measure(plan, r, v), fit.develop_trials, seed,
-                       [*start, plan.defaults])
+        if fit.objective == "ap":
+            found = Search({}, ap, [])
+        else:
+            finished = complete(study)
+            start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
+            seed = int(np.random.SeedSequence([fit.seed, trial.number, DEVELOP_STREAM]).generate_state(1)[0])
+            found = search(plan.developed, lambda v: measure(plan, r, v), fit.develop_trials, seed,
+                           [*start, plan.defaults])
         trial.set_user_attr("develop", found.values)
         trial.set_user_attr("develop_history", found.history)
         trial.set_user_attr("components", found.distance.components)
@@ -284,11 +325,13 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         study.optimize(objective, n_trials=fit.trials - done, callbacks=[MaxTrialsCallback(fit.trials), tick],
                        catch=())
     write_outputs(plan, study)
-    views = {"default": developed(plan, load_rendered(plan.folder / "default"), {})}
+    def view(folder: Path, values: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        return dataset_view(plan, folder) if fit.objective == "ap" else developed(plan, load_rendered(folder), values)
+
+    views = {"default": view(plan.folder / "default", {})}
     if complete(study):
         best = study.best_trial
-        views["fitted"] = developed(plan, load_rendered(plan.folder / "trials" / best.user_attrs["key"]),
-                                    best.user_attrs["develop"])
+        views["fitted"] = view(plan.folder / "trials" / best.user_attrs["key"], best.user_attrs["develop"])
     write_report(plan, study, views, trial_values(plan, study.best_trial) if complete(study) else {})
     return Outcome(plan.folder, len(complete(study)), default, study.best_value)
 

@@ -286,6 +286,25 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert wide[len(study.simgen):len(study.simgen) + len(fitted)] == fitted  # after study.simgen, before the arm's
     assert wide[len(study.simgen) + len(fitted)] == study.arms["wide"].overrides[0]
     assert not set(fitted) & set(sets["narrow"])
+    gap = load_study(ROOT / "configs" / "experiment" / "fit_gap.yaml", [f"study.arms.fitted.from_fit={fit}"])
+    assert list(gap.arms) == ["default", "fitted", "truth"] and gap.arms["default"].overrides == []
+    assert gap.arms["truth"].overrides == [o for o in gap.target.overrides if not o.startswith("seed=")]
+
+
+def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed_noise(tmp_path):
+    study = tmp_path / "run" / "study"
+    study.mkdir(parents=True)
+    aps = {"default": [0.10, 0.12, 0.11], "fitted": [0.20, 0.22, 0.21], "truth": [0.25, 0.24, 0.26]}
+    with open(study / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["arm", "frames", "seed", "AP"])
+        w.writeheader()
+        w.writerows({"arm": a, "frames": 256, "seed": k, "AP": v} for a, vs in aps.items() for k, v in enumerate(vs))
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproduce_fit_gap.py"), "--keep", "--out",
+                        str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # mean 0.21 vs 0.11, standard deviations 0.01: 2 standard errors of the difference 2*sqrt(2*0.01**2/3)
+    assert "fitted - default = +0.100 AP; 2 standard errors of the difference: 0.016: beyond seed noise" in r.stdout
+    assert "truth - fitted = +0.040 AP" in r.stdout
 
 
 def test_the_development_search_tries_the_start_values_first_and_finds_the_optimum():

@@ -322,8 +322,9 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
                 progress.update(1)
             write_outputs(plan, study)
 
-        study.optimize(objective, n_trials=fit.trials - done, callbacks=[MaxTrialsCallback(fit.trials), tick],
-                       catch=())
+        # until fit.trials are complete (a trial that could not render does not count; the failures
+        # in a row stop it: MAX_FAILED_IN_A_ROW)
+        study.optimize(objective, n_trials=None, callbacks=[MaxTrialsCallback(fit.trials), tick], catch=())
     write_outputs(plan, study)
     def view(folder: Path, values: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         return dataset_view(plan, folder) if fit.objective == "ap" else developed(plan, load_rendered(folder), values)

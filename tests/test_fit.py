@@ -351,6 +351,27 @@ def test_developing_a_neutral_render_gives_the_images_simgen_renders_with_those_
         assert np.abs(plain[i].astype(int) - want).mean() > 1  # the noise is what makes them alike
 
 
+def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
+    import optuna
+    from types import SimpleNamespace
+
+    from simgen.fit.runner import fitted
+
+    entries = space({"camera": {"distance": {"low": 0.3, "high": 4, "log": True}}})
+    plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries)
+    study = optuna.create_study()
+    study.set_user_attr("default", {"distance": 0.5})
+    dists = entries[0].distributions()
+    study.add_trial(optuna.trial.create_trial(params={"camera.distance.centre": 1.0, "camera.distance.width": 0.2},
+                                              distributions=dists, value=0.7, user_attrs={"develop": {}}))
+    result = fitted(plan, study)
+    assert result.values == plan.defaults and result.distance == 0.5 and "no trial of 1" in result.what
+    study.add_trial(optuna.trial.create_trial(params={"camera.distance.centre": 1.0, "camera.distance.width": 0.2},
+                                              distributions=dists, value=0.2, user_attrs={"develop": {}}))
+    result = fitted(plan, study)
+    assert result.distance == 0.2 and result.values["camera.distance"] != [0.8, 1.5] and "trial 1" in result.what
+
+
 # ------------------------------------------------------------------ objective kid
 
 def test_kid_is_the_unbiased_squared_mmd_of_the_cubic_kernel():

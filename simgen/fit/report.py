@@ -68,10 +68,10 @@ def develop_importances(plan: "Plan", trial: Any) -> dict[str, float]:
 
 
 def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarray], dict[str, np.ndarray]]],
-                 values: dict[str, Any]) -> Path:
+                 result: Any) -> Path:
     """Write ``report.html`` into the fit's folder; returns its path. ``views``: {"default", and
-    "fitted" once a trial is complete: (developed images, statistics samples)}; ``values``: the
-    best trial's settings."""
+    "fitted" once a trial is complete: (developed images, statistics samples) of the best trial};
+    ``result``: the fit's simgen.fit.runner.Fitted (None before a trial is complete)."""
     done = complete(study)
     best = study.best_trial if done else None
     default = study.user_attrs.get("default", {})
@@ -82,7 +82,8 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
              + (f", labels {plan.fit.target_coco}" if plan.target.labelled else "")),
             ("trials", f"{len(done)} complete of {plan.fit.trials}, {plan.fit.frames} frames each"),
             ("distance", f"default config {default.get('distance', float('nan')):.4f}"
-             + (f", best {best.value:.4f} (trial {best.number})" if best else ""))]
+             + (f", best {best.value:.4f} (trial {best.number})" if best else "")),
+            *([("result (best.yaml)", result.what)] if result else [])]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
            f"<h1>{html.escape(title)}</h1>", '<table class="summary">',
@@ -117,7 +118,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
         out += ["<h2>Fitted settings</h2>", '<table class="summary" id="settings"><tr><td>setting</td><td>default</td>'
                 "<td>fitted</td></tr>"]
         for e in plan.entries:
-            d, f = override_text(plan.defaults[e.key]), override_text(values[e.key])
+            d, f = override_text(plan.defaults[e.key]), override_text(result.values[e.key])
             out.append(f"<tr><td>{e.key}</td><td>{html.escape(d)}</td><td>{html.escape(f)}</td></tr>")
         out.append("</table>")
         out.append(f"<p>Render with them: <code>simgen --config-dir {html.escape(str(plan.folder))} "

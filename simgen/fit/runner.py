@@ -326,6 +326,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         # in a row stop it: MAX_FAILED_IN_A_ROW)
         study.optimize(objective, n_trials=None, callbacks=[MaxTrialsCallback(fit.trials), tick], catch=())
     write_outputs(plan, study)
+
     def view(folder: Path, values: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         return dataset_view(plan, folder) if fit.objective == "ap" else developed(plan, load_rendered(folder), values)
 
@@ -333,8 +334,9 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     if complete(study):
         best = study.best_trial
         views["fitted"] = view(plan.folder / "trials" / best.user_attrs["key"], best.user_attrs["develop"])
-    write_report(plan, study, views, trial_values(plan, study.best_trial) if complete(study) else {})
-    return Outcome(plan.folder, len(complete(study)), default, study.best_value)
+    result = fitted(plan, study) if complete(study) else None
+    write_report(plan, study, views, result)
+    return Outcome(plan.folder, len(complete(study)), default, result.distance if result else default)
 
 
 # ------------------------------------------------------------------ results
@@ -360,15 +362,38 @@ def write_outputs(plan: Plan, study: Any) -> None:
         atomic_write_bytes(plan.folder / "best.yaml", best_yaml(plan, study).encode())
 
 
+@dataclass
+class Fitted:
+    """What a fit found: the best trial's settings, or the default config's when no trial came
+    closer to the target (a fit never hands back a randomization worse than where it started)."""
+
+    values: dict[str, Any]
+    distance: float
+    what: str
+    """One line: where the values come from and how close they are."""
+
+
+def fitted(plan: Plan, study: Any) -> Fitted:
+    """The fit's result from a study with a complete trial."""
+    best = study.best_trial
+    default = study.user_attrs["default"]["distance"]
+    n = len(complete(study))
+    if default <= best.value:
+        return Fitted(dict(plan.defaults), default, f"no trial of {n} came closer to the target than the default "
+                      f"config (distance {default:.4f}; the best, trial {best.number}: {best.value:.4f}): these are "
+                      "the default config's settings")
+    return Fitted(trial_values(plan, best), best.value, f"the best of {n} trial(s), trial {best.number}: distance "
+                  f"{best.value:.4f} to the target (the default config: {default:.4f})")
+
+
 def best_yaml(plan: Plan, study: Any) -> str:
-    """The best trial's settings as a primary simgen config: ``simgen --config-dir FOLDER
-    --config-name best [more overrides]`` renders with them. The base overrides that describe the
+    """The fit's result (:func:`fitted`) as a primary simgen config: ``simgen --config-dir FOLDER
+    --config-name best [more overrides]`` renders with it. The base overrides that describe the
     world (not how the fit rendered: :data:`WORLD_EXCLUDED`) come with them."""
     import yaml
 
-    best = study.best_trial
-    default = study.user_attrs["default"]["distance"]
-    values = trial_values(plan, best)
+    result = fitted(plan, study)
+    values = result.values
     from simgen.configstore import groups as setting_groups
 
     known = {"scene", "experiment", *setting_groups()}
@@ -389,8 +414,7 @@ def best_yaml(plan: Plan, study: Any) -> str:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = v
-    head = (f"# simgen fit {plan.fit.name}: the best of {len(complete(study))} trial(s), trial {best.number}: distance "
-            f"{best.value:.4f} to the target (the default config: {default:.4f}).\n"
+    head = (f"# simgen fit {plan.fit.name}: {result.what}.\n"
             f"# Render with it:  simgen --config-dir {plan.folder} --config-name best [more overrides]\n"
             "# (values on the command line win over these; group options keep these values on top).\n")
     body = "defaults:\n  - config\n" + "".join(f"  - {g}\n" for g in groups) + "  - _self_\n"

@@ -102,6 +102,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=16, help="render.samples of targets and fits")
     ap.add_argument("--tolerance", type=float, default=0.15)
     ap.add_argument("--out", type=Path, default=Path("/tmp/simgen_fit_recovery"))
+    ap.add_argument("fit", nargs="*", help="more fit overrides, after -- (e.g. fit.sampler=gp)")
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
     render = [f"render.width={w}", f"render.height={h}", f"render.samples={a.samples}"]
@@ -122,6 +123,7 @@ def main() -> int:
                f"fit.out={folder / 'fit'}", f"fit.trials={a.trials}", f"fit.frames={a.frames}", *render]
         if case["labels"]:
             fit.append(f"target_coco={target / 'coco.json'}")
+        fit += a.fit
         run(fit, folder / "fit.log")
         t2 = time.monotonic()
         best = flat(yaml.safe_load((folder / "fit" / "best.yaml").read_text()))

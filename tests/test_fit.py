@@ -291,6 +291,22 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert gap.arms["truth"].overrides == [o for o in gap.target.overrides if not o.startswith("seed=")]
 
 
+def test_the_recovery_script_measures_errors_in_each_entrys_searched_units():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from fit_recovery import CASES, error
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    e = {x.key: x for x in parse_space(space_tree(FitConfig(target="/tmp")), Tabletop)}
+    # camera.distance is log-scaled on [0.3, 4]: centres 1 and 2 are log(2) / log(4 / 0.3) apart
+    assert error(e["camera.distance"], [1, 1], [2, 2]) == pytest.approx(np.log(2) / np.log(4 / 0.3))
+    assert error(e["effects.noise_probability"], 0.25, 1.0) == pytest.approx(0.75)
+    assert error(e["lighting.world"], ["sky"], ["sky"]) == 0.0
+    for case in CASES.values():  # every truth is a setting of the default space, within its bounds
+        for key, value in case["truth"].items():
+            assert e[key].params_of(value) is not None, key
+
+
 def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed_noise(tmp_path):
     study = tmp_path / "run" / "study"
     study.mkdir(parents=True)

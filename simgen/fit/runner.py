@@ -9,7 +9,8 @@ Layout of the fit's folder (``fits/NAME`` by default)::
     default/          the default config's renders: linear images, meta, COCO, label statistics
     trials/KEY/       one trial's renders, KEY a digest of its rendered settings (a retried trial resumes them)
     trials.csv        one row per trial: its state, distance and components, its settings
-    best.yaml         the best trial's settings as a simgen config (README: "Fit the randomization")
+    best.yaml         the fit's result as a simgen config: the best trial's settings, or the default
+                      config's when no trial beat it (README: "Fit the randomization")
     report.html       target, default and fitted images side by side, the statistics, the search
 
 Resumable: the study lives in its storage, so the same command after any stop (even ``kill -9``)
@@ -37,13 +38,13 @@ from typing import Any, Callable
 import numpy as np
 
 from simgen import SimgenError
-from simgen.fit.distance import Distance, distance
 from simgen.fit.config import digest
+from simgen.fit.develop import NEUTRAL, Frames, Search, load_frames, search
+from simgen.fit.distance import Distance, distance
+from simgen.fit.kid import kid
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.report import complete, write_report
-from simgen.fit.develop import NEUTRAL, Frames, Search, load_frames, search
-from simgen.fit.kid import kid
-from simgen.fit.space import to_overrides, values_of
+from simgen.fit.space import Entry, to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
 from simgen.procs import child_env, quiet_fds
@@ -166,6 +167,17 @@ def dataset_view(plan: Plan, folder: Path) -> tuple[list[np.ndarray], dict[str, 
     return images, {**image_samples(images), **(label_stats(coco) if plan.target.labelled else {})}
 
 
+def evaluate(plan: Plan, folder: Path, overrides: list[str], developed: list[Entry], seed: int,
+             start: list[dict[str, Any]]) -> Search:
+    """Render ``overrides`` into ``folder`` and search the ``developed`` entries on it (:func:`search`,
+    seeded, from ``start``; [] for the default config: one development); with fit.objective=ap
+    the study of one arm instead (nothing developed)."""
+    if plan.fit.objective == "ap":
+        return Search({}, ap_distance(plan, folder, overrides), [])
+    r = rendered(plan, folder, overrides)
+    return search(developed, lambda v: measure(plan, r, v), plan.fit.develop_trials, seed, start)
+
+
 def trial_values(plan: Plan, trial: Any) -> dict[str, Any]:
     """{setting key: value} of every entry of a trial ({} for one that never measured)."""
     if "develop" not in trial.user_attrs or not set(trial.params) >= {p for e in plan.rendered for p in e.params}:
@@ -267,8 +279,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     if "default" not in study.user_attrs:
         say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
-        d = ap_distance(plan, plan.folder / "default", []) if fit.objective == "ap" else \
-            measure(plan, rendered(plan, plan.folder / "default", []), {})
+        d = evaluate(plan, plan.folder / "default", [], [], fit.seed, []).distance
         study.set_user_attr("default", {"distance": d.total, "components": d.components})
     default = study.user_attrs["default"]["distance"]
     done = len(complete(study))
@@ -281,12 +292,12 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         trial.set_user_attr("key", key)
         trial.set_user_attr("worker", worker)
         t0 = time.monotonic()
-        folder = mkdir(plan.folder / "trials") / key
+        finished = complete(study)
+        start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
+        seed = int(np.random.SeedSequence([fit.seed, trial.number, DEVELOP_STREAM]).generate_state(1)[0])
         try:
-            if fit.objective == "ap":
-                ap = ap_distance(plan, folder, overrides)
-            else:
-                r = rendered(plan, folder, overrides)
+            found = evaluate(plan, mkdir(plan.folder / "trials") / key, overrides, plan.developed, seed,
+                             [*start, plan.defaults])
         except SimgenError as e:
             failed_in_a_row[0] += 1
             trial.set_user_attr("error", str(e))
@@ -296,14 +307,6 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
                 raise SimgenError(f"{most} trials in a row failed to render; the last: {e}") from None
             raise optuna.TrialPruned() from None  # not counted as complete; the search goes on
         failed_in_a_row[0] = 0
-        if fit.objective == "ap":
-            found = Search({}, ap, [])
-        else:
-            finished = complete(study)
-            start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
-            seed = int(np.random.SeedSequence([fit.seed, trial.number, DEVELOP_STREAM]).generate_state(1)[0])
-            found = search(plan.developed, lambda v: measure(plan, r, v), fit.develop_trials, seed,
-                           [*start, plan.defaults])
         trial.set_user_attr("develop", found.values)
         trial.set_user_attr("develop_history", found.history)
         trial.set_user_attr("components", found.distance.components)

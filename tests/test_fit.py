@@ -238,7 +238,7 @@ def target(tmp_path_factory) -> Path:
 @pytest.mark.render
 def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tmp_path):
     args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=small",
-            "fit.frames=2", "fit.trials=3", "fit.startup_trials=2", *SMALL,
+            "fit.frames=2", "fit.trials=3", "fit.startup_trials=2", "fit.prefit_trials=12", *SMALL,
             "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
             "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
     r = simgen(*args, cwd=tmp_path)
@@ -249,6 +249,15 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     rows = (fit / "trials.csv").read_text().splitlines()
     assert rows[0].startswith("trial,state,distance,") and sum(",COMPLETE," in r for r in rows) == 3
     assert "3 trial(s) complete" in r.stdout
+    import optuna
+
+    study = optuna.load_study(study_name="small", storage=f"sqlite:///{fit / 'fit.db'}")
+    prefit = study.user_attrs["prefit"]  # the geometric entry (camera.distance) searched on projected labels first
+    assert prefit["evaluations"] <= 12 and set(prefit["values"]) == {"camera.distance"}
+    first = study.trials[0]
+    assert first.user_attrs["from"] == "prefit"
+    assert values_of([e for e in space({"camera": {"distance": {"low": 0.5, "high": 4, "log": True}}})],
+                     first.params)["camera.distance"] == prefit["values"]["camera.distance"]
     # the same command again: nothing rendered, the results as they were
     again = simgen(*args, cwd=tmp_path)
     assert again.returncode == 0 and "trial(s) to run" not in again.stdout
@@ -386,6 +395,29 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
                                               distributions=dists, value=0.2, user_attrs={"develop": {}}))
     result = fitted(plan, study)
     assert result.distance == 0.2 and result.values["camera.distance"] != [0.8, 1.5] and "trial 1" in result.what
+
+
+@pytest.mark.render
+def test_projected_boxes_hold_the_rendered_ones(target):
+    """The prefit's boxes (each object's projected convex hull, no render) against the boxes of
+    the rendered instance masks of the same scenes: every rendered object is there, its box
+    inside the projected one and close to it (the rendered box is that of the pixel centres the
+    object covers)."""
+    from simgen.cli.study import check_dataset
+    from simgen.fit.geometry import Projector
+
+    settings = check_dataset([f"output.dir={target.parent / 'x'}", "render.width=64", "render.height=48", *SMALL,
+                              "seed=900", "camera.distance=[2.5,3]"])
+    projected = Projector(settings, range(4)).coco({})
+    rendered = json.loads((target / "coco.json").read_text())
+    boxes = {(a["image_id"], a["simgen"]["instance_id"]): a["bbox"] for a in projected["annotations"]}
+    index = {im["id"]: int(Path(im["file_name"]).stem) for im in rendered["images"]}  # projected: by frame index
+    assert len(rendered["annotations"]) >= 8
+    for a in rendered["annotations"]:
+        x, y, w, h = a["bbox"]
+        px, py, pw, ph = boxes[(index[a["image_id"]], a["simgen"]["instance_id"])]
+        assert px <= x + 0.5 and py <= y + 0.5 and x + w <= px + pw + 0.5 and y + h <= py + ph + 0.5
+        assert w * h >= 0.5 * pw * ph  # a convex hull's box, not a bigger one
 
 
 # ------------------------------------------------------------------ objective kid

@@ -71,6 +71,11 @@ class FitConfig:
     settings, not by their draws)."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
+    prefit_trials: int = setting(200, ge=0, le=100_000)
+    """With target_coco: candidate values of the geometric settings in the space (camera distance,
+    elevation, focal length, object count and scale) tried on the label statistics of their scenes
+    projected without rendering (simgen.fit.geometry, a fraction of a second each) before the first
+    trial, which then starts from the best. 0: none."""
     develop_trials: int = setting(100, ge=1, le=100_000)
     """Per trial, the candidate values of the settings applied after the render (camera.exposure and
     the camera effects) that a search of its own tries on the trial's renders, without rendering

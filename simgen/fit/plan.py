@@ -97,7 +97,8 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings, features)
     plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
                         "seed": fit.seed, "objective": fit.objective, "weights": weights,
-                        "develop_trials": fit.develop_trials, "features": features and features.key,
+                        "develop_trials": fit.develop_trials, "prefit_trials": fit.prefit_trials,
+                        "features": features and features.key,
                         "target": [fit.target, target.files[:3], len(target.files), fit.target_coco]}
     return plan
 

@@ -83,7 +83,10 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
             ("trials", f"{len(done)} complete of {plan.fit.trials}, {plan.fit.frames} frames each"),
             ("distance", f"default config {default.get('distance', float('nan')):.4f}"
              + (f", best {best.value:.4f} (trial {best.number})" if best else "")),
-            *([("result (best.yaml)", result.what)] if result else [])]
+            *([("result (best.yaml)", result.what)] if result else []),
+            *([("prefit", "{evaluations} candidates of the geometric settings on projected labels: label distance "
+                "{distance:.3f} ({seconds:.0f} s); trial 0 renders the best".format(**study.user_attrs["prefit"]))]
+              if "prefit" in study.user_attrs else [])]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
            f"<h1>{html.escape(title)}</h1>", '<table class="summary">',

@@ -242,6 +242,27 @@ def _first_change(old: Any, new: dict) -> str:
     return "its settings differ"
 
 
+def start_from_prefit(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
+    """Search the geometric entries on projected labels (simgen.fit.geometry.prefit) and queue the
+    best, with every other rendered entry at its default, as the first trial."""
+    from simgen.fit.geometry import prefit
+
+    t0 = time.monotonic()
+    say(f"simgen fit: {plan.fit.prefit_trials} candidate(s) of the geometric settings on projected labels")
+    found = prefit(plan, plan.fit.prefit_trials, plan.fit.seed)
+    if found is None:
+        return
+    params: dict[str, Any] = {}
+    for e in plan.rendered:
+        p = e.params_of(found.values[e.key] if e.key in found.values else plan.defaults[e.key])
+        params.update(p or {})
+    study.enqueue_trial(params, user_attrs={"from": "prefit"})
+    study.set_user_attr("prefit", {"values": found.values, "distance": found.distance.total,
+                                   "evaluations": len(found.history), "seconds": time.monotonic() - t0})
+    log.info("prefit: label distance %.3f with %s (%.0f s)", found.distance.total, found.values,
+             time.monotonic() - t0)
+
+
 @dataclass
 class Outcome:
     folder: Path
@@ -282,6 +303,8 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         d = evaluate(plan, plan.folder / "default", [], [], fit.seed, []).distance
         study.set_user_attr("default", {"distance": d.total, "components": d.components})
     default = study.user_attrs["default"]["distance"]
+    if fit.prefit_trials and not study.trials and "prefit" not in study.user_attrs:
+        start_from_prefit(plan, study, say)
     done = len(complete(study))
     failed_in_a_row = [0]
 

@@ -31,9 +31,9 @@ from simgen.fit.distance import Distance
 from simgen.fit.space import Entry, values_of
 from simgen.io.files import read_json
 
-EFFECT_KEYS = ("blur_probability", "blur", "vignetting_probability", "vignetting", "noise_probability", "full_well",
-               "read_noise", "white_balance_probability", "white_balance_temperature", "jpeg_probability",
-               "jpeg_quality")
+MOTION_BLUR_KEYS = ("motion_blur_probability", "shutter")
+"""The settings of ``effects`` that need a sequence's optical flow: rendered, not developed."""
+EFFECT_KEYS = tuple(f.name for f in dataclasses.fields(EffectsConfig) if f.name not in MOTION_BLUR_KEYS)
 """The settings of ``effects`` that development applies (all but motion blur)."""
 DEVELOPED = frozenset({"camera.exposure", *(f"effects.{k}" for k in EFFECT_KEYS)})
 """The settings searched by development rather than by render."""
@@ -171,10 +171,10 @@ def _suggest_all(entries: Sequence[Entry], trial: Any) -> dict[str, Any]:
 def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], float], params: dict[str, Any],
            start: float, budget: int) -> dict[str, Any]:
     """A pattern search of ``budget`` evaluations ``measure(params)`` from ``params`` (of value
-    ``start``): each
-    numeric parameter in turn is moved up, then down, by the step (a fraction of its interval,
-    in log units for a log-scaled one); a move that lowers the value is kept, and the step halves
-    after a round with none, from :data:`FIRST_STEP` to :data:`LAST_STEP`. The best params."""
+    ``start``): each numeric parameter in turn is moved up, then down, by the step (a fraction of
+    its interval, in log units for a log-scaled one); a move that lowers the value is kept, and the
+    step halves after a round with none, from :data:`FIRST_STEP` to :data:`LAST_STEP`. The best
+    params."""
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
     dists = {k: d for e in entries for k, d in e.distributions().items()}

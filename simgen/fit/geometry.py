@@ -109,8 +109,8 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     """Search the space's geometric entries (:func:`is_geometric`; the others at their defaults) on
     the projected label statistics of twice fit.frames scenes, ``trials`` evaluations of
     :func:`simgen.fit.develop.search`; None without label statistics in the distance (no
-    target_coco, another objective) or without such an entry. A candidate whose scenes cannot be drawn (objects that do not fit) counts as
-    EMPTY_PENALTY."""
+    target_coco, another objective) or without such an entry. A candidate whose scenes cannot be
+    drawn (objects that do not fit) counts as EMPTY_PENALTY."""
     from simgen import SimgenError
     from simgen.fit.develop import search
     from simgen.fit.distance import EMPTY_PENALTY, Distance, distance

@@ -126,10 +126,10 @@ def developed(plan: Plan, r: Rendered, values: dict[str, Any]) -> tuple[list[np.
 def measure(plan: Plan, r: Rendered, values: dict[str, Any]) -> Distance:
     """The distance to the target of render ``r`` developed with ``values``: of their statistics,
     or with fit.objective=kid their KID."""
-    images, samples = developed(plan, r, values)
     if plan.features is not None:
-        value = kid(plan.target.features, plan.features(images))
+        value = kid(plan.target.features, plan.features(plan.developer(r.frames, values)))
         return Distance(value, {"kid": value})
+    samples = developed(plan, r, values)[1]
     return distance({n: plan.target.samples[n] for n in plan.weights},
                     {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights)
 

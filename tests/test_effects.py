@@ -90,6 +90,19 @@ def test_a_single_frame_gets_no_motion_blur():
 def test_linear_effects_need_the_linear_image():
     with pytest.raises(ValueError, match="exposed linear image"):
         apply_effects(None, np.zeros((4, 4, 3), np.uint8), only(vignetting=1.0), effects_rngs(0, 0, 0), K)
+    with pytest.raises(ValueError, match="without rgb"):
+        apply_effects(None, None, only(jpeg=1.0), effects_rngs(0, 0, 0), K)
+
+
+@pytest.mark.parametrize("cfg", [EffectsConfig(), only(jpeg=1.0), only(vignetting=1.0, jpeg=1.0)])
+def test_without_rgb_the_tone_curve_of_the_linear_image_stands_in_for_it(cfg):
+    """rgb=None (simgen fit's development) gives the same image and record as passing the tone
+    curve of the linear image."""
+    linear = np.random.default_rng(2).random((24, 32, 3)).astype(np.float32)
+    agx = lambda x: display(x, "agx")  # noqa: E731
+    given = apply_effects(linear, agx(linear), cfg, effects_rngs(5, 0, 1), K, to_display=agx, white=WHITE["agx"])
+    made = apply_effects(linear, None, cfg, effects_rngs(5, 0, 1), K, to_display=agx, white=WHITE["agx"])
+    assert np.array_equal(given[0], made[0]) and given[1] == made[1]
 
 
 # ------------------------------------------------------------------ vignetting

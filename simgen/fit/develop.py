@@ -94,10 +94,11 @@ class Developer:
         for linear, K, index, sequence in zip(frames.linear, frames.K, frames.index, frames.sequence):
             u = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, EXPOSURE_STREAM))).random()
             x = linear * np.float32(2.0 ** (lo + u * (hi - lo))) if hi > lo or lo else linear
-            rgb = display(x, self.tone)
-            if on:
-                rgb, _ = apply_effects(x, rgb, cfg, effects_rngs(self.seed, sequence, index), K,
+            if on:  # the tone curve once: of the effects' result, or of x when the frame draws none
+                rgb, _ = apply_effects(x, None, cfg, effects_rngs(self.seed, sequence, index), K,
                                        to_display=lambda y: display(y, self.tone), white=WHITE[self.tone])
+            else:
+                rgb = display(x, self.tone)
             out.append(rgb)
         return out
 

@@ -226,7 +226,7 @@ LINEAR_EFFECTS = EFFECT_NAMES[:5]
 """The effects that work on the exposed linear image (all but JPEG)."""
 
 
-def apply_effects(linear: np.ndarray | None, rgb: np.ndarray, cfg: EffectsConfig,
+def apply_effects(linear: np.ndarray | None, rgb: np.ndarray | None, cfg: EffectsConfig,
                   rngs: tuple[np.random.Generator, np.random.Generator], K: np.ndarray,
                   flows: Mapping[str, np.ndarray | None] | None = None, gap: int = 1,
                   depth: np.ndarray | None = None, to_display: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -243,7 +243,8 @@ def apply_effects(linear: np.ndarray | None, rgb: np.ndarray, cfg: EffectsConfig
     "backward"} (H, W, 2) optical flow of a sequence frame (None or {} for a single frame);
     ``gap``: sequence.gap, the steps the flow spans; ``depth``: the frame's planar depth
     (which surface is in front when motion blur moves them). Where no linear effect is drawn,
-    ``rgb`` itself goes on (JPEG, or unchanged)."""
+    ``rgb`` itself goes on (JPEG, or unchanged); ``rgb`` None: the tone curve of ``linear`` is
+    made only then (for a caller that has not made it yet)."""
     flows = {k: v for k, v in (flows or {}).items() if v is not None}
     draws, noise = rngs
     record = draw_effects(cfg, draws, sequence=bool(flows))
@@ -260,12 +261,16 @@ def apply_effects(linear: np.ndarray | None, rgb: np.ndarray, cfg: EffectsConfig
         if record["blur"]:
             x = lens_blur(x, record["blur"]["sigma"])
         if record["vignetting"]:
-            x = x * vignetting_map(*rgb.shape[:2], K, record["vignetting"]["strength"])[..., None]
+            x = x * vignetting_map(*x.shape[:2], K, record["vignetting"]["strength"])[..., None]
         if record["noise"]:
             x = sensor_noise(x, noise, record["noise"]["full_well"], record["noise"]["read_noise"], white)
         if record["white_balance"]:
             x = x * np.asarray(record["white_balance"]["gains"])
         out = to_display(np.asarray(x, np.float32))
+    elif out is None:
+        if linear is None or to_display is None:
+            raise ValueError("without rgb, the camera effects need the exposed linear image and the tone curve")
+        out = to_display(np.asarray(linear, np.float32))
     if record["jpeg"]:
         out = jpeg_roundtrip(out, record["jpeg"]["quality"])
     return out, record

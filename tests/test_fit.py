@@ -258,13 +258,28 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert first.user_attrs["from"] == "prefit"
     assert values_of([e for e in space({"camera": {"distance": {"low": 0.5, "high": 4, "log": True}}})],
                      first.params)["camera.distance"] == prefit["values"]["camera.distance"]
+    # the final round: the default config and the 2 closest trials again, on 4 x 2 frames after the trials'
+    final = study.user_attrs["final"]
+    closest = sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)[:2]
+    assert final["frames"] == 8 and set(final["trials"]) == {str(t.number) for t in closest}
+    for key in ("default", *(t.user_attrs["key"] for t in closest)):
+        metas = sorted((fit / "final" / key / "meta").glob("*.json"))
+        assert [json.loads(m.read_text())["index"] for m in metas] == list(range(2, 10))
+    chosen = min([("default", final["default"]["distance"]),
+                  *((k, v["distance"]) for k, v in final["trials"].items())], key=lambda kv: kv[1])
+    head = (fit / "best.yaml").read_text().splitlines()[0]
+    assert "(the final round)" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
+                                            else "default config's settings" in head)
+    table = list(csv.DictReader((fit / "trials.csv").open()))
+    assert {r["trial"] for r in table if r["final"]} == set(final["trials"])
     # the same command again: nothing rendered, the results as they were
     again = simgen(*args, cwd=tmp_path)
-    assert again.returncode == 0 and "trial(s) to run" not in again.stdout
-    # more trials: only the new ones run, numbered after the others
+    assert again.returncode == 0 and "trial(s) to run" not in again.stdout and "final round" not in again.stdout
+    # more trials: only the new ones run, numbered after the others; the final round measures only new finalists
     more = simgen(*[a for a in args if not a.startswith("fit.trials")], "fit.trials=4", cwd=tmp_path)
     assert more.returncode == 0, more.stderr
     assert "1 trial(s) to run (3 complete)" in more.stdout
+    assert "the final round: the default config" not in more.stdout
     rows = (fit / "trials.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows if ",COMPLETE," in r] == ["0", "1", "2", "3"]
     # another space under the same name is refused, naming the way out
@@ -383,18 +398,43 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
     from simgen.fit.runner import fitted
 
     entries = space({"camera": {"distance": {"low": 0.3, "high": 4, "log": True}}})
-    plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries)
+    plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries,
+                           fit=SimpleNamespace(final=0, frames=16, finalists=2))
     study = optuna.create_study()
     study.set_user_attr("default", {"distance": 0.5})
     dists = entries[0].distributions()
-    study.add_trial(optuna.trial.create_trial(params={"camera.distance.centre": 1.0, "camera.distance.width": 0.2},
-                                              distributions=dists, value=0.7, user_attrs={"develop": {}}))
+
+    def add(centre: float, value: float) -> None:
+        study.add_trial(optuna.trial.create_trial(
+            params={"camera.distance.centre": centre, "camera.distance.width": 0.2}, distributions=dists,  # log units
+            value=value, user_attrs={"develop": {}, "key": f"k{centre}"}))
+
+    def trial(k: int) -> dict:
+        return values_of(entries, study.trials[k].params)
+
+    add(0.0, 0.7)
     result = fitted(plan, study)
     assert result.values == plan.defaults and result.distance == 0.5 and "no trial of 1" in result.what
-    study.add_trial(optuna.trial.create_trial(params={"camera.distance.centre": 1.0, "camera.distance.width": 0.2},
-                                              distributions=dists, value=0.2, user_attrs={"develop": {}}))
+    add(0.5, 0.2)
     result = fitted(plan, study)
-    assert result.distance == 0.2 and result.values["camera.distance"] != [0.8, 1.5] and "trial 1" in result.what
+    assert result.distance == 0.2 and result.values == trial(1) and "trial 1" in result.what
+    assert not result.final and "on the trials' 16 frames" in result.what
+    # the final round decides, on its own frames: trial 0 is closer there than trial 1
+    plan.fit.final = 64
+    study.set_user_attr("final", {"frames": 64, "default": {"distance": 0.6},
+                                  "trials": {"0": {"distance": 0.3}, "1": {"distance": 0.4}}})
+    result = fitted(plan, study)
+    assert result.final and result.best.number == 0 and result.values == trial(0)
+    assert (result.distance, result.default) == (0.3, 0.6) and "final round" in result.what
+    # ... and the default config wins when it is closest there
+    study.set_user_attr("final", {"frames": 64, "default": {"distance": 0.25},
+                                  "trials": {"0": {"distance": 0.3}, "1": {"distance": 0.4}}})
+    result = fitted(plan, study)
+    assert result.values == plan.defaults and result.distance == 0.25 and "default config's settings" in result.what
+    # a round on other frames, or missing a finalist, does not count: the trials' frames decide
+    add(1.0, 0.1)
+    result = fitted(plan, study)
+    assert not result.final and result.best.number == 2
 
 
 @pytest.mark.render
@@ -478,11 +518,12 @@ def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
     assert r.returncode == 0, r.stderr + r.stdout
     fit = tmp_path / "fits" / "kid"
     rows = (fit / "trials.csv").read_text().splitlines()
-    assert rows[0].startswith("trial,state,distance,kid,seconds,") and sum(",COMPLETE," in r for r in rows) == 2
+    assert rows[0].startswith("trial,state,distance,final,kid,seconds,") and sum(",COMPLETE," in r for r in rows) == 2
     import optuna
 
     study = optuna.load_study(study_name="kid", storage=f"sqlite:///{fit / 'fit.db'}")
     assert set(study.user_attrs["default"]["components"]) == {"kid"}
+    assert set(study.user_attrs["final"]["default"]["components"]) == {"kid"}  # the final round measures KID too
     assert np.load(fit / "target.npz")["features"].shape == (4, 512)
 
 
@@ -507,7 +548,8 @@ def test_an_ap_fit_trains_a_detector_per_trial_and_scores_it_on_the_target(targe
         # the camera effects are rendered, not developed: the trial's own setting is in its dataset
         config = json.loads((fit / row["folder"] / "data" / "fit" / "dataset.json").read_text())["config"]
         assert config["effects"]["noise_probability"] == pytest.approx(float(row["effects.noise_probability"]), rel=1e-5)
-    assert "report.html" in {p.name for p in fit.iterdir()}
+    assert "report.html" in {p.name for p in fit.iterdir()} and "final" not in {p.name for p in fit.iterdir()}
+    assert not any(row["final"] for row in rows)  # no final round: a training run per trial
     with pytest.raises(SimgenError, match="needs target_coco|give target_coco"):
         load_fit(["target=/tmp", "objective=ap"])
 

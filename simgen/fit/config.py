@@ -69,6 +69,15 @@ class FitConfig:
     """Seed of the search (Optuna's TPE sampler) and of every render (each trial renders the same
     frame indices under its own settings: common random numbers, so trials differ by their
     settings, not by their draws)."""
+    final_frames: Optional[int] = setting(None, ge=0, le=100_000)
+    """After the trials, the final round: the default config and the fit.finalists best trials are
+    rendered again on this many new frames (other frame indices than the trials') and measured
+    there; the closest becomes best.yaml. The best of many trials is flattered by the luck of its
+    frames, and more frames measure the distance more finely (what sampling adds to it shrinks as
+    they grow). null: 4 x fit.frames; 0: no final round (the best trial on its own frames). Not
+    with fit.objective=ap."""
+    finalists: int = setting(2, ge=1, le=1000)
+    """The best trials (by their distance on the trials' frames) that the final round measures again."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
     prefit_trials: int = setting(200, ge=0, le=100_000)
@@ -102,6 +111,13 @@ class FitConfig:
     overwrite: bool = setting(False)
     """Start over: delete the fit's folder (and its study in fit.storage) when it holds a fit of
     other settings, instead of refusing."""
+
+    @property
+    def final(self) -> int:
+        """Frames of the final round (0: none)."""
+        if self.objective == "ap":
+            return 0
+        return 4 * self.frames if self.final_frames is None else self.final_frames
 
     @property
     def folder(self) -> Path:

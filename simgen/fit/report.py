@@ -70,19 +70,23 @@ def develop_importances(plan: "Plan", trial: Any) -> dict[str, float]:
 def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarray], dict[str, np.ndarray]]],
                  result: Any) -> Path:
     """Write ``report.html`` into the fit's folder; returns its path. ``views``: {"default", and
-    "fitted" once a trial is complete: (developed images, statistics samples) of the best trial};
+    "fitted" once a trial is complete: (developed images, statistics samples) of the closest trial};
     ``result``: the fit's simgen.fit.runner.Fitted (None before a trial is complete)."""
     done = complete(study)
     best = study.best_trial if done else None
     default = study.user_attrs.get("default", {})
+    final = study.user_attrs.get("final")
     pictures = {"target": _target_images(plan, SHOWN), **{k: v[0][:SHOWN] for k, v in views.items()}}
     samples = {"target": plan.target.samples, **{k: v[1] for k, v in views.items()}}
     title = f"simgen fit: {plan.fit.name}"
     rows = [("target", f"{plan.fit.target} ({len(plan.target.files)} images, {plan.target.size[0]}x{plan.target.size[1]})"
              + (f", labels {plan.fit.target_coco}" if plan.target.labelled else "")),
             ("trials", f"{len(done)} complete of {plan.fit.trials}, {plan.fit.frames} frames each"),
-            ("distance", f"default config {default.get('distance', float('nan')):.4f}"
+            ("distance", f"on the trials' frames: default config {default.get('distance', float('nan')):.4f}"
              + (f", best {best.value:.4f} (trial {best.number})" if best else "")),
+            *([("final round", f"on {final['frames']} new frames: default config {final['default']['distance']:.4f}, "
+                + ", ".join(f"trial {k} {v['distance']:.4f}" for k, v in final["trials"].items()))]
+              if result and result.final else []),
             *([("result (best.yaml)", result.what)] if result else []),
             *([("prefit", "{evaluations} candidates of the geometric settings on projected labels: label distance "
                 "{distance:.3f} ({seconds:.0f} s); trial 0 renders the best".format(**study.user_attrs["prefit"]))]
@@ -98,11 +102,12 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
         out.append("</div>")
     out.append("</div>")
     comps = list(plan.weights)
+    measured = result.measured if result else {"default": default, "best": {}}
     out += ["<h2>Distance per statistic</h2>", '<table class="summary" id="components"><tr><td>statistic</td>'
-            "<td>default</td><td>fitted</td><td>weight</td></tr>"]
-    fitted = best.user_attrs.get("components", {}) if best else {}
+            f"<td>default</td><td>closest trial{f' (trial {result.best.number})' if result else ''}</td>"
+            "<td>weight</td></tr>"]
     for c in comps:
-        d, f = default.get("components", {}).get(c), fitted.get(c)
+        d, f = (measured[k].get("components", {}).get(c) for k in ("default", "best"))
         out.append(f"<tr><td>{c}</td><td>{'' if d is None else f'{d:.3f}'}</td>"
                    f"<td>{'' if f is None else f'{f:.3f}'}</td><td>{plan.weights[c]:g}</td></tr>")
     out.append("</table>")

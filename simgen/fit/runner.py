@@ -70,12 +70,12 @@ WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "
 
 # ------------------------------------------------------------------ rendering and measuring
 
-def render(folder: Path, overrides: list[str], frames: int, seed: int) -> None:
-    """Render (or resume) ``frames`` frames into ``folder`` with the simgen command line, the
-    developed settings neutral and the linear images kept (simgen.fit.develop.NEUTRAL); its
-    output goes to ``folder``.log."""
-    cmd = [sys.executable, "-m", "simgen.cli", *overrides, *NEUTRAL, f"frames={frames}", "start=0", f"seed={seed}",
-           f"output.dir={folder}", "output.formats=[coco]", "output.previews=false"]
+def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int = 0) -> None:
+    """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
+    command line, the developed settings neutral and the linear images kept
+    (simgen.fit.develop.NEUTRAL); its output goes to ``folder``.log."""
+    cmd = [sys.executable, "-m", "simgen.cli", *overrides, *NEUTRAL, f"frames={frames}", f"start={start}",
+           f"seed={seed}", f"output.dir={folder}", "output.formats=[coco]", "output.previews=false"]
     logfile = folder.with_name(folder.name + ".log")
     with open(logfile, "w", encoding="utf-8") as out:
         r = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), text=True)
@@ -94,15 +94,17 @@ class Rendered:
     """Its label statistics samples ({} when the target has no labels)."""
 
 
-def rendered(plan: Plan, folder: Path, overrides: list[str]) -> Rendered:
-    """Render ``overrides`` into ``folder`` unless done before (a resume, another worker); the
-    folder keeps what development needs only (:data:`KEEP`)."""
+def rendered(plan: Plan, folder: Path, overrides: list[str], final: bool = False) -> Rendered:
+    """Render ``overrides`` into ``folder`` unless done before (a resume, another worker): a
+    trial's frames, or with ``final`` the final round's (fit.final frames after them); the folder
+    keeps what development needs only (:data:`KEEP`)."""
     from simgen.fit.stats import label_stats
 
     labels = folder / "labels.npz"
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
         if not labels.is_file():
-            render(folder, [*plan.base, *overrides], plan.fit.frames, plan.fit.seed)
+            frames, start = (plan.fit.final, plan.fit.frames) if final else (plan.fit.frames, 0)
+            render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start)
             for p in folder.iterdir():
                 if p.name not in KEEP:
                     shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
@@ -351,35 +353,99 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         # until fit.trials are complete (a trial that could not render does not count; the failures
         # in a row stop it: MAX_FAILED_IN_A_ROW)
         study.optimize(objective, n_trials=None, callbacks=[MaxTrialsCallback(fit.trials), tick], catch=())
+    final_round(plan, study, say)
     write_outputs(plan, study)
 
     def view(folder: Path, values: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         return dataset_view(plan, folder) if fit.objective == "ap" else developed(plan, load_rendered(folder), values)
 
-    views = {"default": view(plan.folder / "default", {})}
-    if complete(study):
-        best = study.best_trial
-        views["fitted"] = view(plan.folder / "trials" / best.user_attrs["key"], best.user_attrs["develop"])
     result = fitted(plan, study) if complete(study) else None
+    final = result is not None and result.final  # the views of the final round's renders: more frames
+    views = {"default": view(plan.folder / ("final" if final else "") / "default", {})}
+    if result:
+        views["fitted"] = view(plan.folder / ("final" if final else "trials") / result.best.user_attrs["key"],
+                               result.best.user_attrs["develop"])
     write_report(plan, study, views, result)
-    return Outcome(plan.folder, len(complete(study)), default, result.distance if result else default)
+    return Outcome(plan.folder, len(complete(study)), result.default if result else default,
+                   result.distance if result else default)
+
+
+# ------------------------------------------------------------------ the final round
+
+def finalists(plan: Plan, study: Any) -> list[Any]:
+    """The fit.finalists complete trials closest to the target on the trials' frames, one per
+    rendered setting (a trial run again counts once)."""
+    out, keys = [], set()
+    for t in sorted(complete(study), key=lambda t: (t.value, t.number)):
+        if t.user_attrs["key"] not in keys:
+            keys.add(t.user_attrs["key"])
+            out.append(t)
+    return out[:plan.fit.finalists]
+
+
+def final_record(plan: Plan, study: Any) -> dict[str, Any] | None:
+    """The final round's measurements, ``{"frames": N, "default": M, "trials": {number: M}}`` with M
+    ``{"distance", "components"}``, when it has measured the default config and every current
+    finalist on fit.final frames; None before (or without a final round)."""
+    r = study.user_attrs.get("final")
+    if not plan.fit.final or not r or r.get("frames") != plan.fit.final or "default" not in r:
+        return None
+    return r if all(str(t.number) in r["trials"] for t in finalists(plan, study)) else None
+
+
+def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
+    """Measure the default config and the finalists again on fit.final new frames (frame indices
+    after the trials'), unless done: ``final/default`` and ``final/KEY`` hold their renders, the
+    study's user attribute ``final`` the measurements (:func:`final_record`)."""
+    from simgen.progress import Progress
+
+    fit = plan.fit
+    if not fit.final or not complete(study) or final_record(plan, study) is not None:
+        return
+    record = study.user_attrs.get("final") or {}
+    if record.get("frames") != fit.final:
+        record = {"frames": fit.final, "trials": {}}
+    todo = [t for t in finalists(plan, study) if str(t.number) not in record["trials"]]
+    renders = len(todo) + ("default" not in record)
+    say(f"simgen fit: the final round: {'the default config and ' if 'default' not in record else ''}"
+        f"{len(todo)} best trial(s) measured again on {fit.final} new frames")
+    progress = Progress(renders, "final renders")
+
+    def measured(key: str, overrides: list[str], values: dict[str, Any]) -> dict[str, Any]:
+        d = measure(plan, rendered(plan, mkdir(plan.folder / "final") / key, overrides, final=True), values)
+        progress.update(1)
+        return {"distance": d.total, "components": d.components}
+
+    if "default" not in record:
+        record["default"] = measured("default", [], {})
+        study.set_user_attr("final", record)
+    for t in todo:
+        overrides = to_overrides(values_of(plan.rendered, t.params))
+        record["trials"][str(t.number)] = measured(t.user_attrs["key"], overrides, t.user_attrs["develop"])
+        study.set_user_attr("final", record)
+    log.info("final round on %d frames: default config %.4f, %s", fit.final, record["default"]["distance"],
+             ", ".join(f"trial {k} {v['distance']:.4f}" for k, v in record["trials"].items()))
 
 
 # ------------------------------------------------------------------ results
 
 def write_outputs(plan: Plan, study: Any) -> None:
-    """trials.csv and best.yaml as the study stands."""
+    """trials.csv (``final``: a finalist's distance on the final round's frames) and best.yaml as
+    the study stands."""
     import optuna
 
     trials = study.get_trials(deepcopy=False)
     comps = list(plan.weights)
+    final = study.user_attrs.get("final") or {}
+    again = final.get("trials", {}) if final.get("frames") == plan.fit.final else {}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["trial", "state", "distance", *comps, "seconds", "folder", *(e.key for e in plan.entries)])
+    w.writerow(["trial", "state", "distance", "final", *comps, "seconds", "folder", *(e.key for e in plan.entries)])
     for t in trials:
         values = trial_values(plan, t)
         c = t.user_attrs.get("components", {})
-        w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6g}",
+        f = again.get(str(t.number), {}).get("distance")
+        w.writerow([t.number, t.state.name, *("" if x is None else f"{x:.6g}" for x in (t.value, f)),
                     *(f"{c[k]:.6g}" if k in c else "" for k in comps), f"{t.user_attrs.get('seconds', 0):.1f}",
                     f"trials/{t.user_attrs['key']}" if "key" in t.user_attrs else "",
                     *(override_text(values[e.key]) if e.key in values else "" for e in plan.entries)])
@@ -390,26 +456,51 @@ def write_outputs(plan: Plan, study: Any) -> None:
 
 @dataclass
 class Fitted:
-    """What a fit found: the best trial's settings, or the default config's when no trial came
-    closer to the target (a fit never hands back a randomization worse than where it started)."""
+    """What a fit found: the closest trial's settings, or the default config's when no trial came
+    closer to the target (a fit never hands back a randomization worse than where it started).
+    Measured on the final round's frames when it ran (:func:`final_round`), else on the trials'."""
 
     values: dict[str, Any]
-    distance: float
     what: str
     """One line: where the values come from and how close they are."""
+    best: Any
+    """The closest trial (optuna FrozenTrial), even when the default config is closer still."""
+    measured: dict[str, dict[str, Any]]
+    """{"default", "best": {"distance", "components"}}, on the same frames."""
+    final: bool
+    """Measured on the final round's frames."""
+
+    @property
+    def default(self) -> float:
+        return self.measured["default"]["distance"]
+
+    @property
+    def distance(self) -> float:
+        """The result's distance: the best trial's, or the default config's when that is closer."""
+        return min(self.default, self.measured["best"]["distance"])
 
 
 def fitted(plan: Plan, study: Any) -> Fitted:
     """The fit's result from a study with a complete trial."""
-    best = study.best_trial
-    default = study.user_attrs["default"]["distance"]
-    n = len(complete(study))
-    if default <= best.value:
-        return Fitted(dict(plan.defaults), default, f"no trial of {n} came closer to the target than the default "
-                      f"config (distance {default:.4f}; the best, trial {best.number}: {best.value:.4f}): these are "
-                      "the default config's settings")
-    return Fitted(trial_values(plan, best), best.value, f"the best of {n} trial(s), trial {best.number}: distance "
-                  f"{best.value:.4f} to the target (the default config: {default:.4f})")
+    done = {t.number: t for t in complete(study)}
+    final = final_record(plan, study)
+    if final is None:
+        default = study.user_attrs["default"]
+        scores = {k: {"distance": t.value, "components": t.user_attrs.get("components", {})} for k, t in done.items()}
+        on = f"on the trials' {plan.fit.frames} frames"
+    else:
+        default = final["default"]
+        scores = {t.number: final["trials"][str(t.number)] for t in finalists(plan, study)}
+        on = f"measured again on {plan.fit.final} new frames with the {len(scores)} best trial(s) (the final round)"
+    number = min(scores, key=lambda k: (scores[k]["distance"], k))
+    best, d0, d = done[number], default["distance"], scores[number]["distance"]
+    measured = {"default": default, "best": scores[number]}
+    if d0 <= d:
+        return Fitted(dict(plan.defaults), f"no trial of {len(done)} came closer to the target than the default "
+                      f"config, {on} (distance {d0:.4f}; the closest, trial {number}: {d:.4f}): these are the "
+                      "default config's settings", best, measured, final is not None)
+    return Fitted(trial_values(plan, best), f"trial {number}, the closest of {len(done)} trial(s) {on}: distance "
+                  f"{d:.4f} to the target (the default config: {d0:.4f})", best, measured, final is not None)
 
 
 def best_yaml(plan: Plan, study: Any) -> str:

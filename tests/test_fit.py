@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from simgen import SimgenError
+from simgen.config import Settings
 from simgen.fit.config import DEFAULT_SPACE, FitConfig, load_fit, space_tree, split_args
 from simgen.fit.space import Entry, parse_space, values_of
 from simgen.fit.target import load_target, read_image, target_files
@@ -256,8 +258,11 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert prefit["evaluations"] <= 12 and set(prefit["values"]) == {"camera.distance"}
     first = study.trials[0]
     assert first.user_attrs["from"] == "prefit"
-    assert values_of([e for e in space({"camera": {"distance": {"low": 0.5, "high": 4, "log": True}}})],
-                     first.params)["camera.distance"] == prefit["values"]["camera.distance"]
+    distance = space({"camera": {"distance": {"low": 0.5, "high": 4, "log": True}}})
+    assert values_of(distance, first.params)["camera.distance"] == prefit["values"]["camera.distance"]
+    second = study.trials[1]  # then the default world, its camera settings searched
+    assert second.user_attrs["from"] == "defaults"
+    assert values_of(distance, second.params)["camera.distance"] == pytest.approx(Settings().camera.distance)
     # the final round: the default config and the 2 closest trials again, on 4 x 2 frames after the trials'
     final = study.user_attrs["final"]
     closest = sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)[:2]
@@ -329,6 +334,46 @@ def test_the_recovery_script_measures_errors_in_each_entrys_searched_units():
     for case in CASES.values():  # every truth is a setting of the default space, within its bounds
         for key, value in case["truth"].items():
             assert e[key].params_of(value) is not None, key
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_a_fit_recovers_the_camera_of_a_target_from_its_images_alone(tmp_path):
+    """Recovery of the developed settings: a target rendered with a brighter exposure, sensor
+    noise and a camera balanced for 9000 K; the fit searches exactly those (the world's settings
+    left at their defaults) and must land near each (within 0.15 of its searched interval, as
+    scripts/fit_recovery.py states), cutting the distance at least 5-fold on the final round's
+    frames. Not asserted: how often white balance happens (its probability trades against its
+    temperature when the scenes' own colours vary this much: a cast on fewer images or a weaker
+    one on more); vignetting is left out (at 64x48 its statistic is too noisy to tell strengths)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from fit_recovery import error, flat
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    render = ["render.width=64", "render.height=48", "render.samples=16", "objects.count=[2,3]"]
+    truth = {"camera.exposure": [1.5, 1.5], "effects.noise_probability": 1.0, "effects.full_well": [60.0, 60.0],
+             "effects.white_balance_probability": 1.0, "effects.white_balance_temperature": [9000.0, 9000.0]}
+    target = tmp_path / "target"
+    r = simgen(f"output.dir={target}", "frames=48", "seed=77", "output.previews=false", *render,
+               *(f"{k}={v}" for k, v in truth.items()), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = simgen("fit", f"target={target / 'images'}", "name=camera", "fit.frames=8", "fit.trials=4",
+               "fit.develop_trials=200", *render, "fit.space_file=" + str(ROOT / "configs" / "fit_space.yaml"),
+               "fit.space={lighting: null, materials: null, objects: null, camera: {distance: null, elevation: null,"
+               " focal_length: null}, effects: {blur_probability: null, blur: null, jpeg_probability: null,"
+               " jpeg_quality: null, vignetting_probability: null, vignetting: null}}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    fit = tmp_path / "fits" / "camera"
+    best = flat(yaml.safe_load((fit / "best.yaml").read_text()))
+    entries = {e.key: e for e in parse_space(space_tree(FitConfig(target="/tmp")), Tabletop)}
+    errors = {k: error(entries[k], best[k], v) for k, v in truth.items() if k != "effects.white_balance_probability"}
+    assert all(e <= 0.15 for e in errors.values()), errors
+    import optuna
+
+    final = optuna.load_study(study_name="camera", storage=f"sqlite:///{fit / 'fit.db'}").user_attrs["final"]
+    assert final["frames"] == 32
+    assert final["default"]["distance"] >= 5 * min(v["distance"] for v in final["trials"].values()), final
 
 
 def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed_noise(tmp_path):

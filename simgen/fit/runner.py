@@ -265,6 +265,22 @@ def start_from_prefit(plan: Plan, study: Any, say: Callable[[str], None]) -> Non
              time.monotonic() - t0)
 
 
+def start_from_defaults(plan: Plan, study: Any) -> None:
+    """Queue the default config's rendered settings as a trial: the world the user starts from,
+    with its camera settings searched (development). Not when nothing is developed (the trial would
+    be the default config itself) or a default is outside the space."""
+    if not plan.developed:
+        return
+    params: dict[str, Any] = {}
+    for e in plan.rendered:
+        p = e.params_of(plan.defaults[e.key])
+        if p is None:
+            log.info("the default config's %s is outside the space: no trial starts from the defaults", e.key)
+            return
+        params.update(p)
+    study.enqueue_trial(params, user_attrs={"from": "defaults"}, skip_if_exists=True)
+
+
 @dataclass
 class Outcome:
     folder: Path
@@ -305,8 +321,10 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         d = evaluate(plan, plan.folder / "default", [], [], fit.seed, []).distance
         study.set_user_attr("default", {"distance": d.total, "components": d.components})
     default = study.user_attrs["default"]["distance"]
-    if fit.prefit_trials and not study.trials and "prefit" not in study.user_attrs:
-        start_from_prefit(plan, study, say)
+    if not study.trials:
+        if fit.prefit_trials and "prefit" not in study.user_attrs:
+            start_from_prefit(plan, study, say)
+        start_from_defaults(plan, study)
     done = len(complete(study))
     failed_in_a_row = [0]
 

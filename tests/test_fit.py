@@ -561,6 +561,7 @@ def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
             "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
     r = simgen(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr + r.stdout
+    assert "geometric settings" not in r.stdout  # no labels: no prefit, and none announced
     fit = tmp_path / "fits" / "kid"
     rows = (fit / "trials.csv").read_text().splitlines()
     assert rows[0].startswith("trial,state,distance,final,kid,seconds,") and sum(",COMPLETE," in r for r in rows) == 2

@@ -105,6 +105,15 @@ class Projector:
         return label_stats(self.coco(values))
 
 
+def prefit_scope(plan: Any) -> tuple[list[Any], list[str]]:
+    """What a prefit searches and measures: the space's geometric rendered entries, and the label
+    statistics in the distance (none unless fit.objective is stats and the target has labels)."""
+    from simgen.fit.stats import LABEL_STATS
+
+    return ([e for e in plan.rendered if is_geometric(e.key)],
+            [n for n in LABEL_STATS if plan.weights.get(n, 0) > 0])
+
+
 def prefit(plan: Any, trials: int, seed: int) -> Any:
     """Search the space's geometric entries (:func:`is_geometric`; the others at their defaults) on
     the projected label statistics of twice fit.frames scenes, ``trials`` evaluations of
@@ -114,10 +123,8 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     from simgen import SimgenError
     from simgen.fit.develop import search
     from simgen.fit.distance import EMPTY_PENALTY, Distance, distance
-    from simgen.fit.stats import LABEL_STATS
 
-    entries = [e for e in plan.rendered if is_geometric(e.key)]
-    names = [n for n in LABEL_STATS if plan.weights.get(n, 0) > 0]  # none unless objective stats with labels
+    entries, names = prefit_scope(plan)
     if not entries or not names:
         return None
     projector = Projector(with_values(plan.settings, {"seed": plan.fit.seed}), range(2 * plan.fit.frames))

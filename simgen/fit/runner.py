@@ -247,8 +247,10 @@ def _first_change(old: Any, new: dict) -> str:
 def start_from_prefit(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     """Search the geometric entries on projected labels (simgen.fit.geometry.prefit) and queue the
     best, with every other rendered entry at its default, as the first trial."""
-    from simgen.fit.geometry import prefit
+    from simgen.fit.geometry import prefit, prefit_scope
 
+    if not all(prefit_scope(plan)):  # no geometric entry, or no label statistics to match
+        return
     t0 = time.monotonic()
     say(f"simgen fit: {plan.fit.prefit_trials} candidate(s) of the geometric settings on projected labels")
     found = prefit(plan, plan.fit.prefit_trials, plan.fit.seed)

@@ -273,7 +273,7 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     chosen = min([("default", final["default"]["distance"]),
                   *((k, v["distance"]) for k, v in final["trials"].items())], key=lambda kv: kv[1])
     head = (fit / "best.yaml").read_text().splitlines()[0]
-    assert "(the final round)" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
+    assert "in the final round (8 new frames" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
                                             else "default config's settings" in head)
     table = list(csv.DictReader((fit / "trials.csv").open()))
     assert {r["trial"] for r in table if r["final"]} == set(final["trials"])

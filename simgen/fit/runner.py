@@ -511,13 +511,13 @@ def fitted(plan: Plan, study: Any) -> Fitted:
     else:
         default = final["default"]
         scores = {t.number: final["trials"][str(t.number)] for t in finalists(plan, study)}
-        on = f"measured again on {plan.fit.final} new frames with the {len(scores)} best trial(s) (the final round)"
+        on = f"in the final round ({plan.fit.final} new frames, the {len(scores)} closest trial(s) measured again)"
     number = min(scores, key=lambda k: (scores[k]["distance"], k))
     best, d0, d = done[number], default["distance"], scores[number]["distance"]
     measured = {"default": default, "best": scores[number]}
     if d0 <= d:
         return Fitted(dict(plan.defaults), f"no trial of {len(done)} came closer to the target than the default "
-                      f"config, {on} (distance {d0:.4f}; the closest, trial {number}: {d:.4f}): these are the "
+                      f"config {on}: distance {d0:.4f}, the closest trial ({number}) {d:.4f}; these are the "
                       "default config's settings", best, measured, final is not None)
     return Fitted(trial_values(plan, best), f"trial {number}, the closest of {len(done)} trial(s) {on}: distance "
                   f"{d:.4f} to the target (the default config: {d0:.4f})", best, measured, final is not None)

@@ -18,7 +18,7 @@ from PIL import Image
 from simgen import SimgenError
 from simgen.config import Settings
 from simgen.fit.config import DEFAULT_SPACE, FitConfig, load_fit, space_tree, split_args
-from simgen.fit.space import Entry, parse_space, values_of
+from simgen.fit.space import Entry, params_of, parse_space, values_of
 from simgen.fit.target import load_target, read_image, target_files
 from simgen.scenes.tabletop import Config as Tabletop
 
@@ -74,6 +74,8 @@ def test_a_range_setting_is_fitted_as_a_range_and_maps_back_to_its_parameters():
     assert p is not None and np.isclose(p["camera.distance.centre"], np.log(2.0))
     assert values_of([e], p)["camera.distance"] == pytest.approx([1.0, 4.0])
     assert e.params_of([0.1, 4.0]) is None  # outside the searched bounds: not representable
+    assert params_of([e], {"camera.distance": [1.0, 4.0]}) == p  # values_of's inverse, for every entry
+    assert params_of([e], {"camera.distance": [0.1, 4.0]}) is None and params_of([e], {}) is None
     assert e.range_of(np.log(8.0), 1.0) == pytest.approx([2.0, 8.0])  # clipped to the bounds
     (n,) = space({"objects": {"count": [1, 12]}})
     assert all(isinstance(v, int) for v in n.range_of(5.4, 0.3))

@@ -28,7 +28,7 @@ import numpy as np
 
 from simgen.config import EffectsConfig
 from simgen.fit.distance import Distance
-from simgen.fit.space import Entry, values_of
+from simgen.fit.space import Entry, params_of, values_of
 from simgen.io.files import read_json
 
 MOTION_BLUR_KEYS = ("motion_blur_probability", "shutter")
@@ -137,16 +137,10 @@ def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distan
     study = optuna.create_study(sampler=sampler, direction="minimize")
     queued: list[dict] = []
     for values in start:
-        params: dict[str, Any] = {}
-        for e in entries:
-            p = e.params_of(values[e.key]) if e.key in values else None
-            if p is None:
-                break
-            params.update(p)
-        else:
-            if params not in queued:
-                queued.append(params)
-                study.enqueue_trial(params)
+        params = params_of(entries, values)
+        if params is not None and params not in queued:
+            queued.append(params)
+            study.enqueue_trial(params)
     history: list[dict] = []
     found: dict[str, Any] = {}
 

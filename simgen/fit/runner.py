@@ -44,7 +44,7 @@ from simgen.fit.distance import Distance, distance
 from simgen.fit.kid import kid
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.report import complete, write_report
-from simgen.fit.space import Entry, to_overrides, values_of
+from simgen.fit.space import Entry, params_of, to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
 from simgen.procs import child_env, quiet_fds
@@ -273,13 +273,10 @@ def start_from_defaults(plan: Plan, study: Any) -> None:
     be the default config itself) or a default is outside the space."""
     if not plan.developed:
         return
-    params: dict[str, Any] = {}
-    for e in plan.rendered:
-        p = e.params_of(plan.defaults[e.key])
-        if p is None:
-            log.info("the default config's %s is outside the space: no trial starts from the defaults", e.key)
-            return
-        params.update(p)
+    params = params_of(plan.rendered, plan.defaults)
+    if params is None:
+        log.info("the default config's settings are not all inside the space: no trial starts from the defaults")
+        return
     study.enqueue_trial(params, user_attrs={"from": "defaults"}, skip_if_exists=True)
 
 

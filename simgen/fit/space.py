@@ -282,6 +282,18 @@ def values_of(entries: Sequence[Entry], params: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+def params_of(entries: Sequence[Entry], values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The optimizer's parameters that give ``values`` ({setting key: value}) for every entry: the
+    inverse of :func:`values_of`; None when a value is missing or the space cannot represent it."""
+    params: dict[str, Any] = {}
+    for e in entries:
+        p = e.params_of(values[e.key]) if e.key in values else None
+        if p is None:
+            return None
+        params.update(p)
+    return params
+
+
 def to_overrides(values: Mapping[str, Any]) -> list[str]:
     """simgen command-line overrides of {setting key: value}."""
     return [f"{k}={override_text(v)}" for k, v in values.items()]

@@ -1,6 +1,7 @@
 """Rewrite tests/golden/: render every golden case, fingerprint its files into manifest.json
-and keep its RGB pictures (images/, previews/overlay/, previews/pose/) as the references in
-golden/CASE/ (tests/golden_cases.py says what is compared how).
+and keep its RGB pictures (images/, previews/overlay/, previews/pose/) and float label arrays
+(depth, normals, flow) as the references in golden/CASE/ (tests/golden_cases.py says what is
+compared how).
 
     python scripts/update_golden.py            # all cases
     python scripts/update_golden.py tabletop   # some cases (the others keep their entries)
@@ -19,7 +20,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 
-from golden_cases import CASES, GOLDEN, RGB, render_case  # noqa: E402
+from golden_cases import CASES, FLOATS, GOLDEN, RGB, render_case  # noqa: E402
 
 MANIFEST = GOLDEN / "manifest.json"
 
@@ -36,10 +37,12 @@ def main(names: list[str]) -> None:
             manifest[name] = render_case(name, out)
             shutil.rmtree(GOLDEN / name, ignore_errors=True)  # the case's old references
             pictures = [rel for rel, v in manifest[name].items() if v == RGB]
-            for rel in pictures:
+            arrays = [rel for rel, v in manifest[name].items() if v == FLOATS]
+            for rel in pictures + arrays:
                 (GOLDEN / name / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(out / rel, GOLDEN / name / rel)
-            print(f"  {len(manifest[name])} files, {len(pictures)} RGB reference pictures", flush=True)
+            print(f"  {len(manifest[name])} files, {len(pictures)} RGB reference pictures, {len(arrays)} float "
+                  "reference arrays", flush=True)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     cases = [f"{json.dumps(case)}: {{\n" + ",\n".join(f" {json.dumps(rel)}: {json.dumps(value, sort_keys=True)}"
                                                        for rel, value in sorted(files.items())) + "\n}"

@@ -5,18 +5,19 @@ and compares them with ``tests/golden/``: ``manifest.json`` (a fingerprint per f
 reference RGB pictures; ``python scripts/update_golden.py`` rewrites both, and a commit that
 changes them says why (a new label kind adds files; a changed default changes bytes).
 
-- Labels are exact: every label file (instance/semantic ids, depth, normals, flow in every
-  format, models, ...) by its SHA-256, a PNG by the SHA-256 of its decoded pixels (with their
-  dtype and shape: a PNG's bytes depend on the compression settings); JSON files (COCO, meta, dataset.json, the index)
-  value for value, kept whole in the manifest (parsed, with the dataset folder and the
-  repository folder replaced by placeholders: meta records absolute texture and HDRI paths,
-  dataset.json the config's output.dir), numbers to 1e-9 relative (1e-12 near zero): poses
-  are numpy matrix products, whose last bits depend on the CPU's BLAS kernels (entries such as
-  4.5e-17 for an exact 0 moved when the tests ran on another CPU). The float labels come
-  from Cycles' passes, so they are exact between machines that run the same Cycles kernel:
-  every x86-64 CPU with AVX2. With its other kernel (CYCLES_CPU_NO_AVX2=1, as on a CPU
-  without AVX2; ARM has its own) depth, normals and flow moved in their last float bits
-  (~1e-6 relative) while ids, COCO and meta stayed: the golden cases are not for those CPUs.
+- Labels are exact: every integer label file (instance/semantic ids, models, ...) by its
+  SHA-256, a PNG by the SHA-256 of its decoded pixels (with their dtype and shape: a PNG's
+  bytes depend on the compression settings); JSON files (COCO, meta, dataset.json) and JSON
+  lines (the index) value for value, kept whole in the manifest (parsed, with the dataset
+  folder and the repository folder replaced by placeholders: meta records absolute texture
+  and HDRI paths, dataset.json the config's output.dir), numbers to 1e-9 relative (1e-12 near
+  zero): poses are numpy matrix products, whose last bits depend on the CPU's BLAS kernels
+  (entries such as 4.5e-17 for an exact 0 moved when the tests ran on another CPU).
+- Float labels (depth, normals, flow: ``.npy`` of a float dtype, ``.flo``) come from Cycles'
+  passes, whose last bits depend on the CPU (its kernel, Embree): the depth of every case
+  differed on two AMD EPYC machines of this project, both with AVX-512, and Cycles' SSE4.2
+  kernel (CYCLES_CPU_NO_AVX2=1) moves them too. They are compared value for value with
+  reference files stored like the pictures, within :data:`FLOAT_TOLERANCE`.
 - RGB is compared within a tolerance (:data:`RGB_TOLERANCE`): the rendered pictures
   (``images/``) and the previews drawn on them (``previews/overlay/``, ``previews/pose/``), against reference
   PNGs stored in ``tests/golden/CASE/`` (their manifest entry is :data:`RGB`). Cycles' path
@@ -77,8 +78,49 @@ of brightness, below a level of 8-bit output."""
 STOPS_KEYS = ("metered_stops", "total_stops")
 
 
+FLOATS = "floats"
+"""The manifest entry of a float label array (depth, normals, flow): compared with its reference
+file in GOLDEN/CASE/ within :data:`FLOAT_TOLERANCE`."""
+
+FLOAT_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+"""Allowed difference of a float label value from its reference: ``|got - ref| <= atol + rtol *
+|ref|`` (numpy.isclose; NaN and infinities where the reference has them), in the label's units
+(metres, pixels of flow, unit normals). Measured on this repository's machine (AMD EPYC,
+AVX-512) against Cycles' SSE4.2 kernel (CYCLES_CPU_NO_AVX2=1), cases tabletop, flying_sequence
+and room_hdri: depth moved by at most 3e-6 m (1.5e-6 relative), normals 2.4e-7, flow 1.9e-5 px;
+no value beyond this tolerance. A real change is far outside it: an object moved by a
+millimetre moves the depth of its pixels by about 1e-3 m."""
+
+
 def is_rgb(rel: str) -> bool:
     return rel.endswith(".png") and rel.startswith(RGB_FOLDERS)
+
+
+def read_floats(path: Path) -> np.ndarray | None:
+    """A float label file's array: ``.npy`` of a float dtype, or Middlebury ``.flo`` (the float32
+    tag 202021.25, int32 width and height, then height x width x 2 float32, little-endian); None
+    for any other file."""
+    if path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+        return array if array.dtype.kind == "f" else None
+    if path.suffix == ".flo":
+        data = path.read_bytes()
+        tag = np.frombuffer(data[:4], "<f4")[0]
+        w, h = (int(x) for x in np.frombuffer(data[4:12], "<i4"))
+        assert tag == np.float32(202021.25) and len(data) == 12 + 8 * w * h, f"not a .flo file: {path}"
+        return np.frombuffer(data[12:], "<f4").reshape(h, w, 2)
+    return None
+
+
+def float_difference(got: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """{"beyond": values outside :data:`FLOAT_TOLERANCE`, "max": the largest absolute difference of
+    finite values}; both infinite when shape or dtype differ."""
+    if got.shape != reference.shape or got.dtype != reference.dtype:
+        return {"beyond": math.inf, "max": math.inf}
+    close = np.isclose(got, reference, equal_nan=True, **FLOAT_TOLERANCE)
+    finite = np.isfinite(got) & np.isfinite(reference)
+    d = np.abs(got[finite].astype(np.float64) - reference[finite])
+    return {"beyond": float((~close).sum()), "max": float(d.max()) if d.size else 0.0}
 
 
 def rgb_difference(got: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -107,8 +149,9 @@ by an HDRI with distractors."""
 
 
 def fingerprint(root: Path) -> dict[str, object]:
-    """{relative path: sha256, the parsed content of a JSON file, or :data:`RGB` for an RGB
-    picture} of every file under ``root`` (logs excluded: they hold timings)."""
+    """{relative path: sha256, the parsed content of a JSON or JSON lines file, :data:`RGB` for an
+    RGB picture or :data:`FLOATS` for a float label array} of every file under ``root`` (logs
+    excluded: they hold timings)."""
     out: dict[str, object] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
@@ -117,10 +160,13 @@ def fingerprint(root: Path) -> dict[str, object]:
         if is_rgb(rel):
             out[rel] = RGB
             continue
+        if read_floats(path) is not None:
+            out[rel] = FLOATS
+            continue
         data = path.read_bytes()
-        if path.suffix == ".json":
+        if path.suffix in (".json", ".jsonl"):
             text = data.decode().replace(str(root), "<dataset>").replace(str(REPO), "<repo>")
-            out[rel] = json.loads(text)
+            out[rel] = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines()]
         elif path.suffix == ".png":
             out[rel] = png_pixels(data)
         else:

@@ -2,7 +2,8 @@
 
 Label files must match byte for byte (JSON: value for value); RGB pictures (images/ and the
 overlay previews) must stay within golden_cases.RGB_TOLERANCE of the reference PNGs in
-tests/golden/CASE/, since another CPU changes Cycles' and the denoiser's last bits. A failure
+tests/golden/CASE/, and float labels (depth, normals, flow) within golden_cases.FLOAT_TOLERANCE
+of the reference arrays there, since another CPU changes Cycles' and the denoiser's last bits. A failure
 lists the files that changed, appeared or vanished, and the pictures beyond the tolerance
 with their differences. If the change is intended (a new label kind, a new default), run
 ``python scripts/update_golden.py`` and say why in the commit that changes tests/golden/.
@@ -15,8 +16,8 @@ import json
 import numpy as np
 import pytest
 
-from golden_cases import (CASES, GOLDEN, RGB, RGB_TOLERANCE, render_case, rgb_difference, same,
-                          within_rgb_tolerance)
+from golden_cases import (CASES, FLOAT_TOLERANCE, FLOATS, GOLDEN, RGB, RGB_TOLERANCE, float_difference,
+                          read_floats, render_case, rgb_difference, same, within_rgb_tolerance)
 from simgen.io.files import read_png
 
 MANIFEST = GOLDEN / "manifest.json"
@@ -38,12 +39,17 @@ def test_golden_output_unchanged(case, tmp_path):
     beyond = {rel: d for rel, d in off.items() if not within_rgb_tolerance(d)}
     assert not beyond, (f"golden case {case}: pictures beyond the RGB tolerance {RGB_TOLERANCE} (levels of 255): "
                         f"{beyond}; if intended, run scripts/update_golden.py and say why in the commit")
+    arrays = sorted(k for k, v in expected.items() if v == FLOATS)
+    off = {rel: float_difference(read_floats(tmp_path / case / rel), read_floats(GOLDEN / case / rel)) for rel in arrays}
+    beyond = {rel: d for rel, d in off.items() if d["beyond"]}
+    assert not beyond, (f"golden case {case}: float labels beyond {FLOAT_TOLERANCE}: {beyond}; if intended, "
+                        "run scripts/update_golden.py and say why in the commit")
 
 
-def test_every_reference_picture_is_in_the_manifest_and_on_disk():
+def test_every_reference_picture_and_array_is_in_the_manifest_and_on_disk():
     manifest = json.loads(MANIFEST.read_text())
-    listed = {f"{case}/{rel}" for case, files in manifest.items() for rel, v in files.items() if v == RGB}
-    stored = {p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*.png")}
+    listed = {f"{case}/{rel}" for case, files in manifest.items() for rel, v in files.items() if v in (RGB, FLOATS)}
+    stored = {p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*") if p.is_file() and p.name != MANIFEST.name}
     assert listed == stored and listed
 
 
@@ -70,3 +76,22 @@ def test_the_rgb_tolerance_passes_last_bit_noise_and_fails_a_changed_object():
     # everything 2 levels brighter (e.g. a changed light or tone curve)
     brighter = np.clip(ref.astype(np.int16) + 2, 0, 255).astype(np.uint8)
     assert not within_rgb_tolerance(rgb_difference(brighter, ref))
+
+
+def test_the_float_tolerance_passes_last_bit_noise_and_fails_a_moved_surface():
+    """A stored depth reference with its values moved by a few float32 steps (another CPU's
+    kernel: at most 3e-6 m measured) passes; the same with a patch of it 1 mm further away, or
+    a value turned infinite, fails."""
+    manifest = json.loads(MANIFEST.read_text())
+    rel = next(k for k, v in sorted(manifest["tabletop"].items()) if v == FLOATS and k.startswith("depth/"))
+    ref = read_floats(GOLDEN / "tabletop" / rel)
+    rng = np.random.default_rng(0)
+    noisy = (ref * (1 + rng.integers(-4, 5, ref.shape) * np.finfo(np.float32).eps)).astype(ref.dtype)
+    assert not np.array_equal(noisy, ref) and float_difference(noisy, ref)["beyond"] == 0
+    moved = ref.copy()
+    moved[10:14, 20:24] += np.float32(1e-3)
+    assert float_difference(moved, ref)["beyond"] == 16
+    gone = ref.copy()
+    gone[0, 0] = np.inf
+    assert float_difference(gone, ref)["beyond"] == 1
+    assert float_difference(ref[:-1], ref)["beyond"] == float("inf")

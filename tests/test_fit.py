@@ -277,6 +277,11 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     head = (fit / "best.yaml").read_text().splitlines()[0]
     assert "in the final round (8 new frames" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
                                             else "default config's settings" in head)
+    # each finalist was measured with its development polished on its trial's frames: best.yaml has that one
+    assert final["polish"] == 300 and all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
+    if chosen[0] != "default":
+        best_noise = yaml.safe_load((fit / "best.yaml").read_text())["effects"]["noise_probability"]
+        assert best_noise == final["trials"][chosen[0]]["develop"]["effects.noise_probability"]
     table = list(csv.DictReader((fit / "trials.csv").open()))
     assert {r["trial"] for r in table if r["final"]} == set(final["trials"])
     # the same command again: nothing rendered, the results as they were
@@ -295,8 +300,6 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     # best.yaml is a simgen config as it is, and other overrides compose with it
     best = simgen("--config-dir", str(fit), "--config-name", "best", "--cfg", "job", "frames=2", cwd=tmp_path)
     assert best.returncode == 0, best.stderr
-    import yaml
-
     composed, written = yaml.safe_load(best.stdout), yaml.safe_load((fit / "best.yaml").read_text())
     assert composed["camera"]["distance"] == written["camera"]["distance"] and composed["frames"] == 2
     assert composed["objects"]["count"] == [2, 3]  # the fit's world settings come with it
@@ -415,6 +418,31 @@ def test_the_development_search_tries_the_start_values_first_and_finds_the_optim
     assert search([], lambda v: Distance(len(v), {}), 60, seed=3).values == {}
 
 
+
+def test_the_pattern_search_leaves_a_valley_where_exposure_makes_up_for_vignetting():
+    """Vignetting darkens the images, and a higher exposure makes up for it: from strong vignetting
+    and a matching exposure, a move of either alone worsens the distance. Moves judged with the
+    brightness held (the exposure re-matched) walk down the valley to the truth; without that,
+    the search stays where it starts."""
+    from simgen.fit import develop
+    from simgen.fit.distance import Distance
+
+    entries = space({"camera": {"exposure": [-2.5, 2.5]}, "effects": {"vignetting_probability": [0, 1]}})
+    calls = []
+
+    def measure(params):  # the images' brightness follows exposure - 1.5 vignetting; the truth is 0, 0
+        calls.append(params)
+        c, v = params["camera.exposure.centre"], params["effects.vignetting_probability"]
+        shift = (c - 1.5 * v) / 0.1
+        return Distance(abs(shift) + v + abs(c) / 10, {"brightness": abs(shift)}, {"brightness": shift})
+
+    start = {"camera.exposure.centre": 1.5, "camera.exposure.width": 0.0, "effects.vignetting_probability": 1.0}
+    found = develop.refine(entries, measure, start, measure(start), 120)
+    assert len(calls) <= 121
+    assert found["effects.vignetting_probability"] < 0.05 and abs(found["camera.exposure.centre"]) < 0.1
+    stuck = develop.refine(entries, measure, start, measure(start), 120, balance=False)
+    assert stuck["effects.vignetting_probability"] > 0.9
+
 @pytest.mark.render
 def test_developing_a_neutral_render_gives_the_images_simgen_renders_with_those_settings(target, tmp_path):
     """The fit renders with the camera settings neutral and the linear images kept, then develops
@@ -446,7 +474,7 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
 
     entries = space({"camera": {"distance": {"low": 0.3, "high": 4, "log": True}}})
     plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries,
-                           fit=SimpleNamespace(final=0, frames=16, finalists=2))
+                           fit=SimpleNamespace(final=0, frames=16, finalists=2, polish_trials=0))
     study = optuna.create_study()
     study.set_user_attr("default", {"distance": 0.5})
     dists = entries[0].distributions()
@@ -473,6 +501,15 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
     result = fitted(plan, study)
     assert result.final and result.best.number == 0 and result.values == trial(0)
     assert (result.distance, result.default) == (0.3, 0.6) and "final round" in result.what
+    # a finalist measured with its development polished is fitted with that development
+    plan.fit.polish_trials = 300
+    assert not fitted(plan, study).final  # a round without polishing does not count when it is asked for
+    polished = {"camera.exposure": [0.5, 0.5]}
+    study.set_user_attr("final", {"frames": 64, "polish": 300, "default": {"distance": 0.6},
+                                  "trials": {"0": {"distance": 0.3, "develop": polished}, "1": {"distance": 0.4}}})
+    result = fitted(plan, study)
+    assert result.final and result.values == {**trial(0), **polished}
+    plan.fit.polish_trials = 0
     # ... and the default config wins when it is closest there
     study.set_user_attr("final", {"frames": 64, "default": {"distance": 0.25},
                                   "trials": {"0": {"distance": 0.3}, "1": {"distance": 0.4}}})

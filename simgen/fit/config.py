@@ -78,6 +78,11 @@ class FitConfig:
     with fit.objective=ap."""
     finalists: int = setting(2, ge=1, le=1000)
     """The best trials (by their distance on the trials' frames) that the final round measures again."""
+    polish_trials: int = setting(300, ge=0, le=100_000)
+    """Before the final round measures a finalist, its development is searched again on its trial's
+    frames with this many candidates, starting from the developments of the closest trials (each
+    trial's own search started from the best so far on another render, and a few hundred
+    candidates end in different local optima); 0: each finalist is measured with its trial's."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
     prefit_trials: int = setting(200, ge=0, le=100_000)

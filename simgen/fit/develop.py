@@ -119,6 +119,14 @@ TPE_SHARE = 0.2
 the best of them makes the rest (:func:`refine`)."""
 FIRST_STEP, LAST_STEP = 0.25, 0.01
 """The pattern search's first and smallest step, as a fraction of each parameter's interval."""
+BALANCE = ("camera.exposure", "brightness")
+"""The developed setting that holds a statistic while the pattern search moves another one, and
+that statistic: a move of vignetting, white balance or noise also changes how bright the images
+are, and is judged both as it is and with the exposure's centre re-matched to the brightness
+before the move (:func:`refine`). Without it, strong vignetting and a high exposure (or none and
+a lower one) are a valley that no single move leaves."""
+PROBE = 0.05
+"""The exposure step, as a fraction of its interval, that first measures how brightness follows it."""
 
 
 def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distance], trials: int, seed: int,
@@ -126,7 +134,7 @@ def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distan
     """Minimise ``evaluate(values)`` over the developed ``entries`` with ``trials`` evaluations:
     a seeded TPE (``start``: values it tries first, e.g. the best so far and the defaults; those
     the entries cannot represent are skipped), then a pattern search from its best
-    (:data:`TPE_SHARE`). With no entries, one evaluation of ``{}``."""
+    (:data:`TPE_SHARE`, :func:`refine`). With no entries, one evaluation of ``{}``."""
     if not entries:
         return Search({}, evaluate({}), [])
     import optuna
@@ -144,16 +152,16 @@ def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distan
     history: list[dict] = []
     found: dict[str, Any] = {}
 
-    def measure(params: dict[str, Any]) -> float:
+    def measure(params: dict[str, Any]) -> Distance:
         values = values_of(entries, params)
         d = evaluate(values)
         history.append({"params": dict(params), "value": d.total})
         if not found or d.total < found["distance"].total:
-            found.update(values=values, distance=d)
-        return d.total
+            found.update(params=dict(params), values=values, distance=d)
+        return d
 
-    study.optimize(lambda trial: measure(_suggest_all(entries, trial)), n_trials=first)
-    refine(entries, measure, study.best_params, study.best_value, trials - first)
+    study.optimize(lambda trial: measure(_suggest_all(entries, trial)).total, n_trials=first)
+    refine(entries, measure, found["params"], found["distance"], trials - first)
     return Search(found["values"], found["distance"], history)
 
 
@@ -163,17 +171,22 @@ def _suggest_all(entries: Sequence[Entry], trial: Any) -> dict[str, Any]:
     return dict(trial.params)
 
 
-def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], float], params: dict[str, Any],
-           start: float, budget: int) -> dict[str, Any]:
-    """A pattern search of ``budget`` evaluations ``measure(params)`` from ``params`` (of value
+def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], Distance], params: dict[str, Any],
+           start: Distance, budget: int, balance: tuple[str, str] | None = BALANCE) -> dict[str, Any]:
+    """A pattern search of ``budget`` evaluations ``measure(params)`` from ``params`` (of distance
     ``start``): each numeric parameter in turn is moved up, then down, by the step (a fraction of
-    its interval, in log units for a log-scaled one); a move that lowers the value is kept, and the
-    step halves after a round with none, from :data:`FIRST_STEP` to :data:`LAST_STEP`. The best
-    params."""
+    its interval, in log units for a log-scaled one); a move that lowers the distance is kept, and
+    the step halves after a round with none, from :data:`FIRST_STEP` to :data:`LAST_STEP`. A move
+    that does not lower it but shifts the ``balance`` statistic (:data:`BALANCE`; None: no
+    balancing) is tried once more with the balancing setting's centre moved to shift it back: a
+    secant step on the statistic's :attr:`Distance.shift`, its slope measured by a :data:`PROBE`
+    step first and updated by every such try. The best params."""
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
     dists = {k: d for e in entries for k, d in e.distributions().items()}
     numeric = [k for k, d in dists.items() if not isinstance(d, CategoricalDistribution)]
+    key, stat = balance or ("", "")
+    lever = next((p for e in entries if e.key == key for p in e.params if p in numeric and not p.endswith(".width")), None)
 
     def unit(k: str, x: float) -> float:
         d = dists[k]
@@ -187,8 +200,46 @@ def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], float],
         x = math.exp(x) if d.log else x
         return int(round(x)) if isinstance(d, IntDistribution) else x
 
-    best, best_value = dict(params), start
+    best, best_d = dict(params), start
     step, spent = FIRST_STEP, 0
+    slope: float | None = None  # how far the statistic moves per unit of the lever; 0: it does not
+
+    def attempt(candidate: dict[str, Any]) -> Distance:
+        nonlocal best, best_d, spent
+        d, spent = measure(candidate), spent + 1
+        if d.total < best_d.total:
+            best, best_d = candidate, d
+        return d
+
+    def balanced(candidate: dict[str, Any], d: Distance) -> bool:
+        """Try ``candidate`` (of distance ``d``) with the lever moved to bring the statistic back
+        to the best's; True when that is better than the best."""
+        nonlocal slope
+        if lever is None or slope == 0 or stat not in d.shift or stat not in best_d.shift or spent >= budget:
+            return False
+        off = d.shift[stat] - best_d.shift[stat]
+        if abs(off) < 0.25:                    # the move kept the statistic within a quarter spread
+            return False
+        if slope is None:
+            u, base = unit(lever, best[lever]), best_d.shift[stat]
+            probe = {**best, lever: value(lever, u + (PROBE if u < 0.5 else -PROBE))}
+            p = attempt(probe)
+            du = unit(lever, probe[lever]) - u
+            slope = max(0.0, (p.shift.get(stat, base) - base) / du) if du else 0.0
+            if slope == 0 or spent >= budget or best is probe:
+                return best is probe
+        u = unit(lever, candidate[lever])
+        moved = {**candidate, lever: value(lever, u - off / slope)}
+        if moved[lever] == candidate[lever]:
+            return False
+        before = best
+        m = attempt(moved)
+        du = unit(lever, moved[lever]) - u
+        if stat in m.shift and du:
+            s = (m.shift[stat] - d.shift[stat]) / du
+            slope = s if s > 0 else slope
+        return best is not before
+
     while spent < budget and step >= LAST_STEP:
         moved = False
         for k in numeric:
@@ -196,9 +247,10 @@ def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], float],
                 candidate = {**best, k: value(k, unit(k, best[k]) + sign * step)}
                 if candidate[k] == best[k] or spent >= budget:
                     continue
-                v, spent = measure(candidate), spent + 1
-                if v < best_value:
-                    best, best_value, moved = candidate, v, True
+                before = best
+                d = attempt(candidate)
+                if best is not before or (k != lever and balanced(candidate, d)):
+                    moved = True
                     break
         if not moved:
             step /= 2

@@ -9,7 +9,7 @@ shift ``d``, the component is ``d / scale``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +57,9 @@ class Distance:
     """Weighted mean of the components (0 when the samples agree)."""
     components: dict[str, float]
     """Per statistic: Wasserstein-1 distance / scale (dimensionless, >= 0), or EMPTY_PENALTY."""
+    shift: dict[str, float] = field(default_factory=dict)
+    """Per statistic with both samples non-empty: (mean of the renders - mean of the target) /
+    scale, signed: which way the renders are off (brighter > 0), where a component says how far."""
 
 
 def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,18 +122,20 @@ def distance(target: dict[str, np.ndarray], renders: dict[str, np.ndarray], scal
     Returns
     -------
     Distance: per name of ``target``, the component ``wasserstein1(target, renders) /
-    scale`` (0 when both samples are empty, EMPTY_PENALTY when only one is), and ``total``,
-    the mean of the components weighted by ``weights`` (0 when no component weighs > 0).
-    Never NaN for finite samples.
+    scale`` (0 when both samples are empty, EMPTY_PENALTY when only one is) and, where both
+    samples have values, the shift ``(mean(renders) - mean(target)) / scale``; ``total``, the
+    mean of the components weighted by ``weights`` (0 when no component weighs > 0). Never
+    NaN for finite samples.
     """
     weights = weights or {}
-    components = {}
+    components, shift = {}, {}
     for name, t in target.items():
         t, r = np.asarray(t, np.float64), np.asarray(renders.get(name, ()), np.float64)
         if t.size and r.size:
             components[name] = wasserstein1(t, r) / scale[name]
+            shift[name] = float(r.mean() - t.mean()) / scale[name]
         else:
             components[name] = EMPTY_PENALTY if t.size or r.size else 0.0
     w = np.array([weights.get(name, 1.0) for name in components], np.float64)
     c = np.array(list(components.values()), np.float64)
-    return Distance(total=float(w @ c / w.sum()) if w.sum() > 0 else 0.0, components=components)
+    return Distance(total=float(w @ c / w.sum()) if w.sum() > 0 else 0.0, components=components, shift=shift)

@@ -64,6 +64,10 @@ KEEP = ("linear", "meta", "coco.json", "dataset.json", "labels.npz")
 """What a render folder keeps for development (images, depth, normals ... are removed)."""
 DEVELOP_STREAM = 0x44455645
 """Entropy word of a trial's development search's seed (with fit.seed and the trial number)."""
+POLISH_STREAM = 0x504F4C49
+"""Entropy word of a finalist's polishing search's seed (with fit.seed and the trial number)."""
+POLISH_STARTS = 10
+"""The closest trials whose developments a finalist's polishing search tries first."""
 WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "seed")
 """Overrides that say how the fit rendered, not what the world is: left out of best.yaml."""
 
@@ -180,11 +184,18 @@ def evaluate(plan: Plan, folder: Path, overrides: list[str], developed: list[Ent
     return search(developed, lambda v: measure(plan, r, v), plan.fit.develop_trials, seed, start)
 
 
-def trial_values(plan: Plan, trial: Any) -> dict[str, Any]:
-    """{setting key: value} of every entry of a trial ({} for one that never measured)."""
+def trial_values(plan: Plan, trial: Any, final: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{setting key: value} of every entry of a trial ({} for one that never measured): its
+    development polished in the ``final`` round's record when that measured it (:func:`final_round`)."""
     if "develop" not in trial.user_attrs or not set(trial.params) >= {p for e in plan.rendered for p in e.params}:
         return {}
-    return {**values_of(plan.rendered, trial.params), **trial.user_attrs["develop"]}
+    return {**values_of(plan.rendered, trial.params), **development(trial, final)}
+
+
+def development(trial: Any, final: dict[str, Any] | None) -> dict[str, Any]:
+    """The developed settings of a trial: polished by the ``final`` round (a record of
+    :func:`final_round`, or None) when it measured the trial, else the trial's own search's."""
+    return (final or {}).get("trials", {}).get(str(trial.number), {}).get("develop", trial.user_attrs["develop"])
 
 
 # ------------------------------------------------------------------ the study
@@ -328,6 +339,13 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     failed_in_a_row = [0]
 
     def objective(trial: Any) -> float:
+        origin = trial.user_attrs.get("from")
+        if origin and any(t.user_attrs.get("from") == origin and t.number < trial.number for t in
+                          study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
+                                                                    optuna.trial.TrialState.COMPLETE))):
+            # workers sharing a storage that started at once each queued the prefit's and the defaults' trial
+            log.info("trial %d repeats the %s trial another worker runs: skipped", trial.number, origin)
+            raise optuna.TrialPruned()
         values = {e.key: e.suggest(trial) for e in plan.rendered}
         overrides = to_overrides(values)
         key = digest(overrides)
@@ -381,7 +399,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     views = {"default": view(plan.folder / ("final" if final else "") / "default", {})}
     if result:
         views["fitted"] = view(plan.folder / ("final" if final else "trials") / result.best.user_attrs["key"],
-                               result.best.user_attrs["develop"])
+                               development(result.best, final_record(plan, study)))
     write_report(plan, study, views, result)
     return Outcome(plan.folder, len(complete(study)), result.default if result else default,
                    result.distance if result else default)
@@ -401,27 +419,51 @@ def finalists(plan: Plan, study: Any) -> list[Any]:
 
 
 def final_record(plan: Plan, study: Any) -> dict[str, Any] | None:
-    """The final round's measurements, ``{"frames": N, "default": M, "trials": {number: M}}`` with M
-    ``{"distance", "components"}``, when it has measured the default config and every current
-    finalist on fit.final frames; None before (or without a final round)."""
+    """The final round's measurements, ``{"frames": N, "polish": P, "default": M, "trials": {number:
+    M}}`` with M ``{"distance", "components"}`` (and a trial's ``"develop"``: its polished
+    development), when it has measured the default config and every current finalist on
+    fit.final frames after fit.polish_trials; None before (or without a final round)."""
+    r = round_record(plan, study)
+    return r if r and "default" in r and all(str(t.number) in r["trials"] for t in finalists(plan, study)) else None
+
+
+def round_record(plan: Plan, study: Any) -> dict[str, Any] | None:
+    """The final round's record as far as it got (:func:`final_record`), when it is of the current
+    fit.final_frames and fit.polish_trials; None before or without a final round."""
     r = study.user_attrs.get("final")
-    if not plan.fit.final or not r or r.get("frames") != plan.fit.final or "default" not in r:
+    if not plan.fit.final or not r or (r.get("frames"), r.get("polish", 0)) != (plan.fit.final, plan.fit.polish_trials):
         return None
-    return r if all(str(t.number) in r["trials"] for t in finalists(plan, study)) else None
+    return r
+
+
+def polish(plan: Plan, study: Any, t: Any) -> dict[str, Any]:
+    """Finalist ``t``'s development searched again on its trial's frames (fit.polish_trials
+    candidates; its own first, then those of the :data:`POLISH_STARTS` closest trials and the
+    defaults): each trial's search started from the best so far, found on another render, and
+    ends in a local optimum of its own. Its own development when nothing is developed or
+    fit.polish_trials is 0."""
+    own = t.user_attrs["develop"]
+    if not plan.developed or not plan.fit.polish_trials:
+        return own
+    closest = sorted(complete(study), key=lambda u: (u.value, u.number))[:POLISH_STARTS]
+    seed = int(np.random.SeedSequence([plan.fit.seed, t.number, POLISH_STREAM]).generate_state(1)[0])
+    r = load_rendered(plan.folder / "trials" / t.user_attrs["key"])
+    found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
+                   [own, *(u.user_attrs["develop"] for u in closest), plan.defaults])
+    return found.values
 
 
 def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     """Measure the default config and the finalists again on fit.final new frames (frame indices
     after the trials'), unless done: ``final/default`` and ``final/KEY`` hold their renders, the
-    study's user attribute ``final`` the measurements (:func:`final_record`)."""
+    study's user attribute ``final`` the measurements (:func:`final_record`). A finalist is
+    measured with its development polished first (:func:`polish`)."""
     from simgen.progress import Progress
 
     fit = plan.fit
     if not fit.final or not complete(study) or final_record(plan, study) is not None:
         return
-    record = study.user_attrs.get("final") or {}
-    if record.get("frames") != fit.final:
-        record = {"frames": fit.final, "trials": {}}
+    record = round_record(plan, study) or {"frames": fit.final, "polish": fit.polish_trials, "trials": {}}
     todo = [t for t in finalists(plan, study) if str(t.number) not in record["trials"]]
     renders = len(todo) + ("default" not in record)
     say(f"simgen fit: the final round: {'the default config and ' if 'default' not in record else ''}"
@@ -437,8 +479,8 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
         record["default"] = measured("default", [], {})
         study.set_user_attr("final", record)
     for t in todo:
-        overrides = to_overrides(values_of(plan.rendered, t.params))
-        record["trials"][str(t.number)] = measured(t.user_attrs["key"], overrides, t.user_attrs["develop"])
+        overrides, values = to_overrides(values_of(plan.rendered, t.params)), polish(plan, study, t)
+        record["trials"][str(t.number)] = {**measured(t.user_attrs["key"], overrides, values), "develop": values}
         study.set_user_attr("final", record)
     log.info("final round on %d frames: default config %.4f, %s", fit.final, record["default"]["distance"],
              ", ".join(f"trial {k} {v['distance']:.4f}" for k, v in record["trials"].items()))
@@ -453,13 +495,13 @@ def write_outputs(plan: Plan, study: Any) -> None:
 
     trials = study.get_trials(deepcopy=False)
     comps = list(plan.weights)
-    final = study.user_attrs.get("final") or {}
-    again = final.get("trials", {}) if final.get("frames") == plan.fit.final else {}
+    final = round_record(plan, study)
+    again = (final or {}).get("trials", {})
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["trial", "state", "distance", "final", *comps, "seconds", "folder", *(e.key for e in plan.entries)])
     for t in trials:
-        values = trial_values(plan, t)
+        values = trial_values(plan, t, final)
         c = t.user_attrs.get("components", {})
         f = again.get(str(t.number), {}).get("distance")
         w.writerow([t.number, t.state.name, *("" if x is None else f"{x:.6g}" for x in (t.value, f)),
@@ -516,7 +558,7 @@ def fitted(plan: Plan, study: Any) -> Fitted:
         return Fitted(dict(plan.defaults), f"no trial of {len(done)} came closer to the target than the default "
                       f"config {on}: distance {d0:.4f}, the closest trial ({number}) {d:.4f}; these are the "
                       "default config's settings", best, measured, final is not None)
-    return Fitted(trial_values(plan, best), f"trial {number}, the closest of {len(done)} trial(s) {on}: distance "
+    return Fitted(trial_values(plan, best, final), f"trial {number}, the closest of {len(done)} trial(s) {on}: distance "
                   f"{d:.4f} to the target (the default config: {d0:.4f})", best, measured, final is not None)
 
 

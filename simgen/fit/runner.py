@@ -467,7 +467,9 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     todo = [t for t in finalists(plan, study) if str(t.number) not in record["trials"]]
     renders = len(todo) + ("default" not in record)
     say(f"simgen fit: the final round: {'the default config and ' if 'default' not in record else ''}"
-        f"{len(todo)} best trial(s) measured again on {fit.final} new frames")
+        f"{len(todo)} best trial(s) measured again on {fit.final} new frames"
+        + (f", each trial's development polished first ({fit.polish_trials} candidates on its own frames)"
+           if todo and plan.developed and fit.polish_trials else ""))
     progress = Progress(renders, "final renders")
 
     def measured(key: str, overrides: list[str], values: dict[str, Any]) -> dict[str, Any]:

@@ -440,7 +440,7 @@ def test_the_pattern_search_leaves_a_valley_where_exposure_makes_up_for_vignetti
     found = develop.refine(entries, measure, start, measure(start), 120)
     assert len(calls) <= 121
     assert found["effects.vignetting_probability"] < 0.05 and abs(found["camera.exposure.centre"]) < 0.1
-    stuck = develop.refine(entries, measure, start, measure(start), 120, balance=False)
+    stuck = develop.refine(entries, measure, start, measure(start), 120, balance=None)
     assert stuck["effects.vignetting_probability"] > 0.9
 
 @pytest.mark.render

@@ -229,12 +229,12 @@ def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], Distanc
             if slope == 0 or spent >= budget or best is probe:
                 return best is probe
         u = unit(lever, candidate[lever])
-        moved = {**candidate, lever: value(lever, u - off / slope)}
-        if moved[lever] == candidate[lever]:
+        held = {**candidate, lever: value(lever, u - off / slope)}
+        if held[lever] == candidate[lever]:
             return False
         before = best
-        m = attempt(moved)
-        du = unit(lever, moved[lever]) - u
+        m = attempt(held)
+        du = unit(lever, held[lever]) - u
         if stat in m.shift and du:
             s = (m.shift[stat] - d.shift[stat]) / du
             slope = s if s > 0 else slope

@@ -97,18 +97,16 @@ def is_rgb(rel: str) -> bool:
 
 
 def read_floats(path: Path) -> np.ndarray | None:
-    """A float label file's array: ``.npy`` of a float dtype, or Middlebury ``.flo`` (the float32
-    tag 202021.25, int32 width and height, then height x width x 2 float32, little-endian); None
-    for any other file."""
+    """A float label file's array: ``.npy`` of a float dtype, or Middlebury ``.flo`` (read by
+    simgen.io.flow_formats.read_flo, which tests/test_flow_labels.py checks against the format's
+    header and layout); None for any other file."""
     if path.suffix == ".npy":
         array = np.load(path, allow_pickle=False)
         return array if array.dtype.kind == "f" else None
     if path.suffix == ".flo":
-        data = path.read_bytes()
-        tag = np.frombuffer(data[:4], "<f4")[0]
-        w, h = (int(x) for x in np.frombuffer(data[4:12], "<i4"))
-        assert tag == np.float32(202021.25) and len(data) == 12 + 8 * w * h, f"not a .flo file: {path}"
-        return np.frombuffer(data[12:], "<f4").reshape(h, w, 2)
+        from simgen.io.flow_formats import read_flo
+
+        return read_flo(path)
     return None
 
 

@@ -50,8 +50,10 @@ def squares(scene: Scene) -> list[tuple[int, float, int, int, int]]:
     return sorted(out, key=lambda s: -s[1])
 
 
-def passes_of(scene: Scene, tone: str = "standard", auto_exposure: bool = False, keep_linear: bool = False) -> dict:
-    """The fake's passes of ``scene`` (see the module's docstring)."""
+def passes_of(scene: Scene, tone: str = "standard", auto_exposure: bool = False, keep_linear: bool = False,
+              light_groups: bool = False) -> dict:
+    """The fake's passes of ``scene`` (see the module's docstring); with ``light_groups`` all of
+    its light is the world's (the lamps' and the rest's shares are black)."""
     cam = scene.camera
     h, w = cam.height, cam.width
     index = np.zeros((h, w), np.int32)
@@ -66,6 +68,10 @@ def passes_of(scene: Scene, tone: str = "standard", auto_exposure: bool = False,
     passes = {"rgb": display(exposed, tone), "index": index, "depth": depth, "normal": normal, "image": image}
     if keep_linear:
         passes["linear"] = exposed
+    if light_groups:
+        lights = np.zeros((len(scene.lights) + 2, h, w, 3), np.float32)
+        lights[-2] = exposed
+        passes["lights"] = lights
     return passes
 
 
@@ -86,8 +92,10 @@ class FakeRenderer:
     blender_version = "fake"
     device = "fake renderer"
 
-    def __init__(self, render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool):
+    def __init__(self, render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool,
+                 light_groups: bool = False):
         self.settings, self.keep_linear, self.scratch_need = render, keep_linear, scratch_need
+        self.light_groups = light_groups
         self.folder = Path(tempfile.mkdtemp(prefix="simgen-fake-", dir=workdir))
         self.blender_log = self.folder / "blender.log"
         self.scene: Scene | None = None
@@ -117,7 +125,8 @@ class FakeRenderer:
     def render_to_files(self, seed: int = 0) -> FakeFrame:
         self.seeds.append(seed)
         self._log(f"fake: rendered with seed {seed}")
-        return FakeFrame(passes_of(self.scene, self.settings.tone, self.settings.auto_exposure, self.keep_linear))
+        return FakeFrame(passes_of(self.scene, self.settings.tone, self.settings.auto_exposure, self.keep_linear,
+                                   self.light_groups))
 
     def close(self) -> None:
         self.closed = True

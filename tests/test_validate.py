@@ -16,13 +16,13 @@ from simgen.io.files import read_png, write_json, write_png
 
 pytestmark = pytest.mark.render
 
-RUN = ["frames=4", "sequence.length=2", "output.labels=[visibility,amodal]", "render.width=64",
+RUN = ["frames=4", "sequence.length=2", "output.labels=[visibility,amodal,lights]", "render.width=64",
        "render.height=48", "render.samples=2", "render.device=cpu", "seed=3"]
 
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> Path:
-    """4 frames, 2 sequences of 2 (flow), with visibility and amodal masks."""
+    """4 frames, 2 sequences of 2 (flow), with visibility, amodal masks and the lights' shares."""
     root = tmp_path_factory.mktemp("validate") / "ds"
     out = simgen_cli(*RUN, f"output.dir={root}", cwd=root.parent)
     assert out.returncode == 0, out.stderr
@@ -139,6 +139,7 @@ CASES = [
     ("negative depth", _npy("depth/000000.npy", _negative), "depth not finite", False),
     ("wrong flow shape", _npy("flow_backward/000001.npy", lambda a: np.zeros(a.shape[:2] + (3,), a.dtype)),
      "wrong shape or dtype", False),
+    ("a light's share missing", _npy("lights/000001.npy", lambda a: a[1:]), "wrong shape or dtype", False),
     ("depth as float64", _npy("depth/000002.npy", lambda a: a.astype(np.float64)), "wrong shape or dtype", False),
     ("meta size", _meta_width, "meta", False),
     ("dataset.json frames", _drop_meta, "dataset.json", False),

@@ -55,6 +55,7 @@ class BlenderBackend:
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names
         self.keep_linear = False  # renders also return the exposed linear image (camera effects)
+        self.light_groups = False  # renders also return each light's share of it (the lights label)
         self.scene = session.factory_scene(self._log)
         session.setup_scene(self.scene, settings)
         view_processor(VIEWS[settings.tone])  # the tone's colour management, made (or refused) before any render
@@ -78,13 +79,18 @@ class BlenderBackend:
         self._blocks.drop_generated({o.mesh for o in scene.objects})
         for o in scene.objects:
             objects.add_object(coll, o, self._blocks, self._frame_ids)
+        if self.light_groups:
+            session.use_light_groups(self.scene, len(scene.lights))
         for i, light in enumerate(scene.lights):
-            objects.add_light(coll, i, light, self._frame_ids)
+            objects.add_light(coll, i, light, self._frame_ids, session.light_group(i) if self.light_groups else "")
         r = self.scene.render
         camera.set_camera(self._camera, scene.camera, (r.resolution_x, r.resolution_y), self.settings.exact_labels,
                           self.settings.filter_width)
         self._exposure = float(scene.camera.exposure)
         world.set_world(self._world, scene.world, self._blocks.image, r.resolution_x / r.resolution_y)
+        group = session.WORLD_GROUP if self.light_groups else ""
+        if self._world.lightgroup != group:  # an unchanged world is not synced again
+            self._world.lightgroup = group
 
     def clear(self) -> None:
         """Remove every datablock the last :meth:`build` created (meshes stay cached)."""

@@ -39,9 +39,10 @@ def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, m
     made.append(ob)
 
 
-def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.types.ID]) -> None:
-    """Link light ``i`` into ``coll``, unseen by the camera; its object and data are appended
-    to ``made``."""
+def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.types.ID],
+              group: str = "") -> None:
+    """Link light ``i`` into ``coll``, unseen by the camera, in light group ``group`` (none: "");
+    its object and data are appended to ``made``."""
     data = bpy.data.lights.new(f"light{i}", type=light.kind.upper())
     data.color = light.color
     data.energy = light.power
@@ -56,6 +57,7 @@ def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.t
     ob = bpy.data.objects.new(f"light{i}", data)
     ob.matrix_world = Matrix(light.light_to_world.tolist())
     ob.visible_camera = False  # an area light's quad would be an unlabelled object in the image
+    ob.lightgroup = group
     coll.objects.link(ob)
     made += [ob, data]
 

@@ -84,6 +84,28 @@ def setup_scene(s: bpy.types.Scene, r: RenderConfig) -> None:
     im.exr_codec = "NONE"  # a temp file in RAM; compression only costs time
 
 
+WORLD_GROUP = "world"
+"""The light group of the world light (the lamps': ``light<i>``, :func:`light_group`)."""
+
+
+def light_group(i: int) -> str:
+    """The light group of the scene's lamp ``i`` (its pass: ``Combined_light<i>``)."""
+    return f"light{i}"
+
+
+def use_light_groups(s: bpy.types.Scene, lamps: int) -> None:
+    """Light groups for ``lamps`` lamps and the world, so that the EXR holds each light's share
+    of the image (``Combined_<group>``, before denoising; :func:`simgen.io.exr.read_passes`) and,
+    with the denoiser, the image before it (``Noisy Image``). Groups are only added: a scene with
+    fewer lamps leaves the others' passes black."""
+    vl = s.view_layers[0]
+    have = {g.name for g in vl.lightgroups}
+    for name in [WORLD_GROUP, *(light_group(i) for i in range(lamps))]:
+        if name not in have:
+            vl.lightgroups.add(name=name)
+    vl.cycles.denoising_store_passes = True
+
+
 def configure_sampling(s: bpy.types.Scene, r: RenderConfig) -> None:
     """Samples, adaptive sampling, light-path clamping and the denoiser of ``r`` (all of
     them touch the Combined pass only: the label passes keep the first sample)."""

@@ -5,9 +5,9 @@ reading it back needs OpenEXR and numpy only, so it can run in another thread (o
 while the next frame renders. Cycles (bpy 5.0.1) writes one uncompressed scanline part per
 pass of its view layer ``ViewLayer``, named ``ViewLayer.<pass>``, its float32 channels named
 ``ViewLayer.<pass>.<channel>``: ``Combined`` (R, G, B, A), ``Depth`` (Z), ``Object Index``
-(X), the normal label's AOV (:data:`NORMAL_AOV`: R, G, B, A) and, with the denoiser,
-``Noisy Image``. Rows are top first. The decoder reads the channels by name, whatever part
-holds them.
+(X), the normal label's AOV (:data:`NORMAL_AOV`: R, G, B, A) and, with light groups, each
+group's ``Combined_<group>`` (R, G, B) and the denoiser's input ``Noisy Image``. Rows are top
+first. The decoder reads the channels by name, whatever part holds them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ BACKGROUND_DEPTH = 1e9
 """Cycles writes 1e10 where a ray hits nothing; anything beyond this counts as no hit."""
 LAYER = "ViewLayer."
 """The prefix of every pass of the render's (only) view layer."""
+LAMP_PASS, WORLD_GROUP_PASS = "Combined_light", "Combined_world"
+"""The passes of the light groups of lamp i (``Combined_light<i>``) and of the world."""
 
 
 class RawPasses(TypedDict):
@@ -52,6 +54,10 @@ class RawPasses(TypedDict):
     linear: NotRequired[np.ndarray]
     """(H, W, 3) float32 exposed linear light (:func:`simgen.tone.expose`), rgb before its tone
     curve: only when the backend's ``keep_linear`` is set (the camera effects work on it)."""
+    lights: NotRequired[np.ndarray]
+    """(L + 2, H, W, 3) float32: each lamp's, the world's and the rest's share of the exposed
+    linear light before denoising (:func:`_lights`): only when the backend's ``light_groups``
+    is set."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,9 @@ class RenderedFiles:
         try:
             passes = read_passes(self.exr, keep_linear=self.keep_linear, **tone)
             if self.rgb_from is not None:
-                passes.update(_image(read_linear(self.rgb_from), keep_linear=self.keep_linear, **tone))
+                parts = _channels(self.rgb_from)
+                passes.update(_image(_rgb(parts, "Combined"), keep_linear=self.keep_linear, **tone))
+                passes.update(_lights(parts, passes["image"]))
         except (KeyError, OSError, ValueError, RuntimeError) as e:  # a truncated or missing EXR
             full = scratch.full_scratch_error(self.exr.parent, self.scratch_need, e)
             if full is not None:
@@ -91,16 +99,43 @@ class RenderedFiles:
         return passes
 
 
+def _channels(path: Path) -> dict[str, np.ndarray]:
+    """Every channel of a multilayer EXR by name, the view layer's prefix removed."""
+    out = {}
+    with OpenEXR.File(str(path), separate_channels=True) as f:
+        for p in f.parts:
+            out.update({name.removeprefix(LAYER): c.pixels for name, c in p.channels.items()})
+    return out
+
+
+def _rgb(parts: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return np.stack([parts[f"{name}.R"], parts[f"{name}.G"], parts[f"{name}.B"]], axis=-1).astype(np.float32)
+
+
 def read_linear(path: Path, exposure: float = 0.0) -> np.ndarray:
     """The (H, W, 3) float32 linear Combined pass of a multilayer EXR, times 2**exposure
     (before any metering)."""
-    with OpenEXR.File(str(path), separate_channels=True) as f:
-        for p in f.parts:
-            ch = {name.removeprefix(LAYER): c.pixels for name, c in p.channels.items()}
-            if "Combined.R" in ch:
-                rgb = np.stack([ch["Combined.R"], ch["Combined.G"], ch["Combined.B"]], axis=-1).astype(np.float32)
-                return rgb * np.float32(2.0 ** exposure) if exposure else rgb
-    raise ValueError(f"{path} has no Combined pass")
+    parts = _channels(path)
+    if "Combined.R" not in parts:
+        raise ValueError(f"{path} has no Combined pass")
+    rgb = _rgb(parts, "Combined")
+    return rgb * np.float32(2.0 ** exposure) if exposure else rgb
+
+
+def _lights(parts: dict[str, np.ndarray], image: dict) -> dict:
+    """``lights`` of a render with light groups (simgen.blender.session.use_light_groups): each
+    lamp's share of the linear image (``Combined_light<i>``, i = 0, 1, ...), the world's
+    (``Combined_world``), then the rest (emitting surfaces: the image before denoising, ``Noisy
+    Image``, less the groups), (L + 2, H, W, 3) float32 exposed as the image was (its
+    ``total_stops``); they sum to the image before denoising. {} without light groups."""
+    if f"{WORLD_GROUP_PASS}.R" not in parts:
+        return {}
+    lamps = sorted((int(k[len(LAMP_PASS):-2]) for k in parts if k.startswith(LAMP_PASS) and k.endswith(".R")))
+    groups = [_rgb(parts, f"{LAMP_PASS}{i}") for i in lamps] + [_rgb(parts, WORLD_GROUP_PASS)]
+    noisy = _rgb(parts, "Noisy Image" if "Noisy Image.R" in parts else "Combined")
+    stack = np.stack([*groups, noisy - np.sum(groups, axis=0)])
+    stack *= np.float32(2.0 ** image.get("total_stops", 0.0))
+    return {"lights": stack}
 
 
 def _image(combined: np.ndarray, exposure: float, tone: str, auto_exposure: bool, keep_linear: bool) -> dict:
@@ -119,15 +154,12 @@ def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_
     :func:`simgen.tone.tone_map` of the linear Combined pass (``exposure``: the camera's
     drawn stops, on top of what metering picks); ``keep_linear``: also the exposed linear
     image as ``linear``."""
-    parts = {}
-    with OpenEXR.File(str(path), separate_channels=True) as f:
-        for p in f.parts:
-            parts.update({name.removeprefix(LAYER): ch.pixels for name, ch in p.channels.items()})
-    combined = np.stack([parts["Combined.R"], parts["Combined.G"], parts["Combined.B"]], axis=-1)
+    parts = _channels(path)
+    combined = _rgb(parts, "Combined")
     index = np.rint(parts["Object Index.X"]).astype(np.int32)
     depth = parts["Depth.Z"].astype(np.float32, copy=True)
     depth[(depth > BACKGROUND_DEPTH) | (index == 0)] = np.inf
     normal = np.stack([parts[f"{NORMAL_AOV}.{c}"] for c in "RGB"], axis=-1).astype(np.float32)
     normal[index == 0] = 0.0
-    return RawPasses(index=index, depth=depth, normal=normal,
-                     **_image(combined, exposure, tone, auto_exposure, keep_linear))
+    image = _image(combined, exposure, tone, auto_exposure, keep_linear)
+    return RawPasses(index=index, depth=depth, normal=normal, **image, **_lights(parts, image["image"]))

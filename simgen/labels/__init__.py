@@ -7,6 +7,7 @@ an entry point or a dotted path (simgen.core.registry).
 
 from simgen.labels.amodal import AMODAL, VISIBILITY
 from simgen.labels.core import (
+    LIGHTS,
     LINEAR,
     FrameLabels,
     annotation_id,
@@ -30,6 +31,7 @@ LABEL_KINDS.register(VISIBILITY)
 LABEL_KINDS.register(AMODAL)
 LABEL_KINDS.register(KEYPOINTS)
 LABEL_KINDS.register(LINEAR)
+LABEL_KINDS.register(LIGHTS)
 
 __all__ = [
     "FrameLabels",

@@ -46,6 +46,9 @@ class FrameLabels:
     linear: np.ndarray | None = None
     """(H, W, 3) float32 exposed linear light the rgb was tone mapped from, kept only while
     the camera effects need it (simgen.imaging; None otherwise); not a label."""
+    lights: np.ndarray | None = None
+    """(L + 2, H, W, 3) float32 each light's share of the linear light before denoising, when the
+    renderer made light groups (simgen.io.exr.RawPasses); the ``lights`` kind's source."""
 
     def __getitem__(self, name: str) -> Any:
         """The value of label kind ``name``: a core array or an optional kind's value."""
@@ -190,7 +193,8 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     depth = np.where(valid, depth.astype(np.float32, copy=False), np.float32(np.inf))
     normal_cam = camera_normals(normal, world_to_camera, K, valid)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
-                         depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"))
+                         depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"),
+                         lights=raw.get("lights"))
     labels.check()
     return labels
 
@@ -312,9 +316,27 @@ def exposed_linear(labels: FrameLabels, context: Any) -> np.ndarray:
     return np.asarray(labels.linear, np.float32)
 
 
+def light_shares(labels: FrameLabels, context: Any) -> np.ndarray:
+    """The ``lights`` label kind's value: the frame's light groups, the scene's lamps, the world,
+    the rest (the renderer's groups of lamps a scene lacks are dropped: they are black)."""
+    if labels.lights is None:
+        raise ValueError("the lights label needs the renderer's light groups")
+    lamps = len(context.scene.lights)
+    groups = np.asarray(labels.lights, np.float32)
+    return np.concatenate([groups[:lamps], groups[-2:]]) if len(groups) != lamps + 2 else groups
+
+
 LINEAR = LabelKind(
     "linear", "the exposed linear image (H, W, 3) before the camera effects and the tone curve: linear sRGB "
     "light, metered so that mid grey is 0.18 (meta image.total_stops; HDR: may exceed 1); the effects of "
     "the meta's record applied to it give the image", "float32", 3, "linear", ".npy", compute=exposed_linear)
 """Optional label kind ``linear`` (output.labels=[linear]): what simgen.imaging's camera effects and
 simgen.tone.display start from, for HDR training or a sensor model of one's own."""
+
+LIGHTS = LabelKind(
+    "lights", "each light's share of the exposed linear image before denoising, (L + 2, H, W, 3): the meta's "
+    "lights in order, then the world, then the rest (emitting surfaces); linear sRGB, exposed as the linear "
+    "label; they sum to the image before the denoiser (Cycles' light groups)", "float32", -1, "lights", ".npy",
+    compute=light_shares)
+"""Optional label kind ``lights`` (output.labels=[lights]): relight a frame after the render, a light's
+share times a new power or colour (what simgen fit develops lighting with)."""

@@ -72,9 +72,12 @@ class RendererFactory(Protocol):
     ``make_renderer``). A factory a run with ``render.recycle_every`` hands to its batches
     must pickle (a module-level function or class)."""
 
-    def __call__(self, render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool) -> Renderer:
+    def __call__(self, render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool,
+                 light_groups: bool = False) -> Renderer:
         """``workdir``: the folder to make a scratch folder in (chosen by free space);
         ``scratch_need``: the bytes the renders in flight need there (for the error when it is
         full); ``keep_linear``: passes also hold ``linear`` (the camera effects are
-        on, or output.labels has linear)."""
+        on, or output.labels has linear); ``light_groups`` (passed only when output.labels has
+        lights, so a factory without it still serves every other run): passes also hold
+        ``lights``."""
         ...

@@ -56,10 +56,12 @@ def blender_renderer() -> RendererFactory:
     is known good."""
     from simgen.blender import BlenderBackend
 
-    def make(render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool) -> Renderer:
+    def make(render: RenderConfig, workdir: Path, *, scratch_need: int, keep_linear: bool,
+             light_groups: bool = False) -> Renderer:
         backend = BlenderBackend(render, workdir=workdir)
         backend.scratch_need = scratch_need
         backend.keep_linear = keep_linear  # the camera effects work in linear light
+        backend.light_groups = light_groups
         return backend
     return make
 
@@ -211,7 +213,8 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
     where = scratch.choose(need, r.scratch_dir, out / "logs" / "scratch")
     log.info("scratch folder for the renders in flight: %s (%s)", where.folder, where.why)
     keep_linear = effects_enabled(settings.effects) or any(k.name == "linear" for k in kinds)
-    backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=keep_linear)
+    backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=keep_linear,
+                            **({"light_groups": True} if any(k.name == "lights" for k in kinds) else {}))
     loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log, backend)
     loop.dataset_info = info(backend.blender_version, backend.device)
     loop.progress = Progress(len(todo))

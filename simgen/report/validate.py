@@ -204,7 +204,8 @@ class FrameCheck:
             return None
         return a
 
-    def npy(self, rel: str, shape: tuple[int, ...], dtype: str, load: bool) -> np.ndarray | None:
+    def npy(self, rel: str, shape: tuple[int, ...] | None, dtype: str, load: bool) -> np.ndarray | None:
+        """Header check of an .npy (``shape`` None: any; and with ``load``, the array); None if bad."""
         path = self._file(rel)
         if path is None:
             return None
@@ -213,7 +214,7 @@ class FrameCheck:
         except (OSError, ValueError) as e:
             self.bad("unreadable file", f"{rel}: {e}")
             return None
-        if got_shape != shape or got_dtype != np.dtype(dtype):
+        if (shape is not None and got_shape != shape) or got_dtype != np.dtype(dtype):
             self.bad("wrong shape or dtype", f"{rel}: {got_dtype} {got_shape}, expected {dtype} {shape}")
             return None
         return read_npy(path) if load else np.empty(0)
@@ -247,8 +248,9 @@ class FrameCheck:
             if kind.suffix == ".png":
                 arrays[kind.name] = self.png(rel, h, w, kind.dtype, kind.channels)
             elif kind.suffix == ".npy":
-                arrays[kind.name] = self.npy(rel, _shape_of(kind.channels, h, w), kind.dtype,
-                                             load=kind.name == "depth" or self.full)
+                shape = _shape_of(kind.channels, h, w) if kind.channels >= 0 else (
+                    (len(meta.get("lights", [])) + 2, h, w, 3) if kind.name == "lights" else None)
+                arrays[kind.name] = self.npy(rel, shape, kind.dtype, load=kind.name == "depth" or self.full)
             else:
                 arrays[kind.name] = self.npz(rel)
         instance = arrays.get("instance")

@@ -1,19 +1,28 @@
-"""The settings a fit searches without rendering: exposure and the camera effects.
+"""The settings a fit searches without rendering: exposure, the camera effects and the lights'
+power and colour.
 
 Exposure compensation (``camera.exposure``) and the camera and sensor effects (lens blur,
 vignetting, noise, white balance, JPEG: :mod:`simgen.imaging.effects`) work on the exposed
 linear image after the render, in numpy. So a fit renders each candidate scene randomization
-once with them neutral (:data:`NEUTRAL`), keeping the exposed linear images
+once with them neutral (:func:`neutral`), keeping the exposed linear images
 (``output.labels=[linear]``), and then *develops* those images under many candidate values of
 these settings, in milliseconds each, with the functions simgen itself applies
-(:func:`develop`; an inner TPE search per trial, :func:`search`). A trial's distance is the best
+(:class:`Developer`; an inner TPE search per trial, :func:`search`). A trial's distance is the best
 developed one: the search over what needs a render sees, for each scene randomization, how close
 it can come with the best camera.
 
+Light is additive, so the lights' power and colour are developed too (:data:`LIGHT_KEYS`): the
+render keeps each light's share of the image (``output.labels=[lights]``, Cycles' light groups),
+its lamps white when their colour is searched, and development draws each lamp's power and
+colour (and a uniform world's strength) as simgen would, weighs the shares by the ratio to the
+rendered ones, and meters the exposure again (:func:`relight`).
+
 Developed images are the ones ``simgen`` renders with those settings, pixel for pixel, but for
-the exposure: the render draws each frame's exposure from the scene's generator, development
-from a generator of its own (the same range, other draws). Motion blur needs a sequence's optical
-flow: it is not developed (a fit renders single frames), and is searched, if at all, by render.
+the draws: the render draws each frame's exposure, and each light's power and colour, from the
+scene's generator, development from generators of its own (the same ranges, other draws); and
+relit images keep the render's denoising, weighed by the relit light before it (not denoised
+again). Motion blur needs a sequence's optical flow: it is not developed (a fit renders single
+frames), and is searched, if at all, by render.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from simgen.config import EffectsConfig
+from simgen.config import EffectsConfig, LightingConfig
 from simgen.fit.distance import Distance
 from simgen.fit.space import Entry, params_of, values_of
 from simgen.io.files import read_json
@@ -35,13 +44,50 @@ MOTION_BLUR_KEYS = ("motion_blur_probability", "shutter")
 """The settings of ``effects`` that need a sequence's optical flow: rendered, not developed."""
 EFFECT_KEYS = tuple(f.name for f in dataclasses.fields(EffectsConfig) if f.name not in MOTION_BLUR_KEYS)
 """The settings of ``effects`` that development applies (all but motion blur)."""
-DEVELOPED = frozenset({"camera.exposure", *(f"effects.{k}" for k in EFFECT_KEYS)})
+POWER_KEYS = ("lighting.point_power", "lighting.spot_power", "lighting.area_power", "lighting.sun_strength")
+"""The lamps' power ranges, by lamp type (simgen.sampling.lighting.POWER_RANGE)."""
+COLOR_KEYS = ("lighting.temperature_probability", "lighting.temperature", "lighting.saturation")
+"""The settings a lamp's colour is drawn with (simgen.sampling.lighting.light_color)."""
+LIGHT_KEYS = (*POWER_KEYS, *COLOR_KEYS, "lighting.world_strength")
+"""The lighting settings development applies (:func:`relight`): how strong and what colour the
+lights are, not how many or where (those change shadows: rendered)."""
+DEVELOPED = frozenset({"camera.exposure", *(f"effects.{k}" for k in EFFECT_KEYS), *LIGHT_KEYS})
 """The settings searched by development rather than by render."""
 NEUTRAL = ["camera.exposure=[0,0]", *(f"effects.{k}=0" for k in EFFECT_KEYS if k.endswith("_probability")),
            "output.labels=[linear]"]
-"""Overrides of a fit's renders: no exposure compensation or effects, the exposed linear image kept."""
+"""Overrides of a fit's renders: no exposure compensation or effects, the exposed linear image kept
+(with developed lighting, more: :func:`neutral`)."""
 EXPOSURE_STREAM = 0x45585053
 """Spawn key of the generator of a frame's developed exposure (apart from the render's streams)."""
+LIGHT_STREAM = 0x4C495445
+"""Spawn key of the generators of a frame's developed lights (one per light, after the frame's index)."""
+RATIO_BOX = 5
+"""Side (px) of the box over which relit and rendered light are averaged before their ratio
+weighs the denoised image (:func:`relight`): the shares are the render's noisy samples."""
+
+
+def neutral(keys: Sequence[str], lighting: LightingConfig | None = None) -> list[str]:
+    """Overrides of a fit's renders when ``keys`` are developed: :data:`NEUTRAL`, and with any of
+    :data:`LIGHT_KEYS` the lights' shares kept (``output.labels=[linear,lights]``), each developed
+    power (and the world's strength) fixed at the centre of ``lighting``'s range (the base
+    config's: :func:`rendered_power`), the lamps white when their colour is developed
+    (:data:`COLOR_KEYS`)."""
+    if not set(keys) & set(LIGHT_KEYS):
+        return list(NEUTRAL)
+    base = lighting or LightingConfig()
+    fixed = [f"{k}=[{rendered_power(base, k)!r},{rendered_power(base, k)!r}]"
+             for k in keys if k in POWER_KEYS or k == "lighting.world_strength"]
+    white = ["lighting.temperature_probability=0", "lighting.saturation=[0,0]"] if set(keys) & set(COLOR_KEYS) else []
+    return [*NEUTRAL[:-1], "output.labels=[linear,lights]", *fixed, *white]
+
+
+def rendered_power(lighting: LightingConfig, key: str) -> float:
+    """The power (or strength) a fit renders every light of range ``key`` (``lighting.<name>``)
+    with when it develops it: the centre of the base config's range. Development weighs a light by
+    its drawn power over this one, so a recipe that scales the drawn power (flying's light_scale)
+    scales both alike."""
+    lo, hi = getattr(lighting, key.split(".", 1)[1])
+    return (float(lo) + float(hi)) / 2
 
 
 @dataclass
@@ -53,10 +99,15 @@ class Frames:
     K: list[np.ndarray]
     index: list[int]
     sequence: list[int]
+    meta: list[dict] = dataclasses.field(default_factory=list)
+    """Each frame's meta (its ``lights``, ``world`` and ``image``: what was rendered)."""
+    lights: list[np.ndarray | None] = dataclasses.field(default_factory=list)
+    """Each frame's lights label, when the render kept it (None otherwise)."""
 
 
 def load_frames(folder: Path) -> Frames:
-    """The frames of a fit's render in ``folder`` (a simgen dataset with the linear label)."""
+    """The frames of a fit's render in ``folder`` (a simgen dataset with the linear label, and
+    the lights label when lighting is developed)."""
     images = read_json(folder / "coco.json")["images"]
     out = Frames([], [], [], [])
     for im in images:
@@ -66,7 +117,57 @@ def load_frames(folder: Path) -> Frames:
         out.K.append(np.asarray(meta["K"], np.float64))
         out.index.append(int(meta["index"]))
         out.sequence.append(int(meta["sequence"]))
+        out.meta.append(meta)
+        lights = folder / "lights" / f"{name}.npy"
+        out.lights.append(np.load(lights) if lights.is_file() else None)
     return out
+
+
+def light_scales(meta: dict, base: LightingConfig, lighting: LightingConfig, keys: frozenset[str],
+                 seed: int) -> np.ndarray:
+    """(L + 2, 3) factors of a frame's light shares (its lamps, the world, the rest: the lights
+    label) that turn a render with developed ``keys`` neutral (:func:`neutral` of ``base``) into
+    one with lights drawn from ``lighting``: a lamp's power drawn from its type's range over the
+    rendered one (:func:`rendered_power`), its colour drawn as simgen draws it (the rendered one is
+    white), a uniform world's strength over the rendered one. Only the lamps the lighting group
+    drew (``meta``'s params.lights, first in its lights) change: a recipe's own (a room's ceiling
+    light) stay. Each light draws from a generator of its own (:data:`LIGHT_STREAM`), power first,
+    so candidates share their draws where they can."""
+    from simgen.sampling.lighting import POWER_RANGE, light_color
+    from simgen.sampling.random import uniform
+
+    lamps, world = meta["lights"], meta["world"]
+    out = np.ones((len(lamps) + 2, 3))
+
+    def rng(i: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(meta["index"]), LIGHT_STREAM, i)))
+
+    for i in range(min(len(lamps), len(meta.get("params", {}).get("lights", [])))):
+        r, key = rng(i), f"lighting.{POWER_RANGE[lamps[i]['kind']]}"
+        power = uniform(r, getattr(lighting, key.split(".", 1)[1]))
+        if key in keys and rendered_power(base, key) > 0:
+            out[i] *= power / rendered_power(base, key)
+        if keys & set(COLOR_KEYS):
+            out[i] *= light_color(lighting, r)[0]
+    strength = rendered_power(base, "lighting.world_strength")
+    plain = world["kind"] == "uniform" and "backdrop" not in world and "plain_backdrop" not in world
+    if "lighting.world_strength" in keys and plain and strength > 0:
+        out[-2] = uniform(rng(len(lamps)), lighting.world_strength) / strength
+    return out
+
+
+def relight(linear: np.ndarray, lights: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """The (denoised) exposed linear image ``linear`` with each light's share in ``lights``
+    ((G, H, W, 3), before denoising) weighed by ``scales`` ((G, 3)): ``linear`` times the ratio of
+    the relit light to the rendered one, each averaged over :data:`RATIO_BOX` px first (the shares
+    are noisy; where no light falls, the image is left as it is)."""
+    import cv2
+
+    relit = np.einsum("ghwc,gc->hwc", lights, scales.astype(np.float32), dtype=np.float32)
+    rendered = lights.sum(axis=0, dtype=np.float32)
+    box = (RATIO_BOX, RATIO_BOX)
+    eps = np.float32(1e-3 * max(float(rendered.mean()), 1e-6))
+    return linear * ((cv2.blur(relit, box) + eps) / (cv2.blur(rendered, box) + eps))
 
 
 @dataclass(frozen=True)
@@ -79,21 +180,38 @@ class Developer:
     """The base config's camera.exposure range."""
     tone: str
     seed: int
+    lighting: LightingConfig = dataclasses.field(default_factory=LightingConfig)
+    """The base config's lighting (the developed lighting settings are over it)."""
+    auto_exposure: bool = True
+    """render.auto_exposure: whether relit images are metered again."""
+    lit: frozenset[str] = frozenset()
+    """The lighting settings the renders left neutral (:func:`neutral`): every development relights
+    them, with the values given or else the base config's."""
 
     def __call__(self, frames: Frames, values: dict[str, Any]) -> list[np.ndarray]:
         """The (H, W, 3) uint8 images of ``frames`` with ``values`` ({setting key: value}) of
         developed settings over the base config's."""
         from simgen.imaging import apply_effects, effects_enabled, effects_rngs
-        from simgen.tone import WHITE, display
+        from simgen.tone import WHITE, display, expose
 
         cfg = dataclasses.replace(self.effects, **{k.split(".", 1)[1]: v for k, v in values.items()
                                                    if k.startswith("effects.")})
+        lit = self.lit
+        lighting = dataclasses.replace(self.lighting, **{k.split(".", 1)[1]: values[k] for k in lit & values.keys()})
         lo, hi = values.get("camera.exposure", self.exposure)
         on = effects_enabled(cfg)
+        shares = frames.lights or [None] * len(frames.linear)
         out = []
-        for linear, K, index, sequence in zip(frames.linear, frames.K, frames.index, frames.sequence):
+        for f, (linear, K, index, sequence) in enumerate(zip(frames.linear, frames.K, frames.index, frames.sequence)):
             u = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, EXPOSURE_STREAM))).random()
-            x = linear * np.float32(2.0 ** (lo + u * (hi - lo))) if hi > lo or lo else linear
+            stops = lo + u * (hi - lo)
+            if lit and shares[f] is not None:  # metered again, as simgen meters the relit render
+                meta = frames.meta[f]
+                relit = relight(linear, shares[f], light_scales(meta, self.lighting, lighting, lit, self.seed))
+                raw = relit * np.float32(2.0 ** -meta["image"]["total_stops"])
+                x = expose(raw, self.tone, self.auto_exposure, stops)[0]
+            else:
+                x = linear * np.float32(2.0 ** stops) if hi > lo or lo else linear
             if on:  # the tone curve once: of the effects' result, or of x when the frame draws none
                 rgb, _ = apply_effects(x, None, cfg, effects_rngs(self.seed, sequence, index), K,
                                        to_display=lambda y: display(y, self.tone), white=WHITE[self.tone])

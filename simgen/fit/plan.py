@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from simgen import SimgenError
 from simgen.fit.config import FitConfig, space_tree
-from simgen.fit.develop import DEVELOPED, Developer
+from simgen.fit.develop import DEVELOPED, LIGHT_KEYS, Developer, neutral
 from simgen.fit.distance import scales
 from simgen.fit.space import Entry, defaults_of, parse_space, to_overrides
 from simgen.fit.target import Target, load_target
@@ -51,7 +51,13 @@ class Plan:
     @property
     def developer(self) -> Developer:
         s = self.settings
-        return Developer(s.effects, tuple(s.camera.exposure), s.render.tone, self.fit.seed)
+        return Developer(s.effects, tuple(s.camera.exposure), s.render.tone, self.fit.seed, s.lighting,
+                         s.render.auto_exposure, frozenset(e.key for e in self.developed) & frozenset(LIGHT_KEYS))
+
+    @property
+    def neutral(self) -> list[str]:
+        """Overrides of every render of the fit that leave the developed settings to development."""
+        return neutral([e.key for e in self.developed], self.settings.lighting)
 
 
 def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any]) -> Plan:

@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -60,7 +60,7 @@ MAX_FAILED_IN_A_ROW = (3, 10)
 """Consecutive trials whose render failed before the fit stops: before any trial is complete (the
 base config is likely bad), and after (a corner of the space that cannot render, e.g. more objects
 than fit, is only skipped: the search learns to avoid it)."""
-KEEP = ("linear", "meta", "coco.json", "dataset.json", "labels.npz")
+KEEP = ("linear", "lights", "meta", "coco.json", "dataset.json", "labels.npz")
 """What a render folder keeps for development (images, depth, normals ... are removed)."""
 DEVELOP_STREAM = 0x44455645
 """Entropy word of a trial's development search's seed (with fit.seed and the trial number)."""
@@ -74,11 +74,12 @@ WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "
 
 # ------------------------------------------------------------------ rendering and measuring
 
-def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int = 0) -> None:
+def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int = 0,
+           neutral: Sequence[str] = NEUTRAL) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
-    command line, the developed settings neutral and the linear images kept
-    (simgen.fit.develop.NEUTRAL); its output goes to ``folder``.log."""
-    cmd = [sys.executable, "-m", "simgen.cli", *overrides, *NEUTRAL, f"frames={frames}", f"start={start}",
+    command line, the developed settings ``neutral`` (simgen.fit.develop.neutral) and the linear
+    images kept; its output goes to ``folder``.log."""
+    cmd = [sys.executable, "-m", "simgen.cli", *overrides, *neutral, f"frames={frames}", f"start={start}",
            f"seed={seed}", f"output.dir={folder}", "output.formats=[coco]", "output.previews=false"]
     logfile = folder.with_name(folder.name + ".log")
     with open(logfile, "w", encoding="utf-8") as out:
@@ -108,7 +109,7 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], final: bool = False
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
         if not labels.is_file():
             frames, start = (plan.fit.final, plan.fit.frames) if final else (plan.fit.frames, 0)
-            render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start)
+            render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
             for p in folder.iterdir():
                 if p.name not in KEEP:
                     shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()

@@ -27,12 +27,7 @@ def sample_lights(li: LightingConfig, center: np.ndarray, rng: np.random.Generat
         pos = center + dist * direction(az, el)
         pose = np.linalg.inv(look_at(pos, center)) @ BLENDER_TO_OPENCV  # local -Z towards the centre
         power = uniform(rng, getattr(li, POWER_RANGE[kind]))
-        if chance(rng, li.temperature_probability):
-            kelvin = uniform(rng, li.temperature)
-            rgb, how = blackbody_rgb(kelvin), {"color_source": "temperature", "temperature_k": kelvin}
-        else:
-            color = hsv_color(rng, [0.0, 1.0], li.saturation, [1.0, 1.0])
-            rgb, how = tuple(color["linear_rgb"]), {"color_source": "hsv", "hsv": color["hsv"]}
+        rgb, how = light_color(li, rng)
         size = uniform(rng, li.size)
         light = Light(kind=kind, light_to_world=pose, power=power, color=tuple(rgb),
                       size=size / 5.0 if kind == "sun" else size,
@@ -41,6 +36,17 @@ def sample_lights(li: LightingConfig, center: np.ndarray, rng: np.random.Generat
         drawn.append({"kind": kind, "azimuth_deg": az, "elevation_deg": el, "distance": dist, **how})
     world = sample_world(li, rng)
     return lights, world, {"lights": drawn, "world_strength": world.strength, "world": world.to_dict()}
+
+
+def light_color(li: LightingConfig, rng: np.random.Generator) -> tuple[tuple[float, float, float], dict]:
+    """A light's linear RGB colour (brightest channel 1) and its draws: a blackbody of a
+    temperature in lighting.temperature with lighting.temperature_probability, else an HSV
+    colour of random hue and lighting.saturation."""
+    if chance(rng, li.temperature_probability):
+        kelvin = uniform(rng, li.temperature)
+        return blackbody_rgb(kelvin), {"color_source": "temperature", "temperature_k": kelvin}
+    color = hsv_color(rng, [0.0, 1.0], li.saturation, [1.0, 1.0])
+    return tuple(color["linear_rgb"]), {"color_source": "hsv", "hsv": color["hsv"]}
 
 
 def sample_world(li: LightingConfig, rng: np.random.Generator) -> World:

@@ -41,6 +41,20 @@ def files(root):
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_an_output_folder_that_cannot_be_created_is_one_line(tmp_path, where):
+    """Below a file (the settings' check), or in /proc (mkdir fails: the claim's): refused in one
+    line naming output.dir, before Blender starts."""
+    (tmp_path / "a_file").write_text("not a folder")
+    out = tmp_path / "a_file" / "out" if where == "file" else "/proc/nope/x"
+    (tmp_path / "bpy.py").write_text("raise ImportError('test guard: bpy imported')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)}
+    result = subprocess.run([SIMGEN, f"output.dir={out}", *TINY, "frames=1"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    line = refused(result, f"output.dir={out} cannot be created: ")
+    assert line.endswith("; choose another output.dir")
+
+
 def test_user_folder_and_symlinked_subfolder_are_refused(tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -228,7 +228,13 @@ def claim(out: Path, config: dict, fingerprint: Any, overwrite: bool, record: di
     no dataset.json gets ``record`` (the run description so far, with ``config``) as its
     dataset.json. Returns the run's hold on the folder; release it when the run ends."""
     check_output_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise  # the run's own message: what is on disk and what to do
+        raise SimgenError(f"output.dir={out} cannot be created: {e.strerror}"
+                          + (f" ({e.filename})" if e.filename else "") + "; choose another output.dir") from None
     with dataset_lock(out):
         check_output_folder(out)  # again, now that no other run can be between check and claim
         existing = out / "dataset.json"

@@ -148,9 +148,9 @@ def pin_render_core() -> set[int] | None:
 
 def compose_settings(args: argparse.Namespace, out_dir: str):
     """The CLI's default config with the benchmark's overrides -> (Settings, config dict)."""
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from simgen.configstore import compose
     from simgen.settings import to_settings
 
     overrides = [
@@ -160,8 +160,7 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
         f"output.dir={out_dir}", f"scene={args.scene}", f"sequence.length={max(args.sequence, 1)}",
         f"output.labels=[{args.labels}]", *args.overrides,
     ]
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose(overrides)  # as simgen composes it (its config groups registered)
     return to_settings(cfg), OmegaConf.to_container(cfg, resolve=True)
 
 

@@ -285,6 +285,11 @@ class MaterialsConfig:
     materials and textures, PLY/OFF vertex colours) gets a drawn material instead, as a mesh
     without one does (drawn per object and sequence). 0: every such mesh looks like itself;
     1: none does (the drawn materials of the ranges above)."""
+    own_strict: bool = setting(False)
+    """A mesh's own material file (OBJ mtllib) or texture that is missing or lies outside its
+    asset's folder: false, the mesh renders without it (without its materials, or that map;
+    simgen warns once and records it in dataset.json's asset_problems), as Blender's importers do;
+    true, the run stops before rendering."""
     own_hue: list[float] = span([0.0, 0.0], ge=-0.5, le=0.5)
     """Own appearance: hue shift in turns (0.05 = 18 degrees), drawn per object."""
     own_saturation: list[float] = span([1.0, 1.0], ge=0.0, le=4.0)

@@ -334,13 +334,19 @@ def test_several_materials_and_vertex_colours(tmp_path):
 
 
 @pytest.mark.parametrize("mtl, message", [
-    ("newmtl a\nmap_Kd missing.png\n", "not found"),
-    ("newmtl a\nmap_Kd ../outside.png\n", "outside the asset's folder"),
-    ("newmtl a\nmap_Kd /etc/hostname\n", "absolute path"),
-    ("newmtl a\nmap_Kd broken.png\n", "does not decode"),
-    ("newmtl a\nmap_Kd link.png\n", "outside the asset's folder"),
+    ("newmtl a\nKd 0.5 0.5 0.5\nmap_Kd missing.png\n", "not found"),
+    ("newmtl a\nKd 0.5 0.5 0.5\nmap_Kd ../outside.png\n", "outside the asset's folder"),
+    ("newmtl a\nKd 0.5 0.5 0.5\nmap_Kd /etc/hostname\n", "absolute path"),
+    ("newmtl a\nKd 0.5 0.5 0.5\nmap_Kd link.png\n", "outside the asset's folder"),
+    ("newmtl a\nKd 0.5 0.5 0.5\nmap_Kd broken.png\n", "does not decode"),
 ])
-def test_bad_textures_are_one_line_errors(tmp_path, mtl, message):
+def test_bad_textures_are_left_out_or_one_line_errors(tmp_path, mtl, message, caplog):
+    """A texture that is missing or outside the asset's folder is not read: the mesh keeps its
+    material without the map, the reason is recorded, validate_catalog warns once (or with
+    materials.own_strict stops in one line). A texture that is there but corrupt always stops."""
+    from simgen.assets.catalog import build_catalog
+    from simgen.assets.meshes import validate_catalog
+
     folder = tmp_path / "asset"
     folder.mkdir()
     Image.fromarray(texture()).save(tmp_path / "outside.png")
@@ -350,6 +356,77 @@ def test_bad_textures_are_one_line_errors(tmp_path, mtl, message):
     (folder / "m.obj").write_text("mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 0 1\n"
                                   "usemtl a\nf 1/1 2/2 3/3\n")
     clear_mesh_cache()
+    catalog = build_catalog(catalog=None, dirs={"thing": str(folder)})
+    if message == "does not decode":
+        with pytest.raises(SimgenError, match=message):
+            validate_catalog(catalog)
+        return
+    loaded = load_asset(folder / "m.obj")
+    assert len(loaded.problems) == 1 and message in loaded.problems[0] and "\n" not in loaded.problems[0]
+    (material,) = loaded.appearance.materials
+    assert material.base_color_map is None and np.allclose(material.base_color, ((0.5 + 0.055) / 1.055) ** 2.4)
+    with caplog.at_level("WARNING", logger="simgen.assets.meshes"):
+        validate_catalog(catalog)
+        validate_catalog(catalog)
+    assert len([r for r in caplog.records if "m.obj renders without part of its own look" in r.getMessage()]) == 1
     with pytest.raises(SimgenError) as e:
-        load_asset(folder / "m.obj")
-    assert message in str(e.value) and "\n" not in str(e.value)
+        validate_catalog(catalog, strict=True)
+    assert message in str(e.value) and "materials.own_strict=true" in str(e.value) and "\n" not in str(e.value)
+
+
+def pybullet_like(tmp_path: Path) -> Path:
+    """A folder of meshes as pybullet's data folder ships them: lego.obj names a lego.mtl that is
+    not there, torus_textured.mtl takes its texture from ../cube.png (outside the mesh's folder),
+    jenga.mtl names a jenga.tga that is not there (each mesh a unit cube here)."""
+    box = trimesh.creation.box()
+    obj = "".join(f"v {x} {y} {z}\n" for x, y, z in box.vertices) + "".join(
+        f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in box.faces)
+    for name, mtl in {"lego": None, "torus_textured": "newmtl t\nKd 0.8 0.2 0.2\nmap_Kd ../cube.png\n",
+                      "jenga": "newmtl j\nKd 0.6 0.4 0.2\nmap_Kd jenga.tga\n"}.items():
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)
+        (folder / f"{name}.obj").write_text(f"mtllib {name}.mtl\nusemtl {'t' if 'torus' in name else name[0]}\n{obj}")
+        if mtl:
+            (folder / f"{name}.mtl").write_text(mtl)
+    Image.fromarray(texture()).save(tmp_path / "data" / "cube.png")
+    return tmp_path / "data"
+
+
+def test_meshes_as_pybullet_ships_them_load_without_what_is_missing(tmp_path):
+    """Each loads its geometry; lego has no material of its own (a drawn one dresses it), torus
+    and jenga keep their colours without the maps; the catalog lists what each was loaded without."""
+    from simgen.assets.catalog import build_catalog
+    from simgen.assets.meshes import asset_problems
+
+    data = pybullet_like(tmp_path)
+    clear_mesh_cache()
+    lego, torus, jenga = (load_asset(data / n / f"{n}.obj") for n in ("lego", "torus_textured", "jenga"))
+    assert all(len(a.mesh.faces) == 12 for a in (lego, torus, jenga))
+    assert lego.appearance is None and "material file (mtllib) of mesh" in lego.problems[0]
+    assert "lego.mtl" in lego.problems[0] and "not found" in lego.problems[0]
+    assert "cube.png" in torus.problems[0] and "outside the asset's folder" in torus.problems[0]
+    assert "jenga.tga" in jenga.problems[0] and "not found" in jenga.problems[0]
+    for a, kd in ((torus, 0.8), (jenga, 0.6)):
+        (m,) = a.appearance.materials
+        assert m.base_color_map is None and np.isclose(m.base_color[0], ((kd + 0.055) / 1.055) ** 2.4)
+    catalog = build_catalog(catalog=None, dirs={"toy": str(data)})
+    assert sorted(Path(k).name for k in asset_problems(catalog)) == ["jenga.obj", "lego.obj", "torus_textured.obj"]
+
+
+@pytest.mark.render
+def test_a_run_renders_such_meshes_warns_and_records_them_or_stops_when_strict(tmp_path):
+    from conftest import simgen_cli
+
+    data = pybullet_like(tmp_path)
+    run = ["objects.catalog=null", f"objects.dirs={{toy: '{data}'}}", "objects.dir_scale=0.08", "frames=1",
+           "render.width=64",
+           "render.height=48", "render.samples=1", "objects.count=[3,3]"]
+    r = simgen_cli(*run, f"output.dir={tmp_path / 'out'}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "lego.obj renders without part of its own look" in r.stdout + r.stderr
+    recorded = json.loads((tmp_path / "out" / "dataset.json").read_text())["asset_problems"]
+    assert sorted(Path(k).name for k in recorded) == ["jenga.obj", "lego.obj", "torus_textured.obj"]
+    strict = simgen_cli(*run, "materials.own_strict=true", f"output.dir={tmp_path / 'strict'}", cwd=tmp_path)
+    lines = strict.stderr.strip().splitlines()
+    assert strict.returncode == 2 and len(lines) == 1 and "materials.own_strict=true" in lines[0], strict.stderr
+    assert not (tmp_path / "strict").exists()

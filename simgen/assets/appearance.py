@@ -23,9 +23,14 @@ What is read, from each format's own documentation:
 - PLY: per-vertex ``red green blue (alpha)``; OFF: ``COFF`` per-vertex colours.
 
 Texture paths resolve relative to the mesh file and must stay inside the asset's folder
-(:func:`asset_root`), never through a symlink out of it; a missing, corrupt or escaping texture is a
-one-line :class:`~simgen.SimgenError` before rendering. A mesh with none of these renders
-with a drawn material, as before.
+(:func:`asset_root`), never through a symlink out of it. A material file (OBJ ``mtllib``) or a
+texture file that is missing, or lies outside that folder, is not read: the mesh loads without it
+(a material without that map; an OBJ whose material file is missing has no materials of its own)
+and the reason is kept in :attr:`LoadedAsset.problems`, as Blender's and trimesh's importers warn
+and go on (a run warns, records it, or with ``materials.own_strict`` stops:
+:func:`simgen.assets.meshes.validate_catalog`). A corrupt texture is a one-line
+:class:`~simgen.SimgenError` before rendering. A mesh with none of these renders with a drawn
+material, as before.
 """
 
 from __future__ import annotations
@@ -141,6 +146,19 @@ class Appearance:
 class LoadedAsset:
     mesh: trimesh.Trimesh
     appearance: Appearance | None
+    problems: tuple[str, ...] = ()
+    """Files of the mesh's own appearance it was loaded without, one line each (see the module's
+    docstring)."""
+
+
+def _optional(problems: list[str], load: Any, *args: Any) -> Any:
+    """``load(*args)``, or None with its error's line added to ``problems`` (a file of the look
+    that is missing or outside the asset's folder: left out, not followed)."""
+    try:
+        return load(*args)
+    except SimgenError as e:
+        problems.append(str(e))
+        return None
 
 
 # ------------------------------------------------------------------ colour helpers
@@ -256,7 +274,8 @@ def parse_mtl(text: str, where: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _obj_material(name: str, st: dict[str, Any], mesh: Path, root: Path, where: str) -> SurfaceMaterial:
+def _obj_material(name: str, st: dict[str, Any], mesh: Path, root: Path, where: str,
+                  problems: list[str]) -> SurfaceMaterial:
     kw: dict[str, Any] = {"name": name}
     if "kd" in st:
         kw["base_color"] = tuple(srgb_to_linear(_floats(st["kd"], 3, f"{where} Kd")).tolist())
@@ -279,7 +298,9 @@ def _obj_material(name: str, st: dict[str, Any], mesh: Path, root: Path, where: 
         if key not in st or field_name in kw:
             continue
         ref, opts = _map_statement(st[key])
-        path = _texture_path(ref, mesh, root, f"texture {key} of material {name!r}")
+        path = _optional(problems, _texture_path, ref, mesh, root, f"texture {key} of material {name!r}")
+        if path is None:
+            continue
         kw[field_name] = TextureImage(name=os.path.relpath(path, mesh.parent.resolve()), path=path)
         if "-bm" in opts and field_name in ("bump_map", "normal_map"):
             scale = _floats(opts["-bm"], 1, f"{where} {key} -bm")[0]
@@ -289,13 +310,14 @@ def _obj_material(name: str, st: dict[str, Any], mesh: Path, root: Path, where: 
     return SurfaceMaterial(**kw)
 
 
-def _obj(path: Path, root: Path) -> tuple[list[trimesh.Trimesh], list[SurfaceMaterial | None]]:
+def _obj(path: Path, root: Path, problems: list[str]) -> tuple[list[trimesh.Trimesh], list[SurfaceMaterial | None]]:
     text = path.read_text(errors="replace")
     libs = [" ".join(line.split()[1:]) for line in text.splitlines() if line.startswith("mtllib")]
     parsed: dict[str, dict[str, Any]] = {}
     for lib in libs:
-        mtl = _texture_path(lib, path, root, "material file (mtllib)")
-        parsed.update(parse_mtl(mtl.read_text(errors="replace"), f"{mtl}"))
+        mtl = _optional(problems, _texture_path, lib, path, root, "material file (mtllib)")
+        if mtl is not None:
+            parsed.update(parse_mtl(mtl.read_text(errors="replace"), f"{mtl}"))
     # trimesh splits the faces by usemtl; it is given the material names only, so that it
     # reads no image (the backend loads them) and nothing outside the folder
     sanitized = {lib: "".join(f"newmtl {n}\n" for n in parsed).encode() for lib in libs}
@@ -305,7 +327,7 @@ def _obj(path: Path, root: Path) -> tuple[list[trimesh.Trimesh], list[SurfaceMat
     materials: list[SurfaceMaterial | None] = []
     for part in parts:
         name = getattr(getattr(part.visual, "material", None), "name", None)
-        materials.append(_obj_material(name, parsed[name], path, root, f"material {name!r} of {path}")
+        materials.append(_obj_material(name, parsed[name], path, root, f"material {name!r} of {path}", problems)
                          if name in parsed else None)
     return parts, materials
 
@@ -335,8 +357,8 @@ def _gltf_json(path: Path) -> tuple[dict, bytes | None]:
     return json.loads(raw), None
 
 
-def _gltf_image(header: dict, binary: bytes | None, k: int, sampler: int | None, path: Path, root: Path
-                ) -> TextureImage:
+def _gltf_image(header: dict, binary: bytes | None, k: int, sampler: int | None, path: Path, root: Path,
+                problems: list[str]) -> TextureImage | None:
     images = header.get("images", [])
     if not 0 <= k < len(images):
         raise SimgenError(f"mesh {path}: a texture refers to image {k}, which does not exist; {_FIX}")
@@ -360,11 +382,14 @@ def _gltf_image(header: dict, binary: bytes | None, k: int, sampler: int | None,
                             suffix=_MIME_SUFFIX.get(head[5:].split(";")[0], ".png"), wrap=wrap)
     from urllib.parse import unquote
 
-    file = _texture_path(unquote(uri), path, root, f"image {k}")
+    file = _optional(problems, _texture_path, unquote(uri), path, root, f"image {k}")
+    if file is None:
+        return None
     return TextureImage(name=os.path.relpath(file, path.parent.resolve()), path=file, wrap=wrap)
 
 
-def _gltf_material(header: dict, binary: bytes | None, k: int, path: Path, root: Path) -> SurfaceMaterial:
+def _gltf_material(header: dict, binary: bytes | None, k: int, path: Path, root: Path,
+                   problems: list[str]) -> SurfaceMaterial:
     mat = header["materials"][k]
     textures = header.get("textures", [])
 
@@ -374,7 +399,7 @@ def _gltf_material(header: dict, binary: bytes | None, k: int, path: Path, root:
         t = info.get("index")
         if t is None or not 0 <= t < len(textures) or textures[t].get("source") is None:
             raise SimgenError(f"mesh {path}: material {k} refers to texture {t}, which does not exist; {_FIX}")
-        return _gltf_image(header, binary, textures[t]["source"], textures[t].get("sampler"), path, root)
+        return _gltf_image(header, binary, textures[t]["source"], textures[t].get("sampler"), path, root, problems)
 
     pbr = mat.get("pbrMetallicRoughness", {})
     factor = [float(x) for x in pbr.get("baseColorFactor", [1.0, 1.0, 1.0, 1.0])]
@@ -392,7 +417,7 @@ def _gltf_material(header: dict, binary: bytes | None, k: int, path: Path, root:
         alpha_cutoff=float(mat.get("alphaCutoff", 0.5)))
 
 
-def _gltf(path: Path, root: Path) -> tuple[list[trimesh.Trimesh], list[SurfaceMaterial | None]]:
+def _gltf(path: Path, root: Path, problems: list[str]) -> tuple[list[trimesh.Trimesh], list[SurfaceMaterial | None]]:
     try:
         header, binary = _gltf_json(path)
     except (ValueError, UnicodeDecodeError) as e:
@@ -401,7 +426,7 @@ def _gltf(path: Path, root: Path) -> tuple[list[trimesh.Trimesh], list[SurfaceMa
         uri = buf.get("uri")
         if uri and not uri.startswith("data:"):
             _texture_path(uri, path, root, f"buffer {i}")
-    materials = [_gltf_material(header, binary, k, path, root) for k in range(len(header.get("materials", [])))]
+    materials = [_gltf_material(header, binary, k, path, root, problems) for k in range(len(header.get("materials", [])))]
     # trimesh reads the geometry; it is given materials named by their index and no images
     light = dict(header)
     light["materials"] = [{"name": f"simgen:{k}"} for k in range(len(materials))]
@@ -478,14 +503,19 @@ def load_parts(path: Path) -> LoadedAsset:
     The geometry is trimesh's concatenation of the file's parts with their node transforms
     applied, as ``trimesh.load(path, force="mesh")`` gives it."""
     path = Path(path)
-    root_dir = asset_root(path)
+    problems: list[str] = []
+    loaded = _load_parts(path, asset_root(path), problems)
+    return LoadedAsset(loaded.mesh, loaded.appearance, tuple(problems))
+
+
+def _load_parts(path: Path, root_dir: Path, problems: list[str]) -> LoadedAsset:
     suffix = path.suffix.lower()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if suffix == ".obj":
-            parts, materials = _obj(path, root_dir)
+            parts, materials = _obj(path, root_dir, problems)
         elif suffix in (".glb", ".gltf"):
-            parts, materials = _gltf(path, root_dir)
+            parts, materials = _gltf(path, root_dir, problems)
         else:
             parts = [d for d in trimesh.load_scene(path).dump() if isinstance(d, trimesh.Trimesh)]
             materials = [None] * len(parts)

@@ -9,6 +9,7 @@ metres.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -21,6 +22,8 @@ from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
 from simgen.core.mesh_ref import GeneratedMesh, MeshRef
 from simgen.core.scene import MAX_IMAGE_PIXELS
+
+log = logging.getLogger(__name__)
 
 _FIX = "re-export it from a 3D tool or remove it from the catalog/folder"
 
@@ -166,9 +169,32 @@ def check_textures(path: Path, appearance: Appearance, max_pixels: int = MAX_IMA
                 raise SimgenError(str(e).replace(f.name, image.name)) from None
 
 
-def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS, strict: bool = False) -> None:
     """Load every asset mesh, the ground and the distractors once, with their own textures
     checked (at most ``max_pixels`` pixels each, render.max_image_pixels, then decoded), so bad
-    assets fail before rendering."""
+    assets fail before rendering. A file of a mesh's own look it was loaded without
+    (:attr:`LoadedAsset.problems`) stops it with ``strict`` (materials.own_strict), else is a
+    warning, once per mesh and process."""
     for path in [*(a.path for a in catalog.assets), catalog.ground, *catalog.distractors]:
-        load_asset(path, max_pixels)
+        problems = load_asset(path, max_pixels).problems
+        if problems and strict:
+            raise SimgenError(f"{problems[0]} (materials.own_strict=true; false renders the mesh without it)")
+        if problems and str(path) not in _warned:
+            _warned.add(str(path))
+            log.warning("mesh %s renders without part of its own look: %s (recorded in dataset.json's "
+                        "asset_problems; materials.own_strict=true stops instead)", path, "; ".join(problems))
+
+
+_warned: set[str] = set()
+"""Meshes :func:`validate_catalog` warned about in this process."""
+
+
+def asset_problems(catalog: Catalog) -> dict[str, list[str]]:
+    """{mesh path: the files of its own look it was loaded without} for every mesh of
+    ``catalog`` that has any (loaded as :func:`validate_catalog` loads them)."""
+    out = {}
+    for path in [*(a.path for a in catalog.assets), catalog.ground, *catalog.distractors]:
+        problems = load_asset(path, max_pixels=None).problems
+        if problems:
+            out[str(path)] = list(problems)
+    return out

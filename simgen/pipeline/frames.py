@@ -22,7 +22,7 @@ def catalog_for(settings: Settings) -> Catalog:
     catalog = build_catalog(catalog=path, dirs=o.dirs, dir_scale=o.dir_scale)
     if not catalog.assets:
         raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
-    validate_catalog(catalog, settings.render.max_image_pixels)
+    validate_catalog(catalog, settings.render.max_image_pixels, settings.materials.own_strict)
     check_balance(catalog, o.weights, o.min_per_frame, o.max_per_frame, o.count)
     return catalog
 

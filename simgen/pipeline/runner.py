@@ -14,6 +14,7 @@ from typing import Any, Callable
 import simgen
 from simgen import Interrupted, SimgenError
 from simgen.assets import Catalog
+from simgen.assets.meshes import asset_problems
 from simgen.config import RenderConfig, Settings
 from simgen.core.scene import Scene
 from simgen.imaging import effects_enabled
@@ -144,6 +145,9 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
     record = {"simgen_version": simgen.__version__, "python_version": platform.python_version(),
               "seed": settings.seed, "categories": categories}
+    problems = asset_problems(catalog)
+    if problems:
+        record["asset_problems"] = problems  # what validate_catalog warned about: files of a mesh's look left out
     local = local_locks(out) if settings.shard.count > 1 else None
     if local:
         log.warning("output.dir=%s is on %s: its file locks reach this node only, so shards on other nodes can "

@@ -30,7 +30,7 @@ import pytest
 from simgen import SimgenError
 from simgen.assets import fetch as fetch_mod
 from simgen.assets.catalog import load_catalog
-from simgen.assets.fetch import Request, fetch
+from simgen.assets.fetch import Request, fetch, pbtxt_categories
 from simgen.assets.library import (
     clear_entry_cache,
     entry_for,
@@ -282,11 +282,11 @@ def gso(server: Server, extra: dict[str, bytes] | None = None) -> dict[str, byte
         data = (extra or {}).get(name) or gso_zip(name, cat)
         zips[name] = data
         server.routes[f"/fuel/1.0/GoogleResearch/models/{name}/2/{name}.zip"] = data
-        m = {"name": name, "owner": "GoogleResearch", "version": 2, "license_name": lic,
+        m = {"name": name, "owner": "GoogleResearch", "license_name": lic,
              "license_url": "https://creativecommons.org/licenses/by/4.0/", "tags": ["scanned"],
              "categories": [], "modify_date": "2022-06-02T00:00:00Z", "filesize": len(data)}
-        models.append(m)
-        server.json(f"/fuel/1.0/GoogleResearch/models/{name}", lambda q, m=m: m)
+        models.append(m)  # as Fuel lists models: no version; the model's own endpoint has it
+        server.json(f"/fuel/1.0/GoogleResearch/models/{name}", lambda q, m=m: {**m, "version": 2})
 
     def page(q):
         p, n = int(q.get("page", 1)), int(q.get("per_page", 20))
@@ -407,6 +407,12 @@ def test_ambientcg_materials_unpacked_and_checked(server, tmp_path):
             assert (lib / e["key"] / name).read_bytes() == z.read(name)
     assert "Bricks075A_1K-JPG_NormalGL.jpg" in e["files"] and not list(lib.rglob("*.zip"))
     assert e["resolution"] == "1K-JPG" and e["license"] == "CC0-1.0" and e["categories"] == ["Bricks"]
+
+
+def test_pbtxt_categories_in_each_form_gso_writes():
+    text = ('name: "x"\ncategories: "Toys"\ncategories {\n  first: "Consumer Goods"\n}\n'
+            'annotations {\n  key: "category"\n  value: "Kitchen"\n}\nannotations {\n  key: "color"\n  value: "red"\n}\n')
+    assert pbtxt_categories(text) == ["Toys", "Consumer Goods", "Kitchen"]
 
 
 def test_gso_models_with_attribution_and_categories(server, tmp_path):
@@ -571,6 +577,8 @@ def test_non_permissive_licence_refused(server, tmp_path):
                                                              "models/gso/Squirrel"]
     assert "Not_Free_Mug" in err and "refused" in out
     assert not [p for p in server.hits("/fuel/") if "Not_Free_Mug" in p and p.endswith(".zip")]
+    listed = manifest(tmp_path / "lib")["entries"]["models/gso/Squirrel"]  # found by the listing, not by id
+    assert listed["version"].startswith("2 ") and server.hits("/fuel/1.0/GoogleResearch/models/Squirrel/2/Squirrel.zip")
     assert permissive_license("Creative Commons Attribution 4.0 International") == "CC-BY-4.0"
     assert permissive_license("CC0") == "CC0-1.0"
     for bad in ("CC BY-NC 4.0", "Creative Commons - Attribution - Share Alike", "CC-BY-ND", "proprietary", None):

@@ -13,9 +13,12 @@ from simgen.assets.library import permissive_license
 
 
 def pbtxt_categories(text: str) -> list[str]:
-    """Categories a Gazebo ``metadata.pbtxt`` names: ``categories: "X"`` fields and
-    ``annotations { key: "category" value: "X" }`` blocks."""
+    """Categories a Gazebo ``metadata.pbtxt`` names: ``categories: "X"`` fields, their nested
+    form ``categories { first: "X" }`` (a map entry, as Google Scanned Objects' files have it)
+    and ``annotations { key: "category" value: "X" }`` blocks."""
     out = re.findall(r'^\s*categor(?:y|ies)\s*:\s*"([^"]*)"', text, flags=re.M)
+    for block in re.findall(r"\bcategor(?:y|ies)\s*\{([^}]*)\}", text):
+        out += re.findall(r'\bfirst\s*:\s*"([^"]*)"', block)
     for block in re.findall(r"annotations\s*\{([^}]*)\}", text):
         key = re.search(r'key\s*:\s*"([^"]*)"', block)
         value = re.search(r'value\s*:\s*"([^"]*)"', block)
@@ -69,8 +72,12 @@ class GSO(Source):
 
     def plan(self, req: Request, cand: Candidate) -> Plan:
         m = cand.info
-        version = m.get("version") or "tip"
         q = urllib.parse.quote(cand.id)
+        version = m.get("version")
+        if version is None:  # Fuel's listing has no version; the model's own endpoint has
+            one = self.http.json(f"{self._base()}/{q}", missing_ok=True)
+            version = one.get("version") if isinstance(one, dict) else None
+        version = version or "tip"
         url = f"{self._base()}/{q}/{version}/{q}.zip"
         page = f"https://app.gazebosim.org/{self.OWNER}/fuel/models/{q}"
         licence = permissive_license(m.get("license_name")) or "CC-BY-4.0"

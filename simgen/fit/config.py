@@ -90,10 +90,11 @@ class FitConfig:
     elevation, focal length, object count and scale) tried on the label statistics of their scenes
     projected without rendering (simgen.fit.geometry, a fraction of a second each) before the first
     trial, which then starts from the best. 0: none."""
-    develop_trials: int = setting(100, ge=1, le=100_000)
-    """Per trial, the candidate values of the settings applied after the render (camera.exposure and
-    the camera effects) that a search of its own tries on the trial's renders, without rendering
-    again (simgen.fit.develop)."""
+    develop_trials: int = setting(200, ge=1, le=100_000)
+    """Per trial, the candidate values of the settings applied after the render (camera.exposure,
+    the camera effects, the lights' power and colour) that a search of its own tries on the trial's
+    renders, without rendering again (simgen.fit.develop). With the default space's 27 developed
+    parameters, 100 did not finish one round of the pattern search."""
     simgen: list[str] = setting([], empty_ok=True, example="[render.samples=32,objects.catalog=textured]")
     """simgen overrides of every render (the default config and every trial), before the command
     line's; render.width and render.height default to the target's image size."""

@@ -416,7 +416,7 @@ def test_pbtxt_categories_in_each_form_gso_writes():
 
 
 def test_gso_models_with_attribution_and_categories(server, tmp_path):
-    zips = gso(server)
+    gso(server)
     code, out, err = run_fetch(server, tmp_path, "gso", "models", "--ids", "Squirrel")
     assert code == 0, err
     e = assert_entry_matches_folder(tmp_path / "lib", "models/gso/Squirrel")

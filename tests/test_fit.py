@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import yaml
 from PIL import Image
@@ -442,6 +444,30 @@ def test_the_pattern_search_leaves_a_valley_where_exposure_makes_up_for_vignetti
     assert found["effects.vignetting_probability"] < 0.05 and abs(found["camera.exposure.centre"]) < 0.1
     stuck = develop.refine(entries, measure, start, measure(start), 120, balance=None)
     assert stuck["effects.vignetting_probability"] > 0.9
+
+
+def test_the_pattern_search_stays_inside_each_interval_at_its_ends():
+    """A distance that falls towards the top of a log-scaled range's centre (world strength up to 2,
+    whose log end lo + (hi - lo) misses by a bit) and the bottom of another: every candidate the
+    search measures lies inside the optimizer's distributions, as the report's importances need."""
+    from simgen.fit import develop
+    from simgen.fit.distance import Distance
+
+    entries = space({"lighting": {"world_strength": {"low": 0.05, "high": 2.0, "log": True}},
+                     "effects": {"jpeg_quality": [5, 100]}})
+    dists = {k: d for e in entries for k, d in e.distributions().items()}
+    seen = []
+
+    def measure(params):
+        seen.append(params)
+        return Distance(-params["lighting.world_strength.centre"] + params["effects.jpeg_quality.centre"] / 100, {}, {})
+
+    start = {k: (d.low + d.high) / 2 if not d.log else math.sqrt(d.low * d.high) for k, d in dists.items()}
+    start = {k: int(v) if isinstance(dists[k], optuna.distributions.IntDistribution) else v for k, v in start.items()}
+    found = develop.refine(entries, measure, start, measure(start), 80)
+    assert found["lighting.world_strength.centre"] == dists["lighting.world_strength.centre"].high
+    assert all(dists[k]._contains(dists[k].to_internal_repr(v)) for p in seen for k, v in p.items())
+
 
 def test_light_scales_weigh_each_drawn_lamp_and_the_world_and_leave_a_recipes_own_lamp():
     """Two lamps drawn by the lighting group (rendered white at the centre of the base ranges), a

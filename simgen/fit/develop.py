@@ -132,7 +132,9 @@ def light_scales(meta: dict, base: LightingConfig, lighting: LightingConfig, key
     white), a uniform world's strength over the rendered one. Only the lamps the lighting group
     drew (``meta``'s params.lights, first in its lights) change: a recipe's own (a room's ceiling
     light) stay. Each light draws from a generator of its own (:data:`LIGHT_STREAM`), power first,
-    so candidates share their draws where they can."""
+    so candidates share their draws where they can. Not relit: an hdri world's plain backdrop (its
+    grey is drawn from world_strength); and light the render clamped (render.clamp_indirect) is
+    scaled with its share, not clamped again."""
     from simgen.sampling.lighting import POWER_RANGE, light_color
     from simgen.sampling.random import uniform
 
@@ -315,7 +317,7 @@ def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], Distanc
         d = dists[k]
         lo, hi = (math.log(d.low), math.log(d.high)) if d.log else (d.low, d.high)
         x = lo + min(max(u, 0.0), 1.0) * (hi - lo)
-        x = math.exp(x) if d.log else x
+        x = min(max(math.exp(x) if d.log else x, d.low), d.high)  # lo + (hi - lo) can miss hi by a bit
         return int(round(x)) if isinstance(d, IntDistribution) else x
 
     best, best_d = dict(params), start

@@ -62,8 +62,11 @@ def develop_importances(plan: "Plan", trial: Any) -> dict[str, float]:
 
     dists = {k: d for e in plan.developed for k, d in e.distributions().items()}
     study = optuna.create_study(direction="minimize")
-    study.add_trials([optuna.trial.create_trial(params=h["params"], distributions=dists, value=h["value"])
-                      for h in trial.user_attrs.get("develop_history", ())])
+    for h in trial.user_attrs.get("develop_history", ()):
+        try:
+            study.add_trial(optuna.trial.create_trial(params=h["params"], distributions=dists, value=h["value"]))
+        except ValueError:  # a value a bit past its interval's end, in a history recorded before that was clipped
+            continue
     return importances(study)
 
 

@@ -169,13 +169,18 @@ def check_textures(path: Path, appearance: Appearance, max_pixels: int = MAX_IMA
                 raise SimgenError(str(e).replace(f.name, image.name)) from None
 
 
+def catalog_meshes(catalog: Catalog) -> list:
+    """Every mesh a run of ``catalog`` may load: its assets', the ground and the distractors."""
+    return [*(a.path for a in catalog.assets), catalog.ground, *catalog.distractors]
+
+
 def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS, strict: bool = False) -> None:
     """Load every asset mesh, the ground and the distractors once, with their own textures
     checked (at most ``max_pixels`` pixels each, render.max_image_pixels, then decoded), so bad
     assets fail before rendering. A file of a mesh's own look it was loaded without
     (:attr:`LoadedAsset.problems`) stops it with ``strict`` (materials.own_strict), else is a
     warning, once per mesh and process."""
-    for path in [*(a.path for a in catalog.assets), catalog.ground, *catalog.distractors]:
+    for path in catalog_meshes(catalog):
         problems = load_asset(path, max_pixels).problems
         if problems and strict:
             raise SimgenError(f"{problems[0]} (materials.own_strict=true; false renders the mesh without it)")
@@ -193,7 +198,7 @@ def asset_problems(catalog: Catalog) -> dict[str, list[str]]:
     """{mesh path: the files of its own look it was loaded without} for every mesh of
     ``catalog`` that has any (loaded as :func:`validate_catalog` loads them)."""
     out = {}
-    for path in [*(a.path for a in catalog.assets), catalog.ground, *catalog.distractors]:
+    for path in catalog_meshes(catalog):
         problems = load_asset(path, max_pixels=None).problems
         if problems:
             out[str(path)] = list(problems)

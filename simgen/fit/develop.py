@@ -39,13 +39,15 @@ from simgen.config import EffectsConfig, LightingConfig
 from simgen.fit.distance import Distance
 from simgen.fit.space import Entry, params_of, values_of
 from simgen.io.files import read_json
+from simgen.sampling.lighting import POWER_RANGE, light_color
+from simgen.sampling.random import uniform
 
 MOTION_BLUR_KEYS = ("motion_blur_probability", "shutter")
 """The settings of ``effects`` that need a sequence's optical flow: rendered, not developed."""
 EFFECT_KEYS = tuple(f.name for f in dataclasses.fields(EffectsConfig) if f.name not in MOTION_BLUR_KEYS)
 """The settings of ``effects`` that development applies (all but motion blur)."""
-POWER_KEYS = ("lighting.point_power", "lighting.spot_power", "lighting.area_power", "lighting.sun_strength")
-"""The lamps' power ranges, by lamp type (simgen.sampling.lighting.POWER_RANGE)."""
+POWER_KEYS = tuple(f"lighting.{name}" for name in POWER_RANGE.values())
+"""The lamps' power ranges, one per lamp type (simgen.sampling.lighting.POWER_RANGE)."""
 COLOR_KEYS = ("lighting.temperature_probability", "lighting.temperature", "lighting.saturation")
 """The settings a lamp's colour is drawn with (simgen.sampling.lighting.light_color)."""
 LIGHT_KEYS = (*POWER_KEYS, *COLOR_KEYS, "lighting.world_strength")
@@ -75,8 +77,8 @@ def neutral(keys: Sequence[str], lighting: LightingConfig | None = None) -> list
     if not set(keys) & set(LIGHT_KEYS):
         return list(NEUTRAL)
     base = lighting or LightingConfig()
-    fixed = [f"{k}=[{rendered_power(base, k)!r},{rendered_power(base, k)!r}]"
-             for k in keys if k in POWER_KEYS or k == "lighting.world_strength"]
+    powers = {k: rendered_power(base, k) for k in keys if k in POWER_KEYS or k == "lighting.world_strength"}
+    fixed = [f"{k}=[{p!r},{p!r}]" for k, p in powers.items()]
     white = ["lighting.temperature_probability=0", "lighting.saturation=[0,0]"] if set(keys) & set(COLOR_KEYS) else []
     return [*NEUTRAL[:-1], "output.labels=[linear,lights]", *fixed, *white]
 
@@ -135,9 +137,6 @@ def light_scales(meta: dict, base: LightingConfig, lighting: LightingConfig, key
     so candidates share their draws where they can. Not relit: an hdri world's plain backdrop (its
     grey is drawn from world_strength); and light the render clamped (render.clamp_indirect) is
     scaled with its share, not clamped again."""
-    from simgen.sampling.lighting import POWER_RANGE, light_color
-    from simgen.sampling.random import uniform
-
     lamps, world = meta["lights"], meta["world"]
     out = np.ones((len(lamps) + 2, 3))
 
@@ -146,9 +145,9 @@ def light_scales(meta: dict, base: LightingConfig, lighting: LightingConfig, key
 
     for i in range(min(len(lamps), len(meta.get("params", {}).get("lights", [])))):
         r, key = rng(i), f"lighting.{POWER_RANGE[lamps[i]['kind']]}"
-        power = uniform(r, getattr(lighting, key.split(".", 1)[1]))
-        if key in keys and rendered_power(base, key) > 0:
-            out[i] *= power / rendered_power(base, key)
+        power, rendered = uniform(r, getattr(lighting, key.split(".", 1)[1])), rendered_power(base, key)
+        if key in keys and rendered > 0:
+            out[i] *= power / rendered
         if keys & set(COLOR_KEYS):
             out[i] *= light_color(lighting, r)[0]
     strength = rendered_power(base, "lighting.world_strength")

@@ -39,7 +39,7 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.fit.config import digest
-from simgen.fit.develop import NEUTRAL, Frames, Search, load_frames, search
+from simgen.fit.develop import Frames, Search, load_frames, search
 from simgen.fit.distance import Distance, distance
 from simgen.fit.kid import kid
 from simgen.fit.plan import Plan, mkdir
@@ -74,8 +74,8 @@ WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "
 
 # ------------------------------------------------------------------ rendering and measuring
 
-def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int = 0,
-           neutral: Sequence[str] = NEUTRAL) -> None:
+def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int,
+           neutral: Sequence[str]) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
     command line, the developed settings ``neutral`` (simgen.fit.develop.neutral) and the linear
     images kept; its output goes to ``folder``.log."""

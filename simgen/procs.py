@@ -12,8 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+MAP_THREADS = 8
+"""The most threads :func:`thread_map` runs."""
 
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -41,6 +47,21 @@ def usable_cores(limit: int) -> int:
     """Cores this process may run on (its CPU affinity, which Slurm and containers narrow), at
     least 1 and at most ``limit``: the thread count of CPU-bound work that sizes itself."""
     return max(1, min(limit, len(os.sched_getaffinity(0))))
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def thread_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(x) for x in items]`` on a pool of :func:`usable_cores` threads (at most
+    :data:`MAP_THREADS`), for work that numpy and OpenCV do without holding the GIL (developing
+    and measuring images). Each item's result is the same as in a loop: give each its own
+    random generators."""
+    if len(items) < 2 or usable_cores(MAP_THREADS) < 2:
+        return [fn(x) for x in items]
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(usable_cores(MAP_THREADS), thread_name_prefix="simgen-map"))
+    return list(_POOL[0].map(fn, items))
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ from simgen.config import EffectsConfig, LightingConfig
 from simgen.fit.distance import Distance
 from simgen.fit.space import Entry, params_of, values_of
 from simgen.io.files import read_json
+from simgen.procs import thread_map
 from simgen.sampling.lighting import POWER_RANGE, light_color
 from simgen.sampling.random import uniform
 
@@ -202,8 +203,9 @@ class Developer:
         lo, hi = values.get("camera.exposure", self.exposure)
         on = effects_enabled(cfg)
         shares = frames.lights or [None] * len(frames.linear)
-        out = []
-        for f, (linear, K, index, sequence) in enumerate(zip(frames.linear, frames.K, frames.index, frames.sequence)):
+
+        def develop(f: int) -> np.ndarray:
+            linear, index = frames.linear[f], frames.index[f]
             u = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, EXPOSURE_STREAM))).random()
             stops = lo + u * (hi - lo)
             if lit and shares[f] is not None:  # metered again, as simgen meters the relit render
@@ -213,13 +215,13 @@ class Developer:
                 x = expose(raw, self.tone, self.auto_exposure, stops)[0]
             else:
                 x = linear * np.float32(2.0 ** stops) if hi > lo or lo else linear
-            if on:  # the tone curve once: of the effects' result, or of x when the frame draws none
-                rgb, _ = apply_effects(x, None, cfg, effects_rngs(self.seed, sequence, index), K,
-                                       to_display=lambda y: display(y, self.tone), white=WHITE[self.tone])
-            else:
-                rgb = display(x, self.tone)
-            out.append(rgb)
-        return out
+            if not on:
+                return display(x, self.tone)
+            # the tone curve once: of the effects' result, or of x when the frame draws none
+            return apply_effects(x, None, cfg, effects_rngs(self.seed, frames.sequence[f], index), frames.K[f],
+                                 to_display=lambda y: display(y, self.tone), white=WHITE[self.tone])[0]
+
+        return thread_map(develop, range(len(frames.linear)))
 
 
 @dataclass

@@ -66,6 +66,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from simgen.procs import thread_map
+
 IMAGE_STATS: tuple[str, ...] = ("brightness", "contrast", "saturation", "colourfulness", "red_green",
                                 "blue_green", "blur", "noise", "blockiness", "vignetting")
 """The image statistics, in the order of :func:`image_stats`' vector (module docstring)."""
@@ -182,7 +184,7 @@ def image_samples(images: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
     {name: float64 1-D array} for every name in IMAGE_STATS, one value per image, in the
     order of ``images`` (empty arrays for no images).
     """
-    rows = np.array([image_stats(im) for im in images], np.float64).reshape(-1, len(IMAGE_STATS))
+    rows = np.array(thread_map(image_stats, list(images)), np.float64).reshape(-1, len(IMAGE_STATS))
     return {name: rows[:, k].copy() for k, name in enumerate(IMAGE_STATS)}
 
 
@@ -330,7 +332,8 @@ def _vignetting(f: np.ndarray) -> float:
     k = max(h, w) / VIGNETTE_SIZE
     if k > 1:
         f = cv2.resize(f, (max(round(w / k), 4), max(round(h / k), 4)), interpolation=cv2.INTER_AREA)
-    log_y = np.log(np.maximum(srgb_to_linear(f.reshape(-1, 3) / 255.0) @ LUMA[0], 1e-4))
+    # einsum, not @: a BLAS call wakes OpenBLAS's threads, which then spin on the other cores
+    log_y = np.log(np.maximum(np.einsum("nc,c->n", srgb_to_linear(f.reshape(-1, 3) / 255.0), LUMA[0]), 1e-4))
     r2, ring = _rings(*f.shape[:2])
     xs, ys, ns = [], [], []
     for i in range(VIGNETTE_RINGS):

@@ -144,6 +144,7 @@ def blackbody_rgb(kelvin: float) -> tuple[float, float, float]:
         raise ValueError(f"temperature must be > 0 K (got {kelvin})")
     wl_m = _WAVELENGTHS_NM * 1e-9
     radiance = 1.0 / (wl_m ** 5 * np.expm1(_C2 / (wl_m * kelvin)))
-    rgb = np.clip(_XYZ_TO_LINEAR_SRGB @ (_CMFS @ radiance), 0.0, None)
+    # einsum, not @ (BLAS): waking OpenBLAS's threads for a 3-vector costs more than the product
+    rgb = np.clip(np.einsum("ij,j->i", _XYZ_TO_LINEAR_SRGB, np.einsum("jk,k->j", _CMFS, radiance)), 0.0, None)
     rgb = rgb / rgb.max()
     return float(rgb[0]), float(rgb[1]), float(rgb[2])

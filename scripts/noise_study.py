@@ -59,6 +59,9 @@ CANDIDATES: dict[str, dict] = {
     "64spp oidn": dict(samples=64, denoise=True, clamp_indirect=10.0),
     "64spp adaptive0.05 oidn": dict(samples=64, adaptive_threshold=0.05, denoise=True, clamp_indirect=10.0),
     "128spp adaptive0.02 oidn": dict(samples=128, adaptive_threshold=0.02, denoise=True, clamp_indirect=10.0),
+    "16spp oidn fast": dict(samples=16, denoise=True, denoise_prefilter="fast", clamp_indirect=10.0),
+    "128spp adaptive0.02 oidn fast": dict(samples=128, adaptive_threshold=0.02, denoise=True,
+                                          denoise_prefilter="fast", clamp_indirect=10.0),
 }
 """name -> RenderConfig fields that differ from the reference (clamping off, no denoiser)."""
 HARD = ["materials=procedural", "lighting=wide"]

@@ -272,12 +272,17 @@ def test_denoiser_adaptive_sampling_and_clamping_leave_the_labels_alone():
     try:
         backend.build(make_frame_scene(recipe, s, catalog, 3))
         a = backend.render(seed=5)
-        backend.configure_sampling(RenderConfig(**size, denoise=True, adaptive_threshold=0.05, clamp_direct=1.0,
-                                                clamp_indirect=0.5))
+        options = dict(denoise=True, adaptive_threshold=0.05, clamp_direct=1.0, clamp_indirect=0.5)
+        backend.configure_sampling(RenderConfig(**size, **options))
         b = backend.render(seed=5)
+        backend.configure_sampling(RenderConfig(**size, **options, denoise_prefilter="fast"))
+        c = backend.render(seed=5)
     finally:
         backend.close()
     assert (a["index"] > 0).mean() > 0.05
-    assert np.array_equal(a["index"], b["index"])
-    assert np.array_equal(a["depth"], b["depth"])
+    for other in (b, c):
+        assert np.array_equal(a["index"], other["index"])
+        assert np.array_equal(a["depth"], other["depth"])
     assert np.abs(a["rgb"].astype(int) - b["rgb"].astype(int)).mean() > 0.5  # the options did act
+    fast = np.abs(b["rgb"].astype(int) - c["rgb"].astype(int))  # the fast prefilter acts, a little
+    assert 0 < fast.mean() < 1.0, fast.mean()

@@ -121,7 +121,7 @@ def configure_sampling(s: bpy.types.Scene, r: RenderConfig) -> None:
     if r.denoise:
         c.denoiser = "OPENIMAGEDENOISE"
         c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
-        c.denoising_prefilter = "ACCURATE"
+        c.denoising_prefilter = r.denoise_prefilter.upper()
 
 
 def pick_gpus(count: int, index: int, backend: str) -> list[int]:

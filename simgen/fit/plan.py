@@ -89,6 +89,8 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
                          cache=mkdir(folder) / "target.npz", limit=settings.render.max_image_pixels,
                          features=features)
     base = user if size else [*user, f"render.width={target.size[0]}", f"render.height={target.size[1]}"]
+    if "render.denoise_prefilter" not in keys:  # a fit's renders are measured, not kept: the cheaper denoiser
+        base = [*base, "render.denoise_prefilter=fast"]
     settings = check(base)
     defaults = defaults_of(entries, settings)
     for end in ("low", "high"):  # the space's corners render as simgen would run them

@@ -279,8 +279,14 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     head = (fit / "best.yaml").read_text().splitlines()[0]
     assert "in the final round (8 new frames" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
                                             else "default config's settings" in head)
-    # each finalist was measured with its development polished on its trial's frames: best.yaml has that one
+    # each finalist was measured with its development polished on its trial's frames and 3 x 2 more after the
+    # final round's: best.yaml has that one
     assert final["polish"] == 300 and all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
+    assert final["polish_frames"] == 6 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
+        {t.user_attrs["key"] for t in closest}
+    for t in closest:
+        metas = (fit / "polish" / t.user_attrs["key"] / "meta").glob("*.json")
+        assert sorted(json.loads(m.read_text())["index"] for m in metas) == list(range(10, 16))
     if chosen[0] != "default":
         best_noise = yaml.safe_load((fit / "best.yaml").read_text())["effects"]["noise_probability"]
         assert best_noise == final["trials"][chosen[0]]["develop"]["effects.noise_probability"]
@@ -595,7 +601,7 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
 
     entries = space({"camera": {"distance": {"low": 0.3, "high": 4, "log": True}}})
     plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries,
-                           fit=SimpleNamespace(final=0, frames=16, finalists=2, polish_trials=0))
+                           fit=SimpleNamespace(final=0, frames=16, finalists=2, polish_trials=0, polish=0))
     study = optuna.create_study()
     study.set_user_attr("default", {"distance": 0.5})
     dists = entries[0].distributions()
@@ -623,14 +629,17 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
     assert result.final and result.best.number == 0 and result.values == trial(0)
     assert (result.distance, result.default) == (0.3, 0.6) and "final round" in result.what
     # a finalist measured with its development polished is fitted with that development
-    plan.fit.polish_trials = 300
+    plan.fit.polish_trials, plan.fit.polish = 300, 48
     assert not fitted(plan, study).final  # a round without polishing does not count when it is asked for
     polished = {"camera.exposure": [0.5, 0.5]}
-    study.set_user_attr("final", {"frames": 64, "polish": 300, "default": {"distance": 0.6},
-                                  "trials": {"0": {"distance": 0.3, "develop": polished}, "1": {"distance": 0.4}}})
+    record = {"frames": 64, "polish": 300, "default": {"distance": 0.6},
+              "trials": {"0": {"distance": 0.3, "develop": polished}, "1": {"distance": 0.4}}}
+    study.set_user_attr("final", record)
+    assert not fitted(plan, study).final  # ... nor one polished on the trials' frames alone
+    study.set_user_attr("final", {**record, "polish_frames": 48})
     result = fitted(plan, study)
     assert result.final and result.values == {**trial(0), **polished}
-    plan.fit.polish_trials = 0
+    plan.fit.polish_trials, plan.fit.polish = 0, 0
     # ... and the default config wins when it is closest there
     study.set_user_attr("final", {"frames": 64, "default": {"distance": 0.25},
                                   "trials": {"0": {"distance": 0.3}, "1": {"distance": 0.4}}})

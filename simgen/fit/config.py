@@ -80,9 +80,15 @@ class FitConfig:
     """The best trials (by their distance on the trials' frames) that the final round measures again."""
     polish_trials: int = setting(300, ge=0, le=100_000)
     """Before the final round measures a finalist, its development is searched again on its trial's
-    frames with this many candidates, starting from the developments of the closest trials (each
-    trial's own search started from the best so far on another render, and a few hundred
-    candidates end in different local optima); 0: each finalist is measured with its trial's."""
+    frames and fit.polish_frames more with this many candidates, starting from the developments of
+    the closest trials (each trial's own search started from the best so far on another render, and
+    a few hundred candidates end in different local optima); 0: each finalist is measured with its
+    trial's."""
+    polish_frames: Optional[int] = setting(None, ge=0, le=100_000)
+    """Frames rendered for each finalist after the final round's (other indices than the trials' and
+    the final round's) that its polishing searches on besides its trial's: a development searched
+    on a trial's few frames fits their draws (which frames get noise, how much) rather than the
+    target. null: 3 x fit.frames; 0: the trial's frames only."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
     prefit_trials: int = setting(200, ge=0, le=100_000)
@@ -126,6 +132,13 @@ class FitConfig:
         if self.objective == "ap":
             return 0
         return 4 * self.frames if self.final_frames is None else self.final_frames
+
+    @property
+    def polish(self) -> int:
+        """Frames rendered for each finalist's polishing (0: none, or no final round)."""
+        if not self.final or not self.polish_trials:
+            return 0
+        return 3 * self.frames if self.polish_frames is None else self.polish_frames
 
     @property
     def folder(self) -> Path:

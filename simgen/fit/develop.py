@@ -107,6 +107,10 @@ class Frames:
     lights: list[np.ndarray | None] = dataclasses.field(default_factory=list)
     """Each frame's lights label, when the render kept it (None otherwise)."""
 
+    def __add__(self, other: Frames) -> Frames:
+        """These frames, then ``other``'s."""
+        return Frames(*(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)))
+
 
 def load_frames(folder: Path) -> Frames:
     """The frames of a fit's render in ``folder`` (a simgen dataset with the linear label, and

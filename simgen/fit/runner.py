@@ -8,6 +8,8 @@ Layout of the fit's folder (``fits/NAME`` by default)::
     target.npz        the target's statistics samples, cached (recomputed when the target changes)
     default/          the default config's renders: linear images, meta, COCO, label statistics
     trials/KEY/       one trial's renders, KEY a digest of its rendered settings (a retried trial resumes them)
+    final/KEY/        the final round's renders of the default config and the finalists (new frames)
+    polish/KEY/       more frames of a finalist that its development is polished on (after the final round's)
     trials.csv        one row per trial: its state, distance and components, its settings
     best.yaml         the fit's result as a simgen config: the best trial's settings, or the default
                       config's when no trial beat it (README: "Fit the randomization")
@@ -99,16 +101,16 @@ class Rendered:
     """Its label statistics samples ({} when the target has no labels)."""
 
 
-def rendered(plan: Plan, folder: Path, overrides: list[str], final: bool = False) -> Rendered:
-    """Render ``overrides`` into ``folder`` unless done before (a resume, another worker): a
-    trial's frames, or with ``final`` the final round's (fit.final frames after them); the folder
-    keeps what development needs only (:data:`KEEP`)."""
+def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial") -> Rendered:
+    """Render ``overrides`` into ``folder`` unless done before (a resume, another worker): the
+    frames of a ``part`` of the fit (:func:`frame_span`); the folder keeps what development needs
+    only (:data:`KEEP`)."""
     from simgen.fit.stats import label_stats
 
     labels = folder / "labels.npz"
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
         if not labels.is_file():
-            frames, start = (plan.fit.final, plan.fit.frames) if final else (plan.fit.frames, 0)
+            frames, start = frame_span(plan, part)
             render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
             for p in folder.iterdir():
                 if p.name not in KEEP:
@@ -117,9 +119,22 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], final: bool = False
     return load_rendered(folder)
 
 
+def frame_span(plan: Plan, part: str) -> tuple[int, int]:
+    """(frames, first frame index) of a part of the fit: a ``trial``'s frames, the ``final``
+    round's after them, a finalist's ``polish`` frames after those: no frame is in two parts."""
+    fit = plan.fit
+    return {"trial": (fit.frames, 0), "final": (fit.final, fit.frames),
+            "polish": (fit.polish, fit.frames + fit.final)}[part]
+
+
 def load_rendered(folder: Path) -> Rendered:
     """A render of the fit made before (:func:`rendered`)."""
     return Rendered(load_frames(folder), read_npz(folder / "labels.npz"))
+
+
+def joined(a: Rendered, b: Rendered) -> Rendered:
+    """The frames of ``a`` and then ``b`` as one render."""
+    return Rendered(a.frames + b.frames, {k: np.concatenate([v, b.labels[k]]) for k, v in a.labels.items()})
 
 
 def developed(plan: Plan, r: Rendered, values: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
@@ -432,23 +447,33 @@ def round_record(plan: Plan, study: Any) -> dict[str, Any] | None:
     """The final round's record as far as it got (:func:`final_record`), when it is of the current
     fit.final_frames and fit.polish_trials; None before or without a final round."""
     r = study.user_attrs.get("final")
-    if not plan.fit.final or not r or (r.get("frames"), r.get("polish", 0)) != (plan.fit.final, plan.fit.polish_trials):
+    fit = plan.fit
+    if not fit.final or not r or _round_of(r) != (fit.final, fit.polish_trials, fit.polish):
         return None
     return r
 
 
+def _round_of(record: dict[str, Any]) -> tuple[int, int, int]:
+    """(frames, polish candidates, polish frames) of a final round's record (older records: none)."""
+    return record.get("frames", 0), record.get("polish", 0), record.get("polish_frames", 0)
+
+
 def polish(plan: Plan, study: Any, t: Any) -> dict[str, Any]:
-    """Finalist ``t``'s development searched again on its trial's frames (fit.polish_trials
-    candidates; its own first, then those of the :data:`POLISH_STARTS` closest trials and the
-    defaults): each trial's search started from the best so far, found on another render, and
-    ends in a local optimum of its own. Its own development when nothing is developed or
-    fit.polish_trials is 0."""
+    """Finalist ``t``'s development searched again on its trial's frames and fit.polish_frames more,
+    rendered into ``polish/KEY`` (fit.polish_trials candidates; its own first, then those of the
+    :data:`POLISH_STARTS` closest trials and the defaults): each trial's search started from the
+    best so far, found on another render, ends in a local optimum of its own, and fits its few
+    frames' draws. Its own development when nothing is developed or fit.polish_trials is 0."""
     own = t.user_attrs["develop"]
     if not plan.developed or not plan.fit.polish_trials:
         return own
     closest = sorted(complete(study), key=lambda u: (u.value, u.number))[:POLISH_STARTS]
     seed = int(np.random.SeedSequence([plan.fit.seed, t.number, POLISH_STREAM]).generate_state(1)[0])
-    r = load_rendered(plan.folder / "trials" / t.user_attrs["key"])
+    key = t.user_attrs["key"]
+    r = load_rendered(plan.folder / "trials" / key)
+    if plan.fit.polish:
+        overrides = to_overrides(values_of(plan.rendered, t.params))
+        r = joined(r, rendered(plan, mkdir(plan.folder / "polish") / key, overrides, "polish"))
     found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
                    [own, *(u.user_attrs["develop"] for u in closest), plan.defaults])
     return found.values
@@ -464,17 +489,18 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     fit = plan.fit
     if not fit.final or not complete(study) or final_record(plan, study) is not None:
         return
-    record = round_record(plan, study) or {"frames": fit.final, "polish": fit.polish_trials, "trials": {}}
+    record = round_record(plan, study) or {"frames": fit.final, "polish": fit.polish_trials,
+                                            "polish_frames": fit.polish, "trials": {}}
     todo = [t for t in finalists(plan, study) if str(t.number) not in record["trials"]]
     renders = len(todo) + ("default" not in record)
     say(f"simgen fit: the final round: {'the default config and ' if 'default' not in record else ''}"
         f"{len(todo)} best trial(s) measured again on {fit.final} new frames"
-        + (f", each trial's development polished first ({fit.polish_trials} candidates on its own frames)"
-           if todo and plan.developed and fit.polish_trials else ""))
+        + (f", each trial's development polished first ({fit.polish_trials} candidates on its own frames"
+           f"{f' and {fit.polish} more' if fit.polish else ''})" if todo and plan.developed and fit.polish_trials else ""))
     progress = Progress(renders, "final renders")
 
     def measured(key: str, overrides: list[str], values: dict[str, Any]) -> dict[str, Any]:
-        d = measure(plan, rendered(plan, mkdir(plan.folder / "final") / key, overrides, final=True), values)
+        d = measure(plan, rendered(plan, mkdir(plan.folder / "final") / key, overrides, "final"), values)
         progress.update(1)
         return {"distance": d.total, "components": d.components}
 

@@ -22,10 +22,39 @@ MAP_THREADS = 8
 """The most threads :func:`thread_map` runs."""
 
 
-def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+PARENT_ENV = "SIMGEN_PARENT_PID"
+"""Set by :func:`child_env` with ``tied``: the child stops when this process dies (:func:`die_with_parent`)."""
+
+
+def child_env(base: Mapping[str, str] | None = None, tied: bool = False) -> dict[str, str]:
     """The environment of a Python child process: ``base`` (default: this process's) with
-    ``PYTHONSAFEPATH=1``."""
-    return {**(os.environ if base is None else base), "PYTHONSAFEPATH": "1"}
+    ``PYTHONSAFEPATH=1``; ``tied``: a ``simgen`` child stops when this process dies, even by
+    ``kill -9`` (:func:`die_with_parent`), instead of rendering on into a folder that the same
+    command, run again, renders into too."""
+    env = {**(os.environ if base is None else base), "PYTHONSAFEPATH": "1"}
+    if tied:
+        env[PARENT_ENV] = str(os.getpid())
+    else:
+        env.pop(PARENT_ENV, None)
+    return env
+
+
+def die_with_parent() -> None:
+    """In a child started with :func:`child_env` ``tied``: have Linux send it SIGTERM when its
+    parent dies (``prctl(PR_SET_PDEATHSIG)``), which simgen handles as any SIGTERM (the frames
+    rendered are written and listed; the same command resumes), and stop at once when the parent
+    has died already. The mark is removed from the environment, so the child's own children are
+    not tied to it. Elsewhere (no mark, or not Linux) nothing happens."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != int(parent):  # the parent died before the request: nothing would send it
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @contextlib.contextmanager

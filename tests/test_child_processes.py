@@ -42,3 +42,48 @@ def test_a_studys_render_child_does_not_import_from_the_working_directory(tmp_pa
     result = render(ds, [], lambda line: None)
     assert not marker.exists(), marker.read_text()
     assert result["frames"] == 1 and (out / "meta" / "000000.json").is_file()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_path, tied):
+    """A fit or a study renders through `simgen` children; kill -9 of the fit must not leave one
+    rendering on into the folder that the same command, run again, renders into too. Untied (any
+    other child), it goes on: the test can tell."""
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    script = ("import subprocess, sys, time\n"
+              "from simgen.procs import child_env\n"
+              f"p = subprocess.Popen([sys.executable, '-m', 'simgen.cli', 'output.dir={out}', 'frames=100000', "
+              f"*{TINY!r}], env=child_env(tied={tied}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+              "print(p.pid, flush=True)\ntime.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+
+    def alive(pid: int) -> bool:
+        try:
+            return not open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] in "ZX"
+        except FileNotFoundError:
+            return False
+
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "meta").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list((out / "meta").glob("*.json")), "the child rendered nothing"
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + (60 if tied else 3)
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive(child) != tied
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+    if tied:  # it stopped as after any SIGTERM: every frame on disk is listed, the same command resumes
+        frames = json.loads((out / "dataset.json").read_text())["frames"]
+        assert frames and len(frames) == len(list((out / "meta").glob("*.json")))

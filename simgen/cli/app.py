@@ -19,6 +19,7 @@ from simgen import Interrupted, SimgenError
 from simgen.cli.commands import SUBCOMMANDS
 from simgen.cli.datasetlog import DatasetLog
 from simgen.cli.errors import fail
+from simgen.procs import die_with_parent
 from simgen.cli.overrides import check_overrides
 from simgen.cli.study import study_file, study_main
 from simgen.cli.usage import HELP_FLAGS, usage
@@ -117,6 +118,7 @@ def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], st
 
 def main() -> None:
     global _full_error
+    die_with_parent()  # a fit's or a study's render child stops with the process that started it
     if not (CONFIG_DIR / "config.yaml").is_file():
         fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
              "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")

@@ -130,7 +130,7 @@ def render(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[s
                 "seconds": render_seconds(frame_seconds(ds.folder), ds.frames)}
     say(f"dataset {ds.name}: rendering {ds.frames - before} of {ds.frames} frame(s) into {ds.folder}")
     cmd = [sys.executable, "-m", "simgen.cli", *launch, *ds.overrides]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=child_env())
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=child_env(tied=True))
     if r.returncode != 0:
         raise SimgenError(f"rendering dataset {ds.name} failed (exit {r.returncode}; its error is above); "
                           f"the command was: {' '.join(cmd[1:])}")

@@ -85,7 +85,7 @@ def render(folder: Path, overrides: list[str], frames: int, seed: int, start: in
            f"seed={seed}", f"output.dir={folder}", "output.formats=[coco]", "output.previews=false"]
     logfile = folder.with_name(folder.name + ".log")
     with open(logfile, "w", encoding="utf-8") as out:
-        r = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), text=True)
+        r = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(tied=True), text=True)
     if r.returncode != 0:
         tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
         raise SimgenError(f"rendering {folder.name} failed (exit {r.returncode}): {' | '.join(tail)} "

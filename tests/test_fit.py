@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -313,6 +314,13 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert composed["objects"]["count"] == [2, 3]  # the fit's world settings come with it
     html = (fit / "report.html").read_text()
     assert html.count('data-kind="') == 3 and "Distance per statistic" in html
+    # its final round lists the current finalists only (the round's record keeps those it measured before)
+    study = optuna.load_study(study_name="small", storage=f"sqlite:///{fit / 'fit.db'}")
+    ranked = sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: (t.value, t.number))
+    current = [t.number for t in ranked if t.user_attrs["key"] not in
+               {u.user_attrs["key"] for u in ranked if (u.value, u.number) < (t.value, t.number)}][:2]
+    row = re.search(r"<td>final round</td><td>(.*?)</td>", html).group(1)
+    assert sorted(int(n) for n in re.findall(r"trial (\d+) ", row)) == sorted(current)
     # a study arm from the fit renders with the same settings as --config-name best
     from simgen.experiment.config import load_study
     from simgen.experiment.runner import plan_datasets

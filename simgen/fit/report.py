@@ -88,9 +88,9 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
             ("distance", f"on the trials' frames: default config {default.get('distance', float('nan')):.4f}"
              + (f", best {best.value:.4f} (trial {best.number})" if best else "")),
             *([("final round", f"on {final['frames']} new frames: default config {final['default']['distance']:.4f}, "
-                + ", ".join(f"trial {k} {v['distance']:.4f}" for k, v in final["trials"].items())
-                + (f" (each trial's development polished first: {final['polish']} candidates on its own frames)"
-                   if final.get("polish") else ""))]
+                + ", ".join(f"trial {k} {v:.4f}" for k, v in result.round.items())
+                + (f" (each trial's development polished first: {final['polish']} candidates on its own frames"
+                   f" and {final.get('polish_frames', 0)} more)" if final.get("polish") else ""))]
               if result and result.final else []),
             *([("result (best.yaml)", result.what)] if result else []),
             *([("prefit", "{evaluations} candidates of the geometric settings on projected labels: label distance "

@@ -33,7 +33,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -557,6 +557,8 @@ class Fitted:
     """{"default", "best": {"distance", "components"}}, on the same frames."""
     final: bool
     """Measured on the final round's frames."""
+    round: dict[int, float] = field(default_factory=dict)
+    """The final round's distance of each current finalist ({trial number: distance}; {} without)."""
 
     @property
     def default(self) -> float:
@@ -583,12 +585,13 @@ def fitted(plan: Plan, study: Any) -> Fitted:
     number = min(scores, key=lambda k: (scores[k]["distance"], k))
     best, d0, d = done[number], default["distance"], scores[number]["distance"]
     measured = {"default": default, "best": scores[number]}
+    shown = {k: v["distance"] for k, v in scores.items()} if final is not None else {}
     if d0 <= d:
         return Fitted(dict(plan.defaults), f"no trial of {len(done)} came closer to the target than the default "
                       f"config {on}: distance {d0:.4f}, the closest trial ({number}) {d:.4f}; these are the "
-                      "default config's settings", best, measured, final is not None)
+                      "default config's settings", best, measured, final is not None, shown)
     return Fitted(trial_values(plan, best, final), f"trial {number}, the closest of {len(done)} trial(s) {on}: distance "
-                  f"{d:.4f} to the target (the default config: {d0:.4f})", best, measured, final is not None)
+                  f"{d:.4f} to the target (the default config: {d0:.4f})", best, measured, final is not None, shown)
 
 
 def best_yaml(plan: Plan, study: Any) -> str:

@@ -445,7 +445,7 @@ def final_record(plan: Plan, study: Any) -> dict[str, Any] | None:
 
 def round_record(plan: Plan, study: Any) -> dict[str, Any] | None:
     """The final round's record as far as it got (:func:`final_record`), when it is of the current
-    fit.final_frames and fit.polish_trials; None before or without a final round."""
+    fit.final_frames, fit.polish_trials and fit.polish_frames; None before or without a final round."""
     r = study.user_attrs.get("final")
     fit = plan.fit
     if not fit.final or not r or _round_of(r) != (fit.final, fit.polish_trials, fit.polish):
@@ -458,9 +458,9 @@ def _round_of(record: dict[str, Any]) -> tuple[int, int, int]:
     return record.get("frames", 0), record.get("polish", 0), record.get("polish_frames", 0)
 
 
-def polish(plan: Plan, study: Any, t: Any) -> dict[str, Any]:
+def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, Any]:
     """Finalist ``t``'s development searched again on its trial's frames and fit.polish_frames more,
-    rendered into ``polish/KEY`` (fit.polish_trials candidates; its own first, then those of the
+    rendered with its ``overrides`` into ``polish/KEY`` (fit.polish_trials candidates; its own first, then those of the
     :data:`POLISH_STARTS` closest trials and the defaults): each trial's search started from the
     best so far, found on another render, ends in a local optimum of its own, and fits its few
     frames' draws. Its own development when nothing is developed or fit.polish_trials is 0."""
@@ -472,7 +472,6 @@ def polish(plan: Plan, study: Any, t: Any) -> dict[str, Any]:
     key = t.user_attrs["key"]
     r = load_rendered(plan.folder / "trials" / key)
     if plan.fit.polish:
-        overrides = to_overrides(values_of(plan.rendered, t.params))
         r = joined(r, rendered(plan, mkdir(plan.folder / "polish") / key, overrides, "polish"))
     found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
                    [own, *(u.user_attrs["develop"] for u in closest), plan.defaults])
@@ -508,7 +507,8 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
         record["default"] = measured("default", [], {})
         study.set_user_attr("final", record)
     for t in todo:
-        overrides, values = to_overrides(values_of(plan.rendered, t.params)), polish(plan, study, t)
+        overrides = to_overrides(values_of(plan.rendered, t.params))
+        values = polish(plan, study, t, overrides)
         record["trials"][str(t.number)] = {**measured(t.user_attrs["key"], overrides, values), "develop": values}
         study.set_user_attr("final", record)
     log.info("final round on %d frames: default config %.4f, %s", fit.final, record["default"]["distance"],

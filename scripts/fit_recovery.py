@@ -19,7 +19,7 @@ leaves at its default counts with the default's), its error in the ratio's log i
 space; a pair's row stands for its settings (a setting in a pair is listed, not checked).
 
 The error of a fitted setting is measured in its searched interval (log units for a log-scaled
-entry): for a range setting the distance between the fitted and the true range's centres, for a
+entry, mireds for a colour temperature: :func:`unit`): for a range setting the distance between the fitted and the true range's centres, for a
 value the distance between the values, as a fraction of the interval's width. Printed per case:
 a table of truth, default and fitted values with that error against the tolerance
 (``--tolerance``, default 0.15), and the distances of the default config, of the fit's result
@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import optuna
 import yaml
@@ -84,16 +85,27 @@ def run(cmd: list[str], log: Path) -> None:
         sys.exit(f"failed (exit {r.returncode}): {' '.join(cmd)}; see {log}")
 
 
+def unit(e: Entry) -> Callable[[float], float]:
+    """The scale on which entry ``e``'s error is measured: log for a log-scaled entry; mireds
+    (1e6 / K) for a colour temperature, the scale on which equal steps look alike (the image's
+    cast from a blackbody, or from a camera balanced for it, flattens as the temperature rises:
+    9000 K and 10600 K differ by about as much as 4500 K and 4800 K); else the value itself."""
+    if e.key.endswith("temperature"):
+        return lambda x: 1e6 / float(x)
+    return (lambda x: math.log(x)) if e.log else float
+
+
 def error(e: Entry, fitted, truth) -> float:
-    """The fitted value's distance from the truth as a fraction of the entry's searched interval."""
-    u = (lambda x: math.log(x)) if e.log else float
+    """The fitted value's distance from the truth as a fraction of the entry's searched interval,
+    both on the entry's :func:`unit` scale."""
+    u = unit(e)
     if e.kind == "choice":
         return 0.0 if fitted == truth else 1.0
     if e.kind == "range":
         a, b = [(u(v[0]) + u(v[1])) / 2 for v in (fitted, truth)]
     else:
         a, b = (u(v[0] if e.span else v) for v in (fitted, truth))
-    return abs(a - b) / (u(e.high) - u(e.low))
+    return abs(a - b) / abs(u(e.high) - u(e.low))
 
 
 def centre(v) -> float:

@@ -352,6 +352,9 @@ def test_the_recovery_script_measures_errors_in_each_entrys_searched_units():
     assert error(e["camera.distance"], [1, 1], [2, 2]) == pytest.approx(np.log(2) / np.log(4 / 0.3))
     assert error(e["effects.noise_probability"], 0.25, 1.0) == pytest.approx(0.75)
     assert error(e["lighting.world"], ["sky"], ["sky"]) == 0.0
+    # a colour temperature in mireds (1e6 / K) on [3000, 12000] K: 9000 and 10000 K are 11.1 of 250 mireds apart
+    assert error(e["effects.white_balance_temperature"], [9000.0, 9000.0], [10000.0, 10000.0]) == \
+        pytest.approx((1e6 / 9000 - 1e6 / 10000) / (1e6 / 3000 - 1e6 / 12000))
     for case in CASES.values():  # every truth is a setting of the default space, within its bounds
         for key, value in case["truth"].items():
             assert e[key].params_of(value) is not None, key
@@ -362,8 +365,8 @@ def test_the_recovery_script_measures_errors_in_each_entrys_searched_units():
 def test_a_fit_recovers_the_camera_of_a_target_from_its_images_alone(tmp_path):
     """Recovery of the developed settings: a target rendered with a brighter exposure, sensor
     noise and a camera balanced for 9000 K; the fit searches exactly those (the world's settings
-    left at their defaults) and must land near each (within 0.15 of its searched interval, as
-    scripts/fit_recovery.py states), cutting the distance at least 5-fold on the final round's
+    left at their defaults) and must land near each (within 0.15 of its searched interval, the
+    temperature's in mireds, as scripts/fit_recovery.py states), cutting the distance at least 5-fold on the final round's
     frames. Not asserted: how often white balance happens (its probability trades against its
     temperature when the scenes' own colours vary this much: a cast on fewer images or a weaker
     one on more); vignetting is left out (at 64x48 its statistic is too noisy to tell strengths)."""
@@ -372,7 +375,9 @@ def test_a_fit_recovers_the_camera_of_a_target_from_its_images_alone(tmp_path):
         from fit_recovery import error, flat
     finally:
         sys.path.remove(str(ROOT / "scripts"))
-    render = ["render.width=64", "render.height=48", "render.samples=16", "objects.count=[2,3]"]
+    # the target and the fit's renders denoised alike (a fit's renders would take the fast prefilter)
+    render = ["render.width=64", "render.height=48", "render.samples=16", "objects.count=[2,3]",
+              "render.denoise_prefilter=accurate"]
     truth = {"camera.exposure": [1.5, 1.5], "effects.noise_probability": 1.0, "effects.full_well": [60.0, 60.0],
              "effects.white_balance_probability": 1.0, "effects.white_balance_temperature": [9000.0, 9000.0]}
     target = tmp_path / "target"

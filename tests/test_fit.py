@@ -268,9 +268,11 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     second = study.trials[1]  # then the default world, its camera settings searched
     assert second.user_attrs["from"] == "defaults"
     assert values_of(distance, second.params)["camera.distance"] == pytest.approx(Settings().camera.distance)
-    # the final round: the default config and the 2 closest trials again, on 4 x 2 frames after the trials'
+    # the final round: the default config, the 2 closest trials and the default world's trial again, on 4 x 2
+    # frames after the trials'
     final = study.user_attrs["final"]
     closest = sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)[:2]
+    closest += [second] if second.number not in {t.number for t in closest} else []
     assert final["frames"] == 8 and set(final["trials"]) == {str(t.number) for t in closest}
     for key in ("default", *(t.user_attrs["key"] for t in closest)):
         metas = sorted((fit / "final" / key / "meta").glob("*.json"))
@@ -280,14 +282,15 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     head = (fit / "best.yaml").read_text().splitlines()[0]
     assert "in the final round (8 new frames" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
                                             else "default config's settings" in head)
-    # each finalist was measured with its development polished on its trial's frames and 3 x 2 more after the
-    # final round's: best.yaml has that one
+    # each finalist was measured with its development polished on its trial's frames and 3 more after the final
+    # round's, its search stopped by the 3 after those: best.yaml has that one
     assert final["polish"] == 300 and all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
     assert final["polish_frames"] == 6 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
         {t.user_attrs["key"] for t in closest}
     for t in closest:
-        metas = (fit / "polish" / t.user_attrs["key"] / "meta").glob("*.json")
-        assert sorted(json.loads(m.read_text())["index"] for m in metas) == list(range(10, 16))
+        for part, indices in (("polish", range(10, 13)), ("held_out", range(13, 16))):
+            metas = (fit / part / t.user_attrs["key"] / "meta").glob("*.json")
+            assert sorted(json.loads(m.read_text())["index"] for m in metas) == list(indices)
     if chosen[0] != "default":
         best_noise = yaml.safe_load((fit / "best.yaml").read_text())["effects"]["noise_probability"]
         assert best_noise == final["trials"][chosen[0]]["develop"]["effects.noise_probability"]
@@ -319,6 +322,7 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     ranked = sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: (t.value, t.number))
     current = [t.number for t in ranked if t.user_attrs["key"] not in
                {u.user_attrs["key"] for u in ranked if (u.value, u.number) < (t.value, t.number)}][:2]
+    current += [second.number] if second.number not in current else []
     row = re.search(r"<td>final round</td><td>(.*?)</td>", html).group(1)
     assert sorted(int(n) for n in re.findall(r"trial (\d+) ", row)) == sorted(current)
     # a study arm from the fit renders with the same settings as --config-name best
@@ -437,6 +441,36 @@ def test_the_development_search_tries_the_start_values_first_and_finds_the_optim
     assert abs(found.values["effects.jpeg_quality"][0] - 70) <= 8 and abs(found.values["effects.noise_probability"] - 0.3) < 0.1
     assert found.distance.total == min(h["value"] for h in found.history)
     assert search([], lambda v: Distance(len(v), {}), 60, seed=3).values == {}
+
+
+def test_a_search_with_held_out_frames_stops_at_the_best_so_far_that_comes_closest_there():
+    """Early stopping: the searched frames' optimum (quality 40) is not the held-out frames' (70).
+    The search runs as without them, and hands back the one of its bests so far, in turn, that is
+    closest on the held-out frames."""
+    from simgen.fit.develop import search
+    from simgen.fit.distance import Distance
+
+    entries = space({"effects": {"jpeg_quality": {"low": 5, "high": 100, "as": "value"}}})
+    start = [{"effects.jpeg_quality": [100, 100]}]
+    held = []
+
+    def searched(v):
+        return Distance(abs(v["effects.jpeg_quality"][0] - 40) / 95, {})
+
+    def held_out(v):
+        held.append(v)
+        return Distance(abs(v["effects.jpeg_quality"][0] - 70) / 95, {})
+
+    free = search(entries, searched, 60, seed=3, start=start)
+    stopped = search(entries, searched, 60, seed=3, start=start, held_out=held_out)
+    assert stopped.history == free.history and abs(free.values["effects.jpeg_quality"][0] - 40) <= 3
+    values = [h["value"] for h in free.history]
+    bests = [v for k, v in enumerate(values) if v < min(values[:k], default=np.inf)]
+    assert len(stopped.held_out) == len(held) == len(bests) >= 2  # each best so far measured there once
+    i = int(np.argmin(stopped.held_out))
+    assert stopped.values == held[i] and stopped.held_out[i] < stopped.held_out[-1]
+    assert stopped.distance.total == searched(stopped.values).total
+    assert abs(stopped.values["effects.jpeg_quality"][0] - 70) < abs(free.values["effects.jpeg_quality"][0] - 70)
 
 
 
@@ -613,7 +647,7 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
     from simgen.fit.runner import fitted
 
     entries = space({"camera": {"distance": {"low": 0.3, "high": 4, "log": True}}})
-    plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries,
+    plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries, developed=[],
                            fit=SimpleNamespace(final=0, frames=16, finalists=2, polish_trials=0, polish=0))
     study = optuna.create_study()
     study.set_user_attr("default", {"distance": 0.5})

@@ -77,7 +77,9 @@ class FitConfig:
     they grow). null: 4 x fit.frames; 0: no final round (the best trial on its own frames). Not
     with fit.objective=ap."""
     finalists: int = setting(2, ge=1, le=1000)
-    """The best trials (by their distance on the trials' frames) that the final round measures again."""
+    """The best trials (by their distance on the trials' frames) that the final round measures again;
+    the trial of the default config's world (its development searched) is measured too when it is
+    not one of them."""
     polish_trials: int = setting(300, ge=0, le=100_000)
     """Before the final round measures a finalist, its development is searched again on its trial's
     frames and fit.polish_frames more with this many candidates, starting from the developments of
@@ -86,9 +88,11 @@ class FitConfig:
     trial's."""
     polish_frames: Optional[int] = setting(None, ge=0, le=100_000)
     """Frames rendered for each finalist after the final round's (other indices than the trials' and
-    the final round's) that its polishing searches on besides its trial's: a development searched
-    on a trial's few frames fits their draws (which frames get noise, how much) rather than the
-    target. null: 3 x fit.frames; 0: the trial's frames only."""
+    the final round's) for its polishing: a development searched on a trial's few frames fits their
+    draws (which frames get noise, how much) rather than the target. The first half is searched on
+    besides the trial's frames; the second half is held out, and the polished development is the
+    search's best so far that came closest there (early stopping). null: 3 x fit.frames; 0: the
+    trial's frames only, no stopping."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
     prefit_trials: int = setting(200, ge=0, le=100_000)
@@ -139,6 +143,11 @@ class FitConfig:
         if not self.final or not self.polish_trials:
             return 0
         return 3 * self.frames if self.polish_frames is None else self.polish_frames
+
+    @property
+    def held_out(self) -> int:
+        """Of the polish frames, those held out to stop each polishing search (half, rounded down)."""
+        return self.polish // 2
 
     @property
     def folder(self) -> Path:

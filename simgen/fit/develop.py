@@ -233,10 +233,14 @@ class Search:
     """The outcome of one trial's development search."""
 
     values: dict[str, Any]
-    """The best values of the developed entries ({} when the space has none)."""
+    """The best values of the developed entries ({} when the space has none); with held-out frames,
+    those of the search's best so far that came closest on them."""
     distance: Distance
+    """The distance of ``values`` on the searched frames."""
     history: list[dict]
     """Every evaluation: {"params": the optimizer's, "value": distance}."""
+    held_out: list[float] = dataclasses.field(default_factory=list)
+    """With held-out frames: the distance there of each best so far, in the search's order."""
 
 
 TPE_SHARE = 0.2
@@ -255,11 +259,17 @@ PROBE = 0.05
 
 
 def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distance], trials: int, seed: int,
-           start: Sequence[dict[str, Any]] = ()) -> Search:
+           start: Sequence[dict[str, Any]] = (),
+           held_out: Callable[[dict[str, Any]], Distance] | None = None) -> Search:
     """Minimise ``evaluate(values)`` over the developed ``entries`` with ``trials`` evaluations:
     a seeded TPE (``start``: values it tries first, e.g. the best so far and the defaults; those
     the entries cannot represent are skipped), then a pattern search from its best
-    (:data:`TPE_SHARE`, :func:`refine`). With no entries, one evaluation of ``{}``."""
+    (:data:`TPE_SHARE`, :func:`refine`). With no entries, one evaluation of ``{}``.
+
+    ``held_out``: the distance on other frames than ``evaluate``'s. Then the result is not the
+    search's last best but the best so far that came closest there: early stopping, since many
+    developed settings fit a few frames' draws (which frames get noise, how much) as the search
+    goes on, rather than the target."""
     if not entries:
         return Search({}, evaluate({}), [])
     import optuna
@@ -276,6 +286,7 @@ def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distan
             study.enqueue_trial(params)
     history: list[dict] = []
     found: dict[str, Any] = {}
+    path: list[tuple[dict[str, Any], Distance]] = []  # each best so far
 
     def measure(params: dict[str, Any]) -> Distance:
         values = values_of(entries, params)
@@ -283,11 +294,16 @@ def search(entries: Sequence[Entry], evaluate: Callable[[dict[str, Any]], Distan
         history.append({"params": dict(params), "value": d.total})
         if not found or d.total < found["distance"].total:
             found.update(params=dict(params), values=values, distance=d)
+            path.append((values, d))
         return d
 
     study.optimize(lambda trial: measure(_suggest_all(entries, trial)).total, n_trials=first)
     refine(entries, measure, found["params"], found["distance"], trials - first)
-    return Search(found["values"], found["distance"], history)
+    if held_out is None:
+        return Search(found["values"], found["distance"], history)
+    checked = [held_out(values).total for values, _ in path]
+    values, d = path[int(np.argmin(checked))]  # the first of equals: the earlier, the less fitted
+    return Search(values, d, history, checked)
 
 
 def _suggest_all(entries: Sequence[Entry], trial: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Layout of the fit's folder (``fits/NAME`` by default)::
     trials/KEY/       one trial's renders, KEY a digest of its rendered settings (a retried trial resumes them)
     final/KEY/        the final round's renders of the default config and the finalists (new frames)
     polish/KEY/       more frames of a finalist that its development is polished on (after the final round's)
+    held_out/KEY/     and the frames after those, held out to stop that polishing search
     trials.csv        one row per trial: its state, distance and components, its settings
     best.yaml         the fit's result as a simgen config: the best trial's settings, or the default
                       config's when no trial beat it (README: "Fit the randomization")
@@ -121,10 +122,13 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial"
 
 def frame_span(plan: Plan, part: str) -> tuple[int, int]:
     """(frames, first frame index) of a part of the fit: a ``trial``'s frames, the ``final``
-    round's after them, a finalist's ``polish`` frames after those: no frame is in two parts."""
+    round's after them, a finalist's ``polish`` frames after those and its ``held_out`` frames
+    last (the second half of fit.polish_frames): no frame is in two parts."""
     fit = plan.fit
+    polish = fit.polish - fit.held_out
     return {"trial": (fit.frames, 0), "final": (fit.final, fit.frames),
-            "polish": (fit.polish, fit.frames + fit.final)}[part]
+            "polish": (polish, fit.frames + fit.final),
+            "held_out": (fit.held_out, fit.frames + fit.final + polish)}[part]
 
 
 def load_rendered(folder: Path) -> Rendered:
@@ -425,13 +429,21 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
 
 def finalists(plan: Plan, study: Any) -> list[Any]:
     """The fit.finalists complete trials closest to the target on the trials' frames, one per
-    rendered setting (a trial run again counts once)."""
-    out, keys = [], set()
+    rendered setting (a trial run again counts once), and the default config's world with its
+    development searched (:func:`start_from_defaults`) when it is not one of them: a trial's few
+    frames rank worlds only coarsely, and the world the user starts from gets a measurement on
+    the final round's frames whatever its luck on the trials'."""
+    ranked, keys = [], set()
     for t in sorted(complete(study), key=lambda t: (t.value, t.number)):
         if t.user_attrs["key"] not in keys:
             keys.add(t.user_attrs["key"])
-            out.append(t)
-    return out[:plan.fit.finalists]
+            ranked.append(t)
+    out = ranked[:plan.fit.finalists]
+    home = params_of(plan.rendered, plan.defaults) if plan.developed else None
+    world = next((t for t in ranked if home is not None and t.params == home), None)
+    if world is not None and all(t.number != world.number for t in out):
+        out.append(world)
+    return out
 
 
 def final_record(plan: Plan, study: Any) -> dict[str, Any] | None:
@@ -459,11 +471,13 @@ def _round_of(record: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, Any]:
-    """Finalist ``t``'s development searched again on its trial's frames and fit.polish_frames more,
-    rendered with its ``overrides`` into ``polish/KEY`` (fit.polish_trials candidates; its own first, then those of the
-    :data:`POLISH_STARTS` closest trials and the defaults): each trial's search started from the
-    best so far, found on another render, ends in a local optimum of its own, and fits its few
-    frames' draws. Its own development when nothing is developed or fit.polish_trials is 0."""
+    """Finalist ``t``'s development searched again on its trial's frames and the first half of
+    fit.polish_frames more, rendered with its ``overrides`` into ``polish/KEY`` (fit.polish_trials
+    candidates; its own first, then those of the :data:`POLISH_STARTS` closest trials and the
+    defaults): each trial's search started from the best so far, found on another render, ends in a
+    local optimum of its own, and fits its few frames' draws. The second half, ``held_out/KEY``,
+    stops it: the result is the search's best so far that came closest there (:func:`search`).
+    Its own development when nothing is developed or fit.polish_trials is 0."""
     own = t.user_attrs["develop"]
     if not plan.developed or not plan.fit.polish_trials:
         return own
@@ -471,10 +485,18 @@ def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, An
     seed = int(np.random.SeedSequence([plan.fit.seed, t.number, POLISH_STREAM]).generate_state(1)[0])
     key = t.user_attrs["key"]
     r = load_rendered(plan.folder / "trials" / key)
-    if plan.fit.polish:
+    if plan.fit.polish > plan.fit.held_out:
         r = joined(r, rendered(plan, mkdir(plan.folder / "polish") / key, overrides, "polish"))
+    check = None
+    if plan.fit.held_out:
+        h = rendered(plan, mkdir(plan.folder / "held_out") / key, overrides, "held_out")
+        check = lambda v: measure(plan, h, v)  # noqa: E731
     found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
-                   [own, *(u.user_attrs["develop"] for u in closest), plan.defaults])
+                   [own, *(u.user_attrs["develop"] for u in closest), plan.defaults], held_out=check)
+    if found.held_out:
+        log.info("trial %d polished: of %d improvements, number %d came closest on %d held-out frames (%.4f; the "
+                 "last %.4f)", t.number, len(found.held_out), int(np.argmin(found.held_out)) + 1, plan.fit.held_out,
+                 min(found.held_out), found.held_out[-1])
     return found.values
 
 

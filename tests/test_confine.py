@@ -111,15 +111,19 @@ def test_the_torch_dataset_refuses_a_flow_path_out_of_the_dataset(crafted):
 
 
 def test_validate_reports_a_coco_file_name_out_of_the_dataset(crafted):
+    """The file the crafted name leads to exists (the frame's own image, copied outside): the
+    report names the path leaving the dataset, not a missing file."""
     from simgen.report.validate import validate
 
-    root, _ = crafted
+    root, outside = crafted
+    shutil.copy(root / "images" / "000000.png", outside / "000000.png")
     coco = json.loads((root / "coco.json").read_text())
     coco["images"][0]["file_name"] = "images/../../outside/000000.png"
     (root / "coco.json").write_text(json.dumps(coco))
     report = validate(root)
     text = json.dumps(report.as_dict()) if hasattr(report, "as_dict") else str(report.__dict__)
-    assert "000000.png" in text and not report.ok
+    assert not report.ok and "images/../../outside/000000.png" in text and "must stay inside its folder" in text
+    assert "does not exist" not in text
 
 
 def test_a_coco_file_name_out_of_the_image_folder_is_refused(crafted, tmp_path):

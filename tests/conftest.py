@@ -38,6 +38,15 @@ def require(what: str, present: bool, setup: str) -> None:
     pytest.skip(why)
 
 
+def require_root_mounts() -> None:
+    """A test that mounts a tmpfs in a mount namespace of its own (a full disk, a small /dev/shm)
+    needs root and util-linux's unshare: through :func:`require`, so that CI (root) never skips it."""
+    import shutil
+
+    require("root with unshare (a test mounts a tmpfs in a namespace of its own)",
+            os.geteuid() == 0 and shutil.which("unshare") is not None, "sudo .venv/bin/pytest ... (CI runs as root)")
+
+
 def _postgres_reachable(url: str) -> bool:
     """A login to ``url`` (SQLAlchemy form) with its role and password succeeds within 3 s."""
     import psycopg2

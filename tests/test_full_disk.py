@@ -4,14 +4,13 @@ space. The output folder is a real small tmpfs, mounted in a private mount names
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import SIMGEN
+from conftest import SIMGEN, require_root_mounts
 
 pytestmark = [pytest.mark.render, pytest.mark.slow]
 
@@ -48,8 +47,8 @@ def dataset(root):
     return out
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounts a tmpfs: needs root")
 def test_full_disk_is_one_line_and_the_same_command_resumes(tmp_path):
+    require_root_mounts()
     reference = tmp_path / "reference"
     done = subprocess.run([SIMGEN, f"output.dir={reference}", *ARGS], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

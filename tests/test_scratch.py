@@ -4,7 +4,6 @@ by its owner's lock, never by a PID. The container case renders for real: a 1920
 64 MB /dev/shm, in a private mount namespace (`unshare --mount`, root: CI runs as root)."""
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SIMGEN
+from conftest import SIMGEN, require_root_mounts
 from simgen import SimgenError
 from simgen.io import scratch
 
@@ -90,13 +89,10 @@ def in_small_shm(size: str, args: list[str]) -> tuple[int, str, str, list[str]]:
     return tuple(json.loads(r.stdout.strip().splitlines()[-1]))
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounts a tmpfs: needs root")
-
-
 @pytest.mark.render
 @pytest.mark.slow
-@needs_root
 def test_a_1080p_job_renders_in_a_container_sized_dev_shm(tmp_path):
+    require_root_mounts()
     out = tmp_path / "out"
     code, stdout, stderr, left = in_small_shm("64m", [
         f"output.dir={out}", "render.width=1920", "render.height=1080", "render.samples=1", "render.denoise=false",
@@ -117,8 +113,8 @@ def tempfile_dir() -> str:
 
 
 @pytest.mark.render
-@needs_root
 def test_a_scratch_dir_that_fills_is_one_line(tmp_path):
+    require_root_mounts()
     out = tmp_path / "out"
     code, stdout, stderr, left = in_small_shm("4m", [
         f"output.dir={out}", "render.scratch_dir=/dev/shm", "render.width=640", "render.height=480",

@@ -22,9 +22,7 @@ from simgen import SimgenError
 from simgen.report import mpl, svg
 from simgen.report.png import PALETTE, bar_chart, bar_figure, line_chart, line_figure, nice_max
 
-pytest.importorskip("matplotlib")
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # the report extra, in .[test]
 from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.container import BarContainer, ErrorbarContainer  # noqa: E402

@@ -96,13 +96,13 @@ def test_inspect_and_the_torch_dataset_refuse_a_frame_file_linked_out(crafted, t
     with pytest.raises(SimgenError, match="leads out through the symbolic link") as e:
         inspect(root, tmp_path / "report.html")
     one_line(e)
-    torch_dataset = pytest.importorskip("simgen.torch.dataset")
+    from simgen.torch import dataset as torch_dataset
     with pytest.raises(SimgenError, match="leads out through the symbolic link"):
         torch_dataset.SimgenDataset(root)[0]
 
 
 def test_the_torch_dataset_refuses_a_flow_path_out_of_the_dataset(crafted):
-    torch_dataset = pytest.importorskip("simgen.torch.dataset")
+    from simgen.torch import dataset as torch_dataset
     root, outside = crafted
     edit_meta(root, 0, lambda m: m.update(flow={"forward": {"flow": "../outside/secret.ply", "valid": "x.png"}}))
     with pytest.raises(SimgenError, match="flow.forward gives the path '../outside/secret.ply'") as e:
@@ -127,7 +127,7 @@ def test_validate_reports_a_coco_file_name_out_of_the_dataset(crafted):
 
 
 def test_a_coco_file_name_out_of_the_image_folder_is_refused(crafted, tmp_path):
-    coco_mod = pytest.importorskip("simgen.torch.coco")
+    from simgen.torch import coco as coco_mod
     root, outside = crafted
     coco = json.loads((root / "coco.json").read_text())
     coco["images"][0]["file_name"] = str(outside / "secret.ply")
@@ -168,7 +168,7 @@ def test_dataset_readers_measure_an_image_before_decoding_it(crafted, tmp_path):
     with pytest.raises(SimgenError, match="30000x30000") as e:
         compare(root, root, tmp_path / "c.html")
     one_line(e)
-    coco_mod = pytest.importorskip("simgen.torch.coco")
+    from simgen.torch import coco as coco_mod
     names = [c["name"] for c in json.loads((root / "coco.json").read_text())["categories"]]
     with pytest.raises(SimgenError, match="30000x30000"):
         coco_mod.CocoImages(root / "coco.json", names, images=root)[0]

@@ -25,8 +25,6 @@ DR_GAP = REPO / "configs" / "experiment" / "dr_gap.yaml"
 TINY = ["render.width=64", "render.height=48", "render.samples=2", "render.denoise=false",
         "'camera.distance=[0.5,0.9]'"]
 
-pytest.importorskip("torch", reason="the study's built-in trainer needs the torch extra (pip install -e '.[torch]')")
-
 
 def simgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "simgen.cli", *args], cwd=cwd, capture_output=True, text=True,

@@ -145,7 +145,7 @@ def test_pycocotools_loads_every_coco_file(exported):
 
 
 def test_torchvision_coco_detection_v2_loads_with_defaults(exported):
-    torchvision = pytest.importorskip("torchvision", reason="torchvision is not installed in this environment")
+    import torchvision  # the torch extra, in .[test]
     from torchvision import tv_tensors
     from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
 

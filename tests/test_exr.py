@@ -113,7 +113,6 @@ def layout(path: Path) -> list[tuple[str, list[str]]]:
 def test_the_fake_is_laid_out_as_cycles_writes(tmp_path):
     """The file written above has Cycles' parts and channel names (so the decoding test holds
     for real renders)."""
-    pytest.importorskip("bpy")
     from simgen.blender import BlenderBackend
     from simgen.config import RenderConfig, Settings
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene

@@ -743,7 +743,7 @@ def test_kid_is_the_unbiased_squared_mmd_of_the_cubic_kernel():
 @pytest.fixture(scope="module")
 def backbone(tmp_path_factory) -> Path:
     """A resnet18 state dict of random weights saved to a local file (nothing downloaded)."""
-    torch = pytest.importorskip("torch", reason="fit.objective=kid needs the torch extra")
+    import torch
     import torchvision
 
     torch.manual_seed(0)
@@ -793,7 +793,6 @@ def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
 
 @pytest.mark.render
 def test_an_ap_fit_trains_a_detector_per_trial_and_scores_it_on_the_target(target, tmp_path):
-    pytest.importorskip("torch", reason="fit.objective=ap trains with the torch extra")
     args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=ap", "fit.frames=4",
             "fit.trials=2", "fit.startup_trials=1", "fit.objective=ap", "fit.trainer.steps=2",
             "fit.trainer.batch_size=2", "fit.trainer.warmup=1", *SMALL, "fit.max_images=4",

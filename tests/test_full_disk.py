@@ -3,7 +3,6 @@ space. The output folder is a real small tmpfs, mounted in a private mount names
 (`unshare --mount`, root: CI runs as root) so that nothing outlives the test."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -554,7 +554,6 @@ def test_read_png_reads_normal_files(tmp_path):
 def test_the_blender_layer_checks_before_loading(bombs, tmp_path):
     """An image that reaches the backend unchecked (a Scene built by hand) is refused before
     bpy.data.images.load; the check itself is pure (simgen.core.image_header)."""
-    pytest.importorskip("bpy")
     from simgen.assets.appearance import TextureImage
     from simgen.blender.datablocks import Datablocks
     from simgen.config import RenderConfig

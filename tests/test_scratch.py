@@ -3,7 +3,6 @@ configured resolution, settable, one line when it is full, and a work folder's l
 by its owner's lock, never by a PID. The container case renders for real: a 1920x1080 job with a
 64 MB /dev/shm, in a private mount namespace (`unshare --mount`, root: CI runs as root)."""
 
-import os
 import subprocess
 import sys
 import textwrap

@@ -515,9 +515,10 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     todo = [t for t in finalists(plan, study) if str(t.number) not in record["trials"]]
     renders = len(todo) + ("default" not in record)
     say(f"simgen fit: the final round: {'the default config and ' if 'default' not in record else ''}"
-        f"{len(todo)} best trial(s) measured again on {fit.final} new frames"
-        + (f", each trial's development polished first ({fit.polish_trials} candidates on its own frames"
-           f"{f' and {fit.polish} more' if fit.polish else ''})" if todo and plan.developed and fit.polish_trials else ""))
+        f"{len(todo)} trial(s) (the closest, and the default config's world) measured again on {fit.final} new "
+        "frames" + (f", each trial's development polished first ({fit.polish_trials} candidates on its own frames"
+                    f"{f' and {fit.polish - fit.held_out} more, stopped by {fit.held_out} held out' if fit.polish else ''})"
+                    if todo and plan.developed and fit.polish_trials else ""))
     progress = Progress(renders, "final renders")
 
     def measured(key: str, overrides: list[str], values: dict[str, Any]) -> dict[str, Any]:
@@ -603,7 +604,7 @@ def fitted(plan: Plan, study: Any) -> Fitted:
     else:
         default = final["default"]
         scores = {t.number: final["trials"][str(t.number)] for t in finalists(plan, study)}
-        on = f"in the final round ({plan.fit.final} new frames, the {len(scores)} closest trial(s) measured again)"
+        on = f"in the final round ({plan.fit.final} new frames, {len(scores)} of the closest trial(s) measured again)"
     number = min(scores, key=lambda k: (scores[k]["distance"], k))
     best, d0, d = done[number], default["distance"], scores[number]["distance"]
     measured = {"default": default, "best": scores[number]}

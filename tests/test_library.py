@@ -816,10 +816,12 @@ def test_the_fetcher_is_the_only_downloader():
 
 @pytest.mark.render
 def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
-    """A model and an HDRI from a library (entry.json beside them): each frame's meta names the
+    """Models and an HDRI from a library (entry.json beside them): each frame's meta names the
     entries it drew (key, source, id, version, licence, attribution) and dataset.json every entry
-    drawn by the runs into the folder, a later run's added to an earlier one's (an HDRI and a
-    PBR set from LIB/hdris and LIB/materials, searched recursively)."""
+    drawn by the runs into the folder, a later run's added to an earlier one's (seed 2 draws the
+    ball for frames 0 and 1 and the box for frame 2: the box comes with the second run, the ball
+    stays from the first), and an HDRI and a PBR set from LIB/hdris and LIB/materials, searched
+    recursively."""
     import shutil
 
     import trimesh
@@ -831,7 +833,8 @@ def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
 
     repo = Path(__file__).resolve().parents[1]
     lib = tmp_path / "lib"
-    for kind, source, asset, license_ in (("models", "test", "box", "CC-BY-4.0"), ("hdris", "test", "sky", "CC0-1.0")):
+    for kind, source, asset, license_ in (("models", "test", "box", "CC-BY-4.0"), ("models", "test", "ball", "CC0-1.0"),
+                                          ("hdris", "test", "sky", "CC0-1.0")):
         folder = lib / kind / source / asset
         folder.mkdir(parents=True)
         (folder / "entry.json").write_text(json.dumps({
@@ -840,30 +843,40 @@ def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
     (lib / "manifest.json").write_text(json.dumps({"format": "simgen-library", "version": 1, "entries": {}}))
     trimesh.creation.box(extents=(0.1, 0.1, 0.1)).apply_translation([0, 0, 0.05]).export(
         lib / "models/test/box/box.ply")
+    trimesh.creation.icosphere(radius=0.05).apply_translation([0, 0, 0.05]).export(lib / "models/test/ball/ball.ply")
     shutil.copy(repo / "assets/hdri/default_sky.hdr", lib / "hdris/test/sky/sky.hdr")
     (tmp_path / "catalog.yaml").write_text(
-        f"categories: [box]\nassets:\n  - mesh: {lib / 'models/test/box/box.ply'}\n    category: box\n")
+        f"categories: [box, ball]\nassets:\n  - mesh: {lib / 'models/test/box/box.ply'}\n    category: box\n"
+        f"  - mesh: {lib / 'models/test/ball/ball.ply'}\n    category: ball\n")
     out = tmp_path / "out"
 
     def render(*extra: str) -> None:
         cfg = compose([
             "render.width=48", "render.height=32", "render.samples=1", "render.device=cpu", "seed=2",
-            f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,2]", f"output.dir={out}", *extra])
+            f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,1]", f"output.dir={out}", *extra])
         run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
 
-    render("frames=2")  # the ground light is uniform: only the model is a library entry
-    meta = json.loads((out / "meta" / "000000.json").read_text())
-    assert [e["key"] for e in meta["library"]] == ["models/test/box"]
-    assert meta["library"][0]["version"] == "v7" and meta["library"][0]["license"] == "CC-BY-4.0"
-    assert meta["library"][0]["attribution"]["text"] == "by A. Author"
-    assert [e["key"] for e in json.loads((out / "dataset.json").read_text())["library"]] == ["models/test/box"]
+    def drawn(index: int) -> list[str]:
+        return [e["key"] for e in json.loads((out / "meta" / f"{index:06d}.json").read_text())["library"]]
+
+    def recorded() -> list[str]:
+        return [e["key"] for e in json.loads((out / "dataset.json").read_text())["library"]]
+
+    render("frames=2")  # the ground light is uniform: only the models are library entries
+    assert drawn(0) == drawn(1) == ["models/test/ball"] and recorded() == ["models/test/ball"]
+    render("start=2", "frames=1")  # the same config, one more frame: its entry is added
+    assert drawn(2) == ["models/test/box"]
+    box = json.loads((out / "meta" / "000002.json").read_text())["library"][0]
+    assert box["version"] == "v7" and box["license"] == "CC-BY-4.0" and box["attribution"]["text"] == "by A. Author"
+    assert recorded() == ["models/test/ball", "models/test/box"]
     folder = lib / "materials" / "test" / "tiles"
     shutil.copytree(repo / "assets" / "materials" / "SimgenTiles001", folder)
     (folder / "entry.json").write_text(json.dumps({"key": "materials/test/tiles", "kind": "materials",
                                                    "source": "test", "id": "tiles", "license": "CC0-1.0"}))
     render("start=2", "frames=1", "lighting=hdri", f"lighting.hdri_dir={lib / 'hdris'}", "materials=pbr",
            f"materials.pbr_dir={lib / 'materials'}", "output.overwrite=true")
-    meta = json.loads((out / "meta" / "000002.json").read_text())
-    assert [e["key"] for e in meta["library"]] == ["hdris/test/sky", "materials/test/tiles", "models/test/box"]
+    keys = drawn(2)
+    assert keys[:2] == ["hdris/test/sky", "materials/test/tiles"] and len(keys) == 3 and keys[2].startswith("models/")
+    assert recorded() == keys  # the overwrite left frame 2 alone
     assert [e["key"] for e in json.loads((out / "dataset.json").read_text())["library"]] == [
         "hdris/test/sky", "materials/test/tiles", "models/test/box"]

@@ -57,6 +57,14 @@ def recorded_library(out: Path) -> list[dict]:
         return []
 
 
+def library_info(root: Path, drawn: dict[str, dict] | None = None) -> dict:
+    """dataset.json's ``library`` key: the entries it names already (other shards, earlier runs)
+    and ``drawn`` ({key: entry}, this run's), in key order; {} when there are none."""
+    entries = {e["key"]: e for e in recorded_library(root)}
+    entries.update(drawn or {})
+    return {"library": [entries[k] for k in sorted(entries)]} if entries else {}
+
+
 def finish_dataset(writer: DatasetWriter, info: dict, formats: list[str],
                    complete_when: range | None = None, library: dict[str, dict] | None = None
                    ) -> tuple[list[int], CocoIndex | None]:
@@ -75,8 +83,6 @@ def finish_dataset(writer: DatasetWriter, info: dict, formats: list[str],
         index = writer.index()
         if complete_when is None or set(complete_when) <= set(on_disk):
             writer.export(formats, index)
-        drawn = {e["key"]: e for e in recorded_library(writer.root)}
-        drawn.update(library or {})
-        extra = {"library": [drawn[k] for k in sorted(drawn)]} if drawn else {}
-        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": index.category_counts(), **extra})
+        writer.write_dataset_json({**info, "frames": on_disk, "category_counts": index.category_counts(),
+                                   **library_info(writer.root, library)})
     return on_disk, index

@@ -20,7 +20,7 @@ from simgen.io.runlog import RunLog
 from simgen.labels import FrameLabels, make_labels
 from simgen.labels.kinds import LabelKind
 from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
-from simgen.pipeline.finish import recorded_library
+from simgen.pipeline.finish import library_info
 from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequence, make_sequence_scenes
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
@@ -245,9 +245,8 @@ class FrameLoop:
         times["write"] = times.get("write", 0.0) + time.perf_counter() - t0
         if not self.rendered and self.dataset_info is not None:
             with self.writer.locked():  # the library entries earlier runs drew stay listed
-                kept = recorded_library(self.writer.root)
                 self.writer.write_dataset_json({**self.dataset_info, "frames": self.writer.frames_on_disk(),
-                                                **({"library": kept} if kept else {})})
+                                                **library_info(self.writer.root)})
         self.rendered.append(index)
         if self.run_log is not None:
             self.run_log.frame(index, times)

@@ -19,8 +19,9 @@ leaves at its default counts with the default's), its error in the ratio's log i
 space; a pair's row stands for its settings (a setting in a pair is listed, not checked).
 
 The error of a fitted setting is measured in its searched interval (log units for a log-scaled
-entry, mireds for a colour temperature: :func:`unit`): for a range setting the distance between the fitted and the true range's centres, for a
-value the distance between the values, as a fraction of the interval's width. Printed per case:
+entry, mireds for a colour temperature: :func:`unit`): for a range setting the distance between
+the fitted and the true range's centres, for a value the distance between the values, as a
+fraction of the interval's width. Printed per case:
 a table of truth, default and fitted values with that error against the tolerance
 (``--tolerance``, default 0.15), and the distances of the default config, of the fit's result
 and of the truth itself (the target's own settings: the floor that sampling leaves), all measured

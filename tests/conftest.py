@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -41,8 +42,6 @@ def require(what: str, present: bool, setup: str) -> None:
 def require_root_mounts() -> None:
     """A test that mounts a tmpfs in a mount namespace of its own (a full disk, a small /dev/shm)
     needs root and util-linux's unshare: through :func:`require`, so that CI (root) never skips it."""
-    import shutil
-
     require("root with unshare (a test mounts a tmpfs in a namespace of its own)",
             os.geteuid() == 0 and shutil.which("unshare") is not None, "sudo .venv/bin/pytest ... (CI runs as root)")
 

@@ -66,7 +66,7 @@ def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_pat
 
     def alive(pid: int) -> bool:
         try:
-            return not open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] in "ZX"
+            return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] not in "ZX"
         except FileNotFoundError:
             return False
 

@@ -19,11 +19,11 @@ from simgen import Interrupted, SimgenError
 from simgen.cli.commands import SUBCOMMANDS
 from simgen.cli.datasetlog import DatasetLog
 from simgen.cli.errors import fail
-from simgen.procs import die_with_parent
 from simgen.cli.overrides import check_overrides
 from simgen.cli.study import study_file, study_main
 from simgen.cli.usage import HELP_FLAGS, usage
 from simgen.core.paths import CONFIG_DIR
+from simgen.procs import die_with_parent
 
 PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
 """Hydra flags that take no value; with any other flag simgen leaves the command to Hydra."""

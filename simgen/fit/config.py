@@ -150,6 +150,11 @@ class FitConfig:
         return self.polish // 2
 
     @property
+    def polish_searched(self) -> int:
+        """Of the polish frames, those each polishing searches on besides its trial's (the rest)."""
+        return self.polish - self.held_out
+
+    @property
     def folder(self) -> Path:
         return Path(self.out if self.out is not None else Path("fits") / self.name).expanduser().absolute()
 

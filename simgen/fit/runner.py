@@ -125,10 +125,9 @@ def frame_span(plan: Plan, part: str) -> tuple[int, int]:
     round's after them, a finalist's ``polish`` frames after those and its ``held_out`` frames
     last (the second half of fit.polish_frames): no frame is in two parts."""
     fit = plan.fit
-    polish = fit.polish - fit.held_out
     return {"trial": (fit.frames, 0), "final": (fit.final, fit.frames),
-            "polish": (polish, fit.frames + fit.final),
-            "held_out": (fit.held_out, fit.frames + fit.final + polish)}[part]
+            "polish": (fit.polish_searched, fit.frames + fit.final),
+            "held_out": (fit.held_out, fit.frames + fit.final + fit.polish_searched)}[part]
 
 
 def load_rendered(folder: Path) -> Rendered:
@@ -440,9 +439,10 @@ def finalists(plan: Plan, study: Any) -> list[Any]:
             ranked.append(t)
     out = ranked[:plan.fit.finalists]
     home = params_of(plan.rendered, plan.defaults) if plan.developed else None
-    world = next((t for t in ranked if home is not None and t.params == home), None)
-    if world is not None and all(t.number != world.number for t in out):
-        out.append(world)
+    if home is not None:
+        world = next((t for t in ranked if t.params == home), None)
+        if world is not None and all(t.number != world.number for t in out):
+            out.append(world)
     return out
 
 
@@ -485,7 +485,7 @@ def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, An
     seed = int(np.random.SeedSequence([plan.fit.seed, t.number, POLISH_STREAM]).generate_state(1)[0])
     key = t.user_attrs["key"]
     r = load_rendered(plan.folder / "trials" / key)
-    if plan.fit.polish > plan.fit.held_out:
+    if plan.fit.polish_searched:
         r = joined(r, rendered(plan, mkdir(plan.folder / "polish") / key, overrides, "polish"))
     check = None
     if plan.fit.held_out:
@@ -517,7 +517,7 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     say(f"simgen fit: the final round: {'the default config and ' if 'default' not in record else ''}"
         f"{len(todo)} trial(s) (the closest, and the default config's world) measured again on {fit.final} new "
         "frames" + (f", each trial's development polished first ({fit.polish_trials} candidates on its own frames"
-                    f"{f' and {fit.polish - fit.held_out} more, stopped by {fit.held_out} held out' if fit.polish else ''})"
+                    f"{f' and {fit.polish_searched} more, stopped by {fit.held_out} held out' if fit.polish else ''})"
                     if todo and plan.developed and fit.polish_trials else ""))
     progress = Progress(renders, "final renders")
 

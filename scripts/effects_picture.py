@@ -1,4 +1,4 @@
-"""The README's camera-effects picture, and what the effects cost.
+"""The camera-effects picture of docs/how-to/camera-effects.md, and what the effects cost.
 
 Renders one short sequence twice with the same seed, without effects and with
 ``effects=camera`` (the same command a user types, through the same config), and writes the
@@ -88,7 +88,7 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         from PIL import Image
 
-        Image.fromarray(picture).save(args.out, "PNG", optimize=True)  # smallest lossless file for the README
+        Image.fromarray(picture).save(args.out, "PNG", optimize=True)  # smallest lossless file for the docs
         print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KiB): frame 1 of a "
               f"{args.scene} sequence, without | with effects=camera")
         print("draws (meta['effects']):", json.dumps(meta["effects"]))

@@ -1,4 +1,4 @@
-"""Shared by the README figure scripts: render a small dataset with the CLI, and lay pictures
+"""Shared by the figure scripts of the README and docs/: render a small dataset with the CLI, and lay pictures
 out as a sheet (rows of frames with white gaps)."""
 
 from __future__ import annotations

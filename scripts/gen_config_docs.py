@@ -101,8 +101,8 @@ def study_section() -> list[str]:
     out = ["## Studies: `simgen experiment=NAME` with a `study:` node", "",
            "A file in `configs/experiment/` (or any `experiment=FILE.yaml`) whose only key is `study:` is a",
            "domain-randomization study: `simgen experiment=NAME` renders its arms and target, trains a detector",
-           "per arm, training-set size and seed, and scores it with COCOeval (README: \"Measure what a",
-           "randomization setting is worth\"). Override study keys with `study.KEY=VALUE`; any other override is a",
+           "per arm, training-set size and seed, and scores it with COCOeval ([Measure what a",
+           "randomization setting is worth](tutorials/study.md)). Override study keys with `study.KEY=VALUE`; any other override is a",
            "simgen setting applied to every dataset the study renders.", "",
            *table("study.", study.StudyConfig), "",
            "### `study.arms.NAME`: one arm", "", *table("study.arms.NAME.", study.ArmConfig), ""]
@@ -116,7 +116,7 @@ def fit_section() -> list[str]:
     """The keys of a fit (simgen/fit/config.py)."""
     return ["## Fits: `simgen fit target=DIR name=NAME`", "",
             "`simgen fit` searches the randomization settings so that renders look like the target images",
-            "(README: \"Fit the randomization to your images\"). Set its keys with `fit.KEY=VALUE` (`target`,",
+            "([Fit the randomization to your images](tutorials/fit.md)). Set its keys with `fit.KEY=VALUE` (`target`,",
             "`target_coco` and `name` also without the prefix); any other override is a simgen setting of every",
             "render the fit makes. The search space's format is documented in `configs/fit_space.yaml`, the",
             "default space.", "", *table("fit.", fit.FitConfig), ""]

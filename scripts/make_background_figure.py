@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's backgrounds picture: docs/img/backgrounds.png.
+"""The backgrounds picture of docs/how-to/backgrounds.md: docs/img/backgrounds.png.
 
     python scripts/make_background_figure.py [WORKDIR]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's picture of ``simgen inspect``: render a small dataset, write its report, and
+"""The picture of ``simgen inspect`` in docs/how-to/inspect.md: render a small dataset, write its report, and
 screenshot the page in headless Chromium (as tests/test_inspect.py does), saved small.
 
     python scripts/make_inspect_screenshot.py                 # -> docs/img/inspect.png

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README picture of pose labels: 3D boxes and keypoints drawn over rendered frames.
+"""The picture of pose labels in docs/tutorials/pose.md: 3D boxes and keypoints drawn over rendered frames.
 
 Renders a few frames of the default tabletop scene with keypoints on, then draws each COCO
 annotation's projected 3D box (front face thicker, centre dot) and its keypoints (filled:

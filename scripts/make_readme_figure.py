@@ -7,7 +7,7 @@
 Renders ``--frames`` frames with the default config (any simgen overrides after ``--``),
 then writes one row per frame: the image, its COCO boxes and masks drawn by simgen's own
 preview code, depth and normals; each tile ``--tile`` pixels wide, the whole reduced to a
-256-colour dithered palette so that it stays small (the README's pictures are kept under 150 KB).
+256-colour dithered palette so that it stays small (the pictures of the README and docs/ are kept under 150 KB).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Reproduce the shipped study's statistical claim (README, "Measure what a randomization
-setting is worth"): run ``simgen experiment=dr_gap`` at its shipped size and state its figures.
+"""Reproduce the shipped study's statistical claim (docs/tutorials/study.md, "Measure what a
+randomization setting is worth"): run ``simgen experiment=dr_gap`` at its shipped size and state
+its figures.
 
     python scripts/reproduce_dr_gap.py                      # as shipped: about 7 minutes on 2 CPU cores
     python scripts/reproduce_dr_gap.py --out /data/dr_gap   # elsewhere (default: experiments/dr_gap here)
@@ -16,7 +17,7 @@ exit status 1 if it says otherwise.
 
 The figures are the study's finding on the machine that ran it, not a property of the code:
 with 3 seeds and 256 frames the two arms sit near the edge of seed noise, and another CPU's last
-bits in the renders can move them across it (README). The tests run the same study at a size
+bits in the renders can move them across it (docs/tutorials/study.md). The tests run the same study at a size
 that checks its machinery only (tests/test_experiment.py).
 """
 

@@ -1,4 +1,4 @@
-"""Child processes do not import from the working directory (README, "Trust model"): a module
+"""Child processes do not import from the working directory (docs/explanation/trust-model.md): a module
 planted in the folder simgen is run from (a dataset, a download folder) is data, never code,
 in the batches' processes and in a study's rendering and training children."""
 

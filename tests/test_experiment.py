@@ -111,7 +111,7 @@ SMALL = ["study.frames=[6]", "study.seeds=[0,1]", "study.target.frames=4", "stud
 """The shipped study's arms, target, render settings and trainer, with 6 frames per arm, 4 target
 frames, 2 seeds (the smallest spread: seed noise is estimated and reported) and 4 training steps.
 Its statistical claim at the shipped size is not a test's: ``python scripts/reproduce_dr_gap.py``
-(README, "Measure what a randomization setting is worth")."""
+(docs/tutorials/study.md, "Measure what a randomization setting is worth")."""
 
 
 @pytest.fixture(scope="module")

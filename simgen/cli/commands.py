@@ -20,8 +20,8 @@ def merge_main(argv: list[str]) -> None:
     from simgen.io.merge import merge
 
     ap = argparse.ArgumentParser(
-        prog="simgen merge", description="Merge simgen datasets into a new folder, files hard-linked (docs: README, "
-        "'Rendering on a cluster'). Parts of one run (the same config and seed, e.g. shards in folders of their own) "
+        prog="simgen merge", description="Merge simgen datasets into a new folder, files hard-linked ("
+        "docs/tutorials/cluster.md). Parts of one run (the same config and seed, e.g. shards in folders of their own) "
         "keep their frame indices and give what one run would have written; datasets of different configs (e.g. a "
         "sweep) become one training set: frames numbered again, one category list, unique ids, each frame's source "
         "in its meta.")
@@ -45,9 +45,10 @@ def inspect_main(argv: list[str]) -> None:
     from simgen.report.inspect import inspect
 
     ap = argparse.ArgumentParser(
-        prog="simgen inspect", description="Write a self-contained HTML report of a dataset (README: 'Look before you "
-        "train'): a contact sheet of frames with box and mask overlays, depth, normals and flow; plots of category "
-        "counts, objects per frame, box sizes and aspect ratios, visibility, brightness and clipping; warnings.")
+        prog="simgen inspect", description="Write a self-contained HTML report of a dataset ("
+        "docs/how-to/inspect.md): a contact sheet of frames with box and mask overlays, depth, normals and flow; "
+        "plots of category counts, objects per frame, box sizes and aspect ratios, visibility, brightness and "
+        "clipping; warnings.")
     ap.add_argument("dir", help="the dataset's folder (output.dir of a run)")
     ap.add_argument("--out", default=None, help="the HTML file to write (default: DIR/inspect.html)")
     ap.add_argument("--frames", type=int, default=12, help="frames on the contact sheet, sampled evenly (default 12)")
@@ -70,7 +71,7 @@ def validate_main(argv: list[str]) -> None:
     from simgen.report.validate import validate
 
     ap = argparse.ArgumentParser(
-        prog="simgen validate", description="Check a dataset's consistency (README: 'Look before you train'): every "
+        prog="simgen validate", description="Check a dataset's consistency (docs/how-to/inspect.md): every "
         "frame's files present and readable, COCO against the label maps, ids and categories, finite depth, flow "
         "shapes and validity, meta against dataset.json. Exit status 0 when clean, 1 with a short report of the "
         "problems, 2 on bad usage.")
@@ -94,7 +95,7 @@ def compare_main(argv: list[str]) -> None:
     from simgen.report.compare import compare, table
 
     ap = argparse.ArgumentParser(
-        prog="simgen compare", description="How two datasets differ (README: 'Compare two datasets'), without "
+        prog="simgen compare", description="How two datasets differ (docs/how-to/compare.md), without "
         "pretrained networks: colour, brightness, power spectrum and edge density of the images; categories, box "
         "size, centre and aspect, objects per image and visibility of the labels. Each as a Jensen-Shannon distance "
         "(0 identical .. 1 disjoint) and a plot, in one self-contained HTML file and a JSON beside it; the table, "
@@ -127,11 +128,11 @@ def fetch_main(argv: list[str]) -> None:
 
     kinds = "; ".join(f"{name}: {', '.join(cls.kinds)}" for name, cls in SOURCES.items())
     ap = argparse.ArgumentParser(
-        prog="simgen fetch", description="Download assets once into a local library folder (README: 'Asset "
-        "libraries'): Poly Haven HDRIs, textures and models, ambientCG materials, Google Scanned Objects. Resumable "
-        "(run the same command again), parallel, sizes and checksums checked, only CC0 and CC-BY (attribution "
-        "recorded); writes LIB/manifest.json and an entry.json per asset. Rendering never downloads: copy the "
-        f"folder to machines without internet. Sources and kinds: {kinds}.")
+        prog="simgen fetch", description="Download assets once into a local library folder ("
+        "docs/tutorials/asset-libraries.md): Poly Haven HDRIs, textures and models, ambientCG materials, Google "
+        "Scanned Objects. Resumable (run the same command again), parallel, sizes and checksums checked, only CC0 "
+        "and CC-BY (attribution recorded); writes LIB/manifest.json and an entry.json per asset. Rendering never "
+        f"downloads: copy the folder to machines without internet. Sources and kinds: {kinds}.")
     ap.add_argument("source", help=f"where from: {', '.join(SOURCES)}")
     ap.add_argument("kind", help="what: hdris, textures, materials or models (as the source offers)")
     ap.add_argument("--library", required=True, metavar="DIR", help="the library folder (created if new)")
@@ -169,11 +170,11 @@ def catalog_main(argv: list[str]) -> None:
     from simgen.assets.scanned import write_catalog
 
     ap = argparse.ArgumentParser(
-        prog="simgen catalog", description="Turn scanned objects into a catalog for objects.catalog=PATH (README: "
-        "'Asset libraries'): a library made by simgen fetch (its models), a Google Scanned Objects folder "
-        "(<id>/meshes/model.obj, metadata.pbtxt) or a YCB folder (<id>/google_16k/textured.obj). Category per object "
-        "from --categories, else the source's own metadata, else --default-category; objects with none are left out "
-        "and named in one warning.")
+        prog="simgen catalog", description="Turn scanned objects into a catalog for objects.catalog=PATH ("
+        "docs/tutorials/asset-libraries.md): a library made by simgen fetch (its models), a Google Scanned "
+        "Objects folder (<id>/meshes/model.obj, metadata.pbtxt) or a YCB folder (<id>/google_16k/textured.obj). "
+        "Category per object from --categories, else the source's own metadata, else --default-category; objects "
+        "with none are left out and named in one warning.")
     ap.add_argument("src", help="a library folder, or a folder of GSO or YCB object folders")
     ap.add_argument("--out", required=True, help="the catalog YAML to write; mesh paths in it are relative to its folder")
     ap.add_argument("--categories", default=None, metavar="MAP.yaml", help="{category: [ids or glob patterns]}; "

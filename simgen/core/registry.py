@@ -20,7 +20,7 @@ two ways:
 Either way the object passes the registry's own check when it is registered. An unknown name
 is one SimgenError line listing the names there are (with a did-you-mean); a plugin that cannot
 be imported or fails the check is one line naming it. Entry points and dotted paths are code:
-they run with the user's rights (README, "Trust model").
+they run with the user's rights (docs/explanation/trust-model.md).
 """
 
 from __future__ import annotations

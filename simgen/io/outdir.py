@@ -1,7 +1,7 @@
 """The output folder: what in it is simgen's, whether a run may write there, and the claim
 that makes it one config's dataset.
 
-Rules (README, "Trust model"):
+Rules (docs/explanation/trust-model.md):
 
 - A run writes into ``output.dir`` only when the folder is new or empty (Hydra's ``.hydra``
   aside) or already holds a simgen dataset (``dataset.json``, or ``logs/dataset.lock`` of a

@@ -31,9 +31,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.settings", "simgen.configstore", "simgen.pipeline"),  # config -> typed settings, Hydra's groups; the frame loop
     ("simgen.experiment", "simgen.fit"),                        # studies: render arms, train, score; fits: search settings
     ("simgen.cli",),                                            # the Hydra entry point
+    ("simgen.api",),                                            # the Python API: the commands as functions
     ("simgen.torch",),                                          # optional extra (torch), on top: no other module imports it
 ]
 """Lowest first: a module may import its own layer's and lower layers' modules only."""
+LAZY_EXPORTS = {("simgen", "simgen.api")}
+"""(package, module) imports that run back up the layers on purpose: ``simgen.render`` and the other
+names of the Python API are simgen.api's, imported by simgen's module ``__getattr__`` on first use,
+never by ``import simgen`` (test_the_api_is_imported_on_first_use_only checks both)."""
 
 
 def module_name(path: Path) -> str:
@@ -111,9 +116,46 @@ def test_no_upward_imports():
         for d in deps:
             if d.split(".")[0] in BLENDER_MODULES or d == m or m.startswith(d + "."):
                 continue  # a package's own __init__ (simgen.x -> simgen) is below it anyway
-            if layer_of(d) > layer_of(m):
+            if layer_of(d) > layer_of(m) and (m, d) not in LAZY_EXPORTS:
                 upward.append(f"{m} -> {d}")
     assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
+
+
+def test_the_api_is_imported_on_first_use_only():
+    """simgen/__init__.py imports simgen.api only inside its module ``__getattr__``; ``import
+    simgen`` loads none of the API, Hydra, torch or Blender, and ``simgen.render`` then works."""
+    import subprocess
+    import sys
+
+    for package, module in LAZY_EXPORTS:
+        path = ROOT / Path(*package.split(".")) / "__init__.py"
+        tree = ast.parse(path.read_text())
+        lazy = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"]
+        top = ast.Module(body=[n for n in tree.body if n not in lazy], type_ignores=[])
+        assert len(lazy) == 1
+        assert module in {i for f in lazy for i in _imports(f, package)}
+        assert module not in _imports(top, package)
+    code = ("import sys, simgen\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'hydra', 'omegaconf', 'torch', 'bpy'}), "
+            "'simgen.api' in sys.modules)\n"
+            "print(simgen.render.__module__, simgen.Dataset.__module__, 'render' in dir(simgen))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split("\n")[:2] == ["[] False", "simgen.api simgen.io.reader True"]
+
+
+def _imports(node: ast.AST, package: str) -> set[str]:
+    """The modules ``node``'s import statements name (relative ones resolved in ``package``)."""
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Import):
+            out.update(a.name for a in n.names)
+        elif isinstance(n, ast.ImportFrom):
+            base = n.module or ""
+            if n.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - n.level + 1] + ([base] if base else []))
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in n.names)
+    return out
 
 
 def circles(g: dict[str, set[str]]) -> list[list[str]]:

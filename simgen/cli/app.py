@@ -19,7 +19,7 @@ from simgen import Interrupted, SimgenError
 from simgen.cli.commands import SUBCOMMANDS
 from simgen.cli.datasetlog import DatasetLog
 from simgen.cli.errors import fail
-from simgen.cli.overrides import check_overrides
+from simgen.cli.overrides import check_overrides, quote
 from simgen.cli.study import study_file, study_main
 from simgen.cli.usage import HELP_FLAGS, usage
 from simgen.core.paths import CONFIG_DIR
@@ -92,10 +92,6 @@ def _app(cfg: DictConfig) -> None:
         print(f"  visible objects per category: {shares}", flush=True)
 
 
-def _quote(path: str) -> str:
-    return "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], str | None]:
     """With output.dir on the command line: no .hydra folder, and nothing in the working
     directory. Hydra's run folder goes to a temporary folder (removed afterwards); so does
@@ -110,7 +106,7 @@ def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], st
     out = next(o for o in parsed if o.key_or_group == "output.dir")
     if multirun and not out.is_sweep_override():
         sweep = str(Path(str(out.value())).expanduser().absolute() / "logs" / "multirun")
-    extra = [f"hydra.run.dir={_quote(tmp)}", f"hydra.sweep.dir={_quote(sweep)}"]
+    extra = [f"hydra.run.dir={quote(tmp)}", f"hydra.sweep.dir={quote(sweep)}"]
     if "hydra.output_subdir" not in keys:
         extra.append("hydra.output_subdir=null")
     return extra, tmp

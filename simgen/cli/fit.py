@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, Callable
 
 from simgen import SimgenError
 from simgen.cli.errors import fail
@@ -14,7 +15,7 @@ USAGE = """usage: simgen fit target=DIR [name=NAME] [target_coco=FILE] [fit.KEY=
 Search the randomization settings (camera, lighting, objects, appearance, sensor effects) so that
 simgen's renders look like your own images, and write fits/NAME/: best.yaml (render with it:
 simgen --config-dir fits/NAME --config-name best), trials.csv and report.html. The same command
-resumes a stopped fit. Keys: docs/config.md, section "Fits"; README: "Fit the randomization".
+resumes a stopped fit. Keys: docs/config.md, section "Fits"; how it works: docs/tutorials/fit.md.
 
   simgen fit target=/data/real/images name=shop
   simgen fit target=/data/real/images target_coco=/data/real/val.json name=shop fit.trials=80
@@ -22,12 +23,23 @@ resumes a stopped fit. Keys: docs/config.md, section "Fits"; README: "Fit the ra
 """
 
 
-def fit_main(argv: list[str]) -> None:
+def run_fit_args(argv: list[str], say: Callable[[str], None]) -> Any:
+    """Run (or resume, or finish) the fit of the ``simgen fit`` arguments ``argv`` (``target=``,
+    ``name=``, ``target_coco=``, ``fit.KEY=VALUE`` and simgen overrides): its plan checked before
+    anything renders (:func:`simgen.fit.plan.plan_fit`, every render's overrides checked by
+    :func:`~simgen.cli.study.check_dataset`), then :func:`simgen.fit.runner.run_fit`, whose lines
+    go to ``say``. Its :class:`simgen.fit.runner.Outcome`; bad input is a SimgenError."""
     from simgen.cli.study import check_dataset
     from simgen.fit.config import load_fit, split_args
     from simgen.fit.plan import plan_fit
     from simgen.fit.runner import run_fit
 
+    fit_args, simgen_args = split_args(argv)
+    plan = plan_fit(load_fit(fit_args), simgen_args, validate=check_dataset)
+    return run_fit(plan, say=say)
+
+
+def fit_main(argv: list[str]) -> None:
     if not argv or any(a in ("-h", "--help") for a in argv):
         print(USAGE, end="", flush=True)
         return
@@ -35,11 +47,8 @@ def fit_main(argv: list[str]) -> None:
     if flags:
         fail(f"simgen fit takes KEY=VALUE arguments only, not {flags[0]} (simgen fit --help)")
     logging.basicConfig(level=logging.INFO, format="simgen fit: %(message)s")
-    fit_args, simgen_args = split_args(argv)
     try:
-        fit = load_fit(fit_args)
-        plan = plan_fit(fit, simgen_args, validate=check_dataset)
-        out = run_fit(plan, say=lambda s: print(s, flush=True))
+        out = run_fit_args(argv, say=lambda s: print(s, flush=True))
     except SimgenError as e:
         fail(str(e))
     except KeyboardInterrupt:

@@ -11,6 +11,12 @@ from typing import Any
 from simgen import SimgenError
 
 
+def quote(value: str) -> str:
+    """``value`` as a Hydra override's quoted string: a path holding ``:``, spaces, brackets or
+    quotes stays one value (``output.dir='/data/a b'``)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _schema(recipes: list[str | None]) -> dict[str, Any]:
     """Top-level key -> its type (a dataclass for groups); ``scene`` -> the union of the
     recipes' Config fields (Any, unchecked, when an option's recipe is not known here)."""

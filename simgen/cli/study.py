@@ -37,20 +37,28 @@ def check_dataset(overrides: list[str]) -> Any:
     return to_settings(compose(overrides))
 
 
-def study_main(path: Path, args: list[str]) -> None:
-    """``simgen experiment=NAME [study.KEY=VALUE ...] [simgen overrides ...]``: run a study
-    (simgen.experiment); the simgen overrides apply to every dataset it renders."""
+def run_study_file(path: Path, args: list[str]) -> dict[str, Any]:
+    """Run the study of file ``path`` with the ``study.KEY=VALUE`` overrides of ``args`` and its
+    other overrides (an ``experiment=`` one left out) as simgen overrides of every dataset it
+    renders, each dataset's overrides checked (:func:`check_dataset`) before anything renders. The
+    results (what results.json holds); bad input is a SimgenError."""
     from simgen.experiment.config import load_study
     from simgen.experiment.runner import run_study
 
+    rest = [a for a in args if a.partition("=")[0] != "experiment"]
+    study = load_study(path, [a for a in rest if a.startswith("study.")])
+    return run_study(study, [a for a in rest if not a.startswith("study.")], name=path.stem, validate=check_dataset)
+
+
+def study_main(path: Path, args: list[str]) -> None:
+    """``simgen experiment=NAME [study.KEY=VALUE ...] [simgen overrides ...]``: run a study
+    (simgen.experiment); the simgen overrides apply to every dataset it renders."""
     flags = [a for a in args if a.startswith("-")]
     if flags:
         fail(f"{path.stem} is a study, run as one command: drop {flags[0]} (study.launch=[-m,...] gives "
              "flags such as a launcher to the renders)")
-    rest = [a for a in args if a.partition("=")[0] != "experiment"]
     try:
-        study = load_study(path, [a for a in rest if a.startswith("study.")])
-        run_study(study, [a for a in rest if not a.startswith("study.")], name=path.stem, validate=check_dataset)
+        run_study_file(path, args)
     except SimgenError as e:
         fail(str(e))
     except KeyboardInterrupt:

@@ -306,6 +306,19 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert "the final round: the default config" not in more.stdout
     rows = (fit / "trials.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows if ",COMPLETE," in r] == ["0", "1", "2", "3"]
+    # fewer polish frames: the final round runs again, each finalist polished on the new frames (its old polish
+    # render, of other frames, is not taken for them)
+    repolish = simgen(*[a for a in args if not a.startswith("fit.trials")], "fit.trials=4", "fit.polish_frames=4",
+                      cwd=tmp_path)
+    assert repolish.returncode == 0, repolish.stderr
+    study = optuna.load_study(study_name="small", storage=f"sqlite:///{fit / 'fit.db'}")
+    final = study.user_attrs["final"]
+    assert final["polish_frames"] == 4
+    for number in final["trials"]:
+        key = study.trials[int(number)].user_attrs["key"]
+        for part, indices in (("polish", [10, 11]), ("held_out", [12, 13])):
+            metas = (fit / part / key / "meta").glob("*.json")
+            assert sorted(json.loads(m.read_text())["index"] for m in metas) == indices
     # another space under the same name is refused, naming the way out
     other = simgen(*args[:-1], "fit.space={camera: {elevation: [10, 80]}}", "fit.max_images=4", cwd=tmp_path)
     assert other.returncode == 2 and "fit.overwrite=true" in other.stderr

@@ -13,7 +13,7 @@ Layout of the fit's folder (``fits/NAME`` by default)::
     held_out/KEY/     and the frames after those, held out to stop that polishing search
     trials.csv        one row per trial: its state, distance and components, its settings
     best.yaml         the fit's result as a simgen config: the best trial's settings, or the default
-                      config's when no trial beat it (README: "Fit the randomization")
+                      config's when no trial beat it (docs/tutorials/fit.md)
     report.html       target, default and fitted images side by side, the statistics, the search
 
 Resumable: the study lives in its storage, so the same command after any stop (even ``kill -9``)
@@ -109,15 +109,24 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial"
     from simgen.fit.stats import label_stats
 
     labels = folder / "labels.npz"
+    frames, start = frame_span(plan, part)
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
+        if labels.is_file() and _indices(folder) != list(range(start, start + frames)):
+            # rendered for other frames (fit.polish_frames or fit.final_frames changed since): again
+            shutil.rmtree(folder)
         if not labels.is_file():
-            frames, start = frame_span(plan, part)
             render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
             for p in folder.iterdir():
                 if p.name not in KEEP:
                     shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
             write_npz(labels, label_stats(read_json(folder / "coco.json")) if plan.target.labelled else {})
     return load_rendered(folder)
+
+
+def _indices(folder: Path) -> list[int]:
+    """The frame indices of a render folder's frames, in order."""
+    return sorted(int(read_json(folder / "meta" / f"{Path(im['file_name']).stem}.json")["index"])
+                  for im in read_json(folder / "coco.json")["images"])
 
 
 def frame_span(plan: Plan, part: str) -> tuple[int, int]:

@@ -124,10 +124,6 @@ CAMERA_MOTION_HALVINGS = 40
 def check(settings: Settings) -> None:
     """Cross-field rules of the flying scene (each field's own bounds are declared above)."""
     sc = settings.scene
-    c = settings.camera
-    if c.principal_point_jitter or any(c.exposure) or c.dof_probability:
-        raise SimgenError("camera.principal_point_jitter, camera.exposure and camera.dof_probability are tabletop "
-                          "settings; scene=flying ignores them: leave them at 0")
     if settings.placement.mode != "analytic":
         raise SimgenError(f"placement={settings.placement.mode} needs scene=tabletop: flying objects rest on "
                           "nothing; use placement=analytic with scene=flying")
@@ -382,4 +378,11 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     return scenes
 
 
-RECIPE = Recipe(name="flying", Config=Config, make_sequence=make_sequence, check=check)
+IGNORES = ("camera.distance", "camera.elevation", "camera.azimuth", "camera.look_at_jitter",
+           "camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "objects.scale")
+"""The tabletop's camera placement, lens jitter, exposure compensation and depth of field, and its object
+scale: flying's camera starts at the origin and moves by scene.camera_*, its objects' sizes come from
+scene.size, and its frames are exposed by the metering alone. Set to anything but their defaults, they
+are refused (simgen.recipes.Recipe.ignores)."""
+
+RECIPE = Recipe(name="flying", Config=Config, make_sequence=make_sequence, check=check, ignores=IGNORES)

@@ -46,6 +46,10 @@ class Recipe:
     data drawn from ``rng`` only (length 1 for independent frames)."""
     check: Optional[Callable[["Settings"], None]] = None
     """``check(settings)``: cross-group rules the declared bounds cannot say; raises SimgenError."""
+    ignores: tuple[str, ...] = ()
+    """Settings of the other groups (``camera.distance``) that this recipe does not read: one set
+    to anything but its declared default is refused in one line (:func:`refuse_ignored`), so that
+    a key that does nothing for the chosen scene is never silently dropped."""
 
     def validate(self, where: str) -> "Recipe":
         """Check the declaration; a SimgenError naming ``where`` (e.g. ``scene recipe mypkg.myscene``)
@@ -58,6 +62,16 @@ class Recipe:
         fields = {f.name: f for f in dataclasses.fields(self.Config)}
         if "recipe" not in fields or fields["recipe"].default != self.name:
             raise bad(f"RECIPE.Config needs a field `recipe: str = {self.name!r}`")
+        from simgen.config import Settings
+        from simgen.schema import check_key
+
+        for key in self.ignores:  # each a declared setting of another group
+            if not isinstance(key, str) or key.split(".")[0] in ("scene", key):
+                raise bad(f"RECIPE.ignores names settings of other groups (e.g. 'camera.distance'), not {key!r}")
+            try:
+                check_key(key, Settings)
+            except SimgenError as e:
+                raise bad(f"RECIPE.ignores: {e}") from None
         for attr, arity in (("make_sequence", 4), ("check", 1)):
             fn = getattr(self, attr)
             if fn is None and attr == "check":
@@ -65,6 +79,26 @@ class Recipe:
             if not callable(fn) or len(inspect.signature(fn).parameters) != arity:
                 raise bad(f"RECIPE.{attr} must be a function of {arity} argument(s)")
         return self
+
+
+def refuse_ignored(recipe: Recipe, s: "Settings") -> None:
+    """A one-line SimgenError for the first of ``recipe.ignores`` that ``s`` sets to anything but
+    its declared default (by the command line, a config group, a fit's space or a study's arm)."""
+    from simgen.config import Settings
+    from simgen.schema import override_text
+
+    def get(obj: Any, key: str) -> Any:
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        return list(obj) if isinstance(obj, (list, tuple)) else obj
+
+    default = Settings()
+    for key in recipe.ignores:
+        value, base = get(s, key), get(default, key)
+        if value != base:
+            raise SimgenError(f"{key}={override_text(value)} does nothing with scene={recipe.name}: the "
+                              f"{recipe.name} recipe does not read it; leave it at its default "
+                              f"({override_text(base)})")
 
 
 def _check(recipe: Any, where: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from simgen import SimgenError
 from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RenderConfig, Settings, check_settings
-from simgen.recipes import load_recipe
+from simgen.recipes import load_recipe, refuse_ignored
 from simgen.schema import did_you_mean, override_text
 
 __all__ = ["RenderConfig", "Settings", "default_scene", "default_settings", "to_settings", "validate"]
@@ -59,6 +59,7 @@ def validate(s: Settings) -> Settings:
         from simgen.assets.pbr import pbr_sets, resolve_pbr_dir
 
         pbr_sets(resolve_pbr_dir(s.materials.pbr_dir), max_pixels=limit)  # every set's maps decode
+    refuse_ignored(recipe, s)
     if getattr(recipe, "check", None) is not None:
         recipe.check(s)
     return s

@@ -433,7 +433,7 @@ def test_validator_rejects_nan_inf_and_out_of_bounds(key, cls, f, t, recipe):
     if kind == "bool":
         _rejects(key, "yes", recipe, "true or false")
         checked += 1
-    if kind == "list[str]" and r.choices is None:  # names checked by a registry (simgen.io.exporters, ...)
+    if kind == "list[str]" and r.choices is None:  # names checked by a registry (simgen.io.formats.exporters, ...)
         _rejects(key, [""], recipe, "item '' must not be empty")
         _rejects(key, "coco", recipe, "must be a list")
         checked += 1
@@ -465,7 +465,7 @@ CROSS_FIELD = [
      "must lie beyond the objects' scene.depth"),
     ("flying-background-past-clip", {"scene.background_distance": [8.0, 200.0]}, "flying", "camera.clip_end"),
     ("flying-needs-analytic", {"placement.mode": "physics"}, "flying", "placement=physics needs scene=tabletop"),
-    ("flying-no-exposure", {"camera.exposure": [-1.0, 1.0]}, "flying", "tabletop settings"),
+    ("flying-no-exposure", {"camera.exposure": [-1.0, 1.0]}, "flying", "does nothing with scene=flying"),
     ("flying-fisheye", {"camera.focal_length": [2.0, 50.0]}, "flying", "field of view too wide"),
 ]
 

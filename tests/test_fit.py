@@ -282,13 +282,13 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     head = (fit / "best.yaml").read_text().splitlines()[0]
     assert "in the final round (8 new frames" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
                                             else "default config's settings" in head)
-    # each finalist was measured with its development polished on its trial's frames and 3 more after the final
-    # round's, its search stopped by the 3 after those: best.yaml has that one
+    # each finalist was measured with its development polished on its trial's frames and 6 more after the final
+    # round's, its search stopped by the 6 after those: best.yaml has that one
     assert final["polish"] == 300 and all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
-    assert final["polish_frames"] == 6 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
+    assert final["polish_frames"] == 12 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
         {t.user_attrs["key"] for t in closest}
     for t in closest:
-        for part, indices in (("polish", range(10, 13)), ("held_out", range(13, 16))):
+        for part, indices in (("polish", range(10, 16)), ("held_out", range(16, 22))):
             metas = (fit / part / t.user_attrs["key"] / "meta").glob("*.json")
             assert sorted(json.loads(m.read_text())["index"] for m in metas) == list(indices)
     if chosen[0] != "default":

@@ -52,8 +52,8 @@ def synthesize(root: Path, frames: range, objects: int) -> None:
 
 def child(root: Path) -> dict:
     sys.path.insert(0, str(REPO))
-    from simgen.io.coco_index import CocoIndex
-    from simgen.io.dataset import frames_on_disk
+    from simgen.io.dataset.coco_index import CocoIndex
+    from simgen.io.dataset.layout import frames_on_disk
 
     t0 = time.perf_counter()
     index = CocoIndex(root, CATEGORIES)

@@ -123,5 +123,7 @@ def fit_section() -> list[str]:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):  # the docstring is the usage; nothing is written
+        sys.exit(print(__doc__))
     (ROOT / "docs" / "config.md").write_text(render())
     print(f"wrote {ROOT / 'docs' / 'config.md'}")

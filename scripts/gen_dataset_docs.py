@@ -38,5 +38,7 @@ def update(text: str) -> str:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):  # the docstring is the usage; nothing is written
+        sys.exit(print(__doc__))
     DOC.write_text(update(DOC.read_text()))
     print(f"wrote {DOC}")

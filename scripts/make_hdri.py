@@ -52,4 +52,6 @@ def main(out: Path = OUT) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):  # the docstring is the usage; nothing is written
+        sys.exit(print(__doc__))
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

@@ -40,4 +40,6 @@ def main(root: str) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):  # the docstring is the usage; nothing is written
+        sys.exit(print(__doc__))
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -52,4 +52,6 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["-h"], ["--help"]):  # the docstring is the usage; nothing is written
+        sys.exit(print(__doc__))
     main(sys.argv[1:])

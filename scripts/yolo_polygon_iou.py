@@ -5,7 +5,7 @@ hole loses about a third of the ring), reads back every line of DIR/yolo_seg/lab
 fills its polygon and compares it with the object's mask in DIR/instance/NNNNNN.png:
 
 - centre: ``cv2.fillPoly`` at the pixel centres (vertices at x * W - 0.5, sub-pixel, see
-  simgen.io.yolo.rasterize_polygon);
+  simgen.io.formats.yolo.rasterize_polygon);
 - ultralytics: what Ultralytics does when it trains (``polygon2mask``: vertices x * W cast to
   int32, then ``cv2.fillPoly``).
 
@@ -47,7 +47,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def measure(root: Path) -> list[dict]:
     """One record per object: category, pixels, and the IoU of its polygon filled both ways."""
     from simgen.io.files import read_png
-    from simgen.io.yolo import rasterize_polygon
+    from simgen.io.formats.yolo import rasterize_polygon
 
     coco = json.loads((root / "coco.json").read_text())
     names = {c["id"]: c["name"] for c in coco["categories"]}

@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable
 
 from simgen import SimgenError
-from simgen.io.reader import Dataset, Frame
+from simgen.io.dataset.reader import Dataset, Frame
 
 __all__ = ["Dataset", "Frame", "open_dataset", "render", "run_fit", "run_study"]
 
@@ -115,8 +115,8 @@ def open_dataset(path: str | os.PathLike) -> Dataset:
         path: the dataset's folder.
 
     Returns:
-        A :class:`~simgen.io.reader.Dataset`: ``len(ds)`` complete frames; ``ds[i]`` (and
-        iteration) gives :class:`~simgen.io.reader.Frame` objects, whose ``image``, label maps
+        A :class:`~simgen.io.dataset.reader.Dataset`: ``len(ds)`` complete frames; ``ds[i]`` (and
+        iteration) gives :class:`~simgen.io.dataset.reader.Frame` objects, whose ``image``, label maps
         (``label(name)``, ``instance``, ``depth``, ...), ``meta``, ``K``, ``world_to_camera`` and
         ``annotations`` are read on first use; ``ds.categories``, ``ds.coco`` (coco.json),
         ``ds.info`` (dataset.json). Every path read stays inside the folder (no ``..``, no

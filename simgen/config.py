@@ -24,7 +24,7 @@ from simgen import SimgenError
 from simgen.core.scene import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
 from simgen.core.splits import check_splits
 from simgen.schema import check_fields, setting, span
-from simgen.tone import TONES
+from simgen.imaging.tone import TONES
 
 Range = list[float]
 """A closed interval [low, high] that a parameter is drawn from uniformly."""
@@ -411,7 +411,7 @@ class SequenceConfig:
     gap: int = setting(1, ge=1, le=MAX_SEQUENCE_LENGTH)
     """Frame gap k of the flow: forward flow is t -> t+k, backward flow t -> t-k."""
     formats: list[str] = setting([])
-    """Extra flow files besides the lossless .npy (flow formats of simgen.io.exporters): any of
+    """Extra flow files besides the lossless .npy (flow formats of simgen.io.formats.exporters): any of
     flo (Middlebury), kitti (16-bit PNG)."""
 
 
@@ -445,7 +445,7 @@ class OutputConfig:
     folder holding another config's dataset is refused."""
     formats: list[str] = setting(["coco"])
     """Dataset export formats written at the end of every run from all frames on disk
-    (simgen.io.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when
+    (simgen.io.formats.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when
     output.splits has more than one), yolo (DIR/yolo/: YOLO boxes), yolo_seg (DIR/yolo_seg/:
     YOLO polygons, holes kept), yolo_pose (DIR/yolo_pose/: YOLO boxes and keypoints; needs
     output.labels=[keypoints]), bop (DIR/bop/: the BOP toolkit's scene-wise layout for 6D pose;

@@ -98,13 +98,13 @@ def is_rgb(rel: str) -> bool:
 
 def read_floats(path: Path) -> np.ndarray | None:
     """A float label file's array: ``.npy`` of a float dtype, or Middlebury ``.flo`` (read by
-    simgen.io.flow_formats.read_flo, which tests/test_flow_labels.py checks against the format's
+    simgen.io.formats.flow.read_flo, which tests/test_flow_labels.py checks against the format's
     header and layout); None for any other file."""
     if path.suffix == ".npy":
         array = np.load(path, allow_pickle=False)
         return array if array.dtype.kind == "f" else None
     if path.suffix == ".flo":
-        from simgen.io.flow_formats import read_flo
+        from simgen.io.formats.flow import read_flo
 
         return read_flo(path)
     return None

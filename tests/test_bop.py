@@ -18,7 +18,7 @@ from pycocotools import mask as mask_utils
 
 from conftest import tiny_settings
 from simgen import SimgenError
-from simgen.io.bop import depth_png, diameter, rle_counts
+from simgen.io.formats.bop import depth_png, diameter, rle_counts
 from simgen.pipeline import run
 from symmetry_check import worst_symmetry_error
 
@@ -272,7 +272,7 @@ def test_scene_coco_files_load_in_pycocotools(frames_ds):
 
 @pytest.mark.render
 def test_sequences_are_scenes_and_merged_shards_export_what_one_run_does(tmp_path):
-    from simgen.io.merge import merge
+    from simgen.io.dataset.merge import merge
 
     kw = dict(frames=6, sequence__length=3, output__splits={"train": 1.0}, objects__scale=[1.0, 1.0])
     run(bop_settings(tmp_path / "whole", **kw))
@@ -306,7 +306,7 @@ def test_a_merge_of_different_runs_exports_every_frame_once(tmp_path):
     """Sequences of one run and single frames of another (different configs) merged: every
     merged frame is one BOP image, the sequences' frames in their scenes, the single frames'
     scenes numbered after them, each with its own masks."""
-    from simgen.io.merge import merge
+    from simgen.io.dataset.merge import merge
 
     one = dict(output__splits={"train": 1.0})
     run(bop_settings(tmp_path / "clips", frames=4, sequence__length=2, seed=1, **one))
@@ -392,7 +392,7 @@ def test_running_the_same_command_again_rebuilds_the_same_export_and_keeps_a_use
 
 
 def test_a_run_that_makes_a_model_per_object_is_told_before_it_starts(tmp_path):
-    from simgen.io.bop import advice
+    from simgen.io.formats.bop import advice
 
     s = bop_settings(tmp_path / "x")
     assert s.objects.scale[0] != s.objects.scale[1]  # the default draws a size per object
@@ -406,9 +406,9 @@ def test_a_run_that_makes_a_model_per_object_is_told_before_it_starts(tmp_path):
 def test_a_frame_it_cannot_export_keeps_the_old_export_and_leaves_nothing(frames_ds, tmp_path):
     import shutil
 
-    from simgen.io.bop import write_bop
-    from simgen.io.coco_index import CocoIndex
-    from simgen.io.dataset import frames_on_disk
+    from simgen.io.formats.bop import write_bop
+    from simgen.io.dataset.coco_index import CocoIndex
+    from simgen.io.dataset.layout import frames_on_disk
 
     root = tmp_path / "ds"
     shutil.copytree(frames_ds, root)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from simgen.io.dataset import read_frame
+from simgen.io.dataset.layout import read_frame
 from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, project
 
 

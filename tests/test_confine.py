@@ -52,7 +52,7 @@ def test_inside_refuses_paths_out_of_the_dataset(crafted, rel, why):
 
 @pytest.mark.parametrize("mesh", ["models/../../outside/secret.ply", "models/link/secret.ply"])
 def test_merge_refuses_a_mesh_path_out_of_the_dataset(crafted, tmp_path, mesh):
-    from simgen.io.merge import merge
+    from simgen.io.dataset.merge import merge
 
     root, outside = crafted
     (root / "models" / "link").symlink_to(outside, target_is_directory=True)
@@ -65,7 +65,7 @@ def test_merge_refuses_a_mesh_path_out_of_the_dataset(crafted, tmp_path, mesh):
 
 
 def test_merge_never_carries_a_link(crafted, tmp_path):
-    from simgen.io.merge import merge
+    from simgen.io.dataset.merge import merge
 
     root, outside = crafted
     (root / "images" / "000001.png").unlink()
@@ -77,7 +77,7 @@ def test_merge_never_carries_a_link(crafted, tmp_path):
 
 
 def test_a_split_name_that_climbs_out_is_refused(crafted, tmp_path):
-    from simgen.io.merge import merge
+    from simgen.io.dataset.merge import merge
 
     root, _ = crafted
     edit_meta(root, 0, lambda m: m["coco"]["image"].setdefault("simgen", {}).update(split="../../escaped"))

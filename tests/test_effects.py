@@ -18,7 +18,7 @@ from conftest import dataset_files, tiny_settings
 from simgen.config import EffectsConfig
 from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled, effects_rngs, jpeg_roundtrip,
                                     motion_blur, sensor_noise, vignetting_map, white_balance_gains)
-from simgen.tone import WHITE, display
+from simgen.imaging.tone import WHITE, display
 
 ALL_ON = EffectsConfig(motion_blur_probability=1.0, blur_probability=1.0, vignetting_probability=1.0,
                        noise_probability=1.0, white_balance_probability=1.0, jpeg_probability=1.0)
@@ -426,7 +426,7 @@ def test_rendered_rgb_is_the_agx_curve_of_the_recorded_effects_in_linear_light(r
 def test_the_linear_label_is_the_exposed_light_the_image_was_tone_mapped_from(runs):
     """output.labels=[linear] writes the exposed linear image the camera effects start from: the
     captured one; its tone curve is the written image."""
-    from simgen.io import read_frame
+    from simgen.io.dataset.layout import read_frame
     from simgen.io.files import read_png
 
     for i in (0, 1):

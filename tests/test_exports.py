@@ -17,7 +17,8 @@ from simgen import SimgenError
 from simgen.config import check_settings
 from simgen.core.splits import check_splits, frame_split, split_of
 from simgen.io.files import read_json, read_png
-from simgen.io.yolo import mask_polygon, rasterize_polygon, yolo_polygon
+from simgen.io.formats.exporters import resolve as resolve_formats
+from simgen.io.formats.yolo import mask_polygon, rasterize_polygon, yolo_polygon
 from conftest import tiny_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,36 +249,36 @@ def test_polygon_of_a_ring_and_of_split_parts():
 
 
 def test_yolo_export_is_rebuilt_whole_and_cleans_up_after_a_killed_one(exported):
-    from simgen.io.dataset import DatasetWriter
+    from simgen.io.dataset.layout import DatasetWriter
 
     before = {p.relative_to(exported).as_posix(): p.read_bytes() for p in (exported / "yolo").rglob("*") if p.is_file()}
     (exported / ".yolo.999999.tmp" / "labels").mkdir(parents=True)  # what a killed export leaves
     (exported / "yolo" / "labels" / "train" / "999999.txt").write_text("0 0.5 0.5 0.1 0.1\n")  # a gone frame's
     writer = DatasetWriter(exported, read_json(exported / "dataset.json")["categories"], previews=False)
-    writer.export(["yolo"])
+    writer.export(resolve_formats(["yolo"], flow=False))
     after = {p.relative_to(exported).as_posix(): p.read_bytes() for p in (exported / "yolo").rglob("*") if p.is_file()}
     assert after == before
     assert not list(exported.glob(".yolo.*"))
     (exported / "yolo" / "labels" / "train" / "notes.txt").write_text("the user's")  # not simgen's: never deleted
     with pytest.raises(SimgenError, match=r"holds files simgen did not write \(labels/train/notes.txt\)"):
-        writer.export(["yolo"])
+        writer.export(resolve_formats(["yolo"], flow=False))
     assert (exported / "yolo" / "labels" / "train" / "notes.txt").read_text() == "the user's"
     (exported / "yolo" / "labels" / "train" / "notes.txt").unlink()
 
 
 def test_a_split_of_zero_gets_no_files(tmp_path):
-    from simgen.io.dataset import DatasetWriter
+    from simgen.io.dataset.layout import DatasetWriter
     from simgen.io.files import write_json
 
     writer = DatasetWriter(tmp_path, [{"id": 1, "name": "box"}], previews=False)
     write_json(tmp_path / "dataset.json", {"config": {"output": {"splits": {"train": 0.9, "val": 0.1, "test": 0}}}})
     assert writer.split_names() == ["train", "val"]
-    writer.export(["coco"])  # no frames: every named split's file, empty
+    writer.export(resolve_formats(["coco"], flow=False))  # no frames: every named split's file, empty
     assert sorted(p.name for p in tmp_path.glob("coco*.json")) == ["coco.json", "coco_train.json", "coco_val.json"]
 
 
 def test_a_format_made_from_an_optional_label_kind_names_the_fix():
-    from simgen.io.exporters import Exporter, missing_labels
+    from simgen.io.formats.exporters import Exporter, missing_labels
 
     needs = Exporter("needs_amodal", "test", finish=lambda root, index, splits: None, labels=("amodal",))
     assert missing_labels([needs], ["amodal", "visibility"]) == ""
@@ -337,8 +338,8 @@ def pose_dataset(root: Path) -> dict[int, list[dict]]:
 
 def export_pose(root: Path) -> Path:
     """The yolo_pose export of a dataset folder, run by its registered finish function."""
-    from simgen.io.coco_index import CocoIndex
-    from simgen.io.exporters import EXPORTERS
+    from simgen.io.dataset.coco_index import CocoIndex
+    from simgen.io.formats.exporters import EXPORTERS
 
     index = CocoIndex(root, read_json(root / "dataset.json")["categories"])
     index.update(sorted(int(p.stem) for p in (root / "meta").glob("*.json")))
@@ -399,7 +400,7 @@ def test_yolo_pose_lines_read_back_as_ultralytics_documents_them(tmp_path):
 
 
 def test_yolo_pose_needs_the_keypoints(tmp_path):
-    from simgen.io.exporters import EXPORTERS, missing_labels
+    from simgen.io.formats.exporters import EXPORTERS, missing_labels
     from simgen.io.files import write_json
 
     pose = EXPORTERS.get("yolo_pose")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from simgen.core.camera import pixel_rays
-from simgen.io.flow_formats import (
+from simgen.io.formats.flow import (
     encode_flo,
     read_flo,
     read_kitti_flow,

@@ -340,7 +340,7 @@ def tiny_flying(out: Path, texture_per_metre: float) -> Settings:
 
 @pytest.mark.render
 def test_tiny_flying_render(tmp_path):
-    from simgen.io import read_frame
+    from simgen.io.dataset.layout import read_frame
     from simgen.pipeline import run
 
     summary = run(tiny_flying(tmp_path / "out", 1.5))

@@ -21,7 +21,7 @@ import pytest
 from conftest import assert_same_dataset, dataset_files, tiny_settings
 from fake_renderer import FakeRenderer, passes_of, squares
 from simgen import Interrupted
-from simgen.io.dataset import read_frame
+from simgen.io.dataset.layout import read_frame
 from simgen.pipeline import PRODUCER_STAGES, Hooks, catalog_for, load_recipe, make_frame_scene, run
 from simgen.sampling.random import render_seed
 

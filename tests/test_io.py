@@ -14,24 +14,16 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 from simgen import SimgenError
-from simgen.io import (
-    FRAME_DIRS,
-    DatasetWriter,
-    atomic_write_bytes,
-    ensure_writable_dir,
-    frame_name,
-    read_frame,
-    read_png,
-    write_json,
-    write_npy,
-    write_png,
-)
 from simgen.io import files as files_mod
+from simgen.io.dataset.layout import FRAME_DIRS, DatasetWriter, frame_name, read_frame
+from simgen.io.files import atomic_write_bytes, ensure_writable_dir, read_png, write_json, write_npy, write_png
+from simgen.io.formats.exporters import resolve as resolve_formats
 from simgen.labels import FrameLabels, coco_annotations, coco_image, semantic_from_instance
 
 CATEGORIES = [{"id": 1, "name": "mug", "supercategory": "object"},
               {"id": 2, "name": "box", "supercategory": "object"},
               {"id": 3, "name": "can", "supercategory": "object"}]
+COCO_FORMAT = resolve_formats(["coco"], flow=False)
 
 
 def temp_files(root: Path) -> list[Path]:
@@ -402,11 +394,11 @@ def test_shards_ending_together_rebuild_the_index_one_at_a_time(tmp_path):
 
     a.frames_on_disk = held_listing
     ends = {}
-    shard_a = threading.Thread(target=lambda: ends.setdefault("a", finish_dataset(a, {"shard": "a"}, ["coco"])))
+    shard_a = threading.Thread(target=lambda: ends.setdefault("a", finish_dataset(a, {"shard": "a"}, COCO_FORMAT)))
     shard_a.start()
     assert listed.wait(10)
     b.write_frame(1, *make_frame(1, *random_instance_map(1, 20, 30)))
-    shard_b = threading.Thread(target=lambda: ends.setdefault("b", finish_dataset(b, {"shard": "b"}, ["coco"])))
+    shard_b = threading.Thread(target=lambda: ends.setdefault("b", finish_dataset(b, {"shard": "b"}, COCO_FORMAT)))
     shard_b.start()
     shard_b.join(0.5)
     assert shard_b.is_alive(), "B rebuilt the index while A held it"
@@ -420,7 +412,7 @@ def test_shards_ending_together_rebuild_the_index_one_at_a_time(tmp_path):
 
 
 def test_coco_index_rebuilds_only_the_chunks_whose_frames_changed(tmp_path):
-    from simgen.io.coco_index import CHUNK, CocoIndex
+    from simgen.io.dataset.coco_index import CHUNK, CocoIndex
 
     writer = DatasetWriter(tmp_path, CATEGORIES, previews=False)
     frames = [0, 3, CHUNK + 1, 2 * CHUNK + 5]
@@ -488,7 +480,7 @@ def test_frame_folders_are_durable_before_its_meta(tmp_path, monkeypatch, syncfs
     monkeypatch.setattr(files_mod, "_syncfs", recording_syncfs)
     monkeypatch.setattr(files_mod, "_syncable", lambda fd: syncfs)  # whatever tmp_path's file system is
     flow = np.zeros((12, 14, 2), np.float32)
-    writer.write_flow(0, "forward", flow, np.ones((12, 14), bool), formats=["flo"])
+    writer.write_flow(0, "forward", flow, np.ones((12, 14), bool), formats=resolve_formats(["flo"], flow=True))
     writer.write_frame(0, *make_frame(0, inst, cats))
     files = [name for kind, name in events if kind == "file"]
     assert files[-1] == "meta/000000.json"

@@ -17,7 +17,7 @@ import pytest
 from conftest import tiny_settings
 from groundtruth import amodal_raycast, uniform_neighbourhood
 from simgen import SimgenError
-from simgen.io import read_frame
+from simgen.io.dataset.layout import read_frame
 from simgen.labels.amodal import _clip_near, rasterize
 from simgen.labels.kinds import LABEL_KINDS, resolve
 from simgen.pipeline import run
@@ -109,7 +109,7 @@ def test_rasterizer_edges_and_near_plane():
 
 
 def test_export_formats_are_a_registry(tmp_path):
-    from simgen.io.exporters import EXPORTERS, resolve as resolve_formats
+    from simgen.io.formats.exporters import EXPORTERS, resolve as resolve_formats
 
     assert [e.name for e in resolve_formats(["kitti", "flo"], flow=True)] == ["flo", "kitti"]  # registry order
     assert [e.name for e in resolve_formats(["coco"], flow=False)] == ["coco"]

@@ -21,9 +21,12 @@ BLENDER_MODULES = {"bpy", "mathutils", "bmesh"}
 
 LAYERS: list[tuple[str, ...]] = [
     ("simgen", "simgen.core"),                                  # errors, scene data, camera maths
+    ("simgen.imaging.tone", "simgen.imaging.ocio"),             # the tone curve
     ("simgen.schema", "simgen.config"),                         # the declared settings
     ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
-    ("simgen.io", "simgen.sampling", "simgen.imaging"),         # writers and readers; samplers; RGB effects
+    ("simgen.io", "simgen.sampling", "simgen.imaging"),         # file mechanics; samplers; RGB effects
+    ("simgen.io.formats",),                                     # export formats (from the COCO index)
+    ("simgen.io.dataset",),                                     # the dataset's layout: writer, reader, index, merge
     ("simgen.report",),                                         # inspect, validate, compare datasets on disk
     ("simgen.recipes",),                                        # the recipe protocol and loader
     ("simgen.scenes",),                                         # the recipes themselves (scenes/)
@@ -140,7 +143,7 @@ def test_the_api_is_imported_on_first_use_only():
             "'simgen.api' in sys.modules)\n"
             "print(simgen.render.__module__, simgen.Dataset.__module__, 'render' in dir(simgen))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.split("\n")[:2] == ["[] False", "simgen.api simgen.io.reader True"]
+    assert out.stdout.split("\n")[:2] == ["[] False", "simgen.api simgen.io.dataset.reader True"]
 
 
 def _imports(node: ast.AST, package: str) -> set[str]:

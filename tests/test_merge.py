@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from conftest import assert_same_dataset, simgen_cli, tiny_settings
-from simgen.io import read_frame
+from simgen.io.dataset.layout import read_frame
 from simgen.pipeline import run
 
 pytestmark = pytest.mark.render
@@ -90,7 +90,7 @@ def test_merge_refuses_what_it_cannot_do(tmp_path):
 
 def test_merge_refuses_categories_whose_keypoints_mean_different_things(tmp_path):
     from simgen import SimgenError
-    from simgen.io.merge import merge
+    from simgen.io.dataset.merge import merge
 
     run(small(tmp_path / "box", frames=1, output__labels=["keypoints"], output__keypoints="box"))
     run(small(tmp_path / "far", frames=1, output__labels=["keypoints"], output__keypoints="farthest"))

@@ -1,6 +1,6 @@
 """output.dir is the user's folder: simgen writes into a new or empty folder or its own dataset,
 never through a symlinked subfolder, deletes only what it wrote, and claims the folder for one
-config before the first frame (simgen.io.outdir). Pure tests (no rendering) here; the ones that
+config before the first frame (simgen.io.dataset.outdir). Pure tests (no rendering) here; the ones that
 render are in tests/test_outdir_runs.py."""
 
 import json
@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from simgen import SimgenError
-from simgen.io.dataset import config_fingerprint
-from simgen.io.outdir import check_output_folder, claim, foreign_files, remove_dataset
+from simgen.io.dataset.layout import config_fingerprint
+from simgen.io.dataset.outdir import check_output_folder, claim, foreign_files, remove_dataset
 
 RECORD = {"simgen_version": "test", "seed": 0, "categories": []}
 
@@ -94,7 +94,7 @@ def test_claim_of_a_run_without_frames_is_replaced_or_taken_back(tmp_path):
 
 def test_claim_held_by_another_process_refuses_overwrite(tmp_path):
     claim(tmp_path, config(0), config_fingerprint, False, RECORD).release()
-    code = ("import sys, time; from simgen.io.outdir import claim; from simgen.io.dataset import config_fingerprint; "
+    code = ("import sys, time; from simgen.io.dataset.outdir import claim; from simgen.io.dataset.layout import config_fingerprint; "
             f"h = claim(__import__('pathlib').Path({str(tmp_path)!r}), {config(0)!r}, config_fingerprint, False, {{}}); "
             "print('claimed', flush=True); time.sleep(60)")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -177,6 +177,6 @@ MOUNTINFO = r"""22 27 0:21 / /proc rw,relatime - proc proc rw
     ("/scratch/team a", "nfs mounted with local_lock=flock"), ("/scratch/team", None),
     ("/lustre/x/y", "lustre mounted with localflock"), ("/lustre2/x", None), ("/share/ds", "cifs mounted with nobrl")])
 def test_file_systems_whose_locks_are_local_are_told(path, expected):
-    from simgen.io.outdir import local_locks
+    from simgen.io.dataset.outdir import local_locks
 
     assert local_locks(path, MOUNTINFO) == expected

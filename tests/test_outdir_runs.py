@@ -123,7 +123,7 @@ def test_export_never_deletes_a_user_file(tmp_path):
 
 def test_shards_on_a_file_system_with_node_local_locks_are_warned_about(tmp_path, monkeypatch, caplog):
     import simgen.pipeline.runner
-    from simgen.io.outdir import local_locks
+    from simgen.io.dataset.outdir import local_locks
 
     from conftest import tiny_settings
 

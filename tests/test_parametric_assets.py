@@ -219,7 +219,7 @@ def parametric_dataset(tmp_path_factory):
 @pytest.mark.parametrize("index", range(3))
 def test_rendered_parametric_labels_match_ray_cast(parametric_dataset, index):
     from groundtruth import raycast_frame
-    from simgen.io import read_frame
+    from simgen.io.dataset.layout import read_frame
 
     root = parametric_dataset
     frame = read_frame(root, index)

@@ -250,7 +250,7 @@ def test_settled_objects_rest_on_a_support_without_interpenetrating(physics_runs
 @pytest.mark.render
 @pytest.mark.parametrize("kind", ["bin", "pile"])
 def test_settled_frame_labels_match_a_ray_cast(physics_runs, kind):
-    from simgen.io.dataset import read_frame
+    from simgen.io.dataset.layout import read_frame
 
     gt = raycast_frame(physics_runs[kind], 0)["instance"]
     frame = read_frame(physics_runs[kind], 0)

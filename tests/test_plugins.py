@@ -17,7 +17,7 @@ from conftest import tiny_settings
 from simgen import SimgenError
 from simgen.core.registry import Registry, UnknownName
 from simgen.experiment.trainers import TRAINERS
-from simgen.io.exporters import EXPORTERS
+from simgen.io.formats.exporters import EXPORTERS
 from simgen.labels.kinds import LABEL_KINDS
 from simgen.recipes import RECIPES
 
@@ -46,7 +46,7 @@ SILHOUETTE = LabelKind("silhouette", "255 where an object is hit", "uint8", 0, "
 
 FORMATS = '''
 import json
-from simgen.io.exporters import Exporter
+from simgen.io.formats.exporters import Exporter
 
 
 def _ids(root, index, splits):
@@ -203,7 +203,7 @@ def test_a_malformed_plugin_object_is_one_line_naming_it(tmp_path, monkeypatch, 
 
 
 def test_plugin_label_kinds_and_formats_by_entry_point_and_dotted_path_in_a_run(plugins, tmp_path):
-    from simgen.io import read_frame
+    from simgen.io.dataset.layout import read_frame
     from simgen.pipeline import run
     from simgen.report.validate import validate
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from simgen.io.dataset import read_frame
+from simgen.io.dataset.layout import read_frame
 
 
 @pytest.mark.render

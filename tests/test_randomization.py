@@ -179,7 +179,7 @@ def hue_spread(rgb: np.ndarray) -> float:
 def test_every_texture_kind_renders_a_two_colour_pattern(tmp_path, kind):
     """The ground, textured with saturated base and second colours of random hues under a
     near-white light, shows two hues; untextured (none), one."""
-    from simgen.io.dataset import read_frame
+    from simgen.io.dataset.layout import read_frame
     from simgen.pipeline import run
 
     args = ["materials=procedural", f"materials.texture_probability={0.0 if kind == 'none' else 1.0}",

@@ -13,7 +13,7 @@ import pytest
 from conftest import recipe_module, tiny_settings
 from simgen.core.camera import intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject
-from simgen.io import read_frame
+from simgen.io.dataset.layout import read_frame
 from simgen.pipeline import run
 
 pytestmark = pytest.mark.render

@@ -17,8 +17,9 @@ from conftest import recipe_module, tiny_settings
 from groundtruth import reference_flow
 from simgen.core.camera import intrinsics, look_at
 from simgen.core.scene import Camera, Light, Material, Scene, SceneObject
-from simgen.io import read_frame, read_npy
-from simgen.io.flow_formats import read_valid_png
+from simgen.io.dataset.layout import read_frame
+from simgen.io.files import read_npy
+from simgen.io.formats.flow import read_valid_png
 from simgen.pipeline import run
 
 pytestmark = pytest.mark.render

@@ -17,7 +17,7 @@ from pycocotools.coco import COCO
 
 from groundtruth import incidence_cos, raycast_frame, uniform_neighbourhood
 from simgen.assets import BUNDLED_CATALOG, load_catalog
-from simgen.io import read_frame
+from simgen.io.dataset.layout import read_frame
 
 pytestmark = pytest.mark.render
 FRAMES = range(4)

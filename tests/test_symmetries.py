@@ -66,7 +66,7 @@ def test_a_catalog_declares_symmetries_and_bad_ones_are_refused(tmp_path):
 
 
 def test_a_stretch_across_a_symmetry_drops_it_from_the_bop_model():
-    from simgen.io.bop import bop_symmetries
+    from simgen.io.formats.bop import bop_symmetries
 
     sym = {"continuous": [{"axis": [0.0, 0.0, 1.0], "offset": [0.0, 0.0, 0.0]}],
            "discrete": [[1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0.03, 0, 0, 0, 1]]}

@@ -28,8 +28,8 @@ from simgen.config import RenderConfig
 from simgen.core.scene import Scene
 from simgen.io import scratch
 from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
-from simgen.ocio import view_processor
-from simgen.tone import VIEWS
+from simgen.imaging.ocio import view_processor
+from simgen.imaging.tone import VIEWS
 
 # RawPasses ... read_passes: names this module held before the Blender layer was split by concern,
 # still importable from here

@@ -17,7 +17,7 @@ def merge_main(argv: list[str]) -> None:
     """``simgen merge OUT IN...``"""
     import argparse
 
-    from simgen.io.merge import merge
+    from simgen.io.dataset.merge import merge
 
     ap = argparse.ArgumentParser(
         prog="simgen merge", description="Merge simgen datasets into a new folder, files hard-linked ("

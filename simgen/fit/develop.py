@@ -198,7 +198,7 @@ class Developer:
         """The (H, W, 3) uint8 images of ``frames`` with ``values`` ({setting key: value}) of
         developed settings over the base config's."""
         from simgen.imaging import apply_effects, effects_enabled, effects_rngs
-        from simgen.tone import WHITE, display, expose
+        from simgen.imaging.tone import WHITE, display, expose
 
         cfg = dataclasses.replace(self.effects, **{k.split(".", 1)[1]: v for k, v in values.items()
                                                    if k.startswith("effects.")})

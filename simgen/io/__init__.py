@@ -1,28 +1,13 @@
-"""Writing datasets to disk: atomic file writers and the dataset layout."""
+"""Datasets on disk, in three layers, lowest first.
 
-from simgen.io.dataset import FRAME_DIRS, DatasetWriter, frame_name, read_frame
-from simgen.io.files import (
-    atomic_write_bytes,
-    ensure_writable_dir,
-    read_json,
-    read_npy,
-    read_png,
-    write_json,
-    write_npy,
-    write_png,
-)
+File mechanics, here: atomic file writers and their readers (files.py), liveness by lock
+(locks.py), paths read from a dataset kept inside it (confine.py), scratch space for the renders
+in flight (scratch.py), and Cycles' multilayer EXR read back as arrays (exr.py).
 
-__all__ = [
-    "FRAME_DIRS",
-    "DatasetWriter",
-    "atomic_write_bytes",
-    "ensure_writable_dir",
-    "frame_name",
-    "read_frame",
-    "read_json",
-    "read_npy",
-    "read_png",
-    "write_json",
-    "write_npy",
-    "write_png",
-]
+simgen.io.formats: the export formats (exporters.py: the registry; coco.py, yolo.py, bop.py,
+flow.py), written from the COCO index of the frames on disk.
+
+simgen.io.dataset: the dataset's layout (layout.py: its files, the writer), the output folder's
+rules and claim (outdir.py), the COCO index (coco_index.py), the run log (runlog.py), merging
+datasets (merge.py) and a read-only view of one (reader.py).
+"""

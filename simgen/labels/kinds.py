@@ -4,7 +4,7 @@ A label kind says what one per-frame array is (name, dtype, shape, meaning), whe
 stored (``DIR/<folder>/NNNNNN<suffix>`` with the codec of its suffix), how it is made from
 a frame's core labels (``compute``, None for the core kinds the render itself gives), what
 it adds to each COCO annotation (``annotate``), and its preview picture. The writer, the
-reader (:func:`simgen.io.read_frame`), the label checks, the previews and the dataset
+reader (:func:`simgen.io.dataset.layout.read_frame`), the label checks, the previews and the dataset
 reference in docs/dataset.md all iterate over :data:`LABEL_KINDS`
 (a :class:`simgen.core.registry.Registry`), so adding a kind is one module defining a
 :class:`LabelKind` plus its registration: simgen's own in ``simgen/labels/__init__.py``, a

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from simgen import Interrupted, SimgenError
 from simgen.config import Settings, ShardConfig
-from simgen.io.dataset import frames_on_disk
+from simgen.io.dataset.layout import frames_on_disk
 from simgen.pipeline.frames import group_by_sequence
 from simgen.pipeline.renderer import RendererFactory
 from simgen.procs import safe_path_children

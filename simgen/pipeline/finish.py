@@ -10,9 +10,10 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-from simgen.io.coco_index import CocoIndex
-from simgen.io.dataset import DatasetWriter
-from simgen.io.outdir import no_space
+from simgen.io.dataset.coco_index import CocoIndex
+from simgen.io.dataset.layout import DatasetWriter
+from simgen.io.dataset.outdir import no_space
+from simgen.io.formats.exporters import Exporter
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
 
@@ -65,7 +66,7 @@ def library_info(root: Path, drawn: dict[str, dict] | None = None) -> dict:
     return {"library": [entries[k] for k in sorted(entries)]} if entries else {}
 
 
-def finish_dataset(writer: DatasetWriter, info: dict, formats: list[str],
+def finish_dataset(writer: DatasetWriter, info: dict, formats: list[Exporter],
                    complete_when: range | None = None, library: dict[str, dict] | None = None
                    ) -> tuple[list[int], CocoIndex | None]:
     """Rewrite what is built from every frame on disk under the dataset's lock, so that shards

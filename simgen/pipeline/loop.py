@@ -7,16 +7,17 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.scene import Scene
-from simgen.imaging import apply_effects, effects_enabled, effects_rngs
-from simgen.io.dataset import DatasetWriter
-from simgen.io.runlog import RunLog
+from simgen.imaging.effects import apply_effects, effects_enabled, effects_rngs
+from simgen.io.dataset.layout import DatasetWriter
+from simgen.io.dataset.runlog import RunLog
+from simgen.io.formats.exporters import Exporter
 from simgen.labels import FrameLabels, make_labels
 from simgen.labels.kinds import LabelKind
 from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
@@ -27,7 +28,7 @@ from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
 from simgen.progress import Progress
 from simgen.recipes import Recipe
 from simgen.sampling.random import render_seed
-from simgen.tone import WHITE, display
+from simgen.imaging.tone import WHITE, display
 
 STAGES = ("sample", "settle", "build", "render", "read", "labels", "flow", "write")
 """The stages of the frame loop, in order. Per sequence: ``sample`` (the recipe draws every
@@ -98,15 +99,17 @@ class FrameLoop:
 
     def __init__(self, settings: Settings, recipe: Recipe, catalog: Catalog, writer: DatasetWriter,
                  kinds: list[LabelKind], hooks: Hooks, run_log: RunLog | None = None,
-                 backend: Renderer | None = None):
+                 backend: Renderer | None = None, flow_formats: Sequence[Exporter] = ()):
         self.settings, self.recipe, self.catalog, self.writer = settings, recipe, catalog, writer
         self.kinds, self.hooks, self.run_log = kinds, hooks, run_log
+        self.flow_formats = list(flow_formats)
+        """The flow formats of sequence.formats, resolved (simgen.io.formats.exporters.resolve)."""
         self.backend: Renderer | None = backend
         """The renderer the stages drive (given here or set before :meth:`run`)."""
         self.worker: FramePool | None = None
         self.progress: Progress | None = None
         self.dataset_info: dict | None = None
-        """dataset.json's content: the claim (simgen.io.outdir) wrote it without the Blender
+        """dataset.json's content: the claim (simgen.io.dataset.outdir) wrote it without the Blender
         version and device before the first frame; rewritten with them once the run's first
         frame is complete, and at the end of the run."""
         self.written_models: set[str] = set()
@@ -180,7 +183,7 @@ class FrameLoop:
                 files[direction] = None
                 continue
             flow, valid = flow_between(scenes[step], labels[step], scenes[other], labels[other])
-            files[direction] = self.writer.write_flow(index, direction, flow, valid, q.formats)
+            files[direction] = self.writer.write_flow(index, direction, flow, valid, self.flow_formats)
             if keep is not None:
                 keep[direction] = flow
         return files

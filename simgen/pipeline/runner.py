@@ -17,15 +17,15 @@ from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
 from simgen.config import RenderConfig, Settings
 from simgen.core.scene import Scene
-from simgen.imaging import effects_enabled
+from simgen.imaging.effects import effects_enabled
 from simgen.io import scratch
-from simgen.io.coco_index import CocoIndex
-from simgen.io.dataset import DatasetWriter, config_fingerprint, frames_on_disk
-from simgen.io.exporters import missing_labels, resolve as resolve_formats
-from simgen.io.outdir import claim, local_locks, no_space
-from simgen.io.runlog import RunLog, describe
+from simgen.io.dataset.coco_index import CocoIndex
+from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frames_on_disk
+from simgen.io.formats.exporters import Exporter, missing_labels, resolve as resolve_formats
+from simgen.io.dataset.outdir import claim, local_locks, no_space
+from simgen.io.dataset.runlog import RunLog, describe
 from simgen.labels.keypoints import KEYPOINTS, check_sources, coco_categories
-from simgen.labels.kinds import resolve
+from simgen.labels.kinds import LabelKind, resolve
 from simgen.pipeline.batches import run_in_batches
 from simgen.pipeline.concurrency import StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, previous_info, unless_full
@@ -49,6 +49,34 @@ class RunSummary:
     images: int
     category_counts: dict[str, int]
     """Visible annotated objects per category over every frame on disk: the achieved class balance."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run's inputs, checked, and the names in its config resolved, once (:func:`run`, before
+    the output folder is claimed): what the claimed run renders and writes."""
+
+    settings: Settings
+    config: dict
+    """The dataset's config: the same for every shard (``shard`` left out)."""
+    hooks: Hooks
+    stop_event: Any
+    make_renderer: RendererFactory | None
+    recipe: Recipe
+    catalog: Catalog
+    kinds: list[LabelKind]
+    """output.labels resolved: the core label kinds and the optional ones named."""
+    formats: list[Exporter]
+    """output.formats resolved: the dataset formats written at the end."""
+    flow_formats: list[Exporter]
+    """sequence.formats resolved: the flow files written beside each flow field's .npy."""
+    out: Path
+    indices: list[int]
+    """This shard's frames."""
+    first: tuple[int, list[Scene]]
+    """The first sequence's index and scenes (made before the claim: bad scenes fail fast)."""
+    record: dict
+    """What dataset.json records before the run's first frame (versions, seed, categories)."""
 
 
 def blender_renderer() -> RendererFactory:
@@ -125,7 +153,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
         raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
     for advice in filter(None, (e.advice(settings) for e in formats if e.advice)):
         log.warning("%s", advice)
-    registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
+    flow_formats = registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
     categories = catalog.to_json()
     if KEYPOINTS in kinds:  # every category gets its keypoint names and skeleton (COCO keypoints)
         o = settings.output
@@ -156,8 +184,10 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     try:
         hold = claim(out, config, config_fingerprint, settings.output.overwrite, record)  # before the first frame
         try:
-            return _run_claimed(settings, config, hooks, stop_event, recipe, catalog, kinds, out, indices,
-                                (first_sequence, first_scenes), record, make_renderer)
+            return _run_claimed(RunPlan(
+                settings=settings, config=config, hooks=hooks, stop_event=stop_event, make_renderer=make_renderer,
+                recipe=recipe, catalog=catalog, kinds=kinds, formats=formats, flow_formats=flow_formats, out=out,
+                indices=indices, first=(first_sequence, first_scenes), record=record))
         finally:
             hold.release()
     except OSError as e:
@@ -169,11 +199,11 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
                           "complete; free some space and run the same command again to render the rest") from None
 
 
-def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any, recipe: Recipe, catalog: Catalog,
-                 kinds: list, out: Path, indices: list[int], first: tuple[int, list[Scene]], record: dict,
-                 make_renderer: RendererFactory | None) -> RunSummary:
+def _run_claimed(plan: RunPlan) -> RunSummary:
     """run() once the output folder is this config's dataset."""
-    writer = DatasetWriter(out, record["categories"], previews=settings.output.previews, labels=settings.output.labels)
+    settings, config, hooks, out, indices, record = \
+        plan.settings, plan.config, plan.hooks, plan.out, plan.indices, plan.record
+    writer = DatasetWriter(out, record["categories"], previews=settings.output.previews, kinds=plan.kinds)
     done = set(writer.frames_on_disk())
     todo = [i for i in indices if i not in done]
     skipped = [i for i in indices if i in done]
@@ -193,22 +223,23 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
     run_frames = range(settings.start, settings.start + settings.frames) if settings.shard.count > 1 else None
     previous = previous_info(out) if not todo else None
     if previous is not None:  # nothing to render: only bring the index and dataset.json up to date
-        return summary([], *finish_dataset(writer, info(**previous), settings.output.formats, run_frames))
+        return summary([], *finish_dataset(writer, info(**previous), plan.formats, run_frames))
 
     if 0 < settings.render.recycle_every < len(todo):
         if hooks is not None and type(hooks) is not Hooks:
             raise SimgenError(f"render.recycle_every={settings.render.recycle_every} renders {len(todo)} frames in "
                               "batches in other processes, where hooks cannot follow; set render.recycle_every=0")
-        rendered, signum = run_in_batches(run, settings, config, todo, out, make_renderer)
+        rendered, signum = run_in_batches(run, settings, config, todo, out, plan.make_renderer)
         previous = previous_info(out)
         if previous is None:  # no batch got as far as its first frame
             raise SimgenError(f"no frame was rendered; see {out / 'logs'}")
-        result = summary(rendered, *finish_dataset(writer, info(**previous), settings.output.formats,
+        result = summary(rendered, *finish_dataset(writer, info(**previous), plan.formats,
                                                    run_frames if signum is None else None))
         if signum is not None:
             raise Interrupted(signum, result)
         return result
 
+    make_renderer = plan.make_renderer
     if make_renderer is None:
         make_renderer = blender_renderer()  # imports bpy: only now that the input is known good
     run_log = RunLog(out, STAGES)
@@ -216,16 +247,17 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
     need = scratch.need_bytes(r.width, r.height, worker_count(r), depth_of_field=settings.camera.dof_probability > 0)
     where = scratch.choose(need, r.scratch_dir, out / "logs" / "scratch")
     log.info("scratch folder for the renders in flight: %s (%s)", where.folder, where.why)
-    keep_linear = effects_enabled(settings.effects) or any(k.name == "linear" for k in kinds)
+    keep_linear = effects_enabled(settings.effects) or any(k.name == "linear" for k in plan.kinds)
     backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=keep_linear,
-                            **({"light_groups": True} if any(k.name == "lights" for k in kinds) else {}))
-    loop = FrameLoop(settings, recipe, catalog, writer, kinds, hooks, run_log, backend)
+                            **({"light_groups": True} if any(k.name == "lights" for k in plan.kinds) else {}))
+    loop = FrameLoop(settings, plan.recipe, plan.catalog, writer, plan.kinds, hooks, run_log, backend,
+                     flow_formats=plan.flow_formats)
     loop.dataset_info = info(backend.blender_version, backend.device)
     loop.progress = Progress(len(todo))
-    stop = StopRequest(stop_event)
+    stop = StopRequest(plan.stop_event)
     try:
         with stop:
-            loop.run(todo, first, stop)
+            loop.run(todo, plan.first, stop)
     finally:
         failing = sys.exc_info()[1]
         with unless_full(failing):
@@ -238,7 +270,7 @@ def _run_claimed(settings: Settings, config: dict, hooks: Hooks, stop_event: Any
         ended = stop.signum is None and failing is None  # else: export what there is now
         on_disk, index = frames_on_disk(out), None
         with unless_full(failing):
-            on_disk, index = finish_dataset(writer, loop.dataset_info, settings.output.formats,
+            on_disk, index = finish_dataset(writer, loop.dataset_info, plan.formats,
                                             run_frames if ended else None, loop.library)
     result = summary(loop.rendered, on_disk, index)
     if stop.signum is not None:

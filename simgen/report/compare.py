@@ -26,7 +26,7 @@ import numpy as np
 from simgen import SimgenError, __version__
 from simgen.core.image_header import ImageTooLargeError, check_pixels
 from simgen.io.confine import inside
-from simgen.io.dataset import frame_name
+from simgen.io.dataset.layout import frame_name
 from simgen.io.files import atomic_open
 from simgen.report import mpl, svg
 from simgen.report.dataset import Dataset, annotations_of, extra

@@ -11,7 +11,7 @@ from typing import Any
 
 from simgen import SimgenError
 from simgen.io.confine import inside
-from simgen.io.dataset import frame_name, frames_on_disk
+from simgen.io.dataset.layout import frame_name, frames_on_disk
 from simgen.labels.core import SIMGEN_KEY
 
 class Dataset:

@@ -26,7 +26,7 @@ import numpy as np
 from simgen import SimgenError, __version__
 from simgen.core.image_header import check_pixels
 from simgen.io.confine import inside
-from simgen.io.dataset import frame_name
+from simgen.io.dataset.layout import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
 from simgen.labels.flow import flow_to_color
 from simgen.labels.preview import depth_preview, normal_preview, overlay, pose_overlay

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_util
 
-from simgen.io.dataset import frame_name
+from simgen.io.dataset.layout import frame_name
 from simgen import SimgenError
 from simgen.io.confine import inside
 from simgen.io.files import read_npy, read_npz, read_png

@@ -54,9 +54,9 @@ from torchvision import tv_tensors
 
 from simgen import SimgenError
 from simgen.io.confine import inside
-from simgen.io.dataset import frame_name, frames_on_disk, read_frame
+from simgen.io.dataset.layout import frame_name, frames_on_disk, read_frame
 from simgen.io.files import read_json, read_npy
-from simgen.io.flow_formats import read_valid_png
+from simgen.io.formats.flow import read_valid_png
 from simgen.torch.tensors import DenseMap, Flow, Normals
 
 EXTRAS = ("depth", "normal", "flow", "keypoints")

@@ -34,22 +34,20 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
 import trimesh
 
 from simgen import SimgenError
-from simgen.io.coco_index import image_split
 from simgen.io.confine import regular_file
 from simgen.io.files import encode_png, link_or_copy, read_json, read_npy, read_npz, read_png, rebuilt_folder
+from simgen.io.formats.coco import CocoSource, image_split
 from simgen.labels.amodal import rasterize
 from simgen.labels.geometry import model_pose
 from simgen.procs import usable_cores
 from simgen.progress import Progress
 
-if TYPE_CHECKING:
-    from simgen.io.coco_index import CocoIndex
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +288,7 @@ def foreign_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def _frames(index: "CocoIndex") -> Iterator[tuple[int, str]]:
+def _frames(index: CocoSource) -> Iterator[tuple[int, str]]:
     for chunk in index.chunks():
         for im in chunk["images"]:
             yield int(im["simgen"]["frame_index"]), image_split(im)
@@ -331,7 +329,7 @@ class _Scene:
         (self.folder / "scene_gt_coco.json").write_text(json.dumps(coco))
 
 
-def write_bop(root: Path, index: "CocoIndex", splits: list[str]) -> Path:
+def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     """Write the BOP export of every indexed frame to DIR/bop (rebuilt beside it and swapped in);
     returns its path."""
     root = Path(root)

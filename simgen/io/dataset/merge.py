@@ -35,9 +35,9 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.io.confine import regular_file
-from simgen.io.dataset import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
-from simgen.io.exporters import EXPORTERS
+from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
 from simgen.io.files import read_json, read_png, write_json, write_png
+from simgen.io.formats.exporters import EXPORTERS, Exporter, resolve as resolve_formats
 from simgen.labels import annotation_id, coco_image
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             write_json(out / "meta" / f"{frame_name(n)}.json", meta)  # last: the frame is complete
         log.info("merged %d frame(s) of %s", len(s.frames), s.root)
 
-    index = writer.export(["coco"])
+    index = writer.export(resolve_formats(["coco"], flow=False))
     counts = index.category_counts()
     if same_run:
         info = copy.deepcopy(sources[0].info)
@@ -196,14 +196,14 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
     return info
 
 
-def _formats(sources: list[Source]) -> list[str]:
+def _formats(sources: list[Source]) -> list[Exporter]:
     """The dataset formats besides coco that every input's config asks for (output.formats):
     OUT gets them as a run would. Only formats registered by name (simgen's own, installed
     plugins): a dotted path read from a dataset is data, never imported."""
     asked = [((s.info.get("config") or {}).get("output") or {}).get("formats") or [] for s in sources]
     known = set(EXPORTERS.names())
-    return [f for f in asked[0]
-            if isinstance(f, str) and f != "coco" and f in known and all(f in a for a in asked[1:])]
+    return resolve_formats([f for f in asked[0] if isinstance(f, str) and f != "coco" and f in known
+                            and all(f in a for a in asked[1:])], flow=False)
 
 
 def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int | None) -> dict:

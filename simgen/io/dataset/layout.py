@@ -47,20 +47,21 @@ from simgen.io.files import (
     read_png,
     write_json,
 )
-from simgen.io.coco_index import CocoIndex
 from simgen.io.confine import inside, split_name
-from simgen.io.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
-from simgen.io.exporters import resolve as resolve_formats
-from simgen.io.flow_formats import encode_valid_png
+from simgen.io.dataset.coco_index import CocoIndex
+from simgen.io.dataset.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
+from simgen.io.formats.flow import encode_valid_png
 from simgen.labels.core import FrameLabels
 from simgen.labels.flow import flow_to_color
-from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind, resolve
+from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
 from simgen.labels.preview import FRAME_PICTURES, overlay, pose_overlay
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import trimesh
+
+    from simgen.io.formats.exporters import Exporter
 
 FRAME_DIRS = (*(k.folder for k in CORE_KINDS), "meta")
 """The folders every frame has a file in."""
@@ -90,7 +91,7 @@ class DatasetWriter:
     """
 
     def __init__(self, root: str | os.PathLike, categories: list[dict], previews: bool = True,
-                 labels: Sequence[str] = ()):
+                 kinds: Sequence[LabelKind] = CORE_KINDS):
         self.root = ensure_writable_dir(root)
         stale = remove_stale_temps(self.root)
         if stale:
@@ -111,8 +112,9 @@ class DatasetWriter:
         self._unsynced: set[Path] = set()
         """Folders that got a file since the last frame's meta (synced before the next meta)."""
         self._unsynced_lock = threading.Lock()  # frames are written on several threads
-        self.kinds = resolve(labels)
-        """The label kinds written: the core ones and the optional ones named in ``labels``."""
+        self.kinds = list(kinds)
+        """The label kinds written: the core ones and the optional ones of output.labels, resolved
+        by the caller (simgen.labels.kinds.resolve)."""
         for d in (*(k.folder for k in self.kinds if k.folder), "meta", "models"):
             (self.root / d).mkdir(exist_ok=True)
         if self.previews:
@@ -191,13 +193,13 @@ class DatasetWriter:
             batch.add(self.root / "previews" / kind / f"{name}.png", encode_png(pic))
 
     def write_flow(self, index: int, direction: str, flow: np.ndarray, valid: np.ndarray,
-                   formats: Sequence[str] = ()) -> dict[str, str]:
+                   formats: Sequence[Exporter] = ()) -> dict[str, str]:
         """Write one flow field of frame ``index`` (call before :meth:`write_frame`).
 
         ``direction`` is "forward" or "backward". Always writes the lossless
         ``flow_<direction>/NNNNNN.npy`` (float32 H x W x 2) and
         ``flow_<direction>_valid/NNNNNN.png`` (255 = valid); ``formats`` adds the flow
-        formats of the exporter registry (simgen.io.exporters: ``flo``, ``kitti``);
+        formats given, resolved by the caller (simgen.io.formats.exporters: ``flo``, ``kitti``);
         previews add a colour-wheel picture.
         Returns the written paths relative to the dataset root, by kind.
         """
@@ -205,7 +207,7 @@ class DatasetWriter:
             raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
         name, d = frame_name(index), f"flow_{direction}"
         rel = {"flow": f"{d}/{name}.npy", "valid": f"{d}_valid/{name}.png"}
-        exporters = resolve_formats(formats, flow=True)
+        exporters = list(formats)
         rel.update({e.name: str(e.flow_file).format(flow=d, name=name) for e in exporters})
         for r in rel.values():
             (self.root / r).parent.mkdir(parents=True, exist_ok=True)
@@ -244,7 +246,7 @@ class DatasetWriter:
     # ------------------------------------------------------------------ indexes
 
     def index(self) -> CocoIndex:
-        """The COCO index brought up to date with the frames on disk (see simgen.io.coco_index)."""
+        """The COCO index brought up to date with the frames on disk (see simgen.io.dataset.coco_index)."""
         index = CocoIndex(self.root, self.categories)
         index.update(self.frames_on_disk())
         return index
@@ -255,16 +257,16 @@ class DatasetWriter:
         index.write_coco(self.root / "coco.json", info)
         return index.coco(info)
 
-    def export(self, formats: Sequence[str], index: CocoIndex | None = None,
+    def export(self, formats: Sequence[Exporter], index: CocoIndex | None = None,
                splits: Sequence[str] | None = None) -> CocoIndex:
-        """Run the dataset formats named (simgen.io.exporters, e.g. coco) over every frame on
-        disk (``index``: an up-to-date index, else it is brought up to date); ``splits``: the
+        """Run the dataset formats given (simgen.io.formats.exporters.resolve: e.g. coco) over every
+        frame on disk (``index``: an up-to-date index, else it is brought up to date); ``splits``: the
         dataset's split names in order (default: output.splits of DIR/dataset.json's config, then
         any other split a frame records). Returns the index they were given."""
         index = index if index is not None else self.index()
         if splits is None:
             splits = self.split_names()
-        for e in resolve_formats(formats, flow=False):
+        for e in formats:
             e.finish(self.root, index, list(splits))
         return index
 

@@ -39,18 +39,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from simgen import SimgenError
-from simgen.io.coco_index import image_split
 from simgen.io.files import link_or_copy, rebuilt_folder
+from simgen.io.formats.coco import CocoSource, image_split
 from simgen.labels.core import annotation_mask
 
-if TYPE_CHECKING:
-    from simgen.io.coco_index import CocoIndex
 
 _EXPORT_FILE = re.compile(r"^\d{6,}\.(png|txt)$")
 """An image or label file of the export (NNNNNN and its suffix)."""
@@ -207,7 +204,7 @@ def foreign_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def _fill(tmp: Path, root: Path, index: "CocoIndex", splits: list[str], final: Path, categories: list[dict],
+def _fill(tmp: Path, root: Path, index: CocoSource, splits: list[str], final: Path, categories: list[dict],
           task: str, kpt_names: dict[int, list[str]]) -> None:
     """Write the export's files into the new folder ``tmp`` (write_yolo swaps it in)."""
     kpts = max((len(n) for n in kpt_names.values()), default=0)
@@ -246,7 +243,7 @@ def _fill(tmp: Path, root: Path, index: "CocoIndex", splits: list[str], final: P
     (tmp / "data.yaml").write_text("\n".join(yaml) + "\n")
 
 
-def write_yolo(root: Path, index: "CocoIndex", splits: list[str], folder: str, task: str = "detect") -> Path:
+def write_yolo(root: Path, index: CocoSource, splits: list[str], folder: str, task: str = "detect") -> Path:
     """Write the YOLO export (``task``: one of TASKS) of every indexed frame to ``root/folder``
     (rebuilt beside it and swapped in, so the folder is the old export or the new one, never half
     of each); returns the path of its data.yaml."""

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from simgen import __version__
-from simgen.io.confine import split_name
 from simgen.io.files import atomic_open, atomic_write_bytes, read_json, write_json
+from simgen.io.formats.coco import image_split
 
 CHUNK = 1000
 """Frames per chunk file."""
@@ -122,8 +122,8 @@ class CocoIndex:
 
     def split_chunks(self, split: str) -> Iterator[dict[str, list]]:
         """Each chunk's {"images", "annotations"} of the frames in split ``split`` (simgen.core.splits;
-        an image without a recorded split counts as ``DEFAULT_SPLIT``), in frame order; chunks whose
-        manifest entry counts no frame of the split are not read."""
+        an image without a recorded split counts as ``DEFAULT_SPLIT``, simgen.io.formats.coco), in
+        frame order; chunks whose manifest entry counts no frame of the split are not read."""
         for key in sorted(self.entries, key=int):
             if self.entries[key].get("splits", {split: 1}).get(split, 0) == 0:
                 continue
@@ -203,17 +203,6 @@ class CocoIndex:
             annotations += chunk["annotations"]
         return {"info": _info(info), "licenses": [], "images": images, "annotations": annotations,
                 "categories": self.categories}
-
-
-DEFAULT_SPLIT = "train"
-"""The split of a frame that records none (datasets written before splits existed)."""
-
-
-def image_split(image: dict) -> str:
-    """The split recorded in a COCO image entry simgen wrote (its ``"simgen"`` fields); it names
-    files, so anything but letters, digits, _ and - is refused (simgen.io.confine.split_name)."""
-    name = (image.get("simgen") or {}).get("split") or DEFAULT_SPLIT
-    return split_name("the dataset", name, f"image {image.get('id')}'s meta")
 
 
 def _info(info: dict | None) -> dict:

@@ -6,8 +6,8 @@ Two kinds of format:
   run, from what is on disk (so shards and resumed runs export every frame): ``coco``
   writes DIR/coco.json (and DIR/coco_<split>.json per split), ``yolo``, ``yolo_seg`` and
   ``yolo_pose`` Ultralytics' layout under DIR/yolo/, DIR/yolo_seg/ and DIR/yolo_pose/
-  (simgen.io.yolo; yolo_pose needs the keypoints label kind), ``bop`` the BOP toolkit's
-  scene-wise layout under DIR/bop/ (simgen.io.bop);
+  (simgen.io.formats.yolo; yolo_pose needs the keypoints label kind), ``bop`` the BOP toolkit's
+  scene-wise layout under DIR/bop/ (simgen.io.formats.bop);
 - flow formats (``sequence.formats``) write each flow field in another file format beside
   simgen's lossless .npy: ``flo`` (Middlebury) and ``kitti`` (16-bit PNG).
 
@@ -22,19 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
 from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
-from simgen.io.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
-from simgen.io.flow_formats import write_flo, write_kitti_flow
-from simgen.io.yolo import write_yolo
+from simgen.io.formats.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
+from simgen.io.formats.coco import CocoSource, write_coco
+from simgen.io.formats.flow import write_flo, write_kitti_flow
+from simgen.io.formats.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
-
-if TYPE_CHECKING:
-    from simgen.io.coco_index import CocoIndex
 
 
 @dataclass(frozen=True)
@@ -42,9 +40,9 @@ class Exporter:
     name: str
     doc: str
     """One line for the docs: what the format writes and where."""
-    finish: Optional[Callable[[Path, "CocoIndex", list[str]], None]] = None
+    finish: Optional[Callable[[Path, CocoSource, list[str]], None]] = None
     """Dataset format: finish(root, index, splits) writes the export of every frame on disk;
-    ``index`` is the dataset's COCO index (simgen.io.coco_index: its chunks, one in memory at a
+    ``index`` is the dataset's COCO index (simgen.io.dataset.coco_index: its chunks, one in memory at a
     time, or the whole COCO dictionary for small datasets; each image records its split),
     ``splits`` the names of the dataset's splits (output.splits), in order."""
     flow_file: Optional[str] = None
@@ -58,7 +56,7 @@ class Exporter:
     foreign_files: Optional[Callable[[Path], list[str]]] = None
     """Dataset format: foreign_files(DIR/<name>) lists the files there (relative to it) that are
     not of the format's layout, which a run refuses to delete; None: the YOLO layout's
-    (simgen.io.yolo.foreign_files)."""
+    (simgen.io.formats.yolo.foreign_files)."""
     advice: Optional[Callable[[Any], str]] = None
     """Dataset format: advice(settings) is one line the run logs as a warning before its first
     frame when the settings will make a poor export of this format (empty: nothing to say)."""
@@ -126,16 +124,9 @@ def missing_labels(exporters: list[Exporter], labels: list[str] | tuple[str, ...
     return ""
 
 
-def _write_coco(root: Path, index: "CocoIndex", splits: list[str]) -> None:
-    index.write_coco(root / "coco.json")
-    names = list(splits) + [s for s in index.split_names() if s not in splits]
-    if len(names) > 1:  # one split: coco.json is that split
-        index.write_split_cocos({name: root / f"coco_{name}.json" for name in names})
-
-
 EXPORTERS.register(Exporter("coco", "DIR/coco.json: COCO instances of every frame on disk (RLE masks; docs/dataset.md), "
                             "and DIR/coco_<split>.json of each split's frames when output.splits has more than one",
-                            finish=_write_coco))
+                            finish=write_coco))
 EXPORTERS.register(Exporter("yolo", "DIR/yolo/: Ultralytics detection layout, data.yaml, images/<split>/ (hard links), "
                             "labels/<split>/NNNNNN.txt (class cx cy w h)",
                             finish=lambda root, index, splits: write_yolo(root, index, splits, "yolo", task="detect")))

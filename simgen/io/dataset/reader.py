@@ -1,5 +1,5 @@
 """A read-only view of a simgen dataset folder: its frames, their label maps, camera and COCO
-annotations, read lazily with the readers the writer's layout defines (:mod:`simgen.io.dataset`).
+annotations, read lazily with the readers the writer's layout defines (:mod:`simgen.io.dataset.layout`).
 
 A dataset is data, possibly from anyone: every file is opened through
 :func:`simgen.io.confine.inside` (a relative path without ``..`` that no symbolic link leads out
@@ -31,9 +31,9 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.io.confine import inside
-from simgen.io.dataset import READERS, frame_name, frames_on_disk, kind_path, read_frame
+from simgen.io.dataset.layout import READERS, frame_name, frames_on_disk, kind_path, read_frame
 from simgen.io.files import read_json, read_npy
-from simgen.io.flow_formats import read_valid_png
+from simgen.io.formats.flow import read_valid_png
 from simgen.labels.kinds import LABEL_KINDS, LabelKind
 
 FLOW_DIRECTIONS = ("forward", "backward")
@@ -172,7 +172,7 @@ class Frame:
         return self.meta.get("split")
 
     def read(self) -> dict[str, Any]:
-        """Every file of the frame at once (:func:`simgen.io.dataset.read_frame`): each label
+        """Every file of the frame at once (:func:`simgen.io.dataset.layout.read_frame`): each label
         kind with a file by name, and ``meta``."""
         return read_frame(self.dataset.root, self.index)
 

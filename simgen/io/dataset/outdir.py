@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from simgen import SimgenError
 from simgen.io.files import write_json
-from simgen.io.yolo import foreign_files
+from simgen.io.formats.yolo import foreign_files
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ _HIDDEN_TEMP = re.compile(r"^\..+\.tmp$|^\.[^/]+\.\d+\.(tmp|old)$")
 def frame_folders() -> list[str]:
     """The folders (relative, posix) that hold one file per frame: the label kinds', meta, the
     flow fields' and their formats', and the previews'."""
-    from simgen.io.exporters import EXPORTERS
+    from simgen.io.formats.exporters import EXPORTERS
     from simgen.labels.kinds import LABEL_KINDS
     from simgen.labels.preview import FRAME_PICTURES
 
@@ -64,14 +64,14 @@ def frame_folders() -> list[str]:
 
 def export_folders() -> list[str]:
     """The folders the dataset formats rebuild whole (yolo/, yolo_seg/)."""
-    from simgen.io.exporters import EXPORTERS
+    from simgen.io.formats.exporters import EXPORTERS
 
     return [e.name for e in EXPORTERS.values() if e.finish is not None and e.name != "coco"]
 
 
 def export_foreign_files(out: Path, name: str) -> list[str]:
     """The files under the export folder DIR/<name>/ that its format did not write."""
-    from simgen.io.exporters import EXPORTERS
+    from simgen.io.formats.exporters import EXPORTERS
 
     own = EXPORTERS.get(name).foreign_files
     return (own or foreign_files)(out / name)

@@ -153,7 +153,13 @@ def setting_error(e: BaseException) -> SimgenError | None:
     return None
 
 
-def composition_error(e: BaseException) -> SimgenError:
-    """One line for a config Hydra could not compose: :func:`setting_error`, else Hydra's first line."""
+def composition_error(e: BaseException, details: str = "") -> SimgenError:
+    """The one translation of an error Hydra (or OmegaConf under it) raised composing the config,
+    for the ``simgen`` command and the compose API alike: :func:`setting_error` for a setting's,
+    else Hydra's first line, followed by ``details`` in brackets when given (where to see more)."""
+    error = setting_error(e)
+    if error is not None:
+        return error
     text = str(e).strip()
-    return setting_error(e) or SimgenError(" ".join(text.splitlines()[0].split()) if text else type(e).__name__)
+    first = " ".join(text.splitlines()[0].split()) if text else type(e).__name__
+    return SimgenError(f"{first} ({details})" if details else first)

@@ -167,13 +167,9 @@ def main() -> None:
 
             if not isinstance(e, (HydraException, OmegaConfBaseException)):
                 raise
-            from simgen.configstore import setting_error
+            from simgen.configstore import composition_error
 
-            error = setting_error(e)  # e.g. a value of the wrong type: worded as simgen's own checks word it
-            if error is not None:
-                fail(str(error))
-            first = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
-            fail(f"{first} (HYDRA_FULL_ERROR=1 shows the details)")
+            fail(str(composition_error(e, details="HYDRA_FULL_ERROR=1 shows the details")))
         finally:
             os.environ.pop("HYDRA_FULL_ERROR", None)
     finally:

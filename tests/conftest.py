@@ -18,7 +18,8 @@ from simgen.settings import validate
 from simgen.recipes import Recipe
 
 
-SLOW_FIRST = ("test_yolo_trainer.py", "test_interruptions.py", "test_experiment.py", "test_ray.py",
+SLOW_FIRST = ("test_doc_blocks.py", "test_fit.py", "test_yolo_trainer.py", "test_interruptions.py", "test_experiment.py",
+              "test_ray.py", "test_api.py",
               "test_bad_inputs.py", "test_world_lighting.py", "test_cluster.py", "test_torch_dataset.py",
               "test_shards.py")
 """The longest files, longest first: with -n (pyproject's addopts, --dist loadfile) the other

@@ -243,6 +243,7 @@ def target(tmp_path_factory) -> Path:
 
 
 @pytest.mark.render
+@pytest.mark.slow  # four fits of a few trials, each with its final round: minutes
 def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tmp_path):
     args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=small",
             "fit.frames=2", "fit.trials=3", "fit.startup_trials=2", "fit.prefit_trials=12", *SMALL,

@@ -111,22 +111,17 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial"
     labels = folder / "labels.npz"
     frames, start = frame_span(plan, part)
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
-        if labels.is_file() and _indices(folder) != list(range(start, start + frames)):
-            # rendered for other frames (fit.polish_frames or fit.final_frames changed since): again
-            shutil.rmtree(folder)
-        if not labels.is_file():
-            render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
-            for p in folder.iterdir():
-                if p.name not in KEEP:
-                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-            write_npz(labels, label_stats(read_json(folder / "coco.json")) if plan.target.labelled else {})
+        if labels.is_file():
+            done = load_rendered(folder)
+            if sorted(done.frames.index) == list(range(start, start + frames)):
+                return done
+            shutil.rmtree(folder)  # rendered for other frames (fit.polish_frames or fit.final_frames changed since)
+        render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
+        for p in folder.iterdir():
+            if p.name not in KEEP:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        write_npz(labels, label_stats(read_json(folder / "coco.json")) if plan.target.labelled else {})
     return load_rendered(folder)
-
-
-def _indices(folder: Path) -> list[int]:
-    """The frame indices of a render folder's frames, in order."""
-    return sorted(int(read_json(folder / "meta" / f"{Path(im['file_name']).stem}.json")["index"])
-                  for im in read_json(folder / "coco.json")["images"])
 
 
 def frame_span(plan: Plan, part: str) -> tuple[int, int]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # simgen as users install it, not as a checkout: build the wheel, install it (with its declared
 # dependencies, no extras) into a fresh virtual environment, and from a folder outside the
-# repository run `simgen --help`, render one frame of the default job, check it, and import every
-# module that needs no extra; then the same for `pip install .` from the repository.
+# repository run `simgen --help` and `simgen study --help` (the shipped studies listed), render
+# one frame of the default job, check it, and import every module that needs no extra; then the
+# same for `pip install .` from the repository.
 # CI runs it after the suite (.ci/run). About a minute with a warm pip cache; ~1.2 GB per venv.
 #   usage: bash scripts/check_wheel.sh [PYTHON]     (default python3.11)
 set -euo pipefail
@@ -17,6 +18,8 @@ check_install() {  # $1: the venv; renders and imports from $work/run, outside t
     cd "$run"
     "$venv/bin/simgen" --help > help.txt
     grep -q "Config groups" help.txt
+    "$venv/bin/simgen" study --help > study.txt  # the studies are package data (configs/study/)
+    grep -q "dr_gap" study.txt
     "$venv/bin/simgen" output.dir="$run/ds" frames=1 render.width=64 render.height=48 render.samples=1 \
         render.device=cpu > render.txt 2>&1 || { cat render.txt; exit 1; }
     for f in dataset.json coco.json images/000000.png instance/000000.png depth/000000.npy meta/000000.json; do

@@ -1,6 +1,6 @@
 """Write docs/config.md from the declarations in simgen/config.py (and the recipes' Config), the
 options Hydra sees (simgen.configstore: each group's default is its dataclass, the other options
-files in configs/) and the experiment files in configs/.
+files in configs/), the experiment overlays in configs/experiment/ and the studies in configs/study/.
 
 Every field's documentation is the docstring under it and its bounds are its declared rule
 (simgen.schema), the same declaration the validator checks, so the reference cannot drift
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simgen import config  # noqa: E402
+from simgen.cli.usage import top_comment  # noqa: E402
 from simgen.configstore import default_options, options  # noqa: E402
 from simgen.experiment import config as study  # noqa: E402
 from simgen.fit import config as fit  # noqa: E402
@@ -88,23 +89,25 @@ def render() -> str:
             "group (and Hydra's, e.g. a sweep in `hydra.sweeper.params`). The defaults list holds",
             "`experiment: null` after `_self_`, so no experiment is applied unless named, no `+` is needed,",
             "and an experiment's values win over `configs/config.yaml` (command-line overrides win over both).",
+            "A study is not an experiment: it runs as `simgen study NAME` (next section).",
             ""]
     for path in sorted((ROOT / "configs" / "experiment").glob("*.yaml")):
-        comment = [line[1:].strip() for line in path.read_text().splitlines()[1:] if line.startswith("#")]
-        out += [f"- `experiment={path.stem}`: {' '.join(comment)}"]
+        out += [f"- `experiment={path.stem}`: {top_comment(path)}"]
     out += ["", *study_section(), *fit_section()]
     return "\n".join(out)
 
 
 def study_section() -> list[str]:
-    """The keys of a study (simgen/experiment/config.py)."""
-    out = ["## Studies: `simgen experiment=NAME` with a `study:` node", "",
-           "A file in `configs/experiment/` (or any `experiment=FILE.yaml`) whose only key is `study:` is a",
-           "domain-randomization study: `simgen experiment=NAME` renders its arms and target, trains a detector",
-           "per arm, training-set size and seed, and scores it with COCOeval ([Measure what a",
+    """simgen's studies (configs/study/) and the keys of a study (simgen/experiment/config.py)."""
+    out = ["## Studies: `simgen study NAME`", "",
+           "A YAML file whose only key is `study:` is a domain-randomization study: `simgen study NAME` (a file in",
+           "`configs/study/`) or `simgen study FILE.yaml` (one of your own) renders its arms and target, trains a",
+           "detector per arm, training-set size and seed, and scores it with COCOeval ([Measure what a",
            "randomization setting is worth](tutorials/study.md)). Override study keys with `study.KEY=VALUE`; any other override is a",
-           "simgen setting applied to every dataset the study renders.", "",
-           *table("study.", study.StudyConfig), "",
+           "simgen setting applied to every dataset the study renders. `simgen study --help` lists simgen's studies:", ""]
+    for path in sorted((ROOT / "configs" / "study").glob("*.yaml")):
+        out += [f"- `simgen study {path.stem}`: {top_comment(path)}"]
+    out += ["", *table("study.", study.StudyConfig), "",
            "### `study.arms.NAME`: one arm", "", *table("study.arms.NAME.", study.ArmConfig), ""]
     for key, cls in (("target", study.TargetConfig), ("real", study.RealConfig), ("trainer", study.TrainerConfig)):
         out += [f"### `study.{key}`", "", " ".join((cls.__doc__ or "").split()), "",

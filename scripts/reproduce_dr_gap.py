@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reproduce the shipped study's statistical claim (docs/tutorials/study.md, "Measure what a
-randomization setting is worth"): run ``simgen experiment=dr_gap`` at its shipped size and state
+randomization setting is worth"): run ``simgen study dr_gap`` at its shipped size and state
 its figures.
 
     python scripts/reproduce_dr_gap.py                      # as shipped: about 7 minutes on 2 CPU cores
@@ -60,7 +60,7 @@ def main() -> int:
     a = ap.parse_args()
     out = a.out.resolve()
     if not a.keep:
-        cmd = [sys.executable, "-m", "simgen.cli", "experiment=dr_gap", f"study.out={out}", *a.overrides]
+        cmd = [sys.executable, "-m", "simgen.cli", "study", "dr_gap", f"study.out={out}", *a.overrides]
         print("running:", " ".join(cmd), flush=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
         if subprocess.run(cmd, env=env).returncode != 0:

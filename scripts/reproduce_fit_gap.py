@@ -8,11 +8,11 @@ is the randomization ``simgen fit`` finds worth more than the default one?
 
 Three steps, each kept on disk and resumed by a second run:
 
-1. the "user's images": 64 frames rendered in the target's world of ``configs/experiment/fit_gap.yaml``
+1. the "user's images": 64 frames rendered in the target's world of ``configs/study/fit_gap.yaml``
    (its study.target.overrides) with another seed than the study's test set (``images/``);
 2. ``simgen fit`` against them (their COCO labels as target_coco), with the study's simgen settings,
    40 trials of 16 frames (``fit/``);
-3. ``simgen experiment=fit_gap`` with ``study.arms.fitted.from_fit`` set to that fit (``study/``).
+3. ``simgen study fit_gap`` with ``study.arms.fitted.from_fit`` set to that fit (``study/``).
 
 Then, from the study's results.csv: every arm's AP per seed and mean ± standard deviation at the
 largest training size, and the fitted arm's difference from the default arm against twice the
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reproduce_dr_gap import figures, mean_std  # noqa: E402
 
-STUDY = REPO / "configs" / "experiment" / "fit_gap.yaml"
+STUDY = REPO / "configs" / "study" / "fit_gap.yaml"
 IMAGES_SEED = 2000
 """The seed of the user's images (the study's target uses its own, 1000; the arms 0)."""
 
@@ -68,7 +68,7 @@ def main() -> int:
                  "output.previews=false"])
         run([*py, "fit", f"target={images / 'images'}", f"target_coco={images / 'coco.json'}", "name=fit_gap",
              f"fit.out={out / 'fit'}", f"fit.trials={a.trials}", *base])
-        run([*py, "experiment=fit_gap", f"study.out={out / 'study'}", f"study.arms.fitted.from_fit={out / 'fit'}",
+        run([*py, "study", "fit_gap", f"study.out={out / 'study'}", f"study.arms.fitted.from_fit={out / 'fit'}",
              *a.overrides])
     results = out / "study" / "results.csv"
     if not results.is_file():

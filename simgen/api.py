@@ -11,7 +11,7 @@ Blender, nor Hydra, nor torch.
 | `simgen.render(OVERRIDES, out=DIR, frames=N)` | `simgen OVERRIDES output.dir=DIR frames=N` |
 | `simgen.render(..., config_dir=D, config_name=N)` | `simgen --config-dir D --config-name N ...` (a fit's best.yaml) |
 | `simgen.open_dataset(DIR)` | reading DIR as docs/dataset.md describes it |
-| `simgen.run_study(NAME, OVERRIDES)` | `simgen experiment=NAME OVERRIDES` (a study) |
+| `simgen.run_study(NAME, OVERRIDES)` | `simgen study NAME OVERRIDES` |
 | `simgen.run_fit(TARGET, name=NAME, overrides=OVERRIDES)` | `simgen fit target=TARGET name=NAME OVERRIDES` |
 
 Example (a complete script; 2 frames of 64x48 take a few seconds on a CPU):
@@ -142,7 +142,7 @@ def render(overrides: Iterable[str] | None = None, *, out: str | os.PathLike, fr
     Args:
         overrides: simgen's Hydra overrides, e.g. ``["render.width=320", "seed=3",
             "scene=flying"]`` (docs/config.md lists every key). Not ``output.dir`` (give ``out``),
-            not a study's ``experiment=`` (use :func:`run_study`), no flags.
+            no study (``experiment=`` takes overlays only; a study is :func:`run_study`), no flags.
         out: the dataset's folder (``output.dir``): new, empty or this config's dataset.
         frames: how many frames (``frames=N``; default: the config's).
         config_dir: a folder of configs to compose from (``--config-dir``), e.g. ``fits/NAME``.
@@ -158,14 +158,13 @@ def render(overrides: Iterable[str] | None = None, *, out: str | os.PathLike, fr
             ``unknown key 'frmaes'; did you mean 'frames'? ...``); nothing is written for bad input.
         KeyboardInterrupt: Ctrl-C stopped the run once its frame in flight was written.
     """
-    from simgen.cli.overrides import quote
-    from simgen.cli.study import study_file
+    from simgen.cli.overrides import named_study, quote
 
     args = _args(overrides, "render")
     _refuse(args, "render", {"output.dir": "out=...", **({"frames": "frames=..."} if frames is not None else {})})
-    if study_file(args) is not None:
-        raise SimgenError(f"render: {next(a for a in args if _key(a) == 'experiment')} is a study; run it with "
-                          "simgen.run_study(NAME, overrides)")
+    study = named_study(args)
+    if study is not None:
+        raise SimgenError(f"render: {study[0]} is a study; run it with simgen.run_study({study[1]!r}, overrides)")
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int)):
         raise TypeError(f"render: frames is an integer, got {frames!r}")
     folder = Path(out).expanduser().absolute()
@@ -237,7 +236,7 @@ def _run_command(argv: list[str], quiet: bool) -> None:
 
 
 def run_study(name_or_path: str | os.PathLike, overrides: Iterable[str] | None = None) -> dict[str, Any]:
-    """Run a study, as ``simgen experiment=NAME OVERRIDES`` does: render every arm and the target,
+    """Run a study, as ``simgen study NAME OVERRIDES`` does: render every arm and the target,
     train a detector per arm, training-set size and seed, score each with COCOeval on the target,
     and write results.csv, results.json and summary.md to ``study.out`` (default
     ``experiments/NAME``, relative to the working directory). Resumable: datasets and training runs
@@ -247,8 +246,9 @@ def run_study(name_or_path: str | os.PathLike, overrides: Iterable[str] | None =
     Progress lines go to stderr, the headline to stdout.
 
     Args:
-        name_or_path: a study of simgen's (``dr_gap``, ``dr_ablation``, ``fit_gap``, ``own_look``:
-            ``configs/experiment/NAME.yaml``), or the path of a study file (``*.yaml``).
+        name_or_path: a study of simgen's (``dr_gap``, ``fit_gap``, ``own_look``:
+            ``configs/study/NAME.yaml``), or the path of a study file (``*.yaml`` with a
+            ``study:`` node).
         overrides: ``study.KEY=VALUE`` settings of the study (docs/config.md, "Studies") and
             simgen overrides applied to every dataset it renders, e.g.
             ``["study.seeds=[0]", "render.width=160", "render.height=120"]``.
@@ -258,21 +258,18 @@ def run_study(name_or_path: str | os.PathLike, overrides: Iterable[str] | None =
         the mean and spread per arm and size, and the ``headline``.
 
     Raises:
-        SimgenError: not a study, bad settings (every dataset's overrides are checked before
-            anything renders), or a render or training run that failed; the command's one line.
+        SimgenError: not a study (an unknown name: with a "did you mean"), bad settings (every
+            dataset's overrides are checked before anything renders), or a render or training run
+            that failed; the command's one line.
     """
-    from simgen.cli.study import run_study_file, study_file
+    from simgen.cli.study import resolve_study, run_study_file
 
     args = _args(overrides, "run_study")
-    _refuse(args, "run_study", {"experiment": "the study's name or path"})
-    path = study_file([f"experiment={os.fspath(name_or_path)}"])
-    if path is None:
-        from simgen.core.paths import CONFIG_DIR
-        from simgen.experiment.config import is_study_file
-
-        names = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml") if is_study_file(p))
-        raise SimgenError(f"run_study: {os.fspath(name_or_path)!r} is not a study: give the name of one of simgen's "
-                          f"({', '.join(names)}) or the path of a study file (*.yaml with a study: node)")
+    _refuse(args, "run_study", {})
+    try:
+        path = resolve_study(os.fspath(name_or_path))
+    except SimgenError as e:
+        raise SimgenError(f"run_study: {e}") from None
     return run_study_file(path, args)
 
 

@@ -2,7 +2,7 @@
 command writes for the same overrides, byte for byte, and its one-line errors; open_dataset reads
 frames, label maps, camera and annotations equal to the files read independently, and refuses
 paths that lead out of the dataset; run_study and run_fit hand their arguments to the runners
-exactly as ``simgen experiment=NAME`` and ``simgen fit`` do (the runners themselves, which
+exactly as ``simgen study NAME`` and ``simgen fit`` do (the runners themselves, which
 render and train for minutes, are replaced by recorders here: tests/test_experiment.py and
 tests/test_fit.py run them)."""
 
@@ -216,8 +216,10 @@ def test_render_checks_its_own_arguments(tmp_path):
         simgen.render(["frames=3"], out=out, frames=2)
     with pytest.raises(SimgenError, match="not the flag -m"):
         simgen.render(["-m", "seed=1,2"], out=out)
-    with pytest.raises(SimgenError, match="experiment=dr_gap is a study; run it with simgen.run_study"):
+    with pytest.raises(SimgenError, match=r"experiment=dr_gap is a study; run it with simgen.run_study\('dr_gap'"):
         simgen.render(["experiment=dr_gap"], out=out)
+    with pytest.raises(SimgenError, match=r"experiment=own_look is a study; run it with simgen.run_study\('own_look'"):
+        simgen.render(["experiment=dr_ablation,own_look"], out=out)
     assert not out.exists()
 
 
@@ -249,8 +251,8 @@ def test_run_study_hands_the_runner_what_the_command_does(monkeypatch, tmp_path)
     monkeypatch.setattr(runner, "run_study", record)
     args = ["study.seeds=[0]", "study.frames=[4]", f"study.out={tmp_path / 'study'}", "render.width=64"]
     assert simgen.run_study("dr_gap", args) == {"headline": "narrow wins"}
-    assert simgen.run_study(REPO / "configs" / "experiment" / "dr_gap.yaml", args) == {"headline": "narrow wins"}
-    study_main(REPO / "configs" / "experiment" / "dr_gap.yaml", ["experiment=dr_gap", *args])
+    assert simgen.run_study(REPO / "configs" / "study" / "dr_gap.yaml", args) == {"headline": "narrow wins"}
+    study_main(["dr_gap", *args])  # simgen study dr_gap ARGS
     (api, kw), (by_path, kw2), (cli, kw3) = record.calls
     assert asdict(api[0]) == asdict(by_path[0]) == asdict(cli[0])
     assert api[0].seeds == [0] and api[0].frames == [4] and api[0].out == str(tmp_path / "study")
@@ -259,8 +261,15 @@ def test_run_study_hands_the_runner_what_the_command_does(monkeypatch, tmp_path)
 
 
 def test_run_study_errors_are_one_line(tmp_path):
-    with pytest.raises(SimgenError, match=r"'nope' is not a study: give the name of one of simgen's \(.*dr_gap"):
+    with pytest.raises(SimgenError, match=r"run_study: unknown study 'nope'; simgen's studies are dr_gap, fit_gap"):
         simgen.run_study("nope")
+    with pytest.raises(SimgenError, match=r"run_study: unknown study 'dr_gpa'; did you mean 'dr_gap'\?"):
+        simgen.run_study("dr_gpa")
+    with pytest.raises(SimgenError, match=r"run_study: .*dr_ablation.yaml is not a study"):
+        simgen.run_study(REPO / "configs" / "experiment" / "dr_ablation.yaml")
+    with pytest.raises(SimgenError, match="experiment=fit_gap is a study, not an overlay: studies run with "
+                                          "simgen study fit_gap"):
+        simgen.run_study("dr_gap", ["experiment=fit_gap"])
     with pytest.raises(SimgenError, match="did you mean 'study.trainer.steps'"):
         simgen.run_study("dr_gap", ["study.trainer.stepz=3"])
     with pytest.raises(SimgenError, match="not the flag -m"):

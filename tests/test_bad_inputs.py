@@ -49,6 +49,13 @@ def _dirs(folder: Path, category: str = "thing") -> list[str]:
     return ["objects.catalog=null", f"objects.dirs={{{category}: {q(folder)}}}"]
 
 
+def experiment_study_file(t: Path) -> list[str]:
+    """experiment=FILE of a study of one's own (a study: node): a study, not an overlay."""
+    path = t / "my_study.yaml"
+    path.write_text("study:\n  arms:\n    a: {overrides: [lighting=narrow]}\n")
+    return [f"experiment={path}"]
+
+
 def _catalog_text(t: Path, text: str) -> list[str]:
     (t / "catalog.yaml").write_text(text)
     return [f"objects.catalog={q(t / 'catalog.yaml')}"]
@@ -543,6 +550,11 @@ CASES = [
     C("bad-group-option-no-guess", ["render=eevee"], "unknown option render=eevee"),
     C("bad-scene-option", ["scene=flyin"], "did you mean 'scene=flying'?"),
     C("bad-experiment", ["experiment=nosuch"], "unknown option experiment=nosuch"),
+    C("experiment-is-a-study", ["experiment=dr_gap"], "experiment=dr_gap is a study, not an overlay: studies run "
+      "with simgen study dr_gap"),
+    C("experiment-sweep-with-a-study", ["experiment=dr_ablation,own_look"], "studies run with simgen study own_look"),
+    C("experiment-is-a-study-file", experiment_study_file,
+      "is a study, not an overlay: studies run with simgen study "),
     C("lexer-non-ascii", ["output.dir=/data/ü"], "quote the value for Hydra, e.g. simgen \"output.dir='/data/ü'\""),
     C("lexer-unclosed-list", ["camera.distance=[1,2"], "cannot parse the override 'camera.distance=[1,2'"),
     C("lexer-unbalanced-quote", ["output.dir='/data/x"], "cannot parse the override"),
@@ -684,7 +696,7 @@ def test_the_corpus_covers_every_group_and_file_kind():
 # ------------------------------------------------------------------ the console script, end to end
 
 SUBPROCESS_CASES = ["misspelt-key", "distance-nan", "hdri-truncated", "lexer-non-ascii", "mesh-symlink-loop",
-                    "texture-truncated-png"]
+                    "texture-truncated-png", "experiment-is-a-study"]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)

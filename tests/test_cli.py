@@ -213,9 +213,10 @@ def test_help_is_simgens_own_usage(cli):
     from simgen.cli import CONFIG_DIR
     from simgen.configstore import default_options, options
 
-    for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
+    for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "study")):
         for option in group.glob("*.yaml"):
             assert f"{group.name}={option.stem}" in text, f"{group.name}={option.stem} not in --help"
+    assert "simgen study dr_gap" in text and "study=" not in text  # studies: a command, no group (simgen study --help)
     for group, opts in options().items():
         for option in opts:
             assert f"{group}={option}" in text, f"{group}={option} not in --help"

@@ -45,8 +45,8 @@ they have no field in Settings."""
 ALL_OPTIONS = options()
 GROUPS = sorted(g for g in ALL_OPTIONS if g not in GLOBAL_GROUPS)
 OPTIONS = [(g, o) for g in [*GROUPS, *GLOBAL_GROUPS] for o in ALL_OPTIONS[g]
-           if not is_study_file(CONFIG_DIR / g / f"{o}.yaml")]  # studies (simgen experiment=dr_gap) are run by
-#                                                                  simgen.experiment, not composed
+           if not is_study_file(CONFIG_DIR / g / f"{o}.yaml")]  # a study is no option (simgen study NAME:
+#                                                                  tests/test_study_command.py), never composed
 SCHEMA_OPTIONS = [(g, o) for g, o in OPTIONS if g in GROUPS]
 FILE_OPTIONS = [(g, o) for g, o in SCHEMA_OPTIONS if registered(g, o) is None]
 TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_dataclass(f.type)
@@ -183,7 +183,8 @@ def test_each_option_composes_to_the_defaults_with_its_own_values(group, option)
 
 def test_experiments_are_global_overlays_applied_last():
     """``experiment=NAME`` works without '+' (the group is in the defaults list as null) and
-    its values win over config.yaml's own (it comes after _self_)."""
+    its values win over config.yaml's own (it comes after _self_). Every option is an overlay:
+    a study is no experiment (configs/study/, ``simgen study NAME``)."""
     group = "experiment"
     assert group in GLOBAL_GROUPS
     defaults = OmegaConf.load(CONFIG_DIR / "config.yaml").defaults
@@ -192,6 +193,7 @@ def test_experiments_are_global_overlays_applied_last():
     assert defaults[names.index(group)][group] is None
     for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
         assert path.read_text().startswith("# @package _global_\n"), f"{path} is not a _global_ package"
+        assert not is_study_file(path), f"{path} is a study: it belongs in configs/study/ (simgen study NAME)"
     assert _compose([f"{group}=dr_ablation"]).frames == 8  # Settings says 4
 
 

@@ -34,7 +34,7 @@ from conftest import SIMGEN
 from docblocks import ROOT, Block, Command, collect, pages
 
 BLOCKS = collect()
-SUBCOMMANDS = {"merge", "inspect", "validate", "compare", "fetch", "catalog", "fit"}
+SUBCOMMANDS = {"merge", "inspect", "validate", "compare", "fetch", "catalog", "fit", "study"}
 """``simgen`` commands that render nothing; anything else is a render (a multirun, ``--cfg`` too)."""
 TINY = ["render.width=64", "render.height=48", "render.samples=1"]
 TINY_SCRIPT_ARGS = {

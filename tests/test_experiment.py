@@ -1,4 +1,4 @@
-"""``simgen experiment=NAME``: a study renders its arms and target, trains a detector per arm,
+"""``simgen study NAME``: a study renders its arms and target, trains a detector per arm,
 size and seed, scores each with COCOeval and writes the table, plots and summary; bad studies
 fail before anything renders; a second run reuses what is on disk; real images mix in."""
 
@@ -21,7 +21,7 @@ from simgen.experiment.config import load_study
 from simgen.io.files import read_json, write_json
 
 REPO = Path(__file__).resolve().parents[1]
-DR_GAP = REPO / "configs" / "experiment" / "dr_gap.yaml"
+DR_GAP = REPO / "configs" / "study" / "dr_gap.yaml"
 TINY = ["render.width=64", "render.height=48", "render.samples=2", "render.denoise=false",
         "'camera.distance=[0.5,0.9]'"]
 
@@ -32,7 +32,7 @@ def simgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def tiny_study(tmp_path: Path, *extra: str) -> list[str]:
-    return ["experiment=dr_gap", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
+    return ["study", "dr_gap", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
             "study.target.frames=3", "study.trainer.steps=2", "study.trainer.batch_size=2", "study.trainer.warmup=1",
             f"study.simgen=[{','.join(TINY)}]", *extra]
 
@@ -66,19 +66,19 @@ def test_the_shipped_study_loads_with_two_arms_that_differ_in_randomization():
     assert any(o.startswith("seed=") for o in s.target.overrides)  # the target shares no frame with the arms
 
 
-OWN_LOOK = REPO / "configs" / "experiment" / "own_look.yaml"
+OWN_LOOK = REPO / "configs" / "study" / "own_look.yaml"
 
 
 @pytest.mark.slow
 def test_the_appearance_study_differs_only_in_own_replace(tmp_path):
-    """experiment=own_look: arms own / random / mix differ in materials.own_replace alone, on the
+    """simgen study own_look: arms own / random / mix differ in materials.own_replace alone, on the
     bundled textured assets, against a target of them under other lighting; a tiny run of it
     renders its arms with the meshes' own looks (meta) and scores every arm."""
     s = load_study(OWN_LOOK, [])
     assert {k: a.overrides for k, a in s.arms.items()} == {
         "own": ["materials.own_replace=0"], "random": ["materials.own_replace=1"], "mix": ["materials.own_replace=0.5"]}
     assert "objects.catalog=textured" in s.simgen and "lighting=sky" in s.target.overrides
-    args = ["experiment=own_look", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
+    args = ["study", "own_look", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
             "study.target.frames=2", "study.trainer.steps=2", "study.trainer.batch_size=2", "study.trainer.warmup=1",
             f"study.simgen=[{','.join(TINY)},objects.catalog=textured,materials=procedural]"]
     r = simgen(*args, cwd=tmp_path)
@@ -116,9 +116,9 @@ Its statistical claim at the shipped size is not a test's: ``python scripts/repr
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
-    """``simgen experiment=dr_gap`` at the SMALL size."""
+    """``simgen study dr_gap`` at the SMALL size."""
     tmp = tmp_path_factory.mktemp("dr_gap")
-    r = simgen("experiment=dr_gap", *SMALL, cwd=tmp)
+    r = simgen("study", "dr_gap", *SMALL, cwd=tmp)
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp / "experiments" / "dr_gap", r
 
@@ -179,7 +179,7 @@ def test_the_shipped_study_renders_trains_scores_and_reports_every_arm_consisten
 def test_a_second_run_keeps_every_dataset_and_training_run(shipped, tmp_path):
     out, _ = shipped
     before = read_json(out / "results.json")
-    r = simgen("experiment=dr_gap", *SMALL, f"study.out={out}", cwd=tmp_path)
+    r = simgen("study", "dr_gap", *SMALL, f"study.out={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr.count(", kept") == 3 + 4 and "training (" not in r.stderr  # 3 datasets, 4 training runs
     assert [x["AP"] for x in read_json(out / "results.json")["runs"]] == [x["AP"] for x in before["runs"]]

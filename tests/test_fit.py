@@ -348,13 +348,13 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     as_overrides = simgen("--cfg", "job", "frames=2", *fitted, cwd=tmp_path)
     assert as_overrides.returncode == 0, as_overrides.stderr
     assert yaml.safe_load(as_overrides.stdout) == composed
-    study = load_study(ROOT / "configs" / "experiment" / "dr_gap.yaml", [f"study.arms.wide.from_fit={fit}"])
+    study = load_study(ROOT / "configs" / "study" / "dr_gap.yaml", [f"study.arms.wide.from_fit={fit}"])
     sets = {d.name: d.overrides for d in plan_datasets(study, [], tmp_path / "study")}
     wide = sets["wide"]
     assert wide[len(study.simgen):len(study.simgen) + len(fitted)] == fitted  # after study.simgen, before the arm's
     assert wide[len(study.simgen) + len(fitted)] == study.arms["wide"].overrides[0]
     assert not set(fitted) & set(sets["narrow"])
-    gap = load_study(ROOT / "configs" / "experiment" / "fit_gap.yaml", [f"study.arms.fitted.from_fit={fit}"])
+    gap = load_study(ROOT / "configs" / "study" / "fit_gap.yaml", [f"study.arms.fitted.from_fit={fit}"])
     assert list(gap.arms) == ["default", "fitted", "truth"] and gap.arms["default"].overrides == []
     assert gap.arms["truth"].overrides == [o for o in gap.target.overrides if not o.startswith("seed=")]
 

@@ -22,7 +22,7 @@ from simgen.labels.kinds import LABEL_KINDS
 from simgen.recipes import RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
-DR_GAP = ROOT / "configs" / "experiment" / "dr_gap.yaml"
+DR_GAP = ROOT / "configs" / "study" / "dr_gap.yaml"
 PACKAGE = "simgen_testplug"
 
 KINDS = '''

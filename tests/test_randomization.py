@@ -36,7 +36,7 @@ from test_cli import Cli, q  # the subprocess helper of tests/test_cli.py
 
 CONFIG_DIR = Path(simgen.cli.CONFIG_DIR)
 OPTIONS = [(g, o) for g, opts in options().items() for o in opts
-           if not is_study_file(CONFIG_DIR / g / f"{o}.yaml")]  # a study (experiment=dr_gap) is run by simgen.experiment: tests/test_experiment.py
+           if not is_study_file(CONFIG_DIR / g / f"{o}.yaml")]  # a study is no option (simgen study NAME): tests/test_experiment.py
 TINY = ["frames=1", "render.width=48", "render.height=32", "render.samples=1", "render.device=cpu"]
 DRAWS = 200
 

@@ -299,10 +299,10 @@ def test_without_ultralytics(dataset, tmp_path):
 
 
 def test_a_study_trains_yolo_in_the_client_interpreter(client_python, tmp_path):  # noqa: F811
-    """``simgen experiment=dr_gap study.trainer.name=ultralytics``: the arms are rendered with a YOLO
+    """``simgen study dr_gap study.trainer.name=ultralytics``: the arms are rendered with a YOLO
     export, the script runs in study.trainer.python, and its detections are scored by name."""
     tiny = "[render.width=64,render.height=48,render.samples=2,render.denoise=false]"
-    args = ["experiment=dr_gap", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
+    args = ["study", "dr_gap", f"study.out={tmp_path / 'study'}", "study.frames=[4]", "study.seeds=[0]",
             "study.target.frames=3", f"study.simgen={tiny}", "study.trainer.name=ultralytics",
             f"study.trainer.python={client_python}", "study.trainer.epochs=1", "study.trainer.imgsz=64",
             "study.trainer.batch_size=4"]

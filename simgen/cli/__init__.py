@@ -21,8 +21,9 @@ The modules, one concern each:
 - :mod:`simgen.cli.overrides`: the overrides checked before Hydra composes;
 - :mod:`simgen.cli.usage`: ``simgen --help``;
 - :mod:`simgen.cli.commands`: ``simgen merge``, ``inspect``, ``validate``, ``compare``,
-  ``fetch``, ``catalog``;
-- :mod:`simgen.cli.study`: ``simgen experiment=NAME`` when NAME is a study;
+  ``fetch``, ``catalog`` (and the table of subcommands, ``fit`` and ``study`` among them);
+- :mod:`simgen.cli.fit`: ``simgen fit``;
+- :mod:`simgen.cli.study`: ``simgen study NAME``, a study (``experiment=`` is a Hydra overlay only);
 - :mod:`simgen.cli.datasetlog`: the run's log file;
 - :mod:`simgen.cli.errors`: the one-line error and its exit status.
 """
@@ -41,12 +42,12 @@ from simgen.cli.commands import (
 )
 from simgen.cli.datasetlog import LOG_FILE, DatasetLog
 from simgen.cli.overrides import check_overrides
-from simgen.cli.study import check_dataset, study_file, study_main
+from simgen.cli.study import check_dataset, resolve_study, study_main
 from simgen.cli.usage import HELP_FLAGS, describe, usage
 from simgen.core.paths import CONFIG_DIR
 
 __all__ = [
     "CONFIG_DIR", "HELP_FLAGS", "LOG_FILE", "PLAIN_FLAGS", "SUBCOMMANDS", "DatasetLog", "catalog_main",
     "check_dataset", "check_overrides", "compare_main", "describe", "fetch_main", "inspect_main", "main",
-    "merge_main", "study_file", "study_main", "usage", "validate_main",
+    "merge_main", "resolve_study", "study_main", "usage", "validate_main",
 ]

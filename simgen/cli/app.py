@@ -1,6 +1,6 @@
-"""The Hydra app and :func:`main`, the ``simgen`` command: dispatch (subcommands, ``--help``,
-studies), the overrides checked before Hydra composes, Hydra's run folder out of the working
-directory, Hydra's errors worded as simgen's, and the run's summary."""
+"""The Hydra app and :func:`main`, the ``simgen`` command: dispatch (subcommands, ``simgen study``
+among them, ``--help``), the overrides checked before Hydra composes, Hydra's run folder out of
+the working directory, Hydra's errors worded as simgen's, and the run's summary."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from simgen import Interrupted, SimgenError
 from simgen.cli.commands import SUBCOMMANDS
 from simgen.cli.datasetlog import DatasetLog
 from simgen.cli.errors import fail
-from simgen.cli.overrides import check_overrides, quote
-from simgen.cli.study import study_file, study_main
+from simgen.cli.overrides import check_overrides, quote, refuse_studies
 from simgen.cli.usage import HELP_FLAGS, usage
 from simgen.core.paths import CONFIG_DIR
 from simgen.procs import die_with_parent
@@ -128,10 +127,11 @@ def main() -> None:
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)
         return
-    study = study_file(args)
-    if study is not None:
-        study_main(study, args)
-        return
+    if not any(a.partition("=")[0].lstrip("+") == "hydra.searchpath" for a in args):
+        try:  # experiment= is an overlay, a study runs as `simgen study NAME` (else: check_overrides says so)
+            refuse_studies(args)
+        except SimgenError as e:
+            fail(str(e))
     _full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     primary, args = config_flags(args)
     flags = [a for a in args if a.startswith("-")]

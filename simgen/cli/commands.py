@@ -1,5 +1,5 @@
-"""``simgen NAME ...``: the commands on datasets beside the Hydra app (merge, inspect, validate,
-compare, fetch, catalog), each with its own argparse usage and exit status."""
+"""``simgen NAME ...``: the commands beside the Hydra app (merge, inspect, validate, compare, fetch,
+catalog; fit and study, in modules of their own), each with its own usage and exit status."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Callable
 from simgen import SimgenError
 from simgen.cli.errors import fail
 from simgen.cli.fit import fit_main
+from simgen.cli.study import study_main
 
 
 def merge_main(argv: list[str]) -> None:
@@ -197,5 +198,5 @@ def catalog_main(argv: list[str]) -> None:
 
 SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
     "merge": merge_main, "inspect": inspect_main, "validate": validate_main, "compare": compare_main,
-    "fetch": fetch_main, "catalog": catalog_main, "fit": fit_main}
-"""``simgen NAME ...``: commands on datasets beside the Hydra app (a first argument of that name)."""
+    "fetch": fetch_main, "catalog": catalog_main, "fit": fit_main, "study": study_main}
+"""``simgen NAME ...``: commands beside the Hydra app (a first argument of that name)."""

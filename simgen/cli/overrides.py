@@ -1,12 +1,13 @@
 """The command line's overrides checked before Hydra composes: parsed as Hydra will, every key
 and group option (every value of a sweep) checked, and a one-line error with a "did you mean"
-for the first bad one, worded as simgen's own checks word theirs."""
+for the first bad one, worded as simgen's own checks word theirs; a study named as an
+``experiment=`` overlay is one line saying ``simgen study NAME``."""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any
+from typing import Any, Iterable
 
 from simgen import SimgenError
 
@@ -47,6 +48,49 @@ def _parse_fix(text: str) -> str:
         return "quote the value for Hydra, e.g. simgen \"" + f"{key}='{value}'" + '"'
     return ("check its brackets and quotes (Hydra's override syntax: key=value, key=[a,b], "
             "key={name: value}, key='quoted text')")
+
+
+def study_hint(key: str, value: str) -> str | None:
+    """The one-line message for an override ``key=value`` that names a study where only an overlay
+    can be (``experiment=dr_gap``, ``experiment=FILE.yaml`` with a study: node, ``study=dr_gap``),
+    saying the command that runs it; None for anything else (an overlay of configs/experiment/)."""
+    from simgen.core.paths import CONFIG_DIR
+    from simgen.experiment.config import is_file_argument, study_named
+
+    key = key.lstrip("+~")
+    if key not in ("experiment", "study") or not value:
+        return None
+    if key == "experiment" and not is_file_argument(value) and (CONFIG_DIR / "experiment" / f"{value}.yaml").is_file():
+        return None
+    if study_named(value) is None:
+        return None
+    what = "a study, not an overlay" if key == "experiment" else "a study"
+    return (f"{key}={value} is {what}: studies run with simgen study {value} (followed by the same "
+            "study.KEY=VALUE and simgen overrides; simgen study --help lists the studies)")
+
+
+def named_study(overrides: Iterable[str]) -> tuple[str, str] | None:
+    """(the key=value, the study) of the first override that names a study where only an overlay
+    can be (:func:`study_hint`; a sweep's values too: ``experiment=dr_ablation,dr_gap``), or None."""
+    for a in overrides:
+        key, eq, value = a.partition("=")
+        if not eq or key.lstrip("+~") not in ("experiment", "study"):
+            continue
+        for v in value.split(","):
+            v = v.strip().strip("'\"")
+            if study_hint(key, v) is not None:
+                return f"{key.lstrip('+~')}={v}", v
+    return None
+
+
+def refuse_studies(overrides: Iterable[str]) -> None:
+    """A one-line SimgenError (:func:`study_hint`) for the first override that names a study where
+    only an overlay can be (:func:`named_study`): ``experiment=`` is a Hydra overlay group only, a
+    study runs as ``simgen study NAME``."""
+    found = named_study(overrides)
+    if found is not None:
+        key, _, value = found[0].partition("=")
+        raise SimgenError(str(study_hint(key, value)))
 
 
 def check_overrides(overrides: list[str]) -> list[Any]:
@@ -96,6 +140,9 @@ def check_overrides(overrides: list[str]) -> list[Any]:
             values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
             for v in values:
                 if v is not None and str(v) not in options[key]:
+                    hint = study_hint(key, str(v))  # experiment=dr_gap: a study, not an overlay
+                    if hint is not None:
+                        raise SimgenError(hint)
                     guess = did_you_mean(str(v), options[key], prefix=f"{key}=")
                     raise SimgenError(f"unknown option {key}={v}; {guess + ' ' if guess else ''}"
                                       f"the options of {key} are {', '.join(options[key])}")

@@ -12,7 +12,7 @@ from simgen.core.paths import CONFIG_DIR
 HELP_FLAGS = ("-h", "--help")
 
 
-def _comment(path: Path) -> str:
+def top_comment(path: Path) -> str:
     """The comment block at the top of a YAML file, as one line."""
     words = []
     for line in path.read_text().splitlines():
@@ -32,7 +32,7 @@ def describe(group: str, option: str) -> str:
     if cls is not None:
         return " ".join((cls.__doc__ or "").split())
     path = CONFIG_DIR / group / f"{option}.yaml"
-    return _comment(path) if path.is_file() else ""
+    return top_comment(path) if path.is_file() else ""
 
 
 def usage() -> str:
@@ -70,7 +70,7 @@ def usage() -> str:
               "  simgen output.dir=/data/run1 start=1000 frames=1000       # frames 1000..1999",
               "  simgen -m hydra/launcher=local 'shard.index=range(4)' shard.count=4 output.dir=/data/run1",
               "                                       # 4 shards at once (launchers: local, slurm, ray_local)",
-              "  simgen -m experiment=dr_ablation                           # one dataset per job",
+              "  simgen -m experiment=dr_ablation                           # an overlay with a sweep: one dataset per job",
               "  simgen merge /data/all /data/part1 /data/part2             # datasets into one (hard links)",
               "  simgen inspect /data/run1 [--out report.html]              # HTML report: contact sheet, plots, warnings",
               "  simgen validate /data/run1 [--full]                        # consistency checks; exit 0 clean, 1 problems",
@@ -80,6 +80,8 @@ def usage() -> str:
               "  simgen catalog /data/lib --out gso.yaml --categories map.yaml  # scanned objects -> objects.catalog",
               "  simgen fit target=/data/real/images name=shop              # fit the randomization to your images",
               "  simgen --config-dir fits/shop --config-name best frames=100 # render with the fitted settings",
+              "  simgen study dr_gap [study.KEY=VALUE ...] [overrides ...]  # a study: arms rendered, detectors trained",
+              "                                       # and scored (simgen study --help lists the studies)",
               "  simgen --cfg job                                           # print the composed config",
               "",
               f"The default scene is scene={DEFAULT_RECIPE}. Reference of every key: docs/config.md; the dataset",

@@ -1,7 +1,7 @@
 """What a domain-randomization experiment ("study") is: its declared settings and how it is read.
 
-A study is the ``study:`` node of a file in configs/experiment/ (``simgen experiment=dr_gap``)
-or of any YAML file (``simgen experiment=/path/my_study.yaml``). Every field is declared once
+A study is the ``study:`` node of a file in configs/study/ (``simgen study dr_gap``) or of any
+YAML file (``simgen study /path/my_study.yaml``). Every field is declared once
 here, with its bounds and meaning, and checked by :func:`simgen.schema.check_fields`; command-line
 overrides ``study.KEY=VALUE`` are merged into it, any other override is a simgen setting applied
 to every dataset the study renders.
@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Optional
 
 from simgen import SimgenError
+from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
 from simgen.fit.results import best_overrides
 from simgen.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+STUDY_DIR = CONFIG_DIR / "study"
+"""simgen's own studies: ``simgen study NAME`` runs STUDY_DIR/NAME.yaml."""
 
 
 @dataclass
@@ -162,6 +165,24 @@ def is_study_file(path: Path) -> bool:
     except (OSError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and "study" in data
+
+
+def is_file_argument(value: str) -> bool:
+    """Whether a study argument is a file's path (it ends with .yaml or .yml, or holds a '/'), not
+    the name of one of simgen's studies."""
+    return value.endswith((".yaml", ".yml")) or "/" in value
+
+
+def studies() -> dict[str, Path]:
+    """simgen's own studies: name -> file (STUDY_DIR/NAME.yaml), by name."""
+    return {p.stem: p for p in sorted(STUDY_DIR.glob("*.yaml")) if is_study_file(p)}
+
+
+def study_named(value: str) -> Path | None:
+    """The study file ``value`` names, if it names one: one of simgen's (STUDY_DIR/NAME.yaml) or,
+    for a path (:func:`is_file_argument`), that file when it has a ``study`` node."""
+    path = Path(value).expanduser() if is_file_argument(value) else STUDY_DIR / f"{value}.yaml"
+    return path if value and is_study_file(path) else None
 
 
 def load_study(path: Path, overrides: list[str]) -> StudyConfig:

@@ -2,8 +2,8 @@
 
 A self-contained script run by ANOTHER interpreter (one with ``ultralytics`` installed, such as
 ``.venv-clients`` built by ``scripts/client_env.sh``): it imports only the standard library,
-numpy and ultralytics (with what ultralytics brings), never simgen. ``simgen experiment=dr_gap``
-runs it once per arm x training-set size x seed::
+numpy and ultralytics (with what ultralytics brings), never simgen. ``simgen study dr_gap
+study.trainer.name=ultralytics`` runs it once per arm x training-set size x seed::
 
     PYTHON yolo_trainer.py --data DIR/yolo/data.yaml --frames N --model yolov8n.yaml \\
         --epochs E --imgsz S --batch B --seed K --device cpu|0|0,1 [--weights local.pt] \\

@@ -117,13 +117,13 @@ def main() -> None:
     if not (CONFIG_DIR / "config.yaml").is_file():
         fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
              "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")
+    args = sys.argv[1:]
+    if args and args[0] in SUBCOMMANDS:  # those that compose a config store it themselves (configstore.compose)
+        SUBCOMMANDS[args[0]](args[1:])
+        return
     from simgen.configstore import register
 
     register()  # the config groups' defaults are the declared dataclasses: stored before Hydra composes
-    args = sys.argv[1:]
-    if args and args[0] in SUBCOMMANDS:
-        SUBCOMMANDS[args[0]](args[1:])
-        return
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)
         return

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simgen.assets.meshes import load_mesh
 from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.labels.preview import id_colors
 
@@ -121,6 +120,8 @@ def _fill(mask: np.ndarray, lo: np.ndarray, size: np.ndarray, count: np.ndarray,
 
 def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
     """The amodal mask of every annotated object of the frame that covers a pixel."""
+    from simgen.assets.meshes import load_mesh  # trimesh: imported where meshes are drawn, not by readers
+
     cam = ctx.scene.camera
     ids, masks = [], []
     for o in sorted(ctx.scene.objects, key=lambda o: o.instance_id):

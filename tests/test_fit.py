@@ -594,6 +594,7 @@ def test_neutral_renders_keep_the_light_shares_only_when_lighting_is_developed()
     assert "lighting.saturation=[0,0]" in neutral(["lighting.temperature"], LightingConfig())
 
 
+@pytest.mark.slow  # four renders at 32 samples (20 s)
 @pytest.mark.render
 def test_developed_lighting_gives_the_images_simgen_renders_with_that_lighting(tmp_path):
     """A neutral render (white lamps at the centre of their ranges, their shares kept) developed
@@ -783,10 +784,12 @@ def test_kid_features_come_from_a_local_weights_file_and_bad_ones_are_one_line(b
         load_fit(["target=/tmp", "objective=kid"])
 
 
+@pytest.mark.slow  # a whole fit (a minute or more)
 @pytest.mark.render
 def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
     args = ["fit", f"target={target / 'images'}", "name=kid", "fit.frames=2", "fit.trials=2", "fit.startup_trials=1",
             "fit.objective=kid", f"fit.kid_weights={backbone}", "fit.develop_trials=12", *SMALL,
+            "fit.final_frames=2", "fit.polish_trials=0",  # a final round (it measures KID too), unpolished
             "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
             "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
     r = simgen(*args, cwd=tmp_path)
@@ -805,6 +808,7 @@ def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
 
 # ------------------------------------------------------------------ objective ap
 
+@pytest.mark.slow  # a whole fit (a minute or more)
 @pytest.mark.render
 def test_an_ap_fit_trains_a_detector_per_trial_and_scores_it_on_the_target(target, tmp_path):
     args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=ap", "fit.frames=4",

@@ -35,6 +35,7 @@ from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.assets.images import check_image_textures, image_aspect, photo_files
 from simgen.config import MAX_DISTORTION, Settings
+from simgen.config.schema import setting, span
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.mesh_ref import MeshRef
 from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
@@ -44,7 +45,6 @@ from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import draw_texture, sample_material
 from simgen.sampling.objects import pick_objects
 from simgen.sampling.random import direction, integer, pick, random_quaternion, unit_vector, uniform
-from simgen.schema import setting, span
 
 
 @dataclass

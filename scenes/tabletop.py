@@ -19,6 +19,7 @@ from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
 from simgen.config import Settings
+from simgen.config.schema import setting, span
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
 from simgen.core.transforms import plane_pose, rot_z
@@ -30,7 +31,6 @@ from simgen.sampling.objects import draw_distractors, object_name, pick_objects
 from simgen.sampling.physics import Support, bounding_sphere, drop_centres, drop_pose, sample_support, slab_behind
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
 from simgen.sampling.random import choose, integer, pick, random_rotation, uniform
-from simgen.schema import setting, span
 
 
 BACKGROUNDS = ("ground", "walls", "room")

@@ -74,7 +74,7 @@ TARGET_SEED = 4242
 
 
 def override(key: str, value) -> str:
-    from simgen.schema import override_text
+    from simgen.config.schema import override_text
 
     return f"{key}={override_text(value)}"
 

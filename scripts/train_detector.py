@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simgen import SimgenError  # noqa: E402
+from simgen.config.schema import check_value, default_of, field_docs, rule_of  # noqa: E402
 from simgen.experiment.training import FIELDS, RCNN_ARCHS, TorchvisionTrainer  # noqa: E402
-from simgen.schema import check_value, default_of, field_docs, rule_of  # noqa: E402
 
 NOTES = {"steps": "0: no training (e.g. --weights model.pt --steps 0 --eval)",
          "threads": "1 is faster on a busy shared machine"}

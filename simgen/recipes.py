@@ -63,7 +63,7 @@ class Recipe:
         if "recipe" not in fields or fields["recipe"].default != self.name:
             raise bad(f"RECIPE.Config needs a field `recipe: str = {self.name!r}`")
         from simgen.config import Settings
-        from simgen.schema import check_key
+        from simgen.config.schema import check_key
 
         for key in self.ignores:  # each a declared setting of another group
             if not isinstance(key, str) or key.split(".")[0] in ("scene", key):
@@ -85,7 +85,7 @@ def refuse_ignored(recipe: Recipe, s: "Settings") -> None:
     """A one-line SimgenError for the first of ``recipe.ignores`` that ``s`` sets to anything but
     its declared default (by the command line, a config group, a fit's space or a study's arm)."""
     from simgen.config import Settings
-    from simgen.schema import override_text
+    from simgen.config.schema import override_text
 
     def get(obj: Any, key: str) -> Any:
         for part in key.split("."):

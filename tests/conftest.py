@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from simgen.config import RenderConfig, Settings
-from simgen.settings import validate
+from simgen.config.settings import validate
 from simgen.recipes import Recipe
 
 

@@ -513,7 +513,7 @@ CASES = [
     C("distractor-scale-zero", ["scene.distractor_scale=[0,1]"], "scene.distractor_scale"),
     C("impossible-placement", ["objects.count=[50,50]", "scene.area_radius=0.1"], "impossible placement: 50 objects"),
     C("tabletop-unknown-key", ["scene.depth=[1,2]"], "unknown key 'scene.depth'"),
-    C("hydra-unknown-group-option", ["+effects=nope"],  # Hydra's own error, its first line (configstore)
+    C("hydra-unknown-group-option", ["+effects=nope"],  # Hydra's own error, its first line (simgen.config.store)
       "Could not find 'effects/nope' (HYDRA_FULL_ERROR=1 shows the details)"),
     # scene=flying
     C("flying-depth-reversed", ["scene=flying", "scene.depth=[2,1]"], "scene.depth=[2.0, 1.0]"),

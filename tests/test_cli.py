@@ -204,14 +204,14 @@ def test_help_is_simgens_own_usage(cli):
     import typing
 
     from simgen.config import Settings
-    from simgen.schema import default_of, field_docs, first_sentence, override_text, rule_of
+    from simgen.config.schema import default_of, field_docs, first_sentence, override_text, rule_of
 
     result = cli("--help", guard=True, output=False, run_dir=False)
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert text.startswith("usage: simgen")
     from simgen.cli import CONFIG_DIR
-    from simgen.configstore import default_options, options
+    from simgen.config.store import default_options, options
 
     for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "study")):
         for option in group.glob("*.yaml"):

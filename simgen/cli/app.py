@@ -51,7 +51,7 @@ _full_error = False
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
     from simgen.pipeline import run
-    from simgen.settings import to_settings
+    from simgen.config.settings import to_settings
 
     handler = None
     root = logging.getLogger()
@@ -118,10 +118,10 @@ def main() -> None:
         fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
              "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")
     args = sys.argv[1:]
-    if args and args[0] in SUBCOMMANDS:  # those that compose a config store it themselves (configstore.compose)
+    if args and args[0] in SUBCOMMANDS:  # those that compose a config store it themselves (simgen.config.store.compose)
         SUBCOMMANDS[args[0]](args[1:])
         return
-    from simgen.configstore import register
+    from simgen.config.store import register
 
     register()  # the config groups' defaults are the declared dataclasses: stored before Hydra composes
     if any(a in HELP_FLAGS for a in args):
@@ -167,7 +167,7 @@ def main() -> None:
 
             if not isinstance(e, (HydraException, OmegaConfBaseException)):
                 raise
-            from simgen.configstore import composition_error
+            from simgen.config.store import composition_error
 
             fail(str(composition_error(e, details="HYDRA_FULL_ERROR=1 shows the details")))
         finally:

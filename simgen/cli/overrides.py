@@ -97,13 +97,13 @@ def check_overrides(overrides: list[str]) -> list[Any]:
     """Parse the command-line overrides as Hydra will and check every key and group option
     (every value of a sweep, before its first job runs); a one-line SimgenError with a "did you
     mean" for the first bad one. Returns the parsed overrides. The values are checked when the
-    config is composed and converted (simgen.settings.to_settings)."""
+    config is composed and converted (simgen.config.settings.to_settings)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from simgen.configstore import options as group_options
-    from simgen.configstore import registered
-    from simgen.schema import check_key, did_you_mean
+    from simgen.config.store import options as group_options
+    from simgen.config.store import registered
+    from simgen.config.schema import check_key, did_you_mean
 
     parser = OverridesParser.create()
     parsed = []

@@ -26,7 +26,7 @@ def top_comment(path: Path) -> str:
 def describe(group: str, option: str) -> str:
     """What option ``group=option`` is for: the docstring of the dataclass it is, or the comment
     at the top of its file."""
-    from simgen.configstore import registered
+    from simgen.config.store import registered
 
     cls = registered(group, option)
     if cls is not None:
@@ -38,8 +38,8 @@ def describe(group: str, option: str) -> str:
 def usage() -> str:
     """simgen's own --help text: groups and options, the common keys, examples, the docs."""
     from simgen.config import DEFAULT_RECIPE, Settings
-    from simgen.configstore import options as group_options
-    from simgen.schema import allowed, default_of, field_docs, first_sentence, override_text, rule_of
+    from simgen.config.store import options as group_options
+    from simgen.config.schema import allowed, default_of, field_docs, first_sentence, override_text, rule_of
 
     lines = ["usage: simgen [-m] [KEY=VALUE ...] [GROUP=OPTION ...]", "",
              "Render a labelled computer-vision dataset with Blender/Cycles: RGB images, instance and",

@@ -2,7 +2,7 @@
 
 A study is the ``study:`` node of a file in configs/study/ (``simgen study dr_gap``) or of any
 YAML file (``simgen study /path/my_study.yaml``). Every field is declared once
-here, with its bounds and meaning, and checked by :func:`simgen.schema.check_fields`; command-line
+here, with its bounds and meaning, and checked by :func:`simgen.config.schema.check_fields`; command-line
 overrides ``study.KEY=VALUE`` are merged into it, any other override is a simgen setting applied
 to every dataset the study renders.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Optional
 
 from simgen import SimgenError
+from simgen.config.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
 from simgen.fit.results import best_overrides
-from simgen.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 STUDY_DIR = CONFIG_DIR / "study"
@@ -206,7 +206,7 @@ def load_study(path: Path, overrides: list[str]) -> StudyConfig:
 
 def _check_key(key: str) -> None:
     """SimgenError with a "did you mean" unless ``key`` names a study field (arms.NAME.* inside):
-    the one override-key check (:func:`simgen.schema.check_key`), an arm's keys named as such."""
+    the one override-key check (:func:`simgen.config.schema.check_key`), an arm's keys named as such."""
     try:
         check_key(key, StudyConfig, under="study", where="docs/config.md, section Studies, lists the study keys")
     except UnknownKey as e:

@@ -3,7 +3,7 @@
 ``simgen fit target=DIR [name=NAME] [target_coco=FILE] [fit.KEY=VALUE ...] [simgen overrides ...]``:
 ``target``, ``target_coco`` and ``name`` are short for ``fit.target``, ``fit.target_coco`` and
 ``fit.name``; every other ``fit.KEY=VALUE`` sets a field of :class:`FitConfig` (checked by
-:func:`simgen.schema.check_fields`), and any other override is a simgen setting of every render
+:func:`simgen.config.schema.check_fields`), and any other override is a simgen setting of every render
 the fit makes (as a study's are).
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from simgen import SimgenError
+from simgen.config.schema import check_fields, check_key, merge_overrides, setting
 from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.config import TrainerConfig
 from simgen.fit.kid import ARCHS
-from simgen.schema import check_fields, check_key, merge_overrides, setting
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_SPACE = CONFIG_DIR / "fit_space.yaml"

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simgen.config.schema import override_text
 from simgen.io.files import atomic_write_bytes
 from simgen.report import mpl, svg
 from simgen.report.inspect import CSS, image_data_uri
-from simgen.schema import override_text
 
 if TYPE_CHECKING:
     from simgen.fit.plan import Plan

@@ -13,7 +13,7 @@ def best_overrides(folder: str | Path, where: str) -> list[str]:
     ``where`` when there is none."""
     import yaml
 
-    from simgen.schema import override_text
+    from simgen.config.schema import override_text
 
     path = Path(folder).expanduser() / "best.yaml"
     try:

@@ -41,6 +41,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from simgen import SimgenError
+from simgen.config.schema import override_text
 from simgen.fit.config import digest
 from simgen.fit.develop import Frames, Search, load_frames, search
 from simgen.fit.distance import Distance, distance
@@ -51,7 +52,6 @@ from simgen.fit.space import Entry, params_of, to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
 from simgen.procs import child_env, quiet_fds
-from simgen.schema import override_text
 
 log = logging.getLogger("simgen.fit")
 
@@ -629,7 +629,7 @@ def best_yaml(plan: Plan, study: Any) -> str:
 
     result = fitted(plan, study)
     values = result.values
-    from simgen.configstore import groups as setting_groups
+    from simgen.config.store import groups as setting_groups
 
     known = {"scene", "experiment", *setting_groups()}
     groups, keys = [], {}

@@ -13,7 +13,7 @@ whose leaves say how to search that setting::
       world: {choices: [[uniform], [sky]]}         # one of these values
 
 A setting that is itself a range (``camera.distance=[lo,hi]``, declared with
-:func:`simgen.schema.span`) is fitted as a range, because the result is a randomization: the
+:func:`simgen.config.schema.span`) is fitted as a range, because the result is a randomization: the
 search draws its centre within ``[low, high]`` and its width as a fraction of that interval
 (both in log space with ``log: true``), and the fitted range is ``centre ± width/2`` clipped to
 ``[low, high]``. ``as: value`` fits it as a single value instead. Every entry is checked against
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from simgen import SimgenError
-from simgen.schema import Rule, UnknownKey, check_key, check_value, override_text, rule_of
+from simgen.config.schema import Rule, UnknownKey, check_key, check_value, override_text, rule_of
 
 LEAF_KEYS = {"low", "high", "log", "as", "choices"}
 """The keys of a leaf written as a mapping."""

@@ -30,8 +30,8 @@ import torch
 import torchvision
 
 from simgen import SimgenError
+from simgen.config.schema import check_fields
 from simgen.experiment.training import ARCHS, TorchvisionTrainer  # ARCHS: the detectors build_detector makes
-from simgen.schema import check_fields
 from simgen.torch.dataset import collate_detection
 
 class TinyBackbone(torch.nn.Module):

@@ -24,7 +24,7 @@ def library_kind(source: str, kind: str) -> str:
 def check_request(source: str, kind: str, req: Request) -> type[Source]:
     """The source class; SimgenError (bad usage) for an unknown source, kind, resolution or
     format, or a request that names nothing."""
-    from simgen.schema import did_you_mean
+    from simgen.config.schema import did_you_mean
 
     if source not in SOURCES:
         guess = did_you_mean(source, list(SOURCES))

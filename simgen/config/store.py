@@ -23,9 +23,9 @@ from typing import Any, Iterable
 
 from simgen import SimgenError
 from simgen.config import ObjectsConfig, Settings
+from simgen.config.schema import default_of
 from simgen.core.paths import CONFIG_DIR
 from simgen.recipes import available, load_recipe
-from simgen.schema import default_of
 
 SETTINGS_NODE = "settings"
 """The ConfigStore name of the top-level keys (``seed``, ``start``, ``frames``) in config.yaml's defaults list."""
@@ -39,7 +39,7 @@ class ComposedObjects(ObjectsConfig):
     """:class:`~simgen.config.ObjectsConfig` as Hydra composes it: its {name: value} settings are
     null (read as {}, none) and untyped, so that ``objects.dirs={mug: /data/mugs}`` can set them.
     Hydra's struct mode refuses new keys in a typed {}, and OmegaConf cannot merge a mapping into a
-    typed null; their values are checked against ObjectsConfig by :func:`simgen.settings.to_settings`."""
+    typed null; their values are checked against ObjectsConfig by :func:`simgen.config.settings.to_settings`."""
 
     dirs: Any = None
     weights: Any = None
@@ -125,7 +125,7 @@ def options(groups_: Iterable[str] | None = None, overrides: Iterable[str] = ())
 
 def compose(overrides: Iterable[str] = (), return_hydra_config: bool = False) -> Any:
     """The config ``simgen OVERRIDES`` composes (Hydra's compose API; nothing runs). A value Hydra
-    refuses is one line naming the key and a fix, as :func:`simgen.settings.to_settings` words it."""
+    refuses is one line naming the key and a fix, as :func:`simgen.config.settings.to_settings` words it."""
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -141,11 +141,11 @@ def compose(overrides: Iterable[str] = (), return_hydra_config: bool = False) ->
 
 def setting_error(e: BaseException) -> SimgenError | None:
     """One line for an error Hydra raised composing the config because of a setting (a value of
-    the wrong type, an unknown key), worded as :func:`simgen.settings.to_settings` words the same
+    the wrong type, an unknown key), worded as :func:`simgen.config.settings.to_settings` words the same
     errors; None for any other error."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from simgen.settings import value_error
+    from simgen.config.settings import value_error
 
     cause = e if getattr(e, "full_key", None) else e.__cause__
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):

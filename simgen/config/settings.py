@@ -1,4 +1,4 @@
-"""Settings with their recipe: the layer above :mod:`simgen.config` that knows scene recipes.
+"""Settings with their recipe: the module of the config package that knows scene recipes.
 
 :mod:`simgen.config` declares the groups and checks them without knowing any recipe. Here a
 composed Hydra config becomes :class:`~simgen.config.Settings` whose ``scene`` is typed by the
@@ -20,8 +20,8 @@ from typing import Any
 from simgen import SimgenError
 from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RenderConfig, Settings, check_settings
+from simgen.config.schema import did_you_mean, override_text
 from simgen.recipes import load_recipe, refuse_ignored
-from simgen.schema import did_you_mean, override_text
 
 __all__ = ["RenderConfig", "Settings", "default_scene", "default_settings", "to_settings", "validate"]
 

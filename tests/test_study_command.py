@@ -7,7 +7,6 @@ or file, a flag, or a study named as an ``experiment=`` overlay ends in one line
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,16 +21,12 @@ STUDIES = ("dr_gap", "fit_gap", "own_look")
 
 
 def run_main(argv: list[str], monkeypatch, capfd, cwd: Path) -> tuple[int, str, str]:
-    """``simgen ARGV`` in this process: (exit status, stdout, stderr)."""
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", ["simgen", *argv])
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    try:
-        simgen.cli.main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capfd.readouterr()
+    """``simgen ARGV`` in this process (tests/test_bad_inputs.py's runner): (exit status, stdout,
+    stderr); Blender is never reached."""
+    from test_bad_inputs import run_in_process
+
+    code, out, err, touched = run_in_process(argv, cwd, monkeypatch, capfd)
+    assert not touched, "Blender was reached"
     return code, out, err
 
 

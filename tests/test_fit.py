@@ -917,3 +917,44 @@ def test_two_workers_on_one_database_run_different_trials(target, tmp_path, post
     finally:
         if name in [s.study_name for s in optuna.get_all_study_summaries(postgres_url)]:
             optuna.delete_study(study_name=name, storage=postgres_url)
+
+
+def test_development_statistics_are_the_developed_images_and_a_frame_is_developed_again_only_when_its_draws_change(
+        monkeypatch):
+    """Developer.stats with a memo gives the statistics of the images Developer gives, move after
+    move of a search; a move that changes some frames' draws only (blur's range: the frames that
+    draw blur) develops those frames only, and the same values twice develop nothing."""
+    from simgen.config import EffectsConfig, LightingConfig
+    from simgen.fit.develop import Developer, Frames
+    from simgen.fit.stats import image_stats
+
+    rng = np.random.default_rng(4)
+    n, h, w = 12, 24, 32
+    lights = [rng.uniform(0.0, 0.5, (3, h, w, 3)).astype(np.float32) for _ in range(n)]
+    meta = [{"index": i, "params": {"lights": [{}]}, "lights": [{"kind": "point"}],
+             "world": {"kind": "uniform", "strength": 0.3}, "image": {"total_stops": 0.5}} for i in range(n)]
+    frames = Frames([s.sum(axis=0) for s in lights], [np.array([[40.0, 0, 16], [0, 40.0, 12], [0, 0, 1]])] * n,
+                    list(range(n)), list(range(n)), meta, lights)
+    keys = frozenset({"lighting.point_power", "lighting.world_strength"})
+    develop = Developer(EffectsConfig(), (-1.0, 1.0), "agx", seed=3, lighting=LightingConfig(), lit=keys)
+    calls = []
+    real = Developer._develop
+    monkeypatch.setattr(Developer, "_develop", lambda self, frames, f, how, draws: calls.append(f) or real(
+        self, frames, f, how, draws))
+    base = {"effects.blur_probability": 0.5, "effects.blur": [0.5, 1.0], "effects.noise_probability": 1.0,
+            "effects.full_well": [100.0, 200.0], "lighting.point_power": [20.0, 300.0]}
+    memo: dict = {}
+    moves = [base, {**base, "effects.blur": [0.5, 2.0]}, {**base, "lighting.point_power": [20.0, 30.0]},
+             {**base, "camera.exposure": [0.0, 0.5]}, base]
+    developed = []
+    for values in moves:
+        calls.clear()
+        got = develop.stats(frames, values, memo)
+        want = np.array([image_stats(im) for im in develop(frames, values)])
+        assert np.array_equal(got, want)
+        developed.append(len(calls) - n)  # develop() itself developed every frame once more
+    blurred = sum(1 for f in range(n) if develop._draws(frames, f, develop._how(base))[2]["blur"])
+    assert developed[0] == n and 0 < blurred < n
+    assert developed[1] == blurred                  # only the frames that draw blur
+    assert developed[2] == n and developed[3] == n  # every frame has a point lamp; exposure moves all
+    assert developed[4] == 0                        # the base again: all from the memo

@@ -197,35 +197,77 @@ class Developer:
     def __call__(self, frames: Frames, values: dict[str, Any]) -> list[np.ndarray]:
         """The (H, W, 3) uint8 images of ``frames`` with ``values`` ({setting key: value}) of
         developed settings over the base config's."""
-        from simgen.imaging import apply_effects, effects_enabled, effects_rngs
-        from simgen.imaging.tone import WHITE, display, expose
+        how = self._how(values)
+        return thread_map(lambda f: self._develop(frames, f, how, self._draws(frames, f, how)), range(len(frames.linear)))
 
+    def stats(self, frames: Frames, values: dict[str, Any], memo: dict) -> np.ndarray:
+        """(N, len(IMAGE_STATS)) float64: the image statistics (:func:`simgen.fit.stats.image_stats`)
+        of ``frames`` developed with ``values``, as of the images of ``__call__``. ``memo``: a dict
+        kept with these frames between calls; a frame whose draws (its exposure, lights and effects)
+        are those of an earlier call is not developed again. A search that moves one setting at a
+        time changes few frames' draws with most moves (a lamp type's power: the frames with such a
+        lamp; blur's range: the frames that draw blur), so this saves about half its developments
+        (:data:`MEMO_LIMIT` entries at most: the memo is emptied beyond)."""
+        from simgen.fit.stats import image_stats
+
+        how = self._how(values)
+        draws = [self._draws(frames, f, how) for f in range(len(frames.linear))]
+        keys = [(f, stops, None if scales is None else scales.tobytes(), repr(record))
+                for f, (stops, scales, record) in enumerate(draws)]
+        todo = [f for f, k in enumerate(keys) if k not in memo]
+        if len(memo) + len(todo) > MEMO_LIMIT:
+            memo.clear()
+            todo = list(range(len(keys)))
+        rows = thread_map(lambda f: image_stats(self._develop(frames, f, how, draws[f])), todo)
+        memo.update({keys[f]: row for f, row in zip(todo, rows)})
+        return np.array([memo[k] for k in keys], np.float64)
+
+    def _how(self, values: dict[str, Any]) -> tuple[EffectsConfig, LightingConfig, float, float]:
+        """(effects, lighting, exposure's low and high) with ``values`` over the base config's."""
         cfg = dataclasses.replace(self.effects, **{k.split(".", 1)[1]: v for k, v in values.items()
                                                    if k.startswith("effects.")})
-        lit = self.lit
-        lighting = dataclasses.replace(self.lighting, **{k.split(".", 1)[1]: values[k] for k in lit & values.keys()})
+        lighting = dataclasses.replace(self.lighting, **{k.split(".", 1)[1]: values[k] for k in self.lit & values.keys()})
         lo, hi = values.get("camera.exposure", self.exposure)
-        on = effects_enabled(cfg)
-        shares = frames.lights or [None] * len(frames.linear)
+        return cfg, lighting, lo, hi
 
-        def develop(f: int) -> np.ndarray:
-            linear, index = frames.linear[f], frames.index[f]
-            u = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, EXPOSURE_STREAM))).random()
-            stops = lo + u * (hi - lo)
-            if lit and shares[f] is not None:  # metered again, as simgen meters the relit render
-                meta = frames.meta[f]
-                relit = relight(linear, shares[f], light_scales(meta, self.lighting, lighting, lit, self.seed))
-                raw = relit * np.float32(2.0 ** -meta["image"]["total_stops"])
-                x = expose(raw, self.tone, self.auto_exposure, stops)[0]
-            else:
-                x = linear * np.float32(2.0 ** stops) if hi > lo or lo else linear
-            if not on:
-                return display(x, self.tone)
-            # the tone curve once: of the effects' result, or of x when the frame draws none
-            return apply_effects(x, None, cfg, effects_rngs(self.seed, frames.sequence[f], index), frames.K[f],
-                                 to_display=lambda y: display(y, self.tone), white=WHITE[self.tone])[0]
+    def _draws(self, frames: Frames, f: int, how: tuple) -> tuple:
+        """What frame ``f``'s developed image depends on besides the frame: its exposure's stops,
+        its lights' scales (:func:`light_scales`; None when not relit), its effects' record
+        (:func:`simgen.imaging.draw_effects`; None when no effect can happen)."""
+        from simgen.imaging import draw_effects, effects_enabled, effects_rngs
 
-        return thread_map(develop, range(len(frames.linear)))
+        cfg, lighting, lo, hi = how
+        index = frames.index[f]
+        u = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index, EXPOSURE_STREAM))).random()
+        relit = self.lit and frames.lights and frames.lights[f] is not None
+        scales = light_scales(frames.meta[f], self.lighting, lighting, self.lit, self.seed) if relit else None
+        record = (draw_effects(cfg, effects_rngs(self.seed, frames.sequence[f], index)[0], sequence=False)
+                  if effects_enabled(cfg) else None)
+        return lo + u * (hi - lo), scales, record
+
+    def _develop(self, frames: Frames, f: int, how: tuple, draws: tuple) -> np.ndarray:
+        """Frame ``f`` developed with ``how`` (:meth:`_how`) and its ``draws`` (:meth:`_draws`)."""
+        from simgen.imaging import apply_effects, effects_rngs
+        from simgen.imaging.tone import WHITE, display, expose
+
+        cfg, _, lo, hi = how
+        stops, scales, record = draws
+        linear, index = frames.linear[f], frames.index[f]
+        if scales is not None:  # metered again, as simgen meters the relit render
+            meta = frames.meta[f]
+            raw = relight(linear, frames.lights[f], scales) * np.float32(2.0 ** -meta["image"]["total_stops"])
+            x = expose(raw, self.tone, self.auto_exposure, stops)[0]
+        else:
+            x = linear * np.float32(2.0 ** stops) if hi > lo or lo else linear
+        if record is None:
+            return display(x, self.tone)
+        # the tone curve once: of the effects' result, or of x when the frame draws none
+        return apply_effects(x, None, cfg, effects_rngs(self.seed, frames.sequence[f], index), frames.K[f],
+                             to_display=lambda y: display(y, self.tone), white=WHITE[self.tone])[0]
+
+
+MEMO_LIMIT = 100_000
+"""Most frames' statistics a :meth:`Developer.stats` memo keeps (about 60 MB)."""
 
 
 @dataclass

@@ -100,6 +100,8 @@ class Rendered:
     frames: Frames
     labels: dict[str, np.ndarray]
     """Its label statistics samples ({} when the target has no labels)."""
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
+    """Its frames' image statistics under the draws developed so far (:meth:`Developer.stats`)."""
 
 
 def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial") -> Rendered:
@@ -158,7 +160,10 @@ def measure(plan: Plan, r: Rendered, values: dict[str, Any]) -> Distance:
     if plan.features is not None:
         value = kid(plan.target.features, plan.features(plan.developer(r.frames, values)))
         return Distance(value, {"kid": value})
-    samples = developed(plan, r, values)[1]
+    from simgen.fit.stats import IMAGE_STATS
+
+    rows = plan.developer.stats(r.frames, values, r.memo)
+    samples = {**{name: rows[:, k] for k, name in enumerate(IMAGE_STATS)}, **r.labels}
     return distance({n: plan.target.samples[n] for n in plan.weights},
                     {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights)
 

@@ -127,17 +127,17 @@ def main() -> None:
     if any(a in HELP_FLAGS for a in args):
         print(usage(), flush=True)
         return
-    if not any(a.partition("=")[0].lstrip("+") == "hydra.searchpath" for a in args):
-        try:  # experiment= is an overlay, a study runs as `simgen study NAME` (else: check_overrides says so)
-            refuse_studies(args)
-        except SimgenError as e:
-            fail(str(e))
     _full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     primary, args = config_flags(args)
     flags = [a for a in args if a.startswith("-")]
-    if any(f not in PLAIN_FLAGS for f in flags):
+    if any(f not in PLAIN_FLAGS for f in flags):  # Hydra's own flags (--cfg, --info, ...): Hydra's own behaviour
+        if not any(a.partition("=")[0].lstrip("+") == "hydra.searchpath" for a in args):
+            try:  # as check_overrides refuses on a run: a study is not an overlay
+                refuse_studies(args)
+            except SimgenError as e:
+                fail(str(e))
         try:
-            _app()  # Hydra's own flags (--cfg, --info, ...): Hydra's own behaviour
+            _app()
         except ValueError as e:  # e.g. "Only one of --run, --multirun, --cfg ... can be specified"
             if _full_error:
                 raise

@@ -85,12 +85,17 @@ def named_study(overrides: Iterable[str]) -> tuple[str, str] | None:
 
 def refuse_studies(overrides: Iterable[str]) -> None:
     """A one-line SimgenError (:func:`study_hint`) for the first override that names a study where
-    only an overlay can be (:func:`named_study`): ``experiment=`` is a Hydra overlay group only, a
-    study runs as ``simgen study NAME``."""
+    only an overlay can be (:func:`named_study`), for a command that checks its overrides later
+    (``simgen study``; a run's are checked by :func:`check_overrides`)."""
     found = named_study(overrides)
     if found is not None:
         key, _, value = found[0].partition("=")
         raise SimgenError(str(study_hint(key, value)))
+
+
+def _values(o: Any) -> list[Any]:
+    """The values of a parsed override: each of a sweep's, or its one."""
+    return list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
 
 
 def check_overrides(overrides: list[str]) -> list[Any]:
@@ -114,11 +119,17 @@ def check_overrides(overrides: list[str]) -> list[Any]:
             reason = " ".join(str(e).split())
             raise SimgenError(f"cannot parse the override {text!r} ({reason}); {_parse_fix(text)}") from None
     options = group_options(overrides=overrides)
+    for o in parsed:  # experiment= is a Hydra overlay group only: a study runs as `simgen study NAME`
+        if o.key_or_group in ("experiment", "study") and o.package is None and not o.is_delete():
+            for v in map(str, (v for v in _values(o) if v is not None)):
+                hint = None if o.key_or_group == "experiment" and v in options["experiment"] else study_hint(
+                    o.key_or_group, v)
+                if hint is not None:
+                    raise SimgenError(hint)
     recipes: list[str | None] = []
     for o in parsed:
         if o.key_or_group == "scene" and o.package is None and not o.is_delete():
-            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
-            for v in map(str, (v for v in values if v is not None)):
+            for v in map(str, (v for v in _values(o) if v is not None)):
                 if registered("scene", v):
                     recipes.append(v)
                 elif v in options["scene"]:
@@ -137,12 +148,8 @@ def check_overrides(overrides: list[str]) -> list[Any]:
         if key in options:
             if o.is_delete():
                 continue
-            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
-            for v in values:
+            for v in _values(o):
                 if v is not None and str(v) not in options[key]:
-                    hint = study_hint(key, str(v))  # experiment=dr_gap: a study, not an overlay
-                    if hint is not None:
-                        raise SimgenError(hint)
                     guess = did_you_mean(str(v), options[key], prefix=f"{key}=")
                     raise SimgenError(f"unknown option {key}={v}; {guess + ' ' if guess else ''}"
                                       f"the options of {key} are {', '.join(options[key])}")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from conftest import simgen_cli
+from test_bad_inputs import run_in_process
 from simgen.io.files import read_png, write_json, write_png
 
 pytestmark = pytest.mark.render
@@ -153,6 +155,16 @@ def _validate(root: Path, *flags: str):
     return simgen_cli("validate", str(root), "--jobs", "1", *flags, cwd=root.parent)
 
 
+@pytest.fixture
+def validate_here(monkeypatch, capfd):
+    """``simgen validate ROOT --jobs 1 FLAGS`` run in this process (a child process costs about 2 s to start;
+    the clean dataset's and the usage tests run the command itself)."""
+    def run(root: Path, *flags: str) -> SimpleNamespace:
+        code, out, err, _ = run_in_process(["validate", str(root), "--jobs", "1", *flags], root.parent, monkeypatch, capfd)
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+    return run
+
+
 def test_a_clean_dataset_passes_every_check(clean):
     for flags in ((), ("--full",)):
         out = _validate(clean, *flags)
@@ -161,27 +173,27 @@ def test_a_clean_dataset_passes_every_check(clean):
 
 
 @pytest.mark.parametrize("name,corrupt,kind,full_only", CASES, ids=[c[0] for c in CASES])
-def test_each_corruption_is_reported(clean, tmp_path, name, corrupt, kind, full_only):
+def test_each_corruption_is_reported(clean, tmp_path, name, corrupt, kind, full_only, validate_here):
     root = tmp_path / "ds"
     shutil.copytree(clean, root)
     corrupt(root)
-    out = _validate(root, "--full")
+    out = validate_here(root, "--full")
     assert out.returncode == 1, out.stdout + out.stderr
     assert f"\n  {kind}: " in out.stdout, out.stdout
     assert len(out.stdout.splitlines()) < 60  # a short report
-    default = _validate(root)
+    default = validate_here(root)
     if full_only:
         assert f"\n  {kind}: " not in default.stdout, default.stdout
     else:
         assert default.returncode == 1 and f"\n  {kind}: " in default.stdout, default.stdout
 
 
-def test_many_problems_are_summed_up_not_listed(clean, tmp_path):
+def test_many_problems_are_summed_up_not_listed(clean, tmp_path, validate_here):
     root = tmp_path / "ds"
     shutil.copytree(clean, root)
     for p in (root / "depth").glob("*.npy"):
         np.save(p, _nan(np.load(p)))
-    out = _validate(root)
+    out = validate_here(root)
     assert out.returncode == 1
     assert "  depth not finite: 4\n" in out.stdout
     assert "frame 0: depth/000000.npy: 1 NaN" in out.stdout

@@ -283,13 +283,13 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     head = (fit / "best.yaml").read_text().splitlines()[0]
     assert "in the final round (8 new frames" in head and (f"trial {chosen[0]}," in head if chosen[0] != "default"
                                             else "default config's settings" in head)
-    # each finalist was measured with its development polished on its trial's frames and 12 more after the final
+    # each finalist was measured with its development polished on its trial's frames and 6 more after the final
     # round's, its search stopped by the 6 after those: best.yaml has that one
     assert final["polish"] == 300 and all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
-    assert final["polish_frames"] == 18 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
+    assert final["polish_frames"] == 12 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
         {t.user_attrs["key"] for t in closest}
     for t in closest:
-        for part, indices in (("polish", range(10, 22)), ("held_out", range(22, 28))):
+        for part, indices in (("polish", range(10, 16)), ("held_out", range(16, 22))):
             metas = (fit / part / t.user_attrs["key"] / "meta").glob("*.json")
             assert sorted(json.loads(m.read_text())["index"] for m in metas) == list(indices)
     if chosen[0] != "default":
@@ -317,7 +317,7 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert final["polish_frames"] == 4
     for number in final["trials"]:
         key = study.trials[int(number)].user_attrs["key"]
-        for part, indices in (("polish", [10, 11, 12]), ("held_out", [13])):
+        for part, indices in (("polish", [10, 11]), ("held_out", [12, 13])):
             metas = (fit / part / key / "meta").glob("*.json")
             assert sorted(json.loads(m.read_text())["index"] for m in metas) == indices
     # another space under the same name is refused, naming the way out

@@ -89,12 +89,12 @@ class FitConfig:
     polish_frames: Optional[int] = setting(None, ge=0, le=100_000)
     """Frames rendered for each finalist after the final round's (other indices than the trials' and
     the final round's) for its polishing: a development searched on a trial's few frames fits their
-    draws (which frames get noise, how much) rather than the target. The first two thirds are
-    searched on besides the trial's frames; the last third is held out, and the polished development
-    is the search's best so far that came closest there (early stopping). null: 9 x fit.frames (with
-    16 frames, each polishing searches on 112 and stops on 48: the sensor recovery's default world
-    came out at 0.26 on the final round's frames, against 0.33 searched on 64, 0.49 on 40,
-    scripts/fit_recovery.py); 0: the trial's frames only, no stopping."""
+    draws (which frames get noise, how much) rather than the target. The first half is searched on
+    besides the trial's frames; the second half is held out, and the polished development is the
+    search's best so far that came closest there (early stopping). null: 6 x fit.frames (with 16
+    frames, each polishing searches on 64 and stops on 48: on 40 and 24, the sensor recovery's
+    default world came out at 0.49 against 0.33, scripts/fit_recovery.py); 0: the trial's frames
+    only, no stopping."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
     prefit_trials: int = setting(200, ge=0, le=100_000)
@@ -144,12 +144,12 @@ class FitConfig:
         """Frames rendered for each finalist's polishing (0: none, or no final round)."""
         if not self.final or not self.polish_trials:
             return 0
-        return 9 * self.frames if self.polish_frames is None else self.polish_frames
+        return 6 * self.frames if self.polish_frames is None else self.polish_frames
 
     @property
     def held_out(self) -> int:
-        """Of the polish frames, those held out to stop each polishing search (a third, rounded down)."""
-        return self.polish // 3
+        """Of the polish frames, those held out to stop each polishing search (half, rounded down)."""
+        return self.polish // 2
 
     @property
     def polish_searched(self) -> int:

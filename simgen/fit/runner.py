@@ -129,7 +129,7 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial"
 def frame_span(plan: Plan, part: str) -> tuple[int, int]:
     """(frames, first frame index) of a part of the fit: a ``trial``'s frames, the ``final``
     round's after them, a finalist's ``polish`` frames after those and its ``held_out`` frames
-    last (the last third of fit.polish_frames): no frame is in two parts."""
+    last (the second half of fit.polish_frames): no frame is in two parts."""
     fit = plan.fit
     return {"trial": (fit.frames, 0), "final": (fit.final, fit.frames),
             "polish": (fit.polish_searched, fit.frames + fit.final),
@@ -480,11 +480,11 @@ def _round_of(record: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, Any]:
-    """Finalist ``t``'s development searched again on its trial's frames and the first two thirds of
+    """Finalist ``t``'s development searched again on its trial's frames and the first half of
     fit.polish_frames more, rendered with its ``overrides`` into ``polish/KEY`` (fit.polish_trials
     candidates; its own first, then those of the :data:`POLISH_STARTS` closest trials and the
     defaults): each trial's search started from the best so far, found on another render, ends in a
-    local optimum of its own, and fits its few frames' draws. The last third, ``held_out/KEY``,
+    local optimum of its own, and fits its few frames' draws. The second half, ``held_out/KEY``,
     stops it: the result is the search's best so far that came closest there (:func:`search`).
     Its own development when nothing is developed or fit.polish_trials is 0."""
     own = t.user_attrs["develop"]

@@ -924,6 +924,8 @@ def test_development_statistics_are_the_developed_images_and_a_frame_is_develope
     """Developer.stats with a memo gives the statistics of the images Developer gives, move after
     move of a search; a move that changes some frames' draws only (blur's range: the frames that
     draw blur) develops those frames only, and the same values twice develop nothing."""
+    import dataclasses
+
     from simgen.config import EffectsConfig, LightingConfig
     from simgen.fit.develop import Developer, Frames
     from simgen.fit.stats import image_stats
@@ -958,3 +960,5 @@ def test_development_statistics_are_the_developed_images_and_a_frame_is_develope
     assert developed[1] == blurred                  # only the frames that draw blur
     assert developed[2] == n and developed[3] == n  # every frame has a point lamp; exposure moves all
     assert developed[4] == 0                        # the base again: all from the memo
+    other = dataclasses.replace(develop, seed=4)    # another developer's draws: not taken from this memo
+    assert np.array_equal(other.stats(frames, base, memo), [image_stats(im) for im in other(frames, base)])

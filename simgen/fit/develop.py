@@ -206,10 +206,14 @@ class Developer:
         kept with these frames between calls; a frame whose draws (its exposure, lights and effects)
         are those of an earlier call is not developed again. A search that moves one setting at a
         time changes few frames' draws with most moves (a lamp type's power: the frames with such a
-        lamp; blur's range: the frames that draw blur), so this saves about half its developments
-        (:data:`MEMO_LIMIT` entries at most: the memo is emptied beyond)."""
+        lamp; blur's range: the frames that draw blur): a polishing search of 300 candidates developed
+        12,021 of its 19,200 frames. The memo holds :data:`MEMO_LIMIT` frames at most (it is emptied
+        beyond) and belongs to one developer (another one empties it)."""
         from simgen.fit.stats import image_stats
 
+        if memo.get("developer") != repr(self):
+            memo.clear()
+            memo["developer"] = repr(self)
         how = self._how(values)
         draws = [self._draws(frames, f, how) for f in range(len(frames.linear))]
         keys = [(f, stops, None if scales is None else scales.tobytes(), repr(record))

@@ -211,9 +211,10 @@ class Developer:
         beyond) and belongs to one developer (another one empties it)."""
         from simgen.fit.stats import image_stats
 
-        if memo.get("developer") != repr(self):
+        owner = repr(self)
+        if memo.get("developer") != owner:
             memo.clear()
-            memo["developer"] = repr(self)
+            memo["developer"] = owner
         how = self._how(values)
         draws = [self._draws(frames, f, how) for f in range(len(frames.linear))]
         keys = [(f, stops, None if scales is None else scales.tobytes(), repr(record))

@@ -160,10 +160,9 @@ def measure(plan: Plan, r: Rendered, values: dict[str, Any]) -> Distance:
     if plan.features is not None:
         value = kid(plan.target.features, plan.features(plan.developer(r.frames, values)))
         return Distance(value, {"kid": value})
-    from simgen.fit.stats import IMAGE_STATS
+    from simgen.fit.stats import samples_of
 
-    rows = plan.developer.stats(r.frames, values, r.memo)
-    samples = {**{name: rows[:, k] for k, name in enumerate(IMAGE_STATS)}, **r.labels}
+    samples = {**samples_of(plan.developer.stats(r.frames, values, r.memo)), **r.labels}
     return distance({n: plan.target.samples[n] for n in plan.weights},
                     {n: samples.get(n, np.zeros(0)) for n in plan.weights}, plan.scale, plan.weights)
 

@@ -184,7 +184,12 @@ def image_samples(images: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
     {name: float64 1-D array} for every name in IMAGE_STATS, one value per image, in the
     order of ``images`` (empty arrays for no images).
     """
-    rows = np.array(thread_map(image_stats, list(images)), np.float64).reshape(-1, len(IMAGE_STATS))
+    return samples_of(np.array(thread_map(image_stats, list(images)), np.float64))
+
+
+def samples_of(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """{name: 1-D sample} of IMAGE_STATS from rows of :func:`image_stats` ((N, len(IMAGE_STATS)))."""
+    rows = np.asarray(rows, np.float64).reshape(-1, len(IMAGE_STATS))
     return {name: rows[:, k].copy() for k, name in enumerate(IMAGE_STATS)}
 
 

@@ -231,7 +231,7 @@ def open_study(plan: Plan) -> Any:
     """The fit's Optuna study (created, or loaded to resume), refused when it holds a fit of other
     settings (unless fit.overwrite, which starts it over). With the fit's own SQLite file (one
     worker, holding the folder's lock), a trial left running by a killed process is failed and
-    its settings queued to run first; with a shared storage, a trial whose worker stopped beating
+    its settings, when it had drawn them, queued to run first; with a shared storage, a trial whose worker stopped beating
     is failed and retried once its heartbeat is :data:`GRACE_S` old."""
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -267,6 +267,9 @@ def open_study(plan: Plan) -> Any:
     if not shared:  # this process holds the folder's lock: a running trial is a killed process's
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
+            if not t.params:  # stopped before it drew its settings: nothing of it to run again
+                log.info("trial %d was stopped before it drew its settings", t.number)
+                continue
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
             log.info("trial %d was stopped by its process's end: it runs again first, with its renders so far",
                      t.number)

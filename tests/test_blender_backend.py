@@ -29,6 +29,16 @@ def test_missing_gpu_falls_back_to_cpu_with_a_warning(device, caplog):
         backend.close()
 
 
+@pytest.mark.parametrize("setting,kept", [(None, False), (True, True), (False, False)])
+def test_persistent_data_follows_the_setting_and_is_off_on_the_cpu_by_default(setting, kept):
+    backend = BlenderBackend(RenderConfig(width=32, height=24, samples=1, device="cpu", persistent_data=setting))
+    try:
+        assert backend.scene.render.use_persistent_data is kept
+        assert backend.scene.cycles.denoising_use_gpu  # used only when Cycles renders on a GPU
+    finally:
+        backend.close()
+
+
 def test_frames_leave_no_datablocks_behind(capfd):
     s = validate(Settings())
     s.render = RenderConfig(width=48, height=32, samples=1, device="cpu")

@@ -3,6 +3,7 @@ commands are the CI's, and the benchmark commands the docs show run; the README 
 door, every page of docs/ is in the site's nav, and the site builds with `mkdocs build --strict`."""
 
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -62,6 +63,27 @@ def test_the_documented_benchmark_commands_run():
         r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), *shlex.split(args), *tiny],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert r.returncode == 0 and re.search(r"^overhead_ratio=\d", r.stdout, re.M), (args, r.stdout[-500:], r.stderr[-500:])
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_the_documented_gpu_check_commands_run():
+    """Each scripts/gpu_check.py command of docs/explanation/performance.md, as written but on tiny
+    frames: on this CPU machine a GPU backend falls back to the CPU, so every device renders the
+    same frames and the comparison must find every label equal."""
+    commands = re.findall(r"^\.venv/bin/python scripts/gpu_check\.py(.*?)(?:#.*)?$", docs_text(), re.M)
+    assert len(commands) >= 2
+    for args in commands:
+        tiny = ["--frames", "4", "--size", "64x48", "--", "render.samples=1"]
+        r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), *shlex.split(args), *tiny],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, (args, r.stdout[-500:], r.stderr[-500:])
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        assert rows and all(row["chosen"] and row["render_s"] > 0 for row in rows), rows
+        for row in rows[1:]:
+            if "ids_agree" in row:
+                assert row["ids_agree"] == row["semantic_agree"] == 1.0 and row["depth_rel_max"] == 0.0, row
+                assert row["box_diff_px"] == 0.0 and row["boxes_matched"].split("/")[0] != "0", row
 
 
 def test_readme_is_a_front_door():

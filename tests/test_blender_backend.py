@@ -34,7 +34,7 @@ def test_persistent_data_follows_the_setting_and_is_off_on_the_cpu_by_default(se
     backend = BlenderBackend(RenderConfig(width=32, height=24, samples=1, device="cpu", persistent_data=setting))
     try:
         assert backend.scene.render.use_persistent_data is kept
-        assert backend.scene.cycles.denoising_use_gpu  # used only when Cycles renders on a GPU
+        assert not backend.scene.cycles.denoising_use_gpu  # the denoiser runs where the render does
     finally:
         backend.close()
 

@@ -60,8 +60,10 @@ class BlenderBackend:
         session.setup_scene(self.scene, settings)
         view_processor(VIEWS[settings.tone])  # the tone's colour management, made (or refused) before any render
         self.device = session.setup_device(self.scene, settings.device, settings.device_index, self._log)
+        gpu = self.device != "CPU"
+        self.scene.cycles.denoising_use_gpu = gpu  # OpenImageDenoise on the render's GPU (Blender: on the CPU)
         keep = settings.persistent_data
-        self.scene.render.use_persistent_data = self.device != "CPU" if keep is None else keep
+        self.scene.render.use_persistent_data = gpu if keep is None else keep
         self.blender_version: str = bpy.app.version_string
         self._camera = camera.new_camera(self.scene)
         self._world = bpy.data.worlds.new("simgen_world")

@@ -121,7 +121,6 @@ def configure_sampling(s: bpy.types.Scene, r: RenderConfig) -> None:
         c.denoiser = "OPENIMAGEDENOISE"
         c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
         c.denoising_prefilter = r.denoise_prefilter.upper()
-        c.denoising_use_gpu = True  # OpenImageDenoise on the render's GPU when it renders on one (Blender: off)
 
 
 def pick_gpus(count: int, index: int, backend: str) -> list[int]:

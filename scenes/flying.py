@@ -379,8 +379,9 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
 
 
 IGNORES = ("camera.distance", "camera.elevation", "camera.azimuth", "camera.look_at_jitter",
-           "camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "objects.scale")
-"""The tabletop's camera placement, lens jitter, exposure compensation and depth of field, and its object
+           "camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "camera.calibration",
+           "objects.scale")
+"""The tabletop's camera placement, lens jitter, exposure compensation, depth of field and real lens, and its object
 scale: flying's camera starts at the origin and moves by scene.camera_*, its objects' sizes come from
 scene.size, and its frames are exposed by the metering alone. Set to anything but their defaults, they
 are refused (simgen.recipes.Recipe.ignores)."""

@@ -171,6 +171,49 @@ def mesh_dangling_link(t):
     return _dirs(d)
 
 
+CALIBRATION = """%YAML:1.0
+---
+image_width: 160
+image_height: 120
+camera_matrix: !!opencv-matrix
+   rows: 3
+   cols: 3
+   dt: d
+   data: [ 110.0, 0., 80.3, 0., 110.5, 59.2, 0., 0., 1. ]
+distortion_coefficients: !!opencv-matrix
+   rows: 1
+   cols: 5
+   dt: d
+   data: [ -0.3, 0.09, 0.0004, -0.0003, -0.01 ]
+"""
+
+
+def _calibration(t: Path, *more: str) -> list[str]:
+    (t / "cam.yaml").write_text(CALIBRATION)
+    return [f"camera.calibration={t / 'cam.yaml'}", *more]
+
+
+def calibration_other_size(t):
+    return _calibration(t)  # the cases render at 64x48
+
+
+def calibration_with_flow(t):
+    return _calibration(t, "render.width=160", "render.height=120", "sequence.length=3")
+
+
+def calibration_with_keypoints(t):
+    return _calibration(t, "render.width=160", "render.height=120", "output.labels=[keypoints]", "camera.dof_probability=0.5")
+
+
+def calibration_in_flying(t):
+    return _calibration(t, "render.width=160", "render.height=120", "scene=flying")
+
+
+def calibration_garbage(t):
+    (t / "cam.yaml").write_text("camera_matrix: [1, 2\n")
+    return [f"camera.calibration={t / 'cam.yaml'}"]
+
+
 def catalog_bad_syntax(t):
     return _catalog_text(t, "categories: [thing\nassets: {\n")
 
@@ -561,6 +604,13 @@ CASES = [
     C("bad-interpolation", ["output.dir='${nosuch}'"], "nosuch"),
     # user files: meshes
     C("mesh-garbage", mesh_garbage, "cannot load mesh"),
+    # camera calibrations (real lenses)
+    C("calibration-missing", ["camera.calibration=/nonexistent/cam.yaml"], "no such calibration file"),
+    C("calibration-garbage", calibration_garbage, "cam.yaml"),
+    C("calibration-other-size", calibration_other_size, "calibrated for 160x120 pixels but render.width x render.height is 64x48"),
+    C("calibration-with-flow", calibration_with_flow, "sequence.length=3 (optical flow)"),
+    C("calibration-with-keypoints", calibration_with_keypoints, "output.labels=[keypoints], camera.dof_probability=0.5"),
+    C("calibration-in-flying", calibration_in_flying, "camera.calibration"),
     C("mesh-truncated", mesh_truncated, "half.ply"),
     C("mesh-zero-area", mesh_zero_area, "flat.obj: every face has zero area"),
     C("mesh-nan-vertices", mesh_nan, "nan.obj"),

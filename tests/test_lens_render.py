@@ -129,3 +129,73 @@ def test_every_pixel_sees_through_the_lens_what_an_opencv_ray_cast_sees(backend,
     assert rel.max() < 1e-5, rel.max()
     assert np.isinf(depth[ids == 0]).all()
     assert edge.sum() < 0.01 * edge.size
+
+
+# ---- through the whole pipeline: camera.calibration=FILE ------------------------------------------
+
+def calibration_file(path, K: np.ndarray, width: int, height: int, dist) -> str:
+    """An OpenCV FileStorage YAML calibration, written as cv2.FileStorage writes one."""
+    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
+    fs.write("image_width", width)
+    fs.write("image_height", height)
+    fs.write("camera_matrix", np.asarray(K, float))
+    fs.write("distortion_coefficients", np.asarray(dist, float).reshape(1, -1))
+    fs.release()
+    return str(path)
+
+
+def run(tmp_path, name: str, *args: str):
+    import json
+
+    from conftest import simgen_cli
+
+    out = tmp_path / name
+    r = simgen_cli(f"output.dir={out}", "frames=2", "seed=5", "render.width=96", "render.height=72",
+                   "render.samples=1", *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    metas = [json.loads(p.read_text()) for p in sorted((out / "meta").glob("*.json"))]
+    ids = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((out / "instance").glob("*.png"))]
+    depth = [np.load(p) for p in sorted((out / "depth").glob("*.npy"))]
+    return metas, ids, depth
+
+
+@pytest.mark.slow
+def test_a_calibration_without_distortion_gives_the_labels_of_the_pinhole_camera_it_equals(tmp_path):
+    from simgen.core.camera import intrinsics
+
+    K = intrinsics(35.0, 36.0, 96, 72)
+    cal = calibration_file(tmp_path / "pinhole.yaml", K, 96, 72, np.zeros(5))
+    metas_a, ids_a, depth_a = run(tmp_path, "pinhole", "camera.focal_length=[35,35]")
+    metas_b, ids_b, depth_b = run(tmp_path, "calibrated", f"camera.calibration={cal}")
+    for ma, mb, ia, ib, za, zb in zip(metas_a, metas_b, ids_a, ids_b, depth_a, depth_b):
+        assert "lens" not in ma and mb["lens"]["model"] == "pinhole"  # no distortion: read as a pinhole
+        np.testing.assert_allclose(mb["K"], ma["K"], atol=1e-12)
+        assert (ia == ib).mean() > 0.999  # the same scene through the same rays (float32 at silhouettes)
+        both = np.isfinite(za) & np.isfinite(zb) & (ia == ib).all(-1 if ia.ndim == 3 else None)
+        assert both.sum() > 0.9 * both.size
+        assert (np.abs(za[both] - zb[both]) / za[both]).max() < 1e-5  # planar depth either way
+        for oa, ob in zip(ma["objects"], mb["objects"]):
+            pa, pb = ([[np.nan, np.nan] if q is None else q for q in o["box3d"]["projected"]] for o in (oa, ob))
+            np.testing.assert_allclose(pb, pa, atol=1e-9)  # NaN (null, behind the camera) in the same places
+
+
+def test_3d_boxes_project_through_the_calibrated_lens_as_opencv_projects_them(tmp_path):
+    K = np.array([[70.0, 0.0, 48.3], [0.0, 70.4, 35.2], [0.0, 0.0, 1.0]])
+    dist = np.array([-0.3, 0.09, 4e-4, -3e-4, -0.01])
+    cal = calibration_file(tmp_path / "wide.yaml", K, 96, 72, dist)
+    metas, ids, depth = run(tmp_path, "wide", f"camera.calibration={cal}")
+    checked = 0
+    for meta, idmap, z in zip(metas, ids, depth):
+        assert meta["lens"]["coefficients"]["k1"] == -0.3 and meta["lens"]["K"] == K.tolist()
+        for o in meta["objects"]:
+            corners = np.array(o["box3d"]["corners"] + [o["box3d"]["center"]], float)
+            want, _ = cv2.projectPoints(corners, np.zeros(3), np.zeros(3), K, dist)
+            got = o["box3d"]["projected"]
+            for g, w, p in zip(got, want[:, 0], corners):
+                if g is not None:
+                    np.testing.assert_allclose(g, w, atol=1e-6)
+                    checked += 1
+                else:
+                    assert p[2] <= 0 or np.hypot(*(p[:2] / p[2])) > 1.0  # behind, or where the lens folds
+        assert np.isinf(z[idmap == 0] if idmap.ndim == 2 else z[(idmap == 0).all(-1)]).all()
+    assert checked > 20

@@ -21,10 +21,11 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from simgen.blender import camera, objects, physics, render, session, world
+from simgen.blender import camera, lens_camera, objects, physics, render, session, world
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
 from simgen.config import RenderConfig
+from simgen.core.lens import Lens
 from simgen.core.scene import Scene
 from simgen.io import scratch
 from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
@@ -66,6 +67,7 @@ class BlenderBackend:
         self.scene.render.use_persistent_data = gpu if keep is None else keep
         self.blender_version: str = bpy.app.version_string
         self._camera = camera.new_camera(self.scene)
+        self._lens: Lens | None = None  # the built scene's real lens
         self._world = bpy.data.worlds.new("simgen_world")
         self.scene.world = self._world
 
@@ -88,8 +90,14 @@ class BlenderBackend:
         for i, light in enumerate(scene.lights):
             objects.add_light(coll, i, light, self._frame_ids, session.light_group(i) if self.light_groups else "")
         r = self.scene.render
-        camera.set_camera(self._camera, scene.camera, (r.resolution_x, r.resolution_y), self.settings.exact_labels,
-                          self.settings.filter_width)
+        cam = scene.camera
+        if cam.lens is None:
+            camera.set_camera(self._camera, cam, (r.resolution_x, r.resolution_y), self.settings.exact_labels,
+                              self.settings.filter_width)
+        else:
+            lens_camera.set_lens_camera(self._camera, cam.lens, cam.camera_to_world, (cam.clip_start, cam.clip_end),
+                                        self.settings.exact_labels, self.settings.filter_width)
+        self._lens = cam.lens
         self._exposure = float(scene.camera.exposure)
         world.set_world(self._world, scene.world, self._blocks.image, r.resolution_x / r.resolution_y)
         group = session.WORLD_GROUP if self.light_groups else ""
@@ -121,6 +129,8 @@ class BlenderBackend:
         it (a pinhole camera, as K says); the RGB keeps the blur."""
         tone = dict(tone=self.settings.tone, auto_exposure=self.settings.auto_exposure, keep_linear=self.keep_linear)
         tone["scratch_need"] = self.scratch_need
+        if self._lens is not None:  # Cycles' Depth through the lens is each ray's length
+            tone["depth_per_distance"] = lens_camera.depth_per_distance(self._lens)
         files = RenderedFiles(self._render_exr(seed), exposure=self._exposure, **tone)
         if not self._camera.data.dof.use_dof:
             return files

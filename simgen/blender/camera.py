@@ -39,6 +39,7 @@ def set_camera(ob: bpy.types.Object, cam: Camera, resolution: tuple[int, int], e
         raise ValueError(f"scene camera is {cam.width}x{cam.height} but the renderer is set up for "
                          f"{resolution[0]}x{resolution[1]}")
     data = ob.data
+    data.type = "PERSP"  # after a lens camera (simgen.blender.lens_camera), Cycles' own pinhole again
     K = cam.K
     if exact_labels:  # move the first sample onto the pixel centre of K
         K = K + np.array([[0, 0, 1], [0, 0, -1], [0, 0, 0]]) * FIRST_SAMPLE_OFFSET * filter_width

@@ -17,6 +17,7 @@ CPU and, on GPUs, with OptiX only.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def shader_parameters(lens: Lens, exact_labels: bool, filter_width: float) -> di
               "cx": lens.cx, "cy": lens.cy, "tmax": min(lens.max_angle, 3.2), **terms}
     # every float parameter as a Python float: an int property would not reach a float shader parameter
     return {"model": kind, **{k: float(v) for k, v in values.items()}}
+
+
+@functools.lru_cache(maxsize=4)
+def depth_per_distance(lens: Lens) -> np.ndarray:
+    """(H, W) float32 factor from Cycles' Depth pass through ``lens`` (the distance along each
+    pixel's ray, measured by tests/test_lens_render.py) to simgen's planar depth: each pixel
+    centre's unit ray's z; inf where the lens sees nothing, so no depth is made up there."""
+    z = lens.pixel_rays()[..., 2]
+    return np.where(np.isfinite(z) & (z > 0), z, np.inf).astype(np.float32)
 
 
 def _cycles_osl():

@@ -203,6 +203,15 @@ class CameraConfig:
     point; labels stay those of a pinhole camera (rendered in a second, sharp pass)."""
     fstop: list[float] = span([1.4, 5.6], ge=0.1)
     """Aperture f-number of depth of field, drawn per scene; smaller = blurrier."""
+    calibration: Optional[str] = setting(None, example="/data/wrist_camera.yaml")
+    """A camera calibration file to render through (tabletop scene): OpenCV FileStorage YAML/JSON
+    (camera_matrix, distortion_coefficients, image size), ROS camera_info (plumb_bob,
+    rational_polynomial, equidistant) or a Kalibr camchain (its cam0). Its intrinsics replace
+    camera.focal_length and its lens (radial-tangential, fisheye) bends every ray, so the image
+    and the ids, depth (planar z), normals, masks, boxes and 3D box projections are that
+    camera's at each pixel centre (Cycles' custom camera). Its image size must be
+    render.width x render.height. Not yet with sequences (flow), keypoints, amodal masks, the
+    BOP format, depth of field or principal_point_jitter. null: a pinhole from focal_length."""
 
 
 @dataclass

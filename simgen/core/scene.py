@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 
+from simgen.core.lens import Lens
 from simgen.core.mesh_ref import GeneratedMesh, MeshRef, as_mesh_ref
 
 LightKind = Literal["point", "sun", "spot", "area"]
@@ -260,7 +261,7 @@ class Camera:
     width: int
     height: int
     K: np.ndarray
-    """3x3 intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels; fx == fy."""
+    """3x3 intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels; fx == fy but with a lens."""
     world_to_camera: np.ndarray
     """4x4, world points to OpenCV camera coordinates."""
     clip_start: float = 0.01
@@ -275,6 +276,9 @@ class Camera:
     Labels are always pinhole: they follow K and world_to_camera exactly."""
     focus_distance: float = 0.0
     """m, along the optical axis, of the plane in focus (with fstop > 0)."""
+    lens: Optional[Lens] = None
+    """The real lens the image is seen through (:mod:`simgen.core.lens`, its K is ``K``): every
+    label is that lens's at each pixel centre; None: the pinhole of ``K``."""
 
     @property
     def camera_to_world(self) -> np.ndarray:

@@ -79,6 +79,9 @@ class RenderedFiles:
     """Also return the exposed linear image (``linear``, for the camera effects)."""
     scratch_need: int = 0
     """Bytes the renders in flight need in the scratch folder (for the error when it is full)."""
+    depth_per_distance: np.ndarray | None = None
+    """With a real lens: (H, W) planar depth per unit of the Depth pass, which is then each ray's
+    length (simgen.blender.lens_camera.depth_per_distance)."""
 
     def load(self) -> RawPasses:
         tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure)
@@ -96,6 +99,9 @@ class RenderedFiles:
         for path in (self.exr, self.rgb_from):
             if path is not None:
                 path.unlink()
+        if self.depth_per_distance is not None:
+            with np.errstate(invalid="ignore"):  # inf x inf where nothing is hit: inf
+                passes["depth"] = passes["depth"] * self.depth_per_distance
         return passes
 
 

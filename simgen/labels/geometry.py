@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 
 from simgen.assets.meshes import load_mesh
+from simgen.core.lens import Lens
 from simgen.core.mesh_ref import MeshRef
 
 CUBOID_NAMES = ("front_top_right", "front_top_left", "front_bottom_left", "front_bottom_right",
@@ -95,13 +96,14 @@ def _pairs(a: np.ndarray) -> list[Optional[list[float]]]:
     return [None if np.isnan(r).any() else [float(x) for x in r] for r in a]
 
 
-def box3d(pose: dict, lo, hi, K: np.ndarray) -> dict:
+def box3d(pose: dict, lo, hi, K: np.ndarray, lens: Optional[Lens] = None) -> dict:
     """The 3D box record of an object (docs/dataset.md, "3D boxes"): ``min``/``max`` in the
     model's own coordinates, ``size`` in metres along the model's axes, ``center`` and the 8
     ``corners`` in camera coordinates (metres), and ``projected``: the 8 corners and the
-    centre in pixels (null for a point not in front of the camera)."""
+    centre in pixels (null for a point not in front of the camera, or that ``lens``, when the
+    camera has one, does not see)."""
     points = to_camera(pose, cuboid_points(lo, hi))
     size = (np.asarray(hi, float) - np.asarray(lo, float)) * np.asarray(pose["scale"], float)
     return {"min": [float(x) for x in lo], "max": [float(x) for x in hi], "size": [float(x) for x in size],
             "center": [float(x) for x in points[8]], "corners": points[:8].tolist(),
-            "projected": _pairs(project(K, points))}
+            "projected": _pairs(lens.project(points) if lens is not None else project(K, points))}

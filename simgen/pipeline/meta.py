@@ -51,7 +51,7 @@ def object_geometry(scene: Scene) -> dict[int, tuple[dict, dict]]:
     out = {}
     for o in scene.objects:
         pose = model_pose(cam.world_to_camera, o.mesh_to_world)
-        out[o.instance_id] = pose, box3d(pose, *model_bounds(o.mesh), cam.K)
+        out[o.instance_id] = pose, box3d(pose, *model_bounds(o.mesh), cam.K, cam.lens)
     return out
 
 
@@ -75,6 +75,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
         "width": cam.width,
         "height": cam.height,
         "K": _mat(cam.K),
+        **({"lens": cam.lens.to_dict()} if cam.lens is not None else {}),
         "world_to_camera": _mat(cam.world_to_camera),
         "clip_start": cam.clip_start,
         "clip_end": cam.clip_end,

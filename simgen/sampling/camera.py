@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 
+from simgen import SimgenError
 from simgen.config import CameraConfig, RenderConfig
+from simgen.core.calibration import check_size, read_calibration
 from simgen.core.camera import intrinsics, look_at
+from simgen.core.lens import Lens
 from simgen.core.scene import Camera
 from simgen.sampling.random import chance, direction, uniform
 
@@ -15,13 +21,16 @@ def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: flo
                  fstop: float = 0.0) -> Camera:
     """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
     (cx, cy) offset in pixels from the image centre, made by Blender's lens shift; with
-    ``fstop`` > 0, depth of field focused on ``target``."""
+    ``fstop`` > 0, depth of field focused on ``target``. With camera.calibration, its lens and
+    K instead of ``focal`` (and ``principal_point``, which check_calibration keeps at zero)."""
     eye = target + dist * direction(az, el)
-    K = intrinsics(focal, c.sensor_width, r.width, r.height,
-                   shift_x=-principal_point[0] / r.width, shift_y=principal_point[1] / r.width)
+    lens = calibrated_lens(c, r)
+    K = lens.K if lens is not None else intrinsics(focal, c.sensor_width, r.width, r.height,
+                                                   shift_x=-principal_point[0] / r.width,
+                                                   shift_y=principal_point[1] / r.width)
     return Camera(width=r.width, height=r.height, K=K, world_to_camera=look_at(eye, target),
                   clip_start=c.clip_start, clip_end=c.clip_end, exposure=exposure, sensor_width=c.sensor_width,
-                  fstop=fstop, focus_distance=dist if fstop > 0 else 0.0)
+                  fstop=fstop, focus_distance=dist if fstop > 0 else 0.0, lens=lens)
 
 
 def sample_shell(c: CameraConfig, center: np.ndarray, rng: np.random.Generator) -> dict:
@@ -37,3 +46,41 @@ def sample_shell(c: CameraConfig, center: np.ndarray, rng: np.random.Generator) 
     if chance(rng, c.dof_probability):
         draw["fstop"] = uniform(rng, c.fstop)
     return draw
+
+
+@functools.lru_cache(maxsize=8)
+def _calibration_lens(path: str, width: int, height: int) -> Lens:
+    calibration = read_calibration(path)
+    check_size(calibration, width, height)
+    return calibration.cameras[0].lens
+
+
+LENS_UNSUPPORTED = {"keypoints": "output.labels=[keypoints]", "amodal": "output.labels=[amodal]",
+                    "visibility": "output.labels=[visibility]", "bop": "output.formats=[bop]"}
+"""What does not follow a real lens yet: these project with K alone (a pinhole)."""
+
+
+def calibrated_lens(c: CameraConfig, r: RenderConfig) -> Lens | None:
+    """The lens of ``c.calibration`` (read once per process), checked against the render size;
+    None without a calibration."""
+    if c.calibration is None:
+        return None
+    return _calibration_lens(str(c.calibration), r.width, r.height)
+
+
+def check_calibration(settings: Any) -> None:
+    """Refuse what a real lens (camera.calibration) does not support yet, in one line each."""
+    c = settings.camera
+    if c.calibration is None:
+        return
+    calibrated_lens(c, settings.render)
+    wants = [LENS_UNSUPPORTED[k] for k in (*settings.output.labels, *settings.output.formats) if k in LENS_UNSUPPORTED]
+    if settings.sequence.length > 1:
+        wants.append(f"sequence.length={settings.sequence.length} (optical flow)")
+    if c.dof_probability > 0:
+        wants.append(f"camera.dof_probability={c.dof_probability}")
+    if c.principal_point_jitter > 0:
+        wants.append(f"camera.principal_point_jitter={c.principal_point_jitter}")
+    if wants:
+        raise SimgenError(f"camera.calibration={c.calibration}: {', '.join(wants)} do(es) not follow a real lens "
+                          "yet (they project through a pinhole); drop them or camera.calibration")

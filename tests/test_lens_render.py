@@ -184,6 +184,11 @@ def test_3d_boxes_project_through_the_calibrated_lens_as_opencv_projects_them(tm
     dist = np.array([-0.3, 0.09, 4e-4, -3e-4, -0.01])
     cal = calibration_file(tmp_path / "wide.yaml", K, 96, 72, dist)
     metas, ids, depth = run(tmp_path, "wide", f"camera.calibration={cal}")
+    from simgen.io.dataset.reader import Dataset
+
+    lens = Dataset(tmp_path / "wide")[0].lens
+    np.testing.assert_allclose(lens.K, K)
+    np.testing.assert_allclose(lens.distortion_coefficients()[:5], dist)
     checked = 0
     for meta, idmap, z in zip(metas, ids, depth):
         assert meta["lens"]["coefficients"]["k1"] == -0.3 and meta["lens"]["K"] == K.tolist()

@@ -93,7 +93,13 @@ class Projector:
         p = p[:, p[2] > cam.clip_start]
         if p.shape[1] == 0:
             return None
-        uv = (cam.K @ p)[:2] / p[2] + 0.5
+        if cam.lens is not None:  # a calibrated lens (its vertices' box: the hull's edges bend a little)
+            uv = cam.lens.project(p.T).T + 0.5
+            uv = uv[:, np.isfinite(uv).all(axis=0)]
+            if uv.shape[1] == 0:
+                return None
+        else:
+            uv = (cam.K @ p)[:2] / p[2] + 0.5
         x0, y0 = np.clip(uv.min(axis=1), 0, (cam.width, cam.height))
         x1, y1 = np.clip(uv.max(axis=1), 0, (cam.width, cam.height))
         if x1 - x0 <= 0 or y1 - y0 <= 0:

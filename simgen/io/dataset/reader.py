@@ -17,6 +17,7 @@ checked the same way when :attr:`Dataset.coco` is read. A violation is one line
     frame.labels                           # ('rgb', 'instance', 'semantic', 'depth', 'normal', ...)
     frame.label("depth")                   # float32 (H, W), metres, inf = no hit
     frame.K, frame.world_to_camera         # (3, 3) and (4, 4), OpenCV camera axes
+    frame.lens                             # the calibrated lens (simgen.core.lens), None for a pinhole
     frame.annotations                      # its COCO annotations, as in coco.json
 """
 
@@ -30,6 +31,7 @@ from typing import Any, Iterator, overload
 import numpy as np
 
 from simgen import SimgenError
+from simgen.core.lens import Lens, lens_from_dict
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import READERS, frame_name, frames_on_disk, kind_path, read_frame
 from simgen.io.files import read_json, read_npy
@@ -143,6 +145,13 @@ class Frame:
     def K(self) -> np.ndarray:  # noqa: N802 (the camera matrix's usual name)
         """float64 (3, 3) intrinsics, ``[[f, 0, cx], [0, f, cy], [0, 0, 1]]``, pixel centres at integers."""
         return np.asarray(self.meta["K"], dtype=np.float64)
+
+    @property
+    def lens(self) -> Lens | None:
+        """The real lens the frame was rendered through (camera.calibration; docs/how-to/real-cameras.md),
+        with ``project`` and ``unproject``; None for a pinhole camera (K alone)."""
+        data = self.meta.get("lens")
+        return None if data is None else lens_from_dict(data, f"{self._where}: lens")
 
     @property
     def world_to_camera(self) -> np.ndarray:

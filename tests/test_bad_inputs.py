@@ -197,12 +197,12 @@ def calibration_other_size(t):
     return _calibration(t)  # the cases render at 64x48
 
 
-def calibration_with_flow(t):
-    return _calibration(t, "render.width=160", "render.height=120", "sequence.length=3")
+def calibration_with_bop(t):
+    return _calibration(t, "render.width=160", "render.height=120", "output.formats=[coco,bop]")
 
 
-def calibration_with_keypoints(t):
-    return _calibration(t, "render.width=160", "render.height=120", "output.labels=[keypoints]", "camera.dof_probability=0.5")
+def calibration_with_amodal(t):
+    return _calibration(t, "render.width=160", "render.height=120", "output.labels=[amodal]", "camera.dof_probability=0.5")
 
 
 def calibration_in_flying(t):
@@ -608,8 +608,8 @@ CASES = [
     C("calibration-missing", ["camera.calibration=/nonexistent/cam.yaml"], "no such calibration file"),
     C("calibration-garbage", calibration_garbage, "cam.yaml"),
     C("calibration-other-size", calibration_other_size, "calibrated for 160x120 pixels but render.width x render.height is 64x48"),
-    C("calibration-with-flow", calibration_with_flow, "sequence.length=3 (optical flow)"),
-    C("calibration-with-keypoints", calibration_with_keypoints, "output.labels=[keypoints], camera.dof_probability=0.5"),
+    C("calibration-with-bop", calibration_with_bop, "output.formats=[bop]"),
+    C("calibration-with-amodal", calibration_with_amodal, "output.labels=[amodal], camera.dof_probability=0.5"),
     C("calibration-in-flying", calibration_in_flying, "camera.calibration"),
     C("mesh-truncated", mesh_truncated, "half.ply"),
     C("mesh-zero-area", mesh_zero_area, "flat.obj: every face has zero area"),

@@ -14,7 +14,9 @@ import pytest
 
 from simgen.blender import BlenderBackend
 from simgen.blender.lens_camera import set_lens_camera
+from simgen.blender.materials import add_normal_aov
 from simgen.config import RenderConfig
+from simgen.labels.core import make_labels
 from simgen.core.lens import Equidistant, Equisolid, Fisheye, Pinhole, RadTan, ray_distance_to_depth
 
 pytestmark = pytest.mark.render
@@ -95,6 +97,9 @@ def plane(name: str, index: int, centre: np.ndarray, normal: np.ndarray, half: f
     corners = [centre + half * (sa * a + sb * b) for sa, sb in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata([tuple(p) for p in corners], [], [(0, 1, 2, 3)])
+    material = bpy.data.materials.new(name)  # writes the geometric normal, as simgen's materials do
+    add_normal_aov(material.node_tree)
+    mesh.materials.append(material)
     ob = bpy.data.objects.new(name, mesh)
     ob.pass_index = index
     bpy.context.scene.collection.objects.link(ob)
@@ -128,6 +133,12 @@ def test_every_pixel_sees_through_the_lens_what_an_opencv_ray_cast_sees(backend,
     rel = np.abs(depth[both] - z[both]) / z[both]
     assert rel.max() < 1e-5, rel.max()
     assert np.isinf(depth[ids == 0]).all()
+    # normals in the camera frame (here the world's), turned towards the camera along the lens's rays
+    labels = make_labels({**passes, "depth": depth}, {1: 1, 2: 1}, np.eye(4), lens.K, lens)
+    for i, (_, n, *_) in ((1, WALL), (2, SQUARE)):
+        want = n / np.linalg.norm(n)
+        got = labels.normal[(ids == i) & ~edge]
+        assert np.abs(got - want).max() < 1e-4, (i, np.abs(got - want).max())
     assert edge.sum() < 0.01 * edge.size
 
 
@@ -204,3 +215,65 @@ def test_3d_boxes_project_through_the_calibrated_lens_as_opencv_projects_them(tm
                     assert p[2] <= 0 or np.hypot(*(p[:2] / p[2])) > 1.0  # behind, or where the lens folds
         assert np.isinf(z[idmap == 0] if idmap.ndim == 2 else z[(idmap == 0).all(-1)]).all()
     assert checked > 20
+
+
+def test_flow_through_a_fisheye_is_the_opencv_projection_of_the_known_motion():
+    """rigid_flow with lenses, judged by OpenCV alone: a wall's pixels lifted along
+    cv2.fisheye.undistortPoints rays, moved by a known camera motion and an object motion, and
+    projected by cv2.fisheye.projectPoints."""
+    from simgen.core.camera import look_at  # noqa: F401  (the camera axes are OpenCV's here)
+    from simgen.labels.flow import rigid_flow
+
+    lens = LENSES["fisheye"]
+    rays = rays_of("fisheye", lens)
+    centre, normal = WALL
+    n = normal / np.linalg.norm(normal)
+    s = (centre @ n) / (rays @ n)
+    points = rays * s[:, None]  # camera t = world
+    depth = points[:, 2].reshape(H, W).astype(np.float32)
+    instance = np.ones((H, W), np.uint16)
+    instance[:, W // 2:] = 2  # the right half moves on its own
+    w2c_o = np.eye(4)
+    w2c_o[:3, 3] = [-0.05, 0.02, -0.1]  # the camera moves right, up and forward
+    c, s_ = np.cos(0.05), np.sin(0.05)
+    spin = np.array([[c, -s_, 0, 0], [s_, c, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    motions = {1: np.eye(4), 2: spin}
+    flow, z_o, in_view = rigid_flow(depth, instance, lens.K, np.eye(4), lens.K, w2c_o, motions, lens, lens)
+    moved = points.copy()
+    right = (instance.ravel() == 2)
+    moved[right] = moved[right] @ spin[:3, :3].T
+    moved = moved @ w2c_o[:3, :3].T + w2c_o[:3, 3]
+    want, _ = cv2.fisheye.projectPoints(moved.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), lens.K,
+                                        np.array([lens.k1, lens.k2, lens.k3, lens.k4]))
+    u, v = np.meshgrid(np.arange(W), np.arange(H))
+    want = want[:, 0].reshape(H, W, 2) - np.stack([u, v], -1)
+    assert in_view.mean() > 0.8
+    err = np.abs(flow - want)[in_view]
+    assert err.max() < 1e-3, err.max()  # float32 flow of a few pixels
+    np.testing.assert_allclose(z_o.ravel()[in_view.ravel()], moved[in_view.ravel(), 2], rtol=1e-6)
+    assert np.abs(want[in_view]).max() > 2  # it moved
+
+
+def test_keypoints_through_a_calibrated_lens_are_the_opencv_projections_of_the_box_corners(tmp_path):
+    import json
+
+    K = np.array([[70.0, 0.0, 48.3], [0.0, 70.4, 35.2], [0.0, 0.0, 1.0]])
+    dist = np.array([-0.3, 0.09, 4e-4, -3e-4, -0.01])
+    cal = calibration_file(tmp_path / "wide.yaml", K, 96, 72, dist)
+    metas, ids, depth = run(tmp_path, "kp", f"camera.calibration={cal}", "output.labels=[keypoints]",
+                            "sequence.length=2")
+    coco = json.loads((tmp_path / "kp" / "coco.json").read_text())
+    corners = {(m["index"], o["instance_id"]): np.array(o["box3d"]["corners"] + [o["box3d"]["center"]])
+               for m in metas for o in m["objects"]}
+    frame_of = {im["id"]: int(im["file_name"].split("/")[-1].split(".")[0]) for im in coco["images"]}
+    checked = 0
+    for a in coco["annotations"]:
+        kp = np.array(a["keypoints"], float).reshape(-1, 3)
+        want, _ = cv2.projectPoints(corners[(frame_of[a["image_id"]], a["simgen"]["instance_id"])], np.zeros(3),
+                                    np.zeros(3), K, dist)
+        on = kp[:, 2] > 0  # the box's corners in DOPE's order, then its centre: matched as a set
+        gap = np.linalg.norm(kp[on, None, :2] - want[None, :, 0], axis=-1).min(axis=1)
+        assert gap.max() < 1e-6, gap.max()
+        checked += on.sum()
+    assert checked > 20
+    assert all(m["flow"] for m in metas)  # the sequence's flow was made through the lens

@@ -209,9 +209,9 @@ class CameraConfig:
     rational_polynomial, equidistant) or a Kalibr camchain (its cam0). Its intrinsics replace
     camera.focal_length and its lens (radial-tangential, fisheye) bends every ray, so the image
     and the ids, depth (planar z), normals, masks, boxes and 3D box projections are that
-    camera's at each pixel centre (Cycles' custom camera). Its image size must be
-    render.width x render.height. Not yet with sequences (flow), keypoints, amodal masks, the
-    BOP format, depth of field or principal_point_jitter. null: a pinhole from focal_length."""
+    camera's at each pixel centre (Cycles' custom camera), and so are optical flow and keypoints.
+    Its image size must be render.width x render.height. Not with amodal masks (nor visibility),
+    the BOP format, depth of field or principal_point_jitter. null: a pinhole from focal_length."""
 
 
 @dataclass

@@ -10,13 +10,15 @@ vectors in the camera frame facing the camera (zeros where nothing was hit).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from pycocotools import mask as mask_util
 
+from simgen.core.lens import Lens
 from simgen.core.scene import MAX_INSTANCE_ID
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
 
@@ -117,13 +119,13 @@ def semantic_from_instance(instance: np.ndarray, category_of: Mapping[int, int])
 
 
 def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray,
-                   valid: np.ndarray) -> np.ndarray:
+                   valid: np.ndarray, lens: Optional[Lens] = None) -> np.ndarray:
     """World-space normals (H, W, 3) -> camera-frame unit normals facing the camera.
 
     Rotates with ``world_to_camera[:3, :3]``, normalises, and flips every normal
-    whose dot product with the ray through its pixel centre is positive. Pixels that
-    are not ``valid`` or whose input normal has (almost) zero length become 0.
-    Returns float32 (H, W, 3).
+    whose dot product with the ray through its pixel centre (K's, or ``lens``'s when the
+    camera has a real lens) is positive. Pixels that are not ``valid`` or whose input
+    normal has (almost) zero length become 0. Returns float32 (H, W, 3).
     """
     n = np.asarray(normal_world)
     if n.ndim != 3 or n.shape[2] != 3:
@@ -148,13 +150,16 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     length[drop] = 1
     p[:, drop] = 0  # +0 after the division (and never flipped: its dot product is 0)
     p /= length
-    # dot product with the ray through the pixel centre, (u - cx) / fx, (v - cy) / fy, 1
-    K = np.asarray(K, dtype=np.float64)
-    rx = ((np.arange(w) - K[0, 2]) / K[0, 0]).astype(np.float32)
-    ry = ((np.arange(h) - K[1, 2]) / K[1, 1]).astype(np.float32)
-    dot = c0 * rx[None, :]
-    dot += c1 * ry[:, None]
-    dot += c2
+    if lens is not None:  # dot product with the lens's ray through the pixel centre
+        rays = np.nan_to_num(lens_rays(lens)).astype(np.float32)
+        dot = c0 * rays[..., 0] + c1 * rays[..., 1] + c2 * rays[..., 2]
+    else:  # dot product with the ray through the pixel centre, (u - cx) / fx, (v - cy) / fy, 1
+        K = np.asarray(K, dtype=np.float64)
+        rx = ((np.arange(w) - K[0, 2]) / K[0, 0]).astype(np.float32)
+        ry = ((np.arange(h) - K[1, 2]) / K[1, 1]).astype(np.float32)
+        dot = c0 * rx[None, :]
+        dot += c1 * ry[:, None]
+        dot += c2
     np.negative(p, out=p, where=dot > 0)  # facing away: flipped
     out = np.empty((h, w, 3), np.float32)
     for j in range(3):  # plane by plane (a transposing copy runs its inner loop over the 3 channels)
@@ -162,9 +167,18 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def lens_rays(lens: Lens) -> np.ndarray:
+    """``lens.pixel_rays()`` (H, W, 3), computed once per lens."""
+    rays = lens.pixel_rays()
+    rays.flags.writeable = False
+    return rays
+
+
 def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
-                world_to_camera: np.ndarray, K: np.ndarray) -> FrameLabels:
-    """FrameLabels from the backend's raw passes ("rgb", "index", "depth", "normal")."""
+                world_to_camera: np.ndarray, K: np.ndarray, lens: Optional[Lens] = None) -> FrameLabels:
+    """FrameLabels from the backend's raw passes ("rgb", "index", "depth", "normal"); ``lens``:
+    the camera's real lens, if any (its rays decide which way a normal faces)."""
     missing = [k for k in ("rgb", "index", "depth", "normal") if k not in raw]
     if missing:
         raise ValueError(f"raw passes lack {missing}")
@@ -191,7 +205,7 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     valid = instance != 0
     semantic = semantic_from_instance(instance, category_of)
     depth = np.where(valid, depth.astype(np.float32, copy=False), np.float32(np.inf))
-    normal_cam = camera_normals(normal, world_to_camera, K, valid)
+    normal_cam = camera_normals(normal, world_to_camera, K, valid, lens)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
                          depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"),
                          lights=raw.get("lights"))

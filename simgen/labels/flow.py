@@ -21,9 +21,11 @@ other frame.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Optional
 
 import numpy as np
 
+from simgen.core.lens import Lens
 from simgen.labels.core import MAX_ID, _present_ids
 
 DEFAULT_REL_TOL = 0.01
@@ -50,8 +52,9 @@ def _check_K(name: str, K: np.ndarray) -> np.ndarray:
 
 
 def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: np.ndarray,
-               K_o: np.ndarray, w2c_o: np.ndarray,
-               motions: Mapping[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               K_o: np.ndarray, w2c_o: np.ndarray, motions: Mapping[int, np.ndarray],
+               lens_t: Optional[Lens] = None, lens_o: Optional[Lens] = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flow of frame t towards frame o from frame t's depth and instance map.
 
     Args:
@@ -62,6 +65,9 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
         motions: instance id -> world motion ``D_j`` (4x4) from t to o, e.g. from
             :func:`object_motions`. Every id present in ``instance`` must be a key
             (ValueError naming the missing ones); extra keys are ignored.
+        lens_t, lens_o: the frames' real lenses (simgen.core.lens), when their camera has one
+            (camera.calibration): frame t's pixels are lifted along its lens's rays, and the
+            moved points projected through frame o's lens (a point it does not see has no flow).
 
     Returns:
         ``(flow, z_other, in_view)``:
@@ -131,7 +137,10 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
         out += np.take(c[3], idx)
         return out
 
-    qu, qv, qz = row(0), row(1), row(2)
+    if lens_t is None and lens_o is None:
+        qu, qv, qz = row(0), row(1), row(2)
+    else:
+        qu, qv, qz = _through_lenses(depth, hit, idx, ids, motions, K_t, w2c_t, K_o, w2c_o, lens_t, lens_o)
     front = hit & (qz > 0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         u2 = np.divide(qu, qz, out=qu)
@@ -148,6 +157,33 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
         flow[..., k] = d
     z_other = np.where(hit, qz, np.inf).astype(np.float32)
     return flow, z_other, in_view
+
+
+def _through_lenses(depth, hit, idx, ids, motions, K_t, w2c_t, K_o, w2c_o, lens_t, lens_o):
+    """:func:`rigid_flow`'s ``z' u'``, ``z' v'``, ``z'`` of frame t's pixels when a frame has a
+    real lens: each pixel lifted to its 3D point along its ray (planar depth over the ray's z),
+    moved, and projected through frame o's lens (NaN where it sees nothing: no flow there)."""
+    h, w = depth.shape
+    if lens_t is not None:
+        rays = lens_t.pixel_rays()
+        rays = rays / rays[..., 2:3]  # z = 1: times planar depth, the point
+    else:
+        u, v = np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float))
+        rays = np.stack([(u - K_t[0, 2]) / K_t[0, 0], (v - K_t[1, 2]) / K_t[1, 1], np.ones_like(u)], -1)
+    z = np.where(hit, depth, 0.0).astype(np.float64)
+    p = np.where(hit[..., None], rays * z[..., None], 0.0)
+    q = np.zeros_like(p)
+    c2w_t = np.linalg.inv(w2c_t)
+    for row, iid in enumerate(ids.tolist(), start=1):
+        at = idx == row
+        M = (w2c_o @ motions[iid] @ c2w_t)[:3]
+        q[at] = p[at] @ M[:, :3].T + M[:, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        uv = lens_o.project(q.reshape(-1, 3)).reshape(h, w, 2) if lens_o is not None else \
+            np.stack([K_o[0, 0] * q[..., 0] / q[..., 2] + K_o[0, 2], K_o[1, 1] * q[..., 1] / q[..., 2] + K_o[1, 2]], -1)
+    qz = q[..., 2].copy()
+    qz[~np.isfinite(uv).all(-1)] = 0.0  # the lens does not see it: no flow (taken as behind the camera)
+    return uv[..., 0] * qz, uv[..., 1] * qz, qz
 
 
 def flow_validity(flow: np.ndarray, z_other: np.ndarray, in_view: np.ndarray,

@@ -37,6 +37,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets.meshes import load_mesh
 from simgen.assets.parametric import GENERATORS
+from simgen.core.lens import Lens
 from simgen.core.mesh_ref import MeshRef
 from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, model_bounds, model_pose, project, \
     to_camera
@@ -168,12 +169,14 @@ def model_keypoints(source: str, count: int, mesh: MeshRef, asset: Any = None) -
 
 
 def project_keypoints(points_cam: np.ndarray, K: np.ndarray, depth: np.ndarray, clip_start: float = 0.0,
-                      clip_end: float = np.inf, tolerance: float = HIDDEN_TOLERANCE) -> np.ndarray:
+                      clip_end: float = np.inf, tolerance: float = HIDDEN_TOLERANCE,
+                      lens: Optional[Lens] = None) -> np.ndarray:
     """(K, 3) ``[x, y, v]`` of camera points (K, 3) in a frame of planar ``depth`` (H, W)
-    (inf = nothing hit): their pixel positions and COCO visibility (module docstring)."""
+    (inf = nothing hit): their pixel positions (through ``lens`` when the camera has one, else
+    K) and COCO visibility (module docstring)."""
     p = np.asarray(points_cam, float).reshape(-1, 3)
     h, w = depth.shape
-    uv = project(K, p)
+    uv = lens.project(p) if lens is not None else project(K, p)
     z = p[:, 2]
     with np.errstate(invalid="ignore"):
         on = (z > 0) & (z >= clip_start) & (z <= clip_end) & (uv[:, 0] >= -0.5) & (uv[:, 0] < w - 0.5) \
@@ -204,7 +207,8 @@ def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
                               "asset keypoints in the catalog file or use output.keypoints=box")
         points = to_camera(model_pose(cam.world_to_camera, o.mesh_to_world), model_keypoints(source, count, o.mesh,
                                                                                              asset))
-        result[o.instance_id] = project_keypoints(points, cam.K, labels.depth, cam.clip_start, cam.clip_end)
+        result[o.instance_id] = project_keypoints(points, cam.K, labels.depth, cam.clip_start, cam.clip_end,
+                                                  lens=cam.lens)
     return result
 
 

@@ -164,7 +164,7 @@ class FrameLoop:
 
     def frame_labels(self, raw: Passes, scene: Scene) -> FrameLabels:
         return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
-                           scene.camera.world_to_camera, scene.camera.K)
+                           scene.camera.world_to_camera, scene.camera.K, scene.camera.lens)
 
     def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:
         """Annotations, the optional label kinds and the meta of frame ``index`` (flow: :meth:`flow`)."""

@@ -137,6 +137,6 @@ def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: 
                                 for o in s.objects] for s in (scene, other)])
     flow, z_other, in_view = rigid_flow(labels.depth, labels.instance, scene.camera.K,
                                         scene.camera.world_to_camera, other.camera.K,
-                                        other.camera.world_to_camera, motions)
+                                        other.camera.world_to_camera, motions, scene.camera.lens, other.camera.lens)
     valid = flow_validity(flow, z_other, in_view, labels.instance, other_labels.depth, other_labels.instance)
     return flow, valid

@@ -55,9 +55,10 @@ def _calibration_lens(path: str, width: int, height: int) -> Lens:
     return calibration.cameras[0].lens
 
 
-LENS_UNSUPPORTED = {"keypoints": "output.labels=[keypoints]", "amodal": "output.labels=[amodal]",
-                    "visibility": "output.labels=[visibility]", "bop": "output.formats=[bop]"}
-"""What does not follow a real lens yet: these project with K alone (a pinhole)."""
+LENS_UNSUPPORTED = {"amodal": "output.labels=[amodal]", "visibility": "output.labels=[visibility]",
+                    "bop": "output.formats=[bop]"}
+"""What does not follow a real lens: amodal masks (and visibility, made from them) rasterize
+triangles with K alone, and BOP's format has no distortion (its camera is a pinhole)."""
 
 
 def calibrated_lens(c: CameraConfig, r: RenderConfig) -> Lens | None:
@@ -75,12 +76,10 @@ def check_calibration(settings: Any) -> None:
         return
     calibrated_lens(c, settings.render)
     wants = [LENS_UNSUPPORTED[k] for k in (*settings.output.labels, *settings.output.formats) if k in LENS_UNSUPPORTED]
-    if settings.sequence.length > 1:
-        wants.append(f"sequence.length={settings.sequence.length} (optical flow)")
     if c.dof_probability > 0:
         wants.append(f"camera.dof_probability={c.dof_probability}")
     if c.principal_point_jitter > 0:
         wants.append(f"camera.principal_point_jitter={c.principal_point_jitter}")
     if wants:
         raise SimgenError(f"camera.calibration={c.calibration}: {', '.join(wants)} do(es) not follow a real lens "
-                          "yet (they project through a pinhole); drop them or camera.calibration")
+                          "(a pinhole's projection or format); drop them or camera.calibration")

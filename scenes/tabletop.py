@@ -269,8 +269,10 @@ def eye_of(cam: Camera) -> np.ndarray:
 
 
 def pixel_ray(cam: Camera, u: float, v: float) -> np.ndarray:
-    """World direction (unit) of the ray through pixel (u, v) (OpenCV pixel-centre coordinates)."""
-    d = cam.world_to_camera[:3, :3].T @ np.linalg.solve(cam.K, np.array([u, v, 1.0]))
+    """World direction (unit) of the ray through pixel (u, v) (OpenCV pixel-centre coordinates),
+    through the camera's lens when it has one."""
+    local = cam.lens.unproject(np.array([[u, v]]))[0] if cam.lens is not None else np.linalg.solve(cam.K, [u, v, 1.0])
+    d = cam.world_to_camera[:3, :3].T @ local
     return d / np.linalg.norm(d)
 
 

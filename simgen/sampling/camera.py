@@ -17,7 +17,7 @@ from simgen.sampling.random import chance, direction, uniform
 
 
 def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: float, el: float, az: float,
-                 focal: float, principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0,
+                 focal: float | None, principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0,
                  fstop: float = 0.0) -> Camera:
     """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
     (cx, cy) offset in pixels from the image centre, made by Blender's lens shift; with
@@ -37,7 +37,9 @@ def sample_shell(c: CameraConfig, center: np.ndarray, rng: np.random.Generator) 
     """Draw a camera on its shell around ``center``; returns the draws (see :func:`shell_camera`)."""
     target = center + rng.normal(0.0, c.look_at_jitter, size=3) if c.look_at_jitter > 0 else center.copy()
     draw = {"distance": uniform(rng, c.distance), "elevation_deg": uniform(rng, c.elevation),
-            "azimuth_deg": uniform(rng, c.azimuth), "focal_length_mm": uniform(rng, c.focal_length),
+            "azimuth_deg": uniform(rng, c.azimuth),
+            # a calibration's lens has its own focal length: nothing drawn (null in the meta)
+            "focal_length_mm": uniform(rng, c.focal_length) if c.calibration is None else None,
             "sensor_width_mm": c.sensor_width, "target": target.tolist()}
     # nothing is drawn for switched-off features, so default scenes stay as they were
     pp = rng.normal(0.0, c.principal_point_jitter, size=2) if c.principal_point_jitter > 0 else np.zeros(2)

@@ -13,7 +13,7 @@ through an OSL shader of the same pinhole, and through a shader that looks its r
 image (``texture()``), and prints how far each is from the perspective render (mean and largest
 absolute difference of linear RGB) and the render times. Then it renders through two real lenses
 written as OSL shaders that invert the lens model per ray (a fisheye, Kannala-Brandt k1..k4, and
-a wide-angle OpenCV radial-tangential lens), the world emitting each ray's direction, and prints
+a wide-angle OpenCV radial-tangential lens; since simgen.blender.lens_camera, its shader), the world emitting each ray's direction, and prints
 how far each pixel's rendered ray lands from its pixel centre when projected through
 simgen.core.lens (checked against OpenCV by tests/test_lens.py). Exit status 1 when the OSL
 pinhole differs from the perspective camera or a lens is off by 0.01 px or more.
@@ -51,56 +51,6 @@ shader pinhole(float focal = 35, float sensor = 36, float aspect = 0.75, output 
     position = point(0, 0, 0);
 }
 """
-
-FISHEYE = """
-shader kb(float fx = 1, float fy = 1, float cx = 0, float cy = 0, float W = 1, float H = 1,
-          float k1 = 0, float k2 = 0, float k3 = 0, float k4 = 0, float tmax = 3.14,
-          output point position = 0, output vector direction = 0, output color throughput = 1) {
-    point r = camera_shader_raster_position();
-    float pu = r[0] * W - 0.5, pv = (1 - r[1]) * H - 0.5;      // OpenCV pixel, centres at integers
-    float xd = (pu - cx) / fx, yd = (pv - cy) / fy;
-    float td = hypot(xd, yd);
-    float t = td;
-    for (int i = 0; i < 20; i++) {
-        float t2 = t * t;
-        float f = t * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))) - td;
-        float df = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)));
-        t -= f / df;
-    }
-    if (t > tmax) { throughput = 0; return; }
-    float s = td > 0 ? sin(t) / td : 1;
-    direction = vector(xd * s, -yd * s, cos(t));                  // OSL camera axes: y up
-    position = point(0, 0, 0);
-}
-"""
-"""OpenCV's fisheye model (Kannala-Brandt k1..k4) inverted in the shader: Newton's method on theta."""
-
-RADTAN = """
-shader rt(float fx = 1, float fy = 1, float cx = 0, float cy = 0, float W = 1, float H = 1,
-          float k1 = 0, float k2 = 0, float p1 = 0, float p2 = 0, float k3 = 0,
-          output point position = 0, output vector direction = 0, output color throughput = 1) {
-    point r = camera_shader_raster_position();
-    float pu = r[0] * W - 0.5, pv = (1 - r[1]) * H - 0.5;
-    float xd = (pu - cx) / fx, yd = (pv - cy) / fy;
-    float x = xd, y = yd;
-    for (int i = 0; i < 30; i++) {                                   // Newton on the 2-D distortion
-        float r2 = x * x + y * y;
-        float rad = 1 + r2 * (k1 + r2 * (k2 + r2 * k3));
-        float drad = k1 + r2 * (2 * k2 + r2 * 3 * k3);                // d rad / d r2
-        float ex = x * rad + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) - xd;
-        float ey = y * rad + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y - yd;
-        float a = rad + 2 * x * x * drad + 2 * p1 * y + 6 * p2 * x;
-        float b = 2 * x * y * drad + 2 * p1 * x + 2 * p2 * y;
-        float c = 2 * x * y * drad + 2 * p1 * x + 2 * p2 * y;
-        float d = rad + 2 * y * y * drad + 6 * p1 * y + 2 * p2 * x;
-        float det = a * d - b * c;
-        x -= (d * ex - b * ey) / det; y -= (-c * ex + a * ey) / det;
-    }
-    direction = normalize(vector(x, -y, 1));
-    position = point(0, 0, 0);
-}
-"""
-"""OpenCV's radial-tangential model (k1, k2, p1, p2, k3) inverted in the shader: Newton's method in 2-D."""
 
 LOOKUP = """
 shader lookup(string rays = "", output point position = 0, output vector direction = 0, output color throughput = 1) {
@@ -207,7 +157,7 @@ def main() -> int:
     custom("lookup", LOOKUP)
     data.cycles_custom["rays"] = str(tmp / "rays.exr")
     lookup, t_lookup = render("lookup")
-    lenses = lens_errors(scene, data, custom, render, width, height)
+    lenses = lens_errors(scene, data, render, width, height)
     print(f"{width}x{height}, {a.samples} samples" + (f" (renders in {tmp})" if a.keep else ""))
     print(f"perspective camera: {t_persp:.2f} s")
     for name, img, t in (("OSL pinhole", pinhole, t_pin), ("OSL ray lookup (texture)", lookup, t_lookup)):
@@ -222,9 +172,9 @@ def main() -> int:
     return 0 if np.abs(pinhole - perspective).max() == 0 and max(e for e, _ in lenses.values()) < 0.01 else 1
 
 
-def lens_errors(scene, data, custom, render, width: int, height: int) -> dict[str, tuple[float, float]]:
-    """{lens: (largest error in px, render seconds)}: a fisheye and a wide-angle OpenCV lens as OSL
-    shaders, the world emitting each ray's direction (Geometry: Incoming), 1 sample, filter width
+def lens_errors(scene, data, render, width: int, height: int) -> dict[str, tuple[float, float]]:
+    """{lens: (largest error in px, render seconds)}: a fisheye and a wide-angle OpenCV lens through
+    simgen's lens shader (simgen.blender.lens_camera), the world emitting each ray's direction (Geometry: Incoming), 1 sample, filter width
     0.01 (the first sample at the pixel centre), camera at the origin looking down -Z: each pixel's
     rendered direction projected through simgen.core.lens (checked against OpenCV by
     tests/test_lens.py) lands this far from its pixel centre."""
@@ -232,13 +182,14 @@ def lens_errors(scene, data, custom, render, width: int, height: int) -> dict[st
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from simgen.blender.lens_camera import compile_lens_shader, shader_parameters
     from simgen.core.lens import parse_lens
 
     K = lambda f, cx, cy: [[f, 0, cx], [0, f * 1.01, cy], [0, 0, 1]]  # noqa: E731
     lenses = {"fisheye": (parse_lens("fisheye", K(width * 0.375, width / 2 - 0.5, height / 2 - 0.8), width, height,
-                                     [0.02, -0.005, 0.001, -0.0002]), FISHEYE),
+                                     [0.02, -0.005, 0.001, -0.0002])),
               "radtan": (parse_lens("radtan", K(width * 0.875, width / 2 - 0.2, height / 2 - 0.9), width, height,
-                                    [-0.28, 0.07, 1e-4, -2e-4, -0.008]), RADTAN)}
+                                    [-0.28, 0.07, 1e-4, -2e-4, -0.008]))}
     scene.cycles.samples, scene.cycles.filter_width = 1, 0.01
     scene.view_settings.view_transform = "Standard"
     nodes, links = scene.world.node_tree.nodes, scene.world.node_tree.links
@@ -253,14 +204,11 @@ def lens_errors(scene, data, custom, render, width: int, height: int) -> dict[st
     scene.camera.location, scene.camera.rotation_euler = (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)
     pixels = np.stack(np.meshgrid(np.arange(width), np.arange(height)), -1).reshape(-1, 2)
     out_errors = {}
-    for name, (lens, source) in lenses.items():
+    for name, lens in lenses.items():  # simgen's own lens shader (simgen.blender.lens_camera)
         lens.check()
-        custom(name, source)
-        params = data.cycles_custom
-        values = dict(fx=lens.fx, fy=lens.fy, cx=lens.cx, cy=lens.cy, W=width, H=height, tmax=lens.max_angle,
-                      **lens.coefficients)
-        for key in params.keys():
-            params[key] = float(values[key])
+        compile_lens_shader(data)
+        for key, value in shader_parameters(lens, exact_labels=False, filter_width=0.01).items():
+            data.cycles_custom[key] = value
         image, seconds = render(f"lens_{name}")
         incoming = image[::-1].reshape(-1, 3).astype(np.float64)  # top row first; Incoming points back to the camera
         rays = np.stack([-incoming[:, 0], incoming[:, 1], incoming[:, 2]], -1)  # world (camera) axes -> OpenCV

@@ -380,6 +380,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
 
 IGNORES = ("camera.distance", "camera.elevation", "camera.azimuth", "camera.look_at_jitter",
            "camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "camera.calibration",
+           "camera.focal_jitter",
            "objects.scale")
 """The tabletop's camera placement, lens jitter, exposure compensation, depth of field and real lens, and its object
 scale: flying's camera starts at the origin and moves by scene.camera_*, its objects' sizes come from

@@ -231,7 +231,7 @@ def first_camera(settings: Settings, draw: dict) -> Camera:
     return shell_camera(settings.camera, settings.render, np.array(draw["target"]), draw["distance"],
                         draw["elevation_deg"], draw["azimuth_deg"], draw["focal_length_mm"],
                         tuple(draw.get("principal_point_offset_px", (0.0, 0.0))), draw.get("exposure_stops", 0.0),
-                        draw.get("fstop", 0.0))
+                        draw.get("fstop", 0.0), draw.get("focal_scale", 1.0))
 
 
 WALL_VIEW_TRIES = 100
@@ -250,7 +250,8 @@ def camera_path(settings: Settings, draw: dict, rng: np.random.Generator, length
         cameras.append(shell_camera(settings.camera, settings.render, np.array(draw["target"]), dist, el,
                                     draw["azimuth_deg"] + k * motion["orbit_deg"], draw["focal_length_mm"],
                                     tuple(draw.get("principal_point_offset_px", (0.0, 0.0))),
-                                    draw.get("exposure_stops", 0.0), draw.get("fstop", 0.0)))
+                                    draw.get("exposure_stops", 0.0), draw.get("fstop", 0.0),
+                                    draw.get("focal_scale", 1.0)))
     return cameras, motion
 
 

@@ -205,6 +205,10 @@ def calibration_with_amodal(t):
     return _calibration(t, "render.width=160", "render.height=120", "output.labels=[amodal]", "camera.dof_probability=0.5")
 
 
+def calibration_jitter_folds(t):
+    return _calibration(t, "render.width=160", "render.height=120", "camera.focal_jitter=0.1")
+
+
 def calibration_in_flying(t):
     return _calibration(t, "render.width=160", "render.height=120", "scene=flying")
 
@@ -611,6 +615,8 @@ CASES = [
     C("calibration-with-bop", calibration_with_bop, "output.formats=[bop]"),
     C("calibration-with-amodal", calibration_with_amodal, "output.labels=[amodal], camera.dof_probability=0.5"),
     C("calibration-in-flying", calibration_in_flying, "camera.calibration"),
+    C("calibration-jitter-folds", calibration_jitter_folds, "camera.focal_jitter=0.1 and camera.principal_point_jitter=0.0 (the spread's extremes)"),
+    C("focal-jitter-without-calibration", ["camera.focal_jitter=0.01"], "camera.focal_jitter=0.01 varies a calibration's"),
     C("mesh-truncated", mesh_truncated, "half.ply"),
     C("mesh-zero-area", mesh_zero_area, "flat.obj: every face has zero area"),
     C("mesh-nan-vertices", mesh_nan, "nan.obj"),

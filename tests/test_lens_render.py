@@ -261,16 +261,19 @@ def test_keypoints_through_a_calibrated_lens_are_the_opencv_projections_of_the_b
     dist = np.array([-0.3, 0.09, 4e-4, -3e-4, -0.01])
     cal = calibration_file(tmp_path / "wide.yaml", K, 96, 72, dist)
     metas, ids, depth = run(tmp_path, "kp", f"camera.calibration={cal}", "output.labels=[keypoints]",
-                            "sequence.length=2")
+                            "sequence.length=2", "camera.focal_jitter=0.02", "camera.principal_point_jitter=1.5")
     coco = json.loads((tmp_path / "kp" / "coco.json").read_text())
     corners = {(m["index"], o["instance_id"]): np.array(o["box3d"]["corners"] + [o["box3d"]["center"]])
                for m in metas for o in m["objects"]}
+    lens_K = {m["index"]: np.array(m["lens"]["K"]) for m in metas}  # jittered per scene, the same along it
+    assert not np.allclose(lens_K[0], K) and np.allclose(lens_K[0], lens_K[1])
     frame_of = {im["id"]: int(im["file_name"].split("/")[-1].split(".")[0]) for im in coco["images"]}
     checked = 0
     for a in coco["annotations"]:
         kp = np.array(a["keypoints"], float).reshape(-1, 3)
-        want, _ = cv2.projectPoints(corners[(frame_of[a["image_id"]], a["simgen"]["instance_id"])], np.zeros(3),
-                                    np.zeros(3), K, dist)
+        frame = frame_of[a["image_id"]]
+        want, _ = cv2.projectPoints(corners[(frame, a["simgen"]["instance_id"])], np.zeros(3), np.zeros(3),
+                                    lens_K[frame], dist)
         on = kp[:, 2] > 0  # the box's corners in DOPE's order, then its centre: matched as a set
         gap = np.linalg.norm(kp[on, None, :2] - want[None, :, 0], axis=-1).min(axis=1)
         assert gap.max() < 1e-6, gap.max()

@@ -194,7 +194,8 @@ class CameraConfig:
     principal_point_jitter: float = setting(0.0, ge=0.0)
     """Std-dev (pixels) of a Gaussian shift of the principal point (K's cx, cy; Blender's lens
     shift), drawn per scene; 0 keeps it at the image centre, e.g. 2.0 mimics calibration spread.
-    Labels stay exact: they follow the pinhole model with the recorded K."""
+    With camera.calibration it moves the calibration's principal point (kept within 3 std-devs).
+    Labels stay exact: they follow the recorded K (and lens)."""
     exposure: list[float] = span([0.0, 0.0], ge=-20.0, le=20.0)
     """Exposure in stops, drawn per scene (constant along a sequence): the linear image is
     multiplied by 2**stops before the sRGB conversion; e.g. [-1.0, 1.0]."""
@@ -210,8 +211,13 @@ class CameraConfig:
     camera.focal_length and its lens (radial-tangential, fisheye) bends every ray, so the image
     and the ids, depth (planar z), normals, masks, boxes and 3D box projections are that
     camera's at each pixel centre (Cycles' custom camera), and so are optical flow and keypoints.
-    Its image size must be render.width x render.height. Not with amodal masks (nor visibility),
-    the BOP format, depth of field or principal_point_jitter. null: a pinhole from focal_length."""
+    Its image size must be render.width x render.height. camera.focal_jitter and
+    camera.principal_point_jitter vary it per scene. Not with amodal masks (nor visibility), the
+    BOP format or depth of field. null: a pinhole from focal_length."""
+    focal_jitter: float = setting(0.0, ge=0.0, le=0.1)
+    """With camera.calibration: std-dev of a per-scene relative change of its focal lengths (fx and
+    fy scaled together by 1 + N(0, focal_jitter), kept within 3 std-devs), e.g. 0.01 for the
+    spread of a calibration; the frame meta's lens is the one rendered. 0: the calibration's."""
 
 
 @dataclass

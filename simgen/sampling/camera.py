@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -18,13 +19,16 @@ from simgen.sampling.random import chance, direction, uniform
 
 def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: float, el: float, az: float,
                  focal: float | None, principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0,
-                 fstop: float = 0.0) -> Camera:
+                 fstop: float = 0.0, focal_scale: float = 1.0) -> Camera:
     """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
     (cx, cy) offset in pixels from the image centre, made by Blender's lens shift; with
     ``fstop`` > 0, depth of field focused on ``target``. With camera.calibration, its lens and
-    K instead of ``focal`` (and ``principal_point``, which check_calibration keeps at zero)."""
+    K instead of ``focal``, its focal lengths times ``focal_scale`` and its principal point
+    moved by ``principal_point``."""
     eye = target + dist * direction(az, el)
     lens = calibrated_lens(c, r)
+    if lens is not None:
+        lens = jittered(lens, focal_scale, principal_point)
     K = lens.K if lens is not None else intrinsics(focal, c.sensor_width, r.width, r.height,
                                                    shift_x=-principal_point[0] / r.width,
                                                    shift_y=principal_point[1] / r.width)
@@ -43,11 +47,30 @@ def sample_shell(c: CameraConfig, center: np.ndarray, rng: np.random.Generator) 
             "sensor_width_mm": c.sensor_width, "target": target.tolist()}
     # nothing is drawn for switched-off features, so default scenes stay as they were
     pp = rng.normal(0.0, c.principal_point_jitter, size=2) if c.principal_point_jitter > 0 else np.zeros(2)
+    if c.calibration is not None:  # within the spread check_calibration checked the lens for
+        pp = np.clip(pp, -JITTER_SIGMAS * c.principal_point_jitter, JITTER_SIGMAS * c.principal_point_jitter)
+        if c.focal_jitter > 0:
+            draw["focal_scale"] = 1.0 + float(np.clip(rng.normal(0.0, c.focal_jitter), -JITTER_SIGMAS * c.focal_jitter,
+                                                      JITTER_SIGMAS * c.focal_jitter))
     draw["principal_point_offset_px"] = pp.tolist()
     draw["exposure_stops"] = uniform(rng, c.exposure)
     if chance(rng, c.dof_probability):
         draw["fstop"] = uniform(rng, c.fstop)
     return draw
+
+
+JITTER_SIGMAS = 3.0
+"""A calibration's focal and principal point jitter are kept within this many std-devs, the
+spread check_calibration checks the lens over (no draw can fold it over inside the image)."""
+
+
+def jittered(lens: Lens, focal_scale: float, principal_point: tuple[float, float] | list[float]) -> Lens:
+    """``lens`` with its focal lengths times ``focal_scale`` and its principal point moved by
+    ``principal_point`` (pixels)."""
+    if focal_scale == 1.0 and not any(principal_point):
+        return lens
+    return dataclasses.replace(lens, fx=lens.fx * focal_scale, fy=lens.fy * focal_scale,
+                               cx=lens.cx + principal_point[0], cy=lens.cy + principal_point[1])
 
 
 @functools.lru_cache(maxsize=8)
@@ -75,13 +98,21 @@ def check_calibration(settings: Any) -> None:
     """Refuse what a real lens (camera.calibration) does not support yet, in one line each."""
     c = settings.camera
     if c.calibration is None:
+        if c.focal_jitter > 0:
+            raise SimgenError(f"camera.focal_jitter={c.focal_jitter} varies a calibration's focal lengths: give "
+                              "camera.calibration=FILE, or vary camera.focal_length instead")
         return
-    calibrated_lens(c, settings.render)
+    lens = calibrated_lens(c, settings.render)
+    s, p = JITTER_SIGMAS * c.focal_jitter, JITTER_SIGMAS * c.principal_point_jitter
+    for scale in {1.0 - s, 1.0 + s}:  # the spread's extremes: the lens must not fold over in any draw
+        for dx in {-p, p}:
+            for dy in {-p, p}:
+                jittered(lens, scale, (dx, dy)).check(
+                    f"camera.calibration={c.calibration} with camera.focal_jitter={c.focal_jitter} and "
+                    f"camera.principal_point_jitter={c.principal_point_jitter} (the spread's extremes)")
     wants = [LENS_UNSUPPORTED[k] for k in (*settings.output.labels, *settings.output.formats) if k in LENS_UNSUPPORTED]
     if c.dof_probability > 0:
         wants.append(f"camera.dof_probability={c.dof_probability}")
-    if c.principal_point_jitter > 0:
-        wants.append(f"camera.principal_point_jitter={c.principal_point_jitter}")
     if wants:
         raise SimgenError(f"camera.calibration={c.calibration}: {', '.join(wants)} do(es) not follow a real lens "
                           "(a pinhole's projection or format); drop them or camera.calibration")

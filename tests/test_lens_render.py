@@ -142,6 +142,26 @@ def test_every_pixel_sees_through_the_lens_what_an_opencv_ray_cast_sees(backend,
     assert edge.sum() < 0.01 * edge.size
 
 
+def test_a_lens_on_a_gpu_backend_without_osl_is_refused_before_it_renders(backend):
+    """Cycles runs OSL (a lens camera) on the CPU and with OptiX only: a CUDA render is refused
+    in one line instead of rendering something else (no GPU here: the chosen device is set)."""
+    import dataclasses
+
+    from simgen import SimgenError
+    from simgen.core.scene import Camera, Scene
+
+    lens = LENSES["equidistant"]  # square pixels: its K is also a pinhole Blender's camera takes
+    scene = Scene(objects=[], lights=[], camera=Camera(width=W, height=H, K=lens.K, world_to_camera=np.eye(4),
+                                                       lens=lens))
+    backend.device = "CUDA"
+    try:
+        with pytest.raises(SimgenError, match="OptiX only, not with CUDA: use render.device=optix"):
+            backend.build(scene)
+        backend.build(dataclasses.replace(scene, camera=dataclasses.replace(scene.camera, lens=None)))  # a pinhole
+    finally:
+        backend.device = "CPU"
+
+
 # ---- through the whole pipeline: camera.calibration=FILE ------------------------------------------
 
 def calibration_file(path, K: np.ndarray, width: int, height: int, dist) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from simgen import SimgenError
 from simgen.blender import camera, lens_camera, objects, physics, render, session, world
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
@@ -95,6 +96,10 @@ class BlenderBackend:
             camera.set_camera(self._camera, cam, (r.resolution_x, r.resolution_y), self.settings.exact_labels,
                               self.settings.filter_width)
         else:
+            if self.device not in lens_camera.DEVICES:
+                raise SimgenError(f"camera.calibration renders through an OSL camera shader, which Cycles runs on the "
+                                  f"CPU and with OptiX only, not with {self.device}: use render.device=optix (NVIDIA) "
+                                  "or render.device=cpu")
             lens_camera.set_lens_camera(self._camera, cam.lens, cam.camera_to_world, (cam.clip_start, cam.clip_end),
                                         self.settings.exact_labels, self.settings.filter_width)
         self._lens = cam.lens

@@ -32,6 +32,9 @@ from simgen.core.lens import Equisolid, Fisheye, Lens, Pinhole, RadTan
 
 SHADER_NAME = "simgen_lens.osl"
 
+DEVICES = ("CPU", "OPTIX")
+"""The Cycles devices that run OSL, hence a lens camera (CUDA, HIP, oneAPI and Metal do not)."""
+
 MODELS = {Pinhole: 0, RadTan: 0, Fisheye: 1, Equisolid: 2}
 """The shader's ``model`` parameter per lens class (an equidistant lens is a Fisheye subclass or
 is given as one with no terms: see :func:`shader_parameters`)."""

@@ -209,6 +209,10 @@ def calibration_jitter_folds(t):
     return _calibration(t, "render.width=160", "render.height=120", "camera.focal_jitter=0.1")
 
 
+def calibration_on_cuda(t):
+    return _calibration(t, "render.width=160", "render.height=120", "render.device=cuda")
+
+
 def calibration_in_flying(t):
     return _calibration(t, "render.width=160", "render.height=120", "scene=flying")
 
@@ -615,6 +619,7 @@ CASES = [
     C("calibration-with-bop", calibration_with_bop, "output.formats=[bop]"),
     C("calibration-with-amodal", calibration_with_amodal, "output.labels=[amodal], camera.dof_probability=0.5"),
     C("calibration-in-flying", calibration_in_flying, "camera.calibration"),
+    C("calibration-on-cuda", calibration_on_cuda, "render.device=cuda (no OSL: use optix or cpu)"),
     C("calibration-jitter-folds", calibration_jitter_folds, "camera.focal_jitter=0.1 and camera.principal_point_jitter=0.0 (the spread's extremes)"),
     C("focal-jitter-without-calibration", ["camera.focal_jitter=0.01"], "camera.focal_jitter=0.01 varies a calibration's"),
     C("mesh-truncated", mesh_truncated, "half.ply"),

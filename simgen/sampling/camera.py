@@ -113,6 +113,8 @@ def check_calibration(settings: Any) -> None:
     wants = [LENS_UNSUPPORTED[k] for k in (*settings.output.labels, *settings.output.formats) if k in LENS_UNSUPPORTED]
     if c.dof_probability > 0:
         wants.append(f"camera.dof_probability={c.dof_probability}")
+    if settings.render.device not in ("auto", "cpu", "optix"):  # Cycles runs OSL (the lens) on these only
+        wants.append(f"render.device={settings.render.device} (no OSL: use optix or cpu)")
     if wants:
         raise SimgenError(f"camera.calibration={c.calibration}: {', '.join(wants)} do(es) not follow a real lens "
                           "(a pinhole's projection or format); drop them or camera.calibration")

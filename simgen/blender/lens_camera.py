@@ -28,16 +28,16 @@ from mathutils import Matrix
 from simgen import SimgenError
 from simgen.blender.camera import FIRST_SAMPLE_OFFSET
 from simgen.core.camera import BLENDER_TO_OPENCV
-from simgen.core.lens import Equisolid, Fisheye, Lens, Pinhole, RadTan
+from simgen.core.lens import Equidistant, Equisolid, Fisheye, Lens, Pinhole, RadTan, cached_pixel_rays
 
 SHADER_NAME = "simgen_lens.osl"
 
 DEVICES = ("CPU", "OPTIX")
 """The Cycles devices that run OSL, hence a lens camera (CUDA, HIP, oneAPI and Metal do not)."""
 
-MODELS = {Pinhole: 0, RadTan: 0, Fisheye: 1, Equisolid: 2}
-"""The shader's ``model`` parameter per lens class (an equidistant lens is a Fisheye subclass or
-is given as one with no terms: see :func:`shader_parameters`)."""
+MODELS = {Pinhole: 0, RadTan: 0, Fisheye: 1, Equidistant: 1, Equisolid: 2}
+"""The shader's ``model`` parameter per lens class: 0 radial-tangential (a pinhole has no terms),
+1 Kannala-Brandt (the equidistant lens has no terms), 2 equisolid."""
 
 SHADER = r"""
 shader simgen_lens(
@@ -93,7 +93,7 @@ shader simgen_lens(
 def shader_parameters(lens: Lens, exact_labels: bool, filter_width: float) -> dict[str, float | int]:
     """The shader's parameters for ``lens``: its model, size, intrinsics and terms, and the
     first sample's offset (pixels) when ``exact_labels``."""
-    kind = next((v for cls, v in MODELS.items() if isinstance(lens, cls)), 1)  # the equidistant lens: KB, no terms
+    kind = MODELS[type(lens)]
     off = FIRST_SAMPLE_OFFSET * filter_width if exact_labels else 0.0
     terms = dict.fromkeys(("k1", "k2", "k3", "k4", "k5", "k6", "p1", "p2"), 0.0)  # a term the model lacks is 0,
     terms.update(lens.coefficients)                                                 # not the last lens's
@@ -108,7 +108,7 @@ def depth_per_distance(lens: Lens) -> np.ndarray:
     """(H, W) float32 factor from Cycles' Depth pass through ``lens`` (the distance along each
     pixel's ray, measured by tests/test_lens_render.py) to simgen's planar depth: each pixel
     centre's unit ray's z; inf where the lens sees nothing, so no depth is made up there."""
-    z = lens.pixel_rays()[..., 2]
+    z = cached_pixel_rays(lens)[..., 2]
     return np.where(np.isfinite(z) & (z > 0), z, np.inf).astype(np.float32)
 
 

@@ -767,6 +767,15 @@ def parse_lens(model: str, K: Any, width: Any, height: Any, coefficients: Sequen
 
 # ---- depth conventions ---------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4)
+def cached_pixel_rays(lens: Lens) -> np.ndarray:
+    """:meth:`Lens.pixel_rays`, computed once per lens and read-only: the renderer's depth, the
+    normals and the flow of a frame all need them (0.5 s at 640x480 for a radtan lens)."""
+    rays = lens.pixel_rays()
+    rays.flags.writeable = False
+    return rays
+
+
 def ray_distance_to_depth(rays: np.ndarray, distance: np.ndarray) -> np.ndarray:
     """Planar depth (z along the optical axis) of points at ``distance`` along ``rays``.
 

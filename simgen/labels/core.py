@@ -10,7 +10,6 @@ vectors in the camera frame facing the camera (zeros where nothing was hit).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -18,7 +17,7 @@ from typing import Any, Optional
 import numpy as np
 from pycocotools import mask as mask_util
 
-from simgen.core.lens import Lens
+from simgen.core.lens import Lens, cached_pixel_rays
 from simgen.core.scene import MAX_INSTANCE_ID
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
 
@@ -151,7 +150,7 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     p[:, drop] = 0  # +0 after the division (and never flipped: its dot product is 0)
     p /= length
     if lens is not None:  # dot product with the lens's ray through the pixel centre
-        rays = np.nan_to_num(lens_rays(lens)).astype(np.float32)
+        rays = np.nan_to_num(cached_pixel_rays(lens)).astype(np.float32)
         dot = c0 * rays[..., 0] + c1 * rays[..., 1] + c2 * rays[..., 2]
     else:  # dot product with the ray through the pixel centre, (u - cx) / fx, (v - cy) / fy, 1
         K = np.asarray(K, dtype=np.float64)
@@ -165,14 +164,6 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     for j in range(3):  # plane by plane (a transposing copy runs its inner loop over the 3 channels)
         out[..., j] = p[j]
     return out
-
-
-@functools.lru_cache(maxsize=4)
-def lens_rays(lens: Lens) -> np.ndarray:
-    """``lens.pixel_rays()`` (H, W, 3), computed once per lens."""
-    rays = lens.pixel_rays()
-    rays.flags.writeable = False
-    return rays
 
 
 def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],

@@ -228,10 +228,14 @@ through a bin's floor (mass ratio 270) but not a 10:1 one."""
 
 def first_camera(settings: Settings, draw: dict) -> Camera:
     """The camera of a shell draw (step 0 of a sequence)."""
-    return shell_camera(settings.camera, settings.render, np.array(draw["target"]), draw["distance"],
-                        draw["elevation_deg"], draw["azimuth_deg"], draw["focal_length_mm"],
-                        tuple(draw.get("principal_point_offset_px", (0.0, 0.0))), draw.get("exposure_stops", 0.0),
-                        draw.get("fstop", 0.0), draw.get("focal_scale", 1.0))
+    return camera_of(settings, draw, draw["distance"], draw["elevation_deg"], draw["azimuth_deg"])
+
+
+def camera_of(settings: Settings, draw: dict, dist: float, el: float, az: float) -> Camera:
+    """The camera of shell draw ``draw`` (its target, lens, exposure, aperture) at ``dist``/``el``/``az``."""
+    return shell_camera(settings.camera, settings.render, np.array(draw["target"]), dist, el, az,
+                        draw["focal_length_mm"], tuple(draw.get("principal_point_offset_px", (0.0, 0.0))),
+                        draw.get("exposure_stops", 0.0), draw.get("fstop", 0.0), draw.get("focal_scale", 1.0))
 
 
 WALL_VIEW_TRIES = 100
@@ -247,11 +251,7 @@ def camera_path(settings: Settings, draw: dict, rng: np.random.Generator, length
     for k in range(length):
         el = float(np.clip(draw["elevation_deg"] + k * motion["rise_deg"], -89.0, 89.0))
         dist = max(draw["distance"] + k * motion["dolly"], 10 * settings.camera.clip_start)
-        cameras.append(shell_camera(settings.camera, settings.render, np.array(draw["target"]), dist, el,
-                                    draw["azimuth_deg"] + k * motion["orbit_deg"], draw["focal_length_mm"],
-                                    tuple(draw.get("principal_point_offset_px", (0.0, 0.0))),
-                                    draw.get("exposure_stops", 0.0), draw.get("fstop", 0.0),
-                                    draw.get("focal_scale", 1.0)))
+        cameras.append(camera_of(settings, draw, dist, el, draw["azimuth_deg"] + k * motion["orbit_deg"]))
     return cameras, motion
 
 

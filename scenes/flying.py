@@ -33,12 +33,12 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.assets.images import check_image_textures, image_aspect, photo_files
-from simgen.config import MAX_DISTORTION, Settings
+from simgen.assets.images import image_aspect, photo_files
+from simgen.config import Settings
 from simgen.config.schema import setting, span
 from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.mesh_ref import MeshRef
-from simgen.core.scene import MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, TEXTURE_KINDS, Camera, Scene, SceneObject, Texture
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Scene, SceneObject, Texture
 from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
 from simgen.recipes import Recipe
 from simgen.sampling.lighting import sample_lights
@@ -84,20 +84,14 @@ class Config:
     """Sequences: radians per step the camera turns about a random axis through its centre.
     If a sequence's camera motion would show past the background's edge (or turn nearly
     parallel to it), the drawn camera speed and spin are halved until it does not."""
-    textures: list[str] = setting(list(PROCEDURAL_TEXTURES), choices=TEXTURE_KINDS)
-    """Texture kinds drawn uniformly: checker, noise, wave, voronoi, magic, brick, gradient,
-    and image (a file of materials.image_dir, which must then be set)."""
     background_texture_scale: list[float] = span([0.5, 3.0], gt=0.0)
-    """Background pattern frequency, features (checker cells, waves, ...) per metre."""
+    """Background pattern frequency, features (checker cells, waves, ...) per metre. The kinds,
+    distortion and detail of every texture are the materials group's (materials.textures,
+    materials.texture_distortion, materials.texture_detail)."""
     object_texture_probability: float = setting(0.7, ge=0.0, le=1.0)
-    """Chance that an object or distractor is textured (else a plain colour); the
-    background always is. The two colours come from the materials group."""
-    object_texture_scale: list[float] = span([2.0, 8.0], gt=0.0)
-    """Object pattern frequency, features across the object."""
-    texture_distortion: list[float] = span([0.0, 3.0], ge=0.0, le=MAX_DISTORTION)
-    """Distortion of noise, wave and magic textures."""
-    texture_detail: list[float] = span([0.0, 6.0], ge=0.0, le=15.0)
-    """Detail octaves of noise and wave textures."""
+    """Chance that an object or distractor is textured (else a plain colour; features across
+    it: materials.texture_scale); the background always is. The two colours come from the
+    materials group. It stands for materials.texture_probability, which flying refuses."""
     background_dir: Optional[str] = setting(None, example="/path/to/photos")
     """A folder of photos (.png .jpg .jpeg .tif .tiff .bmp .tga): each sequence draws one
     for the background plane instead of its pattern, as tall as the frame at step 0 and
@@ -133,8 +127,6 @@ def check(settings: Settings) -> None:
     if sc.background_distance[1] >= settings.camera.clip_end:
         raise SimgenError(f"scene.background_distance {list(sc.background_distance)} must lie within "
                           f"camera.clip_end={settings.camera.clip_end}")
-    check_image_textures("scene.textures", sc.textures, settings.materials.image_dir,
-                         settings.render.max_image_pixels)
     if sc.background_dir is not None:
         photo_files("scene.background_dir", sc.background_dir, settings.render.max_image_pixels)
     if settings.objects.count[1] + sc.distractors[1] + 1 > MAX_INSTANCE_ID:  # + 1: the background plane
@@ -209,10 +201,10 @@ def background_half_size(c2ws: list[np.ndarray], K: np.ndarray, width: int, heig
 
 def sample_texture(settings: Settings, rng: np.random.Generator, scale_range: list[float],
                    scale_factor: float = 1.0) -> Texture:
-    """A procedural texture as the flying scene configures it (its own kinds and ranges)."""
-    sc = settings.scene
-    return draw_texture(settings.materials, rng, sc.textures, scale_range, sc.texture_distortion, sc.texture_detail,
-                        scale_factor)
+    """A texture of the materials group's kinds and ranges at the given scale (features per
+    metre for the background, across the object for an object)."""
+    m = settings.materials
+    return draw_texture(m, rng, m.textures, scale_range, m.texture_distortion, m.texture_detail, scale_factor)
 
 
 def sample_flyer(settings: Settings, mesh_ref: MeshRef, size_range: list[float], cam: dict,
@@ -311,7 +303,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         material = sample_material(settings.materials, rng, texture=False)  # textured by scene.object_texture_*
         textured = bool(rng.uniform() < sc.object_texture_probability)
         if textured:
-            material = dataclasses.replace(material, texture=sample_texture(settings, rng, sc.object_texture_scale))
+            material = dataclasses.replace(material, texture=sample_texture(settings, rng, settings.materials.texture_scale))
         draw["textured"] = textured
         iid = len(objects) + 1
         center = load_mesh(mesh).bounds.mean(axis=0)
@@ -381,10 +373,11 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
 IGNORES = ("camera.distance", "camera.elevation", "camera.azimuth", "camera.look_at_jitter",
            "camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "camera.calibration",
            "camera.focal_jitter",
-           "objects.scale")
+           "objects.scale", "materials.texture_probability")
 """The tabletop's camera placement, lens jitter, exposure compensation, depth of field and real lens, and its object
 scale: flying's camera starts at the origin and moves by scene.camera_*, its objects' sizes come from
-scene.size, and its frames are exposed by the metering alone. Set to anything but their defaults, they
+scene.size, its frames are exposed by the metering alone, and scene.object_texture_probability says
+how often its objects are textured. Set to anything but their defaults, they
 are refused (simgen.recipes.Recipe.ignores)."""
 
 RECIPE = Recipe(name="flying", Config=Config, make_sequence=make_sequence, check=check, ignores=IGNORES)

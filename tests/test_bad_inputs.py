@@ -373,7 +373,7 @@ def texture_empty_folder(t):
 
 
 def texture_flying_needs_dir(t):
-    return ["scene=flying", "scene.textures=[image]"]
+    return ["scene=flying", "materials.textures=[image]"]
 
 
 def _photo(t: Path, name: str, data: bytes) -> list[str]:
@@ -572,13 +572,15 @@ CASES = [
     C("flying-speed-negative", ["scene=flying", "scene.speed=[-1,1]"], "scene.speed"),
     C("flying-spin-nan", ["scene=flying", "scene.spin=[nan,1]"], "scene.spin"),
     C("flying-pitch", ["scene=flying", "scene.camera_pitch=[-95,0]"], "scene.camera_pitch"),
-    C("flying-textures", ["scene=flying", "scene.textures=[plaid]"], "scene.textures=['plaid']"),
+    C("flying-textures", ["scene=flying", "materials.textures=[plaid]"], "materials.textures=['plaid']"),
+    C("flying-texture-probability", ["scene=flying", "materials.texture_probability=0.5"],
+      "materials.texture_probability=0.5 does nothing with scene=flying"),
     C("flying-light-scale", ["scene=flying", "scene.light_scale=0"], "scene.light_scale=0.0"),
     C("flying-texture-probability", ["scene=flying", "scene.object_texture_probability=1.5"],
       "scene.object_texture_probability"),
     C("flying-background-before-objects", ["scene=flying", "scene.background_distance=[5,9]"],
       "must lie beyond the objects' scene.depth"),
-    C("flying-texture-detail", ["scene=flying", "scene.texture_detail=[0,20]"], "scene.texture_detail"),
+    C("flying-texture-detail", ["scene=flying", "materials.texture_detail=[0,20]"], "materials.texture_detail"),
     C("flying-physics", ["scene=flying", "placement=physics"], "placement=physics needs scene=tabletop"),
     C("flying-exposure", ["scene=flying", "camera.exposure=[-1,1]"], "does nothing with scene=flying"),
     C("flying-camera-distance", ["scene=flying", "camera.distance=[2,3]"], "camera.distance=[2.0,3.0] does nothing"),
@@ -665,7 +667,7 @@ CASES = [
     C("texture-truncated-jpeg", texture_truncated_jpeg, "half.jpg (materials.image_dir)"),
     C("texture-png-header-only", texture_png_header_only, "header.png"),
     C("texture-empty-folder", texture_empty_folder, "holds no images"),
-    C("texture-flying-needs-folder", texture_flying_needs_dir, "scene.textures has image but materials.image_dir"),
+    C("texture-flying-needs-folder", texture_flying_needs_dir, "materials.textures has image but materials.image_dir"),
     # user files: background photos
     C("photo-truncated-jpeg", photo_truncated_jpeg, "half.jpg (scene.background_dir): it does not decode"),
     C("photo-garbage-png", photo_garbage_png, "noise.png (scene.background_dir): it does not decode"),

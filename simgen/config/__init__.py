@@ -301,8 +301,9 @@ class MaterialsConfig:
     """Chance that an object is transmissive at all (else transmission = 0)."""
     texture_probability: float = setting(0.0, ge=0.0, le=1.0, common=True)
     """Chance that an object (or the ground) gets a procedural texture mixing its base colour
-    with a second colour drawn like it (HSV ranges above). Recipes with their own texture
-    settings (scene=flying) use those instead."""
+    with a second colour drawn like it (HSV ranges above). scene=flying textures its objects by
+    scene.object_texture_probability instead (and its background always) and refuses this key;
+    the kinds and ranges below are every recipe's."""
     textures: list[str] = setting(list(PROCEDURAL_TEXTURES), choices=TEXTURE_KINDS)
     """Texture kinds drawn uniformly: the procedural checker, noise, wave, voronoi, magic,
     brick and gradient (of a random type), and image (a file of image_dir)."""

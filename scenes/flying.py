@@ -51,8 +51,7 @@ from simgen.sampling.random import direction, integer, pick, random_quaternion, 
 class Config:
     """Flying objects (FlyingThings3D-style): catalog objects and distractors tumbling in front
     of a textured background plane, with large motions and heavy occlusion; the camera moves
-    too. objects.count sets the number of annotated objects; objects.scale is not used (sizes
-    come from scene.size)."""
+    too. objects.count sets the number of annotated objects; their sizes come from scene.size."""
 
     recipe: str = setting("flying")
     """Recipe module under scenes/ (scenes/<recipe>.py)."""
@@ -370,14 +369,14 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     return scenes
 
 
-IGNORES = ("camera.distance", "camera.elevation", "camera.azimuth", "camera.look_at_jitter",
-           "camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "camera.calibration",
-           "camera.focal_jitter",
-           "objects.scale", "materials.texture_probability")
-"""The tabletop's camera placement, lens jitter, exposure compensation, depth of field and real lens, and its object
-scale: flying's camera starts at the origin and moves by scene.camera_*, its objects' sizes come from
-scene.size, its frames are exposed by the metering alone, and scene.object_texture_probability says
-how often its objects are textured. Set to anything but their defaults, they
+IGNORES = ("camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "camera.calibration",
+           "camera.focal_jitter")
+"""The camera's lens jitter, exposure compensation, depth of field and real lens, which flying does
+not implement: its frames are exposed by the metering alone. (Where tabletop's camera stands and how
+it scales objects are tabletop's own keys, scene.camera_* and scene.object_scale: flying has none of
+them.) materials.texture_probability is not refused, though flying textures its objects by
+scene.object_texture_probability instead: materials=procedural sets it, and its kinds and ranges do
+apply to flying. Set to anything but their defaults, they
 are refused (simgen.recipes.Recipe.ignores)."""
 
 RECIPE = Recipe(name="flying", Config=Config, make_sequence=make_sequence, check=check, ignores=IGNORES)

@@ -55,6 +55,17 @@ class Config:
     max_tries: int = setting(200, ge=1, le=MAX_TRIES)
     """Rejection-sampling tries per object before it is dropped (or, below
     objects.count[0], before the scene is redrawn)."""
+    camera_distance: list[float] = span([0.8, 1.5], ge=0.001, common=True)
+    """The camera stands on a spherical shell around the objects' centre, looking at it: its
+    distance from the look-at point, metres."""
+    camera_elevation: list[float] = span([25.0, 70.0], ge=-90.0, le=90.0)
+    """The camera's elevation above the ground plane, degrees."""
+    camera_azimuth: list[float] = span([0.0, 360.0])
+    """The camera's azimuth around the look-at point, degrees."""
+    look_at_jitter: float = setting(0.05, ge=0.0)
+    """Std-dev (m) of the Gaussian offset added to the look-at point (the objects' centre)."""
+    object_scale: list[float] = span([0.8, 1.25], gt=0.0)
+    """Random uniform scale factor of each object on top of the catalog scale."""
     camera_orbit: list[float] = span([2.0, 8.0])
     """Sequences: degrees per step the camera circles the objects (random direction)."""
     camera_rise: list[float] = span([-1.0, 1.0])
@@ -84,7 +95,7 @@ class Config:
     (a steep camera that sees no ground behind them sees the wall only at the top, or not
     at all). Where the camera looks level or up, scene.wall_distance is used instead."""
     wall_view: float = setting(0.15, ge=0.0, le=1.0)
-    """walls/room: the camera is redrawn (from the camera group's ranges, up to 100 times,
+    """walls/room: the camera is redrawn (from the scene.camera_* ranges, up to 100 times,
     keeping the best) until the back wall can fill at least this fraction of the image
     height: a steep camera that sees no ground behind the objects cannot see a wall. The
     draws are recorded (params.camera.wall_reach, draws, kept_draw). 0: every camera draw
@@ -124,7 +135,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
     for _ in range(PLACEMENT_ATTEMPTS):
         n = integer(rng, o.count)
         picks, shapes = pick_objects(o, catalog, n, rng)
-        scales = [a.scale * uniform(rng, o.scale) for a in picks]
+        scales = [a.scale * uniform(rng, sc.object_scale) for a in picks]
         yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
         fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
         d_paths, d_scales = draw_distractors(catalog, sc.distractors, sc.distractor_scale, rng)
@@ -178,7 +189,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
                              pc.bin_size, pc.bin_height)
     n = integer(rng, o.count)
     picks, shapes = pick_objects(o, catalog, n, rng)
-    meshes = [(a.path, a.scale * uniform(rng, o.scale), a.key, a.category_id) for a in picks]
+    meshes = [(a.path, a.scale * uniform(rng, sc.object_scale), a.key, a.category_id) for a in picks]
     d_paths, d_scales = draw_distractors(catalog, sc.distractors, sc.distractor_scale, rng)
     n_d = len(d_paths)
     meshes += [(path, scale, "", 0) for path, scale in zip(d_paths, d_scales)]
@@ -512,7 +523,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                                    + o.mesh_to_world[:3, 3] for o in objects if o is not ground] or [np.zeros((0, 3))])
     else:  # dropped objects may settle anywhere in the area
         keep_out = sc_area_circle(settings.scene.area_radius)
-    cam_draw = sample_shell(settings.camera, center, rng)
+    cam_draw = sample_shell(settings.camera, settings.scene, center, rng)
     if kind != "ground" and settings.scene.wall_view > 0:  # a camera that can see the back wall
         best = None
         for tries in range(1, WALL_VIEW_TRIES + 1):
@@ -521,7 +532,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                 best = (reach, cam_draw, tries)
             if reach >= settings.scene.wall_view or tries == WALL_VIEW_TRIES:
                 break
-            cam_draw = sample_shell(settings.camera, center, rng)
+            cam_draw = sample_shell(settings.camera, settings.scene, center, rng)
         cam_draw = {**best[1], "wall_reach": best[0], "draws": tries, "kept_draw": best[2]}
     lights, world, light_params = sample_lights(settings.lighting, center, rng)
     cameras, motion = camera_path(settings, cam_draw, rng, length)

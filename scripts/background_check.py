@@ -5,7 +5,7 @@
 
 Renders FRAMES (default 20) tiny frames (80x60, 4 samples) of the default tabletop scene with
 scene.background=[walls] and then [room] into DIR/walls and DIR/room (extra Hydra-style
-overrides, e.g. camera.elevation=[60,70], apply to both) and prints, per kind, every frame's
+overrides, e.g. scene.camera_elevation=[60,70], apply to both) and prints, per kind, every frame's
 fraction of wall/ceiling pixels in the instance map and those pixels' mean sRGB brightness
 (0-255, images/), then the minimum, median and maximum of each.
 """

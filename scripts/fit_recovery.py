@@ -58,14 +58,14 @@ CASES: dict[str, dict] = {
         "effects.jpeg_probability": 1.0, "effects.jpeg_quality": [15, 25],
         "effects.white_balance_probability": 1.0, "effects.white_balance_temperature": [9500.0, 10500.0]}},
     "world": {"labels": True, "truth": {
-        "camera.distance": [2.6, 3.4], "camera.elevation": [65.0, 80.0], "objects.count": [9, 12],
+        "scene.camera_distance": [2.6, 3.4], "scene.camera_elevation": [65.0, 80.0], "objects.count": [9, 12],
         "lighting.temperature_probability": 1.0, "lighting.temperature": [2200.0, 2800.0],
         "lighting.point_power": [500.0, 900.0], "lighting.area_power": [500.0, 900.0]}},
     "defaults": {"labels": True, "truth": {}},
 }
 """Each case's target settings (over the default config) and whether its labels are used."""
 
-RATIOS = (("camera.focal_length", "camera.distance"), ("lighting.point_power", "lighting.world_strength"),
+RATIOS = (("camera.focal_length", "scene.camera_distance"), ("lighting.point_power", "lighting.world_strength"),
           ("lighting.area_power", "lighting.world_strength"))
 """Pairs of settings that images determine only as their ratio (see the module's docstring)."""
 
@@ -193,7 +193,7 @@ def main() -> int:
         from simgen.fit.space import defaults_of
 
         defaults = defaults_of(list(entries.values()), Settings())
-        checked = case["truth"] or {k: defaults[k] for k in ("camera.distance", "camera.elevation", "objects.count",
+        checked = case["truth"] or {k: defaults[k] for k in ("scene.camera_distance", "scene.camera_elevation", "objects.count",
                                                             "camera.exposure")}
         pairs = [p for p in RATIOS if set(p) & set(checked) and set(p) <= set(entries)]
         in_pairs = {k for p in pairs for k in p}

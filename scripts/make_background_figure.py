@@ -25,7 +25,7 @@ CASES = {
     "room": ["seed=2", "scene.background=[room]"],
     "walls": ["seed=6", "scene.background=[walls]"],
     "walls_photos": ["seed=6", "scene.background=[walls]", "scene.background_dir={photos}"],
-    "backdrop": ["seed=3", "scene.background=[ground]", "scene.background_dir={photos}", "camera.elevation=[4,8]",
+    "backdrop": ["seed=3", "scene.background=[ground]", "scene.background_dir={photos}", "scene.camera_elevation=[4,8]",
                  "camera.focal_length=[24,28]"],
 }
 """Tile name -> overrides: a room, walls, the same walls with photos, a photo backdrop."""

@@ -113,10 +113,10 @@ def sheet(out: Path, frames: int, cols: int) -> None:
             s = dataclasses.replace(
                 s, seed=100 + k, frames=1,
                 objects=dataclasses.replace(s.objects, count=[1, 1], weights={n: float(n == cat) for n in names}),
-                camera=dataclasses.replace(s.camera, distance=[0.3, 0.4], elevation=[15.0, 35.0]))
+                scene=dataclasses.replace(s.scene, camera_distance=[0.3, 0.4], camera_elevation=[15.0, 35.0]))
             tiles += _render(s, Path(s.output.dir))
         s = settings(1.0, out=f"{tmp}/scenes")  # whole scenes, a little closer than the default camera
-        s = dataclasses.replace(s, frames=frames, camera=dataclasses.replace(s.camera, distance=[0.55, 0.8]))
+        s = dataclasses.replace(s, frames=frames, scene=dataclasses.replace(s.scene, camera_distance=[0.55, 0.8]))
         tiles += _render(s, Path(s.output.dir))
     w, h = tiles[0].size
     rows = (len(tiles) + cols - 1) // cols

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RING_OVERRIDES = ["objects.weights={ring: 1000}", "objects.count=[2,4]", "camera.distance=[0.6,0.9]"]
+RING_OVERRIDES = ["objects.weights={ring: 1000}", "objects.count=[2,4]", "scene.camera_distance=[0.6,0.9]"]
 """Frames where rings are most objects and large."""
 
 

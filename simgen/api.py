@@ -294,7 +294,7 @@ def run_fit(target: str | os.PathLike, *, name: str = "fit", target_coco: str | 
         name: the fit's name (``fit.name``): its folder is ``fits/NAME`` under the working directory.
         target_coco: a COCO json of (some of) the target images, adding label statistics.
         overrides: ``fit.KEY=VALUE`` settings of the fit (docs/config.md, "Fits"; e.g.
-            ``fit.trials=20``, ``fit.space.camera.distance=[0.5,6]``) and simgen overrides applied to
+            ``fit.trials=20``, ``fit.space.scene.camera_distance=[0.5,6]``) and simgen overrides applied to
             every render (e.g. ``objects.catalog=textured``).
         say: called with each line the command prints (trial results, the final round).
 

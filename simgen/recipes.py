@@ -47,7 +47,7 @@ class Recipe:
     check: Optional[Callable[["Settings"], None]] = None
     """``check(settings)``: cross-group rules the declared bounds cannot say; raises SimgenError."""
     ignores: tuple[str, ...] = ()
-    """Settings of the other groups (``camera.distance``) that this recipe does not read: one set
+    """Settings of the other groups (``camera.exposure``) that this recipe does not read: one set
     to anything but its declared default is refused in one line (:func:`refuse_ignored`), so that
     a key that does nothing for the chosen scene is never silently dropped."""
 
@@ -67,7 +67,7 @@ class Recipe:
 
         for key in self.ignores:  # each a declared setting of another group
             if not isinstance(key, str) or key.split(".")[0] in ("scene", key):
-                raise bad(f"RECIPE.ignores names settings of other groups (e.g. 'camera.distance'), not {key!r}")
+                raise bad(f"RECIPE.ignores names settings of other groups (e.g. 'camera.exposure'), not {key!r}")
             try:
                 check_key(key, Settings)
             except SimgenError as e:

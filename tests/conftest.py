@@ -99,6 +99,17 @@ def tiny_settings(out: Path, *, frames: int = 4, start: int = 0, seed: int = 7, 
     return validate(s)
 
 
+def set_settings(s: Settings, **kw) -> Settings:
+    """``group__name=value`` sets ``s.group.name`` (``name=value``: a top-level key); a name the
+    settings do not declare fails here (setattr alone would add it and nothing would read it)."""
+    for key, value in kw.items():
+        group, _, name = key.rpartition("__")
+        owner = getattr(s, group) if group else s
+        assert name in {f.name for f in dataclasses.fields(owner)}, f"no setting {key.replace('__', '.')}"
+        setattr(owner, name, value)
+    return s
+
+
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory) -> Path:
     """Frames 0..3 of the default tabletop recipe, seed 7, 128x96, 4 samples."""

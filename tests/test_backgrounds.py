@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_settings
+from conftest import set_settings, tiny_settings
 from simgen.scenes.tabletop import wall_reach
 from simgen.pipeline import run
 from simgen.config.settings import validate
@@ -44,10 +44,7 @@ def frames(root: Path) -> list[dict]:
 
 
 def render(root: Path, n: int, width: int, height: int, samples: int, **scene) -> list[dict]:
-    s = tiny_settings(root, frames=n, seed=5, width=width, height=height, samples=samples)
-    for key, value in scene.items():
-        group, _, name = key.partition("__")
-        setattr(getattr(s, group), name, value)
+    s = set_settings(tiny_settings(root, frames=n, seed=5, width=width, height=height, samples=samples), **scene)
     run(validate(s))
     return frames(root)
 
@@ -117,7 +114,7 @@ def test_photo_backdrop_shows_where_nothing_is_hit_and_labels_stay(tmp_path):
     photo = make_photo(tmp_path / "photos" / "gradient.png")
     # the photo's own colours: no tone curve or metering between the backdrop and the PNG
     # (under AgX a backdrop is desaturated like everything the camera sees; correlation 0.68)
-    low = {"scene__background": ["ground"], "camera__elevation": [2.0, 6.0], "camera__focal_length": [20.0, 24.0],
+    low = {"scene__background": ["ground"], "scene__camera_elevation": [2.0, 6.0], "camera__focal_length": [20.0, 24.0],
            "render__tone": "standard", "render__auto_exposure": False}
     plain = render(tmp_path / "plain", 2, 96, 72, 4, **low)
     shown = render(tmp_path / "photo", 2, 96, 72, 4, scene__background_dir=str(tmp_path / "photos"), **low)

@@ -16,7 +16,7 @@ import pytest
 import trimesh
 from pycocotools import mask as mask_utils
 
-from conftest import tiny_settings
+from conftest import set_settings, tiny_settings
 from simgen import SimgenError
 from simgen.io.formats.bop import depth_png, diameter, rle_counts
 from simgen.pipeline import run
@@ -30,11 +30,8 @@ def bop_settings(out: Path, frames: int = 6, **kw):
     s.output.labels = ["amodal"]
     s.output.formats = ["coco", "bop"]
     s.output.bop_scene_size = SCENE_SIZE
-    s.camera.distance = [0.7, 1.2]  # near enough that objects reach past the image's edges
-    for key, value in kw.items():
-        group, _, name = key.partition("__")
-        setattr(getattr(s, group), name, value) if name else setattr(s, key, value)
-    return s
+    s.scene.camera_distance = [0.7, 1.2]  # near enough that objects reach past the image's edges
+    return set_settings(s, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +271,7 @@ def test_scene_coco_files_load_in_pycocotools(frames_ds):
 def test_sequences_are_scenes_and_merged_shards_export_what_one_run_does(tmp_path):
     from simgen.io.dataset.merge import merge
 
-    kw = dict(frames=6, sequence__length=3, output__splits={"train": 1.0}, objects__scale=[1.0, 1.0])
+    kw = dict(frames=6, sequence__length=3, output__splits={"train": 1.0}, scene__object_scale=[1.0, 1.0])
     run(bop_settings(tmp_path / "whole", **kw))
     parts = [tmp_path / "part0", tmp_path / "part1"]
     for i, part in enumerate(parts):
@@ -296,7 +293,7 @@ def test_sequences_are_scenes_and_merged_shards_export_what_one_run_does(tmp_pat
     assert sorted(bop["images"]) == [("train_pbr", s, k) for s in (0, 1) for k in (0, 1, 2)]
     for meta, _ in simgen_frames(tmp_path / "whole"):
         assert expected_place(meta) == ("train_pbr", meta["index"] // 3, meta["index"] % 3)
-    # objects.scale=[1, 1]: one BOP model per model file
+    # scene.object_scale=[1, 1]: one BOP model per model file
     simgen_of = _json_by_id(tmp_path / "whole" / "bop" / "models" / "models_simgen.json")
     assert len({m["mesh"] for m in simgen_of.values()}) == len(simgen_of)
 
@@ -395,11 +392,11 @@ def test_a_run_that_makes_a_model_per_object_is_told_before_it_starts(tmp_path):
     from simgen.io.formats.bop import advice
 
     s = bop_settings(tmp_path / "x")
-    assert s.objects.scale[0] != s.objects.scale[1]  # the default draws a size per object
-    assert "objects.scale=[0.8, 1.25] draws a size per object" in advice(s) and "objects.scale=[1,1]" in advice(s)
+    assert s.scene.object_scale[0] != s.scene.object_scale[1]  # the default draws a size per object
+    assert "scene.object_scale=[0.8, 1.25] draws a size per object" in advice(s) and "scene.object_scale=[1,1]" in advice(s)
     s.objects.parametric = 0.5
     assert "objects.parametric=0.5 generates a shape per object" in advice(s)
-    s.objects.scale, s.objects.parametric = [1.0, 1.0], 0.0
+    s.scene.object_scale, s.objects.parametric = [1.0, 1.0], 0.0
     assert advice(s) == ""
 
 

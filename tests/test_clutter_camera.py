@@ -144,7 +144,7 @@ def test_background_render_matches_ray_cast(tmp_path, kind):
     s.scene.distractors = [2, 4]
     s.camera.principal_point_jitter = 2.0
     s.camera.exposure = [0.5, 0.5]
-    s.camera.elevation, s.camera.focal_length = [5.0, 15.0], [18.0, 18.0]  # walls in view
+    s.scene.camera_elevation, s.camera.focal_length = [5.0, 15.0], [18.0, 18.0]  # walls in view
     s = validate(s)
     run(s)
     frame = read_frame(tmp_path, 0)

@@ -282,7 +282,7 @@ def test_dirs_null_reads_as_empty(tmp_path):
     ("render.width=abc", "render.width", "render.width=320"),
     ("frames=1.5", "frames", "frames=4"),
     ("render.denoise=maybe", "render.denoise", "render.denoise=true"),
-    ("camera.distance=[a,b]", "camera.distance[0]", "camera.distance=[0.8,1.5]"),
+    ("scene.camera_distance=[a,b]", "scene.camera_distance[0]", "scene.camera_distance=[0.8,1.5]"),
     ("objects.count=5", "objects.count", "objects.count=[3,8]"),
     ("objects.dirs=5", "objects.dirs", "objects.dirs={name: value}"),
     ("+render.colour=red", "render.colour", "simgen --help lists the keys"),

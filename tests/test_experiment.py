@@ -23,7 +23,7 @@ from simgen.io.files import read_json, write_json
 REPO = Path(__file__).resolve().parents[1]
 DR_GAP = REPO / "configs" / "study" / "dr_gap.yaml"
 TINY = ["render.width=64", "render.height=48", "render.samples=2", "render.denoise=false",
-        "'camera.distance=[0.5,0.9]'"]
+        "'scene.camera_distance=[0.5,0.9]'"]
 
 
 def simgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -52,7 +52,7 @@ def tiny_study(tmp_path: Path, *extra: str) -> list[str]:
     (["study.trainer.weights=/no/model.pt"], "never downloaded"),
     (["study.arms.wide.from_fit=/no/fit"], "study.arms.wide.from_fit=/no/fit: cannot read /no/fit/best.yaml"),
     (["trainer.steps=3"], "write study.KEY=VALUE"),
-    (["study.simgen=[camera.distance=[0.5,0.9]]"], "quote list items holding brackets"),
+    (["study.simgen=[scene.camera_distance=[0.5,0.9]]"], "quote list items holding brackets"),
 ])
 def test_bad_studies_are_one_clear_error(overrides, words):
     with pytest.raises(SimgenError, match=words.replace("[", r"\[").replace("(", r"\(")):

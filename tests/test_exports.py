@@ -34,7 +34,7 @@ def ring_settings(out: Path, frames: int = FRAMES, **kw):
     s = tiny_settings(out, frames=frames, width=128, height=96, samples=2, **kw)
     s.objects.weights = {"ring": 1000.0}
     s.objects.count = [2, 4]
-    s.camera.distance = [0.6, 0.9]
+    s.scene.camera_distance = [0.6, 0.9]
     s.sequence.length = 2
     s.output.formats = ["coco", "yolo", "yolo_seg"]
     s.output.splits = dict(SPLITS)

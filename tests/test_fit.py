@@ -38,29 +38,30 @@ def space(tree: dict) -> list[Entry]:
 def test_the_default_space_parses_and_covers_the_documented_settings():
     entries = parse_space(space_tree(FitConfig(target="/x")), Tabletop)
     keys = {e.key for e in entries}
-    for key in ("camera.distance", "camera.elevation", "camera.focal_length", "camera.exposure", "lighting.world",
-                "lighting.temperature", "objects.count", "objects.scale", "materials.own_replace",
+    for key in ("scene.camera_distance", "scene.camera_elevation", "camera.focal_length", "camera.exposure", "lighting.world",
+                "lighting.temperature", "objects.count", "scene.object_scale", "materials.own_replace",
                 "effects.full_well", "effects.blur", "effects.white_balance_temperature", "effects.vignetting",
                 "effects.jpeg_quality", "effects.jpeg_probability"):
         assert key in keys, key
     kinds = {e.key: e.kind for e in entries}
-    assert kinds["camera.distance"] == "range" and kinds["effects.noise_probability"] == "value"
+    assert kinds["scene.camera_distance"] == "range" and kinds["effects.noise_probability"] == "value"
     assert kinds["lighting.world"] == "choice"
     assert DEFAULT_SPACE.read_text().startswith("# simgen fit's default search space")
 
 
 @pytest.mark.parametrize("tree, message", [
-    ({"camera": {"distanse": [0.3, 3]}}, "did you mean 'camera.distance'"),
-    ({"camera": {"elevation": [-100, 10]}}, "outside the setting's bounds"),
+    ({"scene": {"camera_distanse": [0.3, 3]}}, "did you mean 'scene.camera_distance'"),
+    ({"camera": {"distance": [0.3, 3]}}, "camera.distance is now scene.camera_distance"),
+    ({"scene": {"camera_elevation": [-100, 10]}}, "outside the setting's bounds"),
     ({"effects": {"jpeg_quality": [5, 101]}}, "outside the setting's bounds"),
-    ({"camera": {"distance": [3, 0.3]}}, "must be less than"),
+    ({"scene": {"camera_distance": [3, 0.3]}}, "must be less than"),
     ({"camera": {"exposure": {"low": 0, "high": 2, "log": True}}}, "log=true needs low > 0"),
-    ({"camera": {"distance": [1, 2, 3]}}, "give [low, high]"),
+    ({"scene": {"camera_distance": [1, 2, 3]}}, "give [low, high]"),
     ({"lighting": {"world": {"choices": [["moon"]]}}}, "the choice [moon]"),
     ({"lighting": {"world": [0, 1]}}, "is not a number"),
     ({"effects": {"noise_probability": {"low": 0, "high": 1, "as": "range"}}}, "is a single value"),
     ({"objects": {"count": [1.5, 4]}}, "takes whole numbers"),
-    ({"camera": {"distance": {"low": 1, "high": 2, "step": 1}}}, "unknown key 'step'"),
+    ({"scene": {"camera_distance": {"low": 1, "high": 2, "step": 1}}}, "unknown key 'step'"),
     ({"camera": 3}, "fit.space.camera=3: give a range"),
     ({}, "fit.space is empty"),
 ])
@@ -71,14 +72,14 @@ def test_a_bad_space_entry_is_one_line_naming_it(tree, message):
 
 
 def test_a_range_setting_is_fitted_as_a_range_and_maps_back_to_its_parameters():
-    (e,) = space({"camera": {"distance": {"low": 0.5, "high": 8.0, "log": True}}})
-    assert e.params == ("camera.distance.centre", "camera.distance.width")
+    (e,) = space({"scene": {"camera_distance": {"low": 0.5, "high": 8.0, "log": True}}})
+    assert e.params == ("scene.camera_distance.centre", "scene.camera_distance.width")
     p = e.params_of([1.0, 4.0])
-    assert p is not None and np.isclose(p["camera.distance.centre"], np.log(2.0))
-    assert values_of([e], p)["camera.distance"] == pytest.approx([1.0, 4.0])
+    assert p is not None and np.isclose(p["scene.camera_distance.centre"], np.log(2.0))
+    assert values_of([e], p)["scene.camera_distance"] == pytest.approx([1.0, 4.0])
     assert e.params_of([0.1, 4.0]) is None  # outside the searched bounds: not representable
-    assert params_of([e], {"camera.distance": [1.0, 4.0]}) == p  # values_of's inverse, for every entry
-    assert params_of([e], {"camera.distance": [0.1, 4.0]}) is None and params_of([e], {}) is None
+    assert params_of([e], {"scene.camera_distance": [1.0, 4.0]}) == p  # values_of's inverse, for every entry
+    assert params_of([e], {"scene.camera_distance": [0.1, 4.0]}) is None and params_of([e], {}) is None
     assert e.range_of(np.log(8.0), 1.0) == pytest.approx([2.0, 8.0])  # clipped to the bounds
     (n,) = space({"objects": {"count": [1, 12]}})
     assert all(isinstance(v, int) for v in n.range_of(5.4, 0.3))
@@ -87,10 +88,10 @@ def test_a_range_setting_is_fitted_as_a_range_and_maps_back_to_its_parameters():
 
 
 def test_space_overrides_replace_remove_and_add_entries():
-    fit = load_fit(["target=/x", "space.camera.distance=[0.5,6]", "space.lighting.world=null",
+    fit = load_fit(["target=/x", "space.scene.camera_distance=[0.5,6]", "space.lighting.world=null",
                     "space.materials.roughness=[0,1]"])
     entries = {e.key: e for e in parse_space(space_tree(fit), Tabletop)}
-    assert (entries["camera.distance"].low, entries["camera.distance"].high, entries["camera.distance"].log) == \
+    assert (entries["scene.camera_distance"].low, entries["scene.camera_distance"].high, entries["scene.camera_distance"].log) == \
         (0.5, 6.0, False)
     assert "lighting.world" not in entries and "materials.roughness" in entries
 
@@ -237,7 +238,7 @@ def target(tmp_path_factory) -> Path:
     """A target rendered by simgen: a far camera and heavy noise."""
     out = tmp_path_factory.mktemp("fit") / "target"
     r = simgen(f"output.dir={out}", "frames=4", "render.width=64", "render.height=48", *SMALL, "seed=900",
-               "camera.distance=[2.5,3]", "effects.noise_probability=1", "effects.full_well=[40,40]", cwd=out.parent)
+               "scene.camera_distance=[2.5,3]", "effects.noise_probability=1", "effects.full_well=[40,40]", cwd=out.parent)
     assert r.returncode == 0, r.stderr
     return out
 
@@ -260,15 +261,15 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     import optuna
 
     study = optuna.load_study(study_name="small", storage=f"sqlite:///{fit / 'fit.db'}")
-    prefit = study.user_attrs["prefit"]  # the geometric entry (camera.distance) searched on projected labels first
-    assert prefit["evaluations"] <= 12 and set(prefit["values"]) == {"camera.distance"}
+    prefit = study.user_attrs["prefit"]  # the geometric entry (scene.camera_distance) searched on projected labels first
+    assert prefit["evaluations"] <= 12 and set(prefit["values"]) == {"scene.camera_distance"}
     first = study.trials[0]
     assert first.user_attrs["from"] == "prefit"
-    distance = space({"camera": {"distance": {"low": 0.5, "high": 4, "log": True}}})
-    assert values_of(distance, first.params)["camera.distance"] == prefit["values"]["camera.distance"]
+    distance = space({"scene": {"camera_distance": {"low": 0.5, "high": 4, "log": True}}})
+    assert values_of(distance, first.params)["scene.camera_distance"] == prefit["values"]["scene.camera_distance"]
     second = study.trials[1]  # then the default world, its camera settings searched
     assert second.user_attrs["from"] == "defaults"
-    assert values_of(distance, second.params)["camera.distance"] == pytest.approx(Settings().camera.distance)
+    assert values_of(distance, second.params)["scene.camera_distance"] == pytest.approx(Settings().scene.camera_distance)
     # the final round: the default config, the 2 closest trials and the default world's trial again, on 4 x 2
     # frames after the trials'
     final = study.user_attrs["final"]
@@ -366,8 +367,8 @@ def test_the_recovery_script_measures_errors_in_each_entrys_searched_units():
     finally:
         sys.path.remove(str(ROOT / "scripts"))
     e = {x.key: x for x in parse_space(space_tree(FitConfig(target="/tmp")), Tabletop)}
-    # camera.distance is log-scaled on [0.3, 4]: centres 1 and 2 are log(2) / log(4 / 0.3) apart
-    assert error(e["camera.distance"], [1, 1], [2, 2]) == pytest.approx(np.log(2) / np.log(4 / 0.3))
+    # scene.camera_distance is log-scaled on [0.3, 4]: centres 1 and 2 are log(2) / log(4 / 0.3) apart
+    assert error(e["scene.camera_distance"], [1, 1], [2, 2]) == pytest.approx(np.log(2) / np.log(4 / 0.3))
     assert error(e["effects.noise_probability"], 0.25, 1.0) == pytest.approx(0.75)
     assert error(e["lighting.world"], ["sky"], ["sky"]) == 0.0
     # a colour temperature in mireds (1e6 / K) on [3000, 12000] K: 9000 and 10000 K are 11.1 of 250 mireds apart
@@ -642,7 +643,7 @@ def test_developing_a_neutral_render_gives_the_images_simgen_renders_with_those_
 
     out = tmp_path / "neutral"
     r = simgen(f"output.dir={out}", "frames=4", "render.width=64", "render.height=48", *SMALL, "seed=900",
-               "camera.distance=[2.5,3]", *NEUTRAL, cwd=tmp_path)
+               "scene.camera_distance=[2.5,3]", *NEUTRAL, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     frames = load_frames(out)
     assert frames.index == [0, 1, 2, 3] and all(x.dtype == np.float32 for x in frames.linear)
@@ -661,8 +662,8 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
 
     from simgen.fit.runner import fitted
 
-    entries = space({"camera": {"distance": {"low": 0.3, "high": 4, "log": True}}})
-    plan = SimpleNamespace(defaults={"camera.distance": [0.8, 1.5]}, rendered=entries, developed=[],
+    entries = space({"scene": {"camera_distance": {"low": 0.3, "high": 4, "log": True}}})
+    plan = SimpleNamespace(defaults={"scene.camera_distance": [0.8, 1.5]}, rendered=entries, developed=[],
                            fit=SimpleNamespace(final=0, frames=16, finalists=2, polish_trials=0, polish=0))
     study = optuna.create_study()
     study.set_user_attr("default", {"distance": 0.5})
@@ -670,7 +671,7 @@ def test_a_fit_that_no_trial_improves_hands_back_the_default_config():
 
     def add(centre: float, value: float) -> None:
         study.add_trial(optuna.trial.create_trial(
-            params={"camera.distance.centre": centre, "camera.distance.width": 0.2}, distributions=dists,  # log units
+            params={"scene.camera_distance.centre": centre, "scene.camera_distance.width": 0.2}, distributions=dists,  # log units
             value=value, user_attrs={"develop": {}, "key": f"k{centre}"}))
 
     def trial(k: int) -> dict:
@@ -723,7 +724,7 @@ def test_projected_boxes_hold_the_rendered_ones(target):
     from simgen.fit.geometry import Projector
 
     settings = check_dataset([f"output.dir={target.parent / 'x'}", "render.width=64", "render.height=48", *SMALL,
-                              "seed=900", "camera.distance=[2.5,3]"])
+                              "seed=900", "scene.camera_distance=[2.5,3]"])
     projected = Projector(settings, range(4)).coco({})
     rendered = json.loads((target / "coco.json").read_text())
     boxes = {(a["image_id"], a["simgen"]["instance_id"]): a["bbox"] for a in projected["annotations"]}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_same_dataset, dataset_files, tiny_settings
+from conftest import assert_same_dataset, dataset_files, set_settings, tiny_settings
 from fake_renderer import FakeRenderer, passes_of, squares
 from simgen import Interrupted
 from simgen.io.dataset.layout import read_frame
@@ -47,11 +47,7 @@ def no_blender(monkeypatch):
 
 def settings(out: Path, frames: int, **kw):
     """Tiny settings; ``group__name=value`` sets ``settings.group.name`` (``name=value``: a top-level one)."""
-    s = tiny_settings(out, frames=frames, width=64, height=48, samples=1)
-    for key, value in kw.items():
-        group, _, name = key.rpartition("__")
-        setattr(getattr(s, group) if group else s, name, value)
-    return s
+    return set_settings(tiny_settings(out, frames=frames, width=64, height=48, samples=1), **kw)
 
 
 def expected_passes(s, index: int) -> tuple[object, dict]:

@@ -13,7 +13,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from conftest import assert_same_dataset, simgen_cli, tiny_settings
+from conftest import assert_same_dataset, simgen_cli, set_settings, tiny_settings
 from simgen.io.dataset.layout import read_frame
 from simgen.pipeline import run
 
@@ -22,11 +22,7 @@ MESHES = Path(__file__).resolve().parents[1] / "assets" / "meshes"
 
 
 def small(out: Path, **kw):
-    s = tiny_settings(out, frames=kw.pop("frames", 4), width=64, height=48, samples=1)
-    for key, value in kw.items():
-        group, _, name = key.partition("__")
-        setattr(getattr(s, group), name, value)
-    return s
+    return set_settings(tiny_settings(out, frames=kw.pop("frames", 4), width=64, height=48, samples=1), **kw)
 
 
 def test_shards_in_folders_of_their_own_merge_into_what_one_run_writes(tmp_path):

@@ -119,9 +119,9 @@ def catalog(folder: Path, mesh: Path) -> Path:
 
 
 RENDER = ["render.width=96", "render.height=72", "render.samples=8", "render.adaptive_threshold=0",
-          "render.denoise=false", "render.device=cpu", "objects.count=[1,1]", "objects.scale=[1,1]",
-          "camera.distance=[0.45,0.5]", "camera.elevation=[25,35]", "camera.focal_length=[40,40]",
-          "lighting=narrow", "lighting.count=[1,1]", "'lighting.types=[sun]'", "camera.look_at_jitter=0"]
+          "render.denoise=false", "render.device=cpu", "objects.count=[1,1]", "scene.object_scale=[1,1]",
+          "scene.camera_distance=[0.45,0.5]", "scene.camera_elevation=[25,35]", "camera.focal_length=[40,40]",
+          "lighting=narrow", "lighting.count=[1,1]", "'lighting.types=[sun]'", "scene.look_at_jitter=0"]
 
 
 def render(folder: Path, mesh: Path, out: Path, *extra: str, frames: int = 3) -> Path:

@@ -189,9 +189,9 @@ def test_directx_normal_maps_are_flipped_to_opengl(tmp_path):
         flat(tmp_path / name / "s" / "s_diff_1k.png", (200, 200, 200))
         flat(tmp_path / name / "s" / file, (128, green, 218))
         out = render(tmp_path, f"out_{name}", f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,1]",
-                     "objects.scale=[1,1]", "materials=pbr", f"materials.pbr_dir={tmp_path / name}",
+                     "scene.object_scale=[1,1]", "materials=pbr", f"materials.pbr_dir={tmp_path / name}",
                      "materials.pbr_surfaces=[object]", "materials.pbr_tint=[0,0]", "materials.pbr_rotation=[0,0]",
-                     "materials.metallic_probability=0", "camera.elevation=[10,10]", "camera.distance=[0.5,0.5]",
+                     "materials.metallic_probability=0", "scene.camera_elevation=[10,10]", "scene.camera_distance=[0.5,0.5]",
                      "lighting.count=[1,1]", "lighting.types=[sun]", "render.auto_exposure=false",
                      "lighting.world_strength=[0,0]", "frames=1")
         meta = json.loads((out / "meta" / "000000.json").read_text())

@@ -204,7 +204,8 @@ def test_every_texture_kind_renders_a_two_colour_pattern(tmp_path, kind):
 
 
 def test_flying_objects_are_textured_by_the_scene_not_the_materials_group(tmp_path):
-    """scene=flying keeps its own texture settings: materials.texture_probability does not add textures."""
+    """scene=flying textures its objects by scene.object_texture_probability: materials.texture_probability
+    (materials=procedural's 0.8) does not add textures; the materials group's kinds and ranges apply."""
     from simgen.scenes import flying
     from simgen.pipeline import catalog_for
 

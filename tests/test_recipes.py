@@ -61,8 +61,8 @@ def test_a_recipe_outside_scenes_loads_by_dotted_path(user_module):
     (GOOD.format(name="userrecipes.bad").replace("    recipe: str", "    kind: str"), "needs a field `recipe"),
     (GOOD.format(name="userrecipes.bad").replace("@dataclass\n", ""), "must be a dataclass"),
     (GOOD.format(name="userrecipes.bad").replace("rng, length", "rng"), "make_sequence must be a function of 4"),
-    (GOOD.format(name="userrecipes.bad").replace("make_sequence)", "make_sequence, ignores=('camera.distanse',))"),
-     "RECIPE.ignores: unknown key 'camera.distanse'; did you mean 'camera.distance'"),
+    (GOOD.format(name="userrecipes.bad").replace("make_sequence)", "make_sequence, ignores=('camera.exposur',))"),
+     "RECIPE.ignores: unknown key 'camera.exposur'; did you mean 'camera.exposure'"),
     (GOOD.format(name="userrecipes.bad").replace("make_sequence)", "make_sequence, ignores=('scene.depth',))"),
      "names settings of other groups"),
 ])
@@ -96,20 +96,19 @@ def test_a_recipe_outside_scenes_is_picked_on_the_command_line(user_module, tmp_
 
 
 def test_a_setting_the_recipe_does_not_read_is_refused_unless_at_its_default():
-    """flying places its own camera and sizes its own objects: tabletop's camera.distance and
-    objects.scale (and the rest of its IGNORES) are refused when set, from any source; at their
-    defaults they pass."""
+    """flying exposes its frames by the metering alone: camera.exposure (and the rest of its
+    IGNORES) is refused when set, from any source; at its default it passes."""
     import dataclasses
 
     from simgen.config import Settings
     from simgen.recipes import refuse_ignored
 
     flying = load_recipe("flying")
-    assert {"camera.distance", "objects.scale", "camera.exposure"} <= set(flying.ignores)
+    assert {"camera.exposure", "camera.calibration"} <= set(flying.ignores)
     refuse_ignored(flying, Settings())
     s = Settings()
-    s.objects = dataclasses.replace(s.objects, scale=[1.0, 2.0])
-    with pytest.raises(SimgenError, match=r"^objects.scale=\[1.0,2.0\] does nothing with scene=flying: the flying "
+    s.camera = dataclasses.replace(s.camera, exposure=[1.0, 2.0])
+    with pytest.raises(SimgenError, match=r"^camera.exposure=\[1.0,2.0\] does nothing with scene=flying: the flying "
                        r"recipe does not read it; leave it at its default"):
         refuse_ignored(flying, s)
     refuse_ignored(load_recipe("tabletop"), s)  # tabletop reads it

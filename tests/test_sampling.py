@@ -105,7 +105,7 @@ def test_random_draws_stay_in_their_ranges_and_cover_them(setup):
             assert light.kind in s.lighting.types
         K = scene.camera.K
         assert np.isclose(K[0, 0], scene.params["camera"]["focal_length_mm"] / s.camera.sensor_width * s.render.width)
-    for k, r in (("distance", s.camera.distance), ("elevation_deg", s.camera.elevation),
+    for k, r in (("distance", s.scene.camera_distance), ("elevation_deg", s.scene.camera_elevation),
                  ("focal_length_mm", s.camera.focal_length), ("roughness", s.materials.roughness)):
         x = np.array(roughness if k == "roughness" else draws[k])
         lo, hi = r

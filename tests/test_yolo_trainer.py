@@ -54,7 +54,7 @@ def ring_frames(out: Path):
     s.render.denoise = False
     s.objects.weights = {"ring": 1000.0}
     s.objects.count = [1, 3]
-    s.camera.distance = [0.5, 0.7]
+    s.scene.camera_distance = [0.5, 0.7]
     s.output.formats = ["coco", "yolo"]
     s.output.splits = {"train": 1.0}
     return check_settings(s)

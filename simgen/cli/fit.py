@@ -19,7 +19,7 @@ resumes a stopped fit. Keys: docs/config.md, section "Fits"; how it works: docs/
 
   simgen fit target=/data/real/images name=shop
   simgen fit target=/data/real/images target_coco=/data/real/val.json name=shop fit.trials=80
-  simgen fit target=/data/real/images name=shop 'fit.space.camera.distance=[0.5,6]' objects.catalog=textured
+  simgen fit target=/data/real/images name=shop 'fit.space.scene.camera_distance=[0.5,6]' objects.catalog=textured
 """
 
 

@@ -108,7 +108,7 @@ def check_overrides(overrides: list[str]) -> list[Any]:
 
     from simgen.config.store import options as group_options
     from simgen.config.store import registered
-    from simgen.config.schema import check_key, did_you_mean
+    from simgen.config.schema import UnknownKey, check_key, did_you_mean, renamed
 
     parser = OverridesParser.create()
     parsed = []
@@ -156,5 +156,29 @@ def check_overrides(overrides: list[str]) -> list[Any]:
             continue
         if "/" in key:
             continue  # a group path Hydra resolves (e.g. a nested group); it reports unknown ones itself
-        check_key(key, schema)
+        try:
+            check_key(key, schema)
+        except UnknownKey as e:
+            owners = _recipes_with(key) if key.startswith("scene.") and not renamed(key) else []
+            if not owners:
+                raise
+            chosen = ", ".join(f"scene={r}" for r in recipes if r is not None)
+            raise SimgenError(f"{key} is a setting of {' and '.join(f'scene={r}' for r in owners)}; "
+                              f"{chosen} has no such key (simgen --help lists the keys)") from e
     return parsed
+
+
+def _recipes_with(key: str) -> list[str]:
+    """The known recipes whose Config declares the scene key ``key`` (``scene.camera_distance``)."""
+    from simgen.recipes import available, load_recipe
+
+    field = key.split(".")[1]
+    out = []
+    for name in available():
+        try:
+            config = load_recipe(name).Config
+        except SimgenError:
+            continue
+        if field in {f.name for f in dataclasses.fields(config)}:
+            out.append(name)
+    return out

@@ -173,20 +173,13 @@ class RenderConfig:
 
 @dataclass
 class CameraConfig:
-    """Camera on a spherical shell around the objects' centre, looking at it."""
+    """The camera's lens, sensor, clipping and exposure; where it stands is the recipe's
+    (tabletop: scene.camera_distance, camera_elevation, camera_azimuth, look_at_jitter)."""
 
-    distance: list[float] = span([0.8, 1.5], ge=0.001, common=True)
-    """Distance from the look-at point, metres."""
-    elevation: list[float] = span([25.0, 70.0], ge=-90.0, le=90.0)
-    """Elevation above the ground plane, degrees."""
-    azimuth: list[float] = span([0.0, 360.0])
-    """Azimuth around the look-at point, degrees."""
     focal_length: list[float] = span([30.0, 55.0], ge=1.0)
     """Lens focal length, mm (with sensor_width)."""
     sensor_width: float = setting(36.0, ge=1.0)
     """Sensor width, mm (horizontal sensor fit)."""
-    look_at_jitter: float = setting(0.05, ge=0.0)
-    """Std-dev (m) of the Gaussian offset added to the look-at point (the objects' centre)."""
     clip_start: float = setting(0.01, ge=1e-6)
     """Near clipping distance, metres (surfaces closer than this are not seen)."""
     clip_end: float = setting(100.0, gt=0.0)
@@ -302,8 +295,8 @@ class MaterialsConfig:
     texture_probability: float = setting(0.0, ge=0.0, le=1.0, common=True)
     """Chance that an object (or the ground) gets a procedural texture mixing its base colour
     with a second colour drawn like it (HSV ranges above). scene=flying textures its objects by
-    scene.object_texture_probability instead (and its background always) and refuses this key;
-    the kinds and ranges below are every recipe's."""
+    scene.object_texture_probability instead (and its background always); the kinds and ranges
+    below are every recipe's."""
     textures: list[str] = setting(list(PROCEDURAL_TEXTURES), choices=TEXTURE_KINDS)
     """Texture kinds drawn uniformly: the procedural checker, noise, wave, voronoi, magic,
     brick and gradient (of a random type), and image (a file of image_dir)."""
@@ -371,8 +364,6 @@ class ObjectsConfig:
     """Metres per unit of the meshes in dirs."""
     count: list[int] = span([3, 8], ge=0, le=MAX_INSTANCE_ID, common=True)
     """Objects per frame, inclusive range."""
-    scale: list[float] = span([0.8, 1.25], gt=0.0)
-    """Random uniform scale factor on top of the catalog scale."""
     weights: Optional[dict[str, float]] = setting({}, ge=0.0, le=MAX_WEIGHT, example="{mug: 4}")
     """Class balance: {category: weight}; each object's category is drawn with probability
     proportional to its weight (1 for categories not listed), then an asset of it uniformly."""

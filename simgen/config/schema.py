@@ -17,7 +17,7 @@ strings. The docs generator (``scripts/gen_config_docs.py``) and ``simgen --help
 same rules (:meth:`Rule.describe`) and the docstrings (:func:`field_docs`).
 
 Errors are one line naming the key, the value and a fix, e.g.
-``camera.distance=[nan, 1.0]: values must be finite numbers; e.g. camera.distance=[0.8,1.5]``.
+``scene.camera_distance=[nan, 1.0]: values must be finite numbers; e.g. scene.camera_distance=[0.8,1.5]``.
 This module imports nothing from simgen but the error type (and did_you_mean): every layer may use it.
 """
 
@@ -294,6 +294,22 @@ def first_sentence(text: str) -> str:
 # ------------------------------------------------------------------ override keys
 
 
+RENAMED: dict[str, str] = {
+    "camera.distance": "scene.camera_distance", "camera.elevation": "scene.camera_elevation",
+    "camera.azimuth": "scene.camera_azimuth", "camera.look_at_jitter": "scene.look_at_jitter",
+    "objects.scale": "scene.object_scale",
+}
+"""Keys that moved: old key -> new key. Where the shell camera stands and how objects are scaled
+are the tabletop recipe's own settings (the flying recipe reads none of them)."""
+
+
+def renamed(key: str) -> str | None:
+    """The hint for a key that moved (:data:`RENAMED`), e.g. "camera.distance is now
+    scene.camera_distance (a setting of scene=tabletop)"; None for any other key."""
+    new = RENAMED.get(key)
+    return None if new is None else f"{key} is now {new} (a setting of scene=tabletop)"
+
+
 class UnknownKey(SimgenError):
     """A key names no setting: ``part`` is the unknown name, ``options`` the names that exist
     where it stands, ``owner`` the dataclass (or None: a plain mapping) that lacks it."""
@@ -319,8 +335,8 @@ def check_key(key: str, root: Any, under: str = "", where: str = "simgen --help 
             level, owner = _hints(level), level
         if isinstance(level, dict):
             if part not in level:
-                guess = did_you_mean(part, list(level), prefix=f"{parent}." if parent else "")
                 whole = f"{under}.{key}" if under else key
+                guess = renamed(whole) or did_you_mean(part, list(level), prefix=f"{parent}." if parent else "")
                 raise UnknownKey(f"unknown key '{whole}'; {guess + ' ' if guess else ''}({where})",
                                  part, list(level), owner)
             level = level[part]

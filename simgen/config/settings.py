@@ -20,7 +20,7 @@ from typing import Any
 from simgen import SimgenError
 from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RenderConfig, Settings, check_settings
-from simgen.config.schema import did_you_mean, override_text
+from simgen.config.schema import did_you_mean, override_text, renamed
 from simgen.recipes import load_recipe, refuse_ignored
 
 __all__ = ["RenderConfig", "Settings", "default_scene", "default_settings", "to_settings", "validate"]
@@ -111,6 +111,8 @@ def value_error(e: Any) -> SimgenError:
 def _fix_hint(key: str, scene: Any) -> str:
     """An example of a well-typed value for a schema key (list indices dropped), else where to look."""
     path = re.sub(r"\[\d+\]", "", key)
+    if renamed(path):
+        return renamed(path)
     value: Any = Settings(scene=scene)
     parent = ""
     for part in path.split("."):

@@ -199,7 +199,7 @@ def load_study(path: Path, overrides: list[str]) -> StudyConfig:
                           "settings of every dataset in study.simgen")
     study = merge_overrides(StudyConfig, data.get("study"), overrides, "study", _check_key,
                             "quote list items holding brackets or commas, e.g. "
-                            "\"study.simgen=[render.width=96,'camera.distance=[0.5,0.9]']\"")
+                            "\"study.simgen=[render.width=96,'scene.camera_distance=[0.5,0.9]']\"")
     assert isinstance(study, StudyConfig)
     return check_study(study)
 

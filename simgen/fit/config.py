@@ -116,7 +116,7 @@ class FitConfig:
     """The search space: a YAML tree of simgen settings and where each may go (configs/fit_space.yaml
     documents the format). null: simgen's default space (configs/fit_space.yaml)."""
     space: Any = field(default_factory=dict)
-    """Entries merged over fit.space_file's, e.g. fit.space.camera.distance=[0.3,5]; null removes one
+    """Entries merged over fit.space_file's, e.g. fit.space.scene.camera_distance=[0.3,5]; null removes one
     (fit.space.lighting.world=null)."""
     weights: dict[str, float] = setting({}, ge=0.0, le=1e6, example="{noise: 2, vignetting: 0}")
     """Weight of a statistic in the distance (default 1 each; 0 leaves it out)."""
@@ -182,7 +182,7 @@ def check_fit(c: FitConfig) -> FitConfig:
         if value is not None and not Path(value).expanduser().is_file():
             raise SimgenError(f"{key}={value}: no such file")
     if not isinstance(c.space, dict):
-        raise SimgenError(f"fit.space={c.space!r}: give entries as a mapping, e.g. fit.space.camera.distance=[0.3,5]")
+        raise SimgenError(f"fit.space={c.space!r}: give entries as a mapping, e.g. fit.space.scene.camera_distance=[0.3,5]")
     if c.rename and c.target_coco is None:
         raise SimgenError("fit.rename maps target_coco's category names, but no target_coco is given")
     return c

@@ -22,9 +22,9 @@ import numpy as np
 
 from simgen.fit.stats import label_stats
 
-GEOMETRIC = ("camera.distance", "camera.elevation", "camera.azimuth", "camera.focal_length", "camera.look_at_jitter",
-             "camera.principal_point_jitter", "objects.count", "objects.scale")
-"""The settings a prefit searches (the space's entries among them); ``scene.*`` (the recipe's) too."""
+GEOMETRIC = ("camera.focal_length", "camera.principal_point_jitter", "objects.count")
+"""The settings a prefit searches (the space's entries among them) besides every ``scene.*`` key
+(the recipe's own: tabletop's camera placement and object scale among them)."""
 
 
 def is_geometric(key: str) -> bool:

@@ -1,10 +1,11 @@
 """The search space of ``simgen fit``: which settings it varies, within which bounds, and how.
 
-The space is a tree whose paths are simgen setting keys (``fit.space.camera.distance``) and
+The space is a tree whose paths are simgen setting keys (``fit.space.scene.camera_distance``) and
 whose leaves say how to search that setting::
 
+    scene:
+      camera_distance: {low: 0.3, high: 3.0, log: true}  # a range setting: fitted as a range
     camera:
-      distance: {low: 0.3, high: 3.0, log: true}   # a range setting: fitted as a range
       exposure: [-2, 2]                            # shorthand for {low: -2, high: 2}
     effects:
       noise_probability: [0, 1]                    # a single value
@@ -12,7 +13,7 @@ whose leaves say how to search that setting::
     lighting:
       world: {choices: [[uniform], [sky]]}         # one of these values
 
-A setting that is itself a range (``camera.distance=[lo,hi]``, declared with
+A setting that is itself a range (``scene.camera_distance=[lo,hi]``, declared with
 :func:`simgen.config.schema.span`) is fitted as a range, because the result is a randomization: the
 search draws its centre within ``[low, high]`` and its width as a fraction of that interval
 (both in log space with ``log: true``), and the fitted range is ``centre ± width/2`` clipped to
@@ -42,7 +43,7 @@ class Entry:
     """One searched setting."""
 
     key: str
-    """The simgen setting, e.g. ``camera.distance``."""
+    """The simgen setting, e.g. ``scene.camera_distance``."""
     kind: str
     """``range`` (a span setting fitted as [lo, hi]), ``value`` (one number) or ``choice``."""
     low: float = 0.0
@@ -150,10 +151,10 @@ def is_leaf(value: Any) -> bool:
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """``{dotted key: leaf}`` of a space tree; a leaf is a list, a mapping of :data:`LEAF_KEYS`,
-    or None (an entry removed by an override, ``fit.space.camera.distance=null``)."""
+    or None (an entry removed by an override, ``fit.space.scene.camera_distance=null``)."""
     if not isinstance(tree, Mapping):
         raise SimgenError(f"fit.space{'.' + prefix.rstrip('.') if prefix else ''} must be a mapping of setting "
-                          f"keys, got {override_text(tree)}; e.g. fit.space.camera.distance=[0.3,3]")
+                          f"keys, got {override_text(tree)}; e.g. fit.space.scene.camera_distance=[0.3,3]")
     out: dict[str, Any] = {}
     for name, value in tree.items():
         key = f"{prefix}{name}"
@@ -210,7 +211,7 @@ def parse_space(tree: Any, recipe_config: type) -> list[Entry]:
             raise SimgenError(f"{where}: only a whole setting can be searched (not a part of one)") from None
         entries.append(_entry(key, where, leaf, tp, rule))
     if not entries:
-        raise SimgenError("fit.space is empty: name at least one setting to search, e.g. fit.space.camera.distance=[0.3,3]")
+        raise SimgenError("fit.space is empty: name at least one setting to search, e.g. fit.space.scene.camera_distance=[0.3,3]")
     return entries
 
 

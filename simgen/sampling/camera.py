@@ -1,4 +1,5 @@
-"""Cameras drawn from the ``camera`` group: the shell camera around a look-at point."""
+"""Cameras drawn from the ``camera`` group (lens, sensor, exposure) and a recipe's shell: the camera
+around a look-at point."""
 
 from __future__ import annotations
 
@@ -37,11 +38,15 @@ def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: flo
                   fstop=fstop, focus_distance=dist if fstop > 0 else 0.0, lens=lens)
 
 
-def sample_shell(c: CameraConfig, center: np.ndarray, rng: np.random.Generator) -> dict:
-    """Draw a camera on its shell around ``center``; returns the draws (see :func:`shell_camera`)."""
-    target = center + rng.normal(0.0, c.look_at_jitter, size=3) if c.look_at_jitter > 0 else center.copy()
-    draw = {"distance": uniform(rng, c.distance), "elevation_deg": uniform(rng, c.elevation),
-            "azimuth_deg": uniform(rng, c.azimuth),
+def sample_shell(c: CameraConfig, shell: Any, center: np.ndarray, rng: np.random.Generator) -> dict:
+    """Draw a camera on its shell around ``center``; returns the draws (see :func:`shell_camera`).
+    ``shell``: the recipe's settings of where the camera stands (``camera_distance``,
+    ``camera_elevation``, ``camera_azimuth`` ranges and ``look_at_jitter``: tabletop's Config);
+    ``c``: its lens, sensor and exposure."""
+    jitter = shell.look_at_jitter
+    target = center + rng.normal(0.0, jitter, size=3) if jitter > 0 else center.copy()
+    draw = {"distance": uniform(rng, shell.camera_distance), "elevation_deg": uniform(rng, shell.camera_elevation),
+            "azimuth_deg": uniform(rng, shell.camera_azimuth),
             # a calibration's lens has its own focal length: nothing drawn (null in the meta)
             "focal_length_mm": uniform(rng, c.focal_length) if c.calibration is None else None,
             "sensor_width_mm": c.sensor_width, "target": target.tolist()}

@@ -79,4 +79,4 @@ def impossible_placement(n_min: int, radii: list[float], area_radius: float, att
     return SimgenError(
         f"impossible placement: {n_min} objects (objects.count[0]) with footprint radii up to {max(radii):.3f} m "
         f"did not fit in scene.area_radius={area_radius} m in {attempts} attempts; lower objects.count or "
-        f"objects.scale, or raise scene.area_radius")
+        f"scene.object_scale, or raise scene.area_radius")

@@ -101,18 +101,18 @@ def scene_size(root: Path) -> int:
 
 def advice(settings) -> str:
     """A one-line warning when the run's settings make a BOP object of each object it draws:
-    a drawn scale (objects.scale a range) or generated shapes (objects.parametric > 0) give
+    a drawn scale (scene.object_scale a range) or generated shapes (objects.parametric > 0) give
     every object a model of its own, while BOP's pose methods learn a few fixed models."""
-    o = settings.objects
+    o, scale = settings.objects, getattr(settings.scene, "object_scale", None)  # tabletop's key
     why = []
-    if o.scale[0] != o.scale[1]:
-        why.append(f"objects.scale={list(o.scale)} draws a size per object")
+    if scale is not None and scale[0] != scale[1]:
+        why.append(f"scene.object_scale={list(scale)} draws a size per object")
     if o.parametric > 0:
         why.append(f"objects.parametric={o.parametric} generates a shape per object")
     if not why:
         return ""
     return ("bop: " + " and ".join(why) + ", so each such object is a BOP model of its own (BOP models are fixed "
-            "in size); objects.scale=[1,1] objects.parametric=0 gives one model per asset")
+            "in size); scene.object_scale=[1,1] objects.parametric=0 gives one model per asset")
 
 
 # ---------------------------------------------------------------------------- pixels
@@ -405,7 +405,7 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
         files = len({k[0] for k in models})
         if len(models) > files:
             log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object "
-                        "scale drawn is a model of its own (bop/models/models_simgen.json); objects.scale=[1,1] "
+                        "scale drawn is a model of its own (bop/models/models_simgen.json); scene.object_scale=[1,1] "
                         "gives one model per asset", len(models), files)
 
         progress = Progress(len(placed), label="bop export") if len(placed) >= PROGRESS_FROM else None

@@ -248,7 +248,7 @@ def target(tmp_path_factory) -> Path:
 def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tmp_path):
     args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=small",
             "fit.frames=2", "fit.trials=3", "fit.startup_trials=2", "fit.prefit_trials=12", *SMALL,
-            "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
+            "fit.space={scene: {camera_distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
             "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
     r = simgen(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr + r.stdout
@@ -269,7 +269,7 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     assert values_of(distance, first.params)["scene.camera_distance"] == prefit["values"]["scene.camera_distance"]
     second = study.trials[1]  # then the default world, its camera settings searched
     assert second.user_attrs["from"] == "defaults"
-    assert values_of(distance, second.params)["scene.camera_distance"] == pytest.approx(Settings().scene.camera_distance)
+    assert values_of(distance, second.params)["scene.camera_distance"] == pytest.approx(Tabletop().camera_distance)
     # the final round: the default config, the 2 closest trials and the default world's trial again, on 4 x 2
     # frames after the trials'
     final = study.user_attrs["final"]
@@ -322,13 +322,13 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
             metas = (fit / part / key / "meta").glob("*.json")
             assert sorted(json.loads(m.read_text())["index"] for m in metas) == indices
     # another space under the same name is refused, naming the way out
-    other = simgen(*args[:-1], "fit.space={camera: {elevation: [10, 80]}}", "fit.max_images=4", cwd=tmp_path)
+    other = simgen(*args[:-1], "fit.space={scene: {camera_elevation: [10, 80]}}", "fit.max_images=4", cwd=tmp_path)
     assert other.returncode == 2 and "fit.overwrite=true" in other.stderr
     # best.yaml is a simgen config as it is, and other overrides compose with it
     best = simgen("--config-dir", str(fit), "--config-name", "best", "--cfg", "job", "frames=2", cwd=tmp_path)
     assert best.returncode == 0, best.stderr
     composed, written = yaml.safe_load(best.stdout), yaml.safe_load((fit / "best.yaml").read_text())
-    assert composed["camera"]["distance"] == written["camera"]["distance"] and composed["frames"] == 2
+    assert composed["scene"]["camera_distance"] == written["scene"]["camera_distance"] and composed["frames"] == 2
     assert composed["objects"]["count"] == [2, 3]  # the fit's world settings come with it
     html = (fit / "report.html").read_text()
     assert html.count('data-kind="') == 3 and "Distance per statistic" in html
@@ -405,8 +405,8 @@ def test_a_fit_recovers_the_camera_of_a_target_from_its_images_alone(tmp_path):
     assert r.returncode == 0, r.stderr
     r = simgen("fit", f"target={target / 'images'}", "name=camera", "fit.frames=8", "fit.trials=4",
                "fit.develop_trials=200", *render, "fit.space_file=" + str(ROOT / "configs" / "fit_space.yaml"),
-               "fit.space={lighting: null, materials: null, objects: null, camera: {distance: null, elevation: null,"
-               " focal_length: null}, effects: {blur_probability: null, blur: null, jpeg_probability: null,"
+               "fit.space={lighting: null, materials: null, objects: null, scene: null, camera: {"
+               "focal_length: null}, effects: {blur_probability: null, blur: null, jpeg_probability: null,"
                " jpeg_quality: null, vignetting_probability: null, vignetting: null}}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     fit = tmp_path / "fits" / "camera"
@@ -791,7 +791,7 @@ def test_a_kid_fit_measures_the_feature_distance(target, tmp_path, backbone):
     args = ["fit", f"target={target / 'images'}", "name=kid", "fit.frames=2", "fit.trials=2", "fit.startup_trials=1",
             "fit.objective=kid", f"fit.kid_weights={backbone}", "fit.develop_trials=12", *SMALL,
             "fit.final_frames=2", "fit.polish_trials=0",  # a final round (it measures KID too), unpolished
-            "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
+            "fit.space={scene: {camera_distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
             "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
     r = simgen(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr + r.stdout
@@ -815,7 +815,7 @@ def test_an_ap_fit_trains_a_detector_per_trial_and_scores_it_on_the_target(targe
     args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=ap", "fit.frames=4",
             "fit.trials=2", "fit.startup_trials=1", "fit.objective=ap", "fit.trainer.steps=2",
             "fit.trainer.batch_size=2", "fit.trainer.warmup=1", *SMALL, "fit.max_images=4",
-            "fit.space={camera: {distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
+            "fit.space={scene: {camera_distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
             "fit.space_file=" + str(write_space(tmp_path))]
     r = simgen(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:] + r.stdout
@@ -836,15 +836,15 @@ def test_an_ap_fit_trains_a_detector_per_trial_and_scores_it_on_the_target(targe
 
 def write_space(tmp_path: Path) -> Path:
     p = tmp_path / "space.yaml"
-    p.write_text("camera:\n  distance: {low: 0.5, high: 4, log: true}\n")
+    p.write_text("scene:\n  camera_distance: {low: 0.5, high: 4, log: true}\n")
     return p
 
 
 def fit_args(target: Path, *more: str) -> list[str]:
     return ["fit", f"target={target / 'images'}", "fit.frames=2", "fit.startup_trials=2", "fit.max_images=4",
             *SMALL, "fit.space_file=" + str(ROOT / "configs" / "fit_space.yaml"),
-            "fit.space={lighting: null, materials: null, objects: null, camera: {elevation: null, "
-            "focal_length: null, exposure: null}}", *more]
+            "fit.space={lighting: null, materials: null, objects: null, scene: {camera_elevation: null, "
+            "object_scale: null}, camera: {focal_length: null, exposure: null}}", *more]
 
 
 def trials_of(url: str, name: str) -> list:

@@ -117,9 +117,6 @@ CAMERA_MOTION_HALVINGS = 40
 def check(settings: Settings) -> None:
     """Cross-field rules of the flying scene (each field's own bounds are declared above)."""
     sc = settings.scene
-    if settings.placement.mode != "analytic":
-        raise SimgenError(f"placement={settings.placement.mode} needs scene=tabletop: flying objects rest on "
-                          "nothing; use placement=analytic with scene=flying")
     if sc.background_distance[0] <= sc.depth[1]:
         raise SimgenError(f"scene.background_distance {list(sc.background_distance)} must lie beyond the "
                           f"objects' scene.depth {list(sc.depth)}")

@@ -18,7 +18,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
-from simgen.config import Settings
+from simgen.config import MAX_SIMULATED_SECONDS, MAX_SUBSTEPS, PLACEMENT_MODES, SUPPORTS, Settings
 from simgen.config.schema import setting, span
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
@@ -38,6 +38,44 @@ MAX_TRIES = 100_000
 """Most rejection-sampling tries per object (scene.max_tries)."""
 STUFF_OBJECTS = 6
 """Objects of a scene besides the drawn ones: the ground and up to five walls and ceiling."""
+
+
+@dataclass
+class PhysicsConfig:
+    """How scene.placement=physics drops and settles the objects (scene.physics.*)."""
+
+    supports: list[str] = setting(list(SUPPORTS), choices=SUPPORTS)
+    """What objects land on, one kind drawn per scene: ground (spread over
+    scene.area_radius), table (a table top with legs), bin (an open box on the ground) or
+    pile (dropped in a narrow column onto the ground, so they heap up)."""
+    drop_gap: list[float] = span([0.01, 0.06], ge=0.0)
+    """Vertical gap (m) between an object's bounding sphere and whatever is below it
+    when dropped; objects start stacked in a column, never touching."""
+    pile_radius: float = setting(0.06, gt=0.0)
+    """Pile support: radius (m) of the disk the objects' centres are dropped over."""
+    table_size: list[float] = span([0.6, 1.2], gt=0.0)
+    """Table support: edge lengths (m) of the table top, each drawn from this range."""
+    table_height: list[float] = span([0.4, 0.8], gt=0.0)
+    """Table support: height (m) of the table top's upper surface."""
+    bin_size: list[float] = span([0.3, 0.5], gt=0.0)
+    """Bin support: inner edge lengths (m) of the bin, each drawn from this range."""
+    bin_height: list[float] = span([0.08, 0.2], gt=0.0)
+    """Bin support: height (m) of the bin's walls."""
+    friction: list[float] = span([0.4, 0.9], ge=0.0)
+    """Bullet friction of each object, drawn per object (supports use 0.8)."""
+    restitution: list[float] = span([0.0, 0.3], ge=0.0, le=1.0)
+    """Bounciness of each object, drawn per object (supports use 0.2)."""
+    max_seconds: float = setting(30.0, gt=0.0, le=MAX_SIMULATED_SECONDS)
+    """Simulated seconds at most (24 steps per second); the simulation stops as soon
+    as no object moves faster than scene.physics.rest_speed (most scenes rest within 2-15 s; crowded bins
+    take up to ~25 s). Objects still moving then are rendered where they are, with a warning."""
+    rest_speed: float = setting(0.002, gt=0.0)
+    """An object is at rest once its surface moves less than this (m/s)."""
+    substeps: int = setting(20, ge=1, le=MAX_SUBSTEPS)
+    """Bullet substeps per 1/24 s step (more: slower, steadier stacks)."""
+    margin: float = setting(0.0002, gt=0.0, lt=0.001)
+    """Collision margin (m) of the objects: resting objects float this far above
+    what holds them (and two stacked ones twice this); must stay below 1 mm."""
 
 
 @dataclass
@@ -66,6 +104,12 @@ class Config:
     """Std-dev (m) of the Gaussian offset added to the look-at point (the objects' centre)."""
     object_scale: list[float] = span([0.8, 1.25], gt=0.0)
     """Random uniform scale factor of each object on top of the catalog scale."""
+    placement: str = setting("analytic", choices=PLACEMENT_MODES)
+    """analytic: objects stand upright on the ground, packed so they cannot touch (exact, no
+    simulation). physics: objects are dropped in random orientations onto a support and
+    settled with Blender's rigid-body world (Bullet) until at rest (scene.physics.*)."""
+    physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
+    """scene.placement=physics: the supports, drops and simulation (analytic ignores them)."""
     camera_orbit: list[float] = span([2.0, 8.0])
     """Sequences: degrees per step the camera circles the objects (random direction)."""
     camera_rise: list[float] = span([-1.0, 1.0])
@@ -181,9 +225,10 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
 
 def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
                  ) -> tuple[list[SceneObject], dict, Support, list[RigidBody]]:
-    """placement=physics: objects and distractors at their drop poses over a support drawn
-    from placement.supports, and their rigid bodies (see simgen.sampling.physics)."""
-    o, sc, pc = settings.objects, settings.scene, settings.placement
+    """scene.placement=physics: objects and distractors at their drop poses over a support drawn
+    from scene.physics.supports, and their rigid bodies (see simgen.sampling.physics)."""
+    o, sc = settings.objects, settings.scene
+    pc = sc.physics
     kind = str(pick(rng, pc.supports))
     support = sample_support(kind, rng, sc.area_radius, pc.pile_radius, pc.table_size, pc.table_height,
                              pc.bin_size, pc.bin_height)
@@ -220,7 +265,7 @@ def simulation(settings: Settings, bodies: list[RigidBody], support: Support, gr
                background: list[SceneObject]) -> Physics:
     """The simulation of ``bodies``: they collide with solid slabs behind the ground and any
     walls (a plane alone lets thin objects through) and with the support's boxes."""
-    pc = settings.placement
+    pc = settings.scene.physics
     walls = [o.mesh_to_world for o in background if o.name.startswith("wall")]
     colliders = (slab_behind(ground.mesh_to_world, SLAB), *(pose for _, pose in support.boxes),
                  *(slab_behind(w, SLAB) for w in walls))
@@ -493,10 +538,10 @@ def sc_area_circle(radius: float) -> np.ndarray:
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
     """``length`` steps of one tabletop scene: the objects rest, the camera moves.
 
-    placement=physics: the objects are at their drop poses and the scenes carry the
+    scene.placement=physics: the objects are at their drop poses and the scenes carry the
     simulation that settles them (the pipeline runs it once per sequence)."""
     support = None
-    if settings.placement.mode == "physics":
+    if settings.scene.placement == "physics":
         objects, obj_params, support, bodies = drop_objects(settings, catalog, rng)
     else:
         objects, obj_params = sample_objects(settings, catalog, rng)

@@ -372,7 +372,7 @@ def memory_lines(label: str, d: dict) -> list[str]:
 
 STAGES_SHOWN = {
     "sample": "scene sampling (recipe, per sequence)",
-    "settle": "physics settling (placement=physics, per sequence)",
+    "settle": "physics settling (scene.placement=physics, per sequence)",
     "build": "build the scene in Blender",
     "render": "render (Cycles, all passes, EXR written)",
     "read": "read the EXR back",

@@ -136,7 +136,7 @@ class Replay:
         self.files = RenderedFiles
 
     def settle(self, scene):
-        raise SystemExit("the ceiling benchmark replays renders only: use placement=analytic")
+        raise SystemExit("the ceiling benchmark replays renders only: use scene.placement=analytic")
 
     def build(self, scene) -> None:
         self.exposure = float(scene.camera.exposure)

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark physics placement: how long settling takes, per support kind, and how often
-the simulation comes to rest within placement.max_seconds.
+the simulation comes to rest within scene.physics.max_seconds.
 
     python scripts/bench_physics.py                 # 20 scenes per support kind, seed 0
-    python scripts/bench_physics.py --scenes 50 placement.max_seconds=12 objects.count=[8,12]
+    python scripts/bench_physics.py --scenes 50 scene.physics.max_seconds=12 objects.count=[8,12]
 
-Scenes come from the CLI's config (``configs/``) with ``placement=physics`` and one
+Scenes come from the CLI's config (``configs/``) with ``scene.placement=physics`` and one
 support kind at a time, plus any Hydra overrides given; sequence ``i`` of the run is the
 scene the pipeline would settle for it. Only ``BlenderBackend.settle`` is timed (nothing is
 rendered). Printed per kind: scenes, bodies per scene, wall seconds per settle (mean,
@@ -26,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenes", type=int, default=20, help="scenes settled per support kind (default 20)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. placement.substeps=20")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scene.physics.substeps=20")
     args = ap.parse_args()
 
     from hydra import compose, initialize_config_dir
@@ -43,7 +43,7 @@ def main() -> None:
         for kind in SUPPORTS:
             with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
                 cfg = compose(config_name="config", overrides=[
-                    "placement=physics", f"placement.supports=[{kind}]", f"seed={args.seed}",
+                    "scene.placement=physics", f"scene.physics.supports=[{kind}]", f"seed={args.seed}",
                     "render.device=cpu", "output.dir=/nonexistent-unused", *args.overrides])
             settings = to_settings(cfg)
             catalog, recipe = catalog_for(settings), load_recipe(settings.scene.recipe)

@@ -28,11 +28,10 @@ from simgen.recipes import load_recipe  # noqa: E402
 
 GROUPS = {  # config group -> (schema class in simgen/config/__init__.py, what the group is for)
     "render": ("RenderConfig", "Cycles settings and the output resolution"),
-    "camera": ("CameraConfig", "the camera pose and lens distributions"),
+    "camera": ("CameraConfig", "the lens, sensor, clipping and exposure (where the camera stands is the recipe's)"),
     "lighting": ("LightingConfig", "lights and the world light"),
     "materials": ("MaterialsConfig", "object and ground materials"),
     "objects": ("ObjectsConfig", "which assets, how many, how large"),
-    "placement": ("PlacementConfig", "how objects come to rest: analytic or settled by physics"),
     "output": ("OutputConfig", "where and what to write"),
     "sequence": ("SequenceConfig", "sequences of moving scenes and their optical flow"),
     "shard": ("ShardConfig", "which part of a job this process renders"),
@@ -76,6 +75,11 @@ def render() -> str:
         out += [f"### `scene={option}` (`scenes/{option}.py`)", "",
                 " ".join((recipe.Config.__doc__ or "").split()), "",
                 *table("scene.", recipe.Config), ""]
+        hints = typing.get_type_hints(recipe.Config)
+        for f in dataclasses.fields(recipe.Config):  # a group of keys of its own, e.g. scene.physics.*
+            if dataclasses.is_dataclass(hints[f.name]):
+                out += [f"#### `scene.{f.name}.*`", "", " ".join((hints[f.name].__doc__ or "").split()), "",
+                        *table(f"scene.{f.name}.", hints[f.name]), ""]
     for group, (cls_name, what) in GROUPS.items():
         cls = getattr(config, cls_name)
         others = [o for o in found[group] if o != defaults[group]]

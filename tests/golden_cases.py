@@ -137,7 +137,7 @@ COMMON = ["seed=3", "render.width=64", "render.height=48", "render.samples=2", "
 CASES: dict[str, list[str]] = {
     "tabletop": ["frames=2"],
     "flying_sequence": ["scene=flying", "sequence.length=3", "frames=3", "sequence.formats=[flo,kitti]"],
-    "physics": ["placement=physics", "frames=1", "scene.distractors=[1,2]"],
+    "physics": ["scene.placement=physics", "frames=1", "scene.distractors=[1,2]"],
     "procedural_sky_dof": ["materials=procedural", "lighting=sky", "camera.dof_probability=1.0", "frames=2"],
     "room_hdri": ["scene.background=[room]", "lighting=hdri", "scene.distractors=[2,3]", "frames=2"],
 }

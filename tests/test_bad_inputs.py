@@ -520,17 +520,17 @@ CASES = [
     C("max-per-frame-negative", ["objects.max_per_frame={box: -1}"], "objects.max_per_frame"),
     C("dirs-not-a-mapping", ["objects.dirs=5"], "'objects.dirs'"),
     # placement
-    C("placement-mode", ["placement.mode=teleport"], "placement.mode='teleport'"),
-    C("supports-unknown", ["placement=physics", "placement.supports=[shelf]"], "placement.supports=['shelf']"),
-    C("supports-empty", ["placement=physics", "placement.supports=[]"], "placement.supports=[]"),
-    C("max-seconds-inf", ["placement=physics", "placement.max_seconds=inf"], "placement.max_seconds=inf"),
-    C("max-seconds-huge", ["placement=physics", "placement.max_seconds=1e9"], "placement.max_seconds"),
-    C("margin-too-big", ["placement=physics", "placement.margin=0.01"], "placement.margin=0.01"),
-    C("substeps-zero", ["placement=physics", "placement.substeps=0"], "placement.substeps=0"),
-    C("restitution", ["placement=physics", "placement.restitution=[0,2]"], "placement.restitution"),
-    C("friction-negative", ["placement=physics", "placement.friction=[-1,1]"], "placement.friction"),
-    C("table-size-zero", ["placement=physics", "placement.table_size=[0,1]"], "placement.table_size"),
-    C("rest-speed-zero", ["placement=physics", "placement.rest_speed=0"], "placement.rest_speed"),
+    C("placement-mode", ["scene.placement=teleport"], "scene.placement='teleport'"),
+    C("supports-unknown", ["scene.placement=physics", "scene.physics.supports=[shelf]"], "scene.physics.supports=['shelf']"),
+    C("supports-empty", ["scene.placement=physics", "scene.physics.supports=[]"], "scene.physics.supports=[]"),
+    C("max-seconds-inf", ["scene.placement=physics", "scene.physics.max_seconds=inf"], "scene.physics.max_seconds=inf"),
+    C("max-seconds-huge", ["scene.placement=physics", "scene.physics.max_seconds=1e9"], "scene.physics.max_seconds"),
+    C("margin-too-big", ["scene.placement=physics", "scene.physics.margin=0.01"], "scene.physics.margin=0.01"),
+    C("substeps-zero", ["scene.placement=physics", "scene.physics.substeps=0"], "scene.physics.substeps=0"),
+    C("restitution", ["scene.placement=physics", "scene.physics.restitution=[0,2]"], "scene.physics.restitution"),
+    C("friction-negative", ["scene.placement=physics", "scene.physics.friction=[-1,1]"], "scene.physics.friction"),
+    C("table-size-zero", ["scene.placement=physics", "scene.physics.table_size=[0,1]"], "scene.physics.table_size"),
+    C("rest-speed-zero", ["scene.placement=physics", "scene.physics.rest_speed=0"], "scene.physics.rest_speed"),
     # sequence
     C("sequence-length-zero", ["sequence.length=0"], "sequence.length=0"),
     C("sequence-length-huge", ["sequence.length=1000000000"], "sequence.length=1000000000: must be in [1, 10000]"),
@@ -580,7 +580,8 @@ CASES = [
     C("flying-background-before-objects", ["scene=flying", "scene.background_distance=[5,9]"],
       "must lie beyond the objects' scene.depth"),
     C("flying-texture-detail", ["scene=flying", "materials.texture_detail=[0,20]"], "materials.texture_detail"),
-    C("flying-physics", ["scene=flying", "placement=physics"], "placement=physics needs scene=tabletop"),
+    C("flying-physics", ["scene=flying", "scene.placement=physics"], "scene.placement is a setting of scene=tabletop"),
+    C("moved-placement", ["placement=physics"], "placement is now scene.placement (a setting of scene=tabletop)"),
     C("flying-exposure", ["scene=flying", "camera.exposure=[-1,1]"], "does nothing with scene=flying"),
     C("flying-camera-distance", ["scene=flying", "scene.camera_distance=[2,3]"],
       "scene.camera_distance is a setting of scene=tabletop; scene=flying has no such key"),
@@ -756,7 +757,7 @@ def test_bad_input(case: Case, tmp_path, monkeypatch, capfd):
 def test_the_corpus_covers_every_group_and_file_kind():
     assert len(CASES) >= 80
     text = " ".join(" ".join(c.args) if not callable(c.args) else c.args.__name__ for c in CASES)
-    for group in ("render.", "camera.", "lighting.", "materials.", "objects.", "placement.", "sequence.",
+    for group in ("render.", "camera.", "lighting.", "materials.", "objects.", "scene.physics.", "sequence.",
                   "output", "scene.", "scene=flying", "frames=", "start=", "seed="):
         assert group in text, group
     for kind in ("mesh_", "catalog_", "hdri_", "texture_", "output_"):

@@ -466,7 +466,6 @@ CROSS_FIELD = [
     ("flying-background-before-objects", {"scene.background_distance": [5.0, 9.0]}, "flying",
      "must lie beyond the objects' scene.depth"),
     ("flying-background-past-clip", {"scene.background_distance": [8.0, 200.0]}, "flying", "camera.clip_end"),
-    ("flying-needs-analytic", {"placement.mode": "physics"}, "flying", "placement=physics needs scene=tabletop"),
     ("flying-no-exposure", {"camera.exposure": [-1.0, 1.0]}, "flying", "does nothing with scene=flying"),
     ("flying-fisheye", {"camera.focal_length": [2.0, 50.0]}, "flying", "field of view too wide"),
 ]

@@ -100,8 +100,8 @@ def test_pbr_draws_come_from_their_own_stream(tmp_path):
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
     from test_randomization import settings_for
 
-    bare = settings_for(tmp_path, "scene.background=[walls]", "placement=physics", "scene.distractors=[2,3]")
-    pbr = settings_for(tmp_path, "scene.background=[walls]", "placement=physics", "scene.distractors=[2,3]",
+    bare = settings_for(tmp_path, "scene.background=[walls]", "scene.placement=physics", "scene.distractors=[2,3]")
+    pbr = settings_for(tmp_path, "scene.background=[walls]", "scene.placement=physics", "scene.distractors=[2,3]",
                        "materials=pbr", "materials.pbr_rotation=[10,20]")
     recipe, catalog = load_recipe("tabletop"), catalog_for(bare)
     for index in range(4):

@@ -1,4 +1,4 @@
-"""Physics placement (placement=physics): objects dropped onto a support and settled by
+"""Physics placement (scene.placement=physics): objects dropped onto a support and settled by
 Blender's rigid-body world.
 
 Pure (no Blender):
@@ -9,7 +9,7 @@ Pure (no Blender):
 * random orientations are uniform over SO(3) (mean rotation ~ 0);
 * every recorded physics parameter stays inside (and covers) its configured range, and
   every support kind is drawn;
-* bad placement settings, and placement=physics with the flying scene, are refused.
+* bad placement settings are refused; the flying scene has no placement keys.
 
 Rendered (Cycles on the CPU, tiny frames), on the exported meta and models only:
 
@@ -113,10 +113,10 @@ def test_random_rotations_are_uniform_over_so3():
 
 
 def test_physics_draws_stay_in_and_cover_their_ranges(tmp_path):
-    s = settings_for(tmp_path, "placement=physics")
+    s = settings_for(tmp_path, "scene.placement=physics")
     from simgen.pipeline import catalog_for
 
-    catalog, pc = catalog_for(s), s.placement
+    catalog, pc = catalog_for(s), s.scene.physics
     rng = np.random.default_rng(4)
     kinds, draws, sizes = [], {"friction": [], "restitution": []}, {"table": [], "table_h": [], "bin": [], "bin_h": []}
     for _ in range(DRAWS):
@@ -149,7 +149,7 @@ def test_ground_walls_and_support_are_solid_in_the_simulation(tmp_path, backgrou
     boxes, and a slab flush behind every wall, each solid only on the side away from the scene."""
     from simgen.pipeline import catalog_for, load_recipe, make_sequence_scenes
 
-    s = settings_for(tmp_path, "placement=physics", f"scene.background=[{background}]", "placement.supports=[table]")
+    s = settings_for(tmp_path, "scene.placement=physics", f"scene.background=[{background}]", "scene.physics.supports=[table]")
     for sequence in range(5):
         scene = make_sequence_scenes(load_recipe("tabletop"), s, catalog_for(s), sequence)[0]
         by_name = {o.name: o for o in scene.objects}
@@ -172,27 +172,29 @@ def test_ground_walls_and_support_are_solid_in_the_simulation(tmp_path, backgrou
 
 
 @pytest.mark.parametrize("override,message", [
-    ("placement.mode=magnet", "placement.mode"),
-    ("placement.supports=[shelf]", "placement.supports"),
-    ("placement.margin=0.002", "placement.margin"),
-    ("placement.friction=[0.9,0.1]", "placement.friction"),
-    ("placement.substeps=0", "placement.substeps"),
+    ("scene.placement=magnet", "scene.placement"),
+    ("scene.physics.supports=[shelf]", "scene.physics.supports"),
+    ("scene.physics.margin=0.002", "scene.physics.margin"),
+    ("scene.physics.friction=[0.9,0.1]", "scene.physics.friction"),
+    ("scene.physics.substeps=0", "scene.physics.substeps"),
 ])
 def test_bad_placement_settings_are_refused(tmp_path, override, message):
     with pytest.raises(SimgenError, match=message.replace(".", r"\.")):
-        validate(settings_for(tmp_path, "placement=physics", override))
+        validate(settings_for(tmp_path, "scene.placement=physics", override))
 
 
-def test_flying_scene_refuses_physics_placement(tmp_path):
-    from simgen.pipeline import run
-
-    with pytest.raises(SimgenError, match="needs scene=tabletop"):
-        run(settings_for(tmp_path, "scene=flying", "placement=physics", *TINY))
-
-
-def test_cli_explains_physics_with_flying_without_starting_blender(tmp_path):
-    proc = Cli(tmp_path)("scene=flying", "placement=physics", *TINY)
-    assert proc.returncode != 0 and "needs scene=tabletop" in proc.stderr
+def test_physics_placement_is_tabletops_and_the_old_group_names_the_new_key(tmp_path):
+    """Placement is the tabletop recipe's (scene.placement, scene.physics.*): flying has no such
+    key, and the placement group's old names are refused with the new ones, in one line each,
+    without starting Blender."""
+    cli = Cli(tmp_path)
+    proc = cli("scene=flying", "scene.placement=physics", *TINY)
+    assert proc.returncode == 2 and "scene.placement is a setting of scene=tabletop; scene=flying has no such key" \
+        in proc.stderr
+    for old, new in (("placement=physics", "placement is now scene.placement"),
+                     ("placement.supports=[bin]", "placement.supports is now scene.physics.supports")):
+        proc = cli(old, *TINY)
+        assert proc.returncode == 2 and new in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 # ------------------------------------------------------------------ rendered
@@ -218,7 +220,7 @@ def physics_runs(tmp_path_factory) -> dict[str, Path]:
     roots = {}
     for k, kind in enumerate(SUPPORTS):
         root = tmp_path_factory.mktemp(f"physics_{kind}")
-        s = settings_for(root, "placement=physics", f"placement.supports=[{kind}]", f"seed={11 + k}",
+        s = settings_for(root, "scene.placement=physics", f"scene.physics.supports=[{kind}]", f"seed={11 + k}",
                          "objects.count=[5,7]", "scene.distractors=[1,2]", *TINY[:1],
                          "render.width=64", "render.height=48", "render.samples=1", "render.device=cpu")
         run(s)
@@ -267,7 +269,7 @@ def test_settled_frame_labels_match_a_ray_cast(physics_runs, kind):
 def test_settling_is_deterministic_across_processes_and_shards(tmp_path):
     from simgen.pipeline import run
 
-    args = ["placement=physics", "seed=5", "render.width=48", "render.height=32", "render.samples=1",
+    args = ["scene.placement=physics", "seed=5", "render.width=48", "render.height=32", "render.samples=1",
             "render.device=cpu"]
     s = settings_for(tmp_path / "full", *args, "frames=2")
     run(s)
@@ -288,7 +290,7 @@ def test_settling_leaves_nothing_behind_and_repeats_exactly(tmp_path):
     from simgen.blender import BlenderBackend
     from simgen.pipeline import catalog_for, load_recipe, make_sequence_scenes
 
-    s = settings_for(tmp_path, "placement=physics", "placement.supports=[bin]", "render.device=cpu")
+    s = settings_for(tmp_path, "scene.placement=physics", "scene.physics.supports=[bin]", "render.device=cpu")
     scene = make_sequence_scenes(load_recipe("tabletop"), s, catalog_for(s), 0)[0]
     assert scene.physics is not None
     backend = BlenderBackend(s.render)

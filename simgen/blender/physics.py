@@ -109,6 +109,6 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
     report = {"steps": step - 1, "seconds": (step - 1) / STEPS_PER_SECOND, "speed": speed,
               "at_rest": speed < ph.rest_speed}
     if not report["at_rest"]:
-        log.warning("physics placement: objects still move at %.3f m/s after %.1f s (placement.max_seconds); "
+        log.warning("physics placement: objects still move at %.3f m/s after %.1f s (scene.physics.max_seconds); "
                     "rendering them where they are", speed, report["seconds"])
     return poses, report

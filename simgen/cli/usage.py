@@ -59,6 +59,10 @@ def usage() -> str:
                 lines.append(f"  {prefix}{f.name}={override_text(default_of(f))}  "
                              f"{first_sentence(docs.get(f.name, ''))} [{allowed(f, hints[f.name])}]")
             t = hints.get(f.name)
+            if cls is Settings and f.name == "scene":  # typed by the recipe: the default one's keys
+                from simgen.recipes import load_recipe
+
+                t = load_recipe(DEFAULT_RECIPE).Config
             if isinstance(t, type) and dataclasses.is_dataclass(t):
                 walk(t, f"{prefix}{f.name}.")
 
@@ -66,7 +70,7 @@ def usage() -> str:
     lines += ["", "Examples:",
               "  simgen output.dir=/data/run1 frames=200 seed=3 render.width=640 render.height=480",
               "  simgen output.dir=/data/flow scene=flying sequence.length=10 frames=100",
-              "  simgen output.dir=/data/dr lighting=wide materials=procedural placement=physics",
+              "  simgen output.dir=/data/dr lighting=wide materials=procedural scene.placement=physics",
               "  simgen output.dir=/data/run1 start=1000 frames=1000       # frames 1000..1999",
               "  simgen -m hydra/launcher=local 'shard.index=range(4)' shard.count=4 output.dir=/data/run1",
               "                                       # 4 shards at once (launchers: local, slurm, ray_local)",

@@ -378,50 +378,6 @@ class ObjectsConfig:
     (objects=parametric). The draws are in the frame's meta; models/ holds each mesh."""
 
 
-
-@dataclass
-class PlacementConfig:
-    """Objects stand upright on the ground, packed so that they cannot touch: exact, no simulation.
-    The physics keys configure placement=physics; analytic ignores them."""
-
-    mode: str = setting("analytic", choices=PLACEMENT_MODES)
-    """analytic: objects stand upright on the ground, packed so they cannot touch (exact, no
-    simulation). physics: objects are dropped in random orientations onto a support and
-    settled with Blender's rigid-body world (Bullet) until at rest; tabletop scene only."""
-    supports: list[str] = setting(list(SUPPORTS), choices=SUPPORTS)
-    """physics: what objects land on, one kind drawn per scene: ground (spread over
-    scene.area_radius), table (a table top with legs), bin (an open box on the ground) or
-    pile (dropped in a narrow column onto the ground, so they heap up)."""
-    drop_gap: list[float] = span([0.01, 0.06], ge=0.0)
-    """physics: vertical gap (m) between an object's bounding sphere and whatever is below it
-    when dropped; objects start stacked in a column, never touching."""
-    pile_radius: float = setting(0.06, gt=0.0)
-    """physics, pile: radius (m) of the disk the objects' centres are dropped over."""
-    table_size: list[float] = span([0.6, 1.2], gt=0.0)
-    """physics, table: edge lengths (m) of the table top, each drawn from this range."""
-    table_height: list[float] = span([0.4, 0.8], gt=0.0)
-    """physics, table: height (m) of the table top's upper surface."""
-    bin_size: list[float] = span([0.3, 0.5], gt=0.0)
-    """physics, bin: inner edge lengths (m) of the bin, each drawn from this range."""
-    bin_height: list[float] = span([0.08, 0.2], gt=0.0)
-    """physics, bin: height (m) of the bin's walls."""
-    friction: list[float] = span([0.4, 0.9], ge=0.0)
-    """physics: Bullet friction of each object, drawn per object (supports use 0.8)."""
-    restitution: list[float] = span([0.0, 0.3], ge=0.0, le=1.0)
-    """physics: bounciness of each object, drawn per object (supports use 0.2)."""
-    max_seconds: float = setting(30.0, gt=0.0, le=MAX_SIMULATED_SECONDS)
-    """physics: simulated seconds at most (24 steps per second); the simulation stops as soon
-    as no object moves faster than rest_speed (most scenes rest within 2-15 s; crowded bins
-    take up to ~25 s). Objects still moving then are rendered where they are, with a warning."""
-    rest_speed: float = setting(0.002, gt=0.0)
-    """physics: an object is at rest once its surface moves less than this (m/s)."""
-    substeps: int = setting(20, ge=1, le=MAX_SUBSTEPS)
-    """physics: Bullet substeps per 1/24 s step (more: slower, steadier stacks)."""
-    margin: float = setting(0.0002, gt=0.0, lt=0.001)
-    """physics: collision margin (m) of the objects: resting objects float this far above
-    what holds them (and two stacked ones twice this); must stay below 1 mm."""
-
-
 @dataclass
 class SequenceConfig:
     """Independent frames (sequence.length 1); longer sequences get optical flow."""
@@ -562,7 +518,6 @@ class Settings:
     lighting: LightingConfig = field(default_factory=LightingConfig)
     materials: MaterialsConfig = field(default_factory=MaterialsConfig)
     objects: ObjectsConfig = field(default_factory=ObjectsConfig)
-    placement: PlacementConfig = field(default_factory=PlacementConfig)
     scene: Any = None
     """The recipe's own Config dataclass (scenes/<recipe>.py), chosen by scene.recipe; None stands
     for the default recipe's defaults (simgen.config.settings.validate fills it in)."""

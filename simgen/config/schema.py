@@ -297,10 +297,14 @@ def first_sentence(text: str) -> str:
 RENAMED: dict[str, str] = {
     "camera.distance": "scene.camera_distance", "camera.elevation": "scene.camera_elevation",
     "camera.azimuth": "scene.camera_azimuth", "camera.look_at_jitter": "scene.look_at_jitter",
-    "objects.scale": "scene.object_scale",
+    "objects.scale": "scene.object_scale", "placement": "scene.placement", "placement.mode": "scene.placement",
+    **{f"placement.{k}": f"scene.physics.{k}" for k in (
+        "supports", "drop_gap", "pile_radius", "table_size", "table_height", "bin_size", "bin_height", "friction",
+        "restitution", "max_seconds", "rest_speed", "substeps", "margin")},
 }
-"""Keys that moved: old key -> new key. Where the shell camera stands and how objects are scaled
-are the tabletop recipe's own settings (the flying recipe reads none of them)."""
+"""Keys that moved: old key -> new key. Where the shell camera stands, how objects are scaled and
+how they come to rest (the placement group, ``placement=physics``) are the tabletop recipe's own
+settings (the flying recipe reads none of them)."""
 
 
 def renamed(key: str) -> str | None:

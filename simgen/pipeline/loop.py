@@ -32,7 +32,7 @@ from simgen.imaging.tone import WHITE, display
 
 STAGES = ("sample", "settle", "build", "render", "read", "labels", "flow", "write")
 """The stages of the frame loop, in order. Per sequence: ``sample`` (the recipe draws every
-step's scene) and ``settle`` (placement=physics only). Per rendered frame (a frame whose flow
+step's scene) and ``settle`` (scene.placement=physics only). Per rendered frame (a frame whose flow
 needs a neighbour outside the run renders that neighbour too): ``build`` (the scene into
 the renderer), ``render`` (Cycles, passes written to EXR files), ``read`` (the EXR files read
 back) and ``labels`` (passes -> label maps). Per written frame: ``labels`` again
@@ -274,7 +274,7 @@ class FrameLoop:
         try:
             for sequence, steps in group_by_sequence(self.settings, todo).items():
                 scenes = first[1] if sequence == first[0] else self.stage("sample", self.sample, sequence)
-                if scenes[0].physics is not None:  # placement=physics: settle once, the objects stay put
+                if scenes[0].physics is not None:  # scene.placement=physics: settle once, the objects stay put
                     scenes = self.stage("settle", self.settle, scenes)
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
                 for k in window.needed:

@@ -48,7 +48,7 @@ class Renderer(Protocol):
     it is a file)."""
 
     def settle(self, scene: Scene) -> tuple[dict[int, np.ndarray], dict]:
-        """placement=physics: the resting poses of ``scene.physics``' bodies (instance id ->
+        """scene.placement=physics: the resting poses of ``scene.physics``' bodies (instance id ->
         mesh_to_world) and a report (steps, seconds, speed, at_rest); see
         :meth:`simgen.core.scene.Scene.settled`."""
         ...

@@ -90,7 +90,7 @@ class Config:
     object_texture_probability: float = setting(0.7, ge=0.0, le=1.0)
     """Chance that an object or distractor is textured (else a plain colour; features across
     it: materials.texture_scale); the background always is. The two colours come from the
-    materials group. It stands for materials.texture_probability, which flying refuses."""
+    materials group. It stands for materials.texture_probability, which flying does not read."""
     background_dir: Optional[str] = setting(None, example="/path/to/photos")
     """A folder of photos (.png .jpg .jpeg .tif .tiff .bmp .tga): each sequence draws one
     for the background plane instead of its pattern, as tall as the frame at step 0 and
@@ -369,11 +369,11 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
 IGNORES = ("camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "camera.calibration",
            "camera.focal_jitter")
 """The camera's lens jitter, exposure compensation, depth of field and real lens, which flying does
-not implement: its frames are exposed by the metering alone. (Where tabletop's camera stands and how
-it scales objects are tabletop's own keys, scene.camera_* and scene.object_scale: flying has none of
-them.) materials.texture_probability is not refused, though flying textures its objects by
-scene.object_texture_probability instead: materials=procedural sets it, and its kinds and ranges do
-apply to flying. Set to anything but their defaults, they
-are refused (simgen.recipes.Recipe.ignores)."""
+not implement (its frames are exposed by the metering alone): set to anything but their defaults,
+they are refused (simgen.recipes.Recipe.ignores). Where tabletop's camera stands and how it scales
+objects are tabletop's own keys (scene.camera_*, scene.object_scale): flying has none of them.
+materials.texture_probability is not refused, though flying textures its objects by
+scene.object_texture_probability instead: materials=procedural sets it, and that option's texture
+kinds and ranges do apply to flying."""
 
 RECIPE = Recipe(name="flying", Config=Config, make_sequence=make_sequence, check=check, ignores=IGNORES)

@@ -71,8 +71,9 @@ def _meta(root: Path, index: int) -> dict:
 def cast_rays(root: str | Path, meta: dict, u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
     """First hit of the rays through image points (u, v) (any real coordinates) of a frame.
 
-    Returns per ray ``instance`` (0 = no hit), planar ``depth`` (inf = no hit) and the
-    hit face's ``normal`` in the OpenCV camera frame, flipped to face the camera.
+    Returns per ray ``instance`` (0 = no hit), planar ``depth`` (inf = no hit), ``distance``
+    (the hit point's Euclidean distance from the camera centre, in the world; inf = no hit) and
+    the hit face's ``normal`` in the OpenCV camera frame, flipped to face the camera.
     """
     root = Path(root)
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
@@ -100,15 +101,19 @@ def cast_rays(root: str | Path, meta: dict, u: np.ndarray, v: np.ndarray) -> dic
         normal[hit] = mesh.face_normals[tri[closer]] @ R.T
     flip = np.einsum("ij,ij->i", normal, cam_dirs) > 0
     normal[flip] *= -1
-    return {"instance": instance, "depth": depth, "normal": normal}
+    distance = np.full(n, np.inf)
+    hit = np.isfinite(depth)
+    points = origin + dirs[hit] * depth[hit, None]  # the hit points, world
+    distance[hit] = np.linalg.norm(points - origin, axis=-1)
+    return {"instance": instance, "depth": depth, "distance": distance, "normal": normal}
 
 
 def raycast_frame(root: str | Path, index: int) -> dict[str, np.ndarray]:
     """Ray-cast frame ``index`` of the dataset at ``root`` through every pixel centre.
 
-    Returns ``instance`` (H, W) int64 (0 = no hit), ``depth`` (H, W) planar z (inf = no
-    hit) and ``normal`` (H, W, 3) geometric face normals in the OpenCV camera frame,
-    flipped to face the camera.
+    Returns ``instance`` (H, W) int64 (0 = no hit), ``depth`` (H, W) planar z and
+    ``distance`` (H, W) from the camera centre (inf = no hit) and ``normal`` (H, W, 3)
+    geometric face normals in the OpenCV camera frame, flipped to face the camera.
     """
     meta = _meta(root, index)
     W, H = meta["width"], meta["height"]

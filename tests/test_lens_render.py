@@ -16,7 +16,7 @@ from simgen.blender import BlenderBackend
 from simgen.blender.lens_camera import set_lens_camera
 from simgen.blender.materials import add_normal_aov
 from simgen.config import RenderConfig
-from simgen.labels.core import make_labels
+from simgen.labels.core import make_labels, ray_distance
 from simgen.core.lens import Equidistant, Equisolid, Fisheye, Pinhole, RadTan, ray_distance_to_depth
 
 pytestmark = pytest.mark.render
@@ -133,6 +133,10 @@ def test_every_pixel_sees_through_the_lens_what_an_opencv_ray_cast_sees(backend,
     rel = np.abs(depth[both] - z[both]) / z[both]
     assert rel.max() < 1e-5, rel.max()
     assert np.isinf(depth[ids == 0]).all()
+    # the distance label: back from planar z to the length along the lens's ray, as OpenCV's ray cast has it
+    distance = ray_distance(depth, lens.K, lens)
+    assert (np.abs(distance[both] - length[both]) / length[both]).max() < 1e-5
+    assert np.isinf(distance[ids == 0]).all()
     # normals in the camera frame (here the world's), turned towards the camera along the lens's rays
     labels = make_labels({**passes, "depth": depth}, {1: 1, 2: 1}, np.eye(4), lens.K, lens)
     for i, (_, n, *_) in ((1, WALL), (2, SQUARE)):

@@ -445,8 +445,10 @@ class OutputConfig:
     """Optional label kinds added to every frame (simgen.labels.kinds; docs/dataset.md):
     visibility (each COCO annotation gets visibility = visible / amodal pixels and
     amodal_area), amodal (amodal masks of the annotated objects, DIR/amodal/NNNNNN.npz),
-    keypoints (COCO keypoints of every annotation, output.keypoints), linear (the exposed linear
-    image before the camera effects and the tone curve, float32 HDR, DIR/linear/NNNNNN.npy)."""
+    keypoints (COCO keypoints of every annotation, output.keypoints), distance (from the camera
+    centre along each pixel's ray, metres, DIR/distance/NNNNNN.npy, where depth is planar z),
+    linear (the exposed linear image before the camera effects and the tone curve, float32 HDR,
+    DIR/linear/NNNNNN.npy)."""
     keypoints: str = setting("box", choices=KEYPOINT_SOURCES)
     """With output.labels=[keypoints], the 3D keypoints of each model (docs/dataset.md,
     "Keypoints"): box (the 8 corners of its 3D box in DOPE/NDDS order, then the centre; the 12

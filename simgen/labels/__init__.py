@@ -7,6 +7,7 @@ an entry point or a dotted path (simgen.core.registry).
 
 from simgen.labels.amodal import AMODAL, VISIBILITY
 from simgen.labels.core import (
+    DISTANCE,
     LIGHTS,
     LINEAR,
     FrameLabels,
@@ -30,6 +31,7 @@ from simgen.labels.kinds import LABEL_KINDS
 LABEL_KINDS.register(VISIBILITY)
 LABEL_KINDS.register(AMODAL)
 LABEL_KINDS.register(KEYPOINTS)
+LABEL_KINDS.register(DISTANCE)
 LABEL_KINDS.register(LINEAR)
 LABEL_KINDS.register(LIGHTS)
 

@@ -17,9 +17,11 @@ from typing import Any, Optional
 import numpy as np
 from pycocotools import mask as mask_util
 
+from simgen.core.camera import pixel_rays
 from simgen.core.lens import Lens, cached_pixel_rays
 from simgen.core.scene import MAX_INSTANCE_ID
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
+from simgen.labels.preview import depth_preview
 
 
 MAX_ID = MAX_INSTANCE_ID
@@ -330,6 +332,34 @@ def light_shares(labels: FrameLabels, context: Any) -> np.ndarray:
     groups = np.asarray(labels.lights, np.float32)
     return np.concatenate([groups[:lamps], groups[-2:]]) if len(groups) != lamps + 2 else groups
 
+
+def ray_distance(depth: np.ndarray, K: np.ndarray, lens: Optional[Lens] = None) -> np.ndarray:
+    """Planar depth (H, W) -> the distance from the camera centre to the same surface point along
+    each pixel centre's ray, ``depth * |ray| / ray_z``: the ray of ``K`` (``lens``'s when the camera
+    has a real lens). inf where the depth is inf (nothing hit) or the ray has no forward part
+    (a fisheye's rays at or beyond 90 degrees, whose planar depth is inf too). Returns float32."""
+    depth = np.asarray(depth, np.float64)
+    h, w = depth.shape
+    rays = cached_pixel_rays(lens) if lens is not None else pixel_rays(K, w, h)
+    z = rays[..., 2]
+    forward = np.isfinite(depth) & (z > 0)  # NaN rays (no direction maps) compare False
+    out = np.full((h, w), np.inf)
+    out[forward] = depth[forward] * np.linalg.norm(rays[forward], axis=-1) / z[forward]
+    return out.astype(np.float32)
+
+
+def distance_label(labels: FrameLabels, context: Any) -> np.ndarray:
+    """The ``distance`` label kind's value: :func:`ray_distance` of the frame's depth."""
+    camera = context.scene.camera
+    return ray_distance(labels.depth, camera.K, camera.lens)
+
+
+DISTANCE = LabelKind(
+    "distance", "distance from the camera centre to the surface at the pixel centre, along the pixel's ray "
+    "(depth x length(ray) / ray_z through the frame's K or lens), metres, inf = no hit", "float32", 0, "distance",
+    ".npy", compute=distance_label, preview=depth_preview)
+"""Optional label kind ``distance`` (output.labels=[distance]): what a lidar or a time-of-flight
+camera measures, where the core depth label is planar z."""
 
 LINEAR = LabelKind(
     "linear", "the exposed linear image (H, W, 3) before the camera effects and the tone curve: linear sRGB "

@@ -847,6 +847,31 @@ def fit_args(target: Path, *more: str) -> list[str]:
             "object_scale: null}, camera: {focal_length: null, exposure: null}}", *more]
 
 
+def test_a_trial_killed_before_it_drew_all_its_settings_is_failed_and_not_run_again(tmp_path):
+    """A range draws two parameters (centre, width) one after the other: a trial killed between
+    them has half its settings and no key. Resumed, it is failed and not queued again (a retry
+    would draw the other half anew: other settings); a trial that drew them all is."""
+    from types import SimpleNamespace
+
+    from simgen.fit.runner import open_study
+
+    fit = SimpleNamespace(name="k", overwrite=False, storage=None, seed=0, startup_trials=2)
+    plan = SimpleNamespace(storage_url=f"sqlite:///{tmp_path / 'fit.db'}", fingerprint={"fit": 1}, folder=tmp_path,
+                           fit=fit)
+    study = open_study(plan)
+    half = study.ask()
+    half.suggest_float("scene.camera_distance.centre", 0.0, 1.0)
+    whole = study.ask()
+    whole.suggest_float("scene.camera_distance.centre", 0.0, 1.0)
+    whole.suggest_float("scene.camera_distance.width", 0.0, 1.0)
+    whole.set_user_attr("key", "abc")
+    resumed = open_study(plan)
+    states = {t.number: t.state.name for t in resumed.trials}
+    assert states[half.number] == "FAIL" and states[whole.number] == "FAIL"
+    queued = [t for t in resumed.trials if t.state.name == "WAITING"]
+    assert [t.user_attrs["retry_of"] for t in queued] == [whole.number]
+
+
 def trials_of(url: str, name: str) -> list:
     import optuna
 
@@ -870,10 +895,11 @@ def test_a_fit_killed_mid_trial_resumes_without_losing_or_repeating_a_finished_t
         while time.monotonic() < deadline:
             assert p.poll() is None, (tmp_path / "fit.log").read_text()
             try:
-                states = [(t.number, t.state.name, bool(t.params)) for t in trials_of(url, "killed")]
+                states = [(t.number, t.state.name, "key" in t.user_attrs) for t in trials_of(url, "killed")]
             except Exception:  # noqa: BLE001 (the study is not there yet)
                 states = []
-            # a running trial that has drawn its settings (killed before that, it has nothing to run again)
+            # a running trial that has drawn all its settings, its key set (killed before that, it has nothing
+            # to run again; killed between a range's centre and width, its params were half drawn)
             if any(s == "COMPLETE" for _, s, _ in states) and any(n >= 1 and s == "RUNNING" and drawn
                                                                    for n, s, drawn in states):
                 break

@@ -267,7 +267,8 @@ def open_study(plan: Plan) -> Any:
     if not shared:  # this process holds the folder's lock: a running trial is a killed process's
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
-            if not t.params:  # stopped before it drew its settings: nothing of it to run again
+            if "key" not in t.user_attrs:  # stopped before it drew all its settings (a range draws two
+                # parameters, centre and width, one after the other): nothing of it to run again
                 log.info("trial %d was stopped before it drew its settings", t.number)
                 continue
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
@@ -379,7 +380,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         values = {e.key: e.suggest(trial) for e in plan.rendered}
         overrides = to_overrides(values)
         key = digest(overrides)
-        trial.set_user_attr("key", key)
+        trial.set_user_attr("key", key)  # also says that every parameter is drawn (open_study's resume)
         trial.set_user_attr("worker", worker)
         t0 = time.monotonic()
         finished = complete(study)

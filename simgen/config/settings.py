@@ -111,8 +111,8 @@ def value_error(e: Any) -> SimgenError:
 def _fix_hint(key: str, scene: Any) -> str:
     """An example of a well-typed value for a schema key (list indices dropped), else where to look."""
     path = re.sub(r"\[\d+\]", "", key)
-    if renamed(path):
-        return renamed(path)
+    if hint := renamed(path):
+        return hint
     value: Any = Settings(scene=scene)
     parent = ""
     for part in path.split("."):

@@ -18,7 +18,7 @@ import numpy as np
 from pycocotools import mask as mask_util
 
 from simgen.core.camera import pixel_rays
-from simgen.core.lens import Lens, cached_pixel_rays
+from simgen.core.lens import Lens, cached_pixel_rays, depth_to_ray_distance
 from simgen.core.scene import MAX_INSTANCE_ID
 from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
 from simgen.labels.preview import depth_preview
@@ -338,14 +338,10 @@ def ray_distance(depth: np.ndarray, K: np.ndarray, lens: Optional[Lens] = None) 
     each pixel centre's ray, ``depth * |ray| / ray_z``: the ray of ``K`` (``lens``'s when the camera
     has a real lens). inf where the depth is inf (nothing hit) or the ray has no forward part
     (a fisheye's rays at or beyond 90 degrees, whose planar depth is inf too). Returns float32."""
-    depth = np.asarray(depth, np.float64)
-    h, w = depth.shape
+    h, w = np.shape(depth)
     rays = cached_pixel_rays(lens) if lens is not None else pixel_rays(K, w, h)
-    z = rays[..., 2]
-    forward = np.isfinite(depth) & (z > 0)  # NaN rays (no direction maps) compare False
-    out = np.full((h, w), np.inf)
-    out[forward] = depth[forward] * np.linalg.norm(rays[forward], axis=-1) / z[forward]
-    return out.astype(np.float32)
+    distance = depth_to_ray_distance(rays, depth)  # NaN where a ray is NaN or does not point forward
+    return np.where(np.isfinite(distance), distance, np.inf).astype(np.float32)
 
 
 def distance_label(labels: FrameLabels, context: Any) -> np.ndarray:

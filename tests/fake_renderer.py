@@ -13,6 +13,7 @@ OpenColorIO, which needs the bpy wheel installed but not imported). Imports no B
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -81,7 +82,8 @@ class FakeFrame:
     def __init__(self, passes: dict):
         self.passes = passes
 
-    def load(self) -> dict:
+    def load(self, total_stops: float | None = None) -> dict:
+        """The passes made at render time (``total_stops`` is not honoured: a fake's colours)."""
         return self.passes
 
 
@@ -121,6 +123,9 @@ class FakeRenderer:
         self.scene = scene
         self.built.append(scene)
         self._log(f"fake: built {len(scene.objects)} objects")
+
+    def view(self, camera) -> None:
+        self.scene = dataclasses.replace(self.scene, camera=camera)
 
     def render_to_files(self, seed: int = 0) -> FakeFrame:
         self.seeds.append(seed)

@@ -131,11 +131,17 @@ def reference_flow(root: str | Path, index: int, other: int, rel_tol: float = 1e
     hits the same object at its depth. Returns flow (H, W, 2), visible (H, W) bool and
     the ray-cast instance map of frame ``index``.
     """
-    meta, meta_o = _meta(root, index), _meta(root, other)
+    return reference_correspondence(root, _meta(root, index), _meta(root, other))
+
+
+def reference_correspondence(root: str | Path, meta: dict, meta_o: dict, rel_tol: float = 1e-3):
+    """:func:`reference_flow` between the frames of two metas (e.g. a stereo pair's left meta and
+    the same meta with the right camera's world_to_camera)."""
     W, H = meta["width"], meta["height"]
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     K_o, w2c_o = np.array(meta_o["K"]), np.array(meta_o["world_to_camera"])
-    gt = raycast_frame(root, index)
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    gt = {k: a.reshape(H, W, *a.shape[1:]) for k, a in cast_rays(root, meta, u, v).items()}
     u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
     z = np.where(gt["instance"] > 0, gt["depth"], 1.0)
     cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=-1)

@@ -27,7 +27,7 @@ from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
 from simgen.config import RenderConfig
 from simgen.core.lens import Lens
-from simgen.core.scene import Scene
+from simgen.core.scene import Camera, Scene
 from simgen.io import scratch
 from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
 from simgen.imaging.ocio import view_processor
@@ -90,8 +90,16 @@ class BlenderBackend:
             session.use_light_groups(self.scene, len(scene.lights))
         for i, light in enumerate(scene.lights):
             objects.add_light(coll, i, light, self._frame_ids, session.light_group(i) if self.light_groups else "")
+        self.view(scene.camera)
         r = self.scene.render
-        cam = scene.camera
+        world.set_world(self._world, scene.world, self._blocks.image, r.resolution_x / r.resolution_y)
+        group = session.WORLD_GROUP if self.light_groups else ""
+        if self._world.lightgroup != group:  # an unchanged world is not synced again
+            self._world.lightgroup = group
+
+    def view(self, cam: Camera) -> None:
+        """Look at the built scene through ``cam`` (the scene stays as it is)."""
+        r = self.scene.render
         if cam.lens is None:
             camera.set_camera(self._camera, cam, (r.resolution_x, r.resolution_y), self.settings.exact_labels,
                               self.settings.filter_width)
@@ -103,11 +111,7 @@ class BlenderBackend:
             lens_camera.set_lens_camera(self._camera, cam.lens, cam.camera_to_world, (cam.clip_start, cam.clip_end),
                                         self.settings.exact_labels, self.settings.filter_width)
         self._lens = cam.lens
-        self._exposure = float(scene.camera.exposure)
-        world.set_world(self._world, scene.world, self._blocks.image, r.resolution_x / r.resolution_y)
-        group = session.WORLD_GROUP if self.light_groups else ""
-        if self._world.lightgroup != group:  # an unchanged world is not synced again
-            self._world.lightgroup = group
+        self._exposure = float(cam.exposure)
 
     def clear(self) -> None:
         """Remove every datablock the last :meth:`build` created (meshes stay cached)."""

@@ -27,11 +27,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from simgen import SimgenError
 from simgen.config.schema import check_fields, setting, span
 from simgen.core.scene import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
+from simgen.core.camera import STEREO_LABELS
 from simgen.core.splits import check_splits
 from simgen.imaging.tone import TONES
 
@@ -73,6 +74,14 @@ WORLD_KINDS = ("uniform", "sky", "hdri")
 PLACEMENT_MODES = ("analytic", "physics")
 SUPPORTS = ("ground", "table", "bin", "pile")
 KEYPOINT_SOURCES = ("box", "farthest", "catalog")
+RIGS = ("mono", "stereo")
+"""camera.rig: one camera, or a rectified stereo pair (simgen.core.camera.stereo_right)."""
+
+
+def labels_written(labels: Sequence[str], rig: str) -> list[str]:
+    """The optional label kinds a run writes: output.labels ``labels``, and with camera.rig=stereo
+    the pair's own (:data:`STEREO_LABELS`)."""
+    return [*labels, *(k for k in STEREO_LABELS if rig == "stereo" and k not in labels)]
 MAX_KEYPOINTS = 64
 """Most keypoints output.keypoints=farthest places on a model (output.keypoint_count)."""
 
@@ -207,6 +216,16 @@ class CameraConfig:
     Its image size must be render.width x render.height. camera.focal_jitter and
     camera.principal_point_jitter vary it per scene. Not with amodal masks (nor visibility), the
     BOP format or depth of field. null: a pinhole from focal_length."""
+    rig: str = setting("mono", choices=RIGS, common=True)
+    """mono: one camera. stereo: a rectified stereo pair, the frame's camera on the left and a
+    second one camera.baseline to its right (the same K and orientation, moved along the left
+    camera's x axis), rendered from the same scene: every frame also gets the right image
+    (DIR/right/), the left view's disparity in pixels (DIR/disparity/, fx * baseline / depth,
+    exact at each pixel centre) and the left pixels the right camera does not see
+    (DIR/occluded/); docs/how-to/real-cameras.md. A pinhole rig (not with camera.calibration)."""
+    baseline: list[float] = span([0.12, 0.12], gt=0.0, le=10.0)
+    """With camera.rig=stereo: the distance (m) between the two camera centres, drawn per
+    sequence (one rig films a clip), e.g. [0.05, 0.3]."""
     focal_jitter: float = setting(0.0, ge=0.0, le=0.1)
     """With camera.calibration: std-dev of a per-scene relative change of its focal lengths (fx and
     fy scaled together by 1 + N(0, focal_jitter), kept within 3 std-devs), e.g. 0.01 for the
@@ -426,7 +445,8 @@ class OutputConfig:
     output.splits has more than one), yolo (DIR/yolo/: YOLO boxes), yolo_seg (DIR/yolo_seg/:
     YOLO polygons, holes kept), yolo_pose (DIR/yolo_pose/: YOLO boxes and keypoints; needs
     output.labels=[keypoints]), bop (DIR/bop/: the BOP toolkit's scene-wise layout for 6D pose;
-    needs output.labels=[amodal]). [] writes none."""
+    needs output.labels=[amodal]), kitti_stereo and middlebury (DIR/kitti_stereo/, DIR/middlebury/:
+    KITTI 2015's and Middlebury 2014's stereo layouts; need camera.rig=stereo). [] writes none."""
     bop_scene_size: int = setting(1000, ge=1)
     """bop export: frames per BOP scene when frames are independent (sequence.length 1): frame i is
     image i % size of scene i // size (BOP's PBR training sets hold 1000 per scene). A sequence
@@ -558,6 +578,16 @@ def check_settings(s: Settings) -> Settings:
     if not c.clip_start < c.clip_end:
         raise SimgenError(f"camera.clip_start={c.clip_start} must be < camera.clip_end={c.clip_end}; "
                           "e.g. camera.clip_start=0.01 camera.clip_end=100")
+    if c.rig == "stereo":
+        if c.calibration is not None:
+            raise SimgenError(f"camera.rig=stereo renders a rectified pinhole pair; camera.calibration="
+                              f"{c.calibration} (a real lens) is not supported with it yet: drop one of them")
+        if s.effects.motion_blur_probability > 0:
+            raise SimgenError(f"camera.rig=stereo: effects.motion_blur_probability={s.effects.motion_blur_probability} "
+                              "blurs along the left view's flow only; set it to 0 with a stereo rig")
+    elif wanted := [k for k in s.output.labels if k in STEREO_LABELS]:
+        raise SimgenError(f"output.labels={wanted} are a stereo pair's: set camera.rig=stereo (which writes them "
+                          "on every frame) or drop them")
     q = s.sequence
     if q.length > 1 and q.gap >= q.length:
         raise SimgenError(f"sequence.gap={q.gap} leaves no frame pair in a sequence of {q.length} steps; "

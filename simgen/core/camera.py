@@ -81,3 +81,18 @@ def pixel_rays(K: np.ndarray, width: int, height: int) -> np.ndarray:
     x = (u - K[0, 2]) / K[0, 0]
     y = (v - K[1, 2]) / K[1, 1]
     return np.stack([x, y, np.ones_like(x)], axis=-1)
+
+
+STEREO_LABELS = ("right", "disparity", "occluded")
+"""The label kinds every frame of a stereo rig gets (camera.rig=stereo; simgen.labels.stereo), and
+the stereo formats are made from."""
+
+
+def stereo_offset(world_to_camera: np.ndarray, baseline: float) -> np.ndarray:
+    """world_to_camera of the right camera of a rectified stereo pair whose left camera is
+    ``world_to_camera``: the same orientation, its centre ``baseline`` metres along the left
+    camera's +x axis (to the right in the image). A point at planar depth z seen at column u
+    on the left is seen at column ``u - fx * baseline / z`` on the right, on the same row."""
+    shift = np.eye(4)
+    shift[0, 3] = -float(baseline)
+    return shift @ np.asarray(world_to_camera, float)

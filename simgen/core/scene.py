@@ -385,6 +385,8 @@ class Scene:
     params: dict[str, Any] = field(default_factory=dict)
     """Every randomized parameter that is not already in objects, lights or camera
     (JSON-serializable); recorded in the frame's meta."""
+    right: Camera | None = None
+    """camera.rig=stereo: the pair's right camera (``camera`` is the left one), None: one camera."""
     physics: Physics | None = None
     """None: the objects' poses are final. Else they are drop poses, to be settled (see
     :meth:`settled`) before the scene is rendered or labelled."""

@@ -182,16 +182,17 @@ def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ per frame
 
-def effects_rngs(seed: int, sequence: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+def effects_rngs(seed: int, sequence: int, index: int, view: int = 0) -> tuple[np.random.Generator, np.random.Generator]:
     """``(draws, noise)`` generators of frame ``index`` of sequence ``sequence``: the effects'
     parameters are drawn once per sequence (every step the same, as one camera films a
     clip: the same shutter, vignetting, noise level, white balance and JPEG quality), the
     noise itself per frame. Pure functions of (seed, sequence) and (seed, index), apart from
     the scene's draws (turning effects on leaves every scene as it was). With
-    sequence.length 1 the sequence is the frame's index."""
+    sequence.length 1 the sequence is the frame's index. ``view`` 1: a stereo pair's right view
+    (the same parameters, its own noise)."""
     def rng(key: int, stream: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(key, EFFECTS_STREAM, stream)))
-    return rng(sequence, 0), rng(index, 1)
+    return rng(sequence, 0), rng(index, 1 + view)
 
 
 def effects_enabled(cfg: EffectsConfig) -> bool:

@@ -58,6 +58,9 @@ class RawPasses(TypedDict):
     """(L + 2, H, W, 3) float32: each lamp's, the world's and the rest's share of the exposed
     linear light before denoising (:func:`_lights`): only when the backend's ``light_groups``
     is set."""
+    right: NotRequired[dict]
+    """camera.rig=stereo: the right view's passes, exposed as this (the left) view's
+    (:class:`simgen.pipeline.loop.StereoFrame`)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,12 @@ class RenderedFiles:
     """With a real lens: (H, W) planar depth per unit of the Depth pass, which is then each ray's
     length (simgen.blender.lens_camera.depth_per_distance)."""
 
-    def load(self) -> RawPasses:
+    def load(self, total_stops: float | None = None) -> RawPasses:
+        """The passes; ``total_stops``: expose by these stops instead of the camera's exposure and
+        metering (:class:`simgen.pipeline.renderer.RenderedFrame`)."""
         tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure)
+        if total_stops is not None:
+            tone.update(exposure=total_stops, auto_exposure=False)
         try:
             passes = read_passes(self.exr, keep_linear=self.keep_linear, **tone)
             if self.rgb_from is not None:

@@ -27,11 +27,15 @@ from simgen.labels.flow import (
 )
 from simgen.labels.keypoints import KEYPOINTS
 from simgen.labels.kinds import LABEL_KINDS
+from simgen.labels.stereo import DISPARITY, OCCLUDED, RIGHT
 
 LABEL_KINDS.register(VISIBILITY)
 LABEL_KINDS.register(AMODAL)
 LABEL_KINDS.register(KEYPOINTS)
 LABEL_KINDS.register(DISTANCE)
+LABEL_KINDS.register(RIGHT)
+LABEL_KINDS.register(DISPARITY)
+LABEL_KINDS.register(OCCLUDED)
 LABEL_KINDS.register(LINEAR)
 LABEL_KINDS.register(LIGHTS)
 

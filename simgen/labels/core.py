@@ -53,6 +53,10 @@ class FrameLabels:
     """(L + 2, H, W, 3) float32 each light's share of the linear light before denoising, when the
     renderer made light groups (simgen.io.exr.RawPasses); the ``lights`` kind's source."""
 
+    right: "FrameLabels | None" = None
+    """camera.rig=stereo: the pair's right view's labels (the ``right``, ``disparity`` and
+    ``occluded`` kinds' source; simgen.labels.stereo), None otherwise."""
+
     def __getitem__(self, name: str) -> Any:
         """The value of label kind ``name``: a core array or an optional kind's value."""
         return self.extra[name] if name in self.extra else getattr(self, name)

@@ -244,7 +244,8 @@ def _depth_slopes(depth: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, 
         def part(sl: slice) -> tuple:
             return (slice(None),) * axis + (sl,)
         lo, hi, mid = part(slice(None, -1)), part(slice(1, None)), part(slice(1, -1))
-        diff = d[hi] - d[lo]
+        with np.errstate(invalid="ignore"):  # inf - inf where neither neighbour hits: not on an object
+            diff = d[hi] - d[lo]
         ok = (ids[hi] == ids[lo]) & (ids[hi] != 0) & np.isfinite(diff)
         np.copyto(diff, 0.0, where=~ok)
         total = np.zeros_like(d)

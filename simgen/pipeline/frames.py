@@ -11,6 +11,7 @@ from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.labels import FrameLabels
 from simgen.recipes import Recipe
+from simgen.sampling.camera import RIG_STREAM, with_rig
 from simgen.sampling.classes import check_balance
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
 from simgen.sampling.random import frame_rng, stream_rng
@@ -63,6 +64,7 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
     scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), settings.sequence.length)
     scenes = with_own_appearance(scenes, settings.materials, stream_rng(settings.seed, sequence, OWN_STREAM))
     scenes = with_pbr(scenes, settings.materials, stream_rng(settings.seed, sequence, PBR_STREAM))
+    scenes = with_rig(scenes, settings.camera, stream_rng(settings.seed, sequence, RIG_STREAM))
     for scene in scenes:
         scene.validate()
     return scenes

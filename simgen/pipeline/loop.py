@@ -82,6 +82,25 @@ class StageTimes(Hooks):
         self.frames.append(times)
 
 
+RIGHT_SEED = 0x52494748
+"""XOR'ed into a frame's sampling seed for a stereo pair's right view (its own render noise)."""
+
+
+@dataclass
+class StereoFrame:
+    """A stereo pair's two renders (:class:`~simgen.pipeline.renderer.RenderedFrame`): loaded, the
+    left view's passes with the right view's as ``passes["right"]``, exposed as the left's (one
+    rig meters once)."""
+
+    left: RenderedFrame
+    right: RenderedFrame
+
+    def load(self, total_stops: float | None = None) -> Passes:
+        passes = self.left.load(total_stops)
+        passes["right"] = self.right.load(passes["image"]["total_stops"])
+        return passes
+
+
 @dataclass
 class Rendered:
     """A rendered step on its way from the render thread to the worker."""
@@ -156,15 +175,24 @@ class FrameLoop:
     def build(self, scene: Scene) -> None:
         self.backend.build(scene)
 
-    def render(self, index: int) -> RenderedFrame:
-        return self.backend.render_to_files(seed=render_seed(self.settings.seed, index))
+    def render(self, index: int, scene: Scene | None = None) -> RenderedFrame:
+        """Render the built scene; a stereo rig (``scene.right``) renders its right view too."""
+        seed = render_seed(self.settings.seed, index)
+        files = self.backend.render_to_files(seed=seed)
+        if scene is None or scene.right is None:
+            return files
+        self.backend.view(scene.right)
+        return StereoFrame(files, self.backend.render_to_files(seed=seed ^ RIGHT_SEED))
 
     def read(self, files: RenderedFrame) -> Passes:
         return files.load()
 
     def frame_labels(self, raw: Passes, scene: Scene) -> FrameLabels:
-        return make_labels(raw, {o.instance_id: o.category_id for o in scene.objects},
-                           scene.camera.world_to_camera, scene.camera.K, scene.camera.lens)
+        category_of = {o.instance_id: o.category_id for o in scene.objects}
+        labels = make_labels(raw, category_of, scene.camera.world_to_camera, scene.camera.K, scene.camera.lens)
+        if scene.right is not None:
+            labels.right = make_labels(raw["right"], category_of, scene.right.world_to_camera, scene.right.K)
+        return labels
 
     def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:
         """Annotations, the optional label kinds and the meta of frame ``index`` (flow: :meth:`flow`)."""
@@ -193,12 +221,17 @@ class FrameLoop:
         are on) change the RGB only, after every label is computed, and go into the meta."""
         linear, out.labels.linear = out.labels.linear, None  # needed here only: not kept in the window
         if effects_enabled(self.settings.effects):
-            rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index)
             tone = self.settings.render.tone
-            rgb, out.meta["effects"] = apply_effects(
-                linear, out.labels.rgb, self.settings.effects, rngs, out.meta["K"], out.flows,
-                self.settings.sequence.gap, out.labels.depth, to_display=lambda x: display(x, tone),
-                white=WHITE[tone])
+
+            def develop(linear: np.ndarray, rgb: np.ndarray, view: int) -> tuple[np.ndarray, dict]:
+                rngs = effects_rngs(self.settings.seed, out.meta["sequence"], out.index, view)
+                return apply_effects(linear, rgb, self.settings.effects, rngs, out.meta["K"], out.flows,
+                                     self.settings.sequence.gap, out.labels.depth,
+                                     to_display=lambda x: display(x, tone), white=WHITE[tone])
+
+            rgb, out.meta["effects"] = develop(linear, out.labels.rgb, 0)
+            if "right" in out.labels.extra:  # the same draws (one camera model), its own noise
+                out.labels.extra["right"] = develop(out.labels.right.linear, out.labels.extra["right"], 1)[0]
             out.labels = replace(out.labels, rgb=rgb)
         with self._models:
             self.library.update((e["key"], e) for e in out.meta.get("library", ()))
@@ -281,7 +314,7 @@ class FrameLoop:
                     if stop is not None and stop.check():
                         return  # the workers write what is rendered (finally)
                     self.stage("build", self.build, scenes[k])
-                    files = self.stage("render", self.render, window.base + k)
+                    files = self.stage("render", self.render, window.base + k, scenes[k])
                     worker.submit(Rendered(window, k, files, self._take_times()))
         finally:
             worker.close()  # what was rendered is written, failure or not; a worker error is raised here

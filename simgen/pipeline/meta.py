@@ -77,6 +77,8 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
         "K": _mat(cam.K),
         **({"lens": cam.lens.to_dict()} if cam.lens is not None else {}),
         "world_to_camera": _mat(cam.world_to_camera),
+        **({"stereo": {"baseline": scene.params["stereo"]["baseline"], "right_world_to_camera":
+                       _mat(scene.right.world_to_camera)}} if scene.right is not None else {}),
         "clip_start": cam.clip_start,
         "clip_end": cam.clip_end,
         "objects": [{

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from simgen.config import RenderConfig
-from simgen.core.scene import Scene
+from simgen.core.scene import Camera, Scene
 from simgen.io.exr import RawPasses
 
 Passes = RawPasses
@@ -24,14 +24,16 @@ class RenderedFrame(Protocol):
     """One rendered frame on its way to the worker thread (the Blender renderer's
     ``RenderedFiles``: EXR files in its scratch folder)."""
 
-    def load(self) -> Passes:
+    def load(self, total_stops: float | None = None) -> Passes:
         """The frame's passes (the loop's ``read`` stage; may run on the worker thread while
         the next frame renders): ``rgb`` (H, W, 3) uint8, ``index`` (H, W) int32 instance
         ids (0: no hit), ``depth`` (H, W) float32 planar metres (inf: no hit), ``normal``
         (H, W, 3) float32 world-space (0: no hit), ``image`` (how rgb was exposed and tone
         mapped, :func:`simgen.imaging.tone.expose`), and ``linear`` (H, W, 3) float32, the exposed
-        linear image, when the renderer was made with ``keep_linear``. Frees what the
-        frame held (the Blender renderer deletes its EXR files)."""
+        linear image, when the renderer was made with ``keep_linear``. ``total_stops``: expose
+        the linear image by these stops instead of metering it (the right view of a stereo pair
+        takes its left view's). Frees what the frame held (the Blender renderer deletes its EXR
+        files)."""
         ...
 
 
@@ -55,6 +57,11 @@ class Renderer(Protocol):
 
     def build(self, scene: Scene) -> None:
         """Replace whatever the previous frame built with ``scene``."""
+        ...
+
+    def view(self, camera: Camera) -> None:
+        """Look at the built scene through ``camera`` instead (camera.rig=stereo: the right
+        camera, after the left view rendered); the next :meth:`build` replaces it."""
         ...
 
     def render_to_files(self, seed: int = 0) -> RenderedFrame:

@@ -15,7 +15,7 @@ import simgen
 from simgen import Interrupted, SimgenError
 from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
-from simgen.config import RenderConfig, Settings
+from simgen.config import STEREO_LABELS, RenderConfig, Settings, labels_written
 from simgen.core.scene import Scene
 from simgen.imaging.effects import effects_enabled
 from simgen.io import scratch
@@ -146,9 +146,13 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     hooks = hooks if hooks is not None else Hooks()
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings)
-    kinds = registered("output.labels", resolve, settings.output.labels)
+    written = labels_written(settings.output.labels, settings.camera.rig)
+    kinds = registered("output.labels", resolve, written)
     formats = registered("output.formats", resolve_formats, settings.output.formats, flow=False)
-    problem = missing_labels(formats, settings.output.labels)
+    stereo = [e.name for e in formats if set(e.labels) & set(STEREO_LABELS)]
+    if stereo and settings.camera.rig != "stereo":
+        raise SimgenError(f"output.formats={stereo} write stereo pairs: set camera.rig=stereo")
+    problem = missing_labels(formats, written)
     if problem:
         raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
     for advice in filter(None, (e.advice(settings) for e in formats if e.advice)):

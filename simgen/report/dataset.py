@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simgen import SimgenError
+from simgen.config import labels_written
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk
 from simgen.labels.core import SIMGEN_KEY
@@ -35,8 +36,9 @@ class Dataset:
 
     @property
     def labels(self) -> list[str]:
-        """The optional label kinds of ``output.labels``."""
-        return list((self.config.get("output") or {}).get("labels") or [])
+        """The optional label kinds written: those of ``output.labels`` and a stereo rig's."""
+        return labels_written((self.config.get("output") or {}).get("labels") or [],
+                              (self.config.get("camera") or {}).get("rig", "mono"))
 
     def meta_path(self, index: int) -> Path:
         return inside(self.root, f"meta/{frame_name(index)}.json", f"frame {index}")

@@ -12,7 +12,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.config import CameraConfig, RenderConfig
 from simgen.core.calibration import check_size, read_calibration
-from simgen.core.camera import intrinsics, look_at
+from simgen.core.camera import intrinsics, look_at, stereo_offset
 from simgen.core.lens import Lens
 from simgen.core.scene import Camera
 from simgen.sampling.random import chance, direction, uniform
@@ -123,3 +123,19 @@ def check_calibration(settings: Any) -> None:
     if wants:
         raise SimgenError(f"camera.calibration={c.calibration}: {', '.join(wants)} do(es) not follow a real lens "
                           "(a pinhole's projection or format); drop them or camera.calibration")
+
+
+RIG_STREAM = 0x524947
+"""The camera rig's draws' stream (:func:`simgen.sampling.random.stream_rng`): a stereo rig
+changes no other draw of the scene, so its left view is the mono run's frame."""
+
+
+def with_rig(scenes: list[Scene], c: CameraConfig, rng: np.random.Generator) -> list[Scene]:
+    """The steps of one sequence as camera.rig films them: unchanged for ``mono``; for
+    ``stereo`` each step gets the pair's right camera (:func:`simgen.core.camera.stereo_offset`
+    of its camera, the baseline drawn once per sequence from ``rng``) and ``params["stereo"]``."""
+    if c.rig == "mono":
+        return scenes
+    baseline = uniform(rng, c.baseline)
+    return [dataclasses.replace(s, right=dataclasses.replace(s.camera, world_to_camera=stereo_offset(
+        s.camera.world_to_camera, baseline)), params={**s.params, "stereo": {"baseline": baseline}}) for s in scenes]

@@ -27,10 +27,12 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
+from simgen.core.camera import STEREO_LABELS
 from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.io.formats.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
 from simgen.io.formats.coco import CocoSource, write_coco
 from simgen.io.formats.flow import write_flo, write_kitti_flow
+from simgen.io.formats.stereo import kitti_foreign_files, middlebury_foreign_files, write_kitti_stereo, write_middlebury
 from simgen.io.formats.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
 
@@ -142,6 +144,12 @@ EXPORTERS.register(Exporter("bop", "DIR/bop/: the BOP toolkit's scene-wise layou
                             "docs/dataset.md, BOP); needs output.labels=[amodal]",
                             finish=lambda root, index, splits: write_bop(root, index, splits), labels=("amodal",),
                             foreign_files=bop_foreign_files, advice=bop_advice))
+EXPORTERS.register(Exporter("kitti_stereo", "DIR/kitti_stereo/<split>/: KITTI 2015's stereo layout (image_2, image_3, "
+                            "disp_occ_0, disp_noc_0 as 16-bit PNG d x 256, calib_cam_to_cam); needs camera.rig=stereo",
+                            finish=write_kitti_stereo, labels=STEREO_LABELS, foreign_files=kitti_foreign_files))
+EXPORTERS.register(Exporter("middlebury", "DIR/middlebury/<split>/NNNNNN/: Middlebury 2014's layout (im0, im1, "
+                            "disp0.pfm, mask0nocc.png, calib.txt); needs camera.rig=stereo",
+                            finish=write_middlebury, labels=STEREO_LABELS, foreign_files=middlebury_foreign_files))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

@@ -18,7 +18,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
-from simgen.config import MAX_SIMULATED_SECONDS, MAX_SUBSTEPS, PLACEMENT_MODES, SUPPORTS, Settings
+from simgen.config import MAX_SEQUENCE_LENGTH, MAX_SIMULATED_SECONDS, MAX_SUBSTEPS, PLACEMENT_MODES, SUPPORTS, Settings
 from simgen.config.schema import setting, span
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
@@ -110,6 +110,12 @@ class Config:
     settled with Blender's rigid-body world (Bullet) until at rest (scene.physics.*)."""
     physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
     """scene.placement=physics: the supports, drops and simulation (analytic ignores them)."""
+    views: int = setting(1, ge=1, le=MAX_SEQUENCE_LENGTH, common=True)
+    """Multi-view: K > 1 renders K cameras of each drawn scene (objects, materials, lights and
+    background fixed; each camera drawn from the scene.camera_* ranges and the camera group as a
+    single frame's is), each view a frame with its own labels: frame i is view i % K of scene
+    i // K (the meta's sequence and step), and the scene is built once for its K views. With
+    sequence.length 1; output.formats=[nerfstudio] writes each scene's transforms.json."""
     camera_orbit: list[float] = span([2.0, 8.0])
     """Sequences: degrees per step the camera circles the objects (random direction)."""
     camera_rise: list[float] = span([-1.0, 1.0])
@@ -164,6 +170,9 @@ def check(settings: Settings) -> None:
     if sc.wall_distance[0] < sc.area_radius:
         raise SimgenError(f"scene.wall_distance={list(sc.wall_distance)} must start at scene.area_radius="
                           f"{sc.area_radius} or beyond (walls stand outside the objects' area); raise it")
+    if sc.views > 1 and settings.sequence.length > 1:
+        raise SimgenError(f"scene.views={sc.views} draws the views of a still scene; sequence.length="
+                          f"{settings.sequence.length} moves its camera along a path: use one of them")
     if settings.objects.count[1] + sc.distractors[1] + STUFF_OBJECTS > MAX_INSTANCE_ID:
         raise SimgenError(f"objects.count={list(settings.objects.count)} and scene.distractors="
                           f"{list(sc.distractors)} allow more than {MAX_INSTANCE_ID - STUFF_OBJECTS} objects "
@@ -580,7 +589,13 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
             cam_draw = sample_shell(settings.camera, settings.scene, center, rng)
         cam_draw = {**best[1], "wall_reach": best[0], "draws": tries, "kept_draw": best[2]}
     lights, world, light_params = sample_lights(settings.lighting, center, rng)
-    cameras, motion = camera_path(settings, cam_draw, rng, length)
+    sc = settings.scene
+    if sc.views > 1:  # independent views of the still scene, the first one as a single frame's
+        draws = [cam_draw] + [sample_shell(settings.camera, sc, center, rng) for _ in range(length - 1)]
+        cameras, motion = [first_camera(settings, d) for d in draws], None
+    else:
+        draws = [cam_draw] * length
+        cameras, motion = camera_path(settings, cam_draw, rng, length)
     eyes = [eye_of(cam) for cam in cameras]
     inside = support.corners() if support is not None else []
     bg_objects, lights, bg_params = sample_background(settings, catalog, rng, kind, ground, cameras, inside,
@@ -593,12 +608,12 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     if support is not None:
         physics = simulation(settings, bodies, support, ground, bg_objects)
         params["placement"] = {"mode": "physics", "support": support.params}
-    if length > 1:
+    if length > 1 and motion is not None:
         params["camera_motion"] = motion
     return [Scene(objects=objects, lights=lights, camera=cam, world=world, physics=physics,
-                  params={**params, "camera": {**cam_draw, "eye": eye.tolist(),
+                  params={**params, "camera": {**draw, "eye": eye.tolist(),
                                                **({"focus_distance": cam.focus_distance} if cam.fstop else {})}})
-            for cam, eye in zip(cameras, eyes)]
+            for cam, eye, draw in zip(cameras, eyes, draws)]
 
 
 RECIPE = Recipe(name="tabletop", Config=Config, make_sequence=make_sequence, check=check)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The picture of docs/how-to/real-cameras.md: one scene through a pinhole, a wide-angle OpenCV
 lens and a fisheye (camera.calibration), each image above its labels (instance masks and boxes,
-the dataset's overlay preview).
+the dataset's overlay preview), and the right view of a stereo pair (camera.rig=stereo) whose
+left view is the pinhole's, above the left view's disparity.
 
-Renders frame 0 of one seed three times (the scene is the same: only the lens changes) and
-stacks them, a column per lens::
+Renders frame 0 of one seed four times (the scene is the same: only the camera changes) and
+stacks them, a column per camera::
 
     python scripts/make_lens_figure.py                  # docs/img/lenses.png
     python scripts/make_lens_figure.py --samples 64
@@ -56,8 +57,12 @@ def main() -> int:
         for k, overrides in enumerate(lenses.values()):
             out = render(t / f"lens{k}", args.seed, 1, w, h, args.samples, "output.previews=true", *overrides)
             columns.append([read_png(out / "images" / "000000.png"), read_png(out / "previews" / "overlay" / "000000.png")])
+        out = render(t / "stereo", args.seed, 1, w, h, args.samples, "output.previews=true", *lenses["pinhole"],
+                     "camera.rig=stereo", "camera.baseline=[0.12,0.12]")
+        columns.append([read_png(out / "right" / "000000.png"), read_png(out / "previews" / "disparity" / "000000.png")])
     rows = [[c[0] for c in columns], [c[1] for c in columns]]
-    save(sheet(rows), args.out, "columns: " + "; ".join(lenses) + "; rows: image, labels")
+    save(sheet(rows), args.out, "columns: " + "; ".join(lenses) + "; stereo pair (0.12 m) of the pinhole's view: "
+         "right image, left disparity; rows: image, labels")
     return 0
 
 

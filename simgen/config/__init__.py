@@ -446,7 +446,9 @@ class OutputConfig:
     YOLO polygons, holes kept), yolo_pose (DIR/yolo_pose/: YOLO boxes and keypoints; needs
     output.labels=[keypoints]), bop (DIR/bop/: the BOP toolkit's scene-wise layout for 6D pose;
     needs output.labels=[amodal]), kitti_stereo and middlebury (DIR/kitti_stereo/, DIR/middlebury/:
-    KITTI 2015's and Middlebury 2014's stereo layouts; need camera.rig=stereo). [] writes none."""
+    KITTI 2015's and Middlebury 2014's stereo layouts; need camera.rig=stereo), nerfstudio
+    (DIR/nerfstudio/SSSSSS/: each multi-view scene or sequence as nerfstudio's transforms.json).
+    [] writes none."""
     bop_scene_size: int = setting(1000, ge=1)
     """bop export: frames per BOP scene when frames are independent (sequence.length 1): frame i is
     image i % size of scene i // size (BOP's PBR training sets hold 1000 per scene). A sequence

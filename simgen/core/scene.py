@@ -7,6 +7,7 @@ frame is Blender's (Z up). Poses are 4x4 float64 numpy arrays.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -398,6 +399,12 @@ class Scene:
                    if o.instance_id in poses else o for o in self.objects]
         params = {**self.params, "placement": {**self.params.get("placement", {}), "settle": report}}
         return dataclasses.replace(self, objects=objects, params=params, physics=None)
+
+    def stage_key(self) -> bytes:
+        """What a renderer builds of this scene besides the camera (objects, lights, world): two
+        scenes with equal keys differ in their cameras only (the steps of a still scene's
+        sequence, its views), so the second needs no build, only a look through its camera."""
+        return pickle.dumps((self.objects, self.lights, self.world), protocol=5)
 
     def files(self) -> list[Path]:
         """Every file the scene reads: its mesh files (a generated shape reads none), image

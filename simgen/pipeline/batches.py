@@ -17,7 +17,7 @@ from typing import Any, Callable
 from simgen import Interrupted, SimgenError
 from simgen.config import Settings, ShardConfig
 from simgen.io.dataset.layout import frames_on_disk
-from simgen.pipeline.frames import group_by_sequence
+from simgen.pipeline.frames import group_by_sequence, group_length
 from simgen.pipeline.renderer import RendererFactory
 from simgen.procs import safe_path_children
 
@@ -28,7 +28,7 @@ def batches(settings: Settings, todo: list[int], size: int) -> list[list[int]]:
     """``todo`` in runs of whole sequences, each at most ``size`` frames (or one sequence)."""
     out: list[list[int]] = []
     for sequence, steps in group_by_sequence(settings, todo).items():
-        frames = [sequence * settings.sequence.length + k for k in steps]
+        frames = [sequence * group_length(settings) + k for k in steps]
         if out and len(out[-1]) + len(frames) <= size:
             out[-1] += frames
         else:

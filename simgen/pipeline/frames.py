@@ -28,9 +28,16 @@ def catalog_for(settings: Settings) -> Catalog:
     return catalog
 
 
+def group_length(settings: Settings) -> int:
+    """Frames drawn from one scene: sequence.length time steps, or scene.views views of a recipe
+    that has them (tabletop); a multi-view scene is a sequence whose steps are its views."""
+    return settings.sequence.length * int(getattr(settings.scene, "views", 1))
+
+
 def frame_position(settings: Settings, index: int) -> tuple[int, int]:
-    """(sequence, step) of frame ``index``: frame i is step i % L of sequence i // L."""
-    return divmod(index, settings.sequence.length)
+    """(sequence, step) of frame ``index``: frame i is step i % L of sequence i // L
+    (L: :func:`group_length`)."""
+    return divmod(index, group_length(settings))
 
 
 def shard_frames(settings: Settings) -> list[int]:
@@ -40,7 +47,7 @@ def shard_frames(settings: Settings) -> list[int]:
     Shards are disjoint and together cover every frame; a frame is the same whichever
     shard renders it, since it is a function of (config, seed, index) only."""
     first, last = settings.start, settings.start + settings.frames - 1
-    length, (count, index) = settings.sequence.length, (settings.shard.count, settings.shard.index)
+    length, (count, index) = group_length(settings), (settings.shard.count, settings.shard.index)
     s0, s1 = first // length, last // length
     n = s1 - s0 + 1
     lo, hi = s0 + index * n // count, s0 + (index + 1) * n // count  # sequences lo .. hi-1
@@ -61,7 +68,7 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
 
     With sequence.length 1 a sequence is a single frame and its index is the frame's.
     """
-    scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), settings.sequence.length)
+    scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), group_length(settings))
     scenes = with_own_appearance(scenes, settings.materials, stream_rng(settings.seed, sequence, OWN_STREAM))
     scenes = with_pbr(scenes, settings.materials, stream_rng(settings.seed, sequence, PBR_STREAM))
     scenes = with_rig(scenes, settings.camera, stream_rng(settings.seed, sequence, RIG_STREAM))
@@ -87,14 +94,15 @@ class SequenceWindow:
     """
 
     def __init__(self, settings: Settings, sequence: int, steps: list[int], scenes: list[Scene]):
-        self.length, self.gap = settings.sequence.length, settings.sequence.gap
+        self.length, self.gap = group_length(settings), settings.sequence.gap
+        self.flow = settings.sequence.length > 1  # the views of one scene have no flow between them
         self.base, self.scenes = sequence * self.length, scenes
         self.needed = sorted(set(steps).union(*(self.partners(k) for k in steps)))
         self.pending = sorted(steps)
         self.labels: dict[int, FrameLabels] = {}
 
     def partners(self, k: int) -> list[int]:
-        return [o for o in (k - self.gap, k + self.gap) if self.length > 1 and 0 <= o < self.length]
+        return [o for o in (k - self.gap, k + self.gap) if self.flow and 0 <= o < self.length]
 
     def add(self, k: int, labels: FrameLabels) -> list[int]:
         """Step ``k``'s labels are in: the steps that can be written now, in order."""

@@ -135,6 +135,7 @@ class FrameLoop:
         self.library: dict[str, dict] = {}
         """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
         self.rendered: list[int] = []
+        self._built: tuple | None = None  # (renderer, Scene.stage_key) of what the renderer holds
         self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
         self._models = threading.Lock()  # frames on several workers may share a model
 
@@ -170,10 +171,18 @@ class FrameLoop:
         if self.worker is not None:
             self.worker.drain()
         poses, report = self.backend.settle(scenes[0])
+        self._built = None  # what the renderer holds is not taken on trust after a simulation
         return [s.settled(poses, report) for s in scenes]
 
     def build(self, scene: Scene) -> None:
-        self.backend.build(scene)
+        """Build ``scene``, or only look at it through its camera where the renderer holds the same
+        objects, lights and world already (a still scene's steps or views: it is built once)."""
+        key = (id(self.backend), scene.stage_key())
+        if key == self._built:
+            self.backend.view(scene.camera)
+        else:
+            self.backend.build(scene)
+            self._built = key
 
     def render(self, index: int, scene: Scene | None = None) -> RenderedFrame:
         """Render the built scene; a stereo rig (``scene.right``) renders its right view too."""

@@ -19,7 +19,7 @@ from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_ima
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
 from simgen.labels.geometry import box3d, model_bounds, model_pose
 from simgen.labels.kinds import FrameContext, LabelKind
-from simgen.pipeline.frames import frame_position
+from simgen.pipeline.frames import frame_position, group_length
 
 
 @dataclass
@@ -70,7 +70,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
         "sequence": sequence,
         "step": step,
         "split": split,
-        "sequence_length": settings.sequence.length,
+        "sequence_length": group_length(settings),
         "flow": flow or {},
         "width": cam.width,
         "height": cam.height,

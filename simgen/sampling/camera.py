@@ -86,9 +86,11 @@ def _calibration_lens(path: str, width: int, height: int) -> Lens:
 
 
 LENS_UNSUPPORTED = {"amodal": "output.labels=[amodal]", "visibility": "output.labels=[visibility]",
+                    "nerfstudio": "output.formats=[nerfstudio]",
                     "bop": "output.formats=[bop]"}
 """What does not follow a real lens: amodal masks (and visibility, made from them) rasterize
-triangles with K alone, and BOP's format has no distortion (its camera is a pinhole)."""
+triangles with K alone, and BOP's and nerfstudio's files are written without distortion (a
+pinhole camera)."""
 
 
 def calibrated_lens(c: CameraConfig, r: RenderConfig) -> Lens | None:

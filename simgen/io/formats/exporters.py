@@ -32,6 +32,7 @@ from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.io.formats.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
 from simgen.io.formats.coco import CocoSource, write_coco
 from simgen.io.formats.flow import write_flo, write_kitti_flow
+from simgen.io.formats.nerfstudio import foreign_files as nerfstudio_foreign_files, write_nerfstudio
 from simgen.io.formats.stereo import kitti_foreign_files, middlebury_foreign_files, write_kitti_stereo, write_middlebury
 from simgen.io.formats.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
@@ -150,6 +151,9 @@ EXPORTERS.register(Exporter("kitti_stereo", "DIR/kitti_stereo/<split>/: KITTI 20
 EXPORTERS.register(Exporter("middlebury", "DIR/middlebury/<split>/NNNNNN/: Middlebury 2014's layout (im0, im1, "
                             "disp0.pfm, mask0nocc.png, calib.txt); needs camera.rig=stereo",
                             finish=write_middlebury, labels=STEREO_LABELS, foreign_files=middlebury_foreign_files))
+EXPORTERS.register(Exporter("nerfstudio", "DIR/nerfstudio/SSSSSS/: each multi-view scene (scene.views) or sequence "
+                            "as nerfstudio's transforms.json and images/ (hard links), for reconstruction tools",
+                            finish=write_nerfstudio, foreign_files=nerfstudio_foreign_files))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

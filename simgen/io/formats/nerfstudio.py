@@ -1,0 +1,80 @@
+"""The ``nerfstudio`` format: every multi-view scene (``scene.views=K``) or sequence of the dataset
+as a folder nerfstudio trains from, ``DIR/nerfstudio/SSSSSS/`` (S: the meta's sequence):
+``images/NNNNNN.png`` (hard links to the dataset's images) and ``transforms.json`` in
+nerfstudio's format (https://docs.nerf.studio/quickstart/data_conventions.html):
+``camera_model`` OPENCV, and per frame its ``file_path``, intrinsics (``fl_x``, ``fl_y``, ``cx``,
+``cy``, ``w``, ``h``; no distortion) and ``transform_matrix``, camera-to-world in the OpenGL/Blender
+camera axes nerfstudio uses (x right, y up, z back).
+
+Nerfstudio puts pixel (0, 0)'s centre at (0.5, 0.5) where simgen puts it at (0, 0): its ``cx`` and
+``cy`` are simgen's K plus 0.5, so its rays go through the same pixel centres as simgen's labels.
+Nothing here imports Blender.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from simgen.core.camera import BLENDER_TO_OPENCV
+from simgen.io.confine import inside
+from simgen.io.files import link_or_copy, rebuilt_folder
+from simgen.io.formats.coco import CocoSource
+
+FILES = re.compile(r"^\d{6,}/(transforms\.json|images/\d{6,}\.png)$")
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Files under DIR/nerfstudio/ that are not of its layout."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    found = []
+    for here, dirs, files in os.walk(folder):
+        rel = Path(here).relative_to(folder)
+        found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
+        found += [p for p in ((rel / n).as_posix() for n in files) if not FILES.match(p)]
+    return sorted(found)
+
+
+def frame_entry(meta: dict, file_path: str) -> dict:
+    """One frame of transforms.json from a frame's meta (its K, size and world_to_camera)."""
+    K = np.asarray(meta["K"], float)
+    camera_to_world = np.linalg.inv(np.asarray(meta["world_to_camera"], float)) @ BLENDER_TO_OPENCV
+    return {"file_path": file_path, "fl_x": K[0, 0], "fl_y": K[1, 1], "cx": K[0, 2] + 0.5, "cy": K[1, 2] + 0.5,
+            "w": int(meta["width"]), "h": int(meta["height"]), "transform_matrix": camera_to_world.tolist()}
+
+
+def _groups(root: Path, index: CocoSource) -> Iterator[tuple[int, list[tuple[str, dict]]]]:
+    """(sequence, [(frame stem, meta), ...]) of the indexed frames, one sequence at a time (the
+    frames of a sequence are contiguous in frame order)."""
+    current, frames = None, []
+    for chunk in index.chunks():
+        for im in chunk["images"]:
+            stem = Path(im["file_name"]).stem
+            meta = json.loads(inside(root, f"meta/{stem}.json", f"frame {stem}").read_text(encoding="utf-8"))
+            if current is not None and meta["sequence"] != current:
+                yield current, frames
+                frames = []
+            current = meta["sequence"]
+            frames.append((stem, {k: meta[k] for k in ("K", "world_to_camera", "width", "height")}))
+    if frames:
+        yield current, frames
+
+
+def write_nerfstudio(root: Path, index: CocoSource, splits: list[str]) -> None:
+    """The ``nerfstudio`` format (see the module's docstring)."""
+    root = Path(root)
+    with rebuilt_folder(root, "nerfstudio", foreign_files) as tmp:
+        for sequence, frames in _groups(root, index):
+            out = tmp / f"{int(sequence):06d}"
+            (out / "images").mkdir(parents=True)
+            for stem, _ in frames:
+                link_or_copy(inside(root, f"images/{stem}.png", f"frame {stem}"), out / "images" / f"{stem}.png")
+            transforms = {"camera_model": "OPENCV",
+                          "frames": [frame_entry(meta, f"images/{stem}.png") for stem, meta in frames]}
+            (out / "transforms.json").write_text(json.dumps(transforms, indent=1) + "\n", encoding="utf-8")

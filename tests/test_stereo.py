@@ -21,7 +21,7 @@ from fake_renderer import FakeRenderer
 from groundtruth import incidence_cos, reference_correspondence
 from simgen import SimgenError
 from simgen.config import check_settings
-from simgen.core.camera import stereo_offset
+from simgen.core.camera import project, stereo_offset
 from simgen.io.dataset.layout import read_frame
 from simgen.labels.stereo import disparity
 from simgen.pipeline import run
@@ -63,6 +63,10 @@ def test_the_right_camera_is_the_left_moved_by_the_baseline_along_its_x_axis(pai
 
 
 def test_disparity_and_occlusion_match_a_ray_cast_from_the_right_camera(pair):
+    check_against_ray_cast(pair)
+
+
+def check_against_ray_cast(pair):
     occluded_total = 0
     for i in range(FRAMES):
         f = read_frame(pair, i)
@@ -125,6 +129,94 @@ def test_validate_knows_the_stereo_kinds(pair, tmp_path):
     assert "disparity/000001.npy" in validate(copy).text(copy, False)
 
 
+# ------------------------------------------------------------------ a calibrated rig
+
+YAW_DEG, CENTRE = 2.0, np.array([0.2, 0.005, 0.0])
+"""The calibrated rig: cam1 0.2 m to the right of cam0 (and 5 mm down), turned 2 degrees."""
+LENSES = ((0.9, (-0.3, 0.4), [-0.05, 0.01, 0.0005, -0.0003]), (0.92, (0.2, -0.1), [-0.04, 0.008, 0.0, 0.0002]))
+"""(focal / width, principal point offset, radtan k1 k2 p1 p2) of cam0 and cam1."""
+
+
+def rig_matrices():
+    """K, D of both cameras and OpenCV's R, T (cam0 coordinates -> cam1's)."""
+    a = np.deg2rad(YAW_DEG)
+    R = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    Ks = [np.array([[f * W, 0, (W - 1) / 2 + dx], [0, f * W, (H - 1) / 2 + dy], [0, 0, 1]]) for f, (dx, dy), _ in LENSES]
+    Ds = [np.array(d + [0.0]) for _, _, d in LENSES]
+    return Ks, Ds, R, -R @ CENTRE
+
+
+def kalibr_camchain(path):
+    """A Kalibr camchain of the rig, written as Kalibr writes one (T_cn_cnm1: cam0 -> cam1)."""
+    Ks, _, R, T = rig_matrices()
+    T_cn_cnm1 = np.eye(4)
+    T_cn_cnm1[:3, :3], T_cn_cnm1[:3, 3] = R, T
+    lines = []
+    for k, (K, (_, _, d)) in enumerate(zip(Ks, LENSES)):
+        lines.append(f"cam{k}:")
+        if k:
+            lines.append("  T_cn_cnm1:")
+            lines += [f"  - [{', '.join(repr(float(x)) for x in row)}]" for row in T_cn_cnm1]
+        lines += ["  camera_model: pinhole", f"  intrinsics: [{K[0, 0]!r}, {K[1, 1]!r}, {K[0, 2]!r}, {K[1, 2]!r}]",
+                  "  distortion_model: radtan", f"  distortion_coeffs: {d!r}", f"  resolution: [{W}, {H}]"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibrated_pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("calibrated")
+    s = stereo_settings(root / "out")
+    s.camera.calibration = str(kalibr_camchain(root / "camchain.yaml"))
+    run(s)
+    return root / "out"
+
+
+def test_a_calibrated_rig_renders_opencv_s_rectified_pair(calibrated_pair):
+    """The judge is OpenCV: cv2.stereoRectify of the rig gives the pair's K and baseline, and a
+    world point seen by the raw cam0 (cv2.projectPoints through its lens, the camera turned back
+    from the rectified one by R1) and rectified by cv2.undistortPoints(R1, P1) lands where the
+    rectified left view's K and pose put it."""
+    Ks, Ds, R, T = rig_matrices()
+    R1, R2, P1, P2 = cv2.stereoRectify(Ks[0], Ds[0], Ks[1], Ds[1], (W, H), R, T)[:4]
+    for i in range(FRAMES):
+        meta = read_frame(calibrated_pair, i)["meta"]
+        assert "lens" not in meta  # the rectified pair: pinholes
+        np.testing.assert_allclose(meta["K"], P1[:, :3], rtol=1e-12)
+        b = meta["stereo"]["baseline"]
+        assert b == pytest.approx(-P2[0, 3] / P2[0, 0], rel=1e-12) and b == pytest.approx(np.linalg.norm(CENTRE), rel=1e-9)
+        np.testing.assert_allclose(meta["params"]["stereo"]["rectification"]["R1"], R1, atol=1e-12)
+        w2c = np.array(meta["world_to_camera"])
+        points = np.array([o["mesh_to_world"] for o in meta["objects"]])[:, :3, 3]
+        rectified, z = project(np.array(meta["K"]), w2c, points)
+        raw_w2c = R1.T @ w2c[:3]  # rectified camera axes -> cam0's
+        raw, _ = cv2.projectPoints(points, cv2.Rodrigues(raw_w2c[:, :3])[0], raw_w2c[:, 3], Ks[0], Ds[0])
+        inside = (z > 0) & (raw[:, 0] >= 0).all(-1) & (raw[:, 0, 0] < W) & (raw[:, 0, 1] < H)
+        assert inside.sum() >= 2
+        again = cv2.undistortPoints(raw[inside], Ks[0], Ds[0], R=R1, P=P1)[:, 0]
+        np.testing.assert_allclose(again, rectified[inside], atol=0.01)
+
+
+def test_a_calibrated_rig_s_disparity_and_occlusion_match_a_ray_cast(calibrated_pair):
+    check_against_ray_cast(calibrated_pair)
+
+
+def test_a_calibration_of_one_camera_is_no_stereo_rig(tmp_path):
+    from simgen.config.settings import validate
+
+    s = stereo_settings(tmp_path / "one")
+    Ks, Ds, _, _ = rig_matrices()
+    fs = cv2.FileStorage(str(tmp_path / "one.yaml"), cv2.FILE_STORAGE_WRITE)
+    fs.write("image_width", W)
+    fs.write("image_height", H)
+    fs.write("camera_matrix", Ks[0])
+    fs.write("distortion_coefficients", Ds[0].reshape(1, -1))
+    fs.release()
+    s.camera.calibration = str(tmp_path / "one.yaml")
+    with pytest.raises(SimgenError, match=r"the file has one camera; a stereo rig needs two"):
+        validate(s)
+
+
 # ------------------------------------------------------------------ without Blender
 
 
@@ -152,7 +244,6 @@ def test_a_stereo_run_with_the_fake_renderer_writes_the_pair(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(camera__calibration="cam.yaml"), "camera.rig=stereo renders a rectified pinhole pair"),
     (dict(effects__motion_blur_probability=0.5), "blurs along the left view's flow only"),
     (dict(camera__rig="mono", output__labels=["disparity"]), r"output.labels=\['disparity'\] are a stereo pair's"),
 ])

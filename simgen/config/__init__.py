@@ -222,7 +222,9 @@ class CameraConfig:
     camera's x axis), rendered from the same scene: every frame also gets the right image
     (DIR/right/), the left view's disparity in pixels (DIR/disparity/, fx * baseline / depth,
     exact at each pixel centre) and the left pixels the right camera does not see
-    (DIR/occluded/); docs/how-to/real-cameras.md. A pinhole rig (not with camera.calibration)."""
+    (DIR/occluded/); docs/how-to/real-cameras.md. With camera.calibration (a Kalibr camchain of
+    cam0 and cam1): the rig's rectified pair as OpenCV's stereoRectify makes it (its K and
+    baseline; camera.baseline and camera.focal_length do not apply)."""
     baseline: list[float] = span([0.12, 0.12], gt=0.0, le=10.0)
     """With camera.rig=stereo: the distance (m) between the two camera centres, drawn per
     sequence (one rig films a clip), e.g. [0.05, 0.3]."""
@@ -581,9 +583,6 @@ def check_settings(s: Settings) -> Settings:
         raise SimgenError(f"camera.clip_start={c.clip_start} must be < camera.clip_end={c.clip_end}; "
                           "e.g. camera.clip_start=0.01 camera.clip_end=100")
     if c.rig == "stereo":
-        if c.calibration is not None:
-            raise SimgenError(f"camera.rig=stereo renders a rectified pinhole pair; camera.calibration="
-                              f"{c.calibration} (a real lens) is not supported with it yet: drop one of them")
         if s.effects.motion_blur_probability > 0:
             raise SimgenError(f"camera.rig=stereo: effects.motion_blur_probability={s.effects.motion_blur_probability} "
                               "blurs along the left view's flow only; set it to 0 with a stereo rig")

@@ -30,9 +30,12 @@ def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: flo
     lens = calibrated_lens(c, r)
     if lens is not None:
         lens = jittered(lens, focal_scale, principal_point)
-    K = lens.K if lens is not None else intrinsics(focal, c.sensor_width, r.width, r.height,
-                                                   shift_x=-principal_point[0] / r.width,
-                                                   shift_y=principal_point[1] / r.width)
+    if c.rig == "stereo" and c.calibration is not None:  # the calibrated rig's rectified pair: a pinhole
+        lens, K = None, rectified_pair(str(c.calibration), r.width, r.height)[0]
+    else:
+        K = lens.K if lens is not None else intrinsics(focal, c.sensor_width, r.width, r.height,
+                                                       shift_x=-principal_point[0] / r.width,
+                                                       shift_y=principal_point[1] / r.width)
     return Camera(width=r.width, height=r.height, K=K, world_to_camera=look_at(eye, target),
                   clip_start=c.clip_start, clip_end=c.clip_end, exposure=exposure, sensor_width=c.sensor_width,
                   fstop=fstop, focus_distance=dist if fstop > 0 else 0.0, lens=lens)
@@ -101,6 +104,54 @@ def calibrated_lens(c: CameraConfig, r: RenderConfig) -> Lens | None:
     return _calibration_lens(str(c.calibration), r.width, r.height)
 
 
+@functools.lru_cache(maxsize=8)
+def rectified_pair(path: str, width: int, height: int) -> tuple[np.ndarray, float, dict]:
+    """``(K, baseline, record)`` of the rectified stereo pair of a calibration's first two cameras
+    (camera.rig=stereo with camera.calibration): OpenCV's rectification of the rig,
+    ``cv2.stereoRectify`` (``cv2.fisheye.stereoRectify`` for fisheye lenses) with its default
+    arguments (zero disparity at infinity), so that real images rectified with the same call look
+    through the same cameras. K is its P1's, the baseline (m for Kalibr) -P2[0, 3] / P2[0, 0];
+    ``record`` holds R1, R2, P1, P2 (raw camera -> rectified) for the frame meta. One line for a
+    file of one camera, a vertical rig, a right camera on the left, lenses OpenCV cannot rectify."""
+    import cv2
+
+    calibration = read_calibration(path)
+    check_size(calibration, width, height)
+    where = f"camera.rig=stereo with camera.calibration={path}"
+    if len(calibration.cameras) < 2:
+        raise SimgenError(f"{where}: the file has one camera; a stereo rig needs two (a Kalibr camchain's cam0 and "
+                          "cam1), or camera.baseline without a calibration")
+    first, second = calibration.cameras[:2]
+    to_second = np.linalg.inv(second.to_first)  # first camera's coordinates -> the second's
+    R, T = to_second[:3, :3], to_second[:3, 3]
+    models = {first.lens.model, second.lens.model}
+    size = (width, height)
+
+    def coefficients(lens: Lens) -> np.ndarray:
+        d = lens.distortion_coefficients()
+        return d if d.size else np.zeros(5)
+    if models <= {"pinhole", "radtan"}:
+        R1, R2, P1, P2 = cv2.stereoRectify(first.lens.K, coefficients(first.lens), second.lens.K,
+                                           coefficients(second.lens), size, R, T)[:4]
+    elif models == {"fisheye"}:
+        R1, R2, P1, P2 = cv2.fisheye.stereoRectify(first.lens.K, coefficients(first.lens), second.lens.K,
+                                                   coefficients(second.lens), size, R, T.reshape(3, 1),
+                                                   flags=cv2.CALIB_ZERO_DISPARITY)[:4]
+    else:
+        raise SimgenError(f"{where}: OpenCV rectifies a pair of pinhole/radtan or of fisheye lenses, not "
+                          f"{' and '.join(sorted(models))}")
+    if abs(P2[1, 3]) > abs(P2[0, 3]):
+        raise SimgenError(f"{where}: {second.name} sits above or below {first.name} (a vertical rig); simgen renders "
+                          "horizontal pairs")
+    baseline = -float(P2[0, 3]) / float(P2[0, 0])
+    if baseline <= 0:
+        raise SimgenError(f"{where}: {second.name} sits to the left of {first.name}; the first camera of the file is "
+                          "the left one: swap them")
+    record = {"calibration": str(path), "cameras": [first.name, second.name],
+              **{name: np.asarray(m, float).tolist() for name, m in (("R1", R1), ("R2", R2), ("P1", P1), ("P2", P2))}}
+    return np.asarray(P1, float)[:, :3].copy(), baseline, record
+
+
 def check_calibration(settings: Any) -> None:
     """Refuse what a real lens (camera.calibration) does not support yet, in one line each."""
     c = settings.camera
@@ -108,6 +159,13 @@ def check_calibration(settings: Any) -> None:
         if c.focal_jitter > 0:
             raise SimgenError(f"camera.focal_jitter={c.focal_jitter} varies a calibration's focal lengths: give "
                               "camera.calibration=FILE, or vary camera.focal_length instead")
+        return
+    if c.rig == "stereo":  # the rig's rectified pair is rendered, through pinholes
+        rectified_pair(str(c.calibration), settings.render.width, settings.render.height)
+        if c.focal_jitter > 0 or c.principal_point_jitter > 0:
+            raise SimgenError(f"camera.rig=stereo with camera.calibration={c.calibration} renders the calibration's "
+                              "rectified pair as it is: camera.focal_jitter and camera.principal_point_jitter do not "
+                              "apply; set them to 0")
         return
     lens = calibrated_lens(c, settings.render)
     s, p = JITTER_SIGMAS * c.focal_jitter, JITTER_SIGMAS * c.principal_point_jitter
@@ -138,6 +196,9 @@ def with_rig(scenes: list[Scene], c: CameraConfig, rng: np.random.Generator) -> 
     of its camera, the baseline drawn once per sequence from ``rng``) and ``params["stereo"]``."""
     if c.rig == "mono":
         return scenes
-    baseline = uniform(rng, c.baseline)
+    stereo: dict[str, Any] = {"baseline": uniform(rng, c.baseline)}
+    if c.calibration is not None:  # the calibrated rig's rectified pair (its K is the scenes' already)
+        _, baseline, record = rectified_pair(str(c.calibration), scenes[0].camera.width, scenes[0].camera.height)
+        stereo = {"baseline": baseline, "rectification": record}
     return [dataclasses.replace(s, right=dataclasses.replace(s.camera, world_to_camera=stereo_offset(
-        s.camera.world_to_camera, baseline)), params={**s.params, "stereo": {"baseline": baseline}}) for s in scenes]
+        s.camera.world_to_camera, stereo["baseline"])), params={**s.params, "stereo": stereo}) for s in scenes]

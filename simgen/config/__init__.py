@@ -74,8 +74,9 @@ WORLD_KINDS = ("uniform", "sky", "hdri")
 PLACEMENT_MODES = ("analytic", "physics")
 SUPPORTS = ("ground", "table", "bin", "pile")
 KEYPOINT_SOURCES = ("box", "farthest", "catalog")
-RIGS = ("mono", "stereo")
-"""camera.rig: one camera, or a rectified stereo pair (simgen.core.camera.stereo_right)."""
+RIGS = ("mono", "stereo", "calibration")
+"""camera.rig: one camera, a rectified stereo pair (simgen.core.camera.stereo_offset), or every
+camera of camera.calibration (simgen.sampling.camera.with_rig)."""
 
 
 def labels_written(labels: Sequence[str], rig: str) -> list[str]:
@@ -224,7 +225,11 @@ class CameraConfig:
     exact at each pixel centre) and the left pixels the right camera does not see
     (DIR/occluded/); docs/how-to/real-cameras.md. With camera.calibration (a Kalibr camchain of
     cam0 and cam1): the rig's rectified pair as OpenCV's stereoRectify makes it (its K and
-    baseline; camera.baseline and camera.focal_length do not apply)."""
+    baseline; camera.baseline and camera.focal_length do not apply).
+    calibration: every camera of camera.calibration (a Kalibr camchain's cam0, cam1, ...), each
+    through its own lens and posed by the file's extrinsics around the drawn cam0: frame i is
+    camera i % C of scene i // C (the meta's sequence and step; params.rig names the camera), the
+    scene built once for its C cameras."""
     baseline: list[float] = span([0.12, 0.12], gt=0.0, le=10.0)
     """With camera.rig=stereo: the distance (m) between the two camera centres, drawn per
     sequence (one rig films a clip), e.g. [0.05, 0.3]."""
@@ -586,7 +591,13 @@ def check_settings(s: Settings) -> Settings:
         if s.effects.motion_blur_probability > 0:
             raise SimgenError(f"camera.rig=stereo: effects.motion_blur_probability={s.effects.motion_blur_probability} "
                               "blurs along the left view's flow only; set it to 0 with a stereo rig")
-    elif wanted := [k for k in s.output.labels if k in STEREO_LABELS]:
+    elif c.rig == "calibration" and c.calibration is None:
+        raise SimgenError("camera.rig=calibration renders the cameras of a calibration file: give "
+                          "camera.calibration=FILE (a Kalibr camchain)")
+    elif c.rig == "calibration" and s.sequence.length > 1:
+        raise SimgenError(f"camera.rig=calibration frames a still scene with every camera of the file; "
+                          f"sequence.length={s.sequence.length} moves one camera along a path: use one of them")
+    if c.rig != "stereo" and (wanted := [k for k in s.output.labels if k in STEREO_LABELS]):
         raise SimgenError(f"output.labels={wanted} are a stereo pair's: set camera.rig=stereo (which writes them "
                           "on every frame) or drop them")
     q = s.sequence

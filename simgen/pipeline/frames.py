@@ -11,7 +11,7 @@ from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.labels import FrameLabels
 from simgen.recipes import Recipe
-from simgen.sampling.camera import RIG_STREAM, with_rig
+from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig
 from simgen.sampling.classes import check_balance
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
 from simgen.sampling.random import frame_rng, stream_rng
@@ -28,10 +28,17 @@ def catalog_for(settings: Settings) -> Catalog:
     return catalog
 
 
-def group_length(settings: Settings) -> int:
-    """Frames drawn from one scene: sequence.length time steps, or scene.views views of a recipe
-    that has them (tabletop); a multi-view scene is a sequence whose steps are its views."""
+def scene_steps(settings: Settings) -> int:
+    """Scenes a recipe draws together: sequence.length time steps, or scene.views views of a
+    recipe that has them (tabletop)."""
     return settings.sequence.length * int(getattr(settings.scene, "views", 1))
+
+
+def group_length(settings: Settings) -> int:
+    """Frames drawn from one scene: :func:`scene_steps`, each seen by every camera of the rig
+    (camera.rig=calibration: the calibration's cameras; else one). A multi-view scene is a
+    sequence whose steps are its views."""
+    return scene_steps(settings) * rig_size(settings.camera, settings.render)
 
 
 def frame_position(settings: Settings, index: int) -> tuple[int, int]:
@@ -68,7 +75,7 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
 
     With sequence.length 1 a sequence is a single frame and its index is the frame's.
     """
-    scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), group_length(settings))
+    scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), scene_steps(settings))
     scenes = with_own_appearance(scenes, settings.materials, stream_rng(settings.seed, sequence, OWN_STREAM))
     scenes = with_pbr(scenes, settings.materials, stream_rng(settings.seed, sequence, PBR_STREAM))
     scenes = with_rig(scenes, settings.camera, stream_rng(settings.seed, sequence, RIG_STREAM))

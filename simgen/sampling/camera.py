@@ -82,10 +82,11 @@ def jittered(lens: Lens, focal_scale: float, principal_point: tuple[float, float
 
 
 @functools.lru_cache(maxsize=8)
-def _calibration_lens(path: str, width: int, height: int) -> Lens:
+def _calibrated_cameras(path: str, width: int, height: int) -> tuple:
+    """The cameras of calibration file ``path`` (read once per process), checked against the render size."""
     calibration = read_calibration(path)
     check_size(calibration, width, height)
-    return calibration.cameras[0].lens
+    return calibration.cameras
 
 
 LENS_UNSUPPORTED = {"amodal": "output.labels=[amodal]", "visibility": "output.labels=[visibility]",
@@ -101,7 +102,7 @@ def calibrated_lens(c: CameraConfig, r: RenderConfig) -> Lens | None:
     None without a calibration."""
     if c.calibration is None:
         return None
-    return _calibration_lens(str(c.calibration), r.width, r.height)
+    return _calibrated_cameras(str(c.calibration), r.width, r.height)[0].lens
 
 
 @functools.lru_cache(maxsize=8)
@@ -115,13 +116,12 @@ def rectified_pair(path: str, width: int, height: int) -> tuple[np.ndarray, floa
     file of one camera, a vertical rig, a right camera on the left, lenses OpenCV cannot rectify."""
     import cv2
 
-    calibration = read_calibration(path)
-    check_size(calibration, width, height)
+    cameras = _calibrated_cameras(path, width, height)
     where = f"camera.rig=stereo with camera.calibration={path}"
-    if len(calibration.cameras) < 2:
+    if len(cameras) < 2:
         raise SimgenError(f"{where}: the file has one camera; a stereo rig needs two (a Kalibr camchain's cam0 and "
                           "cam1), or camera.baseline without a calibration")
-    first, second = calibration.cameras[:2]
+    first, second = cameras[:2]
     to_second = np.linalg.inv(second.to_first)  # first camera's coordinates -> the second's
     R, T = to_second[:3, :3], to_second[:3, 3]
     models = {first.lens.model, second.lens.model}
@@ -160,6 +160,9 @@ def check_calibration(settings: Any) -> None:
             raise SimgenError(f"camera.focal_jitter={c.focal_jitter} varies a calibration's focal lengths: give "
                               "camera.calibration=FILE, or vary camera.focal_length instead")
         return
+    if c.rig == "calibration" and (c.focal_jitter > 0 or c.principal_point_jitter > 0):
+        raise SimgenError(f"camera.rig=calibration renders every camera of {c.calibration} as the file has it: "
+                          "camera.focal_jitter and camera.principal_point_jitter do not apply; set them to 0")
     if c.rig == "stereo":  # the rig's rectified pair is rendered, through pinholes
         rectified_pair(str(c.calibration), settings.render.width, settings.render.height)
         if c.focal_jitter > 0 or c.principal_point_jitter > 0:
@@ -190,12 +193,30 @@ RIG_STREAM = 0x524947
 changes no other draw of the scene, so its left view is the mono run's frame."""
 
 
+def rig_size(c: CameraConfig, r: RenderConfig) -> int:
+    """Frames each drawn scene gives per camera.rig: the calibration's cameras for ``calibration``, else 1."""
+    return len(_calibrated_cameras(str(c.calibration), r.width, r.height)) if c.rig == "calibration" else 1
+
+
 def with_rig(scenes: list[Scene], c: CameraConfig, rng: np.random.Generator) -> list[Scene]:
     """The steps of one sequence as camera.rig films them: unchanged for ``mono``; for
     ``stereo`` each step gets the pair's right camera (:func:`simgen.core.camera.stereo_offset`
-    of its camera, the baseline drawn once per sequence from ``rng``) and ``params["stereo"]``."""
+    of its camera, the baseline drawn once per sequence from ``rng``) and ``params["stereo"]``;
+    for ``calibration`` each step becomes one scene per camera of the file, in its order: the
+    drawn camera is the first one's (cam0, through its lens), camera k looks through its own lens
+    from where the file's extrinsics put it (``world_to_camera = inverse(to_first) @ cam0's``),
+    ``params["rig"]`` names it."""
     if c.rig == "mono":
         return scenes
+    if c.rig == "calibration":
+        first = scenes[0].camera
+        cameras = _calibrated_cameras(str(c.calibration), first.width, first.height)
+        def through(s: Scene, k: int, cam: Any) -> Scene:
+            w2c = np.linalg.inv(cam.to_first) @ s.camera.world_to_camera  # cam0's coordinates -> camera k's
+            return dataclasses.replace(s, camera=dataclasses.replace(s.camera, K=cam.lens.K, lens=cam.lens,
+                                                                     world_to_camera=w2c),
+                                       params={**s.params, "rig": {"camera": cam.name, "index": k, "of": len(cameras)}})
+        return [through(s, k, cam) for s in scenes for k, cam in enumerate(cameras)]
     stereo: dict[str, Any] = {"baseline": uniform(rng, c.baseline)}
     if c.calibration is not None:  # the calibrated rig's rectified pair (its K is the scenes' already)
         _, baseline, record = rectified_pair(str(c.calibration), scenes[0].camera.width, scenes[0].camera.height)

@@ -233,14 +233,18 @@ def resting_contacts(bodies: dict[str, trimesh.Trimesh], boxes: dict[str, np.nda
     return out
 
 
-def amodal_raycast(root: str | Path, index: int) -> dict[int, np.ndarray]:
+def amodal_raycast(root: str | Path, index: int, cam_dirs: np.ndarray | None = None) -> dict[int, np.ndarray]:
     """{instance id: (H, W) bool} of every annotated object (category != 0) of frame ``index``:
     the pixel centres whose ray meets the object's own mesh (nearer than nothing else
-    required: other objects are ignored), at a planar depth of at least clip_start."""
+    required: other objects are ignored), at a planar depth of at least clip_start.
+    ``cam_dirs`` (H*W, 3): each pixel's ray in camera coordinates with z = 1 (a lens's, e.g.
+    from cv2.undistortPoints); default the pinhole rays of the meta's K."""
     meta = _meta(root, index)
     W, H = meta["width"], meta["height"]
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     origin, dirs, _ = pixel_centre_rays(K, w2c, W, H)
+    if cam_dirs is not None:
+        dirs = np.asarray(cam_dirs, float) @ w2c[:3, :3]
     categories = {o["instance_id"]: o["category_id"] for o in meta["objects"]}
     out = {}
     for iid, mesh in load_world_meshes(Path(root), meta):

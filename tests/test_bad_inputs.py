@@ -201,8 +201,9 @@ def calibration_with_bop(t):
     return _calibration(t, "render.width=160", "render.height=120", "output.formats=[coco,bop]")
 
 
-def calibration_with_amodal(t):
-    return _calibration(t, "render.width=160", "render.height=120", "output.labels=[amodal]", "camera.dof_probability=0.5")
+def calibration_with_nerfstudio(t):
+    return _calibration(t, "render.width=160", "render.height=120", "output.formats=[coco,nerfstudio]",
+                        "camera.dof_probability=0.5")
 
 
 def calibration_jitter_folds(t):
@@ -627,7 +628,7 @@ CASES = [
     C("calibration-garbage", calibration_garbage, "cam.yaml"),
     C("calibration-other-size", calibration_other_size, "calibrated for 160x120 pixels but render.width x render.height is 64x48"),
     C("calibration-with-bop", calibration_with_bop, "output.formats=[bop]"),
-    C("calibration-with-amodal", calibration_with_amodal, "output.labels=[amodal], camera.dof_probability=0.5"),
+    C("calibration-with-nerfstudio", calibration_with_nerfstudio, "output.formats=[nerfstudio], camera.dof_probability=0.5"),
     C("calibration-in-flying", calibration_in_flying, "camera.calibration"),
     C("calibration-on-cuda", calibration_on_cuda, "render.device=cuda (no OSL: use optix or cpu)"),
     C("calibration-jitter-folds", calibration_jitter_folds, "camera.focal_jitter=0.1 and camera.principal_point_jitter=0.0 (the spread's extremes)"),

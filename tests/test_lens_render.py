@@ -304,3 +304,75 @@ def test_keypoints_through_a_calibrated_lens_are_the_opencv_projections_of_the_b
         checked += on.sum()
     assert checked > 20
     assert all(m["flow"] for m in metas)  # the sequence's flow was made through the lens
+
+
+def fisheye_calibration(path, K: np.ndarray, width: int, height: int, coefficients) -> str:
+    """An OpenCV FileStorage YAML calibration of a Kannala-Brandt fisheye."""
+    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
+    fs.write("image_width", width)
+    fs.write("image_height", height)
+    fs.write("camera_matrix", np.asarray(K, float))
+    fs.write("distortion_coefficients", np.asarray(coefficients, float).reshape(1, -1))
+    fs.write("distortion_model", "fisheye")
+    fs.release()
+    return str(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["radtan", "fisheye"])
+def test_amodal_masks_through_a_lens_are_a_ray_cast_of_each_object_alone_through_opencv_s_rays(tmp_path, name):
+    import json
+
+    from groundtruth import amodal_raycast, uniform_neighbourhood
+    from simgen.io.dataset.layout import read_frame
+
+    K = np.array([[64.0, 0.0, 47.6], [0.0, 64.0, 35.7], [0.0, 0.0, 1.0]])
+    if name == "radtan":
+        coefficients = np.array([-0.3, 0.09, 4e-4, -3e-4, -0.01])
+        cal = calibration_file(tmp_path / "lens.yaml", K, 96, 72, coefficients)
+        rays = cv2.undistortPointsIter
+    else:
+        K[0, 0] = K[1, 1] = 44.0
+        coefficients = np.array([0.02, -0.005, 0.001, -0.0002])
+        cal = fisheye_calibration(tmp_path / "lens.yaml", K, 96, 72, coefficients)
+        rays = None
+    run(tmp_path, "amodal", f"camera.calibration={cal}", "output.labels=[amodal,visibility]", "scene.distractors=[2,4]",
+        "scene.camera_distance=[0.6,0.8]")
+    u, v = np.meshgrid(np.arange(96, dtype=float), np.arange(72, dtype=float))
+    px = np.stack([u.ravel(), v.ravel()], -1).reshape(-1, 1, 2)
+    xy = (rays(px, K, coefficients, None, None, CRITERIA) if rays is not None
+          else cv2.fisheye.undistortPoints(px, K, coefficients, criteria=CRITERIA))[:, 0]
+    dirs = np.concatenate([xy, np.ones((len(xy), 1))], -1)
+    root, compared = tmp_path / "amodal", 0
+    for index in range(2):
+        frame = read_frame(root, index)
+        inst, amodal = frame["instance"], frame["amodal"]
+        truth = amodal_raycast(root, index, dirs)
+        got = dict(zip(amodal["instance_ids"].tolist(), amodal["masks"]))
+        assert set(got) == {i for i, m in truth.items() if m.any()}
+        for iid, mask in got.items():
+            assert np.all(mask[inst == iid]), "every visible pixel is in the amodal mask"
+            ref = truth[iid] | (inst == iid)
+            inner = uniform_neighbourhood(ref.astype(np.int64))
+            assert np.array_equal(mask[inner], ref[inner]), f"frame {index} object {iid}: off a mask edge"
+            assert np.mean(mask == ref) >= 0.999
+            compared += int(ref.sum())
+        annotations = json.loads((root / "meta" / f"{index:06d}.json").read_text())["coco"]["annotations"]
+        assert all(0 < a["simgen"]["visibility"] <= 1 for a in annotations)
+    assert compared > 500
+
+
+def test_amodal_masks_through_a_lens_that_sees_beyond_90_degrees_are_refused(tmp_path):
+    from conftest import tiny_settings
+    from simgen import SimgenError
+    from simgen.config.settings import validate
+
+    K = np.array([[18.0, 0.0, 47.5], [0.0, 18.0, 35.5], [0.0, 0.0, 1.0]])  # the corners are ~3.3 rad out
+    s = tiny_settings(tmp_path / "out", frames=1, width=96, height=72)
+    s.camera.calibration = fisheye_calibration(tmp_path / "wide.yaml", K, 96, 72, [0.0, 0.0, 0.0, 0.0])
+    s.output.labels = ["amodal"]
+    with pytest.raises(SimgenError, match=r"sees 90 degrees or more from its axis inside the image; "
+                                          r"output.labels=\['amodal'\] are made for rays that go forward"):
+        validate(s)
+    s.output.labels = []
+    validate(s)  # the lens itself is fine

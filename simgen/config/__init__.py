@@ -215,8 +215,9 @@ class CameraConfig:
     and the ids, depth (planar z), normals, masks, boxes and 3D box projections are that
     camera's at each pixel centre (Cycles' custom camera), and so are optical flow and keypoints.
     Its image size must be render.width x render.height. camera.focal_jitter and
-    camera.principal_point_jitter vary it per scene. Not with amodal masks (nor visibility), the
-    BOP format or depth of field. null: a pinhole from focal_length."""
+    camera.principal_point_jitter vary it per scene. Amodal masks too, for a lens whose image stays
+    within 90 degrees of its axis. Not with the BOP or nerfstudio formats or depth of field. null:
+    a pinhole from focal_length."""
     rig: str = setting("mono", choices=RIGS, common=True)
     """mono: one camera. stereo: a rectified stereo pair, the frame's camera on the left and a
     second one camera.baseline to its right (the same K and orientation, moved along the left

@@ -5,6 +5,8 @@ surface, other objects ignored; it is computed by rasterizing the object's trian
 (world vertices from the frame's scene, projected with its K and world_to_camera) at
 pixel centres: a pixel is in if its centre lies inside the projection of a triangle, or
 on its edge, with the part of a triangle nearer than camera.clip_start clipped away.
+Through a real lens (camera.calibration) the test is the same, on the plane z = 1 at the
+point each pixel centre's ray meets it (:func:`rasterize_rays`).
 Every visible pixel of the object (instance label == its id) counts as in, so the
 visible pixels are always a subset of the amodal ones.
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simgen.core.lens import cached_pixel_rays
 from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.labels.preview import id_colors
 
@@ -58,16 +61,20 @@ def _clip_near(tri: np.ndarray, near: float) -> list[np.ndarray]:
     return [np.array([poly[0], poly[k], poly[k + 1]]) for k in range(1, len(poly) - 1)]
 
 
-def rasterize(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
-              near: float) -> np.ndarray:
-    """(H, W) bool: pixel centres inside the projection of any triangle (edges included)."""
-    mask = np.zeros((height, width), bool)
-    tris = vertices_cam[faces]  # (F, 3, 3)
+def _clipped(tris: np.ndarray, near: float) -> np.ndarray:
+    """Triangles (F, 3, 3) in camera coordinates -> the parts with z >= near (:func:`_clip_near`)."""
     crossing = (tris[:, :, 2] < near).any(axis=1)
     parts = [tris[~crossing & (tris[:, :, 2] >= near).all(axis=1)]]
     for tri in tris[crossing]:
         parts.extend(p[None] for p in _clip_near(tri, near))
-    tris = np.concatenate(parts) if parts else np.zeros((0, 3, 3))
+    return np.concatenate(parts) if parts else np.zeros((0, 3, 3))
+
+
+def rasterize(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
+              near: float) -> np.ndarray:
+    """(H, W) bool: pixel centres inside the projection of any triangle (edges included)."""
+    mask = np.zeros((height, width), bool)
+    tris = _clipped(vertices_cam[faces], near)  # (F, 3, 3)
     if not len(tris):
         return mask
     uv = tris[:, :, :2] / tris[:, :, 2:3] * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])
@@ -118,6 +125,66 @@ def _fill(mask: np.ndarray, lo: np.ndarray, size: np.ndarray, count: np.ndarray,
     mask[yi[inside], xi[inside]] = True
 
 
+def rasterize_rays(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray, near: float) -> np.ndarray:
+    """(H, W) bool: the pixels whose centre ray (``rays`` (H, W, 3), camera coordinates: a real
+    lens's, :func:`simgen.core.lens.cached_pixel_rays`) passes through a triangle, edges included,
+    with the part of a triangle nearer than ``near`` clipped away.
+
+    A ray that goes forward (z > 0) meets the plane z = 1 at (x / z, y / z), and so does every
+    line of sight to a point in front of the camera: the ray passes through a triangle exactly
+    when that point of the plane lies inside the triangle's projection onto it (straight edges
+    stay straight there, whatever the lens). So :func:`rasterize`'s inside test runs on the
+    plane, at each pixel's own point instead of a grid's: the points are bucketed in square
+    cells about a pixel apart and each triangle tests the points of the cells its bounding box
+    covers. A ray that does not go forward (a fisheye's at 90 degrees and beyond) is never in."""
+    h, w = rays.shape[:2]
+    mask = np.zeros(h * w, bool)
+    tris = _clipped(vertices_cam[faces], near)
+    z = rays[..., 2].reshape(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        forward = np.flatnonzero(z > 0)  # NaN rays (no direction) compare False
+    if not len(tris) or not len(forward):
+        return mask.reshape(h, w)
+    pts = rays.reshape(-1, 3)[forward, :2] / z[forward, None]
+    lo_pt = pts.min(axis=0)
+    cell = max(float(np.sqrt(np.prod(pts.max(axis=0) - lo_pt + 1e-12) / len(pts))), 1e-12)
+    grid = np.floor((pts - lo_pt) / cell).astype(np.int64)
+    cols, rows = int(grid[:, 0].max()) + 1, int(grid[:, 1].max()) + 1
+    key = grid[:, 1] * cols + grid[:, 0]
+    order = np.argsort(key, kind="stable")
+    starts = np.searchsorted(key[order], np.arange(cols * rows + 1))  # CSR: cell c's points order[starts[c]:starts[c+1]]
+    uv = tris[:, :, :2] / tris[:, :, 2:3]
+    c_lo = np.clip(np.floor((uv.min(axis=1) - lo_pt) / cell - 1e-9), 0, [cols, rows]).astype(np.int64)
+    c_hi = np.clip(np.floor((uv.max(axis=1) - lo_pt) / cell + 1e-9), -1, [cols - 1, rows - 1]).astype(np.int64)
+    keep = (c_hi >= c_lo).all(axis=1)
+    uv, c_lo, size = uv[keep], c_lo[keep], (c_hi - c_lo + 1)[keep]
+    for s in range(0, len(uv), TRIANGLES_AT_ONCE):
+        t_uv, t_lo, t_size = uv[s:s + TRIANGLES_AT_ONCE], c_lo[s:s + TRIANGLES_AT_ONCE], size[s:s + TRIANGLES_AT_ONCE]
+        n_cells = t_size[:, 0] * t_size[:, 1]
+        tri_of_cell = np.repeat(np.arange(len(t_uv)), n_cells)
+        k = np.arange(len(tri_of_cell)) - np.repeat(np.cumsum(n_cells) - n_cells, n_cells)
+        cx = t_lo[tri_of_cell, 0] + k % t_size[tri_of_cell, 0]
+        cy = t_lo[tri_of_cell, 1] + k // t_size[tri_of_cell, 0]
+        c = cy * cols + cx
+        n_pts = starts[c + 1] - starts[c]
+        tri = np.repeat(tri_of_cell, n_pts)
+        j = np.arange(len(tri)) - np.repeat(np.cumsum(n_pts) - n_pts, n_pts) + np.repeat(starts[c], n_pts)
+        point = order[j]
+        x, y = pts[point, 0], pts[point, 1]
+        a, b, cc = t_uv[tri, 0], t_uv[tri, 1], t_uv[tri, 2]
+
+        def edge(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+            return (q[:, 0] - p[:, 0]) * (y - p[:, 1]) - (q[:, 1] - p[:, 1]) * (x - p[:, 0])
+        e0, e1, e2 = edge(a, b), edge(b, cc), edge(cc, a)
+        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+        mask[forward[point[inside]]] = True
+    return mask.reshape(h, w)
+
+
+TRIANGLES_AT_ONCE = 2048
+"""Triangles :func:`rasterize_rays` tests at once (their cells' points: a few per cell)."""
+
+
 def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
     """The amodal mask of every annotated object of the frame that covers a pixel."""
     from simgen.assets.meshes import load_mesh  # trimesh: imported where meshes are drawn, not by readers
@@ -129,7 +196,10 @@ def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
             continue
         mesh = load_mesh(o.mesh)
         v = np.c_[mesh.vertices, np.ones(len(mesh.vertices))] @ (cam.world_to_camera @ o.mesh_to_world).T
-        mask = rasterize(v[:, :3], np.asarray(mesh.faces), cam.K, cam.width, cam.height, cam.clip_start)
+        if cam.lens is None:
+            mask = rasterize(v[:, :3], np.asarray(mesh.faces), cam.K, cam.width, cam.height, cam.clip_start)
+        else:  # through the real lens: each pixel's own ray
+            mask = rasterize_rays(v[:, :3], np.asarray(mesh.faces), cached_pixel_rays(cam.lens), cam.clip_start)
         mask |= labels.instance == o.instance_id
         if mask.any():
             ids.append(o.instance_id)

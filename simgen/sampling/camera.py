@@ -13,7 +13,7 @@ from simgen import SimgenError
 from simgen.config import CameraConfig, RenderConfig
 from simgen.core.calibration import check_size, read_calibration
 from simgen.core.camera import intrinsics, look_at, stereo_offset
-from simgen.core.lens import Lens
+from simgen.core.lens import Lens, cached_pixel_rays
 from simgen.core.scene import Camera
 from simgen.sampling.random import chance, direction, uniform
 
@@ -89,12 +89,9 @@ def _calibrated_cameras(path: str, width: int, height: int) -> tuple:
     return calibration.cameras
 
 
-LENS_UNSUPPORTED = {"amodal": "output.labels=[amodal]", "visibility": "output.labels=[visibility]",
-                    "nerfstudio": "output.formats=[nerfstudio]",
-                    "bop": "output.formats=[bop]"}
-"""What does not follow a real lens: amodal masks (and visibility, made from them) rasterize
-triangles with K alone, and BOP's and nerfstudio's files are written without distortion (a
-pinhole camera)."""
+LENS_UNSUPPORTED = {"nerfstudio": "output.formats=[nerfstudio]", "bop": "output.formats=[bop]"}
+"""What does not follow a real lens: BOP's and nerfstudio's files are written without distortion
+(a pinhole camera)."""
 
 
 def calibrated_lens(c: CameraConfig, r: RenderConfig) -> Lens | None:
@@ -178,6 +175,10 @@ def check_calibration(settings: Any) -> None:
                 jittered(lens, scale, (dx, dy)).check(
                     f"camera.calibration={c.calibration} with camera.focal_jitter={c.focal_jitter} and "
                     f"camera.principal_point_jitter={c.principal_point_jitter} (the spread's extremes)")
+    amodal = [k for k in settings.output.labels if k in ("amodal", "visibility")]
+    if amodal and not (cached_pixel_rays(lens)[..., 2] > 0).all():  # NaN (no direction) fails too
+        raise SimgenError(f"camera.calibration={c.calibration} sees 90 degrees or more from its axis inside the "
+                          f"image; output.labels={amodal} are made for rays that go forward: drop them")
     wants = [LENS_UNSUPPORTED[k] for k in (*settings.output.labels, *settings.output.formats) if k in LENS_UNSUPPORTED]
     if c.dof_probability > 0:
         wants.append(f"camera.dof_probability={c.dof_probability}")

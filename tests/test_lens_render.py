@@ -168,13 +168,16 @@ def test_a_lens_on_a_gpu_backend_without_osl_is_refused_before_it_renders(backen
 
 # ---- through the whole pipeline: camera.calibration=FILE ------------------------------------------
 
-def calibration_file(path, K: np.ndarray, width: int, height: int, dist) -> str:
-    """An OpenCV FileStorage YAML calibration, written as cv2.FileStorage writes one."""
+def calibration_file(path, K: np.ndarray, width: int, height: int, dist, model: str | None = None) -> str:
+    """An OpenCV FileStorage YAML calibration, written as cv2.FileStorage writes one (``model``:
+    its distortion_model, e.g. fisheye; None: none written, radial-tangential)."""
     fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
     fs.write("image_width", width)
     fs.write("image_height", height)
     fs.write("camera_matrix", np.asarray(K, float))
     fs.write("distortion_coefficients", np.asarray(dist, float).reshape(1, -1))
+    if model is not None:
+        fs.write("distortion_model", model)
     fs.release()
     return str(path)
 
@@ -306,18 +309,6 @@ def test_keypoints_through_a_calibrated_lens_are_the_opencv_projections_of_the_b
     assert all(m["flow"] for m in metas)  # the sequence's flow was made through the lens
 
 
-def fisheye_calibration(path, K: np.ndarray, width: int, height: int, coefficients) -> str:
-    """An OpenCV FileStorage YAML calibration of a Kannala-Brandt fisheye."""
-    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
-    fs.write("image_width", width)
-    fs.write("image_height", height)
-    fs.write("camera_matrix", np.asarray(K, float))
-    fs.write("distortion_coefficients", np.asarray(coefficients, float).reshape(1, -1))
-    fs.write("distortion_model", "fisheye")
-    fs.release()
-    return str(path)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["radtan", "fisheye"])
 def test_amodal_masks_through_a_lens_are_a_ray_cast_of_each_object_alone_through_opencv_s_rays(tmp_path, name):
@@ -334,7 +325,7 @@ def test_amodal_masks_through_a_lens_are_a_ray_cast_of_each_object_alone_through
     else:
         K[0, 0] = K[1, 1] = 44.0
         coefficients = np.array([0.02, -0.005, 0.001, -0.0002])
-        cal = fisheye_calibration(tmp_path / "lens.yaml", K, 96, 72, coefficients)
+        cal = calibration_file(tmp_path / "lens.yaml", K, 96, 72, coefficients, "fisheye")
         rays = None
     run(tmp_path, "amodal", f"camera.calibration={cal}", "output.labels=[amodal,visibility]", "scene.distractors=[2,4]",
         "scene.camera_distance=[0.6,0.8]")
@@ -369,7 +360,7 @@ def test_amodal_masks_through_a_lens_that_sees_beyond_90_degrees_are_refused(tmp
 
     K = np.array([[18.0, 0.0, 47.5], [0.0, 18.0, 35.5], [0.0, 0.0, 1.0]])  # the corners are ~3.3 rad out
     s = tiny_settings(tmp_path / "out", frames=1, width=96, height=72)
-    s.camera.calibration = fisheye_calibration(tmp_path / "wide.yaml", K, 96, 72, [0.0, 0.0, 0.0, 0.0])
+    s.camera.calibration = calibration_file(tmp_path / "wide.yaml", K, 96, 72, [0.0, 0.0, 0.0, 0.0], "fisheye")
     s.output.labels = ["amodal"]
     with pytest.raises(SimgenError, match=r"sees 90 degrees or more from its axis inside the image; "
                                           r"output.labels=\['amodal'\] are made for rays that go forward"):

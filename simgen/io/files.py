@@ -87,6 +87,19 @@ def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copy2(src, dst)
 
 
+def off_layout(folder: Path, layout: re.Pattern) -> list[str]:
+    """The files under an export folder whose path relative to it ``layout`` does not match, and
+    its links to folders (``NAME/``), sorted: what :func:`rebuilt_folder` must not delete."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    found = []
+    for here, dirs, files in os.walk(folder):
+        rel = Path(here).relative_to(folder)
+        found += [(rel / n).as_posix() for n in files if not layout.match((rel / n).as_posix())]
+        found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
+    return sorted(found)
+
+
 @contextlib.contextmanager
 def rebuilt_folder(root: str | os.PathLike, folder: str, foreign_files: Callable[[Path], list[str]]) -> Iterator[Path]:
     """Build ``root/folder`` anew (a dataset format's export): yields an empty temporary folder

@@ -14,7 +14,7 @@ from simgen.config import CameraConfig, RenderConfig
 from simgen.core.calibration import check_size, read_calibration
 from simgen.core.camera import intrinsics, look_at, stereo_offset
 from simgen.core.lens import Lens, cached_pixel_rays
-from simgen.core.scene import Camera
+from simgen.core.scene import Camera, Scene
 from simgen.sampling.random import chance, direction, uniform
 
 

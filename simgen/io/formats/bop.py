@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -41,7 +40,7 @@ import trimesh
 
 from simgen import SimgenError
 from simgen.io.confine import regular_file
-from simgen.io.files import encode_png, link_or_copy, read_json, read_npy, read_npz, read_png, rebuilt_folder
+from simgen.io.files import encode_png, link_or_copy, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.labels.amodal import rasterize
 from simgen.labels.geometry import model_pose
@@ -278,14 +277,7 @@ def _scale_key(scale: list[float]) -> tuple[float, ...]:
 
 def foreign_files(folder: Path) -> list[str]:
     """Files (and links) under DIR/bop that are not of the export's layout, relative to it."""
-    if not folder.is_dir() or folder.is_symlink():
-        return []
-    found = []
-    for here, dirs, files in os.walk(folder):
-        rel = Path(here).relative_to(folder)
-        found += [(rel / n).as_posix() for n in files if not _LAYOUT.match((rel / n).as_posix())]
-        found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
-    return sorted(found)
+    return off_layout(folder, _LAYOUT)
 
 
 def _frames(index: CocoSource) -> Iterator[tuple[int, str]]:

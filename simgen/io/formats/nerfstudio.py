@@ -14,7 +14,6 @@ Nothing here imports Blender.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Iterator
@@ -23,22 +22,15 @@ import numpy as np
 
 from simgen.core.camera import BLENDER_TO_OPENCV
 from simgen.io.confine import inside
-from simgen.io.files import link_or_copy, rebuilt_folder
+from simgen.io.files import link_or_copy, off_layout, rebuilt_folder
 from simgen.io.formats.coco import CocoSource
 
 FILES = re.compile(r"^\d{6,}/(transforms\.json|images/\d{6,}\.png)$")
 
 
 def foreign_files(folder: Path) -> list[str]:
-    """Files under DIR/nerfstudio/ that are not of its layout."""
-    if not folder.is_dir() or folder.is_symlink():
-        return []
-    found = []
-    for here, dirs, files in os.walk(folder):
-        rel = Path(here).relative_to(folder)
-        found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
-        found += [p for p in ((rel / n).as_posix() for n in files) if not FILES.match(p)]
-    return sorted(found)
+    """Files (and links) under DIR/nerfstudio/ that are not of its layout."""
+    return off_layout(folder, FILES)
 
 
 def frame_entry(meta: dict, file_path: str) -> dict:

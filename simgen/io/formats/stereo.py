@@ -23,43 +23,33 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from simgen.io.confine import inside
-from simgen.io.files import encode_png, link_or_copy, read_npy, read_png, rebuilt_folder
+from simgen.io.files import encode_png, link_or_copy, off_layout, read_npy, read_png, rebuilt_folder
 from simgen.io.formats.coco import CocoSource, image_split
 
 log = logging.getLogger(__name__)
 
 KITTI_SCALE = 256.0
 """KITTI's disparity PNG holds d * 256."""
-KITTI_FILES = re.compile(r"^(image_2|image_3|disp_occ_0|disp_noc_0)/\d{6,}_10\.png$|^calib_cam_to_cam/\d{6,}\.txt$")
-MIDDLEBURY_FILES = re.compile(r"^\d{6,}/(im0\.png|im1\.png|disp0\.pfm|mask0nocc\.png|calib\.txt)$")
+KITTI_FILES = re.compile(r"^[\w-]+/((image_2|image_3|disp_occ_0|disp_noc_0)/\d{6,}_10\.png|calib_cam_to_cam/\d{6,}\.txt)$")
+"""Every file the kitti_stereo export writes, relative to DIR/kitti_stereo (<split>/...)."""
+MIDDLEBURY_FILES = re.compile(r"^[\w-]+/\d{6,}/(im0\.png|im1\.png|disp0\.pfm|mask0nocc\.png|calib\.txt)$")
+"""Every file the middlebury export writes, relative to DIR/middlebury (<split>/NNNNNN/...)."""
 
 
-def _foreign(pattern: re.Pattern) -> callable:
-    def foreign_files(folder: Path) -> list[str]:
-        """Files under the export folder that are not of its layout (<split>/ then ``pattern``)."""
-        if not folder.is_dir() or folder.is_symlink():
-            return []
-        found = []
-        for here, dirs, files in os.walk(folder):
-            rel = Path(here).relative_to(folder)
-            found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
-            for name in files:
-                path = (rel / name).as_posix()
-                if len(rel.parts) < 1 or not pattern.match(path.split("/", 1)[1]):
-                    found.append(path)
-        return sorted(found)
-    return foreign_files
+def kitti_foreign_files(folder: Path) -> list[str]:
+    """Files (and links) under DIR/kitti_stereo that are not of its layout."""
+    return off_layout(folder, KITTI_FILES)
 
 
-kitti_foreign_files = _foreign(KITTI_FILES)
-middlebury_foreign_files = _foreign(MIDDLEBURY_FILES)
+def middlebury_foreign_files(folder: Path) -> list[str]:
+    """Files (and links) under DIR/middlebury that are not of its layout."""
+    return off_layout(folder, MIDDLEBURY_FILES)
 
 
 def encode_kitti_disparity(d: np.ndarray, valid: np.ndarray) -> tuple[bytes, int]:

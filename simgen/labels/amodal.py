@@ -110,19 +110,22 @@ def _fill(mask: np.ndarray, lo: np.ndarray, size: np.ndarray, count: np.ndarray,
     per_row = w[rows]
     yi = np.repeat(lo[rows, 1] + row_in, per_row)
     xi = np.arange(int(per_row.sum())) - np.repeat(np.cumsum(per_row) - per_row - lo[rows, 0], per_row)
-    xs, ys = xi.astype(float), yi.astype(float)
+    a, b, c = (np.repeat(uv[:, k], count, axis=0) for k in range(3))
+    inside = _inside(a, b, c, xi.astype(float), yi.astype(float))
+    mask[yi[inside], xi[inside]] = True
 
+
+def _inside(a: np.ndarray, b: np.ndarray, c: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether each point (x, y) lies inside, or on an edge of, its triangle (a, b, c) (each (N, 2),
+    a row per point): the signed areas against the three edges are all of one sign (or 0)."""
     def edge(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """Signed area of each candidate against the edge p -> q:
-        (q_x - p_x) * (y - p_y) - (q_y - p_y) * (x - p_x)."""
-        e = np.repeat(q[:, 0] - p[:, 0], count) * (ys - np.repeat(p[:, 1], count))
-        e -= np.repeat(q[:, 1] - p[:, 1], count) * (xs - np.repeat(p[:, 0], count))
+        """(q_x - p_x) * (y - p_y) - (q_y - p_y) * (x - p_x)."""
+        e = (q[:, 0] - p[:, 0]) * (y - p[:, 1])
+        e -= (q[:, 1] - p[:, 1]) * (x - p[:, 0])
         return e
 
-    a, b, c = uv[:, 0], uv[:, 1], uv[:, 2]
     e0, e1, e2 = edge(a, b), edge(b, c), edge(c, a)
-    inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))  # all of one sign (or 0)
-    mask[yi[inside], xi[inside]] = True
+    return ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
 
 
 def rasterize_rays(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray, near: float) -> np.ndarray:
@@ -170,13 +173,7 @@ def rasterize_rays(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray
         tri = np.repeat(tri_of_cell, n_pts)
         j = np.arange(len(tri)) - np.repeat(np.cumsum(n_pts) - n_pts, n_pts) + np.repeat(starts[c], n_pts)
         point = order[j]
-        x, y = pts[point, 0], pts[point, 1]
-        a, b, cc = t_uv[tri, 0], t_uv[tri, 1], t_uv[tri, 2]
-
-        def edge(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-            return (q[:, 0] - p[:, 0]) * (y - p[:, 1]) - (q[:, 1] - p[:, 1]) * (x - p[:, 0])
-        e0, e1, e2 = edge(a, b), edge(b, cc), edge(cc, a)
-        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+        inside = _inside(t_uv[tri, 0], t_uv[tri, 1], t_uv[tri, 2], pts[point, 0], pts[point, 1])
         mask[forward[point[inside]]] = True
     return mask.reshape(h, w)
 

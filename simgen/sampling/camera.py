@@ -27,12 +27,12 @@ def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: flo
     K instead of ``focal``, its focal lengths times ``focal_scale`` and its principal point
     moved by ``principal_point``."""
     eye = target + dist * direction(az, el)
-    lens = calibrated_lens(c, r)
-    if lens is not None:
-        lens = jittered(lens, focal_scale, principal_point)
     if c.rig == "stereo" and c.calibration is not None:  # the calibrated rig's rectified pair: a pinhole
         lens, K = None, rectified_pair(str(c.calibration), r.width, r.height)[0]
     else:
+        lens = calibrated_lens(c, r)
+        if lens is not None:
+            lens = jittered(lens, focal_scale, principal_point)
         K = lens.K if lens is not None else intrinsics(focal, c.sensor_width, r.width, r.height,
                                                        shift_x=-principal_point[0] / r.width,
                                                        shift_y=principal_point[1] / r.width)
@@ -218,9 +218,10 @@ def with_rig(scenes: list[Scene], c: CameraConfig, rng: np.random.Generator) -> 
                                                                      world_to_camera=w2c),
                                        params={**s.params, "rig": {"camera": cam.name, "index": k, "of": len(cameras)}})
         return [through(s, k, cam) for s in scenes for k, cam in enumerate(cameras)]
-    stereo: dict[str, Any] = {"baseline": uniform(rng, c.baseline)}
     if c.calibration is not None:  # the calibrated rig's rectified pair (its K is the scenes' already)
         _, baseline, record = rectified_pair(str(c.calibration), scenes[0].camera.width, scenes[0].camera.height)
-        stereo = {"baseline": baseline, "rectification": record}
+        stereo: dict[str, Any] = {"baseline": baseline, "rectification": record}
+    else:
+        stereo = {"baseline": uniform(rng, c.baseline)}
     return [dataclasses.replace(s, right=dataclasses.replace(s.camera, world_to_camera=stereo_offset(
         s.camera.world_to_camera, stereo["baseline"])), params={**s.params, "stereo": stereo}) for s in scenes]

@@ -362,3 +362,33 @@ def test_the_rig_is_the_frame_loop_s_so_a_flying_sequence_gets_pairs_too(tmp_pat
         K, b = np.array(f["meta"]["K"]), f["meta"]["stereo"]["baseline"]
         np.testing.assert_allclose(f["disparity"][hit], K[0, 0] * b / f["depth"][hit], rtol=1e-6)
     assert validate(tmp_path / "fly").ok
+
+
+@pytest.mark.parametrize("writer", ["kitti_stereo", "middlebury", "nerfstudio"])
+@pytest.mark.parametrize("target, refusal", [
+    ("outside", "leads out through the symbolic link"),
+    ("inside", r"'images/000001.png', which is a symbolic link"),
+])
+def test_an_export_never_carries_a_link(pair, tmp_path, writer, target, refusal):
+    """A dataset is data: an image replaced by a symbolic link, out of the dataset or to another
+    of its files, is refused in one line and nothing of the export is left (as for BOP): the
+    exports hard-link images, and a hard link to a link would carry the link."""
+    import json
+
+    from simgen.io.dataset.coco_index import CocoIndex
+    from simgen.io.dataset.layout import frames_on_disk
+    from simgen.io.formats.exporters import EXPORTERS
+
+    root = shutil.copytree(pair, tmp_path / "ds")
+    image = root / "images" / "000001.png"
+    other = tmp_path / "secret.png" if target == "outside" else root / "images" / "000000.png"
+    if target == "outside":
+        other.write_bytes(image.read_bytes())
+    image.unlink()
+    image.symlink_to(other)
+    index = CocoIndex(root, json.loads((root / "dataset.json").read_text())["categories"])
+    index.update(frames_on_disk(root))
+    shutil.rmtree(root / writer, ignore_errors=True)
+    with pytest.raises(SimgenError, match=refusal):
+        EXPORTERS.get(writer).finish(root, index, ["train", "val", "test"])
+    assert not (root / writer).exists() and not list(root.glob(f".{writer}.*"))

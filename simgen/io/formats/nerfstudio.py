@@ -21,8 +21,8 @@ from typing import Iterator
 import numpy as np
 
 from simgen.core.camera import BLENDER_TO_OPENCV
-from simgen.io.confine import inside
-from simgen.io.files import link_or_copy, off_layout, rebuilt_folder
+from simgen.io.confine import regular_file
+from simgen.io.files import link_or_copy, off_layout, read_json, rebuilt_folder
 from simgen.io.formats.coco import CocoSource
 
 FILES = re.compile(r"^\d{6,}/(transforms\.json|images/\d{6,}\.png)$")
@@ -48,7 +48,7 @@ def _groups(root: Path, index: CocoSource) -> Iterator[tuple[int, list[tuple[str
     for chunk in index.chunks():
         for im in chunk["images"]:
             stem = Path(im["file_name"]).stem
-            meta = json.loads(inside(root, f"meta/{stem}.json", f"frame {stem}").read_text(encoding="utf-8"))
+            meta = read_json(regular_file(root, f"meta/{stem}.json", f"frame {stem}"))
             if current is not None and meta["sequence"] != current:
                 yield current, frames
                 frames = []
@@ -66,7 +66,7 @@ def write_nerfstudio(root: Path, index: CocoSource, splits: list[str]) -> None:
             out = tmp / f"{int(sequence):06d}"
             (out / "images").mkdir(parents=True)
             for stem, _ in frames:
-                link_or_copy(inside(root, f"images/{stem}.png", f"frame {stem}"), out / "images" / f"{stem}.png")
+                link_or_copy(regular_file(root, f"images/{stem}.png", f"frame {stem}"), out / "images" / f"{stem}.png")
             transforms = {"camera_model": "OPENCV",
                           "frames": [frame_entry(meta, f"images/{stem}.png") for stem, meta in frames]}
             (out / "transforms.json").write_text(json.dumps(transforms, indent=1) + "\n", encoding="utf-8")

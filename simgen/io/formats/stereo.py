@@ -20,7 +20,6 @@ Nothing here imports Blender.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -28,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simgen.io.confine import inside
-from simgen.io.files import encode_png, link_or_copy, off_layout, read_npy, read_png, rebuilt_folder
+from simgen.io.confine import regular_file
+from simgen.io.files import encode_png, link_or_copy, off_layout, read_json, read_npy, read_png, rebuilt_folder
 from simgen.io.formats.coco import CocoSource, image_split
 
 log = logging.getLogger(__name__)
@@ -84,12 +83,13 @@ def _frames(root: Path, index: CocoSource):
         for im in chunk["images"]:
             stem = Path(im["file_name"]).stem
             where = f"frame {stem}"
-            meta = json.loads(inside(root, f"meta/{stem}.json", where).read_text(encoding="utf-8"))
+            meta = read_json(regular_file(root, f"meta/{stem}.json", where))
             if "stereo" not in meta:
                 raise ValueError(f"frame {stem} is not a stereo pair's (no meta 'stereo'): render with camera.rig=stereo")
-            yield (image_split(im), stem, meta, inside(root, im["file_name"], where),
-                   inside(root, f"right/{stem}.png", where), read_npy(inside(root, f"disparity/{stem}.npy", where)),
-                   read_png(inside(root, f"occluded/{stem}.png", where)).astype(bool))
+            yield (image_split(im), stem, meta, regular_file(root, im["file_name"], where),
+                   regular_file(root, f"right/{stem}.png", where),
+                   read_npy(regular_file(root, f"disparity/{stem}.npy", where)),
+                   read_png(regular_file(root, f"occluded/{stem}.png", where)).astype(bool))
 
 
 def write_kitti_stereo(root: Path, index: CocoSource, splits: list[str]) -> None:

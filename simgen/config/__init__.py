@@ -455,8 +455,14 @@ class OutputConfig:
     output.labels=[keypoints]), bop (DIR/bop/: the BOP toolkit's scene-wise layout for 6D pose;
     needs output.labels=[amodal]), kitti_stereo and middlebury (DIR/kitti_stereo/, DIR/middlebury/:
     KITTI 2015's and Middlebury 2014's stereo layouts; need camera.rig=stereo), nerfstudio
-    (DIR/nerfstudio/SSSSSS/: each multi-view scene or sequence as nerfstudio's transforms.json).
-    [] writes none."""
+    (DIR/nerfstudio/SSSSSS/: each multi-view scene or sequence as nerfstudio's transforms.json),
+    webdataset and parquet (DIR/webdataset/, DIR/parquet/: streaming shards of output.shard_size
+    frames, built while the run goes; parquet needs pip install 'simgen[stream]'). [] writes none."""
+    shard_size: int = setting(1000, ge=1, le=10_000_000)
+    """webdataset and parquet formats: frames per shard range. Range S (frames S*N .. S*N+N-1)
+    is one file per split (DIR/webdataset/<split>-SSSSSS.tar), built as soon as its frames are
+    all on disk. Pick N for files of a few hundred MB to a few GB: at 640x480 a frame with the
+    default labels is about 5 MB (depth 1.2 MB and normals 3.7 MB of it, as float32)."""
     bop_scene_size: int = setting(1000, ge=1)
     """bop export: frames per BOP scene when frames are independent (sequence.length 1): frame i is
     image i % size of scene i // size (BOP's PBR training sets hold 1000 per scene). A sequence

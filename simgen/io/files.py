@@ -330,13 +330,14 @@ class DurableBatch:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
-    """A text file (UTF-8) to write ``path`` through, for files too big to hold in memory:
-    under its final name it is complete or absent (a temp file, fsync, os.replace)."""
+def atomic_open(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
+    """A text file (UTF-8; ``binary``: a binary one) to write ``path`` through, for files too big
+    to hold in memory: under its final name it is complete or absent (a temp file, fsync,
+    os.replace)."""
     final = Path(path)
     fd, tmp = _open_temp(final)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -475,6 +476,26 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = None) -> 
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def recorded_setting(root: str | os.PathLike, key: str) -> Any:
+    """The setting ``key`` (dotted: ``output.shard_size``) as DIR/dataset.json's config records it
+    (a merge of different runs: the first input's that records it); None when it is not recorded
+    or dataset.json cannot be read."""
+    try:
+        info = read_json(Path(root) / "dataset.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    configs = [info.get("config")] if info.get("config") else [m.get("config") for m in info.get("merged_from") or []
+                                                                  if isinstance(m, dict)]
+    for value in configs:
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
 
 
 # ---------------------------------------------------------------------- dirs

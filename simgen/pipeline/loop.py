@@ -18,6 +18,7 @@ from simgen.imaging.effects import apply_effects, effects_enabled, effects_rngs
 from simgen.io.dataset.layout import DatasetWriter
 from simgen.io.dataset.runlog import RunLog
 from simgen.io.formats.exporters import Exporter
+from simgen.io.formats.shards import RangeWatch
 from simgen.labels import FrameLabels, make_labels
 from simgen.labels.kinds import LabelKind
 from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
@@ -135,6 +136,8 @@ class FrameLoop:
         self.library: dict[str, dict] = {}
         """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
         self.rendered: list[int] = []
+        self.shards: RangeWatch | None = None
+        """Builds the streaming formats' shards of a range once its frames are all on disk."""
         self._built: tuple | None = None  # (renderer, Scene.stage_key) of what the renderer holds
         self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
         self._models = threading.Lock()  # frames on several workers may share a model
@@ -293,6 +296,8 @@ class FrameLoop:
                 self.writer.write_dataset_json({**self.dataset_info, "frames": self.writer.frames_on_disk(),
                                                 **library_info(self.writer.root)})
         self.rendered.append(index)
+        if self.shards is not None:
+            self.shards.frame_done(index)
         if self.run_log is not None:
             self.run_log.frame(index, times)
         if self.progress is not None:

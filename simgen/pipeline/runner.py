@@ -22,6 +22,7 @@ from simgen.io import scratch
 from simgen.io.dataset.coco_index import CocoIndex
 from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frames_on_disk
 from simgen.io.formats.exporters import Exporter, missing_labels, resolve as resolve_formats
+from simgen.io.formats.shards import RangeWatch
 from simgen.io.dataset.outdir import claim, local_locks, no_space
 from simgen.io.dataset.runlog import RunLog, describe
 from simgen.labels.keypoints import KEYPOINTS, check_sources, coco_categories
@@ -152,7 +153,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     stereo = [e.name for e in formats if set(e.labels) & set(STEREO_LABELS)]
     if stereo and settings.camera.rig != "stereo":
         raise SimgenError(f"output.formats={stereo} write stereo pairs: set camera.rig=stereo")
-    problem = missing_labels(formats, written)
+    problem = missing_labels(formats, written) or next(filter(None, (e.shards.missing() for e in formats if e.shards)), "")
     if problem:
         raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
     for advice in filter(None, (e.advice(settings) for e in formats if e.advice)):
@@ -257,6 +258,9 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
     loop = FrameLoop(settings, plan.recipe, plan.catalog, writer, plan.kinds, hooks, run_log, backend,
                      flow_formats=plan.flow_formats)
     loop.dataset_info = info(backend.blender_version, backend.device)
+    streaming = [e.shards for e in plan.formats if e.shards]
+    if streaming:
+        loop.shards = RangeWatch(out, streaming, settings.output.shard_size, todo, writer.locked)
     loop.progress = Progress(len(todo))
     stop = StopRequest(plan.stop_event)
     try:

@@ -40,7 +40,8 @@ import trimesh
 
 from simgen import SimgenError
 from simgen.io.confine import regular_file
-from simgen.io.files import encode_png, link_or_copy, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder
+from simgen.io.files import (encode_png, link_or_copy, off_layout, read_json, read_npy, read_npz, read_png,
+                             rebuilt_folder, recorded_setting)
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.labels.amodal import rasterize
 from simgen.labels.geometry import model_pose
@@ -83,19 +84,13 @@ _LAYOUT = re.compile(rf"^(camera\.json|dataset_info\.md|models/(models_info|mode
 def scene_size(root: Path) -> int:
     """output.bop_scene_size of DIR/dataset.json's config (a merge of different runs: the first
     input's), else :data:`SCENE_SIZE`."""
-    try:
-        info = read_json(root / "dataset.json")
-    except (OSError, ValueError):
+    size = recorded_setting(root, "output.bop_scene_size")
+    if size is None:
         return SCENE_SIZE
-    configs = [info.get("config")] if info.get("config") else [m.get("config") for m in info.get("merged_from") or []]
-    for config in configs:
-        size = ((config or {}).get("output") or {}).get("bop_scene_size")
-        if size is not None:
-            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-                raise SimgenError(f"{root / 'dataset.json'}: output.bop_scene_size={size!r} is not a whole number "
-                                  ">= 1; render with output.bop_scene_size=1000 (or another size)")
-            return size
-    return SCENE_SIZE
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise SimgenError(f"{root / 'dataset.json'}: output.bop_scene_size={size!r} is not a whole number "
+                          ">= 1; render with output.bop_scene_size=1000 (or another size)")
+    return size
 
 
 def advice(settings) -> str:

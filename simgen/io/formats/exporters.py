@@ -34,6 +34,7 @@ from simgen.io.formats.coco import CocoSource, write_coco
 from simgen.io.formats.flow import write_flo, write_kitti_flow
 from simgen.io.formats.nerfstudio import foreign_files as nerfstudio_foreign_files, write_nerfstudio
 from simgen.io.formats.stereo import kitti_foreign_files, middlebury_foreign_files, write_kitti_stereo, write_middlebury
+from simgen.io.formats.shards import PARQUET, WEBDATASET, ShardFormat, foreign_files as shard_foreign_files, update
 from simgen.io.formats.yolo import write_yolo
 from simgen.labels.kinds import CORE_KINDS
 
@@ -60,6 +61,9 @@ class Exporter:
     """Dataset format: foreign_files(DIR/<name>) lists the files there (relative to it) that are
     not of the format's layout, which a run refuses to delete; None: the YOLO layout's
     (simgen.io.formats.yolo.foreign_files)."""
+    shards: Optional[ShardFormat] = None
+    """Streaming format (simgen.io.formats.shards): its shards are also built during a run, a
+    range as soon as its frames are all on disk, and ``finish`` builds the ranges that changed."""
     advice: Optional[Callable[[Any], str]] = None
     """Dataset format: advice(settings) is one line the run logs as a warning before its first
     frame when the settings will make a poor export of this format (empty: nothing to say)."""
@@ -154,6 +158,21 @@ EXPORTERS.register(Exporter("middlebury", "DIR/middlebury/<split>/NNNNNN/: Middl
 EXPORTERS.register(Exporter("nerfstudio", "DIR/nerfstudio/SSSSSS/: each multi-view scene (scene.views) or sequence "
                             "as nerfstudio's transforms.json and images/ (hard links), for reconstruction tools",
                             finish=write_nerfstudio, foreign_files=nerfstudio_foreign_files))
+
+
+def _streaming(fmt: ShardFormat, doc: str) -> Exporter:
+    from simgen.io.dataset.outdir import frames_on_disk
+
+    return Exporter(fmt.name, doc, finish=lambda root, index, splits: update(root, fmt, frames_on_disk(root)) and None,
+                    foreign_files=shard_foreign_files(fmt), shards=fmt)
+
+
+EXPORTERS.register(_streaming(WEBDATASET, "DIR/webdataset/<split>-SSSSSS.tar: WebDataset tar shards of output.shard_size "
+                              "frames' range, a sample per frame (its files and meta under the key NNNNNN), built as "
+                              "ranges complete; shards.json indexes them"))
+EXPORTERS.register(_streaming(PARQUET, "DIR/parquet/<split>-SSSSSS.parquet: a row per frame with Hugging Face datasets' "
+                              "typed features (Image, fixed-shape arrays), in ranges as webdataset; needs "
+                              "pip install 'simgen[stream]'"))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

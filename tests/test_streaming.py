@@ -38,8 +38,8 @@ TESTS = Path(__file__).resolve().parent
 
 def shard_settings(out: Path, frames: int = FRAMES, **kw):
     s = tiny_settings(out, frames=frames, width=W, height=H)
-    return set_settings(s, output__formats=FORMATS, output__shard_size=SIZE, sequence__length=2,
-                        output__labels=["distance"], **kw)
+    return set_settings(s, **{"output__formats": FORMATS, "output__shard_size": SIZE, "sequence__length": 2,
+                              "output__labels": ["distance"], **kw})
 
 
 @pytest.fixture(scope="module")

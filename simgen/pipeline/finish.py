@@ -13,6 +13,7 @@ from typing import Iterator
 from simgen.io.dataset.coco_index import CocoIndex
 from simgen.io.dataset.layout import DatasetWriter
 from simgen.io.dataset.outdir import no_space
+from simgen.io.dataset.remote import Remote
 from simgen.io.formats.exporters import Exporter
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
@@ -67,8 +68,8 @@ def library_info(root: Path, drawn: dict[str, dict] | None = None) -> dict:
 
 
 def finish_dataset(writer: DatasetWriter, info: dict, formats: list[Exporter],
-                   complete_when: range | None = None, library: dict[str, dict] | None = None
-                   ) -> tuple[list[int], CocoIndex | None]:
+                   complete_when: range | None = None, library: dict[str, dict] | None = None,
+                   remote: Remote | None = None) -> tuple[list[int], CocoIndex | None]:
     """Rewrite what is built from every frame on disk under the dataset's lock, so that shards
     ending together do not build from a stale listing: the COCO index (only its chunks whose
     frames changed), dataset.json, and the export formats (coco.json: the whole dataset) unless
@@ -76,14 +77,18 @@ def finish_dataset(writer: DatasetWriter, info: dict, formats: list[Exporter],
     one writes them). Returns the frames on disk and the index. A folder with no frame on disk
     (a run that failed before its first frame) is left as it is (index None).
     ``library``: the asset-library entries this run's frames drew, added to those dataset.json
-    names already (other shards, earlier runs)."""
+    names already (other shards, earlier runs). ``remote``: output.upload's store, sent what it
+    lacks of the streaming formats once they are exported, and dataset.json."""
     with writer.locked():
         on_disk = writer.frames_on_disk()
         if not on_disk:
             return on_disk, None
         index = writer.index()
-        if complete_when is None or set(complete_when) <= set(on_disk):
+        exported = complete_when is None or set(complete_when) <= set(on_disk)
+        if exported:
             writer.export(formats, index)
         writer.write_dataset_json({**info, "frames": on_disk, "category_counts": index.category_counts(),
                                    **library_info(writer.root, library)})
+    if exported and remote is not None:
+        remote.sync(writer.root, [e.name for e in formats if e.shards])
     return on_disk, index

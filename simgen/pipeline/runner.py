@@ -24,6 +24,7 @@ from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frames_o
 from simgen.io.formats.exporters import Exporter, missing_labels, resolve as resolve_formats
 from simgen.io.formats.shards import RangeWatch
 from simgen.io.dataset.outdir import claim, local_locks, no_space
+from simgen.io.dataset.remote import Remote
 from simgen.io.dataset.runlog import RunLog, describe
 from simgen.labels.keypoints import KEYPOINTS, check_sources, coco_categories
 from simgen.labels.kinds import LabelKind, resolve
@@ -78,6 +79,8 @@ class RunPlan:
     """The first sequence's index and scenes (made before the claim: bad scenes fail fast)."""
     record: dict
     """What dataset.json records before the run's first frame (versions, seed, categories)."""
+    remote: Remote | None = None
+    """output.upload's store (checked writable before the claim), or None."""
 
 
 def blender_renderer() -> RendererFactory:
@@ -156,6 +159,13 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     problem = missing_labels(formats, written) or next(filter(None, (e.shards.missing() for e in formats if e.shards)), "")
     if problem:
         raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
+    remote = None
+    if settings.output.upload:
+        if not any(e.shards for e in formats):
+            raise SimgenError(f"output.upload sends the streaming formats' shards; output.formats="
+                              f"{list(settings.output.formats)} has none: add webdataset or parquet")
+        remote = Remote(settings.output.upload)
+        remote.check()
     for advice in filter(None, (e.advice(settings) for e in formats if e.advice)):
         log.warning("%s", advice)
     flow_formats = registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
@@ -192,7 +202,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
             return _run_claimed(RunPlan(
                 settings=settings, config=config, hooks=hooks, stop_event=stop_event, make_renderer=make_renderer,
                 recipe=recipe, catalog=catalog, kinds=kinds, formats=formats, flow_formats=flow_formats, out=out,
-                indices=indices, first=(first_sequence, first_scenes), record=record))
+                indices=indices, first=(first_sequence, first_scenes), record=record, remote=remote))
         finally:
             hold.release()
     except OSError as e:
@@ -228,7 +238,7 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
     run_frames = range(settings.start, settings.start + settings.frames) if settings.shard.count > 1 else None
     previous = previous_info(out) if not todo else None
     if previous is not None:  # nothing to render: only bring the index and dataset.json up to date
-        return summary([], *finish_dataset(writer, info(**previous), plan.formats, run_frames))
+        return summary([], *finish_dataset(writer, info(**previous), plan.formats, run_frames, remote=plan.remote))
 
     if 0 < settings.render.recycle_every < len(todo):
         if hooks is not None and type(hooks) is not Hooks:
@@ -239,7 +249,8 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
         if previous is None:  # no batch got as far as its first frame
             raise SimgenError(f"no frame was rendered; see {out / 'logs'}")
         result = summary(rendered, *finish_dataset(writer, info(**previous), plan.formats,
-                                                   run_frames if signum is None else None))
+                                                   run_frames if signum is None else None,
+                                                   remote=plan.remote if signum is None else None))
         if signum is not None:
             raise Interrupted(signum, result)
         return result
@@ -260,7 +271,8 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
     loop.dataset_info = info(backend.blender_version, backend.device)
     streaming = [e.shards for e in plan.formats if e.shards]
     if streaming:
-        loop.shards = RangeWatch(out, streaming, settings.output.shard_size, todo, writer.locked)
+        loop.shards = RangeWatch(out, streaming, settings.output.shard_size, todo, writer.locked,
+                                 plan.remote.send_built(out) if plan.remote else None)
     loop.progress = Progress(len(todo))
     stop = StopRequest(plan.stop_event)
     try:
@@ -278,8 +290,8 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
         ended = stop.signum is None and failing is None  # else: export what there is now
         on_disk, index = frames_on_disk(out), None
         with unless_full(failing):
-            on_disk, index = finish_dataset(writer, loop.dataset_info, plan.formats,
-                                            run_frames if ended else None, loop.library)
+            on_disk, index = finish_dataset(writer, loop.dataset_info, plan.formats, run_frames if ended else None,
+                                            loop.library, remote=plan.remote if ended else None)
     result = summary(loop.rendered, on_disk, index)
     if stop.signum is not None:
         raise Interrupted(stop.signum, result)

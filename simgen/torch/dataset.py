@@ -44,6 +44,7 @@ are derived from the label maps and the meta, not from coco.json.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -204,41 +205,66 @@ class SimgenDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[tv_tensors.Image, dict[str, Any]]:
         index = self.frames[i]
         frame = read_frame(self.root, index)
-        meta, instance = frame["meta"], frame["instance"]
-        h, w = instance.shape
-        ids, cats = instances(instance, meta)
-        masks, boxes = masks_and_boxes(instance, ids)
-        image = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(frame["rgb"].transpose(2, 0, 1))))
-        target: dict[str, Any] = {
-            "image_id": index + 1,
-            "frame_index": index,
-            "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY", canvas_size=(h, w)),
-            "masks": tv_tensors.Mask(torch.from_numpy(masks.astype(np.uint8))),
-            "labels": torch.from_numpy(cats),
-            "instance_ids": torch.from_numpy(ids),
-            "area": torch.from_numpy(masks.sum(axis=(1, 2)).astype(np.float32)),
-            "iscrowd": torch.zeros(len(ids), dtype=torch.int64),
-        }
-        if "depth" in self.extras:
-            target["depth"] = DenseMap(torch.from_numpy(frame["depth"])[None])
-        if "normal" in self.extras:
-            target["normal"] = Normals(torch.from_numpy(np.ascontiguousarray(frame["normal"].transpose(2, 0, 1))))
+        meta = frame["meta"]
+        flows = {}
         if "flow" in self.extras:
             for direction, files in (meta.get("flow") or {}).items():
                 if not files:  # an end of the sequence: no frame that way
                     continue
                 where = f"meta/{frame_name(index)}.json flow.{direction}"
-                flow = read_npy(inside(self.root, files["flow"], where))
-                valid = read_valid_png(inside(self.root, files["valid"], where))
-                target[f"flow_{direction}"] = Flow(torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1))))
-                target[f"flow_{direction}_valid"] = DenseMap(torch.from_numpy(valid))
-        if "keypoints" in self.extras and self.num_keypoints:
-            xy, vis = keypoints_of(meta, ids, self.num_keypoints)
-            target["keypoints"] = KeyPoints(torch.from_numpy(xy), canvas_size=(h, w))
-            target["keypoints_visibility"] = torch.from_numpy(vis)
-        if self.transforms is not None:
-            image, target = self.transforms(image, target)
-        return image, target
+                flows[direction] = (read_npy(inside(self.root, files["flow"], where)),
+                                    read_valid_png(inside(self.root, files["valid"], where)))
+        return make_sample(index, Frame(rgb=frame["rgb"], instance=frame["instance"], meta=meta, depth=frame["depth"],
+                                        normal=frame["normal"], flows=flows),
+                           self.extras, self.num_keypoints, self.transforms)
+
+
+@dataclass
+class Frame:
+    """What a sample is made of, read from a dataset folder or a streaming shard."""
+
+    rgb: np.ndarray
+    instance: np.ndarray
+    meta: dict
+    depth: np.ndarray | None = None
+    normal: np.ndarray | None = None
+    flows: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """{direction: (flow (H, W, 2), valid bool (H, W))} of the directions the frame has."""
+
+
+def make_sample(index: int, frame: Frame, extras: Sequence[str], num_keypoints: int,
+                transforms: Callable | None = None) -> tuple[tv_tensors.Image, dict[str, Any]]:
+    """Frame ``index``'s ``(image, target)`` (the module's doc) from its files' contents."""
+    meta, instance = frame.meta, frame.instance
+    h, w = instance.shape
+    ids, cats = instances(instance, meta)
+    masks, boxes = masks_and_boxes(instance, ids)
+    image = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(frame.rgb.transpose(2, 0, 1))))
+    target: dict[str, Any] = {
+        "image_id": index + 1,
+        "frame_index": index,
+        "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY", canvas_size=(h, w)),
+        "masks": tv_tensors.Mask(torch.from_numpy(masks.astype(np.uint8))),
+        "labels": torch.from_numpy(cats),
+        "instance_ids": torch.from_numpy(ids),
+        "area": torch.from_numpy(masks.sum(axis=(1, 2)).astype(np.float32)),
+        "iscrowd": torch.zeros(len(ids), dtype=torch.int64),
+    }
+    if "depth" in extras and frame.depth is not None:
+        target["depth"] = DenseMap(torch.from_numpy(frame.depth)[None])
+    if "normal" in extras and frame.normal is not None:
+        target["normal"] = Normals(torch.from_numpy(np.ascontiguousarray(frame.normal.transpose(2, 0, 1))))
+    if "flow" in extras:
+        for direction, (flow, valid) in frame.flows.items():
+            target[f"flow_{direction}"] = Flow(torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1))))
+            target[f"flow_{direction}_valid"] = DenseMap(torch.from_numpy(valid))
+    if "keypoints" in extras and num_keypoints:
+        xy, vis = keypoints_of(meta, ids, num_keypoints)
+        target["keypoints"] = KeyPoints(torch.from_numpy(xy), canvas_size=(h, w))
+        target["keypoints_visibility"] = torch.from_numpy(vis)
+    if transforms is not None:
+        image, target = transforms(image, target)
+    return image, target
 
 
 def collate_detection(batch: Sequence[tuple[Any, dict]]) -> tuple[list, list[dict]]:

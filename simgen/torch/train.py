@@ -132,11 +132,19 @@ def _to_model(images: Sequence[torch.Tensor], targets: Sequence[dict], device: t
 def _batches(dataset: torch.utils.data.Dataset, batch_size: int, seed: int,
              num_workers: int) -> Iterator[tuple[list, list]]:
     gen = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=gen,
-                                         num_workers=num_workers, collate_fn=collate_detection,
-                                         drop_last=len(dataset) >= batch_size)
+    if isinstance(dataset, torch.utils.data.IterableDataset):  # a stream (ShardStream): read in its own order
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                                             collate_fn=collate_detection)
+    else:
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=gen,
+                                             num_workers=num_workers, collate_fn=collate_detection,
+                                             drop_last=len(dataset) >= batch_size)
+    epoch = 0
     while True:
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
         yield from loader
+        epoch += 1
 
 
 def train(model: torch.nn.Module, dataset: torch.utils.data.Dataset, cfg: TorchvisionTrainer | None = None, *,

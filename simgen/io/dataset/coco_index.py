@@ -93,6 +93,10 @@ class CocoIndex:
                 "splits": splits}
 
     # ------------------------------------------------------------------ what it holds
+    def frames(self) -> list[int]:
+        """The frames it indexes (the complete frames on disk), sorted."""
+        return [i for c in sorted(self.entries, key=int) for i in self.entries[c]["frames"]]
+
     @property
     def images(self) -> int:
         return sum(e["images"] for e in self.entries.values())

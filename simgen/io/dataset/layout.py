@@ -301,9 +301,9 @@ class DatasetWriter:
             yield
 
 
-RUN_KEYS = frozenset({"start", "frames", "output.dir", "output.previews", "output.overwrite", "render.device",
-                      "render.device_index", "render.threads", "render.persistent_data", "render.overlap",
-                      "render.recycle_every", "render.scratch_dir", "render.max_image_pixels"})
+RUN_KEYS = frozenset({"start", "frames", "output.dir", "output.upload", "output.previews", "output.overwrite",
+                      "render.device", "render.device_index", "render.threads", "render.persistent_data",
+                      "render.overlap", "render.recycle_every", "render.scratch_dir", "render.max_image_pixels"})
 """Config keys that may differ between runs writing into one dataset (shards, resumes, parts
 merged as one run): which frames, where, on which device, how the work is spread."""
 

@@ -161,9 +161,7 @@ EXPORTERS.register(Exporter("nerfstudio", "DIR/nerfstudio/SSSSSS/: each multi-vi
 
 
 def _streaming(fmt: ShardFormat, doc: str) -> Exporter:
-    from simgen.io.dataset.outdir import frames_on_disk
-
-    return Exporter(fmt.name, doc, finish=lambda root, index, splits: update(root, fmt, frames_on_disk(root)) and None,
+    return Exporter(fmt.name, doc, finish=lambda root, index, splits: update(root, fmt, index.frames()) and None,
                     foreign_files=shard_foreign_files(fmt), shards=fmt)
 
 

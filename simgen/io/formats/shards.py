@@ -50,6 +50,9 @@ SHARD_SIZE = 1000
 """Default frames per shard range (output.shard_size)."""
 INDEX = "shards.json"
 """The index of a format's shards, in DIR/<format>/."""
+UPLOADED = "uploaded.json"
+"""In DIR/<format>/ with output.upload: {file name: SHA-256} of the files delivered to the store
+(simgen.io.dataset.remote)."""
 FLOW_DIRECTIONS = ("forward", "backward")
 
 
@@ -291,7 +294,7 @@ def file_name(split: str, r: int, fmt: ShardFormat) -> str:
 
 def layout(fmt: ShardFormat) -> re.Pattern:
     """Every file a format's folder holds, relative to it."""
-    return re.compile(rf"^({re.escape(INDEX)}|[A-Za-z0-9_-]+-\d{{6,}}{re.escape(fmt.suffix)})$")
+    return re.compile(rf"^({re.escape(INDEX)}|{re.escape(UPLOADED)}|[A-Za-z0-9_-]+-\d{{6,}}{re.escape(fmt.suffix)})$")
 
 
 def read_index(folder: Path, fmt: ShardFormat, size: int) -> dict[str, dict]:
@@ -402,11 +405,13 @@ def shard_urls(folder: str | os.PathLike, split: str | None = None) -> list[str]
 
 class RangeWatch:
     """Builds a range's shards during a run, as soon as all of its frames are on disk (the
-    run's last, partial range is left to the end of the run). Call :meth:`frame_done` after
-    each frame's commit, with the dataset's lock available."""
+    run's last, partial range is left to the end of the run), then calls ``built(format name,
+    file names)`` (the upload, simgen.io.dataset.remote). Call :meth:`frame_done` after each
+    frame's commit, with the dataset's lock available."""
 
-    def __init__(self, root: Path, formats: list[ShardFormat], size: int, todo: Iterable[int], lock) -> None:
-        self.root, self.formats, self.size, self.lock = root, formats, size, lock
+    def __init__(self, root: Path, formats: list[ShardFormat], size: int, todo: Iterable[int], lock,
+                 built: Callable[[str, set[str]], None] | None = None) -> None:
+        self.root, self.formats, self.size, self.lock, self.built = root, formats, size, lock, built
         self.pending: dict[int, int] = {}
         for i in todo:
             self.pending[i // size] = self.pending.get(i // size, 0) + 1
@@ -423,3 +428,7 @@ class RangeWatch:
         with self.lock():
             for fmt in self.formats:
                 update(self.root, fmt, frames, only=[r], size=self.size)
+        if self.built is not None:
+            for fmt in self.formats:
+                index = read_index(self.root / fmt.name, fmt, self.size)
+                self.built(fmt.name, set(index.get(str(r), {}).get("files", {})))

@@ -259,3 +259,27 @@ def test_parquet_without_pyarrow_is_refused_before_the_first_frame(tmp_path, mon
     with pytest.raises(SimgenError, match=r"output.formats=\[parquet\] needs the pyarrow_not_installed_here module"):
         run(shard_settings(tmp_path / "data"), make_renderer=FakeRenderer)
     assert not (tmp_path / "data" / "meta").exists()
+
+
+def test_a_merge_packs_its_own_frames_and_ignores_the_inputs_shards(shards_run, tmp_path):
+    """simgen merge builds the streaming formats from the merged frame files: a damaged shard in
+    an input changes nothing."""
+    from simgen.io.dataset.merge import merge
+
+    other = tmp_path / "other"
+    run(shard_settings(other, seed=11), make_renderer=FakeRenderer)
+    tar = other / "webdataset" / "train-000000.tar"
+    tar.write_bytes(tar.read_bytes()[:512])  # damaged
+    out = tmp_path / "merged"
+    merge(out, [shards_run, other])
+    frames = sorted(int(p.stem) for p in (out / "meta").glob("*.json"))
+    assert len(frames) == 2 * FRAMES
+    import webdataset as wds
+
+    seen = []
+    for sample in wds.WebDataset(shard_urls(out / "webdataset"), shardshuffle=False, empty_check=False):
+        i = int(sample["__key__"])
+        seen.append(i)
+        expected = frame_files(out, i)
+        assert all(sample[k] == p.read_bytes() for k, p in expected.items()), i
+    assert sorted(seen) == frames

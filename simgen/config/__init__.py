@@ -448,7 +448,8 @@ class OutputConfig:
     folder becomes this config's dataset. Refused while another run still writes it. false: a
     folder holding another config's dataset is refused."""
     formats: list[str] = setting(["coco"])
-    """Dataset export formats written at the end of every run from all frames on disk
+    """Dataset export formats brought up to date with every frame on disk at the end of each run
+    (coco, the yolo ones and the streaming ones only for the frames that changed; bop whole)
     (simgen.io.formats.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when
     output.splits has more than one), yolo (DIR/yolo/: YOLO boxes), yolo_seg (DIR/yolo_seg/:
     YOLO polygons, holes kept), yolo_pose (DIR/yolo_pose/: YOLO boxes and keypoints; needs

@@ -100,6 +100,13 @@ def off_layout(folder: Path, layout: re.Pattern) -> list[str]:
     return sorted(found)
 
 
+def remove_stale_rebuilds(root: Path, folder: str) -> None:
+    """Remove the folders a killed :func:`rebuilt_folder` of ``root/folder`` left (call under the
+    dataset's lock)."""
+    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def rebuilt_folder(root: str | os.PathLike, folder: str, foreign_files: Callable[[Path], list[str]]) -> Iterator[Path]:
     """Build ``root/folder`` anew (a dataset format's export): yields an empty temporary folder
@@ -113,8 +120,7 @@ def rebuilt_folder(root: str | os.PathLike, folder: str, foreign_files: Callable
     if foreign:  # the swap replaces the folder whole: it must hold only what simgen wrote
         raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
                           f"and run the same command again to write the {folder} export")
-    for stale in [*root.glob(f".{folder}.*.tmp"), *root.glob(f".{folder}.*.old")]:
-        shutil.rmtree(stale, ignore_errors=True)
+    remove_stale_rebuilds(root, folder)
     tmp = root / f".{folder}.{os.getpid()}.tmp"
     tmp.mkdir()
     try:

@@ -2,12 +2,14 @@
 streamed from them.
 
 ``DIR/index/coco-CCCCCC.jsonl`` holds the COCO images (line 1, a JSON array) and annotations
-(line 2) of the complete frames ``C*1000 .. C*1000+999``; ``DIR/index/chunks.json`` lists
-each chunk's frames and counts. At
+(line 2) of the complete frames ``C*1000 .. C*1000+999``, then for each split among them three
+lines: its name, its images, its annotations (JSON Lines throughout); ``DIR/index/chunks.json`` lists each chunk's frames,
+counts and SHA-256 (what the YOLO exports compare). At
 the end of a run only the chunks whose frames on disk changed are rebuilt (the run's own,
 and any a killed run or another shard left behind), so that work follows the frames written,
-not the frames on disk; coco.json is then streamed chunk by chunk, so memory stays that of one
-chunk however big the dataset, and the time that of copying text (no JSON is parsed).
+not the frames on disk; coco.json and the coco_<split>.json files are then streamed chunk by
+chunk, so memory stays that of one chunk however big the dataset, and the time that of copying
+text (no JSON is parsed).
 Annotation ids are ``index * 65536 + instance id``, so chunks
 (disjoint frame ranges) never share one and their concatenation is sorted.
 """
@@ -15,6 +17,7 @@ Annotation ids are ``index * 65536 + instance id``, so chunks
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -61,7 +64,7 @@ class CocoIndex:
         self.entries, rebuilt = {}, 0
         for c, indices in by_chunk.items():
             entry = old.get(str(c))
-            if entry is None or entry.get("frames") != indices or not self._chunk(c).is_file():
+            if entry is None or entry.get("frames") != indices or "sha256" not in entry or not self._chunk(c).is_file():
                 entry = self._build(c, indices)
                 rebuilt += 1
             self.entries[str(c)] = entry
@@ -82,20 +85,38 @@ class CocoIndex:
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise ValueError(f"duplicate annotation ids in {self.root / 'meta'}: {dup[:10]}")
         self.dir.mkdir(exist_ok=True)
-        atomic_write_bytes(self._chunk(c), (json.dumps(images) + "\n" + json.dumps(annotations) + "\n").encode())
+        split_of = {im["id"]: image_split(im) for im in images}
+        by_split: dict[str, tuple[list, list]] = {}
+        for im in images:
+            by_split.setdefault(split_of[im["id"]], ([], []))[0].append(im)
+        for a in annotations:
+            by_split[split_of[a["image_id"]]][1].append(a)
+        lines = [json.dumps(images), json.dumps(annotations)]
+        for s, (ims, anns) in by_split.items():  # three lines per split: its name, its images, its annotations
+            lines += [json.dumps(s), json.dumps(ims), json.dumps(anns)]
+        data = ("\n".join(lines) + "\n").encode()
+        atomic_write_bytes(self._chunk(c), data)
         counts: dict[str, int] = {}
         for a in annotations:
             counts[str(a["category_id"])] = counts.get(str(a["category_id"]), 0) + 1
-        splits: dict[str, int] = {}
-        for im in images:
-            splits[image_split(im)] = splits.get(image_split(im), 0) + 1
+        splits = {s: len(ims) for s, (ims, _) in by_split.items()}
         return {"frames": indices, "images": len(images), "annotations": len(annotations), "category_counts": counts,
-                "splits": splits}
+                "splits": splits, "sha256": hashlib.sha256(data).hexdigest()}
 
     # ------------------------------------------------------------------ what it holds
     def frames(self) -> list[int]:
         """The frames it indexes (the complete frames on disk), sorted."""
         return [i for c in sorted(self.entries, key=int) for i in self.entries[c]["frames"]]
+
+    def chunk_digests(self) -> dict[int, tuple[str, list[int]]]:
+        """Each chunk's (SHA-256 of its file, frames): what an export built from chunk C needs to
+        rebuild when it changes."""
+        return {int(c): (e["sha256"], e["frames"]) for c, e in self.entries.items()}
+
+    def chunk(self, c: int) -> dict[str, list]:
+        """Chunk ``c``'s {"images", "annotations"}."""
+        with open(self._chunk(c), encoding="utf-8") as f:
+            return {"images": json.loads(f.readline()), "annotations": json.loads(f.readline())}
 
     @property
     def images(self) -> int:
@@ -123,19 +144,6 @@ class CocoIndex:
         """Each chunk's {"images", "annotations"}, in frame order (one in memory at a time)."""
         for images, annotations in self._lines():
             yield {"images": json.loads(images), "annotations": json.loads(annotations)}
-
-    def split_chunks(self, split: str) -> Iterator[dict[str, list]]:
-        """Each chunk's {"images", "annotations"} of the frames in split ``split`` (simgen.core.splits;
-        an image without a recorded split counts as ``DEFAULT_SPLIT``, simgen.io.formats.coco), in
-        frame order; chunks whose manifest entry counts no frame of the split are not read."""
-        for key in sorted(self.entries, key=int):
-            if self.entries[key].get("splits", {split: 1}).get(split, 0) == 0:
-                continue
-            with open(self._chunk(int(key)), encoding="utf-8") as f:
-                images = [im for im in json.loads(f.readline()) if image_split(im) == split]
-                ids = {im["id"] for im in images}
-                annotations = [a for a in json.loads(f.readline()) if a["image_id"] in ids]
-            yield {"images": images, "annotations": annotations}
 
     def split_names(self) -> list[str]:
         """The splits the indexed frames belong to, in order of first appearance."""
@@ -169,9 +177,10 @@ class CocoIndex:
             f.write('"categories": ' + json.dumps(self.categories) + "}\n")
 
     def write_split_cocos(self, paths: dict[str, str | os.PathLike], info: dict | None = None) -> None:
-        """Write the COCO file of each split's frames, ``{split: path}``, in one pass over the chunks
-        (each parsed once, and not at all when its manifest entry counts none of the splits); every
-        file is written atomically, its annotations waiting in a temp file while the images go out."""
+        """Write the COCO file of each split's frames, ``{split: path}``, in one pass over the chunks,
+        copying the arrays each chunk file holds per split as text (no JSON is parsed; a chunk whose
+        manifest entry counts none of the splits is not read); every file is written atomically, its
+        annotations waiting in a temp file while the images go out."""
         with contextlib.ExitStack() as stack:
             files = {s: stack.enter_context(atomic_open(p)) for s, p in paths.items()}
             rest = {s: stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.root))
@@ -180,19 +189,19 @@ class CocoIndex:
             for f in files.values():
                 f.write('{"info": ' + json.dumps(_info(info)) + ', "licenses": [], "images": [')
             for key in sorted(self.entries, key=int):
-                counts = self.entries[key].get("splits")
-                if counts is not None and not any(counts.get(s) for s in paths):
+                if not any(self.entries[key]["splits"].get(s) for s in paths):
                     continue
                 with open(self._chunk(int(key)), encoding="utf-8") as f:
-                    images, annotations = json.loads(f.readline()), json.loads(f.readline())
-                split_of = {im["id"]: image_split(im) for im in images}
-                for s in paths:
-                    chunk = {"images": [im for im in images if split_of[im["id"]] == s],
-                             "annotations": [a for a in annotations if split_of.get(a["image_id"]) == s]}
-                    for what, out in (("images", files[s]), ("annotations", rest[s])):
-                        if chunk[what]:
-                            out.write(("" if first[s, what] else ", ") + json.dumps(chunk[what])[1:-1])
-                            first[s, what] = False
+                    f.readline(), f.readline()  # every frame's arrays
+                    for line in f:  # then each split's name, images and annotations
+                        s, images, annotations = json.loads(line), f.readline().rstrip("\n"), f.readline().rstrip("\n")
+                        if s not in paths:
+                            continue
+                        for body, what, out in ((images[1:-1], "images", files[s]),
+                                                (annotations[1:-1], "annotations", rest[s])):
+                            if body:
+                                out.write(("" if first[s, what] else ", ") + body)
+                                first[s, what] = False
             for s, f in files.items():
                 f.write('], "annotations": [')
                 rest[s].seek(0)

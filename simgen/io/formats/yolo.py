@@ -44,7 +44,8 @@ import cv2
 import numpy as np
 
 from simgen import SimgenError
-from simgen.io.files import link_or_copy, rebuilt_folder
+from simgen.io.confine import regular_file
+from simgen.io.files import link_or_copy, read_json, rebuilt_folder, remove_stale_rebuilds, write_json
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.labels.core import annotation_mask
 
@@ -184,16 +185,22 @@ def _yaml_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
+MANIFEST = "simgen_index.json"
+"""In the export folder: what it was built from ({"task", "classes", "keypoints", "splits", "path",
+"chunks": {C: {"sha256", "frames"}}}, the COCO index's chunks), so that the next export rewrites
+only the chunks that changed."""
+
+
 def foreign_files(folder: Path) -> list[str]:
-    """Files under an export folder that are not of simgen's export layout (data.yaml,
-    images/<split>/NNNNNN.png, labels/<split>/NNNNNN.txt), relative to it."""
+    """Files under an export folder that are not of simgen's export layout (data.yaml, its
+    manifest, images/<split>/NNNNNN.png, labels/<split>/NNNNNN.txt), relative to it."""
     if not folder.is_dir() or folder.is_symlink():
         return []
     found = []
     for here, dirs, files in os.walk(folder):
         rel = Path(here).relative_to(folder)
         for name in files:
-            ok = (rel.parts == () and name == "data.yaml") or (
+            ok = (rel.parts == () and name in ("data.yaml", MANIFEST)) or (
                 len(rel.parts) == 2 and rel.parts[0] in ("images", "labels") and _EXPORT_FILE.match(name))
             if not ok:
                 found.append((rel / name).as_posix())
@@ -204,25 +211,30 @@ def foreign_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def _fill(tmp: Path, root: Path, index: CocoSource, splits: list[str], final: Path, categories: list[dict],
-          task: str, kpt_names: dict[int, list[str]]) -> None:
-    """Write the export's files into the new folder ``tmp`` (write_yolo swaps it in)."""
-    kpts = max((len(n) for n in kpt_names.values()), default=0)
-    names = list(splits) + [s for s in index.split_names() if s not in splits]
-    for s in names:
-        (tmp / "images" / s).mkdir(parents=True)
-        (tmp / "labels" / s).mkdir(parents=True)
-    classes = {int(c["id"]): k for k, c in enumerate(categories)}
-    for chunk in index.chunks():
-        by_image: dict[int, list[dict]] = {}
-        for a in chunk["annotations"]:
-            by_image.setdefault(int(a["image_id"]), []).append(a)
-        for im in chunk["images"]:
-            split, name = image_split(im), Path(im["file_name"])
-            link_or_copy(root / name, tmp / "images" / split / name.name)
-            lines = label_lines(by_image.get(int(im["id"]), []), int(im["width"]), int(im["height"]),
-                                classes, task, kpts)
-            (tmp / "labels" / split / f"{name.stem}.txt").write_text("".join(f"{x}\n" for x in lines))
+def _write_chunk(folder: Path, root: Path, chunk: dict, classes: dict[int, int], task: str, kpts: int) -> None:
+    """The images (hard links to the dataset's, which must be regular files) and label files of
+    one chunk of the COCO index."""
+    by_image: dict[int, list[dict]] = {}
+    for a in chunk["annotations"]:
+        by_image.setdefault(int(a["image_id"]), []).append(a)
+    for im in chunk["images"]:
+        split, name = image_split(im), Path(im["file_name"])
+        image = folder / "images" / split / name.name
+        image.unlink(missing_ok=True)
+        link_or_copy(regular_file(root, name.as_posix(), f"image {im['id']}"), image)
+        lines = label_lines(by_image.get(int(im["id"]), []), int(im["width"]), int(im["height"]), classes, task, kpts)
+        (folder / "labels" / split / f"{name.stem}.txt").write_text("".join(f"{x}\n" for x in lines))
+
+
+def _remove_frames(folder: Path, frames: list[int], splits: list[str]) -> None:
+    for i in frames:
+        for s in splits:
+            (folder / "images" / s / f"{i:06d}.png").unlink(missing_ok=True)
+            (folder / "labels" / s / f"{i:06d}.txt").unlink(missing_ok=True)
+
+
+def _data_yaml(final: Path, names: list[str], categories: list[dict], task: str, kpts: int,
+               kpt_names: dict[int, list[str]]) -> str:
     val = "val" if "val" in names else names[0]  # Ultralytics needs a val entry
     what = {"detect": "detection", "segment": "segmentation", "pose": "pose"}[task]
     yaml = [f"# simgen YOLO {what} export (docs/dataset.md)",
@@ -240,19 +252,61 @@ def _fill(tmp: Path, root: Path, index: CocoSource, splits: list[str], final: Pa
             own = kpt_names.get(int(c["id"]), [])
             yaml.append(f"  {k}:")
             yaml += [f"    - {_yaml_str(n)}" for n in own + ["(none)"] * (kpts - len(own))]
-    (tmp / "data.yaml").write_text("\n".join(yaml) + "\n")
+    return "\n".join(yaml) + "\n"
 
 
 def write_yolo(root: Path, index: CocoSource, splits: list[str], folder: str, task: str = "detect") -> Path:
-    """Write the YOLO export (``task``: one of TASKS) of every indexed frame to ``root/folder``
-    (rebuilt beside it and swapped in, so the folder is the old export or the new one, never half
-    of each); returns the path of its data.yaml."""
+    """Write the YOLO export (``task``: one of TASKS) of every indexed frame to ``root/folder``;
+    returns the path of its data.yaml.
+
+    The export records what it was built from (:data:`MANIFEST`). When the task, the categories,
+    the splits and the folder's place are unchanged, only the chunks of the COCO index that changed
+    since (frames added, removed or rendered again: a resumed run, a new shard) are written again,
+    so an export costs in proportion to the frames that changed; a kill in the middle leaves the
+    manifest as it was, and the next export writes those chunks again. Otherwise the export is
+    rebuilt beside the folder and swapped in whole."""
     if task not in TASKS:
         raise ValueError(f"unknown YOLO task {task!r}; choose from {TASKS}")
     root = Path(root)
     categories = sorted(index.categories, key=lambda c: int(c["id"]))
     kpt_names = _keypoint_names(categories) if task == "pose" else {}
+    kpts = max((len(n) for n in kpt_names.values()), default=0)
     final = root / folder
-    with rebuilt_folder(root, folder, foreign_files) as tmp:
-        _fill(tmp, root, index, splits, final, categories, task, kpt_names)
+    names = list(splits) + [s for s in index.split_names() if s not in splits]
+    classes = {int(c["id"]): k for k, c in enumerate(categories)}
+    built = {"task": task, "classes": list(classes), "keypoints": kpt_names and {str(k): v for k, v in kpt_names.items()},
+             "splits": names, "path": str(final.resolve())}
+    digests = index.chunk_digests()
+    chunks = {str(c): {"sha256": sha, "frames": frames} for c, (sha, frames) in sorted(digests.items())}
+    try:
+        old = read_json(final / MANIFEST)
+        same = isinstance(old, dict) and all(old.get(k) == v for k, v in built.items()) and not foreign_files(final) \
+            and all((final / sub / s).is_dir() for sub in ("images", "labels") for s in names)
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        with rebuilt_folder(root, folder, foreign_files) as tmp:
+            for s in names:
+                (tmp / "images" / s).mkdir(parents=True)
+                (tmp / "labels" / s).mkdir(parents=True)
+            for c in digests:
+                _write_chunk(tmp, root, index.chunk(c), classes, task, kpts)
+            (tmp / "data.yaml").write_text(_data_yaml(final, names, categories, task, kpts, kpt_names))
+            write_json(tmp / MANIFEST, {**built, "chunks": chunks})
+        return final / "data.yaml"
+    remove_stale_rebuilds(root, folder)
+    indexed = {f"{i:06d}" for i in index.frames()}
+    for sub in ("images", "labels"):  # a frame's files that are not of a frame on disk (a frame removed)
+        for s in names:
+            for entry in os.scandir(final / sub / s):
+                if entry.name.split(".", 1)[0] not in indexed:
+                    os.unlink(entry.path)
+    previous = old.get("chunks") if isinstance(old.get("chunks"), dict) else {}
+    for c, entry in previous.items():
+        if chunks.get(c) != entry:
+            _remove_frames(final, [int(i) for i in entry.get("frames", [])], names)
+    for c, entry in chunks.items():
+        if previous.get(c) != entry:
+            _write_chunk(final, root, index.chunk(int(c)), classes, task, kpts)
+    write_json(final / MANIFEST, {**built, "chunks": chunks})
     return final / "data.yaml"

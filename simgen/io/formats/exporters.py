@@ -161,8 +161,10 @@ EXPORTERS.register(Exporter("nerfstudio", "DIR/nerfstudio/SSSSSS/: each multi-vi
 
 
 def _streaming(fmt: ShardFormat, doc: str) -> Exporter:
-    return Exporter(fmt.name, doc, finish=lambda root, index, splits: update(root, fmt, index.frames()) and None,
-                    foreign_files=shard_foreign_files(fmt), shards=fmt)
+    def finish(root: Path, index: CocoSource, splits: list[str]) -> None:
+        update(root, fmt, index.frames())  # the ranges whose frames changed
+
+    return Exporter(fmt.name, doc, finish=finish, foreign_files=shard_foreign_files(fmt), shards=fmt)
 
 
 EXPORTERS.register(_streaming(WEBDATASET, "DIR/webdataset/<split>-SSSSSS.tar: WebDataset tar shards of output.shard_size "

@@ -116,7 +116,7 @@ def write_tar(f: IO[bytes], root: Path, samples: list[Sample]) -> None:
     Members are regular files, mode 0644, owner 0, time 0: the same frames give the same bytes."""
     with tarfile.open(fileobj=f, mode="w|", format=tarfile.GNU_FORMAT) as tar:
         for s in samples:
-            members = [(f.name, root / f.rel) for f in s.fields]
+            members = [(fld.name, root / fld.rel) for fld in s.fields]
             for name, data in [("json", s.meta_bytes)] + members:
                 info = tarfile.TarInfo(f"{s.key}.{name}")
                 info.mode, info.mtime = 0o644, 0

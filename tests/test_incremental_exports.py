@@ -39,11 +39,11 @@ def from_scratch(root: Path, tmp: Path) -> dict[str, dict[str, bytes]]:
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("yolo", "yolo_seg", "index"))
     writer = DatasetWriter(copy, read_json(copy / "dataset.json")["categories"], previews=False)
     writer.export(resolve(FORMATS, flow=False))
-    return {f: {k: v for k, v in files(copy / f).items() if k not in ("data.yaml", "simgen_index.json")} for f in ("yolo", "yolo_seg")}
+    return {f: {k: v for k, v in files(copy / f).items() if k != "data.yaml"} for f in ("yolo", "yolo_seg")}
 
 
 def exports(root: Path) -> dict[str, dict[str, bytes]]:
-    return {f: {k: v for k, v in files(root / f).items() if k not in ("data.yaml", "simgen_index.json")} for f in ("yolo", "yolo_seg")}
+    return {f: {k: v for k, v in files(root / f).items() if k != "data.yaml"} for f in ("yolo", "yolo_seg")}
 
 
 @pytest.fixture
@@ -85,3 +85,15 @@ def test_an_export_of_another_kind_is_rebuilt_whole(tmp_path, small_chunks):
     writer = DatasetWriter(out, read_json(out / "dataset.json")["categories"], previews=False)
     writer.export(resolve(FORMATS, flow=False))
     assert exports(out) == from_scratch(out, tmp_path)
+
+
+def test_a_moved_dataset_keeps_its_export_and_data_yaml_names_the_new_place(tmp_path, small_chunks):
+    out = tmp_path / "data"
+    run(settings(out, 4), make_renderer=FakeRenderer)
+    moved = tmp_path / "moved"
+    shutil.move(out, moved)
+    before = mtimes(moved / "yolo" / "labels")
+    writer = DatasetWriter(moved, read_json(moved / "dataset.json")["categories"], previews=False)
+    writer.export(resolve(FORMATS, flow=False))
+    assert mtimes(moved / "yolo" / "labels") == before  # not rebuilt
+    assert f"path: '{(moved / 'yolo').resolve()}'" in (moved / "yolo" / "data.yaml").read_text()

@@ -45,7 +45,8 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.io.confine import regular_file
-from simgen.io.files import link_or_copy, read_json, rebuilt_folder, remove_stale_rebuilds, write_json
+from simgen.io.files import (atomic_write_bytes, link_or_copy, read_json, rebuilt_folder, remove_stale_rebuilds,
+                             write_json)
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.labels.core import annotation_mask
 
@@ -186,9 +187,9 @@ def _yaml_str(s: str) -> str:
 
 
 MANIFEST = "simgen_index.json"
-"""In the export folder: what it was built from ({"task", "classes", "keypoints", "splits", "path",
+"""In the export folder: what it was built from ({"task", "classes", "keypoints", "splits",
 "chunks": {C: {"sha256", "frames"}}}, the COCO index's chunks), so that the next export rewrites
-only the chunks that changed."""
+only the chunks that changed (data.yaml, which names the folder, is written every time)."""
 
 
 def foreign_files(folder: Path) -> list[str]:
@@ -264,7 +265,8 @@ def write_yolo(root: Path, index: CocoSource, splits: list[str], folder: str, ta
     since (frames added, removed or rendered again: a resumed run, a new shard) are written again,
     so an export costs in proportion to the frames that changed; a kill in the middle leaves the
     manifest as it was, and the next export writes those chunks again. Otherwise the export is
-    rebuilt beside the folder and swapped in whole."""
+    rebuilt beside the folder and swapped in whole. data.yaml names the folder: it is written
+    every time (a dataset moved elsewhere keeps its export)."""
     if task not in TASKS:
         raise ValueError(f"unknown YOLO task {task!r}; choose from {TASKS}")
     root = Path(root)
@@ -275,7 +277,7 @@ def write_yolo(root: Path, index: CocoSource, splits: list[str], folder: str, ta
     names = list(splits) + [s for s in index.split_names() if s not in splits]
     classes = {int(c["id"]): k for k, c in enumerate(categories)}
     built = {"task": task, "classes": list(classes), "keypoints": kpt_names and {str(k): v for k, v in kpt_names.items()},
-             "splits": names, "path": str(final.resolve())}
+             "splits": names}
     digests = index.chunk_digests()
     chunks = {str(c): {"sha256": sha, "frames": frames} for c, (sha, frames) in sorted(digests.items())}
     try:
@@ -308,5 +310,6 @@ def write_yolo(root: Path, index: CocoSource, splits: list[str], folder: str, ta
     for c, entry in chunks.items():
         if previous.get(c) != entry:
             _write_chunk(final, root, index.chunk(int(c)), classes, task, kpts)
-    write_json(final / MANIFEST, {**built, "chunks": chunks})
+    atomic_write_bytes(final / "data.yaml", _data_yaml(final, names, categories, task, kpts, kpt_names).encode())
+    write_json(final / MANIFEST, {**built, "chunks": chunks})  # names the folder nowhere: a dataset moved keeps it
     return final / "data.yaml"

@@ -398,11 +398,16 @@ def read_png(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.
     """Inverse of :func:`write_png`: same dtype and shape back (3-channel images as RGB). A file
     whose header states more than ``max_pixels`` pixels (or no known image header) is refused
     before it is decoded: a one-line SimgenError that is also a ValueError."""
-    buf = np.fromfile(str(path), dtype=np.uint8)
-    check_pixels(memoryview(buf), max_pixels, name=str(path))
+    return decode_png(np.fromfile(str(path), dtype=np.uint8), str(path), max_pixels)
+
+
+def decode_png(buf: np.ndarray, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """:func:`read_png` of a PNG's bytes (uint8 array) already in memory; ``name`` says where
+    they come from in errors."""
+    check_pixels(memoryview(buf), max_pixels, name=name)
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ValueError(f"{path} is not a readable PNG")
+        raise ValueError(f"{name} is not a readable PNG")
     if image.ndim == 3:
         if image.shape[2] == 3:
             image = image[..., ::-1]

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from simgen import SimgenError
+from simgen.io.files import decode_png
 from simgen.torch.dataset import EXTRAS, KeyPoints, Frame, make_sample
 
 
@@ -66,10 +67,7 @@ class _Hashing(io.RawIOBase):
 
 
 def _png(data: bytes, name: str) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError("not a readable PNG")
-    return np.ascontiguousarray(image[..., ::-1]) if image.ndim == 3 else image
+    return decode_png(np.frombuffer(data, np.uint8), name)
 
 
 def decode(files: dict[str, bytes], where: str) -> Frame:

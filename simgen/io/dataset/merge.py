@@ -96,9 +96,10 @@ def _frame_files(root: Path) -> dict[int, list[Path]]:
         rel = Path(folder).relative_to(root)
         if rel.parts and rel.parts[0] in ("meta", "models", "logs"):
             continue
-        for n in names:
+        for n in names:  # os.walk enters no linked folder: only the file itself can be a link
             if m := _FRAME_FILE.match(n):
-                regular_file(root, (rel / n).as_posix(), "a frame file")
+                if os.path.islink(os.path.join(folder, n)):
+                    regular_file(root, (rel / n).as_posix(), "a frame file")  # refuses it
                 out.setdefault(int(m.group(1)), []).append(rel / n)
     return out
 
@@ -143,6 +144,7 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
     writer = DatasetWriter(out, categories, previews=False)
     models: dict[str, Path] = {}  # OUT's model files -> where they came from
     next_index, next_sequence, taken = 0, 0, set()
+    chosen: dict[tuple[int, str], str] = {}  # (input, its model file) -> OUT's
     for j, s in enumerate(sources):
         sequences: dict[int, int] = {}
         files = _frame_files(s.root)
@@ -165,9 +167,13 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
                 n = next_index
                 next_index += 1
             taken.add(n)
-            meta = _renumbered(meta, i, n, s, j, None if same_run else sequences[meta["sequence"]])
+            own = _renumbered(meta, i, n, s, j, None if same_run else sequences[meta["sequence"]])
             for o in meta["objects"]:
-                o["mesh"] = _merge_model(s.root, o.get("mesh"), out, models, j, f"{meta_file} objects' mesh")
+                if (j, o.get("mesh")) not in chosen:  # one check and link per model file, not per object
+                    chosen[j, o.get("mesh")] = _merge_model(s.root, o.get("mesh"), out, models, j,
+                                                            f"{meta_file} objects' mesh")
+                own |= chosen[j, o["mesh"]] != o["mesh"]
+                o["mesh"] = chosen[j, o["mesh"]]
             for rel in files.get(i, []):
                 target = out / rel.parent / (frame_name(n) + _FRAME_FILE.match(rel.name).group(2))
                 if lut is not None and rel.parts[0] == "semantic":
@@ -175,7 +181,11 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
                     write_png(target, lut[read_png(s.root / rel)])  # a regular file: _frame_files checked it
                 else:
                     _link(s.root / rel, target)
-            write_json(out / "meta" / f"{frame_name(n)}.json", meta)  # last: the frame is complete
+            meta_out = out / "meta" / f"{frame_name(n)}.json"  # last: the frame is complete
+            if own:
+                write_json(meta_out, meta)
+            else:  # the input's meta as it is (a part of the same run, its models where they were)
+                _link(s.root / meta_file, meta_out)
         log.info("merged %d frame(s) of %s", len(s.frames), s.root)
 
     index = writer.export(resolve_formats(["coco"], flow=False))
@@ -206,12 +216,11 @@ def _formats(sources: list[Source]) -> list[Exporter]:
                             and all(f in a for a in asked[1:])], flow=False)
 
 
-def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int | None) -> dict:
-    """Frame ``old`` of source ``j`` as frame ``new`` of OUT (``sequence``: its new sequence id,
-    None to keep every id)."""
-    meta = copy.deepcopy(meta)
+def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int | None) -> bool:
+    """Make ``meta`` (changed in place) frame ``old`` of source ``j`` as frame ``new`` of OUT
+    (``sequence``: its new sequence id, None to keep every id); whether it changed."""
     if sequence is None:
-        return meta
+        return False
     meta["index"], meta["sequence"] = new, sequence
     meta["source"] = {"dataset": str(s.root), "index": old}
     image = meta["coco"]["image"]
@@ -231,7 +240,7 @@ def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int
     for direction, files in (meta.get("flow") or {}).items():
         if files:
             meta["flow"][direction] = {k: re.sub(r"\d{6,}", frame_name(new), v) for k, v in files.items()}
-    return meta
+    return True
 
 
 def _merge_model(root: Path, rel: str, out: Path, models: dict[str, Path], j: int, where: str) -> str:

@@ -7,7 +7,8 @@ does) and rebuilt whole (what it did before the YOLO exports kept their manifest
     python scripts/bench_exports.py --frames 20000 --formats yolo,webdataset --new 100
 
 The dataset: ``--seed-frames`` frames rendered at 64x48 by the test suite's fake renderer
-(tests/fake_renderer.py: no Blender), cloned to N frames (each clone's files are hard links to
+(tests/fake_renderer.py: no Blender; with ``bop``, with amodal masks and one object size),
+cloned to N frames (each clone's files are hard links to
 its seed frame's, its meta rewritten with its own frame index, COCO ids and the seed's split).
 Each measurement runs in a fresh child process (its peak RSS is ru_maxrss). The COCO index is
 brought up to date first and timed apart (every format reads it).
@@ -27,17 +28,21 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FORMATS = ("coco", "yolo", "yolo_seg", "webdataset", "parquet")
+FORMATS = ("coco", "yolo", "yolo_seg", "webdataset", "parquet", "bop")
 
 
-def seed_dataset(root: Path, frames: int) -> None:
+def seed_dataset(root: Path, frames: int, bop: bool = False) -> None:
+    """``frames`` frames of the fake renderer; for ``bop`` with the amodal masks it needs and one
+    object size (a BOP model per asset, not per object)."""
     sys.path[:0] = [str(REPO), str(REPO / "tests")]
     from conftest import set_settings, tiny_settings
     from fake_renderer import FakeRenderer
     from simgen.pipeline import run
 
-    run(set_settings(tiny_settings(root, frames=frames, width=64, height=48), output__formats=["coco"]),
-        make_renderer=FakeRenderer)
+    s = set_settings(tiny_settings(root, frames=frames, width=64, height=48), output__formats=["coco"])
+    if bop:
+        s.output.labels, s.scene.object_scale = ["amodal"], [1.0, 1.0]
+    run(s, make_renderer=FakeRenderer)
 
 
 def clone(seed: Path, root: Path, frames: range, k: int) -> None:
@@ -111,7 +116,7 @@ def main() -> int:
                                  dir=str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None))
     try:
         seed = work / "seed"
-        seed_dataset(seed, a.seed_frames)
+        seed_dataset(seed, a.seed_frames, bop="bop" in formats)
         print(f"| frames | format | from scratch s | +{a.new} frames, incremental s | +{a.new} frames, rebuilt whole s "
               "| peak RSS MiB |\n|---|---|---|---|---|---|", flush=True)
         for n in (int(x) for x in a.frames.split(",")):

@@ -1,9 +1,10 @@
-"""Exports that grow with the dataset: the YOLO exports and the streaming formats rewrite only
-what changed since the last export (frames added by a resumed run or a shard, frames gone,
-frames rendered again), and the result is byte for byte a from-scratch export's."""
+"""Exports that grow with the dataset: the YOLO and BOP exports rewrite only what changed since
+the last export (frames added by a resumed run or a shard, frames gone, frames rendered again),
+and the result is byte for byte a from-scratch export's."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,17 +12,26 @@ import pytest
 
 from conftest import set_settings, tiny_settings
 from fake_renderer import FakeRenderer
+from simgen import SimgenError
 from simgen.io.dataset import coco_index
 from simgen.io.dataset.layout import DatasetWriter
 from simgen.io.files import read_json
 from simgen.io.formats.exporters import resolve
 from simgen.pipeline import run
 
-FORMATS = ["coco", "yolo", "yolo_seg"]
+FORMATS = ["coco", "yolo", "yolo_seg", "bop"]
+FOLDERS = ("yolo", "yolo_seg", "bop")
 
 
 def settings(out: Path, frames: int):
-    return set_settings(tiny_settings(out, frames=frames, width=64, height=48), output__formats=FORMATS)
+    s = set_settings(tiny_settings(out, frames=frames, width=64, height=48), output__formats=FORMATS,
+                     output__labels=["amodal"], output__bop_scene_size=2)  # BOP scenes of 2 frames
+    s.scene.object_scale = [1.0, 1.0]  # a BOP model per asset
+    return s
+
+
+def export(root: Path) -> None:
+    DatasetWriter(root, read_json(root / "dataset.json")["categories"], previews=False).export(resolve(FORMATS, flow=False))
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -36,14 +46,13 @@ def from_scratch(root: Path, tmp: Path) -> dict[str, dict[str, bytes]]:
     """The exports of a copy of ``root`` built with no earlier export or index."""
     copy = tmp / "scratch"
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("yolo", "yolo_seg", "index"))
-    writer = DatasetWriter(copy, read_json(copy / "dataset.json")["categories"], previews=False)
-    writer.export(resolve(FORMATS, flow=False))
-    return {f: {k: v for k, v in files(copy / f).items() if k != "data.yaml"} for f in ("yolo", "yolo_seg")}
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns(*FOLDERS, "index"))
+    export(copy)
+    return exports(copy)
 
 
 def exports(root: Path) -> dict[str, dict[str, bytes]]:
-    return {f: {k: v for k, v in files(root / f).items() if k != "data.yaml"} for f in ("yolo", "yolo_seg")}
+    return {f: {k: v for k, v in files(root / f).items() if k != "data.yaml"} for f in FOLDERS}
 
 
 @pytest.fixture
@@ -53,12 +62,17 @@ def small_chunks(monkeypatch):
 
 def test_more_frames_rewrite_only_their_chunks_and_equal_a_fresh_export(tmp_path, small_chunks):
     out = tmp_path / "data"
-    run(settings(out, 4), make_renderer=FakeRenderer)  # chunks 0 and 1
-    before = mtimes(out / "yolo")
-    run(settings(out, 7), make_renderer=FakeRenderer)  # frames 4..6: chunks 2 and 3
+    run(settings(out, 8), make_renderer=FakeRenderer)  # chunks 0..3; every model of frames 0..10 appears
+    before, bop = mtimes(out / "yolo"), mtimes(out / "bop")
+    run(settings(out, 11), make_renderer=FakeRenderer)  # frames 8..10: chunks 4 and 5
     after = mtimes(out / "yolo")
-    untouched = [k for k in before if k.split("/")[-1][:6] in ("000000", "000001", "000002", "000003")]
+    untouched = [k for k in before if k.count("/") == 2 and int(k.split("/")[-1][:6]) < 8]
     assert untouched and all(after[k] == before[k] for k in untouched)
+    # BOP: the scenes of frames 0..7 (scene ids 0..3, in whichever split) and the models are not written again
+    assert {k.split("/")[1] for k in bop if "_pbr/" in k} == {f"{k:06d}" for k in range(4)}
+    after = mtimes(out / "bop")
+    assert all(after[k] == t for k, t in bop.items() if "_pbr/" in k or k.startswith("models/"))
+    assert {k.split("/")[1] for k in after if "_pbr/" in k} == {f"{k:06d}" for k in range(6)}
     assert exports(out) == from_scratch(out, tmp_path)
 
 
@@ -66,8 +80,7 @@ def test_a_frame_gone_or_rendered_again_is_followed_by_the_export(tmp_path, smal
     out = tmp_path / "data"
     run(settings(out, 6), make_renderer=FakeRenderer)
     (out / "meta" / "000003.json").unlink()  # frame 3 is gone (its other files stay: not a frame)
-    writer = DatasetWriter(out, read_json(out / "dataset.json")["categories"], previews=False)
-    writer.export(resolve(FORMATS, flow=False))
+    export(out)
     assert not any("000003" in k for k in files(out / "yolo"))
     assert exports(out) == from_scratch(out, tmp_path)
     run(settings(out, 6), make_renderer=FakeRenderer)  # renders frame 3 again
@@ -82,8 +95,7 @@ def test_an_export_of_another_kind_is_rebuilt_whole(tmp_path, small_chunks):
     manifest = out / "yolo" / "simgen_index.json"
     manifest.write_text(manifest.read_text().replace('"detect"', '"segment"'))
     (out / "yolo" / "labels" / "train" / "000000.txt").write_text("damaged\n")
-    writer = DatasetWriter(out, read_json(out / "dataset.json")["categories"], previews=False)
-    writer.export(resolve(FORMATS, flow=False))
+    export(out)
     assert exports(out) == from_scratch(out, tmp_path)
 
 
@@ -93,7 +105,44 @@ def test_a_moved_dataset_keeps_its_export_and_data_yaml_names_the_new_place(tmp_
     moved = tmp_path / "moved"
     shutil.move(out, moved)
     before = mtimes(moved / "yolo" / "labels")
-    writer = DatasetWriter(moved, read_json(moved / "dataset.json")["categories"], previews=False)
-    writer.export(resolve(FORMATS, flow=False))
+    export(moved)
     assert mtimes(moved / "yolo" / "labels") == before  # not rebuilt
     assert f"path: '{(moved / 'yolo').resolve()}'" in (moved / "yolo" / "data.yaml").read_text()
+
+
+def test_bop_is_rebuilt_whole_when_its_models_would_be_numbered_otherwise(tmp_path, small_chunks):
+    """obj_ids are the models in sorted order (a pure function of the frames on disk): a record of
+    other models (a new one would renumber them) rebuilds the export whole, as does a record that
+    names a folder outside the export (crafted), which nothing follows."""
+    out = tmp_path / "data"
+    run(settings(out, 4), make_renderer=FakeRenderer)
+    manifest = out / "bop" / "simgen_index.json"
+    record = read_json(manifest)
+    assert [m[0] for m in record["models"]] == sorted(m[0] for m in record["models"])
+    folder = (out / "bop").stat().st_ino
+    record["models"] = record["models"][1:]
+    manifest.write_text(json.dumps(record))
+    export(out)
+    assert (out / "bop").stat().st_ino != folder  # built beside it and swapped in
+    assert exports(out) == from_scratch(out, tmp_path)
+
+    outside = tmp_path / "outside" / "000000"
+    outside.mkdir(parents=True)
+    record = read_json(manifest)
+    record["scenes"]["../../outside/000000"] = "0" * 64
+    manifest.write_text(json.dumps(record))
+    folder = (out / "bop").stat().st_ino
+    export(out)
+    assert (out / "bop").stat().st_ino != folder and outside.is_dir()
+    assert exports(out) == from_scratch(out, tmp_path)
+
+
+def test_a_bop_scene_it_cannot_write_again_keeps_the_old_one(tmp_path, small_chunks):
+    out = tmp_path / "data"
+    run(settings(out, 4), make_renderer=FakeRenderer)
+    before = files(out / "bop")
+    (out / "meta" / "000003.json").unlink()  # frame 3 gone: its scene (frames 2 and 3) is written again
+    (out / "amodal" / "000002.npz").unlink()  # ... and frame 2 cannot be
+    with pytest.raises(SimgenError, match="frame 2 has no amodal/000002.npz"):
+        export(out)
+    assert files(out / "bop") == before and not list(out.glob(".bop.*"))

@@ -6,6 +6,7 @@ models_info: calc_model_info.py; scene_gt_coco: calc_gt_coco.py)::
 
     DIR/bop/camera.json                       width, height, fx, fy, cx, cy, depth_scale (the first frame's)
     DIR/bop/dataset_info.md                   what made the dataset, in words
+    DIR/bop/simgen_index.json                 what the export was built from (the next export's record)
     DIR/bop/models/obj_OOOOOO.ply             one model per (model file, scale): mm, origin at its box centre
     DIR/bop/models/models_info.json           diameter, min_x/y/z, size_x/y/z per obj_id (mm)
     DIR/bop/models/models_simgen.json         obj_id -> mesh, scale, origin, category_id, category
@@ -22,26 +23,30 @@ models_info: calc_model_info.py; scene_gt_coco: calc_gt_coco.py)::
 Every choice (scenes, models and their scale, the depth scale, which objects, the boxes) is
 stated in docs/dataset.md, "BOP". The export is a pure function of the files on disk (meta/,
 models/, instance/, depth/, amodal/, images/ and dataset.json's config): shards, resumed runs
-and ``simgen merge`` give the same export. It is built beside DIR/bop and swapped in whole.
+and ``simgen merge`` give the same export. ``DIR/bop/simgen_index.json`` records what it was
+built from, so that the next export writes only the scenes whose frames changed
+(:func:`write_bop`); otherwise it is built beside DIR/bop and swapped in whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import trimesh
 
 from simgen import SimgenError
-from simgen.io.confine import regular_file
+from simgen.io.confine import SPLIT_NAME, regular_file
 from simgen.io.files import (encode_png, link_or_copy, off_layout, read_json, read_npy, read_npz, read_png,
-                             rebuilt_folder, recorded_setting)
+                             rebuilt_folder, recorded_setting, remove_stale_rebuilds, write_json)
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.labels.amodal import rasterize
 from simgen.labels.geometry import model_pose
@@ -68,10 +73,14 @@ PROGRESS_FROM = 1000
 """Frames from which the export draws a progress line."""
 MAX_THREADS = 8
 """Threads writing images: one per usable core, at most this many."""
-"""Frames from which the export draws a progress line."""
+MANIFEST = "simgen_index.json"
+"""In DIR/bop: what the export was built from (:func:`write_bop`), so that the next export writes
+only the scenes whose images changed."""
 
 _ID = r"\d{6}"
-_LAYOUT = re.compile(rf"^(camera\.json|dataset_info\.md|models/(models_info|models_simgen)\.json|models/obj_{_ID}\.ply"
+_SCENE = re.compile(rf"^[A-Za-z0-9_-]+{SPLIT_SUFFIX}/{_ID}$")
+"""A scene's folder, relative to DIR/bop."""
+_LAYOUT = re.compile(rf"^(camera\.json|dataset_info\.md|simgen_index\.json|models/(models_info|models_simgen)\.json|models/obj_{_ID}\.ply"
                      rf"|[A-Za-z0-9_-]+{SPLIT_SUFFIX}/{_ID}/(scene_camera|scene_gt|scene_gt_info|scene_gt_coco)\.json"
                      rf"|[A-Za-z0-9_-]+{SPLIT_SUFFIX}/{_ID}/(rgb|depth)/{_ID}\.png"
                      rf"|[A-Za-z0-9_-]+{SPLIT_SUFFIX}/{_ID}/mask(_visib)?/{_ID}_{_ID}\.png)$")
@@ -275,12 +284,6 @@ def foreign_files(folder: Path) -> list[str]:
     return off_layout(folder, _LAYOUT)
 
 
-def _frames(index: CocoSource) -> Iterator[tuple[int, str]]:
-    for chunk in index.chunks():
-        for im in chunk["images"]:
-            yield int(im["simgen"]["frame_index"]), image_split(im)
-
-
 def _dump_by_id(path: Path, by_id: dict[int, object]) -> None:
     """A BOP JSON file keyed by id: one line per id, ids in numeric order (as the toolkit writes them)."""
     lines = [f'  "{k}": {json.dumps(by_id[k], sort_keys=True)}' for k in sorted(by_id)]
@@ -316,46 +319,121 @@ class _Scene:
         (self.folder / "scene_gt_coco.json").write_text(json.dumps(coco))
 
 
-def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
-    """Write the BOP export of every indexed frame to DIR/bop (rebuilt beside it and swapped in);
-    returns its path."""
-    root = Path(root)
-    final = root / FOLDER
-    size = scene_size(root)
-
-    def meta_of(i: int) -> dict:
-        return read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
-
-    # pass 1: every frame's place (split, scene, im_id) and the models its objects need
-    frames, models, symmetries, first = [], {}, {}, None
-    for i, split in _frames(index):
-        meta = meta_of(i)
+def _chunk_record(root: Path, index: CocoSource, c: int, sha: str) -> dict:
+    """What the export needs to know of chunk ``c`` of the COCO index before it writes an image
+    (its :data:`MANIFEST` entry, reused while the chunk's SHA-256 is ``sha``): each frame's
+    ``[index, split, in a sequence, sequence, step]``, the models its objects need
+    (``[model file, scale, category id, category, symmetries]``, each model once: the smallest
+    category) and its first frame's ``[index, {K, width, height}]``."""
+    frames, models, first = [], {}, None
+    for im in index.chunk(c)["images"]:
+        i = int(im["simgen"]["frame_index"])
+        meta = read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
         if first is None or i < first[0]:
-            first = (i, {k: meta[k] for k in ("K", "width", "height")})
-        seq = int(meta.get("sequence_length", 1)) > 1
-        frames.append((i, split, seq, int(meta["sequence"]), int(meta["step"])))
+            first = [i, {k: meta[k] for k in ("K", "width", "height")}]
+        frames.append([i, image_split(im), int(meta.get("sequence_length", 1)) > 1, int(meta["sequence"]),
+                       int(meta["step"])])
         w2c = np.asarray(meta["world_to_camera"], float)
         for o in meta["objects"]:
             if not o.get("category_id"):
                 continue
             key = (str(o["mesh"]), _scale_key(model_pose(w2c, o["mesh_to_world"])["scale"]))
-            cat = (int(o["category_id"]), str(o.get("category", "")))
-            models[key] = min(models.get(key, cat), cat)
-            symmetries.setdefault(key, o.get("symmetries"))
-    if first is None:
-        return final
+            cat = [int(o["category_id"]), str(o.get("category", ""))]
+            have = models.setdefault(key, [key[0], list(key[1]), *cat, o.get("symmetries")])
+            have[2:4] = min(have[2:4], cat)
+    return {"sha256": sha, "frames": frames, "models": list(models.values()), "first": first}
+
+
+def _reusable(record: object) -> bool:
+    """Whether a chunk's record read from :data:`MANIFEST` has the shape :func:`_chunk_record`
+    gives (its split names name folders: a crafted one must not reach the file system)."""
+    try:
+        return isinstance(record["sha256"], str) and all(
+            type(i) is int and SPLIT_NAME.match(split) and type(seq) is bool and type(a) is int and type(b) is int
+            for i, split, seq, a, b in record["frames"]) and all(
+            isinstance(m[0], str) and isinstance(m[1], list) and type(m[2]) is int for m in record["models"]) \
+            and (record["first"] is None or type(record["first"][0]) is int)
+    except (TypeError, KeyError, ValueError, IndexError):
+        return False
+
+
+def _registry(chunks: list[dict]) -> list[list]:
+    """Every BOP model of the chunks' frames in obj_id order (obj_id = place + 1): ``[model file,
+    scale, category id, category, symmetries]``, sorted by (model file, scale); a model's category
+    is the smallest its objects have, its symmetries the first frame's."""
+    models: dict[tuple, list] = {}
+    for chunk in chunks:
+        for m in chunk["models"]:
+            have = models.setdefault((m[0], tuple(m[1])), list(m))
+            have[2:4] = min(have[2:4], m[2:4])
+    return [models[key] for key in sorted(models)]
+
+
+def _placed(root: Path, chunks: list[dict], splits: list[str], size: int) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """Each BOP scene's images: ``{(split, scene id): [(im_id, frame index), ...]}`` in image
+    order, the scenes in split order (``splits`` first) and number order. A sequence is a scene
+    (its steps the images); independent frames are scenes of ``size`` after the sequences'."""
+    frames = [f for chunk in chunks for f in chunk["frames"]]
     base = max((f[3] for f in frames if f[2]), default=-1) + 1  # single frames' scenes after the sequences'
     names = list(splits) + sorted({f[1] for f in frames} - set(splits))
     rank = {s: k for k, s in enumerate(names)}
-    placed = sorted(((rank[f[1]], f[3] if f[2] else base + f[0] // size, f[4] if f[2] else f[0] % size, f[0], f[1])
-                     for f in frames), key=lambda x: x[:3])
+    placed = sorted((rank[f[1]], f[3] if f[2] else base + f[0] // size, f[4] if f[2] else f[0] % size, f[0], f[1])
+                    for f in frames)
+    scenes: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for a, b in zip(placed, placed[1:]):
         if a[:3] == b[:3]:
             raise SimgenError(f"{root}: frames {a[3]} and {b[3]} would be the same BOP image (split {a[4]}, scene "
                               f"{a[1]}, image {a[2]}): their meta files record the same sequence and step")
-    del frames
+    for _, scene_id, im_id, i, split in placed:
+        scenes.setdefault((split, scene_id), []).append((im_id, i))
+    return scenes
 
-    obj_ids = {key: k + 1 for k, key in enumerate(sorted(models))}
+
+def _scene_folder(split: str, scene_id: int) -> str:
+    return f"{split}{SPLIT_SUFFIX}/{scene_id:06d}"
+
+
+def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
+    """Write the BOP export of every indexed frame to DIR/bop; returns its path.
+
+    The export records what it was built from (:data:`MANIFEST`): per chunk of the COCO index
+    what its frames need (:func:`_chunk_record`), the models, and a digest of each scene's
+    images. While the models and the scene size are unchanged, only the scenes whose images
+    changed since (frames added, removed or rendered again: a resumed run, a new shard) are
+    written again, each built beside its folder and swapped in, and only the changed chunks' meta
+    files are read, so an export costs in proportion to the frames that changed. A new model
+    would renumber the obj_ids (sorted by model file and scale, so that the export stays a pure
+    function of the frames on disk): then, and for an export without a manifest, the export is
+    rebuilt beside DIR/bop and swapped in whole. A kill in the middle leaves the old manifest, and
+    the next export writes the scenes that differ from it again."""
+    root = Path(root)
+    final = root / FOLDER
+    size = scene_size(root)
+    try:
+        old = read_json(final / MANIFEST)
+        old = old if isinstance(old, dict) else {}
+    except (OSError, ValueError):
+        old = {}
+    if not (isinstance(old.get("scenes"), dict) and all(map(_SCENE.match, old["scenes"]))
+            and isinstance(old.get("chunks"), list) and all(map(_reusable, old["chunks"]))):
+        old = {}  # not a manifest this export wrote (damaged or crafted): rebuilt whole
+    known = {c["sha256"]: c for c in old.get("chunks", [])}
+    chunks = [known.get(sha) or _chunk_record(root, index, c, sha) for c, (sha, _) in sorted(index.chunk_digests().items())]
+    firsts = [c["first"] for c in chunks if c["first"]]
+    if not firsts:
+        return final
+    registry = _registry(chunks)
+    obj_ids = {(m[0], tuple(m[1])): k + 1 for k, m in enumerate(registry)}
+    categories = [{"id": k + 1, "name": str(k + 1), "supercategory": m[3]} for k, m in enumerate(registry)]
+    scenes = _placed(root, chunks, splits, size)
+    sha_of = {f[0]: c["sha256"] for c in chunks for f in c["frames"]}
+    digests = {_scene_folder(*key): hashlib.sha256(json.dumps([[im_id, i, sha_of[i]] for im_id, i in images]).encode())
+               .hexdigest() for key, images in scenes.items()}
+    manifest = {"scene_size": size, "models": registry, "scenes": digests, "chunks": chunks}
+    whole = not old or old.get("scene_size") != size or old.get("models") != registry \
+        or not (final / "models").is_dir() or bool(foreign_files(final))
+    todo = [key for key in scenes if whole or old["scenes"].get(_scene_folder(*key)) != digests[_scene_folder(*key)]
+            or not (final / _scene_folder(*key)).is_dir()]
 
     @lru_cache(maxsize=32)
     def mesh(rel: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -364,69 +442,84 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
         v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
         return v, f, (v.min(0) + v.max(0)) / 2 if len(v) else np.zeros(3)
 
-    def model(key: tuple, obj_id: int) -> dict:
-        """Write BOP model ``obj_id`` (model file and scale ``key``); returns its models_info entry."""
-        rel, scale = key
+    def model(m: list, obj_id: int, folder: Path) -> dict:
+        """Write BOP model ``obj_id`` (a :func:`_registry` entry) to ``folder``; returns its models_info entry."""
+        rel, scale = m[0], tuple(m[1])
         v, f, centre = mesh(rel)
         verts = (v - centre) * np.asarray(scale) * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
         normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
-        (tmp / "models" / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
+        (folder / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
         lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
         return {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
                 **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")},
-                **bop_symmetries(symmetries[key], centre, scale)}
+                **bop_symmetries(m[4], centre, scale)}
 
-    # models and images on threads (numpy, PNG coding and file I/O release the GIL)
-    with rebuilt_folder(root, FOLDER, foreign_files) as tmp, \
-            ThreadPoolExecutor(max_workers=usable_cores(MAX_THREADS), thread_name_prefix="simgen-bop") as pool:
-        (tmp / "models").mkdir()
-        info = dict(zip(obj_ids.values(), pool.map(model, obj_ids, obj_ids.values())))
-        simgen_of, categories = {}, []
-        for key, obj_id in obj_ids.items():
-            cat_id, cat = models[key]
-            simgen_of[obj_id] = {"mesh": key[0], "scale": list(key[1]), "origin": mesh(key[0])[2].tolist(),
-                                 "category_id": cat_id, "category": cat}
-            categories.append({"id": obj_id, "name": str(obj_id), "supercategory": cat})
-        _dump_by_id(tmp / "models" / "models_info.json", info)
-        _dump_by_id(tmp / "models" / "models_simgen.json", simgen_of)
-        files = len({k[0] for k in models})
-        if len(models) > files:
-            log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object "
-                        "scale drawn is a model of its own (bop/models/models_simgen.json); scene.object_scale=[1,1] "
-                        "gives one model per asset", len(models), files)
+    progress = Progress(sum(len(scenes[k]) for k in todo), label="bop export") \
+        if sum(len(scenes[k]) for k in todo) >= PROGRESS_FROM else None
 
-        progress = Progress(len(placed), label="bop export") if len(placed) >= PROGRESS_FROM else None
-        write_camera(tmp / "camera.json", first[1])
-        scenes = {}
-        for _, scene_id, _, _, split in placed:  # every folder first: the images are written in parallel
-            if (split, scene_id) not in scenes:
-                scenes[split, scene_id] = _Scene(tmp / f"{split}{SPLIT_SUFFIX}" / f"{scene_id:06d}")
-
-        def image(place: tuple) -> dict:
-            _, scene_id, im_id, i, split = place
-            return _write_image(root, scenes[split, scene_id].folder, meta_of(i), i, im_id, obj_ids, mesh)
-
-        try:  # the scenes' files assembled in image order
-            where = None
-            for place, records in zip(placed, pool.map(image, placed)):
-                here = (place[4], place[1])
-                if where is not None and here != where:
-                    scenes[where].close(categories)
-                where = here
-                scenes[here].add(place[2], records)
+    def write_scene(pool: ThreadPoolExecutor, folder: Path, images: list[tuple[int, int]]) -> None:
+        """One scene's files in ``folder`` (images on the pool's threads: numpy, PNG coding and
+        file I/O release the GIL), assembled in image order."""
+        scene = _Scene(folder)
+        meta_of = lambda i: read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))  # noqa: E731
+        try:
+            for (im_id, _), records in zip(images, pool.map(
+                    lambda place: _write_image(root, folder, meta_of(place[1]), place[1], place[0], obj_ids, mesh), images)):
+                scene.add(im_id, records)
                 if progress is not None:
                     progress.update()
-            if where is not None:
-                scenes[where].close(categories)
         except BaseException:  # a frame it cannot export: the images not yet begun are cancelled
             pool.shutdown(cancel_futures=True)
             raise
-        (tmp / "dataset_info.md").write_text(
-            "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
-            "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: simgen's "
-            "docs/dataset.md, section \"BOP\".\n")
-    log.info("bop: %d frame(s) in %d scene(s), %d model(s) -> %s", len(placed),
-             len({(p[4], p[1]) for p in placed}), len(obj_ids), final)
+        scene.close(categories)
+
+    with ThreadPoolExecutor(max_workers=usable_cores(MAX_THREADS), thread_name_prefix="simgen-bop") as pool:
+        if whole:
+            with rebuilt_folder(root, FOLDER, foreign_files) as tmp:
+                (tmp / "models").mkdir()
+                info = dict(zip(obj_ids.values(), pool.map(model, registry, obj_ids.values(),
+                                                           [tmp / "models"] * len(registry))))
+                _dump_by_id(tmp / "models" / "models_info.json", info)
+                _dump_by_id(tmp / "models" / "models_simgen.json", {
+                    k + 1: {"mesh": m[0], "scale": m[1], "origin": mesh(m[0])[2].tolist(), "category_id": m[2],
+                            "category": m[3]} for k, m in enumerate(registry)})
+                files = len({m[0] for m in registry})
+                if len(registry) > files:
+                    log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object "
+                                "scale drawn is a model of its own (bop/models/models_simgen.json); "
+                                "scene.object_scale=[1,1] gives one model per asset", len(registry), files)
+                for key in todo:
+                    write_scene(pool, tmp / _scene_folder(*key), scenes[key])
+                write_camera(tmp / "camera.json", min(firsts, key=lambda f: f[0])[1])
+                (tmp / "dataset_info.md").write_text(
+                    "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
+                    "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: "
+                    "simgen's docs/dataset.md, section \"BOP\".\n")
+                write_json(tmp / MANIFEST, manifest)
+        else:
+            remove_stale_rebuilds(root, FOLDER)
+            for rel in set(old["scenes"]) - set(digests):  # scenes without a frame on disk now
+                shutil.rmtree(final / rel, ignore_errors=True)
+            for key in todo:  # each built beside its folder and swapped in: the old scene or the new
+                tmp = root / f".{FOLDER}.{os.getpid()}-scene.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                try:
+                    write_scene(pool, tmp, scenes[key])
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+                dest = final / _scene_folder(*key)
+                if dest.exists():
+                    os.replace(dest, tmp.with_suffix(".old"))
+                dest.parent.mkdir(exist_ok=True)
+                os.replace(tmp, dest)
+                shutil.rmtree(tmp.with_suffix(".old"), ignore_errors=True)
+            for split in set(final.glob(f"*{SPLIT_SUFFIX}")) - {final / f"{k[0]}{SPLIT_SUFFIX}" for k in scenes}:
+                shutil.rmtree(split, ignore_errors=True)  # a split without a frame on disk now
+            write_camera(final / "camera.json", min(firsts, key=lambda f: f[0])[1])
+            write_json(final / MANIFEST, manifest)
+    log.info("bop: %d frame(s) in %d scene(s) (%d written), %d model(s) -> %s", sum(map(len, scenes.values())),
+             len(scenes), len(todo), len(registry), final)
     return final
 
 

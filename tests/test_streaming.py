@@ -283,3 +283,37 @@ def test_a_merge_packs_its_own_frames_and_ignores_the_inputs_shards(shards_run, 
         expected = frame_files(out, i)
         assert all(sample[k] == p.read_bytes() for k, p in expected.items()), i
     assert sorted(seen) == frames
+
+
+def _read_as_rank(rank: int, url: str, init: str, out: str) -> None:
+    """One process of a 2-process torch.distributed job (gloo): its ShardStream through a DataLoader
+    of 2 workers, the frames it got written to ``out``."""
+    import torch
+    import torch.distributed as dist
+
+    from simgen.torch import ShardStream
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        stream = ShardStream(url, shuffle=True, seed=5)
+        stream.set_epoch(2)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2)
+        Path(out, f"rank{rank}.json").write_text(json.dumps([t["frame_index"] for _, t in loader]))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_the_ranks_of_a_torch_distributed_job_read_every_frame_once(shards_run, tmp_path):
+    """Two real processes joined by torch.distributed (gloo, a file store), each with two DataLoader
+    workers, the shard order shuffled by epoch: four readers, every frame read by exactly one. (The
+    workers of a process that torch.multiprocessing spawned are spawned too: they are no members of
+    the process group, so the rank must travel with the dataset; it did not, and each rank read
+    every frame.)"""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_read_as_rank, args=(str(shards_run / "webdataset"), f"file://{tmp_path / 'store'}", str(tmp_path)),
+             nprocs=2, join=True)
+    got = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert all(got) and not set(got[0]) & set(got[1])
+    assert sorted(got[0] + got[1]) == list(range(FRAMES))

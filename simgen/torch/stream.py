@@ -33,6 +33,13 @@ from simgen.io.files import decode_png
 from simgen.torch.dataset import EXTRAS, KeyPoints, Frame, make_sample
 
 
+def _rank_world() -> tuple[int, int] | None:
+    """(rank, world size) of this process's torch.distributed process group; None outside one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return None
+
+
 def _open(url: str) -> BinaryIO:
     import fsspec
 
@@ -134,6 +141,11 @@ class ShardStream(torch.utils.data.IterableDataset):
                               "torchvision>=0.23, or leave them out of extras")
         self.extras, self.transforms, self.shuffle, self.seed, self.epoch = tuple(extras), transforms, shuffle, seed, 0
 
+    def __getstate__(self) -> dict:
+        # A DataLoader worker started by spawn or forkserver gets this object pickled in the job's
+        # process and is no member of its process group: the rank travels with it.
+        return {**self.__dict__, "_rank_world": _rank_world()}
+
     def __len__(self) -> int:
         return sum(n for _, _, n in self.shards)
 
@@ -146,9 +158,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         shards = list(self.shards)
         if self.shuffle:
             random.Random(self.seed * 1_000_003 + self.epoch).shuffle(shards)
-        rank, world = 0, 1
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        rank, world = _rank_world() or self.__dict__.get("_rank_world") or (0, 1)
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return shards[rank * workers + worker::world * workers]

@@ -25,7 +25,7 @@ FOLDERS = ("yolo", "yolo_seg", "bop")
 
 def settings(out: Path, frames: int):
     s = set_settings(tiny_settings(out, frames=frames, width=64, height=48), output__formats=FORMATS,
-                     output__labels=["amodal"], output__bop_scene_size=2)  # BOP scenes of 2 frames
+                     output__labels=["amodal"], output__bop_scene_size=4)  # BOP scenes of 4 frames
     s.scene.object_scale = [1.0, 1.0]  # a BOP model per asset
     return s
 
@@ -36,6 +36,10 @@ def export(root: Path) -> None:
 
 def files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def inodes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_ino for p in folder.rglob("*") if p.is_file()}
 
 
 def mtimes(folder: Path) -> dict[str, int]:
@@ -62,17 +66,21 @@ def small_chunks(monkeypatch):
 
 def test_more_frames_rewrite_only_their_chunks_and_equal_a_fresh_export(tmp_path, small_chunks):
     out = tmp_path / "data"
-    run(settings(out, 8), make_renderer=FakeRenderer)  # chunks 0..3; every model of frames 0..10 appears
-    before, bop = mtimes(out / "yolo"), mtimes(out / "bop")
-    run(settings(out, 11), make_renderer=FakeRenderer)  # frames 8..10: chunks 4 and 5
+    run(settings(out, 10), make_renderer=FakeRenderer)  # chunks 0..4; every model of frames 0..10 appears
+    before, bop = mtimes(out / "yolo"), inodes(out / "bop")
+    run(settings(out, 13), make_renderer=FakeRenderer)  # frames 10..12: chunks 5 and 6
     after = mtimes(out / "yolo")
-    untouched = [k for k in before if k.count("/") == 2 and int(k.split("/")[-1][:6]) < 8]
+    untouched = [k for k in before if k.count("/") == 2 and int(k.split("/")[-1][:6]) < 10]
     assert untouched and all(after[k] == before[k] for k in untouched)
-    # BOP: the scenes of frames 0..7 (scene ids 0..3, in whichever split) and the models are not written again
-    assert {k.split("/")[1] for k in bop if "_pbr/" in k} == {f"{k:06d}" for k in range(4)}
-    after = mtimes(out / "bop")
-    assert all(after[k] == t for k, t in bop.items() if "_pbr/" in k or k.startswith("models/"))
-    assert {k.split("/")[1] for k in after if "_pbr/" in k} == {f"{k:06d}" for k in range(6)}
+    # BOP (scenes of 4): the models and scenes 0 and 1 (frames 0..7) are not written again; scene 2
+    # (frames 8, 9, then 10 and 11) is, its images of frames 8 and 9 taken from the old folder
+    after = inodes(out / "bop")
+    assert {k.split("/")[1] for k in bop if "_pbr/" in k} == {"000000", "000001", "000002"}
+    assert all(after[k] == n for k, n in bop.items() if k.startswith("models/") or "/000000/" in k or "/000001/" in k)
+    kept = [k for k in bop if "/000002/" in k and k.rsplit("/", 1)[-1][:6] in ("000000", "000001")
+            and "/rgb/" not in k]  # the depth and mask files of images 0 and 1 (frames 8 and 9)
+    assert kept and all(after[k] == bop[k] for k in kept)
+    assert all(after[k] != n for k, n in bop.items() if "/000002/scene_" in k)  # the scene's files: rewritten
     assert exports(out) == from_scratch(out, tmp_path)
 
 
@@ -140,9 +148,13 @@ def test_bop_is_rebuilt_whole_when_its_models_would_be_numbered_otherwise(tmp_pa
 def test_a_bop_scene_it_cannot_write_again_keeps_the_old_one(tmp_path, small_chunks):
     out = tmp_path / "data"
     run(settings(out, 4), make_renderer=FakeRenderer)
+    meta = (out / "meta" / "000003.json").read_bytes()
+    (out / "meta" / "000003.json").unlink()  # frame 3 gone: its scene is written again, frames 0..2 kept
+    export(out)
+    assert exports(out) == from_scratch(out, tmp_path)
     before = files(out / "bop")
-    (out / "meta" / "000003.json").unlink()  # frame 3 gone: its scene (frames 2 and 3) is written again
-    (out / "amodal" / "000002.npz").unlink()  # ... and frame 2 cannot be
-    with pytest.raises(SimgenError, match="frame 2 has no amodal/000002.npz"):
+    (out / "meta" / "000003.json").write_bytes(meta)  # frame 3 back, but it cannot be exported
+    (out / "amodal" / "000003.npz").unlink()
+    with pytest.raises(SimgenError, match="frame 3 has no amodal/000003.npz"):
         export(out)
     assert files(out / "bop") == before and not list(out.glob(".bop.*"))

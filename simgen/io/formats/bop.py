@@ -319,20 +319,61 @@ class _Scene:
         (self.folder / "scene_gt_coco.json").write_text(json.dumps(coco))
 
 
+class _OldScene:
+    """A scene folder of the export as it was: its images' records and files, for the images a
+    rebuilt scene keeps (the same frame at the same place)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        try:
+            self.camera, self.gt, self.info = (read_json(folder / f"{name}.json") for name in
+                                               ("scene_camera", "scene_gt", "scene_gt_info"))
+            coco = read_json(folder / "scene_gt_coco.json")
+        except (OSError, ValueError):
+            self.camera = self.gt = self.info = {}
+            coco = {"images": [], "annotations": []}
+        self.images = {im["id"]: im for im in coco["images"]}
+        self.annotations: dict[int, list] = {}
+        for a in coco["annotations"]:
+            self.annotations.setdefault(a["image_id"], []).append({k: v for k, v in a.items() if k != "id"})
+
+    def image(self, im_id: int, to: Path) -> dict | None:
+        """Image ``im_id``'s records (as :func:`_write_image` returns them), its files hard-linked
+        into the scene folder ``to``; None when the old folder lacks any of them."""
+        key = str(im_id)
+        if key not in self.camera or key not in self.gt or key not in self.info or im_id not in self.images:
+            return None
+        name = f"{im_id:06d}"
+        files = [f"rgb/{name}.png", f"depth/{name}.png"] + [f"{sub}/{name}_{g:06d}.png" for g in
+                                                          range(len(self.gt[key])) for sub in ("mask", "mask_visib")]
+        if not all((self.folder / f).is_file() and not (self.folder / f).is_symlink() for f in files):
+            return None
+        for f in files:
+            link_or_copy(self.folder / f, to / f)
+        return {"camera": self.camera[key], "gt": self.gt[key], "info": self.info[key],
+                "annotations": self.annotations.get(im_id, []), "image": self.images[im_id]}
+
+
 def _chunk_record(root: Path, index: CocoSource, c: int, sha: str) -> dict:
     """What the export needs to know of chunk ``c`` of the COCO index before it writes an image
     (its :data:`MANIFEST` entry, reused while the chunk's SHA-256 is ``sha``): each frame's
-    ``[index, split, in a sequence, sequence, step]``, the models its objects need
+    ``[index, split, in a sequence, sequence, step, digest]`` (the digest of its COCO image and
+    annotations: a frame rendered again is another frame), the models its objects need
     (``[model file, scale, category id, category, symmetries]``, each model once: the smallest
     category) and its first frame's ``[index, {K, width, height}]``."""
     frames, models, first = [], {}, None
-    for im in index.chunk(c)["images"]:
+    chunk = index.chunk(c)
+    annotations: dict[int, list] = {}
+    for a in chunk["annotations"]:
+        annotations.setdefault(a["image_id"], []).append(a)
+    for im in chunk["images"]:
         i = int(im["simgen"]["frame_index"])
         meta = read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
         if first is None or i < first[0]:
             first = [i, {k: meta[k] for k in ("K", "width", "height")}]
+        digest = hashlib.sha256(json.dumps([im, annotations.get(im["id"], [])]).encode()).hexdigest()[:20]
         frames.append([i, image_split(im), int(meta.get("sequence_length", 1)) > 1, int(meta["sequence"]),
-                       int(meta["step"])])
+                       int(meta["step"]), digest])
         w2c = np.asarray(meta["world_to_camera"], float)
         for o in meta["objects"]:
             if not o.get("category_id"):
@@ -350,7 +391,7 @@ def _reusable(record: object) -> bool:
     try:
         return isinstance(record["sha256"], str) and all(
             type(i) is int and SPLIT_NAME.match(split) and type(seq) is bool and type(a) is int and type(b) is int
-            for i, split, seq, a, b in record["frames"]) and all(
+            and isinstance(d, str) for i, split, seq, a, b, d in record["frames"]) and all(
             isinstance(m[0], str) and isinstance(m[1], list) and type(m[2]) is int for m in record["models"]) \
             and (record["first"] is None or type(record["first"][0]) is int)
     except (TypeError, KeyError, ValueError, IndexError):
@@ -415,6 +456,7 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     except (OSError, ValueError):
         old = {}
     if not (isinstance(old.get("scenes"), dict) and all(map(_SCENE.match, old["scenes"]))
+            and all(isinstance(v, list) for v in old["scenes"].values())
             and isinstance(old.get("chunks"), list) and all(map(_reusable, old["chunks"]))):
         old = {}  # not a manifest this export wrote (damaged or crafted): rebuilt whole
     known = {c["sha256"]: c for c in old.get("chunks", [])}
@@ -426,13 +468,12 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     obj_ids = {(m[0], tuple(m[1])): k + 1 for k, m in enumerate(registry)}
     categories = [{"id": k + 1, "name": str(k + 1), "supercategory": m[3]} for k, m in enumerate(registry)]
     scenes = _placed(root, chunks, splits, size)
-    sha_of = {f[0]: c["sha256"] for c in chunks for f in c["frames"]}
-    digests = {_scene_folder(*key): hashlib.sha256(json.dumps([[im_id, i, sha_of[i]] for im_id, i in images]).encode())
-               .hexdigest() for key, images in scenes.items()}
-    manifest = {"scene_size": size, "models": registry, "scenes": digests, "chunks": chunks}
+    digest = {f[0]: f[5] for c in chunks for f in c["frames"]}
+    recorded = {_scene_folder(*key): [[im_id, i, digest[i]] for im_id, i in images] for key, images in scenes.items()}
+    manifest = {"scene_size": size, "models": registry, "scenes": recorded, "chunks": chunks}
     whole = not old or old.get("scene_size") != size or old.get("models") != registry \
         or not (final / "models").is_dir() or bool(foreign_files(final))
-    todo = [key for key in scenes if whole or old["scenes"].get(_scene_folder(*key)) != digests[_scene_folder(*key)]
+    todo = [key for key in scenes if whole or old["scenes"].get(_scene_folder(*key)) != recorded[_scene_folder(*key)]
             or not (final / _scene_folder(*key)).is_dir()]
 
     @lru_cache(maxsize=32)
@@ -457,14 +498,27 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     progress = Progress(sum(len(scenes[k]) for k in todo), label="bop export") \
         if sum(len(scenes[k]) for k in todo) >= PROGRESS_FROM else None
 
-    def write_scene(pool: ThreadPoolExecutor, folder: Path, images: list[tuple[int, int]]) -> None:
-        """One scene's files in ``folder`` (images on the pool's threads: numpy, PNG coding and
-        file I/O release the GIL), assembled in image order."""
-        scene = _Scene(folder)
-        meta_of = lambda i: read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))  # noqa: E731
+    def write_scene(pool: ThreadPoolExecutor, folder: Path, key: tuple[str, int]) -> None:
+        """Scene ``key``'s files in ``folder`` (images on the pool's threads: numpy, PNG coding and
+        file I/O release the GIL), assembled in image order. An image the export's old folder holds
+        of the same frame (:data:`MANIFEST`'s record) is taken from there: its files hard-linked,
+        its records read back from the old scene's files."""
+        rel = _scene_folder(*key)
+        scene, images = _Scene(folder), recorded[rel]
+        kept = set(map(tuple, old["scenes"].get(rel, []))) & set(map(tuple, images)) if not whole else set()
+        previous = _OldScene(final / rel) if kept else None
+
+        def image(place: list) -> dict:
+            im_id, i, _ = place
+            if tuple(place) in kept:
+                found = previous.image(im_id, folder)
+                if found is not None:
+                    return found
+            meta = read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
+            return _write_image(root, folder, meta, i, im_id, obj_ids, mesh)
+
         try:
-            for (im_id, _), records in zip(images, pool.map(
-                    lambda place: _write_image(root, folder, meta_of(place[1]), place[1], place[0], obj_ids, mesh), images)):
+            for (im_id, _, _), records in zip(images, pool.map(image, images)):
                 scene.add(im_id, records)
                 if progress is not None:
                     progress.update()
@@ -489,7 +543,7 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
                                 "scale drawn is a model of its own (bop/models/models_simgen.json); "
                                 "scene.object_scale=[1,1] gives one model per asset", len(registry), files)
                 for key in todo:
-                    write_scene(pool, tmp / _scene_folder(*key), scenes[key])
+                    write_scene(pool, tmp / _scene_folder(*key), key)
                 write_camera(tmp / "camera.json", min(firsts, key=lambda f: f[0])[1])
                 (tmp / "dataset_info.md").write_text(
                     "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
@@ -498,13 +552,13 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
                 write_json(tmp / MANIFEST, manifest)
         else:
             remove_stale_rebuilds(root, FOLDER)
-            for rel in set(old["scenes"]) - set(digests):  # scenes without a frame on disk now
+            for rel in set(old["scenes"]) - set(recorded):  # scenes without a frame on disk now
                 shutil.rmtree(final / rel, ignore_errors=True)
             for key in todo:  # each built beside its folder and swapped in: the old scene or the new
                 tmp = root / f".{FOLDER}.{os.getpid()}-scene.tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
                 try:
-                    write_scene(pool, tmp, scenes[key])
+                    write_scene(pool, tmp, key)
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise

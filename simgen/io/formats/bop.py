@@ -438,11 +438,12 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     """Write the BOP export of every indexed frame to DIR/bop; returns its path.
 
     The export records what it was built from (:data:`MANIFEST`): per chunk of the COCO index
-    what its frames need (:func:`_chunk_record`), the models, and a digest of each scene's
-    images. While the models and the scene size are unchanged, only the scenes whose images
-    changed since (frames added, removed or rendered again: a resumed run, a new shard) are
-    written again, each built beside its folder and swapped in, and only the changed chunks' meta
-    files are read, so an export costs in proportion to the frames that changed. A new model
+    what its frames need (:func:`_chunk_record`), the models, and each scene's images (im_id,
+    frame, the frame's digest). While the models and the scene size are unchanged, only the
+    scenes whose images changed since (frames added, removed or rendered again: a resumed run, a
+    new shard) are written again, each built beside its folder and swapped in with the images it
+    already held taken from the old folder, and only the changed chunks' meta files are read, so
+    an export costs in proportion to the frames that changed. A new model
     would renumber the obj_ids (sorted by model file and scale, so that the export stays a pure
     function of the frames on disk): then, and for an export without a manifest, the export is
     rebuilt beside DIR/bop and swapped in whole. A kill in the middle leaves the old manifest, and

@@ -190,9 +190,10 @@ def main() -> int:
               f"at {a.size})\n{head}")
         print("| setting | truth | default | fitted | error | ok |\n|---|---|---|---|---|---|")
         from simgen.config import Settings
+        from simgen.config.settings import validate
         from simgen.fit.space import defaults_of
 
-        defaults = defaults_of(list(entries.values()), Settings())
+        defaults = defaults_of(list(entries.values()), validate(Settings()))  # validate fills in the recipe's
         checked = case["truth"] or {k: defaults[k] for k in ("scene.camera_distance", "scene.camera_elevation", "objects.count",
                                                             "camera.exposure")}
         pairs = [p for p in RATIOS if set(p) & set(checked) and set(p) <= set(entries)]

@@ -2,7 +2,7 @@
 """Memory, time and file count of a dataset of 200,000 frames in the streaming formats: does
 anything grow with the dataset that should not?
 
-    python scripts/bench_scale.py                  # 200,000 frames (about an hour on 2 cores)
+    python scripts/bench_scale.py                  # 200,000 frames (about two hours on 2 cores, 30 GB)
     python scripts/bench_scale.py --steps 2000,6000 --loop-frames 300 --out /tmp/scale   # a quick look
 
 1. **The frame loop**: ``--loop-frames`` frames rendered by the test suite's fake renderer
@@ -20,7 +20,7 @@ anything grow with the dataset that should not?
 4. **Files on disk** at the last step, per folder.
 
 Everything is written under ``--out`` (deleted at the end unless ``--keep``); at 200,000 frames
-it needs about 25 GB (the shards hold copies of the frames' bytes).
+it needs about 30 GB (the shards hold copies of the frames' bytes).
 """
 
 from __future__ import annotations

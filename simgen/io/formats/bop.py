@@ -457,7 +457,8 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     except (OSError, ValueError):
         old = {}
     if not (isinstance(old.get("scenes"), dict) and all(map(_SCENE.match, old["scenes"]))
-            and all(isinstance(v, list) for v in old["scenes"].values())
+            and all(isinstance(v, list) and all(isinstance(x, list) and len(x) == 3 for x in v)
+                    for v in old["scenes"].values())
             and isinstance(old.get("chunks"), list) and all(map(_reusable, old["chunks"]))):
         old = {}  # not a manifest this export wrote (damaged or crafted): rebuilt whole
     known = {c["sha256"]: c for c in old.get("chunks", [])}

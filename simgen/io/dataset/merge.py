@@ -87,11 +87,14 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copystat(src, dst, follow_symlinks=False)
 
 
-def _frame_files(root: Path) -> dict[int, list[Path]]:
-    """Every frame's files outside meta/, models/ and logs/ (relative to root), by frame
-    index: one walk of the dataset, not one per frame. A frame file that is a symbolic link is
-    refused: merge never carries a link (it could lead anywhere)."""
-    out: dict[int, list[Path]] = {}
+def _frame_files(root: Path) -> dict[int, list[tuple[Path, int, str]]]:
+    """Every frame's files outside meta/, models/ and logs/, by frame index, each as its kind
+    (folder relative to root, digits of the name, suffix: file ``folder/{index:0{digits}d}{suffix}``,
+    one tuple shared by every frame of that kind, so that a million frames hold no million paths):
+    one walk of the dataset, not one per frame. A frame file that is a symbolic link is refused:
+    merge never carries a link (it could lead anywhere)."""
+    out: dict[int, list[tuple[Path, int, str]]] = {}
+    kinds: dict[tuple[Path, int, str], tuple[Path, int, str]] = {}
     for folder, _, names in os.walk(root):
         rel = Path(folder).relative_to(root)
         if rel.parts and rel.parts[0] in ("meta", "models", "logs"):
@@ -100,7 +103,8 @@ def _frame_files(root: Path) -> dict[int, list[Path]]:
             if m := _FRAME_FILE.match(n):
                 if os.path.islink(os.path.join(folder, n)):
                     regular_file(root, (rel / n).as_posix(), "a frame file")  # refuses it
-                out.setdefault(int(m.group(1)), []).append(rel / n)
+                kind = (rel, len(m.group(1)), m.group(2))
+                out.setdefault(int(m.group(1)), []).append(kinds.setdefault(kind, kind))
     return out
 
 
@@ -174,8 +178,8 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
                                                             f"{meta_file} objects' mesh")
                 own |= chosen[j, o["mesh"]] != o["mesh"]
                 o["mesh"] = chosen[j, o["mesh"]]
-            for rel in files.get(i, []):
-                target = out / rel.parent / (frame_name(n) + _FRAME_FILE.match(rel.name).group(2))
+            for folder, digits, suffix in files.get(i, []):
+                rel, target = folder / f"{i:0{digits}d}{suffix}", out / folder / (frame_name(n) + suffix)
                 if lut is not None and rel.parts[0] == "semantic":
                     target.parent.mkdir(parents=True, exist_ok=True)
                     write_png(target, lut[read_png(s.root / rel)])  # a regular file: _frame_files checked it

@@ -497,8 +497,8 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
                 **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")},
                 **bop_symmetries(m[4], centre, scale)}
 
-    progress = Progress(sum(len(scenes[k]) for k in todo), label="bop export") \
-        if sum(len(scenes[k]) for k in todo) >= PROGRESS_FROM else None
+    to_write = sum(len(scenes[k]) for k in todo)
+    progress = Progress(to_write, label="bop export") if to_write >= PROGRESS_FROM else None
 
     def write_scene(pool: ThreadPoolExecutor, folder: Path, key: tuple[str, int]) -> None:
         """Scene ``key``'s files in ``folder`` (images on the pool's threads: numpy, PNG coding and

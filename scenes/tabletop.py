@@ -23,7 +23,7 @@ from simgen.config.schema import setting, span
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
 from simgen.core.transforms import plane_pose, rot_z
-from simgen.recipes import Recipe
+from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import check_calibration, sample_shell, shell_camera
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
@@ -180,11 +180,23 @@ def check(settings: Settings) -> None:
 
 
 PLACEMENT_ATTEMPTS = 20
-"""Fresh draws of picks and scales before a scene counts as impossible to place."""
+"""Fresh draws of picks and scales before a scene places what fits of its best draw (and records
+the shortfall: :data:`simgen.recipes.SHORTFALL`)."""
 
 
 def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> tuple[list[SceneObject], dict]:
+    """The objects standing in the area: up to :data:`PLACEMENT_ATTEMPTS` draws of counts, picks and
+    scales until one places at least objects.count[0] (and objects.min_per_frame); when none does,
+    the draw of the least footprint with what fits of it placed, and the scene's params say what is
+    missing (:data:`simgen.recipes.SHORTFALL`). A rare
+    infeasible draw is part of the randomization, a frame of it like any other; a config most of
+    whose draws cannot place is refused before the first frame (simgen.pipeline.frames.check_placement)."""
     o, sc = settings.objects, settings.scene
+
+    def enough(placed: list[str]) -> bool:  # the categories placed
+        return len(placed) >= o.count[0] and all(placed.count(c) >= k for c, k in o.min_per_frame.items())
+
+    best = None
     for _ in range(PLACEMENT_ATTEMPTS):
         n = integer(rng, o.count)
         picks, shapes = pick_objects(o, catalog, n, rng)
@@ -200,10 +212,24 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
                                rng, need=o.count[0], priority=[0] * len(fps) + [1] * n_d)
         spots, d_spots = all_spots[:len(fps)], all_spots[len(fps):]
         placed = [a.category for a, xy in zip(picks, spots) if xy is not None]
-        if len(placed) >= o.count[0] and all(placed.count(c) >= k for c, k in o.min_per_frame.items()):
+        draw = [n, picks, shapes, scales, yaws, fps, d_paths, d_scales, d_yaws, d_fps, spots, d_spots]
+        if enough(placed):
+            shortfall = None
             break
-    else:
-        raise impossible_placement(o.count[0], radii, sc.area_radius, PLACEMENT_ATTEMPTS)
+        area = sum(r * r for r in radii)
+        if best is None or area < best[0]:
+            best = (area, radii, d_fps, draw)
+    else:  # the draw of the least footprint, packed again keeping what fits (the rng goes on: deterministic)
+        _, radii, d_fps, draw = best
+        spots = pack_disks(radii + [f.radius for f in d_fps], sc.area_radius, sc.clearance, sc.max_tries, rng,
+                           priority=[0] * len(radii) + [1] * len(d_fps))
+        draw[10:] = spots[:len(radii)], spots[len(radii):]
+        placed = [a.category for a, xy in zip(draw[1], draw[10]) if xy is not None]
+        shortfall = None if enough(placed) else {
+            "placed": len(placed), "wanted": o.count[0], "draws": PLACEMENT_ATTEMPTS,
+            "message": impossible_placement(o.count[0], radii, sc.area_radius, PLACEMENT_ATTEMPTS)}
+    n, picks, shapes, scales, yaws, fps, d_paths, d_scales, d_yaws, d_fps, spots, d_spots = draw
+    n_d = len(d_paths)
     objects, dropped = [], []
     for asset, s, yaw, fp, xy in zip(picks, scales, yaws, fps, spots):
         if xy is None:
@@ -214,7 +240,7 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
                                    mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
                                    category_id=asset.category_id, material=sample_material(settings.materials, rng),
                                    asset_id=asset.key))
-    params = {"count_drawn": n, "dropped": dropped,
+    params = {"count_drawn": n, "dropped": dropped, **({SHORTFALL: shortfall} if shortfall else {}),
               "objects": [{"asset": a.key, "scale": s, "yaw": y, "xy": None if p is None else p.tolist(),
                            "height": f.height, **({"shape": d} if d else {})}
                           for a, s, y, f, p, d in zip(picks, scales, yaws, fps, spots, shapes)]}
@@ -603,7 +629,9 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     objects = objects + bg_objects
     objects, world, photo_params = wall_photos(settings, rng, objects, world, bg_params["background"])
     bg_params["background"].update(photo_params)
-    params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params, **bg_params}
+    shortfall = obj_params.pop(SHORTFALL, None)
+    params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params, **bg_params,
+              **({SHORTFALL: shortfall} if shortfall else {})}
     physics = None
     if support is not None:
         physics = simulation(settings, bodies, support, ground, bg_objects)

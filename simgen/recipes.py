@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 PACKAGE = "simgen.scenes"
 """The package of the bundled recipes: the repository's ``scenes/`` folder (pyproject.toml maps it)."""
 BUILTIN = ("flying", "tabletop")
+SHORTFALL = "shortfall"
+"""The key of a scene's ``params`` where a recipe records what a draw could not hold (objects that did
+not fit): ``{"placed": K, "wanted": N, "message": "impossible placement: ... ; how to fix it"}``. Such
+a scene renders like any other (a rare infeasible draw is part of the randomization: the run goes on,
+the frame's meta keeps the record and the run's summary counts it); a config most of whose scenes
+fall short is refused before the first frame (:func:`simgen.pipeline.frames.check_placement`)."""
 """The recipes shipped in ``scenes/``: ``scenes/<name>.py`` declares RECIPE (registered below)."""
 
 
@@ -43,7 +49,8 @@ class Recipe:
     """The dataclass that types the ``scene`` config group (fields with docstrings and bounds)."""
     make_sequence: Callable[["Settings", "Catalog", "np.random.Generator", int], list["Scene"]]
     """``make_sequence(settings, catalog, rng, length)``: the ``length`` steps of one scene, plain
-    data drawn from ``rng`` only (length 1 for independent frames)."""
+    data drawn from ``rng`` only (length 1 for independent frames). A scene that cannot hold all it
+    drew records it under ``params[SHORTFALL]`` (:data:`SHORTFALL`) instead of raising."""
     check: Optional[Callable[["Settings"], None]] = None
     """``check(settings)``: cross-group rules the declared bounds cannot say; raises SimgenError."""
     ignores: tuple[str, ...] = ()

@@ -219,6 +219,36 @@ def test_batches_in_fresh_processes_write_the_same_dataset(tmp_path, no_blender)
     assert info[0] == info[1]  # but for the setting that made the batches
 
 
+def test_a_frame_that_cannot_place_all_its_objects_renders_short_recorded_and_counted(tmp_path, no_blender):
+    """A rare draw that cannot place objects.count[0] objects does not stop the run: the frame holds what
+    fits, its meta says what is missing, the run's summary lists it (in batches too); a config most of
+    whose draws fall short is refused before the first frame."""
+    from simgen import SimgenError
+
+    frames = 12
+    crowd = {"objects__count": [12, 12], "scene__area_radius": 0.3}
+    s = settings(tmp_path / "one", frames=frames, **crowd)
+    recipe, catalog = load_recipe("tabletop"), catalog_for(s)
+    expected = [i for i in range(frames) if "shortfall" in make_frame_scene(recipe, s, catalog, i).params]
+    assert 0 < len(expected) < frames / 2
+    summary = run(s, make_renderer=FakeRenderer)
+    assert summary.rendered == list(range(frames)) and summary.short == expected
+    for i in range(frames):
+        meta = read_frame(tmp_path / "one", i)["meta"]
+        record = meta["params"].get("shortfall")
+        assert (record is not None) == (i in expected)
+        if record:
+            assert record["wanted"] == 12 and record["placed"] == len([o for o in meta["objects"]
+                                                                       if o["category_id"] > 0]) < 12
+    batched = run(settings(tmp_path / "batched", frames=frames, render__recycle_every=5, **crowd),
+                  make_renderer=FakeRenderer)
+    assert batched.short == expected
+    crowded = settings(tmp_path / "crowded", frames=2, objects__count=[40, 40], scene__area_radius=0.2)
+    with pytest.raises(SimgenError, match=r"^impossible placement: 40 objects .* in 9 of the 9 scenes drawn first"):
+        run(crowded, make_renderer=FakeRenderer)
+    assert not (tmp_path / "crowded").exists()
+
+
 def test_a_run_with_the_fake_imports_no_blender(tmp_path):
     """In a fresh interpreter: the package, the loop and a whole run leave bpy unimported."""
     code = ("import sys\n"

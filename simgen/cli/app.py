@@ -85,10 +85,18 @@ def _app(cfg: DictConfig) -> None:
           + (f", kept {len(s.skipped)} already on disk" if s.skipped else "")
           + f"; {s.frames_on_disk} frame(s) on disk, {s.annotations} COCO annotation(s)\n"
           f"  {' '.join(held)} (layout: docs/dataset.md)", flush=True)
+    if s.short:
+        print(f"  {len(s.short)} frame(s) hold fewer objects than objects.count[0] (a draw that could not place "
+              f"them all: the meta's params.shortfall says what and how to avoid it): {_frames(s.short)}", flush=True)
     total = sum(s.category_counts.values())
     if total:
         shares = ", ".join(f"{name} {n} ({100 * n / total:.0f} %)" for name, n in s.category_counts.items())
         print(f"  visible objects per category: {shares}", flush=True)
+
+
+def _frames(indices: list[int], most: int = 10) -> str:
+    shown = ", ".join(map(str, indices[:most]))
+    return shown + (f" and {len(indices) - most} more" if len(indices) > most else "")
 
 
 def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], str | None]:

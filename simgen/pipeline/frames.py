@@ -5,12 +5,14 @@ neighbour."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from simgen import SimgenError
 from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, validate_catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.labels import FrameLabels
-from simgen.recipes import Recipe
+from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig
 from simgen.sampling.classes import check_balance
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
@@ -82,6 +84,41 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
     for scene in scenes:
         scene.validate()
     return scenes
+
+
+PLACEMENT_SAMPLE = 16
+"""Scenes :func:`check_placement` draws at most: more than half of them short refuses the config."""
+
+
+def check_placement(recipe: Recipe, settings: Settings, catalog: Catalog, first_sequence: int = 0) -> None:
+    """Refuse a config most of whose scenes cannot hold what they draw, in one line with the numbers,
+    before anything renders: the scenes of sequences ``first_sequence`` on (the run's own, and after
+    them), drawn by the recipe as its frames will be, until :data:`PLACEMENT_SAMPLE` // 2 + 1 of them
+    fall short (:data:`simgen.recipes.SHORTFALL`; refused) or enough place all they drew (accepted).
+    A rare short scene is part of the randomization: it renders, recorded."""
+    need_short = PLACEMENT_SAMPLE // 2 + 1
+    short: list[dict] = []
+    for k in range(PLACEMENT_SAMPLE):
+        scene = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, first_sequence + k), 1)[0]
+        if SHORTFALL in scene.params:
+            short.append(scene.params[SHORTFALL])
+            if len(short) >= need_short:
+                what, _, fix = short[0]["message"].partition("; ")
+                placed = sorted(s["placed"] for s in short)
+                raise SimgenError(f"{what} in {len(short)} of the {k + 1} scenes drawn first (sequences "
+                                  f"{first_sequence}..{first_sequence + k}; they held {placed[0]} to {placed[-1]} "
+                                  f"of {short[0]['wanted']}); {fix}")
+        elif k + 1 - len(short) > PLACEMENT_SAMPLE - need_short:
+            return
+
+
+def short_frames(out: Path, frames: list[int]) -> list[int]:
+    """Of ``frames`` (complete in dataset ``out``), those whose meta records a shortfall (a run
+    rendered in batches, whose loops ran in other processes)."""
+    from simgen.io.dataset.layout import frame_name
+    from simgen.io.files import read_json
+
+    return sorted(i for i in frames if SHORTFALL in read_json(out / "meta" / f"{frame_name(i)}.json").get("params", {}))
 
 
 def make_frame_scene(recipe: Recipe, settings: Settings, catalog: Catalog, index: int) -> Scene:

@@ -3,6 +3,7 @@ a :class:`~simgen.pipeline.renderer.Renderer` handed in from outside (no Blender
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -27,9 +28,11 @@ from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequ
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
 from simgen.progress import Progress
-from simgen.recipes import Recipe
+from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.random import render_seed
 from simgen.imaging.tone import WHITE, display
+
+log = logging.getLogger("simgen.pipeline")
 
 STAGES = ("sample", "settle", "build", "render", "read", "labels", "flow", "write")
 """The stages of the frame loop, in order. Per sequence: ``sample`` (the recipe draws every
@@ -136,6 +139,8 @@ class FrameLoop:
         self.library: dict[str, dict] = {}
         """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
         self.rendered: list[int] = []
+        self.short: list[int] = []
+        """Frames of this loop whose scene could not hold all it drew (simgen.recipes.SHORTFALL)."""
         self.shards: RangeWatch | None = None
         """Builds the streaming formats' shards of a range once its frames are all on disk."""
         self._built: tuple | None = None  # (renderer, Scene.stage_key) of what the renderer holds
@@ -310,6 +315,16 @@ class FrameLoop:
         for stage, seconds in times.items():
             pending[stage] = pending.get(stage, 0.0) + seconds
 
+    def note_shortfall(self, base: int, steps: list[int], scenes: list[Scene]) -> None:
+        """Count and log the frames ``base + k`` (``k`` in ``steps``) whose scene fell short."""
+        frames = [base + k for k in steps if SHORTFALL in scenes[k].params]
+        if frames:
+            record = scenes[steps[0]].params[SHORTFALL]
+            self.short += frames
+            log.warning("frame(s) %s hold %d of at least %d objects: %s (recorded in the meta's params.%s)",
+                        ", ".join(map(str, frames)), record["placed"], record["wanted"],
+                        record["message"].partition("; ")[0], SHORTFALL)
+
     def run(self, todo: list[int], first: tuple[int, list[Scene]], stop: StopRequest | None = None) -> None:
         """Render ``todo``; with render.overlap the worker threads read, label and write frames
         while the next ones render. Returns (or raises) once every rendered frame is written;
@@ -324,6 +339,7 @@ class FrameLoop:
                 if scenes[0].physics is not None:  # scene.placement=physics: settle once, the objects stay put
                     scenes = self.stage("settle", self.settle, scenes)
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
+                self.note_shortfall(window.base, steps, scenes)
                 for k in window.needed:
                     if stop is not None and stop.check():
                         return  # the workers write what is rendered (finally)

@@ -7,7 +7,7 @@ import ctypes
 import logging
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +31,8 @@ from simgen.labels.kinds import LabelKind, resolve
 from simgen.pipeline.batches import run_in_batches
 from simgen.pipeline.concurrency import StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, previous_info, unless_full
-from simgen.pipeline.frames import catalog_for, frame_position, make_sequence_scenes, shard_frames
+from simgen.pipeline.frames import (catalog_for, check_placement, frame_position, make_sequence_scenes, shard_frames,
+                                    short_frames)
 from simgen.pipeline.loop import STAGES, FrameLoop, Hooks
 from simgen.pipeline.renderer import Renderer, RendererFactory
 from simgen.progress import Progress
@@ -51,6 +52,8 @@ class RunSummary:
     images: int
     category_counts: dict[str, int]
     """Visible annotated objects per category over every frame on disk: the achieved class balance."""
+    short: list[int] = field(default_factory=list)
+    """Frames this run rendered whose scene could not hold all it drew (simgen.recipes.SHORTFALL)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
                           category_counts={})
     first_sequence = frame_position(settings, indices[0])[0]
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
+    check_placement(recipe, settings, catalog, first_sequence)
     record = {"simgen_version": simgen.__version__, "python_version": platform.python_version(),
               "seed": settings.seed, "categories": categories}
     problems = asset_problems(catalog)
@@ -229,16 +233,16 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
     def info(blender_version: str, device: str) -> dict:
         return {**record, "blender_version": blender_version, "config": config, "device": device}
 
-    def summary(rendered: list[int], on_disk: list[int], index: CocoIndex | None) -> RunSummary:
+    def summary(rendered: list[int], on_disk: list[int], index: CocoIndex | None, short: list[int]) -> RunSummary:
         return RunSummary(out_dir=out, rendered=rendered, skipped=skipped, frames_on_disk=len(on_disk),
                           annotations=index.annotations if index else 0, images=index.images if index else 0,
-                          category_counts=index.category_counts() if index else {})
+                          category_counts=index.category_counts() if index else {}, short=short)
 
     # a shard that is not the last leaves the exports (O(frames on disk)) to the last one
     run_frames = range(settings.start, settings.start + settings.frames) if settings.shard.count > 1 else None
     previous = previous_info(out) if not todo else None
     if previous is not None:  # nothing to render: only bring the index and dataset.json up to date
-        return summary([], *finish_dataset(writer, info(**previous), plan.formats, run_frames, remote=plan.remote))
+        return summary([], *finish_dataset(writer, info(**previous), plan.formats, run_frames, remote=plan.remote), [])
 
     if 0 < settings.render.recycle_every < len(todo):
         if hooks is not None and type(hooks) is not Hooks:
@@ -250,7 +254,8 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
             raise SimgenError(f"no frame was rendered; see {out / 'logs'}")
         result = summary(rendered, *finish_dataset(writer, info(**previous), plan.formats,
                                                    run_frames if signum is None else None,
-                                                   remote=plan.remote if signum is None else None))
+                                                   remote=plan.remote if signum is None else None),
+                         short_frames(out, rendered))
         if signum is not None:
             raise Interrupted(signum, result)
         return result
@@ -292,7 +297,7 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
         with unless_full(failing):
             on_disk, index = finish_dataset(writer, loop.dataset_info, plan.formats, run_frames if ended else None,
                                             loop.library, remote=plan.remote if ended else None)
-    result = summary(loop.rendered, on_disk, index)
+    result = summary(loop.rendered, on_disk, index, sorted(loop.short))
     if stop.signum is not None:
         raise Interrupted(stop.signum, result)
     return result

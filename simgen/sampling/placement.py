@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simgen import SimgenError
 from simgen.core.transforms import rot_z
 
 
@@ -75,8 +74,8 @@ def pack_disks(radii: list[float], area_radius: float, clearance: float, max_tri
     return out
 
 
-def impossible_placement(n_min: int, radii: list[float], area_radius: float, attempts: int) -> SimgenError:
-    return SimgenError(
-        f"impossible placement: {n_min} objects (objects.count[0]) with footprint radii up to {max(radii):.3f} m "
-        f"did not fit in scene.area_radius={area_radius} m in {attempts} attempts; lower objects.count or "
-        f"scene.object_scale, or raise scene.area_radius")
+def impossible_placement(n_min: int, radii: list[float], area_radius: float, attempts: int) -> str:
+    """What a scene that cannot place its objects records (and a refusal says), with the fix."""
+    return (f"impossible placement: {n_min} objects (objects.count[0]) with footprint radii up to "
+            f"{max(radii, default=0.0):.3f} m did not fit in scene.area_radius={area_radius} m in {attempts} "
+            "attempts; lower objects.count or scene.object_scale, or raise scene.area_radius")

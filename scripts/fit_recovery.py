@@ -194,6 +194,7 @@ def main() -> int:
         from simgen.fit.space import defaults_of
 
         defaults = defaults_of(list(entries.values()), validate(Settings()))  # validate fills in the recipe's
+        best = {**defaults, **best}  # a setting the fit holds (fit.tie) is not in best.yaml: the default's
         checked = case["truth"] or {k: defaults[k] for k in ("scene.camera_distance", "scene.camera_elevation", "objects.count",
                                                             "camera.exposure")}
         pairs = [p for p in RATIOS if set(p) & set(checked) and set(p) <= set(entries)]

@@ -258,6 +258,8 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     rows = (fit / "trials.csv").read_text().splitlines()
     assert rows[0].startswith("trial,state,distance,") and sum(",COMPLETE," in r for r in rows) == 3
     assert "3 trial(s) complete" in r.stdout
+    assert "Warning" not in r.stderr  # Optuna's experimental warnings stay off the terminal
+    assert not (fit / "check").exists()  # best.yaml was rendered before it was written, and its render removed
     import optuna
 
     study = optuna.load_study(study_name="small", storage=f"sqlite:///{fit / 'fit.db'}")
@@ -991,3 +993,130 @@ def test_development_statistics_are_the_developed_images_and_a_frame_is_develope
     assert developed[4] == 0                        # the base again: all from the memo
     other = dataclasses.replace(develop, seed=4)    # another developer's draws: not taken from this memo
     assert np.array_equal(other.stats(frames, base, memo), [image_stats(im) for im in other(frames, base)])
+
+
+# ------------------------------------------------------------------ a result that renders
+
+
+def test_the_final_round_drops_a_finalist_that_cannot_render_and_best_yaml_renders_before_it_is_written(
+        tmp_path, monkeypatch):
+    import contextlib
+    from types import SimpleNamespace
+
+    from simgen.fit import runner
+    from simgen.fit.distance import Distance
+
+    entries = space({"scene": {"camera_distance": {"low": 0.3, "high": 4, "log": True}}})
+    fit = SimpleNamespace(final=8, frames=2, finalists=2, polish_trials=0, polish=0, polish_searched=0,
+                          held_out=0, seed=0, name="drop")
+    plan = SimpleNamespace(defaults={"scene.camera_distance": [0.8, 1.5]}, rendered=entries, developed=[], fit=fit,
+                           folder=tmp_path, base=["objects.count=[2,3]", "render.samples=4"], entries=entries,
+                           held=[], weights={}, timed=lambda phase: contextlib.nullcontext())
+    study = optuna.create_study()
+    study.set_user_attr("default", {"distance": 0.5})
+    for centre, value in ((0.0, 0.1), (0.5, 0.2), (1.0, 0.3)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"scene.camera_distance.centre": centre, "scene.camera_distance.width": 0.2},
+            distributions=entries[0].distributions(), value=value, user_attrs={"develop": {}, "key": f"k{centre}"}))
+    final_distance = {"default": 0.4, "k0.0": 0.05, "k0.5": 0.3}
+
+    def rendered(plan, folder, overrides, part="trial"):  # trial 0, the closest, cannot render the round's frames
+        if folder.name == "k0.0":
+            raise SimgenError("rendering k0.0 failed (exit 2): boom")
+        return folder.name
+
+    monkeypatch.setattr(runner, "rendered", rendered)
+    monkeypatch.setattr(runner, "measure", lambda plan, r, values: Distance(final_distance[r], {}))
+    said: list[str] = []
+    runner.final_round(plan, study, said.append)
+    final = study.user_attrs["final"]
+    assert final["dropped"] == {"0": "rendering k0.0 failed (exit 2): boom"} and set(final["trials"]) == {"1"}
+    assert [line for line in said if "dropped" in line] == [
+        "simgen fit: trial 0 dropped from the final round, its frames did not all render: rendering k0.0 failed "
+        "(exit 2): boom"]
+    result = runner.fitted(plan, study)  # the dropped finalist, closest on the trials' frames, is not the result
+    assert result.final and result.number == 1 and result.distance == 0.3 and result.round == {1: 0.3}
+    said.clear()
+    runner.final_round(plan, study, said.append)  # a complete round: nothing rendered again
+    assert said == []
+    runner.write_outputs(plan, study)
+    rows = {r["trial"]: r for r in csv.DictReader((tmp_path / "trials.csv").open())}
+    assert rows["0"]["final"] == "dropped" and rows["1"]["final"] == "0.3"
+
+    # best.yaml is rendered before it is written; a trial whose best.yaml does not render is left out for the next
+    checked: list[str] = []
+
+    def check_best(plan, text):
+        checked.append(text)
+        if "# simgen fit drop: trial 1, the closest" in text:
+            raise SimgenError("rendering render failed (exit 2): cannot")
+
+    monkeypatch.setattr(runner, "check_best", check_best)
+    result = runner.write_best(plan, study, said.append)
+    assert len(checked) == 2 and result.number is None and result.values == plan.defaults
+    assert said == ["simgen fit: trial 1 left out of the result, its best.yaml did not render: rendering render "
+                    "failed (exit 2): cannot"]
+    assert (tmp_path / "best.yaml").read_text() == checked[-1] and "default config's settings" in checked[-1]
+    # every finalist dropped: the default config's settings, said so
+    study.set_user_attr("final", {**final, "trials": {}, "dropped": {"0": "x", "1": "y"}})
+    result = runner.fitted(plan, study)
+    assert result.best is None and result.values == plan.defaults and "no trial of 3 rendered every frame" in result.what
+
+
+def test_a_candidate_whose_objects_cannot_be_placed_is_refused_before_it_renders():
+    from types import SimpleNamespace
+
+    from simgen.config.settings import validate
+    from simgen.fit.plan import Plan
+
+    plan = Plan(SimpleNamespace(seed=0), Path("."), [], [], {}, None, {}, {}, validate(Settings()))
+    plan.check_placement({"objects.count": [3, 5]})  # fits: nothing raised
+    with pytest.raises(SimgenError, match=r"impossible placement: 40 objects .* in 9 of the 9 scenes drawn first"):
+        plan.check_placement({"objects.count": [40, 40], "scene.area_radius": 0.2})
+    # the default space has what makes counts and scales fit: the area the objects stand in
+    assert "scene.area_radius" in {e.key for e in parse_space(space_tree(FitConfig(target="/x")), Tabletop)}
+
+
+def test_settings_that_fix_one_image_quantity_are_fitted_in_ratio():
+    from simgen.fit.space import untangle
+
+    entries = parse_space(space_tree(FitConfig(target="/x")), Tabletop)
+    searched, held = untangle(entries, {})
+    keys = {e.key for e in searched}
+    # object size in the image: the camera distance is fitted, focal length and object scale held; the lamps' power
+    # in ratio to the world light's strength, held
+    assert {h.key for h in held} == {"camera.focal_length", "scene.object_scale", "lighting.world_strength"}
+    assert {"scene.camera_distance", "scene.area_radius", "lighting.point_power", "lighting.area_power"} <= keys
+    assert not keys & {h.key for h in held}
+    why = {h.key: h.why for h in held}
+    assert "object size in the image" in why["scene.object_scale"] and "fitted: scene.camera_distance" in why[
+        "scene.object_scale"]
+    # a known focal length (a calibration fixes it) counts as held: only the object scale is held besides
+    pinned = [e for e in entries if e.key != "camera.focal_length"]
+    searched, held = untangle(pinned, {})
+    assert {h.key for h in held} == {"scene.object_scale", "lighting.world_strength"}
+    searched, held = untangle(entries, {"camera.focal_length": "camera.calibration=c.yaml fixes it"})
+    assert {h.key: h.why for h in held}["camera.focal_length"] == "camera.calibration=c.yaml fixes it"
+    assert "scene.object_scale" in {h.key for h in held} and "scene.camera_distance" in {e.key for e in searched}
+    # one member of a tie in the space is fitted: it alone fixes the quantity
+    only = space({"camera": {"focal_length": [15, 100]}})
+    assert untangle(only, {}) == (only, [])
+
+
+def test_optunas_experimental_warnings_stay_off_the_terminal(tmp_path):
+    import warnings
+    from types import SimpleNamespace
+
+    from simgen.fit.runner import open_study
+
+    fit = SimpleNamespace(name="w", overwrite=False, storage=None, seed=0, startup_trials=2)
+    plan = SimpleNamespace(storage_url=f"sqlite:///{tmp_path / 'fit.db'}", fingerprint={"fit": 1}, folder=tmp_path,
+                           fit=fit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = open_study(plan)
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        study.tell(trial, 0.5)
+        study.ask().suggest_float("x", 0.0, 1.0)
+    assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]

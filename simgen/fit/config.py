@@ -95,6 +95,14 @@ class FitConfig:
     frames, each polishing searches on 64 and stops on 48: on 40 and 24, the sensor recovery's
     default world came out at 0.49 against 0.33, scripts/fit_recovery.py); 0: the trial's frames
     only, no stopping."""
+    tie: bool = setting(True)
+    """Fit settings that fix one image quantity together as what the target determines: object scale,
+    focal length and camera distance make one object size in the image, so two of them are held at
+    the base config's values and the camera distance is fitted; the lamps' powers are fitted in ratio
+    to the world light's strength, which is held (simgen.fit.space.TIES; the report and best.yaml say
+    which). A setting the config fixes (a camera.calibration's focal length) or that the space leaves
+    out (fit.space.camera.focal_length=null, with camera.focal_length=[35,35] as known) counts as held.
+    false: search every entry of the space."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
     prefit_trials: int = setting(200, ge=0, le=100_000)

@@ -20,7 +20,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from simgen import SimgenError
 from simgen.fit.stats import label_stats
+from simgen.recipes import SHORTFALL
 
 GEOMETRIC = ("camera.focal_length", "camera.principal_point_jitter", "objects.count")
 """The settings a prefit searches (the space's entries among them) besides every ``scene.*`` key
@@ -74,9 +76,13 @@ class Projector:
         from simgen.pipeline.frames import make_frame_scene
 
         settings = with_values(self.settings, values)
-        images, annotations = [], []
+        images, annotations, short = [], [], 0
         for index in self.frames:
             scene = make_frame_scene(self.recipe, settings, self.catalog, index)
+            short += SHORTFALL in scene.params
+            if short > len(self.frames) // 2:  # as simgen refuses a config most of whose scenes fall short
+                raise SimgenError(f"{short} of {len(self.frames)} scenes cannot place their objects: "
+                                  f"{scene.params[SHORTFALL]['message']}")
             cam = scene.camera
             images.append({"id": index, "width": cam.width, "height": cam.height})
             for o in scene.objects:
@@ -125,8 +131,7 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     the projected label statistics of twice fit.frames scenes, ``trials`` evaluations of
     :func:`simgen.fit.develop.search`; None without label statistics in the distance (no
     target_coco, another objective) or without such an entry. A candidate whose scenes cannot be
-    drawn (objects that do not fit) counts as EMPTY_PENALTY."""
-    from simgen import SimgenError
+    drawn, or most of them not place their objects, counts as EMPTY_PENALTY."""
     from simgen.fit.develop import search
     from simgen.fit.distance import EMPTY_PENALTY, Distance, distance
 

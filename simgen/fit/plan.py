@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from simgen import SimgenError
 from simgen.fit.config import FitConfig, space_tree
 from simgen.fit.develop import DEVELOPED, LIGHT_KEYS, Developer, neutral
 from simgen.fit.distance import scales
-from simgen.fit.space import Entry, defaults_of, parse_space, to_overrides
+from simgen.fit.space import Entry, Held, defaults_of, parse_space, to_overrides, untangle
 from simgen.fit.target import Target, load_target
 
 
@@ -32,6 +35,21 @@ class Plan:
     """The base config's Settings (what development starts from)."""
     features: Any = None
     """fit.objective=kid: the simgen.fit.kid.Features the distance compares."""
+    held: list[Held] = field(default_factory=list)
+    """Entries of the space the fit does not search, and why (simgen.fit.space.untangle): each stays
+    at the base config's value."""
+    timing: dict[str, float] = field(default_factory=dict)
+    """Seconds this process spent per phase of the fit (:meth:`timed`): what a fit's last line and
+    scripts/bench_fit.py report."""
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the block's wall time to :attr:`timing` under ``phase``."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timing[phase] = self.timing.get(phase, 0.0) + time.monotonic() - t0
     fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -47,6 +65,24 @@ class Plan:
     def developed(self) -> list[Entry]:
         """The entries searched on a trial's renders (simgen.fit.develop; none with fit.objective=ap)."""
         return [] if self.fit.objective == "ap" else [e for e in self.entries if e.key in DEVELOPED]
+
+    @cached_property
+    def catalog(self) -> Any:
+        """The base config's asset catalog (what a candidate's scenes draw from)."""
+        from simgen.pipeline.frames import catalog_for
+
+        return catalog_for(self.settings)
+
+    def check_placement(self, values: dict[str, Any]) -> None:
+        """Refuse, before it renders, a candidate (``values`` of rendered entries) most of whose scenes
+        cannot place their objects, as simgen would refuse it (simgen.pipeline.frames.check_placement):
+        the scene is plain data, so this is decided without Blender, in milliseconds."""
+        from simgen.fit.geometry import with_values
+        from simgen.pipeline.frames import check_placement
+        from simgen.recipes import load_recipe
+
+        settings = with_values(self.settings, {"seed": self.fit.seed, **values})
+        check_placement(load_recipe(settings.scene.recipe), settings, self.catalog)
 
     @property
     def developer(self) -> Developer:
@@ -76,6 +112,11 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
 
     settings = check(user)
     entries = parse_space(space_tree(fit), load_recipe(settings.scene.recipe).Config)
+    known = {"camera.focal_length": f"camera.calibration={settings.camera.calibration} fixes it"} \
+        if settings.camera.calibration is not None else {}
+    entries, held = untangle(entries, known) if fit.tie else (entries, [Held(k, v) for k, v in known.items()
+                                                                         if any(e.key == k for e in entries)])
+    entries = [e for e in entries if e.key not in known]
     keys = {o.partition("=")[0].lstrip("+~") for o in user}
     catalog = catalog_for(settings)
     size = (settings.render.width, settings.render.height) if {"render.width", "render.height"} & keys else None
@@ -102,7 +143,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
                           f"(they are {', '.join(names)})")
     weights = {n: float(fit.weights.get(n, 1.0)) for n in names}
     samples = {n: target.samples[n] for n in names if n in target.samples}
-    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings, features)
+    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings, features, held)
     plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
                         "seed": fit.seed, "objective": fit.objective, "weights": weights,
                         "develop_trials": fit.develop_trials, "prefit_trials": fit.prefit_trials,

@@ -70,6 +70,19 @@ def develop_importances(plan: "Plan", trial: Any) -> dict[str, float]:
     return importances(study)
 
 
+def determined(plan: "Plan", key: str) -> str:
+    """What the target determines of searched setting ``key``: the setting itself, or its ratio to
+    the settings held with it (simgen.fit.space.TIES)."""
+    from simgen.fit.space import TIES
+
+    held = {h.key for h in getattr(plan, "held", [])}
+    for tie in TIES:
+        others = [k for k in tie.members if k in held]
+        if key in tie.members and others:
+            return f"in ratio only: {tie.name}, with {', '.join(others)} held"
+    return "by the target"
+
+
 def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarray], dict[str, np.ndarray]]],
                  result: Any) -> Path:
     """Write ``report.html`` into the fit's folder; returns its path. ``views``: {"default", and
@@ -88,7 +101,8 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
             ("distance", f"on the trials' frames: default config {default.get('distance', float('nan')):.4f}"
              + (f", best {best.value:.4f} (trial {best.number})" if best else "")),
             *([("final round", f"on {final['frames']} new frames: default config {final['default']['distance']:.4f}, "
-                + ", ".join(f"trial {k} {v:.4f}" for k, v in result.round.items())
+                + ", ".join([*(f"trial {k} {v:.4f}" for k, v in result.round.items()),
+                             *(f"trial {k} dropped ({why})" for k, why in final.get("dropped", {}).items())])
                 + (f" (each trial's development polished first: {final['polish']} candidates on its own frames"
                    f" and {final.get('polish_frames', 0)} more)" if final.get("polish") else ""))]
               if result and result.final else []),
@@ -109,7 +123,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
     comps = list(plan.weights)
     measured = result.measured if result else {"default": default, "best": {}}
     out += ["<h2>Distance per statistic</h2>", '<table class="summary" id="components"><tr><td>statistic</td>'
-            f"<td>default</td><td>closest trial{f' (trial {result.best.number})' if result else ''}</td>"
+            f"<td>default</td><td>closest trial{f' (trial {result.best.number})' if result and result.best is not None else ''}</td>"
             "<td>weight</td></tr>"]
     for c in comps:
         d, f = (measured[k].get("components", {}).get(c) for k in ("default", "best"))
@@ -129,10 +143,13 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
             "</div>"]
     if best is not None:
         out += ["<h2>Fitted settings</h2>", '<table class="summary" id="settings"><tr><td>setting</td><td>default</td>'
-                "<td>fitted</td></tr>"]
+                "<td>fitted</td><td>determined</td></tr>"]
         for e in plan.entries:
             d, f = override_text(plan.defaults[e.key]), override_text(result.values[e.key])
-            out.append(f"<tr><td>{e.key}</td><td>{html.escape(d)}</td><td>{html.escape(f)}</td></tr>")
+            out.append(f"<tr><td>{e.key}</td><td>{html.escape(d)}</td><td>{html.escape(f)}</td>"
+                       f"<td>{html.escape(determined(plan, e.key))}</td></tr>")
+        out += [f"<tr><td>{h.key}</td><td colspan=2>held at the base config's value</td><td>{html.escape(h.why)}</td>"
+                "</tr>" for h in getattr(plan, "held", [])]
         out.append("</table>")
         out.append(f"<p>Render with them: <code>simgen --config-dir {html.escape(str(plan.folder))} "
                    "--config-name best</code></p>")

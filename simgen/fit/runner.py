@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -63,6 +64,9 @@ MAX_FAILED_IN_A_ROW = (3, 10)
 """Consecutive trials whose render failed before the fit stops: before any trial is complete (the
 base config is likely bad), and after (a corner of the space that cannot render, e.g. more objects
 than fit, is only skipped: the search learns to avoid it)."""
+MAX_INFEASIBLE_IN_A_ROW = 50
+"""Consecutive trials whose objects cannot be placed (each refused in milliseconds, before it renders:
+:meth:`simgen.fit.plan.Plan.check_placement`) before the fit stops: the space is mostly infeasible."""
 KEEP = ("linear", "lights", "meta", "coco.json", "dataset.json", "labels.npz")
 """What a render folder keeps for development (images, depth, normals ... are removed)."""
 DEVELOP_STREAM = 0x44455645
@@ -118,7 +122,8 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial"
             if sorted(done.frames.index) == list(range(start, start + frames)):
                 return done
             shutil.rmtree(folder)  # rendered for other frames (fit.polish_frames or fit.final_frames changed since)
-        render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
+        with plan.timed(f"render: {part}"):
+            render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
         for p in folder.iterdir():
             if p.name not in KEEP:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
@@ -208,7 +213,8 @@ def evaluate(plan: Plan, folder: Path, overrides: list[str], developed: list[Ent
     if plan.fit.objective == "ap":
         return Search({}, ap_distance(plan, folder, overrides), [])
     r = rendered(plan, folder, overrides)
-    return search(developed, lambda v: measure(plan, r, v), plan.fit.develop_trials, seed, start)
+    with plan.timed("develop: trial"):
+        return search(developed, lambda v: measure(plan, r, v), plan.fit.develop_trials, seed, start)
 
 
 def trial_values(plan: Plan, trial: Any, final: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -237,6 +243,9 @@ def open_study(plan: Plan) -> Any:
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # the features the fit relies on (multivariate TPE, the constant liar, heartbeats and their retry) are
+    # marked experimental: said once per process in a warning that is noise to a fit's user
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = RDBStorage(plan.storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
     name = plan.fit.name
@@ -295,7 +304,8 @@ def start_from_prefit(plan: Plan, study: Any, say: Callable[[str], None]) -> Non
         return
     t0 = time.monotonic()
     say(f"simgen fit: {plan.fit.prefit_trials} candidate(s) of the geometric settings on projected labels")
-    found = prefit(plan, plan.fit.prefit_trials, plan.fit.seed)
+    with plan.timed("prefit"):
+        found = prefit(plan, plan.fit.prefit_trials, plan.fit.seed)
     if found is None:
         return
     params: dict[str, Any] = {}
@@ -357,9 +367,13 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     fit = plan.fit
     study = open_study(plan)
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    if plan.held:
+        say("simgen fit: held at the base config's values, not searched: " + "; ".join(f"{h.key} ({h.why})"
+                                                                                     for h in plan.held))
     if "default" not in study.user_attrs:
         say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
-        d = evaluate(plan, plan.folder / "default", [], [], fit.seed, []).distance
+        with plan.timed("default config"):
+            d = evaluate(plan, plan.folder / "default", [], [], fit.seed, []).distance
         study.set_user_attr("default", {"distance": d.total, "components": d.components})
     default = study.user_attrs["default"]["distance"]
     if not study.trials:
@@ -367,7 +381,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
             start_from_prefit(plan, study, say)
         start_from_defaults(plan, study)
     done = len(complete(study))
-    failed_in_a_row = [0]
+    failed_in_a_row, infeasible_in_a_row = [0], [0]
 
     def objective(trial: Any) -> float:
         origin = trial.user_attrs.get("from")
@@ -382,6 +396,19 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         key = digest(overrides)
         trial.set_user_attr("key", key)  # also says that every parameter is drawn (open_study's resume)
         trial.set_user_attr("worker", worker)
+        try:
+            plan.check_placement(values)
+        except SimgenError as e:  # decided without rendering: the search learns to avoid that corner
+            trial.set_user_attr("error", str(e))
+            infeasible_in_a_row[0] += 1
+            named = [f"{k}={override_text(v)}" for k, v in values.items() if k in str(e)]  # the settings the fix names
+            log.warning("trial %d skipped before rendering: %s (it drew %s)", trial.number, e,
+                        ", ".join(named or overrides))
+            if infeasible_in_a_row[0] >= MAX_INFEASIBLE_IN_A_ROW:
+                raise SimgenError(f"{MAX_INFEASIBLE_IN_A_ROW} trials in a row drew settings whose objects cannot be "
+                                  f"placed; the last: {e}; narrow fit.space so that they fit") from None
+            raise optuna.TrialPruned() from None
+        infeasible_in_a_row[0] = 0
         t0 = time.monotonic()
         finished = complete(study)
         start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
@@ -392,7 +419,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         except SimgenError as e:
             failed_in_a_row[0] += 1
             trial.set_user_attr("error", str(e))
-            log.warning("trial %d failed: %s", trial.number, e)
+            log.warning("trial %d failed: %s (its settings: %s)", trial.number, e, ", ".join(overrides))
             most = MAX_FAILED_IN_A_ROW[bool(complete(study))]
             if failed_in_a_row[0] >= most:
                 raise SimgenError(f"{most} trials in a row failed to render; the last: {e}") from None
@@ -418,22 +445,40 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
 
         # until fit.trials are complete (a trial that could not render does not count; the failures
         # in a row stop it: MAX_FAILED_IN_A_ROW)
-        study.optimize(objective, n_trials=None, callbacks=[MaxTrialsCallback(fit.trials), tick], catch=())
+        with plan.timed("trials"):
+            study.optimize(objective, n_trials=None, callbacks=[MaxTrialsCallback(fit.trials), tick], catch=())
     final_round(plan, study, say)
     write_outputs(plan, study)
 
     def view(folder: Path, values: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         return dataset_view(plan, folder) if fit.objective == "ap" else developed(plan, load_rendered(folder), values)
 
-    result = fitted(plan, study) if complete(study) else None
+    result = write_best(plan, study, say) if complete(study) else None
     final = result is not None and result.final  # the views of the final round's renders: more frames
     views = {"default": view(plan.folder / ("final" if final else "") / "default", {})}
-    if result:
+    if result and result.best is not None:
         views["fitted"] = view(plan.folder / ("final" if final else "trials") / result.best.user_attrs["key"],
                                development(result.best, final_record(plan, study)))
     write_report(plan, study, views, result)
+    if plan.timing:
+        study.set_user_attr("timing", [*study.user_attrs.get("timing", []), plan.timing])
+        say(f"simgen fit: this run's time: {describe_timing(plan.timing)}")
     return Outcome(plan.folder, len(complete(study)), result.default if result else default,
                    result.distance if result else default)
+
+
+PHASES = ("prefit", "default config", "trials", "final round", "best.yaml check")
+"""The phases of a fit that :func:`describe_timing` lists, in order (the others are parts of them)."""
+
+
+def describe_timing(timing: dict[str, float]) -> str:
+    """One line of a run's :attr:`Plan.timing`: its phases, then their parts (renders, developments)."""
+    def t(s: float) -> str:
+        return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+    phases = [f"{p} {t(timing[p])}" for p in PHASES if p in timing]
+    parts = [f"{k} {t(v)}" for k, v in sorted(timing.items()) if k not in PHASES]
+    return ", ".join(phases) + (f" (of which {', '.join(parts)})" if parts else "")
 
 
 # ------------------------------------------------------------------ the final round
@@ -464,7 +509,12 @@ def final_record(plan: Plan, study: Any) -> dict[str, Any] | None:
     development), when it has measured the default config and every current finalist on
     fit.final frames after fit.polish_trials; None before (or without a final round)."""
     r = round_record(plan, study)
-    return r if r and "default" in r and all(str(t.number) in r["trials"] for t in finalists(plan, study)) else None
+    return r if r and "default" in r and all(measured_in(r, t.number) for t in finalists(plan, study)) else None
+
+
+def measured_in(record: dict[str, Any], number: int) -> bool:
+    """Whether a final round's ``record`` has measured trial ``number``, or dropped it (its render failed)."""
+    return str(number) in record["trials"] or str(number) in record.get("dropped", {})
 
 
 def round_record(plan: Plan, study: Any) -> dict[str, Any] | None:
@@ -503,8 +553,9 @@ def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, An
     if plan.fit.held_out:
         h = rendered(plan, mkdir(plan.folder / "held_out") / key, overrides, "held_out")
         check = lambda v: measure(plan, h, v)  # noqa: E731
-    found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
-                   [own, *(u.user_attrs["develop"] for u in closest), plan.defaults], held_out=check)
+    with plan.timed("develop: polish"):
+        found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
+                       [own, *(u.user_attrs["develop"] for u in closest), plan.defaults], held_out=check)
     if found.held_out:
         log.info("trial %d polished: of %d improvements, number %d came closest on %d held-out frames (%.4f; the "
                  "last %.4f)", t.number, len(found.held_out), int(np.argmin(found.held_out)) + 1, plan.fit.held_out,
@@ -517,14 +568,20 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     after the trials'), unless done: ``final/default`` and ``final/KEY`` hold their renders, the
     study's user attribute ``final`` the measurements (:func:`final_record`). A finalist is
     measured with its development polished first (:func:`polish`)."""
-    from simgen.progress import Progress
-
     fit = plan.fit
     if not fit.final or not complete(study) or final_record(plan, study) is not None:
         return
+    with plan.timed("final round"):
+        _final_round(plan, study, say)
+
+
+def _final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
+    from simgen.progress import Progress
+
+    fit = plan.fit
     record = round_record(plan, study) or {"frames": fit.final, "polish": fit.polish_trials,
                                             "polish_frames": fit.polish, "trials": {}}
-    todo = [t for t in finalists(plan, study) if str(t.number) not in record["trials"]]
+    todo = [t for t in finalists(plan, study) if not measured_in(record, t.number)]
     renders = len(todo) + ("default" not in record)
     say(f"simgen fit: the final round: {'the default config and ' if 'default' not in record else ''}"
         f"{len(todo)} trial(s) (the closest, and the default config's world) measured again on {fit.final} new "
@@ -543,20 +600,24 @@ def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
         study.set_user_attr("final", record)
     for t in todo:
         overrides = to_overrides(values_of(plan.rendered, t.params))
-        values = polish(plan, study, t, overrides)
-        record["trials"][str(t.number)] = {**measured(t.user_attrs["key"], overrides, values), "develop": values}
+        try:
+            values = polish(plan, study, t, overrides)
+            record["trials"][str(t.number)] = {**measured(t.user_attrs["key"], overrides, values), "develop": values}
+        except SimgenError as e:  # one finalist that cannot render its frames does not end the fit
+            record.setdefault("dropped", {})[str(t.number)] = str(e)
+            progress.update(1)
+            say(f"simgen fit: trial {t.number} dropped from the final round, its frames did not all render: {e}")
         study.set_user_attr("final", record)
     log.info("final round on %d frames: default config %.4f, %s", fit.final, record["default"]["distance"],
-             ", ".join(f"trial {k} {v['distance']:.4f}" for k, v in record["trials"].items()))
+             ", ".join([*(f"trial {k} {v['distance']:.4f}" for k, v in record["trials"].items()),
+                        *(f"trial {k} dropped" for k in record.get("dropped", {}))]))
 
 
 # ------------------------------------------------------------------ results
 
 def write_outputs(plan: Plan, study: Any) -> None:
-    """trials.csv (``final``: a finalist's distance on the final round's frames) and best.yaml as
-    the study stands."""
-    import optuna
-
+    """trials.csv as the study stands (``final``: a finalist's distance on the final round's frames,
+    or ``dropped``)."""
     trials = study.get_trials(deepcopy=False)
     comps = list(plan.weights)
     final = round_record(plan, study)
@@ -568,13 +629,13 @@ def write_outputs(plan: Plan, study: Any) -> None:
         values = trial_values(plan, t, final)
         c = t.user_attrs.get("components", {})
         f = again.get(str(t.number), {}).get("distance")
-        w.writerow([t.number, t.state.name, *("" if x is None else f"{x:.6g}" for x in (t.value, f)),
+        dropped = str(t.number) in (final or {}).get("dropped", {})
+        w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6g}",
+                    "dropped" if dropped else "" if f is None else f"{f:.6g}",
                     *(f"{c[k]:.6g}" if k in c else "" for k in comps), f"{t.user_attrs.get('seconds', 0):.1f}",
                     f"trials/{t.user_attrs['key']}" if "key" in t.user_attrs else "",
                     *(override_text(values[e.key]) if e.key in values else "" for e in plan.entries)])
     atomic_write_bytes(plan.folder / "trials.csv", buf.getvalue().encode())
-    if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
-        atomic_write_bytes(plan.folder / "best.yaml", best_yaml(plan, study).encode())
 
 
 @dataclass
@@ -587,13 +648,16 @@ class Fitted:
     what: str
     """One line: where the values come from and how close they are."""
     best: Any
-    """The closest trial (optuna FrozenTrial), even when the default config is closer still."""
+    """The closest trial (optuna FrozenTrial), even when the default config is closer still; None when
+    no trial rendered every frame it was measured on."""
     measured: dict[str, dict[str, Any]]
     """{"default", "best": {"distance", "components"}}, on the same frames."""
     final: bool
     """Measured on the final round's frames."""
     round: dict[int, float] = field(default_factory=dict)
     """The final round's distance of each current finalist ({trial number: distance}; {} without)."""
+    number: int | None = None
+    """The trial whose settings these are; None: the default config's."""
 
     @property
     def default(self) -> float:
@@ -605,8 +669,10 @@ class Fitted:
         return min(self.default, self.measured["best"]["distance"])
 
 
-def fitted(plan: Plan, study: Any) -> Fitted:
-    """The fit's result from a study with a complete trial."""
+def fitted(plan: Plan, study: Any, refused: frozenset[int] = frozenset()) -> Fitted:
+    """The fit's result from a study with a complete trial: the closest candidate that rendered every
+    frame it was measured on (a finalist dropped from the final round is none), leaving out the
+    trials ``refused`` (their best.yaml did not render: :func:`write_best`)."""
     done = {t.number: t for t in complete(study)}
     final = final_record(plan, study)
     if final is None:
@@ -615,27 +681,76 @@ def fitted(plan: Plan, study: Any) -> Fitted:
         on = f"on the trials' {plan.fit.frames} frames"
     else:
         default = final["default"]
-        scores = {t.number: final["trials"][str(t.number)] for t in finalists(plan, study)}
+        scores = {t.number: final["trials"][str(t.number)] for t in finalists(plan, study)
+                  if str(t.number) in final["trials"]}
         on = f"in the final round ({plan.fit.final} new frames, {len(scores)} of the closest trial(s) measured again)"
+    shown = {k: v["distance"] for k, v in scores.items()} if final is not None else {}
+    scores = {k: v for k, v in scores.items() if k not in refused}
+    if not scores:
+        return Fitted(dict(plan.defaults), f"no trial of {len(done)} rendered every frame {on} and a best.yaml "
+                      f"that renders; these are the default config's settings (distance {default['distance']:.4f})",
+                      None, {"default": default, "best": default}, final is not None, shown)
     number = min(scores, key=lambda k: (scores[k]["distance"], k))
     best, d0, d = done[number], default["distance"], scores[number]["distance"]
     measured = {"default": default, "best": scores[number]}
-    shown = {k: v["distance"] for k, v in scores.items()} if final is not None else {}
     if d0 <= d:
         return Fitted(dict(plan.defaults), f"no trial of {len(done)} came closer to the target than the default "
                       f"config {on}: distance {d0:.4f}, the closest trial ({number}) {d:.4f}; these are the "
                       "default config's settings", best, measured, final is not None, shown)
     return Fitted(trial_values(plan, best, final), f"trial {number}, the closest of {len(done)} trial(s) {on}: distance "
-                  f"{d:.4f} to the target (the default config: {d0:.4f})", best, measured, final is not None, shown)
+                  f"{d:.4f} to the target (the default config: {d0:.4f})", best, measured, final is not None, shown,
+                  number)
 
 
-def best_yaml(plan: Plan, study: Any) -> str:
-    """The fit's result (:func:`fitted`) as a primary simgen config: ``simgen --config-dir FOLDER
+def write_best(plan: Plan, study: Any, say: Callable[[str], None]) -> Fitted:
+    """best.yaml: the fit's result (:func:`fitted`), written once a render of it as written (one frame,
+    the fit's render settings, :func:`check_best`) succeeded. A trial whose best.yaml does not render
+    is refused, with one line, and the next closest candidate taken."""
+    refused: set[int] = set()
+    with OwnerLock(plan.folder / "best.lock", wait=True):  # workers sharing the folder check it once
+        while True:
+            result = fitted(plan, study, frozenset(refused))
+            text = best_yaml(plan, result)
+            try:
+                check_best(plan, text)
+            except SimgenError as e:
+                if result.number is None:
+                    raise SimgenError(f"best.yaml with the default config's settings does not render: {e}") from None
+                say(f"simgen fit: trial {result.number} left out of the result, its best.yaml did not render: {e}")
+                refused.add(result.number)
+                continue
+            atomic_write_bytes(plan.folder / "best.yaml", text.encode())
+            return result
+
+
+CHECK = "check"
+"""The folder (in the fit's) where best.yaml is rendered before it is written; removed once it rendered."""
+
+
+def check_best(plan: Plan, text: str) -> None:
+    """Render ``text``, a best.yaml, as a user would (``simgen --config-dir DIR --config-name best``)
+    with the fit's render settings, one frame; a SimgenError with its output's end when it fails.
+    Nothing to do when best.yaml already holds ``text`` (it was checked before it was written)."""
+    path = plan.folder / "best.yaml"
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    folder = plan.folder / CHECK
+    shutil.rmtree(folder, ignore_errors=True)
+    mkdir(folder)
+    (folder / "best.yaml").write_text(text, encoding="utf-8")
+    how = [o for o in plan.base if o.startswith("render.")]  # left out of best.yaml (WORLD_EXCLUDED)
+    with plan.timed("best.yaml check"):
+        render(folder / "render", ["--config-dir", str(folder), "--config-name", "best", *how], 1, plan.fit.seed, 0,
+               [])
+    shutil.rmtree(folder)
+
+
+def best_yaml(plan: Plan, result: Fitted) -> str:
+    """A fit's ``result`` (:func:`fitted`) as a primary simgen config: ``simgen --config-dir FOLDER
     --config-name best [more overrides]`` renders with it. The base overrides that describe the
     world (not how the fit rendered: :data:`WORLD_EXCLUDED`) come with them."""
     import yaml
 
-    result = fitted(plan, study)
     values = result.values
     from simgen.config.store import groups as setting_groups
 
@@ -659,6 +774,7 @@ def best_yaml(plan: Plan, study: Any) -> str:
         node[leaf] = v
     head = (f"# simgen fit {plan.fit.name}: {result.what}.\n"
             f"# Render with it:  simgen --config-dir {plan.folder} --config-name best [more overrides]\n"
-            "# (values on the command line win over these; group options keep these values on top).\n")
+            "# (values on the command line win over these; group options keep these values on top).\n"
+            + "".join(f"# Not fitted, held at the base config's value: {h.key} ({h.why}).\n" for h in plan.held))
     body = "defaults:\n  - config\n" + "".join(f"  - {g}\n" for g in groups) + "  - _self_\n"
     return head + body + yaml.safe_dump(tree, sort_keys=False, default_flow_style=None)

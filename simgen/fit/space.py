@@ -309,3 +309,65 @@ def defaults_of(entries: Sequence[Entry], settings: Any) -> dict[str, Any]:
             value = getattr(value, part)
         out[e.key] = value
     return out
+
+
+# ------------------------------------------------------------------ what the target determines
+
+@dataclass(frozen=True)
+class Tie:
+    """Settings that fix one image quantity together, so that images (and any statistic of them)
+    determine only a combination of them: fitting each would trade one against the others and present
+    noise as a finding. ``members`` are in the order they are held (kept at the base config's value):
+    the first ``hold`` of them in the space (fewer where the user or the config already fixes some),
+    the others fitted, in ratio to those held."""
+
+    name: str
+    quantity: str
+    """The combination the target determines, in words."""
+    members: tuple[str, ...]
+    hold: int
+
+
+TIES = (
+    Tie("object size in the image", "scene.object_scale x camera.focal_length / scene.camera_distance (with "
+        "scene.area_radius, the spread; the world scaled as a whole, or the camera zoomed and moved back, gives "
+        "the same image)", ("camera.focal_length", "scene.object_scale", "scene.camera_distance"), 2),
+    Tie("the lamps against the world light", "each lamp's power / lighting.world_strength (the exposure is "
+        "metered on the image, so scaling every light at once changes nothing)",
+        ("lighting.world_strength", "lighting.point_power", "lighting.area_power", "lighting.spot_power",
+         "lighting.sun_strength"), 1),
+)
+"""The ties simgen fit knows (docs/tutorials/fit.md, "What the target determines")."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """A setting of the space that the fit does not search, and why."""
+
+    key: str
+    why: str
+
+
+def untangle(entries: Sequence[Entry], known: Mapping[str, str]) -> tuple[list[Entry], list[Held]]:
+    """The entries to search and those held: each of ``known`` ({key: why}, e.g. a focal length that a
+    camera.calibration fixes), then of each :data:`TIES` group, walking its members in order, those in
+    the space until the tie holds as many as it should, a member outside the space (left out by the
+    user, or fixed by the config) counting as held already; at least one member in the space is fitted.""" 
+    held = [Held(e.key, known[e.key]) for e in entries if e.key in known]
+    keys = [e.key for e in entries if e.key not in known]
+    for tie in TIES:
+        fixed, hold = 0, []
+        for k in tie.members:
+            if fixed + len(hold) >= tie.hold:
+                break
+            if k in keys:
+                hold.append(k)
+            else:
+                fixed += 1
+        free = [k for k in tie.members if k in keys]
+        hold = hold[:max(0, len(free) - 1)]  # a tie with one member in the space fits it: it fixes the quantity
+        fitted = [k for k in free if k not in hold]
+        held += [Held(k, f"{tie.name}: only {tie.quantity} is determined; fitted: {', '.join(fitted) or 'none'}, "
+                         "in ratio to it") for k in hold]
+    out = {h.key for h in held}
+    return [e for e in entries if e.key not in out], held

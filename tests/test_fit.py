@@ -1089,7 +1089,7 @@ def test_settings_that_fix_one_image_quantity_are_fitted_in_ratio():
     assert {"scene.camera_distance", "scene.area_radius", "lighting.point_power", "lighting.area_power"} <= keys
     assert not keys & {h.key for h in held}
     why = {h.key: h.why for h in held}
-    assert "object size in the image" in why["scene.object_scale"] and "fitted: scene.camera_distance" in why[
+    assert "object size in the image" in why["scene.object_scale"] and "only the ratio; scene.camera_distance fitted" in why[
         "scene.object_scale"]
     # a known focal length (a calibration fixes it) counts as held: only the object scale is held besides
     pinned = [e for e in entries if e.key != "camera.focal_length"]

@@ -79,7 +79,7 @@ def determined(plan: "Plan", key: str) -> str:
     for tie in TIES:
         others = [k for k in tie.members if k in held]
         if key in tie.members and others:
-            return f"in ratio only: {tie.name}, with {', '.join(others)} held"
+            return f"in ratio only: {tie.name}, {tie.quantity}; held: {', '.join(others)}"
     return "by the target"
 
 

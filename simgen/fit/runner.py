@@ -368,8 +368,11 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     study = open_study(plan)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     if plan.held:
-        say("simgen fit: held at the base config's values, not searched: " + "; ".join(f"{h.key} ({h.why})"
-                                                                                     for h in plan.held))
+        groups: dict[str, list[str]] = {}
+        for h in plan.held:
+            groups.setdefault(h.why, []).append(h.key)
+        say("simgen fit: held at the base config's values, not searched: "
+            + "; ".join(f"{' and '.join(keys)} ({why})" for why, keys in groups.items()))
     if "default" not in study.user_attrs:
         say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
         with plan.timed("default config"):

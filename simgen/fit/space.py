@@ -367,7 +367,7 @@ def untangle(entries: Sequence[Entry], known: Mapping[str, str]) -> tuple[list[E
         free = [k for k in tie.members if k in keys]
         hold = hold[:max(0, len(free) - 1)]  # a tie with one member in the space fits it: it fixes the quantity
         fitted = [k for k in free if k not in hold]
-        held += [Held(k, f"{tie.name}: only {tie.quantity} is determined; fitted: {', '.join(fitted) or 'none'}, "
-                         "in ratio to it") for k in hold]
+        held += [Held(k, f"{tie.name}: the target determines only the ratio; {', '.join(fitted)} fitted")
+                 for k in hold]
     out = {h.key for h in held}
     return [e for e in entries if e.key not in out], held

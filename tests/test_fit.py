@@ -1120,3 +1120,49 @@ def test_optunas_experimental_warnings_stay_off_the_terminal(tmp_path):
         study.tell(trial, 0.5)
         study.ask().suggest_float("x", 0.0, 1.0)
     assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
+
+
+def test_a_plan_renders_cheaply_unless_told_and_says_what_it_holds(tmp_path):
+    from simgen.cli.study import check_dataset
+    from simgen.fit.config import load_fit
+    from simgen.fit.plan import FIT_RENDER, plan_fit
+
+    for k in range(3):
+        save(tmp_path / "target" / f"{k}.png", rgb(48, 64, k))
+    fit = load_fit([f"target={tmp_path / 'target'}", "name=cheap", f"out={tmp_path / 'fit'}"])
+    plan = plan_fit(fit, [], validate=check_dataset)
+    assert {f"{k}={v}" for k, v in FIT_RENDER.items()} <= set(plan.base) and "render.samples=16" in plan.base
+    assert {"render.width=64", "render.height=48"} <= set(plan.base)
+    assert {h.key for h in plan.held} == {"camera.focal_length", "scene.object_scale", "lighting.world_strength"}
+    assert not {h.key for h in plan.held} & {e.key for e in plan.entries}
+    from simgen.fit.report import determined  # the report's column: by the target, or in ratio only
+
+    assert determined(plan, "objects.count") == "by the target"
+    assert determined(plan, "scene.camera_distance").startswith("in ratio only: object size in the image, "
+                                                               "scene.object_scale x camera.focal_length")
+    assert determined(plan, "lighting.point_power").endswith("held: lighting.world_strength")
+    told = plan_fit(fit, ["render.samples=64"], validate=check_dataset)
+    assert "render.samples=64" in told.base and "render.samples=16" not in told.base
+    untied = plan_fit(load_fit([f"target={tmp_path / 'target'}", "name=cheap", f"out={tmp_path / 'fit'}",
+                                "tie=false"]), [], validate=check_dataset)
+    assert untied.held == [] and {"camera.focal_length", "scene.object_scale"} <= {e.key for e in untied.entries}
+
+
+@pytest.mark.slow  # a target and a fit of one trial, then two renders: a minute
+@pytest.mark.render
+def test_the_fit_time_and_render_samples_scripts_print_their_figures(tmp_path):
+    bench = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_fit.py"), "--out", str(tmp_path / "bench"),
+                            "--trials", "1", "--frames", "1", "--target-frames", "2", "--size", "32x24", "--",
+                            "fit.final_frames=0", "fit.prefit_trials=0", "fit.develop_trials=10", "render.samples=1"],
+                           capture_output=True, text=True, timeout=900)
+    assert bench.returncode == 0, bench.stderr + bench.stdout
+    rows = dict(re.findall(r"^\| ([a-z.: ]+) \| (\d+) \|", bench.stdout, re.M))
+    assert {"default config", "trials", "best.yaml check", "render: trial", "develop: trial"} <= set(rows), bench.stdout
+    assert "1 trials complete (0 skipped)" in bench.stdout and "# simgen fit bench:" in bench.stdout
+    samples = subprocess.run([sys.executable, str(ROOT / "scripts" / "fit_render_samples.py"), "--out",
+                              str(tmp_path / "samples"), "--frames", "2", "--size", "32x24", "--samples", "4,1"],
+                             capture_output=True, text=True, timeout=600)
+    assert samples.returncode == 0, samples.stderr + samples.stdout
+    table = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \|", samples.stdout, re.M)
+    assert [t[0] for t in table] == ["4", "1"] and float(table[0][2]) == 0.0
+    assert "sampling the scenes: the first 1 frames at 4 samples against the other 1:" in samples.stdout

@@ -117,9 +117,9 @@ class FitConfig:
     parameters, 100 did not finish one round of the pattern search."""
     simgen: list[str] = setting([], empty_ok=True, example="[render.samples=32,objects.catalog=textured]")
     """simgen overrides of every render (the default config and every trial), before the command
-    line's; render.width and render.height default to the target's image size, and
-    render.denoise_prefilter to fast (at 160x120 a sixth of the accurate one's cost per frame:
-    its images lose 0.4 dB PSNR, scripts/noise_study.py)."""
+    line's; render.width and render.height default to the target's image size, render.denoise_prefilter
+    to fast and render.samples to 16 (simgen.fit.plan.FIT_RENDER: cheaper renders whose statistics are
+    as good to the fit, scripts/noise_study.py and scripts/fit_render_samples.py)."""
     space_file: Optional[str] = setting(None, example="/data/fits/space.yaml")
     """The search space: a YAML tree of simgen settings and where each may go (configs/fit_space.yaml
     documents the format). null: simgen's default space (configs/fit_space.yaml)."""

@@ -188,9 +188,9 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
     """The objects standing in the area: up to :data:`PLACEMENT_ATTEMPTS` draws of counts, picks and
     scales until one places at least objects.count[0] (and objects.min_per_frame); when none does,
     the draw of the least footprint with what fits of it placed, and the scene's params say what is
-    missing (:data:`simgen.recipes.SHORTFALL`). A rare
-    infeasible draw is part of the randomization, a frame of it like any other; a config most of
-    whose draws cannot place is refused before the first frame (simgen.pipeline.frames.check_placement)."""
+    missing (:data:`simgen.recipes.SHORTFALL`). A rare infeasible draw is part of the randomization,
+    a frame like any other; a config most of whose draws cannot place is refused before the first
+    frame (simgen.pipeline.frames.check_placement)."""
     o, sc = settings.objects, settings.scene
 
     def enough(placed: list[str]) -> bool:  # the categories placed

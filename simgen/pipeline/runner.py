@@ -297,7 +297,7 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
         with unless_full(failing):
             on_disk, index = finish_dataset(writer, loop.dataset_info, plan.formats, run_frames if ended else None,
                                             loop.library, remote=plan.remote if ended else None)
-    result = summary(loop.rendered, on_disk, index, sorted(loop.short))
+    result = summary(loop.rendered, on_disk, index, sorted(set(loop.short) & set(loop.rendered)))
     if stop.signum is not None:
         raise Interrupted(stop.signum, result)
     return result

@@ -76,7 +76,7 @@ class Plan:
     def check_placement(self, values: dict[str, Any]) -> None:
         """Refuse, before it renders, a candidate (``values`` of rendered entries) most of whose scenes
         cannot place their objects, as simgen would refuse it (simgen.pipeline.frames.check_placement):
-        the scene is plain data, so this is decided without Blender, in milliseconds."""
+        the scene is plain data, so this is decided without Blender, in seconds at most."""
         from simgen.fit.geometry import with_values
         from simgen.pipeline.frames import check_placement
         from simgen.recipes import load_recipe

@@ -65,7 +65,7 @@ MAX_FAILED_IN_A_ROW = (3, 10)
 base config is likely bad), and after (a corner of the space that cannot render, e.g. more objects
 than fit, is only skipped: the search learns to avoid it)."""
 MAX_INFEASIBLE_IN_A_ROW = 50
-"""Consecutive trials whose objects cannot be placed (each refused in milliseconds, before it renders:
+"""Consecutive trials whose objects cannot be placed (each refused before it renders, without Blender:
 :meth:`simgen.fit.plan.Plan.check_placement`) before the fit stops: the space is mostly infeasible."""
 KEEP = ("linear", "lights", "meta", "coco.json", "dataset.json", "labels.npz")
 """What a render folder keeps for development (images, depth, normals ... are removed)."""

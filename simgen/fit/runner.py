@@ -246,8 +246,9 @@ def open_study(plan: Plan) -> Any:
     # the features the fit relies on (multivariate TPE, the constant liar, heartbeats and their retry) are
     # marked experimental: said once per process in a warning that is noise to a fit's user
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage = RDBStorage(plan.storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+    storage = shared_storage(lambda: RDBStorage(
+        plan.storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2)))
     name = plan.fit.name
     fingerprint = json.loads(json.dumps(plan.fingerprint))
     existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
@@ -284,6 +285,26 @@ def open_study(plan: Plan) -> Any:
             log.info("trial %d was stopped by its process's end: it runs again first, with its renders so far",
                      t.number)
     return study
+
+
+SCHEMA_TRIES = 5
+"""Attempts at opening the study's storage: workers that start at once on a new database each create
+Optuna's tables, and all but one fail with a duplicate key (PostgreSQL's catalogue): they try again."""
+
+
+def shared_storage(make: Callable[[], Any]) -> Any:
+    """``make()``, an Optuna RDBStorage, tried again (after a short wait) when creating its schema
+    collides with another worker doing the same: the tables are then there. Any other failure, or
+    the last attempt's, is raised."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(1, SCHEMA_TRIES + 1):
+        try:
+            return make()
+        except (IntegrityError, ProgrammingError):  # duplicate type, table or version row
+            if attempt == SCHEMA_TRIES:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 def _first_change(old: Any, new: dict) -> str:

@@ -121,9 +121,11 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     entries = parse_space(space_tree(fit), load_recipe(settings.scene.recipe).Config)
     known = {"camera.focal_length": f"camera.calibration={settings.camera.calibration} fixes it"} \
         if settings.camera.calibration is not None else {}
-    entries, held = untangle(entries, known) if fit.tie else (entries, [Held(k, v) for k, v in known.items()
-                                                                         if any(e.key == k for e in entries)])
-    entries = [e for e in entries if e.key not in known]
+    if fit.tie:
+        entries, held = untangle(entries, known)
+    else:  # only what the config fixes is held
+        held = [Held(e.key, known[e.key]) for e in entries if e.key in known]
+        entries = [e for e in entries if e.key not in known]
     keys = {o.partition("=")[0].lstrip("+~") for o in user}
     catalog = catalog_for(settings)
     size = (settings.render.width, settings.render.height) if {"render.width", "render.height"} & keys else None

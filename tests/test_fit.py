@@ -1069,7 +1069,10 @@ def test_a_candidate_whose_objects_cannot_be_placed_is_refused_before_it_renders
     from simgen.config.settings import validate
     from simgen.fit.plan import Plan
 
-    plan = Plan(SimpleNamespace(seed=0), Path("."), [], [], {}, None, {}, {}, validate(Settings()))
+    from simgen.pipeline.frames import catalog_for
+
+    settings = validate(Settings())
+    plan = Plan(SimpleNamespace(seed=0), Path("."), [], [], {}, None, {}, {}, settings, catalog=catalog_for(settings))
     plan.check_placement({"objects.count": [3, 5]})  # fits: nothing raised
     with pytest.raises(SimgenError, match=r"impossible placement: 40 objects .* in 9 of the 9 scenes drawn first"):
         plan.check_placement({"objects.count": [40, 40], "scene.area_radius": 0.2})

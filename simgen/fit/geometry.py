@@ -48,13 +48,13 @@ def with_values(settings: Any, values: dict[str, Any]) -> Any:
 class Projector:
     """The label statistics of a randomization's scenes, projected (see the module doc)."""
 
-    def __init__(self, settings: Any, frames: Sequence[int]):
+    def __init__(self, settings: Any, frames: Sequence[int], catalog: Any = None):
         from simgen.pipeline.frames import catalog_for
         from simgen.recipes import load_recipe
 
         self.settings, self.frames = settings, list(frames)
         self.recipe = load_recipe(settings.scene.recipe)
-        self.catalog = catalog_for(settings)
+        self.catalog = catalog if catalog is not None else catalog_for(settings)  # a fit's plan has it already
         self._hulls: dict[Any, np.ndarray] = {}
 
     def hull(self, mesh: Any) -> np.ndarray:
@@ -138,7 +138,7 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     entries, names = prefit_scope(plan)
     if not entries or not names:
         return None
-    projector = Projector(with_values(plan.settings, {"seed": plan.fit.seed}), range(2 * plan.fit.frames))
+    projector = Projector(with_values(plan.settings, {"seed": plan.fit.seed}), range(2 * plan.fit.frames), plan.catalog)
     target = {n: plan.target.samples[n] for n in names}
     weights = {n: plan.weights[n] for n in names}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -13,7 +12,7 @@ from simgen import SimgenError
 from simgen.fit.config import FitConfig, space_tree
 from simgen.fit.develop import DEVELOPED, LIGHT_KEYS, Developer, neutral
 from simgen.fit.distance import scales
-from simgen.fit.space import Entry, Held, defaults_of, parse_space, to_overrides, untangle
+from simgen.fit.space import TIES, Entry, Held, defaults_of, parse_space, to_overrides, untangle
 from simgen.fit.target import Target, load_target
 
 
@@ -38,9 +37,12 @@ class Plan:
     held: list[Held] = field(default_factory=list)
     """Entries of the space the fit does not search, and why (simgen.fit.space.untangle): each stays
     at the base config's value."""
+    catalog: Any = None
+    """The base config's asset catalog (what a candidate's scenes draw from: :meth:`check_placement`)."""
     timing: dict[str, float] = field(default_factory=dict)
     """Seconds this process spent per phase of the fit (:meth:`timed`): what a fit's last line and
     scripts/bench_fit.py report."""
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -50,7 +52,6 @@ class Plan:
             yield
         finally:
             self.timing[phase] = self.timing.get(phase, 0.0) + time.monotonic() - t0
-    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def storage_url(self) -> str:
@@ -65,13 +66,6 @@ class Plan:
     def developed(self) -> list[Entry]:
         """The entries searched on a trial's renders (simgen.fit.develop; none with fit.objective=ap)."""
         return [] if self.fit.objective == "ap" else [e for e in self.entries if e.key in DEVELOPED]
-
-    @cached_property
-    def catalog(self) -> Any:
-        """The base config's asset catalog (what a candidate's scenes draw from)."""
-        from simgen.pipeline.frames import catalog_for
-
-        return catalog_for(self.settings)
 
     def check_placement(self, values: dict[str, Any]) -> None:
         """Refuse, before it renders, a candidate (``values`` of rendered entries) most of whose scenes
@@ -121,11 +115,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     entries = parse_space(space_tree(fit), load_recipe(settings.scene.recipe).Config)
     known = {"camera.focal_length": f"camera.calibration={settings.camera.calibration} fixes it"} \
         if settings.camera.calibration is not None else {}
-    if fit.tie:
-        entries, held = untangle(entries, known)
-    else:  # only what the config fixes is held
-        held = [Held(e.key, known[e.key]) for e in entries if e.key in known]
-        entries = [e for e in entries if e.key not in known]
+    entries, held = untangle(entries, known, TIES if fit.tie else ())
     keys = {o.partition("=")[0].lstrip("+~") for o in user}
     catalog = catalog_for(settings)
     size = (settings.render.width, settings.render.height) if {"render.width", "render.height"} & keys else None
@@ -153,7 +143,8 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
                           f"(they are {', '.join(names)})")
     weights = {n: float(fit.weights.get(n, 1.0)) for n in names}
     samples = {n: target.samples[n] for n in names if n in target.samples}
-    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings, features, held)
+    plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings, features, held,
+                catalog)
     plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
                         "seed": fit.seed, "objective": fit.objective, "weights": weights,
                         "develop_trials": fit.develop_trials, "prefit_trials": fit.prefit_trials,

@@ -75,7 +75,7 @@ def determined(plan: "Plan", key: str) -> str:
     the settings held with it (simgen.fit.space.TIES)."""
     from simgen.fit.space import TIES
 
-    held = {h.key for h in getattr(plan, "held", [])}
+    held = {h.key for h in plan.held}
     for tie in TIES:
         others = [k for k in tie.members if k in held]
         if key in tie.members and others:
@@ -149,7 +149,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
             out.append(f"<tr><td>{e.key}</td><td>{html.escape(d)}</td><td>{html.escape(f)}</td>"
                        f"<td>{html.escape(determined(plan, e.key))}</td></tr>")
         out += [f"<tr><td>{h.key}</td><td colspan=2>held at the base config's value</td><td>{html.escape(h.why)}</td>"
-                "</tr>" for h in getattr(plan, "held", [])]
+                "</tr>" for h in plan.held]
         out.append("</table>")
         out.append(f"<p>Render with them: <code>simgen --config-dir {html.escape(str(plan.folder))} "
                    "--config-name best</code></p>")

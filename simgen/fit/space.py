@@ -348,14 +348,16 @@ class Held:
     why: str
 
 
-def untangle(entries: Sequence[Entry], known: Mapping[str, str]) -> tuple[list[Entry], list[Held]]:
+def untangle(entries: Sequence[Entry], known: Mapping[str, str],
+             ties: Sequence[Tie] = TIES) -> tuple[list[Entry], list[Held]]:
     """The entries to search and those held: each of ``known`` ({key: why}, e.g. a focal length that a
-    camera.calibration fixes), then of each :data:`TIES` group, walking its members in order, those in
-    the space until the tie holds as many as it should, a member outside the space (left out by the
-    user, or fixed by the config) counting as held already; at least one member in the space is fitted.""" 
+    camera.calibration fixes), then of each of ``ties`` (fit.tie=false: none), walking its members in
+    order, those in the space until the tie holds as many as it should, a member outside the space
+    (left out by the user, or fixed by the config) counting as held already; at least one member in
+    the space is fitted."""
     held = [Held(e.key, known[e.key]) for e in entries if e.key in known]
     keys = [e.key for e in entries if e.key not in known]
-    for tie in TIES:
+    for tie in ties:
         fixed, hold = 0, []
         for k in tie.members:
             if fixed + len(hold) >= tie.hold:

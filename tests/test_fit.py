@@ -912,15 +912,18 @@ def test_a_fit_killed_mid_trial_resumes_without_losing_or_repeating_a_finished_t
         os.killpg(p.pid, signal.SIGKILL)  # the fit and the render it started
         p.wait()
     before = {t.number: (t.value, t.params) for t in trials_of(url, "killed") if t.state.name == "COMPLETE"}
-    (killed,) = [t for t in trials_of(url, "killed") if t.state.name == "RUNNING"]
+    # the trial developing, and the next one, drawn to render beside it (simgen.fit.runner.AHEAD)
+    killed = [t for t in trials_of(url, "killed") if t.state.name == "RUNNING"]
+    assert 1 <= len(killed) <= 2
     r = simgen(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     after = trials_of(url, "killed")
     done = {t.number: (t.value, t.params) for t in after if t.state.name == "COMPLETE"}
     assert len(done) == 4 and all(done[n] == before[n] for n in before)  # nothing lost, nothing changed
-    (retry,) = [t for t in after if t.user_attrs.get("retry_of") == killed.number]
-    assert retry.state.name == "COMPLETE" and retry.params == killed.params  # the killed trial ran again, once
-    assert [t.state.name for t in after if t.number == killed.number] == ["FAIL"]
+    for k in killed:
+        (retry,) = [t for t in after if t.user_attrs.get("retry_of") == k.number]
+        assert retry.state.name == "COMPLETE" and retry.params == k.params  # each killed trial ran again, once
+        assert [t.state.name for t in after if t.number == k.number] == ["FAIL"]
     keys = [t.user_attrs["key"] for t in after if t.state.name == "COMPLETE"]
     assert len(set(keys)) == len(keys)  # no finished trial rendered twice
 

@@ -35,9 +35,11 @@ import subprocess
 import sys
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -205,14 +207,33 @@ def dataset_view(plan: Plan, folder: Path) -> tuple[list[np.ndarray], dict[str, 
     return images, {**image_samples(images), **(label_stats(coco) if plan.target.labelled else {})}
 
 
-def evaluate(plan: Plan, folder: Path, overrides: list[str], developed: list[Entry], seed: int,
-             start: list[dict[str, Any]]) -> Search:
-    """Render ``overrides`` into ``folder`` and search the ``developed`` entries on it (:func:`search`,
-    seeded, from ``start``; [] for the default config: one development); with fit.objective=ap
-    the study of one arm instead (nothing developed)."""
+@contextmanager
+def render_thread() -> Iterator[ThreadPoolExecutor]:
+    """The fit's render thread: renders queued on it run one at a time (each a simgen process using
+    every core) beside the main thread's development. Left early (an error, Ctrl-C), the renders still
+    queued are cancelled; the one running ends first."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="simgen-fit-render")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def made(plan: Plan, folder: Path, overrides: list[str], part: str = "trial") -> Rendered | Distance:
+    """What measuring ``overrides`` starts from: their render into ``folder`` (:func:`rendered`),
+    or with fit.objective=ap their distance (a study of one arm: :func:`ap_distance`). Run on the
+    fit's render thread while the main thread develops the trial before."""
     if plan.fit.objective == "ap":
-        return Search({}, ap_distance(plan, folder, overrides), [])
-    r = rendered(plan, folder, overrides)
+        return ap_distance(plan, folder, overrides)
+    return rendered(plan, folder, overrides, part)
+
+
+def evaluate(plan: Plan, r: Rendered | Distance, developed: list[Entry], seed: int,
+             start: list[dict[str, Any]]) -> Search:
+    """Search the ``developed`` entries on render ``r`` (:func:`made`; :func:`search`, seeded, from
+    ``start``; [] for the default config: one development); a Distance (fit.objective=ap) as it is."""
+    if isinstance(r, Distance):
+        return Search({}, r, [])
     with plan.timed("develop: trial"):
         return search(developed, lambda v: measure(plan, r, v), plan.fit.develop_trials, seed, start)
 
@@ -246,6 +267,8 @@ def open_study(plan: Plan) -> Any:
     # the features the fit relies on (multivariate TPE, the constant liar, heartbeats and their retry) are
     # marked experimental: said once per process in a warning that is noise to a fit's user
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # ... and one that study.ask() gives with a heartbeat: the fit's trials beat themselves (Trials.begin)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     storage = shared_storage(lambda: RDBStorage(
         plan.storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2)))
@@ -380,97 +403,37 @@ def run_fit(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
 
 
 def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
-    import optuna
-    from optuna.study import MaxTrialsCallback
-
-    from simgen.progress import Progress
-
     fit = plan.fit
     study = open_study(plan)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
     if plan.held:
         groups: dict[str, list[str]] = {}
         for h in plan.held:
             groups.setdefault(h.why, []).append(h.key)
         say("simgen fit: held at the base config's values, not searched: "
             + "; ".join(f"{' and '.join(keys)} ({why})" for why, keys in groups.items()))
-    if "default" not in study.user_attrs:
-        say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
-        with plan.timed("default config"):
-            d = evaluate(plan, plan.folder / "default", [], [], fit.seed, []).distance
-        study.set_user_attr("default", {"distance": d.total, "components": d.components})
-    default = study.user_attrs["default"]["distance"]
-    if not study.trials:
-        if fit.prefit_trials and "prefit" not in study.user_attrs:
-            start_from_prefit(plan, study, say)
-        start_from_defaults(plan, study)
-    done = len(complete(study))
-    failed_in_a_row, infeasible_in_a_row = [0], [0]
-
-    def objective(trial: Any) -> float:
-        origin = trial.user_attrs.get("from")
-        if origin and any(t.user_attrs.get("from") == origin and t.number < trial.number for t in
-                          study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
-                                                                    optuna.trial.TrialState.COMPLETE))):
-            # workers sharing a storage that started at once each queued the prefit's and the defaults' trial
-            log.info("trial %d repeats the %s trial another worker runs: skipped", trial.number, origin)
-            raise optuna.TrialPruned()
-        values = {e.key: e.suggest(trial) for e in plan.rendered}
-        overrides = to_overrides(values)
-        key = digest(overrides)
-        trial.set_user_attr("key", key)  # also says that every parameter is drawn (open_study's resume)
-        trial.set_user_attr("worker", worker)
-        try:
-            plan.check_placement(values)
-        except SimgenError as e:  # decided without rendering: the search learns to avoid that corner
-            trial.set_user_attr("error", str(e))
-            infeasible_in_a_row[0] += 1
-            named = [f"{k}={override_text(v)}" for k, v in values.items() if k in str(e)]  # the settings the fix names
-            log.warning("trial %d skipped before rendering: %s (it drew %s)", trial.number, e,
-                        ", ".join(named or overrides))
-            if infeasible_in_a_row[0] >= MAX_INFEASIBLE_IN_A_ROW:
-                raise SimgenError(f"{MAX_INFEASIBLE_IN_A_ROW} trials in a row drew settings whose objects cannot be "
-                                  f"placed; the last: {e}; narrow fit.space so that they fit") from None
-            raise optuna.TrialPruned() from None
-        infeasible_in_a_row[0] = 0
-        t0 = time.monotonic()
-        finished = complete(study)
-        start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
-        seed = int(np.random.SeedSequence([fit.seed, trial.number, DEVELOP_STREAM]).generate_state(1)[0])
-        try:
-            found = evaluate(plan, mkdir(plan.folder / "trials") / key, overrides, plan.developed, seed,
-                             [*start, plan.defaults])
-        except SimgenError as e:
-            failed_in_a_row[0] += 1
-            trial.set_user_attr("error", str(e))
-            log.warning("trial %d failed: %s (its settings: %s)", trial.number, e, ", ".join(overrides))
-            most = MAX_FAILED_IN_A_ROW[bool(complete(study))]
-            if failed_in_a_row[0] >= most:
-                raise SimgenError(f"{most} trials in a row failed to render; the last: {e}") from None
-            raise optuna.TrialPruned() from None  # not counted as complete; the search goes on
-        failed_in_a_row[0] = 0
-        trial.set_user_attr("develop", found.values)
-        trial.set_user_attr("develop_history", found.history)
-        trial.set_user_attr("components", found.distance.components)
-        trial.set_user_attr("seconds", time.monotonic() - t0)
-        return found.distance.total
-
-    if done < fit.trials:
-        say(f"simgen fit: {fit.trials - done} trial(s) to run ({done} complete) against {len(plan.target.files)} "
-            f"target image(s){' with labels' if plan.target.labelled else ''}; default config: distance {default:.3f}")
-        progress = Progress(fit.trials, "trials", done=done)
-
-        def tick(study: Any, trial: Any) -> None:
-            if trial.state == optuna.trial.TrialState.COMPLETE:
-                best = study.best_value
-                progress.note = f"best {best:.3f} (default {default:.3f})"
-                progress.update(1)
-            write_outputs(plan, study)
-
-        # until fit.trials are complete (a trial that could not render does not count; the failures
-        # in a row stop it: MAX_FAILED_IN_A_ROW)
-        with plan.timed("trials"):
-            study.optimize(objective, n_trials=None, callbacks=[MaxTrialsCallback(fit.trials), tick], catch=())
+    with render_thread() as renders:
+        # one render at a time, beside the main thread's work: the default config's beside the prefit,
+        # each trial's beside the development of the trial before (Trials)
+        home = None
+        if "default" not in study.user_attrs:
+            say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
+            home = renders.submit(made, plan, plan.folder / "default", [])
+        if not study.trials:
+            if fit.prefit_trials and "prefit" not in study.user_attrs:
+                start_from_prefit(plan, study, say)
+            start_from_defaults(plan, study)
+        if home is not None:
+            with plan.timed("default config"):
+                d = evaluate(plan, home.result(), [], fit.seed, []).distance
+            study.set_user_attr("default", {"distance": d.total, "components": d.components})
+        default = study.user_attrs["default"]["distance"]
+        done = len(complete(study))
+        if done < fit.trials:
+            say(f"simgen fit: {fit.trials - done} trial(s) to run ({done} complete) against "
+                f"{len(plan.target.files)} target image(s){' with labels' if plan.target.labelled else ''}; "
+                f"default config: distance {default:.3f}")
+            with plan.timed("trials"):
+                Trials(plan, study, renders, default, done).run()
     final_round(plan, study, say)
     write_outputs(plan, study)
 
@@ -489,6 +452,149 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         say(f"simgen fit: this run's time: {describe_timing(plan.timing)}")
     return Outcome(plan.folder, len(complete(study)), result.default if result else default,
                    result.distance if result else default)
+
+
+@dataclass
+class InFlight:
+    """A trial whose settings are drawn and whose render is on the render thread."""
+
+    trial: Any
+    overrides: list[str]
+    render: Future
+    beat: Any
+    """Its heartbeat in the storage (a context entered when it began, left when it ends)."""
+
+
+class Trials:
+    """The trials of a fit, until fit.trials are complete (a trial that could not render does not
+    count; the failures in a row stop it: :data:`MAX_FAILED_IN_A_ROW`). A trial renders on the
+    render thread while the main thread develops the one before (:data:`AHEAD`): it is drawn once
+    every trial before that one is told, so a fit draws the same trials, in the same order, however
+    long each step takes."""
+
+    def __init__(self, plan: Plan, study: Any, renders: ThreadPoolExecutor, default: float, done: int) -> None:
+        from simgen.progress import Progress
+
+        self.plan, self.study, self.renders = plan, study, renders
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.default = default
+        self.progress = Progress(plan.fit.trials, "trials", done=done)
+        self.failed_in_a_row = self.infeasible_in_a_row = 0
+
+    def run(self) -> None:
+        from optuna.storages import fail_stale_trials
+
+        ahead = AHEAD if self.plan.developed else 0  # nothing to do beside a render but wait for it
+        pending: list[InFlight] = []
+        try:
+            while True:
+                while len(pending) <= ahead and len(complete(self.study)) + len(pending) < self.plan.fit.trials:
+                    fail_stale_trials(self.study)  # a dead worker's trial (shared storage) is run again
+                    started = self.begin(self.study.ask())
+                    if started is not None:
+                        pending.append(started)
+                if not pending:
+                    return
+                self.finish(pending.pop(0))
+        finally:  # stopped: a drawn trial is left running, for a resume (or another worker) to run again
+            for f in pending:
+                f.beat.__exit__(None, None, None)
+
+    def begin(self, trial: Any) -> InFlight | None:
+        """Draw ``trial``'s settings and queue its render; None when it is skipped (told so)."""
+        import optuna
+        from optuna.storages._heartbeat import get_heartbeat_thread
+
+        study, plan = self.study, self.plan
+        origin = trial.user_attrs.get("from")
+        if origin and any(t.user_attrs.get("from") == origin and t.number < trial.number for t in
+                          study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
+                                                                    optuna.trial.TrialState.COMPLETE))):
+            # workers sharing a storage that started at once each queued the prefit's and the defaults' trial
+            log.info("trial %d repeats the %s trial another worker runs: skipped", trial.number, origin)
+            return self.skip(trial)
+        values = {e.key: e.suggest(trial) for e in plan.rendered}
+        overrides = to_overrides(values)
+        key = digest(overrides)
+        trial.set_user_attr("key", key)  # also says that every parameter is drawn (open_study's resume)
+        trial.set_user_attr("worker", self.worker)
+        try:
+            plan.check_placement(values)
+        except SimgenError as e:  # decided without rendering: the search learns to avoid that corner
+            trial.set_user_attr("error", str(e))
+            self.infeasible_in_a_row += 1
+            named = [f"{k}={override_text(v)}" for k, v in values.items() if k in str(e)]  # the settings the fix names
+            log.warning("trial %d skipped before rendering: %s (it drew %s)", trial.number, e,
+                        ", ".join(named or overrides))
+            if self.infeasible_in_a_row >= MAX_INFEASIBLE_IN_A_ROW:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise SimgenError(f"{MAX_INFEASIBLE_IN_A_ROW} trials in a row drew settings whose objects cannot be "
+                                  f"placed; the last: {e}; narrow fit.space so that they fit") from None
+            return self.skip(trial)
+        self.infeasible_in_a_row = 0
+        beat = get_heartbeat_thread(trial._trial_id, study._storage)
+        beat.__enter__()
+        return InFlight(trial, overrides, self.renders.submit(timed_call, made, plan,
+                                                              mkdir(plan.folder / "trials") / key, overrides), beat)
+
+    def skip(self, trial: Any) -> None:
+        import optuna
+
+        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        self.tick(False)
+
+    def finish(self, f: InFlight) -> None:
+        """Wait for ``f``'s render, search its development and tell the study its distance."""
+        import optuna
+
+        study, plan, trial = self.study, self.plan, f.trial
+        try:
+            try:
+                r, seconds = f.render.result()
+                t0 = time.monotonic()
+                finished = complete(study)
+                start = [min(finished, key=lambda t: t.value).user_attrs["develop"]] if finished else []
+                seed = int(np.random.SeedSequence([plan.fit.seed, trial.number, DEVELOP_STREAM]).generate_state(1)[0])
+                found = evaluate(plan, r, plan.developed, seed, [*start, plan.defaults])
+            except SimgenError as e:
+                self.failed_in_a_row += 1
+                trial.set_user_attr("error", str(e))
+                log.warning("trial %d failed: %s (its settings: %s)", trial.number, e, ", ".join(f.overrides))
+                most = MAX_FAILED_IN_A_ROW[bool(complete(study))]
+                if self.failed_in_a_row >= most:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    raise SimgenError(f"{most} trials in a row failed to render; the last: {e}") from None
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)  # not complete; the search goes on
+                return self.tick(False)
+            except BaseException:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+        finally:
+            f.beat.__exit__(None, None, None)
+        self.failed_in_a_row = 0
+        trial.set_user_attr("develop", found.values)
+        trial.set_user_attr("develop_history", found.history)
+        trial.set_user_attr("components", found.distance.components)
+        trial.set_user_attr("seconds", seconds + time.monotonic() - t0)
+        study.tell(trial, found.distance.total)
+        self.tick(True)
+
+    def tick(self, completed: bool) -> None:
+        if completed:
+            self.progress.note = f"best {self.study.best_value:.3f} (default {self.default:.3f})"
+            self.progress.update(1)
+        write_outputs(self.plan, self.study)
+
+
+AHEAD = 1
+"""Trials drawn ahead of the one developing: the next trial renders while this one is developed
+(a render keeps about 1.5 of 2 cores busy, development as much: side by side they share them)."""
+
+
+def timed_call(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """(``fn(*args)``, its wall seconds)."""
+    t0 = time.monotonic()
+    return fn(*args), time.monotonic() - t0
 
 
 PHASES = ("prefit", "default config", "trials", "final round", "best.yaml check")
@@ -556,26 +662,26 @@ def _round_of(record: dict[str, Any]) -> tuple[int, int, int]:
     return record.get("frames", 0), record.get("polish", 0), record.get("polish_frames", 0)
 
 
-def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, Any]:
+def polish(plan: Plan, study: Any, t: Any, more: Future | None, held: Future | None) -> dict[str, Any]:
     """Finalist ``t``'s development searched again on its trial's frames and the first half of
-    fit.polish_frames more, rendered with its ``overrides`` into ``polish/KEY`` (fit.polish_trials
-    candidates; its own first, then those of the :data:`POLISH_STARTS` closest trials and the
-    defaults): each trial's search started from the best so far, found on another render, ends in a
-    local optimum of its own, and fits its few frames' draws. The second half, ``held_out/KEY``,
-    stops it: the result is the search's best so far that came closest there (:func:`search`).
-    Its own development when nothing is developed or fit.polish_trials is 0."""
+    fit.polish_frames more (``more``: their render into ``polish/KEY``, on the render thread) with
+    fit.polish_trials candidates (its own first, then those of the :data:`POLISH_STARTS` closest
+    trials and the defaults): each trial's search started from the best so far, found on another
+    render, ends in a local optimum of its own, and fits its few frames' draws. The second half
+    (``held``: ``held_out/KEY``) stops it: the result is the search's best so far that came closest
+    there (:func:`search`). Its own development when nothing is developed or fit.polish_trials is 0
+    (:func:`polishes`: then nothing more is rendered)."""
     own = t.user_attrs["develop"]
-    if not plan.developed or not plan.fit.polish_trials:
+    if not polishes(plan):
         return own
     closest = sorted(complete(study), key=lambda u: (u.value, u.number))[:POLISH_STARTS]
     seed = int(np.random.SeedSequence([plan.fit.seed, t.number, POLISH_STREAM]).generate_state(1)[0])
-    key = t.user_attrs["key"]
-    r = load_rendered(plan.folder / "trials" / key)
-    if plan.fit.polish_searched:
-        r = joined(r, rendered(plan, mkdir(plan.folder / "polish") / key, overrides, "polish"))
+    r = load_rendered(plan.folder / "trials" / t.user_attrs["key"])
+    if more is not None:
+        r = joined(r, more.result())
     check = None
-    if plan.fit.held_out:
-        h = rendered(plan, mkdir(plan.folder / "held_out") / key, overrides, "held_out")
+    if held is not None:
+        h = held.result()
         check = lambda v: measure(plan, h, v)  # noqa: E731
     with plan.timed("develop: polish"):
         found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
@@ -585,6 +691,11 @@ def polish(plan: Plan, study: Any, t: Any, overrides: list[str]) -> dict[str, An
                  "last %.4f)", t.number, len(found.held_out), int(np.argmin(found.held_out)) + 1, plan.fit.held_out,
                  min(found.held_out), found.held_out[-1])
     return found.values
+
+
+def polishes(plan: Plan) -> bool:
+    """Whether the final round polishes its finalists' developments (:func:`polish`)."""
+    return bool(plan.developed and plan.fit.polish_trials)
 
 
 def final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
@@ -613,25 +724,39 @@ def _final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
                     f"{f' and {fit.polish_searched} more, stopped by {fit.held_out} held out' if fit.polish else ''})"
                     if todo and plan.developed and fit.polish_trials else ""))
     progress = Progress(renders, "final renders")
+    with render_thread() as pool:
+        # every render of the round queued at once, in the order they are needed: each renders while
+        # the main thread polishes and measures with those before it
+        def ahead(key: str, overrides: list[str], part: str, wanted: Any = True) -> Future | None:
+            return pool.submit(rendered, plan, mkdir(plan.folder / part) / key, overrides, part) if wanted else None
 
-    def measured(key: str, overrides: list[str], values: dict[str, Any]) -> dict[str, Any]:
-        d = measure(plan, rendered(plan, mkdir(plan.folder / "final") / key, overrides, "final"), values)
-        progress.update(1)
-        return {"distance": d.total, "components": d.components}
+        home = ahead("default", [], "final", "default" not in record)
+        queued = []
+        for t in todo:
+            key, overrides = t.user_attrs["key"], to_overrides(values_of(plan.rendered, t.params))
+            queued.append((t, ahead(key, overrides, "polish", polishes(plan) and fit.polish_searched),
+                           ahead(key, overrides, "held_out", polishes(plan) and fit.held_out),
+                           ahead(key, overrides, "final")))
 
-    if "default" not in record:
-        record["default"] = measured("default", [], {})
-        study.set_user_attr("final", record)
-    for t in todo:
-        overrides = to_overrides(values_of(plan.rendered, t.params))
-        try:
-            values = polish(plan, study, t, overrides)
-            record["trials"][str(t.number)] = {**measured(t.user_attrs["key"], overrides, values), "develop": values}
-        except SimgenError as e:  # one finalist that cannot render its frames does not end the fit
-            record.setdefault("dropped", {})[str(t.number)] = str(e)
+        def measured(render: Future, values: dict[str, Any]) -> dict[str, Any]:
+            d = measure(plan, render.result(), values)
             progress.update(1)
-            say(f"simgen fit: trial {t.number} dropped from the final round, its frames did not all render: {e}")
-        study.set_user_attr("final", record)
+            return {"distance": d.total, "components": d.components}
+
+        if home is not None:
+            record["default"] = measured(home, {})
+            study.set_user_attr("final", record)
+        for t, more, held, final in queued:
+            try:
+                values = polish(plan, study, t, more, held)
+                record["trials"][str(t.number)] = {**measured(final, values), "develop": values}
+            except SimgenError as e:  # one finalist that cannot render its frames does not end the fit
+                for f in (more, held, final):
+                    f and f.cancel()
+                record.setdefault("dropped", {})[str(t.number)] = str(e)
+                progress.update(1)
+                say(f"simgen fit: trial {t.number} dropped from the final round, its frames did not all render: {e}")
+            study.set_user_attr("final", record)
     log.info("final round on %d frames: default config %.4f, %s", fit.final, record["default"]["distance"],
              ", ".join([*(f"trial {k} {v['distance']:.4f}" for k, v in record["trials"].items()),
                         *(f"trial {k} dropped" for k in record.get("dropped", {}))]))

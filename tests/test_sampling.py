@@ -131,6 +131,46 @@ def test_pack_disks_and_standing_pose():
     assert np.linalg.norm(w[:, :2] - [3.0, 4.0], axis=1).max() <= fp.radius + 1e-12
 
 
+
+def test_pack_disks_places_and_draws_as_one_try_at_a_time_would():
+    """pack_disks draws its tries in batches; what it places, and where it leaves the stream, are
+    those of the plain rejection loop (one try: u, v = rng.uniform(), rng.uniform(0, 2 pi)), easy,
+    crowded and impossible areas alike."""
+    def one_at_a_time(radii, area, clearance, tries, rng, need=0, priority=None):
+        prio = priority or [0] * len(radii)
+        placed, out, misses = [], [None] * len(radii), 0
+        for i in sorted(range(len(radii)), key=lambda k: (prio[k], -radii[k])):
+            r, room = radii[i], area - radii[i]
+            for _ in range(tries if room >= 0 else 0):
+                rho = room * np.sqrt(rng.uniform())
+                phi = rng.uniform(0.0, 2 * np.pi)
+                p = np.array([rho * np.cos(phi), rho * np.sin(phi)])
+                if all(np.hypot(*(p - q)) >= r + rq + clearance for q, rq in placed):
+                    placed.append((p, r))
+                    out[i] = p
+                    break
+            else:
+                misses += 1
+                if len(radii) - misses < need:
+                    return [None] * len(radii)
+        return out
+
+    cases = np.random.default_rng(7)
+    fitted = missed = 0
+    for case in range(120):
+        k = int(cases.integers(1, 14))
+        radii = list(cases.uniform(0.02, 0.3, k))
+        area, clearance, tries = float(cases.uniform(0.2, 1.0)), float(cases.uniform(0, 0.05)), int(cases.integers(1, 60))
+        need = int(cases.integers(0, k + 1))
+        prio = [int(v) for v in cases.integers(0, 2, k)] if case % 2 else None
+        a, b = np.random.default_rng(case), np.random.default_rng(case)
+        got, want = pack_disks(radii, area, clearance, tries, a, need, prio), one_at_a_time(radii, area, clearance, tries, b, need, prio)
+        assert [None if p is None else p.tolist() for p in got] == [None if p is None else p.tolist() for p in want]
+        assert a.random() == b.random()  # the stream goes on from the same place
+        fitted += all(p is not None for p in got)
+        missed += any(p is None for p in got)
+    assert fitted > 20 and missed > 20  # both kinds of case were tried
+
 def crowded(count: int, area_radius: float):
     s = validate(Settings())
     s.objects.count = [count, count]

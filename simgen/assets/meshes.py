@@ -30,8 +30,14 @@ _FIX = "re-export it from a 3D tool or remove it from the catalog/folder"
 
 def _abs(path: str | Path) -> Path:
     p = Path(path).expanduser()
-    if not p.is_absolute():
-        p = Path.cwd() / p
+    return _resolved(str(p if p.is_absolute() else Path.cwd() / p))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(path: str) -> Path:
+    """``path`` (absolute) with its symlinks resolved, once per process: a scene names each of its
+    meshes again and again (a fit's prefit, thousands of times)."""
+    p = Path(path)
     try:
         return p.resolve()
     except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a symlink loop

@@ -42,6 +42,10 @@ def standing_pose(fp: Footprint, scale: float, yaw: float, xy: np.ndarray) -> np
     return m
 
 
+FIRST_TRIES = 4
+"""The tries :func:`pack_disks` draws at once for a disk first (then all the rest at once)."""
+
+
 def pack_disks(radii: list[float], area_radius: float, clearance: float, max_tries: int,
                rng: np.random.Generator, need: int = 0,
                priority: list[int] | None = None) -> list[np.ndarray | None]:
@@ -53,21 +57,35 @@ def pack_disks(radii: list[float], area_radius: float, clearance: float, max_tri
     annotated objects before clutter; within a group the largest disk goes first.
     """
     prio = priority if priority is not None else [0] * len(radii)
-    placed: list[tuple[np.ndarray, float]] = []
+    centres = np.zeros((len(radii), 2))  # of the disks placed so far, the first n rows
+    sizes = np.zeros(len(radii))         # and their radii
+    n = 0
     out: list[np.ndarray | None] = [None] * len(radii)
     misses = 0
     for i in sorted(range(len(radii)), key=lambda k: (prio[k], -radii[k])):
         r = radii[i]
         room = area_radius - r
-        for _ in range(max_tries if room >= 0 else 0):
-            rho = room * np.sqrt(rng.uniform())
-            phi = rng.uniform(0.0, 2 * np.pi)
-            p = np.array([rho * np.cos(phi), rho * np.sin(phi)])
-            if all(np.hypot(*(p - q)) >= r + rq + clearance for q, rq in placed):
-                placed.append((p, r))
-                out[i] = p
+        tried = 0
+        while tried < (max_tries if room >= 0 else 0):
+            # a try draws u, v from rng: the centre at radius room * sqrt(u), angle 2 pi v. Tries are
+            # drawn in batches (a few first: most disks fit at once) and the stream is then moved to
+            # just after the try that fitted, so that rng ends where drawing one try at a time would
+            batch = min(FIRST_TRIES if not tried else max_tries, max_tries - tried)
+            state = rng.bit_generator.state
+            uv = rng.random((batch, 2))
+            rho, phi = room * np.sqrt(uv[:, 0]), 2 * np.pi * uv[:, 1]
+            p = np.stack([rho * np.cos(phi), rho * np.sin(phi)], axis=1)
+            fits = (np.hypot(p[:, :1] - centres[:n, 0], p[:, 1:] - centres[:n, 1]) >= r + sizes[:n] + clearance).all(axis=1)
+            if fits.any():
+                j = int(fits.argmax())
+                rng.bit_generator.state = state
+                rng.random((j + 1, 2))
+                centres[n], sizes[n] = p[j], r
+                n += 1
+                out[i] = p[j].copy()
                 break
-        else:
+            tried += batch
+        if out[i] is None:
             misses += 1
             if len(radii) - misses < need:
                 return [None] * len(radii)

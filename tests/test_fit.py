@@ -1137,7 +1137,7 @@ def test_a_plan_renders_cheaply_unless_told_and_says_what_it_holds(tmp_path):
         save(tmp_path / "target" / f"{k}.png", rgb(48, 64, k))
     fit = load_fit([f"target={tmp_path / 'target'}", "name=cheap", f"out={tmp_path / 'fit'}"])
     plan = plan_fit(fit, [], validate=check_dataset)
-    assert {f"{k}={v}" for k, v in FIT_RENDER.items()} <= set(plan.base) and "render.samples=16" in plan.base
+    assert {f"{k}={v}" for k, v in FIT_RENDER.items()} <= set(plan.base) and "render.samples=8" in plan.base
     assert {"render.width=64", "render.height=48"} <= set(plan.base)
     assert {h.key for h in plan.held} == {"camera.focal_length", "scene.object_scale", "lighting.world_strength"}
     assert not {h.key for h in plan.held} & {e.key for e in plan.entries}
@@ -1148,7 +1148,7 @@ def test_a_plan_renders_cheaply_unless_told_and_says_what_it_holds(tmp_path):
                                                                "scene.object_scale x camera.focal_length")
     assert determined(plan, "lighting.point_power").endswith("held: lighting.world_strength")
     told = plan_fit(fit, ["render.samples=64"], validate=check_dataset)
-    assert "render.samples=64" in told.base and "render.samples=16" not in told.base
+    assert "render.samples=64" in told.base and "render.samples=8" not in told.base
     untied = plan_fit(load_fit([f"target={tmp_path / 'target'}", "name=cheap", f"out={tmp_path / 'fit'}",
                                 "tie=false"]), [], validate=check_dataset)
     assert untied.held == [] and {"camera.focal_length", "scene.object_scale"} <= {e.key for e in untied.entries}

@@ -90,11 +90,12 @@ class Plan:
         return neutral([e.key for e in self.developed], self.settings.lighting)
 
 
-FIT_RENDER = {"render.denoise_prefilter": "fast", "render.samples": 16}
+FIT_RENDER = {"render.denoise_prefilter": "fast", "render.samples": 8}
 """What a fit's renders default to unless the command line (or fit.simgen) sets it: the denoiser's
 fast prefilter (at 160x120 a sixth of the accurate one's cost per frame, 0.4 dB PSNR off:
-scripts/noise_study.py) and 16 samples (a quarter of 128's time; the same frames' image statistics
-0.031 from 128 samples' against 0.335 between two sets of frames: scripts/fit_render_samples.py)."""
+scripts/noise_study.py) and 8 samples (at 160x120 0.37 s a frame against 2.44 at 128 and 0.56 at
+16; the same frames' image statistics 0.041 from 128 samples' (16: 0.031) against 0.335 between two
+sets of frames, the noise of sampling the scenes: scripts/fit_render_samples.py)."""
 
 
 def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any]) -> Plan:

@@ -339,25 +339,29 @@ def _vignetting(f: np.ndarray) -> float:
         f = cv2.resize(f, (max(round(w / k), 4), max(round(h / k), 4)), interpolation=cv2.INTER_AREA)
     # einsum, not @: a BLAS call wakes OpenBLAS's threads, which then spin on the other cores
     log_y = np.log(np.maximum(np.einsum("nc,c->n", srgb_to_linear(f.reshape(-1, 3) / 255.0), LUMA[0]), 1e-4))
-    r2, ring = _rings(*f.shape[:2])
-    xs, ys, ns = [], [], []
-    for i in range(VIGNETTE_RINGS):
-        sel = ring == i
-        if sel.sum() >= 4:
-            xs.append(r2[sel].mean())
-            ys.append(np.median(log_y[sel]))
-            ns.append(sel.sum())
-    if len(xs) < 2:
+    order, bounds, xs, ns = _rings(*f.shape[:2])
+    if len(bounds) < 2:
         return 0.0
-    return float(1.0 - math.exp(np.polyfit(xs, ys, 1, w=np.sqrt(ns))[0]))
+    by_ring = log_y[order]
+    ys = np.array([np.median(by_ring[a:b]) for a, b in bounds])
+    # the weighted least-squares line's slope, weights ns (np.polyfit's with w = sqrt(ns)), in closed form
+    dx = xs - (ns @ xs) / ns.sum()
+    return float(1.0 - math.exp((ns * dx) @ ys / ((ns * dx) @ dx)))
 
 
 @functools.lru_cache(maxsize=16)
-def _rings(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel (raveled) of an h x w image: r^2 (over the half-diagonal squared) and its bin."""
+def _rings(h: int, w: int) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The rings of an h x w image (:func:`_vignetting`): the pixels (raveled) in ring order, and
+    for each ring of at least 4 pixels its span in that order, then all such rings' mean r^2 (over
+    the half-diagonal squared) and pixel counts."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     r2 = (((xx + 0.5 - w / 2) ** 2 + (yy + 0.5 - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)).ravel()
-    return r2, np.minimum((r2 * VIGNETTE_RINGS).astype(np.intp), VIGNETTE_RINGS - 1)
+    ring = np.minimum((r2 * VIGNETTE_RINGS).astype(np.intp), VIGNETTE_RINGS - 1)
+    order = np.argsort(ring, kind="stable")
+    ends = np.cumsum(np.bincount(ring, minlength=VIGNETTE_RINGS))
+    bounds = [(int(a), int(b)) for a, b in zip([0, *ends[:-1]], ends) if b - a >= 4]
+    xs = np.array([r2[order[a:b]].mean() for a, b in bounds])
+    return order, bounds, xs, np.array([b - a for a, b in bounds], np.float64)
 
 
 # ------------------------------------------------------------------ label statistics

@@ -30,13 +30,13 @@ if TYPE_CHECKING:
 PACKAGE = "simgen.scenes"
 """The package of the bundled recipes: the repository's ``scenes/`` folder (pyproject.toml maps it)."""
 BUILTIN = ("flying", "tabletop")
+"""The recipes shipped in ``scenes/``: ``scenes/<name>.py`` declares RECIPE (registered below)."""
 SHORTFALL = "shortfall"
 """The key of a scene's ``params`` where a recipe records what a draw could not hold (objects that did
 not fit): ``{"placed": K, "wanted": N, "message": "impossible placement: ... ; how to fix it"}``. Such
 a scene renders like any other (a rare infeasible draw is part of the randomization: the run goes on,
 the frame's meta keeps the record and the run's summary counts it); a config most of whose scenes
 fall short is refused before the first frame (:func:`simgen.pipeline.frames.check_placement`)."""
-"""The recipes shipped in ``scenes/``: ``scenes/<name>.py`` declares RECIPE (registered below)."""
 
 
 @dataclass(frozen=True)

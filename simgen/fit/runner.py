@@ -688,10 +688,8 @@ def polish(plan: Plan, study: Any, t: Any, more: Future | None, held: Future | N
     r = load_rendered(plan.folder / "trials" / t.user_attrs["key"])
     if more is not None:
         r = joined(r, more.result())
-    check = None
-    if held is not None:
-        h = held.result()
-        check = lambda v: measure(plan, h, v)  # noqa: E731
+    # the held-out frames are measured when the search ends: they may still be rendering as it starts
+    check = None if held is None else lambda v: measure(plan, held.result(), v)  # noqa: E731
     with plan.timed("develop: polish"):
         found = search(plan.developed, lambda v: measure(plan, r, v), plan.fit.polish_trials, seed,
                        [own, *(u.user_attrs["develop"] for u in closest), plan.defaults], held_out=check)
@@ -738,27 +736,27 @@ def _final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
     progress = Progress(renders, "final renders")
     with render_thread() as pool:
         # every render of the round queued at once, in the order they are needed: each renders while
-        # the main thread polishes and measures with those before it
+        # the main thread polishes and measures with those before it. The first polishing search waits
+        # for its frames only (its held-out frames are read when it ends): the default config's render
+        # comes after them, and is measured last
         def ahead(key: str, overrides: list[str], part: str, wanted: Any = True) -> Future | None:
             return pool.submit(rendered, plan, mkdir(plan.folder / part) / key, overrides, part) if wanted else None
 
-        home = ahead("default", [], "final", "default" not in record)
-        queued = []
+        home, queued = None, []
         for t in todo:
             key, overrides = t.user_attrs["key"], to_overrides(values_of(plan.rendered, t.params))
             polished = polishes(plan) and t.number in contenders
-            queued.append((t, polished, ahead(key, overrides, "polish", polished and fit.polish_searched),
-                           ahead(key, overrides, "held_out", polished and fit.held_out),
+            more = ahead(key, overrides, "polish", polished and fit.polish_searched)
+            home = home or ahead("default", [], "final", "default" not in record)
+            queued.append((t, polished, more, ahead(key, overrides, "held_out", polished and fit.held_out),
                            ahead(key, overrides, "final")))
+        home = home or ahead("default", [], "final", "default" not in record)
 
         def measured(render: Future, values: dict[str, Any]) -> dict[str, Any]:
             d = measure(plan, render.result(), values)
             progress.update(1)
             return {"distance": d.total, "components": d.components}
 
-        if home is not None:
-            record["default"] = measured(home, {})
-            study.set_user_attr("final", record)
         for t, polished, more, held, final in queued:
             try:
                 values = polish(plan, study, t, more, held) if polished else t.user_attrs["develop"]
@@ -769,6 +767,9 @@ def _final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
                 record.setdefault("dropped", {})[str(t.number)] = str(e)
                 progress.update(1)
                 say(f"simgen fit: trial {t.number} dropped from the final round, its frames did not all render: {e}")
+            study.set_user_attr("final", record)
+        if home is not None:
+            record["default"] = measured(home, {})
             study.set_user_attr("final", record)
     log.info("final round on %d frames: default config %.4f, %s", fit.final, record["default"]["distance"],
              ", ".join([*(f"trial {k} {v['distance']:.4f}" for k, v in record["trials"].items()),

@@ -116,9 +116,9 @@ class FitConfig:
     the camera effects, the lights' power and colour) that a search of its own tries on the trial's
     renders, without rendering again (simgen.fit.develop). Each trial's search starts from the
     closest trial's development so far; the first has only the defaults to start from and tries 3
-    times as many (simgen.fit.runner.FIRST_DEVELOP). With 100 (200 before) a 40-trial fit took 17.5
-    minutes instead of 22 with the same renders, a trial's ranking by its distance at 100
-    candidates agreeing with its ranking at 200 (Spearman 0.96 over 40 trials)."""
+    times as many (simgen.fit.runner.FIRST_DEVELOP). In a fit of 200 a trial (the default before),
+    development took 19 of a trial's 33 s, and the trials' distances at their 100th candidate
+    ranked them as at their 200th (Spearman 0.96 over 40 trials)."""
     simgen: list[str] = setting([], empty_ok=True, example="[render.samples=32,objects.catalog=textured]")
     """simgen overrides of every render (the default config and every trial), before the command
     line's; render.width and render.height default to the target's image size, render.denoise_prefilter

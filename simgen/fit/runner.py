@@ -78,8 +78,8 @@ POLISH_STREAM = 0x504F4C49
 FIRST_DEVELOP = 3
 """How many times fit.develop_trials the first trial's development search tries: it starts from the
 defaults alone (every later one from the closest trial's development so far). In a fit of 200
-candidates a trial, the first came to 0.455 at 100 and 0.333 at 200: too far behind to be ranked
-among the closest, where it won the final round."""
+candidates a trial, the first trial's search was at 0.455 by its 100th candidate and 0.333 by its
+200th, and won the final round; in the same fit with 100 it was not among the finalists."""
 POLISH_STARTS = 10
 """The closest trials whose developments a finalist's polishing search tries first."""
 WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "seed")

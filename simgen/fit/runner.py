@@ -678,11 +678,8 @@ def polish(plan: Plan, study: Any, t: Any, more: Future | None, held: Future | N
     trials and the defaults): each trial's search started from the best so far, found on another
     render, ends in a local optimum of its own, and fits its few frames' draws. The second half
     (``held``: ``held_out/KEY``) stops it: the result is the search's best so far that came closest
-    there (:func:`search`). Its own development when nothing is developed or fit.polish_trials is 0
-    (:func:`polishes`: then nothing more is rendered)."""
+    there (:func:`search`). Called only where :func:`polishes`."""
     own = t.user_attrs["develop"]
-    if not polishes(plan):
-        return own
     closest = sorted(complete(study), key=lambda u: (u.value, u.number))[:POLISH_STARTS]
     seed = int(np.random.SeedSequence([plan.fit.seed, t.number, POLISH_STREAM]).generate_state(1)[0])
     r = load_rendered(plan.folder / "trials" / t.user_attrs["key"])

@@ -108,9 +108,10 @@ class FitConfig:
     """Trials drawn at random before TPE models the results."""
     prefit_trials: int = setting(200, ge=0, le=100_000)
     """With target_coco: candidate values of the geometric settings in the space (camera distance,
-    elevation, focal length, object count and scale) tried on the label statistics of their scenes
-    projected without rendering (simgen.fit.geometry, a fraction of a second each) before the first
-    trial, which then starts from the best. 0: none."""
+    elevation, focal length, object count and scale), spread over it, tried on the label statistics
+    of their scenes projected without rendering (simgen.fit.geometry.prefit, a fraction of a second
+    each) before the first trial; a local search from the closest few then uses a fifth as many
+    evaluations each, and the first trial starts from its best. 0: none."""
     develop_trials: int = setting(100, ge=1, le=100_000)
     """Per trial, the candidate values of the settings applied after the render (camera.exposure,
     the camera effects, the lights' power and colour) that a search of its own tries on the trial's

@@ -359,6 +359,38 @@ def _suggest_all(entries: Sequence[Entry], trial: Any) -> dict[str, Any]:
     return dict(trial.params)
 
 
+def to_unit(d: Any, x: float) -> float:
+    """Where ``x`` lies in a numeric optuna distribution ``d``'s interval, 0 to 1 (in log units for
+    a log-scaled one)."""
+    lo, hi, x = (math.log(d.low), math.log(d.high), math.log(x)) if d.log else (d.low, d.high, x)
+    return (x - lo) / (hi - lo)
+
+
+def from_unit(d: Any, u: float) -> Any:
+    """The value of a distribution ``d`` at ``u`` (0 to 1, clipped): the inverse of :func:`to_unit`
+    (rounded for an integer one); for a categorical one, the choice whose equal share of [0, 1]
+    holds ``u``."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    u = min(max(u, 0.0), 1.0)
+    if isinstance(d, CategoricalDistribution):
+        return d.choices[min(int(u * len(d.choices)), len(d.choices) - 1)]
+    lo, hi = (math.log(d.low), math.log(d.high)) if d.log else (d.low, d.high)
+    x = lo + u * (hi - lo)
+    x = min(max(math.exp(x) if d.log else x, d.low), d.high)  # lo + (hi - lo) can miss hi by a bit
+    return int(round(x)) if isinstance(d, IntDistribution) else x
+
+
+def latin_hypercube(entries: Sequence[Entry], n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """``n`` optimizer params of ``entries`` spread over the space as a Latin hypercube: each
+    parameter's interval cut into ``n`` equal strata (in its own units: log for a log-scaled one),
+    one draw in each, the strata of different parameters paired at random. Every part of each
+    interval is tried, unlike ``n`` independent draws, with numpy alone."""
+    dists = {k: d for e in entries for k, d in e.distributions().items()}
+    units = {k: (rng.permutation(n) + rng.random(n)) / n for k in dists}
+    return [{k: from_unit(d, float(units[k][i])) for k, d in dists.items()} for i in range(n)]
+
+
 def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], Distance], params: dict[str, Any],
            start: Distance, budget: int, balance: tuple[str, str] | None = BALANCE) -> dict[str, Any]:
     """A pattern search of ``budget`` evaluations ``measure(params)`` from ``params`` (of distance
@@ -369,7 +401,7 @@ def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], Distanc
     balancing) is tried once more with the balancing setting's centre moved to shift it back: a
     secant step on the statistic's :attr:`Distance.shift`, its slope measured by a :data:`PROBE`
     step first and updated by every such try. The best params."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.distributions import CategoricalDistribution
 
     dists = {k: d for e in entries for k, d in e.distributions().items()}
     numeric = [k for k, d in dists.items() if not isinstance(d, CategoricalDistribution)]
@@ -377,16 +409,10 @@ def refine(entries: Sequence[Entry], measure: Callable[[dict[str, Any]], Distanc
     lever = next((p for e in entries if e.key == key for p in e.params if p in numeric and not p.endswith(".width")), None)
 
     def unit(k: str, x: float) -> float:
-        d = dists[k]
-        lo, hi, x = (math.log(d.low), math.log(d.high), math.log(x)) if d.log else (d.low, d.high, x)
-        return (x - lo) / (hi - lo)
+        return to_unit(dists[k], x)
 
     def value(k: str, u: float) -> float:
-        d = dists[k]
-        lo, hi = (math.log(d.low), math.log(d.high)) if d.log else (d.low, d.high)
-        x = lo + min(max(u, 0.0), 1.0) * (hi - lo)
-        x = min(max(math.exp(x) if d.log else x, d.low), d.high)  # lo + (hi - lo) can miss hi by a bit
-        return int(round(x)) if isinstance(d, IntDistribution) else x
+        return from_unit(dists[k], u)
 
     best, best_d = dict(params), start
     step, spent = FIRST_STEP, 0

@@ -107,7 +107,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
                    f" and {final.get('polish_frames', 0)} more)" if final.get("polish") else ""))]
               if result and result.final else []),
             *([("result (best.yaml)", result.what)] if result else []),
-            *([("prefit", "{evaluations} candidates of the geometric settings on projected labels: label distance "
+            *([("prefit", "{evaluations} evaluations of the geometric settings on projected labels: label distance "
                 "{distance:.3f} ({seconds:.0f} s); trial 0 renders the best".format(**study.user_attrs["prefit"]))]
               if "prefit" in study.user_attrs else [])]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -24,7 +24,7 @@ from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics,
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
 from simgen.core.transforms import plane_pose, rot_z
 from simgen.recipes import SHORTFALL, Recipe
-from simgen.sampling.camera import check_calibration, sample_shell, shell_camera
+from simgen.sampling.camera import check_calibration, draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import draw_distractors, object_name, pick_objects
@@ -324,9 +324,7 @@ def first_camera(settings: Settings, draw: dict) -> Camera:
 
 def camera_of(settings: Settings, draw: dict, dist: float, el: float, az: float) -> Camera:
     """The camera of shell draw ``draw`` (its target, lens, exposure, aperture) at ``dist``/``el``/``az``."""
-    return shell_camera(settings.camera, settings.render, np.array(draw["target"]), dist, el, az,
-                        draw["focal_length_mm"], tuple(draw.get("principal_point_offset_px", (0.0, 0.0))),
-                        draw.get("exposure_stops", 0.0), draw.get("fstop", 0.0), draw.get("focal_scale", 1.0))
+    return draw_camera(settings, {**draw, "distance": dist, "elevation_deg": el, "azimuth_deg": az})
 
 
 WALL_VIEW_TRIES = 100

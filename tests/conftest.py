@@ -26,6 +26,20 @@ SLOW_FIRST = ("test_doc_blocks.py", "test_fit.py", "test_yolo_trainer.py", "test
 workers go through the short files meanwhile instead of waiting at the end for one of these."""
 
 
+@pytest.fixture(scope="session", autouse=True)
+def environment_cache(tmp_path_factory):
+    """Environments (scene=environment) are extracted into a cache of the test session's own, not
+    the user's ~/.cache: $SIMGEN_CACHE, which the tests' child processes inherit."""
+    folder = tmp_path_factory.mktemp("simgen-cache")
+    old = os.environ.get("SIMGEN_CACHE")
+    os.environ["SIMGEN_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("SIMGEN_CACHE", None)
+    else:
+        os.environ["SIMGEN_CACHE"] = old
+
+
 def require(what: str, present: bool, setup: str) -> None:
     """Tests install nothing: a test that needs ``what`` from outside Python (a one-node Slurm,
     a PostgreSQL server, Chromium, the client environment) calls this in its fixture. Absent,

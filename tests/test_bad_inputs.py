@@ -585,9 +585,9 @@ CASES = [
     C("moved-placement", ["placement=physics"], "placement is now scene.placement (a setting of scene=tabletop)"),
     C("flying-exposure", ["scene=flying", "camera.exposure=[-1,1]"], "does nothing with scene=flying"),
     C("flying-camera-distance", ["scene=flying", "scene.camera_distance=[2,3]"],
-      "scene.camera_distance is a setting of scene=tabletop; scene=flying has no such key"),
+      "scene.camera_distance is a setting of scene=environment and scene=tabletop; scene=flying has no such key"),
     C("flying-object-scale", ["scene=flying", "scene.object_scale=[1,2]"],
-      "scene.object_scale is a setting of scene=tabletop; scene=flying has no such key"),
+      "scene.object_scale is a setting of scene=environment and scene=tabletop; scene=flying has no such key"),
     C("flying-exposure", ["scene=flying", "camera.exposure=[1,2]"], "camera.exposure=[1.0,2.0] does nothing"),
     # keys that moved into the tabletop recipe: the old name says the new one
     C("moved-camera-distance", ["camera.distance=[2,3]"], "camera.distance is now scene.camera_distance"),

@@ -181,6 +181,9 @@ def populate(block: Block, world: Path, dataset: Path) -> None:
     for name, category in MESH_DIRS.items():
         if f"/data/{name}" in text:
             shutil.copytree(ROOT / "assets" / "meshes" / category, world / "data" / name)
+    if "/data/room.glb" in text:  # a user's world: the bundled room stands in
+        (world / "data").mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "assets" / "environments" / "room.glb", world / "data" / "room.glb")
     if "/data/my_configs" in text:  # what the block's comment says the file holds
         warm = world / "data" / "my_configs" / "lighting" / "warm.yaml"
         warm.parent.mkdir(parents=True)

@@ -20,7 +20,7 @@ import trimesh
 from simgen import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
-from simgen.core.mesh_ref import GeneratedMesh, MeshRef
+from simgen.core.mesh_ref import EnvironmentMesh, GeneratedMesh, MeshRef
 from simgen.core.scene import MAX_IMAGE_PIXELS
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,16 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
     Loading dispatches on the kind of mesh here, and only here: a
     :class:`~simgen.core.mesh_ref.GeneratedMesh` is generated
     (:func:`simgen.assets.parametric.shape_of`: its mesh, and its UVs as an appearance with no
-    material), anything else is a file."""
+    material), an :class:`~simgen.core.mesh_ref.EnvironmentMesh` read from its environment's
+    extraction (:mod:`simgen.assets.environment`, no appearance), anything else is a file."""
     if isinstance(mesh, GeneratedMesh):
         from simgen.assets import parametric
 
         return parametric.shape_of(mesh).loaded
+    if isinstance(mesh, EnvironmentMesh):  # an environment file's object (its own materials: Blender's)
+        from simgen.assets.environment import environment_mesh
+
+        return LoadedAsset(environment_mesh(mesh), None)
     key = str(_abs(mesh))
     if max_pixels is None:
         return _load_cached(key)

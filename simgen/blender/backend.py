@@ -52,7 +52,7 @@ class BlenderBackend:
         self.tmpdir = self._work.path
         self.blender_log = self.tmpdir / "blender.log"
         self._log = BlenderLog(self.blender_log, quiet)
-        self._blocks = Datablocks(settings.max_image_pixels, self.tmpdir)
+        self._blocks = Datablocks(settings.max_image_pixels, self.tmpdir, self._log)
         self._frame_ids: list = []  # datablocks created for the current scene
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names

@@ -10,17 +10,21 @@ and frame) are dropped once no frame uses them, so memory stays flat over long r
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any
 
 import bpy
 import numpy as np
 
+from simgen import SimgenError
 from simgen.assets.appearance import TextureImage
 from simgen.assets.meshes import load_asset
+from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
 from simgen.blender.own import COLOR_ATTRIBUTE, UV_MAP, own_material
 from simgen.core.image_header import check_pixels
-from simgen.core.mesh_ref import GeneratedMesh, MeshRef
+from simgen.core.mesh_ref import EnvironmentMesh, GeneratedMesh, MeshRef
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
@@ -66,21 +70,62 @@ class Datablocks:
     """The datablocks of one backend, by file. ``max_pixels``: render.max_image_pixels;
     ``scratch``: the folder an embedded texture is written to before Blender loads it."""
 
-    def __init__(self, max_pixels: int | None, scratch: Path):
+    def __init__(self, max_pixels: int | None, scratch: Path, quiet: Any = contextlib.nullcontext):
         self.max_pixels = max_pixels
+        self.quiet = quiet  # () -> a context in which Blender's own output goes to its log
         self.scratch = scratch
         self.meshes: dict[MeshRef, bpy.types.Mesh] = {}
         self.images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
         self.textures: dict[tuple[str, bool], bpy.types.Image] = {}  # meshes' own images, by (file, colour)
         self.own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
+        self.environments: set[Path] = set()  # environment files loaded (their meshes are in self.meshes)
+        self.plain: bpy.types.Material | None = None  # for an environment's faces that have no material
 
     def mesh(self, mesh: MeshRef) -> bpy.types.Mesh:
         """The Blender mesh of an asset file or a generated shape (:func:`mesh_from_ref`),
         converted once."""
         me = self.meshes.get(mesh)
         if me is None:
+            if isinstance(mesh, EnvironmentMesh):
+                self.load_environment(mesh.file)
+                me = self.meshes.get(mesh)
+                if me is None:
+                    raise SimgenError(f"scene.file={mesh.file}: no object {mesh.key!r} in it")
+                return me
             me = self.meshes[mesh] = mesh_from_ref(mesh)
         return me
+
+    def load_environment(self, file: Path) -> None:
+        """Load an environment file (:func:`simgen.blender.environment.load`), once: its meshes
+        with the file's materials, each writing the normal label's AOV; faces without a material
+        get a plain grey one."""
+        if file in self.environments:
+            return
+        with self.quiet():
+            loaded = environment.load(file, prefix=f"env{len(self.environments)}", max_pixels=self.max_pixels)
+        self.environments.add(file)
+        seen: set = set()
+        for key, me in loaded.meshes.items():
+            self.meshes[EnvironmentMesh(file, key)] = me
+            if not me.materials:
+                me.materials.append(None)
+            for k, mat in enumerate(me.materials):
+                if mat is None or mat.node_tree is None:
+                    me.materials[k] = mat = self.plain_material()
+                if mat not in seen:
+                    seen.add(mat)
+                    if mat is not self.plain:
+                        add_normal_aov(mat.node_tree)
+
+    def plain_material(self) -> bpy.types.Material:
+        if self.plain is None:
+            self.plain = bpy.data.materials.new("simgen_plain")
+            tree = self.plain.node_tree
+            if tree is None:  # Blender before 5 made materials without nodes
+                self.plain.use_nodes = True
+                tree = self.plain.node_tree
+            add_normal_aov(tree)
+        return self.plain
 
     def drop_generated(self, keep: set[MeshRef]) -> None:
         """Remove the Blender meshes of generated shapes not in ``keep`` (the scene now built):
@@ -148,6 +193,10 @@ class Datablocks:
         for mat in self.own.values():
             bpy.data.materials.remove(mat)
         self.own.clear()
+        if self.plain is not None:
+            bpy.data.materials.remove(self.plain)
+            self.plain = None
+        self.environments.clear()
         for img in [*self.images.values(), *self.textures.values()]:
             bpy.data.images.remove(img)
         self.images.clear()

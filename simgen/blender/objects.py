@@ -9,7 +9,7 @@ from mathutils import Matrix
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.materials import pbr_coordinates, scene_material
 from simgen.blender.own import JITTER_PROPS
-from simgen.core.mesh_ref import GeneratedMesh
+from simgen.core.mesh_ref import EnvironmentMesh, GeneratedMesh
 from simgen.core.scene import Light, SceneObject
 
 
@@ -22,6 +22,10 @@ def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, m
     ob.matrix_world = Matrix(o.mesh_to_world.tolist())
     ob.pass_index = o.instance_id
     ob.visible_shadow = o.casts_shadow
+    if isinstance(o.mesh, EnvironmentMesh):  # an environment's part: the file's materials, on its mesh
+        coll.objects.link(ob)
+        made.append(ob)
+        return
     # meshes are shared between frames and objects; the material belongs to the object
     own = o.material.own
     if own is None:

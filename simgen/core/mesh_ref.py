@@ -54,14 +54,36 @@ class GeneratedMesh:
         return f"{self.category}/{self.stem}"
 
 
-MeshRef = Union[Path, GeneratedMesh]
-"""A mesh file or a generated shape."""
+MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh"]
+"""A mesh file, a generated shape or an environment file's object."""
 
 
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
     """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
-    if isinstance(mesh, (GeneratedMesh, Path)):
+    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, Path)):
         return mesh
     if isinstance(mesh, (str, os.PathLike)):
         return Path(mesh)
     raise TypeError(f"{what} must be a mesh file path or a GeneratedMesh, not {type(mesh).__name__}")
+
+
+@dataclass(frozen=True)
+class EnvironmentMesh:
+    """The mesh of one object of an environment file (a user's world: :mod:`simgen.assets.environment`),
+    in the object's local coordinates, as Blender evaluates it (modifiers applied), with the file's
+    own materials. The pure side reads it from the environment's extraction; the Blender layer from
+    the file, loaded once per process."""
+
+    file: Path
+    """The environment file, absolute."""
+    key: str
+    """The object's name in the file (its instances share the mesh)."""
+
+    @property
+    def stem(self) -> str:
+        """``<file stem>_<object name>`` (characters outside [A-Za-z0-9._-] as ``_``)."""
+        return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{self.file.stem}_{self.key}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"

@@ -15,7 +15,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 
 from simgen.core.lens import Lens
-from simgen.core.mesh_ref import GeneratedMesh, MeshRef, as_mesh_ref
+from simgen.core.mesh_ref import EnvironmentMesh, MeshRef, as_mesh_ref
 
 LightKind = Literal["point", "sun", "spot", "area"]
 
@@ -34,7 +34,7 @@ MAX_IMAGE_PIXELS = 16384 * 8192
 equirectangular HDRI), checked from its header before it is decoded (simgen.core.image_header)."""
 
 
-ROLES: tuple[str, ...] = ("object", "distractor", "ground", "wall", "support")
+ROLES: tuple[str, ...] = ("object", "distractor", "ground", "wall", "support", "environment")
 """What a scene object is (:attr:`SceneObject.role`): materials are drawn per kind of surface."""
 
 MAX_INSTANCE_ID = 65535
@@ -227,7 +227,7 @@ class SceneObject:
     role: str = "object"
     """What it is in the scene, for the materials drawn per kind of surface: object (a
     catalog asset), distractor, ground, wall (walls, ceilings, backdrops), support (tables,
-    bins)."""
+    bins), environment (a part of an environment file: its own materials)."""
     casts_shadow: bool = True
     """False: shadow rays pass through it, so lights outside it (a sun, the world) still
     light what it encloses: a closed room's walls and ceiling, which cannot shadow anything
@@ -407,9 +407,10 @@ class Scene:
         return pickle.dumps((self.objects, self.lights, self.world), protocol=5)
 
     def files(self) -> list[Path]:
-        """Every file the scene reads: its mesh files (a generated shape reads none), image
+        """Every file the scene reads: its mesh and environment files (a generated shape reads none), image
         textures, PBR maps, the HDRI and the backdrop photo."""
-        out = [o.mesh for o in self.objects if not isinstance(o.mesh, GeneratedMesh)]
+        out = [o.mesh for o in self.objects if isinstance(o.mesh, Path)]
+        out += sorted({o.mesh.file for o in self.objects if isinstance(o.mesh, EnvironmentMesh)})
         out += [Path(o.material.texture.image) for o in self.objects
                 if o.material.texture is not None and o.material.texture.image is not None]
         out += [Path(p) for o in self.objects if o.material.pbr is not None for p in o.material.pbr.set.maps().values()]

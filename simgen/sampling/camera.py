@@ -41,6 +41,15 @@ def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: flo
                   fstop=fstop, focus_distance=dist if fstop > 0 else 0.0, lens=lens)
 
 
+def draw_camera(settings: Any, draw: dict) -> Camera:
+    """The camera of a shell draw (:func:`sample_shell`: its target, distance, elevation, azimuth,
+    lens, exposure, aperture) for ``settings`` (its camera and render groups)."""
+    return shell_camera(settings.camera, settings.render, np.array(draw["target"]), draw["distance"],
+                        draw["elevation_deg"], draw["azimuth_deg"], draw["focal_length_mm"],
+                        tuple(draw.get("principal_point_offset_px", (0.0, 0.0))), draw.get("exposure_stops", 0.0),
+                        draw.get("fstop", 0.0), draw.get("focal_scale", 1.0))
+
+
 def sample_shell(c: CameraConfig, shell: Any, center: np.ndarray, rng: np.random.Generator) -> dict:
     """Draw a camera on its shell around ``center``; returns the draws (see :func:`shell_camera`).
     ``shell``: the recipe's settings of where the camera stands (``camera_distance``,

@@ -1,0 +1,220 @@
+"""Environment: your own world from a file, the catalog's objects standing on its surfaces.
+
+``scene=environment scene.file=/data/cell.blend`` (or ``.glb``/``.gltf``, ``.usd``/``.usda``/
+``.usdc``/``.usdz``, ``.fbx``, ``.obj``): the file's geometry with its own materials and textures,
+and its lights, are the world (:mod:`simgen.assets.environment`; Blender reads the file once per
+process and keeps it across frames). Each frame draws:
+
+1. the objects (objects.count, the catalog's, at scene.object_scale), standing upright at a random
+   yaw within scene.area_radius of a point drawn on the file's support surfaces (:mod:`simgen.sampling.surfaces`): the level, upward-facing
+   areas of the parts ``scene.supports`` names (object name globs, ``collection:GLOB``,
+   ``material:GLOB``, ``property:KEY``), or of every part when it names none, of at least
+   ``scene.min_support_area``. Each rests on its surface, meets no environment geometry and no
+   other object. A draw that cannot place objects.count[0] of them is drawn again, and after
+   :data:`PLACEMENT_ATTEMPTS` draws the frame keeps what fits and records the shortfall
+   (simgen.recipes.SHORTFALL);
+2. the camera on a shell around the placed objects (scene.camera_distance, camera_elevation,
+   camera_azimuth, look_at_jitter), redrawn (up to :data:`CAMERA_TRIES` times) while the file's
+   geometry blocks its line of sight to their centre;
+3. simgen's lamps and world (the lighting group) besides the file's lights
+   (``scene.file_lights``); ``lighting.count=[0,0]`` keeps the file's alone.
+
+The file's parts are labelled background (category 0), each with an instance id of its own after
+the objects'. A sequence's steps are views of the still scene (each its own camera draw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from simgen import SimgenError
+from simgen.assets import Catalog, load_mesh
+from simgen.assets.environment import Environment, check_file, load_environment
+from simgen.config import Settings
+from simgen.config.schema import setting, span
+from simgen.core.paths import ASSET_DIR
+from simgen.core.scene import MAX_INSTANCE_ID, Light, Material, OwnLook, Scene, SceneObject
+from simgen.recipes import SHORTFALL, Recipe
+from simgen.sampling.camera import draw_camera, sample_shell
+from simgen.sampling.lighting import sample_lights
+from simgen.sampling.materials import sample_material
+from simgen.sampling.objects import object_name, pick_objects
+from simgen.sampling.placement import footprint, standing_pose
+from simgen.sampling.random import integer, uniform
+from simgen.sampling.surfaces import Surface, draw_point, find_surfaces, place_on_surfaces, segment_hits
+
+PLACEMENT_ATTEMPTS = 5
+"""Draws of counts, picks and scales per frame before it keeps what fits of the last."""
+CAMERA_TRIES = 50
+"""Camera draws per frame before it keeps the last (its line of sight blocked: recorded)."""
+
+
+@dataclass
+class Config:
+    """Your own world from a file (.blend, .glb/.gltf, .usd/.usda/.usdc/.usdz, .fbx, .obj): the
+    catalog's objects on its surfaces, a camera around them, its lights and simgen's."""
+
+    recipe: str = setting("environment")
+    """Recipe module under scenes/ (scenes/<recipe>.py)."""
+    file: Optional[str] = setting(None, example="/data/cell.blend")
+    """The scene file that is the world; null: the bundled room (assets/environments/room.glb: a
+    floor, two walls, a table, a shelf unit). Read once by Blender into a cache ($SIMGEN_CACHE, else
+    ~/.cache/simgen/environments); its scripts never run."""
+    supports: list[str] = setting([], empty_ok=True, example="[table*, collection:shelves, property:support]")
+    """The parts objects stand on: object name globs, collection:GLOB, material:GLOB or
+    property:KEY (a custom property set true). []: every part's level, upward-facing areas."""
+    min_support_area: float = setting(0.02, gt=0.0)
+    """m^2: the smallest connected level area objects are placed on."""
+    file_lights: bool = setting(True)
+    """Render the file's own lights (beside the lighting group's lamps)."""
+    clearance: float = setting(0.005, ge=0.0)
+    """m kept free around each object's footprint and above it."""
+    max_tries: int = setting(200, ge=1, le=100_000)
+    """Position draws per object before it is left out of the draw."""
+    area_radius: Optional[float] = setting(0.5, gt=0.0)
+    """m: the objects stand within this distance (seen from above) of a point drawn uniformly on
+    the surfaces each frame, so that the camera sees them together; null: anywhere on them."""
+    cell: float = setting(0.005, gt=0.0)
+    """m: the grid on which surfaces are measured (larger for surfaces over ~10 m across)."""
+    object_scale: list[float] = span([0.8, 1.25], gt=0.0)
+    """Size factor of every object."""
+    camera_distance: list[float] = span([0.8, 1.5], ge=0.001, common=True)
+    """Metres from the objects' centre to the camera."""
+    camera_elevation: list[float] = span([25.0, 70.0], ge=-90.0, le=90.0)
+    """Degrees above the horizontal."""
+    camera_azimuth: list[float] = span([0.0, 360.0])
+    """Degrees about +Z."""
+    look_at_jitter: float = setting(0.05, ge=0.0)
+    """Metres (standard deviation) the camera's aim moves off the objects' centre."""
+
+
+BUNDLED_ROOM = ASSET_DIR / "environments" / "room.glb"
+"""scene.file's default: made by scripts/make_room.py."""
+
+
+def file_of(sc: Config) -> str | Path:
+    return BUNDLED_ROOM if sc.file is None else sc.file
+
+
+def check(settings: Settings) -> None:
+    check_file(file_of(settings.scene))
+
+
+def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
+    """The environment's support surfaces under ``sc`` (cached per environment and settings)."""
+    key = (tuple(sc.supports), sc.min_support_area, sc.cell)
+    cache = _SURFACES.setdefault(env.file, {})
+    if key not in cache:
+        parts = env.select(sc.supports) if sc.supports else list(env.parts)
+        if sc.supports and not parts:
+            raise SimgenError(f"scene.supports={list(sc.supports)} names no part of {env.file} (its parts: "
+                              f"{', '.join(p.name for p in env.parts[:12])}{' ...' if len(env.parts) > 12 else ''})")
+        names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
+        found = find_surfaces(env.triangles(parts), env.triangles(), sc.min_support_area, sc.cell, names)
+        if not found:
+            raise SimgenError(f"scene.file={env.file}: no level, upward-facing area of at least "
+                              f"scene.min_support_area={sc.min_support_area} m^2 on "
+                              f"{'the parts scene.supports names' if sc.supports else 'any part'}; name the "
+                              "parts objects stand on (scene.supports) or lower scene.min_support_area")
+        cache[key] = found
+    return cache[key]
+
+
+_SURFACES: dict = {}
+
+
+def file_lights(env: Environment) -> list[Light]:
+    return [Light(kind=li["kind"], light_to_world=np.asarray(li["matrix"], float), power=li["power"],
+                  color=tuple(li["color"]), size=li["size"], spot_angle=li["spot_angle"]) for li in env.lights]
+
+
+def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np.random.Generator
+          ) -> tuple[list[SceneObject], dict]:
+    o, sc = settings.objects, settings.scene
+    anchor = draw_point(surfaces, rng) if sc.area_radius is not None else None
+    region = None if anchor is None else (anchor, sc.area_radius)
+    for attempt in range(1, PLACEMENT_ATTEMPTS + 1):
+        n = integer(rng, o.count)
+        picks, shapes = pick_objects(o, catalog, n, rng)
+        scales = [a.scale * uniform(rng, sc.object_scale) for a in picks]
+        yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
+        fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
+        spots = place_on_surfaces(surfaces, [f.radius for f in fps], [f.height for f in fps], sc.clearance,
+                                  sc.max_tries, rng, region)
+        if sum(s is not None for s in spots) >= o.count[0]:
+            break
+    objects, drawn, dropped = [], [], []
+    for a, s, yaw, fp, spot, shape in zip(picks, scales, yaws, fps, spots, shapes):
+        drawn.append({"asset": a.key, "scale": s, "yaw": yaw, "height": fp.height,
+                      "surface": None if spot is None else spot[0],
+                      "xy": None if spot is None else spot[1].tolist(), **({"shape": shape} if shape else {})})
+        if spot is None:
+            dropped.append(a.key)
+            continue
+        pose = standing_pose(fp, s, yaw, spot[1])
+        pose[2, 3] += surfaces[spot[0]].z
+        iid = len(objects) + 1
+        objects.append(SceneObject(name=object_name(iid, a.key, a.path), mesh=a.path, mesh_to_world=pose,
+                                   instance_id=iid, category_id=a.category_id,
+                                   material=sample_material(settings.materials, rng), asset_id=a.key))
+    params = {"count_drawn": n, "draws": attempt, "dropped": dropped, "objects": drawn,
+              **({"anchor": anchor.tolist()} if anchor is not None else {})}
+    if len(objects) < o.count[0]:
+        params[SHORTFALL] = {"placed": len(objects), "wanted": o.count[0], "draws": PLACEMENT_ATTEMPTS,
+                             "message": f"impossible placement: {o.count[0]} objects (objects.count[0]) did not fit "
+                                        f"on the support surfaces of {file_of(sc)} ({sum(s.area for s in surfaces):.2f} "
+                                        f"m^2) within scene.area_radius={sc.area_radius} m in {PLACEMENT_ATTEMPTS} "
+                                        "draws; lower objects.count or scene.object_scale, raise scene.area_radius "
+                                        "or name larger supports (scene.supports)"}
+    return objects, params
+
+
+def centre_of(objects: list[SceneObject], surfaces: list[Surface]) -> np.ndarray:
+    """The middle of the placed objects (their meshes' bounds), else of the largest surface."""
+    if objects:
+        boxes = [load_mesh(o.mesh).bounds @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3] for o in objects]
+        return np.mean([(b.min(axis=0) + b.max(axis=0)) / 2 for b in boxes], axis=0)
+    s = max(surfaces, key=lambda s: s.area)
+    rows, cols = np.nonzero(s.support)
+    return np.array([*s.xy(rows, cols).mean(axis=0), s.z])
+
+
+def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
+    sc = settings.scene
+    env = load_environment(file_of(sc))
+    surfaces = surfaces_of(env, sc)
+    objects, obj_params = place(settings, catalog, surfaces, rng)
+    first = len(objects) + 1
+    if first + len(env.parts) - 1 > MAX_INSTANCE_ID:
+        raise SimgenError(f"scene.file={env.file}: {len(env.parts)} parts and {len(objects)} objects are more than "
+                          f"the {MAX_INSTANCE_ID} instance ids a frame has; join parts in the file")
+    own = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, own=OwnLook())
+    objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
+                            category_id=0, material=own, role="environment") for k, p in enumerate(env.parts)]
+    centre = centre_of(objects[:first - 1], surfaces)
+    everything = env.triangles()
+    lights, world, light_params = sample_lights(settings.lighting, centre, rng)
+    if sc.file_lights:
+        lights = file_lights(env) + lights
+    scenes = []
+    shortfall = obj_params.pop(SHORTFALL, None)
+    for _ in range(length):
+        for tries in range(1, CAMERA_TRIES + 1):
+            draw = sample_shell(settings.camera, sc, centre, rng)
+            cam = draw_camera(settings, draw)
+            eye = cam.camera_to_world[:3, 3]
+            blocked = segment_hits(everything, eye, centre)
+            if not blocked:
+                break
+        params = {"recipe": "environment", "file": str(env.file), "objects": obj_params, **light_params,
+                  "camera": {**draw, "eye": eye.tolist(), "tries": tries, "blocked": bool(blocked)},
+                  "surfaces": [{"z": s.z, "area": s.area, "parts": list(s.parts)} for s in surfaces],
+                  **({SHORTFALL: shortfall} if shortfall else {})}
+        scenes.append(Scene(objects=objects, lights=lights, camera=cam, world=world, params=params))
+    return scenes
+
+
+RECIPE = Recipe(name="environment", Config=Config, make_sequence=make_sequence, check=check)

@@ -1,0 +1,195 @@
+"""A user's world from a file, as plain data: its parts' geometry, names and tags, its cameras
+and lights.
+
+Blender reads the file (:mod:`simgen.blender.environment`), once per file, in a child process
+whose output is kept in a cache (:func:`cache_root`, keyed by the file's content); the pure
+side (a recipe's samplers, the labels) reads that and never imports bpy. A part is one evaluated
+object instance of the file: its mesh in the object's local coordinates
+(:class:`~simgen.core.mesh_ref.EnvironmentMesh`) and its world matrix (Blender's world: Z up,
+metres). Importers convert each format's axes to Blender's (glTF and OBJ files are Y up: their
+``(x, y, z)`` is Blender's ``(x, -z, y)``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from simgen import SimgenError
+from simgen.core.mesh_ref import EnvironmentMesh
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".blend", ".glb", ".gltf", ".usd", ".usda", ".usdc", ".usdz", ".fbx", ".obj")
+"""The environment files simgen reads (simgen.blender.environment.IMPORTERS)."""
+EXTRACTION = 1
+"""The version of the extraction's output: a cache written by another is made again."""
+MAX_FILE_BYTES = 4 << 30
+"""The largest environment file read (4 GiB)."""
+
+
+def cache_root() -> Path:
+    """Where extracted environments are kept: ``$SIMGEN_CACHE/environments``, else
+    ``$XDG_CACHE_HOME/simgen/environments`` (``~/.cache/simgen/environments``)."""
+    base = os.environ.get("SIMGEN_CACHE")
+    if base:
+        return Path(base).expanduser() / "environments"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "simgen" / "environments"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One object instance of the environment file."""
+
+    name: str
+    mesh: EnvironmentMesh
+    matrix: np.ndarray
+    """4x4 object-to-world."""
+    collections: tuple[str, ...] = ()
+    materials: tuple[str, ...] = ()
+    props: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, pattern: str) -> bool:
+        """Whether ``pattern`` selects this part: ``NAME_GLOB`` (its name or its object's),
+        ``collection:GLOB``, ``material:GLOB`` or ``property:KEY`` (a custom property set to a
+        true value)."""
+        kind, _, rest = pattern.partition(":")
+        if not rest:
+            return fnmatch.fnmatchcase(self.name, pattern) or fnmatch.fnmatchcase(self.mesh.key, pattern)
+        if kind == "collection":
+            return any(fnmatch.fnmatchcase(c, rest) for c in self.collections)
+        if kind == "material":
+            return any(fnmatch.fnmatchcase(m, rest) for m in self.materials)
+        if kind == "property":
+            return bool(self.props.get(rest))
+        return fnmatch.fnmatchcase(self.name, pattern)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An environment file's parts, cameras and lights (see the module doc)."""
+
+    file: Path
+    parts: tuple[Part, ...]
+    meshes: dict[str, trimesh.Trimesh]
+    """By object name (:attr:`EnvironmentMesh.key`): local vertices and triangles."""
+    cameras: tuple[dict[str, Any], ...]
+    lights: tuple[dict[str, Any], ...]
+    skipped: tuple[str, ...] = ()
+    """The file's images left out (outside its folder, missing), each with why."""
+
+    def select(self, patterns: list[str] | tuple[str, ...]) -> list[Part]:
+        """The parts any of ``patterns`` selects (:meth:`Part.matches`)."""
+        return [p for p in self.parts if any(p.matches(q) for q in patterns)]
+
+    def triangles(self, parts: list[Part] | None = None) -> np.ndarray:
+        """(T, 3, 3) world-space triangles of ``parts`` (None: every part)."""
+        out = []
+        for p in self.parts if parts is None else parts:
+            m = self.meshes[p.mesh.key]
+            v = m.vertices @ p.matrix[:3, :3].T + p.matrix[:3, 3]
+            out.append(v[m.faces])
+        return np.concatenate(out) if out else np.zeros((0, 3, 3))
+
+    def world_mesh(self, parts: list[Part] | None = None) -> trimesh.Trimesh:
+        """The parts' world-space triangles as one trimesh (not merged)."""
+        t = self.triangles(parts)
+        return trimesh.Trimesh(t.reshape(-1, 3), np.arange(len(t) * 3).reshape(-1, 3), process=False)
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def check_file(file: str | Path) -> Path:
+    """The environment file ``file`` (absolute, resolved), or a one-line SimgenError."""
+    p = Path(file).expanduser()
+    if p.suffix.lower() not in SUFFIXES:
+        raise SimgenError(f"scene.file={file}: a {p.suffix or 'suffix-less'} file is not a scene simgen reads; "
+                          f"use one of {', '.join(SUFFIXES)}")
+    if not p.is_file():
+        raise SimgenError(f"scene.file={file}: no such file")
+    size = p.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SimgenError(f"scene.file={file}: {size / 2**30:.1f} GiB, more than simgen reads "
+                          f"({MAX_FILE_BYTES / 2**30:.0f} GiB); split the scene")
+    return p.resolve()
+
+
+def load_environment(file: str | Path) -> Environment:
+    """The environment of ``file`` (extracted by Blender in a child process on first use, then
+    read from the cache; cached in this process too). One-line SimgenError for a file that is
+    missing, of an unsupported kind, or that Blender cannot read."""
+    p = check_file(file)
+    st = p.stat()
+    return _load(p, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(p: Path, size: int, mtime: int) -> Environment:
+    folder = cache_root() / f"{file_digest(p)}-v{EXTRACTION}"
+    if not (folder / "environment.json").is_file():
+        _extract(p, folder)
+    data = json.loads((folder / "environment.json").read_text(encoding="utf-8"))
+    with np.load(folder / "meshes.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meshes, parts = {}, []
+    for part in data["parts"]:
+        key = part["object"]
+        if key not in meshes:
+            i = part["mesh"]
+            meshes[key] = trimesh.Trimesh(arrays[f"{i}:v"], arrays[f"{i}:f"], process=False)
+        parts.append(Part(name=part["name"], mesh=EnvironmentMesh(p, key), matrix=np.asarray(part["matrix"], float),
+                          collections=tuple(part["collections"]), materials=tuple(part["materials"]),
+                          props=dict(part["props"])))
+    env = Environment(file=p, parts=tuple(parts), meshes=meshes, cameras=tuple(data["cameras"]),
+                      lights=tuple(data["lights"]), skipped=tuple(data.get("skipped", ())))
+    for s in env.skipped:
+        log.warning("scene.file=%s: image %s left out: its textures render as missing", p, s)
+    return env
+
+
+def _extract(p: Path, folder: Path) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log.info("reading the environment %s with Blender (once; kept in %s)", p, folder)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".tmp-") as tmp:
+        r = subprocess.run([sys.executable, "-m", "simgen.blender.environment", str(p), tmp],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            lines = [ln for ln in r.stderr.splitlines() if ln.startswith("simgen: error: ")]
+            why = lines[-1].removeprefix("simgen: error: ") if lines else \
+                f"Blender failed reading it (exit {r.returncode}): {' '.join(r.stderr.split()[-40:])}"
+            raise SimgenError(why)
+        try:
+            os.replace(tmp, folder)  # atomic: another process may have made it meanwhile
+        except OSError:
+            if not (folder / "environment.json").is_file():
+                raise
+        else:
+            os.makedirs(tmp, exist_ok=True)  # TemporaryDirectory removes it on exit
+
+
+def environment_mesh(ref: EnvironmentMesh) -> trimesh.Trimesh:
+    """The local mesh of an environment file's object."""
+    env = load_environment(ref.file)
+    try:
+        return env.meshes[ref.key]
+    except KeyError:
+        raise SimgenError(f"scene.file={ref.file}: no object {ref.key!r} in it") from None

@@ -1,0 +1,285 @@
+"""A user's world from a file: its parts, cameras and lights, read by Blender.
+
+:func:`load` brings a scene file (``.blend``, glTF/GLB, USD, FBX, OBJ: :data:`IMPORTERS`) into
+a scene of its own, evaluates it (modifiers, geometry nodes and collection instances applied) and
+makes one Blender mesh per evaluated object, in its local coordinates, with the file's own
+materials; every object instance is a *part* (its mesh and its world matrix). The scene and the
+file's objects are then removed: what stays is the meshes, their materials and images.
+
+The same function serves both sides of the boundary, so that they agree part for part:
+
+- the render process (:class:`simgen.blender.datablocks.Datablocks`) loads a file once and links
+  a part's mesh to each frame's object;
+- ``python -m simgen.blender.environment FILE FOLDER`` (run by
+  :func:`simgen.assets.environment.load_environment`, once per file, into a cache) writes the parts'
+  triangles, names, collections, materials and custom properties, and the file's cameras and
+  lights, as plain data (``environment.json`` and ``meshes.npz``) for the pure side, which never
+  imports bpy.
+
+A scene file is data: it is read with Blender's script auto-execution off (the module's default,
+asserted here), so its text blocks, scripted drivers and handlers never run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+
+from simgen import SimgenError
+from simgen.core.scene import MAX_IMAGE_PIXELS
+
+IMPORTERS = {".blend": "blend", ".glb": "gltf", ".gltf": "gltf", ".usd": "usd", ".usda": "usd", ".usdc": "usd",
+             ".usdz": "usd", ".fbx": "fbx", ".obj": "obj"}
+"""The files an environment may be, by suffix, and the importer of each."""
+GEOMETRY = frozenset({"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"})
+"""Object types whose evaluated geometry may be a mesh (those that give none are skipped)."""
+LIGHT_KINDS = {"POINT": "point", "SUN": "sun", "SPOT": "spot", "AREA": "area"}
+
+
+@dataclass
+class Part:
+    """One evaluated object instance of the file."""
+
+    name: str
+    """Unique within the file: the object's name, or for an instance ``INSTANCER/OBJECT#k``."""
+    mesh: str
+    """The key of its mesh in :attr:`Loaded.meshes` (instances of one object share one)."""
+    matrix: np.ndarray
+    """4x4 world matrix (Blender's world: Z up, metres)."""
+    collections: list[str] = field(default_factory=list)
+    materials: list[str] = field(default_factory=list)
+    props: dict[str, Any] = field(default_factory=dict)
+    """The object's custom properties of plain types (bool, int, float, str)."""
+
+
+@dataclass
+class Loaded:
+    """A file's environment as Blender data: meshes by key, parts, cameras and lights (plain dicts)."""
+
+    meshes: dict[str, bpy.types.Mesh]
+    parts: list[Part]
+    cameras: list[dict[str, Any]]
+    lights: list[dict[str, Any]]
+    skipped: list[str] = field(default_factory=list)
+    """The file's images left out (outside its folder, missing), each with why."""
+
+    def remove(self) -> None:
+        for me in self.meshes.values():
+            if me.users == 0:
+                bpy.data.meshes.remove(me)
+        self.meshes.clear()
+
+
+def _import(path: Path, scene: bpy.types.Scene) -> None:
+    kind = IMPORTERS.get(path.suffix.lower())
+    if kind is None:
+        raise SimgenError(f"scene.file={path}: a {path.suffix or 'suffix-less'} file is not a scene simgen reads; "
+                          f"use one of {', '.join(sorted(IMPORTERS))}")
+    ctx = dict(scene=scene, view_layer=scene.view_layers[0], collection=scene.collection)
+    if kind == "gltf" or kind == "fbx":
+        import addon_utils
+
+        addon_utils.enable("io_scene_gltf2" if kind == "gltf" else "io_scene_fbx", default_set=False)
+    with bpy.context.temp_override(**ctx):
+        if kind == "obj":
+            bpy.ops.wm.obj_import(filepath=str(path))
+        elif kind == "gltf":
+            bpy.ops.import_scene.gltf(filepath=str(path))
+        elif kind == "fbx":
+            bpy.ops.import_scene.fbx(filepath=str(path))
+        elif kind == "usd":
+            bpy.ops.wm.usd_import(filepath=str(path), set_frame_range=False, create_world_material=False)
+
+
+def _file_scene(path: Path) -> bpy.types.Scene:
+    """The first scene of a .blend, appended (its collections, objects, meshes, materials, images)."""
+    with bpy.data.libraries.load(str(path), link=False) as (src, dst):
+        if not src.scenes:
+            raise SimgenError(f"scene.file={path}: the .blend holds no scene")
+        dst.scenes = [src.scenes[0]]
+    return dst.scenes[0]
+
+
+def _plain(props: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k in props.keys():
+        v = props[k]
+        if isinstance(v, (bool, int, float, str)) and not k.startswith("_"):
+            out[k] = v
+    return out
+
+
+def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXELS) -> Loaded:
+    """The environment of the scene file ``path`` (see the module doc). Meshes are named
+    ``{prefix}:{key}``; an image whose header states more than ``max_pixels`` is refused before
+    Blender decodes it. Raises SimgenError for a file Blender cannot read or that holds no geometry."""
+    if bpy.context.preferences.filepaths.use_scripts_auto_execute:
+        raise SimgenError("Blender's script auto-execution is on: simgen reads scene files only with it off")
+    path = Path(path)
+    own = path.suffix.lower() != ".blend"
+    scene = bpy.data.scenes.new(f"{prefix}:import") if own else None
+    before = {kind: set(getattr(bpy.data, kind)) for kind in NEW_KINDS}
+    loaded = None
+    try:
+        try:
+            if own:
+                _import(path, scene)
+            else:
+                scene = _file_scene(path)
+        except SimgenError:
+            raise
+        except Exception as e:  # noqa: BLE001 (an importer's own error: the file is broken)
+            raise SimgenError(f"scene.file={path}: Blender cannot read it: {' '.join(str(e).split())[:300]}") from None
+        loaded = _evaluate(path, scene, prefix)
+        loaded.skipped = _check_images(path, set(bpy.data.images) - before["images"], max_pixels)
+        return loaded
+    finally:
+        _remove_new(before, set(loaded.meshes.values()) if loaded is not None else set())
+
+
+def _check_images(path: Path, images: set, max_pixels: int) -> list[str]:
+    """Keep the file's images that lie inside its folder (symlinks resolved) and hold at most
+    render.max_image_pixels; the others are removed (their texture renders as Blender's missing
+    one) and named in the returned list."""
+    from simgen.core.image_header import check_pixels
+
+    root = path.resolve().parent
+    skipped = []
+    for img in images:
+        if img.source != "FILE" or img.packed_file is not None:
+            continue
+        f = Path(bpy.path.abspath(img.filepath, library=img.library)).resolve()
+        if not f.is_relative_to(root) or not f.is_file():
+            skipped.append(f"{img.name} ({f}: {'missing' if not f.is_file() else 'outside the file folder'})")
+            bpy.data.images.remove(img)
+            continue
+        check_pixels(f, max_pixels)
+    return skipped
+
+
+def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
+    layer = scene.view_layers[0]
+    with bpy.context.temp_override(scene=scene, view_layer=layer):
+        dg = bpy.context.evaluated_depsgraph_get()  # an appended scene has none until asked for one
+    dg.update()
+    meshes: dict[str, bpy.types.Mesh] = {}
+    parts: list[Part] = []
+    cameras: list[dict[str, Any]] = []
+    lights: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    render = scene.render
+    for inst in dg.object_instances:
+        ob = inst.object
+        orig = ob.original
+        if orig.hide_render:
+            continue
+        m = np.array(inst.matrix_world, dtype=np.float64)
+        if inst.is_instance:
+            base = f"{inst.parent.original.name}/{orig.name}"
+            counts[base] = counts.get(base, 0) + 1
+            name = f"{base}#{counts[base]}"
+        else:
+            name = orig.name
+        if ob.type == "CAMERA":
+            c = ob.data
+            cameras.append({"name": name, "matrix": m.tolist(), "type": c.type, "lens": c.lens,
+                            "sensor_width": c.sensor_width, "sensor_height": c.sensor_height,
+                            "sensor_fit": c.sensor_fit, "shift_x": c.shift_x, "shift_y": c.shift_y,
+                            "clip_start": c.clip_start, "clip_end": c.clip_end,
+                            "resolution": [render.resolution_x * render.resolution_percentage // 100,
+                                           render.resolution_y * render.resolution_percentage // 100],
+                            "pixel_aspect": render.pixel_aspect_y / render.pixel_aspect_x})
+            continue
+        if ob.type == "LIGHT":
+            d = ob.data
+            kind = LIGHT_KINDS.get(d.type)
+            if kind is None:
+                continue
+            size = {"sun": d.angle, "area": d.size}.get(kind, d.shadow_soft_size)
+            lights.append({"name": name, "kind": kind, "matrix": m.tolist(), "power": float(d.energy),
+                           "color": [float(x) for x in d.color], "size": float(size),
+                           "spot_angle": float(getattr(d, "spot_size", 0.8)),
+                           **({"shape": d.shape, "size_y": float(d.size_y)} if kind == "area" else {})})
+            continue
+        if ob.type not in GEOMETRY:
+            continue
+        key = orig.name
+        if key not in meshes:
+            me = bpy.data.meshes.new_from_object(ob, preserve_all_data_layers=True, depsgraph=dg)
+            if len(me.polygons) == 0:
+                bpy.data.meshes.remove(me)
+                continue
+            me.name = f"{prefix}:{key}"
+            meshes[key] = me
+        me = meshes[key]
+        collections = [c.name for c in orig.users_collection if c != scene.collection]
+        if inst.is_instance:
+            collections += [c.name for c in inst.parent.original.users_collection if c != scene.collection]
+        parts.append(Part(name=name, mesh=key, matrix=m, collections=collections,
+                          materials=[mat.name for mat in me.materials if mat is not None], props=_plain(orig)))
+    if not parts:
+        for me in meshes.values():
+            bpy.data.meshes.remove(me)
+        raise SimgenError(f"scene.file={path}: no geometry to render in it (no visible mesh, curve or text object)")
+    return Loaded(meshes, parts, cameras, lights)
+
+
+NEW_KINDS = ("objects", "collections", "scenes", "worlds", "cameras", "lights", "meshes", "curves", "images")
+"""The datablocks an import adds and :func:`load` removes again (but the parts' meshes, and the
+materials and images they use)."""
+
+
+def _remove_new(before: dict[str, set], keep: set) -> None:
+    """Remove what the import added (objects first: removing data would take its objects along)
+    but ``keep`` (the parts' meshes); materials and images stay for the parts."""
+    for kind in NEW_KINDS:
+        if kind == "images":
+            continue
+        store = getattr(bpy.data, kind)
+        for block in set(store) - before[kind] - keep:
+            if kind == "objects":
+                store.remove(block, do_unlink=True)
+            else:
+                store.remove(block)
+
+
+def triangles(me: bpy.types.Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """(V, 3) float64 vertices and (T, 3) int32 triangles of a mesh (its loop triangles)."""
+    v = np.empty(len(me.vertices) * 3, np.float64)
+    me.vertices.foreach_get("co", v)
+    me.calc_loop_triangles()
+    t = np.empty(len(me.loop_triangles) * 3, np.int32)
+    me.loop_triangles.foreach_get("vertices", t)
+    return v.reshape(-1, 3), t.reshape(-1, 3)
+
+
+def extract(path: Path, folder: Path) -> None:
+    """Write the environment of ``path`` as plain data into ``folder``: ``meshes.npz`` (per mesh key
+    ``K``: ``K:v`` vertices and ``K:f`` triangles) and ``environment.json`` (parts, cameras, lights)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    loaded = load(path)
+    arrays: dict[str, np.ndarray] = {}
+    keys = {}
+    for i, (key, me) in enumerate(loaded.meshes.items()):
+        v, f = triangles(me)
+        arrays[f"{i}:v"], arrays[f"{i}:f"] = v, f
+        keys[key] = i
+    np.savez(folder / "meshes.npz", **arrays)
+    data = {"parts": [{"name": p.name, "object": p.mesh, "mesh": keys[p.mesh], "matrix": p.matrix.tolist(), "collections": p.collections,
+                       "materials": p.materials, "props": p.props} for p in loaded.parts],
+            "cameras": loaded.cameras, "lights": loaded.lights, "skipped": loaded.skipped}
+    (folder / "environment.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m simgen.blender.environment FILE FOLDER
+    try:
+        extract(Path(sys.argv[1]), Path(sys.argv[2]))
+    except SimgenError as e:
+        print(f"simgen: error: {e}", file=sys.stderr)
+        sys.exit(2)

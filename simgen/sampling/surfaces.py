@@ -1,0 +1,209 @@
+"""Objects standing on the flat, upward-facing surfaces of an environment, touching nothing.
+
+A *surface* is a set of level triangles (each flat within :data:`FLAT` and facing up) at one
+height ``z``, rasterized on a grid of ``cell`` metres: ``support`` marks the cells whose centres
+lie on it, and ``headroom`` holds, per cell, how high above ``z`` the lowest environment geometry
+over that cell starts (a table top over a floor, a shelf board, a wall: 0). An object of footprint
+radius ``r`` (:func:`simgen.sampling.placement.footprint`, any yaw) and height ``h`` may stand
+with its footprint centre at a cell when every cell within ``r`` (plus the clearance and one cell)
+is support and has headroom of at least ``h`` plus the clearance. So a placed object rests on the
+surface (its lowest point at ``z``), stays within it, and meets no environment geometry, whatever
+its shape inside its footprint cylinder (what stands on the surface is seen from above by its
+outline and its downward faces there: a closed box's bottom, so its inside is no room); two objects on one surface keep their footprints apart.
+Objects on different surfaces cannot meet either: where one surface lies over another, the upper
+one's triangles are headroom of the lower.
+
+Pure numpy and OpenCV; samplers take an explicit generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+FLAT = 0.001
+"""m: how much a triangle's corners may differ in height for it to count as level."""
+MAX_CELLS = 2048
+"""The most cells along either side of a surface's grid (the cell grows for large surfaces)."""
+NO_LIMIT = 1e9
+"""Headroom where nothing is above."""
+
+
+@dataclass(frozen=True)
+class Surface:
+    z: float
+    """Height of the surface (world Z, metres)."""
+    origin: np.ndarray
+    """World XY of the centre of cell (row 0, column 0); column = x, row = y."""
+    cell: float
+    support: np.ndarray
+    """(H, W) bool."""
+    headroom: np.ndarray
+    """(H, W) float32 metres (:data:`NO_LIMIT` where nothing is above)."""
+    parts: tuple[str, ...] = ()
+    """Names of the environment parts it lies on."""
+
+    @property
+    def area(self) -> float:
+        return float(self.support.sum()) * self.cell ** 2
+
+    def xy(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.stack([self.origin[0] + cols * self.cell, self.origin[1] + rows * self.cell], axis=-1)
+
+    def room(self) -> np.ndarray:
+        """(H, W) float32: metres from each support cell's centre to the nearest cell off the surface."""
+        inside = np.pad(self.support.astype(np.uint8), 1)  # the grid's edge is off the surface
+        return cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1] * self.cell
+
+    def stands(self, radius: float, height: float, clearance: float) -> np.ndarray:
+        """(H, W) bool: the cells an object of footprint ``radius`` and ``height`` may be centred on."""
+        reach = radius + clearance + self.cell
+        ok = self.room() >= reach
+        k = int(np.ceil(reach / self.cell))
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+        low = cv2.erode(self.headroom, disk, borderType=cv2.BORDER_CONSTANT, borderValue=0.0)
+        return ok & (low >= height + clearance)
+
+
+def level_triangles(triangles: np.ndarray, up: float = np.cos(np.radians(1.0))) -> np.ndarray:
+    """The indices of ``triangles`` ((T, 3, 3) world) that are level (:data:`FLAT`) and face up
+    (their normal's Z at least ``up``; a triangle of no area is not)."""
+    n = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
+    norm = np.linalg.norm(n, axis=1)
+    z = triangles[:, :, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        facing = n[:, 2] / norm >= up
+    return np.flatnonzero(facing & (norm > 0) & (z.max(axis=1) - z.min(axis=1) <= FLAT))
+
+
+def _grid(lo: np.ndarray, hi: np.ndarray, cell: float) -> tuple[np.ndarray, float, tuple[int, int]]:
+    cell = max(cell, float((hi - lo).max()) / (MAX_CELLS - 4))
+    origin = lo - cell  # a cell of margin all round
+    shape = (int(np.ceil((hi[1] - lo[1]) / cell)) + 3, int(np.ceil((hi[0] - lo[0]) / cell)) + 3)
+    return origin, cell, shape
+
+
+def _fill(img: np.ndarray, polys: list[np.ndarray], value: float, origin: np.ndarray, cell: float,
+          outline: bool) -> None:
+    shift = 8  # sub-cell precision of OpenCV's drawing: coordinates in 1/256 cells
+    pts = [np.round(((p[:, :2] - origin) / cell) * (1 << shift)).astype(np.int32) for p in polys]
+    cv2.fillPoly(img, pts, value, lineType=cv2.LINE_8, shift=shift)
+    if outline:  # a wall seen from above is a line, which fillPoly may leave out
+        cv2.polylines(img, pts, True, value, thickness=1, lineType=cv2.LINE_8, shift=shift)
+
+
+def find_surfaces(support: np.ndarray, everything: np.ndarray, min_area: float, cell: float = 0.005,
+                  names: list[str] | None = None) -> list[Surface]:
+    """The surfaces of ``support`` ((T, 3, 3) world triangles; their level ones, grouped by height
+    within :data:`FLAT`) whose connected areas of at least ``min_area`` m^2 remain, with the
+    headroom ``everything`` (every environment triangle) leaves above them. ``names``: the part
+    each support triangle belongs to (recorded per surface)."""
+    level = level_triangles(support)
+    if not len(level):
+        return []
+    tz = support[level, :, 2].mean(axis=1)
+    order = level[np.argsort(tz)]
+    tz = np.sort(tz)
+    breaks = np.flatnonzero(np.diff(tz) > FLAT) + 1
+    out = []
+    e_lo, e_hi = everything[:, :, 2].min(axis=1), everything[:, :, 2].max(axis=1)
+    e_down = np.cross(everything[:, 1] - everything[:, 0], everything[:, 2] - everything[:, 0])[:, 2]
+    for group in np.split(order, breaks):
+        tris = support[group]
+        z = float(tris[:, :, 2].mean())
+        lo, hi = tris[:, :, :2].reshape(-1, 2).min(axis=0), tris[:, :, :2].reshape(-1, 2).max(axis=0)
+        origin, c, shape = _grid(lo, hi, cell)
+        mask = np.zeros(shape, np.uint8)
+        _fill(mask, list(tris), 1, origin, c, outline=False)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        keep = [k for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] * c * c >= min_area]
+        if not keep:
+            continue
+        mask = np.isin(labels, keep)
+        head = np.full(shape, NO_LIMIT, np.float32)
+        xy = everything[:, :, :2]
+        # what rises above the surface, and the bottoms of what stands on it (a box on the floor
+        # faces down at the floor's level: its inside is no room, though its sides are lines from above)
+        rises = (e_hi > z + FLAT) | ((e_lo >= z - FLAT) & (e_hi <= z + FLAT) & (e_down < 0))
+        near = rises & (xy.max(axis=1) >= origin - c).all(axis=1) & \
+               (xy.min(axis=1) <= origin + c * np.array(shape[::-1])).all(axis=1)
+        idx = np.flatnonzero(near)
+        if len(idx):
+            above = np.maximum(e_lo[idx] - z, 0.0)
+            bins = np.floor(above / 0.01) * 0.01  # 1 cm steps, rounded down: never more room than there is
+            for b in np.unique(bins)[::-1]:  # the lowest last: it wins
+                _fill(head, list(everything[idx[bins == b]]), float(b), origin, c, outline=True)
+        parts = tuple(sorted({names[i] for i in group})) if names is not None else ()
+        out.append(Surface(z=z, origin=origin, cell=c, support=mask, headroom=head, parts=parts))
+    return out
+
+
+def draw_point(surfaces: list[Surface], rng: np.random.Generator) -> np.ndarray:
+    """A point drawn uniformly over the surfaces' area (world XYZ)."""
+    sizes = np.array([s.support.sum() for s in surfaces], float)
+    k = int(rng.choice(len(surfaces), p=sizes / sizes.sum()))
+    s = surfaces[k]
+    flat = np.flatnonzero(s.support)
+    row, col = divmod(int(flat[rng.integers(len(flat))]), s.support.shape[1])
+    return np.array([*s.xy(np.array(row), np.array(col)), s.z])
+
+
+def place_on_surfaces(surfaces: list[Surface], radii: list[float], heights: list[float], clearance: float,
+                      max_tries: int, rng: np.random.Generator, region: tuple[np.ndarray, float] | None = None
+                      ) -> list[tuple[int, np.ndarray] | None]:
+    """For each object (footprint radius, height), in order: the surface (index) and the world
+    XY of its footprint centre, or None where none of ``max_tries`` draws fits. A draw picks a
+    surface by the area it leaves this object, then a cell of it uniformly (and a point in the
+    cell); it fits when its footprint, grown by ``clearance``, meets no other placed on the surface.
+    ``region`` (XY centre, radius): every footprint lies within that circle, seen from above."""
+    placed: list[tuple[int, np.ndarray, float]] = []
+    out: list[tuple[int, np.ndarray] | None] = []
+    cache: dict[tuple[int, float, float], np.ndarray] = {}
+    for r, h in zip(radii, heights):
+        cells = []
+        for k, s in enumerate(surfaces):
+            key = (k, round(r, 4), round(h, 4))
+            if key not in cache:
+                ok = s.stands(r, h, clearance)
+                if region is not None:
+                    rows, cols = np.indices(ok.shape)
+                    d = np.linalg.norm(s.xy(rows, cols) - np.asarray(region[0], float)[:2], axis=-1)
+                    ok &= d + r + s.cell <= region[1]
+                cache[key] = np.flatnonzero(ok)
+            cells.append(cache[key])
+        sizes = np.array([len(c) for c in cells], float)
+        spot = None
+        if sizes.sum() > 0:
+            for _ in range(max_tries):
+                k = int(rng.choice(len(surfaces), p=sizes / sizes.sum()))
+                s = surfaces[k]
+                flat = int(cells[k][rng.integers(len(cells[k]))])
+                row, col = divmod(flat, s.support.shape[1])
+                xy = s.xy(np.array(row), np.array(col)) + rng.uniform(-0.5, 0.5, 2) * s.cell
+                if all(j != k or np.linalg.norm(xy - q) >= r + rj + clearance for j, q, rj in placed):
+                    spot = (k, xy)
+                    placed.append((k, xy, r))
+                    break
+        out.append(spot)
+    return out
+
+
+def segment_hits(triangles: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float = 1e-9) -> bool:
+    """Whether the open segment from ``a`` to ``b`` crosses any of ``triangles`` ((T, 3, 3); the
+    Moller-Trumbore test, vectorised)."""
+    if not len(triangles):
+        return False
+    d = np.asarray(b, float) - np.asarray(a, float)
+    e1, e2 = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
+    p = np.cross(d, e2)
+    det = np.einsum("ij,ij->i", e1, p)
+    ok = np.abs(det) > eps
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    s = np.asarray(a, float) - triangles[:, 0]
+    u = np.einsum("ij,ij->i", s, p) * inv
+    q = np.cross(s, e1)
+    v = (q @ d) * inv
+    t = np.einsum("ij,ij->i", e2, q) * inv
+    return bool(np.any(ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (t < 1 - 1e-6)))

@@ -1,0 +1,339 @@
+"""scene=environment: a user's world from a file, objects on its surfaces, exact labels in it.
+
+The world here is an analytic room written by the tests themselves (boxes: a floor, a table top on
+four legs, a wall) as OBJ, GLB and .blend; every expectation comes from those boxes, not from
+simgen's reading of the files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from groundtruth import incidence_cos, intersect
+from simgen import SimgenError
+from simgen.assets.environment import Part, check_file, load_environment
+from simgen.core.mesh_ref import EnvironmentMesh
+from simgen.sampling.surfaces import find_surfaces, place_on_surfaces, segment_hits
+
+ROOM = {"floor": ((-2, -2, -0.05), (2, 2, 0)), "table_top": ((-0.5, -0.3, 0.72), (0.5, 0.3, 0.75)),
+        **{f"leg{i}": ((x - 0.02, y - 0.02, 0), (x + 0.02, y + 0.02, 0.72))
+           for i, (x, y) in enumerate([(-0.45, -0.25), (0.45, -0.25), (-0.45, 0.25), (0.45, 0.25)])},
+        "wall": ((1.9, -2, 0), (2, 2, 2.5))}
+"""The room's boxes (lo, hi corners), Blender's world: Z up, metres."""
+
+
+def box(lo, hi) -> trimesh.Trimesh:
+    b = trimesh.creation.box(extents=np.subtract(hi, lo))
+    b.apply_translation(np.add(lo, hi) / 2)
+    return b
+
+
+def room() -> dict[str, trimesh.Trimesh]:
+    return {name: box(*corners) for name, corners in ROOM.items()}
+
+
+def y_up(v: np.ndarray) -> np.ndarray:
+    """Blender's (x, y, z) as a Y-up file (OBJ, glTF) writes it: (x, z, -y)."""
+    return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)
+
+
+def write_obj(path: Path) -> Path:
+    lines, first = [], 1
+    for name, m in room().items():
+        lines.append(f"o {name}")
+        lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in y_up(m.vertices)]
+        lines += ["f " + " ".join(str(first + i) for i in f) for f in m.faces]
+        first += len(m.vertices)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_glb(path: Path) -> Path:
+    scene = trimesh.Scene()
+    for name, m in room().items():
+        scene.add_geometry(trimesh.Trimesh(y_up(m.vertices), m.faces, process=False), node_name=name, geom_name=name)
+    path.write_bytes(scene.export(file_type="glb"))
+    return path
+
+
+BLEND_SCRIPT = """
+import sys, json, bpy
+rooms, out, evil = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+tables = bpy.data.collections.new("furniture")
+bpy.context.scene.collection.children.link(tables)
+for name, (verts, faces) in rooms.items():
+    me = bpy.data.meshes.new(name)
+    me.from_pydata(verts, [], faces)
+    ob = bpy.data.objects.new(name, me)
+    (tables if name.startswith(("table", "leg")) else bpy.context.scene.collection).objects.link(ob)
+    if name == "table_top":
+        ob["support"] = True
+if evil:  # what a hostile file may carry: a text block registered to run, a scripted driver
+    text = bpy.data.texts.new("evil.py")
+    text.write(f"open({evil!r}, 'w').write('ran')\\n")
+    text.use_module = True
+    ob = bpy.data.objects["wall"]
+    ob["x"] = 0.0
+    d = ob.driver_add('["x"]').driver
+    d.type = "SCRIPTED"
+    d.expression = f"__import__('pathlib').Path({evil!r}).write_text('ran') or 0"
+bpy.ops.wm.save_as_mainfile(filepath=out)
+"""
+
+
+def write_blend(path: Path, evil: str = "") -> Path:
+    data = {name: (m.vertices.tolist(), m.faces.tolist()) for name, m in room().items()}
+    r = subprocess.run([sys.executable, "-c", BLEND_SCRIPT, json.dumps(data), str(path), evil],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and path.is_file(), r.stderr[-2000:]
+    return path
+
+
+def triangles_of(meshes: dict[str, trimesh.Trimesh]) -> np.ndarray:
+    return np.concatenate([m.triangles for m in meshes.values()])
+
+
+# ------------------------------------------------------------------ surfaces (pure)
+
+def test_the_level_surfaces_of_a_room_are_its_floor_table_top_and_wall_top_with_the_headroom_over_them():
+    t = triangles_of(room())
+    found = {round(s.z, 3): s for s in find_surfaces(t, t, min_area=0.05)}
+    assert sorted(found) == [0.0, 0.75, 2.5]
+    cell = found[0.0].cell
+    for z, area in ((0.0, 16.0), (0.75, 0.6), (2.5, 0.4)):
+        assert found[z].area == pytest.approx(area, abs=4 * cell * 4.1)  # a cell's worth round the edge
+    floor = found[0.0]
+
+    def at(x, y):
+        return floor.headroom[int(round((y - floor.origin[1]) / cell)), int(round((x - floor.origin[0]) / cell))]
+
+    assert 0.71 <= at(0.0, 0.0) <= 0.72 + 1e-6  # under the table top (float32)
+    assert at(1.0, 1.0) > 100 and at(1.95, 0.0) == 0 and at(-0.45, -0.25) == 0  # open floor, the wall, a leg
+    assert find_surfaces(t, t, min_area=1.0)[0].z == 0.0 and len(find_surfaces(t, t, min_area=1.0)) == 1
+
+
+def cylinders_meet(a, b) -> bool:
+    (xa, za, ra, ha), (xb, zb, rb, hb) = a, b
+    return np.linalg.norm(xa - xb) < ra + rb and za < zb + hb and zb < za + ha
+
+
+def box_meets_cylinder(lo, hi, xy, z, r, h) -> bool:
+    """Whether a box's interior meets an upright cylinder's."""
+    nearest = np.clip(xy, lo[:2], hi[:2])
+    return np.linalg.norm(nearest - xy) < r - 1e-9 and z < hi[2] - 1e-9 and lo[2] < z + h - 1e-9
+
+
+def test_objects_placed_on_surfaces_rest_on_them_and_meet_neither_the_room_nor_each_other():
+    t = triangles_of(room())
+    surfaces = find_surfaces(t, t, min_area=0.05)
+    rng = np.random.default_rng(0)
+    placed_in_all = 0
+    for _ in range(60):
+        n = int(rng.integers(1, 12))
+        radii, heights = rng.uniform(0.02, 0.3, n).tolist(), rng.uniform(0.02, 1.0, n).tolist()
+        region = None if rng.random() < 0.5 else (np.array([*rng.uniform(-1, 1, 2), 0.0]), 0.6)
+        spots = place_on_surfaces(surfaces, radii, heights, 0.005, 50, rng, region)
+        cyl = []
+        for (k_xy, r, h) in zip(spots, radii, heights):
+            if k_xy is None:
+                continue
+            k, xy = k_xy
+            z = surfaces[k].z
+            cyl.append((xy, z, r, h))
+            if region is not None:
+                assert np.linalg.norm(xy - region[0][:2]) + r <= region[1] + 1e-9
+            below = [name for name, (lo, hi) in ROOM.items() if abs(hi[2] - z) < 1e-9
+                     and np.all(np.abs(np.clip(xy, lo[:2], hi[:2]) - xy) < 1e-12)]
+            assert below, f"nothing under an object at {xy} on z={z}"  # it rests on a box's top
+            lo, hi = ROOM[below[0]]
+            assert np.all(xy - r >= np.array(lo[:2]) - 1e-9) and np.all(xy + r <= np.array(hi[:2]) + 1e-9)
+            for name, (lo, hi) in ROOM.items():
+                assert not box_meets_cylinder(np.array(lo), np.array(hi), xy, z, r, h), (name, xy, z, r, h)
+        for i in range(len(cyl)):
+            for j in range(i):
+                assert not cylinders_meet(cyl[i], cyl[j])
+        placed_in_all += len(cyl)
+    assert placed_in_all > 150
+    assert {round(s.z, 2) for s in surfaces} == {0.0, 0.75, 2.5}
+
+
+def test_a_segment_crosses_the_room_where_a_ray_cast_says_it_does():
+    t = triangles_of(room())
+    mesh = trimesh.util.concatenate(list(room().values()))
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform([-2, -2, -0.2], [2.2, 2, 2.8], (200, 3)), rng.uniform([-2, -2, -0.2], [2.2, 2, 2.8], (200, 3))
+    hits = [segment_hits(t, p, q) for p, q in zip(a, b)]
+    for p, q, hit in zip(a, b, hits):
+        d = (q - p) / np.linalg.norm(q - p)
+        t_hit, _ = intersect(p, d[None], mesh.triangles)
+        assert hit == bool(t_hit[0] < np.linalg.norm(q - p)), (p, q)
+    assert 20 < sum(hits) < 180
+
+
+def test_parts_are_chosen_by_name_collection_material_or_property():
+    p = Part(name="shelf_2", mesh=EnvironmentMesh(Path("/x.blend"), "shelf"), matrix=np.eye(4),
+             collections=("storage",), materials=("oak",), props={"support": True, "zero": 0})
+    assert p.matches("shelf_*") and p.matches("shelf") and not p.matches("table*")
+    assert p.matches("collection:stor*") and not p.matches("collection:floor")
+    assert p.matches("material:oak") and not p.matches("material:steel")
+    assert p.matches("property:support") and not p.matches("property:zero") and not p.matches("property:none")
+
+
+def test_a_bad_environment_file_is_one_line(tmp_path):
+    with pytest.raises(SimgenError, match=r"scene.file=.*nothing.blend: no such file"):
+        check_file(tmp_path / "nothing.blend")
+    (tmp_path / "room.stl2").write_text("x")
+    with pytest.raises(SimgenError, match=r"a \.stl2 file is not a scene simgen reads; use one of \.blend"):
+        check_file(tmp_path / "room.stl2")
+
+
+# ------------------------------------------------------------------ files (Blender in a child process)
+
+@pytest.fixture(scope="module")
+def cache(environment_cache):
+    return environment_cache
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("rooms")
+    return {"obj": write_obj(d / "room.obj"), "glb": write_glb(d / "room.glb"), "blend": write_blend(d / "room.blend")}
+
+
+def sorted_rows(v: np.ndarray) -> np.ndarray:
+    v = np.round(v, 5) + 0.0
+    return v[np.lexsort(v.T[::-1])]
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("kind", ["obj", "glb", "blend"])
+def test_an_environment_file_reads_as_the_geometry_it_was_written_with(files, cache, kind):
+    env = load_environment(files[kind])
+    assert sorted(p.name for p in env.parts) == sorted(ROOM)
+    for p in env.parts:
+        got = env.triangles([p]).reshape(-1, 3)
+        assert np.array_equal(np.unique(sorted_rows(got), axis=0), np.unique(sorted_rows(room()[p.name].vertices), axis=0))
+        assert len(env.meshes[p.mesh.key].faces) == 12
+    if kind == "blend":
+        by = {p.name: p for p in env.parts}
+        assert by["table_top"].collections == ("furniture",) and by["table_top"].props == {"support": True}
+        assert [p.name for p in env.select(["property:support"])] == ["table_top"]
+        assert sorted(p.name for p in env.select(["collection:furniture"])) == ["leg0", "leg1", "leg2", "leg3", "table_top"]
+    assert list(cache.glob("environments/*/environment.json"))  # read once, kept
+
+
+@pytest.mark.render
+def test_a_scene_file_runs_no_code_when_read_or_rendered(tmp_path, cache):
+    marker = tmp_path / "ran"
+    evil = write_blend(tmp_path / "evil.blend", evil=str(marker))
+    env = load_environment(evil)
+    assert sorted(p.name for p in env.parts) == sorted(ROOM)
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={evil}", "frames=1",
+                        "render.width=32", "render.height=24", "render.samples=1", f"output.dir={tmp_path / 'out'}"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not marker.exists()
+
+
+@pytest.mark.render
+def test_bad_supports_and_a_file_without_geometry_are_one_line(tmp_path, files, cache):
+    from simgen.cli.study import check_dataset
+    from simgen.scenes.environment import surfaces_of
+
+    s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.supports=[shelf*]",
+                       f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"scene.supports=\['shelf\*'\] names no part of .*room.obj \(its parts: "):
+        surfaces_of(load_environment(files["obj"]), s.scene)
+    empty = tmp_path / "empty.obj"
+    empty.write_text("# nothing\nv 0 0 0\n")
+    with pytest.raises(SimgenError, match=r"scene.file=.*empty.obj: no geometry to render in it"):
+        load_environment(empty)
+
+
+# ------------------------------------------------------------------ frames in it
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory, files, cache) -> Path:
+    out = tmp_path_factory.mktemp("envframes") / "out"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files['glb']}",
+                        "frames=3", "seed=3", "render.width=96", "render.height=72", "render.samples=2",
+                        "objects.count=[4,6]", "scene.camera_distance=[0.9,1.4]", f"output.dir={out}"],
+                       capture_output=True, text=True, timeout=600, cwd=out.parent)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def world_meshes(root: Path, meta: dict) -> list[tuple[int, trimesh.Trimesh]]:
+    """The frame's objects (their models, posed) and the room's boxes (as the test wrote them)."""
+    out = []
+    boxes = room()
+    for o in meta["objects"]:
+        if o["name"].startswith("env_"):
+            out.append((o["instance_id"], boxes[o["name"][4:]]))
+        else:
+            m = trimesh.load(root / o["mesh"], force="mesh").copy()
+            m.apply_transform(np.array(o["mesh_to_world"]))
+            out.append((o["instance_id"], m))
+    return out
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("index", range(3))
+def test_labels_in_an_environment_match_a_ray_cast_of_the_room_and_the_objects(frames, index):
+    from simgen.io.dataset.layout import read_frame
+
+    f = read_frame(frames, index)
+    meta = f["meta"]
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    H, W = meta["height"], meta["width"]
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    cam_dirs = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(u.size)], axis=-1)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    origin, dirs = -R.T @ t, cam_dirs @ R
+    depth, ids, normal = np.full(u.size, np.inf), np.zeros(u.size, np.int64), np.zeros((u.size, 3))
+    for iid, mesh in world_meshes(frames, meta):
+        hit_t, tri = intersect(origin, dirs, mesh.triangles)
+        closer = hit_t < depth
+        depth[closer], ids[closer] = hit_t[closer], iid
+        normal[closer] = mesh.face_normals[tri[closer]] @ R.T
+    depth, ids = depth.reshape(H, W), ids.reshape(H, W)
+    objects = {o["instance_id"] for o in meta["objects"] if not o["name"].startswith("env_")}
+    assert len(set(np.unique(ids)) & objects) >= 1 and (ids > max(objects)).mean() > 0.3  # objects and the room in view
+    assert np.array_equal(f["instance"].astype(np.int64), ids), f"{(f['instance'] != ids).sum()} pixels disagree"
+    cos = incidence_cos(K, normal.reshape(H, W, 3))
+    facing = cos > 0.1
+    assert np.allclose(f["depth"][facing], depth[facing], rtol=1e-4)
+    sem = f["semantic"]
+    cats = {0: 0, **{o["instance_id"]: o["category_id"] for o in meta["objects"]}}
+    assert np.array_equal(sem, np.vectorize(cats.get)(ids))  # the room is background (0)
+
+
+@pytest.mark.render
+def test_objects_in_an_environment_rest_on_its_surfaces_and_penetrate_nothing(frames):
+    for index in range(3):
+        meta = json.loads((frames / "meta" / f"{index:06d}.json").read_text())
+        placed = [o for o in meta["objects"] if not o["name"].startswith("env_")]
+        assert len(placed) >= 4
+        hulls = []
+        for o in placed:
+            m = trimesh.load(frames / o["mesh"], force="mesh")
+            v = m.vertices @ np.array(o["mesh_to_world"])[:3, :3].T + np.array(o["mesh_to_world"])[:3, 3]
+            bottom = v[:, 2].min()
+            assert min(abs(bottom - z) for z in (0.0, 0.75)) < 1e-3  # contact within 1 mm
+            for name, (lo, hi) in ROOM.items():
+                inside = np.all((v > np.array(lo) + 1e-6) & (v < np.array(hi) - 1e-6), axis=1)
+                assert not inside.any(), f"{o['name']} enters {name}"
+                corners = trimesh.bounds.corners(np.array([lo, hi]))
+                assert not trimesh.convex.convex_hull(v).contains(corners).any(), f"{name} enters {o['name']}"
+            hulls.append(trimesh.convex.convex_hull(v))
+        for i in range(len(hulls)):
+            for j in range(i):
+                assert not hulls[i].contains(hulls[j].vertices).any()

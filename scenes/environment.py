@@ -15,7 +15,8 @@ process and keeps it across frames). Each frame draws:
    (simgen.recipes.SHORTFALL);
 2. the camera on a shell around the placed objects (scene.camera_distance, camera_elevation,
    camera_azimuth, look_at_jitter), redrawn (up to :data:`CAMERA_TRIES` times) while the file's
-   geometry blocks its line of sight to their centre;
+   geometry blocks its line of sight to their centre; or, with scene.cameras, one of the file's
+   cameras (jittered by scene.camera_jitter), drawn first, the objects' point then drawn in its view;
 3. simgen's lamps and world (the lighting group) besides the file's lights
    (``scene.file_lights``); ``lighting.count=[0,0]`` keeps the file's alone.
 
@@ -25,25 +26,27 @@ the objects'. A sequence's steps are views of the still scene (each its own came
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.assets.environment import Environment, check_file, load_environment
+from simgen.assets.environment import Environment, check_file, file_camera, load_environment
 from simgen.config import Settings
 from simgen.config.schema import setting, span
 from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import MAX_INSTANCE_ID, Light, Material, OwnLook, Scene, SceneObject
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, OwnLook, Scene, SceneObject
+from simgen.core.transforms import axis_angle, invert_rigid
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
 from simgen.sampling.placement import footprint, standing_pose
-from simgen.sampling.random import integer, uniform
+from simgen.sampling.random import integer, uniform, unit_vector
 from simgen.sampling.surfaces import Surface, draw_point, find_surfaces, place_on_surfaces, segment_hits
 
 PLACEMENT_ATTEMPTS = 5
@@ -89,6 +92,13 @@ class Config:
     """Degrees about +Z."""
     look_at_jitter: float = setting(0.05, ge=0.0)
     """Metres (standard deviation) the camera's aim moves off the objects' centre."""
+    cameras: list[str] = setting([], empty_ok=True, example="[Camera*]")
+    """The file's cameras (name globs) each step looks through, one drawn per step (its lens and
+    pose, as Blender renders it at render.width x render.height), the objects placed in its view;
+    []: a camera on the shell above."""
+    camera_jitter: list[float] = setting([0.0, 0.0], ge=0.0, example="[0.02, 1.0]")
+    """With scene.cameras: standard deviations of a drawn file camera's position (m) and of its
+    turn about a random axis (degrees)."""
 
 
 BUNDLED_ROOM = ASSET_DIR / "environments" / "room.glb"
@@ -101,6 +111,9 @@ def file_of(sc: Config) -> str | Path:
 
 def check(settings: Settings) -> None:
     check_file(file_of(settings.scene))
+    if len(settings.scene.camera_jitter) != 2:
+        raise SimgenError(f"scene.camera_jitter={list(settings.scene.camera_jitter)}: give two standard deviations, "
+                          "[metres, degrees]")
 
 
 def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
@@ -131,10 +144,16 @@ def file_lights(env: Environment) -> list[Light]:
                   color=tuple(li["color"]), size=li["size"], spot_angle=li["spot_angle"]) for li in env.lights]
 
 
-def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np.random.Generator
-          ) -> tuple[list[SceneObject], dict]:
+def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np.random.Generator,
+          keep: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[list[SceneObject], dict]:
+    """The objects on the surfaces, within scene.area_radius of a point drawn among those ``keep``
+    keeps (a camera's view), and their draws."""
     o, sc = settings.objects, settings.scene
-    anchor = draw_point(surfaces, rng) if sc.area_radius is not None else None
+    anchor = None
+    if sc.area_radius is not None:
+        anchor = draw_point(surfaces, rng, keep)
+        if anchor is None:  # the camera sees no surface: anywhere on them
+            anchor = draw_point(surfaces, rng)
     region = None if anchor is None else (anchor, sc.area_radius)
     for attempt in range(1, PLACEMENT_ATTEMPTS + 1):
         n = integer(rng, o.count)
@@ -182,11 +201,47 @@ def centre_of(objects: list[SceneObject], surfaces: list[Surface]) -> np.ndarray
     return np.array([*s.xy(rows, cols).mean(axis=0), s.z])
 
 
+def file_views(settings: Settings, env: Environment, rng: np.random.Generator, length: int
+               ) -> tuple[list[Camera], list[dict]]:
+    """``length`` cameras drawn from the file's cameras scene.cameras names, jittered, and their draws."""
+    sc, r = settings.scene, settings.render
+    named = [c for c in env.cameras if any(fnmatch.fnmatchcase(c["name"], g) for g in sc.cameras)]
+    if not named:
+        raise SimgenError(f"scene.cameras={list(sc.cameras)} names no camera of {env.file} (its cameras: "
+                          f"{', '.join(c['name'] for c in env.cameras) or 'none'})")
+    cameras, draws = [], []
+    for _ in range(length):
+        c = named[int(rng.integers(len(named)))]
+        K, pose = file_camera(c, r.width, r.height)
+        moved = rng.normal(0.0, sc.camera_jitter[0], 3) if sc.camera_jitter[0] > 0 else np.zeros(3)
+        turn = float(rng.normal(0.0, sc.camera_jitter[1])) if sc.camera_jitter[1] > 0 else 0.0
+        pose[:3, 3] += moved
+        if turn:
+            pose[:3, :3] = axis_angle(unit_vector(rng), np.radians(turn)) @ pose[:3, :3]
+        exposure = uniform(rng, settings.camera.exposure)
+        cameras.append(Camera(width=r.width, height=r.height, K=K, world_to_camera=invert_rigid(pose),
+                              clip_start=c["clip_start"], clip_end=c["clip_end"], exposure=exposure))
+        draws.append({"file_camera": c["name"], "moved": moved.tolist(), "turn_deg": turn, "exposure_stops": exposure})
+    return cameras, draws
+
+
+def in_view(cam: Camera, margin: float = 0.1) -> Callable[[np.ndarray], np.ndarray]:
+    """Which world points (N, 3) a camera sees in front of it, ``margin`` of the image in from its edges."""
+    def keep(points: np.ndarray) -> np.ndarray:
+        p = points @ cam.world_to_camera[:3, :3].T + cam.world_to_camera[:3, 3]
+        z = np.maximum(p[:, 2], 1e-9)
+        u, v = cam.K[0, 0] * p[:, 0] / z + cam.K[0, 2], cam.K[1, 1] * p[:, 1] / z + cam.K[1, 2]
+        mu, mv = margin * cam.width, margin * cam.height
+        return (p[:, 2] > cam.clip_start) & (u >= mu) & (u <= cam.width - mu) & (v >= mv) & (v <= cam.height - mv)
+    return keep
+
+
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
     sc = settings.scene
     env = load_environment(file_of(sc))
     surfaces = surfaces_of(env, sc)
-    objects, obj_params = place(settings, catalog, surfaces, rng)
+    views = file_views(settings, env, rng, length) if sc.cameras else None
+    objects, obj_params = place(settings, catalog, surfaces, rng, in_view(views[0][0]) if views else None)
     first = len(objects) + 1
     if first + len(env.parts) - 1 > MAX_INSTANCE_ID:
         raise SimgenError(f"scene.file={env.file}: {len(env.parts)} parts and {len(objects)} objects are more than "
@@ -201,14 +256,19 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         lights = file_lights(env) + lights
     scenes = []
     shortfall = obj_params.pop(SHORTFALL, None)
-    for _ in range(length):
-        for tries in range(1, CAMERA_TRIES + 1):
-            draw = sample_shell(settings.camera, sc, centre, rng)
-            cam = draw_camera(settings, draw)
-            eye = cam.camera_to_world[:3, 3]
+    for step in range(length):
+        if views is not None:
+            cam, draw = views[0][step], views[1][step]
+            eye, tries = cam.camera_to_world[:3, 3], 1
             blocked = segment_hits(everything, eye, centre)
-            if not blocked:
-                break
+        else:
+            for tries in range(1, CAMERA_TRIES + 1):
+                draw = sample_shell(settings.camera, sc, centre, rng)
+                cam = draw_camera(settings, draw)
+                eye = cam.camera_to_world[:3, 3]
+                blocked = segment_hits(everything, eye, centre)
+                if not blocked:
+                    break
         params = {"recipe": "environment", "file": str(env.file), "objects": obj_params, **light_params,
                   "camera": {**draw, "eye": eye.tolist(), "tries": tries, "blocked": bool(blocked)},
                   "surfaces": [{"z": s.z, "area": s.area, "parts": list(s.parts)} for s in surfaces],

@@ -63,9 +63,23 @@ def write_glb(path: Path) -> Path:
     return path
 
 
+def write_usda(path: Path) -> Path:
+    """The room as USD text (Z up, metres: no conversion), one Mesh prim per box."""
+    prims = []
+    for name, m in room().items():
+        points = ", ".join(f"({x:.6f}, {y:.6f}, {z:.6f})" for x, y, z in m.vertices)
+        prims.append(f'    def Mesh "{name}"\n    {{\n        point3f[] points = [{points}]\n'
+                     f'        int[] faceVertexCounts = [{", ".join(["3"] * len(m.faces))}]\n'
+                     f'        int[] faceVertexIndices = [{", ".join(str(i) for i in m.faces.ravel())}]\n    }}')
+    path.write_text('#usda 1.0\n(\n    defaultPrim = "room"\n    metersPerUnit = 1\n    upAxis = "Z"\n)\n\n'
+                    'def Xform "room"\n{\n' + "\n".join(prims) + "\n}\n")
+    return path
+
+
 BLEND_SCRIPT = """
 import sys, json, bpy
 rooms, out, evil = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+camera = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
 bpy.ops.wm.read_factory_settings(use_empty=True)
 tables = bpy.data.collections.new("furniture")
 bpy.context.scene.collection.children.link(tables)
@@ -85,13 +99,22 @@ if evil:  # what a hostile file may carry: a text block registered to run, a scr
     d = ob.driver_add('["x"]').driver
     d.type = "SCRIPTED"
     d.expression = f"__import__('pathlib').Path({evil!r}).write_text('ran') or 0"
+if camera:  # a camera as an artist sets one up: lens, sensor, shift, a pose
+    data = bpy.data.cameras.new("lens")
+    data.lens, data.sensor_width, data.sensor_height = camera["lens"], 36.0, 24.0
+    data.shift_x, data.shift_y = camera["shift"]
+    ob = bpy.data.objects.new("Camera.main", data)
+    bpy.context.scene.collection.objects.link(ob)
+    from mathutils import Matrix
+    ob.matrix_world = Matrix(camera["matrix"])  # rows
 bpy.ops.wm.save_as_mainfile(filepath=out)
 """
 
 
-def write_blend(path: Path, evil: str = "") -> Path:
+def write_blend(path: Path, evil: str = "", camera: dict | None = None) -> Path:
     data = {name: (m.vertices.tolist(), m.faces.tolist()) for name, m in room().items()}
-    r = subprocess.run([sys.executable, "-c", BLEND_SCRIPT, json.dumps(data), str(path), evil],
+    r = subprocess.run([sys.executable, "-c", BLEND_SCRIPT, json.dumps(data), str(path), evil,
+                        *([json.dumps(camera)] if camera else [])],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and path.is_file(), r.stderr[-2000:]
     return path
@@ -205,7 +228,8 @@ def cache(environment_cache):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("rooms")
-    return {"obj": write_obj(d / "room.obj"), "glb": write_glb(d / "room.glb"), "blend": write_blend(d / "room.blend")}
+    return {"obj": write_obj(d / "room.obj"), "glb": write_glb(d / "room.glb"), "blend": write_blend(d / "room.blend"),
+            "usda": write_usda(d / "room.usda")}
 
 
 def sorted_rows(v: np.ndarray) -> np.ndarray:
@@ -214,7 +238,7 @@ def sorted_rows(v: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.render
-@pytest.mark.parametrize("kind", ["obj", "glb", "blend"])
+@pytest.mark.parametrize("kind", ["obj", "glb", "blend", "usda"])
 def test_an_environment_file_reads_as_the_geometry_it_was_written_with(files, cache, kind):
     env = load_environment(files[kind])
     assert sorted(p.name for p in env.parts) == sorted(ROOM)
@@ -246,12 +270,17 @@ def test_a_scene_file_runs_no_code_when_read_or_rendered(tmp_path, cache):
 @pytest.mark.render
 def test_bad_supports_and_a_file_without_geometry_are_one_line(tmp_path, files, cache):
     from simgen.cli.study import check_dataset
-    from simgen.scenes.environment import surfaces_of
+    from simgen.scenes.environment import file_views, surfaces_of
 
     s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.supports=[shelf*]",
                        f"output.dir={tmp_path}"])
     with pytest.raises(SimgenError, match=r"scene.supports=\['shelf\*'\] names no part of .*room.obj \(its parts: "):
         surfaces_of(load_environment(files["obj"]), s.scene)
+    s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.cameras=[nope]", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"scene.cameras=\['nope'\] names no camera of .*room.obj \(its cameras: none\)"):
+        file_views(s, load_environment(files["obj"]), np.random.default_rng(0), 1)
+    with pytest.raises(SimgenError, match=r"scene.camera_jitter=\[0.1\]: give two standard deviations"):
+        check_dataset(["scene=environment", "scene.camera_jitter=[0.1]", f"output.dir={tmp_path}"])
     empty = tmp_path / "empty.obj"
     empty.write_text("# nothing\nv 0 0 0\n")
     with pytest.raises(SimgenError, match=r"scene.file=.*empty.obj: no geometry to render in it"):
@@ -260,10 +289,12 @@ def test_bad_supports_and_a_file_without_geometry_are_one_line(tmp_path, files, 
 
 # ------------------------------------------------------------------ frames in it
 
-@pytest.fixture(scope="module")
-def frames(tmp_path_factory, files, cache) -> Path:
-    out = tmp_path_factory.mktemp("envframes") / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files['glb']}",
+@pytest.fixture(scope="module", params=["glb", pytest.param("blend", marks=pytest.mark.slow),
+                                        pytest.param("usda", marks=pytest.mark.slow)])
+def frames(request, tmp_path_factory, files, cache) -> Path:
+    """3 frames in the room as each kind of file holds it (the .blend and USD ones in the slow tier)."""
+    out = tmp_path_factory.mktemp(f"envframes-{request.param}") / "out"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files[request.param]}",
                         "frames=3", "seed=3", "render.width=96", "render.height=72", "render.samples=2",
                         "objects.count=[4,6]", "scene.camera_distance=[0.9,1.4]", f"output.dir={out}"],
                        capture_output=True, text=True, timeout=600, cwd=out.parent)
@@ -285,13 +316,9 @@ def world_meshes(root: Path, meta: dict) -> list[tuple[int, trimesh.Trimesh]]:
     return out
 
 
-@pytest.mark.render
-@pytest.mark.parametrize("index", range(3))
-def test_labels_in_an_environment_match_a_ray_cast_of_the_room_and_the_objects(frames, index):
-    from simgen.io.dataset.layout import read_frame
-
-    f = read_frame(frames, index)
-    meta = f["meta"]
+def raycast(root: Path, meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Instance ids, planar depth and camera-frame normals at every pixel centre of a frame, from
+    its meta's K and pose, the room's boxes and the posed models."""
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     H, W = meta["height"], meta["width"]
     u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
@@ -299,21 +326,69 @@ def test_labels_in_an_environment_match_a_ray_cast_of_the_room_and_the_objects(f
     R, t = w2c[:3, :3], w2c[:3, 3]
     origin, dirs = -R.T @ t, cam_dirs @ R
     depth, ids, normal = np.full(u.size, np.inf), np.zeros(u.size, np.int64), np.zeros((u.size, 3))
-    for iid, mesh in world_meshes(frames, meta):
+    for iid, mesh in world_meshes(root, meta):
         hit_t, tri = intersect(origin, dirs, mesh.triangles)
         closer = hit_t < depth
         depth[closer], ids[closer] = hit_t[closer], iid
         normal[closer] = mesh.face_normals[tri[closer]] @ R.T
-    depth, ids = depth.reshape(H, W), ids.reshape(H, W)
+    return ids.reshape(H, W), depth.reshape(H, W), normal.reshape(H, W, 3)
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("index", range(3))
+def test_labels_in_an_environment_match_a_ray_cast_of_the_room_and_the_objects(frames, index):
+    from simgen.io.dataset.layout import read_frame
+
+    f = read_frame(frames, index)
+    meta = f["meta"]
+    ids, depth, normal = raycast(frames, meta)
     objects = {o["instance_id"] for o in meta["objects"] if not o["name"].startswith("env_")}
     assert len(set(np.unique(ids)) & objects) >= 1 and (ids > max(objects)).mean() > 0.3  # objects and the room in view
     assert np.array_equal(f["instance"].astype(np.int64), ids), f"{(f['instance'] != ids).sum()} pixels disagree"
-    cos = incidence_cos(K, normal.reshape(H, W, 3))
-    facing = cos > 0.1
+    facing = incidence_cos(np.array(meta["K"]), normal) > 0.1
     assert np.allclose(f["depth"][facing], depth[facing], rtol=1e-4)
-    sem = f["semantic"]
     cats = {0: 0, **{o["instance_id"]: o["category_id"] for o in meta["objects"]}}
-    assert np.array_equal(sem, np.vectorize(cats.get)(ids))  # the room is background (0)
+    assert np.array_equal(f["semantic"], np.vectorize(cats.get)(ids))  # the room is background (0)
+
+
+@pytest.mark.render
+def test_a_frame_through_the_files_camera_has_its_lens_and_pose(tmp_path):
+    """A .blend camera (35 mm on a 36 x 24 mm sensor, shifted, posed by the test): the frame's K and
+    pose are the ones Blender's projection gives at the render's size, and the rendered labels
+    agree with a ray cast through them."""
+    from simgen.io.dataset.layout import read_frame
+
+    eye, target = np.array([1.6, -1.5, 1.3]), np.array([0.0, 0.0, 0.5])
+    forward = (target - eye) / np.linalg.norm(target - eye)
+    x = np.cross(forward, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(x, forward)
+    blender = np.eye(4)
+    blender[:3, :3] = np.column_stack([x, y, -forward])  # a Blender camera looks down -Z, +Y up
+    blender[:3, 3] = eye
+    blend = write_blend(tmp_path / "cam.blend", camera={"lens": 35.0, "shift": [0.05, -0.03],
+                                                          "matrix": blender.tolist()})
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={blend}",
+                        "scene.cameras=[Camera*]", "frames=1", "render.width=96", "render.height=72",
+                        "render.samples=1", "objects.count=[2,3]", f"output.dir={out}"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    f = read_frame(out, 0)
+    meta = f["meta"]
+    W, H = 96, 72
+    f_px = 35.0 / 36.0 * W  # AUTO sensor fit: the sensor width along the longer side; shift in its units
+    assert np.allclose(meta["K"], [[f_px, 0, W / 2 - 0.5 - 0.05 * W], [0, f_px, H / 2 - 0.5 - 0.03 * W], [0, 0, 1]],
+                       atol=1e-9)
+    w2c = np.eye(4)
+    w2c[:3, :3] = np.stack([x, -y, forward])  # OpenCV: x right, y down, z forward
+    w2c[:3, 3] = -w2c[:3, :3] @ eye
+    assert np.allclose(meta["world_to_camera"], w2c, atol=1e-6)
+    assert meta["params"]["camera"]["file_camera"] == "Camera.main"
+    ids, _, _ = raycast(out, meta)
+    assert np.array_equal(f["instance"].astype(np.int64), ids)
+    placed = {o["instance_id"] for o in meta["objects"] if not o["name"].startswith("env_")}
+    assert set(np.unique(ids)) & placed  # the objects stand where the file's camera sees them
 
 
 @pytest.mark.render

@@ -193,3 +193,27 @@ def environment_mesh(ref: EnvironmentMesh) -> trimesh.Trimesh:
         return env.meshes[ref.key]
     except KeyError:
         raise SimgenError(f"scene.file={ref.file}: no object {ref.key!r} in it") from None
+
+
+def file_camera(cam: dict[str, Any], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K, camera_to_world in OpenCV axes) of an environment file's camera (as extracted) rendered
+    at ``width`` x ``height``, as Blender projects it: the focal length over the sensor size along
+    the sensor fit's side (AUTO: the longer one), the lens shift in units of that side, the pose
+    without the object's scale. A one-line SimgenError for a camera that is not a perspective one."""
+    from simgen.core.camera import BLENDER_TO_OPENCV
+
+    if cam["type"] != "PERSP":
+        raise SimgenError(f"the environment's camera {cam['name']!r} is {cam['type'].lower()}, not a perspective "
+                          "camera simgen can label; name another one (scene.cameras)")
+    fit = cam["sensor_fit"]
+    horizontal = fit == "HORIZONTAL" or (fit == "AUTO" and width >= height)
+    side = width if horizontal else height
+    sensor = cam["sensor_width"] if horizontal or fit == "AUTO" else cam["sensor_height"]
+    f = cam["lens"] / sensor * side
+    K = np.array([[f, 0.0, width / 2 - 0.5 - cam["shift_x"] * side],
+                  [0.0, f, height / 2 - 0.5 + cam["shift_y"] * side], [0.0, 0.0, 1.0]])
+    m = np.asarray(cam["matrix"], float)
+    pose = np.eye(4)
+    pose[:3, :3] = m[:3, :3] / np.linalg.norm(m[:3, :3], axis=0)
+    pose[:3, 3] = m[:3, 3]
+    return K, pose @ BLENDER_TO_OPENCV

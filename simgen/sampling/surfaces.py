@@ -19,6 +19,7 @@ Pure numpy and OpenCV; samplers take an explicit generator.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -140,14 +141,21 @@ def find_surfaces(support: np.ndarray, everything: np.ndarray, min_area: float, 
     return out
 
 
-def draw_point(surfaces: list[Surface], rng: np.random.Generator) -> np.ndarray:
-    """A point drawn uniformly over the surfaces' area (world XYZ)."""
-    sizes = np.array([s.support.sum() for s in surfaces], float)
+def draw_point(surfaces: list[Surface], rng: np.random.Generator,
+               keep: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
+    """A point drawn uniformly over the surfaces' area (world XYZ of a cell centre); ``keep``:
+    only among the cells whose centres ((N, 3) world) it keeps (a bool per cell). None when
+    there is no such cell."""
+    cells = []
+    for s in surfaces:
+        rows, cols = np.nonzero(s.support)
+        xyz = np.column_stack([s.xy(rows, cols), np.full(len(rows), s.z)])
+        cells.append(xyz if keep is None else xyz[keep(xyz)])
+    sizes = np.array([len(c) for c in cells], float)
+    if sizes.sum() == 0:
+        return None
     k = int(rng.choice(len(surfaces), p=sizes / sizes.sum()))
-    s = surfaces[k]
-    flat = np.flatnonzero(s.support)
-    row, col = divmod(int(flat[rng.integers(len(flat))]), s.support.shape[1])
-    return np.array([*s.xy(np.array(row), np.array(col)), s.z])
+    return cells[k][rng.integers(len(cells[k]))]
 
 
 def place_on_surfaces(surfaces: list[Surface], radii: list[float], heights: list[float], clearance: float,

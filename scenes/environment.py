@@ -27,6 +27,7 @@ the objects'. A sequence's steps are views of the still scene (each its own came
 from __future__ import annotations
 
 import fnmatch
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -47,7 +48,7 @@ from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
 from simgen.sampling.placement import footprint, standing_pose
 from simgen.sampling.random import integer, uniform, unit_vector
-from simgen.sampling.surfaces import Surface, draw_point, find_surfaces, place_on_surfaces, segment_hits
+from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces
 
 PLACEMENT_ATTEMPTS = 5
 """Draws of counts, picks and scales per frame before it keeps what fits of the last."""
@@ -116,17 +117,27 @@ def check(settings: Settings) -> None:
                           "[metres, degrees]")
 
 
+def geometry_of(env: Environment) -> tuple[np.ndarray, Obstacles]:
+    """Every world triangle of the environment, and the same as obstacles to a line of sight
+    (cached per environment)."""
+    cache = _CACHE.setdefault(env, {})
+    if "triangles" not in cache:
+        t = env.triangles()
+        cache["triangles"] = t, Obstacles.of(t)
+    return cache["triangles"]
+
+
 def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
     """The environment's support surfaces under ``sc`` (cached per environment and settings)."""
     key = (tuple(sc.supports), sc.min_support_area, sc.cell)
-    cache = _SURFACES.setdefault(env.file, {})
+    cache = _CACHE.setdefault(env, {})
     if key not in cache:
         parts = env.select(sc.supports) if sc.supports else list(env.parts)
         if sc.supports and not parts:
             raise SimgenError(f"scene.supports={list(sc.supports)} names no part of {env.file} (its parts: "
                               f"{', '.join(p.name for p in env.parts[:12])}{' ...' if len(env.parts) > 12 else ''})")
         names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
-        found = find_surfaces(env.triangles(parts), env.triangles(), sc.min_support_area, sc.cell, names)
+        found = find_surfaces(env.triangles(parts), geometry_of(env)[0], sc.min_support_area, sc.cell, names)
         if not found:
             raise SimgenError(f"scene.file={env.file}: no level, upward-facing area of at least "
                               f"scene.min_support_area={sc.min_support_area} m^2 on "
@@ -136,7 +147,8 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
     return cache[key]
 
 
-_SURFACES: dict = {}
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Per environment (while the process keeps it: simgen.assets.environment): its triangles and surfaces."""
 
 
 def file_lights(env: Environment) -> list[Light]:
@@ -250,7 +262,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
                             category_id=0, material=own, role="environment") for k, p in enumerate(env.parts)]
     centre = centre_of(objects[:first - 1], surfaces)
-    everything = env.triangles()
+    obstacles = geometry_of(env)[1]
     lights, world, light_params = sample_lights(settings.lighting, centre, rng)
     if sc.file_lights:
         lights = file_lights(env) + lights
@@ -260,13 +272,13 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         if views is not None:
             cam, draw = views[0][step], views[1][step]
             eye, tries = cam.camera_to_world[:3, 3], 1
-            blocked = segment_hits(everything, eye, centre)
+            blocked = obstacles.blocks(eye, centre)
         else:
             for tries in range(1, CAMERA_TRIES + 1):
                 draw = sample_shell(settings.camera, sc, centre, rng)
                 cam = draw_camera(settings, draw)
                 eye = cam.camera_to_world[:3, 3]
-                blocked = segment_hits(everything, eye, centre)
+                blocked = obstacles.blocks(eye, centre)
                 if not blocked:
                     break
         params = {"recipe": "environment", "file": str(env.file), "objects": obj_params, **light_params,

@@ -20,7 +20,7 @@ from groundtruth import incidence_cos, intersect
 from simgen import SimgenError
 from simgen.assets.environment import Part, check_file, load_environment
 from simgen.core.mesh_ref import EnvironmentMesh
-from simgen.sampling.surfaces import find_surfaces, place_on_surfaces, segment_hits
+from simgen.sampling.surfaces import Obstacles, find_surfaces, place_on_surfaces, segment_hits
 
 ROOM = {"floor": ((-2, -2, -0.05), (2, 2, 0)), "table_top": ((-0.5, -0.3, 0.72), (0.5, 0.3, 0.75)),
         **{f"leg{i}": ((x - 0.02, y - 0.02, 0), (x + 0.02, y + 0.02, 0.72))
@@ -199,6 +199,8 @@ def test_a_segment_crosses_the_room_where_a_ray_cast_says_it_does():
         t_hit, _ = intersect(p, d[None], mesh.triangles)
         assert hit == bool(t_hit[0] < np.linalg.norm(q - p)), (p, q)
     assert 20 < sum(hits) < 180
+    chunked = Obstacles.of(t, grid=4, chunk=5)  # small chunks: many boxes to pass by
+    assert [chunked.blocks(p, q) for p, q in zip(a, b)] == hits
 
 
 def test_parts_are_chosen_by_name_collection_material_or_property():

@@ -78,9 +78,9 @@ class Part:
         return fnmatch.fnmatchcase(self.name, pattern)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Environment:
-    """An environment file's parts, cameras and lights (see the module doc)."""
+    """An environment file's parts, cameras and lights (see the module doc); equal only to itself."""
 
     file: Path
     parts: tuple[Part, ...]

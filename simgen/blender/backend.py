@@ -12,6 +12,8 @@ needs no Blender (:mod:`simgen.io.exr`).
 Scenes are built through ``bpy.data`` (no ``bpy.ops`` in the frame loop). Meshes are
 converted once per asset file and reused; everything a frame creates (objects,
 materials, lights) is removed before the next frame, so memory stays flat over long runs.
+An environment's parts (scene=environment) are the exception: their objects stay from frame to
+frame, changed only where a frame differs.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
 from simgen.config import RenderConfig
 from simgen.core.lens import Lens
+from simgen.core.mesh_ref import EnvironmentMesh
 from simgen.core.scene import Camera, Scene
 from simgen.io import scratch
 from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
@@ -54,6 +57,7 @@ class BlenderBackend:
         self._log = BlenderLog(self.blender_log, quiet)
         self._blocks = Datablocks(settings.max_image_pixels, self.tmpdir, self._log)
         self._frame_ids: list = []  # datablocks created for the current scene
+        self._kept: dict = {}  # objects of environment parts, kept from frame to frame
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names
         self.keep_linear = False  # renders also return the exposed linear image (camera effects)
@@ -84,8 +88,14 @@ class BlenderBackend:
         scene.validate()
         coll = self.scene.collection
         self._blocks.drop_generated({o.mesh for o in scene.objects})
+        kept = set()
         for o in scene.objects:
-            objects.add_object(coll, o, self._blocks, self._frame_ids)
+            if isinstance(o.mesh, EnvironmentMesh):  # an environment's part: kept across frames
+                kept.add(objects.keep_object(coll, o, self._blocks, self._kept))
+            else:
+                objects.add_object(coll, o, self._blocks, self._frame_ids)
+        for key in set(self._kept) - kept:
+            objects.remove([self._kept.pop(key)])
         if self.light_groups:
             session.use_light_groups(self.scene, len(scene.lights))
         for i, light in enumerate(scene.lights):
@@ -161,6 +171,8 @@ class BlenderBackend:
 
     def close(self) -> None:
         self.clear()
+        objects.remove(list(self._kept.values()))
+        self._kept.clear()
         if self._blocks.images:
             world.release_images(self._world)
         self._blocks.close()

@@ -4,6 +4,7 @@ a material of their own each) and its lights."""
 from __future__ import annotations
 
 import bpy
+import numpy as np
 from mathutils import Matrix
 
 from simgen.blender.datablocks import Datablocks
@@ -22,10 +23,6 @@ def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, m
     ob.matrix_world = Matrix(o.mesh_to_world.tolist())
     ob.pass_index = o.instance_id
     ob.visible_shadow = o.casts_shadow
-    if isinstance(o.mesh, EnvironmentMesh):  # an environment's part: the file's materials, on its mesh
-        coll.objects.link(ob)
-        made.append(ob)
-        return
     # meshes are shared between frames and objects; the material belongs to the object
     own = o.material.own
     if own is None:
@@ -41,6 +38,26 @@ def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, m
         slot.material = mat if own is None else blocks.own_material(o.mesh, k)
     coll.objects.link(ob)
     made.append(ob)
+
+
+def keep_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks,
+                kept: dict[tuple, bpy.types.Object]) -> tuple:
+    """Link (once) an object of an environment's part ``o`` (its mesh with the file's materials)
+    into ``coll`` and keep it in ``kept`` for the next frames, which change only what differs (its
+    pose, instance id, shadow): Cycles then syncs nothing of it again. Returns its key in ``kept``."""
+    key = (o.mesh, o.name)
+    ob = kept.get(key)
+    if ob is None:
+        ob = kept[key] = bpy.data.objects.new(o.name, blocks.mesh(o.mesh))
+        ob.matrix_world = Matrix(o.mesh_to_world.tolist())
+        coll.objects.link(ob)
+    elif not np.allclose(np.array(ob.matrix_world), o.mesh_to_world, atol=1e-7):
+        ob.matrix_world = Matrix(o.mesh_to_world.tolist())
+    if ob.pass_index != o.instance_id:
+        ob.pass_index = o.instance_id
+    if ob.visible_shadow != o.casts_shadow:
+        ob.visible_shadow = o.casts_shadow
+    return key
 
 
 def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.types.ID],

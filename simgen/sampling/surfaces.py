@@ -18,7 +18,7 @@ Pure numpy and OpenCV; samplers take an explicit generator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import cv2
@@ -45,6 +45,8 @@ class Surface:
     """(H, W) float32 metres (:data:`NO_LIMIT` where nothing is above)."""
     parts: tuple[str, ...] = ()
     """Names of the environment parts it lies on."""
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+    """What :meth:`room` and :meth:`lowest` computed, kept for the next objects and frames."""
 
     @property
     def area(self) -> float:
@@ -54,18 +56,38 @@ class Surface:
         return np.stack([self.origin[0] + cols * self.cell, self.origin[1] + rows * self.cell], axis=-1)
 
     def room(self) -> np.ndarray:
-        """(H, W) float32: metres from each support cell's centre to the nearest cell off the surface."""
-        inside = np.pad(self.support.astype(np.uint8), 1)  # the grid's edge is off the surface
-        return cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1] * self.cell
+        """(H, W) float32: metres from each support cell's centre to the nearest cell off the
+        surface (computed once)."""
+        if "room" not in self.memo:
+            inside = np.pad(self.support.astype(np.uint8), 1)  # the grid's edge is off the surface
+            self.memo["room"] = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1] * self.cell
+        return self.memo["room"]
 
-    def stands(self, radius: float, height: float, clearance: float) -> np.ndarray:
-        """(H, W) bool: the cells an object of footprint ``radius`` and ``height`` may be centred on."""
+    def lowest(self, k: int) -> np.ndarray:
+        """(H, W) float32: the least headroom within ``k`` cells of each cell (computed once per k)."""
+        if ("lowest", k) not in self.memo:
+            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+            self.memo[("lowest", k)] = cv2.erode(self.headroom, disk, borderType=cv2.BORDER_CONSTANT,
+                                                 borderValue=0.0)
+        return self.memo[("lowest", k)]
+
+    def stands(self, radius: float, height: float, clearance: float,
+               window: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
+        """The cells (of ``window``, rows and columns) an object of footprint ``radius`` and
+        ``height`` may be centred on (bool). The headroom is measured within a disk of a whole
+        number of cells, rounded up to a step of :func:`kernel_cells` (never less room)."""
         reach = radius + clearance + self.cell
-        ok = self.room() >= reach
-        k = int(np.ceil(reach / self.cell))
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
-        low = cv2.erode(self.headroom, disk, borderType=cv2.BORDER_CONSTANT, borderValue=0.0)
-        return ok & (low >= height + clearance)
+        low = self.lowest(kernel_cells(int(np.ceil(reach / self.cell))))
+        return (self.room()[window] >= reach) & (low[window] >= height + clearance)
+
+
+def kernel_cells(k: int) -> int:
+    """``k`` rounded up to one of few sizes (1, 2, ..., 8, then steps of an eighth): the erosions a
+    surface keeps stay few whatever the objects' sizes."""
+    if k <= 8:
+        return max(k, 1)
+    step = 2 ** (int(np.log2(k)) - 3)
+    return -(-k // step) * step
 
 
 def level_triangles(triangles: np.ndarray, up: float = np.cos(np.radians(1.0))) -> np.ndarray:
@@ -174,12 +196,17 @@ def place_on_surfaces(surfaces: list[Surface], radii: list[float], heights: list
         for k, s in enumerate(surfaces):
             key = (k, round(r, 4), round(h, 4))
             if key not in cache:
-                ok = s.stands(r, h, clearance)
+                window = (slice(None), slice(None))
+                if region is not None:  # only the cells under the region's circle
+                    lo = np.floor((np.asarray(region[0][:2], float) - region[1] - s.origin) / s.cell).astype(int)
+                    hi = np.ceil((np.asarray(region[0][:2], float) + region[1] - s.origin) / s.cell).astype(int) + 1
+                    window = (slice(max(lo[1], 0), max(hi[1], 0)), slice(max(lo[0], 0), max(hi[0], 0)))
+                rows, cols = np.nonzero(s.stands(r, h, clearance, window))
+                rows, cols = rows + (window[0].start or 0), cols + (window[1].start or 0)
                 if region is not None:
-                    rows, cols = np.indices(ok.shape)
                     d = np.linalg.norm(s.xy(rows, cols) - np.asarray(region[0], float)[:2], axis=-1)
-                    ok &= d + r + s.cell <= region[1]
-                cache[key] = np.flatnonzero(ok)
+                    rows, cols = rows[d + r + s.cell <= region[1]], cols[d + r + s.cell <= region[1]]
+                cache[key] = rows * s.support.shape[1] + cols
             cells.append(cache[key])
         sizes = np.array([len(c) for c in cells], float)
         spot = None
@@ -203,15 +230,51 @@ def segment_hits(triangles: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float
     Moller-Trumbore test, vectorised)."""
     if not len(triangles):
         return False
-    d = np.asarray(b, float) - np.asarray(a, float)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    d = b - a
     e1, e2 = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
     p = np.cross(d, e2)
     det = np.einsum("ij,ij->i", e1, p)
     ok = np.abs(det) > eps
     inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    s = np.asarray(a, float) - triangles[:, 0]
+    s = a - triangles[:, 0]
     u = np.einsum("ij,ij->i", s, p) * inv
     q = np.cross(s, e1)
     v = (q @ d) * inv
     t = np.einsum("ij,ij->i", e2, q) * inv
     return bool(np.any(ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (t < 1 - 1e-6)))
+
+
+@dataclass(frozen=True)
+class Obstacles:
+    """Triangles sorted into chunks of neighbours (by a coarse 3D grid of their centres), each chunk
+    with its box, so that a segment is tested against the few chunks its own box meets."""
+
+    triangles: np.ndarray
+    starts: np.ndarray
+    """(C + 1,) where each chunk starts in ``triangles`` (and where the last ends)."""
+    lo: np.ndarray
+    hi: np.ndarray
+    """(C, 3) each chunk's box."""
+
+    @classmethod
+    def of(cls, triangles: np.ndarray, grid: int = 16, chunk: int = 2048) -> "Obstacles":
+        c = triangles.mean(axis=1)
+        lo, hi = c.min(axis=0), c.max(axis=0)
+        cell = np.minimum(((c - lo) / np.maximum(hi - lo, 1e-9) * grid).astype(np.int64), grid - 1)
+        key = (cell[:, 0] * grid + cell[:, 1]) * grid + cell[:, 2]
+        order = np.argsort(key, kind="stable")
+        t, key = triangles[order], key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        starts = np.unique(np.concatenate([np.arange(a, b, chunk) for a, b in zip(starts, [*starts[1:], len(t)])]
+                                          or [np.zeros(0, np.int64)]))
+        bounds = [(t[a:b].min(axis=(0, 1)), t[a:b].max(axis=(0, 1))) for a, b in zip(starts, [*starts[1:], len(t)])]
+        lo_c = np.array([b[0] for b in bounds]).reshape(-1, 3)
+        hi_c = np.array([b[1] for b in bounds]).reshape(-1, 3)
+        return cls(t, np.r_[starts, len(t)], lo_c, hi_c)
+
+    def blocks(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """Whether the open segment from ``a`` to ``b`` crosses a triangle (:func:`segment_hits`)."""
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        near = np.flatnonzero(np.all(self.hi >= np.minimum(a, b), axis=1) & np.all(self.lo <= np.maximum(a, b), axis=1))
+        return any(segment_hits(self.triangles[self.starts[k]:self.starts[k + 1]], a, b) for k in near)

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""What a user's world costs: an environment of about a million triangles against the tabletop.
+
+    python scripts/bench_environment.py                       # 8 frames each at 160x120, 16 samples
+    python scripts/bench_environment.py --frames 20 --triangles 2000000
+
+Writes a GLB environment (the bundled room's boxes and as many subdivided spheres on its floor as
+make ``--triangles``), then prints:
+
+- the extraction (Blender reads the file into the cache, once per file: a child process);
+- a run of ``scene=environment`` on it and one of ``scene=tabletop`` at the same size and samples:
+  seconds per frame and per stage (the first frame apart: it loads the environment), and the
+  process's resident memory at each frame (flat over frames: nothing piles up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+
+def world(path: Path, triangles: int) -> int:
+    from make_room import room
+
+    scene = room()
+    ball = trimesh.creation.icosphere(subdivisions=5, radius=0.08)  # 20480 triangles
+    n = max(1, (triangles - sum(len(g.faces) for g in scene.geometry.values())) // len(ball.faces))
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        x, y = rng.uniform(-1.8, 1.4, 2)
+        b = ball.copy()
+        b.apply_translation([x, 0.08, -y])  # glTF's Y up
+        scene.add_geometry(b, node_name=f"rock{k}", geom_name=f"rock{k}")
+    path.write_bytes(scene.export(file_type="glb"))
+    return sum(len(g.faces) for g in scene.geometry.values())
+
+
+def run(args: list[str], out: Path, env: dict) -> dict:
+    subprocess.run([sys.executable, "-m", "simgen.cli", *args, f"output.dir={out}", "output.previews=false"],
+                   check=True, env=env, cwd=out.parent, capture_output=True)
+    log = next((out / "logs").glob("run-*.jsonl"))
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    return {"frames": [r for r in rows if "frame" in r], "summary": next(r["summary"] for r in rows if "summary" in r)}
+
+
+def describe(name: str, r: dict) -> None:
+    frames = sorted(r["frames"], key=lambda f: f["frame"])
+    first, rest = frames[0], frames[1:]
+    per = np.mean([f["seconds"] for f in rest]) if rest else float("nan")
+    keys = dict.fromkeys(k for f in frames for k in f["stages"])
+    stages = {k: np.mean([f["stages"].get(k, 0.0) for f in rest]) for k in keys}
+    print(f"{name}: first frame {first['seconds']:.2f} s (build {first['stages'].get('build', 0):.2f} s), "
+          f"then {per:.2f} s a frame: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in stages.items()))
+    rss = " ".join(f"{f['rss_mib']:.0f}" for f in frames)
+    print(f"  resident memory by frame (MiB): {rss}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--triangles", type=int, default=1_000_000)
+    ap.add_argument("--size", default="160x120")
+    ap.add_argument("--samples", type=int, default=16)
+    a = ap.parse_args()
+    w, h = a.size.split("x")
+    common = [f"frames={a.frames}", f"render.width={w}", f"render.height={h}", f"render.samples={a.samples}",
+              "render.denoise=false"]
+    with tempfile.TemporaryDirectory(prefix="simgen-bench-env-") as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "SIMGEN_CACHE": str(tmp / "cache"), "PYTHONPATH": str(REPO)}
+        glb = tmp / "world.glb"
+        n = world(glb, a.triangles)
+        print(f"environment: {n} triangles, {glb.stat().st_size / 2**20:.1f} MiB GLB; {a.size}, {a.samples} samples, "
+              f"{a.frames} frames each")
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import sys; from simgen.assets.environment import load_environment; "
+                        "load_environment(sys.argv[1])", str(glb)], check=True, env=env)
+        print(f"extraction into the cache (once per file): {time.perf_counter() - t:.1f} s")
+        describe("scene=environment", run(["scene=environment", f"scene.file={glb}", *common], tmp / "env", env))
+        describe("scene=tabletop", run(["scene=tabletop", *common], tmp / "table", env))
+
+
+if __name__ == "__main__":
+    main()

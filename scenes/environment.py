@@ -29,6 +29,7 @@ from __future__ import annotations
 import fnmatch
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from groundtruth import incidence_cos, intersect
+from groundtruth import incidence_cos, intersect, uniform_neighbourhood
 from simgen import SimgenError
 from simgen.assets.environment import Part, check_file, load_environment
 from simgen.core.mesh_ref import EnvironmentMesh
@@ -351,6 +351,16 @@ def test_labels_in_an_environment_match_a_ray_cast_of_the_room_and_the_objects(f
     assert np.allclose(f["depth"][facing], depth[facing], rtol=1e-4)
     cats = {0: 0, **{o["instance_id"]: o["category_id"] for o in meta["objects"]}}
     assert np.array_equal(f["semantic"], np.vectorize(cats.get)(ids))  # the room is background (0)
+    # normals (the file's materials write the geometric normal too): exact inside the room's faces
+    K = np.array(meta["K"])
+    u, v = np.meshgrid(np.arange(meta["width"], dtype=float), np.arange(meta["height"], dtype=float))
+    rays = np.dstack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)])
+    normal[np.einsum("hwc,hwc->hw", normal, rays) > 0] *= -1  # facing the camera
+    key = np.round(normal * 1e5).astype(np.int64) @ np.array([1, 10**6, 10**12])
+    room = ids > max(objects)
+    flat = uniform_neighbourhood(np.where(room, key, 0), radius=2) & uniform_neighbourhood(ids, radius=2) & room
+    angle = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", f["normal"][flat], normal[flat]), -1, 1)))
+    assert flat.sum() > 100 and angle.max() < 0.1, f"max angle {angle.max():.3f} deg"
 
 
 @pytest.mark.render

@@ -46,7 +46,8 @@ class Surface:
     parts: tuple[str, ...] = ()
     """Names of the environment parts it lies on."""
     memo: dict = field(default_factory=dict, compare=False, repr=False)
-    """What :meth:`room` and :meth:`lowest` computed, kept for the next objects and frames."""
+    """What :meth:`room`, :meth:`lowest` and :func:`draw_point` computed, kept for the next objects
+    and frames."""
 
     @property
     def area(self) -> float:
@@ -170,8 +171,10 @@ def draw_point(surfaces: list[Surface], rng: np.random.Generator,
     there is no such cell."""
     cells = []
     for s in surfaces:
-        rows, cols = np.nonzero(s.support)
-        xyz = np.column_stack([s.xy(rows, cols), np.full(len(rows), s.z)])
+        if "centres" not in s.memo:
+            rows, cols = np.nonzero(s.support)
+            s.memo["centres"] = np.column_stack([s.xy(rows, cols), np.full(len(rows), s.z)])
+        xyz = s.memo["centres"]
         cells.append(xyz if keep is None else xyz[keep(xyz)])
     sizes = np.array([len(c) for c in cells], float)
     if sizes.sum() == 0:

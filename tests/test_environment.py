@@ -99,6 +99,10 @@ if evil:  # what a hostile file may carry: a text block registered to run, a scr
     d = ob.driver_add('["x"]').driver
     d.type = "SCRIPTED"
     d.expression = f"__import__('pathlib').Path({evil!r}).write_text('ran') or 0"
+if out.endswith(".fbx"):  # the same room through Blender's FBX exporter (metres, Z up)
+    bpy.ops.export_scene.fbx(filepath=out, use_selection=False, apply_unit_scale=True, axis_forward="-Y",
+                             axis_up="Z", object_types={"MESH"})
+    sys.exit(0)
 if camera:  # a camera as an artist sets one up: lens, sensor, shift, a pose
     data = bpy.data.cameras.new("lens")
     data.lens, data.sensor_width, data.sensor_height = camera["lens"], 36.0, 24.0
@@ -231,7 +235,7 @@ def cache(environment_cache):
 def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("rooms")
     return {"obj": write_obj(d / "room.obj"), "glb": write_glb(d / "room.glb"), "blend": write_blend(d / "room.blend"),
-            "usda": write_usda(d / "room.usda")}
+            "usda": write_usda(d / "room.usda"), "fbx": write_blend(d / "room.fbx")}
 
 
 def sorted_rows(v: np.ndarray) -> np.ndarray:
@@ -240,7 +244,7 @@ def sorted_rows(v: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.render
-@pytest.mark.parametrize("kind", ["obj", "glb", "blend", "usda"])
+@pytest.mark.parametrize("kind", ["obj", "glb", "blend", "usda", "fbx"])
 def test_an_environment_file_reads_as_the_geometry_it_was_written_with(files, cache, kind):
     env = load_environment(files[kind])
     assert sorted(p.name for p in env.parts) == sorted(ROOM)

@@ -17,8 +17,9 @@ process and keeps it across frames). Each frame draws:
    camera_azimuth, look_at_jitter), redrawn (up to :data:`CAMERA_TRIES` times) while the file's
    geometry blocks its line of sight to their centre; or, with scene.cameras, one of the file's
    cameras (jittered by scene.camera_jitter), drawn first, the objects' point then drawn in its view;
-3. simgen's lamps and world (the lighting group) besides the file's lights
-   (``scene.file_lights``); ``lighting.count=[0,0]`` keeps the file's alone.
+3. simgen's lamps and world (the lighting group) besides the file's lights (``scene.file_lights``),
+   each switched off at random (``scene.file_light_off``) and its power scaled
+   (``scene.file_light_power``); ``lighting.count=[0,0]`` keeps the file's alone.
 
 The file's parts are labelled background (category 0), each with an instance id of its own after
 the objects'. A sequence's steps are views of the still scene (each its own camera draw).
@@ -48,7 +49,7 @@ from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
 from simgen.sampling.placement import footprint, standing_pose
-from simgen.sampling.random import integer, uniform, unit_vector
+from simgen.sampling.random import chance, integer, uniform, unit_vector
 from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces
 
 PLACEMENT_ATTEMPTS = 5
@@ -75,6 +76,10 @@ class Config:
     """m^2: the smallest connected level area objects are placed on."""
     file_lights: bool = setting(True)
     """Render the file's own lights (beside the lighting group's lamps)."""
+    file_light_power: list[float] = span([1.0, 1.0], ge=0.0)
+    """Factor on each of the file's lights' power, drawn per light and frame (nothing is drawn at [1, 1])."""
+    file_light_off: float = setting(0.0, ge=0.0, le=1.0)
+    """Chance that each of the file's lights is switched off in a frame."""
     clearance: float = setting(0.005, ge=0.0)
     """m kept free around each object's footprint and above it."""
     max_tries: int = setting(200, ge=1, le=100_000)
@@ -152,9 +157,20 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """Per environment (while the process keeps it: simgen.assets.environment): its triangles and surfaces."""
 
 
-def file_lights(env: Environment) -> list[Light]:
-    return [Light(kind=li["kind"], light_to_world=np.asarray(li["matrix"], float), power=li["power"],
-                  color=tuple(li["color"]), size=li["size"], spot_angle=li["spot_angle"]) for li in env.lights]
+def file_lights(env: Environment, sc: Config, rng: np.random.Generator) -> tuple[list[Light], list[dict]]:
+    """The file's lights of a frame: each switched off with scene.file_light_off's chance, its power
+    times a factor drawn from scene.file_light_power; and their draws."""
+    lights, drawn = [], []
+    vary = list(sc.file_light_power) != [1.0, 1.0]
+    for li in env.lights:
+        off = chance(rng, sc.file_light_off)
+        factor = uniform(rng, sc.file_light_power) if vary else 1.0
+        drawn.append({"name": li["name"], "on": not off, "power": li["power"] * factor})
+        if not off:
+            lights.append(Light(kind=li["kind"], light_to_world=np.asarray(li["matrix"], float),
+                                power=li["power"] * factor, color=tuple(li["color"]), size=li["size"],
+                                spot_angle=li["spot_angle"]))
+    return lights, drawn
 
 
 def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np.random.Generator,
@@ -265,8 +281,9 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     centre = centre_of(objects[:first - 1], surfaces)
     obstacles = geometry_of(env)[1]
     lights, world, light_params = sample_lights(settings.lighting, centre, rng)
-    if sc.file_lights:
-        lights = file_lights(env) + lights
+    if sc.file_lights and env.lights:
+        own, light_params["file_lights"] = file_lights(env, sc, rng)
+        lights = own + lights
     scenes = []
     shortfall = obj_params.pop(SHORTFALL, None)
     for step in range(length):

@@ -103,7 +103,13 @@ if out.endswith(".fbx"):  # the same room through Blender's FBX exporter (metres
     bpy.ops.export_scene.fbx(filepath=out, use_selection=False, apply_unit_scale=True, axis_forward="-Y",
                              axis_up="Z", object_types={"MESH"})
     sys.exit(0)
-if camera:  # a camera as an artist sets one up: lens, sensor, shift, a pose
+if camera and "light" in camera:  # a spot lamp as an artist sets one up
+    lamp = bpy.data.lights.new("lamp", type="SPOT")
+    lamp.energy, lamp.color, lamp.shadow_soft_size, lamp.spot_size = 150.0, (1.0, 0.8, 0.6), 0.05, 0.9
+    ob = bpy.data.objects.new("Spot", lamp)
+    bpy.context.scene.collection.objects.link(ob)
+    ob.location = (0.3, -0.4, 2.0)
+if camera and "matrix" in camera:  # a camera as an artist sets one up: lens, sensor, shift, a pose
     data = bpy.data.cameras.new("lens")
     data.lens, data.sensor_width, data.sensor_height = camera["lens"], 36.0, 24.0
     data.shift_x, data.shift_y = camera["shift"]
@@ -291,6 +297,29 @@ def test_bad_supports_and_a_file_without_geometry_are_one_line(tmp_path, files, 
     empty.write_text("# nothing\nv 0 0 0\n")
     with pytest.raises(SimgenError, match=r"scene.file=.*empty.obj: no geometry to render in it"):
         load_environment(empty)
+
+
+@pytest.mark.render
+def test_the_files_lights_are_read_and_switched_off_and_scaled_per_frame(tmp_path, cache):
+    from simgen.cli.study import check_dataset
+    from simgen.pipeline.frames import catalog_for, make_frame_scene
+    from simgen.recipes import load_recipe
+
+    blend = write_blend(tmp_path / "lit.blend", camera={"light": True})
+    (lamp,) = load_environment(blend).lights
+    assert lamp["kind"] == "spot" and lamp["power"] == pytest.approx(150.0) and lamp["size"] == pytest.approx(0.05)
+    assert lamp["spot_angle"] == pytest.approx(0.9) and np.allclose(lamp["color"], (1.0, 0.8, 0.6))
+    assert np.allclose(np.array(lamp["matrix"])[:3, 3], (0.3, -0.4, 2.0))
+    s = check_dataset(["scene=environment", f"scene.file={blend}", "lighting.count=[0,0]", "scene.file_light_off=0.5",
+                       "scene.file_light_power=[0.5,2]", f"output.dir={tmp_path / 'out'}"])
+    recipe, catalog = load_recipe("environment"), catalog_for(s)
+    powers = []
+    for i in range(24):
+        scene = make_frame_scene(recipe, s, catalog, i)
+        (drawn,) = scene.params["file_lights"]
+        assert [li.power for li in scene.lights] == ([drawn["power"]] if drawn["on"] else [])
+        powers += [li.power for li in scene.lights]
+    assert 4 < len(powers) < 20 and all(75.0 <= p <= 300.0 for p in powers) and max(powers) - min(powers) > 30
 
 
 # ------------------------------------------------------------------ frames in it

@@ -201,7 +201,7 @@ def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
             kind = LIGHT_KINDS.get(d.type)
             if kind is None:
                 continue
-            size = {"sun": d.angle, "area": d.size}.get(kind, d.shadow_soft_size)
+            size = d.angle if kind == "sun" else d.size if kind == "area" else d.shadow_soft_size
             lights.append({"name": name, "kind": kind, "matrix": m.tolist(), "power": float(d.energy),
                            "color": [float(x) for x in d.color], "size": float(size),
                            "spot_angle": float(getattr(d, "spot_size", 0.8)),

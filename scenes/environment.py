@@ -40,6 +40,7 @@ from simgen.assets import Catalog, load_mesh
 from simgen.assets.environment import Environment, check_file, file_camera, load_environment
 from simgen.config import Settings
 from simgen.config.schema import setting, span
+from simgen.core.camera import project
 from simgen.core.paths import ASSET_DIR
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, OwnLook, Scene, SceneObject
 from simgen.core.transforms import axis_angle, invert_rigid
@@ -257,11 +258,11 @@ def file_views(settings: Settings, env: Environment, rng: np.random.Generator, l
 def in_view(cam: Camera, margin: float = 0.1) -> Callable[[np.ndarray], np.ndarray]:
     """Which world points (N, 3) a camera sees in front of it, ``margin`` of the image in from its edges."""
     def keep(points: np.ndarray) -> np.ndarray:
-        p = points @ cam.world_to_camera[:3, :3].T + cam.world_to_camera[:3, 3]
-        z = np.maximum(p[:, 2], 1e-9)
-        u, v = cam.K[0, 0] * p[:, 0] / z + cam.K[0, 2], cam.K[1, 1] * p[:, 1] / z + cam.K[1, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):  # points behind the camera: refused by z
+            uv, z = project(cam.K, cam.world_to_camera, points)
+        u, v = uv[:, 0], uv[:, 1]
         mu, mv = margin * cam.width, margin * cam.height
-        return (p[:, 2] > cam.clip_start) & (u >= mu) & (u <= cam.width - mu) & (v >= mv) & (v <= cam.height - mv)
+        return (z > cam.clip_start) & (u >= mu) & (u <= cam.width - mu) & (v >= mv) & (v <= cam.height - mv)
     return keep
 
 

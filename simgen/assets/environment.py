@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ import numpy as np
 import trimesh
 
 from simgen import SimgenError
+from simgen.assets.library import sha256_of
 from simgen.core.mesh_ref import EnvironmentMesh
 
 log = logging.getLogger(__name__)
@@ -104,19 +104,6 @@ class Environment:
             out.append(v[m.faces])
         return np.concatenate(out) if out else np.zeros((0, 3, 3))
 
-    def world_mesh(self, parts: list[Part] | None = None) -> trimesh.Trimesh:
-        """The parts' world-space triangles as one trimesh (not merged)."""
-        t = self.triangles(parts)
-        return trimesh.Trimesh(t.reshape(-1, 3), np.arange(len(t) * 3).reshape(-1, 3), process=False)
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:32]
-
 
 def check_file(file: str | Path) -> Path:
     """The environment file ``file`` (absolute, resolved), or a one-line SimgenError."""
@@ -144,7 +131,7 @@ def load_environment(file: str | Path) -> Environment:
 
 @functools.lru_cache(maxsize=8)
 def _load(p: Path, size: int, mtime: int) -> Environment:
-    folder = cache_root() / f"{file_digest(p)}-v{EXTRACTION}"
+    folder = cache_root() / f"{sha256_of(p)[:32]}-v{EXTRACTION}"
     if not (folder / "environment.json").is_file():
         _extract(p, folder)
     data = json.loads((folder / "environment.json").read_text(encoding="utf-8"))

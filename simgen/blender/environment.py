@@ -32,6 +32,8 @@ import bpy
 import numpy as np
 
 from simgen import SimgenError
+from simgen.assets.environment import check_file
+from simgen.core.image_header import check_pixels
 from simgen.core.scene import MAX_IMAGE_PIXELS
 
 IMPORTERS = {".blend": "blend", ".glb": "gltf", ".gltf": "gltf", ".usd": "usd", ".usda": "usd", ".usdc": "usd",
@@ -69,18 +71,9 @@ class Loaded:
     skipped: list[str] = field(default_factory=list)
     """The file's images left out (outside its folder, missing), each with why."""
 
-    def remove(self) -> None:
-        for me in self.meshes.values():
-            if me.users == 0:
-                bpy.data.meshes.remove(me)
-        self.meshes.clear()
-
 
 def _import(path: Path, scene: bpy.types.Scene) -> None:
-    kind = IMPORTERS.get(path.suffix.lower())
-    if kind is None:
-        raise SimgenError(f"scene.file={path}: a {path.suffix or 'suffix-less'} file is not a scene simgen reads; "
-                          f"use one of {', '.join(sorted(IMPORTERS))}")
+    kind = IMPORTERS[path.suffix.lower()]
     ctx = dict(scene=scene, view_layer=scene.view_layers[0], collection=scene.collection)
     if kind == "gltf" or kind == "fbx":
         import addon_utils
@@ -121,7 +114,7 @@ def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXE
     Blender decodes it. Raises SimgenError for a file Blender cannot read or that holds no geometry."""
     if bpy.context.preferences.filepaths.use_scripts_auto_execute:
         raise SimgenError("Blender's script auto-execution is on: simgen reads scene files only with it off")
-    path = Path(path)
+    path = check_file(path)  # a kind IMPORTERS reads, there, not too large
     own = path.suffix.lower() != ".blend"
     scene = bpy.data.scenes.new(f"{prefix}:import") if own else None
     before = {kind: set(getattr(bpy.data, kind)) for kind in NEW_KINDS}
@@ -147,8 +140,6 @@ def _check_images(path: Path, images: set, max_pixels: int) -> list[str]:
     """Keep the file's images that lie inside its folder (symlinks resolved) and hold at most
     render.max_image_pixels; the others are removed (their texture renders as Blender's missing
     one) and named in the returned list."""
-    from simgen.core.image_header import check_pixels
-
     root = path.resolve().parent
     skipped = []
     for img in images:

@@ -16,13 +16,13 @@ the objective is chosen.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from simgen import SimgenError
+from simgen.assets.library import sha256_of
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 """torchvision backbones fit.kid_arch may name (their pooled features: 512, 512, 2048)."""
@@ -34,11 +34,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 def file_digest(path: Path) -> str:
     """sha256 of a file (the weights' identity in the target cache's fingerprint)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return sha256_of(path)[:16]
 
 
 class Features:

@@ -290,7 +290,8 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     # each of the 2 closest was measured with its development polished on its trial's frames and 6 more after the
     # final round's, its search stopped by the 6 after those: best.yaml has that one; the default world's trial,
     # there for being the default's, with its trial's development
-    assert final["polish"] == 300 and all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
+    assert final["polish"] == FitConfig().polish_trials
+    assert all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
     assert final["polish_frames"] == 12 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
         {t.user_attrs["key"] for t in contenders}
     if second.number not in {t.number for t in contenders}:

@@ -21,8 +21,8 @@ process and keeps it across frames). Each frame draws:
    each switched off at random (``scene.file_light_off``) and its power scaled
    (``scene.file_light_power``); ``lighting.count=[0,0]`` keeps the file's alone.
 
-The file's parts are labelled background (category 0), each with an instance id of its own after
-the objects'. A sequence's steps are views of the still scene (each its own camera draw).
+The file's parts are background (category 0) unless ``scene.labels`` gives them a category, each
+with an instance id of its own after the objects'. A sequence's steps are views of the still scene (each its own camera draw).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
+from simgen.assets.catalog import check_category_name
 from simgen.assets.environment import Environment, check_file, file_camera, load_environment
 from simgen.config import Settings
 from simgen.config.schema import setting, span
@@ -73,6 +74,11 @@ class Config:
     supports: list[str] = setting([], empty_ok=True, example="[table*, collection:shelves, property:support]")
     """The parts objects stand on: object name globs, collection:GLOB, material:GLOB or
     property:KEY (a custom property set true). []: every part's level, upward-facing areas."""
+    labels: Optional[dict[str, list[str]]] = setting({}, example="{shelf: [Shelf*], clutter: ['collection:Clutter']}")
+    """The file's parts that are labelled: {category: [selectors]} (object name globs,
+    collection:GLOB, material:GLOB, property:KEY); a part takes the first category one of whose
+    selectors it matches, the others are background (category 0). A category the catalog lacks is
+    added after the catalog's own (ids continuing)."""
     min_support_area: float = setting(0.02, gt=0.0)
     """m^2: the smallest connected level area objects are placed on."""
     file_lights: bool = setting(True)
@@ -119,6 +125,11 @@ def file_of(sc: Config) -> str | Path:
 
 def check(settings: Settings) -> None:
     check_file(file_of(settings.scene))
+    for category, selectors in settings.scene.labels.items():
+        check_category_name(category, f"scene.labels.{category}")
+        if not selectors:
+            raise SimgenError(f"scene.labels.{category}=[]: name the parts of that category (object name globs, "
+                              "collection:GLOB, material:GLOB, property:KEY)")
     if len(settings.scene.camera_jitter) != 2:
         raise SimgenError(f"scene.camera_jitter={list(settings.scene.camera_jitter)}: give two standard deviations, "
                           "[metres, degrees]")
@@ -156,6 +167,21 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """Per environment (while the process keeps it: simgen.assets.environment): its triangles and surfaces."""
+
+
+def part_categories(env: Environment, sc: Config, catalog: Catalog) -> list[int]:
+    """Each part's category under scene.labels (0: background)."""
+    out = [0] * len(env.parts)
+    for category, selectors in sc.labels.items():
+        cid, hit = catalog.category_id(category), False
+        for k, p in enumerate(env.parts):
+            if any(p.matches(s) for s in selectors):
+                hit = True
+                out[k] = out[k] or cid
+        if not hit:
+            raise SimgenError(f"scene.labels.{category}={list(selectors)} names no part of {env.file} (its parts: "
+                              f"{', '.join(p.name for p in env.parts[:12])}{' ...' if len(env.parts) > 12 else ''})")
+    return out
 
 
 def file_lights(env: Environment, sc: Config, rng: np.random.Generator) -> tuple[list[Light], list[dict]]:
@@ -277,8 +303,10 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         raise SimgenError(f"scene.file={env.file}: {len(env.parts)} parts and {len(objects)} objects are more than "
                           f"the {MAX_INSTANCE_ID} instance ids a frame has; join parts in the file")
     own = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, own=OwnLook())
+    categories = part_categories(env, sc, catalog)
     objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
-                            category_id=0, material=own, role="environment") for k, p in enumerate(env.parts)]
+                            category_id=c, material=own, role="environment")
+                for k, (p, c) in enumerate(zip(env.parts, categories))]
     centre = centre_of(objects[:first - 1], surfaces)
     obstacles = geometry_of(env)[1]
     lights, world, light_params = sample_lights(settings.lighting, centre, rng)
@@ -308,4 +336,5 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     return scenes
 
 
-RECIPE = Recipe(name="environment", Config=Config, make_sequence=make_sequence, check=check)
+RECIPE = Recipe(name="environment", Config=Config, make_sequence=make_sequence, check=check,
+                categories=lambda settings: list(settings.scene.labels))

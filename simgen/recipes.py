@@ -21,6 +21,8 @@ from simgen import SimgenError
 from simgen.core.registry import Registry
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
     from simgen.assets import Catalog
@@ -53,6 +55,10 @@ class Recipe:
     drew records it under ``params[SHORTFALL]`` (:data:`SHORTFALL`) instead of raising."""
     check: Optional[Callable[["Settings"], None]] = None
     """``check(settings)``: cross-group rules the declared bounds cannot say; raises SimgenError."""
+    categories: Optional[Callable[["Settings"], "Sequence[str]"]] = None
+    """``categories(settings)``: names of the categories its scenes label beyond the catalog's (a
+    world's parts: scene.labels); the catalog gains those it lacks, after its own
+    (:meth:`simgen.assets.Catalog.with_categories`), and the recipe finds their ids there."""
     ignores: tuple[str, ...] = ()
     """Settings of the other groups (``camera.exposure``) that this recipe does not read: one set
     to anything but its declared default is refused in one line (:func:`refuse_ignored`), so that
@@ -79,9 +85,9 @@ class Recipe:
                 check_key(key, Settings)
             except SimgenError as e:
                 raise bad(f"RECIPE.ignores: {e}") from None
-        for attr, arity in (("make_sequence", 4), ("check", 1)):
+        for attr, arity in (("make_sequence", 4), ("check", 1), ("categories", 1)):
             fn = getattr(self, attr)
-            if fn is None and attr == "check":
+            if fn is None and attr != "make_sequence":
                 continue
             if not callable(fn) or len(inspect.signature(fn).parameters) != arity:
                 raise bad(f"RECIPE.{attr} must be a function of {arity} argument(s)")

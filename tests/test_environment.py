@@ -280,9 +280,10 @@ def test_a_scene_file_runs_no_code_when_read_or_rendered(tmp_path, cache):
 
 
 @pytest.mark.render
-def test_bad_supports_and_a_file_without_geometry_are_one_line(tmp_path, files, cache):
+def test_bad_supports_labels_cameras_and_a_file_without_geometry_are_one_line(tmp_path, files, cache):
     from simgen.cli.study import check_dataset
-    from simgen.scenes.environment import file_views, surfaces_of
+    from simgen.pipeline.frames import catalog_for
+    from simgen.scenes.environment import file_views, part_categories, surfaces_of
 
     s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.supports=[shelf*]",
                        f"output.dir={tmp_path}"])
@@ -293,6 +294,14 @@ def test_bad_supports_and_a_file_without_geometry_are_one_line(tmp_path, files, 
         file_views(s, load_environment(files["obj"]), np.random.default_rng(0), 1)
     with pytest.raises(SimgenError, match=r"scene.camera_jitter=\[0.1\]: give two standard deviations"):
         check_dataset(["scene=environment", "scene.camera_jitter=[0.1]", f"output.dir={tmp_path}"])
+    s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.labels={shelf: [shelf*]}",
+                       f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"scene.labels.shelf=\['shelf\*'\] names no part of .*room.obj \(its parts: "):
+        part_categories(load_environment(files["obj"]), s.scene, catalog_for(s))
+    with pytest.raises(SimgenError, match=r"scene.labels.shelf=\[\]: name the parts of that category"):
+        check_dataset(["scene=environment", "scene.labels={shelf: []}", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"bad category name 'a/b' \(scene.labels.a/b\)"):
+        check_dataset(["scene=environment", "scene.labels={a/b: [x]}", f"output.dir={tmp_path}"])
     empty = tmp_path / "empty.obj"
     empty.write_text("# nothing\nv 0 0 0\n")
     with pytest.raises(SimgenError, match=r"scene.file=.*empty.obj: no geometry to render in it"):
@@ -331,10 +340,15 @@ def frames(request, tmp_path_factory, files, cache) -> Path:
     out = tmp_path_factory.mktemp(f"envframes-{request.param}") / "out"
     r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files[request.param]}",
                         "frames=3", "seed=3", "render.width=96", "render.height=72", "render.samples=2",
-                        "objects.count=[4,6]", "scene.camera_distance=[0.9,1.4]", f"output.dir={out}"],
+                        "objects.count=[4,6]", "scene.camera_distance=[0.9,1.4]", f"output.dir={out}",
+                        "scene.labels={furniture: [table_top, 'leg*'], ground: [floor]}"],
                        capture_output=True, text=True, timeout=600, cwd=out.parent)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
+
+
+LABELLED = {**{name: "furniture" for name in ("table_top", "leg0", "leg1", "leg2", "leg3")}, "floor": "ground"}
+"""The categories the frames give the room's boxes (scene.labels); the wall stays background."""
 
 
 def world_meshes(root: Path, meta: dict) -> list[tuple[int, trimesh.Trimesh]]:
@@ -382,8 +396,16 @@ def test_labels_in_an_environment_match_a_ray_cast_of_the_room_and_the_objects(f
     assert np.array_equal(f["instance"].astype(np.int64), ids), f"{(f['instance'] != ids).sum()} pixels disagree"
     facing = incidence_cos(np.array(meta["K"]), normal) > 0.1
     assert np.allclose(f["depth"][facing], depth[facing], rtol=1e-4)
-    cats = {0: 0, **{o["instance_id"]: o["category_id"] for o in meta["objects"]}}
-    assert np.array_equal(f["semantic"], np.vectorize(cats.get)(ids))  # the room is background (0)
+    coco = json.loads((frames / "coco.json").read_text())
+    ids_of = {c["name"]: c["id"] for c in coco["categories"]}
+    assert list(ids_of)[-2:] == ["furniture", "ground"] and ids_of["ground"] == len(ids_of)  # after the catalog's
+    cats = {0: 0, **{o["instance_id"]: ids_of.get(LABELLED.get(o["name"][4:])) or 0 if o["name"].startswith("env_")
+                     else o["category_id"] for o in meta["objects"]}}
+    assert np.array_equal(f["semantic"], np.vectorize(cats.get)(ids))  # the wall is background (0)
+    assert (f["semantic"] == ids_of["ground"]).mean() > 0.1
+    image = next(im["id"] for im in coco["images"] if im["file_name"].endswith(f"{index:06d}.png"))
+    labelled = {a["category_id"] for a in coco["annotations"] if a["image_id"] == image}
+    assert labelled == set(np.unique(f["semantic"])) - {0}  # a COCO annotation for the labelled parts too
     # normals (the file's materials write the geometric normal too): exact inside the room's faces
     K = np.array(meta["K"])
     u, v = np.meshgrid(np.arange(meta["width"], dtype=float), np.arange(meta["height"], dtype=float))

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -143,6 +144,13 @@ class Catalog:
                 return a
         raise SimgenError(f"unknown asset {key!r}; asset keys look like '<category>/<file stem>'")
 
+    def with_categories(self, names: Iterable[str]) -> "Catalog":
+        """This catalog with the categories of ``names`` it lacks added after its own (ids continuing),
+        in order: categories of no asset, that a recipe labels in its world (scene.labels)."""
+        new = [n for n in dict.fromkeys(names) if n not in self.category_names]
+        added = tuple(Category(id=len(self.categories) + 1 + k, name=n) for k, n in enumerate(new))
+        return dataclasses.replace(self, categories=self.categories + added) if added else self
+
     def to_json(self) -> list[dict]:
         """The COCO ``"categories"`` list."""
         return [{"id": c.id, "name": c.name, "supercategory": "object"} for c in self.categories]
@@ -181,7 +189,7 @@ def _check_suffix(path: Path, where: str) -> None:
         )
 
 
-def _check_category_name(name: Any, where: str) -> str:
+def check_category_name(name: Any, where: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise SimgenError(f"category names must be non-empty strings, got {name!r} ({where})")
     if (name != name.strip() or name in (".", "..") or any(c in name for c in "/\\")
@@ -371,7 +379,7 @@ def _read_catalog_file(
         )
     seen: set[str] = set()
     for name in names:
-        _check_category_name(name, f"in {catalog_path}")
+        check_category_name(name, f"in {catalog_path}")
         if name in seen:
             raise SimgenError(f"category {name!r} is listed twice in catalog file {catalog_path}")
         seen.add(name)
@@ -536,7 +544,7 @@ def build_catalog(
     if dirs:
         scale = _check_scale(dir_scale, "dir_scale")
         for category, folder in dirs.items():
-            _check_category_name(category, "a key of dirs")
+            check_category_name(category, "a key of dirs")
             if category not in names:
                 names.append(category)
             entries.extend((category, p, scale, (), None) for p in _scan_folder(category, folder))

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from simgen import SimgenError
-from simgen.assets.catalog import MESH_SUFFIXES, _check_category_name, _check_scale
+from simgen.assets.catalog import MESH_SUFFIXES, check_category_name, _check_scale
 from simgen.assets.library import ENTRY, MANIFEST, Library
 
 YCB_MESHES = ("google_16k/textured.obj", "tsdf/textured.obj", "poisson/textured.obj")
@@ -112,7 +112,7 @@ def read_mapping(path: str | Path) -> dict[str, list[str]]:
         raise SimgenError(f"the category mapping {path} must be a YAML mapping {{category: [ids or glob patterns]}}")
     out: dict[str, list[str]] = {}
     for cat, pats in data.items():
-        _check_category_name(cat, f"in {path}")
+        check_category_name(cat, f"in {path}")
         if isinstance(pats, str):
             pats = [pats]
         if not isinstance(pats, list) or not all(isinstance(p, str) and p for p in pats):
@@ -127,7 +127,7 @@ def build(objects: list[ScannedObject], out: str | Path, mapping: dict[str, list
     catalog's folder where possible."""
     scale = _check_scale(scale, "--scale")
     if default_category is not None:
-        _check_category_name(default_category, "--default-category")
+        check_category_name(default_category, "--default-category")
     out_dir = Path(out).expanduser().absolute().parent
     categories: list[str] = list(mapping or {})
     assets, left_out = [], []
@@ -140,7 +140,7 @@ def build(objects: list[ScannedObject], out: str | Path, mapping: dict[str, list
         if cat is None and o.categories:
             cat = o.categories[0]
             try:
-                _check_category_name(cat, f"metadata of {o.id}")
+                check_category_name(cat, f"metadata of {o.id}")
             except SimgenError:
                 cat = cat.replace("/", "-").replace("\\", "-").strip() or None
         if cat is None:

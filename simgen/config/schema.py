@@ -143,6 +143,11 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def mapping_fields(cls: type) -> list[str]:
+    """The {name: value} settings of dataclass ``cls``: its fields typed dict (or Optional dict)."""
+    return [f.name for f in dataclasses.fields(cls) if typing.get_origin(_unwrap_optional(_hints(cls)[f.name])[0]) is dict]
+
+
 def _is_number(v: Any, kind: type) -> bool:
     if isinstance(v, bool):
         return False

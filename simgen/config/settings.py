@@ -20,7 +20,7 @@ from typing import Any
 from simgen import SimgenError
 from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RenderConfig, Settings, check_settings
-from simgen.config.schema import did_you_mean, override_text, renamed
+from simgen.config.schema import did_you_mean, mapping_fields, override_text, renamed
 from simgen.recipes import load_recipe, refuse_ignored
 
 __all__ = ["RenderConfig", "Settings", "default_scene", "default_settings", "to_settings", "validate"]
@@ -84,9 +84,10 @@ def to_settings(cfg: Any) -> Settings:
     except OmegaConfBaseException as e:
         raise value_error(e) from e
     assert isinstance(settings, Settings)
-    o = settings.objects
-    o.dirs, o.weights, o.min_per_frame, o.max_per_frame = (  # null (as Hydra composes them) means none
-        o.dirs or {}, o.weights or {}, o.min_per_frame or {}, o.max_per_frame or {})
+    for group in (settings.objects, settings.scene):  # a null {name: value} setting (as Hydra composes it) is none
+        for name in mapping_fields(type(group)):
+            if getattr(group, name) is None:
+                setattr(group, name, {})
     return validate(settings)
 
 

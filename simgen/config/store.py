@@ -18,12 +18,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 from simgen import SimgenError
-from simgen.config import ObjectsConfig, Settings
-from simgen.config.schema import default_of
+from simgen.config import Settings
+from simgen.config.schema import default_of, mapping_fields
 from simgen.core.paths import CONFIG_DIR
 from simgen.recipes import available, load_recipe
 
@@ -34,17 +33,17 @@ OUTPUT_DIR = "${hydra:runtime.output_dir}"
 for each job of a sweep), which exists only inside a Hydra run, so it cannot be the dataclass default."""
 
 
-@dataclass
-class ComposedObjects(ObjectsConfig):
-    """:class:`~simgen.config.ObjectsConfig` as Hydra composes it: its {name: value} settings are
-    null (read as {}, none) and untyped, so that ``objects.dirs={mug: /data/mugs}`` can set them.
-    Hydra's struct mode refuses new keys in a typed {}, and OmegaConf cannot merge a mapping into a
-    typed null; their values are checked against ObjectsConfig by :func:`simgen.config.settings.to_settings`."""
-
-    dirs: Any = None
-    weights: Any = None
-    min_per_frame: Any = None
-    max_per_frame: Any = None
+def composed(cls: type) -> type:
+    """``cls`` as Hydra composes it: its {name: value} settings (``objects.dirs``, ``scene.labels``)
+    untyped and null, so that ``objects.dirs={mug: /data/mugs}`` can set them (Hydra's struct mode
+    refuses new keys in a typed {}, and OmegaConf cannot merge a mapping into a typed null); their
+    values are checked against ``cls`` itself by :func:`simgen.config.settings.to_settings`, which
+    reads null as {}. ``cls`` itself when it has none."""
+    mappings = mapping_fields(cls)
+    if not mappings:
+        return cls
+    return dataclasses.make_dataclass(f"Composed{cls.__name__}", [(n, Any, dataclasses.field(default=None))
+                                                                     for n in mappings], bases=(cls,))
 
 
 def groups() -> dict[str, type]:
@@ -64,13 +63,11 @@ def default_options() -> dict[str, str]:
 
 
 def _node(group: str, cls: type) -> Any:
-    """The group's default option: its dataclass (with the settings Hydra composes otherwise:
-    output.dir, the {name: value} settings of objects)."""
-    if group == "objects":
-        return ComposedObjects
+    """The group's default option: its dataclass as Hydra composes it (:func:`composed`; output.dir
+    Hydra's run folder)."""
     if group == "output":
         return cls(dir=OUTPUT_DIR)
-    return cls
+    return composed(cls)
 
 
 def register() -> None:
@@ -85,7 +82,7 @@ def register() -> None:
     names = available()
     for name in names:  # the scene options mirror the recipes' registry: a plugin's may have come
         if f"{name}.yaml" not in scenes:
-            store.store(group="scene", name=name, node=load_recipe(name).Config)
+            store.store(group="scene", name=name, node=composed(load_recipe(name).Config))
     for gone in set(store.repo.get("scene", {})) - {f"{n}.yaml" for n in names}:  # ... or gone
         del store.repo["scene"][gone]
     if f"{SETTINGS_NODE}.yaml" in store.repo:  # stored last: the groups are there

@@ -12,7 +12,7 @@ from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, validate_cat
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.labels import FrameLabels
-from simgen.recipes import SHORTFALL, Recipe
+from simgen.recipes import SHORTFALL, Recipe, load_recipe
 from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig
 from simgen.sampling.classes import check_balance
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
@@ -23,6 +23,9 @@ def catalog_for(settings: Settings) -> Catalog:
     o = settings.objects
     path = BUNDLED_CATALOGS.get(o.catalog, o.catalog)
     catalog = build_catalog(catalog=path, dirs=o.dirs, dir_scale=o.dir_scale)
+    recipe = load_recipe(settings.scene.recipe)
+    if recipe.categories is not None:
+        catalog = catalog.with_categories(recipe.categories(settings))
     if not catalog.assets:
         raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
     validate_catalog(catalog, settings.render.max_image_pixels, settings.materials.own_strict)

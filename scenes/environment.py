@@ -10,7 +10,8 @@ process and keeps it across frames). Each frame draws:
    areas of the parts ``scene.supports`` names (object name globs, ``collection:GLOB``,
    ``material:GLOB``, ``property:KEY``), or of every part when it names none, of at least
    ``scene.min_support_area``. Each rests on its surface, meets no environment geometry and no
-   other object. A draw that cannot place objects.count[0] of them is drawn again, and after
+   other object; or, with scene.placement=physics, is dropped over its spot in a random
+   orientation and settled by Bullet with the file's parts around as static meshes. A draw that cannot place objects.count[0] of them is drawn again, and after
    :data:`PLACEMENT_ATTEMPTS` draws the frame keeps what fits and records the shortfall
    (simgen.recipes.SHORTFALL);
 2. the camera on a shell around the placed objects (scene.camera_distance, camera_elevation,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import fnmatch
 import weakref
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -39,19 +41,20 @@ from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.assets.catalog import check_category_name
 from simgen.assets.environment import Environment, check_file, file_camera, load_environment
-from simgen.config import Settings
+from simgen.config import PLACEMENT_MODES, SettleConfig, Settings
 from simgen.config.schema import setting, span
 from simgen.core.camera import project
 from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, OwnLook, Scene, SceneObject
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, OwnLook, Physics, Scene, SceneObject
 from simgen.core.transforms import axis_angle, invert_rigid
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
-from simgen.sampling.placement import footprint, standing_pose
-from simgen.sampling.random import chance, integer, uniform, unit_vector
+from simgen.sampling.physics import bounding_sphere, box_volume, drop_pose, rigid_body, settling
+from simgen.sampling.placement import Footprint, footprint, standing_pose
+from simgen.sampling.random import chance, integer, random_rotation, uniform, unit_vector
 from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces
 
 PLACEMENT_ATTEMPTS = 5
@@ -87,6 +90,13 @@ class Config:
     """Factor on each of the file's lights' power, drawn per light and frame (nothing is drawn at [1, 1])."""
     file_light_off: float = setting(0.0, ge=0.0, le=1.0)
     """Chance that each of the file's lights is switched off in a frame."""
+    placement: str = setting("analytic", choices=PLACEMENT_MODES)
+    """analytic: each object stands upright at a random yaw on its spot; physics: each is dropped
+    in a random orientation over its spot (its bounding sphere scene.physics.drop_gap above the
+    surface) and settled with Blender's rigid-body world (Bullet), the file's parts around the
+    drop colliding as their triangles (scene.physics.*)."""
+    physics: SettleConfig = dataclasses.field(default_factory=SettleConfig)
+    """scene.placement=physics: the drops and the simulation (analytic ignores them)."""
     clearance: float = setting(0.005, ge=0.0)
     """m kept free around each object's footprint and above it."""
     max_tries: int = setting(200, ge=1, le=100_000)
@@ -200,10 +210,58 @@ def file_lights(env: Environment, sc: Config, rng: np.random.Generator) -> tuple
     return lights, drawn
 
 
+@dataclass
+class Drop:
+    """How an object of a draw is put on its spot: upright (``yaw``, its footprint) or, with
+    scene.placement=physics, dropped (``rotation``, its bounding sphere and the gap under it)."""
+
+    scale: float
+    radius: float
+    """m: of its footprint (upright), of its bounding sphere (dropped)."""
+    height: float
+    """m kept free over its spot: its height (upright), the sphere and the gap under it (dropped)."""
+    yaw: float = 0.0
+    footprint: Optional[Footprint] = None
+    rotation: Optional[np.ndarray] = None
+    centre: Optional[np.ndarray] = None
+    """The bounding sphere's centre in mesh coordinates (dropped)."""
+    gap: float = 0.0
+
+    def pose(self, xy: np.ndarray, z: float) -> np.ndarray:
+        """mesh_to_world on a spot ``xy`` of a surface at height ``z``."""
+        if self.rotation is not None:
+            return drop_pose(self.centre, self.scale, self.rotation, np.array([*xy, z + self.radius + self.gap]))
+        pose = standing_pose(self.footprint, self.scale, self.yaw, xy)
+        pose[2, 3] += z
+        return pose
+
+    def record(self) -> dict:
+        if self.rotation is not None:
+            return {"scale": self.scale, "rotation": self.rotation.tolist(), "radius": self.radius, "gap": self.gap}
+        return {"scale": self.scale, "yaw": self.yaw, "height": self.height}
+
+
+def draw_drops(settings: Settings, meshes: list, scales: list[float], rng: np.random.Generator) -> list[Drop]:
+    """How each of ``meshes`` at ``scales`` is put down (:class:`Drop`), drawn from ``rng``."""
+    sc = settings.scene
+    if sc.placement == "physics":
+        drops = []
+        for mesh, s in zip(meshes, scales):
+            rotation = random_rotation(rng)
+            centre, r = bounding_sphere(load_mesh(mesh).vertices, s)
+            gap = uniform(rng, sc.physics.drop_gap)
+            drops.append(Drop(scale=s, radius=r, height=2 * r + gap, rotation=rotation, centre=centre, gap=gap))
+        return drops
+    yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in meshes]
+    fps = [footprint(load_mesh(m).vertices, s) for m, s in zip(meshes, scales)]
+    return [Drop(scale=s, radius=f.radius, height=f.height, yaw=y, footprint=f) for s, y, f in zip(scales, yaws, fps)]
+
+
 def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np.random.Generator,
           keep: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[list[SceneObject], dict]:
-    """The objects on the surfaces, within scene.area_radius of a point drawn among those ``keep``
-    keeps (a camera's view), and their draws."""
+    """The objects on the surfaces (standing, or at their drop poses with scene.placement=physics),
+    within scene.area_radius of a point drawn among those ``keep`` keeps (a camera's view), and
+    their draws."""
     o, sc = settings.objects, settings.scene
     anchor = None
     if sc.area_radius is not None:
@@ -215,23 +273,20 @@ def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np
         n = integer(rng, o.count)
         picks, shapes = pick_objects(o, catalog, n, rng)
         scales = [a.scale * uniform(rng, sc.object_scale) for a in picks]
-        yaws = [float(rng.uniform(0.0, 2 * np.pi)) for _ in picks]
-        fps = [footprint(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
-        spots = place_on_surfaces(surfaces, [f.radius for f in fps], [f.height for f in fps], sc.clearance,
+        drops = draw_drops(settings, [a.path for a in picks], scales, rng)
+        spots = place_on_surfaces(surfaces, [d.radius for d in drops], [d.height for d in drops], sc.clearance,
                                   sc.max_tries, rng, region)
         if sum(s is not None for s in spots) >= o.count[0]:
             break
     objects, drawn, dropped = [], [], []
-    for a, s, yaw, fp, spot, shape in zip(picks, scales, yaws, fps, spots, shapes):
-        drawn.append({"asset": a.key, "scale": s, "yaw": yaw, "height": fp.height,
-                      "surface": None if spot is None else spot[0],
+    for a, drop, spot, shape in zip(picks, drops, spots, shapes):
+        drawn.append({"asset": a.key, **drop.record(), "surface": None if spot is None else spot[0],
                       "xy": None if spot is None else spot[1].tolist(), **({"shape": shape} if shape else {})})
         if spot is None:
             dropped.append(a.key)
             continue
-        pose = standing_pose(fp, s, yaw, spot[1])
-        pose[2, 3] += surfaces[spot[0]].z
         iid = len(objects) + 1
+        pose = drop.pose(spot[1], surfaces[spot[0]].z)
         objects.append(SceneObject(name=object_name(iid, a.key, a.path), mesh=a.path, mesh_to_world=pose,
                                    instance_id=iid, category_id=a.category_id,
                                    material=sample_material(settings.materials, rng), asset_id=a.key))
@@ -245,6 +300,40 @@ def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np
                                         "draws; lower objects.count or scene.object_scale, raise scene.area_radius "
                                         "or name larger supports (scene.supports)"}
     return objects, params
+
+
+REACH = 1.0
+"""m around the dropped objects (seen from above) within which the file's parts collide with them."""
+FALL = 0.5
+"""m below the file's lowest point: an object there has fallen off its geometry (recorded, out of view)."""
+
+
+def part_bounds(env: Environment) -> np.ndarray:
+    """(parts, 2, 3): each part's world bounding box (cached per environment)."""
+    cache = _CACHE.setdefault(env, {})
+    if "bounds" not in cache:
+        boxes = []
+        for p in env.parts:
+            v = env.meshes[p.mesh.key].vertices @ p.matrix[:3, :3].T + p.matrix[:3, 3]
+            boxes.append((v.min(axis=0), v.max(axis=0)))
+        cache["bounds"] = np.array(boxes, float).reshape(-1, 2, 3)
+    return cache["bounds"]
+
+
+def settle_among(settings: Settings, env: Environment, objects: list[SceneObject], rng: np.random.Generator) -> Physics:
+    """scene.placement=physics: the simulation that settles ``objects`` (at their drop poses), the
+    file's parts within :data:`REACH` of them as static meshes."""
+    pc = settings.scene.physics
+    worlds = [load_mesh(o.mesh).vertices @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3] for o in objects]
+    volumes = [box_volume(load_mesh(o.mesh).vertices, float(np.linalg.norm(o.mesh_to_world[:3, 0]))) for o in objects]
+    bodies = [rigid_body(o.instance_id, v, max(volumes), pc, rng) for o, v in zip(objects, volumes)]
+    if not objects:
+        return settling(pc, bodies)
+    every = np.concatenate(worlds)
+    lo, hi = every[:, :2].min(axis=0) - REACH, every[:, :2].max(axis=0) + REACH
+    near = [(p.mesh, p.matrix) for p, (blo, bhi) in zip(env.parts, part_bounds(env))
+            if np.all(blo[:2] <= hi) and np.all(bhi[:2] >= lo)]
+    return settling(pc, bodies, static=near, floor=float(part_bounds(env)[:, 0, 2].min()) - FALL)
 
 
 def centre_of(objects: list[SceneObject], surfaces: list[Surface]) -> np.ndarray:
@@ -307,6 +396,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
                             category_id=c, material=own, role="environment")
                 for k, (p, c) in enumerate(zip(env.parts, categories))]
+    physics = settle_among(settings, env, objects[:first - 1], rng) if sc.placement == "physics" else None
     centre = centre_of(objects[:first - 1], surfaces)
     obstacles = geometry_of(env)[1]
     lights, world, light_params = sample_lights(settings.lighting, centre, rng)
@@ -329,10 +419,11 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                 if not blocked:
                     break
         params = {"recipe": "environment", "file": str(env.file), "objects": obj_params, **light_params,
+                  "placement": {"mode": sc.placement},
                   "camera": {**draw, "eye": eye.tolist(), "tries": tries, "blocked": bool(blocked)},
                   "surfaces": [{"z": s.z, "area": s.area, "parts": list(s.parts)} for s in surfaces],
                   **({SHORTFALL: shortfall} if shortfall else {})}
-        scenes.append(Scene(objects=objects, lights=lights, camera=cam, world=world, params=params))
+        scenes.append(Scene(objects=objects, lights=lights, camera=cam, world=world, params=params, physics=physics))
     return scenes
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
-from simgen.config import MAX_SEQUENCE_LENGTH, MAX_SIMULATED_SECONDS, MAX_SUBSTEPS, PLACEMENT_MODES, SUPPORTS, Settings
+from simgen.config import MAX_SEQUENCE_LENGTH, PLACEMENT_MODES, SUPPORTS, SettleConfig, Settings
 from simgen.config.schema import setting, span
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
@@ -28,7 +28,8 @@ from simgen.sampling.camera import check_calibration, draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import draw_distractors, object_name, pick_objects
-from simgen.sampling.physics import Support, bounding_sphere, drop_centres, drop_pose, sample_support, slab_behind
+from simgen.sampling.physics import (Support, bounding_sphere, box_volume, drop_centres, drop_pose, rigid_body, sample_support,
+                                     settling, slab_behind)
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
 from simgen.sampling.random import choose, integer, pick, random_rotation, uniform
 
@@ -41,16 +42,13 @@ STUFF_OBJECTS = 6
 
 
 @dataclass
-class PhysicsConfig:
+class PhysicsConfig(SettleConfig):
     """How scene.placement=physics drops and settles the objects (scene.physics.*)."""
 
     supports: list[str] = setting(list(SUPPORTS), choices=SUPPORTS)
     """What objects land on, one kind drawn per scene: ground (spread over
     scene.area_radius), table (a table top with legs), bin (an open box on the ground) or
     pile (dropped in a narrow column onto the ground, so they heap up)."""
-    drop_gap: list[float] = span([0.01, 0.06], ge=0.0)
-    """Vertical gap (m) between an object's bounding sphere and whatever is below it
-    when dropped; objects start stacked in a column, never touching."""
     pile_radius: float = setting(0.06, gt=0.0)
     """Pile support: radius (m) of the disk the objects' centres are dropped over."""
     table_size: list[float] = span([0.6, 1.2], gt=0.0)
@@ -61,21 +59,6 @@ class PhysicsConfig:
     """Bin support: inner edge lengths (m) of the bin, each drawn from this range."""
     bin_height: list[float] = span([0.08, 0.2], gt=0.0)
     """Bin support: height (m) of the bin's walls."""
-    friction: list[float] = span([0.4, 0.9], ge=0.0)
-    """Bullet friction of each object, drawn per object (supports use 0.8)."""
-    restitution: list[float] = span([0.0, 0.3], ge=0.0, le=1.0)
-    """Bounciness of each object, drawn per object (supports use 0.2)."""
-    max_seconds: float = setting(30.0, gt=0.0, le=MAX_SIMULATED_SECONDS)
-    """Simulated seconds at most (24 steps per second); the simulation stops as soon
-    as no object moves faster than scene.physics.rest_speed (most scenes rest within 2-15 s; crowded bins
-    take up to ~25 s). Objects still moving then are rendered where they are, with a warning."""
-    rest_speed: float = setting(0.002, gt=0.0)
-    """An object is at rest once its surface moves less than this (m/s)."""
-    substeps: int = setting(20, ge=1, le=MAX_SUBSTEPS)
-    """Bullet substeps per 1/24 s step (more: slower, steadier stacks)."""
-    margin: float = setting(0.0002, gt=0.0, lt=0.001)
-    """Collision margin (m) of the objects: resting objects float this far above
-    what holds them (and two stacked ones twice this); must stay below 1 mm."""
 
 
 @dataclass
@@ -277,8 +260,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
     spheres = [bounding_sphere(v, scale) for v, (_, scale, _, _) in zip(vertices, meshes)]
     gaps = [uniform(rng, pc.drop_gap) for _ in meshes]
     centres = drop_centres([r for _, r in spheres], gaps, support, rng)
-    volumes = [float(np.prod(np.ptp(v, axis=0) * scale)) for v, (_, scale, _, _) in zip(vertices, meshes)]
-    heaviest = DENSITY * max(volumes, default=0.0)
+    volumes = [box_volume(v, scale) for v, (_, scale, _, _) in zip(vertices, meshes)]
     objects, bodies, drawn = [], [], []
     shapes += [None] * n_d
     for (path, scale, key, category), (c_mesh, r), p, volume, shape in zip(meshes, spheres, centres, volumes, shapes):
@@ -287,8 +269,7 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
         objects.append(SceneObject(name=object_name(iid, key, path), mesh=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
                                    instance_id=iid, category_id=category, material=sample_material(settings.materials, rng),
                                    asset_id=key, role="object" if key else "distractor"))
-        body = RigidBody(instance_id=iid, mass=max(DENSITY * volume, heaviest / MASS_RATIO),
-                         friction=uniform(rng, pc.friction), restitution=uniform(rng, pc.restitution))
+        body = rigid_body(iid, volume, max(volumes), pc, rng)
         bodies.append(body)
         drawn.append({"asset": key, "mesh": path.name, "scale": scale, "drop_center": p.tolist(),
                       "drop_rotation": rotation.tolist(), "radius": r, "mass": body.mass,
@@ -304,17 +285,11 @@ def simulation(settings: Settings, bodies: list[RigidBody], support: Support, gr
     walls = [o.mesh_to_world for o in background if o.name.startswith("wall")]
     colliders = (slab_behind(ground.mesh_to_world, SLAB), *(pose for _, pose in support.boxes),
                  *(slab_behind(w, SLAB) for w in walls))
-    return Physics(bodies=tuple(bodies), colliders=colliders, max_seconds=pc.max_seconds, rest_speed=pc.rest_speed,
-                   substeps=pc.substeps, margin=pc.margin)
+    return settling(pc, bodies, colliders)
 
 
 SLAB = 1.0
 """Thickness (m) of the colliders behind the ground and the walls."""
-DENSITY = 300.0
-"""kg/m^3 over an object's bounding box: only mass ratios matter when objects stack."""
-MASS_RATIO = 10.0
-"""No body is lighter than the heaviest / this: Bullet lets a crate push a 25 g washer
-through a bin's floor (mass ratio 270) but not a 10:1 one."""
 
 
 def first_camera(settings: Settings, draw: dict) -> Camera:

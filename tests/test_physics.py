@@ -183,13 +183,13 @@ def test_bad_placement_settings_are_refused(tmp_path, override, message):
         validate(settings_for(tmp_path, "scene.placement=physics", override))
 
 
-def test_physics_placement_is_tabletops_and_the_old_group_names_the_new_key(tmp_path):
-    """Placement is the tabletop recipe's (scene.placement, scene.physics.*): flying has no such
+def test_physics_placement_is_the_recipes_and_the_old_group_names_the_new_key(tmp_path):
+    """Placement is a recipe's (tabletop's and environment's scene.placement, scene.physics.*): flying has no such
     key, and the placement group's old names are refused with the new ones, in one line each,
     without starting Blender."""
     cli = Cli(tmp_path)
     proc = cli("scene=flying", "scene.placement=physics", *TINY)
-    assert proc.returncode == 2 and "scene.placement is a setting of scene=tabletop; scene=flying has no such key" \
+    assert proc.returncode == 2 and "scene.placement is a setting of scene=environment and scene=tabletop; scene=flying has no such key" \
         in proc.stderr
     for old, new in (("placement=physics", "placement is now scene.placement"),
                      ("placement.supports=[bin]", "placement.supports is now scene.physics.supports")):

@@ -58,6 +58,9 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
                       by_id[b.instance_id].mesh_to_world, "ACTIVE") for b in ph.bodies]
         for k, pose in enumerate(ph.colliders):
             add(f"rb_collider{k}", mesh(BUNDLED_BOX), pose, "PASSIVE")
+        boxes = len(created)
+        for k, (ref, pose) in enumerate(ph.static):
+            add(f"rb_static{k}", mesh(ref), pose, "PASSIVE")
         with blender_log():
             with bpy.context.temp_override(scene=sim):
                 bpy.ops.rigidbody.world_add()
@@ -81,24 +84,29 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
             # stacked boxes that would otherwise last the whole max_seconds
             rb.use_deactivation = True
             rb.deactivate_linear_velocity, rb.deactivate_angular_velocity = SLEEP_SPEED
-        for ob, _ in created[len(moving):]:
+        for k, (ob, _) in enumerate(created[len(moving):], start=len(moving)):
             rb = ob.rigid_body
-            rb.collision_shape = "BOX"  # exact for the unit cube, and no thin surface to tunnel through
+            # a box: exact for the unit cube, and no thin surface to tunnel through; a static mesh: its triangles
+            rb.collision_shape = "BOX" if k < boxes else "MESH"
             rb.use_margin, rb.collision_margin = True, 0.0
             rb.friction, rb.restitution = 0.8, 0.2
         corners = [np.array([[*c, 1.0] for c in ob.bound_box]) for ob in moving]
 
         def points() -> np.ndarray:
-            return np.concatenate([c @ np.array(ob.matrix_world).T for c, ob in zip(corners, moving)])
+            return np.stack([c @ np.array(ob.matrix_world).T for c, ob in zip(corners, moving)])
 
         sim.frame_set(1)
         last, step, speed = points(), 1, float("inf")
+        fallen = np.zeros(len(moving), bool)
         while step < steps + 1 and speed >= ph.rest_speed:
             for _ in range(REST_CHECK_STEPS):  # Bullet advances one frame at a time only
                 step += 1
                 sim.frame_set(step)
             now = points()
-            speed = float(np.linalg.norm(now - last, axis=1).max()) * STEPS_PER_SECOND / REST_CHECK_STEPS
+            if ph.floor is not None:
+                fallen |= (now[:, :, 2] < ph.floor).all(axis=1)
+            moved = np.linalg.norm(now - last, axis=2)[~fallen]
+            speed = float(moved.max(initial=0.0)) * STEPS_PER_SECOND / REST_CHECK_STEPS
             last = now
         poses = {b.instance_id: np.array(ob.matrix_world, dtype=float) for ob, b in zip(moving, ph.bodies)}
     finally:
@@ -107,7 +115,11 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
         bpy.data.collections.remove(coll)
         bpy.data.scenes.remove(sim)
     report = {"steps": step - 1, "seconds": (step - 1) / STEPS_PER_SECOND, "speed": speed,
-              "at_rest": speed < ph.rest_speed}
+              "at_rest": speed < ph.rest_speed,
+              **({"fallen": [b.instance_id for b, f in zip(ph.bodies, fallen) if f]} if fallen.any() else {})}
+    if fallen.any():
+        log.warning("physics placement: %d object(s) fell off the world's geometry (below z=%.2f m); rendering "
+                    "them where they are, out of view", int(fallen.sum()), ph.floor)
     if not report["at_rest"]:
         log.warning("physics placement: objects still move at %.3f m/s after %.1f s (scene.physics.max_seconds); "
                     "rendering them where they are", speed, report["seconds"])

@@ -360,7 +360,7 @@ class RigidBody:
 class Physics:
     """Settle ``bodies`` under gravity before rendering. The simulation holds the bodies,
     colliding as their convex hulls (so nothing falls into a mug) grown by ``margin``, and
-    the fixed ``colliders``, solid boxes; no other scene object takes part. It steps at
+    the fixed ``colliders``, solid boxes, and ``static`` meshes; no other scene object takes part. It steps at
     24 Hz until no body moves faster than ``rest_speed`` or ``max_seconds`` have passed."""
 
     bodies: tuple[RigidBody, ...]
@@ -373,6 +373,12 @@ class Physics:
     substeps: int
     margin: float
     """m, the bodies' collision margin: how far a resting body floats above its support."""
+    static: tuple[tuple[MeshRef, np.ndarray], ...] = ()
+    """Meshes (a mesh and its mesh_to_world) that hold still and collide as their triangles: an
+    environment's parts around the drop (scene=environment)."""
+    floor: Optional[float] = None
+    """m: a body whose every corner falls below this height has fallen off the world (off an
+    environment's edge): it no longer counts for rest, and the report lists it; None: no floor."""
 
 
 @dataclass

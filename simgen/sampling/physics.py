@@ -9,10 +9,19 @@ support or above an earlier sphere, so no two objects touch at the start. Suppor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
+from simgen.core.mesh_ref import MeshRef
+from simgen.core.scene import Physics, RigidBody
 from simgen.sampling.random import uniform
+
+DENSITY = 300.0
+"""kg/m^3 over an object's bounding box: only mass ratios matter when objects stack."""
+MASS_RATIO = 10.0
+"""No body is lighter than the heaviest / this: Bullet lets a crate push a 25 g washer
+through a bin's floor (mass ratio 270) but not a 10:1 one."""
 
 TABLE_TOP = 0.04
 """Thickness (m) of a table top."""
@@ -109,6 +118,27 @@ def bounding_sphere(vertices: np.ndarray, scale: float) -> tuple[np.ndarray, flo
     v = np.asarray(vertices, float)
     c = (v.min(axis=0) + v.max(axis=0)) / 2.0
     return c, float(np.linalg.norm(v - c, axis=1).max()) * scale
+
+
+def box_volume(vertices: np.ndarray, scale: float) -> float:
+    """m^3 of a mesh's bounding box at ``scale``."""
+    return float(np.prod(np.ptp(np.asarray(vertices, float), axis=0) * scale))
+
+
+def rigid_body(instance_id: int, volume: float, largest: float, pc: Any, rng: np.random.Generator) -> RigidBody:
+    """The body of an object of bounding-box ``volume`` among objects whose largest is ``largest``:
+    its mass (:data:`DENSITY`, no lighter than the heaviest / :data:`MASS_RATIO`), and its friction
+    and restitution drawn from ``pc`` (a :class:`simgen.config.SettleConfig`)."""
+    return RigidBody(instance_id=instance_id, mass=max(DENSITY * volume, DENSITY * largest / MASS_RATIO),
+                     friction=uniform(rng, pc.friction), restitution=uniform(rng, pc.restitution))
+
+
+def settling(pc: Any, bodies: Sequence[RigidBody], colliders: Sequence[np.ndarray] = (),
+             static: Sequence[tuple[MeshRef, np.ndarray]] = (), floor: float | None = None) -> Physics:
+    """The simulation of ``bodies`` among box ``colliders`` and ``static`` meshes, as ``pc`` (a
+    :class:`simgen.config.SettleConfig`) runs it; below ``floor`` a body has fallen off the world."""
+    return Physics(bodies=tuple(bodies), colliders=tuple(colliders), max_seconds=pc.max_seconds,
+                   rest_speed=pc.rest_speed, substeps=pc.substeps, margin=pc.margin, static=tuple(static), floor=floor)
 
 
 def drop_centres(radii: list[float], gaps: list[float], support: Support,

@@ -55,7 +55,7 @@ from simgen.sampling.objects import object_name, pick_objects
 from simgen.sampling.physics import bounding_sphere, box_volume, drop_pose, rigid_body, settling
 from simgen.sampling.placement import Footprint, footprint, standing_pose
 from simgen.sampling.random import chance, integer, random_rotation, uniform, unit_vector
-from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces
+from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces, within
 
 PLACEMENT_ATTEMPTS = 5
 """Draws of counts, picks and scales per frame before it keeps what fits of the last."""
@@ -82,6 +82,10 @@ class Config:
     collection:GLOB, material:GLOB, property:KEY); a part takes the first category one of whose
     selectors it matches, the others are background (category 0). A category the catalog lacks is
     added after the catalog's own (ids continuing)."""
+    volumes: list[str] = setting([], empty_ok=True, example="[bin*, collection:shelves]")
+    """Volumes the objects stay inside (a bin, a shelf unit), each the bounding box of the
+    parts one selector names together (selectors as scene.supports: ``bin*`` is a bin's floor and
+    walls): objects stand on the surfaces within them, below their tops. []: anywhere on the surfaces."""
     min_support_area: float = setting(0.02, gt=0.0)
     """m^2: the smallest connected level area objects are placed on."""
     file_lights: bool = setting(True)
@@ -157,13 +161,12 @@ def geometry_of(env: Environment) -> tuple[np.ndarray, Obstacles]:
 
 def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
     """The environment's support surfaces under ``sc`` (cached per environment and settings)."""
-    key = (tuple(sc.supports), sc.min_support_area, sc.cell)
+    key = (tuple(sc.supports), tuple(sc.volumes), sc.min_support_area, sc.cell)
     cache = _CACHE.setdefault(env, {})
     if key not in cache:
         parts = env.select(sc.supports) if sc.supports else list(env.parts)
         if sc.supports and not parts:
-            raise SimgenError(f"scene.supports={list(sc.supports)} names no part of {env.file} (its parts: "
-                              f"{', '.join(p.name for p in env.parts[:12])}{' ...' if len(env.parts) > 12 else ''})")
+            raise names_no_part(env, "scene.supports", sc.supports)
         names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
         found = find_surfaces(env.triangles(parts), geometry_of(env)[0], sc.min_support_area, sc.cell, names)
         if not found:
@@ -171,8 +174,31 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
                               f"scene.min_support_area={sc.min_support_area} m^2 on "
                               f"{'the parts scene.supports names' if sc.supports else 'any part'}; name the "
                               "parts objects stand on (scene.supports) or lower scene.min_support_area")
+        if sc.volumes:
+            found = within(found, volume_boxes(env, sc.volumes))
+            if not found:
+                raise SimgenError(f"scene.volumes={list(sc.volumes)}: no surface of {env.file} lies inside the "
+                                  f"parts it names; name volumes with a level floor inside (a bin, a compartment)")
         cache[key] = found
     return cache[key]
+
+
+def names_no_part(env: Environment, key: str, selectors: list[str]) -> SimgenError:
+    """The one line for a setting ``key`` whose ``selectors`` select none of the file's parts."""
+    names = ", ".join(p.name for p in env.parts[:12]) + (" ..." if len(env.parts) > 12 else "")
+    return SimgenError(f"{key}={list(selectors)} names no part of {env.file} (its parts: {names})")
+
+
+def volume_boxes(env: Environment, selectors: list[str]) -> np.ndarray:
+    """(B, 2, 3): per selector of scene.volumes, the world bounding box of the parts it names together
+    (``bin*``: a bin's floor and walls)."""
+    bounds, boxes = part_bounds(env), []
+    for selector in selectors:
+        chosen = [k for k, p in enumerate(env.parts) if p.matches(selector)]
+        if not chosen:
+            raise names_no_part(env, "scene.volumes", [selector])
+        boxes.append((bounds[chosen, 0].min(axis=0), bounds[chosen, 1].max(axis=0)))
+    return np.array(boxes, float).reshape(-1, 2, 3)
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -189,8 +215,7 @@ def part_categories(env: Environment, sc: Config, catalog: Catalog) -> list[int]
                 hit = True
                 out[k] = out[k] or cid
         if not hit:
-            raise SimgenError(f"scene.labels.{category}={list(selectors)} names no part of {env.file} (its parts: "
-                              f"{', '.join(p.name for p in env.parts[:12])}{' ...' if len(env.parts) > 12 else ''})")
+            raise names_no_part(env, f"scene.labels.{category}", selectors)
     return out
 
 

@@ -20,7 +20,7 @@ from groundtruth import incidence_cos, intersect, uniform_neighbourhood
 from simgen import SimgenError
 from simgen.assets.environment import Part, check_file, load_environment
 from simgen.core.mesh_ref import EnvironmentMesh
-from simgen.sampling.surfaces import Obstacles, find_surfaces, place_on_surfaces, segment_hits
+from simgen.sampling.surfaces import Obstacles, find_surfaces, place_on_surfaces, segment_hits, within
 
 ROOM = {"floor": ((-2, -2, -0.05), (2, 2, 0)), "table_top": ((-0.5, -0.3, 0.72), (0.5, 0.3, 0.75)),
         **{f"leg{i}": ((x - 0.02, y - 0.02, 0), (x + 0.02, y + 0.02, 0.72))
@@ -198,6 +198,22 @@ def test_objects_placed_on_surfaces_rest_on_them_and_meet_neither_the_room_nor_e
     assert {round(s.z, 2) for s in surfaces} == {0.0, 0.75, 2.5}
 
 
+def test_surfaces_within_a_volume_keep_the_footprints_inside_it_and_leave_out_its_rim():
+    t = triangles_of(room())
+    surfaces = find_surfaces(t, t, min_area=0.05)
+    under = np.array([[[-0.5, -0.3, 0.0], [0.5, 0.3, 0.75]]])  # the table's box: the floor under it, not its top
+    inside = within(surfaces, under)
+    assert [s.z for s in inside] == [0.0] and 0.58 < inside[0].area < 0.61  # 1 x 0.6 m on 5 mm cells
+    rng = np.random.default_rng(2)
+    spots = place_on_surfaces(inside, [0.05] * 8, [0.3] * 8, 0.005, 100, rng)
+    assert sum(s is not None for s in spots) >= 4
+    for k_xy in spots:
+        if k_xy is not None:
+            assert np.all(np.abs(k_xy[1]) + 0.05 <= [0.5 + 1e-9, 0.3 + 1e-9])
+    assert [s.z for s in within(surfaces, np.array([[[-0.5, -0.3, 0.7], [0.5, 0.3, 1.0]]]))] == [0.75]
+    assert within(surfaces, np.array([[[5.0, 5.0, 0.0], [6.0, 6.0, 1.0]]])) == []
+
+
 def test_a_segment_crosses_the_room_where_a_ray_cast_says_it_does():
     t = triangles_of(room())
     mesh = trimesh.util.concatenate(list(room().values()))
@@ -294,6 +310,12 @@ def test_bad_supports_labels_cameras_and_a_file_without_geometry_are_one_line(tm
         file_views(s, load_environment(files["obj"]), np.random.default_rng(0), 1)
     with pytest.raises(SimgenError, match=r"scene.camera_jitter=\[0.1\]: give two standard deviations"):
         check_dataset(["scene=environment", "scene.camera_jitter=[0.1]", f"output.dir={tmp_path}"])
+    s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.volumes=[bin*]", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"scene.volumes=\['bin\*'\] names no part of .*room.obj"):
+        surfaces_of(load_environment(files["obj"]), s.scene)
+    s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.volumes=[table_top]", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"scene.volumes=\['table_top'\]: no surface of .*room.obj lies inside"):
+        surfaces_of(load_environment(files["obj"]), s.scene)  # the table top's own box: its top is its rim
     s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.labels={shelf: [shelf*]}",
                        f"output.dir={tmp_path}"])
     with pytest.raises(SimgenError, match=r"scene.labels.shelf=\['shelf\*'\] names no part of .*room.obj \(its parts: "):
@@ -530,3 +552,27 @@ def test_objects_dropped_with_physics_settle_on_the_room_and_penetrate_nothing(t
         ids, _, _ = raycast(out, meta)
         assert (f["instance"].astype(np.int64) == ids).mean() > 0.999  # exact but for a ray grazing a resting contact
     assert on_table >= 4  # most rest on the table top they were dropped over
+
+
+@pytest.mark.render
+def test_objects_stay_inside_the_volume_the_config_names(tmp_path, files, cache):
+    """scene.volumes=[table_top, 'leg*']: the box of the table's top and legs together; the objects
+    stand on the floor under the table, their footprints inside it and below its top."""
+    from simgen.cli.study import check_dataset
+    from simgen.pipeline.frames import catalog_for, make_frame_scene
+    from simgen.recipes import load_recipe
+
+    s = check_dataset(["scene=environment", f"scene.file={files['glb']}", "scene.volumes=[table_top, 'leg*']",
+                       "objects.count=[2,3]", "scene.object_scale=[0.4,0.6]", "objects.weights={ball: 0}",
+                       f"output.dir={tmp_path}"])
+    catalog, recipe, placed = catalog_for(s), load_recipe("environment"), 0
+    for index in range(6):
+        scene = make_frame_scene(recipe, s, catalog, index)
+        for o in scene.objects:
+            if o.role == "environment":
+                continue
+            v = np.asarray(trimesh.load(o.mesh, force="mesh").vertices) @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
+            assert v[:, 2].min() == pytest.approx(0.0, abs=1e-6) and v[:, 2].max() < 0.72  # on the floor, under the top
+            assert np.all(v[:, :2] >= [-0.5 - 1e-6, -0.3 - 1e-6]) and np.all(v[:, :2] <= [0.5 + 1e-6, 0.3 + 1e-6])
+            placed += 1
+    assert placed >= 10

@@ -82,6 +82,25 @@ class Surface:
         return (self.room()[window] >= reach) & (low[window] >= height + clearance)
 
 
+def within(surfaces: list[Surface], boxes: np.ndarray) -> list[Surface]:
+    """The parts of ``surfaces`` inside any of ``boxes`` ((B, 2, 3) world lo/hi corners: a bin, a
+    compartment): the support cells whose centres lie within a box seen from above, on surfaces at
+    a height inside it (below its top by more than :data:`FLAT`, so its rim is not one). A footprint
+    on them stays inside the box, as it stays on its surface."""
+    out = []
+    for s in surfaces:
+        rows, cols = np.indices(s.support.shape)
+        xy = s.xy(rows, cols)
+        inside = np.zeros_like(s.support)
+        for lo, hi in boxes:
+            if lo[2] - FLAT <= s.z < hi[2] - FLAT:
+                inside |= np.all((xy >= lo[:2]) & (xy <= hi[:2]), axis=-1)
+        support = s.support & inside
+        if support.any():
+            out.append(Surface(z=s.z, origin=s.origin, cell=s.cell, support=support, headroom=s.headroom, parts=s.parts))
+    return out
+
+
 def kernel_cells(k: int) -> int:
     """``k`` rounded up to one of few sizes (1, 2, ..., 8, then steps of an eighth): the erosions a
     surface keeps stay few whatever the objects' sizes."""

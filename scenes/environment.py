@@ -15,8 +15,8 @@ process and keeps it across frames). Each frame draws:
    :data:`PLACEMENT_ATTEMPTS` draws the frame keeps what fits and records the shortfall
    (simgen.recipes.SHORTFALL);
 2. the camera on a shell around the placed objects (scene.camera_distance, camera_elevation,
-   camera_azimuth, look_at_jitter), redrawn (up to :data:`CAMERA_TRIES` times) while the file's
-   geometry blocks its line of sight to their centre; or, with scene.cameras, one of the file's
+   camera_azimuth, look_at_jitter), redrawn (up to :data:`CAMERA_TRIES` times) until it sees
+   scene.min_visible of the points on them (:func:`visible_fraction`); or, with scene.cameras, one of the file's
    cameras (jittered by scene.camera_jitter), drawn first, the objects' point then drawn in its view;
 3. simgen's lamps and world (the lighting group) besides the file's lights (``scene.file_lights``),
    each switched off at random (``scene.file_light_off``) and its power scaled
@@ -60,7 +60,7 @@ from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfac
 PLACEMENT_ATTEMPTS = 5
 """Draws of counts, picks and scales per frame before it keeps what fits of the last."""
 CAMERA_TRIES = 50
-"""Camera draws per frame before it keeps the last (its line of sight blocked: recorded)."""
+"""Camera draws per frame before it keeps the one that sees most of the objects (recorded)."""
 
 
 @dataclass
@@ -120,6 +120,11 @@ class Config:
     """Degrees about +Z."""
     look_at_jitter: float = setting(0.05, ge=0.0)
     """Metres (standard deviation) the camera's aim moves off the objects' centre."""
+    min_visible: float = setting(0.6, ge=0.0, le=1.0)
+    """The least fraction of points on the placed objects (corners of their hulls) a camera on the
+    shell must see, in its image and not hidden by the file's geometry (ray cast before the
+    render); it is drawn again, up to 50 times, until it does, else the best draw is kept. The
+    meta records the fraction (params.camera.visible)."""
     cameras: list[str] = setting([], empty_ok=True, example="[Camera*]")
     """The file's cameras (name globs) each step looks through, one drawn per step (its lens and
     pose, as Blender renders it at render.width x render.height), the objects placed in its view;
@@ -361,6 +366,32 @@ def settle_among(settings: Settings, env: Environment, objects: list[SceneObject
     return settling(pc, bodies, static=near, floor=float(part_bounds(env)[:, 0, 2].min()) - FALL)
 
 
+SIGHT_POINTS = 16
+"""Points per placed object whose visibility a camera draw is judged by (:func:`sight_points`)."""
+
+
+def sight_points(objects: list[SceneObject], centre: np.ndarray) -> np.ndarray:
+    """(N, 3): up to :data:`SIGHT_POINTS` corners of each object's convex hull (world), moved 2 % of
+    the way to its centre so that the surface it rests on does not hide them; ``centre`` alone
+    when there are no objects."""
+    out = []
+    for o in objects:
+        hull = load_mesh(o.mesh).convex_hull.vertices
+        v = hull[np.linspace(0, len(hull) - 1, min(SIGHT_POINTS, len(hull))).astype(int)]
+        v = v @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
+        out.append(v + 0.02 * (v.mean(axis=0) - v))
+    return np.concatenate(out) if out else np.asarray(centre, float)[None]
+
+
+def visible_fraction(cam: Camera, points: np.ndarray, obstacles: Obstacles) -> float:
+    """The fraction of ``points`` a camera sees: in its image, in front of it, and not hidden by the
+    file's geometry (a segment from its eye meets none of ``obstacles``; the objects do not hide
+    one another here)."""
+    eye = cam.camera_to_world[:3, 3]
+    shown = in_view(cam, margin=0.0)(points)
+    return float(sum(not obstacles.blocks(eye, p) for p in points[shown])) / len(points)
+
+
 def centre_of(objects: list[SceneObject], surfaces: list[Surface]) -> np.ndarray:
     """The middle of the placed objects (their meshes' bounds), else of the largest surface."""
     if objects:
@@ -430,22 +461,26 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         lights = own + lights
     scenes = []
     shortfall = obj_params.pop(SHORTFALL, None)
+    targets = sight_points(objects[:first - 1], centre)
     for step in range(length):
         if views is not None:
             cam, draw = views[0][step], views[1][step]
-            eye, tries = cam.camera_to_world[:3, 3], 1
-            blocked = obstacles.blocks(eye, centre)
+            seen, tries = visible_fraction(cam, targets, obstacles), 1
         else:
+            best = None
             for tries in range(1, CAMERA_TRIES + 1):
                 draw = sample_shell(settings.camera, sc, centre, rng)
                 cam = draw_camera(settings, draw)
-                eye = cam.camera_to_world[:3, 3]
-                blocked = obstacles.blocks(eye, centre)
-                if not blocked:
+                seen = visible_fraction(cam, targets, obstacles)
+                if best is None or seen > best[0]:
+                    best = seen, cam, draw
+                if seen >= sc.min_visible:
                     break
+            seen, cam, draw = best
+        eye = cam.camera_to_world[:3, 3]
         params = {"recipe": "environment", "file": str(env.file), "objects": obj_params, **light_params,
                   "placement": {"mode": sc.placement},
-                  "camera": {**draw, "eye": eye.tolist(), "tries": tries, "blocked": bool(blocked)},
+                  "camera": {**draw, "eye": eye.tolist(), "tries": tries, "visible": seen},
                   "surfaces": [{"z": s.z, "area": s.area, "parts": list(s.parts)} for s in surfaces],
                   **({SHORTFALL: shortfall} if shortfall else {})}
         scenes.append(Scene(objects=objects, lights=lights, camera=cam, world=world, params=params, physics=physics))

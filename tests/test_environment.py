@@ -576,3 +576,47 @@ def test_objects_stay_inside_the_volume_the_config_names(tmp_path, files, cache)
             assert np.all(v[:, :2] >= [-0.5 - 1e-6, -0.3 - 1e-6]) and np.all(v[:, :2] <= [0.5 + 1e-6, 0.3 + 1e-6])
             placed += 1
     assert placed >= 10
+
+
+@pytest.mark.render
+def test_a_camera_sees_the_fraction_of_the_objects_the_config_asks_by_an_independent_ray_cast(tmp_path, files, cache):
+    """scene.min_visible: the kept camera sees at least that fraction of the points on the objects
+    (in its image, and a ray from it to each meets no box of the room: trimesh's ray cast on the
+    test's own boxes); without it some draws see less, so the check is what keeps them."""
+    from simgen.cli.study import check_dataset
+    from simgen.core.camera import project
+    from simgen.pipeline.frames import catalog_for, make_frame_scene
+    from simgen.recipes import load_recipe
+    from simgen.scenes.environment import sight_points
+
+    boxes = trimesh.util.concatenate(list(room().values()))
+    ray = trimesh.ray.ray_triangle.RayMeshIntersector(boxes)
+
+    def seen(scene) -> float:
+        cam = scene.camera
+        points = sight_points([o for o in scene.objects if o.role != "environment"], np.zeros(3))
+        uv, z = project(cam.K, cam.world_to_camera, points)
+        inside = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] <= cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] <= cam.height)
+        eye = cam.camera_to_world[:3, 3]
+        d = points - eye
+        length = np.linalg.norm(d, axis=1)
+        hits = ray.intersects_location(np.repeat(eye[None], len(points), 0), d / length[:, None])
+        hit_at = np.full(len(points), np.inf)
+        for (loc, k) in zip(hits[0], hits[1]):
+            hit_at[k] = min(hit_at[k], np.linalg.norm(loc - eye))
+        return float((inside & (hit_at > length - 1e-6)).mean())
+
+    fractions = {}
+    for need in (0.0, 0.9):
+        s = check_dataset(["scene=environment", f"scene.file={files['glb']}", f"scene.min_visible={need}",
+                           "scene.camera_elevation=[-10,60]", "scene.camera_distance=[1.5,3]", "objects.count=[2,4]",
+                           f"output.dir={tmp_path}"])
+        catalog, recipe = catalog_for(s), load_recipe("environment")
+        fractions[need] = []
+        for index in range(24):
+            scene = make_frame_scene(recipe, s, catalog, index)
+            truth = seen(scene)
+            assert truth == pytest.approx(scene.params["camera"]["visible"], abs=0.02)
+            fractions[need].append(truth)
+    assert min(fractions[0.9]) >= 0.9 - 0.02
+    assert min(fractions[0.0]) < 0.9  # unchecked, some cameras see less (behind the wall, under the table)

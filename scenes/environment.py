@@ -86,6 +86,10 @@ class Config:
     """Volumes the objects stay inside (a bin, a shelf unit), each the bounding box of the
     parts one selector names together (selectors as scene.supports: ``bin*`` is a bin's floor and
     walls): objects stand on the surfaces within them, below their tops. []: anywhere on the surfaces."""
+    restyle: list[str] = setting([], empty_ok=True, example="[floor, wall*, material:Wood*]")
+    """The parts that take simgen's material randomization (materials.*: colours, procedural and
+    image textures, PBR sets where materials.pbr_surfaces names environment) in place of the file's
+    own, drawn per part and scene; selectors as scene.supports. []: every part keeps its own."""
     min_support_area: float = setting(0.02, gt=0.0)
     """m^2: the smallest connected level area objects are placed on."""
     file_lights: bool = setting(True)
@@ -222,6 +226,20 @@ def part_categories(env: Environment, sc: Config, catalog: Catalog) -> list[int]
         if not hit:
             raise names_no_part(env, f"scene.labels.{category}", selectors)
     return out
+
+
+OWN = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, own=OwnLook())
+"""A part's material when it keeps the file's own."""
+
+
+def part_materials(settings: Settings, env: Environment, rng: np.random.Generator) -> list[Material]:
+    """Each part's material: one drawn from materials.* for the parts scene.restyle names, the
+    file's own (:data:`OWN`) for the others."""
+    sc = settings.scene
+    chosen = [any(p.matches(s) for s in sc.restyle) for p in env.parts]
+    if sc.restyle and not any(chosen):
+        raise names_no_part(env, "scene.restyle", sc.restyle)
+    return [sample_material(settings.materials, rng) if c else OWN for c in chosen]
 
 
 def file_lights(env: Environment, sc: Config, rng: np.random.Generator) -> tuple[list[Light], list[dict]]:
@@ -447,11 +465,10 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     if first + len(env.parts) - 1 > MAX_INSTANCE_ID:
         raise SimgenError(f"scene.file={env.file}: {len(env.parts)} parts and {len(objects)} objects are more than "
                           f"the {MAX_INSTANCE_ID} instance ids a frame has; join parts in the file")
-    own = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, own=OwnLook())
     categories = part_categories(env, sc, catalog)
     objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
-                            category_id=c, material=own, role="environment")
-                for k, (p, c) in enumerate(zip(env.parts, categories))]
+                            category_id=c, material=m, role="environment")
+                for k, (p, c, m) in enumerate(zip(env.parts, categories, part_materials(settings, env, rng)))]
     physics = settle_among(settings, env, objects[:first - 1], rng) if sc.placement == "physics" else None
     centre = centre_of(objects[:first - 1], surfaces)
     obstacles = geometry_of(env)[1]

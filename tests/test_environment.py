@@ -620,3 +620,39 @@ def test_a_camera_sees_the_fraction_of_the_objects_the_config_asks_by_an_indepen
             fractions[need].append(truth)
     assert min(fractions[0.9]) >= 0.9 - 0.02
     assert min(fractions[0.0]) < 0.9  # unchecked, some cameras see less (behind the wall, under the table)
+
+
+@pytest.mark.render
+def test_parts_the_config_restyles_take_a_drawn_material_and_the_others_keep_the_files(tmp_path, files, cache):
+    """scene.restyle=[floor]: the floor renders in the colour drawn for it each frame (its hue in the
+    image is the recorded base colour's), the wall keeps the file's own grey."""
+    import colorsys
+
+    from simgen.io.dataset.layout import read_frame
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files['glb']}",
+                        "scene.restyle=[floor]", "frames=3", "seed=2", "render.width=96", "render.height=72",
+                        "render.samples=4", "objects.count=[1,2]", "materials.saturation=[0.9,0.9]",
+                        "materials.value=[0.6,0.6]", "materials.metallic_probability=0", "materials.roughness=[1,1]",
+                        "lighting.count=[0,0]", "lighting.world=[uniform]", "lighting.world_strength=[1,1]",
+                        "scene.camera_elevation=[20,40]", f"output.dir={out}"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    hues = []
+    for index in range(3):
+        f = read_frame(out, index)
+        by_name = {o["name"]: o for o in f["meta"]["objects"]}
+        floor, wall = by_name["env_floor"], by_name["env_wall"]
+        assert "own" in wall["material"] and "base_color" in floor["material"]
+        rgb = f["rgb"].astype(float) / 255.0
+        seen = f["instance"] == floor["instance_id"]
+        assert seen.sum() > 200
+        got = colorsys.rgb_to_hsv(*rgb[seen].mean(axis=0))
+        want = colorsys.rgb_to_hsv(*np.asarray(floor["material"]["base_color"]) ** (1 / 2.2))
+        assert min(abs(got[0] - want[0]), 1 - abs(got[0] - want[0])) < 0.04, (got, want)  # hue within 15 degrees
+        assert got[1] > 0.3
+        hues.append(got[0])
+        if (f["instance"] == wall["instance_id"]).sum() > 50:
+            assert colorsys.rgb_to_hsv(*rgb[f["instance"] == wall["instance_id"]].mean(axis=0))[1] < 0.1  # grey
+    assert max(hues) - min(hues) > 0.05  # a colour drawn per frame

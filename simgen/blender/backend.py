@@ -90,7 +90,7 @@ class BlenderBackend:
         self._blocks.drop_generated({o.mesh for o in scene.objects})
         kept = set()
         for o in scene.objects:
-            if isinstance(o.mesh, EnvironmentMesh):  # an environment's part: kept across frames
+            if isinstance(o.mesh, EnvironmentMesh) and o.material.own is not None:  # a part as the file has it: kept
                 kept.add(objects.keep_object(coll, o, self._blocks, self._kept))
             else:
                 objects.add_object(coll, o, self._blocks, self._frame_ids)

@@ -54,7 +54,7 @@ from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
 from simgen.sampling.physics import bounding_sphere, box_volume, drop_pose, rigid_body, settling
 from simgen.sampling.placement import Footprint, footprint, standing_pose
-from simgen.sampling.random import chance, integer, random_rotation, uniform, unit_vector
+from simgen.sampling.random import blackbody_rgb, chance, integer, random_rotation, uniform, unit_vector
 from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces, within
 
 PLACEMENT_ATTEMPTS = 5
@@ -98,6 +98,9 @@ class Config:
     """Factor on each of the file's lights' power, drawn per light and frame (nothing is drawn at [1, 1])."""
     file_light_off: float = setting(0.0, ge=0.0, le=1.0)
     """Chance that each of the file's lights is switched off in a frame."""
+    file_light_temperature: Optional[list[float]] = setting(None, ge=1000.0, le=40000.0, example="[2700.0, 6500.0]")
+    """[low, high] kelvin: each of the file's lights takes the colour of a blackbody at a temperature
+    drawn from it, per light and frame; null: its own colour."""
     placement: str = setting("analytic", choices=PLACEMENT_MODES)
     """analytic: each object stands upright at a random yaw on its spot; physics: each is dropped
     in a random orientation over its spot (its bounding sphere scene.physics.drop_gap above the
@@ -153,6 +156,9 @@ def check(settings: Settings) -> None:
         if not selectors:
             raise SimgenError(f"scene.labels.{category}=[]: name the parts of that category (object name globs, "
                               "collection:GLOB, material:GLOB, property:KEY)")
+    t = settings.scene.file_light_temperature
+    if t is not None and (len(t) != 2 or t[0] > t[1]):
+        raise SimgenError(f"scene.file_light_temperature={list(t)}: give a range [low, high] in kelvin, e.g. [2700.0, 6500.0]")
     if len(settings.scene.camera_jitter) != 2:
         raise SimgenError(f"scene.camera_jitter={list(settings.scene.camera_jitter)}: give two standard deviations, "
                           "[metres, degrees]")
@@ -244,17 +250,20 @@ def part_materials(settings: Settings, env: Environment, rng: np.random.Generato
 
 def file_lights(env: Environment, sc: Config, rng: np.random.Generator) -> tuple[list[Light], list[dict]]:
     """The file's lights of a frame: each switched off with scene.file_light_off's chance, its power
-    times a factor drawn from scene.file_light_power; and their draws."""
+    times a factor drawn from scene.file_light_power, its colour a blackbody's of a temperature drawn
+    from scene.file_light_temperature (if set); and their draws."""
     lights, drawn = [], []
     vary = list(sc.file_light_power) != [1.0, 1.0]
     for li in env.lights:
         off = chance(rng, sc.file_light_off)
         factor = uniform(rng, sc.file_light_power) if vary else 1.0
-        drawn.append({"name": li["name"], "on": not off, "power": li["power"] * factor})
+        kelvin = uniform(rng, sc.file_light_temperature) if sc.file_light_temperature is not None else None
+        color = tuple(li["color"]) if kelvin is None else blackbody_rgb(kelvin)
+        drawn.append({"name": li["name"], "on": not off, "power": li["power"] * factor, "color": list(color),
+                      **({"kelvin": kelvin} if kelvin is not None else {})})
         if not off:
             lights.append(Light(kind=li["kind"], light_to_world=np.asarray(li["matrix"], float),
-                                power=li["power"] * factor, color=tuple(li["color"]), size=li["size"],
-                                spot_angle=li["spot_angle"]))
+                                power=li["power"] * factor, color=color, size=li["size"], spot_angle=li["spot_angle"]))
     return lights, drawn
 
 

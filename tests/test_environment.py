@@ -331,7 +331,7 @@ def test_bad_supports_labels_cameras_and_a_file_without_geometry_are_one_line(tm
 
 
 @pytest.mark.render
-def test_the_files_lights_are_read_and_switched_off_and_scaled_per_frame(tmp_path, cache):
+def test_the_files_lights_are_read_and_switched_off_scaled_and_coloured_per_frame(tmp_path, cache):
     from simgen.cli.study import check_dataset
     from simgen.pipeline.frames import catalog_for, make_frame_scene
     from simgen.recipes import load_recipe
@@ -344,13 +344,29 @@ def test_the_files_lights_are_read_and_switched_off_and_scaled_per_frame(tmp_pat
     s = check_dataset(["scene=environment", f"scene.file={blend}", "lighting.count=[0,0]", "scene.file_light_off=0.5",
                        "scene.file_light_power=[0.5,2]", f"output.dir={tmp_path / 'out'}"])
     recipe, catalog = load_recipe("environment"), catalog_for(s)
-    powers = []
+    powers, colors = [], []
     for i in range(24):
         scene = make_frame_scene(recipe, s, catalog, i)
         (drawn,) = scene.params["file_lights"]
         assert [li.power for li in scene.lights] == ([drawn["power"]] if drawn["on"] else [])
         powers += [li.power for li in scene.lights]
+        colors += [li.color for li in scene.lights]
     assert 4 < len(powers) < 20 and all(75.0 <= p <= 300.0 for p in powers) and max(powers) - min(powers) > 30
+    assert all(np.allclose(c, (1.0, 0.8, 0.6)) for c in colors)  # the file's own colour unless asked
+    s = check_dataset(["scene=environment", f"scene.file={blend}", "lighting.count=[0,0]",
+                       "scene.file_light_temperature=[2000.0,12000.0]", f"output.dir={tmp_path / 'out'}"])
+    kelvins = []
+    for i in range(12):
+        scene = make_frame_scene(recipe, s, catalog, i)
+        (light,), (drawn,) = scene.lights, scene.params["file_lights"]
+        r, _, b = light.color
+        assert 2000.0 <= drawn["kelvin"] <= 12000.0 and list(light.color) == drawn["color"]
+        if abs(drawn["kelvin"] - 6500.0) > 500.0:  # warmer than daylight is redder, colder bluer
+            assert (r > b) == (drawn["kelvin"] < 6500.0)
+        kelvins.append(drawn["kelvin"])
+    assert max(kelvins) - min(kelvins) > 3000
+    with pytest.raises(SimgenError, match=r"scene.file_light_temperature=\[6000.0, 3000.0\]: give a range"):
+        check_dataset(["scene=environment", "scene.file_light_temperature=[6000.0,3000.0]", f"output.dir={tmp_path}"])
 
 
 # ------------------------------------------------------------------ frames in it

@@ -18,7 +18,8 @@ process and keeps it across frames). Each frame draws:
    camera_azimuth, look_at_jitter), redrawn (up to :data:`CAMERA_TRIES` times) until it sees
    scene.min_visible of the points on them (:func:`visible_fraction`); or, with scene.cameras, one of the file's
    cameras (jittered by scene.camera_jitter), drawn first, the objects' point then drawn in its view;
-3. simgen's lamps and world (the lighting group) besides the file's lights (``scene.file_lights``),
+3. simgen's lamps and world (the lighting group; the file's world with ``scene.file_world``)
+   besides the file's lights (``scene.file_lights``),
    each switched off at random (``scene.file_light_off``) and its power scaled
    (``scene.file_light_power``); ``lighting.count=[0,0]`` keeps the file's alone.
 
@@ -45,7 +46,7 @@ from simgen.config import PLACEMENT_MODES, SettleConfig, Settings
 from simgen.config.schema import setting, span
 from simgen.core.camera import project
 from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, OwnLook, Physics, Scene, SceneObject
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, OwnLook, Physics, Scene, SceneObject, World
 from simgen.core.transforms import axis_angle, invert_rigid
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import draw_camera, sample_shell
@@ -94,6 +95,9 @@ class Config:
     """m^2: the smallest connected level area objects are placed on."""
     file_lights: bool = setting(True)
     """Render the file's own lights (beside the lighting group's lamps)."""
+    file_world: bool = setting(False)
+    """Light the scene with the file's own world shader (a .blend scene's world)
+    in place of lighting.world's; a file without one is refused."""
     file_light_power: list[float] = span([1.0, 1.0], ge=0.0)
     """Factor on each of the file's lights' power, drawn per light and frame (nothing is drawn at [1, 1])."""
     file_light_off: float = setting(0.0, ge=0.0, le=1.0)
@@ -482,6 +486,12 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     centre = centre_of(objects[:first - 1], surfaces)
     obstacles = geometry_of(env)[1]
     lights, world, light_params = sample_lights(settings.lighting, centre, rng)
+    if sc.file_world:
+        if not env.world:
+            raise SimgenError(f"scene.file_world=true but {env.file} has no world shader of its own (a .blend "
+                              "scene's world); set scene.file_world=false to use lighting.world")
+        world = World(kind="file", file=env.file)
+        light_params.update(world=world.to_dict(), world_strength=world.strength)
     if sc.file_lights and env.lights:
         own, light_params["file_lights"] = file_lights(env, sc, rng)
         lights = own + lights

@@ -109,6 +109,11 @@ if camera and "light" in camera:  # a spot lamp as an artist sets one up
     ob = bpy.data.objects.new("Spot", lamp)
     bpy.context.scene.collection.objects.link(ob)
     ob.location = (0.3, -0.4, 2.0)
+if camera and "world" in camera:  # a world shader of the artist's: a uniform colour
+    world = bpy.data.worlds.new("sky")
+    world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (*camera["world"], 1.0)
+    bpy.context.scene.world = world
 if camera and "matrix" in camera:  # a camera as an artist sets one up: lens, sensor, shift, a pose
     data = bpy.data.cameras.new("lens")
     data.lens, data.sensor_width, data.sensor_height = camera["lens"], 36.0, 24.0
@@ -672,3 +677,39 @@ def test_parts_the_config_restyles_take_a_drawn_material_and_the_others_keep_the
         if (f["instance"] == wall["instance_id"]).sum() > 50:
             assert colorsys.rgb_to_hsv(*rgb[f["instance"] == wall["instance_id"]].mean(axis=0))[1] < 0.1  # grey
     assert max(hues) - min(hues) > 0.05  # a colour drawn per frame
+
+
+@pytest.mark.render
+def test_the_files_world_shader_lights_the_scene_where_the_config_asks(tmp_path, files, cache):
+    """scene.file_world=true: the .blend's own world (a red one) is what the camera sees where it hits
+    nothing and what lights the room; a file without a world is refused in one line."""
+    from simgen.cli.study import check_dataset
+    from simgen.io.dataset.layout import read_frame
+    from simgen.pipeline.frames import catalog_for, make_frame_scene
+    from simgen.recipes import load_recipe
+
+    blend = write_blend(tmp_path / "red.blend", camera={"world": [1.0, 0.0, 0.0]})
+    assert load_environment(blend).world and not load_environment(files["glb"]).world
+    s = check_dataset(["scene=environment", f"scene.file={files['glb']}", "scene.file_world=true", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"scene.file_world=true but .*room.glb has no world shader of its own"):
+        make_frame_scene(load_recipe("environment"), s, catalog_for(s), 0)
+    means = {}
+    for own in (True, False):
+        out = tmp_path / f"out-{own}"
+        r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={blend}",
+                            f"scene.file_world={str(own).lower()}", "frames=1", "seed=1", "render.width=96",
+                            "render.height=72", "render.samples=4", "lighting.count=[0,0]", "lighting.world=[uniform]",
+                            "objects.count=[1,2]", "scene.camera_elevation=[5,10]", f"output.dir={out}"],
+                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        f = read_frame(out, 0)
+        assert f["meta"]["params"]["world"]["kind"] == ("file" if own else "uniform")
+        sky, room_ = f["instance"] == 0, f["instance"] > 0
+        assert sky.sum() > 50 and room_.sum() > 50
+        rgb = f["rgb"].astype(float)
+        means[own] = rgb[sky].mean(axis=0), rgb[room_].mean(axis=0)
+    (sky_r, sky_g, sky_b), (lit_r, lit_g, lit_b) = means[True]
+    assert sky_r > 100 and sky_r > 3 * max(sky_g, sky_b)  # the file's red world, seen
+    assert lit_r > 1.5 * max(lit_g, lit_b)  # ... and lighting the grey room
+    grey_sky = means[False][0]
+    assert grey_sky.max() - grey_sky.min() < 10  # simgen's uniform world is grey

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".blend", ".glb", ".gltf", ".usd", ".usda", ".usdc", ".usdz", ".fbx", ".obj")
 """The environment files simgen reads (simgen.blender.environment.IMPORTERS)."""
-EXTRACTION = 1
+EXTRACTION = 2
 """The version of the extraction's output: a cache written by another is made again."""
 MAX_FILE_BYTES = 4 << 30
 """The largest environment file read (4 GiB)."""
@@ -90,6 +90,8 @@ class Environment:
     lights: tuple[dict[str, Any], ...]
     skipped: tuple[str, ...] = ()
     """The file's images left out (outside its folder, missing), each with why."""
+    world: bool = False
+    """Whether the file has a world shader of its own (a .blend scene's world)."""
 
     def select(self, patterns: list[str] | tuple[str, ...]) -> list[Part]:
         """The parts any of ``patterns`` selects (:meth:`Part.matches`)."""
@@ -147,7 +149,7 @@ def _load(p: Path, size: int, mtime: int) -> Environment:
                           collections=tuple(part["collections"]), materials=tuple(part["materials"]),
                           props=dict(part["props"])))
     env = Environment(file=p, parts=tuple(parts), meshes=meshes, cameras=tuple(data["cameras"]),
-                      lights=tuple(data["lights"]), skipped=tuple(data.get("skipped", ())))
+                      lights=tuple(data["lights"]), skipped=tuple(data["skipped"]), world=data["world"])
     for s in env.skipped:
         log.warning("scene.file=%s: image %s left out: its textures render as missing", p, s)
     return env

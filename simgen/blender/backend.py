@@ -102,10 +102,16 @@ class BlenderBackend:
             objects.add_light(coll, i, light, self._frame_ids, session.light_group(i) if self.light_groups else "")
         self.view(scene.camera)
         r = self.scene.render
-        world.set_world(self._world, scene.world, self._blocks.image, r.resolution_x / r.resolution_y)
+        if scene.world.kind == "file":  # the environment file's own world shader, as it is
+            bw = self._blocks.world(Path(scene.world.file))
+        else:
+            bw = self._world
+            world.set_world(bw, scene.world, self._blocks.image, r.resolution_x / r.resolution_y)
+        if self.scene.world != bw:
+            self.scene.world = bw
         group = session.WORLD_GROUP if self.light_groups else ""
-        if self._world.lightgroup != group:  # an unchanged world is not synced again
-            self._world.lightgroup = group
+        if bw.lightgroup != group:  # an unchanged world is not synced again
+            bw.lightgroup = group
 
     def view(self, cam: Camera) -> None:
         """Look at the built scene through ``cam`` (the scene stays as it is)."""

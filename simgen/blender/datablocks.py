@@ -79,6 +79,7 @@ class Datablocks:
         self.textures: dict[tuple[str, bool], bpy.types.Image] = {}  # meshes' own images, by (file, colour)
         self.own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
         self.environments: set[Path] = set()  # environment files loaded (their meshes are in self.meshes)
+        self.worlds: dict[Path, bpy.types.World] = {}  # their world shaders, by file
         self.plain: bpy.types.Material | None = None  # for an environment's faces that have no material
 
     def mesh(self, mesh: MeshRef) -> bpy.types.Mesh:
@@ -104,6 +105,8 @@ class Datablocks:
         with self.quiet():
             loaded = environment.load(file, prefix=f"env{len(self.environments)}", max_pixels=self.max_pixels)
         self.environments.add(file)
+        if loaded.world is not None:
+            self.worlds[file] = loaded.world
         seen: set = set()
         for key, me in loaded.meshes.items():
             self.meshes[EnvironmentMesh(file, key)] = me
@@ -116,6 +119,13 @@ class Datablocks:
                     seen.add(mat)
                     if mat is not self.plain:
                         add_normal_aov(mat.node_tree)
+
+    def world(self, file: Path) -> bpy.types.World:
+        """The world shader of environment file ``file`` (loading it once)."""
+        self.load_environment(file)
+        if file not in self.worlds:
+            raise SimgenError(f"scene.file={file}: it has no world shader of its own (scene.file_world)")
+        return self.worlds[file]
 
     def plain_material(self) -> bpy.types.Material:
         if self.plain is None:
@@ -197,6 +207,9 @@ class Datablocks:
             bpy.data.materials.remove(self.plain)
             self.plain = None
         self.environments.clear()
+        for bw in self.worlds.values():
+            bpy.data.worlds.remove(bw)
+        self.worlds.clear()
         for img in [*self.images.values(), *self.textures.values()]:
             bpy.data.images.remove(img)
         self.images.clear()

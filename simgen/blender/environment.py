@@ -26,7 +26,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import bpy
 import numpy as np
@@ -70,6 +70,8 @@ class Loaded:
     lights: list[dict[str, Any]]
     skipped: list[str] = field(default_factory=list)
     """The file's images left out (outside its folder, missing), each with why."""
+    world: Optional[bpy.types.World] = None
+    """The file's world shader (a .blend scene's world), kept; None: it has none."""
 
 
 def _import(path: Path, scene: bpy.types.Scene) -> None:
@@ -130,10 +132,14 @@ def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXE
         except Exception as e:  # noqa: BLE001 (an importer's own error: the file is broken)
             raise SimgenError(f"scene.file={path}: Blender cannot read it: {' '.join(str(e).split())[:300]}") from None
         loaded = _evaluate(path, scene, prefix)
+        if scene.world is not None and scene.world.node_tree is not None:
+            loaded.world = scene.world
+            loaded.world.name = f"{prefix}:world"
         loaded.skipped = _check_images(path, set(bpy.data.images) - before["images"], max_pixels)
         return loaded
     finally:
-        _remove_new(before, set(loaded.meshes.values()) if loaded is not None else set())
+        keep = set() if loaded is None else {*loaded.meshes.values(), *([loaded.world] if loaded.world else [])}
+        _remove_new(before, keep)
 
 
 def _check_images(path: Path, images: set, max_pixels: int) -> list[str]:
@@ -228,7 +234,7 @@ materials and images they use)."""
 
 def _remove_new(before: dict[str, set], keep: set) -> None:
     """Remove what the import added (objects first: removing data would take its objects along)
-    but ``keep`` (the parts' meshes); materials and images stay for the parts."""
+    but ``keep`` (the parts' meshes, the file's world); materials and images stay for the parts."""
     for kind in NEW_KINDS:
         if kind == "images":
             continue
@@ -264,7 +270,7 @@ def extract(path: Path, folder: Path) -> None:
     np.savez(folder / "meshes.npz", **arrays)
     data = {"parts": [{"name": p.name, "object": p.mesh, "mesh": keys[p.mesh], "matrix": p.matrix.tolist(), "collections": p.collections,
                        "materials": p.materials, "props": p.props} for p in loaded.parts],
-            "cameras": loaded.cameras, "lights": loaded.lights, "skipped": loaded.skipped}
+            "cameras": loaded.cameras, "lights": loaded.lights, "skipped": loaded.skipped, "world": loaded.world is not None}
     (folder / "environment.json").write_text(json.dumps(data), encoding="utf-8")
 
 

@@ -286,8 +286,8 @@ class Camera:
         return np.linalg.inv(self.world_to_camera)
 
 
-WorldKind = Literal["uniform", "sky", "hdri"]
-WORLD_KINDS: tuple[str, ...] = ("uniform", "sky", "hdri")
+WorldKind = Literal["uniform", "sky", "hdri", "file"]
+WORLD_KINDS: tuple[str, ...] = ("uniform", "sky", "hdri", "file")
 
 
 @dataclass
@@ -297,8 +297,9 @@ class World:
     ``kind`` picks Blender's world shader: uniform = ``color`` times ``strength``;
     sky = ShaderNodeTexSky (the physical multiple-scattering sky, Nishita's successor in
     Blender 5) with the sun at ``sun_elevation``/``sun_azimuth``; hdri = an equirectangular
-    image ``hdri_path`` (ShaderNodeTexEnvironment) turned by ``rotation`` about +Z.
-    ``strength`` scales the background in every kind.
+    image ``hdri_path`` (ShaderNodeTexEnvironment) turned by ``rotation`` about +Z; file = the
+    world shader of the environment file ``file``, as its artist made it.
+    ``strength`` scales the background in every kind but file.
     """
 
     color: tuple[float, float, float] = (0.05, 0.05, 0.05)
@@ -313,6 +314,8 @@ class World:
     """Hdri kind: the .hdr/.exr file."""
     rotation: float = 0.0
     """Hdri kind: rotation of the image about +Z, radians."""
+    file: Path | None = None
+    """File kind: the environment file (scene=environment) whose world shader it is."""
     backdrop: Path | None = None
     """Any kind: an image (a photo) that camera rays see where they hit nothing, scaled to
     cover the frame with its aspect kept (centred, the excess cropped). It adds no light:
@@ -326,15 +329,19 @@ class World:
             raise ValueError(f"unknown world kind {self.kind!r}; use one of {', '.join(WORLD_KINDS)}")
         if self.kind == "hdri" and self.hdri_path is None:
             raise ValueError("a world of kind 'hdri' needs hdri_path")
+        if self.kind == "file" and (self.file is None or self.backdrop is not None or self.plain_backdrop is not None):
+            raise ValueError("a world of kind 'file' needs file, and takes no backdrop")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: kind and strength, plus color (uniform), sun_elevation/sun_azimuth
-        (sky, radians) or hdri_path/rotation (hdri, radians)."""
+        (sky, radians), hdri_path/rotation (hdri, radians) or file (file)."""
         out: dict[str, Any] = {"kind": self.kind, "strength": float(self.strength)}
         if self.kind == "uniform":
             out["color"] = [float(c) for c in self.color]
         elif self.kind == "sky":
             out.update(sun_elevation=float(self.sun_elevation), sun_azimuth=float(self.sun_azimuth))
+        elif self.kind == "file":
+            out["file"] = str(self.file)
         else:
             out.update(hdri_path=str(self.hdri_path), rotation=float(self.rotation))
         if self.backdrop is not None:

@@ -418,6 +418,16 @@ def output_unwritable(t):
     return [f"output.dir={q(locked / 'dataset')}"]
 
 
+def environment_unsupported_kind(files: Path) -> list[str]:
+    (files / "cell.dae").write_text("<COLLADA/>")
+    return ["scene=environment", f"scene.file={q(files / 'cell.dae')}"]
+
+
+def environment_garbage_glb(files: Path) -> list[str]:
+    (files / "cell.glb").write_bytes(b"glTF" + bytes(64))
+    return ["scene=environment", f"scene.file={q(files / 'cell.glb')}"]
+
+
 # ------------------------------------------------------------------ the corpus
 
 
@@ -677,6 +687,16 @@ CASES = [
     C("texture-png-header-only", texture_png_header_only, "header.png"),
     C("texture-empty-folder", texture_empty_folder, "holds no images"),
     C("texture-flying-needs-folder", texture_flying_needs_dir, "materials.textures has image but materials.image_dir"),
+    # user files: a scene file as the world (scene=environment)
+    C("environment-missing-file", ["scene=environment", "scene.file=/nonexistent/cell.blend"],
+      "scene.file=/nonexistent/cell.blend: no such file"),
+    C("environment-unsupported-kind", environment_unsupported_kind, "a .dae file is not a scene simgen reads; use one of"),
+    C("environment-garbage-glb", environment_garbage_glb, "cell.glb: Blender cannot read it"),
+    C("environment-supports-name-nothing", ["scene=environment", "scene.supports=[nothing*]"],
+      "scene.supports=['nothing*'] names no part of"),
+    C("environment-label-name", ["scene=environment", "scene.labels={a/b: [x]}"], "bad category name 'a/b' (scene.labels.a/b)"),
+    C("environment-light-temperature-reversed", ["scene=environment", "scene.file_light_temperature=[6000,3000]"],
+      "scene.file_light_temperature=[6000.0, 3000.0]: give a range"),
     # user files: background photos
     C("photo-truncated-jpeg", photo_truncated_jpeg, "half.jpg (scene.background_dir): it does not decode"),
     C("photo-garbage-png", photo_garbage_png, "noise.png (scene.background_dir): it does not decode"),
@@ -759,9 +779,9 @@ def test_the_corpus_covers_every_group_and_file_kind():
     assert len(CASES) >= 80
     text = " ".join(" ".join(c.args) if not callable(c.args) else c.args.__name__ for c in CASES)
     for group in ("render.", "camera.", "lighting.", "materials.", "objects.", "scene.physics.", "sequence.",
-                  "output", "scene.", "scene=flying", "frames=", "start=", "seed="):
+                  "output", "scene.", "scene=flying", "scene=environment", "frames=", "start=", "seed="):
         assert group in text, group
-    for kind in ("mesh_", "catalog_", "hdri_", "texture_", "output_"):
+    for kind in ("mesh_", "catalog_", "hdri_", "texture_", "output_", "environment_"):
         assert kind in text, kind
 
 

@@ -418,9 +418,8 @@ def visible_fraction(cam: Camera, points: np.ndarray, obstacles: Obstacles) -> f
     """The fraction of ``points`` a camera sees: in its image, in front of it, and not hidden by the
     file's geometry (a segment from its eye meets none of ``obstacles``; the objects do not hide
     one another here)."""
-    eye = cam.camera_to_world[:3, 3]
     shown = in_view(cam, margin=0.0)(points)
-    return float(sum(not obstacles.blocks(eye, p) for p in points[shown])) / len(points)
+    return float((~obstacles.blocked(cam.camera_to_world[:3, 3], points[shown])).sum()) / len(points)
 
 
 def centre_of(objects: list[SceneObject], surfaces: list[Surface]) -> np.ndarray:

@@ -1219,3 +1219,35 @@ def test_the_fit_time_and_render_samples_scripts_print_their_figures(tmp_path):
     table = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \|", samples.stdout, re.M)
     assert [t[0] for t in table] == ["4", "1"] and float(table[0][2]) == 0.0
     assert "sampling the scenes: the first 1 frames at 4 samples against the other 1:" in samples.stdout
+
+
+@pytest.mark.slow  # about 30 s: the prefit draws a few hundred room scenes
+@pytest.mark.render  # the bundled room is read by Blender once (a child process), then cached
+def test_a_fit_searches_an_environment_scene_its_default_space_and_its_prefit():
+    """scene=environment: the default space's entries are the environment recipe's own keys too, and
+    the prefit moves the projected label statistics of room scenes from the defaults' towards a
+    target's made with other settings (a farther camera, fewer objects)."""
+    from types import SimpleNamespace
+
+    from simgen.cli.study import check_dataset
+    from simgen.fit.config import space_tree
+    from simgen.fit.distance import distance, scales
+    from simgen.fit.geometry import Projector, prefit, with_values
+    from simgen.fit.space import defaults_of
+    from simgen.scenes.environment import Config as Environment
+
+    settings = check_dataset(["scene=environment", "render.width=96", "render.height=72", "output.dir=unused"])
+    assert {e.key for e in parse_space(space_tree(FitConfig()), Environment)} >= {
+        "scene.camera_distance", "scene.camera_elevation", "scene.object_scale", "scene.area_radius"}
+    truth = {"scene.camera_distance": [2.0, 2.5], "objects.count": [1, 2]}
+    target = Projector(with_values(settings, {"seed": 1000}), range(24)).samples(truth)
+    entries = parse_space({"scene": {"camera_distance": {"low": 0.5, "high": 3.0, "log": True}},
+                           "objects": {"count": [1, 8]}}, Environment)
+    plan = SimpleNamespace(fit=SimpleNamespace(seed=0, frames=8), settings=settings, catalog=None, rendered=entries,
+                           defaults=defaults_of(entries, settings), target=SimpleNamespace(samples=target),
+                           weights={n: 1.0 for n in target}, scale=scales(target))
+    found = prefit(plan, 16, 0)
+    default = distance(target, Projector(with_values(settings, {"seed": 0}), range(16)).samples(plan.defaults),
+                       plan.scale, plan.weights)
+    assert found.distance.total < default.total - 0.2, (found.distance.total, default.total, found.values)
+    assert found.values["scene.camera_distance"][0] > 1.2 and found.values["objects.count"][1] <= 4, found.values

@@ -241,8 +241,8 @@ def test_objects_stand_on_the_kitchen_counters_top_and_penetrate_nothing(frames,
     env = np.concatenate([t for t, _ in counter["parts"].values()])
     # points on the counter that rise above its top (the sink's tap), 2 mm apart or closer. The top
     # is level within 1 mm (simgen.sampling.surfaces.FLAT): the sink's rim, 0.68 mm above the worktop,
-    # is part of it, and objects stand on the two's mean height (0.51 mm above the worktop, 0.17 mm
-    # under the rim's top), so "on it" and "in nothing" hold to 1 mm there
+    # is part of it, and objects stand on the higher of the two (the rim's top), so "on it" holds to
+    # 1 mm and "in nothing" exactly there
     above = env[env[:, :, 2].max(axis=1) > top + 1e-3]
     rng = np.random.default_rng(0)
     area = np.linalg.norm(np.cross(above[:, 1] - above[:, 0], above[:, 2] - above[:, 0]), axis=1) / 2

@@ -155,7 +155,7 @@ def find_surfaces(support: np.ndarray, everything: np.ndarray, min_area: float, 
     e_down = np.cross(everything[:, 1] - everything[:, 0], everything[:, 2] - everything[:, 0])[:, 2]
     for group in np.split(order, breaks):
         tris = support[group]
-        z = float(tris[:, :, 2].mean())
+        z = float(tris[:, :, 2].max())  # the highest of triangles level within FLAT: nothing stands sunk in one
         lo, hi = tris[:, :, :2].reshape(-1, 2).min(axis=0), tris[:, :, :2].reshape(-1, 2).max(axis=0)
         origin, c, shape = _grid(lo, hi, cell)
         mask = np.zeros(shape, np.uint8)
@@ -250,21 +250,27 @@ def place_on_surfaces(surfaces: list[Surface], radii: list[float], heights: list
 def segment_hits(triangles: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float = 1e-9) -> bool:
     """Whether the open segment from ``a`` to ``b`` crosses any of ``triangles`` ((T, 3, 3); the
     Moller-Trumbore test, vectorised)."""
-    if not len(triangles):
-        return False
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    d = b - a
-    e1, e2 = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
-    p = np.cross(d, e2)
-    det = np.einsum("ij,ij->i", e1, p)
+    return bool(segments_hit(triangles, a, np.asarray(b, float)[None], eps)[0])
+
+
+def segments_hit(triangles: np.ndarray, a: np.ndarray, ends: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """(B,) bool: whether each open segment from ``a`` to one of ``ends`` ((B, 3)) crosses any of
+    ``triangles`` ((T, 3, 3); the Moller-Trumbore test, vectorised over both)."""
+    if not len(triangles) or not len(ends):
+        return np.zeros(len(ends), bool)
+    a = np.asarray(a, float)
+    d = np.asarray(ends, float) - a  # (B, 3)
+    e1, e2 = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]  # (T, 3)
+    s = a - triangles[:, 0]
+    q = np.cross(s, e1)  # (T, 3): the same for every segment (they share a)
+    p = np.cross(d[:, None, :], e2[None, :, :])  # (B, T, 3)
+    det = np.einsum("tj,btj->bt", e1, p)
     ok = np.abs(det) > eps
     inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    s = a - triangles[:, 0]
-    u = np.einsum("ij,ij->i", s, p) * inv
-    q = np.cross(s, e1)
-    v = (q @ d) * inv
-    t = np.einsum("ij,ij->i", e2, q) * inv
-    return bool(np.any(ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (t < 1 - 1e-6)))
+    u = np.einsum("tj,btj->bt", s, p) * inv
+    v = (d @ q.T) * inv
+    t = (e2 * q).sum(axis=1)[None, :] * inv
+    return np.any(ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (t < 1 - 1e-6), axis=1)
 
 
 @dataclass(frozen=True)
@@ -297,6 +303,20 @@ class Obstacles:
 
     def blocks(self, a: np.ndarray, b: np.ndarray) -> bool:
         """Whether the open segment from ``a`` to ``b`` crosses a triangle (:func:`segment_hits`)."""
-        a, b = np.asarray(a, float), np.asarray(b, float)
-        near = np.flatnonzero(np.all(self.hi >= np.minimum(a, b), axis=1) & np.all(self.lo <= np.maximum(a, b), axis=1))
-        return any(segment_hits(self.triangles[self.starts[k]:self.starts[k + 1]], a, b) for k in near)
+        return bool(self.blocked(a, np.asarray(b, float)[None])[0])
+
+    def blocked(self, a: np.ndarray, ends: np.ndarray, batch: int = 1 << 18) -> np.ndarray:
+        """(B,) bool: whether each open segment from ``a`` to one of ``ends`` ((B, 3)) crosses a
+        triangle; each chunk is tested against the segments whose boxes meet its box, about ``batch``
+        segment-triangle pairs at a time."""
+        a, ends = np.asarray(a, float), np.asarray(ends, float).reshape(-1, 3)
+        lo, hi = np.minimum(a, ends), np.maximum(a, ends)  # (B, 3) each segment's box
+        out = np.zeros(len(ends), bool)
+        for k in range(len(self.lo)):
+            near = np.flatnonzero(~out & np.all(hi >= self.lo[k], axis=1) & np.all(lo <= self.hi[k], axis=1))
+            tris = self.triangles[self.starts[k]:self.starts[k + 1]]
+            step = max(1, batch // max(len(tris), 1))
+            for i in range(0, len(near), step):
+                idx = near[i:i + step]
+                out[idx] |= segments_hit(tris, a, ends[idx])
+        return out

@@ -713,3 +713,29 @@ def test_the_files_world_shader_lights_the_scene_where_the_config_asks(tmp_path,
     assert lit_r > 1.5 * max(lit_g, lit_b)  # ... and lighting the grey room
     grey_sky = means[False][0]
     assert grey_sky.max() - grey_sky.min() < 10  # simgen's uniform world is grey
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_an_environment_run_in_shards_equals_one_run_and_inspects(tmp_path, files, cache):
+    """Three shards of scene=environment, each its own process (each reading the file from the cache),
+    write into one folder the dataset one run writes; a run stopped and run again resumes it;
+    simgen inspect reads it."""
+    from conftest import assert_same_dataset, simgen_cli
+
+    common = ["scene=environment", f"scene.file={files['glb']}", "frames=4", "seed=9", "render.width=64",
+              "render.height=48", "render.samples=1", "objects.count=[2,3]", "scene.labels={furniture: [table_top]}"]
+    whole = simgen_cli(*common, f"output.dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    for i in range(2):
+        shard = simgen_cli(*common, "shard.count=2", f"shard.index={i}", f"output.dir={tmp_path / 'shards'}", cwd=tmp_path)
+        assert shard.returncode == 0, shard.stderr[-3000:]
+    assert_same_dataset(tmp_path / "whole", tmp_path / "shards")
+    part = simgen_cli(*common[:2], "frames=2", *common[3:], f"output.dir={tmp_path / 'resumed'}", cwd=tmp_path)
+    rest = simgen_cli(*common, f"output.dir={tmp_path / 'resumed'}", cwd=tmp_path)  # the same command, 4 frames
+    assert part.returncode == 0 and rest.returncode == 0, rest.stderr[-3000:]
+    assert_same_dataset(tmp_path / "whole", tmp_path / "resumed")
+    report = simgen_cli("inspect", str(tmp_path / "whole"), "--out", str(tmp_path / "report.html"), "--frames", "2",
+                        "--jobs", "1", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "furniture" in (tmp_path / "report.html").read_text()

@@ -45,7 +45,7 @@ LIGHT_KINDS = {"POINT": "point", "SUN": "sun", "SPOT": "spot", "AREA": "area"}
 
 
 @dataclass
-class Part:
+class LoadedPart:
     """One evaluated object instance of the file."""
 
     name: str
@@ -65,7 +65,7 @@ class Loaded:
     """A file's environment as Blender data: meshes by key, parts, cameras and lights (plain dicts)."""
 
     meshes: dict[str, bpy.types.Mesh]
-    parts: list[Part]
+    parts: list[LoadedPart]
     cameras: list[dict[str, Any]]
     lights: list[dict[str, Any]]
     skipped: list[str] = field(default_factory=list)
@@ -166,7 +166,7 @@ def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
         dg = bpy.context.evaluated_depsgraph_get()  # an appended scene has none until asked for one
     dg.update()
     meshes: dict[str, bpy.types.Mesh] = {}
-    parts: list[Part] = []
+    parts: list[LoadedPart] = []
     cameras: list[dict[str, Any]] = []
     lights: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
@@ -218,7 +218,7 @@ def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
         collections = [c.name for c in orig.users_collection if c != scene.collection]
         if inst.is_instance:
             collections += [c.name for c in inst.parent.original.users_collection if c != scene.collection]
-        parts.append(Part(name=name, mesh=key, matrix=m, collections=collections,
+        parts.append(LoadedPart(name=name, mesh=key, matrix=m, collections=collections,
                           materials=[mat.name for mat in me.materials if mat is not None], props=_plain(orig)))
     if not parts:
         for me in meshes.values():

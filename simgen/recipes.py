@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 PACKAGE = "simgen.scenes"
 """The package of the bundled recipes: the repository's ``scenes/`` folder (pyproject.toml maps it)."""
-BUILTIN = ("environment", "flying", "tabletop")
+BUILTIN = ("bin_picking", "environment", "flying", "tabletop")
 """The recipes shipped in ``scenes/``: ``scenes/<name>.py`` declares RECIPE (registered below)."""
 SHORTFALL = "shortfall"
 """The key of a scene's ``params`` where a recipe records what a draw could not hold (objects that did

@@ -280,7 +280,7 @@ def test_plugin_trainers_and_recipes(plugins):
     with pytest.raises(SimgenError, match=r"study.arms.wide.real=0.5: mixing real images needs a trainer that trains "
                                           r"on them"):
         load_study(DR_GAP, ["study.trainer.name=echo", "study.arms.wide.real=0.5", f"study.real.coco={DR_GAP}"])
-    assert available() == ["environment", "flying", "tabletop", "plugscene"]
+    assert available() == ["bin_picking", "environment", "flying", "tabletop", "plugscene"]
     recipe = load_recipe("plugscene")
     assert recipe.name == "plugscene" and recipe.Config().recipe == "plugscene"
     from simgen.config.store import compose

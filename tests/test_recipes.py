@@ -12,7 +12,7 @@ from simgen.recipes import Recipe, available, load_recipe
 
 
 def test_shipped_recipes_declare_the_protocol():
-    assert available() == ["environment", "flying", "tabletop"]
+    assert available() == ["bin_picking", "environment", "flying", "tabletop"]
     for name in available():
         recipe = load_recipe(name)
         assert isinstance(recipe, Recipe) and recipe.name == name and recipe.Config().recipe == name
@@ -74,7 +74,7 @@ def test_malformed_recipes_fail_when_loaded(user_module, source, message):
 
 
 def test_unknown_recipe_names_the_choices():
-    with pytest.raises(SimgenError, match=r"unknown scene recipe 'nope'; choose one of \['environment', 'flying', 'tabletop'\]"):
+    with pytest.raises(SimgenError, match=r"unknown scene recipe 'nope'; choose one of \['bin_picking', 'environment', 'flying', 'tabletop'\]"):
         load_recipe("nope")
 
 

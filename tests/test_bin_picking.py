@@ -1,0 +1,232 @@
+"""scene=bin_picking: objects dropped into a bin from a file settle inside it, a camera looks down
+into it, and the labels are exact; and the tutorial that writes a short version of the recipe
+(docs/tutorials/own-recipe.md) runs as written.
+
+Every expectation about the bin comes from the numbers of scripts/make_bin.py, which wrote the
+bundled file, not from simgen's reading of it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from conftest import SIMGEN
+from docblocks import ROOT, blocks_of
+from groundtruth import intersect
+from simgen import SimgenError
+
+_spec = importlib.util.spec_from_file_location("make_bin", ROOT / "scripts" / "make_bin.py")
+MAKE_BIN = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(MAKE_BIN)
+
+INSIDE_LO = np.array([-MAKE_BIN.INNER[0] / 2, -MAKE_BIN.INNER[1] / 2, MAKE_BIN.WALL])
+INSIDE_HI = np.array([MAKE_BIN.INNER[0] / 2, MAKE_BIN.INNER[1] / 2, MAKE_BIN.WALL + MAKE_BIN.DEPTH])
+"""The bin's inside (world, metres) as scripts/make_bin.py built it."""
+MARGIN = 1e-3
+"""m a resting object may reach past the inside's faces (Bullet's margins are 0.2 mm)."""
+TILT = 15.0
+"""scene.camera_tilt's upper end in the run below (its default)."""
+
+
+def boxes() -> dict[str, trimesh.Trimesh]:
+    out = {}
+    for name, (lo, hi, _) in MAKE_BIN.PARTS.items():
+        b = trimesh.creation.box(extents=np.subtract(hi, lo))
+        b.apply_translation(np.add(lo, hi) / 2)
+        out[name] = b
+    return out
+
+
+def posed(root: Path, o: dict) -> trimesh.Trimesh:
+    m = trimesh.load(root / o["mesh"], force="mesh").copy()
+    m.apply_transform(np.array(o["mesh_to_world"]))
+    return m
+
+
+def world_meshes(root: Path, meta: dict) -> list[tuple[int, trimesh.Trimesh]]:
+    """The frame's objects (their models, posed) and the file's boxes (as make_bin.py wrote them)."""
+    parts = boxes()
+    return [(o["instance_id"], parts[o["name"][4:]] if o["name"].startswith("env_") else posed(root, o))
+            for o in meta["objects"]]
+
+
+def raycast(root: Path, meta: dict) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The instance id hit first through every pixel centre, from the meta's K and pose; and each
+    id's ray parameter (depth along the unit-z ray, inf where missed) at every pixel."""
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    H, W = meta["height"], meta["width"]
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    rays = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(u.size)], axis=-1)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    origin, dirs = -R.T @ t, rays @ R
+    depth, ids, hits = np.full(u.size, np.inf), np.zeros(u.size, np.int64), {}
+    for iid, mesh in world_meshes(root, meta):
+        hits[iid], _ = intersect(origin, dirs, mesh.triangles)
+        closer = hits[iid] < depth
+        depth[closer], ids[closer] = hits[iid][closer], iid
+    return ids.reshape(H, W), {iid: t.reshape(H, W) for iid, t in hits.items()}
+
+
+def assert_inside_the_bin(root: Path, meta: dict) -> int:
+    """Every object of the frame rests inside the bin (not fallen); how many there are."""
+    settle = meta["params"]["placement"]["settle"]
+    assert settle["at_rest"] and not settle.get("fallen"), settle
+    placed = [o for o in meta["objects"] if not o["name"].startswith("env_")]
+    for o in placed:
+        v = posed(root, o).vertices
+        lo, hi = v.min(axis=0), v.max(axis=0)
+        assert np.all(lo[:2] >= INSIDE_LO[:2] - MARGIN) and np.all(hi[:2] <= INSIDE_HI[:2] + MARGIN), \
+            f"{o['name']} is out of the bin: x {lo[0]:.4f}..{hi[0]:.4f}, y {lo[1]:.4f}..{hi[1]:.4f}"
+        assert v[:, 2].min() >= INSIDE_LO[2] - MARGIN, f"{o['name']} enters the bin's floor ({v[:, 2].min():.4f})"
+    return len(placed)
+
+
+# ------------------------------------------------------------------ fast: the config
+
+def test_a_bad_bin_picking_config_is_one_line(tmp_path):
+    from simgen.cli.study import check_dataset
+
+    with pytest.raises(SimgenError, match=r"^scene.file=/nowhere/cell.glb: no such file$"):
+        check_dataset(["scene=bin_picking", "scene.file=/nowhere/cell.glb", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"scene.camera_tilt"):
+        check_dataset(["scene=bin_picking", "scene.camera_tilt=[0,90]", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"^scene.bin=\[\]: name the bin's parts"):
+        check_dataset(["scene=bin_picking", "scene.bin=[]", f"output.dir={tmp_path}"])
+    s = check_dataset(["scene=bin_picking", f"output.dir={tmp_path}"])
+    assert s.scene.bin == ["bin*"] and s.scene.physics.max_seconds > 0  # the shared settle settings
+
+
+# ------------------------------------------------------------------ frames (Blender)
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory) -> Path:
+    """3 frames of the default bin picking scene, 96x72, 2 samples."""
+    out = tmp_path_factory.mktemp("bin_picking") / "out"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=bin_picking", "frames=3", "seed=2",
+                        "render.width=96", "render.height=72", "render.samples=2", "objects.count=[4,6]",
+                        f"output.dir={out}"], capture_output=True, text=True, timeout=600, cwd=out.parent)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+@pytest.mark.render
+def test_dropped_objects_settle_inside_the_bin(frames):
+    for index in range(3):
+        meta = json.loads((frames / "meta" / f"{index:06d}.json").read_text())
+        assert meta["params"]["recipe"] == "bin_picking" and meta["params"]["bin"]["parts"] == ["bin_floor"]
+        assert 4 <= assert_inside_the_bin(frames, meta) <= 6
+        drops = meta["params"]["objects"]["objects"]
+        assert all(d["drop_center"][2] - d["radius"] >= INSIDE_LO[2] + d["gap"] - 1e-9 for d in drops)
+
+
+@pytest.mark.render
+def test_bin_picking_instance_ids_are_a_ray_cast_of_the_bin_and_the_objects(frames):
+    from simgen.io.dataset.layout import read_frame
+
+    for index in range(3):
+        f = read_frame(frames, index)
+        meta = f["meta"]
+        ids, hits = raycast(frames, meta)
+        env = {o["instance_id"] for o in meta["objects"] if o["name"].startswith("env_")}
+        assert set(np.unique(ids)) - env - {0}, "no object in view"
+        rendered = f["instance"].astype(np.int64)
+        nearest = np.min(list(hits.values()), axis=0)
+        for y, x in zip(*np.nonzero(rendered != ids)):  # a tie: two surfaces in contact, within 0.1 mm there
+            assert rendered[y, x] and hits[rendered[y, x]][y, x] - nearest[y, x] < 1e-4, (index, y, x)
+        assert (rendered == ids).mean() > 0.999
+
+
+@pytest.mark.render
+def test_the_camera_looks_down_into_the_bin_within_its_tilt(frames):
+    for index in range(3):
+        meta = json.loads((frames / "meta" / f"{index:06d}.json").read_text())
+        w2c = np.array(meta["world_to_camera"])
+        axis, eye = w2c[2, :3], -w2c[:3, :3].T @ w2c[:3, 3]  # the optical axis (world) and the camera centre
+        tilt = np.degrees(np.arccos(-axis[2]))
+        assert tilt <= TILT + 1e-6 and tilt == pytest.approx(meta["params"]["camera"]["tilt_deg"], abs=1e-6)
+        floor = eye + (INSIDE_LO[2] - eye[2]) / axis[2] * axis  # where the axis meets the bin's floor
+        assert eye[2] > INSIDE_HI[2] and np.all(np.abs(floor[:2]) < INSIDE_HI[:2])
+
+
+@pytest.mark.render
+def test_a_bin_that_names_no_part_is_one_line(frames):
+    from simgen.assets.environment import load_environment
+    from simgen.scenes.bin_picking import BUNDLED_BIN, floor_of
+
+    with pytest.raises(SimgenError, match=r"scene.bin=\['crate\*'\] names no part of .*bin.glb \(its parts: table, bin_"):
+        floor_of(load_environment(BUNDLED_BIN), ("crate*",), 0.02)
+    with pytest.raises(SimgenError, match=r"scene.bin=\['table'\]: no level area of at least scene.min_floor_area=9"):
+        floor_of(load_environment(BUNDLED_BIN), ("table",), 9.0)
+
+
+# ------------------------------------------------------------------ the tutorial
+
+TUTORIAL = ROOT / "docs" / "tutorials" / "own-recipe.md"
+TINY = ["render.width=64", "render.height=48", "render.samples=1", "frames=2"]
+
+
+def install_like_pip(folder: Path, site: Path) -> None:
+    """What ``pip install -e .`` of ``folder`` leaves for importlib.metadata: a dist-info with the
+    entry points its pyproject.toml declares (the package itself is found on PYTHONPATH)."""
+    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    info = site / f"{project['name']}-{project['version']}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+        for group, points in project["entry-points"].items()))
+
+
+@pytest.mark.render
+def test_the_own_recipe_tutorial_runs_as_written(tmp_path):
+    """Each block of docs/tutorials/own-recipe.md in order, in a folder of its own: the recipe file
+    written, its shell lines run (``/data/`` in the folder; a render at 64x48, 1 sample, 2 frames;
+    ``pip install -e .`` as the dist-info it leaves), the renamed recipe by its entry point."""
+    site = tmp_path / "site"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{site}",
+           "PATH": f"{Path(SIMGEN).parent}{os.pathsep}{os.environ['PATH']}"}  # simgen: the tests' environment's
+    ran = []
+    for b in blocks_of(TUTORIAL):
+        if b.lang == "python" and "RECIPE = Recipe(" in b.text:
+            (tmp_path / "myscenes" / "pick.py").write_text(b.text)
+        elif b.lang == "python":  # a line of the recipe changed
+            name = b.text.split("=")[0]
+            recipe = tmp_path / "myscenes" / "pick.py"
+            lines = recipe.read_text().splitlines()
+            changed = [b.text.strip() if ln.startswith(name) else ln for ln in lines]
+            assert changed != lines, b.text
+            recipe.write_text("\n".join(changed) + "\n")
+        elif b.lang == "toml":
+            (tmp_path / "pyproject.toml").write_text(b.text)
+        elif b.is_shell:
+            for c in (c for c in b.commands if c.verdict.kind == "by"):  # the others: tests/test_doc_blocks.py
+                if c.text.startswith("pip install"):
+                    install_like_pip(tmp_path, site)
+                    continue
+                line = c.text.replace("/data/", f"{tmp_path}/data/")
+                words = shlex.split(line, comments=True)
+                if words[0] == "simgen" and words[1] != "inspect":
+                    line = shlex.join(words + TINY)
+                r = subprocess.run(["bash", "-ec", line], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                   timeout=600)
+                assert r.returncode == 0, f"{c.text}\n{r.stderr[-3000:]}"
+                ran.append(words[:2])
+    assert ["simgen", "inspect"] in ran and len(ran) >= 5
+    for name, recipe in (("picks", "myscenes.pick"), ("picks2", "pick")):  # by dotted path, then by entry point
+        root = tmp_path / "data" / name
+        for index in range(2):
+            meta = json.loads((root / "meta" / f"{index:06d}.json").read_text())
+            assert assert_inside_the_bin(root, meta) >= 1
+        assert json.loads((root / "dataset.json").read_text())["config"]["scene"]["recipe"] == recipe
+    assert (tmp_path / "data" / "picks" / "inspect.html").is_file()

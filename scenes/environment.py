@@ -15,7 +15,7 @@ process and keeps it across frames). Each frame draws:
    :data:`PLACEMENT_ATTEMPTS` draws the frame keeps what fits and records the shortfall
    (simgen.recipes.SHORTFALL);
 2. the camera on a shell around the placed objects (scene.camera_distance, camera_elevation,
-   camera_azimuth, look_at_jitter), redrawn (up to :data:`CAMERA_TRIES` times) until it sees
+   camera_azimuth, look_at_jitter), or in the regions scene.camera_regions names, redrawn (up to :data:`CAMERA_TRIES` times) until it sees
    scene.min_visible of the points on them (:func:`visible_fraction`); or, with scene.cameras, one of the file's
    cameras (jittered by scene.camera_jitter), drawn first, the objects' point then drawn in its view;
 3. simgen's lamps and world (the lighting group; the file's world with ``scene.file_world``)
@@ -136,6 +136,12 @@ class Config:
     shell must see, in its image and not hidden by the file's geometry (ray cast before the
     render); it is drawn again, up to 50 times, until it does, else the best draw is kept. The
     meta records the fraction (params.camera.visible)."""
+    camera_regions: list[str] = setting([], empty_ok=True, example="[camera_zone*]")
+    """Regions the camera stands in, each the bounding box of the parts and hidden objects one
+    selector names together (selectors as scene.supports; an empty or a box the artist hid from
+    rendering names a place): its eye drawn uniformly in them (a box chosen by its volume), looking
+    at the objects (look_at_jitter), drawn again as on the shell until it sees scene.min_visible;
+    []: on the shell (camera_distance, camera_elevation, camera_azimuth)."""
     cameras: list[str] = setting([], empty_ok=True, example="[Camera*]")
     """The file's cameras (name globs) each step looks through, one drawn per step (its lens and
     pose, as Blender renders it at render.width x render.height), the objects placed in its view;
@@ -205,18 +211,21 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
 def names_no_part(env: Environment, key: str, selectors: list[str]) -> SimgenError:
     """The one line for a setting ``key`` whose ``selectors`` select none of the file's parts."""
     names = ", ".join(p.name for p in env.parts[:12]) + (" ..." if len(env.parts) > 12 else "")
-    return SimgenError(f"{key}={list(selectors)} names no part of {env.file} (its parts: {names})")
+    hidden = f"; hidden from rendering: {', '.join(m.name for m in env.markers[:12])}" if env.markers else ""
+    return SimgenError(f"{key}={list(selectors)} names no part of {env.file} (its parts: {names}{hidden})")
 
 
-def volume_boxes(env: Environment, selectors: list[str]) -> np.ndarray:
-    """(B, 2, 3): per selector of scene.volumes, the world bounding box of the parts it names together
-    (``bin*``: a bin's floor and walls)."""
+def volume_boxes(env: Environment, selectors: list[str], key: str = "scene.volumes") -> np.ndarray:
+    """(B, 2, 3): per selector of ``key``, the world bounding box of the parts and markers (objects
+    hidden from rendering) it names together (``bin*``: a bin's floor and walls)."""
     bounds, boxes = part_bounds(env), []
     for selector in selectors:
-        chosen = [k for k, p in enumerate(env.parts) if p.matches(selector)]
+        chosen = [bounds[k] for k, p in enumerate(env.parts) if p.matches(selector)]
+        chosen += [np.array([m.lo, m.hi]) for m in env.markers if m.matches(selector)]
         if not chosen:
-            raise names_no_part(env, "scene.volumes", [selector])
-        boxes.append((bounds[chosen, 0].min(axis=0), bounds[chosen, 1].max(axis=0)))
+            raise names_no_part(env, key, [selector])
+        both = np.array(chosen)
+        boxes.append((both[:, 0].min(axis=0), both[:, 1].max(axis=0)))
     return np.array(boxes, float).reshape(-1, 2, 3)
 
 
@@ -422,6 +431,19 @@ def visible_fraction(cam: Camera, points: np.ndarray, obstacles: Obstacles) -> f
     return float((~obstacles.blocked(cam.camera_to_world[:3, 3], points[shown])).sum()) / len(points)
 
 
+def in_region(draw: dict, boxes: np.ndarray, rng: np.random.Generator) -> dict:
+    """A shell draw (its lens, aim and exposure) with its eye moved to a point drawn uniformly in
+    ``boxes`` ((B, 2, 3), one chosen by its volume): distance, elevation and azimuth as seen from the
+    aim, and the point itself (``eye_drawn``)."""
+    sizes = np.prod(np.maximum(boxes[:, 1] - boxes[:, 0], 1e-9), axis=1)
+    lo, hi = boxes[int(rng.choice(len(boxes), p=sizes / sizes.sum()))]
+    eye = rng.uniform(lo, hi)
+    d = eye - np.asarray(draw["target"], float)
+    dist = max(float(np.linalg.norm(d)), 1e-6)
+    return {**draw, "distance": dist, "elevation_deg": float(np.degrees(np.arcsin(np.clip(d[2] / dist, -1, 1)))),
+            "azimuth_deg": float(np.degrees(np.arctan2(d[1], d[0]))), "eye_drawn": eye.tolist()}
+
+
 def centre_of(objects: list[SceneObject], surfaces: list[Surface]) -> np.ndarray:
     """The middle of the placed objects (their meshes' bounds), else of the largest surface."""
     if objects:
@@ -497,6 +519,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     scenes = []
     shortfall = obj_params.pop(SHORTFALL, None)
     targets = sight_points(objects[:first - 1], centre)
+    regions = volume_boxes(env, sc.camera_regions, "scene.camera_regions") if sc.camera_regions else None
     for step in range(length):
         if views is not None:
             cam, draw = views[0][step], views[1][step]
@@ -505,6 +528,8 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
             best = None
             for tries in range(1, CAMERA_TRIES + 1):
                 draw = sample_shell(settings.camera, sc, centre, rng)
+                if regions is not None:
+                    draw = in_region(draw, regions, rng)
                 cam = draw_camera(settings, draw)
                 seen = visible_fraction(cam, targets, obstacles)
                 if best is None or seen > best[0]:

@@ -109,6 +109,16 @@ if camera and "light" in camera:  # a spot lamp as an artist sets one up
     ob = bpy.data.objects.new("Spot", lamp)
     bpy.context.scene.collection.objects.link(ob)
     ob.location = (0.3, -0.4, 2.0)
+if camera and "markers" in camera:  # places the artist marks with objects hidden from rendering
+    zone = bpy.data.objects.new("camera_zone", None)  # an empty: its display cube, 0.2 m each way
+    zone.empty_display_size, zone.location, zone.hide_render = 0.2, (1.2, -1.4, 1.5), True
+    bpy.context.scene.collection.objects.link(zone)
+    me = bpy.data.meshes.new("half")
+    me.from_pydata([(x, y, z) for x in (-0.5, 0.0) for y in (-0.3, 0.3) for z in (0.7, 1.2)], [],
+                   [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)])
+    half = bpy.data.objects.new("left_half", me)  # a box over the table top's left half
+    half.hide_render = True
+    bpy.context.scene.collection.objects.link(half)
 if camera and "world" in camera:  # a world shader of the artist's: a uniform colour
     world = bpy.data.worlds.new("sky")
     world.use_nodes = True
@@ -739,3 +749,35 @@ def test_an_environment_run_in_shards_equals_one_run_and_inspects(tmp_path, file
                         "--jobs", "1", cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]
     assert "furniture" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.render
+def test_objects_hidden_from_rendering_name_a_volume_and_a_cameras_region(tmp_path, cache):
+    """A .blend's empty and box hidden from rendering render nothing, and name places: the camera
+    stands inside the empty's cube (scene.camera_regions), the objects on the part of the table top
+    inside the box (scene.volumes)."""
+    from simgen.cli.study import check_dataset
+    from simgen.pipeline.frames import catalog_for, make_frame_scene
+    from simgen.recipes import load_recipe
+
+    blend = write_blend(tmp_path / "marked.blend", camera={"markers": True})
+    env = load_environment(blend)
+    assert sorted(p.name for p in env.parts) == sorted(ROOM)  # hidden: no part, no pixel
+    marks = {m.name: (m.lo, m.hi) for m in env.markers}
+    assert np.allclose(marks["camera_zone"], [[1.0, -1.6, 1.3], [1.4, -1.2, 1.7]])
+    assert np.allclose(marks["left_half"], [[-0.5, -0.3, 0.7], [0.0, 0.3, 1.2]])
+    s = check_dataset(["scene=environment", f"scene.file={blend}", "scene.camera_regions=[camera_zone]",
+                       "scene.volumes=[left_half]", "objects.count=[1,2]", "scene.object_scale=[0.5,0.7]",
+                       f"output.dir={tmp_path}"])
+    recipe, catalog, placed = load_recipe("environment"), catalog_for(s), 0
+    for index in range(8):
+        scene = make_frame_scene(recipe, s, catalog, index)
+        eye = scene.camera.camera_to_world[:3, 3]
+        assert np.all(eye >= [1.0 - 1e-9, -1.6 - 1e-9, 1.3 - 1e-9]) and np.all(eye <= [1.4 + 1e-9, -1.2 + 1e-9, 1.7 + 1e-9])
+        assert np.allclose(eye, scene.params["camera"]["eye_drawn"])
+        for o in scene.objects:
+            if o.role != "environment":
+                v = np.asarray(trimesh.load(o.mesh, force="mesh").vertices) @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
+                assert v[:, 2].min() == pytest.approx(0.75, abs=1e-6) and v[:, 0].max() <= 1e-6  # the top's left half
+                placed += 1
+    assert placed >= 8

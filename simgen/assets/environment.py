@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".blend", ".glb", ".gltf", ".usd", ".usda", ".usdc", ".usdz", ".fbx", ".obj")
 """The environment files simgen reads (simgen.blender.environment.IMPORTERS)."""
-EXTRACTION = 2
+EXTRACTION = 3
 """The version of the extraction's output: a cache written by another is made again."""
 MAX_FILE_BYTES = 4 << 30
 """The largest environment file read (4 GiB)."""
@@ -48,6 +48,20 @@ def cache_root() -> Path:
     if base:
         return Path(base).expanduser() / "environments"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "simgen" / "environments"
+
+
+def selects(pattern: str, names: tuple[str, ...], collections: tuple[str, ...] = (), materials: tuple[str, ...] = (),
+            props: dict[str, Any] | None = None) -> bool:
+    """Whether ``pattern`` selects a thing of the file known by ``names``: ``NAME_GLOB``,
+    ``collection:GLOB``, ``material:GLOB`` or ``property:KEY`` (a custom property set to a true value)."""
+    kind, _, rest = pattern.partition(":")
+    if rest and kind == "collection":
+        return any(fnmatch.fnmatchcase(c, rest) for c in collections)
+    if rest and kind == "material":
+        return any(fnmatch.fnmatchcase(m, rest) for m in materials)
+    if rest and kind == "property":
+        return bool((props or {}).get(rest))
+    return any(fnmatch.fnmatchcase(n, pattern) for n in names)
 
 
 @dataclass(frozen=True)
@@ -63,19 +77,25 @@ class Part:
     props: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, pattern: str) -> bool:
-        """Whether ``pattern`` selects this part: ``NAME_GLOB`` (its name or its object's),
-        ``collection:GLOB``, ``material:GLOB`` or ``property:KEY`` (a custom property set to a
-        true value)."""
-        kind, _, rest = pattern.partition(":")
-        if not rest:
-            return fnmatch.fnmatchcase(self.name, pattern) or fnmatch.fnmatchcase(self.mesh.key, pattern)
-        if kind == "collection":
-            return any(fnmatch.fnmatchcase(c, rest) for c in self.collections)
-        if kind == "material":
-            return any(fnmatch.fnmatchcase(m, rest) for m in self.materials)
-        if kind == "property":
-            return bool(self.props.get(rest))
-        return fnmatch.fnmatchcase(self.name, pattern)
+        """Whether ``pattern`` selects this part (:func:`selects`: by its name or its object's)."""
+        return selects(pattern, (self.name, self.mesh.key), self.collections, self.materials, self.props)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """An object of the file hidden from rendering (a mesh or an empty): a box that names a place, a
+    volume objects stay in or a region the camera stands in; it renders nothing."""
+
+    name: str
+    lo: np.ndarray
+    hi: np.ndarray
+    """World corners of its bounding box (an empty's: its display cube)."""
+    collections: tuple[str, ...] = ()
+    props: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, pattern: str) -> bool:
+        """Whether ``pattern`` selects this marker (:func:`selects`; it has no material)."""
+        return selects(pattern, (self.name,), self.collections, (), self.props)
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +112,8 @@ class Environment:
     """The file's images left out (outside its folder, missing), each with why."""
     world: bool = False
     """Whether the file has a world shader of its own (a .blend scene's world)."""
+    markers: tuple[Marker, ...] = ()
+    """Its objects hidden from rendering, as boxes (:class:`Marker`)."""
 
     def select(self, patterns: list[str] | tuple[str, ...]) -> list[Part]:
         """The parts any of ``patterns`` selects (:meth:`Part.matches`)."""
@@ -149,7 +171,10 @@ def _load(p: Path, size: int, mtime: int) -> Environment:
                           collections=tuple(part["collections"]), materials=tuple(part["materials"]),
                           props=dict(part["props"])))
     env = Environment(file=p, parts=tuple(parts), meshes=meshes, cameras=tuple(data["cameras"]),
-                      lights=tuple(data["lights"]), skipped=tuple(data["skipped"]), world=data["world"])
+                      lights=tuple(data["lights"]), skipped=tuple(data["skipped"]), world=data["world"],
+                      markers=tuple(Marker(name=m["name"], lo=np.asarray(m["lo"], float), hi=np.asarray(m["hi"], float),
+                                           collections=tuple(m["collections"]), props=dict(m["props"]))
+                                    for m in data["markers"]))
     for s in env.skipped:
         log.warning("scene.file=%s: image %s left out: its textures render as missing", p, s)
     return env

@@ -72,6 +72,8 @@ class Loaded:
     """The file's images left out (outside its folder, missing), each with why."""
     world: Optional[bpy.types.World] = None
     """The file's world shader (a .blend scene's world), kept; None: it has none."""
+    markers: list[dict[str, Any]] = field(default_factory=list)
+    """Its meshes and empties hidden from rendering: name, world box (lo, hi), collections, props."""
 
 
 def _import(path: Path, scene: bpy.types.Scene) -> None:
@@ -220,11 +222,22 @@ def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
             collections += [c.name for c in inst.parent.original.users_collection if c != scene.collection]
         parts.append(LoadedPart(name=name, mesh=key, matrix=m, collections=collections,
                           materials=[mat.name for mat in me.materials if mat is not None], props=_plain(orig)))
+    markers = []
+    for orig in scene.objects:  # hidden from rendering: boxes that name places (a volume, a camera's region)
+        if orig.hide_render and orig.type in ("MESH", "EMPTY"):
+            size = orig.empty_display_size if orig.type == "EMPTY" else 1.0
+            local = np.array(orig.bound_box, float) if orig.type == "MESH" else \
+                np.array([[x, y, z] for x in (-size, size) for y in (-size, size) for z in (-size, size)])
+            m = np.array(orig.matrix_world, dtype=np.float64)
+            corners = local @ m[:3, :3].T + m[:3, 3]
+            markers.append({"name": orig.name, "lo": corners.min(axis=0).tolist(), "hi": corners.max(axis=0).tolist(),
+                            "collections": [c.name for c in orig.users_collection if c != scene.collection],
+                            "props": _plain(orig)})
     if not parts:
         for me in meshes.values():
             bpy.data.meshes.remove(me)
         raise SimgenError(f"scene.file={path}: no geometry to render in it (no visible mesh, curve or text object)")
-    return Loaded(meshes, parts, cameras, lights)
+    return Loaded(meshes, parts, cameras, lights, markers=markers)
 
 
 NEW_KINDS = ("objects", "collections", "scenes", "worlds", "cameras", "lights", "meshes", "curves", "images")
@@ -270,7 +283,8 @@ def extract(path: Path, folder: Path) -> None:
     np.savez(folder / "meshes.npz", **arrays)
     data = {"parts": [{"name": p.name, "object": p.mesh, "mesh": keys[p.mesh], "matrix": p.matrix.tolist(), "collections": p.collections,
                        "materials": p.materials, "props": p.props} for p in loaded.parts],
-            "cameras": loaded.cameras, "lights": loaded.lights, "skipped": loaded.skipped, "world": loaded.world is not None}
+            "cameras": loaded.cameras, "lights": loaded.lights, "skipped": loaded.skipped, "world": loaded.world is not None,
+            "markers": loaded.markers}
     (folder / "environment.json").write_text(json.dumps(data), encoding="utf-8")
 
 

@@ -35,24 +35,23 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.assets.environment import Environment, Part, check_file, load_environment
+from simgen.assets.environment import FILE_LOOK, Environment, check_file, load_environment
 from simgen.config import SettleConfig, Settings
 from simgen.config.schema import setting, span
 from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import Material, OwnLook, Scene, SceneObject
+from simgen.core.scene import Scene, SceneObject
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import check_calibration, draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
-from simgen.sampling.physics import bounding_sphere, box_pose, box_volume, drop_centres, drop_pose, rigid_body, settling
+from simgen.sampling.physics import (FALL, bounding_sphere, box_pose, box_volume, drop_centres, drop_pose, rigid_body,
+                                     settling, world_colliders)
 from simgen.sampling.random import integer, random_rotation, uniform
 from simgen.sampling.surfaces import Surface, find_surfaces
 
 BUNDLED_BIN = ASSET_DIR / "environments" / "bin.glb"
 """scene.file's default: made by scripts/make_bin.py."""
-FALL = 0.5
-"""m below the file's lowest point: an object there has fallen off its geometry (recorded)."""
 SLAB = 0.1
 """m: the solid box under the bin's floor, its top flush with it: a mesh is a surface, and a thin
 object that others press on passes through a floor of triangles (tabletop's ground has one too)."""
@@ -134,26 +133,12 @@ class BinFloor:
         return self.surface.xy(rows[k], cols[k])
 
 
-def as_box(env: Environment, part: Part) -> Optional[np.ndarray]:
-    """The unit-cube pose (world) of ``part`` when its mesh is a closed box (every vertex on a face
-    of its bounding box, its area the box's), which Bullet then collides as a solid; None for any
-    other mesh, which collides as its triangles (a surface: what others press on may pass it)."""
-    m = env.meshes[part.mesh.key]
-    lo, hi = m.bounds
-    a, b, c = size = hi - lo
-    on_a_face = (np.isclose(m.vertices, lo, atol=1e-6) | np.isclose(m.vertices, hi, atol=1e-6)).any(axis=1)
-    if min(size) > 0 and on_a_face.all() and np.isclose(m.area, 2 * (a * b + b * c + c * a), rtol=1e-4):
-        return part.matrix @ box_pose((lo + hi) / 2, size)
-    return None
-
-
 @functools.lru_cache(maxsize=8)
 def floor_of(env: Environment, selectors: tuple[str, ...], min_area: float) -> tuple[Surface, np.ndarray]:
     """The bin's floor (its parts' largest level area) and the bin's bounding box ((2, 3) lo, hi)."""
     parts = env.select(selectors)
     if not parts:
-        raise SimgenError(f"scene.bin={list(selectors)} names no part of {env.file} (its parts: "
-                          f"{', '.join(p.name for p in env.parts[:12])}{' ...' if len(env.parts) > 12 else ''})")
+        raise env.names_nothing("scene.bin", selectors)
     names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
     found = find_surfaces(env.triangles(parts), env.triangles(), min_area, names=names)
     if not found:
@@ -192,14 +177,12 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
 
     # 3. the file's parts: background in their own look; in the simulation a solid under the bin's floor,
     #    the parts that are boxes as solid boxes, the others as static meshes
-    own = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, own=OwnLook())
     first = len(objects) + 1
     objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
-                            category_id=0, material=own, role="environment") for k, p in enumerate(env.parts)]
+                            category_id=0, material=FILE_LOOK, role="environment") for k, p in enumerate(env.parts)]
     lowest = float(env.triangles()[..., 2].min())
-    boxes = [as_box(env, p) for p in env.parts]
-    physics = settling(sc.physics, bodies, colliders=[floor.slab(), *(b for b in boxes if b is not None)],
-                       static=[(p.mesh, p.matrix) for p, b in zip(env.parts, boxes) if b is None], floor=lowest - FALL)
+    boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in env.parts])
+    physics = settling(sc.physics, bodies, [floor.slab(), *boxes], static, floor=lowest - FALL)
 
     # 4. lights aimed at the bin; per step a camera on a shell above it (elevation = 90 - tilt)
     lights, world, light_params = sample_lights(settings.lighting, floor.centre, rng)

@@ -41,19 +41,19 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.assets.catalog import check_category_name
-from simgen.assets.environment import Environment, check_file, file_camera, load_environment
+from simgen.assets.environment import FILE_LOOK, Environment, check_file, file_camera, load_environment
 from simgen.config import PLACEMENT_MODES, SettleConfig, Settings
 from simgen.config.schema import setting, span
 from simgen.core.camera import project
 from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, OwnLook, Physics, Scene, SceneObject, World
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, Scene, SceneObject, World
 from simgen.core.transforms import axis_angle, invert_rigid
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
-from simgen.sampling.physics import bounding_sphere, box_volume, drop_pose, rigid_body, settling
+from simgen.sampling.physics import FALL, bounding_sphere, box_volume, drop_pose, rigid_body, settling, world_colliders
 from simgen.sampling.placement import Footprint, footprint, standing_pose
 from simgen.sampling.random import blackbody_rgb, chance, integer, random_rotation, uniform, unit_vector
 from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces, within
@@ -191,7 +191,7 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
     if key not in cache:
         parts = env.select(sc.supports) if sc.supports else list(env.parts)
         if sc.supports and not parts:
-            raise names_no_part(env, "scene.supports", sc.supports)
+            raise env.names_nothing("scene.supports", sc.supports)
         names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
         found = find_surfaces(env.triangles(parts), geometry_of(env)[0], sc.min_support_area, sc.cell, names)
         if not found:
@@ -208,13 +208,6 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
     return cache[key]
 
 
-def names_no_part(env: Environment, key: str, selectors: list[str]) -> SimgenError:
-    """The one line for a setting ``key`` whose ``selectors`` select none of the file's parts."""
-    names = ", ".join(p.name for p in env.parts[:12]) + (" ..." if len(env.parts) > 12 else "")
-    hidden = f"; hidden from rendering: {', '.join(m.name for m in env.markers[:12])}" if env.markers else ""
-    return SimgenError(f"{key}={list(selectors)} names no part of {env.file} (its parts: {names}{hidden})")
-
-
 def volume_boxes(env: Environment, selectors: list[str], key: str = "scene.volumes") -> np.ndarray:
     """(B, 2, 3): per selector of ``key``, the world bounding box of the parts and markers (objects
     hidden from rendering) it names together (``bin*``: a bin's floor and walls)."""
@@ -223,7 +216,7 @@ def volume_boxes(env: Environment, selectors: list[str], key: str = "scene.volum
         chosen = [bounds[k] for k, p in enumerate(env.parts) if p.matches(selector)]
         chosen += [np.array([m.lo, m.hi]) for m in env.markers if m.matches(selector)]
         if not chosen:
-            raise names_no_part(env, key, [selector])
+            raise env.names_nothing(key, [selector])
         both = np.array(chosen)
         boxes.append((both[:, 0].min(axis=0), both[:, 1].max(axis=0)))
     return np.array(boxes, float).reshape(-1, 2, 3)
@@ -243,22 +236,18 @@ def part_categories(env: Environment, sc: Config, catalog: Catalog) -> list[int]
                 hit = True
                 out[k] = out[k] or cid
         if not hit:
-            raise names_no_part(env, f"scene.labels.{category}", selectors)
+            raise env.names_nothing(f"scene.labels.{category}", selectors)
     return out
-
-
-OWN = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, own=OwnLook())
-"""A part's material when it keeps the file's own."""
 
 
 def part_materials(settings: Settings, env: Environment, rng: np.random.Generator) -> list[Material]:
     """Each part's material: one drawn from materials.* for the parts scene.restyle names, the
-    file's own (:data:`OWN`) for the others."""
+    file's own (:data:`simgen.assets.environment.FILE_LOOK`) for the others."""
     sc = settings.scene
     chosen = [any(p.matches(s) for s in sc.restyle) for p in env.parts]
     if sc.restyle and not any(chosen):
-        raise names_no_part(env, "scene.restyle", sc.restyle)
-    return [sample_material(settings.materials, rng) if c else OWN for c in chosen]
+        raise env.names_nothing("scene.restyle", sc.restyle)
+    return [sample_material(settings.materials, rng) if c else FILE_LOOK for c in chosen]
 
 
 def file_lights(env: Environment, sc: Config, rng: np.random.Generator) -> tuple[list[Light], list[dict]]:
@@ -374,8 +363,6 @@ def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np
 
 REACH = 1.0
 """m around the dropped objects (seen from above) within which the file's parts collide with them."""
-FALL = 0.5
-"""m below the file's lowest point: an object there has fallen off its geometry (recorded, out of view)."""
 
 
 def part_bounds(env: Environment) -> np.ndarray:
@@ -391,8 +378,8 @@ def part_bounds(env: Environment) -> np.ndarray:
 
 
 def settle_among(settings: Settings, env: Environment, objects: list[SceneObject], rng: np.random.Generator) -> Physics:
-    """scene.placement=physics: the simulation that settles ``objects`` (at their drop poses), the
-    file's parts within :data:`REACH` of them as static meshes."""
+    """scene.placement=physics: the simulation that settles ``objects`` (at their drop poses) among the
+    file's parts within :data:`REACH` of them (closed boxes as solid boxes, the others as static meshes)."""
     pc = settings.scene.physics
     worlds = [load_mesh(o.mesh).vertices @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3] for o in objects]
     volumes = [box_volume(load_mesh(o.mesh).vertices, float(np.linalg.norm(o.mesh_to_world[:3, 0]))) for o in objects]
@@ -401,9 +388,9 @@ def settle_among(settings: Settings, env: Environment, objects: list[SceneObject
         return settling(pc, bodies)
     every = np.concatenate(worlds)
     lo, hi = every[:, :2].min(axis=0) - REACH, every[:, :2].max(axis=0) + REACH
-    near = [(p.mesh, p.matrix) for p, (blo, bhi) in zip(env.parts, part_bounds(env))
-            if np.all(blo[:2] <= hi) and np.all(bhi[:2] >= lo)]
-    return settling(pc, bodies, static=near, floor=float(part_bounds(env)[:, 0, 2].min()) - FALL)
+    near = [p for p, (blo, bhi) in zip(env.parts, part_bounds(env)) if np.all(blo[:2] <= hi) and np.all(bhi[:2] >= lo)]
+    boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in near])
+    return settling(pc, bodies, boxes, static, floor=float(part_bounds(env)[:, 0, 2].min()) - FALL)
 
 
 SIGHT_POINTS = 16

@@ -55,10 +55,13 @@ def write_obj(path: Path) -> Path:
     return path
 
 
-def write_glb(path: Path) -> Path:
+def write_glb(path: Path, open_below: tuple[str, ...] = ()) -> Path:
+    """The room as a GLB; the boxes ``open_below`` names without their bottom faces (an open shell:
+    no longer a closed box)."""
     scene = trimesh.Scene()
     for name, m in room().items():
-        scene.add_geometry(trimesh.Trimesh(y_up(m.vertices), m.faces, process=False), node_name=name, geom_name=name)
+        faces = m.faces[m.face_normals[:, 2] > -0.5] if name in open_below else m.faces
+        scene.add_geometry(trimesh.Trimesh(y_up(m.vertices), faces, process=False), node_name=name, geom_name=name)
     path.write_bytes(scene.export(file_type="glb"))
     return path
 
@@ -536,13 +539,14 @@ def test_objects_in_an_environment_rest_on_its_surfaces_and_penetrate_nothing(fr
 
 @pytest.mark.render
 def test_objects_dropped_with_physics_settle_on_the_room_and_penetrate_nothing(tmp_path, files, cache):
-    """scene.placement=physics: the objects fall onto the file's geometry (a static collider) and
-    come to rest on it, entering neither a box of the room nor each other; the labels of the
-    settled frame agree with a ray cast."""
+    """scene.placement=physics: the objects fall onto the file's geometry (its closed boxes solid, the
+    table top, open below, a static mesh) and come to rest on it, entering neither a box of the room
+    nor each other; the labels of the settled frame agree with a ray cast."""
     from simgen.io.dataset.layout import read_frame
 
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files['glb']}",
+    shell = write_glb(tmp_path / "open.glb", open_below=("table_top",))  # the top collides as triangles, the rest as boxes
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={shell}",
                         "scene.placement=physics", "frames=3", "seed=5", "render.width=96", "render.height=72",
                         "render.samples=1", "objects.count=[3,4]", "scene.camera_distance=[0.9,1.4]",
                         "scene.supports=[table_top]", "objects.weights={ball: 0}",

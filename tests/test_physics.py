@@ -315,3 +315,20 @@ def test_settling_leaves_nothing_behind_and_repeats_exactly(tmp_path):
     settled = scene.settled(first, report)
     assert settled.physics is None and settled.params["placement"]["settle"] == report
     assert [o.mesh for o in settled.objects].count(BUNDLED_BOX) == 5  # floor and 4 walls, rendered
+
+
+def test_a_closed_box_collides_as_a_solid_box_and_any_other_mesh_as_its_triangles():
+    from simgen.sampling.physics import box_collider, world_colliders
+
+    b = trimesh.creation.box(extents=(0.4, 0.2, 0.1))
+    b.apply_translation((1.0, 2.0, 0.05))
+    turn = trimesh.transformations.rotation_matrix(0.3, (0, 0, 1))
+    pose = box_collider(b, turn)
+    unit = trimesh.creation.box(extents=(1, 1, 1))
+    assert np.allclose(np.sort(trimesh.transform_points(unit.vertices, pose), axis=0),
+                       np.sort(trimesh.transform_points(b.vertices, turn), axis=0))  # the same solid, posed
+    open_box = trimesh.Trimesh(b.vertices, b.faces[b.face_normals[:, 2] > -0.5])
+    sphere = trimesh.creation.icosphere(radius=0.1)
+    assert box_collider(open_box, np.eye(4)) is None and box_collider(sphere, np.eye(4)) is None
+    boxes, static = world_colliders([("box", np.eye(4), b), ("shell", np.eye(4), open_box), ("ball", turn, sphere)])
+    assert len(boxes) == 1 and [ref for ref, _ in static] == ["shell", "ball"]

@@ -30,6 +30,7 @@ import trimesh
 from simgen import SimgenError
 from simgen.assets.library import sha256_of
 from simgen.core.mesh_ref import EnvironmentMesh
+from simgen.core.scene import Material, OwnLook
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,12 @@ class Environment:
     markers: tuple[Marker, ...] = ()
     """Its objects hidden from rendering, as boxes (:class:`Marker`)."""
 
+    def names_nothing(self, key: str, selectors: list[str] | tuple[str, ...]) -> SimgenError:
+        """The one line for a setting ``key`` whose ``selectors`` select none of the file's parts."""
+        names = ", ".join(p.name for p in self.parts[:12]) + (" ..." if len(self.parts) > 12 else "")
+        hidden = f"; hidden from rendering: {', '.join(m.name for m in self.markers[:12])}" if self.markers else ""
+        return SimgenError(f"{key}={list(selectors)} names no part of {self.file} (its parts: {names}{hidden})")
+
     def select(self, patterns: list[str] | tuple[str, ...]) -> list[Part]:
         """The parts any of ``patterns`` selects (:meth:`Part.matches`)."""
         return [p for p in self.parts if any(p.matches(q) for q in patterns)]
@@ -127,6 +134,10 @@ class Environment:
             v = m.vertices @ p.matrix[:3, :3].T + p.matrix[:3, 3]
             out.append(v[m.faces])
         return np.concatenate(out) if out else np.zeros((0, 3, 3))
+
+
+FILE_LOOK = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, own=OwnLook())
+"""The material of a part that keeps the file's own materials and textures."""
 
 
 def check_file(file: str | Path) -> Path:

@@ -17,6 +17,8 @@ from simgen.core.mesh_ref import MeshRef
 from simgen.core.scene import Physics, RigidBody
 from simgen.sampling.random import uniform
 
+FALL = 0.5
+"""m below a world's lowest point: a body there has fallen off its geometry (Physics.floor)."""
 DENSITY = 300.0
 """kg/m^3 over an object's bounding box: only mass ratios matter when objects stack."""
 MASS_RATIO = 10.0
@@ -65,6 +67,33 @@ def box_pose(center: tuple[float, float, float], size: tuple[float, float, float
     m = np.diag([*size, 1.0])
     m[:3, 3] = center
     return m
+
+
+def box_collider(mesh: Any, matrix: np.ndarray) -> np.ndarray | None:
+    """The unit-cube pose (world) of a mesh (trimesh) posed by ``matrix`` when it is a closed box
+    (every vertex on a face of its bounding box, its area the box's), which Bullet then collides as a
+    solid; None for any other mesh, which collides as its triangles (a surface: what others press
+    on may pass through it)."""
+    lo, hi = mesh.bounds
+    a, b, c = size = hi - lo
+    on_a_face = (np.isclose(mesh.vertices, lo, atol=1e-6) | np.isclose(mesh.vertices, hi, atol=1e-6)).any(axis=1)
+    if min(size) > 0 and on_a_face.all() and np.isclose(mesh.area, 2 * (a * b + b * c + c * a), rtol=1e-4):
+        return matrix @ box_pose((lo + hi) / 2, size)
+    return None
+
+
+def world_colliders(parts: Sequence[tuple[MeshRef, np.ndarray, Any]]
+                    ) -> tuple[list[np.ndarray], list[tuple[MeshRef, np.ndarray]]]:
+    """A world's parts ((mesh ref, mesh_to_world, trimesh) each) as the simulation holds them: the
+    closed boxes as solid box colliders (:func:`box_collider`), the others as static meshes."""
+    boxes, static = [], []
+    for ref, matrix, mesh in parts:
+        box = box_collider(mesh, matrix)
+        if box is None:
+            static.append((ref, matrix))
+        else:
+            boxes.append(box)
+    return boxes, static
 
 
 def sample_support(kind: str, rng: np.random.Generator, area_radius: float, pile_radius: float,

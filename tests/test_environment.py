@@ -785,3 +785,43 @@ def test_objects_hidden_from_rendering_name_a_volume_and_a_cameras_region(tmp_pa
                 assert v[:, 2].min() == pytest.approx(0.75, abs=1e-6) and v[:, 0].max() <= 1e-6  # the top's left half
                 placed += 1
     assert placed >= 8
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_flow_between_two_views_and_amodal_masks_in_an_environment_match_a_ray_cast(tmp_path, files, cache):
+    """A sequence of two views in the room (its table labelled): the forward flow of the first is
+    where a ray cast of its pixels lands in the second view, and each annotated object's amodal
+    mask (the placed objects' and the table's) is a ray cast of it alone."""
+    from groundtruth import amodal_raycast, reference_flow, uniform_neighbourhood
+    from simgen.io.dataset.layout import read_frame
+    from simgen.io.files import read_npy
+    from simgen.io.formats.flow import read_valid_png
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files['glb']}",
+                        "frames=2", "sequence.length=2", "seed=4", "render.width=96", "render.height=72",
+                        "render.samples=1", "objects.count=[3,4]", "scene.camera_distance=[1.2,1.6]",
+                        "scene.camera_azimuth=[0,40]", "scene.labels={furniture: [table_top]}", "output.labels=[amodal]",
+                        "scene.supports=[table_top]",
+                        f"output.dir={out}"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    flow = read_npy(out / "flow_forward" / "000000.npy")
+    valid = read_valid_png(out / "flow_forward_valid" / "000000.png")
+    ref, visible, ref_ids = reference_flow(out, 0, 1)
+    inst = read_frame(out, 0)["instance"]
+    both = valid & visible & (inst == ref_ids)
+    assert both.sum() > 0.2 * inst.size and np.abs(ref[both]).max() > 2.0  # two views that share much
+    epe = np.linalg.norm(flow[both] - ref[both], axis=-1)
+    assert epe.mean() < 0.01 and np.quantile(epe, 0.99) < 0.05, (epe.mean(), np.quantile(epe, 0.99))
+    assert (valid == visible)[inst > 0].mean() >= 0.99
+    for index in range(2):
+        frame = read_frame(out, index)
+        got = dict(zip(frame["amodal"]["instance_ids"].tolist(), frame["amodal"]["masks"]))
+        truth = {iid: m for iid, m in amodal_raycast(out, index).items() if m.any()}
+        table = next(o["instance_id"] for o in frame["meta"]["objects"] if o["name"] == "env_table_top")
+        assert set(got) == set(truth) and table in got  # the labelled part has its amodal mask too
+        for iid, mask in got.items():
+            ref_mask = truth[iid] | (frame["instance"] == iid)
+            inner = uniform_neighbourhood(ref_mask.astype(np.int64))
+            assert np.array_equal(mask[inner], ref_mask[inner]) and np.mean(mask == ref_mask) >= 0.999

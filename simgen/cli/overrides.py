@@ -163,7 +163,9 @@ def check_overrides(overrides: list[str]) -> list[Any]:
             if not owners:
                 raise
             chosen = ", ".join(f"scene={r}" for r in recipes if r is not None)
-            raise SimgenError(f"{key} is a setting of {' and '.join(f'scene={r}' for r in owners)}; "
+            names = [f"scene={r}" for r in owners]
+            listed = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+            raise SimgenError(f"{key} is a setting of {listed}; "
                               f"{chosen} has no such key (simgen --help lists the keys)") from e
     return parsed
 

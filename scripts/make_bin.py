@@ -16,13 +16,13 @@ importer turns back (as scripts/make_room.py does).
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
-import numpy as np
 import trimesh
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_room import REPO, boxes_scene, write  # noqa: E402  (the scripts' folder, as when run)
 
 INNER = (0.4, 0.3)
 """m: the bin's inside along X and Y."""
@@ -45,26 +45,11 @@ PARTS = {  # name: ((lo), (hi), linear RGB), Blender's axes (Z up), metres
 
 
 def bin_scene() -> trimesh.Scene:
-    scene = trimesh.Scene()
-    for name, (lo, hi, rgb) in PARTS.items():
-        b = trimesh.creation.box(extents=np.subtract(hi, lo))
-        b.apply_translation(np.add(lo, hi) / 2)
-        v = b.vertices
-        mesh = trimesh.Trimesh(np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1), b.faces, process=False)
-        mesh.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
-            name=name, baseColorFactor=[*rgb, 1.0], roughnessFactor=0.6, metallicFactor=0.0))
-        scene.add_geometry(mesh, node_name=name, geom_name=name)
-    return scene
+    return boxes_scene(PARTS, roughness=0.6)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "assets" / "environments" / "bin.glb")
-    a = ap.parse_args()
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_bytes(bin_scene().export(file_type="glb"))
-    print(f"wrote {a.out} ({len(PARTS)} parts)")
-
+    write(bin_scene(), REPO / "assets" / "environments" / "bin.glb", __doc__.splitlines()[0])
 
 if __name__ == "__main__":
     main()

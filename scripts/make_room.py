@@ -37,27 +37,37 @@ PARTS = {  # name: ((lo), (hi), linear RGB)
 }
 
 
-def room() -> trimesh.Scene:
+def boxes_scene(parts: dict, roughness: float) -> trimesh.Scene:
+    """A glTF scene (Y up) of named boxes: ``parts`` {name: (lo, hi, linear RGB)} in Blender's axes
+    (Z up, metres), each its own node with a material of its colour."""
     scene = trimesh.Scene()
-    for name, (lo, hi, rgb) in PARTS.items():
+    for name, (lo, hi, rgb) in parts.items():
         b = trimesh.creation.box(extents=np.subtract(hi, lo))
         b.apply_translation(np.add(lo, hi) / 2)
         v = b.vertices
         mesh = trimesh.Trimesh(np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1), b.faces, process=False)
         mesh.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
-            name=name, baseColorFactor=[*rgb, 1.0], roughnessFactor=0.7, metallicFactor=0.0))
+            name=name, baseColorFactor=[*rgb, 1.0], roughnessFactor=roughness, metallicFactor=0.0))
         scene.add_geometry(mesh, node_name=name, geom_name=name)
     return scene
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "assets" / "environments" / "room.glb")
+def room() -> trimesh.Scene:
+    return boxes_scene(PARTS, roughness=0.7)
+
+
+def write(scene: trimesh.Scene, default: Path, description: str) -> None:
+    """Write ``scene`` as a GLB to --out (default ``default``)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--out", type=Path, default=default)
     a = ap.parse_args()
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_bytes(room().export(file_type="glb"))
-    print(f"wrote {a.out} ({len(PARTS)} parts)")
+    a.out.write_bytes(scene.export(file_type="glb"))
+    print(f"wrote {a.out} ({len(scene.geometry)} parts)")
 
+
+def main() -> None:
+    write(room(), REPO / "assets" / "environments" / "room.glb", __doc__.splitlines()[0])
 
 if __name__ == "__main__":
     main()

@@ -144,8 +144,8 @@ def floor_of(env: Environment, selectors: tuple[str, ...], min_area: float) -> t
     if not found:
         raise SimgenError(f"scene.bin={list(selectors)}: no level area of at least scene.min_floor_area="
                           f"{min_area} m^2 in those parts of {env.file}; name the bin's floor among them")
-    corners = env.triangles(parts).reshape(-1, 3)
-    return max(found, key=lambda s: s.area), np.array([corners.min(axis=0), corners.max(axis=0)])
+    boxes = env.bounds[[k for k, p in enumerate(env.parts) if any(p is q for q in parts)]]
+    return max(found, key=lambda s: s.area), np.array([boxes[:, 0].min(axis=0), boxes[:, 1].max(axis=0)])
 
 
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
@@ -180,7 +180,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     first = len(objects) + 1
     objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
                             category_id=0, material=FILE_LOOK, role="environment") for k, p in enumerate(env.parts)]
-    lowest = float(env.triangles()[..., 2].min())
+    lowest = float(env.bounds[:, 0, 2].min())
     boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in env.parts])
     physics = settling(sc.physics, bodies, [floor.slab(), *boxes], static, floor=lowest - FALL)
 

@@ -211,7 +211,7 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
 def volume_boxes(env: Environment, selectors: list[str], key: str = "scene.volumes") -> np.ndarray:
     """(B, 2, 3): per selector of ``key``, the world bounding box of the parts and markers (objects
     hidden from rendering) it names together (``bin*``: a bin's floor and walls)."""
-    bounds, boxes = part_bounds(env), []
+    bounds, boxes = env.bounds, []
     for selector in selectors:
         chosen = [bounds[k] for k, p in enumerate(env.parts) if p.matches(selector)]
         chosen += [np.array([m.lo, m.hi]) for m in env.markers if m.matches(selector)]
@@ -365,18 +365,6 @@ REACH = 1.0
 """m around the dropped objects (seen from above) within which the file's parts collide with them."""
 
 
-def part_bounds(env: Environment) -> np.ndarray:
-    """(parts, 2, 3): each part's world bounding box (cached per environment)."""
-    cache = _CACHE.setdefault(env, {})
-    if "bounds" not in cache:
-        boxes = []
-        for p in env.parts:
-            v = env.meshes[p.mesh.key].vertices @ p.matrix[:3, :3].T + p.matrix[:3, 3]
-            boxes.append((v.min(axis=0), v.max(axis=0)))
-        cache["bounds"] = np.array(boxes, float).reshape(-1, 2, 3)
-    return cache["bounds"]
-
-
 def settle_among(settings: Settings, env: Environment, objects: list[SceneObject], rng: np.random.Generator) -> Physics:
     """scene.placement=physics: the simulation that settles ``objects`` (at their drop poses) among the
     file's parts within :data:`REACH` of them (closed boxes as solid boxes, the others as static meshes)."""
@@ -388,9 +376,9 @@ def settle_among(settings: Settings, env: Environment, objects: list[SceneObject
         return settling(pc, bodies)
     every = np.concatenate(worlds)
     lo, hi = every[:, :2].min(axis=0) - REACH, every[:, :2].max(axis=0) + REACH
-    near = [p for p, (blo, bhi) in zip(env.parts, part_bounds(env)) if np.all(blo[:2] <= hi) and np.all(bhi[:2] >= lo)]
+    near = [p for p, (blo, bhi) in zip(env.parts, env.bounds) if np.all(blo[:2] <= hi) and np.all(bhi[:2] >= lo)]
     boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in near])
-    return settling(pc, bodies, boxes, static, floor=float(part_bounds(env)[:, 0, 2].min()) - FALL)
+    return settling(pc, bodies, boxes, static, floor=float(env.bounds[:, 0, 2].min()) - FALL)
 
 
 SIGHT_POINTS = 16

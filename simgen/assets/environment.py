@@ -122,6 +122,15 @@ class Environment:
         hidden = f"; hidden from rendering: {', '.join(m.name for m in self.markers[:12])}" if self.markers else ""
         return SimgenError(f"{key}={list(selectors)} names no part of {self.file} (its parts: {names}{hidden})")
 
+    @functools.cached_property
+    def bounds(self) -> np.ndarray:
+        """(parts, 2, 3): each part's world bounding box (lo, hi corners), in the order of ``parts``."""
+        boxes = []
+        for p in self.parts:
+            v = self.meshes[p.mesh.key].vertices @ p.matrix[:3, :3].T + p.matrix[:3, 3]
+            boxes.append((v.min(axis=0), v.max(axis=0)))
+        return np.array(boxes, float).reshape(-1, 2, 3)
+
     def select(self, patterns: list[str] | tuple[str, ...]) -> list[Part]:
         """The parts any of ``patterns`` selects (:meth:`Part.matches`)."""
         return [p for p in self.parts if any(p.matches(q) for q in patterns)]

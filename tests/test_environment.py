@@ -825,3 +825,48 @@ def test_flow_between_two_views_and_amodal_masks_in_an_environment_match_a_ray_c
             ref_mask = truth[iid] | (frame["instance"] == iid)
             inner = uniform_neighbourhood(ref_mask.astype(np.int64))
             assert np.array_equal(mask[inner], ref_mask[inner]) and np.mean(mask == ref_mask) >= 0.999
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_a_stereo_pair_and_a_calibrated_lens_in_an_environment_match_a_ray_cast(tmp_path, files, cache):
+    """camera.rig=stereo in the room: disparity and occlusion are a ray cast from the right camera
+    (tests/test_stereo.py's proof); camera.calibration (a radial-tangential lens): each annotated
+    object's amodal mask, the labelled table's too, is a ray cast of it alone along OpenCV's rays."""
+    import cv2
+
+    import test_stereo
+    from groundtruth import amodal_raycast, uniform_neighbourhood
+    from simgen.io.dataset.layout import read_frame
+    from test_lens_render import CRITERIA, calibration_file
+
+    common = ["scene=environment", f"scene.file={files['glb']}", "frames=2", "seed=6", "render.samples=1",
+              "objects.count=[3,4]", "scene.supports=[table_top]", "scene.labels={furniture: [table_top]}"]
+    out = tmp_path / "stereo"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", *common, "camera.rig=stereo", "camera.baseline=[0.15,0.3]",
+                        f"render.width={test_stereo.W}", f"render.height={test_stereo.H}", f"output.dir={out}"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    test_stereo.check_against_ray_cast(out)
+
+    K, coefficients = np.array([[64.0, 0.0, 47.6], [0.0, 64.0, 35.7], [0.0, 0.0, 1.0]]), np.array([-0.3, 0.09, 4e-4, -3e-4, -0.01])
+    out = tmp_path / "lens"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", *common, "render.width=96", "render.height=72",
+                        f"camera.calibration={calibration_file(tmp_path / 'lens.yaml', K, 96, 72, coefficients)}",
+                        "output.labels=[amodal]", f"output.dir={out}"], capture_output=True, text=True, timeout=600,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    u, v = np.meshgrid(np.arange(96, dtype=float), np.arange(72, dtype=float))
+    xy = cv2.undistortPointsIter(np.stack([u.ravel(), v.ravel()], -1).reshape(-1, 1, 2), K, coefficients, None, None,
+                                 CRITERIA)[:, 0]
+    dirs = np.concatenate([xy, np.ones((len(xy), 1))], -1)
+    for index in range(2):
+        frame = read_frame(out, index)
+        got = dict(zip(frame["amodal"]["instance_ids"].tolist(), frame["amodal"]["masks"]))
+        truth = {iid: m for iid, m in amodal_raycast(out, index, dirs).items() if m.any()}
+        table = next(o["instance_id"] for o in frame["meta"]["objects"] if o["name"] == "env_table_top")
+        assert set(got) == set(truth) and table in got
+        for iid, mask in got.items():
+            ref = truth[iid] | (frame["instance"] == iid)
+            inner = uniform_neighbourhood(ref.astype(np.int64))
+            assert np.array_equal(mask[inner], ref[inner]) and np.mean(mask == ref) >= 0.999, (index, iid)

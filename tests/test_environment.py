@@ -7,6 +7,7 @@ simgen's reading of the files.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -870,3 +871,22 @@ def test_a_stereo_pair_and_a_calibrated_lens_in_an_environment_match_a_ray_cast(
             ref = truth[iid] | (frame["instance"] == iid)
             inner = uniform_neighbourhood(ref.astype(np.int64))
             assert np.array_equal(mask[inner], ref[inner]) and np.mean(mask == ref) >= 0.999, (index, iid)
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_a_study_renders_its_arms_and_target_in_an_environment_and_scores_them(tmp_path, files, cache):
+    """simgen study dr_gap with scene=environment in its simgen settings: every arm's dataset and the
+    target are frames of the room, trained on and scored (the study's machinery at its smallest)."""
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "study", "dr_gap", f"study.out={tmp_path / 'study'}",
+                        "study.frames=[4]", "study.seeds=[0]", "study.target.frames=3", "study.trainer.steps=2",
+                        "study.trainer.batch_size=2", "study.trainer.warmup=1",
+                        f"study.simgen=[scene=environment,scene.file={files['glb']},render.width=64,render.height=48,"
+                        "render.samples=1,'objects.count=[2,3]']"], capture_output=True, text=True, timeout=900,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for arm in ("narrow", "wide", "target"):
+        metas = sorted((tmp_path / "study" / "data" / arm / "meta").glob("*.json"))
+        assert metas and all(json.loads(m.read_text())["params"]["recipe"] == "environment" for m in metas)
+    rows = list(csv.DictReader((tmp_path / "study" / "results.csv").open()))
+    assert {row["arm"] for row in rows} == {"narrow", "wide"}

@@ -418,6 +418,13 @@ def output_unwritable(t):
     return [f"output.dir={q(locked / 'dataset')}"]
 
 
+def launcher_plugin_missing(files: Path) -> list[str]:
+    """A launcher option whose plugin is not installed (as hydra/launcher=local without the cluster extra)."""
+    (files / "hydra" / "launcher").mkdir(parents=True)
+    (files / "hydra" / "launcher" / "broken.yaml").write_text("defaults:\n  - nosuch_plugin\n")
+    return ["-m", "hydra/launcher=broken", f"hydra.searchpath=[file://{files}]"]
+
+
 def environment_unsupported_kind(files: Path) -> list[str]:
     (files / "cell.dae").write_text("<COLLADA/>")
     return ["scene=environment", f"scene.file={q(files / 'cell.dae')}"]
@@ -688,6 +695,8 @@ CASES = [
     C("texture-png-header-only", texture_png_header_only, "header.png"),
     C("texture-empty-folder", texture_empty_folder, "holds no images"),
     C("texture-flying-needs-folder", texture_flying_needs_dir, "materials.textures has image but materials.image_dir"),
+    C("launcher-plugin-missing", launcher_plugin_missing,
+      "hydra/launcher/nosuch_plugin is a Hydra launcher plugin that is not installed: the cluster extra brings"),
     # user files: a scene file as the world (scene=environment)
     C("environment-missing-file", ["scene=environment", "scene.file=/nonexistent/cell.blend"],
       "scene.file=/nonexistent/cell.blend: no such file"),

@@ -230,11 +230,13 @@ def test_help_is_simgens_own_usage(cli):
         cls, prefix = (t, f"{f.name}.") if dataclasses.is_dataclass(t) else (Settings, "")
         for g in dataclasses.fields(cls) if cls is not Settings else [f]:
             if rule_of(g).common:
-                line = f"{prefix}{g.name}={override_text(default_of(g))}  {first_sentence(field_docs(cls)[g.name])}"
+                # output.dir: on the command line Hydra's run folder, not the dataclass's default
+                shown = "outputs/DATE/TIME" if f"{prefix}{g.name}" == "output.dir" else override_text(default_of(g))
+                line = f"{prefix}{g.name}={shown}  {first_sentence(field_docs(cls)[g.name])}"
                 assert line in text, line
                 common.append(line)
     assert len(common) >= 10
-    assert "render.width=320" in text and "[integer in [4, 65536]]" in text
+    assert "render.width=320" in text and "[integer in [4, 65536]]" in text and "outputs/dataset" not in text
     assert "docs/config.md" in text and "docs/dataset.md" in text and "Examples:" in text
     assert not cli.bpy_imported and not list(cli.cwd.iterdir())
 

@@ -38,6 +38,7 @@ from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.config import is_study_file
 from simgen.config.schema import check_fields, field_docs, rule_of
 from simgen.config.settings import default_scene, default_settings, to_settings, validate
+from simgen.recipes import BUILTIN
 
 GLOBAL_GROUPS = ("experiment",)
 """Groups of ``# @package _global_`` overlays (default: none) that set keys of any group;
@@ -355,10 +356,14 @@ def test_every_setting_is_declared_and_documented():
         assert field_docs(cls).get(f.name), f"{key} has no docstring"
 
 
-@pytest.mark.parametrize("recipe", ["tabletop", "flying"])
+@pytest.mark.parametrize("recipe", sorted(BUILTIN))
 def test_defaults_obey_their_declarations(recipe):
+    """Every shipped recipe's defaults pass the field checks and the whole validator, which hands
+    back the same settings, unchanged."""
     check_fields(Settings(scene=default_scene(recipe)))
-    assert validate(Settings(scene=default_scene(recipe))) is not None
+    s = Settings(scene=default_scene(recipe))
+    before = copy.deepcopy(dataclasses.asdict(s))
+    assert validate(s) is s and dataclasses.asdict(s) == before
 
 
 def test_default_settings_is_one_call():

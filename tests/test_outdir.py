@@ -28,13 +28,21 @@ def one_line(e: pytest.ExceptionInfo) -> str:
 
 
 def test_new_empty_and_hydra_folders_are_fine(tmp_path):
+    """A new folder, an empty one and one holding only Hydra's run files pass, untouched; the same
+    folder with one file of someone else's is refused, so the check is not a no-op."""
     check_output_folder(tmp_path / "new")
+    assert not (tmp_path / "new").exists()  # checking creates nothing
     check_output_folder(tmp_path)
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "config.yaml").write_text("a: 1\n")
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "simgen.log").write_text("")
+    before = sorted(tmp_path.rglob("*"))
     check_output_folder(tmp_path)
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / ".hydra" / "config.yaml").read_text() == "a: 1\n"
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SimgenError, match="is not empty and holds no simgen dataset"):
+        check_output_folder(tmp_path)
 
 
 @pytest.mark.parametrize("files", [["coco.json"], ["images/000000.png"], ["yolo/data.yaml"], ["notes.txt"],

@@ -35,6 +35,11 @@ def describe(group: str, option: str) -> str:
     return top_comment(path) if path.is_file() else ""
 
 
+COMMAND_LINE_DEFAULTS = {"output.dir": "outputs/DATE/TIME"}
+"""Keys whose default on the command line is not the dataclass's: output.dir is Hydra's run folder
+(simgen.config.store.OUTPUT_DIR), outputs/DATE/TIME."""
+
+
 def usage() -> str:
     """simgen's own --help text: groups and options, the common keys, examples, the docs."""
     from simgen.config import DEFAULT_RECIPE, Settings
@@ -56,7 +61,8 @@ def usage() -> str:
         docs, hints = field_docs(cls), typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if rule_of(f).common:
-                lines.append(f"  {prefix}{f.name}={override_text(default_of(f))}  "
+                shown = COMMAND_LINE_DEFAULTS.get(f"{prefix}{f.name}") or override_text(default_of(f))
+                lines.append(f"  {prefix}{f.name}={shown}  "
                              f"{first_sentence(docs.get(f.name, ''))} [{allowed(f, hints[f.name])}]")
             t = hints.get(f.name)
             if cls is Settings and f.name == "scene":  # typed by the recipe: the default one's keys

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import typing
 from typing import Any, Iterable
 
@@ -159,4 +160,9 @@ def composition_error(e: BaseException, details: str = "") -> SimgenError:
         return error
     text = str(e).strip()
     first = " ".join(text.splitlines()[0].split()) if text else type(e).__name__
+    launcher = re.search(r"Could not load '(hydra/launcher/\w+)'", first)
+    if launcher:  # a launcher plugin is missing: name the extra that brings it
+        first = (f"{launcher.group(1)} is a Hydra launcher plugin that is not installed: the cluster extra brings "
+                 "Hydra's joblib, Ray and Slurm (submitit) launchers: pip install 'simgen[cluster]' (or pip install "
+                 "-e '.[cluster]' in a checkout)")
     return SimgenError(f"{first} ({details})" if details else first)

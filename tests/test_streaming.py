@@ -261,6 +261,35 @@ def test_parquet_without_pyarrow_is_refused_before_the_first_frame(tmp_path, mon
     assert not (tmp_path / "data" / "meta").exists()
 
 
+NO_PANDAS = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):  # pandas not installed, as with the stream extra alone
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from fake_renderer import FakeRenderer
+from simgen.pipeline import run
+from test_streaming import shard_settings
+run(shard_settings(Path(sys.argv[2])), make_renderer=FakeRenderer)
+assert "pandas" not in sys.modules
+"""
+
+
+def test_parquet_shards_are_written_without_pandas(shards_run, tmp_path):
+    """The stream extra brings pyarrow, not pandas: writing the Parquet shards needs none (pyarrow's
+    to_pandas_dtype would import it), and they hold what a run with pandas at hand writes."""
+    import pyarrow.parquet as pq
+
+    r = subprocess.run([sys.executable, "-c", NO_PANDAS, str(TESTS), str(tmp_path / "data")], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in sorted(p.name for p in (shards_run / "parquet").glob("*.parquet")):
+        assert pq.read_table(tmp_path / "data" / "parquet" / name).equals(pq.read_table(shards_run / "parquet" / name))
+
+
 def test_a_merge_packs_its_own_frames_and_ignores_the_inputs_shards(shards_run, tmp_path):
     """simgen merge builds the streaming formats from the merged frame files: a damaged shard in
     an input changes nothing."""

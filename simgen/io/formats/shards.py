@@ -165,7 +165,7 @@ def _arrays(arrays: list[np.ndarray | None], t):
         while pa.types.is_fixed_size_list(inner):
             shape.append(inner.list_size)
             inner = inner.value_type
-        values = pa.array(np.stack(arrays).astype(inner.to_pandas_dtype(), copy=False).ravel())
+        values = pa.array(np.stack(arrays).ravel()).cast(inner, safe=False)  # as numpy's astype; no pandas
         for n in reversed(shape):
             values = pa.FixedSizeListArray.from_arrays(values, n)
         return values

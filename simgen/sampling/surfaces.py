@@ -34,6 +34,9 @@ NO_LIMIT = 1e9
 
 @dataclass(frozen=True)
 class Surface:
+    """Level, upward-facing area of an environment at one height, on a grid of cells (see the module
+    doc): where objects may stand (:meth:`stands`), and how much room there is over each cell."""
+
     z: float
     """Height of the surface (world Z, metres)."""
     origin: np.ndarray

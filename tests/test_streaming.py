@@ -11,9 +11,7 @@ uninterrupted run's shards, byte for byte.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import os
 import shutil
 import signal
 import subprocess

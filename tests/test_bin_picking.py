@@ -23,7 +23,7 @@ import trimesh
 
 from conftest import SIMGEN
 from docblocks import ROOT, blocks_of
-from groundtruth import intersect
+from groundtruth import intersect, pixel_centre_rays
 from simgen import SimgenError
 
 _spec = importlib.util.spec_from_file_location("make_bin", ROOT / "scripts" / "make_bin.py")
@@ -64,13 +64,9 @@ def world_meshes(root: Path, meta: dict) -> list[tuple[int, trimesh.Trimesh]]:
 def raycast(root: Path, meta: dict) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """The instance id hit first through every pixel centre, from the meta's K and pose; and each
     id's ray parameter (depth along the unit-z ray, inf where missed) at every pixel."""
-    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     H, W = meta["height"], meta["width"]
-    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
-    rays = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(u.size)], axis=-1)
-    R, t = w2c[:3, :3], w2c[:3, 3]
-    origin, dirs = -R.T @ t, rays @ R
-    depth, ids, hits = np.full(u.size, np.inf), np.zeros(u.size, np.int64), {}
+    origin, dirs, _ = pixel_centre_rays(np.array(meta["K"]), np.array(meta["world_to_camera"]), W, H)
+    depth, ids, hits = np.full(H * W, np.inf), np.zeros(H * W, np.int64), {}
     for iid, mesh in world_meshes(root, meta):
         hits[iid], _ = intersect(origin, dirs, mesh.triangles)
         closer = hits[iid] < depth

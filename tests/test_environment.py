@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from groundtruth import incidence_cos, intersect, uniform_neighbourhood
+from groundtruth import incidence_cos, intersect, pixel_centre_rays, uniform_neighbourhood
 from simgen import SimgenError
 from simgen.assets.environment import Part, check_file, load_environment
 from simgen.core.mesh_ref import EnvironmentMesh
@@ -427,11 +427,9 @@ def raycast(root: Path, meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     its meta's K and pose, the room's boxes and the posed models."""
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     H, W = meta["height"], meta["width"]
-    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
-    cam_dirs = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(u.size)], axis=-1)
-    R, t = w2c[:3, :3], w2c[:3, 3]
-    origin, dirs = -R.T @ t, cam_dirs @ R
-    depth, ids, normal = np.full(u.size, np.inf), np.zeros(u.size, np.int64), np.zeros((u.size, 3))
+    origin, dirs, _ = pixel_centre_rays(K, w2c, W, H)
+    R, n = w2c[:3, :3], H * W
+    depth, ids, normal = np.full(n, np.inf), np.zeros(n, np.int64), np.zeros((n, 3))
     for iid, mesh in world_meshes(root, meta):
         hit_t, tri = intersect(origin, dirs, mesh.triangles)
         closer = hit_t < depth

@@ -31,7 +31,7 @@ import trimesh
 from PIL import Image
 
 from conftest import require
-from groundtruth import incidence_cos, intersect, load_world_meshes
+from groundtruth import incidence_cos, intersect, load_world_meshes, pixel_centre_rays
 
 ROOT = Path(__file__).resolve().parents[1]
 KITCHEN_COUNTER = ROOT / ".environments" / "kitchen_counter" / "kitchen_counter.glb"
@@ -187,11 +187,8 @@ def raycast(root: Path, meta: dict, counter: dict) -> dict[str, np.ndarray]:
     counter the UV of the point seen (barycentric interpolation of the file's UVs)."""
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     H, W = meta["height"], meta["width"]
-    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
-    cam = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(u.size)], axis=-1)
-    R, t = w2c[:3, :3], w2c[:3, 3]
-    origin, dirs = -R.T @ t, cam @ R
-    n = u.size
+    origin, dirs, _ = pixel_centre_rays(K, w2c, W, H)
+    R, n = w2c[:3, :3], H * W
     depth, ids, normal, uv = np.full(n, np.inf), np.zeros(n, np.int64), np.zeros((n, 3)), np.full((n, 2), np.nan)
     env = {o["name"][4:]: o["instance_id"] for o in meta["objects"] if o["name"].startswith("env_")}
     assert sorted(env) == sorted(counter["parts"])  # each node of the file is a part, named as the file names it

@@ -22,6 +22,7 @@ from simgen.cli.errors import fail
 from simgen.cli.overrides import check_overrides, quote, refuse_studies
 from simgen.cli.usage import HELP_FLAGS, usage
 from simgen.core.paths import CONFIG_DIR
+from simgen.io.names import LOGS_DIR
 from simgen.procs import die_with_parent
 
 PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
@@ -112,7 +113,7 @@ def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], st
     sweep = tmp
     out = next(o for o in parsed if o.key_or_group == "output.dir")
     if multirun and not out.is_sweep_override():
-        sweep = str(Path(str(out.value())).expanduser().absolute() / "logs" / "multirun")
+        sweep = str(Path(str(out.value())).expanduser().absolute() / LOGS_DIR / "multirun")
     extra = [f"hydra.run.dir={quote(tmp)}", f"hydra.sweep.dir={quote(sweep)}"]
     if "hydra.output_subdir" not in keys:
         extra.append("hydra.output_subdir=null")

@@ -7,7 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-LOG_FILE = Path("logs") / "simgen.log"
+from simgen.io.names import DATASET_JSON, LOGS_DIR
+
+LOG_FILE = Path(LOGS_DIR) / "simgen.log"
 """The run's log, relative to the dataset folder."""
 
 
@@ -25,7 +27,7 @@ class DatasetLog(logging.Handler):
         self.setFormatter(formatter or logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
 
     def _open(self) -> bool:
-        if self.stream is None and (self.out / "dataset.json").is_file():
+        if self.stream is None and (self.out / DATASET_JSON).is_file():
             path = self.out / LOG_FILE
             path.parent.mkdir(exist_ok=True)
             self.stream = open(path, "a", encoding="utf-8")

@@ -40,6 +40,7 @@ from simgen.experiment.evaluate import match_categories, score
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
 from simgen.fit.results import best_overrides
 from simgen.io.files import atomic_write_bytes, read_json, write_json
+from simgen.io.names import COCO_JSON, LOGS_DIR
 from simgen.procs import child_env
 
 STATS = ("AP", "AP50", "AP75")
@@ -78,7 +79,7 @@ def plan_datasets(study: StudyConfig, cli: list[str], out: Path) -> list[Dataset
 
 def frames_on_disk(folder: Path) -> int:
     try:
-        return len(read_json(folder / "coco.json")["images"])
+        return len(read_json(folder / COCO_JSON)["images"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
 
@@ -87,7 +88,7 @@ def frame_seconds(folder: Path) -> dict[int, float]:
     """Frame index -> the frame loop's wall seconds for it, from a dataset's run logs, over every
     process that wrote them (shards, resumes; the last record of a frame counts)."""
     seen: dict[int, float] = {}
-    for path in sorted((folder / "logs").glob("run-*.jsonl")):
+    for path in sorted((folder / LOGS_DIR).glob("run-*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 rec = json.loads(line)
@@ -115,7 +116,7 @@ class ArmData:
 
     @classmethod
     def read(cls, folder: Path) -> "ArmData":
-        coco = read_json(folder / "coco.json")
+        coco = read_json(folder / COCO_JSON)
         first = coco["images"][0]
         return cls(sorted(int(im["id"]) for im in coco["images"]), (int(first["height"]), int(first["width"])),
                    [str(c["name"]) for c in coco["categories"]], frame_seconds(folder))
@@ -198,7 +199,7 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
         target_coco = Path(study.target.coco).expanduser().absolute()
         target_images = Path(study.target.images).expanduser().absolute() if study.target.images else None
     else:
-        target_coco, target_images = out / "data" / "target" / "coco.json", None
+        target_coco, target_images = out / "data" / "target" / COCO_JSON, None
     arm_data = {arm: ArmData.read(out / "data" / arm) for arm in study.arms}
     labels = sorted({n for data in arm_data.values() for n in data.categories})
     real_ids = image_ids(Path(study.real.coco).expanduser()) if any(a.real > 0 for a in study.arms.values()) else []

@@ -27,6 +27,7 @@ from simgen.core.registry import PLAIN_NAME, Registry
 from simgen.experiment.training import to_spec
 from simgen.io.confine import inside
 from simgen.io.files import write_json
+from simgen.io.names import COCO_JSON
 
 YOLO_TRAINER = Path(__file__).with_name("yolo_trainer.py")
 
@@ -105,7 +106,7 @@ def _torchvision_check(study: Any) -> None:
 
 def _torchvision_command(r: TrainingRun) -> tuple[list[str], dict]:
     study = r.study
-    train = [{"coco": str(r.dataset / "coco.json"), "images": None, "image_ids": r.image_ids[:r.frames]}]
+    train = [{"coco": str(r.dataset / COCO_JSON), "images": None, "image_ids": r.image_ids[:r.frames]}]
     k = int(round(study.arms[r.arm].real * len(r.real_ids)))
     if k:
         train.append({"coco": str(Path(study.real.coco).expanduser().absolute()), "image_ids": r.real_ids[:k],

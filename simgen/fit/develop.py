@@ -39,6 +39,7 @@ from simgen.config import EffectsConfig, LightingConfig
 from simgen.fit.distance import Distance
 from simgen.fit.space import Entry, params_of, values_of
 from simgen.io.files import read_json
+from simgen.io.names import COCO_JSON, META_DIR
 from simgen.procs import thread_map
 from simgen.sampling.lighting import POWER_RANGE, light_color
 from simgen.sampling.random import uniform
@@ -115,11 +116,11 @@ class Frames:
 def load_frames(folder: Path) -> Frames:
     """The frames of a fit's render in ``folder`` (a simgen dataset with the linear label, and
     the lights label when lighting is developed)."""
-    images = read_json(folder / "coco.json")["images"]
+    images = read_json(folder / COCO_JSON)["images"]
     out = Frames([], [], [], [])
     for im in images:
         name = Path(im["file_name"]).stem
-        meta = read_json(folder / "meta" / f"{name}.json")
+        meta = read_json(folder / META_DIR / f"{name}.json")
         out.linear.append(np.load(folder / "linear" / f"{name}.npy"))
         out.K.append(np.asarray(meta["K"], np.float64))
         out.index.append(int(meta["index"]))

@@ -54,6 +54,7 @@ from simgen.fit.report import complete, write_report
 from simgen.fit.space import Entry, params_of, to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
+from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.procs import child_env, quiet_fds
 
 log = logging.getLogger("simgen.fit")
@@ -69,7 +70,7 @@ than fit, is only skipped: the search learns to avoid it)."""
 MAX_INFEASIBLE_IN_A_ROW = 50
 """Consecutive trials whose objects cannot be placed (each refused before it renders, without Blender:
 :meth:`simgen.fit.plan.Plan.check_placement`) before the fit stops: the space is mostly infeasible."""
-KEEP = ("linear", "lights", "meta", "coco.json", "dataset.json", "labels.npz")
+KEEP = ("linear", "lights", META_DIR, COCO_JSON, DATASET_JSON, "labels.npz")
 """What a render folder keeps for development (images, depth, normals ... are removed)."""
 DEVELOP_STREAM = 0x44455645
 """Entropy word of a trial's development search's seed (with fit.seed and the trial number)."""
@@ -134,7 +135,7 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial"
         for p in folder.iterdir():
             if p.name not in KEEP:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        write_npz(labels, label_stats(read_json(folder / "coco.json")) if plan.target.labelled else {})
+        write_npz(labels, label_stats(read_json(folder / COCO_JSON)) if plan.target.labelled else {})
     return load_rendered(folder)
 
 
@@ -207,7 +208,7 @@ def dataset_view(plan: Plan, folder: Path) -> tuple[list[np.ndarray], dict[str, 
     from simgen.io.files import read_png
 
     data = folder / "data" / ARM
-    coco = read_json(data / "coco.json")
+    coco = read_json(data / COCO_JSON)
     images = [read_png(data / im["file_name"]) for im in coco["images"]]
     return images, {**image_samples(images), **(label_stats(coco) if plan.target.labelled else {})}
 

@@ -2,7 +2,8 @@
 
 File mechanics, here: atomic file writers and their readers (files.py), liveness by lock
 (locks.py), paths read from a dataset kept inside it (confine.py), scratch space for the renders
-in flight (scratch.py), and Cycles' multilayer EXR read back as arrays (exr.py).
+in flight (scratch.py), Cycles' multilayer EXR read back as arrays (exr.py), and the top-level
+names of a dataset folder (names.py: dataset.json, coco.json, meta/, logs/).
 
 simgen.io.formats: the export formats (exporters.py: the registry; coco.py, yolo.py, bop.py,
 flow.py), written from the COCO index of the frames on disk.

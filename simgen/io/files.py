@@ -33,6 +33,7 @@ from simgen import SimgenError
 from simgen.core.scene import MAX_IMAGE_PIXELS
 from simgen.core.image_header import check_pixels
 from simgen.io.locks import is_held
+from simgen.io.names import DATASET_JSON
 
 TMP_SUFFIX = ".tmp"
 _HOST = socket.gethostname().replace(".", "_") or "host"
@@ -494,7 +495,7 @@ def recorded_setting(root: str | os.PathLike, key: str) -> Any:
     (a merge of different runs: the first input's that records it); None when it is not recorded
     or dataset.json cannot be read."""
     try:
-        info = read_json(Path(root) / "dataset.json")
+        info = read_json(Path(root) / DATASET_JSON)
     except (OSError, ValueError):
         return None
     if not isinstance(info, dict):

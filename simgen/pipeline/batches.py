@@ -17,6 +17,7 @@ from typing import Any, Callable
 from simgen import Interrupted, SimgenError
 from simgen.config import Settings, ShardConfig
 from simgen.io.dataset.layout import frames_on_disk
+from simgen.io.names import LOGS_DIR
 from simgen.pipeline.frames import group_by_sequence, group_length
 from simgen.pipeline.renderer import RendererFactory
 from simgen.procs import safe_path_children
@@ -93,7 +94,7 @@ def run_in_batches(run: Callable, settings: Settings, config: dict, todo: list[i
                 signum.append(p.exitcode - 128)
             elif p.exitcode != 0:
                 raise SimgenError(f"the process rendering frames {batch[0]}..{batch[-1]} failed (exit status "
-                                  f"{p.exitcode}); see {out / 'logs'}; the same command resumes")
+                                  f"{p.exitcode}); see {out / LOGS_DIR}; the same command resumes")
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

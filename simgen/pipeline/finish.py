@@ -15,6 +15,7 @@ from simgen.io.dataset.layout import DatasetWriter
 from simgen.io.dataset.outdir import no_space
 from simgen.io.dataset.remote import Remote
 from simgen.io.formats.exporters import Exporter
+from simgen.io.names import DATASET_JSON
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
 
@@ -44,7 +45,7 @@ def unless_full(failing: BaseException | None) -> Iterator[None]:
 def previous_info(out: Path) -> dict[str, str] | None:
     """The Blender version and device that dataset.json records, if it can be read."""
     try:
-        old = json.loads((out / "dataset.json").read_text())
+        old = json.loads((out / DATASET_JSON).read_text())
         return {"blender_version": str(old["blender_version"]), "device": str(old["device"])}
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -53,7 +54,7 @@ def previous_info(out: Path) -> dict[str, str] | None:
 def recorded_library(out: Path) -> list[dict]:
     """The asset-library entries dataset.json names (none if it cannot be read)."""
     try:
-        entries = json.loads((out / "dataset.json").read_text()).get("library", [])
+        entries = json.loads((out / DATASET_JSON).read_text()).get("library", [])
         return [e for e in entries if isinstance(e, dict) and isinstance(e.get("key"), str)]
     except (OSError, ValueError, AttributeError):
         return []

@@ -120,8 +120,9 @@ def short_frames(out: Path, frames: list[int]) -> list[int]:
     rendered in batches, whose loops ran in other processes)."""
     from simgen.io.dataset.layout import frame_name
     from simgen.io.files import read_json
+    from simgen.io.names import META_DIR
 
-    return sorted(i for i in frames if SHORTFALL in read_json(out / "meta" / f"{frame_name(i)}.json").get("params", {}))
+    return sorted(i for i in frames if SHORTFALL in read_json(out / META_DIR / f"{frame_name(i)}.json").get("params", {}))
 
 
 def make_frame_scene(recipe: Recipe, settings: Settings, catalog: Catalog, index: int) -> Scene:

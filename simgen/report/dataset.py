@@ -13,6 +13,7 @@ from simgen import SimgenError
 from simgen.config import labels_written
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk
+from simgen.io.names import DATASET_JSON, META_DIR
 from simgen.labels.core import SIMGEN_KEY
 
 class Dataset:
@@ -22,7 +23,7 @@ class Dataset:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise SimgenError(f"{root}: no such folder (give the output.dir of a simgen run)")
-        path = self.root / "dataset.json"
+        path = self.root / DATASET_JSON
         if not path.is_file():
             raise SimgenError(f"{root}: not a simgen dataset (no dataset.json; give the output.dir of a simgen run)")
         try:
@@ -41,7 +42,7 @@ class Dataset:
                               (self.config.get("camera") or {}).get("rig", "mono"))
 
     def meta_path(self, index: int) -> Path:
-        return inside(self.root, f"meta/{frame_name(index)}.json", f"frame {index}")
+        return inside(self.root, f"{META_DIR}/{frame_name(index)}.json", f"frame {index}")
 
     def meta(self, index: int) -> dict:
         return json.loads(self.meta_path(index).read_text(encoding="utf-8"))

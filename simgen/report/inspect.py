@@ -28,6 +28,7 @@ from simgen.core.image_header import check_pixels
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name
 from simgen.io.files import atomic_open, read_npy, read_png
+from simgen.io.names import META_DIR
 from simgen.labels.flow import flow_to_color
 from simgen.labels.preview import depth_preview, normal_preview, overlay, pose_overlay
 from simgen.report import mpl, svg
@@ -76,7 +77,7 @@ def frame_summary(root: str, index: int) -> dict:
     try:
         import json
 
-        meta = json.loads(inside(root_p, f"meta/{frame_name(index)}.json", f"frame {index}").read_text(encoding="utf-8"))
+        meta = json.loads(inside(root_p, f"{META_DIR}/{frame_name(index)}.json", f"frame {index}").read_text(encoding="utf-8"))
         anns = annotations_of(meta)
         out["cats"] = [int(a["category_id"]) for a in anns]
         out["boxes"] = [(float(a["bbox"][2]), float(a["bbox"][3])) for a in anns]

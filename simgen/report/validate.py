@@ -47,6 +47,7 @@ from simgen.io.dataset.layout import frame_name
 from simgen import SimgenError
 from simgen.io.confine import inside
 from simgen.io.files import read_npy, read_npz, read_png
+from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.labels.core import annotation_rle
 from simgen.labels.kinds import LABEL_KINDS, LabelKind
 from simgen.report.dataset import Dataset, annotations_of
@@ -222,7 +223,7 @@ class FrameCheck:
     # ---------------------------------------------------------------- the frame
     def run(self, anns: list[dict], image: dict | None, size: tuple[int, int] | None) -> None:
         try:
-            meta = json.loads((self.root / "meta" / f"{self.name}.json").read_text(encoding="utf-8"))
+            meta = json.loads((self.root / META_DIR / f"{self.name}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             self.bad("unreadable file", f"meta/{self.name}.json: {e}")
             return
@@ -453,7 +454,7 @@ def validate(root: str | os.PathLike, full: bool = False, jobs: int = 0) -> Repo
     listed = ds.info.get("frames")
     if listed is not None and list(listed) != ds.frames:
         extra, missing = sorted(set(listed) - set(ds.frames)), sorted(set(ds.frames) - set(listed))
-        report.add("dataset.json", f"dataset.json frames differ from the frames on disk: listed but not on disk "
+        report.add(DATASET_JSON, f"dataset.json frames differ from the frames on disk: listed but not on disk "
                    f"{extra[:6]}, on disk but not listed {missing[:6]}")
     given: dict[str, str] = {}  # a kind's name -> how output.labels names it (a plugin's dotted path too)
     unknown = []
@@ -463,7 +464,7 @@ def validate(root: str | os.PathLike, full: bool = False, jobs: int = 0) -> Repo
         except SimgenError:
             unknown.append(n)
     if unknown:
-        report.add("dataset.json", f"unknown label kinds in output.labels: {unknown}")
+        report.add(DATASET_JSON, f"unknown label kinds in output.labels: {unknown}")
     # as output.labels names them: the worker processes look them up again
     kinds = [given.get(k.name, k.name) for k in LABEL_KINDS.values() if k.folder and (k.core or k.name in given)]
     render = ds.config.get("render") or {}
@@ -490,22 +491,22 @@ def validate(root: str | os.PathLike, full: bool = False, jobs: int = 0) -> Repo
 
 def _check_coco(ds: Dataset, report: Report) -> tuple[dict[int, list[dict]], dict[int, dict]]:
     """Check coco.json as a whole; return its annotations and images by frame index."""
-    candidates = [ds.root / "coco.json", *sorted((ds.root / "annotations").glob("instances*.json"))]
+    candidates = [ds.root / COCO_JSON, *sorted((ds.root / "annotations").glob("instances*.json"))]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
-        report.add("coco.json", "coco.json is missing")
+        report.add(COCO_JSON, "coco.json is missing")
         return {}, {}
     try:
         coco = json.loads(path.read_text(encoding="utf-8"))
         images, anns, categories = coco["images"], coco["annotations"], coco["categories"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        report.add("coco.json", f"coco.json is not a COCO file: {e}")
+        report.add(COCO_JSON, f"coco.json is not a COCO file: {e}")
         return {}, {}
     cat_ids = [c.get("id") for c in categories]
     if len(set(cat_ids)) != len(cat_ids):
-        report.add("coco.json", f"category ids are not unique: {cat_ids}")
+        report.add(COCO_JSON, f"category ids are not unique: {cat_ids}")
     if [(c.get("id"), c.get("name")) for c in categories] != [(c["id"], c["name"]) for c in ds.categories]:
-        report.add("coco.json", "coco.json's categories are not dataset.json's")
+        report.add(COCO_JSON, "coco.json's categories are not dataset.json's")
     known_cats = set(cat_ids)
     by_id: dict[Any, int] = {}
     by_frame: dict[int, dict] = {}

@@ -58,6 +58,7 @@ from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk, read_frame
 from simgen.io.files import read_json, read_npy
 from simgen.io.formats.flow import read_valid_png
+from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.torch.tensors import DenseMap, Flow, Normals
 
 EXTRAS = ("depth", "normal", "flow", "keypoints")
@@ -68,7 +69,7 @@ KeyPoints = getattr(tv_tensors, "KeyPoints", None)
 
 
 def _categories(root: Path) -> list[dict]:
-    for name in ("dataset.json", "coco.json"):
+    for name in (DATASET_JSON, COCO_JSON):
         path = root / name
         if path.is_file():
             cats = read_json(path).get("categories")
@@ -149,7 +150,7 @@ class SimgenDataset(torch.utils.data.Dataset):
     def __init__(self, root: str | os.PathLike, split: str | None = None, *, frames: Iterable[int] | None = None,
                  transforms: Callable | None = None, extras: Sequence[str] = EXTRAS):
         self.root = Path(root)
-        if not (self.root / "meta").is_dir():
+        if not (self.root / META_DIR).is_dir():
             raise SimgenError(f"{self.root} is not a simgen dataset folder (no meta/); give the folder a run "
                               "wrote (output.dir)")
         unknown = [e for e in extras if e not in EXTRAS]
@@ -182,7 +183,7 @@ class SimgenDataset(torch.utils.data.Dataset):
     def _in_split(self, split: str) -> list[int]:
         keep, seen = [], set()
         for i in self.frames:
-            meta = read_json(self.root / "meta" / f"{frame_name(i)}.json")
+            meta = read_json(self.root / META_DIR / f"{frame_name(i)}.json")
             if "split" in meta:
                 seen.add(meta["split"])
                 if meta["split"] == split:

@@ -30,6 +30,7 @@ import torch
 
 from simgen import SimgenError
 from simgen.io.files import decode_png
+from simgen.io.names import DATASET_JSON
 from simgen.torch.dataset import EXTRAS, KeyPoints, Frame, make_sample
 
 
@@ -131,7 +132,7 @@ class ShardStream(torch.utils.data.IterableDataset):
             raise SimgenError(f"{self.url}: no shard of split {split!r}; the splits there are {splits}")
         if categories is None:
             try:
-                categories = _read_json(self.url.rsplit("/", 1)[0] + "/dataset.json").get("categories", [])
+                categories = _read_json(self.url.rsplit("/", 1)[0] + "/" + DATASET_JSON).get("categories", [])
             except (OSError, ValueError):
                 categories = []
         self.categories = categories

@@ -32,6 +32,7 @@ import torchvision
 from simgen import SimgenError
 from simgen.config.schema import check_fields
 from simgen.experiment.training import ARCHS, TorchvisionTrainer  # ARCHS: the detectors build_detector makes
+from simgen.io.names import COCO_JSON
 from simgen.torch.dataset import collate_detection
 
 class TinyBackbone(torch.nn.Module):
@@ -261,4 +262,4 @@ def evaluate(model: torch.nn.Module, dataset: Any, *, device: str = "auto",
     geometric transforms): its detections scored against the dataset's coco.json over the
     dataset's frames only (its split). Returns ``(stats, detections)``."""
     dets = predict(model, dataset, device=device, batch_size=batch_size)
-    return coco_evaluate(Path(dataset.root) / "coco.json", dets, [f + 1 for f in dataset.frames]), dets
+    return coco_evaluate(Path(dataset.root) / COCO_JSON, dets, [f + 1 for f in dataset.frames]), dets

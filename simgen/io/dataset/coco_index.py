@@ -28,6 +28,7 @@ from typing import Any, Iterator
 from simgen import __version__
 from simgen.io.files import atomic_open, atomic_write_bytes, read_json, write_json
 from simgen.io.formats.coco import image_split
+from simgen.io.names import META_DIR
 
 CHUNK = 1000
 """Frames per chunk file."""
@@ -77,13 +78,13 @@ class CocoIndex:
     def _build(self, c: int, indices: list[int]) -> dict:
         images, annotations = [], []
         for i in indices:
-            coco = read_json(self.root / "meta" / f"{_name(i)}.json")["coco"]
+            coco = read_json(self.root / META_DIR / f"{_name(i)}.json")["coco"]
             images.append({**coco["image"], "file_name": f"images/{_name(i)}.png"})
             annotations += sorted(coco["annotations"], key=lambda a: a["id"])
         ids = [a["id"] for a in annotations]
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})
-            raise ValueError(f"duplicate annotation ids in {self.root / 'meta'}: {dup[:10]}")
+            raise ValueError(f"duplicate annotation ids in {self.root / META_DIR}: {dup[:10]}")
         self.dir.mkdir(exist_ok=True)
         split_of = {im["id"]: image_split(im) for im in images}
         by_split: dict[str, tuple[list, list]] = {}

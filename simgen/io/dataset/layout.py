@@ -48,6 +48,7 @@ from simgen.io.files import (
     write_json,
 )
 from simgen.io.confine import inside, split_name
+from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.io.dataset.coco_index import CocoIndex
 from simgen.io.dataset.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
 from simgen.io.formats.flow import encode_valid_png
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 
     from simgen.io.formats.exporters import Exporter
 
-FRAME_DIRS = (*(k.folder for k in CORE_KINDS), "meta")
+FRAME_DIRS = (*(k.folder for k in CORE_KINDS), META_DIR)
 """The folders every frame has a file in."""
 ENCODERS = {".png": encode_png, ".npy": encode_npy, ".npz": encode_npz}
 READERS = {".png": read_png, ".npy": read_npy, ".npz": read_npz}
@@ -115,7 +116,7 @@ class DatasetWriter:
         self.kinds = list(kinds)
         """The label kinds written: the core ones and the optional ones of output.labels, resolved
         by the caller (simgen.labels.kinds.resolve)."""
-        for d in (*(k.folder for k in self.kinds if k.folder), "meta", "models"):
+        for d in (*(k.folder for k in self.kinds if k.folder), META_DIR, "models"):
             (self.root / d).mkdir(exist_ok=True)
         if self.previews:
             for name in self.preview_names:
@@ -174,7 +175,7 @@ class DatasetWriter:
         at a time, after :meth:`write_frame_files` of the frame returned."""
         with self._unsynced_lock:
             folders, self._unsynced = sorted(self._unsynced), set()
-        DurableBatch().commit(folders, last=(self.root / "meta" / f"{frame_name(int(index))}.json",
+        DurableBatch().commit(folders, last=(self.root / META_DIR / f"{frame_name(int(index))}.json",
                                              dumps_json(meta).encode("utf-8")))
 
     def _touched(self, *folders: Path) -> None:
@@ -254,7 +255,7 @@ class DatasetWriter:
     def write_coco(self, info: dict | None = None) -> dict:
         """Write DIR/coco.json of every frame on disk and return its dictionary."""
         index = self.index()
-        index.write_coco(self.root / "coco.json", info)
+        index.write_coco(self.root / COCO_JSON, info)
         return index.coco(info)
 
     def export(self, formats: Sequence[Exporter], index: CocoIndex | None = None,
@@ -274,7 +275,7 @@ class DatasetWriter:
         """The split names of output.splits in DIR/dataset.json's config, those of fraction 0 left
         out ([] if none)."""
         try:
-            config = read_json(self.root / "dataset.json").get("config") or {}
+            config = read_json(self.root / DATASET_JSON).get("config") or {}
         except (FileNotFoundError, ValueError):
             return []
         splits = (config.get("output") or {}).get("splits") or {}
@@ -286,7 +287,7 @@ class DatasetWriter:
         return self.index().coco(info)
 
     def write_dataset_json(self, info: dict) -> None:
-        write_json(self.root / "dataset.json", info, indent=2)
+        write_json(self.root / DATASET_JSON, info, indent=2)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -327,5 +328,5 @@ def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:
         path = inside(root, kind_path(Path(), kind, index).as_posix(), where) if kind.folder else None
         if path is not None and (kind.core or path.exists()):
             out[kind.name] = READERS[kind.suffix](path)
-    out["meta"] = read_json(inside(root, f"meta/{frame_name(index)}.json", where))
+    out["meta"] = read_json(inside(root, f"{META_DIR}/{frame_name(index)}.json", where))
     return out

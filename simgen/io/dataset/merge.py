@@ -38,6 +38,7 @@ from simgen.io.confine import regular_file
 from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
 from simgen.io.files import read_json, read_png, write_json, write_png
 from simgen.io.formats.exporters import EXPORTERS, Exporter, resolve as resolve_formats
+from simgen.io.names import DATASET_JSON, LOGS_DIR, META_DIR
 from simgen.labels import annotation_id, coco_image
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _run_fingerprint(info: dict) -> str:
 
 
 def _load(root: Path) -> Source:
-    path = root / "dataset.json"
+    path = root / DATASET_JSON
     try:
         info = read_json(path)
     except FileNotFoundError:
@@ -97,7 +98,7 @@ def _frame_files(root: Path) -> dict[int, list[tuple[Path, int, str]]]:
     kinds: dict[tuple[Path, int, str], tuple[Path, int, str]] = {}
     for folder, _, names in os.walk(root):
         rel = Path(folder).relative_to(root)
-        if rel.parts and rel.parts[0] in ("meta", "models", "logs"):
+        if rel.parts and rel.parts[0] in (META_DIR, "models", LOGS_DIR):
             continue
         for n in names:  # os.walk enters no linked folder: only the file itself can be a link
             if m := _FRAME_FILE.match(n):
@@ -158,7 +159,7 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             for a, b in s.category_map.items():
                 lut[a] = b
         for i in s.frames:
-            meta_file = f"meta/{frame_name(i)}.json"
+            meta_file = f"{META_DIR}/{frame_name(i)}.json"
             meta = read_json(regular_file(s.root, meta_file, "a meta file"))
             if same_run:
                 if i in taken:
@@ -185,7 +186,7 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
                     write_png(target, lut[read_png(s.root / rel)])  # a regular file: _frame_files checked it
                 else:
                     _link(s.root / rel, target)
-            meta_out = out / "meta" / f"{frame_name(n)}.json"  # last: the frame is complete
+            meta_out = out / META_DIR / f"{frame_name(n)}.json"  # last: the frame is complete
             if own:
                 write_json(meta_out, meta)
             else:  # the input's meta as it is (a part of the same run, its models where they were)

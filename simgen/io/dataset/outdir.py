@@ -31,6 +31,7 @@ from typing import Any, Iterator
 from simgen import SimgenError
 from simgen.io.files import write_json
 from simgen.io.formats.yolo import foreign_files
+from simgen.io.names import DATASET_JSON, LOGS_DIR, META_DIR
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def frame_folders() -> list[str]:
     from simgen.labels.preview import FRAME_PICTURES
 
     flow = [f"flow_{d}" for d in ("forward", "backward")]
-    out = [str(k.folder) for k in LABEL_KINDS.values() if k.folder] + ["meta"]
+    out = [str(k.folder) for k in LABEL_KINDS.values() if k.folder] + [META_DIR]
     out += flow + [f"{f}_valid" for f in flow]
     out += [str(e.flow_file).format(flow=f, name="x").rsplit("/", 1)[0]
             for e in EXPORTERS.values() if e.flow_file for f in flow]
@@ -79,7 +80,7 @@ def export_foreign_files(out: Path, name: str) -> list[str]:
 
 def simgen_folders() -> list[str]:
     """Every folder simgen writes into, relative to DIR, parents before children."""
-    names = {"logs", "models", "index", "previews", *frame_folders(), *export_folders()}
+    names = {LOGS_DIR, "models", "index", "previews", *frame_folders(), *export_folders()}
     return sorted(names, key=lambda n: (n.count("/"), n))
 
 
@@ -90,7 +91,7 @@ def _describe(entries: list[str], most: int = 5) -> str:
 
 def frames_on_disk(root: str | os.PathLike) -> list[int]:
     """Sorted indices of the complete frames of the dataset at ``root`` (those with a meta file)."""
-    meta_dir = Path(root) / "meta"
+    meta_dir = Path(root) / META_DIR
     if not meta_dir.is_dir():
         return []
     out = []
@@ -103,7 +104,7 @@ def frames_on_disk(root: str | os.PathLike) -> list[int]:
 
 def is_dataset(out: Path) -> bool:
     """Whether ``out`` holds a simgen dataset (or the start of one)."""
-    return (out / "dataset.json").is_file() or (out / "logs" / "dataset.lock").is_file()
+    return (out / DATASET_JSON).is_file() or (out / LOGS_DIR / "dataset.lock").is_file()
 
 
 def _foreign(out: Path) -> list[str]:
@@ -112,8 +113,8 @@ def _foreign(out: Path) -> list[str]:
     for entry in sorted(os.scandir(out), key=lambda e: e.name):
         if entry.name == ".hydra" and entry.is_dir(follow_symlinks=False):
             continue
-        if entry.name == "logs" and entry.is_dir(follow_symlinks=False):
-            found += [f"logs/{e.name}" for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
+        if entry.name == LOGS_DIR and entry.is_dir(follow_symlinks=False):
+            found += [f"{LOGS_DIR}/{e.name}" for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
                       if not LOG_NAMES.match(e.name)]
             continue
         found.append(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
@@ -201,7 +202,7 @@ class Claim:
             if self.created:
                 with dataset_lock(self.out):
                     if _try_exclusive(self._fd) and not frames_on_disk(self.out):
-                        (self.out / "dataset.json").unlink(missing_ok=True)
+                        (self.out / DATASET_JSON).unlink(missing_ok=True)
         finally:
             os.close(self._fd)
             self._fd = None
@@ -210,8 +211,8 @@ class Claim:
 @contextlib.contextmanager
 def dataset_lock(out: Path) -> Iterator[None]:
     """The dataset's lock (``DIR/logs/dataset.lock``, exclusive) held while the block runs."""
-    (out / "logs").mkdir(exist_ok=True)
-    with open(out / "logs" / "dataset.lock", "a") as f:
+    (out / LOGS_DIR).mkdir(exist_ok=True)
+    with open(out / LOGS_DIR / "dataset.lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -237,7 +238,7 @@ def claim(out: Path, config: dict, fingerprint: Any, overwrite: bool, record: di
                           + (f" ({e.filename})" if e.filename else "") + "; choose another output.dir") from None
     with dataset_lock(out):
         check_output_folder(out)  # again, now that no other run can be between check and claim
-        existing = out / "dataset.json"
+        existing = out / DATASET_JSON
         old = None
         if existing.exists():
             try:
@@ -245,7 +246,7 @@ def claim(out: Path, config: dict, fingerprint: Any, overwrite: bool, record: di
             except (OSError, ValueError) as e:
                 raise SimgenError(f"{existing} exists but cannot be read ({e}); remove it or choose another "
                                   "output.dir") from None
-        fd = os.open(out / "logs" / "run.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(out / LOGS_DIR / "run.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             if old is not None and fingerprint(old) != fingerprint(config):
                 running = not _try_exclusive(fd)

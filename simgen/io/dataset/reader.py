@@ -36,6 +36,7 @@ from simgen.io.confine import inside
 from simgen.io.dataset.layout import READERS, frame_name, frames_on_disk, kind_path, read_frame
 from simgen.io.files import read_json, read_npy
 from simgen.io.formats.flow import read_valid_png
+from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.labels.kinds import LABEL_KINDS, LabelKind
 
 FLOW_DIRECTIONS = ("forward", "backward")
@@ -66,7 +67,7 @@ class Frame:
     def meta(self) -> dict[str, Any]:
         """``meta/NNNNNN.json``: K, world_to_camera, every object's mesh, pose and 3D box, every
         random draw, the COCO image and annotations (docs/dataset.md)."""
-        return read_json(inside(self.dataset.root, f"meta/{frame_name(self.index)}.json", self._where))
+        return read_json(inside(self.dataset.root, f"{META_DIR}/{frame_name(self.index)}.json", self._where))
 
     def _kinds(self) -> dict[str, tuple[LabelKind, Path]]:
         """The label kinds with a file of this frame, by name, with that file (checked)."""
@@ -198,10 +199,10 @@ class Dataset:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser()
         """The dataset's folder."""
-        if not (self.root / "meta").is_dir():
+        if not (self.root / META_DIR).is_dir():
             raise SimgenError(f"{self.root} is not a simgen dataset folder (no meta/); give the folder a run "
                               "wrote (output.dir)")
-        inside(self.root, "meta", "the frames' meta folder")  # not a link out of the dataset
+        inside(self.root, META_DIR, "the frames' meta folder")  # not a link out of the dataset
         self.indices: list[int] = frames_on_disk(self.root)
         """The frame indices of the complete frames, sorted."""
         self._complete = frozenset(self.indices)
@@ -242,14 +243,14 @@ class Dataset:
     def info(self) -> dict[str, Any]:
         """``dataset.json``: simgen's and Blender's versions, the resolved config (``info["config"]``),
         seed, categories and frames on disk."""
-        return self._json("dataset.json", "the run's description")
+        return self._json(DATASET_JSON, "the run's description")
 
     @functools.cached_property
     def coco(self) -> dict[str, Any]:
         """``coco.json`` parsed: images, categories, annotations of every frame on disk when its
         run ended. Every image's ``file_name`` is checked to stay inside the folder (no ``..``, no
         absolute path, no symbolic link out), so ``root / file_name`` is safe to open."""
-        coco = self._json("coco.json", "the COCO instances")
+        coco = self._json(COCO_JSON, "the COCO instances")
         for k, image in enumerate(coco.get("images") or ()):
             inside(self.root, image.get("file_name") if isinstance(image, dict) else None,
                    f"coco.json images[{k}].file_name")
@@ -259,7 +260,7 @@ class Dataset:
     def categories(self) -> list[dict[str, Any]]:
         """The COCO categories (``id``, ``name``, ``supercategory``; ``keypoints`` and ``skeleton``
         in a dataset made with keypoints): dataset.json's, else coco.json's."""
-        for name in ("dataset.json", "coco.json"):
+        for name in (DATASET_JSON, COCO_JSON):
             path = inside(self.root, name, "the dataset's categories")
             if path.is_file():
                 cats = read_json(path).get("categories")

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from simgen import SimgenError
 from simgen.io.files import read_json, write_json
 from simgen.io.formats.shards import INDEX, UPLOADED
+from simgen.io.names import DATASET_JSON
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,8 @@ class Remote:
         try:
             for name in formats:
                 count += self.sync_format(root / name)
-            if (root / "dataset.json").is_file():
-                self.put(root / "dataset.json", "dataset.json")
+            if (root / DATASET_JSON).is_file():
+                self.put(root / DATASET_JSON, DATASET_JSON)
         except Exception as e:
             raise SimgenError(f"output.upload={self.url}: the upload failed ({_reason(e)}) after {count} shard file(s); "
                               f"the dataset is complete in {root}; run the same command again to upload the rest") from None

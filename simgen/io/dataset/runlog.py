@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from simgen.io.names import LOGS_DIR
+
 
 def rss_mib() -> float | None:
     """This process's resident memory (Linux /proc), MiB; None where it cannot be read."""
@@ -31,7 +33,7 @@ class RunLog:
 
     def __init__(self, root: str | os.PathLike, stages: Sequence[str]):
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        self.path = Path(root) / "logs" / f"run-{stamp}-{os.getpid()}.jsonl"
+        self.path = Path(root) / LOGS_DIR / f"run-{stamp}-{os.getpid()}.jsonl"
         self.stages = tuple(stages)
         self.t0 = self._last = time.time()
         self.frames = 0

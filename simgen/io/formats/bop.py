@@ -48,6 +48,7 @@ from simgen.io.confine import SPLIT_NAME, regular_file
 from simgen.io.files import (encode_png, link_or_copy, off_layout, read_json, read_npy, read_npz, read_png,
                              rebuilt_folder, recorded_setting, remove_stale_rebuilds, write_json)
 from simgen.io.formats.coco import CocoSource, image_split
+from simgen.io.names import DATASET_JSON, META_DIR
 from simgen.labels.amodal import rasterize
 from simgen.labels.geometry import model_pose
 from simgen.procs import usable_cores
@@ -97,7 +98,7 @@ def scene_size(root: Path) -> int:
     if size is None:
         return SCENE_SIZE
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise SimgenError(f"{root / 'dataset.json'}: output.bop_scene_size={size!r} is not a whole number "
+        raise SimgenError(f"{root / DATASET_JSON}: output.bop_scene_size={size!r} is not a whole number "
                           ">= 1; render with output.bop_scene_size=1000 (or another size)")
     return size
 
@@ -368,7 +369,7 @@ def _chunk_record(root: Path, index: CocoSource, c: int, sha: str) -> dict:
         annotations.setdefault(a["image_id"], []).append(a)
     for im in chunk["images"]:
         i = int(im["simgen"]["frame_index"])
-        meta = read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
+        meta = read_json(regular_file(root, f"{META_DIR}/{i:06d}.json", f"frame {i}"))
         if first is None or i < first[0]:
             first = [i, {k: meta[k] for k in ("K", "width", "height")}]
         digest = hashlib.sha256(json.dumps([im, annotations.get(im["id"], [])]).encode()).hexdigest()[:20]
@@ -516,7 +517,7 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
                 found = previous.image(im_id, folder)
                 if found is not None:
                     return found
-            meta = read_json(regular_file(root, f"meta/{i:06d}.json", f"frame {i}"))
+            meta = read_json(regular_file(root, f"{META_DIR}/{i:06d}.json", f"frame {i}"))
             return _write_image(root, folder, meta, i, im_id, obj_ids, mesh)
 
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 from simgen.io.confine import split_name
+from simgen.io.names import COCO_JSON
 
 DEFAULT_SPLIT = "train"
 """The split of a frame that records none (datasets written before splits existed)."""
@@ -46,7 +47,7 @@ def image_split(image: dict) -> str:
 
 def write_coco(root: Path, index: CocoSource, splits: list[str]) -> None:
     """The ``coco`` format: DIR/coco.json, and DIR/coco_<split>.json per split when there are several."""
-    index.write_coco(root / "coco.json")
+    index.write_coco(root / COCO_JSON)
     names = list(splits) + [s for s in index.split_names() if s not in splits]
     if len(names) > 1:  # one split: coco.json is that split
         index.write_split_cocos({name: root / f"coco_{name}.json" for name in names})

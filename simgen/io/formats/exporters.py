@@ -36,6 +36,7 @@ from simgen.io.formats.nerfstudio import foreign_files as nerfstudio_foreign_fil
 from simgen.io.formats.stereo import kitti_foreign_files, middlebury_foreign_files, write_kitti_stereo, write_middlebury
 from simgen.io.formats.shards import PARQUET, WEBDATASET, ShardFormat, foreign_files as shard_foreign_files, update
 from simgen.io.formats.yolo import write_yolo
+from simgen.io.names import LOGS_DIR, META_DIR
 from simgen.labels.kinds import CORE_KINDS
 
 
@@ -69,7 +70,7 @@ class Exporter:
     frame when the settings will make a poor export of this format (empty: nothing to say)."""
 
 
-RESERVED = ("logs", "models", "index", "previews", "meta", *(k.folder for k in CORE_KINDS if k.folder))
+RESERVED = (LOGS_DIR, "models", "index", "previews", META_DIR, *(k.folder for k in CORE_KINDS if k.folder))
 """Names a format may not take: a dataset format other than coco rebuilds DIR/<name>/ whole (so
 not a folder of simgen's own, nor flow_*)."""
 

@@ -24,6 +24,7 @@ from simgen.core.camera import BLENDER_TO_OPENCV
 from simgen.io.confine import regular_file
 from simgen.io.files import link_or_copy, off_layout, read_json, rebuilt_folder
 from simgen.io.formats.coco import CocoSource
+from simgen.io.names import META_DIR
 
 FILES = re.compile(r"^\d{6,}/(transforms\.json|images/\d{6,}\.png)$")
 
@@ -48,7 +49,7 @@ def _groups(root: Path, index: CocoSource) -> Iterator[tuple[int, list[tuple[str
     for chunk in index.chunks():
         for im in chunk["images"]:
             stem = Path(im["file_name"]).stem
-            meta = read_json(regular_file(root, f"meta/{stem}.json", f"frame {stem}"))
+            meta = read_json(regular_file(root, f"{META_DIR}/{stem}.json", f"frame {stem}"))
             if current is not None and meta["sequence"] != current:
                 yield current, frames
                 frames = []

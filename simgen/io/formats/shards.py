@@ -44,6 +44,7 @@ from simgen import SimgenError
 from simgen.io.confine import regular_file
 from simgen.io.files import atomic_open, off_layout, read_json, recorded_setting, write_json
 from simgen.io.formats.coco import image_split
+from simgen.io.names import DATASET_JSON, META_DIR
 from simgen.labels.kinds import LABEL_KINDS
 
 SHARD_SIZE = 1000
@@ -101,7 +102,7 @@ class Sample:
 
 
 def read_sample(root: Path, index: int) -> Sample:
-    data = regular_file(root, f"meta/{index:06d}.json", f"frame {index}").read_bytes()
+    data = regular_file(root, f"{META_DIR}/{index:06d}.json", f"frame {index}").read_bytes()
     meta = json.loads(data)
     return Sample(index, data, meta, frame_fields(root, index, meta))
 
@@ -273,7 +274,7 @@ def shard_size(root: Path) -> int:
     if size is None:
         return SHARD_SIZE
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise SimgenError(f"{root / 'dataset.json'}: output.shard_size={size!r} is not a whole number >= 1")
+        raise SimgenError(f"{root / DATASET_JSON}: output.shard_size={size!r} is not a whole number >= 1")
     return size
 
 
@@ -421,7 +422,7 @@ class RangeWatch:
         self.pending[r] = self.pending.get(r, 1) - 1
         if self.pending[r]:
             return
-        meta = self.root / "meta"
+        meta = self.root / META_DIR
         frames = [i for i in range(r * self.size, (r + 1) * self.size) if (meta / f"{i:06d}.json").is_file()]
         if len(frames) < self.size:
             return  # another run renders the rest, or the dataset ends inside the range: the end of a run builds it

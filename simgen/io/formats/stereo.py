@@ -30,6 +30,7 @@ import numpy as np
 from simgen.io.confine import regular_file
 from simgen.io.files import encode_png, link_or_copy, off_layout, read_json, read_npy, read_png, rebuilt_folder
 from simgen.io.formats.coco import CocoSource, image_split
+from simgen.io.names import META_DIR
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def _frames(root: Path, index: CocoSource):
         for im in chunk["images"]:
             stem = Path(im["file_name"]).stem
             where = f"frame {stem}"
-            meta = read_json(regular_file(root, f"meta/{stem}.json", where))
+            meta = read_json(regular_file(root, f"{META_DIR}/{stem}.json", where))
             if "stereo" not in meta:
                 raise ValueError(f"frame {stem} is not a stereo pair's (no meta 'stereo'): render with camera.rig=stereo")
             yield (image_split(im), stem, meta, regular_file(root, im["file_name"], where),

@@ -17,7 +17,7 @@ import pytest
 
 from simgen import SimgenError
 from simgen.experiment.config import TrainerConfig, load_study
-from simgen.experiment.runner import ArmData, train_command
+from simgen.experiment.runner import ArmData, TrainingInputs, train_command
 from simgen.experiment.training import FIELDS, TorchvisionTrainer, from_spec, settings_of, to_spec
 from simgen.io.files import read_json, write_json
 
@@ -44,8 +44,10 @@ def spec_of(study, tmp_path: Path) -> tuple[list[str], Path]:
     out, run = tmp_path / "out", tmp_path / "out" / "runs" / "a" / "n4" / "seed5"
     run.mkdir(parents=True)
     data = ArmData(image_ids=[1, 2, 3, 4, 5], image_size=(72, 96), categories=["mug"], frame_seconds={})
-    cmd, spec = train_command(study, "a", 4, 5, run, out, ["mug"], data, [], out / "data" / "target" / "coco.json",
-                              None, out / "runs" / "predict.json")
+    shared = TrainingInputs(study=study, out=out, labels=["mug"], real_ids=[],
+                            target_coco=out / "data" / "target" / "coco.json", target_images=None,
+                            predict_list=out / "runs" / "predict.json")
+    cmd, spec = train_command(shared, arm="a", frames=4, seed=5, folder=run, data=data)
     write_json(run / "spec.json", spec, indent=1)
     return cmd, run / "spec.json"
 

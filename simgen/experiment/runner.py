@@ -158,17 +158,34 @@ def _load_gt(path: Path) -> Any:
         raise SimgenError(f"cannot read the target COCO json {path}: {e}") from None
 
 
-def train_command(study: StudyConfig, arm: str, n: int, seed: int, run: Path, out: Path, labels: list[str],
-                  data: ArmData, real_ids: list[int], target_coco: Path, target_images: Path | None,
-                  predict_list: Path) -> tuple[list[str], dict]:
-    """The child command of one training run and the spec that identifies it, from the study's
-    trainer (simgen.experiment.trainers). ``real_ids``: the image ids of study.real (sorted);
-    ``predict_list``: the target's images as runs/predict.json lists them (see
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What every training run of a study shares, worked out once before the first."""
+
+    study: StudyConfig
+    out: Path
+    """The study's folder (data/ARM: the arms' datasets, runs/: the training runs)."""
+    labels: list[str]
+    """The category names of the arms' datasets, sorted."""
+    real_ids: list[int]
+    """The image ids of study.real (sorted; [] when no arm mixes real images in)."""
+    target_coco: Path
+    target_images: Path | None
+    """Folder the target's file_name entries are relative to (None: the json's folder)."""
+    predict_list: Path
+    """The target's images as runs/predict.json lists them (see
     :func:`~simgen.experiment.trainers.write_predict_list`)."""
-    return TRAINERS.get(study.trainer.name).command(TrainingRun(
-        study=study, arm=arm, frames=n, seed=seed, folder=run, dataset=out / "data" / arm, labels=labels,
-        image_ids=data.image_ids, image_size=data.image_size, real_ids=real_ids, target_coco=target_coco,
-        target_images=target_images, predict_list=predict_list))
+
+
+def train_command(shared: TrainingInputs, *, arm: str, frames: int, seed: int, folder: Path,
+                  data: ArmData) -> tuple[list[str], dict]:
+    """The child command of one training run (arm ``arm``'s first ``frames`` images, seed
+    ``seed``, writing into ``folder``; ``data``: the arm's dataset) and the spec that identifies
+    it, from the study's trainer (simgen.experiment.trainers)."""
+    return TRAINERS.get(shared.study.trainer.name).command(TrainingRun(
+        study=shared.study, arm=arm, frames=frames, seed=seed, folder=folder, dataset=shared.out / "data" / arm,
+        labels=shared.labels, image_ids=data.image_ids, image_size=data.image_size, real_ids=shared.real_ids,
+        target_coco=shared.target_coco, target_images=shared.target_images, predict_list=shared.predict_list))
 
 
 def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "study",
@@ -212,13 +229,14 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
     if trainer.predict_list:
         (out / "runs").mkdir(exist_ok=True)
         write_predict_list(predict_list, gt, target_images or target_coco.parent)
+    shared = TrainingInputs(study=study, out=out, labels=labels, real_ids=real_ids, target_coco=target_coco,
+                            target_images=target_images, predict_list=predict_list)
     runs = [(arm, n, seed) for n in sorted(study.frames) for arm in study.arms for seed in study.seeds]
     rows = []
     for k, (arm, n, seed) in enumerate(runs, 1):
         run = out / "runs" / arm / f"n{n}" / f"seed{seed}"
         run.mkdir(parents=True, exist_ok=True)
-        cmd, spec = train_command(study, arm, n, seed, run, out, labels, arm_data[arm], real_ids, target_coco,
-                                  target_images, predict_list)
+        cmd, spec = train_command(shared, arm=arm, frames=n, seed=seed, folder=run, data=arm_data[arm])
         what = f"[{k}/{len(runs)}] {arm}, {n} frames, seed {seed}"
         result_file = run / "result.json"
         old = read_json(run / "spec.json") if (run / "spec.json").is_file() else None

@@ -120,7 +120,7 @@ class Rendered:
 class FrameLoop:
     """The stages of one run: each is a method, called through the run's hooks."""
 
-    def __init__(self, settings: Settings, recipe: Recipe, catalog: Catalog, writer: DatasetWriter,
+    def __init__(self, *, settings: Settings, recipe: Recipe, catalog: Catalog, writer: DatasetWriter,
                  kinds: list[LabelKind], hooks: Hooks, run_log: RunLog | None = None,
                  backend: Renderer | None = None, flow_formats: Sequence[Exporter] = ()):
         self.settings, self.recipe, self.catalog, self.writer = settings, recipe, catalog, writer

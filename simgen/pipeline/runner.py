@@ -271,8 +271,8 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
     keep_linear = effects_enabled(settings.effects) or any(k.name == "linear" for k in plan.kinds)
     backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=keep_linear,
                             **({"light_groups": True} if any(k.name == "lights" for k in plan.kinds) else {}))
-    loop = FrameLoop(settings, plan.recipe, plan.catalog, writer, plan.kinds, hooks, run_log, backend,
-                     flow_formats=plan.flow_formats)
+    loop = FrameLoop(settings=settings, recipe=plan.recipe, catalog=plan.catalog, writer=writer, kinds=plan.kinds,
+                     hooks=hooks, run_log=run_log, backend=backend, flow_formats=plan.flow_formats)
     loop.dataset_info = info(backend.blender_version, backend.device)
     streaming = [e.shards for e in plan.formats if e.shards]
     if streaming:

@@ -41,7 +41,7 @@ from simgen.config.schema import setting, span
 from simgen.core.paths import ASSET_DIR
 from simgen.core.scene import Scene, SceneObject
 from simgen.recipes import SHORTFALL, Recipe
-from simgen.sampling.camera import check_calibration, draw_camera, sample_shell
+from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
@@ -97,7 +97,6 @@ def check(settings: Settings) -> None:
     if not settings.scene.bin:
         raise SimgenError("scene.bin=[]: name the bin's parts (object name globs, collection:GLOB, material:GLOB, "
                           "property:KEY), e.g. scene.bin=[bin*]")
-    check_calibration(settings)
 
 
 @dataclass(frozen=True)

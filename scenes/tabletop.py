@@ -24,7 +24,7 @@ from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics,
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
 from simgen.core.transforms import plane_pose, rot_z
 from simgen.recipes import SHORTFALL, Recipe
-from simgen.sampling.camera import check_calibration, draw_camera, sample_shell
+from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import draw_distractors, object_name, pick_objects
@@ -147,7 +147,6 @@ def check(settings: Settings) -> None:
     """Cross-field rules of the tabletop scene (each field's own bounds are declared above);
     every photo of scene.background_dir decodes."""
     sc = settings.scene
-    check_calibration(settings)
     if sc.background_dir is not None:
         photo_files("scene.background_dir", sc.background_dir, settings.render.max_image_pixels)
     if sc.wall_distance[0] < sc.area_radius:

@@ -381,22 +381,21 @@ def test_catalog_keypoints_end_to_end(tmp_path):
 
 
 def test_catalog_source_without_keypoints_is_refused_before_rendering(tmp_path):
+    """The settings' validator (the check every entry point runs before a frame) refuses them."""
+    from simgen.config.settings import validate
     from simgen.pipeline import run
-
-    def no_render(*a, **k):
-        raise AssertionError("must not render")
 
     s = _catalog_settings(tmp_path, _catalog(tmp_path, declare_ball=False))
     with pytest.raises(SimgenError, match=r"declares no keypoints for \['ball'\]") as e:
-        run(s, make_renderer=no_render)
+        validate(s)
     assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
     s.objects.weights = {"ball": 0.0}  # the fix it names: leave the category out
-    run(s, make_renderer=FakeRenderer)
+    run(validate(s), make_renderer=FakeRenderer)
     s = _catalog_settings(tmp_path, _catalog(tmp_path))
     s.output.dir = str(tmp_path / "out2")
     s.objects.parametric = 0.5
     with pytest.raises(SimgenError, match="objects.parametric=0"):
-        run(s, make_renderer=no_render)
+        validate(s)
     s = _catalog_settings(tmp_path, BUNDLED_CATALOG)
     with pytest.raises(SimgenError, match="output.keypoints=box"):
-        run(s, make_renderer=no_render)
+        validate(s)

@@ -84,6 +84,7 @@ def usage() -> str:
               "  simgen merge /data/all /data/part1 /data/part2             # datasets into one (hard links)",
               "  simgen inspect /data/run1 [--out report.html]              # HTML report: contact sheet, plots, warnings",
               "  simgen validate /data/run1 [--full]                        # consistency checks; exit 0 clean, 1 problems",
+              "  simgen validate scene=flying 'output.formats=[yolo]'       # check a config as a run would; render nothing",
               "  simgen compare /data/run1 real/coco.json --images-b real/images  # how two datasets differ (HTML + JSON)",
               "  simgen fetch polyhaven hdris --library /data/lib --count 20  # assets into a library (also textures,",
               "                                       # models; ambientcg materials; gso models); docs/tutorials/asset-libraries.md",

@@ -2,28 +2,39 @@
 
 :mod:`simgen.config` declares the groups and checks them without knowing any recipe. Here a
 composed Hydra config becomes :class:`~simgen.config.Settings` whose ``scene`` is typed by the
-chosen recipe's own ``Config`` (:func:`to_settings`), and :func:`validate` adds the recipe's
-own ``check`` to the declared checks. :func:`validate` is the one check of a Settings tree: the
-``simgen`` command, ``simgen.cli.check_dataset`` (a study's arms), the API and the tests all end
-in it; :func:`value_error` words what OmegaConf refuses on the way, whether Hydra composing the
-config or :func:`to_settings` converting it raised it. ``default_settings()`` is the validated
-default.
+chosen recipe's own ``Config`` (:func:`to_settings`), and :func:`validate` adds to the declared
+checks every rule that needs more than the declarations: the images a setting names, the lens
+(:func:`simgen.sampling.camera.check_calibration`), what the outputs ask (:func:`outputs`:
+formats and the labels they need, stereo rigs, uploads, optional modules, keypoint sources) and
+the recipe's own keys and ``check``. :func:`validate` is the one check of a Settings tree: the
+``simgen`` command, ``simgen validate KEY=VALUE ...``, ``simgen.cli.check_dataset`` (a study's
+arms, a fit's base and space), the API and the tests all end in it, and the pipeline checks
+nothing of its own (it asks :func:`outputs` for the resolved kinds and formats);
+:func:`value_error` words what OmegaConf refuses on the way, whether Hydra composing the config
+or :func:`to_settings` converting it raised it. ``default_settings()`` is the validated default.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import fields
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Callable
 
 from simgen import SimgenError
 from simgen.assets.images import check_image_textures, check_images, hdri_files
-from simgen.config import DEFAULT_RECIPE, RenderConfig, Settings, check_settings
+from simgen.config import DEFAULT_RECIPE, STEREO_LABELS, RenderConfig, Settings, check_settings, labels_written
 from simgen.config.schema import did_you_mean, mapping_fields, override_text, renamed
+from simgen.io.dataset.remote import Remote
+from simgen.io.formats.exporters import Exporter, missing_labels, resolve as resolve_formats
+from simgen.labels.keypoints import KEYPOINTS, check_sources
+from simgen.labels.kinds import LabelKind, resolve as resolve_kinds
 from simgen.recipes import load_recipe, refuse_ignored
+from simgen.sampling.camera import check_calibration
+from simgen.sampling.classes import drawn_categories
 
-__all__ = ["RenderConfig", "Settings", "default_scene", "default_settings", "to_settings", "validate"]
+__all__ = ["Outputs", "RenderConfig", "Settings", "default_scene", "default_settings", "outputs", "to_settings",
+           "validate"]
 
 
 def default_scene(recipe: str = DEFAULT_RECIPE) -> Any:
@@ -60,9 +71,65 @@ def validate(s: Settings) -> Settings:
 
         pbr_sets(resolve_pbr_dir(s.materials.pbr_dir), max_pixels=limit)  # every set's maps decode
     refuse_ignored(recipe, s)
+    check_calibration(s)
+    if KEYPOINTS in outputs(s).kinds:
+        from simgen.pipeline.frames import catalog_for
+
+        catalog = catalog_for(s)
+        problem = check_sources(s.output.keypoints, catalog, drawn_categories(catalog, s.objects),
+                                s.objects.parametric)
+        if problem:
+            raise SimgenError(problem)
     if getattr(recipe, "check", None) is not None:
         recipe.check(s)
     return s
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a run writes, resolved from output.* and sequence.formats (:func:`outputs`)."""
+
+    kinds: list[LabelKind]
+    """The label kinds written: output.labels, and a stereo rig's own."""
+    formats: list[Exporter]
+    """output.formats."""
+    flow_formats: list[Exporter]
+    """sequence.formats: the flow files' formats."""
+    remote: Remote | None
+    """output.upload's store (not yet written to: :meth:`Remote.check` probes it), or None."""
+
+
+def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> list:
+    """The registry entries (label kinds, formats) that config key ``key`` names; one-line
+    SimgenError naming the key and the choices for an unknown name."""
+    try:
+        return resolve_names(names, **kw)
+    except (ValueError, SimgenError) as e:  # an unknown name; a plugin that cannot be loaded
+        raise SimgenError(f"{key}={list(names)}: {e}") from None
+
+
+def outputs(s: Settings) -> Outputs:
+    """The label kinds, formats and upload store ``s`` asks for, each rule about them checked in
+    one line: every name registered, a stereo format only with camera.rig=stereo, every format's
+    labels written, a format's optional module installed (naming its extra), an upload only of
+    streaming shards, to a URL whose store's module is installed."""
+    written = labels_written(s.output.labels, s.camera.rig)
+    kinds = registered("output.labels", resolve_kinds, written)
+    formats = registered("output.formats", resolve_formats, s.output.formats, flow=False)
+    stereo = [e.name for e in formats if set(e.labels) & set(STEREO_LABELS)]
+    if stereo and s.camera.rig != "stereo":
+        raise SimgenError(f"output.formats={stereo} write stereo pairs: set camera.rig=stereo")
+    problem = missing_labels(formats, written) or next(filter(None, (e.shards.missing() for e in formats if e.shards)), "")
+    if problem:
+        raise SimgenError(f"output.formats={list(s.output.formats)}: {problem}")
+    remote = None
+    if s.output.upload:
+        if not any(e.shards for e in formats):
+            raise SimgenError(f"output.upload sends the streaming formats' shards; output.formats="
+                              f"{list(s.output.formats)} has none: add webdataset or parquet")
+        remote = Remote(s.output.upload)
+    flow_formats = registered("sequence.formats", resolve_formats, s.sequence.formats, flow=True)
+    return Outputs(kinds, formats, flow_formats, remote)
 
 
 def to_settings(cfg: Any) -> Settings:

@@ -21,13 +21,13 @@ from simgen.pipeline.frames import (SequenceWindow, catalog_for, frame_position,
 from simgen.pipeline.loop import PRODUCER_STAGES, STAGES, FrameLoop, Hooks, Rendered, StageTimes
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_meta, model_relpath
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer, RendererFactory
-from simgen.pipeline.runner import RunSummary, blender_renderer, registered, run
+from simgen.pipeline.runner import RunSummary, blender_renderer, run
 from simgen.recipes import load_recipe
 
 __all__ = [
     "FramePool", "PRODUCER_STAGES", "STAGES", "FrameLoop", "FrameOutput", "Hooks", "Passes", "RenderedFrame", "Renderer",
     "RendererFactory", "Rendered", "RunSummary", "SequenceWindow", "StageTimes", "StopRequest",
     "blender_renderer", "catalog_for", "finish_dataset", "flow_between", "frame_meta", "frame_position", "keep_log",
-    "load_recipe", "make_frame_scene", "make_sequence_scenes", "model_relpath", "registered", "run", "shard_frames",
+    "load_recipe", "make_frame_scene", "make_sequence_scenes", "model_relpath", "run", "shard_frames",
     "unless_full", "worker_count",
 ]

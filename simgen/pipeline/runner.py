@@ -9,25 +9,26 @@ import platform
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import simgen
 from simgen import Interrupted, SimgenError
 from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
-from simgen.config import STEREO_LABELS, RenderConfig, Settings, labels_written
+from simgen.config import RenderConfig, Settings
+from simgen.config.settings import outputs
 from simgen.core.scene import Scene
 from simgen.imaging.effects import effects_enabled
 from simgen.io import scratch
 from simgen.io.dataset.coco_index import CocoIndex
 from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frames_on_disk
-from simgen.io.formats.exporters import Exporter, missing_labels, resolve as resolve_formats
+from simgen.io.formats.exporters import Exporter
 from simgen.io.formats.shards import RangeWatch
 from simgen.io.dataset.outdir import claim, local_locks, no_space
 from simgen.io.dataset.remote import Remote
 from simgen.io.dataset.runlog import RunLog, describe
-from simgen.labels.keypoints import KEYPOINTS, check_sources, coco_categories
-from simgen.labels.kinds import LabelKind, resolve
+from simgen.labels.keypoints import KEYPOINTS, coco_categories
+from simgen.labels.kinds import LabelKind
 from simgen.pipeline.batches import run_in_batches
 from simgen.pipeline.concurrency import StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, previous_info, unless_full
@@ -36,7 +37,6 @@ from simgen.pipeline.frames import (catalog_for, check_placement, frame_position
 from simgen.pipeline.loop import STAGES, FrameLoop, Hooks
 from simgen.pipeline.renderer import Renderer, RendererFactory
 from simgen.progress import Progress
-from simgen.sampling.classes import drawn_categories
 from simgen.recipes import Recipe, load_recipe
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
@@ -102,15 +102,6 @@ def blender_renderer() -> RendererFactory:
     return make
 
 
-def registered(key: str, resolve_names: Callable, names: list[str], **kw) -> list:
-    """The registry entries (label kinds, formats) that config key ``key`` names; one-line
-    SimgenError naming the key and the choices for an unknown name."""
-    try:
-        return resolve_names(names, **kw)
-    except (ValueError, SimgenError) as e:  # an unknown name; a plugin that cannot be loaded
-        raise SimgenError(f"{key}={list(names)}: {e}") from None
-
-
 MALLOC_MMAP_THRESHOLD = 32 << 20
 MALLOC_TRIM_THRESHOLD = 128 << 20
 
@@ -153,32 +144,15 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     hooks = hooks if hooks is not None else Hooks()
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings)
-    written = labels_written(settings.output.labels, settings.camera.rig)
-    kinds = registered("output.labels", resolve, written)
-    formats = registered("output.formats", resolve_formats, settings.output.formats, flow=False)
-    stereo = [e.name for e in formats if set(e.labels) & set(STEREO_LABELS)]
-    if stereo and settings.camera.rig != "stereo":
-        raise SimgenError(f"output.formats={stereo} write stereo pairs: set camera.rig=stereo")
-    problem = missing_labels(formats, written) or next(filter(None, (e.shards.missing() for e in formats if e.shards)), "")
-    if problem:
-        raise SimgenError(f"output.formats={list(settings.output.formats)}: {problem}")
-    remote = None
-    if settings.output.upload:
-        if not any(e.shards for e in formats):
-            raise SimgenError(f"output.upload sends the streaming formats' shards; output.formats="
-                              f"{list(settings.output.formats)} has none: add webdataset or parquet")
-        remote = Remote(settings.output.upload)
-        remote.check()
+    asked = outputs(settings)  # checked by validate: here only resolved
+    kinds, formats, flow_formats, remote = asked.kinds, asked.formats, asked.flow_formats, asked.remote
+    if remote is not None:
+        remote.check()  # the store itself: it may be written to, before the first frame
     for advice in filter(None, (e.advice(settings) for e in formats if e.advice)):
         log.warning("%s", advice)
-    flow_formats = registered("sequence.formats", resolve_formats, settings.sequence.formats, flow=True)
     categories = catalog.to_json()
     if KEYPOINTS in kinds:  # every category gets its keypoint names and skeleton (COCO keypoints)
         o = settings.output
-        problem = check_sources(o.keypoints, catalog, drawn_categories(catalog, settings.objects),
-                                settings.objects.parametric)
-        if problem:
-            raise SimgenError(problem)
         categories = coco_categories(categories, o.keypoints, o.keypoint_count, catalog)
     out = Path(settings.output.dir).expanduser().resolve()
     indices = shard_frames(settings)

@@ -1251,3 +1251,27 @@ def test_a_fit_searches_an_environment_scene_its_default_space_and_its_prefit():
                        plan.scale, plan.weights)
     assert found.distance.total < default.total - 0.2, (found.distance.total, default.total, found.values)
     assert found.values["scene.camera_distance"][0] > 1.2 and found.values["objects.count"][1] <= 4, found.values
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line_with_its_password_hidden(monkeypatch):
+    """fit.storage: a server that does not answer, a driver that is not installed (naming the
+    extra) and a URL that is none each end in one line; the password never shows."""
+    import socket
+
+    from optuna.storages import RDBStorage
+
+    from simgen.fit.runner import opened
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg2://simgen:secret@127.0.0.1:{port}/nothing"
+    with pytest.raises(SimgenError, match=r"cannot open the database \(.*refused") as e:
+        opened(url, lambda: RDBStorage(url))
+    assert "secret" not in str(e.value) and "\n" not in str(e.value) and "simgen:***@" in str(e.value)
+    monkeypatch.setitem(sys.modules, "psycopg2", None)  # the postgres extra not installed
+    with pytest.raises(SimgenError, match=r"needs the psycopg2 module: pip install 'simgen\[postgres\]'") as e:
+        opened(url, lambda: RDBStorage(url))
+    assert "secret" not in str(e.value)
+    with pytest.raises(SimgenError, match="is no database URL"):
+        opened("nonsense", lambda: RDBStorage("nonsense"))

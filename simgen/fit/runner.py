@@ -278,9 +278,9 @@ def open_study(plan: Plan) -> Any:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # ... and one that study.ask() gives with a heartbeat: the fit's trials beat themselves (Trials.begin)
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-    storage = shared_storage(lambda: RDBStorage(
+    storage = opened(plan.storage_url, lambda: shared_storage(lambda: RDBStorage(
         plan.storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2)))
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))))
     name = plan.fit.name
     fingerprint = json.loads(json.dumps(plan.fingerprint))
     existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
@@ -322,6 +322,32 @@ def open_study(plan: Plan) -> Any:
 SCHEMA_TRIES = 5
 """Attempts at opening the study's storage: workers that start at once on a new database each create
 Optuna's tables, and all but one fail with a duplicate key (PostgreSQL's catalogue): they try again."""
+
+
+def opened(url: str, make: Callable[[], Any]) -> Any:
+    """``make()``, the study's storage at ``url``; a database that cannot be reached or a driver
+    that is not installed is one line naming fit.storage (its password hidden) and the fix."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+    except ArgumentError:
+        raise SimgenError(f"fit.storage={url!r} is no database URL; give e.g. "
+                          "postgresql+psycopg2://user:pw@host/db") from None
+    try:
+        return make()
+    except ImportError:  # the URL's driver (Optuna words it as its own)
+        raise SimgenError(f"fit.storage={shown} needs the {parsed.get_driver_name()} module: pip install "
+                          "'simgen[postgres]' (or pip install -e '.[postgres]' in a checkout) for "
+                          "postgresql+psycopg2://") from None
+    except NoSuchModuleError as e:
+        raise SimgenError(f"fit.storage={shown}: {e}") from None
+    except OperationalError as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())
+        raise SimgenError(f"fit.storage={shown}: cannot open the database ({reason}); check that its server runs "
+                          "and the URL's host, port, user and database") from None
 
 
 def shared_storage(make: Callable[[], Any]) -> Any:

@@ -18,40 +18,34 @@ from simgen.core.scene import Camera, Scene
 from simgen.sampling.random import chance, direction, uniform
 
 
-def shell_camera(c: CameraConfig, r: RenderConfig, target: np.ndarray, dist: float, el: float, az: float,
-                 focal: float | None, principal_point: tuple[float, float] = (0.0, 0.0), exposure: float = 0.0,
-                 fstop: float = 0.0, focal_scale: float = 1.0) -> Camera:
-    """The camera at ``dist``/``el``/``az`` around ``target``; ``principal_point`` is the
-    (cx, cy) offset in pixels from the image centre, made by Blender's lens shift; with
-    ``fstop`` > 0, depth of field focused on ``target``. With camera.calibration, its lens and
-    K instead of ``focal``, its focal lengths times ``focal_scale`` and its principal point
-    moved by ``principal_point``."""
-    eye = target + dist * direction(az, el)
+def draw_camera(settings: Any, draw: dict) -> Camera:
+    """The camera of a shell draw (:func:`sample_shell`'s record) for ``settings`` (its camera and
+    render groups): at ``distance``/``elevation_deg``/``azimuth_deg`` around ``target``, looking
+    at it; ``principal_point_offset_px`` is the (cx, cy) offset in pixels from the image centre,
+    made by Blender's lens shift; with ``fstop`` > 0, depth of field focused on ``target``. With
+    camera.calibration, its lens and K instead of ``focal_length_mm``, its focal lengths times
+    ``focal_scale`` and its principal point moved by the offset."""
+    c, r = settings.camera, settings.render
+    target, dist = np.array(draw["target"]), draw["distance"]
+    principal_point = tuple(draw.get("principal_point_offset_px", (0.0, 0.0)))
+    fstop = draw.get("fstop", 0.0)
+    eye = target + dist * direction(draw["azimuth_deg"], draw["elevation_deg"])
     if c.rig == "stereo" and c.calibration is not None:  # the calibrated rig's rectified pair: a pinhole
         lens, K = None, rectified_pair(str(c.calibration), r.width, r.height)[0]
     else:
         lens = calibrated_lens(c, r)
         if lens is not None:
-            lens = jittered(lens, focal_scale, principal_point)
-        K = lens.K if lens is not None else intrinsics(focal, c.sensor_width, r.width, r.height,
+            lens = jittered(lens, draw.get("focal_scale", 1.0), principal_point)
+        K = lens.K if lens is not None else intrinsics(draw["focal_length_mm"], c.sensor_width, r.width, r.height,
                                                        shift_x=-principal_point[0] / r.width,
                                                        shift_y=principal_point[1] / r.width)
     return Camera(width=r.width, height=r.height, K=K, world_to_camera=look_at(eye, target),
-                  clip_start=c.clip_start, clip_end=c.clip_end, exposure=exposure, sensor_width=c.sensor_width,
-                  fstop=fstop, focus_distance=dist if fstop > 0 else 0.0, lens=lens)
-
-
-def draw_camera(settings: Any, draw: dict) -> Camera:
-    """The camera of a shell draw (:func:`sample_shell`: its target, distance, elevation, azimuth,
-    lens, exposure, aperture) for ``settings`` (its camera and render groups)."""
-    return shell_camera(settings.camera, settings.render, np.array(draw["target"]), draw["distance"],
-                        draw["elevation_deg"], draw["azimuth_deg"], draw["focal_length_mm"],
-                        tuple(draw.get("principal_point_offset_px", (0.0, 0.0))), draw.get("exposure_stops", 0.0),
-                        draw.get("fstop", 0.0), draw.get("focal_scale", 1.0))
+                  clip_start=c.clip_start, clip_end=c.clip_end, exposure=draw.get("exposure_stops", 0.0),
+                  sensor_width=c.sensor_width, fstop=fstop, focus_distance=dist if fstop > 0 else 0.0, lens=lens)
 
 
 def sample_shell(c: CameraConfig, shell: Any, center: np.ndarray, rng: np.random.Generator) -> dict:
-    """Draw a camera on its shell around ``center``; returns the draws (see :func:`shell_camera`).
+    """Draw a camera on its shell around ``center``; returns the draws (see :func:`draw_camera`).
     ``shell``: the recipe's settings of where the camera stands (``camera_distance``,
     ``camera_elevation``, ``camera_azimuth`` ranges and ``look_at_jitter``: tabletop's Config);
     ``c``: its lens, sensor and exposure."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from simgen.config import RenderConfig, Settings
-from simgen.config.settings import validate
+from simgen.configure.settings import validate
 from simgen.recipes import Recipe
 
 

@@ -1,6 +1,6 @@
 """Hydra's config groups against the declared schema in simgen.config (pure, no rendering).
 
-* each group's default option is its dataclass (simgen.config.store registers it): composing
+* each group's default option is its dataclass (simgen.configure.store registers it): composing
   the defaults gives the dataclass defaults, value for value and type for type, and no YAML
   file restates them;
 * every other option file names its group's default as its base and states only keys that
@@ -30,14 +30,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 import simgen.config
-import simgen.config.store
+import simgen.configure.store
 from simgen import SimgenError
 from simgen.config import DEVICES, RenderConfig, Settings
-from simgen.config.store import OUTPUT_DIR, default_options, groups, options, registered
+from simgen.configure.store import OUTPUT_DIR, default_options, groups, options, registered
 from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.config import is_study_file
 from simgen.config.schema import check_fields, field_docs, rule_of
-from simgen.config.settings import default_scene, default_settings, to_settings, validate
+from simgen.configure.settings import default_scene, default_settings, to_settings, validate
 from simgen.recipes import BUILTIN
 
 GLOBAL_GROUPS = ("experiment",)
@@ -53,7 +53,7 @@ FILE_OPTIONS = [(g, o) for g, o in SCHEMA_OPTIONS if registered(g, o) is None]
 TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_dataclass(f.type)
              and f.name not in GROUPS]
 
-# Where the composed config spells a default otherwise than the dataclass (simgen.config.store):
+# Where the composed config spells a default otherwise than the dataclass (simgen.configure.store):
 # on the command line the dataset goes to Hydra's run folder, which only exists inside a Hydra
 # run, and the {name: value} settings of objects are null (Hydra's struct mode only lets
 # ``objects.dirs={a: b}`` set a null, not add keys to an empty dict), read as {}.
@@ -64,7 +64,7 @@ COMPOSED_SPELLINGS = {("output", "dir"): (OUTPUT_DIR, "outputs/dataset"),
 
 @functools.lru_cache(maxsize=None)
 def _composed(overrides: tuple[str, ...], return_hydra_config: bool):
-    return simgen.config.store.compose(overrides, return_hydra_config=return_hydra_config)
+    return simgen.configure.store.compose(overrides, return_hydra_config=return_hydra_config)
 
 
 def _compose(overrides=(), return_hydra_config=False):
@@ -129,9 +129,9 @@ def test_each_default_option_is_its_dataclass():
 
 def test_registering_twice_changes_nothing():
     before = OmegaConf.to_container(_compose(), resolve=False)
-    simgen.config.store.register()
-    simgen.config.store.register()
-    assert OmegaConf.to_container(simgen.config.store.compose(), resolve=False) == before
+    simgen.configure.store.register()
+    simgen.configure.store.register()
+    assert OmegaConf.to_container(simgen.configure.store.compose(), resolve=False) == before
 
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -268,7 +268,7 @@ def test_objects_dirs_override_composes(tmp_path):
 
     Fails while objects.dirs composes as a typed ``{}`` (Hydra's struct mode refuses new keys:
     ``Could not override 'objects.dirs'. Key 'gadget' is not in struct``) or a typed null
-    (OmegaConf cannot merge a mapping into it); simgen.config.store.composed composes it as
+    (OmegaConf cannot merge a mapping into it); simgen.configure.store.composed composes it as
     an untyped null, which to_settings reads as {}.
     """
     s = _settings(tmp_path, ["objects.catalog=null", f"objects.dirs={{gadget: '{tmp_path}'}}"])
@@ -515,18 +515,18 @@ def test_scene_of_another_recipe_is_refused():
 
 def test_config_layer_imports_no_recipe_pipeline_or_blender():
     """simgen.config (and the schema vocabulary) sit below the recipes: importing them loads no
-    scene recipe, no simgen.recipes, none of the package's modules above them (settings, store), no
-    pipeline and no Blender."""
+    scene recipe, no simgen.recipes, no simgen.configure (settings, store: above them), no pipeline
+    and no Blender."""
     code = ("import sys, simgen.config, simgen.config.schema; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bpy' or m.startswith('simgen.scenes') "
-            "or m in ('simgen.recipes', 'simgen.pipeline', 'simgen.config.settings', 'simgen.config.store', "
+            "or m in ('simgen.recipes', 'simgen.pipeline', 'simgen.configure.settings', 'simgen.configure.store', "
             "'simgen.blender')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(simgen.config.__file__).parents[2]).stdout
     assert out.strip() == "[]", out
     source = Path(simgen.config.__file__).read_text()
-    for name in ("simgen.scenes", "simgen.recipes", "simgen.pipeline", "simgen.blender", "simgen.config.settings",
-                 "simgen.config.store"):
+    for name in ("simgen.scenes", "simgen.recipes", "simgen.pipeline", "simgen.blender", "simgen.configure.settings",
+                 "simgen.configure.store"):
         assert f"import {name}" not in source and f"from {name} " not in source, name
 
 

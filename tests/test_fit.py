@@ -1116,7 +1116,7 @@ def test_the_final_round_drops_a_finalist_that_cannot_render_and_best_yaml_rende
 def test_a_candidate_whose_objects_cannot_be_placed_is_refused_before_it_renders():
     from types import SimpleNamespace
 
-    from simgen.config.settings import validate
+    from simgen.configure.settings import validate
     from simgen.fit.plan import Plan
 
     from simgen.pipeline.frames import catalog_for

@@ -31,16 +31,16 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.recipes",),                                        # the recipe protocol and loader
     ("simgen.scenes",),                                         # the recipes themselves (scenes/)
     ("simgen.blender",),                                        # the bpy boundary
-    ("simgen.config.settings", "simgen.config.store",          # config -> typed settings, Hydra's groups (they
-     "simgen.pipeline"),                                        # know the recipes: above them); the frame loop
+    ("simgen.configure", "simgen.pipeline"),                    # config -> validated Settings, Hydra's groups (they
+                                                                # know the recipes: above them); the frame loop
     ("simgen.experiment", "simgen.fit"),                        # studies: render arms, train, score; fits: search settings
     ("simgen.cli",),                                            # the Hydra entry point
     ("simgen.api",),                                            # the Python API: the commands as functions
     ("simgen.torch",),                                          # optional extra (torch), on top: no other module imports it
 ]
 """Lowest first: a module may import its own layer's and lower layers' modules only. A module's
-layer is that of the longest name listed that it is or is under: simgen.config.settings and
-simgen.config.store sit above the rest of simgen.config."""
+layer is that of the longest name listed that it is or is under: simgen.io.formats and
+simgen.io.dataset sit above the rest of simgen.io."""
 LAZY_EXPORTS = {("simgen", "simgen.api")}
 """(package, module) imports that run back up the layers on purpose: ``simgen.render`` and the other
 names of the Python API are simgen.api's, imported by simgen's module ``__getattr__`` on first use,

@@ -1,4 +1,4 @@
-"""One validator: every rule about settings is checked by :func:`simgen.config.settings.validate`
+"""One validator: every rule about settings is checked by :func:`simgen.configure.settings.validate`
 before anything renders, and each entry point reaches it: ``simgen`` (a run), ``simgen validate
 KEY=VALUE ...``, ``simgen study`` (every arm's config) and ``simgen fit`` (its base config; the
 space's corners go through the same check). Each case runs in this process with Blender guarded
@@ -98,10 +98,10 @@ def test_validate_says_what_a_valid_config_renders(tmp_path, monkeypatch, capfd)
 def test_a_lens_rule_holds_for_every_recipe_that_takes_a_lens():
     """The lens check is the validator's, not a recipe's: scene=environment (which draws its camera
     through the lens as tabletop does) refuses a focal jitter without a calibration too."""
-    from simgen.config.settings import validate
+    from simgen.configure.settings import validate
     from simgen import SimgenError
     from simgen.config import Settings
-    from simgen.config.settings import default_scene
+    from simgen.configure.settings import default_scene
 
     scene = default_scene("environment")
     scene.file = str(Path(__file__).resolve().parents[1] / "assets" / "environments" / "bin.glb")

@@ -52,7 +52,7 @@ _full_error = False
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
     from simgen.pipeline import run
-    from simgen.config.settings import to_settings
+    from simgen.configure.settings import to_settings
 
     handler = None
     root = logging.getLogger()
@@ -127,10 +127,10 @@ def main() -> None:
         fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
              "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")
     args = sys.argv[1:]
-    if args and args[0] in SUBCOMMANDS:  # those that compose a config store it themselves (simgen.config.store.compose)
+    if args and args[0] in SUBCOMMANDS:  # those that compose a config store it themselves (simgen.configure.store.compose)
         SUBCOMMANDS[args[0]](args[1:])
         return
-    from simgen.config.store import register
+    from simgen.configure.store import register
 
     register()  # the config groups' defaults are the declared dataclasses: stored before Hydra composes
     if any(a in HELP_FLAGS for a in args):
@@ -176,7 +176,7 @@ def main() -> None:
 
             if not isinstance(e, (HydraException, OmegaConfBaseException)):
                 raise
-            from simgen.config.store import composition_error
+            from simgen.configure.store import composition_error
 
             fail(str(composition_error(e, details="HYDRA_FULL_ERROR=1 shows the details")))
         finally:

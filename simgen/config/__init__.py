@@ -1,25 +1,24 @@
 """Typed configuration: the schema of every Hydra group, one declaration per setting.
 
-The package gathers simgen's configuration: this module holds the settings dataclasses (the
+The package declares simgen's configuration: this module holds the settings dataclasses (the
 :class:`Settings` tree and every group's class) and :func:`check_settings`;
 :mod:`simgen.config.schema` the vocabulary they are declared in (``setting()``, ``span()``, the
-field checks); :mod:`simgen.config.settings` a composed config made :class:`Settings` with its
-recipe, and :func:`~simgen.config.settings.validate`; :mod:`simgen.config.store` Hydra's config
-groups (ConfigStore, compose, Hydra's errors in one line). Importing ``simgen.config`` loads
-neither of the last two: they sit higher in the layers (they know the scene recipes,
-:mod:`simgen.recipes`) and are imported by their own names.
+field checks). What needs the scene recipes is the package :mod:`simgen.configure`, higher in
+the layers: :mod:`simgen.configure.settings` a composed config made :class:`Settings` with its
+recipe, and :func:`~simgen.configure.settings.validate`; :mod:`simgen.configure.store` Hydra's
+config groups (ConfigStore, compose, Hydra's errors in one line).
 
 Each field declares its type, default and bounds (:func:`simgen.config.schema.setting`,
 :func:`simgen.config.schema.span`) with its meaning in the docstring under it; a group's class
 docstring says what its defaults give. Each dataclass is its group's default option in Hydra
-(:mod:`simgen.config.store`); the option files under ``configs/`` state only what differs.
+(:mod:`simgen.configure.store`); the option files under ``configs/`` state only what differs.
 :func:`check_settings` checks a Settings tree against these declarations (one generic walk)
 plus the few rules that tie fields together. docs/config.md and ``simgen --help`` are
 generated from the same declarations.
 
 This module sits low in the layers: it imports no recipe (``scenes``), no pipeline and no
 Blender. Turning a composed Hydra config into Settings with the recipe's own Config, and the
-recipe's own checks, live higher up in :mod:`simgen.config.settings`.
+recipe's own checks, live higher up in :mod:`simgen.configure.settings`.
 """
 
 from __future__ import annotations
@@ -592,7 +591,7 @@ class Settings:
     objects: ObjectsConfig = field(default_factory=ObjectsConfig)
     scene: Any = None
     """The recipe's own Config dataclass (scenes/<recipe>.py), chosen by scene.recipe; None stands
-    for the default recipe's defaults (simgen.config.settings.validate fills it in)."""
+    for the default recipe's defaults (simgen.configure.settings.validate fills it in)."""
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -619,7 +618,7 @@ def check_settings(s: Settings) -> Settings:
     """Check ``s`` against every field's declaration (:func:`simgen.config.schema.check_fields`), the
     rules that tie fields together, and the output folder; a one-line SimgenError naming the key
     and the fix. The files the settings name (HDRIs, texture images) and the recipe's own checks
-    are :func:`simgen.config.settings.validate`'s."""
+    are :func:`simgen.configure.settings.validate`'s."""
     check_fields(s)
     if s.start + s.frames - 1 > MAX_FRAME_INDEX:
         raise SimgenError(f"start={s.start} frames={s.frames} reach frame index {s.start + s.frames - 1}, beyond "

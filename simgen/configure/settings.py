@@ -1,4 +1,4 @@
-"""Settings with their recipe: the module of the config package that knows scene recipes.
+"""Settings with their recipe: a composed config made Settings, and the one validator.
 
 :mod:`simgen.config` declares the groups and checks them without knowing any recipe. Here a
 composed Hydra config becomes :class:`~simgen.config.Settings` whose ``scene`` is typed by the

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import dataset_files, tiny_settings
 from simgen.config import EffectsConfig
+from simgen.core.tone import WHITE, display
 from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled, effects_rngs, jpeg_roundtrip,
                                     motion_blur, sensor_noise, vignetting_map, white_balance_gains)
-from simgen.imaging.tone import WHITE, display
 
 ALL_ON = EffectsConfig(motion_blur_probability=1.0, blur_probability=1.0, vignetting_probability=1.0,
                        noise_probability=1.0, white_balance_probability=1.0, jpeg_probability=1.0)

@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BLENDER_MODULES = {"bpy", "mathutils", "bmesh"}
 
 LAYERS: list[tuple[str, ...]] = [
-    ("simgen", "simgen.core"),                                  # errors, scene data, camera maths
-    ("simgen.imaging.tone", "simgen.imaging.ocio"),             # the tone curve
+    ("simgen", "simgen.core"),                                  # errors, scene data, camera maths, the tone curve
     ("simgen.config",),                                         # the declared settings (the package, schema.py)
     ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
     ("simgen.io", "simgen.sampling", "simgen.imaging"),         # file mechanics; samplers; RGB effects

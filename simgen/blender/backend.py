@@ -30,11 +30,11 @@ from simgen.blender.session import BlenderLog, pick_gpus
 from simgen.config import RenderConfig
 from simgen.core.lens import Lens
 from simgen.core.mesh_ref import EnvironmentMesh
+from simgen.core.ocio import view_processor
 from simgen.core.scene import Camera, Scene
+from simgen.core.tone import VIEWS
 from simgen.io import scratch
 from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
-from simgen.imaging.ocio import view_processor
-from simgen.imaging.tone import VIEWS
 
 # RawPasses ... read_passes: names this module held before the Blender layer was split by concern,
 # still importable from here

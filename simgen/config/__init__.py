@@ -33,7 +33,7 @@ from simgen.config.schema import check_fields, setting, span
 from simgen.core.scene import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
 from simgen.core.camera import STEREO_LABELS
 from simgen.core.splits import check_splits
-from simgen.imaging.tone import TONES
+from simgen.core.tone import TONES
 
 Range = list[float]
 """A closed interval [low, high] that a parameter is drawn from uniformly."""

@@ -1,1 +1,1 @@
-"""Plain-data scene description, camera maths and the label conventions."""
+"""Plain-data scene description, camera maths, the tone curve and the label conventions."""

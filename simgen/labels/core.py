@@ -366,7 +366,7 @@ LINEAR = LabelKind(
     "light, metered so that mid grey is 0.18 (meta image.total_stops; HDR: may exceed 1); the effects of "
     "the meta's record applied to it give the image", "float32", 3, "linear", ".npy", compute=exposed_linear)
 """Optional label kind ``linear`` (output.labels=[linear]): what simgen.imaging's camera effects and
-simgen.imaging.tone.display start from, for HDR training or a sensor model of one's own."""
+simgen.core.tone.display start from, for HDR training or a sensor model of one's own."""
 
 LIGHTS = LabelKind(
     "lights", "each light's share of the exposed linear image before denoising, (L + 2, H, W, 3): the meta's "

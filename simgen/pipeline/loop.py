@@ -15,6 +15,7 @@ import numpy as np
 from simgen.assets import Catalog, load_mesh
 from simgen.config import Settings
 from simgen.core.scene import Scene
+from simgen.core.tone import WHITE, display
 from simgen.imaging.effects import apply_effects, effects_enabled, effects_rngs
 from simgen.io.dataset.layout import DatasetWriter
 from simgen.io.dataset.runlog import RunLog
@@ -30,7 +31,6 @@ from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
 from simgen.progress import Progress
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.random import render_seed
-from simgen.imaging.tone import WHITE, display
 
 log = logging.getLogger("simgen.pipeline")
 

@@ -129,7 +129,7 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
             kind.annotate(own.extra[kind.name], annotations)
     models = [(model_relpath(o.asset_id, o.mesh), o.mesh) for o in scene.objects]
     meta = frame_meta(scene, settings, catalog, index, annotations, geometry)
-    meta["image"] = own.image  # exposure metering and tone (simgen.imaging.tone)
+    meta["image"] = own.image  # exposure metering and tone (simgen.core.tone)
     return FrameOutput(index=index, labels=own, meta=meta, models=models)
 
 

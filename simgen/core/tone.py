@@ -16,7 +16,7 @@ The policy (``render.auto_exposure``, ``render.tone``):
    added on top, as exposure compensation.
 2. **Tone curve** (``tone``): Blender's own view transform (sRGB display, look None,
    exposure 0, gamma 1), applied by OpenColorIO's CPU processor on the config that ships in
-   the bpy wheel (:mod:`simgen.imaging.ocio`): the library, config and LUT files Blender uses
+   the bpy wheel (:mod:`simgen.core.ocio`): the library, config and LUT files Blender uses
    (tests/test_tone.py checks the 8-bit image against Blender's own saved output: within one
    level everywhere). ``agx``: the AgX view (Blender's default since 4.0): mid grey 0.18 to
    0.47, black 10 stops under it, white 6.5 stops over it (linear 16.3), highlights rolled
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simgen.imaging.ocio import view_processor
+from simgen.core.ocio import view_processor
 
 VIEWS = {"agx": "AgX", "standard": "Standard"}
 """render.tone -> the view of Blender's colour management (bpy 5.0.1) on the sRGB display."""
@@ -90,7 +90,7 @@ def expose(linear: np.ndarray, tone: str = "agx", auto_exposure: bool = True,
 
 def display(exposed: np.ndarray, tone: str = "agx") -> np.ndarray:
     """(H, W, 3) uint8 sRGB of an exposed linear image (:func:`expose`) through Blender's view
-    transform of ``tone`` (:data:`VIEWS`, applied by OpenColorIO: :mod:`simgen.imaging.ocio`), clipped
+    transform of ``tone`` (:data:`VIEWS`, applied by OpenColorIO: :mod:`simgen.core.ocio`), clipped
     to [0, 1] and rounded to 8 bits."""
     if tone not in VIEWS:
         raise ValueError(f"tone {tone!r} is not one of {TONES}")

@@ -350,7 +350,7 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     # a study arm from the fit renders with the same settings as --config-name best
     from simgen.experiment.config import load_study
     from simgen.experiment.runner import plan_datasets
-    from simgen.fit.results import best_overrides
+    from simgen.experiment.from_fit import best_overrides
 
     fitted = best_overrides(fit, "from_fit")
     as_overrides = simgen("--cfg", "job", "frames=2", *fitted, cwd=tmp_path)

@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.blender",),                                        # the bpy boundary
     ("simgen.configure", "simgen.pipeline"),                    # config -> validated Settings, Hydra's groups (they
                                                                 # know the recipes: above them); the frame loop
-    ("simgen.experiment", "simgen.fit"),                        # studies: render arms, train, score; fits: search settings
+    ("simgen.experiment",),                                     # studies: render arms, train, score
+    ("simgen.fit",),                                            # fits: search settings (objective=ap runs a study)
     ("simgen.cli",),                                            # the Hydra entry point
     ("simgen.api",),                                            # the Python API: the commands as functions
     ("simgen.torch",),                                          # optional extra (torch), on top: no other module imports it

@@ -17,9 +17,9 @@ from typing import Optional
 from simgen import SimgenError
 from simgen.config.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 from simgen.core.paths import CONFIG_DIR
+from simgen.experiment.from_fit import best_overrides
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer
-from simgen.fit.results import best_overrides
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 STUDY_DIR = CONFIG_DIR / "study"

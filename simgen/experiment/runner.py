@@ -37,8 +37,8 @@ import numpy as np
 from simgen import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
+from simgen.experiment.from_fit import best_overrides
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
-from simgen.fit.results import best_overrides
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.io.names import COCO_JSON, LOGS_DIR
 from simgen.procs import child_env

@@ -1,4 +1,5 @@
-"""Reading a fit's results from outside the fit (a study arm's ``from_fit``)."""
+"""A study arm's ``from_fit``: the settings of a fit's best.yaml (what ``simgen fit`` writes,
+:func:`simgen.fit.runner.write_best`) as simgen overrides."""
 
 from __future__ import annotations
 

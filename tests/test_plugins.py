@@ -253,11 +253,11 @@ def test_unknown_names_are_one_line_errors_listing_the_plugins(plugins, tmp_path
 def test_a_broken_plugin_is_one_line_naming_it(tmp_path, monkeypatch, clean_registries):
     from simgen.pipeline import run
 
+    s = tiny_settings(tmp_path / "out", frames=1, width=64, height=48, samples=1)  # validated before the plugin
     site = tmp_path / "site"
     install(site, "simgen_brokenplug", f"[simgen.label_kinds]\nwobbly = {PACKAGE}.kinds:WOBBLY\n",
             {"kinds": "raise RuntimeError('the plugin fails at import')\n"})
     monkeypatch.syspath_prepend(str(site))
-    s = tiny_settings(tmp_path / "out", frames=1, width=64, height=48, samples=1)
     s.output.labels = ["wobbly"]
     with pytest.raises(SimgenError) as e:
         run(s)

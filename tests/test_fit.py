@@ -1119,7 +1119,7 @@ def test_a_candidate_whose_objects_cannot_be_placed_is_refused_before_it_renders
     from simgen.configure.settings import validate
     from simgen.fit.plan import Plan
 
-    from simgen.pipeline.frames import catalog_for
+    from simgen.configure.settings import catalog_for
 
     settings = validate(Settings())
     plan = Plan(SimpleNamespace(seed=0), Path("."), [], [], {}, None, {}, {}, settings, catalog=catalog_for(settings))

@@ -30,8 +30,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.recipes",),                                        # the recipe protocol and loader
     ("simgen.scenes",),                                         # the recipes themselves (scenes/)
     ("simgen.blender",),                                        # the bpy boundary
-    ("simgen.configure", "simgen.pipeline"),                    # config -> validated Settings, Hydra's groups (they
-                                                                # know the recipes: above them); the frame loop
+    ("simgen.configure",),                                      # config -> validated Settings, Hydra's groups, the
+                                                                # settings' catalog (they know the recipes: above them)
+    ("simgen.pipeline",),                                       # the frame loop: a run from its checked settings
     ("simgen.experiment",),                                     # studies: render arms, train, score
     ("simgen.fit",),                                            # fits: search settings (objective=ap runs a study)
     ("simgen.cli",),                                            # the Hydra entry point

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 from simgen import SimgenError
+from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, validate_catalog
 from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, STEREO_LABELS, RenderConfig, Settings, check_settings, labels_written
 from simgen.config.schema import did_you_mean, mapping_fields, override_text, renamed
@@ -31,9 +32,9 @@ from simgen.labels.keypoints import KEYPOINTS, check_sources
 from simgen.labels.kinds import LabelKind, resolve as resolve_kinds
 from simgen.recipes import load_recipe, refuse_ignored
 from simgen.sampling.camera import check_calibration
-from simgen.sampling.classes import drawn_categories
+from simgen.sampling.classes import check_balance, drawn_categories
 
-__all__ = ["Outputs", "RenderConfig", "Settings", "default_scene", "default_settings", "outputs", "to_settings",
+__all__ = ["Outputs", "RenderConfig", "Settings", "catalog_for", "default_scene", "default_settings", "outputs", "to_settings",
            "validate"]
 
 
@@ -73,8 +74,6 @@ def validate(s: Settings) -> Settings:
     refuse_ignored(recipe, s)
     check_calibration(s)
     if KEYPOINTS in outputs(s).kinds:
-        from simgen.pipeline.frames import catalog_for
-
         catalog = catalog_for(s)
         problem = check_sources(s.output.keypoints, catalog, drawn_categories(catalog, s.objects),
                                 s.objects.parametric)
@@ -191,3 +190,19 @@ def _fix_hint(key: str, scene: Any) -> str:
         value, parent = getattr(value, part), f"{parent}{part}."
     shown = "{name: value}" if isinstance(value, dict) else override_text(value)
     return f"write it like {path}={shown}"
+
+
+def catalog_for(settings: Settings) -> Catalog:
+    """The asset catalog ``settings`` name (objects.catalog and objects.dirs, with the categories
+    its recipe adds), every mesh and image of it checked, and its class balance feasible."""
+    o = settings.objects
+    path = BUNDLED_CATALOGS.get(o.catalog, o.catalog)
+    catalog = build_catalog(catalog=path, dirs=o.dirs, dir_scale=o.dir_scale)
+    recipe = load_recipe(settings.scene.recipe)
+    if recipe.categories is not None:
+        catalog = catalog.with_categories(recipe.categories(settings))
+    if not catalog.assets:
+        raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
+    validate_catalog(catalog, settings.render.max_image_pixels, settings.materials.own_strict)
+    check_balance(catalog, o.weights, o.min_per_frame, o.max_per_frame, o.count)
+    return catalog

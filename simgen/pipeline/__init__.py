@@ -16,8 +16,9 @@ A module per concern, lowest first (each imports only those above it in this lis
 
 from simgen.pipeline.concurrency import FramePool, StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, unless_full
-from simgen.pipeline.frames import (SequenceWindow, catalog_for, frame_position, make_frame_scene,
-                                    make_sequence_scenes, shard_frames)
+from simgen.configure.settings import catalog_for
+from simgen.pipeline.frames import (SequenceWindow, frame_position, make_frame_scene, make_sequence_scenes,
+                                    shard_frames)
 from simgen.pipeline.loop import PRODUCER_STAGES, STAGES, FrameLoop, Hooks, Rendered, StageTimes
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_meta, model_relpath
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer, RendererFactory

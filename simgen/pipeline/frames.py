@@ -1,4 +1,5 @@
-"""Which frames a run renders and what each one shows: the asset catalog, a frame's place in
+"""Which frames a run renders and what each one shows (the asset catalog is the settings':
+:func:`simgen.configure.settings.catalog_for`): a frame's place in
 its sequence, the frames of a shard, the scenes of a sequence (a pure function of config,
 seed and index), and which steps of a sequence to render so that every flow has its
 neighbour."""
@@ -8,29 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from simgen import SimgenError
-from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, validate_catalog
+from simgen.assets import Catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.labels import FrameLabels
-from simgen.recipes import SHORTFALL, Recipe, load_recipe
+from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig
-from simgen.sampling.classes import check_balance
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
 from simgen.sampling.random import frame_rng, stream_rng
-
-
-def catalog_for(settings: Settings) -> Catalog:
-    o = settings.objects
-    path = BUNDLED_CATALOGS.get(o.catalog, o.catalog)
-    catalog = build_catalog(catalog=path, dirs=o.dirs, dir_scale=o.dir_scale)
-    recipe = load_recipe(settings.scene.recipe)
-    if recipe.categories is not None:
-        catalog = catalog.with_categories(recipe.categories(settings))
-    if not catalog.assets:
-        raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
-    validate_catalog(catalog, settings.render.max_image_pixels, settings.materials.own_strict)
-    check_balance(catalog, o.weights, o.min_per_frame, o.max_per_frame, o.count)
-    return catalog
 
 
 def scene_steps(settings: Settings) -> int:

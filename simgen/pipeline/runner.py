@@ -16,7 +16,7 @@ from simgen import Interrupted, SimgenError
 from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
 from simgen.config import RenderConfig, Settings
-from simgen.configure.settings import outputs
+from simgen.configure.settings import catalog_for, outputs
 from simgen.core.scene import Scene
 from simgen.imaging.effects import effects_enabled
 from simgen.io import scratch
@@ -32,7 +32,7 @@ from simgen.labels.kinds import LabelKind
 from simgen.pipeline.batches import run_in_batches
 from simgen.pipeline.concurrency import StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, previous_info, unless_full
-from simgen.pipeline.frames import (catalog_for, check_placement, frame_position, make_sequence_scenes, shard_frames,
+from simgen.pipeline.frames import (check_placement, frame_position, make_sequence_scenes, shard_frames,
                                     short_frames)
 from simgen.pipeline.loop import STAGES, FrameLoop, Hooks
 from simgen.pipeline.renderer import Renderer, RendererFactory

@@ -51,8 +51,10 @@ def default_settings(**top: Any) -> Settings:
 
 def validate(s: Settings) -> Settings:
     """Check ``s``: every declared bound (:func:`simgen.config.check_settings`), the HDRIs and
-    texture images it names (their headers against render.max_image_pixels, then decoded), then
-    the recipe's own cross-field checks. ``s.scene = None`` becomes the default recipe's Config."""
+    texture images it names (their headers against render.max_image_pixels, then decoded), the
+    settings its recipe does not read, the lens, what the outputs ask (:func:`outputs`) and the
+    keypoint sources, then the recipe's own cross-field checks. ``s.scene = None`` becomes the
+    default recipe's Config. Returns ``s``, unchanged otherwise."""
     if s.scene is None:
         s.scene = default_scene()
     if not dataclasses.is_dataclass(s.scene) or not isinstance(getattr(s.scene, "recipe", None), str):

@@ -73,7 +73,8 @@ def validate_main(argv: list[str]) -> None:
 
     from simgen.report.validate import validate
 
-    if any("=" in a and not a.startswith("-") for a in argv):
+    words = [a for a in argv if not a.startswith("-")]
+    if any("=" in a for a in words) and not any(Path(a).is_dir() for a in words):  # overrides, not a dataset
         validate_config(argv)
         return
     ap = argparse.ArgumentParser(

@@ -54,6 +54,10 @@ def _squeue(state: str) -> list[str]:
     return out.stdout.split()
 
 
+REQUEUE_SETTLE_S = 5.0
+"""How long a requeued job stays pending before the test starts it."""
+
+
 def test_a_preempted_shard_is_requeued_and_resumes_where_it_stopped(slurm, tmp_path):
     """SIGUSR2 to the running array tasks (what Slurm sends signal_delay_s before the time
     limit, and what submitit takes for preemption): submitit requeues each job and exits; the
@@ -73,12 +77,21 @@ def test_a_preempted_shard_is_requeued_and_resumes_where_it_stopped(slurm, tmp_p
         subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
     t1 = time.monotonic()
     requeued: set[str] = set()
+    pending_since: dict[str, float] = {}
     while proc.poll() is None and time.monotonic() - t1 < 120:
-        for job in _squeue("PD"):  # requeued jobs wait ~2 min (BeginTime): start them now
-            subprocess.run(["scontrol", "update", f"jobid={job}", "starttime=now"], check=False, timeout=30)
-            requeued.add(job)
+        now = time.monotonic()
+        for job in _squeue("PD"):  # requeued jobs wait ~2 min (BeginTime): start them now, once the killed run
+            # is over on the node: started within a second of its requeue, slurmd may refuse the job ("Job
+            # credential revoked", seen once in a fresh-clone CI run) and it fails
+            if now - pending_since.setdefault(job, now) >= REQUEUE_SETTLE_S:
+                subprocess.run(["scontrol", "update", f"jobid={job}", "starttime=now"], check=False, timeout=30)
+                requeued.add(job)
         time.sleep(0.5)
-    log, _ = proc.communicate(timeout=300)
+    try:
+        log, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # hung: no launcher left behind for the rest of the suite
+            proc.kill()
     assert proc.returncode == 0, log
     assert requeued, "no job was requeued"
     assert_same_dataset(tmp_path / "one", out)

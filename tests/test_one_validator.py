@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_bad_inputs import TINY, run_in_process
+from test_bad_inputs import TINY, _box, run_in_process
 from test_cli import q
 from test_study_command import one_error_line
 
@@ -33,15 +33,6 @@ RULES = {
 }
 MODULES = {"format-module": ("pyarrow",), "upload-store-module": ("s3fs", "fsspec")}
 """Optional modules hidden from the case (as if their extra were not installed)."""
-
-
-def _mesh_dir(tmp: Path) -> Path:
-    import trimesh
-
-    d = tmp / "meshes"
-    d.mkdir()
-    trimesh.creation.box(extents=(0.1, 0.1, 0.1)).export(d / "box.ply")
-    return d
 
 
 def _target(tmp: Path) -> Path:
@@ -71,7 +62,7 @@ def _entry(point: str, overrides: list[str], tmp: Path) -> list[str]:
 def test_each_rule_is_reached_from_each_entry_point(rule, point, tmp_path, monkeypatch, capfd):
     overrides, expected = RULES[rule]
     if any("@DIR@" in o for o in overrides):
-        meshes = q(_mesh_dir(tmp_path))
+        meshes = q(_box(tmp_path / "meshes" / "box.ply").parent)
         overrides = [o.replace("@DIR@", meshes) for o in overrides]
     for name in MODULES.get(rule, ()):
         monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError: the extra is not installed
@@ -98,10 +89,9 @@ def test_validate_says_what_a_valid_config_renders(tmp_path, monkeypatch, capfd)
 def test_a_lens_rule_holds_for_every_recipe_that_takes_a_lens():
     """The lens check is the validator's, not a recipe's: scene=environment (which draws its camera
     through the lens as tabletop does) refuses a focal jitter without a calibration too."""
-    from simgen.configure.settings import validate
     from simgen import SimgenError
     from simgen.config import Settings
-    from simgen.configure.settings import default_scene
+    from simgen.configure.settings import default_scene, validate
 
     scene = default_scene("environment")
     scene.file = str(Path(__file__).resolve().parents[1] / "assets" / "environments" / "bin.glb")

@@ -46,14 +46,22 @@ def die_with_parent() -> None:
     has died already. The mark is removed from the environment, so the child's own children are
     not tied to it. Elsewhere (no mark, or not Linux) nothing happens."""
     parent = os.environ.pop(PARENT_ENV, None)
-    if not parent or not sys.platform.startswith("linux"):
+    if parent:
+        tie_to(int(parent))
+
+
+def tie_to(parent: int) -> None:
+    """Have Linux send this process SIGTERM when ``parent`` (its parent process) dies, and send it
+    now if it has died already; elsewhere nothing happens. A child of :func:`child_env` ``tied``
+    (:func:`die_with_parent`) and each render.recycle_every batch of a run call it."""
+    if not sys.platform.startswith("linux"):
         return
     import ctypes
     import signal
 
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != int(parent):  # the parent died before the request: nothing would send it
+    if os.getppid() != parent:  # the parent died before the request: nothing would send it
         os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -1,8 +1,14 @@
 """Child processes do not import from the working directory (docs/explanation/trust-model.md): a module
 planted in the folder simgen is run from (a dataset, a download folder) is data, never code,
-in the batches' processes and in a study's rendering and training children."""
+in the batches' processes and in a study's rendering and training children; and none renders on
+after the process that started it is killed."""
 
+import os
+import signal
 import subprocess
+import time
+
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +17,25 @@ from conftest import SIMGEN
 pytestmark = pytest.mark.render
 
 TINY = ["render.width=48", "render.height=32", "render.samples=1", "render.device=cpu", "objects.count=[1,2]"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().split(")")[-1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+    return found
 
 
 def plant(cwd, marker, *modules):
@@ -50,10 +75,7 @@ def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_pat
     rendering on into the folder that the same command, run again, renders into too. Untied (any
     other child), it goes on: the test can tell."""
     import json
-    import os
-    import signal
     import sys
-    import time
 
     out = tmp_path / "out"
     script = ("import subprocess, sys, time\n"
@@ -63,12 +85,6 @@ def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_pat
               "print(p.pid, flush=True)\ntime.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
-
-    def alive(pid: int) -> bool:
-        try:
-            return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] not in "ZX"
-        except FileNotFoundError:
-            return False
 
     try:
         deadline = time.monotonic() + 120
@@ -87,3 +103,28 @@ def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_pat
     if tied:  # it stopped as after any SIGTERM: every frame on disk is listed, the same command resumes
         frames = json.loads((out / "dataset.json").read_text())["frames"]
         assert frames and len(frames) == len(list((out / "meta").glob("*.json")))
+
+
+def test_a_batch_stops_when_its_run_is_killed(tmp_path):
+    """render.recycle_every renders in a process per batch: kill -9 of the run must not leave the
+    batch rendering on (before, one did, at a full core, until it had rendered every frame)."""
+    out = tmp_path / "out"
+    run = subprocess.Popen([SIMGEN, f"output.dir={out}", *TINY, "frames=100000", "render.recycle_every=50000"],
+                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    batch = None
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "meta").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list((out / "meta").glob("*.json")), "nothing rendered"
+        (batch,) = [c for c in children(run.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+        run.kill()
+        run.wait()
+        deadline = time.monotonic() + 60
+        while alive(batch) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(batch), "the batch renders on without its run"
+    finally:
+        run.kill()
+        if batch is not None and alive(batch):
+            os.kill(batch, signal.SIGKILL)

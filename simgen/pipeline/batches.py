@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import re
 import signal
 import sys
@@ -20,7 +21,7 @@ from simgen.io.dataset.layout import frames_on_disk
 from simgen.io.names import LOGS_DIR
 from simgen.pipeline.frames import group_by_sequence, group_length
 from simgen.pipeline.renderer import RendererFactory
-from simgen.procs import safe_path_children
+from simgen.procs import safe_path_children, tie_to
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
 
@@ -38,10 +39,13 @@ def batches(settings: Settings, todo: list[int], size: int) -> list[list[int]]:
 
 
 def run_batch(run: Callable, settings: Settings, config: dict, stop_event: Any,
-              make_renderer: RendererFactory | None) -> None:
+              make_renderer: RendererFactory | None, parent: int) -> None:
     """A batch's process: ``run`` (:func:`simgen.pipeline.run`) on its frames; exit status
-    128+signal when stopped, 2 on bad input."""
+    128+signal when stopped, 2 on bad input. It stops (a SIGTERM: its frames listed) when the
+    run's process, ``parent``, dies, even by ``kill -9``: it would render on into the folder that
+    the same command, run again, renders into too."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a child of spawn may inherit SIG_IGN
+    tie_to(parent)
     # spawn copies the parent's sys.path, which holds Blender's script folders once bpy is
     # imported there; with them first, "import bpy" would find Blender's own bpy package
     sys.path[:] = [p for p in sys.path if not re.search(r"[/\\]bpy[/\\][0-9.]+[/\\]scripts", p)]
@@ -83,7 +87,7 @@ def run_in_batches(run: Callable, settings: Settings, config: dict, todo: list[i
                 break
             child = replace(settings, start=batch[0], frames=batch[-1] - batch[0] + 1, shard=ShardConfig(),
                             render=replace(settings.render, recycle_every=0))
-            p = ctx.Process(target=run_batch, args=(run, child, config, event, make_renderer),
+            p = ctx.Process(target=run_batch, args=(run, child, config, event, make_renderer, os.getpid()),
                             name=f"simgen-frames-{batch[0]}")
             with safe_path_children():
                 p.start()

@@ -294,3 +294,34 @@ def test_multirun_sweep_writes_one_dataset_per_job(cli):
     for j in jobs:
         assert (j / "images" / "000000.png").is_file() and (j / "coco.json").is_file()
         assert "Cycles device" in (j / "logs" / "simgen.log").read_text()  # each job's log in its dataset
+
+
+def test_a_run_composes_its_config_once_unless_the_command_could_set_hydras_mode(tmp_path, monkeypatch, capfd):
+    """Hydra composes the config a first time only to read hydra.mode: skipped where nothing can set
+    it (simgen.cli.app._mode_unset), composed as Hydra does where something could."""
+    import re
+
+    from hydra._internal.hydra import Hydra
+    from test_bad_inputs import run_in_process
+
+    for path in (Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"):  # no shipped config sets it
+        assert not re.search(r"^\s*mode\s*:", path.read_text(encoding="utf-8"), re.M), path
+    compose, modes = Hydra.compose_config, []
+
+    def counted(self, *args, **kwargs):
+        modes.append(kwargs["run_mode"].name)
+        return compose(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "compose_config", counted)
+    (tmp_path / "cwd").mkdir()
+    bad = [*TINY, "objects.count=[3,2]", f"output.dir={q(tmp_path / 'out')}", f"hydra.run.dir={q(tmp_path / 'h')}"]
+    for extra, composed in (([], ["RUN"]), (["hydra.mode=RUN"], ["MULTIRUN", "RUN"]),
+                            ([f"hydra.searchpath=[file://{tmp_path}]"], ["MULTIRUN", "RUN"])):
+        modes.clear()
+        code, _, err, _ = run_in_process([*bad, *extra], tmp_path / "cwd", monkeypatch, capfd)
+        assert code == 2 and "objects.count=[3, 2]" in err, err  # refused after composing, as before
+        assert modes == composed, (extra, modes)
+    modes.clear()  # a config of the user's could set it: Hydra reads it first
+    code, _, err, _ = run_in_process(["--config-dir", str(tmp_path), "--config-name", "none", *bad],
+                                     tmp_path / "cwd", monkeypatch, capfd)
+    assert code == 2 and modes[:1] == ["MULTIRUN"], (modes, err)

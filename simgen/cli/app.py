@@ -9,8 +9,9 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -120,6 +121,32 @@ def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], st
     return extra, tmp
 
 
+MODE_KEYS = ("hydra.mode", "hydra.searchpath", "hydra")
+"""Overrides through which a run could set ``hydra.mode``: itself, or a config folder of the user's."""
+
+
+@contextmanager
+def _mode_unset(primary: list[str], overrides: list[str]) -> Iterator[None]:
+    """Hydra composes the whole config once only to read ``hydra.mode`` (``Hydra.get_mode``), then
+    composes it again to run: a third of a short command's start-up. When nothing on the command
+    line can set that mode (no config of the user's, no ``hydra.mode`` or ``hydra.searchpath``
+    override) and no shipped config sets it (tests/test_cli.py checks configs/), it is unset,
+    as Hydra would find: the run or the multirun is chosen by ``-m`` alone, without that first
+    composition. Otherwise Hydra composes as it always does."""
+    from hydra._internal.hydra import Hydra
+
+    keys = {o.partition("=")[0].lstrip("+~") for o in overrides}
+    if primary or any(k in MODE_KEYS or k.startswith("hydra.searchpath") for k in keys):
+        yield
+        return
+    composing = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = composing
+
+
 def main() -> None:
     global _full_error
     die_with_parent()  # a fit's or a study's render child stops with the process that started it
@@ -165,11 +192,13 @@ def main() -> None:
         extra, tmp = _run_dir_overrides(parsed, multirun=bool({"-m", "--multirun"} & set(flags)))
         sys.argv = [sys.argv[0], *primary, *flags, *overrides, *extra]
         if _full_error:
-            _app()
+            with _mode_unset(primary, overrides):
+                _app()
             return
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we word it
         try:
-            _app()
+            with _mode_unset(primary, overrides):
+                _app()
         except Exception as e:
             from hydra.errors import HydraException
             from omegaconf.errors import OmegaConfBaseException

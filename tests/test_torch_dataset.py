@@ -21,16 +21,19 @@ from PIL import Image
 
 from simgen import SimgenError
 
-try:
-    import torch
-    import torchvision  # noqa: F401
-except ImportError as e:  # the optional extra is not installed
-    torch = None
-    _why = f"torch/torchvision cannot be imported ({e}); pip install -e '.[torch]'"
-else:
-    _why = ""
 
-needs_torch = pytest.mark.skipif(torch is None, reason=_why or "torch present")
+
+@pytest.fixture(scope="module")
+def torch():
+    """torch, imported by the tests that use it only (it takes seconds: not at collection, in
+    every worker); skipped where the optional extra is not installed."""
+    try:
+        import torch
+        import torchvision  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"torch/torchvision cannot be imported ({e}); pip install -e '.[torch]'")
+    return torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -97,8 +100,7 @@ def _boxes_of(masks: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- the samples
 
 
-@needs_torch
-def test_samples_equal_the_files_and_coco(rendered):
+def test_samples_equal_the_files_and_coco(torch, rendered):
     from pycocotools import mask as mask_util
     from torchvision import tv_tensors
 
@@ -149,8 +151,7 @@ def test_samples_equal_the_files_and_coco(rendered):
     assert n_boxes > 0
 
 
-@needs_torch
-def test_flow_equals_the_flow_files(sequence_ds):
+def test_flow_equals_the_flow_files(torch, sequence_ds):
     from simgen.torch import Flow, SimgenDataset
 
     ds = SimgenDataset(sequence_ds)
@@ -176,8 +177,7 @@ def test_flow_equals_the_flow_files(sequence_ds):
     assert not any(k.startswith(("flow", "depth", "normal")) for k in t)
 
 
-@needs_torch
-def test_transforms_move_boxes_masks_and_maps_together(sequence_ds):
+def test_transforms_move_boxes_masks_and_maps_together(torch, sequence_ds):
     from torchvision.transforms import v2
 
     from simgen.torch import SimgenDataset
@@ -221,8 +221,7 @@ def test_transforms_move_boxes_masks_and_maps_together(sequence_ds):
         v2.RandomRotation(30)(im0, {"flow": t0["flow_forward"]})
 
 
-@needs_torch
-def test_dataloader_batches_with_the_collate_function(rendered):
+def test_dataloader_batches_with_the_collate_function(torch, rendered):
     from torchvision import tv_tensors
 
     from simgen.torch import SimgenDataset, collate_detection
@@ -237,8 +236,7 @@ def test_dataloader_batches_with_the_collate_function(rendered):
     assert all(isinstance(t["boxes"], tv_tensors.BoundingBoxes) for t in targets)
 
 
-@needs_torch
-def test_split_filters_by_the_meta(sequence_ds, tmp_path):
+def test_split_filters_by_the_meta(torch, sequence_ds, tmp_path):
     from simgen.torch import SimgenDataset
 
     drawn = {int(p.stem): json.loads(p.read_text())["split"] for p in sorted((sequence_ds / "meta").glob("*.json"))}
@@ -305,8 +303,7 @@ def _with_keypoints(src: Path, dst: Path) -> dict:
     return truth
 
 
-@needs_torch
-def test_keypoints_are_the_annotations_and_a_flip_keeps_them_on_their_pixel(rendered, tmp_path):
+def test_keypoints_are_the_annotations_and_a_flip_keeps_them_on_their_pixel(torch, rendered, tmp_path):
     from torchvision import tv_tensors
     from torchvision.transforms import v2
 
@@ -353,8 +350,7 @@ def test_keypoints_are_the_annotations_and_a_flip_keeps_them_on_their_pixel(rend
     assert "keypoints" not in t and "keypoints_visibility" not in t
 
 
-@needs_torch
-def test_keypoints_missing_or_unsupported_are_one_line_errors(rendered, tmp_path, monkeypatch):
+def test_keypoints_missing_or_unsupported_are_one_line_errors(torch, rendered, tmp_path, monkeypatch):
     from simgen.torch import SimgenDataset
     from simgen.torch import dataset as module
 
@@ -377,7 +373,7 @@ def test_keypoints_missing_or_unsupported_are_one_line_errors(rendered, tmp_path
 
 
 @pytest.fixture
-def one_thread():
+def one_thread(torch):
     """One torch CPU thread while the test runs: on a shared machine, faster than several."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -385,9 +381,8 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@needs_torch
 @pytest.mark.slow
-def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, one_thread):
+def test_three_steps_from_scratch_then_predict_and_evaluate(torch, rendered, tmp_path, one_thread):
     from simgen.torch import SimgenDataset
     from simgen.experiment.training import TorchvisionTrainer
     from simgen.torch.train import COCO_STATS, build_detector, coco_evaluate, evaluate, predict, train
@@ -448,9 +443,8 @@ def test_three_steps_from_scratch_then_predict_and_evaluate(rendered, tmp_path, 
         build_detector(ds.num_classes, "yolo")
 
 
-@needs_torch
 @pytest.mark.slow
-def test_train_detector_script_runs(rendered, tmp_path):
+def test_train_detector_script_runs(torch, rendered, tmp_path):
     out = tmp_path / "dets.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_detector.py"), str(rendered), "--steps", "2",
                            "--arch", "fasterrcnn_mobilenet_v3_large_fpn", "--batch-size", "2", "--optimizer", "sgd",

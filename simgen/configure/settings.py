@@ -17,6 +17,7 @@ or :func:`to_settings` converting it raised it. ``default_settings()`` is the va
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Callable
@@ -133,6 +134,15 @@ def outputs(s: Settings) -> Outputs:
     return Outputs(kinds, formats, flow_formats, remote)
 
 
+@functools.lru_cache(maxsize=None)
+def _declared(scene: type) -> Any:
+    """The declarations of Settings with ``scene`` (a recipe's Config) as OmegaConf builds them:
+    once per recipe and process (half of :func:`to_settings`' time); OmegaConf.merge copies it."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.structured(Settings(scene=scene()))
+
+
 def to_settings(cfg: Any) -> Settings:
     """A composed config (DictConfig) as plain Settings, checked by :func:`validate`: the one way
     from a config to Settings (the ``simgen`` command, studies, tests). A value OmegaConf cannot
@@ -147,7 +157,7 @@ def to_settings(cfg: Any) -> Settings:
         # plain values (the composed nodes' types are Hydra's), merged into the declarations: the
         # scene group typed by its recipe's own Config dataclass
         values = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
-        merged = OmegaConf.merge(OmegaConf.structured(Settings(scene=recipe.Config())), values)
+        merged = OmegaConf.merge(_declared(recipe.Config), values)
         settings = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         raise value_error(e) from e

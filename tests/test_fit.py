@@ -247,7 +247,7 @@ def target(tmp_path_factory) -> Path:
 @pytest.mark.slow  # four fits of a few trials, each with its final round: minutes
 def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tmp_path):
     args = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=small",
-            "fit.frames=2", "fit.trials=3", "fit.startup_trials=2", "fit.prefit_trials=12", *SMALL,
+            "fit.frames=2", "fit.trials=3", "fit.startup_trials=2", "fit.prefit_trials=12", "fit.polish_trials=24", *SMALL,
             "fit.space={scene: {camera_distance: {low: 0.5, high: 4, log: true}}, effects: {noise_probability: [0, 1]}}",
             "fit.space_file=" + str(write_space(tmp_path)), "fit.max_images=4"]
     r = simgen(*args, cwd=tmp_path)
@@ -290,7 +290,7 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     # each of the 2 closest was measured with its development polished on its trial's frames and 6 more after the
     # final round's, its search stopped by the 6 after those: best.yaml has that one; the default world's trial,
     # there for being the default's, with its trial's development
-    assert final["polish"] == FitConfig().polish_trials
+    assert final["polish"] == 24  # fit.polish_trials (200 by default: a fit's minutes, not a test's)
     assert all("effects.noise_probability" in v["develop"] for v in final["trials"].values())
     assert final["polish_frames"] == 12 and {p.name for p in (fit / "polish").iterdir() if p.is_dir()} == \
         {t.user_attrs["key"] for t in contenders}
@@ -305,13 +305,16 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
         assert best_noise == final["trials"][chosen[0]]["develop"]["effects.noise_probability"]
     table = list(csv.DictReader((fit / "trials.csv").open()))
     assert {r["trial"] for r in table if r["final"]} == set(final["trials"])
-    # the same command again: nothing rendered, the results as they were
+    # the same command again: nothing rendered, the results as they were, the report not drawn again
+    page = (fit / "report.html").stat().st_mtime_ns
     again = simgen(*args, cwd=tmp_path)
     assert again.returncode == 0 and "trial(s) to run" not in again.stdout and "final round" not in again.stdout
+    assert (fit / "report.html").stat().st_mtime_ns == page
     # more trials: only the new ones run, numbered after the others; the final round measures only new finalists
     more = simgen(*[a for a in args if not a.startswith("fit.trials")], "fit.trials=4", cwd=tmp_path)
     assert more.returncode == 0, more.stderr
     assert "1 trial(s) to run (3 complete)" in more.stdout
+    assert (fit / "report.html").stat().st_mtime_ns != page and "4 complete of 4" in (fit / "report.html").read_text()
     assert "the final round: the default config" not in more.stdout
     rows = (fit / "trials.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows if ",COMPLETE," in r] == ["0", "1", "2", "3"]
@@ -934,7 +937,7 @@ def test_a_fit_killed_mid_trial_resumes_without_losing_or_repeating_a_finished_t
     import signal
     import time
 
-    args = fit_args(target, "name=killed", "fit.trials=4")
+    args = fit_args(target, "name=killed", "fit.trials=4", "fit.final_frames=0")  # the trials are what is killed
     url = f"sqlite:///{tmp_path / 'fits' / 'killed' / 'fit.db'}"
     log = open(tmp_path / "fit.log", "w")
     p = subprocess.Popen([sys.executable, "-m", "simgen.cli", *args], cwd=tmp_path, stdout=log, stderr=log,
@@ -984,7 +987,8 @@ def test_two_workers_on_one_database_run_different_trials(target, tmp_path, post
     import optuna
 
     name = f"two-{uuid.uuid4().hex[:8]}"
-    args = fit_args(target, f"name={name}", "fit.trials=4", f"fit.storage={postgres_url}")
+    args = fit_args(target, f"name={name}", "fit.trials=4", f"fit.storage={postgres_url}",
+                    "fit.polish_trials=0")  # the final round shared, its polishing (a search in one process) not
     try:
         ps = [subprocess.Popen([sys.executable, "-m", "simgen.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True) for _ in range(2)]

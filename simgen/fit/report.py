@@ -6,13 +6,18 @@ says so and keeps the rest."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import html
+import importlib.util
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simgen import __version__
 from simgen.config.schema import override_text
 from simgen.io.files import atomic_write_bytes
 from simgen.report import mpl, svg
@@ -83,6 +88,33 @@ def determined(plan: "Plan", key: str) -> str:
     return "by the target"
 
 
+REPORT = "report.html"
+
+
+def report_key(plan: "Plan", study: Any, result: Any) -> str:
+    """A digest of everything report.html shows (the fit's settings and folder, the trials and the
+    study's records, the result, whether plots can be drawn, simgen's version): the same key, the
+    same page."""
+    trials = [(t.number, t.state.name, t.value, t.params, t.user_attrs) for t in study.get_trials(deepcopy=False)]
+    records = {k: v for k, v in study.user_attrs.items() if k != "timing"}  # a run's timing is not shown
+    parts = [__version__, dataclasses.asdict(plan.fit), plan.fingerprint, str(plan.folder),
+             [(h.key, h.why) for h in plan.held], trials, records, result.what if result else None,
+             importlib.util.find_spec("matplotlib") is not None]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def report_current(plan: "Plan", study: Any, result: Any) -> bool:
+    """Whether report.html shows what it would show if written now (:func:`report_key`): a fit run
+    again with nothing to do leaves it, instead of drawing its pictures and plots again (seconds)."""
+    path = plan.folder / REPORT
+    return path.is_file() and _key_tag(report_key(plan, study, result)) in path.read_text(encoding="utf-8",
+                                                                                         errors="replace")
+
+
+def _key_tag(key: str) -> str:
+    return f'<meta name="simgen-fit-report" content="{key}">'
+
+
 def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarray], dict[str, np.ndarray]]],
                  result: Any) -> Path:
     """Write ``report.html`` into the fit's folder; returns its path. ``views``: {"default", and
@@ -110,7 +142,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
             *([("prefit", "{evaluations} evaluations of the geometric settings on projected labels: label distance "
                 "{distance:.3f} ({seconds:.0f} s); trial 0 renders the best".format(**study.user_attrs["prefit"]))]
               if "prefit" in study.user_attrs else [])]
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', _key_tag(report_key(plan, study, result)),
            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
            f"<h1>{html.escape(title)}</h1>", '<table class="summary">',
            *(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in rows), "</table>",
@@ -154,6 +186,6 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
         out.append(f"<p>Render with them: <code>simgen --config-dir {html.escape(str(plan.folder))} "
                    "--config-name best</code></p>")
     out.append("</body></html>")
-    path = plan.folder / "report.html"
+    path = plan.folder / REPORT
     atomic_write_bytes(path, "\n".join(out).encode("utf-8"))
     return path

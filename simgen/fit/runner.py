@@ -50,7 +50,7 @@ from simgen.fit.develop import Frames, Search, load_frames, search
 from simgen.fit.distance import Distance, distance
 from simgen.fit.kid import kid
 from simgen.fit.plan import Plan, mkdir
-from simgen.fit.report import complete, write_report
+from simgen.fit.report import complete, report_current, write_report
 from simgen.fit.space import Entry, params_of, to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
@@ -476,12 +476,13 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         return dataset_view(plan, folder) if fit.objective == "ap" else developed(plan, load_rendered(folder), values)
 
     result = write_best(plan, study, say) if complete(study) else None
-    final = result is not None and result.final  # the views of the final round's renders: more frames
-    views = {"default": view(plan.folder / ("final" if final else "") / "default", {})}
-    if result and result.best is not None:
-        views["fitted"] = view(plan.folder / ("final" if final else "trials") / result.best.user_attrs["key"],
-                               development(result.best, final_record(plan, study)))
-    write_report(plan, study, views, result)
+    if not report_current(plan, study, result):
+        final = result is not None and result.final  # the views of the final round's renders: more frames
+        views = {"default": view(plan.folder / ("final" if final else "") / "default", {})}
+        if result and result.best is not None:
+            views["fitted"] = view(plan.folder / ("final" if final else "trials") / result.best.user_attrs["key"],
+                                   development(result.best, final_record(plan, study)))
+        write_report(plan, study, views, result)
     if plan.timing:
         study.set_user_attr("timing", [*study.user_attrs.get("timing", []), plan.timing])
         say(f"simgen fit: this run's time: {describe_timing(plan.timing)}")

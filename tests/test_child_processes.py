@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SIMGEN
+from conftest import SIMGEN, assert_same_dataset
 
 pytestmark = pytest.mark.render
 
@@ -69,19 +69,27 @@ def test_a_studys_render_child_does_not_import_from_the_working_directory(tmp_pa
     assert result["frames"] == 1 and (out / "meta" / "000000.json").is_file()
 
 
-@pytest.mark.parametrize("tied", [True, False])
-def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_path, tied):
+@pytest.mark.parametrize("tied, served", [(True, False), (False, False), (True, True)])
+def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_path, tied, served):
     """A fit or a study renders through `simgen` children; kill -9 of the fit must not leave one
     rendering on into the folder that the same command, run again, renders into too. Untied (any
-    other child), it goes on: the test can tell."""
+    other child), it goes on: the test can tell. served: the command runs in a fit's render child
+    (simgen.cli.serve), sent on its input."""
     import json
     import sys
 
     out = tmp_path / "out"
+    args = [f"output.dir={out}", "frames=100000", *TINY]
+    request = json.dumps({"args": args, "log": str(tmp_path / "render.log")})
+    # served: started as a fit starts it, from a thread that ends before the render (a fit's render thread)
+    start = ("import threading\nstarted = []\nt = threading.Thread(target=lambda: started.append(subprocess.Popen("
+             "[sys.executable, '-m', 'simgen.cli.serve'], stdin=subprocess.PIPE, env=child_env(), "
+             "stdout=subprocess.DEVNULL, text=True)))\nt.start()\nt.join()\np = started[0]\n"
+             f"p.stdin.write({request!r} + '\\n')\np.stdin.flush()\n" if served else
+             f"p = subprocess.Popen([sys.executable, '-m', 'simgen.cli', *{args!r}], env=child_env(tied={tied}), "
+             "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n")
     script = ("import subprocess, sys, time\n"
-              "from simgen.procs import child_env\n"
-              f"p = subprocess.Popen([sys.executable, '-m', 'simgen.cli', 'output.dir={out}', 'frames=100000', "
-              f"*{TINY!r}], env=child_env(tied={tied}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+              "from simgen.procs import child_env\n" + start +
               "print(p.pid, flush=True)\ntime.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
@@ -128,3 +136,30 @@ def test_a_batch_stops_when_its_run_is_killed(tmp_path):
         run.kill()
         if batch is not None and alive(batch):
             os.kill(batch, signal.SIGKILL)
+
+
+def test_commands_served_in_one_process_write_what_each_command_writes(tmp_path):
+    """A fit's render child (simgen.cli.serve) runs its commands one after another in one process:
+    each dataset is the one `simgen ARGS` writes in a process of its own (nothing of one command
+    leaks into the next), a bad command fails as the command does, with its one line in its log."""
+    import json
+    import sys
+
+    commands = {"a": [*TINY, "frames=2", "seed=1"], "bad": ["render.widht=64"],
+                "b": [*TINY, "frames=2", "seed=2", "scene=flying"], "c": [*TINY, "frames=2", "seed=3"]}
+    served, alone = tmp_path / "served", tmp_path / "alone"
+    requests = "".join(json.dumps({"args": [*args, f"output.dir={served / name}"], "log": str(served / f"{name}.log")})
+                       + "\n" for name, args in commands.items())
+    served.mkdir()
+    r = subprocess.run([sys.executable, "-m", "simgen.cli.serve"], input=requests, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["code"] for line in r.stdout.splitlines()] == [0, 2, 0, 0]
+    assert (served / "bad.log").read_text().strip() == \
+        "simgen: error: unknown key 'render.widht'; did you mean 'render.width'? (simgen --help lists the keys)"
+    for name in ("a", "b", "c"):
+        assert "dataset in" in (served / f"{name}.log").read_text()
+        one = subprocess.run([SIMGEN, *commands[name], f"output.dir={alone / name}"], capture_output=True, text=True,
+                             timeout=600)
+        assert one.returncode == 0, one.stderr
+        assert_same_dataset(alone / name, served / name)

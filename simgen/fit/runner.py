@@ -33,6 +33,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -89,19 +90,71 @@ WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "
 
 # ------------------------------------------------------------------ rendering and measuring
 
+class RenderChild:
+    """The fit's renders, each a ``simgen`` command run in one child process after another
+    (:mod:`simgen.cli.serve`): Python, Hydra, trimesh and Blender start once, not for every trial
+    (about 3 s each on 2 cores, most of a small trial's render). The child stops when the fit is
+    killed (:func:`simgen.cli.serve.watch_parent`) and is started again after :attr:`RESTART` renders (Blender's
+    memory grows with every scene) or when one crashed it."""
+
+    RESTART = 16
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.served = 0
+        self.lock = threading.Lock()
+
+    def run(self, args: list[str], logfile: Path) -> int:
+        """``simgen ARGS``, its output to ``logfile``; its exit status."""
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None or self.served >= self.RESTART:
+                self.close()
+                self.proc = subprocess.Popen([sys.executable, "-m", "simgen.cli.serve"], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, env=child_env(), text=True)
+                self.served = 0
+            self.served += 1
+            try:
+                self.proc.stdin.write(json.dumps({"args": args, "log": str(logfile)}) + "\n")
+                self.proc.stdin.flush()
+                reply = self.proc.stdout.readline()
+            except BrokenPipeError:
+                reply = ""
+            if reply:
+                return int(json.loads(reply)["code"])
+            code = self.proc.wait()  # it died rendering (a crash in Blender, a signal): the next render starts another
+            self.proc = None
+            return code if code else 1
+
+    def close(self) -> None:
+        """End the child (after the render it is running, if any)."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+RENDERER = RenderChild()
+"""This process's render child (:func:`render`); :func:`run_fit` ends it when the fit ends."""
+
+
 def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int,
            neutral: Sequence[str]) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
-    command line, the developed settings ``neutral`` (simgen.fit.develop.neutral) and the linear
-    images kept; its output goes to ``folder``.log."""
-    cmd = [sys.executable, "-m", "simgen.cli", *overrides, *neutral, f"frames={frames}", f"start={start}",
-           f"seed={seed}", f"output.dir={folder}", "output.formats=[coco]", "output.previews=false"]
+    command line (in :data:`RENDERER`), the developed settings ``neutral`` (simgen.fit.develop.neutral)
+    and the linear images kept; its output goes to ``folder``.log."""
+    args = [*overrides, *neutral, f"frames={frames}", f"start={start}", f"seed={seed}", f"output.dir={folder}",
+            "output.formats=[coco]", "output.previews=false"]
     logfile = folder.with_name(folder.name + ".log")
-    with open(logfile, "w", encoding="utf-8") as out:
-        r = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(tied=True), text=True)
-    if r.returncode != 0:
+    code = RENDERER.run(args, logfile)
+    if code != 0:
         tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-        raise SimgenError(f"rendering {folder.name} failed (exit {r.returncode}): {' | '.join(tail)} "
+        raise SimgenError(f"rendering {folder.name} failed (exit {code}): {' | '.join(tail)} "
                           f"(the whole output: {logfile})")
 
 
@@ -433,6 +486,7 @@ def run_fit(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
     try:
         return _run(plan, say)
     finally:
+        RENDERER.close()
         if lock is not None:
             lock.release()
 

@@ -1,0 +1,79 @@
+"""``python -m simgen.cli.serve``: ``simgen`` commands run one after another in one process, for a
+parent that renders many small datasets (a fit's trials, :class:`simgen.fit.runner.RenderChild`).
+Each command does what ``simgen ARGS`` does, its output in a log file of its own, without starting
+Python, Hydra, trimesh and Blender again: about 3 s of every short render on 2 cores.
+
+One JSON line each way: the parent writes ``{"args": [...], "log": PATH}`` and reads
+``{"code": N}``, N the exit status ``simgen ARGS`` would have had. The process ends at the end of
+its input, and after a command that a SIGINT or SIGTERM stopped: its parent is stopping, or has
+died (:func:`watch_parent`): the render in flight stops after its frame, as in a fit's ``simgen``
+children before (tied, :func:`simgen.procs.child_env`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import TextIO
+
+STOPPED = {128 + signal.SIGINT, 128 + signal.SIGTERM}
+"""Exit statuses of a command stopped by a signal: the process ends after it."""
+
+
+def run_command(args: list[str]) -> int:
+    """``simgen ARGS`` in this process; its exit status."""
+    from simgen.cli.app import main
+
+    sys.argv = ["simgen", *args]
+    try:
+        main()
+        return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Exception:  # noqa: BLE001 (a bug: its traceback goes to the command's log, the status says it failed)
+        traceback.print_exc()
+        return 1
+
+
+def watch_parent(every: float = 0.5) -> None:
+    """Send this process SIGTERM when its parent has died (it is given another; a thread looks
+    every ``every`` s). Not prctl's PDEATHSIG (:func:`simgen.procs.tie_to`): that follows the
+    thread that started this process, and a fit starts it from a render thread that ends before
+    the fit does."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled as any SIGTERM: a command stops after its frame
+
+    threading.Thread(target=watch, name="simgen-serve-parent", daemon=True).start()
+
+
+def serve(requests: TextIO, replies: TextIO) -> None:
+    """Run each request of ``requests`` (one JSON line each) and answer it on ``replies``."""
+    from simgen.procs import quiet_fds
+
+    watch_parent()
+    try:
+        for line in requests:
+            request = json.loads(line)
+            log = Path(request["log"])
+            log.write_bytes(b"")  # the command's own log, as `simgen ARGS > LOG 2>&1` would start it
+            with quiet_fds(log):
+                code = run_command([str(a) for a in request["args"]])
+            replies.write(json.dumps({"code": code}) + "\n")
+            replies.flush()
+            if code in STOPPED:
+                return
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C between two commands, or the parent has gone
+        return
+
+
+if __name__ == "__main__":
+    serve(sys.stdin, sys.stdout)

@@ -163,3 +163,32 @@ def test_commands_served_in_one_process_write_what_each_command_writes(tmp_path)
                              timeout=600)
         assert one.returncode == 0, one.stderr
         assert_same_dataset(alone / name, served / name)
+
+
+def test_a_fits_render_child_is_started_again_after_a_crash_and_after_its_share_of_renders(tmp_path):
+    """simgen.fit.runner.RenderChild: a child that dies in a render (here kill -9) fails that render
+    with its status, and the next render gets a new child; so does every RESTART-th render."""
+    import threading
+
+    from simgen.fit.runner import RenderChild
+
+    child = RenderChild()
+    try:
+        assert child.run(["render.widht=1"], tmp_path / "bad.log") == 2  # a command's own status comes back
+        first = child.proc.pid
+        out, result = tmp_path / "out", []
+        render = threading.Thread(target=lambda: result.append(
+            child.run([f"output.dir={out}", "frames=100000", *TINY], tmp_path / "long.log")))
+        render.start()
+        deadline = time.monotonic() + 120
+        while not list((out / "meta").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.kill(first, signal.SIGKILL)
+        render.join(60)
+        assert result == [-signal.SIGKILL]
+        assert child.run(["render.widht=1"], tmp_path / "bad2.log") == 2 and child.proc.pid != first
+        child.RESTART, second = 1, child.proc.pid
+        assert child.run(["render.widht=1"], tmp_path / "bad3.log") == 2 and child.proc.pid != second
+    finally:
+        child.close()
+    assert child.proc is None

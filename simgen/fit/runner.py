@@ -94,8 +94,8 @@ class RenderChild:
     """The fit's renders, each a ``simgen`` command run in one child process after another
     (:mod:`simgen.cli.serve`): Python, Hydra, trimesh and Blender start once, not for every trial
     (about 3 s each on 2 cores, most of a small trial's render). The child stops when the fit is
-    killed (:func:`simgen.cli.serve.watch_parent`) and is started again after :attr:`RESTART` renders (Blender's
-    memory grows with every scene) or when one crashed it."""
+    killed (:func:`simgen.cli.serve.watch_parent`) and is started again after :attr:`RESTART`
+    renders (Blender's memory grows with every scene) or when one crashed it."""
 
     RESTART = 16
 
@@ -153,7 +153,8 @@ def render(folder: Path, overrides: list[str], frames: int, seed: int, start: in
     logfile = folder.with_name(folder.name + ".log")
     code = RENDERER.run(args, logfile)
     if code != 0:
-        tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:] \
+            if logfile.is_file() else ["no output (the render child ended before the render began)"]
         raise SimgenError(f"rendering {folder.name} failed (exit {code}): {' | '.join(tail)} "
                           f"(the whole output: {logfile})")
 

@@ -138,6 +138,7 @@ def test_a_batch_stops_when_its_run_is_killed(tmp_path):
             os.kill(batch, signal.SIGKILL)
 
 
+@pytest.mark.slow  # 7 small renders: about 20 s
 def test_commands_served_in_one_process_write_what_each_command_writes(tmp_path):
     """A fit's render child (simgen.cli.serve) runs its commands one after another in one process:
     each dataset is the one `simgen ARGS` writes in a process of its own (nothing of one command

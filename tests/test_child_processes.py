@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import time
-
 from pathlib import Path
 
 import pytest
 
-from conftest import SIMGEN, assert_same_dataset
+from conftest import SIMGEN, assert_same_dataset, wait_for_frames
 
 pytestmark = pytest.mark.render
 
@@ -95,10 +94,7 @@ def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_pat
     child = int(parent.stdout.readline())
 
     try:
-        deadline = time.monotonic() + 120
-        while not list((out / "meta").glob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert list((out / "meta").glob("*.json")), "the child rendered nothing"
+        wait_for_frames(out, 1, parent)
         parent.kill()
         parent.wait()
         deadline = time.monotonic() + (60 if tied else 3)
@@ -121,10 +117,7 @@ def test_a_batch_stops_when_its_run_is_killed(tmp_path):
                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     batch = None
     try:
-        deadline = time.monotonic() + 120
-        while not list((out / "meta").glob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert list((out / "meta").glob("*.json")), "nothing rendered"
+        wait_for_frames(out, 1, run)
         (batch,) = [c for c in children(run.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
         run.kill()
         run.wait()
@@ -181,9 +174,7 @@ def test_a_fits_render_child_is_started_again_after_a_crash_and_after_its_share_
         render = threading.Thread(target=lambda: result.append(
             child.run([f"output.dir={out}", "frames=100000", *TINY], tmp_path / "long.log")))
         render.start()
-        deadline = time.monotonic() + 120
-        while not list((out / "meta").glob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for_frames(out, 1, child.proc)
         os.kill(first, signal.SIGKILL)
         render.join(60)
         assert result == [-signal.SIGKILL]

@@ -121,8 +121,9 @@ def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], st
     return extra, tmp
 
 
-MODE_KEYS = ("hydra.mode", "hydra.searchpath", "hydra")
-"""Overrides through which a run could set ``hydra.mode``: itself, or a config folder of the user's."""
+MODE_KEYS = ("hydra", "hydra.mode")
+"""Overrides that could set ``hydra.mode`` themselves; ``hydra.searchpath`` (a config folder of the
+user's) could too, through a file."""
 
 
 @contextmanager

@@ -296,6 +296,22 @@ def test_multirun_sweep_writes_one_dataset_per_job(cli):
         assert "Cycles device" in (j / "logs" / "simgen.log").read_text()  # each job's log in its dataset
 
 
+def test_commands_that_load_no_mesh_start_without_trimesh(tmp_path):
+    """trimesh, with the scipy and networkx it brings (about half a second of every start on 2
+    cores), is imported where a mesh is loaded: not for --help, a bad override or a render's
+    settings refused before its catalog is read."""
+    commands = [["--help"], ["frmaes=3"], ["frames=0", f"output.dir={tmp_path / 'out'}"]]
+    code = ("import sys\nfrom simgen.cli.app import main\n"
+            f"for argv in {commands!r}:\n"
+            "    sys.argv = ['simgen', *argv]\n"
+            "    try:\n        main()\n    except SystemExit as e:\n        assert e.code in (0, 2), e.code\n"
+            "print('loaded:', sorted(m for m in ('trimesh', 'scipy', 'networkx', 'bpy') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "loaded: []", done.stdout[-500:]
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_run_composes_its_config_once_unless_the_command_could_set_hydras_mode(tmp_path, monkeypatch, capfd):
     """Hydra composes the config a first time only to read hydra.mode: skipped where nothing can set
     it (simgen.cli.app._mode_unset), composed as Hydra does where something could."""

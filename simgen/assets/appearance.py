@@ -43,12 +43,14 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import trimesh
 
 from simgen import SimgenError
+
+if TYPE_CHECKING:
+    import trimesh
 
 _FIX = "fix the file or remove the mesh from the catalog/folder"
 
@@ -215,9 +217,10 @@ def _texture_path(ref: str, mesh: Path, root: Path, what: str) -> Path:
     return _inside(mesh.parent / p, root, what, mesh)
 
 
-class _ConfinedResolver(trimesh.resolvers.Resolver):
+class _ConfinedResolver:
     """Gives trimesh the files it asks for beside a mesh: only ``served`` names (sanitized
-    material files) and files inside ``root``."""
+    material files) and files inside ``root``. The methods of ``trimesh.resolvers.Resolver``,
+    which trimesh calls and never checks the type of (so trimesh is imported only to load a mesh)."""
 
     def __init__(self, mesh: Path, root: Path, served: dict[str, bytes] | None = None) -> None:
         self.mesh, self.root, self.served = mesh, root, served or {}
@@ -235,6 +238,12 @@ class _ConfinedResolver(trimesh.resolvers.Resolver):
 
     def keys(self):
         return iter(())
+
+    def __getitem__(self, name: str) -> bytes:
+        return self.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return False
 
 
 # ------------------------------------------------------------------ OBJ + MTL
@@ -311,6 +320,8 @@ def _obj_material(name: str, st: dict[str, Any], mesh: Path, root: Path, where: 
 
 
 def _obj(path: Path, root: Path, problems: list[str]) -> tuple[list[trimesh.Trimesh], list[SurfaceMaterial | None]]:
+    import trimesh
+
     text = path.read_text(errors="replace")
     libs = [" ".join(line.split()[1:]) for line in text.splitlines() if line.startswith("mtllib")]
     parsed: dict[str, dict[str, Any]] = {}
@@ -418,6 +429,8 @@ def _gltf_material(header: dict, binary: bytes | None, k: int, path: Path, root:
 
 
 def _gltf(path: Path, root: Path, problems: list[str]) -> tuple[list[trimesh.Trimesh], list[SurfaceMaterial | None]]:
+    import trimesh
+
     try:
         header, binary = _gltf_json(path)
     except (ValueError, UnicodeDecodeError) as e:
@@ -509,6 +522,8 @@ def load_parts(path: Path) -> LoadedAsset:
 
 
 def _load_parts(path: Path, root_dir: Path, problems: list[str]) -> LoadedAsset:
+    import trimesh
+
     suffix = path.suffix.lower()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -559,6 +574,8 @@ def _load_parts(path: Path, root_dir: Path, problems: list[str]) -> LoadedAsset:
 
 
 def _corner_colors(path: Path, parts: list[trimesh.Trimesh]) -> np.ndarray | None:
+    import trimesh
+
     if path.suffix.lower() == ".off":
         return _off_colors(path, sum(len(p.faces) for p in parts))
     out = []

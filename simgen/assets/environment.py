@@ -22,15 +22,17 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import trimesh
 
 from simgen import SimgenError
 from simgen.assets.library import sha256_of
 from simgen.core.mesh_ref import EnvironmentMesh
 from simgen.core.scene import Material, OwnLook
+
+if TYPE_CHECKING:
+    import trimesh
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,7 @@ def load_environment(file: str | Path) -> Environment:
 
 @functools.lru_cache(maxsize=8)
 def _load(p: Path, size: int, mtime: int) -> Environment:
+    import trimesh
     folder = cache_root() / f"{sha256_of(p)[:32]}-v{EXTRACTION}"
     if not (folder / "environment.json").is_file():
         _extract(p, folder)

@@ -13,15 +13,18 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from simgen import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
 from simgen.core.mesh_ref import EnvironmentMesh, GeneratedMesh, MeshRef
 from simgen.core.scene import MAX_IMAGE_PIXELS
+
+if TYPE_CHECKING:
+    import trimesh
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +136,8 @@ def _load_cached(path_str: str) -> LoadedAsset:
 
 def _problem(mesh: object) -> str | None:
     """Why ``mesh`` is unusable, or None."""
+    import trimesh
+
     if isinstance(mesh, trimesh.Scene):
         return "the file contains no mesh geometry"
     if not isinstance(mesh, trimesh.Trimesh):

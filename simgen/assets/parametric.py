@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import trimesh
 
 from simgen import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset
 from simgen.core.mesh_ref import GeneratedMesh
+
+if TYPE_CHECKING:
+    import trimesh
 
 SEGMENTS = 48
 """Lathe segments around the axis."""
@@ -61,6 +63,7 @@ class Shape:
     @property
     def mesh(self) -> trimesh.Trimesh:
         """The shape as a trimesh (made once; do not mutate it)."""
+        import trimesh
         if not self._mesh:
             self._mesh.append(trimesh.Trimesh(self.vertices, self.faces, process=False))
         return self._mesh[0]

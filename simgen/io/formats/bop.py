@@ -41,7 +41,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
 from simgen import SimgenError
 from simgen.io.confine import SPLIT_NAME, regular_file
@@ -449,6 +448,8 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     function of the frames on disk): then, and for an export without a manifest, the export is
     rebuilt beside DIR/bop and swapped in whole. A kill in the middle leaves the old manifest, and
     the next export writes the scenes that differ from it again."""
+    import trimesh
+
     root = Path(root)
     final = root / FOLDER
     size = scene_size(root)

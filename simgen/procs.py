@@ -10,8 +10,11 @@ simgen from (a dataset, a download folder) would run as code in the child. Pytho
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence, TypeVar
@@ -121,3 +124,62 @@ def quiet_fds(log_path: Path) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+class ServedCommands:
+    """``simgen`` commands run one after another in one child process (``python -m
+    simgen.cli.serve``), for a parent that runs many small ones (a fit's trials, a study's
+    datasets): Python, Hydra, trimesh and Blender start once, not for every command (about 3 s each
+    on 2 cores). The child stops when its parent is killed (``simgen.cli.serve.watch_parent``) and
+    is started again after :attr:`RESTART` commands (Blender's memory grows with every scene) or
+    when one crashed it. Thread-safe: one command at a time."""
+
+    RESTART = 16
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.served = 0
+        self.lock = threading.Lock()
+
+    def run(self, args: list[str], logfile: Path | None, cwd: Path | None = None) -> int:
+        """``simgen ARGS`` (in ``cwd``, default this process's), its output to ``logfile`` (None:
+        to this process's stderr); its exit status."""
+        request = {"args": [str(a) for a in args], "log": None if logfile is None else str(logfile),
+                   **({"cwd": str(cwd)} if cwd else {})}
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None or self.served >= self.RESTART:
+                self.close()
+                self.proc = subprocess.Popen([sys.executable, "-m", "simgen.cli.serve"], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, env=child_env(), text=True)
+                self.served = 0
+            self.served += 1
+            try:
+                self.proc.stdin.write(json.dumps(request) + "\n")
+                self.proc.stdin.flush()
+                reply = self.proc.stdout.readline()
+            except BrokenPipeError:
+                reply = ""
+            if reply:
+                return int(json.loads(reply)["code"])
+            code = self.proc.wait()  # it died in the command (a crash in Blender, a signal): the next starts another
+            self.proc = None
+            return code if code else 1
+
+    def close(self) -> None:
+        """End the child (after the command it is running, if any)."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+SERVED = ServedCommands()
+"""This process's child for ``simgen`` commands: a fit's renders and a study's datasets (a fit
+with ``fit.objective=ap`` runs studies: one child for both). Each command that uses it ends it
+when it ends."""

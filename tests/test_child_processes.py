@@ -133,40 +133,48 @@ def test_a_batch_stops_when_its_run_is_killed(tmp_path):
 
 @pytest.mark.slow  # 7 small renders: about 20 s
 def test_commands_served_in_one_process_write_what_each_command_writes(tmp_path):
-    """A fit's render child (simgen.cli.serve) runs its commands one after another in one process:
-    each dataset is the one `simgen ARGS` writes in a process of its own (nothing of one command
-    leaks into the next), a bad command fails as the command does, with its one line in its log."""
+    """A fit's and a study's render child (simgen.cli.serve) runs its commands one after another
+    in one process: each dataset is the one `simgen ARGS` writes in a process of its own (nothing
+    of one command leaks into the next), a bad command fails as the command does, with its one line
+    in its log; a command with a folder of its own runs there (a relative output.dir lands in it),
+    and one without a log writes to the child's stderr, the replies staying one JSON line each."""
     import json
     import sys
 
     commands = {"a": [*TINY, "frames=2", "seed=1"], "bad": ["render.widht=64"],
                 "b": [*TINY, "frames=2", "seed=2", "scene=flying"], "c": [*TINY, "frames=2", "seed=3"]}
-    served, alone = tmp_path / "served", tmp_path / "alone"
-    requests = "".join(json.dumps({"args": [*args, f"output.dir={served / name}"], "log": str(served / f"{name}.log")})
-                       + "\n" for name, args in commands.items())
-    served.mkdir()
-    r = subprocess.run([sys.executable, "-m", "simgen.cli.serve"], input=requests, capture_output=True, text=True,
-                       timeout=600)
+    served, alone, elsewhere = tmp_path / "served", tmp_path / "alone", tmp_path / "elsewhere"
+    dataset = {"a": served / "a", "bad": served / "bad", "b": served / "b", "c": elsewhere / "c"}
+    requests = [{"args": [*args, f"output.dir={served / name}"], "log": str(served / f"{name}.log")}
+                for name, args in commands.items() if name != "c"]
+    requests.append({"args": [*commands["c"], "output.dir=c"], "log": None, "cwd": str(elsewhere)})
+    for folder in (served, alone, elsewhere):
+        folder.mkdir()
+    r = subprocess.run([sys.executable, "-m", "simgen.cli.serve"], input="".join(json.dumps(q) + "\n" for q in requests),
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert [json.loads(line)["code"] for line in r.stdout.splitlines()] == [0, 2, 0, 0]
     assert (served / "bad.log").read_text().strip() == \
         "simgen: error: unknown key 'render.widht'; did you mean 'render.width'? (simgen --help lists the keys)"
+    assert f"dataset in {elsewhere / 'c'}" in r.stderr and not (tmp_path / "c").exists()
     for name in ("a", "b", "c"):
-        assert "dataset in" in (served / f"{name}.log").read_text()
-        one = subprocess.run([SIMGEN, *commands[name], f"output.dir={alone / name}"], capture_output=True, text=True,
-                             timeout=600)
+        if name != "c":
+            assert "dataset in" in (served / f"{name}.log").read_text()
+        out = "c" if name == "c" else alone / name  # c as it was served: a relative output.dir in its folder
+        one = subprocess.run([SIMGEN, *commands[name], f"output.dir={out}"], capture_output=True, text=True,
+                             timeout=600, cwd=alone)
         assert one.returncode == 0, one.stderr
-        assert_same_dataset(alone / name, served / name)
+        assert_same_dataset(alone / name, dataset[name])
 
 
 def test_a_fits_render_child_is_started_again_after_a_crash_and_after_its_share_of_renders(tmp_path):
-    """simgen.fit.runner.RenderChild: a child that dies in a render (here kill -9) fails that render
+    """simgen.procs.ServedCommands (a fit's renders): a child that dies in a render (here kill -9) fails that render
     with its status, and the next render gets a new child; so does every RESTART-th render."""
     import threading
 
-    from simgen.fit.runner import RenderChild
+    from simgen.procs import ServedCommands
 
-    child = RenderChild()
+    child = ServedCommands()
     try:
         assert child.run(["render.widht=1"], tmp_path / "bad.log") == 2  # a command's own status comes back
         first = child.proc.pid

@@ -1,16 +1,20 @@
 """``python -m simgen.cli.serve``: ``simgen`` commands run one after another in one process, for a
-parent that renders many small datasets (a fit's trials, :class:`simgen.fit.runner.RenderChild`).
+parent that renders many small datasets (a fit's trials, a study's datasets: the parent's side is
+:class:`simgen.procs.ServedCommands`).
 Each command does what ``simgen ARGS`` does, its output in a log file of its own, without starting
 Python, Hydra, trimesh and Blender again: about 3 s of every short render on 2 cores.
 
-One JSON line each way: the parent writes ``{"args": [...], "log": PATH}`` and reads
-``{"code": N}``, N the exit status ``simgen ARGS`` would have had. The process ends at the end of
+One JSON line each way: the parent writes ``{"args": [...], "log": PATH}`` (``"log": null``: the
+command's output goes to the child's stderr, which it shares with its parent; ``"cwd": FOLDER``:
+run it in another folder than the child's) and reads ``{"code": N}``, N the exit status ``simgen
+ARGS`` would have had. The process ends at the end of
 its input, and after a command that a SIGINT or SIGTERM stopped: its parent is stopping, or has
 died (:func:`watch_parent`): the render in flight stops after its frame, as in a fit's ``simgen``
 children before (tied, :func:`simgen.procs.child_env`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +23,9 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
+
+from simgen.procs import quiet_fds
 
 STOPPED = {128 + signal.SIGINT, 128 + signal.SIGTERM}
 """Exit statuses of a command stopped by a signal: the process ends after it."""
@@ -55,18 +61,39 @@ def watch_parent(every: float = 0.5) -> None:
     threading.Thread(target=watch, name="simgen-serve-parent", daemon=True).start()
 
 
+@contextlib.contextmanager
+def output_to(log: str | None) -> Iterator[None]:
+    """A command's output (file descriptors 1 and 2) to the log file ``log``, begun empty as
+    ``simgen ARGS > LOG 2>&1`` would; with None to this process's stderr (fd 1 carries the replies)."""
+    if log is not None:
+        Path(log).write_bytes(b"")
+        with quiet_fds(Path(log)):
+            yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def serve(requests: TextIO, replies: TextIO) -> None:
     """Run each request of ``requests`` (one JSON line each) and answer it on ``replies``."""
-    from simgen.procs import quiet_fds
-
     watch_parent()
     try:
         for line in requests:
             request = json.loads(line)
-            log = Path(request["log"])
-            log.write_bytes(b"")  # the command's own log, as `simgen ARGS > LOG 2>&1` would start it
-            with quiet_fds(log):
-                code = run_command([str(a) for a in request["args"]])
+            home = os.getcwd()
+            try:
+                os.chdir(request.get("cwd") or home)
+                with output_to(request.get("log")):
+                    code = run_command([str(a) for a in request["args"]])
+            finally:
+                os.chdir(home)
             replies.write(json.dumps({"code": code}) + "\n")
             replies.flush()
             if code in STOPPED:

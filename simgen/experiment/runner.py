@@ -41,7 +41,7 @@ from simgen.experiment.from_fit import best_overrides
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.io.names import COCO_JSON, LOGS_DIR
-from simgen.procs import child_env
+from simgen.procs import SERVED, child_env
 
 STATS = ("AP", "AP50", "AP75")
 
@@ -123,18 +123,20 @@ class ArmData:
 
 
 def render(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[str, Any]:
-    """Render (or resume, or keep) one dataset with the simgen command line."""
+    """Render (or resume, or keep) one dataset with the simgen command line, in the render child
+    (:data:`simgen.procs.SERVED`: Python, Hydra and Blender start once for the study's datasets);
+    its output goes to stderr."""
     before = frames_on_disk(ds.folder)
     if before >= ds.frames:
         say(f"dataset {ds.name}: {before} frame(s) on disk in {ds.folder}, kept")
         return {"name": ds.name, "frames": ds.frames, "reused": True,
                 "seconds": render_seconds(frame_seconds(ds.folder), ds.frames)}
     say(f"dataset {ds.name}: rendering {ds.frames - before} of {ds.frames} frame(s) into {ds.folder}")
-    cmd = [sys.executable, "-m", "simgen.cli", *launch, *ds.overrides]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=child_env(tied=True))
-    if r.returncode != 0:
-        raise SimgenError(f"rendering dataset {ds.name} failed (exit {r.returncode}; its error is above); "
-                          f"the command was: {' '.join(cmd[1:])}")
+    args = [*launch, *ds.overrides]
+    code = SERVED.run(args, None)
+    if code != 0:
+        raise SimgenError(f"rendering dataset {ds.name} failed (exit {code}; its error is above); "
+                          f"the command was: simgen {' '.join(args)}")
     got = frames_on_disk(ds.folder)
     if got < ds.frames:
         raise SimgenError(f"dataset {ds.name}: {got} of {ds.frames} frame(s) in {ds.folder} after rendering")
@@ -211,7 +213,10 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
     def say(text: str) -> None:
         print(f"simgen experiment: {text}", file=sys.stderr, flush=True)
 
-    rendered = {ds.name: render(ds, study.launch, say) for ds in datasets}
+    try:
+        rendered = {ds.name: render(ds, study.launch, say) for ds in datasets}
+    finally:
+        SERVED.close()
     if study.target.coco is not None:
         target_coco = Path(study.target.coco).expanduser().absolute()
         target_images = Path(study.target.images).expanduser().absolute() if study.target.images else None

@@ -31,9 +31,6 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
-import sys
-import threading
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,7 +53,7 @@ from simgen.fit.space import Entry, params_of, to_overrides, values_of
 from simgen.io.files import atomic_write_bytes, read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
-from simgen.procs import child_env, quiet_fds
+from simgen.procs import SERVED, quiet_fds
 
 log = logging.getLogger("simgen.fit")
 
@@ -90,68 +87,18 @@ WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "
 
 # ------------------------------------------------------------------ rendering and measuring
 
-class RenderChild:
-    """The fit's renders, each a ``simgen`` command run in one child process after another
-    (:mod:`simgen.cli.serve`): Python, Hydra, trimesh and Blender start once, not for every trial
-    (about 3 s each on 2 cores, most of a small trial's render). The child stops when the fit is
-    killed (:func:`simgen.cli.serve.watch_parent`) and is started again after :attr:`RESTART`
-    renders (Blender's memory grows with every scene) or when one crashed it."""
-
-    RESTART = 16
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
-        self.served = 0
-        self.lock = threading.Lock()
-
-    def run(self, args: list[str], logfile: Path) -> int:
-        """``simgen ARGS``, its output to ``logfile``; its exit status."""
-        with self.lock:
-            if self.proc is None or self.proc.poll() is not None or self.served >= self.RESTART:
-                self.close()
-                self.proc = subprocess.Popen([sys.executable, "-m", "simgen.cli.serve"], stdin=subprocess.PIPE,
-                                             stdout=subprocess.PIPE, env=child_env(), text=True)
-                self.served = 0
-            self.served += 1
-            try:
-                self.proc.stdin.write(json.dumps({"args": args, "log": str(logfile)}) + "\n")
-                self.proc.stdin.flush()
-                reply = self.proc.stdout.readline()
-            except BrokenPipeError:
-                reply = ""
-            if reply:
-                return int(json.loads(reply)["code"])
-            code = self.proc.wait()  # it died rendering (a crash in Blender, a signal): the next render starts another
-            self.proc = None
-            return code if code else 1
-
-    def close(self) -> None:
-        """End the child (after the render it is running, if any)."""
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        try:
-            proc.stdin.close()
-            proc.wait(timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-
-
-RENDERER = RenderChild()
-"""This process's render child (:func:`render`); :func:`run_fit` ends it when the fit ends."""
 
 
 def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int,
            neutral: Sequence[str]) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
-    command line (in :data:`RENDERER`), the developed settings ``neutral`` (simgen.fit.develop.neutral)
+    command line (in the render child, :data:`simgen.procs.SERVED`: Python, Hydra, trimesh and
+    Blender start once, not for every trial), the developed settings ``neutral`` (simgen.fit.develop.neutral)
     and the linear images kept; its output goes to ``folder``.log."""
     args = [*overrides, *neutral, f"frames={frames}", f"start={start}", f"seed={seed}", f"output.dir={folder}",
             "output.formats=[coco]", "output.previews=false"]
     logfile = folder.with_name(folder.name + ".log")
-    code = RENDERER.run(args, logfile)
+    code = SERVED.run(args, logfile)
     if code != 0:
         tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:] \
             if logfile.is_file() else ["no output (the render child ended before the render began)"]
@@ -487,7 +434,7 @@ def run_fit(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
     try:
         return _run(plan, say)
     finally:
-        RENDERER.close()
+        SERVED.close()
         if lock is not None:
             lock.release()
 

@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -480,10 +481,17 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     todo = [key for key in scenes if whole or old["scenes"].get(_scene_folder(*key)) != recorded[_scene_folder(*key)]
             or not (final / _scene_folder(*key)).is_dir()]
 
+    reading = threading.Lock()
+
     @lru_cache(maxsize=32)
     def mesh(rel: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(vertices in the model file's units, triangles, the centre of their box)."""
-        m = trimesh.load(regular_file(root, rel, "a frame's meta (objects' mesh)"), force="mesh", process=False)
+        """(vertices in the model file's units, triangles, the centre of their box). One file at a
+        time: trimesh's PLY reader parses numpy dtype strings with ``ast``, whose state CPython 3.11
+        shares between threads (two parses at once can fail with "AST constructor recursion depth
+        mismatch", python/cpython#106905)."""
+        with reading:
+            m = trimesh.load(regular_file(root, rel, "a frame's meta (objects' mesh)"), force="mesh",
+                             process=False)
         v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
         return v, f, (v.min(0) + v.max(0)) / 2 if len(v) else np.zeros(3)
 

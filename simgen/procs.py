@@ -126,13 +126,18 @@ def quiet_fds(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+MULTIRUN = {"-m", "--multirun"}
+"""The flags of a ``simgen`` sweep: :class:`ServedCommands` runs it in a process of its own."""
+
+
 class ServedCommands:
     """``simgen`` commands run one after another in one child process (``python -m
     simgen.cli.serve``), for a parent that runs many small ones (a fit's trials, a study's
     datasets): Python, Hydra, trimesh and Blender start once, not for every command (about 3 s each
-    on 2 cores). The child stops when its parent is killed (``simgen.cli.serve.watch_parent``) and
-    is started again after :attr:`RESTART` commands (Blender's memory grows with every scene) or
-    when one crashed it. Thread-safe: one command at a time."""
+    on 2 cores); a sweep (``-m``) runs in a process of its own. The child stops when its parent is
+    killed (``simgen.cli.serve.watch_parent``) and is started again after :attr:`RESTART` commands
+    (Blender's memory grows with every scene) or when one crashed it. Thread-safe: one command at
+    a time."""
 
     RESTART = 16
 
@@ -141,11 +146,15 @@ class ServedCommands:
         self.served = 0
         self.lock = threading.Lock()
 
-    def run(self, args: list[str], logfile: Path | None, cwd: Path | None = None) -> int:
+    def run(self, args: list[str], logfile: Path | None, cwd: Path | None = None, errfile: Path | None = None,
+            timeout: float | None = None) -> int:
         """``simgen ARGS`` (in ``cwd``, default this process's), its output to ``logfile`` (None:
-        to this process's stderr); its exit status."""
+        to this process's stderr; ``errfile``: its stderr apart); its exit status. After
+        ``timeout`` s the child is killed (the status is then -9)."""
+        if MULTIRUN & set(args):
+            return self._alone(args, logfile, cwd, errfile, timeout)
         request = {"args": [str(a) for a in args], "log": None if logfile is None else str(logfile),
-                   **({"cwd": str(cwd)} if cwd else {})}
+                   **({"cwd": str(cwd)} if cwd else {}), **({"err": str(errfile)} if errfile else {})}
         with self.lock:
             if self.proc is None or self.proc.poll() is not None or self.served >= self.RESTART:
                 self.close()
@@ -153,17 +162,38 @@ class ServedCommands:
                                              stdout=subprocess.PIPE, env=child_env(), text=True)
                 self.served = 0
             self.served += 1
+            watchdog = threading.Timer(timeout, self.proc.kill) if timeout else None
             try:
+                if watchdog:
+                    watchdog.start()
                 self.proc.stdin.write(json.dumps(request) + "\n")
                 self.proc.stdin.flush()
                 reply = self.proc.stdout.readline()
             except BrokenPipeError:
                 reply = ""
+            finally:
+                if watchdog:
+                    watchdog.cancel()
             if reply:
                 return int(json.loads(reply)["code"])
             code = self.proc.wait()  # it died in the command (a crash in Blender, a signal): the next starts another
             self.proc = None
             return code if code else 1
+
+    @staticmethod
+    def _alone(args: list[str], logfile: Path | None, cwd: Path | None, errfile: Path | None,
+               timeout: float | None) -> int:
+        """A sweep (``-m``) in a ``simgen`` process of its own: its launcher's workers (joblib,
+        Slurm) take the job from the process that sweeps, and one that has imported Blender for an
+        earlier command cannot give it them."""
+        with contextlib.ExitStack() as files:
+            out = files.enter_context(open(logfile, "wb")) if logfile is not None else sys.stderr
+            err = files.enter_context(open(errfile, "wb")) if errfile is not None else out
+            try:
+                return subprocess.run([sys.executable, "-m", "simgen.cli", *map(str, args)], cwd=cwd, stdout=out,
+                                      stderr=err, env=child_env(tied=True), timeout=timeout).returncode
+            except subprocess.TimeoutExpired:
+                return -9
 
     def close(self) -> None:
         """End the child (after the command it is running, if any)."""

@@ -5,8 +5,8 @@ Each command does what ``simgen ARGS`` does, its output in a log file of its own
 Python, Hydra, trimesh and Blender again: about 3 s of every short render on 2 cores.
 
 One JSON line each way: the parent writes ``{"args": [...], "log": PATH}`` (``"log": null``: the
-command's output goes to the child's stderr, which it shares with its parent; ``"cwd": FOLDER``:
-run it in another folder than the child's) and reads ``{"code": N}``, N the exit status ``simgen
+command's output goes to the child's stderr, which it shares with its parent; ``"err": PATH``: its
+stderr to a file of its own; ``"cwd": FOLDER``: run it in another folder than the child's) and reads ``{"code": N}``, N the exit status ``simgen
 ARGS`` would have had. The process ends at the end of
 its input, and after a command that a SIGINT or SIGTERM stopped: its parent is stopping, or has
 died (:func:`watch_parent`): the render in flight stops after its frame, as in a fit's ``simgen``
@@ -22,10 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Iterator, TextIO
-
-from simgen.procs import quiet_fds
 
 STOPPED = {128 + signal.SIGINT, 128 + signal.SIGTERM}
 """Exit statuses of a command stopped by a signal: the process ends after it."""
@@ -62,23 +59,29 @@ def watch_parent(every: float = 0.5) -> None:
 
 
 @contextlib.contextmanager
-def output_to(log: str | None) -> Iterator[None]:
-    """A command's output (file descriptors 1 and 2) to the log file ``log``, begun empty as
-    ``simgen ARGS > LOG 2>&1`` would; with None to this process's stderr (fd 1 carries the replies)."""
-    if log is not None:
-        Path(log).write_bytes(b"")
-        with quiet_fds(Path(log)):
-            yield
-        return
+def output_to(log: str | None, err: str | None = None) -> Iterator[None]:
+    """A command's stdout (file descriptor 1) to the file ``log`` and its stderr (2) to ``err``
+    (None: to ``log`` too), each begun empty, as ``simgen ARGS > LOG 2> ERR`` would; ``log`` None:
+    both to this process's stderr (its stdout carries the replies)."""
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    files = [open(path, "wb") for path in (log, err) if path is not None]
     try:
+        if log is None:
+            os.dup2(2, 1)
+        else:
+            os.dup2(files[0].fileno(), 1)
+            os.dup2(files[-1].fileno(), 2)
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        for fd, saved_fd in ((1, saved[0]), (2, saved[1])):
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+        for f in files:
+            f.close()
 
 
 def serve(requests: TextIO, replies: TextIO) -> None:
@@ -90,7 +93,7 @@ def serve(requests: TextIO, replies: TextIO) -> None:
             home = os.getcwd()
             try:
                 os.chdir(request.get("cwd") or home)
-                with output_to(request.get("log")):
+                with output_to(request.get("log"), request.get("err")):
                     code = run_command([str(a) for a in request["args"]])
             finally:
                 os.chdir(home)

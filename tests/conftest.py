@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -153,10 +154,37 @@ SIMGEN = str(Path(sys.executable).with_name("simgen"))
 """The console script of the environment running the tests."""
 
 
+class _Served:
+    """This worker's child for :func:`simgen_cli` (simgen.procs.ServedCommands), started again when
+    the environment it was started with has changed (a test's monkeypatch.setenv); ``end``: the
+    second in which its last command ended."""
+
+    child = None
+    env: dict[str, str] = {}
+    end = 0
+
+
 def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``simgen ARGS`` in ``cwd`` to its end."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([SIMGEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    """Run ``simgen ARGS`` in ``cwd`` to its end: in this worker's served child (``python -m
+    simgen.cli.serve``, as a fit's and a study's renders run), its stdout and stderr apart, without
+    starting Python, Hydra and Blender again (about 2 s a command on 2 cores). A served command
+    writes what the command writes in a process of its own
+    (test_child_processes.py::test_commands_served_in_one_process_write_what_each_command_writes);
+    tests of the process itself (signals, its environment, the console script) start their own."""
+    from simgen.procs import ServedCommands
+
+    if _Served.child is None or _Served.env != dict(os.environ):
+        if _Served.child is not None:
+            _Served.child.close()
+        _Served.child, _Served.env = ServedCommands(), dict(os.environ)
+    while int(time.time()) <= _Served.end:  # Hydra names its run folder (outputs/DATE/TIME) by the second:
+        time.sleep(0.05)                     # each command starts after the second the last one ended in
+    with tempfile.TemporaryDirectory(prefix="simgen-served-") as d:
+        out, err = Path(d) / "stdout", Path(d) / "stderr"
+        code = _Served.child.run(list(args), out, cwd=cwd, errfile=err, timeout=900)
+        _Served.end = int(time.time())
+        text = [f.read_text(errors="replace") if f.is_file() else "" for f in (out, err)]
+    return subprocess.CompletedProcess(["simgen", *args], code, *text)
 
 
 def wait_for_frames(out: Path, n: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:

@@ -169,7 +169,8 @@ def test_commands_served_in_one_process_write_what_each_command_writes(tmp_path)
 
 def test_a_fits_render_child_is_started_again_after_a_crash_and_after_its_share_of_renders(tmp_path):
     """simgen.procs.ServedCommands (a fit's renders): a child that dies in a render (here kill -9) fails that render
-    with its status, and the next render gets a new child; so does every RESTART-th render."""
+    with its status, and the next render gets a new child; so does every RESTART-th render; a
+    command past its timeout is killed."""
     import threading
 
     from simgen.procs import ServedCommands
@@ -189,6 +190,11 @@ def test_a_fits_render_child_is_started_again_after_a_crash_and_after_its_share_
         assert child.run(["render.widht=1"], tmp_path / "bad2.log") == 2 and child.proc.pid != first
         child.RESTART, second = 1, child.proc.pid
         assert child.run(["render.widht=1"], tmp_path / "bad3.log") == 2 and child.proc.pid != second
+        child.RESTART = 16  # a command past its timeout: the child is killed, the status says so
+        t0 = time.monotonic()
+        endless = [f"output.dir={tmp_path / 'endless'}", "frames=100000", *TINY]
+        assert child.run(endless, tmp_path / "endless.log", timeout=3) == -signal.SIGKILL
+        assert time.monotonic() - t0 < 60 and child.proc is None
     finally:
         child.close()
     assert child.proc is None

@@ -9,8 +9,8 @@ the same list with every reason.
 - test_the_block_runs (slow): each block with lines to run, top to bottom in a folder of its own,
   ``/data/...`` and ``/shared/...`` moved into it and ``DIR`` a dataset rendered once; a ``simgen``
   render at 64x48, 1 sample and 1 frame (a sequence: 2 or 3 steps; shards: one frame each;
-  Hydra takes the last of a repeated override; the ``simgen`` lines in one child process of the worker,
-  the ``served`` fixture), a script with the tiny options of TINY_SCRIPT_ARGS
+  Hydra takes the last of a repeated override; run by conftest's simgen_cli, in the worker's served
+  child), a script with the tiny options of TINY_SCRIPT_ARGS
   (argparse takes the last of a repeated option), a Python block with ``python -c``.
 - test_the_scripts_the_docs_name_run (fast): every scripts/NAME.py the docs name answers --help
   with its usage; every shell script passes ``bash -n``.
@@ -25,14 +25,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import SIMGEN
+from conftest import SIMGEN, simgen_cli
 from docblocks import ROOT, Block, Command, collect, pages
 
 BLOCKS = collect()
@@ -204,35 +203,10 @@ def moved(text: str, world: Path, dataset: Path) -> str:
     return re.sub(r"(?<![{\w])DIR(?![}\w])", str(dataset), text)
 
 
-@pytest.fixture(scope="session")
-def served():
-    """The blocks' ``simgen`` lines run one after another in one child process of this worker
-    (simgen.procs.ServedCommands, as a fit's and a study's renders do): each line is the command
-    ``simgen ARGS`` in its block's folder, without starting Python, Hydra and Blender again (about
-    2 s a line). tests/test_child_processes.py proves that a served command writes what the same
-    command writes alone."""
-    from simgen.procs import ServedCommands
-
-    child = ServedCommands()
-    yield child
-    child.close()
-
-
-SERVED_END = [0]
-"""The second in which the last served line ended (a process of its own takes longer than that to start)."""
-
-
-def run_line(c: Command, world: Path, dataset: Path, served) -> subprocess.CompletedProcess:
+def run_line(c: Command, world: Path, dataset: Path) -> subprocess.CompletedProcess:
     kind, args = argv_of(moved(c.text, world, dataset))
     if kind == "simgen":
-        argv = [*args, *(tiny_render(args) if is_render(args) else [])]
-        log = world / f"line{c.line}.log"
-        while int(time.time()) <= SERVED_END[0]:  # Hydra's run folder (outputs/DATE/TIME) is named by the second:
-            time.sleep(0.05)                       # each command starts after the second the last one ended in
-        code = served.run(argv, log, cwd=world)
-        SERVED_END[0] = int(time.time())
-        return subprocess.CompletedProcess(["simgen", *argv], code, log.read_text(errors="replace") if log.is_file()
-                                           else "", "")
+        return simgen_cli(*args, *(tiny_render(args) if is_render(args) else []), cwd=world)
     name = Path(args[0]).name
     argv = [sys.executable, str(ROOT / args[0]), *args[1:], *TINY_SCRIPT_ARGS[name],
             *CACHE_ARGS.get(name, lambda w: [])(world)]
@@ -251,7 +225,7 @@ RUN = [b for b in BLOCKS if any(c.verdict.kind == "run" for c in b.commands)]
 @pytest.mark.slow
 @pytest.mark.render
 @pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
-def test_the_block_runs(block: Block, docs_dataset, served, tmp_path):
+def test_the_block_runs(block: Block, docs_dataset, tmp_path):
     populate(block, tmp_path, docs_dataset)
     if not block.is_shell:
         done = run_python(block, tmp_path, docs_dataset)
@@ -260,7 +234,7 @@ def test_the_block_runs(block: Block, docs_dataset, served, tmp_path):
     for c in block.commands:
         if c.verdict.kind != "run":
             continue
-        done = run_line(c, tmp_path, docs_dataset, served)
+        done = run_line(c, tmp_path, docs_dataset)
         assert done.returncode == 0, f"{block.page}:{c.line}: {c.text}\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}"
 
 

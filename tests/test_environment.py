@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from conftest import simgen_cli
 from groundtruth import incidence_cos, intersect, pixel_centre_rays, uniform_neighbourhood
 from simgen import SimgenError
 from simgen.assets.environment import Part, check_file, load_environment
@@ -307,9 +308,8 @@ def test_a_scene_file_runs_no_code_when_read_or_rendered(tmp_path, cache):
     evil = write_blend(tmp_path / "evil.blend", evil=str(marker))
     env = load_environment(evil)
     assert sorted(p.name for p in env.parts) == sorted(ROOM)
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={evil}", "frames=1",
-                        "render.width=32", "render.height=24", "render.samples=1", f"output.dir={tmp_path / 'out'}"],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = simgen_cli("scene=environment", f"scene.file={evil}", "frames=1",
+                   "render.width=32", "render.height=24", "render.samples=1", f"output.dir={tmp_path / 'out'}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert not marker.exists()
 
@@ -396,11 +396,10 @@ def test_the_files_lights_are_read_and_switched_off_scaled_and_coloured_per_fram
 def frames(request, tmp_path_factory, files, cache) -> Path:
     """3 frames in the room as each kind of file holds it (the .blend and USD ones in the slow tier)."""
     out = tmp_path_factory.mktemp(f"envframes-{request.param}") / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files[request.param]}",
-                        "frames=3", "seed=3", "render.width=96", "render.height=72", "render.samples=2",
-                        "objects.count=[4,6]", "scene.camera_distance=[0.9,1.4]", f"output.dir={out}",
-                        "scene.labels={furniture: [table_top, 'leg*'], ground: [floor]}"],
-                       capture_output=True, text=True, timeout=600, cwd=out.parent)
+    r = simgen_cli("scene=environment", f"scene.file={files[request.param]}",
+                   "frames=3", "seed=3", "render.width=96", "render.height=72", "render.samples=2",
+                   "objects.count=[4,6]", "scene.camera_distance=[0.9,1.4]", f"output.dir={out}",
+                   "scene.labels={furniture: [table_top, 'leg*'], ground: [floor]}", cwd=out.parent)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 
@@ -492,10 +491,9 @@ def test_a_frame_through_the_files_camera_has_its_lens_and_pose(tmp_path):
     blend = write_blend(tmp_path / "cam.blend", camera={"lens": 35.0, "shift": [0.05, -0.03],
                                                           "matrix": blender.tolist()})
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={blend}",
-                        "scene.cameras=[Camera*]", "frames=1", "render.width=96", "render.height=72",
-                        "render.samples=1", "objects.count=[2,3]", f"output.dir={out}"],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = simgen_cli("scene=environment", f"scene.file={blend}",
+                   "scene.cameras=[Camera*]", "frames=1", "render.width=96", "render.height=72",
+                   "render.samples=1", "objects.count=[2,3]", f"output.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     f = read_frame(out, 0)
     meta = f["meta"]
@@ -546,11 +544,11 @@ def test_objects_dropped_with_physics_settle_on_the_room_and_penetrate_nothing(t
 
     out = tmp_path / "out"
     shell = write_glb(tmp_path / "open.glb", open_below=("table_top",))  # the top collides as triangles, the rest as boxes
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={shell}",
-                        "scene.placement=physics", "frames=3", "seed=5", "render.width=96", "render.height=72",
-                        "render.samples=1", "objects.count=[3,4]", "scene.camera_distance=[0.9,1.4]",
-                        "scene.supports=[table_top]", "objects.weights={ball: 0}",
-                        f"output.dir={out}"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = simgen_cli("scene=environment", f"scene.file={shell}",
+                   "scene.placement=physics", "frames=3", "seed=5", "render.width=96", "render.height=72",
+                   "render.samples=1", "objects.count=[3,4]", "scene.camera_distance=[0.9,1.4]",
+                   "scene.supports=[table_top]", "objects.weights={ball: 0}",
+                   f"output.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     on_table = 0
     for index in range(3):
@@ -668,13 +666,12 @@ def test_parts_the_config_restyles_take_a_drawn_material_and_the_others_keep_the
     from simgen.io.dataset.layout import read_frame
 
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files['glb']}",
-                        "scene.restyle=[floor]", "frames=3", "seed=2", "render.width=96", "render.height=72",
-                        "render.samples=4", "objects.count=[1,2]", "materials.saturation=[0.9,0.9]",
-                        "materials.value=[0.6,0.6]", "materials.metallic_probability=0", "materials.roughness=[1,1]",
-                        "lighting.count=[0,0]", "lighting.world=[uniform]", "lighting.world_strength=[1,1]",
-                        "scene.camera_elevation=[20,40]", f"output.dir={out}"],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = simgen_cli("scene=environment", f"scene.file={files['glb']}",
+                   "scene.restyle=[floor]", "frames=3", "seed=2", "render.width=96", "render.height=72",
+                   "render.samples=4", "objects.count=[1,2]", "materials.saturation=[0.9,0.9]",
+                   "materials.value=[0.6,0.6]", "materials.metallic_probability=0", "materials.roughness=[1,1]",
+                   "lighting.count=[0,0]", "lighting.world=[uniform]", "lighting.world_strength=[1,1]",
+                   "scene.camera_elevation=[20,40]", f"output.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     hues = []
     for index in range(3):
@@ -713,11 +710,10 @@ def test_the_files_world_shader_lights_the_scene_where_the_config_asks(tmp_path,
     means = {}
     for own in (True, False):
         out = tmp_path / f"out-{own}"
-        r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={blend}",
-                            f"scene.file_world={str(own).lower()}", "frames=1", "seed=1", "render.width=96",
-                            "render.height=72", "render.samples=4", "lighting.count=[0,0]", "lighting.world=[uniform]",
-                            "objects.count=[1,2]", "scene.camera_elevation=[5,10]", f"output.dir={out}"],
-                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        r = simgen_cli("scene=environment", f"scene.file={blend}",
+                       f"scene.file_world={str(own).lower()}", "frames=1", "seed=1", "render.width=96",
+                       "render.height=72", "render.samples=4", "lighting.count=[0,0]", "lighting.world=[uniform]",
+                       "objects.count=[1,2]", "scene.camera_elevation=[5,10]", f"output.dir={out}", cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-3000:]
         f = read_frame(out, 0)
         assert f["meta"]["params"]["world"]["kind"] == ("file" if own else "uniform")
@@ -738,7 +734,7 @@ def test_an_environment_run_in_shards_equals_one_run_and_inspects(tmp_path, file
     """Three shards of scene=environment, each its own process (each reading the file from the cache),
     write into one folder the dataset one run writes; a run stopped and run again resumes it;
     simgen inspect reads it."""
-    from conftest import assert_same_dataset, simgen_cli
+    from conftest import assert_same_dataset
 
     common = ["scene=environment", f"scene.file={files['glb']}", "frames=4", "seed=9", "render.width=64",
               "render.height=48", "render.samples=1", "objects.count=[2,3]", "scene.labels={furniture: [table_top]}"]
@@ -803,12 +799,12 @@ def test_flow_between_two_views_and_amodal_masks_in_an_environment_match_a_ray_c
     from simgen.io.formats.flow import read_valid_png
 
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=environment", f"scene.file={files['glb']}",
-                        "frames=2", "sequence.length=2", "seed=4", "render.width=96", "render.height=72",
-                        "render.samples=1", "objects.count=[3,4]", "scene.camera_distance=[1.2,1.6]",
-                        "scene.camera_azimuth=[0,40]", "scene.labels={furniture: [table_top]}", "output.labels=[amodal]",
-                        "scene.supports=[table_top]",
-                        f"output.dir={out}"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = simgen_cli("scene=environment", f"scene.file={files['glb']}",
+                   "frames=2", "sequence.length=2", "seed=4", "render.width=96", "render.height=72",
+                   "render.samples=1", "objects.count=[3,4]", "scene.camera_distance=[1.2,1.6]",
+                   "scene.camera_azimuth=[0,40]", "scene.labels={furniture: [table_top]}", "output.labels=[amodal]",
+                   "scene.supports=[table_top]",
+                   f"output.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     flow = read_npy(out / "flow_forward" / "000000.npy")
     valid = read_valid_png(out / "flow_forward_valid" / "000000.png")
@@ -847,18 +843,16 @@ def test_a_stereo_pair_and_a_calibrated_lens_in_an_environment_match_a_ray_cast(
     common = ["scene=environment", f"scene.file={files['glb']}", "frames=2", "seed=6", "render.samples=1",
               "objects.count=[3,4]", "scene.supports=[table_top]", "scene.labels={furniture: [table_top]}"]
     out = tmp_path / "stereo"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", *common, "camera.rig=stereo", "camera.baseline=[0.15,0.3]",
-                        f"render.width={test_stereo.W}", f"render.height={test_stereo.H}", f"output.dir={out}"],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = simgen_cli(*common, "camera.rig=stereo", "camera.baseline=[0.15,0.3]",
+                   f"render.width={test_stereo.W}", f"render.height={test_stereo.H}", f"output.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     test_stereo.check_against_ray_cast(out)
 
     K, coefficients = np.array([[64.0, 0.0, 47.6], [0.0, 64.0, 35.7], [0.0, 0.0, 1.0]]), np.array([-0.3, 0.09, 4e-4, -3e-4, -0.01])
     out = tmp_path / "lens"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", *common, "render.width=96", "render.height=72",
-                        f"camera.calibration={calibration_file(tmp_path / 'lens.yaml', K, 96, 72, coefficients)}",
-                        "output.labels=[amodal]", f"output.dir={out}"], capture_output=True, text=True, timeout=600,
-                       cwd=tmp_path)
+    r = simgen_cli(*common, "render.width=96", "render.height=72",
+                   f"camera.calibration={calibration_file(tmp_path / 'lens.yaml', K, 96, 72, coefficients)}",
+                   "output.labels=[amodal]", f"output.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     u, v = np.meshgrid(np.arange(96, dtype=float), np.arange(72, dtype=float))
     xy = cv2.undistortPointsIter(np.stack([u.ravel(), v.ravel()], -1).reshape(-1, 1, 2), K, coefficients, None, None,
@@ -881,12 +875,11 @@ def test_a_stereo_pair_and_a_calibrated_lens_in_an_environment_match_a_ray_cast(
 def test_a_study_renders_its_arms_and_target_in_an_environment_and_scores_them(tmp_path, files, cache):
     """simgen study dr_gap with scene=environment in its simgen settings: every arm's dataset and the
     target are frames of the room, trained on and scored (the study's machinery at its smallest)."""
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "study", "dr_gap", f"study.out={tmp_path / 'study'}",
-                        "study.frames=[4]", "study.seeds=[0]", "study.target.frames=3", "study.trainer.steps=2",
-                        "study.trainer.batch_size=2", "study.trainer.warmup=1",
-                        f"study.simgen=[scene=environment,scene.file={files['glb']},render.width=64,render.height=48,"
-                        "render.samples=1,'objects.count=[2,3]']"], capture_output=True, text=True, timeout=900,
-                       cwd=tmp_path)
+    r = simgen_cli("study", "dr_gap", f"study.out={tmp_path / 'study'}",
+                   "study.frames=[4]", "study.seeds=[0]", "study.target.frames=3", "study.trainer.steps=2",
+                   "study.trainer.batch_size=2", "study.trainer.warmup=1",
+                   f"study.simgen=[scene=environment,scene.file={files['glb']},render.width=64,render.height=48,"
+                   "render.samples=1,'objects.count=[2,3]']", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     for arm in ("narrow", "wide", "target"):
         metas = sorted((tmp_path / "study" / "data" / arm / "meta").glob("*.json"))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import simgen_cli
 from simgen import SimgenError
 from simgen.experiment.config import load_study
 from simgen.io.files import read_json, write_json
@@ -26,9 +27,7 @@ TINY = ["render.width=64", "render.height=48", "render.samples=2", "render.denoi
         "'scene.camera_distance=[0.5,0.9]'"]
 
 
-def simgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simgen.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "PYTHONPATH": str(REPO)})
+simgen = simgen_cli
 
 
 def tiny_study(tmp_path: Path, *extra: str) -> list[str]:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from conftest import simgen_cli
 from simgen import SimgenError
 from simgen.config import Settings
 from simgen.fit.config import DEFAULT_SPACE, FitConfig, load_fit, space_tree, split_args
@@ -225,9 +226,7 @@ def test_target_labels_must_name_the_catalogs_categories(tmp_path):
 # ------------------------------------------------------------------ a fit end to end
 
 
-def simgen(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simgen.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
+simgen = simgen_cli
 
 
 SMALL = ["render.samples=4", "render.denoise=false", "objects.count=[2,3]"]

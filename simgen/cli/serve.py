@@ -1,16 +1,16 @@
 """``python -m simgen.cli.serve``: ``simgen`` commands run one after another in one process, for a
-parent that renders many small datasets (a fit's trials, a study's datasets: the parent's side is
-:class:`simgen.procs.ServedCommands`).
-Each command does what ``simgen ARGS`` does, its output in a log file of its own, without starting
-Python, Hydra, trimesh and Blender again: about 3 s of every short render on 2 cores.
+parent that runs many small ones (a fit's trials, a study's datasets, the tests' commands; the
+parent's side is :class:`simgen.procs.ServedCommands`). Each command does what ``simgen ARGS``
+does, without starting Python, Hydra, trimesh and Blender again: about 2-3 s of every short
+command on 2 cores.
 
 One JSON line each way: the parent writes ``{"args": [...], "log": PATH}`` (``"log": null``: the
 command's output goes to the child's stderr, which it shares with its parent; ``"err": PATH``: its
-stderr to a file of its own; ``"cwd": FOLDER``: run it in another folder than the child's) and reads ``{"code": N}``, N the exit status ``simgen
-ARGS`` would have had. The process ends at the end of
-its input, and after a command that a SIGINT or SIGTERM stopped: its parent is stopping, or has
-died (:func:`watch_parent`): the render in flight stops after its frame, as in a fit's ``simgen``
-children before (tied, :func:`simgen.procs.child_env`)."""
+stderr to a file of its own; ``"cwd": FOLDER``: run it in another folder than the child's) and
+reads ``{"code": N}``, N the exit status ``simgen ARGS`` would have had. The process ends at the
+end of its input, and after a command that a SIGINT or SIGTERM stopped: its parent is stopping,
+or has died (:func:`watch_parent`): the render in flight stops after its frame, as in a fit's
+``simgen`` children before (tied, :func:`simgen.procs.child_env`)."""
 
 from __future__ import annotations
 

@@ -177,8 +177,9 @@ def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         if _Served.child is not None:
             _Served.child.close()
         _Served.child, _Served.env = ServedCommands(), dict(os.environ)
-    while int(time.time()) <= _Served.end:  # Hydra names its run folder (outputs/DATE/TIME) by the second:
-        time.sleep(0.05)                     # each command starts after the second the last one ended in
+    if not any(a.startswith(("output.dir=", "hydra.run.dir=")) for a in args):
+        while int(time.time()) <= _Served.end:  # Hydra names its run folder (outputs/DATE/TIME) by the second:
+            time.sleep(0.05)                     # such a command starts after the second the last one ended in
     with tempfile.TemporaryDirectory(prefix="simgen-served-") as d:
         out, err = Path(d) / "stdout", Path(d) / "stderr"
         code = _Served.child.run(list(args), out, cwd=cwd, errfile=err, timeout=900)

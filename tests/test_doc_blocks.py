@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SIMGEN, simgen_cli
+from conftest import simgen_cli
 from docblocks import ROOT, Block, Command, collect, pages
 
 BLOCKS = collect()
@@ -153,8 +153,8 @@ def test_every_block_is_run_or_marked(block: Block):
 def docs_dataset(tmp_path_factory) -> Path:
     """DIR of the docs: two sequences of 2 steps (optical flow) at 64x48, 1 sample, amodal masks."""
     out = tmp_path_factory.mktemp("docs") / "dataset"
-    done = subprocess.run([SIMGEN, *TINY, "seed=5", "sequence.length=2", "frames=4", "output.labels=[amodal]",
-                           f"output.dir={out}"], cwd=out.parent, capture_output=True, text=True, timeout=600)
+    done = simgen_cli(*TINY, "seed=5", "sequence.length=2", "frames=4", "output.labels=[amodal]",
+                      f"output.dir={out}", cwd=out.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     return out
 

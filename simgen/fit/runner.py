@@ -88,7 +88,6 @@ WORLD_EXCLUDED = ("render.", "output.", "shard.", "hydra.", "frames", "start", "
 # ------------------------------------------------------------------ rendering and measuring
 
 
-
 def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int,
            neutral: Sequence[str]) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen

@@ -40,9 +40,15 @@ EOF
     cd "$repo"
 }
 
+# Built from a copy of the checkout's files (tracked, and new ones git does not ignore): pip
+# builds in the source folder, and .ci/run checks the extras (editable installs of the checkout)
+# at the same time.
+src=$work/src
+mkdir -p "$src"
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$src"
 "$python" -m venv "$work/build"
 "$work/build/bin/pip" install -q "setuptools>=70.1" "wheel"
-"$work/build/bin/pip" wheel -q --no-deps --no-build-isolation -w "$work/dist" "$repo"
+"$work/build/bin/pip" wheel -q --no-deps --no-build-isolation -w "$work/dist" "$src"
 wheel=$(ls "$work"/dist/simgen-*.whl)
 echo "check_wheel: built $(basename "$wheel")"
 
@@ -52,6 +58,6 @@ check_install "$work/wheel-venv"
 echo "check_wheel: the wheel installs, answers --help and renders outside the repository"
 
 "$python" -m venv "$work/source-venv"
-"$work/source-venv/bin/pip" install -q "$repo"
+"$work/source-venv/bin/pip" install -q "$src"
 check_install "$work/source-venv"
 echo "check_wheel: pip install . does too"

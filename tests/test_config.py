@@ -32,13 +32,13 @@ from omegaconf import OmegaConf, open_dict
 import simgen.config
 import simgen.configure.store
 from simgen import SimgenError
-from simgen.config import DEVICES, RenderConfig, Settings
-from simgen.configure.store import OUTPUT_DIR, default_options, groups, options, registered
+from simgen.config import DEVICES, RUN_FOLDER, RenderConfig, Settings
+from simgen.configure.store import default_options, groups, options, registered
 from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.config import is_study_file
 from simgen.config.schema import check_fields, field_docs, rule_of
 from simgen.configure.settings import default_scene, default_settings, to_settings, validate
-from simgen.recipes import BUILTIN
+from simgen.recipes import BUILTIN, load_recipe
 
 GLOBAL_GROUPS = ("experiment",)
 """Groups of ``# @package _global_`` overlays (default: none) that set keys of any group;
@@ -57,7 +57,7 @@ TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_
 # on the command line the dataset goes to Hydra's run folder, which only exists inside a Hydra
 # run, and the {name: value} settings of objects are null (Hydra's struct mode only lets
 # ``objects.dirs={a: b}`` set a null, not add keys to an empty dict), read as {}.
-COMPOSED_SPELLINGS = {("output", "dir"): (OUTPUT_DIR, "outputs/dataset"),
+COMPOSED_SPELLINGS = {("output", "dir"): (RUN_FOLDER, "outputs/dataset"),
                       **{("objects", k): (None, {}) for k in ("dirs", "weights", "min_per_frame", "max_per_frame")},
                       ("scene", "labels"): (None, {})}
 
@@ -139,6 +139,47 @@ def test_every_option_composes_and_converts(tmp_path, group, option):
     s = _settings(tmp_path, [f"{group}={option}"])
     assert isinstance(s, Settings)
     assert s.output.dir == str(tmp_path / "out")
+
+
+@pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_converts_directly_to_what_omegaconf_makes_of_it(tmp_path, group, option):
+    """to_settings builds Settings from a composed config without OmegaConf's merge when every value
+    has its declared type: for every option (with {name: value} settings and an int where a float is
+    declared), that way is taken and gives what the merge into the declarations gives, type for type."""
+    from simgen.configure.settings import _declared, _typed
+
+    cfg = _compose([f"{group}={option}", "objects.weights={cube: 2}", "objects.dirs={mine: /data}"])
+    cfg.output.dir = str(tmp_path / "out")
+    values = OmegaConf.to_container(cfg)
+    recipe = load_recipe(str(cfg.scene.recipe)).Config
+    direct = _typed(values, recipe)
+    assert direct is not None, "the direct way was not taken"
+    merged = OmegaConf.to_object(OmegaConf.merge(_declared(recipe), values))
+    assert _same(dataclasses.asdict(direct), dataclasses.asdict(merged))
+    assert type(direct.scene) is type(merged.scene) and direct.objects.weights == {"cube": 2.0}
+
+
+@pytest.mark.parametrize("path,value", [
+    (("render", "samples"), "5"),  # a string OmegaConf would convert
+    (("render", "samples"), True),
+    (("camera", "dof_probability"), True),
+    (("render", "width"), 64.0),
+    (("render", "device"), 3),
+    (("render", "colour"), "red"),  # a key no declaration has
+    (("render", "device"), "???"),  # OmegaConf's missing value
+    (("render", "device"), "${render.engine}"),  # an interpolation
+    (("objects", "count"), None),
+    (("objects", "weights"), {1: 2.0}),
+])
+def test_values_of_another_type_are_left_to_omegaconf(tmp_path, path, value):
+    """What OmegaConf would convert or refuse is not built directly: to_settings then takes the
+    merge, whose conversions and worded refusals (test_wrong_type_names_key_and_fix) stand."""
+    from simgen.configure.settings import _typed
+
+    values = OmegaConf.to_container(_compose())
+    values["output"]["dir"] = str(tmp_path / "out")
+    values[path[0]][path[1]] = value
+    assert _typed(values, load_recipe("tabletop").Config) is None
 
 
 @pytest.mark.parametrize("group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS])

@@ -37,7 +37,7 @@ def describe(group: str, option: str) -> str:
 
 COMMAND_LINE_DEFAULTS = {"output.dir": "outputs/DATE/TIME"}
 """Keys whose default on the command line is not the dataclass's: output.dir is Hydra's run folder
-(simgen.configure.store.OUTPUT_DIR), outputs/DATE/TIME."""
+(simgen.config.RUN_FOLDER), outputs/DATE/TIME."""
 
 
 def usage() -> str:

@@ -41,6 +41,10 @@ Range = list[float]
 DEFAULT_RECIPE = "tabletop"
 """The scene recipe of ``Settings()`` (configs/config.yaml picks ``scene: tabletop`` too)."""
 
+RUN_FOLDER = "${hydra:runtime.output_dir}"
+"""``output.dir`` as Hydra composes it: Hydra's run folder (outputs/DATE/TIME, or multirun/DATE/TIME/N
+for each job of a sweep), which exists only inside a Hydra run, so it cannot be the dataclass default."""
+
 MAX_IMAGE_SIZE = 65536
 """Blender's largest render.width / render.height."""
 MIN_IMAGE_SIZE = 4

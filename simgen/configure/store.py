@@ -22,16 +22,13 @@ import typing
 from typing import Any, Iterable
 
 from simgen import SimgenError
-from simgen.config import Settings
+from simgen.config import RUN_FOLDER, Settings
 from simgen.config.schema import default_of, mapping_fields
 from simgen.core.paths import CONFIG_DIR
 from simgen.recipes import available, load_recipe
 
 SETTINGS_NODE = "settings"
 """The ConfigStore name of the top-level keys (``seed``, ``start``, ``frames``) in config.yaml's defaults list."""
-OUTPUT_DIR = "${hydra:runtime.output_dir}"
-"""``output.dir`` as Hydra composes it: Hydra's run folder (outputs/DATE/TIME, or multirun/DATE/TIME/N
-for each job of a sweep), which exists only inside a Hydra run, so it cannot be the dataclass default."""
 
 
 def composed(cls: type) -> type:
@@ -67,7 +64,7 @@ def _node(group: str, cls: type) -> Any:
     """The group's default option: its dataclass as Hydra composes it (:func:`composed`; output.dir
     Hydra's run folder)."""
     if group == "output":
-        return cls(dir=OUTPUT_DIR)
+        return cls(dir=RUN_FOLDER)
     return composed(cls)
 
 

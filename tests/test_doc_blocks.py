@@ -37,7 +37,7 @@ from docblocks import ROOT, Block, Command, collect, pages
 BLOCKS = collect()
 SUBCOMMANDS = {"merge", "inspect", "validate", "compare", "fetch", "catalog", "fit", "study"}
 """``simgen`` commands that render nothing; anything else is a render (a multirun, ``--cfg`` too)."""
-TINY = ["render.width=64", "render.height=48", "render.samples=1"]
+TINY = ["render.width=64", "render.height=48", "render.samples=1", "render.denoise_prefilter=fast"]
 TINY_SCRIPT_ARGS = {
     "train_detector.py": ["--steps", "2", "--batch-size", "2"],
     "bench_ceiling.py": ["--res", "64x48", "--frames", "3", "--warmup", "1", "--repeats", "1"],

@@ -1,6 +1,8 @@
 """The configuration reference is generated from the schema and must be current; the README's
 commands are the CI's, and the benchmark commands the docs show run; the README stays a front
-door, every page of docs/ is in the site's nav, and the site builds with `mkdocs build --strict`."""
+door, every page of docs/ is in the site's nav, and the site builds with `mkdocs build --strict`;
+what the pages state is true where a test can read it: every setting they name is declared, every
+default they state is the declared one, every extra they name is pyproject's."""
 
 import importlib.util
 import json
@@ -121,3 +123,152 @@ def test_docs_site_builds_strictly(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     site = tmp_path / "site"
     assert (site / "index.html").is_file() and (site / "reference" / "api" / "index.html").is_file()
+
+
+# ------------------------------------------------------------------ what the pages state, checked
+
+
+def _pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def _roots() -> dict[str, list[type]]:
+    """The first word of a setting's key -> the dataclasses that may declare the rest: each group
+    of Settings, ``scene`` (every shipped recipe's Config), ``fit`` and ``study``."""
+    import typing
+
+    from simgen.config import Settings
+    from simgen.experiment.config import StudyConfig
+    from simgen.fit.config import FitConfig
+    from simgen.recipes import BUILTIN, load_recipe
+
+    hints = typing.get_type_hints(Settings)
+    roots = {name: [hint] for name, hint in hints.items() if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__")}
+    roots["scene"] = [load_recipe(name).Config for name in BUILTIN]
+    roots["fit"], roots["study"] = [FitConfig], [StudyConfig]
+    return roots
+
+
+def _declared(cls: type, parts: list[str]) -> tuple[bool, object]:
+    """(whether ``cls`` declares the key ``parts``, its default); a {name: value} or free-form
+    setting (a dict or Any) declares every key under it."""
+    import dataclasses
+    import typing
+
+    from simgen.config.schema import default_of
+
+    for i, part in enumerate(parts):
+        fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+        if part not in fields:
+            return False, None
+        hint = typing.get_type_hints(cls)[part]
+        rest = parts[i + 1:]
+        if not rest:
+            return True, default_of(fields[part])
+        if dataclasses.is_dataclass(hint):
+            cls = hint
+            continue
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        inner = args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+        if dataclasses.is_dataclass(inner):
+            cls = inner
+            continue
+        return (inner is typing.Any or typing.get_origin(inner) is dict or inner is dict), None
+    return False, None
+
+
+KEY = re.compile(r"`((?:render|camera|lighting|materials|objects|output|sequence|effects|shard|scene|fit|study)"
+                 r"(?:\.[a-z_0-9]+)+)(?:=([^`]*))?`")
+"""A setting in backticks, ``key`` or ``key=value``, as the pages write them (a file name such as
+``camera.json`` is none: :data:`FILE_TYPES`)."""
+FILE_TYPES = {"json", "yaml", "yml", "png", "jpg", "csv", "txt", "html", "md", "npz", "npy", "exr", "tar", "parquet"}
+
+
+def _named_settings():
+    """(page, line number, line, key, value or None) for every setting a page names in backticks."""
+    for page in _pages():
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            for m in KEY.finditer(line):
+                if m.group(1).rsplit(".", 1)[1] in FILE_TYPES:
+                    continue
+                yield page.relative_to(ROOT).as_posix(), n, line, m.group(1), m.group(2)
+
+
+def test_every_setting_a_page_names_exists():
+    """Every ``group.key`` a page names in backticks is declared (by Settings, a shipped recipe, the
+    fit or the study), or is a key that moved and the line says so (its old name, for those who
+    knew it)."""
+    from simgen.config.schema import RENAMED
+
+    roots = _roots()
+    unknown = []
+    for page, n, line, key, _ in _named_settings():
+        first, *rest = key.split(".")
+        if any(_declared(cls, rest)[0] for cls in roots[first]):
+            continue
+        if key in RENAMED and re.search(r"\b(old|moved|renamed)\b", line):
+            continue
+        unknown.append(f"{page}:{n}: {key}")
+    assert not unknown, "pages name settings that nothing declares:\n" + "\n".join(unknown)
+
+
+DEFAULT_STATED = [
+    re.compile(r"`(?P<key>[a-z_.0-9]+)=(?P<value>[^`]+)`,? (?:\(?the default|is the default|by default)"),
+    re.compile(r"`(?P<key>[a-z_.0-9]+)` \((?:default )?(?P<value>-?[0-9][0-9.]*)\)"),
+]
+"""How the pages state a default: ``key=value``, the default; ``key`` (16)."""
+
+
+def test_every_default_a_page_states_is_the_declared_one():
+    """Where a page says a setting's default (``render.overlap=true``, the default; ``fit.frames``
+    (16)), it is the declared default, written as an override would write it. A fit's renders
+    have defaults of their own (simgen.fit.plan.FIT_RENDER): a line about a fit's renders may
+    state those."""
+    from simgen.config.schema import override_text
+    from simgen.fit.plan import FIT_RENDER
+
+    roots = _roots()
+    wrong, stated = [], 0
+    for page in _pages():
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            for pattern in DEFAULT_STATED:
+                for m in pattern.finditer(line):
+                    key, value = m.group("key"), m.group("value")
+                    first, *rest = key.split(".")
+                    found = [d for cls in roots.get(first, []) for ok, d in [_declared(cls, rest)] if ok]
+                    if not found:
+                        continue
+                    stated += 1
+                    said = [override_text(d) for d in found]
+                    if key in FIT_RENDER and "fit" in page.name:
+                        said.append(override_text(FIT_RENDER[key]))
+                    if value not in said and not any(_same_number(value, s) for s in said):
+                        wrong.append(f"{page.relative_to(ROOT)}:{n}: {key} stated {value}, declared {said}")
+    assert stated >= 5, "the patterns no longer find the pages' defaults"
+    assert not wrong, "pages state defaults that are not the declared ones:\n" + "\n".join(wrong)
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+EXTRA = re.compile(r"(?:\.|simgen)\[([a-z0-9_,\- ]+)\]")
+"""An extra as install commands name it: ``.[report]``, ``'.[torch,report]'``, ``simgen[stream]``."""
+
+
+def test_every_extra_a_page_names_is_declared():
+    """Every extra a page or the README names in an install command is in pyproject.toml."""
+    import tomllib
+
+    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {}
+    for page in _pages():
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            for m in EXTRA.finditer(line):
+                for name in m.group(1).split(","):
+                    named.setdefault(name.strip(), f"{page.relative_to(ROOT)}:{n}")
+    assert {"report", "stream", "cloud", "torch", "test"} <= set(named), named
+    assert set(named) <= declared, {k: v for k, v in named.items() if k not in declared}

@@ -125,7 +125,7 @@ class FitConfig:
     simgen: list[str] = setting([], empty_ok=True, example="[render.samples=32,objects.catalog=textured]")
     """simgen overrides of every render (the default config and every trial), before the command
     line's; render.width and render.height default to the target's image size, render.denoise_prefilter
-    to fast and render.samples to 16 (simgen.fit.plan.FIT_RENDER: cheaper renders whose statistics are
+    to fast and render.samples to 8 (simgen.fit.plan.FIT_RENDER: cheaper renders whose statistics are
     as good to the fit, scripts/noise_study.py and scripts/fit_render_samples.py)."""
     space_file: Optional[str] = setting(None, example="/data/fits/space.yaml")
     """The search space: a YAML tree of simgen settings and where each may go (configs/fit_space.yaml

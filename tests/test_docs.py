@@ -272,3 +272,15 @@ def test_every_extra_a_page_names_is_declared():
                     named.setdefault(name.strip(), f"{page.relative_to(ROOT)}:{n}")
     assert {"report", "stream", "cloud", "torch", "test"} <= set(named), named
     assert set(named) <= declared, {k: v for k, v in named.items() if k not in declared}
+
+
+def test_the_changelog_names_every_moved_key_and_says_which_files_are_stable():
+    """CHANGELOG.md lists each setting that moved with its new name (simgen.config.schema.RENAMED,
+    what the command tells a user of the old one) and holds the dataset's stability policy."""
+    from simgen.config.schema import RENAMED
+
+    text = (ROOT / "CHANGELOG.md").read_text()
+    missing = [old for old in RENAMED if f"`{old}`" not in text and f"`{old}." not in text]
+    assert not missing, f"moved keys the changelog does not name: {missing}"
+    assert all(f"`{new}`" in text or f"`{new.rsplit('.', 1)[0]}.*`" in text for new in set(RENAMED.values()))
+    assert "## Which dataset files are stable" in text and "**Stable**" in text and "**Not stable**" in text

@@ -284,3 +284,22 @@ def test_the_changelog_names_every_moved_key_and_says_which_files_are_stable():
     assert not missing, f"moved keys the changelog does not name: {missing}"
     assert all(f"`{new}`" in text or f"`{new.rsplit('.', 1)[0]}.*`" in text for new in set(RENAMED.values()))
     assert "## Which dataset files are stable" in text and "**Stable**" in text and "**Not stable**" in text
+
+
+COMMIT = re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
+"""A git commit as the pages would name one: a word of 7-40 hex digits with at least one digit and
+one letter a-f (``b3d5837``), so that numbers such as 1000000 are none."""
+ISSUE = re.compile(r"\b(?:issues?|pull requests?|PR)\s*#?\d+", re.IGNORECASE)
+"""An issue or pull request by its number: ``issue 31``, ``issues #30``, ``PR 12``."""
+
+
+def test_no_page_names_a_commit_or_an_issue():
+    """The pages teach what the code does now; a measured figure carries its date and the command
+    that prints it (docs/explanation/benchmarks.md), never a commit or an issue as its history."""
+    assert COMMIT.search("as of commit b3d5837") and ISSUE.search("(issue 31)")
+    assert not COMMIT.search("integer in [1, 1000000] 0.2963 x6.8 decade")
+    named = [f"{page.relative_to(ROOT)}:{n}: {m.group(0)}"
+             for page in _pages()
+             for n, line in enumerate(page.read_text().splitlines(), 1)
+             for m in [*COMMIT.finditer(line), *ISSUE.finditer(line)]]
+    assert not named, "pages name commits or issues (give a date and a command instead):\n" + "\n".join(named)

@@ -3,7 +3,7 @@
 
     python scripts/bench_ceiling.py                       # 640x480, default labels: the figure in docs/explanation/performance.md
     python scripts/bench_ceiling.py --res 320x240,640x480,1920x1080 --variants all
-    python scripts/bench_ceiling.py --against 2f399ca     # before/after, side by side in one run
+    python scripts/bench_ceiling.py --against REV         # before/after, side by side in one run
     python scripts/bench_ceiling.py -- render.workers=1   # any simgen override, for every variant
     python scripts/bench_ceiling.py --out-dir /tmp        # the dataset on a disk (fsyncs cost what they cost)
 

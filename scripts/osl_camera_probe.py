@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Can the bpy wheel render through a custom (OSL) camera? A measured answer for issue 31.
+"""Can the bpy wheel render through a custom (OSL) camera? A measured answer: it can, and calibrated
+lenses render that way (docs/how-to/real-cameras.md).
 
     python scripts/osl_camera_probe.py [--size 64x48] [--samples 4] [--device cpu|optix|cuda]
 

@@ -2,7 +2,7 @@
 """Reproduce the claim of the shipped fit study (docs/tutorials/fit.md, "Fit the randomization to your images"):
 is the randomization ``simgen fit`` finds worth more than the default one?
 
-    python scripts/reproduce_fit_gap.py                        # as shipped (figures in docs/tutorials/fit.md)
+    python scripts/reproduce_fit_gap.py                        # as shipped (figures in docs/explanation/benchmarks.md)
     python scripts/reproduce_fit_gap.py --out /data/fit_gap    # elsewhere (default: experiments/fit_gap_run)
     python scripts/reproduce_fit_gap.py --keep                 # only the figures of a run on disk
 

@@ -20,10 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 250
 
 
+def pages() -> list[Path]:
+    """The README and every page of docs/."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
 def docs_text() -> str:
     """The README and every page of docs/, one after another: what the docs say, wherever it is."""
-    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    return "\n".join(p.read_text() for p in pages)
+    return "\n".join(p.read_text() for p in pages())
 
 
 def nav_pages(nav) -> list[str]:
@@ -128,10 +132,6 @@ def test_docs_site_builds_strictly(tmp_path):
 # ------------------------------------------------------------------ what the pages state, checked
 
 
-def _pages() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-
-
 def _roots() -> dict[str, list[type]]:
     """The first word of a setting's key -> the dataclasses that may declare the rest: each group
     of Settings, ``scene`` (every shipped recipe's Config), ``fit`` and ``study``."""
@@ -186,7 +186,7 @@ FILE_TYPES = {"json", "yaml", "yml", "png", "jpg", "csv", "txt", "html", "md", "
 
 def _named_settings():
     """(page, line number, line, key, value or None) for every setting a page names in backticks."""
-    for page in _pages():
+    for page in pages():
         for n, line in enumerate(page.read_text().splitlines(), 1):
             for m in KEY.finditer(line):
                 if m.group(1).rsplit(".", 1)[1] in FILE_TYPES:
@@ -229,7 +229,7 @@ def test_every_default_a_page_states_is_the_declared_one():
 
     roots = _roots()
     wrong, stated = [], 0
-    for page in _pages():
+    for page in pages():
         for n, line in enumerate(page.read_text().splitlines(), 1):
             for pattern in DEFAULT_STATED:
                 for m in pattern.finditer(line):
@@ -265,7 +265,7 @@ def test_every_extra_a_page_names_is_declared():
 
     declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     named = {}
-    for page in _pages():
+    for page in pages():
         for n, line in enumerate(page.read_text().splitlines(), 1):
             for m in EXTRA.finditer(line):
                 for name in m.group(1).split(","):
@@ -299,7 +299,7 @@ def test_no_page_names_a_commit_or_an_issue():
     assert COMMIT.search("as of commit b3d5837") and ISSUE.search("(issue 31)")
     assert not COMMIT.search("integer in [1, 1000000] 0.2963 x6.8 decade")
     named = [f"{page.relative_to(ROOT)}:{n}: {m.group(0)}"
-             for page in _pages()
+             for page in pages()
              for n, line in enumerate(page.read_text().splitlines(), 1)
              for m in [*COMMIT.finditer(line), *ISSUE.finditer(line)]]
     assert not named, "pages name commits or issues (give a date and a command instead):\n" + "\n".join(named)

@@ -155,21 +155,16 @@ def _declared(cls: type, parts: list[str]) -> tuple[bool, object]:
     import dataclasses
     import typing
 
-    from simgen.config.schema import default_of
+    from simgen.config.schema import default_of, type_hints, unwrap_optional
 
     for i, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
         if part not in fields:
             return False, None
-        hint = typing.get_type_hints(cls)[part]
         rest = parts[i + 1:]
         if not rest:
             return True, default_of(fields[part])
-        if dataclasses.is_dataclass(hint):
-            cls = hint
-            continue
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        inner = args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+        inner = unwrap_optional(type_hints(cls)[part])[0]
         if dataclasses.is_dataclass(inner):
             cls = inner
             continue

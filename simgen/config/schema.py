@@ -131,11 +131,13 @@ def example(key: str, f: dataclasses.Field) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
+def type_hints(cls: type) -> dict[str, Any]:
+    """``cls``'s annotations resolved (once per class)."""
     return typing.get_type_hints(cls)
 
 
-def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+def unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """(X, True) for Optional[X] or X | None, else (tp, False)."""
     if typing.get_origin(tp) in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(tp)) == 2:
@@ -145,7 +147,7 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 def mapping_fields(cls: type) -> list[str]:
     """The {name: value} settings of dataclass ``cls``: its fields typed dict (or Optional dict)."""
-    return [f.name for f in dataclasses.fields(cls) if typing.get_origin(_unwrap_optional(_hints(cls)[f.name])[0]) is dict]
+    return [f.name for f in dataclasses.fields(cls) if typing.get_origin(unwrap_optional(type_hints(cls)[f.name])[0]) is dict]
 
 
 def _is_number(v: Any, kind: type) -> bool:
@@ -161,7 +163,7 @@ def _show(value: Any) -> str:
 def check_fields(obj: Any, prefix: str = "") -> None:
     """Check every declared field of dataclass ``obj`` (and of nested dataclasses) against its
     annotation and :class:`Rule`; raise a one-line SimgenError at the first bad value."""
-    hints = _hints(type(obj))
+    hints = type_hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         key = f"{prefix}{f.name}"
@@ -175,7 +177,7 @@ def check_fields(obj: Any, prefix: str = "") -> None:
 
 def check_value(value: Any, tp: Any, rule: Rule) -> str | None:
     """Why ``value`` does not fit type ``tp`` and ``rule``, or None."""
-    tp, optional = _unwrap_optional(tp)
+    tp, optional = unwrap_optional(tp)
     if value is None:
         return None if optional else "must be set (null is not allowed)"
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -341,7 +343,7 @@ def check_key(key: str, root: Any, under: str = "", where: str = "simgen --help 
     for i, part in enumerate(parts):
         parent = ".".join([*([under] if under else []), *parts[:i]])
         if isinstance(level, type) and dataclasses.is_dataclass(level):
-            level, owner = _hints(level), level
+            level, owner = type_hints(level), level
         if isinstance(level, dict):
             if part not in level:
                 whole = f"{under}.{key}" if under else key
@@ -350,7 +352,7 @@ def check_key(key: str, root: Any, under: str = "", where: str = "simgen --help 
                                  part, list(level), owner)
             level = level[part]
             continue
-        tp, _ = _unwrap_optional(level)
+        tp, _ = unwrap_optional(level)
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         if origin is dict:
             item = args[1] if len(args) == 2 else Any
@@ -397,7 +399,7 @@ def merge_overrides(cls: type, data: Any, overrides: list[str], under: str, chec
 
 def type_name(tp: Any) -> str:
     """A few words for a field's type annotation: ``integer``, ``number``, ``range of integers``."""
-    tp, optional = _unwrap_optional(tp)
+    tp, optional = unwrap_optional(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is bool:
         name = "true/false"
@@ -422,7 +424,7 @@ def allowed(f: dataclasses.Field, tp: Any) -> str:
     r = rule_of(f)
     b = r.bounds()
     within = f" {'in ' if b[:1] in ('[', '(') else ''}{b}" if b else ""
-    base, optional = _unwrap_optional(tp)
+    base, optional = unwrap_optional(tp)
     args = typing.get_args(base)
     if r.span:
         noun = "integers" if args and args[0] is int else "numbers"

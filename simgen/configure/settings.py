@@ -27,7 +27,7 @@ from simgen import SimgenError
 from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, validate_catalog
 from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RUN_FOLDER, STEREO_LABELS, RenderConfig, Settings, check_settings, labels_written
-from simgen.config.schema import did_you_mean, mapping_fields, override_text, renamed
+from simgen.config.schema import did_you_mean, mapping_fields, override_text, renamed, type_hints, unwrap_optional
 from simgen.io.dataset.remote import Remote
 from simgen.io.formats.exporters import Exporter, missing_labels, resolve as resolve_formats
 from simgen.labels.keypoints import KEYPOINTS, check_sources
@@ -194,15 +194,10 @@ def _typed(values: dict, scene: type) -> Settings | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _build(cls: type, values: Any, scene: type | None = None) -> Any:
     if not isinstance(values, dict):
         raise _Untyped
-    hints = _hints(cls)
+    hints = type_hints(cls)
     names = {f.name for f in fields(cls) if f.init}
     if not set(values) <= names:
         raise _Untyped
@@ -214,12 +209,10 @@ def _build(cls: type, values: Any, scene: type | None = None) -> Any:
 
 
 def _value(hint: Any, value: Any) -> Any:
+    inner, optional = unwrap_optional(hint)
+    if optional:
+        return None if value is None else _value(inner, value)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union:  # Optional[X] only
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) != 1 or len(args) != 2:
-            raise _Untyped
-        return None if value is None else _value(rest[0], value)
     if origin is list and isinstance(value, list) and len(args) == 1:
         return [_value(args[0], v) for v in value]
     if origin is dict and isinstance(value, dict) and len(args) == 2 and args[0] is str:

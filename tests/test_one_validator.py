@@ -28,6 +28,7 @@ RULES = {
     "upload-store-module": (["output.upload=s3://bucket/run", "output.formats=[webdataset]"], "simgen[cloud]"),
     "format-module": (["output.formats=[parquet]"], "simgen[stream]"),
     "recipe-keys": (["scene=flying", "camera.exposure=[0.5,1]"], "does nothing with scene=flying"),
+    "tracks-need-a-sequence": (["output.labels=[tracks]"], "output.labels=[tracks] follows points through a sequence"),
     "keypoint-sources": (["output.labels=[keypoints]", "output.keypoints=catalog", "objects.catalog=null",
                           "objects.dirs={thing: @DIR@}"], "output.keypoints=catalog, but"),
 }

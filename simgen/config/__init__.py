@@ -485,6 +485,8 @@ class OutputConfig:
     needs output.labels=[amodal]), kitti_stereo and middlebury (DIR/kitti_stereo/, DIR/middlebury/:
     KITTI 2015's and Middlebury 2014's stereo layouts; need camera.rig=stereo), nerfstudio
     (DIR/nerfstudio/SSSSSS/: each multi-view scene or sequence as nerfstudio's transforms.json),
+    tapvid (DIR/tapvid/SSSSSS.pkl: each sequence's video and point tracks as TAP-Vid's pickles;
+    needs output.labels=[tracks]),
     webdataset and parquet (DIR/webdataset/, DIR/parquet/: streaming shards of output.shard_size
     frames, built while the run goes; parquet needs pip install 'simgen[stream]'). [] writes none."""
     upload: Optional[str] = setting(None, example="s3://bucket/run1")
@@ -521,7 +523,8 @@ class OutputConfig:
     keypoints (COCO keypoints of every annotation, output.keypoints), distance (from the camera
     centre along each pixel's ray, metres, DIR/distance/NNNNNN.npy, where depth is planar z),
     linear (the exposed linear image before the camera effects and the tone curve, float32 HDR,
-    DIR/linear/NNNNNN.npy)."""
+    DIR/linear/NNNNNN.npy), tracks (point tracks of each sequence, DIR/tracks/SSSSSS.npz, output.track_*;
+    needs sequence.length > 1)."""
     keypoints: str = setting("box", choices=KEYPOINT_SOURCES)
     """With output.labels=[keypoints], the 3D keypoints of each model (docs/dataset.md,
     "Keypoints"): box (the 8 corners of its 3D box in DOPE/NDDS order, then the centre; the 12
@@ -529,6 +532,20 @@ class OutputConfig:
     p0, p1, ...; no skeleton) or catalog (the named points its catalog declares per category)."""
     keypoint_count: int = setting(8, ge=1, le=MAX_KEYPOINTS)
     """output.keypoints=farthest: keypoints per model."""
+    track_points: int = setting(256, ge=1, le=1_000_000)
+    """With output.labels=[tracks]: query points per sequence (fewer where its frames show fewer
+    surface pixels), each followed through every step (docs/dataset.md, "Point tracks")."""
+    track_query_step: Optional[int] = setting(None, ge=0, example=0)
+    """Tracks: the step every query point is drawn at; null: each point at a step drawn uniformly
+    from the sequence's."""
+    track_background: float = setting(0.2, ge=0.0, le=1.0)
+    """Tracks: the chance that a query point lies on the background (category 0: the ground, a
+    room) rather than on an object; the object points are spread evenly over the objects the
+    query frame shows, uniformly within each."""
+    track_min_visible: float = setting(0.0, ge=0.0, le=1.0)
+    """Tracks: the least fraction of the sequence's steps a track is visible in; tracks seen less
+    are dropped for others (4 candidates drawn per point asked for, so fewer points when too few
+    qualify)."""
 
 
 @dataclass

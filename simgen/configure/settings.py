@@ -32,6 +32,7 @@ from simgen.io.dataset.remote import Remote
 from simgen.io.formats.exporters import Exporter, missing_labels, resolve as resolve_formats
 from simgen.labels.keypoints import KEYPOINTS, check_sources
 from simgen.labels.kinds import LabelKind, resolve as resolve_kinds
+from simgen.labels.tracks import TRACKS
 from simgen.recipes import load_recipe, refuse_ignored
 from simgen.sampling.camera import check_calibration
 from simgen.sampling.classes import check_balance, drawn_categories
@@ -95,7 +96,7 @@ class Outputs:
     kinds: list[LabelKind]
     """The label kinds written: output.labels, and a stereo rig's own."""
     formats: list[Exporter]
-    """output.formats."""
+    """output.formats (and tracks, which output.labels=[tracks] is built as)."""
     flow_formats: list[Exporter]
     """sequence.formats: the flow files' formats."""
     remote: Remote | None
@@ -125,6 +126,10 @@ def outputs(s: Settings) -> Outputs:
     problem = missing_labels(formats, written) or next(filter(None, (e.shards.missing() for e in formats if e.shards)), "")
     if problem:
         raise SimgenError(f"output.formats={list(s.output.formats)}: {problem}")
+    if TRACKS in kinds:
+        check_tracks(s)
+        if TRACKS.name not in (e.name for e in formats):  # the tracks' files are built as a format is
+            formats = registered("output.formats", resolve_formats, [*s.output.formats, TRACKS.name], flow=False)
     remote = None
     if s.output.upload:
         if not any(e.shards for e in formats):
@@ -133,6 +138,20 @@ def outputs(s: Settings) -> Outputs:
         remote = Remote(s.output.upload)
     flow_formats = registered("sequence.formats", resolve_formats, s.sequence.formats, flow=True)
     return Outputs(kinds, formats, flow_formats, remote)
+
+
+def check_tracks(s: Settings) -> None:
+    """output.labels=[tracks] asks for a sequence of one camera, with its query step in it."""
+    if s.sequence.length < 2:
+        raise SimgenError(f"output.labels=[tracks] follows points through a sequence, and sequence.length="
+                          f"{s.sequence.length} has one step: set sequence.length=24 (or more than 1)")
+    if s.camera.rig != "mono":
+        raise SimgenError(f"output.labels=[tracks] follows points through one camera's steps; camera.rig="
+                          f"{s.camera.rig} renders several per step: use camera.rig=mono")
+    step = s.output.track_query_step
+    if step is not None and step >= s.sequence.length:
+        raise SimgenError(f"output.track_query_step={step} is outside the sequence (steps 0..{s.sequence.length - 1} "
+                          f"of sequence.length={s.sequence.length}): choose a step in it, or null for random steps")
 
 
 @functools.lru_cache(maxsize=None)

@@ -28,6 +28,7 @@ from simgen.labels.flow import (
 from simgen.labels.keypoints import KEYPOINTS
 from simgen.labels.kinds import LABEL_KINDS
 from simgen.labels.stereo import DISPARITY, OCCLUDED, RIGHT
+from simgen.labels.tracks import TRACKS
 
 LABEL_KINDS.register(VISIBILITY)
 LABEL_KINDS.register(AMODAL)
@@ -38,6 +39,7 @@ LABEL_KINDS.register(DISPARITY)
 LABEL_KINDS.register(OCCLUDED)
 LABEL_KINDS.register(LINEAR)
 LABEL_KINDS.register(LIGHTS)
+LABEL_KINDS.register(TRACKS)
 
 __all__ = [
     "FrameLabels",

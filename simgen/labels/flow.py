@@ -219,19 +219,27 @@ def flow_validity(flow: np.ndarray, z_other: np.ndarray, in_view: np.ndarray,
     valid = np.asarray(in_view, dtype=bool) & (instance != 0)
     u = np.arange(w, dtype=np.float64)[None, :] + flow[..., 0]
     v = np.arange(h, dtype=np.float64)[:, None] + flow[..., 1]
+    seen_z = seen_depth(depth_other, instance_other, np.where(valid, u, 0.0), np.where(valid, v, 0.0))
     with np.errstate(invalid="ignore"):
-        ui = np.clip(np.floor(np.where(valid, u, 0.0) + 0.5), 0, w - 1).astype(np.intp)
-        vi = np.clip(np.floor(np.where(valid, v, 0.0) + 0.5), 0, h - 1).astype(np.intp)
-    # frame o's depth at the nearest pixel centre, carried to the exact projected position
-    # along the surface's local slope (surfaces seen at a grazing angle change depth fast)
-    depth_o = np.asarray(depth_other, dtype=np.float64)
-    gx, gy = _depth_slopes(depth_o, np.asarray(instance_other))
-    flat = vi * w + ui  # gathers from the flattened maps: one index for all three
-    with np.errstate(invalid="ignore"):
-        dx, dy = u - ui, v - vi
-        seen_z = np.take(depth_o, flat) + np.take(gx, flat) * dx + np.take(gy, flat) * dy
         valid &= seen_z >= z_o * (1.0 - rel_tol)  # nothing stands in front of the point
     return valid
+
+
+def seen_depth(depth: np.ndarray, instance: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The depth a frame sees at image points (u, v) (arrays of any one shape, inside the image):
+    its depth at the nearest pixel centre, ``(floor(u + 0.5), floor(v + 0.5))``, carried to (u, v)
+    along the local depth slope of the object seen there (``instance`` tells which neighbours
+    belong to it; surfaces seen at a grazing angle change depth fast). float64; inf where
+    nothing is seen. What hides a point of depth z there: a seen depth below ``(1 - rel_tol) * z``."""
+    depth = np.asarray(depth, dtype=np.float64)
+    h, w = depth.shape
+    with np.errstate(invalid="ignore"):
+        ui = np.clip(np.floor(np.asarray(u, np.float64) + 0.5), 0, w - 1).astype(np.intp)
+        vi = np.clip(np.floor(np.asarray(v, np.float64) + 0.5), 0, h - 1).astype(np.intp)
+    gx, gy = _depth_slopes(depth, np.asarray(instance))
+    flat = vi * w + ui  # gathers from the flattened maps: one index for all three
+    with np.errstate(invalid="ignore"):
+        return np.take(depth, flat) + np.take(gx, flat) * (u - ui) + np.take(gy, flat) * (v - vi)
 
 
 def _depth_slopes(depth: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

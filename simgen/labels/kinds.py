@@ -76,6 +76,10 @@ class LabelKind:
     """annotate(value, annotations): add this kind's fields to the frame's COCO annotations."""
     preview: Optional[Callable[[Any], np.ndarray]] = None
     """A uint8 RGB picture of the value for DIR/previews/<name>/, or None."""
+    sequence: bool = False
+    """Made per sequence at the end of a run from the frames on disk, not per frame (no compute):
+    simgen's point tracks (simgen.labels.tracks: DIR/tracks/SSSSSS.npz, built like a dataset format).
+    Its folder is None: nothing of it is written per frame."""
 
     def check(self, value: Any, height: int, width: int) -> None:
         """Raise ValueError unless an image kind's array has its documented dtype and shape."""
@@ -110,8 +114,10 @@ def _check(kind: LabelKind, where: str) -> None:
         raise SimgenError(f"{where}: name {kind.name!r} must be letters, digits, '_' or '-' (it names folders)")
     if kind.core and kind not in CORE_KINDS:
         raise SimgenError(f"{where}: only the render's own kinds are core; give it a compute function")
-    if not kind.core and kind.compute is None:
+    if not kind.core and kind.compute is None and not kind.sequence:
         raise SimgenError(f"{where} needs a compute function (only core kinds come from the render)")
+    if kind.sequence and (kind.compute is not None or kind.folder is not None):
+        raise SimgenError(f"{where}: a kind made per sequence has no per-frame compute function or folder")
     if kind.folder is not None:
         if kind.suffix not in CODECS:
             raise SimgenError(f"{where}: suffix {kind.suffix!r} is not one of {CODECS}")

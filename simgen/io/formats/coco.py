@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
-from simgen.io.confine import split_name
-from simgen.io.names import COCO_JSON
+from simgen.io.confine import regular_file, split_name
+from simgen.io.files import read_json
+from simgen.io.names import COCO_JSON, META_DIR
 
 DEFAULT_SPLIT = "train"
 """The split of a frame that records none (datasets written before splits existed)."""
@@ -43,6 +44,24 @@ def image_split(image: dict) -> str:
     files, so anything but letters, digits, _ and - is refused (simgen.io.confine.split_name)."""
     name = (image.get("simgen") or {}).get("split") or DEFAULT_SPLIT
     return split_name("the dataset", name, f"image {image.get('id')}'s meta")
+
+
+def sequence_frames(root: Path, index: CocoSource) -> Iterator[tuple[int, list[tuple[str, dict]]]]:
+    """(sequence, [(frame stem, meta), ...]) of the indexed frames, one sequence at a time (the
+    frames of a sequence are contiguous in frame order), each frame's meta as read from
+    DIR/meta/NNNNNN.json."""
+    current, frames = None, []
+    for chunk in index.chunks():
+        for im in chunk["images"]:
+            stem = Path(im["file_name"]).stem
+            meta = read_json(regular_file(root, f"{META_DIR}/{stem}.json", f"frame {stem}"))
+            if current is not None and meta["sequence"] != current:
+                yield current, frames
+                frames = []
+            current = meta["sequence"]
+            frames.append((stem, meta))
+    if frames:
+        yield current, frames
 
 
 def write_coco(root: Path, index: CocoSource, splits: list[str]) -> None:

@@ -35,6 +35,7 @@ from simgen.io.formats.flow import write_flo, write_kitti_flow
 from simgen.io.formats.nerfstudio import foreign_files as nerfstudio_foreign_files, write_nerfstudio
 from simgen.io.formats.stereo import kitti_foreign_files, middlebury_foreign_files, write_kitti_stereo, write_middlebury
 from simgen.io.formats.shards import PARQUET, WEBDATASET, ShardFormat, foreign_files as shard_foreign_files, update
+from simgen.io.formats.tracks import foreign_tapvid_files, foreign_track_files, write_tapvid, write_tracks
 from simgen.io.formats.yolo import write_yolo
 from simgen.io.names import LOGS_DIR, META_DIR
 from simgen.labels.kinds import CORE_KINDS
@@ -159,6 +160,13 @@ EXPORTERS.register(Exporter("middlebury", "DIR/middlebury/<split>/NNNNNN/: Middl
 EXPORTERS.register(Exporter("nerfstudio", "DIR/nerfstudio/SSSSSS/: each multi-view scene (scene.views) or sequence "
                             "as nerfstudio's transforms.json and images/ (hard links), for reconstruction tools",
                             finish=write_nerfstudio, foreign_files=nerfstudio_foreign_files))
+
+EXPORTERS.register(Exporter("tracks", "DIR/tracks/SSSSSS.npz: the point tracks of each sequence (simgen.io.formats.tracks); "
+                            "made whenever output.labels has tracks, which it needs",
+                            finish=write_tracks, labels=("tracks",), foreign_files=foreign_track_files))
+EXPORTERS.register(Exporter("tapvid", "DIR/tapvid/SSSSSS.pkl: each sequence as TAP-Vid's evaluation pickles hold a "
+                            "video (video, points normalized (x, y), occluded); needs output.labels=[tracks]",
+                            finish=write_tapvid, labels=("tracks",), foreign_files=foreign_tapvid_files))
 
 
 def _streaming(fmt: ShardFormat, doc: str) -> Exporter:

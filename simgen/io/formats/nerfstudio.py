@@ -16,15 +16,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from simgen.core.camera import BLENDER_TO_OPENCV
 from simgen.io.confine import regular_file
-from simgen.io.files import link_or_copy, off_layout, read_json, rebuilt_folder
-from simgen.io.formats.coco import CocoSource
-from simgen.io.names import META_DIR
+from simgen.io.files import link_or_copy, off_layout, rebuilt_folder
+from simgen.io.formats.coco import CocoSource, sequence_frames
 
 FILES = re.compile(r"^\d{6,}/(transforms\.json|images/\d{6,}\.png)$")
 
@@ -42,28 +40,11 @@ def frame_entry(meta: dict, file_path: str) -> dict:
             "w": int(meta["width"]), "h": int(meta["height"]), "transform_matrix": camera_to_world.tolist()}
 
 
-def _groups(root: Path, index: CocoSource) -> Iterator[tuple[int, list[tuple[str, dict]]]]:
-    """(sequence, [(frame stem, meta), ...]) of the indexed frames, one sequence at a time (the
-    frames of a sequence are contiguous in frame order)."""
-    current, frames = None, []
-    for chunk in index.chunks():
-        for im in chunk["images"]:
-            stem = Path(im["file_name"]).stem
-            meta = read_json(regular_file(root, f"{META_DIR}/{stem}.json", f"frame {stem}"))
-            if current is not None and meta["sequence"] != current:
-                yield current, frames
-                frames = []
-            current = meta["sequence"]
-            frames.append((stem, {k: meta[k] for k in ("K", "world_to_camera", "width", "height")}))
-    if frames:
-        yield current, frames
-
-
 def write_nerfstudio(root: Path, index: CocoSource, splits: list[str]) -> None:
     """The ``nerfstudio`` format (see the module's docstring)."""
     root = Path(root)
     with rebuilt_folder(root, "nerfstudio", foreign_files) as tmp:
-        for sequence, frames in _groups(root, index):
+        for sequence, frames in sequence_frames(root, index):
             out = tmp / f"{int(sequence):06d}"
             (out / "images").mkdir(parents=True)
             for stem, _ in frames:

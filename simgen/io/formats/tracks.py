@@ -1,0 +1,209 @@
+"""Point-track files: simgen's own per sequence (``output.labels=[tracks]``) and TAP-Vid's
+(``output.formats=[tapvid]``), built at the end of a run from the frames on disk, one frame's
+label maps in memory at a time (simgen.labels.tracks says what a track is).
+
+``DIR/tracks/SSSSSS.npz`` (S: the sequence), for N tracks over the sequence's T steps:
+
+================  ===============  ===========================================================
+``frames``        (T,) int64       the frame index of each step
+``query_step``    (N,) int32       the step each track was drawn at
+``query_uv``      (N, 2) float32   its pixel centre there (u, v)
+``instance_id``   (N,) int32       the object it lies on (its instance id)
+``category_id``   (N,) int32       that object's COCO category (0: the background)
+``points_object`` (N, 3) float32   the point in the object's own (mesh) coordinates
+``uv``            (N, T, 2) f32    its position at every step, simgen's pixel convention (the
+                                   centre of pixel (u, v) at integer (u, v)); NaN where the lens
+                                   cannot project it
+``points_camera`` (N, T, 3) f32    its camera coordinates at every step (OpenCV axes, metres)
+``visible``       (N, T) bool      in view, facing the camera and not hidden
+``query_points``  (N, 3) float32   Kubric MOVi's query (t, y, x), raster pixels (centre of pixel
+                                   (u, v) at (u + 0.5, v + 0.5))
+``target_points`` (N, T, 2) f32    Kubric MOVi's positions (x, y), raster pixels; 0 where ``uv`` is NaN
+``occluded``      (N, T) bool      Kubric MOVi's and TAP-Vid's: not visible
+================  ===============  ===========================================================
+
+``DIR/tapvid/SSSSSS.pkl``: the sequence as TAP-Vid's evaluation pickles hold a video (as its
+DAVIS file does: a dict from the video's name, here SSSSSS, to ``video`` uint8 (T, H, W, 3),
+``points`` float32 (N, T, 2) (x, y) divided by the image's width and height (raster: the centre
+of pixel (u, v) at ((u + 0.5) / W, (v + 0.5) / H)) and ``occluded`` bool (N, T)). A pickle, as
+TAP-Vid's files are: simgen writes it and never reads one.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from simgen.core.lens import lens_from_dict
+from simgen.io.confine import regular_file
+from simgen.io.files import (atomic_write_bytes, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder,
+                             write_npz)
+from simgen.io.formats.coco import CocoSource, sequence_frames
+from simgen.labels.tracks import OVERSAMPLE, Queries, TrackParams, View, locate, sample_queries, visible
+from simgen.io.names import DATASET_JSON
+from simgen.sampling.random import stream_rng
+
+TRACKS_STREAM = 0x54524B
+"""The random stream of a sequence's query points (simgen.sampling.random.stream_rng): drawing
+them changes no other draw."""
+
+TRACK_FILES = re.compile(r"^\d{6,}\.npz$")
+TAPVID_FILES = re.compile(r"^\d{6,}\.pkl$")
+
+
+def foreign_track_files(folder: Path) -> list[str]:
+    """Files under DIR/tracks/ that are not of its layout."""
+    return off_layout(folder, TRACK_FILES)
+
+
+def foreign_tapvid_files(folder: Path) -> list[str]:
+    """Files under DIR/tapvid/ that are not of its layout."""
+    return off_layout(folder, TAPVID_FILES)
+
+
+class _Frame:
+    """One step's files, read on first use (``root``-confined paths)."""
+
+    def __init__(self, root: Path, stem: str, meta: dict):
+        self.root, self.stem, self.meta = root, stem, meta
+
+    def _path(self, folder: str, suffix: str) -> Path:
+        return regular_file(self.root, f"{folder}/{self.stem}{suffix}", f"frame {self.stem}")
+
+    def view(self) -> View:
+        lens = self.meta.get("lens")
+        return View.from_meta(self.meta, None if lens is None else lens_from_dict(lens, f"frame {self.stem}: lens"))
+
+    def depth(self) -> np.ndarray:
+        return read_npy(self._path("depth", ".npy"))
+
+    def instance(self) -> np.ndarray:
+        return read_png(self._path("instance", ".png"))
+
+    def normal(self) -> np.ndarray:
+        return read_npy(self._path("normal", ".npy"))
+
+    def background_ids(self) -> set[int]:
+        return {int(o["instance_id"]) for o in self.meta["objects"] if int(o.get("category_id", 0)) == 0}
+
+
+def complete(frames: list[tuple[str, dict]]) -> bool:
+    """Every step of the sequence is on disk, in order (a shard's or an interrupted run's
+    sequence may not be yet: its tracks come when it is)."""
+    length = int(frames[0][1].get("sequence_length", len(frames)))
+    return [int(m["step"]) for _, m in frames] == list(range(length))
+
+
+def query_counts(rng: np.random.Generator, params: TrackParams, steps: int) -> dict[int, tuple[int, int]]:
+    """{query step: (points on objects, points on the background)} of one sequence: every point
+    at output.track_query_step, or each at a step drawn uniformly; each on the background with
+    probability output.track_background. With a minimum visible fraction, OVERSAMPLE candidates
+    per point asked for."""
+    n = params.points * (OVERSAMPLE if params.min_visible > 0 else 1)
+    if params.query_step is not None:
+        per_step = {params.query_step: n}
+    else:
+        per_step = {t: int(c) for t, c in enumerate(rng.multinomial(n, np.full(steps, 1.0 / steps))) if c}
+    out = {}
+    for t, c in per_step.items():
+        bg = int(rng.binomial(c, params.background))
+        out[t] = (c - bg, bg)
+    return out
+
+
+def sequence_tracks(root: Path, sequence: int, frames: list[tuple[str, dict]], params: TrackParams
+                    ) -> dict[str, np.ndarray]:
+    """The arrays of DIR/tracks/SSSSSS.npz (the module's table) for one complete sequence: its
+    query steps' frames read once to draw the points, then every step's frame once to follow them."""
+    steps = [_Frame(root, stem, meta) for stem, meta in frames]
+    rng = stream_rng(params.seed, sequence, TRACKS_STREAM)
+    parts = []
+    for t, (on_objects, on_background) in sorted(query_counts(rng, params, len(steps)).items()):
+        f = steps[t]
+        parts.append(sample_queries(rng, t, f.view(), f.depth(), f.instance(), f.normal(), on_objects,
+                                    on_background, f.background_ids()))
+    queries = Queries.concat(parts)
+    n, length = len(queries), len(steps)
+    uv = np.full((n, length, 2), np.nan, np.float32)
+    camera = np.full((n, length, 3), np.nan, np.float32)
+    seen = np.zeros((n, length), bool)
+    for t, f in enumerate(steps):
+        view = f.view()
+        p, c, facing = locate(queries, view)
+        uv[:, t], camera[:, t] = p, c
+        seen[:, t] = visible(p, c, facing, view, f.depth(), f.instance())
+    if params.min_visible > 0:  # the first `points` of the candidates in a random order seen often enough
+        order = rng.permutation(n)
+        keep = np.sort(order[seen[order].mean(axis=1) >= params.min_visible][:params.points])
+        queries, uv, camera, seen = queries.take(keep), uv[keep], camera[keep], seen[keep]
+    categories = {int(o["instance_id"]): int(o.get("category_id", 0))
+                  for _, meta in frames for o in meta["objects"]}
+    raster = np.nan_to_num(uv + 0.5, nan=0.0)
+    return {
+        "frames": np.array([int(m["index"]) for _, m in frames], np.int64),
+        "query_step": queries.step.astype(np.int32),
+        "query_uv": queries.uv.astype(np.float32),
+        "instance_id": queries.instance.astype(np.int32),
+        "category_id": np.array([categories[int(i)] for i in queries.instance], np.int32),
+        "points_object": queries.points.astype(np.float32),
+        "uv": uv,
+        "points_camera": camera,
+        "visible": seen,
+        "query_points": np.stack([queries.step, queries.uv[:, 1] + 0.5, queries.uv[:, 0] + 0.5], 1).astype(np.float32),
+        "target_points": raster.astype(np.float32),
+        "occluded": ~seen,
+    }
+
+
+def track_params(root: Path) -> TrackParams:
+    """The run's output.track_* and seed, as DIR/dataset.json's config records them (as the
+    splits are read: every shard and resumed run of a dataset has the same config)."""
+    config = read_json(regular_file(root, DATASET_JSON, "the dataset")).get("config") or {}
+    output = config.get("output") or {}
+    defaults = TrackParams()
+    return TrackParams(points=int(output.get("track_points", defaults.points)),
+                       query_step=output.get("track_query_step", defaults.query_step),
+                       background=float(output.get("track_background", defaults.background)),
+                       min_visible=float(output.get("track_min_visible", defaults.min_visible)),
+                       seed=int(config.get("seed", defaults.seed)))
+
+
+def write_tracks(root: Path, index: CocoSource, splits: list[str]) -> None:
+    """DIR/tracks/: one file per complete sequence on disk (the module's table), built anew with
+    the run's output.track_* (:func:`track_params`)."""
+    root = Path(root)
+    params = track_params(root)
+    with rebuilt_folder(root, "tracks", foreign_track_files) as tmp:
+        for sequence, frames in sequence_frames(root, index):
+            if complete(frames):
+                write_npz(tmp / f"{int(sequence):06d}.npz", sequence_tracks(root, int(sequence), frames, params))
+
+
+def tapvid_video(root: Path, name: str, frames: list[tuple[str, dict]], tracks: dict[str, np.ndarray]) -> dict:
+    """One sequence as TAP-Vid's pickles hold a video (the module's docstring)."""
+    video: Optional[np.ndarray] = None
+    for t, (stem, _) in enumerate(frames):
+        image = read_png(regular_file(root, f"images/{stem}.png", f"frame {stem}"))
+        if video is None:
+            video = np.empty((len(frames), *image.shape), np.uint8)
+        video[t] = image
+    assert video is not None
+    h, w = video.shape[1:3]
+    points = tracks["target_points"] / np.array([w, h], np.float32)
+    return {name: {"video": video, "points": points.astype(np.float32), "occluded": tracks["occluded"].astype(bool)}}
+
+
+def write_tapvid(root: Path, index: CocoSource, splits: list[str]) -> None:
+    """DIR/tapvid/: each sequence with tracks (DIR/tracks/, written first) as TAP-Vid's pickle."""
+    root = Path(root)
+    with rebuilt_folder(root, "tapvid", foreign_tapvid_files) as tmp:
+        for sequence, frames in sequence_frames(root, index):
+            name = f"{int(sequence):06d}"
+            path = root / "tracks" / f"{name}.npz"
+            if complete(frames) and path.is_file():
+                data = tapvid_video(root, name, frames, read_npz(regular_file(root, f"tracks/{name}.npz", "tracks")))
+                atomic_write_bytes(tmp / f"{name}.pkl", pickle.dumps(data, protocol=4))

@@ -1,0 +1,237 @@
+"""Long-range point tracks: points on the surfaces a sequence sees, followed through every step.
+
+Pure numpy; nothing here imports Blender. Conventions as in :mod:`simgen.labels.core`: OpenCV
+camera axes, the centre of pixel (u, v) at integer (u, v), planar depth, instance id 0 = nothing
+hit, normals in camera axes facing the camera.
+
+A track starts at a **query point**: the centre of a pixel (u, v) of its query step q where a
+surface was hit, lifted to 3D along that pixel's ray (the lens's, when the camera has one) at the
+frame's planar depth, and kept in its object's own coordinates (``inv(mesh_to_world(q))``) with
+the surface normal the frame saw there. A point on a moving object therefore follows its own
+surface point, not a pixel. At every step t the point is moved by its object's
+``mesh_to_world(t)`` (the normal by its inverse transpose) and seen from camera t:
+
+- ``uv``: where it projects (K, or the lens's model), in simgen's pixel convention; NaN where the
+  lens cannot say (behind a perspective camera, past a fisheye's field);
+- ``camera``: its camera coordinates (metres);
+- ``visible``: all of
+  1. **in view**: in front of the camera, between clip_start and clip_end (planar z), on a pixel
+     of the image (``-0.5 <= u < W - 0.5``, the same for v);
+  2. **facing**: its surface turns towards the camera (normal . point < 0 in camera axes: the
+     side the query frame saw; a thin sheet seen from its other side counts as turned away);
+  3. **not hidden**: the frame's depth at its position (the depth at the nearest pixel centre,
+     ``(floor(u + 0.5), floor(v + 0.5))``, carried to (u, v) along the local slope of the object
+     seen there: :func:`simgen.labels.flow.seen_depth`) is not nearer than the point's own z by
+     more than :data:`HIDDEN_TOLERANCE` ``* z``: the rule by which a flow vector is valid.
+
+Decided against the frame's own depth and instance maps (not by a second ray cast), so within a
+pixel of an occlusion edge the nearest pixel centre may fall on the other side of the edge; a
+point at its own object's silhouette with the background behind it stays visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import numpy as np
+
+from simgen.core.lens import Lens, cached_pixel_rays
+from simgen.labels.flow import DEFAULT_REL_TOL, seen_depth
+from simgen.labels.kinds import LabelKind
+
+HIDDEN_TOLERANCE = DEFAULT_REL_TOL
+"""A track is hidden at a step where the depth the frame sees at its position is nearer than its
+own depth z by more than this fraction of z: the rule (and tolerance) of a flow vector's validity,
+so that a track visible at the next step is exactly a valid forward flow vector of its query pixel."""
+
+TRACKS = LabelKind("tracks", "point tracks of each sequence (DIR/tracks/SSSSSS.npz, built at the end of a run "
+                   "from the frames on disk): query points on the surfaces it sees and their position and "
+                   "visibility at every step (output.track_*)", "float32", -1, sequence=True)
+"""The label kind ``output.labels=[tracks]`` names (a kind made per sequence: no per-frame files)."""
+
+
+@dataclass(frozen=True)
+class TrackParams:
+    """How a run's tracks are drawn (output.track_* and the run's seed)."""
+
+    points: int = 256
+    query_step: Optional[int] = None
+    background: float = 0.2
+    min_visible: float = 0.0
+    seed: int = 0
+
+
+OVERSAMPLE = 4
+"""With a minimum visible fraction, candidates drawn per point asked for: tracks visible too
+rarely are dropped and the first ``points`` of the others kept."""
+
+
+@dataclass(frozen=True)
+class View:
+    """What one step's frame says that tracks need: its camera and its objects' poses (a frame's
+    meta: K, world_to_camera, the lens, clip_start/clip_end, each object's mesh_to_world)."""
+
+    K: np.ndarray
+    world_to_camera: np.ndarray
+    width: int
+    height: int
+    mesh_to_world: Mapping[int, np.ndarray]
+    """instance id -> the object's (4, 4) mesh_to_world at this step."""
+    lens: Optional[Lens] = None
+    clip_start: float = 0.0
+    clip_end: float = np.inf
+
+    @classmethod
+    def from_meta(cls, meta: Mapping, lens: Optional[Lens] = None) -> "View":
+        """The view of a frame's meta (simgen's meta/NNNNNN.json, read as JSON)."""
+        return cls(K=np.asarray(meta["K"], float), world_to_camera=np.asarray(meta["world_to_camera"], float),
+                   width=int(meta["width"]), height=int(meta["height"]),
+                   mesh_to_world={int(o["instance_id"]): np.asarray(o["mesh_to_world"], float)
+                                  for o in meta["objects"]},
+                   lens=lens, clip_start=float(meta.get("clip_start", 0.0)),
+                   clip_end=float(meta.get("clip_end", np.inf)))
+
+
+@dataclass
+class Queries:
+    """Query points: where each track starts."""
+
+    step: np.ndarray
+    """(N,) int: the query step."""
+    uv: np.ndarray
+    """(N, 2) float: the query pixel centre (u, v)."""
+    instance: np.ndarray
+    """(N,) int: the instance id of the object the point lies on."""
+    points: np.ndarray
+    """(N, 3) float: the point in its object's own coordinates (the mesh's, unscaled)."""
+    normals: np.ndarray
+    """(N, 3) float: the surface normal there, in the object's own coordinates (the side the query
+    frame saw)."""
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    @staticmethod
+    def concat(parts: list["Queries"]) -> "Queries":
+        if not parts:
+            return Queries(np.zeros(0, int), np.zeros((0, 2)), np.zeros(0, int), np.zeros((0, 3)), np.zeros((0, 3)))
+        return Queries(*(np.concatenate([getattr(p, f) for p in parts])
+                         for f in ("step", "uv", "instance", "points", "normals")))
+
+    def take(self, keep: np.ndarray) -> "Queries":
+        return Queries(self.step[keep], self.uv[keep], self.instance[keep], self.points[keep], self.normals[keep])
+
+
+def spread(counts: Mapping[int, int], n: int) -> dict[int, int]:
+    """``n`` points spread over groups of ``counts`` candidates each (id -> count): as evenly as
+    the groups allow, smallest group first, each taking at most its own count (Kubric's way of
+    sharing a clip's points among its objects). Fewer than ``n`` when the groups hold fewer."""
+    out, left = {}, n
+    order = sorted(counts, key=lambda k: (counts[k], k))
+    for i, k in enumerate(order):
+        share = -(-left // (len(order) - i))  # ceil: the larger groups after it take the rest
+        out[k] = min(counts[k], share)
+        left -= out[k]
+    return out
+
+
+def lift(view: View, u: np.ndarray, v: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """(N, 3) camera coordinates of the surface seen at pixel centres (u, v) (integers) at planar
+    ``depth``: along the lens's ray when the camera has one, else ``z * inv(K) @ [u, v, 1]``."""
+    if view.lens is not None:
+        rays = cached_pixel_rays(view.lens)[v, u]
+        rays = rays / rays[:, 2:3]
+    else:
+        K = view.K
+        y = (v - K[1, 2]) / K[1, 1]
+        x = (u - K[0, 2] - K[0, 1] * y) / K[0, 0]
+        rays = np.stack([x, y, np.ones_like(x)], 1)
+    return rays * np.asarray(depth, float)[:, None]
+
+
+def sample_queries(rng: np.random.Generator, step: int, view: View, depth: np.ndarray, instance: np.ndarray,
+                   normal: np.ndarray, objects: int, background: int, background_ids: set[int]) -> Queries:
+    """Query points at ``step``: ``objects`` pixel centres on the objects the frame sees (spread
+    over them by :func:`spread`, uniform within each, no pixel twice) and ``background`` on the
+    surfaces of ``background_ids`` (category 0: ground, room, distractors), each lifted to its
+    object's own coordinates; where the frame shows too few pixels of one kind, the other kind takes
+    the rest. Only pixels that hit a surface with a finite, positive depth and a normal count;
+    fewer points when the frame shows fewer such pixels."""
+    hit = (instance != 0) & np.isfinite(depth) & (depth > 0) & np.any(normal != 0, axis=-1)
+    ids = instance[hit].astype(np.int64)
+    flat = np.flatnonzero(hit)
+    is_bg = np.isin(ids, sorted(background_ids))
+    on_objects = min(objects, int((~is_bg).sum()))  # what one kind of surface cannot take, the other does
+    on_background = min(objects + background - on_objects, int(is_bg.sum()))
+    on_objects = min(objects + background - on_background, int((~is_bg).sum()))
+    chosen: list[np.ndarray] = []
+    for want, mask in ((on_objects, ~is_bg), (on_background, is_bg)):
+        if want <= 0:
+            continue
+        groups = {int(k): int(c) for k, c in zip(*np.unique(ids[mask], return_counts=True))}
+        for iid, n in spread(groups, want).items():
+            pixels = flat[mask][ids[mask] == iid]
+            chosen.append(rng.choice(pixels, size=n, replace=False))
+    pick = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+    v, u = np.divmod(pick, instance.shape[1])
+    iid = instance.reshape(-1)[pick].astype(np.int64)
+    cam = lift(view, u, v, depth.reshape(-1)[pick])
+    n_cam = normal.reshape(-1, 3)[pick].astype(float)
+    c2w = np.linalg.inv(view.world_to_camera)
+    world = cam @ c2w[:3, :3].T + c2w[:3, 3]
+    n_world = n_cam @ c2w[:3, :3].T
+    points, normals = np.empty((len(pick), 3)), np.empty((len(pick), 3))
+    for k in np.unique(iid):
+        sel = iid == k
+        m = view.mesh_to_world[int(k)]
+        inv = np.linalg.inv(m)
+        points[sel] = world[sel] @ inv[:3, :3].T + inv[:3, 3]
+        normals[sel] = n_world[sel] @ m[:3, :3]  # n_obj ~ A^T n_world: the inverse transpose's inverse
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    return Queries(np.full(len(pick), step, np.int64), np.stack([u, v], 1).astype(float), iid, points, normals)
+
+
+def locate(queries: Queries, view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the query points are at ``view``'s step: ``(uv (N, 2), camera (N, 3), facing (N,))``:
+    pixel coordinates (NaN where the lens cannot project; a point not in front of a pinhole
+    camera), camera coordinates, and whether its surface turns towards the camera. A point whose
+    object the frame does not list gets NaN everywhere."""
+    n = len(queries)
+    camera = np.full((n, 3), np.nan)
+    normal = np.full((n, 3), np.nan)
+    w2c = view.world_to_camera
+    for k in np.unique(queries.instance):
+        m = view.mesh_to_world.get(int(k))
+        if m is None:
+            continue
+        sel = queries.instance == k
+        to_cam = w2c @ m
+        camera[sel] = queries.points[sel] @ to_cam[:3, :3].T + to_cam[:3, 3]
+        normal[sel] = queries.normals[sel] @ np.linalg.inv(m[:3, :3]) @ w2c[:3, :3].T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if view.lens is not None:
+            uv = view.lens.project(camera)
+        else:
+            K, z = view.K, camera[:, 2]
+            front = z > 0
+            zs = np.where(front, z, 1.0)
+            uv = np.stack([(K[0, 0] * camera[:, 0] + K[0, 1] * camera[:, 1]) / zs + K[0, 2],
+                           K[1, 1] * camera[:, 1] / zs + K[1, 2]], 1)
+            uv[~front] = np.nan
+        facing = np.einsum("ij,ij->i", normal, camera) < 0
+    return uv, camera, facing
+
+
+def visible(uv: np.ndarray, camera: np.ndarray, facing: np.ndarray, view: View, depth: np.ndarray,
+            instance: np.ndarray) -> np.ndarray:
+    """(N,) bool: the tracks visible at ``view``'s step (the module's rules: in view, facing, and
+    nothing in front of them in the frame's depth, as a flow vector's validity is decided)."""
+    h, w = depth.shape
+    z = camera[:, 2]
+    with np.errstate(invalid="ignore"):
+        ok = (np.isfinite(uv).all(axis=1) & (z > 0) & (z >= view.clip_start) & (z <= view.clip_end)
+              & (uv[:, 0] >= -0.5) & (uv[:, 0] < w - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] < h - 0.5) & facing)
+    seen_z = seen_depth(depth, instance, np.where(ok, uv[:, 0], 0.0), np.where(ok, uv[:, 1], 0.0))
+    with np.errstate(invalid="ignore"):
+        return ok & (seen_z >= z * (1.0 - HIDDEN_TOLERANCE))

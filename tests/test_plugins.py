@@ -241,7 +241,7 @@ def test_unknown_names_are_one_line_errors_listing_the_plugins(plugins, tmp_path
     assert "'amodal', 'keypoints', 'distance', 'right', 'disparity', 'occluded', 'linear', 'lights', 'tracks', 'edges']; did you mean 'edges'?" in msg and "\n" not in msg
     s.output.labels, s.output.formats = [], ["ids_tx"]
     with pytest.raises(SimgenError, match=r"output.formats=\['ids_tx'\]: unknown dataset format\(s\) \['ids_tx'\]; "
-                                          r"choose from \['coco', 'yolo', 'yolo_seg', 'yolo_pose', 'bop', 'kitti_stereo', 'middlebury', 'nerfstudio', 'tracks', 'tapvid', 'webdataset', 'parquet', 'ids_txt'\]; did you mean 'ids_txt'"):
+                                          r"choose from \['coco', 'yolo', 'yolo_seg', 'yolo_pose', 'bop', 'kitti_stereo', 'middlebury', 'nerfstudio', 'mot', 'tracks', 'tapvid', 'webdataset', 'parquet', 'ids_txt'\]; did you mean 'ids_txt'"):
         run(s)
     s.output.formats = [f"{PACKAGE}.nothere:X"]
     with pytest.raises(SimgenError, match=rf"output.formats=\['{PACKAGE}.nothere:X'\]: unknown export format "

@@ -485,8 +485,10 @@ class OutputConfig:
     needs output.labels=[amodal]), kitti_stereo and middlebury (DIR/kitti_stereo/, DIR/middlebury/:
     KITTI 2015's and Middlebury 2014's stereo layouts; need camera.rig=stereo), nerfstudio
     (DIR/nerfstudio/SSSSSS/: each multi-view scene or sequence as nerfstudio's transforms.json),
-    tapvid (DIR/tapvid/SSSSSS.pkl: each sequence's video and point tracks as TAP-Vid's pickles;
-    needs output.labels=[tracks]),
+    mot (DIR/mot/SIMGEN-<split>/SSSSSS/: each sequence as MOT Challenge's seqinfo.ini, gt/gt.txt
+    and img1/, with seqmaps/ for TrackEval; needs output.labels=[visibility]), tapvid
+    (DIR/tapvid/SSSSSS.pkl: each sequence's video and point tracks as TAP-Vid's pickles; needs
+    output.labels=[tracks]),
     webdataset and parquet (DIR/webdataset/, DIR/parquet/: streaming shards of output.shard_size
     frames, built while the run goes; parquet needs pip install 'simgen[stream]'). [] writes none."""
     upload: Optional[str] = setting(None, example="s3://bucket/run1")

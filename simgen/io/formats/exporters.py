@@ -32,6 +32,7 @@ from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.io.formats.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
 from simgen.io.formats.coco import CocoSource, write_coco
 from simgen.io.formats.flow import write_flo, write_kitti_flow
+from simgen.io.formats.mot import foreign_files as mot_foreign_files, write_mot
 from simgen.io.formats.nerfstudio import foreign_files as nerfstudio_foreign_files, write_nerfstudio
 from simgen.io.formats.stereo import kitti_foreign_files, middlebury_foreign_files, write_kitti_stereo, write_middlebury
 from simgen.io.formats.shards import PARQUET, WEBDATASET, ShardFormat, foreign_files as shard_foreign_files, update
@@ -161,6 +162,10 @@ EXPORTERS.register(Exporter("nerfstudio", "DIR/nerfstudio/SSSSSS/: each multi-vi
                             "as nerfstudio's transforms.json and images/ (hard links), for reconstruction tools",
                             finish=write_nerfstudio, foreign_files=nerfstudio_foreign_files))
 
+EXPORTERS.register(Exporter("mot", "DIR/mot/SIMGEN-<split>/SSSSSS/: each sequence as a MOT Challenge sequence "
+                            "(seqinfo.ini, gt/gt.txt with each object's box and visible fraction, img1/) and "
+                            "seqmaps/, where TrackEval's MOTChallenge reader looks; needs output.labels=[visibility]",
+                            finish=write_mot, labels=("visibility",), foreign_files=mot_foreign_files))
 EXPORTERS.register(Exporter("tracks", "DIR/tracks/SSSSSS.npz: the point tracks of each sequence (simgen.io.formats.tracks); "
                             "made whenever output.labels has tracks, which it needs",
                             finish=write_tracks, labels=("tracks",), foreign_files=foreign_track_files))

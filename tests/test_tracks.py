@@ -316,3 +316,22 @@ def test_points_one_kind_of_surface_cannot_take_go_to_the_other_and_are_spread_e
     q = sample_queries(np.random.default_rng(0), 0, view, depth, some, normal, 7, 3, {9})
     assert len(q) == 10 and (q.instance == 4).sum() == 4
     np.testing.assert_allclose(q.points[:, 2], 2.0)  # lifted to the plane z = 2
+
+
+def test_inspect_draws_the_first_sequences_tracks_where_they_are(pinhole, tmp_path):
+    import re
+
+    from simgen.labels.preview import id_colors, tracks_preview
+    from simgen.report.inspect import TRACK_STEPS, inspect
+
+    page, _ = inspect(pinhole, tmp_path / "report.html", frames=2)
+    html = page.read_text()
+    section = html.split('id="tracks"', 1)[1].split("</div>\n<h2>", 1)[0]
+    assert len(re.findall(r'<img src="data:image/jpeg;base64,', section)) == TRACK_STEPS
+    t = tracks_of(pinhole)[0]
+    rgb = np.zeros((72, 96, 3), np.uint8)
+    k = int(np.flatnonzero(t["visible"][:, 2])[0])  # a track visible at step 2, drawn alone without its trail
+    one = tracks_preview(rgb, t["uv"][k:k + 1], t["visible"][k:k + 1], 2, trail=0)
+    u, v = t["uv"][k, 2]
+    assert tuple(one[int(round(v)), int(round(u))]) == tuple(id_colors([1])[0])  # a filled dot of its colour
+    assert 4 < (one.reshape(-1, 3).any(axis=1)).sum() < 40  # and nothing else

@@ -230,3 +230,21 @@ def pose_overlay(rgb: np.ndarray, annotations: Iterable[Mapping],
                     cv2.circle(out, _pt((x, y)), 3 * _SUB, (0, 0, 0), -1 if v == 2 else 2, cv2.LINE_AA, 4)
                     cv2.circle(out, _pt((x, y)), 2 * _SUB, color, -1 if v == 2 else 1, cv2.LINE_AA, 4)
     return out
+
+
+def tracks_preview(rgb: np.ndarray, uv: np.ndarray, visible: np.ndarray, step: int, trail: int = 8) -> np.ndarray:
+    """RGB of a sequence's step ``step`` with its point tracks drawn (simgen.labels.tracks): each
+    track in a colour of its own (by its row in ``uv``), its path over the ``trail`` steps before
+    as a line between steps where it was visible at both, and where it is now as a dot: filled
+    where visible, a ring where hidden or off the frame's surfaces. ``uv`` (N, T, 2) in simgen's
+    pixel convention (NaN: nowhere), ``visible`` (N, T). Returns a new (H, W, 3) uint8 array."""
+    out = np.ascontiguousarray(np.asarray(rgb), dtype=np.uint8).copy()
+    colors = id_colors(np.arange(1, len(uv) + 1))
+    for k, color in enumerate(colors):
+        color = tuple(int(c) for c in color)
+        for s in range(max(0, step - trail), step):
+            if visible[k, s] and visible[k, s + 1]:
+                cv2.line(out, _pt(uv[k, s]), _pt(uv[k, s + 1]), color, 1, cv2.LINE_AA, 4)
+        if np.isfinite(uv[k, step]).all():
+            cv2.circle(out, _pt(uv[k, step]), 2 * _SUB, color, -1 if visible[k, step] else 1, cv2.LINE_AA, 4)
+    return out

@@ -27,10 +27,10 @@ from simgen import SimgenError, __version__
 from simgen.core.image_header import check_pixels
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name
-from simgen.io.files import atomic_open, read_npy, read_png
+from simgen.io.files import atomic_open, read_npy, read_npz, read_png
 from simgen.io.names import META_DIR
 from simgen.labels.flow import flow_to_color
-from simgen.labels.preview import depth_preview, normal_preview, overlay, pose_overlay
+from simgen.labels.preview import depth_preview, normal_preview, overlay, pose_overlay, tracks_preview
 from simgen.report import mpl, svg
 from simgen.report.dataset import Dataset, annotations_of, extra
 
@@ -42,6 +42,8 @@ TILE_WIDTH = 320
 """Contact-sheet pictures wider than this are scaled down to it."""
 WARN_LIST = 12
 """Frames listed per warning (the count is always given)."""
+TRACK_STEPS = 4
+"""Steps of the first sequence with point tracks drawn on the page (evenly spread over it)."""
 
 SIZE_EDGES = [2.0 ** (k / 2) for k in range(0, 25)]          # sqrt(box w*h), 1 .. 4096 px
 ASPECT_EDGES = [k / 4 for k in range(-16, 17)]               # log2(w / h), -4 .. 4
@@ -239,6 +241,25 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
     return tiles, caption
 
 
+def track_tiles(ds: Dataset) -> list[tuple[str, str]]:
+    """The first sequence's point tracks (DIR/tracks/, output.labels=[tracks]) drawn on
+    :data:`TRACK_STEPS` of its steps as (caption, data URI); none without tracks."""
+    files = sorted(p.name for p in (ds.root / "tracks").glob("*.npz")) if (ds.root / "tracks").is_dir() else []
+    if not files:
+        return []
+    tracks = read_npz(inside(ds.root, f"tracks/{files[0]}", "the tracks"))
+    frames, uv, visible = tracks["frames"], tracks["uv"], tracks["visible"]
+    tiles = []
+    for step in sorted({round(k * (len(frames) - 1) / max(TRACK_STEPS - 1, 1)) for k in range(TRACK_STEPS)}):
+        name = frame_name(int(frames[step]))
+        rgb = read_png(inside(ds.root, f"images/{name}.png", f"frame {int(frames[step])}"))
+        scale = max(1, TILE_WIDTH // rgb.shape[1])  # small frames enlarged first: the dots stay dots
+        big = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else rgb
+        drawn = tracks_preview(big, (uv + 0.5) * scale - 0.5, visible, step)
+        tiles.append((f"step {step}: {int(visible[:, step].sum())} of {len(uv)} visible", image_data_uri(drawn)))
+    return tiles
+
+
 # ------------------------------------------------------------------ the page
 
 
@@ -317,7 +338,8 @@ def _plots(ds: Dataset, stats: Stats) -> list[str]:
     return plots
 
 
-def render_html(ds: Dataset, stats: Stats, sheet: Iterable[tuple[int, list[tuple[str, str]], str]]) -> str:
+def render_html(ds: Dataset, stats: Stats, sheet: Iterable[tuple[int, list[tuple[str, str]], str]],
+                tracks: Iterable[tuple[str, str]] = ()) -> str:
     cfg = ds.config
     render = cfg.get("render") or {}
     title = f"simgen inspect: {ds.root.name}"
@@ -341,7 +363,15 @@ def render_html(ds: Dataset, stats: Stats, sheet: Iterable[tuple[int, list[tuple
             out.append(f'<figure><img src="{uri}" alt="frame {index} {html.escape(label)}">'
                        f"<figcaption>{html.escape(label)}</figcaption></figure>")
         out.append("</div>")
-    out += ["</div>", "<h2>Statistics</h2>", '<div class="plots" id="plots">', *_plots(ds, stats), "</div>",
+    out.append("</div>")
+    tracks = list(tracks)
+    if tracks:
+        out += ["<h2>Point tracks</h2>", '<div class="row" id="tracks"><div class="cap">the first sequence: '
+                "a dot where each track is (a ring: hidden), its path over the steps before</div>"]
+        out += [f'<figure><img src="{uri}" alt="{html.escape(label)}"><figcaption>{html.escape(label)}</figcaption>'
+                "</figure>" for label, uri in tracks]
+        out.append("</div>")
+    out += ["<h2>Statistics</h2>", '<div class="plots" id="plots">', *_plots(ds, stats), "</div>",
             f"<script>{SCRIPT}</script>", "</body></html>"]
     return "\n".join(out)
 
@@ -364,7 +394,12 @@ def inspect(root: str | os.PathLike, out: str | os.PathLike | None = None, frame
             stats.warn("frames that could not be drawn", i, str(e))
             continue
         sheet.append((i, tiles, caption))
-    page = render_html(ds, stats, sheet)
+    try:
+        tracks = track_tiles(ds)
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        stats.warn("point tracks that could not be drawn", 0, str(e))
+        tracks = []
+    page = render_html(ds, stats, sheet, tracks)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as f:
         f.write(page)

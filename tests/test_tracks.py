@@ -273,7 +273,6 @@ def test_sampling_options_draw_where_and_when_they_say(pinhole):
 @pytest.mark.parametrize("args, expect", [
     (["sequence.length=1"], "output.labels=[tracks] follows points through a sequence"),
     (["sequence.length=4", "output.track_query_step=4"], "output.track_query_step=4 is outside the sequence"),
-    (["sequence.length=4", "camera.rig=stereo"], "follows points through one camera's steps"),
     (["sequence.length=4", "output.labels=[]", "output.formats=[tapvid]"], "the tapvid format is made from the tracks"),
 ])
 def test_tracks_that_cannot_be_made_are_refused_in_one_line(args, expect, tmp_path):
@@ -335,3 +334,16 @@ def test_inspect_draws_the_first_sequences_tracks_where_they_are(pinhole, tmp_pa
     u, v = t["uv"][k, 2]
     assert tuple(one[int(round(v)), int(round(u))]) == tuple(id_colors([1])[0])  # a filled dot of its colour
     assert 4 < (one.reshape(-1, 3).any(axis=1)).sum() < 40  # and nothing else
+
+
+def test_tracks_through_a_rig_of_several_cameras_are_refused_and_a_stereo_pairs_left_camera_is_tracked(tmp_path):
+    import dataclasses
+
+    from simgen import SimgenError
+    from simgen.configure.settings import check_tracks, to_settings
+    from simgen.configure.store import compose
+
+    s = to_settings(compose([f"output.dir={tmp_path}", "output.labels=[tracks]", "sequence.length=3",
+                             "camera.rig=stereo"]))  # accepted: one frame per step, the right image a label
+    with pytest.raises(SimgenError, match="camera.rig=calibration renders every camera of the file"):
+        check_tracks(dataclasses.replace(s, camera=dataclasses.replace(s.camera, rig="calibration")))

@@ -141,13 +141,15 @@ def outputs(s: Settings) -> Outputs:
 
 
 def check_tracks(s: Settings) -> None:
-    """output.labels=[tracks] asks for a sequence of one camera, with its query step in it."""
+    """output.labels=[tracks] asks for a sequence of one camera (a stereo pair's left one), with its
+    query step in it."""
     if s.sequence.length < 2:
         raise SimgenError(f"output.labels=[tracks] follows points through a sequence, and sequence.length="
                           f"{s.sequence.length} has one step: set sequence.length=24 (or more than 1)")
-    if s.camera.rig != "mono":
-        raise SimgenError(f"output.labels=[tracks] follows points through one camera's steps; camera.rig="
-                          f"{s.camera.rig} renders several per step: use camera.rig=mono")
+    if s.camera.rig == "calibration":
+        raise SimgenError("output.labels=[tracks] follows points through one camera's steps; camera.rig="
+                          "calibration renders every camera of the file at each step: use camera.rig=mono "
+                          "(or stereo: tracks in its left camera)")
     step = s.output.track_query_step
     if step is not None and step >= s.sequence.length:
         raise SimgenError(f"output.track_query_step={step} is outside the sequence (steps 0..{s.sequence.length - 1} "

@@ -142,7 +142,8 @@ def sequence_tracks(root: Path, sequence: int, frames: list[tuple[str, dict]], p
         queries, uv, camera, seen = queries.take(keep), uv[keep], camera[keep], seen[keep]
     categories = {int(o["instance_id"]): int(o.get("category_id", 0))
                   for _, meta in frames for o in meta["objects"]}
-    raster = np.nan_to_num(uv + 0.5, nan=0.0)
+    raster = uv + 0.5  # MOVi's raster pixels, in place of a copy (no second (N, T, 2) array)
+    np.nan_to_num(raster, copy=False, nan=0.0)
     return {
         "frames": np.array([int(m["index"]) for _, m in frames], np.int64),
         "query_step": queries.step.astype(np.int32),
@@ -154,7 +155,7 @@ def sequence_tracks(root: Path, sequence: int, frames: list[tuple[str, dict]], p
         "points_camera": camera,
         "visible": seen,
         "query_points": np.stack([queries.step, queries.uv[:, 1] + 0.5, queries.uv[:, 0] + 0.5], 1).astype(np.float32),
-        "target_points": raster.astype(np.float32),
+        "target_points": raster,
         "occluded": ~seen,
     }
 

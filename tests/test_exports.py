@@ -26,6 +26,9 @@ FRAMES = 8
 SPLITS = {"train": 0.5, "val": 0.25, "test": 0.25}
 COCO_IMAGE_KEYS = {"id", "file_name", "width", "height", "simgen"}
 COCO_ANN_KEYS = {"id", "image_id", "category_id", "iscrowd", "area", "bbox", "segmentation", "simgen"}
+VIDEO_IMAGE_KEYS = {"video_id", "frame_id", "frame_index"}
+VIDEO_ANN_KEYS = {"video_id", "track_id"}
+"""COCO-video's keys (TAO, mmtracking's CocoVID), in a dataset of sequences such as these."""
 
 
 def ring_settings(out: Path, frames: int = FRAMES, **kw):
@@ -123,10 +126,11 @@ def test_a_frame_keeps_its_split_when_rendered_alone(exported, tmp_path):
 def test_coco_has_only_standard_keys_and_simgen_fields_under_simgen(exported):
     coco = read_json(exported / "coco.json")
     assert coco["annotations"], "the run should annotate objects"
+    assert set(coco) == {"info", "licenses", "images", "annotations", "categories", "videos", "tracks"}
     for im in coco["images"]:
-        assert set(im) == COCO_IMAGE_KEYS and set(im["simgen"]) == {"frame_index", "split"}
+        assert set(im) == COCO_IMAGE_KEYS | VIDEO_IMAGE_KEYS and set(im["simgen"]) == {"frame_index", "split"}
     for a in coco["annotations"]:
-        assert set(a) == COCO_ANN_KEYS
+        assert set(a) == COCO_ANN_KEYS | VIDEO_ANN_KEYS
         assert set(a["simgen"]) == {"instance_id", "track_id", "pose", "box3d"}
         assert set(a["simgen"]["pose"]) == {"R", "t", "scale"}
         assert set(a["simgen"]["box3d"]) == {"min", "max", "size", "center", "corners", "projected"}

@@ -1,8 +1,10 @@
-"""The ``mot`` format (simgen.io.formats.mot), read as MOT Challenge documents its files and as
-TrackEval's MOTChallenge reader finds them: seqmaps, seqinfo.ini with configparser, gt.txt as
-comma-separated values (frame, id, bb_left, bb_top, width, height, flag, class, visibility;
-frames, ids and pixels numbered from 1). Judged against the same frames' COCO annotations, box
-for box, and scored against itself with CLEAR-MOT's MOTA as MOT Challenge defines it."""
+"""Tracking files of a dataset of sequences. The ``mot`` format (simgen.io.formats.mot), read as
+MOT Challenge documents its files and as TrackEval's MOTChallenge reader finds them: seqmaps,
+seqinfo.ini with configparser, gt.txt as comma-separated values (frame, id, bb_left, bb_top,
+width, height, flag, class, visibility; frames, ids and pixels numbered from 1), judged against
+the same frames' COCO annotations, box for box, and scored against itself with CLEAR-MOT's MOTA
+as MOT Challenge defines it. coco.json's COCO-video fields, read as TAO's and mmtracking's
+CocoVID layouts describe them."""
 
 from __future__ import annotations
 
@@ -127,3 +129,42 @@ def test_mot_without_the_visibility_label_is_refused_in_one_line(tmp_path):
     with pytest.raises(SimgenError) as e:
         to_settings(compose([f"output.dir={tmp_path}", "output.formats=[coco,mot]"]))
     assert "the mot format is made from the visibility label kind" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_coco_of_sequences_has_coco_videos_fields_as_tao_and_cocovid_read_them(dataset):
+    """TAO's layout (videos with neg/not-exhaustive categories, tracks, images' video_id and
+    frame_index, annotations' track_id and video_id) and mmtracking's CocoVID (images' 0-based
+    frame_id), checked against each frame's meta; the per-split files hold their split's."""
+    coco = json.loads((dataset / "coco.json").read_text())
+    metas = {int(p.stem): json.loads(p.read_text()) for p in (dataset / "meta").glob("*.json")}
+    videos = {v["id"]: v for v in coco["videos"]}
+    tracks = {t["id"]: t for t in coco["tracks"]}
+    assert sorted(videos) == [1, 2, 3]
+    frame_of_image = {}
+    for im in coco["images"]:
+        meta = metas[im["id"] - 1]
+        assert (im["video_id"], im["frame_id"], im["frame_index"]) == (meta["sequence"] + 1, meta["step"], meta["step"])
+        assert videos[im["video_id"]]["name"] == f"{meta['sequence']:06d}"
+        assert (videos[im["video_id"]]["width"], videos[im["video_id"]]["height"]) == (im["width"], im["height"])
+        frame_of_image[im["id"]] = im
+    shown: dict[int, set] = {}
+    for a in coco["annotations"]:
+        im = frame_of_image[a["image_id"]]
+        assert a["video_id"] == im["video_id"] and a["track_id"] == a["simgen"]["track_id"]
+        t = tracks[a["track_id"]]
+        assert (t["category_id"], t["video_id"]) == (a["category_id"], a["video_id"])  # one category per track
+        shown.setdefault(a["video_id"], set()).add(a["category_id"])
+    assert {a["track_id"] for a in coco["annotations"]} == set(tracks)
+    ids = {c["id"] for c in coco["categories"]}
+    for v in videos.values():
+        assert set(v["neg_category_ids"]) == ids - shown[v["id"]] and v["not_exhaustive_category_ids"] == []
+    for split_file in dataset.glob("coco_*.json"):
+        part = json.loads(split_file.read_text())
+        assert {v["id"] for v in part.get("videos", [])} == {im["video_id"] for im in part["images"]}
+        assert {t["id"] for t in part.get("tracks", [])} == {a["track_id"] for a in part["annotations"]}
+
+
+def test_coco_of_single_frames_has_no_video_fields(rendered):
+    coco = json.loads((rendered / "coco.json").read_text())
+    assert "videos" not in coco and "tracks" not in coco
+    assert not any("video_id" in im for im in coco["images"]) and not any("track_id" in a for a in coco["annotations"])

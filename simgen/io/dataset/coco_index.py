@@ -2,8 +2,10 @@
 streamed from them.
 
 ``DIR/index/coco-CCCCCC.jsonl`` holds the COCO images (line 1, a JSON array) and annotations
-(line 2) of the complete frames ``C*1000 .. C*1000+999``, then for each split among them three
-lines: its name, its images, its annotations (JSON Lines throughout); ``DIR/index/chunks.json`` lists each chunk's frames,
+(line 2) of the complete frames ``C*1000 .. C*1000+999``, the COCO-video records of its frames
+(line 3: ``{split: {"videos": {id: [name, width, height]}, "tracks": {id: [category, video]}}}``),
+then for each split among them three lines: its name, its images, its annotations (JSON Lines
+throughout); ``DIR/index/chunks.json`` lists each chunk's frames,
 counts and SHA-256 (what the YOLO exports compare). At
 the end of a run only the chunks whose frames on disk changed are rebuilt (the run's own,
 and any a killed run or another shard left behind), so that work follows the frames written,
@@ -12,6 +14,14 @@ chunk, so memory stays that of one chunk however big the dataset, and the time t
 text (no JSON is parsed).
 Annotation ids are ``index * 65536 + instance id``, so chunks
 (disjoint frame ranges) never share one and their concatenation is sorted.
+
+COCO-video: a frame of a sequence (sequence.length > 1: its meta has flow) is a frame of a video,
+as TAO and mmtracking's CocoVID write them: its image gets ``video_id`` (the sequence + 1),
+``frame_id`` and ``frame_index`` (its step, from 0), each annotation ``video_id`` and ``track_id``
+(the object's id through its sequence, unique in the dataset), and the COCO file top-level
+``videos`` (``id``, ``name`` SSSSSS, ``width``, ``height``, TAO's ``neg_category_ids``: the
+categories the video never shows, and ``not_exhaustive_category_ids``: none, every object is
+annotated) and ``tracks`` (``id``, ``category_id``, ``video_id``).
 """
 
 from __future__ import annotations
@@ -32,6 +42,18 @@ from simgen.io.names import META_DIR
 
 CHUNK = 1000
 """Frames per chunk file."""
+VERSION = 2
+"""The chunk files' layout (2: with the COCO-video records); a chunk of another is rebuilt."""
+
+
+def video_fields(meta: dict, image: dict, annotations: list[dict]) -> tuple[dict, list[dict]]:
+    """A frame's COCO image and annotations with COCO-video's fields (the module's docstring)
+    when the frame belongs to a sequence (its meta has flow); as they are otherwise."""
+    if not meta.get("flow"):
+        return image, annotations
+    video = int(meta["sequence"]) + 1
+    image = {**image, "video_id": video, "frame_id": int(meta["step"]), "frame_index": int(meta["step"])}
+    return image, [{**a, "video_id": video, "track_id": int(a["simgen"]["track_id"])} for a in annotations]
 
 
 def _name(index: int) -> str:
@@ -65,7 +87,8 @@ class CocoIndex:
         self.entries, rebuilt = {}, 0
         for c, indices in by_chunk.items():
             entry = old.get(str(c))
-            if entry is None or entry.get("frames") != indices or "sha256" not in entry or not self._chunk(c).is_file():
+            if entry is None or entry.get("frames") != indices or "sha256" not in entry or \
+                    entry.get("version") != VERSION or not self._chunk(c).is_file():
                 entry = self._build(c, indices)
                 rebuilt += 1
             self.entries[str(c)] = entry
@@ -78,9 +101,11 @@ class CocoIndex:
     def _build(self, c: int, indices: list[int]) -> dict:
         images, annotations = [], []
         for i in indices:
-            coco = read_json(self.root / META_DIR / f"{_name(i)}.json")["coco"]
-            images.append({**coco["image"], "file_name": f"images/{_name(i)}.png"})
-            annotations += sorted(coco["annotations"], key=lambda a: a["id"])
+            meta = read_json(self.root / META_DIR / f"{_name(i)}.json")
+            image, anns = video_fields(meta, {**meta["coco"]["image"], "file_name": f"images/{_name(i)}.png"},
+                                       sorted(meta["coco"]["annotations"], key=lambda a: a["id"]))
+            images.append(image)
+            annotations += anns
         ids = [a["id"] for a in annotations]
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -92,7 +117,15 @@ class CocoIndex:
             by_split.setdefault(split_of[im["id"]], ([], []))[0].append(im)
         for a in annotations:
             by_split[split_of[a["image_id"]]][1].append(a)
-        lines = [json.dumps(images), json.dumps(annotations)]
+        records: dict[str, dict[str, dict]] = {}
+        for im in images:
+            if "video_id" in im:
+                records.setdefault(split_of[im["id"]], {"videos": {}, "tracks": {}})["videos"][im["video_id"]] = \
+                    [f"{im['video_id'] - 1:06d}", im["width"], im["height"]]
+        for a in annotations:
+            if "track_id" in a:
+                records[split_of[a["image_id"]]]["tracks"][a["track_id"]] = [a["category_id"], a["video_id"]]
+        lines = [json.dumps(images), json.dumps(annotations), json.dumps(records)]
         for s, (ims, anns) in by_split.items():  # three lines per split: its name, its images, its annotations
             lines += [json.dumps(s), json.dumps(ims), json.dumps(anns)]
         data = ("\n".join(lines) + "\n").encode()
@@ -102,7 +135,7 @@ class CocoIndex:
             counts[str(a["category_id"])] = counts.get(str(a["category_id"]), 0) + 1
         splits = {s: len(ims) for s, (ims, _) in by_split.items()}
         return {"frames": indices, "images": len(images), "annotations": len(annotations), "category_counts": counts,
-                "splits": splits, "sha256": hashlib.sha256(data).hexdigest()}
+                "splits": splits, "sha256": hashlib.sha256(data).hexdigest(), "version": VERSION}
 
     # ------------------------------------------------------------------ what it holds
     def frames(self) -> list[int]:
@@ -146,6 +179,32 @@ class CocoIndex:
         for images, annotations in self._lines():
             yield {"images": json.loads(images), "annotations": json.loads(annotations)}
 
+    def video_records(self, splits: list[str] | None = None) -> tuple[list[dict], list[dict]]:
+        """COCO-video's top-level ``videos`` and ``tracks`` of the indexed frames (of ``splits``'
+        frames only, when given): empty for a dataset of single frames."""
+        videos: dict[int, list] = {}
+        tracks: dict[int, list] = {}
+        seen: dict[int, set[int]] = {}
+        for key in sorted(self.entries, key=int):
+            with open(self._chunk(int(key)), encoding="utf-8") as f:
+                f.readline(), f.readline()
+                for split, rec in json.loads(f.readline()).items():
+                    if splits is None or split in splits:
+                        videos.update({int(v): r for v, r in rec["videos"].items()})
+                        for t, (category, video) in rec["tracks"].items():
+                            tracks[int(t)] = [category, video]
+                            seen.setdefault(int(video), set()).add(int(category))
+        ids = [int(c["id"]) for c in self.categories]
+        return ([{"id": v, "name": name, "width": w, "height": h,
+                  "neg_category_ids": [c for c in ids if c not in seen.get(v, set())], "not_exhaustive_category_ids": []}
+                 for v, (name, w, h) in sorted(videos.items())],
+                [{"id": t, "category_id": c, "video_id": v} for t, (c, v) in sorted(tracks.items())])
+
+    def _video_keys(self, splits: list[str] | None = None) -> str:
+        """``"videos": [...], "tracks": [...], `` for a COCO file, or nothing without videos."""
+        videos, tracks = self.video_records(splits)
+        return f'"videos": {json.dumps(videos)}, "tracks": {json.dumps(tracks)}, ' if videos else ""
+
     def split_names(self) -> list[str]:
         """The splits the indexed frames belong to, in order of first appearance."""
         names: dict[str, None] = {}
@@ -175,7 +234,7 @@ class CocoIndex:
                         f.write(body if first else ", " + body)
                         first = False
                 f.write("], ")
-            f.write('"categories": ' + json.dumps(self.categories) + "}\n")
+            f.write(self._video_keys() + '"categories": ' + json.dumps(self.categories) + "}\n")
 
     def write_split_cocos(self, paths: dict[str, str | os.PathLike], info: dict | None = None) -> None:
         """Write the COCO file of each split's frames, ``{split: path}``, in one pass over the chunks,
@@ -193,7 +252,7 @@ class CocoIndex:
                 if not any(self.entries[key]["splits"].get(s) for s in paths):
                     continue
                 with open(self._chunk(int(key)), encoding="utf-8") as f:
-                    f.readline(), f.readline()  # every frame's arrays
+                    f.readline(), f.readline(), f.readline()  # every frame's arrays, the video records
                     for line in f:  # then each split's name, images and annotations
                         s, images, annotations = json.loads(line), f.readline().rstrip("\n"), f.readline().rstrip("\n")
                         if s not in paths:
@@ -207,7 +266,7 @@ class CocoIndex:
                 f.write('], "annotations": [')
                 rest[s].seek(0)
                 shutil.copyfileobj(rest[s], f)
-                f.write('], "categories": ' + json.dumps(self.categories) + "}\n")
+                f.write('], ' + self._video_keys([s]) + '"categories": ' + json.dumps(self.categories) + "}\n")
 
     def coco(self, info: dict | None = None) -> dict[str, Any]:
         """The same COCO dictionary in memory (for small datasets and tests)."""
@@ -215,8 +274,9 @@ class CocoIndex:
         for chunk in self.chunks():
             images += chunk["images"]
             annotations += chunk["annotations"]
+        videos, tracks = self.video_records()
         return {"info": _info(info), "licenses": [], "images": images, "annotations": annotations,
-                "categories": self.categories}
+                **({"videos": videos, "tracks": tracks} if videos else {}), "categories": self.categories}
 
 
 def _info(info: dict | None) -> dict:

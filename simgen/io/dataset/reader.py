@@ -33,6 +33,7 @@ import numpy as np
 from simgen import SimgenError
 from simgen.core.lens import Lens, lens_from_dict
 from simgen.io.confine import inside
+from simgen.io.dataset.coco_index import video_fields
 from simgen.io.dataset.layout import READERS, frame_name, frames_on_disk, kind_path, read_frame
 from simgen.io.files import read_json, read_npy
 from simgen.io.formats.flow import read_valid_png
@@ -167,14 +168,15 @@ class Frame:
 
     @property
     def image_info(self) -> dict[str, Any]:
-        """The frame's COCO image entry (id = index + 1, width, height, file_name, simgen's fields)."""
-        return dict(self.meta["coco"]["image"])
+        """The frame's COCO image entry (id = index + 1, width, height, file_name, simgen's fields;
+        a frame of a sequence: COCO-video's too), as coco.json lists it."""
+        return video_fields(self.meta, dict(self.meta["coco"]["image"]), [])[0]
 
     @property
     def annotations(self) -> list[dict[str, Any]]:
         """The frame's COCO annotations, by id: those coco.json lists for this image (it is built
         from the frames' metas), available before a run has written coco.json."""
-        return sorted(self.meta["coco"]["annotations"], key=lambda a: a["id"])
+        return video_fields(self.meta, {}, sorted(self.meta["coco"]["annotations"], key=lambda a: a["id"]))[1]
 
     @property
     def split(self) -> str | None:

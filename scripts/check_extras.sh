@@ -6,7 +6,7 @@
 #   cloud     simgen ... output.upload=s3://bucket/run         (docs/how-to/streaming.md), against a local S3
 #             server (moto's, from the test environment .venv: a server, not part of the extra)
 #   report    simgen inspect DIR                               (docs/how-to/inspect.md): its plots are drawn
-#   torch     the DataLoader block of docs/tutorials/pytorch.md
+#   torch     the DataLoader block of docs/reference/torch.md
 #   cluster   simgen -m hydra/launcher=local 'shard.index=range(2)' shard.count=2  (docs/tutorials/cluster.md)
 #   postgres  simgen fit ... fit.storage=postgresql+psycopg2://...  (docs/tutorials/fit.md), against the
 #             server of scripts/postgres_local.sh (started beforehand: .ci/run does)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The picture of appearance in docs/tutorials/own-objects.md: the same frames of the bundled textured assets
+"""The picture of appearance in docs/how-to/own-meshes.md: the same frames of the bundled textured assets
 (objects.catalog=textured) with random materials, with the meshes' own looks, and with
 their own looks on PBR ground and walls.
 

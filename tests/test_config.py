@@ -305,7 +305,7 @@ def test_device_choices_documented_in_the_docstring():
 
 
 def test_objects_dirs_override_composes(tmp_path):
-    """The override documented in docs/tutorials/first-dataset.md ("Usage") and in validate()'s message.
+    """The override documented in docs/how-to/render-runs.md and in validate()'s message.
 
     Fails while objects.dirs composes as a typed ``{}`` (Hydra's struct mode refuses new keys:
     ``Could not override 'objects.dirs'. Key 'gadget' is not in struct``) or a typed null

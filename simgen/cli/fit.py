@@ -15,7 +15,7 @@ USAGE = """usage: simgen fit target=DIR [name=NAME] [target_coco=FILE] [fit.KEY=
 Search the randomization settings (camera, lighting, objects, appearance, sensor effects) so that
 simgen's renders look like your own images, and write fits/NAME/: best.yaml (render with it:
 simgen --config-dir fits/NAME --config-name best), trials.csv and report.html. The same command
-resumes a stopped fit. Keys: docs/config.md, section "Fits"; how it works: docs/tutorials/fit.md.
+resumes a stopped fit. Keys: docs/config.md, section "Fits"; how it works: docs/explanation/fit.md.
 
   simgen fit target=/data/real/images name=shop
   simgen fit target=/data/real/images target_coco=/data/real/val.json name=shop fit.trials=80

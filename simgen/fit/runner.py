@@ -13,7 +13,7 @@ Layout of the fit's folder (``fits/NAME`` by default)::
     held_out/KEY/     and the frames after those, held out to stop that polishing search
     trials.csv        one row per trial: its state, distance and components, its settings
     best.yaml         the fit's result as a simgen config: the best trial's settings, or the default
-                      config's when no trial beat it (docs/tutorials/fit.md)
+                      config's when no trial beat it (docs/explanation/fit.md)
     report.html       target, default and fitted images side by side, the statistics, the search
 
 Resumable: the study lives in its storage, so the same command after any stop (even ``kill -9``)

@@ -337,7 +337,7 @@ TIES = (
         ("lighting.world_strength", "lighting.point_power", "lighting.area_power", "lighting.spot_power",
          "lighting.sun_strength"), 1),
 )
-"""The ties simgen fit knows (docs/tutorials/fit.md, "What the target determines")."""
+"""The ties simgen fit knows (docs/explanation/fit.md, "What the target determines")."""
 
 
 @dataclass(frozen=True)

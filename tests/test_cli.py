@@ -341,3 +341,14 @@ def test_a_run_composes_its_config_once_unless_the_command_could_set_hydras_mode
     code, _, err, _ = run_in_process(["--config-dir", str(tmp_path), "--config-name", "none", *bad],
                                      tmp_path / "cwd", monkeypatch, capfd)
     assert code == 2 and modes[:1] == ["MULTIRUN"], (modes, err)
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """``simgen --help | head -1``: the pipe closes before the help is written; no traceback."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before simgen writes
+    r = subprocess.run([str(SCRIPT), "--help"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr

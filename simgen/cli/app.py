@@ -149,6 +149,17 @@ def _mode_unset(primary: list[str], overrides: list[str]) -> Iterator[None]:
 
 
 def main() -> None:
+    """The ``simgen`` command. A reader of its output that goes away (``simgen --help | head``) ends
+    it quietly, as it ends a Unix tool, not with a traceback (Python's documented way: stdout
+    pointed at /dev/null, exit status 1)."""
+    try:
+        _main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+def _main() -> None:
     global _full_error
     die_with_parent()  # a fit's or a study's render child stops with the process that started it
     if not (CONFIG_DIR / "config.yaml").is_file():

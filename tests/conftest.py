@@ -18,6 +18,14 @@ from simgen.config import RenderConfig, Settings
 from simgen.configure.settings import validate
 from simgen.recipes import Recipe
 
+# Python's bytecode cache is work the test processes share: without it (PYTHONDONTWRITEBYTECODE, set
+# on some machines, CI's among them) every worker rewrites the test modules' asserts again and every
+# simgen process a test starts compiles simgen again. Written under __pycache__/ (git ignores it)
+# by the workers and processes started after this (xdist's workers come later): the fast tier of a
+# fresh clone 250 s -> 239 s on 2 cores (scripts/bench_suite.py; 238-240 s in three runs with a cache).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
 
 SLOW_FIRST = ("test_doc_blocks.py", "test_fit.py", "test_yolo_trainer.py", "test_interruptions.py", "test_experiment.py",
               "test_ray.py", "test_api.py",

@@ -347,3 +347,13 @@ def test_tracks_through_a_rig_of_several_cameras_are_refused_and_a_stereo_pairs_
                              "camera.rig=stereo"]))  # accepted: one frame per step, the right image a label
     with pytest.raises(SimgenError, match="camera.rig=calibration renders every camera of the file"):
         check_tracks(dataclasses.replace(s, camera=dataclasses.replace(s.camera, rig="calibration")))
+
+
+def test_the_track_parameters_default_to_the_declared_settings():
+    """TrackParams (what a dataset's config gives the tracks' builder) and output.track_* agree."""
+    from simgen.config import OutputConfig
+    from simgen.labels.tracks import TrackParams
+
+    declared, params = OutputConfig(), TrackParams()
+    assert (params.points, params.query_step, params.background, params.min_visible) == (
+        declared.track_points, declared.track_query_step, declared.track_background, declared.track_min_visible)

@@ -146,10 +146,12 @@ def rendered(tmp_path_factory) -> Path:
 
 
 def dataset_files(root: Path) -> dict[str, bytes]:
-    """Every file of a dataset but its logs (timings, per-run); dataset.json with its own
-    folder (output.dir) written as <dir>."""
+    """Every file of a dataset but its logs (timings, per-run) and the writers' temporary files
+    (``.NAME.HOST-PID-RANDOM.tmp``: what a killed run may leave, checked apart); dataset.json with
+    its own folder (output.dir) written as <dir>."""
     files = {p.relative_to(root).as_posix(): p.read_bytes()
-             for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.relative_to(root).parts}
+             for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.relative_to(root).parts
+             and not (p.name.startswith(".") and p.name.endswith(".tmp"))}
     files["dataset.json"] = files["dataset.json"].replace(str(root).encode(), b"<dir>")
     return files
 

@@ -32,7 +32,17 @@ def start(out: Path, cwd: Path, *extra: str) -> subprocess.Popen:
 
 
 def leftovers(out: Path, pids: list[int]) -> list[str]:
-    """Temp files in the dataset, and Blender work folders of the stopped processes ``pids``."""
+    """Temp files in the dataset, and Blender work folders of the stopped processes ``pids``. An
+    empty temp file a writer was killed with before it wrote a byte is left by the next run for
+    simgen.io.files.STALE_AFTER seconds (a live writer's is empty, unlocked, in the moment between
+    creating and locking it): such a file must be removed by a run after that time (its age is
+    set back here to show it), and is not a leftover before it."""
+    from simgen.io.files import STALE_AFTER, remove_stale_temps
+
+    young = [p for p in out.rglob(".*.tmp") if p.stat().st_size == 0 and time.time() - p.stat().st_mtime < STALE_AFTER]
+    for p in young:
+        os.utime(p, (time.time() - STALE_AFTER - 1,) * 2)
+    assert sorted(remove_stale_temps(out)) == sorted(young)
     temps = [p.name for p in out.rglob(".*.tmp")]
     shm = Path("/dev/shm")
     work = [d.name for pid in pids for d in shm.glob(f"simgen-{pid}-*")] if shm.is_dir() else []

@@ -38,6 +38,7 @@ import numpy as np
 
 from simgen.core.lens import Lens, cached_pixel_rays
 from simgen.labels.flow import DEFAULT_REL_TOL, seen_depth
+from simgen.labels.geometry import project
 from simgen.labels.kinds import LabelKind
 
 HIDDEN_TOLERANCE = DEFAULT_REL_TOL
@@ -209,16 +210,8 @@ def locate(queries: Queries, view: View) -> tuple[np.ndarray, np.ndarray, np.nda
         to_cam = w2c @ m
         camera[sel] = queries.points[sel] @ to_cam[:3, :3].T + to_cam[:3, 3]
         normal[sel] = queries.normals[sel] @ np.linalg.inv(m[:3, :3]) @ w2c[:3, :3].T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if view.lens is not None:
-            uv = view.lens.project(camera)
-        else:
-            K, z = view.K, camera[:, 2]
-            front = z > 0
-            zs = np.where(front, z, 1.0)
-            uv = np.stack([(K[0, 0] * camera[:, 0] + K[0, 1] * camera[:, 1]) / zs + K[0, 2],
-                           K[1, 1] * camera[:, 1] / zs + K[1, 2]], 1)
-            uv[~front] = np.nan
+    with np.errstate(invalid="ignore"):
+        uv = view.lens.project(camera) if view.lens is not None else project(view.K, camera)
         facing = np.einsum("ij,ij->i", normal, camera) < 0
     return uv, camera, facing
 

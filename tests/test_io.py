@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -540,6 +541,40 @@ def test_a_live_writers_temp_file_is_kept_whatever_its_pid(tmp_path):
     fd, fresh = files_mod._open_temp(tmp_path / "x.json")
     os.close(fd)  # empty and unlocked, as in the moment between creating and locking it
     assert files_mod.remove_stale_temps(tmp_path) == [] and fresh.exists()
+
+
+def test_an_export_folder_s_temp_files_are_simgen_s_own_never_foreign(tmp_path):
+    """In a folder written only under the dataset's lock: a killed writer's temp file, empty or
+    not, is removed at once (any_age), never called foreign; a folder replaced whole while a
+    writer that may be live has a temp file there (held on this host, or another host's) is
+    refused with a message that says so, and the file is left alone."""
+    from simgen.io.files import live_temps, off_layout, rebuilt_folder
+
+    folder = tmp_path / "yolo"
+    folder.mkdir()
+    fd, dead = files_mod._open_temp(folder / "data.yaml")
+    os.close(fd)  # empty, unlocked: killed between creating and its first byte
+    layout = re.compile(r"^data\.yaml$")
+    assert off_layout(folder, layout) == [] and live_temps(folder) == []
+    assert files_mod.remove_stale_temps(folder) == []  # young and empty: may be a writer before its lock
+    assert files_mod.remove_stale_temps(folder, any_age=True) == [dead]
+    other = folder / ".data.yaml.otherhost-42-0123456789ab.tmp"
+    other.write_bytes(b"")
+    assert off_layout(folder, layout) == [] and files_mod.remove_stale_temps(folder, any_age=True) == []
+    with pytest.raises(SimgenError, match=r"being written by another simgen process \(\.data\.yaml\.otherhost-42-"
+                                          r"0123456789ab\.tmp: host otherhost, PID 42\)"):
+        with rebuilt_folder(tmp_path, "yolo", lambda f: off_layout(f, layout)):
+            pass
+    assert other.is_file()
+    other.unlink()
+    fd, held = files_mod._open_temp(folder / "data.yaml")  # this process's, locked: a live writer
+    try:
+        assert live_temps(folder) == [f"{held.name}: host {files_mod._HOST}, PID {os.getpid()}"]
+    finally:
+        os.close(fd)
+    with rebuilt_folder(tmp_path, "yolo", lambda f: off_layout(f, layout)) as tmp:
+        (tmp / "data.yaml").write_text("ok")  # its writer gone: replaced with the folder
+    assert [p.name for p in folder.iterdir()] == ["data.yaml"]
 
 
 def test_a_durable_batch_whose_block_fails_leaves_nothing(tmp_path):

@@ -11,6 +11,7 @@ uninterrupted run's shards, byte for byte.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import signal
@@ -202,6 +203,102 @@ def test_kill_9_mid_shard_then_the_same_command_gives_the_uninterrupted_shards(t
     for fmt in ("webdataset", "parquet"):
         assert files_of(out, fmt) == files_of(reference, fmt)
     assert not list(out.rglob(".*.tmp"))
+
+
+KILLED_AT = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from fake_renderer import FakeRenderer
+from simgen.io.formats import shards
+from simgen.pipeline import run
+from test_streaming import shard_settings
+
+FORMAT, POINT = {fmt!r}, {point!r}
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+write, open_, index = shards._Hashing.write, shards.atomic_open, shards.write_json
+writing = [None]
+
+def atomic_open(path, *a, **kw):  # before: the temp file made, not a byte in it
+    cm = open_(path, *a, **kw)
+    f = cm.__enter__()
+    writing[0] = Path(path).parent.name
+    if POINT == "before" and writing[0] == FORMAT:
+        die()
+    return _Entered(cm, f)
+
+class _Entered:
+    def __init__(self, cm, f): self.cm, self.f = cm, f
+    def __enter__(self): return self.f
+    def __exit__(self, *e): return self.cm.__exit__(*e)
+
+def hashing_write(self, b):  # during: part of the shard in its temp file
+    n = write(self, b)
+    if POINT == "during" and self.pos > 100 and writing[0] == FORMAT:
+        self.f.flush()
+        die()
+    return n
+
+def write_json(path, *a, **kw):  # after: the shard under its name, shards.json not yet written
+    if POINT == "after" and Path(path).parent.name == FORMAT:
+        die()
+    return index(path, *a, **kw)
+
+shards.atomic_open, shards._Hashing.write, shards.write_json = atomic_open, hashing_write, write_json
+run(shard_settings(Path({out!r}), frames={frames}), make_renderer=FakeRenderer)
+"""
+
+
+@pytest.fixture(scope="module")
+def reference_14(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "data"
+    run(shard_settings(out, frames=14), make_renderer=FakeRenderer)
+    return out
+
+
+@pytest.mark.parametrize("point", ["before", "during", "after"])
+@pytest.mark.parametrize("fmt", ["webdataset", "parquet"])
+def test_killed_before_during_or_after_a_shard_s_write_the_same_command_resumes_at_once(reference_14, tmp_path,
+                                                                                        fmt, point):
+    """SIGKILL at three points of the first shard's write (its temp file made and empty; half
+    written; under its name with shards.json not yet updated), then the same run at once: no
+    refusal (a killed writer's temp file is simgen's own, not a foreign file), the uninterrupted
+    run's shards by SHA-256, no temp file left."""
+    out = tmp_path / "data"
+    proc = subprocess.run([sys.executable, "-c", KILLED_AT.format(tests=str(TESTS), out=str(out), frames=14, fmt=fmt,
+                                                                 point=point)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    temps = list((out / fmt).glob(".*.tmp"))
+    if point == "after":
+        assert not temps and list((out / fmt).glob("*-000000*"))
+    else:
+        assert len(temps) == 1 and (temps[0].stat().st_size == 0) == (point == "before")
+    run(shard_settings(out, frames=14), make_renderer=FakeRenderer)
+    for f in ("webdataset", "parquet"):
+        assert sha256s(out / f) == sha256s(reference_14 / f)  # no temp file among them either
+    # a frame's writer killed between making its temp file and its first byte leaves it for
+    # simgen.io.files.STALE_AFTER (tests/test_interruptions.py); none holding data is left
+    assert [p for p in out.rglob(".*.tmp") if p.stat().st_size] == []
+
+
+def sha256s(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_a_live_writer_s_temp_file_is_never_called_foreign(shards_run, tmp_path):
+    """Another writer's temp file in a streaming folder (another shard's run, another host)
+    stops nothing: the run goes on and leaves that file alone."""
+    out = tmp_path / "data"
+    shutil.copytree(shards_run, out)
+    other = out / "parquet" / ".train-000009.parquet.otherhost-123-0123456789ab.tmp"
+    other.write_bytes(b"")
+    run(shard_settings(out, frames=FRAMES + 2), make_renderer=FakeRenderer)
+    assert other.is_file()
+    assert (out / "parquet" / "train-000002.parquet").is_file()
 
 
 def test_a_damaged_or_missing_shard_is_built_again_by_the_same_command(shards_run, tmp_path):

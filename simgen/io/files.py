@@ -88,15 +88,21 @@ def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copy2(src, dst)
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is one of simgen's writers' temp files (``.NAME.HOST-PID-RANDOM.tmp``)."""
+    return name.startswith(".") and _TEMP_NAME.match(name) is not None
+
+
 def off_layout(folder: Path, layout: re.Pattern) -> list[str]:
     """The files under an export folder whose path relative to it ``layout`` does not match, and
-    its links to folders (``NAME/``), sorted: what :func:`rebuilt_folder` must not delete."""
+    its links to folders (``NAME/``), sorted: what :func:`rebuilt_folder` must not delete. simgen's
+    own writers' temp files are never among them (:func:`remove_stale_temps` deals with those)."""
     if not folder.is_dir() or folder.is_symlink():
         return []
     found = []
     for here, dirs, files in os.walk(folder):
         rel = Path(here).relative_to(folder)
-        found += [(rel / n).as_posix() for n in files if not layout.match((rel / n).as_posix())]
+        found += [(rel / n).as_posix() for n in files if not layout.match((rel / n).as_posix()) and not is_temp_name(n)]
         found += [(rel / d).as_posix() + "/" for d in dirs if (Path(here) / d).is_symlink()]
     return sorted(found)
 
@@ -121,6 +127,11 @@ def rebuilt_folder(root: str | os.PathLike, folder: str, foreign_files: Callable
     if foreign:  # the swap replaces the folder whole: it must hold only what simgen wrote
         raise SimgenError(f"{final} holds files simgen did not write ({', '.join(foreign[:5])}); move them out "
                           f"and run the same command again to write the {folder} export")
+    live = live_temps(final) if final.is_dir() else []
+    if live:  # another writer's file in a folder this run would replace: wait, never take it away
+        raise SimgenError(f"{final} is being written by another simgen process ({', '.join(live[:3])}), which "
+                          f"does not hold this dataset's lock (on another host sharing the folder?); let it end, "
+                          f"then run the same command again to write the {folder} export")
     remove_stale_rebuilds(root, folder)
     tmp = root / f".{folder}.{os.getpid()}.tmp"
     tmp.mkdir()
@@ -137,12 +148,14 @@ def rebuilt_folder(root: str | os.PathLike, folder: str, foreign_files: Callable
         shutil.rmtree(old)
 
 
-def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
+def remove_stale_temps(root: str | os.PathLike, any_age: bool = False) -> list[Path]:
     """Delete the temp files that killed writers left anywhere under ``root``: those made on
     this host whose writer's lock is gone (the kernel drops it when the writer dies), and which
     hold data or are :data:`STALE_AFTER` s old. Temp files of live writers, whatever their PID namespace, and of
     writers on other hosts sharing the folder (whose locks may not reach this one), are left
-    alone. Returns what was deleted."""
+    alone. ``any_age``: empty ones of any age too, for a folder that is written only under the
+    dataset's lock, called under it (no writer can be between creating and locking its temp file
+    there). Returns what was deleted."""
     removed = []
     now = time.time()
     for folder, _, names in os.walk(root):
@@ -153,12 +166,25 @@ def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
                 continue
             try:
                 st = path.lstat()
-                if st.st_size > 0 or now - st.st_mtime >= STALE_AFTER:
+                if any_age or st.st_size > 0 or now - st.st_mtime >= STALE_AFTER:
                     path.unlink()
                     removed.append(path)
             except FileNotFoundError:
                 pass
     return removed
+
+
+def live_temps(root: str | os.PathLike) -> list[str]:
+    """The temp files under ``root`` whose writer may still be writing, each with its host and
+    PID: those of this host whose writer holds its lock, and every other host's (whose locks may
+    not reach this one)."""
+    out = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            m = _TEMP_NAME.match(name) if name.startswith(".") else None
+            if m and (m["host"] != _HOST or is_held(Path(folder) / name)):
+                out.append(f"{name}: host {m['host']}, PID {m['pid']}")
+    return sorted(out)
 
 
 def fsync_dirs(folders: Iterable[str | os.PathLike]) -> None:

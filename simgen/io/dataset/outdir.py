@@ -141,7 +141,8 @@ def check_output_folder(out: str | os.PathLike) -> None:
         foreign = export_foreign_files(out, name)
         if foreign:
             raise SimgenError(f"output.dir={out}: {name}/ holds files simgen did not write ({_describe(foreign)}), "
-                              f"and simgen rebuilds {name}/ whole; move them out or choose another output.dir")
+                              f"and simgen keeps only its own files in {name}/ (it replaces or removes what is "
+                              "there); move them out or choose another output.dir")
 
 
 def remove_dataset(out: Path) -> int:

@@ -42,7 +42,7 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.io.confine import regular_file
-from simgen.io.files import atomic_open, off_layout, read_json, recorded_setting, write_json
+from simgen.io.files import atomic_open, off_layout, read_json, recorded_setting, remove_stale_temps, write_json
 from simgen.io.formats.coco import image_split
 from simgen.io.names import DATASET_JSON, META_DIR
 from simgen.labels.kinds import LABEL_KINDS
@@ -366,6 +366,7 @@ def update(root: Path, fmt: ShardFormat, frames: list[int], only: Iterable[int] 
     size = size or shard_size(root)
     folder = root / fmt.name
     folder.mkdir(exist_ok=True)
+    remove_stale_temps(folder, any_age=True)  # a killed writer's, even one killed before its first byte
     old = read_index(folder, fmt, size)
     by_range: dict[int, list[int]] = {}
     for i in frames:

@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Every optional extra installed alone, doing what its docs show: for each extra, a virtual
+# simgen alone, then every optional extra installed alone, doing what its docs show. First "core":
+# the venv of simgen alone (`pip install -e .`, the README's install) runs scripts/check_core.py,
+# a tiny frame or sequence of every recipe, option, label kind and format that needs no extra, a
+# lens, a stereo rig, a rig, many views, a world of one's own, and the commands that render
+# nothing: a module only the test extra brings can never again hide a crash. Then for each extra, a virtual
 # environment with simgen and that extra only (`pip install -e '.[EXTRA]'`), and from a folder
 # outside the repository the command its page gives, at a tiny size:
 #   stream    simgen 'output.formats=[parquet]'                (docs/how-to/streaming.md), read back with pyarrow
@@ -18,11 +22,11 @@
 # once: bpy is 1.2 GB to unpack), into which pip then installs the extra: what `pip install -e
 # '.[EXTRA]'` gives in a fresh venv, without unpacking bpy eight times. Nothing is changed in
 # place (pip replaces files), so the copies leave each other alone.
-#   usage: bash scripts/check_extras.sh [EXTRA ...]      (default: all seven; PYTHON=python3.11)
+#   usage: bash scripts/check_extras.sh [EXTRA ...]      (default: core and all seven; PYTHON=python3.11)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3.11}
-extras=${*:-stream cloud report torch cluster postgres docs}
+extras=${*:-core stream cloud report torch cluster postgres docs}
 work=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
@@ -111,6 +115,13 @@ check_docs() {
 "$work/base/bin/python" -m pip install -q -e "$repo"
 for extra in $extras; do
     start=$(date +%s)
+    if [ "$extra" = core ]; then  # simgen alone: its own venv, nothing installed into it
+        mkdir -p "$work/run-core" && cd "$work/run-core"
+        "$work/base/bin/python" "$repo/scripts/check_core.py" || fail "simgen alone cannot do what the docs show"
+        cd "$repo"
+        say "core: simgen alone does every core thing the docs show ($(( $(date +%s) - start )) s)"
+        continue
+    fi
     declare -F "check_$extra" > /dev/null || { echo "check_extras: no extra named $extra" >&2; exit 2; }
     venv=$work/venv-$extra
     run=$work/run-$extra

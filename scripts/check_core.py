@@ -1,0 +1,175 @@
+"""simgen alone, as the README installs it (`pip install -e .`, no extra), does every core thing
+the docs show: one tiny frame or sequence per recipe and per feature, each through the `simgen`
+command of the environment that runs this script, from a folder outside the repository.
+
+What it runs is read from simgen's own registries, so a new recipe, option, label kind or format
+is checked without an edit here:
+
+- every recipe (``scene=NAME``), and every option of the other config groups with more than one
+  (lighting, materials, objects, effects), a frame each;
+- a sequence with every label kind and every dataset and flow format that needs no extra (a
+  format or kind that needs a stereo rig gets its own run with ``camera.rig=stereo``): point
+  tracks, MOT, TAP-Vid, BOP, YOLO, nerfstudio, WebDataset, .flo and KITTI flow among them;
+- a calibrated fisheye lens, a rig of calibrated cameras, many views of one scene, a user's world
+  from an OBJ file of its own;
+- the commands that render nothing: validate, inspect, compare, merge and a tiny fit.
+
+A module only an extra brings (pyarrow, matplotlib, torch, the test tools) must not be importable
+here: that is what makes the check mean "simgen alone". CI runs it (scripts/check_extras.sh, in the
+venv of simgen alone that the extras start from).
+
+    usage: python scripts/check_core.py [--keep DIR]     (the python of a venv with simgen alone)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TINY = ["render.width=64", "render.height=48", "render.samples=1", "render.denoise=false", "render.device=cpu",
+        "output.previews=false"]
+NOT_CORE = ("pyarrow", "matplotlib", "torch", "pytest", "rtree", "s3fs", "psycopg2", "mkdocs")
+"""Modules of the extras and of the test extra: none may be importable in simgen's own venv."""
+GROUPS = ("lighting", "materials", "objects", "effects")
+"""Config groups whose every option gets a frame (the recipes, group ``scene``, get one each)."""
+SIMGEN = Path(sys.executable).with_name("simgen")
+
+
+def fisheye(w: int, h: int) -> str:
+    """A ROS camera_info YAML of an equidistant fisheye (docs/how-to/real-cameras.md)."""
+    f, cx, cy = 0.35 * w, (w - 1) / 2, (h - 1) / 2
+    return (f"image_width: {w}\nimage_height: {h}\ncamera_name: fisheye\n"
+            f"camera_matrix: {{rows: 3, cols: 3, data: [{f}, 0, {cx}, 0, {f}, {cy}, 0, 0, 1]}}\n"
+            "distortion_model: equidistant\ndistortion_coefficients: {rows: 1, cols: 4, data: [0.04, -0.01, 0.002, 0]}\n")
+
+
+def camchain(w: int, h: int) -> str:
+    """A Kalibr camchain YAML of two pinhole cameras 0.1 m apart (docs/how-to/real-cameras.md)."""
+    cam = (f"  camera_model: pinhole\n  intrinsics: [{0.8 * w}, {0.8 * w}, {(w - 1) / 2}, {(h - 1) / 2}]\n"
+           f"  distortion_model: radtan\n  distortion_coeffs: [0.0, 0.0, 0.0, 0.0]\n  resolution: [{w}, {h}]\n")
+    return ("cam0:\n" + cam + "cam1:\n" + cam
+            + "  T_cn_cnm1:\n  - [1, 0, 0, -0.1]\n  - [0, 1, 0, 0]\n  - [0, 0, 1, 0]\n  - [0, 0, 0, 1]\n")
+
+
+def obj_world() -> str:
+    """A user's world as an OBJ file (Y up, as OBJ files are): a 4 m floor and a 1 x 0.6 m table
+    top 0.75 m above it, both facing up."""
+    def quad(x0, y0, x1, y1, z, first):
+        v = f"v {x0} {z} {-y0}\nv {x1} {z} {-y0}\nv {x1} {z} {-y1}\nv {x0} {z} {-y1}\n"
+        return v, f"f {first} {first + 1} {first + 2} {first + 3}\n"
+
+    fv, ff = quad(-2, -2, 2, 2, 0, 1)
+    tv, tf = quad(-0.5, -0.3, 0.5, 0.3, 0.75, 5)
+    return f"o floor\n{fv}{ff}o table_top\n{tv}{tf}"
+
+
+def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(name, simgen's arguments, files the run must leave under its output.dir) of every check."""
+    from simgen.configure.store import options
+    from simgen.io.formats.exporters import EXPORTERS
+    from simgen.labels.kinds import LABEL_KINDS
+
+    groups = options(("scene", *GROUPS))
+    out: list[tuple[str, list[str], list[str]]] = []
+    for recipe in groups["scene"]:
+        out.append((f"scene={recipe}", [f"scene={recipe}", "frames=1"], ["coco.json", "meta/000000.json"]))
+    for group in GROUPS:
+        for opt in groups[group] if len(groups[group]) > 1 else ():
+            out.append((f"{group}={opt}", [f"{group}={opt}", "frames=1"], ["coco.json", "meta/000000.json"]))
+
+    stereo = {k for e in EXPORTERS.values() if "right" in e.labels for k in e.labels}
+    formats = [e for e in EXPORTERS.values() if not (e.shards and e.shards.requires)]
+    flow = [e.name for e in formats if e.write_flow is not None]
+    plain = [e.name for e in formats if e.finish is not None and not set(e.labels) & stereo]
+    kinds = [k.name for k in LABEL_KINDS.values() if not k.core and k.name not in stereo]
+    made = [f"{f}/" for f in plain if f not in ("coco", "tracks")] + ["coco.json", "tracks/000000.npz"]
+    out.append(("every label kind and format (a sequence)",
+                ["sequence.length=2", "frames=2", f"output.labels=[{','.join(kinds)}]",
+                 f"output.formats=[{','.join(plain)}]", f"sequence.formats=[{','.join(flow)}]"],
+                [*made, "flow_forward/000000.npy"]))
+    rig = sorted({e.name for e in formats if set(e.labels) & stereo})
+    out.append(("a stereo rig", ["camera.rig=stereo", "frames=1", f"output.labels=[{','.join(sorted(stereo))}]",
+                                 f"output.formats=[coco,{','.join(rig)}]"], [f"{f}/" for f in rig]))
+    (work / "fisheye.yaml").write_text(fisheye(64, 48))
+    (work / "camchain.yaml").write_text(camchain(64, 48))
+    out.append(("a calibrated fisheye lens", [f"camera.calibration={work / 'fisheye.yaml'}", "frames=1"],
+                ["meta/000000.json"]))
+    out.append(("a rig of calibrated cameras", ["camera.rig=calibration", f"camera.calibration={work / 'camchain.yaml'}",
+                                                 "frames=2"], ["meta/000001.json"]))
+    out.append(("many views of one scene", ["scene.views=3", "frames=3", "output.formats=[coco,nerfstudio]"],
+                ["nerfstudio/"]))
+    world = work / "world"
+    world.mkdir()
+    (world / "room.obj").write_text(obj_world())
+    out.append(("a user's world from an OBJ file", ["scene=environment", f"scene.file={world / 'room.obj'}",
+                                                   "scene.supports=[table_top]", "frames=1"], ["meta/000000.json"]))
+    return out
+
+
+def simgen(args: list[str], cwd: Path) -> str:
+    r = subprocess.run([str(SIMGEN), *args], cwd=cwd, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise SystemExit(f"check_core: `simgen {' '.join(args)}` failed (exit {r.returncode}):\n"
+                         f"{(r.stdout + r.stderr)[-4000:]}")
+    return r.stdout + r.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", type=Path, help="render into this folder and keep it (default: a temporary one)")
+    args = parser.parse_args()
+    present = [m for m in NOT_CORE if importlib.util.find_spec(m) is not None]
+    if present:
+        raise SystemExit(f"check_core: {sys.prefix} is not simgen alone: {', '.join(present)} can be imported")
+    if not SIMGEN.is_file():
+        raise SystemExit(f"check_core: no simgen command beside {sys.executable}")
+    work = Path(tempfile.mkdtemp(prefix="simgen-core-")) if args.keep is None else args.keep
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    try:
+        done = []
+        for i, (name, argv, files) in enumerate(runs(work)):
+            t = time.time()
+            out = work / f"run{i:02d}"
+            simgen([*argv, *TINY, f"output.dir={out}"], cwd=work)
+            missing = [f for f in files if not (out / f).exists() or (f.endswith("/") and not any((out / f).iterdir()))]
+            if missing:
+                raise SystemExit(f"check_core: {name}: the run left no {', '.join(missing)} in {out}")
+            done.append(out)
+            print(f"check_core: {name}: ok ({time.time() - t:.0f} s)", flush=True)
+        seq = next(d for d in done if (d / "tracks").is_dir())  # the sequence with every label kind
+        t = time.time()
+        simgen(["validate", str(seq)], cwd=work)
+        said = simgen(["inspect", str(seq), "--frames", "2", "--jobs", "1"], cwd=work)
+        if not (seq / "inspect.html").is_file():
+            raise SystemExit(f"check_core: simgen inspect wrote no inspect.html:\n{said[-2000:]}")
+        simgen(["compare", str(done[0]), str(seq), "--out", str(work / "compare.html")], cwd=work)
+        simgen(["merge", str(work / "merged"), str(done[0]), str(done[1])], cwd=work)
+        if len(json.loads((work / "merged" / "coco.json").read_text())["images"]) != 2:
+            raise SystemExit("check_core: simgen merge of two one-frame datasets does not hold two frames")
+        print(f"check_core: validate, inspect, compare, merge: ok ({time.time() - t:.0f} s)", flush=True)
+        t = time.time()
+        target = done[0]
+        simgen(["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", f"fit.out={work / 'fit'}",
+                "fit.frames=2", "fit.trials=1", "fit.startup_trials=1", "fit.prefit_trials=2", "fit.develop_trials=4",
+                "fit.polish_trials=4", "fit.final_frames=2", "fit.max_images=2", "render.samples=1",
+                "fit.space={scene: {camera_distance: {low: 0.5, high: 4, log: true}}}"], cwd=work)
+        if not (work / "fit" / "best.yaml").is_file():
+            raise SystemExit("check_core: simgen fit wrote no best.yaml")
+        print(f"check_core: fit: ok ({time.time() - t:.0f} s)", flush=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"check_core: simgen alone ran every recipe and feature in {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 TINY = ["render.width=64", "render.height=48", "render.samples=1", "render.denoise=false", "render.device=cpu",
         "output.previews=false"]
 NOT_CORE = ("pyarrow", "matplotlib", "torch", "pytest", "rtree", "s3fs", "psycopg2", "mkdocs")
@@ -40,6 +43,7 @@ NOT_CORE = ("pyarrow", "matplotlib", "torch", "pytest", "rtree", "s3fs", "psycop
 GROUPS = ("lighting", "materials", "objects", "effects")
 """Config groups whose every option gets a frame (the recipes, group ``scene``, get one each)."""
 SIMGEN = Path(sys.executable).with_name("simgen")
+BUNDLED = Path(__file__).resolve().parent.parent / "assets"
 
 
 def fisheye(w: int, h: int) -> str:
@@ -110,6 +114,19 @@ def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     (world / "room.obj").write_text(obj_world())
     out.append(("a user's world from an OBJ file", ["scene=environment", f"scene.file={world / 'room.obj'}",
                                                    "scene.supports=[table_top]", "frames=1"], ["meta/000000.json"]))
+    out.append(("objects dropped by physics onto a world's table", [
+        "scene=environment", f"scene.file={world / 'room.obj'}", "scene.supports=[table_top]", "scene.placement=physics",
+        "frames=1"], ["meta/000000.json"]))
+    meshes = work / "my_meshes" / "duck"
+    shutil.copytree(BUNDLED / "meshes" / "cone", meshes)
+    out.append(("one's own meshes with their look varied", [
+        "objects.catalog=null", f"objects.dirs={{duck: {meshes}}}", "materials.own_replace=0.3",
+        "materials.own_hue=[-0.03,0.03]", "frames=1"], ["meta/000000.json"]))
+    photos = work / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "photo.png"), np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8))
+    out.append(("walls, a room and one's photos behind the objects", [
+        "scene.background=[walls,room,ground]", f"scene.background_dir={photos}", "frames=1"], ["meta/000000.json"]))
     return out
 
 

@@ -545,7 +545,7 @@ def test_a_live_writers_temp_file_is_kept_whatever_its_pid(tmp_path):
 
 def test_an_export_folder_s_temp_files_are_simgen_s_own_never_foreign(tmp_path):
     """In a folder written only under the dataset's lock: a killed writer's temp file, empty or
-    not, is removed at once (any_age), never called foreign; a folder replaced whole while a
+    not, is removed at once (any_age: a file written only under that lock), never called foreign; a folder replaced whole while a
     writer that may be live has a temp file there (held on this host, or another host's) is
     refused with a message that says so, and the file is left alone."""
     from simgen.io.files import live_temps, off_layout, rebuilt_folder
@@ -557,10 +557,11 @@ def test_an_export_folder_s_temp_files_are_simgen_s_own_never_foreign(tmp_path):
     layout = re.compile(r"^data\.yaml$")
     assert off_layout(folder, layout) == [] and live_temps(folder) == []
     assert files_mod.remove_stale_temps(folder) == []  # young and empty: may be a writer before its lock
-    assert files_mod.remove_stale_temps(folder, any_age=True) == [dead]
+    assert files_mod.remove_stale_temps(folder, any_age=lambda name: name == "other.yaml") == []
+    assert files_mod.remove_stale_temps(folder, any_age=lambda name: name == "data.yaml") == [dead]
     other = folder / ".data.yaml.otherhost-42-0123456789ab.tmp"
     other.write_bytes(b"")
-    assert off_layout(folder, layout) == [] and files_mod.remove_stale_temps(folder, any_age=True) == []
+    assert off_layout(folder, layout) == [] and files_mod.remove_stale_temps(folder, any_age=lambda name: True) == []
     with pytest.raises(SimgenError, match=r"being written by another simgen process \(\.data\.yaml\.otherhost-42-"
                                           r"0123456789ab\.tmp: host otherhost, PID 42\)"):
         with rebuilt_folder(tmp_path, "yolo", lambda f: off_layout(f, layout)):

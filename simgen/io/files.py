@@ -37,7 +37,7 @@ from simgen.io.names import DATASET_JSON
 
 TMP_SUFFIX = ".tmp"
 _HOST = socket.gethostname().replace(".", "_") or "host"
-_TEMP_NAME = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)-[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$")
+_TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.(?P<host>[^.]+)-(?P<pid>\d+)-[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$")
 
 
 STALE_AFTER = 60.0
@@ -148,14 +148,14 @@ def rebuilt_folder(root: str | os.PathLike, folder: str, foreign_files: Callable
         shutil.rmtree(old)
 
 
-def remove_stale_temps(root: str | os.PathLike, any_age: bool = False) -> list[Path]:
+def remove_stale_temps(root: str | os.PathLike, any_age: Callable[[str], bool] | None = None) -> list[Path]:
     """Delete the temp files that killed writers left anywhere under ``root``: those made on
     this host whose writer's lock is gone (the kernel drops it when the writer dies), and which
     hold data or are :data:`STALE_AFTER` s old. Temp files of live writers, whatever their PID namespace, and of
     writers on other hosts sharing the folder (whose locks may not reach this one), are left
-    alone. ``any_age``: empty ones of any age too, for a folder that is written only under the
-    dataset's lock, called under it (no writer can be between creating and locking its temp file
-    there). Returns what was deleted."""
+    alone. ``any_age(final name)``: true for the files written only under the dataset's lock,
+    whose empty temp files are removed at any age when called under it (no writer can be between
+    creating and locking such a file's temp file then). Returns what was deleted."""
     removed = []
     now = time.time()
     for folder, _, names in os.walk(root):
@@ -166,7 +166,7 @@ def remove_stale_temps(root: str | os.PathLike, any_age: bool = False) -> list[P
                 continue
             try:
                 st = path.lstat()
-                if any_age or st.st_size > 0 or now - st.st_mtime >= STALE_AFTER:
+                if st.st_size > 0 or now - st.st_mtime >= STALE_AFTER or (any_age is not None and any_age(m["final"])):
                     path.unlink()
                     removed.append(path)
             except FileNotFoundError:

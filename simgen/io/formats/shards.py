@@ -366,7 +366,9 @@ def update(root: Path, fmt: ShardFormat, frames: list[int], only: Iterable[int] 
     size = size or shard_size(root)
     folder = root / fmt.name
     folder.mkdir(exist_ok=True)
-    remove_stale_temps(folder, any_age=True)  # a killed writer's, even one killed before its first byte
+    # a killed writer's temp files, even one killed before its first byte: the shards and the index
+    # are written only under the dataset's lock (the upload's record, outside it, keeps the 60 s rule)
+    remove_stale_temps(folder, any_age=lambda name: name != UPLOADED)
     old = read_index(folder, fmt, size)
     by_range: dict[int, list[int]] = {}
     for i in frames:

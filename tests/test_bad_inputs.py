@@ -435,6 +435,19 @@ def environment_garbage_glb(files: Path) -> list[str]:
     return ["scene=environment", f"scene.file={q(files / 'cell.glb')}"]
 
 
+def environment_gltf_buffer_outside(files: Path) -> list[str]:
+    """A glTF whose geometry lies in a buffer one folder up (never read: refused before Blender)."""
+    (files / "room").mkdir()
+    (files / "x.bin").write_bytes(bytes(36))
+    doc = {"asset": {"version": "2.0"}, "buffers": [{"byteLength": 36, "uri": "../x.bin"}],
+           "bufferViews": [{"buffer": 0, "byteLength": 36}],
+           "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3"}],
+           "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}], "nodes": [{"mesh": 0}],
+           "scenes": [{"nodes": [0]}], "scene": 0}
+    (files / "room" / "cell.gltf").write_text(json.dumps(doc))
+    return ["scene=environment", f"scene.file={q(files / 'room' / 'cell.gltf')}"]
+
+
 # ------------------------------------------------------------------ the corpus
 
 
@@ -702,6 +715,8 @@ CASES = [
       "scene.file=/nonexistent/cell.blend: no such file"),
     C("environment-unsupported-kind", environment_unsupported_kind, "a .dae file is not a scene simgen reads; use one of"),
     C("environment-garbage-glb", environment_garbage_glb, "cell.glb: Blender cannot read it"),
+    C("environment-gltf-buffer-outside", environment_gltf_buffer_outside,
+      "cell.gltf: its buffer '../x.bin' is refused: it leads out of the file's folder"),
     C("environment-supports-name-nothing", ["scene=environment", "scene.supports=[nothing*]"],
       "scene.supports=['nothing*'] names no part of"),
     C("environment-label-name", ["scene=environment", "scene.labels={a/b: [x]}"], "bad category name 'a/b' (scene.labels.a/b)"),

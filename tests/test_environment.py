@@ -886,3 +886,322 @@ def test_a_study_renders_its_arms_and_target_in_an_environment_and_scores_them(t
         assert metas and all(json.loads(m.read_text())["params"]["recipe"] == "environment" for m in metas)
     rows = list(csv.DictReader((tmp_path / "study" / "results.csv").open()))
     assert {row["arm"] for row in rows} == {"narrow", "wide"}
+
+
+# ------------------------------------------------------------------ what a scene file names stays in its folder
+
+def write_textured_gltf(path: Path, uri: str, size: float = 1.0) -> Path:
+    """One level triangle (edge ``2 * size`` metres) with UVs, whose material's base colour is the
+    image at ``uri``; its geometry in a data URI (Y up, as glTF is)."""
+    import base64
+    import struct
+
+    pos = [(-size, 0, size), (size, 0, size), (0, 0, -size)]
+    blob = b"".join(struct.pack("<3f", *p) for p in pos) + struct.pack("<6f", 0, 0, 1, 0, 0.5, 1)
+    doc = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0, "name": "tri"}],
+           "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "TEXCOORD_0": 1}, "material": 0}]}],
+           "materials": [{"name": "look", "pbrMetallicRoughness": {"baseColorTexture": {"index": 0},
+                                                                   "metallicFactor": 0.0, "roughnessFactor": 1.0}}],
+           "textures": [{"source": 0}], "images": [{"uri": uri}],
+           "buffers": [{"byteLength": len(blob),
+                        "uri": "data:application/octet-stream;base64," + base64.b64encode(blob).decode()}],
+           "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": 36}, {"buffer": 0, "byteOffset": 36, "byteLength": 24}],
+           "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+                          "min": [-size, 0, -size], "max": [size, 0, size]},
+                         {"bufferView": 1, "componentType": 5126, "count": 3, "type": "VEC2"}]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def png(path: Path, rgb: tuple[int, int, int]) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), rgb).save(path)
+    return path
+
+
+def test_a_gltf_buffer_outside_the_files_folder_is_refused_in_one_line(tmp_path):
+    """Geometry cannot be partly left out: a glTF (or GLB) whose buffer is named by an absolute path,
+    climbs out of its folder, leads out through a symbolic link or is missing is refused before
+    Blender reads it; a buffer inside the folder, or in a data URI, is read."""
+    d = tmp_path / "scene"
+    write_textured_gltf(d / "ok.gltf", "tex.png")
+    check_file(d / "ok.gltf")
+    (tmp_path / "x.bin").write_bytes(bytes(60))
+    (d / "in.bin").write_bytes(bytes(60))
+    (d / "link.bin").symlink_to(tmp_path / "x.bin")
+    for uri, why in [("in.bin", None), ("in%2Ebin", None), (str(tmp_path / "x.bin"), "an absolute path"),
+                     ("file:///etc/passwd", "an absolute path"), ("../x.bin", "it leads out of the file's folder"),
+                     ("sub/../../x.bin", "it leads out of the file's folder"),
+                     ("link.bin", "it leads out of the file's folder"), ("gone.bin", "no such file")]:
+        doc = json.loads((d / "ok.gltf").read_text())
+        doc["buffers"][0]["uri"] = uri
+        (d / "m.gltf").write_text(json.dumps(doc))
+        if why is None:
+            assert check_file(d / "m.gltf") == d / "m.gltf"
+            continue
+        with pytest.raises(SimgenError, match=rf"scene.file=.*m.gltf: its buffer .* is refused: {why}") as e:
+            check_file(d / "m.gltf")
+        assert "\n" not in str(e.value) and uri[:20] in str(e.value)
+    text = json.dumps({"asset": {"version": "2.0"}, "buffers": [{"byteLength": 4, "uri": "../x.bin"}]}).encode()
+    text += b" " * (-len(text) % 4)
+    (d / "m.glb").write_bytes(b"glTF" + (2).to_bytes(4, "little") + (20 + len(text)).to_bytes(4, "little")
+                              + len(text).to_bytes(4, "little") + b"JSON" + text)
+    with pytest.raises(SimgenError, match=r"m.glb: its buffer '../x.bin' is refused: it leads out"):
+        check_file(d / "m.glb")
+
+
+LOAD_SCRIPT = """
+import json, sys, bpy
+from simgen.blender.environment import load
+bpy.ops.wm.read_factory_settings(use_empty=True)
+loaded = load(sys.argv[1])
+looks = {}
+for m in bpy.data.materials:
+    nodes = m.node_tree.nodes if m.node_tree else []
+    bsdf = [n for n in nodes if n.type == "BSDF_PRINCIPLED"]
+    looks[m.name] = {"color": list(bsdf[0].inputs["Base Color"].default_value)[:3] if bsdf else None,
+                     "images": [n.image.filepath for n in nodes if n.type == "TEX_IMAGE" and n.image]}
+print("LOADED " + json.dumps({"parts": sorted(p.name for p in loaded.parts), "skipped": loaded.skipped, "looks": looks,
+                              "images": sorted(i.name for i in bpy.data.images)}))
+"""
+
+
+def blender_load(path: Path) -> dict:
+    """What :func:`simgen.blender.environment.load` (the render process's reading) makes of ``path``:
+    its parts, what it left out, its materials' base colours and images."""
+    r = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(next(ln for ln in r.stdout.splitlines() if ln.startswith("LOADED "))[7:])
+
+
+TRI = "v -1 0 -1\nv 1 0 -1\nv 0 0 1\nvt 0 0\nvt 1 0\nvt 0.5 1\n"
+BLEND_FIXTURE = """
+import sys, bpy
+kind, out, image, lib = sys.argv[1:5]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+me = bpy.data.meshes.new(kind)
+me.from_pydata([(-1, -1, 0), (1, -1, 0), (0, 1, 0)] if kind != "lib" else [(0, 0, 1), (1, 0, 1), (0, 1, 1)], [], [(0, 1, 2)])
+me.uv_layers.new(name="UVMap")
+bpy.context.scene.collection.objects.link(bpy.data.objects.new("from_library" if kind == "lib" else "tri", me))
+if image:
+    mat = bpy.data.materials.new("look")
+    mat.use_nodes = True
+    tex = mat.node_tree.nodes.new("ShaderNodeTexImage")
+    tex.image = bpy.data.images.load(image)
+    mat.node_tree.links.new(tex.outputs["Color"], mat.node_tree.nodes["Principled BSDF"].inputs["Base Color"])
+    me.materials.append(mat)
+if lib:
+    with bpy.data.libraries.load(lib, link=True, relative=True) as (src, dst):
+        dst.objects = ["from_library"]
+    bpy.context.scene.collection.objects.link(dst.objects[0])
+if kind == "fbx":  # the texture named by a path relative to the file (and an absolute one), not embedded
+    bpy.ops.export_scene.fbx(filepath=out, path_mode="RELATIVE", embed_textures=False, object_types={"MESH"})
+else:
+    bpy.ops.wm.save_as_mainfile(filepath=out, relative_remap=True)  # paths as //../red.png
+"""
+
+
+def blend_fixture(kind: str, out: Path, image: Path | str = "", lib: Path | str = "") -> Path:
+    r = subprocess.run([sys.executable, "-c", BLEND_FIXTURE, kind, str(out), str(image), str(lib)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and out.is_file(), r.stderr[-2000:]
+    return out
+
+
+def usd_tri(name: str, z: float) -> str:
+    return (f'def Mesh "{name}"\n{{\n    point3f[] points = [(-1, -1, {z}), (1, -1, {z}), (0, 1, {z})]\n'
+            '    int[] faceVertexCounts = [3]\n    int[] faceVertexIndices = [0, 1, 2]\n}\n')
+
+
+def named_outside(t: Path, kind: str) -> tuple[Path, list[str], list[str]]:
+    """A scene file in ``t/scene`` that names something outside its folder (``t``), what
+    :attr:`Loaded.skipped` must name, and the parts it must have (those from outside: none)."""
+    d = t / "scene"
+    d.mkdir()
+    red = png(t / "red.png", (255, 0, 0))
+    if kind == "gltf-image":
+        return write_textured_gltf(d / "m.gltf", "../red.png"), ["image red.png", f"{red}: outside the file folder"], ["tri"]
+    if kind == "obj-mtllib":
+        (t / "far.mtl").write_text("newmtl a\nKd 1 0 0\nmap_Kd red.png\n")
+        (d / "m.obj").write_text("mtllib ../far.mtl\n" + TRI + "usemtl a\nf 1/1 2/2 3/3\n")
+        return d / "m.obj", ["material library ../far.mtl", f"{t / 'far.mtl'}: outside the file folder"], ["m"]
+    if kind == "obj-own-mtl-symlink":  # NAME.mtl beside the OBJ (read without an mtllib line), a link out
+        (t / "far.mtl").write_text("newmtl a\nKd 1 0 0\n")
+        (d / "m.mtl").symlink_to(t / "far.mtl")
+        (d / "m.obj").write_text(TRI + "usemtl a\nf 1/1 2/2 3/3\n")
+        return d / "m.obj", ["material library m.mtl", f"{t / 'far.mtl'}: outside the file folder"], ["m"]
+    if kind == "obj-mtl-map":
+        (d / "m.mtl").write_text("newmtl a\nKd 0 0 1\nmap_Kd ../red.png\n")
+        (d / "m.obj").write_text("mtllib m.mtl\n" + TRI + "usemtl a\nf 1/1 2/2 3/3\n")
+        return d / "m.obj", ["image red.png", f"{red}: outside the file folder"], ["m"]
+    if kind == "fbx-texture":
+        return blend_fixture("fbx", d / "m.fbx", red), ["image red.png", f"{red}: outside the file folder"], ["tri"]
+    if kind == "blend-image":
+        return blend_fixture("blend", d / "m.blend", red), ["image red.png", f"{red}: outside the file folder"], ["tri"]
+    if kind == "blend-library":
+        lib = blend_fixture("lib", t / "lib.blend")
+        return blend_fixture("blend", d / "m.blend", lib=lib), ["linked library", f"{lib}: outside the file folder"], ["tri"]
+    if kind.startswith("usd-") and kind != "usd-texture":
+        (t / "far.usda").write_text("#usda 1.0\n" + usd_tri("far", 2) + usd_tri("thing", 3))
+        (d / "near.usda").write_text("#usda 1.0\n" + usd_tri("thing", 4))
+        arc = {"usd-sublayer": ("    subLayers = [@../far.usda@]\n", ""),
+               "usd-reference": ("", 'def "refd" (prepend references = @../far.usda@</thing>) {}\n'),
+               "usd-payload": ("", 'def "payd" (prepend payload = @../far.usda@</thing>) {}\n'),
+               # an inside layer that itself names one outside: followed from layer to layer
+               "usd-nested": ("", 'def "near" (prepend references = @near.usda@</thing>) {}\n')}[kind]
+        if kind == "usd-nested":
+            (d / "near.usda").write_text('#usda 1.0\n(\n    subLayers = [@../far.usda@]\n)\n' + usd_tri("thing", 4))
+        (d / "m.usda").write_text('#usda 1.0\n(\n    upAxis = "Z"\n    metersPerUnit = 1\n' + arc[0] + ')\n'
+                                  + usd_tri("tri", 0) + arc[1])
+        return d / "m.usda", ["USD layer ../far.usda", f"{t / 'far.usda'}: outside the file folder"], \
+            ["near", "tri"] if kind == "usd-nested" else ["tri"]
+    if kind == "usd-texture":
+        (d / "m.usda").write_text(USD_TEXTURED.replace("TEXTURE", "../red.png"))
+        return d / "m.usda", ["image red.png", f"{red}: outside the file folder"], ["tri"]
+    raise AssertionError(kind)
+
+
+USD_TEXTURED = """#usda 1.0
+(
+    upAxis = "Z"
+)
+def Mesh "tri" (prepend apiSchemas = ["MaterialBindingAPI"])
+{
+    point3f[] points = [(-1, -1, 0), (1, -1, 0), (0, 1, 0)]
+    int[] faceVertexCounts = [3]
+    int[] faceVertexIndices = [0, 1, 2]
+    texCoord2f[] primvars:st = [(0, 0), (1, 0), (0.5, 1)] (interpolation = "vertex")
+    rel material:binding = </look>
+}
+def Material "look"
+{
+    token outputs:surface.connect = </look/pbr.outputs:surface>
+    def Shader "pbr"
+    {
+        uniform token info:id = "UsdPreviewSurface"
+        color3f inputs:diffuseColor.connect = </look/tex.outputs:rgb>
+        token outputs:surface
+    }
+    def Shader "st"
+    {
+        uniform token info:id = "UsdPrimvarReader_float2"
+        string inputs:varname = "st"
+        float2 outputs:result
+    }
+    def Shader "tex"
+    {
+        uniform token info:id = "UsdUVTexture"
+        asset inputs:file = @TEXTURE@
+        float2 inputs:st.connect = </look/st.outputs:result>
+        float3 outputs:rgb
+    }
+}
+"""
+
+OUTSIDE_KINDS = ["gltf-image", "obj-mtllib", "obj-own-mtl-symlink", "obj-mtl-map", "fbx-texture", "blend-image",
+                 "blend-library", "usd-sublayer", "usd-reference", "usd-payload", "usd-nested", "usd-texture"]
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("kind", OUTSIDE_KINDS)
+def test_what_a_scene_file_names_outside_its_folder_is_left_out_with_one_warning(tmp_path, cache, caplog, kind):
+    """Each kind of path a scene file names (glTF images, OBJ material libraries and their maps, FBX
+    textures, a .blend's images and linked libraries, USD sublayers, references, payloads and
+    textures) leading out of its folder: left out, named once, in the Blender process (what renders)
+    and in the warning the pure side gives; nothing of it reaches the materials or the parts."""
+    import logging
+
+    file, names, parts = named_outside(tmp_path, kind)
+    got = blender_load(file)
+    assert len(got["skipped"]) == 1 and all(n in got["skipped"][0] for n in names), got["skipped"]
+    assert got["parts"] == parts
+    assert "red.png" not in got["images"]
+    for look in got["looks"].values():
+        assert not look["images"] or all(str(tmp_path / "scene") in f for f in look["images"])
+        if look["color"] is not None:
+            r, g, b = look["color"]
+            assert not (r > 0.9 and g < 0.1 and b < 0.1), look  # the outside .mtl's red never arrives
+    with caplog.at_level(logging.WARNING, logger="simgen.assets.environment"):
+        env = load_environment(file)
+    assert list(env.skipped) == got["skipped"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"scene.file={file}: left out " in warnings[0] and names[0] in warnings[0], warnings
+    assert sorted(p.name for p in env.parts) == parts
+
+
+@pytest.mark.render
+def test_what_a_scene_file_holds_itself_or_names_inside_its_folder_is_kept(tmp_path):
+    """The counterpart: a GLB's own image, a data URI's, an image, material library, linked library
+    and USD layer inside the folder (one reached through a link that stays inside) are kept."""
+    import trimesh as tm
+    from PIL import Image
+
+    d = tmp_path / "scene"
+    img = Image.new("RGB", (8, 8), (0, 0, 255))
+    m = tm.Trimesh([[-1, 0, -1], [1, 0, -1], [0, 0, 1]], [[0, 1, 2]], process=False)
+    m.visual = tm.visual.TextureVisuals(uv=[[0, 0], [1, 0], [0.5, 1]], image=img)
+    d.mkdir()
+    (d / "own.glb").write_bytes(m.export(file_type="glb"))
+    got = blender_load(d / "own.glb")
+    assert got["skipped"] == [] and len(got["images"]) == 1  # packed in the GLB: the file's own data
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    got = blender_load(write_textured_gltf(d / "data.gltf", "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()))
+    assert got["skipped"] == [] and len(got["images"]) == 1
+    png(d / "tex" / "blue.png", (0, 0, 255))
+    got = blender_load(write_textured_gltf(d / "in.gltf", "tex/blue.png"))
+    assert got["skipped"] == [] and got["looks"]["look"]["images"] == [str(d / "tex" / "blue.png")]
+    (d / "mats").mkdir()
+    (d / "mats" / "a.mtl").write_text("newmtl a\nKd 0 1 0\nmap_Kd ../tex/blue.png\n")
+    (d / "link.mtl").symlink_to(d / "mats" / "a.mtl")
+    (tmp_path / "far.mtl").write_text("newmtl b\nKd 1 0 0\n")
+    (d / "m.obj").write_text("mtllib ../far.mtl\nmtllib link.mtl\n" + TRI + "usemtl a\nf 1/1 2/2 3/3\nusemtl b\nf 1/1 2/2 3/3\n")
+    got = blender_load(d / "m.obj")  # imported from a copy without the outside one: the inside one still read
+    assert [s.split(" (")[0] for s in got["skipped"]] == ["material library ../far.mtl"]
+    assert got["looks"]["a"]["color"] == [0.0, 1.0, 0.0] and got["looks"]["a"]["images"] == [str(d / "tex" / "blue.png")]
+    assert got["looks"]["b"]["color"] != [1.0, 0.0, 0.0]
+    lib = blend_fixture("lib", d / "lib.blend")
+    got = blender_load(blend_fixture("blend", d / "m.blend", lib=lib))
+    assert got["skipped"] == [] and got["parts"] == ["from_library", "tri"]
+    (d / "near.usda").write_text("#usda 1.0\n" + usd_tri("thing", 4))
+    (d / "m.usda").write_text('#usda 1.0\n' + usd_tri("tri", 0) + 'def "near" (prepend references = @near.usda@</thing>) {}\n')
+    got = blender_load(d / "m.usda")
+    assert got["skipped"] == [] and got["parts"] == ["near", "tri"]
+
+
+@pytest.mark.render
+def test_a_gltf_image_outside_its_folder_renders_as_missing_not_as_its_pixels(tmp_path, cache):
+    """A level triangle whose image is a red PNG: inside the folder, the triangle renders red; named
+    as ../red.png (the same image, one folder up), it is left out with a warning naming it and the
+    triangle's pixels are no longer red."""
+    from simgen.io.dataset.layout import read_frame
+
+    red = {}
+    for where, uri in (("inside", "red.png"), ("outside", "../red.png")):
+        d = tmp_path / where / "scene"
+        png(d / "red.png" if where == "inside" else d.parent / "red.png", (255, 0, 0))
+        file = write_textured_gltf(d / "tri.gltf", uri, size=6.0)
+        out = tmp_path / where / "out"
+        r = simgen_cli("scene=environment", f"scene.file={file}", "frames=1", "seed=1", "render.width=64",
+                       "render.height=48", "render.samples=1", "objects.count=[1,1]", "lighting.count=[0,0]",
+                       "lighting.world=[uniform]", "lighting.world_strength=[1,1]", "scene.camera_elevation=[50,60]",
+                       f"output.dir={out}", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        log = (out / "logs" / "simgen.log").read_text()
+        warned = [ln for ln in log.splitlines() if "left out image red.png" in ln]
+        assert len(warned) == (where == "outside"), log[-3000:]
+        if warned:
+            assert f"scene.file={file}" in warned[0] and str(d.parent / "red.png") in warned[0]
+        f = read_frame(out, 0)
+        tri = next(o for o in f["meta"]["objects"] if o["name"] == "env_tri")
+        seen = f["instance"] == tri["instance_id"]
+        assert seen.sum() > 300
+        rgb = f["rgb"][seen].astype(float).mean(axis=0)
+        red[where] = rgb[0] > 2 * max(rgb[1], rgb[2]) + 10
+    assert red == {"inside": True, "outside": False}

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".blend", ".glb", ".gltf", ".usd", ".usda", ".usdc", ".usdz", ".fbx", ".obj")
 """The environment files simgen reads (simgen.blender.environment.IMPORTERS)."""
-EXTRACTION = 3
+EXTRACTION = 4
 """The version of the extraction's output: a cache written by another is made again."""
 MAX_FILE_BYTES = 4 << 30
 """The largest environment file read (4 GiB)."""
@@ -112,7 +112,8 @@ class Environment:
     cameras: tuple[dict[str, Any], ...]
     lights: tuple[dict[str, Any], ...]
     skipped: tuple[str, ...] = ()
-    """The file's images left out (outside its folder, missing), each with why."""
+    """What the file names and was left out (outside its folder, missing), each with what and why
+    (:attr:`simgen.blender.environment.Loaded.skipped`); each is warned of once when it is read."""
     world: bool = False
     """Whether the file has a world shader of its own (a .blend scene's world)."""
     markers: tuple[Marker, ...] = ()
@@ -163,7 +164,59 @@ def check_file(file: str | Path) -> Path:
     if size > MAX_FILE_BYTES:
         raise SimgenError(f"scene.file={file}: {size / 2**30:.1f} GiB, more than simgen reads "
                           f"({MAX_FILE_BYTES / 2**30:.0f} GiB); split the scene")
-    return p.resolve()
+    p = p.resolve()
+    if p.suffix.lower() in (".gltf", ".glb"):
+        _check_gltf_buffers(p)
+    return p
+
+
+def outside(root: Path, name: str) -> Path | None:
+    """Where the path ``name``, which a file in the folder ``root`` (resolved) names relative to
+    ``root``, leads when it leads out of ``root`` (symlinks resolved); None when it stays inside."""
+    f = Path(os.path.realpath(root / name))
+    return None if f.is_relative_to(root) else f
+
+
+def _gltf_json(p: Path) -> dict[str, Any] | None:
+    """The JSON of a glTF file (a .glb's first chunk); None when it is not readable as such (the
+    importer then says what is wrong)."""
+    try:
+        with p.open("rb") as f:
+            if p.suffix.lower() == ".glb":
+                head = f.read(20)
+                if len(head) < 20 or head[:4] != b"glTF" or head[16:20] != b"JSON":
+                    return None
+                text = f.read(int.from_bytes(head[12:16], "little"))
+            else:
+                text = f.read()
+        doc = json.loads(text)
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _check_gltf_buffers(p: Path) -> None:
+    """A one-line SimgenError for a glTF whose buffer (its geometry's bytes) lies outside the file's
+    folder: named by an absolute path or URI, climbing out with ``..`` or leading out through a
+    symbolic link, or missing. Its images are judged when Blender has read it (left out, not refused)."""
+    from urllib.parse import unquote, urlsplit
+
+    doc = _gltf_json(p)
+    buffers = doc.get("buffers") if doc else None
+    for buf in buffers if isinstance(buffers, list) else ():
+        uri = buf.get("uri") if isinstance(buf, dict) else None
+        if not isinstance(uri, str) or uri.startswith("data:"):
+            continue  # the .glb's own chunk, or bytes in the file itself
+        path = unquote(uri)
+        if urlsplit(uri).scheme or os.path.isabs(path) or path.startswith("\\\\"):
+            why = "an absolute path; name it relative to the file's folder"
+        elif (out := outside(p.parent, path)) is not None:
+            why = f"it leads out of the file's folder (to {out}); keep it inside"
+        elif not (p.parent / path).is_file():
+            why = "no such file in the file's folder"
+        else:
+            continue
+        raise SimgenError(f"scene.file={p}: its buffer {uri[:200]!r} is refused: {why}")
 
 
 def load_environment(file: str | Path) -> Environment:
@@ -199,7 +252,7 @@ def _load(p: Path, size: int, mtime: int) -> Environment:
                                            collections=tuple(m["collections"]), props=dict(m["props"]))
                                     for m in data["markers"]))
     for s in env.skipped:
-        log.warning("scene.file=%s: image %s left out: its textures render as missing", p, s)
+        log.warning("scene.file=%s: left out %s", p, s)
     return env
 
 

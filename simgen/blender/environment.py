@@ -17,13 +17,23 @@ The same function serves both sides of the boundary, so that they agree part for
   imports bpy.
 
 A scene file is data: it is read with Blender's script auto-execution off (the module's default,
-asserted here), so its text blocks, scripted drivers and handlers never run.
+asserted here), so its text blocks, scripted drivers and handlers never run. Every other file it
+names must lie inside its folder (symbolic links resolved); what does not, or is missing, is left
+out and named in :attr:`Loaded.skipped`: images (every format), an OBJ's material libraries (the
+OBJ is then imported from a copy in a temporary folder that names only the inside ones), a
+``.blend``'s linked libraries (removed with their data after loading) and a USD file's sublayers,
+references and payloads (muted: never opened; the stage is flattened into a temporary folder and
+that is imported). A glTF's buffers are checked before Blender reads it
+(:func:`simgen.assets.environment.check_file`: refused, one line).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -32,7 +42,7 @@ import bpy
 import numpy as np
 
 from simgen import SimgenError
-from simgen.assets.environment import check_file
+from simgen.assets.environment import check_file, outside
 from simgen.core.image_header import check_pixels
 from simgen.core.scene import MAX_IMAGE_PIXELS
 
@@ -69,29 +79,151 @@ class Loaded:
     cameras: list[dict[str, Any]]
     lights: list[dict[str, Any]]
     skipped: list[str] = field(default_factory=list)
-    """The file's images left out (outside its folder, missing), each with why."""
+    """What the file names and was left out (outside its folder, missing), each with what and why:
+    ``KIND NAME (PATH: WHY; WHAT IT MEANS)``, one entry per file."""
     world: Optional[bpy.types.World] = None
     """The file's world shader (a .blend scene's world), kept; None: it has none."""
     markers: list[dict[str, Any]] = field(default_factory=list)
     """Its meshes and empties hidden from rendering: name, world box (lo, hi), collections, props."""
 
 
-def _import(path: Path, scene: bpy.types.Scene) -> None:
+OUTSIDE = "outside the file folder"
+
+
+def _left_out(kind: str, name: str, path: Path | str, why: str, means: str) -> str:
+    return f"{kind} {name} ({path}: {why}; {means})"
+
+
+def _import(path: Path, scene: bpy.types.Scene, tmp: Path, skipped: list[str]) -> None:
+    """Import ``path`` into ``scene``; a copy of it made to leave out what lies outside its folder
+    goes into ``tmp`` (a temporary folder), never beside the file."""
     kind = IMPORTERS[path.suffix.lower()]
     ctx = dict(scene=scene, view_layer=scene.view_layers[0], collection=scene.collection)
     if kind == "gltf" or kind == "fbx":
         import addon_utils
 
         addon_utils.enable("io_scene_gltf2" if kind == "gltf" else "io_scene_fbx", default_set=False)
+    if kind == "obj":
+        path = _obj_source(path, tmp, skipped)
+    elif kind == "usd":
+        path = _usd_source(path, tmp, skipped)
     with bpy.context.temp_override(**ctx):
         if kind == "obj":
             bpy.ops.wm.obj_import(filepath=str(path))
-        elif kind == "gltf":
-            bpy.ops.import_scene.gltf(filepath=str(path))
+        elif kind == "gltf":  # not packed: an image file keeps its path, which _check_images judges
+            bpy.ops.import_scene.gltf(filepath=str(path), import_pack_images=False)
         elif kind == "fbx":
             bpy.ops.import_scene.fbx(filepath=str(path))
         elif kind == "usd":
             bpy.ops.wm.usd_import(filepath=str(path), set_frame_range=False, create_world_material=False)
+
+
+MTLLIB = re.compile(rb"^[ \t]*mtllib[ \t]+(.*?)[ \t]*\r?$", re.MULTILINE)
+
+
+def _obj_source(path: Path, tmp: Path, skipped: list[str]) -> Path:
+    """The OBJ to import: ``path`` itself when every material library it names (each ``mtllib``
+    line's rest, and ``NAME.mtl`` beside it, which Blender's importer also reads) lies inside its
+    folder; else a copy in ``tmp`` whose ``mtllib`` lines name only the inside ones (by a path
+    relative to ``tmp``), the others left out (their materials keep Blender's defaults)."""
+    import contextlib
+    import mmap
+
+    root = path.parent
+    with path.open("rb") as f, (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size
+                                 else contextlib.nullcontext(b"")) as text:
+        names = list(dict.fromkeys(x.group(1) for x in MTLLIB.finditer(text)))
+        own = os.fsencode(path.stem + ".mtl")
+        bad = set()
+        for raw in [*names, own] if own not in names else names:
+            name = os.fsdecode(raw).lstrip("/\\")  # the importer joins even an absolute name to the OBJ's folder
+            out = outside(root, name)
+            if out is not None:
+                bad.add(raw)
+                skipped.append(_left_out("material library", name, out, OUTSIDE, "its materials keep Blender's defaults"))
+            elif raw in names and not (root / name).is_file():
+                skipped.append(_left_out("material library", name, root / name, "missing",
+                                         "its materials keep Blender's defaults"))
+        if not bad:
+            return path
+        here = tmp.resolve()
+
+        def named(raw: bytes) -> bytes:
+            return b"mtllib " + os.fsencode(os.path.relpath(os.path.realpath(root / os.fsdecode(raw).lstrip("/\\")), here))
+
+        body = MTLLIB.sub(lambda x: b"# mtllib left out" if x.group(1) in bad else named(x.group(1)), text)
+    if own not in bad and own not in names and (root / os.fsdecode(own)).is_file():
+        body = named(own) + b"\n" + body  # read beside the OBJ: named now, as nothing is beside the copy
+    copy = here / path.name
+    copy.write_bytes(body)
+    return copy
+
+
+def _pxr():
+    """Blender's own USD Python modules (the bpy wheel carries them beside its Python), imported
+    from its site-packages without leaving that folder on ``sys.path`` (whose other packages are
+    not simgen's)."""
+    import glob
+
+    site = [d for d in glob.glob(os.path.join(bpy.utils.system_resource("PYTHON"), "lib", "python3*", "site-packages"))
+            if d not in sys.path]
+    sys.path += site
+    try:
+        from pxr import Sdf, Usd
+    except ImportError:
+        return None
+    finally:
+        for d in site:
+            sys.path.remove(d)
+    return Sdf, Usd
+
+
+def _usd_source(path: Path, tmp: Path, skipped: list[str]) -> Path:
+    """The USD file to import: ``path`` itself when every layer its stage composes (sublayers,
+    references, payloads, in every variant, followed from layer to layer) lies inside its folder;
+    else a flattened copy in ``tmp`` of the stage with the outside layers muted (never opened)."""
+    if (pxr := _pxr()) is None:
+        raise SimgenError(f"scene.file={path}: this Blender has no USD Python modules (pxr) to check the layers a "
+                          "USD file names; convert the scene to glTF or .blend")
+    Sdf, Usd = pxr
+    root = path.parent
+    seen, todo, muted = set(), [str(path)], []
+    while todo:
+        ident = todo.pop()
+        if ident in seen:
+            continue
+        seen.add(ident)
+        layer = Sdf.Layer.FindOrOpen(ident)
+        if layer is None:
+            continue  # missing or unreadable: the importer composes without it
+        for dep in sorted(layer.GetCompositionAssetDependencies()):
+            full = layer.ComputeAbsolutePath(dep)
+            if not full or full in seen or full in muted:
+                continue
+            file = full.split("[", 1)[0]  # a layer inside a .usdz package: the package's path
+            out = outside(root, file)
+            if out is not None:
+                muted.append(full)
+                skipped.append(_left_out("USD layer", dep, out, OUTSIDE, "its prims and opinions are left out"))
+            elif not Path(file).is_file():
+                skipped.append(_left_out("USD layer", dep, file, "missing", "its prims and opinions are left out"))
+                seen.add(full)
+            else:
+                todo.append(full)
+    if not muted:
+        return path
+    stage = Usd.Stage.CreateInMemory()
+    for ident in muted:
+        stage.MuteLayer(ident)
+    stage.GetRootLayer().subLayerPaths.append(str(path))
+    flat = stage.Flatten()
+    top = Sdf.Layer.FindOrOpen(str(path))
+    for key in top.pseudoRoot.ListInfoKeys():  # the file's own metadata: default prim, up axis, units
+        if key not in ("subLayers", "subLayerOffsets", "doc"):
+            flat.pseudoRoot.SetInfo(key, top.pseudoRoot.GetInfo(key))
+    copy = tmp.resolve() / (path.stem + ".usdc")
+    flat.Export(str(copy))
+    return copy
 
 
 def _file_scene(path: Path) -> bpy.types.Scene:
@@ -123,12 +255,15 @@ def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXE
     scene = bpy.data.scenes.new(f"{prefix}:import") if own else None
     before = {kind: set(getattr(bpy.data, kind)) for kind in NEW_KINDS}
     loaded = None
+    skipped: list[str] = []
+    tmp = tempfile.TemporaryDirectory(prefix="simgen-scene-")
     try:
         try:
             if own:
-                _import(path, scene)
+                _import(path, scene, Path(tmp.name), skipped)
             else:
                 scene = _file_scene(path)
+                skipped += _check_libraries(path, set(bpy.data.libraries) - before["libraries"])
         except SimgenError:
             raise
         except Exception as e:  # noqa: BLE001 (an importer's own error: the file is broken)
@@ -137,28 +272,56 @@ def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXE
         if scene.world is not None and scene.world.node_tree is not None:
             loaded.world = scene.world
             loaded.world.name = f"{prefix}:world"
-        loaded.skipped = _check_images(path, set(bpy.data.images) - before["images"], max_pixels)
+        loaded.skipped = skipped + _check_images(path, set(bpy.data.images) - before["images"], max_pixels)
         return loaded
     finally:
         keep = set() if loaded is None else {*loaded.meshes.values(), *([loaded.world] if loaded.world else [])}
         _remove_new(before, keep)
+        tmp.cleanup()
 
 
 def _check_images(path: Path, images: set, max_pixels: int) -> list[str]:
     """Keep the file's images that lie inside its folder (symlinks resolved) and hold at most
     render.max_image_pixels; the others are removed (their texture renders as Blender's missing
-    one) and named in the returned list."""
+    one) and named in the returned list. A packed image is the file's own data (a .blend's packed
+    image, a GLB's or a data URI's): only the importers that pack an image file they read from
+    disk are told not to (glTF)."""
     root = path.resolve().parent
     skipped = []
     for img in images:
         if img.source != "FILE" or img.packed_file is not None:
             continue
-        f = Path(bpy.path.abspath(img.filepath, library=img.library)).resolve()
+        named = bpy.path.abspath(img.filepath, library=img.library)
+        f = Path(os.path.realpath(named))
         if not f.is_relative_to(root) or not f.is_file():
-            skipped.append(f"{img.name} ({f}: {'missing' if not f.is_file() else 'outside the file folder'})")
+            why = "missing" if f.is_relative_to(root) else OUTSIDE
+            skipped.append(_left_out("image", img.name, f, why, "its textures render as missing"))
             bpy.data.images.remove(img)
             continue
         check_pixels(f, max_pixels)
+        if str(f) != named:  # read through a temporary copy's relative path: name the file itself
+            img.filepath = str(f)
+    return skipped
+
+
+def _check_libraries(path: Path, libraries: set) -> list[str]:
+    """Remove the libraries a .blend links from outside its folder (symlinks resolved) or that are
+    missing, with the data linked from them; name each in the returned list. A library packed into
+    the file is its own data."""
+    root = path.resolve().parent
+    skipped, remove = [], []
+    for lib in sorted(libraries, key=lambda lib: lib.name):
+        if lib.packed_file is not None or lib.is_archive:
+            continue
+        f = Path(os.path.realpath(bpy.path.abspath(lib.filepath, library=lib.parent)))
+        if f.is_relative_to(root) and f.is_file():
+            continue
+        why = "missing" if f.is_relative_to(root) else OUTSIDE
+        skipped.append(_left_out("linked library", lib.name, f, why, "the data linked from it is left out"))
+        remove.append(lib)
+    for lib in remove:
+        if lib.name in bpy.data.libraries:  # a library of one removed before may be gone with it
+            bpy.data.libraries.remove(lib)
     return skipped
 
 
@@ -240,7 +403,8 @@ def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
     return Loaded(meshes, parts, cameras, lights, markers=markers)
 
 
-NEW_KINDS = ("objects", "collections", "scenes", "worlds", "cameras", "lights", "meshes", "curves", "images")
+NEW_KINDS = ("objects", "collections", "scenes", "worlds", "cameras", "lights", "meshes", "curves", "images",
+             "libraries")
 """The datablocks an import adds and :func:`load` removes again (but the parts' meshes, and the
 materials and images they use)."""
 
@@ -249,7 +413,7 @@ def _remove_new(before: dict[str, set], keep: set) -> None:
     """Remove what the import added (objects first: removing data would take its objects along)
     but ``keep`` (the parts' meshes, the file's world); materials and images stay for the parts."""
     for kind in NEW_KINDS:
-        if kind == "images":
+        if kind == "images" or kind == "libraries":
             continue
         store = getattr(bpy.data, kind)
         for block in set(store) - before[kind] - keep:

@@ -12,7 +12,8 @@ is checked without an edit here:
   tracks, MOT, TAP-Vid, BOP, YOLO, nerfstudio, WebDataset, .flo and KITTI flow among them;
 - a calibrated fisheye lens, a rig of calibrated cameras, many views of one scene, a user's world
   from an OBJ file of its own;
-- the commands that render nothing: validate, inspect, compare, merge and a tiny fit.
+- the commands that render nothing: validate, inspect, compare, merge and a tiny fit;
+- an articulated model's link poses (URDF through MuJoCo, a core dependency).
 
 A module only an extra brings (pyarrow, matplotlib, torch, the test tools) must not be importable
 here: that is what makes the check mean "simgen alone". CI runs it (scripts/check_extras.sh, in the
@@ -38,7 +39,7 @@ import numpy as np
 
 TINY = ["render.width=64", "render.height=48", "render.samples=1", "render.denoise=false", "render.device=cpu",
         "output.previews=false"]
-NOT_CORE = ("pyarrow", "matplotlib", "torch", "pytest", "rtree", "s3fs", "psycopg2", "mkdocs")
+NOT_CORE = ("pyarrow", "matplotlib", "torch", "pytest", "rtree", "s3fs", "psycopg2", "mkdocs", "pybullet")
 """Modules of the extras and of the test extra: none may be importable in simgen's own venv."""
 GROUPS = ("lighting", "materials", "objects", "effects")
 """Config groups whose every option gets a frame (the recipes, group ``scene``, get one each)."""
@@ -60,6 +61,22 @@ def camchain(w: int, h: int) -> str:
            f"  distortion_model: radtan\n  distortion_coeffs: [0.0, 0.0, 0.0, 0.0]\n  resolution: [{w}, {h}]\n")
     return ("cam0:\n" + cam + "cam1:\n" + cam
             + "  T_cn_cnm1:\n  - [1, 0, 0, -0.1]\n  - [0, 1, 0, 0]\n  - [0, 0, 1, 0]\n  - [0, 0, 0, 1]\n")
+
+
+ARM = """<robot name="arm">
+  <link name="base"><visual><geometry><box size="0.2 0.2 0.1"/></geometry></visual></link>
+  <link name="upper"><visual><geometry><cylinder radius="0.05" length="0.5"/></geometry></visual></link>
+  <joint name="shoulder" type="revolute"><parent link="base"/><child link="upper"/>
+    <origin xyz="0 0 0.5"/><axis xyz="0 1 0"/><limit lower="-2" upper="2" effort="1" velocity="1"/></joint>
+  <link name="tip"/>
+  <joint name="tip" type="fixed"><parent link="upper"/><child link="tip"/><origin xyz="0 0 0.5"/></joint>
+</robot>
+"""
+"""A two-link arm (URDF) whose tip, at a shoulder of 90 degrees about y, is at (0.5, 0, 0.5)."""
+ARM_POSES = ("import math, sys; from simgen.assets.articulated import load_articulated, link_poses; "
+             "m = load_articulated(sys.argv[1]); p = link_poses(m, {'shoulder': math.pi / 2})['tip']; "
+             "print(*(f'{abs(x) + 0.0:.1f}' for x in p[:3, 3]))")
+"""Its tip's position through MuJoCo (simgen.assets.articulated), printed to 0.1 m."""
 
 
 def obj_world() -> str:
@@ -182,6 +199,13 @@ def main() -> None:
         if not (work / "fit" / "best.yaml").is_file():
             raise SystemExit("check_core: simgen fit wrote no best.yaml")
         print(f"check_core: fit: ok ({time.time() - t:.0f} s)", flush=True)
+        t = time.time()
+        (work / "arm.urdf").write_text(ARM)
+        poses = subprocess.run([sys.executable, "-c", ARM_POSES, str(work / "arm.urdf")], capture_output=True, text=True,
+                               timeout=300)
+        if poses.returncode != 0 or poses.stdout.split() != ["0.5", "0.0", "0.5"]:
+            raise SystemExit(f"check_core: an articulated model's link poses: {(poses.stdout + poses.stderr)[-2000:]}")
+        print(f"check_core: an articulated model's link poses: ok ({time.time() - t:.0f} s)", flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,728 @@
+"""Things with joints: a URDF or MJCF file as plain data, and its links' poses at given joint values.
+
+A model is a tree of links (rigid bodies) joined by joints. :func:`load_articulated` reads the
+file into an :class:`ArticulatedModel` (links with their visual geometry, joints with their
+kinds and limits, mimic joints with their leaders); :func:`link_poses` gives each link's pose at
+joint values the caller chooses, and :func:`draw_configuration` draws such values from a
+``numpy.random.Generator``. The pure side never imports bpy; MuJoCo parses both formats and
+computes the forward kinematics (imported on first use, so ``import simgen`` stays light).
+
+Conventions:
+
+- Units: metres and radians. A pose is a 4x4 link-to-model transform; the model's frame is its
+  root link's (a URDF's root link, an MJCF's world body, named ``world``), so the root link's pose
+  is the identity.
+- A link's frame is the URDF link frame (the joint's child frame), or the MJCF body frame; never
+  the inertial frame.
+- A joint value is MuJoCo's ``qpos``: the angle of a revolute or continuous joint, the travel of a
+  prismatic one, 0 where the file poses the child (an MJCF joint's ``ref`` shifts that, as in
+  MuJoCo). A mimic joint follows its leader: ``multiplier * leader + offset``.
+- A visual's geometry in its link's frame is ``origin @ diag(scale)`` applied to the mesh file's
+  own coordinates (for a primitive, ``origin`` is the shape's centre and axes; its ``size`` is
+  MuJoCo's, half-sizes). A URDF's visuals are its ``<visual>`` elements; an MJCF's are its geoms
+  in groups 0 to 2 (those MuJoCo's viewer draws).
+
+The file is data, not code (docs/explanation/trust-model.md): before MuJoCo reads anything, the
+XML is parsed here (no DOCTYPE or entity declarations, at most :data:`MAX_XML_BYTES`) and every
+file path it names must lead to a file inside the model file's folder, or, for a URDF's
+``package://NAME/...``, inside the folder of package ``NAME`` the caller gives, through no
+symbolic link out of it. Every problem is one-line :class:`~simgen.SimgenError` naming the file,
+what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import threading
+import weakref
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from simgen import SimgenError, did_you_mean
+
+if TYPE_CHECKING:
+    import mujoco
+
+URDF_SUFFIXES = (".urdf",)
+"""The suffixes of the URDF files simgen reads."""
+MJCF_SUFFIXES = (".xml", ".mjcf")
+"""The suffixes of the MJCF (MuJoCo) files simgen reads."""
+MESH_SUFFIXES = (".obj", ".stl", ".msh")
+"""The mesh files MuJoCo reads (it has no decoder for .dae, .ply, .glb)."""
+MAX_XML_BYTES = 16 << 20
+"""The largest URDF or MJCF file (or file an MJCF includes) read: 16 MiB."""
+MAX_MESH_BYTES = 1 << 30
+"""The largest mesh file a model may name: 1 GiB."""
+URDF_JOINTS = ("revolute", "continuous", "prismatic", "fixed")
+"""The joint types simgen moves (an MJCF hinge is revolute when limited, else continuous; a slide
+is prismatic; ball and free joints are refused for now)."""
+
+JointKind = Literal["revolute", "continuous", "prismatic", "fixed"]
+VisualKind = Literal["mesh", "box", "sphere", "cylinder", "capsule", "ellipsoid", "plane"]
+
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ROBOT_TAG = re.compile(r"<robot\b[^>]*?(?<!/)>", re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_URDF_COMPILER = '<mujoco><compiler discardvisual="false" fusestatic="false" strippath="false"/></mujoco>'
+_FILE_TAGS = {"mesh": "meshdir", "hfield": "meshdir", "skin": "meshdir", "texture": "texturedir"}
+_CUBE_FILES = ("file", "fileright", "fileleft", "fileup", "filedown", "filefront", "fileback")
+
+
+@dataclass(frozen=True, eq=False)
+class Visual:
+    """One piece of a link's visible geometry: a mesh file or a primitive shape."""
+
+    name: str
+    kind: VisualKind
+    origin: np.ndarray
+    """4x4 visual-to-link transform (the mesh file's coordinates, or the primitive's centre and axes)."""
+    mesh: Path | None = None
+    """The mesh file (resolved, inside the model's folder or a package folder); None for a primitive."""
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Per-axis scale of the mesh file's coordinates, applied before ``origin``."""
+    size: tuple[float, ...] = ()
+    """A primitive's MuJoCo size (half-sizes): box (x, y, z) half-extents; sphere (radius,);
+    cylinder and capsule (radius, half-length of the straight part); ellipsoid semi-axes; plane
+    (half-x, half-y, grid spacing; 0 is infinite). Empty for a mesh."""
+
+
+@dataclass(frozen=True, eq=False)
+class Link:
+    """A rigid body of the model."""
+
+    name: str
+    parent: str | None
+    """The link it hangs from (None for the root link)."""
+    visuals: tuple[Visual, ...] = ()
+
+
+@dataclass(frozen=True)
+class Joint:
+    """A joint between two links. A body of an MJCF file may have several joints in a row; then
+    each names the same parent and child."""
+
+    name: str
+    kind: JointKind
+    parent: str
+    child: str
+    lower: float | None = None
+    """Lower limit (radians or metres); None where the joint is unlimited (continuous, or an
+    unlimited MJCF slide) or fixed."""
+    upper: float | None = None
+    mimic: tuple[str, float, float] | None = None
+    """(leader joint, multiplier, offset) for a joint that follows another; None otherwise."""
+    reference: float = 0.0
+    """The value at which the file poses the child (0, or an MJCF joint's ``ref``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ArticulatedModel:
+    """A URDF or MJCF file as plain data (see the module doc); equal only to itself."""
+
+    path: Path
+    format: Literal["urdf", "mjcf"]
+    name: str
+    root: str
+    """The root link's name: its frame is the model's."""
+    links: tuple[Link, ...]
+    joints: tuple[Joint, ...]
+    package_dirs: tuple[Path, ...] = ()
+    """The package folders a URDF's ``package://`` paths were looked up in."""
+
+    @property
+    def actuated(self) -> tuple[Joint, ...]:
+        """The joints whose values a configuration gives: neither fixed nor mimic followers."""
+        return tuple(j for j in self.joints if j.kind != "fixed" and j.mimic is None)
+
+    def link(self, name: str) -> Link:
+        """The link called ``name`` (KeyError naming the links when there is none)."""
+        for link in self.links:
+            if link.name == name:
+                return link
+        raise KeyError(f"{self.path} has no link {name!r} (its links: {', '.join(k.name for k in self.links)})")
+
+
+@dataclass
+class _Kinematics:
+    """MuJoCo's compiled mesh-less model of an :class:`ArticulatedModel`, for its poses."""
+
+    model: mujoco.MjModel
+    bodies: dict[str, int]
+    qpos: dict[str, int]
+    """Joint name -> its qpos address."""
+    root: int
+    followers: list[tuple[int, int, float, float]]
+    """(follower address, leader address, multiplier, offset), leaders before their followers."""
+    data: mujoco.MjData | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_KINEMATICS: weakref.WeakKeyDictionary[ArticulatedModel, _Kinematics] = weakref.WeakKeyDictionary()
+_KINEMATICS_LOCK = threading.Lock()
+
+
+def load_articulated(path: str | os.PathLike, package_dirs: Sequence[str | os.PathLike] = ()) -> ArticulatedModel:
+    """The articulated model of the URDF (``.urdf``) or MJCF (``.xml``, ``.mjcf``) file ``path``,
+    its ``package://NAME/...`` paths looked up in ``package_dirs`` (a folder named NAME, or one
+    holding NAME/). Checked as the module says, parsed by MuJoCo; cached per file (its resolved
+    path, size and modification time) and package folders. One-line SimgenError for anything wrong."""
+    p = Path(path).expanduser()
+    suffix = p.suffix.lower()
+    if suffix not in URDF_SUFFIXES + MJCF_SUFFIXES:
+        raise SimgenError(f"{path}: a {suffix or 'suffix-less'} file is not an articulated model simgen reads; "
+                          f"use a URDF ({', '.join(URDF_SUFFIXES)}) or MJCF ({', '.join(MJCF_SUFFIXES)}) file")
+    if not p.is_file():
+        raise SimgenError(f"{path}: no such file")
+    p = p.resolve()
+    dirs = tuple(Path(d).expanduser().resolve() for d in package_dirs)
+    st = p.stat()
+    return _load(p, st.st_size, st.st_mtime_ns, dirs)
+
+
+@functools.lru_cache(maxsize=32)
+def _load(p: Path, size: int, mtime: int, package_dirs: tuple[Path, ...]) -> ArticulatedModel:
+    if p.suffix.lower() in URDF_SUFFIXES:
+        model, kin = _load_urdf(p, package_dirs)
+    else:
+        model, kin = _load_mjcf(p)
+    with _KINEMATICS_LOCK:
+        _KINEMATICS[model] = kin
+    return model
+
+
+# ------------------------------------------------------------------ the file's checks
+
+
+def _read_xml(file: Path, model: Path) -> tuple[str, ET.Element]:
+    """The text and root element of the XML ``file`` (the model ``model`` or a file it includes)."""
+    size = file.stat().st_size
+    if size > MAX_XML_BYTES:
+        raise SimgenError(f"{file}: {size / 2**20:.1f} MiB, more than simgen reads of a model file "
+                          f"({MAX_XML_BYTES / 2**20:.0f} MiB); is it a model file?")
+    data = file.read_bytes()
+    if _DTD.search(data):
+        raise SimgenError(f"{file}: it declares a DOCTYPE or entities, which simgen refuses in a model file "
+                          "(an XML bomb can hide there); remove the declaration")
+    try:
+        text = data.decode("utf-8-sig")
+        return text, ET.fromstring(text)
+    except (UnicodeDecodeError, ET.ParseError) as e:
+        where = "" if file == model else f" (included by {model})"
+        raise SimgenError(f"{file}{where}: not readable as XML ({e}); is it a URDF or MJCF file?") from None
+
+
+def _confined(model: Path, root: Path, text: str, what: str, base: Path | None = None) -> Path:
+    """The file ``text`` names relative to the folder ``base`` (default ``root``), which must stay
+    inside the folder ``root`` (resolved)."""
+    if "\x00" in text or not text.strip():
+        raise SimgenError(f"{model}: {what} names the path {text!r}, which is not a file name; fix the model file")
+    if _SCHEME.match(text) or os.path.isabs(text) or text.startswith("\\"):
+        raise SimgenError(f"{model}: {what} names the path {text[:200]!r}, which is absolute; a model's files are "
+                          f"named relative to its folder ({root}) or as package://NAME/...")
+    target = Path(os.path.realpath((base or root) / text))
+    if not target.is_relative_to(root):
+        raise SimgenError(f"{model}: {what} names the path {text[:200]!r}, which leads out of {root} (to {target}); "
+                          "a model's files must stay inside its folder: move them in")
+    return target
+
+
+def _package(model: Path, text: str, package_dirs: tuple[Path, ...], what: str) -> Path:
+    """The file a ``package://NAME/rest`` path names, inside package NAME's folder."""
+    name, _, rest = text[len("package://"):].partition("/")
+    for d in package_dirs:
+        root = d if d.name == name else d / name
+        if name and root.is_dir():
+            return _confined(model, root.resolve(), rest, what)
+    searched = ", ".join(str(d) for d in package_dirs) or "none given"
+    raise SimgenError(f"{model}: {what} names {text[:200]!r}, but no package folder holds the package {name!r} "
+                      f"(searched: {searched}); pass its folder (or the one holding it) in package_dirs")
+
+
+def _mesh_file(model: Path, path: Path, what: str) -> Path:
+    """``path`` as a mesh MuJoCo reads: it exists, is of a kind MuJoCo reads, and is not huge."""
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise SimgenError(f"{model}: {what} is the mesh {path.name} ({path.suffix or 'no suffix'}), which MuJoCo "
+                          f"cannot read; convert it to {' or '.join(MESH_SUFFIXES)}")
+    _existing(model, path, what)
+    size = path.stat().st_size
+    if size > MAX_MESH_BYTES:
+        raise SimgenError(f"{model}: {what} is the mesh {path} of {size / 2**20:.0f} MiB, more than simgen reads "
+                          f"({MAX_MESH_BYTES / 2**20:.0f} MiB); decimate it")
+    return path
+
+
+def _existing(model: Path, path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise SimgenError(f"{model}: {what} names {path}, which does not exist; fix the path or add the file")
+    return path
+
+
+def _float(model: Path, el: ET.Element, attr: str, what: str, default: float | None = None) -> float | None:
+    value = el.get(attr)
+    if value is None:
+        return default
+    try:
+        x = float(value)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise SimgenError(f"{model}: {what} has {attr}={value!r}, not a finite number; fix the model file")
+    return x
+
+
+# ------------------------------------------------------------------ URDF
+
+
+@dataclass
+class _UrdfFile:
+    links: list[str]
+    parent: dict[str, str]
+    joints: list[Joint]
+    meshes: dict[str, Path]
+    """The mesh filename text -> its file."""
+
+
+def _check_urdf(p: Path, root: ET.Element, package_dirs: tuple[Path, ...]) -> _UrdfFile:
+    if root.tag != "robot":
+        raise SimgenError(f"{p}: its root element is <{root.tag}>, not <robot>; is it a URDF file?")
+    links = [el.get("name", "") for el in root.findall("link")]
+    seen: set[str] = set()
+    for name in links:
+        if not name or name in seen:
+            raise SimgenError(f"{p}: a link is {'unnamed' if not name else f'named {name!r} twice'}; "
+                              "each URDF link needs a name of its own")
+        seen.add(name)
+    joints: list[Joint] = []
+    parent: dict[str, str] = {}
+    names: set[str] = set()
+    for el in root.findall("joint"):
+        name, kind = el.get("name", ""), el.get("type", "")
+        what = f"joint {name!r}"
+        if not name or name in names:
+            raise SimgenError(f"{p}: a joint is {'unnamed' if not name else f'named {name!r} twice'}; "
+                              "each URDF joint needs a name of its own")
+        names.add(name)
+        if kind not in URDF_JOINTS:
+            hint = "simgen does not move floating or planar joints yet" if kind in ("floating", "planar") else \
+                f"the unknown type {kind!r}"
+            raise SimgenError(f"{p}: {what} has {hint}; a joint is one of {', '.join(URDF_JOINTS)}")
+        ends = []
+        for end in ("parent", "child"):
+            e = el.find(end)
+            link = e.get("link", "") if e is not None else ""
+            if link not in seen:
+                raise SimgenError(f"{p}: {what} names the {end} link {link!r}, which the file does not define "
+                                  f"{did_you_mean(link, links)}".rstrip())
+            ends.append(link)
+        par, child = ends
+        if child in parent:
+            raise SimgenError(f"{p}: the link {child!r} has two parents ({parent[child]!r} and {par!r}); "
+                              "a URDF is a tree: each link hangs from one joint")
+        parent[child] = par
+        lower = upper = None
+        if kind in ("revolute", "prismatic"):
+            lim = el.find("limit")
+            if lim is None or lim.get("lower") is None and lim.get("upper") is None:
+                raise SimgenError(f"{p}: {what} is {kind} without <limit lower=... upper=...>; give its limits "
+                                  "(or make it continuous)")
+            lower = _float(p, lim, "lower", what, 0.0)
+            upper = _float(p, lim, "upper", what, 0.0)
+            if lower > upper:
+                raise SimgenError(f"{p}: {what} has its limits reversed (lower {lower} > upper {upper}); swap them")
+        mimic = None
+        m = el.find("mimic")
+        if m is not None and kind != "fixed":
+            mimic = (m.get("joint", ""), _float(p, m, "multiplier", what, 1.0), _float(p, m, "offset", what, 0.0))
+        joints.append(Joint(name=name, kind=kind, parent=par, child=child, lower=lower, upper=upper, mimic=mimic))
+    roots = [name for name in links if name not in parent]
+    if len(roots) != 1:
+        if not roots:
+            raise SimgenError(f"{p}: its kinematic tree has a loop (every link has a parent: "
+                              f"{_loop(parent, links[0])}); a URDF is a tree with one root link")
+        raise SimgenError(f"{p}: it has {len(roots)} root links ({', '.join(roots[:6])}); a URDF is one tree: "
+                          "join them with joints")
+    for link in links:
+        trail = [link]
+        while trail[-1] in parent:
+            trail.append(parent[trail[-1]])
+            if trail[-1] == link or len(trail) > len(links):
+                raise SimgenError(f"{p}: its kinematic tree has a loop ({_loop(parent, link)}); a URDF is a tree: "
+                                  "remove a joint of the loop")
+    by_name = {j.name: j for j in joints}
+    for j in joints:
+        if j.mimic is not None and (j.mimic[0] not in by_name or by_name[j.mimic[0]].kind == "fixed"):
+            raise SimgenError(f"{p}: joint {j.name!r} mimics {j.mimic[0]!r}, which is no moving joint of the file; "
+                              "fix the <mimic joint=...>")
+    _mimic_order(p, joints)
+    meshes: dict[str, Path] = {}
+    for link in root.findall("link"):
+        for part in ("visual", "collision"):
+            for i, el in enumerate(link.findall(part)):
+                what = f"link {link.get('name')!r} {part} {i}"
+                for mesh in el.iter("mesh"):
+                    text = mesh.get("filename")
+                    if text is None:
+                        raise SimgenError(f"{p}: {what} has a <mesh> without a filename; name its file")
+                    if text not in meshes:
+                        meshes[text] = _mesh_file(p, _urdf_path(p, text, package_dirs, what), what)
+                for tex in el.iter("texture"):
+                    if tex.get("filename") is not None:
+                        _existing(p, _urdf_path(p, tex.get("filename"), package_dirs, what), what)
+    for mat in root.findall("material"):
+        for tex in mat.iter("texture"):
+            if tex.get("filename") is not None:
+                what = f"material {mat.get('name')!r}"
+                _existing(p, _urdf_path(p, tex.get("filename"), package_dirs, what), what)
+    return _UrdfFile(links=links, parent=parent, joints=joints, meshes=meshes)
+
+
+def _urdf_path(p: Path, text: str, package_dirs: tuple[Path, ...], what: str) -> Path:
+    if text.startswith("package://"):
+        return _package(p, text, package_dirs, what)
+    return _confined(p, p.parent, text, what)
+
+
+def _loop(parent: dict[str, str], start: str) -> str:
+    trail, link = [start], start
+    while link in parent and parent[link] not in trail:
+        link = parent[link]
+        trail.append(link)
+    if link in parent:
+        trail = trail[trail.index(parent[link]):] + [parent[link]]
+    return " <- ".join(trail[:12])
+
+
+def _mimic_order(p: Path, joints: list[Joint]) -> list[Joint]:
+    """The mimic followers, each after its leader's own leader (one-line SimgenError for a loop)."""
+    by_name = {j.name: j for j in joints}
+    order: list[Joint] = []
+    for j in joints:
+        chain: list[Joint] = []
+        while j.mimic is not None and j not in order:
+            if j in chain:
+                raise SimgenError(f"{p}: its mimic joints follow each other in a loop "
+                                  f"({' -> '.join(c.name for c in chain)}); make one of them a leader")
+            chain.append(j)
+            j = by_name[j.mimic[0]]
+        order.extend(reversed(chain))
+    return order
+
+
+def _load_urdf(p: Path, package_dirs: tuple[Path, ...]) -> tuple[ArticulatedModel, _Kinematics]:
+    import mujoco
+
+    text, root = _read_xml(p, p)
+    urdf = _check_urdf(p, root, package_dirs)
+    comments = [c.span() for c in _COMMENT.finditer(text)]
+    match = next((r for r in _ROBOT_TAG.finditer(text) if not any(a <= r.start() < b for a, b in comments)), None)
+    if match is None:
+        raise SimgenError(f"{p}: no <robot> element found; is it a URDF file?")
+    text = text[:match.end()] + _URDF_COMPILER + text[match.end():]
+    spec = _parse(p, lambda: mujoco.MjSpec.from_string(text))
+    files = {}
+    for mesh in spec.meshes:
+        if mesh.file not in urdf.meshes:
+            raise SimgenError(f"{p}: MuJoCo names the mesh file {mesh.file!r}, which no <mesh> of the file names "
+                              "(does a <mujoco> element of the file set strippath?); remove its <mujoco> element")
+        files[mesh.name] = (urdf.meshes[mesh.file], tuple(float(s) for s in mesh.scale))
+    top = next(n for n in urdf.links if n not in urdf.parent)
+    kin, links = _compile(p, spec, files, set(urdf.links), root=top, visual=lambda g: g.group == 1 and g.contype == 0)
+    kin.followers = _followers(p, kin, _mimic_order(p, urdf.joints))
+    parents = {name: urdf.parent.get(name) for name in urdf.links}
+    model = ArticulatedModel(
+        path=p, format="urdf", name=root.get("name", p.stem), root=top,
+        links=tuple(Link(name=n, parent=parents[n], visuals=links.get(n, ())) for n in urdf.links),
+        joints=tuple(urdf.joints), package_dirs=package_dirs)
+    return model, kin
+
+
+# ------------------------------------------------------------------ MJCF
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _check_mjcf(p: Path) -> None:
+    """Every file the MJCF ``p`` (and what it includes) names: inside its folder, existing."""
+    folder = p.parent
+    dirs = {"meshdir": folder, "texturedir": folder}
+    pending, seen = [p], {p}
+    elements: list[tuple[Path, ET.Element]] = []
+    while pending:
+        file = pending.pop()
+        _, root = _read_xml(file, p)
+        if file == p and root.tag != "mujoco":
+            raise SimgenError(f"{p}: its root element is <{root.tag}>, not <mujoco>; is it an MJCF file?")
+        for el in root.iter():
+            if el.tag == "include":
+                inc = _existing(p, _confined(p, folder, el.get("file", ""), "an <include>"), "an <include>")
+                if inc in seen:
+                    raise SimgenError(f"{p}: {inc} is included twice (or includes itself); include each file once")
+                seen.add(inc)
+                pending.append(inc)
+            elif el.tag == "joint" and len(r := el.get("range", "").split()) == 2:
+                lo, hi = (_number(x) for x in r)
+                if lo > hi:
+                    raise SimgenError(f"{p}: joint {el.get('name', '(a default)')!r} has its range reversed "
+                                      f"({r[0]} > {r[1]}); swap them")
+            elif el.tag == "compiler":
+                for attr in ("assetdir", "meshdir", "texturedir"):
+                    if el.get(attr) is not None:
+                        d = _confined(p, folder, el.get(attr), f"<compiler {attr}>")
+                        for key in (("meshdir", "texturedir") if attr == "assetdir" else (attr,)):
+                            if attr == "assetdir" and el.get(key) is not None:
+                                continue
+                            dirs[key] = d
+            elements.append((file, el))
+    for file, el in elements:
+        named = [a for a in el.attrib if a in _CUBE_FILES]
+        if not named or el.tag in ("include", "compiler"):
+            continue
+        what = f"<{el.tag} {' '.join(f'{a}={el.get(a)!r}' for a in ('name',) if el.get(a))}>".replace(" >", ">")
+        if el.tag not in _FILE_TAGS:
+            raise SimgenError(f"{p}: {what} names the file {el.get(named[0])!r}; simgen reads the files of "
+                              f"{', '.join(f'<{t}>' for t in _FILE_TAGS)} only: remove it")
+        for attr in named:
+            path = _confined(p, folder, el.get(attr), what, base=dirs[_FILE_TAGS[el.tag]])
+            if el.tag == "mesh":
+                _mesh_file(p, path, what)
+            else:
+                _existing(p, path, what)
+
+
+def _load_mjcf(p: Path) -> tuple[ArticulatedModel, _Kinematics]:
+    import mujoco
+
+    _check_mjcf(p)
+    spec = _parse(p, lambda: mujoco.MjSpec.from_file(str(p)))
+    meshdir = Path(os.path.realpath(p.parent / spec.meshdir)) if spec.meshdir else p.parent
+    files = {}
+    for mesh in spec.meshes:
+        if not mesh.file:
+            raise SimgenError(f"{p}: the mesh {mesh.name!r} gives its vertices in the file itself, which simgen does "
+                              "not render yet; save it as an .obj and name that")
+        what = f"<mesh name={mesh.name!r}>"
+        path = _mesh_file(p, _confined(p, p.parent, mesh.file, what, base=meshdir), what)
+        files[mesh.name] = (path, tuple(float(s) for s in mesh.scale))
+    for geom in spec.geoms:
+        if int(geom.type) in (int(mujoco.mjtGeom.mjGEOM_HFIELD), int(mujoco.mjtGeom.mjGEOM_SDF)):
+            raise SimgenError(f"{p}: the geom {geom.name or geom.id!r} is a {_geom_kind(geom.type)}, which simgen "
+                              "does not render yet; remove it or use a mesh")
+    kin, links = _compile(p, spec, files, None, root="world", visual=lambda g: 0 <= g.group <= 2)
+    m = kin.model
+    joints = []
+    names = {j: m.joint(j).name or f"joint{j}" for j in range(m.njnt)}
+    kin.qpos = {names[j]: int(m.jnt_qposadr[j]) for j in range(m.njnt)}
+    mimic: dict[int, tuple[str, float, float]] = {}
+    for e in range(m.neq):
+        if int(m.eq_type[e]) != int(mujoco.mjtEq.mjEQ_JOINT) or not m.eq_active0[e] or m.eq_obj2id[e] < 0:
+            continue
+        a, b = int(m.eq_obj1id[e]), int(m.eq_obj2id[e])
+        c = m.eq_data[e, :5]
+        if np.any(c[2:] != 0):
+            raise SimgenError(f"{p}: joint {names[a]!r} follows {names[b]!r} by a polynomial of degree > 1, which "
+                              "simgen does not follow yet; make it linear")
+        y0, x0 = m.qpos0[m.jnt_qposadr[a]], m.qpos0[m.jnt_qposadr[b]]
+        mimic[a] = (names[b], float(c[1]), float(y0 + c[0] - c[1] * x0))
+    for j in range(m.njnt):
+        t = mujoco.mjtJoint(int(m.jnt_type[j]))
+        if t in (mujoco.mjtJoint.mjJNT_BALL, mujoco.mjtJoint.mjJNT_FREE):
+            kind = "ball" if t == mujoco.mjtJoint.mjJNT_BALL else "free"
+            raise SimgenError(f"{p}: joint {names[j]!r} is a {kind} joint, which simgen does not move yet; "
+                              "take it out (a free joint: place the model instead)")
+        limited = bool(m.jnt_limited[j])
+        lo, hi = (float(v) for v in m.jnt_range[j]) if limited else (None, None)
+        if limited and lo > hi:
+            raise SimgenError(f"{p}: joint {names[j]!r} has its range reversed ({lo} > {hi}); swap them")
+        kind = ("revolute" if limited else "continuous") if t == mujoco.mjtJoint.mjJNT_HINGE else "prismatic"
+        body = int(m.jnt_bodyid[j])
+        joints.append(Joint(name=names[j], kind=kind, parent=_body_name(m, int(m.body_parentid[body])),
+                            child=_body_name(m, body), lower=lo, upper=hi, mimic=mimic.get(j),
+                            reference=float(m.qpos0[m.jnt_qposadr[j]])))
+    kin.followers = _followers(p, kin, _mimic_order(p, joints))
+    model = ArticulatedModel(
+        path=p, format="mjcf", name=spec.modelname or p.stem, root="world",
+        links=tuple(Link(name=_body_name(m, b), parent=None if b == 0 else _body_name(m, int(m.body_parentid[b])),
+                         visuals=links.get(_body_name(m, b), ())) for b in range(m.nbody)),
+        joints=tuple(joints))
+    return model, kin
+
+
+def _body_name(m: mujoco.MjModel, b: int) -> str:
+    return m.body(b).name or f"body{b}"
+
+
+# ------------------------------------------------------------------ MuJoCo
+
+
+def _parse(p: Path, parse: Any) -> Any:
+    try:
+        return parse()
+    except Exception as e:  # MuJoCo raises ValueError with several lines
+        raise SimgenError(f"{p}: MuJoCo cannot read it: {' '.join(str(e).split())[:400]}") from None
+
+
+_KINDS = {"mjGEOM_MESH": "mesh", "mjGEOM_BOX": "box", "mjGEOM_SPHERE": "sphere", "mjGEOM_CYLINDER": "cylinder",
+          "mjGEOM_CAPSULE": "capsule", "mjGEOM_ELLIPSOID": "ellipsoid", "mjGEOM_PLANE": "plane",
+          "mjGEOM_HFIELD": "height field", "mjGEOM_SDF": "signed distance field"}
+
+
+def _geom_kind(t: Any) -> str:
+    return _KINDS.get(getattr(t, "name", str(t)), str(t))
+
+
+def _compile(p: Path, spec: Any, files: dict[str, tuple[Path, tuple[float, ...]]], links: set[str] | None,
+             root: str, visual: Any) -> tuple[_Kinematics, dict[str, tuple[Visual, ...]]]:
+    """Compile ``spec`` without its meshes, textures and materials (each mesh geom stands in as a
+    small sphere at the mesh file's frame) and read the visuals of the bodies ``links`` names (None: all)."""
+    import mujoco
+
+    marks = []
+    for g in spec.geoms:
+        mesh = g.meshname if g.type == mujoco.mjtGeom.mjGEOM_MESH else None
+        if mesh is not None and mesh not in files:
+            raise SimgenError(f"{p}: the geom {g.name or g.id!r} names the mesh {mesh!r}, which the file does not "
+                              "define; define it in <asset> or fix the name")
+        marks.append((g.name, mesh, bool(visual(g))))
+        g.material = ""
+        if mesh is not None:
+            g.type, g.meshname = mujoco.mjtGeom.mjGEOM_SPHERE, ""
+            g.size = np.array([1e-3, 0.0, 0.0])
+    for s in spec.sites:
+        s.material = ""
+    for items in (spec.meshes, spec.skins, spec.materials, spec.textures, spec.hfields):
+        for item in list(items):
+            spec.delete(item)
+    spec.compiler.balanceinertia = True
+    spec.compiler.boundmass = 1e-6
+    spec.compiler.boundinertia = 1e-9
+    try:
+        m = spec.compile()
+    except Exception as e:
+        raise SimgenError(f"{p}: MuJoCo cannot compile it: {' '.join(str(e).split())[:400]}") from None
+    bodies = {_body_name(m, b): b for b in range(m.nbody)}
+    if root not in bodies:
+        raise SimgenError(f"{p}: MuJoCo made no body of its root link {root!r}; report this")
+    visuals: dict[str, list[Visual]] = {}
+    for g, (name, mesh, shown) in enumerate(marks):
+        body = _body_name(m, int(m.geom_bodyid[g]))
+        if not shown or (links is not None and body not in links):
+            continue
+        origin = np.eye(4)
+        origin[:3, :3] = _quat_matrix(m.geom_quat[g])
+        origin[:3, 3] = m.geom_pos[g]
+        label = name or f"{body}:{len(visuals.get(body, ()))}"
+        if mesh is not None:
+            path, scale = files[mesh]
+            v = Visual(name=label, kind="mesh", origin=origin, mesh=path, scale=scale)
+        else:
+            kind = _geom_kind(mujoco.mjtGeom(int(m.geom_type[g])))
+            n = {"sphere": 1, "cylinder": 2, "capsule": 2}.get(kind, 3)
+            v = Visual(name=label, kind=kind, origin=origin, size=tuple(float(s) for s in m.geom_size[g][:n]))
+        visuals.setdefault(body, []).append(v)
+    kin = _Kinematics(model=m, bodies=bodies, qpos={m.joint(j).name: int(m.jnt_qposadr[j]) for j in range(m.njnt)},
+                      root=bodies[root], followers=[])
+    return kin, {k: tuple(v) for k, v in visuals.items()}
+
+
+def _followers(p: Path, kin: _Kinematics, followers: list[Joint]) -> list[tuple[int, int, float, float]]:
+    out = []
+    for j in followers:
+        if j.name not in kin.qpos or j.mimic[0] not in kin.qpos:
+            raise SimgenError(f"{p}: MuJoCo made no joint of {j.name!r} or {j.mimic[0]!r}; report this")
+        out.append((kin.qpos[j.name], kin.qpos[j.mimic[0]], j.mimic[1], j.mimic[2]))
+    return out
+
+
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.asarray(q, float) / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def _kinematics(model: ArticulatedModel) -> _Kinematics:
+    with _KINEMATICS_LOCK:
+        kin = _KINEMATICS.get(model)
+    if kin is None:  # a model carried to another process: compile its file again
+        fresh = load_articulated(model.path, model.package_dirs)
+        with _KINEMATICS_LOCK:
+            kin = _KINEMATICS[model] = _KINEMATICS[fresh]
+    return kin
+
+
+# ------------------------------------------------------------------ poses and draws
+
+
+def link_poses(model: ArticulatedModel, q: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Each link's 4x4 link-to-model pose (the root link's is the identity) at the joint values
+    ``q`` of actuated joints (:attr:`ArticulatedModel.actuated`). A joint ``q`` does not name sits at
+    its reference value (0, or an MJCF joint's ``ref``), moved to its nearest limit where that lies
+    outside its limits; a mimic follower is ``multiplier * leader + offset``. ValueError for a name
+    that is no actuated joint, a value that is not finite, or one outside its joint's limits.
+    Forward kinematics by MuJoCo on the model's cached mesh-less compiled model."""
+    import mujoco
+
+    kin = _kinematics(model)
+    actuated = {j.name: j for j in model.actuated}
+    qpos = kin.model.qpos0.copy()
+    for j in actuated.values():
+        if j.lower is not None:
+            qpos[kin.qpos[j.name]] = min(max(j.reference, j.lower), j.upper)
+    for name, value in q.items():
+        j = actuated.get(name)
+        if j is None:
+            follows = next((k.mimic[0] for k in model.joints if k.name == name and k.mimic), None)
+            why = f"it follows {follows!r}: give that" if follows else \
+                f"{model.path.name} has no such actuated joint {did_you_mean(name, list(actuated))}".rstrip()
+            raise ValueError(f"{model.path}: joint value for {name!r}: {why}")
+        x = float(value)
+        if not math.isfinite(x):
+            raise ValueError(f"{model.path}: joint {name!r} = {value!r} is not finite")
+        if j.lower is not None and not j.lower <= x <= j.upper:
+            raise ValueError(f"{model.path}: joint {name!r} = {x} is outside its limits [{j.lower}, {j.upper}]")
+        qpos[kin.qpos[name]] = x
+    for follower, leader, multiplier, offset in kin.followers:
+        qpos[follower] = multiplier * qpos[leader] + offset
+    with kin.lock:
+        if kin.data is None:
+            kin.data = mujoco.MjData(kin.model)
+        kin.data.qpos[:] = qpos
+        mujoco.mj_kinematics(kin.model, kin.data)
+        rot, pos = kin.data.xmat.reshape(-1, 3, 3).copy(), kin.data.xpos.copy()
+    world = np.zeros((len(pos), 4, 4))
+    world[:, :3, :3], world[:, :3, 3], world[:, 3, 3] = rot, pos, 1.0
+    if kin.root != 0:
+        world = np.linalg.inv(world[kin.root]) @ world
+    poses = {link.name: world[kin.bodies[link.name]] for link in model.links}
+    poses[model.root] = np.eye(4)
+    return poses
+
+
+def draw_configuration(model: ArticulatedModel, rng: np.random.Generator) -> dict[str, float]:
+    """A value for each actuated joint, in the order of :attr:`ArticulatedModel.actuated`: uniform
+    within its limits; a continuous joint's uniform over [-pi, pi); an unlimited MJCF slide (no
+    range to draw from) at its reference value. Draws only from ``rng`` (the same state, the same
+    configuration)."""
+    out = {}
+    for j in model.actuated:
+        if j.lower is not None:
+            out[j.name] = float(rng.uniform(j.lower, j.upper))
+        elif j.kind == "continuous":
+            out[j.name] = float(rng.uniform(-math.pi, math.pi))
+        else:
+            out[j.name] = j.reference
+    return out

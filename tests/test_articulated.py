@@ -469,6 +469,10 @@ def test_a_package_is_found_in_the_folders_given_and_confined(tmp_path):
     path.write_text(_urdf("package://other/box.obj"))
     with pytest.raises(SimgenError, match=rf"package 'other' \(searched: {tmp_path / 'pkgs'}\)"):
         load_articulated(path, [tmp_path / "pkgs"])
+    (tmp_path / "pkgs" / "secret.obj").write_text(OBJ)  # beside the package folders, in none of them
+    path.write_text(_urdf("package://../secret.obj"))
+    with pytest.raises(SimgenError, match=r"whose package name '\.\.' is not a plain folder name"):
+        load_articulated(path, [tmp_path / "pkgs" / "robot_description"])
 
 
 MJCF_CASES = {

@@ -238,6 +238,9 @@ def _confined(model: Path, root: Path, text: str, what: str, base: Path | None =
 def _package(model: Path, text: str, package_dirs: tuple[Path, ...], what: str) -> Path:
     """The file a ``package://NAME/rest`` path names, inside package NAME's folder."""
     name, _, rest = text[len("package://"):].partition("/")
+    if name in (".", "..") or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SimgenError(f"{model}: {what} names {text[:200]!r}, whose package name {name!r} is not a plain "
+                          "folder name (letters, digits, '_', '-', '.'); fix the model file")
     for d in package_dirs:
         root = d if d.name == name else d / name
         if name and root.is_dir():

@@ -47,14 +47,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
+from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES
 
 if TYPE_CHECKING:
     import mujoco
 
-URDF_SUFFIXES = (".urdf",)
-"""The suffixes of the URDF files simgen reads."""
-MJCF_SUFFIXES = (".xml", ".mjcf")
-"""The suffixes of the MJCF (MuJoCo) files simgen reads."""
 MESH_SUFFIXES = (".obj", ".stl", ".msh")
 """The mesh files MuJoCo reads (it has no decoder for .dae, .ply, .glb)."""
 MAX_XML_BYTES = 16 << 20
@@ -729,3 +726,4 @@ def draw_configuration(model: ArticulatedModel, rng: np.random.Generator) -> dic
         else:
             out[j.name] = j.reference
     return out
+

@@ -18,6 +18,9 @@ A catalog file is YAML::
         symmetries:            # optional: the shape's symmetries (the BOP export's models_info)
           continuous: [{axis: [0, 0, 1], offset: [0, 0, 0]}]  # any rotation about this axis through offset
           discrete: [[1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 1]]  # 4x4 row-major rigid maps
+      - mesh: robots/arm.urdf  # a URDF or MJCF (.xml) model: its links' visuals, posed by joint
+        category: robot        # values drawn within their limits for each scene (simgen.assets.articulated)
+        packages: [ros_ws/src] # optional: the folders its package://NAME/... paths are found in
     keypoints:             # optional: named 3D keypoints per category (output.keypoints=catalog)
       box:
         names: [top, bottom]   # the order of the COCO keypoints
@@ -38,8 +41,12 @@ Users can also bring meshes without writing a catalog: :func:`build_catalog`
 takes ``dirs={category: folder}`` and turns every mesh file found under each
 folder into an asset of that category.
 
-Nothing here loads meshes (see :mod:`simgen.assets.meshes`); only paths,
-suffixes and the catalog's structure are checked.
+Nothing here loads meshes (see :mod:`simgen.assets.meshes`, whose ``validate_catalog`` reads
+every one, an articulated model's file too, before the first frame); only paths, suffixes and
+the catalog's structure are checked. An articulated model's asset path is an
+:class:`~simgen.core.mesh_ref.ArticulatedMesh` with no joint values yet: a recipe's
+:func:`simgen.sampling.objects.pick_objects` draws them per scene. Keypoints and symmetries
+describe a rigid shape, so an articulated entry gives neither.
 """
 
 from __future__ import annotations
@@ -55,11 +62,14 @@ from typing import Any, Optional
 import yaml
 
 from simgen import SimgenError
-from simgen.core.mesh_ref import MeshRef
+from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, MeshRef
 from simgen.core.paths import ASSET_DIR
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
 """Mesh file suffixes simgen loads (compared case-insensitively)."""
+ARTICULATED_SUFFIXES = URDF_SUFFIXES + MJCF_SUFFIXES
+"""Articulated models a catalog entry may name (simgen.assets.articulated: URDF, MJCF); folders
+of meshes (``dirs``) are not searched for them."""
 
 BUNDLED_CATALOG: Path = ASSET_DIR / "catalog.yaml"
 """The catalog of the bundled asset set (``<repo>/assets``; ``simgen/bundled`` in a wheel)."""
@@ -75,7 +85,7 @@ BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
 """A 1 m cube centred at the origin: scaled copies make tables and bins (physics placement)."""
 
 _TOP_KEYS = ("categories", "ground", "distractors", "assets", "keypoints")
-_ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries")
+_ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries", "packages")
 SYMMETRY_TOLERANCE = 1e-6
 """How far a declared discrete symmetry's 3x3 part may be from a rotation (max |R R^T - I|)."""
 
@@ -181,11 +191,12 @@ def _is_bundled(catalog_path: Path) -> bool:
         return False
 
 
-def _check_suffix(path: Path, where: str) -> None:
-    if path.suffix.lower() not in MESH_SUFFIXES:
+def _check_suffix(path: Path, where: str, articulated: bool = False) -> None:
+    allowed = MESH_SUFFIXES + (ARTICULATED_SUFFIXES if articulated else ())
+    if path.suffix.lower() not in allowed:
         raise SimgenError(
             f"unsupported mesh file type {path.suffix or '(no suffix)'!r}: {path} ({where}); "
-            f"use one of {', '.join(MESH_SUFFIXES)}"
+            f"use one of {', '.join(allowed)}"
         )
 
 
@@ -210,8 +221,9 @@ def _check_scale(value: Any, where: str) -> float:
     return scale
 
 
-def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str) -> Path:
-    """Absolute path of a mesh named in a catalog file, checked to exist."""
+def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str, articulated: bool = False) -> Path:
+    """Absolute path of a mesh (``articulated``: or a URDF or MJCF model) named in a catalog file,
+    checked to exist."""
     if not isinstance(raw, str) or not raw.strip():
         raise SimgenError(
             f"{what} in {catalog_path} must be a file path string, got {raw!r}"
@@ -219,7 +231,7 @@ def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str) -> Path
     where = f"listed in {catalog_path}"
     path = Path(raw).expanduser()
     path = _resolve(path if path.is_absolute() else base / path, where)
-    _check_suffix(path, where)
+    _check_suffix(path, where, articulated)
     if not path.exists():
         fix = "fix the path"
         if _is_bundled(catalog_path):
@@ -285,7 +297,7 @@ def _read_asset_keypoints(raw: Any, declared: tuple[str, ...] | None, category: 
     return tuple(points)
 
 
-Entry = tuple[str, Path, float, tuple, Optional[dict]]
+Entry = tuple[str, MeshRef, float, tuple, Optional[dict]]
 """An asset as a catalog file lists it: (category, mesh path, scale, keypoints, symmetries)."""
 
 
@@ -328,6 +340,26 @@ def _read_symmetries(raw: Any, where: str) -> Optional[dict]:
                               f"rotation, a translation, last row 0 0 0 1), got {sym!r}")
         discrete.append(m)
     return {"continuous": continuous, "discrete": discrete}
+
+
+def _articulated_entry(file: Path, entry: dict, base: Path, where: str) -> ArticulatedMesh:
+    """The articulated model of a catalog entry (read, as every asset mesh is, by
+    :func:`simgen.assets.meshes.validate_catalog` before the first frame)."""
+    for key in ("keypoints", "symmetries"):
+        if key in entry:
+            raise SimgenError(f"{key!r} of {where} describe a rigid shape, and {file.name} is an articulated "
+                              "model whose links move; remove it")
+    raw = entry.get("packages") or []
+    if not isinstance(raw, list) or not all(isinstance(d, str) and d.strip() for d in raw):
+        raise SimgenError(f"'packages' of {where} must be a list of folders, got {raw!r}")
+    dirs = []
+    for d in raw:
+        folder = Path(d).expanduser()
+        folder = (folder if folder.is_absolute() else base / folder).resolve()
+        if not folder.is_dir():
+            raise SimgenError(f"'packages' of {where} names {d!r}, which is no folder ({folder}); fix the path")
+        dirs.append(folder)
+    return ArticulatedMesh(file, tuple(dirs))
 
 
 def _read_catalog_file(
@@ -436,7 +468,12 @@ def _read_catalog_file(
                 f"({', '.join(names)}); add it there or fix the name"
             )
         scale = _check_scale(entry.get("scale", 1.0), where)
-        mesh = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}")
+        mesh: MeshRef = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}", articulated=True)
+        if mesh.suffix.lower() in ARTICULATED_SUFFIXES:
+            mesh = _articulated_entry(mesh, entry, base, where)
+        elif "packages" in entry:
+            raise SimgenError(f"'packages' of {where} is for a URDF or MJCF model's package:// paths, and its mesh "
+                              f"{mesh.name} is none; remove it")
         keypoints = _read_asset_keypoints(entry.get("keypoints"), declared.get(category, ((), ()))[0], category,
                                           where)
         entries.append((category, mesh, scale, keypoints, _read_symmetries(entry.get("symmetries"), where)))

@@ -3,7 +3,8 @@
 Meshes are loaded with ``trimesh.load(path, force="mesh")`` (vertices merged,
 multi-part files such as GLB scenes concatenated with their node transforms
 applied). Coordinates are in mesh units; multiply by :attr:`Asset.scale` to get
-metres.
+metres. An articulated model (:mod:`simgen.assets.articulated`) is loaded as its
+visuals posed at the reference's joint values, one mesh (:func:`posed_mesh`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
-from simgen.core.mesh_ref import EnvironmentMesh, GeneratedMesh, MeshRef
+from simgen.core.mesh_ref import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, MeshRef
 from simgen.core.scene import MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
     import trimesh
+
+    from simgen.assets.articulated import Visual
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +77,16 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
     Loading dispatches on the kind of mesh here, and only here: a
     :class:`~simgen.core.mesh_ref.GeneratedMesh` is generated
     (:func:`simgen.assets.parametric.shape_of`: its mesh, and its UVs as an appearance with no
-    material), an :class:`~simgen.core.mesh_ref.EnvironmentMesh` read from its environment's
-    extraction (:mod:`simgen.assets.environment`, no appearance), anything else is a file."""
+    material), an :class:`~simgen.core.mesh_ref.ArticulatedMesh` posed
+    (:func:`posed_mesh`, no appearance), an
+    :class:`~simgen.core.mesh_ref.EnvironmentMesh` read from its environment's extraction
+    (:mod:`simgen.assets.environment`, no appearance), anything else is a file."""
     if isinstance(mesh, GeneratedMesh):
         from simgen.assets import parametric
 
         return parametric.shape_of(mesh).loaded
+    if isinstance(mesh, ArticulatedMesh):  # a model's links posed as one mesh (no appearance of their own yet)
+        return LoadedAsset(posed_mesh(mesh), None)
     if isinstance(mesh, EnvironmentMesh):  # an environment file's object (its own materials: Blender's)
         from simgen.assets.environment import environment_mesh
 
@@ -219,3 +226,67 @@ def asset_problems(catalog: Catalog) -> dict[str, list[str]]:
         if problems:
             out[str(path)] = list(problems)
     return out
+
+
+# ------------------------------------------------------------------ an articulated model posed as one mesh
+
+
+PRIMITIVE_SECTIONS = 32
+"""Segments around a cylinder or capsule, and an icosphere's 3 subdivisions for spheres and
+ellipsoids: a primitive visual is rendered and labelled as this triangle mesh."""
+
+
+def visual_mesh(v: Visual) -> trimesh.Trimesh:
+    """A visual's triangles in its own frame (before :attr:`Visual.origin`): the mesh file's,
+    scaled, or the primitive's (MuJoCo's sizes: half-extents, radius and half-length along z).
+    A plane of infinite size (0) has no triangles to give: SimgenError."""
+    import trimesh
+
+    if v.kind == "mesh":
+        m = load_mesh(v.mesh).copy()
+        m.apply_transform(np.diag([*v.scale, 1.0]))
+        return m
+    s = v.size
+    if v.kind == "box":
+        return trimesh.creation.box(extents=[2 * s[0], 2 * s[1], 2 * s[2]])
+    if v.kind == "sphere":
+        return trimesh.creation.icosphere(subdivisions=3, radius=s[0])
+    if v.kind == "ellipsoid":
+        m = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+        m.apply_transform(np.diag([s[0], s[1], s[2], 1.0]))
+        return m
+    if v.kind == "cylinder":
+        return trimesh.creation.cylinder(radius=s[0], height=2 * s[1], sections=PRIMITIVE_SECTIONS)
+    if v.kind == "capsule":
+        return trimesh.creation.capsule(height=2 * s[1], radius=s[0], count=[PRIMITIVE_SECTIONS, PRIMITIVE_SECTIONS // 2])
+    if v.kind == "plane" and s[0] > 0 and s[1] > 0:
+        x, y = s[0], s[1]
+        return trimesh.Trimesh([[-x, -y, 0], [x, -y, 0], [x, y, 0], [-x, y, 0]], [[0, 1, 2], [0, 2, 3]])
+    raise SimgenError(f"visual {v.name!r} is a {v.kind} of size {list(s)}, which has no finite surface to render; "
+                      "give it a size or remove it")
+
+
+@functools.lru_cache(maxsize=64)
+def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
+    """Every visual of the model ``ref`` names, posed by the forward kinematics at its joint values
+    (:func:`link_poses`; ``joints`` None: every joint at its reference value), as one mesh in the
+    model's frame (cached: do not mutate it). SimgenError for a model with no visual geometry."""
+    import trimesh
+
+    from simgen.assets.articulated import link_poses, load_articulated
+
+    model = load_articulated(ref.file, ref.package_dirs)
+    try:
+        poses = link_poses(model, dict(ref.joints or ()))
+    except ValueError as e:
+        raise SimgenError(str(e)) from None
+    parts = []
+    for link in model.links:
+        for v in link.visuals:
+            m = visual_mesh(v)
+            m.apply_transform(poses[link.name] @ v.origin)
+            parts.append(m)
+    if not parts:
+        raise SimgenError(f"{ref.file}: the model has no visual geometry to render; give its links <visual> "
+                          "elements (URDF) or geoms (MJCF)")
+    return trimesh.util.concatenate(parts)

@@ -1,14 +1,15 @@
-"""What a scene object's mesh is: a file, or a shape drawn by a generator.
+"""What a scene object's mesh is: a file, a shape drawn by a generator, or an articulated model's pose.
 
-A :data:`MeshRef` is a :class:`pathlib.Path` (a mesh file: OBJ, PLY, glTF, ...) or a
+A :data:`MeshRef` is a :class:`pathlib.Path` (a mesh file: OBJ, PLY, glTF, ...), a
 :class:`GeneratedMesh` (a shape of :mod:`simgen.assets.parametric`, made from its category and
-seed; no file holds it). Code that needs to tell them apart tests the type, never the text of
-a path: loading dispatches on it (:func:`simgen.assets.meshes.load_asset`), the Blender layer
-keys its meshes by the reference (both kinds are hashable) and drops generated ones once no
-frame uses them.
+seed; no file holds it), an :class:`EnvironmentMesh` (an object of a user's world) or an
+:class:`ArticulatedMesh` (a URDF or MJCF model's links at one joint configuration, as one mesh).
+Code that needs to tell them apart tests the type, never the text of a path: loading dispatches
+on it (:func:`simgen.assets.meshes.load_asset`), the Blender layer keys its meshes by the
+reference (every kind is hashable) and drops generated and posed ones once no frame uses them.
 
-Both kinds are named alike: a GeneratedMesh has a Path's ``stem`` and ``name``, so object
-names, the ``models/`` file and the frame's meta are made the same way for either.
+Every kind is named alike: each has a Path's ``stem`` and ``name``, so object names, the
+``models/`` file and the frame's meta are made the same way for all.
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ class GeneratedMesh:
         return f"{self.category}/{self.stem}"
 
 
-MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh"]
-"""A mesh file, a generated shape or an environment file's object."""
+MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh"]
+"""A mesh file, a generated shape, an environment file's object or an articulated model's pose."""
 
 
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
     """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
-    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, Path)):
+    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, Path)):
         return mesh
     if isinstance(mesh, (str, os.PathLike)):
         return Path(mesh)
@@ -87,3 +88,47 @@ class EnvironmentMesh:
     @property
     def name(self) -> str:
         return f"{self.stem}.ply"
+
+
+URDF_SUFFIXES = (".urdf",)
+"""The suffixes of the URDF files simgen reads."""
+MJCF_SUFFIXES = (".xml", ".mjcf")
+"""The suffixes of the MJCF (MuJoCo) files simgen reads."""
+
+
+@dataclass(frozen=True)
+class ArticulatedMesh:
+    """The visual geometry of an articulated model (a URDF or MJCF file:
+    :mod:`simgen.assets.articulated`) at one joint configuration, as one rigid mesh in the model's
+    frame (its root link's): every link's visuals posed by the forward kinematics. ``joints`` None
+    is the model as a catalog lists it, before a configuration is drawn (its joints at their
+    reference values)."""
+
+    file: Path
+    """The URDF or MJCF file, absolute."""
+    package_dirs: tuple[Path, ...] = ()
+    """The folders ``package://NAME/...`` paths are found in (the catalog entry's ``packages``)."""
+    joints: tuple[tuple[str, float], ...] | None = None
+    """(joint name, value) of every actuated joint, sorted by name (radians, metres)."""
+
+    @property
+    def digest(self) -> str:
+        """12 hexadecimal digits naming the configuration (empty for ``joints`` None)."""
+        if self.joints is None:
+            return ""
+        import hashlib
+
+        return hashlib.sha256(repr(self.joints).encode()).hexdigest()[:12]
+
+    @property
+    def stem(self) -> str:
+        """``<file stem>`` or, posed, ``<file stem>_<digest>``."""
+        return f"{self.file.stem}_{self.digest}" if self.joints is not None else self.file.stem
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"
+
+    def posed(self, joints: dict[str, float]) -> "ArticulatedMesh":
+        """The same model at ``joints`` (every actuated joint's value)."""
+        return ArticulatedMesh(self.file, self.package_dirs, tuple(sorted((k, float(v)) for k, v in joints.items())))

@@ -12,7 +12,7 @@ import numpy as np
 from simgen.assets import Catalog
 from simgen.assets.library import entries_of
 from simgen.config import Settings
-from simgen.core.mesh_ref import MeshRef
+from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
 from simgen.core.scene import Scene
 from simgen.core.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
@@ -92,6 +92,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             "material": o.material.to_dict(),
             "box3d": geometry[o.instance_id][1],
             **({"symmetries": symmetries[o.asset_id]} if o.asset_id in symmetries else {}),
+            **({"joints": dict(o.mesh.joints)} if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints else {}),
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],

@@ -1,7 +1,8 @@
-"""Object draws shared by recipes: distractor meshes and object names."""
+"""Object draws shared by recipes: the objects (an articulated model posed), distractor meshes and object names."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import numpy as np
 from simgen.assets import Asset, Catalog
 from simgen.assets import parametric
 from simgen.config import ObjectsConfig
-from simgen.core.mesh_ref import MeshRef, as_mesh_ref
+from simgen.core.mesh_ref import ArticulatedMesh, MeshRef, as_mesh_ref
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import integer, pick, uniform
 
@@ -22,7 +23,7 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
     generated shape (an :class:`Asset` whose path is its
     :class:`~simgen.core.mesh_ref.GeneratedMesh`, scale 1, key ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
     catalog mesh). With ``objects.parametric`` = 0 nothing more is drawn from ``rng``."""
-    picks = pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)
+    picks = [posed(a, rng) for a in pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)]
     draws: list[dict | None] = [None] * len(picks)
     if o.parametric <= 0:
         return picks, draws
@@ -33,6 +34,20 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
             a = Asset(key=mesh.key, category=a.category, category_id=a.category_id, path=mesh, scale=1.0)
         out.append(a)
     return out, draws
+
+
+def posed(asset: Asset, rng: np.random.Generator) -> Asset:
+    """``asset`` itself, or for an articulated model (a path that is an
+    :class:`~simgen.core.mesh_ref.ArticulatedMesh` with no joint values) the model at joint values
+    drawn from ``rng`` (:func:`simgen.assets.articulated.draw_configuration`), keyed
+    ``<asset key>_<digest of the values>``: its ``models/`` file is that pose's mesh. Nothing is
+    drawn for a rigid asset."""
+    if not isinstance(asset.path, ArticulatedMesh) or asset.path.joints is not None:
+        return asset
+    from simgen.assets.articulated import draw_configuration, load_articulated
+
+    ref = asset.path.posed(draw_configuration(load_articulated(asset.path.file, asset.path.package_dirs), rng))
+    return dataclasses.replace(asset, key=f"{asset.key}_{ref.digest}", path=ref)
 
 
 def draw_distractors(catalog: Catalog, count: Sequence[int], scale: Sequence[float], rng: np.random.Generator

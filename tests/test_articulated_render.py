@@ -1,0 +1,173 @@
+"""Articulated models rendered and labelled: a catalog entry that is a URDF, posed per scene by
+joint values drawn within their limits, is one instance whose labels are exact.
+
+The ground truth is built without simgen's model code: the URDF's visuals read here with
+ElementTree, each link posed by PyBullet's forward kinematics at the joint values the frame's
+meta records, the link meshes loaded by trimesh from the files the URDF names, placed by the
+object's mesh_to_world; the rest of the scene (ground, walls) from the dataset's own models.
+Rays through every pixel centre (tests/groundtruth.py) must give Blender's instance ids on
+every pixel and its depth within 1e-5.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pybullet
+import pytest
+import trimesh
+
+from conftest import set_settings, tiny_settings
+from groundtruth import incidence_cos, intersect
+from simgen import SimgenError
+from simgen.io.dataset.layout import read_frame
+from test_articulated import DATA, MODELS, _bullet_poses, _rpy, _with_followers
+
+pytestmark = pytest.mark.render
+KEY = "kuka"
+FRAMES = range(2)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("articulated")
+    catalog = root / "catalog.yaml"
+    catalog.write_text(f"categories: [robot]\nassets:\n  - mesh: {DATA / MODELS[KEY][0]}\n    category: robot\n"
+                       "    scale: 0.25\n")
+    out = root / "data"
+    from simgen.pipeline import run
+
+    run(set_settings(tiny_settings(out, frames=len(FRAMES), width=96, height=72),
+                     objects__catalog=str(catalog), objects__count=[2, 2]))
+    return out
+
+
+def independent_mesh(joints: dict[str, float]) -> trimesh.Trimesh:
+    """The arm's visuals in its root link's frame: the URDF read here, PyBullet's link poses."""
+    path = DATA / MODELS[KEY][0]
+    client = pybullet.connect(pybullet.DIRECT)
+    try:
+        poses = _bullet_poses(client, KEY, joints)
+    finally:
+        pybullet.disconnect(client)
+    root = ET.parse(path).getroot()
+    parts = []
+    for link in root.findall("link"):
+        pose = poses.get(link.get("name"), np.eye(4))  # the root link is the model's frame
+        for visual in link.findall("visual"):
+            origin = visual.find("origin")
+            xyz = [float(s) for s in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()]
+            rpy = [float(s) for s in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()]
+            local = np.eye(4)
+            local[:3, :3], local[:3, 3] = _rpy(*rpy), xyz
+            geometry = visual.find("geometry")[0]
+            assert geometry.tag == "mesh"
+            m = trimesh.load(path.parent / geometry.get("filename"), force="mesh")
+            m.apply_transform(np.diag([*(float(s) for s in geometry.get("scale", "1 1 1").split()), 1.0]))
+            m.apply_transform(pose @ local)
+            parts.append(m)
+    return trimesh.util.concatenate(parts)
+
+
+def ray_cast(root: Path, meta: dict) -> dict[str, np.ndarray]:
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    W, H = meta["width"], meta["height"]
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    cam_dirs = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(W * H)], axis=-1)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    origin, dirs = -R.T @ t, cam_dirs @ R
+    depth, instance, normal = np.full(W * H, np.inf), np.zeros(W * H, np.int64), np.zeros((W * H, 3))
+    for o in meta["objects"]:
+        if "joints" in o:
+            mesh = independent_mesh(o["joints"])
+        else:
+            mesh = trimesh.load(root / o["mesh"], force="mesh")
+        mesh.apply_transform(np.array(o["mesh_to_world"]))
+        hit_t, tri = intersect(origin, dirs, mesh.triangles)
+        closer = hit_t < depth
+        depth[closer], instance[closer] = hit_t[closer], o["instance_id"]
+        normal[closer] = mesh.face_normals[tri[closer]] @ R.T
+    return {"instance": instance.reshape(H, W), "depth": depth.reshape(H, W), "normal": normal.reshape(H, W, 3)}
+
+
+@pytest.fixture(scope="module")
+def truth(rendered):
+    return {i: ray_cast(rendered, json.loads((rendered / "meta" / f"{i:06d}.json").read_text())) for i in FRAMES}
+
+
+@pytest.mark.parametrize("index", FRAMES)
+def test_each_arm_is_one_instance_on_every_pixel_and_its_depth_is_exact(rendered, truth, index):
+    frame = read_frame(rendered, index)
+    arms = [o for o in frame["meta"]["objects"] if "joints" in o]
+    assert len(arms) == 2
+    got, gt = frame["instance"].astype(np.int64), truth[index]["instance"]
+    for o in arms:
+        assert (gt == o["instance_id"]).sum() > 30, "an arm barely in view: nothing to test"
+    assert np.array_equal(got, gt), f"{(got != gt).sum()} pixels disagree"
+    same = (got == gt) & (gt > 0)
+    rel = np.zeros(gt.shape)
+    rel[same] = np.abs(frame["depth"][same] - truth[index]["depth"][same]) / truth[index]["depth"][same]
+    facing = same & (incidence_cos(np.array(frame["meta"]["K"]), truth[index]["normal"]) > 0.1)
+    assert rel[facing].max() < 1e-5, f"max relative depth error {rel[facing].max():.2e}"
+
+
+def test_the_joint_values_are_drawn_within_limits_per_scene_and_recorded(rendered):
+    from simgen.assets.articulated import load_articulated
+
+    model = load_articulated(DATA / MODELS[KEY][0])
+    limits = {j.name: (j.lower, j.upper) for j in model.actuated}
+    seen = []
+    for i in FRAMES:
+        meta = read_frame(rendered, i)["meta"]
+        for o in meta["objects"]:
+            if "joints" in o:
+                assert set(o["joints"]) == set(limits)
+                assert all(limits[k][0] <= v <= limits[k][1] for k, v in o["joints"].items())
+                assert o["category"] == "robot" and o["asset"].startswith("robot/model_")
+                assert (rendered / o["mesh"]).is_file()  # the pose's own model file
+                seen.append(tuple(sorted(o["joints"].items())))
+    assert len(set(seen)) == len(seen) == 2 * len(FRAMES)  # a configuration of its own each
+
+
+def test_coco_has_one_annotation_per_arm(rendered):
+    coco = json.loads((rendered / "coco.json").read_text())
+    for i in FRAMES:
+        meta = read_frame(rendered, i)["meta"]
+        ids = sorted(a["simgen"]["instance_id"] for a in coco["annotations"] if a["image_id"] == meta["coco"]["image"]["id"])
+        visible = sorted(int(x) for x in np.unique(read_frame(rendered, i)["instance"]) if x)
+        assert ids == [x for x in visible if x in {o["instance_id"] for o in meta["objects"] if "joints" in o}]
+
+
+def test_a_catalog_entry_whose_model_is_broken_is_refused_before_anything_renders(tmp_path):
+    from simgen.assets import load_catalog
+    from simgen.assets.meshes import validate_catalog
+
+    (tmp_path / "arm.urdf").write_text('<robot name="a"><link name="b"><visual><geometry><mesh filename="gone.obj"/>'
+                                       "</geometry></visual></link></robot>")
+    (tmp_path / "catalog.yaml").write_text("categories: [robot]\nassets:\n  - {mesh: arm.urdf, category: robot}\n")
+    with pytest.raises(SimgenError, match=r"arm\.urdf: .*gone\.obj.*does not exist"):
+        validate_catalog(load_catalog(tmp_path / "catalog.yaml"))
+    (tmp_path / "catalog.yaml").write_text("categories: [robot]\nassets:\n  - {mesh: arm.urdf, category: robot, "
+                                           "symmetries: {continuous: [{axis: [0, 0, 1], offset: [0, 0, 0]}]}}\n")
+    with pytest.raises(SimgenError, match=r"'symmetries' of assets\[0\] .* an articulated model whose links move"):
+        load_catalog(tmp_path / "catalog.yaml")
+
+
+def test_in_a_sequence_the_joints_hold_and_the_next_sequence_draws_anew(tmp_path):
+    """The pose is drawn once per scene: every step of a sequence has the same joint values (the
+    model a rigid body whose flow and tracks are any object's), the next sequence new ones."""
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import run
+
+    (tmp_path / "catalog.yaml").write_text(f"categories: [robot]\nassets:\n  - mesh: {DATA / MODELS[KEY][0]}\n"
+                                           "    category: robot\n    scale: 0.25\n")
+    out = tmp_path / "data"
+    run(set_settings(tiny_settings(out, frames=6, width=32, height=24), objects__catalog=str(tmp_path / "catalog.yaml"),
+                     objects__count=[1, 1], sequence__length=3), make_renderer=FakeRenderer)
+    poses = [[(o["asset"], o["joints"]) for o in json.loads((out / "meta" / f"{i:06d}.json").read_text())["objects"]
+              if "joints" in o] for i in range(6)]
+    assert poses[0] == poses[1] == poses[2] and poses[3] == poses[4] == poses[5]
+    assert len(poses[0]) == 1 and poses[0] != poses[3]

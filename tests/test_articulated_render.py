@@ -171,3 +171,24 @@ def test_in_a_sequence_the_joints_hold_and_the_next_sequence_draws_anew(tmp_path
               if "joints" in o] for i in range(6)]
     assert poses[0] == poses[1] == poses[2] and poses[3] == poses[4] == poses[5]
     assert len(poses[0]) == 1 and poses[0] != poses[3]
+
+
+def test_an_mjcf_model_renders_as_its_posed_model_file(tmp_path):
+    """gym's humanoid (MJCF, as pybullet_data ships it; its floor plane left out): drawn, posed by
+    MuJoCo, rendered; every pixel's id is the ray cast of the frame's own models/ files, which
+    hold each object's pose (the forward kinematics against a second implementation is
+    tests/test_articulated.py's)."""
+    from groundtruth import raycast_frame
+    from simgen.pipeline import run
+
+    (tmp_path / "catalog.yaml").write_text(f"categories: [figure]\nassets:\n  - mesh: {DATA / 'mjcf' / 'humanoid.xml'}\n"
+                                           "    category: figure\n    scale: 0.3\n")
+    out = tmp_path / "data"
+    run(set_settings(tiny_settings(out, frames=1, width=96, height=72), objects__catalog=str(tmp_path / "catalog.yaml"),
+                     objects__count=[1, 1]))
+    frame = read_frame(out, 0)
+    figure = [o for o in frame["meta"]["objects"] if "joints" in o]
+    assert len(figure) == 1 and len(figure[0]["joints"]) > 10
+    gt = raycast_frame(out, 0)["instance"]
+    assert (gt == figure[0]["instance_id"]).sum() > 20
+    assert np.array_equal(frame["instance"].astype(np.int64), gt)

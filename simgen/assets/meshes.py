@@ -269,8 +269,10 @@ def visual_mesh(v: Visual) -> trimesh.Trimesh:
 @functools.lru_cache(maxsize=64)
 def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
     """Every visual of the model ``ref`` names, posed by the forward kinematics at its joint values
-    (:func:`link_poses`; ``joints`` None: every joint at its reference value), as one mesh in the
-    model's frame (cached: do not mutate it). SimgenError for a model with no visual geometry."""
+    (:func:`~simgen.assets.articulated.link_poses`; ``joints`` None: every joint at its reference
+    value), as one mesh in the model's frame (cached: do not mutate it). Planes are left out: in an
+    MJCF file a plane is a floor (gym's models carry theirs), and the scene has its own ground.
+    SimgenError for a model with no other visual geometry."""
     import trimesh
 
     from simgen.assets.articulated import link_poses, load_articulated
@@ -283,6 +285,8 @@ def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
     parts = []
     for link in model.links:
         for v in link.visuals:
+            if v.kind == "plane":  # an MJCF floor (a plane is one by MuJoCo's convention): the scene has its own
+                continue
             m = visual_mesh(v)
             m.apply_transform(poses[link.name] @ v.origin)
             parts.append(m)

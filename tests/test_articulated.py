@@ -507,3 +507,66 @@ def test_mujoco_is_imported_only_on_use():
     r = subprocess.run([sys.executable, "-c", "import sys, simgen, simgen.assets.articulated; "
                         "print('mujoco' in sys.modules)"], capture_output=True, text=True)
     assert r.stdout.strip() == "False", r.stderr
+
+
+# ------------------------------------------------------------------ how a catalog wants the joints drawn
+
+
+def test_ranges_by_glob_and_named_configurations_with_their_spread():
+    from simgen.core.mesh_ref import JointDraw
+
+    model = _load("kuka")
+    draw = JointDraw(ranges=(("lbr_iiwa_joint_[12]", 0.0, 0.1), ("lbr_iiwa_joint_*", -0.5, 0.5)),
+                     configurations=(("home", (("lbr_iiwa_joint_4", -0.4),)), ("away", (("lbr_iiwa_joint_4", 0.48),))),
+                     spread=0.05)
+    homes = set()
+    for seed in range(60):
+        q = draw_configuration(model, np.random.default_rng(seed), draw)
+        assert 0.0 <= q["lbr_iiwa_joint_1"] <= 0.1 and 0.0 <= q["lbr_iiwa_joint_2"] <= 0.1  # the first glob that matches
+        assert all(-0.5 <= q[f"lbr_iiwa_joint_{k}"] <= 0.5 for k in (3, 5, 6, 7))
+        j4 = q["lbr_iiwa_joint_4"]
+        if abs(j4 + 0.4) <= 0.05 + 1e-12:
+            homes.add("home")
+        else:  # around 0.48, clipped to the range's 0.5
+            assert 0.43 - 1e-12 <= j4 <= 0.5
+            homes.add("away")
+        assert q == draw_configuration(model, np.random.default_rng(seed), draw)
+    assert homes == {"home", "away"}
+    assert draw_configuration(model, np.random.default_rng(3), JointDraw()) == draw_configuration(
+        model, np.random.default_rng(3))  # the default draws as before
+
+
+@pytest.mark.parametrize("draw, message", [
+    ({"ranges": (("elbow*", 0, 1),)}, r"the catalog's joints name 'elbow\*', which matches no joint that moves"),
+    ({"ranges": (("lbr_iiwa_joint_1", -5, 0),)}, r"joint 'lbr_iiwa_joint_1' is drawn from \[-5, 0\], outside its limits"),
+    ({"configurations": (("home", (("lbr_iiwa_joint_9", 0.0),)),)}, r"configuration 'home' names 'lbr_iiwa_joint_9'"),
+    ({"configurations": (("home", (("lbr_iiwa_joint_1", 9.0),)),)}, r"puts 'lbr_iiwa_joint_1' at 9\.0, outside its range"),
+])
+def test_a_draw_the_model_cannot_take_is_one_line(draw, message):
+    from simgen.core.mesh_ref import JointDraw
+
+    with pytest.raises(SimgenError, match=message):
+        articulated.check_draw(_load("kuka"), JointDraw(**draw))
+
+
+def test_a_catalog_entry_gives_its_joint_draws_and_a_rigid_one_cannot(tmp_path):
+    from simgen.assets import load_catalog
+    from simgen.assets.meshes import validate_catalog
+    from simgen.core.mesh_ref import ArticulatedMesh, JointDraw
+
+    entry = (f"  - mesh: {DATA / MODELS['kuka'][0]}\n    category: robot\n    joints: {{'lbr_iiwa_joint_[12]': [0, 0.1]}}\n"
+             "    configurations: {home: {lbr_iiwa_joint_4: -1.0}}\n    spread: 0.2\n")
+    (tmp_path / "c.yaml").write_text("categories: [robot]\nassets:\n" + entry)
+    ref = load_catalog(tmp_path / "c.yaml").assets[0].path
+    assert isinstance(ref, ArticulatedMesh) and ref.draw == JointDraw(
+        (("lbr_iiwa_joint_[12]", 0.0, 0.1),), (("home", (("lbr_iiwa_joint_4", -1.0),)),), 0.2)
+    (tmp_path / "c.yaml").write_text("categories: [robot]\nassets:\n" + entry.replace("[12]", "[89]"))
+    with pytest.raises(SimgenError, match=r"matches no joint that moves"):
+        validate_catalog(load_catalog(tmp_path / "c.yaml"))
+    (tmp_path / "box.obj").write_text(OBJ)
+    (tmp_path / "c.yaml").write_text("categories: [box]\nassets:\n  - {mesh: box.obj, category: box, spread: 0.1}\n")
+    with pytest.raises(SimgenError, match=r"'spread' of assets\[0\] .* is for a URDF or MJCF model, and its mesh box\.obj"):
+        load_catalog(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text("categories: [robot]\nassets:\n" + entry.replace("[0, 0.1]", "[0.1, 0]"))
+    with pytest.raises(SimgenError, match=r"must be \[low, high\] with low <= high"):
+        load_catalog(tmp_path / "c.yaml")

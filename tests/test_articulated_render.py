@@ -192,3 +192,20 @@ def test_an_mjcf_model_renders_as_its_posed_model_file(tmp_path):
     gt = raycast_frame(out, 0)["instance"]
     assert (gt == figure[0]["instance_id"]).sum() > 20
     assert np.array_equal(frame["instance"].astype(np.int64), gt)
+
+
+def test_the_catalog_s_joint_ranges_and_configurations_reach_the_scene(tmp_path):
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import run
+
+    (tmp_path / "catalog.yaml").write_text(
+        f"categories: [robot]\nassets:\n  - mesh: {DATA / MODELS[KEY][0]}\n    category: robot\n    scale: 0.25\n"
+        "    joints: {'lbr_iiwa_joint_[1-3]': [0.0, 0.2]}\n    configurations: {bent: {lbr_iiwa_joint_4: -1.5}}\n"
+        "    spread: 0.1\n")
+    out = tmp_path / "data"
+    run(set_settings(tiny_settings(out, frames=4, width=32, height=24), objects__catalog=str(tmp_path / "catalog.yaml"),
+                     objects__count=[1, 1]), make_renderer=FakeRenderer)
+    for i in range(4):
+        (q,) = [o["joints"] for o in json.loads((out / "meta" / f"{i:06d}.json").read_text())["objects"] if "joints" in o]
+        assert all(0.0 <= q[f"lbr_iiwa_joint_{k}"] <= 0.2 for k in (1, 2, 3))
+        assert abs(q["lbr_iiwa_joint_4"] + 1.5) <= 0.1

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
-from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES
+from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, JointDraw
 
 if TYPE_CHECKING:
     import mujoco
@@ -712,18 +712,60 @@ def link_poses(model: ArticulatedModel, q: Mapping[str, float]) -> dict[str, np.
     return poses
 
 
-def draw_configuration(model: ArticulatedModel, rng: np.random.Generator) -> dict[str, float]:
+def draw_configuration(model: ArticulatedModel, rng: np.random.Generator, draw: JointDraw = JointDraw()
+                       ) -> dict[str, float]:
     """A value for each actuated joint, in the order of :attr:`ArticulatedModel.actuated`: uniform
-    within its limits; a continuous joint's uniform over [-pi, pi); an unlimited MJCF slide (no
-    range to draw from) at its reference value. Draws only from ``rng`` (the same state, the same
-    configuration)."""
+    within its range (its limits, or the first of ``draw.ranges`` whose glob matches it); a
+    continuous joint's over [-pi, pi); an unlimited MJCF slide (no range to draw from) at its
+    reference value. With ``draw.configurations``, one of them is picked uniformly first and each
+    joint it names is drawn within +-``draw.spread`` of its value, clipped to the range. Draws only
+    from ``rng`` (the same state, the same configuration); nothing more than without ``draw`` when
+    it is the default. SimgenError (:func:`check_draw`) for a ``draw`` the model cannot take."""
+    ranges = check_draw(model, draw)
+    named: dict[str, float] = {}
+    if draw.configurations:
+        named = dict(draw.configurations[int(rng.integers(len(draw.configurations)))][1])
     out = {}
     for j in model.actuated:
-        if j.lower is not None:
-            out[j.name] = float(rng.uniform(j.lower, j.upper))
-        elif j.kind == "continuous":
-            out[j.name] = float(rng.uniform(-math.pi, math.pi))
+        lo, hi = ranges[j.name]
+        if j.name in named:
+            v = named[j.name]
+            out[j.name] = float(min(max(rng.uniform(v - draw.spread, v + draw.spread), lo), hi))
+        elif lo is not None:
+            out[j.name] = float(rng.uniform(lo, hi))
         else:
             out[j.name] = j.reference
     return out
 
+
+def check_draw(model: ArticulatedModel, draw: JointDraw) -> dict[str, tuple[float | None, float | None]]:
+    """Each actuated joint's range to draw from under ``draw`` ((None, None): held at its reference
+    value); one-line SimgenError for a glob that matches no actuated joint, a range outside its
+    joint's limits, or a configuration naming no such joint or a value outside its range."""
+    import fnmatch
+
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for j in model.actuated:
+        limits = (-math.pi, math.pi) if j.kind == "continuous" and j.lower is None else (j.lower, j.upper)
+        out[j.name] = next(((lo, hi) for glob, lo, hi in draw.ranges if fnmatch.fnmatchcase(j.name, glob)), limits)
+        lo, hi = out[j.name]
+        if lo is not None and limits[0] is not None and not limits[0] - 1e-12 <= lo <= hi <= limits[1] + 1e-12:
+            raise SimgenError(f"{model.path}: joint {j.name!r} is drawn from [{lo}, {hi}], outside its limits "
+                              f"[{limits[0]}, {limits[1]}]; narrow its range in the catalog's joints")
+        if lo is None and j.name in {g for g, _, _ in draw.ranges}:
+            raise SimgenError(f"{model.path}: joint {j.name!r} has no limits to draw a range within; remove it from "
+                              "the catalog's joints")
+    for glob, _, _ in draw.ranges:
+        if not any(fnmatch.fnmatchcase(name, glob) for name in out):
+            raise SimgenError(f"{model.path}: the catalog's joints name {glob!r}, which matches no joint that moves "
+                              f"({', '.join(out)}); fix the name")
+    for name, values in draw.configurations:
+        for joint, value in values:
+            if joint not in out:
+                raise SimgenError(f"{model.path}: configuration {name!r} names {joint!r}, no joint that moves "
+                                  f"{did_you_mean(joint, list(out))}".rstrip() + "; fix the name")
+            lo, hi = out[joint]
+            if lo is not None and not lo <= value <= hi:
+                raise SimgenError(f"{model.path}: configuration {name!r} puts {joint!r} at {value}, outside its range "
+                                  f"[{lo}, {hi}]; fix the value")
+    return out

@@ -21,6 +21,11 @@ A catalog file is YAML::
       - mesh: robots/arm.urdf  # a URDF or MJCF (.xml) model: its links' visuals, posed by joint
         category: robot        # values drawn within their limits for each scene (simgen.assets.articulated)
         packages: [ros_ws/src] # optional: the folders its package://NAME/... paths are found in
+        joints:                # optional: per joint name or glob, the range it is drawn from
+          "finger_*": [0.0, 0.04]
+        configurations:        # optional: named joint values; each scene draws around one of them
+          home: {shoulder: 0.0, elbow: -1.5}
+        spread: 0.1            # optional (default 0.1): how far around it (radians or metres)
     keypoints:             # optional: named 3D keypoints per category (output.keypoints=catalog)
       box:
         names: [top, bottom]   # the order of the COCO keypoints
@@ -62,7 +67,7 @@ from typing import Any, Optional
 import yaml
 
 from simgen import SimgenError
-from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, MeshRef
+from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, JointDraw, MeshRef
 from simgen.core.paths import ASSET_DIR
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
@@ -85,7 +90,9 @@ BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
 """A 1 m cube centred at the origin: scaled copies make tables and bins (physics placement)."""
 
 _TOP_KEYS = ("categories", "ground", "distractors", "assets", "keypoints")
-_ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries", "packages")
+_ARTICULATED_KEYS = ("packages", "joints", "configurations", "spread")
+"""The keys of a catalog entry that names a URDF or MJCF model, and only of such an entry."""
+_ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries", *_ARTICULATED_KEYS)
 SYMMETRY_TOLERANCE = 1e-6
 """How far a declared discrete symmetry's 3x3 part may be from a rotation (max |R R^T - I|)."""
 
@@ -359,7 +366,34 @@ def _articulated_entry(file: Path, entry: dict, base: Path, where: str) -> Artic
         if not folder.is_dir():
             raise SimgenError(f"'packages' of {where} names {d!r}, which is no folder ({folder}); fix the path")
         dirs.append(folder)
-    return ArticulatedMesh(file, tuple(dirs))
+    return ArticulatedMesh(file, tuple(dirs), draw=_joint_draw(entry, where))
+
+
+def _number_pair(raw: Any, what: str) -> tuple[float, float]:
+    if (not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                              and math.isfinite(x) for x in raw) or raw[0] > raw[1]):
+        raise SimgenError(f"{what} must be [low, high] with low <= high, got {raw!r}")
+    return float(raw[0]), float(raw[1])
+
+
+def _joint_draw(entry: dict, where: str) -> JointDraw:
+    """The entry's ``joints`` ({name or glob: [low, high]}), ``configurations`` ({name: {joint:
+    value}}) and ``spread`` (checked against the model when the catalog's meshes are read)."""
+    joints, configurations = entry.get("joints") or {}, entry.get("configurations") or {}
+    if not isinstance(joints, dict) or not all(isinstance(k, str) for k in joints):
+        raise SimgenError(f"'joints' of {where} must map joint names (or globs) to [low, high], got {joints!r}")
+    ranges = tuple((k, *_number_pair(v, f"'joints.{k}' of {where}")) for k, v in joints.items())
+    if not isinstance(configurations, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) and v and all(isinstance(j, str) and isinstance(x, (int, float))
+                                                                    and not isinstance(x, bool) and math.isfinite(x)
+                                                                    for j, x in v.items())
+            for k, v in configurations.items()):
+        raise SimgenError(f"'configurations' of {where} must map names to {{joint: value}}, got {configurations!r}")
+    spread = entry.get("spread", JointDraw.spread)
+    if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not 0 <= spread < math.inf:
+        raise SimgenError(f"'spread' of {where} must be a number >= 0 (radians or metres), got {spread!r}")
+    return JointDraw(ranges, tuple((k, tuple((j, float(x)) for j, x in v.items())) for k, v in configurations.items()),
+                     float(spread))
 
 
 def _read_catalog_file(
@@ -471,9 +505,10 @@ def _read_catalog_file(
         mesh: MeshRef = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}", articulated=True)
         if mesh.suffix.lower() in ARTICULATED_SUFFIXES:
             mesh = _articulated_entry(mesh, entry, base, where)
-        elif "packages" in entry:
-            raise SimgenError(f"'packages' of {where} is for a URDF or MJCF model's package:// paths, and its mesh "
-                              f"{mesh.name} is none; remove it")
+        elif any(k in entry for k in _ARTICULATED_KEYS):
+            key = next(k for k in _ARTICULATED_KEYS if k in entry)
+            raise SimgenError(f"{key!r} of {where} is for a URDF or MJCF model, and its mesh {mesh.name} is none; "
+                              "remove it")
         keypoints = _read_asset_keypoints(entry.get("keypoints"), declared.get(category, ((), ()))[0], category,
                                           where)
         entries.append((category, mesh, scale, keypoints, _read_symmetries(entry.get("symmetries"), where)))

@@ -200,10 +200,15 @@ def catalog_meshes(catalog: Catalog) -> list:
 def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS, strict: bool = False) -> None:
     """Load every asset mesh, the ground and the distractors once, with their own textures
     checked (at most ``max_pixels`` pixels each, render.max_image_pixels, then decoded), so bad
-    assets fail before rendering. A file of a mesh's own look it was loaded without
+    assets fail before rendering; an articulated model's catalog entry's joint draws are checked
+    against the model too. A file of a mesh's own look it was loaded without
     (:attr:`LoadedAsset.problems`) stops it with ``strict`` (materials.own_strict), else is a
     warning, once per mesh and process."""
     for path in catalog_meshes(catalog):
+        if isinstance(path, ArticulatedMesh):  # how its catalog entry wants its joints drawn
+            from simgen.assets.articulated import check_draw, load_articulated
+
+            check_draw(load_articulated(path.file, path.package_dirs), path.draw)
         problems = load_asset(path, max_pixels).problems
         if problems and strict:
             raise SimgenError(f"{problems[0]} (materials.own_strict=true; false renders the mesh without it)")

@@ -97,6 +97,23 @@ MJCF_SUFFIXES = (".xml", ".mjcf")
 
 
 @dataclass(frozen=True)
+class JointDraw:
+    """How a catalog entry wants an articulated model's joints drawn for each scene
+    (:func:`simgen.assets.articulated.draw_configuration`): its ``joints``, ``configurations`` and
+    ``spread``. The default draws every joint uniformly within its limits."""
+
+    ranges: tuple[tuple[str, float, float], ...] = ()
+    """(joint name or glob, low, high): the range a joint is drawn from (the first that matches
+    it, within its limits); a joint no glob matches is drawn within its limits."""
+    configurations: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
+    """(name, ((joint, value), ...)): named configurations; a scene draws around one of them,
+    picked uniformly (the joints it does not name as without it)."""
+    spread: float = 0.1
+    """Around a configuration, a joint is drawn uniformly within +-spread of its value (radians
+    or metres), clipped to its range."""
+
+
+@dataclass(frozen=True)
 class ArticulatedMesh:
     """The visual geometry of an articulated model (a URDF or MJCF file:
     :mod:`simgen.assets.articulated`) at one joint configuration, as one rigid mesh in the model's
@@ -110,6 +127,8 @@ class ArticulatedMesh:
     """The folders ``package://NAME/...`` paths are found in (the catalog entry's ``packages``)."""
     joints: tuple[tuple[str, float], ...] | None = None
     """(joint name, value) of every actuated joint, sorted by name (radians, metres)."""
+    draw: JointDraw = JointDraw()
+    """How the catalog wants the joints drawn (for ``joints`` None; a pose keeps the default)."""
 
     @property
     def digest(self) -> str:

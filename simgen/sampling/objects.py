@@ -39,14 +39,15 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
 def posed(asset: Asset, rng: np.random.Generator) -> Asset:
     """``asset`` itself, or for an articulated model (a path that is an
     :class:`~simgen.core.mesh_ref.ArticulatedMesh` with no joint values) the model at joint values
-    drawn from ``rng`` (:func:`simgen.assets.articulated.draw_configuration`), keyed
+    drawn from ``rng`` as its catalog entry says (:func:`simgen.assets.articulated.draw_configuration`), keyed
     ``<asset key>_<digest of the values>``: its ``models/`` file is that pose's mesh. Nothing is
     drawn for a rigid asset."""
     if not isinstance(asset.path, ArticulatedMesh) or asset.path.joints is not None:
         return asset
     from simgen.assets.articulated import draw_configuration, load_articulated
 
-    ref = asset.path.posed(draw_configuration(load_articulated(asset.path.file, asset.path.package_dirs), rng))
+    model = load_articulated(asset.path.file, asset.path.package_dirs)
+    ref = asset.path.posed(draw_configuration(model, rng, asset.path.draw))
     return dataclasses.replace(asset, key=f"{asset.key}_{ref.digest}", path=ref)
 
 

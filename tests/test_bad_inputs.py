@@ -223,6 +223,41 @@ def calibration_garbage(t):
     return [f"camera.calibration={t / 'cam.yaml'}"]
 
 
+def _robot(t: Path, urdf: str) -> list[str]:
+    """A catalog of one articulated model, ``robot/arm.urdf`` (its text given)."""
+    (t / "robot").mkdir(exist_ok=True)
+    (t / "robot" / "arm.urdf").write_text(urdf)
+    return _catalog_text(t, "categories: [robot]\nassets:\n  - {mesh: robot/arm.urdf, category: robot}\n")
+
+
+def _arm(mesh: str) -> str:
+    return (f'<robot name="arm"><link name="base"><visual><geometry><mesh filename="{mesh}"/></geometry></visual>'
+            '</link></robot>')
+
+
+def robot_mesh_outside(t):  # a URDF is data: the file it names stays in its folder
+    (t / "secret.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    return _robot(t, _arm("../secret.obj"))
+
+
+def robot_mesh_missing(t):
+    return _robot(t, _arm("meshes/gone.obj"))
+
+
+def robot_xml_bomb(t):
+    return _robot(t, '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+                     '<robot name="&b;"><link name="base"/></robot>')
+
+
+def robot_limit_reversed(t):
+    (t / "robot").mkdir(exist_ok=True)
+    (t / "robot" / "box.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n")
+    return _robot(t, '<robot name="arm"><link name="base"><visual><geometry><mesh filename="box.obj"/></geometry>'
+                     '</visual></link><link name="tip"/><joint name="j" type="revolute"><parent link="base"/>'
+                     '<child link="tip"/><axis xyz="0 0 1"/><limit lower="1" upper="-1" effort="1" velocity="1"/>'
+                     '</joint></robot>')
+
+
 def catalog_bad_syntax(t):
     return _catalog_text(t, "categories: [thing\nassets: {\n")
 
@@ -654,6 +689,11 @@ CASES = [
     C("bad-interpolation", ["output.dir='${nosuch}'"], "nosuch"),
     # user files: meshes
     C("mesh-garbage", mesh_garbage, "cannot load mesh"),
+    # user files: articulated models (URDF)
+    C("robot-mesh-outside", robot_mesh_outside, "'../secret.obj', which leads out of"),
+    C("robot-mesh-missing", robot_mesh_missing, "gone.obj, which does not exist"),
+    C("robot-xml-bomb", robot_xml_bomb, "declares a DOCTYPE or entities"),
+    C("robot-limit-reversed", robot_limit_reversed, "reversed"),
     # camera calibrations (real lenses)
     C("calibration-missing", ["camera.calibration=/nonexistent/cam.yaml"], "no such calibration file"),
     C("calibration-garbage", calibration_garbage, "cam.yaml"),

@@ -98,6 +98,7 @@ def truth(rendered):
     return {i: ray_cast(rendered, json.loads((rendered / "meta" / f"{i:06d}.json").read_text())) for i in FRAMES}
 
 
+@pytest.mark.slow  # the module's render and its ray casts: ~15 s on 2 cores
 @pytest.mark.parametrize("index", FRAMES)
 def test_each_arm_is_one_instance_on_every_pixel_and_its_depth_is_exact(rendered, truth, index):
     frame = read_frame(rendered, index)
@@ -114,6 +115,7 @@ def test_each_arm_is_one_instance_on_every_pixel_and_its_depth_is_exact(rendered
     assert rel[facing].max() < 1e-5, f"max relative depth error {rel[facing].max():.2e}"
 
 
+@pytest.mark.slow
 def test_the_joint_values_are_drawn_within_limits_per_scene_and_recorded(rendered):
     from simgen.assets.articulated import load_articulated
 
@@ -132,6 +134,7 @@ def test_the_joint_values_are_drawn_within_limits_per_scene_and_recorded(rendere
     assert len(set(seen)) == len(seen) == 2 * len(FRAMES)  # a configuration of its own each
 
 
+@pytest.mark.slow
 def test_coco_has_one_annotation_per_arm(rendered):
     coco = json.loads((rendered / "coco.json").read_text())
     for i in FRAMES:

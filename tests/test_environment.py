@@ -1133,6 +1133,7 @@ def test_what_a_scene_file_names_outside_its_folder_is_left_out_with_one_warning
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_what_a_scene_file_holds_itself_or_names_inside_its_folder_is_kept(tmp_path):
     """The counterpart: a GLB's own image, a data URI's, an image, material library, linked library
     and USD layer inside the folder (one reached through a link that stays inside) are kept."""
@@ -1176,6 +1177,7 @@ def test_what_a_scene_file_holds_itself_or_names_inside_its_folder_is_kept(tmp_p
 
 
 @pytest.mark.render
+@pytest.mark.slow
 def test_a_gltf_image_outside_its_folder_renders_as_missing_not_as_its_pixels(tmp_path, cache):
     """A level triangle whose image is a red PNG: inside the folder, the triangle renders red; named
     as ../red.png (the same image, one folder up), it is left out with a warning naming it and the

@@ -22,7 +22,8 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
     one of a category with a shape generator is replaced, with that chance, by a newly
     generated shape (an :class:`Asset` whose path is its
     :class:`~simgen.core.mesh_ref.GeneratedMesh`, scale 1, key ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
-    catalog mesh). With ``objects.parametric`` = 0 nothing more is drawn from ``rng``."""
+    catalog mesh). An articulated model is posed (:func:`posed`), drawing its joint values; with
+    ``objects.parametric`` = 0 and no articulated model nothing more is drawn from ``rng``."""
     picks = [posed(a, rng) for a in pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)]
     draws: list[dict | None] = [None] * len(picks)
     if o.parametric <= 0:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from make_gallery import calibration  # a ROS camera_info YAML of an equidistant fisheye
 
 TINY = ["render.width=64", "render.height=48", "render.samples=1", "render.denoise=false", "render.device=cpu",
         "output.previews=false"]
@@ -45,14 +46,6 @@ GROUPS = ("lighting", "materials", "objects", "effects")
 """Config groups whose every option gets a frame (the recipes, group ``scene``, get one each)."""
 SIMGEN = Path(sys.executable).with_name("simgen")
 BUNDLED = Path(__file__).resolve().parent.parent / "assets"
-
-
-def fisheye(w: int, h: int) -> str:
-    """A ROS camera_info YAML of an equidistant fisheye (docs/how-to/real-cameras.md)."""
-    f, cx, cy = 0.35 * w, (w - 1) / 2, (h - 1) / 2
-    return (f"image_width: {w}\nimage_height: {h}\ncamera_name: fisheye\n"
-            f"camera_matrix: {{rows: 3, cols: 3, data: [{f}, 0, {cx}, 0, {f}, {cy}, 0, 0, 1]}}\n"
-            "distortion_model: equidistant\ndistortion_coefficients: {rows: 1, cols: 4, data: [0.04, -0.01, 0.002, 0]}\n")
 
 
 def camchain(w: int, h: int) -> str:
@@ -114,7 +107,7 @@ def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     rig = sorted({e.name for e in formats if set(e.labels) & stereo})
     out.append(("a stereo rig", ["camera.rig=stereo", "frames=1", f"output.labels=[{','.join(sorted(stereo))}]",
                                  f"output.formats=[coco,{','.join(rig)}]"], [f"{f}/" for f in rig]))
-    (work / "fisheye.yaml").write_text(fisheye(64, 48))
+    (work / "fisheye.yaml").write_text(calibration((64, 48)))  # the gallery's fisheye, at this size
     (work / "camchain.yaml").write_text(camchain(64, 48))
     out.append(("a calibrated fisheye lens", [f"camera.calibration={work / 'fisheye.yaml'}", "frames=1"],
                 ["meta/000000.json"]))

@@ -370,10 +370,10 @@ def _articulated_entry(file: Path, entry: dict, base: Path, where: str) -> Artic
 
 
 def _number_pair(raw: Any, what: str) -> tuple[float, float]:
-    if (not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                              and math.isfinite(x) for x in raw) or raw[0] > raw[1]):
+    pair = _numbers(raw, 2)
+    if pair is None or pair[0] > pair[1]:
         raise SimgenError(f"{what} must be [low, high] with low <= high, got {raw!r}")
-    return float(raw[0]), float(raw[1])
+    return pair[0], pair[1]
 
 
 def _joint_draw(entry: dict, where: str) -> JointDraw:
@@ -384,13 +384,11 @@ def _joint_draw(entry: dict, where: str) -> JointDraw:
         raise SimgenError(f"'joints' of {where} must map joint names (or globs) to [low, high], got {joints!r}")
     ranges = tuple((k, *_number_pair(v, f"'joints.{k}' of {where}")) for k, v in joints.items())
     if not isinstance(configurations, dict) or not all(
-            isinstance(k, str) and isinstance(v, dict) and v and all(isinstance(j, str) and isinstance(x, (int, float))
-                                                                    and not isinstance(x, bool) and math.isfinite(x)
-                                                                    for j, x in v.items())
-            for k, v in configurations.items()):
+            isinstance(k, str) and isinstance(v, dict) and v and all(isinstance(j, str) for j in v)
+            and _numbers(list(v.values()), len(v)) is not None for k, v in configurations.items()):
         raise SimgenError(f"'configurations' of {where} must map names to {{joint: value}}, got {configurations!r}")
     spread = entry.get("spread", JointDraw.spread)
-    if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not 0 <= spread < math.inf:
+    if _numbers([spread], 1) is None or spread < 0:
         raise SimgenError(f"'spread' of {where} must be a number >= 0 (radians or metres), got {spread!r}")
     return JointDraw(ranges, tuple((k, tuple((j, float(x)) for j, x in v.items())) for k, v in configurations.items()),
                      float(spread))

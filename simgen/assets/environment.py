@@ -170,11 +170,18 @@ def check_file(file: str | Path) -> Path:
     return p
 
 
-def outside(root: Path, name: str) -> Path | None:
+OUTSIDE = "outside the file folder"
+MISSING = "missing"
+
+
+def judge(root: Path, name: str | os.PathLike) -> tuple[Path, str | None]:
     """Where the path ``name``, which a file in the folder ``root`` (resolved) names relative to
-    ``root``, leads when it leads out of ``root`` (symlinks resolved); None when it stays inside."""
+    ``root`` (or absolutely), leads (symlinks resolved), and why it cannot be read: :data:`OUTSIDE`
+    the folder, :data:`MISSING`, or None for a file inside."""
     f = Path(os.path.realpath(root / name))
-    return None if f.is_relative_to(root) else f
+    if not f.is_relative_to(root):
+        return f, OUTSIDE
+    return f, None if f.is_file() else MISSING
 
 
 def _gltf_json(p: Path) -> dict[str, Any] | None:
@@ -210,9 +217,9 @@ def _check_gltf_buffers(p: Path) -> None:
         path = unquote(uri)
         if urlsplit(uri).scheme or os.path.isabs(path) or path.startswith("\\\\"):
             why = "an absolute path; name it relative to the file's folder"
-        elif (out := outside(p.parent, path)) is not None:
-            why = f"it leads out of the file's folder (to {out}); keep it inside"
-        elif not (p.parent / path).is_file():
+        elif (found := judge(p.parent, path))[1] == OUTSIDE:
+            why = f"it leads out of the file's folder (to {found[0]}); keep it inside"
+        elif found[1] == MISSING:
             why = "no such file in the file's folder"
         else:
             continue

@@ -244,7 +244,7 @@ ellipsoids: a primitive visual is rendered and labelled as this triangle mesh.""
 def visual_mesh(v: Visual) -> trimesh.Trimesh:
     """A visual's triangles in its own frame (before :attr:`Visual.origin`): the mesh file's,
     scaled, or the primitive's (MuJoCo's sizes: half-extents, radius and half-length along z).
-    A plane of infinite size (0) has no triangles to give: SimgenError."""
+    A plane (an MJCF floor, which :func:`posed_mesh` leaves out) has none to give: SimgenError."""
     import trimesh
 
     if v.kind == "mesh":
@@ -264,11 +264,7 @@ def visual_mesh(v: Visual) -> trimesh.Trimesh:
         return trimesh.creation.cylinder(radius=s[0], height=2 * s[1], sections=PRIMITIVE_SECTIONS)
     if v.kind == "capsule":
         return trimesh.creation.capsule(height=2 * s[1], radius=s[0], count=[PRIMITIVE_SECTIONS, PRIMITIVE_SECTIONS // 2])
-    if v.kind == "plane" and s[0] > 0 and s[1] > 0:
-        x, y = s[0], s[1]
-        return trimesh.Trimesh([[-x, -y, 0], [x, -y, 0], [x, y, 0], [-x, y, 0]], [[0, 1, 2], [0, 2, 3]])
-    raise SimgenError(f"visual {v.name!r} is a {v.kind} of size {list(s)}, which has no finite surface to render; "
-                      "give it a size or remove it")
+    raise SimgenError(f"visual {v.name!r} is a {v.kind}, which simgen does not render as part of a model")
 
 
 @functools.lru_cache(maxsize=64)

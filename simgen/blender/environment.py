@@ -42,7 +42,7 @@ import bpy
 import numpy as np
 
 from simgen import SimgenError
-from simgen.assets.environment import check_file, outside
+from simgen.assets.environment import MISSING, OUTSIDE, check_file, judge
 from simgen.core.image_header import check_pixels
 from simgen.core.scene import MAX_IMAGE_PIXELS
 
@@ -85,9 +85,6 @@ class Loaded:
     """The file's world shader (a .blend scene's world), kept; None: it has none."""
     markers: list[dict[str, Any]] = field(default_factory=list)
     """Its meshes and empties hidden from rendering: name, world box (lo, hi), collections, props."""
-
-
-OUTSIDE = "outside the file folder"
 
 
 def _left_out(kind: str, name: str, path: Path | str, why: str, means: str) -> str:
@@ -137,12 +134,12 @@ def _obj_source(path: Path, tmp: Path, skipped: list[str]) -> Path:
         bad = set()
         for raw in [*names, own] if own not in names else names:
             name = os.fsdecode(raw).lstrip("/\\")  # the importer joins even an absolute name to the OBJ's folder
-            out = outside(root, name)
-            if out is not None:
+            found, why = judge(root, name)
+            if why == OUTSIDE:
                 bad.add(raw)
-                skipped.append(_left_out("material library", name, out, OUTSIDE, "its materials keep Blender's defaults"))
-            elif raw in names and not (root / name).is_file():
-                skipped.append(_left_out("material library", name, root / name, "missing",
+                skipped.append(_left_out("material library", name, found, OUTSIDE, "its materials keep Blender's defaults"))
+            elif why == MISSING and raw in names:
+                skipped.append(_left_out("material library", name, root / name, MISSING,
                                          "its materials keep Blender's defaults"))
         if not bad:
             return path
@@ -201,12 +198,12 @@ def _usd_source(path: Path, tmp: Path, skipped: list[str]) -> Path:
             if not full or full in seen or full in muted:
                 continue
             file = full.split("[", 1)[0]  # a layer inside a .usdz package: the package's path
-            out = outside(root, file)
-            if out is not None:
+            found, why = judge(root, file)
+            if why == OUTSIDE:
                 muted.append(full)
-                skipped.append(_left_out("USD layer", dep, out, OUTSIDE, "its prims and opinions are left out"))
-            elif not Path(file).is_file():
-                skipped.append(_left_out("USD layer", dep, file, "missing", "its prims and opinions are left out"))
+                skipped.append(_left_out("USD layer", dep, found, OUTSIDE, "its prims and opinions are left out"))
+            elif why == MISSING:
+                skipped.append(_left_out("USD layer", dep, file, MISSING, "its prims and opinions are left out"))
                 seen.add(full)
             else:
                 todo.append(full)
@@ -292,9 +289,8 @@ def _check_images(path: Path, images: set, max_pixels: int) -> list[str]:
         if img.source != "FILE" or img.packed_file is not None:
             continue
         named = bpy.path.abspath(img.filepath, library=img.library)
-        f = Path(os.path.realpath(named))
-        if not f.is_relative_to(root) or not f.is_file():
-            why = "missing" if f.is_relative_to(root) else OUTSIDE
+        f, why = judge(root, named)
+        if why is not None:
             skipped.append(_left_out("image", img.name, f, why, "its textures render as missing"))
             bpy.data.images.remove(img)
             continue
@@ -313,10 +309,9 @@ def _check_libraries(path: Path, libraries: set) -> list[str]:
     for lib in sorted(libraries, key=lambda lib: lib.name):
         if lib.packed_file is not None or lib.is_archive:
             continue
-        f = Path(os.path.realpath(bpy.path.abspath(lib.filepath, library=lib.parent)))
-        if f.is_relative_to(root) and f.is_file():
+        f, why = judge(root, bpy.path.abspath(lib.filepath, library=lib.parent))
+        if why is None:
             continue
-        why = "missing" if f.is_relative_to(root) else OUTSIDE
         skipped.append(_left_out("linked library", lib.name, f, why, "the data linked from it is left out"))
         remove.append(lib)
     for lib in remove:

@@ -88,9 +88,15 @@ def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copy2(src, dst)
 
 
+def _temp_name(name: str) -> re.Match | None:
+    """The parts (final, host, pid) of ``name`` when it is one of simgen's writers' temp files
+    (``.NAME.HOST-PID-RANDOM.tmp``); None otherwise."""
+    return _TEMP_NAME.match(name) if name.startswith(".") else None
+
+
 def is_temp_name(name: str) -> bool:
     """Whether ``name`` is one of simgen's writers' temp files (``.NAME.HOST-PID-RANDOM.tmp``)."""
-    return name.startswith(".") and _TEMP_NAME.match(name) is not None
+    return _temp_name(name) is not None
 
 
 def off_layout(folder: Path, layout: re.Pattern) -> list[str]:
@@ -160,7 +166,7 @@ def remove_stale_temps(root: str | os.PathLike, any_age: Callable[[str], bool] |
     now = time.time()
     for folder, _, names in os.walk(root):
         for name in names:
-            m = _TEMP_NAME.match(name) if name.startswith(".") else None
+            m = _temp_name(name)
             path = Path(folder) / name
             if not m or m["host"] != _HOST or is_held(path):
                 continue
@@ -181,7 +187,7 @@ def live_temps(root: str | os.PathLike) -> list[str]:
     out = []
     for folder, _, names in os.walk(root):
         for name in names:
-            m = _TEMP_NAME.match(name) if name.startswith(".") else None
+            m = _temp_name(name)
             if m and (m["host"] != _HOST or is_held(Path(folder) / name)):
                 out.append(f"{name}: host {m['host']}, PID {m['pid']}")
     return sorted(out)

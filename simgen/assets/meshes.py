@@ -4,15 +4,18 @@ Meshes are loaded with ``trimesh.load(path, force="mesh")`` (vertices merged,
 multi-part files such as GLB scenes concatenated with their node transforms
 applied). Coordinates are in mesh units; multiply by :attr:`Asset.scale` to get
 metres. An articulated model (:mod:`simgen.assets.articulated`) is loaded as its
-visuals posed at the reference's joint values, one mesh (:func:`posed_mesh`).
+visuals posed at the reference's joint values, one mesh (:func:`posed_mesh`), or as its parts:
+each link's visuals in the link's frame (:func:`link_mesh`) with its pose (:func:`model_parts`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +24,8 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
-from simgen.core.mesh_ref import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, MeshRef
-from simgen.core.scene import MAX_IMAGE_PIXELS
+from simgen.core.mesh_ref import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef
+from simgen.core.scene import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, Scene, SceneObject
 
 if TYPE_CHECKING:
     import trimesh
@@ -78,7 +81,8 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
     :class:`~simgen.core.mesh_ref.GeneratedMesh` is generated
     (:func:`simgen.assets.parametric.shape_of`: its mesh, and its UVs as an appearance with no
     material), an :class:`~simgen.core.mesh_ref.ArticulatedMesh` posed
-    (:func:`posed_mesh`, no appearance), an
+    (:func:`posed_mesh`, no appearance), a :class:`~simgen.core.mesh_ref.LinkMesh` as its link's
+    visuals (:func:`link_mesh`, no appearance), an
     :class:`~simgen.core.mesh_ref.EnvironmentMesh` read from its environment's extraction
     (:mod:`simgen.assets.environment`, no appearance), anything else is a file."""
     if isinstance(mesh, GeneratedMesh):
@@ -87,6 +91,11 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
         return parametric.shape_of(mesh).loaded
     if isinstance(mesh, ArticulatedMesh):  # a model's links posed as one mesh (no appearance of their own yet)
         return LoadedAsset(posed_mesh(mesh), None)
+    if isinstance(mesh, LinkMesh):  # one link of a model, in its own frame
+        m = link_mesh(mesh)
+        if m is None:
+            raise SimgenError(f"{mesh.file}: link {mesh.link!r} has no visual geometry to render")
+        return LoadedAsset(m, None)
     if isinstance(mesh, EnvironmentMesh):  # an environment file's object (its own materials: Blender's)
         from simgen.assets.environment import environment_mesh
 
@@ -267,15 +276,33 @@ def visual_mesh(v: Visual) -> trimesh.Trimesh:
     raise SimgenError(f"visual {v.name!r} is a {v.kind}, which simgen does not render as part of a model")
 
 
-@functools.lru_cache(maxsize=64)
-def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
-    """Every visual of the model ``ref`` names, posed by the forward kinematics at its joint values
-    (:func:`~simgen.assets.articulated.link_poses`; ``joints`` None: every joint at its reference
-    value), as one mesh in the model's frame (cached: do not mutate it). Planes are left out: in an
-    MJCF file a plane is a floor (gym's models carry theirs), and the scene has its own ground.
-    SimgenError for a model with no other visual geometry."""
+@functools.lru_cache(maxsize=256)
+def link_mesh(ref: LinkMesh) -> trimesh.Trimesh | None:
+    """Every visual of one link, each at its origin, as one mesh in the link's frame (cached: do
+    not mutate it); None for a link with none to render. Planes are left out: in an MJCF file a
+    plane is a floor (gym's models carry theirs), and the scene has its own ground."""
     import trimesh
 
+    from simgen.assets.articulated import load_articulated
+
+    link = load_articulated(ref.file, ref.package_dirs).link(ref.link)
+    parts = []
+    for v in link.visuals:
+        if v.kind == "plane":
+            continue
+        m = visual_mesh(v)
+        m.apply_transform(v.origin)
+        parts.append(m)
+    return trimesh.util.concatenate(parts) if parts else None
+
+
+@functools.lru_cache(maxsize=64)
+def model_parts(ref: ArticulatedMesh) -> tuple[tuple[LinkMesh, np.ndarray], ...]:
+    """The parts of the model ``ref`` at its joint values (``joints`` None: every joint at its
+    reference value): each link that has visual geometry to render, in the file's order, with its
+    4x4 link-to-model pose by the forward kinematics
+    (:func:`~simgen.assets.articulated.link_poses`). Cached: do not mutate the poses. SimgenError
+    for joint values the model cannot take, or a model with no visual geometry to render."""
     from simgen.assets.articulated import link_poses, load_articulated
 
     model = load_articulated(ref.file, ref.package_dirs)
@@ -283,15 +310,82 @@ def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
         poses = link_poses(model, dict(ref.joints or ()))
     except ValueError as e:
         raise SimgenError(str(e)) from None
-    parts = []
+    out = []
     for link in model.links:
-        for v in link.visuals:
-            if v.kind == "plane":  # an MJCF floor (a plane is one by MuJoCo's convention): the scene has its own
-                continue
-            m = visual_mesh(v)
-            m.apply_transform(poses[link.name] @ v.origin)
-            parts.append(m)
-    if not parts:
+        part = LinkMesh(ref.file, ref.package_dirs, link.name)
+        if link_mesh(part) is not None:
+            poses[link.name].flags.writeable = False
+            out.append((part, poses[link.name]))
+    if not out:
         raise SimgenError(f"{ref.file}: the model has no visual geometry to render; give its links <visual> "
                           "elements (URDF) or geoms (MJCF)")
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
+    """The model ``ref`` at its joint values as one mesh in the model's frame: its parts
+    (:func:`model_parts`) each posed (cached: do not mutate it)."""
+    import trimesh
+
+    parts = []
+    for part, pose in model_parts(ref):
+        m = link_mesh(part).copy()
+        m.apply_transform(pose)
+        parts.append(m)
     return trimesh.util.concatenate(parts)
+
+
+# ------------------------------------------------------------------ a scene's parts
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """One link of an articulated object in a scene: a rigid body of its own in the render."""
+
+    id: int
+    """Its part id: the render's pass index, the value of the ``parts`` label (after every
+    instance id of the scene, so it never takes one)."""
+    instance_id: int
+    """The object it is part of."""
+    mesh: LinkMesh
+    mesh_to_world: np.ndarray
+    """4x4: the link's mesh (its frame) to the world: the object's mesh_to_world times the link's
+    pose in the model."""
+
+
+def scene_parts(scene: Scene) -> list[Part]:
+    """The parts of every articulated object of ``scene`` (:func:`model_parts`), in the order of its
+    objects: ids from one more than the largest instance id up, so the same objects at other joint
+    values (a sequence's steps) give the same ids. SimgenError where they would pass
+    :data:`~simgen.core.scene.MAX_INSTANCE_ID`."""
+    out: list[Part] = []
+    models = [o for o in scene.objects if isinstance(o.mesh, ArticulatedMesh)]
+    if not models:
+        return out
+    next_id = max(o.instance_id for o in scene.objects) + 1
+    for o in models:
+        for mesh, pose in model_parts(o.mesh):
+            out.append(Part(next_id, o.instance_id, mesh, o.mesh_to_world @ pose))
+            next_id += 1
+    if out[-1].id > MAX_INSTANCE_ID:
+        raise SimgenError(f"the scene's objects and their {len(out)} parts need ids up to {out[-1].id}, more than "
+                          f"the {MAX_INSTANCE_ID} a 16-bit label holds; draw fewer objects")
+    return out
+
+
+def drawn_objects(scene: Scene) -> list[SceneObject]:
+    """The objects a renderer draws for ``scene``: each as it is, but an articulated one as its
+    parts (:func:`scene_parts`), each an object ``<name>:<link>`` whose instance id is the part id,
+    with the object's material and shadow."""
+    parts: dict[int, list[Part]] = {}
+    for p in scene_parts(scene):
+        parts.setdefault(p.instance_id, []).append(p)
+    out = []
+    for o in scene.objects:
+        if o.instance_id not in parts:
+            out.append(o)
+            continue
+        out += [dataclasses.replace(o, name=f"{o.name}:{p.mesh.link}", mesh=p.mesh, mesh_to_world=p.mesh_to_world,
+                                    instance_id=p.id) for p in parts[o.instance_id]]
+    return out

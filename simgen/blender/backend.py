@@ -27,6 +27,7 @@ from simgen import SimgenError
 from simgen.blender import camera, lens_camera, objects, physics, render, session, world
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
+from simgen.assets.meshes import drawn_objects
 from simgen.config import RenderConfig
 from simgen.core.lens import Lens
 from simgen.core.mesh_ref import EnvironmentMesh
@@ -87,9 +88,10 @@ class BlenderBackend:
         self.clear()
         scene.validate()
         coll = self.scene.collection
-        self._blocks.drop_generated({o.mesh for o in scene.objects})
+        drawn = drawn_objects(scene)  # an articulated object as its links, each with its own part id
+        self._blocks.drop_generated({o.mesh for o in drawn})
         kept = set()
-        for o in scene.objects:
+        for o in drawn:
             if isinstance(o.mesh, EnvironmentMesh) and o.material.own is not None:  # a part as the file has it: kept
                 kept.add(objects.keep_object(coll, o, self._blocks, self._kept))
             else:

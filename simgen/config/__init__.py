@@ -83,9 +83,11 @@ camera of camera.calibration (simgen.sampling.camera.with_rig)."""
 
 
 def labels_written(labels: Sequence[str], rig: str) -> list[str]:
-    """The optional label kinds a run writes: output.labels ``labels``, and with camera.rig=stereo
-    the pair's own (:data:`STEREO_LABELS`)."""
-    return [*labels, *(k for k in STEREO_LABELS if rig == "stereo" and k not in labels)]
+    """The optional label kinds a run writes: output.labels ``labels``, with camera.rig=stereo
+    the pair's own (:data:`STEREO_LABELS`), and with tracks the parts its points lie on (an
+    articulated object's links move each on its own)."""
+    extra = [*(STEREO_LABELS if rig == "stereo" else ()), *(("parts",) if "tracks" in labels else ())]
+    return [*labels, *(k for k in extra if k not in labels)]
 MAX_KEYPOINTS = 64
 """Most keypoints output.keypoints=farthest places on a model (output.keypoint_count)."""
 
@@ -431,6 +433,11 @@ class ObjectsConfig:
     mug, ring) gets a newly generated shape (random proportions, rims, handles, bevels; UV
     mapped) instead of a catalog mesh: 0 = catalog meshes only, 1 = always generated
     (objects=parametric). The draws are in the frame's meta; models/ holds each mesh."""
+    joint_motion: int = setting(0, ge=0, le=MAX_SEQUENCE_LENGTH)
+    """In a sequence (sequence.length > 1), a robot's or other articulated object's joints move:
+    from the configuration drawn for its first step to a new one drawn this many steps later, then
+    on to the next, each joint easing in and out (no speed at each drawn configuration), so every
+    link has its own exact flow and tracks. 0 = joints held still through the sequence."""
 
 
 @dataclass

@@ -55,13 +55,14 @@ class GeneratedMesh:
         return f"{self.category}/{self.stem}"
 
 
-MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh"]
-"""A mesh file, a generated shape, an environment file's object or an articulated model's pose."""
+MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh"]
+"""A mesh file, a generated shape, an environment file's object, an articulated model's pose or
+one link of such a model."""
 
 
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
     """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
-    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, Path)):
+    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, Path)):
         return mesh
     if isinstance(mesh, (str, os.PathLike)):
         return Path(mesh)
@@ -128,7 +129,8 @@ class ArticulatedMesh:
     joints: tuple[tuple[str, float], ...] | None = None
     """(joint name, value) of every actuated joint, sorted by name (radians, metres)."""
     draw: JointDraw = JointDraw()
-    """How the catalog wants the joints drawn (for ``joints`` None; a pose keeps the default)."""
+    """How the catalog wants the joints drawn (a pose keeps it: a sequence draws the configurations
+    its joints move through alike)."""
 
     @property
     def digest(self) -> str:
@@ -149,5 +151,27 @@ class ArticulatedMesh:
         return f"{self.stem}.ply"
 
     def posed(self, joints: dict[str, float]) -> "ArticulatedMesh":
-        """The same model at ``joints`` (every actuated joint's value)."""
-        return ArticulatedMesh(self.file, self.package_dirs, tuple(sorted((k, float(v)) for k, v in joints.items())))
+        """The same model at ``joints`` (every actuated joint's value), drawn as this one is."""
+        return ArticulatedMesh(self.file, self.package_dirs, tuple(sorted((k, float(v)) for k, v in joints.items())),
+                               self.draw)
+
+
+@dataclass(frozen=True)
+class LinkMesh:
+    """The visual geometry of one link of an articulated model, in the link's own frame: a rigid
+    part, the same at every joint configuration (a renderer builds it once)."""
+
+    file: Path
+    """The URDF or MJCF file, absolute."""
+    package_dirs: tuple[Path, ...]
+    link: str
+    """The link's name in the file."""
+
+    @property
+    def stem(self) -> str:
+        """``<file stem>_<link>`` (characters outside [A-Za-z0-9._-] as ``_``)."""
+        return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{self.file.stem}_{self.link}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"

@@ -10,6 +10,7 @@ from simgen.labels.core import (
     DISTANCE,
     LIGHTS,
     LINEAR,
+    PARTS,
     FrameLabels,
     annotation_id,
     camera_normals,
@@ -30,6 +31,7 @@ from simgen.labels.kinds import LABEL_KINDS
 from simgen.labels.stereo import DISPARITY, OCCLUDED, RIGHT
 from simgen.labels.tracks import TRACKS
 
+LABEL_KINDS.register(PARTS)
 LABEL_KINDS.register(VISIBILITY)
 LABEL_KINDS.register(AMODAL)
 LABEL_KINDS.register(KEYPOINTS)

@@ -20,7 +20,8 @@ from pycocotools import mask as mask_util
 from simgen.core.camera import pixel_rays
 from simgen.core.lens import Lens, cached_pixel_rays, depth_to_ray_distance
 from simgen.core.scene import MAX_INSTANCE_ID
-from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
+from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, FrameContext, LabelKind
+from simgen.labels.preview import colorize_ids
 from simgen.labels.preview import depth_preview
 
 
@@ -53,6 +54,12 @@ class FrameLabels:
     """(L + 2, H, W, 3) float32 each light's share of the linear light before denoising, when the
     renderer made light groups (simgen.io.exr.RawPasses); the ``lights`` kind's source."""
 
+    parts: np.ndarray | None = None
+    """(H, W) uint16 part id of the surface at the pixel centre, where the frame has articulated
+    objects: each of their links is a part with an id of its own (the frame meta's objects'
+    ``parts``), every other object is one part whose id is its instance id; 0 = nothing hit. None:
+    the frame has no articulated object, so the parts are the instances (:attr:`bodies`)."""
+
     right: "FrameLabels | None" = None
     """camera.rig=stereo: the pair's right view's labels (the ``right``, ``disparity`` and
     ``occluded`` kinds' source; simgen.labels.stereo), None otherwise."""
@@ -60,6 +67,13 @@ class FrameLabels:
     def __getitem__(self, name: str) -> Any:
         """The value of label kind ``name``: a core array or an optional kind's value."""
         return self.extra[name] if name in self.extra else getattr(self, name)
+
+    @property
+    def bodies(self) -> np.ndarray:
+        """(H, W) uint16 id of the rigid body at each pixel, the part ids (:attr:`parts`, or the
+        instance ids where the frame has no articulated object): what moves as one, for flow and
+        tracks."""
+        return self.instance if self.parts is None else self.parts
 
     @property
     def height(self) -> int:
@@ -173,9 +187,13 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
 
 
 def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
-                world_to_camera: np.ndarray, K: np.ndarray, lens: Optional[Lens] = None) -> FrameLabels:
+                world_to_camera: np.ndarray, K: np.ndarray, lens: Optional[Lens] = None,
+                part_of: Mapping[int, int] | None = None) -> FrameLabels:
     """FrameLabels from the backend's raw passes ("rgb", "index", "depth", "normal"); ``lens``:
-    the camera's real lens, if any (its rays decide which way a normal faces)."""
+    the camera's real lens, if any (its rays decide which way a normal faces). ``part_of``: part
+    id -> instance id of each link of an articulated object (the render's index pass gives the
+    part ids, :func:`simgen.assets.meshes.scene_parts`); then the index pass is the parts label
+    and each part id becomes its object's instance id in the instance label."""
     missing = [k for k in ("rgb", "index", "depth", "normal") if k not in raw]
     if missing:
         raise ValueError(f"raw passes lack {missing}")
@@ -199,13 +217,19 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
         raise ValueError(f"normal pass must be float {(h, w, 3)}, got {normal.dtype} {normal.shape}")
 
     instance = index.astype(np.uint16)
+    parts = None
+    if part_of:
+        parts = instance
+        lut = np.arange(max(int(index.max()) if index.size else 0, *part_of) + 1, dtype=np.uint16)
+        lut[list(part_of)] = list(part_of.values())
+        instance = lut[parts]
     valid = instance != 0
     semantic = semantic_from_instance(instance, category_of)
     depth = np.where(valid, depth.astype(np.float32, copy=False), np.float32(np.inf))
     normal_cam = camera_normals(normal, world_to_camera, K, valid, lens)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
                          depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"),
-                         lights=raw.get("lights"))
+                         lights=raw.get("lights"), parts=parts)
     labels.check()
     return labels
 
@@ -360,6 +384,18 @@ DISTANCE = LabelKind(
     ".npy", compute=distance_label, preview=depth_preview)
 """Optional label kind ``distance`` (output.labels=[distance]): what a lidar or a time-of-flight
 camera measures, where the core depth label is planar z."""
+
+def part_ids(labels: "FrameLabels", ctx: FrameContext) -> np.ndarray:
+    """The ``parts`` label of a frame: :attr:`FrameLabels.bodies`."""
+    return labels.bodies
+
+
+PARTS = LabelKind(
+    "parts", "part id of the surface at the pixel centre: each link of an articulated object has its own (the "
+    "meta's objects' parts: id, link, pose), any other object is one part whose id is its instance id; 0 = "
+    "nothing hit", "uint16", 0, "parts", ".png", compute=part_ids, preview=colorize_ids)
+"""Optional label kind ``parts`` (output.labels=[parts]): robots and other things with joints labelled
+link by link, while the instance label keeps each of them one object."""
 
 LINEAR = LabelKind(
     "linear", "the exposed linear image (H, W, 3) before the camera effects and the tone curve: linear sRGB "

@@ -78,7 +78,8 @@ class View:
     width: int
     height: int
     mesh_to_world: Mapping[int, np.ndarray]
-    """instance id -> the object's (4, 4) mesh_to_world at this step."""
+    """part id -> the part's (4, 4) mesh_to_world at this step: each object's by its instance id,
+    each link of an articulated object's by its part id (the ``parts`` label's)."""
     lens: Optional[Lens] = None
     clip_start: float = 0.0
     clip_end: float = np.inf
@@ -88,8 +89,8 @@ class View:
         """The view of a frame's meta (simgen's meta/NNNNNN.json, read as JSON)."""
         return cls(K=np.asarray(meta["K"], float), world_to_camera=np.asarray(meta["world_to_camera"], float),
                    width=int(meta["width"]), height=int(meta["height"]),
-                   mesh_to_world={int(o["instance_id"]): np.asarray(o["mesh_to_world"], float)
-                                  for o in meta["objects"]},
+                   mesh_to_world={int(b.get("id", b.get("instance_id"))): np.asarray(b["mesh_to_world"], float)
+                                  for o in meta["objects"] for b in (o, *o.get("parts", ()))},
                    lens=lens, clip_start=float(meta.get("clip_start", 0.0)),
                    clip_end=float(meta.get("clip_end", np.inf)))
 
@@ -103,7 +104,8 @@ class Queries:
     uv: np.ndarray
     """(N, 2) float: the query pixel centre (u, v)."""
     instance: np.ndarray
-    """(N,) int: the instance id of the object the point lies on."""
+    """(N,) int: the id of the rigid body the point lies on: its object's instance id, or the part id
+    of an articulated object's link (:attr:`View.mesh_to_world`'s keys)."""
     points: np.ndarray
     """(N, 3) float: the point in its object's own coordinates (the mesh's, unscaled)."""
     normals: np.ndarray

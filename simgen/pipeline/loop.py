@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from simgen.assets import Catalog, load_mesh
+from simgen.assets.meshes import scene_parts
 from simgen.config import Settings
 from simgen.core.scene import Scene
 from simgen.core.tone import WHITE, display
@@ -206,9 +207,12 @@ class FrameLoop:
 
     def frame_labels(self, raw: Passes, scene: Scene) -> FrameLabels:
         category_of = {o.instance_id: o.category_id for o in scene.objects}
-        labels = make_labels(raw, category_of, scene.camera.world_to_camera, scene.camera.K, scene.camera.lens)
+        part_of = {p.id: p.instance_id for p in scene_parts(scene)}
+        labels = make_labels(raw, category_of, scene.camera.world_to_camera, scene.camera.K, scene.camera.lens,
+                             part_of)
         if scene.right is not None:
-            labels.right = make_labels(raw["right"], category_of, scene.right.world_to_camera, scene.right.K)
+            labels.right = make_labels(raw["right"], category_of, scene.right.world_to_camera, scene.right.K,
+                                       part_of=part_of)
         return labels
 
     def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:

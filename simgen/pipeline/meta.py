@@ -11,9 +11,10 @@ import numpy as np
 
 from simgen.assets import Catalog
 from simgen.assets.library import entries_of
+from simgen.assets.meshes import Part, drawn_objects, scene_parts
 from simgen.config import Settings
 from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
-from simgen.core.scene import Scene
+from simgen.core.scene import Scene, SceneObject
 from simgen.core.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
@@ -45,6 +46,13 @@ def model_relpath(obj_asset_id: str, mesh: MeshRef) -> str:
     return f"models/{obj_asset_id or 'stuff/' + mesh.stem}.ply"
 
 
+def part_relpath(o: SceneObject, part: Part) -> str:
+    """Where a part's mesh (its link's, in the link's frame) goes: ``models/<model's asset key>/<link>.ply``,
+    one file for every configuration of the model."""
+    key = o.asset_id.removesuffix(f"_{o.mesh.digest}") if isinstance(o.mesh, ArticulatedMesh) else o.asset_id
+    return model_relpath(f"{key}/{part.mesh.stem.removeprefix(part.mesh.file.stem + '_')}", part.mesh)
+
+
 def object_geometry(scene: Scene) -> dict[int, tuple[dict, dict]]:
     """Each object's (6D pose, 3D box) in the frame's camera, by instance id (simgen.labels.geometry)."""
     cam = scene.camera
@@ -61,6 +69,9 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     ``geometry``, :func:`object_geometry`), lights, draws, COCO records."""
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
+    parts: dict[int, list[Part]] = {}
+    for p in scene_parts(scene):
+        parts.setdefault(p.instance_id, []).append(p)
     symmetries = {a.key: a.symmetries for a in catalog.assets if a.symmetries}
     sequence, step = frame_position(settings, index)
     split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)
@@ -93,6 +104,9 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             "box3d": geometry[o.instance_id][1],
             **({"symmetries": symmetries[o.asset_id]} if o.asset_id in symmetries else {}),
             **({"joints": dict(o.mesh.joints)} if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints else {}),
+            **({"parts": [{"id": p.id, "link": p.mesh.link, "mesh": part_relpath(o, p),
+                           "mesh_to_world": _mat(p.mesh_to_world)} for p in parts[o.instance_id]]}
+               if o.instance_id in parts else {}),
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],
@@ -129,6 +143,8 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
         if kind.annotate:
             kind.annotate(own.extra[kind.name], annotations)
     models = [(model_relpath(o.asset_id, o.mesh), o.mesh) for o in scene.objects]
+    by_id = {o.instance_id: o for o in scene.objects}
+    models += [(part_relpath(by_id[p.instance_id], p), p.mesh) for p in scene_parts(scene)]
     meta = frame_meta(scene, settings, catalog, index, annotations, geometry)
     meta["image"] = own.image  # exposure metering and tone (simgen.core.tone)
     return FrameOutput(index=index, labels=own, meta=meta, models=models)
@@ -137,9 +153,9 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
 def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
     """Flow of ``scene``'s frame towards ``other``'s, and its validity (see simgen.labels.flow)."""
     motions = object_motions(*[[{"instance_id": o.instance_id, "mesh_to_world": o.mesh_to_world}
-                                for o in s.objects] for s in (scene, other)])
-    flow, z_other, in_view = rigid_flow(labels.depth, labels.instance, scene.camera.K,
+                                for o in drawn_objects(s)] for s in (scene, other)])
+    flow, z_other, in_view = rigid_flow(labels.depth, labels.bodies, scene.camera.K,
                                         scene.camera.world_to_camera, other.camera.K,
                                         other.camera.world_to_camera, motions, scene.camera.lens, other.camera.lens)
-    valid = flow_validity(flow, z_other, in_view, labels.instance, other_labels.depth, other_labels.instance)
+    valid = flow_validity(flow, z_other, in_view, labels.bodies, other_labels.depth, other_labels.bodies)
     return flow, valid

@@ -12,6 +12,7 @@ from simgen.assets import Asset, Catalog
 from simgen.assets import parametric
 from simgen.config import ObjectsConfig
 from simgen.core.mesh_ref import ArticulatedMesh, MeshRef, as_mesh_ref
+from simgen.core.scene import Scene
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import integer, pick, uniform
 
@@ -50,6 +51,50 @@ def posed(asset: Asset, rng: np.random.Generator) -> Asset:
     model = load_articulated(asset.path.file, asset.path.package_dirs)
     ref = asset.path.posed(draw_configuration(model, rng, asset.path.draw))
     return dataclasses.replace(asset, key=f"{asset.key}_{ref.digest}", path=ref)
+
+
+JOINT_STREAM = 0x4A4E54
+"""The random stream of the joint configurations a sequence's articulated objects move through
+(simgen.sampling.random.stream_rng): drawing them changes no other draw."""
+
+
+def smoothstep(t: float) -> float:
+    """3t² - 2t³: from 0 to 1 as t goes from 0 to 1, with no speed at either end."""
+    return t * t * (3.0 - 2.0 * t)
+
+
+def with_joint_motion(scenes: list[Scene], period: int, rng: np.random.Generator) -> list[Scene]:
+    """``scenes`` (a sequence's steps) with each articulated object's joints moving: from the
+    configuration its first step drew to a new one drawn (as its catalog entry says, from ``rng``)
+    ``period`` steps later, then to the next, each joint eased in and out
+    (:func:`smoothstep`) between these keyframes. Its asset key and ``models/`` file follow the
+    configuration of each step. ``period`` 0 or one step: ``scenes`` as they are, nothing drawn."""
+    if period <= 0 or len(scenes) < 2:
+        return scenes
+    from simgen.assets.articulated import draw_configuration, load_articulated
+
+    keys: dict[int, list[dict[str, float]]] = {}  # instance id -> its keyframes' configurations
+    for o in scenes[0].objects:
+        if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints is not None:
+            model = load_articulated(o.mesh.file, o.mesh.package_dirs)
+            keys[o.instance_id] = [dict(o.mesh.joints)] + [
+                draw_configuration(model, rng, o.mesh.draw) for _ in range((len(scenes) - 1) // period + 1)]
+    if not keys:
+        return scenes
+    out = [scenes[0]]
+    for step, scene in enumerate(scenes[1:], start=1):
+        k, t = divmod(step, period)
+        w = smoothstep(t / period)
+        objects = []
+        for o in scene.objects:
+            if o.instance_id in keys:
+                a, b = keys[o.instance_id][k:k + 2]
+                ref = o.mesh.posed({j: min(max(a[j] + w * (b[j] - a[j]), min(a[j], b[j])), max(a[j], b[j])) for j in a})
+                base = o.asset_id.removesuffix(f"_{o.mesh.digest}")
+                o = dataclasses.replace(o, mesh=ref, asset_id=f"{base}_{ref.digest}")
+            objects.append(o)
+        out.append(dataclasses.replace(scene, objects=objects))
+    return out
 
 
 def draw_distractors(catalog: Catalog, count: Sequence[int], scale: Sequence[float], rng: np.random.Generator

@@ -9,8 +9,11 @@ label maps in memory at a time (simgen.labels.tracks says what a track is).
 ``query_step``    (N,) int32       the step each track was drawn at
 ``query_uv``      (N, 2) float32   its pixel centre there (u, v)
 ``instance_id``   (N,) int32       the object it lies on (its instance id)
+``part_id``       (N,) int32       the part it lies on (the ``parts`` label's id: an articulated
+                                   object's link, else the instance id)
 ``category_id``   (N,) int32       that object's COCO category (0: the background)
-``points_object`` (N, 3) float32   the point in the object's own (mesh) coordinates
+``points_object`` (N, 3) float32   the point in the part's own (mesh) coordinates: the object's
+                                   mesh, or the link's (``models/`` holds both)
 ``uv``            (N, T, 2) f32    its position at every step, simgen's pixel convention (the
                                    centre of pixel (u, v) at integer (u, v)); NaN where the lens
                                    cannot project it
@@ -81,14 +84,22 @@ class _Frame:
     def depth(self) -> np.ndarray:
         return read_npy(self._path("depth", ".npy"))
 
-    def instance(self) -> np.ndarray:
+    def has_parts(self) -> bool:
+        return any("parts" in o for o in self.meta["objects"])
+
+    def bodies(self) -> np.ndarray:
+        """The id of the rigid body at each pixel: the parts label where the frame has articulated
+        objects (their links move each on its own), else the instance label."""
+        if self.has_parts():
+            return read_png(self._path("parts", ".png"))
         return read_png(self._path("instance", ".png"))
 
     def normal(self) -> np.ndarray:
         return read_npy(self._path("normal", ".npy"))
 
     def background_ids(self) -> set[int]:
-        return {int(o["instance_id"]) for o in self.meta["objects"] if int(o.get("category_id", 0)) == 0}
+        return {int(i) for o in self.meta["objects"] if int(o.get("category_id", 0)) == 0
+                for i in (o["instance_id"], *(p["id"] for p in o.get("parts", ())))}
 
 
 def complete(frames: list[tuple[str, dict]]) -> bool:
@@ -124,7 +135,7 @@ def sequence_tracks(root: Path, sequence: int, frames: list[tuple[str, dict]], p
     parts = []
     for t, (on_objects, on_background) in sorted(query_counts(rng, params, len(steps)).items()):
         f = steps[t]
-        parts.append(sample_queries(rng, t, f.view(), f.depth(), f.instance(), f.normal(), on_objects,
+        parts.append(sample_queries(rng, t, f.view(), f.depth(), f.bodies(), f.normal(), on_objects,
                                     on_background, f.background_ids()))
     queries = Queries.concat(parts)
     n, length = len(queries), len(steps)
@@ -135,21 +146,25 @@ def sequence_tracks(root: Path, sequence: int, frames: list[tuple[str, dict]], p
         view = f.view()
         p, c, facing = locate(queries, view)
         uv[:, t], camera[:, t] = p, c
-        seen[:, t] = visible(p, c, facing, view, f.depth(), f.instance())
+        seen[:, t] = visible(p, c, facing, view, f.depth(), f.bodies())
     if params.min_visible > 0:  # the first `points` of the candidates in a random order seen often enough
         order = rng.permutation(n)
         keep = np.sort(order[seen[order].mean(axis=1) >= params.min_visible][:params.points])
         queries, uv, camera, seen = queries.take(keep), uv[keep], camera[keep], seen[keep]
+    owner = {int(i): int(o["instance_id"]) for _, meta in frames for o in meta["objects"]
+             for i in (o["instance_id"], *(p["id"] for p in o.get("parts", ())))}
     categories = {int(o["instance_id"]): int(o.get("category_id", 0))
                   for _, meta in frames for o in meta["objects"]}
+    instance = np.array([owner[int(i)] for i in queries.instance], np.int32)
     raster = uv + 0.5  # MOVi's raster pixels, in place of a copy (no second (N, T, 2) array)
     np.nan_to_num(raster, copy=False, nan=0.0)
     return {
         "frames": np.array([int(m["index"]) for _, m in frames], np.int64),
         "query_step": queries.step.astype(np.int32),
         "query_uv": queries.uv.astype(np.float32),
-        "instance_id": queries.instance.astype(np.int32),
-        "category_id": np.array([categories[int(i)] for i in queries.instance], np.int32),
+        "instance_id": instance,
+        "part_id": queries.instance.astype(np.int32),
+        "category_id": np.array([categories[int(i)] for i in instance], np.int32),
         "points_object": queries.points.astype(np.float32),
         "uv": uv,
         "points_camera": camera,

@@ -1,0 +1,231 @@
+"""An arm with a gripper whose joints move through a sequence, labelled link by link.
+
+Franka's Panda (as pybullet_data ships it: seven revolute joints, two prismatic fingers) in a
+tabletop sequence with objects.joint_motion: every pixel's part id, instance id and depth, the
+optical flow between steps and the point tracks, each against ground truth built without simgen's
+model code: the URDF's visuals read here with ElementTree, each link posed by PyBullet's forward
+kinematics at the joint values the frame's meta records and placed by the object's mesh_to_world
+(the rest of the scene from the dataset's models/), rays cast through every pixel centre
+(tests/groundtruth.py), each hit point moved with its own link to the next step and projected.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pybullet
+import pytest
+import trimesh
+
+from conftest import set_settings, tiny_settings
+from groundtruth import incidence_cos, intersect
+from simgen.io.dataset.layout import read_frame
+from test_articulated import DATA, MODELS, _bullet_poses, _rpy
+
+pytestmark = [pytest.mark.render, pytest.mark.slow]  # a 3-step render and its ray casts: ~40 s on 2 cores
+KEY = "panda"
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("motion")
+    rel, packages = MODELS[KEY]
+    catalog = root / "catalog.yaml"
+    catalog.write_text(f"categories: [robot]\nassets:\n  - mesh: {DATA / rel}\n    category: robot\n"
+                       f"    scale: 0.6\n    packages: [{', '.join(str(DATA / p) for p in packages)}]\n")
+    out = root / "data"
+    from simgen.pipeline import run
+
+    run(set_settings(tiny_settings(out, frames=STEPS, width=80, height=60), objects__catalog=str(catalog),
+                     objects__count=[1, 1], sequence__length=STEPS, objects__joint_motion=2,
+                     output__labels=["parts", "tracks"], output__track_background=0.0, output__track_points=200))
+    return out
+
+
+def link_meshes() -> dict[str, trimesh.Trimesh]:
+    """Each link's visuals in its own frame, read from the URDF here (``package://`` paths are the
+    URDF's folder's, as pybullet_data lays the Panda out)."""
+    path = DATA / MODELS[KEY][0]
+    out = {}
+    for link in ET.parse(path).getroot().findall("link"):
+        parts = []
+        for visual in link.findall("visual"):
+            origin = visual.find("origin")
+            xyz = [float(s) for s in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()]
+            rpy = [float(s) for s in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()]
+            local = np.eye(4)
+            local[:3, :3], local[:3, 3] = _rpy(*rpy), xyz
+            geometry = visual.find("geometry")[0]
+            assert geometry.tag == "mesh"
+            m = trimesh.load(path.parent / geometry.get("filename").removeprefix("package://"), force="mesh")
+            m.apply_transform(np.diag([*(float(s) for s in geometry.get("scale", "1 1 1").split()), 1.0]))
+            m.apply_transform(local)
+            parts.append(m)
+        if parts:
+            out[link.get("name")] = trimesh.util.concatenate(parts)
+    return out
+
+
+@pytest.fixture(scope="module")
+def links() -> dict[str, trimesh.Trimesh]:
+    return link_meshes()
+
+
+def arm_of(meta: dict) -> dict:
+    (arm,) = [o for o in meta["objects"] if "joints" in o]
+    return arm
+
+
+def link_to_world(meta: dict) -> dict[str, np.ndarray]:
+    """Each link's pose in the world at the frame's joint values, by PyBullet (the root link's: the
+    object's mesh_to_world)."""
+    arm = arm_of(meta)
+    values = dict(arm["joints"])
+    for joint in ET.parse(DATA / MODELS[KEY][0]).getroot().findall("joint"):  # the fingers' mimic joint
+        mimic = joint.find("mimic")
+        if mimic is not None:
+            values[joint.get("name")] = (float(mimic.get("multiplier", "1")) * values[mimic.get("joint")]
+                                         + float(mimic.get("offset", "0")))
+    client = pybullet.connect(pybullet.DIRECT)
+    try:
+        poses = _bullet_poses(client, KEY, values)
+    finally:
+        pybullet.disconnect(client)
+    root = np.array(arm["mesh_to_world"])  # the root link's pose; PyBullet gives every other link's
+    return {p["link"]: root @ poses.get(p["link"], np.eye(4)) for p in arm["parts"]}
+
+
+def ray_cast(root: Path, meta: dict, links: dict[str, trimesh.Trimesh]) -> dict[str, np.ndarray]:
+    """Per pixel centre: the part id hit (the arm's links by the meta's part table, every other
+    object its instance id), the planar depth, the hit point in the world and the face normal."""
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    W, H = meta["width"], meta["height"]
+    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    cam_dirs = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(W * H)], axis=-1)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    origin, dirs = -R.T @ t, cam_dirs @ R
+    depth, part, normal = np.full(W * H, np.inf), np.zeros(W * H, np.int64), np.zeros((W * H, 3))
+    bodies = []
+    for o in meta["objects"]:
+        if "joints" in o:
+            ids = {p["link"]: p["id"] for p in o["parts"]}
+            poses = link_to_world(meta)
+            bodies += [(ids[name], m.copy().apply_transform(poses[name])) for name, m in links.items()]
+        else:
+            bodies.append((o["instance_id"], trimesh.load(root / o["mesh"], force="mesh").apply_transform(
+                np.array(o["mesh_to_world"]))))
+    for body_id, mesh in bodies:
+        hit_t, tri = intersect(origin, dirs, mesh.triangles)
+        closer = hit_t < depth
+        depth[closer], part[closer] = hit_t[closer], body_id
+        normal[closer] = mesh.face_normals[tri[closer]] @ R.T
+    points = origin + depth[:, None] * dirs
+    return {"part": part.reshape(H, W), "depth": depth.reshape(H, W), "normal": normal.reshape(H, W, 3),
+            "points": points.reshape(H, W, 3)}
+
+
+@pytest.fixture(scope="module")
+def frames(rendered, links):
+    out = []
+    for i in range(STEPS):
+        frame = read_frame(rendered, i)
+        out.append((frame, ray_cast(rendered, frame["meta"], links)))
+    return out
+
+
+def project(meta: dict, world: np.ndarray) -> np.ndarray:
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    cam = world @ w2c[:3, :3].T + w2c[:3, 3]
+    uv = cam @ K.T
+    return uv[..., :2] / uv[..., 2:]
+
+
+def test_the_joints_move_smoothly_through_drawn_configurations(frames):
+    """Period 2: steps 0 and 2 are drawn configurations, step 1 the eased half way (smoothstep(1/2)
+    = 1/2) between them; every value within its limits."""
+    from simgen.assets.articulated import load_articulated
+
+    rel, packages = MODELS[KEY]
+    limits = {j.name: (j.lower, j.upper) for j in load_articulated(DATA / rel, [DATA / p for p in packages]).actuated}
+    q = [arm_of(f["meta"])["joints"] for f, _ in frames]
+    assert all(set(x) == set(limits) for x in q)
+    assert all(limits[k][0] <= x[k] <= limits[k][1] for x in q for k in x)
+    assert all(q[2][k] != q[0][k] for k in limits), "a joint that did not move"
+    for k in limits:
+        assert q[1][k] == pytest.approx((q[0][k] + q[2][k]) / 2, abs=1e-12)
+    assets = [arm_of(f["meta"])["asset"] for f, _ in frames]
+    assert len(set(assets)) == STEPS  # each configuration's own models/ file
+
+
+@pytest.mark.parametrize("step", range(STEPS))
+def test_every_pixel_has_its_links_part_id_and_exact_depth(frames, step):
+    frame, gt = frames[step]
+    arm = arm_of(frame["meta"])
+    part_ids = {p["id"] for p in arm["parts"]}
+    assert len(part_ids) == len(arm["parts"]) >= 9 and min(part_ids) > max(o["instance_id"] for o in frame["meta"]["objects"])
+    seen = set(np.unique(gt["part"]).tolist()) & part_ids
+    assert len(seen) >= 4, f"only links {seen} of the arm in view: nothing to test"
+    parts = frame["parts"].astype(np.int64)
+    assert np.array_equal(parts, gt["part"]), f"{(parts != gt['part']).sum()} pixels disagree"
+    merged = np.where(np.isin(gt["part"], list(part_ids)), arm["instance_id"], gt["part"])
+    assert np.array_equal(frame["instance"].astype(np.int64), merged)
+    same = gt["part"] > 0
+    facing = same & (incidence_cos(np.array(frame["meta"]["K"]), gt["normal"]) > 0.1)
+    rel = np.abs(frame["depth"][facing] - gt["depth"][facing]) / gt["depth"][facing]
+    assert rel.max() < 1e-5, f"max relative depth error {rel.max():.2e}"
+
+
+@pytest.mark.parametrize("step", range(STEPS - 1))
+def test_forward_flow_follows_each_link(rendered, frames, step):
+    """Each ray-cast hit point moved with its own link's PyBullet poses (still objects stay),
+    projected into the next step: the flow within 0.01 px on every valid pixel of the arm."""
+    (frame, gt), (later, _) = frames[step], frames[step + 1]
+    flow = np.load(rendered / "flow_forward" / f"{step:06d}.npy")
+    valid = np.asarray(read_png_bool(rendered / "flow_forward_valid" / f"{step:06d}.png"))
+    ids = {p["id"]: p["link"] for p in arm_of(frame["meta"])["parts"]}
+    now, then = link_to_world(frame["meta"]), link_to_world(later["meta"])
+    moved = gt["points"].copy()
+    for pid, link in ids.items():
+        sel = gt["part"] == pid
+        motion = then[link] @ np.linalg.inv(now[link])
+        moved[sel] = gt["points"][sel] @ motion[:3, :3].T + motion[:3, 3]
+    h, w = gt["part"].shape
+    u, v = np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float))
+    expected = project(later["meta"], moved) - np.stack([u, v], axis=-1)
+    on_arm = np.isin(gt["part"], list(ids)) & valid & (frame["parts"] == gt["part"])
+    assert on_arm.sum() > 20, "too little of the arm valid to test"
+    moving = np.linalg.norm(expected[on_arm], axis=-1)
+    assert moving.max() > 0.5, "the arm barely moved in the image"
+    epe = np.linalg.norm(flow[on_arm] - expected[on_arm], axis=-1)
+    assert epe.max() < 0.01, f"max end-point error {epe.max():.4f} px on the arm"
+    rest = (gt["part"] > 0) & ~np.isin(gt["part"], list(ids)) & valid
+    epe_rest = np.linalg.norm(flow[rest] - expected[rest], axis=-1)
+    assert epe_rest.max() < 0.01
+
+
+def read_png_bool(path: Path) -> np.ndarray:
+    from simgen.io.files import read_png
+
+    return read_png(path) > 0
+
+
+def test_tracks_on_the_arm_follow_their_link(rendered, frames):
+    """Every track's point, in its part's own coordinates, placed by its link's PyBullet pose at
+    each step and projected: its uv within 0.01 px wherever the lens projects it."""
+    tracks = np.load(rendered / "tracks" / "000000.npz")
+    arm = arm_of(frames[0][0]["meta"])
+    ids = {p["id"]: p["link"] for p in arm["parts"]}
+    on_arm = np.isin(tracks["part_id"], list(ids))
+    assert on_arm.sum() >= 10, "too few tracks on the arm"
+    assert (tracks["instance_id"][on_arm] == arm["instance_id"]).all()
+    assert (tracks["part_id"][~on_arm] == tracks["instance_id"][~on_arm]).all()
+    for t, (frame, _) in enumerate(frames):
+        poses = link_to_world(frame["meta"])
+        for k in np.flatnonzero(on_arm):
+            pose = poses[ids[int(tracks["part_id"][k])]]
+            world = pose[:3, :3] @ tracks["points_object"][k].astype(float) + pose[:3, 3]
+            assert np.abs(project(frame["meta"], world) - tracks["uv"][k, t]).max() < 0.01

@@ -38,13 +38,14 @@ from simgen.assets import Catalog, load_mesh
 from simgen.assets.environment import FILE_LOOK, Environment, check_file, load_environment
 from simgen.config import SettleConfig, Settings
 from simgen.config.schema import setting, span
+from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh
 from simgen.core.paths import ASSET_DIR
 from simgen.core.scene import Scene, SceneObject
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
-from simgen.sampling.objects import object_name, pick_objects
+from simgen.sampling.objects import object_name, pick_objects, posed_model
 from simgen.sampling.physics import (FALL, bounding_sphere, box_pose, box_volume, drop_centres, drop_pose, rigid_body,
                                      settling, world_colliders)
 from simgen.sampling.random import integer, random_rotation, uniform
@@ -86,14 +87,48 @@ class Config:
     """Metres (standard deviation) the camera's aim moves off the bin floor's centre."""
     physics: SettleConfig = dataclasses.field(default_factory=SettleConfig)
     """The drops and the simulation that settles them."""
+    robot: Optional[str] = setting(None, example="bundled")
+    """A robot standing in the cell: a URDF or MJCF file, or "bundled" (assets/robots/arm.urdf, a
+    six-joint arm with a two-finger gripper, 0.96 m stretched up); null: none. Its joints are drawn
+    within their limits for each scene (objects.joint_motion moves them through a sequence); it is
+    a static collider of the simulation, and each of its links a part (output.labels=[parts])."""
+    robot_at: list[float] = setting([0.42, 0.0, 0.0], example="[0.42, 0.0, 0.0]")
+    """Where the robot's base stands: x, y, z in the file's world (m). The bundled bin stands centred
+    on a table top at z = 0 that reaches 0.6 m along x."""
+    robot_yaw: list[float] = span([150.0, 210.0])
+    """Degrees the robot's base is turned about the vertical, drawn per scene (180: its x axis
+    towards -x, to the bundled bin)."""
+    robot_category: Optional[str] = setting(None, example="robot")
+    """The catalog category the robot is labelled as (one COCO object); null: background (category
+    0, an occluder whose pixels are known)."""
 
 
 def file_of(sc: Config) -> str | Path:
     return BUNDLED_BIN if sc.file is None else sc.file
 
 
+BUNDLED_ROBOT = ASSET_DIR / "robots" / "arm.urdf"
+"""scene.robot=bundled: a six-joint arm with a two-finger gripper, built of boxes and cylinders."""
+
+
+def robot_of(sc: Config) -> ArticulatedMesh | None:
+    """scene.robot as a model (its file resolved; null: None)."""
+    if sc.robot is None:
+        return None
+    path = BUNDLED_ROBOT if sc.robot == "bundled" else Path(sc.robot).expanduser().resolve()
+    if path.suffix.lower() not in (*URDF_SUFFIXES, *MJCF_SUFFIXES) or not path.is_file():
+        raise SimgenError(f"scene.robot={sc.robot}: give a URDF or MJCF file that exists ({path}), or bundled")
+    return ArticulatedMesh(path)
+
+
 def check(settings: Settings) -> None:
     check_file(file_of(settings.scene))
+    sc = settings.scene
+    robot = robot_of(sc)
+    if robot is not None:
+        load_mesh(robot)  # read once: a broken model is one line before the first frame
+        if len(sc.robot_at) != 3:
+            raise SimgenError(f"scene.robot_at={list(sc.robot_at)}: give x, y, z (m)")
     if not settings.scene.bin:
         raise SimgenError("scene.bin=[]: name the bin's parts (object name globs, collection:GLOB, material:GLOB, "
                           "property:KEY), e.g. scene.bin=[bin*]")
@@ -181,6 +216,10 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                             category_id=0, material=FILE_LOOK, role="environment") for k, p in enumerate(env.parts)]
     lowest = float(env.bounds[:, 0, 2].min())
     boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in env.parts])
+    robot, robot_params = stand_robot(settings, catalog, rng, len(objects) + 1)
+    if robot is not None:  # it stands still: a static collider, as it is posed
+        objects.append(robot)
+        static.append((robot.mesh, robot.mesh_to_world))
     physics = settling(sc.physics, bodies, [floor.slab(), *boxes], static, floor=lowest - FALL)
 
     # 4. lights aimed at the bin; per step a camera on a shell above it (elevation = 90 - tilt)
@@ -192,7 +231,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
               "bin": {"parts": list(floor.surface.parts), "floor_z": floor.floor, "floor_area": floor.surface.area,
                       "centre": floor.centre.tolist()},
               "objects": {"count_drawn": len(picks) + len(dropped), "dropped": dropped, "objects": drawn},
-              **light_params}
+              **light_params, **robot_params}
     if len(drawn) < o.count[0]:
         params[SHORTFALL] = {"placed": len(drawn), "wanted": o.count[0], "message": (
             f"impossible placement: {len(dropped)} of the objects drawn are wider than the bin's floor in "
@@ -206,6 +245,34 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         scenes.append(Scene(objects=objects, lights=lights, camera=camera, world=world, physics=physics,
                             params={**params, "camera": camera_params}))
     return scenes
+
+
+def stand_robot(settings: Settings, catalog: Catalog, rng: np.random.Generator, instance_id: int
+                ) -> tuple[SceneObject | None, dict]:
+    """scene.robot standing at scene.robot_at, turned by a drawn scene.robot_yaw, its joints drawn
+    (:func:`simgen.sampling.objects.posed_model`), and its draws; (None, {}) without one (nothing drawn)."""
+    sc = settings.scene
+    model = robot_of(sc)
+    if model is None:
+        return None, {}
+    category_id = 0
+    if sc.robot_category is not None:
+        ids = {c.name: c.id for c in catalog.categories}
+        if sc.robot_category not in ids:
+            raise SimgenError(f"scene.robot_category={sc.robot_category}: no such category in the catalog "
+                              f"({', '.join(ids)}); add it to the catalog's categories or fix the name")
+        category_id = ids[sc.robot_category]
+    pose_ref = posed_model(model, rng)
+    yaw = uniform(rng, sc.robot_yaw)
+    pose = np.eye(4)
+    c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
+    pose[:2, :2], pose[:3, 3] = [[c, -s], [s, c]], sc.robot_at
+    key = f"robot/{model.file.stem}_{pose_ref.digest}"
+    robot = SceneObject(name=object_name(instance_id, key, pose_ref), mesh=pose_ref, mesh_to_world=pose,
+                        instance_id=instance_id, category_id=category_id,
+                        material=sample_material(settings.materials, rng), asset_id=key)
+    return robot, {"robot": {"file": str(model.file), "at": list(sc.robot_at), "yaw_deg": yaw,
+                             "joints": dict(pose_ref.joints)}}
 
 
 RECIPE = Recipe(name="bin_picking", Config=Config, make_sequence=make_sequence, check=check)

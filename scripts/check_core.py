@@ -11,7 +11,8 @@ is checked without an edit here:
   format or kind that needs a stereo rig gets its own run with ``camera.rig=stereo``): point
   tracks, MOT, TAP-Vid, BOP, YOLO, nerfstudio, WebDataset, .flo and KITTI flow among them;
 - a calibrated fisheye lens, a rig of calibrated cameras, many views of one scene, a user's world
-  from an OBJ file of its own, one's own meshes, photos behind, a catalog holding a robot (a
+  from an OBJ file of its own, one's own meshes, photos behind, the bundled robot moving beside the
+  bin (its parts, flow and tracks), a catalog holding a robot (a
   URDF posed through MuJoCo);
 - the commands that render nothing: validate, inspect, compare, merge and a tiny fit.
 
@@ -137,6 +138,9 @@ def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     (robots / "catalog.yaml").write_text("categories: [robot]\nassets:\n  - {mesh: arm.urdf, category: robot, scale: 0.2}\n")
     out.append(("a robot from a URDF, its joints drawn", [f"objects.catalog={robots / 'catalog.yaml'}", "frames=1"],
                 ["meta/000000.json", "models/robot/"]))
+    out.append(("the bundled robot beside the bin, its joints moving, its links as parts", [
+        "scene=bin_picking", "scene.robot=bundled", "sequence.length=2", "objects.joint_motion=1",
+        "output.labels=[parts,tracks]", "frames=2"], ["parts/000001.png", "flow_forward/000000.npy", "tracks/000000.npz"]))
     out.append(("walls, a room and one's photos behind the objects", [
         "scene.background=[walls,room,ground]", f"scene.background_dir={photos}", "frames=1"], ["meta/000000.json"]))
     return out

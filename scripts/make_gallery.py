@@ -129,6 +129,15 @@ def entries() -> list[Entry]:
               ("scene=flying", "sequence.length=3"), frames=3, seed=5,
               columns=(("previews/overlay/000000.png", "step 0"), ("previews/overlay/000001.png", "step 1"),
                        ("previews/flow_forward/000000.png", "flow 0 to 1"))),
+        Entry("robot-cell", "camera", "A robot whose joints move",
+              "`scene=bin_picking scene.robot=bundled objects.joint_motion=2 'output.labels=[parts]'` in a sequence: "
+              "the bundled arm beside the bin, its joints moving between drawn configurations; each link is a part of "
+              "its own (`parts/`), so the forward flow from the first step to the second follows every link "
+              "([robots](how-to/own-meshes.md#robots-and-other-things-with-joints)).",
+              ("scene=bin_picking", "scene.robot=bundled", "scene.camera_distance=[1.7,1.7]", "sequence.length=3",
+               "objects.joint_motion=2", "output.labels=[parts]"), frames=3, seed=2,
+              columns=(("images/000000.png", "step 0"), ("previews/parts/000000.png", "parts"),
+                       ("previews/flow_forward/000000.png", "flow 0 to 1"))),
     ]
     return found
 

@@ -570,3 +570,85 @@ def test_a_catalog_entry_gives_its_joint_draws_and_a_rigid_one_cannot(tmp_path):
     (tmp_path / "c.yaml").write_text("categories: [robot]\nassets:\n" + entry.replace("[0, 0.1]", "[0.1, 0]"))
     with pytest.raises(SimgenError, match=r"must be \[low, high\] with low <= high"):
         load_catalog(tmp_path / "c.yaml")
+
+
+# ------------------------------------------------------------------ joints that move in a sequence
+
+
+def _kuka_trajectory(tmp_path: Path, rows: list[list[float]], names=("lbr_iiwa_joint_2", "lbr_iiwa_joint_4")) -> Path:
+    path = tmp_path / "wave.csv"
+    path.write_text(",".join(names) + "\n" + "".join(",".join(str(x) for x in r) + "\n" for r in rows))
+    return path
+
+
+def _sequence_joints(tmp_path: Path, entry_extra: str, steps: int, **settings) -> list[dict[str, float]]:
+    """The KUKA's joints at each step of one FakeRenderer sequence of ``steps``."""
+    import json
+
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import run
+
+    (tmp_path / "catalog.yaml").write_text(f"categories: [robot]\nassets:\n  - mesh: {DATA / MODELS['kuka'][0]}\n"
+                                           f"    category: robot\n    scale: 0.25\n{entry_extra}")
+    out = tmp_path / "data"
+    run(set_settings(tiny_settings(out, frames=steps, width=32, height=24), objects__catalog=str(tmp_path / "catalog.yaml"),
+                     objects__count=[1, 1], sequence__length=steps, **settings), make_renderer=FakeRenderer)
+    metas = [json.loads((out / "meta" / f"{i:06d}.json").read_text()) for i in range(steps)]
+    return [next(o["joints"] for o in m["objects"] if "joints" in o) for m in metas]
+
+
+def test_joint_motion_eases_through_drawn_configurations(tmp_path):
+    """Period 4: steps 0, 4 and 8 are drawn configurations, each step between them
+    a + smoothstep(t / 4) (b - a) of its neighbours; every value within its limits."""
+    from simgen.sampling.objects import smoothstep
+
+    q = _sequence_joints(tmp_path, "", 9, objects__joint_motion=4)
+    limits = {j.name: (j.lower, j.upper) for j in _load("kuka").actuated}
+    assert all(limits[k][0] <= x[k] <= limits[k][1] for x in q for k in x)
+    for step in range(9):
+        k, t = divmod(step, 4)
+        if t == 0:
+            continue
+        a, b = q[4 * k], q[4 * k + 4]
+        for j in a:
+            assert q[step][j] == pytest.approx(a[j] + smoothstep(t / 4) * (b[j] - a[j]), abs=1e-12)
+    assert q[0] != q[4] != q[8]
+    (tmp_path / "still").mkdir()
+    still = _sequence_joints(tmp_path / "still", "", 3)
+    assert still[0] == still[1] == still[2]  # objects.joint_motion=0: held
+
+
+def test_a_trajectory_is_played_row_by_row_turning_at_its_ends(tmp_path):
+    rows = [[0.1 * k, -0.05 * k] for k in range(5)]
+    path = _kuka_trajectory(tmp_path, rows)
+    q = _sequence_joints(tmp_path, f"    trajectory: {path.name}\n", 12)
+    index = [rows.index([x["lbr_iiwa_joint_2"], x["lbr_iiwa_joint_4"]]) for x in q]
+    assert all(abs(a - b) == 1 for a, b in zip(index, index[1:])), index  # one row a step, back and forth
+    assert {0, 4} <= set(index)
+    others = [{k: v for k, v in x.items() if k not in ("lbr_iiwa_joint_2", "lbr_iiwa_joint_4")} for x in q]
+    assert all(o == others[0] for o in others)  # the joints it does not name hold their drawn values
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lbr_iiwa_joint_2\n", r"needs a header of joint names and at least one row"),
+    ("lbr_iiwa_joint_2,lbr_iiwa_joint_2\n0,0\n", r"must name each joint once"),
+    ("elbow\n0.1\n", r"column 'elbow' is no joint of model\.urdf that moves"),
+    ("lbr_iiwa_joint_2,lbr_iiwa_joint_4\n0.1\n", r"row 2 has 1 values for 2 joints"),
+    ("lbr_iiwa_joint_2\nfast\n", r"row 2 holds a value that is no number"),
+    ("lbr_iiwa_joint_2\n0\nnan\n", r"row 3 holds a value that is not finite"),
+    ("lbr_iiwa_joint_2\n0\n9.5\n", r"row 3 puts 'lbr_iiwa_joint_2' at 9\.5, outside its limits"),
+])
+def test_a_bad_trajectory_is_one_line_before_anything_renders(tmp_path, text, message):
+    from simgen.assets import load_catalog
+    from simgen.assets.meshes import validate_catalog
+
+    (tmp_path / "wave.csv").write_text(text)
+    (tmp_path / "c.yaml").write_text(f"categories: [robot]\nassets:\n  - mesh: {DATA / MODELS['kuka'][0]}\n"
+                                     "    category: robot\n    trajectory: wave.csv\n")
+    with pytest.raises(SimgenError, match=message):
+        validate_catalog(load_catalog(tmp_path / "c.yaml"))
+    (tmp_path / "c.yaml").write_text(f"categories: [robot]\nassets:\n  - mesh: {DATA / MODELS['kuka'][0]}\n"
+                                     "    category: robot\n    trajectory: gone.csv\n")
+    with pytest.raises(SimgenError, match=r"'trajectory' of assets\[0\] .* names 'gone\.csv', which is no file"):
+        load_catalog(tmp_path / "c.yaml")

@@ -229,3 +229,18 @@ def test_tracks_on_the_arm_follow_their_link(rendered, frames):
             pose = poses[ids[int(tracks["part_id"][k])]]
             world = pose[:3, :3] @ tracks["points_object"][k].astype(float) + pose[:3, 3]
             assert np.abs(project(frame["meta"], world) - tracks["uv"][k, t]).max() < 0.01
+
+
+def test_each_part_has_its_links_3d_box(frames, links):
+    """The meta's box3d of each part: the corners of its link mesh's bounds (read here from the
+    URDF's files), placed by PyBullet's link pose, in the frame's camera."""
+    for frame, _ in frames:
+        meta = frame["meta"]
+        w2c, poses = np.array(meta["world_to_camera"]), link_to_world(meta)
+        for p in arm_of(meta)["parts"]:
+            lo, hi = links[p["link"]].bounds
+            assert np.allclose(p["box3d"]["min"], lo, atol=1e-6) and np.allclose(p["box3d"]["max"], hi, atol=1e-6)
+            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            camera = (w2c @ poses[p["link"]] @ np.c_[corners, np.ones(8)].T).T[:, :3]
+            got = np.array(p["box3d"]["corners"])
+            assert np.abs(got[:, None] - camera[None]).sum(-1).min(1).max() < 1e-6  # the same 8 points

@@ -78,7 +78,7 @@ def assert_inside_the_bin(root: Path, meta: dict) -> int:
     """Every object of the frame rests inside the bin (not fallen); how many there are."""
     settle = meta["params"]["placement"]["settle"]
     assert settle["at_rest"] and not settle.get("fallen"), settle
-    placed = [o for o in meta["objects"] if not o["name"].startswith("env_")]
+    placed = [o for o in meta["objects"] if not o["name"].startswith("env_") and "joints" not in o]  # no robot
     for o in placed:
         v = posed(root, o).vertices
         lo, hi = v.min(axis=0), v.max(axis=0)
@@ -224,5 +224,103 @@ def test_the_own_recipe_tutorial_runs_as_written(tmp_path):
         for index in range(2):
             meta = json.loads((root / "meta" / f"{index:06d}.json").read_text())
             assert assert_inside_the_bin(root, meta) >= 1
+            assert [o["category_id"] for o in meta["objects"] if "parts" in o] == [0]  # the robot, drawn as its links
         assert json.loads((root / "dataset.json").read_text())["config"]["scene"]["recipe"] == recipe
     assert (tmp_path / "data" / "picks" / "inspect.html").is_file()
+
+
+# ------------------------------------------------------------------ a robot in the cell
+
+
+@pytest.fixture(scope="module")
+def with_robot(tmp_path_factory) -> Path:
+    """2 frames of the bin picking cell with the bundled arm beside the bin, its links as parts."""
+    out = tmp_path_factory.mktemp("bin_robot") / "out"
+    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=bin_picking", "scene.robot=bundled", "frames=2",
+                        "seed=4", "render.width=96", "render.height=72", "render.samples=2", "objects.count=[2,3]",
+                        "scene.camera_distance=[1.6,1.8]", "output.labels=[parts]", f"output.dir={out}"],
+                       capture_output=True, text=True, timeout=600, cwd=out.parent)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def bullet_link_poses(urdf: Path, joints: dict[str, float]) -> dict[str, np.ndarray]:
+    """Each link's pose in the model's (base link's) frame by PyBullet at ``joints``, the URDF's mimic
+    joints following their leaders (read here with ElementTree)."""
+    import xml.etree.ElementTree as ET
+
+    import pybullet
+
+    values = dict(joints)
+    for joint in ET.parse(urdf).getroot().findall("joint"):
+        mimic = joint.find("mimic")
+        if mimic is not None:
+            values[joint.get("name")] = (float(mimic.get("multiplier", "1")) * values[mimic.get("joint")]
+                                         + float(mimic.get("offset", "0")))
+    client = pybullet.connect(pybullet.DIRECT)
+    try:
+        body = pybullet.loadURDF(str(urdf), useFixedBase=True, physicsClientId=client)
+        out = {}
+        for j in range(pybullet.getNumJoints(body, physicsClientId=client)):
+            info = pybullet.getJointInfo(body, j, physicsClientId=client)
+            if info[1].decode() in values:
+                pybullet.resetJointState(body, j, values[info[1].decode()], physicsClientId=client)
+        base_pos, base_quat = pybullet.getBasePositionAndOrientation(body, physicsClientId=client)
+        inertial = pybullet.getDynamicsInfo(body, -1, physicsClientId=client)
+        to_base = np.linalg.inv(_pose(base_pos, base_quat) @ np.linalg.inv(_pose(inertial[3], inertial[4])))
+        for j in range(pybullet.getNumJoints(body, physicsClientId=client)):
+            s = pybullet.getLinkState(body, j, computeForwardKinematics=True, physicsClientId=client)
+            out[pybullet.getJointInfo(body, j, physicsClientId=client)[12].decode()] = to_base @ _pose(s[4], s[5])
+        return out
+    finally:
+        pybullet.disconnect(client)
+
+
+def _pose(position, quat_xyzw) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    m = np.eye(4)
+    m[:3, :3], m[:3, 3] = Rotation.from_quat(quat_xyzw).as_matrix(), position
+    return m
+
+
+@pytest.mark.render
+@pytest.mark.slow  # its own render: ~20 s on 2 cores
+def test_a_robot_stands_beside_the_bin_each_link_a_part(with_robot):
+    """The bundled arm at scene.robot_at, turned within scene.robot_yaw, its joints within their limits;
+    its links' poses those of PyBullet's forward kinematics; every pixel's part id a ray cast of the
+    dataset's models placed by those poses; background (category 0): no COCO annotation, one instance."""
+    from simgen.io.dataset.layout import read_frame
+
+    urdf = ROOT / "assets" / "robots" / "arm.urdf"
+    seen = 0
+    for index in range(2):
+        f = read_frame(with_robot, index)
+        meta = f["meta"]
+        (robot,) = [o for o in meta["objects"] if "joints" in o]
+        drawn = meta["params"]["robot"]
+        assert drawn["at"] == [0.42, 0.0, 0.0] and 150 <= drawn["yaw_deg"] <= 210 and drawn["joints"] == robot["joints"]
+        assert robot["category_id"] == 0 and np.allclose(np.array(robot["mesh_to_world"])[:3, 3], [0.42, 0, 0])
+        theirs = bullet_link_poses(urdf, robot["joints"])
+        for p in robot["parts"]:
+            expected = np.array(robot["mesh_to_world"]) @ theirs.get(p["link"], np.eye(4))
+            assert np.allclose(p["mesh_to_world"], expected, atol=1e-6), p["link"]  # PyBullet: single precision
+        H, W = meta["height"], meta["width"]
+        origin, dirs, _ = pixel_centre_rays(np.array(meta["K"]), np.array(meta["world_to_camera"]), W, H)
+        depth, ids = np.full(H * W, np.inf), np.zeros(H * W, np.int64)
+        parts = {p["id"]: p for p in robot["parts"]}
+        meshes = [(o["instance_id"], mesh) for o, (_, mesh) in zip(meta["objects"], world_meshes(with_robot, meta))
+                  if "joints" not in o]
+        meshes += [(pid, posed(with_robot, p)) for pid, p in parts.items()]
+        for iid, mesh in meshes:
+            t, _ = intersect(origin, dirs, mesh.triangles)
+            closer = t < depth
+            depth[closer], ids[closer] = t[closer], iid
+        ids = ids.reshape(H, W)
+        seen += int(np.isin(ids, list(parts)).sum())
+        assert (f["parts"].astype(np.int64) == ids).mean() > 0.999
+        assert np.array_equal(f["instance"][np.isin(ids, list(parts))], np.full(np.isin(ids, list(parts)).sum(),
+                                                                                 robot["instance_id"]))
+        coco_ids = [a["simgen"]["instance_id"] for a in meta["coco"]["annotations"]]
+        assert robot["instance_id"] not in coco_ids
+    assert seen > 50, "the robot barely in view: nothing to test"

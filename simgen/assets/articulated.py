@@ -712,15 +712,61 @@ def link_poses(model: ArticulatedModel, q: Mapping[str, float]) -> dict[str, np.
     return poses
 
 
+MAX_TRAJECTORY_BYTES = 64 << 20
+"""Largest trajectory file simgen reads (a million rows of a 7-joint arm is about 60 MB)."""
+
+
+def read_trajectory(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
+    """The joint names (its header) and the (rows, joints) float64 values of a trajectory CSV file,
+    read once per file and modification (do not mutate the array). One-line SimgenError for a
+    file that is too large, not UTF-8, has no rows, a repeated or empty name, a row of another
+    length, or a value that is not a finite number."""
+    st = Path(path).stat()
+    return _read_trajectory(Path(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_trajectory(path: Path, size: int, mtime: int) -> tuple[tuple[str, ...], np.ndarray]:
+    import csv
+
+    what = f"trajectory {path}"
+    if size > MAX_TRAJECTORY_BYTES:
+        raise SimgenError(f"{what}: {size} bytes, more than the {MAX_TRAJECTORY_BYTES} simgen reads; shorten it")
+    try:
+        rows = [r for r in csv.reader(path.read_text(encoding="utf-8").splitlines()) if any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise SimgenError(f"{what}: cannot be read as CSV ({' '.join(str(e).split())}); give a UTF-8 CSV file") from None
+    if len(rows) < 2:
+        raise SimgenError(f"{what}: needs a header of joint names and at least one row of values")
+    names = tuple(c.strip() for c in rows[0])
+    if not all(names) or len(set(names)) != len(names):
+        raise SimgenError(f"{what}: its header must name each joint once, got {list(names)}")
+    values = np.empty((len(rows) - 1, len(names)))
+    for k, row in enumerate(rows[1:]):
+        if len(row) != len(names):
+            raise SimgenError(f"{what}: row {k + 2} has {len(row)} values for {len(names)} joints")
+        try:
+            values[k] = [float(c) for c in row]
+        except ValueError:
+            raise SimgenError(f"{what}: row {k + 2} holds a value that is no number: {row}") from None
+    if not np.isfinite(values).all():
+        raise SimgenError(f"{what}: row {int(np.flatnonzero(~np.isfinite(values).all(1))[0]) + 2} holds a value "
+                          "that is not finite")
+    values.flags.writeable = False
+    return names, values
+
+
 def draw_configuration(model: ArticulatedModel, rng: np.random.Generator, draw: JointDraw = JointDraw()
                        ) -> dict[str, float]:
     """A value for each actuated joint, in the order of :attr:`ArticulatedModel.actuated`: uniform
     within its range (its limits, or the first of ``draw.ranges`` whose glob matches it); a
     continuous joint's over [-pi, pi); an unlimited MJCF slide (no range to draw from) at its
     reference value. With ``draw.configurations``, one of them is picked uniformly first and each
-    joint it names is drawn within +-``draw.spread`` of its value, clipped to the range. Draws only
-    from ``rng`` (the same state, the same configuration); nothing more than without ``draw`` when
-    it is the default. SimgenError (:func:`check_draw`) for a ``draw`` the model cannot take."""
+    joint it names is drawn within +-``draw.spread`` of its value, clipped to the range. With
+    ``draw.trajectory``, a row of it is then drawn uniformly and the joints it names take its
+    values. Draws only from ``rng`` (the same state, the same configuration); nothing more than
+    without ``draw`` when it is the default. SimgenError (:func:`check_draw`) for a ``draw`` the
+    model cannot take."""
     ranges = check_draw(model, draw)
     named: dict[str, float] = {}
     if draw.configurations:
@@ -735,6 +781,9 @@ def draw_configuration(model: ArticulatedModel, rng: np.random.Generator, draw: 
             out[j.name] = float(rng.uniform(lo, hi))
         else:
             out[j.name] = j.reference
+    if draw.trajectory is not None:
+        names, values = read_trajectory(draw.trajectory)
+        out.update(zip(names, values[int(rng.integers(len(values)))].tolist()))
     return out
 
 
@@ -759,6 +808,17 @@ def check_draw(model: ArticulatedModel, draw: JointDraw) -> dict[str, tuple[floa
         if not any(fnmatch.fnmatchcase(name, glob) for name in out):
             raise SimgenError(f"{model.path}: the catalog's joints name {glob!r}, which matches no joint that moves "
                               f"({', '.join(out)}); fix the name")
+    if draw.trajectory is not None:
+        names, values = read_trajectory(draw.trajectory)
+        for k, name in enumerate(names):
+            if name not in out:
+                raise SimgenError(f"trajectory {draw.trajectory}: column {name!r} is no joint of {model.path.name} "
+                                  f"that moves {did_you_mean(name, list(out))}".rstrip() + "; fix the header")
+            j = next(j for j in model.actuated if j.name == name)
+            if j.lower is not None and not (j.lower <= values[:, k].min() and values[:, k].max() <= j.upper):
+                row = int(np.flatnonzero((values[:, k] < j.lower) | (values[:, k] > j.upper))[0])
+                raise SimgenError(f"trajectory {draw.trajectory}: row {row + 2} puts {name!r} at {values[row, k]}, "
+                                  f"outside its limits [{j.lower}, {j.upper}]; fix the value")
     for name, values in draw.configurations:
         for joint, value in values:
             if joint not in out:

@@ -26,6 +26,7 @@ A catalog file is YAML::
         configurations:        # optional: named joint values; each scene draws around one of them
           home: {shoulder: 0.0, elbow: -1.5}
         spread: 0.1            # optional (default 0.1): how far around it (radians or metres)
+        trajectory: wave.csv   # optional: a header of joint names, one row of values per step
     keypoints:             # optional: named 3D keypoints per category (output.keypoints=catalog)
       box:
         names: [top, bottom]   # the order of the COCO keypoints
@@ -56,9 +57,9 @@ describe a rigid shape, so an articulated entry gives neither.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,7 @@ BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
 """A 1 m cube centred at the origin: scaled copies make tables and bins (physics placement)."""
 
 _TOP_KEYS = ("categories", "ground", "distractors", "assets", "keypoints")
-_ARTICULATED_KEYS = ("packages", "joints", "configurations", "spread")
+_ARTICULATED_KEYS = ("packages", "joints", "configurations", "spread", "trajectory")
 """The keys of a catalog entry that names a URDF or MJCF model, and only of such an entry."""
 _ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries", *_ARTICULATED_KEYS)
 SYMMETRY_TOLERANCE = 1e-6
@@ -366,7 +367,17 @@ def _articulated_entry(file: Path, entry: dict, base: Path, where: str) -> Artic
         if not folder.is_dir():
             raise SimgenError(f"'packages' of {where} names {d!r}, which is no folder ({folder}); fix the path")
         dirs.append(folder)
-    return ArticulatedMesh(file, tuple(dirs), draw=_joint_draw(entry, where))
+    draw = _joint_draw(entry, where)
+    raw = entry.get("trajectory")
+    if raw is not None:
+        if not isinstance(raw, str) or not raw.strip():
+            raise SimgenError(f"'trajectory' of {where} must be a CSV file, got {raw!r}")
+        path = Path(raw).expanduser()
+        path = (path if path.is_absolute() else base / path).resolve()
+        if not path.is_file():
+            raise SimgenError(f"'trajectory' of {where} names {raw!r}, which is no file ({path}); fix the path")
+        draw = dataclasses.replace(draw, trajectory=path)
+    return ArticulatedMesh(file, tuple(dirs), draw=draw)
 
 
 def _number_pair(raw: Any, what: str) -> tuple[float, float]:
@@ -378,7 +389,8 @@ def _number_pair(raw: Any, what: str) -> tuple[float, float]:
 
 def _joint_draw(entry: dict, where: str) -> JointDraw:
     """The entry's ``joints`` ({name or glob: [low, high]}), ``configurations`` ({name: {joint:
-    value}}) and ``spread`` (checked against the model when the catalog's meshes are read)."""
+    value}}) and ``spread`` (checked against the model when the catalog's meshes are read; its
+    ``trajectory`` file: :func:`_articulated_entry`)."""
     joints, configurations = entry.get("joints") or {}, entry.get("configurations") or {}
     if not isinstance(joints, dict) or not all(isinstance(k, str) for k in joints):
         raise SimgenError(f"'joints' of {where} must map joint names (or globs) to [low, high], got {joints!r}")

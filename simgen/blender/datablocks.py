@@ -24,7 +24,7 @@ from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
 from simgen.blender.own import COLOR_ATTRIBUTE, UV_MAP, own_material
 from simgen.core.image_header import check_pixels
-from simgen.core.mesh_ref import EnvironmentMesh, GeneratedMesh, MeshRef
+from simgen.core.mesh_ref import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, MeshRef
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
@@ -138,10 +138,11 @@ class Datablocks:
         return self.plain
 
     def drop_generated(self, keep: set[MeshRef]) -> None:
-        """Remove the Blender meshes of generated shapes not in ``keep`` (the scene now built): a new
-        shape per frame must not pile up in Blender's memory (an articulated model's links, drawn at
-        every pose, are built once and kept)."""
-        for ref in [r for r in self.meshes if isinstance(r, GeneratedMesh) and r not in keep]:
+        """Remove the Blender meshes of generated shapes and of posed articulated models (a
+        simulation's static colliders) not in ``keep`` (the scene now built): a new shape or pose
+        per frame must not pile up in Blender's memory (a model's links, drawn at every pose, are
+        built once and kept)."""
+        for ref in [r for r in self.meshes if isinstance(r, (GeneratedMesh, ArticulatedMesh)) and r not in keep]:
             me = self.meshes.pop(ref)
             if me.users == 0:
                 bpy.data.meshes.remove(me)

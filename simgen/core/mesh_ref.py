@@ -112,6 +112,11 @@ class JointDraw:
     spread: float = 0.1
     """Around a configuration, a joint is drawn uniformly within +-spread of its value (radians
     or metres), clipped to its range."""
+    trajectory: Path | None = None
+    """A CSV file (absolute): a header of joint names, then one row of their values per step
+    (:func:`simgen.assets.articulated.read_trajectory`). A scene takes a row drawn uniformly for
+    the joints it names; a sequence plays the rows on from there, one per step (back and forth
+    between the first and the last)."""
 
 
 @dataclass(frozen=True)

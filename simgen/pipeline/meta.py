@@ -47,9 +47,10 @@ def model_relpath(obj_asset_id: str, mesh: MeshRef) -> str:
 
 
 def part_relpath(o: SceneObject, part: Part) -> str:
-    """Where a part's mesh (its link's, in the link's frame) goes: ``models/<model's asset key>/<link>.ply``,
-    one file for every configuration of the model."""
-    key = o.asset_id.removesuffix(f"_{o.mesh.digest}") if isinstance(o.mesh, ArticulatedMesh) else o.asset_id
+    """Where a part's mesh (its link's, in the link's frame) goes: ``models/<model's asset key>/<link>.ply``
+    (``models/stuff/<file stem>/<link>.ply`` for a model that is no catalog asset), one file for
+    every configuration of the model."""
+    key = o.asset_id.removesuffix(f"_{o.mesh.digest}") or f"stuff/{part.mesh.file.stem}"
     return model_relpath(f"{key}/{part.mesh.stem.removeprefix(part.mesh.file.stem + '_')}", part.mesh)
 
 
@@ -61,6 +62,12 @@ def object_geometry(scene: Scene) -> dict[int, tuple[dict, dict]]:
         pose = model_pose(cam.world_to_camera, o.mesh_to_world)
         out[o.instance_id] = pose, box3d(pose, *model_bounds(o.mesh), cam.K, cam.lens)
     return out
+
+
+def part_box3d(scene: Scene, part: Part) -> dict:
+    """A part's 3D box in the frame's camera (its link's mesh, as an object's: simgen.labels.geometry)."""
+    cam = scene.camera
+    return box3d(model_pose(cam.world_to_camera, part.mesh_to_world), *model_bounds(part.mesh), cam.K, cam.lens)
 
 
 def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, annotations: list[dict],
@@ -105,7 +112,8 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             **({"symmetries": symmetries[o.asset_id]} if o.asset_id in symmetries else {}),
             **({"joints": dict(o.mesh.joints)} if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints else {}),
             **({"parts": [{"id": p.id, "link": p.mesh.link, "mesh": part_relpath(o, p),
-                           "mesh_to_world": _mat(p.mesh_to_world)} for p in parts[o.instance_id]]}
+                           "mesh_to_world": _mat(p.mesh_to_world), "box3d": part_box3d(scene, p)}
+                          for p in parts[o.instance_id]]}
                if o.instance_id in parts else {}),
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from simgen.assets import Asset, Catalog
 from simgen.assets import parametric
 from simgen.config import ObjectsConfig
-from simgen.core.mesh_ref import ArticulatedMesh, MeshRef, as_mesh_ref
+from simgen.core.mesh_ref import ArticulatedMesh, JointDraw, MeshRef, as_mesh_ref
 from simgen.core.scene import Scene
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import integer, pick, uniform
+
+if TYPE_CHECKING:
+    from simgen.assets.articulated import ArticulatedModel
 
 
 def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Generator
@@ -46,11 +49,18 @@ def posed(asset: Asset, rng: np.random.Generator) -> Asset:
     drawn for a rigid asset."""
     if not isinstance(asset.path, ArticulatedMesh) or asset.path.joints is not None:
         return asset
+    ref = posed_model(asset.path, rng)
+    return dataclasses.replace(asset, key=f"{asset.key}_{ref.digest}", path=ref)
+
+
+def posed_model(model: ArticulatedMesh, rng: np.random.Generator) -> ArticulatedMesh:
+    """An articulated model (a URDF or MJCF file: ``ArticulatedMesh(path)``) at joint values drawn
+    from ``rng`` as its ``draw`` says (:func:`simgen.assets.articulated.draw_configuration`; by
+    default each joint uniformly within its limits): a scene object's mesh."""
     from simgen.assets.articulated import draw_configuration, load_articulated
 
-    model = load_articulated(asset.path.file, asset.path.package_dirs)
-    ref = asset.path.posed(draw_configuration(model, rng, asset.path.draw))
-    return dataclasses.replace(asset, key=f"{asset.key}_{ref.digest}", path=ref)
+    loaded = load_articulated(model.file, model.package_dirs)
+    return model.posed(draw_configuration(loaded, rng, model.draw))
 
 
 JOINT_STREAM = 0x4A4E54
@@ -64,36 +74,69 @@ def smoothstep(t: float) -> float:
 
 
 def with_joint_motion(scenes: list[Scene], period: int, rng: np.random.Generator) -> list[Scene]:
-    """``scenes`` (a sequence's steps) with each articulated object's joints moving: from the
-    configuration its first step drew to a new one drawn (as its catalog entry says, from ``rng``)
-    ``period`` steps later, then to the next, each joint eased in and out
-    (:func:`smoothstep`) between these keyframes. Its asset key and ``models/`` file follow the
-    configuration of each step. ``period`` 0 or one step: ``scenes`` as they are, nothing drawn."""
-    if period <= 0 or len(scenes) < 2:
+    """``scenes`` (a sequence's steps) with each articulated object's joints moving (its asset key
+    and ``models/`` file following the configuration of each step): along its catalog entry's
+    trajectory (:func:`played`), else, with ``period`` > 0, through configurations drawn from
+    ``rng`` (:func:`eased`). A single step, or ``period`` 0 and no trajectory: ``scenes`` as they
+    are, nothing drawn."""
+    if len(scenes) < 2:
         return scenes
-    from simgen.assets.articulated import draw_configuration, load_articulated
+    from simgen.assets.articulated import load_articulated
 
-    keys: dict[int, list[dict[str, float]]] = {}  # instance id -> its keyframes' configurations
+    paths: dict[int, list[dict[str, float]]] = {}  # instance id -> its configuration at each step
     for o in scenes[0].objects:
-        if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints is not None:
+        if not isinstance(o.mesh, ArticulatedMesh) or o.mesh.joints is None:
+            continue
+        if o.mesh.draw.trajectory is not None:
+            paths[o.instance_id] = played(dict(o.mesh.joints), o.mesh.draw.trajectory, len(scenes))
+        elif period > 0:
             model = load_articulated(o.mesh.file, o.mesh.package_dirs)
-            keys[o.instance_id] = [dict(o.mesh.joints)] + [
-                draw_configuration(model, rng, o.mesh.draw) for _ in range((len(scenes) - 1) // period + 1)]
-    if not keys:
+            paths[o.instance_id] = eased(model, dict(o.mesh.joints), o.mesh.draw, len(scenes), period, rng)
+    if not paths:
         return scenes
     out = [scenes[0]]
     for step, scene in enumerate(scenes[1:], start=1):
-        k, t = divmod(step, period)
-        w = smoothstep(t / period)
         objects = []
         for o in scene.objects:
-            if o.instance_id in keys:
-                a, b = keys[o.instance_id][k:k + 2]
-                ref = o.mesh.posed({j: min(max(a[j] + w * (b[j] - a[j]), min(a[j], b[j])), max(a[j], b[j])) for j in a})
-                base = o.asset_id.removesuffix(f"_{o.mesh.digest}")
-                o = dataclasses.replace(o, mesh=ref, asset_id=f"{base}_{ref.digest}")
+            if o.instance_id in paths:
+                ref = o.mesh.posed(paths[o.instance_id][step])
+                key = o.asset_id and f"{o.asset_id.removesuffix(f'_{o.mesh.digest}')}_{ref.digest}"
+                o = dataclasses.replace(o, mesh=ref, asset_id=key)
             objects.append(o)
         out.append(dataclasses.replace(scene, objects=objects))
+    return out
+
+
+def eased(model: ArticulatedModel, first: dict[str, float], draw: JointDraw, steps: int, period: int,
+          rng: np.random.Generator) -> list[dict[str, float]]:
+    """``steps`` configurations: from ``first`` to a new one drawn from ``rng`` (as ``draw`` says)
+    ``period`` steps later, then on to the next, each joint eased in and out between them
+    (:func:`smoothstep`: it stops at each drawn configuration)."""
+    from simgen.assets.articulated import draw_configuration
+
+    keys = [first] + [draw_configuration(model, rng, draw) for _ in range((steps - 1) // period + 1)]
+    out = []
+    for step in range(steps):
+        k, t = divmod(step, period)
+        w, a, b = smoothstep(t / period), keys[k], keys[k + 1]
+        out.append({j: min(max(a[j] + w * (b[j] - a[j]), min(a[j], b[j])), max(a[j], b[j])) for j in a})
+    return out
+
+
+def played(first: dict[str, float], trajectory: Path, steps: int) -> list[dict[str, float]]:
+    """``steps`` configurations along a trajectory file: ``first`` holds one of its rows (the scene
+    drew it: :func:`simgen.assets.articulated.draw_configuration`); each step takes the next row,
+    turning back at the last and the first (no jump), for the joints the file names."""
+    from simgen.assets.articulated import read_trajectory
+
+    names, values = read_trajectory(trajectory)
+    start = int(np.flatnonzero((values == [first[n] for n in names]).all(axis=1))[0])
+    n = len(values)
+    out = []
+    for step in range(steps):
+        k = (start + step) % (2 * n - 2) if n > 1 else 0
+        row = values[k if k < n else 2 * n - 2 - k]
+        out.append({**first, **dict(zip(names, row.tolist()))})
     return out
 
 

@@ -24,7 +24,10 @@ process and keeps it across frames). Each frame draws:
    (``scene.file_light_power``); ``lighting.count=[0,0]`` keeps the file's alone.
 
 The file's parts are background (category 0) unless ``scene.labels`` gives them a category, each
-with an instance id of its own after the objects'. A sequence's steps are views of the still scene (each its own camera draw).
+with an instance id of its own after the objects'. A sequence's steps are views of the scene (each
+its own camera draw); with ``scene.animation`` the file's own animation moves its parts, drawn at a
+frame or played through the steps (:func:`animation_frames`), the objects placed where the parts
+stand at the first step.
 """
 
 from __future__ import annotations
@@ -55,13 +58,18 @@ from simgen.sampling.materials import sample_material
 from simgen.sampling.objects import object_name, pick_objects
 from simgen.sampling.physics import FALL, bounding_sphere, box_volume, drop_pose, rigid_body, settling, world_colliders
 from simgen.sampling.placement import Footprint, footprint, standing_pose
-from simgen.sampling.random import blackbody_rgb, chance, integer, random_rotation, uniform, unit_vector
+from simgen.sampling.random import (back_and_forth, blackbody_rgb, chance, integer, random_rotation, uniform,
+                                   unit_vector)
 from simgen.sampling.surfaces import Obstacles, Surface, draw_point, find_surfaces, place_on_surfaces, within
 
 PLACEMENT_ATTEMPTS = 5
 """Draws of counts, picks and scales per frame before it keeps what fits of the last."""
 CAMERA_TRIES = 50
 """Camera draws per frame before it keeps the one that sees most of the objects (recorded)."""
+
+
+ANIMATION_MODES = ("still", "draw", "play")
+"""scene.animation: what the file's own animation does (:func:`animation_frames`)."""
 
 
 @dataclass
@@ -149,6 +157,39 @@ class Config:
     camera_jitter: list[float] = setting([0.0, 0.0], ge=0.0, example="[0.02, 1.0]")
     """With scene.cameras: standard deviations of a drawn file camera's position (m) and of its
     turn about a random axis (degrees)."""
+    animation: str = setting("still", choices=ANIMATION_MODES)
+    """The file's own animation (keyframes, parents, constraints; a driver's script never runs):
+    still, the file as it was saved; draw, each scene (a frame, or a whole sequence) at a frame
+    drawn uniformly from the file's frame range; play, a sequence plays it from a drawn frame, one
+    file frame a step, turning back at its ends. The parts move and every label follows them
+    (flow and tracks too); a part whose geometry deforms (an armature's skinning, shape keys) is
+    drawn as Blender evaluates it at the frame, exact, with draw, and refused with play."""
+
+
+def animation_frames(sc: Config, env: Environment, rng: np.random.Generator, length: int) -> list[int] | None:
+    """The file frame of each of a sequence's ``length`` steps under scene.animation (None: still;
+    nothing drawn): a frame drawn uniformly from the file's range, held (draw) or played on from
+    there (play, :func:`simgen.sampling.random.back_and_forth`). One-line SimgenError for a file in
+    which nothing moves, or one with a deforming part."""
+    if sc.animation == "still":
+        return None
+    a = env.animation
+    if a is None:
+        raise SimgenError(f"scene.animation={sc.animation}: nothing moves in {env.file} (no keyframes, parents "
+                          "or constraints that move a part over its frame range); set scene.animation=still")
+    if a.changing:
+        raise SimgenError(f"scene.animation={sc.animation}: part {a.changing[0]!r} of {env.file} changes its number "
+                          "of vertices over the file's frame range, which simgen cannot follow; hide it from "
+                          "rendering in the file or set scene.animation=still")
+    if a.deforming and sc.animation == "play" and length > 1:
+        raise SimgenError(f"scene.animation=play: part {a.deforming[0]!r} of {env.file} deforms (an armature's "
+                          "skinning, shape keys or an animated modifier), and the flow and tracks between steps "
+                          "follow rigid parts only; use scene.animation=draw (each scene at a frame of its own, "
+                          "exact), or hide it from rendering in the file")
+    lo, hi = a.frames
+    start = int(rng.integers(0, hi - lo + 1))
+    steps = [start] * length if sc.animation == "draw" else back_and_forth(start, length, hi - lo + 1)
+    return [lo + k for k in steps]
 
 
 BUNDLED_ROOM = ASSET_DIR / "environments" / "room.glb"
@@ -466,7 +507,9 @@ def in_view(cam: Camera, margin: float = 0.1) -> Callable[[np.ndarray], np.ndarr
 
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
     sc = settings.scene
-    env = load_environment(file_of(sc))
+    saved = load_environment(file_of(sc))
+    frames = animation_frames(sc, saved, rng, length)
+    env = saved if frames is None else saved.at(frames[0])  # objects placed where the parts are at the first step
     surfaces = surfaces_of(env, sc)
     views = file_views(settings, env, rng, length) if sc.cameras else None
     objects, obj_params = place(settings, catalog, surfaces, rng, in_view(views[0][0]) if views else None)
@@ -518,7 +561,13 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                   "camera": {**draw, "eye": eye.tolist(), "tries": tries, "visible": seen},
                   "surfaces": [{"z": s.z, "area": s.area, "parts": list(s.parts)} for s in surfaces],
                   **({SHORTFALL: shortfall} if shortfall else {})}
-        scenes.append(Scene(objects=objects, lights=lights, camera=cam, world=world, params=params, physics=physics))
+        here = objects
+        if frames is not None:  # the file's parts where its animation has them at this step
+            moved = saved.at(frames[step]).parts
+            here = objects[:first - 1] + [dataclasses.replace(o, mesh=p.mesh, mesh_to_world=p.matrix)
+                                          for o, p in zip(objects[first - 1:], moved)]
+            params["animation"] = {"mode": sc.animation, "frame": frames[step], "fps": saved.animation.fps}
+        scenes.append(Scene(objects=here, lights=lights, camera=cam, world=world, params=params, physics=physics))
     return scenes
 
 

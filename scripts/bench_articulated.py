@@ -2,8 +2,9 @@
 frame of as many rigid objects of the same triangles.
 
 Two catalogs of one entry each, rendered by the same command (tabletop, ``--count`` objects a
-frame, the same seed, pixels and samples): the URDF itself (each scene draws its joints, poses
-its links with MuJoCo and builds that pose's mesh) and its rest pose written once as a rigid PLY.
+frame, the same seed, pixels and samples): the URDF itself (each scene draws its joints and poses
+its links with MuJoCo; the renderer draws each link, built once, as a part of its own; the pose's
+mesh is written to models/) and its rest pose written once as a rigid PLY.
 Prints the model's cold load (parse, compile, first posed mesh) and, per run, simgen's own
 per-frame figures (sample, build, render, write; the median of the frames after the first).
 

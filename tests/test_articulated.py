@@ -68,9 +68,11 @@ def bullet():
     pybullet.disconnect(client)
 
 
-def _bullet_poses(client: int, key: str, values: dict[str, float]) -> dict[str, np.ndarray]:
-    """Every link's URDF frame relative to the root link's, by PyBullet at ``values`` (every moving joint)."""
-    body = pybullet.loadURDF(str(DATA / MODELS[key][0]), useFixedBase=True, physicsClientId=client)
+def _bullet_poses(client: int, key: str | Path, values: dict[str, float]) -> dict[str, np.ndarray]:
+    """Every link's URDF frame relative to the root link's, by PyBullet at ``values`` (every moving joint)
+    of model ``key`` (of MODELS) or of a URDF file."""
+    path = DATA / MODELS[key][0] if key in MODELS else Path(key)
+    body = pybullet.loadURDF(str(path), useFixedBase=True, physicsClientId=client)
     try:
         base = _matrix(*pybullet.getBasePositionAndOrientation(body, physicsClientId=client))
         inertial = pybullet.getDynamicsInfo(body, -1, physicsClientId=client)
@@ -88,6 +90,51 @@ def _bullet_poses(client: int, key: str, values: dict[str, float]) -> dict[str, 
         return poses
     finally:
         pybullet.removeBody(body, physicsClientId=client)
+
+
+def bullet_link_poses(urdf: Path, joints: dict[str, float]) -> dict[str, np.ndarray]:
+    """Every link's pose in the root link's frame by PyBullet at ``joints`` (the root link's, the
+    identity, too), each mimic joint following its leader as the URDF's ``<mimic>`` says (read
+    here with ElementTree, not by simgen)."""
+    values = dict(joints)
+    root = ET.parse(urdf).getroot()
+    for joint in root.findall("joint"):
+        mimic = joint.find("mimic")
+        if mimic is not None:
+            values[joint.get("name")] = (float(mimic.get("multiplier", "1")) * values[mimic.get("joint")]
+                                         + float(mimic.get("offset", "0")))
+    client = pybullet.connect(pybullet.DIRECT)
+    try:
+        poses = _bullet_poses(client, urdf, values)
+    finally:
+        pybullet.disconnect(client)
+    return {link.get("name"): poses.get(link.get("name"), np.eye(4)) for link in root.findall("link")}
+
+
+def urdf_link_visuals(urdf: Path) -> dict[str, "trimesh.Trimesh"]:
+    """Each link's mesh visuals in the link's own frame, read here from the URDF with ElementTree and
+    trimesh (a ``package://NAME/...`` path as NAME/... beside the URDF, as pybullet_data lays its
+    models out); links without a visual left out."""
+    import trimesh
+
+    out = {}
+    for link in ET.parse(urdf).getroot().findall("link"):
+        parts = []
+        for visual in link.findall("visual"):
+            origin = visual.find("origin")
+            xyz = [float(s) for s in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()]
+            rpy = [float(s) for s in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()]
+            local = np.eye(4)
+            local[:3, :3], local[:3, 3] = _rpy(*rpy), xyz
+            geometry = visual.find("geometry")[0]
+            assert geometry.tag == "mesh"
+            m = trimesh.load(urdf.parent / geometry.get("filename").removeprefix("package://"), force="mesh")
+            m.apply_transform(np.diag([*(float(s) for s in geometry.get("scale", "1 1 1").split()), 1.0]))
+            m.apply_transform(local)
+            parts.append(m)
+        if parts:
+            out[link.get("name")] = trimesh.util.concatenate(parts)
+    return out
 
 
 def _with_followers(model: articulated.ArticulatedModel, q: dict[str, float]) -> dict[str, float]:

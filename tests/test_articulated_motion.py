@@ -12,18 +12,16 @@ kinematics at the joint values the frame's meta records and placed by the object
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pybullet
 import pytest
 import trimesh
 
 from conftest import set_settings, tiny_settings
-from groundtruth import incidence_cos, intersect
+from groundtruth import incidence_cos, intersect, pixel_centre_rays
 from simgen.io.dataset.layout import read_frame
-from test_articulated import DATA, MODELS, _bullet_poses, _rpy
+from test_articulated import DATA, MODELS, bullet_link_poses, urdf_link_visuals
 
 pytestmark = [pytest.mark.render, pytest.mark.slow]  # a 3-step render and its ray casts: ~40 s on 2 cores
 KEY = "panda"
@@ -46,33 +44,9 @@ def rendered(tmp_path_factory) -> Path:
     return out
 
 
-def link_meshes() -> dict[str, trimesh.Trimesh]:
-    """Each link's visuals in its own frame, read from the URDF here (``package://`` paths are the
-    URDF's folder's, as pybullet_data lays the Panda out)."""
-    path = DATA / MODELS[KEY][0]
-    out = {}
-    for link in ET.parse(path).getroot().findall("link"):
-        parts = []
-        for visual in link.findall("visual"):
-            origin = visual.find("origin")
-            xyz = [float(s) for s in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()]
-            rpy = [float(s) for s in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()]
-            local = np.eye(4)
-            local[:3, :3], local[:3, 3] = _rpy(*rpy), xyz
-            geometry = visual.find("geometry")[0]
-            assert geometry.tag == "mesh"
-            m = trimesh.load(path.parent / geometry.get("filename").removeprefix("package://"), force="mesh")
-            m.apply_transform(np.diag([*(float(s) for s in geometry.get("scale", "1 1 1").split()), 1.0]))
-            m.apply_transform(local)
-            parts.append(m)
-        if parts:
-            out[link.get("name")] = trimesh.util.concatenate(parts)
-    return out
-
-
 @pytest.fixture(scope="module")
 def links() -> dict[str, trimesh.Trimesh]:
-    return link_meshes()
+    return urdf_link_visuals(DATA / MODELS[KEY][0])
 
 
 def arm_of(meta: dict) -> dict:
@@ -81,22 +55,11 @@ def arm_of(meta: dict) -> dict:
 
 
 def link_to_world(meta: dict) -> dict[str, np.ndarray]:
-    """Each link's pose in the world at the frame's joint values, by PyBullet (the root link's: the
-    object's mesh_to_world)."""
+    """Each link's pose in the world at the frame's joint values, by PyBullet, placed by the object's
+    mesh_to_world (the root link's pose)."""
     arm = arm_of(meta)
-    values = dict(arm["joints"])
-    for joint in ET.parse(DATA / MODELS[KEY][0]).getroot().findall("joint"):  # the fingers' mimic joint
-        mimic = joint.find("mimic")
-        if mimic is not None:
-            values[joint.get("name")] = (float(mimic.get("multiplier", "1")) * values[mimic.get("joint")]
-                                         + float(mimic.get("offset", "0")))
-    client = pybullet.connect(pybullet.DIRECT)
-    try:
-        poses = _bullet_poses(client, KEY, values)
-    finally:
-        pybullet.disconnect(client)
-    root = np.array(arm["mesh_to_world"])  # the root link's pose; PyBullet gives every other link's
-    return {p["link"]: root @ poses.get(p["link"], np.eye(4)) for p in arm["parts"]}
+    poses = bullet_link_poses(DATA / MODELS[KEY][0], arm["joints"])
+    return {p["link"]: np.array(arm["mesh_to_world"]) @ poses[p["link"]] for p in arm["parts"]}
 
 
 def ray_cast(root: Path, meta: dict, links: dict[str, trimesh.Trimesh]) -> dict[str, np.ndarray]:
@@ -104,10 +67,8 @@ def ray_cast(root: Path, meta: dict, links: dict[str, trimesh.Trimesh]) -> dict[
     object its instance id), the planar depth, the hit point in the world and the face normal."""
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     W, H = meta["width"], meta["height"]
-    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
-    cam_dirs = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(W * H)], axis=-1)
-    R, t = w2c[:3, :3], w2c[:3, 3]
-    origin, dirs = -R.T @ t, cam_dirs @ R
+    origin, dirs, _ = pixel_centre_rays(K, w2c, W, H)
+    R = w2c[:3, :3]
     depth, part, normal = np.full(W * H, np.inf), np.zeros(W * H, np.int64), np.zeros((W * H, 3))
     bodies = []
     for o in meta["objects"]:

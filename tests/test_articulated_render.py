@@ -12,19 +12,17 @@ every pixel and its depth within 1e-5.
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pybullet
 import pytest
 import trimesh
 
 from conftest import set_settings, tiny_settings
-from groundtruth import incidence_cos, intersect
+from groundtruth import incidence_cos, intersect, pixel_centre_rays
 from simgen import SimgenError
 from simgen.io.dataset.layout import read_frame
-from test_articulated import DATA, MODELS, _bullet_poses, _rpy, _with_followers
+from test_articulated import DATA, MODELS, bullet_link_poses, urdf_link_visuals
 
 pytestmark = pytest.mark.render
 KEY = "kuka"
@@ -48,37 +46,15 @@ def rendered(tmp_path_factory) -> Path:
 def independent_mesh(joints: dict[str, float]) -> trimesh.Trimesh:
     """The arm's visuals in its root link's frame: the URDF read here, PyBullet's link poses."""
     path = DATA / MODELS[KEY][0]
-    client = pybullet.connect(pybullet.DIRECT)
-    try:
-        poses = _bullet_poses(client, KEY, joints)
-    finally:
-        pybullet.disconnect(client)
-    root = ET.parse(path).getroot()
-    parts = []
-    for link in root.findall("link"):
-        pose = poses.get(link.get("name"), np.eye(4))  # the root link is the model's frame
-        for visual in link.findall("visual"):
-            origin = visual.find("origin")
-            xyz = [float(s) for s in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()]
-            rpy = [float(s) for s in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()]
-            local = np.eye(4)
-            local[:3, :3], local[:3, 3] = _rpy(*rpy), xyz
-            geometry = visual.find("geometry")[0]
-            assert geometry.tag == "mesh"
-            m = trimesh.load(path.parent / geometry.get("filename"), force="mesh")
-            m.apply_transform(np.diag([*(float(s) for s in geometry.get("scale", "1 1 1").split()), 1.0]))
-            m.apply_transform(pose @ local)
-            parts.append(m)
-    return trimesh.util.concatenate(parts)
+    poses = bullet_link_poses(path, joints)
+    return trimesh.util.concatenate([m.copy().apply_transform(poses[name]) for name, m in urdf_link_visuals(path).items()])
 
 
 def ray_cast(root: Path, meta: dict) -> dict[str, np.ndarray]:
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     W, H = meta["width"], meta["height"]
-    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
-    cam_dirs = np.stack([(u.ravel() - K[0, 2]) / K[0, 0], (v.ravel() - K[1, 2]) / K[1, 1], np.ones(W * H)], axis=-1)
-    R, t = w2c[:3, :3], w2c[:3, 3]
-    origin, dirs = -R.T @ t, cam_dirs @ R
+    origin, dirs, _ = pixel_centre_rays(K, w2c, W, H)
+    R = w2c[:3, :3]
     depth, instance, normal = np.full(W * H, np.inf), np.zeros(W * H, np.int64), np.zeros((W * H, 3))
     for o in meta["objects"]:
         if "joints" in o:

@@ -244,46 +244,6 @@ def with_robot(tmp_path_factory) -> Path:
     return out
 
 
-def bullet_link_poses(urdf: Path, joints: dict[str, float]) -> dict[str, np.ndarray]:
-    """Each link's pose in the model's (base link's) frame by PyBullet at ``joints``, the URDF's mimic
-    joints following their leaders (read here with ElementTree)."""
-    import xml.etree.ElementTree as ET
-
-    import pybullet
-
-    values = dict(joints)
-    for joint in ET.parse(urdf).getroot().findall("joint"):
-        mimic = joint.find("mimic")
-        if mimic is not None:
-            values[joint.get("name")] = (float(mimic.get("multiplier", "1")) * values[mimic.get("joint")]
-                                         + float(mimic.get("offset", "0")))
-    client = pybullet.connect(pybullet.DIRECT)
-    try:
-        body = pybullet.loadURDF(str(urdf), useFixedBase=True, physicsClientId=client)
-        out = {}
-        for j in range(pybullet.getNumJoints(body, physicsClientId=client)):
-            info = pybullet.getJointInfo(body, j, physicsClientId=client)
-            if info[1].decode() in values:
-                pybullet.resetJointState(body, j, values[info[1].decode()], physicsClientId=client)
-        base_pos, base_quat = pybullet.getBasePositionAndOrientation(body, physicsClientId=client)
-        inertial = pybullet.getDynamicsInfo(body, -1, physicsClientId=client)
-        to_base = np.linalg.inv(_pose(base_pos, base_quat) @ np.linalg.inv(_pose(inertial[3], inertial[4])))
-        for j in range(pybullet.getNumJoints(body, physicsClientId=client)):
-            s = pybullet.getLinkState(body, j, computeForwardKinematics=True, physicsClientId=client)
-            out[pybullet.getJointInfo(body, j, physicsClientId=client)[12].decode()] = to_base @ _pose(s[4], s[5])
-        return out
-    finally:
-        pybullet.disconnect(client)
-
-
-def _pose(position, quat_xyzw) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    m = np.eye(4)
-    m[:3, :3], m[:3, 3] = Rotation.from_quat(quat_xyzw).as_matrix(), position
-    return m
-
-
 @pytest.mark.render
 @pytest.mark.slow  # its own render: ~20 s on 2 cores
 def test_a_robot_stands_beside_the_bin_each_link_a_part(with_robot):
@@ -291,6 +251,7 @@ def test_a_robot_stands_beside_the_bin_each_link_a_part(with_robot):
     its links' poses those of PyBullet's forward kinematics; every pixel's part id a ray cast of the
     dataset's models placed by those poses; background (category 0): no COCO annotation, one instance."""
     from simgen.io.dataset.layout import read_frame
+    from test_articulated import bullet_link_poses
 
     urdf = ROOT / "assets" / "robots" / "arm.urdf"
     seen = 0
@@ -303,7 +264,7 @@ def test_a_robot_stands_beside_the_bin_each_link_a_part(with_robot):
         assert robot["category_id"] == 0 and np.allclose(np.array(robot["mesh_to_world"])[:3, 3], [0.42, 0, 0])
         theirs = bullet_link_poses(urdf, robot["joints"])
         for p in robot["parts"]:
-            expected = np.array(robot["mesh_to_world"]) @ theirs.get(p["link"], np.eye(4))
+            expected = np.array(robot["mesh_to_world"]) @ theirs[p["link"]]
             assert np.allclose(p["mesh_to_world"], expected, atol=1e-6), p["link"]  # PyBullet: single precision
         H, W = meta["height"], meta["width"]
         origin, dirs, _ = pixel_centre_rays(np.array(meta["K"]), np.array(meta["world_to_camera"]), W, H)

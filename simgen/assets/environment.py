@@ -12,6 +12,7 @@ metres). Importers convert each format's axes to Blender's (glTF and OBJ files a
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import json
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".blend", ".glb", ".gltf", ".usd", ".usda", ".usdc", ".usdz", ".fbx", ".obj")
 """The environment files simgen reads (simgen.blender.environment.IMPORTERS)."""
-EXTRACTION = 4
+EXTRACTION = 5
 """The version of the extraction's output: a cache written by another is made again."""
 MAX_FILE_BYTES = 4 << 30
 """The largest environment file read (4 GiB)."""
@@ -102,6 +103,52 @@ class Marker:
 
 
 @dataclass(frozen=True, eq=False)
+class Animation:
+    """A scene file's own motion over its frame range, as Blender evaluated it when the file was read."""
+
+    frames: tuple[int, int]
+    """The file's first and last frame (at most 2000 frames from the first)."""
+    current: int
+    """The frame the file was saved at: the one :attr:`Environment.parts` hold."""
+    fps: float
+    matrices: dict[str, np.ndarray]
+    """Part name -> (frames, 4, 4) world matrices of each part that moves, one per frame."""
+    deforming: tuple[str, ...] = ()
+    """The parts whose geometry changes over the range (an armature's skinning, shape keys, animated
+    modifiers) with the same vertices throughout: :meth:`Environment.at` gives their evaluated
+    vertices at each frame (:meth:`shape`)."""
+    changing: tuple[str, ...] = ()
+    """The parts whose vertex count changes over the range (a remesh, a boolean): simgen holds none
+    of their frames and refuses to draw or play the animation."""
+    shapes: Path | None = None
+    """The extraction's ``shapes.npz``: each deforming part's (frames, V, 3) float32 local vertices."""
+
+    def shape(self, name: str, frame: int) -> np.ndarray:
+        """The deforming part ``name``'s (V, 3) local vertices at ``frame``."""
+        return _shapes(self.shapes, name)[frame - self.frames[0]].astype(np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def _shapes(path: Path, name: str) -> np.ndarray:
+    with np.load(path) as z:
+        return z[name]
+
+
+@functools.lru_cache(maxsize=256)
+def _at(env: "Environment", frame: int) -> "Environment":
+    import trimesh
+
+    a = env.animation
+    meshes = dict(env.meshes)
+    for key in a.deforming:
+        meshes[key] = trimesh.Trimesh(a.shape(key, frame), env.meshes[key].faces, process=False)
+    parts = tuple(dataclasses.replace(
+        p, matrix=a.matrices[p.name][frame - a.frames[0]] if p.name in a.matrices else p.matrix,
+        mesh=dataclasses.replace(p.mesh, frame=frame) if p.mesh.key in a.deforming else p.mesh) for p in env.parts)
+    return dataclasses.replace(env, parts=parts, meshes=meshes)
+
+
+@dataclass(frozen=True, eq=False)
 class Environment:
     """An environment file's parts, cameras and lights (see the module doc); equal only to itself."""
 
@@ -118,6 +165,21 @@ class Environment:
     """Whether the file has a world shader of its own (a .blend scene's world)."""
     markers: tuple[Marker, ...] = ()
     """Its objects hidden from rendering, as boxes (:class:`Marker`)."""
+    animation: Animation | None = None
+    """What the file's own animation moves (:class:`Animation`); None: nothing moves in it."""
+
+    def at(self, frame: int) -> "Environment":
+        """This environment with its parts where the file's animation has them at ``frame`` (one of
+        :attr:`Animation.frames`; the parts that do not move as they are). SimgenError where the
+        file has no animation or ``frame`` lies outside its range."""
+        a = self.animation
+        if a is None:
+            raise SimgenError(f"scene.file={self.file}: nothing moves in it (no keyframes, drivers or armatures "
+                              "over its frame range)")
+        if not a.frames[0] <= frame <= a.frames[1]:
+            raise SimgenError(f"scene.file={self.file}: frame {frame} is outside its animation's range "
+                              f"{a.frames[0]}..{a.frames[1]}")
+        return _at(self, int(frame))
 
     def names_nothing(self, key: str, selectors: list[str] | tuple[str, ...]) -> SimgenError:
         """The one line for a setting ``key`` whose ``selectors`` select none of the file's parts."""
@@ -257,10 +319,22 @@ def _load(p: Path, size: int, mtime: int) -> Environment:
                       lights=tuple(data["lights"]), skipped=tuple(data["skipped"]), world=data["world"],
                       markers=tuple(Marker(name=m["name"], lo=np.asarray(m["lo"], float), hi=np.asarray(m["hi"], float),
                                            collections=tuple(m["collections"]), props=dict(m["props"]))
-                                    for m in data["markers"]))
+                                    for m in data["markers"]),
+                      animation=_animation(data.get("animation"), folder))
     for s in env.skipped:
         log.warning("scene.file=%s: left out %s", p, s)
     return env
+
+
+def _animation(data: dict[str, Any] | None, folder: Path) -> Animation | None:
+    if not data:
+        return None
+    shapes = folder / "shapes.npz"
+    with np.load(shapes) as z:
+        deforming = tuple(sorted(z.files))
+    return Animation(frames=(int(data["frame_start"]), int(data["frame_end"])), current=int(data["current"]),
+                     fps=float(data["fps"]), deforming=deforming, changing=tuple(data["changing"]), shapes=shapes,
+                     matrices={k: np.asarray(v, float).reshape(-1, 4, 4) for k, v in data["parts"].items()})
 
 
 def _extract(p: Path, folder: Path) -> None:
@@ -284,8 +358,10 @@ def _extract(p: Path, folder: Path) -> None:
 
 
 def environment_mesh(ref: EnvironmentMesh) -> trimesh.Trimesh:
-    """The local mesh of an environment file's object."""
+    """The local mesh of an environment file's object (at its deformed frame, if it names one)."""
     env = load_environment(ref.file)
+    if ref.frame is not None:
+        env = env.at(ref.frame)
     try:
         return env.meshes[ref.key]
     except KeyError:

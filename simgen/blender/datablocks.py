@@ -11,6 +11,7 @@ and frame) are dropped once no frame uses them, so memory stays flat over long r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.assets.appearance import TextureImage
+from simgen.assets.environment import environment_mesh
 from simgen.assets.meshes import load_asset
 from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
@@ -87,6 +89,9 @@ class Datablocks:
         converted once."""
         me = self.meshes.get(mesh)
         if me is None:
+            if isinstance(mesh, EnvironmentMesh) and mesh.frame is not None:  # a deforming part at a frame
+                me = self.meshes[mesh] = self.deformed(mesh)
+                return me
             if isinstance(mesh, EnvironmentMesh):
                 self.load_environment(mesh.file)
                 me = self.meshes.get(mesh)
@@ -94,6 +99,20 @@ class Datablocks:
                     raise SimgenError(f"scene.file={mesh.file}: no object {mesh.key!r} in it")
                 return me
             me = self.meshes[mesh] = mesh_from_ref(mesh)
+        return me
+
+    def deformed(self, mesh: EnvironmentMesh) -> bpy.types.Mesh:
+        """A copy of an environment object's mesh (the file's materials) with its vertices where the
+        file's animation has them at ``mesh.frame`` (the extraction's, :func:`environment_mesh`)."""
+        base = self.mesh(dataclasses.replace(mesh, frame=None))
+        v = np.asarray(environment_mesh(mesh).vertices, np.float32)
+        if len(v) != len(base.vertices):
+            raise SimgenError(f"scene.file={mesh.file}: object {mesh.key!r} has {len(base.vertices)} vertices as "
+                              f"Blender reads it here and {len(v)} in its extraction at frame {mesh.frame}")
+        me = base.copy()
+        me.name = f"{base.name}@{mesh.frame}"
+        me.vertices.foreach_set("co", v.ravel())
+        me.update()
         return me
 
     def load_environment(self, file: Path) -> None:
@@ -138,11 +157,12 @@ class Datablocks:
         return self.plain
 
     def drop_generated(self, keep: set[MeshRef]) -> None:
-        """Remove the Blender meshes of generated shapes and of posed articulated models (a
-        simulation's static colliders) not in ``keep`` (the scene now built): a new shape or pose
-        per frame must not pile up in Blender's memory (a model's links, drawn at every pose, are
-        built once and kept)."""
-        for ref in [r for r in self.meshes if isinstance(r, (GeneratedMesh, ArticulatedMesh)) and r not in keep]:
+        """Remove the Blender meshes of generated shapes, of posed articulated models (a
+        simulation's static colliders) and of an environment's deformed frames not in ``keep`` (the
+        scene now built): a new shape or pose per frame must not pile up in Blender's memory (a
+        model's links, drawn at every pose, are built once and kept)."""
+        for ref in [r for r in self.meshes if (isinstance(r, (GeneratedMesh, ArticulatedMesh)) or
+                                               isinstance(r, EnvironmentMesh) and r.frame is not None) and r not in keep]:
             me = self.meshes.pop(ref)
             if me.users == 0:
                 bpy.data.meshes.remove(me)

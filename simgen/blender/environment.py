@@ -36,6 +36,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Optional
 
 import bpy
@@ -85,6 +86,10 @@ class Loaded:
     """The file's world shader (a .blend scene's world), kept; None: it has none."""
     markers: list[dict[str, Any]] = field(default_factory=list)
     """Its meshes and empties hidden from rendering: name, world box (lo, hi), collections, props."""
+    animation: Optional[dict[str, Any]] = None
+    """With ``load(..., animation=True)`` and a file whose scene moves (:func:`_animation`): its frame
+    range, frames per second, the world matrix at every frame of each part that moves, and the
+    parts whose geometry deforms; None otherwise."""
 
 
 def _left_out(kind: str, name: str, path: Path | str, why: str, means: str) -> str:
@@ -241,10 +246,11 @@ def _plain(props: Any) -> dict[str, Any]:
     return out
 
 
-def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXELS) -> Loaded:
-    """The environment of the scene file ``path`` (see the module doc). Meshes are named
-    ``{prefix}:{key}``; an image whose header states more than ``max_pixels`` is refused before
-    Blender decodes it. Raises SimgenError for a file Blender cannot read or that holds no geometry."""
+def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXELS, animation: bool = False) -> Loaded:
+    """The environment of the scene file ``path`` (see the module doc) at its current frame. Meshes
+    are named ``{prefix}:{key}``; an image whose header states more than ``max_pixels`` is refused
+    before Blender decodes it; ``animation``: its animation read too (:attr:`Loaded.animation`).
+    Raises SimgenError for a file Blender cannot read or that holds no geometry."""
     if bpy.context.preferences.filepaths.use_scripts_auto_execute:
         raise SimgenError("Blender's script auto-execution is on: simgen reads scene files only with it off")
     path = check_file(path)  # a kind IMPORTERS reads, there, not too large
@@ -266,6 +272,8 @@ def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXE
         except Exception as e:  # noqa: BLE001 (an importer's own error: the file is broken)
             raise SimgenError(f"scene.file={path}: Blender cannot read it: {' '.join(str(e).split())[:300]}") from None
         loaded = _evaluate(path, scene, prefix)
+        if animation:
+            loaded.animation = _animation(path, scene, loaded.parts)
         if scene.world is not None and scene.world.node_tree is not None:
             loaded.world = scene.world
             loaded.world.name = f"{prefix}:world"
@@ -329,20 +337,11 @@ def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
     parts: list[LoadedPart] = []
     cameras: list[dict[str, Any]] = []
     lights: list[dict[str, Any]] = []
-    counts: dict[str, int] = {}
     render = scene.render
-    for inst in dg.object_instances:
+    for name, inst in _named_instances(dg):
         ob = inst.object
         orig = ob.original
-        if orig.hide_render:
-            continue
         m = np.array(inst.matrix_world, dtype=np.float64)
-        if inst.is_instance:
-            base = f"{inst.parent.original.name}/{orig.name}"
-            counts[base] = counts.get(base, 0) + 1
-            name = f"{base}#{counts[base]}"
-        else:
-            name = orig.name
         if ob.type == "CAMERA":
             c = ob.data
             cameras.append({"name": name, "matrix": m.tolist(), "type": c.type, "lens": c.lens,
@@ -398,6 +397,106 @@ def _evaluate(path: Path, scene: bpy.types.Scene, prefix: str) -> Loaded:
     return Loaded(meshes, parts, cameras, lights, markers=markers)
 
 
+def _named_instances(dg: bpy.types.Depsgraph) -> Iterator[tuple[str, Any]]:
+    """(name, instance) of every object instance the depsgraph renders: the object's name, or for
+    an instance ``INSTANCER/OBJECT#k`` (k counting from 1 in the depsgraph's order)."""
+    counts: dict[str, int] = {}
+    for inst in dg.object_instances:
+        orig = inst.object.original
+        if orig.hide_render:
+            continue
+        if inst.is_instance:
+            base = f"{inst.parent.original.name}/{orig.name}"
+            counts[base] = counts.get(base, 0) + 1
+            yield f"{base}#{counts[base]}", inst
+        else:
+            yield orig.name, inst
+
+
+MAX_ANIMATION_FRAMES = 2000
+"""Frames of a file's animation read at most (from its first frame on)."""
+ANIMATED = ("objects", "meshes", "shape_keys", "armatures", "curves", "lattices", "node_groups", "cameras", "lights")
+"""The kinds of datablock whose animation (an action or drivers) may move or deform what a file renders."""
+
+
+def _animated() -> bool:
+    """Whether any datablock of the kinds :data:`ANIMATED` has an action or drivers."""
+    return any(ad is not None and (ad.action is not None or len(ad.drivers))
+               for kind in ANIMATED for block in getattr(bpy.data, kind)
+               for ad in [getattr(block, "animation_data", None)])
+
+
+def _coordinates(ob: bpy.types.Object) -> np.ndarray:
+    """The evaluated object's vertex coordinates, local (a curve's or text's as a mesh)."""
+    me = ob.to_mesh()
+    try:
+        v = np.empty(len(me.vertices) * 3, np.float64)
+        me.vertices.foreach_get("co", v)
+        return v.reshape(-1, 3)
+    finally:
+        ob.to_mesh_clear()
+
+
+MAX_SHAPE_BYTES = 1 << 30
+"""Most bytes of deforming parts' vertices (float32, every frame) a file's animation may hold."""
+
+
+def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart]) -> dict[str, Any] | None:
+    """What the file's own animation does over its frame range (at most :data:`MAX_ANIMATION_FRAMES`
+    frames; Blender evaluates it, no script runs): the world matrix at every frame of each part
+    whose matrix changes (keyframes, parents, constraints), and of each part whose geometry changes
+    (an armature's skinning, shape keys, animated modifiers) its vertices at every frame (``shapes``:
+    name -> (frames, V, 3) float32, local) or, where its vertex count changes, its name in
+    ``changing``. None for a file with no animation, or a range of one frame. The scene is left at
+    its current frame. SimgenError where the deforming parts' vertices would pass
+    :data:`MAX_SHAPE_BYTES`."""
+    start, end = scene.frame_start, min(scene.frame_end, scene.frame_start + MAX_ANIMATION_FRAMES - 1)
+    if end <= start or not _animated():
+        return None
+    layer, current = scene.view_layers[0], scene.frame_current
+    reference = {p.name: p.matrix for p in parts}
+    matrices: dict[str, list[np.ndarray]] = {p.name: [] for p in parts}
+    with bpy.context.temp_override(scene=scene, view_layer=layer):
+        dg = bpy.context.evaluated_depsgraph_get()
+        shapes: dict[str, list[np.ndarray]] = {}  # objects that could deform: their vertices at each frame
+        for name, inst in _named_instances(dg):
+            ob = inst.object
+            if name in reference and not inst.is_instance and (ob.type != "MESH" or len(ob.original.modifiers)
+                                                               or ob.original.data.shape_keys is not None):
+                shapes[name] = []
+        size = 0
+        try:
+            for f in range(start, end + 1):
+                scene.frame_set(f)
+                dg = bpy.context.evaluated_depsgraph_get()
+                seen = {}
+                for name, inst in _named_instances(dg):
+                    if name in reference:
+                        seen[name] = np.array(inst.matrix_world, dtype=np.float64)
+                        if name in shapes:
+                            shapes[name].append(_coordinates(inst.object).astype(np.float32))
+                            size += shapes[name][-1].nbytes
+                if size > MAX_SHAPE_BYTES:
+                    raise SimgenError(f"scene.file={path}: its deforming parts ({', '.join(shapes)}) hold more than "
+                                      f"{MAX_SHAPE_BYTES >> 20} MB of vertices over its frame range; shorten the range "
+                                      "or hide them from rendering")
+                for name, m in matrices.items():
+                    m.append(seen.get(name, reference[name]))
+        finally:
+            scene.frame_set(current)
+    moving = {name: np.array(m) for name, m in matrices.items()
+              if np.abs(np.array(m) - reference[name]).max() > 1e-9}
+    changing = sorted(n for n, v in shapes.items() if len({x.shape for x in v}) > 1)
+    deforming = {n: np.stack(v) for n, v in shapes.items() if n not in changing
+                 and np.abs(np.stack(v) - v[0]).max(initial=0) > 1e-7}
+    if not moving and not deforming and not changing:
+        return None
+    return {"frame_start": start, "frame_end": end, "current": current,
+            "fps": scene.render.fps / scene.render.fps_base,
+            "parts": {name: m.reshape(len(m), 16).tolist() for name, m in moving.items()},
+            "shapes": deforming, "changing": changing}
+
+
 NEW_KINDS = ("objects", "collections", "scenes", "worlds", "cameras", "lights", "meshes", "curves", "images",
              "libraries")
 """The datablocks an import adds and :func:`load` removes again (but the parts' meshes, and the
@@ -432,7 +531,7 @@ def extract(path: Path, folder: Path) -> None:
     """Write the environment of ``path`` as plain data into ``folder``: ``meshes.npz`` (per mesh key
     ``K``: ``K:v`` vertices and ``K:f`` triangles) and ``environment.json`` (parts, cameras, lights)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    loaded = load(path)
+    loaded = load(path, animation=True)
     arrays: dict[str, np.ndarray] = {}
     keys = {}
     for i, (key, me) in enumerate(loaded.meshes.items()):
@@ -440,10 +539,13 @@ def extract(path: Path, folder: Path) -> None:
         arrays[f"{i}:v"], arrays[f"{i}:f"] = v, f
         keys[key] = i
     np.savez(folder / "meshes.npz", **arrays)
+    animation = loaded.animation
+    if animation is not None:  # deforming parts' vertices at every frame: a file of their own
+        np.savez(folder / "shapes.npz", **animation.pop("shapes"))
     data = {"parts": [{"name": p.name, "object": p.mesh, "mesh": keys[p.mesh], "matrix": p.matrix.tolist(), "collections": p.collections,
                        "materials": p.materials, "props": p.props} for p in loaded.parts],
             "cameras": loaded.cameras, "lights": loaded.lights, "skipped": loaded.skipped, "world": loaded.world is not None,
-            "markers": loaded.markers}
+            "markers": loaded.markers, "animation": loaded.animation}
     (folder / "environment.json").write_text(json.dumps(data), encoding="utf-8")
 
 

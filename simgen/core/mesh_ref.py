@@ -80,11 +80,16 @@ class EnvironmentMesh:
     """The environment file, absolute."""
     key: str
     """The object's name in the file (its instances share the mesh)."""
+    frame: int | None = None
+    """For an object whose geometry the file's animation deforms: the frame it is evaluated at
+    (:meth:`simgen.assets.environment.Environment.at`); None: as the file was saved."""
 
     @property
     def stem(self) -> str:
-        """``<file stem>_<object name>`` (characters outside [A-Za-z0-9._-] as ``_``)."""
-        return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{self.file.stem}_{self.key}")
+        """``<file stem>_<object name>`` (characters outside [A-Za-z0-9._-] as ``_``), ``_f<frame>``
+        after it for a deformed frame."""
+        name = f"{self.file.stem}_{self.key}" + ("" if self.frame is None else f"_f{self.frame}")
+        return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
     @property
     def name(self) -> str:

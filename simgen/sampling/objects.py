@@ -14,7 +14,7 @@ from simgen.config import ObjectsConfig
 from simgen.core.mesh_ref import ArticulatedMesh, JointDraw, MeshRef, as_mesh_ref
 from simgen.core.scene import Scene
 from simgen.sampling.classes import pick_assets
-from simgen.sampling.random import integer, pick, uniform
+from simgen.sampling.random import back_and_forth, integer, pick, uniform
 
 if TYPE_CHECKING:
     from simgen.assets.articulated import ArticulatedModel
@@ -131,13 +131,7 @@ def played(first: dict[str, float], trajectory: Path, steps: int) -> list[dict[s
 
     names, values = read_trajectory(trajectory)
     start = int(np.flatnonzero((values == [first[n] for n in names]).all(axis=1))[0])
-    n = len(values)
-    out = []
-    for step in range(steps):
-        k = (start + step) % (2 * n - 2) if n > 1 else 0
-        row = values[k if k < n else 2 * n - 2 - k]
-        out.append({**first, **dict(zip(names, row.tolist()))})
-    return out
+    return [{**first, **dict(zip(names, values[k].tolist()))} for k in back_and_forth(start, steps, len(values))]
 
 
 def draw_distractors(catalog: Catalog, count: Sequence[int], scale: Sequence[float], rng: np.random.Generator

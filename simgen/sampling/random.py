@@ -59,6 +59,17 @@ def choose(rng: np.random.Generator, options: Sequence):
     return options[0] if len(options) == 1 else pick(rng, options)
 
 
+def back_and_forth(start: int, steps: int, n: int) -> list[int]:
+    """``steps`` indices into ``n`` rows (a recording, a file's frames) from ``start`` on, one a step,
+    turning back at the last and at the first, so that consecutive indices never jump."""
+    period = 2 * n - 2
+    out = []
+    for step in range(steps):
+        k = (start + step) % period if period else 0
+        out.append(k if k < n else period - k)
+    return out
+
+
 def unit_vector(rng: np.random.Generator, dim: int = 3) -> np.ndarray:
     """A direction uniform on the unit sphere in ``dim`` dimensions."""
     v = rng.normal(size=dim)

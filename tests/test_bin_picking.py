@@ -101,6 +101,41 @@ def test_a_bad_bin_picking_config_is_one_line(tmp_path):
         check_dataset(["scene=bin_picking", "scene.bin=[]", f"output.dir={tmp_path}"])
     s = check_dataset(["scene=bin_picking", f"output.dir={tmp_path}"])
     assert s.scene.bin == ["bin*"] and s.scene.physics.max_seconds > 0  # the shared settle settings
+    with pytest.raises(SimgenError, match=r"^scene.robot=/nowhere/arm.urdf: give a URDF or MJCF file that exists"):
+        check_dataset(["scene=bin_picking", "scene.robot=/nowhere/arm.urdf", f"output.dir={tmp_path}"])
+    with pytest.raises(SimgenError, match=r"^scene.robot_at=\[0.4, 0.0\]: give x, y, z"):
+        check_dataset(["scene=bin_picking", "scene.robot=bundled", "scene.robot_at=[0.4,0.0]", f"output.dir={tmp_path}"])
+
+
+def test_a_robot_labelled_as_a_category_is_one_coco_object(tmp_path):
+    """scene.robot_category names a catalog category: the robot is one annotated object (its links
+    one instance); a category the catalog lacks is one line."""
+    from fake_renderer import FakeRenderer
+    from conftest import set_settings, tiny_settings
+    from simgen.cli.study import check_dataset
+    from simgen.pipeline import run
+
+    (tmp_path / "catalog.yaml").write_text(f"categories: [box, robot]\nassets:\n  - mesh: "
+                                           f"{ROOT / 'assets' / 'meshes' / 'box' / 'cube.obj'}\n    category: box\n")
+    s = check_dataset(["scene=bin_picking", "scene.robot=bundled", "scene.robot_category=robot", "frames=2",
+                       f"objects.catalog={tmp_path / 'catalog.yaml'}", "objects.count=[1,1]", "render.width=32",
+                       "render.height=24", f"output.dir={tmp_path / 'out'}"])
+    run(s, make_renderer=FakeRenderer)
+    coco = json.loads((tmp_path / "out" / "coco.json").read_text())
+    robot = {c["name"]: c["id"] for c in coco["categories"]}["robot"]
+    seen = 0
+    for index in range(2):
+        meta = json.loads((tmp_path / "out" / "meta" / f"{index:06d}.json").read_text())
+        (arm,) = [o for o in meta["objects"] if "parts" in o]
+        assert arm["category_id"] == robot and arm["category"] == "robot"
+        annotated = [a for a in coco["annotations"] if a["image_id"] == index + 1 and a["category_id"] == robot]
+        assert [a["simgen"]["instance_id"] for a in annotated] in ([], [arm["instance_id"]])  # in view or not
+        seen += len(annotated)
+    assert seen, "the robot in view of no frame: nothing to test"
+    s = check_dataset(["scene=bin_picking", "scene.robot=bundled", "scene.robot_category=crane",
+                       f"output.dir={tmp_path / 'out2'}"])
+    with pytest.raises(SimgenError, match=r"scene.robot_category=crane: no such category in the catalog"):
+        run(s, make_renderer=FakeRenderer)
 
 
 # ------------------------------------------------------------------ frames (Blender)

@@ -699,3 +699,65 @@ def test_a_bad_trajectory_is_one_line_before_anything_renders(tmp_path, text, me
                                      "    category: robot\n    trajectory: gone.csv\n")
     with pytest.raises(SimgenError, match=r"'trajectory' of assets\[0\] .* names 'gone\.csv', which is no file"):
         load_catalog(tmp_path / "c.yaml")
+
+
+# ------------------------------------------------------------------ keypoints on links
+
+
+KEYPOINT_ENTRY = ("categories: [robot]\nkeypoints:\n  robot: {names: [base, elbow, tool]}\nassets:\n"
+                  f"  - mesh: {DATA / MODELS['kuka'][0]}\n    category: robot\n    scale: 0.25\n"
+                  "    keypoints: {base: lbr_iiwa_link_0, elbow: lbr_iiwa_link_4, "
+                  "tool: {link: lbr_iiwa_link_7, at: [0.0, 0.0, 0.12]}}\n")
+
+
+def test_keypoints_on_links_follow_the_joints(tmp_path):
+    """output.keypoints=catalog on an arm whose entry names links: every annotation's keypoints are
+    the links' points placed by PyBullet's link poses at the frame's joints and the object's pose,
+    projected by the frame's camera."""
+    import json
+
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import run
+
+    (tmp_path / "catalog.yaml").write_text(KEYPOINT_ENTRY)
+    out = tmp_path / "data"
+    run(set_settings(tiny_settings(out, frames=3, width=64, height=48), objects__catalog=str(tmp_path / "catalog.yaml"),
+                     objects__count=[1, 1], output__labels=["keypoints"], output__keypoints="catalog"),
+        make_renderer=FakeRenderer)
+    coco = json.loads((out / "coco.json").read_text())
+    assert [c["keypoints"] for c in coco["categories"] if c["name"] == "robot"] == [["base", "elbow", "tool"]]
+    at = {"base": ("lbr_iiwa_link_0", [0, 0, 0]), "elbow": ("lbr_iiwa_link_4", [0, 0, 0]),
+          "tool": ("lbr_iiwa_link_7", [0, 0, 0.12])}
+    checked = 0
+    for index in range(3):
+        meta = json.loads((out / "meta" / f"{index:06d}.json").read_text())
+        (arm,) = [o for o in meta["objects"] if "joints" in o]
+        poses = bullet_link_poses(DATA / MODELS["kuka"][0], arm["joints"])
+        K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+        for a in meta["coco"]["annotations"]:
+            if a["simgen"]["instance_id"] != arm["instance_id"]:
+                continue
+            kp = np.array(a["keypoints"], float).reshape(-1, 3)
+            for (link, point), got in zip(at.values(), kp):
+                world = np.array(arm["mesh_to_world"]) @ poses[link] @ np.array([*point, 1.0])
+                cam = (w2c @ world)[:3]
+                if got[2] > 0:
+                    np.testing.assert_allclose(got[:2], (K @ cam)[:2] / cam[2], atol=1e-6)
+                    checked += 1
+    assert checked >= 3, "too few keypoints in view to test"
+
+
+def test_a_keypoint_on_a_link_the_model_lacks_is_one_line(tmp_path):
+    from simgen.assets import load_catalog
+    from simgen.assets.meshes import validate_catalog
+
+    (tmp_path / "c.yaml").write_text(KEYPOINT_ENTRY.replace("lbr_iiwa_link_4", "elbow_link"))
+    with pytest.raises(SimgenError, match=r"a keypoint of its catalog entry is on link 'elbow_link', which the model"):
+        validate_catalog(load_catalog(tmp_path / "c.yaml"))
+    (tmp_path / "c.yaml").write_text(KEYPOINT_ENTRY.replace("base: lbr_iiwa_link_0, ", ""))
+    with pytest.raises(SimgenError, match=r"keypoints of assets\[0\] .* must name exactly its category's"):
+        load_catalog(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text(KEYPOINT_ENTRY.replace("at: [0.0, 0.0, 0.12]", "at: [0.0, 0.12]"))
+    with pytest.raises(SimgenError, match=r"keypoint 'tool' of assets\[0\] .* must be a link's name or"):
+        load_catalog(tmp_path / "c.yaml")

@@ -27,6 +27,9 @@ A catalog file is YAML::
           home: {shoulder: 0.0, elbow: -1.5}
         spread: 0.1            # optional (default 0.1): how far around it (radians or metres)
         trajectory: wave.csv   # optional: a header of joint names, one row of values per step
+        keypoints:             # on links: a link's origin, or a point in its frame
+          base: base_link
+          tool: {link: hand, at: [0.0, 0.0, 0.1]}
     keypoints:             # optional: named 3D keypoints per category (output.keypoints=catalog)
       box:
         names: [top, bottom]   # the order of the COCO keypoints
@@ -51,8 +54,9 @@ Nothing here loads meshes (see :mod:`simgen.assets.meshes`, whose ``validate_cat
 every one, an articulated model's file too, before the first frame); only paths, suffixes and
 the catalog's structure are checked. An articulated model's asset path is an
 :class:`~simgen.core.mesh_ref.ArticulatedMesh` with no joint values yet: a recipe's
-:func:`simgen.sampling.objects.pick_objects` draws them per scene. Keypoints and symmetries
-describe a rigid shape, so an articulated entry gives neither.
+:func:`simgen.sampling.objects.pick_objects` draws them per scene. Symmetries describe a rigid shape,
+so an articulated entry gives none; its keypoints name links (each at a link's origin, or at a point
+in the link's frame), so they follow the joints.
 """
 
 from __future__ import annotations
@@ -123,7 +127,13 @@ class Asset:
     """Metres per mesh unit: multiply the loaded mesh's coordinates by this."""
     keypoints: tuple[tuple[float, float, float], ...] = ()
     """The 3D keypoints of the mesh, in its own units, one per name of its category's
-    ``keypoints`` (in that order); () where its category declares none."""
+    ``keypoints`` (in that order); () where its category declares none, and for an articulated
+    model (its keypoints are on its links: :attr:`~simgen.core.mesh_ref.ArticulatedMesh.keypoints`)."""
+
+    @property
+    def has_keypoints(self) -> bool:
+        """Whether the catalog gives the asset keypoints (a rigid mesh's, or a model's on its links)."""
+        return bool(self.keypoints or isinstance(self.path, ArticulatedMesh) and self.path.keypoints)
     symmetries: Optional[dict] = None
     """The catalog's ``symmetries`` of the mesh, ``{"continuous": [{"axis", "offset"}],
     "discrete": [16 numbers]}`` (unit axes; both lists present), or None when none are declared."""
@@ -350,13 +360,36 @@ def _read_symmetries(raw: Any, where: str) -> Optional[dict]:
     return {"continuous": continuous, "discrete": discrete}
 
 
-def _articulated_entry(file: Path, entry: dict, base: Path, where: str) -> ArticulatedMesh:
+def _read_link_keypoints(raw: Any, declared: tuple[str, ...], category: str, where: str
+                         ) -> tuple[tuple[str, tuple[float, float, float]], ...]:
+    """An articulated model's ``keypoints`` ({name: LINK} at the link's origin, or {name: {link: LINK,
+    at: [x, y, z]}} in the link's frame) as (link, point) in the order of its category's names."""
+    if raw is None and not declared:
+        return ()
+    if not declared:
+        raise SimgenError(f"{where} gives keypoints, but its category {category!r} declares none; declare their "
+                          f"names under the catalog's top-level keypoints: {{{category}: {{names: [...]}}}}")
+    if not isinstance(raw, dict) or sorted(raw) != sorted(declared):
+        raise SimgenError(f"keypoints of {where} must name exactly its category's {list(declared)}, each a link "
+                          "(LINK, or {link: LINK, at: [x, y, z]}), got " + repr(raw))
+    out = []
+    for n in declared:
+        v = {"link": raw[n]} if isinstance(raw[n], str) else raw[n]
+        at = _numbers(v.get("at", [0.0, 0.0, 0.0]), 3) if isinstance(v, dict) else None
+        if not isinstance(v, dict) or not isinstance(v.get("link"), str) or set(v) - {"link", "at"} or at is None:
+            raise SimgenError(f"keypoint {n!r} of {where} must be a link's name or {{link: LINK, at: [x, y, z]}}, "
+                              f"got {raw[n]!r}")
+        out.append((v["link"], (at[0], at[1], at[2])))
+    return tuple(out)
+
+
+def _articulated_entry(file: Path, entry: dict, base: Path, where: str,
+                       keypoint_names: tuple[str, ...] = (), category: str = "") -> ArticulatedMesh:
     """The articulated model of a catalog entry (read, as every asset mesh is, by
     :func:`simgen.assets.meshes.validate_catalog` before the first frame)."""
-    for key in ("keypoints", "symmetries"):
-        if key in entry:
-            raise SimgenError(f"{key!r} of {where} describe a rigid shape, and {file.name} is an articulated "
-                              "model whose links move; remove it")
+    if "symmetries" in entry:
+        raise SimgenError(f"'symmetries' of {where} describe a rigid shape, and {file.name} is an articulated "
+                          "model whose links move; remove it")
     raw = entry.get("packages") or []
     if not isinstance(raw, list) or not all(isinstance(d, str) and d.strip() for d in raw):
         raise SimgenError(f"'packages' of {where} must be a list of folders, got {raw!r}")
@@ -377,7 +410,8 @@ def _articulated_entry(file: Path, entry: dict, base: Path, where: str) -> Artic
         if not path.is_file():
             raise SimgenError(f"'trajectory' of {where} names {raw!r}, which is no file ({path}); fix the path")
         draw = dataclasses.replace(draw, trajectory=path)
-    return ArticulatedMesh(file, tuple(dirs), draw=draw)
+    return ArticulatedMesh(file, tuple(dirs), draw=draw,
+                           keypoints=_read_link_keypoints(entry.get("keypoints"), keypoint_names, category, where))
 
 
 def _number_pair(raw: Any, what: str) -> tuple[float, float]:
@@ -514,13 +548,13 @@ def _read_catalog_file(
         scale = _check_scale(entry.get("scale", 1.0), where)
         mesh: MeshRef = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}", articulated=True)
         if mesh.suffix.lower() in ARTICULATED_SUFFIXES:
-            mesh = _articulated_entry(mesh, entry, base, where)
+            mesh = _articulated_entry(mesh, entry, base, where, declared.get(category, ((), ()))[0], category)
         elif any(k in entry for k in _ARTICULATED_KEYS):
             key = next(k for k in _ARTICULATED_KEYS if k in entry)
             raise SimgenError(f"{key!r} of {where} is for a URDF or MJCF model, and its mesh {mesh.name} is none; "
                               "remove it")
-        keypoints = _read_asset_keypoints(entry.get("keypoints"), declared.get(category, ((), ()))[0], category,
-                                          where)
+        keypoints = () if isinstance(mesh, ArticulatedMesh) else _read_asset_keypoints(  # a model's: its links'
+            entry.get("keypoints"), declared.get(category, ((), ()))[0], category, where)
         entries.append((category, mesh, scale, keypoints, _read_symmetries(entry.get("symmetries"), where)))
     return list(names), entries, ground, distractors, declared
 

@@ -214,10 +214,16 @@ def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS, stric
     (:attr:`LoadedAsset.problems`) stops it with ``strict`` (materials.own_strict), else is a
     warning, once per mesh and process."""
     for path in catalog_meshes(catalog):
-        if isinstance(path, ArticulatedMesh):  # how its catalog entry wants its joints drawn
+        if isinstance(path, ArticulatedMesh):  # how its catalog entry wants its joints drawn, the links it names
             from simgen.assets.articulated import check_draw, load_articulated
 
-            check_draw(load_articulated(path.file, path.package_dirs), path.draw)
+            model = load_articulated(path.file, path.package_dirs)
+            check_draw(model, path.draw)
+            links = [k.name for k in model.links]
+            for link, _ in path.keypoints:
+                if link not in links:
+                    raise SimgenError(f"{path.file}: a keypoint of its catalog entry is on link {link!r}, which the "
+                                      f"model has not (its links: {', '.join(links)}); fix the name")
         problems = load_asset(path, max_pixels).problems
         if problems and strict:
             raise SimgenError(f"{problems[0]} (materials.own_strict=true; false renders the mesh without it)")

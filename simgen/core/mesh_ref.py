@@ -141,6 +141,9 @@ class ArticulatedMesh:
     draw: JointDraw = JointDraw()
     """How the catalog wants the joints drawn (a pose keeps it: a sequence draws the configurations
     its joints move through alike)."""
+    keypoints: tuple[tuple[str, tuple[float, float, float]], ...] = ()
+    """The catalog's keypoints of the model (a pose keeps them): per name of its category's
+    keypoints, in their order, (link, point in the link's frame, model units)."""
 
     @property
     def digest(self) -> str:
@@ -163,7 +166,7 @@ class ArticulatedMesh:
     def posed(self, joints: dict[str, float]) -> "ArticulatedMesh":
         """The same model at ``joints`` (every actuated joint's value), drawn as this one is."""
         return ArticulatedMesh(self.file, self.package_dirs, tuple(sorted((k, float(v)) for k, v in joints.items())),
-                               self.draw)
+                               self.draw, self.keypoints)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from simgen import SimgenError
 from simgen.assets.meshes import load_mesh
 from simgen.assets.parametric import GENERATORS
 from simgen.core.lens import Lens
-from simgen.core.mesh_ref import MeshRef
+from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
 from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, model_bounds, model_pose, project, \
     to_camera
 from simgen.labels.kinds import FrameContext, LabelKind
@@ -145,7 +145,7 @@ def check_sources(source: str, catalog: Any, drawn: list[str], parametric: float
         return (f"output.keypoints=catalog, but the catalog declares no keypoints for {bare}; declare them "
                 f"(catalog file: keypoints: {{{bare[0]}: {{names: [...]}}}} and each asset's keypoints: "
                 "{name: [x, y, z]}), leave those categories out (objects.weights) or use output.keypoints=box")
-    lacking = [a.key for a in catalog.assets if a.category in drawn and not a.keypoints]
+    lacking = [a.key for a in catalog.assets if a.category in drawn and not a.has_keypoints]
     if lacking:
         return (f"output.keypoints=catalog, but asset(s) {lacking[:3]} have no keypoints (meshes from objects.dirs "
                 "have none); list them in the catalog file with their keypoints, or use output.keypoints=box")
@@ -163,6 +163,11 @@ def model_keypoints(source: str, count: int, mesh: MeshRef, asset: Any = None) -
         return cuboid_points(*model_bounds(mesh))
     if source == "farthest":
         return farthest_keypoints(mesh, count)
+    if source == "catalog" and isinstance(mesh, ArticulatedMesh):  # on its links, where its joints put them
+        from simgen.assets.articulated import link_poses, load_articulated
+
+        poses = link_poses(load_articulated(mesh.file, mesh.package_dirs), dict(mesh.joints or ()))
+        return np.array([poses[link][:3, :3] @ at + poses[link][:3, 3] for link, at in mesh.keypoints]).reshape(-1, 3)
     if source == "catalog":
         return np.array(asset.keypoints, float).reshape(-1, 3)
     raise ValueError(f"unknown keypoint source {source!r}")
@@ -202,7 +207,8 @@ def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
         if o.category_id == 0:
             continue
         asset: Optional[Any] = assets.get(o.asset_id)
-        if source == "catalog" and (asset is None or not asset.keypoints):
+        on_links = isinstance(o.mesh, ArticulatedMesh) and bool(o.mesh.keypoints)
+        if source == "catalog" and not on_links and (asset is None or not asset.keypoints):
             raise SimgenError(f"object {o.name} (asset {o.asset_id or 'none'}) has no catalog keypoints; give its "
                               "asset keypoints in the catalog file or use output.keypoints=box")
         points = to_camera(model_pose(cam.world_to_camera, o.mesh_to_world), model_keypoints(source, count, o.mesh,

@@ -761,3 +761,29 @@ def test_a_keypoint_on_a_link_the_model_lacks_is_one_line(tmp_path):
     (tmp_path / "c.yaml").write_text(KEYPOINT_ENTRY.replace("at: [0.0, 0.0, 0.12]", "at: [0.0, 0.12]"))
     with pytest.raises(SimgenError, match=r"keypoint 'tool' of assets\[0\] .* must be a link's name or"):
         load_catalog(tmp_path / "c.yaml")
+
+
+def test_validate_checks_each_parts_pixel_against_its_object(tmp_path):
+    """simgen validate --full: a dataset's parts/ agree with instance/ through the meta's parts; a
+    link's id written on another object's pixel is reported."""
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.io.files import read_png, write_png
+    from simgen.pipeline import run
+    from simgen.report.validate import validate
+
+    (tmp_path / "catalog.yaml").write_text(f"categories: [robot]\nassets:\n  - mesh: {DATA / MODELS['kuka'][0]}\n"
+                                           "    category: robot\n    scale: 0.25\n")
+    out = tmp_path / "data"
+    run(set_settings(tiny_settings(out, frames=1, width=64, height=48), objects__catalog=str(tmp_path / "catalog.yaml"),
+                     objects__count=[1, 1], output__labels=["parts"]), make_renderer=FakeRenderer)
+    assert validate(out, full=True, jobs=1).ok
+    parts, instance = read_png(out / "parts" / "000000.png"), read_png(out / "instance" / "000000.png")
+    meta = json.loads((out / "meta" / "000000.json").read_text())
+    (arm,) = [o for o in meta["objects"] if "parts" in o]
+    assert set(np.unique(parts[instance == arm["instance_id"]])) <= {p["id"] for p in arm["parts"]}
+    other = np.argwhere((instance != arm["instance_id"]) & (instance > 0))[0]
+    parts[tuple(other)] = arm["parts"][0]["id"]
+    write_png(out / "parts" / "000000.png", parts)
+    report = validate(out, full=True, jobs=1)
+    assert not report.ok and "parts vs instance" in report.text(out, True)

@@ -22,7 +22,8 @@ Checks (docs/dataset.md is the contract):
   instance's category, and 0 on unannotated instances; every instance with a non-zero
   semantic id is annotated; depth is ``inf`` exactly where nothing was hit (instance 0);
   normals are unit length where hit and 0 elsewhere; flow is finite wherever its valid mask
-  (values 0 or 255) says valid; amodal masks are (N, H, W) bool and hold the visible mask.
+  (values 0 or 255) says valid; amodal masks are (N, H, W) bool and hold the visible mask; each
+  pixel's part (``parts/``) is of the object the instance map has there.
 
 Frames are checked in worker processes, one frame in memory per worker.
 """
@@ -263,6 +264,7 @@ class FrameCheck:
         if self.full:
             self.normal(arrays.get("normal"), instance)
             self.amodal(arrays.get("amodal"), anns, h, w, instance)
+            self.parts(arrays.get("parts"), instance, meta)
         self.flow(meta, h, w)
 
     def npz(self, rel: str) -> Any:
@@ -278,6 +280,19 @@ class FrameCheck:
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             self.bad("unreadable file", f"{rel}: {e}")
             return None
+
+    def parts(self, parts: np.ndarray | None, instance: np.ndarray | None, meta: dict) -> None:
+        """Each pixel's part is of the object the instance map has there: a link's id (the meta's
+        ``parts``) on its object's pixels, any other object's own instance id."""
+        if parts is None or instance is None or not parts.size or not instance.size:
+            return
+        owner = {int(p["id"]): int(o["instance_id"]) for o in meta.get("objects", []) for p in o.get("parts", ())}
+        lut = np.arange(max(int(parts.max()), *owner, 0) + 1, dtype=np.int64)
+        lut[list(owner)] = list(owner.values())
+        wrong = int(np.count_nonzero(lut[parts] != instance))
+        if wrong:
+            self.bad("parts vs instance", f"parts/{self.name}.png: {wrong} pixel(s) whose part is not of the object "
+                     "the instance map has there (the meta's parts name each link's object)")
 
     def depth(self, depth: np.ndarray | None, instance: np.ndarray | None) -> None:
         if depth is None:

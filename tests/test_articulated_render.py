@@ -188,3 +188,55 @@ def test_the_catalog_s_joint_ranges_and_configurations_reach_the_scene(tmp_path)
         (q,) = [o["joints"] for o in json.loads((out / "meta" / f"{i:06d}.json").read_text())["objects"] if "joints" in o]
         assert all(0.0 <= q[f"lbr_iiwa_joint_{k}"] <= 0.2 for k in (1, 2, 3))
         assert abs(q["lbr_iiwa_joint_4"] + 1.5) <= 0.1
+
+
+CUP = """<robot name="cup">
+  <link name="bottom"><visual><origin xyz="0 0 0.01"/><geometry><box size="0.3 0.3 0.02"/></geometry></visual></link>
+  <link name="wall_x0"><visual><origin xyz="-0.14 0 0.1"/><geometry><box size="0.02 0.3 0.2"/></geometry></visual></link>
+  <link name="wall_x1"><visual><origin xyz="0.14 0 0.1"/><geometry><box size="0.02 0.3 0.2"/></geometry></visual></link>
+  <link name="wall_y0"><visual><origin xyz="0 -0.14 0.1"/><geometry><box size="0.26 0.02 0.2"/></geometry></visual></link>
+  <link name="flap"><visual><origin xyz="0 0 0.1"/><geometry><box size="0.26 0.02 0.2"/></geometry></visual></link>
+  <joint name="x0" type="fixed"><parent link="bottom"/><child link="wall_x0"/></joint>
+  <joint name="x1" type="fixed"><parent link="bottom"/><child link="wall_x1"/></joint>
+  <joint name="y0" type="fixed"><parent link="bottom"/><child link="wall_y0"/></joint>
+  <joint name="hinge" type="revolute"><parent link="bottom"/><child link="flap"/><origin xyz="0 0.14 0"/>
+    <axis xyz="1 0 0"/><limit lower="-0.05" upper="0.05" effort="1" velocity="1"/></joint>
+</robot>
+"""
+"""A box-shaped cup whose four walls are links of their own (one on a hinge): its hull is a solid box."""
+
+
+@pytest.mark.slow  # a Blender simulation: ~5 s
+def test_an_articulated_body_collides_as_its_links_hulls(tmp_path):
+    """A ball dropped over the cup falls in, onto its bottom: the simulation holds the cup as its
+    links' hulls (the hull of the whole would be a solid box the ball rests on at the rim)."""
+    from simgen.assets import BUNDLED_BOX
+    from simgen.blender import BlenderBackend
+    from simgen.core.mesh_ref import ArticulatedMesh
+    from simgen.core.scene import Camera, Material, Physics, RigidBody, Scene, SceneObject
+
+    (tmp_path / "cup.urdf").write_text(CUP)
+    cup = ArticulatedMesh((tmp_path / "cup.urdf").resolve()).posed({"hinge": 0.0})
+    ball = Path(__file__).resolve().parents[1] / "assets" / "meshes" / "ball" / "ball.ply"  # 0.12 m across
+    drop = np.eye(4)
+    drop[:3, :3] *= 0.5  # 6 cm across, over the cup's middle
+    drop[:3, 3] = (0.01, -0.02, 0.35)
+    grey = Material(base_color=(0.5, 0.5, 0.5), roughness=0.5, metallic=0.0)
+    objects = [SceneObject("cup", cup, np.eye(4), 1, 1, grey), SceneObject("ball", ball, drop, 2, 1, grey)]
+    ground = np.diag([4.0, 4.0, 0.2, 1.0])
+    ground[2, 3] = -0.1
+    physics = Physics(bodies=(RigidBody(1, 2.0, 0.8, 0.0), RigidBody(2, 0.1, 0.8, 0.0)), colliders=(ground,),
+                      max_seconds=8.0, rest_speed=0.002, substeps=10, margin=0.001, floor=-1.0)
+    s = tiny_settings(tmp_path / "out", frames=1, width=32, height=24)
+    camera = Camera(K=np.array([[30.0, 0, 15.5], [0, 30.0, 11.5], [0, 0, 1]]), width=32, height=24,
+                    world_to_camera=np.eye(4))
+    backend = BlenderBackend(s.render)
+    try:
+        poses, report = backend.settle(Scene(objects=objects, lights=[], camera=camera, physics=physics))
+    finally:
+        backend.close()
+    assert report["at_rest"], report
+    centre = poses[2][:3, 3] + poses[2][:3, :3] @ np.array([0.0, 0.0, 0.06])  # the ball's middle
+    assert abs(centre[0]) < 0.13 and abs(centre[1]) < 0.13, centre  # inside the walls
+    assert 0.02 + 0.03 - 0.005 < centre[2] < 0.02 + 0.03 + 0.01, centre  # on the bottom, not on the rim (0.2)
+    assert abs(poses[1][2, 3]) < 0.01  # the cup stands on the ground

@@ -329,6 +329,22 @@ def model_parts(ref: ArticulatedMesh) -> tuple[tuple[LinkMesh, np.ndarray], ...]
 
 
 @functools.lru_cache(maxsize=64)
+def link_hulls(ref: ArticulatedMesh) -> trimesh.Trimesh:
+    """The model ``ref`` at its joint values as the convex hull of each of its parts, posed, in one
+    mesh in the model's frame (cached: do not mutate it): the shape a simulation gives it, which
+    keeps the room between its links (an arm's bend, a gripper's open fingers) that the hull of the
+    whole would fill."""
+    import trimesh
+
+    hulls = []
+    for part, pose in model_parts(ref):
+        m = link_mesh(part).convex_hull
+        m.apply_transform(pose)
+        hulls.append(m)
+    return trimesh.util.concatenate(hulls)
+
+
+@functools.lru_cache(maxsize=64)
 def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
     """The model ``ref`` at its joint values as one mesh in the model's frame: its parts
     (:func:`model_parts`) each posed (cached: do not mutate it)."""

@@ -11,8 +11,9 @@ import numpy as np
 from mathutils import Matrix
 
 from simgen.assets import BUNDLED_BOX
+from simgen.assets.meshes import link_hulls
 from simgen.blender.session import BlenderLog
-from simgen.core.mesh_ref import MeshRef
+from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
 from simgen.core.scene import Scene
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
     (Bullet); return the bodies' resting poses (instance id -> mesh_to_world) and a report:
     steps and seconds simulated, the last speed measured and whether it is at rest.
     ``mesh(ref)``: the Blender mesh of an asset file or a generated shape; ``blender_log``: where Blender's output of the
-    rigid-body operators goes.
+    rigid-body operators goes. A body is its mesh's convex hull; an articulated model's is the hull of each
+    of its links, in one triangle mesh (:func:`simgen.assets.meshes.link_hulls`), its joints held.
 
     The scratch scene, its objects and its world are removed afterwards, so every call
     starts from nothing and the same scene always settles the same way.
@@ -52,9 +54,20 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
         created.append((ob, kind))
         return ob
 
+    hulls: list[bpy.types.Mesh] = []  # articulated bodies: their links' hulls, made for this simulation
+
+    def shape(ref: MeshRef) -> bpy.types.Mesh:
+        if not isinstance(ref, ArticulatedMesh):
+            return mesh(ref)
+        tm = link_hulls(ref)
+        me = bpy.data.meshes.new("rb_hulls")
+        me.from_pydata(np.asarray(tm.vertices, float).tolist(), [], np.asarray(tm.faces).tolist())
+        hulls.append(me)
+        return me
+
     try:
         sim.collection.children.link(coll)
-        moving = [add(f"rb_{by_id[b.instance_id].name}", mesh(by_id[b.instance_id].mesh),
+        moving = [add(f"rb_{by_id[b.instance_id].name}", shape(by_id[b.instance_id].mesh),
                       by_id[b.instance_id].mesh_to_world, "ACTIVE") for b in ph.bodies]
         for k, pose in enumerate(ph.colliders):
             add(f"rb_collider{k}", mesh(BUNDLED_BOX), pose, "PASSIVE")
@@ -76,7 +89,8 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
         world.point_cache.frame_start, world.point_cache.frame_end = 1, steps + 1
         for ob, b in zip(moving, ph.bodies):
             rb = ob.rigid_body
-            rb.collision_shape = "CONVEX_HULL"
+            # an articulated model: its links' hulls as one triangle mesh (Bullet's GImpact), joints held
+            rb.collision_shape = "MESH" if isinstance(by_id[b.instance_id].mesh, ArticulatedMesh) else "CONVEX_HULL"
             rb.use_margin, rb.collision_margin = True, ph.margin
             rb.mass, rb.friction, rb.restitution = b.mass, b.friction, b.restitution
             rb.linear_damping, rb.angular_damping = 0.2, 0.8  # settles rolling objects in seconds
@@ -112,6 +126,8 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
     finally:
         for ob, _ in created:
             bpy.data.objects.remove(ob, do_unlink=True)
+        for me in hulls:
+            bpy.data.meshes.remove(me)
         bpy.data.collections.remove(coll)
         bpy.data.scenes.remove(sim)
     report = {"steps": step - 1, "seconds": (step - 1) / STEPS_PER_SECOND, "speed": speed,

@@ -366,7 +366,8 @@ class RigidBody:
 @dataclass(frozen=True)
 class Physics:
     """Settle ``bodies`` under gravity before rendering. The simulation holds the bodies,
-    colliding as their convex hulls (so nothing falls into a mug) grown by ``margin``, and
+    colliding as their convex hulls (so nothing falls into a mug; an articulated model as each
+    of its links' hulls, its joints held) grown by ``margin``, and
     the fixed ``colliders``, solid boxes, and ``static`` meshes; no other scene object takes part. It steps at
     24 Hz until no body moves faster than ``rest_speed`` or ``max_seconds`` have passed."""
 

@@ -63,6 +63,9 @@ if not hasattr(cart.animation_data.action, "fcurves"):  # Blender 5: layered act
                         k.interpolation = "LINEAR"
 flag = cube("flag", %(flag)r)
 flag.parent, flag.location = cart, %(flag_at)r
+stone = cube("stone", 0.1)  # a modifier that does not move: not a deforming part
+stone.location = (1.2, -1.2, 0.05)
+stone.modifiers.new("round", "BEVEL").width = 0.01
 if deform:  # a sheet whose shape key is keyframed: its vertices move, not its object
     sheet = cube("sheet", 0.2)
     sheet.location = (0.0, -0.6, 0.3)
@@ -176,7 +179,7 @@ def test_the_files_animation_is_read_as_its_keyframes_say(cart_file, cache):
     env = load_environment(cart_file)
     a = env.animation
     assert a.frames == (1, 13) and a.current == 1 and a.deforming == ()
-    assert sorted(a.matrices) == ["cart", "flag"]  # the floor does not move
+    assert sorted(a.matrices) == ["cart", "flag"]  # the floor and the bevelled stone do not move
     for f in range(1, 14):
         np.testing.assert_allclose(env.at(f).parts[[p.name for p in env.parts].index("cart")].matrix, cart_at(f),
                                    atol=1e-6)

@@ -455,40 +455,44 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart]) -> d
         return None
     layer, current = scene.view_layers[0], scene.frame_current
     reference = {p.name: p.matrix for p in parts}
-    matrices: dict[str, list[np.ndarray]] = {p.name: [] for p in parts}
+    moved: dict[str, dict[int, np.ndarray]] = {}  # part name -> {frame: its matrix where not the saved one}
     with bpy.context.temp_override(scene=scene, view_layer=layer):
         dg = bpy.context.evaluated_depsgraph_get()
-        shapes: dict[str, list[np.ndarray]] = {}  # objects that could deform: their vertices at each frame
+        could = set()  # objects that could deform: meshes with modifiers or shape keys, curves, text, ...
         for name, inst in _named_instances(dg):
             ob = inst.object
             if name in reference and not inst.is_instance and (ob.type != "MESH" or len(ob.original.modifiers)
                                                                or ob.original.data.shape_keys is not None):
-                shapes[name] = []
+                could.add(name)
+        first: dict[str, np.ndarray] = {}  # their vertices at the first frame
+        shapes: dict[str, dict[int, np.ndarray]] = {}  # those that deform: {frame: vertices} where not the first's
         size = 0
         try:
             for f in range(start, end + 1):
                 scene.frame_set(f)
                 dg = bpy.context.evaluated_depsgraph_get()
-                seen = {}
                 for name, inst in _named_instances(dg):
                     if name in reference:
-                        seen[name] = np.array(inst.matrix_world, dtype=np.float64)
-                        if name in shapes:
-                            shapes[name].append(_coordinates(inst.object).astype(np.float32))
-                            size += shapes[name][-1].nbytes
+                        m = np.array(inst.matrix_world, dtype=np.float64)
+                        if np.abs(m - reference[name]).max() > 1e-9:
+                            moved.setdefault(name, {})[f] = m
+                        if name in could:
+                            v = _coordinates(inst.object).astype(np.float32)
+                            if name not in first:
+                                first[name] = v
+                            elif v.shape != first[name].shape or np.abs(v - first[name]).max(initial=0) > 1e-7:
+                                shapes.setdefault(name, {})[f] = v
+                                size += v.nbytes
                 if size > MAX_SHAPE_BYTES:
                     raise SimgenError(f"scene.file={path}: its deforming parts ({', '.join(shapes)}) hold more than "
                                       f"{MAX_SHAPE_BYTES >> 20} MB of vertices over its frame range; shorten the range "
                                       "or hide them from rendering")
-                for name, m in matrices.items():
-                    m.append(seen.get(name, reference[name]))
         finally:
             scene.frame_set(current)
-    moving = {name: np.array(m) for name, m in matrices.items()
-              if np.abs(np.array(m) - reference[name]).max() > 1e-9}
-    changing = sorted(n for n, v in shapes.items() if len({x.shape for x in v}) > 1)
-    deforming = {n: np.stack(v) for n, v in shapes.items() if n not in changing
-                 and np.abs(np.stack(v) - v[0]).max(initial=0) > 1e-7}
+    moving = {name: np.array([at.get(f, reference[name]) for f in range(start, end + 1)]) for name, at in moved.items()}
+    changing = sorted(n for n, at in shapes.items() if any(v.shape != first[n].shape for v in at.values()))
+    deforming = {n: np.stack([at.get(f, first[n]) for f in range(start, end + 1)]) for n, at in shapes.items()
+                 if n not in changing}
     if not moving and not deforming and not changing:
         return None
     return {"frame_start": start, "frame_end": end, "current": current,

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+def plain_name(text: str) -> str:
+    """``text`` with every character outside [A-Za-z0-9._-] as ``_``: a file name's stem."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+
+
 SEED_LIMIT = 2 ** 64
 """Seeds of generated shapes lie in [0, SEED_LIMIT): 16 hexadecimal digits in their name."""
 
@@ -88,8 +93,7 @@ class EnvironmentMesh:
     def stem(self) -> str:
         """``<file stem>_<object name>`` (characters outside [A-Za-z0-9._-] as ``_``), ``_f<frame>``
         after it for a deformed frame."""
-        name = f"{self.file.stem}_{self.key}" + ("" if self.frame is None else f"_f{self.frame}")
-        return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+        return plain_name(f"{self.file.stem}_{self.key}" + ("" if self.frame is None else f"_f{self.frame}"))
 
     @property
     def name(self) -> str:
@@ -183,7 +187,7 @@ class LinkMesh:
     @property
     def stem(self) -> str:
         """``<file stem>_<link>`` (characters outside [A-Za-z0-9._-] as ``_``)."""
-        return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{self.file.stem}_{self.link}")
+        return plain_name(f"{self.file.stem}_{self.link}")
 
     @property
     def name(self) -> str:

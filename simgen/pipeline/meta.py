@@ -13,7 +13,7 @@ from simgen.assets import Catalog
 from simgen.assets.library import entries_of
 from simgen.assets.meshes import Part, drawn_objects, scene_parts
 from simgen.config import Settings
-from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
+from simgen.core.mesh_ref import ArticulatedMesh, MeshRef, plain_name
 from simgen.core.scene import Scene, SceneObject
 from simgen.core.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
@@ -51,7 +51,7 @@ def part_relpath(o: SceneObject, part: Part) -> str:
     (``models/stuff/<file stem>/<link>.ply`` for a model that is no catalog asset), one file for
     every configuration of the model."""
     key = o.asset_id.removesuffix(f"_{o.mesh.digest}") or f"stuff/{part.mesh.file.stem}"
-    return model_relpath(f"{key}/{part.mesh.stem.removeprefix(part.mesh.file.stem + '_')}", part.mesh)
+    return model_relpath(f"{key}/{plain_name(part.mesh.link)}", part.mesh)
 
 
 def object_geometry(scene: Scene) -> dict[int, tuple[dict, dict]]:

@@ -446,8 +446,8 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart]) -> d
     frames; Blender evaluates it, no script runs): the world matrix at every frame of each part
     whose matrix changes (keyframes, parents, constraints), and of each part whose geometry changes
     (an armature's skinning, shape keys, animated modifiers) its vertices at every frame (``shapes``:
-    name -> (frames, V, 3) float32, local) or, where its vertex count changes, its name in
-    ``changing``. None for a file with no animation, or a range of one frame. The scene is left at
+    its object's name, the parts' mesh key -> (frames, V, 3) float32, local) or, where its vertex
+    count changes, that name in ``changing``. None for a file with no animation, or a range of one frame. The scene is left at
     its current frame. SimgenError where the deforming parts' vertices would pass
     :data:`MAX_SHAPE_BYTES`."""
     start, end = scene.frame_start, min(scene.frame_end, scene.frame_start + MAX_ANIMATION_FRAMES - 1)
@@ -458,12 +458,12 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart]) -> d
     moved: dict[str, dict[int, np.ndarray]] = {}  # part name -> {frame: its matrix where not the saved one}
     with bpy.context.temp_override(scene=scene, view_layer=layer):
         dg = bpy.context.evaluated_depsgraph_get()
-        could = set()  # objects that could deform: meshes with modifiers or shape keys, curves, text, ...
-        for name, inst in _named_instances(dg):
+        could = set()  # objects (by name: their parts' mesh key, instances too) that could deform: meshes
+        for name, inst in _named_instances(dg):  # with modifiers or shape keys, curves, text, ...
             ob = inst.object
-            if name in reference and not inst.is_instance and (ob.type != "MESH" or len(ob.original.modifiers)
-                                                               or ob.original.data.shape_keys is not None):
-                could.add(name)
+            if name in reference and ob.type in GEOMETRY and (
+                    ob.type != "MESH" or len(ob.original.modifiers) or ob.original.data.shape_keys is not None):
+                could.add(ob.original.name)
         first: dict[str, np.ndarray] = {}  # their vertices at the first frame
         shapes: dict[str, dict[int, np.ndarray]] = {}  # those that deform: {frame: vertices} where not the first's
         size = 0
@@ -471,17 +471,20 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart]) -> d
             for f in range(start, end + 1):
                 scene.frame_set(f)
                 dg = bpy.context.evaluated_depsgraph_get()
+                done = set()
                 for name, inst in _named_instances(dg):
                     if name in reference:
                         m = np.array(inst.matrix_world, dtype=np.float64)
                         if np.abs(m - reference[name]).max() > 1e-9:
                             moved.setdefault(name, {})[f] = m
-                        if name in could:
+                        key = inst.object.original.name
+                        if key in could and key not in done:
+                            done.add(key)
                             v = _coordinates(inst.object).astype(np.float32)
-                            if name not in first:
-                                first[name] = v
-                            elif v.shape != first[name].shape or np.abs(v - first[name]).max(initial=0) > 1e-7:
-                                shapes.setdefault(name, {})[f] = v
+                            if key not in first:
+                                first[key] = v
+                            elif v.shape != first[key].shape or np.abs(v - first[key]).max(initial=0) > 1e-7:
+                                shapes.setdefault(key, {})[f] = v
                                 size += v.nbytes
                 if size > MAX_SHAPE_BYTES:
                     raise SimgenError(f"scene.file={path}: its deforming parts ({', '.join(shapes)}) hold more than "

@@ -40,7 +40,8 @@ def rendered(tmp_path_factory) -> Path:
 
     run(set_settings(tiny_settings(out, frames=STEPS, width=80, height=60), objects__catalog=str(catalog),
                      objects__count=[1, 1], sequence__length=STEPS, objects__joint_motion=2,
-                     output__labels=["parts", "tracks"], output__track_background=0.0, output__track_points=200))
+                     output__labels=["parts", "tracks", "amodal"], output__track_background=0.0,
+                     output__track_points=200))
     return out
 
 
@@ -79,14 +80,16 @@ def ray_cast(root: Path, meta: dict, links: dict[str, trimesh.Trimesh]) -> dict[
         else:
             bodies.append((o["instance_id"], trimesh.load(root / o["mesh"], force="mesh").apply_transform(
                 np.array(o["mesh_to_world"]))))
+    covers = {}
     for body_id, mesh in bodies:
         hit_t, tri = intersect(origin, dirs, mesh.triangles)
+        covers[body_id] = np.isfinite(hit_t).reshape(H, W)
         closer = hit_t < depth
         depth[closer], part[closer] = hit_t[closer], body_id
         normal[closer] = mesh.face_normals[tri[closer]] @ R.T
     points = origin + depth[:, None] * dirs
     return {"part": part.reshape(H, W), "depth": depth.reshape(H, W), "normal": normal.reshape(H, W, 3),
-            "points": points.reshape(H, W, 3)}
+            "points": points.reshape(H, W, 3), "covers": covers}
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +208,16 @@ def test_each_part_has_its_links_3d_box(frames, links):
             camera = (w2c @ poses[p["link"]] @ np.c_[corners, np.ones(8)].T).T[:, :3]
             got = np.array(p["box3d"]["corners"])
             assert np.abs(got[:, None] - camera[None]).sum(-1).min(1).max() < 1e-6  # the same 8 points
+
+
+@pytest.mark.parametrize("step", range(STEPS))
+def test_each_link_has_its_own_amodal_mask(frames, step):
+    """amodal/'s part_masks: each link's pixel centres its rays meet (the link alone, ray cast),
+    its visible pixels among them."""
+    frame, gt = frames[step]
+    amodal, arm = frame["amodal"], arm_of(frame["meta"])
+    ids = [int(i) for i in amodal["part_ids"]]
+    assert ids == sorted(p["id"] for p in arm["parts"] if gt["covers"][p["id"]].any() or (frame["parts"] == p["id"]).any())
+    for pid, mask in zip(ids, amodal["part_masks"]):
+        assert np.all(mask[frame["parts"] == pid])
+        assert (mask != gt["covers"][pid]).sum() <= 2, f"part {pid}: {(mask != gt['covers'][pid]).sum()} pixels disagree"

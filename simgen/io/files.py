@@ -471,10 +471,10 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
 
 def encode_npz(value: Any) -> memoryview:
     """The compressed .npz bytes of the arrays of ``value`` (a dict, or a dataclass of arrays),
-    one member per name (no pickles)."""
+    one member per name (no pickles; a None is left out)."""
     arrays = value if isinstance(value, dict) else {f.name: getattr(value, f.name) for f in fields(value)}
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items() if v is not None})
     return buf.getbuffer()
 
 

@@ -15,7 +15,9 @@ Two label kinds (simgen.labels.kinds; registered in simgen/labels/__init__.py):
 - ``visibility``: adds ``visibility`` (visible pixels / amodal pixels, 0..1) and
   ``amodal_area`` to every COCO annotation (under its ``"simgen"`` key). No file.
 - ``amodal``: ``DIR/amodal/NNNNNN.npz`` with ``instance_ids`` (N,) uint16 and ``masks``
-  (N, H, W) bool, one mask per annotated object (category != 0) that covers a pixel.
+  (N, H, W) bool, one mask per annotated object (category != 0) that covers a pixel; where such
+  an object is articulated, ``part_ids`` (M,) uint16 and ``part_masks`` (M, H, W) bool too, one
+  per link (its part id, the ``parts`` label's) that covers a pixel.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class AmodalMasks:
     """(N,) uint16, sorted."""
     masks: np.ndarray
     """(N, H, W) bool."""
+    part_ids: np.ndarray | None = None
+    """(M,) uint16, sorted: the part ids (the ``parts`` label's) of the links of the annotated
+    articulated objects that cover a pixel; None (not written) where the frame has none."""
+    part_masks: np.ndarray | None = None
+    """(M, H, W) bool: each link's own amodal mask (every other link and object ignored)."""
 
     def area(self, instance_id: int) -> int:
         hit = np.flatnonzero(self.instance_ids == instance_id)
@@ -186,23 +193,40 @@ def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
     """The amodal mask of every annotated object of the frame that covers a pixel."""
     from simgen.assets.meshes import load_mesh  # trimesh: imported where meshes are drawn, not by readers
 
+    from simgen.assets.meshes import scene_parts
+
     cam = ctx.scene.camera
+
+    def covered(mesh_ref, mesh_to_world: np.ndarray) -> np.ndarray:
+        mesh = load_mesh(mesh_ref)
+        v = np.c_[mesh.vertices, np.ones(len(mesh.vertices))] @ (cam.world_to_camera @ mesh_to_world).T
+        if cam.lens is None:
+            return rasterize(v[:, :3], np.asarray(mesh.faces), cam.K, cam.width, cam.height, cam.clip_start)
+        # through the real lens: each pixel's own ray
+        return rasterize_rays(v[:, :3], np.asarray(mesh.faces), cached_pixel_rays(cam.lens), cam.clip_start)
+
     ids, masks = [], []
+    annotated = set()
     for o in sorted(ctx.scene.objects, key=lambda o: o.instance_id):
         if o.category_id == 0:
             continue
-        mesh = load_mesh(o.mesh)
-        v = np.c_[mesh.vertices, np.ones(len(mesh.vertices))] @ (cam.world_to_camera @ o.mesh_to_world).T
-        if cam.lens is None:
-            mask = rasterize(v[:, :3], np.asarray(mesh.faces), cam.K, cam.width, cam.height, cam.clip_start)
-        else:  # through the real lens: each pixel's own ray
-            mask = rasterize_rays(v[:, :3], np.asarray(mesh.faces), cached_pixel_rays(cam.lens), cam.clip_start)
-        mask |= labels.instance == o.instance_id
+        annotated.add(o.instance_id)
+        mask = covered(o.mesh, o.mesh_to_world) | (labels.instance == o.instance_id)
         if mask.any():
             ids.append(o.instance_id)
             masks.append(mask)
+    part_ids, part_masks = [], []
+    for p in scene_parts(ctx.scene):  # in the order of their ids
+        if p.instance_id in annotated:
+            mask = covered(p.mesh, p.mesh_to_world) | (labels.bodies == p.id)
+            if mask.any():
+                part_ids.append(p.id)
+                part_masks.append(mask)
     h, w = labels.instance.shape
-    return AmodalMasks(np.array(ids, np.uint16), np.array(masks, bool).reshape(len(ids), h, w))
+    if not part_ids:
+        return AmodalMasks(np.array(ids, np.uint16), np.array(masks, bool).reshape(len(ids), h, w))
+    return AmodalMasks(np.array(ids, np.uint16), np.array(masks, bool).reshape(len(ids), h, w),
+                       np.array(part_ids, np.uint16), np.array(part_masks, bool))
 
 
 def add_visibility(value: AmodalMasks, annotations: list[dict]) -> None:
@@ -230,4 +254,5 @@ VISIBILITY = LabelKind(
     "float32", -1, compute=amodal_masks, annotate=add_visibility)
 AMODAL = LabelKind(
     "amodal", "amodal masks: instance_ids (N,) uint16 and masks (N, H, W) bool of every annotated object, "
-    "occluders ignored", "bool", -1, "amodal", ".npz", compute=amodal_masks, preview=amodal_preview)
+    "occluders ignored; for an articulated one's links, part_ids (M,) uint16 and part_masks (M, H, W) bool too",
+    "bool", -1, "amodal", ".npz", compute=amodal_masks, preview=amodal_preview)

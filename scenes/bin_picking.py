@@ -267,7 +267,7 @@ def stand_robot(settings: Settings, catalog: Catalog, rng: np.random.Generator, 
     pose = np.eye(4)
     c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
     pose[:2, :2], pose[:3, 3] = [[c, -s], [s, c]], sc.robot_at
-    key = f"robot/{model.file.stem}_{pose_ref.digest}"
+    key = pose_ref.key_of(f"robot/{model.file.stem}")
     robot = SceneObject(name=object_name(instance_id, key, pose_ref), mesh=pose_ref, mesh_to_world=pose,
                         instance_id=instance_id, category_id=category_id,
                         material=sample_material(settings.materials, rng), asset_id=key)

@@ -396,13 +396,19 @@ def scene_parts(scene: Scene) -> list[Part]:
     return out
 
 
+def parts_by_object(scene: Scene) -> dict[int, list[Part]]:
+    """:func:`scene_parts` by the instance id of the object each is part of."""
+    out: dict[int, list[Part]] = {}
+    for p in scene_parts(scene):
+        out.setdefault(p.instance_id, []).append(p)
+    return out
+
+
 def drawn_objects(scene: Scene) -> list[SceneObject]:
     """The objects a renderer draws for ``scene``: each as it is, but an articulated one as its
     parts (:func:`scene_parts`), each an object ``<name>:<link>`` whose instance id is the part id,
     with the object's material and shadow."""
-    parts: dict[int, list[Part]] = {}
-    for p in scene_parts(scene):
-        parts.setdefault(p.instance_id, []).append(p)
+    parts = parts_by_object(scene)
     out = []
     for o in scene.objects:
         if o.instance_id not in parts:

@@ -161,11 +161,20 @@ class ArticulatedMesh:
     @property
     def stem(self) -> str:
         """``<file stem>`` or, posed, ``<file stem>_<digest>``."""
-        return f"{self.file.stem}_{self.digest}" if self.joints is not None else self.file.stem
+        return self.key_of(self.file.stem) if self.joints is not None else self.file.stem
 
     @property
     def name(self) -> str:
         return f"{self.stem}.ply"
+
+    def key_of(self, model_key: str) -> str:
+        """The asset key of this pose of the model whose key is ``model_key``: ``<model key>_<digest>``
+        (its ``models/`` file)."""
+        return f"{model_key}_{self.digest}"
+
+    def model_key(self, asset_key: str) -> str:
+        """The model's key in ``asset_key``, this pose's asset key (:meth:`key_of`)."""
+        return asset_key.removesuffix(f"_{self.digest}")
 
     def posed(self, joints: dict[str, float]) -> "ArticulatedMesh":
         """The same model at ``joints`` (every actuated joint's value), drawn as this one is."""

@@ -223,10 +223,8 @@ def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
                 part_ids.append(p.id)
                 part_masks.append(mask)
     h, w = labels.instance.shape
-    if not part_ids:
-        return AmodalMasks(np.array(ids, np.uint16), np.array(masks, bool).reshape(len(ids), h, w))
-    return AmodalMasks(np.array(ids, np.uint16), np.array(masks, bool).reshape(len(ids), h, w),
-                       np.array(part_ids, np.uint16), np.array(part_masks, bool))
+    links = (np.array(part_ids, np.uint16), np.array(part_masks, bool)) if part_ids else (None, None)
+    return AmodalMasks(np.array(ids, np.uint16), np.array(masks, bool).reshape(len(ids), h, w), *links)
 
 
 def add_visibility(value: AmodalMasks, annotations: list[dict]) -> None:

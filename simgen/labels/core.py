@@ -186,6 +186,20 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
     return out
 
 
+def meta_part_of(meta: Mapping) -> dict[int, int]:
+    """Part id -> instance id of every link of an articulated object of a frame's meta (its
+    objects' ``parts``)."""
+    return {int(p["id"]): int(o["instance_id"]) for o in meta.get("objects", ()) for p in o.get("parts", ())}
+
+
+def instances_of_parts(parts: np.ndarray, part_of: Mapping[int, int]) -> np.ndarray:
+    """The instance map of a parts map: each part id in ``part_of`` becomes its object's instance
+    id, every other id stays as it is (an object that is one part)."""
+    lut = np.arange(max(int(parts.max()) if parts.size else 0, *part_of) + 1, dtype=parts.dtype)
+    lut[list(part_of)] = list(part_of.values())
+    return lut[parts]
+
+
 def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
                 world_to_camera: np.ndarray, K: np.ndarray, lens: Optional[Lens] = None,
                 part_of: Mapping[int, int] | None = None) -> FrameLabels:
@@ -219,10 +233,7 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     instance = index.astype(np.uint16)
     parts = None
     if part_of:
-        parts = instance
-        lut = np.arange(max(int(index.max()) if index.size else 0, *part_of) + 1, dtype=np.uint16)
-        lut[list(part_of)] = list(part_of.values())
-        instance = lut[parts]
+        parts, instance = instance, instances_of_parts(instance, part_of)
     valid = instance != 0
     semantic = semantic_from_instance(instance, category_of)
     depth = np.where(valid, depth.astype(np.float32, copy=False), np.float32(np.inf))

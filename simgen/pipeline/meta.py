@@ -11,7 +11,7 @@ import numpy as np
 
 from simgen.assets import Catalog
 from simgen.assets.library import entries_of
-from simgen.assets.meshes import Part, drawn_objects, scene_parts
+from simgen.assets.meshes import Part, drawn_objects, parts_by_object, scene_parts
 from simgen.config import Settings
 from simgen.core.mesh_ref import ArticulatedMesh, MeshRef, plain_name
 from simgen.core.scene import Scene, SceneObject
@@ -50,7 +50,7 @@ def part_relpath(o: SceneObject, part: Part) -> str:
     """Where a part's mesh (its link's, in the link's frame) goes: ``models/<model's asset key>/<link>.ply``
     (``models/stuff/<file stem>/<link>.ply`` for a model that is no catalog asset), one file for
     every configuration of the model."""
-    key = o.asset_id.removesuffix(f"_{o.mesh.digest}") or f"stuff/{part.mesh.file.stem}"
+    key = o.mesh.model_key(o.asset_id) or f"stuff/{part.mesh.file.stem}"
     return model_relpath(f"{key}/{plain_name(part.mesh.link)}", part.mesh)
 
 
@@ -76,9 +76,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     ``geometry``, :func:`object_geometry`), lights, draws, COCO records."""
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
-    parts: dict[int, list[Part]] = {}
-    for p in scene_parts(scene):
-        parts.setdefault(p.instance_id, []).append(p)
+    parts = parts_by_object(scene)
     symmetries = {a.key: a.symmetries for a in catalog.assets if a.symmetries}
     sequence, step = frame_position(settings, index)
     split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)

@@ -49,7 +49,7 @@ from simgen import SimgenError
 from simgen.io.confine import inside
 from simgen.io.files import read_npy, read_npz, read_png
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
-from simgen.labels.core import annotation_rle
+from simgen.labels.core import annotation_rle, instances_of_parts, meta_part_of
 from simgen.labels.kinds import LABEL_KINDS, LabelKind
 from simgen.report.dataset import Dataset, annotations_of
 
@@ -286,10 +286,7 @@ class FrameCheck:
         ``parts``) on its object's pixels, any other object's own instance id."""
         if parts is None or instance is None or not parts.size or not instance.size:
             return
-        owner = {int(p["id"]): int(o["instance_id"]) for o in meta.get("objects", []) for p in o.get("parts", ())}
-        lut = np.arange(max(int(parts.max()), *owner, 0) + 1, dtype=np.int64)
-        lut[list(owner)] = list(owner.values())
-        wrong = int(np.count_nonzero(lut[parts] != instance))
+        wrong = int(np.count_nonzero(instances_of_parts(parts, meta_part_of(meta)) != instance))
         if wrong:
             self.bad("parts vs instance", f"parts/{self.name}.png: {wrong} pixel(s) whose part is not of the object "
                      "the instance map has there (the meta's parts name each link's object)")

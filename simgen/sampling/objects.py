@@ -50,7 +50,7 @@ def posed(asset: Asset, rng: np.random.Generator) -> Asset:
     if not isinstance(asset.path, ArticulatedMesh) or asset.path.joints is not None:
         return asset
     ref = posed_model(asset.path, rng)
-    return dataclasses.replace(asset, key=f"{asset.key}_{ref.digest}", path=ref)
+    return dataclasses.replace(asset, key=ref.key_of(asset.key), path=ref)
 
 
 def posed_model(model: ArticulatedMesh, rng: np.random.Generator) -> ArticulatedMesh:
@@ -100,8 +100,7 @@ def with_joint_motion(scenes: list[Scene], period: int, rng: np.random.Generator
         for o in scene.objects:
             if o.instance_id in paths:
                 ref = o.mesh.posed(paths[o.instance_id][step])
-                key = o.asset_id and f"{o.asset_id.removesuffix(f'_{o.mesh.digest}')}_{ref.digest}"
-                o = dataclasses.replace(o, mesh=ref, asset_id=key)
+                o = dataclasses.replace(o, mesh=ref, asset_id=o.asset_id and ref.key_of(o.mesh.model_key(o.asset_id)))
             objects.append(o)
         out.append(dataclasses.replace(scene, objects=objects))
     return out

@@ -46,6 +46,7 @@ from simgen.io.confine import regular_file
 from simgen.io.files import (atomic_write_bytes, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder,
                              write_npz)
 from simgen.io.formats.coco import CocoSource, sequence_frames
+from simgen.labels.core import meta_part_of
 from simgen.labels.tracks import OVERSAMPLE, Queries, TrackParams, View, locate, sample_queries, visible
 from simgen.io.names import DATASET_JSON
 from simgen.sampling.random import stream_rng
@@ -98,8 +99,8 @@ class _Frame:
         return read_npy(self._path("normal", ".npy"))
 
     def background_ids(self) -> set[int]:
-        return {int(i) for o in self.meta["objects"] if int(o.get("category_id", 0)) == 0
-                for i in (o["instance_id"], *(p["id"] for p in o.get("parts", ())))}
+        background = {int(o["instance_id"]) for o in self.meta["objects"] if int(o.get("category_id", 0)) == 0}
+        return background | {p for p, i in meta_part_of(self.meta).items() if i in background}
 
 
 def complete(frames: list[tuple[str, dict]]) -> bool:
@@ -151,11 +152,10 @@ def sequence_tracks(root: Path, sequence: int, frames: list[tuple[str, dict]], p
         order = rng.permutation(n)
         keep = np.sort(order[seen[order].mean(axis=1) >= params.min_visible][:params.points])
         queries, uv, camera, seen = queries.take(keep), uv[keep], camera[keep], seen[keep]
-    owner = {int(i): int(o["instance_id"]) for _, meta in frames for o in meta["objects"]
-             for i in (o["instance_id"], *(p["id"] for p in o.get("parts", ())))}
+    owner = {p: i for _, meta in frames for p, i in meta_part_of(meta).items()}
     categories = {int(o["instance_id"]): int(o.get("category_id", 0))
                   for _, meta in frames for o in meta["objects"]}
-    instance = np.array([owner[int(i)] for i in queries.instance], np.int32)
+    instance = np.array([owner.get(int(i), int(i)) for i in queries.instance], np.int32)
     raster = uv + 0.5  # MOVi's raster pixels, in place of a copy (no second (N, T, 2) array)
     np.nan_to_num(raster, copy=False, nan=0.0)
     return {

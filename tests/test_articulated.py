@@ -787,3 +787,13 @@ def test_validate_checks_each_parts_pixel_against_its_object(tmp_path):
     write_png(out / "parts" / "000000.png", parts)
     report = validate(out, full=True, jobs=1)
     assert not report.ok and "parts vs instance" in report.text(out, True)
+
+
+def test_a_bop_run_writes_the_parts_its_links_are_made_from():
+    """output.formats=[bop] brings the parts label (each link a BOP object), as tracks do; the fix
+    for a missing amodal names only what the user asked for and what is missing."""
+    from simgen.config import labels_written
+
+    assert labels_written(["amodal"], "mono", ["coco", "bop"]) == ["amodal", "parts"]
+    assert labels_written(["amodal"], "mono", ["coco"]) == ["amodal"]
+    assert labels_written(["tracks", "parts"], "mono", ["bop"]) == ["tracks", "parts"]

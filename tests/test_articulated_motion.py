@@ -40,8 +40,8 @@ def rendered(tmp_path_factory) -> Path:
 
     run(set_settings(tiny_settings(out, frames=STEPS, width=80, height=60), objects__catalog=str(catalog),
                      objects__count=[1, 1], sequence__length=STEPS, objects__joint_motion=2,
-                     output__labels=["parts", "tracks", "amodal"], output__track_background=0.0,
-                     output__track_points=200))
+                     output__labels=["tracks", "amodal"], output__formats=["coco", "bop"],
+                     output__track_background=0.0, output__track_points=200))
     return out
 
 
@@ -221,3 +221,55 @@ def test_each_link_has_its_own_amodal_mask(frames, step):
     for pid, mask in zip(ids, amodal["part_masks"]):
         assert np.all(mask[frame["parts"] == pid])
         assert (mask != gt["covers"][pid]).sum() <= 2, f"part {pid}: {(mask != gt['covers'][pid]).sum()} pixels disagree"
+
+
+def test_bop_makes_each_link_an_object_where_its_own_kinematics_puts_it(rendered, frames, links):
+    """The BOP export (read back by tests/test_bop.py's reader, written from the format's own
+    description) holds the arm as its links: each a BOP model (models_simgen.json names the link)
+    whose gt pose puts it where PyBullet's forward kinematics puts the link's URDF mesh, its
+    mask_visib the pixels of its part id (parts/, against the ray cast above), its mask the link's
+    amodal mask."""
+    from test_bop import _json_by_id, expected_place, read_bop
+
+    bop = read_bop(rendered / "bop")
+    simgen_of = _json_by_id(rendered / "bop" / "models" / "models_simgen.json")
+    assert sorted(m["link"] for m in simgen_of.values()) == sorted(links)  # one BOP model per link, every step
+    visible = 0
+    for frame, _ in frames:
+        meta, arm = frame["meta"], arm_of(frame["meta"])
+        im = bop["images"][expected_place(meta)]
+        w2c, poses = np.array(meta["world_to_camera"]), link_to_world(meta)
+        amodal = dict(zip(frame["amodal"]["part_ids"].tolist(), frame["amodal"]["part_masks"]))
+        parts = sorted(arm["parts"], key=lambda p: p["id"])
+        assert [simgen_of[g["obj_id"]]["link"] for g in im["gt"]] == [p["link"] for p in parts]
+        for g, p, (mask, visib), info in zip(im["gt"], parts, im["masks"], im["gt_info"]):
+            model = trimesh.load(bop["models"][g["obj_id"]][1], force="mesh", process=False)
+            got = model.vertices @ g["R"].T + g["t"]  # mm, in the camera
+            want = trimesh.transform_points(links[p["link"]].vertices, w2c @ poses[p["link"]]) * 1000.0
+            assert np.abs(got.min(0) - want.min(0)).max() < 0.01 and np.abs(got.max(0) - want.max(0)).max() < 0.01
+            own = frame["parts"] == p["id"]
+            assert np.array_equal(visib > 0, own) and info["px_count_visib"] == own.sum()
+            assert np.array_equal(mask > 0, amodal.get(p["id"], np.zeros_like(own)))
+            visible += bool(own.any())
+    assert visible >= 2 * STEPS
+
+
+def test_bop_refuses_an_articulated_frame_without_its_parts_in_one_line(rendered, tmp_path):
+    """A dataset whose articulated frames lack parts/ (rendered before the bop format brought it)
+    is refused with the fix, not exported with each arm as one rigid model."""
+    import shutil
+
+    from simgen import SimgenError
+    from simgen.io.dataset.coco_index import CocoIndex
+    from simgen.io.dataset.layout import frames_on_disk
+    from simgen.io.formats.bop import write_bop
+
+    root = tmp_path / "ds"
+    shutil.copytree(rendered, root)
+    shutil.rmtree(root / "bop")
+    (root / "parts" / "000001.png").unlink()
+    index = CocoIndex(root, json.loads((root / "dataset.json").read_text())["categories"])
+    index.update(frames_on_disk(root))
+    with pytest.raises(SimgenError, match=r"frame 1 has articulated objects and no parts/000001.png.*"
+                                          r"output.labels=\[amodal,parts\]"):
+        write_bop(root, index, ["train", "val", "test"])

@@ -82,11 +82,13 @@ RIGS = ("mono", "stereo", "calibration")
 camera of camera.calibration (simgen.sampling.camera.with_rig)."""
 
 
-def labels_written(labels: Sequence[str], rig: str) -> list[str]:
+def labels_written(labels: Sequence[str], rig: str, formats: Sequence[str] = ()) -> list[str]:
     """The optional label kinds a run writes: output.labels ``labels``, with camera.rig=stereo
-    the pair's own (:data:`STEREO_LABELS`), and with tracks the parts its points lie on (an
-    articulated object's links move each on its own)."""
-    extra = [*(STEREO_LABELS if rig == "stereo" else ()), *(("parts",) if "tracks" in labels else ())]
+    the pair's own (:data:`STEREO_LABELS`), and with tracks or the bop format (output.formats
+    ``formats``) the parts: an articulated object's links move each on its own, and each is a
+    BOP object of its own."""
+    linked = "tracks" in labels or "bop" in formats
+    extra = [*(STEREO_LABELS if rig == "stereo" else ()), *(("parts",) if linked else ())]
     return [*labels, *(k for k in extra if k not in labels)]
 MAX_KEYPOINTS = 64
 """Most keypoints output.keypoints=farthest places on a model (output.keypoint_count)."""
@@ -488,8 +490,9 @@ class OutputConfig:
     (simgen.io.formats.exporters): coco (DIR/coco.json, and DIR/coco_<split>.json per split when
     output.splits has more than one), yolo (DIR/yolo/: YOLO boxes), yolo_seg (DIR/yolo_seg/:
     YOLO polygons, holes kept), yolo_pose (DIR/yolo_pose/: YOLO boxes and keypoints; needs
-    output.labels=[keypoints]), bop (DIR/bop/: the BOP toolkit's scene-wise layout for 6D pose;
-    needs output.labels=[amodal]), kitti_stereo and middlebury (DIR/kitti_stereo/, DIR/middlebury/:
+    output.labels=[keypoints]), bop (DIR/bop/: the BOP toolkit's scene-wise layout for 6D pose,
+    each link of an articulated object a BOP object of its own; needs output.labels=[amodal], and
+    writes the parts label too), kitti_stereo and middlebury (DIR/kitti_stereo/, DIR/middlebury/:
     KITTI 2015's and Middlebury 2014's stereo layouts; need camera.rig=stereo), nerfstudio
     (DIR/nerfstudio/SSSSSS/: each multi-view scene or sequence as nerfstudio's transforms.json),
     mot (DIR/mot/SIMGEN-<split>/SSSSSS/: each sequence as MOT Challenge's seqinfo.ini, gt/gt.txt

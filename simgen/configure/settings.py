@@ -117,13 +117,13 @@ def outputs(s: Settings) -> Outputs:
     one line: every name registered, a stereo format only with camera.rig=stereo, every format's
     labels written, a format's optional module installed (naming its extra), an upload only of
     streaming shards, to a URL whose store's module is installed."""
-    written = labels_written(s.output.labels, s.camera.rig)
+    written = labels_written(s.output.labels, s.camera.rig, s.output.formats)
     kinds = registered("output.labels", resolve_kinds, written)
     formats = registered("output.formats", resolve_formats, s.output.formats, flow=False)
     stereo = [e.name for e in formats if set(e.labels) & set(STEREO_LABELS)]
     if stereo and s.camera.rig != "stereo":
         raise SimgenError(f"output.formats={stereo} write stereo pairs: set camera.rig=stereo")
-    problem = missing_labels(formats, written) or next(filter(None, (e.shards.missing() for e in formats if e.shards)), "")
+    problem = missing_labels(formats, written, s.output.labels) or next(filter(None, (e.shards.missing() for e in formats if e.shards)), "")
     if problem:
         raise SimgenError(f"output.formats={list(s.output.formats)}: {problem}")
     if TRACKS in kinds:

@@ -37,9 +37,11 @@ class Dataset:
 
     @property
     def labels(self) -> list[str]:
-        """The optional label kinds written: those of ``output.labels`` and a stereo rig's."""
-        return labels_written((self.config.get("output") or {}).get("labels") or [],
-                              (self.config.get("camera") or {}).get("rig", "mono"))
+        """The optional label kinds written: those of ``output.labels`` and those the run's
+        rig, labels and formats bring (:func:`simgen.config.labels_written`)."""
+        output = self.config.get("output") or {}
+        return labels_written(output.get("labels") or [], (self.config.get("camera") or {}).get("rig", "mono"),
+                              output.get("formats") or [])
 
     def meta_path(self, index: int) -> Path:
         return inside(self.root, f"{META_DIR}/{frame_name(index)}.json", f"frame {index}")

@@ -9,20 +9,23 @@ models_info: calc_model_info.py; scene_gt_coco: calc_gt_coco.py)::
     DIR/bop/simgen_index.json                 what the export was built from (the next export's record)
     DIR/bop/models/obj_OOOOOO.ply             one model per (model file, scale): mm, origin at its box centre
     DIR/bop/models/models_info.json           diameter, min_x/y/z, size_x/y/z per obj_id (mm)
-    DIR/bop/models/models_simgen.json         obj_id -> mesh, scale, origin, category_id, category
+    DIR/bop/models/models_simgen.json         obj_id -> mesh, scale, origin, category_id, category (link)
     DIR/bop/<split>_pbr/SSSSSS/rgb/IIIIII.png hard links to DIR/images/NNNNNN.png (copies where links fail)
         depth/IIIIII.png                      uint16: depth in mm = value * depth_scale, 0 = no depth
         mask/IIIIII_GGGGGG.png                amodal silhouette of gt GGGGGG (255 in), from DIR/amodal/
         mask_visib/IIIIII_GGGGGG.png          its visible pixels (instance == its id), from DIR/instance/
+                                              (an articulated object's links: parts == the link's id, DIR/parts/)
         scene_camera.json                     per im_id: cam_K, cam_R_w2c, cam_t_w2c (mm), depth_scale
         scene_gt.json                         per im_id: [{obj_id, cam_R_m2c, cam_t_m2c (mm)}]
         scene_gt_info.json                    per im_id: [{bbox_obj, bbox_visib, px_count_all, px_count_valid,
                                               px_count_visib, visib_fract}]
         scene_gt_coco.json                    the scene's COCO file (BOP's 2D tasks)
 
-Every choice (scenes, models and their scale, the depth scale, which objects, the boxes) is
-stated in docs/dataset.md, "BOP". The export is a pure function of the files on disk (meta/,
-models/, instance/, depth/, amodal/, images/ and dataset.json's config): shards, resumed runs
+An articulated object (a URDF or MJCF model) is its links, each a rigid BOP object with its own
+model (``models/<key>/<link>.ply``), pose and masks. Every choice (scenes, models and their
+scale, the depth scale, which objects, the boxes) is stated in docs/dataset.md, "BOP". The
+export is a pure function of the files on disk (meta/, models/, instance/, parts/, depth/,
+amodal/, images/ and dataset.json's config): shards, resumed runs
 and ``simgen merge`` give the same export. ``DIR/bop/simgen_index.json`` records what it was
 built from, so that the next export writes only the scenes whose frames changed
 (:func:`write_bop`); otherwise it is built beside DIR/bop and swapped in whole.
@@ -40,6 +43,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -359,9 +363,9 @@ def _chunk_record(root: Path, index: CocoSource, c: int, sha: str) -> dict:
     """What the export needs to know of chunk ``c`` of the COCO index before it writes an image
     (its :data:`MANIFEST` entry, reused while the chunk's SHA-256 is ``sha``): each frame's
     ``[index, split, in a sequence, sequence, step, digest]`` (the digest of its COCO image and
-    annotations: a frame rendered again is another frame), the models its objects need
-    (``[model file, scale, category id, category, symmetries]``, each model once: the smallest
-    category) and its first frame's ``[index, {K, width, height}]``."""
+    annotations: a frame rendered again is another frame), the models its objects' bodies need
+    (``[model file, scale, category id, category, symmetries, link]``, each model once: the
+    smallest category; :func:`_bodies`) and its first frame's ``[index, {K, width, height}]``."""
     frames, models, first = [], {}, None
     chunk = index.chunk(c)
     annotations: dict[int, list] = {}
@@ -379,10 +383,11 @@ def _chunk_record(root: Path, index: CocoSource, c: int, sha: str) -> dict:
         for o in meta["objects"]:
             if not o.get("category_id"):
                 continue
-            key = (str(o["mesh"]), _scale_key(model_pose(w2c, o["mesh_to_world"])["scale"]))
             cat = [int(o["category_id"]), str(o.get("category", ""))]
-            have = models.setdefault(key, [key[0], list(key[1]), *cat, o.get("symmetries")])
-            have[2:4] = min(have[2:4], cat)
+            for body in _bodies(o):
+                key = (body.mesh, _scale_key(model_pose(w2c, body.mesh_to_world)["scale"]))
+                have = models.setdefault(key, [key[0], list(key[1]), *cat, body.symmetries, body.link])
+                have[2:4] = min(have[2:4], cat)
     return {"sha256": sha, "frames": frames, "models": list(models.values()), "first": first}
 
 
@@ -393,7 +398,8 @@ def _reusable(record: object) -> bool:
         return isinstance(record["sha256"], str) and all(
             type(i) is int and SPLIT_NAME.match(split) and type(seq) is bool and type(a) is int and type(b) is int
             and isinstance(d, str) for i, split, seq, a, b, d in record["frames"]) and all(
-            isinstance(m[0], str) and isinstance(m[1], list) and type(m[2]) is int for m in record["models"]) \
+            isinstance(m[0], str) and isinstance(m[1], list) and type(m[2]) is int and len(m) == 6
+            and (m[5] is None or isinstance(m[5], str)) for m in record["models"]) \
             and (record["first"] is None or type(record["first"][0]) is int)
     except (TypeError, KeyError, ValueError, IndexError):
         return False
@@ -401,8 +407,8 @@ def _reusable(record: object) -> bool:
 
 def _registry(chunks: list[dict]) -> list[list]:
     """Every BOP model of the chunks' frames in obj_id order (obj_id = place + 1): ``[model file,
-    scale, category id, category, symmetries]``, sorted by (model file, scale); a model's category
-    is the smallest its objects have, its symmetries the first frame's."""
+    scale, category id, category, symmetries, link]``, sorted by (model file, scale); a model's
+    category is the smallest its objects have, its symmetries the first frame's."""
     models: dict[tuple, list] = {}
     for chunk in chunks:
         for m in chunk["models"]:
@@ -548,7 +554,8 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
                 _dump_by_id(tmp / "models" / "models_info.json", info)
                 _dump_by_id(tmp / "models" / "models_simgen.json", {
                     k + 1: {"mesh": m[0], "scale": m[1], "origin": mesh(m[0])[2].tolist(), "category_id": m[2],
-                            "category": m[3]} for k, m in enumerate(registry)})
+                            "category": m[3], **({"link": m[5]} if m[5] is not None else {})}
+                    for k, m in enumerate(registry)})
                 files = len({m[0] for m in registry})
                 if len(registry) > files:
                     log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object "
@@ -597,6 +604,29 @@ def write_camera(path: Path, meta: dict) -> None:
                                indent=2) + "\n")
 
 
+class _Body(NamedTuple):
+    """One BOP object of a frame's object: the object itself, or each link of an articulated one."""
+
+    mesh: str
+    """Its model file in the dataset (the meta's ``mesh``)."""
+    mesh_to_world: list
+    id: int
+    """Its id in the label that shows its pixels: the instance id, or the part id (parts/)."""
+    link: str | None
+    """The link's name; None for a whole object."""
+    symmetries: dict | None
+
+
+def _bodies(o: dict) -> list[_Body]:
+    """The BOP objects of meta object ``o``: an articulated object (one with ``parts``) is its links,
+    each rigid, since BOP's models are (its pose and masks per link, from parts/ and amodal/'s
+    part masks); any other object is one."""
+    if "parts" in o:
+        return [_Body(str(p["mesh"]), p["mesh_to_world"], int(p["id"]), str(p["link"]), None)
+                for p in sorted(o["parts"], key=lambda p: int(p["id"]))]
+    return [_Body(str(o["mesh"]), o["mesh_to_world"], int(o["instance_id"]), None, o.get("symmetries"))]
+
+
 def _write_image(root: Path, folder: Path, meta: dict, i: int, im_id: int, obj_ids: dict, mesh) -> dict:
     """Write frame ``i``'s files as image ``im_id`` of the scene in ``folder`` (rgb, depth,
     masks) and return its records for the scene's files: ``camera``, ``gt``, ``info``, its
@@ -613,6 +643,16 @@ def _write_image(root: Path, folder: Path, meta: dict, i: int, im_id: int, obj_i
                           "kind: render with output.labels=[amodal] (a new output.dir, or output.overwrite=true)")
     amodal = read_npz(regular_file(root, f"amodal/{name}.npz", where))
     full_of = {int(k): m for k, m in zip(amodal["instance_ids"], amodal["masks"])}
+    objects = sorted((o for o in meta["objects"] if o.get("category_id")), key=lambda o: int(o["instance_id"]))
+    bodies = [b for o in objects for b in _bodies(o)]
+    parts = None
+    if any(b.link is not None for b in bodies):
+        if not (root / "parts" / f"{name}.png").is_file():
+            raise SimgenError(f"{root}: frame {i} has articulated objects and no parts/{name}.png; the bop format "
+                              "makes each link a BOP object from the parts label kind: render with "
+                              "output.labels=[amodal,parts] (a new output.dir, or output.overwrite=true)")
+        parts = read_png(regular_file(root, f"parts/{name}.png", where))
+        full_of.update((int(k), m) for k, m in zip(amodal.get("part_ids", ()), amodal.get("part_masks", ())))
 
     d16, scale = depth_png(depth)
     (folder / "depth" / f"{im_id:06d}.png").write_bytes(encode_png(d16))
@@ -621,19 +661,17 @@ def _write_image(root: Path, folder: Path, meta: dict, i: int, im_id: int, obj_i
               "cam_t_w2c": (w2c[:3, 3] * 1000.0).tolist(), "depth_scale": scale}
     gts, infos, annotations = [], [], []
     near = float(meta.get("clip_start", 0.0))
-    objects = sorted((o for o in meta["objects"] if o.get("category_id")), key=lambda o: int(o["instance_id"]))
-    for gt_id, o in enumerate(objects):
-        iid = int(o["instance_id"])
-        pose = model_pose(w2c, o["mesh_to_world"])
+    for gt_id, body in enumerate(bodies):
+        pose = model_pose(w2c, body.mesh_to_world)
         R, t = np.asarray(pose["R"]), np.asarray(pose["t"])
         skey = _scale_key(pose["scale"])
-        obj_id = obj_ids[(str(o["mesh"]), skey)]
-        v, f, centre = mesh(str(o["mesh"]))
+        obj_id = obj_ids[(body.mesh, skey)]
+        v, f, centre = mesh(body.mesh)
         t_mm = (t + R @ (np.asarray(skey) * centre)) * 1000.0
         gts.append({"obj_id": obj_id, "cam_R_m2c": R.ravel().tolist(), "cam_t_m2c": t_mm.tolist()})
 
-        visib = instance == iid
-        full = full_of.get(iid)
+        visib = (instance if body.link is None else parts) == body.id
+        full = full_of.get(body.id)
         full = np.zeros_like(visib) if full is None else full.astype(bool)
         stem = f"{im_id:06d}_{gt_id:06d}.png"
         (folder / "mask" / stem).write_bytes(encode_png(full.astype(np.uint8) * 255))

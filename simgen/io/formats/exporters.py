@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -123,14 +123,15 @@ def resolve(names: list[str] | tuple[str, ...], flow: bool) -> list[Exporter]:
     return [e for e in EXPORTERS.values() if e.name in wanted]
 
 
-def missing_labels(exporters: list[Exporter], labels: list[str] | tuple[str, ...]) -> str:
-    """A one-line reason and fix when a format in ``exporters`` needs a label kind that
-    ``labels`` (output.labels) lacks; empty when none does."""
+def missing_labels(exporters: list[Exporter], written: Sequence[str], asked: Sequence[str]) -> str:
+    """A one-line reason and fix when a format in ``exporters`` needs a label kind that the run
+    does not write (``written``: simgen.config.labels_written); the fix adds it to ``asked``
+    (output.labels). Empty when none does."""
     for e in exporters:
-        missing = [k for k in e.labels if k not in labels]
+        missing = [k for k in e.labels if k not in written]
         if missing:
             return (f"the {e.name} format is made from the {', '.join(missing)} label kind(s); add them: "
-                    f"output.labels={sorted({*labels, *missing})}")
+                    f"output.labels={sorted({*asked, *missing})}")
     return ""
 
 
@@ -149,7 +150,8 @@ EXPORTERS.register(Exporter("yolo_pose", "DIR/yolo_pose/: Ultralytics pose layou
                             labels=("keypoints",)))
 EXPORTERS.register(Exporter("bop", "DIR/bop/: the BOP toolkit's scene-wise layout (<split>_pbr/SSSSSS/ rgb, depth, "
                             "mask, mask_visib, scene_camera/scene_gt/scene_gt_info/scene_gt_coco.json; models/ in mm; "
-                            "docs/dataset.md, BOP); needs output.labels=[amodal]",
+                            "docs/dataset.md, BOP; an articulated object's links each a BOP object); needs output.labels=[amodal] "
+                            "(the run writes parts too)",
                             finish=lambda root, index, splits: write_bop(root, index, splits), labels=("amodal",),
                             foreign_files=bop_foreign_files, advice=bop_advice))
 EXPORTERS.register(Exporter("kitti_stereo", "DIR/kitti_stereo/<split>/: KITTI 2015's stereo layout (image_2, image_3, "

@@ -25,7 +25,6 @@ docs/tutorials/own-recipe.md.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,29 +32,15 @@ from typing import Optional
 
 import numpy as np
 
-from simgen import SimgenError
 from simgen.assets import Catalog, load_mesh
-from simgen.assets.environment import FILE_LOOK, Environment, check_file, load_environment
-from simgen.config import SettleConfig, Settings
-from simgen.config.schema import setting, span
-from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh
-from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import Scene, SceneObject
-from simgen.recipes import SHORTFALL, Recipe
-from simgen.sampling.camera import draw_camera, sample_shell
-from simgen.sampling.lighting import sample_lights
-from simgen.sampling.materials import sample_material
-from simgen.sampling.objects import object_name, pick_objects, posed_model
-from simgen.sampling.physics import (FALL, bounding_sphere, box_pose, box_volume, drop_centres, drop_pose, rigid_body,
-                                     settling, world_colliders)
-from simgen.sampling.random import integer, random_rotation, uniform
-from simgen.sampling.surfaces import Surface, find_surfaces
+from simgen.assets.environment import check_file
+from simgen.config import Settings
+from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES
+from simgen.recipes import (ASSET_DIR, ArticulatedMesh, Recipe, Scene, SceneBuilder, SettleConfig, SimgenError,
+                            bin_floor, setting, span)
 
 BUNDLED_BIN = ASSET_DIR / "environments" / "bin.glb"
 """scene.file's default: made by scripts/make_bin.py."""
-SLAB = 0.1
-"""m: the solid box under the bin's floor, its top flush with it: a mesh is a surface, and a thin
-object that others press on passes through a floor of triangles (tabletop's ground has one too)."""
 
 
 @dataclass
@@ -134,145 +119,32 @@ def check(settings: Settings) -> None:
                           "property:KEY), e.g. scene.bin=[bin*]")
 
 
-@dataclass(frozen=True)
-class BinFloor:
-    """The bin's floor as :func:`simgen.sampling.physics.drop_centres` drops onto it: its height
-    (``floor``) and the points where a sphere lies inside the walls (``sample_xy``)."""
-
-    surface: Surface
-    box: np.ndarray
-    """(2, 3) the bin's parts' world bounding box (lo, hi corners)."""
-    clearance: float
-
-    @property
-    def floor(self) -> float:
-        return self.surface.z
-
-    @property
-    def centre(self) -> np.ndarray:
-        """The middle of the bin seen from above, at the floor's height (world XYZ)."""
-        return np.array([*self.box.mean(axis=0)[:2], self.surface.z])
-
-    def slab(self) -> np.ndarray:
-        """The unit-cube pose of a solid :data:`SLAB` thick under the floor, as wide as the bin."""
-        return box_pose((*self.centre[:2], self.floor - SLAB / 2), (*np.ptp(self.box, axis=0)[:2], SLAB))
-
-    def fits(self, r: float) -> np.ndarray:
-        """(rows, columns) of the floor's cells a sphere of radius ``r`` may be centred over."""
-        return np.nonzero(self.surface.stands(r, 2 * r, self.clearance))
-
-    def sample_xy(self, rng: np.random.Generator, r: float) -> np.ndarray:
-        rows, cols = self.fits(r)
-        k = int(rng.integers(len(rows)))
-        return self.surface.xy(rows[k], cols[k])
-
-
-@functools.lru_cache(maxsize=8)
-def floor_of(env: Environment, selectors: tuple[str, ...], min_area: float) -> tuple[Surface, np.ndarray]:
-    """The bin's floor (its parts' largest level area) and the bin's bounding box ((2, 3) lo, hi)."""
-    parts = env.select(selectors)
-    if not parts:
-        raise env.names_nothing("scene.bin", selectors)
-    names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
-    found = find_surfaces(env.triangles(parts), env.triangles(), min_area, names=names)
-    if not found:
-        raise SimgenError(f"scene.bin={list(selectors)}: no level area of at least scene.min_floor_area="
-                          f"{min_area} m^2 in those parts of {env.file}; name the bin's floor among them")
-    boxes = env.bounds[[k for k, p in enumerate(env.parts) if any(p is q for q in parts)]]
-    return max(found, key=lambda s: s.area), np.array([boxes[:, 0].min(axis=0), boxes[:, 1].max(axis=0)])
-
-
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
-    sc, o = settings.scene, settings.objects
+    sc = settings.scene
+    build = SceneBuilder(settings, catalog, rng)
     # 1. the world and the bin's floor
-    env = load_environment(file_of(sc))
-    floor = BinFloor(*floor_of(env, tuple(sc.bin), sc.min_floor_area), clearance=sc.clearance)
-
+    env = build.load_world(file_of(sc))
+    floor = bin_floor(env, sc.bin, sc.min_floor_area, sc.clearance)
     # 2. the objects, their bounding spheres stacked over the floor (one wider than the bin left out)
-    picks, shapes = pick_objects(o, catalog, integer(rng, o.count), rng)
-    scales = [a.scale * uniform(rng, sc.object_scale) for a in picks]
-    spheres = [bounding_sphere(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
-    fit = [len(floor.fits(r)[0]) > 0 for _, r in spheres]
-    dropped = [a.key for a, ok in zip(picks, fit) if not ok]
-    picks, shapes, scales, spheres = ([x for x, ok in zip(xs, fit) if ok] for xs in (picks, shapes, scales, spheres))
-    gaps = [uniform(rng, sc.physics.drop_gap) for _ in picks]
-    centres = drop_centres([r for _, r in spheres], gaps, floor, rng)
-    volumes = [box_volume(load_mesh(a.path).vertices, s) for a, s in zip(picks, scales)]
-    objects, bodies, drawn = [], [], []
-    for a, s, (c_mesh, r), p, gap, volume, shape in zip(picks, scales, spheres, centres, gaps, volumes, shapes):
-        iid, rotation = len(objects) + 1, random_rotation(rng)
-        objects.append(SceneObject(name=object_name(iid, a.key, a.path), mesh=a.path, instance_id=iid,
-                                   mesh_to_world=drop_pose(c_mesh, s, rotation, p), category_id=a.category_id,
-                                   material=sample_material(settings.materials, rng), asset_id=a.key))
-        bodies.append(rigid_body(iid, volume, max(volumes), sc.physics, rng))
-        drawn.append({"asset": a.key, "scale": s, "rotation": rotation.tolist(), "drop_center": p.tolist(),
-                      "radius": r, "gap": gap, "mass": bodies[-1].mass, "friction": bodies[-1].friction,
-                      "restitution": bodies[-1].restitution, **({"shape": shape} if shape else {})})
-
-    # 3. the file's parts: background in their own look; in the simulation a solid under the bin's floor,
-    #    the parts that are boxes as solid boxes, the others as static meshes
-    first = len(objects) + 1
-    objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
-                            category_id=0, material=FILE_LOOK, role="environment") for k, p in enumerate(env.parts)]
-    lowest = float(env.bounds[:, 0, 2].min())
-    boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in env.parts])
-    robot, robot_params = stand_robot(settings, catalog, rng, len(objects) + 1)
-    if robot is not None:  # it stands still: a static collider, as it is posed
-        objects.append(robot)
-        static.append((robot.mesh, robot.mesh_to_world))
-    physics = settling(sc.physics, bodies, [floor.slab(), *boxes], static, floor=lowest - FALL)
-
+    build.drop(build.pick_objects(scale=sc.object_scale), into=floor)
+    # 3. the robot: it stands still, a static collider as it is posed
+    robot = robot_of(sc)
+    if robot is not None:
+        category = None if sc.robot_category is None else build.category_id(sc.robot_category, "scene.robot_category")
+        build.stand(robot, at=sc.robot_at, yaw=sc.robot_yaw, category=category)
+    build.params["bin"] = {"parts": list(floor.surface.parts), "floor_z": floor.floor,
+                           "floor_area": floor.surface.area, "centre": floor.centre.tolist()}
     # 4. lights aimed at the bin; per step a camera on a shell above it (elevation = 90 - tilt)
-    lights, world, light_params = sample_lights(settings.lighting, floor.centre, rng)
+    build.light(floor.centre)
     above = SimpleNamespace(camera_distance=sc.camera_distance, camera_azimuth=[0.0, 360.0],
                             camera_elevation=[90.0 - sc.camera_tilt[1], 90.0 - sc.camera_tilt[0]],
                             look_at_jitter=sc.look_at_jitter)
-    params = {"recipe": "bin_picking", "file": str(env.file), "placement": {"mode": "physics"},
-              "bin": {"parts": list(floor.surface.parts), "floor_z": floor.floor, "floor_area": floor.surface.area,
-                      "centre": floor.centre.tolist()},
-              "objects": {"count_drawn": len(picks) + len(dropped), "dropped": dropped, "objects": drawn},
-              **light_params, **robot_params}
-    if len(drawn) < o.count[0]:
-        params[SHORTFALL] = {"placed": len(drawn), "wanted": o.count[0], "message": (
-            f"impossible placement: {len(dropped)} of the objects drawn are wider than the bin's floor in "
-            f"{env.file}; lower scene.object_scale or name a larger bin (scene.bin)")}
-    scenes = []
-    for _ in range(length):
-        draw = sample_shell(settings.camera, above, floor.centre, rng)
-        camera = draw_camera(settings, draw)
-        camera_params = {**draw, "tilt_deg": 90.0 - draw["elevation_deg"],
-                         "eye": camera.camera_to_world[:3, 3].tolist()}
-        scenes.append(Scene(objects=objects, lights=lights, camera=camera, world=world, physics=physics,
-                            params={**params, "camera": camera_params}))
-    return scenes
 
+    def view():
+        camera, drawn = build.camera_around(floor.centre, above)
+        return camera, {**drawn, "tilt_deg": 90.0 - drawn["elevation_deg"]}
 
-def stand_robot(settings: Settings, catalog: Catalog, rng: np.random.Generator, instance_id: int
-                ) -> tuple[SceneObject | None, dict]:
-    """scene.robot standing at scene.robot_at, turned by a drawn scene.robot_yaw, its joints drawn
-    (:func:`simgen.sampling.objects.posed_model`), and its draws; (None, {}) without one (nothing drawn)."""
-    sc = settings.scene
-    model = robot_of(sc)
-    if model is None:
-        return None, {}
-    category_id = 0
-    if sc.robot_category is not None:
-        ids = {c.name: c.id for c in catalog.categories}
-        if sc.robot_category not in ids:
-            raise SimgenError(f"scene.robot_category={sc.robot_category}: no such category in the catalog "
-                              f"({', '.join(ids)}); add it to the catalog's categories or fix the name")
-        category_id = ids[sc.robot_category]
-    pose_ref = posed_model(model, rng)
-    yaw = uniform(rng, sc.robot_yaw)
-    pose = np.eye(4)
-    c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
-    pose[:2, :2], pose[:3, 3] = [[c, -s], [s, c]], sc.robot_at
-    key = pose_ref.key_of(f"robot/{model.file.stem}")
-    robot = SceneObject(name=object_name(instance_id, key, pose_ref), mesh=pose_ref, mesh_to_world=pose,
-                        instance_id=instance_id, category_id=category_id,
-                        material=sample_material(settings.materials, rng), asset_id=key)
-    return robot, {"robot": {"file": str(model.file), "at": list(sc.robot_at), "yaw_deg": yaw,
-                             "joints": dict(pose_ref.joints)}}
+    return build.scenes(length, view)
 
 
 RECIPE = Recipe(name="bin_picking", Config=Config, make_sequence=make_sequence, check=check)

@@ -1,4 +1,18 @@
-"""Scene recipes: the declared protocol and their registry.
+"""Scene recipes: what a recipe is written with, the declared protocol and their registry.
+
+A recipe imports what it needs from here (the recipe's vocabulary)::
+
+    from simgen.recipes import ASSET_DIR, Recipe, SceneBuilder, SettleConfig, bin_floor, setting, span
+
+- :class:`SceneBuilder` builds a recipe's scenes: ``load_world`` (a scene file's parts),
+  ``pick_objects``, ``drop`` (into a :func:`bin_floor`), ``stand`` (a robot), ``add`` (any
+  :class:`SceneObject`), ``light``, ``camera_around`` and ``scenes``; it gives the ids, holds the
+  simulation's bodies and records every draw in ``params`` (:mod:`simgen.sampling.build`);
+- :func:`setting`, :func:`span` and :class:`SettleConfig` declare the recipe's Config (the
+  ``scene`` group), :data:`ASSET_DIR` is simgen's bundled assets, :class:`ArticulatedMesh` a URDF
+  or MJCF model, :class:`Scene` and :class:`SceneObject` the plain data a scene is,
+  :class:`SimgenError` the one-line error for bad input;
+- :class:`Recipe` is the declaration a recipe module ends with (``RECIPE = Recipe(...)``).
 
 A recipe is a module that declares ``RECIPE = Recipe(...)``: its name, its typed config (the
 dataclass of the ``scene`` group) and the functions the pipeline calls. :data:`RECIPES` (a
@@ -18,7 +32,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from simgen import SimgenError
+from simgen.config import SettleConfig
+from simgen.config.schema import setting, span
+from simgen.core.mesh_ref import ArticulatedMesh
+from simgen.core.paths import ASSET_DIR
 from simgen.core.registry import Registry
+from simgen.core.scene import Scene, SceneObject
+from simgen.sampling.build import SHORTFALL, BinFloor, Pick, SceneBuilder, bin_floor
+
+__all__ = ["ASSET_DIR", "ArticulatedMesh", "BinFloor", "Pick", "Recipe", "SHORTFALL", "Scene", "SceneBuilder",
+           "SceneObject", "SettleConfig", "SimgenError", "bin_floor", "setting", "span",
+           "RECIPES", "available", "load_recipe", "refuse_ignored"]
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,18 +51,11 @@ if TYPE_CHECKING:
 
     from simgen.assets import Catalog
     from simgen.config import Settings
-    from simgen.core.scene import Scene
 
 PACKAGE = "simgen.scenes"
 """The package of the bundled recipes: the repository's ``scenes/`` folder (pyproject.toml maps it)."""
 BUILTIN = ("bin_picking", "environment", "flying", "tabletop")
 """The recipes shipped in ``scenes/``: ``scenes/<name>.py`` declares RECIPE (registered below)."""
-SHORTFALL = "shortfall"
-"""The key of a scene's ``params`` where a recipe records what a draw could not hold (objects that did
-not fit): ``{"placed": K, "wanted": N, "message": "impossible placement: ... ; how to fix it"}``. Such
-a scene renders like any other (a rare infeasible draw is part of the randomization: the run goes on,
-the frame's meta keeps the record and the run's summary counts it); a config most of whose scenes
-fall short is refused before the first frame (:func:`simgen.pipeline.frames.check_placement`)."""
 
 
 @dataclass(frozen=True)

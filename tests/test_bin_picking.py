@@ -193,12 +193,13 @@ def test_the_camera_looks_down_into_the_bin_within_its_tilt(frames):
 @pytest.mark.render
 def test_a_bin_that_names_no_part_is_one_line(frames):
     from simgen.assets.environment import load_environment
-    from simgen.scenes.bin_picking import BUNDLED_BIN, floor_of
+    from simgen.recipes import bin_floor
+    from simgen.scenes.bin_picking import BUNDLED_BIN
 
     with pytest.raises(SimgenError, match=r"scene.bin=\['crate\*'\] names no part of .*bin.glb \(its parts: table, bin_"):
-        floor_of(load_environment(BUNDLED_BIN), ("crate*",), 0.02)
-    with pytest.raises(SimgenError, match=r"scene.bin=\['table'\]: no level area of at least scene.min_floor_area=9"):
-        floor_of(load_environment(BUNDLED_BIN), ("table",), 9.0)
+        bin_floor(load_environment(BUNDLED_BIN), ["crate*"])
+    with pytest.raises(SimgenError, match=r"scene.bin=\['table'\]: no level area of at least 9.0 m\^2 in those parts"):
+        bin_floor(load_environment(BUNDLED_BIN), ["table"], min_area=9.0)
 
 
 # ------------------------------------------------------------------ the tutorial

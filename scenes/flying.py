@@ -40,7 +40,7 @@ from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
 from simgen.core.mesh_ref import MeshRef
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Scene, SceneObject, Texture
 from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
-from simgen.recipes import Recipe
+from simgen.recipes import Recipe, SceneBuilder
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import draw_texture, sample_material
 from simgen.sampling.objects import pick_objects
@@ -284,6 +284,7 @@ def camera_motion(settings: Settings, rng: np.random.Generator, start: dict, len
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
     """``length`` steps of one flying-objects scene (see the module docstring)."""
     sc, r, c = settings.scene, settings.render, settings.camera
+    build = SceneBuilder(settings, catalog, rng)
     cam = sample_camera(settings, rng)
     rot0 = np.array(cam["rotation"])
     axis = rot0[:, 2]  # optical axis at step 0
@@ -292,49 +293,40 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     bg_axes = np.stack([rot0[:, 0], rot0[:, 1], axis])
     motion, c2ws, half = camera_motion(settings, rng, cam, length, bg_center, bg_axes)
 
-    objects: list[SceneObject] = []
-    drawn_objects, drawn_distractors = [], []
-
-    def add(name: str, mesh: MeshRef, draw: dict, category_id: int, asset_id: str) -> None:
-        material = sample_material(settings.materials, rng, texture=False)  # textured by scene.object_texture_*
-        textured = bool(rng.uniform() < sc.object_texture_probability)
-        if textured:
+    def fly(name: str, mesh: MeshRef, size: list[float], category_id: int, asset_id: str) -> dict:
+        """A flying object: its size, start and motion drawn, its material (textured by
+        scene.object_texture_probability); returns its draws."""
+        draw = sample_flyer(settings, mesh, size, cam, rng)
+        material = sample_material(settings.materials, rng, texture=False)
+        draw["textured"] = bool(rng.uniform() < sc.object_texture_probability)
+        if draw["textured"]:
             material = dataclasses.replace(material, texture=sample_texture(settings, rng, settings.materials.texture_scale))
-        draw["textured"] = textured
-        iid = len(objects) + 1
         center = load_mesh(mesh).bounds.mean(axis=0)
-        objects.append(SceneObject(name=f"{name}{iid:03d}_{mesh.stem}", mesh=mesh,
-                                   mesh_to_world=flyer_pose(draw, center, 0), instance_id=iid,
-                                   category_id=category_id, material=material, asset_id=asset_id,
-                                   role="object" if asset_id else "distractor"))
         draw["mesh_center"] = center.tolist()
+        build.add(SceneObject(name="", mesh=mesh, mesh_to_world=flyer_pose(draw, center, 0), instance_id=0,
+                              category_id=category_id, material=material, asset_id=asset_id,
+                              role="object" if asset_id else "distractor"),
+                  annotated_first=bool(asset_id), named=lambda iid: f"{name}{iid:03d}_{mesh.stem}",
+                  moves=lambda k: flyer_pose(draw, center, k))
+        return draw
 
-    o = settings.objects
-    picks, shapes = pick_objects(o, catalog, integer(rng, o.count), rng)
-    for asset, shape in zip(picks, shapes):
-        draw = sample_flyer(settings, asset.path, sc.size, cam, rng)
-        add("obj", asset.path, draw, asset.category_id, asset.key)
-        drawn_objects.append({"asset": asset.key, **draw, **({"shape": shape} if shape else {})})
-    n_distractors = integer(rng, sc.distractors) if catalog.distractors else 0
-    for _ in range(n_distractors):
+    picks, shapes = pick_objects(settings.objects, catalog, integer(rng, settings.objects.count), rng)
+    drawn_objects = [{"asset": a.key, **fly("obj", a.path, sc.size, a.category_id, a.key),
+                      **({"shape": shape} if shape else {})} for a, shape in zip(picks, shapes)]
+    drawn_distractors = []
+    for _ in range(integer(rng, sc.distractors) if catalog.distractors else 0):
         path = pick(rng, catalog.distractors)
-        draw = sample_flyer(settings, path, sc.distractor_size, cam, rng)
-        add("distractor", path, draw, 0, "")
-        drawn_distractors.append({"mesh": Path(path).name, **draw})
+        drawn_distractors.append({"mesh": Path(path).name, **fly("distractor", path, sc.distractor_size, 0, "")})
 
     size = 2.0 * half * BACKGROUND_MARGIN
     # the ground square (normal +Z) turned to face the camera: x -> camera x, y -> -camera y, z -> -axis
     bg_pose = rigid(size * np.stack([bg_axes[0], -bg_axes[1], -axis], axis=1), bg_center)
     bg_material = sample_material(settings.materials, rng, texture=False)
     bg_texture = sample_texture(settings, rng, sc.background_texture_scale, scale_factor=size)
-    background = SceneObject(name="background", mesh=catalog.ground, mesh_to_world=bg_pose,
-                             instance_id=len(objects) + 1, category_id=0, role="wall",
-                             material=dataclasses.replace(bg_material, metallic=0.0, transmission=0.0,
-                                                          texture=bg_texture))
+    bg_material = dataclasses.replace(bg_material, metallic=0.0, transmission=0.0, texture=bg_texture)
 
     light_center = np.array(cam["eye"]) + 0.5 * (sc.depth[0] + sc.depth[1]) * axis
-    lights, world, light_params = sample_lighting(settings, np.array(cam["eye"]), light_center, axis, bg_distance,
-                                                  rng)
+    build.use_lights(*sample_lighting(settings, np.array(cam["eye"]), light_center, axis, bg_distance, rng))
     photo = None
     if sc.background_dir is not None:  # drawn last: everything else is what it is without photos
         files = photo_files("scene.background_dir", sc.background_dir, settings.render.max_image_pixels)
@@ -344,26 +336,19 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         tall = size / copies
         tex = Texture(kind="image", color2=(0.0, 0.0, 0.0), image=str(path),
                       repeat=(size / (tall * image_aspect(path)), float(copies)))
-        background = dataclasses.replace(background, material=dataclasses.replace(background.material, texture=tex))
+        bg_material = dataclasses.replace(bg_material, texture=tex)
         photo = {"photo": str(path), "photo_height": tall}
-
-    params = {"recipe": "flying",
-              "camera": {k: v for k, v in cam.items() if k != "K"},
-              "camera_motion": motion,
-              "background": {"distance": bg_distance, "size": size, "texture_per_metre": bg_texture.scale / size,
-                             **(photo or {})},
-              "objects": drawn_objects, "distractors": drawn_distractors,
-              "distractors_available": len(catalog.distractors), **light_params}
-    K = np.array(cam["K"])
-    scenes = []
-    for k, c2w in enumerate(c2ws):
-        step_objects = [dataclasses.replace(o, mesh_to_world=flyer_pose(d, np.array(d["mesh_center"]), k))
-                        for o, d in zip(objects, drawn_objects + drawn_distractors)]
-        camera = Camera(width=r.width, height=r.height, K=K.copy(), world_to_camera=invert_rigid(c2w),
-                        clip_start=c.clip_start, clip_end=c.clip_end)
-        scenes.append(Scene(objects=step_objects + [background], lights=lights, camera=camera, world=world,
-                            params=params))
-    return scenes
+    build.add(SceneObject(name="background", mesh=catalog.ground, mesh_to_world=bg_pose, instance_id=0,
+                          category_id=0, role="wall", material=bg_material))
+    build.params.update({
+        "camera_motion": motion, "objects": drawn_objects, "distractors": drawn_distractors,
+        "distractors_available": len(catalog.distractors),
+        "background": {"distance": bg_distance, "size": size, "texture_per_metre": bg_texture.scale / size,
+                       **(photo or {})}})
+    K, start = np.array(cam["K"]), {k: v for k, v in cam.items() if k != "K"}
+    cameras = iter(Camera(width=r.width, height=r.height, K=K.copy(), world_to_camera=invert_rigid(c2w),
+                          clip_start=c.clip_start, clip_end=c.clip_end) for c2w in c2ws)
+    return build.scenes(length, lambda: (next(cameras), start))
 
 
 IGNORES = ("camera.principal_point_jitter", "camera.exposure", "camera.dof_probability", "camera.calibration",

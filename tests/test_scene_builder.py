@@ -120,3 +120,29 @@ def test_the_tutorials_recipe_is_forty_lines_from_one_module():
     assert len(lines) <= 40, len(lines)
     imports = [ln for ln in lines if re.match(r"(from|import) simgen", ln)]
     assert imports == [ln for ln in lines if ln.startswith("from simgen.recipes import ")] and len(imports) == 1
+
+
+def test_an_object_that_moves_is_posed_at_each_step_and_named_by_its_id(tmp_path):
+    from simgen.core.scene import Material
+    from simgen.recipes import ASSET_DIR, SceneBuilder, SceneObject
+
+    s, catalog = settings_and_catalog(tmp_path)
+    build = SceneBuilder(s, catalog, np.random.default_rng(2))
+    box = ASSET_DIR / "meshes" / "box" / "cube.obj"
+    GREY = Material(base_color=(0.5, 0.5, 0.5), roughness=0.5, metallic=0.0)
+
+    def at(x: float) -> np.ndarray:
+        pose = np.eye(4)
+        pose[0, 3] = x
+        return pose
+
+    build.add(SceneObject(name="still", mesh=box, mesh_to_world=at(5.0), instance_id=0, category_id=0,
+                          material=GREY))
+    build.add(SceneObject(name="", mesh=box, mesh_to_world=at(0.0), instance_id=0, category_id=1, material=GREY),
+              annotated_first=True, named=lambda iid: f"flyer{iid:03d}", moves=lambda step: at(0.1 * step))
+    build.light(np.zeros(3))
+    scenes = build.scenes(3, lambda: build.camera_around(np.zeros(3), ABOVE))
+    for step, scene in enumerate(scenes):
+        flyer, still = scene.objects
+        assert (flyer.name, flyer.instance_id, still.name, still.instance_id) == ("flyer001", 1, "still", 2)
+        assert flyer.mesh_to_world[0, 3] == pytest.approx(0.1 * step) and still.mesh_to_world[0, 3] == 5.0

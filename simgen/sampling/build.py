@@ -133,6 +133,7 @@ class _Entry:
     named: Callable[[int], str]
     annotated_first: bool
     body: RigidBody | None = None
+    moves: Callable[[int], np.ndarray] | None = None
 
 
 class SceneBuilder:
@@ -152,13 +153,17 @@ class SceneBuilder:
 
     # ------------------------------------------------------------------ what the scene holds
 
-    def add(self, obj: SceneObject, *, annotated_first: bool = False, body: RigidBody | None = None) -> SceneObject:
-        """Add ``obj`` as it is (its instance id is given by :meth:`scenes`); ``body``: it is
-        simulated; ``annotated_first``: it is numbered among the catalog's objects.
+    def add(self, obj: SceneObject, *, annotated_first: bool = False, body: RigidBody | None = None,
+            named: Callable[[int], str] | None = None, moves: Callable[[int], np.ndarray] | None = None
+            ) -> SceneObject:
+        """Add ``obj`` (its instance id is given by :meth:`scenes`). ``annotated_first``: it is
+        numbered among the catalog's objects; ``body``: it is simulated; ``named(instance id)``: its
+        name, when the id is in it; ``moves(step)``: its mesh_to_world at each step of a sequence
+        (step 0's is ``obj``'s).
 
         Example: ``build.add(SceneObject(name="pallet", mesh=ASSET_DIR / "meshes" / "box.obj",
         mesh_to_world=np.diag([1.2, 0.8, 0.15, 1.0]), instance_id=0, category_id=0))``"""
-        self._entries.append(_Entry(obj, lambda _: obj.name, annotated_first, body))
+        self._entries.append(_Entry(obj, named or (lambda _: obj.name), annotated_first, body, moves))
         return obj
 
     def load_world(self, file: str | Path) -> Any:
@@ -297,7 +302,12 @@ class SceneBuilder:
         Example: ``build.light(floor.centre)``"""
         from simgen.sampling.lighting import sample_lights
 
-        self._lights, self._world, drawn = sample_lights(self.settings.lighting, np.asarray(aim, float), self.rng)
+        self.use_lights(*sample_lights(self.settings.lighting, np.asarray(aim, float), self.rng))
+
+    def use_lights(self, lights: list, world: Any, drawn: dict) -> None:
+        """Lights and a world light the recipe drew itself (``drawn``: their record), in place of
+        :meth:`light`'s."""
+        self._lights, self._world = list(lights), world
         self.params.update(drawn)
 
     # ------------------------------------------------------------------ cameras and the scenes
@@ -335,10 +345,14 @@ class SceneBuilder:
         if bodies:
             floor = None if self._lowest is None else self._lowest - FALL
             physics = settling(self.settings.scene.physics, bodies, self._boxes, self._static, floor=floor)
+        moving = any(e.moves is not None for e in order)
         out = []
-        for _ in range(length):
+        for step in range(length):
             cam, drawn = camera()
-            out.append(Scene(objects=objects, lights=self._lights, camera=cam, world=self._world, physics=physics,
+            now = objects if not moving or step == 0 else [
+                o if e.moves is None else dataclasses.replace(o, mesh_to_world=e.moves(step))
+                for o, e in zip(objects, order)]
+            out.append(Scene(objects=now, lights=self._lights, camera=cam, world=self._world, physics=physics,
                              params={**self.params, "camera": drawn}))
         return out
 

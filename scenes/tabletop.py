@@ -20,16 +20,16 @@ from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
 from simgen.config import MAX_SEQUENCE_LENGTH, PLACEMENT_MODES, SUPPORTS, SettleConfig, Settings
 from simgen.config.schema import setting, span
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, RigidBody, Scene, SceneObject, Texture, World
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Scene, SceneObject, Texture, World
 from simgen.core.camera import BLENDER_TO_OPENCV, look_at
 from simgen.core.transforms import plane_pose, rot_z
-from simgen.recipes import SHORTFALL, Recipe
+from simgen.recipes import SHORTFALL, Recipe, SceneBuilder
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
-from simgen.sampling.objects import draw_distractors, object_name, pick_objects
-from simgen.sampling.physics import (Support, bounding_sphere, box_volume, drop_centres, drop_pose, rigid_body, sample_support,
-                                     settling, slab_behind)
+from simgen.sampling.objects import draw_distractors, pick_objects
+from simgen.sampling.physics import (Support, bounding_sphere, box_volume, drop_centres, drop_pose, rigid_body,
+                                     sample_support, slab_behind)
 from simgen.sampling.placement import footprint, impossible_placement, pack_disks, standing_pose
 from simgen.sampling.random import choose, integer, pick, random_rotation, uniform
 
@@ -166,13 +166,15 @@ PLACEMENT_ATTEMPTS = 20
 the shortfall: :data:`simgen.recipes.SHORTFALL`)."""
 
 
-def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator) -> tuple[list[SceneObject], dict]:
-    """The objects standing in the area: up to :data:`PLACEMENT_ATTEMPTS` draws of counts, picks and
-    scales until one places at least objects.count[0] (and objects.min_per_frame); when none does,
-    the draw of the least footprint with what fits of it placed, and the scene's params say what is
-    missing (:data:`simgen.recipes.SHORTFALL`). A rare infeasible draw is part of the randomization,
-    a frame like any other; a config most of whose draws cannot place is refused before the first
-    frame (simgen.pipeline.frames.check_placement)."""
+def sample_objects(build: SceneBuilder) -> dict:
+    """The objects standing in the area, added to ``build``; returns their draws. Up to
+    :data:`PLACEMENT_ATTEMPTS` draws of counts, picks and scales until one places at least
+    objects.count[0] (and objects.min_per_frame); when none does, the draw of the least footprint
+    with what fits of it placed, and the scene's params say what is missing
+    (:data:`simgen.recipes.SHORTFALL`). A rare infeasible draw is part of the randomization, a frame
+    like any other; a config most of whose draws cannot place is refused before the first frame
+    (simgen.pipeline.frames.check_placement)."""
+    settings, catalog, rng = build.settings, build.catalog, build.rng
     o, sc = settings.objects, settings.scene
 
     def enough(placed: list[str]) -> bool:  # the categories placed
@@ -211,39 +213,37 @@ def sample_objects(settings: Settings, catalog: Catalog, rng: np.random.Generato
             "placed": len(placed), "wanted": o.count[0], "draws": PLACEMENT_ATTEMPTS,
             "message": impossible_placement(o.count[0], radii, sc.area_radius, PLACEMENT_ATTEMPTS)}
     n, picks, shapes, scales, yaws, fps, d_paths, d_scales, d_yaws, d_fps, spots, d_spots = draw
-    n_d = len(d_paths)
-    objects, dropped = [], []
+    dropped = []
     for asset, s, yaw, fp, xy in zip(picks, scales, yaws, fps, spots):
         if xy is None:
             dropped.append(asset.key)
             continue
-        iid = len(objects) + 1
-        objects.append(SceneObject(name=object_name(iid, asset.key, asset.path), mesh=asset.path,
-                                   mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
-                                   category_id=asset.category_id, material=sample_material(settings.materials, rng),
-                                   asset_id=asset.key))
-    params = {"count_drawn": n, "dropped": dropped, **({SHORTFALL: shortfall} if shortfall else {}),
+        build.add(SceneObject(name="", mesh=asset.path, mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=0,
+                              category_id=asset.category_id, material=sample_material(settings.materials, rng),
+                              asset_id=asset.key))
+    if shortfall:
+        build.params[SHORTFALL] = shortfall
+    params = {"count_drawn": n, "dropped": dropped,
               "objects": [{"asset": a.key, "scale": s, "yaw": y, "xy": None if p is None else p.tolist(),
                            "height": f.height, **({"shape": d} if d else {})}
                           for a, s, y, f, p, d in zip(picks, scales, yaws, fps, spots, shapes)]}
-    if n_d:
+    if d_paths:
         for path, s, yaw, fp, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots):
             if xy is not None:
-                iid = len(objects) + 1
-                objects.append(SceneObject(name=object_name(iid, "", path), mesh=path,
-                                           mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=iid,
-                                           category_id=0, material=sample_material(settings.materials, rng),
-                                           role="distractor"))
+                build.add(SceneObject(name="", mesh=path, mesh_to_world=standing_pose(fp, s, yaw, xy), instance_id=0,
+                                      category_id=0, material=sample_material(settings.materials, rng),
+                                      role="distractor"))
         params["distractors"] = [{"mesh": Path(p).name, "scale": s, "yaw": y,
                                   "xy": None if xy is None else xy.tolist(), "height": f.height}
                                  for p, s, y, f, xy in zip(d_paths, d_scales, d_yaws, d_fps, d_spots)]
-    return objects, params
+    return params
 
 
-def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
-                 ) -> tuple[list[SceneObject], dict, Support, list[RigidBody]]:
+def drop_objects(build: SceneBuilder) -> tuple[dict, Support]:
     """scene.placement=physics: objects and distractors at their drop poses over a support drawn
-    from scene.physics.supports, and their rigid bodies (see simgen.sampling.physics)."""
+    from scene.physics.supports, each with its rigid body (see simgen.sampling.physics), added to
+    ``build``; returns their draws and the support."""
+    settings, catalog, rng = build.settings, build.catalog, build.rng
     o, sc = settings.objects, settings.scene
     pc = sc.physics
     kind = str(pick(rng, pc.supports))
@@ -260,31 +260,27 @@ def drop_objects(settings: Settings, catalog: Catalog, rng: np.random.Generator
     gaps = [uniform(rng, pc.drop_gap) for _ in meshes]
     centres = drop_centres([r for _, r in spheres], gaps, support, rng)
     volumes = [box_volume(v, scale) for v, (_, scale, _, _) in zip(vertices, meshes)]
-    objects, bodies, drawn = [], [], []
+    drawn = []
     shapes += [None] * n_d
     for (path, scale, key, category), (c_mesh, r), p, volume, shape in zip(meshes, spheres, centres, volumes, shapes):
         rotation = random_rotation(rng)
-        iid = len(objects) + 1
-        objects.append(SceneObject(name=object_name(iid, key, path), mesh=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p),
-                                   instance_id=iid, category_id=category, material=sample_material(settings.materials, rng),
-                                   asset_id=key, role="object" if key else "distractor"))
-        body = rigid_body(iid, volume, max(volumes), pc, rng)
-        bodies.append(body)
+        material = sample_material(settings.materials, rng)
+        body = rigid_body(0, volume, max(volumes), pc, rng)
+        build.add(SceneObject(name="", mesh=path, mesh_to_world=drop_pose(c_mesh, scale, rotation, p), instance_id=0,
+                              category_id=category, material=material, asset_id=key,
+                              role="object" if key else "distractor"), body=body)
         drawn.append({"asset": key, "mesh": path.name, "scale": scale, "drop_center": p.tolist(),
                       "drop_rotation": rotation.tolist(), "radius": r, "mass": body.mass,
                       "friction": body.friction, "restitution": body.restitution, **({"shape": shape} if shape else {})})
-    return objects, {"count_drawn": n, "distractors_drawn": n_d, "objects": drawn}, support, bodies
+    return {"count_drawn": n, "distractors_drawn": n_d, "objects": drawn}, support
 
 
-def simulation(settings: Settings, bodies: list[RigidBody], support: Support, ground: SceneObject,
-               background: list[SceneObject]) -> Physics:
-    """The simulation of ``bodies``: they collide with solid slabs behind the ground and any
-    walls (a plane alone lets thin objects through) and with the support's boxes."""
-    pc = settings.scene.physics
+def colliders(support: Support, ground: SceneObject, background: list[SceneObject]) -> list[np.ndarray]:
+    """What the dropped objects collide with: solid slabs behind the ground and any walls (a plane
+    alone lets thin objects through) and the support's boxes."""
     walls = [o.mesh_to_world for o in background if o.name.startswith("wall")]
-    colliders = (slab_behind(ground.mesh_to_world, SLAB), *(pose for _, pose in support.boxes),
-                 *(slab_behind(w, SLAB) for w in walls))
-    return settling(pc, bodies, colliders)
+    return [slab_behind(ground.mesh_to_world, SLAB), *(pose for _, pose in support.boxes),
+            *(slab_behind(w, SLAB) for w in walls)]
 
 
 SLAB = 1.0
@@ -425,7 +421,7 @@ def wall_material(m: Material) -> Material:
 
 def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Generator, kind: str,
                       ground: SceneObject, cameras: list[Camera], inside: list[np.ndarray], keep_out: np.ndarray, lights: list[Light],
-                      target: np.ndarray, first_id: int) -> tuple[list[SceneObject], list[Light], dict]:
+                      target: np.ndarray) -> tuple[list[SceneObject], list[Light], dict]:
     """Walls (and a ceiling) of background ``kind`` placed where the camera looks. Draws
     nothing for "ground".
 
@@ -485,10 +481,10 @@ def sample_background(settings: Settings, catalog: Catalog, rng: np.random.Gener
     ground.mesh_to_world[:3, :3] = rot_z(np.radians(back)) * g
     names = [f"wall{k}" for k in range(len(dists))] + (["ceiling"] if kind == "room" else [])
     # a room is closed: the sun and the world light shine through its walls, or it would be dark
-    out = [SceneObject(name=name, mesh=catalog.ground, mesh_to_world=pose, instance_id=first_id + k,
+    out = [SceneObject(name=name, mesh=catalog.ground, mesh_to_world=pose, instance_id=0,
                        category_id=0, material=wall_material(sample_material(settings.materials, rng)),
                        role="wall", casts_shadow=kind != "room")
-           for k, (name, pose) in enumerate(zip(names, poses))]
+           for name, pose in zip(names, poses)]
     walls = list(zip(normals, dists))
     moved = [bring_inside(li, target, walls, height if kind == "room" else None) for li in lights]
     lights = [li for li, _ in moved]
@@ -547,73 +543,70 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
 
     scene.placement=physics: the objects are at their drop poses and the scenes carry the
     simulation that settles them (the pipeline runs it once per sequence)."""
+    sc = settings.scene
+    build = SceneBuilder(settings, catalog, rng)
     support = None
-    if settings.scene.placement == "physics":
-        objects, obj_params, support, bodies = drop_objects(settings, catalog, rng)
+    if sc.placement == "physics":
+        obj_params, support = drop_objects(build)
     else:
-        objects, obj_params = sample_objects(settings, catalog, rng)
-    g = settings.scene.ground_size
-    objects.append(SceneObject(name="ground", mesh=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
-                               instance_id=len(objects) + 1, category_id=0,
-                               material=sample_material(settings.materials, rng), role="ground"))
-    ground = objects[-1]
+        obj_params = sample_objects(build)
+    g = sc.ground_size
+    ground = build.add(SceneObject(name="ground", mesh=catalog.ground, mesh_to_world=np.diag([g, g, g, 1.0]),
+                                   instance_id=0, category_id=0, material=sample_material(settings.materials, rng),
+                                   role="ground"))
     center = np.zeros(3)
     if support is not None:  # the camera and the lights aim just above the drop region
         material = sample_material(settings.materials, rng)  # one material for every part of a table or bin
-        objects += [SceneObject(name=name, mesh=BUNDLED_BOX, mesh_to_world=pose, instance_id=len(objects) + 1 + k,
-                                category_id=0, material=material, role="support")
-                    for k, (name, pose) in enumerate(support.boxes)]
+        for name, pose in support.boxes:
+            build.add(SceneObject(name=name, mesh=BUNDLED_BOX, mesh_to_world=pose, instance_id=0, category_id=0,
+                                  material=material, role="support"))
         center[2] = support.floor + float(np.mean([p["radius"] for p in obj_params["objects"]] or [0.0]))
+        keep_out = sc_area_circle(sc.area_radius)  # dropped objects may settle anywhere in the area
     else:
         placed = [p for p in obj_params["objects"] if p["xy"] is not None]
         if placed:  # the camera and the lights aim at the middle of the objects
             center[:2] = np.mean([p["xy"] for p in placed], axis=0)
             center[2] = np.mean([p["height"] for p in placed]) / 2.0
-    kind = str(choose(rng, settings.scene.background))
-    if support is None:  # the walls stand behind the objects themselves
+        # the walls stand behind the objects themselves
         keep_out = np.concatenate([np.asarray(load_mesh(o.mesh).vertices, float) @ o.mesh_to_world[:3, :3].T
-                                   + o.mesh_to_world[:3, 3] for o in objects if o is not ground] or [np.zeros((0, 3))])
-    else:  # dropped objects may settle anywhere in the area
-        keep_out = sc_area_circle(settings.scene.area_radius)
-    cam_draw = sample_shell(settings.camera, settings.scene, center, rng)
-    if kind != "ground" and settings.scene.wall_view > 0:  # a camera that can see the back wall
+                                   + o.mesh_to_world[:3, 3] for o in build.objects if o is not ground]
+                                  or [np.zeros((0, 3))])
+    kind = str(choose(rng, sc.background))
+    cam_draw = sample_shell(settings.camera, sc, center, rng)
+    if kind != "ground" and sc.wall_view > 0:  # a camera that can see the back wall
         best = None
         for tries in range(1, WALL_VIEW_TRIES + 1):
             reach = wall_reach(first_camera(settings, cam_draw), keep_out)
             if best is None or reach > best[0]:
                 best = (reach, cam_draw, tries)
-            if reach >= settings.scene.wall_view or tries == WALL_VIEW_TRIES:
+            if reach >= sc.wall_view or tries == WALL_VIEW_TRIES:
                 break
-            cam_draw = sample_shell(settings.camera, settings.scene, center, rng)
+            cam_draw = sample_shell(settings.camera, sc, center, rng)
         cam_draw = {**best[1], "wall_reach": best[0], "draws": tries, "kept_draw": best[2]}
     lights, world, light_params = sample_lights(settings.lighting, center, rng)
-    sc = settings.scene
     if sc.views > 1:  # independent views of the still scene, the first one as a single frame's
         draws = [cam_draw] + [sample_shell(settings.camera, sc, center, rng) for _ in range(length - 1)]
         cameras, motion = [first_camera(settings, d) for d in draws], None
     else:
         draws = [cam_draw] * length
         cameras, motion = camera_path(settings, cam_draw, rng, length)
-    eyes = [eye_of(cam) for cam in cameras]
     inside = support.corners() if support is not None else []
-    bg_objects, lights, bg_params = sample_background(settings, catalog, rng, kind, ground, cameras, inside,
-                                                      keep_out, lights, center, first_id=len(objects) + 1)
-    objects = objects + bg_objects
-    objects, world, photo_params = wall_photos(settings, rng, objects, world, bg_params["background"])
+    walls, lights, bg_params = sample_background(settings, catalog, rng, kind, ground, cameras, inside, keep_out,
+                                                 lights, center)
+    walls, world, photo_params = wall_photos(settings, rng, walls, world, bg_params["background"])
     bg_params["background"].update(photo_params)
-    shortfall = obj_params.pop(SHORTFALL, None)
-    params = {"recipe": "tabletop", "objects": obj_params, "camera": cam_draw, **light_params, **bg_params,
-              **({SHORTFALL: shortfall} if shortfall else {})}
-    physics = None
+    for wall in walls:
+        build.add(wall)
+    build.use_lights(lights, world, light_params)
+    build.params.update({"objects": obj_params, **bg_params})
     if support is not None:
-        physics = simulation(settings, bodies, support, ground, bg_objects)
-        params["placement"] = {"mode": "physics", "support": support.params}
+        build.collide(*colliders(support, ground, walls))
+        build.params["placement"] = {"mode": "physics", "support": support.params}
     if length > 1 and motion is not None:
-        params["camera_motion"] = motion
-    return [Scene(objects=objects, lights=lights, camera=cam, world=world, physics=physics,
-                  params={**params, "camera": {**draw, "eye": eye.tolist(),
-                                               **({"focus_distance": cam.focus_distance} if cam.fstop else {})}})
-            for cam, eye, draw in zip(cameras, eyes, draws)]
+        build.params["camera_motion"] = motion
+    views = iter((cam, {**draw, "eye": eye_of(cam).tolist(), **({"focus_distance": cam.focus_distance} if cam.fstop
+                                                                 else {})}) for cam, draw in zip(cameras, draws))
+    return build.scenes(length, lambda: next(views))
 
 
 RECIPE = Recipe(name="tabletop", Config=Config, make_sequence=make_sequence, check=check)

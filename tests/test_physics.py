@@ -31,6 +31,7 @@ import pytest
 import trimesh
 
 from groundtruth import box_distance, raycast_frame, resting_contacts, uniform_neighbourhood
+from simgen.recipes import SceneBuilder
 from simgen.scenes.tabletop import drop_objects
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
@@ -120,9 +121,13 @@ def test_physics_draws_stay_in_and_cover_their_ranges(tmp_path):
     rng = np.random.default_rng(4)
     kinds, draws, sizes = [], {"friction": [], "restitution": []}, {"table": [], "table_h": [], "bin": [], "bin_h": []}
     for _ in range(DRAWS):
-        objects, params, sup, bodies = drop_objects(s, catalog, rng)
+        build = SceneBuilder(s, catalog, rng)
+        params, sup = drop_objects(build)
+        build.light(np.zeros(3))
+        (scene,) = build.scenes(1, lambda: build.camera_around(np.zeros(3), s.scene))
         kinds.append(sup.kind)
-        assert [b.instance_id for b in bodies] == [o.instance_id for o in objects]
+        bodies = scene.physics.bodies
+        assert [b.instance_id for b in bodies] == [o.instance_id for o in scene.objects]
         for p, body in zip(params["objects"], bodies):
             assert (p["friction"], p["restitution"], p["mass"]) == (body.friction, body.restitution, body.mass)
             assert body.mass > 0

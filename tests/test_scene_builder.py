@@ -137,7 +137,7 @@ def test_an_object_that_moves_is_posed_at_each_step_and_named_by_its_id(tmp_path
         return pose
 
     build.add(SceneObject(name="still", mesh=box, mesh_to_world=at(5.0), instance_id=0, category_id=0,
-                          material=GREY))
+                          material=GREY, role="support"))  # not an object: numbered after the objects
     build.add(SceneObject(name="", mesh=box, mesh_to_world=at(0.0), instance_id=0, category_id=1, material=GREY),
               annotated_first=True, named=lambda iid: f"flyer{iid:03d}", moves=lambda step: at(0.1 * step))
     build.light(np.zeros(3))

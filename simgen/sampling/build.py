@@ -153,18 +153,32 @@ class SceneBuilder:
 
     # ------------------------------------------------------------------ what the scene holds
 
-    def add(self, obj: SceneObject, *, annotated_first: bool = False, body: RigidBody | None = None,
+    @property
+    def objects(self) -> list[SceneObject]:
+        """The objects added so far, in the order added (their ids not yet given)."""
+        return [e.obj for e in self._entries]
+
+    def add(self, obj: SceneObject, *, annotated_first: bool | None = None, body: RigidBody | None = None,
             named: Callable[[int], str] | None = None, moves: Callable[[int], np.ndarray] | None = None
             ) -> SceneObject:
         """Add ``obj`` (its instance id is given by :meth:`scenes`). ``annotated_first``: it is
-        numbered among the catalog's objects; ``body``: it is simulated; ``named(instance id)``: its
-        name, when the id is in it; ``moves(step)``: its mesh_to_world at each step of a sequence
-        (step 0's is ``obj``'s).
+        numbered among the catalog's objects (by default: its role is "object"); ``body``: it is
+        simulated; ``named(instance id)``: its name, when the id is in it (an object added with
+        the name "" is named ``obj007_<asset key>`` or ``distractor007_<mesh>``); ``moves(step)``:
+        its mesh_to_world at each step of a sequence (step 0's is ``obj``'s).
 
         Example: ``build.add(SceneObject(name="pallet", mesh=ASSET_DIR / "meshes" / "box.obj",
         mesh_to_world=np.diag([1.2, 0.8, 0.15, 1.0]), instance_id=0, category_id=0))``"""
-        self._entries.append(_Entry(obj, named or (lambda _: obj.name), annotated_first, body, moves))
+        if named is None:
+            named = functools.partial(_object_name, obj.asset_id, obj.mesh) if obj.name == "" else (lambda _: obj.name)
+        first = obj.role == "object" if annotated_first is None else annotated_first
+        self._entries.append(_Entry(obj, named, first, body, moves))
         return obj
+
+    def collide(self, *boxes: np.ndarray) -> None:
+        """Solid boxes (unit-cube poses, scale included) the simulation holds still, besides those of
+        :meth:`load_world` and :meth:`drop`."""
+        self._boxes += [np.asarray(b, float) for b in boxes]
 
     def load_world(self, file: str | Path) -> Any:
         """The scene file ``file`` (:func:`simgen.assets.environment.load_environment`, read once and
@@ -235,8 +249,7 @@ class SceneBuilder:
                               mesh_to_world=drop_pose(p.centre, p.scale, rotation, at), asset_id=p.asset.key,
                               material=sample_material(self.settings.materials, self.rng))
             body = rigid_body(0, p.volume, largest, pc, self.rng)
-            self._entries.append(_Entry(obj, functools.partial(_object_name, p.asset), True, body))
-            added.append(obj)
+            added.append(self.add(obj, body=body))
             drawn.append({"asset": p.asset.key, "scale": p.scale, "rotation": rotation.tolist(),
                           "drop_center": at.tolist(), "radius": p.radius, "gap": gap, "mass": body.mass,
                           "friction": body.friction, "restitution": body.restitution,
@@ -279,7 +292,7 @@ class SceneBuilder:
         asset = posed.key_of(f"{key}/{model.file.stem}")
         obj = SceneObject(name="", mesh=posed, mesh_to_world=pose, instance_id=0, category_id=category_id,
                           material=sample_material(self.settings.materials, self.rng), asset_id=asset)
-        self._entries.append(_Entry(obj, functools.partial(_posed_name, asset, posed), False))
+        self.add(obj, annotated_first=False)
         self._static.append((posed, pose))
         self.params[key] = {"file": str(model.file), "at": [float(v) for v in at], "yaw_deg": turn,
                             "joints": dict(posed.joints)}
@@ -357,13 +370,7 @@ class SceneBuilder:
         return out
 
 
-def _object_name(asset: Any, instance_id: int) -> str:
-    from simgen.sampling.objects import object_name
-
-    return object_name(instance_id, asset.key, asset.path)
-
-
-def _posed_name(asset_key: str, mesh: MeshRef, instance_id: int) -> str:
+def _object_name(asset_key: str, mesh: MeshRef, instance_id: int) -> str:
     from simgen.sampling.objects import object_name
 
     return object_name(instance_id, asset_key, mesh)

@@ -33,6 +33,7 @@ stand at the first step.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import weakref
 import dataclasses
 from dataclasses import dataclass
@@ -49,14 +50,14 @@ from simgen.config import PLACEMENT_MODES, SettleConfig, Settings
 from simgen.config.schema import setting, span
 from simgen.core.camera import project
 from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Physics, Scene, SceneObject, World
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Scene, SceneObject, World
 from simgen.core.transforms import axis_angle, invert_rigid
-from simgen.recipes import SHORTFALL, Recipe
+from simgen.recipes import SHORTFALL, Recipe, SceneBuilder
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
-from simgen.sampling.objects import object_name, pick_objects
-from simgen.sampling.physics import FALL, bounding_sphere, box_volume, drop_pose, rigid_body, settling, world_colliders
+from simgen.sampling.objects import pick_objects
+from simgen.sampling.physics import FALL, bounding_sphere, box_volume, drop_pose, rigid_body, world_colliders
 from simgen.sampling.placement import Footprint, footprint, standing_pose
 from simgen.sampling.random import (back_and_forth, blackbody_rgb, chance, integer, random_rotation, uniform,
                                    unit_vector)
@@ -357,11 +358,12 @@ def draw_drops(settings: Settings, meshes: list, scales: list[float], rng: np.ra
     return [Drop(scale=s, radius=f.radius, height=f.height, yaw=y, footprint=f) for s, y, f in zip(scales, yaws, fps)]
 
 
-def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np.random.Generator,
-          keep: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[list[SceneObject], dict]:
+def place(build: SceneBuilder, surfaces: list[Surface], keep: Callable[[np.ndarray], np.ndarray] | None = None
+          ) -> tuple[list[SceneObject], dict]:
     """The objects on the surfaces (standing, or at their drop poses with scene.placement=physics),
-    within scene.area_radius of a point drawn among those ``keep`` keeps (a camera's view), and
-    their draws."""
+    within scene.area_radius of a point drawn among those ``keep`` keeps (a camera's view), added
+    to ``build``; the objects and their draws."""
+    settings, catalog, rng = build.settings, build.catalog, build.rng
     o, sc = settings.objects, settings.scene
     anchor = None
     if sc.area_radius is not None:
@@ -385,15 +387,14 @@ def place(settings: Settings, catalog: Catalog, surfaces: list[Surface], rng: np
         if spot is None:
             dropped.append(a.key)
             continue
-        iid = len(objects) + 1
         pose = drop.pose(spot[1], surfaces[spot[0]].z)
-        objects.append(SceneObject(name=object_name(iid, a.key, a.path), mesh=a.path, mesh_to_world=pose,
-                                   instance_id=iid, category_id=a.category_id,
-                                   material=sample_material(settings.materials, rng), asset_id=a.key))
+        objects.append(build.add(SceneObject(name="", mesh=a.path, mesh_to_world=pose, instance_id=0,
+                                             category_id=a.category_id, asset_id=a.key,
+                                             material=sample_material(settings.materials, rng))))
     params = {"count_drawn": n, "draws": attempt, "dropped": dropped, "objects": drawn,
               **({"anchor": anchor.tolist()} if anchor is not None else {})}
     if len(objects) < o.count[0]:
-        params[SHORTFALL] = {"placed": len(objects), "wanted": o.count[0], "draws": PLACEMENT_ATTEMPTS,
+        build.params[SHORTFALL] = {"placed": len(objects), "wanted": o.count[0], "draws": PLACEMENT_ATTEMPTS,
                              "message": f"impossible placement: {o.count[0]} objects (objects.count[0]) did not fit "
                                         f"on the support surfaces of {file_of(sc)} ({sum(s.area for s in surfaces):.2f} "
                                         f"m^2) within scene.area_radius={sc.area_radius} m in {PLACEMENT_ATTEMPTS} "
@@ -406,20 +407,21 @@ REACH = 1.0
 """m around the dropped objects (seen from above) within which the file's parts collide with them."""
 
 
-def settle_among(settings: Settings, env: Environment, objects: list[SceneObject], rng: np.random.Generator) -> Physics:
+def settle_among(build: SceneBuilder, env: Environment, objects: list[SceneObject]) -> None:
     """scene.placement=physics: the simulation that settles ``objects`` (at their drop poses) among the
     file's parts within :data:`REACH` of them (closed boxes as solid boxes, the others as static meshes)."""
-    pc = settings.scene.physics
+    pc = build.settings.scene.physics
     worlds = [load_mesh(o.mesh).vertices @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3] for o in objects]
     volumes = [box_volume(load_mesh(o.mesh).vertices, float(np.linalg.norm(o.mesh_to_world[:3, 0]))) for o in objects]
-    bodies = [rigid_body(o.instance_id, v, max(volumes), pc, rng) for o, v in zip(objects, volumes)]
+    for o, v in zip(objects, volumes):
+        build.simulate(o, rigid_body(0, v, max(volumes), pc, build.rng))
     if not objects:
-        return settling(pc, bodies)
+        return build.collide()
     every = np.concatenate(worlds)
     lo, hi = every[:, :2].min(axis=0) - REACH, every[:, :2].max(axis=0) + REACH
     near = [p for p, (blo, bhi) in zip(env.parts, env.bounds) if np.all(blo[:2] <= hi) and np.all(bhi[:2] >= lo)]
     boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in near])
-    return settling(pc, bodies, boxes, static, floor=float(env.bounds[:, 0, 2].min()) - FALL)
+    build.collide(*boxes, static=static, floor=float(env.bounds[:, 0, 2].min()) - FALL)
 
 
 SIGHT_POINTS = 16
@@ -507,22 +509,24 @@ def in_view(cam: Camera, margin: float = 0.1) -> Callable[[np.ndarray], np.ndarr
 
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
     sc = settings.scene
+    build = SceneBuilder(settings, catalog, rng)
     saved = load_environment(file_of(sc))
     frames = animation_frames(sc, saved, rng, length)
     env = saved if frames is None else saved.at(frames[0])  # objects placed where the parts are at the first step
     surfaces = surfaces_of(env, sc)
     views = file_views(settings, env, rng, length) if sc.cameras else None
-    objects, obj_params = place(settings, catalog, surfaces, rng, in_view(views[0][0]) if views else None)
-    first = len(objects) + 1
-    if first + len(env.parts) - 1 > MAX_INSTANCE_ID:
+    objects, obj_params = place(build, surfaces, in_view(views[0][0]) if views else None)
+    if len(objects) + len(env.parts) > MAX_INSTANCE_ID:
         raise SimgenError(f"scene.file={env.file}: {len(env.parts)} parts and {len(objects)} objects are more than "
                           f"the {MAX_INSTANCE_ID} instance ids a frame has; join parts in the file")
-    categories = part_categories(env, sc, catalog)
-    objects += [SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=first + k,
-                            category_id=c, material=m, role="environment")
-                for k, (p, c, m) in enumerate(zip(env.parts, categories, part_materials(settings, env, rng)))]
-    physics = settle_among(settings, env, objects[:first - 1], rng) if sc.placement == "physics" else None
-    centre = centre_of(objects[:first - 1], surfaces)
+    moved = functools.lru_cache(maxsize=None)(lambda step: saved.at(frames[step]).parts)  # the animation's parts
+    for k, (p, c, m) in enumerate(zip(env.parts, part_categories(env, sc, catalog), part_materials(settings, env, rng))):
+        build.add(SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=0, category_id=c,
+                              material=m, role="environment"),
+                  moves=None if frames is None else lambda step, k=k: (moved(step)[k].mesh, moved(step)[k].matrix))
+    if sc.placement == "physics":
+        settle_among(build, env, objects)
+    centre = centre_of(objects, surfaces)
     obstacles = geometry_of(env)[1]
     lights, world, light_params = sample_lights(settings.lighting, centre, rng)
     if sc.file_world:
@@ -534,12 +538,17 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     if sc.file_lights and env.lights:
         own, light_params["file_lights"] = file_lights(env, sc, rng)
         lights = own + lights
-    scenes = []
-    shortfall = obj_params.pop(SHORTFALL, None)
-    targets = sight_points(objects[:first - 1], centre)
+    build.use_lights(lights, world, light_params)
+    build.params.update({"file": str(env.file), "objects": obj_params, "placement": {"mode": sc.placement},
+                         "surfaces": [{"z": s.z, "area": s.area, "parts": list(s.parts)} for s in surfaces]})
+    targets = sight_points(objects, centre)
     regions = volume_boxes(env, sc.camera_regions, "scene.camera_regions") if sc.camera_regions else None
-    for step in range(length):
+    steps = iter(range(length))
+
+    def view() -> tuple[Camera, dict]:
+        """The step's camera: the file's (views), else the best of up to CAMERA_TRIES shell draws."""
         if views is not None:
+            step = next(steps)
             cam, draw = views[0][step], views[1][step]
             seen, tries = visible_fraction(cam, targets, obstacles), 1
         else:
@@ -555,20 +564,11 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                 if seen >= sc.min_visible:
                     break
             seen, cam, draw = best
-        eye = cam.camera_to_world[:3, 3]
-        params = {"recipe": "environment", "file": str(env.file), "objects": obj_params, **light_params,
-                  "placement": {"mode": sc.placement},
-                  "camera": {**draw, "eye": eye.tolist(), "tries": tries, "visible": seen},
-                  "surfaces": [{"z": s.z, "area": s.area, "parts": list(s.parts)} for s in surfaces],
-                  **({SHORTFALL: shortfall} if shortfall else {})}
-        here = objects
-        if frames is not None:  # the file's parts where its animation has them at this step
-            moved = saved.at(frames[step]).parts
-            here = objects[:first - 1] + [dataclasses.replace(o, mesh=p.mesh, mesh_to_world=p.matrix)
-                                          for o, p in zip(objects[first - 1:], moved)]
-            params["animation"] = {"mode": sc.animation, "frame": frames[step], "fps": saved.animation.fps}
-        scenes.append(Scene(objects=here, lights=lights, camera=cam, world=world, params=params, physics=physics))
-    return scenes
+        return cam, {**draw, "eye": cam.camera_to_world[:3, 3].tolist(), "tries": tries, "visible": seen}
+
+    animation = None if frames is None else (
+        lambda step: {"animation": {"mode": sc.animation, "frame": frames[step], "fps": saved.animation.fps}})
+    return build.scenes(length, view, animation)
 
 
 RECIPE = Recipe(name="environment", Config=Config, make_sequence=make_sequence, check=check,

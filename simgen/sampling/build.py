@@ -133,7 +133,7 @@ class _Entry:
     named: Callable[[int], str]
     annotated_first: bool
     body: RigidBody | None = None
-    moves: Callable[[int], np.ndarray] | None = None
+    moves: Callable[[int], Any] | None = None
 
 
 class SceneBuilder:
@@ -148,6 +148,8 @@ class SceneBuilder:
         self._boxes: list[np.ndarray] = []
         self._static: list[tuple[MeshRef, np.ndarray]] = []
         self._lowest: float | None = None
+        self._floor: float | None = None
+        self._simulated = False
         self._lights: list = []
         self._world = None
 
@@ -159,13 +161,14 @@ class SceneBuilder:
         return [e.obj for e in self._entries]
 
     def add(self, obj: SceneObject, *, annotated_first: bool | None = None, body: RigidBody | None = None,
-            named: Callable[[int], str] | None = None, moves: Callable[[int], np.ndarray] | None = None
+            named: Callable[[int], str] | None = None, moves: Callable[[int], Any] | None = None
             ) -> SceneObject:
         """Add ``obj`` (its instance id is given by :meth:`scenes`). ``annotated_first``: it is
         numbered among the catalog's objects (by default: its role is "object"); ``body``: it is
         simulated; ``named(instance id)``: its name, when the id is in it (an object added with
         the name "" is named ``obj007_<asset key>`` or ``distractor007_<mesh>``); ``moves(step)``:
-        its mesh_to_world at each step of a sequence (step 0's is ``obj``'s).
+        its mesh_to_world at each step of a sequence after the first, or its (mesh, mesh_to_world)
+        where its mesh changes too (a part of a scene file that deforms).
 
         Example: ``build.add(SceneObject(name="pallet", mesh=ASSET_DIR / "meshes" / "box.obj",
         mesh_to_world=np.diag([1.2, 0.8, 0.15, 1.0]), instance_id=0, category_id=0))``"""
@@ -175,10 +178,21 @@ class SceneBuilder:
         self._entries.append(_Entry(obj, named, first, body, moves))
         return obj
 
-    def collide(self, *boxes: np.ndarray) -> None:
-        """Solid boxes (unit-cube poses, scale included) the simulation holds still, besides those of
-        :meth:`load_world` and :meth:`drop`."""
+    def simulate(self, obj: SceneObject, body: RigidBody) -> None:
+        """Give ``obj`` (added before) a body: the simulation settles it (its id is given later)."""
+        entry = next(e for e in self._entries if e.obj is obj)
+        entry.body = body
+
+    def collide(self, *boxes: np.ndarray, static: Sequence[tuple[MeshRef, np.ndarray]] = (),
+                floor: float | None = None) -> None:
+        """Make the scenes' simulation (even with no body to settle), holding still the solid
+        ``boxes`` (unit-cube poses, scale included) and ``static`` meshes ((mesh, mesh_to_world)
+        each) besides those of :meth:`load_world` and :meth:`drop`; below ``floor`` (m) a body has
+        fallen off the world."""
         self._boxes += [np.asarray(b, float) for b in boxes]
+        self._static += list(static)
+        self._floor = floor if floor is not None else self._floor
+        self._simulated = True
 
     def load_world(self, file: str | Path) -> Any:
         """The scene file ``file`` (:func:`simgen.assets.environment.load_environment`, read once and
@@ -255,6 +269,7 @@ class SceneBuilder:
                           "friction": body.friction, "restitution": body.restitution,
                           **({"shape": p.shape} if p.shape else {})})
         self._boxes[:0] = into.colliders()
+        self._simulated = True
         self.params["placement"] = {"mode": "physics"}
         record = self.params.setdefault("objects", {"count_drawn": 0, "dropped": [], "objects": []})
         record["count_drawn"] += len(picks)
@@ -338,10 +353,12 @@ class SceneBuilder:
         camera = draw_camera(self.settings, draw)
         return camera, {**draw, "eye": camera.camera_to_world[:3, 3].tolist()}
 
-    def scenes(self, length: int, camera: Callable[[], tuple[Camera, dict]]) -> list[Scene]:
+    def scenes(self, length: int, camera: Callable[[], tuple[Camera, dict]],
+               step_params: Callable[[int], dict] | None = None) -> list[Scene]:
         """The ``length`` steps of the scene, each seen by a camera ``camera()`` draws (a camera
-        and its draws, e.g. :meth:`camera_around`), with the simulation when something was
-        dropped; the ids given (the catalog's objects first).
+        and its draws, e.g. :meth:`camera_around`: ``params["camera"]``), with ``step_params(step)``
+        in its params, and with the simulation when something was dropped or :meth:`collide`
+        asked for it; the ids given (the catalog's objects first).
 
         Example: ``return build.scenes(length, lambda: build.camera_around(floor.centre, sc))``"""
         from simgen.sampling.physics import FALL, settling
@@ -355,19 +372,25 @@ class SceneBuilder:
             if e.body is not None:
                 bodies.append(dataclasses.replace(e.body, instance_id=iid))
         physics: Physics | None = None
-        if bodies:
-            floor = None if self._lowest is None else self._lowest - FALL
+        if bodies or self._simulated:
+            floor = self._floor if self._floor is not None else None if self._lowest is None else self._lowest - FALL
             physics = settling(self.settings.scene.physics, bodies, self._boxes, self._static, floor=floor)
         moving = any(e.moves is not None for e in order)
         out = []
         for step in range(length):
             cam, drawn = camera()
-            now = objects if not moving or step == 0 else [
-                o if e.moves is None else dataclasses.replace(o, mesh_to_world=e.moves(step))
-                for o, e in zip(objects, order)]
+            now = objects if not moving or step == 0 else [o if e.moves is None else _moved(o, e.moves(step))
+                                                             for o, e in zip(objects, order)]
             out.append(Scene(objects=now, lights=self._lights, camera=cam, world=self._world, physics=physics,
-                             params={**self.params, "camera": drawn}))
+                             params={**self.params, **(step_params(step) if step_params else {}), "camera": drawn}))
         return out
+
+
+def _moved(obj: SceneObject, where: Any) -> SceneObject:
+    """``obj`` at a ``moves(step)``'s answer: a mesh_to_world, or (mesh, mesh_to_world)."""
+    if isinstance(where, tuple):
+        return dataclasses.replace(obj, mesh=where[0], mesh_to_world=np.asarray(where[1], float))
+    return dataclasses.replace(obj, mesh_to_world=np.asarray(where, float))
 
 
 def _object_name(asset_key: str, mesh: MeshRef, instance_id: int) -> str:

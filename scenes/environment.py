@@ -50,7 +50,7 @@ from simgen.config import PLACEMENT_MODES, SettleConfig, Settings
 from simgen.config.schema import setting, span
 from simgen.core.camera import project
 from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Light, Material, Scene, SceneObject, World
+from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
 from simgen.core.transforms import axis_angle, invert_rigid
 from simgen.recipes import SHORTFALL, Recipe, SceneBuilder
 from simgen.sampling.camera import draw_camera, sample_shell
@@ -516,9 +516,6 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     surfaces = surfaces_of(env, sc)
     views = file_views(settings, env, rng, length) if sc.cameras else None
     objects, obj_params = place(build, surfaces, in_view(views[0][0]) if views else None)
-    if len(objects) + len(env.parts) > MAX_INSTANCE_ID:
-        raise SimgenError(f"scene.file={env.file}: {len(env.parts)} parts and {len(objects)} objects are more than "
-                          f"the {MAX_INSTANCE_ID} instance ids a frame has; join parts in the file")
     moved = functools.lru_cache(maxsize=None)(lambda step: saved.at(frames[step]).parts)  # the animation's parts
     for k, (p, c, m) in enumerate(zip(env.parts, part_categories(env, sc, catalog), part_materials(settings, env, rng))):
         build.add(SceneObject(name=f"env_{p.name}", mesh=p.mesh, mesh_to_world=p.matrix, instance_id=0, category_id=c,

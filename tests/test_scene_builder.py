@@ -146,3 +146,19 @@ def test_an_object_that_moves_is_posed_at_each_step_and_named_by_its_id(tmp_path
         flyer, still = scene.objects
         assert (flyer.name, flyer.instance_id, still.name, still.instance_id) == ("flyer001", 1, "still", 2)
         assert flyer.mesh_to_world[0, 3] == pytest.approx(0.1 * step) and still.mesh_to_world[0, 3] == 5.0
+
+
+def test_more_objects_than_a_frame_has_ids_for_is_one_line(tmp_path):
+    from simgen.core.scene import MAX_INSTANCE_ID, Material
+    from simgen.recipes import ASSET_DIR, SceneBuilder, SceneObject
+
+    s, catalog = settings_and_catalog(tmp_path)
+    build = SceneBuilder(s, catalog, np.random.default_rng(0))
+    grey = Material(base_color=(0.5, 0.5, 0.5), roughness=0.5, metallic=0.0)
+    for k in range(MAX_INSTANCE_ID + 1):
+        build.add(SceneObject(name=f"part{k}", mesh=ASSET_DIR / "meshes" / "box" / "cube.obj", mesh_to_world=np.eye(4),
+                              instance_id=0, category_id=0, material=grey, role="environment"))
+    build.light(np.zeros(3))
+    with pytest.raises(SimgenError, match=rf"^{MAX_INSTANCE_ID + 1} objects in a scene are more than the "
+                                          rf"{MAX_INSTANCE_ID} instance ids a frame has; join parts in the file"):
+        build.scenes(1, lambda: build.camera_around(np.zeros(3), ABOVE))

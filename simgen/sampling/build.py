@@ -29,7 +29,7 @@ import numpy as np
 
 from simgen import SimgenError
 from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
-from simgen.core.scene import Camera, Physics, RigidBody, Scene, SceneObject
+from simgen.core.scene import MAX_INSTANCE_ID, Camera, Physics, RigidBody, Scene, SceneObject
 
 SHORTFALL = "shortfall"
 """The key of a scene's ``params`` where a recipe records what a draw could not hold (objects that did
@@ -366,6 +366,12 @@ class SceneBuilder:
         if self._world is None:
             raise SimgenError("SceneBuilder.scenes: light the scene first (SceneBuilder.light)")
         order = [e for e in self._entries if e.annotated_first] + [e for e in self._entries if not e.annotated_first]
+        if len(order) > MAX_INSTANCE_ID:
+            parts = sum(e.obj.role == "environment" for e in order)
+            fix = f"join parts in {self.params.get('file', 'the file')} ({parts} are its parts)" if parts else \
+                "lower objects.count"
+            raise SimgenError(f"{len(order)} objects in a scene are more than the {MAX_INSTANCE_ID} instance ids a "
+                              f"frame has; {fix}")
         objects, bodies = [], []
         for iid, e in enumerate(order, start=1):
             objects.append(dataclasses.replace(e.obj, instance_id=iid, name=e.named(iid)))

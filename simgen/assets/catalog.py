@@ -67,7 +67,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import yaml
 
@@ -440,11 +440,42 @@ def _joint_draw(entry: dict, where: str) -> JointDraw:
                      float(spread))
 
 
-def _read_catalog_file(
-    path: str | Path,
-) -> tuple[list[str], list[Entry], Path, tuple[Path, ...], dict[str, tuple[tuple, tuple]]]:
-    """(category names, [(category, mesh path, scale, keypoints, symmetries)], ground path, distractor paths,
-    {category: (keypoint names, skeleton)}) of a catalog file."""
+class _CatalogFile(NamedTuple):
+    """What a catalog file declares (:func:`_read_catalog_file`)."""
+
+    names: list[str]
+    """The category names, in file order."""
+    entries: list[Entry]
+    """Its assets: (category, mesh path, scale, keypoints, symmetries)."""
+    ground: Path
+    """The ground mesh (the bundled one where the file names none)."""
+    distractors: tuple[Path, ...]
+    """The distractor meshes."""
+    declared: dict[str, tuple[tuple, tuple]]
+    """{category: (keypoint names, skeleton pairs)} of the file's top-level ``keypoints``."""
+
+
+def _read_catalog_file(path: str | Path) -> _CatalogFile:
+    """The category names, assets, ground, distractors and declared keypoints of a catalog file."""
+    catalog_path = _catalog_file_path(path)
+    data = _catalog_yaml(catalog_path)
+    names = _category_names(data, catalog_path)
+    base = catalog_path.parent
+    if data.get("ground") is None:
+        ground = BUNDLED_GROUND
+    else:
+        ground = _resolve_listed(data["ground"], base, catalog_path, "'ground'")
+    distractors = _distractors(data, base, catalog_path)
+    raw_assets = _raw_assets(data, catalog_path)
+    declared = _read_keypoint_names(data.get("keypoints"), list(names), catalog_path)
+    seen = set(names)
+    entries = [_asset_entry(entry, f"assets[{i}] in {catalog_path}", names, seen, declared, base, catalog_path)
+               for i, entry in enumerate(raw_assets)]
+    return _CatalogFile(list(names), entries, ground, distractors, declared)
+
+
+def _catalog_file_path(path: str | Path) -> Path:
+    """The catalog file ``path`` names, resolved; SimgenError where it is missing or no file."""
     catalog_path = _resolve(Path(path).expanduser(), "objects.catalog")
     if not catalog_path.exists():
         raise SimgenError(
@@ -452,6 +483,12 @@ def _read_catalog_file(
         )
     if not catalog_path.is_file():
         raise SimgenError(f"catalog path is not a file: {catalog_path}; give a .yaml catalog file")
+    return catalog_path
+
+
+def _catalog_yaml(catalog_path: Path) -> dict:
+    """The catalog file's YAML mapping; SimgenError where it cannot be read, is not valid YAML, is
+    no mapping or has a top-level key of its own."""
     try:
         text = catalog_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -478,6 +515,11 @@ def _read_catalog_file(
             f"unknown key(s) {', '.join(map(repr, unknown))} in catalog file {catalog_path}; "
             f"allowed keys: {', '.join(_TOP_KEYS)}"
         )
+    return data
+
+
+def _category_names(data: dict, catalog_path: Path) -> list:
+    """The catalog's ``categories``: a non-empty list of good names, none twice."""
     if "categories" not in data:
         raise SimgenError(
             f"catalog file {catalog_path} has no 'categories' key; add a list of category names"
@@ -493,13 +535,11 @@ def _read_catalog_file(
         if name in seen:
             raise SimgenError(f"category {name!r} is listed twice in catalog file {catalog_path}")
         seen.add(name)
+    return names
 
-    base = catalog_path.parent
-    if data.get("ground") is None:
-        ground = BUNDLED_GROUND
-    else:
-        ground = _resolve_listed(data["ground"], base, catalog_path, "'ground'")
 
+def _distractors(data: dict, base: Path, catalog_path: Path) -> tuple[Path, ...]:
+    """The catalog's ``distractors`` (none where it has none), each resolved against ``base``."""
     raw_distractors = data.get("distractors")
     if raw_distractors is None:
         raw_distractors = []
@@ -507,11 +547,15 @@ def _read_catalog_file(
         raise SimgenError(
             f"'distractors' in catalog file {catalog_path} must be a list of mesh paths"
         )
-    distractors = tuple(
+    return tuple(
         _resolve_listed(raw, base, catalog_path, f"distractors[{i}]")
         for i, raw in enumerate(raw_distractors)
     )
 
+
+def _raw_assets(data: dict, catalog_path: Path) -> list:
+    """The catalog's ``assets`` as written (an empty one: []); SimgenError where the key is missing
+    or is no list."""
     if "assets" not in data:
         raise SimgenError(
             f"catalog file {catalog_path} has no 'assets' key; add a list of "
@@ -522,41 +566,44 @@ def _read_catalog_file(
         raw_assets = []
     if not isinstance(raw_assets, list):
         raise SimgenError(f"'assets' in catalog file {catalog_path} must be a list")
-    declared = _read_keypoint_names(data.get("keypoints"), list(names), catalog_path)
-    entries: list[Entry] = []
-    for i, entry in enumerate(raw_assets):
-        where = f"assets[{i}] in {catalog_path}"
-        if not isinstance(entry, dict):
-            raise SimgenError(
-                f"{where} must be a mapping like {{mesh: <path>, category: <name>}}, got {entry!r}"
-            )
-        bad = [k for k in entry if k not in _ASSET_KEYS]
-        if bad:
-            raise SimgenError(
-                f"unknown key(s) {', '.join(map(repr, bad))} in {where}; "
-                f"allowed keys: {', '.join(_ASSET_KEYS)}"
-            )
-        for key in ("mesh", "category"):
-            if key not in entry:
-                raise SimgenError(f"{where} has no {key!r} key; add it")
-        category = entry["category"]
-        if category not in seen:
-            raise SimgenError(
-                f"asset category {category!r} of {where} is not in 'categories' "
-                f"({', '.join(names)}); add it there or fix the name"
-            )
-        scale = _check_scale(entry.get("scale", 1.0), where)
-        mesh: MeshRef = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}", articulated=True)
-        if mesh.suffix.lower() in ARTICULATED_SUFFIXES:
-            mesh = _articulated_entry(mesh, entry, base, where, declared.get(category, ((), ()))[0], category)
-        elif any(k in entry for k in _ARTICULATED_KEYS):
-            key = next(k for k in _ARTICULATED_KEYS if k in entry)
-            raise SimgenError(f"{key!r} of {where} is for a URDF or MJCF model, and its mesh {mesh.name} is none; "
-                              "remove it")
-        keypoints = () if isinstance(mesh, ArticulatedMesh) else _read_asset_keypoints(  # a model's: its links'
-            entry.get("keypoints"), declared.get(category, ((), ()))[0], category, where)
-        entries.append((category, mesh, scale, keypoints, _read_symmetries(entry.get("symmetries"), where)))
-    return list(names), entries, ground, distractors, declared
+    return raw_assets
+
+
+def _asset_entry(entry: Any, where: str, names: list, seen: set, declared: dict[str, tuple[tuple, tuple]],
+                 base: Path, catalog_path: Path) -> Entry:
+    """One asset of the catalog (``where``: its place in the file), checked: its keys, category
+    (one of ``names``, the set ``seen``), scale, mesh (an articulated model's too), keypoints
+    and symmetries."""
+    if not isinstance(entry, dict):
+        raise SimgenError(
+            f"{where} must be a mapping like {{mesh: <path>, category: <name>}}, got {entry!r}"
+        )
+    bad = [k for k in entry if k not in _ASSET_KEYS]
+    if bad:
+        raise SimgenError(
+            f"unknown key(s) {', '.join(map(repr, bad))} in {where}; "
+            f"allowed keys: {', '.join(_ASSET_KEYS)}"
+        )
+    for key in ("mesh", "category"):
+        if key not in entry:
+            raise SimgenError(f"{where} has no {key!r} key; add it")
+    category = entry["category"]
+    if category not in seen:
+        raise SimgenError(
+            f"asset category {category!r} of {where} is not in 'categories' "
+            f"({', '.join(names)}); add it there or fix the name"
+        )
+    scale = _check_scale(entry.get("scale", 1.0), where)
+    mesh: MeshRef = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}", articulated=True)
+    if mesh.suffix.lower() in ARTICULATED_SUFFIXES:
+        mesh = _articulated_entry(mesh, entry, base, where, declared.get(category, ((), ()))[0], category)
+    elif any(k in entry for k in _ARTICULATED_KEYS):
+        key = next(k for k in _ARTICULATED_KEYS if k in entry)
+        raise SimgenError(f"{key!r} of {where} is for a URDF or MJCF model, and its mesh {mesh.name} is none; "
+                          "remove it")
+    keypoints = () if isinstance(mesh, ArticulatedMesh) else _read_asset_keypoints(  # a model's: its links'
+        entry.get("keypoints"), declared.get(category, ((), ()))[0], category, where)
+    return (category, mesh, scale, keypoints, _read_symmetries(entry.get("symmetries"), where))
 
 
 def _walk(root: Path, where: str) -> list[Path]:
@@ -655,7 +702,9 @@ def build_catalog(
     declared: dict[str, tuple[tuple, tuple]] = {}
     source = "dirs"
     if catalog is not None:
-        names, entries, ground, distractors, declared = _read_catalog_file(catalog)
+        found = _read_catalog_file(catalog)
+        names, entries, ground, distractors, declared = (found.names, found.entries, found.ground,
+                                                         found.distractors, found.declared)
         source = str(catalog)
     if dirs:
         scale = _check_scale(dir_scale, "dir_scale")

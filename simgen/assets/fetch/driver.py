@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from simgen import SimgenError
+from simgen.assets.fetch.base import Source
 from simgen.assets.fetch.client import Http
 from simgen.assets.fetch.plan import Candidate, FetchFailed, FileSpec, Plan, Request
 from simgen.assets.fetch.sources import check_request, library_kind
@@ -64,22 +65,54 @@ def fetch(source: str, kind: str, library: str | Path, req: Request, *, jobs: in
     src = cls(http, api_url)
     lkind = library_kind(source, kind)
     summary = Summary(lib.root, credit=src.credit)
-    present: list[dict] = []
+    run = _Run(source, kind, req, lib, src, lkind, summary, stream)
+    todo = run.named() if req.ids else run.listed()
+    run.warn_other_variants()
+    run.record_present()
+    if not todo:
+        summary.seconds = time.monotonic() - t0
+        return summary
+    run.download(todo, http, jobs)
+    summary.bytes = http.downloaded
+    summary.seconds = time.monotonic() - t0
+    return summary
 
-    other_variant: list[str] = []
 
-    def complete(asset_id: str) -> dict | None:
+@dataclass
+class _Run:
+    """One :func:`fetch` run: what it asks for, where from and where to, and what it has found so far."""
+
+    source: str
+    kind: str
+    req: Request
+    lib: Library
+    src: Source
+    lkind: str
+    """The library's kind of the assets (:func:`library_kind`)."""
+    summary: Summary
+    stream: TextIO
+    present: list[dict] = field(default_factory=list)
+    """The library entries of the assets asked for that are complete on disk (skipped)."""
+    other_variant: list[str] = field(default_factory=list)
+    """Those of them at another resolution or format than the request's, in words."""
+
+    def complete(self, asset_id: str) -> dict | None:
+        """The library's entry of ``asset_id`` where the asset is complete on disk, else None (noting
+        one at another resolution or format)."""
         try:
-            e = lib.complete_entry(lkind, source, asset_id)
+            e = self.lib.complete_entry(self.lkind, self.source, asset_id)
         except SimgenError:
             return None
-        if e is not None and (e.get("resolution"), e.get("format")) != src.variant(req):
-            other_variant.append(f"{asset_id} ({e.get('resolution') or '-'} {e.get('format') or ''})".strip())
+        if e is not None and (e.get("resolution"), e.get("format")) != self.src.variant(self.req):
+            self.other_variant.append(f"{asset_id} ({e.get('resolution') or '-'} {e.get('format') or ''})".strip())
         return e
 
-    if req.ids:
+    def named(self) -> list[Candidate]:
+        """The assets the request names by id to download: those the library lacks. SimgenError for
+        an unknown id (all of them in one line) or one under a licence simgen does not accept."""
+        source, kind, src, req, summary = self.source, self.kind, self.src, self.req, self.summary
         ids = list(dict.fromkeys(req.ids))
-        local = {i: e for i in ids if (e := complete(i)) is not None}
+        local = {i: e for i in ids if (e := self.complete(i)) is not None}
         wanted = [i for i in ids if i not in local]
         cands: list[Candidate] = []
         if wanted:
@@ -90,11 +123,16 @@ def fetch(source: str, kind: str, library: str | Path, req: Request, *, jobs: in
             refused = [c for c in cands if c.refused]
             if refused:
                 raise SimgenError(f"{source} {refused[0].id}: {refused[0].refused}")
-        summary.skipped += [f"{lkind}/{source}/{i}" for i in local]
-        present += list(local.values())
-        todo = cands
-    else:
-        listed = src.listing(req, req.count)
+        summary.skipped += [f"{self.lkind}/{source}/{i}" for i in local]
+        self.present += list(local.values())
+        return cands
+
+    def listed(self) -> list[Candidate]:
+        """The assets of the source's listing (its category or tag, up to the request's count) to
+        download: those the library lacks; those whose licence simgen does not accept are left out,
+        with a warning."""
+        source, kind, req, summary, stream = self.source, self.kind, self.req, self.summary, self.stream
+        listed = self.src.listing(req, req.count)
         for c in listed:
             if c.refused:
                 summary.refused.append((c.id, c.refused))
@@ -113,67 +151,74 @@ def fetch(source: str, kind: str, library: str | Path, req: Request, *, jobs: in
             except SimgenError as e:
                 summary.failed.append((c.id, str(e)))
                 continue
-            e = complete(c.id)
+            e = self.complete(c.id)
             if e is not None:
                 summary.skipped.append(e["key"])
-                present.append(e)
+                self.present.append(e)
             else:
                 todo.append(c)
         if len(listed) < (req.count or 0):
             print(f"simgen fetch: warning: {source} lists only {len(listed)} {kind} for this request "
                   f"(--count {req.count})", file=stream, flush=True)
+        return todo
 
-    if other_variant:
-        res, fmt = src.variant(req)
-        print(f"simgen fetch: warning: {len(other_variant)} asset(s) are in the library at another resolution or "
-              f"format, kept as they are (one set per folder; delete a folder to fetch it as {res} {fmt}): "
-              f"{', '.join(other_variant[:10])}" + (" ..." if len(other_variant) > 10 else ""), file=stream,
-              flush=True)
-    # entries complete on disk but missing from the manifest (a run killed between the two writes)
-    in_manifest = lib.entries()
-    lib.update_manifest([e for e in present if e.get("key") not in in_manifest])
-    if not todo:
-        summary.seconds = time.monotonic() - t0
-        return summary
+    def warn_other_variants(self) -> None:
+        """One warning line for the assets kept at another resolution or format, if any."""
+        if self.other_variant:
+            other_variant = self.other_variant
+            res, fmt = self.src.variant(self.req)
+            print(f"simgen fetch: warning: {len(other_variant)} asset(s) are in the library at another resolution "
+                  f"or format, kept as they are (one set per folder; delete a folder to fetch it as {res} {fmt}): "
+                  f"{', '.join(other_variant[:10])}" + (" ..." if len(other_variant) > 10 else ""),
+                  file=self.stream, flush=True)
 
-    report_lock = threading.Lock()
-    progress = Progress(len(todo), label=f"{source} {kind}", stream=stream)
+    def record_present(self) -> None:
+        """Add to the library's manifest the entries complete on disk but missing from it (a run
+        killed between the two writes)."""
+        in_manifest = self.lib.entries()
+        self.lib.update_manifest([e for e in self.present if e.get("key") not in in_manifest])
 
-    def fail(key: str, message: str) -> None:
-        with report_lock:
-            summary.failed.append((key, message))
-            print(f"simgen fetch: error: {key}: {message}", file=stream, flush=True)
-
-    with cf.ThreadPoolExecutor(jobs, thread_name_prefix="fetch-asset") as assets, \
-            cf.ThreadPoolExecutor(jobs, thread_name_prefix="fetch-file") as files:
-
-        def one(c: Candidate) -> None:
-            key = f"{lkind}/{source}/{c.id}"
+    def download(self, todo: list[Candidate], http: Http, jobs: int) -> None:
+        """Download ``todo``, ``jobs`` assets at a time and each asset's files ``jobs`` at a time,
+        with progress; a failed asset is reported and listed, and the others go on. On Ctrl-C the
+        downloads stop and what is on disk stays, for a run to resume."""
+        report_lock = threading.Lock()
+        progress = Progress(len(todo), label=f"{self.source} {self.kind}", stream=self.stream)
+        with cf.ThreadPoolExecutor(jobs, thread_name_prefix="fetch-asset") as assets, \
+                cf.ThreadPoolExecutor(jobs, thread_name_prefix="fetch-file") as files:
+            futures = [assets.submit(self._fetch_one, c, http, files, report_lock, progress) for c in todo]
             try:
-                plan = src.plan(req, c)
-                _fetch_plan(plan, lib, http, files)
-                with report_lock:
-                    summary.downloaded.append(key)
-            except (FetchFailed, SimgenError) as e:
-                fail(key, " ".join(str(e).split()))
-            except Exception as e:  # noqa: BLE001 - one asset's surprise must not stop the others
-                fail(key, f"{type(e).__name__}: {' '.join(str(e).split())}")
-            finally:
-                with report_lock:
-                    progress.update()
+                for fut in futures:
+                    fut.result()
+            except KeyboardInterrupt:
+                http.stop.set()  # downloads end at their next chunk; what is on disk stays to resume
+                for fut in futures:
+                    fut.cancel()
+                raise
 
-        futures = [assets.submit(one, c) for c in todo]
+    def _fetch_one(self, c: Candidate, http: Http, files: cf.ThreadPoolExecutor, report_lock: threading.Lock,
+                   progress: Progress) -> None:
+        """Download asset ``c`` (its files on the ``files`` pool) into the library and list it as
+        downloaded, or as failed with the reason."""
+        key = f"{self.lkind}/{self.source}/{c.id}"
         try:
-            for fut in futures:
-                fut.result()
-        except KeyboardInterrupt:
-            http.stop.set()  # downloads end at their next chunk; what is on disk stays to resume
-            for fut in futures:
-                fut.cancel()
-            raise
-    summary.bytes = http.downloaded
-    summary.seconds = time.monotonic() - t0
-    return summary
+            plan = self.src.plan(self.req, c)
+            _fetch_plan(plan, self.lib, http, files)
+            with report_lock:
+                self.summary.downloaded.append(key)
+        except (FetchFailed, SimgenError) as e:
+            self._fail(key, " ".join(str(e).split()), report_lock)
+        except Exception as e:  # noqa: BLE001 - one asset's surprise must not stop the others
+            self._fail(key, f"{type(e).__name__}: {' '.join(str(e).split())}", report_lock)
+        finally:
+            with report_lock:
+                progress.update()
+
+    def _fail(self, key: str, message: str, report_lock: threading.Lock) -> None:
+        """List asset ``key`` as failed and say why on the run's stream, in one line."""
+        with report_lock:
+            self.summary.failed.append((key, message))
+            print(f"simgen fetch: error: {key}: {message}", file=self.stream, flush=True)
 
 
 def _fetch_plan(plan: Plan, lib: Library, http: Http, pool: cf.ThreadPoolExecutor) -> None:

@@ -113,21 +113,62 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
     """Merge the datasets ``inputs`` into the new folder ``out``; returns OUT's dataset.json."""
     out = Path(out).expanduser().resolve()
     roots = [Path(p).expanduser().resolve() for p in inputs]
+    _check_target(out, roots)
+    sources = [_load(r) for r in roots]
+    same_run = len({_run_fingerprint(s.info) for s in sources}) == 1
+    categories = _merge_categories(sources, same_run)
+    writer = DatasetWriter(out, categories, previews=False)
+    _merge_frames(out, sources, same_run)
+    index = writer.export(resolve_formats(["coco"], flow=False))
+    counts = index.category_counts()
+    info = _merged_info(out, sources, same_run, categories)
+    info["frames"] = writer.frames_on_disk()
+    info["category_counts"] = counts
+    writer.write_dataset_json(info)
+    writer.export(_formats(sources), index)  # after dataset.json: a format may read its config (bop)
+    return info
+
+
+def _check_target(out: Path, roots: list[Path]) -> None:
+    """SimgenError unless there are inputs and ``out`` is a new (or empty) folder that is none of them."""
     if not roots:
         raise SimgenError("nothing to merge: give OUT and at least one dataset folder")
     if out in roots:
         raise SimgenError(f"{out} is one of the inputs; merge into a new folder")
     if out.exists() and any(out.iterdir()):
         raise SimgenError(f"{out} is not empty; merge into a new folder")
-    sources = [_load(r) for r in roots]
-    same_run = len({_run_fingerprint(s.info) for s in sources}) == 1
 
-    names: list[str] = []  # OUT's categories, by name, in order of first appearance
+
+def _merge_categories(sources: list[Source], same_run: bool) -> list[dict]:
+    """OUT's categories: the inputs' by name, in order of first appearance (their ids kept for
+    parts of one run, else 1..N); sets each input's ``category_map``. SimgenError where a category's
+    keypoints differ between inputs."""
+    names = _category_names(sources)
+    _check_keypoints(sources, names)
+    categories = []
+    for i, name in enumerate(names):
+        first = next(c for s in sources for c in s.info["categories"] if c["name"] == name)
+        categories.append({**first, "id": first["id"] if same_run else i + 1})
+    new_id = {c["name"]: c["id"] for c in categories}
+    for s in sources:
+        s.category_map = {c["id"]: new_id[c["name"]] for c in s.info["categories"]}
+    return categories
+
+
+def _category_names(sources: list[Source]) -> list[str]:
+    """OUT's category names, in order of first appearance."""
+    names: list[str] = []
     for s in sources:
         for c in s.info["categories"]:
             if c["name"] not in names:
                 names.append(c["name"])
-    for name in names:  # a category's keypoints mean one thing in the merged dataset
+    return names
+
+
+def _check_keypoints(sources: list[Source], names: list[str]) -> None:
+    """SimgenError where a category has other keypoints (or skeleton) in one input than in
+    another: a category's keypoints mean one thing in the merged dataset."""
+    for name in names:
         schemas = {}
         for s in sources:
             for c in s.info["categories"]:
@@ -138,63 +179,109 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
             raise SimgenError(f"cannot merge: category {name!r} has keypoints {list(a[0]) or 'none'} in {ra} but "
                               f"{list(b[0]) or 'none'} in {rb}; merge datasets that all have keypoints "
                               "(output.labels=[keypoints]) from the same output.keypoints")
-    categories = []
-    for i, name in enumerate(names):
-        first = next(c for s in sources for c in s.info["categories"] if c["name"] == name)
-        categories.append({**first, "id": first["id"] if same_run else i + 1})
-    new_id = {c["name"]: c["id"] for c in categories}
-    for s in sources:
-        s.category_map = {c["id"]: new_id[c["name"]] for c in s.info["categories"]}
 
-    writer = DatasetWriter(out, categories, previews=False)
-    models: dict[str, Path] = {}  # OUT's model files -> where they came from
-    next_index, next_sequence, taken = 0, 0, set()
-    chosen: dict[tuple[int, str], str] = {}  # (input, its model file) -> OUT's
+
+@dataclass
+class _Merging:
+    """What the merge has put in OUT so far, input after input."""
+
+    out: Path
+    same_run: bool
+    models: dict[str, Path] = field(default_factory=dict)
+    """OUT's model files -> where they came from."""
+    chosen: dict[tuple[int, str], str] = field(default_factory=dict)
+    """(input, its model file) -> OUT's."""
+    taken: set[int] = field(default_factory=set)
+    """OUT's frame indices."""
+    next_index: int = 0
+    next_sequence: int = 0
+
+
+def _merge_frames(out: Path, sources: list[Source], same_run: bool) -> None:
+    """Every input's frames into OUT, input after input."""
+    merging = _Merging(out, same_run)
     for j, s in enumerate(sources):
-        sequences: dict[int, int] = {}
-        files = _frame_files(s.root)
-        lut = None  # semantic ids -> OUT's, where any changes
-        if not same_run and any(a != b for a, b in s.category_map.items()):
-            lut = np.zeros(max(s.category_map) + 1, np.uint16)
-            for a, b in s.category_map.items():
-                lut[a] = b
-        for i in s.frames:
-            meta_file = f"{META_DIR}/{frame_name(i)}.json"
-            meta = read_json(regular_file(s.root, meta_file, "a meta file"))
-            if same_run:
-                if i in taken:
-                    continue
-                n = i
-            else:
-                if meta["sequence"] not in sequences:
-                    sequences[meta["sequence"]] = next_sequence
-                    next_sequence += 1
-                n = next_index
-                next_index += 1
-            taken.add(n)
-            own = _renumbered(meta, i, n, s, j, None if same_run else sequences[meta["sequence"]])
-            for o in meta["objects"]:
-                if (j, o.get("mesh")) not in chosen:  # one check and link per model file, not per object
-                    chosen[j, o.get("mesh")] = _merge_model(s.root, o.get("mesh"), out, models, j,
-                                                            f"{meta_file} objects' mesh")
-                own |= chosen[j, o["mesh"]] != o["mesh"]
-                o["mesh"] = chosen[j, o["mesh"]]
-            for folder, digits, suffix in files.get(i, []):
-                rel, target = folder / f"{i:0{digits}d}{suffix}", out / folder / (frame_name(n) + suffix)
-                if lut is not None and rel.parts[0] == "semantic":
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    write_png(target, lut[read_png(s.root / rel)])  # a regular file: _frame_files checked it
-                else:
-                    _link(s.root / rel, target)
-            meta_out = out / META_DIR / f"{frame_name(n)}.json"  # last: the frame is complete
-            if own:
-                write_json(meta_out, meta)
-            else:  # the input's meta as it is (a part of the same run, its models where they were)
-                _link(s.root / meta_file, meta_out)
-        log.info("merged %d frame(s) of %s", len(s.frames), s.root)
+        _merge_source(merging, s, j)
 
-    index = writer.export(resolve_formats(["coco"], flow=False))
-    counts = index.category_counts()
+
+def _merge_source(merging: _Merging, s: Source, j: int) -> None:
+    """Input ``j``'s frames into OUT, in index order."""
+    sequences: dict[int, int] = {}
+    files = _frame_files(s.root)
+    lut = _semantic_lut(s, merging.same_run)
+    for i in s.frames:
+        _merge_frame(merging, s, j, i, files, lut, sequences)
+    log.info("merged %d frame(s) of %s", len(s.frames), s.root)
+
+
+def _semantic_lut(s: Source, same_run: bool) -> np.ndarray | None:
+    """The input's semantic ids -> OUT's, where any changes; None where none does."""
+    lut = None
+    if not same_run and any(a != b for a, b in s.category_map.items()):
+        lut = np.zeros(max(s.category_map) + 1, np.uint16)
+        for a, b in s.category_map.items():
+            lut[a] = b
+    return lut
+
+
+def _merge_frame(merging: _Merging, s: Source, j: int, i: int, files: dict[int, list[tuple[Path, int, str]]],
+                 lut: np.ndarray | None, sequences: dict[int, int]) -> None:
+    """Frame ``i`` of input ``j`` into OUT: its models, its files, then its meta (the frame is
+    complete); skipped where a part of the same run has put that frame in OUT already.
+    ``sequences``: the input's sequence ids -> OUT's, filled here."""
+    out, same_run = merging.out, merging.same_run
+    meta_file = f"{META_DIR}/{frame_name(i)}.json"
+    meta = read_json(regular_file(s.root, meta_file, "a meta file"))
+    if same_run:
+        if i in merging.taken:
+            return
+        n = i
+    else:
+        if meta["sequence"] not in sequences:
+            sequences[meta["sequence"]] = merging.next_sequence
+            merging.next_sequence += 1
+        n = merging.next_index
+        merging.next_index += 1
+    merging.taken.add(n)
+    own = _renumbered(meta, i, n, s, j, None if same_run else sequences[meta["sequence"]])
+    own |= _merge_models(merging, s, j, meta, meta_file)
+    _merge_frame_files(s, i, n, out, files, lut)
+    meta_out = out / META_DIR / f"{frame_name(n)}.json"  # last: the frame is complete
+    if own:
+        write_json(meta_out, meta)
+    else:  # the input's meta as it is (a part of the same run, its models where they were)
+        _link(s.root / meta_file, meta_out)
+
+
+def _merge_models(merging: _Merging, s: Source, j: int, meta: dict, meta_file: str) -> bool:
+    """Link the models of a frame's objects into OUT (:func:`_merge_model`) and point ``meta``
+    (changed in place) at them; whether any object's model path changed."""
+    chosen, changed = merging.chosen, False
+    for o in meta["objects"]:
+        if (j, o.get("mesh")) not in chosen:  # one check and link per model file, not per object
+            chosen[j, o.get("mesh")] = _merge_model(s.root, o.get("mesh"), merging.out, merging.models, j,
+                                                    f"{meta_file} objects' mesh")
+        changed |= chosen[j, o["mesh"]] != o["mesh"]
+        o["mesh"] = chosen[j, o["mesh"]]
+    return changed
+
+
+def _merge_frame_files(s: Source, i: int, n: int, out: Path, files: dict[int, list[tuple[Path, int, str]]],
+                       lut: np.ndarray | None) -> None:
+    """Frame ``i``'s files (:func:`_frame_files`) of input ``s`` as frame ``n`` of OUT: linked, but
+    semantic maps rewritten where ``lut`` changes ids."""
+    for folder, digits, suffix in files.get(i, []):
+        rel, target = folder / f"{i:0{digits}d}{suffix}", out / folder / (frame_name(n) + suffix)
+        if lut is not None and rel.parts[0] == "semantic":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_png(target, lut[read_png(s.root / rel)])  # a regular file: _frame_files checked it
+        else:
+            _link(s.root / rel, target)
+
+
+def _merged_info(out: Path, sources: list[Source], same_run: bool, categories: list[dict]) -> dict:
+    """OUT's dataset.json before its frames and counts: the first input's, in OUT, for parts of
+    one run; else the inputs' versions, OUT's categories and the inputs listed (``merged_from``)."""
     if same_run:
         info = copy.deepcopy(sources[0].info)
         info["config"].setdefault("output", {})["dir"] = str(out)
@@ -204,10 +291,6 @@ def merge(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> dict:
         info["categories"] = categories
         info["merged_from"] = [{"path": str(s.root), "frames": len(s.frames), "seed": s.info.get("seed"),
                                 "config": s.info.get("config")} for s in sources]
-    info["frames"] = writer.frames_on_disk()
-    info["category_counts"] = counts
-    writer.write_dataset_json(info)
-    writer.export(_formats(sources), index)  # after dataset.json: a format may read its config (bop)
     return info
 
 

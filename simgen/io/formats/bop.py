@@ -40,8 +40,9 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -455,11 +456,31 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     function of the frames on disk): then, and for an export without a manifest, the export is
     rebuilt beside DIR/bop and swapped in whole. A kill in the middle leaves the old manifest, and
     the next export writes the scenes that differ from it again."""
-    import trimesh
-
     root = Path(root)
     final = root / FOLDER
     size = scene_size(root)
+    old = _read_manifest(final)
+    chunks = _chunk_records(root, index, old)
+    firsts = [c["first"] for c in chunks if c["first"]]
+    if not firsts:
+        return final
+    export = _plan_export(root, final, old, chunks, splits, size)
+    mesh = _mesh_reader(root)
+    scenes = _SceneWriter(root, final, old, export, mesh)
+    camera = min(firsts, key=lambda f: f[0])[1]
+    with ThreadPoolExecutor(max_workers=usable_cores(MAX_THREADS), thread_name_prefix="simgen-bop") as pool:
+        if export.whole:
+            _rebuild_whole(root, pool, export, mesh, scenes, camera)
+        else:
+            _update_scenes(root, final, pool, old, export, scenes, camera)
+    log.info("bop: %d frame(s) in %d scene(s) (%d written), %d model(s) -> %s", sum(map(len, export.scenes.values())),
+             len(export.scenes), len(export.todo), len(export.registry), final)
+    return final
+
+
+def _read_manifest(final: Path) -> dict:
+    """The export's :data:`MANIFEST` in ``final`` (DIR/bop) as the last export wrote it; {} where
+    there is none, or it is not one this export wrote (damaged or crafted: the export is rebuilt whole)."""
     try:
         old = read_json(final / MANIFEST)
         old = old if isinstance(old, dict) else {}
@@ -470,11 +491,41 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
                     for v in old["scenes"].values())
             and isinstance(old.get("chunks"), list) and all(map(_reusable, old["chunks"]))):
         old = {}  # not a manifest this export wrote (damaged or crafted): rebuilt whole
+    return old
+
+
+def _chunk_records(root: Path, index: CocoSource, old: dict) -> list[dict]:
+    """Every chunk's record (:func:`_chunk_record`) in chunk order: the old manifest's where the
+    chunk's SHA-256 is unchanged, else read from the chunk's meta files."""
     known = {c["sha256"]: c for c in old.get("chunks", [])}
-    chunks = [known.get(sha) or _chunk_record(root, index, c, sha) for c, (sha, _) in sorted(index.chunk_digests().items())]
-    firsts = [c["first"] for c in chunks if c["first"]]
-    if not firsts:
-        return final
+    return [known.get(sha) or _chunk_record(root, index, c, sha)
+            for c, (sha, _) in sorted(index.chunk_digests().items())]
+
+
+class _Export(NamedTuple):
+    """What one export writes (:func:`_plan_export`)."""
+
+    registry: list[list]
+    """Every BOP model in obj_id order (:func:`_registry`)."""
+    obj_ids: dict[tuple, int]
+    """(model file, scale) -> obj_id."""
+    categories: list[dict]
+    """The scenes' COCO categories: one per obj_id."""
+    scenes: dict[tuple[str, int], list[tuple[int, int]]]
+    """Each scene's images (:func:`_placed`)."""
+    recorded: dict[str, list[list]]
+    """Each scene's folder -> its images as the manifest records them: [im_id, frame, digest]."""
+    manifest: dict
+    """The new :data:`MANIFEST`."""
+    whole: bool
+    """Whether the export is rebuilt beside DIR/bop and swapped in whole."""
+    todo: list[tuple[str, int]]
+    """The scenes written (again)."""
+
+
+def _plan_export(root: Path, final: Path, old: dict, chunks: list[dict], splits: list[str], size: int) -> _Export:
+    """What the export of the chunks' frames writes: its models, scenes and new manifest, whether
+    it is rebuilt whole and which scenes it writes, given the ``old`` manifest."""
     registry = _registry(chunks)
     obj_ids = {(m[0], tuple(m[1])): k + 1 for k, m in enumerate(registry)}
     categories = [{"id": k + 1, "name": str(k + 1), "supercategory": m[3]} for k, m in enumerate(registry)]
@@ -482,10 +533,28 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
     digest = {f[0]: f[5] for c in chunks for f in c["frames"]}
     recorded = {_scene_folder(*key): [[im_id, i, digest[i]] for im_id, i in images] for key, images in scenes.items()}
     manifest = {"scene_size": size, "models": registry, "scenes": recorded, "chunks": chunks}
-    whole = not old or old.get("scene_size") != size or old.get("models") != registry \
+    whole = _rebuilt_whole(final, old, size, registry)
+    todo = _scenes_to_write(final, old, scenes, recorded, whole)
+    return _Export(registry, obj_ids, categories, scenes, recorded, manifest, whole, todo)
+
+
+def _rebuilt_whole(final: Path, old: dict, size: int, registry: list[list]) -> bool:
+    """Whether the export is rebuilt whole: no usable old manifest, another scene size, other
+    models (they would renumber the obj_ids), no models folder, or files not of the layout."""
+    return not old or old.get("scene_size") != size or old.get("models") != registry \
         or not (final / "models").is_dir() or bool(foreign_files(final))
-    todo = [key for key in scenes if whole or old["scenes"].get(_scene_folder(*key)) != recorded[_scene_folder(*key)]
+
+
+def _scenes_to_write(final: Path, old: dict, scenes: dict, recorded: dict, whole: bool) -> list[tuple[str, int]]:
+    """The scenes the export writes: all for a whole rebuild, else those whose images differ from
+    the old manifest's record or whose folder is gone."""
+    return [key for key in scenes if whole or old["scenes"].get(_scene_folder(*key)) != recorded[_scene_folder(*key)]
             or not (final / _scene_folder(*key)).is_dir()]
+
+
+def _mesh_reader(root: Path) -> Callable[[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The export's reader of the dataset's model files (``mesh(rel)``), the last 32 read kept."""
+    import trimesh
 
     reading = threading.Lock()
 
@@ -501,30 +570,62 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
         v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
         return v, f, (v.min(0) + v.max(0)) / 2 if len(v) else np.zeros(3)
 
-    def model(m: list, obj_id: int, folder: Path) -> dict:
-        """Write BOP model ``obj_id`` (a :func:`_registry` entry) to ``folder``; returns its models_info entry."""
-        rel, scale = m[0], tuple(m[1])
-        v, f, centre = mesh(rel)
-        verts = (v - centre) * np.asarray(scale) * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
-        normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
-        (folder / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
-        lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
-        return {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
-                **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")},
-                **bop_symmetries(m[4], centre, scale)}
+    return mesh
 
-    to_write = sum(len(scenes[k]) for k in todo)
-    progress = Progress(to_write, label="bop export") if to_write >= PROGRESS_FROM else None
 
-    def write_scene(pool: ThreadPoolExecutor, folder: Path, key: tuple[str, int]) -> None:
+def _write_model(mesh: Callable, m: list, obj_id: int, folder: Path) -> dict:
+    """Write BOP model ``obj_id`` (a :func:`_registry` entry) to ``folder``; returns its models_info entry."""
+    import trimesh
+
+    rel, scale = m[0], tuple(m[1])
+    v, f, centre = mesh(rel)
+    verts = (v - centre) * np.asarray(scale) * 1000.0  # mm, origin at the centre of its box (BOP's model frame)
+    normals = trimesh.Trimesh(verts, f, process=False).vertex_normals if len(f) else np.zeros_like(verts)
+    (folder / f"obj_{obj_id:06d}.ply").write_bytes(ply_bytes(verts, normals, f))
+    lo, hi = (verts.min(0), verts.max(0)) if len(verts) else (np.zeros(3), np.zeros(3))
+    return {"diameter": diameter(verts), **{f"min_{a}": float(lo[k]) for k, a in enumerate("xyz")},
+            **{f"size_{a}": float(hi[k] - lo[k]) for k, a in enumerate("xyz")},
+            **bop_symmetries(m[4], centre, scale)}
+
+
+def _write_models(pool: ThreadPoolExecutor, folder: Path, export: _Export, mesh: Callable) -> None:
+    """The models folder (``folder``, made here): every model's PLY (on the pool's threads),
+    models_info.json and models_simgen.json; a warning where one model file is several models."""
+    registry, obj_ids = export.registry, export.obj_ids
+    folder.mkdir()
+    info = dict(zip(obj_ids.values(), pool.map(partial(_write_model, mesh), registry, obj_ids.values(),
+                                               [folder] * len(registry))))
+    _dump_by_id(folder / "models_info.json", info)
+    _dump_by_id(folder / "models_simgen.json", {
+        k + 1: {"mesh": m[0], "scale": m[1], "origin": mesh(m[0])[2].tolist(), "category_id": m[2],
+                "category": m[3], **({"link": m[5]} if m[5] is not None else {})}
+        for k, m in enumerate(registry)})
+    files = len({m[0] for m in registry})
+    if len(registry) > files:
+        log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object "
+                    "scale drawn is a model of its own (bop/models/models_simgen.json); "
+                    "scene.object_scale=[1,1] gives one model per asset", len(registry), files)
+
+
+class _SceneWriter:
+    """Writes the export's scenes, with one progress line for all of them (from :data:`PROGRESS_FROM` images)."""
+
+    def __init__(self, root: Path, final: Path, old: dict, export: _Export, mesh: Callable):
+        self.root, self.final, self.old, self.export, self.mesh = root, final, old, export, mesh
+        to_write = sum(len(export.scenes[k]) for k in export.todo)
+        self.progress = Progress(to_write, label="bop export") if to_write >= PROGRESS_FROM else None
+
+    def write(self, pool: ThreadPoolExecutor, folder: Path, key: tuple[str, int]) -> None:
         """Scene ``key``'s files in ``folder`` (images on the pool's threads: numpy, PNG coding and
         file I/O release the GIL), assembled in image order. An image the export's old folder holds
         of the same frame (:data:`MANIFEST`'s record) is taken from there: its files hard-linked,
         its records read back from the old scene's files."""
+        root, export, progress = self.root, self.export, self.progress
         rel = _scene_folder(*key)
-        scene, images = _Scene(folder), recorded[rel]
-        kept = set(map(tuple, old["scenes"].get(rel, []))) & set(map(tuple, images)) if not whole else set()
-        previous = _OldScene(final / rel) if kept else None
+        scene, images = _Scene(folder), export.recorded[rel]
+        kept = set(map(tuple, self.old["scenes"].get(rel, []))) & set(map(tuple, images)) if not export.whole \
+            else set()
+        previous = _OldScene(self.final / rel) if kept else None
 
         def image(place: list) -> dict:
             im_id, i, _ = place
@@ -533,7 +634,7 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
                 if found is not None:
                     return found
             meta = read_json(regular_file(root, f"{META_DIR}/{i:06d}.json", f"frame {i}"))
-            return _write_image(root, folder, meta, i, im_id, obj_ids, mesh)
+            return _write_image(root, folder, meta, i, im_id, export.obj_ids, self.mesh)
 
         try:
             for (im_id, _, _), records in zip(images, pool.map(image, images)):
@@ -543,57 +644,57 @@ def write_bop(root: Path, index: CocoSource, splits: list[str]) -> Path:
         except BaseException:  # a frame it cannot export: the images not yet begun are cancelled
             pool.shutdown(cancel_futures=True)
             raise
-        scene.close(categories)
+        scene.close(export.categories)
 
-    with ThreadPoolExecutor(max_workers=usable_cores(MAX_THREADS), thread_name_prefix="simgen-bop") as pool:
-        if whole:
-            with rebuilt_folder(root, FOLDER, foreign_files) as tmp:
-                (tmp / "models").mkdir()
-                info = dict(zip(obj_ids.values(), pool.map(model, registry, obj_ids.values(),
-                                                           [tmp / "models"] * len(registry))))
-                _dump_by_id(tmp / "models" / "models_info.json", info)
-                _dump_by_id(tmp / "models" / "models_simgen.json", {
-                    k + 1: {"mesh": m[0], "scale": m[1], "origin": mesh(m[0])[2].tolist(), "category_id": m[2],
-                            "category": m[3], **({"link": m[5]} if m[5] is not None else {})}
-                    for k, m in enumerate(registry)})
-                files = len({m[0] for m in registry})
-                if len(registry) > files:
-                    log.warning("bop: %d BOP models from %d model files: BOP models are fixed in size, so each object "
-                                "scale drawn is a model of its own (bop/models/models_simgen.json); "
-                                "scene.object_scale=[1,1] gives one model per asset", len(registry), files)
-                for key in todo:
-                    write_scene(pool, tmp / _scene_folder(*key), key)
-                write_camera(tmp / "camera.json", min(firsts, key=lambda f: f[0])[1])
-                (tmp / "dataset_info.md").write_text(
-                    "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
-                    "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: "
-                    "simgen's docs/dataset.md, section \"BOP\".\n")
-                write_json(tmp / MANIFEST, manifest)
-        else:
-            remove_stale_rebuilds(root, FOLDER)
-            for rel in set(old["scenes"]) - set(recorded):  # scenes without a frame on disk now
-                shutil.rmtree(final / rel, ignore_errors=True)
-            for key in todo:  # each built beside its folder and swapped in: the old scene or the new
-                tmp = root / f".{FOLDER}.{os.getpid()}-scene.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                try:
-                    write_scene(pool, tmp, key)
-                except BaseException:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
-                dest = final / _scene_folder(*key)
-                if dest.exists():
-                    os.replace(dest, tmp.with_suffix(".old"))
-                dest.parent.mkdir(exist_ok=True)
-                os.replace(tmp, dest)
-                shutil.rmtree(tmp.with_suffix(".old"), ignore_errors=True)
-            for split in set(final.glob(f"*{SPLIT_SUFFIX}")) - {final / f"{k[0]}{SPLIT_SUFFIX}" for k in scenes}:
-                shutil.rmtree(split, ignore_errors=True)  # a split without a frame on disk now
-            write_camera(final / "camera.json", min(firsts, key=lambda f: f[0])[1])
-            write_json(final / MANIFEST, manifest)
-    log.info("bop: %d frame(s) in %d scene(s) (%d written), %d model(s) -> %s", sum(map(len, scenes.values())),
-             len(scenes), len(todo), len(registry), final)
-    return final
+
+def _rebuild_whole(root: Path, pool: ThreadPoolExecutor, export: _Export, mesh: Callable, scenes: _SceneWriter,
+                   camera: dict) -> None:
+    """Build the whole export beside DIR/bop and swap it in (:func:`rebuilt_folder`): the models,
+    every scene, camera.json, dataset_info.md and, last, the manifest."""
+    with rebuilt_folder(root, FOLDER, foreign_files) as tmp:
+        _write_models(pool, tmp / "models", export, mesh)
+        for key in export.todo:
+            scenes.write(pool, tmp / _scene_folder(*key), key)
+        write_camera(tmp / "camera.json", camera)
+        (tmp / "dataset_info.md").write_text(
+            "# simgen BOP export\n\nRendered by simgen (photorealistic synthetic images, Cycles). Models: "
+            "models/models_simgen.json names each obj_id's simgen model file and scale. Conventions: "
+            "simgen's docs/dataset.md, section \"BOP\".\n")
+        write_json(tmp / MANIFEST, export.manifest)
+
+
+def _update_scenes(root: Path, final: Path, pool: ThreadPoolExecutor, old: dict, export: _Export,
+                   scenes: _SceneWriter, camera: dict) -> None:
+    """Update DIR/bop in place: remove the scenes and splits without a frame on disk now, swap in
+    each scene to write again, then write camera.json and, last, the manifest."""
+    remove_stale_rebuilds(root, FOLDER)
+    for rel in set(old["scenes"]) - set(export.recorded):  # scenes without a frame on disk now
+        shutil.rmtree(final / rel, ignore_errors=True)
+    for key in export.todo:  # each built beside its folder and swapped in: the old scene or the new
+        _swap_in_scene(root, final, pool, key, scenes)
+    for split in set(final.glob(f"*{SPLIT_SUFFIX}")) - {final / f"{k[0]}{SPLIT_SUFFIX}" for k in export.scenes}:
+        shutil.rmtree(split, ignore_errors=True)  # a split without a frame on disk now
+    write_camera(final / "camera.json", camera)
+    write_json(final / MANIFEST, export.manifest)
+
+
+def _swap_in_scene(root: Path, final: Path, pool: ThreadPoolExecutor, key: tuple[str, int],
+                   scenes: _SceneWriter) -> None:
+    """Build scene ``key`` beside DIR/bop and swap it in for its folder: a kill leaves the old
+    scene or the new, never a part of one."""
+    tmp = root / f".{FOLDER}.{os.getpid()}-scene.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        scenes.write(pool, tmp, key)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    dest = final / _scene_folder(*key)
+    if dest.exists():
+        os.replace(dest, tmp.with_suffix(".old"))
+    dest.parent.mkdir(exist_ok=True)
+    os.replace(tmp, dest)
+    shutil.rmtree(tmp.with_suffix(".old"), ignore_errors=True)
 
 
 def write_camera(path: Path, meta: dict) -> None:

@@ -119,7 +119,7 @@ class FitConfig:
     the camera effects, the lights' power and colour) that a search of its own tries on the trial's
     renders, without rendering again (simgen.fit.develop). Each trial's search starts from the
     closest trial's development so far; the first has only the defaults to start from and tries 3
-    times as many (simgen.fit.runner.FIRST_DEVELOP). In a fit of 200 a trial (the default before),
+    times as many (simgen.fit.renders.FIRST_DEVELOP). In a fit of 200 a trial (the default before),
     development took 19 of a trial's 33 s, and the trials' distances at their 100th candidate
     ranked them as at their 200th (Spearman 0.96 over 40 trials)."""
     simgen: list[str] = setting([], empty_ok=True, example="[render.samples=32,objects.catalog=textured]")

@@ -119,7 +119,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
                  result: Any) -> Path:
     """Write ``report.html`` into the fit's folder; returns its path. ``views``: {"default", and
     "fitted" once a trial is complete: (developed images, statistics samples) of the closest trial};
-    ``result``: the fit's simgen.fit.runner.Fitted (None before a trial is complete)."""
+    ``result``: the fit's simgen.fit.outputs.Fitted (None before a trial is complete)."""
     done = complete(study)
     best = study.best_trial if done else None
     default = study.user_attrs.get("default", {})

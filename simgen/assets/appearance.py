@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simgen import SimgenError
+from simgen.core.tone import srgb_to_linear
 
 if TYPE_CHECKING:
     import trimesh
@@ -165,12 +166,6 @@ def _optional(problems: list[str], load: Any, *args: Any) -> Any:
 
 # ------------------------------------------------------------------ colour helpers
 
-def srgb_to_linear(c: Any) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] -> linear light (the exact sRGB curve)."""
-    c = np.clip(np.asarray(c, np.float64), 0.0, 1.0)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
 def _floats(values: list[str], n: int, where: str) -> list[float]:
     try:
         out = [float(v) for v in values[:n]]
@@ -287,9 +282,9 @@ def _obj_material(name: str, st: dict[str, Any], mesh: Path, root: Path, where: 
                   problems: list[str]) -> SurfaceMaterial:
     kw: dict[str, Any] = {"name": name}
     if "kd" in st:
-        kw["base_color"] = tuple(srgb_to_linear(_floats(st["kd"], 3, f"{where} Kd")).tolist())
+        kw["base_color"] = tuple(srgb_to_linear(_floats(st["kd"], 3, f"{where} Kd"), clip=True).tolist())
     if "ke" in st:
-        kw["emission"] = tuple(srgb_to_linear(_floats(st["ke"], 3, f"{where} Ke")).tolist())
+        kw["emission"] = tuple(srgb_to_linear(_floats(st["ke"], 3, f"{where} Ke"), clip=True).tolist())
     if "pr" in st:
         kw["roughness"] = float(np.clip(_floats(st["pr"], 1, f"{where} Pr")[0], 0, 1))
     elif "ns" in st:  # Phong exponent -> roughness (Blender's OBJ importer's mapping)
@@ -488,7 +483,7 @@ def _off_colors(path: Path, n_faces: int) -> np.ndarray | None:
     if len(tris) != n_faces:
         return None
     corners = rgba[np.array(tris)]
-    corners[..., :3] = srgb_to_linear(corners[..., :3])
+    corners[..., :3] = srgb_to_linear(corners[..., :3], clip=True)
     return corners.astype(np.float32)
 
 
@@ -592,6 +587,6 @@ def _corner_colors(path: Path, parts: list[trimesh.Trimesh]) -> np.ndarray | Non
                 c = np.concatenate([c, np.ones(c.shape[:-1] + (1,))], -1)
         else:
             return None
-        c[..., :3] = srgb_to_linear(c[..., :3])
+        c[..., :3] = srgb_to_linear(c[..., :3], clip=True)
         out.append(c.astype(np.float32))
     return np.concatenate(out) if out else None

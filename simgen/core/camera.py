@@ -66,8 +66,39 @@ def look_at(eye: np.ndarray, target: np.ndarray,
     return w2c
 
 
+def project_points(K: np.ndarray, points_cam: np.ndarray, front_only: bool = True) -> np.ndarray:
+    """Pixel coordinates (..., 2) of points (..., 3) in camera coordinates (OpenCV axes) through the
+    pinhole intrinsics ``K``, skew included: ``u = (fx x + s y) / z + cx``, ``v = fy y / z + cy``
+    with ``s = K[0, 1]``; the centre of pixel (u, v) at integer (u, v) (docs/dataset.md).
+
+    Points at or behind the camera (z <= 0, or z NaN) give NaN. With ``front_only=False`` the
+    formula is applied as it stands instead: a point behind the camera lands where its mirror
+    image through the camera centre would, and z = 0 gives inf or NaN (numpy warns of the division
+    unless the caller silences it). This is simgen's pinhole projection for labels (3D boxes,
+    keypoints, tracks, flow). :func:`project` and :meth:`simgen.core.lens.Lens.project` compute the
+    same pixels in another order of operations, so their results differ from these in the last
+    bits (about 1e-11 px); they are kept as they are so that what they produce does not change."""
+    K = np.asarray(K, float)
+    p = np.asarray(points_cam, float)
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    if front_only:
+        front = z > 0
+        z = np.where(front, z, 1.0)
+    uv = np.stack([(K[0, 0] * x + K[0, 1] * y) / z + K[0, 2], K[1, 1] * y / z + K[1, 2]], -1)
+    if front_only:
+        uv[~front] = np.nan
+    return uv
+
+
 def project(K: np.ndarray, world_to_camera: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Project world points (N, 3) to pixel coordinates (N, 2); also returns z (N,)."""
+    """Project world points (N, 3) to pixel coordinates (N, 2); also returns z (N,).
+
+    No check of z: a point behind the camera gives the pixel of its mirror image through the
+    camera centre, z = 0 gives inf or NaN; callers test z themselves (the scenes' "in view"). It
+    multiplies by the whole of K, ``(K @ p)[:2] / z``, skew included: the same pixels as
+    :func:`project_points` with ``front_only=False`` but rounded differently in the last bits
+    (about 1e-11 px), so it does not call it: scene sampling compares these values with the image
+    edges and must draw the same scenes as before."""
     pts = np.asarray(points, float)
     cam = pts @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
     z = cam[:, 2]
@@ -75,9 +106,18 @@ def project(K: np.ndarray, world_to_camera: np.ndarray, points: np.ndarray) -> t
     return uv, z
 
 
-def pixel_rays(K: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Camera-frame directions (H, W, 3) through every pixel centre, with z = 1."""
+def pixel_centres(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v): the pixel coordinates of every pixel centre, each (H, W) float64: u the column,
+    v the row (0 at the top-left pixel's centre: pixel centres sit at integer coordinates)."""
     u, v = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
+    return u, v
+
+
+def pixel_rays(K: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Camera-frame directions (H, W, 3) through every pixel centre, with z = 1: ``x = (u - cx) /
+    fx``, ``y = (v - cy) / fy`` (K's skew ``K[0, 1]`` is not used). The one definition of pinhole
+    pixel rays; :meth:`simgen.core.lens.Pinhole.pixel_rays` is these made unit length."""
+    u, v = pixel_centres(width, height)
     x = (u - K[0, 2]) / K[0, 0]
     y = (v - K[1, 2]) / K[1, 1]
     return np.stack([x, y, np.ones_like(x)], axis=-1)

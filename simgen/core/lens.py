@@ -58,6 +58,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from simgen import SimgenError, did_you_mean
+from simgen.core.camera import pixel_centres
+from simgen.core.camera import pixel_rays as pinhole_pixel_rays
 
 __all__ = ["CORNER_MARGIN", "Equidistant", "Equisolid", "Fisheye", "Lens", "MODELS", "Pinhole", "RadTan",
            "depth_to_ray_distance", "lens_class", "lens_from_dict", "parse_lens", "ray_distance_to_depth",
@@ -332,6 +334,9 @@ class Lens:
         :attr:`max_angle` from the optical axis, behind the camera too. A point that cannot be
         seen (or lies past a fold of the model, or at the camera's centre) gives NaN. Points
         outside the image are projected all the same. Any leading shape (..., 3) -> (..., 2).
+        The pinhole model gives ``fx (X / Z) + cx``: the pixels of
+        :func:`simgen.core.camera.project_points` (the projection through K alone), rounded
+        differently in the last bits, so it does not call that function (its labels stay the same).
         """
         pts = np.asarray(points_cam, float)
         if pts.shape[-1:] != (3,):
@@ -372,8 +377,7 @@ class Lens:
     def pixel_rays(self) -> np.ndarray:
         """Unit directions (H, W, 3), camera coordinates, through every pixel centre (NaN where
         no direction maps), like :func:`simgen.core.camera.pixel_rays` (which has z = 1 instead)."""
-        u, v = np.meshgrid(np.arange(self.width, dtype=float), np.arange(self.height, dtype=float))
-        return self.unproject(np.stack([u, v], axis=-1))
+        return self.unproject(np.stack(pixel_centres(self.width, self.height), axis=-1))
 
 
 # ---- perspective models: x = X / Z -----------------------------------------------------------------
@@ -424,6 +428,18 @@ class Pinhole(_Perspective):
     def _radial(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = np.asarray(t, float)
         return t, np.ones_like(t)
+
+    def pixel_rays(self) -> np.ndarray:
+        """:meth:`Lens.pixel_rays` of the pinhole: :func:`simgen.core.camera.pixel_rays` of :attr:`K`
+        made unit length, NaN where the length of its (x, y) is not a finite number. The same bits
+        as unprojecting every pixel centre (for the pinhole the radius solve gives back the radius
+        it is given, so x and y are not rescaled), without the solve."""
+        rays = pinhole_pixel_rays(self.K, self.width, self.height)
+        with np.errstate(all="ignore"):
+            seen = np.isfinite(np.hypot(rays[..., 0], rays[..., 1]))
+            rays = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+        rays[~seen] = np.nan
+        return rays
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,8 @@
 
 numpy and OpenColorIO, no Blender (bpy is never imported): the backend reads the linear pass
 from its EXR and calls :func:`tone_map` on a worker thread, off the render's critical path.
-Labels never pass through here.
+Labels never pass through here. It also holds the colour maths the rest of simgen shares: the
+sRGB decoding curve (:func:`srgb_to_linear`) and the luminance weights (:data:`LUMA`).
 
 The policy (``render.auto_exposure``, ``render.tone``):
 
@@ -42,7 +43,8 @@ METER_LIMIT = 8.0
 CLIP_PERCENTILE = 99.0
 """The highlight guard keeps this percentile of luminance at or below the curve's white."""
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
-"""Rec.709 / sRGB luminance weights of linear RGB."""
+"""Rec.709 / sRGB luminance weights of linear RGB (the one definition: simgen.fit.stats uses them
+as a 1x3 matrix, ``LUMA[None]``)."""
 
 WHITE = {"agx": 0.18 * 2.0 ** 6.5, "standard": 1.0}
 """Linear value at which each curve reaches white."""
@@ -50,6 +52,24 @@ HIGHLIGHT = {"agx": 0.18 * 2.0 ** 6.0, "standard": 0.95}
 """Linear luminance the highlight guard keeps the CLIP_PERCENTILE pixel at or below: just
 under each curve's white (8-bit 251 with standard, 0.985 of white with agx), so that the pixels
 at the percentile itself do not clip."""
+
+
+def srgb_to_linear(c, clip: bool = False) -> np.ndarray:
+    """The sRGB decoding curve (IEC 61966-2-1): sRGB-encoded values to linear light, value by value.
+
+    ``c / 12.92`` at or below 0.04045, ``((c + 0.055) / 1.055) ** 2.4`` above. Any shape. A float
+    array keeps its own dtype (float32 in, float32 out); anything else (Python numbers, lists,
+    integer arrays) is worked in float64. With ``clip`` the values are first clipped to [0, 1];
+    without it the formula is applied as it stands: values below 0 take the linear part (negative
+    out), values above 1 the power part (above 1 out). NaN stays NaN. The one definition of the
+    curve in simgen (materials, colour draws and the fit's image statistics use it)."""
+    c = np.asarray(c)
+    if c.dtype.kind != "f":
+        c = c.astype(np.float64)
+    if clip:
+        c = np.clip(c, 0.0, 1.0)
+    # np.maximum keeps the power's base positive where the linear part is taken (no NaN warning)
+    return np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4)
 
 
 def luminance(linear: np.ndarray) -> np.ndarray:

@@ -66,6 +66,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from simgen.core import tone
+from simgen.core.tone import srgb_to_linear
 from simgen.procs import thread_map
 
 IMAGE_STATS: tuple[str, ...] = ("brightness", "contrast", "saturation", "colourfulness", "red_green",
@@ -76,8 +78,9 @@ LABEL_STATS: tuple[str, ...] = ("objects", "size", "aspect", "x", "y", "truncate
 """The label statistics of :func:`label_stats`: ``objects`` one value per image, the rest one
 per object."""
 
-LUMA = np.array([[0.2126, 0.7152, 0.0722]], np.float32)
-"""Rec.709 luma weights (1x3, the matrix of ``cv2.transform``)."""
+LUMA = tone.LUMA[None]
+"""Rec.709 luma weights as a 1x3 float32 matrix (the shape ``cv2.transform`` takes): the one row is
+:data:`simgen.core.tone.LUMA`."""
 
 LUMA_OPPONENT = np.array([LUMA[0], [1.0, -1.0, 0.0], [0.5, 0.5, -1.0]], np.float32)
 """Luma, then rg and yb of Hasler & Suesstrunk's colourfulness (3x3, ``cv2.transform``)."""
@@ -119,11 +122,6 @@ fall-off over the whole frame, and averaging areas quiets the texture."""
 
 VIGNETTE_RINGS = 10
 """Equal-width bins of ``r^2`` in [0, 1] (equal-area rings where they are whole)."""
-
-
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    """The sRGB decoding curve (IEC 61966-2-1): encoded values in [0, 1] to linear ones."""
-    return np.where(v <= 0.04045, v / 12.92, ((np.maximum(v, 0.04045) + 0.055) / 1.055) ** 2.4)
 
 
 SRGB_TO_LINEAR = srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)

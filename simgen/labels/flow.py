@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from simgen.core.camera import pixel_rays, project_points
 from simgen.core.lens import Lens, cached_pixel_rays
 from simgen.labels.core import MAX_ID, _present_ids
 
@@ -168,8 +169,7 @@ def _through_lenses(depth, hit, idx, ids, motions, K_t, w2c_t, K_o, w2c_o, lens_
         rays = cached_pixel_rays(lens_t)
         rays = rays / rays[..., 2:3]  # z = 1: times planar depth, the point
     else:
-        u, v = np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float))
-        rays = np.stack([(u - K_t[0, 2]) / K_t[0, 0], (v - K_t[1, 2]) / K_t[1, 1], np.ones_like(u)], -1)
+        rays = pixel_rays(K_t, w, h)
     z = np.where(hit, depth, 0.0).astype(np.float64)
     p = np.where(hit[..., None], rays * z[..., None], 0.0)
     q = np.zeros_like(p)
@@ -180,7 +180,7 @@ def _through_lenses(depth, hit, idx, ids, motions, K_t, w2c_t, K_o, w2c_o, lens_
         q[at] = p[at] @ M[:, :3].T + M[:, 3]
     with np.errstate(invalid="ignore", divide="ignore"):
         uv = lens_o.project(q.reshape(-1, 3)).reshape(h, w, 2) if lens_o is not None else \
-            np.stack([K_o[0, 0] * q[..., 0] / q[..., 2] + K_o[0, 2], K_o[1, 1] * q[..., 1] / q[..., 2] + K_o[1, 2]], -1)
+            project_points(K_o, q, front_only=False)  # z' <= 0 kept: rigid_flow's z' > 0 test drops them
     qz = q[..., 2].copy()
     qz[~np.isfinite(uv).all(-1)] = 0.0  # the lens does not see it: no flow (taken as behind the camera)
     return uv[..., 0] * qz, uv[..., 1] * qz, qz

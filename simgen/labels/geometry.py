@@ -31,6 +31,8 @@ from typing import Optional
 import numpy as np
 
 from simgen.assets.meshes import load_mesh
+from simgen.core.camera import project_points
+from simgen.core.camera import project_points as project  # noqa: F401  (its old name here, which tests import)
 from simgen.core.lens import Lens
 from simgen.core.mesh_ref import MeshRef
 
@@ -78,19 +80,6 @@ def to_camera(pose: dict, points: np.ndarray) -> np.ndarray:
     return (np.asarray(points, float) * s) @ R.T + t
 
 
-def project(K: np.ndarray, points_cam: np.ndarray) -> np.ndarray:
-    """(N, 2) pixel coordinates of camera points (N, 3): ``u = fx x / z + cx``, ``v = fy y / z
-    + cy``, the centre of pixel (u, v) at integer (u, v) (docs/dataset.md); NaN for a point
-    not in front of the camera (z <= 0)."""
-    K = np.asarray(K, float)
-    p = np.asarray(points_cam, float)
-    front = p[:, 2] > 0
-    z = np.where(front, p[:, 2], 1.0)
-    uv = np.stack([(K[0, 0] * p[:, 0] + K[0, 1] * p[:, 1]) / z + K[0, 2], K[1, 1] * p[:, 1] / z + K[1, 2]], 1)
-    uv[~front] = np.nan
-    return uv
-
-
 def _pairs(a: np.ndarray) -> list[Optional[list[float]]]:
     """Rows of ``a`` as JSON lists, a row with a NaN as null."""
     return [None if np.isnan(r).any() else [float(x) for x in r] for r in a]
@@ -106,4 +95,4 @@ def box3d(pose: dict, lo, hi, K: np.ndarray, lens: Optional[Lens] = None) -> dic
     size = (np.asarray(hi, float) - np.asarray(lo, float)) * np.asarray(pose["scale"], float)
     return {"min": [float(x) for x in lo], "max": [float(x) for x in hi], "size": [float(x) for x in size],
             "center": [float(x) for x in points[8]], "corners": points[:8].tolist(),
-            "projected": _pairs(lens.project(points) if lens is not None else project(K, points))}
+            "projected": _pairs(lens.project(points) if lens is not None else project_points(K, points))}

@@ -37,10 +37,10 @@ import numpy as np
 from simgen import SimgenError
 from simgen.assets.meshes import load_mesh
 from simgen.assets.parametric import GENERATORS
+from simgen.core.camera import project_points
 from simgen.core.lens import Lens
 from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
-from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, model_bounds, model_pose, project, \
-    to_camera
+from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, model_bounds, model_pose, to_camera
 from simgen.labels.kinds import FrameContext, LabelKind
 
 HIDDEN_TOLERANCE = 0.01
@@ -181,7 +181,7 @@ def project_keypoints(points_cam: np.ndarray, K: np.ndarray, depth: np.ndarray, 
     K) and COCO visibility (module docstring)."""
     p = np.asarray(points_cam, float).reshape(-1, 3)
     h, w = depth.shape
-    uv = lens.project(p) if lens is not None else project(K, p)
+    uv = lens.project(p) if lens is not None else project_points(K, p)
     z = p[:, 2]
     with np.errstate(invalid="ignore"):
         on = (z > 0) & (z >= clip_start) & (z <= clip_end) & (uv[:, 0] >= -0.5) & (uv[:, 0] < w - 0.5) \

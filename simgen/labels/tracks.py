@@ -36,9 +36,9 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from simgen.core.camera import project_points
 from simgen.core.lens import Lens, cached_pixel_rays
 from simgen.labels.flow import DEFAULT_REL_TOL, seen_depth
-from simgen.labels.geometry import project
 from simgen.labels.kinds import LabelKind
 
 HIDDEN_TOLERANCE = DEFAULT_REL_TOL
@@ -213,7 +213,7 @@ def locate(queries: Queries, view: View) -> tuple[np.ndarray, np.ndarray, np.nda
         camera[sel] = queries.points[sel] @ to_cam[:3, :3].T + to_cam[:3, 3]
         normal[sel] = queries.normals[sel] @ np.linalg.inv(m[:3, :3]) @ w2c[:3, :3].T
     with np.errstate(invalid="ignore"):
-        uv = view.lens.project(camera) if view.lens is not None else project(view.K, camera)
+        uv = view.lens.project(camera) if view.lens is not None else project_points(view.K, camera)
         facing = np.einsum("ij,ij->i", normal, camera) < 0
     return uv, camera, facing
 

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from simgen.core.tone import srgb_to_linear
 from simgen.core.transforms import quaternion_matrix
 
 
@@ -87,11 +88,6 @@ def random_quaternion(rng: np.random.Generator) -> np.ndarray:
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A 3x3 rotation matrix uniform over SO(3) (a normalized Gaussian quaternion)."""
     return quaternion_matrix(unit_vector(rng, 4))
-
-
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    c = np.asarray(c, float)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
 def hsv_color(rng: np.random.Generator, hue: Sequence[float], saturation: Sequence[float],

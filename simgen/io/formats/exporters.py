@@ -123,15 +123,15 @@ def resolve(names: list[str] | tuple[str, ...], flow: bool) -> list[Exporter]:
     return [e for e in EXPORTERS.values() if e.name in wanted]
 
 
-def missing_labels(exporters: list[Exporter], written: Sequence[str], asked: Sequence[str]) -> str:
+def missing_labels(exporters: list[Exporter], written: Sequence[str], asked: Sequence[str] | None = None) -> str:
     """A one-line reason and fix when a format in ``exporters`` needs a label kind that the run
     does not write (``written``: simgen.config.labels_written); the fix adds it to ``asked``
-    (output.labels). Empty when none does."""
+    (output.labels; by default ``written``). Empty when none does."""
     for e in exporters:
         missing = [k for k in e.labels if k not in written]
         if missing:
             return (f"the {e.name} format is made from the {', '.join(missing)} label kind(s); add them: "
-                    f"output.labels={sorted({*asked, *missing})}")
+                    f"output.labels={sorted({*(written if asked is None else asked), *missing})}")
     return ""
 
 

@@ -42,7 +42,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.assets.catalog import check_category_name
 from simgen.assets.environment import FILE_LOOK, Environment, check_file, file_camera, load_environment

@@ -31,7 +31,7 @@ from typing import Optional
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets import Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
 from simgen.config import Settings

@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
 from simgen.config import MAX_SEQUENCE_LENGTH, PLACEMENT_MODES, SUPPORTS, SettleConfig, Settings

@@ -71,7 +71,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.dataset.reader import Dataset, Frame
 
 __all__ = ["Dataset", "Frame", "open_dataset", "render", "run_fit", "run_study"]

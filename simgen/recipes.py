@@ -31,7 +31,7 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config import SettleConfig
 from simgen.config.schema import setting, span
 from simgen.core.mesh_ref import ArticulatedMesh

@@ -71,7 +71,7 @@ from typing import Any, NamedTuple, Optional
 
 import yaml
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, JointDraw, MeshRef
 from simgen.core.paths import ASSET_DIR
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.library import sha256_of
 from simgen.core.mesh_ref import EnvironmentMesh
 from simgen.core.scene import Material, OwnLook

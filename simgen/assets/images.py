@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.scene import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from simgen.core.paths import ASSET_DIR
 from simgen.core.image_header import LIMIT_KEY, ImageHeaderError, image_size, pixel_problem

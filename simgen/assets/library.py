@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 
 FORMAT = "simgen-library"
 VERSION = 1

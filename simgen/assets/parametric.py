@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset
 from simgen.core.mesh_ref import GeneratedMesh
 

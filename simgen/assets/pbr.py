@@ -27,7 +27,7 @@ import json
 import re
 from pathlib import Path
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.paths import ASSET_DIR
 from simgen.core.scene import MAX_IMAGE_PIXELS, PbrSet
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.catalog import MESH_SUFFIXES, check_category_name, _check_scale
 from simgen.assets.library import ENTRY, MANIFEST, Library
 

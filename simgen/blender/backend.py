@@ -23,7 +23,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.blender import camera, lens_camera, objects, physics, render, session, world
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus

@@ -18,7 +18,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.appearance import TextureImage
 from simgen.assets.environment import environment_mesh
 from simgen.assets.meshes import load_asset

@@ -42,7 +42,7 @@ from typing import Any, Optional
 import bpy
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.environment import MISSING, OUTSIDE, check_file, judge
 from simgen.core.image_header import check_pixels
 from simgen.core.scene import MAX_IMAGE_PIXELS

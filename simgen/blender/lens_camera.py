@@ -25,7 +25,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.blender.camera import FIRST_SAMPLE_OFFSET
 from simgen.core.camera import BLENDER_TO_OPENCV
 from simgen.core.lens import Equidistant, Equisolid, Fisheye, Lens, Pinhole, RadTan, cached_pixel_rays

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import bpy
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.blender.session import BlenderLog
 from simgen.io import scratch
 

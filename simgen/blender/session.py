@@ -16,7 +16,7 @@ from typing import ContextManager
 
 import bpy
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config import RenderConfig
 from simgen.io.exr import NORMAL_AOV
 from simgen.procs import quiet_fds

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from simgen import Interrupted, SimgenError
+from simgen.errors import Interrupted, SimgenError
 from simgen.cli.commands import SUBCOMMANDS
 from simgen.cli.datasetlog import DatasetLog
 from simgen.cli.errors import fail

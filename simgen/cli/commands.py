@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.cli.errors import fail
 from simgen.cli.fit import fit_main
 from simgen.cli.study import study_main

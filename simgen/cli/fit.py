@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any, Callable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.cli.errors import fail
 
 USAGE = """usage: simgen fit target=DIR [name=NAME] [target_coco=FILE] [fit.KEY=VALUE ...] [simgen overrides ...]

@@ -9,7 +9,7 @@ import dataclasses
 import typing
 from typing import Any, Iterable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 
 
 def quote(value: str) -> str:

@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from simgen import SimgenError, did_you_mean
+from simgen.errors import SimgenError, did_you_mean
 from simgen.cli.errors import fail
 from simgen.cli.overrides import check_overrides, refuse_studies
 

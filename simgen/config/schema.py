@@ -35,7 +35,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from simgen import SimgenError, did_you_mean  # noqa: F401  (did_you_mean: re-exported)
+from simgen.errors import SimgenError, did_you_mean  # noqa: F401  (did_you_mean: re-exported)
 
 KEY = "simgen"
 """The key of a field's :class:`Rule` in ``dataclasses.Field.metadata``."""

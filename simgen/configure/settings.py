@@ -23,7 +23,7 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets import BUNDLED_CATALOGS, Catalog, build_catalog, validate_catalog
 from simgen.assets.images import check_image_textures, check_images, hdri_files
 from simgen.config import DEFAULT_RECIPE, RUN_FOLDER, STEREO_LABELS, RenderConfig, Settings, check_settings, labels_written

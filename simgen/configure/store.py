@@ -21,7 +21,7 @@ import re
 import typing
 from typing import Any, Iterable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config import RUN_FOLDER, Settings
 from simgen.config.schema import default_of, mapping_fields
 from simgen.core.paths import CONFIG_DIR

@@ -68,7 +68,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from simgen import SimgenError, did_you_mean
+from simgen.errors import SimgenError, did_you_mean
 from simgen.core.lens import Lens, parse_lens
 
 __all__ = ["FORMATS", "CalibratedCamera", "Calibration", "check_size", "read_calibration"]

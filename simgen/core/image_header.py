@@ -40,7 +40,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.scene import MAX_IMAGE_PIXELS
 
 __all__ = ["MAX_IMAGE_PIXELS", "ImageHeaderError", "ImageTooLargeError", "check_pixels", "image_size",

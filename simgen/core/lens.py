@@ -57,7 +57,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from simgen import SimgenError, did_you_mean
+from simgen.errors import SimgenError, did_you_mean
 from simgen.core.camera import pixel_centres
 from simgen.core.camera import pixel_rays as pinhole_pixel_rays
 

@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 
 SCENE_LINEAR = "Linear Rec.709"
 """The config's scene_linear role: the colour space of Cycles' Combined pass."""

@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Optional, TypeVar, Union, overload
 
-from simgen import SimgenError, did_you_mean
+from simgen.errors import SimgenError, did_you_mean
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint

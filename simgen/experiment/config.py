@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
 from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.from_fit import best_overrides

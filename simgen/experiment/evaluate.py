@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 
 
 def match_categories(target: list[dict], trained: Iterable[str], *, rename: Mapping[str, str] | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 
 
 def best_overrides(folder: str | Path, where: str) -> list[str]:

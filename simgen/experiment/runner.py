@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.experiment.config import StudyConfig
 from simgen.experiment.evaluate import match_categories, score
 from simgen.experiment.from_fit import best_overrides

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.registry import PLAIN_NAME, Registry
 from simgen.experiment.training import to_spec
 from simgen.io.confine import inside

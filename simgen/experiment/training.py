@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config.schema import check_fields, setting
 
 ARCHS = ("tiny_fcos", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn",

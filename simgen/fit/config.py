@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config.schema import check_fields, check_key, merge_overrides, setting
 from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.config import TrainerConfig

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.fit.stats import label_stats
 from simgen.recipes import SHORTFALL
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.library import sha256_of
 
 ARCHS = ("resnet18", "resnet34", "resnet50")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.fit.config import FitConfig, space_tree
 from simgen.fit.develop import DEVELOPED, LIGHT_KEYS, Developer, neutral
 from simgen.fit.distance import scales

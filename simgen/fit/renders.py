@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.fit.develop import Frames, Search, load_frames, search
 from simgen.fit.distance import Distance, distance
 from simgen.fit.kid import kid

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.fit.final import final_record, finalists, measured_in, polish, polishes, round_record
 from simgen.fit.outputs import Fitted, best_yaml, check_best, development, fitted, write_outputs
 from simgen.fit.plan import Plan, mkdir

@@ -30,7 +30,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config.schema import Rule, UnknownKey, check_key, check_value, override_text, rule_of
 
 LEAF_KEYS = {"low", "high", "log", "as", "choices"}

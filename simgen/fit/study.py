@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.fit.config import digest
 from simgen.fit.plan import Plan
 from simgen.fit.space import params_of

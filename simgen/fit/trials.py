@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config.schema import override_text
 from simgen.fit.config import digest
 from simgen.fit.outputs import write_outputs

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -29,7 +29,7 @@ from typing import IO, Any, Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.scene import MAX_IMAGE_PIXELS
 from simgen.core.image_header import check_pixels
 from simgen.io.locks import is_held

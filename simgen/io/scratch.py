@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.locks import OwnerLock, is_held
 
 log = logging.getLogger(__name__)

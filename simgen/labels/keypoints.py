@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.meshes import load_mesh
 from simgen.assets.parametric import GENERATORS
 from simgen.core.camera import project_points

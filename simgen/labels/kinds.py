@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
-from simgen import SimgenError, did_you_mean
+from simgen.errors import SimgenError, did_you_mean
 from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.labels.preview import colorize_ids, depth_preview, normal_preview
 

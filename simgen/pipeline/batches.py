@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from simgen import Interrupted, SimgenError
+from simgen.errors import Interrupted, SimgenError
 from simgen.config import Settings, ShardConfig
 from simgen.io.dataset.layout import frames_on_disk
 from simgen.io.names import LOGS_DIR

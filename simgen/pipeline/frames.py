@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets import Catalog
 from simgen.config import Settings
 from simgen.core.scene import Scene

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import simgen
-from simgen import Interrupted, SimgenError
+from simgen.errors import Interrupted, SimgenError
 from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
 from simgen.config import RenderConfig, Settings

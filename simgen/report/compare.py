@@ -23,7 +23,8 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
-from simgen import SimgenError, __version__
+from simgen import __version__
+from simgen.errors import SimgenError
 from simgen.core.image_header import ImageTooLargeError, check_pixels
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name

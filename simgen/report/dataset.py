@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config import labels_written
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk

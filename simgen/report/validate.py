@@ -45,7 +45,7 @@ import numpy as np
 from pycocotools import mask as mask_util
 
 from simgen.io.dataset.layout import frame_name
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.confine import inside
 from simgen.io.files import read_npy, read_npz, read_png
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR

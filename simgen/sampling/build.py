@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
 from simgen.core.scene import MAX_INSTANCE_ID, Camera, Physics, RigidBody, Scene, SceneObject
 

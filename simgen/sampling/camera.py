@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config import CameraConfig, RenderConfig
 from simgen.core.calibration import check_size, read_calibration
 from simgen.core.camera import intrinsics, look_at, stereo_offset

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets import Asset, Catalog
 
 

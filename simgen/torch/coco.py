@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torchvision import tv_tensors
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.image_header import check_pixels
 from simgen.io.confine import inside
 from simgen.io.files import read_json

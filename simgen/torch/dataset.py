@@ -53,7 +53,7 @@ import torch
 import torchvision
 from torchvision import tv_tensors
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.confine import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk, read_frame
 from simgen.io.files import read_json, read_npy

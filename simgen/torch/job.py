@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.experiment.training import TorchvisionTrainer, from_spec
 from simgen.io.files import read_json, write_json
 from simgen.torch.coco import CocoImages

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.files import decode_png
 from simgen.io.names import DATASET_JSON
 from simgen.torch.dataset import EXTRAS, KeyPoints, Frame, make_sample

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 import torchvision
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.config.schema import check_fields
 from simgen.experiment.training import ARCHS, TorchvisionTrainer  # ARCHS: the detectors build_detector makes
 from simgen.io.names import COCO_JSON

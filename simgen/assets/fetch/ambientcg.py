@@ -6,7 +6,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.fetch.base import Source, _category_match, _tags_match
 from simgen.assets.fetch.plan import Candidate, FetchFailed, FileSpec, Plan, Request
 

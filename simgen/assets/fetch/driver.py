@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.fetch.base import Source
 from simgen.assets.fetch.client import Http
 from simgen.assets.fetch.plan import Candidate, FetchFailed, FileSpec, Plan, Request

@@ -6,7 +6,7 @@ import os
 import urllib.parse
 from typing import Any
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.fetch.base import Source, _tags_match
 from simgen.assets.fetch.plan import Candidate, FetchFailed, FileSpec, Plan, Request
 from simgen.assets.library import safe_relpath

@@ -3,7 +3,7 @@ against them, made before anything is downloaded."""
 
 from __future__ import annotations
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.assets.fetch.ambientcg import AmbientCG
 from simgen.assets.fetch.base import Source
 from simgen.assets.fetch.gso import GSO

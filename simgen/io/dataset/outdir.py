@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.files import write_json
 from simgen.io.formats.yolo import foreign_files
 from simgen.io.names import DATASET_JSON, LOGS_DIR, META_DIR

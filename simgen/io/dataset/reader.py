@@ -30,7 +30,7 @@ from typing import Any, Iterator, overload
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.core.lens import Lens, lens_from_dict
 from simgen.io.confine import inside
 from simgen.io.dataset.coco_index import video_fields

@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.files import read_json, write_json
 from simgen.io.formats.shards import INDEX, UPLOADED
 from simgen.io.names import DATASET_JSON

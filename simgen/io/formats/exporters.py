@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from simgen import SimgenError, did_you_mean
+from simgen.errors import SimgenError, did_you_mean
 from simgen.core.camera import STEREO_LABELS
 from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.io.formats.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop

@@ -40,7 +40,7 @@ from typing import IO, Callable, Iterable
 
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.confine import regular_file
 from simgen.io.files import atomic_open, off_layout, read_json, recorded_setting, remove_stale_temps, write_json
 from simgen.io.formats.coco import image_split

@@ -43,7 +43,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from simgen import SimgenError
+from simgen.errors import SimgenError
 from simgen.io.confine import regular_file
 from simgen.io.files import (atomic_write_bytes, link_or_copy, read_json, rebuilt_folder, remove_stale_rebuilds,
                              write_json)

@@ -24,7 +24,7 @@ from simgen.assets.environment import environment_mesh
 from simgen.assets.meshes import load_asset
 from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
-from simgen.blender.own import COLOR_ATTRIBUTE, UV_MAP, own_material
+from simgen.blender.own_appearance import COLOR_ATTRIBUTE, UV_MAP, own_material
 from simgen.core.image_header import check_pixels
 from simgen.core.mesh_ref import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, MeshRef
 
@@ -206,7 +206,7 @@ class Datablocks:
         return self.texture(TextureImage(name=Path(path).name, path=Path(path)), colour)
 
     def own_material(self, path: Path, slot: int) -> bpy.types.Material:
-        """Material slot ``slot`` of the asset file's own appearance (:mod:`simgen.blender.own`),
+        """Material slot ``slot`` of the asset file's own appearance (:mod:`simgen.blender.own_appearance`),
         built once and shared by every object of that asset."""
         mat = self.own.get((path, slot))
         if mat is None:

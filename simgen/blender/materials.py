@@ -4,7 +4,7 @@ A Principled BSDF with the material's colour, roughness, metalness, specular and
 transmission, and its base colour from one of: a photo fitted to a flat mesh, a tiled image,
 a procedural pattern mixing two colours (:data:`TEXTURE_NODES`), or a PBR set
 (:mod:`simgen.blender.pbr`). Every material, these and a mesh's own ones
-(:mod:`simgen.blender.own`), also writes the normal label (:func:`add_normal_aov`).
+(:mod:`simgen.blender.own_appearance`), also writes the normal label (:func:`add_normal_aov`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from simgen.assets.meshes import load_asset
-from simgen.blender.own import UV_MAP
+from simgen.blender.own_appearance import UV_MAP
 from simgen.blender.pbr import pbr_nodes
 from simgen.core.mesh_ref import GeneratedMesh
 from simgen.core.scene import Material, SceneObject, Texture

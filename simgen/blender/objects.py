@@ -9,7 +9,7 @@ from mathutils import Matrix
 
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.materials import pbr_coordinates, scene_material
-from simgen.blender.own import JITTER_PROPS
+from simgen.blender.own_appearance import JITTER_PROPS
 from simgen.core.mesh_ref import GeneratedMesh
 from simgen.core.scene import Light, SceneObject
 

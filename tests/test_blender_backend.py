@@ -52,7 +52,7 @@ def test_frames_leave_no_datablocks_behind(capfd):
         seen = []
         for index in range(12):
             backend.build(make_frame_scene(recipe, s, catalog, index))
-            passes = backend.render(seed=index)
+            passes = backend.render_passes(seed=index)
             assert passes["rgb"].shape == (32, 48, 3) and passes["index"].dtype == np.int32
             backend.clear()
             seen.append(counts())

@@ -56,14 +56,14 @@ def test_batch_processes_do_not_import_from_the_working_directory(tmp_path):
 
 
 def test_a_studys_render_child_does_not_import_from_the_working_directory(tmp_path, monkeypatch):
-    from simgen.experiment.runner import Dataset, render
+    from simgen.experiment.runner import Dataset, render_dataset
 
     cwd, marker = tmp_path / "cwd", tmp_path / "imported"
     plant(cwd, marker, "simgen", "hydra", "omegaconf")
     monkeypatch.chdir(cwd)
     out = tmp_path / "data"
     ds = Dataset(name="arm", folder=out, frames=1, overrides=[*TINY, "frames=1", f"output.dir={out}"])
-    result = render(ds, [], lambda line: None)
+    result = render_dataset(ds, [], lambda line: None)
     assert not marker.exists(), marker.read_text()
     assert result["frames"] == 1 and (out / "meta" / "000000.json").is_file()
 

@@ -229,11 +229,11 @@ def test_depth_of_field_blurs_rgb_only(tmp_path, catalog):
     backend = BlenderBackend(s.render)
     try:
         backend.build(scene)
-        blurred = backend.render(seed=1)
+        blurred = backend.render_passes(seed=1)
         assert backend._camera.data.dof.use_dof and backend.scene.cycles.samples == 32  # restored after the label pass
         backend.build(pinhole)
-        sharp = backend.render(seed=1)
-        noise = backend.render(seed=2)
+        sharp = backend.render_passes(seed=1)
+        noise = backend.render_passes(seed=2)
         assert not backend._camera.data.dof.use_dof
     finally:
         backend.close()
@@ -280,9 +280,9 @@ def test_sun_and_world_light_a_closed_room(tmp_path, catalog):
     backend = BlenderBackend(s.render)
     try:
         backend.build(scene)
-        lit = backend.render(seed=1)
+        lit = backend.render_passes(seed=1)
         backend.build(closed)
-        dark = backend.render(seed=1)
+        dark = backend.render_passes(seed=1)
     finally:
         backend.close()
     assert np.array_equal(lit["index"], dark["index"])  # the same picture, only the light differs

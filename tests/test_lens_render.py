@@ -120,7 +120,7 @@ def test_every_pixel_sees_through_the_lens_what_an_opencv_ray_cast_sees(backend,
     lens.check()
     set_lens_camera(backend._camera, lens, np.eye(4), (0.01, 100.0), exact_labels=True,
                     filter_width=backend.settings.filter_width)
-    passes = backend.render()
+    passes = backend.render_passes()
     ids, z, edge = cast(rays_of(name, lens), lens.fx)
     assert (ids == 2).sum() > 100 and (ids == 1).sum() > 100  # the square and the wall both in view
     wrong = (passes["index"] != ids) & ~edge

@@ -276,7 +276,7 @@ def test_backend_uses_uvs_and_drops_old_shapes():
                 nodes = ob.material_slots[0].material.node_tree.nodes
                 coord = next(n for n in nodes if n.bl_idname == "ShaderNodeTexCoord")
                 assert coord.outputs["UV"].is_linked and not coord.outputs["Generated"].is_linked
-            backend.render(seed=index)
+            backend.render_passes(seed=index)
             counts.append(len(bpy.data.meshes))
         # one frame's shapes at a time: Blender's meshes do not grow with the frames
         assert max(counts) <= 1 + s.objects.count[1]  # the ground and this frame's objects

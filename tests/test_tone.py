@@ -241,7 +241,7 @@ def test_simgen_tone_is_blenders_view_transform_on_a_render(tmp_path):
     backend.keep_linear = True
     try:
         backend.build(make_frame_scene(load_recipe("tabletop"), s, catalog_for(s), 2))
-        passes = backend.render(seed=3)
+        passes = backend.render_passes(seed=3)
         lin = passes["linear"].reshape(-1, 3)
         assert lin.max() > 0.5 and np.ptp(passes["rgb"]) > 100  # a lit, exposed frame
         found = {}
@@ -271,12 +271,12 @@ def test_denoiser_adaptive_sampling_and_clamping_leave_the_labels_alone():
     backend = BlenderBackend(plain)
     try:
         backend.build(make_frame_scene(recipe, s, catalog, 3))
-        a = backend.render(seed=5)
+        a = backend.render_passes(seed=5)
         options = dict(denoise=True, adaptive_threshold=0.05, clamp_direct=1.0, clamp_indirect=0.5)
         backend.configure_sampling(RenderConfig(**size, **options))
-        b = backend.render(seed=5)
+        b = backend.render_passes(seed=5)
         backend.configure_sampling(RenderConfig(**size, **options, denoise_prefilter="fast"))
-        c = backend.render(seed=5)
+        c = backend.render_passes(seed=5)
     finally:
         backend.close()
     assert (a["index"] > 0).mean() > 0.05

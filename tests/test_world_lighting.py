@@ -144,7 +144,7 @@ def test_sky_and_hdri_backgrounds_render_and_images_do_not_leak(tmp_path):
     try:
         def mean_rgb(world: World, seed: int = 0) -> np.ndarray:
             backend.build(sky_scene(world))
-            passes = backend.render(seed=seed)
+            passes = backend.render_passes(seed=seed)
             backend.clear()
             assert (passes["index"] == 0).all()
             return passes["rgb"].reshape(-1, 3).astype(float).mean(0)
@@ -240,7 +240,7 @@ def test_a_plain_backdrop_hides_the_hdri_from_the_camera_but_not_from_the_light(
                                     plain_backdrop=plain))
             scene.objects = [obj]
             backend.build(scene)
-            out[name] = backend.render(seed=1)
+            out[name] = backend.render_passes(seed=1)
             backend.clear()
     finally:
         backend.close()

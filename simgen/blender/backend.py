@@ -143,7 +143,7 @@ class BlenderBackend:
         return physics.settle(scene, self._blocks.mesh, self._log)
 
     # ----------------------------------------------------------------- render
-    def render(self, seed: int = 0) -> RawPasses:
+    def render_passes(self, seed: int = 0) -> RawPasses:
         """Render the built scene; return its passes (see :class:`RawPasses`)."""
         return self.render_to_files(seed).load()
 

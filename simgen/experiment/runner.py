@@ -122,7 +122,7 @@ class ArmData:
                    [str(c["name"]) for c in coco["categories"]], frame_seconds(folder))
 
 
-def render(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[str, Any]:
+def render_dataset(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[str, Any]:
     """Render (or resume, or keep) one dataset with the simgen command line, in the render child
     (:data:`simgen.procs.SERVED`: Python, Hydra and Blender start once for the study's datasets);
     its output goes to stderr."""
@@ -214,7 +214,7 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
         print(f"simgen experiment: {text}", file=sys.stderr, flush=True)
 
     try:
-        rendered = {ds.name: render(ds, study.launch, say) for ds in datasets}
+        rendered = {ds.name: render_dataset(ds, study.launch, say) for ds in datasets}
     finally:
         SERVED.close()
     if study.target.coco is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from simgen.config.schema import override_text
 from simgen.fit.final import final_record, finalists, round_record
 from simgen.fit.plan import Plan, mkdir
-from simgen.fit.renders import render
+from simgen.fit.renders import render_candidate
 from simgen.fit.report import complete
 from simgen.fit.space import values_of
 from simgen.io.files import atomic_write_bytes
@@ -140,7 +140,7 @@ def check_best(plan: Plan, text: str) -> None:
     (folder / "best.yaml").write_text(text, encoding="utf-8")
     how = [o for o in plan.base if o.startswith("render.")]  # left out of best.yaml (WORLD_EXCLUDED)
     with plan.timed("best.yaml check"):
-        render(folder / "render", ["--config-dir", str(folder), "--config-name", "best", *how], 1, plan.fit.seed, 0,
+        render_candidate(folder / "render", ["--config-dir", str(folder), "--config-name", "best", *how], 1, plan.fit.seed, 0,
                [])
     shutil.rmtree(folder)
 

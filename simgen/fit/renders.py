@@ -33,7 +33,7 @@ candidates a trial, the first trial's search was at 0.455 by its 100th candidate
 200th, and won the final round; in the same fit with 100 it was not among the finalists."""
 
 
-def render(folder: Path, overrides: list[str], frames: int, seed: int, start: int,
+def render_candidate(folder: Path, overrides: list[str], frames: int, seed: int, start: int,
            neutral: Sequence[str]) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
     command line (in the render child, :data:`simgen.procs.SERVED`: Python, Hydra, trimesh and
@@ -76,7 +76,7 @@ def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial"
                 return done
             shutil.rmtree(folder)  # rendered for other frames (fit.polish_frames or fit.final_frames changed since)
         with plan.timed(f"render: {part}"):
-            render(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
+            render_candidate(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
         for p in folder.iterdir():
             if p.name not in KEEP:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()

@@ -35,7 +35,7 @@ LAMP_PASS, WORLD_GROUP_PASS = "Combined_light", "Combined_world"
 
 
 class RawPasses(TypedDict):
-    """What :meth:`simgen.blender.BlenderBackend.render` returns (all arrays row 0 = top of
+    """What :meth:`simgen.blender.BlenderBackend.render_passes` returns (all arrays row 0 = top of
     the image)."""
 
     rgb: np.ndarray

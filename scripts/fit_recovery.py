@@ -128,7 +128,7 @@ def truth_distance(fit_args: list[str], truth: dict, folder: Path) -> float:
     final round (or its trials without one): how close sampling lets any setting come."""
     from simgen.cli.study import check_dataset
     from simgen.fit.config import load_fit, split_args
-    from simgen.fit.develop import DEVELOPED
+    from simgen.fit.post_render import DEVELOPED
     from simgen.fit.plan import plan_fit
     from simgen.fit.runner import measure, rendered
 

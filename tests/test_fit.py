@@ -447,7 +447,7 @@ def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed
 
 
 def test_the_development_search_tries_the_start_values_first_and_finds_the_optimum():
-    from simgen.fit.develop import search
+    from simgen.fit.post_render import search
     from simgen.fit.distance import Distance
 
     entries = space({"effects": {"jpeg_quality": {"low": 5, "high": 100, "as": "value"},
@@ -471,7 +471,7 @@ def test_a_search_with_held_out_frames_stops_at_the_best_so_far_that_comes_close
     """Early stopping: the searched frames' optimum (quality 40) is not the held-out frames' (70).
     The search runs as without them, and hands back the one of its bests so far, in turn, that is
     closest on the held-out frames."""
-    from simgen.fit.develop import search
+    from simgen.fit.post_render import search
     from simgen.fit.distance import Distance
 
     entries = space({"effects": {"jpeg_quality": {"low": 5, "high": 100, "as": "value"}}})
@@ -503,7 +503,7 @@ def test_the_pattern_search_leaves_a_valley_where_exposure_makes_up_for_vignetti
     and a matching exposure, a move of either alone worsens the distance. Moves judged with the
     brightness held (the exposure re-matched) walk down the valley to the truth; without that,
     the search stays where it starts."""
-    from simgen.fit import develop
+    from simgen.fit import post_render
     from simgen.fit.distance import Distance
 
     entries = space({"camera": {"exposure": [-2.5, 2.5]}, "effects": {"vignetting_probability": [0, 1]}})
@@ -516,10 +516,10 @@ def test_the_pattern_search_leaves_a_valley_where_exposure_makes_up_for_vignetti
         return Distance(abs(shift) + v + abs(c) / 10, {"brightness": abs(shift)}, {"brightness": shift})
 
     start = {"camera.exposure.centre": 1.5, "camera.exposure.width": 0.0, "effects.vignetting_probability": 1.0}
-    found = develop.refine(entries, measure, start, measure(start), 120)
+    found = post_render.refine(entries, measure, start, measure(start), 120)
     assert len(calls) <= 121
     assert found["effects.vignetting_probability"] < 0.05 and abs(found["camera.exposure.centre"]) < 0.1
-    stuck = develop.refine(entries, measure, start, measure(start), 120, balance=None)
+    stuck = post_render.refine(entries, measure, start, measure(start), 120, balance=None)
     assert stuck["effects.vignetting_probability"] > 0.9
 
 
@@ -527,7 +527,7 @@ def test_the_pattern_search_stays_inside_each_interval_at_its_ends():
     """A distance that falls towards the top of a log-scaled range's centre (world strength up to 2,
     whose log end lo + (hi - lo) misses by a bit) and the bottom of another: every candidate the
     search measures lies inside the optimizer's distributions, as the report's importances need."""
-    from simgen.fit import develop
+    from simgen.fit import post_render
     from simgen.fit.distance import Distance
 
     entries = space({"lighting": {"world_strength": {"low": 0.05, "high": 2.0, "log": True}},
@@ -541,13 +541,13 @@ def test_the_pattern_search_stays_inside_each_interval_at_its_ends():
 
     start = {k: (d.low + d.high) / 2 if not d.log else math.sqrt(d.low * d.high) for k, d in dists.items()}
     start = {k: int(v) if isinstance(dists[k], optuna.distributions.IntDistribution) else v for k, v in start.items()}
-    found = develop.refine(entries, measure, start, measure(start), 80)
+    found = post_render.refine(entries, measure, start, measure(start), 80)
     assert found["lighting.world_strength.centre"] == dists["lighting.world_strength.centre"].high
     assert all(dists[k]._contains(dists[k].to_internal_repr(v)) for p in seen for k, v in p.items())
 
 
 def test_a_latin_hypercube_puts_one_candidate_in_each_stratum_of_every_parameter():
-    from simgen.fit.develop import latin_hypercube, to_unit
+    from simgen.fit.post_render import latin_hypercube, to_unit
 
     entries = space({"scene": {"camera_distance": {"low": 0.3, "high": 4.0, "log": True}},
                      "objects": {"count": [1, 12]}, "lighting": {"world": {"choices": [["uniform"], ["sky"]]}}})
@@ -593,7 +593,7 @@ def test_light_scales_weigh_each_drawn_lamp_and_the_world_and_leave_a_recipes_ow
     room's ceiling lamp after them, a uniform world: a candidate of fixed powers, a 3000 K colour
     and a dimmer world gives each its ratio; the ceiling lamp and the rest stay."""
     from simgen.config import LightingConfig
-    from simgen.fit.develop import light_scales
+    from simgen.fit.post_render import light_scales
     from simgen.sampling.random import blackbody_rgb
 
     base = LightingConfig(point_power=[50.0, 150.0], area_power=[100.0, 100.0], world_strength=[0.2, 0.4])
@@ -618,7 +618,7 @@ def test_relight_weighs_the_denoised_image_by_each_lights_share():
     """Two lights on the two halves of an image: tripled on the left, the left triples and the
     right stays (beyond the averaging box); all doubled, all doubles; where no light falls, the
     image is kept."""
-    from simgen.fit.develop import RATIO_BOX, relight
+    from simgen.fit.post_render import RATIO_BOX, relight
 
     rng = np.random.default_rng(0)
     linear = rng.uniform(0.2, 1.0, (20, 30, 3)).astype(np.float32)  # the denoised image
@@ -635,7 +635,7 @@ def test_relight_weighs_the_denoised_image_by_each_lights_share():
 
 def test_neutral_renders_keep_the_light_shares_only_when_lighting_is_developed():
     from simgen.config import LightingConfig
-    from simgen.fit.develop import NEUTRAL, neutral
+    from simgen.fit.post_render import NEUTRAL, neutral
 
     assert neutral(["camera.exposure", "effects.jpeg_quality"]) == NEUTRAL
     got = neutral(["camera.exposure", "lighting.point_power", "lighting.world_strength"],
@@ -654,7 +654,7 @@ def test_developed_lighting_gives_the_images_simgen_renders_with_that_lighting(t
     settings (the same scenes: every range fixed, so both draw alike): within a few levels, where
     the two renders differ by about thirty. Without the denoiser the shares sum to the image."""
     from simgen.config import EffectsConfig, LightingConfig
-    from simgen.fit.develop import Developer, load_frames, neutral
+    from simgen.fit.post_render import Developer, load_frames, neutral
     from simgen.io.files import read_png
 
     scene = ["frames=3", "seed=5", "render.width=96", "render.height=72", "render.samples=32", "camera.exposure=[0,0]",
@@ -689,7 +689,7 @@ def test_developing_a_neutral_render_gives_the_images_simgen_renders_with_those_
     """The fit renders with the camera settings neutral and the linear images kept, then develops
     them: the target's own settings (noise of full well 40) give the target's images again, exactly."""
     from simgen.config import EffectsConfig
-    from simgen.fit.develop import NEUTRAL, Developer, load_frames
+    from simgen.fit.post_render import NEUTRAL, Developer, load_frames
     from simgen.io.files import read_png
 
     out = tmp_path / "neutral"
@@ -1016,7 +1016,7 @@ def test_development_statistics_are_the_developed_images_and_a_frame_is_develope
     import dataclasses
 
     from simgen.config import EffectsConfig, LightingConfig
-    from simgen.fit.develop import Developer, Frames
+    from simgen.fit.post_render import Developer, Frames
     from simgen.fit.stats import image_stats
 
     rng = np.random.default_rng(4)

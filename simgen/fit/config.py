@@ -117,7 +117,7 @@ class FitConfig:
     develop_trials: int = setting(100, ge=1, le=100_000)
     """Per trial, the candidate values of the settings applied after the render (camera.exposure,
     the camera effects, the lights' power and colour) that a search of its own tries on the trial's
-    renders, without rendering again (simgen.fit.develop). Each trial's search starts from the
+    renders, without rendering again (simgen.fit.post_render). Each trial's search starts from the
     closest trial's development so far; the first has only the defaults to start from and tries 3
     times as many (simgen.fit.renders.FIRST_DEVELOP). In a fit of 200 a trial (the default before),
     development took 19 of a trial's 33 s, and the trials' distances at their 100th candidate

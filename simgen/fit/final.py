@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from simgen.fit.develop import search
+from simgen.fit.post_render import search
 from simgen.fit.plan import Plan
 from simgen.fit.renders import joined, load_rendered, measure
 from simgen.fit.report import complete

@@ -141,9 +141,9 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     (no target_coco, another objective) or without such an entry.
 
     ``trials`` candidates spread over the space (the defaults and a Latin hypercube,
-    :func:`simgen.fit.develop.latin_hypercube`) are measured on fit.frames scenes; the
+    :func:`simgen.fit.post_render.latin_hypercube`) are measured on fit.frames scenes; the
     :data:`PREFIT_TOP` closest again on twice as many; from the :data:`PREFIT_STARTS` closest there,
-    a pattern search each (:func:`simgen.fit.develop.refine`) on those scenes. Their best is the
+    a pattern search each (:func:`simgen.fit.post_render.refine`) on those scenes. Their best is the
     result. A global phase first, since the label statistics have broad wrong valleys (many objects
     far apart seen from low and near shows as many boxes as few seen from above) that a search from
     one start stays in: on fit_gap's target, TPE then a pattern search found label distance
@@ -151,7 +151,7 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     former search: 32-54 s).
     A candidate whose scenes cannot be drawn, or most of them not place their objects, counts as
     EMPTY_PENALTY."""
-    from simgen.fit.develop import Search, latin_hypercube, refine
+    from simgen.fit.post_render import Search, latin_hypercube, refine
     from simgen.fit.distance import EMPTY_PENALTY, Distance, distance
     from simgen.fit.space import params_of, values_of
 

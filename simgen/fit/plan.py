@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 
 from simgen.errors import SimgenError
 from simgen.fit.config import FitConfig, space_tree
-from simgen.fit.develop import DEVELOPED, LIGHT_KEYS, Developer, neutral
+from simgen.fit.post_render import DEVELOPED, LIGHT_KEYS, Developer, neutral
 from simgen.fit.distance import scales
 from simgen.fit.space import TIES, Entry, Held, defaults_of, parse_space, to_overrides, untangle
 from simgen.fit.target import Target, load_target
@@ -64,7 +64,7 @@ class Plan:
 
     @property
     def developed(self) -> list[Entry]:
-        """The entries searched on a trial's renders (simgen.fit.develop; none with fit.objective=ap)."""
+        """The entries searched on a trial's renders (simgen.fit.post_render; none with fit.objective=ap)."""
         return [] if self.fit.objective == "ap" else [e for e in self.entries if e.key in DEVELOPED]
 
     def check_placement(self, values: dict[str, Any]) -> None:

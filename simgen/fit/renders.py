@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.fit.develop import Frames, Search, load_frames, search
+from simgen.fit.post_render import Frames, Search, load_frames, search
 from simgen.fit.distance import Distance, distance
 from simgen.fit.kid import kid
 from simgen.fit.plan import Plan
@@ -37,7 +37,7 @@ def render_candidate(folder: Path, overrides: list[str], frames: int, seed: int,
            neutral: Sequence[str]) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
     command line (in the render child, :data:`simgen.procs.SERVED`: Python, Hydra, trimesh and
-    Blender start once, not for every trial), the developed settings ``neutral`` (simgen.fit.develop.neutral)
+    Blender start once, not for every trial), the developed settings ``neutral`` (simgen.fit.post_render.neutral)
     and the linear images kept; its output goes to ``folder``.log."""
     args = [*overrides, *neutral, f"frames={frames}", f"start={start}", f"seed={seed}", f"output.dir={folder}",
             "output.formats=[coco]", "output.previews=false"]

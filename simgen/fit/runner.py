@@ -1,5 +1,5 @@
 """Run a fit: render the default config and one candidate randomization per trial, develop each
-trial's renders under the candidate camera settings of a search of its own (simgen.fit.develop),
+trial's renders under the candidate camera settings of a search of its own (simgen.fit.post_render),
 measure them against the target, and let Optuna's TPE choose the next candidates.
 
 Layout of the fit's folder (``fits/NAME`` by default)::

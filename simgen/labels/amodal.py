@@ -8,7 +8,8 @@ on its edge, with the part of a triangle nearer than camera.clip_start clipped a
 Through a real lens (camera.calibration) the test is the same, on the plane z = 1 at the
 point each pixel centre's ray meets it (:func:`rasterize_rays`).
 Every visible pixel of the object (instance label == its id) counts as in, so the
-visible pixels are always a subset of the amodal ones.
+visible pixels are always a subset of the amodal ones. :func:`silhouette_outside` goes on past
+the image's edges (the BOP export's px_count_all and bbox_obj count the whole silhouette).
 
 Two label kinds (simgen.labels.kinds; registered in simgen/labels/__init__.py):
 
@@ -98,6 +99,28 @@ def rasterize(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width:
         _fill(mask, lo[start:stop], size[start:stop], count[start:stop], uv[start:stop])
         start = stop
     return mask
+
+
+def silhouette_outside(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
+                       near: float, inside_mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """(mask, offset) of an object's whole silhouette, the part outside the image included:
+    ``offset`` (x, y) is where the image's top-left pixel lies in ``mask``. As BOP's calc_gt_info
+    renders it, on a canvas 3x the image each way, centred on it: here the same canvas is
+    rasterized (:func:`rasterize`: pixel centres, edges in) and its middle is ``inside_mask`` (the
+    frame's amodal mask), so its pixels in the image are the amodal mask's. When nothing reaches
+    past the image, ``inside_mask`` itself at offset (0, 0)."""
+    z = vertices_cam[:, 2]
+    if len(z) and (z >= near).all():
+        u = K[0, 0] * vertices_cam[:, 0] / z + K[0, 2]
+        v = K[1, 1] * vertices_cam[:, 1] / z + K[1, 2]
+        if u.min() > -0.5 and v.min() > -0.5 and u.max() < width - 0.5 and v.max() < height - 0.5:
+            return inside_mask, (0, 0)  # nothing reaches past the image
+    big = K.astype(float).copy()
+    big[0, 2] += width
+    big[1, 2] += height
+    canvas = rasterize(vertices_cam, faces, big, 3 * width, 3 * height, near)
+    canvas[height:2 * height, width:2 * width] = inside_mask
+    return canvas, (width, height)
 
 
 MAX_CANDIDATES = 200_000

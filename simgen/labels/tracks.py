@@ -27,17 +27,24 @@ surface point, not a pixel. At every step t the point is moved by its object's
 Decided against the frame's own depth and instance maps (not by a second ray cast), so within a
 pixel of an occlusion edge the nearest pixel centre may fall on the other side of the edge; a
 point at its own object's silhouette with the background behind it stays visible.
+
+A sequence's tracks are made here, whole (:func:`track_sequence`): how many query points each
+step draws (:func:`query_counts`), drawn (:func:`sample_queries`), followed (:func:`locate`,
+:func:`visible`) and kept (output.track_min_visible), as the arrays of its tracks file. The frames
+come through :class:`StepFrame` and the draws from the generator given: simgen.io.formats.tracks
+reads the frames on disk, gives the sequence's own random stream and writes the files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
 from simgen.core.camera import project_points
 from simgen.core.lens import Lens, cached_pixel_rays
+from simgen.labels.core import meta_part_of
 from simgen.labels.flow import DEFAULT_REL_TOL, seen_depth
 from simgen.labels.kinds import LabelKind
 
@@ -230,3 +237,97 @@ def visible(uv: np.ndarray, camera: np.ndarray, facing: np.ndarray, view: View, 
     seen_z = seen_depth(depth, instance, np.where(ok, uv[:, 0], 0.0), np.where(ok, uv[:, 1], 0.0))
     with np.errstate(invalid="ignore"):
         return ok & (seen_z >= z * (1.0 - HIDDEN_TOLERANCE))
+
+
+class StepFrame(Protocol):
+    """One step's frame as :func:`track_sequence` reads it: its meta (simgen's meta/NNNNNN.json),
+    its :class:`View` and its maps, each read when asked for (simgen.io.formats.tracks reads them
+    from the dataset on disk, one frame's maps in memory at a time)."""
+
+    @property
+    def meta(self) -> Mapping: ...
+
+    def view(self) -> View: ...
+
+    def depth(self) -> np.ndarray:
+        """(H, W) planar depth."""
+        ...
+
+    def bodies(self) -> np.ndarray:
+        """(H, W) the id of the rigid body at each pixel (:attr:`Queries.instance`'s ids)."""
+        ...
+
+    def normal(self) -> np.ndarray:
+        """(H, W, 3) normals in camera axes."""
+        ...
+
+
+def background_ids(meta: Mapping) -> set[int]:
+    """The ids of a frame's background surfaces (category 0: ground, room, distractors), an
+    articulated one's links' part ids included: where output.track_background's points lie."""
+    background = {int(o["instance_id"]) for o in meta["objects"] if int(o.get("category_id", 0)) == 0}
+    return background | {p for p, i in meta_part_of(meta).items() if i in background}
+
+
+def query_counts(rng: np.random.Generator, params: TrackParams, steps: int) -> dict[int, tuple[int, int]]:
+    """{query step: (points on objects, points on the background)} of one sequence: every point
+    at output.track_query_step, or each at a step drawn uniformly; each on the background with
+    probability output.track_background. With a minimum visible fraction, OVERSAMPLE candidates
+    per point asked for."""
+    n = params.points * (OVERSAMPLE if params.min_visible > 0 else 1)
+    if params.query_step is not None:
+        per_step = {params.query_step: n}
+    else:
+        per_step = {t: int(c) for t, c in enumerate(rng.multinomial(n, np.full(steps, 1.0 / steps))) if c}
+    out = {}
+    for t, c in per_step.items():
+        bg = int(rng.binomial(c, params.background))
+        out[t] = (c - bg, bg)
+    return out
+
+
+def track_sequence(rng: np.random.Generator, steps: Sequence[StepFrame], params: TrackParams
+                   ) -> dict[str, np.ndarray]:
+    """The arrays of one complete sequence's tracks file (DIR/tracks/SSSSSS.npz: the table of
+    simgen.io.formats.tracks) from its steps' frames in order, drawn with ``rng``: its query steps'
+    frames read once to draw the points, then every step's frame once to follow them."""
+    parts = []
+    for t, (on_objects, on_background) in sorted(query_counts(rng, params, len(steps)).items()):
+        f = steps[t]
+        parts.append(sample_queries(rng, t, f.view(), f.depth(), f.bodies(), f.normal(), on_objects,
+                                    on_background, background_ids(f.meta)))
+    queries = Queries.concat(parts)
+    n, length = len(queries), len(steps)
+    uv = np.full((n, length, 2), np.nan, np.float32)
+    camera = np.full((n, length, 3), np.nan, np.float32)
+    seen = np.zeros((n, length), bool)
+    for t, f in enumerate(steps):
+        view = f.view()
+        p, c, facing = locate(queries, view)
+        uv[:, t], camera[:, t] = p, c
+        seen[:, t] = visible(p, c, facing, view, f.depth(), f.bodies())
+    if params.min_visible > 0:  # the first `points` of the candidates in a random order seen often enough
+        order = rng.permutation(n)
+        keep = np.sort(order[seen[order].mean(axis=1) >= params.min_visible][:params.points])
+        queries, uv, camera, seen = queries.take(keep), uv[keep], camera[keep], seen[keep]
+    owner = {p: i for f in steps for p, i in meta_part_of(f.meta).items()}
+    categories = {int(o["instance_id"]): int(o.get("category_id", 0))
+                  for f in steps for o in f.meta["objects"]}
+    instance = np.array([owner.get(int(i), int(i)) for i in queries.instance], np.int32)
+    raster = uv + 0.5  # MOVi's raster pixels, in place of a copy (no second (N, T, 2) array)
+    np.nan_to_num(raster, copy=False, nan=0.0)
+    return {
+        "frames": np.array([int(f.meta["index"]) for f in steps], np.int64),
+        "query_step": queries.step.astype(np.int32),
+        "query_uv": queries.uv.astype(np.float32),
+        "instance_id": instance,
+        "part_id": queries.instance.astype(np.int32),
+        "category_id": np.array([categories[int(i)] for i in instance], np.int32),
+        "points_object": queries.points.astype(np.float32),
+        "uv": uv,
+        "points_camera": camera,
+        "visible": seen,
+        "query_points": np.stack([queries.step, queries.uv[:, 1] + 0.5, queries.uv[:, 0] + 0.5], 1).astype(np.float32),
+        "target_points": raster,
+        "occluded": ~seen,
+    }

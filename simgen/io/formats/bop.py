@@ -54,7 +54,7 @@ from simgen.io.files import (encode_png, link_or_copy, off_layout, read_json, re
                              rebuilt_folder, recorded_setting, remove_stale_rebuilds, write_json)
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.io.names import DATASET_JSON, META_DIR
-from simgen.labels.amodal import rasterize
+from simgen.labels.amodal import silhouette_outside
 from simgen.labels.geometry import model_pose
 from simgen.procs import usable_cores
 from simgen.progress import Progress
@@ -185,24 +185,14 @@ def rle_counts(mask: np.ndarray) -> dict:
     return {"counts": runs, "size": [int(mask.shape[0]), int(mask.shape[1])]}
 
 
-def silhouette_outside(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
-                       near: float, inside_mask: np.ndarray) -> tuple[int, list[int]]:
-    """(pixel count, BOP box) of an object's whole silhouette, the part outside the image
-    included: calc_gt_info renders it on a canvas 3x the image each way, centred on it; here
-    the same canvas is rasterized (simgen.labels.amodal.rasterize: pixel centres, edges in) and
-    its middle is ``inside_mask`` (the frame's amodal mask), so the counts agree with mask/."""
-    z = vertices_cam[:, 2]
-    if len(z) and (z >= near).all():
-        u = K[0, 0] * vertices_cam[:, 0] / z + K[0, 2]
-        v = K[1, 1] * vertices_cam[:, 1] / z + K[1, 2]
-        if u.min() > -0.5 and v.min() > -0.5 and u.max() < width - 0.5 and v.max() < height - 0.5:
-            return int(inside_mask.sum()), bbox_bop(inside_mask)  # nothing reaches past the image
-    big = K.astype(float).copy()
-    big[0, 2] += width
-    big[1, 2] += height
-    canvas = rasterize(vertices_cam, faces, big, 3 * width, 3 * height, near)
-    canvas[height:2 * height, width:2 * width] = inside_mask
-    return int(canvas.sum()), bbox_bop(canvas, (width, height))
+def count_all_and_box(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
+                      near: float, inside_mask: np.ndarray) -> tuple[int, list[int]]:
+    """(px_count_all, bbox_obj): the pixel count and BOP box of an object's whole silhouette, the
+    part outside the image included (:func:`simgen.labels.amodal.silhouette_outside`: calc_gt_info's
+    canvas 3x the image, its middle ``inside_mask``, the frame's amodal mask), so the counts agree
+    with mask/."""
+    whole, offset = silhouette_outside(vertices_cam, faces, K, width, height, near, inside_mask)
+    return int(whole.sum()), bbox_bop(whole, offset)
 
 
 # ---------------------------------------------------------------------------- models
@@ -778,7 +768,7 @@ def _write_image(root: Path, folder: Path, meta: dict, i: int, im_id: int, obj_i
         (folder / "mask" / stem).write_bytes(encode_png(full.astype(np.uint8) * 255))
         (folder / "mask_visib" / stem).write_bytes(encode_png(visib.astype(np.uint8) * 255))
         v_cam = (v * np.asarray(pose["scale"])) @ R.T + t
-        count_all, box_all = silhouette_outside(v_cam, f, K, width, height, near, full)
+        count_all, box_all = count_all_and_box(v_cam, f, K, width, height, near, full)
         count_visib = int(visib.sum())
         infos.append({"bbox_obj": box_all if count_visib else [-1, -1, -1, -1],
                       "bbox_visib": bbox_bop(visib),

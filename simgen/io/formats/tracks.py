@@ -1,6 +1,8 @@
 """Point-track files: simgen's own per sequence (``output.labels=[tracks]``) and TAP-Vid's
 (``output.formats=[tapvid]``), built at the end of a run from the frames on disk, one frame's
-label maps in memory at a time (simgen.labels.tracks says what a track is).
+label maps in memory at a time. simgen.labels.tracks says what a track is and makes a sequence's
+tracks (:func:`simgen.labels.tracks.track_sequence`); this module reads the frames for it, gives
+it the sequence's random stream and writes the files.
 
 ``DIR/tracks/SSSSSS.npz`` (S: the sequence), for N tracks over the sequence's T steps:
 
@@ -46,8 +48,7 @@ from simgen.io.confine import regular_file
 from simgen.io.files import (atomic_write_bytes, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder,
                              write_npz)
 from simgen.io.formats.coco import CocoSource, sequence_frames
-from simgen.labels.core import meta_part_of
-from simgen.labels.tracks import OVERSAMPLE, Queries, TrackParams, View, locate, sample_queries, visible
+from simgen.labels.tracks import TrackParams, View, track_sequence
 from simgen.io.names import DATASET_JSON
 from simgen.sampling.random import stream_rng
 
@@ -70,7 +71,8 @@ def foreign_tapvid_files(folder: Path) -> list[str]:
 
 
 class _Frame:
-    """One step's files, read on first use (``root``-confined paths)."""
+    """One step's files, read on first use (``root``-confined paths): a
+    :class:`simgen.labels.tracks.StepFrame`."""
 
     def __init__(self, root: Path, stem: str, meta: dict):
         self.root, self.stem, self.meta = root, stem, meta
@@ -98,10 +100,6 @@ class _Frame:
     def normal(self) -> np.ndarray:
         return read_npy(self._path("normal", ".npy"))
 
-    def background_ids(self) -> set[int]:
-        background = {int(o["instance_id"]) for o in self.meta["objects"] if int(o.get("category_id", 0)) == 0}
-        return background | {p for p, i in meta_part_of(self.meta).items() if i in background}
-
 
 def complete(frames: list[tuple[str, dict]]) -> bool:
     """Every step of the sequence is on disk, in order (a shard's or an interrupted run's
@@ -110,69 +108,13 @@ def complete(frames: list[tuple[str, dict]]) -> bool:
     return [int(m["step"]) for _, m in frames] == list(range(length))
 
 
-def query_counts(rng: np.random.Generator, params: TrackParams, steps: int) -> dict[int, tuple[int, int]]:
-    """{query step: (points on objects, points on the background)} of one sequence: every point
-    at output.track_query_step, or each at a step drawn uniformly; each on the background with
-    probability output.track_background. With a minimum visible fraction, OVERSAMPLE candidates
-    per point asked for."""
-    n = params.points * (OVERSAMPLE if params.min_visible > 0 else 1)
-    if params.query_step is not None:
-        per_step = {params.query_step: n}
-    else:
-        per_step = {t: int(c) for t, c in enumerate(rng.multinomial(n, np.full(steps, 1.0 / steps))) if c}
-    out = {}
-    for t, c in per_step.items():
-        bg = int(rng.binomial(c, params.background))
-        out[t] = (c - bg, bg)
-    return out
-
-
 def sequence_tracks(root: Path, sequence: int, frames: list[tuple[str, dict]], params: TrackParams
                     ) -> dict[str, np.ndarray]:
-    """The arrays of DIR/tracks/SSSSSS.npz (the module's table) for one complete sequence: its
-    query steps' frames read once to draw the points, then every step's frame once to follow them."""
+    """The arrays of DIR/tracks/SSSSSS.npz (the module's table) for one complete sequence:
+    :func:`simgen.labels.tracks.track_sequence` over its frames on disk, each step's files read
+    when it asks for them, drawn with the sequence's own stream (:data:`TRACKS_STREAM`)."""
     steps = [_Frame(root, stem, meta) for stem, meta in frames]
-    rng = stream_rng(params.seed, sequence, TRACKS_STREAM)
-    parts = []
-    for t, (on_objects, on_background) in sorted(query_counts(rng, params, len(steps)).items()):
-        f = steps[t]
-        parts.append(sample_queries(rng, t, f.view(), f.depth(), f.bodies(), f.normal(), on_objects,
-                                    on_background, f.background_ids()))
-    queries = Queries.concat(parts)
-    n, length = len(queries), len(steps)
-    uv = np.full((n, length, 2), np.nan, np.float32)
-    camera = np.full((n, length, 3), np.nan, np.float32)
-    seen = np.zeros((n, length), bool)
-    for t, f in enumerate(steps):
-        view = f.view()
-        p, c, facing = locate(queries, view)
-        uv[:, t], camera[:, t] = p, c
-        seen[:, t] = visible(p, c, facing, view, f.depth(), f.bodies())
-    if params.min_visible > 0:  # the first `points` of the candidates in a random order seen often enough
-        order = rng.permutation(n)
-        keep = np.sort(order[seen[order].mean(axis=1) >= params.min_visible][:params.points])
-        queries, uv, camera, seen = queries.take(keep), uv[keep], camera[keep], seen[keep]
-    owner = {p: i for _, meta in frames for p, i in meta_part_of(meta).items()}
-    categories = {int(o["instance_id"]): int(o.get("category_id", 0))
-                  for _, meta in frames for o in meta["objects"]}
-    instance = np.array([owner.get(int(i), int(i)) for i in queries.instance], np.int32)
-    raster = uv + 0.5  # MOVi's raster pixels, in place of a copy (no second (N, T, 2) array)
-    np.nan_to_num(raster, copy=False, nan=0.0)
-    return {
-        "frames": np.array([int(m["index"]) for _, m in frames], np.int64),
-        "query_step": queries.step.astype(np.int32),
-        "query_uv": queries.uv.astype(np.float32),
-        "instance_id": instance,
-        "part_id": queries.instance.astype(np.int32),
-        "category_id": np.array([categories[int(i)] for i in instance], np.int32),
-        "points_object": queries.points.astype(np.float32),
-        "uv": uv,
-        "points_camera": camera,
-        "visible": seen,
-        "query_points": np.stack([queries.step, queries.uv[:, 1] + 0.5, queries.uv[:, 0] + 0.5], 1).astype(np.float32),
-        "target_points": raster,
-        "occluded": ~seen,
-    }
+    return track_sequence(stream_rng(params.seed, sequence, TRACKS_STREAM), steps, params)
 
 
 def track_params(root: Path) -> TrackParams:

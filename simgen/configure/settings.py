@@ -33,7 +33,7 @@ from simgen.io.formats.exporters import Exporter, missing_labels, resolve as res
 from simgen.labels.keypoints import KEYPOINTS, check_sources
 from simgen.labels.kinds import LabelKind, resolve as resolve_kinds
 from simgen.labels.tracks import TRACKS
-from simgen.recipes import load_recipe, refuse_ignored
+from simgen.recipes import Recipe, load_recipe, refuse_ignored
 from simgen.sampling.camera import check_calibration
 from simgen.sampling.classes import check_balance, drawn_categories
 
@@ -52,17 +52,26 @@ def default_settings(**top: Any) -> Settings:
     return validate(Settings(**top))
 
 
-def validate(s: Settings) -> Settings:
+def recipe_of(s: Settings, recipe: Recipe | None = None) -> Recipe:
+    """The recipe of ``s`` (scene.recipe): ``recipe`` when the caller has it loaded already (a run
+    loads it once and passes it on), else loaded (:func:`simgen.recipes.load_recipe`)."""
+    if recipe is not None and recipe.name == s.scene.recipe:
+        return recipe
+    return load_recipe(s.scene.recipe)
+
+
+def validate(s: Settings, recipe: Recipe | None = None) -> Settings:
     """Check ``s``: every declared bound (:func:`simgen.config.check_settings`), the HDRIs and
     texture images it names (their headers against render.max_image_pixels, then decoded), the
     settings its recipe does not read, the lens, what the outputs ask (:func:`outputs`) and the
     keypoint sources, then the recipe's own cross-field checks. ``s.scene = None`` becomes the
-    default recipe's Config. Returns ``s``, unchanged otherwise."""
+    default recipe's Config. ``recipe``: scene.recipe's, when the caller has loaded it
+    (:func:`recipe_of`). Returns ``s``, unchanged otherwise."""
     if s.scene is None:
         s.scene = default_scene()
     if not dataclasses.is_dataclass(s.scene) or not isinstance(getattr(s.scene, "recipe", None), str):
         raise SimgenError(f"scene must be a recipe's Config with a recipe name, got {s.scene!r}")
-    recipe = load_recipe(s.scene.recipe)
+    recipe = recipe_of(s, recipe)
     if not isinstance(s.scene, recipe.Config):
         raise SimgenError(f"scene.recipe={s.scene.recipe} but the scene settings are a "
                           f"{type(s.scene).__module__}.{type(s.scene).__name__}; pick the scene with scene=NAME")
@@ -79,7 +88,7 @@ def validate(s: Settings) -> Settings:
     refuse_ignored(recipe, s)
     check_calibration(s)
     if KEYPOINTS in outputs(s).kinds:
-        catalog = catalog_for(s)
+        catalog = catalog_for(s, recipe)
         problem = check_sources(s.output.keypoints, catalog, drawn_categories(catalog, s.objects),
                                 s.objects.parametric)
         if problem:
@@ -196,7 +205,7 @@ def to_settings(cfg: Any) -> Settings:
         for name in mapping_fields(type(group)):
             if getattr(group, name) is None:
                 setattr(group, name, {})
-    return validate(settings)
+    return validate(settings, recipe)
 
 
 class _Untyped(Exception):
@@ -292,13 +301,14 @@ def _fix_hint(key: str, scene: Any) -> str:
     return f"write it like {path}={shown}"
 
 
-def catalog_for(settings: Settings) -> Catalog:
+def catalog_for(settings: Settings, recipe: Recipe | None = None) -> Catalog:
     """The asset catalog ``settings`` name (objects.catalog and objects.dirs, with the categories
-    its recipe adds), every mesh and image of it checked, and its class balance feasible."""
+    its recipe adds), every mesh and image of it checked, and its class balance feasible.
+    ``recipe``: scene.recipe's, when the caller has loaded it (:func:`recipe_of`)."""
     o = settings.objects
     path = BUNDLED_CATALOGS.get(o.catalog, o.catalog)
     catalog = build_catalog(catalog=path, dirs=o.dirs, dir_scale=o.dir_scale)
-    recipe = load_recipe(settings.scene.recipe)
+    recipe = recipe_of(settings, recipe)
     if recipe.categories is not None:
         catalog = catalog.with_categories(recipe.categories(settings))
     if not catalog.assets:

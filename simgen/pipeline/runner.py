@@ -142,8 +142,8 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     config = config if config is not None else asdict(settings)
     config = {k: v for k, v in config.items() if k != "shard"}  # the dataset's config: the same for every shard
     hooks = hooks if hooks is not None else Hooks()
-    recipe = load_recipe(settings.scene.recipe)
-    catalog = catalog_for(settings)
+    recipe = load_recipe(settings.scene.recipe)  # once: the catalog, the first scenes and the frame loop take it
+    catalog = catalog_for(settings, recipe)
     asked = outputs(settings)  # checked by validate: here only resolved
     kinds, formats, flow_formats, remote = asked.kinds, asked.formats, asked.flow_formats, asked.remote
     if remote is not None:

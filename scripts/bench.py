@@ -150,8 +150,8 @@ def compose_settings(args: argparse.Namespace, out_dir: str):
     """The CLI's default config with the benchmark's overrides -> (Settings, config dict)."""
     from omegaconf import OmegaConf
 
-    from simgen.configure.store import compose
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose
+    from simgen.compose.settings import to_settings
 
     overrides = [
         f"seed={args.seed}", f"start={args.start}", f"frames={args.frames}",

@@ -85,8 +85,8 @@ def overrides_for(res: str, variant: str, frames: int, out: str, extra: list[str
 def compose(overrides: list[str]):
     from omegaconf import OmegaConf
 
-    from simgen.configure.store import compose as compose_config
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose as compose_config
+    from simgen.compose.settings import to_settings
 
     cfg = compose_config(overrides)
     return to_settings(cfg), OmegaConf.to_container(cfg, resolve=True)

@@ -34,7 +34,7 @@ def main() -> None:
     from simgen.blender import BlenderBackend
     from simgen.config import SUPPORTS
     from simgen.pipeline import catalog_for, load_recipe, make_sequence_scenes
-    from simgen.configure.settings import to_settings
+    from simgen.compose.settings import to_settings
 
     backend = None
     print(f"{'support':8s} {'scenes':>6s} {'bodies':>6s} {'settle s mean':>13s} {'median':>7s} {'max':>6s} "

@@ -83,7 +83,7 @@ def obj_world() -> str:
 
 def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     """(name, simgen's arguments, files the run must leave under its output.dir) of every check."""
-    from simgen.configure.store import options
+    from simgen.compose.store import options
     from simgen.io.formats.exporters import EXPORTERS
     from simgen.labels.kinds import LABEL_KINDS
 

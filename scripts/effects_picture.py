@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def render(out_dir: Path, args: argparse.Namespace, extra: list[str]) -> None:
-    from simgen.configure.store import compose
+    from simgen.compose.store import compose
     from simgen.pipeline import run
-    from simgen.configure.settings import to_settings
+    from simgen.compose.settings import to_settings
 
     overrides = [f"seed={args.seed}", "frames=3", "sequence.length=3", f"scene={args.scene}",
                  f"render.width={args.width}", f"render.height={args.height}", f"render.samples={args.samples}",

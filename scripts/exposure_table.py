@@ -49,7 +49,7 @@ mean luma is below BLACK_MEAN (luma of the 8-bit sRGB image, 0..1)."""
 
 
 def default_options() -> list[list[str]]:
-    from simgen.configure.store import options
+    from simgen.compose.store import options
 
     found = options(["lighting", "materials"])
     lighting, materials = found["lighting"], found["materials"]
@@ -58,8 +58,8 @@ def default_options() -> list[list[str]]:
 
 
 def compose(overrides: list[str]):
-    from simgen.configure.store import compose as compose_config
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose as compose_config
+    from simgen.compose.settings import to_settings
 
     cfg = compose_config([*overrides, "output.dir=/nonexistent-unused"])
     return to_settings(cfg)

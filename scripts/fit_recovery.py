@@ -190,7 +190,7 @@ def main() -> int:
               f"at {a.size})\n{head}")
         print("| setting | truth | default | fitted | error | ok |\n|---|---|---|---|---|---|")
         from simgen.config import Settings
-        from simgen.configure.settings import validate
+        from simgen.compose.settings import validate
         from simgen.fit.space import defaults_of
 
         defaults = defaults_of(list(entries.values()), validate(Settings()))  # validate fills in the recipe's

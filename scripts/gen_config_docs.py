@@ -1,5 +1,5 @@
 """Write docs/config.md from the declarations in simgen/config/ (and the recipes' Config), the
-options Hydra sees (simgen.configure.store: each group's default is its dataclass, the other options
+options Hydra sees (simgen.compose.store: each group's default is its dataclass, the other options
 files in configs/), the experiment overlays in configs/experiment/ and the studies in configs/study/.
 
 Every field's documentation is the docstring under it and its bounds are its declared rule
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from simgen import config  # noqa: E402
 from simgen.cli.usage import top_comment  # noqa: E402
 from simgen.config.schema import allowed, default_of, field_docs, override_text  # noqa: E402
-from simgen.configure.store import default_options, options  # noqa: E402
+from simgen.compose.store import default_options, options  # noqa: E402
 from simgen.experiment import config as study  # noqa: E402
 from simgen.fit import config as fit  # noqa: E402
 from simgen.recipes import load_recipe  # noqa: E402

@@ -110,7 +110,7 @@ def frame_flow() -> str:
     ys = [44, 44 + h + 60, 44 + 2 * (h + 60)]
     boxes = [
         Box(xs[0], ys[0], w, h, "Config", ("simgen KEY=VALUE GROUP=OPTION", "Hydra composes configs/,",
-                                           "checked into typed Settings", "simgen/cli/, simgen/configure/"),
+                                           "checked into typed Settings", "simgen/cli/, simgen/compose/"),
             "config", mono=(0,)),
         Box(xs[1], ys[0], w, h, "The recipe draws the scene", ("make_sequence(settings,", "catalog, rng, length)",
                                                                "rng from (seed, frame index)", "scenes/NAME.py"),

@@ -9,9 +9,9 @@ command that rendered it.
     python scripts/make_gallery.py --out /tmp/g --size 64x48 --samples 1     # a tiny gallery elsewhere
 
 The entries come from the registry: a recipe in simgen.recipes or an option of a group in
-GROUPS (``simgen.configure.store.options()``) gets an entry without a line here (EXTRA gives one
+GROUPS (``simgen.compose.store.options()``) gets an entry without a line here (EXTRA gives one
 overrides of its own where it needs them). Each command runs in one served ``simgen`` process
-(simgen.procs.ServedCommands: Blender starts once); a picture is frame 0's image, its overlay
+(simgen.child_processes.ServedCommands: Blender starts once); a picture is frame 0's image, its overlay
 preview and its depth preview side by side (``output.previews=true`` writes them), reduced to a
 256-colour palette. tests/test_gallery.py checks that the committed page is what this script
 writes and that it lists every recipe and option.
@@ -97,7 +97,7 @@ def entries() -> list[Entry]:
     then the camera set-ups."""
     from simgen.cli.usage import describe
     from simgen.config.schema import first_sentence
-    from simgen.configure.store import options
+    from simgen.compose.store import options
 
     found = []
     for group, opts in options(GROUPS).items():
@@ -220,7 +220,7 @@ def main() -> int:
     size = tuple(int(v) for v in args.size.lower().split("x"))
     if len(size) != 2:
         ap.error(f"--size WxH, not {args.size!r}")
-    from simgen.procs import ServedCommands
+    from simgen.child_processes import ServedCommands
 
     todo = entries()
     names = {e.name for e in todo}

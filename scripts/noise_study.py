@@ -93,8 +93,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compose(overrides: list[str]):
-    from simgen.configure.store import compose as compose_config
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose as compose_config
+    from simgen.compose.settings import to_settings
 
     cfg = compose_config([*overrides, "output.dir=/nonexistent-unused"])
     return to_settings(cfg)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 def settings(parametric: float, width: int = 160, height: int = 120, samples: int = 16, out: str = ""):
     from simgen.config import RenderConfig, Settings
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     s = Settings(seed=11)
     s.render = RenderConfig(width=width, height=height, samples=samples, device="cpu")

@@ -207,7 +207,7 @@ def _error_line(stderr: bytes, code: int) -> str:
 def _run_command(argv: list[str], quiet: bool) -> None:
     """Run the ``simgen`` command ``argv`` to its end (module doc: Ctrl-C, a child tied to this
     process); a SimgenError with its one-line message when it fails."""
-    from simgen.procs import child_env
+    from simgen.child_processes import child_env
 
     env = child_env(tied=True)  # HYDRA_FULL_ERROR=1 passes on: the command then prints the traceback
     # a session of its own: Ctrl-C at a terminal reaches this process only, which passes one SIGINT on

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from simgen.config import RenderConfig, Settings
-from simgen.configure.settings import validate
+from simgen.compose.settings import validate
 from simgen.recipes import Recipe
 
 # Python's bytecode cache is work the test processes share: without it (PYTHONDONTWRITEBYTECODE, set
@@ -167,7 +167,7 @@ SIMGEN = str(Path(sys.executable).with_name("simgen"))
 
 
 class _Served:
-    """This worker's child for :func:`simgen_cli` (simgen.procs.ServedCommands), started again when
+    """This worker's child for :func:`simgen_cli` (simgen.child_processes.ServedCommands), started again when
     the environment it was started with has changed (a test's monkeypatch.setenv); ``end``: the
     second in which its last command ended."""
 
@@ -183,7 +183,7 @@ def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     writes what the command writes in a process of its own
     (test_child_processes.py::test_commands_served_in_one_process_write_what_each_command_writes);
     tests of the process itself (signals, its environment, the console script) start their own."""
-    from simgen.procs import ServedCommands
+    from simgen.child_processes import ServedCommands
 
     if _Served.child is None or _Served.env != dict(os.environ):
         if _Served.child is not None:

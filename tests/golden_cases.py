@@ -224,8 +224,8 @@ def render_case(name: str, out: Path) -> dict[str, object]:
     """Render golden case ``name`` into ``out`` through the CLI's config path and fingerprint it."""
     from omegaconf import OmegaConf
 
-    from simgen.configure.store import compose
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose
+    from simgen.compose.settings import to_settings
     from simgen.pipeline import run
 
     cfg = compose([*COMMON, *CASES[name], f"output.dir={out}"])

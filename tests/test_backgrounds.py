@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import set_settings, tiny_settings
 from simgen.scenes.tabletop import wall_reach
 from simgen.pipeline import run
-from simgen.configure.settings import validate
+from simgen.compose.settings import validate
 
 pytestmark = pytest.mark.render
 
@@ -184,7 +184,7 @@ def test_photos_on_walls_keep_their_aspect_and_the_labels(tmp_path):
 
 
 def test_flying_background_plane_shows_a_photo_with_labels_unchanged(tmp_path):
-    from simgen.configure.settings import default_scene
+    from simgen.compose.settings import default_scene
 
     photo = make_photo(tmp_path / "photos" / "gradient.png")
     runs = []

@@ -631,7 +631,7 @@ CASES = [
     C("impossible-placement", ["objects.count=[50,50]", "scene.area_radius=0.1"], "impossible placement: 50 objects"),
     C("tabletop-unknown-key", ["scene.depht=[1,2]"], "unknown key 'scene.depht'"),
     C("tabletop-flying-key", ["scene.depth=[1,2]"], "scene.depth is a setting of scene=flying; scene=tabletop has no"),
-    C("hydra-unknown-group-option", ["+effects=nope"],  # Hydra's own error, its first line (simgen.configure.store)
+    C("hydra-unknown-group-option", ["+effects=nope"],  # Hydra's own error, its first line (simgen.compose.store)
       "Could not find 'effects/nope' (HYDRA_FULL_ERROR=1 shows the details)"),
     # scene=flying
     C("flying-depth-reversed", ["scene=flying", "scene.depth=[2,1]"], "scene.depth=[2.0, 1.0]"),

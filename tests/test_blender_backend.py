@@ -11,7 +11,7 @@ import pytest
 from simgen.assets.meshes import load_asset
 from simgen.blender import BlenderBackend
 from simgen.config import RenderConfig, Settings
-from simgen.configure.settings import validate
+from simgen.compose.settings import validate
 from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
 
 pytestmark = pytest.mark.render

@@ -88,7 +88,7 @@ def test_a_render_child_stops_when_the_process_that_started_it_is_killed(tmp_pat
              f"p = subprocess.Popen([sys.executable, '-m', 'simgen.cli', *{args!r}], env=child_env(tied={tied}), "
              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n")
     script = ("import subprocess, sys, time\n"
-              "from simgen.procs import child_env\n" + start +
+              "from simgen.child_processes import child_env\n" + start +
               "print(p.pid, flush=True)\ntime.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
@@ -168,12 +168,12 @@ def test_commands_served_in_one_process_write_what_each_command_writes(tmp_path)
 
 
 def test_a_fits_render_child_is_started_again_after_a_crash_and_after_its_share_of_renders(tmp_path):
-    """simgen.procs.ServedCommands (a fit's renders): a child that dies in a render (here kill -9) fails that render
+    """simgen.child_processes.ServedCommands (a fit's renders): a child that dies in a render (here kill -9) fails that render
     with its status, and the next render gets a new child; so does every RESTART-th render; a
     command past its timeout is killed."""
     import threading
 
-    from simgen.procs import ServedCommands
+    from simgen.child_processes import ServedCommands
 
     child = ServedCommands()
     try:

@@ -7,7 +7,7 @@ import pytest
 
 from simgen import SimgenError
 from simgen.config import Settings
-from simgen.configure.settings import validate
+from simgen.compose.settings import validate
 from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
 
 WEIGHTS = {"mug": 4.0, "ball": 0.5, "ring": 0.0}

@@ -211,7 +211,7 @@ def test_help_is_simgens_own_usage(cli):
     text = result.stdout
     assert text.startswith("usage: simgen")
     from simgen.cli import CONFIG_DIR
-    from simgen.configure.store import default_options, options
+    from simgen.compose.store import default_options, options
 
     for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "study")):
         for option in group.glob("*.yaml"):

@@ -9,7 +9,7 @@ from conftest import tiny_settings
 from groundtruth import intersect, raycast_frame, uniform_neighbourhood
 from simgen.assets import load_mesh
 from simgen.config import Settings
-from simgen.configure.settings import validate
+from simgen.compose.settings import validate
 from simgen.core.camera import blender_lens
 from simgen.io.dataset.layout import read_frame
 from simgen.recipes import load_recipe

@@ -1,6 +1,6 @@
 """Hydra's config groups against the declared schema in simgen.config (pure, no rendering).
 
-* each group's default option is its dataclass (simgen.configure.store registers it): composing
+* each group's default option is its dataclass (simgen.compose.store registers it): composing
   the defaults gives the dataclass defaults, value for value and type for type, and no YAML
   file restates them;
 * every other option file names its group's default as its base and states only keys that
@@ -31,14 +31,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 import simgen.config
-import simgen.configure.store
+import simgen.compose.store
 from simgen import SimgenError
 from simgen.config import DEVICES, RUN_FOLDER, RenderConfig, Settings
-from simgen.configure.store import default_options, groups, options, registered
+from simgen.compose.store import default_options, groups, options, registered
 from simgen.core.paths import CONFIG_DIR
 from simgen.experiment.config import is_study_file
 from simgen.config.schema import check_fields, field_docs, rule_of
-from simgen.configure.settings import default_scene, default_settings, to_settings, validate
+from simgen.compose.settings import default_scene, default_settings, to_settings, validate
 from simgen.recipes import BUILTIN, load_recipe
 
 GLOBAL_GROUPS = ("experiment",)
@@ -54,7 +54,7 @@ FILE_OPTIONS = [(g, o) for g, o in SCHEMA_OPTIONS if registered(g, o) is None]
 TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_dataclass(f.type)
              and f.name not in GROUPS]
 
-# Where the composed config spells a default otherwise than the dataclass (simgen.configure.store):
+# Where the composed config spells a default otherwise than the dataclass (simgen.compose.store):
 # on the command line the dataset goes to Hydra's run folder, which only exists inside a Hydra
 # run, and the {name: value} settings of objects are null (Hydra's struct mode only lets
 # ``objects.dirs={a: b}`` set a null, not add keys to an empty dict), read as {}.
@@ -65,7 +65,7 @@ COMPOSED_SPELLINGS = {("output", "dir"): (RUN_FOLDER, "outputs/dataset"),
 
 @functools.lru_cache(maxsize=None)
 def _composed(overrides: tuple[str, ...], return_hydra_config: bool):
-    return simgen.configure.store.compose(overrides, return_hydra_config=return_hydra_config)
+    return simgen.compose.store.compose(overrides, return_hydra_config=return_hydra_config)
 
 
 def _compose(overrides=(), return_hydra_config=False):
@@ -130,9 +130,9 @@ def test_each_default_option_is_its_dataclass():
 
 def test_registering_twice_changes_nothing():
     before = OmegaConf.to_container(_compose(), resolve=False)
-    simgen.configure.store.register()
-    simgen.configure.store.register()
-    assert OmegaConf.to_container(simgen.configure.store.compose(), resolve=False) == before
+    simgen.compose.store.register()
+    simgen.compose.store.register()
+    assert OmegaConf.to_container(simgen.compose.store.compose(), resolve=False) == before
 
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -147,7 +147,7 @@ def test_every_option_converts_directly_to_what_omegaconf_makes_of_it(tmp_path, 
     """to_settings builds Settings from a composed config without OmegaConf's merge when every value
     has its declared type: for every option (with {name: value} settings and an int where a float is
     declared), that way is taken and gives what the merge into the declarations gives, type for type."""
-    from simgen.configure.settings import _declared, _typed
+    from simgen.compose.settings import _declared, _typed
 
     cfg = _compose([f"{group}={option}", "objects.weights={cube: 2}", "objects.dirs={mine: /data}"])
     cfg.output.dir = str(tmp_path / "out")
@@ -175,7 +175,7 @@ def test_every_option_converts_directly_to_what_omegaconf_makes_of_it(tmp_path, 
 def test_values_of_another_type_are_left_to_omegaconf(tmp_path, path, value):
     """What OmegaConf would convert or refuse is not built directly: to_settings then takes the
     merge, whose conversions and worded refusals (test_wrong_type_names_key_and_fix) stand."""
-    from simgen.configure.settings import _typed
+    from simgen.compose.settings import _typed
 
     values = OmegaConf.to_container(_compose())
     values["output"]["dir"] = str(tmp_path / "out")
@@ -310,7 +310,7 @@ def test_objects_dirs_override_composes(tmp_path):
 
     Fails while objects.dirs composes as a typed ``{}`` (Hydra's struct mode refuses new keys:
     ``Could not override 'objects.dirs'. Key 'gadget' is not in struct``) or a typed null
-    (OmegaConf cannot merge a mapping into it); simgen.configure.store.composed composes it as
+    (OmegaConf cannot merge a mapping into it); simgen.compose.store.composed composes it as
     an untyped null, which to_settings reads as {}.
     """
     s = _settings(tmp_path, ["objects.catalog=null", f"objects.dirs={{gadget: '{tmp_path}'}}"])
@@ -557,11 +557,11 @@ def test_scene_of_another_recipe_is_refused():
 
 def test_config_layer_imports_no_recipe_pipeline_or_blender():
     """simgen.config (and the schema vocabulary) sit below the recipes: importing them loads no
-    scene recipe, no simgen.recipes, no simgen.configure (settings, store: above them), no pipeline
+    scene recipe, no simgen.recipes, no simgen.compose (settings, store: above them), no pipeline
     and no Blender."""
     code = ("import sys, simgen.config, simgen.config.schema; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bpy' or m.startswith('simgen.scenes') "
-            "or m in ('simgen.recipes', 'simgen.pipeline', 'simgen.configure.settings', 'simgen.configure.store', "
+            "or m in ('simgen.recipes', 'simgen.pipeline', 'simgen.compose.settings', 'simgen.compose.store', "
             "'simgen.blender')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(simgen.config.__file__).parents[2]).stdout
@@ -569,7 +569,7 @@ def test_config_layer_imports_no_recipe_pipeline_or_blender():
     for module in Path(simgen.config.__file__).parent.glob("*.py"):  # every group's module
         source = module.read_text()
         for name in ("simgen.scenes", "simgen.recipes", "simgen.pipeline", "simgen.blender",
-                     "simgen.configure.settings", "simgen.configure.store"):
+                     "simgen.compose.settings", "simgen.compose.store"):
             assert f"import {name}" not in source and f"from {name} " not in source, (module.name, name)
 
 

@@ -298,3 +298,26 @@ def test_no_page_names_a_commit_or_an_issue():
              for n, line in enumerate(page.read_text().splitlines(), 1)
              for m in [*COMMIT.finditer(line), *ISSUE.finditer(line)]]
     assert not named, "pages name commits or issues (give a date and a command instead):\n" + "\n".join(named)
+
+
+def test_a_frames_path_names_modules_and_functions_that_exist():
+    """docs/explanation/architecture.md, "A frame's path": every module it names is a file of the
+    package (``scenes/NAME.py``: a recipe; ``io/formats/*.py``: that folder), and every function
+    ``name()`` of a step is defined in one of the modules that step names."""
+    import re
+
+    page = (ROOT / "docs" / "explanation" / "architecture.md").read_text()
+    section = page.split("## A frame's path", 1)[1].split("\n## ", 1)[0]
+    steps = re.split(r"\n\d+\. ", section)[1:]
+    assert len(steps) >= 10
+    for step in steps:
+        files = []
+        for ref in re.findall(r"`((?:simgen/|scenes/)?[\w/*.]+\.py)`", step):
+            rel = ref if ref.startswith(("simgen/", "scenes/")) else f"simgen/{ref}"
+            if "*" in rel or "NAME" in rel:
+                assert list(ROOT.glob(rel.replace("NAME", "*"))), ref
+                continue
+            assert (ROOT / rel).is_file(), ref
+            files.append(ROOT / rel)
+        for name in re.findall(r"`(\w+)\(\)`", step):
+            assert any(re.search(rf"^\s*def {name}\(", f.read_text(), re.M) for f in files), (name, step[:60])

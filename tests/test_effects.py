@@ -446,8 +446,8 @@ def test_effects_are_deterministic(runs):
 
 
 def test_the_camera_option_turns_every_effect_on(tmp_path):
-    from simgen.configure.store import compose
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose
+    from simgen.compose.settings import to_settings
 
     cfg = compose(["effects=camera", f"output.dir={tmp_path}"])
     default = compose([f"output.dir={tmp_path}"])

@@ -317,7 +317,7 @@ def test_a_scene_file_runs_no_code_when_read_or_rendered(tmp_path, cache):
 @pytest.mark.render
 def test_bad_supports_labels_cameras_and_a_file_without_geometry_are_one_line(tmp_path, files, cache):
     from simgen.cli.study import check_dataset
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
     from simgen.scenes.environment import file_views, part_categories, surfaces_of
 
     s = check_dataset(["scene=environment", f"scene.file={files['obj']}", "scene.supports=[shelf*]",
@@ -352,7 +352,7 @@ def test_bad_supports_labels_cameras_and_a_file_without_geometry_are_one_line(tm
 @pytest.mark.render
 def test_the_files_lights_are_read_and_switched_off_scaled_and_coloured_per_frame(tmp_path, cache):
     from simgen.cli.study import check_dataset
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
     from simgen.pipeline.frames import make_frame_scene
     from simgen.recipes import load_recipe
 
@@ -592,7 +592,7 @@ def test_objects_stay_inside_the_volume_the_config_names(tmp_path, files, cache)
     """scene.volumes=[table_top, 'leg*']: the box of the table's top and legs together; the objects
     stand on the floor under the table, their footprints inside it and below its top."""
     from simgen.cli.study import check_dataset
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
     from simgen.pipeline.frames import make_frame_scene
     from simgen.recipes import load_recipe
 
@@ -619,7 +619,7 @@ def test_a_camera_sees_the_fraction_of_the_objects_the_config_asks_by_an_indepen
     test's own boxes); without it some draws see less, so the check is what keeps them."""
     from simgen.cli.study import check_dataset
     from simgen.core.camera import project
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
     from simgen.pipeline.frames import make_frame_scene
     from simgen.recipes import load_recipe
     from simgen.scenes.environment import sight_points
@@ -698,7 +698,7 @@ def test_the_files_world_shader_lights_the_scene_where_the_config_asks(tmp_path,
     nothing and what lights the room; a file without a world is refused in one line."""
     from simgen.cli.study import check_dataset
     from simgen.io.dataset.layout import read_frame
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
     from simgen.pipeline.frames import make_frame_scene
     from simgen.recipes import load_recipe
 
@@ -760,7 +760,7 @@ def test_objects_hidden_from_rendering_name_a_volume_and_a_cameras_region(tmp_pa
     stands inside the empty's cube (scene.camera_regions), the objects on the part of the table top
     inside the box (scene.volumes)."""
     from simgen.cli.study import check_dataset
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
     from simgen.pipeline.frames import make_frame_scene
     from simgen.recipes import load_recipe
 

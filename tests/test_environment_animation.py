@@ -207,7 +207,7 @@ def test_a_deforming_part_played_or_a_still_file_is_refused_in_one_line(tmp_path
 
 
 def _catalog(settings):
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
 
     return catalog_for(settings)
 

@@ -116,7 +116,7 @@ def test_the_fake_is_laid_out_as_cycles_writes(tmp_path):
     from simgen.blender import BlenderBackend
     from simgen.config import RenderConfig, Settings
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     s = validate(Settings())
     s.render = RenderConfig(width=8, height=6, samples=1, device="cpu", denoise=True)

@@ -1124,10 +1124,10 @@ def test_the_final_round_drops_a_finalist_that_cannot_render_and_best_yaml_rende
 def test_a_candidate_whose_objects_cannot_be_placed_is_refused_before_it_renders():
     from types import SimpleNamespace
 
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
     from simgen.fit.plan import Plan
 
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
 
     settings = validate(Settings())
     plan = Plan(SimpleNamespace(seed=0), Path("."), [], [], {}, None, {}, {}, settings, catalog=catalog_for(settings))

@@ -17,8 +17,8 @@ from simgen.scenes import flying
 from simgen import SimgenError
 from simgen.assets import build_catalog, load_mesh
 from simgen.config import Settings
-from simgen.configure.store import compose
-from simgen.configure.settings import validate
+from simgen.compose.store import compose
+from simgen.compose.settings import validate
 from simgen.core.camera import pixel_rays, project
 from simgen.core.scene import Material, Texture
 from simgen.core.transforms import axis_angle

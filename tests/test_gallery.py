@@ -57,7 +57,7 @@ def g():
 
 
 def test_the_gallery_has_an_entry_for_every_recipe_and_option(g):
-    from simgen.configure.store import registered
+    from simgen.compose.store import registered
     from simgen.recipes import RECIPES
 
     names = [e.name for e in g.entries()]

@@ -382,7 +382,7 @@ def test_catalog_keypoints_end_to_end(tmp_path):
 
 def test_catalog_source_without_keypoints_is_refused_before_rendering(tmp_path):
     """The settings' validator (the check every entry point runs before a frame) refuses them."""
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
     from simgen.pipeline import run
 
     s = _catalog_settings(tmp_path, _catalog(tmp_path, declare_ball=False))

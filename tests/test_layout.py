@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("simgen.recipes",),                                        # the recipe protocol and loader
     ("simgen.scenes",),                                         # the recipes themselves (scenes/)
     ("simgen.blender",),                                        # the bpy boundary
-    ("simgen.configure",),                                      # config -> validated Settings, Hydra's groups, the
+    ("simgen.compose",),                                      # config -> validated Settings, Hydra's groups, the
                                                                 # settings' catalog (they know the recipes: above them)
     ("simgen.pipeline",),                                       # the frame loop: a run from its checked settings
     ("simgen.experiment",),                                     # studies: render arms, train, score

@@ -356,7 +356,7 @@ def test_amodal_masks_through_a_lens_are_a_ray_cast_of_each_object_alone_through
 def test_amodal_masks_through_a_lens_that_sees_beyond_90_degrees_are_refused(tmp_path):
     from conftest import tiny_settings
     from simgen import SimgenError
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     K = np.array([[18.0, 0.0, 47.5], [0.0, 18.0, 35.5], [0.0, 0.0, 1.0]])  # the corners are ~3.3 rad out
     s = tiny_settings(tmp_path / "out", frames=1, width=96, height=72)

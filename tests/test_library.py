@@ -827,9 +827,9 @@ def test_frames_and_dataset_json_name_the_library_entries_they_drew(tmp_path):
     import trimesh
     from omegaconf import OmegaConf
 
-    from simgen.configure.store import compose
+    from simgen.compose.store import compose
     from simgen.pipeline import run
-    from simgen.configure.settings import to_settings
+    from simgen.compose.settings import to_settings
 
     repo = Path(__file__).resolve().parents[1]
     lib = tmp_path / "lib"

@@ -123,8 +123,8 @@ def test_the_ground_truth_scores_perfectly_against_itself_and_a_swap_does_not(da
 
 def test_mot_without_the_visibility_label_is_refused_in_one_line(tmp_path):
     from simgen import SimgenError
-    from simgen.configure.settings import to_settings
-    from simgen.configure.store import compose
+    from simgen.compose.settings import to_settings
+    from simgen.compose.store import compose
 
     with pytest.raises(SimgenError) as e:
         to_settings(compose([f"output.dir={tmp_path}", "output.formats=[coco,mot]"]))

@@ -1,4 +1,4 @@
-"""One validator: every rule about settings is checked by :func:`simgen.configure.settings.validate`
+"""One validator: every rule about settings is checked by :func:`simgen.compose.settings.validate`
 before anything renders, and each entry point reaches it: ``simgen`` (a run), ``simgen validate
 KEY=VALUE ...``, ``simgen study`` (every arm's config) and ``simgen fit`` (its base config; the
 space's corners go through the same check). Each case runs in this process with Blender guarded
@@ -92,7 +92,7 @@ def test_a_lens_rule_holds_for_every_recipe_that_takes_a_lens():
     through the lens as tabletop does) refuses a focal jitter without a calibration too."""
     from simgen import SimgenError
     from simgen.config import Settings
-    from simgen.configure.settings import default_scene, validate
+    from simgen.compose.settings import default_scene, validate
 
     scene = default_scene("environment")
     scene.file = str(Path(__file__).resolve().parents[1] / "assets" / "environments" / "bin.glb")

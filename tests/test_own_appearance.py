@@ -127,9 +127,9 @@ RENDER = ["render.width=96", "render.height=72", "render.samples=8", "render.ada
 def render(folder: Path, mesh: Path, out: Path, *extra: str, frames: int = 3) -> Path:
     from omegaconf import OmegaConf
 
-    from simgen.configure.store import compose
+    from simgen.compose.store import compose
     from simgen.pipeline import run
-    from simgen.configure.settings import to_settings
+    from simgen.compose.settings import to_settings
 
     cfg = compose([
         *[o.strip("'") for o in RENDER], f"objects.catalog={catalog(folder, mesh)}", f"frames={frames}",

@@ -176,7 +176,7 @@ def test_pick_objects_replaces_catalog_meshes_by_chance():
 def test_frame_shapes_are_a_function_of_seed_and_index(recipe_name):
     from simgen.config import Settings
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
-    from simgen.configure.settings import default_scene, validate
+    from simgen.compose.settings import default_scene, validate
 
     s = validate(Settings(scene=default_scene(recipe_name)))
     s.objects = dataclasses.replace(s.objects, parametric=1.0)
@@ -205,7 +205,7 @@ def test_frame_shapes_are_a_function_of_seed_and_index(recipe_name):
 def parametric_dataset(tmp_path_factory):
     from conftest import tiny_settings
     from simgen.pipeline import run
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     root = tmp_path_factory.mktemp("parametric")
     s = tiny_settings(root, frames=3, width=96, height=72, samples=2)
@@ -253,7 +253,7 @@ def test_backend_uses_uvs_and_drops_old_shapes():
     from simgen.blender import BlenderBackend
     from simgen.config import RenderConfig, Settings
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     s = validate(Settings())
     s.objects = dataclasses.replace(s.objects, parametric=1.0)

@@ -127,9 +127,9 @@ def test_pbr_draws_come_from_their_own_stream(tmp_path):
 def render(tmp_path: Path, name: str, *extra: str) -> Path:
     from omegaconf import OmegaConf
 
-    from simgen.configure.store import compose
+    from simgen.compose.store import compose
     from simgen.pipeline import run
-    from simgen.configure.settings import to_settings
+    from simgen.compose.settings import to_settings
 
     out = tmp_path / name
     cfg = compose([

@@ -36,7 +36,7 @@ from simgen.scenes.tabletop import drop_objects
 from simgen import SimgenError
 from simgen.assets import BUNDLED_BOX
 from simgen.config import SUPPORTS
-from simgen.configure.settings import validate
+from simgen.compose.settings import validate
 from simgen.sampling.physics import BIN_WALL, TABLE_TOP, drop_centres, sample_support
 from simgen.sampling.random import random_rotation
 from test_cli import Cli

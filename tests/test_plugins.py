@@ -283,8 +283,8 @@ def test_plugin_trainers_and_recipes(plugins):
     assert available() == ["bin_picking", "environment", "flying", "tabletop", "plugscene"]
     recipe = load_recipe("plugscene")
     assert recipe.name == "plugscene" and recipe.Config().recipe == "plugscene"
-    from simgen.configure.store import compose
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose
+    from simgen.compose.settings import to_settings
 
     composed = compose(["scene=plugscene", "output.dir=/tmp/x"])  # a plugin's recipe is an option of scene
     assert composed.scene.recipe == "plugscene" and isinstance(to_settings(composed).scene, recipe.Config)

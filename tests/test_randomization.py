@@ -23,13 +23,13 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 import simgen.cli
-from simgen.configure.store import compose, options
+from simgen.compose.store import compose, options
 from simgen.experiment.config import is_study_file
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import sample_material
 from simgen.sampling.random import chance
 from simgen.config import Settings
-from simgen.configure.settings import to_settings
+from simgen.compose.settings import to_settings
 from simgen.core.scene import GRADIENT_TYPES, PROCEDURAL_TEXTURES
 from simgen.sampling.random import blackbody_rgb, hsv_color, srgb_to_linear, uniform
 from test_cli import Cli, q  # the subprocess helper of tests/test_cli.py

@@ -82,8 +82,8 @@ def test_a_recipe_outside_scenes_is_picked_on_the_command_line(user_module, tmp_
     """``~scene +scene.recipe=PKG.MODULE +scene.KEY=VALUE``: no shipped option of the scene group,
     the recipe's own Config types what the command line sets (as for a shipped recipe)."""
     from simgen.cli import check_overrides
-    from simgen.configure.store import compose
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose
+    from simgen.compose.settings import to_settings
 
     source = GOOD.replace('    recipe: str = "{name}"\n', '    recipe: str = "{name}"\n    size: float = 1.0\n')
     name = user_module("mine", source.format(name="userrecipes.mine"))

@@ -8,7 +8,7 @@ import pytest
 from simgen import SimgenError
 from simgen.assets import load_mesh
 from simgen.config import Settings
-from simgen.configure.settings import validate
+from simgen.compose.settings import validate
 from simgen.recipes import load_recipe
 from simgen.pipeline import catalog_for, make_frame_scene
 from simgen.pipeline.frames import check_placement

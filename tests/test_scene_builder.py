@@ -21,7 +21,7 @@ ABOVE = SimpleNamespace(camera_distance=[0.9, 1.3], camera_elevation=[75.0, 90.0
 
 def settings_and_catalog(tmp_path, *overrides):
     from simgen.cli.study import check_dataset
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
 
     s = check_dataset(["scene=bin_picking", "objects.count=[3,3]", f"output.dir={tmp_path / 'out'}", *overrides])
     return s, catalog_for(s)

@@ -202,7 +202,7 @@ def test_a_calibrated_rig_s_disparity_and_occlusion_match_a_ray_cast(calibrated_
 
 
 def test_a_calibration_of_one_camera_is_no_stereo_rig(tmp_path):
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     s = stereo_settings(tmp_path / "one")
     Ks, Ds, _, _ = rig_matrices()
@@ -349,7 +349,7 @@ def test_the_middlebury_export_reads_back_as_middlebury_defines_it(pair):
 def test_the_rig_is_the_frame_loop_s_so_a_flying_sequence_gets_pairs_too(tmp_path):
     """The stereo rig is applied to whatever scenes a recipe draws: flying's moving objects, in a
     sequence with flow, get a right view, disparity and occlusion on every frame."""
-    from simgen.configure.settings import validate as validate_settings
+    from simgen.compose.settings import validate as validate_settings
     from simgen.scenes import flying
 
     s = tiny_settings(tmp_path / "fly", frames=3, width=64, height=48, samples=1)

@@ -232,7 +232,7 @@ def test_simgen_tone_is_blenders_view_transform_on_a_render(tmp_path):
     from simgen.blender import BlenderBackend
     from simgen.config import RenderConfig, Settings
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     s = Settings()
     s.render = RenderConfig(width=96, height=72, samples=8, device="cpu")
@@ -260,7 +260,7 @@ def test_denoiser_adaptive_sampling_and_clamping_leave_the_labels_alone():
     from simgen.blender import BlenderBackend
     from simgen.config import RenderConfig, Settings
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
 
     size = dict(width=64, height=48, samples=16, device="cpu")
     s = Settings()

@@ -74,7 +74,7 @@ def test_only_simgen_torch_imports_torch():
 def sequence_ds(tmp_path_factory) -> Path:
     """One sequence of 3 steps (tabletop, moving camera) at 96x72, 2 samples: frames with flow."""
     from simgen.pipeline import run
-    from simgen.configure.settings import validate
+    from simgen.compose.settings import validate
     from tests.conftest import tiny_settings
 
     root = tmp_path_factory.mktemp("torch_seq")

@@ -277,8 +277,8 @@ def test_sampling_options_draw_where_and_when_they_say(pinhole):
 ])
 def test_tracks_that_cannot_be_made_are_refused_in_one_line(args, expect, tmp_path):
     from simgen import SimgenError
-    from simgen.configure.settings import to_settings
-    from simgen.configure.store import compose
+    from simgen.compose.settings import to_settings
+    from simgen.compose.store import compose
 
     with pytest.raises(SimgenError) as e:
         to_settings(compose([f"output.dir={tmp_path}", "output.labels=[tracks]", *args]))
@@ -340,8 +340,8 @@ def test_tracks_through_a_rig_of_several_cameras_are_refused_and_a_stereo_pairs_
     import dataclasses
 
     from simgen import SimgenError
-    from simgen.configure.settings import check_tracks, to_settings
-    from simgen.configure.store import compose
+    from simgen.compose.settings import check_tracks, to_settings
+    from simgen.compose.store import compose
 
     s = to_settings(compose([f"output.dir={tmp_path}", "output.labels=[tracks]", "sequence.length=3",
                              "camera.rig=stereo"]))  # accepted: one frame per step, the right image a label

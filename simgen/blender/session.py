@@ -19,7 +19,7 @@ import bpy
 from simgen.errors import SimgenError
 from simgen.config import RenderConfig
 from simgen.io.exr import NORMAL_AOV
-from simgen.procs import quiet_fds
+from simgen.child_processes import quiet_fds
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from simgen.cli.overrides import check_overrides, quote, refuse_studies
 from simgen.cli.usage import HELP_FLAGS, usage
 from simgen.core.paths import CONFIG_DIR
 from simgen.io.names import LOGS_DIR
-from simgen.procs import die_with_parent
+from simgen.child_processes import die_with_parent
 
 PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
 """Hydra flags that take no value; with any other flag simgen leaves the command to Hydra."""
@@ -53,7 +53,7 @@ _full_error = False
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
     from simgen.pipeline import run
-    from simgen.configure.settings import to_settings
+    from simgen.compose.settings import to_settings
 
     handler = None
     root = logging.getLogger()
@@ -166,10 +166,10 @@ def _main() -> None:
         fail(f"config folder {CONFIG_DIR} not found: this simgen install is incomplete; reinstall it "
              "(`pip install simgen-*.whl`, or `pip install -e .` in a checkout)")
     args = sys.argv[1:]
-    if args and args[0] in SUBCOMMANDS:  # those that compose a config store it themselves (simgen.configure.store.compose)
+    if args and args[0] in SUBCOMMANDS:  # those that compose a config store it themselves (simgen.compose.store.compose)
         SUBCOMMANDS[args[0]](args[1:])
         return
-    from simgen.configure.store import register
+    from simgen.compose.store import register
 
     register()  # the config groups' defaults are the declared dataclasses: stored before Hydra composes
     if any(a in HELP_FLAGS for a in args):
@@ -217,7 +217,7 @@ def _main() -> None:
 
             if not isinstance(e, (HydraException, OmegaConfBaseException)):
                 raise
-            from simgen.configure.store import composition_error
+            from simgen.compose.store import composition_error
 
             fail(str(composition_error(e, details="HYDRA_FULL_ERROR=1 shows the details")))
         finally:

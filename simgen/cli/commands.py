@@ -101,7 +101,7 @@ def validate_config(overrides: list[str]) -> None:
     """``simgen validate KEY=VALUE ...``: :func:`simgen.cli.study.check_dataset` of the overrides
     (the check every entry point shares), and a line saying what the config would render."""
     from simgen.cli.study import check_dataset
-    from simgen.configure.settings import outputs
+    from simgen.compose.settings import outputs
 
     flags = [a for a in overrides if a.startswith("-")]
     if flags:

@@ -102,12 +102,12 @@ def check_overrides(overrides: list[str]) -> list[Any]:
     """Parse the command-line overrides as Hydra will and check every key and group option
     (every value of a sweep, before its first job runs); a one-line SimgenError with a "did you
     mean" for the first bad one. Returns the parsed overrides. The values are checked when the
-    config is composed and converted (simgen.configure.settings.to_settings)."""
+    config is composed and converted (simgen.compose.settings.to_settings)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from simgen.configure.store import options as group_options
-    from simgen.configure.store import registered
+    from simgen.compose.store import options as group_options
+    from simgen.compose.store import registered
     from simgen.config.schema import UnknownKey, check_key, did_you_mean, renamed
 
     parser = OverridesParser.create()

@@ -1,6 +1,6 @@
 """``python -m simgen.cli.serve``: ``simgen`` commands run one after another in one process, for a
 parent that runs many small ones (a fit's trials, a study's datasets, the tests' commands; the
-parent's side is :class:`simgen.procs.ServedCommands`). Each command does what ``simgen ARGS``
+parent's side is :class:`simgen.child_processes.ServedCommands`). Each command does what ``simgen ARGS``
 does, without starting Python, Hydra, trimesh and Blender again: about 2-3 s of every short
 command on 2 cores.
 
@@ -10,7 +10,7 @@ stderr to a file of its own; ``"cwd": FOLDER``: run it in another folder than th
 reads ``{"code": N}``, N the exit status ``simgen ARGS`` would have had. The process ends at the
 end of its input, and after a command that a SIGINT or SIGTERM stopped: its parent is stopping,
 or has died (:func:`watch_parent`): the render in flight stops after its frame, as in a fit's
-``simgen`` children before (tied, :func:`simgen.procs.child_env`)."""
+``simgen`` children before (tied, :func:`simgen.child_processes.child_env`)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def run_command(args: list[str]) -> int:
 
 def watch_parent(every: float = 0.5) -> None:
     """Send this process SIGTERM when its parent has died (it is given another; a thread looks
-    every ``every`` s). Not prctl's PDEATHSIG (:func:`simgen.procs.tie_to`): that follows the
+    every ``every`` s). Not prctl's PDEATHSIG (:func:`simgen.child_processes.tie_to`): that follows the
     thread that started this process, and a fit starts it from a render thread that ends before
     the fit does."""
     parent = os.getppid()

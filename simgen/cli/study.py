@@ -64,8 +64,8 @@ def resolve_study(name_or_path: str) -> Path:
 def check_dataset(overrides: list[str]) -> Any:
     """Check a simgen command line as a run would (keys, options, every value) without rendering;
     its Settings."""
-    from simgen.configure.store import compose
-    from simgen.configure.settings import to_settings
+    from simgen.compose.store import compose
+    from simgen.compose.settings import to_settings
 
     check_overrides(overrides)
     return to_settings(compose(overrides))

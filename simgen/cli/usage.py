@@ -26,7 +26,7 @@ def top_comment(path: Path) -> str:
 def describe(group: str, option: str) -> str:
     """What option ``group=option`` is for: the docstring of the dataclass it is, or the comment
     at the top of its file."""
-    from simgen.configure.store import registered
+    from simgen.compose.store import registered
 
     cls = registered(group, option)
     if cls is not None:
@@ -43,7 +43,7 @@ COMMAND_LINE_DEFAULTS = {"output.dir": "outputs/DATE/TIME"}
 def usage() -> str:
     """simgen's own --help text: groups and options, the common keys, examples, the docs."""
     from simgen.config import DEFAULT_RECIPE, Settings
-    from simgen.configure.store import options as group_options
+    from simgen.compose.store import options as group_options
     from simgen.config.schema import allowed, default_of, field_docs, first_sentence, override_text, rule_of
 
     lines = ["usage: simgen [-m] [KEY=VALUE ...] [GROUP=OPTION ...]", "",

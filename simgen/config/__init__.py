@@ -7,22 +7,22 @@ The package declares simgen's configuration, one module per group: :mod:`.render
 limits and choices; :mod:`.settings` the :class:`Settings` tree and :func:`check_settings`;
 :mod:`simgen.config.schema` the vocabulary they are declared in (``setting()``, ``span()``, the
 field checks). This module re-exports every name of them: ``from simgen.config import X`` is the
-way to import any of them. What needs the scene recipes is the package :mod:`simgen.configure`,
-higher in the layers: :mod:`simgen.configure.settings` a composed config made :class:`Settings`
-with its recipe, and :func:`~simgen.configure.settings.validate`; :mod:`simgen.configure.store`
+way to import any of them. What needs the scene recipes is the package :mod:`simgen.compose`,
+higher in the layers: :mod:`simgen.compose.settings` a composed config made :class:`Settings`
+with its recipe, and :func:`~simgen.compose.settings.validate`; :mod:`simgen.compose.store`
 Hydra's config groups (ConfigStore, compose, Hydra's errors in one line).
 
 Each field declares its type, default and bounds (:func:`simgen.config.schema.setting`,
 :func:`simgen.config.schema.span`) with its meaning in the docstring under it; a group's class
 docstring says what its defaults give. Each dataclass is its group's default option in Hydra
-(:mod:`simgen.configure.store`); the option files under ``configs/`` state only what differs.
+(:mod:`simgen.compose.store`); the option files under ``configs/`` state only what differs.
 :func:`check_settings` checks a Settings tree against these declarations (one generic walk)
 plus the few rules that tie fields together. docs/config.md and ``simgen --help`` are
 generated from the same declarations.
 
 This package sits low in the layers: it imports no recipe (``scenes``), no pipeline and no
 Blender. Turning a composed Hydra config into Settings with the recipe's own Config, and the
-recipe's own checks, live higher up in :mod:`simgen.configure.settings`.
+recipe's own checks, live higher up in :mod:`simgen.compose.settings`.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class Settings:
     objects: ObjectsConfig = field(default_factory=ObjectsConfig)
     scene: Any = None
     """The recipe's own Config dataclass (scenes/<recipe>.py), chosen by scene.recipe; None stands
-    for the default recipe's defaults (simgen.configure.settings.validate fills it in)."""
+    for the default recipe's defaults (simgen.compose.settings.validate fills it in)."""
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -54,7 +54,7 @@ def check_settings(s: Settings) -> Settings:
     """Check ``s`` against every field's declaration (:func:`simgen.config.schema.check_fields`), the
     rules that tie fields together, and the output folder; a one-line SimgenError naming the key
     and the fix. The files the settings name (HDRIs, texture images) and the recipe's own checks
-    are :func:`simgen.configure.settings.validate`'s."""
+    are :func:`simgen.compose.settings.validate`'s."""
     check_fields(s)
     if s.start + s.frames - 1 > MAX_FRAME_INDEX:
         raise SimgenError(f"start={s.start} frames={s.frames} reach frame index {s.start + s.frames - 1}, beyond "

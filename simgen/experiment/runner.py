@@ -41,7 +41,7 @@ from simgen.experiment.from_fit import best_overrides
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.io.names import COCO_JSON, LOGS_DIR
-from simgen.procs import SERVED, child_env
+from simgen.child_processes import SERVED, child_env
 
 STATS = ("AP", "AP50", "AP75")
 
@@ -124,7 +124,7 @@ class ArmData:
 
 def render_dataset(ds: Dataset, launch: list[str], say: Callable[[str], None]) -> dict[str, Any]:
     """Render (or resume, or keep) one dataset with the simgen command line, in the render child
-    (:data:`simgen.procs.SERVED`: Python, Hydra and Blender start once for the study's datasets);
+    (:data:`simgen.child_processes.SERVED`: Python, Hydra and Blender start once for the study's datasets);
     its output goes to stderr."""
     before = frames_on_disk(ds.folder)
     if before >= ds.frames:

@@ -50,7 +50,7 @@ class Projector:
     """The label statistics of a randomization's scenes, projected (see the module doc)."""
 
     def __init__(self, settings: Any, frames: Sequence[int], catalog: Any = None):
-        from simgen.configure.settings import catalog_for
+        from simgen.compose.settings import catalog_for
         from simgen.recipes import load_recipe
 
         self.settings, self.frames = settings, list(frames)

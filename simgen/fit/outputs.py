@@ -152,7 +152,7 @@ def best_yaml(plan: Plan, result: Fitted) -> str:
     import yaml
 
     values = result.values
-    from simgen.configure.store import groups as setting_groups
+    from simgen.compose.store import groups as setting_groups
 
     known = {"scene", "experiment", *setting_groups()}
     groups, keys = [], {}

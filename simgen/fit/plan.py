@@ -103,7 +103,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     base config and the space's extremes as simgen would run them (``validate``: composes and
     checks a command line, returns its Settings), the target images and labels."""
     from simgen.fit.stats import IMAGE_STATS, LABEL_STATS
-    from simgen.configure.settings import catalog_for
+    from simgen.compose.settings import catalog_for
     from simgen.recipes import load_recipe
 
     folder = fit.folder

@@ -40,7 +40,7 @@ from simgen.fit.distance import Distance
 from simgen.fit.space import Entry, params_of, values_of
 from simgen.io.files import read_json
 from simgen.io.names import COCO_JSON, META_DIR
-from simgen.procs import thread_map
+from simgen.child_processes import thread_map
 from simgen.sampling.lighting import POWER_RANGE, light_color
 from simgen.sampling.random import uniform
 

@@ -22,7 +22,7 @@ from simgen.fit.space import Entry
 from simgen.io.files import read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
-from simgen.procs import SERVED, quiet_fds
+from simgen.child_processes import SERVED, quiet_fds
 
 KEEP = ("linear", "lights", META_DIR, COCO_JSON, DATASET_JSON, "labels.npz")
 """What a render folder keeps for development (images, depth, normals ... are removed)."""
@@ -36,7 +36,7 @@ candidates a trial, the first trial's search was at 0.455 by its 100th candidate
 def render_candidate(folder: Path, overrides: list[str], frames: int, seed: int, start: int,
            neutral: Sequence[str]) -> None:
     """Render (or resume) frames ``start`` .. ``start + frames - 1`` into ``folder`` with the simgen
-    command line (in the render child, :data:`simgen.procs.SERVED`: Python, Hydra, trimesh and
+    command line (in the render child, :data:`simgen.child_processes.SERVED`: Python, Hydra, trimesh and
     Blender start once, not for every trial), the developed settings ``neutral`` (simgen.fit.post_render.neutral)
     and the linear images kept; its output goes to ``folder``.log."""
     args = [*overrides, *neutral, f"frames={frames}", f"start={start}", f"seed={seed}", f"output.dir={folder}",

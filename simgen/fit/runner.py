@@ -48,7 +48,7 @@ from simgen.fit.study import opened, shared_storage  # noqa: F401  (re-exported:
 from simgen.fit.trials import Trials
 from simgen.io.files import atomic_write_bytes
 from simgen.io.locks import OwnerLock
-from simgen.procs import SERVED
+from simgen.child_processes import SERVED
 
 log = logging.getLogger("simgen.fit")
 

@@ -68,7 +68,7 @@ import numpy as np
 
 from simgen.core import tone
 from simgen.core.tone import srgb_to_linear
-from simgen.procs import thread_map
+from simgen.child_processes import thread_map
 
 IMAGE_STATS: tuple[str, ...] = ("brightness", "contrast", "saturation", "colourfulness", "red_green",
                                 "blue_green", "blur", "noise", "blockiness", "vignetting")

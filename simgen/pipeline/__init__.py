@@ -16,7 +16,7 @@ A module per concern, lowest first (each imports only those above it in this lis
 
 from simgen.pipeline.concurrency import FramePool, StopRequest, worker_count
 from simgen.pipeline.finish import finish_dataset, keep_log, unless_full
-from simgen.configure.settings import catalog_for
+from simgen.compose.settings import catalog_for
 from simgen.pipeline.frames import (SequenceWindow, frame_position, make_frame_scene, make_sequence_scenes,
                                     shard_frames)
 from simgen.pipeline.loop import PRODUCER_STAGES, STAGES, FrameLoop, Hooks, Rendered, StageTimes

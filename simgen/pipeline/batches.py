@@ -21,7 +21,7 @@ from simgen.io.dataset.layout import frames_on_disk
 from simgen.io.names import LOGS_DIR
 from simgen.pipeline.frames import group_by_sequence, group_length
 from simgen.pipeline.renderer import RendererFactory
-from simgen.procs import safe_path_children, tie_to
+from simgen.child_processes import safe_path_children, tie_to
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
 

@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
-from simgen.procs import usable_cores
+from simgen.child_processes import usable_cores
 
 log = logging.getLogger("simgen.pipeline")  # the package's one logger
 

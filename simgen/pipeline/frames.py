@@ -1,5 +1,5 @@
 """Which frames a run renders and what each one shows (the asset catalog is the settings':
-:func:`simgen.configure.settings.catalog_for`): a frame's place in
+:func:`simgen.compose.settings.catalog_for`): a frame's place in
 its sequence, the frames of a shard, the scenes of a sequence (a pure function of config,
 seed and index), and which steps of a sequence to render so that every flow has its
 neighbour."""

@@ -193,7 +193,7 @@ class FrameLoop:
             self.backend.build(scene)
             self._built = key
 
-    def render(self, index: int, scene: Scene | None = None) -> RenderedFrame:
+    def render_frame(self, index: int, scene: Scene | None = None) -> RenderedFrame:
         """Render the built scene; a stereo rig (``scene.right``) renders its right view too."""
         seed = render_seed(self.settings.seed, index)
         files = self.backend.render_to_files(seed=seed)
@@ -348,7 +348,7 @@ class FrameLoop:
                     if stop is not None and stop.check():
                         return  # the workers write what is rendered (finally)
                     self.stage("build", self.build, scenes[k])
-                    files = self.stage("render", self.render, window.base + k, scenes[k])
+                    files = self.stage("render", self.render_frame, window.base + k, scenes[k])
                     worker.submit(Rendered(window, k, files, self._take_times()))
         finally:
             worker.close()  # what was rendered is written, failure or not; a worker error is raised here

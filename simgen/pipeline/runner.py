@@ -16,7 +16,7 @@ from simgen.errors import Interrupted, SimgenError
 from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
 from simgen.config import RenderConfig, Settings
-from simgen.configure.settings import catalog_for, outputs
+from simgen.compose.settings import catalog_for, outputs
 from simgen.core.scene import Scene
 from simgen.imaging.effects import effects_enabled
 from simgen.io import scratch

@@ -49,14 +49,14 @@ from typing import NamedTuple
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.io.confine import SPLIT_NAME, regular_file
+from simgen.io.safe_paths import SPLIT_NAME, regular_file
 from simgen.io.files import (encode_png, link_or_copy, off_layout, read_json, read_npy, read_npz, read_png,
                              rebuilt_folder, recorded_setting, remove_stale_rebuilds, write_json)
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.io.names import DATASET_JSON, META_DIR
 from simgen.labels.amodal import silhouette_outside
 from simgen.labels.geometry import model_pose
-from simgen.procs import usable_cores
+from simgen.child_processes import usable_cores
 from simgen.progress import Progress
 
 

@@ -35,7 +35,7 @@ def composed(cls: type) -> type:
     """``cls`` as Hydra composes it: its {name: value} settings (``objects.dirs``, ``scene.labels``)
     untyped and null, so that ``objects.dirs={mug: /data/mugs}`` can set them (Hydra's struct mode
     refuses new keys in a typed {}, and OmegaConf cannot merge a mapping into a typed null); their
-    values are checked against ``cls`` itself by :func:`simgen.configure.settings.to_settings`, which
+    values are checked against ``cls`` itself by :func:`simgen.compose.settings.to_settings`, which
     reads null as {}. ``cls`` itself when it has none."""
     mappings = mapping_fields(cls)
     if not mappings:
@@ -120,7 +120,7 @@ def options(groups_: Iterable[str] | None = None, overrides: Iterable[str] = ())
 
 def compose(overrides: Iterable[str] = (), return_hydra_config: bool = False) -> Any:
     """The config ``simgen OVERRIDES`` composes (Hydra's compose API; nothing runs). A value Hydra
-    refuses is one line naming the key and a fix, as :func:`simgen.configure.settings.to_settings` words it."""
+    refuses is one line naming the key and a fix, as :func:`simgen.compose.settings.to_settings` words it."""
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -136,11 +136,11 @@ def compose(overrides: Iterable[str] = (), return_hydra_config: bool = False) ->
 
 def setting_error(e: BaseException) -> SimgenError | None:
     """One line for an error Hydra raised composing the config because of a setting (a value of
-    the wrong type, an unknown key), worded as :func:`simgen.configure.settings.to_settings` words the same
+    the wrong type, an unknown key), worded as :func:`simgen.compose.settings.to_settings` words the same
     errors; None for any other error."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from simgen.configure.settings import value_error
+    from simgen.compose.settings import value_error
 
     cause = e if getattr(e, "full_key", None) else e.__cause__
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):

@@ -35,7 +35,7 @@ import numpy as np
 from simgen.assets import Catalog, load_mesh
 from simgen.assets.environment import check_file
 from simgen.config import Settings
-from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES
+from simgen.scene.meshes import MJCF_SUFFIXES, URDF_SUFFIXES
 from simgen.recipes import (ASSET_DIR, ArticulatedMesh, Recipe, Scene, SceneBuilder, SettleConfig, SimgenError,
                             bin_floor, setting, span)
 

@@ -48,10 +48,10 @@ from simgen.assets.catalog import check_category_name
 from simgen.assets.environment import FILE_LOOK, Environment, check_file, file_camera, load_environment
 from simgen.config import PLACEMENT_MODES, SettleConfig, Settings
 from simgen.config.schema import setting, span
-from simgen.core.camera import project
-from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import Camera, Light, Material, Scene, SceneObject, World
-from simgen.core.transforms import axis_angle, invert_rigid
+from simgen.optics.camera import project
+from simgen.paths import ASSET_DIR
+from simgen.scene.data import Camera, Light, Material, Scene, SceneObject, World
+from simgen.scene.transforms import axis_angle, invert_rigid
 from simgen.recipes import SHORTFALL, Recipe, SceneBuilder
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights

@@ -36,10 +36,10 @@ from simgen.assets import Catalog, load_mesh
 from simgen.assets.images import image_aspect, photo_files
 from simgen.config import Settings
 from simgen.config.schema import setting, span
-from simgen.core.camera import BLENDER_TO_OPENCV, intrinsics, look_at
-from simgen.core.mesh_ref import MeshRef
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Scene, SceneObject, Texture
-from simgen.core.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
+from simgen.optics.camera import BLENDER_TO_OPENCV, intrinsics, look_at
+from simgen.scene.meshes import MeshRef
+from simgen.scene.data import MAX_INSTANCE_ID, Camera, Scene, SceneObject, Texture
+from simgen.scene.transforms import axis_angle, invert_rigid, quaternion_matrix, rigid
 from simgen.recipes import Recipe, SceneBuilder
 from simgen.sampling.lighting import sample_lights
 from simgen.sampling.materials import draw_texture, sample_material

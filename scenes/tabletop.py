@@ -21,7 +21,7 @@ from simgen.assets import BUNDLED_BOX, Catalog, load_mesh
 from simgen.assets.images import photo_files
 from simgen.config import MAX_SEQUENCE_LENGTH, PLACEMENT_MODES, SUPPORTS, SettleConfig, Settings
 from simgen.config.schema import setting, span
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Scene, SceneObject
+from simgen.scene.data import MAX_INSTANCE_ID, Camera, Scene, SceneObject
 from simgen.recipes import SHORTFALL, Recipe, SceneBuilder
 from simgen.sampling.camera import draw_camera, sample_shell
 from simgen.sampling.lighting import sample_lights

@@ -61,7 +61,7 @@ def main() -> None:
 
     from simgen.assets.articulated import load_articulated
     from simgen.assets.meshes import posed_mesh
-    from simgen.core.mesh_ref import ArticulatedMesh
+    from simgen.scene.meshes import ArticulatedMesh
 
     t = time.perf_counter()
     model = load_articulated(args.urdf.resolve())

@@ -67,7 +67,7 @@ def main() -> None:
     from simgen.config import EffectsConfig
     from simgen.imaging.effects import apply_effects, effects_rngs
     from simgen.io.files import read_png
-    from simgen.core.tone import WHITE, display
+    from simgen.color.tone import WHITE, display
 
     with tempfile.TemporaryDirectory() as tmp:
         plain, camera = Path(tmp) / "plain", Path(tmp) / "camera"

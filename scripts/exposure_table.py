@@ -17,7 +17,7 @@ applied, as the backend does) is then turned into the 8-bit image twice:
 transform (clip to [0, 1], sRGB curve), no metering.
 
 **after**: ``render.tone`` and ``render.auto_exposure`` as the config composes them (the new
-defaults), through the same function the backend uses (:func:`simgen.core.tone.tone_map`).
+defaults), through the same function the backend uses (:func:`simgen.color.tone.tone_map`).
 
 Both sides see the very same linear pixels, so the table isolates the exposure policy.
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--options", nargs="*", default=None,
                     help="one option per argument, overrides joined by spaces, e.g. 'materials=procedural lighting=sky'")
     args = ap.parse_args(argv)
-    from simgen.core.tone import tone_map
+    from simgen.color.tone import tone_map
 
     options = [o.split() for o in args.options] if args.options else default_options()
     header = f"{'option':<38} {'frames':>6} | {'clipped>1%':>10} {'black':>5} {'median luma':>11} | " \

@@ -116,7 +116,7 @@ def frame_flow() -> str:
                                                                "rng from (seed, frame index)", "scenes/NAME.py"),
             mono=(0, 1)),
         Box(xs[2], ys[0], w, h, "Scene: plain data", ("objects, meshes and poses,", "materials, lights, world,",
-                                                      "camera, lens, motion", "simgen/core/scene.py")),
+                                                      "camera, lens, motion", "simgen/scene/data.py")),
         Box(xs[2], ys[1], w, h, "Blender builds and renders", ("objects, node graphs, camera;",
                                                                "Bullet settles (physics);", "Cycles -> multilayer EXR",
                                                                "simgen/blender/: the only bpy"), "blender"),

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         render_all(k, names, args, cache)
     if args.scenes is not None:
         return 0
-    from simgen.core.tone import tone_map, meter
+    from simgen.color.tone import tone_map, meter
 
     luma = np.array([0.2126, 0.7152, 0.0722])
     rows = {n: {"psnr": [], "ssim": [], "cpu": [], "wall": []} for n in CANDIDATES}

@@ -16,7 +16,7 @@ absolute difference of linear RGB) and the render times. Then it renders through
 written as OSL shaders that invert the lens model per ray (a fisheye, Kannala-Brandt k1..k4, and
 a wide-angle OpenCV radial-tangential lens; since simgen.blender.lens_camera, its shader), the world emitting each ray's direction, and prints
 how far each pixel's rendered ray lands from its pixel centre when projected through
-simgen.core.lens (checked against OpenCV by tests/test_lens.py). Exit status 1 when the OSL
+simgen.optics.lens (checked against OpenCV by tests/test_lens.py). Exit status 1 when the OSL
 pinhole differs from the perspective camera or a lens is off by 0.01 px or more.
 
 Measured here (bpy 5.0.1, 64x48, 4 samples, 2 CPU cores): the OSL pinhole equals the perspective
@@ -166,7 +166,7 @@ def main() -> int:
         print(f"{name}: {t:.2f} s, difference from the perspective camera: mean {diff.mean():.6f}, "
               f"largest {diff.max():.6f}")
     for name, (err, seconds) in lenses.items():
-        print(f"OSL {name} lens: {seconds:.2f} s, its rays at every pixel centre against simgen.core.lens: "
+        print(f"OSL {name} lens: {seconds:.2f} s, its rays at every pixel centre against simgen.optics.lens: "
               f"largest error {err:.2e} px")
     if not a.keep:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -177,14 +177,14 @@ def lens_errors(scene, data, render, width: int, height: int) -> dict[str, tuple
     """{lens: (largest error in px, render seconds)}: a fisheye and a wide-angle OpenCV lens through
     simgen's lens shader (simgen.blender.lens_camera), the world emitting each ray's direction (Geometry: Incoming), 1 sample, filter width
     0.01 (the first sample at the pixel centre), camera at the origin looking down -Z: each pixel's
-    rendered direction projected through simgen.core.lens (checked against OpenCV by
+    rendered direction projected through simgen.optics.lens (checked against OpenCV by
     tests/test_lens.py) lands this far from its pixel centre."""
     import bpy
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from simgen.blender.lens_camera import compile_lens_shader, shader_parameters
-    from simgen.core.lens import parse_lens
+    from simgen.optics.lens import parse_lens
 
     K = lambda f, cx, cy: [[f, 0, cx], [0, f * 1.01, cy], [0, 0, 1]]  # noqa: E731
     lenses = {"fisheye": (parse_lens("fisheye", K(width * 0.375, width / 2 - 0.5, height / 2 - 0.8), width, height,

@@ -46,7 +46,7 @@ def bench(frames: int) -> None:
 
     from simgen.assets import parametric as P
     from simgen.blender import BlenderBackend
-    from simgen.core.mesh_ref import GeneratedMesh
+    from simgen.scene.meshes import GeneratedMesh
     from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
 
     print("category  generate_ms  to_blender_ms  faces")

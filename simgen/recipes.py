@@ -16,7 +16,7 @@ A recipe imports what it needs from here (the recipe's vocabulary)::
 
 A recipe is a module that declares ``RECIPE = Recipe(...)``: its name, its typed config (the
 dataclass of the ``scene`` group) and the functions the pipeline calls. :data:`RECIPES` (a
-:class:`simgen.core.registry.Registry`) holds the recipes shipped in ``scenes/`` (the package
+:class:`simgen.registry.Registry`) holds the recipes shipped in ``scenes/`` (the package
 ``simgen.scenes``), registered here by name and imported when first used; a user's package adds
 its own by an entry point in the group ``simgen.recipes`` (``myscene = "mypkg.myscene"``) or
 names one by its dotted path (``scene.recipe=mypkg.myscene``). The declaration is checked when
@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from simgen.errors import SimgenError
 from simgen.config import SettleConfig
 from simgen.config.schema import setting, span
-from simgen.core.mesh_ref import ArticulatedMesh
-from simgen.core.paths import ASSET_DIR
-from simgen.core.registry import Registry
-from simgen.core.scene import Scene, SceneObject
+from simgen.scene.meshes import ArticulatedMesh
+from simgen.paths import ASSET_DIR
+from simgen.registry import Registry
+from simgen.scene.data import Scene, SceneObject
 from simgen.sampling.build import SHORTFALL, BinFloor, Pick, SceneBuilder, bin_floor
 
 __all__ = ["ASSET_DIR", "ArticulatedMesh", "BinFloor", "Pick", "Recipe", "SHORTFALL", "Scene", "SceneBuilder",

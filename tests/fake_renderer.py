@@ -7,7 +7,7 @@ Blender's (``simgen.blender.RawPasses``): each object is a square of side ``2 * 
 pixels centred on the projection of its origin, ``half`` shrinking with distance; nearer
 squares cover farther ones; depth is the planar depth of the object's origin over its whole
 square; normals face the camera; the colour is a function of the instance id, exposed and
-tone mapped by simgen.core.tone as a render's Combined pass is (Blender's view transforms through
+tone mapped by simgen.color.tone as a render's Combined pass is (Blender's view transforms through
 OpenColorIO, which needs the bpy wheel installed but not imported). Imports no Blender.
 """
 
@@ -22,8 +22,8 @@ import numpy as np
 
 from simgen.assets.meshes import drawn_objects
 from simgen.config import RenderConfig
-from simgen.core.scene import Scene
-from simgen.core.tone import display, expose
+from simgen.scene.data import Scene
+from simgen.color.tone import display, expose
 
 BACKGROUND = np.float32(0.05)
 """Linear grey of pixels that hit nothing."""

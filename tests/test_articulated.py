@@ -560,7 +560,7 @@ def test_mujoco_is_imported_only_on_use():
 
 
 def test_ranges_by_glob_and_named_configurations_with_their_spread():
-    from simgen.core.mesh_ref import JointDraw
+    from simgen.scene.meshes import JointDraw
 
     model = _load("kuka")
     draw = JointDraw(ranges=(("lbr_iiwa_joint_[12]", 0.0, 0.1), ("lbr_iiwa_joint_*", -0.5, 0.5)),
@@ -590,7 +590,7 @@ def test_ranges_by_glob_and_named_configurations_with_their_spread():
     ({"configurations": (("home", (("lbr_iiwa_joint_1", 9.0),)),)}, r"puts 'lbr_iiwa_joint_1' at 9\.0, outside its range"),
 ])
 def test_a_draw_the_model_cannot_take_is_one_line(draw, message):
-    from simgen.core.mesh_ref import JointDraw
+    from simgen.scene.meshes import JointDraw
 
     with pytest.raises(SimgenError, match=message):
         articulated.check_draw(_load("kuka"), JointDraw(**draw))
@@ -599,7 +599,7 @@ def test_a_draw_the_model_cannot_take_is_one_line(draw, message):
 def test_a_catalog_entry_gives_its_joint_draws_and_a_rigid_one_cannot(tmp_path):
     from simgen.assets import load_catalog
     from simgen.assets.meshes import validate_catalog
-    from simgen.core.mesh_ref import ArticulatedMesh, JointDraw
+    from simgen.scene.meshes import ArticulatedMesh, JointDraw
 
     entry = (f"  - mesh: {DATA / MODELS['kuka'][0]}\n    category: robot\n    joints: {{'lbr_iiwa_joint_[12]': [0, 0.1]}}\n"
              "    configurations: {home: {lbr_iiwa_joint_4: -1.0}}\n    spread: 0.2\n")

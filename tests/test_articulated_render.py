@@ -212,8 +212,8 @@ def test_an_articulated_body_collides_as_its_links_hulls(tmp_path):
     links' hulls (the hull of the whole would be a solid box the ball rests on at the rim)."""
     from simgen.assets import BUNDLED_BOX
     from simgen.blender import BlenderBackend
-    from simgen.core.mesh_ref import ArticulatedMesh
-    from simgen.core.scene import Camera, Material, Physics, RigidBody, Scene, SceneObject
+    from simgen.scene.meshes import ArticulatedMesh
+    from simgen.scene.data import Camera, Material, Physics, RigidBody, Scene, SceneObject
 
     (tmp_path / "cup.urdf").write_text(CUP)
     cup = ArticulatedMesh((tmp_path / "cup.urdf").resolve()).posed({"hinge": 0.0})

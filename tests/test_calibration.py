@@ -1,4 +1,4 @@
-"""Calibration files (simgen.core.calibration): OpenCV FileStorage YAML and JSON, ROS camera_info,
+"""Calibration files (simgen.optics.calibration): OpenCV FileStorage YAML and JSON, ROS camera_info,
 Kalibr camchain. Every fixture is a text literal in the format's documented layout (as the
 calibration samples, camera_calibration_parsers and Kalibr write them), never produced by
 simgen's own code. OpenCV is the judge: cv2.FileStorage reads the same OpenCV files, and
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from simgen import SimgenError
-from simgen.core.calibration import Calibration, check_size, read_calibration
-from simgen.core.lens import Fisheye, Pinhole, RadTan
+from simgen.optics.calibration import Calibration, check_size, read_calibration
+from simgen.optics.lens import Fisheye, Pinhole, RadTan
 
 # ------------------------------------------------------------------ fixtures (text, as the tools write them)
 

@@ -10,7 +10,7 @@ from groundtruth import intersect, raycast_frame, uniform_neighbourhood
 from simgen.assets import load_mesh
 from simgen.config import Settings
 from simgen.compose.settings import validate
-from simgen.core.camera import blender_lens
+from simgen.optics.camera import blender_lens
 from simgen.io.dataset.layout import read_frame
 from simgen.recipes import load_recipe
 from simgen.pipeline import catalog_for, make_frame_scene, run

@@ -35,7 +35,7 @@ import simgen.compose.store
 from simgen import SimgenError
 from simgen.config import DEVICES, RUN_FOLDER, RenderConfig, Settings
 from simgen.compose.store import default_options, groups, options, registered
-from simgen.core.paths import CONFIG_DIR
+from simgen.paths import CONFIG_DIR
 from simgen.experiment.config import is_study_file
 from simgen.config.schema import check_fields, field_docs, rule_of
 from simgen.compose.settings import default_scene, default_settings, to_settings, validate

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import dataset_files, tiny_settings
 from simgen.config import EffectsConfig
-from simgen.core.tone import WHITE, display
+from simgen.color.tone import WHITE, display
 from simgen.imaging.effects import (EFFECT_NAMES, apply_effects, effects_enabled, effects_rngs, jpeg_roundtrip,
                                     motion_blur, sensor_noise, vignetting_map, white_balance_gains)
 

@@ -21,7 +21,7 @@ from conftest import simgen_cli
 from groundtruth import incidence_cos, intersect, pixel_centre_rays, uniform_neighbourhood
 from simgen import SimgenError
 from simgen.assets.environment import Part, check_file, load_environment
-from simgen.core.mesh_ref import EnvironmentMesh
+from simgen.scene.meshes import EnvironmentMesh
 from simgen.sampling.surfaces import Obstacles, find_surfaces, place_on_surfaces, segment_hits, within
 
 ROOM = {"floor": ((-2, -2, -0.05), (2, 2, 0)), "table_top": ((-0.5, -0.3, 0.72), (0.5, 0.3, 0.75)),
@@ -618,7 +618,7 @@ def test_a_camera_sees_the_fraction_of_the_objects_the_config_asks_by_an_indepen
     (in its image, and a ray from it to each meets no box of the room: trimesh's ray cast on the
     test's own boxes); without it some draws see less, so the check is what keeps them."""
     from simgen.cli.study import check_dataset
-    from simgen.core.camera import project
+    from simgen.optics.camera import project
     from simgen.compose.settings import catalog_for
     from simgen.pipeline.frames import make_frame_scene
     from simgen.recipes import load_recipe

@@ -15,7 +15,7 @@ import yaml
 
 from simgen import SimgenError
 from simgen.config import check_settings
-from simgen.core.splits import check_splits, frame_split, split_of
+from simgen.splits import check_splits, frame_split, split_of
 from simgen.io.files import read_json, read_png
 from simgen.io.formats.exporters import resolve as resolve_formats
 from simgen.io.formats.yolo import mask_polygon, rasterize_polygon, yolo_polygon

@@ -13,7 +13,7 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from simgen.core.tone import display, expose
+from simgen.color.tone import display, expose
 
 REPO = Path(__file__).resolve().parents[1]
 H, W = 6, 8

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simgen.core.camera import pixel_rays
+from simgen.optics.camera import pixel_rays
 from simgen.io.formats.flow import (
     encode_flo,
     read_flo,

@@ -19,9 +19,9 @@ from simgen.assets import build_catalog, load_mesh
 from simgen.config import Settings
 from simgen.compose.store import compose
 from simgen.compose.settings import validate
-from simgen.core.camera import pixel_rays, project
-from simgen.core.scene import Material, Texture
-from simgen.core.transforms import axis_angle
+from simgen.optics.camera import pixel_rays, project
+from simgen.scene.data import Material, Texture
+from simgen.scene.transforms import axis_angle
 from simgen.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]

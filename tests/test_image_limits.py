@@ -1,7 +1,7 @@
 """Decompression bombs: every image simgen reads as input is sized from its header and refused
 over render.max_image_pixels before anything decodes it.
 
-The header reader (simgen.core.image_header) is checked against files written by independent
+The header reader (simgen.image_header) is checked against files written by independent
 writers (OpenCV, Pillow, the OpenEXR package) and against hand-made headers of each format's
 specification; then each input path (background photos, texture images, HDRIs in .hdr and
 .exr, PBR maps, a mesh's own textures in files and embedded in a GLB, read_png, the Blender
@@ -26,8 +26,8 @@ import pytest
 from PIL import Image
 
 from simgen import SimgenError
-from simgen.core.scene import MAX_IMAGE_PIXELS
-from simgen.core.image_header import ImageHeaderError, ImageTooLargeError, check_pixels, image_size
+from simgen.scene.data import MAX_IMAGE_PIXELS
+from simgen.image_header import ImageHeaderError, ImageTooLargeError, check_pixels, image_size
 
 REPO = Path(__file__).resolve().parents[1]
 W, H = 53, 37  # odd and unequal: a swapped or off-by-one size shows
@@ -553,7 +553,7 @@ def test_read_png_reads_normal_files(tmp_path):
 
 def test_the_blender_layer_checks_before_loading(bombs, tmp_path):
     """An image that reaches the backend unchecked (a Scene built by hand) is refused before
-    bpy.data.images.load; the check itself is pure (simgen.core.image_header)."""
+    bpy.data.images.load; the check itself is pure (simgen.image_header)."""
     from simgen.assets.appearance import TextureImage
     from simgen.blender.datablocks import Datablocks
     from simgen.config import RenderConfig
@@ -570,7 +570,7 @@ def test_the_blender_layer_checks_before_loading(bombs, tmp_path):
 
 
 def test_only_the_blender_package_imports_bpy():
-    code = ("import sys, simgen.core.image_header, simgen.assets.images, simgen.assets.meshes, simgen.io.files; "
+    code = ("import sys, simgen.image_header, simgen.assets.images, simgen.assets.meshes, simgen.io.files; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('bpy', 'mathutils', 'bmesh')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"

@@ -19,7 +19,7 @@ from simgen import SimgenError
 from simgen.assets import build_catalog
 from simgen.assets.catalog import BUNDLED_BOX, BUNDLED_CATALOG
 from simgen.config import check_settings
-from simgen.core.scene import Camera, Material, SceneObject
+from simgen.scene.data import Camera, Material, SceneObject
 from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES
 from simgen.labels.keypoints import (
     HIDDEN_TOLERANCE,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_util
 
-from simgen.core.camera import look_at, pixel_rays
+from simgen.optics.camera import look_at, pixel_rays
 from simgen.labels import (
     FrameLabels,
     annotation_id,

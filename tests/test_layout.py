@@ -5,7 +5,7 @@ Every import statement counts, those inside functions too (a function-level impo
 still ties the modules together) and those under ``if TYPE_CHECKING:`` (they never run, but a
 module that names another's types depends on it just the same: a lower layer that needs a
 higher one's type takes a Protocol of its own instead). Recipes, label kinds, export formats
-and trainers of a user's package are loaded by name through simgen.core.registry (entry
+and trainers of a user's package are loaded by name through simgen.registry (entry
 points, dotted paths), which is the plugin mechanism, not an import; simgen's own recipes are
 registered there by module name (simgen.recipes), the only names not imported directly.
 """
@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BLENDER_MODULES = {"bpy", "mathutils", "bmesh"}
 
 LAYERS: list[tuple[str, ...]] = [
-    ("simgen", "simgen.core"),                                  # errors, scene data, camera maths, the tone curve
+    ("simgen", "simgen.scene", "simgen.optics", "simgen.color",  # errors, scene data, camera maths, the tone curve,
+     "simgen.core"),                                            # (and the old core paths, deprecated)
     ("simgen.config",),                                         # the declared settings (the package, schema.py)
     ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
     ("simgen.io", "simgen.sampling", "simgen.imaging"),         # file mechanics; samplers; RGB effects
@@ -215,22 +216,22 @@ def test_the_frame_loop_reaches_blender_only_through_the_runner():
 
 def test_the_checker_sees_violations(tmp_path):
     """The checks above could fail: an upward import and a circle are found in made-up code."""
-    fake = ROOT / "simgen" / "core" / "scene.py"
-    deps = imports_of(fake, "simgen.core.scene")
-    assert all(layer_of(d) <= layer_of("simgen.core.scene") for d in deps if d in graph())
-    assert layer_of("simgen.pipeline") > layer_of("simgen.config") > layer_of("simgen.core.scene")
+    fake = ROOT / "simgen" / "scene" / "data.py"
+    deps = imports_of(fake, "simgen.scene.data")
+    assert all(layer_of(d) <= layer_of("simgen.scene.data") for d in deps if d in graph())
+    assert layer_of("simgen.pipeline") > layer_of("simgen.config") > layer_of("simgen.scene.data")
     src = "def f():\n    from simgen.pipeline import run\nif TYPE_CHECKING:\n    import simgen.cli\n"
     probe = tmp_path / "probe.py"
     probe.write_text(src)
-    found = imports_of(probe, "simgen.core.probe")
+    found = imports_of(probe, "simgen.scene.probe")
     assert "simgen.pipeline" in found and "simgen.cli" in found  # a TYPE_CHECKING import counts too
-    assert "simgen.cli" not in imports_of(probe, "simgen.core.probe", type_checking=False)
+    assert "simgen.cli" not in imports_of(probe, "simgen.scene.probe", type_checking=False)
     # two modules that import each other, one of them only for type checking, are a circle
     (tmp_path / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                   "    from simgen.core.b import Y\n")
-    (tmp_path / "b.py").write_text("from simgen.core.a import X\n")
-    g = {f"simgen.core.{n}": imports_of(tmp_path / f"{n}.py", f"simgen.core.{n}") for n in ("a", "b")}
-    assert circles({m: {d for d in deps if d in g} for m, deps in g.items()}) == [["simgen.core.a", "simgen.core.b"]]
+                                   "    from simgen.scene.b import Y\n")
+    (tmp_path / "b.py").write_text("from simgen.scene.a import X\n")
+    g = {f"simgen.scene.{n}": imports_of(tmp_path / f"{n}.py", f"simgen.scene.{n}") for n in ("a", "b")}
+    assert circles({m: {d for d in deps if d in g} for m, deps in g.items()}) == [["simgen.scene.a", "simgen.scene.b"]]
 
 
 def test_yolo_trainer_is_self_contained():
@@ -243,3 +244,27 @@ def test_yolo_trainer_is_self_contained():
     assert "ultralytics" in tops
     assert sorted(t for t in tops if t not in sys.stdlib_module_names and t not in {"numpy", "ultralytics", "torch"}) \
         == []
+
+
+def test_the_old_core_paths_work_for_a_release_with_a_deprecation_warning():
+    """simgen.core's modules moved to packages named for their job; a recipe or script importing the
+    old path gets the new module itself and one DeprecationWarning naming the new path."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, warnings\n"
+        "moved = {'scene': 'simgen.scene.data', 'mesh_ref': 'simgen.scene.meshes', 'paths': 'simgen.paths',\n"
+        "         'camera': 'simgen.optics.camera', 'transforms': 'simgen.scene.transforms', 'tone': 'simgen.color.tone',\n"
+        "         'registry': 'simgen.registry', 'lens': 'simgen.optics.lens', 'splits': 'simgen.splits'}\n"
+        "for old, new in moved.items():\n"
+        "    with warnings.catch_warnings(record=True) as caught:\n"
+        "        warnings.simplefilter('always')\n"
+        "        was = importlib.import_module(f'simgen.core.{old}')\n"
+        "    now = importlib.import_module(new)\n"
+        "    assert [str(w.message) for w in caught if w.category is DeprecationWarning] == [\n"
+        "        f'simgen.core.{old} is deprecated: import from {new}'], (old, [str(w.message) for w in caught])\n"
+        "    assert was is now, old\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

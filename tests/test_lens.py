@@ -1,4 +1,4 @@
-"""Lens models (simgen.core.lens) against OpenCV itself: cv2.projectPoints and
+"""Lens models (simgen.optics.lens) against OpenCV itself: cv2.projectPoints and
 cv2.undistortPointsIter for radtan, cv2.fisheye.projectPoints / undistortPoints for the fisheye,
 and the closed forms (computed here) for the equidistant and equisolid fisheyes, which OpenCV
 has no function for. Every pixel centre of a 64x48 image is unprojected and projected back."""
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from simgen import SimgenError
-from simgen.core import camera
-from simgen.core.lens import (MODELS, Equidistant, Equisolid, Fisheye, Lens, Pinhole, RadTan, depth_to_ray_distance,
+from simgen.optics import camera
+from simgen.optics.lens import (MODELS, Equidistant, Equisolid, Fisheye, Lens, Pinhole, RadTan, depth_to_ray_distance,
                               lens_class, lens_from_dict, parse_lens, ray_distance_to_depth)
 
 W, H = 64, 48

@@ -1,5 +1,5 @@
 """Rendering through a real lens (simgen.blender.lens_camera): Cycles' custom camera with the lens
-inverted in its OSL shader. The judge is independent of simgen.core.lens and of Blender: each
+inverted in its OSL shader. The judge is independent of simgen.optics.lens and of Blender: each
 pixel centre's ray comes from OpenCV (cv2.undistortPointsIter, cv2.fisheye.undistortPoints) or,
 for the equisolid fisheye OpenCV lacks, its closed form; the ray is cast into the analytic scene
 (a tilted wall and a tilted square in front of it) and gives the instance id and planar depth
@@ -16,8 +16,8 @@ from simgen.blender import BlenderBackend
 from simgen.blender.lens_camera import set_lens_camera
 from simgen.blender.materials import add_normal_aov
 from simgen.config import RenderConfig
-from simgen.labels.core import make_labels, ray_distance
-from simgen.core.lens import Equidistant, Equisolid, Fisheye, Pinhole, RadTan, ray_distance_to_depth
+from simgen.labels.frame import make_labels, ray_distance
+from simgen.optics.lens import Equidistant, Equisolid, Fisheye, Pinhole, RadTan, ray_distance_to_depth
 
 pytestmark = pytest.mark.render
 
@@ -152,7 +152,7 @@ def test_a_lens_on_a_gpu_backend_without_osl_is_refused_before_it_renders(backen
     import dataclasses
 
     from simgen import SimgenError
-    from simgen.core.scene import Camera, Scene
+    from simgen.scene.data import Camera, Scene
 
     lens = LENSES["equidistant"]  # square pixels: its K is also a pinhole Blender's camera takes
     scene = Scene(objects=[], lights=[], camera=Camera(width=W, height=H, K=lens.K, world_to_camera=np.eye(4),
@@ -199,7 +199,7 @@ def run(tmp_path, name: str, *args: str):
 
 @pytest.mark.slow
 def test_a_calibration_without_distortion_gives_the_labels_of_the_pinhole_camera_it_equals(tmp_path):
-    from simgen.core.camera import intrinsics
+    from simgen.optics.camera import intrinsics
 
     K = intrinsics(35.0, 36.0, 96, 72)
     cal = calibration_file(tmp_path / "pinhole.yaml", K, 96, 72, np.zeros(5))
@@ -248,7 +248,7 @@ def test_flow_through_a_fisheye_is_the_opencv_projection_of_the_known_motion():
     """rigid_flow with lenses, judged by OpenCV alone: a wall's pixels lifted along
     cv2.fisheye.undistortPoints rays, moved by a known camera motion and an object motion, and
     projected by cv2.fisheye.projectPoints."""
-    from simgen.core.camera import look_at  # noqa: F401  (the camera axes are OpenCV's here)
+    from simgen.optics.camera import look_at  # noqa: F401  (the camera axes are OpenCV's here)
     from simgen.labels.flow import rigid_flow
 
     lens = LENSES["fisheye"]

@@ -17,8 +17,8 @@ from simgen.assets import build_catalog, load_mesh
 from simgen.assets.meshes import load_asset
 from simgen.assets import parametric as P
 from simgen.config import ObjectsConfig
-from simgen.core.mesh_ref import GeneratedMesh, as_mesh_ref
-from simgen.core.scene import SceneObject
+from simgen.scene.meshes import GeneratedMesh, as_mesh_ref
+from simgen.scene.data import SceneObject
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.objects import pick_objects
 

@@ -1,4 +1,4 @@
-"""One registry mechanism (simgen.core.registry) for recipes, label kinds, export formats and
+"""One registry mechanism (simgen.registry) for recipes, label kinds, export formats and
 trainers: a user's package adds its own through an entry point (found by importlib.metadata in a
 ``*.dist-info/entry_points.txt`` on sys.path, as pip would install it) or a dotted path, and a run
 uses them; an unknown name is one line listing the choices, a broken plugin one line naming it."""
@@ -15,7 +15,7 @@ import pytest
 
 from conftest import tiny_settings
 from simgen import SimgenError
-from simgen.core.registry import Registry, UnknownName
+from simgen.registry import Registry, UnknownName
 from simgen.experiment.trainers import TRAINERS
 from simgen.io.formats.exporters import EXPORTERS
 from simgen.labels.kinds import LABEL_KINDS

@@ -30,7 +30,7 @@ from simgen.sampling.materials import sample_material
 from simgen.sampling.random import chance
 from simgen.config import Settings
 from simgen.compose.settings import to_settings
-from simgen.core.scene import GRADIENT_TYPES, PROCEDURAL_TEXTURES
+from simgen.scene.data import GRADIENT_TYPES, PROCEDURAL_TEXTURES
 from simgen.sampling.random import blackbody_rgb, hsv_color, srgb_to_linear, uniform
 from test_cli import Cli, q  # the subprocess helper of tests/test_cli.py
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import recipe_module, tiny_settings
-from simgen.core.camera import intrinsics, look_at
-from simgen.core.scene import Camera, Light, Material, Scene, SceneObject
+from simgen.optics.camera import intrinsics, look_at
+from simgen.scene.data import Camera, Light, Material, Scene, SceneObject
 from simgen.io.dataset.layout import read_frame
 from simgen.pipeline import run
 

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import recipe_module, tiny_settings
 from groundtruth import reference_flow
-from simgen.core.camera import intrinsics, look_at
-from simgen.core.scene import Camera, Light, Material, Scene, SceneObject
+from simgen.optics.camera import intrinsics, look_at
+from simgen.scene.data import Camera, Light, Material, Scene, SceneObject
 from simgen.io.dataset.layout import read_frame
 from simgen.io.files import read_npy
 from simgen.io.formats.flow import read_valid_png

@@ -123,7 +123,7 @@ def test_the_tutorials_recipe_is_forty_lines_from_one_module():
 
 
 def test_an_object_that_moves_is_posed_at_each_step_and_named_by_its_id(tmp_path):
-    from simgen.core.scene import Material
+    from simgen.scene.data import Material
     from simgen.recipes import ASSET_DIR, SceneBuilder, SceneObject
 
     s, catalog = settings_and_catalog(tmp_path)
@@ -149,7 +149,7 @@ def test_an_object_that_moves_is_posed_at_each_step_and_named_by_its_id(tmp_path
 
 
 def test_more_objects_than_a_frame_has_ids_for_is_one_line(tmp_path):
-    from simgen.core.scene import MAX_INSTANCE_ID, Material
+    from simgen.scene.data import MAX_INSTANCE_ID, Material
     from simgen.recipes import ASSET_DIR, SceneBuilder, SceneObject
 
     s, catalog = settings_and_catalog(tmp_path)

@@ -21,7 +21,7 @@ from fake_renderer import FakeRenderer
 from groundtruth import incidence_cos, reference_correspondence
 from simgen import SimgenError
 from simgen.config import check_settings
-from simgen.core.camera import project, stereo_offset
+from simgen.optics.camera import project, stereo_offset
 from simgen.io.dataset.layout import read_frame
 from simgen.labels.stereo import disparity
 from simgen.pipeline import run

@@ -1,5 +1,5 @@
-"""Exposure metering and tone mapping (simgen.core.tone), and Blender's view transforms through
-OpenColorIO (simgen.core.ocio) against Blender's own output on the same linear pixels."""
+"""Exposure metering and tone mapping (simgen.color.tone), and Blender's view transforms through
+OpenColorIO (simgen.color.ocio) against Blender's own output on the same linear pixels."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from simgen import SimgenError
-from simgen.core.ocio import view_processor
-from simgen.core.tone import HIGHLIGHT, KEY_TARGET, LUMA, VIEWS, WHITE, display, luminance, meter, tone_map
+from simgen.color.ocio import view_processor
+from simgen.color.tone import HIGHLIGHT, KEY_TARGET, LUMA, VIEWS, WHITE, display, luminance, meter, tone_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def scene_like(seed: int = 0, h: int = 60, w: int = 80) -> np.ndarray:
 
 
 def srgb8(linear: np.ndarray) -> np.ndarray:
-    """Blender's Standard view transform, written out independently of simgen.core.tone."""
+    """Blender's Standard view transform, written out independently of simgen.color.tone."""
     c = np.clip(linear.astype(np.float64), 0, 1)
     s = np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
     return np.rint(s * 255).astype(np.uint8)
@@ -127,8 +127,8 @@ def test_threads_share_the_processor():
 def test_colour_management_loads_without_blender():
     """OpenColorIO and the config come from the bpy wheel, which is not imported; nothing is
     added to sys.path (the wheel's site-packages also holds pxr, OpenImageIO, MaterialX)."""
-    code = ("import sys; path = list(sys.path); import numpy as np; from simgen.core.tone import display; "
-            "from simgen.core.ocio import bpy_folder; display(np.ones((2, 2, 3), np.float32), 'agx'); "
+    code = ("import sys; path = list(sys.path); import numpy as np; from simgen.color.tone import display; "
+            "from simgen.color.ocio import bpy_folder; display(np.ones((2, 2, 3), np.float32), 'agx'); "
             "display(np.ones((2, 2, 3), np.float32), 'standard'); import PyOpenColorIO; "
             "assert bpy_folder() in __import__('pathlib').Path(PyOpenColorIO.__file__).parents; "
             "assert sys.path == path, sys.path; "
@@ -140,7 +140,7 @@ def test_colour_management_loads_without_blender():
 
 
 def test_no_bpy_wheel_is_one_clear_line(monkeypatch, tmp_path):
-    from simgen.core import ocio
+    from simgen.color import ocio
 
     monkeypatch.setattr(sys, "path", [str(tmp_path)])  # no bpy on it
     with pytest.raises(SimgenError, match="bpy wheel is not installed"):
@@ -148,7 +148,7 @@ def test_no_bpy_wheel_is_one_clear_line(monkeypatch, tmp_path):
 
 
 def test_a_bpy_folder_without_the_config_is_one_clear_line(monkeypatch, tmp_path):
-    from simgen.core import ocio
+    from simgen.color import ocio
 
     monkeypatch.setattr(ocio, "bpy_folder", lambda: tmp_path)
     with pytest.raises(SimgenError, match="has no OpenColorIO config"):

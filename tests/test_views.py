@@ -19,7 +19,7 @@ from fake_renderer import FakeRenderer
 from groundtruth import raycast_frame, uniform_neighbourhood
 from simgen import SimgenError
 from simgen.compose.settings import validate
-from simgen.core.camera import project
+from simgen.optics.camera import project
 from simgen.io.dataset.layout import read_frame
 from simgen.pipeline import run
 

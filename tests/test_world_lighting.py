@@ -17,8 +17,8 @@ from simgen.sampling.lighting import sample_lights
 from simgen import SimgenError
 from simgen.assets.images import DEFAULT_HDRI, hdri_files
 from simgen.config import RenderConfig
-from simgen.core.camera import intrinsics, look_at
-from simgen.core.scene import Camera, Scene, World
+from simgen.optics.camera import intrinsics, look_at
+from simgen.scene.data import Camera, Scene, World
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_hdri.py"
 
@@ -223,7 +223,7 @@ def test_a_plain_backdrop_hides_the_hdri_from_the_camera_but_not_from_the_light(
     """The same scene with the HDRI seen and hidden: where rays hit nothing the camera sees the
     plain grey; an object lit by the HDRI alone looks the same in both."""
     from simgen.blender import BlenderBackend
-    from simgen.core.scene import Material, SceneObject
+    from simgen.scene.data import Material, SceneObject
     from simgen.assets import BUNDLED_CATALOG
 
     backend = BlenderBackend(RenderConfig(width=48, height=32, samples=16, device="cpu", auto_exposure=False,

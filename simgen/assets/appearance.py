@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.core.tone import srgb_to_linear
+from simgen.color.tone import srgb_to_linear
 
 if TYPE_CHECKING:
     import trimesh

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from simgen.errors import SimgenError, did_you_mean
-from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, JointDraw
+from simgen.scene.meshes import MJCF_SUFFIXES, URDF_SUFFIXES, JointDraw
 
 if TYPE_CHECKING:
     import mujoco

@@ -53,7 +53,7 @@ folder into an asset of that category.
 Nothing here loads meshes (see :mod:`simgen.assets.meshes`, whose ``validate_catalog`` reads
 every one, an articulated model's file too, before the first frame); only paths, suffixes and
 the catalog's structure are checked. An articulated model's asset path is an
-:class:`~simgen.core.mesh_ref.ArticulatedMesh` with no joint values yet: a recipe's
+:class:`~simgen.scene.meshes.ArticulatedMesh` with no joint values yet: a recipe's
 :func:`simgen.sampling.objects.pick_objects` draws them per scene. Symmetries describe a rigid shape,
 so an articulated entry gives none; its keypoints name links (each at a link's origin, or at a point
 in the link's frame), so they follow the joints.
@@ -72,8 +72,8 @@ from typing import Any, NamedTuple, Optional
 import yaml
 
 from simgen.errors import SimgenError
-from simgen.core.mesh_ref import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, JointDraw, MeshRef
-from simgen.core.paths import ASSET_DIR
+from simgen.scene.meshes import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, JointDraw, MeshRef
+from simgen.paths import ASSET_DIR
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
 """Mesh file suffixes simgen loads (compared case-insensitively)."""
@@ -122,13 +122,13 @@ class Asset:
     category_id: int
     path: MeshRef
     """Absolute path of the mesh file; for a shape drawn in its place
-    (:func:`simgen.sampling.objects.pick_objects`), its :class:`~simgen.core.mesh_ref.GeneratedMesh`."""
+    (:func:`simgen.sampling.objects.pick_objects`), its :class:`~simgen.scene.meshes.GeneratedMesh`."""
     scale: float
     """Metres per mesh unit: multiply the loaded mesh's coordinates by this."""
     keypoints: tuple[tuple[float, float, float], ...] = ()
     """The 3D keypoints of the mesh, in its own units, one per name of its category's
     ``keypoints`` (in that order); () where its category declares none, and for an articulated
-    model (its keypoints are on its links: :attr:`~simgen.core.mesh_ref.ArticulatedMesh.keypoints`)."""
+    model (its keypoints are on its links: :attr:`~simgen.scene.meshes.ArticulatedMesh.keypoints`)."""
 
     @property
     def has_keypoints(self) -> bool:

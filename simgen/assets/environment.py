@@ -5,7 +5,7 @@ Blender reads the file (:mod:`simgen.blender.environment`), once per file, in a 
 whose output is kept in a cache (:func:`cache_root`, keyed by the file's content); the pure
 side (a recipe's samplers, the labels) reads that and never imports bpy. A part is one evaluated
 object instance of the file: its mesh in the object's local coordinates
-(:class:`~simgen.core.mesh_ref.EnvironmentMesh`) and its world matrix (Blender's world: Z up,
+(:class:`~simgen.scene.meshes.EnvironmentMesh`) and its world matrix (Blender's world: Z up,
 metres). Importers convert each format's axes to Blender's (glTF and OBJ files are Y up: their
 ``(x, y, z)`` is Blender's ``(x, -z, y)``).
 """
@@ -29,8 +29,8 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.assets.library import sha256_of
-from simgen.core.mesh_ref import EnvironmentMesh
-from simgen.core.scene import Material, OwnLook
+from simgen.scene.meshes import EnvironmentMesh
+from simgen.scene.data import Material, OwnLook
 
 if TYPE_CHECKING:
     import trimesh
@@ -373,7 +373,7 @@ def file_camera(cam: dict[str, Any], width: int, height: int) -> tuple[np.ndarra
     at ``width`` x ``height``, as Blender projects it: the focal length over the sensor size along
     the sensor fit's side (AUTO: the longer one), the lens shift in units of that side, the pose
     without the object's scale. A one-line SimgenError for a camera that is not a perspective one."""
-    from simgen.core.camera import BLENDER_TO_OPENCV
+    from simgen.optics.camera import BLENDER_TO_OPENCV
 
     if cam["type"] != "PERSP":
         raise SimgenError(f"the environment's camera {cam['name']!r} is {cam['type'].lower()}, not a perspective "

@@ -1,7 +1,7 @@
 """Decoding the user's images (HDRIs, texture images) before rendering, so that a truncated or
 garbage file is one clear error instead of a black or magenta world in every frame.
 
-First its header is read (:mod:`simgen.core.image_header`, no decoding) and its width x height
+First its header is read (:mod:`simgen.image_header`, no decoding) and its width x height
 checked against render.max_image_pixels, so that a decompression bomb (a small file stating a
 huge size) is refused in one line before any decoder allocates its pixels. Then every file is
 decoded completely (Pillow for PNG/JPEG/TIFF/BMP/TGA, OpenCV for Radiance .hdr,
@@ -22,9 +22,9 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.core.scene import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
-from simgen.core.paths import ASSET_DIR
-from simgen.core.image_header import LIMIT_KEY, ImageHeaderError, image_size, pixel_problem
+from simgen.scene.data import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
+from simgen.paths import ASSET_DIR
+from simgen.image_header import LIMIT_KEY, ImageHeaderError, image_size, pixel_problem
 
 
 def check_images(paths: Iterable[Path], key: str, max_pixels: int = MAX_IMAGE_PIXELS) -> None:

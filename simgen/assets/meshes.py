@@ -24,8 +24,8 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
-from simgen.core.mesh_ref import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef
-from simgen.core.scene import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, Scene, SceneObject
+from simgen.scene.meshes import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef
+from simgen.scene.data import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, Scene, SceneObject
 
 if TYPE_CHECKING:
     import trimesh
@@ -59,7 +59,7 @@ def load_mesh(mesh: MeshRef | str) -> trimesh.Trimesh:
     geometry; no texture is decoded), cached.
 
     Every call for the same file returns the same object: do not mutate it (use
-    ``mesh.copy()`` first). A :class:`~simgen.core.mesh_ref.GeneratedMesh` gives the shape it
+    ``mesh.copy()`` first). A :class:`~simgen.scene.meshes.GeneratedMesh` gives the shape it
     names (no file is read). Raises :class:`SimgenError` for a missing, unsupported,
     unreadable or empty file.
     """
@@ -78,12 +78,12 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
     themselves before loading it, as the Blender backend does).
 
     Loading dispatches on the kind of mesh here, and only here: a
-    :class:`~simgen.core.mesh_ref.GeneratedMesh` is generated
+    :class:`~simgen.scene.meshes.GeneratedMesh` is generated
     (:func:`simgen.assets.parametric.shape_of`: its mesh, and its UVs as an appearance with no
-    material), an :class:`~simgen.core.mesh_ref.ArticulatedMesh` posed
-    (:func:`posed_mesh`, no appearance), a :class:`~simgen.core.mesh_ref.LinkMesh` as its link's
+    material), an :class:`~simgen.scene.meshes.ArticulatedMesh` posed
+    (:func:`posed_mesh`, no appearance), a :class:`~simgen.scene.meshes.LinkMesh` as its link's
     visuals (:func:`link_mesh`, no appearance), an
-    :class:`~simgen.core.mesh_ref.EnvironmentMesh` read from its environment's extraction
+    :class:`~simgen.scene.meshes.EnvironmentMesh` read from its environment's extraction
     (:mod:`simgen.assets.environment`, no appearance), anything else is a file."""
     if isinstance(mesh, GeneratedMesh):
         from simgen.assets import parametric
@@ -179,7 +179,7 @@ def check_textures(path: Path, appearance: Appearance, max_pixels: int = MAX_IMA
     import tempfile
 
     from simgen.assets.images import check_images
-    from simgen.core.image_header import ImageHeaderError, pixel_problem
+    from simgen.image_header import ImageHeaderError, pixel_problem
 
     for image in appearance.images():
         where = f"texture {image.name} of mesh {path}"
@@ -380,7 +380,7 @@ def scene_parts(scene: Scene) -> list[Part]:
     """The parts of every articulated object of ``scene`` (:func:`model_parts`), in the order of its
     objects: ids from one more than the largest instance id up, so the same objects at other joint
     values (a sequence's steps) give the same ids. SimgenError where they would pass
-    :data:`~simgen.core.scene.MAX_INSTANCE_ID`."""
+    :data:`~simgen.scene.data.MAX_INSTANCE_ID`."""
     out: list[Part] = []
     models = [o for o in scene.objects if isinstance(o.mesh, ArticulatedMesh)]
     if not models:

@@ -18,7 +18,7 @@ roughly "features across the object", as with the generated coordinates of catal
 Every part of a shape is closed (watertight) with shared vertices (UV seams live in the
 per-corner UVs only); a mug's handle is a second closed part overlapping the wall.
 
-A drawn shape is referred to by a :class:`~simgen.core.mesh_ref.GeneratedMesh` (its category
+A drawn shape is referred to by a :class:`~simgen.scene.meshes.GeneratedMesh` (its category
 and seed; no file holds it): :func:`simgen.assets.load_mesh` regenerates the mesh from it
 (:func:`shape_of`), so scenes stay plain data and ``models/`` gets the exact mesh rendered.
 """
@@ -33,7 +33,7 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset
-from simgen.core.mesh_ref import GeneratedMesh
+from simgen.scene.meshes import GeneratedMesh
 
 if TYPE_CHECKING:
     import trimesh

@@ -28,8 +28,8 @@ import re
 from pathlib import Path
 
 from simgen.errors import SimgenError
-from simgen.core.paths import ASSET_DIR
-from simgen.core.scene import MAX_IMAGE_PIXELS, PbrSet
+from simgen.paths import ASSET_DIR
+from simgen.scene.data import MAX_IMAGE_PIXELS, PbrSet
 
 BUNDLED_PBR: Path = ASSET_DIR / "materials"
 """The bundled sets (made by scripts/make_pbr_sets.py): materials.pbr_dir=bundled."""

@@ -1,4 +1,4 @@
-"""Turns a :class:`simgen.core.scene.Scene` into Blender data, renders it with Cycles and
+"""Turns a :class:`simgen.scene.data.Scene` into Blender data, renders it with Cycles and
 returns the raw passes as numpy arrays.
 
 :class:`BlenderBackend` holds one Blender session and composes the modules of this package:
@@ -29,11 +29,11 @@ from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
 from simgen.assets.meshes import drawn_objects
 from simgen.config import RenderConfig
-from simgen.core.lens import Lens
-from simgen.core.mesh_ref import EnvironmentMesh
-from simgen.core.ocio import view_processor
-from simgen.core.scene import Camera, Scene
-from simgen.core.tone import VIEWS
+from simgen.optics.lens import Lens
+from simgen.scene.meshes import EnvironmentMesh
+from simgen.color.ocio import view_processor
+from simgen.scene.data import Camera, Scene
+from simgen.color.tone import VIEWS
 from simgen.io import scratch
 from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
 

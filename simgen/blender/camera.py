@@ -1,5 +1,5 @@
 """The scene's camera: one Blender camera per backend, placed and shaped per frame from the
-pinhole model of :class:`simgen.core.scene.Camera` (K, pose, clipping, depth of field)."""
+pinhole model of :class:`simgen.scene.data.Camera` (K, pose, clipping, depth of field)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from simgen.core.camera import BLENDER_TO_OPENCV, blender_lens
-from simgen.core.scene import Camera
+from simgen.optics.camera import BLENDER_TO_OPENCV, blender_lens
+from simgen.scene.data import Camera
 
 FIRST_SAMPLE_OFFSET = 3.5103e-4
 """Where Cycles traces a pixel's first sample, the one its Depth, Object Index and (mostly)

@@ -2,7 +2,7 @@
 
 Meshes (converted through trimesh from an asset file or a generated shape), images (HDRIs,
 photos, a material's texture), a mesh's own textures and its own materials are looked up by
-their reference (a mesh's :data:`~simgen.core.mesh_ref.MeshRef`, a file) and built on first
+their reference (a mesh's :data:`~simgen.scene.meshes.MeshRef`, a file) and built on first
 use; a frame's objects point at them. Every image header is checked against
 render.max_image_pixels before Blender decodes it. Generated shapes (a new one per object
 and frame) are dropped once no frame uses them, so memory stays flat over long runs.
@@ -25,8 +25,8 @@ from simgen.assets.meshes import load_asset
 from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
 from simgen.blender.own_appearance import COLOR_ATTRIBUTE, UV_MAP, own_material
-from simgen.core.image_header import check_pixels
-from simgen.core.mesh_ref import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, MeshRef
+from simgen.image_header import check_pixels
+from simgen.scene.meshes import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, MeshRef
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger

@@ -44,8 +44,8 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.assets.environment import MISSING, OUTSIDE, check_file, judge
-from simgen.core.image_header import check_pixels
-from simgen.core.scene import MAX_IMAGE_PIXELS
+from simgen.image_header import check_pixels
+from simgen.scene.data import MAX_IMAGE_PIXELS
 
 IMPORTERS = {".blend": "blend", ".glb": "gltf", ".gltf": "gltf", ".usd": "usd", ".usda": "usd", ".usdc": "usd",
              ".usdz": "usd", ".fbx": "fbx", ".obj": "obj"}

@@ -1,5 +1,5 @@
 """Real lenses in Cycles: a custom camera whose OSL shader traces each pixel's ray through a
-:mod:`simgen.core.lens` model, so that the image and every label pass (object index, depth,
+:mod:`simgen.optics.lens` model, so that the image and every label pass (object index, depth,
 normals) are that lens's, each at its pixel centre, with nothing resampled.
 
 The shader inverts the lens per ray in float32: Newton's method in 2-D for OpenCV's
@@ -27,8 +27,8 @@ from mathutils import Matrix
 
 from simgen.errors import SimgenError
 from simgen.blender.camera import FIRST_SAMPLE_OFFSET
-from simgen.core.camera import BLENDER_TO_OPENCV
-from simgen.core.lens import Equidistant, Equisolid, Fisheye, Lens, Pinhole, RadTan, cached_pixel_rays
+from simgen.optics.camera import BLENDER_TO_OPENCV
+from simgen.optics.lens import Equidistant, Equisolid, Fisheye, Lens, Pinhole, RadTan, cached_pixel_rays
 
 SHADER_NAME = "simgen_lens.osl"
 

@@ -1,4 +1,4 @@
-"""Blender materials of a scene's drawn materials (:class:`simgen.core.scene.Material`).
+"""Blender materials of a scene's drawn materials (:class:`simgen.scene.data.Material`).
 
 A Principled BSDF with the material's colour, roughness, metalness, specular and
 transmission, and its base colour from one of: a photo fitted to a flat mesh, a tiled image,
@@ -18,8 +18,8 @@ import numpy as np
 from simgen.assets.meshes import load_asset
 from simgen.blender.own_appearance import UV_MAP
 from simgen.blender.pbr import pbr_nodes
-from simgen.core.mesh_ref import GeneratedMesh
-from simgen.core.scene import Material, SceneObject, Texture
+from simgen.scene.meshes import GeneratedMesh
+from simgen.scene.data import Material, SceneObject, Texture
 from simgen.io.exr import NORMAL_AOV
 
 TEXTURE_NODES = {"checker": ("ShaderNodeTexChecker", "Fac", None),
@@ -29,7 +29,7 @@ TEXTURE_NODES = {"checker": ("ShaderNodeTexChecker", "Fac", None),
                  "magic": ("ShaderNodeTexMagic", "Fac", None),
                  "brick": ("ShaderNodeTexBrick", "Fac", None),
                  "gradient": ("ShaderNodeTexGradient", "Fac", None)}
-"""For each texture kind (simgen.core.scene.Texture): the Blender node, the output used as
+"""For each texture kind (simgen.scene.data.Texture): the Blender node, the output used as
 the mixing factor and the range of it stretched to [0, 1] (None: used as it is). The image
 kind is no mix: its colour is the base colour."""
 

@@ -10,8 +10,8 @@ from mathutils import Matrix
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.materials import pbr_coordinates, scene_material
 from simgen.blender.own_appearance import JITTER_PROPS
-from simgen.core.mesh_ref import GeneratedMesh
-from simgen.core.scene import Light, SceneObject
+from simgen.scene.meshes import GeneratedMesh
+from simgen.scene.data import Light, SceneObject
 
 
 def add_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks, made: list[bpy.types.ID]) -> None:

@@ -1,7 +1,7 @@
 """Blender materials for a mesh's own appearance (:mod:`simgen.assets.appearance`).
 
 One material per slot of an asset, built once per process and shared by every object of
-that asset. What varies per object (the jitter of :class:`simgen.core.scene.OwnLook`) is
+that asset. What varies per object (the jitter of :class:`simgen.scene.data.OwnLook`) is
 read from the object's custom properties by Attribute nodes, so no material is rebuilt per
 frame: :data:`JITTER_PROPS` name them.
 """

@@ -1,4 +1,4 @@
-"""Blender nodes of a PBR material set (:class:`simgen.core.scene.PbrTexture`).
+"""Blender nodes of a PBR material set (:class:`simgen.scene.data.PbrTexture`).
 
 Coordinates: where the mesh has a UV map, its UVs (scaled so that one repeat spans
 ``scale`` metres, from the mesh's size); elsewhere the object's own coordinates, scaled by
@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from simgen.core.scene import PbrTexture
+from simgen.scene.data import PbrTexture
 
 
 def pbr_nodes(tree, bsdf, pbr: PbrTexture, image: Callable[[str, bool], object], uv_map: str | None,

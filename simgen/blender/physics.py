@@ -13,8 +13,8 @@ from mathutils import Matrix
 from simgen.assets import BUNDLED_BOX
 from simgen.assets.meshes import link_hulls
 from simgen.blender.session import BlenderLog
-from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
-from simgen.core.scene import Scene
+from simgen.scene.meshes import ArticulatedMesh, MeshRef
+from simgen.scene.data import Scene
 
 log = logging.getLogger(__name__)
 

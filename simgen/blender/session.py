@@ -62,7 +62,7 @@ def setup_scene(s: bpy.types.Scene, r: RenderConfig) -> None:
     configure_sampling(s, r)
     s.cycles.pixel_filter_type = "BLACKMAN_HARRIS"  # FIRST_SAMPLE_OFFSET (simgen.blender.camera) is this filter's
     s.cycles.filter_width = r.filter_width
-    # Blender writes no image: simgen tone maps the EXR's linear Combined (simgen.core.tone)
+    # Blender writes no image: simgen tone maps the EXR's linear Combined (simgen.color.tone)
     s.view_settings.view_transform = "Standard"
     s.view_settings.look = "None"
     s.view_settings.exposure = 0.0

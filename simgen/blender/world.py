@@ -14,7 +14,7 @@ from typing import Callable
 
 import bpy
 
-from simgen.core.scene import World
+from simgen.scene.data import World
 
 
 def world_nodes(bw: bpy.types.World):

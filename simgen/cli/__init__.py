@@ -44,7 +44,7 @@ from simgen.cli.datasetlog import LOG_FILE, DatasetLog
 from simgen.cli.overrides import check_overrides
 from simgen.cli.study import check_dataset, resolve_study, study_main
 from simgen.cli.usage import HELP_FLAGS, describe, usage
-from simgen.core.paths import CONFIG_DIR
+from simgen.paths import CONFIG_DIR
 
 __all__ = [
     "CONFIG_DIR", "HELP_FLAGS", "LOG_FILE", "PLAIN_FLAGS", "SUBCOMMANDS", "DatasetLog", "catalog_main",

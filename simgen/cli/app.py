@@ -22,7 +22,7 @@ from simgen.cli.datasetlog import DatasetLog
 from simgen.cli.errors import fail
 from simgen.cli.overrides import check_overrides, quote, refuse_studies
 from simgen.cli.usage import HELP_FLAGS, usage
-from simgen.core.paths import CONFIG_DIR
+from simgen.paths import CONFIG_DIR
 from simgen.io.names import LOGS_DIR
 from simgen.child_processes import die_with_parent
 

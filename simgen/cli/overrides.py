@@ -54,7 +54,7 @@ def study_hint(key: str, value: str) -> str | None:
     """The one-line message for an override ``key=value`` that names a study where only an overlay
     can be (``experiment=dr_gap``, ``experiment=FILE.yaml`` with a study: node, ``study=dr_gap``),
     saying the command that runs it; None for anything else (an overlay of configs/experiment/)."""
-    from simgen.core.paths import CONFIG_DIR
+    from simgen.paths import CONFIG_DIR
     from simgen.experiment.config import is_file_argument, study_named
 
     key = key.lstrip("+~")

@@ -7,7 +7,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from simgen.core.paths import CONFIG_DIR
+from simgen.paths import CONFIG_DIR
 
 HELP_FLAGS = ("-h", "--help")
 

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from simgen.errors import SimgenError
 from simgen.config import RUN_FOLDER, Settings
 from simgen.config.schema import default_of, mapping_fields
-from simgen.core.paths import CONFIG_DIR
+from simgen.paths import CONFIG_DIR
 from simgen.recipes import available, load_recipe
 
 SETTINGS_NODE = "settings"

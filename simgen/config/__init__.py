@@ -35,11 +35,11 @@ from typing import Any, Optional, Sequence  # noqa: F401
 
 from simgen.errors import SimgenError  # noqa: F401
 from simgen.config.schema import check_fields, setting, span  # noqa: F401
-from simgen.core.scene import (  # noqa: F401
+from simgen.scene.data import (  # noqa: F401
     MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS)
-from simgen.core.camera import STEREO_LABELS  # noqa: F401
-from simgen.core.splits import check_splits  # noqa: F401
-from simgen.core.tone import TONES  # noqa: F401
+from simgen.optics.camera import STEREO_LABELS  # noqa: F401
+from simgen.splits import check_splits  # noqa: F401
+from simgen.color.tone import TONES  # noqa: F401
 
 # The declarations, group by group.
 from simgen.config.sequence import (  # noqa: F401

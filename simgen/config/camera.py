@@ -8,7 +8,7 @@ from typing import Optional
 from simgen.config.schema import setting, span
 
 RIGS = ("mono", "stereo", "calibration")
-"""camera.rig: one camera, a rectified stereo pair (simgen.core.camera.stereo_offset), or every
+"""camera.rig: one camera, a rectified stereo pair (simgen.optics.camera.stereo_offset), or every
 camera of camera.calibration (simgen.sampling.camera.with_rig)."""
 
 

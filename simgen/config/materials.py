@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from simgen.config.schema import setting, span
-from simgen.core.scene import PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
+from simgen.scene.data import PROCEDURAL_TEXTURES, ROLES, TEXTURE_KINDS
 
 MAX_DISTORTION = 1000.0
 """Blender's largest Distortion input of the noise, wave and magic texture nodes."""

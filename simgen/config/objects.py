@@ -7,7 +7,7 @@ from typing import Optional
 
 from simgen.config.schema import setting, span
 from simgen.config.sequence import MAX_SEQUENCE_LENGTH
-from simgen.core.scene import MAX_INSTANCE_ID
+from simgen.scene.data import MAX_INSTANCE_ID
 
 MAX_WEIGHT = 1e9
 

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 from simgen.errors import SimgenError
 from simgen.config.schema import setting
-from simgen.core.camera import STEREO_LABELS
+from simgen.optics.camera import STEREO_LABELS
 
 RUN_FOLDER = "${hydra:runtime.output_dir}"
 """``output.dir`` as Hydra composes it: Hydra's run folder (outputs/DATE/TIME, or multirun/DATE/TIME/N

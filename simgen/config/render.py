@@ -7,8 +7,8 @@ from typing import Optional
 
 from simgen.config.schema import setting
 from simgen.config.sequence import MAX_FRAMES
-from simgen.core.scene import MAX_IMAGE_PIXELS
-from simgen.core.tone import TONES
+from simgen.scene.data import MAX_IMAGE_PIXELS
+from simgen.color.tone import TONES
 
 MAX_IMAGE_SIZE = 65536
 """Blender's largest render.width / render.height."""

@@ -51,7 +51,7 @@ class Rule:
     le: float | None = None
     choices: tuple[str, ...] | None = None
     """A string must be one of these; a list of strings a non-empty subset of them. A registry
-    (simgen.core.registry.Registry) may stand here: its names, plugins included, are the choices."""
+    (simgen.registry.Registry) may stand here: its names, plugins included, are the choices."""
     span: bool = False
     """A range ``[low, high]``: two values, low <= high, the bounds apply to both."""
     empty_ok: bool = False

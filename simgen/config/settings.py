@@ -16,8 +16,8 @@ from simgen.config.output import OutputConfig, check_output_dir
 from simgen.config.render import RenderConfig
 from simgen.config.schema import check_fields, setting
 from simgen.config.sequence import MAX_FRAME_INDEX, MAX_FRAMES, SequenceConfig, ShardConfig
-from simgen.core.camera import STEREO_LABELS
-from simgen.core.splits import check_splits
+from simgen.optics.camera import STEREO_LABELS
+from simgen.splits import check_splits
 
 Range = list[float]
 """A closed interval [low, high] that a parameter is drawn from uniformly."""

@@ -16,7 +16,7 @@ from typing import Optional
 
 from simgen.errors import SimgenError
 from simgen.config.schema import UnknownKey, check_fields, check_key, did_you_mean, merge_overrides, setting
-from simgen.core.paths import CONFIG_DIR
+from simgen.paths import CONFIG_DIR
 from simgen.experiment.from_fit import best_overrides
 from simgen.experiment.trainers import TRAINERS
 from simgen.experiment.training import TorchvisionTrainer

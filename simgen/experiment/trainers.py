@@ -6,7 +6,7 @@ predicts the target's images, and the spec that identifies the run: a run whose 
 unchanged and whose result.json exists is kept. The command writes ``result.json``:
 ``{"detections": [COCO detections of the target's images], "train_seconds": s, "device": "..."}``.
 
-:data:`TRAINERS` (a :class:`simgen.core.registry.Registry`) holds simgen's two, registered at
+:data:`TRAINERS` (a :class:`simgen.registry.Registry`) holds simgen's two, registered at
 the end of this module: ``torchvision`` (simgen.torch.job in simgen's own environment, extra
 ``torch``) and ``ultralytics`` (``yolo_trainer.py`` run by ``study.trainer.python``). A user's
 package adds one by an entry point in the group ``simgen.trainers`` (``mine =
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from simgen.errors import SimgenError
-from simgen.core.registry import PLAIN_NAME, Registry
+from simgen.registry import PLAIN_NAME, Registry
 from simgen.experiment.training import to_spec
 from simgen.io.safe_paths import inside
 from simgen.io.files import write_json

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from simgen.errors import SimgenError
 from simgen.config.schema import check_fields, check_key, merge_overrides, setting
-from simgen.core.paths import CONFIG_DIR
+from simgen.paths import CONFIG_DIR
 from simgen.experiment.config import TrainerConfig
 from simgen.fit.kid import ARCHS
 

@@ -1,6 +1,6 @@
 """Label statistics without rendering: the boxes of a randomization's scenes, projected.
 
-A scene is plain data (:mod:`simgen.core.scene`): the recipe draws it in milliseconds, and each
+A scene is plain data (:mod:`simgen.scene.data`): the recipe draws it in milliseconds, and each
 object's mesh through the pinhole camera gives its box. So the settings that shape the labels
 (camera distance, elevation and lens, object count and size) can be searched on the label
 statistics (:func:`simgen.fit.stats.label_stats`) of many candidates before a single render: a

@@ -254,7 +254,7 @@ class Developer:
     def _develop(self, frames: Frames, f: int, how: tuple, draws: tuple) -> np.ndarray:
         """Frame ``f`` developed with ``how`` (:meth:`_how`) and its ``draws`` (:meth:`_draws`)."""
         from simgen.imaging import apply_effects, effects_rngs
-        from simgen.core.tone import WHITE, display, expose
+        from simgen.color.tone import WHITE, display, expose
 
         cfg, _, lo, hi = how
         stops, scales, record = draws

@@ -66,8 +66,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from simgen.core import tone
-from simgen.core.tone import srgb_to_linear
+from simgen.color import tone
+from simgen.color.tone import srgb_to_linear
 from simgen.child_processes import thread_map
 
 IMAGE_STATS: tuple[str, ...] = ("brightness", "contrast", "saturation", "colourfulness", "red_green",
@@ -80,7 +80,7 @@ per object."""
 
 LUMA = tone.LUMA[None]
 """Rec.709 luma weights as a 1x3 float32 matrix (the shape ``cv2.transform`` takes): the one row is
-:data:`simgen.core.tone.LUMA`."""
+:data:`simgen.color.tone.LUMA`."""
 
 LUMA_OPPONENT = np.array([LUMA[0], [1.0, -1.0, 0.0], [0.5, 0.5, -1.0]], np.float32)
 """Luma, then rg and yb of Hasler & Suesstrunk's colourfulness (3x3, ``cv2.transform``)."""

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.core.image_header import MAX_IMAGE_PIXELS, check_pixels
+from simgen.image_header import MAX_IMAGE_PIXELS, check_pixels
 from simgen.fit.config import digest
 from simgen.fit.kid import BATCH
 

@@ -9,9 +9,9 @@ functions of seed, sequence and frame index, apart from the scene's draws), and
 pipeline writes that record to the frame's meta under ``"effects"``.
 
 Where they work: on the exposed linear image, the light that reaches the sensor (the linear
-Combined pass times the metered and drawn exposure, :func:`simgen.core.tone.expose`, in units where
+Combined pass times the metered and drawn exposure, :func:`simgen.color.tone.expose`, in units where
 metering puts mid grey at 0.18 and diffuse white at 1), before the tone curve; the result goes
-through the render's tone curve (AgX by default, :func:`simgen.core.tone.display`) to 8 bits, and
+through the render's tone curve (AgX by default, :func:`simgen.color.tone.display`) to 8 bits, and
 JPEG works on those, as in a camera. A frame for which no linear effect is drawn keeps the
 backend's image byte for byte. The order is the physical one:
 
@@ -235,10 +235,10 @@ def apply_effects(linear: np.ndarray | None, rgb: np.ndarray | None, cfg: Effect
     """The frame's RGB (H, W, 3) uint8 with its camera effects, and their record for the meta.
 
     ``linear``: the exposed linear image the backend tone mapped into ``rgb``
-    (:func:`simgen.core.tone.expose`); motion blur, lens blur, vignetting, sensor noise and white balance work
-    on it, ``to_display`` (the render's tone curve, :func:`simgen.core.tone.display`) makes the
+    (:func:`simgen.color.tone.expose`); motion blur, lens blur, vignetting, sensor noise and white balance work
+    on it, ``to_display`` (the render's tone curve, :func:`simgen.color.tone.display`) makes the
     8-bit image of the result, and JPEG works on that. ``white``: the linear value at which
-    the tone curve reaches white, where the sensor saturates (:data:`simgen.core.tone.WHITE`).
+    the tone curve reaches white, where the sensor saturates (:data:`simgen.color.tone.WHITE`).
     ``rngs``: the frame's :func:`effects_rngs` (parameters, noise). ``K``: the frame's
     intrinsics (vignetting is centred on its principal point). ``flows``: {"forward",
     "backward"} (H, W, 2) optical flow of a sequence frame (None or {} for a single frame);

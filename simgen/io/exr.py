@@ -19,7 +19,7 @@ from typing import NotRequired, TypedDict
 import numpy as np
 import OpenEXR
 
-from simgen.core.tone import display, expose
+from simgen.color.tone import display, expose
 from simgen.io import scratch
 
 NORMAL_AOV = "simgen_normal"
@@ -40,7 +40,7 @@ class RawPasses(TypedDict):
 
     rgb: np.ndarray
     """(H, W, 3) uint8 sRGB: the Combined pass metered and tone mapped by render.auto_exposure
-    and render.tone (:func:`simgen.core.tone.tone_map`)."""
+    and render.tone (:func:`simgen.color.tone.tone_map`)."""
     index: np.ndarray
     """(H, W) int32 object pass index (= instance id) at the pixel centre; 0 = no hit."""
     depth: np.ndarray
@@ -52,7 +52,7 @@ class RawPasses(TypedDict):
     """How rgb was made (the frame meta's ``image``): tone, metered_stops, exposure_stops,
     total_stops."""
     linear: NotRequired[np.ndarray]
-    """(H, W, 3) float32 exposed linear light (:func:`simgen.core.tone.expose`), rgb before its tone
+    """(H, W, 3) float32 exposed linear light (:func:`simgen.color.tone.expose`), rgb before its tone
     curve: only when the backend's ``keep_linear`` is set (the camera effects work on it)."""
     lights: NotRequired[np.ndarray]
     """(L + 2, H, W, 3) float32: each lamp's, the world's and the rest's share of the exposed
@@ -153,7 +153,7 @@ def _lights(parts: dict[str, np.ndarray], image: dict) -> dict:
 
 def _image(combined: np.ndarray, exposure: float, tone: str, auto_exposure: bool, keep_linear: bool) -> dict:
     """``rgb`` and ``image`` (and with ``keep_linear`` the exposed ``linear``) of a linear
-    Combined pass (:func:`simgen.core.tone.expose`, :func:`simgen.core.tone.display`)."""
+    Combined pass (:func:`simgen.color.tone.expose`, :func:`simgen.color.tone.display`)."""
     exposed, image = expose(combined, tone=tone, auto_exposure=auto_exposure, exposure=exposure)
     out = {"rgb": display(exposed, tone), "image": image}
     if keep_linear:
@@ -164,7 +164,7 @@ def _image(combined: np.ndarray, exposure: float, tone: str, auto_exposure: bool
 def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_exposure: bool = False,
                 keep_linear: bool = False) -> RawPasses:
     """Read the multilayer EXR Cycles wrote into the arrays of :class:`RawPasses`; the RGB is
-    :func:`simgen.core.tone.tone_map` of the linear Combined pass (``exposure``: the camera's
+    :func:`simgen.color.tone.tone_map` of the linear Combined pass (``exposure``: the camera's
     drawn stops, on top of what metering picks); ``keep_linear``: also the exposed linear
     image as ``linear``."""
     parts = _channels(path)

@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.core.scene import MAX_IMAGE_PIXELS
-from simgen.core.image_header import check_pixels
+from simgen.scene.data import MAX_IMAGE_PIXELS
+from simgen.image_header import check_pixels
 from simgen.io.locks import is_held
 from simgen.io.names import DATASET_JSON
 

@@ -2,11 +2,11 @@
 
 simgen's optional label kinds are registered here, in the order docs/dataset.md lists them
 (the core kinds register in simgen.labels.kinds itself); a user's package adds its own through
-an entry point or a dotted path (simgen.core.registry).
+an entry point or a dotted path (simgen.registry).
 """
 
 from simgen.labels.amodal import AMODAL, VISIBILITY
-from simgen.labels.core import (
+from simgen.labels.frame import (
     DISTANCE,
     LIGHTS,
     LINEAR,

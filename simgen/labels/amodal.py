@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simgen.core.lens import cached_pixel_rays
+from simgen.optics.lens import cached_pixel_rays
 from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.labels.preview import id_colors
 
@@ -160,7 +160,7 @@ def _inside(a: np.ndarray, b: np.ndarray, c: np.ndarray, x: np.ndarray, y: np.nd
 
 def rasterize_rays(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray, near: float) -> np.ndarray:
     """(H, W) bool: the pixels whose centre ray (``rays`` (H, W, 3), camera coordinates: a real
-    lens's, :func:`simgen.core.lens.cached_pixel_rays`) passes through a triangle, edges included,
+    lens's, :func:`simgen.optics.lens.cached_pixel_rays`) passes through a triangle, edges included,
     with the part of a triangle nearer than ``near`` clipped away.
 
     A ray that goes forward (z > 0) meets the plane z = 1 at (x / z, y / z), and so does every
@@ -253,7 +253,7 @@ def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
 def add_visibility(value: AmodalMasks, annotations: list[dict]) -> None:
     """visibility = visible pixels / amodal pixels; amodal_area = the amodal pixel count."""
     for a in annotations:
-        own = a["simgen"]  # simgen's own fields (simgen.labels.core.SIMGEN_KEY)
+        own = a["simgen"]  # simgen's own fields (simgen.labels.frame.SIMGEN_KEY)
         full = value.area(own["instance_id"])
         own["amodal_area"] = full
         own["visibility"] = float(a["area"]) / full if full else 0.0

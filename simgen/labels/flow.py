@@ -2,7 +2,7 @@
 
 Pure numpy; nothing here imports Blender.
 
-Conventions (as in :mod:`simgen.labels.core`): OpenCV camera axes (x right, y down,
+Conventions (as in :mod:`simgen.labels.frame`): OpenCV camera axes (x right, y down,
 z forward), pixel centres at integer coordinates, planar depth (``np.inf`` = no hit),
 instance id 0 = nothing hit. Every object moves rigidly (or, more generally, by an
 affine map): a surface point of object ``j`` goes from frame ``t`` to frame ``o`` by
@@ -25,9 +25,9 @@ from typing import Optional
 
 import numpy as np
 
-from simgen.core.camera import pixel_rays, project_points
-from simgen.core.lens import Lens, cached_pixel_rays
-from simgen.labels.core import MAX_ID, _present_ids
+from simgen.optics.camera import pixel_rays, project_points
+from simgen.optics.lens import Lens, cached_pixel_rays
+from simgen.labels.frame import MAX_ID, _present_ids
 
 DEFAULT_REL_TOL = 0.01
 """Default relative depth tolerance of :func:`flow_validity`."""
@@ -66,7 +66,7 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
         motions: instance id -> world motion ``D_j`` (4x4) from t to o, e.g. from
             :func:`object_motions`. Every id present in ``instance`` must be a key
             (ValueError naming the missing ones); extra keys are ignored.
-        lens_t, lens_o: the frames' real lenses (simgen.core.lens), when their camera has one
+        lens_t, lens_o: the frames' real lenses (simgen.optics.lens), when their camera has one
             (camera.calibration): frame t's pixels are lifted along its lens's rays, and the
             moved points projected through frame o's lens (a point it does not see has no flow).
 

@@ -31,10 +31,10 @@ from typing import Optional
 import numpy as np
 
 from simgen.assets.meshes import load_mesh
-from simgen.core.camera import project_points
-from simgen.core.camera import project_points as project  # noqa: F401  (its old name here, which tests import)
-from simgen.core.lens import Lens
-from simgen.core.mesh_ref import MeshRef
+from simgen.optics.camera import project_points
+from simgen.optics.camera import project_points as project  # noqa: F401  (its old name here, which tests import)
+from simgen.optics.lens import Lens
+from simgen.scene.meshes import MeshRef
 
 CUBOID_NAMES = ("front_top_right", "front_top_left", "front_bottom_left", "front_bottom_right",
                 "rear_top_right", "rear_top_left", "rear_bottom_left", "rear_bottom_right", "center")

@@ -37,9 +37,9 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.assets.meshes import load_mesh
 from simgen.assets.parametric import GENERATORS
-from simgen.core.camera import project_points
-from simgen.core.lens import Lens
-from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
+from simgen.optics.camera import project_points
+from simgen.optics.lens import Lens
+from simgen.scene.meshes import ArticulatedMesh, MeshRef
 from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, model_bounds, model_pose, to_camera
 from simgen.labels.kinds import FrameContext, LabelKind
 

@@ -6,7 +6,7 @@ a frame's core labels (``compute``, None for the core kinds the render itself gi
 it adds to each COCO annotation (``annotate``), and its preview picture. The writer, the
 reader (:func:`simgen.io.dataset.layout.read_frame`), the label checks, the previews and the dataset
 reference in docs/dataset.md all iterate over :data:`LABEL_KINDS`
-(a :class:`simgen.core.registry.Registry`), so adding a kind is one module defining a
+(a :class:`simgen.registry.Registry`), so adding a kind is one module defining a
 :class:`LabelKind` plus its registration: simgen's own in ``simgen/labels/__init__.py``, a
 user's package by an entry point in the group ``simgen.label_kinds`` (``edges =
 "mypkg.kinds:EDGES"``) or by naming it with its dotted path (``output.labels=[mypkg.kinds:EDGES]``).
@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Protocol
 import numpy as np
 
 from simgen.errors import SimgenError, did_you_mean
-from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
+from simgen.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.labels.preview import colorize_ids, depth_preview, normal_preview
 
 CODECS = (".png", ".npy", ".npz")
@@ -35,7 +35,7 @@ class FrameContext:
     settings and its asset catalog."""
 
     scene: Any
-    """simgen.core.scene.Scene of the frame."""
+    """simgen.scene.data.Scene of the frame."""
     settings: Any = None
     """simgen.config.Settings of the run (a kind's own settings, e.g. output.keypoints)."""
     catalog: Any = None
@@ -43,7 +43,7 @@ class FrameContext:
 
 
 class CoreLabels(Protocol):
-    """What a kind's ``compute`` gets: a frame's core labels (simgen.labels.core.FrameLabels)."""
+    """What a kind's ``compute`` gets: a frame's core labels (simgen.labels.frame.FrameLabels)."""
 
     rgb: np.ndarray
     instance: np.ndarray
@@ -91,7 +91,7 @@ class LabelKind:
             raise ValueError(f"label {self.name} must be {self.dtype} {shape}, got {got[0]} {got[1]}")
 
 
-CORE_KINDS = (
+ALWAYS_KINDS = (
     LabelKind("rgb", "8-bit sRGB image (the usual anti-aliased render)", "uint8", 3, "images", ".png", core=True),
     LabelKind("instance", "instance id of the surface at the pixel centre, 0 = nothing hit", "uint16", 0,
               "instance", ".png", core=True, preview=colorize_ids),
@@ -112,7 +112,7 @@ def _check(kind: LabelKind, where: str) -> None:
     """One-line SimgenError naming ``where`` unless ``kind`` is a well-formed label kind."""
     if not PLAIN_NAME.match(kind.name):
         raise SimgenError(f"{where}: name {kind.name!r} must be letters, digits, '_' or '-' (it names folders)")
-    if kind.core and kind not in CORE_KINDS:
+    if kind.core and kind not in ALWAYS_KINDS:
         raise SimgenError(f"{where}: only the render's own kinds are core; give it a compute function")
     if not kind.core and kind.compute is None and not kind.sequence:
         raise SimgenError(f"{where} needs a compute function (only core kinds come from the render)")
@@ -121,7 +121,7 @@ def _check(kind: LabelKind, where: str) -> None:
     if kind.folder is not None:
         if kind.suffix not in CODECS:
             raise SimgenError(f"{where}: suffix {kind.suffix!r} is not one of {CODECS}")
-        taken = [k.folder for k in CORE_KINDS if k.name != kind.name] + list(RESERVED_FOLDERS)
+        taken = [k.folder for k in ALWAYS_KINDS if k.name != kind.name] + list(RESERVED_FOLDERS)
         if not PLAIN_NAME.match(kind.folder) or kind.folder in taken or kind.folder.startswith("flow_"):
             raise SimgenError(f"{where}: folder {kind.folder!r} must be a plain name that is not one of simgen's "
                               f"own ({', '.join(taken)}, flow_*)")
@@ -132,7 +132,7 @@ LABEL_KINDS: Registry[LabelKind] = Registry("label kind", "simgen.label_kinds", 
 """Every label kind by name, in registration order (the core kinds first): simgen's own (the
 optional ones are registered in ``simgen/labels/__init__.py``), then a user's package's (entry
 points in the group ``simgen.label_kinds``, or dotted paths in ``output.labels``)."""
-for _kind in CORE_KINDS:
+for _kind in ALWAYS_KINDS:
     LABEL_KINDS.register(_kind)
 
 

@@ -1,7 +1,7 @@
 """The label kinds of a stereo pair (camera.rig=stereo): the right image, the left view's
 disparity and the left pixels the right camera does not see.
 
-The pair is rectified by construction (simgen.core.camera.stereo_offset): both cameras have the
+The pair is rectified by construction (simgen.optics.camera.stereo_offset): both cameras have the
 frame's K and orientation, the right one ``baseline`` metres along the left one's x axis. A
 surface point at planar depth z seen at the left pixel centre (u, v) is seen on the right at
 ``(u - d, v)`` with ``d = fx * baseline / z`` (disparity in pixels, positive; 0 where nothing

@@ -1,6 +1,6 @@
 """Long-range point tracks: points on the surfaces a sequence sees, followed through every step.
 
-Pure numpy; nothing here imports Blender. Conventions as in :mod:`simgen.labels.core`: OpenCV
+Pure numpy; nothing here imports Blender. Conventions as in :mod:`simgen.labels.frame`: OpenCV
 camera axes, the centre of pixel (u, v) at integer (u, v), planar depth, instance id 0 = nothing
 hit, normals in camera axes facing the camera.
 
@@ -42,9 +42,9 @@ from typing import Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
-from simgen.core.camera import project_points
-from simgen.core.lens import Lens, cached_pixel_rays
-from simgen.labels.core import meta_part_of
+from simgen.optics.camera import project_points
+from simgen.optics.lens import Lens, cached_pixel_rays
+from simgen.labels.frame import meta_part_of
 from simgen.labels.flow import DEFAULT_REL_TOL, seen_depth
 from simgen.labels.kinds import LabelKind
 

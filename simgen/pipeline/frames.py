@@ -11,7 +11,7 @@ from pathlib import Path
 from simgen.errors import SimgenError
 from simgen.assets import Catalog
 from simgen.config import Settings
-from simgen.core.scene import Scene
+from simgen.scene.data import Scene
 from simgen.labels import FrameLabels
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig

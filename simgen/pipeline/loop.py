@@ -15,8 +15,8 @@ import numpy as np
 from simgen.assets import Catalog, load_mesh
 from simgen.assets.meshes import scene_parts
 from simgen.config import Settings
-from simgen.core.scene import Scene
-from simgen.core.tone import WHITE, display
+from simgen.scene.data import Scene
+from simgen.color.tone import WHITE, display
 from simgen.imaging.effects import apply_effects, effects_enabled, effects_rngs
 from simgen.io.dataset.layout import DatasetWriter
 from simgen.io.dataset.runlog import RunLog

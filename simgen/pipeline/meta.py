@@ -13,9 +13,9 @@ from simgen.assets import Catalog
 from simgen.assets.library import entries_of
 from simgen.assets.meshes import Part, drawn_objects, parts_by_object, scene_parts
 from simgen.config import Settings
-from simgen.core.mesh_ref import ArticulatedMesh, MeshRef, plain_name
-from simgen.core.scene import Scene, SceneObject
-from simgen.core.splits import frame_split
+from simgen.scene.meshes import ArticulatedMesh, MeshRef, plain_name
+from simgen.scene.data import Scene, SceneObject
+from simgen.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
 from simgen.labels.flow import flow_validity, object_motions, rigid_flow
 from simgen.labels.geometry import box3d, model_bounds, model_pose
@@ -152,7 +152,7 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
     by_id = {o.instance_id: o for o in scene.objects}
     models += [(part_relpath(by_id[p.instance_id], p), p.mesh) for p in scene_parts(scene)]
     meta = frame_meta(scene, settings, catalog, index, annotations, geometry)
-    meta["image"] = own.image  # exposure metering and tone (simgen.core.tone)
+    meta["image"] = own.image  # exposure metering and tone (simgen.color.tone)
     return FrameOutput(index=index, labels=own, meta=meta, models=models)
 
 

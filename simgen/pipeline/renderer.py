@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from simgen.config import RenderConfig
-from simgen.core.scene import Camera, Scene
+from simgen.scene.data import Camera, Scene
 from simgen.io.exr import RawPasses
 
 Passes = RawPasses
@@ -29,7 +29,7 @@ class RenderedFrame(Protocol):
         the next frame renders): ``rgb`` (H, W, 3) uint8, ``index`` (H, W) int32 instance
         ids (0: no hit), ``depth`` (H, W) float32 planar metres (inf: no hit), ``normal``
         (H, W, 3) float32 world-space (0: no hit), ``image`` (how rgb was exposed and tone
-        mapped, :func:`simgen.core.tone.expose`), and ``linear`` (H, W, 3) float32, the exposed
+        mapped, :func:`simgen.color.tone.expose`), and ``linear`` (H, W, 3) float32, the exposed
         linear image, when the renderer was made with ``keep_linear``. ``total_stops``: expose
         the linear image by these stops instead of metering it (the right view of a stereo pair
         takes its left view's). Frees what the frame held (the Blender renderer deletes its EXR
@@ -52,7 +52,7 @@ class Renderer(Protocol):
     def settle(self, scene: Scene) -> tuple[dict[int, np.ndarray], dict]:
         """scene.placement=physics: the resting poses of ``scene.physics``' bodies (instance id ->
         mesh_to_world) and a report (steps, seconds, speed, at_rest); see
-        :meth:`simgen.core.scene.Scene.settled`."""
+        :meth:`simgen.scene.data.Scene.settled`."""
         ...
 
     def build(self, scene: Scene) -> None:

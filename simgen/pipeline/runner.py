@@ -17,7 +17,7 @@ from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
 from simgen.config import RenderConfig, Settings
 from simgen.compose.settings import catalog_for, outputs
-from simgen.core.scene import Scene
+from simgen.scene.data import Scene
 from simgen.imaging.effects import effects_enabled
 from simgen.io import scratch
 from simgen.io.dataset.coco_index import CocoIndex

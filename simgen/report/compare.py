@@ -25,7 +25,7 @@ import numpy as np
 
 from simgen import __version__
 from simgen.errors import SimgenError
-from simgen.core.image_header import ImageTooLargeError, check_pixels
+from simgen.image_header import ImageTooLargeError, check_pixels
 from simgen.io.safe_paths import inside
 from simgen.io.dataset.layout import frame_name
 from simgen.io.files import atomic_open

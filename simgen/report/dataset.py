@@ -14,7 +14,7 @@ from simgen.config import labels_written
 from simgen.io.safe_paths import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk
 from simgen.io.names import DATASET_JSON, META_DIR
-from simgen.labels.core import SIMGEN_KEY
+from simgen.labels.frame import SIMGEN_KEY
 
 class Dataset:
     """A dataset folder: ``dataset.json`` (categories, config) and the frames on disk."""

@@ -49,7 +49,7 @@ from simgen.errors import SimgenError
 from simgen.io.safe_paths import inside
 from simgen.io.files import read_npy, read_npz, read_png
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
-from simgen.labels.core import annotation_rle, instances_of_parts, meta_part_of
+from simgen.labels.frame import annotation_rle, instances_of_parts, meta_part_of
 from simgen.labels.kinds import LABEL_KINDS, LabelKind
 from simgen.report.dataset import Dataset, annotations_of
 

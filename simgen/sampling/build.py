@@ -28,8 +28,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.core.mesh_ref import ArticulatedMesh, MeshRef
-from simgen.core.scene import MAX_INSTANCE_ID, Camera, Physics, RigidBody, Scene, SceneObject
+from simgen.scene.meshes import ArticulatedMesh, MeshRef
+from simgen.scene.data import MAX_INSTANCE_ID, Camera, Physics, RigidBody, Scene, SceneObject
 
 SHORTFALL = "shortfall"
 """The key of a scene's ``params`` where a recipe records what a draw could not hold (objects that did

@@ -11,10 +11,10 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.config import CameraConfig, RenderConfig
-from simgen.core.calibration import check_size, read_calibration
-from simgen.core.camera import intrinsics, look_at, stereo_offset
-from simgen.core.lens import Lens, cached_pixel_rays
-from simgen.core.scene import Camera, Scene
+from simgen.optics.calibration import check_size, read_calibration
+from simgen.optics.camera import intrinsics, look_at, stereo_offset
+from simgen.optics.lens import Lens, cached_pixel_rays
+from simgen.scene.data import Camera, Scene
 from simgen.sampling.random import chance, direction, uniform
 
 
@@ -204,7 +204,7 @@ def rig_size(c: CameraConfig, r: RenderConfig) -> int:
 
 def with_rig(scenes: list[Scene], c: CameraConfig, rng: np.random.Generator) -> list[Scene]:
     """The steps of one sequence as camera.rig films them: unchanged for ``mono``; for
-    ``stereo`` each step gets the pair's right camera (:func:`simgen.core.camera.stereo_offset`
+    ``stereo`` each step gets the pair's right camera (:func:`simgen.optics.camera.stereo_offset`
     of its camera, the baseline drawn once per sequence from ``rng``) and ``params["stereo"]``;
     for ``calibration`` each step becomes one scene per camera of the file, in its order: the
     drawn camera is the first one's (cam0, through its lens), camera k looks through its own lens

@@ -8,8 +8,8 @@ import numpy as np
 
 from simgen.assets.images import hdri_files
 from simgen.config import LightingConfig
-from simgen.core.camera import BLENDER_TO_OPENCV, look_at
-from simgen.core.scene import Light, World
+from simgen.optics.camera import BLENDER_TO_OPENCV, look_at
+from simgen.scene.data import Light, World
 from simgen.sampling.random import blackbody_rgb, chance, choose, direction, hsv_color, integer, pick, uniform
 
 POWER_RANGE = {"point": "point_power", "spot": "spot_power", "area": "area_power", "sun": "sun_strength"}

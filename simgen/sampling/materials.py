@@ -10,7 +10,7 @@ from simgen.assets.images import texture_images
 from simgen.config import MaterialsConfig
 import dataclasses
 
-from simgen.core.scene import GRADIENT_TYPES, Material, OwnLook, PbrTexture, Scene, Texture
+from simgen.scene.data import GRADIENT_TYPES, Material, OwnLook, PbrTexture, Scene, Texture
 from simgen.sampling.random import chance, hsv_color, pick, uniform
 
 

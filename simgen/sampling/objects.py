@@ -11,8 +11,8 @@ import numpy as np
 from simgen.assets import Asset, Catalog
 from simgen.assets import parametric
 from simgen.config import ObjectsConfig
-from simgen.core.mesh_ref import ArticulatedMesh, JointDraw, MeshRef, as_mesh_ref
-from simgen.core.scene import Scene
+from simgen.scene.meshes import ArticulatedMesh, JointDraw, MeshRef, as_mesh_ref
+from simgen.scene.data import Scene
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import back_and_forth, integer, pick, uniform
 
@@ -25,7 +25,7 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
     """``n`` assets by class balance (:func:`pick_assets`); with ``objects.parametric`` > 0 each
     one of a category with a shape generator is replaced, with that chance, by a newly
     generated shape (an :class:`Asset` whose path is its
-    :class:`~simgen.core.mesh_ref.GeneratedMesh`, scale 1, key ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
+    :class:`~simgen.scene.meshes.GeneratedMesh`, scale 1, key ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
     catalog mesh). An articulated model is posed (:func:`posed`), drawing its joint values; with
     ``objects.parametric`` = 0 and no articulated model nothing more is drawn from ``rng``."""
     picks = [posed(a, rng) for a in pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)]
@@ -43,7 +43,7 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
 
 def posed(asset: Asset, rng: np.random.Generator) -> Asset:
     """``asset`` itself, or for an articulated model (a path that is an
-    :class:`~simgen.core.mesh_ref.ArticulatedMesh` with no joint values) the model at joint values
+    :class:`~simgen.scene.meshes.ArticulatedMesh` with no joint values) the model at joint values
     drawn from ``rng`` as its catalog entry says (:func:`simgen.assets.articulated.draw_configuration`), keyed
     ``<asset key>_<digest of the values>``: its ``models/`` file is that pose's mesh. Nothing is
     drawn for a rigid asset."""

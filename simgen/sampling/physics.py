@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from simgen.core.mesh_ref import MeshRef
-from simgen.core.scene import Physics, RigidBody
+from simgen.scene.meshes import MeshRef
+from simgen.scene.data import Physics, RigidBody
 from simgen.sampling.random import uniform
 
 FALL = 0.5

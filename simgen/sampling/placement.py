@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simgen.core.transforms import rot_z
+from simgen.scene.transforms import rot_z
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from simgen.core.tone import srgb_to_linear
-from simgen.core.transforms import quaternion_matrix
+from simgen.color.tone import srgb_to_linear
+from simgen.scene.transforms import quaternion_matrix
 
 
 def frame_seed_sequence(seed: int, index: int) -> np.random.SeedSequence:

@@ -23,9 +23,9 @@ import numpy as np
 from simgen.assets import Catalog
 from simgen.assets.images import image_aspect, photo_files
 from simgen.config import Settings
-from simgen.core.camera import BLENDER_TO_OPENCV, look_at
-from simgen.core.scene import Camera, Light, Material, SceneObject, Texture, World
-from simgen.core.transforms import plane_pose, rot_z
+from simgen.optics.camera import BLENDER_TO_OPENCV, look_at
+from simgen.scene.data import Camera, Light, Material, SceneObject, Texture, World
+from simgen.scene.transforms import plane_pose, rot_z
 from simgen.sampling.materials import sample_material
 from simgen.sampling.random import integer, uniform
 

@@ -22,7 +22,7 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from simgen.errors import SimgenError
-from simgen.core.image_header import check_pixels
+from simgen.image_header import check_pixels
 from simgen.io.safe_paths import inside
 from simgen.io.files import read_json
 

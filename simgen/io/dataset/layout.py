@@ -52,9 +52,9 @@ from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.io.dataset.coco_index import CocoIndex
 from simgen.io.dataset.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
 from simgen.io.formats.flow import encode_valid_png
-from simgen.labels.core import FrameLabels
+from simgen.labels.frame import FrameLabels
 from simgen.labels.flow import flow_to_color
-from simgen.labels.kinds import CORE_KINDS, LABEL_KINDS, LabelKind
+from simgen.labels.kinds import ALWAYS_KINDS, LABEL_KINDS, LabelKind
 from simgen.labels.preview import FRAME_PICTURES, overlay, pose_overlay
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 
     from simgen.io.formats.exporters import Exporter
 
-FRAME_DIRS = (*(k.folder for k in CORE_KINDS), META_DIR)
+FRAME_DIRS = (*(k.folder for k in ALWAYS_KINDS), META_DIR)
 """The folders every frame has a file in."""
 ENCODERS = {".png": encode_png, ".npy": encode_npy, ".npz": encode_npz}
 READERS = {".png": read_png, ".npy": read_npy, ".npz": read_npz}
@@ -92,7 +92,7 @@ class DatasetWriter:
     """
 
     def __init__(self, root: str | os.PathLike, categories: list[dict], previews: bool = True,
-                 kinds: Sequence[LabelKind] = CORE_KINDS):
+                 kinds: Sequence[LabelKind] = ALWAYS_KINDS):
         self.root = ensure_writable_dir(root)
         stale = remove_stale_temps(self.root)
         if stale:

@@ -316,7 +316,7 @@ def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int
                                                    f"images/{frame_name(new)}.png",
                                                    image.get("simgen", {}).get("split"))}
     for a in meta["coco"]["annotations"]:
-        own = a["simgen"]  # simgen's own fields (simgen.labels.core.SIMGEN_KEY)
+        own = a["simgen"]  # simgen's own fields (simgen.labels.frame.SIMGEN_KEY)
         a["id"] = annotation_id(new, own["instance_id"])
         a["image_id"] = meta["coco"]["image"]["id"]
         a["category_id"] = s.category_map[a["category_id"]]

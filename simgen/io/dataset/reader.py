@@ -17,7 +17,7 @@ checked the same way when :attr:`Dataset.coco` is read. A violation is one line
     frame.labels                           # ('rgb', 'instance', 'semantic', 'depth', 'normal', ...)
     frame.label("depth")                   # float32 (H, W), metres, inf = no hit
     frame.K, frame.world_to_camera         # (3, 3) and (4, 4), OpenCV camera axes
-    frame.lens                             # the calibrated lens (simgen.core.lens), None for a pinhole
+    frame.lens                             # the calibrated lens (simgen.optics.lens), None for a pinhole
     frame.annotations                      # its COCO annotations, as in coco.json
 """
 
@@ -31,7 +31,7 @@ from typing import Any, Iterator, overload
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.core.lens import Lens, lens_from_dict
+from simgen.optics.lens import Lens, lens_from_dict
 from simgen.io.safe_paths import inside
 from simgen.io.dataset.coco_index import video_fields
 from simgen.io.dataset.layout import READERS, frame_name, frames_on_disk, kind_path, read_frame

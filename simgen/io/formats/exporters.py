@@ -11,7 +11,7 @@ Two kinds of format:
 - flow formats (``sequence.formats``) write each flow field in another file format beside
   simgen's lossless .npy: ``flo`` (Middlebury) and ``kitti`` (16-bit PNG).
 
-:data:`EXPORTERS` is a :class:`simgen.core.registry.Registry`: adding a format is one module
+:data:`EXPORTERS` is a :class:`simgen.registry.Registry`: adding a format is one module
 defining an :class:`Exporter` plus its registration (simgen's own at the end of this module; a
 user's package by an entry point in the group ``simgen.exporters``, ``npz_boxes =
 "mypkg.formats:NPZ_BOXES"``, or by naming it with its dotted path,
@@ -27,8 +27,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from simgen.errors import SimgenError, did_you_mean
-from simgen.core.camera import STEREO_LABELS
-from simgen.core.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
+from simgen.optics.camera import STEREO_LABELS
+from simgen.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.io.formats.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
 from simgen.io.formats.coco import CocoSource, write_coco
 from simgen.io.formats.flow import write_flo, write_kitti_flow
@@ -39,7 +39,7 @@ from simgen.io.formats.shards import PARQUET, WEBDATASET, ShardFormat, foreign_f
 from simgen.io.formats.tracks import foreign_tapvid_files, foreign_track_files, write_tapvid, write_tracks
 from simgen.io.formats.yolo import write_yolo
 from simgen.io.names import LOGS_DIR, META_DIR
-from simgen.labels.kinds import CORE_KINDS
+from simgen.labels.kinds import ALWAYS_KINDS
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Exporter:
     frame when the settings will make a poor export of this format (empty: nothing to say)."""
 
 
-RESERVED = (LOGS_DIR, "models", "index", "previews", META_DIR, *(k.folder for k in CORE_KINDS if k.folder))
+RESERVED = (LOGS_DIR, "models", "index", "previews", META_DIR, *(k.folder for k in ALWAYS_KINDS if k.folder))
 """Names a format may not take: a dataset format other than coco rebuilds DIR/<name>/ whole (so
 not a folder of simgen's own, nor flow_*)."""
 

@@ -13,7 +13,7 @@ import os
 import cv2
 import numpy as np
 
-from simgen.core.image_header import check_pixels
+from simgen.image_header import check_pixels
 from simgen.io.files import PNG_PARAMS_SMOOTH, atomic_write_bytes, encode_png, read_png
 
 FLO_MAGIC = b"PIEH"

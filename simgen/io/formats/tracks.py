@@ -43,7 +43,7 @@ from typing import Optional
 
 import numpy as np
 
-from simgen.core.lens import lens_from_dict
+from simgen.optics.lens import lens_from_dict
 from simgen.io.safe_paths import regular_file
 from simgen.io.files import (atomic_write_bytes, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder,
                              write_npz)

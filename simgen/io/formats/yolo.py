@@ -48,7 +48,7 @@ from simgen.io.safe_paths import regular_file
 from simgen.io.files import (atomic_write_bytes, link_or_copy, read_json, rebuilt_folder, remove_stale_rebuilds,
                              write_json)
 from simgen.io.formats.coco import CocoSource, image_split
-from simgen.labels.core import annotation_mask
+from simgen.labels.frame import annotation_mask
 
 
 _EXPORT_FILE = re.compile(r"^\d{6,}\.(png|txt)$")

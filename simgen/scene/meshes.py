@@ -1,0 +1,203 @@
+"""What a scene object's mesh is: a file, a shape drawn by a generator, or an articulated model's pose.
+
+A :data:`MeshRef` is a :class:`pathlib.Path` (a mesh file: OBJ, PLY, glTF, ...), a
+:class:`GeneratedMesh` (a shape of :mod:`simgen.assets.parametric`, made from its category and
+seed; no file holds it), an :class:`EnvironmentMesh` (an object of a user's world) or an
+:class:`ArticulatedMesh` (a URDF or MJCF model's links at one joint configuration, as one mesh).
+Code that needs to tell them apart tests the type, never the text of a path: loading dispatches
+on it (:func:`simgen.assets.meshes.load_asset`), the Blender layer keys its meshes by the
+reference (every kind is hashable) and drops generated and posed ones once no frame uses them.
+
+Every kind is named alike: each has a Path's ``stem`` and ``name``, so object names, the
+``models/`` file and the frame's meta are made the same way for all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+def plain_name(text: str) -> str:
+    """``text`` with every character outside [A-Za-z0-9._-] as ``_``: a file name's stem."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+
+
+SEED_LIMIT = 2 ** 64
+"""Seeds of generated shapes lie in [0, SEED_LIMIT): 16 hexadecimal digits in their name."""
+
+
+@dataclass(frozen=True)
+class GeneratedMesh:
+    """The shape that the generator of ``category`` draws from ``numpy.random.default_rng(seed)``
+    (:func:`simgen.assets.parametric.shape_of` makes it, the same mesh every time)."""
+
+    category: str
+    """The generator: a key of :data:`simgen.assets.parametric.GENERATORS` (e.g. ``"mug"``)."""
+    seed: int
+    """The generator's seed, 0 <= seed < 2**64."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.category, str) or not self.category or "/" in self.category:
+            raise ValueError(f"GeneratedMesh category must be a category name, not {self.category!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"GeneratedMesh seed must be an integer in [0, 2**64), not {self.seed!r}")
+
+    @property
+    def stem(self) -> str:
+        """``gen_<seed as 16 hex digits>``, as a Path's stem: the shape's name in object names."""
+        return f"gen_{self.seed:016x}"
+
+    @property
+    def name(self) -> str:
+        """``gen_<seed>.ply``, as a Path's name: the file its mesh is written to in ``models/``."""
+        return f"{self.stem}.ply"
+
+    @property
+    def key(self) -> str:
+        """The asset key of the shape, ``<category>/gen_<seed>``: its model is ``models/<key>.ply``."""
+        return f"{self.category}/{self.stem}"
+
+
+MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh"]
+"""A mesh file, a generated shape, an environment file's object, an articulated model's pose or
+one link of such a model."""
+
+
+def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
+    """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
+    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, Path)):
+        return mesh
+    if isinstance(mesh, (str, os.PathLike)):
+        return Path(mesh)
+    raise TypeError(f"{what} must be a mesh file path or a GeneratedMesh, not {type(mesh).__name__}")
+
+
+@dataclass(frozen=True)
+class EnvironmentMesh:
+    """The mesh of one object of an environment file (a user's world: :mod:`simgen.assets.environment`),
+    in the object's local coordinates, as Blender evaluates it (modifiers applied), with the file's
+    own materials. The pure side reads it from the environment's extraction; the Blender layer from
+    the file, loaded once per process."""
+
+    file: Path
+    """The environment file, absolute."""
+    key: str
+    """The object's name in the file (its instances share the mesh)."""
+    frame: int | None = None
+    """For an object whose geometry the file's animation deforms: the frame it is evaluated at
+    (:meth:`simgen.assets.environment.Environment.at`); None: as the file was saved."""
+
+    @property
+    def stem(self) -> str:
+        """``<file stem>_<object name>`` (characters outside [A-Za-z0-9._-] as ``_``), ``_f<frame>``
+        after it for a deformed frame."""
+        return plain_name(f"{self.file.stem}_{self.key}" + ("" if self.frame is None else f"_f{self.frame}"))
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"
+
+
+URDF_SUFFIXES = (".urdf",)
+"""The suffixes of the URDF files simgen reads."""
+MJCF_SUFFIXES = (".xml", ".mjcf")
+"""The suffixes of the MJCF (MuJoCo) files simgen reads."""
+
+
+@dataclass(frozen=True)
+class JointDraw:
+    """How a catalog entry wants an articulated model's joints drawn for each scene
+    (:func:`simgen.assets.articulated.draw_configuration`): its ``joints``, ``configurations`` and
+    ``spread``. The default draws every joint uniformly within its limits."""
+
+    ranges: tuple[tuple[str, float, float], ...] = ()
+    """(joint name or glob, low, high): the range a joint is drawn from (the first that matches
+    it, within its limits); a joint no glob matches is drawn within its limits."""
+    configurations: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
+    """(name, ((joint, value), ...)): named configurations; a scene draws around one of them,
+    picked uniformly (the joints it does not name as without it)."""
+    spread: float = 0.1
+    """Around a configuration, a joint is drawn uniformly within +-spread of its value (radians
+    or metres), clipped to its range."""
+    trajectory: Path | None = None
+    """A CSV file (absolute): a header of joint names, then one row of their values per step
+    (:func:`simgen.assets.articulated.read_trajectory`). A scene takes a row drawn uniformly for
+    the joints it names; a sequence plays the rows on from there, one per step (back and forth
+    between the first and the last)."""
+
+
+@dataclass(frozen=True)
+class ArticulatedMesh:
+    """The visual geometry of an articulated model (a URDF or MJCF file:
+    :mod:`simgen.assets.articulated`) at one joint configuration, as one rigid mesh in the model's
+    frame (its root link's): every link's visuals posed by the forward kinematics. ``joints`` None
+    is the model as a catalog lists it, before a configuration is drawn (its joints at their
+    reference values)."""
+
+    file: Path
+    """The URDF or MJCF file, absolute."""
+    package_dirs: tuple[Path, ...] = ()
+    """The folders ``package://NAME/...`` paths are found in (the catalog entry's ``packages``)."""
+    joints: tuple[tuple[str, float], ...] | None = None
+    """(joint name, value) of every actuated joint, sorted by name (radians, metres)."""
+    draw: JointDraw = JointDraw()
+    """How the catalog wants the joints drawn (a pose keeps it: a sequence draws the configurations
+    its joints move through alike)."""
+    keypoints: tuple[tuple[str, tuple[float, float, float]], ...] = ()
+    """The catalog's keypoints of the model (a pose keeps them): per name of its category's
+    keypoints, in their order, (link, point in the link's frame, model units)."""
+
+    @property
+    def digest(self) -> str:
+        """12 hexadecimal digits naming the configuration (empty for ``joints`` None)."""
+        if self.joints is None:
+            return ""
+        import hashlib
+
+        return hashlib.sha256(repr(self.joints).encode()).hexdigest()[:12]
+
+    @property
+    def stem(self) -> str:
+        """``<file stem>`` or, posed, ``<file stem>_<digest>``."""
+        return self.key_of(self.file.stem) if self.joints is not None else self.file.stem
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"
+
+    def key_of(self, model_key: str) -> str:
+        """The asset key of this pose of the model whose key is ``model_key``: ``<model key>_<digest>``
+        (its ``models/`` file)."""
+        return f"{model_key}_{self.digest}"
+
+    def model_key(self, asset_key: str) -> str:
+        """The model's key in ``asset_key``, this pose's asset key (:meth:`key_of`)."""
+        return asset_key.removesuffix(f"_{self.digest}")
+
+    def posed(self, joints: dict[str, float]) -> "ArticulatedMesh":
+        """The same model at ``joints`` (every actuated joint's value), drawn as this one is."""
+        return ArticulatedMesh(self.file, self.package_dirs, tuple(sorted((k, float(v)) for k, v in joints.items())),
+                               self.draw, self.keypoints)
+
+
+@dataclass(frozen=True)
+class LinkMesh:
+    """The visual geometry of one link of an articulated model, in the link's own frame: a rigid
+    part, the same at every joint configuration (a renderer builds it once)."""
+
+    file: Path
+    """The URDF or MJCF file, absolute."""
+    package_dirs: tuple[Path, ...]
+    link: str
+    """The link's name in the file."""
+
+    @property
+    def stem(self) -> str:
+        """``<file stem>_<link>`` (characters outside [A-Za-z0-9._-] as ``_``)."""
+        return plain_name(f"{self.file.stem}_{self.link}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"

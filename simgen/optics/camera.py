@@ -75,9 +75,8 @@ def project_points(K: np.ndarray, points_cam: np.ndarray, front_only: bool = Tru
     formula is applied as it stands instead: a point behind the camera lands where its mirror
     image through the camera centre would, and z = 0 gives inf or NaN (numpy warns of the division
     unless the caller silences it). This is simgen's pinhole projection for labels (3D boxes,
-    keypoints, tracks, flow). :func:`project` and :meth:`simgen.optics.lens.Lens.project` compute the
-    same pixels in another order of operations, so their results differ from these in the last
-    bits (about 1e-11 px); they are kept as they are so that what they produce does not change."""
+    keypoints, tracks, flow), of :func:`project` and of the pinhole lens
+    (:meth:`simgen.optics.lens.Pinhole.project`)."""
     K = np.asarray(K, float)
     p = np.asarray(points_cam, float)
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
@@ -93,17 +92,12 @@ def project_points(K: np.ndarray, points_cam: np.ndarray, front_only: bool = Tru
 def project(K: np.ndarray, world_to_camera: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Project world points (N, 3) to pixel coordinates (N, 2); also returns z (N,).
 
-    No check of z: a point behind the camera gives the pixel of its mirror image through the
-    camera centre, z = 0 gives inf or NaN; callers test z themselves (the scenes' "in view"). It
-    multiplies by the whole of K, ``(K @ p)[:2] / z``, skew included: the same pixels as
-    :func:`project_points` with ``front_only=False`` but rounded differently in the last bits
-    (about 1e-11 px), so it does not call it: scene sampling compares these values with the image
-    edges and must draw the same scenes as before."""
+    No check of z (:func:`project_points` with ``front_only=False``): a point behind the camera
+    gives the pixel of its mirror image through the camera centre, z = 0 gives inf or NaN; callers
+    test z themselves (the scenes' "in view")."""
     pts = np.asarray(points, float)
     cam = pts @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
-    z = cam[:, 2]
-    uv = (cam @ K.T)[:, :2] / z[:, None]
-    return uv, z
+    return project_points(K, cam, front_only=False), cam[:, 2]
 
 
 def pixel_centres(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

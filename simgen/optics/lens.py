@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from simgen.errors import SimgenError, did_you_mean
-from simgen.optics.camera import pixel_centres
+from simgen.optics.camera import pixel_centres, project_points
 from simgen.optics.camera import pixel_rays as pinhole_pixel_rays
 
 __all__ = ["CORNER_MARGIN", "Equidistant", "Equisolid", "Fisheye", "Lens", "MODELS", "Pinhole", "RadTan",
@@ -334,9 +334,7 @@ class Lens:
         :attr:`max_angle` from the optical axis, behind the camera too. A point that cannot be
         seen (or lies past a fold of the model, or at the camera's centre) gives NaN. Points
         outside the image are projected all the same. Any leading shape (..., 3) -> (..., 2).
-        The pinhole model gives ``fx (X / Z) + cx``: the pixels of
-        :func:`simgen.optics.camera.project_points` (the projection through K alone), rounded
-        differently in the last bits, so it does not call that function (its labels stay the same).
+        The pinhole model is :func:`simgen.optics.camera.project_points`, the one pinhole projection.
         """
         pts = np.asarray(points_cam, float)
         if pts.shape[-1:] != (3,):
@@ -428,6 +426,17 @@ class Pinhole(_Perspective):
     def _radial(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = np.asarray(t, float)
         return t, np.ones_like(t)
+
+    def project(self, points_cam: np.ndarray) -> np.ndarray:
+        """:meth:`Lens.project` of the pinhole: :func:`simgen.optics.camera.project_points` through
+        :attr:`K` (NaN at or behind the camera, or where the pixel is not a finite number)."""
+        pts = np.asarray(points_cam, float)
+        if pts.shape[-1:] != (3,):
+            raise ValueError(f"points_cam must have shape (N, 3), not {pts.shape}")
+        with np.errstate(all="ignore"):
+            uv = project_points(self.K, pts)
+        uv[~np.isfinite(uv).all(axis=-1)] = np.nan
+        return uv
 
     def pixel_rays(self) -> np.ndarray:
         """:meth:`Lens.pixel_rays` of the pinhole: :func:`simgen.optics.camera.pixel_rays` of :attr:`K`

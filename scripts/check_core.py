@@ -99,7 +99,7 @@ def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     formats = [e for e in EXPORTERS.values() if not (e.shards and e.shards.requires)]
     flow = [e.name for e in formats if e.write_flow is not None]
     plain = [e.name for e in formats if e.finish is not None and not set(e.labels) & stereo]
-    kinds = [k.name for k in LABEL_KINDS.values() if not k.core and k.name not in stereo]
+    kinds = [k.name for k in LABEL_KINDS.values() if not k.from_render and k.name not in stereo]
     made = [f"{f}/" for f in plain if f not in ("coco", "tracks")] + ["coco.json", "tracks/000000.npz"]
     out.append(("every label kind and format (a sequence)",
                 ["sequence.length=2", "frames=2", f"output.labels=[{','.join(kinds)}]",

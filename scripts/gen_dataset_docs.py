@@ -22,7 +22,7 @@ DOC = ROOT / "docs" / "dataset.md"
 def table() -> str:
     rows = ["| kind | written | file | array | content |", "|---|---|---|---|---|"]
     for k in LABEL_KINDS.values(plugins=False):  # simgen's own, not those of installed plugins
-        written = "always" if k.core else f"`output.labels=[{k.name}]`"
+        written = "always" if k.from_render else f"`output.labels=[{k.name}]`"
         file = f"`{k.folder}/NNNNNN{k.suffix}`" if k.folder else \
             f"`{k.name}/SSSSSS.npz` (per sequence)" if k.sequence else "(annotation fields)"
         shape = {0: "(H, W)", -1: "-"}.get(k.channels, f"(H, W, {k.channels})")

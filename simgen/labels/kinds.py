@@ -2,7 +2,7 @@
 
 A label kind says what one per-frame array is (name, dtype, shape, meaning), where it is
 stored (``DIR/<folder>/NNNNNN<suffix>`` with the codec of its suffix), how it is made from
-a frame's core labels (``compute``, None for the core kinds the render itself gives), what
+a frame's core labels (``compute``, None for the kinds the render itself gives), what
 it adds to each COCO annotation (``annotate``), and its preview picture. The writer, the
 reader (:func:`simgen.io.dataset.layout.read_frame`), the label checks, the previews and the dataset
 reference in docs/dataset.md all iterate over :data:`LABEL_KINDS`
@@ -68,10 +68,10 @@ class LabelKind:
     """Folder under the dataset root; None: nothing is written per frame (annotation fields only)."""
     suffix: str = ".npy"
     """File suffix, one of CODECS."""
-    core: bool = False
+    from_render: bool = False
     """Made by every render (rgb, instance, semantic, depth, normal); always computed."""
     compute: Optional[Callable[[CoreLabels, FrameContext], Any]] = None
-    """The kind's value from a frame's core labels and context (None for core kinds)."""
+    """The kind's value from a frame's core labels and context (None for the kinds the render makes)."""
     annotate: Optional[Callable[[Any, list[dict]], None]] = None
     """annotate(value, annotations): add this kind's fields to the frame's COCO annotations."""
     preview: Optional[Callable[[Any], np.ndarray]] = None
@@ -92,15 +92,15 @@ class LabelKind:
 
 
 ALWAYS_KINDS = (
-    LabelKind("rgb", "8-bit sRGB image (the usual anti-aliased render)", "uint8", 3, "images", ".png", core=True),
+    LabelKind("rgb", "8-bit sRGB image (the usual anti-aliased render)", "uint8", 3, "images", ".png", from_render=True),
     LabelKind("instance", "instance id of the surface at the pixel centre, 0 = nothing hit", "uint16", 0,
-              "instance", ".png", core=True, preview=colorize_ids),
+              "instance", ".png", from_render=True, preview=colorize_ids),
     LabelKind("semantic", "COCO category id of that surface, 0 = background / uncategorized", "uint16", 0,
-              "semantic", ".png", core=True, preview=colorize_ids),
+              "semantic", ".png", from_render=True, preview=colorize_ids),
     LabelKind("depth", "planar depth (z along the optical axis) at the pixel centre, metres, inf = no hit",
-              "float32", 0, "depth", ".npy", core=True, preview=depth_preview),
+              "float32", 0, "depth", ".npy", from_render=True, preview=depth_preview),
     LabelKind("normal", "unit surface normal in OpenCV camera axes, facing the camera; 0 = no hit", "float32", 3,
-              "normal", ".npy", core=True, preview=normal_preview),
+              "normal", ".npy", from_render=True, preview=normal_preview),
 )
 """The kinds every render makes."""
 
@@ -112,10 +112,10 @@ def _check(kind: LabelKind, where: str) -> None:
     """One-line SimgenError naming ``where`` unless ``kind`` is a well-formed label kind."""
     if not PLAIN_NAME.match(kind.name):
         raise SimgenError(f"{where}: name {kind.name!r} must be letters, digits, '_' or '-' (it names folders)")
-    if kind.core and kind not in ALWAYS_KINDS:
-        raise SimgenError(f"{where}: only the render's own kinds are core; give it a compute function")
-    if not kind.core and kind.compute is None and not kind.sequence:
-        raise SimgenError(f"{where} needs a compute function (only core kinds come from the render)")
+    if kind.from_render and kind not in ALWAYS_KINDS:
+        raise SimgenError(f"{where}: only the render's own kinds come from the render; give it a compute function")
+    if not kind.from_render and kind.compute is None and not kind.sequence:
+        raise SimgenError(f"{where} needs a compute function (only the render's own kinds come from it)")
     if kind.sequence and (kind.compute is not None or kind.folder is not None):
         raise SimgenError(f"{where}: a kind made per sequence has no per-frame compute function or folder")
     if kind.folder is not None:
@@ -129,7 +129,7 @@ def _check(kind: LabelKind, where: str) -> None:
 
 LABEL_KINDS: Registry[LabelKind] = Registry("label kind", "simgen.label_kinds", name_of=lambda k: k.name,
                                             cls=LabelKind, check=_check)
-"""Every label kind by name, in registration order (the core kinds first): simgen's own (the
+"""Every label kind by name, in registration order (the kinds the render makes first): simgen's own (the
 optional ones are registered in ``simgen/labels/__init__.py``), then a user's package's (entry
 points in the group ``simgen.label_kinds``, or dotted paths in ``output.labels``)."""
 for _kind in ALWAYS_KINDS:
@@ -137,7 +137,7 @@ for _kind in ALWAYS_KINDS:
 
 
 def resolve(names: list[str] | tuple[str, ...]) -> list[LabelKind]:
-    """The kinds named by ``output.labels`` (names or dotted paths) plus every core kind, in
+    """The kinds named by ``output.labels`` (names or dotted paths) plus every kind the render makes, in
     registry order; a ValueError naming the choices for an unknown name (a plugin that fails to
     load: its SimgenError)."""
     wanted, unknown = set(), []
@@ -153,4 +153,4 @@ def resolve(names: list[str] | tuple[str, ...]) -> list[LabelKind]:
         guess = did_you_mean(unknown[0], choices)
         raise ValueError(f"unknown label kind(s) {unknown}; choose from {choices}" + (f"; {guess}" if guess else "")
                          + f" ({LABEL_KINDS.hint})")
-    return [k for k in LABEL_KINDS.values() if k.core or k.name in wanted]
+    return [k for k in LABEL_KINDS.values() if k.from_render or k.name in wanted]

@@ -478,7 +478,7 @@ def validate(root: str | os.PathLike, full: bool = False, jobs: int = 0) -> Repo
     if unknown:
         report.add(DATASET_JSON, f"unknown label kinds in output.labels: {unknown}")
     # as output.labels names them: the worker processes look them up again
-    kinds = [given.get(k.name, k.name) for k in LABEL_KINDS.values() if k.folder and (k.core or k.name in given)]
+    kinds = [given.get(k.name, k.name) for k in LABEL_KINDS.values() if k.folder and (k.from_render or k.name in given)]
     render = ds.config.get("render") or {}
     size = None
     if "merged_from" not in ds.info and isinstance(render.get("width"), int) and isinstance(render.get("height"), int):

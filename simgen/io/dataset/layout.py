@@ -326,7 +326,7 @@ def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:
     where = f"frame {index}"  # a dataset given to read is data: its files stay inside it (simgen.io.safe_paths)
     for kind in LABEL_KINDS.values():
         path = inside(root, kind_path(Path(), kind, index).as_posix(), where) if kind.folder else None
-        if path is not None and (kind.core or path.exists()):
+        if path is not None and (kind.from_render or path.exists()):
             out[kind.name] = READERS[kind.suffix](path)
     out["meta"] = read_json(inside(root, f"{META_DIR}/{frame_name(index)}.json", where))
     return out

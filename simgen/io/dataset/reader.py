@@ -76,7 +76,7 @@ class Frame:
         for kind in LABEL_KINDS.values():
             if kind.folder:
                 path = inside(self.dataset.root, kind_path(Path(), kind, self.index).as_posix(), self._where)
-                if kind.core or path.exists():
+                if kind.from_render or path.exists():
                     out[kind.name] = (kind, path)
         return out
 

@@ -268,3 +268,34 @@ def test_the_old_core_paths_work_for_a_release_with_a_deprecation_warning():
         "print('ok')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_imports_of_a_recipe_written_before_the_builder_still_resolve():
+    """The own-recipe tutorial's recipe before simgen.recipes was its one module imported these; each
+    still resolves (the simgen.core ones with their DeprecationWarning), so such a recipe runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings\nwarnings.simplefilter('ignore', DeprecationWarning)\n"
+        "from simgen.assets import load_mesh\n"
+        "from simgen.assets.environment import FILE_LOOK, load_environment\n"
+        "from simgen.config import SettleConfig\n"
+        "from simgen.config.schema import setting, span\n"
+        "from simgen.core.mesh_ref import ArticulatedMesh\n"
+        "from simgen.core.paths import ASSET_DIR\n"
+        "from simgen.core.scene import Scene, SceneObject\n"
+        "from simgen.recipes import SHORTFALL, Recipe\n"
+        "from simgen.sampling.camera import draw_camera, sample_shell\n"
+        "from simgen.sampling.lighting import sample_lights\n"
+        "from simgen.sampling.materials import sample_material\n"
+        "from simgen.sampling.objects import object_name, pick_objects, posed_model\n"
+        "from simgen.sampling.physics import bounding_sphere, box_volume, drop_pose, rigid_body, settling, "
+        "world_colliders\n"
+        "from simgen.sampling.random import integer, random_rotation, uniform\n"
+        "from simgen.sampling.surfaces import find_surfaces, place_on_surfaces\n"
+        "import simgen.recipes as r\n"
+        "assert Scene is r.Scene and SceneObject is r.SceneObject and ASSET_DIR == r.ASSET_DIR\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -10,7 +10,7 @@ A recipe imports what it needs from here (the recipe's vocabulary)::
   simulation's bodies and records every draw in ``params`` (:mod:`simgen.sampling.build`);
 - :func:`setting`, :func:`span` and :class:`SettleConfig` declare the recipe's Config (the
   ``scene`` group), :data:`ASSET_DIR` is simgen's bundled assets, :class:`ArticulatedMesh` a URDF
-  or MJCF model, :class:`Scene` and :class:`SceneObject` the plain data a scene is,
+  or MJCF model, :class:`Scene`, :class:`SceneObject` and :class:`Material` the plain data a scene is,
   :class:`SimgenError` the one-line error for bad input;
 - :class:`Recipe` is the declaration a recipe module ends with (``RECIPE = Recipe(...)``).
 
@@ -37,11 +37,11 @@ from simgen.config.schema import setting, span
 from simgen.scene.meshes import ArticulatedMesh
 from simgen.paths import ASSET_DIR
 from simgen.registry import Registry
-from simgen.scene.data import Scene, SceneObject
+from simgen.scene.data import Material, Scene, SceneObject
 from simgen.sampling.build import SHORTFALL, BinFloor, Pick, SceneBuilder, bin_floor
 
-__all__ = ["ASSET_DIR", "ArticulatedMesh", "BinFloor", "Pick", "Recipe", "SHORTFALL", "Scene", "SceneBuilder",
-           "SceneObject", "SettleConfig", "SimgenError", "bin_floor", "setting", "span",
+__all__ = ["ASSET_DIR", "ArticulatedMesh", "BinFloor", "Material", "Pick", "Recipe", "SHORTFALL", "Scene",
+           "SceneBuilder", "SceneObject", "SettleConfig", "SimgenError", "bin_floor", "setting", "span",
            "RECIPES", "available", "load_recipe", "refuse_ignored"]
 
 if TYPE_CHECKING:

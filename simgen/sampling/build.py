@@ -170,8 +170,9 @@ class SceneBuilder:
         its mesh_to_world at each step of a sequence after the first, or its (mesh, mesh_to_world)
         where its mesh changes too (a part of a scene file that deforms).
 
-        Example: ``build.add(SceneObject(name="pallet", mesh=ASSET_DIR / "meshes" / "box.obj",
-        mesh_to_world=np.diag([1.2, 0.8, 0.15, 1.0]), instance_id=0, category_id=0))``"""
+        Example: ``build.add(SceneObject(name="pallet", mesh=ASSET_DIR / "meshes" / "box" / "cube.obj",
+        mesh_to_world=np.diag([1.2, 0.8, 0.15, 1.0]), instance_id=0, category_id=0, role="support",
+        material=Material(base_color=(0.4, 0.3, 0.2), roughness=0.8, metallic=0.0)))``"""
         if named is None:
             named = functools.partial(_object_name, obj.asset_id, obj.mesh) if obj.name == "" else (lambda _: obj.name)
         first = obj.role == "object" if annotated_first is None else annotated_first
@@ -268,7 +269,7 @@ class SceneBuilder:
                           "drop_center": at.tolist(), "radius": p.radius, "gap": gap, "mass": body.mass,
                           "friction": body.friction, "restitution": body.restitution,
                           **({"shape": p.shape} if p.shape else {})})
-        self._boxes[:0] = into.colliders()
+        self._boxes[:0] = into.colliders()  # the slab under the floor first, then the file's boxes
         self._simulated = True
         self.params["placement"] = {"mode": "physics"}
         record = self.params.setdefault("objects", {"count_drawn": 0, "dropped": [], "objects": []})

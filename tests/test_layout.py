@@ -249,9 +249,6 @@ def test_yolo_trainer_is_self_contained():
 def test_the_old_core_paths_work_for_a_release_with_a_deprecation_warning():
     """simgen.core's modules moved to packages named for their job; a recipe or script importing the
     old path gets the new module itself and one DeprecationWarning naming the new path."""
-    import subprocess
-    import sys
-
     code = (
         "import importlib, warnings\n"
         "moved = {'scene': 'simgen.scene.data', 'mesh_ref': 'simgen.scene.meshes', 'paths': 'simgen.paths',\n"
@@ -266,16 +263,12 @@ def test_the_old_core_paths_work_for_a_release_with_a_deprecation_warning():
         "        f'simgen.core.{old} is deprecated: import from {new}'], (old, [str(w.message) for w in caught])\n"
         "    assert was is now, old\n"
         "print('ok')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+    assert_prints_ok(code)
 
 
 def test_the_imports_of_a_recipe_written_before_the_builder_still_resolve():
     """The own-recipe tutorial's recipe before simgen.recipes was its one module imported these; each
     still resolves (the simgen.core ones with their DeprecationWarning), so such a recipe runs."""
-    import subprocess
-    import sys
-
     code = (
         "import warnings\nwarnings.simplefilter('ignore', DeprecationWarning)\n"
         "from simgen.assets import load_mesh\n"
@@ -297,5 +290,13 @@ def test_the_imports_of_a_recipe_written_before_the_builder_still_resolve():
         "import simgen.recipes as r\n"
         "assert Scene is r.Scene and SceneObject is r.SceneObject and ASSET_DIR == r.ASSET_DIR\n"
         "print('ok')\n")
+    assert_prints_ok(code)
+
+
+def assert_prints_ok(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (nothing of simgen imported yet) and expect it to print ok."""
+    import subprocess
+    import sys
+
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

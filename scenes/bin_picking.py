@@ -1,25 +1,25 @@
 """Bin picking: a bin from a file, the catalog's objects dropped into it and settled by Bullet, a
-camera looking down into it.
+camera looking down into it; written on the scene builder (:class:`simgen.recipes.SceneBuilder`).
 
 ``scene=bin_picking`` (``scene.file``: your own cell; the default is the bundled bin on a table,
 assets/environments/bin.glb from scripts/make_bin.py). Each frame, read top to bottom:
 
-1. the world: the file's parts (:func:`simgen.assets.environment.load_environment`), the bin among
-   them (``scene.bin``) and its floor, the largest level area of the bin's parts
-   (:func:`simgen.sampling.surfaces.find_surfaces`);
+1. the world: the file's parts (``SceneBuilder.load_world``), the bin among them (``scene.bin``)
+   and its floor, the largest level area of the bin's parts (:func:`simgen.recipes.bin_floor`);
 2. the objects (objects.count of the catalog's, at scene.object_scale) in random orientations, their
    bounding spheres stacked in a column over the floor, each inside the walls seen from above
-   (:func:`simgen.sampling.physics.drop_centres`); an object wider than the bin is left out;
-3. the simulation that settles them (:func:`simgen.sampling.physics.settling`; the pipeline runs it
-   once per sequence): the file's parts that are boxes collide as solid boxes, the others as their
-   triangles, and a solid slab lies under the bin's floor, so that no thin object is pressed through;
-4. lights aimed at the bin (the lighting group) and, per step, a camera above it: at
+   (``SceneBuilder.drop``); an object wider than the bin is left out;
+3. the simulation that settles them (the pipeline runs it once per sequence): the file's parts that
+   are boxes collide as solid boxes, the others as their triangles, and a solid slab lies under the
+   bin's floor, so that no thin object is pressed through;
+4. a robot beside the bin when scene.robot names one (``SceneBuilder.stand``), a static collider;
+5. lights aimed at the bin (the lighting group) and, per step, a camera above it: at
    scene.camera_distance from the floor's centre, its optical axis scene.camera_tilt degrees off
-   straight down at a random azimuth (:func:`simgen.sampling.camera.sample_shell`).
+   straight down at a random azimuth (``SceneBuilder.camera_around``).
 
 Every draw is recorded in the scene's params. The file's parts are background (category 0), each
-with an instance id of its own after the objects'. A shorter version is written out in the tutorial
-docs/tutorials/own-recipe.md.
+with an instance id of its own after the objects'. The tutorial docs/tutorials/own-recipe.md
+writes a shorter version on the same builder.
 """
 
 from __future__ import annotations

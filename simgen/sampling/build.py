@@ -30,6 +30,7 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.scene.meshes import ArticulatedMesh, MeshRef
 from simgen.scene.data import MAX_INSTANCE_ID, Camera, Physics, RigidBody, Scene, SceneObject
+from simgen.scene.transforms import rigid, rot_z
 
 SHORTFALL = "shortfall"
 """The key of a scene's ``params`` where a recipe records what a draw could not hold (objects that did
@@ -147,7 +148,6 @@ class SceneBuilder:
         self._entries: list[_Entry] = []
         self._boxes: list[np.ndarray] = []
         self._static: list[tuple[MeshRef, np.ndarray]] = []
-        self._lowest: float | None = None
         self._floor: float | None = None
         self._simulated = False
         self._lights: list = []
@@ -192,7 +192,8 @@ class SceneBuilder:
         fallen off the world."""
         self._boxes += [np.asarray(b, float) for b in boxes]
         self._static += list(static)
-        self._floor = floor if floor is not None else self._floor
+        if floor is not None:
+            self._floor = floor
         self._simulated = True
 
     def load_world(self, file: str | Path) -> Any:
@@ -203,7 +204,7 @@ class SceneBuilder:
 
         Example: ``world = build.load_world(sc.file)``"""
         from simgen.assets.environment import FILE_LOOK, load_environment
-        from simgen.sampling.physics import world_colliders
+        from simgen.sampling.physics import FALL, world_colliders
 
         env = load_environment(file)
         for p in env.parts:
@@ -212,9 +213,9 @@ class SceneBuilder:
         boxes, static = world_colliders([(p.mesh, p.matrix, env.meshes[p.mesh.key]) for p in env.parts])
         self._boxes += boxes
         self._static += static
-        lowest = float(env.bounds[:, 0, 2].min()) if len(env.parts) else None
-        if lowest is not None:
-            self._lowest = lowest if self._lowest is None else min(self._lowest, lowest)
+        if len(env.parts):  # a body below the file's lowest point has fallen off the world
+            fall = float(env.bounds[:, 0, 2].min()) - FALL
+            self._floor = fall if self._floor is None else min(self._floor, fall)
         self.params["file"] = str(env.file)
         return env
 
@@ -302,9 +303,7 @@ class SceneBuilder:
         category_id = self.category_id(category) if isinstance(category, str) else int(category or 0)
         posed = posed_model(model, self.rng)
         turn = float(yaw) if np.isscalar(yaw) else uniform(self.rng, yaw)
-        pose = np.eye(4)
-        c, s = np.cos(np.radians(turn)), np.sin(np.radians(turn))
-        pose[:2, :2], pose[:3, 3] = [[c, -s], [s, c]], at
+        pose = rigid(rot_z(np.radians(turn)), np.asarray(at, float))
         asset = posed.key_of(f"{key}/{model.file.stem}")
         obj = SceneObject(name="", mesh=posed, mesh_to_world=pose, instance_id=0, category_id=category_id,
                           material=sample_material(self.settings.materials, self.rng), asset_id=asset)
@@ -319,11 +318,12 @@ class SceneBuilder:
         catalog's categories when it has none of that name.
 
         Example: ``build.category_id("robot")``"""
-        ids = {c.name: c.id for c in self.catalog.categories}
-        if name not in ids:
-            raise SimgenError(f"{what}={name}: no such category in the catalog ({', '.join(ids)}); add it to the "
-                              "catalog's categories or fix the name")
-        return ids[name]
+        try:
+            return self.catalog.category_id(name)
+        except SimgenError:
+            raise SimgenError(f"{what}={name}: no such category in the catalog "
+                              f"({', '.join(self.catalog.category_names)}); add it to the catalog's categories or "
+                              "fix the name") from None
 
     def light(self, aim: np.ndarray) -> None:
         """lighting.count lights aimed at ``aim`` and the world light (the lighting group), recorded.
@@ -362,7 +362,7 @@ class SceneBuilder:
         asked for it; the ids given (the catalog's objects first).
 
         Example: ``return build.scenes(length, lambda: build.camera_around(floor.centre, sc))``"""
-        from simgen.sampling.physics import FALL, settling
+        from simgen.sampling.physics import settling
 
         if self._world is None:
             raise SimgenError("SceneBuilder.scenes: light the scene first (SceneBuilder.light)")
@@ -380,8 +380,7 @@ class SceneBuilder:
                 bodies.append(dataclasses.replace(e.body, instance_id=iid))
         physics: Physics | None = None
         if bodies or self._simulated:
-            floor = self._floor if self._floor is not None else None if self._lowest is None else self._lowest - FALL
-            physics = settling(self.settings.scene.physics, bodies, self._boxes, self._static, floor=floor)
+            physics = settling(self.settings.scene.physics, bodies, self._boxes, self._static, floor=self._floor)
         moving = any(e.moves is not None for e in order)
         out = []
         for step in range(length):

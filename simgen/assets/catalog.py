@@ -509,13 +509,16 @@ def _catalog_yaml(catalog_path: Path) -> dict:
             f"catalog file {catalog_path} must be a YAML mapping with keys "
             f"'categories' and 'assets' (and optionally 'ground', 'distractors'), got {type(data).__name__}"
         )
-    unknown = [k for k in data if k not in _TOP_KEYS]
-    if unknown:
-        raise SimgenError(
-            f"unknown key(s) {', '.join(map(repr, unknown))} in catalog file {catalog_path}; "
-            f"allowed keys: {', '.join(_TOP_KEYS)}"
-        )
+    _refuse_unknown_keys(data, _TOP_KEYS, f"catalog file {catalog_path}")
     return data
+
+
+def _refuse_unknown_keys(mapping: dict, allowed: tuple[str, ...], where: str) -> None:
+    """A one-line SimgenError naming the keys of ``mapping`` that are not ``allowed``, and those that are."""
+    unknown = [k for k in mapping if k not in allowed]
+    if unknown:
+        raise SimgenError(f"unknown key(s) {', '.join(map(repr, unknown))} in {where}; "
+                          f"allowed keys: {', '.join(allowed)}")
 
 
 def _category_names(data: dict, catalog_path: Path) -> list:
@@ -578,12 +581,7 @@ def _asset_entry(entry: Any, where: str, names: list, seen: set, declared: dict[
         raise SimgenError(
             f"{where} must be a mapping like {{mesh: <path>, category: <name>}}, got {entry!r}"
         )
-    bad = [k for k in entry if k not in _ASSET_KEYS]
-    if bad:
-        raise SimgenError(
-            f"unknown key(s) {', '.join(map(repr, bad))} in {where}; "
-            f"allowed keys: {', '.join(_ASSET_KEYS)}"
-        )
+    _refuse_unknown_keys(entry, _ASSET_KEYS, where)
     for key in ("mesh", "category"):
         if key not in entry:
             raise SimgenError(f"{where} has no {key!r} key; add it")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simgen.optics.camera import project_points
 from simgen.optics.lens import cached_pixel_rays
 from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.labels.preview import id_colors
@@ -111,8 +112,7 @@ def silhouette_outside(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarra
     past the image, ``inside_mask`` itself at offset (0, 0)."""
     z = vertices_cam[:, 2]
     if len(z) and (z >= near).all():
-        u = K[0, 0] * vertices_cam[:, 0] / z + K[0, 2]
-        v = K[1, 1] * vertices_cam[:, 1] / z + K[1, 2]
+        u, v = project_points(K, vertices_cam).T
         if u.min() > -0.5 and v.min() > -0.5 and u.max() < width - 0.5 and v.max() < height - 0.5:
             return inside_mask, (0, 0)  # nothing reaches past the image
     big = K.astype(float).copy()

@@ -22,6 +22,13 @@ def did_you_mean(name: str, options: list[str], prefix: str = "") -> str:
     return f"did you mean '{prefix}{close[0]}'?" if close else ""
 
 
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, as every message that needs one says it. simgen installs
+    from its checkout or its wheel: the package named simgen on PyPI is another project's, so a
+    message never says ``pip install 'simgen[...]'``."""
+    return f"pip install -e '.[{extra}]' in simgen's checkout (or its wheel with [{extra}])"
+
+
 class Interrupted(Exception):
     """A run stopped by SIGINT or SIGTERM: the frames it had rendered are written, coco.json
     and dataset.json list every frame on disk, and running the same command resumes it."""

@@ -479,7 +479,7 @@ def test_without_matplotlib_one_warning_and_no_chart(tmp_path, no_matplotlib, ca
         assert svg.pair_bars("t", ["a"], [1], [1]) == "" and svg.pair_lines("t", [1], [1], [1]) == ""
         write_outputs(tmp_path / "study", fake_results())
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warned == [mpl.MISSING] and "pip install 'simgen[report]'" in warned[0]
+    assert warned == [mpl.MISSING] and "pip install -e '.[report]'" in warned[0]
     assert sorted(os.listdir(tmp_path)) == ["study"]
     assert sorted(os.listdir(tmp_path / "study")) == ["results.csv", "results.json", "summary.md"]
     assert ".png" not in (tmp_path / "study" / "summary.md").read_text()

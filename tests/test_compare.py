@@ -232,7 +232,7 @@ def test_without_matplotlib_the_page_says_so_and_the_numbers_stay(tmp_path, no_m
                                     images_b=b.parent / "img")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [mpl.MISSING]
     page = path.read_text()
-    assert svg.NO_PLOTS in page and "<img" not in page and "pip install &#x27;simgen[report]&#x27;" not in page
-    assert "pip install 'simgen[report]'" in page
+    assert svg.NO_PLOTS in page and "<img" not in page and "pip install -e &#x27;.[report]&#x27;" not in page
+    assert "pip install -e '.[report]'" in page
     assert {s["name"] for s in json.loads(jpath.read_text())["statistics"]} == {r.name for r in rows}
     assert {r.name: r.distance for r in rows}["brightness"] > 0.3

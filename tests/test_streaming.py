@@ -348,7 +348,7 @@ def test_parquet_without_pyarrow_is_refused_before_the_first_frame(tmp_path, mon
     import simgen.io.formats.exporters as exporters
 
     broken = dataclasses.replace(PARQUET, requires="pyarrow_not_installed_here")
-    assert "pip install 'simgen[stream]'" in broken.missing() and PARQUET.missing() == ""
+    assert "pip install -e '.[stream]'" in broken.missing() and PARQUET.missing() == ""
     entry = exporters.EXPORTERS.get("parquet")
     monkeypatch.setitem(exporters.EXPORTERS._entries, "parquet", dataclasses.replace(entry, shards=broken))
     with pytest.raises(SimgenError, match=r"output.formats=\[parquet\] needs the pyarrow_not_installed_here module"):

@@ -21,7 +21,7 @@ import re
 import typing
 from typing import Any, Iterable
 
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, install_hint
 from simgen.config import RUN_FOLDER, Settings
 from simgen.config.schema import default_of, mapping_fields
 from simgen.paths import CONFIG_DIR
@@ -160,6 +160,5 @@ def composition_error(e: BaseException, details: str = "") -> SimgenError:
     launcher = re.search(r"Could not load '(hydra/launcher/\w+)'", first)
     if launcher:  # a launcher plugin is missing: name the extra that brings it
         first = (f"{launcher.group(1)} is a Hydra launcher plugin that is not installed: the cluster extra brings "
-                 "Hydra's joblib, Ray and Slurm (submitit) launchers: pip install 'simgen[cluster]' (or pip install "
-                 "-e '.[cluster]' in a checkout)")
+                 "Hydra's joblib, Ray and Slurm (submitit) launchers: " + install_hint("cluster"))
     return SimgenError(f"{first} ({details})" if details else first)

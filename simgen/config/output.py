@@ -13,7 +13,7 @@ from simgen.config.schema import setting
 from simgen.optics.camera import STEREO_LABELS
 
 RUN_FOLDER = "${hydra:runtime.output_dir}"
-"""``output.dir`` as Hydra composes it: Hydra's run folder (outputs/DATE/TIME, or multirun/DATE/TIME/N
+"""``output.dir`` as Hydra composes it: Hydra's run folder (outputs/DATE/TIME, or multirun/DATE/TIME/N_OVERRIDES
 for each job of a sweep), which exists only inside a Hydra run, so it cannot be the dataclass default."""
 
 KEYPOINT_SOURCES = ("box", "farthest", "catalog")
@@ -63,7 +63,7 @@ class OutputConfig:
     (DIR/tapvid/SSSSSS.pkl: each sequence's video and point tracks as TAP-Vid's pickles; needs
     output.labels=[tracks]),
     webdataset and parquet (DIR/webdataset/, DIR/parquet/: streaming shards of output.shard_size
-    frames, built while the run goes; parquet needs pip install 'simgen[stream]'). [] writes none."""
+    frames, built while the run goes; parquet needs the stream extra: pip install -e '.[stream]'). [] writes none."""
     upload: Optional[str] = setting(None, example="s3://bucket/run1")
     """Object storage the streaming formats (webdataset, parquet) are delivered to as their shards
     are built (s3://bucket/prefix; gs:// or any fsspec URL with its package installed): each shard,
@@ -71,7 +71,7 @@ class OutputConfig:
     with the same SHA-256 is not sent again, and the same command sends what a failed or killed
     run did not. Credentials and endpoint come from the store's own configuration (for S3:
     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL), never from the config. Needs
-    pip install 'simgen[cloud]' for s3://. null: the shards stay on disk only."""
+    the cloud extra (pip install -e '.[cloud]') for s3://. null: the shards stay on disk only."""
     shard_size: int = setting(1000, ge=1, le=10_000_000)
     """webdataset and parquet formats: frames per shard range. Range S (frames S*N .. S*N+N-1)
     is one file per split (DIR/webdataset/<split>-SSSSSS.tar), built as soon as its frames are

@@ -36,7 +36,7 @@ class ShardConfig:
 
     count: int = setting(1, ge=1, le=MAX_SHARDS, common=True)
     """Number of shards the run's frames are split into: whole sequences, contiguous, near-equal
-    shares; every shard writes into the same output.dir (or merge them with simgen-merge)."""
+    shares; every shard writes into the same output.dir (or merge them with simgen merge)."""
     index: int = setting(0, ge=0, le=MAX_SHARDS - 1, common=True)
     """This run's shard, 0 .. count-1; e.g. simgen -m 'shard.index=range(4)' shard.count=4. A
     frame is the same whichever shard renders it."""

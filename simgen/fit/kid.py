@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, install_hint
 from simgen.assets.library import sha256_of
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
@@ -45,7 +45,7 @@ class Features:
             import torch
             import torchvision
         except ImportError:
-            raise SimgenError("fit.objective=kid needs torch and torchvision: pip install -e '.[torch]'") from None
+            raise SimgenError("fit.objective=kid needs torch and torchvision: " + install_hint("torch")) from None
         if arch not in ARCHS:
             raise SimgenError(f"fit.kid_arch={arch!r}: use one of {', '.join(ARCHS)}")
         path = Path(weights).expanduser()

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, install_hint
 from simgen.fit.config import digest
 from simgen.fit.plan import Plan
 from simgen.fit.space import params_of
@@ -104,9 +104,8 @@ def opened(url: str, make: Callable[[], Any]) -> Any:
     try:
         return make()
     except ImportError:  # the URL's driver (Optuna words it as its own)
-        raise SimgenError(f"fit.storage={shown} needs the {parsed.get_driver_name()} module: pip install "
-                          "'simgen[postgres]' (or pip install -e '.[postgres]' in a checkout) for "
-                          "postgresql+psycopg2://") from None
+        raise SimgenError(f"fit.storage={shown} needs the {parsed.get_driver_name()} module: "
+                          f"{install_hint('postgres')} for postgresql+psycopg2://") from None
     except NoSuchModuleError as e:
         raise SimgenError(f"fit.storage={shown}: {e}") from None
     except OperationalError as e:

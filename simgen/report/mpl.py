@@ -18,12 +18,14 @@ import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
+from simgen.errors import install_hint
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
-INSTALL = "pip install 'simgen[report]'"
+INSTALL = install_hint("report")
 """The command that brings the charts' dependency."""
 
 MISSING = f"charts skipped: they need matplotlib, which is not installed ({INSTALL})"

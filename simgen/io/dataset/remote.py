@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, install_hint
 from simgen.io.files import read_json, write_json
 from simgen.io.formats.shards import INDEX, UPLOADED
 from simgen.io.names import DATASET_JSON
@@ -58,7 +58,7 @@ class Remote:
         except ImportError as e:
             extra = "cloud" if protocol in ("s3", "s3a") else None
             raise SimgenError(f"output.upload={url}: the {protocol}:// store needs a module that is not installed "
-                              f"({e.name or e}): " + (f"pip install 'simgen[{extra}]'" if extra else
+                              f"({e.name or e}): " + (install_hint(extra) if extra else
                                                      f"install the fsspec implementation of {protocol}://")) from None
         except ValueError as e:
             raise SimgenError(f"output.upload={url}: {_reason(e)}") from None

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from simgen.errors import SimgenError, did_you_mean
+from simgen.errors import SimgenError, did_you_mean, install_hint
 from simgen.optics.camera import STEREO_LABELS
 from simgen.registry import PLAIN_NAME, Registry, UnknownName, is_dotted
 from simgen.io.formats.bop import advice as bop_advice, foreign_files as bop_foreign_files, write_bop
@@ -188,7 +188,7 @@ EXPORTERS.register(_streaming(WEBDATASET, "DIR/webdataset/<split>-SSSSSS.tar: We
                               "ranges complete; shards.json indexes them"))
 EXPORTERS.register(_streaming(PARQUET, "DIR/parquet/<split>-SSSSSS.parquet: a row per frame with Hugging Face datasets' "
                               "typed features (Image, fixed-shape arrays), in ranges as webdataset; needs "
-                              "pip install 'simgen[stream]'"))
+                              + install_hint("stream")))
 EXPORTERS.register(Exporter("flo", "flow_*/NNNNNN.flo: Middlebury .flo (float32, no validity)",
                             flow_file="{flow}/{name}.flo", write_flow=lambda path, flow, valid: write_flo(path, flow)))
 EXPORTERS.register(Exporter("kitti", "flow_*_kitti/NNNNNN.png: KITTI 16-bit PNG flow with its validity bit",

@@ -40,7 +40,7 @@ from typing import IO, Callable, Iterable
 
 import numpy as np
 
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, install_hint
 from simgen.io.safe_paths import regular_file
 from simgen.io.files import atomic_open, off_layout, read_json, recorded_setting, remove_stale_temps, write_json
 from simgen.io.formats.coco import image_split
@@ -256,8 +256,8 @@ class ShardFormat:
         try:
             __import__(self.requires)
         except ImportError:
-            return (f"output.formats=[{self.name}] needs the {self.requires} module: pip install "
-                    f"'simgen[{self.extra}]' (or pip install -e '.[{self.extra}]' in a checkout)")
+            return (f"output.formats=[{self.name}] needs the {self.requires} module: "
+                    + install_hint(self.extra))
         return ""
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Write docs/gallery.md and its pictures (docs/img/gallery/): one small frame for every scene recipe,
-every option of the lighting and materials groups and each camera set-up (a calibrated lens, a
-stereo pair, many views, a flying sequence), each with its labels drawn over it and the exact
-command that rendered it.
+every option of the config groups that have more than one (GROUPS), each camera set-up (a calibrated
+lens, a stereo pair, many views, a flying sequence, a robot), backgrounds, meshes with their own look
+and the label kinds a run adds on request, each with its labels drawn over it and the exact command
+that rendered it.
 
     python scripts/make_gallery.py                              # docs/gallery.md, docs/img/gallery/*.png
     python scripts/make_gallery.py --only scene-flying          # render one entry again (the page is rewritten)
@@ -32,12 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 SIZE = (240, 180)
 SAMPLES = 16
-GROUPS = ("scene", "lighting", "materials")
-"""The config groups whose every option gets an entry."""
-SEEDS = {"scene": 3, "lighting": 8, "materials": 7, "camera": 3}
+GROUPS = ("scene", "lighting", "materials", "objects", "effects")
+"""The config groups whose every option gets an entry: every group of more than one option but
+``experiment`` (presets over the groups above, shown by theirs)."""
+SEEDS = {"scene": 3, "lighting": 8, "materials": 7, "objects": 3, "effects": 3, "camera": 3, "more": 3}
 """One seed a section (an entry may name its own): within a section only the option changes, and the
 camera section's seed is the recipes' so that its pictures show the tabletop entry's scene."""
-EXTRA = {"scene": {}, "lighting": {}, "materials": {}}
+EXTRA = {group: {} for group in GROUPS}
 """Overrides an option's entry needs beside ``GROUP=OPTION`` (none so far), by group and option."""
 PLACE = "/data/gallery"
 """Where the page's commands write (the script writes into a temporary folder instead)."""
@@ -51,8 +53,16 @@ SECTIONS = {
                              "(`lighting=random` is the group's default): the same objects, cameras and materials."),
     "materials": ("Materials", "The tabletop scene of one seed with each option of the materials group "
                                "(`materials=plain` is the group's default)."),
+    "objects": ("Objects", "The tabletop scene of one seed with each option of the objects group "
+                           "(`objects=bundled` is the group's default)."),
+    "effects": ("Camera effects", "The tabletop scene of one seed with each option of the effects group "
+                                  "(`effects=default`, no effects, is the group's default; "
+                                  "[camera effects](how-to/camera-effects.md))."),
     "camera": ("Cameras", "The scene of `scene=tabletop` above through a calibrated lens, a stereo pair and "
-                          "several cameras, and a flying sequence."),
+                          "several cameras, a flying sequence and a robot whose joints move."),
+    "more": ("Backgrounds, meshes and more labels", "The tabletop scene with walls or a room behind it, with "
+                                                     "meshes that carry their own look, and with the label kinds a "
+                                                     "run writes when `output.labels` asks for them."),
 }
 
 
@@ -138,8 +148,40 @@ def entries() -> list[Entry]:
                "objects.joint_motion=2", "output.labels=[parts]"), frames=3, seed=2,
               columns=(("images/000000.png", "step 0"), ("previews/parts/000000.png", "parts"),
                        ("previews/flow_forward/000000.png", "flow 0 to 1"))),
+        Entry("background-walls", "more", "Walls behind the objects",
+              "`scene.background=[walls]`: two or three walls around a corner where the camera looks, the camera "
+              "drawn again until the back wall is in view; walls are labelled as background "
+              "([backgrounds](how-to/backgrounds.md)).",
+              ("scene.background=[walls]",)),
+        Entry("background-room", "more", "A room around the camera",
+              "`scene.background=[room]`: four walls and a ceiling, with an area light under the ceiling.",
+              ("scene.background=[room]",)),
+        Entry("own-look", "more", "Meshes with their own look",
+              "`objects.catalog=textured`: the bundled assets that carry their own textures (OBJ with MTL, glTF), "
+              "rendered with them, as your meshes of `objects.dirs` are "
+              "([your meshes](how-to/own-meshes.md#your-meshes-look-like-themselves)).",
+              ("objects.catalog=textured",)),
+        Entry("labels-amodal", "more", "Amodal masks",
+              "`output.labels=[amodal]`: each object's whole silhouette, hidden parts included, beside its visible "
+              "mask ([label kinds](dataset.md#label-kinds)).",
+              ("output.labels=[amodal]",),
+              columns=(("images/000000.png", "image"), ("previews/overlay/000000.png", "visible masks"),
+                       ("previews/amodal/000000.png", "amodal masks"))),
+        Entry("labels-keypoints", "more", "6D poses, 3D boxes and keypoints",
+              "`output.labels=[keypoints]`: each object's 3D box and its corners as keypoints (a filled disc "
+              "visible, a ring hidden) over the image; the 6D pose and 3D box are in every annotation "
+              "([pose labels](tutorials/pose.md)).",
+              ("output.labels=[keypoints]",),
+              columns=(("images/000000.png", "image"), ("previews/pose/000000.png", "3D boxes and keypoints"),
+                       ("previews/normal/000000.png", "normals"))),
     ]
     return found
+
+
+def shell_word(arg: str) -> str:
+    """An override as the page writes it for any shell: quoted where a shell would read its brackets
+    (zsh's globbing fails on a bare ``output.labels=[amodal]``)."""
+    return f"'{arg}'" if any(c in arg for c in "[]{}()*?") else arg
 
 
 def marker(entry: Entry) -> str:
@@ -179,7 +221,7 @@ def page(size: tuple[int, int] = SIZE, samples: int = SAMPLES) -> str:
                           "<!-- docs-test: text: the calibration file the command below reads "
                           "(a ROS camera_info) -->",
                           "```yaml", calibration(size).rstrip(), "```", ""]
-            lines += [marker(e) + "```bash", "simgen " + " ".join(e.command(size, samples)), "```", ""]
+            lines += [marker(e) + "```bash", "simgen " + " ".join(map(shell_word, e.command(size, samples))), "```", ""]
     return "\n".join(lines)
 
 

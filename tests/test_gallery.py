@@ -1,6 +1,6 @@
 """The gallery (docs/gallery.md, written by scripts/make_gallery.py with its pictures in
-docs/img/gallery/): an entry for every registered scene recipe and every option of the lighting
-and materials groups, the committed page what the script writes, its pictures small; the script
+docs/img/gallery/): an entry for every registered scene recipe and every option of each config
+group of several options (but the experiment presets), backgrounds, meshes' own look and the extra labels, the committed page what the script writes, its pictures small; the script
 itself, run at a tiny size into a temporary folder (slow), renders every entry. And the diagrams
 of scripts/make_diagrams.py are current.
 
@@ -62,14 +62,18 @@ def test_the_gallery_has_an_entry_for_every_recipe_and_option(g):
 
     names = [e.name for e in g.entries()]
     assert len(names) == len(set(names))
-    assert {"scene", "lighting", "materials"} <= set(g.GROUPS)
+    from simgen.compose.store import options
+
+    several = {group for group, opts in options().items() if len(opts) > 1 and group != "experiment"}
+    assert several <= set(g.GROUPS), f"groups of several options without gallery entries: {several - set(g.GROUPS)}"
     wanted = {f"scene-{r}" for r in RECIPES.names()}
     for group in g.GROUPS[1:]:
         wanted |= {f"{group}-{f.stem}" for f in (ROOT / "configs" / group).glob("*.yaml")}
         wanted |= {f"{group}-{opt}" for opt in ("random", "plain", "default", "bundled")
                    if registered(group, opt) is not None}  # the group's default: its dataclass
     assert wanted <= set(names), f"no gallery entry for {sorted(wanted - set(names))}"
-    assert {"lens-fisheye", "stereo", "views", "flying-sequence"} <= set(names)
+    assert {"lens-fisheye", "stereo", "views", "flying-sequence", "robot-cell", "background-walls", "background-room",
+            "own-look", "labels-amodal", "labels-keypoints"} <= set(names)
     assert {"scene-tabletop", "scene-flying", "lighting-random", "materials-plain"} <= wanted
 
 

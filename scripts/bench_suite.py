@@ -1,8 +1,9 @@
 """Time the test suite as CI runs it: the fast tier, the whole suite, or both, one after another.
 
 Prints each run's wall time, its test count and outcome, and the 30 slowest tests (pytest's own
---durations). Run it on idle cores: the figures are what the README and docs/how-to/run-tests.md
-state. Extra arguments after ``--`` go to pytest (e.g. ``-- tests/test_environment.py``)::
+--durations). Run it on idle cores: the figures are what the README and
+docs/explanation/benchmarks.md state. Extra arguments after ``--`` go to pytest
+(e.g. ``-- tests/test_environment.py``)::
 
     python scripts/bench_suite.py --tier fast
     python scripts/bench_suite.py --tier both -- -x

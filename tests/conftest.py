@@ -52,12 +52,12 @@ def environment_cache(tmp_path_factory):
 def require(what: str, present: bool, setup: str) -> None:
     """Tests install nothing: a test that needs ``what`` from outside Python (a one-node Slurm,
     a PostgreSQL server, Chromium, the client environment) calls this in its fixture. Absent,
-    the test is skipped with a reason naming ``setup``, the command that sets it up (README,
-    "Run the tests"); with CI=true it fails instead, so that CI never counts a missing
+    the test is skipped with a reason naming ``setup``, the command that sets it up (docs/contributing.md,
+    "Tests that need a service"); with CI=true it fails instead, so that CI never counts a missing
     prerequisite as a pass (.ci/run sets everything up before the tests)."""
     if present:
         return
-    why = f"{what} is not set up: run `{setup}` first (README, \"Run the tests\")"
+    why = f"{what} is not set up: run `{setup}` first (docs/contributing.md, \"Tests that need a service\")"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{why}; CI=true, where a missing prerequisite is a failure, not a skip", pytrace=False)
     pytest.skip(why)

@@ -222,15 +222,25 @@ def install_like_pip(folder: Path, site: Path) -> None:
 
 @pytest.mark.render
 def test_the_own_recipe_tutorial_runs_as_written(tmp_path):
-    """Each block of docs/tutorials/own-recipe.md in order, in a folder of its own: the recipe file
-    written, its shell lines run (``/data/`` in the folder; a render at 64x48, 1 sample, 2 frames;
-    ``pip install -e .`` as the dist-info it leaves), the renamed recipe by its entry point."""
+    """Each block of docs/tutorials/own-recipe.md in order, in a folder of its own: the pieces the
+    page builds the recipe from (the file so far written after each) are the whole file it then
+    shows, in order; that file written, its shell lines run (a render at 64x48, 1 sample, 2 frames; ``pip install -e .`` as the dist-info it
+    leaves), the renamed recipe by its entry point."""
     site = tmp_path / "site"
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{site}",
            "PATH": f"{Path(SIMGEN).parent}{os.pathsep}{os.environ['PATH']}"}  # simgen: the tests' environment's
-    ran = []
+    ran, pieces = [], []
+
+    def code_lines(text: str) -> list[str]:
+        return [ln for ln in text.splitlines() if ln.strip()]
+
     for b in blocks_of(TUTORIAL):
-        if b.lang == "python" and "RECIPE = Recipe(" in b.text:
+        if b.lang == "python" and b.verdict.kind == "text":  # a piece of the recipe, before the whole file
+            pieces.append(b.text)
+            (tmp_path / "myscenes" / "pick.py").write_text("\n\n".join(pieces))  # the file so far
+        elif b.lang == "python" and "RECIPE = Recipe(" in b.text:
+            assert len(pieces) >= 4 and code_lines("".join(pieces)) == code_lines(b.text)[:-1], \
+                "the pieces of the recipe the page shows are not the whole file, in order"
             (tmp_path / "myscenes" / "pick.py").write_text(b.text)
         elif b.lang == "python":  # a line of the recipe changed
             name = b.text.split("=")[0]
@@ -246,7 +256,7 @@ def test_the_own_recipe_tutorial_runs_as_written(tmp_path):
                 if c.text.startswith("pip install"):
                     install_like_pip(tmp_path, site)
                     continue
-                line = c.text.replace("/data/", f"{tmp_path}/data/")
+                line = c.text
                 words = shlex.split(line, comments=True)
                 if words[0] == "simgen" and words[1] != "inspect":
                     line = shlex.join(words + TINY)
@@ -255,14 +265,14 @@ def test_the_own_recipe_tutorial_runs_as_written(tmp_path):
                 assert r.returncode == 0, f"{c.text}\n{r.stderr[-3000:]}"
                 ran.append(words[:2])
     assert ["simgen", "inspect"] in ran and len(ran) >= 5
-    for name, recipe in (("picks", "myscenes.pick"), ("picks2", "pick")):  # by dotted path, then by entry point
-        root = tmp_path / "data" / name
+    for name, recipe in (("my_picks", "myscenes.pick"), ("my_picks2", "pick")):  # by dotted path, then entry point
+        root = tmp_path / name
         for index in range(2):
             meta = json.loads((root / "meta" / f"{index:06d}.json").read_text())
             assert assert_inside_the_bin(root, meta) >= 1
             assert [o["category_id"] for o in meta["objects"] if "parts" in o] == [0]  # the robot, drawn as its links
         assert json.loads((root / "dataset.json").read_text())["config"]["scene"]["recipe"] == recipe
-    assert (tmp_path / "data" / "picks" / "inspect.html").is_file()
+    assert (tmp_path / "my_picks" / "inspect.html").is_file()
 
 
 # ------------------------------------------------------------------ a robot in the cell

@@ -185,7 +185,7 @@ def populate(block: Block, world: Path, dataset: Path) -> None:
     if "/data/room.glb" in text:  # a user's world: the bundled room stands in
         (world / "data").mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "assets" / "environments" / "room.glb", world / "data" / "room.glb")
-    if "/data/kitchen_counter/" in text:  # a real environment, fetched once (README, "Run the tests"): skipped
+    if "/data/kitchen_counter/" in text:  # a real environment, fetched once (docs/contributing.md, "Tests that need a service"): skipped
         from test_real_environment import kitchen_counter  # when absent, a failure with CI=true
 
         (world / "data" / "kitchen_counter").mkdir(parents=True, exist_ok=True)

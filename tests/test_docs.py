@@ -95,8 +95,21 @@ def test_the_documented_gpu_check_commands_run():
 def test_readme_is_a_front_door():
     """The README says what simgen is, how to set it up and run the tests, and where each page
     is; everything else is in docs/ (the site), so the README stays short."""
-    lines = (ROOT / "README.md").read_text().splitlines()
+    import tomllib
+
+    text = (ROOT / "README.md").read_text()
+    lines = text.splitlines()
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines: move text into docs/"
+    repo = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    first_screen = "\n".join(lines[:50])
+    assert f"git clone {repo}.git" in first_screen and "pip install -e . && .venv/bin/simgen" in first_screen
+    assert "![" in first_screen and "Python 3.11" in first_screen and "Linux" in first_screen
+    assert re.search(r"\*\*Where next\*\*", first_screen)
+    glossary = text.split("## Glossary", 1)[1].split("\n## ", 1)[0]
+    for term in ("recipe", "arm", "trial", "shard", "step", "view", "part"):
+        assert f"- **{term}**" in glossary, term
+    assert text.count("- **", text.index("## FAQ")) >= 6
+    assert "](docs/contributing.md)" in "\n".join(lines[-3:]), "the README ends by linking the contributing page"
 
 
 def test_readme_links_resolve():

@@ -1,7 +1,7 @@
 """A real environment no one here wrote, as its package ships it: ManiSkill's kitchen counter
 (``kitchen_counter.glb`` from the PyPI wheel ``mani_skill==3.0.1``: ReplicaCAD's counter and sink,
 CC BY 4.0), fetched once by ``scripts/fetch_environment.py --out .environments/kitchen_counter``
-(README, "Run the tests"; .ci/run does it). Absent, the rendering tests are skipped, and fail with
+(docs/contributing.md, "Tests that need a service"; .ci/run does it). Absent, the rendering tests are skipped, and fail with
 CI=true (conftest.require); they are in the slow tier (two renders, about 20 s, and the set-up).
 The fetch script's own checks (pinned hashes, idempotence, one-line errors) run without network.
 

@@ -128,7 +128,7 @@ def find_pbr_sets(pbr_dir: str, key: str = "materials.pbr_dir") -> tuple[PbrSet,
     root = Path(pbr_dir).expanduser()
     if not root.is_dir():
         raise SimgenError(f"{key}={pbr_dir} is not a folder; set it to a folder of PBR material sets "
-                          "(e.g. a library's LIB/materials, see docs/tutorials/asset-libraries.md) or null")
+                          "(e.g. a library's LIB/materials, see docs/how-to/asset-libraries.md) or null")
     sets = []
     for folder, dirs, _ in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

@@ -22,7 +22,7 @@ def merge_main(argv: list[str]) -> None:
 
     ap = argparse.ArgumentParser(
         prog="simgen merge", description="Merge simgen datasets into a new folder, files hard-linked ("
-        "docs/tutorials/cluster.md). Parts of one run (the same config and seed, e.g. shards in folders of their own) "
+        "docs/how-to/cluster.md). Parts of one run (the same config and seed, e.g. shards in folders of their own) "
         "keep their frame indices and give what one run would have written; datasets of different configs (e.g. a "
         "sweep) become one training set: frames numbered again, one category list, unique ids, each frame's source "
         "in its meta.")
@@ -159,7 +159,7 @@ def fetch_main(argv: list[str]) -> None:
     kinds = "; ".join(f"{name}: {', '.join(cls.kinds)}" for name, cls in SOURCES.items())
     ap = argparse.ArgumentParser(
         prog="simgen fetch", description="Download assets once into a local library folder ("
-        "docs/tutorials/asset-libraries.md): Poly Haven HDRIs, textures and models, ambientCG materials, Google "
+        "docs/how-to/asset-libraries.md): Poly Haven HDRIs, textures and models, ambientCG materials, Google "
         "Scanned Objects. Resumable (run the same command again), parallel, sizes and checksums checked, only CC0 "
         "and CC-BY (attribution recorded); writes LIB/manifest.json and an entry.json per asset. Rendering never "
         f"downloads: copy the folder to machines without internet. Sources and kinds: {kinds}.")
@@ -201,7 +201,7 @@ def catalog_main(argv: list[str]) -> None:
 
     ap = argparse.ArgumentParser(
         prog="simgen catalog", description="Turn scanned objects into a catalog for objects.catalog=PATH ("
-        "docs/tutorials/asset-libraries.md): a library made by simgen fetch (its models), a Google Scanned "
+        "docs/how-to/asset-libraries.md): a library made by simgen fetch (its models), a Google Scanned "
         "Objects folder (<id>/meshes/model.obj, metadata.pbtxt) or a YCB folder (<id>/google_16k/textured.obj). "
         "Category per object from --categories, else the source's own metadata, else --default-category; objects "
         "with none are left out and named in one warning.")

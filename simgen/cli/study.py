@@ -24,7 +24,7 @@ train a detector per arm, training-set size and seed, score each with COCOeval o
 write results.csv, results.json, plots and summary.md to study.out (default experiments/NAME). The
 same command resumes a stopped study (the datasets and training runs on disk are kept).
 study.KEY=VALUE sets a key of the study (docs/config.md, section "Studies"); any other override is
-a simgen setting of every dataset the study renders. How it works: docs/tutorials/study.md.
+a simgen setting of every dataset the study renders. How it works: docs/how-to/study-file.md.
 
 Studies (NAME: configs/study/NAME.yaml; FILE: a YAML file of your own with a study: node):
 {studies}

@@ -87,7 +87,7 @@ def usage() -> str:
               "  simgen validate scene=flying 'output.formats=[yolo]'       # check a config as a run would; render nothing",
               "  simgen compare /data/run1 real/coco.json --images-b real/images  # how two datasets differ (HTML + JSON)",
               "  simgen fetch polyhaven hdris --library /data/lib --count 20  # assets into a library (also textures,",
-              "                                       # models; ambientcg materials; gso models); docs/tutorials/asset-libraries.md",
+              "                                       # models; ambientcg materials; gso models); docs/how-to/asset-libraries.md",
               "  simgen catalog /data/lib --out gso.yaml --categories map.yaml  # scanned objects -> objects.catalog",
               "  simgen fit target=/data/real/images name=shop              # fit the randomization to your images",
               "  simgen --config-dir fits/shop --config-name best frames=100 # render with the fitted settings",

@@ -291,3 +291,12 @@ def test_every_label_kind_a_page_names_is_one():
             wrong += [f"{_rel(page)}:{n}: {w}" for w in words if w not in kinds and not plugin]
     assert named >= 10
     assert not wrong, "pages name label kinds simgen does not have:\n" + "\n".join(wrong)
+
+
+def test_a_sweeps_folder_is_named_one_way():
+    """Where a page names a sweep job's folder it is Hydra's as configs/config.yaml sets it:
+    ``multirun/DATE/TIME/N_OVERRIDES`` (``${hydra.job.num}_${hydra.job.override_dirname}``)."""
+    assert "${hydra.job.num}_${hydra.job.override_dirname}" in (ROOT / "configs" / "config.yaml").read_text()
+    named = [(f"{_rel(p)}:{n}", m) for p in pages() for n, line in enumerate(p.read_text().splitlines(), 1)
+             for m in re.findall(r"multirun/DATE/TIME/([\w_]*)", line)]
+    assert named and all(m in ("N_OVERRIDES", "") for _, m in named), named  # "" : a folder under it

@@ -38,7 +38,7 @@ class OutputConfig:
     dir: str = setting("outputs/dataset", example="/data/run1", common=True)
     """Dataset folder (created). Relative paths are relative to the working directory. On the
     command line the default is Hydra's run folder, ${hydra:runtime.output_dir}: outputs/DATE/TIME,
-    or multirun/DATE/TIME/N_overrides for each job of a sweep."""
+    or multirun/DATE/TIME/N_OVERRIDES for each job of a sweep."""
     previews: bool = setting(False)
     """Also write colourized pictures under previews/ (never instead of the data). Off by default:
     at 640x480 they cost ~85 ms of CPU per frame, which on a GPU node outweighs the render."""

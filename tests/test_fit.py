@@ -1278,7 +1278,7 @@ def test_a_storage_that_cannot_be_opened_is_one_line_with_its_password_hidden(mo
         opened(url, lambda: RDBStorage(url))
     assert "secret" not in str(e.value) and "\n" not in str(e.value) and "simgen:***@" in str(e.value)
     monkeypatch.setitem(sys.modules, "psycopg2", None)  # the postgres extra not installed
-    with pytest.raises(SimgenError, match=r"needs the psycopg2 module: pip install 'simgen\[postgres\]'") as e:
+    with pytest.raises(SimgenError, match=r"needs the psycopg2 module: pip install -e '\.\[postgres\]'") as e:
         opened(url, lambda: RDBStorage(url))
     assert "secret" not in str(e.value)
     with pytest.raises(SimgenError, match="is no database URL"):

@@ -71,7 +71,7 @@ def test_the_usage_lists_the_studies(argv, tmp_path, monkeypatch, capfd, recorde
     for name in STUDIES:
         assert f"\n  {name} " in out, name
     assert "Is a fitted randomization worth more than the default one?" in out  # fit_gap's question
-    assert "docs/tutorials/study.md" in out and not recorder.calls and not list(tmp_path.iterdir())
+    assert "docs/how-to/study-file.md" in out and not recorder.calls and not list(tmp_path.iterdir())
 
 
 def test_the_console_script_answers_study_help(tmp_path):

@@ -22,7 +22,7 @@ from groundtruth import incidence_cos, intersect, pixel_centre_rays, uniform_nei
 from simgen import SimgenError
 from simgen.assets.environment import Part, check_file, load_environment
 from simgen.scene.meshes import EnvironmentMesh
-from simgen.sampling.surfaces import Obstacles, find_surfaces, place_on_surfaces, segment_hits, within
+from simgen.sampling.surfaces import NO_LIMIT, Obstacles, Surface, find_surfaces, place_on_surfaces, segment_hits, within
 
 ROOM = {"floor": ((-2, -2, -0.05), (2, 2, 0)), "table_top": ((-0.5, -0.3, 0.72), (0.5, 0.3, 0.75)),
         **{f"leg{i}": ((x - 0.02, y - 0.02, 0), (x + 0.02, y + 0.02, 0.72))
@@ -218,6 +218,27 @@ def test_objects_placed_on_surfaces_rest_on_them_and_meet_neither_the_room_nor_e
     assert {round(s.z, 2) for s in surfaces} == {0.0, 0.75, 2.5}
 
 
+def test_a_cell_stands_where_no_cell_within_reach_lacks_headroom_by_brute_force():
+    """Surface.stands against its definition, cell by cell: the surface reaches ``reach`` around the
+    cell (room), and every cell centre within ``reach`` has at least the headroom asked for."""
+    rng = np.random.default_rng(4)
+    support = np.ones((40, 50), bool)
+    support[:, :3] = False
+    levels = np.array([0.0, 0.05, 0.12, 0.3, NO_LIMIT], np.float32)
+    headroom = rng.choice(levels, (40, 50), p=[0.002, 0.002, 0.003, 0.003, 0.99])
+    s = Surface(z=0.0, origin=np.zeros(2), cell=0.01, support=support, headroom=headroom)
+    rows, cols = np.indices(support.shape)
+    for radius, height in [(0.03, 0.04), (0.05, 0.1), (0.02, 0.25), (0.06, 0.01), (0.04, 0.5)]:
+        reach = radius + 0.005 + s.cell
+        got = s.stands(radius, height, 0.005)
+        want = np.zeros_like(got)
+        for r, c in zip(*np.nonzero(s.room() >= reach)):
+            near = np.hypot(rows - r, cols - c) * s.cell <= reach
+            want[r, c] = headroom[near].min() >= height + 0.005
+        assert np.array_equal(got, want), (radius, height)
+        assert 0 < got.sum() < support.sum()
+
+
 def test_surfaces_within_a_volume_keep_the_footprints_inside_it_and_leave_out_its_rim():
     t = triangles_of(room())
     surfaces = find_surfaces(t, t, min_area=0.05)
@@ -245,8 +266,9 @@ def test_a_segment_crosses_the_room_where_a_ray_cast_says_it_does():
         t_hit, _ = intersect(p, d[None], mesh.triangles)
         assert hit == bool(t_hit[0] < np.linalg.norm(q - p)), (p, q)
     assert 20 < sum(hits) < 180
-    chunked = Obstacles.of(t, grid=4, chunk=5)  # small chunks: many boxes to pass by
-    assert [chunked.blocks(p, q) for p, q in zip(a, b)] == hits
+    indexed = Obstacles.of(t, leaf=2)  # small leaves: many boxes to pass by, and empty ones padding the tree
+    assert [indexed.blocks(p, q) for p, q in zip(a, b)] == hits
+    assert list(indexed.blocked(a[0], b)) == [segment_hits(t, a[0], q) for q in b]
 
 
 def test_parts_are_chosen_by_name_collection_material_or_property():

@@ -222,9 +222,16 @@ def check_file(file: str | Path) -> Path:
                           f"use one of {', '.join(SUFFIXES)}")
     if not p.is_file():
         raise SimgenError(f"scene.file={file}: no such file")
-    size = p.stat().st_size
+    st = p.stat()
+    return _checked(p, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _checked(p: Path, size: int, mtime: int) -> Path:
+    """The rest of :func:`check_file`, once per file as it is (its size and time): every part of every
+    frame loads its mesh through it."""
     if size > MAX_FILE_BYTES:
-        raise SimgenError(f"scene.file={file}: {size / 2**30:.1f} GiB, more than simgen reads "
+        raise SimgenError(f"scene.file={p}: {size / 2**30:.1f} GiB, more than simgen reads "
                           f"({MAX_FILE_BYTES / 2**30:.0f} GiB); split the scene")
     p = p.resolve()
     if p.suffix.lower() in (".gltf", ".glb"):

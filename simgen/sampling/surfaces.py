@@ -30,6 +30,9 @@ MAX_CELLS = 2048
 """The most cells along either side of a surface's grid (the cell grows for large surfaces)."""
 NO_LIMIT = 1e9
 """Headroom where nothing is above."""
+FIRST_LEVEL = 4
+""":meth:`Obstacles.blocked` tests a segment against the 2^FIRST_LEVEL boxes of that level of the
+hierarchy at once (fewer, larger steps than from the root)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Surface:
     parts: tuple[str, ...] = ()
     """Names of the environment parts it lies on."""
     memo: dict = field(default_factory=dict, compare=False, repr=False)
-    """What :meth:`room`, :meth:`lowest` and :func:`draw_point` computed, kept for the next objects
+    """What :meth:`room`, :meth:`clear` and :func:`draw_point` computed, kept for the next objects
     and frames."""
 
     @property
@@ -67,22 +70,31 @@ class Surface:
             self.memo["room"] = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1] * self.cell
         return self.memo["room"]
 
-    def lowest(self, k: int) -> np.ndarray:
-        """(H, W) float32: the least headroom within ``k`` cells of each cell (computed once per k)."""
-        if ("lowest", k) not in self.memo:
-            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
-            self.memo[("lowest", k)] = cv2.erode(self.headroom, disk, borderType=cv2.BORDER_CONSTANT,
-                                                 borderValue=0.0)
-        return self.memo[("lowest", k)]
+    def clear(self, need: float) -> np.ndarray:
+        """(H, W) float32: metres from each cell's centre to the nearest cell's centre with less than
+        ``need`` metres of headroom (:data:`NO_LIMIT` where there is none). One exact distance
+        transform per set of such cells (the headroom takes few values: 1 cm steps), kept."""
+        if "levels" not in self.memo:
+            self.memo["levels"] = np.unique(self.headroom)
+        levels = self.memo["levels"]
+        below = int(np.searchsorted(levels, need, side="left"))  # the levels under ``need``
+        if ("clear", below) not in self.memo:
+            if below == 0:
+                far = np.full(self.headroom.shape, NO_LIMIT, np.float32)
+            else:
+                ok = (self.headroom > levels[below - 1]).astype(np.uint8)  # 0 where there is too little room
+                far = cv2.distanceTransform(ok, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * np.float32(self.cell)
+            self.memo[("clear", below)] = far
+        return self.memo[("clear", below)]
 
     def stands(self, radius: float, height: float, clearance: float,
                window: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
         """The cells (of ``window``, rows and columns) an object of footprint ``radius`` and
-        ``height`` may be centred on (bool). The headroom is measured within a disk of a whole
-        number of cells, rounded up to a step of :func:`kernel_cells` (never less room)."""
+        ``height`` may be centred on (bool): the surface reaches ``radius`` plus the clearance and
+        one cell around it, and no cell within that reach has less headroom than ``height`` plus the
+        clearance."""
         reach = radius + clearance + self.cell
-        low = self.lowest(kernel_cells(int(np.ceil(reach / self.cell))))
-        return (self.room()[window] >= reach) & (low[window] >= height + clearance)
+        return (self.room()[window] >= reach) & (self.clear(height + clearance)[window] > reach)
 
 
 def within(surfaces: list[Surface], boxes: np.ndarray) -> list[Surface]:
@@ -102,15 +114,6 @@ def within(surfaces: list[Surface], boxes: np.ndarray) -> list[Surface]:
         if support.any():
             out.append(Surface(z=s.z, origin=s.origin, cell=s.cell, support=support, headroom=s.headroom, parts=s.parts))
     return out
-
-
-def kernel_cells(k: int) -> int:
-    """``k`` rounded up to one of few sizes (1, 2, ..., 8, then steps of an eighth): the erosions a
-    surface keeps stay few whatever the objects' sizes."""
-    if k <= 8:
-        return max(k, 1)
-    step = 2 ** (int(np.log2(k)) - 3)
-    return -(-k // step) * step
 
 
 def level_triangles(triangles: np.ndarray, up: float = np.cos(np.radians(1.0))) -> np.ndarray:
@@ -250,59 +253,88 @@ def place_on_surfaces(surfaces: list[Surface], radii: list[float], heights: list
     return out
 
 
+def _crossings(v0: np.ndarray, e1: np.ndarray, e2: np.ndarray, a: np.ndarray, d: np.ndarray,
+               eps: float = 1e-9) -> np.ndarray:
+    """Whether each open segment ``a + t d`` (0 < t < 1) crosses its triangle (corner ``v0``, edges
+    ``e1``, ``e2``): the Moller-Trumbore test, pair by pair (the arrays broadcast against each other)."""
+    s = a - v0
+    q = np.cross(s, e1)
+    p = np.cross(d, e2)
+    det = (e1 * p).sum(axis=-1)
+    ok = np.abs(det) > eps
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    u = (s * p).sum(axis=-1) * inv
+    v = (d * q).sum(axis=-1) * inv
+    t = (e2 * q).sum(axis=-1) * inv
+    return ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (t < 1 - 1e-6)
+
+
 def segment_hits(triangles: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float = 1e-9) -> bool:
-    """Whether the open segment from ``a`` to ``b`` crosses any of ``triangles`` ((T, 3, 3); the
-    Moller-Trumbore test, vectorised)."""
+    """Whether the open segment from ``a`` to ``b`` crosses any of ``triangles`` ((T, 3, 3))."""
     return bool(segments_hit(triangles, a, np.asarray(b, float)[None], eps)[0])
 
 
 def segments_hit(triangles: np.ndarray, a: np.ndarray, ends: np.ndarray, eps: float = 1e-9) -> np.ndarray:
     """(B,) bool: whether each open segment from ``a`` to one of ``ends`` ((B, 3)) crosses any of
-    ``triangles`` ((T, 3, 3); the Moller-Trumbore test, vectorised over both)."""
+    ``triangles`` ((T, 3, 3)), every segment against every triangle (:class:`Obstacles` tests only
+    the triangles near each segment)."""
     if not len(triangles) or not len(ends):
         return np.zeros(len(ends), bool)
     a = np.asarray(a, float)
-    d = np.asarray(ends, float) - a  # (B, 3)
-    e1, e2 = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]  # (T, 3)
-    s = a - triangles[:, 0]
-    q = np.cross(s, e1)  # (T, 3): the same for every segment (they share a)
-    p = np.cross(d[:, None, :], e2[None, :, :])  # (B, T, 3)
-    det = np.einsum("tj,btj->bt", e1, p)
-    ok = np.abs(det) > eps
-    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    u = np.einsum("tj,btj->bt", s, p) * inv
-    v = (d @ q.T) * inv
-    t = (e2 * q).sum(axis=1)[None, :] * inv
-    return np.any(ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (t < 1 - 1e-6), axis=1)
+    d = (np.asarray(ends, float) - a)[:, None, :]  # (B, 1, 3) against (T, 3)
+    e1, e2 = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
+    return np.any(_crossings(triangles[:, 0], e1, e2, a, d, eps), axis=1)
+
+
+def _morton(cells: np.ndarray) -> np.ndarray:
+    """(N,) uint64 Morton codes of (N, 3) integer cells in [0, 2^21): the bits of x, y, z interleaved."""
+    out = np.zeros(len(cells), np.uint64)
+    for axis in range(3):
+        v = cells[:, axis].astype(np.uint64)
+        for shift, mask in ((32, 0x1F00000000FFFF), (16, 0x1F0000FF0000FF), (8, 0x100F00F00F00F00F),
+                            (4, 0x10C30C30C30C30C3), (2, 0x1249249249249249)):
+            v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+        out |= v << np.uint64(axis)
+    return out
 
 
 @dataclass(frozen=True)
 class Obstacles:
-    """Triangles sorted into chunks of neighbours (by a coarse 3D grid of their centres), each chunk
-    with its box, so that a segment is tested against the few chunks its own box meets."""
+    """Triangles in a bounding-volume hierarchy, built once: sorted along a Morton curve of their
+    centres, cut into leaves of ``leaf`` neighbours, each pair of boxes boxed again up to one root.
+    A segment goes down only into the boxes it passes through and is tested against the triangles of
+    the leaves it reaches, so a ray cast costs about the logarithm of the triangle count."""
 
-    triangles: np.ndarray
+    corner: np.ndarray
+    edge1: np.ndarray
+    edge2: np.ndarray
+    """(T, 3) each: the triangles in leaf order, as a corner and the two edges from it."""
     starts: np.ndarray
-    """(C + 1,) where each chunk starts in ``triangles`` (and where the last ends)."""
-    lo: np.ndarray
-    hi: np.ndarray
-    """(C, 3) each chunk's box."""
+    """(L + 1,) where each leaf starts in ``triangles`` (L a power of two; empty leaves pad it)."""
+    lo: tuple[np.ndarray, ...]
+    hi: tuple[np.ndarray, ...]
+    """Each level's boxes, the root's first ((1, 3)) and the leaves' last ((L, 3)); an empty box is
+    +inf / -inf."""
 
     @classmethod
-    def of(cls, triangles: np.ndarray, grid: int = 16, chunk: int = 2048) -> "Obstacles":
+    def of(cls, triangles: np.ndarray, leaf: int = 32) -> "Obstacles":
+        triangles = np.asarray(triangles, float).reshape(-1, 3, 3)
         c = triangles.mean(axis=1)
-        lo, hi = c.min(axis=0), c.max(axis=0)
-        cell = np.minimum(((c - lo) / np.maximum(hi - lo, 1e-9) * grid).astype(np.int64), grid - 1)
-        key = (cell[:, 0] * grid + cell[:, 1]) * grid + cell[:, 2]
-        order = np.argsort(key, kind="stable")
-        t, key = triangles[order], key[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        starts = np.unique(np.concatenate([np.arange(a, b, chunk) for a, b in zip(starts, [*starts[1:], len(t)])]
-                                          or [np.zeros(0, np.int64)]))
-        bounds = [(t[a:b].min(axis=(0, 1)), t[a:b].max(axis=(0, 1))) for a, b in zip(starts, [*starts[1:], len(t)])]
-        lo_c = np.array([b[0] for b in bounds]).reshape(-1, 3)
-        hi_c = np.array([b[1] for b in bounds]).reshape(-1, 3)
-        return cls(t, np.r_[starts, len(t)], lo_c, hi_c)
+        lo, hi = (c.min(axis=0), c.max(axis=0)) if len(c) else (np.zeros(3), np.ones(3))
+        cells = ((c - lo) / np.maximum(hi - lo, 1e-12) * (2 ** 21 - 1)).astype(np.int64)
+        t = triangles[np.argsort(_morton(cells), kind="stable")]
+        size = 1 << int(np.ceil(np.log2(max(1, -(-len(t) // leaf)))))
+        starts = np.minimum(np.arange(size + 1) * leaf, len(t))
+        box_lo, box_hi = np.full((size, 3), np.inf), np.full((size, 3), -np.inf)
+        full = np.flatnonzero(starts[:-1] < len(t))
+        if len(full):
+            box_lo[full] = np.minimum.reduceat(t.min(axis=1), starts[full])
+            box_hi[full] = np.maximum.reduceat(t.max(axis=1), starts[full])
+        los, his = [box_lo], [box_hi]
+        while len(los[0]) > 1:
+            los.insert(0, np.minimum(los[0][0::2], los[0][1::2]))
+            his.insert(0, np.maximum(his[0][0::2], his[0][1::2]))
+        return cls(t[:, 0], t[:, 1] - t[:, 0], t[:, 2] - t[:, 0], starts, tuple(los), tuple(his))
 
     def blocks(self, a: np.ndarray, b: np.ndarray) -> bool:
         """Whether the open segment from ``a`` to ``b`` crosses a triangle (:func:`segment_hits`)."""
@@ -310,16 +342,41 @@ class Obstacles:
 
     def blocked(self, a: np.ndarray, ends: np.ndarray, batch: int = 1 << 18) -> np.ndarray:
         """(B,) bool: whether each open segment from ``a`` to one of ``ends`` ((B, 3)) crosses a
-        triangle; each chunk is tested against the segments whose boxes meet its box, about ``batch``
-        segment-triangle pairs at a time."""
+        triangle, the same as :func:`segments_hit` on every triangle; about ``batch``
+        segment-triangle pairs are tested at a time."""
         a, ends = np.asarray(a, float), np.asarray(ends, float).reshape(-1, 3)
-        lo, hi = np.minimum(a, ends), np.maximum(a, ends)  # (B, 3) each segment's box
         out = np.zeros(len(ends), bool)
-        for k in range(len(self.lo)):
-            near = np.flatnonzero(~out & np.all(hi >= self.lo[k], axis=1) & np.all(lo <= self.hi[k], axis=1))
-            tris = self.triangles[self.starts[k]:self.starts[k + 1]]
-            step = max(1, batch // max(len(tris), 1))
-            for i in range(0, len(near), step):
-                idx = near[i:i + step]
-                out[idx] |= segments_hit(tris, a, ends[idx])
+        if not len(ends) or not len(self.corner):
+            return out
+        d = ends - a
+        with np.errstate(divide="ignore"):
+            inv = 1.0 / d  # +-inf along an axis the segment does not move on
+        start = min(FIRST_LEVEL, len(self.lo) - 1)  # every box of this level at once, then down two by two
+        seg = np.repeat(np.arange(len(ends)), len(self.lo[start]))
+        node = np.tile(np.arange(len(self.lo[start])), len(ends))
+        for level in range(start, len(self.lo)):
+            if level > start:  # each box's two children
+                seg, node = np.repeat(seg, 2), (np.repeat(node, 2) << 1) | np.tile([0, 1], len(node))
+            keep = _through(a, inv[seg], self.lo[level][node], self.hi[level][node])
+            seg, node = seg[keep], node[keep]
+        counts = self.starts[node + 1] - self.starts[node]
+        pair_seg = np.repeat(seg, counts)
+        pair_tri = np.repeat(self.starts[node] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        for i in range(0, len(pair_seg), batch):
+            sg, tr = pair_seg[i:i + batch], pair_tri[i:i + batch]
+            hit = _crossings(self.corner[tr], self.edge1[tr], self.edge2[tr], a, d[sg])
+            out[sg[hit]] = True
         return out
+
+
+def _through(a: np.ndarray, inv: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """(N,) bool: whether the segment from ``a`` (0 <= t <= 1, ``inv`` the reciprocal of its
+    direction) meets the box ``lo``..``hi``: the slab test, a little generous, since it only decides
+    which triangles are tested. Where the segment does not move along an axis, that axis' bounds are
+    +-inf (inside the slab) or both the same infinity (outside: never), and a NaN (0 x inf, the segment
+    on the slab's face) is ignored; an empty box (+inf..-inf) is never met."""
+    with np.errstate(invalid="ignore"):
+        t0, t1 = (lo - a) * inv, (hi - a) * inv
+    enter = np.fmax.reduce(np.fmin(t0, t1), axis=1)
+    leave = np.fmin.reduce(np.fmax(t0, t1), axis=1)
+    return (enter <= leave + eps) & (leave >= -eps) & (enter <= 1 + eps) & (lo[:, 0] <= hi[:, 0])

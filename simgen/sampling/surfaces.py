@@ -218,32 +218,21 @@ def place_on_surfaces(surfaces: list[Surface], radii: list[float], heights: list
     ``region`` (XY centre, radius): every footprint lies within that circle, seen from above."""
     placed: list[tuple[int, np.ndarray, float]] = []
     out: list[tuple[int, np.ndarray] | None] = []
-    cache: dict[tuple[int, float, float], np.ndarray] = {}
+    windows = [_window(s, region) for s in surfaces]
     for r, h in zip(radii, heights):
         cells = []
-        for k, s in enumerate(surfaces):
-            key = (k, round(r, 4), round(h, 4))
-            if key not in cache:
-                window = (slice(None), slice(None))
-                if region is not None:  # only the cells under the region's circle
-                    lo = np.floor((np.asarray(region[0][:2], float) - region[1] - s.origin) / s.cell).astype(int)
-                    hi = np.ceil((np.asarray(region[0][:2], float) + region[1] - s.origin) / s.cell).astype(int) + 1
-                    window = (slice(max(lo[1], 0), max(hi[1], 0)), slice(max(lo[0], 0), max(hi[0], 0)))
-                rows, cols = np.nonzero(s.stands(r, h, clearance, window))
-                rows, cols = rows + (window[0].start or 0), cols + (window[1].start or 0)
-                if region is not None:
-                    d = np.linalg.norm(s.xy(rows, cols) - np.asarray(region[0], float)[:2], axis=-1)
-                    rows, cols = rows[d + r + s.cell <= region[1]], cols[d + r + s.cell <= region[1]]
-                cache[key] = rows * s.support.shape[1] + cols
-            cells.append(cache[key])
-        sizes = np.array([len(c) for c in cells], float)
+        for s, (window, far) in zip(surfaces, windows):
+            fits = s.stands(r, h, clearance, window)
+            if far is not None:  # the whole footprint within the region's circle
+                fits &= far + r + s.cell <= region[1]
+            cells.append(_Cells(fits, window[0].start or 0, window[1].start or 0))
+        sizes = np.array([c.count for c in cells], float)
         spot = None
         if sizes.sum() > 0:
             for _ in range(max_tries):
                 k = int(rng.choice(len(surfaces), p=sizes / sizes.sum()))
                 s = surfaces[k]
-                flat = int(cells[k][rng.integers(len(cells[k]))])
-                row, col = divmod(flat, s.support.shape[1])
+                row, col = cells[k].nth(int(rng.integers(cells[k].count)))
                 xy = s.xy(np.array(row), np.array(col)) + rng.uniform(-0.5, 0.5, 2) * s.cell
                 if all(j != k or np.linalg.norm(xy - q) >= r + rj + clearance for j, q, rj in placed):
                     spot = (k, xy)
@@ -251,6 +240,36 @@ def place_on_surfaces(surfaces: list[Surface], radii: list[float], heights: list
                     break
         out.append(spot)
     return out
+
+
+def _window(s: Surface, region: tuple[np.ndarray, float] | None) -> tuple[tuple[slice, slice], np.ndarray | None]:
+    """The rows and columns of ``s`` under the region's circle (all without a region), and each of
+    their cells' distance from the circle's centre (None without a region)."""
+    if region is None:
+        return (slice(None), slice(None)), None
+    centre = np.asarray(region[0], float)[:2]
+    lo = np.floor((centre - region[1] - s.origin) / s.cell).astype(int)
+    hi = np.ceil((centre + region[1] - s.origin) / s.cell).astype(int) + 1
+    (h, w), (r0, c0) = s.support.shape, np.maximum(lo[::-1], 0)
+    window = (slice(r0, max(min(hi[1], h), r0)), slice(c0, max(min(hi[0], w), c0)))
+    rows, cols = np.ogrid[window[0], window[1]]
+    dx, dy = s.origin[0] + cols * s.cell - centre[0], s.origin[1] + rows * s.cell - centre[1]
+    return window, np.sqrt(dx * dx + dy * dy)
+
+
+class _Cells:
+    """The cells where an object fits (a bool mask of a window of the surface): how many, and the
+    n-th in row-major order, without listing them all."""
+
+    def __init__(self, fits: np.ndarray, row0: int, col0: int):
+        self.fits, self.row0, self.col0 = fits, row0, col0
+        self.per_row = np.cumsum(fits.sum(axis=1))
+        self.count = int(self.per_row[-1]) if len(self.per_row) else 0
+
+    def nth(self, n: int) -> tuple[int, int]:
+        row = int(np.searchsorted(self.per_row, n, side="right"))
+        before = int(self.per_row[row - 1]) if row else 0
+        return self.row0 + row, self.col0 + int(np.flatnonzero(self.fits[row])[n - before])
 
 
 def _crossings(v0: np.ndarray, e1: np.ndarray, e2: np.ndarray, a: np.ndarray, d: np.ndarray,

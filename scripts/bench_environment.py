@@ -8,6 +8,10 @@ Writes a GLB environment (the bundled room's boxes and as many subdivided sphere
 make ``--triangles``), then prints:
 
 - the extraction (Blender reads the file into the cache, once per file: a child process);
+- drawing the scenes alone (the recipe's surfaces, placement and the camera's sight ray casts, no
+  render), ``--draw-frames`` frames after the first, on the bundled room and on the generated world:
+  milliseconds a frame (median, mean, 90th percentile; frames that try many cameras are the slow
+  ones);
 - a run of ``scene=environment`` on it and one of ``scene=tabletop`` at the same size and samples:
   seconds per frame and per stage (the first frame apart: it loads the environment), and the
   process's resident memory at each frame (flat over frames: nothing piles up).
@@ -68,13 +72,42 @@ def describe(name: str, r: dict) -> None:
     print(f"  resident memory by frame (MiB): {rss}")
 
 
+def draw(file: str, frames: int) -> None:
+    """Run in a child process: time drawing ``frames`` environment scenes of ``file`` ("" = the
+    bundled room) after the first, at 640x480, and print the figures."""
+    from simgen.compose.settings import catalog_for, to_settings
+    from simgen.compose.store import compose
+    from simgen.pipeline.frames import make_sequence_scenes
+    from simgen.recipes import load_recipe
+
+    settings = to_settings(compose(["scene=environment", *([f"scene.file={file}"] if file else []),
+                                    "render.width=640", "render.height=480", "output.dir=unused"]))
+    recipe = load_recipe("environment")
+    catalog = catalog_for(settings, recipe)
+    t = time.perf_counter()
+    make_sequence_scenes(recipe, settings, catalog, 0)
+    first = time.perf_counter() - t
+    ms = []
+    for i in range(1, frames + 1):
+        t = time.perf_counter()
+        make_sequence_scenes(recipe, settings, catalog, i)
+        ms.append((time.perf_counter() - t) * 1000)
+    print(f"drawing {'the bundled room' if not file else Path(file).name}: first scene {first:.2f} s, then "
+          f"{np.median(ms):.0f} ms a scene (median; mean {np.mean(ms):.0f}, 90th percentile {np.percentile(ms, 90):.0f}) "
+          f"over {frames}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--draw-frames", type=int, default=40, help="scenes drawn (no render) after the first")
+    ap.add_argument("--draw", metavar="FILE", help=argparse.SUPPRESS)  # the child process of the drawing figures
     ap.add_argument("--triangles", type=int, default=1_000_000)
     ap.add_argument("--size", default="160x120")
     ap.add_argument("--samples", type=int, default=16)
     a = ap.parse_args()
+    if a.draw is not None:
+        return draw(a.draw, a.draw_frames)
     w, h = a.size.split("x")
     common = [f"frames={a.frames}", f"render.width={w}", f"render.height={h}", f"render.samples={a.samples}",
               "render.denoise=false"]
@@ -89,6 +122,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "import sys; from simgen.assets.environment import load_environment; "
                         "load_environment(sys.argv[1])", str(glb)], check=True, env=env)
         print(f"extraction into the cache (once per file): {time.perf_counter() - t:.1f} s")
+        for file in ("", str(glb)):
+            subprocess.run([sys.executable, __file__, "--draw", file, "--draw-frames", str(a.draw_frames)], check=True,
+                           env=env)
         describe("scene=environment", run(["scene=environment", f"scene.file={glb}", *common], tmp / "env", env))
         describe("scene=tabletop", run(["scene=tabletop", *common], tmp / "table", env))
 

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -216,14 +217,23 @@ FILE_LOOK = Material(base_color=(0.8, 0.8, 0.8), roughness=0.5, metallic=0.0, ow
 
 def check_file(file: str | Path) -> Path:
     """The environment file ``file`` (absolute, resolved), or a one-line SimgenError."""
+    return _checked(*_state(file))
+
+
+def _state(file: str | Path) -> tuple[Path, int, int]:
+    """``file`` as a path, with its size and modification time (one stat), or a one-line SimgenError
+    for a file of another kind or none."""
     p = Path(file).expanduser()
     if p.suffix.lower() not in SUFFIXES:
         raise SimgenError(f"scene.file={file}: a {p.suffix or 'suffix-less'} file is not a scene simgen reads; "
                           f"use one of {', '.join(SUFFIXES)}")
-    if not p.is_file():
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise SimgenError(f"scene.file={file}: no such file")
-    st = p.stat()
-    return _checked(p, st.st_size, st.st_mtime_ns)
+    return p, st.st_size, st.st_mtime_ns
 
 
 @functools.lru_cache(maxsize=64)
@@ -299,9 +309,8 @@ def load_environment(file: str | Path) -> Environment:
     """The environment of ``file`` (extracted by Blender in a child process on first use, then
     read from the cache; cached in this process too). One-line SimgenError for a file that is
     missing, of an unsupported kind, or that Blender cannot read."""
-    p = check_file(file)
-    st = p.stat()
-    return _load(p, st.st_size, st.st_mtime_ns)
+    p, size, mtime = _state(file)
+    return _load(_checked(p, size, mtime), size, mtime)
 
 
 @functools.lru_cache(maxsize=8)

@@ -3,6 +3,7 @@
 
     python scripts/bench_environment.py                       # 8 frames each at 160x120, 16 samples
     python scripts/bench_environment.py --frames 20 --triangles 2000000
+    python scripts/bench_environment.py --rounds 3 --draw-frames 0   # the render figures, three times over
 
 Writes a GLB environment (the bundled room's boxes and as many subdivided spheres on its floor as
 make ``--triangles``), then prints:
@@ -12,9 +13,18 @@ make ``--triangles``), then prints:
   render), ``--draw-frames`` frames after the first, on the bundled room and on the generated world:
   milliseconds a frame (median, mean, 90th percentile; frames that try many cameras are the slow
   ones);
-- a run of ``scene=environment`` on it and one of ``scene=tabletop`` at the same size and samples:
-  seconds per frame and per stage (the first frame apart: it loads the environment), and the
-  process's resident memory at each frame (flat over frames: nothing piles up).
+- a run of ``scene=environment`` on it, one on the bundled room (the same recipe and walls, a few
+  hundred triangles) and one of ``scene=tabletop``, at the same size and samples, ``--rounds``
+  times in turn: seconds per frame and per stage (the first frame apart: it loads the environment)
+  and the process's resident memory at each frame (flat over frames: nothing piles up); then the
+  render stage's mean over the rounds, and the ratios (most of a render is tracing paths, which
+  varies with what a frame sees and the kind of light it draws: ``-- 'lighting.types=[sun]'``
+  compares like with like);
+- for each of the three, how long Cycles takes to prepare a frame before its first sample (syncing
+  the scene, building and copying its ray-tracing hierarchies), by its own progress messages: the
+  file's geometry is prepared once per process when this stays near the tabletop's.
+
+Overrides after ``--`` go to every run (``-- render.persistent_data=false``).
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,7 +71,8 @@ def run(args: list[str], out: Path, env: dict) -> dict:
     return {"frames": [r for r in rows if "frame" in r], "summary": next(r["summary"] for r in rows if "summary" in r)}
 
 
-def describe(name: str, r: dict) -> None:
+def describe(name: str, r: dict) -> float:
+    """Print a run's figures; return its render stage's mean over the frames after the first (s)."""
     frames = sorted(r["frames"], key=lambda f: f["frame"])
     first, rest = frames[0], frames[1:]
     per = np.mean([f["seconds"] for f in rest]) if rest else float("nan")
@@ -70,6 +82,38 @@ def describe(name: str, r: dict) -> None:
           f"then {per:.2f} s a frame: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in stages.items()))
     rss = " ".join(f"{f['rss_mib']:.0f}" for f in frames)
     print(f"  resident memory by frame (MiB): {rss}")
+    return stages.get("render", float("nan"))
+
+
+def prepare(name: str, overrides: list[str], frames: int) -> None:
+    """Run in a child process: render ``frames`` scenes of ``overrides`` and print how long Cycles
+    takes before its first sample of each after the first (syncing the scene, building its
+    ray-tracing hierarchies, copying them), by the times of its own progress messages."""
+    import bpy
+
+    from simgen.blender.backend import BlenderBackend
+    from simgen.compose.settings import catalog_for, to_settings
+    from simgen.compose.store import compose
+    from simgen.pipeline.frames import make_sequence_scenes
+    from simgen.recipes import load_recipe
+
+    settings = to_settings(compose([*overrides, "output.dir=unused"]))
+    recipe = load_recipe(settings.scene.recipe)
+    catalog = catalog_for(settings, recipe)
+    backend = BlenderBackend(settings.render)
+    first_sample: list[float] = []
+    bpy.app.handlers.render_stats.append(
+        lambda stats: first_sample.append(time.perf_counter()) if "| Sample " in str(stats) else None)
+    ms = []
+    for i in range(frames + 1):
+        backend.build(make_sequence_scenes(recipe, settings, catalog, i)[0])
+        first_sample.clear()
+        t = time.perf_counter()
+        backend.render_passes(seed=i)
+        if i:
+            ms.append((first_sample[0] - t) * 1000)
+    backend.close()
+    print(f"  {name}: Cycles prepares a frame in {np.median(ms):.0f} ms before its first sample (median of {frames})")
 
 
 def draw(file: str, frames: int) -> None:
@@ -102,15 +146,20 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--draw-frames", type=int, default=40, help="scenes drawn (no render) after the first")
     ap.add_argument("--draw", metavar="FILE", help=argparse.SUPPRESS)  # the child process of the drawing figures
+    ap.add_argument("--prepare", metavar="NAME", help=argparse.SUPPRESS)  # the child process of Cycles' preparation
     ap.add_argument("--triangles", type=int, default=1_000_000)
     ap.add_argument("--size", default="160x120")
     ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=1, help="the three renders, this many times in turn")
+    ap.add_argument("overrides", nargs="*", help="simgen overrides for every run, after --")
     a = ap.parse_args()
     if a.draw is not None:
         return draw(a.draw, a.draw_frames)
     w, h = a.size.split("x")
-    common = [f"frames={a.frames}", f"render.width={w}", f"render.height={h}", f"render.samples={a.samples}",
-              "render.denoise=false"]
+    common = [f"render.width={w}", f"render.height={h}", f"render.samples={a.samples}", "render.denoise=false",
+              *a.overrides]
+    if a.prepare is not None:
+        return prepare(a.prepare, common, a.frames)
     with tempfile.TemporaryDirectory(prefix="simgen-bench-env-") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "SIMGEN_CACHE": str(tmp / "cache"), "PYTHONPATH": str(REPO)}
@@ -122,11 +171,25 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "import sys; from simgen.assets.environment import load_environment; "
                         "load_environment(sys.argv[1])", str(glb)], check=True, env=env)
         print(f"extraction into the cache (once per file): {time.perf_counter() - t:.1f} s")
-        for file in ("", str(glb)):
+        for file in ("", str(glb)) if a.draw_frames else ():
             subprocess.run([sys.executable, __file__, "--draw", file, "--draw-frames", str(a.draw_frames)], check=True,
                            env=env)
-        describe("scene=environment", run(["scene=environment", f"scene.file={glb}", *common], tmp / "env", env))
-        describe("scene=tabletop", run(["scene=tabletop", *common], tmp / "table", env))
+        runs = {f"scene=environment ({n} triangles)": ["scene=environment", f"scene.file={glb}"],
+                "scene=environment (the bundled room)": ["scene=environment"], "scene=tabletop": ["scene=tabletop"]}
+        render = {name: [] for name in runs}
+        for k in range(a.rounds):
+            for i, (name, args) in enumerate(runs.items()):
+                out = tmp / f"run{k}-{i}"
+                render[name].append(describe(name, run([*args, f"frames={a.frames}", *common], out, env)))
+                shutil.rmtree(out)
+        mean = {name: float(np.mean(v)) for name, v in render.items()}
+        print(f"render a frame, mean of {a.rounds} round(s): " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in mean.items()))
+        world_ms, room, table = mean.values()
+        print(f"  the million triangles x{world_ms / room:.2f} the bundled room, the bundled room x{room / table:.2f} "
+              f"the tabletop; the million triangles x{world_ms / table:.2f} the tabletop")
+        for name, args in runs.items():
+            subprocess.run([sys.executable, __file__, "--prepare", name, "--frames", str(a.frames), "--size", a.size,
+                            "--samples", str(a.samples), "--", *args, *a.overrides], check=True, env=env)
 
 
 if __name__ == "__main__":

@@ -535,6 +535,49 @@ def test_a_frame_through_the_files_camera_has_its_lens_and_pose(tmp_path):
 
 
 @pytest.mark.render
+def test_cycles_prepares_the_rooms_meshes_for_ray_tracing_with_the_first_frame_only(files, cache):
+    """Frames whose objects all differ rebuild the ray-tracing hierarchy of none of the room's meshes
+    (Cycles names each one it builds in its progress messages): a file's million triangles are
+    prepared once per process, not once per frame."""
+    import bpy
+    from simgen.blender.backend import BlenderBackend
+    from simgen.compose.settings import catalog_for, to_settings
+    from simgen.compose.store import compose
+    from simgen.pipeline.frames import make_sequence_scenes
+    from simgen.recipes import load_recipe
+
+    settings = to_settings(compose(["scene=environment", f"scene.file={files['glb']}", "render.width=48",
+                                    "render.height=36", "render.samples=1", "render.denoise=false",
+                                    "objects.count=[2,6]", "render.persistent_data=true", "output.dir=unused"]))
+    recipe = load_recipe("environment")
+    catalog = catalog_for(settings, recipe)
+    built: list[list[str]] = []
+
+    def progress(stats: str) -> None:  # "... | Updating Geometry BVH NAME 3/9 | Building BVH"
+        for part in str(stats).split("|"):
+            if part.strip().startswith("Updating Geometry BVH "):
+                built[-1].append(part.split("Updating Geometry BVH ")[1].strip().rsplit(" ", 1)[0])
+
+    backend = BlenderBackend(settings.render)
+    bpy.app.handlers.render_stats.append(progress)
+    try:
+        counts = []
+        for i in range(4):
+            scene = make_sequence_scenes(recipe, settings, catalog, i)[0]
+            counts.append(len(scene.objects))
+            built.append([])
+            backend.build(scene)
+            backend.render_passes(seed=i)
+    finally:
+        bpy.app.handlers.render_stats.remove(progress)
+        backend.close()
+    room = {name for name in built[0] if name.split(":")[-1] in ROOM}
+    assert len(room) == len(ROOM), built[0]  # the first frame builds each of the room's meshes on its own
+    assert len(set(counts)) > 1  # the frames' objects differ, in number too
+    assert [sorted(set(b) & room) for b in built[1:]] == [[], [], []]
+
+
+@pytest.mark.render
 def test_objects_in_an_environment_rest_on_its_surfaces_and_penetrate_nothing(frames):
     for index in range(3):
         meta = json.loads((frames / "meta" / f"{index:06d}.json").read_text())

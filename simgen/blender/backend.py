@@ -73,6 +73,11 @@ class BlenderBackend:
         self.scene.render.use_persistent_data = gpu if keep is None else keep
         self.blender_version: str = bpy.app.version_string
         self._camera = camera.new_camera(self.scene)
+        # kept objects first: Cycles syncs (and lays out the triangles of) the kept ones before the
+        # frame's, so that a frame's objects never move the kept ones' (objects.anchor)
+        self._kept_objects, self._frame_objects = (bpy.data.collections.new(name) for name in ("kept", "frame"))
+        for c in (self._kept_objects, self._frame_objects):
+            self.scene.collection.children.link(c)
         self._lens: Lens | None = None  # the built scene's real lens
         self._world = bpy.data.worlds.new("simgen_world")
         self.scene.world = self._world
@@ -87,15 +92,20 @@ class BlenderBackend:
         """Replace whatever the previous frame built with ``scene``."""
         self.clear()
         scene.validate()
-        coll = self.scene.collection
+        coll = self._frame_objects
         drawn = drawn_objects(scene)  # an articulated object as its links, each with its own part id
         self._blocks.drop_generated({o.mesh for o in drawn})
         kept = set()
         for o in drawn:
             if isinstance(o.mesh, EnvironmentMesh) and o.material.own is not None:  # a part as the file has it: kept
-                kept.add(objects.keep_object(coll, o, self._blocks, self._kept))
+                kept.add(objects.keep_object(self._kept_objects, o, self._blocks, self._kept))
             else:
                 objects.add_object(coll, o, self._blocks, self._frame_ids)
+        if self.scene.render.use_persistent_data:  # Cycles keeps its scene: each kept mesh an instance
+            for key in list(kept):
+                if (key[0], None) not in self._kept:
+                    self._kept[(key[0], None)] = objects.anchor(self._kept_objects, self._kept[key])
+            kept |= {(mesh, None) for mesh, _ in kept}
         for key in set(self._kept) - kept:
             objects.remove([self._kept.pop(key)])
         if self.light_groups:

@@ -60,6 +60,28 @@ def keep_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks,
     return key
 
 
+def anchor(coll: bpy.types.Collection, ob: bpy.types.Object) -> bpy.types.Object:
+    """A second object of ``ob``'s mesh, linked into ``coll``, that no ray of an image meets: it is
+    visible to volume scattering only (Cycles leaves out an object no ray may meet), which a scene
+    without volumes never traces, and it is no light (Cycles samples an emitter only when diffuse,
+    glossy or transmission rays see it).
+
+    Cycles bakes the triangles of a mesh with one object into its scene-wide ray-tracing hierarchy,
+    which it builds again whenever any object changes (a frame's objects do, every frame): for a
+    million triangles about 0.3 s a frame on two cores. A mesh with two objects is kept as an
+    instance with a hierarchy of its own, which Cycles (when it keeps its scene between frames:
+    render.persistent_data) builds once, as long as its triangles stay where they are in Cycles'
+    arrays: the reason kept objects live in a collection synced before the frame's. An instance's
+    normal is turned to the world by its matrix, which may change the normal label in its last
+    float32 bit."""
+    twin = bpy.data.objects.new(ob.name + ".anchor", ob.data)
+    twin.matrix_world = ob.matrix_world
+    for ray in ("camera", "diffuse", "glossy", "transmission", "shadow"):
+        setattr(twin, f"visible_{ray}", False)
+    coll.objects.link(twin)
+    return twin
+
+
 def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.types.ID],
               group: str = "") -> None:
     """Link light ``i`` into ``coll``, unseen by the camera, in light group ``group`` (none: "");

@@ -100,9 +100,12 @@ class RenderConfig:
     persistent_data: Optional[bool] = setting(None)
     """Keep Cycles' scene data (and its device's kernels and buffers) between frames. null: on
     when Cycles renders on a GPU, off on the CPU. On a GPU it saves ~0.4 s a frame (OptiX on an
-    H200, the default job at 640x480: render 0.59 s a frame against 0.18 s; scripts/gpu_check.py);
-    on the CPU it changed nothing measurable, so the CPU keeps Blender's default (off). Labels
-    are the same either way."""
+    H200, the default job at 640x480: render 0.59 s a frame against 0.18 s; scripts/gpu_check.py).
+    It is also what prepares a scene file's meshes (scene=environment) for ray tracing once per
+    process instead of every frame: ~0.3 s a frame for a million triangles on 2 CPU cores
+    (scripts/bench_environment.py). The CPU keeps it off because Cycles then makes a frame's image
+    noise depend on the frames the process rendered before it, so a run split into shards would
+    not be byte-identical to one process; labels are the same either way."""
     scratch_dir: Optional[str] = setting(None, example="/local/scratch")
     """Folder for the renders in flight: multilayer EXR files of 57 bytes per pixel (118 MB at
     1920x1080), up to render.workers + 2 at once with render.overlap (twice that with depth of field). null: the

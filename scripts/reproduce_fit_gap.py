@@ -5,19 +5,24 @@ is the randomization ``simgen fit`` finds worth more than the default one?
     python scripts/reproduce_fit_gap.py                        # as shipped (figures in docs/explanation/benchmarks.md)
     python scripts/reproduce_fit_gap.py --out /data/fit_gap    # elsewhere (default: experiments/fit_gap_run)
     python scripts/reproduce_fit_gap.py --keep                 # only the figures of a run on disk
+    python scripts/reproduce_fit_gap.py --fits 3               # three independent fits (fit.seed 0, 1, 2)
 
 Three steps, each kept on disk and resumed by a second run:
 
 1. the "user's images": 64 frames rendered in the target's world of ``configs/study/fit_gap.yaml``
    (its study.target.overrides) with another seed than the study's test set (``images/``);
 2. ``simgen fit`` against them (their COCO labels as target_coco), with the study's simgen settings,
-   40 trials of 16 frames (``fit/``);
-3. ``simgen study fit_gap`` with ``study.arms.fitted.from_fit`` set to that fit (``study/``).
+   40 trials of 16 frames (``fit/``); with ``--fits N``, N fits with fit.seed 0..N-1 (``fit/``,
+   ``fit1/``, ...);
+3. ``simgen study fit_gap`` with ``study.arms.fitted.from_fit`` set to that fit (``study/``), and an
+   arm ``fitted1``, ... for each further fit: every fitted arm is trained and scored on the same
+   seeds against the same default and truth arms.
 
 Then, from the study's results.csv: every arm's AP per seed and mean ± standard deviation at the
-largest training size, and the fitted arm's difference from the default arm against twice the
-standard error of that difference (the seed noise). The figures are the finding on the machine
-that ran it, not a property of the code.
+largest training size, the fitted arm's difference from the default arm against twice the
+standard error of that difference (the seed noise), and the share of the default-to-truth gap each
+fitted arm closes, with their mean and the worst. The figures are the finding on the machine that
+ran it, not a property of the code.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("experiments/fit_gap_run"))
     ap.add_argument("--keep", action="store_true", help="run nothing: read the run in --out")
     ap.add_argument("--trials", type=int, default=40, help="fit.trials")
+    ap.add_argument("--fits", type=int, default=1, help="independent fits, fit.seed 0..N-1, each an arm of the study")
     ap.add_argument("overrides", nargs="*", help="more study overrides, after --")
     a = ap.parse_args()
     out = a.out.resolve()
@@ -66,10 +72,12 @@ def main() -> int:
         if not (images / "coco.json").is_file():
             run([*py, *base, *world, f"seed={IMAGES_SEED}", "frames=64", f"output.dir={images}",
                  "output.previews=false"])
-        run([*py, "fit", f"target={images / 'images'}", f"target_coco={images / 'coco.json'}", "name=fit_gap",
-             f"fit.out={out / 'fit'}", f"fit.trials={a.trials}", *base])
-        run([*py, "study", "fit_gap", f"study.out={out / 'study'}", f"study.arms.fitted.from_fit={out / 'fit'}",
-             *a.overrides])
+        arms = []
+        for k in range(a.fits):
+            run([*py, "fit", f"target={images / 'images'}", f"target_coco={images / 'coco.json'}", "name=fit_gap",
+                 f"fit.out={out / fit_folder(k)}", f"fit.trials={a.trials}", f"fit.seed={k}", *base])
+            arms.append(f"{'+' if k else ''}study.arms.{fitted_arm(k)}.from_fit={out / fit_folder(k)}")
+        run([*py, "study", "fit_gap", f"study.out={out / 'study'}", *arms, *a.overrides])
     results = out / "study" / "results.csv"
     if not results.is_file():
         print(f"reproduce_fit_gap.py: no results.csv in {results.parent}", file=sys.stderr)
@@ -88,7 +96,25 @@ def main() -> int:
     print(f"fitted - default = {diff:+.3f} AP; 2 standard errors of the difference: {noise:.3f}: {verdict} seed noise")
     if "truth" in aps:
         print(f"truth - fitted = {stats['truth'][0] - stats['fitted'][0]:+.3f} AP (what the fit left on the table)")
+        gap = stats["truth"][0] - stats["default"][0]
+        fitted = [arm for arm in aps if arm == "fitted" or (arm.startswith("fitted") and arm[6:].isdigit())]
+        closed = {arm: (stats[arm][0] - stats["default"][0]) / gap for arm in fitted} if gap > 0 else {}
+        for arm, c in closed.items():
+            print(f"  {arm} closes {c:.0%} of the default-to-truth gap ({gap:.3f} AP)")
+        if len(closed) > 1:
+            print(f"mean of {len(closed)} fits: {sum(closed.values()) / len(closed):.0%} of the gap closed; "
+                  f"the worst {min(closed.values()):.0%}")
     return 0
+
+
+def fit_folder(k: int) -> str:
+    """The folder of fit ``k`` (fit.seed k) in the run's folder."""
+    return "fit" if k == 0 else f"fit{k}"
+
+
+def fitted_arm(k: int) -> str:
+    """The study arm of fit ``k``."""
+    return "fitted" if k == 0 else f"fitted{k}"
 
 
 if __name__ == "__main__":

@@ -433,7 +433,8 @@ def test_a_fit_recovers_the_camera_of_a_target_from_its_images_alone(tmp_path):
 def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed_noise(tmp_path):
     study = tmp_path / "run" / "study"
     study.mkdir(parents=True)
-    aps = {"default": [0.10, 0.12, 0.11], "fitted": [0.20, 0.22, 0.21], "truth": [0.25, 0.24, 0.26]}
+    aps = {"default": [0.10, 0.12, 0.11], "fitted": [0.20, 0.22, 0.21], "truth": [0.25, 0.24, 0.26],
+           "fitted1": [0.18, 0.17, 0.19], "fitted2": [0.23, 0.23, 0.23]}
     with open(study / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, ["arm", "frames", "seed", "AP"])
         w.writeheader()
@@ -444,6 +445,10 @@ def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed
     # mean 0.21 vs 0.11, standard deviations 0.01: 2 standard errors of the difference 2*sqrt(2*0.01**2/3)
     assert "fitted - default = +0.100 AP; 2 standard errors of the difference: 0.016: beyond seed noise" in r.stdout
     assert "truth - fitted = +0.040 AP" in r.stdout
+    # the gap is 0.25 - 0.11 = 0.14 AP: the fits close 0.10, 0.07 and 0.12 of it
+    assert "fitted closes 71% of the default-to-truth gap (0.140 AP)" in r.stdout
+    assert "fitted1 closes 50%" in r.stdout and "fitted2 closes 86%" in r.stdout
+    assert "mean of 3 fits: 69% of the gap closed; the worst 50%" in r.stdout
 
 
 def test_the_development_search_tries_the_start_values_first_and_finds_the_optimum():
@@ -1146,22 +1151,36 @@ def test_settings_that_fix_one_image_quantity_are_fitted_in_ratio():
     keys = {e.key for e in searched}
     # object size in the image: the camera distance is fitted, focal length and object scale held; the lamps' power
     # in ratio to the world light's strength, held
-    assert {h.key for h in held} == {"camera.focal_length", "scene.object_scale", "lighting.world_strength"}
-    assert {"scene.camera_distance", "scene.area_radius", "lighting.point_power", "lighting.area_power"} <= keys
+    # the image's colour cast: the lamps' temperature fitted on every lamp (probability 1), the camera's white balance
+    # held at the base config's (off); sensor noise: its full well fitted on every frame (probability 1)
+    colour_and_noise = {"effects.white_balance_probability": None, "effects.white_balance_temperature": None,
+                        "lighting.temperature_probability": 1.0, "effects.noise_probability": 1.0}
+    assert {h.key: h.value for h in held} == {"camera.focal_length": None, "scene.object_scale": None,
+                                              "lighting.world_strength": None, **colour_and_noise}
+    assert {"scene.camera_distance", "scene.area_radius", "lighting.point_power", "lighting.area_power",
+            "lighting.temperature", "effects.full_well"} <= keys
     assert not keys & {h.key for h in held}
     why = {h.key: h.why for h in held}
     assert "object size in the image" in why["scene.object_scale"] and "only the ratio; scene.camera_distance fitted" in why[
         "scene.object_scale"]
+    assert why["effects.noise_probability"] == "sensor noise: the target determines only the combination; " \
+                                               "effects.full_well fitted"
+    assert why["effects.white_balance_temperature"].endswith("the combination; lighting.temperature fitted")
     # a known focal length (a calibration fixes it) counts as held: only the object scale is held besides
     pinned = [e for e in entries if e.key != "camera.focal_length"]
     searched, held = untangle(pinned, {})
-    assert {h.key for h in held} == {"scene.object_scale", "lighting.world_strength"}
+    assert {h.key for h in held} == {"scene.object_scale", "lighting.world_strength", *colour_and_noise}
     searched, held = untangle(entries, {"camera.focal_length": "camera.calibration=c.yaml fixes it"})
     assert {h.key: h.why for h in held}["camera.focal_length"] == "camera.calibration=c.yaml fixes it"
     assert "scene.object_scale" in {h.key for h in held} and "scene.camera_distance" in {e.key for e in searched}
     # one member of a tie in the space is fitted: it alone fixes the quantity
     only = space({"camera": {"focal_length": [15, 100]}})
     assert untangle(only, {}) == (only, [])
+    # without the lamps in the space the colour cast is the white balance's: its temperature fitted on every frame
+    balance = space({"effects": {"white_balance_probability": [0, 1], "white_balance_temperature": [3000, 12000]}})
+    searched, held = untangle(balance, {})
+    assert [e.key for e in searched] == ["effects.white_balance_temperature"]
+    assert [(h.key, h.value) for h in held] == [("effects.white_balance_probability", 1.0)]
 
 
 def test_optunas_experimental_warnings_stay_off_the_terminal(tmp_path):
@@ -1194,8 +1213,20 @@ def test_a_plan_renders_cheaply_unless_told_and_says_what_it_holds(tmp_path):
     plan = plan_fit(fit, [], validate=check_dataset)
     assert {f"{k}={v}" for k, v in FIT_RENDER.items()} <= set(plan.base) and "render.samples=8" in plan.base
     assert {"render.width=64", "render.height=48"} <= set(plan.base)
-    assert {h.key for h in plan.held} == {"camera.focal_length", "scene.object_scale", "lighting.world_strength"}
+    assert {h.key for h in plan.held} == {"camera.focal_length", "scene.object_scale", "lighting.world_strength",
+                                          "effects.white_balance_probability", "effects.white_balance_temperature",
+                                          "lighting.temperature_probability", "effects.noise_probability"}
     assert not {h.key for h in plan.held} & {e.key for e in plan.entries}
+    # a member held at a value of its own renders with it, and best.yaml says so; the command line's value wins
+    assert {"effects.noise_probability=1.0", "lighting.temperature_probability=1.0"} <= set(plan.base)
+    from simgen.fit.outputs import Fitted, best_yaml
+
+    text = best_yaml(plan, Fitted(values={}, what="test", best=None, measured={}, final=False))
+    assert "# Not fitted, held at 1.0: effects.noise_probability (sensor noise: " in text
+    assert "noise_probability: 1.0" in text
+    noisy = plan_fit(fit, ["effects.noise_probability=0.25"], validate=check_dataset)
+    assert "effects.noise_probability=1.0" not in noisy.base and "effects.noise_probability=0.25" in noisy.base
+    assert {h.key: h.value for h in noisy.held}["effects.noise_probability"] is None
     from simgen.fit.report import determined  # the report's column: by the target, or in ratio only
 
     assert determined(plan, "objects.count") == "by the target"

@@ -102,8 +102,10 @@ class FitConfig:
     """Fit settings that fix one image quantity together as what the target determines: object scale,
     focal length and camera distance make one object size in the image, so two of them are held at
     the base config's values and the camera distance is fitted; the lamps' powers are fitted in ratio
-    to the world light's strength, which is held (simgen.fit.space.TIES; the report and best.yaml say
-    which). A setting the config fixes (a camera.calibration's focal length) or that the space leaves
+    to the world light's strength, which is held; the lamps' colour temperature is fitted on every
+    lamp with the camera's white balance held (one colour cast), and the sensor's full well on every
+    frame (effects.noise_probability held at 1: one noise level) (simgen.fit.space.TIES; the report
+    and best.yaml say which). A setting the config fixes (a camera.calibration's focal length) or that the space leaves
     out (fit.space.camera.focal_length=null, with camera.focal_length=[35,35] as known) counts as held.
     false: search every entry of the space."""
     startup_trials: int = setting(10, ge=0, le=100_000)

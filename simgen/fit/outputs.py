@@ -175,6 +175,6 @@ def best_yaml(plan: Plan, result: Fitted) -> str:
     head = (f"# simgen fit {plan.fit.name}: {result.what}.\n"
             f"# Render with it:  simgen --config-dir {plan.folder} --config-name best [more overrides]\n"
             "# (values on the command line win over these; group options keep these values on top).\n"
-            + "".join(f"# Not fitted, held at the base config's value: {h.key} ({h.why}).\n" for h in plan.held))
+            + "".join(f"# Not fitted, {h.describe()}: {h.key} ({h.why}).\n" for h in plan.held))
     body = "defaults:\n  - config\n" + "".join(f"  - {g}\n" for g in groups) + "  - _self_\n"
     return head + body + yaml.safe_dump(tree, sort_keys=False, default_flow_style=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from simgen.errors import SimgenError
+from simgen.config.schema import override_text
 from simgen.fit.config import FitConfig, space_tree
 from simgen.fit.post_render import DEVELOPED, LIGHT_KEYS, Developer, neutral
 from simgen.fit.distance import scales
@@ -118,6 +120,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
         if settings.camera.calibration is not None else {}
     entries, held = untangle(entries, known, TIES if fit.tie else ())
     keys = {o.partition("=")[0].lstrip("+~") for o in user}
+    held = [dataclasses.replace(h, value=None) if h.key in keys else h for h in held]  # the command line's value wins
     catalog = catalog_for(settings)
     size = (settings.render.width, settings.render.height) if {"render.width", "render.height"} & keys else None
     features = None
@@ -133,6 +136,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     for key, value in FIT_RENDER.items():  # a fit's renders are measured, not kept: cheaper ones, as good to it
         if key not in keys:
             base = [*base, f"{key}={value}"]
+    base += [f"{h.key}={override_text(h.value)}" for h in held if h.value is not None]  # a tie's own value (Tie.at)
     settings = check(base)
     defaults = defaults_of(entries, settings)
     for end in ("low", "high"):  # the space's corners render as simgen would run them

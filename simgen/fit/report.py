@@ -84,7 +84,7 @@ def determined(plan: "Plan", key: str) -> str:
     for tie in TIES:
         others = [k for k in tie.members if k in held]
         if key in tie.members and others:
-            return f"in ratio only: {tie.name}, {tie.quantity}; held: {', '.join(others)}"
+            return f"in {tie.relation} only: {tie.name}, {tie.quantity}; held: {', '.join(others)}"
     return "by the target"
 
 
@@ -180,7 +180,7 @@ def write_report(plan: "Plan", study: Any, views: dict[str, tuple[list[np.ndarra
             d, f = override_text(plan.defaults[e.key]), override_text(result.values[e.key])
             out.append(f"<tr><td>{e.key}</td><td>{html.escape(d)}</td><td>{html.escape(f)}</td>"
                        f"<td>{html.escape(determined(plan, e.key))}</td></tr>")
-        out += [f"<tr><td>{h.key}</td><td colspan=2>held at the base config's value</td><td>{html.escape(h.why)}</td>"
+        out += [f"<tr><td>{h.key}</td><td colspan=2>{html.escape(h.describe())}</td><td>{html.escape(h.why)}</td>"
                 "</tr>" for h in plan.held]
         out.append("</table>")
         out.append(f"<p>Render with them: <code>simgen --config-dir {html.escape(str(plan.folder))} "

@@ -42,6 +42,7 @@ from simgen.fit.outputs import Fitted, best_yaml, check_best, development, fitte
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.renders import dataset_view, developed, evaluate, load_rendered, made, measure, render_thread, rendered
 from simgen.fit.report import complete, report_current, write_report
+from simgen.config.schema import override_text
 from simgen.fit.space import to_overrides, values_of
 from simgen.fit.study import open_study, start_from_defaults, start_from_prefit
 from simgen.fit.study import opened, shared_storage  # noqa: F401  (re-exported: callers import them from here)
@@ -86,8 +87,8 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
     if plan.held:
         groups: dict[str, list[str]] = {}
         for h in plan.held:
-            groups.setdefault(h.why, []).append(h.key)
-        say("simgen fit: held at the base config's values, not searched: "
+            groups.setdefault(h.why, []).append(h.key if h.value is None else f"{h.key}={override_text(h.value)}")
+        say("simgen fit: held at the base config's values (or the one given), not searched: "
             + "; ".join(f"{' and '.join(keys)} ({why})" for why, keys in groups.items()))
     with render_thread() as renders:
         # one render at a time, beside the main thread's work: the default config's beside the prefit,

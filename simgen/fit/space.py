@@ -326,6 +326,13 @@ class Tie:
     """The combination the target determines, in words."""
     members: tuple[str, ...]
     hold: int
+    relation: str = "ratio"
+    """What of the members the target determines, in a word: their ratio, or their combination."""
+    at: tuple[tuple[str, Any, str], ...] = ()
+    """(member, value, partner): the member, when held while its partner is fitted, is held at this
+    value rather than the base config's: an effect's probability at 1 (on every frame) when its
+    strength is fitted, since an effect on some frames and a weaker one on all of them give the same
+    statistics."""
 
 
 TIES = (
@@ -336,6 +343,16 @@ TIES = (
         "metered on the image, so scaling every light at once changes nothing)",
         ("lighting.world_strength", "lighting.point_power", "lighting.area_power", "lighting.spot_power",
          "lighting.sun_strength"), 1),
+    Tie("the image's colour cast", "the lamps' blackbody temperature against the temperature the camera balances "
+        "for (a warmer lamp and a camera balanced for a cooler light give the same cast), each on the share of "
+        "lamps or frames its probability gives", ("effects.white_balance_probability", "effects.white_balance_temperature",
+                                                 "lighting.temperature_probability", "lighting.temperature"), 3,
+        relation="combination", at=(("effects.white_balance_probability", 1.0, "effects.white_balance_temperature"),
+                                    ("lighting.temperature_probability", 1.0, "lighting.temperature"))),
+    Tie("sensor noise", "how noisy the frames are: the chance a frame gets sensor noise against its full well (noise "
+        "on half the frames or weaker noise on all of them give the same statistics)",
+        ("effects.noise_probability", "effects.full_well"), 1, relation="combination",
+        at=(("effects.noise_probability", 1.0, "effects.full_well"),)),
 )
 """The ties simgen fit knows (docs/explanation/fit.md, "What the target determines")."""
 
@@ -346,6 +363,12 @@ class Held:
 
     key: str
     why: str
+    value: Any = None
+    """The value it is held at (:attr:`Tie.at`); None: the base config's."""
+
+    def describe(self) -> str:
+        """"held at the base config's value" or "held at VALUE"."""
+        return "held at the base config's value" if self.value is None else f"held at {override_text(self.value)}"
 
 
 def untangle(entries: Sequence[Entry], known: Mapping[str, str],
@@ -369,7 +392,8 @@ def untangle(entries: Sequence[Entry], known: Mapping[str, str],
         free = [k for k in tie.members if k in keys]
         hold = hold[:max(0, len(free) - 1)]  # a tie with one member in the space fits it: it fixes the quantity
         fitted = [k for k in free if k not in hold]
-        held += [Held(k, f"{tie.name}: the target determines only the ratio; {', '.join(fitted)} fitted")
-                 for k in hold]
+        at = {k: value for k, value, partner in tie.at if partner in fitted}
+        held += [Held(k, f"{tie.name}: the target determines only the {tie.relation}; {', '.join(fitted)} fitted",
+                      at.get(k)) for k in hold]
     out = {h.key for h in held}
     return [e for e in entries if e.key not in out], held

@@ -451,6 +451,42 @@ def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed
     assert "mean of 3 fits: 69% of the gap closed; the worst 50%" in r.stdout
 
 
+def test_the_distance_against_ap_script_picks_trials_across_the_distances_and_ranks_them(tmp_path):
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    with open(fit / "trials.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["trial", "state", "distance", "final", "brightness", "seconds", "folder", "scene.camera_distance",
+                    "objects.count"])
+        for k, d in enumerate([0.9, 0.5, 0.7, 0.3, 0.8, 0.4]):
+            w.writerow([k, "COMPLETE", d, "", 0.1, 3.0, f"trials/{k}", f"[{d},{d + 1}]", "[2,4]"])
+        w.writerow([6, "FAIL", "", "", "", 1.0, "", "", ""])
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from fit_distance_vs_ap import spread, trials_of
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    trials = trials_of(fit)
+    assert [t["trial"] for t in trials] == [0, 1, 2, 3, 4, 5]
+    assert trials[3]["overrides"] == ["scene.camera_distance=[0.3,1.3]", "objects.count=[2,4]"]
+    # four of six by rank of distance (0.3 0.4 0.5 0.7 0.8 0.9): ranks 0, 2, 3 and 5
+    assert [t["trial"] for t in spread(trials, 4)] == [3, 1, 2, 0]
+    out = tmp_path / "study"
+    out.mkdir()
+    ap = {3: 0.30, 1: 0.25, 2: 0.27, 0: 0.10}  # the closest trains best but trial 2 beats trial 1: one swap
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["arm", "frames", "seed", "AP"])
+        w.writeheader()
+        w.writerows({"arm": f"trial{t}", "frames": 256, "seed": s, "AP": v + 0.01 * s} for t, v in ap.items()
+                    for s in (0, 1))
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "fit_distance_vs_ap.py"), "--fit", str(fit), "--keep",
+                        "--out", str(out), "--trials", "4"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "trial   2  distance 0.7000  AP 0.2750" in r.stdout
+    # ranks of distance 1 2 3 4 against ranks of AP 4 2 3 1 (descending): rho = 1 - 6 * (9 + 0 + 0 + 9) / 60 = -0.8
+    assert "Spearman's rank correlation of distance and AP: -0.80 over 4 trials" in r.stdout
+
+
 def test_the_development_search_tries_the_start_values_first_and_finds_the_optimum():
     from simgen.fit.post_render import search
     from simgen.fit.distance import Distance

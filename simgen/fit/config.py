@@ -105,8 +105,9 @@ class FitConfig:
     to the world light's strength, which is held; the lamps' colour temperature is fitted on every
     lamp with the camera's white balance held (one colour cast), and the sensor's full well on every
     frame (effects.noise_probability held at 1: one noise level) (simgen.fit.space.TIES; the report
-    and best.yaml say which). A setting the config fixes (a camera.calibration's focal length) or that the space leaves
-    out (fit.space.camera.focal_length=null, with camera.focal_length=[35,35] as known) counts as held.
+    and best.yaml say which). A setting the config fixes (a camera.calibration's focal length) or
+    that the space leaves out (fit.space.camera.focal_length=null, with camera.focal_length=[35,35]
+    as known) counts as held.
     false: search every entry of the space."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""

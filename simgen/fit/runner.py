@@ -37,12 +37,12 @@ from typing import Any, Callable
 import numpy as np
 
 from simgen.errors import SimgenError
+from simgen.config.schema import override_text
 from simgen.fit.final import final_record, finalists, measured_in, polish, polishes, round_record
 from simgen.fit.outputs import Fitted, best_yaml, check_best, development, fitted, write_outputs
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.renders import dataset_view, developed, evaluate, load_rendered, made, measure, render_thread, rendered
 from simgen.fit.report import complete, report_current, write_report
-from simgen.config.schema import override_text
 from simgen.fit.space import to_overrides, values_of
 from simgen.fit.study import open_study, start_from_defaults, start_from_prefit
 from simgen.fit.study import opened, shared_storage  # noqa: F401  (re-exported: callers import them from here)

@@ -134,10 +134,11 @@ def _grid(lo: np.ndarray, hi: np.ndarray, cell: float) -> tuple[np.ndarray, floa
     return origin, cell, shape
 
 
-def _fill(img: np.ndarray, polys: list[np.ndarray], value: float, origin: np.ndarray, cell: float,
+def _fill(img: np.ndarray, polys: np.ndarray, value: float, origin: np.ndarray, cell: float,
           outline: bool) -> None:
+    """Draw ``polys`` ((N, K, 3) world; their XY) into ``img`` (cells of ``cell`` from ``origin``)."""
     shift = 8  # sub-cell precision of OpenCV's drawing: coordinates in 1/256 cells
-    pts = [np.round(((p[:, :2] - origin) / cell) * (1 << shift)).astype(np.int32) for p in polys]
+    pts = list(np.round(((polys[:, :, :2] - origin) / cell) * (1 << shift)).astype(np.int32))
     cv2.fillPoly(img, pts, value, lineType=cv2.LINE_8, shift=shift)
     if outline:  # a wall seen from above is a line, which fillPoly may leave out
         cv2.polylines(img, pts, True, value, thickness=1, lineType=cv2.LINE_8, shift=shift)
@@ -165,7 +166,7 @@ def find_surfaces(support: np.ndarray, everything: np.ndarray, min_area: float, 
         lo, hi = tris[:, :, :2].reshape(-1, 2).min(axis=0), tris[:, :, :2].reshape(-1, 2).max(axis=0)
         origin, c, shape = _grid(lo, hi, cell)
         mask = np.zeros(shape, np.uint8)
-        _fill(mask, list(tris), 1, origin, c, outline=False)
+        _fill(mask, tris, 1, origin, c, outline=False)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
         keep = [k for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] * c * c >= min_area]
         if not keep:
@@ -183,7 +184,7 @@ def find_surfaces(support: np.ndarray, everything: np.ndarray, min_area: float, 
             above = np.maximum(e_lo[idx] - z, 0.0)
             bins = np.floor(above / 0.01) * 0.01  # 1 cm steps, rounded down: never more room than there is
             for b in np.unique(bins)[::-1]:  # the lowest last: it wins
-                _fill(head, list(everything[idx[bins == b]]), float(b), origin, c, outline=True)
+                _fill(head, everything[idx[bins == b]], float(b), origin, c, outline=True)
         parts = tuple(sorted({names[i] for i in group})) if names is not None else ()
         out.append(Surface(z=z, origin=origin, cell=c, support=mask, headroom=head, parts=parts))
     return out

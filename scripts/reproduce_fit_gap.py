@@ -76,7 +76,7 @@ def main() -> int:
         for k in range(a.fits):
             run([*py, "fit", f"target={images / 'images'}", f"target_coco={images / 'coco.json'}", "name=fit_gap",
                  f"fit.out={out / fit_folder(k)}", f"fit.trials={a.trials}", f"fit.seed={k}", *base])
-            arms.append(f"{'+' if k else ''}study.arms.{fitted_arm(k)}.from_fit={out / fit_folder(k)}")
+            arms.append(f"study.arms.{fitted_arm(k)}.from_fit={out / fit_folder(k)}")
         run([*py, "study", "fit_gap", f"study.out={out / 'study'}", *arms, *a.overrides])
     results = out / "study" / "results.csv"
     if not results.is_file():

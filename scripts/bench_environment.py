@@ -185,8 +185,8 @@ def main() -> None:
         mean = {name: float(np.mean(v)) for name, v in render.items()}
         print(f"render a frame, mean of {a.rounds} round(s): " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in mean.items()))
         world_ms, room, table = mean.values()
-        print(f"  the million triangles x{world_ms / room:.2f} the bundled room, the bundled room x{room / table:.2f} "
-              f"the tabletop; the million triangles x{world_ms / table:.2f} the tabletop")
+        print(f"  the generated world x{world_ms / room:.2f} the bundled room, the bundled room x{room / table:.2f} "
+              f"the tabletop; the generated world x{world_ms / table:.2f} the tabletop")
         for name, args in runs.items():
             subprocess.run([sys.executable, __file__, "--prepare", name, "--frames", str(a.frames), "--size", a.size,
                             "--samples", str(a.samples), "--", *args, *a.overrides], check=True, env=env)

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import trimesh
@@ -85,13 +86,8 @@ def describe(name: str, r: dict) -> float:
     return stages.get("render", float("nan"))
 
 
-def prepare(name: str, overrides: list[str], frames: int) -> None:
-    """Run in a child process: render ``frames`` scenes of ``overrides`` and print how long Cycles
-    takes before its first sample of each after the first (syncing the scene, building its
-    ray-tracing hierarchies, copying them), by the times of its own progress messages."""
-    import bpy
-
-    from simgen.blender.backend import BlenderBackend
+def scenes_of(overrides: list[str]) -> tuple[Callable[[int], list], Any]:
+    """(the scenes of sequence i, as a run draws them; the settings) of simgen ``overrides``."""
     from simgen.compose.settings import catalog_for, to_settings
     from simgen.compose.store import compose
     from simgen.pipeline.frames import make_sequence_scenes
@@ -100,13 +96,25 @@ def prepare(name: str, overrides: list[str], frames: int) -> None:
     settings = to_settings(compose([*overrides, "output.dir=unused"]))
     recipe = load_recipe(settings.scene.recipe)
     catalog = catalog_for(settings, recipe)
+    return (lambda i: make_sequence_scenes(recipe, settings, catalog, i)), settings
+
+
+def prepare(name: str, overrides: list[str], frames: int) -> None:
+    """Run in a child process: render ``frames`` scenes of ``overrides`` and print how long Cycles
+    takes before its first sample of each after the first (syncing the scene, building its
+    ray-tracing hierarchies, copying them), by the times of its own progress messages."""
+    import bpy
+
+    from simgen.blender.backend import BlenderBackend
+
+    scenes, settings = scenes_of(overrides)
     backend = BlenderBackend(settings.render)
     first_sample: list[float] = []
     bpy.app.handlers.render_stats.append(
         lambda stats: first_sample.append(time.perf_counter()) if "| Sample " in str(stats) else None)
     ms = []
     for i in range(frames + 1):
-        backend.build(make_sequence_scenes(recipe, settings, catalog, i)[0])
+        backend.build(scenes(i)[0])
         first_sample.clear()
         t = time.perf_counter()
         backend.render_passes(seed=i)
@@ -119,22 +127,15 @@ def prepare(name: str, overrides: list[str], frames: int) -> None:
 def draw(file: str, frames: int) -> None:
     """Run in a child process: time drawing ``frames`` environment scenes of ``file`` ("" = the
     bundled room) after the first, at 640x480, and print the figures."""
-    from simgen.compose.settings import catalog_for, to_settings
-    from simgen.compose.store import compose
-    from simgen.pipeline.frames import make_sequence_scenes
-    from simgen.recipes import load_recipe
-
-    settings = to_settings(compose(["scene=environment", *([f"scene.file={file}"] if file else []),
-                                    "render.width=640", "render.height=480", "output.dir=unused"]))
-    recipe = load_recipe("environment")
-    catalog = catalog_for(settings, recipe)
+    scenes, _ = scenes_of(["scene=environment", *([f"scene.file={file}"] if file else []), "render.width=640",
+                           "render.height=480"])
     t = time.perf_counter()
-    make_sequence_scenes(recipe, settings, catalog, 0)
+    scenes(0)
     first = time.perf_counter() - t
     ms = []
     for i in range(1, frames + 1):
         t = time.perf_counter()
-        make_sequence_scenes(recipe, settings, catalog, i)
+        scenes(i)
         ms.append((time.perf_counter() - t) * 1000)
     print(f"drawing {'the bundled room' if not file else Path(file).name}: first scene {first:.2f} s, then "
           f"{np.median(ms):.0f} ms a scene (median; mean {np.mean(ms):.0f}, 90th percentile {np.percentile(ms, 90):.0f}) "

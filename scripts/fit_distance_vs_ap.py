@@ -26,7 +26,6 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def trials_of(fit: Path) -> list[dict]:

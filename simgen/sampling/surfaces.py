@@ -276,16 +276,21 @@ class _Cells:
 def _crossings(v0: np.ndarray, e1: np.ndarray, e2: np.ndarray, a: np.ndarray, d: np.ndarray,
                eps: float = 1e-9) -> np.ndarray:
     """Whether each open segment ``a + t d`` (0 < t < 1) crosses its triangle (corner ``v0``, edges
-    ``e1``, ``e2``): the Moller-Trumbore test, pair by pair (the arrays broadcast against each other)."""
-    s = a - v0
-    q = np.cross(s, e1)
-    p = np.cross(d, e2)
-    det = (e1 * p).sum(axis=-1)
+    ``e1``, ``e2``): the Moller-Trumbore test, pair by pair (the arrays broadcast against each other).
+    Written out by component, a third of the time of whole-vector cross and dot products, with the
+    same values to the bit (the same products, summed in the same order)."""
+    s0, s1, s2 = a[..., 0] - v0[..., 0], a[..., 1] - v0[..., 1], a[..., 2] - v0[..., 2]
+    f0, f1, f2 = e1[..., 0], e1[..., 1], e1[..., 2]
+    g0, g1, g2 = e2[..., 0], e2[..., 1], e2[..., 2]
+    d0, d1, d2 = d[..., 0], d[..., 1], d[..., 2]
+    q0, q1, q2 = s1 * f2 - s2 * f1, s2 * f0 - s0 * f2, s0 * f1 - s1 * f0  # s x e1
+    p0, p1, p2 = d1 * g2 - d2 * g1, d2 * g0 - d0 * g2, d0 * g1 - d1 * g0  # d x e2
+    det = f0 * p0 + f1 * p1 + f2 * p2
     ok = np.abs(det) > eps
     inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    u = (s * p).sum(axis=-1) * inv
-    v = (d * q).sum(axis=-1) * inv
-    t = (e2 * q).sum(axis=-1) * inv
+    u = (s0 * p0 + s1 * p1 + s2 * p2) * inv
+    v = (d0 * q0 + d1 * q1 + d2 * q2) * inv
+    t = (g0 * q0 + g1 * q1 + g2 * q2) * inv
     return ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (t < 1 - 1e-6)
 
 
@@ -321,7 +326,9 @@ def _morton(cells: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Obstacles:
     """Triangles in a bounding-volume hierarchy, built once: sorted along a Morton curve of their
-    centres, cut into leaves of ``leaf`` neighbours, each pair of boxes boxed again up to one root.
+    centres, cut into leaves of ``leaf`` neighbours, each pair of boxes boxed again up to one root
+    (leaves of 8 cast the sight of scripts/bench_environment.py's million triangles fastest: 4.8 ms
+    for 100 segments, against 6.3 for 16 and 8.4 for 32).
     A segment goes down only into the boxes it passes through and is tested against the triangles of
     the leaves it reaches, so a ray cast costs about the logarithm of the triangle count."""
 
@@ -337,7 +344,7 @@ class Obstacles:
     +inf / -inf."""
 
     @classmethod
-    def of(cls, triangles: np.ndarray, leaf: int = 32) -> "Obstacles":
+    def of(cls, triangles: np.ndarray, leaf: int = 8) -> "Obstacles":
         triangles = np.asarray(triangles, float).reshape(-1, 3, 3)
         c = triangles.mean(axis=1)
         lo, hi = (c.min(axis=0), c.max(axis=0)) if len(c) else (np.zeros(3), np.ones(3))
@@ -376,7 +383,8 @@ class Obstacles:
         node = np.tile(np.arange(len(self.lo[start])), len(ends))
         for level in range(start, len(self.lo)):
             if level > start:  # each box's two children
-                seg, node = np.repeat(seg, 2), (np.repeat(node, 2) << 1) | np.tile([0, 1], len(node))
+                seg, node = np.repeat(seg, 2), np.repeat(node << 1, 2)
+                node[1::2] += 1
             keep = _through(a, inv[seg], self.lo[level][node], self.hi[level][node])
             seg, node = seg[keep], node[keep]
         counts = self.starts[node + 1] - self.starts[node]
@@ -397,6 +405,7 @@ def _through(a: np.ndarray, inv: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps
     on the slab's face) is ignored; an empty box (+inf..-inf) is never met."""
     with np.errstate(invalid="ignore"):
         t0, t1 = (lo - a) * inv, (hi - a) * inv
-    enter = np.fmax.reduce(np.fmin(t0, t1), axis=1)
-    leave = np.fmin.reduce(np.fmax(t0, t1), axis=1)
+    near, far = np.fmin(t0, t1), np.fmax(t0, t1)
+    enter = np.fmax(np.fmax(near[:, 0], near[:, 1]), near[:, 2])  # not .reduce(axis=1): slow on 3 columns
+    leave = np.fmin(np.fmin(far[:, 0], far[:, 1]), far[:, 2])
     return (enter <= leave + eps) & (leave >= -eps) & (enter <= 1 + eps) & (lo[:, 0] <= hi[:, 0])

@@ -8,19 +8,21 @@
 Writes a GLB environment (the bundled room's boxes and as many subdivided spheres on its floor as
 make ``--triangles``), then prints:
 
-- the extraction (Blender reads the file into the cache, once per file: a child process);
+- the extraction (Blender reads the file into the cache, once per file: a child process), of the
+  generated world and of the bundled room;
 - drawing the scenes alone (the recipe's surfaces, placement and the camera's sight ray casts, no
   render), ``--draw-frames`` frames after the first, on the bundled room and on the generated world:
   milliseconds a frame (median, mean, 90th percentile; frames that try many cameras are the slow
   ones);
 - a run of ``scene=environment`` on it, one on the bundled room (the same recipe and walls, a few
-  hundred triangles) and one of ``scene=tabletop``, at the same size and samples, ``--rounds``
-  times in turn: seconds per frame and per stage (the first frame apart: it loads the environment)
+  hundred triangles), one of ``scene=tabletop`` and one of the tabletop in its own room
+  (``scene.background=[room]``: four walls and a ceiling), at the same size and samples,
+  ``--rounds`` times in turn: seconds per frame and per stage (the first frame apart: it loads the environment)
   and the process's resident memory at each frame (flat over frames: nothing piles up); then the
   render stage's mean over the rounds, and the ratios (most of a render is tracing paths, which
-  varies with what a frame sees and the kind of light it draws: ``-- 'lighting.types=[sun]'``
-  compares like with like);
-- for each of the three, how long Cycles takes to prepare a frame before its first sample (syncing
+  costs more where walls and a ceiling keep every path bouncing than under an open sky, and varies
+  with the kind of light a frame draws: ``-- 'lighting.types=[sun]'`` compares like with like);
+- for each of the four, how long Cycles takes to prepare a frame before its first sample (syncing
   the scene, building and copying its ray-tracing hierarchies), by its own progress messages: the
   file's geometry is prepared once per process when this stays near the tabletop's.
 
@@ -151,9 +153,11 @@ def main() -> None:
     ap.add_argument("--triangles", type=int, default=1_000_000)
     ap.add_argument("--size", default="160x120")
     ap.add_argument("--samples", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=1, help="the three renders, this many times in turn")
+    ap.add_argument("--rounds", type=int, default=1, help="the four renders, this many times in turn")
     ap.add_argument("overrides", nargs="*", help="simgen overrides for every run, after --")
     a = ap.parse_args()
+    if a.frames < 2:
+        ap.error("--frames must be at least 2: each run's first frame (it loads the environment) is reported apart")
     if a.draw is not None:
         return draw(a.draw, a.draw_frames)
     w, h = a.size.split("x")
@@ -168,15 +172,18 @@ def main() -> None:
         n = world(glb, a.triangles)
         print(f"environment: {n} triangles, {glb.stat().st_size / 2**20:.1f} MiB GLB; {a.size}, {a.samples} samples, "
               f"{a.frames} frames each")
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import sys; from simgen.assets.environment import load_environment; "
-                        "load_environment(sys.argv[1])", str(glb)], check=True, env=env)
-        print(f"extraction into the cache (once per file): {time.perf_counter() - t:.1f} s")
+        room = REPO / "assets" / "environments" / "room.glb"  # scene=environment's default file
+        for file in (glb, room):  # into the bench's own cache, so that no figure below includes it
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import sys; from simgen.assets.environment import load_environment; "
+                            "load_environment(sys.argv[1])", str(file)], check=True, env=env)
+            print(f"extraction of {file.name} into the cache (once per file): {time.perf_counter() - t:.1f} s")
         for file in ("", str(glb)) if a.draw_frames else ():
             subprocess.run([sys.executable, __file__, "--draw", file, "--draw-frames", str(a.draw_frames)], check=True,
                            env=env)
         runs = {f"scene=environment ({n} triangles)": ["scene=environment", f"scene.file={glb}"],
-                "scene=environment (the bundled room)": ["scene=environment"], "scene=tabletop": ["scene=tabletop"]}
+                "scene=environment (the bundled room)": ["scene=environment"], "scene=tabletop": ["scene=tabletop"],
+                "scene=tabletop in its room": ["scene=tabletop", "scene.background=[room]"]}
         render = {name: [] for name in runs}
         for k in range(a.rounds):
             for i, (name, args) in enumerate(runs.items()):
@@ -185,9 +192,10 @@ def main() -> None:
                 shutil.rmtree(out)
         mean = {name: float(np.mean(v)) for name, v in render.items()}
         print(f"render a frame, mean of {a.rounds} round(s): " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in mean.items()))
-        world_ms, room, table = mean.values()
-        print(f"  the generated world x{world_ms / room:.2f} the bundled room, the bundled room x{room / table:.2f} "
-              f"the tabletop; the generated world x{world_ms / table:.2f} the tabletop")
+        world_ms, room, table, closed = mean.values()
+        print(f"  the generated world x{world_ms / room:.2f} the bundled room (the triangles' cost), the bundled room "
+              f"x{room / table:.2f} the tabletop; the generated world x{world_ms / table:.2f} the tabletop, "
+              f"x{world_ms / closed:.2f} the tabletop in its room (walls and a ceiling around both)")
         for name, args in runs.items():
             subprocess.run([sys.executable, __file__, "--prepare", name, "--frames", str(a.frames), "--size", a.size,
                             "--samples", str(a.samples), "--", *args, *a.overrides], check=True, env=env)

@@ -17,11 +17,12 @@ make ``--triangles``), then prints:
 - a run of ``scene=environment`` on it, one on the bundled room (the same recipe and walls, a few
   hundred triangles), one of ``scene=tabletop`` and one of the tabletop in its own room
   (``scene.background=[room]``: four walls and a ceiling), at the same size and samples,
-  ``--rounds`` times in turn: seconds per frame and per stage (the first frame apart: it loads the environment)
-  and the process's resident memory at each frame (flat over frames: nothing piles up); then the
-  render stage's mean over the rounds, and the ratios (most of a render is tracing paths, which
-  costs more where walls and a ceiling keep every path bouncing than under an open sky, and varies
-  with the kind of light a frame draws: ``-- 'lighting.types=[sun]'`` compares like with like);
+  ``--rounds`` times in turn: seconds per frame and per stage (the first frame apart: it loads the
+  environment) and the process's resident memory at each frame (flat over frames: nothing piles
+  up); then the render stage's mean over the rounds, and the ratios (most of a render is tracing
+  paths, which costs more where walls and a ceiling keep every path bouncing than under an open
+  sky, and varies with the kind of light a frame draws: ``-- 'lighting.types=[sun]'`` compares
+  like with like);
 - for each of the four, how long Cycles takes to prepare a frame before its first sample (syncing
   the scene, building and copying its ray-tracing hierarchies), by its own progress messages: the
   file's geometry is prepared once per process when this stays near the tabletop's.

@@ -49,19 +49,24 @@ def test_frames_leave_no_datablocks_behind(capfd):
         return {k: len(getattr(bpy.data, k)) for k in ("objects", "meshes", "materials", "lights", "images")}
 
     try:
-        seen = []
+        seen, lamps = [], 0
         for index in range(12):
-            backend.build(make_frame_scene(recipe, s, catalog, index))
+            scene = make_frame_scene(recipe, s, catalog, index)
+            backend.build(scene)
             passes = backend.render_passes(seed=index)
             assert passes["rgb"].shape == (32, 48, 3) and passes["index"].dtype == np.int32
             backend.clear()
-            seen.append(counts())
+            lamps = max(lamps, len(scene.lights))
+            seen.append({**counts(), "lamps": lamps})
         # meshes, the meshes' own materials and their images are cached once per asset (bounded
-        # by the catalog); nothing else accumulates
+        # by the catalog), the lamps kept are as many as the most a frame had; nothing else
+        # accumulates
         looks = [look for a in catalog.assets if (look := load_asset(a.path).appearance) is not None and look.materials]
         assert looks, "the bundled catalog has textured assets: the test checks their cache too"
         own_slots, own_images = sum(len(k.materials) for k in looks), sum(len(k.images()) for k in looks)
-        assert all(c["objects"] == 1 and c["materials"] <= own_slots and c["lights"] == 0 for c in seen), seen
+        assert len({c["lamps"] for c in seen}) > 1, "the frames draw different numbers of lamps: the test needs it"
+        assert all(c["objects"] == 1 + c["lamps"] and c["materials"] <= own_slots and c["lights"] == c["lamps"]
+                   for c in seen), seen
         assert seen[-1]["meshes"] <= len(catalog.assets) + 1
         assert seen[-1]["images"] <= seen[0]["images"] + own_images
     finally:

@@ -59,6 +59,7 @@ class BlenderBackend:
         self._blocks = Datablocks(settings.max_image_pixels, self.tmpdir, self._log)
         self._frame_ids: list = []  # datablocks created for the current scene
         self._kept: dict = {}  # objects of environment parts, kept from frame to frame
+        self._lamps: list = []  # the lamps' objects, kept from frame to frame (objects.keep_light)
         self._exposure = 0.0  # stops, of the built scene's camera
         self._renders = 0  # EXR files written, for their names
         self.keep_linear = False  # renders also return the exposed linear image (camera effects)
@@ -73,10 +74,12 @@ class BlenderBackend:
         self.scene.render.use_persistent_data = gpu if keep is None else keep
         self.blender_version: str = bpy.app.version_string
         self._camera = camera.new_camera(self.scene)
-        # kept objects first: Cycles syncs (and lays out the triangles of) the kept ones before the
-        # frame's, so that a frame's objects never move the kept ones' (objects.anchor)
-        self._kept_objects, self._frame_objects = (bpy.data.collections.new(name) for name in ("kept", "frame"))
-        for c in (self._kept_objects, self._frame_objects):
+        # Cycles syncs (and lays out) the objects of these collections in this order: the lamps
+        # first (objects.keep_light), then the kept objects, so that a frame's objects never move
+        # the kept ones' triangles (objects.anchor)
+        self._lamp_objects, self._kept_objects, self._frame_objects = (
+            bpy.data.collections.new(name) for name in ("lamps", "kept", "frame"))
+        for c in (self._lamp_objects, self._kept_objects, self._frame_objects):
             self.scene.collection.children.link(c)
         self._lens: Lens | None = None  # the built scene's real lens
         self._world = bpy.data.worlds.new("simgen_world")
@@ -110,8 +113,10 @@ class BlenderBackend:
             objects.remove([self._kept.pop(key)])
         if self.light_groups:
             session.use_light_groups(self.scene, len(scene.lights))
-        for i, light in enumerate(scene.lights):
-            objects.add_light(coll, i, light, self._frame_ids, session.light_group(i) if self.light_groups else "")
+        lights = list(scene.lights)
+        for i, light in enumerate(lights + [None] * (len(self._lamps) - len(lights))):
+            objects.keep_light(self._lamp_objects, i, light, self._lamps,
+                               session.light_group(i) if self.light_groups and light else "")
         self.view(scene.camera)
         r = self.scene.render
         if scene.world.kind == "file":  # the environment file's own world shader, as it is
@@ -189,8 +194,9 @@ class BlenderBackend:
 
     def close(self) -> None:
         self.clear()
-        objects.remove(list(self._kept.values()))
+        objects.remove([*self._kept.values(), *self._lamps, *(ob.data for ob in self._lamps)])
         self._kept.clear()
+        self._lamps.clear()
         if self._blocks.images:
             world.release_images(self._world)
         self._blocks.close()

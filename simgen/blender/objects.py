@@ -82,11 +82,32 @@ def anchor(coll: bpy.types.Collection, ob: bpy.types.Object) -> bpy.types.Object
     return twin
 
 
-def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.types.ID],
-              group: str = "") -> None:
-    """Link light ``i`` into ``coll``, unseen by the camera, in light group ``group`` (none: "");
-    its object and data are appended to ``made``."""
-    data = bpy.data.lights.new(f"light{i}", type=light.kind.upper())
+def keep_light(coll: bpy.types.Collection, i: int, light: Light | None, kept: list[bpy.types.Object],
+               group: str = "") -> None:
+    """Make lamp ``i`` of ``kept`` (the lamps' objects, from frame to frame) ``light``, in light
+    group ``group`` (none: ""), unseen by the camera; ``None``: dark (no power) until a later frame
+    needs it. The lamp already there is changed (its kind too); a new one is linked into ``coll``
+    and appended (``i`` is then ``len(kept)``). Lamps are never removed before the renderer closes.
+
+    Why: when Cycles keeps its scene between frames (render.persistent_data), the order of its
+    lights, which its light sampling follows, is the order in which they came into its scene,
+    shuffled where it removed one (it moves its last object into the gap). Lamps made anew each
+    frame made a frame's noise depend on the frames rendered before it, and, since Cycles knows an
+    object by its address, on the memory allocator. Kept lamps, in a collection synced before any
+    other, stay first and in the order they were made, as a scene synced anew lists them."""
+    if light is None:
+        kept[i].data.energy = 0.0
+        kept[i].lightgroup = ""
+        return
+    if i == len(kept):
+        ob = bpy.data.objects.new(f"light{i}", bpy.data.lights.new(f"light{i}", type=light.kind.upper()))
+        ob.visible_camera = False  # an area light's quad would be an unlabelled object in the image
+        coll.objects.link(ob)
+        kept.append(ob)
+    ob = kept[i]
+    if ob.data.type != light.kind.upper():
+        ob.data.type = light.kind.upper()
+    data = ob.data  # the type's own class (SunLight, AreaLight, ...)
     data.color = light.color
     data.energy = light.power
     if light.kind == "sun":
@@ -97,17 +118,13 @@ def add_light(coll: bpy.types.Collection, i: int, light: Light, made: list[bpy.t
         data.shadow_soft_size = light.size
         if light.kind == "spot":
             data.spot_size = light.spot_angle
-    ob = bpy.data.objects.new(f"light{i}", data)
     ob.matrix_world = Matrix(light.light_to_world.tolist())
-    ob.visible_camera = False  # an area light's quad would be an unlabelled object in the image
     ob.lightgroup = group
-    coll.objects.link(ob)
-    made += [ob, data]
 
 
 def remove(blocks: list[bpy.types.ID]) -> None:
-    """Remove what :func:`add_object` and :func:`add_light` made. Objects go first: removing a
-    light's data would take its object with it."""
+    """Remove what :func:`add_object` made, or lamps of :func:`keep_light` with their data. Objects
+    go first: removing a light's data would take its object with it."""
     for ob in [b for b in blocks if isinstance(b, bpy.types.Object)]:
         bpy.data.objects.remove(ob, do_unlink=True)
     for block in blocks:

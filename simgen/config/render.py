@@ -103,9 +103,11 @@ class RenderConfig:
     H200, the default job at 640x480: render 0.59 s a frame against 0.18 s; scripts/gpu_check.py).
     It is also what prepares a scene file's meshes (scene=environment) for ray tracing once per
     process instead of every frame: ~0.3 s a frame for a million triangles on 2 CPU cores
-    (scripts/bench_environment.py). The CPU keeps it off because Cycles then makes a frame's image
-    noise depend on the frames the process rendered before it, so a run split into shards would
-    not be byte-identical to one process; labels are the same either way."""
+    (scripts/bench_environment.py). A frame's image does not depend on the frames rendered before
+    it either way (simgen keeps its lamps in Cycles' order: simgen.blender.objects.keep_light), so
+    shards stay byte-identical to one process. The CPU keeps it off because a scene file's meshes
+    are then instances, whose normal label and image may differ from a run without it in the last
+    float32 bit (at most 1.2e-7); depth, ids and boxes do not."""
     scratch_dir: Optional[str] = setting(None, example="/local/scratch")
     """Folder for the renders in flight: multilayer EXR files of 57 bytes per pixel (118 MB at
     1920x1080), up to render.workers + 2 at once with render.overlap (twice that with depth of field). null: the

@@ -220,6 +220,7 @@ def install_like_pip(folder: Path, site: Path) -> None:
         for group, points in project["entry-points"].items()))
 
 
+@pytest.mark.slow  # over 10 s on 2 cores
 @pytest.mark.render
 def test_the_own_recipe_tutorial_runs_as_written(tmp_path):
     """Each block of docs/tutorials/own-recipe.md in order, in a folder of its own: the pieces the

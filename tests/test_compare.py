@@ -146,6 +146,7 @@ def tiny(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow  # over 10 s on 2 cores
 def test_rendered_vs_itself_and_its_coco_copy(tiny, tmp_path):
     out = tmp_path / "self.html"
     res = simgen_cli("compare", str(tiny), str(tiny), "--out", str(out), "--frames", "3", cwd=tmp_path)

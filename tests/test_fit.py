@@ -603,6 +603,7 @@ def test_a_latin_hypercube_puts_one_candidate_in_each_stratum_of_every_parameter
     assert [p["lighting.world"] for p in params].count("[sky]") == 20  # a choice: equal shares
 
 
+@pytest.mark.slow  # over 10 s on 2 cores
 def test_the_prefit_finds_label_statistics_as_close_as_the_targets_own_settings():
     """A target whose labels are the projected boxes of known settings (a near camera, 2 to 4
     objects; as fit_gap's target) and a space where many objects far apart, seen from low and near,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import bpy
@@ -10,6 +11,7 @@ import pytest
 
 from simgen.assets.meshes import load_asset
 from simgen.blender import BlenderBackend
+from simgen.blender.backend import LAMP_BLOCK
 from simgen.config import RenderConfig, Settings
 from simgen.compose.settings import validate
 from simgen.pipeline import catalog_for, load_recipe, make_frame_scene
@@ -39,6 +41,38 @@ def test_persistent_data_follows_the_setting_and_is_off_on_the_cpu_by_default(se
         backend.close()
 
 
+def test_a_lamp_a_frame_adds_under_a_sky_leaves_the_image_as_cycles_synced_anew_would():
+    """Cycles syncs the world's light (a sky's, sampled as a light) after the objects, and, when it
+    keeps its scene between frames, appends what comes later: a lamp first needed by frame 1 came
+    after the sky's light of frame 0, and frame 1's image (its noise) differed from frame 1
+    rendered first or without persistent data (these are the golden case procedural_sky_dof's
+    frames, whose metering showed it; in 4 other pairs of frames tried, it did not show). The
+    backend has Cycles sync anew when the lamps grow: the images are the same to the bit."""
+    from simgen.compose.settings import to_settings
+    from simgen.compose.store import compose
+
+    s = to_settings(compose(["seed=3", "materials=procedural", "lighting=sky", "camera.dof_probability=1.0",
+                             "render.width=48", "render.height=36", "render.samples=4",
+                             "render.denoise=false", "output.dir=unused"]))
+    catalog, recipe = catalog_for(s), load_recipe("tabletop")
+    scenes = [make_frame_scene(recipe, s, catalog, i) for i in range(2)]
+    assert scenes[0].world.kind == "sky" and not scenes[0].lights and scenes[1].lights  # what the test needs
+
+    def linear(frames: list[int], persistent: bool) -> np.ndarray:
+        backend = BlenderBackend(dataclasses.replace(s.render, persistent_data=persistent))
+        backend.keep_linear = True
+        try:
+            for i in frames:
+                backend.build(scenes[i])
+                image = backend.render_passes(seed=i)["linear"]
+        finally:
+            backend.close()
+        return image
+
+    after = linear([0, 1], True)
+    assert np.array_equal(after, linear([1], True)) and np.array_equal(after, linear([1], False))
+
+
 def test_frames_leave_no_datablocks_behind(capfd):
     s = validate(Settings())
     s.render = RenderConfig(width=48, height=32, samples=1, device="cpu")
@@ -59,14 +93,15 @@ def test_frames_leave_no_datablocks_behind(capfd):
             lamps = max(lamps, len(scene.lights))
             seen.append({**counts(), "lamps": lamps})
         # meshes, the meshes' own materials and their images are cached once per asset (bounded
-        # by the catalog), the lamps kept are as many as the most a frame had; nothing else
-        # accumulates
+        # by the catalog), the lamps kept are as many as the most a frame had, rounded up to a
+        # block; nothing else accumulates
         looks = [look for a in catalog.assets if (look := load_asset(a.path).appearance) is not None and look.materials]
         assert looks, "the bundled catalog has textured assets: the test checks their cache too"
         own_slots, own_images = sum(len(k.materials) for k in looks), sum(len(k.images()) for k in looks)
         assert len({c["lamps"] for c in seen}) > 1, "the frames draw different numbers of lamps: the test needs it"
-        assert all(c["objects"] == 1 + c["lamps"] and c["materials"] <= own_slots and c["lights"] == c["lamps"]
-                   for c in seen), seen
+        kept = [-(-c["lamps"] // LAMP_BLOCK) * LAMP_BLOCK for c in seen]
+        assert all(c["objects"] == 1 + k and c["materials"] <= own_slots and c["lights"] == k
+                   for c, k in zip(seen, kept)), seen
         assert seen[-1]["meshes"] <= len(catalog.assets) + 1
         assert seen[-1]["images"] <= seen[0]["images"] + own_images
     finally:

@@ -41,6 +41,11 @@ from simgen.io.exr import RawPasses, RenderedFiles, read_linear, read_passes
 # still importable from here
 __all__ = ["BlenderBackend", "RawPasses", "RenderedFiles", "pick_gpus", "read_linear", "read_passes"]
 
+LAMP_BLOCK = 8
+"""Lamps are made this many at a time (objects.keep_light), the ones no frame needs yet dark (a
+dark lamp changes no pixel): with persistent data, lamps made after a frame rendered have Cycles
+sync its scene anew, which the bundled lighting (at most 5 lamps a frame) then never needs."""
+
 
 class BlenderBackend:
     """One Blender session configured for Cycles; renders many scenes in turn."""
@@ -114,7 +119,14 @@ class BlenderBackend:
         if self.light_groups:
             session.use_light_groups(self.scene, len(scene.lights))
         lights = list(scene.lights)
-        for i, light in enumerate(lights + [None] * (len(self._lamps) - len(lights))):
+        lamps = len(self._lamps)
+        if len(lights) > lamps:  # new lamps, dark until a frame needs them: a whole block of them
+            lamps = -(-len(lights) // LAMP_BLOCK) * LAMP_BLOCK
+            if self.scene.render.use_persistent_data:
+                # a lamp made now would come after the world's light in Cycles' kept scene (Cycles
+                # syncs the world's light after the objects), where a scene synced anew lists it before
+                session.sync_anew(self.scene)
+        for i, light in enumerate(lights + [None] * (lamps - len(lights))):
             objects.keep_light(self._lamp_objects, i, light, self._lamps,
                                session.light_group(i) if self.light_groups and light else "")
         self.view(scene.camera)

@@ -94,17 +94,21 @@ def keep_light(coll: bpy.types.Collection, i: int, light: Light | None, kept: li
     shuffled where it removed one (it moves its last object into the gap). Lamps made anew each
     frame made a frame's noise depend on the frames rendered before it, and, since Cycles knows an
     object by its address, on the memory allocator. Kept lamps, in a collection synced before any
-    other, stay first and in the order they were made, as a scene synced anew lists them."""
-    if light is None:
-        kept[i].data.energy = 0.0
-        kept[i].lightgroup = ""
-        return
+    other, stay first and in the order they were made, as a scene synced anew lists them. A lamp
+    made after a frame rendered would come after the world's light, which Cycles syncs after the
+    objects: the backend then has Cycles sync anew (:func:`simgen.blender.session.sync_anew`), and
+    so makes lamps a block at a time (backend.LAMP_BLOCK)."""
     if i == len(kept):
-        ob = bpy.data.objects.new(f"light{i}", bpy.data.lights.new(f"light{i}", type=light.kind.upper()))
+        kind = "POINT" if light is None else light.kind.upper()
+        ob = bpy.data.objects.new(f"light{i}", bpy.data.lights.new(f"light{i}", type=kind))
         ob.visible_camera = False  # an area light's quad would be an unlabelled object in the image
         coll.objects.link(ob)
         kept.append(ob)
     ob = kept[i]
+    if light is None:
+        ob.data.energy = 0.0
+        ob.lightgroup = ""
+        return
     if ob.data.type != light.kind.upper():
         ob.data.type = light.kind.upper()
     data = ob.data  # the type's own class (SunLight, AreaLight, ...)

@@ -105,6 +105,14 @@ def use_light_groups(s: bpy.types.Scene, lamps: int) -> None:
     vl.cycles.denoising_store_passes = True
 
 
+def sync_anew(s: bpy.types.Scene) -> None:
+    """Make Cycles drop the scene it keeps between frames (render.persistent_data), so that the
+    next render syncs it anew (Blender frees a scene's kept renderer when persistent data is
+    turned off); later renders keep it again."""
+    s.render.use_persistent_data = False
+    s.render.use_persistent_data = True
+
+
 def configure_sampling(s: bpy.types.Scene, r: RenderConfig) -> None:
     """Samples, adaptive sampling, light-path clamping and the denoiser of ``r`` (all of
     them touch the Combined pass only: the label passes keep the first sample)."""

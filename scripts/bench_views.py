@@ -4,7 +4,7 @@ building each scene once for its K views saves.
 
     python scripts/bench_views.py                    # K=8 vs K=1, 32 frames each, 64x48, 4 samples
     python scripts/bench_views.py --views 4 --frames 48 --size 160x120 --rounds 3
-    python scripts/bench_views.py -- render.persistent_data=true   # Cycles keeps the scene between renders
+    python scripts/bench_views.py -- render.persistent_data=false  # Cycles syncs every render anew
 
 Both configs render the same number of frames of the default recipe (simgen.render, as the CLI
 does), one after the other, ``--rounds`` times alternately (a shared machine drifts over
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--size", default="64x48")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("overrides", nargs="*", help="more simgen overrides, after -- (e.g. render.persistent_data=true)")
+    ap.add_argument("overrides", nargs="*", help="more simgen overrides, after -- (e.g. render.denoise=false)")
     args = ap.parse_args()
     width, height = (int(x) for x in args.size.split("x"))
     rows = []

@@ -31,11 +31,11 @@ def test_missing_gpu_falls_back_to_cpu_with_a_warning(device, caplog):
         backend.close()
 
 
-@pytest.mark.parametrize("setting,kept", [(None, False), (True, True), (False, False)])
-def test_persistent_data_follows_the_setting_and_is_off_on_the_cpu_by_default(setting, kept):
-    backend = BlenderBackend(RenderConfig(width=32, height=24, samples=1, device="cpu", persistent_data=setting))
+@pytest.mark.parametrize("setting", [{}, {"persistent_data": True}, {"persistent_data": False}])
+def test_persistent_data_follows_the_setting_and_is_on_on_the_cpu_by_default(setting):
+    backend = BlenderBackend(RenderConfig(width=32, height=24, samples=1, device="cpu", **setting))
     try:
-        assert backend.scene.render.use_persistent_data is kept
+        assert backend.scene.render.use_persistent_data is setting.get("persistent_data", True)
         assert not backend.scene.cycles.denoising_use_gpu  # the denoiser runs where the render does
     finally:
         backend.close()

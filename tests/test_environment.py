@@ -548,7 +548,7 @@ def test_cycles_prepares_the_rooms_meshes_for_ray_tracing_with_the_first_frame_o
 
     settings = to_settings(compose(["scene=environment", f"scene.file={files['glb']}", "render.width=48",
                                     "render.height=36", "render.samples=1", "render.denoise=false",
-                                    "objects.count=[2,6]", "render.persistent_data=true", "output.dir=unused"]))
+                                    "objects.count=[2,6]", "output.dir=unused"]))  # persistent data: the default
     recipe = load_recipe("environment")
     catalog = catalog_for(settings, recipe)
     built: list[list[str]] = []

@@ -73,10 +73,9 @@ class BlenderBackend:
         session.setup_scene(self.scene, settings)
         view_processor(VIEWS[settings.tone])  # the tone's colour management, made (or refused) before any render
         self.device = session.setup_device(self.scene, settings.device, settings.device_index, self._log)
-        gpu = self.device != "CPU"
-        self.scene.cycles.denoising_use_gpu = gpu  # OpenImageDenoise on the render's GPU (Blender: on the CPU)
-        keep = settings.persistent_data
-        self.scene.render.use_persistent_data = gpu if keep is None else keep
+        # OpenImageDenoise on the render's GPU (Blender: on the CPU)
+        self.scene.cycles.denoising_use_gpu = self.device != "CPU"
+        self.scene.render.use_persistent_data = settings.persistent_data
         self.blender_version: str = bpy.app.version_string
         self._camera = camera.new_camera(self.scene)
         # Cycles syncs (and lays out) the objects of these collections in this order: the lamps

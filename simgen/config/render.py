@@ -97,17 +97,17 @@ class RenderConfig:
     most 8. Each frame in flight (at most workers + 1) holds its render, label maps and encoded
     files: ~60 MiB at 640x480, ~190 MiB at 1920x1080 (scripts/bench_ceiling.py --workers);
     the scratch folder holds workers + 2 renders."""
-    persistent_data: Optional[bool] = setting(None)
-    """Keep Cycles' scene data (and its device's kernels and buffers) between frames. null: on
-    when Cycles renders on a GPU, off on the CPU. On a GPU it saves ~0.4 s a frame (OptiX on an
-    H200, the default job at 640x480: render 0.59 s a frame against 0.18 s; scripts/gpu_check.py).
-    It is also what prepares a scene file's meshes (scene=environment) for ray tracing once per
-    process instead of every frame: ~0.3 s a frame for a million triangles on 2 CPU cores
-    (scripts/bench_environment.py). A frame's image does not depend on the frames rendered before
-    it either way (simgen keeps its lamps in Cycles' order: simgen.blender.objects.keep_light), so
-    shards stay byte-identical to one process. The CPU keeps it off because a scene file's meshes
-    are then instances, whose normal label and image may differ from a run without it in the last
-    float32 bit (at most 1.2e-7); depth, ids and boxes do not."""
+    persistent_data: bool = setting(True)
+    """Keep Cycles' scene data (and its device's kernels and buffers) between frames, on the CPU
+    and on a GPU. On a GPU it saves ~0.4 s a frame (OptiX on an H200, the default job at 640x480:
+    render 0.59 s a frame against 0.18 s; scripts/gpu_check.py). It is also what prepares a scene
+    file's meshes (scene=environment) for ray tracing once per process instead of every frame:
+    ~0.3 s a frame for a million triangles on 2 CPU cores (scripts/bench_environment.py). A
+    frame's image does not depend on the frames rendered before it (simgen keeps its lamps in
+    Cycles' order: simgen.blender.objects.keep_light), so shards stay byte-identical to one
+    process. With it a scene file's meshes are instances, whose normal label and image may differ
+    from a run without it in the last float32 bit (at most 1.2e-7); depth, ids and boxes do not.
+    false: Cycles syncs every frame anew (until 0.1.0 the CPU's default)."""
     scratch_dir: Optional[str] = setting(None, example="/local/scratch")
     """Folder for the renders in flight: multilayer EXR files of 57 bytes per pixel (118 MB at
     1920x1080), up to render.workers + 2 at once with render.overlap (twice that with depth of field). null: the

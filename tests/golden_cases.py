@@ -220,14 +220,15 @@ def same(a: object, b: object, key: str = "") -> bool:
     return type(a) is type(b) and a == b
 
 
-def render_case(name: str, out: Path) -> dict[str, object]:
-    """Render golden case ``name`` into ``out`` through the CLI's config path and fingerprint it."""
+def render_case(name: str, out: Path, *overrides: str) -> dict[str, object]:
+    """Render golden case ``name`` (with more ``overrides``) into ``out`` through the CLI's config
+    path and fingerprint it."""
     from omegaconf import OmegaConf
 
     from simgen.compose.store import compose
     from simgen.compose.settings import to_settings
     from simgen.pipeline import run
 
-    cfg = compose([*COMMON, *CASES[name], f"output.dir={out}"])
+    cfg = compose([*COMMON, *CASES[name], f"output.dir={out}", *overrides])
     run(to_settings(cfg), OmegaConf.to_container(cfg, resolve=True))
     return fingerprint(out)

@@ -46,6 +46,30 @@ def test_golden_output_unchanged(case, tmp_path):
                         "run scripts/update_golden.py and say why in the commit")
 
 
+FRAMES = {name: int(o.split("=")[1]) for name, overrides in CASES.items() for o in overrides if o.startswith("frames=")}
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("case", sorted(name for name, n in FRAMES.items() if n > 1))
+def test_a_cases_last_frame_rendered_first_in_its_process_is_the_same_to_the_byte(case, tmp_path):
+    """Cycles keeps its scene from frame to frame (render.persistent_data, the default), so a
+    frame's files could depend on the frames its process rendered before (the order of Cycles'
+    lights: procedural_sky_dof's frame 1, its first lamp under a sky, was metered otherwise until
+    the backend had Cycles sync anew when the lamps grow). Each case's last frame, rendered after
+    the others and first in its process (``start``), gives the same files, pictures to the byte."""
+    last = FRAMES[case] - 1
+    after = render_case(case, tmp_path / "after")
+    first = render_case(case, tmp_path / "first", f"start={last}", "frames=1")
+    stem = f"{last:06d}."
+    files = sorted(rel for rel in after if stem in rel)
+    assert files and all(rel in first for rel in files), sorted(first)
+    for rel in files:
+        if after[rel] in (RGB, FLOATS):
+            assert (tmp_path / "after" / rel).read_bytes() == (tmp_path / "first" / rel).read_bytes(), rel
+        else:
+            assert after[rel] == first[rel], rel
+
+
 def test_every_reference_picture_and_array_is_in_the_manifest_and_on_disk():
     manifest = json.loads(MANIFEST.read_text())
     listed = {f"{case}/{rel}" for case, files in manifest.items() for rel, v in files.items() if v in (RGB, FLOATS)}

@@ -107,7 +107,7 @@ class RenderConfig:
     Cycles' order: simgen.blender.objects.keep_light), so shards stay byte-identical to one
     process. With it a scene file's meshes are instances, whose normal label and image may differ
     from a run without it in the last float32 bit (at most 1.2e-7); depth, ids and boxes do not.
-    false: Cycles syncs every frame anew (until 0.1.0 the CPU's default)."""
+    false: Cycles syncs every frame anew (the CPU's default before 0.1.0)."""
     scratch_dir: Optional[str] = setting(None, example="/local/scratch")
     """Folder for the renders in flight: multilayer EXR files of 57 bytes per pixel (118 MB at
     1920x1080), up to render.workers + 2 at once with render.overlap (twice that with depth of field). null: the

@@ -23,11 +23,24 @@ from simgen.io.files import read_png
 MANIFEST = GOLDEN / "manifest.json"
 
 
+@pytest.fixture(scope="module")
+def rendered_case(tmp_path_factory):
+    """Case name -> (its folder, its fingerprint), each case rendered once for this module's tests."""
+    done: dict[str, tuple] = {}
+
+    def get(case: str) -> tuple:
+        if case not in done:
+            out = tmp_path_factory.mktemp("golden") / case
+            done[case] = out, render_case(case, out)
+        return done[case]
+    return get
+
+
 @pytest.mark.render
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_golden_output_unchanged(case, tmp_path):
+def test_golden_output_unchanged(case, rendered_case):
     expected = json.loads(MANIFEST.read_text())[case]
-    got = render_case(case, tmp_path / case)
+    out, got = rendered_case(case)
     changed = sorted(k for k in expected.keys() & got.keys() if not same(expected[k], got[k]))
     assert not changed and got.keys() == expected.keys(), (
         f"golden case {case}: changed {changed[:20]}, new {sorted(got.keys() - expected.keys())[:20]}, "
@@ -35,12 +48,12 @@ def test_golden_output_unchanged(case, tmp_path):
         "and say why in the commit")
     pictures = sorted(k for k, v in expected.items() if v == RGB)
     assert pictures, "no RGB picture in the case"
-    off = {rel: rgb_difference(read_png(tmp_path / case / rel), read_png(GOLDEN / case / rel)) for rel in pictures}
+    off = {rel: rgb_difference(read_png(out / rel), read_png(GOLDEN / case / rel)) for rel in pictures}
     beyond = {rel: d for rel, d in off.items() if not within_rgb_tolerance(d)}
     assert not beyond, (f"golden case {case}: pictures beyond the RGB tolerance {RGB_TOLERANCE} (levels of 255): "
                         f"{beyond}; if intended, run scripts/update_golden.py and say why in the commit")
     arrays = sorted(k for k, v in expected.items() if v == FLOATS)
-    off = {rel: float_difference(read_floats(tmp_path / case / rel), read_floats(GOLDEN / case / rel)) for rel in arrays}
+    off = {rel: float_difference(read_floats(out / rel), read_floats(GOLDEN / case / rel)) for rel in arrays}
     beyond = {rel: d for rel, d in off.items() if d["beyond"]}
     assert not beyond, (f"golden case {case}: float labels beyond {FLOAT_TOLERANCE}: {beyond}; if intended, "
                         "run scripts/update_golden.py and say why in the commit")
@@ -51,21 +64,21 @@ FRAMES = {name: int(o.split("=")[1]) for name, overrides in CASES.items() for o 
 
 @pytest.mark.render
 @pytest.mark.parametrize("case", sorted(name for name, n in FRAMES.items() if n > 1))
-def test_a_cases_last_frame_rendered_first_in_its_process_is_the_same_to_the_byte(case, tmp_path):
+def test_a_cases_last_frame_rendered_first_in_its_process_is_the_same_to_the_byte(case, rendered_case, tmp_path):
     """Cycles keeps its scene from frame to frame (render.persistent_data, the default), so a
     frame's files could depend on the frames its process rendered before (the order of Cycles'
     lights: procedural_sky_dof's frame 1, its first lamp under a sky, was metered otherwise until
     the backend had Cycles sync anew when the lamps grow). Each case's last frame, rendered after
     the others and first in its process (``start``), gives the same files, pictures to the byte."""
     last = FRAMES[case] - 1
-    after = render_case(case, tmp_path / "after")
+    folder, after = rendered_case(case)
     first = render_case(case, tmp_path / "first", f"start={last}", "frames=1")
     stem = f"{last:06d}."
     files = sorted(rel for rel in after if stem in rel)
     assert files and all(rel in first for rel in files), sorted(first)
     for rel in files:
         if after[rel] in (RGB, FLOATS):
-            assert (tmp_path / "after" / rel).read_bytes() == (tmp_path / "first" / rel).read_bytes(), rel
+            assert (folder / rel).read_bytes() == (tmp_path / "first" / rel).read_bytes(), rel
         else:
             assert after[rel] == first[rel], rel
 

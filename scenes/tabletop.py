@@ -127,9 +127,9 @@ class Config:
     (a steep camera that sees no ground behind them sees the wall only at the top, or not
     at all). Where the camera looks level or up, scene.wall_distance is used instead."""
     wall_view: float = setting(0.15, ge=0.0, le=1.0)
-    """walls/room: the camera is redrawn (from the scene.camera_* ranges, up to 100 times,
-    keeping the best) until the back wall can fill at least this fraction of the image
-    height: a steep camera that sees no ground behind the objects cannot see a wall. The
+    """walls/room: the camera is drawn again (its place from the scene.camera_* ranges, its lens
+    and exposure from the camera group), up to 100 times, the best draw kept, until the back
+    wall can fill at least this fraction of the image height: a steep camera that sees no ground behind the objects cannot see a wall. The
     draws are recorded (params.camera.wall_reach, draws, kept_draw). 0: every camera draw
     is kept, as drawn (steep ones then may show no wall)."""
     room_light: list[float] = span([50.0, 200.0], ge=0.0)

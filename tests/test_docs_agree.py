@@ -300,3 +300,173 @@ def test_a_sweeps_folder_is_named_one_way():
     named = [(f"{_rel(p)}:{n}", m) for p in pages() for n, line in enumerate(p.read_text().splitlines(), 1)
              for m in re.findall(r"multirun/DATE/TIME/([\w_]*)", line)]
     assert named and all(m in ("N_OVERRIDES", "") for _, m in named), named  # "" : a folder under it
+
+
+# ---- what a page says, against the code and the other pages (contradictions a review found) ----
+
+
+def _page(rel: str) -> str:
+    return (ROOT / rel).read_text()
+
+
+def _section(text: str, heading: str) -> str:
+    """The text under ``heading`` (a line ``## heading`` or ``### heading``) up to the next heading."""
+    return re.split(r"\n#{2,3} ", text.split(f"\n{heading}\n", 1)[1], maxsplit=1)[0]
+
+
+def test_what_the_pages_say_simgen_lacks_it_lacks():
+    """A list of what simgen does not have (yet) names nothing simgen has: the BOP export names links
+    (simgen.io.formats.bop reads the meta's parts), and URDF and MJCF models load as catalog entries,
+    so coming-from.md's loaders name them among what simgen reads."""
+    from simgen.assets.catalog import ARTICULATED_SUFFIXES
+
+    assert '"parts" in o' in (ROOT / "simgen" / "io" / "formats" / "bop.py").read_text()
+    not_yet = [p for p in _paragraphs(_page("docs/how-to/own-meshes.md")) if "**Not yet**" in p]
+    assert not_yet and not any("BOP" in p for p in not_yet), not_yet
+    lacks = _section(_page("docs/explanation/coming-from.md"), "## What simgen does not have")
+    loaders = next(p for p in _paragraphs(lacks) if "**Dataset loaders.**" in p)
+    reads = loaders.split("simgen reads", 1)[1]
+    assert ".urdf" in ARTICULATED_SUFFIXES and "URDF" in reads and "MJCF" in reads, reads
+
+
+def test_a_page_that_says_objects_move_rigidly_names_the_joints_and_the_files_animation():
+    """Where a page says what moves in a sequence ("rigid motions drawn per sequence"), it names the
+    other motions simgen has too: a robot's joints (objects.joint_motion) and a scene file's own
+    animation (scene.animation)."""
+    from simgen.config.objects import ObjectsConfig
+    from scenes.environment import Config as EnvironmentConfig
+
+    assert "joint_motion" in ObjectsConfig.__dataclass_fields__ and "animation" in EnvironmentConfig.__dataclass_fields__
+    said, wrong = 0, []
+    for page in pages():
+        for para in _paragraphs(page.read_text()):
+            if re.search(r"rigid motions?\s+drawn|drawn\s+rigid motions?", para):
+                said += 1
+                if "`objects.joint_motion`" not in para or "`scene.animation" not in para:
+                    wrong.append(f"{_rel(page)}: {para.strip()[:90]}")
+    assert said >= 3
+    assert not wrong, "pages that say objects move only rigidly:\n" + "\n".join(wrong)
+
+
+def test_the_shipped_bin_picking_is_said_to_stand_a_robot_only_when_asked():
+    """scene=bin_picking stands no robot unless scene.robot names one (its default is null): a
+    paragraph that gives bin_picking a robot names scene.robot."""
+    from simgen.recipes import load_recipe
+
+    assert load_recipe("bin_picking").Config().robot is None
+    wrong = []
+    for page in pages():
+        for para in _paragraphs(page.read_text()):
+            if re.search(r"`(?:scene=)?bin_picking`", para) and re.search(r"\brobot\b", para) \
+                    and "scene.robot" not in para:
+                wrong.append(f"{_rel(page)}: {para.strip()[:100]}")
+    assert not wrong, "paragraphs that give scene=bin_picking a robot without scene.robot:\n" + "\n".join(wrong)
+
+
+def test_the_output_labels_setting_names_every_label_kind_one_can_ask_for():
+    """output.labels' description (docs/config.md's row, generated from it) names every optional
+    label kind simgen registers, the ones camera.rig=stereo adds by itself included."""
+    from simgen.labels.kinds import ALWAYS_KINDS, LABEL_KINDS
+
+    row = re.search(r"^\| `output\.labels` \|.*$", _page("docs/config.md"), re.M).group(0)
+    optional = [n for n in LABEL_KINDS.names() if n not in {k.name for k in ALWAYS_KINDS}]
+    assert {"parts", "lights", "tracks"} <= set(optional)
+    missing = [n for n in optional if not re.search(rf"\b{n} \(|\b{n}\b[,.]? ", row)]
+    assert not missing, f"output.labels does not name {missing}"
+
+
+def test_the_fit_tutorial_looks_for_searched_settings_only():
+    """docs/tutorials/fit.md prints the settings the fit holds (its first line, as simgen fit says it
+    for the tutorial's space) and then tells the reader which fitted settings to look for: none of
+    those is held."""
+    from simgen.fit.config import FitConfig
+    from simgen.fit.plan import space_tree
+    from simgen.fit.space import TIES, parse_space, untangle
+    from simgen.recipes import load_recipe
+
+    searched, held = untangle(parse_space(space_tree(FitConfig()), load_recipe("tabletop").Config), {}, TIES)
+    text = _page("docs/tutorials/fit.md")
+    line = next(ln for ln in text.splitlines() if ln.startswith("simgen fit: held at"))
+    printed = set(re.findall(r"\b((?:camera|scene|lighting|effects|objects|materials)\.\w+)(?==|\s\(|\sand\s|$)",
+                             line.split("not searched:", 1)[1].replace(";", " ;")))
+    printed = {k for k in printed if not re.search(rf"{re.escape(k)} fitted", line)}
+    assert printed == {h.key for h in held}, (printed, [h.key for h in held])
+    bullet = next(p for p in _paragraphs(text) if "**Fitted settings**" in p)
+    look_for = set(re.findall(r"`((?:camera|scene|lighting|effects|objects|materials)\.\w+)`",
+                              bullet.split("Look for", 1)[1].split(":", 1)[0]))
+    assert look_for and look_for <= {e.key for e in searched}, look_for
+
+
+def test_a_page_cites_each_benchmark_command_in_one_paragraph():
+    """A measurement a page gives is stated once: two paragraphs of one page citing the same
+    ``python scripts/bench*.py`` command would give two figures for one thing."""
+    wrong = []
+    for page in pages():
+        seen: dict[str, int] = {}
+        for para in re.split(r"\n\s*\n", page.read_text()):
+            if "```" in para:
+                continue
+            for cmd in set(re.findall(r"`python (scripts/bench\w*\.py[^`]*)`", para)):
+                seen[cmd] = seen.get(cmd, 0) + 1
+        wrong += [f"{_rel(page)}: {cmd} in {n} paragraphs" for cmd, n in seen.items() if n > 1]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_map_of_the_code_names_each_module_of_the_settings():
+    """docs/explanation/architecture.md's entry for simgen/config/ names each of its modules."""
+    page = _page("docs/explanation/architecture.md")
+    entry = page.split("\nsimgen/config/", 1)[1].split("\nsimgen/", 1)[0]
+    modules = sorted(p.name for p in (ROOT / "simgen" / "config").glob("*.py"))
+    assert len(modules) >= 10
+    assert [m for m in modules if m not in entry] == []
+
+
+def test_a_part_means_one_thing():
+    """The README's glossary and the scene-file page say what a part is in the same words: a piece
+    with a pose of its own in the parts label, a robot's link or any other object (a scene file's part),
+    whose part id is then its instance id, as simgen.labels' parts kind describes it."""
+    from simgen.labels.frame import PARTS
+
+    assert "any other object is one part whose id is its instance id" in PARTS.doc
+    readme = _page("README.md")
+    glossary = readme.split("## Glossary", 1)[1].split("\n## ", 1)[0]
+    part = glossary.split("- **part**", 1)[1].split("\n- **", 1)[0]
+    env = next(p for p in _paragraphs(_page("docs/how-to/environment.md")) if p.lstrip().startswith("- **Parts.**"))
+    for said in (part, env):
+        assert "pose of its own" in said and "instance id" in said and "link" in said and "parts" in said, said
+
+
+def test_the_wall_redraw_is_told_the_same_way_on_both_pages():
+    """How the camera is drawn again to see a wall (scenes.tabletop.WALL_VIEW_TRIES draws, the best
+    kept, its place and lens drawn anew) is told in the same words by docs/how-to/backgrounds.md and
+    the setting's description (docs/config.md)."""
+    from scenes.tabletop import WALL_VIEW_TRIES
+
+    row = re.search(r"^\| `scene\.wall_view` \|.*$", _page("docs/config.md"), re.M).group(0)
+    para = next(p for p in _paragraphs(_page("docs/how-to/backgrounds.md")) if "`scene.wall_view`" in p)
+    for said in (row, " ".join(para.split())):
+        assert f"up to {WALL_VIEW_TRIES} times, the best draw kept" in said and "camera group" in said, said
+
+
+def test_the_ultralytics_interpreter_is_told_the_same_way():
+    """study.trainer.python's default (null: simgen's own interpreter, which has no Ultralytics as the
+    README installs it) and where to get one: the settings' row and docs/how-to/study-file.md agree."""
+    from simgen.experiment.config import TrainerConfig
+
+    assert TrainerConfig().python is None
+    row = re.search(r"^\| `study\.trainer\.python` \|.*$", _page("docs/config.md"), re.M).group(0)
+    page = " ".join(_page("docs/how-to/study-file.md").split())
+    for said in (row, page):
+        assert "scripts/client_env.sh" in said and ".venv-clients/bin/python" in said and "simgen's own" in said
+
+
+def test_a_page_that_sends_the_reader_to_a_recipe_names_what_the_recipe_calls():
+    """Where the robots' page says how the recipe tutorial stands a robot, it names the call the
+    tutorial makes (``build.stand(...)``), which the scene builder has."""
+    from simgen.recipes import SceneBuilder
+
+    para = next(p for p in _paragraphs(_page("docs/how-to/own-meshes.md")) if "**A robot in the cell**" in p)
+    calls = re.findall(r"`(build\.\w+)\(", para)
+    assert calls, para
+    tutorial = _page("docs/tutorials/own-recipe.md")
+    assert all(f"{c}(" in tutorial and hasattr(SceneBuilder, c.split(".")[1]) for c in calls), calls

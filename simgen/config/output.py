@@ -93,13 +93,17 @@ class OutputConfig:
     the same as frame) or frame (the frames of one sequence may land in different splits)."""
     labels: list[str] = setting([])
     """Optional label kinds added to every frame (simgen.labels.kinds; docs/dataset.md):
+    parts (each link of a robot or other articulated object its own id, any other object its
+    instance id, DIR/parts/NNNNNN.png; the meta's objects' parts name the links),
     visibility (each COCO annotation gets visibility = visible / amodal pixels and
     amodal_area), amodal (amodal masks of the annotated objects, DIR/amodal/NNNNNN.npz),
     keypoints (COCO keypoints of every annotation, output.keypoints), distance (from the camera
     centre along each pixel's ray, metres, DIR/distance/NNNNNN.npy, where depth is planar z),
     linear (the exposed linear image before the camera effects and the tone curve, float32 HDR,
-    DIR/linear/NNNNNN.npy), tracks (point tracks of each sequence, DIR/tracks/SSSSSS.npz, output.track_*;
-    needs sequence.length > 1)."""
+    DIR/linear/NNNNNN.npy), lights (each light's share of the linear image, DIR/lights/NNNNNN.npy:
+    relight a frame after the render), tracks (point tracks of each sequence, DIR/tracks/SSSSSS.npz,
+    output.track_*; needs sequence.length > 1). camera.rig=stereo adds right, disparity and
+    occluded by itself."""
     keypoints: str = setting("box", choices=KEYPOINT_SOURCES)
     """With output.labels=[keypoints], the 3D keypoints of each model (docs/dataset.md,
     "Keypoints"): box (the 8 corners of its 3D box in DOPE/NDDS order, then the centre; the 12

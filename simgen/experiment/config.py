@@ -96,7 +96,10 @@ class TrainerConfig(TorchvisionTrainer, _TrainerName):
     imgsz: int = setting(128, ge=32, le=8192)
     """ultralytics: training and prediction image size."""
     python: Optional[str] = setting(None, example="/opt/yolo-env/bin/python")
-    """ultralytics: the Python interpreter that has ultralytics (default: simgen's own)."""
+    """ultralytics: the Python interpreter of an environment that has Ultralytics (bash
+    scripts/client_env.sh builds one: .venv-clients/bin/python); null: simgen's own, which has it
+    only if you installed it there (it brings opencv-python, which replaces the headless OpenCV
+    simgen uses: keep it in an environment of its own)."""
 
 
 @dataclass

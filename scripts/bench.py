@@ -124,9 +124,21 @@ def system_jiffies() -> tuple[float, float]:
 
 
 def cpu_s() -> float:
-    """User + system CPU seconds of this process, every thread included (Cycles' too)."""
-    t = os.times()
-    return t.user + t.system
+    """User + system CPU seconds of this process, every thread included (Cycles' too), from the
+    process's CPU clock (nanoseconds; ``os.times`` counts 10 ms ticks, less than a tiny frame)."""
+    return time.process_time()
+
+
+BELOW_RESOLUTION = "below the clock's resolution"
+
+
+def quotient(num: float, den: float, what: str, spec: str = ".3f") -> str:
+    """``num / den`` formatted with ``spec``, where ``den`` is a measured time; where it is 0 (a
+    clock that did not tick during a tiny frame), ``n/a (WHAT is below the clock's resolution)``
+    instead: no figure is divided by a time that was not measured."""
+    if den > 0:
+        return format(num / den, spec)
+    return f"n/a ({what} is {BELOW_RESOLUTION})"
 
 
 def pin_render_core() -> set[int] | None:
@@ -330,11 +342,13 @@ def run_child(kind: str, args: argparse.Namespace, out_dir: str | None) -> dict:
     return data
 
 
-def ratio_ci(pipe: list[float], bare: list[float], reps: int = 4000, seed: int = 0) -> tuple[float, float]:
+def ratio_ci(pipe: list[float], bare: list[float], reps: int = 4000, seed: int = 0) -> tuple[float, float] | None:
     """95 % bootstrap interval of mean(pipe) / mean(bare), resampling frames (both passes render the
-    same scenes, so a frame's two times stay paired)."""
+    same scenes, so a frame's two times stay paired); None where a bare frame's time is 0."""
     import random
 
+    if min(bare) <= 0:  # a frame's time below the clock's resolution: a resample could divide by 0
+        return None
     rnd, n, ratios = random.Random(seed), len(pipe), []
     for _ in range(reps):
         idx = [rnd.randrange(n) for _ in range(n)]
@@ -399,6 +413,79 @@ def stage_lines(frames: list[dict[str, float]], frame_s: list[float], overlap: b
         lines.append(f"  {'rest of the loop (untimed glue)':52s} {wall - producer - worker:8.1f} ms")
     lines.append(f"  {'= frame wall time':52s} {wall:8.1f} ms")
     lines.append(f"  wall - render per frame: {wall - mean('render'):.1f} ms")
+    return lines
+
+
+def report(args: argparse.Namespace, results: dict[str, dict], load: dict[str, tuple[float, float]],
+           out: Path) -> list[str]:
+    """The lines printed: the figures of both passes (``results``, as the children wrote them), the
+    other load during each (``load``) and the output folder ``out``. Every ratio of a measured time
+    goes through :func:`quotient`, so a time below its clock's resolution reads as such."""
+    pipe = results["pipeline"]
+    if args.order == "interleaved":
+        bare = {"frame_s": pipe["bare_s"], "cpu_s": pipe["bare_cpu_s"], "device": pipe["device"]}
+    else:
+        bare = results["bare"]
+    w = args.warmup
+    b_s, p_s = summarize(bare["frame_s"][w:]), summarize(pipe["frame_s"][w:])
+    pairs = list(zip(pipe["frame_s"][w:], bare["frame_s"][w:]))
+    paired = (f"{statistics.median(p / b for p, b in pairs):.3f}" if all(b > 0 for _, b in pairs)
+              else f"n/a (a bare frame's time is {BELOW_RESOLUTION})")
+    b_cpu, p_cpu = statistics.fmean(bare["cpu_s"][w:]), statistics.fmean(pipe["cpu_s"][w:])
+    measured = args.frames - w
+    ncpu = os.cpu_count()
+    lines = [
+        (f"simgen bench: recipe={pipe['recipe']} {args.width}x{args.height} samples={args.samples} denoise=off "
+        f"device={bare['device']} cpus={ncpu} seed={args.seed} output.labels=[{args.labels}]"),
+        (f"frames: {args.frames} per pass (indices {args.start}..{args.start + args.frames - 1}), "
+        f"first {w} = warm-up, {measured} measured; order {args.order}"
+        + ("; gpu-like: render.threads=1, Blender pinned to one core, the worker thread to the others"
+           if args.gpu_like else "")),
+        f"output: {out} (previews {'on' if pipe['previews'] else 'off'}){' kept' if args.keep else ', removed'}",
+        "other load during each pass (CPUs busy with other processes / stolen by the hypervisor): "
+        + ", ".join(f"{k} {a:.2f}/{b:.2f}" for k, (a, b) in load.items())
+        + "  (should be ~0 for trustworthy figures)",
+        f"bare     (render_bare: Cycles, Combined only)  {fmt_stats(b_s)}",
+    ]
+    if "scene_build_s" in bare:
+        lines.append(f"         + scene sampling and build, outside the timing: "
+                     f"{1000 * statistics.fmean(bare['scene_build_s'][w:]):.1f} ms/frame")
+    lines += [
+        f"pipeline (simgen.pipeline.run, loop wall time) {fmt_stats(p_s)}",
+        (f"         start-up before the loop {pipe['startup_s']:.2f} s, end of run (index, coco.json, dataset.json, "
+        f"close) {pipe['finalize_s']:.3f} s = {1000 * pipe['finalize_s'] / args.frames:.1f} ms/frame amortized"),
+        f"         wrote {pipe['rendered']} frames, {pipe['images']} COCO images, {pipe['annotations']} annotations",
+        (f"CPU s/frame (all threads): bare {b_cpu:.3f} (= {quotient(b_cpu, b_s['mean'], 'its time', '.2f')} cores "
+         f"busy during the render), pipeline {p_cpu:.3f} (= {quotient(p_cpu, p_s['mean'], 'its time', '.2f')} cores); "
+         f"cpu ratio {quotient(p_cpu, b_cpu, 'the bare CPU time per frame')}"),
+        "pipeline stages (mean ms/frame over the measured frames):",
+        *stage_lines(pipe["stages"][w:], pipe["frame_s"][w:], pipe["overlap"]),
+        "memory (VmRSS now / ru_maxrss peak, per process):",
+    ]
+    if args.order == "interleaved":
+        lines += memory_lines("pipeline+bare", pipe)
+    else:
+        lines += memory_lines("bare", bare) + memory_lines("pipeline", pipe)
+    ci = ratio_ci(pipe["frame_s"][w:], bare["frame_s"][w:])
+    if args.sequence > 1:
+        flow_s = [f.get("flow", 0.0) for f in pipe["stages"][w:]]
+        with_flow = statistics.fmean(pipe["frame_s"][w:])
+        without = with_flow - statistics.fmean(flow_s)
+        lines += [
+            (f"flow (sequence.length={args.sequence}): with flow {with_flow:.3f} s/frame, without "
+             f"{without:.3f} s/frame (the flow stage: {1000 * statistics.fmean(flow_s):.1f} ms/frame)"),
+            f"flow_ratio={quotient(with_flow, without, 'the time without flow')}  (target < 1.10)",
+        ]
+    lines += [
+        ("overhead: 95 % bootstrap interval of the ratio "
+         + (f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"n/a (a bare frame's time is {BELOW_RESOLUTION})")
+         + " (paired by frame)"),
+        (f"overhead: ratio of medians {quotient(p_s['median'], b_s['median'], 'the bare median')}, median of "
+         f"per-frame ratios {paired}, mean incl. amortized end of run "
+         f"{quotient(p_s['mean'] + pipe['finalize_s'] / args.frames, b_s['mean'], 'the bare mean')}"
+         "  (target <= 1.10)"),
+        f"overhead_ratio={quotient(p_s['mean'], b_s['mean'], 'the bare mean')}",
+    ]
     return lines
 
 
@@ -474,74 +561,18 @@ def main(argv: list[str] | None = None) -> int:
     load = {}
     try:
         for kind in ["pipeline"] if args.order == "interleaved" else args.order.split(","):
-            (busy0, steal0), child0, t0 = system_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+            (busy0, steal0), child0 = system_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.monotonic()
             results[kind] = run_child(kind, args, str(out) if kind == "pipeline" else None)
-            (busy1, steal1), child1, t1 = system_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+            (busy1, steal1), child1 = system_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN)
+            t1 = time.monotonic()
             own = (child1.ru_utime + child1.ru_stime) - (child0.ru_utime + child0.ru_stime)
             load[kind] = ((busy1 - busy0 - own) / (t1 - t0), (steal1 - steal0) / (t1 - t0))
     finally:
         if created and not args.keep:
             shutil.rmtree(out, ignore_errors=True)
 
-    pipe = results["pipeline"]
-    if args.order == "interleaved":
-        bare = {"frame_s": pipe["bare_s"], "cpu_s": pipe["bare_cpu_s"], "device": pipe["device"]}
-    else:
-        bare = results["bare"]
-    w = args.warmup
-    b_s, p_s = summarize(bare["frame_s"][w:]), summarize(pipe["frame_s"][w:])
-    paired = summarize([p / b for p, b in zip(pipe["frame_s"][w:], bare["frame_s"][w:])])
-    b_cpu, p_cpu = statistics.fmean(bare["cpu_s"][w:]), statistics.fmean(pipe["cpu_s"][w:])
-    measured = args.frames - w
-    ncpu = os.cpu_count()
-    lines = [
-        (f"simgen bench: recipe={pipe['recipe']} {args.width}x{args.height} samples={args.samples} denoise=off "
-        f"device={bare['device']} cpus={ncpu} seed={args.seed} output.labels=[{args.labels}]"),
-        (f"frames: {args.frames} per pass (indices {args.start}..{args.start + args.frames - 1}), "
-        f"first {w} = warm-up, {measured} measured; order {args.order}"
-        + ("; gpu-like: render.threads=1, Blender pinned to one core, the worker thread to the others"
-           if args.gpu_like else "")),
-        f"output: {out} (previews {'on' if pipe['previews'] else 'off'}){' kept' if args.keep else ', removed'}",
-        "other load during each pass (CPUs busy with other processes / stolen by the hypervisor): "
-        + ", ".join(f"{k} {a:.2f}/{b:.2f}" for k, (a, b) in load.items())
-        + "  (should be ~0 for trustworthy figures)",
-        f"bare     (render_bare: Cycles, Combined only)  {fmt_stats(b_s)}",
-    ]
-    if "scene_build_s" in bare:
-        lines.append(f"         + scene sampling and build, outside the timing: "
-                     f"{1000 * statistics.fmean(bare['scene_build_s'][w:]):.1f} ms/frame")
-    lines += [
-        f"pipeline (simgen.pipeline.run, loop wall time) {fmt_stats(p_s)}",
-        (f"         start-up before the loop {pipe['startup_s']:.2f} s, end of run (index, coco.json, dataset.json, "
-        f"close) {pipe['finalize_s']:.3f} s = {1000 * pipe['finalize_s'] / args.frames:.1f} ms/frame amortized"),
-        f"         wrote {pipe['rendered']} frames, {pipe['images']} COCO images, {pipe['annotations']} annotations",
-        (f"CPU s/frame (all threads): bare {b_cpu:.3f} (= {b_cpu / b_s['mean']:.2f} cores busy during the render), "
-        f"pipeline {p_cpu:.3f} (= {p_cpu / p_s['mean']:.2f} cores); cpu ratio {p_cpu / b_cpu:.3f}"),
-        "pipeline stages (mean ms/frame over the measured frames):",
-        *stage_lines(pipe["stages"][w:], pipe["frame_s"][w:], pipe["overlap"]),
-        "memory (VmRSS now / ru_maxrss peak, per process):",
-    ]
-    if args.order == "interleaved":
-        lines += memory_lines("pipeline+bare", pipe)
-    else:
-        lines += memory_lines("bare", bare) + memory_lines("pipeline", pipe)
-    lo, hi = ratio_ci(pipe["frame_s"][w:], bare["frame_s"][w:])
-    if args.sequence > 1:
-        flow_s = [f.get("flow", 0.0) for f in pipe["stages"][w:]]
-        with_flow = statistics.fmean(pipe["frame_s"][w:])
-        without = with_flow - statistics.fmean(flow_s)
-        lines += [
-            (f"flow (sequence.length={args.sequence}): with flow {with_flow:.3f} s/frame, without "
-             f"{without:.3f} s/frame (the flow stage: {1000 * statistics.fmean(flow_s):.1f} ms/frame)"),
-            f"flow_ratio={with_flow / without:.3f}  (target < 1.10)",
-        ]
-    lines += [
-        f"overhead: 95 % bootstrap interval of the ratio [{lo:.3f}, {hi:.3f}] (paired by frame)",
-        (f"overhead: ratio of medians {p_s['median'] / b_s['median']:.3f}, median of per-frame ratios "
-        f"{paired['median']:.3f}, mean incl. amortized end of run "
-        f"{(p_s['mean'] + pipe['finalize_s'] / args.frames) / b_s['mean']:.3f}  (target <= 1.10)"),
-        f"overhead_ratio={p_s['mean'] / b_s['mean']:.3f}",
-    ]
+    lines = report(args, results, load, out)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
                                                "results": results}, indent=1))

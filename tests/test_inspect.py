@@ -202,3 +202,64 @@ def test_without_matplotlib_the_report_says_so(dataset, tmp_path, no_matplotlib,
     page = path.read_text()
     assert svg.NO_PLOTS in page and '<img class="plot"' not in page
     assert page.count("<figure>") >= 2 * 4 and "frames without annotations" in page and stats.frames == 6
+
+
+def _tiles(page: str) -> dict[tuple[int, str], np.ndarray]:
+    """(frame, caption) -> the contact sheet's picture, decoded (RGB)."""
+    import base64
+
+    tiles = {}
+    for uri, index, label in re.findall(r'<img src="data:image/jpeg;base64,([^"]+)" alt="frame (\d+) ([^"]*)"', page):
+        bgr = cv2.imdecode(np.frombuffer(base64.b64decode(uri), np.uint8), cv2.IMREAD_COLOR)
+        tiles[(int(index), html.unescape(label))] = bgr[..., ::-1]
+    return tiles
+
+
+def test_a_dataset_with_parts_shows_each_link_in_the_contact_sheet(dataset, tmp_path):
+    """output.labels=[parts] with the bundled arm as a catalog's object: each frame's row has a
+    parts picture whose pixels follow parts/ (each part id's pixels in its own colour, so the links
+    of one arm differ), captioned with the links the frame shows in part-id order as the meta names
+    them; a dataset without the parts label has no such picture."""
+    from simgen.labels.preview import id_colors
+    from simgen.paths import ASSET_DIR
+    from simgen.report.inspect import TILE_WIDTH, inspect
+
+    (tmp_path / "robots").mkdir()
+    shutil.copy(ASSET_DIR / "robots" / "arm.urdf", tmp_path / "robots" / "arm.urdf")
+    (tmp_path / "robots" / "robots.yaml").write_text(
+        "categories: [robot]\nassets:\n  - {mesh: arm.urdf, category: robot, scale: 0.6}\n")
+    root = tmp_path / "ds"
+    out = simgen_cli("objects.catalog=robots/robots.yaml", "objects.count=[1,2]", "output.labels=[parts]", "frames=2",
+                     "render.width=96", "render.height=72", "render.samples=1", "seed=1", f"output.dir={root}",
+                     cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    page = inspect(root, tmp_path / "r.html", frames=2, jobs=1)[0].read_text()
+    tiles = _tiles(page)
+    links_seen = 0
+    for index in (0, 1):
+        parts = read_png(root / f"parts/{index:06d}.png")
+        meta = json.loads((root / f"meta/{index:06d}.json").read_text())
+        links = {int(p["id"]): p["link"] for o in meta["objects"] for p in o.get("parts", ())}
+        present = [pid for pid in sorted(links) if np.count_nonzero(parts == pid)]
+        caption = "parts: " + ", ".join(links[pid] for pid in present)
+        assert (index, caption) in tiles, (caption, [k for k in tiles if k[0] == index])
+        picture = tiles[(index, caption)]
+        scale = max(1, TILE_WIDTH // parts.shape[1])
+        assert picture.shape[:2] == (parts.shape[0] * scale, parts.shape[1] * scale)
+        centres = picture[scale // 2::scale, scale // 2::scale].astype(int)  # one pixel per label pixel
+        ids, counts = np.unique(parts, return_counts=True)
+        colours = dict(zip(ids.tolist(), id_colors(ids).astype(int)))
+        far = np.abs(centres - np.stack([colours[i] for i in parts.ravel().tolist()]).reshape(centres.shape)).max(-1)
+        assert np.mean(far <= 40) > 0.85, np.mean(far <= 40)  # all but the names written on it and JPEG's edges
+        medians = {}
+        for pid, n in zip(ids.tolist(), counts.tolist()):
+            if n >= 12:
+                medians[pid] = np.median(centres[parts == pid], axis=0)
+                assert np.abs(medians[pid] - colours[pid]).max() <= 30, (pid, medians[pid], colours[pid])
+        owners = {int(p["id"]): int(o["instance_id"]) for o in meta["objects"] for p in o.get("parts", ())}
+        # a link whose colour is far from its arm's instance colour shows the parts label, not the instance's
+        links_seen += sum(1 for pid in medians if pid in links
+                          and np.abs(colours[pid] - id_colors([owners[pid]])[0].astype(int)).max() > 60)
+    assert links_seen >= 4
+    plain = inspect(dataset, tmp_path / "plain.html", frames=2, jobs=1)[0].read_text()
+    assert not (dataset / "parts").exists() and not any(label.startswith("parts") for _, label in _tiles(plain))

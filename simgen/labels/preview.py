@@ -185,6 +185,46 @@ def overlay(rgb: np.ndarray, instance: np.ndarray, annotations: Iterable[Mapping
     return out
 
 
+NAME_ROOM = 3
+""":func:`parts_preview` writes a part's name on it when the part has this many times the name's
+pixels (its box, outline included)."""
+
+
+def parts_preview(parts: np.ndarray, names: Mapping[int, str], scale: int = 1) -> np.ndarray:
+    """The ``parts`` label drawn for people: each part id in its own colour (:func:`colorize_ids`:
+    a link of an articulated object in its part id's, any other object in its instance id's, the
+    colour the box and mask overlay gives it), enlarged ``scale`` times (nearest neighbour), and
+    each part that ``names`` names ({part id: link name}: the meta's objects' ``parts``) labelled
+    with its name, white on a black outline, at its pixel nearest the centre of its pixels (a name
+    that would cover another, or one on a part of fewer than :data:`NAME_ROOM` times its name's
+    pixels, is left out, so that a name hides at most a third of its part: the inspect report's
+    caption lists them all). Returns a new (H * scale, W * scale, 3) uint8 array."""
+    parts = np.asarray(parts)
+    if parts.ndim != 2:
+        raise ValueError(f"parts must be (H, W), got shape {parts.shape}")
+    if scale > 1:
+        parts = cv2.resize(parts, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    out = np.ascontiguousarray(colorize_ids(parts))
+    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.3, 1
+    taken: list[tuple[int, int, int, int]] = []
+    for pid in sorted(names, key=lambda i: -int(np.count_nonzero(parts == i))):  # the largest parts first
+        vs, us = np.nonzero(parts == pid)
+        text = str(names[pid])
+        (tw, th), base = cv2.getTextSize(text, font, size, thick)
+        if len(us) < NAME_ROOM * (tw + 2) * (th + base + 2):
+            continue
+        k = int(np.argmin((us - us.mean()) ** 2 + (vs - vs.mean()) ** 2))
+        x = int(np.clip(us[k] - tw // 2, 0, max(out.shape[1] - tw, 0)))
+        y = int(np.clip(vs[k] + th // 2, th, out.shape[0] - 1))
+        box = (x - 1, y - th - 1, x + tw + 1, y + base + 1)
+        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+            continue
+        taken.append(box)
+        cv2.putText(out, text, (x, y), font, size, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(out, text, (x, y), font, size, (255, 255, 255), thick, cv2.LINE_AA)
+    return out
+
+
 _SUB = 16
 """Sub-pixel drawing: OpenCV's ``shift`` of 4 bits (1/16 px)."""
 

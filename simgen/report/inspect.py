@@ -4,7 +4,7 @@ training on it.
 One pass over every frame (in worker processes, one frame in memory per worker) gathers
 small per-frame summaries that are folded into fixed-bin histograms and counters, so memory
 does not grow with the dataset; then ``frames`` frames sampled evenly are drawn on a contact
-sheet (box and mask overlay, depth, normals, flow). The page has no external resource:
+sheet (box and mask overlay, the parts label, depth, normals, flow). The page has no external resource:
 pictures and plots (SVG drawn by matplotlib, see simgen.report.svg) are inline ``data:`` URIs.
 """
 
@@ -31,7 +31,7 @@ from simgen.io.dataset.layout import frame_name
 from simgen.io.files import atomic_open, read_npy, read_npz, read_png
 from simgen.io.names import META_DIR
 from simgen.labels.flow import flow_to_color
-from simgen.labels.preview import depth_preview, normal_preview, overlay, pose_overlay, tracks_preview
+from simgen.labels.preview import depth_preview, normal_preview, overlay, parts_preview, pose_overlay, tracks_preview
 from simgen.report import mpl, svg
 from simgen.report.dataset import Dataset, annotations_of, extra
 
@@ -222,6 +222,9 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
     if any((a.get("simgen") or {}).get("box3d") for a in anns):  # datasets made before 3D boxes have none
         skeletons = {int(c["id"]): c.get("skeleton", []) for c in ds.categories}
         tiles.append(("3D boxes and keypoints", image_data_uri(pose_overlay(rgb, anns, skeletons))))
+    parts = inside(root, f"parts/{name}.png", f"frame {index}")
+    if parts.is_file():  # output.labels=[parts] (or tracks, bop): each link of a robot in its own colour
+        tiles.append(parts_tile(read_png(parts), meta))
     depth = inside(root, f"depth/{name}.npy", f"frame {index}")
     if depth.is_file():
         tiles.append(("depth", image_data_uri(depth_preview(read_npy(depth)))))
@@ -240,6 +243,18 @@ def frame_tiles(ds: Dataset, index: int) -> tuple[list[tuple[str, str]], str]:
             break
     caption = f"frame {index}: {len(anns)} object(s)"
     return tiles, caption
+
+
+def parts_tile(parts: np.ndarray, meta: dict) -> tuple[str, str]:
+    """The parts label of a frame as (caption, data URI): each part in its colour, each link named
+    on the picture (small frames enlarged first, so that the names fit) and in the caption, in
+    part-id order, as the meta's objects' ``parts`` name them."""
+    links = {int(p["id"]): str(p["link"]) for o in meta.get("objects", ()) for p in o.get("parts", ())}
+    seen = set(np.unique(parts).tolist())
+    shown = {pid: link for pid, link in sorted(links.items()) if pid in seen}
+    scale = max(1, TILE_WIDTH // parts.shape[1])
+    caption = "parts" + (f": {', '.join(shown.values())}" if shown else "")
+    return caption, image_data_uri(parts_preview(parts, shown, scale))
 
 
 def track_tiles(ds: Dataset) -> list[tuple[str, str]]:

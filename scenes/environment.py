@@ -161,10 +161,16 @@ class Config:
     animation: str = setting("still", choices=ANIMATION_MODES)
     """The file's own animation (keyframes, parents, constraints; a driver's script never runs):
     still, the file as it was saved; draw, each scene (a frame, or a whole sequence) at a frame
-    drawn uniformly from the file's frame range; play, a sequence plays it from a drawn frame, one
-    file frame a step, turning back at its ends. The parts move and every label follows them
-    (flow and tracks too); a part whose geometry deforms (an armature's skinning, shape keys) is
-    drawn as Blender evaluates it at the frame, exact, with draw, and refused with play."""
+    drawn uniformly from the animation's own frame range (a .blend's saved range, a USD stage's
+    time codes, the keyframes of a glTF clip's or an FBX's actions, NLA strips counted); play, a
+    sequence plays it from a drawn frame, one file frame a step, turning back at its ends. The
+    parts move and every label follows them (flow and tracks too); a part whose geometry deforms
+    (an armature's skinning, shape keys) is drawn as Blender evaluates it at the frame, exact, with
+    draw, and refused with play."""
+    animation_clip: Optional[str] = setting(None, example="walk")
+    """A glTF file's animation (clip) that scene.animation draws or plays, by name, over its own
+    frame range; null: the file's first, the one Blender's importer plays. A name the file lacks is
+    refused, its clips listed; other files have no named clips (null only)."""
 
 
 def animation_frames(sc: Config, env: Environment, rng: np.random.Generator, length: int) -> list[int] | None:
@@ -510,7 +516,7 @@ def in_view(cam: Camera, margin: float = 0.1) -> Callable[[np.ndarray], np.ndarr
 def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator, length: int) -> list[Scene]:
     sc = settings.scene
     build = SceneBuilder(settings, catalog, rng)
-    saved = load_environment(file_of(sc))
+    saved = load_environment(file_of(sc)).clip(sc.animation_clip)
     frames = animation_frames(sc, saved, rng, length)
     env = saved if frames is None else saved.at(frames[0])  # objects placed where the parts are at the first step
     surfaces = surfaces_of(env, sc)
@@ -563,8 +569,10 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
             seen, cam, draw = best
         return cam, {**draw, "eye": cam.camera_to_world[:3, 3].tolist(), "tries": tries, "visible": seen}
 
+    a = saved.animation
     animation = None if frames is None else (
-        lambda step: {"animation": {"mode": sc.animation, "frame": frames[step], "fps": saved.animation.fps}})
+        lambda step: {"animation": {"mode": sc.animation, "frame": frames[step], "fps": a.fps, "clip": a.clip,
+                                    "frames": list(a.frames)}})
     return build.scenes(length, view, animation)
 
 

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".blend", ".glb", ".gltf", ".usd", ".usda", ".usdc", ".usdz", ".fbx", ".obj")
 """The environment files simgen reads (simgen.blender.environment.IMPORTERS)."""
-EXTRACTION = 5
+EXTRACTION = 6
 """The version of the extraction's output: a cache written by another is made again."""
 MAX_FILE_BYTES = 4 << 30
 """The largest environment file read (4 GiB)."""
@@ -105,10 +105,13 @@ class Marker:
 
 @dataclass(frozen=True, eq=False)
 class Animation:
-    """A scene file's own motion over its frame range, as Blender evaluated it when the file was read."""
+    """A scene file's own motion over its frame range (one clip's), as Blender evaluated it when the
+    file was read."""
 
     frames: tuple[int, int]
-    """The file's first and last frame (at most 2000 frames from the first)."""
+    """The animation's first and last frame (at most 2000 frames from the first): the saved range of
+    a .blend, the start and end time codes of a USD stage, the keyframes of a glTF clip's or an
+    FBX's actions."""
     current: int
     """The frame the file was saved at: the one :attr:`Environment.parts` hold."""
     fps: float
@@ -122,7 +125,15 @@ class Animation:
     """The parts whose vertex count changes over the range (a remesh, a boolean): simgen holds none
     of their frames and refuses to draw or play the animation."""
     shapes: Path | None = None
-    """The extraction's ``shapes.npz``: each deforming part's (frames, V, 3) float32 local vertices."""
+    """The extraction's ``shapes-<clip>.npz``: each deforming part's (frames, V, 3) float32 local vertices."""
+    clip: str | None = None
+    """The glTF animation (clip) this is, by name (Blender's importer's: the file's, or ``Anim_<k>``
+    for an unnamed one); None: the file's one animation (a .blend, USD, FBX)."""
+
+    @property
+    def moves(self) -> bool:
+        """Whether anything moves or deforms in it."""
+        return bool(self.matrices or self.deforming or self.changing)
 
     def shape(self, name: str, frame: int) -> np.ndarray:
         """The deforming part ``name``'s (V, 3) local vertices at ``frame``."""
@@ -145,8 +156,21 @@ def _at(env: "Environment", frame: int) -> "Environment":
         meshes[key] = trimesh.Trimesh(a.shape(key, frame), env.meshes[key].faces, process=False)
     parts = tuple(dataclasses.replace(
         p, matrix=a.matrices[p.name][frame - a.frames[0]] if p.name in a.matrices else p.matrix,
-        mesh=dataclasses.replace(p.mesh, frame=frame) if p.mesh.key in a.deforming else p.mesh) for p in env.parts)
+        mesh=dataclasses.replace(p.mesh, frame=frame, clip=a.clip) if p.mesh.key in a.deforming else p.mesh)
+        for p in env.parts)
     return dataclasses.replace(env, parts=parts, meshes=meshes)
+
+
+@functools.lru_cache(maxsize=64)
+def _clip(env: "Environment", name: str) -> "Environment":
+    for a in env.clips:
+        if a.clip == name:
+            return dataclasses.replace(env, animation=a if a.moves else None)
+    if not env.clips:
+        raise SimgenError(f"scene.animation_clip={name}: {env.file} has no named animations (clips are a glTF's "
+                          "animations); set scene.animation_clip=null")
+    raise SimgenError(f"scene.animation_clip={name}: {env.file} has no animation of that name; its clips: "
+                      + ", ".join(a.clip for a in env.clips))
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,7 +191,17 @@ class Environment:
     markers: tuple[Marker, ...] = ()
     """Its objects hidden from rendering, as boxes (:class:`Marker`)."""
     animation: Animation | None = None
-    """What the file's own animation moves (:class:`Animation`); None: nothing moves in it."""
+    """What the file's own animation moves (:class:`Animation`; a glTF's first clip, as Blender's
+    importer plays it, or the one :meth:`clip` picks); None: nothing moves in it."""
+    clips: tuple[Animation, ...] = ()
+    """A glTF's animations (clips), in the order Blender's importer lays them out, the first the one
+    it plays; each may move nothing (:attr:`Animation.moves`). (): a file without named clips."""
+
+    def clip(self, name: str | None) -> "Environment":
+        """This environment with the glTF clip ``name`` (one of :attr:`clips`) as its animation (None
+        where that clip moves nothing); ``name`` None: as it is. One-line SimgenError listing the
+        file's clips where it has none of that name."""
+        return self if name is None else _clip(self, name)
 
     def at(self, frame: int) -> "Environment":
         """This environment with its parts where the file's animation has them at ``frame`` (one of
@@ -336,21 +370,29 @@ def _load(p: Path, size: int, mtime: int) -> Environment:
                       markers=tuple(Marker(name=m["name"], lo=np.asarray(m["lo"], float), hi=np.asarray(m["hi"], float),
                                            collections=tuple(m["collections"]), props=dict(m["props"]))
                                     for m in data["markers"]),
-                      animation=_animation(data.get("animation"), folder))
+                      **_animation(data.get("animation"), folder))
     for s in env.skipped:
         log.warning("scene.file=%s: left out %s", p, s)
     return env
 
 
-def _animation(data: dict[str, Any] | None, folder: Path) -> Animation | None:
+def _animation(data: dict[str, Any] | None, folder: Path) -> dict[str, Any]:
+    """The extraction's animation as :class:`Environment`'s ``animation`` (its first clip's, or None
+    where nothing moves in it) and ``clips`` (the named ones)."""
     if not data:
-        return None
-    shapes = folder / "shapes.npz"
-    with np.load(shapes) as z:
-        deforming = tuple(sorted(z.files))
-    return Animation(frames=(int(data["frame_start"]), int(data["frame_end"])), current=int(data["current"]),
-                     fps=float(data["fps"]), deforming=deforming, changing=tuple(data["changing"]), shapes=shapes,
-                     matrices={k: np.asarray(v, float).reshape(-1, 4, 4) for k, v in data["parts"].items()})
+        return {}
+    clips = []
+    for i, c in enumerate(data["clips"]):
+        shapes = folder / f"shapes-{i}.npz"
+        with np.load(shapes) as z:
+            deforming = tuple(sorted(z.files))
+        clips.append(Animation(frames=(int(c["frame_start"]), int(c["frame_end"])), current=int(data["current"]),
+                               fps=float(data["fps"]), deforming=deforming, changing=tuple(c.get("changing", ())),
+                               shapes=shapes, clip=c["name"],
+                               matrices={k: np.asarray(v, float).reshape(-1, 4, 4)
+                                         for k, v in c.get("parts", {}).items()}))
+    return {"animation": clips[0] if clips[0].moves else None,
+            "clips": tuple(a for a in clips if a.clip is not None)}
 
 
 def _extract(p: Path, folder: Path) -> None:
@@ -377,7 +419,7 @@ def environment_mesh(ref: EnvironmentMesh) -> trimesh.Trimesh:
     """The local mesh of an environment file's object (at its deformed frame, if it names one)."""
     env = load_environment(ref.file)
     if ref.frame is not None:
-        env = env.at(ref.frame)
+        env = env.clip(ref.clip).at(ref.frame)
     try:
         return env.meshes[ref.key]
     except KeyError:

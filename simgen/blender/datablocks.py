@@ -104,13 +104,13 @@ class Datablocks:
     def deformed(self, mesh: EnvironmentMesh) -> bpy.types.Mesh:
         """A copy of an environment object's mesh (the file's materials) with its vertices where the
         file's animation has them at ``mesh.frame`` (the extraction's, :func:`environment_mesh`)."""
-        base = self.mesh(dataclasses.replace(mesh, frame=None))
+        base = self.mesh(dataclasses.replace(mesh, frame=None, clip=None))
         v = np.asarray(environment_mesh(mesh).vertices, np.float32)
         if len(v) != len(base.vertices):
             raise SimgenError(f"scene.file={mesh.file}: object {mesh.key!r} has {len(base.vertices)} vertices as "
                               f"Blender reads it here and {len(v)} in its extraction at frame {mesh.frame}")
         me = base.copy()
-        me.name = f"{base.name}@{mesh.frame}"
+        me.name = f"{base.name}@{mesh.frame}" if mesh.clip is None else f"{base.name}@{mesh.clip}@{mesh.frame}"
         me.vertices.foreach_set("co", v.ravel())
         me.update()
         return me

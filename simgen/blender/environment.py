@@ -87,9 +87,10 @@ class Loaded:
     markers: list[dict[str, Any]] = field(default_factory=list)
     """Its meshes and empties hidden from rendering: name, world box (lo, hi), collections, props."""
     animation: Optional[dict[str, Any]] = None
-    """With ``load(..., animation=True)`` and a file whose scene moves (:func:`_animation`): its frame
-    range, frames per second, the world matrix at every frame of each part that moves, and the
-    parts whose geometry deforms; None otherwise."""
+    """With ``load(..., animation=True)`` and a file whose scene moves (:func:`_animation`): frames per
+    second and, per clip (a glTF's animations; else the file's one), its name, its own frame range,
+    the world matrix at every frame of each part that moves, and the parts whose geometry deforms;
+    None otherwise."""
 
 
 def _left_out(kind: str, name: str, path: Path | str, why: str, means: str) -> str:
@@ -117,7 +118,7 @@ def _import(path: Path, scene: bpy.types.Scene, tmp: Path, skipped: list[str]) -
         elif kind == "fbx":
             bpy.ops.import_scene.fbx(filepath=str(path))
         elif kind == "usd":
-            bpy.ops.wm.usd_import(filepath=str(path), set_frame_range=False, create_world_material=False)
+            bpy.ops.wm.usd_import(filepath=str(path), set_frame_range=True, create_world_material=False)
 
 
 MTLLIB = re.compile(rb"^[ \t]*mtllib[ \t]+(.*?)[ \t]*\r?$", re.MULTILINE)
@@ -273,7 +274,7 @@ def load(path: str | Path, prefix: str = "env", max_pixels: int = MAX_IMAGE_PIXE
             raise SimgenError(f"scene.file={path}: Blender cannot read it: {' '.join(str(e).split())[:300]}") from None
         loaded = _evaluate(path, scene, prefix)
         if animation:
-            loaded.animation = _animation(path, scene, loaded.parts)
+            loaded.animation = _animation(path, scene, loaded.parts, IMPORTERS[path.suffix.lower()])
         if scene.world is not None and scene.world.node_tree is not None:
             loaded.world = scene.world
             loaded.world.name = f"{prefix}:world"
@@ -416,14 +417,82 @@ def _named_instances(dg: bpy.types.Depsgraph) -> Iterator[tuple[str, Any]]:
 MAX_ANIMATION_FRAMES = 2000
 """Frames of a file's animation read at most (from its first frame on)."""
 ANIMATED = ("objects", "meshes", "shape_keys", "armatures", "curves", "lattices", "node_groups", "cameras", "lights")
-"""The kinds of datablock whose animation (an action or drivers) may move or deform what a file renders."""
+"""The kinds of datablock whose animation (an action, NLA strips or drivers) may move or deform what a file renders."""
+
+
+def _owners() -> list[Any]:
+    """The animation data of every datablock of the kinds :data:`ANIMATED`."""
+    return [ad for kind in ANIMATED for block in getattr(bpy.data, kind)
+            if (ad := getattr(block, "animation_data", None)) is not None]
+
+
+def _plays(ad: Any) -> bool:
+    """Whether the animation data ``ad`` moves anything: an active action, drivers, or a strip on an
+    unmuted NLA track (a .blend animated by NLA strips alone)."""
+    return ad.action is not None or len(ad.drivers) > 0 or (
+        ad.use_nla and any(not t.mute and any(not s.mute for s in t.strips) for t in ad.nla_tracks))
 
 
 def _animated() -> bool:
-    """Whether any datablock of the kinds :data:`ANIMATED` has an action or drivers."""
-    return any(ad is not None and (ad.action is not None or len(ad.drivers))
-               for kind in ANIMATED for block in getattr(bpy.data, kind)
-               for ad in [getattr(block, "animation_data", None)])
+    """Whether anything may move: a datablock of the kinds :data:`ANIMATED` that :func:`_plays`, or a
+    cache file (a USD or Alembic stage's animation: transform cache constraints, mesh sequence
+    cache modifiers)."""
+    return len(bpy.data.cache_files) > 0 or any(_plays(ad) for ad in _owners())
+
+
+def _keyframes(owners: list[Any]) -> tuple[int, int] | None:
+    """The frames the animation plays over: from the first to the last keyframe of every active
+    action (its ``frame_range``: its manual range where it has one) and the placement of every
+    strip on an unmuted NLA track; None where there is none (drivers alone)."""
+    import math
+
+    lo, hi = math.inf, -math.inf
+    for ad in owners:
+        if ad.action is not None:
+            a, b = ad.action.frame_range
+            lo, hi = min(lo, a), max(hi, b)
+        if ad.use_nla:
+            for t in ad.nla_tracks:
+                for strip in () if t.mute else t.strips:
+                    if not strip.mute:
+                        lo, hi = min(lo, strip.frame_start), max(hi, strip.frame_end)
+    return None if lo > hi else (math.floor(lo + 1e-6), math.ceil(hi - 1e-6))
+
+
+def _gltf_clips(owners: list[Any]) -> list[str]:
+    """A glTF's animations (clips) as Blender's importer lays them out: each on muted NLA tracks of
+    its name (made unique by the importer), one per datablock it moves, the file's first on top and
+    also made each datablock's active action. The first returned is the one the active actions
+    play; the others follow from the top track down."""
+    names: list[str] = []
+    first = None
+    for ad in owners:
+        for t in reversed(ad.nla_tracks):  # top first
+            if not len(t.strips):
+                continue
+            strip = t.strips[0]
+            if first is None and ad.action is not None and strip.action == ad.action and \
+                    strip.action_slot == ad.action_slot:
+                first = t.name
+            if t.name not in names:
+                names.append(t.name)
+    if first is not None:
+        names.remove(first)
+        names.insert(0, first)
+    return names
+
+
+def _play_clip(owners: list[Any], clip: str) -> None:
+    """Make the glTF clip ``clip`` the one that plays: each datablock's active action (and slot) the
+    strip on its NLA track of that name; none for a datablock the clip does not move."""
+    for ad in owners:
+        strip = next((t.strips[0] for t in ad.nla_tracks if t.name == clip and len(t.strips)), None)
+        if strip is None:
+            if ad.action is not None:
+                ad.action = None
+        else:
+            ad.action = strip.action
+            ad.action_slot = strip.action_slot
 
 
 def _coordinates(ob: bpy.types.Object) -> np.ndarray:
@@ -441,66 +510,96 @@ MAX_SHAPE_BYTES = 1 << 30
 """Most bytes of deforming parts' vertices (float32, every frame) a file's animation may hold."""
 
 
-def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart]) -> dict[str, Any] | None:
-    """What the file's own animation does over its frame range (at most :data:`MAX_ANIMATION_FRAMES`
-    frames; Blender evaluates it, no script runs): the world matrix at every frame of each part
-    whose matrix changes (keyframes, parents, constraints), and of each part whose geometry changes
-    (an armature's skinning, shape keys, animated modifiers) its vertices at every frame (``shapes``:
-    its object's name, the parts' mesh key -> (frames, V, 3) float32, local) or, where its vertex
-    count changes, that name in ``changing``. None for a file with no animation, or a range of one frame. The scene is left at
-    its current frame. SimgenError where the deforming parts' vertices would pass
-    :data:`MAX_SHAPE_BYTES`."""
-    start, end = scene.frame_start, min(scene.frame_end, scene.frame_start + MAX_ANIMATION_FRAMES - 1)
-    if end <= start or not _animated():
+def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart],
+               kind: str = "blend") -> dict[str, Any] | None:
+    """What the file's own animation does (Blender evaluates it, no script runs), per clip: its name
+    (a glTF's animation; None for a file's one animation), its frame range and what moves over it
+    (:func:`_evaluate_range`). The range is the animation's own: the saved scene's for a .blend, the
+    stage's start and end time codes for USD, and the keyframes of the actions (and NLA strips) that
+    play for glTF, FBX and OBJ (their importers leave the scene at 1-250), at most
+    :data:`MAX_ANIMATION_FRAMES` frames. A glTF's clips are read each in turn, the first (the one
+    Blender's importer plays) first. Returns ``{"current", "fps", "clips": [...]}``, or None for a
+    file in which nothing moves and that names no clip. The scene is left at its current frame with
+    the actions it had."""
+    if not _animated():
         return None
-    layer, current = scene.view_layers[0], scene.frame_current
+    owners = _owners()
+    clips: list[str | None] = _gltf_clips(owners) if kind == "gltf" else []
+    current = scene.frame_current
+    saved = [(ad, ad.action, ad.action_slot) for ad in owners]
+    out = []
+    with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
+        for clip in clips or [None]:
+            try:
+                if clip is not None:
+                    _play_clip(owners, clip)
+                if kind in ("blend", "usd"):
+                    frames = scene.frame_start, scene.frame_end
+                else:
+                    frames = _keyframes(owners) or (scene.frame_start, scene.frame_end)
+                start, end = frames[0], min(frames[1], frames[0] + MAX_ANIMATION_FRAMES - 1)
+                moved = _evaluate_range(path, scene, parts, start, end) if end > start and _animated() else {}
+                out.append({"name": clip, "frame_start": start, "frame_end": end, **moved})
+            finally:
+                for ad, action, slot in saved:
+                    if ad.action != action:
+                        ad.action = action
+                    if action is not None and ad.action_slot != slot:
+                        ad.action_slot = slot
+                scene.frame_set(current)
+    if not clips and not out[0].get("parts") and not out[0].get("shapes") and not out[0].get("changing"):
+        return None
+    return {"current": current, "fps": scene.render.fps / scene.render.fps_base, "clips": out}
+
+
+def _evaluate_range(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart], start: int,
+                    end: int) -> dict[str, Any]:
+    """What the file's animation does from ``start`` to ``end``, as Blender evaluates it (within a
+    temp_override of ``scene``): the world matrix at every frame of each part whose matrix changes
+    (keyframes, parents, constraints), and of each part whose geometry changes (an armature's
+    skinning, shape keys, animated modifiers) its vertices at every frame (``shapes``: its object's
+    name, the parts' mesh key -> (frames, V, 3) float32, local) or, where its vertex count changes,
+    that name in ``changing``. SimgenError where the deforming parts' vertices would pass
+    :data:`MAX_SHAPE_BYTES`."""
     reference = {p.name: p.matrix for p in parts}
     moved: dict[str, dict[int, np.ndarray]] = {}  # part name -> {frame: its matrix where not the saved one}
-    with bpy.context.temp_override(scene=scene, view_layer=layer):
+    dg = bpy.context.evaluated_depsgraph_get()
+    could = set()  # objects (by name: their parts' mesh key, instances too) that could deform: meshes
+    for name, inst in _named_instances(dg):  # with modifiers or shape keys, curves, text, ...
+        ob = inst.object
+        if name in reference and ob.type in GEOMETRY and (
+                ob.type != "MESH" or len(ob.original.modifiers) or ob.original.data.shape_keys is not None):
+            could.add(ob.original.name)
+    first: dict[str, np.ndarray] = {}  # their vertices at the first frame
+    shapes: dict[str, dict[int, np.ndarray]] = {}  # those that deform: {frame: vertices} where not the first's
+    size = 0
+    for f in range(start, end + 1):
+        scene.frame_set(f)
         dg = bpy.context.evaluated_depsgraph_get()
-        could = set()  # objects (by name: their parts' mesh key, instances too) that could deform: meshes
-        for name, inst in _named_instances(dg):  # with modifiers or shape keys, curves, text, ...
-            ob = inst.object
-            if name in reference and ob.type in GEOMETRY and (
-                    ob.type != "MESH" or len(ob.original.modifiers) or ob.original.data.shape_keys is not None):
-                could.add(ob.original.name)
-        first: dict[str, np.ndarray] = {}  # their vertices at the first frame
-        shapes: dict[str, dict[int, np.ndarray]] = {}  # those that deform: {frame: vertices} where not the first's
-        size = 0
-        try:
-            for f in range(start, end + 1):
-                scene.frame_set(f)
-                dg = bpy.context.evaluated_depsgraph_get()
-                done = set()
-                for name, inst in _named_instances(dg):
-                    if name in reference:
-                        m = np.array(inst.matrix_world, dtype=np.float64)
-                        if np.abs(m - reference[name]).max() > 1e-9:
-                            moved.setdefault(name, {})[f] = m
-                        key = inst.object.original.name
-                        if key in could and key not in done:
-                            done.add(key)
-                            v = _coordinates(inst.object).astype(np.float32)
-                            if key not in first:
-                                first[key] = v
-                            elif v.shape != first[key].shape or np.abs(v - first[key]).max(initial=0) > 1e-7:
-                                shapes.setdefault(key, {})[f] = v
-                                size += v.nbytes
-                if size > MAX_SHAPE_BYTES:
-                    raise SimgenError(f"scene.file={path}: its deforming parts ({', '.join(shapes)}) hold more than "
-                                      f"{MAX_SHAPE_BYTES >> 20} MB of vertices over its frame range; shorten the range "
-                                      "or hide them from rendering")
-        finally:
-            scene.frame_set(current)
+        done = set()
+        for name, inst in _named_instances(dg):
+            if name in reference:
+                m = np.array(inst.matrix_world, dtype=np.float64)
+                if np.abs(m - reference[name]).max() > 1e-9:
+                    moved.setdefault(name, {})[f] = m
+                key = inst.object.original.name
+                if key in could and key not in done:
+                    done.add(key)
+                    v = _coordinates(inst.object).astype(np.float32)
+                    if key not in first:
+                        first[key] = v
+                    elif v.shape != first[key].shape or np.abs(v - first[key]).max(initial=0) > 1e-7:
+                        shapes.setdefault(key, {})[f] = v
+                        size += v.nbytes
+        if size > MAX_SHAPE_BYTES:
+            raise SimgenError(f"scene.file={path}: its deforming parts ({', '.join(shapes)}) hold more than "
+                              f"{MAX_SHAPE_BYTES >> 20} MB of vertices over its frame range; shorten the range "
+                              "or hide them from rendering")
     moving = {name: np.array([at.get(f, reference[name]) for f in range(start, end + 1)]) for name, at in moved.items()}
     changing = sorted(n for n, at in shapes.items() if any(v.shape != first[n].shape for v in at.values()))
     deforming = {n: np.stack([at.get(f, first[n]) for f in range(start, end + 1)]) for n, at in shapes.items()
                  if n not in changing}
-    if not moving and not deforming and not changing:
-        return None
-    return {"frame_start": start, "frame_end": end, "current": current,
-            "fps": scene.render.fps / scene.render.fps_base,
-            "parts": {name: m.reshape(len(m), 16).tolist() for name, m in moving.items()},
+    return {"parts": {name: m.reshape(len(m), 16).tolist() for name, m in moving.items()},
             "shapes": deforming, "changing": changing}
 
 
@@ -547,8 +646,8 @@ def extract(path: Path, folder: Path) -> None:
         keys[key] = i
     np.savez(folder / "meshes.npz", **arrays)
     animation = loaded.animation
-    if animation is not None:  # deforming parts' vertices at every frame: a file of their own
-        np.savez(folder / "shapes.npz", **animation.pop("shapes"))
+    for i, clip in enumerate(animation["clips"] if animation is not None else ()):
+        np.savez(folder / f"shapes-{i}.npz", **clip.pop("shapes", {}))  # deforming parts' vertices: a file a clip
     data = {"parts": [{"name": p.name, "object": p.mesh, "mesh": keys[p.mesh], "matrix": p.matrix.tolist(), "collections": p.collections,
                        "materials": p.materials, "props": p.props} for p in loaded.parts],
             "cameras": loaded.cameras, "lights": loaded.lights, "skipped": loaded.skipped, "world": loaded.world is not None,

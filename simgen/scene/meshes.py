@@ -88,12 +88,16 @@ class EnvironmentMesh:
     frame: int | None = None
     """For an object whose geometry the file's animation deforms: the frame it is evaluated at
     (:meth:`simgen.assets.environment.Environment.at`); None: as the file was saved."""
+    clip: str | None = None
+    """With a frame: the glTF animation (clip) it is evaluated in
+    (:meth:`simgen.assets.environment.Environment.clip`); None: the file's one animation."""
 
     @property
     def stem(self) -> str:
         """``<file stem>_<object name>`` (characters outside [A-Za-z0-9._-] as ``_``), ``_f<frame>``
-        after it for a deformed frame."""
-        return plain_name(f"{self.file.stem}_{self.key}" + ("" if self.frame is None else f"_f{self.frame}"))
+        after it for a deformed frame (``_<clip>_f<frame>`` in a named clip)."""
+        at = "" if self.frame is None else f"_f{self.frame}" if self.clip is None else f"_{self.clip}_f{self.frame}"
+        return plain_name(f"{self.file.stem}_{self.key}{at}")
 
     @property
     def name(self) -> str:

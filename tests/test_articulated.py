@@ -463,7 +463,17 @@ CORPUS = {
     "dae-mesh": (_dae, r"the mesh box\.dae \(\.dae\), which MuJoCo cannot read; convert it to \.obj"),
     "unknown-link": (lambda t: _urdf(extra='<joint name="j2" type="fixed"><parent link="armm"/>'
                                            '<child link="x"/></joint>'), r"parent link 'armm'.*did you mean 'arm'"),
-    "not-xml": (lambda t: "<robot><link", r"not readable as XML"),
+    "not-xml": (lambda t: "<robot><link", r"not readable as XML .*; fix the XML there"),
+    "xacro": (lambda t: _urdf(extra='<link name="imu"/><joint name="j2" type="fixed"><parent link="arm"/>'
+                                    '<child link="imu"/><origin xyz="$(optenv IMU_XYZ 0 0 0.1)"/></joint>'),
+              r"robot\.urdf: it is a xacro file never expanded \('\$\(optenv IMU_XYZ 0 0 0\.1\)' on line 9 is "
+              r"xacro's to fill in\); run xacro first \(pip install xacro; xacro robot\.urdf > robot\.expanded\.urdf\)"),
+    "xacro-macro": (lambda t: _urdf(extra='<xacro:wheel prefix="left"/>'), r"\('<xacro:wheel' on line .*run xacro first"),
+    "commas": (lambda t: _urdf(extra='<link name="c"/><joint name="j2" type="fixed"><parent link="arm"/>'
+                                     '<child link="c"/><origin xyz="0.07, 0, -0.69"/></joint>'),
+               r"joint 'j2' has <origin xyz='0\.07, 0, -0\.69'>, numbers separated by commas; .* remove the commas"),
+    "no-links": (lambda t: '<robot name="soft"><deformable name="torus"/></robot>',
+                 r"it defines no <link> .*: give it <link> elements"),
     "mimic-nothing": (lambda t: _urdf(extra='<link name="c"/><joint name="j2" type="revolute"><parent link="arm"/>'
                                             '<child link="c"/><limit lower="0" upper="1"/><mimic joint="nope"/>'
                                             '</joint>'), r"mimics 'nope', which is no moving joint"),
@@ -530,13 +540,13 @@ MJCF_CASES = {
     "dae": ('<asset><mesh file="meshes/box.dae"/></asset>', r"the mesh box\.dae \(\.dae\), which MuJoCo cannot read"),
     "model-asset": ('<asset><model name="m" file="other.xml"/></asset>', r"<model name='m'> names the file"),
     "ball-joint": ('<worldbody><body><joint type="ball"/><geom size="1"/></body></worldbody>',
-                   r"is a ball joint, which simgen does not move yet"),
+                   r"is a ball joint, which simgen does not move yet; take it out, or make it three hinges"),
     "reversed-range": ('<worldbody><body><joint name="h" range="1 -1"/><geom size="1"/></body></worldbody>',
                        r"joint 'h' has its range reversed \(1 > -1\); swap them"),
     "undefined-mesh": ('<worldbody><body><geom type="mesh" mesh="nothing"/></body></worldbody>',
                        r"names the mesh 'nothing', which the file does not define"),
     "mujoco-error": ('<worldbody><body><joint type="hinge" axis="0 0 0"/><geom size="1"/></body></worldbody>',
-                     r"MuJoCo cannot (read|compile) it: .*axis"),
+                     r"MuJoCo cannot (read|compile) it \(.*axis"),
 }
 
 
@@ -548,6 +558,114 @@ def test_bad_mjcf_is_one_line(case, tmp_path):
     with pytest.raises(SimgenError, match=message) as e:
         load_articulated(path)
     assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_a_xacro_comment_is_no_xacro(tmp_path):
+    """Generated URDFs keep xacro's name in comments and the namespace on <robot>: neither is refused."""
+    text = _urdf().replace('<robot name="two">', '<robot name="two" xmlns:xacro="http://ros.org/wiki/xacro">'
+                           '<!-- from two.urdf.xacro: ${width} $(find two_description) -->')
+    assert load_articulated(_model(tmp_path, text)).name == "two"
+
+
+# ------------------------------------------------------------------ what a package ships: left out with a warning
+
+
+ZERO_TOE = _urdf(extra='<link name="toe"><visual><geometry><sphere radius="0.0"/></geometry></visual>'
+                       '<collision><geometry><sphere radius="0.03"/></geometry></collision></link>'
+                       '<joint name="toe_joint" type="fixed"><parent link="arm"/><child link="toe"/></joint>')
+
+
+def test_a_visual_of_size_0_is_left_out_with_one_warning_naming_the_link(tmp_path, caplog):
+    """pybullet's laikago has toe spheres of radius 0 (MuJoCo refuses them, naming neither link nor
+    line): left out, with one warning naming the file and the link; the other visuals stay."""
+    path = _model(tmp_path, ZERO_TOE)
+    with caplog.at_level("WARNING", logger="simgen.assets.articulated"):
+        model = load_articulated(path)
+        articulated._load.cache_clear()
+        load_articulated(path)  # read again: no second warning
+    assert model.link("toe").visuals == ()
+    assert [v.kind for v in model.link("arm").visuals] == ["box"]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{path.resolve()}: left out 1 geometry of size 0") and "link 'toe'" in warning
+    assert link_poses(model, {"j1": 0.5})["toe"].shape == (4, 4)
+
+
+def test_a_missing_collision_mesh_is_left_out_with_one_warning(tmp_path, caplog):
+    """kuka_iiwa's model_for_sdf.urdf names collision meshes it does not ship: rendering never reads
+    collision geometry, so the model loads with its visuals and one warning; a missing visual
+    mesh is still refused."""
+    text = _urdf(extra='<link name="c"><visual><geometry><mesh filename="meshes/box.obj"/></geometry></visual>'
+                       '<collision><geometry><mesh filename="meshes/coarse/gone.stl"/></geometry></collision>'
+                       '<collision><geometry><mesh filename="meshes/box.dae"/></geometry></collision></link>'
+                       '<joint name="j2" type="fixed"><parent link="arm"/><child link="c"/></joint>')
+    path = _model(tmp_path, text)
+    (path.parent / "meshes" / "box.dae").write_text("<COLLADA/>")
+    with caplog.at_level("WARNING", logger="simgen.assets.articulated"):
+        model = load_articulated(path)
+    assert [v.kind for v in model.link("c").visuals] == ["mesh"]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "left out 2 collision meshes it cannot read (of link 'c'; the first: " in warning
+    assert "gone.stl, which does not exist" in warning and "visuals' hull" in warning
+    path.write_text(text.replace("meshes/box.obj", "meshes/gone.obj", 1))
+    with pytest.raises(SimgenError, match=r"gone\.obj, which does not exist; fix the path"):
+        load_articulated(path)
+
+
+FREE = """<mujoco>
+  <worldbody>
+    <body name="torso" pos="0.1 0.2 1.5" euler="0 0 90">
+      <freejoint name="root"/>
+      <geom type="capsule" size="0.1 0.2"/>
+      <body name="leg" pos="0 0 -0.4"><joint name="hip" type="hinge" axis="0 1 0" range="-60 60"/>
+        <geom type="capsule" size="0.05 0.2"/></body>
+    </body>
+    <body name="ball" pos="1 0 0.3"><joint name="ball_free" type="free"/><geom type="sphere" size="0.1"/></body>
+  </worldbody>
+</mujoco>"""
+
+
+def test_free_joints_are_held_where_the_file_puts_their_bodies(tmp_path):
+    """The root's free joint is the model's placement: the torso stays at its pos and euler whatever
+    the other joints do, and so does a second free body (a ball); neither is actuated."""
+    model = load_articulated(_model(tmp_path, FREE, "figure.xml"))
+    assert [j.name for j in model.held] == ["root", "ball_free"]
+    assert [j.name for j in model.actuated] == ["hip"]
+    assert {j.name: (j.kind, j.parent, j.child) for j in model.held} == {
+        "root": ("free", "world", "torso"), "ball_free": ("free", "world", "ball")}
+    for hip in (-1.0, 0.0, 0.7):
+        poses = link_poses(model, {"hip": hip})
+        want = _rot("z", math.pi / 2)
+        want[:3, 3] = (0.1, 0.2, 1.5)
+        np.testing.assert_allclose(poses["torso"], want, atol=1e-12)
+        np.testing.assert_allclose(poses["ball"], _shift(1, 0, 0.3), atol=1e-12)
+        np.testing.assert_allclose(poses["leg"], want @ _shift(0, 0, -0.4) @ _rot("y", hip), atol=1e-12)
+    with pytest.raises(ValueError, match="no such actuated joint"):
+        link_poses(model, {"root": 0.0})
+
+
+def test_the_meta_names_the_free_joints_held(tmp_path):
+    """A scene with the free-rooted figure: its object's meta names the free joints (held where the
+    file puts their bodies), its joints the actuated one only; a URDF's names none."""
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import run
+
+    figure = _model(tmp_path, FREE, "figure.xml")
+    (tmp_path / "catalog.yaml").write_text(f"categories: [figure, robot]\nassets:\n  - {{mesh: {figure}, category: figure, scale: 0.2}}\n"
+                                           f"  - {{mesh: {DATA / MODELS['kuka'][0]}, category: robot, scale: 0.25}}\n")
+    out = tmp_path / "data"
+    run(set_settings(tiny_settings(out, frames=2, width=32, height=24), objects__catalog=str(tmp_path / "catalog.yaml"),
+                     objects__count=[4, 4]), make_renderer=FakeRenderer)
+    seen = set()
+    for i in range(2):
+        for o in json.loads((out / "meta" / f"{i:06d}.json").read_text())["objects"]:
+            if o["category"] == "figure":
+                assert o["free_joints"] == ["root", "ball_free"] and list(o["joints"]) == ["hip"]
+                assert {p["link"] for p in o["parts"]} == {"torso", "leg", "ball"}
+            elif o["category"] == "robot":
+                assert "free_joints" not in o and len(o["joints"]) == 7
+            seen.add(o["category"])
+    assert {"figure", "robot"} <= seen
 
 
 def test_mujoco_is_imported_only_on_use():

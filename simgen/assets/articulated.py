@@ -17,6 +17,14 @@ Conventions:
 - A joint value is MuJoCo's ``qpos``: the angle of a revolute or continuous joint, the travel of a
   prismatic one, 0 where the file poses the child (an MJCF joint's ``ref`` shifts that, as in
   MuJoCo). A mimic joint follows its leader: ``multiplier * leader + offset``.
+- An MJCF free joint (``<freejoint/>``, ``<joint type="free">``: most legged robots' and animals'
+  root) is held where the file puts its body: it is the model's placement, which the scene draws
+  for the whole model. A free body that is not the model's main one (a ball beside an arm) stays
+  where the file puts it too. Such joints are :attr:`ArticulatedModel.held`, never actuated.
+- Geometry that can draw nothing is left out with one warning naming the file and links: a
+  primitive of size 0 (pybullet's laikago has toe spheres of radius 0, which MuJoCo refuses); a
+  URDF's collision mesh that is missing or of a kind MuJoCo cannot read (rendering never reads
+  collision geometry, and a simulation uses each link's visuals' hull).
 - A visual's geometry in its link's frame is ``origin @ diag(scale)`` applied to the mesh file's
   own coordinates (for a primitive, ``origin`` is the shape's centre and axes; its ``size`` is
   MuJoCo's, half-sizes). A URDF's visuals are its ``<visual>`` elements; an MJCF's are its geoms
@@ -33,10 +41,12 @@ what is wrong and what to do.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import re
 import threading
+import warnings
 import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -60,9 +70,9 @@ MAX_MESH_BYTES = 1 << 30
 """The largest mesh file a model may name: 1 GiB."""
 URDF_JOINTS = ("revolute", "continuous", "prismatic", "fixed")
 """The joint types simgen moves (an MJCF hinge is revolute when limited, else continuous; a slide
-is prismatic; ball and free joints are refused for now)."""
+is prismatic; a free joint is held where the file puts its body; ball joints are refused for now)."""
 
-JointKind = Literal["revolute", "continuous", "prismatic", "fixed"]
+JointKind = Literal["revolute", "continuous", "prismatic", "fixed", "free"]
 VisualKind = Literal["mesh", "box", "sphere", "cylinder", "capsule", "ellipsoid", "plane"]
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -72,6 +82,19 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _URDF_COMPILER = '<mujoco><compiler discardvisual="false" fusestatic="false" strippath="false"/></mujoco>'
 _FILE_TAGS = {"mesh": "meshdir", "hfield": "meshdir", "skin": "meshdir", "texture": "texturedir"}
 _CUBE_FILES = ("file", "fileright", "fileleft", "fileup", "filedown", "filefront", "fileback")
+_XACRO = re.compile(r"\$\((?:find|optenv|env|arg|eval|dirname|anon)\b[^)]*\)?|\$\{[^}]*\}?|<xacro:[\w.-]+")
+"""What xacro fills in (substitution args, properties, macros): left in a file, it was never expanded."""
+_MUJOCO_FIX = "fix the file there (simgen reads a model as MuJoCo {} does)"
+
+log = logging.getLogger(__name__)
+_warned: set[tuple[Path, str]] = set()
+
+
+def _warn_once(p: Path, message: str) -> None:
+    """One warning per file and message in a process."""
+    if (p, message) not in _warned:
+        _warned.add((p, message))
+        log.warning("%s: %s", p, message)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +132,7 @@ class Joint:
 
     name: str
     kind: JointKind
+    """``free``: an MJCF free joint, held where the file puts its body (never actuated)."""
     parent: str
     child: str
     lower: float | None = None
@@ -137,8 +161,13 @@ class ArticulatedModel:
 
     @property
     def actuated(self) -> tuple[Joint, ...]:
-        """The joints whose values a configuration gives: neither fixed nor mimic followers."""
-        return tuple(j for j in self.joints if j.kind != "fixed" and j.mimic is None)
+        """The joints whose values a configuration gives: neither fixed, free nor mimic followers."""
+        return tuple(j for j in self.joints if j.kind not in ("fixed", "free") and j.mimic is None)
+
+    @property
+    def held(self) -> tuple[Joint, ...]:
+        """The free joints (MJCF), each held where the file puts its body: the model is placed as a whole."""
+        return tuple(j for j in self.joints if j.kind == "free")
 
     def link(self, name: str) -> Link:
         """The link called ``name`` (KeyError naming the links when there is none)."""
@@ -199,22 +228,26 @@ def _load(p: Path, size: int, mtime: int, package_dirs: tuple[Path, ...]) -> Art
 # ------------------------------------------------------------------ the file's checks
 
 
-def _read_xml(file: Path, model: Path) -> tuple[str, ET.Element]:
-    """The text and root element of the XML ``file`` (the model ``model`` or a file it includes)."""
+def _read_xml(file: Path, model: Path, check: Any = None) -> tuple[str, ET.Element]:
+    """The text and root element of the XML ``file`` (the model ``model`` or a file it includes);
+    ``check`` (if given) sees the text before it is parsed."""
     size = file.stat().st_size
     if size > MAX_XML_BYTES:
         raise SimgenError(f"{file}: {size / 2**20:.1f} MiB, more than simgen reads of a model file "
-                          f"({MAX_XML_BYTES / 2**20:.0f} MiB); is it a model file?")
+                          f"({MAX_XML_BYTES / 2**20:.0f} MiB); give a model file (or split what it holds)")
     data = file.read_bytes()
     if _DTD.search(data):
         raise SimgenError(f"{file}: it declares a DOCTYPE or entities, which simgen refuses in a model file "
                           "(an XML bomb can hide there); remove the declaration")
     try:
         text = data.decode("utf-8-sig")
+        if check is not None:
+            check(text)
         return text, ET.fromstring(text)
     except (UnicodeDecodeError, ET.ParseError) as e:
         where = "" if file == model else f" (included by {model})"
-        raise SimgenError(f"{file}{where}: not readable as XML ({e}); is it a URDF or MJCF file?") from None
+        raise SimgenError(f"{file}{where}: not readable as XML ({e}); fix the XML there (and give a URDF or MJCF "
+                          "file)") from None
 
 
 def _confined(model: Path, root: Path, text: str, what: str, base: Path | None = None) -> Path:
@@ -289,12 +322,19 @@ class _UrdfFile:
     joints: list[Joint]
     meshes: dict[str, Path]
     """The mesh filename text -> its file."""
+    skipped: set[str] = field(default_factory=set)
+    """The filename texts of collision meshes left out (missing, or of a kind MuJoCo cannot read)."""
 
 
 def _check_urdf(p: Path, root: ET.Element, package_dirs: tuple[Path, ...]) -> _UrdfFile:
     if root.tag != "robot":
-        raise SimgenError(f"{p}: its root element is <{root.tag}>, not <robot>; is it a URDF file?")
+        raise SimgenError(f"{p}: its root element is <{root.tag}>, not <robot>; give a URDF file (or name an MJCF "
+                          "file .xml)")
+    _check_numbers(p, root)
     links = [el.get("name", "") for el in root.findall("link")]
+    if not links:
+        raise SimgenError(f"{p}: it defines no <link> (a deformable or empty model?); simgen renders a robot made of "
+                          "rigid links: give it <link> elements")
     seen: set[str] = set()
     for name in links:
         if not name or name in seen:
@@ -314,7 +354,7 @@ def _check_urdf(p: Path, root: ET.Element, package_dirs: tuple[Path, ...]) -> _U
         if kind not in URDF_JOINTS:
             hint = "simgen does not move floating or planar joints yet" if kind in ("floating", "planar") else \
                 f"the unknown type {kind!r}"
-            raise SimgenError(f"{p}: {what} has {hint}; a joint is one of {', '.join(URDF_JOINTS)}")
+            raise SimgenError(f"{p}: {what} has {hint}; make it one of {', '.join(URDF_JOINTS)}")
         ends = []
         for end in ("parent", "child"):
             e = el.find(end)
@@ -364,25 +404,67 @@ def _check_urdf(p: Path, root: ET.Element, package_dirs: tuple[Path, ...]) -> _U
                               "fix the <mimic joint=...>")
     _mimic_order(p, joints)
     meshes: dict[str, Path] = {}
-    for link in root.findall("link"):
-        for part in ("visual", "collision"):
+    skipped: dict[str, tuple[str, str]] = {}
+    """A collision mesh's filename text -> (its link, why it is left out)."""
+    for part in ("visual", "collision"):  # the visuals first: a file both name must be there
+        for link in root.findall("link"):
             for i, el in enumerate(link.findall(part)):
                 what = f"link {link.get('name')!r} {part} {i}"
                 for mesh in el.iter("mesh"):
                     text = mesh.get("filename")
                     if text is None:
+                        if part == "collision":
+                            skipped.setdefault("", (link.get("name"), f"{what} has a <mesh> without a filename"))
+                            continue
                         raise SimgenError(f"{p}: {what} has a <mesh> without a filename; name its file")
-                    if text not in meshes:
+                    if text in meshes or text in skipped:
+                        continue
+                    try:
                         meshes[text] = _mesh_file(p, _urdf_path(p, text, package_dirs, what), what)
-                for tex in el.iter("texture"):
-                    if tex.get("filename") is not None:
-                        _existing(p, _urdf_path(p, tex.get("filename"), package_dirs, what), what)
+                    except SimgenError as e:
+                        if part == "visual":
+                            raise
+                        skipped[text] = (link.get("name"), str(e).removeprefix(f"{p}: ").split("; ")[0])
+                if part == "visual":
+                    for tex in el.iter("texture"):
+                        if tex.get("filename") is not None:
+                            _existing(p, _urdf_path(p, tex.get("filename"), package_dirs, what), what)
+    if skipped:
+        names = sorted({link for link, _ in skipped.values()}, key=links.index)
+        _warn_once(p, f"left out {len(skipped)} collision mesh{'es' if len(skipped) > 1 else ''} it cannot read "
+                      f"(of link{'s' if len(names) > 1 else ''} {', '.join(map(repr, names[:6]))}"
+                      f"{', ...' if len(names) > 6 else ''}; the first: {next(iter(skipped.values()))[1]}): rendering "
+                      "never reads collision geometry, and a simulation uses each link's visuals' hull; fix the paths "
+                      "to silence this")
     for mat in root.findall("material"):
         for tex in mat.iter("texture"):
             if tex.get("filename") is not None:
                 what = f"material {mat.get('name')!r}"
                 _existing(p, _urdf_path(p, tex.get("filename"), package_dirs, what), what)
-    return _UrdfFile(links=links, parent=parent, joints=joints, meshes=meshes)
+    return _UrdfFile(links=links, parent=parent, joints=joints, meshes=meshes, skipped=set(skipped))
+
+
+def _check_xacro(p: Path, text: str) -> None:
+    """A URDF still holding what xacro fills in (``$(find ...)``, ``$(optenv ...)``, ``${...}``,
+    ``<xacro:...>``, outside comments) was never expanded: one line naming the first and the fix."""
+    comments = [c.span() for c in _COMMENT.finditer(text)]
+    for m in _XACRO.finditer(text):
+        if not any(a <= m.start() < b for a, b in comments):
+            line = text.count("\n", 0, m.start()) + 1
+            raise SimgenError(f"{p}: it is a xacro file never expanded ({m.group()[:60]!r} on line {line} is xacro's "
+                              f"to fill in); run xacro first (pip install xacro; xacro {p.name} > {p.stem}.expanded.urdf)"
+                              " and load the file it writes")
+
+
+def _check_numbers(p: Path, root: ET.Element) -> None:
+    """Numbers in a URDF's attributes are separated by spaces: a comma is one line naming where."""
+    for el in [*root.findall("link"), *root.findall("joint")]:
+        for sub in el.iter():
+            for attr in ("xyz", "rpy", "size", "scale", "rgba"):
+                value = sub.get(attr)
+                if value is not None and "," in value:
+                    raise SimgenError(f"{p}: {el.tag} {el.get('name')!r} has <{sub.tag} {attr}={value!r}>, numbers "
+                                      "separated by commas; URDF separates them with spaces: remove the commas")
 
 
 def _urdf_path(p: Path, text: str, package_dirs: tuple[Path, ...], what: str) -> Path:
@@ -420,16 +502,18 @@ def _mimic_order(p: Path, joints: list[Joint]) -> list[Joint]:
 def _load_urdf(p: Path, package_dirs: tuple[Path, ...]) -> tuple[ArticulatedModel, _Kinematics]:
     import mujoco
 
-    text, root = _read_xml(p, p)
+    text, root = _read_xml(p, p, check=lambda t: _check_xacro(p, t))
     urdf = _check_urdf(p, root, package_dirs)
     comments = [c.span() for c in _COMMENT.finditer(text)]
     match = next((r for r in _ROBOT_TAG.finditer(text) if not any(a <= r.start() < b for a, b in comments)), None)
     if match is None:
-        raise SimgenError(f"{p}: no <robot> element found; is it a URDF file?")
+        raise SimgenError(f"{p}: no <robot> element found; give a URDF file (its root element <robot>)")
     text = text[:match.end()] + _URDF_COMPILER + text[match.end():]
     spec = _parse(p, lambda: mujoco.MjSpec.from_string(text))
     files = {}
     for mesh in spec.meshes:
+        if mesh.file in urdf.skipped:
+            continue
         if mesh.file not in urdf.meshes:
             raise SimgenError(f"{p}: MuJoCo names the mesh file {mesh.file!r}, which no <mesh> of the file names "
                               "(does a <mujoco> element of the file set strippath?); remove its <mujoco> element")
@@ -465,7 +549,8 @@ def _check_mjcf(p: Path) -> None:
         file = pending.pop()
         _, root = _read_xml(file, p)
         if file == p and root.tag != "mujoco":
-            raise SimgenError(f"{p}: its root element is <{root.tag}>, not <mujoco>; is it an MJCF file?")
+            raise SimgenError(f"{p}: its root element is <{root.tag}>, not <mujoco>; give an MJCF file (or name a "
+                              "URDF file .urdf)")
         for el in root.iter():
             if el.tag == "include":
                 inc = _existing(p, _confined(p, folder, el.get("file", ""), "an <include>"), "an <include>")
@@ -539,16 +624,19 @@ def _load_mjcf(p: Path) -> tuple[ArticulatedModel, _Kinematics]:
         mimic[a] = (names[b], float(c[1]), float(y0 + c[0] - c[1] * x0))
     for j in range(m.njnt):
         t = mujoco.mjtJoint(int(m.jnt_type[j]))
-        if t in (mujoco.mjtJoint.mjJNT_BALL, mujoco.mjtJoint.mjJNT_FREE):
-            kind = "ball" if t == mujoco.mjtJoint.mjJNT_BALL else "free"
-            raise SimgenError(f"{p}: joint {names[j]!r} is a {kind} joint, which simgen does not move yet; "
-                              "take it out (a free joint: place the model instead)")
+        body = int(m.jnt_bodyid[j])
+        if t == mujoco.mjtJoint.mjJNT_FREE:  # held where the file puts its body: the scene places the model
+            joints.append(Joint(name=names[j], kind="free", parent=_body_name(m, int(m.body_parentid[body])),
+                                child=_body_name(m, body)))
+            continue
+        if t == mujoco.mjtJoint.mjJNT_BALL:
+            raise SimgenError(f"{p}: joint {names[j]!r} is a ball joint, which simgen does not move yet; "
+                              "take it out, or make it three hinges")
         limited = bool(m.jnt_limited[j])
         lo, hi = (float(v) for v in m.jnt_range[j]) if limited else (None, None)
         if limited and lo > hi:
             raise SimgenError(f"{p}: joint {names[j]!r} has its range reversed ({lo} > {hi}); swap them")
         kind = ("revolute" if limited else "continuous") if t == mujoco.mjtJoint.mjJNT_HINGE else "prismatic"
-        body = int(m.jnt_bodyid[j])
         joints.append(Joint(name=names[j], kind=kind, parent=_body_name(m, int(m.body_parentid[body])),
                             child=_body_name(m, body), lower=lo, upper=hi, mimic=mimic.get(j),
                             reference=float(m.qpos0[m.jnt_qposadr[j]])))
@@ -568,11 +656,43 @@ def _body_name(m: mujoco.MjModel, b: int) -> str:
 # ------------------------------------------------------------------ MuJoCo
 
 
+def _mujoco_version() -> str:
+    import mujoco
+
+    return mujoco.__version__
+
+
 def _parse(p: Path, parse: Any) -> Any:
     try:
         return parse()
     except Exception as e:  # MuJoCo raises ValueError with several lines
-        raise SimgenError(f"{p}: MuJoCo cannot read it: {' '.join(str(e).split())[:400]}") from None
+        raise SimgenError(f"{p}: MuJoCo cannot read it ({' '.join(str(e).split())[:400]}); "
+                          f"{_MUJOCO_FIX.format(_mujoco_version())}") from None
+
+
+_SIZES = {"mjGEOM_SPHERE": 1, "mjGEOM_CAPSULE": 2, "mjGEOM_CYLINDER": 2, "mjGEOM_BOX": 3, "mjGEOM_ELLIPSOID": 3}
+"""How many of a primitive's sizes must be positive (one less with ``fromto``, which gives the length)."""
+
+
+def _leave_out_empty(p: Path, spec: Any) -> None:
+    """Delete from ``spec`` every primitive geom of size 0 (it draws nothing, and MuJoCo refuses it
+    without naming its body), with one warning naming the file and their bodies."""
+    empty: list[str] = []
+    for g in list(spec.geoms):
+        n = _SIZES.get(getattr(g.type, "name", ""), 0)
+        if not n or g.meshname:  # a primitive fitted to a mesh gets its size from the mesh
+            continue
+        if not math.isnan(g.fromto[0]):
+            n = 1 if n < 3 else 2
+        if any(float(x) == 0.0 for x in g.size[:n]):
+            empty.append(g.parent.name or "the world body" if g.parent is not None else "?")
+            spec.delete(g)
+    if empty:
+        links = sorted(set(empty), key=empty.index)
+        _warn_once(p, f"left out {len(empty)} geometr{'ies' if len(empty) > 1 else 'y'} of size 0, which draw nothing "
+                      f"(link{'s' if len(links) > 1 else ''} {', '.join(map(repr, links[:8]))}"
+                      f"{', ...' if len(links) > 8 else ''}); give {'them' if len(empty) > 1 else 'it'} a size to "
+                      "see them")
 
 
 _KINDS = {"mjGEOM_MESH": "mesh", "mjGEOM_BOX": "box", "mjGEOM_SPHERE": "sphere", "mjGEOM_CYLINDER": "cylinder",
@@ -590,13 +710,15 @@ def _compile(p: Path, spec: Any, files: dict[str, tuple[Path, tuple[float, ...]]
     small sphere at the mesh file's frame) and read the visuals of the bodies ``links`` names (None: all)."""
     import mujoco
 
+    _leave_out_empty(p, spec)
     marks = []
     for g in spec.geoms:
         mesh = g.meshname if g.type == mujoco.mjtGeom.mjGEOM_MESH else None
-        if mesh is not None and mesh not in files:
+        shown = bool(visual(g))
+        if mesh is not None and mesh not in files and (shown or mesh not in {m.name for m in spec.meshes}):
             raise SimgenError(f"{p}: the geom {g.name or g.id!r} names the mesh {mesh!r}, which the file does not "
                               "define; define it in <asset> or fix the name")
-        marks.append((g.name, mesh, bool(visual(g))))
+        marks.append((g.name, mesh, shown))
         g.material = ""
         if mesh is not None:
             g.type, g.meshname = mujoco.mjtGeom.mjGEOM_SPHERE, ""
@@ -610,9 +732,12 @@ def _compile(p: Path, spec: Any, files: dict[str, tuple[Path, tuple[float, ...]]
     spec.compiler.boundmass = 1e-6
     spec.compiler.boundinertia = 1e-9
     try:
-        m = spec.compile()
+        with warnings.catch_warnings():  # MuJoCo's notes on masses and options: nothing to the kinematics
+            warnings.simplefilter("ignore", UserWarning)
+            m = spec.compile()
     except Exception as e:
-        raise SimgenError(f"{p}: MuJoCo cannot compile it: {' '.join(str(e).split())[:400]}") from None
+        raise SimgenError(f"{p}: MuJoCo cannot compile it ({' '.join(str(e).split())[:400]}); "
+                          f"{_MUJOCO_FIX.format(_mujoco_version())}") from None
     bodies = {_body_name(m, b): b for b in range(m.nbody)}
     if root not in bodies:
         raise SimgenError(f"{p}: MuJoCo made no body of its root link {root!r}; report this")

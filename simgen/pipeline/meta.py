@@ -64,6 +64,14 @@ def object_geometry(scene: Scene) -> dict[int, tuple[dict, dict]]:
     return out
 
 
+def free_joints(mesh: ArticulatedMesh) -> list[str]:
+    """The names of the model's free joints (MJCF), each held where the file puts its body (the
+    object's mesh_to_world places the model as a whole): :attr:`ArticulatedModel.held`."""
+    from simgen.assets.articulated import load_articulated
+
+    return [j.name for j in load_articulated(mesh.file, mesh.package_dirs).held]
+
+
 def part_box3d(scene: Scene, part: Part) -> dict:
     """A part's 3D box in the frame's camera (its link's mesh, as an object's: simgen.labels.geometry)."""
     cam = scene.camera
@@ -109,6 +117,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             "box3d": geometry[o.instance_id][1],
             **({"symmetries": symmetries[o.asset_id]} if o.asset_id in symmetries else {}),
             **({"joints": dict(o.mesh.joints)} if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints else {}),
+            **({"free_joints": free} if isinstance(o.mesh, ArticulatedMesh) and (free := free_joints(o.mesh)) else {}),
             **({"parts": [{"id": p.id, "link": p.mesh.link, "mesh": part_relpath(o, p),
                            "mesh_to_world": _mat(p.mesh_to_world), "box3d": part_box3d(scene, p)}
                           for p in parts[o.instance_id]]}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,24 +84,28 @@ def main() -> int:
     ap.add_argument("--processes", default="1", help="comma list: simgen processes sharing the device at once "
                     "(shards of one run), e.g. 1,2,4; labels are compared for the first")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per run")
-    ap.add_argument("--out", type=Path, help="keep the datasets here (default: a temporary folder)")
+    ap.add_argument("--out", type=Path, help="keep the datasets here (default: a temporary folder, removed at the end)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     a = ap.parse_args()
     root = a.out or Path(tempfile.mkdtemp(prefix="simgen_gpu_"))
     root.mkdir(parents=True, exist_ok=True)
     results, ref = [], None
-    for device in a.devices.split(","):
-        for n in (int(p) for p in a.processes.split(",")):
-            out = root / f"{device}-{n}"
-            r = run(device, out, a, n)
-            if "error" not in r and n == int(a.processes.split(",")[0]):
-                if ref is None:
-                    ref = out
-                else:
-                    r.update(compare(ref, out))
-            results.append(r)
-            print(json.dumps(r), flush=True)
+    try:
+        for device in a.devices.split(","):
+            for n in (int(p) for p in a.processes.split(",")):
+                out = root / f"{device}-{n}"
+                r = run(device, out, a, n)
+                if "error" not in r and n == int(a.processes.split(",")[0]):
+                    if ref is None:
+                        ref = out
+                    else:
+                        r.update(compare(ref, out))
+                results.append(r)
+                print(json.dumps(r), flush=True)
+    finally:
+        if a.out is None:  # the temporary folder: the datasets were only compared
+            shutil.rmtree(root, ignore_errors=True)
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results) else 1

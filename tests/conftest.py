@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,93 @@ def postgres_url() -> str:
                          timeout=30).stdout.strip()
     require(f"a PostgreSQL server at {url}", _postgres_reachable(url), "sudo bash scripts/postgres_local.sh up")
     return url
+
+
+OWN_NAMES = re.compile(r"^\.?simgen[-_]")
+"""simgen's names in /dev/shm and the temp folder: the scratch folders of the runs
+(``simgen-PID-*``, simgen.io.scratch), and the temporary files and folders of the commands, the
+scripts and the tests (``simgen-*``, ``simgen_*``). Other tools' (pytest's own ``pytest-of-USER``
+among them, pytest's to manage) are not the suite's to judge."""
+LEFT = pytest.StashKey[dict]()
+
+
+def temp_places() -> list[Path]:
+    """Where simgen and its tests make temporary things: the RAM disk and the temp folder."""
+    return list(dict.fromkeys(p for p in (Path("/dev/shm"), Path(tempfile.gettempdir())) if p.is_dir()))
+
+
+def own_entries(places: list[Path]) -> set[Path]:
+    """The entries of ``places`` under simgen's names (:data:`OWN_NAMES`)."""
+    found = set()
+    for place in places:
+        try:
+            found |= {place / name for name in os.listdir(place) if OWN_NAMES.match(name)}
+        except OSError:
+            pass
+    return found
+
+
+def left_behind(before: set[Path], places: list[Path], settle_s: float = 5.0) -> tuple[list[Path], list[Path]]:
+    """(left, stale): what was made in ``places`` under simgen's names since ``before`` (a
+    snapshot) and is still there, waiting up to ``settle_s`` for what is on its way out (a
+    process ending). A scratch work folder whose owner lock a live process holds is a run still
+    going (another one on this machine): not counted. One whose lock is free was left by a killed
+    run, and the next run removes it (simgen.io.scratch.remove_stale): removed here as that run
+    would, and returned as ``stale``. Anything else is ``left``: made and not removed."""
+    from simgen.io.locks import is_held
+    from simgen.io.scratch import LOCK_NAME
+
+    deadline, stale = time.monotonic() + settle_s, []
+    while True:
+        left = []
+        for entry in sorted(own_entries(places) - before):
+            lock = entry / LOCK_NAME
+            if entry.is_dir() and not entry.is_symlink() and lock.is_file():
+                if not is_held(lock):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    stale.append(entry)
+                continue
+            if entry.exists() or entry.is_symlink():
+                left.append(entry)
+        if not left or time.monotonic() >= deadline:
+            return left, stale
+        time.sleep(0.25)
+
+
+def pytest_sessionstart(session):
+    """The snapshot :func:`pytest_sessionfinish` compares with, taken by the controller (under
+    xdist, before the workers start)."""
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[LEFT] = {"before": own_entries(temp_places())}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """The suite leaves nothing in /dev/shm or the temp folder: after every test, fixture and
+    worker has ended (trylast: after xdist has shut its workers down), each entry under simgen's
+    names that the session made and left is an error, and the exit status not 0."""
+    state = session.config.stash.get(LEFT, None)
+    if state is None:  # an xdist worker: the controller checks, once all of them are done
+        return
+    state["left"], state["stale"] = left_behind(state["before"], temp_places())
+    if state["left"] and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = config.stash.get(LEFT, None)
+    if not state or not (state.get("left") or state.get("stale")):
+        return
+    if state["stale"]:
+        terminalreporter.write_line(f"removed {len(state['stale'])} work folder(s) of killed runs, as the next run "
+                                    f"would: {', '.join(map(str, state['stale']))}")
+    if state["left"]:
+        terminalreporter.write_sep("=", f"the tests left {len(state['left'])} thing(s) in /dev/shm or the temp folder",
+                                   red=True, bold=True)
+        for entry in state["left"]:
+            terminalreporter.write_line(f"  {entry}")
+        terminalreporter.write_line("made during this session under simgen's names and not removed: the code that "
+                                    "makes each must remove it (tests/conftest.py, left_behind)")
 
 
 def pytest_collection_modifyitems(items):

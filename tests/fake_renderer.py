@@ -14,8 +14,6 @@ OpenColorIO, which needs the bpy wheel installed but not imported). Imports no B
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from simgen.assets.meshes import drawn_objects
 from simgen.config import RenderConfig
 from simgen.scene.data import Scene
 from simgen.color.tone import display, expose
+from simgen.io import scratch
 
 BACKGROUND = np.float32(0.05)
 """Linear grey of pixels that hit nothing."""
@@ -100,7 +99,10 @@ class FakeRenderer:
                  light_groups: bool = False):
         self.settings, self.keep_linear, self.scratch_need = render, keep_linear, scratch_need
         self.light_groups = light_groups
-        self.folder = Path(tempfile.mkdtemp(prefix="simgen-fake-", dir=workdir))
+        # a work folder as Blender's (simgen.io.scratch): marked by this process's lock, so that the
+        # folder of a killed run (a kill -9 test) is removed by the next run in the same place
+        self._work = scratch.WorkFolder(Path(workdir))
+        self.folder = self._work.path
         self.blender_log = self.folder / "blender.log"
         self.scene: Scene | None = None
         self.built: list[Scene] = []
@@ -137,4 +139,4 @@ class FakeRenderer:
 
     def close(self) -> None:
         self.closed = True
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._work.cleanup()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from simgen.cli.overrides import check_overrides, quote, refuse_studies
 from simgen.cli.usage import HELP_FLAGS, usage
 from simgen.paths import CONFIG_DIR
 from simgen.io.names import LOGS_DIR
+from simgen.io.scratch import WorkFolder
 from simgen.child_processes import die_with_parent
 
 PLAIN_FLAGS = ("-m", "--multirun", "-r", "--run")
@@ -101,16 +101,18 @@ def _frames(indices: list[int], most: int = 10) -> str:
     return shown + (f" and {len(indices) - most} more" if len(indices) > most else "")
 
 
-def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], str | None]:
+def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], WorkFolder | None]:
     """With output.dir on the command line: no .hydra folder, and nothing in the working
-    directory. Hydra's run folder goes to a temporary folder (removed afterwards); so does
-    its sweep folder, except in a multirun into one output.dir (shards), where it is
+    directory. Hydra's run folder goes to a temporary folder (removed afterwards; one a killed
+    command left is removed by the next, as a scratch folder: simgen.io.scratch.WorkFolder);
+    so does its sweep folder, except in a multirun into one output.dir (shards), where it is
     ``<output.dir>/logs/multirun``: launchers keep their jobs' files and logs there
     (submitit's must be on a file system the compute nodes share, as the dataset is)."""
     keys = {o.key_or_group for o in parsed}
     if "output.dir" not in keys or keys & {"hydra.run.dir", "hydra.sweep.dir"}:
         return [], None
-    tmp = tempfile.mkdtemp(prefix="simgen-hydra-")
+    work = WorkFolder(Path(tempfile.gettempdir()))
+    tmp = str(work.path)
     sweep = tmp
     out = next(o for o in parsed if o.key_or_group == "output.dir")
     if multirun and not out.is_sweep_override():
@@ -118,7 +120,7 @@ def _run_dir_overrides(parsed: list[Any], multirun: bool) -> tuple[list[str], st
     extra = [f"hydra.run.dir={quote(tmp)}", f"hydra.sweep.dir={quote(sweep)}"]
     if "hydra.output_subdir" not in keys:
         extra.append("hydra.output_subdir=null")
-    return extra, tmp
+    return extra, work
 
 
 MODE_KEYS = ("hydra", "hydra.mode")
@@ -192,7 +194,7 @@ def _main() -> None:
             fail(str(e))
         return
     overrides = [a for a in args if not a.startswith("-")]
-    tmp = None
+    run_dir = None
     try:
         try:
             parsed = check_overrides(overrides)
@@ -201,7 +203,7 @@ def _main() -> None:
                 _app()
                 return
             fail(str(e))
-        extra, tmp = _run_dir_overrides(parsed, multirun=bool({"-m", "--multirun"} & set(flags)))
+        extra, run_dir = _run_dir_overrides(parsed, multirun=bool({"-m", "--multirun"} & set(flags)))
         sys.argv = [sys.argv[0], *primary, *flags, *overrides, *extra]
         if _full_error:
             with _mode_unset(primary, overrides):
@@ -223,5 +225,5 @@ def _main() -> None:
         finally:
             os.environ.pop("HYDRA_FULL_ERROR", None)
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if run_dir is not None:
+            run_dir.cleanup()

@@ -41,8 +41,9 @@ SEEDS = {"scene": 3, "lighting": 8, "materials": 7, "objects": 3, "effects": 3, 
 camera section's seed is the recipes' so that its pictures show the tabletop entry's scene."""
 EXTRA = {group: {} for group in GROUPS}
 """Overrides an option's entry needs beside ``GROUP=OPTION`` (none so far), by group and option."""
-PLACE = "/data/gallery"
-"""Where the page's commands write (the script writes into a temporary folder instead)."""
+PLACE = "outputs/gallery"
+"""Where the page's commands write: a folder under the reader's working folder, as Hydra's own runs
+(the script writes into a temporary folder instead)."""
 DEFAULT_COLUMNS = (("images/000000.png", "image"), ("previews/overlay/000000.png", "labels"),
                    ("previews/depth/000000.png", "depth"))
 RAMPS = ("previews/depth/", "previews/disparity/", "previews/flow_")

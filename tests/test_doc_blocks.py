@@ -182,9 +182,9 @@ def populate(block: Block, world: Path, dataset: Path) -> None:
     for name, category in MESH_DIRS.items():
         if f"/data/{name}" in text:
             shutil.copytree(ROOT / "assets" / "meshes" / category, world / "data" / name)
-    if "/data/room.glb" in text:  # a user's world: the bundled room stands in
-        (world / "data").mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / "assets" / "environments" / "room.glb", world / "data" / "room.glb")
+    for bundled in sorted(set(re.findall(r"(?<![\w/.])assets/[\w./-]+\.\w+", text))):  # a file of the checkout
+        made((world / bundled).parent)
+        shutil.copy(ROOT / bundled, world / bundled)
     if "/data/kitchen_counter/" in text:  # a real environment, fetched once (docs/contributing.md, "Tests that need a service"): skipped
         from test_real_environment import kitchen_counter  # when absent, a failure with CI=true
 

@@ -470,3 +470,13 @@ def test_a_page_that_sends_the_reader_to_a_recipe_names_what_the_recipe_calls():
     assert calls, para
     tutorial = _page("docs/tutorials/own-recipe.md")
     assert all(f"{c}(" in tutorial and hasattr(SceneBuilder, c.split(".")[1]) for c in calls), calls
+
+
+def test_a_command_reads_the_bundled_files_where_the_checkout_has_them():
+    """A command a page shows reads files the reader has: where the checkout ships the file a
+    ``/data/...`` path names (the bundled room, the bundled arm), the page names the checkout's."""
+    bundled = {p.name for p in (ROOT / "assets").rglob("*") if p.is_file()}
+    wrong = [f"{page}:{n}: {path}" for page, n, line in _code_lines()
+             for path in re.findall(r"(?<![\w.])/data/[\w./-]+", line) if Path(path).name in bundled]
+    assert "room.glb" in bundled and "arm.urdf" in bundled
+    assert not wrong, "commands that name /data/ files the checkout has (name assets/...):\n" + "\n".join(wrong)

@@ -19,7 +19,6 @@ the same sweep and asserts on it.
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import sys
 from dataclasses import dataclass, field
@@ -79,15 +78,8 @@ def sweep(package: str, root: Path, package_dirs=None) -> Sweep:
     from simgen.assets.articulated import draw_configuration, link_poses, load_articulated
 
     out = Sweep(package, root)
-    logger = logging.getLogger("simgen.assets.articulated")
-    level, propagate = logger.level, logger.propagate
-    logger.setLevel(logging.WARNING)  # its warnings reach the handler whatever the root logger's level,
-    logger.propagate = False  # and only it
     for p in model_files(root):
         dirs = package_dirs(p) if package_dirs else ()
-        seen: list[str] = []
-        handler = _Collect(seen)
-        logger.addHandler(handler)
         try:
             model = load_articulated(p, dirs)
             link_poses(model, draw_configuration(model, np.random.default_rng(0)))
@@ -97,23 +89,10 @@ def sweep(package: str, root: Path, package_dirs=None) -> Sweep:
         except Exception as e:  # a bug of simgen's, not a refusal: kept apart, so that the test fails on it
             out.crashed[p] = f"{p}: {type(e).__name__}: {' '.join(str(e).split())}"
             continue
-        finally:
-            logger.removeHandler(handler)
         out.loaded.append(p)
-        if seen:
-            out.warnings[p] = seen
-    logger.setLevel(level)
-    logger.propagate = propagate
+        if model.notes:  # what it left out (warned of once per process, recorded with the model)
+            out.warnings[p] = [f"{p}: {note}" for note in model.notes]
     return out
-
-
-class _Collect(logging.Handler):
-    def __init__(self, into: list[str]):
-        super().__init__(logging.WARNING)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record.getMessage())
 
 
 def pybullet_sweep() -> Sweep | None:
@@ -147,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dm-control", type=Path, default=DM_CONTROL, metavar="DIR",
                     help=f"dm_control's fetched models (default {DM_CONTROL.relative_to(ROOT)})")
     args = ap.parse_args(argv)
+    import logging
+
+    logging.getLogger("simgen.assets.articulated").setLevel(logging.ERROR)  # its notes are printed per file below
     done = 0
     for s, absent in ((pybullet_sweep(), "pybullet_data is not installed (pip install -e '.[test]')"),
                       (dm_control_sweep(args.dm_control), f"no dm_control models in {args.dm_control}: run "

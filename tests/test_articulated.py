@@ -587,6 +587,7 @@ def test_a_visual_of_size_0_is_left_out_with_one_warning_naming_the_link(tmp_pat
     assert [v.kind for v in model.link("arm").visuals] == ["box"]
     (warning,) = [r.getMessage() for r in caplog.records]
     assert warning.startswith(f"{path.resolve()}: left out 1 geometry of size 0") and "link 'toe'" in warning
+    assert model.notes == (warning.removeprefix(f"{path.resolve()}: "),)
     assert link_poses(model, {"j1": 0.5})["toe"].shape == (4, 4)
 
 
@@ -606,6 +607,7 @@ def test_a_missing_collision_mesh_is_left_out_with_one_warning(tmp_path, caplog)
     (warning,) = [r.getMessage() for r in caplog.records]
     assert "left out 2 collision meshes it cannot read (of link 'c'; the first: " in warning
     assert "gone.stl, which does not exist" in warning and "visuals' hull" in warning
+    assert model.notes == (warning.removeprefix(f"{path.resolve()}: "),)
     path.write_text(text.replace("meshes/box.obj", "meshes/gone.obj", 1))
     with pytest.raises(SimgenError, match=r"gone\.obj, which does not exist; fix the path"):
         load_articulated(path)

@@ -90,8 +90,9 @@ log = logging.getLogger(__name__)
 _warned: set[tuple[Path, str]] = set()
 
 
-def _warn_once(p: Path, message: str) -> None:
-    """One warning per file and message in a process."""
+def _warn_once(p: Path, message: str, notes: list[str]) -> None:
+    """``message`` into ``notes`` (the model's), and one warning per file and message in a process."""
+    notes.append(message)
     if (p, message) not in _warned:
         _warned.add((p, message))
         log.warning("%s: %s", p, message)
@@ -158,6 +159,9 @@ class ArticulatedModel:
     joints: tuple[Joint, ...]
     package_dirs: tuple[Path, ...] = ()
     """The package folders a URDF's ``package://`` paths were looked up in."""
+    notes: tuple[str, ...] = ()
+    """What the file holds that simgen left out, one line each (geometry of size 0, collision meshes
+    it cannot read), each also warned of once per process when the file is read."""
 
     @property
     def actuated(self) -> tuple[Joint, ...]:
@@ -326,7 +330,7 @@ class _UrdfFile:
     """The filename texts of collision meshes left out (missing, or of a kind MuJoCo cannot read)."""
 
 
-def _check_urdf(p: Path, root: ET.Element, package_dirs: tuple[Path, ...]) -> _UrdfFile:
+def _check_urdf(p: Path, root: ET.Element, package_dirs: tuple[Path, ...], notes: list[str]) -> _UrdfFile:
     if root.tag != "robot":
         raise SimgenError(f"{p}: its root element is <{root.tag}>, not <robot>; give a URDF file (or name an MJCF "
                           "file .xml)")
@@ -435,7 +439,7 @@ def _check_urdf(p: Path, root: ET.Element, package_dirs: tuple[Path, ...]) -> _U
                       f"(of link{'s' if len(names) > 1 else ''} {', '.join(map(repr, names[:6]))}"
                       f"{', ...' if len(names) > 6 else ''}; the first: {next(iter(skipped.values()))[1]}): rendering "
                       "never reads collision geometry, and a simulation uses each link's visuals' hull; fix the paths "
-                      "to silence this")
+                      "to silence this", notes)
     for mat in root.findall("material"):
         for tex in mat.iter("texture"):
             if tex.get("filename") is not None:
@@ -503,7 +507,8 @@ def _load_urdf(p: Path, package_dirs: tuple[Path, ...]) -> tuple[ArticulatedMode
     import mujoco
 
     text, root = _read_xml(p, p, check=lambda t: _check_xacro(p, t))
-    urdf = _check_urdf(p, root, package_dirs)
+    notes: list[str] = []
+    urdf = _check_urdf(p, root, package_dirs, notes)
     comments = [c.span() for c in _COMMENT.finditer(text)]
     match = next((r for r in _ROBOT_TAG.finditer(text) if not any(a <= r.start() < b for a, b in comments)), None)
     if match is None:
@@ -519,13 +524,14 @@ def _load_urdf(p: Path, package_dirs: tuple[Path, ...]) -> tuple[ArticulatedMode
                               "(does a <mujoco> element of the file set strippath?); remove its <mujoco> element")
         files[mesh.name] = (urdf.meshes[mesh.file], tuple(float(s) for s in mesh.scale))
     top = next(n for n in urdf.links if n not in urdf.parent)
-    kin, links = _compile(p, spec, files, set(urdf.links), root=top, visual=lambda g: g.group == 1 and g.contype == 0)
+    kin, links = _compile(p, spec, files, set(urdf.links), root=top, visual=lambda g: g.group == 1 and g.contype == 0,
+                          notes=notes)
     kin.followers = _followers(p, kin, _mimic_order(p, urdf.joints))
     parents = {name: urdf.parent.get(name) for name in urdf.links}
     model = ArticulatedModel(
         path=p, format="urdf", name=root.get("name", p.stem), root=top,
         links=tuple(Link(name=n, parent=parents[n], visuals=links.get(n, ())) for n in urdf.links),
-        joints=tuple(urdf.joints), package_dirs=package_dirs)
+        joints=tuple(urdf.joints), package_dirs=package_dirs, notes=tuple(notes))
     return model, kin
 
 
@@ -606,7 +612,8 @@ def _load_mjcf(p: Path) -> tuple[ArticulatedModel, _Kinematics]:
         if int(geom.type) in (int(mujoco.mjtGeom.mjGEOM_HFIELD), int(mujoco.mjtGeom.mjGEOM_SDF)):
             raise SimgenError(f"{p}: the geom {geom.name or geom.id!r} is a {_geom_kind(geom.type)}, which simgen "
                               "does not render yet; remove it or use a mesh")
-    kin, links = _compile(p, spec, files, None, root="world", visual=lambda g: 0 <= g.group <= 2)
+    notes: list[str] = []
+    kin, links = _compile(p, spec, files, None, root="world", visual=lambda g: 0 <= g.group <= 2, notes=notes)
     m = kin.model
     joints = []
     names = {j: m.joint(j).name or f"joint{j}" for j in range(m.njnt)}
@@ -645,7 +652,7 @@ def _load_mjcf(p: Path) -> tuple[ArticulatedModel, _Kinematics]:
         path=p, format="mjcf", name=spec.modelname or p.stem, root="world",
         links=tuple(Link(name=_body_name(m, b), parent=None if b == 0 else _body_name(m, int(m.body_parentid[b])),
                          visuals=links.get(_body_name(m, b), ())) for b in range(m.nbody)),
-        joints=tuple(joints))
+        joints=tuple(joints), notes=tuple(notes))
     return model, kin
 
 
@@ -674,7 +681,7 @@ _SIZES = {"mjGEOM_SPHERE": 1, "mjGEOM_CAPSULE": 2, "mjGEOM_CYLINDER": 2, "mjGEOM
 """How many of a primitive's sizes must be positive (one less with ``fromto``, which gives the length)."""
 
 
-def _leave_out_empty(p: Path, spec: Any) -> None:
+def _leave_out_empty(p: Path, spec: Any, notes: list[str]) -> None:
     """Delete from ``spec`` every primitive geom of size 0 (it draws nothing, and MuJoCo refuses it
     without naming its body), with one warning naming the file and their bodies."""
     empty: list[str] = []
@@ -692,7 +699,7 @@ def _leave_out_empty(p: Path, spec: Any) -> None:
         _warn_once(p, f"left out {len(empty)} geometr{'ies' if len(empty) > 1 else 'y'} of size 0, which draw nothing "
                       f"(link{'s' if len(links) > 1 else ''} {', '.join(map(repr, links[:8]))}"
                       f"{', ...' if len(links) > 8 else ''}); give {'them' if len(empty) > 1 else 'it'} a size to "
-                      "see them")
+                      "see them", notes)
 
 
 _KINDS = {"mjGEOM_MESH": "mesh", "mjGEOM_BOX": "box", "mjGEOM_SPHERE": "sphere", "mjGEOM_CYLINDER": "cylinder",
@@ -705,12 +712,12 @@ def _geom_kind(t: Any) -> str:
 
 
 def _compile(p: Path, spec: Any, files: dict[str, tuple[Path, tuple[float, ...]]], links: set[str] | None,
-             root: str, visual: Any) -> tuple[_Kinematics, dict[str, tuple[Visual, ...]]]:
+             root: str, visual: Any, notes: list[str]) -> tuple[_Kinematics, dict[str, tuple[Visual, ...]]]:
     """Compile ``spec`` without its meshes, textures and materials (each mesh geom stands in as a
     small sphere at the mesh file's frame) and read the visuals of the bodies ``links`` names (None: all)."""
     import mujoco
 
-    _leave_out_empty(p, spec)
+    _leave_out_empty(p, spec, notes)
     marks = []
     for g in spec.geoms:
         mesh = g.meshname if g.type == mujoco.mjtGeom.mjGEOM_MESH else None

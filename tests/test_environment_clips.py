@@ -28,6 +28,9 @@ DOOR_AT, DOOR_TURN = (1.0, 0.0, 0.5), 1.2
 """The door's place and its turn about z (rad) at frame 24 of ``open`` (0 at frame 1)."""
 SLIDE_Y = 1.0
 """The cart's y (m) at frame 10 of ``slide`` (0 at frame 1; x stays -0.5)."""
+SHEET_AT, CORNER, BULGE = (-1.5, -1.5, 0.3), (-0.1, -0.1, -0.1), (-0.3, -0.3, -0.3)
+"""The sheet (a 0.2 m cube)'s place, and where ``slide``'s shape key takes its corner (local): from
+CORNER at frame 1 to BULGE at frame 10."""
 
 WRITE_SCRIPT = """
 import sys, bpy
@@ -71,20 +74,34 @@ cart.location = (%(x0)r, 0.0, 0.15)
 for frame, y in ((1, 0.0), (10, %(y1)r)):
     cart.location.y = y
     cart.keyframe_insert("location", frame=frame)
+sheet = box("sheet", 0.2, %(sheet)r)  # slide also bends a sheet: a shape key's value keyframed
+sheet.shape_key_add(name="Basis")
+bulge = sheet.shape_key_add(name="bulge")
+bulge.data[0].co = %(corner)r
+keys = sheet.data.shape_keys
+keys.animation_data_create().action = slide
+for frame, value in ((1, 0.0), (10, 1.0)):
+    bulge.value = value
+    bulge.keyframe_insert("value", frame=frame)
 linear(opened), linear(slide)
-cart.animation_data.action = None
-track = cart.animation_data.nla_tracks.new()  # the exporter writes an action an NLA track holds
-track.name = "slide"
-track.strips.new("slide", 1, slide)
+tracks = []
+for ad in (cart.animation_data, keys.animation_data):  # the exporter writes an action an NLA track holds
+    slot = ad.action_slot
+    ad.action = None
+    tracks.append(ad.nla_tracks.new())
+    tracks[-1].name = "slide"
+    tracks[-1].strips.new("slide", 1, slide).action_slot = slot
 cart.animation_data.action = opened
 cart.animation_data.action_slot = opened.slots["OBcart"]
 scene.frame_set(1)
 bpy.ops.export_scene.gltf(filepath=str(folder / "anim.glb"), export_format="GLB")
-track.mute = True
+for track in tracks:
+    track.mute = True
 bpy.ops.export_scene.fbx(filepath=str(folder / "anim.fbx"), bake_anim=True, bake_anim_use_all_actions=False,
                          bake_anim_use_nla_strips=False)
 bpy.ops.wm.usd_export(filepath=str(folder / "anim.usda"), export_animation=True)
-cart.animation_data.nla_tracks.remove(track)
+cart.animation_data.nla_tracks.remove(tracks[0])
+keys.animation_data.nla_tracks.remove(tracks[1])
 for ob in (cart, door):  # open on NLA strips alone: no active action
     ad = ob.animation_data
     slot = ad.action_slot
@@ -95,7 +112,8 @@ for ob in (cart, door):  # open on NLA strips alone: no active action
     s.action_slot = opened.slots[slot.identifier]
 scene.frame_set(1)
 bpy.ops.wm.save_as_mainfile(filepath=str(folder / "nla.blend"))
-""" % {"x0": CART_X[0], "x1": CART_X[1], "door": DOOR_AT, "turn": DOOR_TURN, "y1": SLIDE_Y}
+""" % {"x0": CART_X[0], "x1": CART_X[1], "door": DOOR_AT, "turn": DOOR_TURN, "y1": SLIDE_Y, "sheet": SHEET_AT,
+       "corner": BULGE}
 
 
 def translation(x: float, y: float, z: float, turn: float = 0.0) -> np.ndarray:
@@ -250,3 +268,63 @@ def test_a_24_frame_gltf_is_drawn_inside_its_range_and_the_meta_records_the_clip
         np.testing.assert_allclose(by_name["env_door"]["mesh_to_world"], door_open(a["frame"]), atol=1e-5)
         frames.append(a["frame"])
     assert len(set(frames)) > 3
+
+
+def test_a_part_a_second_clip_deforms_is_read_at_that_clips_frames(files, tmp_path):
+    """The sheet bends in ``slide`` only: its vertices at each of that clip's frames are the shape
+    key's mix the test keyframed, and a scene drawn in that clip names the clip in its mesh, which
+    leads to those vertices (what the renderer reads for a deforming part)."""
+    from simgen.assets.environment import environment_mesh, load_environment
+
+    env = load_environment(files / "anim.glb")
+    assert env.animation.clip == "open" and env.animation.deforming == ()
+    slide = env.clip("slide")
+    assert slide.animation.deforming == ("sheet",)
+    rest = slide.at(1).meshes["sheet"].vertices
+    corner = np.all(np.abs(rest - CORNER) < 1e-6, axis=1)
+    assert corner.any() and not corner.all()
+
+    def bent(frame: int) -> np.ndarray:
+        v = rest.copy()
+        v[corner] = np.add(CORNER, (frame - 1) / 9 * np.subtract(BULGE, CORNER))
+        return v
+
+    for f in (1, 4, 10):
+        np.testing.assert_allclose(slide.at(f).meshes["sheet"].vertices, bent(f), atol=1e-5)
+    frames = set()
+    for k in range(3):
+        (scene,) = _scenes(["scene=environment", f"scene.file={files / 'anim.glb'}", "scene.supports=[floor]",
+                            "objects.count=[1,1]", "scene.animation=draw", "scene.animation_clip=slide",
+                            f"output.dir={tmp_path / 'out'}"], k)
+        frame = scene.params["animation"]["frame"]
+        sheet = next(o for o in scene.objects if o.name == "env_sheet")
+        assert sheet.mesh.clip == "slide" and sheet.mesh.frame == frame
+        np.testing.assert_allclose(environment_mesh(sheet.mesh).vertices, bent(frame), atol=1e-5)
+        frames.add(frame)
+    assert max(frames) > 1  # bent, not at rest
+
+
+@pytest.mark.render  # two 32x24 frames in the served process: ~4 s on 2 cores
+def test_a_run_in_a_second_clip_renders_and_writes_that_clips_bent_part(files, tmp_path):
+    """A run with scene.animation_clip=slide renders (the renderer builds the sheet from the clip its
+    mesh names) and writes the sheet's model as that clip bends it at the frame drawn."""
+    import trimesh
+
+    from simgen.io.dataset.layout import read_frame
+
+    out = tmp_path / "out"
+    r = simgen_cli("scene=environment", f"scene.file={files / 'anim.glb'}", "scene.animation=draw",
+                   "scene.animation_clip=slide", "scene.supports=[floor]", "objects.count=[1,1]", "frames=2", "seed=4",
+                   "render.width=32", "render.height=24", "render.samples=1", f"output.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for i in range(2):
+        meta = read_frame(out, i)["meta"]
+        a = meta["params"]["animation"]
+        assert a["clip"] == "slide" and a["frames"] == [1, 10] and 1 <= a["frame"] <= 10
+        sheet = next(o for o in meta["objects"] if o["name"] == "env_sheet")
+        assert sheet["mesh"] == f"models/stuff/anim_sheet_slide_f{a['frame']}.ply"
+        v = trimesh.load(out / sheet["mesh"], force="mesh", process=False).vertices
+        t = (a["frame"] - 1) / 9
+        corner = np.add(CORNER, t * np.subtract(BULGE, CORNER))
+        assert np.linalg.norm(v - corner, axis=1).min() < 1e-5  # the bent corner where the clip has it
+        assert t == 0 or np.linalg.norm(v - CORNER, axis=1).min() > 1e-3  # and not at rest

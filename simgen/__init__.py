@@ -10,7 +10,7 @@ from typing import Any
 
 from simgen.errors import Interrupted, SimgenError, did_you_mean  # noqa: F401  (simgen.SimgenError: the public name)
 
-__version__ = "0.1.0"
+from simgen.version import __version__  # noqa: F401  (simgen.__version__: the public name)
 
 API = ("render", "open_dataset", "run_study", "run_fit", "Dataset", "Frame")
 """The names of :mod:`simgen.api` that ``simgen.NAME`` gives."""

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BLENDER_MODULES = {"bpy", "mathutils", "bmesh"}
 
 LAYERS: list[tuple[str, ...]] = [
-    ("simgen", "simgen.scene", "simgen.optics", "simgen.color",  # errors, scene data, camera maths, the tone curve,
-     "simgen.core"),                                            # (and the old core paths, deprecated)
+    ("simgen", "simgen.scene", "simgen.optics", "simgen.color"),  # errors, the version, scene data, camera maths,
+                                                                # the tone curve
     ("simgen.config",),                                         # the declared settings (the package, schema.py)
     ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
     ("simgen.io", "simgen.sampling", "simgen.imaging"),         # file mechanics; samplers; RGB effects
@@ -127,6 +127,14 @@ def test_no_upward_imports():
             if layer_of(d) > layer_of(m) and (m, d) not in LAZY_EXPORTS:
                 upward.append(f"{m} -> {d}")
     assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
+
+
+def test_no_module_imports_the_package_itself():
+    """The ground floor holds what every module may read, the version too (simgen/version.py): no
+    module of simgen imports the package's ``__init__`` (which imports simgen.api lazily, so such
+    an import would close a loop through the top)."""
+    assert "simgen" in graph() and "simgen.version" in graph()["simgen"]
+    assert sorted(m for m, deps in graph().items() if "simgen" in deps and m != "simgen") == []
 
 
 def test_the_api_is_imported_on_first_use_only():
@@ -246,38 +254,16 @@ def test_yolo_trainer_is_self_contained():
         == []
 
 
-def test_the_old_core_paths_work_for_a_release_with_a_deprecation_warning():
-    """simgen.core's modules moved to packages named for their job; a recipe or script importing the
-    old path gets the new module itself and one DeprecationWarning naming the new path."""
-    code = (
-        "import importlib, warnings\n"
-        "moved = {'scene': 'simgen.scene.data', 'mesh_ref': 'simgen.scene.meshes', 'paths': 'simgen.paths',\n"
-        "         'camera': 'simgen.optics.camera', 'transforms': 'simgen.scene.transforms', 'tone': 'simgen.color.tone',\n"
-        "         'registry': 'simgen.registry', 'lens': 'simgen.optics.lens', 'splits': 'simgen.splits'}\n"
-        "for old, new in moved.items():\n"
-        "    with warnings.catch_warnings(record=True) as caught:\n"
-        "        warnings.simplefilter('always')\n"
-        "        was = importlib.import_module(f'simgen.core.{old}')\n"
-        "    now = importlib.import_module(new)\n"
-        "    assert [str(w.message) for w in caught if w.category is DeprecationWarning] == [\n"
-        "        f'simgen.core.{old} is deprecated: import from {new}'], (old, [str(w.message) for w in caught])\n"
-        "    assert was is now, old\n"
-        "print('ok')\n")
-    assert_prints_ok(code)
-
-
 def test_the_imports_of_a_recipe_written_before_the_builder_still_resolve():
-    """The own-recipe tutorial's recipe before simgen.recipes was its one module imported these; each
-    still resolves (the simgen.core ones with their DeprecationWarning), so such a recipe runs."""
+    """The own-recipe tutorial's recipe before simgen.recipes was its one module imported these (the
+    scene's data and the bundled assets' folder from where they live now); each still resolves, so
+    such a recipe runs."""
     code = (
-        "import warnings\nwarnings.simplefilter('ignore', DeprecationWarning)\n"
         "from simgen.assets import load_mesh\n"
         "from simgen.assets.environment import FILE_LOOK, load_environment\n"
         "from simgen.config import SettleConfig\n"
         "from simgen.config.schema import setting, span\n"
-        "from simgen.core.mesh_ref import ArticulatedMesh\n"
-        "from simgen.core.paths import ASSET_DIR\n"
-        "from simgen.core.scene import Scene, SceneObject\n"
+        "from simgen.paths import ASSET_DIR\n"
         "from simgen.recipes import SHORTFALL, Recipe\n"
         "from simgen.sampling.camera import draw_camera, sample_shell\n"
         "from simgen.sampling.lighting import sample_lights\n"
@@ -287,6 +273,8 @@ def test_the_imports_of_a_recipe_written_before_the_builder_still_resolve():
         "world_colliders\n"
         "from simgen.sampling.random import integer, random_rotation, uniform\n"
         "from simgen.sampling.surfaces import find_surfaces, place_on_surfaces\n"
+        "from simgen.scene.data import Scene, SceneObject\n"
+        "from simgen.scene.meshes import ArticulatedMesh\n"
         "import simgen.recipes as r\n"
         "assert Scene is r.Scene and SceneObject is r.SceneObject and ASSET_DIR == r.ASSET_DIR\n"
         "print('ok')\n")

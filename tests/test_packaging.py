@@ -45,8 +45,20 @@ def test_every_package_folder_is_listed():
     listed = set(SETUPTOOLS["packages"])
     folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "simgen").rglob("__init__.py")}
     assert folders - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+    outside = {name for name in SETUPTOOLS["package-dir"] if name != "simgen"}  # scenes/, configs/, assets/
+    assert listed - folders - outside == set(), "no such package folder: remove these from pyproject.toml's packages"
     assert SETUPTOOLS["package-dir"] == {"simgen": "simgen", "simgen.scenes": "scenes",
                                          "simgen.configs": "configs", "simgen.bundled": "assets"}
+
+
+def test_the_version_is_pyprojects():
+    """pyproject.toml states the version; simgen/version.py (``simgen.__version__``, what a dataset
+    records as the version that made it) states the same."""
+    import simgen
+    from simgen.version import __version__
+
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)
+    assert PYPROJECT["project"]["version"] == __version__ and simgen.__version__ is __version__
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simgen import __version__
+from simgen.version import __version__
 from simgen.config.schema import override_text
 from simgen.io.files import atomic_write_bytes
 from simgen.report import mpl, svg

@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import simgen
 from simgen.errors import Interrupted, SimgenError
 from simgen.assets import Catalog
 from simgen.assets.meshes import asset_problems
 from simgen.config import RenderConfig, Settings
 from simgen.compose.settings import catalog_for, outputs
 from simgen.scene.data import Scene
+from simgen.version import __version__
 from simgen.imaging.effects import effects_enabled
 from simgen.io import scratch
 from simgen.io.dataset.coco_index import CocoIndex
@@ -164,7 +164,7 @@ def run(settings: Settings, config: dict[str, Any] | None = None, hooks: Hooks |
     first_sequence = frame_position(settings, indices[0])[0]
     first_scenes = make_sequence_scenes(recipe, settings, catalog, first_sequence)  # fails fast on bad scenes
     check_placement(recipe, settings, catalog, first_sequence)
-    record = {"simgen_version": simgen.__version__, "python_version": platform.python_version(),
+    record = {"simgen_version": __version__, "python_version": platform.python_version(),
               "seed": settings.seed, "categories": categories}
     problems = asset_problems(catalog)
     if problems:

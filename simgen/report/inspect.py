@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator
 import cv2
 import numpy as np
 
-from simgen import __version__
+from simgen.version import __version__
 from simgen.errors import SimgenError
 from simgen.image_header import check_pixels
 from simgen.io.safe_paths import inside

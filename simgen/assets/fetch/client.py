@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from simgen import __version__
+from simgen.version import __version__
 from simgen.errors import SimgenError
 from simgen.assets.fetch.plan import FetchFailed, FileSpec
 from simgen.assets.library import PART, safe_relpath

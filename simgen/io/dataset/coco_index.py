@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from simgen import __version__
+from simgen.version import __version__
 from simgen.io.files import atomic_open, atomic_write_bytes, read_json, write_json
 from simgen.io.formats.coco import image_split
 from simgen.io.names import META_DIR

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a file, or loaded by the tests
+from pinned_wheel import Failure, PinnedWheel, sha256_of  # noqa: E402
 
 PACKAGE, VERSION = "mani_skill", "3.0.1"
 WHEEL = "mani_skill-3.0.1-py3-none-any.whl"
@@ -54,16 +55,6 @@ ENTRY = {
 }
 
 
-class Failure(Exception):
-    """One line to print before exiting with 1."""
-
-
-def sha256_of(path: Path) -> str:
-    from simgen.assets.library import sha256_of as digest
-
-    return digest(path)
-
-
 def present(out: Path) -> bool:
     """Whether ``out`` already holds the counter with its recorded checksum."""
     import json
@@ -75,26 +66,6 @@ def present(out: Path) -> bool:
         return False
     return (recorded == GLB_SHA256 and glb.is_file() and not glb.is_symlink()
             and glb.stat().st_size == GLB_SIZE and sha256_of(glb) == GLB_SHA256)
-
-
-def download(tmp: Path) -> Path:
-    """The wheel, downloaded by pip into ``tmp`` and checked."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "--no-input", f"{PACKAGE}=={VERSION}", "-d", str(tmp)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"pip download {PACKAGE}=={VERSION} took over 30 minutes; check the package index") from None
-    wheel = tmp / WHEEL
-    if done.returncode != 0 or not wheel.is_file():
-        why = next((ln.strip() for ln in reversed(done.stderr.splitlines()) if ln.strip()), "") or \
-            f"no {WHEEL} in what it downloaded"
-        raise Failure(f"pip download {PACKAGE}=={VERSION} failed (exit {done.returncode}): {why}")
-    got = sha256_of(wheel)
-    if got != WHEEL_SHA256:
-        raise Failure(f"{WHEEL} has sha256 {got}, not the pinned {WHEEL_SHA256}: refusing a wheel that is not the one "
-                      "checked (a different build on the index, or a corrupt download)")
-    return wheel
 
 
 def extract(wheel: Path, out: Path) -> None:
@@ -146,23 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, metavar="DIR", help=f"the folder to hold {GLB} (created if new)")
     args = ap.parse_args(argv)
     out = Path(args.out).expanduser().absolute()
-    try:
-        if present(out):
-            print(f"{out / GLB} is there (sha256 {GLB_SHA256[:16]}...): nothing to do")
-            return 0
-        if out.exists() and not out.is_dir():
-            raise Failure(f"--out {out} is a file; give a folder")
-        print(f"downloading {PACKAGE}=={VERSION} (about 102 MB) with pip ...", flush=True)
-        with tempfile.TemporaryDirectory(prefix="simgen-fetch-") as tmp:
-            extract(download(Path(tmp)), out)
-        print(f"{out / GLB}: {GLB_SIZE} bytes, sha256 {GLB_SHA256}; licences and attribution in {out / 'SOURCE.md'}")
-        return 0
-    except Failure as e:
-        print(f"fetch_environment: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"fetch_environment: cannot write {out}: {e.strerror or e}", file=sys.stderr)
-        return 1
+    return PinnedWheel(PACKAGE, VERSION, WHEEL, WHEEL_SHA256).fetch(
+        "fetch_environment", out, present, extract,
+        there=f"{out / GLB} is there (sha256 {GLB_SHA256[:16]}...): nothing to do", size="102 MB",
+        done=f"{out / GLB}: {GLB_SIZE} bytes, sha256 {GLB_SHA256}; licences and attribution in {out / 'SOURCE.md'}")
 
 
 if __name__ == "__main__":

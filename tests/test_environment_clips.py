@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import simgen_cli
+from conftest import blender_wrote, simgen_cli
 from simgen import SimgenError
 
 CART_X = (-0.5, 0.5)
@@ -139,12 +137,8 @@ def cart_slide(frame: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, environment_cache) -> Path:
-    folder = tmp_path_factory.mktemp("clips")
-    r = subprocess.run([sys.executable, "-c", WRITE_SCRIPT, str(folder)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    for name in ("anim.glb", "anim.fbx", "anim.usda", "nla.blend"):
-        assert (folder / name).is_file(), name
-    return folder
+    return blender_wrote(WRITE_SCRIPT, tmp_path_factory.mktemp("clips"),
+                         ("anim.glb", "anim.fbx", "anim.usda", "nla.blend"))
 
 
 def gltf_animations(path: Path) -> list[str]:

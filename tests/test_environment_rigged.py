@@ -9,14 +9,12 @@ drawn frame without a level area then says so, naming the floor.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import simgen_cli
+from conftest import blender_wrote, simgen_cli
 from simgen import SimgenError
 from test_environment_animation import exported_bar, raycast
 
@@ -84,12 +82,8 @@ bpy.ops.wm.save_as_mainfile(filepath=str(folder / "bound.blend"))
 
 @pytest.fixture(scope="module")
 def rigged(tmp_path_factory, environment_cache) -> Path:
-    folder = tmp_path_factory.mktemp("rigged")
-    r = subprocess.run([sys.executable, "-c", RIG_SCRIPT, str(folder)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    for name in ("rig.blend", "rig.glb", "rig.fbx", "bound.blend"):
-        assert (folder / name).is_file(), name
-    return folder
+    return blender_wrote(RIG_SCRIPT, tmp_path_factory.mktemp("rigged"),
+                         ("rig.blend", "rig.glb", "rig.fbx", "bound.blend"))
 
 
 def _scenes(overrides: list[str], sequence: int = 0):

@@ -177,7 +177,7 @@ def animation_frames(sc: Config, env: Environment, rng: np.random.Generator, len
     """The file frame of each of a sequence's ``length`` steps under scene.animation (None: still;
     nothing drawn): a frame drawn uniformly from the file's range, held (draw) or played on from
     there (play, :func:`simgen.sampling.random.back_and_forth`). One-line SimgenError for a file in
-    which nothing moves, or one with a deforming part."""
+    which nothing moves, or one with a part whose number of vertices changes."""
     if sc.animation == "still":
         return None
     a = env.animation
@@ -188,11 +188,6 @@ def animation_frames(sc: Config, env: Environment, rng: np.random.Generator, len
         raise SimgenError(f"scene.animation={sc.animation}: part {a.changing[0]!r} of {env.file} changes its number "
                           "of vertices over the file's frame range, which simgen cannot follow; hide it from "
                           "rendering in the file or set scene.animation=still")
-    if a.deforming and sc.animation == "play" and length > 1:
-        raise SimgenError(f"scene.animation=play: part {a.deforming[0]!r} of {env.file} deforms (an armature's "
-                          "skinning, shape keys or an animated modifier), and the flow and tracks between steps "
-                          "follow rigid parts only; use scene.animation=draw (each scene at a frame of its own, "
-                          "exact), or hide it from rendering in the file")
     lo, hi = a.frames
     start = int(rng.integers(0, hi - lo + 1))
     steps = [start] * length if sc.animation == "draw" else back_and_forth(start, length, hi - lo + 1)

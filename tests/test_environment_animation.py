@@ -195,7 +195,7 @@ def test_the_files_animation_is_read_as_its_keyframes_say(cart_file, cache):
         env.at(14)
 
 
-def test_a_deforming_part_played_or_a_still_file_is_refused_in_one_line(tmp_path, cache):
+def test_a_deforming_part_played_is_at_its_frame_each_step_and_a_still_file_is_refused_in_one_line(tmp_path, cache):
     from simgen.assets.environment import load_environment
     from simgen.cli.study import check_dataset
     from simgen.pipeline.frames import make_sequence_scenes
@@ -205,9 +205,10 @@ def test_a_deforming_part_played_or_a_still_file_is_refused_in_one_line(tmp_path
     assert load_environment(blend).animation.deforming == ("sheet",)
     s = check_dataset(["scene=environment", f"scene.file={blend}", "scene.animation=play", "objects.count=[1,1]",
                        "sequence.length=2", f"output.dir={tmp_path / 'out'}"])
-    with pytest.raises(SimgenError, match=r"scene.animation=play: part 'sheet' of .*sheet\.blend deforms \(an "
-                                          r"armature's skinning, shape keys .* use scene.animation=draw"):
-        make_sequence_scenes(get_recipe(s.scene.recipe), s, _catalog(s), 0)
+    scenes = make_sequence_scenes(get_recipe(s.scene.recipe), s, _catalog(s), 0)
+    frames = [sc.params["animation"]["frame"] for sc in scenes]
+    sheets = [next(o.mesh for o in sc.objects if o.name == "env_sheet") for sc in scenes]
+    assert [m.frame for m in sheets] == frames and abs(frames[1] - frames[0]) == 1  # its shape at each step's frame
     s = check_dataset(["scene=environment", "scene.animation=draw", f"output.dir={tmp_path / 'out'}"])
     with pytest.raises(SimgenError, match=r"scene.animation=draw: nothing moves in .*room\.glb"):
         make_sequence_scenes(get_recipe(s.scene.recipe), s, _catalog(s), 0)

@@ -550,3 +550,58 @@ def test_flow_wheel_legend():
     assert r < 20 and b > 200
     assert min(leg[16, 16]) > 200                       # near the centre: almost white
     assert flow_wheel_legend().shape == (64, 64, 3)
+
+
+# ------------------------------------------------------------- surfaces that bend
+
+
+def test_ray_hits_are_the_first_triangle_each_pixel_ray_meets():
+    """Against trimesh's own ray caster on a sphere seen whole (two hits a ray: the nearer kept)."""
+    import trimesh
+
+    from simgen.labels.amodal import rasterize_rays, ray_hits
+
+    sphere = trimesh.creation.icosphere(3, radius=0.5)
+    centre = np.array([0.1, 0.0, 2.0])
+    rays = pixel_rays(K, W, H)
+    tri, bary, dist = ray_hits(sphere.vertices + centre, sphere.faces, rays, 0.1)
+    assert ((tri >= 0).reshape(H, W) == rasterize_rays(sphere.vertices + centre, sphere.faces, rays, 0.1)).all()
+    flat = rays.reshape(-1, 3)
+    where, ray, theirs = sphere.ray.intersects_location(np.tile(-centre, (len(flat), 1)), flat, multiple_hits=False)
+    assert len(ray) == (tri >= 0).sum() > 300
+    assert (tri[ray] == theirs).all()
+    ours = np.einsum("nk,nkj->nj", bary[ray], (sphere.vertices + centre)[sphere.faces[tri[ray]]])
+    np.testing.assert_allclose(ours, where + centre, atol=1e-9)
+    np.testing.assert_allclose(dist[ray, None] * flat[ray], where + centre, atol=1e-9)
+    assert np.isnan(bary[tri < 0]).all()
+
+
+def test_the_flow_of_a_bending_surface_follows_each_point_with_its_triangle():
+    """A square of two triangles at z = 2 whose far corner alone moves (no rigid or affine motion
+    of the whole maps it): each pixel's flow is where its hit point's barycentric mix of the moved
+    corners projects, computed here with trimesh's barycentric coordinates of the plane point."""
+    import trimesh
+
+    from simgen.labels.flow import Deforming
+
+    at_t = np.array([[-0.6, -0.5, 2.0], [0.6, -0.5, 2.0], [0.6, 0.5, 2.0], [-0.6, 0.5, 2.0]])
+    faces = np.array([[0, 1, 2], [0, 2, 3]])
+    at_o = at_t.copy()
+    at_o[2] += [0.15, 0.1, -0.3]
+    depth = np.full((H, W), np.inf)
+    instance = np.zeros((H, W), np.uint16)
+    point = np.stack([U, V, np.ones_like(U)], -1) @ np.linalg.inv(K).T * 2.0  # the plane z = 2
+    inside = (np.abs(point[..., 0]) <= 0.6) & (np.abs(point[..., 1]) <= 0.5)
+    depth[inside], instance[inside] = 2.0, 3
+    flow, z_other, in_view = rigid_flow(depth, instance, K, EYE, K, EYE, {}, deforming={3: Deforming(faces, at_t, at_o)})
+    tri = np.where(trimesh.triangles.points_to_barycentric(np.repeat(at_t[faces[:1]], inside.sum(), 0),
+                                                           point[inside]).min(1) >= -1e-12, 0, 1)
+    bary = trimesh.triangles.points_to_barycentric(at_t[faces[tri]], point[inside])
+    moved = np.einsum("nk,nkj->nj", bary, at_o[faces[tri]])
+    expected = (moved @ K.T)[:, :2] / moved[:, 2:] - np.stack([U, V], -1)[inside]
+    assert np.abs(expected).max() > 3 and np.abs(expected).min() < 1e-9  # it bends: some move, some do not
+    np.testing.assert_allclose(flow[inside], expected, atol=1e-4)
+    np.testing.assert_allclose(z_other[inside], moved[:, 2], rtol=1e-6)
+    assert in_view[inside].all() and not in_view[~inside].any() and (flow[~inside] == 0).all()
+    with pytest.raises(ValueError, match=r"instance ids \[3\] appear in the image but have no motion"):
+        rigid_flow(depth, instance, K, EYE, K, EYE, {})

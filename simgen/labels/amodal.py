@@ -72,11 +72,19 @@ def _clip_near(tri: np.ndarray, near: float) -> list[np.ndarray]:
 
 def _clipped(tris: np.ndarray, near: float) -> np.ndarray:
     """Triangles (F, 3, 3) in camera coordinates -> the parts with z >= near (:func:`_clip_near`)."""
+    return _clipped_from(tris, near)[0]
+
+
+def _clipped_from(tris: np.ndarray, near: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_clipped`'s parts and, for each, the index in ``tris`` of the triangle it is part of."""
     crossing = (tris[:, :, 2] < near).any(axis=1)
-    parts = [tris[~crossing & (tris[:, :, 2] >= near).all(axis=1)]]
-    for tri in tris[crossing]:
-        parts.extend(p[None] for p in _clip_near(tri, near))
-    return np.concatenate(parts) if parts else np.zeros((0, 3, 3))
+    whole = np.flatnonzero(~crossing & (tris[:, :, 2] >= near).all(axis=1))
+    parts, source = [tris[whole]], [whole]
+    for k in np.flatnonzero(crossing):
+        pieces = _clip_near(tris[k], near)
+        parts.extend(p[None] for p in pieces)
+        source.append(np.full(len(pieces), k))
+    return np.concatenate(parts), np.concatenate(source).astype(np.int64)
 
 
 def rasterize(vertices_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int,
@@ -167,18 +175,27 @@ def rasterize_rays(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray
     line of sight to a point in front of the camera: the ray passes through a triangle exactly
     when that point of the plane lies inside the triangle's projection onto it (straight edges
     stay straight there, whatever the lens). So :func:`rasterize`'s inside test runs on the
-    plane, at each pixel's own point instead of a grid's: the points are bucketed in square
-    cells about a pixel apart and each triangle tests the points of the cells its bounding box
-    covers. A ray that does not go forward (a fisheye's at 90 degrees and beyond) is never in."""
+    plane, at each pixel's own point instead of a grid's (:func:`_ray_pairs`). A ray that does not
+    go forward (a fisheye's at 90 degrees and beyond) is never in."""
     h, w = rays.shape[:2]
     mask = np.zeros(h * w, bool)
-    tris = _clipped(vertices_cam[faces], near)
-    z = rays[..., 2].reshape(-1)
+    for _, point in _ray_pairs(_clipped(vertices_cam[faces], near), rays.reshape(-1, 3)):
+        mask[point] = True
+    return mask.reshape(h, w)
+
+
+def _ray_pairs(tris: np.ndarray, rays: np.ndarray):
+    """Yield (triangle, ray) index pairs, in chunks, of the forward rays (``rays`` (N, 3), z > 0)
+    that pass through a triangle of ``tris`` (T, 3, 3) (camera coordinates, all in front of the
+    camera), edges included: the rays' points on the plane z = 1 are bucketed in square cells about
+    a point apart, and each triangle tests the points of the cells its projection's bounding box
+    covers (:func:`_inside`)."""
+    z = rays[:, 2]
     with np.errstate(invalid="ignore", divide="ignore"):
         forward = np.flatnonzero(z > 0)  # NaN rays (no direction) compare False
     if not len(tris) or not len(forward):
-        return mask.reshape(h, w)
-    pts = rays.reshape(-1, 3)[forward, :2] / z[forward, None]
+        return
+    pts = rays[forward, :2] / z[forward, None]
     lo_pt = pts.min(axis=0)
     cell = max(float(np.sqrt(np.prod(pts.max(axis=0) - lo_pt + 1e-12) / len(pts))), 1e-12)
     grid = np.floor((pts - lo_pt) / cell).astype(np.int64)
@@ -189,7 +206,7 @@ def rasterize_rays(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray
     uv = tris[:, :, :2] / tris[:, :, 2:3]
     c_lo = np.clip(np.floor((uv.min(axis=1) - lo_pt) / cell - 1e-9), 0, [cols, rows]).astype(np.int64)
     c_hi = np.clip(np.floor((uv.max(axis=1) - lo_pt) / cell + 1e-9), -1, [cols - 1, rows - 1]).astype(np.int64)
-    keep = (c_hi >= c_lo).all(axis=1)
+    keep = np.flatnonzero((c_hi >= c_lo).all(axis=1))
     uv, c_lo, size = uv[keep], c_lo[keep], (c_hi - c_lo + 1)[keep]
     for s in range(0, len(uv), TRIANGLES_AT_ONCE):
         t_uv, t_lo, t_size = uv[s:s + TRIANGLES_AT_ONCE], c_lo[s:s + TRIANGLES_AT_ONCE], size[s:s + TRIANGLES_AT_ONCE]
@@ -204,8 +221,51 @@ def rasterize_rays(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray
         j = np.arange(len(tri)) - np.repeat(np.cumsum(n_pts) - n_pts, n_pts) + np.repeat(starts[c], n_pts)
         point = order[j]
         inside = _inside(t_uv[tri, 0], t_uv[tri, 1], t_uv[tri, 2], pts[point, 0], pts[point, 1])
-        mask[forward[point[inside]]] = True
-    return mask.reshape(h, w)
+        yield keep[s + tri[inside]], forward[point[inside]]
+
+
+def ray_hits(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray, near: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each ray from the camera's centre (``rays`` (N, 3), camera coordinates: a pixel
+    centre's, :func:`simgen.optics.camera.pixel_rays` or a lens's) first meets the mesh
+    (``vertices_cam`` (V, 3) in camera coordinates, ``faces`` (F, 3)), the part nearer than
+    ``near`` (planar z) clipped away: ``(triangle (N,) int64, barycentric (N, 3), distance (N,))``,
+    the hit point being ``sum_k barycentric[k] * vertices_cam[faces[triangle, k]]`` and
+    ``distance`` its multiple of the ray; triangle -1 (barycentric and distance NaN) where the ray
+    meets none. The candidates are :func:`rasterize_rays`'s (edges included); each one's hit is the
+    ray's intersection with its triangle's plane (Moller and Trumbore's solution), the nearest kept."""
+    rays = np.asarray(rays, float).reshape(-1, 3)
+    n = len(rays)
+    best = np.full(n, np.inf)
+    tri_of = np.full(n, -1, np.int64)
+    bary = np.full((n, 3), np.nan)
+    tris = np.asarray(vertices_cam, float)[np.asarray(faces)]
+    pieces, source = _clipped_from(tris, near)
+    for piece, ray in _ray_pairs(pieces, rays):
+        k = source[piece]
+        a, e1, e2 = tris[k, 0], tris[k, 1] - tris[k, 0], tris[k, 2] - tris[k, 0]
+        d = rays[ray]
+        p = np.cross(d, e2)
+        det = np.einsum("ij,ij->i", e1, p)
+        s = -a
+        q = np.cross(s, e1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b1 = np.einsum("ij,ij->i", s, p) / det
+            b2 = np.einsum("ij,ij->i", d, q) / det
+            t = np.einsum("ij,ij->i", e2, q) / det
+        ok = np.isfinite(t) & (t > 0)
+        ray, k, t, b1, b2 = ray[ok], k[ok], t[ok], b1[ok], b2[ok]
+        order = np.lexsort((t, ray))  # per ray, its nearest candidate first
+        ray, k, t, b1, b2 = ray[order], k[order], t[order], b1[order], b2[order]
+        first = np.r_[True, ray[1:] != ray[:-1]]
+        ray, k, t, b1, b2 = ray[first], k[first], t[first], b1[first], b2[first]
+        closer = t < best[ray]
+        ray, k, t, b1, b2 = ray[closer], k[closer], t[closer], b1[closer], b2[closer]
+        best[ray], tri_of[ray] = t, k
+        b1, b2 = np.clip(b1, 0.0, 1.0), np.clip(b2, 0.0, 1.0)  # on an edge: rounding may step outside
+        bary[ray] = np.stack([1.0 - b1 - b2, b1, b2], 1)
+    best[tri_of < 0] = np.nan
+    return tri_of, bary, best
 
 
 TRIANGLES_AT_ONCE = 2048

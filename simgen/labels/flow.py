@@ -21,16 +21,34 @@ other frame.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from simgen.optics.camera import pixel_rays, project_points
 from simgen.optics.lens import Lens, cached_pixel_rays
+from simgen.labels.amodal import ray_hits
 from simgen.labels.frame import MAX_ID, _present_ids
 
 DEFAULT_REL_TOL = 0.01
 """Default relative depth tolerance of :func:`flow_validity`."""
+
+
+@dataclass(frozen=True)
+class Deforming:
+    """A surface that bends between frame t and frame o (a skinned, shape-keyed or simulated part):
+    its triangles, with the same vertices at both frames. A point of it moves with its triangle: the
+    point a pixel of frame t sees is its ray's hit on the triangles at ``at_t``
+    (:func:`simgen.labels.amodal.ray_hits`), and in frame o it is the same barycentric mix of
+    the triangle's vertices at ``at_o``."""
+
+    faces: np.ndarray
+    """(F, 3) vertex indices."""
+    at_t: np.ndarray
+    """(V, 3) world vertices at frame t."""
+    at_o: np.ndarray
+    """(V, 3) world vertices at frame o (the same vertices, moved)."""
 
 
 # ------------------------------------------------------------------ geometry
@@ -54,7 +72,8 @@ def _check_K(name: str, K: np.ndarray) -> np.ndarray:
 
 def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: np.ndarray,
                K_o: np.ndarray, w2c_o: np.ndarray, motions: Mapping[int, np.ndarray],
-               lens_t: Optional[Lens] = None, lens_o: Optional[Lens] = None
+               lens_t: Optional[Lens] = None, lens_o: Optional[Lens] = None,
+               deforming: Optional[Mapping[int, Deforming]] = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flow of frame t towards frame o from frame t's depth and instance map.
 
@@ -64,11 +83,15 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
         K_t, w2c_t: frame t's intrinsics (3x3) and world_to_camera (4x4).
         K_o, w2c_o: the same for frame o. Both frames share the image size (H, W).
         motions: instance id -> world motion ``D_j`` (4x4) from t to o, e.g. from
-            :func:`object_motions`. Every id present in ``instance`` must be a key
-            (ValueError naming the missing ones); extra keys are ignored.
+            :func:`object_motions`. Every id present in ``instance`` must be a key of it or of
+            ``deforming`` (ValueError naming the missing ones); extra keys are ignored.
         lens_t, lens_o: the frames' real lenses (simgen.optics.lens), when their camera has one
             (camera.calibration): frame t's pixels are lifted along its lens's rays, and the
             moved points projected through frame o's lens (a point it does not see has no flow).
+        deforming: instance id -> :class:`Deforming` for the surfaces that bend between the
+            frames: each of their pixels follows the point of its triangle it sees (where its ray
+            meets none of the triangles at t, at the very edge of a silhouette, it has no flow and
+            is not ``in_view``). Ids here need no motion.
 
     Returns:
         ``(flow, z_other, in_view)``:
@@ -102,10 +125,12 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
     h, w = depth.shape
 
     ids, _ = _present_ids(instance)
-    missing = [int(i) for i in ids if int(i) not in motions]
+    deforming = dict(deforming or {})
+    missing = [int(i) for i in ids if int(i) not in motions and int(i) not in deforming]
     if missing:
         raise ValueError(f"instance ids {missing} appear in the image but have no motion "
-                         f"(known ids: {sorted(int(k) for k in motions)})")
+                         f"(known ids: {sorted(int(k) for k in (*motions, *deforming))})")
+    motions = {**{i: np.eye(4) for i in deforming}, **motions}  # a bending surface's pixels: replaced below
 
     # One 3x4 matrix per present id, mapping [z*u, z*v, z, 1] of frame t to the
     # homogeneous pixel [z'*u', z'*v', z'] of frame o. Row 0 stays zero (no hit).
@@ -142,6 +167,10 @@ def rigid_flow(depth: np.ndarray, instance: np.ndarray, K_t: np.ndarray, w2c_t: 
         qu, qv, qz = row(0), row(1), row(2)
     else:
         qu, qv, qz = _through_lenses(depth, hit, idx, ids, motions, K_t, w2c_t, K_o, w2c_o, lens_t, lens_o)
+    for iid, surface in deforming.items():
+        at = np.nonzero(hit & (instance == iid))
+        if len(at[0]):
+            qu[at], qv[at], qz[at] = _deformed(surface, at, K_t, w2c_t, K_o, w2c_o, lens_t, lens_o)
     front = hit & (qz > 0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         u2 = np.divide(qu, qz, out=qu)
@@ -184,6 +213,29 @@ def _through_lenses(depth, hit, idx, ids, motions, K_t, w2c_t, K_o, w2c_o, lens_
     qz = q[..., 2].copy()
     qz[~np.isfinite(uv).all(-1)] = 0.0  # the lens does not see it: no flow (taken as behind the camera)
     return uv[..., 0] * qz, uv[..., 1] * qz, qz
+
+
+def _deformed(surface: Deforming, at: tuple[np.ndarray, np.ndarray], K_t, w2c_t, K_o, w2c_o, lens_t, lens_o
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`rigid_flow`'s ``z' u'``, ``z' v'``, ``z'`` of the pixels ``at`` (rows, columns) of a
+    bending surface: each pixel centre's ray met on the surface's triangles at t, the hit moved with
+    its triangle to o and projected there (z' = 0 where the ray meets no triangle: no flow)."""
+    v, u = at
+    if lens_t is not None:
+        rays = cached_pixel_rays(lens_t)[v, u]
+    else:
+        rays = np.stack([u, v, np.ones(len(u))], 1).astype(float) @ np.linalg.inv(K_t).T
+    cam_t = surface.at_t @ w2c_t[:3, :3].T + w2c_t[:3, 3]
+    tri, bary, _ = ray_hits(cam_t, surface.faces, rays, 1e-9)
+    met = tri >= 0
+    moved = np.einsum("nk,nkj->nj", bary[met], surface.at_o[surface.faces[tri[met]]])
+    q = np.zeros((len(u), 3))
+    q[met] = moved @ w2c_o[:3, :3].T + w2c_o[:3, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        uv = lens_o.project(q) if lens_o is not None else project_points(K_o, q, front_only=False)
+    qz = q[:, 2].copy()
+    qz[~met | ~np.isfinite(uv).all(-1)] = 0.0
+    return uv[:, 0] * qz, uv[:, 1] * qz, qz
 
 
 def flow_validity(flow: np.ndarray, z_other: np.ndarray, in_view: np.ndarray,

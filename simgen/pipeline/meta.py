@@ -10,14 +10,15 @@ from typing import Any, Callable
 import numpy as np
 
 from simgen.assets import Catalog
+from simgen.errors import SimgenError
 from simgen.assets.library import entries_of
 from simgen.assets.meshes import Part, drawn_objects, parts_by_object, scene_parts
 from simgen.config import Settings
-from simgen.scene.meshes import ArticulatedMesh, MeshRef, plain_name
+from simgen.scene.meshes import ArticulatedMesh, MeshRef, deforms, plain_name
 from simgen.scene.data import Scene, SceneObject
 from simgen.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
-from simgen.labels.flow import flow_validity, object_motions, rigid_flow
+from simgen.labels.flow import Deforming, flow_validity, object_motions, rigid_flow
 from simgen.labels.geometry import box3d, model_bounds, model_pose
 from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.pipeline.frames import frame_position, group_length
@@ -115,6 +116,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             "mesh_to_world": _mat(o.mesh_to_world),
             "material": o.material.to_dict(),
             "box3d": geometry[o.instance_id][1],
+            **({"deforms": True} if deforms(o.mesh) else {}),
             **({"symmetries": symmetries[o.asset_id]} if o.asset_id in symmetries else {}),
             **({"joints": dict(o.mesh.joints)} if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints else {}),
             **({"free_joints": free} if isinstance(o.mesh, ArticulatedMesh) and (free := free_joints(o.mesh)) else {}),
@@ -166,11 +168,39 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
 
 
 def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
-    """Flow of ``scene``'s frame towards ``other``'s, and its validity (see simgen.labels.flow)."""
+    """Flow of ``scene``'s frame towards ``other``'s, and its validity (see simgen.labels.flow): the
+    surfaces that bend between them (:func:`~simgen.scene.meshes.deforms`) by their vertices at each."""
+    drawn = [drawn_objects(s) for s in (scene, other)]
     motions = object_motions(*[[{"instance_id": o.instance_id, "mesh_to_world": o.mesh_to_world}
-                                for o in drawn_objects(s)] for s in (scene, other)])
+                                for o in objects] for objects in drawn])
     flow, z_other, in_view = rigid_flow(labels.depth, labels.bodies, scene.camera.K,
                                         scene.camera.world_to_camera, other.camera.K,
-                                        other.camera.world_to_camera, motions, scene.camera.lens, other.camera.lens)
+                                        other.camera.world_to_camera, motions, scene.camera.lens, other.camera.lens,
+                                        bending(*drawn))
     valid = flow_validity(flow, z_other, in_view, labels.bodies, other_labels.depth, other_labels.bodies)
     return flow, valid
+
+
+def bending(at_t: list[SceneObject], at_o: list[SceneObject]) -> dict[int, Deforming]:
+    """The drawn objects of two steps that bend between them (:func:`~simgen.scene.meshes.deforms`
+    at either), by instance id: their triangles and world vertices at each step."""
+    from simgen.assets.meshes import load_mesh
+
+    other = {o.instance_id: o for o in at_o}
+    out = {}
+    for o in at_t:
+        p = other.get(o.instance_id)
+        if p is None or o.mesh == p.mesh or not (deforms(o.mesh) or deforms(p.mesh)):
+            continue  # the same shape at both: its motion is rigid
+        a, b = load_mesh(o.mesh), load_mesh(p.mesh)
+        if a.vertices.shape != b.vertices.shape or not np.array_equal(a.faces, b.faces):
+            raise SimgenError(f"object {o.name!r} has {len(a.vertices)} vertices at one step and {len(b.vertices)} "
+                              "at the next (a remesh, a fracture): no flow follows it; hide it or draw stills")
+        out[o.instance_id] = Deforming(np.asarray(a.faces), _world(a.vertices, o.mesh_to_world),
+                                       _world(b.vertices, p.mesh_to_world))
+    return out
+
+
+def _world(vertices: np.ndarray, mesh_to_world: np.ndarray) -> np.ndarray:
+    m = np.asarray(mesh_to_world, float)
+    return np.asarray(vertices, float) @ m[:3, :3].T + m[:3, 3]

@@ -65,6 +65,14 @@ MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "Li
 one link of such a model."""
 
 
+def deforms(mesh: MeshRef) -> bool:
+    """Whether ``mesh`` is one step of a surface that bends (an environment file's skinned,
+    shape-keyed or modifier-driven object at a frame of its animation): its shape, not only its
+    pose, changes from step to step, so its labels follow its vertices at each step (the step's
+    ``models/`` file) rather than one rigid motion."""
+    return isinstance(mesh, EnvironmentMesh) and mesh.frame is not None
+
+
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
     """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
     if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, Path)):

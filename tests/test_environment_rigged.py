@@ -184,7 +184,8 @@ def played(tmp_path_factory, rigged) -> dict[str, Path]:
         out = tmp_path_factory.mktemp("played") / "out"
         r = simgen_cli("scene=environment", f"scene.file={rigged / name}", "scene.animation=play",
                        "scene.cameras=[Camera]", "objects.count=[1,1]", "sequence.length=3", "frames=3", "seed=3",
-                       "render.width=96", "render.height=72", "render.samples=1", f"output.dir={out}", cwd=out.parent)
+                       "render.width=96", "render.height=72", "render.samples=1", "output.labels=[tracks,amodal]",
+                       "output.track_points=400", "output.track_background=0.8", f"output.dir={out}", cwd=out.parent)
         assert r.returncode == 0, r.stderr[-3000:]
         outs[name] = out
     return outs
@@ -236,3 +237,61 @@ def test_a_played_bent_bars_flow_follows_its_surface_points_as_blender_exports_t
         assert epe.max() < 0.01, (direction, k, epe.max())
         checked += int(on.sum())
     assert checked > 150
+
+
+@pytest.mark.render
+@pytest.mark.slow  # the played fixture's renders and six exports by Blender
+@pytest.mark.parametrize("name", ["rig.glb", "rig.fbx"])
+def test_tracks_on_the_played_bent_bar_ride_their_triangles_as_blender_exports_them(played, rigged, name, tmp_path):
+    """Every track on the bar: its query pixel's ray met on Blender's export of the bar at the
+    query step (triangle and barycentric coordinates by areas), that mix of the triangle's corners in
+    the export at each step, projected: its uv within 0.01 px. Its visibility against a ray cast
+    through that point of the image at each step (the bar as exported, the floor and the object as
+    the dataset's models): in front of the camera, inside the image, facing it, and the first
+    surface the ray meets within 1e-3 of the point's distance (where the surface is not seen at a
+    grazing angle: there simgen decides by the frame's depth, simgen.labels.tracks)."""
+    from simgen.io.dataset.layout import read_frame
+
+    root = played[name]
+    frames = [read_frame(root, i)["meta"] for i in range(3)]
+    steps = [m["params"]["animation"]["frame"] for m in frames]
+    bars = [exported_bar(rigged / name, step, tmp_path / f"bar{step}.obj") for step in steps]
+    tracks = np.load(root / "tracks" / "000000.npz")
+    bar_id = next(o["instance_id"] for o in frames[0]["objects"] if o["name"] == "env_bar")
+    on_bar = np.flatnonzero(tracks["instance_id"] == bar_id)
+    assert len(on_bar) >= 20, "too few tracks on the bar"
+    assert (tracks["triangle"][on_bar] >= 0).all() and (tracks["triangle"][tracks["instance_id"] != bar_id] == -1).all()
+    others = [trimesh.load(root / o["mesh"], force="mesh").apply_transform(np.array(o["mesh_to_world"]))
+              for o in frames[0]["objects"] if o["name"] not in ("env_bar", "env_floor")]
+    floor = trimesh.Trimesh([(-2, -2, 0), (2, -2, 0), (2, 2, 0), (-2, 2, 0)], [(0, 1, 2), (0, 2, 3)])
+    agree = total = 0
+    for k in on_bar:
+        q = int(tracks["query_step"][k])
+        meta = frames[q]
+        u, v = tracks["query_uv"][k].astype(float)
+        K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+        origin = -w2c[:3, :3].T @ w2c[:3, 3]
+        ray = w2c[:3, :3].T @ np.linalg.solve(K, [u, v, 1.0])
+        t, tri = intersect(origin, ray[None], bars[q].triangles)
+        assert tri[0] >= 0, "a track's query pixel does not see the bar in Blender's export"
+        bary = trimesh.triangles.points_to_barycentric(bars[q].triangles[tri], origin + t[:, None] * ray)[0]
+        for step, later in enumerate(frames):
+            corners = bars[step].vertices[bars[step].faces[tri[0]]]
+            point = bary @ corners
+            K2, w2 = np.array(later["K"]), np.array(later["world_to_camera"])
+            cam = w2[:3, :3] @ point + w2[:3, 3]
+            uv = (K2 @ cam)[:2] / cam[2]
+            assert np.abs(uv - tracks["uv"][k, step]).max() < 0.01, (k, step)
+            eye = -w2[:3, :3].T @ w2[:3, 3]
+            normal = np.cross(corners[1] - corners[0], corners[2] - corners[0])
+            hits = [intersect(eye, (point - eye)[None], m.triangles)[0][0] for m in (bars[step], floor, *others)]
+            inside = -0.5 <= uv[0] < later["width"] - 0.5 and -0.5 <= uv[1] < later["height"] - 0.5
+            seen = inside and min(hits) >= 1 - 1e-3  # t = 1 at the point itself
+            query_normal = bars[q].face_normals[tri[0]]
+            side = np.sign(query_normal @ (origin - bars[q].triangles[tri[0]].mean(0)))
+            seen = seen and side * normal @ (eye - point) > 0  # it faces the camera on the side first seen
+            if abs(normal @ (eye - point)) < 0.1 * np.linalg.norm(normal) * np.linalg.norm(eye - point):
+                continue  # seen at a grazing angle (beyond 84 degrees): the frame's depth decides it (tracks.py)
+            agree += seen == bool(tracks["visible"][k, step])
+            total += 1
+    assert total > 200 and agree / total >= 0.99, (agree, total)

@@ -37,13 +37,14 @@ reads the frames on disk, gives the sequence's own random stream and writes the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
 from simgen.optics.camera import project_points
 from simgen.optics.lens import Lens, cached_pixel_rays
+from simgen.labels.amodal import ray_hits
 from simgen.labels.frame import meta_part_of
 from simgen.labels.flow import DEFAULT_REL_TOL, seen_depth
 from simgen.labels.kinds import LabelKind
@@ -90,16 +91,27 @@ class View:
     lens: Optional[Lens] = None
     clip_start: float = 0.0
     clip_end: float = np.inf
+    shapes: Mapping[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """part id -> ((V, 3) vertices in its own coordinates, (F, 3) triangles) at this step, for each
+    part that bends (the meta's ``deforms``: its mesh is the step's own ``models/`` file)."""
 
     @classmethod
-    def from_meta(cls, meta: Mapping, lens: Optional[Lens] = None) -> "View":
-        """The view of a frame's meta (simgen's meta/NNNNNN.json, read as JSON)."""
+    def from_meta(cls, meta: Mapping, lens: Optional[Lens] = None,
+                  shapes: Optional[Mapping[int, tuple[np.ndarray, np.ndarray]]] = None) -> "View":
+        """The view of a frame's meta (simgen's meta/NNNNNN.json, read as JSON), with the shapes of
+        its parts that bend (:attr:`shapes`: the caller reads their mesh files, :func:`bending_ids`)."""
         return cls(K=np.asarray(meta["K"], float), world_to_camera=np.asarray(meta["world_to_camera"], float),
                    width=int(meta["width"]), height=int(meta["height"]),
                    mesh_to_world={int(b.get("id", b.get("instance_id"))): np.asarray(b["mesh_to_world"], float)
                                   for o in meta["objects"] for b in (o, *o.get("parts", ()))},
                    lens=lens, clip_start=float(meta.get("clip_start", 0.0)),
-                   clip_end=float(meta.get("clip_end", np.inf)))
+                   clip_end=float(meta.get("clip_end", np.inf)), shapes=dict(shapes or {}))
+
+
+def bending_ids(meta: Mapping) -> dict[int, str]:
+    """The objects of a frame's meta that bend (``deforms``), by instance id: their mesh file
+    (relative to the dataset), the step's own shape."""
+    return {int(o["instance_id"]): o["mesh"] for o in meta["objects"] if o.get("deforms")}
 
 
 @dataclass
@@ -118,6 +130,26 @@ class Queries:
     normals: np.ndarray
     """(N, 3) float: the surface normal there, in the object's own coordinates (the side the query
     frame saw)."""
+    triangle: np.ndarray = None
+    """(N,) int: on a part that bends (:attr:`View.shapes`), the triangle the point lies on; -1 on a
+    rigid one. The point rides its triangle: at every step it is :attr:`barycentric`'s mix of the
+    triangle's vertices there, and its normal the triangle's, on the side the query frame saw."""
+    barycentric: np.ndarray = None
+    """(N, 3) float: its barycentric coordinates on :attr:`triangle` (NaN on a rigid part)."""
+    side: np.ndarray = None
+    """(N,) float: on a part that bends, 1 where the query frame saw its triangle's front (the
+    right-hand rule's normal), -1 its back; 1 on a rigid part."""
+
+    def __post_init__(self) -> None:
+        n = len(self.step)
+        if self.triangle is None:
+            self.triangle = np.full(n, -1, np.int64)
+        if self.barycentric is None:
+            self.barycentric = np.full((n, 3), np.nan)
+        if self.side is None:
+            self.side = np.ones(n)
+
+    FIELDS = ("step", "uv", "instance", "points", "normals", "triangle", "barycentric", "side")
 
     def __len__(self) -> int:
         return len(self.step)
@@ -126,11 +158,10 @@ class Queries:
     def concat(parts: list["Queries"]) -> "Queries":
         if not parts:
             return Queries(np.zeros(0, int), np.zeros((0, 2)), np.zeros(0, int), np.zeros((0, 3)), np.zeros((0, 3)))
-        return Queries(*(np.concatenate([getattr(p, f) for p in parts])
-                         for f in ("step", "uv", "instance", "points", "normals")))
+        return Queries(*(np.concatenate([getattr(p, f) for p in parts]) for f in Queries.FIELDS))
 
     def take(self, keep: np.ndarray) -> "Queries":
-        return Queries(self.step[keep], self.uv[keep], self.instance[keep], self.points[keep], self.normals[keep])
+        return Queries(*(getattr(self, f)[keep] for f in Queries.FIELDS))
 
 
 def spread(counts: Mapping[int, int], n: int) -> dict[int, int]:
@@ -192,14 +223,36 @@ def sample_queries(rng: np.random.Generator, step: int, view: View, depth: np.nd
     world = cam @ c2w[:3, :3].T + c2w[:3, 3]
     n_world = n_cam @ c2w[:3, :3].T
     points, normals = np.empty((len(pick), 3)), np.empty((len(pick), 3))
+    triangle, barycentric = np.full(len(pick), -1, np.int64), np.full((len(pick), 3), np.nan)
+    side = np.ones(len(pick))
     for k in np.unique(iid):
         sel = iid == k
         m = view.mesh_to_world[int(k)]
         inv = np.linalg.inv(m)
         points[sel] = world[sel] @ inv[:3, :3].T + inv[:3, 3]
         normals[sel] = n_world[sel] @ m[:3, :3]  # n_obj ~ A^T n_world: the inverse transpose's inverse
+        if int(k) in view.shapes:  # it bends: the point is where its pixel's ray meets its triangles
+            vertices, faces = view.shapes[int(k)]
+            to_cam = view.world_to_camera @ m
+            tri, bary, _ = ray_hits(vertices @ to_cam[:3, :3].T + to_cam[:3, 3], faces, cam[sel], 1e-9)
+            triangle[sel], barycentric[sel] = tri, bary
+            met = np.flatnonzero(sel)[tri >= 0]
+            points[met] = np.einsum("nk,nkj->nj", barycentric[met], vertices[faces[triangle[met]]])
+            face = _face_normals(vertices, faces[triangle[met]])
+            side[met] = np.where(np.einsum("ij,ij->i", face, normals[met]) < 0, -1.0, 1.0)  # the side it saw
+            normals[met] = face * side[met, None]
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    return Queries(np.full(len(pick), step, np.int64), np.stack([u, v], 1).astype(float), iid, points, normals)
+    keep = np.array([int(i) not in view.shapes for i in iid], bool) | (triangle >= 0)  # a silhouette's edge: none
+    return Queries(np.full(len(pick), step, np.int64), np.stack([u, v], 1).astype(float), iid, points, normals,
+                   triangle, barycentric, side).take(keep)
+
+
+def _face_normals(vertices: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """(N, 3) unit normals of the triangles ``corners`` (N, 3) (vertex indices; the right-hand
+    rule: (b - a) x (c - a))."""
+    a, b, c = (vertices[corners[:, k]] for k in range(3))
+    n = np.cross(b - a, c - a)
+    return n / np.linalg.norm(n, axis=1, keepdims=True)
 
 
 def locate(queries: Queries, view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,9 +269,15 @@ def locate(queries: Queries, view: View) -> tuple[np.ndarray, np.ndarray, np.nda
         if m is None:
             continue
         sel = queries.instance == k
+        points, normals = queries.points[sel], queries.normals[sel]
+        if int(k) in view.shapes:  # it bends: each point rides its triangle (the side kept)
+            vertices, faces = view.shapes[int(k)]
+            corners = faces[queries.triangle[sel]]
+            points = np.einsum("nk,nkj->nj", queries.barycentric[sel], vertices[corners])
+            normals = _face_normals(vertices, corners) * queries.side[sel, None]
         to_cam = w2c @ m
-        camera[sel] = queries.points[sel] @ to_cam[:3, :3].T + to_cam[:3, 3]
-        normal[sel] = queries.normals[sel] @ np.linalg.inv(m[:3, :3]) @ w2c[:3, :3].T
+        camera[sel] = points @ to_cam[:3, :3].T + to_cam[:3, 3]
+        normal[sel] = normals @ np.linalg.inv(m[:3, :3]) @ w2c[:3, :3].T
     with np.errstate(invalid="ignore"):
         uv = view.lens.project(camera) if view.lens is not None else project_points(view.K, camera)
         facing = np.einsum("ij,ij->i", normal, camera) < 0
@@ -324,6 +383,8 @@ def track_sequence(rng: np.random.Generator, steps: Sequence[StepFrame], params:
         "part_id": queries.instance.astype(np.int32),
         "category_id": np.array([categories[int(i)] for i in instance], np.int32),
         "points_object": queries.points.astype(np.float32),
+        "triangle": queries.triangle.astype(np.int32),
+        "barycentric": queries.barycentric.astype(np.float32),
         "uv": uv,
         "points_camera": camera,
         "visible": seen,

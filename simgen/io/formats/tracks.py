@@ -15,7 +15,12 @@ it the sequence's random stream and writes the files.
                                    object's link, else the instance id)
 ``category_id``   (N,) int32       that object's COCO category (0: the background)
 ``points_object`` (N, 3) float32   the point in the part's own (mesh) coordinates: the object's
-                                   mesh, or the link's (``models/`` holds both)
+                                   mesh, or the link's (``models/`` holds both); on a part that
+                                   bends (the meta's ``deforms``), where it is at its query step
+``triangle``      (N,) int32       on a part that bends, the triangle (of the step's ``models/``
+                                   file, the same at every step) the point rides; -1 on a rigid one
+``barycentric``   (N, 3) float32   its barycentric coordinates there: at step t the point is their
+                                   mix of the triangle's vertices in step t's mesh (NaN: rigid)
 ``uv``            (N, T, 2) f32    its position at every step, simgen's pixel convention (the
                                    centre of pixel (u, v) at integer (u, v)); NaN where the lens
                                    cannot project it
@@ -48,7 +53,7 @@ from simgen.io.safe_paths import regular_file
 from simgen.io.files import (atomic_write_bytes, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder,
                              write_npz)
 from simgen.io.formats.coco import CocoSource, sequence_frames
-from simgen.labels.tracks import TrackParams, View, track_sequence
+from simgen.labels.tracks import TrackParams, View, bending_ids, track_sequence
 from simgen.io.names import DATASET_JSON
 from simgen.sampling.random import stream_rng
 
@@ -82,7 +87,14 @@ class _Frame:
 
     def view(self) -> View:
         lens = self.meta.get("lens")
-        return View.from_meta(self.meta, None if lens is None else lens_from_dict(lens, f"frame {self.stem}: lens"))
+        shapes = {}
+        for iid, rel in bending_ids(self.meta).items():  # a part that bends: its mesh at this step
+            import trimesh
+
+            mesh = trimesh.load(regular_file(self.root, rel, f"frame {self.stem}: mesh"), force="mesh", process=False)
+            shapes[iid] = np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int64)
+        return View.from_meta(self.meta, None if lens is None else lens_from_dict(lens, f"frame {self.stem}: lens"),
+                              shapes)
 
     def depth(self) -> np.ndarray:
         return read_npy(self._path("depth", ".npy"))

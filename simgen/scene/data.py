@@ -405,6 +405,10 @@ class Scene:
     physics: Physics | None = None
     """None: the objects' poses are final. Else they are drop poses, to be settled (see
     :meth:`settled`) before the scene is rendered or labelled."""
+    _parts: Any = field(default=None, init=False, repr=False, compare=False)
+    """Not part of the description: the scene's parts as :func:`simgen.assets.parts.parts_of` made
+    them, with what it made them from (it checks that at each call); None until it is first asked.
+    :func:`dataclasses.replace` makes a scene without it."""
 
     def settled(self, poses: dict[int, np.ndarray], report: dict[str, Any]) -> "Scene":
         """This scene with the simulated ``poses`` (instance id -> mesh_to_world) and the

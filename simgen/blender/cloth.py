@@ -1,0 +1,211 @@
+"""Cloth, simulated by Blender's own cloth solver: a sheet (:class:`simgen.scene.cloth.Cloth`)
+dropped onto given colliders and a ground plane, its vertices read back at every step.
+
+Everything is built in a scratch Blender scene of its own through ``bpy.data`` and removed
+afterwards (on error too), so a call starts from nothing and the same input always gives the
+same vertices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Iterator
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from simgen.errors import SimgenError
+from simgen.scene.cloth import EXPLODED_FACTOR, Cloth, ClothRun, check_exploded, sheet
+
+COLLIDER_THICKNESS = 0.001
+"""Each collider's outer collision thickness, metres (``collision.thickness_outer``, Blender's
+least): the gap between sheet and surface is then nearly the cloth's own ``thickness``."""
+REST_SPEED = 0.05
+"""m/s: a sheet whose fastest vertex moves slower than this at the end of settling has settled."""
+START_FRAME = 1
+"""The scratch scene's first frame: the flat sheet where ``mesh_to_world`` puts it."""
+CULLING = False
+"""Colliders push the cloth along their outward normals only (``use_culling``, ``use_normal``)."""
+GRAVITY = (0.0, 0.0, -9.81)
+
+
+def _mesh(name: str, vertices: np.ndarray, faces: np.ndarray) -> bpy.types.Mesh:
+    """A Blender mesh of triangles, vertex and face order kept."""
+    me = bpy.data.meshes.new(name)
+    me.vertices.add(len(vertices))
+    me.vertices.foreach_set("co", np.asarray(vertices, np.float32).ravel())
+    f = np.asarray(faces, np.int32)
+    me.loops.add(f.size)
+    me.loops.foreach_set("vertex_index", f.ravel())
+    me.polygons.add(len(f))
+    me.polygons.foreach_set("loop_start", np.arange(0, f.size, 3, dtype=np.int32))
+    me.update()
+    return me
+
+
+def _check_colliders(colliders: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for k, item in enumerate(colliders):
+        try:
+            v, f = item
+            v, f = np.asarray(v, float), np.asarray(f)
+        except (TypeError, ValueError):
+            raise SimgenError(f"cloth collider {k}: must be (vertices (V, 3), faces (F, 3)) arrays") from None
+        if v.ndim != 2 or v.shape[1] != 3 or len(v) < 3 or not np.isfinite(v).all():
+            raise SimgenError(f"cloth collider {k}: vertices must be a finite (V, 3) array with V >= 3, got shape "
+                              f"{v.shape}")
+        if f.ndim != 2 or f.shape[1] != 3 or len(f) == 0 or not np.issubdtype(f.dtype, np.integer):
+            raise SimgenError(f"cloth collider {k}: faces must be an integer (F, 3) array of triangles, got "
+                              f"{f.dtype} {f.shape}")
+        if f.min() < 0 or f.max() >= len(v):
+            bad = int(f.max() if f.max() >= len(v) else f.min())
+            raise SimgenError(f"cloth collider {k}: a face names vertex {bad} of {len(v)}; faces index its own "
+                              f"vertices from 0")
+        out.append((v, f))
+    return out
+
+
+def _check_pose(mesh_to_world) -> np.ndarray:
+    m = np.asarray(mesh_to_world, float)
+    if m.shape != (4, 4) or not np.isfinite(m).all():
+        raise SimgenError(f"cloth mesh_to_world: must be a finite 4x4 matrix, got shape {m.shape}")
+    r = m[:3, :3]
+    if not (np.allclose(r.T @ r, np.eye(3), atol=1e-6) and np.linalg.det(r) > 0
+            and np.allclose(m[3], [0, 0, 0, 1])):
+        raise SimgenError("cloth mesh_to_world: must be a rotation and a translation (no scale or shear); "
+                          "give the sheet's size in cloth.size")
+    return m
+
+
+@contextlib.contextmanager
+def built(cloth: Cloth, mesh_to_world: np.ndarray, colliders: list[tuple[np.ndarray, np.ndarray]],
+          frames: int, fps: float, ground: float | None) -> Iterator[tuple[bpy.types.Scene, bpy.types.Object]]:
+    """A scratch scene holding the sheet (its Cloth modifier set from ``cloth``, cached for
+    ``frames`` frames after :data:`START_FRAME`), the colliders and the ground plane, each with a
+    Collision modifier; yields (scene, sheet object) and removes every datablock it made on
+    leaving, also on error. Inputs as :func:`simulate` checks them."""
+    local, faces = sheet(cloth)
+    sim = bpy.data.scenes.new("simgen_cloth")
+    meshes: list[bpy.types.Mesh] = []
+    objects: list[bpy.types.Object] = []
+
+    def add(name: str, me: bpy.types.Mesh) -> bpy.types.Object:
+        meshes.append(me)
+        ob = bpy.data.objects.new(name, me)
+        objects.append(ob)
+        sim.collection.objects.link(ob)
+        return ob
+
+    try:
+        sim.use_gravity, sim.gravity = True, GRAVITY
+        fps_int = max(1, round(fps))
+        sim.render.fps, sim.render.fps_base = fps_int, fps_int / fps
+        sim.frame_start, sim.frame_end = START_FRAME, START_FRAME + frames
+        solids = list(colliders)
+        if ground is not None:
+            # a square far beyond anywhere the sheet can go before it counts as exploded
+            start = mesh_to_world[:2, 3]
+            half = 2 * EXPLODED_FACTOR * max(cloth.size) + float(np.abs(start).max())
+            solids.append((np.array([[-half, -half, ground], [half, -half, ground], [half, half, ground],
+                                     [-half, half, ground]]), np.array([[0, 1, 2], [0, 2, 3]])))
+        for k, (v, f) in enumerate(solids):
+            ob = add(f"cloth_collider{k}", _mesh(f"cloth_collider{k}", v, f))
+            ob.modifiers.new("Collision", "COLLISION")
+            col = ob.collision
+            col.thickness_outer, col.cloth_friction = COLLIDER_THICKNESS, cloth.friction
+            col.use_culling, col.use_normal = CULLING, CULLING
+        ob = add("cloth_sheet", _mesh("cloth_sheet", local, faces))
+        ob.matrix_world = Matrix(np.asarray(mesh_to_world, float).tolist())
+        mod = ob.modifiers.new("Cloth", "CLOTH")
+        s = mod.settings
+        s.quality, s.mass, s.air_damping = cloth.quality, cloth.mass, cloth.air_damping
+        s.tension_stiffness = s.compression_stiffness = cloth.tension
+        s.shear_stiffness, s.bending_stiffness = cloth.shear, cloth.bending
+        c = mod.collision_settings
+        c.use_collision, c.distance_min, c.friction = True, cloth.thickness, cloth.friction
+        c.collision_quality, c.use_self_collision = cloth.collision_quality, False
+        mod.point_cache.frame_start, mod.point_cache.frame_end = START_FRAME, START_FRAME + frames
+        yield sim, ob
+    finally:
+        for o in objects:
+            bpy.data.objects.remove(o, do_unlink=True)
+        for m in meshes:
+            bpy.data.meshes.remove(m)
+        bpy.data.scenes.remove(sim)
+
+
+def simulate(cloth: Cloth, mesh_to_world, colliders: list[tuple[np.ndarray, np.ndarray]], steps: int,
+             settle: int, fps: float = 24, ground: float | None = 0.0,
+             rest_speed: float = REST_SPEED) -> ClothRun:
+    """Drop ``cloth`` (its flat :func:`~simgen.scene.cloth.sheet` placed by ``mesh_to_world``, a
+    rigid 4x4) onto ``colliders`` (static triangle meshes: world vertices (V, 3), faces (F, 3),
+    outward normals) and, unless ``ground`` is None, a ground plane at ``z = ground``; simulate
+    ``settle`` frames, then ``steps`` more, at ``fps`` frames a second under gravity.
+
+    Returns a :class:`~simgen.scene.cloth.ClothRun`: the sheet's world vertices (steps, V, 3) in
+    :func:`sheet`'s order, step 0 after the ``settle`` frames (the flat sheet when settle is 0),
+    then one per frame; whether its fastest vertex moved slower than ``rest_speed`` m/s in the
+    last settling frame (not settling is no error: the caller decides). A simulation that
+    explodes (a vertex non-finite or :data:`~simgen.scene.cloth.EXPLODED_FACTOR` sheet sizes from
+    its start) raises :class:`SimgenError` naming the frame.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(cloth, Cloth):
+        raise SimgenError(f"cloth: must be a simgen.scene.cloth.Cloth, got {type(cloth).__name__}")
+    for name, v, least in (("steps", steps, 1), ("settle", settle, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+            raise SimgenError(f"cloth simulation {name}={v!r}: must be an integer >= {least}")
+    if isinstance(fps, bool) or not (isinstance(fps, (int, float)) and np.isfinite(fps) and 1 <= fps <= 1000):
+        raise SimgenError(f"cloth simulation fps={fps!r}: must be a number of frames a second from 1 to 1000")
+    if ground is not None and (isinstance(ground, bool) or not (isinstance(ground, (int, float))
+                                                                and np.isfinite(ground))):
+        raise SimgenError(f"cloth simulation ground={ground!r}: must be the ground's height in metres, or None")
+    pose = _check_pose(mesh_to_world)
+    colliders = _check_colliders(colliders)
+    local, faces = sheet(cloth)
+    start = local @ pose[:3, :3].T + pose[:3, 3]
+    frames = settle + steps - 1  # frames simulated after the start frame
+
+    with built(cloth, pose, colliders, frames, fps, ground) as (sim, ob):
+        buf = np.empty(len(local) * 3, np.float32)
+        out = np.empty((steps, len(local), 3))
+        previous, speed = None, float("inf")
+        for k in range(frames + 1):
+            sim.frame_set(START_FRAME + k)  # in order from the start frame: the point cache needs each frame
+            evaluated = ob.evaluated_get(sim.view_layers[0].depsgraph)
+            me = evaluated.data
+            if len(me.vertices) != len(local) or len(me.polygons) != len(faces):
+                raise SimgenError(f"cloth: Blender's evaluated sheet has {len(me.vertices)} vertices and "
+                                  f"{len(me.polygons)} faces at frame {k}, not {len(local)} and {len(faces)}; "
+                                  f"a modifier changed the mesh")
+            me.vertices.foreach_get("co", buf)
+            world_m = np.array(evaluated.matrix_world, float)
+            if k == 0:
+                _check_start(me, buf, world_m, pose, local, faces)
+            # the cloth modifier's output is in the object's local frame
+            now = buf.reshape(-1, 3).astype(float) @ world_m[:3, :3].T + world_m[:3, 3]
+            check_exploded(now, start, cloth, f"settling frame {k} of {settle}" if k < settle
+                           else f"step {k - settle} of {steps}")
+            if k == settle and previous is not None:
+                speed = float(np.linalg.norm(now - previous, axis=1).max()) * fps
+            if k >= settle:
+                out[k - settle] = now
+            previous = now
+    return ClothRun(vertices=out, settled=bool(speed < rest_speed), max_speed=speed,
+                    seconds=time.perf_counter() - t0, frames=frames)
+
+
+def _check_start(me: bpy.types.Mesh, co: np.ndarray, world_m: np.ndarray, pose: np.ndarray, local: np.ndarray,
+                 faces: np.ndarray) -> None:
+    """Blender's evaluated sheet at the start frame is the sheet given: same pose, vertices and
+    triangles in the same order (else the vertices read back would not be sheet()'s)."""
+    if not np.allclose(world_m, pose, atol=1e-6) or not np.allclose(co.reshape(-1, 3), local, atol=1e-5):
+        raise SimgenError("cloth: Blender's evaluated sheet at the start frame is not the sheet given "
+                          "(its vertices were reordered or moved); report this with the cloth's settings")
+    loops = np.empty(faces.size, np.int32)
+    me.loops.foreach_get("vertex_index", loops)
+    if not np.array_equal(loops.reshape(-1, 3), faces):
+        raise SimgenError("cloth: Blender's evaluated sheet has its faces in another order than "
+                          "simgen.scene.cloth.sheet's; report this with the cloth's settings")

@@ -1,0 +1,288 @@
+"""Cloth: a sheet as plain data (simgen.scene.cloth) simulated by Blender's own cloth solver
+(simgen.blender.cloth.simulate).
+
+Pure (no Blender):
+
+* sheet(): vertex and triangle counts, vertex order as documented, triangle areas summing to
+  the sheet's area, every normal along +Z;
+* bad settings end in one line naming the field; the vertex cap names the largest resolution;
+* the explosion check on synthetic vertices (non-finite, far away, fine).
+
+Rendered (Blender's cloth solver, tiny sheets):
+
+* a 1 m sheet, turned and dropped from 0.5 m onto a 0.3 m box on the ground, settles: no vertex
+  below the ground or inside the box (the box's distance computed analytically), its centre
+  rests on the box top at its collision distance and its corners lie on the ground; the same
+  run twice gives identical arrays and no datablock is left behind;
+* with no settling frame, step 0 is the flat sheet where mesh_to_world puts it;
+* the vertices equal what Blender's own OBJ exporter writes for the evaluated sheet at a frame
+  (a child Python builds the same scene and exports it);
+* stiff, weightless cloth explodes, named by its frame, and leaves nothing behind;
+* bad input to simulate ends in one line; scripts/bench_cloth.py prints its figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from groundtruth import box_distance
+from simgen.errors import SimgenError
+from simgen.scene.cloth import MAX_VERTICES, Cloth, ClothRun, check_exploded, grid, max_resolution, sheet
+
+ROOT = Path(__file__).resolve().parents[1]
+BOX_TOP = 0.3
+BOX_TO_WORLD = np.diag([0.3, 0.3, 0.3, 1.0])
+BOX_TO_WORLD[2, 3] = 0.15  # a 0.3 m cube standing on z = 0
+SETTLE, STEPS = 60, 3
+
+
+# ------------------------------------------------------------------ pure
+
+
+@pytest.mark.parametrize("size, resolution, expect", [((1.0, 1.0), 4, (4, 4)), ((2.0, 0.5), 8, (8, 2)),
+                                                       ((0.3, 0.9), 5, (2, 5)), ((1.0, 0.01), 3, (3, 1))])
+def test_sheet_counts_order_and_area(size, resolution, expect):
+    cloth = Cloth(size=size, resolution=resolution)
+    nx, ny = grid(cloth)
+    assert (nx, ny) == expect
+    v, f = sheet(cloth)
+    assert v.shape == ((nx + 1) * (ny + 1), 3) and v.dtype == np.float64 and cloth.vertex_count == len(v)
+    assert f.shape == (2 * nx * ny, 3) and np.issubdtype(f.dtype, np.integer)
+    assert np.array_equal(np.unique(f), np.arange(len(v)))  # every vertex on a triangle, no other index
+    for j in (0, ny):  # the documented order: row-major from the -X,-Y corner, X fastest
+        for i in (0, nx):
+            expect_xy = [-size[0] / 2 + i * size[0] / nx, -size[1] / 2 + j * size[1] / ny, 0]
+            assert np.allclose(v[j * (nx + 1) + i], expect_xy)
+    cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    assert np.all(cross[:, 2] > 0) and np.allclose(cross[:, :2], 0)  # counter-clockwise from +Z
+    assert np.isclose(0.5 * cross[:, 2].sum(), size[0] * size[1], rtol=1e-12)
+    # the documented diagonal: quad (0, 0) is (a, b, d), (a, d, c)
+    assert f[:2].tolist() == [[0, 1, nx + 2], [0, nx + 2, nx + 1]]
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(size=(0.0, 1.0)), "size"), (dict(size=(1.0, -2.0)), "size"), (dict(size=(1.0,)), "size"),
+    (dict(size=(float("nan"), 1.0)), "size"), (dict(resolution=0), "resolution"), (dict(resolution=2.5), "resolution"),
+    (dict(mass=0.0), "mass"), (dict(tension=0.0), "tension"), (dict(bending=-1.0), "bending"),
+    (dict(shear=1e5), "shear"), (dict(air_damping=11.0), "air_damping"), (dict(friction=81.0), "friction"),
+    (dict(thickness=0.0), "thickness"), (dict(thickness=float("inf")), "thickness"), (dict(quality=0), "quality"),
+    (dict(collision_quality=True), "collision_quality"), (dict(mass="1"), "mass"),
+])
+def test_bad_settings_end_in_one_line_naming_the_field(kw, field):
+    with pytest.raises(ValueError) as e:
+        Cloth(**kw)
+    msg = str(e.value)
+    assert msg.startswith(f"cloth.{field}=") and "\n" not in msg and "must be" in msg
+
+
+def test_the_vertex_cap_names_the_largest_resolution():
+    for size in [(1.0, 1.0), (2.0, 0.5), (0.2, 3.0)]:
+        r = max_resolution(size)
+        assert Cloth(size=size, resolution=r).vertex_count <= MAX_VERTICES
+        with pytest.raises(ValueError, match=rf"^cloth.resolution={r + 1}: .* more than {MAX_VERTICES}; use a "
+                                             rf"resolution of at most {r}$"):
+            Cloth(size=size, resolution=r + 1)
+
+
+def test_to_dict_gives_the_cloth_back():
+    cloth = Cloth(size=(1.2, 0.8), resolution=12, mass=0.2, tension=40, bending=10, friction=3, thickness=0.01)
+    d = json.loads(json.dumps(cloth.to_dict()))
+    assert Cloth(**{**d, "size": tuple(d["size"])}) == cloth
+    assert isinstance(cloth.tension, float)  # an integer setting is stored as the float Blender takes
+
+
+def test_the_explosion_check():
+    cloth = Cloth(size=(2.0, 1.0), resolution=4)
+    start = sheet(cloth)[0]
+    check_exploded(start + [0, 0, -199.0], start, cloth, "step 3 of 5")  # within 100 x 2 m: fine
+    far = start.copy()
+    far[7] += [0, 0, 201.0]
+    with pytest.raises(SimgenError, match=r"^cloth simulation exploded at step 3 of 5: vertex 7 \(of 15\) is over "
+                                          r"200 m from its start; raise cloth.quality \(now 5\)"):
+        check_exploded(far, start, cloth, "step 3 of 5")
+    nan = start.copy()
+    nan[11, 1] = np.nan
+    with pytest.raises(SimgenError, match=r"at settling frame 9 of 40: vertex 11 \(of 15\) is not finite"):
+        check_exploded(nan, start, cloth, "settling frame 9 of 40")
+
+
+def test_a_run_reports_its_figures():
+    run = ClothRun(vertices=np.zeros((3, 10, 3)), settled=True, max_speed=0.01, seconds=1.5, frames=12)
+    assert run.to_dict() == {"steps": 3, "vertices": 10, "settled": True, "max_speed": 0.01, "seconds": 1.5,
+                             "frames": 12}
+
+
+# ------------------------------------------------------------------ Blender
+
+
+def box_mesh() -> tuple[np.ndarray, np.ndarray]:
+    m = trimesh.creation.box(extents=(0.3, 0.3, 0.3))
+    m.apply_translation((0, 0, 0.15))
+    return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+def turned_pose(angle: float = 0.5, at=(0.02, -0.01, 0.5)) -> np.ndarray:
+    pose = np.eye(4)
+    c, s = np.cos(angle), np.sin(angle)
+    pose[:2, :2] = [[c, -s], [s, c]]
+    pose[:3, 3] = at
+    return pose
+
+
+def datablocks() -> dict[str, int]:
+    import bpy
+
+    return {k: len(getattr(bpy.data, k)) for k in ("meshes", "objects", "scenes", "collections", "materials",
+                                                    "node_groups", "textures")}
+
+
+CLOTH = Cloth(size=(1.0, 1.0), resolution=16)
+
+
+@pytest.fixture(scope="module")
+def drape():
+    """The sheet dropped over the box twice, and the datablocks before and after."""
+    from simgen.blender.cloth import simulate
+
+    before = datablocks()
+    runs = [simulate(CLOTH, turned_pose(), [box_mesh()], steps=STEPS, settle=SETTLE) for _ in range(2)]
+    return runs, before, datablocks()
+
+
+@pytest.mark.render
+def test_a_dropped_sheet_drapes_over_a_box(drape):
+    (run, again), before, after = drape
+    v = run.vertices
+    assert v.shape == (STEPS, CLOTH.vertex_count, 3) and v.dtype == np.float64
+    assert run.settled and run.max_speed < 0.05 and run.frames == SETTLE + STEPS - 1 and run.seconds > 0
+    t = CLOTH.thickness
+    assert v[..., 2].min() >= 0.5 * t  # nothing below the ground (it keeps its collision distance)
+    assert box_distance(v.reshape(-1, 3), BOX_TO_WORLD).min() >= 0.5 * t  # nothing inside the box
+    n = CLOTH.resolution + 1
+    centre, corners = v[-1, (n * n) // 2], v[-1, [0, n - 1, n * n - n, n * n - 1]]
+    assert np.allclose(centre[:2], [0.02, -0.01], atol=0.03)  # it fell straight down
+    assert BOX_TOP + 0.5 * t <= centre[2] <= BOX_TOP + t + 0.005  # resting on the box top
+    assert np.all(corners[:, 2] < 0.1 * BOX_TOP) and np.all(corners[:, 2] >= 0.5 * t)  # the corners on the ground
+    assert np.array_equal(run.vertices, again.vertices)  # deterministic
+    assert after == before  # no datablock left behind
+
+
+@pytest.mark.render
+def test_with_no_settling_step_0_is_the_sheet_where_the_pose_puts_it():
+    from simgen.blender.cloth import simulate
+
+    pose = turned_pose(1.0, at=(-0.3, 0.2, 1.0))
+    pose[:3, :3] = pose[:3, :3] @ trimesh.transformations.rotation_matrix(0.4, [1, 0, 0])[:3, :3]  # tilted
+    local = sheet(CLOTH)[0]
+    run = simulate(CLOTH, pose, [], steps=3, settle=0, ground=None)
+    assert np.abs(run.vertices[0] - (local @ pose[:3, :3].T + pose[:3, 3])).max() < 1e-6
+    assert not run.settled and run.max_speed == float("inf")  # no settling frame: no speed measured
+    # it falls freely: every vertex lower at each step, by about g t^2 / 2 (air damping slows it a little)
+    drop = run.vertices[0, :, 2] - run.vertices[2, :, 2]
+    assert np.all(np.diff(run.vertices[:, :, 2], axis=0) < 0)
+    assert 0.3 * 9.81 * (2 / 24) ** 2 / 2 < drop.mean() < 3 * 9.81 * (2 / 24) ** 2 / 2
+
+
+EXPORT_SCRIPT = """
+import json, sys
+import bpy, numpy as np
+from simgen.blender.cloth import START_FRAME, built
+from simgen.scene.cloth import Cloth
+spec = json.loads(sys.argv[1])
+cloth = Cloth(**{**spec["cloth"], "size": tuple(spec["cloth"]["size"])})
+colliders = [(np.array(v), np.array(f)) for v, f in spec["colliders"]]
+with built(cloth, np.array(spec["pose"]), colliders, spec["frame"], 24, spec["ground"]) as (sim, ob):
+    for k in range(spec["frame"] + 1):  # the point cache needs every frame from the start
+        sim.frame_set(START_FRAME + k)
+    with bpy.context.temp_override(scene=sim, view_layer=sim.view_layers[0]):
+        bpy.ops.wm.obj_export(filepath=spec["out"], forward_axis="Y", up_axis="Z", apply_modifiers=True,
+                              export_uv=False, export_normals=False, export_materials=False)
+"""
+
+
+def obj_object_vertices(path: Path, name: str) -> np.ndarray:
+    """The ``v`` lines of object ``name`` in an OBJ file."""
+    out, inside = [], False
+    for line in path.read_text().splitlines():
+        if line.startswith("o "):
+            inside = line[2:].strip() == name
+        elif inside and line.startswith("v "):
+            out.append([float(x) for x in line.split()[1:4]])
+    return np.array(out)
+
+
+@pytest.mark.render
+def test_the_vertices_are_what_blenders_exporter_writes(drape, tmp_path):
+    """A second path: a child Python builds the same scene, steps it to the last step's frame
+    and has Blender's OBJ exporter write the evaluated sheet (modifiers applied, world space)."""
+    (run, _), _, _ = drape
+    v, f = box_mesh()
+    spec = dict(cloth=CLOTH.to_dict(), colliders=[(v.tolist(), f.tolist())], pose=turned_pose().tolist(),
+                frame=SETTLE + STEPS - 1, ground=0.0, out=str(tmp_path / "sheet.obj"))
+    r = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, json.dumps(spec)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    exported = obj_object_vertices(tmp_path / "sheet.obj", "cloth_sheet")
+    assert exported.shape == run.vertices[-1].shape
+    assert np.abs(exported - run.vertices[-1]).max() < 1e-5  # the OBJ's 6 decimals
+    assert np.abs(exported - run.vertices[0]).max() > 1e-4  # and the steps differ: the frame matters
+
+
+@pytest.mark.render
+def test_stiff_weightless_cloth_explodes_in_one_line_and_leaves_nothing():
+    from simgen.blender.cloth import simulate
+
+    before = datablocks()
+    cloth = Cloth(size=(1.0, 1.0), resolution=10, tension=1e4, shear=1e4, bending=1e4, mass=1e-6, quality=1,
+                  air_damping=0)
+    with pytest.raises(SimgenError, match=r"^cloth simulation exploded at settling frame \d+ of 30: vertex \d+ "
+                                          r"\(of 121\) is (not finite|over 100 m from its start); raise "
+                                          r"cloth.quality \(now 1\)[^\n]*$"):
+        simulate(cloth, turned_pose(), [box_mesh()], steps=2, settle=30)
+    assert datablocks() == before
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("kw, match", [
+    (dict(steps=0), r"^cloth simulation steps=0: must be an integer >= 1$"),
+    (dict(settle=-1), r"^cloth simulation settle=-1: must be an integer >= 0$"),
+    (dict(fps=0.0), r"^cloth simulation fps=0.0: must be"),
+    (dict(ground="floor"), r"^cloth simulation ground='floor': must be the ground's height"),
+    (dict(mesh_to_world=np.diag([2.0, 2.0, 2.0, 1.0])), r"^cloth mesh_to_world: .* \(no scale .*cloth.size$"),
+    (dict(mesh_to_world=np.eye(3)), r"^cloth mesh_to_world: must be a finite 4x4 matrix"),
+    (dict(colliders=[(np.zeros((4, 3)), np.array([[0, 1, 4]]))]), r"^cloth collider 0: a face names vertex 4 of 4"),
+    (dict(colliders=[(np.zeros((4, 2)), np.array([[0, 1, 2]]))]), r"^cloth collider 0: vertices must be"),
+    (dict(colliders=[(np.zeros((4, 3)), np.array([[0.0, 1, 2]]))]), r"^cloth collider 0: faces must be an integer"),
+    (dict(cloth={"size": (1, 1)}), r"^cloth: must be a simgen.scene.cloth.Cloth"),
+])
+def test_bad_input_to_simulate_ends_in_one_line(kw, match):
+    from simgen.blender.cloth import simulate
+
+    before = datablocks()
+    args = dict(cloth=CLOTH, mesh_to_world=turned_pose(), colliders=[box_mesh()], steps=2, settle=2, **{})
+    args.update(kw)
+    with pytest.raises(SimgenError, match=match) as e:
+        simulate(**args)
+    assert "\n" not in str(e.value)
+    assert datablocks() == before
+
+
+@pytest.mark.render
+def test_the_bench_script_prints_its_figures():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_cloth.py"), "--sizes", "4", "6", "--frames",
+                        "3"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].split() == ["sheet", "vertices", "frames", "seconds", "s/frame", "at", "rest"]
+    for line, (n, verts) in zip(lines[1:], [(4, 25), (6, 49)], strict=True):
+        sheet_, vertices, frames, seconds, per_frame, rest = line.split()
+        assert (sheet_, int(vertices), int(frames)) == (f"{n}x{n}", verts, 3)
+        assert float(seconds) > 0 and np.isclose(float(per_frame), float(seconds) / 3, atol=1e-3)
+        assert rest in ("yes", "no")

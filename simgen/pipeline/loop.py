@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from simgen.assets import Catalog, load_mesh
-from simgen.assets.meshes import scene_parts
+from simgen.assets.parts import parts_of
 from simgen.config import Settings
 from simgen.scene.data import Scene
 from simgen.color.tone import WHITE, display
@@ -207,7 +207,7 @@ class FrameLoop:
 
     def frame_labels(self, raw: Passes, scene: Scene) -> FrameLabels:
         category_of = {o.instance_id: o.category_id for o in scene.objects}
-        part_of = {p.id: p.instance_id for p in scene_parts(scene)}
+        part_of = parts_of(scene).part_of
         labels = make_labels(raw, category_of, scene.camera.world_to_camera, scene.camera.K, scene.camera.lens,
                              part_of)
         if scene.right is not None:

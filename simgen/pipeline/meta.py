@@ -12,7 +12,8 @@ import numpy as np
 from simgen.assets import Catalog
 from simgen.errors import SimgenError
 from simgen.assets.library import entries_of
-from simgen.assets.meshes import Part, drawn_objects, parts_by_object, scene_parts
+from simgen.assets.meshes import Part
+from simgen.assets.parts import parts_of
 from simgen.config import Settings
 from simgen.scene.meshes import ArticulatedMesh, MeshRef, deforms, plain_name
 from simgen.scene.data import Scene, SceneObject
@@ -85,7 +86,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     ``geometry``, :func:`object_geometry`), lights, draws, COCO records."""
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
-    parts = parts_by_object(scene)
+    parts = parts_of(scene).by_object
     symmetries = {a.key: a.symmetries for a in catalog.assets if a.symmetries}
     sequence, step = frame_position(settings, index)
     split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)
@@ -161,7 +162,7 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
             kind.annotate(own.extra[kind.name], annotations)
     models = [(model_relpath(o.asset_id, o.mesh), o.mesh) for o in scene.objects]
     by_id = {o.instance_id: o for o in scene.objects}
-    models += [(part_relpath(by_id[p.instance_id], p), p.mesh) for p in scene_parts(scene)]
+    models += [(part_relpath(by_id[p.instance_id], p), p.mesh) for p in parts_of(scene).parts]
     meta = frame_meta(scene, settings, catalog, index, annotations, geometry)
     meta["image"] = own.image  # exposure metering and tone (simgen.color.tone)
     return FrameOutput(index=index, labels=own, meta=meta, models=models)
@@ -170,7 +171,7 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
 def flow_between(scene: Scene, labels: FrameLabels, other: Scene, other_labels: FrameLabels):
     """Flow of ``scene``'s frame towards ``other``'s, and its validity (see simgen.labels.flow): the
     surfaces that bend between them (:func:`~simgen.scene.meshes.deforms`) by their vertices at each."""
-    drawn = [drawn_objects(s) for s in (scene, other)]
+    drawn = [parts_of(s).drawn for s in (scene, other)]
     motions = object_motions(*[[{"instance_id": o.instance_id, "mesh_to_world": o.mesh_to_world}
                                 for o in objects] for objects in drawn])
     flow, z_other, in_view = rigid_flow(labels.depth, labels.bodies, scene.camera.K,

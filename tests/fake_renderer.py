@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simgen.assets.meshes import drawn_objects
+from simgen.assets.parts import parts_of
 from simgen.config import RenderConfig
 from simgen.scene.data import Scene
 from simgen.color.tone import display, expose
@@ -38,10 +38,10 @@ def colour_of(instance_id: int) -> np.ndarray:
 def squares(scene: Scene) -> list[tuple[int, float, int, int, int]]:
     """(instance id, planar depth, u, v, half) of every object in front of the camera,
     farthest first (the order they are painted in); an articulated object's links each drawn as
-    an object with its part id, as a renderer draws them (simgen.assets.meshes.drawn_objects)."""
+    an object with its part id, as a renderer draws them (simgen.assets.parts.SceneParts.drawn)."""
     cam = scene.camera
     out = []
-    for o in drawn_objects(scene):
+    for o in parts_of(scene).drawn:
         p = cam.world_to_camera @ np.append(np.asarray(o.mesh_to_world)[:3, 3], 1.0)
         z = float(p[2])
         if z <= cam.clip_start:

@@ -27,7 +27,7 @@ from simgen.errors import SimgenError
 from simgen.blender import camera, lens_camera, objects, physics, render, session, world
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
-from simgen.assets.meshes import drawn_objects
+from simgen.assets.parts import parts_of
 from simgen.config import RenderConfig
 from simgen.optics.lens import Lens
 from simgen.scene.meshes import EnvironmentMesh
@@ -100,7 +100,7 @@ class BlenderBackend:
         self.clear()
         scene.validate()
         coll = self._frame_objects
-        drawn = drawn_objects(scene)  # an articulated object as its links, each with its own part id
+        drawn = parts_of(scene).drawn  # an articulated object as its links, each with its own part id
         self._blocks.drop_generated({o.mesh for o in drawn})
         kept = set()
         for o in drawn:

@@ -275,8 +275,7 @@ TRIANGLES_AT_ONCE = 2048
 def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
     """The amodal mask of every annotated object of the frame that covers a pixel."""
     from simgen.assets.meshes import load_mesh  # trimesh: imported where meshes are drawn, not by readers
-
-    from simgen.assets.meshes import scene_parts
+    from simgen.assets.parts import parts_of
 
     cam = ctx.scene.camera
 
@@ -299,7 +298,7 @@ def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:
             ids.append(o.instance_id)
             masks.append(mask)
     part_ids, part_masks = [], []
-    for p in scene_parts(ctx.scene):  # in the order of their ids
+    for p in parts_of(ctx.scene).parts:  # in the order of their ids
         if p.instance_id in annotated:
             mask = covered(p.mesh, p.mesh_to_world) | (labels.bodies == p.id)
             if mask.any():

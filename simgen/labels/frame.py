@@ -206,7 +206,7 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     """FrameLabels from the backend's raw passes ("rgb", "index", "depth", "normal"); ``lens``:
     the camera's real lens, if any (its rays decide which way a normal faces). ``part_of``: part
     id -> instance id of each link of an articulated object (the render's index pass gives the
-    part ids, :func:`simgen.assets.meshes.scene_parts`); then the index pass is the parts label
+    part ids, :func:`simgen.assets.parts.parts_of`); then the index pass is the parts label
     and each part id becomes its object's instance id in the instance label."""
     missing = [k for k in ("rgb", "index", "depth", "normal") if k not in raw]
     if missing:

@@ -165,8 +165,8 @@ class Config:
     time codes, the keyframes of a glTF clip's or an FBX's actions, NLA strips counted); play, a
     sequence plays it from a drawn frame, one file frame a step, turning back at its ends. The
     parts move and every label follows them (flow and tracks too); a part whose geometry deforms
-    (an armature's skinning, shape keys) is drawn as Blender evaluates it at the frame, exact, with
-    draw, and refused with play."""
+    (an armature's skinning, shape keys, an animated modifier) is drawn as Blender evaluates it at
+    each step's frame, and its flow and tracks follow each surface point with its triangle."""
     animation_clip: Optional[str] = setting(None, example="walk")
     """A glTF file's animation (clip) that scene.animation draws or plays, by name, over its own
     frame range; null: the file's first, the one Blender's importer plays. A name the file lacks is

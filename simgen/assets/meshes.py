@@ -24,7 +24,7 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
-from simgen.scene.meshes import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef
+from simgen.scene.meshes import ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef
 from simgen.scene.data import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, Scene, SceneObject
 
 if TYPE_CHECKING:
@@ -100,10 +100,29 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
         from simgen.assets.environment import environment_mesh
 
         return LoadedAsset(environment_mesh(mesh), None)
+    if isinstance(mesh, ClothMesh):  # a cloth sheet, flat or at a step of its simulation; UVs across it
+        return _cloth_asset(mesh)
     key = str(_abs(mesh))
     if max_pixels is None:
         return _load_cached(key)
     return _load_checked(key, max_pixels)
+
+
+@functools.lru_cache(maxsize=16)
+def _cloth_asset(ref: ClothMesh) -> LoadedAsset:
+    """A cloth's triangles at its vertices (the flat sheet's where it has none yet), with the flat
+    sheet's x and y across its sides as texture coordinates (a drawn texture lies on it as on a
+    cloth). Cached for the few steps in flight (a ClothMesh is equal only to itself)."""
+    import trimesh
+
+    from simgen.scene.cloth import sheet
+
+    flat, faces = sheet(ref.cloth)
+    lo, size = flat[:, :2].min(axis=0), np.ptp(flat[:, :2], axis=0)
+    uv = ((flat[:, :2] - lo) / size)[faces].astype(np.float32)
+    vertices = flat if ref.vertices is None else np.asarray(ref.vertices, float)
+    look = Appearance(materials=(), face_material=np.zeros(len(faces), np.int32), uv=uv)
+    return LoadedAsset(trimesh.Trimesh(vertices, faces, process=False), look)
 
 
 def clear_mesh_cache() -> None:

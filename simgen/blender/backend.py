@@ -24,13 +24,14 @@ import bpy
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.blender import camera, lens_camera, objects, physics, render, session, world
+from simgen.blender import camera, cloth, lens_camera, objects, physics, render, session, world
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.session import BlenderLog, pick_gpus
 from simgen.assets.parts import parts_of
 from simgen.config import RenderConfig
 from simgen.optics.lens import Lens
-from simgen.scene.meshes import EnvironmentMesh
+from simgen.scene.cloth import ClothRun
+from simgen.scene.meshes import ClothMesh, EnvironmentMesh
 from simgen.color.ocio import view_processor
 from simgen.scene.data import Camera, Scene
 from simgen.color.tone import VIEWS
@@ -167,6 +168,21 @@ class BlenderBackend:
         """The resting poses of ``scene.physics``'s bodies and a report
         (:func:`simgen.blender.physics.settle`); the built scene is left as it is."""
         return physics.settle(scene, self._blocks.mesh, self._log)
+
+    def drape(self, scene: Scene, steps: int) -> dict[int, ClothRun]:
+        """Each cloth of ``scene`` simulated by Blender's cloth solver (:func:`simgen.blender.cloth.simulate`)
+        over every other drawn object (:func:`simgen.sampling.cloth.colliders`) for its settling
+        frames and ``steps`` more; the built scene is left as it is."""
+        from simgen.sampling.cloth import CLOTH_FPS, REST_SPEED, colliders
+
+        solids = colliders(scene)
+        runs = {}
+        for o in scene.objects:
+            if isinstance(o.mesh, ClothMesh):
+                with self._log():
+                    runs[o.instance_id] = cloth.simulate(o.mesh.cloth, o.mesh_to_world, solids, steps, o.mesh.settle,
+                                                         fps=CLOTH_FPS, ground=None, rest_speed=REST_SPEED)
+        return runs
 
     # ----------------------------------------------------------------- render
     def render_passes(self, seed: int = 0) -> RawPasses:

@@ -26,7 +26,7 @@ from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
 from simgen.blender.own_appearance import COLOR_ATTRIBUTE, UV_MAP, own_material
 from simgen.image_header import check_pixels
-from simgen.scene.meshes import ArticulatedMesh, EnvironmentMesh, GeneratedMesh, MeshRef
+from simgen.scene.meshes import ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, MeshRef, deforms
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
@@ -158,11 +158,12 @@ class Datablocks:
 
     def drop_generated(self, keep: set[MeshRef]) -> None:
         """Remove the Blender meshes of generated shapes, of posed articulated models (a
-        simulation's static colliders) and of an environment's deformed frames not in ``keep`` (the
-        scene now built): a new shape or pose per frame must not pile up in Blender's memory (a
-        model's links, drawn at every pose, are built once and kept)."""
-        for ref in [r for r in self.meshes if (isinstance(r, (GeneratedMesh, ArticulatedMesh)) or
-                                               isinstance(r, EnvironmentMesh) and r.frame is not None) and r not in keep]:
+        simulation's static colliders), of cloths and of the steps of whatever bends (an
+        environment's deformed frames) not in ``keep`` (the scene now built): a new shape or pose
+        per frame must not pile up in Blender's memory (a model's links, drawn at every pose, are
+        built once and kept)."""
+        for ref in [r for r in self.meshes if (isinstance(r, (GeneratedMesh, ArticulatedMesh, ClothMesh)) or
+                                               deforms(r)) and r not in keep]:
             me = self.meshes.pop(ref)
             if me.users == 0:
                 bpy.data.meshes.remove(me)

@@ -44,3 +44,33 @@ class ObjectsConfig:
     from the configuration drawn for its first step to a new one drawn this many steps later, then
     on to the next, each joint easing in and out (no speed at each drawn configuration), so every
     link has its own exact flow and tracks. 0 = joints held still through the sequence."""
+    cloth: float = setting(0.0, ge=0.0, le=1.0, example=1.0)
+    """Chance that a scene gets a cloth sheet dropped over its objects (a towel, a tarp over a pile),
+    simulated with Blender's own cloth solver against every object of the scene: it settles for
+    objects.cloth_settle frames before the first step and keeps moving through a sequence, one
+    simulated frame (1/24 s) a step; every label follows its vertices at each step exactly. Its
+    draws (size, stiffness, mass, drop) and the simulation's report are in the meta's
+    ``params.cloth``. 0 = no cloth."""
+    cloth_size: list[float] = span([0.3, 0.8], gt=0.0, le=10.0)
+    """Each side of the sheet (m), drawn uniformly in this range."""
+    cloth_resolution: int = setting(24, ge=1, le=199)
+    """Quads along the sheet's longer side (the shorter side as square as it allows): (n + 1)^2
+    vertices at most. Finer drapes better and simulates slower (scripts/bench_cloth.py)."""
+    cloth_mass: list[float] = span([0.1, 0.5], gt=0.0)
+    """Mass of each vertex (kg), as Blender's cloth takes it, drawn uniformly."""
+    cloth_tension: list[float] = span([5.0, 40.0], gt=0.0, le=10000.0)
+    """Stiffness against stretching (Blender's tension and compression): silk 5, cotton 15, denim 40."""
+    cloth_bending: list[float] = span([0.05, 10.0], ge=0.0, le=10000.0)
+    """Stiffness against bending: silk 0.05, cotton 0.5, denim 10; drawn log-uniformly."""
+    cloth_friction: list[float] = span([2.0, 10.0], ge=0.0, le=80.0)
+    """Friction against what it lies on (Blender's cloth friction, 0 to 80)."""
+    cloth_drop: list[float] = span([0.05, 0.3], ge=0.0)
+    """Height (m) of the flat sheet above the highest annotated object's top when it is dropped."""
+    cloth_settle: int = setting(48, ge=0, le=2000)
+    """Frames simulated (24 a second) before the first step: 48 lets most sheets come to rest
+    before a still frame; 0 shows it falling through a sequence. One that still moves faster than
+    5 cm/s then is rendered where it is, with a warning (the meta's params.cloth records it)."""
+    cloth_category: Optional[str] = setting(None, example="cloth")
+    """The catalog category the cloth is labelled with (its COCO annotation, masks, tracks); null:
+    unannotated, as a distractor is (category 0), though it still hides what it covers (amodal
+    masks and visibility of the objects under it stay exact)."""

@@ -14,6 +14,7 @@ from simgen.config import Settings
 from simgen.scene.data import Scene
 from simgen.labels import FrameLabels
 from simgen.recipes import SHORTFALL, Recipe
+from simgen.sampling.cloth import CLOTH_STREAM, with_cloth
 from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
 from simgen.sampling.objects import JOINT_STREAM, with_joint_motion
@@ -69,6 +70,7 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
     """
     scenes = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, sequence), scene_steps(settings))
     scenes = with_joint_motion(scenes, settings.objects.joint_motion, stream_rng(settings.seed, sequence, JOINT_STREAM))
+    scenes = with_cloth(scenes, settings, catalog, stream_rng(settings.seed, sequence, CLOTH_STREAM))
     scenes = with_own_appearance(scenes, settings.materials, stream_rng(settings.seed, sequence, OWN_STREAM))
     scenes = with_pbr(scenes, settings.materials, stream_rng(settings.seed, sequence, PBR_STREAM))
     scenes = with_rig(scenes, settings.camera, stream_rng(settings.seed, sequence, RIG_STREAM))

@@ -31,6 +31,7 @@ from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
 from simgen.progress import Progress
 from simgen.recipes import SHORTFALL, Recipe
+from simgen.sampling.cloth import draped, has_cloth
 from simgen.sampling.random import render_seed
 
 log = logging.getLogger("simgen.pipeline")
@@ -182,6 +183,21 @@ class FrameLoop:
         poses, report = self.backend.settle(scenes[0])
         self._built = None  # what the renderer holds is not taken on trust after a simulation
         return [s.settled(poses, report) for s in scenes]
+
+    def drape(self, scenes: list[Scene]) -> list[Scene]:
+        """The sequence's cloth simulated by the renderer (Blender's cloth solver) over the objects of
+        its first step, where they rest: each step with the sheet where the simulation has it."""
+        if self.worker is not None:
+            self.worker.drain()  # as settle: no Blender evaluation while a worker thread runs
+        runs = self.backend.drape(scenes[0], len(scenes))
+        self._built = None
+        for o in scenes[0].objects:
+            run = runs.get(o.instance_id)
+            if run is not None and not run.settled and o.mesh.settle > 0:
+                log.warning("cloth %s still moves at %.3g m/s after its %d settling frames (objects.cloth_settle): "
+                            "the first step shows it moving (the meta's params.cloth records it)", o.name,
+                            run.max_speed, o.mesh.settle)
+        return draped(scenes, runs)
 
     def build(self, scene: Scene) -> None:
         """Build ``scene``, or only look at it through its camera where the renderer holds the same
@@ -342,6 +358,8 @@ class FrameLoop:
                 scenes = first[1] if sequence == first[0] else self.stage("sample", self.sample, sequence)
                 if scenes[0].physics is not None:  # scene.placement=physics: settle once, the objects stay put
                     scenes = self.stage("settle", self.settle, scenes)
+                if has_cloth(scenes[0]):  # objects.cloth: dropped on them where they rest, then simulated on
+                    scenes = self.stage("settle", self.drape, scenes)
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
                 self.note_shortfall(window.base, steps, scenes)
                 for k in window.needed:

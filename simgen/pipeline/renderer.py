@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from simgen.config import RenderConfig
+from simgen.scene.cloth import ClothRun
 from simgen.scene.data import Camera, Scene
 from simgen.io.exr import RawPasses
 
@@ -53,6 +54,12 @@ class Renderer(Protocol):
         """scene.placement=physics: the resting poses of ``scene.physics``' bodies (instance id ->
         mesh_to_world) and a report (steps, seconds, speed, at_rest); see
         :meth:`simgen.scene.data.Scene.settled`."""
+        ...
+
+    def drape(self, scene: Scene, steps: int) -> dict[int, ClothRun]:
+        """objects.cloth: each cloth of ``scene`` (by instance id) simulated over its objects for its
+        settling frames, then ``steps`` frames (:class:`simgen.scene.cloth.ClothRun`; the sequence's
+        steps then take its vertices: :func:`simgen.sampling.cloth.draped`)."""
         ...
 
     def build(self, scene: Scene) -> None:

@@ -17,7 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from simgen.scene.cloth import Cloth
 
 def plain_name(text: str) -> str:
     """``text`` with every character outside [A-Za-z0-9._-] as ``_``: a file name's stem."""
@@ -60,22 +65,50 @@ class GeneratedMesh:
         return f"{self.category}/{self.stem}"
 
 
-MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh"]
-"""A mesh file, a generated shape, an environment file's object, an articulated model's pose or
-one link of such a model."""
+MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh", "ClothMesh"]
+"""A mesh file, a generated shape, an environment file's object, an articulated model's pose,
+one link of such a model or a cloth sheet at one step of its simulation."""
+
+
+@dataclass(frozen=True, eq=False)
+class ClothMesh:
+    """A cloth sheet (:class:`simgen.scene.cloth.Cloth`, triangles of :func:`simgen.scene.cloth.sheet`):
+    flat before it is simulated (``vertices`` None: the sheet in its own plane, its object's
+    mesh_to_world the drop pose), then one step of Blender's cloth simulation (``vertices`` the
+    sheet's in the world, in :func:`~simgen.scene.cloth.sheet`'s order; its object's mesh_to_world
+    the identity). Equal only to itself (it carries its vertices)."""
+
+    cloth: "Cloth"
+    key: str
+    """The cloth's name in its sequence (``cloth_<8 hex digits>``, drawn): its ``models/`` files'."""
+    vertices: "np.ndarray | None" = None
+    step: int | None = None
+    """With ``vertices``: the sequence step they are at."""
+    settle: int = 0
+    """Frames the simulation runs before the sequence's first step (objects.cloth_settle)."""
+
+    @property
+    def stem(self) -> str:
+        """``<key>_flat`` unsimulated, else ``<key>_s<step, 4 digits>``: one ``models/`` file a step."""
+        return f"{self.key}_flat" if self.vertices is None else f"{self.key}_s{self.step:04d}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"
 
 
 def deforms(mesh: MeshRef) -> bool:
     """Whether ``mesh`` is one step of a surface that bends (an environment file's skinned,
-    shape-keyed or modifier-driven object at a frame of its animation): its shape, not only its
+    shape-keyed or modifier-driven object at a frame of its animation, a simulated cloth): its shape, not only its
     pose, changes from step to step, so its labels follow its vertices at each step (the step's
     ``models/`` file) rather than one rigid motion."""
-    return isinstance(mesh, EnvironmentMesh) and mesh.frame is not None
+    return isinstance(mesh, EnvironmentMesh) and mesh.frame is not None or isinstance(mesh, ClothMesh) \
+        and mesh.vertices is not None
 
 
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
     """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
-    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, Path)):
+    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, ClothMesh, Path)):
         return mesh
     if isinstance(mesh, (str, os.PathLike)):
         return Path(mesh)

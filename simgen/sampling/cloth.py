@@ -1,0 +1,120 @@
+"""A cloth sheet dropped over a scene's objects (objects.cloth): drawn on the pure side, simulated by
+the renderer (Blender's cloth solver: :func:`simgen.blender.cloth.simulate`), then each step of the
+sequence holds the sheet where the simulation has it (:func:`draped`).
+
+Before the simulation a cloth is a :class:`~simgen.scene.meshes.ClothMesh` without vertices: the
+flat sheet, its object's mesh_to_world the drop pose; after it, each step's ClothMesh holds the
+sheet's world vertices at that step (its object's mesh_to_world the identity), and every label
+follows them: a surface that bends (:func:`simgen.scene.meshes.deforms`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from simgen.errors import SimgenError
+from simgen.sampling.materials import sample_material
+from simgen.sampling.random import uniform
+from simgen.scene.cloth import Cloth, ClothRun
+from simgen.scene.data import MAX_INSTANCE_ID, Scene, SceneObject
+from simgen.scene.meshes import ClothMesh
+
+CLOTH_STREAM = 0x434C54
+"""The cloth draws' stream (:func:`simgen.sampling.random.stream_rng`): a cloth changes no other draw."""
+
+CLOTH_FPS = 24.0
+"""Simulated frames a second: one a sequence step."""
+
+REST_SPEED = 0.05
+"""A cloth whose fastest vertex moves slower than this (m/s) after its settling frames has come to rest."""
+
+
+def has_cloth(scene: Scene) -> bool:
+    """Whether ``scene`` holds a cloth not yet simulated."""
+    return any(isinstance(o.mesh, ClothMesh) and o.mesh.vertices is None for o in scene.objects)
+
+
+def with_cloth(scenes: list[Scene], settings, catalog, rng: np.random.Generator) -> list[Scene]:
+    """``scenes`` (a sequence's steps) with a cloth sheet over their objects, with chance
+    objects.cloth: its size, stiffness, mass, friction and material drawn from ``rng``, dropped flat
+    (a turn about the vertical drawn) objects.cloth_drop above the highest annotated object, over
+    their centre; unsimulated (the loop's settle stage simulates it). Nothing drawn when
+    objects.cloth is 0; a one-line SimgenError for a cloth_category the catalog lacks."""
+    o = settings.objects
+    if o.cloth <= 0 or rng.uniform() >= o.cloth:
+        return scenes
+    category = 0
+    if o.cloth_category is not None:
+        try:
+            category = catalog.category_id(o.cloth_category)
+        except SimgenError:
+            raise SimgenError(f"objects.cloth_category={o.cloth_category}: no such category in the catalog "
+                              f"({', '.join(catalog.category_names)}); add it to the catalog or set "
+                              "objects.cloth_category=null") from None
+    bending = math.exp(uniform(rng, [math.log(max(b, 1e-6)) for b in o.cloth_bending]))
+    cloth = Cloth(size=(uniform(rng, o.cloth_size), uniform(rng, o.cloth_size)), resolution=o.cloth_resolution,
+                  mass=uniform(rng, o.cloth_mass), tension=uniform(rng, o.cloth_tension), bending=bending,
+                  friction=uniform(rng, o.cloth_friction))
+    material = sample_material(settings.materials, rng)
+    first = scenes[0].objects
+    if not first:
+        return scenes
+    under = [x for x in first if x.category_id != 0] or [x for x in first if x.role not in ("environment", "wall")]
+    centre = np.mean([x.mesh_to_world[:3, 3] for x in under], axis=0) if under else np.zeros(3)
+    top = max((_top(x) for x in under), default=0.0)
+    drop = uniform(rng, o.cloth_drop)
+    turn = rng.uniform(0.0, 2.0 * np.pi)
+    pose = np.eye(4)
+    pose[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+    pose[:3, 3] = [centre[0], centre[1], top + drop + cloth.thickness]
+    iid = max(x.instance_id for x in first) + 1
+    if iid > MAX_INSTANCE_ID:
+        raise SimgenError(f"a cloth needs instance id {iid}, more than the {MAX_INSTANCE_ID} a frame holds; "
+                          "lower objects.count")
+    key = f"cloth_{int(rng.integers(0, 2 ** 32)):08x}"
+    obj = SceneObject(name=key, mesh=ClothMesh(cloth, key, settle=o.cloth_settle), mesh_to_world=pose,
+                      instance_id=iid, category_id=category, material=material, role="cloth")
+    record = {**cloth.to_dict(), "key": key, "drop": drop, "turn_deg": float(np.degrees(turn)),
+              "mesh_to_world": pose.tolist(), "settle_frames": o.cloth_settle, "fps": CLOTH_FPS}
+    return [dataclasses.replace(s, objects=[*s.objects, obj], params={**s.params, "cloth": record}) for s in scenes]
+
+
+def _top(obj: SceneObject) -> float:
+    """The highest z of ``obj``'s mesh in the world."""
+    from simgen.assets.meshes import load_mesh
+
+    v = np.asarray(load_mesh(obj.mesh).vertices, float)
+    return float((v @ obj.mesh_to_world[:3, :3].T + obj.mesh_to_world[:3, 3])[:, 2].max())
+
+
+def draped(scenes: list[Scene], runs: dict[int, ClothRun]) -> list[Scene]:
+    """``scenes`` with each cloth (by instance id in ``runs``) where its simulation has it at each
+    step (mesh_to_world the identity), the simulation's report in ``params["cloth"]``."""
+    out = []
+    for step, scene in enumerate(scenes):
+        objects = [dataclasses.replace(x, mesh=dataclasses.replace(x.mesh, vertices=runs[x.instance_id].vertices[step],
+                                                                      step=step), mesh_to_world=np.eye(4))
+                   if x.instance_id in runs else x for x in scene.objects]
+        report = next(iter(runs.values())).to_dict() if runs else {}
+        out.append(dataclasses.replace(scene, objects=objects,
+                                       params={**scene.params, "cloth": {**scene.params.get("cloth", {}), **report}}))
+    return out
+
+
+def colliders(scene: Scene) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What a cloth of ``scene`` falls on: every drawn object but the cloths, as world vertices and
+    triangles."""
+    from simgen.assets.meshes import load_mesh
+    from simgen.assets.parts import parts_of
+
+    out = []
+    for x in parts_of(scene).drawn:
+        if isinstance(x.mesh, ClothMesh):
+            continue
+        m = load_mesh(x.mesh)
+        v = np.asarray(m.vertices, float)
+        out.append((v @ x.mesh_to_world[:3, :3].T + x.mesh_to_world[:3, 3], np.asarray(m.faces)))
+    return out

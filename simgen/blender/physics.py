@@ -56,19 +56,24 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
 
     hulls: list[bpy.types.Mesh] = []  # articulated bodies: their links' hulls, made for this simulation
 
-    def shape(ref: MeshRef) -> bpy.types.Mesh:
+    def shape(ref: MeshRef) -> tuple[bpy.types.Mesh, str]:
+        """A body's mesh and its collision shape: its convex hull, or an articulated model's links' hulls as one
+        triangle mesh (Bullet's GImpact), its joints held."""
         if not isinstance(ref, ArticulatedMesh):
-            return mesh(ref)
+            return mesh(ref), "CONVEX_HULL"
         tm = link_hulls(ref)
         me = bpy.data.meshes.new("rb_hulls")
         me.from_pydata(np.asarray(tm.vertices, float).tolist(), [], np.asarray(tm.faces).tolist())
         hulls.append(me)
-        return me
+        return me, "MESH"
 
     try:
         sim.collection.children.link(coll)
-        moving = [add(f"rb_{by_id[b.instance_id].name}", shape(by_id[b.instance_id].mesh),
-                      by_id[b.instance_id].mesh_to_world, "ACTIVE") for b in ph.bodies]
+        moving, collisions = [], []
+        for b in ph.bodies:
+            me, kind = shape(by_id[b.instance_id].mesh)
+            moving.append(add(f"rb_{by_id[b.instance_id].name}", me, by_id[b.instance_id].mesh_to_world, "ACTIVE"))
+            collisions.append(kind)
         for k, pose in enumerate(ph.colliders):
             add(f"rb_collider{k}", mesh(BUNDLED_BOX), pose, "PASSIVE")
         boxes = len(created)
@@ -87,10 +92,9 @@ def settle(scene: Scene, mesh: Callable[[MeshRef], bpy.types.Mesh],
         sim.render.fps, sim.render.fps_base = STEPS_PER_SECOND, 1.0
         steps = REST_CHECK_STEPS * int(np.ceil(ph.max_seconds * STEPS_PER_SECOND / REST_CHECK_STEPS))
         world.point_cache.frame_start, world.point_cache.frame_end = 1, steps + 1
-        for ob, b in zip(moving, ph.bodies):
+        for ob, b, collision in zip(moving, ph.bodies, collisions):
             rb = ob.rigid_body
-            # an articulated model: its links' hulls as one triangle mesh (Bullet's GImpact), joints held
-            rb.collision_shape = "MESH" if isinstance(by_id[b.instance_id].mesh, ArticulatedMesh) else "CONVEX_HULL"
+            rb.collision_shape = collision  # shape()'s
             rb.use_margin, rb.collision_margin = True, ph.margin
             rb.mass, rb.friction, rb.restitution = b.mass, b.friction, b.restitution
             rb.linear_damping, rb.angular_damping = 0.2, 0.8  # settles rolling objects in seconds

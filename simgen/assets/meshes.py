@@ -5,17 +5,16 @@ multi-part files such as GLB scenes concatenated with their node transforms
 applied). Coordinates are in mesh units; multiply by :attr:`Asset.scale` to get
 metres. An articulated model (:mod:`simgen.assets.articulated`) is loaded as its
 visuals posed at the reference's joint values, one mesh (:func:`posed_mesh`), or as its parts:
-each link's visuals in the link's frame (:func:`link_mesh`) with its pose (:func:`model_parts`).
+each link's visuals in the link's frame (:func:`link_mesh`) with its pose (:func:`model_parts`); a
+scene's parts, posed in the world with their part ids: :mod:`simgen.assets.parts`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from simgen.errors import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
 from simgen.scene.meshes import ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef
-from simgen.scene.data import MAX_IMAGE_PIXELS, MAX_INSTANCE_ID, Scene, SceneObject
+from simgen.scene.data import MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
     import trimesh
@@ -375,64 +374,3 @@ def posed_mesh(ref: ArticulatedMesh) -> trimesh.Trimesh:
         m.apply_transform(pose)
         parts.append(m)
     return trimesh.util.concatenate(parts)
-
-
-# ------------------------------------------------------------------ a scene's parts
-
-
-@dataclass(frozen=True, eq=False)
-class Part:
-    """One link of an articulated object in a scene: a rigid body of its own in the render."""
-
-    id: int
-    """Its part id: the render's pass index, the value of the ``parts`` label (after every
-    instance id of the scene, so it never takes one)."""
-    instance_id: int
-    """The object it is part of."""
-    mesh: LinkMesh
-    mesh_to_world: np.ndarray
-    """4x4: the link's mesh (its frame) to the world: the object's mesh_to_world times the link's
-    pose in the model."""
-
-
-def scene_parts(scene: Scene) -> list[Part]:
-    """The parts of every articulated object of ``scene`` (:func:`model_parts`), in the order of its
-    objects: ids from one more than the largest instance id up, so the same objects at other joint
-    values (a sequence's steps) give the same ids. SimgenError where they would pass
-    :data:`~simgen.scene.data.MAX_INSTANCE_ID`."""
-    out: list[Part] = []
-    models = [o for o in scene.objects if isinstance(o.mesh, ArticulatedMesh)]
-    if not models:
-        return out
-    next_id = max(o.instance_id for o in scene.objects) + 1
-    for o in models:
-        for mesh, pose in model_parts(o.mesh):
-            out.append(Part(next_id, o.instance_id, mesh, o.mesh_to_world @ pose))
-            next_id += 1
-    if out[-1].id > MAX_INSTANCE_ID:
-        raise SimgenError(f"the scene's objects and their {len(out)} parts need ids up to {out[-1].id}, more than "
-                          f"the {MAX_INSTANCE_ID} a 16-bit label holds; draw fewer objects")
-    return out
-
-
-def parts_by_object(scene: Scene) -> dict[int, list[Part]]:
-    """:func:`scene_parts` by the instance id of the object each is part of."""
-    out: dict[int, list[Part]] = {}
-    for p in scene_parts(scene):
-        out.setdefault(p.instance_id, []).append(p)
-    return out
-
-
-def drawn_objects(scene: Scene) -> list[SceneObject]:
-    """The objects a renderer draws for ``scene``: each as it is, but an articulated one as its
-    parts (:func:`scene_parts`), each an object ``<name>:<link>`` whose instance id is the part id,
-    with the object's material and shadow."""
-    parts = parts_by_object(scene)
-    out = []
-    for o in scene.objects:
-        if o.instance_id not in parts:
-            out.append(o)
-            continue
-        out += [dataclasses.replace(o, name=f"{o.name}:{p.mesh.link}", mesh=p.mesh, mesh_to_world=p.mesh_to_world,
-                                    instance_id=p.id) for p in parts[o.instance_id]]
-    return out

@@ -14,8 +14,23 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.scene.data import MAX_INSTANCE_ID, Scene, SceneObject
-from simgen.assets.meshes import Part, model_parts
-from simgen.scene.meshes import ArticulatedMesh
+from simgen.assets.meshes import model_parts
+from simgen.scene.meshes import ArticulatedMesh, LinkMesh
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """One link of an articulated object in a scene: a rigid body of its own in the render."""
+
+    id: int
+    """Its part id: the render's pass index, the value of the ``parts`` label (after every
+    instance id of the scene, so it never takes one)."""
+    instance_id: int
+    """The object it is part of."""
+    mesh: LinkMesh
+    mesh_to_world: np.ndarray
+    """4x4: the link's mesh (its frame) to the world: the object's mesh_to_world times the link's
+    pose in the model."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,8 +12,7 @@ import numpy as np
 from simgen.assets import Catalog
 from simgen.errors import SimgenError
 from simgen.assets.library import entries_of
-from simgen.assets.meshes import Part
-from simgen.assets.parts import parts_of
+from simgen.assets.parts import Part, parts_of
 from simgen.config import Settings
 from simgen.scene.meshes import ArticulatedMesh, MeshRef, deforms, plain_name
 from simgen.scene.data import Scene, SceneObject

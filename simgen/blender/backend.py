@@ -169,19 +169,21 @@ class BlenderBackend:
         (:func:`simgen.blender.physics.settle`); the built scene is left as it is."""
         return physics.settle(scene, self._blocks.mesh, self._log)
 
-    def drape(self, scene: Scene, steps: int) -> dict[int, ClothRun]:
-        """Each cloth of ``scene`` simulated by Blender's cloth solver (:func:`simgen.blender.cloth.simulate`)
-        over every other drawn object (:func:`simgen.sampling.cloth.colliders`) for its settling
-        frames and ``steps`` more; the built scene is left as it is."""
+    def drape(self, scenes: list[Scene]) -> dict[int, ClothRun]:
+        """Each cloth of a sequence (its steps ``scenes``) simulated by Blender's cloth solver
+        (:func:`simgen.blender.cloth.simulate`) over every other drawn object, moving as they move
+        (:func:`simgen.sampling.cloth.colliders`), for its settling frames and a frame a step; the
+        built scene is left as it is."""
         from simgen.sampling.cloth import CLOTH_FPS, REST_SPEED, colliders
 
-        solids = colliders(scene)
+        solids = colliders(scenes)
         runs = {}
-        for o in scene.objects:
+        for o in scenes[0].objects:
             if isinstance(o.mesh, ClothMesh):
                 with self._log():
-                    runs[o.instance_id] = cloth.simulate(o.mesh.cloth, o.mesh_to_world, solids, steps, o.mesh.settle,
-                                                         fps=CLOTH_FPS, ground=None, rest_speed=REST_SPEED)
+                    runs[o.instance_id] = cloth.simulate(o.mesh.cloth, o.mesh_to_world, solids, len(scenes),
+                                                         o.mesh.settle, fps=CLOTH_FPS, ground=None,
+                                                         rest_speed=REST_SPEED)
         return runs
 
     # ----------------------------------------------------------------- render

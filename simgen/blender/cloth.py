@@ -45,14 +45,19 @@ def _mesh(name: str, vertices: np.ndarray, faces: np.ndarray) -> bpy.types.Mesh:
     return me
 
 
-def _check_colliders(colliders: list) -> list[tuple[np.ndarray, np.ndarray]]:
+def _check_colliders(colliders: list, steps: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     out = []
     for k, item in enumerate(colliders):
         try:
-            v, f = item
+            v, f, *moving = item
             v, f = np.asarray(v, float), np.asarray(f)
+            poses = None if not moving or moving[0] is None else np.asarray(moving[0], float)
         except (TypeError, ValueError):
-            raise SimgenError(f"cloth collider {k}: must be (vertices (V, 3), faces (F, 3)) arrays") from None
+            raise SimgenError(f"cloth collider {k}: must be (vertices (V, 3), faces (F, 3)) arrays, and maybe "
+                              "its poses (steps, 4, 4)") from None
+        if poses is not None and (poses.shape != (steps, 4, 4) or not np.isfinite(poses).all()):
+            raise SimgenError(f"cloth collider {k}: its poses must be a finite ({steps}, 4, 4) array, one a step, "
+                              f"got shape {poses.shape}")
         if v.ndim != 2 or v.shape[1] != 3 or len(v) < 3 or not np.isfinite(v).all():
             raise SimgenError(f"cloth collider {k}: vertices must be a finite (V, 3) array with V >= 3, got shape "
                               f"{v.shape}")
@@ -63,7 +68,7 @@ def _check_colliders(colliders: list) -> list[tuple[np.ndarray, np.ndarray]]:
             bad = int(f.max() if f.max() >= len(v) else f.min())
             raise SimgenError(f"cloth collider {k}: a face names vertex {bad} of {len(v)}; faces index its own "
                               f"vertices from 0")
-        out.append((v, f))
+        out.append((v, f, poses))
     return out
 
 
@@ -81,11 +86,13 @@ def _check_pose(mesh_to_world) -> np.ndarray:
 
 @contextlib.contextmanager
 def built(cloth: Cloth, mesh_to_world: np.ndarray, colliders: list[tuple[np.ndarray, np.ndarray]],
-          frames: int, fps: float, ground: float | None) -> Iterator[tuple[bpy.types.Scene, bpy.types.Object]]:
+          frames: int, fps: float, ground: float | None, solids_out: list | None = None
+          ) -> Iterator[tuple[bpy.types.Scene, bpy.types.Object]]:
     """A scratch scene holding the sheet (its Cloth modifier set from ``cloth``, cached for
     ``frames`` frames after :data:`START_FRAME`), the colliders and the ground plane, each with a
     Collision modifier; yields (scene, sheet object) and removes every datablock it made on
-    leaving, also on error. Inputs as :func:`simulate` checks them."""
+    leaving, also on error. Inputs as :func:`simulate` checks them; ``solids_out``: a list the
+    colliders' objects are appended to, in the order of ``colliders``."""
     local, faces = sheet(cloth)
     sim = bpy.data.scenes.new("simgen_cloth")
     meshes: list[bpy.types.Mesh] = []
@@ -109,9 +116,13 @@ def built(cloth: Cloth, mesh_to_world: np.ndarray, colliders: list[tuple[np.ndar
             start = mesh_to_world[:2, 3]
             half = 2 * EXPLODED_FACTOR * max(cloth.size) + float(np.abs(start).max())
             solids.append((np.array([[-half, -half, ground], [half, -half, ground], [half, half, ground],
-                                     [-half, half, ground]]), np.array([[0, 1, 2], [0, 2, 3]])))
-        for k, (v, f) in enumerate(solids):
+                                     [-half, half, ground]]), np.array([[0, 1, 2], [0, 2, 3]]), None))
+        for k, (v, f, *poses) in enumerate(solids):
             ob = add(f"cloth_collider{k}", _mesh(f"cloth_collider{k}", v, f))
+            if poses and poses[0] is not None:  # a moving collider: where it is at the first step
+                ob.matrix_world = Matrix(poses[0][0].tolist())
+            if solids_out is not None:
+                solids_out.append(ob)
             ob.modifiers.new("Collision", "COLLISION")
             col = ob.collision
             col.thickness_outer, col.cloth_friction = COLLIDER_THICKNESS, cloth.friction
@@ -140,9 +151,11 @@ def simulate(cloth: Cloth, mesh_to_world, colliders: list[tuple[np.ndarray, np.n
              settle: int, fps: float = 24, ground: float | None = 0.0,
              rest_speed: float = REST_SPEED) -> ClothRun:
     """Drop ``cloth`` (its flat :func:`~simgen.scene.cloth.sheet` placed by ``mesh_to_world``, a
-    rigid 4x4) onto ``colliders`` (static triangle meshes: world vertices (V, 3), faces (F, 3),
-    outward normals) and, unless ``ground`` is None, a ground plane at ``z = ground``; simulate
-    ``settle`` frames, then ``steps`` more, at ``fps`` frames a second under gravity.
+    rigid 4x4) onto ``colliders`` (triangle meshes: world vertices (V, 3), faces (F, 3), outward
+    normals; or a moving one, (vertices in its own frame, faces, its (steps, 4, 4) poses), held at
+    its first pose while the cloth settles, then at each step's) and, unless ``ground`` is None, a
+    ground plane at ``z = ground``; simulate ``settle`` frames, then ``steps`` more, at ``fps``
+    frames a second under gravity.
 
     Returns a :class:`~simgen.scene.cloth.ClothRun`: the sheet's world vertices (steps, V, 3) in
     :func:`sheet`'s order, step 0 after the ``settle`` frames (the flat sheet when settle is 0),
@@ -163,16 +176,20 @@ def simulate(cloth: Cloth, mesh_to_world, colliders: list[tuple[np.ndarray, np.n
                                                                 and np.isfinite(ground))):
         raise SimgenError(f"cloth simulation ground={ground!r}: must be the ground's height in metres, or None")
     pose = _check_pose(mesh_to_world)
-    colliders = _check_colliders(colliders)
+    colliders = _check_colliders(colliders, steps)
+    moving = [(k, poses) for k, (_, _, poses) in enumerate(colliders) if poses is not None]
     local, faces = sheet(cloth)
     start = local @ pose[:3, :3].T + pose[:3, 3]
     frames = settle + steps - 1  # frames simulated after the start frame
 
-    with built(cloth, pose, colliders, frames, fps, ground) as (sim, ob):
+    solids: list = []
+    with built(cloth, pose, colliders, frames, fps, ground, solids) as (sim, ob):
         buf = np.empty(len(local) * 3, np.float32)
         out = np.empty((steps, len(local), 3))
         previous, speed = None, float("inf")
         for k in range(frames + 1):
+            for j, poses in moving:  # each moving collider where its step has it (held still while settling)
+                solids[j].matrix_world = Matrix(poses[max(0, k - settle)].tolist())
             sim.frame_set(START_FRAME + k)  # in order from the start frame: the point cache needs each frame
             evaluated = ob.evaluated_get(sim.view_layers[0].depsgraph)
             me = evaluated.data

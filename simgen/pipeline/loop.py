@@ -185,11 +185,11 @@ class FrameLoop:
         return [s.settled(poses, report) for s in scenes]
 
     def drape(self, scenes: list[Scene]) -> list[Scene]:
-        """The sequence's cloth simulated by the renderer (Blender's cloth solver) over the objects of
-        its first step, where they rest: each step with the sheet where the simulation has it."""
+        """The sequence's cloth simulated by the renderer (Blender's cloth solver) over its objects,
+        where they rest and as they move: each step with the sheet where the simulation has it."""
         if self.worker is not None:
             self.worker.drain()  # as settle: no Blender evaluation while a worker thread runs
-        runs = self.backend.drape(scenes[0], len(scenes))
+        runs = self.backend.drape(scenes)
         self._built = None
         for o in scenes[0].objects:
             run = runs.get(o.instance_id)

@@ -56,10 +56,11 @@ class Renderer(Protocol):
         :meth:`simgen.scene.data.Scene.settled`."""
         ...
 
-    def drape(self, scene: Scene, steps: int) -> dict[int, ClothRun]:
-        """objects.cloth: each cloth of ``scene`` (by instance id) simulated over its objects for its
-        settling frames, then ``steps`` frames (:class:`simgen.scene.cloth.ClothRun`; the sequence's
-        steps then take its vertices: :func:`simgen.sampling.cloth.draped`)."""
+    def drape(self, scenes: list[Scene]) -> dict[int, ClothRun]:
+        """objects.cloth: each cloth of a sequence (its steps ``scenes``; by instance id) simulated
+        over its objects for its settling frames, then a frame a step
+        (:class:`simgen.scene.cloth.ClothRun`; the steps then take its vertices:
+        :func:`simgen.sampling.cloth.draped`)."""
         ...
 
     def build(self, scene: Scene) -> None:

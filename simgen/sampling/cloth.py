@@ -104,17 +104,24 @@ def draped(scenes: list[Scene], runs: dict[int, ClothRun]) -> list[Scene]:
     return out
 
 
-def colliders(scene: Scene) -> list[tuple[np.ndarray, np.ndarray]]:
-    """What a cloth of ``scene`` falls on: every drawn object but the cloths, as world vertices and
-    triangles."""
+def colliders(scenes: list[Scene]) -> list[tuple]:
+    """What a cloth of a sequence (its steps ``scenes``) falls on: every drawn object of its first
+    step but the cloths, as (world vertices, triangles), or, for one that moves in the sequence,
+    (its mesh's vertices, triangles, its (steps, 4, 4) mesh_to_world at each step); a part that
+    bends collides as its first step's shape."""
     from simgen.assets.meshes import load_mesh
     from simgen.assets.parts import parts_of
 
+    poses = [{x.instance_id: x.mesh_to_world for x in parts_of(s).drawn} for s in scenes]
     out = []
-    for x in parts_of(scene).drawn:
+    for x in parts_of(scenes[0]).drawn:
         if isinstance(x.mesh, ClothMesh):
             continue
         m = load_mesh(x.mesh)
-        v = np.asarray(m.vertices, float)
-        out.append((v @ x.mesh_to_world[:3, :3].T + x.mesh_to_world[:3, 3], np.asarray(m.faces)))
+        v, f = np.asarray(m.vertices, float), np.asarray(m.faces)
+        path = np.stack([p.get(x.instance_id, x.mesh_to_world) for p in poses])
+        if np.array_equal(path, np.broadcast_to(x.mesh_to_world, path.shape)):
+            out.append((v @ x.mesh_to_world[:3, :3].T + x.mesh_to_world[:3, 3], f))
+        else:
+            out.append((v, f, path))
     return out

@@ -124,12 +124,29 @@ def _import(path: Path, scene: bpy.types.Scene, tmp: Path, skipped: list[str]) -
                 bpy.ops.import_scene.gltf(filepath=str(path), import_pack_images=False,  # bone display shapes
                                           disable_bone_shape=True)  # (an Icosphere object: not the file's)
             elif kind == "fbx":
+                _fbx_lights_readable()
                 bpy.ops.import_scene.fbx(filepath=str(path))
             elif kind == "usd":
                 bpy.ops.wm.usd_import(filepath=str(path), set_frame_range=True, create_world_material=False)
     finally:  # the glTF importer leaves the window on the scene it imported into: the caller's again
         if window is not None and window.scene != shown:
             window.scene = shown
+
+
+def _fbx_lights_readable() -> None:
+    """bpy 5.0.1's own FBX importer fails on every file with a light (io_scene_fbx/import_fbx.py,
+    blen_read_light, sets ``lamp.cycles.cast_shadow``, which Cycles' light settings of 5.0 no longer
+    have: AttributeError 'CyclesLightSettings' object has no attribute 'cast_shadow'). Cycles' class
+    is given back that property (unused by Cycles: the light's own ``use_shadow`` casts shadows)
+    where it lacks it. Checked before each FBX import: reading factory settings re-registers the
+    class without it."""
+    probe = bpy.data.lights.new("simgen_probe", "POINT")
+    try:
+        settings = type(probe.cycles)
+    finally:
+        bpy.data.lights.remove(probe)
+    if "cast_shadow" not in settings.bl_rna.properties:
+        settings.cast_shadow = bpy.props.BoolProperty(default=True)
 
 
 MTLLIB = re.compile(rb"^[ \t]*mtllib[ \t]+(.*?)[ \t]*\r?$", re.MULTILINE)

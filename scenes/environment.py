@@ -227,14 +227,17 @@ def geometry_of(env: Environment) -> tuple[np.ndarray, Obstacles]:
     return cache["triangles"]
 
 
-def surfaces_of(env: Environment, sc: Config, frame: int | None = None, saved: Environment | None = None
-                ) -> list[Surface]:
+def surfaces_of(env: Environment, sc: Config, frame: int | None = None, saved: Environment | None = None,
+                required: bool = True) -> list[Surface]:
     """The environment's support surfaces under ``sc`` (cached per environment and settings);
-    ``env`` is ``saved`` at its animation's ``frame`` where one is drawn (named when it has none)."""
+    ``env`` is ``saved`` at its animation's ``frame`` where one is drawn (named when it has none;
+    none is no error where not ``required``: no object stands on them)."""
     key = (tuple(sc.supports), tuple(sc.volumes), sc.min_support_area, sc.cell)
     cache = _CACHE.setdefault(env, {})
     if key not in cache:
         found = _level(env, sc)
+        if not found and not required:
+            return []
         if not found:
             raise _no_level(env, sc, frame, saved)
         if sc.volumes:
@@ -497,11 +500,15 @@ def in_region(draw: dict, boxes: np.ndarray, rng: np.random.Generator) -> dict:
             "azimuth_deg": float(np.degrees(np.arctan2(d[1], d[0]))), "eye_drawn": eye.tolist()}
 
 
-def centre_of(objects: list[SceneObject], surfaces: list[Surface]) -> np.ndarray:
-    """The middle of the placed objects (their meshes' bounds), else of the largest surface."""
+def centre_of(objects: list[SceneObject], surfaces: list[Surface], env: Environment) -> np.ndarray:
+    """The middle of the placed objects (their meshes' bounds), else of the largest surface, else
+    (a file with no level area, played with objects.count=[0,0]: a character alone) of the file's parts."""
     if objects:
         boxes = [load_mesh(o.mesh).bounds @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3] for o in objects]
         return np.mean([(b.min(axis=0) + b.max(axis=0)) / 2 for b in boxes], axis=0)
+    if not surfaces:
+        b = env.bounds
+        return (b[:, 0].min(axis=0) + b[:, 1].max(axis=0)) / 2
     s = max(surfaces, key=lambda s: s.area)
     rows, cols = np.nonzero(s.support)
     return np.array([*s.xy(rows, cols).mean(axis=0), s.z])
@@ -548,7 +555,8 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
     saved = load_environment(file_of(sc)).clip(sc.animation_clip)
     frames = animation_frames(sc, saved, rng, length)
     env = saved if frames is None else saved.at(frames[0])  # objects placed where the parts are at the first step
-    surfaces = surfaces_of(env, sc, None if frames is None else frames[0], saved)
+    surfaces = surfaces_of(env, sc, None if frames is None else frames[0], saved,
+                           required=settings.objects.count[1] > 0)  # none needed where no object stands
     views = file_views(settings, env, rng, length) if sc.cameras else None
     objects, obj_params = place(build, surfaces, in_view(views[0][0]) if views else None)
     moved = functools.lru_cache(maxsize=None)(lambda step: saved.at(frames[step]).parts)  # the animation's parts
@@ -558,7 +566,7 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
                   moves=None if frames is None else lambda step, k=k: (moved(step)[k].mesh, moved(step)[k].matrix))
     if sc.placement == "physics":
         settle_among(build, env, objects)
-    centre = centre_of(objects, surfaces)
+    centre = centre_of(objects, surfaces, env)
     obstacles = geometry_of(env)[1]
     lights, world, light_params = sample_lights(settings.lighting, centre, rng)
     if sc.file_world:

@@ -68,6 +68,42 @@ def mesh_from_ref(mesh: MeshRef) -> bpy.types.Mesh:
     return me
 
 
+
+def _split_as(me: bpy.types.Mesh, base: bpy.types.Mesh) -> None:
+    """``me`` (a copy of ``base``) with each polygon of more than three corners split into the
+    triangles ``base``'s loop triangles make of it (the triangles the labels know a deforming part by):
+    left a quad, Cycles would split it again at each frame's vertices, along the other diagonal where
+    the skinning folds it (Blender flips a quad's split where it is concave), and the render would
+    leave the labels' surface there."""
+    import bmesh
+
+    base.calc_loop_triangles()
+    n = len(base.loop_triangles)
+    if n == len(base.polygons):
+        return  # triangles already
+    tris = np.empty(n * 3, np.int32)
+    base.loop_triangles.foreach_get("vertices", tris)
+    owner = np.empty(n, np.int32)
+    base.loop_triangles.foreach_get("polygon_index", owner)
+    bm = bmesh.new()
+    try:
+        bm.from_mesh(me)
+        bm.verts.ensure_lookup_table()
+        pieces = {k: [f] for k, f in enumerate(bm.faces)}  # each polygon's faces, as it is split
+        for tri, p in zip(tris.reshape(-1, 3).tolist(), owner.tolist()):
+            for a, b in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[2], tri[0])):
+                va, vb = bm.verts[a], bm.verts[b]
+                edge = bm.edges.get((va, vb))
+                if edge is not None and any(edge in f.edges for f in pieces[p]):
+                    continue  # a side of the polygon, or a diagonal split already
+                face = next(f for f in pieces[p] if va in f.verts and vb in f.verts)
+                new, _ = bmesh.utils.face_split(face, va, vb)
+                pieces[p].append(new)
+        bm.to_mesh(me)
+    finally:
+        bm.free()
+
+
 class Datablocks:
     """The datablocks of one backend, by file. ``max_pixels``: render.max_image_pixels;
     ``scratch``: the folder an embedded texture is written to before Blender loads it."""
@@ -111,6 +147,7 @@ class Datablocks:
                               f"Blender reads it here and {len(v)} in its extraction at frame {mesh.frame}")
         me = base.copy()
         me.name = f"{base.name}@{mesh.frame}" if mesh.clip is None else f"{base.name}@{mesh.clip}@{mesh.frame}"
+        _split_as(me, base)
         me.vertices.foreach_set("co", v.ravel())
         me.update()
         return me

@@ -253,3 +253,52 @@ def amodal_raycast(root: str | Path, index: int, cam_dirs: np.ndarray | None = N
         t, _ = intersect(origin, dirs, mesh.triangles)
         out[iid] = (np.isfinite(t) & (t >= meta["clip_start"])).reshape(H, W)
     return out
+
+
+# ------------------------------------------------------------------ a deforming part, by Blender's own exporter
+
+
+EXPORT_SCRIPT = """
+import json, sys, bpy, addon_utils
+source, name, wanted = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if source.endswith(".blend"):
+    bpy.ops.wm.open_mainfile(filepath=source)
+else:  # a glTF or FBX: read by Blender's own importer with its defaults, as a user's Blender reads it
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    gltf = source.endswith((".glb", ".gltf"))
+    addon_utils.enable("io_scene_gltf2" if gltf else "io_scene_fbx", default_set=False)
+    if not gltf:  # bpy 5.0.1's FBX importer sets Cycles' light cast_shadow, gone in 5.0 (as simgen does)
+        probe = bpy.data.lights.new("probe", "POINT")
+        settings = type(probe.cycles)
+        bpy.data.lights.remove(probe)
+        if "cast_shadow" not in settings.bl_rna.properties:
+            settings.cast_shadow = bpy.props.BoolProperty(default=True)
+    (bpy.ops.import_scene.gltf if gltf else bpy.ops.import_scene.fbx)(filepath=source)
+assert name in bpy.context.view_layer.objects, sorted(bpy.context.view_layer.objects.keys())
+for frame, out in wanted:
+    bpy.context.scene.frame_set(frame)
+    for ob in bpy.context.view_layer.objects:
+        ob.select_set(ob.name == name)
+    bpy.ops.wm.obj_export(filepath=out, export_selected_objects=True, apply_modifiers=True, export_materials=False,
+                          forward_axis="Y", up_axis="Z", export_normals=False, export_uv=False)
+"""
+"""A bpy script for a child Python: the object NAME of a .blend, glTF or FBX file at each frame
+wanted, as Blender's own OBJ exporter writes it (world coordinates, modifiers such as an armature
+applied), one OBJ a frame."""
+
+
+def exported_meshes(source: str | Path, name: str, frames: list[int], folder: str | Path) -> dict[int, trimesh.Trimesh]:
+    """The object ``name`` of ``source`` (a .blend, or a glTF or FBX file that Blender's own importer
+    reads with its defaults) at each of ``frames``, in world coordinates, by a second path beside
+    simgen's: Blender's own OBJ exporter in a child Python, its modifiers (an armature's skinning,
+    shape keys) applied. One child for all the frames; the OBJs are written into ``folder``."""
+    import subprocess
+    import sys
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = [(int(f), str(folder / f"export_{int(f)}.obj")) for f in dict.fromkeys(frames)]
+    r = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(source), name, json.dumps(wanted)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and all(Path(out).is_file() for _, out in wanted), r.stderr[-2000:]
+    return {f: trimesh.load(out, force="mesh", process=False) for f, out in wanted}

@@ -19,7 +19,7 @@ import pytest
 import trimesh
 
 from conftest import simgen_cli
-from groundtruth import incidence_cos, intersect, pixel_centre_rays
+from groundtruth import exported_meshes, incidence_cos, intersect, pixel_centre_rays
 from simgen import SimgenError
 
 START, END = (-0.5, 0.6, 0.15), (0.5, 0.6, 0.15)
@@ -122,32 +122,11 @@ def write_blend(path: Path, mode: str = "") -> Path:
     return path
 
 
-EXPORT_SCRIPT = """
-import sys, bpy, addon_utils
-blend, frame, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-if blend.endswith(".blend"):
-    bpy.ops.wm.open_mainfile(filepath=blend)
-else:  # a glTF or FBX: read by Blender's own importer with its defaults, as a user's Blender reads it
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    gltf = blend.endswith((".glb", ".gltf"))
-    addon_utils.enable("io_scene_gltf2" if gltf else "io_scene_fbx", default_set=False)
-    (bpy.ops.import_scene.gltf if gltf else bpy.ops.import_scene.fbx)(filepath=blend)
-bpy.context.scene.frame_set(frame)
-for ob in bpy.context.view_layer.objects:
-    ob.select_set(ob.name == "bar")
-bpy.ops.wm.obj_export(filepath=out, export_selected_objects=True, apply_modifiers=True, export_materials=False,
-                      forward_axis="Y", up_axis="Z", export_normals=False, export_uv=False)
-"""
-
-
 def exported_bar(blend: Path, frame: int, out: Path) -> trimesh.Trimesh:
     """The bar at ``frame`` in world coordinates by a second path: Blender's own OBJ exporter, its
     modifiers (the armature) applied; ``blend`` a .blend, or a glTF or FBX file that Blender's own
-    importer reads."""
-    r = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(blend), str(frame), str(out)], capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0 and out.is_file(), r.stderr[-2000:]
-    return trimesh.load(out, force="mesh", process=False)
+    importer reads (groundtruth.exported_meshes; the OBJ goes into ``out``'s folder)."""
+    return exported_meshes(blend, "bar", [frame], out.parent / out.stem)[frame]
 
 
 def cart_at(frame: float) -> np.ndarray:

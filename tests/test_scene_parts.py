@@ -95,7 +95,8 @@ def test_made_once_per_scene_and_read_only(model):
 
 
 @pytest.mark.parametrize("change", ["pose in place", "pose replaced", "object replaced", "object added",
-                                    "object removed", "material", "joints", "instance id", "list replaced"])
+                                    "object removed", "material", "joints", "instance id", "list replaced",
+                                    "rigid object's id", "rigid object made a model"])
 def test_never_stale_when_the_objects_change(model, change):
     scene = _scene(model)
     before = parts_of(scene)
@@ -116,6 +117,10 @@ def test_never_stale_when_the_objects_change(model, change):
         robot.mesh = model.posed({"j1": -0.4})
     elif change == "instance id":
         robot.instance_id = 11
+    elif change == "rigid object's id":
+        scene.objects[0].instance_id = 40  # the parts' ids follow the largest
+    elif change == "rigid object made a model":
+        scene.objects[0].mesh = model
     else:
         scene.objects = list(scene.objects)[::-1]
     after = parts_of(scene)
@@ -127,6 +132,17 @@ def test_never_stale_when_the_objects_change(model, change):
     assert [(o.name, o.instance_id, o.material) for o in after.drawn] == \
         [(o.name, o.instance_id, o.material) for o in fresh.drawn]
     assert parts_of(scene) is after
+
+
+def test_a_rigid_object_changed_in_place_is_drawn_as_it_is_now(model):
+    """An object without parts is drawn as itself: its pose or material changed in place keep the parts."""
+    scene = _scene(model)
+    before = parts_of(scene)
+    scene.objects[0].mesh_to_world = _translate(5, 5, 5)
+    scene.objects[0].material = Material((0.0, 1.0, 0.0), 0.1, 0.0)
+    assert parts_of(scene) is before
+    np.testing.assert_array_equal(before.drawn[0].mesh_to_world, _translate(5, 5, 5))
+    assert before.drawn[0].material.base_color == (0.0, 1.0, 0.0)
 
 
 def test_a_scene_made_from_another_makes_its_own(model):

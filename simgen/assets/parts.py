@@ -80,31 +80,43 @@ def parts_of(scene: Scene) -> SceneParts:
     """The parts of ``scene`` (:class:`SceneParts`), made once per scene and kept on it.
 
     Where it is kept: on the scene itself (its private ``_parts``, out of its repr and
-    comparisons), with what they were made from: the list of its objects, each with its fields (as
-    objects, by identity) and its pose's values. Each call checks these (a few microseconds an
-    object) and makes the parts anew where any differ, so they cannot go stale: a scene made from
-    another (``dataclasses.replace``, :meth:`~simgen.scene.data.Scene.settled`, a sequence's next
-    step) starts without them, and objects replaced, added, removed or changed in place are seen.
+    comparisons), with what they were made from: the list of its objects, each with its mesh and
+    instance id (which parts there are, and their ids), and an object that has parts with every
+    field (by identity) and its pose's values too (its drawn links copy them; an object without
+    parts is drawn as itself, so none of its other fields can go stale). Each call checks these
+    and makes the parts anew where any differ, so they cannot go stale: a scene made from another
+    (``dataclasses.replace``, :meth:`~simgen.scene.data.Scene.settled`, a sequence's next step)
+    starts without them, and objects replaced, added, removed or changed in place are seen.
     Kept on the scene, they go with it: no table outlives a scene or holds it alive (the scene is
     unhashable, so no weak table could key it), and the scene module stays plain data (it names no
     part of simgen.assets). Two threads asking at once may both make them: each stores a whole
     (made from, parts) pair, never half of one. A failure (too many ids) keeps nothing."""
-    made_from = _made_from(scene.objects)
     kept = scene._parts
-    if kept is not None and _same(kept[0], made_from):
+    if kept is not None and _unchanged(kept[0], scene.objects):
         return kept[1]
     parts = SceneParts.of(scene.objects)
-    scene._parts = (made_from, parts)
+    scene._parts = (_made_from(scene.objects, parts), parts)
     return parts
 
 
-def _made_from(objects: list[SceneObject]) -> tuple:
-    """What :class:`SceneParts` of ``objects`` depend on: each object with its fields and its pose's bytes."""
-    return tuple((o, tuple(vars(o).values()), np.asarray(o.mesh_to_world).tobytes()) for o in objects)
+def _made_from(objects: list[SceneObject], parts: SceneParts) -> tuple:
+    """What ``parts`` of ``objects`` depend on (:func:`parts_of`): each object, its mesh and instance id,
+    and for one with parts its fields and its pose's bytes (else None)."""
+    return tuple((o, o.mesh, o.instance_id, _state(o) if o.instance_id in parts.by_object else None) for o in objects)
 
 
-def _same(a: tuple, b: tuple) -> bool:
-    """Whether two :func:`_made_from` are of the same objects with the same fields (by identity) and poses."""
-    return len(a) == len(b) and all(
-        x[0] is y[0] and len(x[1]) == len(y[1]) and all(u is v for u, v in zip(x[1], y[1])) and x[2] == y[2]
-        for x, y in zip(a, b))
+def _state(o: SceneObject) -> tuple:
+    return tuple(vars(o).values()), np.asarray(o.mesh_to_world).tobytes()
+
+
+def _unchanged(made_from: tuple, objects: list[SceneObject]) -> bool:
+    """Whether ``objects`` are still what :func:`_made_from` saw (fields by identity, poses by value)."""
+    return len(made_from) == len(objects) and all(
+        o is now and mesh is now.mesh and iid == now.instance_id and (
+            state is None or (_same_fields(state[0], now) and state[1] == np.asarray(now.mesh_to_world).tobytes()))
+        for (o, mesh, iid, state), now in zip(made_from, objects))
+
+
+def _same_fields(fields: tuple, o: SceneObject) -> bool:
+    now = tuple(vars(o).values())
+    return len(fields) == len(now) and all(a is b for a, b in zip(fields, now))

@@ -9,8 +9,11 @@ armature bends, a camera above; ``--frames`` frames), then prints:
 
 - the extraction with and without the animation (Blender reads the file into the cache once per
   file, in a child process; the still copy is the same file with its animation removed);
-- runs of ``scene=environment`` with ``scene.animation=still`` and ``draw`` on it: seconds per frame
-  and per stage (the first frame apart: it loads the environment).
+- runs of ``scene=environment`` with ``scene.animation=still``, ``draw`` and ``play`` on it (play: one
+  sequence of ``--renders`` steps, the flow of the bending bar computed between them): seconds per
+  frame and per stage (the first frame apart: it loads the environment).
+
+    python scripts/bench_animation.py --boxes 0 --bar 24      # a skinned part of 20,800 vertices
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ for v in bar.data.vertices:
 bar.modifiers.new("skin", "ARMATURE").object = rig
 if not still:
     pose = rig.pose.bones["bone"]
+    pose.rotation_mode = "XYZ"  # a pose bone turns by its quaternion unless told: rotation_euler alone moved nothing
     for frame, turn in ((1, 0.0), (frames, 1.0)):
         pose.rotation_euler = (turn, 0, 0)
         pose.keyframe_insert("rotation_euler", frame=frame)
@@ -90,7 +94,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boxes", type=int, default=20)
     parser.add_argument("--frames", type=int, default=250, help="the file's frame range (default 250)")
-    parser.add_argument("--bar", type=int, default=30, help="cuts along the skinned bar (default 30)")
+    parser.add_argument("--bar", type=int, default=30, help="subdivision cuts of the skinned bar's faces (default 30; 24: 20,800 vertices)")
     parser.add_argument("--renders", type=int, default=6, help="frames a run renders (default 6; the first left out)")
     args = parser.parse_args()
     simgen = str(Path(sys.executable).with_name("simgen"))
@@ -107,17 +111,23 @@ def main() -> None:
             print(f"read {kind} file ({args.boxes} boxes, {args.frames} frames): {time.perf_counter() - t:.1f} s "
                   "(a child process: Python, Blender, the file)")
         results = {}
-        for mode in ("still", "draw"):
+        modes = ("still", "draw", "play")
+        for mode in modes:
             out = tmp / mode
-            subprocess.run([simgen, "scene=environment", f"scene.file={tmp / 'animated.blend'}", f"scene.animation={mode}",
-                            "scene.cameras=[Camera]", "scene.supports=[floor]", "objects.count=[2,2]",
-                            f"frames={args.renders}", "render.width=160", "render.height=120", "render.samples=8",
-                            "render.device=cpu", f"output.dir={out}"], check=True, env=env, capture_output=True)
+            played = [f"sequence.length={args.renders}"] if mode == "play" else []
+            r = subprocess.run([simgen, "scene=environment", f"scene.file={tmp / 'animated.blend'}",
+                                f"scene.animation={mode}", "scene.cameras=[Camera]", "scene.supports=[floor]",
+                                "objects.count=[2,2]", *played, f"frames={args.renders}", "render.width=160",
+                                "render.height=120", "render.samples=8", "render.device=cpu", f"output.dir={out}"],
+                               env=env, capture_output=True, text=True)
+            if r.returncode:
+                sys.exit(f"scene.animation={mode} failed: {r.stderr[-2000:]}")
             results[mode] = per_frame(out)
-        print(f"per frame, ms (median of {args.renders - 1}; 160x120, 8 samples):")
-        print(f"{'stage':<8} {'still':>8} {'draw':>8}")
-        for s in results["still"]:
-            print(f"{'frame' if s == 'seconds' else s:<8} {results['still'][s]:8.1f} {results['draw'].get(s, float('nan')):8.1f}")
+        print(f"per frame, ms (median of {args.renders - 1}; 160x120, 8 samples; play: one sequence, its flow):")
+        print(f"{'stage':<8} " + " ".join(f"{m:>8}" for m in modes))
+        for s in {k: None for m in modes for k in results[m]}:
+            print(f"{'frame' if s == 'seconds' else s:<8} " + " ".join(f"{results[m].get(s, float('nan')):8.1f}"
+                                                                       for m in modes))
 
 
 if __name__ == "__main__":

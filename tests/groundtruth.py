@@ -302,3 +302,71 @@ def exported_meshes(source: str | Path, name: str, frames: list[int], folder: st
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and all(Path(out).is_file() for _, out in wanted), r.stderr[-2000:]
     return {f: trimesh.load(out, force="mesh", process=False) for f, out in wanted}
+
+
+# ------------------------------------------------------------------ a surface that bends: points ride their triangles
+
+
+def surface_hits(meta: dict, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel centre of ``meta``'s camera: the ray's parameter t (planar depth; inf: no hit) on
+    ``mesh`` (world), the triangle it meets first (-1: none) and the hit's barycentric coordinates
+    there (trimesh's, from the hit point; NaN: no hit)."""
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    origin, dirs, _ = pixel_centre_rays(K, w2c, meta["width"], meta["height"])
+    t, tri = intersect(origin, dirs, mesh.triangles)
+    met = tri >= 0
+    bary = np.full((len(tri), 3), np.nan)
+    bary[met] = trimesh.triangles.points_to_barycentric(mesh.triangles[tri[met]], origin + t[met, None] * dirs[met])
+    return t, tri, bary
+
+
+def _project(meta: dict, points: np.ndarray) -> np.ndarray:
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    return (cam @ K.T)[..., :2] / cam[..., 2:]
+
+
+def bending_flow(meta: dict, meta_o: dict, mesh: trimesh.Trimesh, mesh_o: trimesh.Trimesh
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The flow of a surface that bends from ``meta``'s frame to ``meta_o``'s, by the surface's meshes
+    at each (world; the same vertices and triangles, moved): each pixel centre's hit on ``mesh``
+    (:func:`surface_hits`), that barycentric mix of its triangle's corners in ``mesh_o``, projected
+    by ``meta_o``'s camera. Returns (flow (H, W, 2), the pixels whose ray meets ``mesh`` (H, W))."""
+    h, w = meta["height"], meta["width"]
+    _, tri, bary = surface_hits(meta, mesh)
+    moved = np.einsum("nk,nkj->nj", np.nan_to_num(bary), mesh_o.vertices[mesh_o.faces[np.maximum(tri, 0)]])
+    pixels = np.stack(np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+    return _project(meta_o, moved).reshape(h, w, 2) - pixels, (tri >= 0).reshape(h, w)
+
+
+def ridden_track(metas: list[dict], meshes: list[trimesh.Trimesh], step: int, uv: np.ndarray,
+                 occluders=lambda step: []) -> list[tuple[np.ndarray, bool | None]]:
+    """A track on a surface that bends (``meshes``: the surface at each step, world), from its query
+    pixel ``uv`` at ``step``: the triangle that pixel's ray meets there and the hit's barycentric
+    coordinates, and at each step that mix of the triangle's corners: its (u, v) and whether a ray
+    cast sees it (in the image, facing the camera on the side first seen, and nothing of the surface
+    or of ``occluders(step)`` (world meshes) in front of it), None where the surface is seen at a
+    grazing angle (beyond 84 degrees: there simgen decides by the frame's depth, simgen.labels.tracks)."""
+    meta = metas[step]
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    origin = -w2c[:3, :3].T @ w2c[:3, 3]
+    ray = w2c[:3, :3].T @ np.linalg.solve(K, [*np.asarray(uv, float), 1.0])
+    t, tri = intersect(origin, ray[None], meshes[step].triangles)
+    assert tri[0] >= 0, "a track's query pixel does not see the surface"
+    bary = trimesh.triangles.points_to_barycentric(meshes[step].triangles[tri], origin + t[:, None] * ray)[0]
+    side = np.sign(meshes[step].face_normals[tri[0]] @ (origin - meshes[step].triangles[tri[0]].mean(0)))
+    out = []
+    for k, later in enumerate(metas):
+        corners = meshes[k].vertices[meshes[k].faces[tri[0]]]
+        point = bary @ corners
+        at = _project(later, point)
+        w2 = np.array(later["world_to_camera"])
+        eye = -w2[:3, :3].T @ w2[:3, 3]
+        normal = np.cross(corners[1] - corners[0], corners[2] - corners[0])
+        if abs(normal @ (eye - point)) < 0.1 * np.linalg.norm(normal) * np.linalg.norm(eye - point):
+            out.append((at, None))
+            continue
+        inside = -0.5 <= at[0] < later["width"] - 0.5 and -0.5 <= at[1] < later["height"] - 0.5
+        first = min(intersect(eye, (point - eye)[None], m.triangles)[0][0] for m in (meshes[k], *occluders(k)))
+        out.append((at, bool(inside and first >= 1 - 1e-3 and side * normal @ (eye - point) > 0)))  # t = 1: the point
+    return out

@@ -299,12 +299,17 @@ def test_bad_input_to_simulate_ends_in_one_line(kw, match):
 
 
 @pytest.mark.render
+@pytest.mark.slow  # two tabletop runs besides the simulations: ~30 s on 2 cores
 def test_the_bench_script_prints_its_figures():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_cloth.py"), "--sizes", "4", "6", "--frames",
-                        "3"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                        "3", "--runs", "2"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.strip().splitlines()
     assert lines[0].split() == ["sheet", "vertices", "frames", "seconds", "s/frame", "at", "rest"]
+    table = lines.index(next(line for line in lines if line.startswith("tabletop per frame")))
+    stages = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in lines[table + 2:]}
+    assert stages["frame"][0] > 0 and stages["frame"][1] > 0 and stages["settle"][1] > 0  # the cloth's simulation
+    lines = lines[:table]
     for line, (n, verts) in zip(lines[1:], [(4, 25), (6, 49)], strict=True):
         sheet_, vertices, frames, seconds, per_frame, rest = line.split()
         assert (sheet_, int(vertices), int(frames)) == (f"{n}x{n}", verts, 3)

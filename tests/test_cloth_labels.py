@@ -15,7 +15,7 @@ import pytest
 import trimesh
 
 from conftest import simgen_cli
-from groundtruth import amodal_raycast, intersect, pixel_centre_rays, raycast_frame
+from groundtruth import amodal_raycast, bending_flow, raycast_frame, ridden_track
 
 RUN = ["objects.cloth=1", "objects.count=[2,2]", "objects.cloth_size=[0.25,0.35]", "objects.cloth_settle=6",
        "objects.cloth_drop=[0.02,0.04]", "sequence.length=3", "frames=3", "seed=2", "render.width=96",
@@ -100,23 +100,10 @@ def test_a_falling_cloths_ids_flow_and_tracks_follow_its_mesh_at_each_step(drape
         assert (truth == cid).sum() > 40, "the cloth barely in view"
         assert (f["instance"].astype(np.int64) == truth).mean() > 0.99
     for k, other, direction in ((0, 1, "forward"), (1, 2, "forward"), (2, 1, "backward")):
-        meta, later = metas[k], metas[other]
-        K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
-        origin, dirs, _ = pixel_centre_rays(K, w2c, meta["width"], meta["height"])
-        t, tri = intersect(origin, dirs, sheets[k].triangles)
-        met = tri >= 0
-        bary = np.zeros((len(tri), 3))
-        bary[met] = trimesh.triangles.points_to_barycentric(sheets[k].triangles[tri[met]],
-                                                            origin + t[met, None] * dirs[met])
-        moved = np.einsum("nk,nkj->nj", bary, sheets[other].vertices[sheets[other].faces[np.maximum(tri, 0)]])
-        K2, w2 = np.array(later["K"]), np.array(later["world_to_camera"])
-        cam = moved @ w2[:3, :3].T + w2[:3, 3]
-        h, w = meta["height"], meta["width"]
-        expected = ((cam @ K2.T)[:, :2] / cam[:, 2:]).reshape(h, w, 2) - np.stack(
-            np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+        expected, met = bending_flow(metas[k], metas[other], sheets[k], sheets[other])
         flow = np.load(draped / f"flow_{direction}" / f"{k:06d}.npy")
         valid = read_png(draped / f"flow_{direction}_valid" / f"{k:06d}.png") > 0
-        on = met.reshape(h, w) & (frames[k]["instance"] == cid) & valid
+        on = met & (frames[k]["instance"] == cid) & valid
         assert on.sum() > 40
         assert np.abs(expected[on]).max() > 0.5, "the cloth barely moved in the image"
         assert np.linalg.norm(flow[on] - expected[on], axis=-1).max() < 0.01
@@ -124,17 +111,8 @@ def test_a_falling_cloths_ids_flow_and_tracks_follow_its_mesh_at_each_step(drape
     on = np.flatnonzero(tracks["instance_id"] == cid)
     assert len(on) >= 10 and (tracks["triangle"][on] >= 0).all()
     for n in on:  # each rides the triangle its query pixel's ray meets in that step's file
-        q = int(tracks["query_step"][n])
-        K, w2c = np.array(metas[q]["K"]), np.array(metas[q]["world_to_camera"])
-        eye = -w2c[:3, :3].T @ w2c[:3, 3]
-        ray = w2c[:3, :3].T @ np.linalg.solve(K, [*tracks["query_uv"][n].astype(float), 1.0])
-        t, tri = intersect(eye, ray[None], sheets[q].triangles)
-        bary = trimesh.triangles.points_to_barycentric(sheets[q].triangles[tri], eye + t[:, None] * ray)[0]
-        for step, meta in enumerate(metas):
-            point = bary @ sheets[step].vertices[sheets[step].faces[tri[0]]]
-            K2, w2 = np.array(meta["K"]), np.array(meta["world_to_camera"])
-            cam = w2[:3, :3] @ point + w2[:3, 3]
-            assert np.abs((K2 @ cam)[:2] / cam[2] - tracks["uv"][n, step]).max() < 0.01
+        for step, (uv, _) in enumerate(ridden_track(metas, sheets, int(tracks["query_step"][n]), tracks["query_uv"][n])):
+            assert np.abs(uv - tracks["uv"][n, step]).max() < 0.01
 
 
 @pytest.mark.render

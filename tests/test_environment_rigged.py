@@ -18,7 +18,7 @@ import pytest
 import trimesh
 
 from conftest import blender_wrote, simgen_cli
-from groundtruth import intersect, pixel_centre_rays
+from groundtruth import bending_flow, ridden_track
 from simgen import SimgenError
 from test_environment_animation import exported_bar, raycast
 
@@ -191,18 +191,6 @@ def played(tmp_path_factory, rigged) -> dict[str, Path]:
     return outs
 
 
-def _hits(meta: dict, bar: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel centre: the triangle of ``bar`` (world) its ray meets first (-1: none) and the hit's
-    barycentric coordinates on it (from the hit point, by areas)."""
-    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
-    origin, dirs, _ = pixel_centre_rays(K, w2c, meta["width"], meta["height"])
-    t, tri = intersect(origin, dirs, bar.triangles)
-    met = tri >= 0
-    bary = np.full((len(tri), 3), np.nan)
-    bary[met] = trimesh.triangles.points_to_barycentric(bar.triangles[tri[met]], origin + t[met, None] * dirs[met])
-    return tri, bary
-
-
 @pytest.mark.render
 @pytest.mark.slow  # two files' 3-step sequences and six exports by Blender: ~40 s on 2 cores
 @pytest.mark.parametrize("name", ["rig.glb", "rig.fbx"])
@@ -218,17 +206,10 @@ def test_a_played_bent_bars_flow_follows_its_surface_points_as_blender_exports_t
     assert all(next(o for o in f["meta"]["objects"] if o["name"] == "env_bar").get("deforms") for f in frames)
     checked = 0
     for k, other, direction in ((0, 1, "forward"), (1, 2, "forward"), (1, 0, "backward"), (2, 1, "backward")):
-        meta, later = frames[k]["meta"], frames[other]["meta"]
-        tri, bary = _hits(meta, bars[k])
-        moved = np.einsum("nk,nkj->nj", np.nan_to_num(bary), bars[other].vertices[bars[other].faces[np.maximum(tri, 0)]])
-        K, w2c = np.array(later["K"]), np.array(later["world_to_camera"])
-        cam = moved @ w2c[:3, :3].T + w2c[:3, 3]
-        h, w = meta["height"], meta["width"]
-        expected = ((cam @ K.T)[:, :2] / cam[:, 2:]).reshape(h, w, 2) - np.stack(
-            np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+        expected, met = bending_flow(frames[k]["meta"], frames[other]["meta"], bars[k], bars[other])
         flow = np.load(root / f"flow_{direction}" / f"{k:06d}.npy")
         valid = read_png(root / f"flow_{direction}_valid" / f"{k:06d}.png") > 0
-        on = (tri.reshape(h, w) >= 0) & (frames[k]["instance"] == bar_id)
+        on = met & (frames[k]["instance"] == bar_id)
         assert on.sum() > 30, "the bar barely in view: nothing to test"
         assert valid[on].mean() > 0.9
         on &= valid
@@ -266,32 +247,10 @@ def test_tracks_on_the_played_bent_bar_ride_their_triangles_as_blender_exports_t
     floor = trimesh.Trimesh([(-2, -2, 0), (2, -2, 0), (2, 2, 0), (-2, 2, 0)], [(0, 1, 2), (0, 2, 3)])
     agree = total = 0
     for k in on_bar:
-        q = int(tracks["query_step"][k])
-        meta = frames[q]
-        u, v = tracks["query_uv"][k].astype(float)
-        K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
-        origin = -w2c[:3, :3].T @ w2c[:3, 3]
-        ray = w2c[:3, :3].T @ np.linalg.solve(K, [u, v, 1.0])
-        t, tri = intersect(origin, ray[None], bars[q].triangles)
-        assert tri[0] >= 0, "a track's query pixel does not see the bar in Blender's export"
-        bary = trimesh.triangles.points_to_barycentric(bars[q].triangles[tri], origin + t[:, None] * ray)[0]
-        for step, later in enumerate(frames):
-            corners = bars[step].vertices[bars[step].faces[tri[0]]]
-            point = bary @ corners
-            K2, w2 = np.array(later["K"]), np.array(later["world_to_camera"])
-            cam = w2[:3, :3] @ point + w2[:3, 3]
-            uv = (K2 @ cam)[:2] / cam[2]
+        for step, (uv, seen) in enumerate(ridden_track(frames, bars, int(tracks["query_step"][k]), tracks["query_uv"][k],
+                                                       lambda step: [floor, *others])):
             assert np.abs(uv - tracks["uv"][k, step]).max() < 0.01, (k, step)
-            eye = -w2[:3, :3].T @ w2[:3, 3]
-            normal = np.cross(corners[1] - corners[0], corners[2] - corners[0])
-            hits = [intersect(eye, (point - eye)[None], m.triangles)[0][0] for m in (bars[step], floor, *others)]
-            inside = -0.5 <= uv[0] < later["width"] - 0.5 and -0.5 <= uv[1] < later["height"] - 0.5
-            seen = inside and min(hits) >= 1 - 1e-3  # t = 1 at the point itself
-            query_normal = bars[q].face_normals[tri[0]]
-            side = np.sign(query_normal @ (origin - bars[q].triangles[tri[0]].mean(0)))
-            seen = seen and side * normal @ (eye - point) > 0  # it faces the camera on the side first seen
-            if abs(normal @ (eye - point)) < 0.1 * np.linalg.norm(normal) * np.linalg.norm(eye - point):
-                continue  # seen at a grazing angle (beyond 84 degrees): the frame's depth decides it (tracks.py)
-            agree += seen == bool(tracks["visible"][k, step])
-            total += 1
+            if seen is not None:
+                agree += seen == bool(tracks["visible"][k, step])
+                total += 1
     assert total > 200 and agree / total >= 0.99, (agree, total)

@@ -35,7 +35,7 @@ import pytest
 import trimesh
 
 from conftest import blender_wrote, require, simgen_cli
-from groundtruth import exported_meshes, intersect, pixel_centre_rays
+from groundtruth import bending_flow, exported_meshes, ridden_track, surface_hits
 from simgen import SimgenError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,18 +94,6 @@ def played(request, tmp_path_factory, environment_cache) -> Played:
     return Played(out, metas, steps, [exported[s] for s in steps], part["instance_id"])
 
 
-def _hits(meta: dict, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel centre of ``meta``'s camera: the ray's parameter t (planar depth; inf: no hit) on
-    ``mesh`` (world), the triangle it meets first (-1: none) and the hit's barycentric coordinates."""
-    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
-    origin, dirs, _ = pixel_centre_rays(K, w2c, meta["width"], meta["height"])
-    t, tri = intersect(origin, dirs, mesh.triangles)
-    met = tri >= 0
-    bary = np.full((len(tri), 3), np.nan)
-    bary[met] = trimesh.triangles.points_to_barycentric(mesh.triangles[tri[met]], origin + t[met, None] * dirs[met])
-    return t, tri, bary
-
-
 @pytest.mark.render
 @pytest.mark.slow  # a 3-step render and three exports by Blender per file: ~15 s each on 2 cores
 def test_a_played_skinned_parts_ids_and_amodal_masks_are_where_blenders_export_has_it(played):
@@ -116,7 +104,7 @@ def test_a_played_skinned_parts_ids_and_amodal_masks_are_where_blenders_export_h
     from simgen.io.dataset.layout import read_frame
 
     for k, (meta, mesh) in enumerate(zip(played.metas, played.exported)):
-        t, tri, _ = _hits(meta, mesh)
+        t, tri, _ = surface_hits(meta, mesh)
         h, w = meta["height"], meta["width"]
         ids = np.where(tri >= 0, played.part_id, 0).reshape(h, w)
         assert (ids > 0).sum() > 300, "the part barely in view: nothing to test"
@@ -141,18 +129,10 @@ def test_a_played_skinned_parts_flow_follows_its_surface_points_as_blender_expor
     metas, meshes, root = played.metas, played.exported, played.root
     checked = 0
     for k, other, direction in ((0, 1, "forward"), (1, 2, "forward"), (1, 0, "backward"), (2, 1, "backward")):
-        meta, later = metas[k], metas[other]
-        _, tri, bary = _hits(meta, meshes[k])
-        corners = meshes[other].vertices[meshes[other].faces[np.maximum(tri, 0)]]
-        moved = np.einsum("nk,nkj->nj", np.nan_to_num(bary), corners)
-        K, w2c = np.array(later["K"]), np.array(later["world_to_camera"])
-        cam = moved @ w2c[:3, :3].T + w2c[:3, 3]
-        h, w = meta["height"], meta["width"]
-        expected = ((cam @ K.T)[:, :2] / cam[:, 2:]).reshape(h, w, 2) - np.stack(
-            np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+        expected, met = bending_flow(metas[k], metas[other], meshes[k], meshes[other])
         flow = np.load(root / f"flow_{direction}" / f"{k:06d}.npy")
         valid = read_png(root / f"flow_{direction}_valid" / f"{k:06d}.png") > 0
-        on = (tri.reshape(h, w) >= 0) & (read_frame(root, k)["instance"] == played.part_id)
+        on = met & (read_frame(root, k)["instance"] == played.part_id)
         assert valid[on].mean() > 0.4  # the rest leaves the view or turns away (a shell camera moves)
         on &= valid
         assert np.abs(expected[on]).max() > 0.5, "the part barely moved in the image"
@@ -177,32 +157,12 @@ def test_tracks_on_a_played_skinned_part_ride_their_triangles_as_blender_exports
     assert (tracks["triangle"][on] >= 0).all()
     agree = total = 0
     for k in on:
-        q = int(tracks["query_step"][k])
-        meta = metas[q]
-        u, v = tracks["query_uv"][k].astype(float)
-        K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
-        origin = -w2c[:3, :3].T @ w2c[:3, 3]
-        ray = w2c[:3, :3].T @ np.linalg.solve(K, [u, v, 1.0])
-        t, tri = intersect(origin, ray[None], meshes[q].triangles)
-        assert tri[0] >= 0, "a track's query pixel does not see the part in Blender's export"
-        bary = trimesh.triangles.points_to_barycentric(meshes[q].triangles[tri], origin + t[:, None] * ray)[0]
-        side = np.sign(meshes[q].face_normals[tri[0]] @ (origin - meshes[q].triangles[tri[0]].mean(0)))
-        for step, later in enumerate(metas):
-            corners = meshes[step].vertices[meshes[step].faces[tri[0]]]
-            point = bary @ corners
-            K2, w2 = np.array(later["K"]), np.array(later["world_to_camera"])
-            cam = w2[:3, :3] @ point + w2[:3, 3]
-            uv = (K2 @ cam)[:2] / cam[2]
+        for step, (uv, seen) in enumerate(ridden_track(metas, meshes, int(tracks["query_step"][k]),
+                                                       tracks["query_uv"][k])):
             assert np.abs(uv - tracks["uv"][k, step]).max() < 0.01, (k, step)
-            eye = -w2[:3, :3].T @ w2[:3, 3]
-            normal = np.cross(corners[1] - corners[0], corners[2] - corners[0])
-            if abs(normal @ (eye - point)) < 0.1 * np.linalg.norm(normal) * np.linalg.norm(eye - point):
-                continue  # seen at a grazing angle (beyond 84 degrees): the frame's depth decides it (tracks.py)
-            inside = -0.5 <= uv[0] < later["width"] - 0.5 and -0.5 <= uv[1] < later["height"] - 0.5
-            first = intersect(eye, (point - eye)[None], meshes[step].triangles)[0][0] >= 1 - 1e-3  # 1: the point
-            seen = inside and first and side * normal @ (eye - point) > 0
-            agree += seen == bool(tracks["visible"][k, step])
-            total += 1
+            if seen is not None:
+                agree += seen == bool(tracks["visible"][k, step])
+                total += 1
     assert total > 300 and agree / total >= 0.99, (agree, total)
 
 

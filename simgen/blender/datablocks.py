@@ -201,9 +201,8 @@ class Datablocks:
         built once and kept)."""
         for ref in [r for r in self.meshes if (isinstance(r, (GeneratedMesh, ArticulatedMesh, ClothMesh)) or
                                                deforms(r)) and r not in keep]:
-            me = self.meshes.pop(ref)
-            if me.users == 0:
-                bpy.data.meshes.remove(me)
+            if self.meshes[ref].users == 0:  # one an object of the last frame still uses goes at the next build
+                bpy.data.meshes.remove(self.meshes.pop(ref))
 
     def image(self, path: Path) -> bpy.types.Image:
         """The image datablock of ``path`` (an HDRI or a texture), loaded once per backend and

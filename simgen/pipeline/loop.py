@@ -141,6 +141,8 @@ class FrameLoop:
         self.library: dict[str, dict] = {}
         """The asset-library entries the frames of this run drew, by key (for dataset.json)."""
         self.rendered: list[int] = []
+        self.unsettled = 0
+        """Cloths of this loop still moving after their settling frames (objects.cloth_settle)."""
         self.short: list[int] = []
         """Frames of this loop whose scene could not hold all it drew (simgen.recipes.SHORTFALL)."""
         self.shards: RangeWatch | None = None
@@ -194,9 +196,11 @@ class FrameLoop:
         for o in scenes[0].objects:
             run = runs.get(o.instance_id)
             if run is not None and not run.settled and o.mesh.settle > 0:
-                log.warning("cloth %s still moves at %.3g m/s after its %d settling frames (objects.cloth_settle): "
-                            "the first step shows it moving (the meta's params.cloth records it)", o.name,
-                            run.max_speed, o.mesh.settle)
+                self.unsettled += 1
+                (log.warning if self.unsettled == 1 else log.debug)(
+                    "cloth %s still moves at %.3g m/s after its %d settling frames (objects.cloth_settle): the "
+                    "first step shows it moving (the meta's params.cloth records it; later ones are logged at "
+                    "debug level)", o.name, run.max_speed, o.mesh.settle)
         return draped(scenes, runs)
 
     def build(self, scene: Scene) -> None:

@@ -574,6 +574,11 @@ def test_ray_hits_are_the_first_triangle_each_pixel_ray_meets():
     np.testing.assert_allclose(ours, where + centre, atol=1e-9)
     np.testing.assert_allclose(dist[ray, None] * flat[ray], where + centre, atol=1e-9)
     assert np.isnan(bary[tri < 0]).all()
+    row = K.copy()
+    row[1, 2] = 23.0  # pixel row 23's rays lie in the plane y = 0
+    edge_on = np.array([[0.0, 0.0, 1.0], [0.1, 0.0, 1.0], [0.0, 0.0, 2.0]])  # in that plane: seen edge-on
+    tri, bary, dist = ray_hits(edge_on, np.array([[0, 1, 2]]), pixel_rays(row, W, H), 0.1)
+    assert (tri == -1).all() and np.isnan(dist).all()  # it meets no ray (it raised an IndexError)
 
 
 def test_the_flow_of_a_bending_surface_follows_each_point_with_its_triangle():

@@ -253,7 +253,9 @@ def ray_hits(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray, near
             b1 = np.einsum("ij,ij->i", s, p) / det
             b2 = np.einsum("ij,ij->i", d, q) / det
             t = np.einsum("ij,ij->i", e2, q) / det
-        ok = np.isfinite(t) & (t > 0)
+        ok = np.isfinite(t) & (t > 0)  # a degenerate (zero-area) triangle meets no ray
+        if not ok.any():
+            continue
         ray, k, t, b1, b2 = ray[ok], k[ok], t[ok], b1[ok], b2[ok]
         order = np.lexsort((t, ray))  # per ray, its nearest candidate first
         ray, k, t, b1, b2 = ray[order], k[order], t[order], b1[order], b2[order]

@@ -174,6 +174,46 @@ def test_a_dropped_sheet_drapes_over_a_box(drape):
     assert after == before  # no datablock left behind
 
 
+@pytest.mark.parametrize("size, resolution", [((0.4, 0.3), 8), ((0.2, 0.2), 2), ((1.0, 0.25), 8)])
+def test_a_pouch_is_two_sheets_sewn_into_one_closed_surface(size, resolution):
+    """Closed (every edge between two triangles), outward (positive volume), no flat triangle, the
+    first sheet's vertices first and in its order (its bulge up), the edge shared."""
+    flat, faces_flat = sheet(Cloth(size=size, resolution=resolution))
+    cloth = Cloth(size=size, resolution=resolution, shape="pouch")
+    v, f = sheet(cloth)
+    m = trimesh.Trimesh(v, f, process=False)
+    assert len(v) == cloth.vertex_count and m.is_watertight and m.is_winding_consistent and m.volume > 0
+    assert (m.area_faces > 0).all()
+    np.testing.assert_array_equal(v[:len(flat), :2], flat[:, :2])
+    np.testing.assert_array_equal(f[:len(faces_flat)], faces_flat)
+    assert (v[:len(flat), 2] >= 0).all() and (v[len(flat):, 2] < 0).all()
+
+
+def test_a_pouch_needs_two_quads_across():
+    with pytest.raises(ValueError, match=r"^cloth\.resolution=3: a pouch of size \(1\.0, 0\.1\) would have 1 quad"):
+        Cloth(size=(1.0, 0.1), resolution=3, shape="pouch")
+    with pytest.raises(ValueError, match=r"^cloth\.shape='bag': must be one of sheet, pouch"):
+        Cloth(shape="bag")
+
+
+@pytest.mark.render
+def test_a_pouch_fills_with_its_pressure_and_rests_on_the_box():
+    """Dropped on the box: at rest on its top, outside it; with pressure 20 it holds more than twice
+    the volume it holds with none (it fills), and more than it started with."""
+    from simgen.blender.cloth import simulate
+
+    volumes = {}
+    for pressure in (0.0, 20.0):
+        cloth = Cloth(size=(0.4, 0.3), resolution=12, shape="pouch", pressure=pressure)
+        run = simulate(cloth, turned_pose(at=(0.0, 0.0, 0.5)), [box_mesh()], steps=1, settle=60)
+        v, f = run.vertices[-1], sheet(cloth)[1]
+        assert run.settled and box_distance(v, BOX_TO_WORLD).min() >= 0.5 * cloth.thickness
+        assert abs(v[:, 2].min() - (BOX_TOP + cloth.thickness)) < 0.01 or pressure == 0.0
+        volumes[pressure] = trimesh.Trimesh(v, f, process=False).volume
+    start = trimesh.Trimesh(*sheet(Cloth(size=(0.4, 0.3), resolution=12, shape="pouch")), process=False).volume
+    assert volumes[20.0] > 2 * volumes[0.0] and volumes[20.0] > start
+
+
 @pytest.mark.render
 def test_a_moving_collider_lifts_the_sheet_lying_on_it():
     """A box under the sheet (held while it settles) rises 5 mm a step (12 cm/s): the sheet's centre

@@ -51,6 +51,13 @@ class ObjectsConfig:
     simulated frame (1/24 s) a step; every label follows its vertices at each step exactly. Its
     draws (size, stiffness, mass, drop) and the simulation's report are in the meta's
     ``params.cloth``. 0 = no cloth."""
+    cloth_shapes: list[str] = setting(["sheet"], choices=("sheet", "pouch"), example="[sheet, pouch]")
+    """What the cloth is, drawn uniformly from these: sheet (a towel, a tarp over a pile) or pouch
+    (a closed soft package: a bag, a pillow, two sheets sewn at their edges and filled by
+    objects.cloth_pressure)."""
+    cloth_pressure: list[float] = span([2.0, 20.0], ge=0.0, le=10000.0)
+    """A pouch's inner pressure (Blender's cloth pressure): 0 lies flat as an empty bag, 20 is
+    plump."""
     cloth_size: list[float] = span([0.3, 0.8], gt=0.0, le=10.0)
     """Each side of the sheet (m), drawn uniformly in this range."""
     cloth_resolution: int = setting(24, ge=1, le=199)

@@ -18,7 +18,7 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.sampling.materials import sample_material
 from simgen.sampling.random import uniform
-from simgen.scene.cloth import Cloth, ClothRun
+from simgen.scene.cloth import POUCH_BULGE, Cloth, ClothRun
 from simgen.scene.data import MAX_INSTANCE_ID, Scene, SceneObject
 from simgen.scene.meshes import ClothMesh
 
@@ -55,9 +55,12 @@ def with_cloth(scenes: list[Scene], settings, catalog, rng: np.random.Generator)
                               f"({', '.join(catalog.category_names)}); add it to the catalog or set "
                               "objects.cloth_category=null") from None
     bending = math.exp(uniform(rng, [math.log(max(b, 1e-6)) for b in o.cloth_bending]))
+    shapes = list(o.cloth_shapes)
+    shape = shapes[int(rng.integers(len(shapes)))] if len(shapes) > 1 else shapes[0]  # one: nothing drawn
     cloth = Cloth(size=(uniform(rng, o.cloth_size), uniform(rng, o.cloth_size)), resolution=o.cloth_resolution,
                   mass=uniform(rng, o.cloth_mass), tension=uniform(rng, o.cloth_tension), bending=bending,
-                  friction=uniform(rng, o.cloth_friction))
+                  friction=uniform(rng, o.cloth_friction), shape=shape,
+                  pressure=uniform(rng, o.cloth_pressure) if shape == "pouch" else 0.0)
     material = sample_material(settings.materials, rng)
     first = scenes[0].objects
     if not first:
@@ -69,7 +72,8 @@ def with_cloth(scenes: list[Scene], settings, catalog, rng: np.random.Generator)
     turn = rng.uniform(0.0, 2.0 * np.pi)
     pose = np.eye(4)
     pose[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
-    pose[:3, 3] = [centre[0], centre[1], top + drop + cloth.thickness]
+    bulge = POUCH_BULGE * min(cloth.size) if cloth.shape == "pouch" else 0.0  # a pouch's underside hangs below
+    pose[:3, 3] = [centre[0], centre[1], top + drop + cloth.thickness + bulge]
     iid = max(x.instance_id for x in first) + 1
     if iid > MAX_INSTANCE_ID:
         raise SimgenError(f"a cloth needs instance id {iid}, more than the {MAX_INSTANCE_ID} a frame holds; "

@@ -22,6 +22,13 @@ MAX_VERTICES = 40_000
 """The most vertices a sheet may have (a 199x199-quad square): Blender's cloth solver costs
 about linearly in vertices and a bigger sheet takes minutes a scene."""
 
+SHAPES = ("sheet", "pouch")
+"""What a cloth is: :attr:`Cloth.shape`."""
+
+POUCH_BULGE = 0.15
+"""A pouch starts as two sheets bulging apart by this fraction of its shorter side at the middle
+(the edges sewn): the pressure fills it from there."""
+
 EXPLODED_FACTOR = 100.0
 """A simulation has exploded when a vertex is non-finite or farther than this many times the
 sheet's longer side from where it started."""
@@ -71,6 +78,13 @@ class Cloth:
     collision_quality: int = 5
     """Collision passes per solver step (``collision_settings.collision_quality``): at Blender's
     default of 2 the corners of a 1 m sheet dropped from 0.5 m went through the ground."""
+    shape: str = "sheet"
+    """``sheet``: a flat sheet (a towel, a tarp); ``pouch``: a closed soft package (a bag, a
+    pillow, a pouch), two such sheets sewn at their edges and filled by :attr:`pressure`
+    (:func:`sheet` gives both)."""
+    pressure: float = 5.0
+    """A pouch's inner pressure (``uniform_pressure_force``, Blender's units): 0 lies flat, higher
+    fills it rounder and stiffer."""
 
     def __post_init__(self) -> None:
         size = self.size
@@ -103,6 +117,16 @@ class Cloth:
                 raise ValueError(f"cloth.{name}={v!r}: must be an integer from 1 to {high} ({what})")
             object.__setattr__(self, name, int(v))
 
+        if self.shape not in SHAPES:
+            raise ValueError(f"cloth.shape={self.shape!r}: must be one of {', '.join(SHAPES)}")
+        if self.shape == "pouch" and min(nx, ny) < 2:
+            raise ValueError(f"cloth.resolution={res}: a pouch of size {self.size} would have {min(nx, ny)} quad "
+                             "across its shorter side; it needs at least 2 (raise the resolution)")
+        p = self.pressure
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.number)) or not 0 <= p <= 10_000:
+            raise ValueError(f"cloth.pressure={p!r}: must be a number >= 0 and <= 10000 (a pouch's inner pressure)")
+        object.__setattr__(self, "pressure", float(p))
+
     def to_dict(self) -> dict:
         """Every field, JSON-ready (the frame's meta)."""
         d = dataclasses.asdict(self)
@@ -112,7 +136,7 @@ class Cloth:
     @property
     def vertex_count(self) -> int:
         nx, ny = grid(self)
-        return (nx + 1) * (ny + 1)
+        return (nx + 1) * (ny + 1) + (self.shape == "pouch") * (nx - 1) * (ny - 1)
 
 
 def grid(cloth: Cloth) -> tuple[int, int]:
@@ -139,7 +163,8 @@ def max_resolution(size: tuple[float, float]) -> int:
 
 def sheet(cloth: Cloth) -> tuple[np.ndarray, np.ndarray]:
     """The flat sheet: vertices (V, 3) float64 in its local frame (z = 0) and triangles (F, 3)
-    int64, counter-clockwise seen from +Z (normals along +Z).
+    int64, counter-clockwise seen from +Z (normals along +Z); a pouch (:attr:`Cloth.shape`) adds a
+    second sheet under it, sewn at the edges (:func:`_pouch`).
 
     Vertex ``j * (nx + 1) + i`` is at ``x = -sx/2 + i * sx/nx``, ``y = -sy/2 + j * sy/ny``
     (row-major from the -X,-Y corner, X fastest; ``(nx, ny) = grid(cloth)``). Quad ``(i, j)``
@@ -158,7 +183,32 @@ def sheet(cloth: Cloth) -> tuple[np.ndarray, np.ndarray]:
     b, c = a + 1, a + nx + 1
     d = c + 1
     faces = np.stack([np.stack([a, b, d], 1), np.stack([a, d, c], 1)], axis=1).reshape(-1, 3)
+    if cloth.shape == "pouch":
+        return _pouch(vertices, faces.astype(np.int64), nx, ny, cloth)
     return vertices, faces.astype(np.int64)
+
+
+def _pouch(top: np.ndarray, faces: np.ndarray, nx: int, ny: int, cloth: Cloth) -> tuple[np.ndarray, np.ndarray]:
+    """A closed pouch from the sheet ``top``/``faces``: the sheet bulged up (the first vertices, in
+    its order), then the interior vertices of a second sheet bulged down (row-major, X fastest),
+    whose triangles turn the other way (normals outward) and share the first sheet's edge."""
+    sx, sy = cloth.size
+    bulge = POUCH_BULGE * min(sx, sy) * (1 - (2 * top[:, 0] / sx) ** 2) * (1 - (2 * top[:, 1] / sy) ** 2)
+    up = top.copy()
+    up[:, 2] = bulge
+    inner = np.zeros((ny + 1, nx + 1), bool)
+    inner[1:-1, 1:-1] = True
+    inner = inner.ravel()
+    down = top[inner].copy()
+    down[:, 2] = -bulge[inner]
+    index = np.arange(len(top))  # a vertex of the second sheet: the first's on the edge, its own inside
+    index[inner] = len(top) + np.arange(int(inner.sum()))
+    under = faces.reshape(-1, 2, 3).copy()  # per quad: (a, b, d), (a, d, c)
+    a, b, d, c = (under[:, k, m].copy() for k, m in ((0, 0), (0, 1), (0, 2), (1, 2)))
+    edge = ~inner[a] & ~inner[d]  # a corner quad whose diagonal runs along the seam: the other one below
+    under[edge, 0] = np.stack([a[edge], b[edge], c[edge]], 1)
+    under[edge, 1] = np.stack([b[edge], d[edge], c[edge]], 1)
+    return np.concatenate([up, down]), np.concatenate([faces, index[under.reshape(-1, 3)][:, ::-1]])
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ A catalog file is YAML::
         keypoints:             # on links: a link's origin, or a point in its frame
           base: base_link
           tool: {link: hand, at: [0.0, 0.0, 0.1]}
+      - mesh: people/walker.glb  # a rigged model (glTF or FBX): its armature, shape keys or keyframes
+        category: person         # move or bend it; each scene draws a clip and a frame of it
+        animation: true          # (simgen.assets.rigged; a sequence plays the clip on from there)
+        clips: [walk, run]       # optional: the glTF clips drawn from (default: every clip that moves)
     keypoints:             # optional: named 3D keypoints per category (output.keypoints=catalog)
       box:
         names: [top, bottom]   # the order of the COCO keypoints
@@ -57,6 +61,12 @@ the catalog's structure are checked. An articulated model's asset path is an
 :func:`simgen.sampling.objects.pick_objects` draws them per scene. Symmetries describe a rigid shape,
 so an articulated entry gives none; its keypoints name links (each at a link's origin, or at a point
 in the link's frame), so they follow the joints.
+
+A rigged model's entry (``animation: true``: a glTF or FBX file) has the asset path
+:class:`~simgen.scene.meshes.RiggedMesh`, every part of the file as one mesh in the file's world
+frame, with no clip or frame yet: :func:`simgen.sampling.rigged.with_clips` draws them per scene.
+Its surface bends, so it gives neither symmetries nor keypoints; its own materials are not kept (it
+is drawn a material as any catalog object whose file has none).
 """
 
 from __future__ import annotations
@@ -72,7 +82,8 @@ from typing import Any, NamedTuple, Optional
 import yaml
 
 from simgen.errors import SimgenError
-from simgen.scene.meshes import MJCF_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, JointDraw, MeshRef
+from simgen.scene.meshes import (MJCF_SUFFIXES, RIGGED_SUFFIXES, URDF_SUFFIXES, ArticulatedMesh, JointDraw, MeshRef,
+                                 RiggedMesh)
 from simgen.paths import ASSET_DIR
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
@@ -97,7 +108,9 @@ BUNDLED_BOX: Path = BUNDLED_CATALOG.parent / "stuff" / "box.obj"
 _TOP_KEYS = ("categories", "ground", "distractors", "assets", "keypoints")
 _ARTICULATED_KEYS = ("packages", "joints", "configurations", "spread", "trajectory")
 """The keys of a catalog entry that names a URDF or MJCF model, and only of such an entry."""
-_ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries", *_ARTICULATED_KEYS)
+_RIGGED_KEYS = ("animation", "clips")
+"""The keys of a catalog entry that names a rigged model (``animation: true``: a glTF or FBX file)."""
+_ASSET_KEYS = ("mesh", "category", "scale", "keypoints", "symmetries", *_ARTICULATED_KEYS, *_RIGGED_KEYS)
 SYMMETRY_TOLERANCE = 1e-6
 """How far a declared discrete symmetry's 3x3 part may be from a rotation (max |R R^T - I|)."""
 
@@ -122,7 +135,9 @@ class Asset:
     category_id: int
     path: MeshRef
     """Absolute path of the mesh file; for a shape drawn in its place
-    (:func:`simgen.sampling.objects.pick_objects`), its :class:`~simgen.scene.meshes.GeneratedMesh`."""
+    (:func:`simgen.sampling.objects.pick_objects`), its :class:`~simgen.scene.meshes.GeneratedMesh`;
+    an articulated model's :class:`~simgen.scene.meshes.ArticulatedMesh`, a rigged model's
+    :class:`~simgen.scene.meshes.RiggedMesh`."""
     scale: float
     """Metres per mesh unit: multiply the loaded mesh's coordinates by this."""
     keypoints: tuple[tuple[float, float, float], ...] = ()
@@ -209,12 +224,15 @@ def _is_bundled(catalog_path: Path) -> bool:
         return False
 
 
-def _check_suffix(path: Path, where: str, articulated: bool = False) -> None:
-    allowed = MESH_SUFFIXES + (ARTICULATED_SUFFIXES if articulated else ())
+def _check_suffix(path: Path, where: str, articulated: bool = False, rigged: bool = False) -> None:
+    allowed = MESH_SUFFIXES + (ARTICULATED_SUFFIXES if articulated else ()) + (
+        tuple(s for s in RIGGED_SUFFIXES if s not in MESH_SUFFIXES) if rigged else ())
     if path.suffix.lower() not in allowed:
+        hint = " (a rigged model: add animation: true to its entry)" if articulated and path.suffix.lower() in \
+            RIGGED_SUFFIXES else ""
         raise SimgenError(
             f"unsupported mesh file type {path.suffix or '(no suffix)'!r}: {path} ({where}); "
-            f"use one of {', '.join(allowed)}"
+            f"use one of {', '.join(allowed)}{hint}"
         )
 
 
@@ -239,9 +257,10 @@ def _check_scale(value: Any, where: str) -> float:
     return scale
 
 
-def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str, articulated: bool = False) -> Path:
-    """Absolute path of a mesh (``articulated``: or a URDF or MJCF model) named in a catalog file,
-    checked to exist."""
+def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str, articulated: bool = False,
+                    rigged: bool = False) -> Path:
+    """Absolute path of a mesh (``articulated``: or a URDF or MJCF model; ``rigged``: or an FBX) named
+    in a catalog file, checked to exist."""
     if not isinstance(raw, str) or not raw.strip():
         raise SimgenError(
             f"{what} in {catalog_path} must be a file path string, got {raw!r}"
@@ -249,7 +268,7 @@ def _resolve_listed(raw: Any, base: Path, catalog_path: Path, what: str, articul
     where = f"listed in {catalog_path}"
     path = Path(raw).expanduser()
     path = _resolve(path if path.is_absolute() else base / path, where)
-    _check_suffix(path, where, articulated)
+    _check_suffix(path, where, articulated, rigged)
     if not path.exists():
         fix = "fix the path"
         if _is_bundled(catalog_path):
@@ -592,7 +611,12 @@ def _asset_entry(entry: Any, where: str, names: list, seen: set, declared: dict[
             f"({', '.join(names)}); add it there or fix the name"
         )
     scale = _check_scale(entry.get("scale", 1.0), where)
-    mesh: MeshRef = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}", articulated=True)
+    rigged = _is_rigged(entry, where)
+    mesh: MeshRef = _resolve_listed(entry["mesh"], base, catalog_path, f"'mesh' of {where}", articulated=True,
+                                    rigged=rigged)
+    if rigged:
+        return (category, _rigged_entry(mesh, entry, where, bool(declared.get(category, ((), ()))[0]), category),
+                scale, (), None)
     if mesh.suffix.lower() in ARTICULATED_SUFFIXES:
         mesh = _articulated_entry(mesh, entry, base, where, declared.get(category, ((), ()))[0], category)
     elif any(k in entry for k in _ARTICULATED_KEYS):
@@ -602,6 +626,38 @@ def _asset_entry(entry: Any, where: str, names: list, seen: set, declared: dict[
     keypoints = () if isinstance(mesh, ArticulatedMesh) else _read_asset_keypoints(  # a model's: its links'
         entry.get("keypoints"), declared.get(category, ((), ()))[0], category, where)
     return (category, mesh, scale, keypoints, _read_symmetries(entry.get("symmetries"), where))
+
+
+def _is_rigged(entry: dict, where: str) -> bool:
+    """Whether a catalog entry names a rigged model (``animation: true``); its ``clips`` only with it."""
+    rigged = entry.get("animation", False)
+    if not isinstance(rigged, bool):
+        raise SimgenError(f"'animation' of {where} must be true (a rigged glTF or FBX model: a clip and a frame drawn "
+                          f"per scene) or false, got {rigged!r}")
+    if "clips" in entry and not rigged:
+        raise SimgenError(f"'clips' of {where} are a rigged model's animations; add animation: true or remove them")
+    return rigged
+
+
+def _rigged_entry(file: Path, entry: dict, where: str, declares_keypoints: bool, category: str) -> RiggedMesh:
+    """The rigged model of a catalog entry (its clips are checked against the file when the catalog's
+    meshes are read: :func:`simgen.assets.meshes.validate_catalog`)."""
+    if file.suffix.lower() not in RIGGED_SUFFIXES:
+        raise SimgenError(f"animation: true of {where} is for a rigged glTF or FBX model "
+                          f"({', '.join(RIGGED_SUFFIXES)}), and its mesh is {file.name}; remove animation: true or "
+                          "name the model's file")
+    for key in ("symmetries", "keypoints", *_ARTICULATED_KEYS):
+        if key in entry:
+            raise SimgenError(f"{key!r} of {where} cannot go with animation: true: a rigged model's surface bends "
+                              "(no fixed symmetries or keypoints; no joints to draw); remove it")
+    if declares_keypoints:
+        raise SimgenError(f"{where} is a rigged model (animation: true) in category {category!r}, which declares "
+                          "keypoints: its surface bends, so it has no fixed keypoints; give it a category of its own")
+    raw = entry.get("clips")
+    if raw is not None and (not isinstance(raw, list) or not raw or not all(isinstance(c, str) and c for c in raw)
+                            or len(set(raw)) != len(raw)):
+        raise SimgenError(f"'clips' of {where} must be a list of the file's clip names (none twice), got {raw!r}")
+    return RiggedMesh(file, tuple(raw or ()))
 
 
 def _walk(root: Path, where: str) -> list[Path]:

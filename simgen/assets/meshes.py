@@ -23,7 +23,8 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
-from simgen.scene.meshes import ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef
+from simgen.scene.meshes import (ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef,
+                                 RiggedMesh)
 from simgen.scene.data import MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
@@ -83,7 +84,9 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
     (:func:`posed_mesh`, no appearance), a :class:`~simgen.scene.meshes.LinkMesh` as its link's
     visuals (:func:`link_mesh`, no appearance), an
     :class:`~simgen.scene.meshes.EnvironmentMesh` read from its environment's extraction
-    (:mod:`simgen.assets.environment`, no appearance), anything else is a file."""
+    (:mod:`simgen.assets.environment`, no appearance), a :class:`~simgen.scene.meshes.RiggedMesh` as its
+    file's parts at its frame (:func:`simgen.assets.rigged.rigged_mesh`, no appearance: drawn as other
+    catalog objects are), anything else is a file."""
     if isinstance(mesh, GeneratedMesh):
         from simgen.assets import parametric
 
@@ -101,6 +104,10 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
         return LoadedAsset(environment_mesh(mesh), None)
     if isinstance(mesh, ClothMesh):  # a cloth sheet, flat or at a step of its simulation; UVs across it
         return _cloth_asset(mesh)
+    if isinstance(mesh, RiggedMesh):  # a rigged model's parts at a frame of a clip (its materials: drawn)
+        from simgen.assets.rigged import rigged_mesh
+
+        return LoadedAsset(rigged_mesh(mesh), None)
     key = str(_abs(mesh))
     if max_pixels is None:
         return _load_cached(key)
@@ -232,6 +239,10 @@ def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS, stric
     (:attr:`LoadedAsset.problems`) stops it with ``strict`` (materials.own_strict), else is a
     warning, once per mesh and process."""
     for path in catalog_meshes(catalog):
+        if isinstance(path, RiggedMesh):  # its clips: a file that moves nothing, a clip it lacks
+            from simgen.assets.rigged import clips_of
+
+            clips_of(path)
         if isinstance(path, ArticulatedMesh):  # how its catalog entry wants its joints drawn, the links it names
             from simgen.assets.articulated import check_draw, load_articulated
 

@@ -14,7 +14,7 @@ from simgen.errors import SimgenError
 from simgen.assets.library import entries_of
 from simgen.assets.parts import Part, parts_of
 from simgen.config import Settings
-from simgen.scene.meshes import ArticulatedMesh, MeshRef, deforms, plain_name
+from simgen.scene.meshes import ArticulatedMesh, MeshRef, RiggedMesh, deforms, plain_name
 from simgen.scene.data import Scene, SceneObject
 from simgen.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
@@ -120,6 +120,8 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
             **({"symmetries": symmetries[o.asset_id]} if o.asset_id in symmetries else {}),
             **({"joints": dict(o.mesh.joints)} if isinstance(o.mesh, ArticulatedMesh) and o.mesh.joints else {}),
             **({"free_joints": free} if isinstance(o.mesh, ArticulatedMesh) and (free := free_joints(o.mesh)) else {}),
+            **({"animation": {"clip": o.mesh.clip, "frame": o.mesh.frame}}
+               if isinstance(o.mesh, RiggedMesh) and o.mesh.frame is not None else {}),
             **({"parts": [{"id": p.id, "link": p.mesh.link, "mesh": part_relpath(o, p),
                            "mesh_to_world": _mat(p.mesh_to_world), "box3d": part_box3d(scene, p)}
                           for p in parts[o.instance_id]]}

@@ -15,7 +15,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 
 from simgen.optics.lens import Lens
-from simgen.scene.meshes import EnvironmentMesh, MeshRef, as_mesh_ref
+from simgen.scene.meshes import EnvironmentMesh, MeshRef, RiggedMesh, as_mesh_ref
 
 LightKind = Literal["point", "sun", "spot", "area"]
 
@@ -425,10 +425,10 @@ class Scene:
         return pickle.dumps((self.objects, self.lights, self.world), protocol=5)
 
     def files(self) -> list[Path]:
-        """Every file the scene reads: its mesh and environment files (a generated shape reads none), image
-        textures, PBR maps, the HDRI and the backdrop photo."""
+        """Every file the scene reads: its mesh, environment and rigged model files (a generated shape reads
+        none), image textures, PBR maps, the HDRI and the backdrop photo."""
         out = [o.mesh for o in self.objects if isinstance(o.mesh, Path)]
-        out += sorted({o.mesh.file for o in self.objects if isinstance(o.mesh, EnvironmentMesh)})
+        out += sorted({o.mesh.file for o in self.objects if isinstance(o.mesh, (EnvironmentMesh, RiggedMesh))})
         out += [Path(o.material.texture.image) for o in self.objects
                 if o.material.texture is not None and o.material.texture.image is not None]
         out += [Path(p) for o in self.objects if o.material.pbr is not None for p in o.material.pbr.set.maps().values()]

@@ -2,8 +2,9 @@
 
 A :data:`MeshRef` is a :class:`pathlib.Path` (a mesh file: OBJ, PLY, glTF, ...), a
 :class:`GeneratedMesh` (a shape of :mod:`simgen.assets.parametric`, made from its category and
-seed; no file holds it), an :class:`EnvironmentMesh` (an object of a user's world) or an
-:class:`ArticulatedMesh` (a URDF or MJCF model's links at one joint configuration, as one mesh).
+seed; no file holds it), an :class:`EnvironmentMesh` (an object of a user's world), an
+:class:`ArticulatedMesh` (a URDF or MJCF model's links at one joint configuration, as one mesh) or a
+:class:`RiggedMesh` (a rigged glTF or FBX model at a frame of one of its animation clips, as one mesh).
 Code that needs to tell them apart tests the type, never the text of a path: loading dispatches
 on it (:func:`simgen.assets.meshes.load_asset`), the Blender layer keys its meshes by the
 reference (every kind is hashable) and drops generated and posed ones once no frame uses them.
@@ -65,9 +66,10 @@ class GeneratedMesh:
         return f"{self.category}/{self.stem}"
 
 
-MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh", "ClothMesh"]
+MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh", "ClothMesh", "RiggedMesh"]
 """A mesh file, a generated shape, an environment file's object, an articulated model's pose,
-one link of such a model or a cloth sheet at one step of its simulation."""
+one link of such a model, a cloth sheet at one step of its simulation or a rigged model at a frame
+of one of its clips."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,16 +101,16 @@ class ClothMesh:
 
 def deforms(mesh: MeshRef) -> bool:
     """Whether ``mesh`` is one step of a surface that bends (an environment file's skinned,
-    shape-keyed or modifier-driven object at a frame of its animation, a simulated cloth): its shape, not only its
-    pose, changes from step to step, so its labels follow its vertices at each step (the step's
-    ``models/`` file) rather than one rigid motion."""
-    return isinstance(mesh, EnvironmentMesh) and mesh.frame is not None or isinstance(mesh, ClothMesh) \
-        and mesh.vertices is not None
+    shape-keyed or modifier-driven object at a frame of its animation, a simulated cloth, a rigged
+    catalog model at a frame of a clip): its shape, not only its pose, changes from step to step, so
+    its labels follow its vertices at each step (the step's ``models/`` file) rather than one rigid motion."""
+    return isinstance(mesh, (EnvironmentMesh, RiggedMesh)) and mesh.frame is not None \
+        or isinstance(mesh, ClothMesh) and mesh.vertices is not None
 
 
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
     """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
-    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, ClothMesh, Path)):
+    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, ClothMesh, RiggedMesh, Path)):
         return mesh
     if isinstance(mesh, (str, os.PathLike)):
         return Path(mesh)
@@ -246,3 +248,57 @@ class LinkMesh:
     @property
     def name(self) -> str:
         return f"{self.stem}.ply"
+
+
+RIGGED_SUFFIXES = (".glb", ".gltf", ".fbx")
+"""The rigged models a catalog entry may name (``animation: true``): glTF and FBX files."""
+
+
+@dataclass(frozen=True)
+class RiggedMesh:
+    """A rigged model (a glTF or FBX file whose armature, shape keys or keyframes move or bend its
+    parts: :mod:`simgen.assets.rigged`) as one mesh: every part of the file, each placed by its
+    world matrix (the file's world frame, Blender's axes), concatenated in the file's part order, so
+    the vertices come in the same order at every frame. ``frame`` None is the model as a catalog
+    lists it (the file as Blender reads it: its first clip at the frame the importer leaves), before
+    a clip and a frame are drawn (:func:`simgen.sampling.rigged.with_clips`)."""
+
+    file: Path
+    """The glTF or FBX file, absolute."""
+    clips: tuple[str, ...] = ()
+    """The catalog entry's ``clips``, the ones a scene draws from; (): every clip of the file that
+    moves something (an FBX's one animation). A drawn frame keeps them."""
+    clip: str | None = None
+    """With a frame: the glTF animation (clip) it is in, by name; None: the file's one animation (an FBX)."""
+    frame: int | None = None
+    """The file frame the parts are evaluated at (in the clip's range); None: as the file is read."""
+
+    @property
+    def stem(self) -> str:
+        """``<file stem>``, at a frame ``<file stem>_<clip>_f<frame>`` (``<file stem>_f<frame>`` in a
+        file's one animation; characters outside [A-Za-z0-9._-] as ``_``)."""
+        return plain_name(self.file.stem + self.suffix)
+
+    @property
+    def suffix(self) -> str:
+        """What a frame adds to the model's name: ``_<clip>_f<frame>``, ``_f<frame>``, or nothing."""
+        if self.frame is None:
+            return ""
+        return plain_name(f"_f{self.frame}" if self.clip is None else f"_{self.clip}_f{self.frame}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"
+
+    def at(self, clip: str | None, frame: int) -> "RiggedMesh":
+        """The same model in ``clip`` at ``frame``."""
+        return RiggedMesh(self.file, self.clips, clip, int(frame))
+
+    def key_of(self, model_key: str) -> str:
+        """The asset key of this frame of the model whose key is ``model_key``: ``<model key>_<clip>_f<frame>``
+        (its ``models/`` file: one a frame)."""
+        return model_key + self.suffix
+
+    def model_key(self, asset_key: str) -> str:
+        """The model's key in ``asset_key``, this frame's asset key (:meth:`key_of`)."""
+        return asset_key.removesuffix(self.suffix) if self.suffix else asset_key

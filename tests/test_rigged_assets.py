@@ -1,0 +1,414 @@
+"""Rigged catalog models (issue 76, item 3): a catalog entry with ``animation: true`` names a glTF whose
+armature bends a bar and carries a knob on its upper bone, written by Blender's own glTF exporter with
+two clips (``bend``, 13 frames; ``sway``, 9). Each scene draws a clip and a frame on a stream of its
+own; a sequence plays the clip on. Proof by a second path: Blender's own importer and OBJ exporter
+(the file read with its defaults, the clip's action made active, the frame set, modifiers applied)
+give the model at each step's frame; a ray cast of that export, placed by the frame's mesh_to_world,
+gives every pixel's id and depth, and each hit's barycentric position moved to the export at the
+other step gives its flow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from conftest import blender_wrote, set_settings, tiny_settings
+from groundtruth import intersect, pixel_centre_rays
+from simgen import SimgenError
+
+RIG_SCRIPT = """
+import sys, bpy
+from pathlib import Path
+folder = Path(sys.argv[1])
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+scene.frame_start, scene.frame_end = 1, 13
+rig = bpy.data.objects.new("rig", bpy.data.armatures.new("rig"))
+scene.collection.objects.link(rig)
+bpy.context.view_layer.objects.active = rig
+bpy.ops.object.mode_set(mode="EDIT")
+lower = rig.data.edit_bones.new("lower")
+lower.head, lower.tail = (0.0, 0.0, 0.0), (0.0, 0.0, 0.3)
+upper = rig.data.edit_bones.new("upper")
+upper.head, upper.tail = (0.0, 0.0, 0.3), (0.0, 0.0, 0.6)
+upper.parent, upper.use_connect = lower, True
+bpy.ops.object.mode_set(mode="OBJECT")
+rings = [z * 0.15 for z in range(5)]
+verts = [(x, y, z) for z in rings for x, y in ((-0.1, -0.1), (0.1, -0.1), (0.1, 0.1), (-0.1, 0.1))]
+faces = [(4 * k + i, 4 * k + (i + 1) % 4, 4 * k + 4 + (i + 1) % 4, 4 * k + 4 + i) for k in range(4) for i in range(4)]
+faces += [(3, 2, 1, 0), (16, 17, 18, 19)]
+me = bpy.data.meshes.new("bar")
+me.from_pydata(verts, [], faces)
+bar = bpy.data.objects.new("bar", me)
+scene.collection.objects.link(bar)
+bar.parent = rig
+groups = bar.vertex_groups.new(name="lower"), bar.vertex_groups.new(name="upper")
+for k, z in enumerate(rings):
+    w = min(1.0, max(0.0, (z - 0.15) / 0.3))
+    groups[0].add([4 * k + i for i in range(4)], 1.0 - w, "REPLACE")
+    groups[1].add([4 * k + i for i in range(4)], w, "REPLACE")
+bar.modifiers.new("skin", "ARMATURE").object = rig
+me = bpy.data.meshes.new("knob")  # a rigid part the upper bone carries, at its tip
+s = 0.08
+me.from_pydata([(x, y, z) for x in (-s, s) for y in (-s, s) for z in (-s, s)], [],
+               [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)])
+knob = bpy.data.objects.new("knob", me)
+scene.collection.objects.link(knob)
+knob.parent, knob.parent_type, knob.parent_bone = rig, "BONE", "upper"
+rig.animation_data_create()
+for clip, last, turns in (("bend", 13, (0.5, 0.9)), ("sway", 9, (-0.3, 0.4))):
+    action = bpy.data.actions.new(clip)
+    rig.animation_data.action = action
+    for name, turn in zip(("lower", "upper"), turns):
+        pose = rig.pose.bones[name]
+        pose.rotation_mode = "XYZ"
+        for frame, t in ((1, 0.0), (last, turn)):
+            pose.rotation_euler = (t, 0.0, 0.0)
+            pose.keyframe_insert("rotation_euler", frame=frame)
+    track = rig.animation_data.nla_tracks.new()  # one glTF animation (clip) per track
+    track.name = clip
+    track.strips.new(clip, 1, action)
+    rig.animation_data.action = None
+for b in rig.pose.bones:
+    b.rotation_euler = (0.0, 0.0, 0.0)
+scene.frame_set(1)
+bpy.ops.export_scene.gltf(filepath=str(folder / "bender.glb"), export_format="GLB")
+for t in list(rig.animation_data.nla_tracks):  # the same model with nothing animated
+    rig.animation_data.nla_tracks.remove(t)
+for a in list(bpy.data.actions):
+    bpy.data.actions.remove(a)
+bpy.ops.export_scene.gltf(filepath=str(folder / "still.glb"), export_format="GLB")
+"""
+"""A bpy script for a child Python: ``bender.glb`` (a bar two bones bend, a knob on the upper bone's tip;
+clips bend and sway) and ``still.glb`` (the same with no animation) in the folder it is given."""
+
+EXPORT_SCRIPT = """
+import json, sys, bpy, addon_utils
+source, wanted = sys.argv[1], json.loads(sys.argv[2])
+bpy.ops.wm.read_factory_settings(use_empty=True)
+addon_utils.enable("io_scene_gltf2", default_set=False)
+bpy.ops.import_scene.gltf(filepath=source)
+for clip, frame, out in wanted:
+    for ob in bpy.data.objects:  # the clip's action made active, as in Blender's NLA editor
+        ad = ob.animation_data
+        strip = next((t.strips[0] for t in ad.nla_tracks if t.name == clip), None) if ad else None
+        if strip is not None:
+            ad.action, ad.action_slot = strip.action, strip.action_slot
+    bpy.context.scene.frame_set(frame)
+    for ob in bpy.context.view_layer.objects:
+        ob.select_set(ob.type == "MESH")
+    bpy.ops.wm.obj_export(filepath=out, export_selected_objects=True, apply_modifiers=True, export_materials=False,
+                          forward_axis="Y", up_axis="Z", export_normals=False, export_uv=False)
+"""
+"""A bpy script for a child Python: every mesh of a glTF at each (clip, frame) wanted, as Blender's own
+importer (its defaults) and OBJ exporter (modifiers applied, world coordinates) give them, one OBJ each."""
+
+
+def exported(source: Path, wanted: list[tuple[str, int]], folder: Path) -> dict[tuple[str, int], trimesh.Trimesh]:
+    """The model of ``source`` at each (clip, frame) of ``wanted`` in the file's world, by Blender's own
+    importer and OBJ exporter (:data:`EXPORT_SCRIPT`, one child for all)."""
+    jobs = [(c, int(f), str(folder / f"export_{c}_{f}.obj")) for c, f in dict.fromkeys(wanted)]
+    r = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(source), json.dumps(jobs)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and all(Path(o).is_file() for *_, o in jobs), r.stderr[-2000:]
+    return {(c, f): trimesh.load(o, force="mesh", process=False) for c, f, o in jobs}
+
+
+@pytest.fixture(scope="module")
+def rigged(tmp_path_factory, environment_cache) -> Path:
+    return blender_wrote(RIG_SCRIPT, tmp_path_factory.mktemp("rigged"), ("bender.glb", "still.glb"))
+
+
+def write_catalog(folder: Path, entry: str, name: str = "catalog.yaml") -> Path:
+    """A catalog of one category, ``bender``, whose one asset is ``entry`` (YAML lines after ``- ``)."""
+    path = folder / name
+    path.write_text("categories: [bender]\nassets:\n  - " + entry.replace("\n", "\n    ") + "\n")
+    return path
+
+
+def scenes_of(catalog: Path, out: Path, *overrides: str, sequences: range = range(1)) -> list[list]:
+    """The scenes of each of ``sequences`` of a run of ``catalog`` with one object."""
+    from simgen.cli.study import check_dataset
+    from simgen.compose.settings import catalog_for
+    from simgen.pipeline.frames import make_sequence_scenes
+    from simgen.recipes import load_recipe
+
+    s = check_dataset([f"objects.catalog={catalog}", "objects.count=[1,1]", f"output.dir={out}", *overrides])
+    recipe, cat = load_recipe(s.scene.recipe), catalog_for(s)
+    return [make_sequence_scenes(recipe, s, cat, k) for k in sequences]
+
+
+def same(a, b) -> bool:
+    """Whether ``a`` and ``b`` (dataclasses, lists, dicts, arrays, plain values) hold the same values."""
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        return type(a) is type(b) and all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+def model_of(scene):
+    (o,) = [o for o in scene.objects if o.category_id == 1]
+    return o
+
+
+# ------------------------------------------------------------------ the catalog entry (no Blender)
+
+
+def test_a_rigged_entry_is_read_as_a_rigged_mesh_with_its_clips(tmp_path):
+    from simgen.assets.catalog import load_catalog
+    from simgen.scene.meshes import RiggedMesh, deforms
+
+    (tmp_path / "walker.glb").write_bytes(b"not read here")  # the catalog reads no mesh
+    (tmp_path / "walker.fbx").write_bytes(b"not read here")
+    cat = load_catalog(write_catalog(tmp_path, "mesh: walker.glb\ncategory: bender\nscale: 0.5\nanimation: true\n"
+                                              "clips: [walk, run]"))
+    (a,) = cat.assets
+    assert a.key == "bender/walker" and a.scale == 0.5
+    assert a.path == RiggedMesh(tmp_path / "walker.glb", ("walk", "run")) and not deforms(a.path)
+    drawn = a.path.at("walk", 7)
+    assert deforms(drawn) and drawn.stem == "walker_walk_f7" and drawn.key_of(a.key) == "bender/walker_walk_f7"
+    assert drawn.model_key("bender/walker_walk_f7") == a.key and drawn.clips == ("walk", "run")
+    assert RiggedMesh(tmp_path / "walker.fbx").at(None, 3).stem == "walker_f3"  # an FBX's one animation
+    fbx = load_catalog(write_catalog(tmp_path, "mesh: walker.fbx\ncategory: bender\nanimation: true")).assets[0]
+    assert fbx.path == RiggedMesh(tmp_path / "walker.fbx")
+    assert load_catalog(write_catalog(tmp_path, "mesh: walker.glb\ncategory: bender")).assets[0].path == \
+        tmp_path / "walker.glb"  # without animation: true a glTF is a rigid mesh, as before
+
+
+@pytest.mark.parametrize("entry, says", [
+    ("mesh: walker.glb\ncategory: bender\nanimation: yes please",
+     "'animation' of assets[0] in {catalog} must be true (a rigged glTF or FBX model: a clip and a frame drawn per "
+     "scene) or false, got 'yes please'"),
+    ("mesh: walker.glb\ncategory: bender\nclips: [walk]",
+     "'clips' of assets[0] in {catalog} are a rigged model's animations; add animation: true or remove them"),
+    ("mesh: walker.glb\ncategory: bender\nanimation: true\nclips: walk",
+     "'clips' of assets[0] in {catalog} must be a list of the file's clip names (none twice), got 'walk'"),
+    ("mesh: walker.obj\ncategory: bender\nanimation: true",
+     "animation: true of assets[0] in {catalog} is for a rigged glTF or FBX model (.glb, .gltf, .fbx), and its mesh "
+     "is walker.obj; remove animation: true or name the model's file"),
+    ("mesh: walker.glb\ncategory: bender\nanimation: true\nsymmetries: {continuous: [{axis: [0, 0, 1]}]}",
+     "'symmetries' of assets[0] in {catalog} cannot go with animation: true: a rigged model's surface bends (no "
+     "fixed symmetries or keypoints; no joints to draw); remove it"),
+    ("mesh: walker.fbx\ncategory: bender",
+     "unsupported mesh file type '.fbx': {folder}/walker.fbx (listed in {catalog}); use one of .obj, .ply, .stl, "
+     ".glb, .gltf, .off, .urdf, .xml, .mjcf (a rigged model: add animation: true to its entry)"),
+])
+def test_a_bad_rigged_entry_is_one_line(tmp_path, entry, says):
+    from simgen.assets.catalog import load_catalog
+
+    for name in ("walker.glb", "walker.obj", "walker.fbx"):
+        (tmp_path / name).write_bytes(b"not read here")
+    catalog = write_catalog(tmp_path, entry)
+    with pytest.raises(SimgenError) as e:
+        load_catalog(catalog)
+    assert str(e.value) == says.format(catalog=catalog, folder=tmp_path)
+
+
+# ------------------------------------------------------------------ the file and the draws (Blender reads it once)
+
+
+def test_the_models_mesh_is_every_part_at_the_frame_in_the_files_world(rigged):
+    """The mesh at a frame: the bar's vertices as the extraction has them at that frame and the knob
+    where its bone carries it, one mesh in a fixed order (the same count at every frame); the rest
+    pose is the file as read (the bar straight)."""
+    from simgen.assets.environment import load_environment
+    from simgen.assets.meshes import load_mesh
+    from simgen.scene.meshes import RiggedMesh
+
+    ref = RiggedMesh(rigged / "bender.glb")
+    env = load_environment(ref.file)
+    assert [p.name for p in env.parts] == ["bar", "knob"]
+    rest = load_mesh(ref)
+    assert np.allclose(rest.bounds, [[-0.1, -0.1, 0.0], [0.1, 0.1, 0.68]], atol=1e-6)  # straight, the knob on top
+    for clip, frame in (("bend", 13), ("sway", 9)):
+        m = load_mesh(ref.at(clip, frame))
+        at = env.clip(clip).at(frame)
+        bar, knob = at.parts
+        n = len(at.meshes["bar"].vertices)
+        assert m.vertices.shape == rest.vertices.shape and np.array_equal(m.faces, rest.faces)
+        np.testing.assert_allclose(m.vertices[:n], at.meshes["bar"].vertices @ bar.matrix[:3, :3].T + bar.matrix[:3, 3])
+        np.testing.assert_allclose(m.vertices[n:], at.meshes["knob"].vertices @ knob.matrix[:3, :3].T
+                                   + knob.matrix[:3, 3])
+        assert np.abs(m.vertices - rest.vertices).max() > 0.05  # it bends
+
+
+def test_each_scene_draws_a_clip_and_a_frame_and_a_sequence_plays_them_on(rigged, tmp_path):
+    """Every draw is a clip of the entry and a frame in its range; a sequence's steps are consecutive
+    file frames of one clip (turning back at its ends), the asset key and models/ file following the
+    frame, the pose and name kept. Both clips come up over sequences; a restricted entry draws only its own."""
+    from simgen.assets.environment import load_environment
+
+    ranges = {a.clip: a.frames for a in load_environment(rigged / "bender.glb").clips}
+    assert ranges == {"bend": (1, 13), "sway": (1, 9)}
+    catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nscale: 0.8\nanimation: true", "all.yaml")
+    drawn = []
+    for scenes in scenes_of(catalog, tmp_path, "sequence.length=4", sequences=range(8)):
+        steps = [model_of(s) for s in scenes]
+        clip = steps[0].mesh.clip
+        frames = [o.mesh.frame for o in steps]
+        assert {o.mesh.clip for o in steps} == {clip} and clip in ranges
+        assert all(ranges[clip][0] <= f <= ranges[clip][1] for f in frames)
+        assert all(abs(a - b) == 1 for a, b in zip(frames, frames[1:])), frames
+        assert [o.asset_id for o in steps] == [f"bender/bender_{clip}_f{f}" for f in frames]
+        assert len({o.name for o in steps}) == 1 and all(np.array_equal(o.mesh_to_world, steps[0].mesh_to_world)
+                                                         for o in steps)
+        drawn.append((clip, frames[0]))
+    assert {c for c, _ in drawn} == {"bend", "sway"} and len(set(drawn)) > 4
+    only = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nanimation: true\nclips: [sway]", "sway.yaml")
+    assert {model_of(scenes[0]).mesh.clip for scenes in scenes_of(only, tmp_path, sequences=range(6))} == {"sway"}
+    (views,) = scenes_of(only, tmp_path, "scene.views=3")  # the views of a still scene: one frame
+    assert len({model_of(s).mesh for s in views}) == 1 and model_of(views[0]).mesh.frame is not None
+
+
+def test_the_clip_draws_change_no_other_draw_and_the_recipe_places_the_rest_pose(rigged, tmp_path, monkeypatch):
+    """The clip and frame come from a stream of their own: the scene drawn with the entry rigged is the
+    scene drawn without them (the same placement, camera, lights, materials). The recipe places
+    the rest pose: its lowest point on the ground; a drawn frame's lowest point lies off it by how far
+    the pose reaches below or above the rest pose's (the bent bar: 4.8 cm in its own units, 3.8 cm at scale 0.8, down at
+    its last frame)."""
+    from simgen.assets.meshes import load_mesh
+    from simgen.scene.meshes import RiggedMesh
+
+    from simgen.pipeline import frames
+
+    catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nscale: 0.8\nanimation: true", "all.yaml")
+    drawn = scenes_of(catalog, tmp_path, "objects.count=[1,3]", sequences=range(3))
+    monkeypatch.setattr(frames, "with_clips", lambda scenes, length, rng: scenes)
+    for (scene,), (plain,) in zip(drawn, scenes_of(catalog, tmp_path, "objects.count=[1,3]", sequences=range(3))):
+        assert [isinstance(o.mesh, RiggedMesh) and o.mesh.frame is not None for o in scene.objects] == \
+            [o.category_id == 1 for o in scene.objects]
+        rested = [dataclasses.replace(o, mesh=dataclasses.replace(o.mesh, clip=None, frame=None),
+                                      asset_id="bender/bender") if o.category_id == 1 else o for o in scene.objects]
+        assert same(rested, plain.objects) and same(scene.camera, plain.camera)
+        assert same(scene.lights, plain.lights) and same(scene.world, plain.world)
+    for (scene,) in drawn:
+        o = next(o for o in scene.objects if o.category_id == 1)
+        rest = dataclasses.replace(o.mesh, clip=None, frame=None)
+        assert rest == RiggedMesh(rigged / "bender.glb")
+        world = lambda m: load_mesh(m).vertices @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]  # noqa: E731
+        assert abs(world(rest)[:, 2].min()) < 1e-6  # the rest pose stands on the ground (z = 0)
+    bent = world(rest.at("bend", 13))[:, 2].min() / o.mesh_to_world[2, 2]
+    assert bent == pytest.approx(-0.1 * np.sin(0.5), abs=1e-4)  # the bottom ring turned 0.5 rad about its middle
+
+
+def test_a_file_that_moves_nothing_a_clip_it_lacks_and_a_part_that_changes_are_one_line(rigged, monkeypatch):
+    from simgen.assets import environment
+    from simgen.assets.catalog import load_catalog
+    from simgen.assets.meshes import validate_catalog
+
+    def refused(entry: str) -> str:
+        with pytest.raises(SimgenError) as e:
+            validate_catalog(load_catalog(write_catalog(rigged, entry, "bad.yaml")))
+        assert "\n" not in str(e.value)
+        return str(e.value)
+
+    assert refused("mesh: still.glb\ncategory: bender\nanimation: true") == (
+        f"{rigged / 'still.glb'}: its catalog entry says animation: true, and nothing moves in it (no armature, "
+        "shape key or keyframe animated over its frames); export the file with its animation, or list it without "
+        "animation: true")
+    assert refused("mesh: bender.glb\ncategory: bender\nanimation: true\nclips: [bend, walk]") == (
+        f"{rigged / 'bender.glb'}: no clip 'walk' in it (its clips: bend, sway); fix 'clips' of its catalog entry")
+    env = environment.load_environment(rigged / "bender.glb")
+    changing = dataclasses.replace(env, clips=(env.clips[0], dataclasses.replace(env.clips[1], changing=("bar",))))
+    monkeypatch.setattr(environment, "load_environment", lambda file: changing)
+    assert refused("mesh: bender.glb\ncategory: bender\nanimation: true") == (
+        f"{rigged / 'bender.glb'}: part 'bar' changes its number of vertices in its clip 'sway' (a remesh, a boolean, "
+        "a fracture), which no label can follow; remove it from the file or the clip from 'clips' of its catalog entry")
+
+
+# ------------------------------------------------------------------ rendered: ids, depth, flow against Blender's export
+
+
+@pytest.fixture(scope="module")
+def played(rigged, tmp_path_factory) -> Path:
+    """Three steps of a tabletop sequence with the rigged model as its one object, 96x72, 1 sample."""
+    from simgen.pipeline import run
+
+    catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nscale: 0.8\nanimation: true", "play.yaml")
+    out = tmp_path_factory.mktemp("played") / "out"
+    run(set_settings(tiny_settings(out, frames=3, width=96, height=72, samples=1, seed=3),
+                     objects__catalog=str(catalog), objects__count=[1, 1], sequence__length=3))
+    return out
+
+
+def hits(meta: dict, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel centre: the planar depth and triangle of ``mesh`` (world) its ray meets first (inf, -1:
+    none) and the hit's barycentric coordinates on it."""
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    origin, dirs, _ = pixel_centre_rays(K, w2c, meta["width"], meta["height"])
+    t, tri = intersect(origin, dirs, mesh.triangles)
+    met = tri >= 0
+    bary = np.full((len(tri), 3), np.nan)
+    bary[met] = trimesh.triangles.points_to_barycentric(mesh.triangles[tri[met]], origin + t[met, None] * dirs[met])
+    return t, tri, bary
+
+
+@pytest.mark.render
+@pytest.mark.slow  # a 3-step render and Blender's exports in a child: ~25 s on 2 cores
+def test_a_played_rigged_models_ids_depth_and_flow_are_as_blender_exports_it(played, rigged, tmp_path):
+    from simgen.io.dataset.layout import read_frame
+    from simgen.io.files import read_png
+
+    frames = [read_frame(played, i) for i in range(3)]
+    entries = [model_of_meta(f["meta"]) for f in frames]
+    steps = [(e["animation"]["clip"], e["animation"]["frame"]) for e in entries]
+    assert all(e["deforms"] and e["mesh"] == f"models/bender/bender_{c}_f{k}.ply" for e, (c, k) in zip(entries, steps))
+    assert len({c for c, _ in steps}) == 1 and [abs(a[1] - b[1]) for a, b in zip(steps, steps[1:])] == [1, 1]
+    models = exported(rigged / "bender.glb", steps, tmp_path)
+    world = [models[s].copy().apply_transform(np.array(e["mesh_to_world"])) for s, e in zip(steps, entries)]
+    assert max(np.abs(w.vertices - world[0].vertices).max() for w in world) > 0.02, "hardly bent: nothing to test"
+    iid = entries[0]["instance_id"]
+    for f, w in zip(frames, world):  # ids and depth: the model as exported, everything else as the dataset's models
+        meta = f["meta"]
+        depth, ids = np.full(meta["width"] * meta["height"], np.inf), np.zeros(meta["width"] * meta["height"], int)
+        for o in meta["objects"]:
+            mesh = w if o["instance_id"] == iid else trimesh.load(played / o["mesh"], force="mesh").apply_transform(
+                np.array(o["mesh_to_world"]))
+            t = hits(meta, mesh)[0]
+            closer = t < depth
+            depth[closer], ids[closer] = t[closer], o["instance_id"]
+        ids, depth = ids.reshape(f["instance"].shape), depth.reshape(f["instance"].shape)
+        on = (ids == iid) | (f["instance"] == iid)
+        assert (ids == iid).sum() > 200, "the model barely in view: nothing to test"
+        assert (f["instance"][on] != ids[on]).sum() <= 1, "the model is not where Blender's export has it"
+        both = (ids == iid) & (f["instance"] == iid)
+        assert (np.abs(f["depth"][both] - depth[both]) / depth[both]).max() < 1e-4
+    checked = 0
+    for k, other, direction in ((0, 1, "forward"), (1, 2, "forward"), (1, 0, "backward"), (2, 1, "backward")):
+        meta, later = frames[k]["meta"], frames[other]["meta"]
+        _, tri, bary = hits(meta, world[k])
+        corners = world[other].vertices[world[other].faces[np.maximum(tri, 0)]]
+        moved = np.einsum("nk,nkj->nj", np.nan_to_num(bary), corners)
+        K, w2c = np.array(later["K"]), np.array(later["world_to_camera"])
+        cam = moved @ w2c[:3, :3].T + w2c[:3, 3]
+        h, w = meta["height"], meta["width"]
+        expected = ((cam @ K.T)[:, :2] / cam[:, 2:]).reshape(h, w, 2) - np.stack(
+            np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+        flow = np.load(played / f"flow_{direction}" / f"{k:06d}.npy")
+        valid = read_png(played / f"flow_{direction}_valid" / f"{k:06d}.png") > 0
+        on = (tri.reshape(h, w) >= 0) & (frames[k]["instance"] == iid)
+        assert valid[on].mean() > 0.9
+        on &= valid
+        assert np.abs(expected[on]).max() > 0.5, "the model barely moved in the image"
+        epe = np.linalg.norm(flow[on] - expected[on], axis=-1)
+        assert epe.max() < 0.01, (direction, k, epe.max())
+        checked += int(on.sum())
+    assert checked > 500
+
+
+def model_of_meta(meta: dict) -> dict:
+    (o,) = [o for o in meta["objects"] if o["category_id"] == 1]
+    return o

@@ -81,6 +81,12 @@ for b in rig.pose.bones:
     b.rotation_euler = (0.0, 0.0, 0.0)
 scene.frame_set(1)
 bpy.ops.export_scene.gltf(filepath=str(folder / "bender.glb"), export_format="GLB")
+rig.animation_data.action = bpy.data.actions["bend"]  # an FBX of one animation: bend
+for t in rig.animation_data.nla_tracks:
+    t.mute = True
+bpy.ops.export_scene.fbx(filepath=str(folder / "bender.fbx"), bake_anim=True, bake_anim_use_nla_strips=False,
+                         bake_anim_use_all_actions=False)
+rig.animation_data.action = None
 for t in list(rig.animation_data.nla_tracks):  # the same model with nothing animated
     rig.animation_data.nla_tracks.remove(t)
 for a in list(bpy.data.actions):
@@ -88,7 +94,7 @@ for a in list(bpy.data.actions):
 bpy.ops.export_scene.gltf(filepath=str(folder / "still.glb"), export_format="GLB")
 """
 """A bpy script for a child Python: ``bender.glb`` (a bar two bones bend, a knob on the upper bone's tip;
-clips bend and sway) and ``still.glb`` (the same with no animation) in the folder it is given."""
+clips bend and sway), ``bender.fbx`` (bend alone) and ``still.glb`` (no animation) in the folder it is given."""
 
 EXPORT_SCRIPT = """
 import json, sys, bpy, addon_utils
@@ -124,7 +130,7 @@ def exported(source: Path, wanted: list[tuple[str, int]], folder: Path) -> dict[
 
 @pytest.fixture(scope="module")
 def rigged(tmp_path_factory, environment_cache) -> Path:
-    return blender_wrote(RIG_SCRIPT, tmp_path_factory.mktemp("rigged"), ("bender.glb", "still.glb"))
+    return blender_wrote(RIG_SCRIPT, tmp_path_factory.mktemp("rigged"), ("bender.glb", "bender.fbx", "still.glb"))
 
 
 def write_catalog(folder: Path, entry: str, name: str = "catalog.yaml") -> Path:
@@ -271,6 +277,28 @@ def test_each_scene_draws_a_clip_and_a_frame_and_a_sequence_plays_them_on(rigged
     assert {model_of(scenes[0]).mesh.clip for scenes in scenes_of(only, tmp_path, sequences=range(6))} == {"sway"}
     (views,) = scenes_of(only, tmp_path, "scene.views=3")  # the views of a still scene: one frame
     assert len({model_of(s).mesh for s in views}) == 1 and model_of(views[0]).mesh.frame is not None
+
+
+def test_an_fbx_plays_its_one_animation(rigged, tmp_path):
+    """An FBX has one animation (no named clips): its draws have no clip, and its frames are the bent
+    bar's as the file's extraction has them."""
+    from simgen.assets.environment import load_environment
+    from simgen.assets.meshes import load_mesh
+
+    env = load_environment(rigged / "bender.fbx")
+    lo, hi = env.animation.frames  # Blender's FBX importer may shift them by a frame
+    assert env.clips == () and env.animation.deforming == ("bar",) and hi - lo == 12
+    catalog = write_catalog(rigged, "mesh: bender.fbx\ncategory: bender\nanimation: true", "fbx.yaml")
+    (steps,) = scenes_of(catalog, tmp_path, "sequence.length=3")
+    refs = [model_of(s).mesh for s in steps]
+    assert {r.clip for r in refs} == {None} and [abs(a.frame - b.frame) for a, b in zip(refs, refs[1:])] == [1, 1]
+    assert model_of(steps[0]).asset_id == f"bender/bender_f{refs[0].frame}"
+    at = env.at(hi)
+    assert sorted(p.name for p in at.parts) == ["bar", "knob"]
+    bent = load_mesh(refs[0].at(None, hi))
+    np.testing.assert_allclose(bent.vertices, np.concatenate(  # the parts in the file's order (the FBX's: knob first)
+        [at.meshes[p.mesh.key].vertices @ p.matrix[:3, :3].T + p.matrix[:3, 3] for p in at.parts]))
+    assert bent.bounds[0, 2] < -0.04  # bent: the bottom ring turned
 
 
 def test_the_clip_draws_change_no_other_draw_and_the_recipe_places_the_rest_pose(rigged, tmp_path, monkeypatch):

@@ -235,7 +235,8 @@ def validate_catalog(catalog: Catalog, max_pixels: int = MAX_IMAGE_PIXELS, stric
     """Load every asset mesh, the ground and the distractors once, with their own textures
     checked (at most ``max_pixels`` pixels each, render.max_image_pixels, then decoded), so bad
     assets fail before rendering; an articulated model's catalog entry's joint draws are checked
-    against the model too. A file of a mesh's own look it was loaded without
+    against the model too, and a rigged model's clips against its file
+    (:func:`simgen.assets.rigged.clips_of`). A file of a mesh's own look it was loaded without
     (:attr:`LoadedAsset.problems`) stops it with ``strict`` (materials.own_strict), else is a
     warning, once per mesh and process."""
     for path in catalog_meshes(catalog):

@@ -368,7 +368,8 @@ def played(rigged, tmp_path_factory) -> Path:
     catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nscale: 0.8\nanimation: true", "play.yaml")
     out = tmp_path_factory.mktemp("played") / "out"
     run(set_settings(tiny_settings(out, frames=3, width=96, height=72, samples=1, seed=3),
-                     objects__catalog=str(catalog), objects__count=[1, 1], sequence__length=3))
+                     objects__catalog=str(catalog), objects__count=[1, 1], sequence__length=3,
+                     output__labels=["tracks", "amodal"], output__track_points=200, output__track_background=0.0))
     return out
 
 
@@ -386,7 +387,7 @@ def hits(meta: dict, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.
 
 @pytest.mark.render
 @pytest.mark.slow  # a 3-step render and Blender's exports in a child: ~25 s on 2 cores
-def test_a_played_rigged_models_ids_depth_and_flow_are_as_blender_exports_it(played, rigged, tmp_path):
+def test_a_played_rigged_models_ids_depth_flow_and_tracks_are_as_blender_exports_it(played, rigged, tmp_path):
     from simgen.io.dataset.layout import read_frame
     from simgen.io.files import read_png
 
@@ -435,6 +436,26 @@ def test_a_played_rigged_models_ids_depth_and_flow_are_as_blender_exports_it(pla
         assert epe.max() < 0.01, (direction, k, epe.max())
         checked += int(on.sum())
     assert checked > 500
+    tracks = np.load(played / "tracks" / "000000.npz")  # each track on the model rides its triangle
+    mine = np.flatnonzero(tracks["instance_id"] == iid)
+    assert len(mine) > 100 and (tracks["triangle"][mine] >= 0).all()
+    worst = 0.0
+    for n in mine:
+        q = int(tracks["query_step"][n])
+        meta = frames[q]["meta"]
+        K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+        (u, v) = tracks["query_uv"][n]
+        ray = np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0]) @ w2c[:3, :3]
+        origin = -w2c[:3, :3].T @ w2c[:3, 3]
+        t, tri = intersect(origin, ray[None], world[q].triangles)
+        assert tri[0] >= 0, "a track's query pixel misses the model as Blender exports it"
+        bary = trimesh.triangles.points_to_barycentric(world[q].triangles[tri], origin + t[:, None] * ray)[0]
+        for step, f in enumerate(frames):
+            point = bary @ world[step].vertices[world[step].faces[tri[0]]]
+            K, w2c = np.array(f["meta"]["K"]), np.array(f["meta"]["world_to_camera"])
+            cam = w2c[:3, :3] @ point + w2c[:3, 3]
+            worst = max(worst, float(np.linalg.norm((K @ cam)[:2] / cam[2] - tracks["uv"][n, step])))
+    assert worst < 0.01, worst
 
 
 def model_of_meta(meta: dict) -> dict:

@@ -117,6 +117,7 @@ class Datablocks:
         self.textures: dict[tuple[str, bool], bpy.types.Image] = {}  # meshes' own images, by (file, colour)
         self.own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
         self.environments: set[Path] = set()  # environment files loaded (their meshes are in self.meshes)
+        self.split: dict[str, bpy.types.Mesh] = {}  # a deforming object's mesh split as its labels know it, by name
         self.worlds: dict[Path, bpy.types.World] = {}  # their world shaders, by file
         self.plain: bpy.types.Material | None = None  # for an environment's faces that have no material
 
@@ -145,9 +146,13 @@ class Datablocks:
         if len(v) != len(base.vertices):
             raise SimgenError(f"scene.file={mesh.file}: object {mesh.key!r} has {len(base.vertices)} vertices as "
                               f"Blender reads it here and {len(v)} in its extraction at frame {mesh.frame}")
-        me = base.copy()
+        split = self.split.get(base.name)
+        if split is None:  # split once per object (thousands of triangles take a second): each frame copies it
+            split = self.split[base.name] = base.copy()
+            split.name = f"{base.name}@split"
+            _split_as(split, base)
+        me = split.copy()
         me.name = f"{base.name}@{mesh.frame}" if mesh.clip is None else f"{base.name}@{mesh.clip}@{mesh.frame}"
-        _split_as(me, base)
         me.vertices.foreach_set("co", v.ravel())
         me.update()
         return me
@@ -256,9 +261,10 @@ class Datablocks:
     def close(self) -> None:
         """Remove every datablock made here (whoever showed an image in a node tree unlinks it
         first: :func:`simgen.blender.world.release_images`)."""
-        for me in self.meshes.values():
+        for me in [*self.meshes.values(), *self.split.values()]:
             bpy.data.meshes.remove(me)
         self.meshes.clear()
+        self.split.clear()
         for mat in self.own.values():
             bpy.data.materials.remove(mat)
         self.own.clear()

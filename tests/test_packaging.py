@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 
-MODULE_DISTRIBUTION = {"OpenEXR": "openexr", "mathutils": "bpy", "cycles": "bpy", "addon_utils": "bpy", "pxr": "bpy"}
+MODULE_DISTRIBUTION = {"OpenEXR": "openexr", "mathutils": "bpy", "bmesh": "bpy", "cycles": "bpy", "addon_utils": "bpy", "pxr": "bpy"}
 """Import names that importlib.metadata does not map to their distribution (extension modules,
 ``cycles``: Blender's Cycles add-on inside the bpy wheel, simgen.blender.lens_camera's, and ``pxr``:
 the USD modules the bpy wheel carries beside its Python, simgen.blender.environment's)."""

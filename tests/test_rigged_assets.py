@@ -21,7 +21,7 @@ import pytest
 import trimesh
 
 from conftest import blender_wrote, set_settings, tiny_settings
-from groundtruth import intersect, pixel_centre_rays
+from groundtruth import bending_flow, ridden_track, surface_hits
 from simgen import SimgenError
 
 RIG_SCRIPT = """
@@ -373,18 +373,6 @@ def played(rigged, tmp_path_factory) -> Path:
     return out
 
 
-def hits(meta: dict, mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel centre: the planar depth and triangle of ``mesh`` (world) its ray meets first (inf, -1:
-    none) and the hit's barycentric coordinates on it."""
-    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
-    origin, dirs, _ = pixel_centre_rays(K, w2c, meta["width"], meta["height"])
-    t, tri = intersect(origin, dirs, mesh.triangles)
-    met = tri >= 0
-    bary = np.full((len(tri), 3), np.nan)
-    bary[met] = trimesh.triangles.points_to_barycentric(mesh.triangles[tri[met]], origin + t[met, None] * dirs[met])
-    return t, tri, bary
-
-
 @pytest.mark.render
 @pytest.mark.slow  # a 3-step render and Blender's exports in a child: ~25 s on 2 cores
 def test_a_played_rigged_models_ids_depth_flow_and_tracks_are_as_blender_exports_it(played, rigged, tmp_path):
@@ -406,7 +394,7 @@ def test_a_played_rigged_models_ids_depth_flow_and_tracks_are_as_blender_exports
         for o in meta["objects"]:
             mesh = w if o["instance_id"] == iid else trimesh.load(played / o["mesh"], force="mesh").apply_transform(
                 np.array(o["mesh_to_world"]))
-            t = hits(meta, mesh)[0]
+            t = surface_hits(meta, mesh)[0]
             closer = t < depth
             depth[closer], ids[closer] = t[closer], o["instance_id"]
         ids, depth = ids.reshape(f["instance"].shape), depth.reshape(f["instance"].shape)
@@ -417,18 +405,10 @@ def test_a_played_rigged_models_ids_depth_flow_and_tracks_are_as_blender_exports
         assert (np.abs(f["depth"][both] - depth[both]) / depth[both]).max() < 1e-4
     checked = 0
     for k, other, direction in ((0, 1, "forward"), (1, 2, "forward"), (1, 0, "backward"), (2, 1, "backward")):
-        meta, later = frames[k]["meta"], frames[other]["meta"]
-        _, tri, bary = hits(meta, world[k])
-        corners = world[other].vertices[world[other].faces[np.maximum(tri, 0)]]
-        moved = np.einsum("nk,nkj->nj", np.nan_to_num(bary), corners)
-        K, w2c = np.array(later["K"]), np.array(later["world_to_camera"])
-        cam = moved @ w2c[:3, :3].T + w2c[:3, 3]
-        h, w = meta["height"], meta["width"]
-        expected = ((cam @ K.T)[:, :2] / cam[:, 2:]).reshape(h, w, 2) - np.stack(
-            np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+        expected, met = bending_flow(frames[k]["meta"], frames[other]["meta"], world[k], world[other])
         flow = np.load(played / f"flow_{direction}" / f"{k:06d}.npy")
         valid = read_png(played / f"flow_{direction}_valid" / f"{k:06d}.png") > 0
-        on = (tri.reshape(h, w) >= 0) & (frames[k]["instance"] == iid)
+        on = met & (frames[k]["instance"] == iid)
         assert valid[on].mean() > 0.9
         on &= valid
         assert np.abs(expected[on]).max() > 0.5, "the model barely moved in the image"
@@ -439,22 +419,9 @@ def test_a_played_rigged_models_ids_depth_flow_and_tracks_are_as_blender_exports
     tracks = np.load(played / "tracks" / "000000.npz")  # each track on the model rides its triangle
     mine = np.flatnonzero(tracks["instance_id"] == iid)
     assert len(mine) > 100 and (tracks["triangle"][mine] >= 0).all()
-    worst = 0.0
-    for n in mine:
-        q = int(tracks["query_step"][n])
-        meta = frames[q]["meta"]
-        K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
-        (u, v) = tracks["query_uv"][n]
-        ray = np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0]) @ w2c[:3, :3]
-        origin = -w2c[:3, :3].T @ w2c[:3, 3]
-        t, tri = intersect(origin, ray[None], world[q].triangles)
-        assert tri[0] >= 0, "a track's query pixel misses the model as Blender exports it"
-        bary = trimesh.triangles.points_to_barycentric(world[q].triangles[tri], origin + t[:, None] * ray)[0]
-        for step, f in enumerate(frames):
-            point = bary @ world[step].vertices[world[step].faces[tri[0]]]
-            K, w2c = np.array(f["meta"]["K"]), np.array(f["meta"]["world_to_camera"])
-            cam = w2c[:3, :3] @ point + w2c[:3, 3]
-            worst = max(worst, float(np.linalg.norm((K @ cam)[:2] / cam[2] - tracks["uv"][n, step])))
+    metas = [f["meta"] for f in frames]
+    worst = max(float(np.linalg.norm(uv - tracks["uv"][n, step])) for n in mine for step, (uv, _) in
+                enumerate(ridden_track(metas, world, int(tracks["query_step"][n]), tracks["query_uv"][n])))
     assert worst < 0.01, worst
 
 

@@ -21,12 +21,12 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.assets.appearance import TextureImage
 from simgen.assets.environment import environment_mesh
-from simgen.assets.meshes import load_asset
+from simgen.assets.meshes import load_asset, load_mesh
 from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
 from simgen.blender.own_appearance import COLOR_ATTRIBUTE, UV_MAP, own_material
 from simgen.image_header import check_pixels
-from simgen.scene.meshes import ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, MeshRef, deforms
+from simgen.scene.meshes import ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, MeshRef, deforms, surface
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
@@ -118,17 +118,18 @@ class Datablocks:
         self.own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
         self.environments: set[Path] = set()  # environment files loaded (their meshes are in self.meshes)
         self.split: dict[str, bpy.types.Mesh] = {}  # a deforming object's mesh split as its labels know it, by name
+        self.surfaces: dict[object, tuple[bpy.types.Mesh, MeshRef]] = {}  # surfaces that bend: mesh, the step it holds
         self.worlds: dict[Path, bpy.types.World] = {}  # their world shaders, by file
         self.plain: bpy.types.Material | None = None  # for an environment's faces that have no material
 
     def mesh(self, mesh: MeshRef) -> bpy.types.Mesh:
         """The Blender mesh of an asset file or a generated shape (:func:`mesh_from_ref`),
-        converted once."""
+        converted once; a step of a surface that bends (:func:`~simgen.scene.meshes.deforms`): the
+        one mesh of that surface (:meth:`live`), its vertices moved to the step's."""
+        if deforms(mesh):
+            return self.live(mesh)
         me = self.meshes.get(mesh)
         if me is None:
-            if isinstance(mesh, EnvironmentMesh) and mesh.frame is not None:  # a deforming part at a frame
-                me = self.meshes[mesh] = self.deformed(mesh)
-                return me
             if isinstance(mesh, EnvironmentMesh):
                 self.load_environment(mesh.file)
                 me = self.meshes.get(mesh)
@@ -136,6 +137,29 @@ class Datablocks:
                     raise SimgenError(f"scene.file={mesh.file}: no object {mesh.key!r} in it")
                 return me
             me = self.meshes[mesh] = mesh_from_ref(mesh)
+        return me
+
+    def live(self, mesh: MeshRef) -> bpy.types.Mesh:
+        """The mesh of the surface ``mesh`` is a step of (:func:`~simgen.scene.meshes.surface`), made at
+        its first step, then its vertices moved in place to each new step's: Blender's render keeps
+        some memory for every mesh datablock it has drawn (bpy 5.0.1: about 150 KB a frame for a
+        4,000-vertex mesh made anew every frame, none for one whose vertices move)."""
+        key = surface(mesh)
+        held = self.surfaces.get(key)
+        if held is None:
+            me = self.deformed(mesh) if isinstance(mesh, EnvironmentMesh) else mesh_from_ref(mesh)
+            self.surfaces[key] = me, mesh
+            return me
+        me, at = held
+        if at is not mesh and at != mesh:
+            v = np.asarray((environment_mesh(mesh) if isinstance(mesh, EnvironmentMesh) else load_mesh(mesh)).vertices,
+                           np.float32)
+            if len(v) != len(me.vertices):
+                raise SimgenError(f"{mesh.stem}: {len(v)} vertices at this step, {len(me.vertices)} at an earlier "
+                                  "one; a surface that bends keeps its vertices")
+            me.vertices.foreach_set("co", v.ravel())
+            me.update()
+            self.surfaces[key] = me, mesh
         return me
 
     def deformed(self, mesh: EnvironmentMesh) -> bpy.types.Mesh:
@@ -152,7 +176,7 @@ class Datablocks:
             split.name = f"{base.name}@split"
             _split_as(split, base)
         me = split.copy()
-        me.name = f"{base.name}@{mesh.frame}" if mesh.clip is None else f"{base.name}@{mesh.clip}@{mesh.frame}"
+        me.name = f"{base.name}@bent"
         me.vertices.foreach_set("co", v.ravel())
         me.update()
         return me
@@ -204,10 +228,13 @@ class Datablocks:
         environment's deformed frames) not in ``keep`` (the scene now built): a new shape or pose
         per frame must not pile up in Blender's memory (a model's links, drawn at every pose, are
         built once and kept)."""
-        for ref in [r for r in self.meshes if (isinstance(r, (GeneratedMesh, ArticulatedMesh, ClothMesh)) or
-                                               deforms(r)) and r not in keep]:
+        for ref in [r for r in self.meshes if isinstance(r, (GeneratedMesh, ArticulatedMesh, ClothMesh))
+                    and r not in keep]:
             if self.meshes[ref].users == 0:  # one an object of the last frame still uses goes at the next build
                 bpy.data.meshes.remove(self.meshes.pop(ref))
+        held = {surface(r) for r in keep if deforms(r)}
+        for key in [k for k in self.surfaces if k not in held and self.surfaces[k][0].users == 0]:
+            bpy.data.meshes.remove(self.surfaces.pop(key)[0])
 
     def image(self, path: Path) -> bpy.types.Image:
         """The image datablock of ``path`` (an HDRI or a texture), loaded once per backend and
@@ -261,10 +288,11 @@ class Datablocks:
     def close(self) -> None:
         """Remove every datablock made here (whoever showed an image in a node tree unlinks it
         first: :func:`simgen.blender.world.release_images`)."""
-        for me in [*self.meshes.values(), *self.split.values()]:
+        for me in [*self.meshes.values(), *self.split.values(), *(me for me, _ in self.surfaces.values())]:
             bpy.data.meshes.remove(me)
         self.meshes.clear()
         self.split.clear()
+        self.surfaces.clear()
         for mat in self.own.values():
             bpy.data.materials.remove(mat)
         self.own.clear()

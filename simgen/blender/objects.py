@@ -10,7 +10,7 @@ from mathutils import Matrix
 from simgen.blender.datablocks import Datablocks
 from simgen.blender.materials import pbr_coordinates, scene_material
 from simgen.blender.own_appearance import JITTER_PROPS
-from simgen.scene.meshes import GeneratedMesh
+from simgen.scene.meshes import GeneratedMesh, surface
 from simgen.scene.data import Light, SceneObject
 
 
@@ -45,10 +45,11 @@ def keep_object(coll: bpy.types.Collection, o: SceneObject, blocks: Datablocks,
     """Link (once) an object of an environment's part ``o`` (its mesh with the file's materials)
     into ``coll`` and keep it in ``kept`` for the next frames, which change only what differs (its
     pose, instance id, shadow): Cycles then syncs nothing of it again. Returns its key in ``kept``."""
-    key = (o.mesh, o.name)
+    key = (surface(o.mesh), o.name)  # a part that bends: one object, its mesh's vertices moved (Datablocks.live)
     ob = kept.get(key)
+    me = blocks.mesh(o.mesh)
     if ob is None:
-        ob = kept[key] = bpy.data.objects.new(o.name, blocks.mesh(o.mesh))
+        ob = kept[key] = bpy.data.objects.new(o.name, me)
         ob.matrix_world = Matrix(o.mesh_to_world.tolist())
         coll.objects.link(ob)
     elif not np.allclose(np.array(ob.matrix_world), o.mesh_to_world, atol=1e-7):

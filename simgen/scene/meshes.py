@@ -15,6 +15,7 @@ Every kind is named alike: each has a Path's ``stem`` and ``name``, so object na
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,17 @@ def deforms(mesh: MeshRef) -> bool:
     its labels follow its vertices at each step (the step's ``models/`` file) rather than one rigid motion."""
     return isinstance(mesh, (EnvironmentMesh, RiggedMesh)) and mesh.frame is not None \
         or isinstance(mesh, ClothMesh) and mesh.vertices is not None
+
+
+def surface(mesh: MeshRef) -> object:
+    """What the steps of a surface that bends (:func:`deforms`) have in common, the same at every
+    step (the object of an environment file, the rigged model, the cloth), hashable; any other
+    mesh is its own. The renderer keeps one mesh per surface and moves its vertices."""
+    if isinstance(mesh, (EnvironmentMesh, RiggedMesh)):
+        return dataclasses.replace(mesh, clip=None, frame=None)
+    if isinstance(mesh, ClothMesh):
+        return ("cloth", mesh.key)
+    return mesh
 
 
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:

@@ -31,7 +31,7 @@ from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
 from simgen.progress import Progress
 from simgen.recipes import SHORTFALL, Recipe
-from simgen.sampling.cloth import draped, has_cloth
+from simgen.sampling.cloth import draped, dropped, has_cloth
 from simgen.sampling.random import render_seed
 
 log = logging.getLogger("simgen.pipeline")
@@ -191,6 +191,7 @@ class FrameLoop:
         where they rest and as they move: each step with the sheet where the simulation has it."""
         if self.worker is not None:
             self.worker.drain()  # as settle: no Blender evaluation while a worker thread runs
+        scenes = dropped(scenes)  # over the objects where they rest (scene.placement=physics settled them)
         runs = self.backend.drape(scenes)
         self._built = None
         for o in scenes[0].objects:

@@ -65,25 +65,42 @@ def with_cloth(scenes: list[Scene], settings, catalog, rng: np.random.Generator)
     first = scenes[0].objects
     if not first:
         return scenes
-    under = [x for x in first if x.category_id != 0] or [x for x in first if x.role not in ("environment", "wall")]
-    centre = np.mean([x.mesh_to_world[:3, 3] for x in under], axis=0) if under else np.zeros(3)
-    top = max((_top(x) for x in under), default=0.0)
-    drop = uniform(rng, o.cloth_drop)
-    turn = rng.uniform(0.0, 2.0 * np.pi)
-    pose = np.eye(4)
-    pose[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
-    bulge = POUCH_BULGE * min(cloth.size) if cloth.shape == "pouch" else 0.0  # a pouch's underside hangs below
-    pose[:3, 3] = [centre[0], centre[1], top + drop + cloth.thickness + bulge]
+    drop, turn = uniform(rng, o.cloth_drop), rng.uniform(0.0, 2.0 * np.pi)
     iid = max(x.instance_id for x in first) + 1
     if iid > MAX_INSTANCE_ID:
         raise SimgenError(f"a cloth needs instance id {iid}, more than the {MAX_INSTANCE_ID} a frame holds; "
                           "lower objects.count")
     key = f"cloth_{int(rng.integers(0, 2 ** 32)):08x}"
-    obj = SceneObject(name=key, mesh=ClothMesh(cloth, key, settle=o.cloth_settle), mesh_to_world=pose,
-                      instance_id=iid, category_id=category, material=material, role="cloth")
     record = {**cloth.to_dict(), "key": key, "drop": drop, "turn_deg": float(np.degrees(turn)),
-              "mesh_to_world": pose.tolist(), "settle_frames": o.cloth_settle, "fps": CLOTH_FPS}
-    return [dataclasses.replace(s, objects=[*s.objects, obj], params={**s.params, "cloth": record}) for s in scenes]
+              "settle_frames": o.cloth_settle, "fps": CLOTH_FPS}
+    obj = SceneObject(name=key, mesh=ClothMesh(cloth, key, settle=o.cloth_settle), mesh_to_world=np.eye(4),
+                      instance_id=iid, category_id=category, material=material, role="cloth")
+    return dropped([dataclasses.replace(s, objects=[*s.objects, obj], params={**s.params, "cloth": record})
+                    for s in scenes])
+
+
+def dropped(scenes: list[Scene]) -> list[Scene]:
+    """``scenes`` with their unsimulated cloth where it is dropped from (its record's ``drop`` and
+    ``turn_deg``): flat, over the centre of the annotated objects of the first step (every object but
+    the environment's and the walls where none is annotated), ``drop`` metres above the highest one's
+    top (a pouch's underside hanging below it). Made again once scene.placement=physics has settled
+    the objects, so the cloth falls on them where they rest; the record gets the pose."""
+    record = scenes[0].params["cloth"]
+    cloth = next(x for x in scenes[0].objects if isinstance(x.mesh, ClothMesh))
+    others = [x for x in scenes[0].objects if x is not cloth]
+    under = [x for x in others if x.category_id != 0] or [x for x in others if x.role not in ("environment", "wall")]
+    centre = np.mean([x.mesh_to_world[:3, 3] for x in under], axis=0) if under else np.zeros(3)
+    top = max((_top(x) for x in under), default=0.0)
+    sheet = cloth.mesh.cloth
+    turn = np.radians(record["turn_deg"])
+    pose = np.eye(4)
+    pose[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+    bulge = POUCH_BULGE * min(sheet.size) if sheet.shape == "pouch" else 0.0  # a pouch's underside hangs below
+    pose[:3, 3] = [centre[0], centre[1], top + record["drop"] + sheet.thickness + bulge]
+    placed = dataclasses.replace(cloth, mesh_to_world=pose)
+    return [dataclasses.replace(s, objects=[placed if x.instance_id == cloth.instance_id else x for x in s.objects],
+                                params={**s.params, "cloth": {**record, "mesh_to_world": pose.tolist()}})
+            for s in scenes]
 
 
 def _top(obj: SceneObject) -> float:

@@ -34,7 +34,7 @@ import trimesh
 
 from groundtruth import box_distance
 from simgen.errors import SimgenError
-from simgen.scene.cloth import MAX_VERTICES, Cloth, ClothRun, check_exploded, grid, max_resolution, sheet
+from simgen.scene.cloth import CABLE_SIDES, MAX_VERTICES, Cloth, ClothRun, check_exploded, grid, max_resolution, sheet
 
 ROOT = Path(__file__).resolve().parents[1]
 BOX_TOP = 0.3
@@ -189,10 +189,22 @@ def test_a_pouch_is_two_sheets_sewn_into_one_closed_surface(size, resolution):
     assert (v[:len(flat), 2] >= 0).all() and (v[len(flat):, 2] < 0).all()
 
 
+def test_a_cable_is_a_closed_tube_along_x():
+    """Closed and outward; its rings along X at the cable's length, each a circle of its diameter."""
+    cloth = Cloth(size=(0.8, 0.02), resolution=20, shape="cable")
+    v, f = sheet(cloth)
+    m = trimesh.Trimesh(v, f, process=False)
+    assert len(v) == cloth.vertex_count == 21 * CABLE_SIDES + 2
+    assert m.is_watertight and m.is_winding_consistent and m.volume > 0 and (m.area_faces > 0).all()
+    rings = v[:-2].reshape(21, CABLE_SIDES, 3)
+    np.testing.assert_allclose(rings[:, :, 0], np.linspace(-0.4, 0.4, 21)[:, None] + 0 * rings[:, :, 0])
+    np.testing.assert_allclose(np.hypot(rings[..., 1], rings[..., 2]), 0.01)
+
+
 def test_a_pouch_needs_two_quads_across():
     with pytest.raises(ValueError, match=r"^cloth\.resolution=3: a pouch of size \(1\.0, 0\.1\) would have 1 quad"):
         Cloth(size=(1.0, 0.1), resolution=3, shape="pouch")
-    with pytest.raises(ValueError, match=r"^cloth\.shape='bag': must be one of sheet, pouch"):
+    with pytest.raises(ValueError, match=r"^cloth\.shape='bag': must be one of sheet, pouch, cable"):
         Cloth(shape="bag")
 
 
@@ -212,6 +224,24 @@ def test_a_pouch_fills_with_its_pressure_and_rests_on_the_box():
         volumes[pressure] = trimesh.Trimesh(v, f, process=False).volume
     start = trimesh.Trimesh(*sheet(Cloth(size=(0.4, 0.3), resolution=12, shape="pouch")), process=False).volume
     assert volumes[20.0] > 2 * volumes[0.0] and volumes[20.0] > start
+
+
+@pytest.mark.render
+def test_a_cable_drapes_over_the_box():
+    """A 0.8 m cable dropped across the box: at rest, its middle on the box's top, both ends down
+    near the ground, never inside the box or under the ground, still round (most of its volume)."""
+    from simgen.blender.cloth import simulate
+
+    cloth = Cloth(size=(0.8, 0.02), resolution=32, shape="cable", pressure=5.0, mass=0.05, thickness=0.005)
+    run = simulate(cloth, turned_pose(at=(0.0, 0.0, 0.4)), [box_mesh()], steps=1, settle=72)
+    v = run.vertices[-1]
+    rings = v[:-2].reshape(33, CABLE_SIDES, 3)
+    assert run.settled
+    assert BOX_TOP <= rings[16, :, 2].mean() <= BOX_TOP + 0.03  # the middle ring on the box
+    assert (rings[[0, -1], :, 2].mean(axis=1) < 0.15).all()  # the ends hang down
+    assert box_distance(v, BOX_TO_WORLD).min() >= 0.5 * cloth.thickness and v[:, 2].min() >= 0.5 * cloth.thickness
+    start = trimesh.Trimesh(*sheet(cloth), process=False).volume
+    assert trimesh.Trimesh(v, sheet(cloth)[1], process=False).volume > 0.4 * start
 
 
 @pytest.mark.render

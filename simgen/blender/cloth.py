@@ -134,7 +134,7 @@ def built(cloth: Cloth, mesh_to_world: np.ndarray, colliders: list[tuple[np.ndar
         s.quality, s.mass, s.air_damping = cloth.quality, cloth.mass, cloth.air_damping
         s.tension_stiffness = s.compression_stiffness = cloth.tension
         s.shear_stiffness, s.bending_stiffness = cloth.shear, cloth.bending
-        if cloth.shape == "pouch":  # closed: its volume pushes out
+        if cloth.shape in ("pouch", "cable"):  # closed: its volume pushes out
             s.use_pressure, s.uniform_pressure_force = True, cloth.pressure
         c = mod.collision_settings
         c.use_collision, c.distance_min, c.friction = True, cloth.thickness, cloth.friction

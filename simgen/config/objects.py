@@ -51,13 +51,16 @@ class ObjectsConfig:
     simulated frame (1/24 s) a step; every label follows its vertices at each step exactly. Its
     draws (size, stiffness, mass, drop) and the simulation's report are in the meta's
     ``params.cloth``. 0 = no cloth."""
-    cloth_shapes: list[str] = setting(["sheet"], choices=("sheet", "pouch"), example="[sheet, pouch]")
-    """What the cloth is, drawn uniformly from these: sheet (a towel, a tarp over a pile) or pouch
+    cloth_shapes: list[str] = setting(["sheet"], choices=("sheet", "pouch", "cable"), example="[sheet, pouch, cable]")
+    """What the cloth is, drawn uniformly from these: sheet (a towel, a tarp over a pile), pouch
     (a closed soft package: a bag, a pillow, two sheets sewn at their edges and filled by
-    objects.cloth_pressure)."""
+    objects.cloth_pressure) or cable (a thin soft tube: a cable, a hose, a rope, its length drawn
+    from objects.cloth_size, its diameter from objects.cloth_cable_diameter)."""
     cloth_pressure: list[float] = span([2.0, 20.0], ge=0.0, le=10000.0)
-    """A pouch's inner pressure (Blender's cloth pressure): 0 lies flat as an empty bag, 20 is
-    plump."""
+    """A pouch's or a cable's inner pressure (Blender's cloth pressure): 0 lies flat as an empty
+    bag, 20 is plump."""
+    cloth_cable_diameter: list[float] = span([0.008, 0.03], gt=0.0, le=1.0)
+    """A cable's diameter (m), drawn uniformly."""
     cloth_size: list[float] = span([0.3, 0.8], gt=0.0, le=10.0)
     """Each side of the sheet (m), drawn uniformly in this range."""
     cloth_resolution: int = setting(24, ge=1, le=199)

@@ -57,10 +57,13 @@ def with_cloth(scenes: list[Scene], settings, catalog, rng: np.random.Generator)
     bending = math.exp(uniform(rng, [math.log(max(b, 1e-6)) for b in o.cloth_bending]))
     shapes = list(o.cloth_shapes)
     shape = shapes[int(rng.integers(len(shapes)))] if len(shapes) > 1 else shapes[0]  # one: nothing drawn
-    cloth = Cloth(size=(uniform(rng, o.cloth_size), uniform(rng, o.cloth_size)), resolution=o.cloth_resolution,
+    along = uniform(rng, o.cloth_size)
+    across = uniform(rng, o.cloth_cable_diameter if shape == "cable" else o.cloth_size)  # a cable's: its diameter
+    cloth = Cloth(size=(along, across), resolution=o.cloth_resolution,
                   mass=uniform(rng, o.cloth_mass), tension=uniform(rng, o.cloth_tension), bending=bending,
                   friction=uniform(rng, o.cloth_friction), shape=shape,
-                  pressure=uniform(rng, o.cloth_pressure) if shape == "pouch" else 0.0)
+                  pressure=uniform(rng, o.cloth_pressure) if shape != "sheet" else 0.0,
+                  thickness=min(Cloth.thickness, across / 2) if shape == "cable" else Cloth.thickness)
     material = sample_material(settings.materials, rng)
     first = scenes[0].objects
     if not first:
@@ -95,7 +98,7 @@ def dropped(scenes: list[Scene]) -> list[Scene]:
     turn = np.radians(record["turn_deg"])
     pose = np.eye(4)
     pose[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
-    bulge = POUCH_BULGE * min(sheet.size) if sheet.shape == "pouch" else 0.0  # a pouch's underside hangs below
+    bulge = {"pouch": POUCH_BULGE * min(sheet.size), "cable": sheet.size[1] / 2}.get(sheet.shape, 0.0)  # below it
     pose[:3, 3] = [centre[0], centre[1], top + record["drop"] + sheet.thickness + bulge]
     placed = dataclasses.replace(cloth, mesh_to_world=pose)
     return [dataclasses.replace(s, objects=[placed if x.instance_id == cloth.instance_id else x for x in s.objects],

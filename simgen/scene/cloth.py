@@ -22,8 +22,11 @@ MAX_VERTICES = 40_000
 """The most vertices a sheet may have (a 199x199-quad square): Blender's cloth solver costs
 about linearly in vertices and a bigger sheet takes minutes a scene."""
 
-SHAPES = ("sheet", "pouch")
+SHAPES = ("sheet", "pouch", "cable")
 """What a cloth is: :attr:`Cloth.shape`."""
+
+CABLE_SIDES = 8
+"""Vertices around a cable's ring."""
 
 POUCH_BULGE = 0.15
 """A pouch starts as two sheets bulging apart by this fraction of its shorter side at the middle
@@ -80,8 +83,10 @@ class Cloth:
     default of 2 the corners of a 1 m sheet dropped from 0.5 m went through the ground."""
     shape: str = "sheet"
     """``sheet``: a flat sheet (a towel, a tarp); ``pouch``: a closed soft package (a bag, a
-    pillow, a pouch), two such sheets sewn at their edges and filled by :attr:`pressure`
-    (:func:`sheet` gives both)."""
+    pillow, a pouch), two such sheets sewn at their edges and filled by :attr:`pressure`;
+    ``cable``: a thin closed tube (a cable, a hose, a rope) along local X, ``size`` its length and
+    diameter, :attr:`resolution` rings along it, kept round by :attr:`pressure` (:func:`sheet`
+    gives each)."""
     pressure: float = 5.0
     """A pouch's inner pressure (``uniform_pressure_force``, Blender's units): 0 lies flat, higher
     fills it rounder and stiffer."""
@@ -136,11 +141,15 @@ class Cloth:
     @property
     def vertex_count(self) -> int:
         nx, ny = grid(self)
+        if self.shape == "cable":
+            return (nx + 1) * ny + 2
         return (nx + 1) * (ny + 1) + (self.shape == "pouch") * (nx - 1) * (ny - 1)
 
 
 def grid(cloth: Cloth) -> tuple[int, int]:
-    """Quads along the sheet's local X and Y."""
+    """Quads along the sheet's local X and Y (a cable's: along its length, around it)."""
+    if cloth.shape == "cable":
+        return cloth.resolution, CABLE_SIDES
     sx, sy = cloth.size
     long, short = max(sx, sy), min(sx, sy)
     n_short = max(1, round(cloth.resolution * short / long))
@@ -172,6 +181,8 @@ def sheet(cloth: Cloth) -> tuple[np.ndarray, np.ndarray]:
     triangles ``(a, b, d)`` and ``(a, d, c)`` (triangles ``2 * (j * nx + i)`` and the next):
     one fixed diagonal, so the pure side and Cycles agree on the surface.
     """
+    if cloth.shape == "cable":
+        return _cable(cloth)
     nx, ny = grid(cloth)
     sx, sy = cloth.size
     x = np.linspace(-sx / 2, sx / 2, nx + 1)
@@ -209,6 +220,29 @@ def _pouch(top: np.ndarray, faces: np.ndarray, nx: int, ny: int, cloth: Cloth) -
     under[edge, 0] = np.stack([a[edge], b[edge], c[edge]], 1)
     under[edge, 1] = np.stack([b[edge], d[edge], c[edge]], 1)
     return np.concatenate([up, down]), np.concatenate([faces, index[under.reshape(-1, 3)][:, ::-1]])
+
+
+def _cable(cloth: Cloth) -> tuple[np.ndarray, np.ndarray]:
+    """A closed tube along local X: ``resolution + 1`` rings of :data:`CABLE_SIDES` vertices (ring
+    ``i``'s vertex ``k`` is ``i * CABLE_SIDES + k``, at angle ``2 pi k / CABLE_SIDES`` about X from +Y
+    towards +Z), then the two end caps' centres; triangles outward."""
+    n, sides = cloth.resolution, CABLE_SIDES
+    length, radius = cloth.size[0], cloth.size[1] / 2
+    x = np.linspace(-length / 2, length / 2, n + 1)
+    angle = 2 * np.pi * np.arange(sides) / sides
+    rings = np.stack([np.repeat(x, sides), np.tile(radius * np.cos(angle), n + 1),
+                      np.tile(radius * np.sin(angle), n + 1)], axis=1)
+    vertices = np.concatenate([rings, [[-length / 2, 0.0, 0.0], [length / 2, 0.0, 0.0]]])
+    i, k = np.meshgrid(np.arange(n), np.arange(sides), indexing="ij")
+    a = (i * sides + k).ravel()
+    b = (i * sides + (k + 1) % sides).ravel()
+    c, d = a + sides, b + sides
+    side = np.stack([np.stack([a, b, d], 1), np.stack([a, d, c], 1)], axis=1).reshape(-1, 3)
+    ring = np.arange(sides)
+    start, end = len(rings), len(rings) + 1
+    caps = np.concatenate([np.stack([np.full(sides, start), (ring + 1) % sides, ring], 1),
+                           np.stack([np.full(sides, end), n * sides + ring, n * sides + (ring + 1) % sides], 1)])
+    return vertices, np.concatenate([side, caps]).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from simgen.sampling.random import uniform
 from simgen.scene.cloth import POUCH_BULGE, Cloth, ClothRun
 from simgen.scene.data import MAX_INSTANCE_ID, Scene, SceneObject
 from simgen.scene.meshes import ClothMesh
+from simgen.scene.transforms import rigid, rot_z
 
 CLOTH_STREAM = 0x434C54
 """The cloth draws' stream (:func:`simgen.sampling.random.stream_rng`): a cloth changes no other draw."""
@@ -95,11 +96,9 @@ def dropped(scenes: list[Scene]) -> list[Scene]:
     centre = np.mean([x.mesh_to_world[:3, 3] for x in under], axis=0) if under else np.zeros(3)
     top = max((_top(x) for x in under), default=0.0)
     sheet = cloth.mesh.cloth
-    turn = np.radians(record["turn_deg"])
-    pose = np.eye(4)
-    pose[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
     bulge = {"pouch": POUCH_BULGE * min(sheet.size), "cable": sheet.size[1] / 2}.get(sheet.shape, 0.0)  # below it
-    pose[:3, 3] = [centre[0], centre[1], top + record["drop"] + sheet.thickness + bulge]
+    pose = rigid(rot_z(np.radians(record["turn_deg"])),
+                 [centre[0], centre[1], top + record["drop"] + sheet.thickness + bulge])
     placed = dataclasses.replace(cloth, mesh_to_world=pose)
     return [dataclasses.replace(s, objects=[placed if x.instance_id == cloth.instance_id else x for x in s.objects],
                                 params={**s.params, "cloth": {**record, "mesh_to_world": pose.tolist()}})
@@ -118,11 +117,11 @@ def draped(scenes: list[Scene], runs: dict[int, ClothRun]) -> list[Scene]:
     """``scenes`` with each cloth (by instance id in ``runs``) where its simulation has it at each
     step (mesh_to_world the identity), the simulation's report in ``params["cloth"]``."""
     out = []
+    report = next(iter(runs.values())).to_dict() if runs else {}
     for step, scene in enumerate(scenes):
         objects = [dataclasses.replace(x, mesh=dataclasses.replace(x.mesh, vertices=runs[x.instance_id].vertices[step],
                                                                       step=step), mesh_to_world=np.eye(4))
                    if x.instance_id in runs else x for x in scene.objects]
-        report = next(iter(runs.values())).to_dict() if runs else {}
         out.append(dataclasses.replace(scene, objects=objects,
                                        params={**scene.params, "cloth": {**scene.params.get("cloth", {}), **report}}))
     return out

@@ -370,3 +370,26 @@ def ridden_track(metas: list[dict], meshes: list[trimesh.Trimesh], step: int, uv
         first = min(intersect(eye, (point - eye)[None], m.triangles)[0][0] for m in (meshes[k], *occluders(k)))
         out.append((at, bool(inside and first >= 1 - 1e-3 and side * normal @ (eye - point) > 0)))  # t = 1: the point
     return out
+
+
+def bending_flow_errors(root: Path, metas: list[dict], meshes: list[trimesh.Trimesh], instances: list[np.ndarray],
+                        iid: int, pairs) -> list[dict]:
+    """Per (step, other step, direction) of ``pairs``: the dataset's flow file of that step against
+    :func:`bending_flow` on the pixels of instance ``iid`` whose ray meets its mesh there: how many
+    such pixels (``met``), the share of them the flow's validity keeps (``valid_share``), how many it
+    keeps (``valid``), the largest expected motion (``motion``, px) and end-point error (``epe``,
+    px) on those it keeps."""
+    from simgen.io.files import read_png
+
+    out = []
+    for k, other, direction in pairs:
+        expected, met = bending_flow(metas[k], metas[other], meshes[k], meshes[other])
+        flow = np.load(Path(root) / f"flow_{direction}" / f"{k:06d}.npy")
+        valid = read_png(Path(root) / f"flow_{direction}_valid" / f"{k:06d}.png") > 0
+        on = met & (instances[k] == iid)
+        kept = on & valid
+        out.append({"met": int(on.sum()), "valid_share": float(valid[on].mean()) if on.any() else 0.0,
+                    "valid": int(kept.sum()),
+                    "motion": float(np.abs(expected[kept]).max()) if kept.any() else 0.0,
+                    "epe": float(np.linalg.norm(flow[kept] - expected[kept], axis=-1).max()) if kept.any() else 0.0})
+    return out

@@ -301,35 +301,89 @@ def test_an_fbx_plays_its_one_animation(rigged, tmp_path):
     assert bent.bounds[0, 2] < -0.04  # bent: the bottom ring turned
 
 
-def test_the_clip_draws_change_no_other_draw_and_the_recipe_places_the_rest_pose(rigged, tmp_path, monkeypatch):
-    """The clip and frame come from a stream of their own: the scene drawn with the entry rigged is the
-    scene drawn without them (the same placement, camera, lights, materials). The recipe places
-    the rest pose: its lowest point on the ground; a drawn frame's lowest point lies off it by how far
-    the pose reaches below or above the rest pose's (the bent bar: 4.8 cm in its own units, 3.8 cm at scale 0.8, down at
-    its last frame)."""
-    from simgen.assets.meshes import load_mesh
-    from simgen.scene.meshes import RiggedMesh
+def outline(points: np.ndarray) -> np.ndarray:
+    """The corners of the convex hull of 2D ``points``, counter-clockwise (Andrew's monotone chain)."""
+    pts = sorted(map(tuple, np.round(points, 12)))
 
-    from simgen.pipeline import frames
+    def half(ps):
+        out: list = []
+        for q in ps:
+            while len(out) > 1 and np.cross(np.subtract(out[-1], out[-2]), np.subtract(q, out[-2])) <= 0:
+                out.pop()
+            out.append(q)
+        return out[:-1]
+
+    return np.array(half(pts) + half(pts[::-1]))
+
+
+def apart(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the convex polygons ``a`` and ``b`` (corners in order) are disjoint: some edge normal
+    of either separates them (the separating axis theorem)."""
+    for poly in (a, b):
+        for p, q in zip(poly, np.roll(poly, -1, axis=0)):
+            n = np.array([q[1] - p[1], p[0] - q[0]])
+            if (a @ n).max() < (b @ n).min() or (b @ n).max() < (a @ n).min():
+                return True
+    return False
+
+
+def test_the_recipe_places_the_drawn_pose_on_the_ground_apart_from_the_others(rigged, tmp_path):
+    """The clip and frame are drawn when the recipe picks the model, so it is placed as it is rendered:
+    at every drawn frame the posed model's lowest point lies on the ground (z = 0, within 1e-6 m), and
+    no two models overlap (the outlines of their posed meshes seen from above are disjoint, so they
+    cannot interpenetrate). The draws reach frames whose lowest point and outline differ from the
+    rest pose's (the bent bar reaches 4.8 cm below it in its own units): placed by the rest pose,
+    those would sink into the ground. In a sequence the first step's shape places it; the clip then
+    moves it from there (the pose is kept)."""
+    from simgen.assets.meshes import load_mesh
 
     catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nscale: 0.8\nanimation: true", "all.yaml")
-    drawn = scenes_of(catalog, tmp_path, "objects.count=[1,3]", sequences=range(3))
-    monkeypatch.setattr(frames, "with_clips", lambda scenes, length, rng: scenes)
-    for (scene,), (plain,) in zip(drawn, scenes_of(catalog, tmp_path, "objects.count=[1,3]", sequences=range(3))):
-        assert [isinstance(o.mesh, RiggedMesh) and o.mesh.frame is not None for o in scene.objects] == \
-            [o.category_id == 1 for o in scene.objects]
-        rested = [dataclasses.replace(o, mesh=dataclasses.replace(o.mesh, clip=None, frame=None),
-                                      asset_id="bender/bender") if o.category_id == 1 else o for o in scene.objects]
-        assert same(rested, plain.objects) and same(scene.camera, plain.camera)
-        assert same(scene.lights, plain.lights) and same(scene.world, plain.world)
-    for (scene,) in drawn:
-        o = next(o for o in scene.objects if o.category_id == 1)
-        rest = dataclasses.replace(o.mesh, clip=None, frame=None)
-        assert rest == RiggedMesh(rigged / "bender.glb")
-        world = lambda m: load_mesh(m).vertices @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]  # noqa: E731
-        assert abs(world(rest)[:, 2].min()) < 1e-6  # the rest pose stands on the ground (z = 0)
-    bent = world(rest.at("bend", 13))[:, 2].min() / o.mesh_to_world[2, 2]
-    assert bent == pytest.approx(-0.1 * np.sin(0.5), abs=1e-4)  # the bottom ring turned 0.5 rad about its middle
+    sinks, wider, pairs = [], [], 0
+    for scenes in scenes_of(catalog, tmp_path, "objects.count=[3,3]", "sequence.length=2", sequences=range(6)):
+        models = [o for o in scenes[0].objects if o.category_id == 1]
+        assert models and all(o.mesh.frame is not None for o in models)
+        seen = []
+        for o in models:
+            world = lambda m: load_mesh(m).vertices @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]  # noqa: E731
+            posed, rest = world(o.mesh), world(dataclasses.replace(o.mesh, clip=None, frame=None))
+            assert abs(posed[:, 2].min()) < 1e-6, (o.mesh, posed[:, 2].min())  # on the ground, as it is rendered
+            sinks.append(rest[:, 2].min())  # where the rest pose would have its lowest point
+            centre = lambda v: v[:, :2].min(axis=0) / 2 + v[:, :2].max(axis=0) / 2  # noqa: E731
+            wider.append(np.linalg.norm(posed[:, :2] - centre(posed), axis=1).max()
+                         - np.linalg.norm(rest[:, :2] - centre(rest), axis=1).max())
+            seen.append(outline(posed[:, :2]))
+        for i in range(len(seen)):
+            for j in range(i):
+                assert apart(seen[i], seen[j]), "two rigged models overlap as they are rendered"
+                pairs += 1
+        second = {o.instance_id: o for o in scenes[1].objects}
+        assert all(np.array_equal(second[o.instance_id].mesh_to_world, o.mesh_to_world) for o in models)
+    assert pairs >= 6
+    assert max(sinks) > 0.01, "no drawn frame whose rest pose would float: nothing tested"
+    assert max(wider) > 0.05, "no drawn frame that widens the outline: nothing tested"
+
+
+def test_a_posed_model_plays_on_with_no_draw_and_one_placed_with_no_frame_gets_one(rigged, tmp_path):
+    """with_clips plays a model the recipe posed on from its frame, drawing nothing; a model a recipe
+    placed itself straight from the catalog (no frame) gets a clip and a frame drawn after it (on a
+    stream of its own) and is played on alike, its asset key following the frame."""
+    from simgen.sampling.random import stream_rng
+    from simgen.sampling.rigged import CLIP_STREAM, with_clips
+
+    catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nanimation: true", "all.yaml")
+    (scenes,) = scenes_of(catalog, tmp_path, "sequence.length=3")
+    first = model_of(scenes[0])
+
+    def each_step(mesh, asset_id):
+        return [dataclasses.replace(s, objects=[dataclasses.replace(o, mesh=mesh, asset_id=asset_id)
+                                                if o.category_id == 1 else o for o in s.objects]) for s in scenes]
+
+    assert same(with_clips(each_step(first.mesh, first.asset_id), 3, None), scenes)  # None: nothing is drawn
+    bare = dataclasses.replace(first.mesh, clip=None, frame=None)
+    drawn = [model_of(s) for s in with_clips(each_step(bare, "bender/bender"), 3, stream_rng(0, 0, CLIP_STREAM))]
+    frames = [o.mesh.frame for o in drawn]
+    assert len({o.mesh.clip for o in drawn}) == 1 and all(abs(a - b) == 1 for a, b in zip(frames, frames[1:]))
+    assert [o.asset_id for o in drawn] == [f"bender/bender_{drawn[0].mesh.clip}_f{f}" for f in frames]
 
 
 def test_a_file_that_moves_nothing_a_clip_it_lacks_and_a_part_that_changes_are_one_line(rigged, monkeypatch):

@@ -64,7 +64,8 @@ in the link's frame), so they follow the joints.
 
 A rigged model's entry (``animation: true``: a glTF or FBX file) has the asset path
 :class:`~simgen.scene.meshes.RiggedMesh`, every part of the file as one mesh in the file's world
-frame, with no clip or frame yet: :func:`simgen.sampling.rigged.with_clips` draws them per scene.
+frame, with no clip or frame yet: a recipe's :func:`simgen.sampling.objects.pick_objects` draws them
+per scene, before the model is placed.
 Its surface bends, so it gives neither symmetries nor keypoints; its own materials are not kept (it
 is drawn a material as any catalog object whose file has none).
 """

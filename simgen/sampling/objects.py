@@ -11,7 +11,7 @@ import numpy as np
 from simgen.assets import Asset, Catalog
 from simgen.assets import parametric
 from simgen.config import ObjectsConfig
-from simgen.scene.meshes import ArticulatedMesh, JointDraw, MeshRef, as_mesh_ref
+from simgen.scene.meshes import ArticulatedMesh, JointDraw, MeshRef, RiggedMesh, as_mesh_ref
 from simgen.scene.data import Scene
 from simgen.sampling.classes import pick_assets
 from simgen.sampling.random import back_and_forth, integer, pick, uniform
@@ -26,8 +26,8 @@ def pick_objects(o: ObjectsConfig, catalog: Catalog, n: int, rng: np.random.Gene
     one of a category with a shape generator is replaced, with that chance, by a newly
     generated shape (an :class:`Asset` whose path is its
     :class:`~simgen.scene.meshes.GeneratedMesh`, scale 1, key ``<category>/gen_<seed>``). Returns the assets and, for each, its shape draws (None for a
-    catalog mesh). An articulated model is posed (:func:`posed`), drawing its joint values; with
-    ``objects.parametric`` = 0 and no articulated model nothing more is drawn from ``rng``."""
+    catalog mesh). An articulated model is posed (:func:`posed`), drawing its joint values, a rigged
+    model its clip and frame; with ``objects.parametric`` = 0 and neither nothing more is drawn from ``rng``."""
     picks = [posed(a, rng) for a in pick_assets(catalog, n, rng, o.weights, o.min_per_frame, o.max_per_frame)]
     draws: list[dict | None] = [None] * len(picks)
     if o.parametric <= 0:
@@ -45,8 +45,17 @@ def posed(asset: Asset, rng: np.random.Generator) -> Asset:
     """``asset`` itself, or for an articulated model (a path that is an
     :class:`~simgen.scene.meshes.ArticulatedMesh` with no joint values) the model at joint values
     drawn from ``rng`` as its catalog entry says (:func:`simgen.assets.articulated.draw_configuration`), keyed
-    ``<asset key>_<digest of the values>``: its ``models/`` file is that pose's mesh. Nothing is
-    drawn for a rigid asset."""
+    ``<asset key>_<digest of the values>``: its ``models/`` file is that pose's mesh; for a rigged
+    model (a :class:`~simgen.scene.meshes.RiggedMesh` with no frame) the model at a clip and a frame
+    drawn from ``rng`` (:func:`simgen.sampling.rigged.draw_clip`), keyed ``<asset key>_<clip>_f<frame>``.
+    Either way the recipe then places the pose it will render (its footprint, its lowest point, its
+    collision shape: :func:`simgen.assets.meshes.load_mesh` of it). Nothing is drawn for a rigid asset."""
+    if isinstance(asset.path, RiggedMesh) and asset.path.frame is None:
+        from simgen.sampling.rigged import draw_clip
+
+        clip, frame, _ = draw_clip(asset.path, rng)
+        ref = asset.path.at(clip, frame)
+        return dataclasses.replace(asset, key=ref.key_of(asset.key), path=ref)
     if not isinstance(asset.path, ArticulatedMesh) or asset.path.joints is not None:
         return asset
     ref = posed_model(asset.path, rng)

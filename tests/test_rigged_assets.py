@@ -63,6 +63,10 @@ me.from_pydata([(x, y, z) for x in (-s, s) for y in (-s, s) for z in (-s, s)], [
 knob = bpy.data.objects.new("knob", me)
 scene.collection.objects.link(knob)
 knob.parent, knob.parent_type, knob.parent_bone = rig, "BONE", "upper"
+for ob, colour in ((bar, (0.8, 0.02, 0.02, 1.0)), (knob, (0.02, 0.02, 0.8, 1.0))):  # a red bar, a blue knob
+    mat = bpy.data.materials.new(f"{ob.name}_paint")
+    mat.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = colour
+    ob.data.materials.append(mat)
 rig.animation_data_create()
 for clip, last, turns in (("bend", 13, (0.5, 0.9)), ("sway", 9, (-0.3, 0.4))):
     action = bpy.data.actions.new(clip)
@@ -94,7 +98,7 @@ for a in list(bpy.data.actions):
 bpy.ops.export_scene.gltf(filepath=str(folder / "still.glb"), export_format="GLB")
 """
 """A bpy script for a child Python: ``bender.glb`` (a bar two bones bend, a knob on the upper bone's tip;
-clips bend and sway), ``bender.fbx`` (bend alone) and ``still.glb`` (no animation) in the folder it is given."""
+clips bend and sway; the bar's material red, the knob's blue), ``bender.fbx`` (bend alone) and ``still.glb`` (no animation) in the folder it is given."""
 
 EXPORT_SCRIPT = """
 import json, sys, bpy, addon_utils
@@ -470,6 +474,55 @@ def test_a_played_rigged_models_ids_depth_flow_and_tracks_are_as_blender_exports
     worst = max(float(np.linalg.norm(uv - tracks["uv"][n, step])) for n in mine for step, (uv, _) in
                 enumerate(ridden_track(metas, world, int(tracks["query_step"][n]), tracks["query_uv"][n])))
     assert worst < 0.01, worst
+
+
+GREEN = dict(materials__hue=[0.33, 0.33], materials__saturation=[0.9, 0.9], materials__value=[0.8, 0.8],
+             materials__metallic_probability=0.0, materials__texture_probability=0.0)
+"""Drawn materials all green (the ground's too), unlike either of the model's own."""
+
+
+@pytest.mark.render
+@pytest.mark.slow  # three one-frame renders: ~20 s on 2 cores
+def test_a_rigged_model_renders_in_its_files_materials_unless_a_drawn_one_replaces_them(rigged, tmp_path):
+    """The model keeps the materials its file gives it, as any catalog mesh with its own look
+    (materials.own_*): the bar's pixels red and the knob's blue (each part's pixels found by a ray
+    cast of the frame's models/ file: the bar's triangles come first), its own look recorded in the
+    meta; the own-look jitter reaches them (own_hue=0.5 turns red to cyan); with
+    materials.own_replace=1 it is drawn a material (all green here) like a mesh without one."""
+    from simgen.assets.environment import load_environment
+    from simgen.io.dataset.layout import read_frame
+    from simgen.pipeline import run
+
+    catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nscale: 0.8\nanimation: true", "look.yaml")
+    bar = len(load_environment(rigged / "bender.glb").meshes["bar"].faces)
+
+    def looks(name: str, **more) -> tuple[dict, dict[str, np.ndarray]]:
+        out = tmp_path / name
+        run(set_settings(tiny_settings(out, frames=1, width=96, height=72, samples=4, seed=3),
+                         objects__catalog=str(catalog), objects__count=[1, 1], **GREEN, **more))
+        f = read_frame(out, 0)
+        o = model_of_meta(f["meta"])
+        mesh = trimesh.load(out / o["mesh"], force="mesh", process=False).apply_transform(np.array(o["mesh_to_world"]))
+        _, tri, _ = surface_hits(f["meta"], mesh)
+        tri, rgb = tri.reshape(f["instance"].shape), f["rgb"][..., :3].astype(float)
+        on = f["instance"] == o["instance_id"]
+        parts = {"bar": on & (tri >= 0) & (tri < bar), "knob": on & (tri >= bar)}
+        assert all(m.sum() > 20 for m in parts.values()), {k: int(m.sum()) for k, m in parts.items()}
+        return o["material"], {k: rgb[m].mean(axis=0) for k, m in parts.items()}
+
+    def dominant(colour: np.ndarray) -> str:
+        r, g, b = colour
+        return "red" if r > 2 * max(g, b) else "green" if g > 2 * max(r, b) else "blue" if b > 2 * max(r, g) else \
+            "cyan" if min(g, b) > 2 * r else "other"
+
+    own, colours = looks("own")
+    assert own["own"]["materials"] == ["bar_paint", "knob_paint"]
+    assert {k: dominant(c) for k, c in colours.items()} == {"bar": "red", "knob": "blue"}, colours
+    _, colours = looks("turned", materials__own_hue=[0.5, 0.5])
+    assert dominant(colours["bar"]) == "cyan", colours
+    drawn, colours = looks("drawn", materials__own_replace=1.0)
+    assert "own" not in drawn or drawn["own"] is None
+    assert {k: dominant(c) for k, c in colours.items()} == {"bar": "green", "knob": "green"}, colours
 
 
 def model_of_meta(meta: dict) -> dict:

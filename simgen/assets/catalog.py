@@ -66,8 +66,8 @@ A rigged model's entry (``animation: true``: a glTF or FBX file) has the asset p
 :class:`~simgen.scene.meshes.RiggedMesh`, every part of the file as one mesh in the file's world
 frame, with no clip or frame yet: a recipe's :func:`simgen.sampling.objects.pick_objects` draws them
 per scene, before the model is placed.
-Its surface bends, so it gives neither symmetries nor keypoints; its own materials are not kept (it
-is drawn a material as any catalog object whose file has none).
+Its surface bends, so it gives neither symmetries nor keypoints; it keeps the materials its file
+gives it, as any catalog mesh with a look of its own (``materials.own_*``).
 """
 
 from __future__ import annotations

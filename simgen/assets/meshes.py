@@ -85,8 +85,9 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
     visuals (:func:`link_mesh`, no appearance), an
     :class:`~simgen.scene.meshes.EnvironmentMesh` read from its environment's extraction
     (:mod:`simgen.assets.environment`, no appearance), a :class:`~simgen.scene.meshes.RiggedMesh` as its
-    file's parts at its frame (:func:`simgen.assets.rigged.rigged_mesh`, no appearance: drawn as other
-    catalog objects are), anything else is a file."""
+    file's parts at its frame (:func:`simgen.assets.rigged.rigged_mesh`; its look is its file's materials as
+    Blender's importer makes them, named by :func:`simgen.assets.rigged.own_materials`, so no appearance
+    here), anything else is a file."""
     if isinstance(mesh, GeneratedMesh):
         from simgen.assets import parametric
 
@@ -104,7 +105,7 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
         return LoadedAsset(environment_mesh(mesh), None)
     if isinstance(mesh, ClothMesh):  # a cloth sheet, flat or at a step of its simulation; UVs across it
         return _cloth_asset(mesh)
-    if isinstance(mesh, RiggedMesh):  # a rigged model's parts at a frame of a clip (its materials: drawn)
+    if isinstance(mesh, RiggedMesh):  # a rigged model's parts at a frame of a clip (its materials: the file's)
         from simgen.assets.rigged import rigged_mesh
 
         return LoadedAsset(rigged_mesh(mesh), None)

@@ -80,6 +80,17 @@ def clip_of(ref: RiggedMesh) -> "Animation":
     return a
 
 
+def own_materials(ref: RiggedMesh) -> tuple[str, ...]:
+    """The names of the materials the model's file gives its parts (as Blender's importer names them:
+    a glTF's materials, an FBX's), each once, in the file's part order: the model's own look, which it
+    is rendered with as any catalog mesh with materials of its own is
+    (:func:`simgen.sampling.materials.with_own_appearance`; the Blender layer keeps the importer's
+    materials, textures and all). (): the file gives it none (it is drawn a material)."""
+    from simgen.assets.environment import load_environment
+
+    return tuple(dict.fromkeys(m for p in load_environment(ref.file).parts for m in p.materials))
+
+
 @functools.lru_cache(maxsize=32)
 def rigged_mesh(ref: RiggedMesh) -> "trimesh.Trimesh":
     """The model ``ref`` as one mesh in the file's world frame (metres of the file, Blender's axes):

@@ -24,9 +24,10 @@ from simgen.assets.environment import environment_mesh
 from simgen.assets.meshes import load_asset, load_mesh
 from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
-from simgen.blender.own_appearance import COLOR_ATTRIBUTE, UV_MAP, own_material
+from simgen.blender.own_appearance import COLOR_ATTRIBUTE, UV_MAP, jittered, own_material
 from simgen.image_header import check_pixels
-from simgen.scene.meshes import ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, MeshRef, deforms, surface
+from simgen.scene.meshes import (ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, MeshRef, RiggedMesh, deforms,
+                                 surface)
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
@@ -115,7 +116,7 @@ class Datablocks:
         self.meshes: dict[MeshRef, bpy.types.Mesh] = {}
         self.images: dict[Path, bpy.types.Image] = {}  # HDRIs and texture images by resolved path
         self.textures: dict[tuple[str, bool], bpy.types.Image] = {}  # meshes' own images, by (file, colour)
-        self.own: dict[tuple[Path, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
+        self.own: dict[tuple[object, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
         self.environments: set[Path] = set()  # environment files loaded (their meshes are in self.meshes)
         self.split: dict[str, bpy.types.Mesh] = {}  # a deforming object's mesh split as its labels know it, by name
         self.surfaces: dict[object, tuple[bpy.types.Mesh, MeshRef]] = {}  # surfaces that bend: mesh, the step it holds
@@ -147,7 +148,8 @@ class Datablocks:
         key = surface(mesh)
         held = self.surfaces.get(key)
         if held is None:
-            me = self.deformed(mesh) if isinstance(mesh, EnvironmentMesh) else mesh_from_ref(mesh)
+            me = self.deformed(mesh) if isinstance(mesh, EnvironmentMesh) else \
+                self.rigged(mesh) if isinstance(mesh, RiggedMesh) else mesh_from_ref(mesh)
             self.surfaces[key] = me, mesh
             return me
         me, at = held
@@ -170,13 +172,56 @@ class Datablocks:
         if len(v) != len(base.vertices):
             raise SimgenError(f"scene.file={mesh.file}: object {mesh.key!r} has {len(base.vertices)} vertices as "
                               f"Blender reads it here and {len(v)} in its extraction at frame {mesh.frame}")
+        me = self.split_of(base).copy()
+        me.name = f"{base.name}@bent"
+        me.vertices.foreach_set("co", v.ravel())
+        me.update()
+        return me
+
+    def split_of(self, base: bpy.types.Mesh) -> bpy.types.Mesh:
+        """A copy of an environment object's mesh ``base`` split as its labels know it (:func:`_split_as`),
+        made once per object (thousands of triangles take a second): each frame copies it."""
         split = self.split.get(base.name)
-        if split is None:  # split once per object (thousands of triangles take a second): each frame copies it
+        if split is None:
             split = self.split[base.name] = base.copy()
             split.name = f"{base.name}@split"
             _split_as(split, base)
-        me = split.copy()
-        me.name = f"{base.name}@bent"
+        return split
+
+    def rigged(self, ref: RiggedMesh) -> bpy.types.Mesh:
+        """A rigged model's mesh with its file's own materials: each part's mesh as Blender's importer reads
+        the file (:meth:`load_environment`: its material slots, UVs and colours), split as its labels know it,
+        joined in the file's part order with its slots after the parts' before it (the order of
+        :func:`simgen.assets.rigged.rigged_mesh`), its vertices that function's at ``ref``'s frame."""
+        import bmesh
+
+        from simgen.assets.environment import load_environment
+        from simgen.assets.rigged import rigged_mesh
+
+        self.load_environment(ref.file)
+        bm, slots = bmesh.new(), []
+        try:
+            for p in load_environment(ref.file).parts:
+                base = self.meshes.get(EnvironmentMesh(ref.file, p.mesh.key))
+                if base is None:
+                    raise SimgenError(f"{ref.file}: no object {p.mesh.key!r} in it as Blender reads it here")
+                split, first = self.split_of(base), len(bm.faces)
+                bm.from_mesh(split)  # appended: its vertices after the parts' before it
+                bm.faces.ensure_lookup_table()
+                for k in range(first, len(bm.faces)):
+                    bm.faces[k].material_index += len(slots)
+                slots += list(split.materials) or [None]
+            me = bpy.data.meshes.new(ref.file.stem)
+            bm.to_mesh(me)
+        finally:
+            bm.free()
+        for mat in slots:
+            me.materials.append(mat)
+        v = np.asarray(rigged_mesh(ref).vertices, np.float32)
+        if len(v) != len(me.vertices):
+            n = len(me.vertices)
+            bpy.data.meshes.remove(me)
+            raise SimgenError(f"{ref.file}: {n} vertices as Blender reads it here and {len(v)} in its extraction")
         me.vertices.foreach_set("co", v.ravel())
         me.update()
         return me
@@ -277,6 +322,12 @@ class Datablocks:
     def own_material(self, path: Path, slot: int) -> bpy.types.Material:
         """Material slot ``slot`` of the asset file's own appearance (:mod:`simgen.blender.own_appearance`),
         built once and shared by every object of that asset."""
+        if isinstance(path, RiggedMesh):  # its file's material as Blender's importer made it, jittered alike
+            key = (surface(path), slot)
+            if key not in self.own:
+                base = self.mesh(path).materials[slot] or self.plain_material()
+                self.own[key] = jittered(base, f"{path.file.stem}:{base.name}")
+            return self.own[key]
         mat = self.own.get((path, slot))
         if mat is None:
             look = load_asset(path, max_pixels=None).appearance

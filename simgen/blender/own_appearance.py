@@ -161,3 +161,35 @@ def own_material(name: str, sm: SurfaceMaterial, has_uv: bool,
             links.new(alpha, bsdf.inputs["Alpha"])
     finish(mat.node_tree)
     return mat
+
+
+def jittered(mat: "bpy.types.Material", name: str) -> "bpy.types.Material":
+    """A copy ``name`` of a material a file's importer made (a rigged model's: Blender's glTF or FBX
+    importer, its textures and nodes as it made them) that reads the object's jitter as
+    :func:`own_material` does: each Principled BSDF's base colour (its texture, or its colour)
+    through the hue/saturation/value of :data:`JITTER_PROPS`, its roughness times theirs (clamped).
+    The original is left as it is."""
+    out = mat.copy()
+    out.name = name
+    nodes, links = out.node_tree.nodes, out.node_tree.links
+
+    def prop(field: str):
+        n = nodes.new("ShaderNodeAttribute")
+        n.attribute_type, n.attribute_name = "OBJECT", JITTER_PROPS[field][0]
+        return n.outputs["Fac"]
+
+    for bsdf in [n for n in nodes if n.type == "BSDF_PRINCIPLED"]:
+        base, rough = bsdf.inputs["Base Color"], bsdf.inputs["Roughness"]
+        hsv = nodes.new("ShaderNodeHueSaturation")
+        hsv.inputs["Fac"].default_value = 1.0
+        links.new(_math(nodes, links, "ADD", prop("hue"), 0.5), hsv.inputs["Hue"])
+        links.new(prop("saturation"), hsv.inputs["Saturation"])
+        links.new(prop("value"), hsv.inputs["Value"])
+        if base.is_linked:
+            links.new(base.links[0].from_socket, hsv.inputs["Color"])
+        else:
+            hsv.inputs["Color"].default_value = base.default_value
+        links.new(hsv.outputs["Color"], base)
+        source = rough.links[0].from_socket if rough.is_linked else float(rough.default_value)
+        links.new(_math(nodes, links, "MULTIPLY", source, prop("roughness"), clamp=True), rough)
+    return out

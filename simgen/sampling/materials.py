@@ -11,6 +11,7 @@ from simgen.config import MaterialsConfig
 import dataclasses
 
 from simgen.scene.data import GRADIENT_TYPES, Material, OwnLook, PbrTexture, Scene, Texture
+from simgen.scene.meshes import RiggedMesh
 from simgen.sampling.random import chance, hsv_color, pick, uniform
 
 
@@ -51,24 +52,31 @@ its own appearance changes no other draw of the scene."""
 
 
 def with_own_appearance(scenes: list[Scene], m: MaterialsConfig, rng: np.random.Generator) -> list[Scene]:
-    """The steps of one sequence with every object whose mesh has its own appearance
-    rendered with it (:class:`OwnLook`, jittered by ``m.own_*``), unless drawn to be replaced
+    """The steps of one sequence with every object whose mesh has its own appearance (a rigged
+    model: its file's materials, :func:`simgen.assets.rigged.own_materials`) rendered with it
+    (:class:`OwnLook`, jittered by ``m.own_*``), unless drawn to be replaced
     (``m.own_replace``: it keeps the material its recipe drew). Drawn once per instance id, in
     id order, so every step of a sequence shows an object the same way."""
     from simgen.assets.meshes import load_asset
 
     looks: dict[int, OwnLook | None] = {}
     for o in sorted(scenes[0].objects, key=lambda o: o.instance_id) if scenes else []:
-        appearance = load_asset(o.mesh, max_pixels=None).appearance  # its parameters: no image read
-        if appearance is None or not appearance.materials:
+        if isinstance(o.mesh, RiggedMesh):  # its file's materials, as Blender's importer makes them
+            from simgen.assets.rigged import own_materials
+
+            materials, textures = own_materials(o.mesh), ()
+        else:
+            appearance = load_asset(o.mesh, max_pixels=None).appearance  # its parameters: no image read
+            materials = () if appearance is None else tuple(s.name for s in appearance.materials)
+            textures = () if appearance is None else tuple(t.name for t in appearance.images())
+        if not materials:
             continue
         if chance(rng, m.own_replace):
             looks[o.instance_id] = None
             continue
         looks[o.instance_id] = OwnLook(
             hue=uniform(rng, m.own_hue), saturation=uniform(rng, m.own_saturation), value=uniform(rng, m.own_value),
-            roughness=uniform(rng, m.own_roughness), materials=tuple(s.name for s in appearance.materials),
-            textures=tuple(t.name for t in appearance.images()))
+            roughness=uniform(rng, m.own_roughness), materials=materials, textures=textures)
     return _with_material_fields(scenes, {i: {"own": look} for i, look in looks.items() if look is not None})
 
 

@@ -169,8 +169,9 @@ class Config:
     each step's frame, and its flow and tracks follow each surface point with its triangle."""
     animation_clip: Optional[str] = setting(None, example="walk")
     """A glTF file's animation (clip) that scene.animation draws or plays, by name, over its own
-    frame range; null: the file's first, the one Blender's importer plays. A name the file lacks is
-    refused, its clips listed; other files have no named clips (null only)."""
+    frame range; null: the file's first, the one Blender's importer plays; all: every clip at once
+    (a file that splits one motion into a clip per joint). A name the file lacks is refused, its
+    clips listed; other files have no named clips (null only)."""
 
 
 def animation_frames(sc: Config, env: Environment, rng: np.random.Generator, length: int) -> list[int] | None:
@@ -181,6 +182,11 @@ def animation_frames(sc: Config, env: Environment, rng: np.random.Generator, len
     if sc.animation == "still":
         return None
     a = env.animation
+    if a is None and env.clips:
+        name = sc.animation_clip or env.clips[0].clip
+        raise SimgenError(f"scene.animation={sc.animation}: clip {name} of {env.file} moves nothing; pick one that "
+                          f"moves with scene.animation_clip (its clips: {env.clip_names()}) or set "
+                          "scene.animation=still")
     if a is None:
         raise SimgenError(f"scene.animation={sc.animation}: nothing moves in {env.file} (no keyframes, parents "
                           "or constraints that move a part over its frame range); set scene.animation=still")

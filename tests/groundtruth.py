@@ -260,7 +260,7 @@ def amodal_raycast(root: str | Path, index: int, cam_dirs: np.ndarray | None = N
 
 EXPORT_SCRIPT = """
 import json, sys, bpy, addon_utils
-source, name, wanted = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+source, name, wanted, every_clip = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4] == "1"
 if source.endswith(".blend"):
     bpy.ops.wm.open_mainfile(filepath=source)
 else:  # a glTF or FBX: read by Blender's own importer with its defaults, as a user's Blender reads it
@@ -275,6 +275,12 @@ else:  # a glTF or FBX: read by Blender's own importer with its defaults, as a u
             settings.cast_shadow = bpy.props.BoolProperty(default=True)
     (bpy.ops.import_scene.gltf if gltf else bpy.ops.import_scene.fbx)(filepath=source)
 assert name in bpy.context.view_layer.objects, sorted(bpy.context.view_layer.objects.keys())
+if every_clip:  # every glTF animation at once: no active action, every NLA track the importer made playing
+    for ob in bpy.data.objects:
+        if ob.animation_data is not None:
+            ob.animation_data.action = None
+            for track in ob.animation_data.nla_tracks:
+                track.mute = False
 for frame, out in wanted:
     bpy.context.scene.frame_set(frame)
     for ob in bpy.context.view_layer.objects:
@@ -287,18 +293,22 @@ wanted, as Blender's own OBJ exporter writes it (world coordinates, modifiers su
 applied), one OBJ a frame."""
 
 
-def exported_meshes(source: str | Path, name: str, frames: list[int], folder: str | Path) -> dict[int, trimesh.Trimesh]:
+def exported_meshes(source: str | Path, name: str, frames: list[int], folder: str | Path,
+                    every_clip: bool = False) -> dict[int, trimesh.Trimesh]:
     """The object ``name`` of ``source`` (a .blend, or a glTF or FBX file that Blender's own importer
     reads with its defaults) at each of ``frames``, in world coordinates, by a second path beside
     simgen's: Blender's own OBJ exporter in a child Python, its modifiers (an armature's skinning,
-    shape keys) applied. One child for all the frames; the OBJs are written into ``folder``."""
+    shape keys) applied. One child for all the frames; the OBJs are written into ``folder``.
+    ``every_clip``: a glTF's animations all playing at once (every NLA track the importer made
+    unmuted, no active action), as scene.animation_clip=all plays them."""
     import subprocess
     import sys
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     wanted = [(int(f), str(folder / f"export_{int(f)}.obj")) for f in dict.fromkeys(frames)]
-    r = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(source), name, json.dumps(wanted)],
+    r = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(source), name, json.dumps(wanted),
+                        "1" if every_clip else "0"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and all(Path(out).is_file() for _, out in wanted), r.stderr[-2000:]
     return {f: trimesh.load(out, force="mesh", process=False) for f, out in wanted}

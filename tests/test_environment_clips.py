@@ -178,8 +178,44 @@ def test_a_gltfs_clips_are_read_each_over_its_own_range(files):
     with pytest.raises(SimgenError, match=r"outside its animation's range 1\.\.10"):
         slide.at(11)
     with pytest.raises(SimgenError, match=r"^scene\.animation_clip=walk: .*anim\.glb has no animation of that "
-                                          r"name; its clips: (open, slide|slide, open)$"):
+                                          r"name; its clips: (open, slide|slide, open), all \(every clip at once\)$"):
         env.clip("walk")
+
+
+def test_all_of_a_gltfs_clips_play_at_once(files):
+    """scene.animation_clip=all: every clip at once, as Blender's NLA mixes them, over the range of
+    them all; a part one clip moves as that clip moves it (the door: open; the sheet's shape key:
+    slide). It is no clip of the file's (a catalog draws from env.clips)."""
+    from simgen.assets.environment import load_environment
+
+    env = load_environment(files / "anim.glb")
+    assert "all" not in [a.clip for a in env.clips]
+    both = env.clip("all")
+    a = both.animation
+    assert a.clip == "all" and a.frames == (1, 24) and a.deforming == ("sheet",)
+    assert sorted(a.matrices) == ["cart", "door"]
+    for f in (1, 12, 24):
+        np.testing.assert_allclose({p.name: p.matrix for p in both.at(f).parts}["door"], door_open(f), atol=1e-5)
+    for f in (1, 5, 10):
+        np.testing.assert_allclose(both.animation.shape("sheet", f), env.clip("slide").animation.shape("sheet", f),
+                                   atol=1e-6)
+
+
+def test_a_clip_that_moves_nothing_is_refused_naming_those_that_move(files, tmp_path):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from scenes.environment import animation_frames
+    from simgen.assets.environment import load_environment
+
+    env = load_environment(files / "anim.glb")
+    still = dataclasses.replace(env.clips[0], matrices={}, deforming=())
+    env = dataclasses.replace(env, animation=None, clips=(still, *env.clips[1:]))
+    with pytest.raises(SimgenError) as e:
+        animation_frames(SimpleNamespace(animation="play", animation_clip=None), env, np.random.default_rng(0), 3)
+    msg = str(e.value)
+    assert "\n" not in msg and f"clip {still.clip} of" in msg and f"{still.clip} (moves nothing)" in msg
+    assert "all (every clip at once)" in msg and "scene.animation_clip" in msg
 
 
 def test_fbx_and_usd_play_over_their_own_range(files):
@@ -228,7 +264,7 @@ def test_a_second_clip_is_drawn_over_its_range_and_a_wrong_name_lists_the_clips(
         np.testing.assert_allclose(cart.mesh_to_world, cart_slide(a["frame"]), atol=1e-5)
         seen.add(a["frame"])
     assert len(seen) > 1
-    with pytest.raises(SimgenError, match=r"scene\.animation_clip=walk: .* its clips: (open, slide|slide, open)$"):
+    with pytest.raises(SimgenError, match=r"scene\.animation_clip=walk: .* its clips: (open, slide|slide, open), all \(every clip at once\)$"):
         _scenes([*base, "scene.animation=draw", "scene.animation_clip=walk"])
 
 

@@ -1,6 +1,7 @@
 """Skinned and morph-animated files no one here wrote (issue 76's proof): assimp's test models as
-Debian's package assimp-testmodels ships them (scripts/fetch_skinned.py into .models/assimp; .ci/run
-does it), each played through 3 steps, every label of the part that bends checked against a second
+Debian's package assimp-testmodels ships them, and Khronos' RiggedFigure as Debian's qt3d5-examples
+ships it (scripts/fetch_skinned.py into .models/assimp and .models/qt3d; .ci/run does it), each
+played through 3 steps, every label of the part that bends checked against a second
 path: the part at each step's frame as Blender's own importer reads the file and its own OBJ exporter
 writes it (modifiers applied: the armature's skinning, the shape keys; groundtruth.exported_meshes),
 ray cast through every pixel centre (tests/groundtruth.py). Its quads are split as the OBJ lists
@@ -12,7 +13,10 @@ their corners (trimesh's fan), the triangles of the file as saved.
   as quads they left the labels' triangles on 30 pixels), through its own camera; its material's
   alpha is 0 in the file (the cylinder renders invisible), so it takes simgen's (scene.restyle);
 - AnimatedMorphCube.gltf (Khronos' sample): a cube whose morph targets (shape keys) play, through
-  a camera drawn on the shell each step.
+  a camera drawn on the shell each step;
+- RiggedFigure.gltf (Khronos' sample, CC-BY 4.0 Cesium): a human figure whose walk COLLADA2GLTF split
+  into 19 animations, one per joint, played together (scene.animation_clip=all), through a camera
+  drawn on the shell each step.
 
 None has a level area to stand objects on: they are played with objects.count=[0,0]. The models
 missing, these tests are skipped naming the command that fetches them; with CI=true they fail
@@ -39,25 +43,32 @@ from groundtruth import bending_flow_errors, exported_meshes, ridden_track, surf
 from simgen import SimgenError
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / ".models" / "assimp"
+MODELS = ROOT / ".models"
 FETCH = ".venv/bin/python scripts/fetch_skinned.py"
 
 
 @dataclass(frozen=True)
 class Case:
     file: str
-    """Below .models/assimp."""
+    """Below .models: the fetch script's folder, then the file's path below it."""
     part: str
     """The object that deforms."""
     args: tuple[str, ...]
     """What the file needs beside the common settings (seeds whose steps move the part in view)."""
+    bends: float = 0.05
+    """The least (m) some vertex of the part moves from the first step to the last (else nothing to test)."""
 
 
 CASES = {
-    "animation_with_skeleton": Case("FBX/animation_with_skeleton.fbx", "Cube", ("scene.cameras=[Camera]", "seed=5")),
-    "huesitos": Case("FBX/huesitos.fbx", "Cylinder", ("scene.cameras=[Camera]", "scene.restyle=[Cylinder]", "seed=5")),
-    "morph_cube": Case("glTF2/glTF-Sample-Models/AnimatedMorphCube-glTF/AnimatedMorphCube.gltf", "AnimatedMorphCube",
-                       ("scene.camera_distance=[5,6]", "seed=5")),
+    "animation_with_skeleton": Case("assimp/FBX/animation_with_skeleton.fbx", "Cube",
+                                    ("scene.cameras=[Camera]", "seed=5")),
+    "huesitos": Case("assimp/FBX/huesitos.fbx", "Cylinder",
+                     ("scene.cameras=[Camera]", "scene.restyle=[Cylinder]", "seed=5")),
+    "morph_cube": Case("assimp/glTF2/glTF-Sample-Models/AnimatedMorphCube-glTF/AnimatedMorphCube.gltf",
+                       "AnimatedMorphCube", ("scene.camera_distance=[5,6]", "seed=5")),
+    "rigged_figure": Case("qt3d/RiggedFigure/RiggedFigure.gltf", "Proxy",
+                          ("scene.animation_clip=all", "scene.camera_distance=[2,2.2]", "scene.camera_azimuth=[265,275]",
+                           "scene.camera_elevation=[10,15]", "seed=5"), bends=0.02),
 }
 
 
@@ -76,7 +87,8 @@ def played(request, tmp_path_factory, environment_cache) -> Played:
     """The case's file played 3 steps at 96x72, 1 sample, the part labelled (scene.labels), tracks and
     amodal masks; and Blender's export of the part at each step's frame."""
     case = CASES[request.param]
-    require("assimp's test models (.models/assimp)", (MODELS / "entry.json").is_file(), FETCH)
+    folder = MODELS / case.file.split("/")[0]
+    require(f"the skinned test models ({folder.relative_to(ROOT)})", (folder / "entry.json").is_file(), FETCH)
     out = tmp_path_factory.mktemp(request.param) / "out"
     r = simgen_cli("scene=environment", f"scene.file={MODELS / case.file}", "scene.animation=play", "objects.count=[0,0]",
                    f"scene.labels={{bends:[{case.part}]}}", "sequence.length=3", "frames=3", "render.width=96",
@@ -86,11 +98,12 @@ def played(request, tmp_path_factory, environment_cache) -> Played:
     metas = [json.loads((out / "meta" / f"{i:06d}.json").read_text()) for i in range(3)]
     steps = [m["params"]["animation"]["frame"] for m in metas]
     assert all(abs(a - b) == 1 for a, b in zip(steps, steps[1:])), steps
-    exported = exported_meshes(MODELS / case.file, case.part, steps, out.parent / "exported")
+    exported = exported_meshes(MODELS / case.file, case.part, steps, out.parent / "exported",
+                               every_clip="scene.animation_clip=all" in case.args)
     (part,) = [o for o in metas[0]["objects"] if o["name"] == f"env_{case.part}"]
     assert len(metas[0]["objects"]) == 1 and part["category_id"] > 0 and part.get("deforms")
     a, b = exported[steps[0]], exported[steps[-1]]
-    assert np.abs(a.vertices - b.vertices).max() > 0.05, "the part hardly deforms: nothing to test"
+    assert np.abs(a.vertices - b.vertices).max() > case.bends, "the part hardly deforms: nothing to test"
     return Played(out, metas, steps, [exported[s] for s in steps], part["instance_id"])
 
 
@@ -271,12 +284,16 @@ def _fetch_script(monkeypatch, deb: bytes | None, apt: bool = True):
 
 
 def _pin(monkeypatch, mod, members: dict[str, bytes], deb: bytes) -> None:
-    """The module's pins set to the fake package's: its sha256, the files below MODELS and the copyright file."""
+    """The module's assimp source pinned to the fake package's: its sha256, the files below its
+    models folder and the copyright file."""
+    import dataclasses
+
     digest = lambda body: hashlib.sha256(body).hexdigest()  # noqa: E731
-    monkeypatch.setattr(mod, "DEB_SHA256", digest(deb))
-    monkeypatch.setattr(mod, "FILES", {n.removeprefix(mod.MODELS): digest(b) for n, b in members.items()
-                                       if n.startswith(mod.MODELS)})
-    monkeypatch.setattr(mod, "COPYRIGHT", (mod.COPYRIGHT[0], mod.COPYRIGHT[1], digest(members[mod.COPYRIGHT[0]])))
+    source = mod.SOURCES["assimp"]
+    monkeypatch.setitem(mod.SOURCES, "assimp", dataclasses.replace(
+        source, deb=dataclasses.replace(source.deb, sha256=digest(deb)),
+        files={n.removeprefix(source.models): digest(b) for n, b in members.items() if n.startswith(source.models)},
+        copyright=(*source.copyright[:2], digest(members[source.copyright[0]]))))
 
 
 MEMBERS = {"usr/share/assimp/models/FBX/rig.fbx": b"Kaydara FBX Binary",
@@ -286,52 +303,56 @@ MEMBERS = {"usr/share/assimp/models/FBX/rig.fbx": b"Kaydara FBX Binary",
 
 
 def test_the_skinned_fetch_says_in_one_line_what_is_wrong(monkeypatch, tmp_path, capsys):
-    out = tmp_path / "assimp"
+    out, args = tmp_path / "assimp", ["--out", str(tmp_path), "--only", "assimp"]
     mod, calls, _ = _fetch_script(monkeypatch, _deb(MEMBERS), apt=False)
-    assert mod.main(["--out", str(out)]) == 1 and calls == [] and not out.exists()
+    assert mod.main(args) == 1 and calls == [] and not out.exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("fetch_skinned: apt-get is not on PATH: assimp-testmodels=5.2.5~ds0-1")
+    assert mod.main(["--out", str(tmp_path)]) == 1  # every source by default, each failing in its own line
+    assert [ln.split(": ")[2].split("=")[0] for ln in capsys.readouterr().err.splitlines()] == \
+        ["assimp-testmodels", "qt3d5-examples"]
     mod, calls, _ = _fetch_script(monkeypatch, None)
-    assert mod.main(["--out", str(out)]) == 1 and calls == [["apt-get", "download", "assimp-testmodels=5.2.5~ds0-1"]]
+    assert mod.main(args) == 1 and calls == [["apt-get", "download", "assimp-testmodels=5.2.5~ds0-1"]]
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "failed (exit 100): E: Version '5.2.5~ds0-1'" in err and "run apt-get update" in err
     mod, _, _ = _fetch_script(monkeypatch, _deb(MEMBERS))  # not the pinned package
-    assert mod.main(["--out", str(out)]) == 1
+    assert mod.main(args) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"not the pinned {mod.DEB_SHA256}" in err and not out.exists()
+    assert err.count("\n") == 1 and f"not the pinned {mod.SOURCES['assimp'].deb.sha256}" in err and not out.exists()
 
 
 def test_the_skinned_fetch_keeps_only_its_files_records_them_and_then_does_nothing(monkeypatch, tmp_path, capsys):
-    out = tmp_path / "assimp"
+    out, args = tmp_path / "assimp", ["--out", str(tmp_path), "--only", "assimp"]
     deb = _deb(MEMBERS)
     mod, calls, folders = _fetch_script(monkeypatch, deb)
     _pin(monkeypatch, mod, {n: b for n, b in MEMBERS.items() if "OBJ" not in n}, deb)
-    assert mod.main(["--out", str(out)]) == 0, capsys.readouterr().err
+    assert mod.main(args) == 0, capsys.readouterr().err
     kept = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert kept == ["COPYRIGHT-assimp-testmodels.txt", "FBX/rig.fbx", "SOURCE.md", "entry.json", "glTF2/cube/cube.gltf"]
     assert not folders[0].exists() and len(calls) == 1  # the package and its folder are deleted
     entry = json.loads((out / "entry.json").read_text())
-    assert entry["deb_sha256"] == mod.DEB_SHA256 and entry["license"] == "BSD-3-Clause"
+    assert entry["deb_sha256"] == mod.SOURCES["assimp"].deb.sha256 and entry["license"] == "BSD-3-Clause"
+    assert entry["package"] == "assimp-testmodels" and entry["version"] == "5.2.5~ds0-1"
     assert entry["files"]["FBX/rig.fbx"]["sha256"] == hashlib.sha256(b"Kaydara FBX Binary").hexdigest()
     assert "BSD-3-clause" in (out / "SOURCE.md").read_text()
-    assert mod.main(["--out", str(out)]) == 0 and len(calls) == 1  # there already: nothing downloaded
+    assert mod.main(args) == 0 and len(calls) == 1  # there already: nothing downloaded
     assert "nothing to do" in capsys.readouterr().out
     (out / "FBX" / "rig.fbx").write_bytes(b"changed")  # changed: fetched again
-    assert mod.main(["--out", str(out)]) == 0 and len(calls) == 2
+    assert mod.main(args) == 0 and len(calls) == 2
     assert (out / "FBX" / "rig.fbx").read_bytes() == b"Kaydara FBX Binary"
 
 
 def test_the_skinned_fetch_refuses_a_file_that_differs_or_is_a_link(monkeypatch, tmp_path, capsys):
-    out = tmp_path / "assimp"
+    out, args = tmp_path / "assimp", ["--out", str(tmp_path), "--only", "assimp"]
     deb = _deb(MEMBERS)
     mod, _, _ = _fetch_script(monkeypatch, deb)
     _pin(monkeypatch, mod, {**MEMBERS, "usr/share/assimp/models/FBX/rig.fbx": b"another rig"}, deb)
-    assert mod.main(["--out", str(out)]) == 1
+    assert mod.main(args) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the package's usr/share/assimp/models/FBX/rig.fbx has sha256" in err
     assert not out.exists()
     deb = _deb({n: b for n, b in MEMBERS.items() if "rig" not in n}, links=("usr/share/assimp/models/FBX/rig.fbx",))
     mod, _, _ = _fetch_script(monkeypatch, deb)
     _pin(monkeypatch, mod, MEMBERS, deb)
-    assert mod.main(["--out", str(out)]) == 1
+    assert mod.main(args) == 1
     assert "FBX/rig.fbx is not a regular file (a link or a folder)" in capsys.readouterr().err and not out.exists()

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".blend", ".glb", ".gltf", ".usd", ".usda", ".usdc", ".usdz", ".fbx", ".obj")
 """The environment files simgen reads (simgen.blender.environment.IMPORTERS)."""
-EXTRACTION = 6
+EXTRACTION = 7
 """The version of the extraction's output: a cache written by another is made again."""
 MAX_FILE_BYTES = 4 << 30
 """The largest environment file read (4 GiB)."""
@@ -103,6 +103,12 @@ class Marker:
         return selects(pattern, (self.name,), self.collections, (), self.props)
 
 
+ALL_CLIPS = "all"
+"""The clip name (scene.animation_clip) that plays every clip of a glTF with several at once, as
+Blender's NLA mixes them (a file that splits one motion into a clip per joint, as COLLADA2GLTF
+writes them); a file's own clip of that name takes its place."""
+
+
 @dataclass(frozen=True, eq=False)
 class Animation:
     """A scene file's own motion over its frame range (one clip's), as Blender evaluated it when the
@@ -163,14 +169,14 @@ def _at(env: "Environment", frame: int) -> "Environment":
 
 @functools.lru_cache(maxsize=64)
 def _clip(env: "Environment", name: str) -> "Environment":
-    for a in env.clips:
+    for a in (*env.clips, *([env.combined] if env.combined is not None else [])):
         if a.clip == name:
             return dataclasses.replace(env, animation=a if a.moves else None)
     if not env.clips:
         raise SimgenError(f"scene.animation_clip={name}: {env.file} has no named animations (clips are a glTF's "
                           "animations); set scene.animation_clip=null")
     raise SimgenError(f"scene.animation_clip={name}: {env.file} has no animation of that name; its clips: "
-                      + ", ".join(a.clip for a in env.clips))
+                      + env.clip_names())
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,12 +202,22 @@ class Environment:
     clips: tuple[Animation, ...] = ()
     """A glTF's animations (clips), in the order Blender's importer lays them out, the first the one
     it plays; each may move nothing (:attr:`Animation.moves`). (): a file without named clips."""
+    combined: Animation | None = None
+    """A glTF with several clips: all of them at once (clip :data:`ALL_CLIPS`); None otherwise."""
 
     def clip(self, name: str | None) -> "Environment":
-        """This environment with the glTF clip ``name`` (one of :attr:`clips`) as its animation (None
-        where that clip moves nothing); ``name`` None: as it is. One-line SimgenError listing the
-        file's clips where it has none of that name."""
+        """This environment with the glTF clip ``name`` (one of :attr:`clips`, or :data:`ALL_CLIPS`
+        for :attr:`combined`) as its animation (None where that clip moves nothing); ``name`` None: as
+        it is. One-line SimgenError listing the file's clips where it has none of that name."""
         return self if name is None else _clip(self, name)
+
+    def clip_names(self) -> str:
+        """The file's clips for a message: each by name, those that move nothing marked, and
+        :data:`ALL_CLIPS` where :attr:`combined` moves."""
+        names = [a.clip + ("" if a.moves else " (moves nothing)") for a in self.clips]
+        if self.combined is not None and self.combined.moves:
+            names.append(f"{ALL_CLIPS} (every clip at once)")
+        return ", ".join(names)
 
     def at(self, frame: int) -> "Environment":
         """This environment with its parts where the file's animation has them at ``frame`` (one of
@@ -381,17 +397,20 @@ def _animation(data: dict[str, Any] | None, folder: Path) -> dict[str, Any]:
     where nothing moves in it) and ``clips`` (the named ones)."""
     if not data:
         return {}
-    clips = []
+    clips, combined = [], None
     for i, c in enumerate(data["clips"]):
         shapes = folder / f"shapes-{i}.npz"
         with np.load(shapes) as z:
             deforming = tuple(sorted(z.files))
-        clips.append(Animation(frames=(int(c["frame_start"]), int(c["frame_end"])), current=int(data["current"]),
-                               fps=float(data["fps"]), deforming=deforming, changing=tuple(c.get("changing", ())),
-                               shapes=shapes, clip=c["name"],
-                               matrices={k: np.asarray(v, float).reshape(-1, 4, 4)
-                                         for k, v in c.get("parts", {}).items()}))
-    return {"animation": clips[0] if clips[0].moves else None,
+        a = Animation(frames=(int(c["frame_start"]), int(c["frame_end"])), current=int(data["current"]),
+                      fps=float(data["fps"]), deforming=deforming, changing=tuple(c.get("changing", ())),
+                      shapes=shapes, clip=c["name"],
+                      matrices={k: np.asarray(v, float).reshape(-1, 4, 4) for k, v in c.get("parts", {}).items()})
+        if c.get("combined"):
+            combined = a
+        else:
+            clips.append(a)
+    return {"animation": clips[0] if clips[0].moves else None, "combined": combined,
             "clips": tuple(a for a in clips if a.clip is not None)}
 
 

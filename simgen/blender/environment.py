@@ -43,7 +43,7 @@ import bpy
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.assets.environment import MISSING, OUTSIDE, check_file, judge
+from simgen.assets.environment import ALL_CLIPS, MISSING, OUTSIDE, check_file, judge
 from simgen.image_header import check_pixels
 from simgen.scene.data import MAX_IMAGE_PIXELS
 
@@ -512,7 +512,18 @@ def _gltf_clips(owners: list[Any]) -> list[str]:
 
 def _play_clip(owners: list[Any], clip: str) -> None:
     """Make the glTF clip ``clip`` the one that plays: each datablock's active action (and slot) the
-    strip on its NLA track of that name; none for a datablock the clip does not move."""
+    strip on its NLA track of that name; none for a datablock the clip does not move.
+    :data:`ALL_CLIPS`: no active action, every track with a strip unmuted, so that Blender's NLA
+    plays every clip at once (a file that splits one motion into a clip per joint, as
+    COLLADA2GLTF writes them); the caller restores the tracks' mute flags."""
+    if clip == ALL_CLIPS:
+        for ad in owners:
+            ad.action = None
+            ad.use_nla = True
+            for t in ad.nla_tracks:
+                if len(t.strips):
+                    t.mute = False
+        return
     for ad in owners:
         strip = next((t.strips[0] for t in ad.nla_tracks if t.name == clip and len(t.strips)), None)
         if strip is None:
@@ -546,15 +557,18 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart],
     stage's start and end time codes for USD, and the keyframes of the actions (and NLA strips) that
     play for glTF, FBX and OBJ (their importers leave the scene at 1-250), at most
     :data:`MAX_ANIMATION_FRAMES` frames. A glTF's clips are read each in turn, the first (the one
-    Blender's importer plays) first. Returns ``{"current", "fps", "clips": [...]}``, or None for a
+    Blender's importer plays) first, and where it has several, last all of them at once
+    (:data:`ALL_CLIPS`). Returns ``{"current", "fps", "clips": [...]}``, or None for a
     file in which nothing moves and that names no clip. The scene is left at its current frame with
     the actions it had."""
     if not _animated():
         return None
     owners = _owners()
     clips: list[str | None] = _gltf_clips(owners) if kind == "gltf" else []
+    if len(clips) > 1 and ALL_CLIPS not in clips:
+        clips.append(ALL_CLIPS)
     current = scene.frame_current
-    saved = [(ad, ad.action, ad.action_slot) for ad in owners]
+    saved = [(ad, ad.action, ad.action_slot, ad.use_nla, [t.mute for t in ad.nla_tracks]) for ad in owners]
     out = []
     with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
         for clip in clips or [None]:
@@ -567,13 +581,17 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart],
                     frames = _keyframes(owners) or (scene.frame_start, scene.frame_end)
                 start, end = frames[0], min(frames[1], frames[0] + MAX_ANIMATION_FRAMES - 1)
                 moved = _evaluate_range(path, scene, parts, start, end) if end > start and _animated() else {}
-                out.append({"name": clip, "frame_start": start, "frame_end": end, **moved})
+                out.append({"name": clip, "frame_start": start, "frame_end": end, **moved,
+                            "combined": clip == ALL_CLIPS and len(out) == len(clips) - 1})
             finally:
-                for ad, action, slot in saved:
+                for ad, action, slot, use_nla, mutes in saved:
                     if ad.action != action:
                         ad.action = action
                     if action is not None and ad.action_slot != slot:
                         ad.action_slot = slot
+                    ad.use_nla = use_nla
+                    for t, mute in zip(ad.nla_tracks, mutes):
+                        t.mute = mute
                 scene.frame_set(current)
     if not clips and not out[0].get("parts") and not out[0].get("shapes") and not out[0].get("changing"):
         return None

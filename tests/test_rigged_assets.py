@@ -367,6 +367,44 @@ def test_the_recipe_places_the_drawn_pose_on_the_ground_apart_from_the_others(ri
     assert max(wider) > 0.05, "no drawn frame that widens the outline: nothing tested"
 
 
+@pytest.mark.render
+@pytest.mark.slow  # one settled 64x48 frame: ~15 s on 2 cores
+def test_physics_settles_the_drawn_pose_on_the_ground(rigged, tmp_path):
+    """With scene.placement=physics the models fall and settle as the drawn frame's hull (the shape they
+    are rendered in): each one's mesh of the frame (its models/ file, placed by the settled pose)
+    reaches no deeper than 1e-4 m into the ground or another model and rests on something within
+    1 mm (Bullet's contact margin), as test_physics checks rigid objects."""
+    from groundtruth import resting_contacts
+    from simgen.io.dataset.layout import read_frame
+    from simgen.pipeline import run
+
+    catalog = write_catalog(rigged, "mesh: bender.glb\ncategory: bender\nscale: 0.8\nanimation: true", "fall.yaml")
+    out = tmp_path / "out"
+    run(set_settings(tiny_settings(out, frames=1, width=64, height=48, samples=1, seed=5),
+                     objects__catalog=str(catalog), objects__count=[3, 3], scene__placement="physics"))
+    frame = read_frame(out, 0)
+    meta = frame["meta"]
+    assert meta["params"]["placement"]["settle"]["at_rest"], meta["params"]["placement"]["settle"]
+    models = [o for o in meta["objects"] if o["category_id"] == 1]
+    assert len(models) == 3 and all(o["deforms"] for o in models)
+    bodies = {o["name"]: trimesh.load(out / o["mesh"], force="mesh").apply_transform(np.array(o["mesh_to_world"]))
+              for o in models}
+    boxes = {o["name"]: np.array(o["mesh_to_world"]) for o in meta["objects"] if o["name"].startswith(("table", "bin"))}
+    for name, c in resting_contacts(bodies, boxes).items():
+        assert c["penetration"] <= 1e-4, f"{name} reaches {c['penetration'] * 1000:.2f} mm into something"
+        assert c["support_gap"] <= 1e-3, f"{name} floats {c['support_gap'] * 1000:.2f} mm above any support"
+    # three instances of one model, each at its own frame, each rendered in its own: ids as the ray cast has them
+    depth, ids = np.full(meta["width"] * meta["height"], np.inf), np.zeros(meta["width"] * meta["height"], int)
+    for o in meta["objects"]:
+        t = surface_hits(meta, trimesh.load(out / o["mesh"], force="mesh").apply_transform(
+            np.array(o["mesh_to_world"])))[0]
+        closer = t < depth
+        depth[closer], ids[closer] = t[closer], o["instance_id"]
+    ids = ids.reshape(frame["instance"].shape)
+    assert len({m["mesh"] for m in models}) == 3 and all((ids == o["instance_id"]).sum() > 20 for o in models)
+    assert (ids != frame["instance"]).sum() <= 2, "an instance is not rendered in its own frame's shape"
+
+
 def test_a_posed_model_plays_on_with_no_draw_and_one_placed_with_no_frame_gets_one(rigged, tmp_path):
     """with_clips plays a model the recipe posed on from its frame, drawing nothing; a model a recipe
     placed itself straight from the catalog (no frame) gets a clip and a frame drawn after it (on a

@@ -119,7 +119,7 @@ class Datablocks:
         self.own: dict[tuple[object, int], bpy.types.Material] = {}  # meshes' own materials by (file, slot)
         self.environments: set[Path] = set()  # environment files loaded (their meshes are in self.meshes)
         self.split: dict[str, bpy.types.Mesh] = {}  # a deforming object's mesh split as its labels know it, by name
-        self.surfaces: dict[object, tuple[bpy.types.Mesh, MeshRef]] = {}  # surfaces that bend: mesh, the step it holds
+        self.surfaces: dict[object, list[tuple[bpy.types.Mesh, MeshRef]]] = {}  # surfaces that bend: meshes, their steps
         self.worlds: dict[Path, bpy.types.World] = {}  # their world shaders, by file
         self.plain: bpy.types.Material | None = None  # for an environment's faces that have no material
 
@@ -144,15 +144,23 @@ class Datablocks:
         """The mesh of the surface ``mesh`` is a step of (:func:`~simgen.scene.meshes.surface`), made at
         its first step, then its vertices moved in place to each new step's: Blender's render keeps
         some memory for every mesh datablock it has drawn (bpy 5.0.1: about 150 KB a frame for a
-        4,000-vertex mesh made anew every frame, none for one whose vertices move)."""
-        key = surface(mesh)
-        held = self.surfaces.get(key)
-        if held is None:
+        4,000-vertex mesh made anew every frame, none for one whose vertices move).
+
+        A rigged catalog model may stand in a frame several times, each at a frame of its own: its
+        surface has a mesh for each step in use at once (the one at ``mesh``'s step if there is one,
+        else one no object uses now, moved, else a new one), kept for the next frames."""
+        pool = self.surfaces.setdefault(surface(mesh), [])
+        k = next((i for i, (_, at) in enumerate(pool) if at is mesh or at == mesh), None)
+        if k is None and pool:  # a rigged model's mesh no object uses now; any other surface's one mesh (an
+            # environment's part: its kept object holds it), moved
+            k = next((i for i, (me, _) in enumerate(pool) if me.users == 0), None) if isinstance(mesh, RiggedMesh) \
+                else 0
+        if k is None:
             me = self.deformed(mesh) if isinstance(mesh, EnvironmentMesh) else \
                 self.rigged(mesh) if isinstance(mesh, RiggedMesh) else mesh_from_ref(mesh)
-            self.surfaces[key] = me, mesh
+            pool.append((me, mesh))
             return me
-        me, at = held
+        me, at = pool[k]
         if at is not mesh and at != mesh:
             v = np.asarray((environment_mesh(mesh) if isinstance(mesh, EnvironmentMesh) else load_mesh(mesh)).vertices,
                            np.float32)
@@ -161,7 +169,7 @@ class Datablocks:
                                   "one; a surface that bends keeps its vertices")
             me.vertices.foreach_set("co", v.ravel())
             me.update()
-            self.surfaces[key] = me, mesh
+            pool[k] = me, mesh
         return me
 
     def deformed(self, mesh: EnvironmentMesh) -> bpy.types.Mesh:
@@ -278,8 +286,13 @@ class Datablocks:
             if self.meshes[ref].users == 0:  # one an object of the last frame still uses goes at the next build
                 bpy.data.meshes.remove(self.meshes.pop(ref))
         held = {surface(r) for r in keep if deforms(r)}
-        for key in [k for k in self.surfaces if k not in held and self.surfaces[k][0].users == 0]:
-            bpy.data.meshes.remove(self.surfaces.pop(key)[0])
+        for key in [k for k in self.surfaces if k not in held]:
+            pool = self.surfaces[key]
+            for me, at in [(me, at) for me, at in pool if me.users == 0]:
+                pool.remove((me, at))
+                bpy.data.meshes.remove(me)
+            if not pool:
+                del self.surfaces[key]
 
     def image(self, path: Path) -> bpy.types.Image:
         """The image datablock of ``path`` (an HDRI or a texture), loaded once per backend and
@@ -339,7 +352,7 @@ class Datablocks:
     def close(self) -> None:
         """Remove every datablock made here (whoever showed an image in a node tree unlinks it
         first: :func:`simgen.blender.world.release_images`)."""
-        for me in [*self.meshes.values(), *self.split.values(), *(me for me, _ in self.surfaces.values())]:
+        for me in [*self.meshes.values(), *self.split.values(), *(me for pool in self.surfaces.values() for me, _ in pool)]:
             bpy.data.meshes.remove(me)
         self.meshes.clear()
         self.split.clear()

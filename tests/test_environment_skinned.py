@@ -30,6 +30,7 @@ import importlib.util
 import io
 import json
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,6 +267,7 @@ def _fetch_script(monkeypatch, deb: bytes | None, apt: bool = True):
 
     spec = importlib.util.spec_from_file_location("fetch_skinned", ROOT / "scripts" / "fetch_skinned.py")
     mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fetch_skinned", mod)  # its dataclasses look their module up there
     spec.loader.exec_module(mod)
     calls, folders = [], []
 

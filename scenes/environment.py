@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import weakref
+import threading
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -226,7 +227,7 @@ def check(settings: Settings) -> None:
 def geometry_of(env: Environment) -> tuple[np.ndarray, Obstacles]:
     """Every world triangle of the environment, and the same as obstacles to a line of sight
     (cached per environment)."""
-    cache = _CACHE.setdefault(env, {})
+    cache = _cache_of(env)
     if "triangles" not in cache:
         t = env.triangles()
         cache["triangles"] = t, Obstacles.of(t)
@@ -239,7 +240,7 @@ def surfaces_of(env: Environment, sc: Config, frame: int | None = None, saved: E
     ``env`` is ``saved`` at its animation's ``frame`` where one is drawn (named when it has none;
     none is no error where not ``required``: no object stands on them)."""
     key = (tuple(sc.supports), tuple(sc.volumes), sc.min_support_area, sc.cell)
-    cache = _CACHE.setdefault(env, {})
+    cache = _cache_of(env)
     if key not in cache:
         found = _level(env, sc)
         if not found and not required:
@@ -308,8 +309,29 @@ def volume_boxes(env: Environment, selectors: list[str], key: str = "scene.volum
     return np.array(boxes, float).reshape(-1, 2, 3)
 
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-"""Per environment (while the process keeps it: simgen.assets.environment): its triangles and surfaces."""
+KEPT_ENVIRONMENTS = 2
+"""How many environments' triangles and surfaces (:func:`geometry_of`, :func:`surfaces_of`) are kept,
+the most recently used: the file as loaded (scene.animation=still: every sequence's) and the frame of
+its animation that the latest sequence starts at. Each frame of a file's animation is an environment
+of its own (:meth:`Environment.at`, which keeps up to 256 of them), and its surfaces' grids with what
+they memoize take tens of MB (the floor of the tests' keyframed cart file: 23 MB): kept for every
+start frame drawn, they grew a played animation's memory by that much at each new one (issue 76)."""
+
+_CACHE: OrderedDict = OrderedDict()
+"""Environment -> its triangles and surfaces, for the :data:`KEPT_ENVIRONMENTS` used last (least
+recently used first; an environment is equal only to itself)."""
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_of(env: Environment) -> dict:
+    """``env``'s cache (made empty the first time), now the most recently used; the least recently
+    used beyond :data:`KEPT_ENVIRONMENTS` are let go."""
+    with _CACHE_LOCK:
+        cache = _CACHE.pop(env, None)
+        _CACHE[env] = cache = {} if cache is None else cache
+        while len(_CACHE) > KEPT_ENVIRONMENTS:
+            _CACHE.popitem(last=False)
+        return cache
 
 
 def part_categories(env: Environment, sc: Config, catalog: Catalog) -> list[int]:

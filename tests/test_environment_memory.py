@@ -1,0 +1,67 @@
+"""Memory of a played scene-file animation stays bounded (issue 76): each frame of the file's animation
+is an environment of its own (Environment.at), and the environment recipe keeps the triangles and
+support surfaces (grids of tens of MB) of only the last few it used, not of every start frame a run
+draws. Pure side only: the environment is built here, no Blender."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from simgen.assets.environment import Animation, Environment, Part
+from simgen.scene.meshes import EnvironmentMesh
+
+FRAMES = 13
+
+
+def cart_world(tmp_path: Path) -> Environment:
+    """A 2 m floor and a cart on it that drives across it over frames 1..13 (its matrices keyframed)."""
+    file = tmp_path / "cart.blend"  # named by the parts, never read: the environment is built here
+    floor = trimesh.creation.box(extents=[2.0, 2.0, 0.1], transform=trimesh.transformations.translation_matrix(
+        [0, 0, -0.05]))
+    cart = trimesh.creation.box(extents=[0.6, 0.4, 0.3], transform=trimesh.transformations.translation_matrix(
+        [0, 0, 0.15]))
+    moves = np.repeat(np.eye(4)[None], FRAMES, axis=0)
+    moves[:, 0, 3] = np.linspace(-0.5, 0.5, FRAMES)
+    parts = (Part("floor", EnvironmentMesh(file, "floor"), np.eye(4)), Part("cart", EnvironmentMesh(file, "cart"),
+                                                                             moves[0]))
+    return Environment(file=file, parts=parts, meshes={"floor": floor, "cart": cart}, cameras=(), lights=(),
+                       animation=Animation(frames=(1, FRAMES), current=1, fps=24.0, matrices={"cart": moves}))
+
+
+def test_the_surfaces_of_every_frame_of_a_played_animation_are_not_all_kept(tmp_path):
+    from simgen.scenes import environment as recipe
+
+    saved = cart_world(tmp_path)
+    sc = recipe.Config(cell=0.01)
+    first = recipe.surfaces_of(saved.at(1), sc, 1, saved)
+    assert {p for s in first for p in s.parts} == {"floor", "cart"}  # the floor, and the cart's top
+    freed = weakref.ref(first[0])
+    lowest = first[0].z
+    del first
+    for frame in range(2, FRAMES + 1):  # a run's sequences start at one frame after another
+        surfaces = recipe.surfaces_of(saved.at(frame), sc, frame, saved)
+        recipe.geometry_of(saved.at(frame))
+        assert surfaces[0].z == lowest
+        assert len(recipe._CACHE) <= recipe.KEPT_ENVIRONMENTS
+    gc.collect()
+    # frame 1's environment is still kept (Environment.at keeps its frames): its surfaces are not
+    assert saved.at(1) is saved.at(1)
+    assert freed() is None, "the surfaces of a frame no sequence uses any more are still held"
+    assert all(env is saved.at(f) for env, f in zip(recipe._CACHE, (FRAMES - 1, FRAMES)))
+
+
+def test_the_environment_last_used_keeps_its_surfaces_between_sequences(tmp_path):
+    from simgen.scenes import environment as recipe
+
+    saved, other = cart_world(tmp_path), cart_world(tmp_path)
+    sc = recipe.Config(cell=0.01)
+    kept = recipe.surfaces_of(saved, sc)  # a still file: every sequence stands its objects on these
+    assert recipe.surfaces_of(saved, sc) is kept
+    recipe.surfaces_of(other.at(3), sc, 3, other)  # another environment between: still within the bound
+    assert recipe.surfaces_of(saved, sc) is kept
+    assert recipe.geometry_of(saved) is recipe.geometry_of(saved)

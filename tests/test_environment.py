@@ -1062,59 +1062,78 @@ def test_a_gltf_buffer_outside_the_files_folder_is_refused_in_one_line(tmp_path)
 LOAD_SCRIPT = """
 import json, sys, bpy
 from simgen.blender.environment import load
-bpy.ops.wm.read_factory_settings(use_empty=True)
-loaded = load(sys.argv[1])
-looks = {}
-for m in bpy.data.materials:
-    nodes = m.node_tree.nodes if m.node_tree else []
-    bsdf = [n for n in nodes if n.type == "BSDF_PRINCIPLED"]
-    looks[m.name] = {"color": list(bsdf[0].inputs["Base Color"].default_value)[:3] if bsdf else None,
-                     "images": [n.image.filepath for n in nodes if n.type == "TEX_IMAGE" and n.image]}
-print("LOADED " + json.dumps({"parts": sorted(p.name for p in loaded.parts), "skipped": loaded.skipped, "looks": looks,
-                              "images": sorted(i.name for i in bpy.data.images)}))
+for path in sys.argv[1:]:
+    bpy.ops.wm.read_factory_settings(use_empty=True)  # each file into Blender's empty start, as alone
+    loaded = load(path)
+    looks = {}
+    for m in bpy.data.materials:
+        nodes = m.node_tree.nodes if m.node_tree else []
+        bsdf = [n for n in nodes if n.type == "BSDF_PRINCIPLED"]
+        looks[m.name] = {"color": list(bsdf[0].inputs["Base Color"].default_value)[:3] if bsdf else None,
+                         "images": [n.image.filepath for n in nodes if n.type == "TEX_IMAGE" and n.image]}
+    print("LOADED " + json.dumps({"parts": sorted(p.name for p in loaded.parts), "skipped": loaded.skipped,
+                                  "looks": looks, "images": sorted(i.name for i in bpy.data.images)}))
 """
 
 
-def blender_load(path: Path) -> dict:
-    """What :func:`simgen.blender.environment.load` (the render process's reading) makes of ``path``:
-    its parts, what it left out, its materials' base colours and images."""
-    r = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(path)], capture_output=True, text=True, timeout=300)
+def blender_loads(*paths: Path) -> list[dict]:
+    """What :func:`simgen.blender.environment.load` (the render process's reading) makes of each of
+    ``paths``: its parts, what it left out, its materials' base colours and images. One Blender
+    process reads them one after another, from Blender's empty start each (as the render process
+    reads a file after another); a Blender start is a few seconds on 2 cores."""
+    r = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, *map(str, paths)], capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(next(ln for ln in r.stdout.splitlines() if ln.startswith("LOADED "))[7:])
+    got = [json.loads(ln[7:]) for ln in r.stdout.splitlines() if ln.startswith("LOADED ")]
+    assert len(got) == len(paths), r.stdout[-3000:]
+    return got
+
+
+def blender_load(path: Path) -> dict:
+    """:func:`blender_loads` of one file."""
+    return blender_loads(path)[0]
 
 
 TRI = "v -1 0 -1\nv 1 0 -1\nv 0 0 1\nvt 0 0\nvt 1 0\nvt 0.5 1\n"
 BLEND_FIXTURE = """
 import sys, bpy
-kind, out, image, lib = sys.argv[1:5]
-bpy.ops.wm.read_factory_settings(use_empty=True)
-me = bpy.data.meshes.new(kind)
-me.from_pydata([(-1, -1, 0), (1, -1, 0), (0, 1, 0)] if kind != "lib" else [(0, 0, 1), (1, 0, 1), (0, 1, 1)], [], [(0, 1, 2)])
-me.uv_layers.new(name="UVMap")
-bpy.context.scene.collection.objects.link(bpy.data.objects.new("from_library" if kind == "lib" else "tri", me))
-if image:
-    mat = bpy.data.materials.new("look")
-    mat.use_nodes = True
-    tex = mat.node_tree.nodes.new("ShaderNodeTexImage")
-    tex.image = bpy.data.images.load(image)
-    mat.node_tree.links.new(tex.outputs["Color"], mat.node_tree.nodes["Principled BSDF"].inputs["Base Color"])
-    me.materials.append(mat)
-if lib:
-    with bpy.data.libraries.load(lib, link=True, relative=True) as (src, dst):
-        dst.objects = ["from_library"]
-    bpy.context.scene.collection.objects.link(dst.objects[0])
-if kind == "fbx":  # the texture named by a path relative to the file (and an absolute one), not embedded
-    bpy.ops.export_scene.fbx(filepath=out, path_mode="RELATIVE", embed_textures=False, object_types={"MESH"})
-else:
-    bpy.ops.wm.save_as_mainfile(filepath=out, relative_remap=True)  # paths as //../red.png
+args = sys.argv[1:]
+for kind, out, image, lib in zip(args[0::4], args[1::4], args[2::4], args[3::4]):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    me = bpy.data.meshes.new(kind)
+    me.from_pydata([(-1, -1, 0), (1, -1, 0), (0, 1, 0)] if kind != "lib" else [(0, 0, 1), (1, 0, 1), (0, 1, 1)], [], [(0, 1, 2)])
+    me.uv_layers.new(name="UVMap")
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("from_library" if kind == "lib" else "tri", me))
+    if image:
+        mat = bpy.data.materials.new("look")
+        mat.use_nodes = True
+        tex = mat.node_tree.nodes.new("ShaderNodeTexImage")
+        tex.image = bpy.data.images.load(image)
+        mat.node_tree.links.new(tex.outputs["Color"], mat.node_tree.nodes["Principled BSDF"].inputs["Base Color"])
+        me.materials.append(mat)
+    if lib:
+        with bpy.data.libraries.load(lib, link=True, relative=True) as (src, dst):
+            dst.objects = ["from_library"]
+        bpy.context.scene.collection.objects.link(dst.objects[0])
+    if kind == "fbx":  # the texture named by a path relative to the file (and an absolute one), not embedded
+        bpy.ops.export_scene.fbx(filepath=out, path_mode="RELATIVE", embed_textures=False, object_types={"MESH"})
+    else:
+        bpy.ops.wm.save_as_mainfile(filepath=out, relative_remap=True)  # paths as //../red.png
 """
 
 
-def blend_fixture(kind: str, out: Path, image: Path | str = "", lib: Path | str = "") -> Path:
-    r = subprocess.run([sys.executable, "-c", BLEND_FIXTURE, kind, str(out), str(image), str(lib)],
+def blend_fixtures(*jobs: tuple[str, Path, Path | str, Path | str]) -> list[Path]:
+    """Each job's file (kind, out, image, lib: see :func:`blend_fixture`), written in that order by
+    one Blender process, from Blender's empty start each."""
+    r = subprocess.run([sys.executable, "-c", BLEND_FIXTURE, *(str(a) for job in jobs for a in job)],
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and out.is_file(), r.stderr[-2000:]
-    return out
+    outs = [Path(job[1]) for job in jobs]
+    assert r.returncode == 0 and all(out.is_file() for out in outs), r.stderr[-2000:]
+    return outs
+
+
+def blend_fixture(kind: str, out: Path, image: Path | str = "", lib: Path | str = "") -> Path:
+    return blend_fixtures((kind, out, image, lib))[0]
 
 
 def usd_tri(name: str, z: float) -> str:
@@ -1122,9 +1141,14 @@ def usd_tri(name: str, z: float) -> str:
             '    int[] faceVertexCounts = [3]\n    int[] faceVertexIndices = [0, 1, 2]\n}\n')
 
 
-def named_outside(t: Path, kind: str) -> tuple[Path, list[str], list[str]]:
+def named_outside(t: Path, kind: str, jobs: list | None = None) -> tuple[Path, list[str], list[str]]:
     """A scene file in ``t/scene`` that names something outside its folder (``t``), what
-    :attr:`Loaded.skipped` must name, and the parts it must have (those from outside: none)."""
+    :attr:`Loaded.skipped` must name, and the parts it must have (those from outside: none).
+    With ``jobs``: the .blend and .fbx files that Blender writes are appended to it as
+    :func:`blend_fixtures`' jobs, in the order to write them, not written."""
+    def make(*job) -> Path:
+        return (jobs.append(job) or Path(job[1])) if jobs is not None else blend_fixture(*job)
+
     d = t / "scene"
     d.mkdir()
     red = png(t / "red.png", (255, 0, 0))
@@ -1144,12 +1168,12 @@ def named_outside(t: Path, kind: str) -> tuple[Path, list[str], list[str]]:
         (d / "m.obj").write_text("mtllib m.mtl\n" + TRI + "usemtl a\nf 1/1 2/2 3/3\n")
         return d / "m.obj", ["image red.png", f"{red}: outside the file folder"], ["m"]
     if kind == "fbx-texture":
-        return blend_fixture("fbx", d / "m.fbx", red), ["image red.png", f"{red}: outside the file folder"], ["tri"]
+        return make("fbx", d / "m.fbx", red, ""), ["image red.png", f"{red}: outside the file folder"], ["tri"]
     if kind == "blend-image":
-        return blend_fixture("blend", d / "m.blend", red), ["image red.png", f"{red}: outside the file folder"], ["tri"]
+        return make("blend", d / "m.blend", red, ""), ["image red.png", f"{red}: outside the file folder"], ["tri"]
     if kind == "blend-library":
-        lib = blend_fixture("lib", t / "lib.blend")
-        return blend_fixture("blend", d / "m.blend", lib=lib), ["linked library", f"{lib}: outside the file folder"], ["tri"]
+        lib = make("lib", t / "lib.blend", "", "")
+        return make("blend", d / "m.blend", "", lib), ["linked library", f"{lib}: outside the file folder"], ["tri"]
     if kind.startswith("usd-") and kind != "usd-texture":
         (t / "far.usda").write_text("#usda 1.0\n" + usd_tri("far", 2) + usd_tri("thing", 3))
         (d / "near.usda").write_text("#usda 1.0\n" + usd_tri("thing", 4))
@@ -1211,17 +1235,32 @@ OUTSIDE_KINDS = ["gltf-image", "obj-mtllib", "obj-own-mtl-symlink", "obj-mtl-map
                  "blend-library", "usd-sublayer", "usd-reference", "usd-payload", "usd-nested", "usd-texture"]
 
 
+@pytest.fixture(scope="module")
+def outside_loaded(tmp_path_factory) -> dict[str, tuple[Path, Path, list[str], list[str], dict]]:
+    """Each kind of OUTSIDE_KINDS: (its folder, its scene file, names, parts: :func:`named_outside`,
+    what Blender made of the file: :func:`blender_load`). The .blend and .fbx files written by one
+    Blender process and all the files read by one other (a Blender start each would be most of the
+    test's time)."""
+    jobs, made = [], {}
+    for kind in OUTSIDE_KINDS:
+        t = tmp_path_factory.mktemp(kind)
+        made[kind] = (t, *named_outside(t, kind, jobs))
+    blend_fixtures(*jobs)
+    got = blender_loads(*(m[1] for m in made.values()))
+    return {kind: (*m, g) for (kind, m), g in zip(made.items(), got)}
+
+
 @pytest.mark.render
 @pytest.mark.parametrize("kind", OUTSIDE_KINDS)
-def test_what_a_scene_file_names_outside_its_folder_is_left_out_with_one_warning(tmp_path, cache, caplog, kind):
+def test_what_a_scene_file_names_outside_its_folder_is_left_out_with_one_warning(outside_loaded, cache, caplog,
+                                                                                   kind):
     """Each kind of path a scene file names (glTF images, OBJ material libraries and their maps, FBX
     textures, a .blend's images and linked libraries, USD sublayers, references, payloads and
     textures) leading out of its folder: left out, named once, in the Blender process (what renders)
     and in the warning the pure side gives; nothing of it reaches the materials or the parts."""
     import logging
 
-    file, names, parts = named_outside(tmp_path, kind)
-    got = blender_load(file)
+    tmp_path, file, names, parts, got = outside_loaded[kind]
     assert len(got["skipped"]) == 1 and all(n in got["skipped"][0] for n in names), got["skipped"]
     assert got["parts"] == parts
     assert "red.png" not in got["images"]

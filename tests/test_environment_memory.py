@@ -1,15 +1,20 @@
 """Memory of a played scene-file animation stays bounded (issue 76): each frame of the file's animation
 is an environment of its own (Environment.at), and the environment recipe keeps the triangles and
 support surfaces (grids of tens of MB) of only the last few it used, not of every start frame a run
-draws. Pure side only: the environment is built here, no Blender."""
+draws; what drawing a sequence freed is given back to the system (simgen.pipeline.memory), once every
+RELEASE_EVERY rendered frames. No Blender: the environment is built here, the loop runs a fake renderer."""
 
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 
 import numpy as np
+import pytest
 import trimesh
 
 from simgen.assets.environment import Animation, Environment, Part
@@ -65,3 +70,52 @@ def test_the_environment_last_used_keeps_its_surfaces_between_sequences(tmp_path
     recipe.surfaces_of(other.at(3), sc, 3, other)  # another environment between: still within the bound
     assert recipe.surfaces_of(saved, sc) is kept
     assert recipe.geometry_of(saved) is recipe.geometry_of(saved)
+
+
+RELEASE_CHILD = """
+import ctypes, json
+import numpy as np
+from simgen.pipeline.memory import release_freed_memory
+from simgen.pipeline.runner import keep_freed_memory
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+keep_freed_memory()  # as a run has it: blocks under 32 MB come from the heap
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+big, pins = [], []
+for _ in range(100):
+    big.append(np.ones(2 << 20, np.uint8))  # 2 MiB, its pages touched
+    pins.append(libc.malloc(256))  # a small block made meanwhile, alive: the heap cannot shrink past it
+del big
+freed = rss()
+released = release_freed_memory()
+print(json.dumps({"freed": freed, "after": rss(), "released": released}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's (Linux)")
+def test_the_pages_of_freed_arrays_pinned_by_small_blocks_go_back_to_the_system():
+    r = subprocess.run([sys.executable, "-c", RELEASE_CHILD], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads(r.stdout)
+    assert m["released"]
+    assert m["freed"] - m["after"] > 40, m  # MiB of the 200 freed that stayed resident until then
+
+
+def test_the_loop_gives_freed_memory_back_after_drawing_a_sequence_every_so_many_frames(tmp_path, monkeypatch):
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import loop, run
+
+    FakeRenderer.made.clear()
+    rendered_at_call = []
+    monkeypatch.setattr(loop, "release_freed_memory", lambda: rendered_at_call.append(len(FakeRenderer.made[0].seeds)))
+    s = set_settings(tiny_settings(tmp_path, frames=45, width=32, height=24, samples=1), sequence__length=5)
+    run(s, make_renderer=FakeRenderer)
+    assert len(FakeRenderer.made[0].seeds) == 45  # renders
+    # once 20 frames (loop.RELEASE_EVERY) were rendered since the last call, before the next sequence's
+    assert loop.RELEASE_EVERY == 20 and rendered_at_call == [20, 40]
+    FakeRenderer.made.clear()

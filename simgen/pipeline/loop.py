@@ -27,6 +27,7 @@ from simgen.labels.kinds import LabelKind
 from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
 from simgen.pipeline.finish import library_info
 from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequence, make_sequence_scenes
+from simgen.pipeline.memory import RELEASE_EVERY, release_freed_memory
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
 from simgen.progress import Progress
@@ -358,6 +359,7 @@ class FrameLoop:
         self.hooks.loop_started(self, todo)
         if self.run_log is not None:
             self.run_log.start()
+        unreleased = 0  # frames rendered since the memory sampling freed was last given back
         try:
             for sequence, steps in group_by_sequence(self.settings, todo).items():
                 scenes = first[1] if sequence == first[0] else self.stage("sample", self.sample, sequence)
@@ -365,7 +367,11 @@ class FrameLoop:
                     scenes = self.stage("settle", self.settle, scenes)
                 if has_cloth(scenes[0]):  # objects.cloth: dropped on them where they rest, then simulated on
                     scenes = self.stage("settle", self.drape, scenes)
+                if unreleased >= RELEASE_EVERY:  # what drawing the sequence freed (simgen.pipeline.memory)
+                    release_freed_memory()
+                    unreleased = 0
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
+                unreleased += len(window.needed)
                 self.note_shortfall(window.base, steps, scenes)
                 for k in window.needed:
                     if stop is not None and stop.check():

@@ -6,8 +6,18 @@
 
 Prints the RSS after frames 20, 200, 1000, 2000, ... and the last, the peak, and the growth
 per frame fitted over the second half of the run (a leak shows as a steady slope; allocator
-warm-up as early growth that levels off). Every run log of the folder counts, in time order:
-with render.recycle_every each Blender process writes its own.
+warm-up as early growth that levels off), then the growth per frame from frame 20 to the last
+(fitted, and end to end) and the largest steps up from one frame to the next: memory kept per
+sequence grows in steps at the frames where sequences start (frame = k * sequence.length), which
+a fit over a short run's second half catches one or two of. Every run log of the folder counts, in
+time order: with render.recycle_every each Blender process writes its own.
+
+Issue 76's check (a played animation, 200 frames, one command line; the cart file of
+tests/test_environment_animation.py's ``write_blend``):
+
+    simgen scene=environment scene.file=cart.blend scene.animation=play 'scene.cameras=[Camera]'
+           sequence.length=20 frames=200 render.width=64 render.height=48 render.samples=1 output.dir=/dev/shm/m
+    python scripts/memory_growth.py /dev/shm/m
 """
 
 from __future__ import annotations
@@ -17,6 +27,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+STEPS = 8
+"""The largest steps up listed."""
+STEP_MIB = 1.0
+"""The least step up (MiB from one frame to the next) listed."""
 
 
 def main(root: str) -> int:
@@ -36,6 +51,14 @@ def main(root: str) -> int:
     slope = np.polyfit(half, rss[half], 1)[0]
     print(f"  peak {rss.max():.1f} MiB; growth over the second half: {1024 * slope:+.2f} KiB/frame; "
           f"frame 20 -> last: {100 * (rss[-1] / rss[19] - 1):+.2f} %")
+    after = np.arange(19, n)
+    fitted = np.polyfit(after, rss[after], 1)[0]
+    print(f"  from frame 20 to the last: {1024 * fitted:+.2f} KiB/frame fitted, "
+          f"{1024 * (rss[-1] - rss[19]) / max(n - 20, 1):+.2f} KiB/frame end to end")
+    steps = np.diff(rss)
+    big = [k for k in np.argsort(steps)[::-1][:STEPS] if steps[k] >= STEP_MIB]
+    print("  largest steps up: " + (", ".join(f"frame {k + 1} {steps[k]:+.1f} MiB" for k in sorted(big))
+                                    or f"none of {STEP_MIB} MiB or more"))
     return 0
 
 

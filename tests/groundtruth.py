@@ -8,6 +8,7 @@ reports what each ray hits first.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -25,11 +26,20 @@ def pixel_centre_rays(K: np.ndarray, world_to_camera: np.ndarray, width: int, he
     return origin, world_dirs, cam_dirs.reshape(-1, 3)
 
 
+@functools.lru_cache(maxsize=256)
+def _model(path: str, mtime_ns: int, size: int) -> trimesh.Trimesh:
+    """The model file ``path`` as trimesh reads it, read once per version of the file (``mtime_ns``,
+    ``size``): the frames of a dataset and the rays cast into one frame again share their models'
+    files. Callers copy it (they move their copy)."""
+    return trimesh.load(path, force="mesh")
+
+
 def load_world_meshes(root: Path, meta: dict) -> list[tuple[int, trimesh.Trimesh]]:
     """Every object of a frame in world coordinates, with its instance id."""
     out = []
     for o in meta["objects"]:
-        m = trimesh.load(root / o["mesh"], force="mesh").copy()
+        st = (Path(root) / o["mesh"]).stat()
+        m = _model(str(Path(root) / o["mesh"]), st.st_mtime_ns, st.st_size).copy()
         m.apply_transform(np.array(o["mesh_to_world"]))
         out.append((o["instance_id"], m))
     return out

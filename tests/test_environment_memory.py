@@ -119,3 +119,25 @@ def test_the_loop_gives_freed_memory_back_after_drawing_a_sequence_every_so_many
     # once 20 frames (loop.RELEASE_EVERY) were rendered since the last call, before the next sequence's
     assert loop.RELEASE_EVERY == 20 and rendered_at_call == [20, 40]
     FakeRenderer.made.clear()
+
+
+def test_the_frames_of_a_played_deforming_part_are_not_all_kept(tmp_path):
+    from simgen.assets.environment import AT_FRAMES
+
+    sheet = trimesh.creation.box(extents=[1.0, 1.0, 0.01])
+    frames = AT_FRAMES + 40
+    waves = sheet.vertices[None] + np.linspace(0, 1, frames)[:, None, None] * [0, 0, 0.1]  # rises frame by frame
+    np.savez(tmp_path / "shapes-0.npz", sheet=waves.astype(np.float32))
+    file = tmp_path / "sheet.blend"
+    env = Environment(file=file, parts=(Part("sheet", EnvironmentMesh(file, "sheet"), np.eye(4)),),
+                      meshes={"sheet": sheet}, cameras=(), lights=(),
+                      animation=Animation(frames=(1, frames), current=1, fps=24.0, matrices={}, deforming=("sheet",),
+                                          shapes=tmp_path / "shapes-0.npz"))
+    first = weakref.ref(env.at(1).meshes["sheet"])
+    for f in range(1, frames + 1):  # a played sequence's steps, one frame after another
+        np.testing.assert_allclose(env.at(f).meshes["sheet"].vertices, waves[f - 1], atol=1e-6)
+        assert env.at(f).parts[0].mesh.frame == f
+    gc.collect()
+    assert first() is None, "frame 1's deformed mesh is still held after every later frame was played"
+    assert env.at(frames) is env.at(frames)  # the frames in flight stay made
+    np.testing.assert_allclose(env.at(1).meshes["sheet"].vertices, waves[0], atol=1e-6)  # made again

@@ -76,6 +76,13 @@ def check_plots(page: str, rows: int) -> None:
                 assert not k.endswith("href") or v.startswith("#"), (k, v)
 
 
+NUMBERS_ONLY = pytest.mark.usefixtures("no_matplotlib")
+"""For a test of the numbers alone (distances, notes): compare() without matplotlib, as in an
+install without the `report` extra. The numbers do not depend on the plots, which took nearly all of
+a compare() (13 matplotlib figures, about 0.3 s each on 2 cores); the plots are checked by
+test_the_page_plots_each_statistic_of_both_sides and test_rendered_vs_itself_and_its_coco_copy."""
+
+
 def test_distances_by_hand():
     p, q = np.array([1.0, 0, 0, 0]), np.array([0, 0, 0, 1.0])
     assert js_distance(p, p) == 0.0
@@ -88,6 +95,7 @@ def test_distances_by_hand():
     assert wasserstein1(edges, p, p) == 0.0
 
 
+@NUMBERS_ONLY
 def test_identical_datasets_distance_zero(tmp_path):
     a = make_coco(tmp_path / "a", vis=0.7)
     b = make_coco(tmp_path / "b", vis=0.7)
@@ -98,6 +106,7 @@ def test_identical_datasets_distance_zero(tmp_path):
     assert all(v == 0.0 for v in d.values()), d
 
 
+@NUMBERS_ONLY
 def test_brightness_beats_colour_neutral_change(tmp_path):
     a = make_coco(tmp_path / "a")
     brighter = make_coco(tmp_path / "bright", gain=1.6)
@@ -110,6 +119,7 @@ def test_brightness_beats_colour_neutral_change(tmp_path):
     assert db["categories"] == 0.0 and db["box size"] == 0.0        # labels untouched
 
 
+@NUMBERS_ONLY
 def test_big_vs_small_boxes_and_category_mismatch(tmp_path, capsys):
     small = make_coco(tmp_path / "small", box=(4, 4))
     big = make_coco(tmp_path / "big", box=(50, 40), names=("cube", "cone"))
@@ -185,6 +195,7 @@ def test_cli_bad_input_one_line(tmp_path):
     assert res.stderr.strip().startswith("simgen: error:") and len(res.stderr.strip().splitlines()) == 1
 
 
+@NUMBERS_ONLY
 def test_visibility_under_the_simgen_key(tmp_path):
     a = make_coco(tmp_path / "a", vis=0.22)
     b = make_coco(tmp_path / "b", vis=0.92)
@@ -196,6 +207,7 @@ def test_visibility_under_the_simgen_key(tmp_path):
     assert rows[0].name == "visibility"
 
 
+@NUMBERS_ONLY
 def test_no_annotations_on_one_side(tmp_path):
     a = make_coco(tmp_path / "a")
     b = make_coco(tmp_path / "b")

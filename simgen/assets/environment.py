@@ -155,10 +155,10 @@ def _shapes(path: Path, name: str) -> np.ndarray:
 AT_FRAMES = 32
 """The frames of an animation :meth:`Environment.at` keeps made (the few in flight: a sequence's steps
 and their neighbours; the labels of each read its deforming parts again). Each holds its deforming
-parts' vertices with what trimesh computes on them (a 20,800-vertex skinned bar: about 0.85 MB a
-frame in a run, 5.7 MB with its triangles and normals), so keeping every frame played (it kept 256)
-grew a played skinned animation's memory by that at each new frame; a frame let go is made again
-from the extraction's vertices (:func:`_shapes`) in about 0.3 ms (that bar)."""
+parts' vertices with what trimesh computes on them (a 20,800-vertex skinned bar: 0.5 MB a frame in a
+run, its vertices; 5.7 MB once its triangles and normals are computed), so keeping every frame played
+(it kept 256) grew a played skinned animation's memory by that at each new frame; a frame let go is
+made again from the extraction's vertices (:func:`_shapes`) in about 0.3 ms (that bar)."""
 
 
 @functools.lru_cache(maxsize=AT_FRAMES)

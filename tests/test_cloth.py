@@ -18,7 +18,12 @@ Rendered (Blender's cloth solver, tiny sheets):
 * the vertices equal what Blender's own OBJ exporter writes for the evaluated sheet at a frame
   (a child Python builds the same scene and exports it);
 * stiff, weightless cloth explodes, named by its frame, and leaves nothing behind;
-* bad input to simulate ends in one line; scripts/bench_cloth.py prints its figures.
+* bad input to simulate ends in one line; scripts/bench_cloth.py prints its figures;
+* three cloths dropped on the box together (simulate_together): no edge of one crosses a triangle
+  of another at any step (a segment-triangle test in numpy), where simulated without collision
+  between them thousands do; each one's vertices equal Blender's OBJ export of that simulation;
+* self-collision: a long sheet folding over a thin bar never crosses itself (non-adjacent edge
+  against triangle) with cloth.self_collision, and does without; the setting reaches Blender.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ import trimesh
 
 from groundtruth import box_distance
 from simgen.errors import SimgenError
-from simgen.scene.cloth import CABLE_SIDES, MAX_VERTICES, Cloth, ClothRun, check_exploded, grid, max_resolution, sheet
+from simgen.scene.cloth import (CABLE_SIDES, MAX_VERTICES, POUCH_BULGE, Cloth, ClothRun, check_exploded, grid,
+                                max_resolution, sheet)
 
 ROOT = Path(__file__).resolve().parents[1]
 BOX_TOP = 0.3
@@ -74,6 +80,7 @@ def test_sheet_counts_order_and_area(size, resolution, expect):
     (dict(shear=1e5), "shear"), (dict(air_damping=11.0), "air_damping"), (dict(friction=81.0), "friction"),
     (dict(thickness=0.0), "thickness"), (dict(thickness=float("inf")), "thickness"), (dict(quality=0), "quality"),
     (dict(collision_quality=True), "collision_quality"), (dict(mass="1"), "mass"),
+    (dict(self_collision="yes"), "self_collision"),
 ])
 def test_bad_settings_end_in_one_line_naming_the_field(kw, field):
     with pytest.raises(ValueError) as e:
@@ -111,6 +118,68 @@ def test_the_explosion_check():
     nan[11, 1] = np.nan
     with pytest.raises(SimgenError, match=r"at settling frame 9 of 40: vertex 11 \(of 15\) is not finite"):
         check_exploded(nan, start, cloth, "settling frame 9 of 40")
+
+
+def test_self_collision_is_a_sheets_only():
+    assert Cloth(self_collision=True).self_collision is True
+    for shape, size in (("pouch", (0.4, 0.3)), ("cable", (0.8, 0.02))):
+        with pytest.raises(ValueError, match=rf"^cloth\.self_collision=True: a {shape} cannot collide with itself"):
+            Cloth(size=size, shape=shape, self_collision=True)
+
+
+def edges_of(faces: np.ndarray) -> np.ndarray:
+    """The unique edges (E, 2) of triangles (F, 3), each (low, high)."""
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    return np.unique(e, axis=0)
+
+
+def crossings(va: np.ndarray, ea: np.ndarray, vb: np.ndarray, fb: np.ndarray, adjacent: bool = True,
+              chunk: int = 1024) -> int:
+    """How many (edge, triangle) pairs cross: the segment va[ea[i]] has its two ends strictly on
+    either side of triangle vb[fb[j]]'s plane and meets the plane inside the (closed) triangle.
+    ``adjacent=False`` leaves out pairs that share a vertex index (an edge against a triangle of
+    the same mesh). Written here in numpy, apart from simgen and Blender."""
+    p, q = va[ea[:, 0]], va[ea[:, 1]]
+    a, b, c = vb[fb[:, 0]], vb[fb[:, 1]], vb[fb[:, 2]]
+    lo, hi = np.minimum(p, q), np.maximum(p, q)
+    tlo, thi = np.minimum(np.minimum(a, b), c), np.maximum(np.maximum(a, b), c)
+    count = 0
+    for s in range(0, len(p), chunk):
+        near = (lo[s:s + chunk, None] <= thi[None]).all(-1) & (hi[s:s + chunk, None] >= tlo[None]).all(-1)
+        if not adjacent:
+            e = ea[s:s + chunk, :, None, None]
+            near &= ~(e == fb[None, None]).any(axis=(1, 3))
+        i, j = np.nonzero(near)
+        i = i + s
+        P, Q, A, B, C = p[i], q[i], a[j], b[j], c[j]
+        n = np.cross(B - A, C - A)
+        dp, dq = np.einsum("ij,ij->i", P - A, n), np.einsum("ij,ij->i", Q - A, n)
+        straddle = dp * dq < 0
+        X = P + (dp / np.where(straddle, dp - dq, 1.0))[:, None] * (Q - P)
+        inside = np.ones(len(X), bool)
+        for U, V in ((A, B), (B, C), (C, A)):
+            inside &= np.einsum("ij,ij->i", np.cross(V - U, X - U), n) >= 0
+        count += int((straddle & inside).sum())
+    return count
+
+
+def test_the_crossing_check():
+    """A segment through a triangle crosses it, one beside it, above it or lying in its plane does
+    not; an edge of the triangle's own mesh is left out with adjacent=False."""
+    tri, face = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]])
+    for seg, expect in (([[0.2, 0.2, -1], [0.2, 0.2, 1]], 1), ([[0.8, 0.8, -1], [0.8, 0.8, 1]], 0),
+                        ([[0.2, 0.2, 0.1], [0.2, 0.2, 1]], 0), ([[0.1, 0.1, 0], [0.3, 0.2, 0]], 0),
+                        ([[0.0, 0, -1], [0, 0, 1]], 1)):  # through a corner: closed triangles
+        assert crossings(np.array(seg), np.array([[0, 1]]), tri, face) == expect, seg
+    v = np.concatenate([tri, [[0.2, 0.2, -1], [0.2, 0.2, 1]]])
+    assert crossings(v, np.array([[3, 4], [0, 4]]), v, face, adjacent=False) == 1  # [0, 4] shares vertex 0
+    # two sheets of the sheet() grid, one stood up through the other: of its edges across z = 0, the 5 upright
+    # ones and the 4 diagonals, all but the upright one at x = 0.51 (off the flat sheet's side) cross
+    cloth = Cloth(size=(1.0, 1.0), resolution=4)
+    flat, faces = sheet(cloth)
+    upright = flat[:, [0, 2, 1]] + [0.01, 0.03, 0.1]  # the sheet stood up in an XZ plane, across the flat one
+    assert crossings(upright, edges_of(faces), flat, faces) == 8
+    assert crossings(upright + [0, 0, 0.6], edges_of(faces), flat, faces) == 0
 
 
 def test_a_run_reports_its_figures():
@@ -369,19 +438,161 @@ def test_bad_input_to_simulate_ends_in_one_line(kw, match):
 
 
 @pytest.mark.render
-@pytest.mark.slow  # two tabletop runs besides the simulations: ~30 s on 2 cores
+@pytest.mark.slow  # three tabletop runs besides the simulations: ~60 s on 2 cores
 def test_the_bench_script_prints_its_figures():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_cloth.py"), "--sizes", "4", "6", "--frames",
-                        "3", "--runs", "2"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                        "3", "--cloths", "2", "--runs", "2"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.strip().splitlines()
-    assert lines[0].split() == ["sheet", "vertices", "frames", "seconds", "s/frame", "at", "rest"]
+    assert lines[0].split() == ["sheet", "vertices", "frames", "seconds", "s/frame", "at", "rest", "self", "s/frame"]
     table = lines.index(next(line for line in lines if line.startswith("tabletop per frame")))
+    assert lines[table + 1].split() == ["stage", "no", "cloth", "cloth", "2", "cloths"]
     stages = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in lines[table + 2:]}
-    assert stages["frame"][0] > 0 and stages["frame"][1] > 0 and stages["settle"][1] > 0  # the cloth's simulation
-    lines = lines[:table]
-    for line, (n, verts) in zip(lines[1:], [(4, 25), (6, 49)], strict=True):
-        sheet_, vertices, frames, seconds, per_frame, rest = line.split()
+    assert all(x > 0 for x in stages["frame"]) and stages["settle"][1] > 0 and stages["settle"][2] > 0
+    together = lines.index(next(line for line in lines if line.split()[0] == "cloths"))
+    assert lines[together].split() == ["cloths", "vertices", "frames", "seconds", "s/frame", "collide"]
+    for line, collide in zip(lines[together + 1:table], ["yes", "no"], strict=True):
+        name, vertices, frames, seconds, per_frame, said = line.split()
+        assert (name, int(vertices), int(frames), said) == ("2x4x4", 50, 3, collide)
+        assert float(seconds) > 0 and np.isclose(float(per_frame), float(seconds) / 3, atol=1e-3)
+    for line, (n, verts) in zip(lines[1:together], [(4, 25), (6, 49)], strict=True):
+        sheet_, vertices, frames, seconds, per_frame, rest, itself = line.split()
         assert (sheet_, int(vertices), int(frames)) == (f"{n}x{n}", verts, 3)
         assert float(seconds) > 0 and np.isclose(float(per_frame), float(seconds) / 3, atol=1e-3)
-        assert rest in ("yes", "no")
+        assert rest in ("yes", "no") and float(itself) > 0
+
+
+# ------------------------------------------------------------------ several cloths, self-collision
+
+PILE = [Cloth(size=(0.6, 0.5), resolution=10), Cloth(size=(0.5, 0.4), resolution=10, bending=0.05),
+        Cloth(size=(0.4, 0.3), resolution=10, shape="pouch", pressure=5.0)]
+PILE_STEPS = 40  # no settling frame: every simulated frame is a step, and every one is checked
+
+
+def pile_poses() -> list[np.ndarray]:
+    """The three turned a different way each, stacked over the box: 5 cm between one's top and the
+    next one's underside (the pouch's bulge below it)."""
+    return [turned_pose(0.3, at=(0.02, 0.0, 0.35)), turned_pose(1.1, at=(0.02, 0.0, 0.40)),
+            turned_pose(2.0, at=(0.02, 0.0, 0.45 + POUCH_BULGE * 0.3))]
+
+
+def pile_crossings(runs: list[ClothRun]) -> list[int]:
+    """Per step: edges of one cloth crossing a triangle of another, every ordered pair."""
+    faces = [sheet(c)[1] for c in PILE]
+    return [sum(crossings(runs[i].vertices[k], edges_of(faces[i]), runs[j].vertices[k], faces[j])
+                for i in range(len(PILE)) for j in range(len(PILE)) if i != j)
+            for k in range(PILE_STEPS)]
+
+
+@pytest.fixture(scope="module")
+def pile():
+    """The three dropped together, colliding with each other, and again without collision between them."""
+    from simgen.blender.cloth import simulate_together
+
+    before = datablocks()
+    sheets = list(zip(PILE, pile_poses()))
+    together = simulate_together(sheets, [box_mesh()], steps=PILE_STEPS, settle=0)
+    apart = simulate_together(sheets, [box_mesh()], steps=PILE_STEPS, settle=0, collide=False)
+    return together, apart, before, datablocks()
+
+
+@pytest.mark.render
+@pytest.mark.slow  # two runs of three cloths and a child exporting a third: ~20 s on 2 cores
+def test_cloths_dropped_together_never_pass_through_each_other(pile, tmp_path):
+    together, apart, before, after = pile
+    assert after == before  # no datablock left behind
+    for run, cloth in zip(together, PILE):
+        assert run.vertices.shape == (PILE_STEPS, cloth.vertex_count, 3) and run.frames == PILE_STEPS - 1
+        assert run.vertices[..., 2].min() >= 0.5 * cloth.thickness  # above the ground
+        assert box_distance(run.vertices.reshape(-1, 3), BOX_TO_WORLD).min() >= 0.5 * cloth.thickness
+    assert together[0].seconds == together[2].seconds  # one run
+    crossed = pile_crossings(apart)
+    assert sum(crossed) > 1000 and sum(k > 0 for k in crossed) > PILE_STEPS // 2  # without: they pass through
+    assert pile_crossings(together) == [0] * PILE_STEPS, "cloths simulated together crossed each other"
+    # they rest on each other: the pouch, dropped last, ends higher than when it falls through the others
+    assert together[2].vertices[-1, :, 2].min() > apart[2].vertices[-1, :, 2].min() + 0.01
+
+    # Blender's own OBJ export of the same simulation, in a child Python, at the last step: each cloth
+    v, f = box_mesh()
+    spec = dict(cloths=[c.to_dict() for c in PILE], poses=[p.tolist() for p in pile_poses()],
+                colliders=[(v.tolist(), f.tolist())], frame=PILE_STEPS - 1, ground=0.0, out=str(tmp_path / "pile.obj"))
+    r = subprocess.run([sys.executable, "-c", EXPORT_TOGETHER, json.dumps(spec)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for k, run in enumerate(together):
+        exported = obj_object_vertices(tmp_path / "pile.obj", "cloth_sheet" if k == 0 else f"cloth_sheet{k}")
+        assert exported.shape == run.vertices[-1].shape
+        assert np.abs(exported - run.vertices[-1]).max() < 1e-5  # the OBJ's 6 decimals
+        assert np.abs(exported - apart[k].vertices[-1]).max() > 1e-3  # and colliding changed where it lies
+
+
+EXPORT_TOGETHER = """
+import json, sys
+import bpy, numpy as np
+from simgen.blender.cloth import START_FRAME, built_together
+from simgen.scene.cloth import Cloth
+spec = json.loads(sys.argv[1])
+sheets = [(Cloth(**{**c, "size": tuple(c["size"])}), np.array(p)) for c, p in zip(spec["cloths"], spec["poses"])]
+colliders = [(np.array(v), np.array(f)) for v, f in spec["colliders"]]
+with built_together(sheets, colliders, spec["frame"], 24, spec["ground"]) as together:
+    for k in range(spec["frame"] + 1):  # the point cache needs every frame from the start
+        together.frame_set(START_FRAME + k)
+    sim = together.scene
+    with bpy.context.temp_override(scene=sim, view_layer=sim.view_layers[0]):
+        bpy.ops.wm.obj_export(filepath=spec["out"], forward_axis="Y", up_axis="Z", apply_modifiers=True,
+                              export_uv=False, export_normals=False, export_materials=False)
+"""
+
+
+def bar_mesh() -> tuple[np.ndarray, np.ndarray]:
+    """A thin bar, 4 cm square and 0.6 m long along Y, its top 0.52 m up."""
+    m = trimesh.creation.box(extents=(0.04, 0.6, 0.04))
+    m.apply_translation((0.0, 0.0, 0.5))
+    return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+@pytest.mark.render
+def test_a_sheet_folding_over_a_bar_never_crosses_itself_with_self_collision():
+    """A long, limp sheet (1.2 x 0.25 m, silk's bending) dropped across a thin bar folds over it, its
+    two halves swinging into each other: with cloth.self_collision no edge crosses a triangle of the
+    sheet it does not touch, at any of 48 frames; without, some do."""
+    from simgen.blender.cloth import simulate
+
+    pose = np.eye(4)
+    pose[:3, 3] = (0.05, 0.0, 0.56)
+    counts = {}
+    for on in (False, True):
+        cloth = Cloth(size=(1.2, 0.25), resolution=30, bending=0.05, self_collision=on)
+        faces = sheet(cloth)[1]
+        run = simulate(cloth, pose, [bar_mesh()], steps=48, settle=0)
+        counts[on] = [crossings(v, edges_of(faces), v, faces, adjacent=False) for v in run.vertices]
+        ends = run.vertices[-1, [0, 30], 2]  # the -X end's two corners of the first row
+        assert (ends < 0.45).all() and run.vertices[-1, :, 2].max() < 0.6  # folded over the bar, hanging
+    assert sum(counts[False]) > 100, counts[False]  # without it, the folds cross
+    assert counts[True] == [0] * 48, counts[True]
+
+
+@pytest.mark.render
+def test_the_self_collision_setting_reaches_blender():
+    from simgen.blender.cloth import built, built_together
+
+    for on in (False, True):
+        cloth = Cloth(size=(1.0, 0.5), resolution=4, thickness=0.01, friction=3.0, self_collision=on)
+        with built(cloth, turned_pose(), [], 2, 24, 0.0) as (_, ob):
+            c = ob.modifiers["Cloth"].collision_settings
+            assert c.use_self_collision is on and [m.type for m in ob.modifiers] == ["CLOTH"]
+            if on:
+                assert np.isclose(c.self_distance_min, 0.01) and np.isclose(c.self_friction, 3.0)
+    poses = [turned_pose(at=(0, 0, z)) for z in (0.5, 1.0, 1.5)]
+    with built_together([(CLOTH, p) for p in poses], [box_mesh()], 2, 24, 0.0) as together:
+        obs, proxies = together.sheets, together.proxies
+        # several: each a collider of those after it, after its cloth modifier, no culling; each after the
+        # first has a proxy; each collides with the box, the ground, the sheets before it and the proxies after
+        assert [[m.type for m in ob.modifiers] for ob in obs] == [["CLOTH", "COLLISION"]] * 2 + [["CLOTH"]]
+        assert proxies[0] is None and all(p.modifiers[0].type == "COLLISION" for p in proxies[1:])
+        assert not any(ob.collision.use_culling or ob.collision.use_normal for ob in [*obs[:2], *proxies[1:]])
+        for k, ob in enumerate(obs):
+            names = sorted(o.name for o in ob.modifiers["Cloth"].collision_settings.collection.objects)
+            expect = ["cloth_collider0", "cloth_collider1", *(x.name for x in obs[:k]),
+                      *(p.name for p in proxies[k + 1:])]
+            assert names == sorted(expect), (k, names)

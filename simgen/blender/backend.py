@@ -170,21 +170,24 @@ class BlenderBackend:
         return physics.settle(scene, self._blocks.mesh, self._log)
 
     def drape(self, scenes: list[Scene]) -> dict[int, ClothRun]:
-        """Each cloth of a sequence (its steps ``scenes``) simulated by Blender's cloth solver
-        (:func:`simgen.blender.cloth.simulate`) over every other drawn object, moving as they move
-        (:func:`simgen.sampling.cloth.colliders`), for its settling frames and a frame a step; the
-        built scene is left as it is."""
+        """The cloths of a sequence (its steps ``scenes``) simulated together by Blender's cloth solver
+        (:func:`simgen.blender.cloth.simulate_together`: each collides with the others) over every other
+        drawn object, moving as they move (:func:`simgen.sampling.cloth.colliders`), for their settling
+        frames and a frame a step; by instance id. The built scene is left as it is."""
         from simgen.sampling.cloth import CLOTH_FPS, REST_SPEED, colliders
 
-        solids = colliders(scenes)
-        runs = {}
-        for o in scenes[0].objects:
-            if isinstance(o.mesh, ClothMesh):
-                with self._log():
-                    runs[o.instance_id] = cloth.simulate(o.mesh.cloth, o.mesh_to_world, solids, len(scenes),
-                                                         o.mesh.settle, fps=CLOTH_FPS, ground=None,
-                                                         rest_speed=REST_SPEED)
-        return runs
+        cloths = [o for o in scenes[0].objects if isinstance(o.mesh, ClothMesh)]
+        if not cloths:
+            return {}
+        settle = {o.mesh.settle for o in cloths}
+        if len(settle) > 1:
+            raise SimgenError(f"cloths of one scene settle for {sorted(settle)} frames: simulated together, they "
+                              "must share one number (objects.cloth_settle)")
+        with self._log():
+            runs = cloth.simulate_together([(o.mesh.cloth, o.mesh_to_world) for o in cloths], colliders(scenes),
+                                           len(scenes), settle.pop(), fps=CLOTH_FPS, ground=None,
+                                           rest_speed=REST_SPEED)
+        return {o.instance_id: run for o, run in zip(cloths, runs)}
 
     # ----------------------------------------------------------------- render
     def render_passes(self, seed: int = 0) -> RawPasses:

@@ -50,7 +50,19 @@ class ObjectsConfig:
     objects.cloth_settle frames before the first step and keeps moving through a sequence, one
     simulated frame (1/24 s) a step; every label follows its vertices at each step exactly. Its
     draws (size, stiffness, mass, drop) and the simulation's report are in the meta's
-    ``params.cloth``. 0 = no cloth."""
+    ``params.cloth``, a list with a record a cloth. 0 = no cloth."""
+    cloth_count: list[int] = span([1, 1], ge=1, le=32)
+    """How many cloths a scene that gets any (objects.cloth) gets, drawn uniformly (a bin of pouches, a
+    towel and a cable on a pile): each drawn as the first is (shape, size, stiffness, material), dropped
+    above the one before and simulated together with the others in one run, so that they fall on and
+    collide with each other; each is an instance of its own. Colliding costs: three sheets of 441
+    vertices took about 4 times as long together as passing through each other (scripts/bench_cloth.py)."""
+    cloth_self_collision: bool = setting(False)
+    """Whether each sheet also collides with itself (Blender's cloth self-collision), so that a sheet
+    that folds onto itself never passes through its own folds. It costs much more, the more so the finer
+    the sheet: a 1 m sheet draped on a box took 2 times as long with it at 441 vertices, 70 times at
+    3,721 (scripts/bench_cloth.py). Pouches and cables never do (their walls meet at their seams).
+    Recorded in each cloth's ``params.cloth`` record (``self_collision``)."""
     cloth_shapes: list[str] = setting(["sheet"], choices=("sheet", "pouch", "cable"), example="[sheet, pouch, cable]")
     """What the cloth is, drawn uniformly from these: sheet (a towel, a tarp over a pile), pouch
     (a closed soft package: a bag, a pillow, two sheets sewn at their edges and filled by

@@ -188,8 +188,8 @@ class FrameLoop:
         return [s.settled(poses, report) for s in scenes]
 
     def drape(self, scenes: list[Scene]) -> list[Scene]:
-        """The sequence's cloth simulated by the renderer (Blender's cloth solver) over its objects,
-        where they rest and as they move: each step with the sheet where the simulation has it."""
+        """The sequence's cloths simulated together by the renderer (Blender's cloth solver) over its
+        objects, where they rest and as they move: each step with each sheet where the simulation has it."""
         if self.worker is not None:
             self.worker.drain()  # as settle: no Blender evaluation while a worker thread runs
         scenes = dropped(scenes)  # over the objects where they rest (scene.placement=physics settled them)

@@ -57,8 +57,9 @@ class Renderer(Protocol):
         ...
 
     def drape(self, scenes: list[Scene]) -> dict[int, ClothRun]:
-        """objects.cloth: each cloth of a sequence (its steps ``scenes``; by instance id) simulated
-        over its objects for its settling frames, then a frame a step
+        """objects.cloth: the cloths of a sequence (its steps ``scenes``; by instance id) simulated
+        together (each colliding with the others) over its objects for their settling frames, then a
+        frame a step
         (:class:`simgen.scene.cloth.ClothRun`; the steps then take its vertices:
         :func:`simgen.sampling.cloth.draped`)."""
         ...

@@ -62,12 +62,17 @@ def test_a_cloth_is_drawn_over_the_objects_and_nothing_else_changes(tmp_path):
     assert labelled.category_id > 0
 
 
-@pytest.fixture(scope="module")
-def draped(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cloth") / "out"
-    r = simgen_cli(*RUN, f"output.dir={out}", cwd=out.parent)
+def _dataset(tmp_path_factory, name: str, args: list[str]) -> Path:
+    """The dataset ``simgen ARGS`` writes into a fresh folder (the run must succeed)."""
+    out = tmp_path_factory.mktemp(name) / "out"
+    r = simgen_cli(*args, f"output.dir={out}", cwd=out.parent)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def draped(tmp_path_factory) -> Path:
+    return _dataset(tmp_path_factory, "cloth", RUN)
 
 
 def _meta(root: Path, i: int) -> dict:
@@ -192,10 +197,7 @@ MANY = [*(x for x in RUN if not x.startswith("seed=")), "seed=6", "objects.cloth
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cloths") / "out"
-    r = simgen_cli(*MANY, f"output.dir={out}", cwd=out.parent)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
+    return _dataset(tmp_path_factory, "cloths", MANY)
 
 
 @pytest.mark.render

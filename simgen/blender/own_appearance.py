@@ -47,6 +47,30 @@ def _rgb_multiply(nodes, links, a, b):
     return next(s for s in n.outputs if s.identifier == "Result_Color")
 
 
+def _prop(nodes, field: str):
+    """The object's jitter property ``field`` (:data:`JITTER_PROPS`) as a shader socket."""
+    n = nodes.new("ShaderNodeAttribute")
+    n.attribute_type, n.attribute_name = "OBJECT", JITTER_PROPS[field][0]
+    return n.outputs["Fac"]
+
+
+def _jitter(nodes, links, color, base, rough, roughness) -> None:
+    """``color`` (a socket, or an RGB or RGBA value) through the object's hue/saturation/value
+    jitter into the socket ``base``, and ``rough`` (a socket or a value) times its roughness jitter
+    (clamped) into the socket ``roughness``."""
+    hsv = nodes.new("ShaderNodeHueSaturation")
+    hsv.inputs["Fac"].default_value = 1.0
+    links.new(_math(nodes, links, "ADD", _prop(nodes, "hue"), 0.5), hsv.inputs["Hue"])
+    links.new(_prop(nodes, "saturation"), hsv.inputs["Saturation"])
+    links.new(_prop(nodes, "value"), hsv.inputs["Value"])
+    if isinstance(color, bpy.types.NodeSocket):
+        links.new(color, hsv.inputs["Color"])
+    else:
+        hsv.inputs["Color"].default_value = (*tuple(color)[:3], 1.0) if len(color) == 3 else tuple(color)
+    links.new(hsv.outputs["Color"], base)
+    links.new(_math(nodes, links, "MULTIPLY", rough, _prop(nodes, "roughness"), clamp=True), roughness)
+
+
 def own_material(name: str, sm: SurfaceMaterial, has_uv: bool,
                  image: Callable[[TextureImage, bool], "bpy.types.Image"],
                  finish: Callable[[object], None]) -> "bpy.types.Material":
@@ -70,11 +94,6 @@ def own_material(name: str, sm: SurfaceMaterial, has_uv: bool,
             links.new(uv, n.inputs["Vector"])
         return n
 
-    def prop(field: str):
-        n = nodes.new("ShaderNodeAttribute")
-        n.attribute_type, n.attribute_name = "OBJECT", JITTER_PROPS[field][0]
-        return n.outputs["Fac"]
-
     # base colour: factor x texture x vertex colours, then the object's hue/saturation/value jitter
     color = sm.base_color
     alpha_tex = None
@@ -86,16 +105,6 @@ def own_material(name: str, sm: SurfaceMaterial, has_uv: bool,
         attr = nodes.new("ShaderNodeAttribute")
         attr.attribute_type, attr.attribute_name = "GEOMETRY", COLOR_ATTRIBUTE
         color = _rgb_multiply(nodes, links, attr.outputs["Color"], color)
-    hsv = nodes.new("ShaderNodeHueSaturation")
-    hsv.inputs["Fac"].default_value = 1.0
-    links.new(_math(nodes, links, "ADD", prop("hue"), 0.5), hsv.inputs["Hue"])
-    links.new(prop("saturation"), hsv.inputs["Saturation"])
-    links.new(prop("value"), hsv.inputs["Value"])
-    if isinstance(color, tuple):
-        hsv.inputs["Color"].default_value = (*color, 1.0)
-    else:
-        links.new(color, hsv.inputs["Color"])
-    links.new(hsv.outputs["Color"], bsdf.inputs["Base Color"])
 
     # roughness and metallic: factors x maps (glTF packs roughness in G, metallic in B)
     rough, metal = sm.roughness, sm.metallic
@@ -108,7 +117,7 @@ def own_material(name: str, sm: SurfaceMaterial, has_uv: bool,
         rough = _math(nodes, links, "MULTIPLY", tex(sm.roughness_map, False).outputs["Color"], 1.0)
     if sm.metallic_map is not None:
         metal = _math(nodes, links, "MULTIPLY", tex(sm.metallic_map, False).outputs["Color"], 1.0)
-    links.new(_math(nodes, links, "MULTIPLY", rough, prop("roughness"), clamp=True), bsdf.inputs["Roughness"])
+    _jitter(nodes, links, color, bsdf.inputs["Base Color"], rough, bsdf.inputs["Roughness"])
     if isinstance(metal, float):
         bsdf.inputs["Metallic"].default_value = metal
     else:
@@ -172,24 +181,8 @@ def jittered(mat: "bpy.types.Material", name: str) -> "bpy.types.Material":
     out = mat.copy()
     out.name = name
     nodes, links = out.node_tree.nodes, out.node_tree.links
-
-    def prop(field: str):
-        n = nodes.new("ShaderNodeAttribute")
-        n.attribute_type, n.attribute_name = "OBJECT", JITTER_PROPS[field][0]
-        return n.outputs["Fac"]
-
     for bsdf in [n for n in nodes if n.type == "BSDF_PRINCIPLED"]:
         base, rough = bsdf.inputs["Base Color"], bsdf.inputs["Roughness"]
-        hsv = nodes.new("ShaderNodeHueSaturation")
-        hsv.inputs["Fac"].default_value = 1.0
-        links.new(_math(nodes, links, "ADD", prop("hue"), 0.5), hsv.inputs["Hue"])
-        links.new(prop("saturation"), hsv.inputs["Saturation"])
-        links.new(prop("value"), hsv.inputs["Value"])
-        if base.is_linked:
-            links.new(base.links[0].from_socket, hsv.inputs["Color"])
-        else:
-            hsv.inputs["Color"].default_value = base.default_value
-        links.new(hsv.outputs["Color"], base)
-        source = rough.links[0].from_socket if rough.is_linked else float(rough.default_value)
-        links.new(_math(nodes, links, "MULTIPLY", source, prop("roughness"), clamp=True), rough)
+        _jitter(nodes, links, base.links[0].from_socket if base.is_linked else base.default_value, base,
+                rough.links[0].from_socket if rough.is_linked else float(rough.default_value), rough)
     return out

@@ -93,6 +93,9 @@ cart.animation_data.action = opened
 cart.animation_data.action_slot = opened.slots["OBcart"]
 scene.frame_set(1)
 bpy.ops.export_scene.gltf(filepath=str(folder / "anim.glb"), export_format="GLB")
+opened.name = "all"  # the same file with its first clip named as simgen's every-clip name
+bpy.ops.export_scene.gltf(filepath=str(folder / "anim_all.glb"), export_format="GLB")
+opened.name = "open"
 for track in tracks:
     track.mute = True
 bpy.ops.export_scene.fbx(filepath=str(folder / "anim.fbx"), bake_anim=True, bake_anim_use_all_actions=False,
@@ -138,7 +141,7 @@ def cart_slide(frame: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, environment_cache) -> Path:
     return blender_wrote(WRITE_SCRIPT, tmp_path_factory.mktemp("clips"),
-                         ("anim.glb", "anim.fbx", "anim.usda", "nla.blend"))
+                         ("anim.glb", "anim_all.glb", "anim.fbx", "anim.usda", "nla.blend"))
 
 
 def gltf_animations(path: Path) -> list[str]:
@@ -199,6 +202,19 @@ def test_all_of_a_gltfs_clips_play_at_once(files):
     for f in (1, 5, 10):
         np.testing.assert_allclose(both.animation.shape("sheet", f), env.clip("slide").animation.shape("sheet", f),
                                    atol=1e-6)
+
+
+def test_a_files_own_clip_named_all_plays_as_its_own(files):
+    """A glTF whose own clip is named ``all`` keeps it: scene.animation_clip=all plays that clip
+    (``open``'s keyframes under that name), not every clip at once, and it is one of its clips."""
+    from simgen.assets.environment import load_environment
+
+    env = load_environment(files / "anim_all.glb")
+    assert sorted(gltf_animations(files / "anim_all.glb")) == ["all", "slide"]
+    assert sorted(a.clip for a in env.clips) == ["all", "slide"] and env.combined is None
+    own = env.clip("all")
+    assert sorted(own.animation.matrices) == ["cart", "door"] and own.animation.deforming == ()
+    check_open(own)
 
 
 def test_a_clip_that_moves_nothing_is_refused_naming_those_that_move(files, tmp_path):

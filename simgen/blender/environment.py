@@ -510,13 +510,13 @@ def _gltf_clips(owners: list[Any]) -> list[str]:
     return names
 
 
-def _play_clip(owners: list[Any], clip: str) -> None:
+def _play_clip(owners: list[Any], clip: str, every: bool = False) -> None:
     """Make the glTF clip ``clip`` the one that plays: each datablock's active action (and slot) the
     strip on its NLA track of that name; none for a datablock the clip does not move.
-    :data:`ALL_CLIPS`: no active action, every track with a strip unmuted, so that Blender's NLA
-    plays every clip at once (a file that splits one motion into a clip per joint, as
+    ``every``: no active action, every track with a strip unmuted, so that Blender's NLA plays
+    every clip at once (:data:`ALL_CLIPS`: a file that splits one motion into a clip per joint, as
     COLLADA2GLTF writes them); the caller restores the tracks' mute flags."""
-    if clip == ALL_CLIPS:
+    if every:
         for ad in owners:
             ad.action = None
             ad.use_nla = True
@@ -565,7 +565,8 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart],
         return None
     owners = _owners()
     clips: list[str | None] = _gltf_clips(owners) if kind == "gltf" else []
-    if len(clips) > 1 and ALL_CLIPS not in clips:
+    combined = len(clips) > 1 and ALL_CLIPS not in clips  # a file's own clip of that name is its own
+    if combined:
         clips.append(ALL_CLIPS)
     current = scene.frame_current
     saved = [(ad, ad.action, ad.action_slot, ad.use_nla, [t.mute for t in ad.nla_tracks]) for ad in owners]
@@ -573,8 +574,9 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart],
     with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
         for clip in clips or [None]:
             try:
+                every = combined and clip == ALL_CLIPS
                 if clip is not None:
-                    _play_clip(owners, clip)
+                    _play_clip(owners, clip, every)
                 if kind in ("blend", "usd"):
                     frames = scene.frame_start, scene.frame_end
                 else:
@@ -582,7 +584,7 @@ def _animation(path: Path, scene: bpy.types.Scene, parts: list[LoadedPart],
                 start, end = frames[0], min(frames[1], frames[0] + MAX_ANIMATION_FRAMES - 1)
                 moved = _evaluate_range(path, scene, parts, start, end) if end > start and _animated() else {}
                 out.append({"name": clip, "frame_start": start, "frame_end": end, **moved,
-                            "combined": clip == ALL_CLIPS and len(out) == len(clips) - 1})
+                            "combined": every})
             finally:
                 for ad, action, slot, use_nla, mutes in saved:
                     if ad.action != action:

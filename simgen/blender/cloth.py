@@ -131,13 +131,15 @@ class Together:
         m = np.array(evaluated.matrix_world, float)
         return buf.reshape(-1, 3).astype(float) @ m[:3, :3].T + m[:3, 3]
 
-    def frame_set(self, frame: int) -> None:
+    def frame_set(self, frame: int, now: list[np.ndarray] | None = None) -> None:
         """Each proxy where its sheet is now, then the scene at ``frame`` (call it for every frame in
-        order from :data:`START_FRAME`: the point caches need each)."""
+        order from :data:`START_FRAME`: the point caches need each). ``now``: each sheet's world
+        vertices at the frame before, where the caller has read them already (else read here)."""
         if frame > START_FRAME:
             for n, proxy in enumerate(self.proxies):
                 if proxy is not None:
-                    proxy.data.vertices.foreach_set("co", self.world_vertices(n).astype(np.float32).ravel())
+                    where = self.world_vertices(n) if now is None else now[n]
+                    proxy.data.vertices.foreach_set("co", where.astype(np.float32).ravel())
                     proxy.data.update()
         self.scene.frame_set(frame)
 
@@ -305,7 +307,9 @@ def simulate_together(sheets: list[tuple[Cloth, np.ndarray]], colliders: list[tu
         for k in range(frames + 1):
             for j, poses in moving:  # each moving collider where its step has it (held still while settling)
                 solids[j].matrix_world = Matrix(poses[max(0, k - settle)].tolist())
-            together.frame_set(START_FRAME + k)  # in order from the start frame: the point cache needs each frame
+            # in order from the start frame (the point cache needs each frame); the proxies where the
+            # sheets were at the frame before, as read below
+            together.frame_set(START_FRAME + k, previous if k else None)
             depsgraph = together.scene.view_layers[0].depsgraph
             for n, (ob, (local, faces), (cloth, pose)) in enumerate(zip(together.sheets, flat, sheets)):
                 evaluated = ob.evaluated_get(depsgraph)

@@ -97,6 +97,18 @@ def postgres_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def people_library() -> Path:
+    """A people library prepared for Anny (simgen.people.model): ``$SIMGEN_PEOPLE_LIBRARY``, else the
+    repository's ``.people`` that .ci/run prepares (``simgen people prepare --library .people``)."""
+    from simgen.people.model import LIBRARY_ENV, prepared
+
+    env = os.environ.get(LIBRARY_ENV)
+    path = Path(env) if env else Path(__file__).resolve().parents[1] / ".people"
+    require("Anny's prepared model data", prepared(path) is not None, "simgen people prepare --library .people")
+    return path
+
+
 OWN_NAMES = re.compile(r"^\.?simgen[-_]")
 """simgen's names in /dev/shm and the temp folder: the scratch folders of the runs
 (``simgen-PID-*``, simgen.io.scratch), and the temporary files and folders of the commands, the

@@ -413,3 +413,35 @@ def bending_flow_errors(root: Path, metas: list[dict], meshes: list[trimesh.Trim
                     "motion": float(np.abs(expected[kept]).max()) if kept.any() else 0.0,
                     "epe": float(np.linalg.norm(flow[kept] - expected[kept], axis=-1).max()) if kept.any() else 0.0})
     return out
+
+
+def two_bone_bar(half: float) -> str:
+    """bpy lines for a child script's ``rig`` (an armature object already linked to ``scene``): two
+    bones up Z, ``lower`` 0 to 0.3 m and ``upper`` 0.3 to 0.6 m, and ``bar``, a square tube of half
+    width ``half`` m from z 0 to 0.6 m in rings 0.15 m apart, parented to the rig and skinned to
+    the bones by weights that blend over its middle (an Armature modifier)."""
+    return f"""
+bpy.context.view_layer.objects.active = rig
+bpy.ops.object.mode_set(mode="EDIT")
+lower = rig.data.edit_bones.new("lower")
+lower.head, lower.tail = (0.0, 0.0, 0.0), (0.0, 0.0, 0.3)
+upper = rig.data.edit_bones.new("upper")
+upper.head, upper.tail = (0.0, 0.0, 0.3), (0.0, 0.0, 0.6)
+upper.parent, upper.use_connect = lower, True
+bpy.ops.object.mode_set(mode="OBJECT")
+rings = [z * 0.15 for z in range(5)]
+verts = [(x, y, z) for z in rings for x, y in ((-{half}, -{half}), ({half}, -{half}), ({half}, {half}), (-{half}, {half}))]
+faces = [(4 * k + i, 4 * k + (i + 1) % 4, 4 * k + 4 + (i + 1) % 4, 4 * k + 4 + i) for k in range(4) for i in range(4)]
+faces += [(3, 2, 1, 0), (16, 17, 18, 19)]
+me = bpy.data.meshes.new("bar")
+me.from_pydata(verts, [], faces)
+bar = bpy.data.objects.new("bar", me)
+scene.collection.objects.link(bar)
+bar.parent = rig
+groups = bar.vertex_groups.new(name="lower"), bar.vertex_groups.new(name="upper")
+for k, z in enumerate(rings):
+    w = min(1.0, max(0.0, (z - 0.15) / 0.3))
+    groups[0].add([4 * k + i for i in range(4)], 1.0 - w, "REPLACE")
+    groups[1].add([4 * k + i for i in range(4)], w, "REPLACE")
+bar.modifiers.new("skin", "ARMATURE").object = rig
+"""

@@ -18,7 +18,7 @@ import pytest
 import trimesh
 
 from conftest import blender_wrote, simgen_cli
-from groundtruth import bending_flow_errors, ridden_track
+from groundtruth import bending_flow_errors, ridden_track, two_bone_bar
 from simgen import SimgenError
 from test_environment_animation import exported_bar, raycast
 
@@ -36,30 +36,7 @@ scene.collection.objects.link(floor)
 rig = bpy.data.objects.new("rig", bpy.data.armatures.new("rig"))
 scene.collection.objects.link(rig)
 rig.location = (0.0, 0.2, 0.02)
-bpy.context.view_layer.objects.active = rig
-bpy.ops.object.mode_set(mode="EDIT")
-lower = rig.data.edit_bones.new("lower")
-lower.head, lower.tail = (0.0, 0.0, 0.0), (0.0, 0.0, 0.3)
-upper = rig.data.edit_bones.new("upper")
-upper.head, upper.tail = (0.0, 0.0, 0.3), (0.0, 0.0, 0.6)
-upper.parent, upper.use_connect = lower, True
-bpy.ops.object.mode_set(mode="OBJECT")
-rings = [z * 0.15 for z in range(5)]
-verts = [(x, y, z) for z in rings for x, y in ((-0.12, -0.12), (0.12, -0.12), (0.12, 0.12), (-0.12, 0.12))]
-faces = [(4 * k + i, 4 * k + (i + 1) % 4, 4 * k + 4 + (i + 1) % 4, 4 * k + 4 + i) for k in range(4) for i in range(4)]
-faces += [(3, 2, 1, 0), (16, 17, 18, 19)]
-me = bpy.data.meshes.new("bar")
-me.from_pydata(verts, [], faces)
-bar = bpy.data.objects.new("bar", me)
-scene.collection.objects.link(bar)
-bar.parent = rig
-groups = bar.vertex_groups.new(name="lower"), bar.vertex_groups.new(name="upper")
-for k, z in enumerate(rings):
-    w = min(1.0, max(0.0, (z - 0.15) / 0.3))
-    groups[0].add([4 * k + i for i in range(4)], 1.0 - w, "REPLACE")
-    groups[1].add([4 * k + i for i in range(4)], w, "REPLACE")
-bar.modifiers.new("skin", "ARMATURE").object = rig
-for name, turn in (("lower", 0.5), ("upper", 0.9)):
+""" + two_bone_bar(0.12) + """for name, turn in (("lower", 0.5), ("upper", 0.9)):
     pose = rig.pose.bones[name]
     pose.rotation_mode = "XYZ"
     for frame, t in ((1, 0.0), (13, turn)):

@@ -21,7 +21,7 @@ import pytest
 import trimesh
 
 from conftest import blender_wrote, set_settings, tiny_settings
-from groundtruth import bending_flow_errors, ridden_track, surface_hits
+from groundtruth import bending_flow_errors, ridden_track, surface_hits, two_bone_bar
 from simgen import SimgenError
 
 RIG_SCRIPT = """
@@ -33,30 +33,7 @@ scene = bpy.context.scene
 scene.frame_start, scene.frame_end = 1, 13
 rig = bpy.data.objects.new("rig", bpy.data.armatures.new("rig"))
 scene.collection.objects.link(rig)
-bpy.context.view_layer.objects.active = rig
-bpy.ops.object.mode_set(mode="EDIT")
-lower = rig.data.edit_bones.new("lower")
-lower.head, lower.tail = (0.0, 0.0, 0.0), (0.0, 0.0, 0.3)
-upper = rig.data.edit_bones.new("upper")
-upper.head, upper.tail = (0.0, 0.0, 0.3), (0.0, 0.0, 0.6)
-upper.parent, upper.use_connect = lower, True
-bpy.ops.object.mode_set(mode="OBJECT")
-rings = [z * 0.15 for z in range(5)]
-verts = [(x, y, z) for z in rings for x, y in ((-0.1, -0.1), (0.1, -0.1), (0.1, 0.1), (-0.1, 0.1))]
-faces = [(4 * k + i, 4 * k + (i + 1) % 4, 4 * k + 4 + (i + 1) % 4, 4 * k + 4 + i) for k in range(4) for i in range(4)]
-faces += [(3, 2, 1, 0), (16, 17, 18, 19)]
-me = bpy.data.meshes.new("bar")
-me.from_pydata(verts, [], faces)
-bar = bpy.data.objects.new("bar", me)
-scene.collection.objects.link(bar)
-bar.parent = rig
-groups = bar.vertex_groups.new(name="lower"), bar.vertex_groups.new(name="upper")
-for k, z in enumerate(rings):
-    w = min(1.0, max(0.0, (z - 0.15) / 0.3))
-    groups[0].add([4 * k + i for i in range(4)], 1.0 - w, "REPLACE")
-    groups[1].add([4 * k + i for i in range(4)], w, "REPLACE")
-bar.modifiers.new("skin", "ARMATURE").object = rig
-me = bpy.data.meshes.new("knob")  # a rigid part the upper bone carries, at its tip
+""" + two_bone_bar(0.1) + """me = bpy.data.meshes.new("knob")  # a rigid part the upper bone carries, at its tip
 s = 0.08
 me.from_pydata([(x, y, z) for x in (-s, s) for y in (-s, s) for z in (-s, s)], [],
                [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)])

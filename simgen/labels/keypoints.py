@@ -195,6 +195,70 @@ def project_keypoints(points_cam: np.ndarray, K: np.ndarray, depth: np.ndarray, 
     return out
 
 
+PERSON_REACH = (2.0, 0.05)
+"""A person's keypoint lies inside the body (a shoulder about 35 mm under the skin, a hip 73 mm) or
+just outside it (an ear, 1 mm): it counts as seen where the first surface of the person its ray
+meets lies within ``a * d + b`` metres of it, ``d`` its distance to the nearest vertex of the body
+and ``(a, b)`` this pair: a hip seen from the front or from behind (about 10 cm), a wrist behind
+the back of its own hand (6 cm), yes; the back of the head in front of the nose (about 20 cm), a
+shin pointing at the camera in front of its knee, no."""
+
+
+def _person_keypoint_parts() -> dict[str, tuple[str, ...]]:
+    """Each COCO person keypoint's parts (:data:`simgen.people.body.PARTS`): the ones it joins."""
+    out: dict[str, tuple[str, ...]] = {"nose": ("head",)}
+    for side in ("left", "right"):
+        out.update({f"{side}_eye": ("head",), f"{side}_ear": ("head",),
+                    f"{side}_shoulder": ("torso", f"upper_arm_{side}"),
+                    f"{side}_elbow": (f"upper_arm_{side}", f"lower_arm_{side}"),
+                    f"{side}_wrist": (f"lower_arm_{side}", f"hand_{side}"),
+                    f"{side}_hip": ("torso", f"upper_leg_{side}"),
+                    f"{side}_knee": (f"upper_leg_{side}", f"lower_leg_{side}"),
+                    f"{side}_ankle": (f"lower_leg_{side}", f"foot_{side}")})
+    return out
+
+
+PERSON_KEYPOINT_PARTS: dict[str, tuple[str, ...]] = _person_keypoint_parts()
+"""The body parts each COCO person keypoint joins: its ray must first meet the person on one of them."""
+
+
+def person_keypoints(points_cam: np.ndarray, vertices_cam: np.ndarray, faces: np.ndarray, face_part: np.ndarray,
+                     K: np.ndarray, depth: np.ndarray, clip_start: float = 0.0, clip_end: float = np.inf,
+                     tolerance: float = HIDDEN_TOLERANCE, lens: Optional[Lens] = None) -> np.ndarray:
+    """(17, 3) ``[x, y, v]`` of a person's COCO keypoints (``points_cam``, camera coordinates, in
+    :data:`simgen.people.body.KEYPOINT_NAMES`' order) on the posed body (``vertices_cam``, ``faces``,
+    ``face_part`` indexing :data:`simgen.people.body.PARTS`): positions and ``v = 0`` as
+    :func:`project_keypoints`; on a pixel, ``v = 2`` (seen) where the ray from the camera's centre
+    through the point first meets the person on a part the keypoint joins
+    (:data:`PERSON_KEYPOINT_PARTS`) within :data:`PERSON_REACH` of it, or meets the person nowhere
+    (a point just outside the skin, at the silhouette), and nothing else is nearer than that
+    surface at the point's nearest pixel (the frame's ``depth``, as :func:`project_keypoints`
+    judges it); else ``v = 1`` (an arm in front of the hip, the back of the head in front of the
+    nose, another object in front)."""
+    from simgen.labels.amodal import ray_hits
+    from simgen.people.body import KEYPOINT_NAMES, PARTS
+
+    p = np.asarray(points_cam, float).reshape(-1, 3)
+    out = project_keypoints(p, K, np.full_like(depth, np.inf), clip_start, clip_end, lens=lens)
+    on = out[:, 2] > 0
+    if not on.any():
+        return out
+    v = np.asarray(vertices_cam, float)
+    tri, bary, t = ray_hits(v, faces, p, clip_start)  # each ray is the point's own: t = 1 at the point
+    hit = tri >= 0
+    where = np.where(hit[:, None], p * np.where(hit, t, 1.0)[:, None], p)  # the surface the ray meets first
+    reach = PERSON_REACH[0] * np.sqrt(((v[None] - p[:, None]) ** 2).sum(-1).min(1)) + PERSON_REACH[1]
+    joins = np.array([np.isin(face_part[tri[k]], [PARTS.index(q) for q in PERSON_KEYPOINT_PARTS[name]])
+                      if hit[k] else True for k, name in enumerate(KEYPOINT_NAMES)])
+    own = ~hit | (joins & (np.linalg.norm(where - p, axis=1) <= reach))
+    h, w = depth.shape
+    col = np.clip(np.floor(out[:, 0] + 0.5).astype(int), 0, w - 1)
+    row = np.clip(np.floor(out[:, 1] + 0.5).astype(int), 0, h - 1)
+    in_front = depth[row, col] < where[:, 2] * (1.0 - tolerance)
+    out[on, 2] = np.where(own[on] & ~in_front[on], 2, 1)
+    return out
+
+
 def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
     """``{instance id: (K, 3) [x, y, v]}`` of every annotated object of the frame (category
     != 0), with the keypoints ``ctx.settings.output.keypoints`` gives its model."""

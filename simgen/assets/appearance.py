@@ -100,6 +100,11 @@ class SurfaceMaterial:
     alpha_cutoff: float = 0.5
     vertex_colors: bool = False
     """Multiply the base colour by the mesh's vertex colours."""
+    subsurface: float = 0.0
+    """Principled "Subsurface Weight" (0: none): light scattered under the surface, as in skin (a
+    person's: :mod:`simgen.sampling.people`); no mesh file states it."""
+    subsurface_scale: float = 0.01
+    """Principled "Subsurface Scale": how far (m) light travels under the surface, with subsurface."""
 
     def images(self) -> list[TextureImage]:
         return [t for t in (self.base_color_map, self.metallic_roughness_map, self.roughness_map, self.metallic_map,
@@ -120,6 +125,8 @@ class SurfaceMaterial:
             out["emission"] = [float(c) for c in self.emission]
         if self.vertex_colors:
             out["vertex_colors"] = True
+        if self.subsurface:
+            out["subsurface"], out["subsurface_scale"] = float(self.subsurface), float(self.subsurface_scale)
         return out
 
 

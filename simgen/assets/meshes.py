@@ -24,7 +24,7 @@ from simgen.errors import SimgenError
 from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
 from simgen.scene.meshes import (ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef,
-                                 RiggedMesh)
+                                 PersonMesh, RiggedMesh)
 from simgen.scene.data import MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
     (:mod:`simgen.assets.environment`, no appearance), a :class:`~simgen.scene.meshes.RiggedMesh` as its
     file's parts at its frame (:func:`simgen.assets.rigged.rigged_mesh`; its look is its file's materials as
     Blender's importer makes them, named by :func:`simgen.assets.rigged.own_materials`, so no appearance
-    here), anything else is a file."""
+    here), a :class:`~simgen.scene.meshes.PersonMesh` as its body (:func:`simgen.people.body.body`, with
+    its UVs and a material a region: :func:`_person_asset`), anything else is a file."""
     if isinstance(mesh, GeneratedMesh):
         from simgen.assets import parametric
 
@@ -105,6 +106,8 @@ def load_asset(mesh: MeshRef | str, max_pixels: int | None = MAX_IMAGE_PIXELS) -
         return LoadedAsset(environment_mesh(mesh), None)
     if isinstance(mesh, ClothMesh):  # a cloth sheet, flat or at a step of its simulation; UVs across it
         return _cloth_asset(mesh)
+    if isinstance(mesh, PersonMesh):  # a person's body (simgen.people), dressed by region
+        return _person_asset(mesh)
     if isinstance(mesh, RiggedMesh):  # a rigged model's parts at a frame of a clip (its materials: the file's)
         from simgen.assets.rigged import rigged_mesh
 
@@ -130,6 +133,25 @@ def _cloth_asset(ref: ClothMesh) -> LoadedAsset:
     vertices = flat if ref.vertices is None else np.asarray(ref.vertices, float)
     look = Appearance(materials=(), face_material=np.zeros(len(faces), np.int32), uv=uv)
     return LoadedAsset(trimesh.Trimesh(vertices, faces, process=False), look)
+
+
+@functools.lru_cache(maxsize=16)
+def _person_asset(ref: PersonMesh) -> LoadedAsset:
+    """A person's body (:func:`simgen.people.body.body` of its params, from the library
+    ``$SIMGEN_PEOPLE_LIBRARY`` or the default one) in the body frame, with Anny's UVs and, dressed,
+    each face in its region's material (``ref.look``, one a region of
+    :data:`simgen.people.body.REGIONS`). Cached for the few people in flight."""
+    import trimesh
+
+    from simgen.people.body import REGIONS, body
+
+    b = body(ref.params)
+    if ref.look and len(ref.look) != len(REGIONS):
+        raise SimgenError(f"{ref.stem}: {len(ref.look)} materials for the {len(REGIONS)} regions of a body "
+                          f"({', '.join(REGIONS)}); give one a region")
+    face = np.asarray(b.face_region, np.int32) if ref.look else np.zeros(len(b.faces), np.int32)
+    look = Appearance(materials=tuple(ref.look), face_material=face, uv=np.asarray(b.uv, np.float32))
+    return LoadedAsset(trimesh.Trimesh(np.array(b.vertices), np.array(b.faces), process=False), look)
 
 
 def clear_mesh_cache() -> None:

@@ -26,8 +26,8 @@ from simgen.blender import environment
 from simgen.blender.materials import add_normal_aov
 from simgen.blender.own_appearance import COLOR_ATTRIBUTE, UV_MAP, jittered, own_material
 from simgen.image_header import check_pixels
-from simgen.scene.meshes import (ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, MeshRef, RiggedMesh, deforms,
-                                 surface)
+from simgen.scene.meshes import (ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, MeshRef, PersonMesh,
+                                 RiggedMesh, deforms, surface)
 
 SMOOTH_ANGLE = float(np.radians(30.0))
 """Faces meeting at a smaller angle than this are shaded smooth (a curved surface), at a larger
@@ -277,14 +277,17 @@ class Datablocks:
 
     def drop_generated(self, keep: set[MeshRef]) -> None:
         """Remove the Blender meshes of generated shapes, of posed articulated models (a
-        simulation's static colliders), of cloths and of the steps of whatever bends (an
-        environment's deformed frames) not in ``keep`` (the scene now built): a new shape or pose
+        simulation's static colliders), of cloths, of people (and their materials) and of the
+        steps of whatever bends (an environment's deformed frames) not in ``keep`` (the scene now built): a new shape or pose
         per frame must not pile up in Blender's memory (a model's links, drawn at every pose, are
         built once and kept)."""
-        for ref in [r for r in self.meshes if isinstance(r, (GeneratedMesh, ArticulatedMesh, ClothMesh))
+        for ref in [r for r in self.meshes if isinstance(r, (GeneratedMesh, ArticulatedMesh, ClothMesh, PersonMesh))
                     and r not in keep]:
             if self.meshes[ref].users == 0:  # one an object of the last frame still uses goes at the next build
                 bpy.data.meshes.remove(self.meshes.pop(ref))
+        for key in [k for k in self.own if isinstance(k[0], PersonMesh) and k[0] not in keep]:
+            if self.own[key].users == 0:  # a person's clothes, drawn anew for each person
+                bpy.data.materials.remove(self.own.pop(key))
         held = {surface(r) for r in keep if deforms(r)}
         for key in [k for k in self.surfaces if k not in held]:
             pool = self.surfaces[key]

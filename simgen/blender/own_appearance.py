@@ -123,6 +123,9 @@ def own_material(name: str, sm: SurfaceMaterial, has_uv: bool,
     else:
         links.new(metal, bsdf.inputs["Metallic"])
     bsdf.inputs["Specular IOR Level"].default_value = sm.specular
+    if sm.subsurface > 0:  # skin (a person's): no mesh file states it
+        bsdf.inputs["Subsurface Weight"].default_value = sm.subsurface
+        bsdf.inputs["Subsurface Scale"].default_value = sm.subsurface_scale
 
     # surface detail: a tangent-space normal map and/or a height (bump) map
     normal = None

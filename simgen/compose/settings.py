@@ -311,6 +311,8 @@ def catalog_for(settings: Settings, recipe: Recipe | None = None) -> Catalog:
     recipe = recipe_of(settings, recipe)
     if recipe.categories is not None:
         catalog = catalog.with_categories(recipe.categories(settings))
+    if o.people[1] > 0:  # people (simgen.sampling.people) are labelled with a category of their own
+        catalog = catalog.with_categories([o.people_category])
     if not catalog.assets:
         raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
     validate_catalog(catalog, settings.render.max_image_pixels, settings.materials.own_strict)

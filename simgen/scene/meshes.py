@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Union
 if TYPE_CHECKING:
     import numpy as np
 
+    from simgen.assets.appearance import SurfaceMaterial
+    from simgen.people.body import PersonParams
     from simgen.scene.cloth import Cloth
 
 def plain_name(text: str) -> str:
@@ -67,10 +69,36 @@ class GeneratedMesh:
         return f"{self.category}/{self.stem}"
 
 
-MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh", "ClothMesh", "RiggedMesh"]
+MeshRef = Union[Path, "GeneratedMesh", "EnvironmentMesh", "ArticulatedMesh", "LinkMesh", "ClothMesh", "RiggedMesh",
+                "PersonMesh"]
 """A mesh file, a generated shape, an environment file's object, an articulated model's pose,
-one link of such a model, a cloth sheet at one step of its simulation or a rigged model at a frame
-of one of its clips."""
+one link of such a model, a cloth sheet at one step of its simulation, a rigged model at a frame
+of one of its clips or a person's body."""
+
+
+@dataclass(frozen=True)
+class PersonMesh:
+    """A person's body (:func:`simgen.people.body.body` of ``params``: its vertices in the body frame,
+    +Z up, facing -Y, the soles at z = 0), dressed in ``look``: one material per region of
+    :data:`simgen.people.body.REGIONS` (skin, clothes), in that order, each face's by the body's
+    ``face_region``. Hashable by value: a person drawn again is the same mesh. ``step`` None: a still
+    body (a plain mesh); a step of a moving person (a sequence) :func:`deforms`."""
+
+    params: "PersonParams"
+    look: tuple["SurfaceMaterial", ...] = ()
+    """The region materials (:mod:`simgen.sampling.people` draws them); (): none of its own (a drawn
+    material dresses the whole body)."""
+    step: int | None = None
+    """The sequence step the body is posed at, for a person who moves; None: still."""
+
+    @property
+    def stem(self) -> str:
+        """``person_<params digest>``, ``_s<step, 4 digits>`` after it for a step of a moving person."""
+        return f"person_{self.params.digest()}" + ("" if self.step is None else f"_s{self.step:04d}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}.ply"
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +134,8 @@ def deforms(mesh: MeshRef) -> bool:
     catalog model at a frame of a clip): its shape, not only its pose, changes from step to step, so
     its labels follow its vertices at each step (the step's ``models/`` file) rather than one rigid motion."""
     return isinstance(mesh, (EnvironmentMesh, RiggedMesh)) and mesh.frame is not None \
-        or isinstance(mesh, ClothMesh) and mesh.vertices is not None
+        or isinstance(mesh, ClothMesh) and mesh.vertices is not None \
+        or isinstance(mesh, PersonMesh) and mesh.step is not None
 
 
 def surface(mesh: MeshRef) -> object:
@@ -117,12 +146,15 @@ def surface(mesh: MeshRef) -> object:
         return dataclasses.replace(mesh, clip=None, frame=None)
     if isinstance(mesh, ClothMesh):
         return ("cloth", mesh.key)
+    if isinstance(mesh, PersonMesh) and mesh.step is not None:  # the same body and clothes, posed at each step
+        return ("person", mesh.params.phenotype, mesh.look)
     return mesh
 
 
 def as_mesh_ref(mesh: MeshRef | str | os.PathLike, what: str = "mesh") -> MeshRef:
     """``mesh`` as a :data:`MeshRef`: a GeneratedMesh as it is, a file name as a Path."""
-    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, ClothMesh, RiggedMesh, Path)):
+    if isinstance(mesh, (GeneratedMesh, EnvironmentMesh, ArticulatedMesh, LinkMesh, ClothMesh, RiggedMesh, PersonMesh,
+                         Path)):
         return mesh
     if isinstance(mesh, (str, os.PathLike)):
         return Path(mesh)

@@ -1,0 +1,260 @@
+"""People in a scene (objects.people, issue 77): drawn on the pure side after the recipe, each a body of
+:mod:`simgen.people` (a :class:`~simgen.scene.meshes.PersonMesh`), dressed, standing on the floor where
+the scene's camera sees it, clear of every other object.
+
+Everything is drawn from the people stream (:data:`PEOPLE_STREAM`), so people change no other draw of
+the scene: objects.people=[0,0] (the default) draws nothing at all. Per person, in turn: its phenotype
+(:func:`draw_phenotype`), its pose (:func:`draw_pose`), its look (:func:`draw_look`: a skin tone and a
+material for each piece of clothing) and its place (:func:`stand`). ``params["people"]`` holds a record
+a person with every draw.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+import logging
+
+import numpy as np
+
+from simgen.assets.appearance import SurfaceMaterial
+from simgen.color.tone import srgb_to_linear
+from simgen.errors import SimgenError
+from simgen.sampling.materials import sample_material
+from simgen.sampling.random import integer, uniform
+from simgen.scene.data import MAX_INSTANCE_ID, Material, Scene, SceneObject
+from simgen.scene.meshes import PersonMesh
+from simgen.scene.transforms import rigid, rot_z
+
+log = logging.getLogger(__name__)
+
+PEOPLE_STREAM = 0x50504C
+"""The people draws' stream (:func:`simgen.sampling.random.stream_rng`): people change no other draw."""
+
+SKIN_TONES_SRGB = ("#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96",
+                   "#a07e56", "#825c43", "#604134", "#3a312a", "#292420")
+"""The ten tones of the Monk Skin Tone Scale (Ellis Monk, Google, 2022; skintone.google, released under
+CC BY 4.0), light to dark, as sRGB: a skin's base colour is one of them, drawn uniformly, jittered
+(:data:`SKIN_JITTER`)."""
+
+SKIN_JITTER = {"hue": 0.015, "saturation": 0.1, "value": 0.08}
+"""A skin tone's jitter in HSV: hue +- this (of a turn), saturation and value times 1 +- this."""
+SKIN_ROUGHNESS = (0.35, 0.55)
+"""A skin's roughness, drawn uniformly (Anny's own skin settings use 0.45)."""
+SKIN_SUBSURFACE = (0.3, 0.8)
+"""A skin's Principled subsurface weight, drawn uniformly."""
+SKIN_SUBSURFACE_SCALE = 0.005
+"""How far (m) light travels under skin (Principled Subsurface Scale)."""
+
+PHENOTYPE_RANGES = {"gender": (0.0, 1.0), "age": (0.67, 0.95), "muscle": (0.3, 0.7), "weight": (0.3, 0.7),
+                    "height": (0.35, 0.65), "proportions": (0.3, 0.7)}
+"""Interim phenotype draws (each label uniform in its range: adults of 16 to about 70), until
+``simgen.people.shape.draw_phenotype`` (the WHO-calibrated draw) lands."""
+
+MAX_TRIES = 200
+"""Places tried for a person before it is left out (recorded)."""
+CAMERA_CLEARANCE = 0.3
+"""A person's box keeps at least this far (m) from the camera's centre."""
+FOOT_SPREAD = 0.5
+"""A person's feet are drawn where the ray through a point drawn uniformly in the image, widened by this
+fraction of its width and height on every side, meets the floor (a person beside the view may show)."""
+MIN_IN_VIEW = 0.1
+"""The least fraction of a person's vertices (every :data:`VIEW_STRIDE`-th) that project into the image."""
+VIEW_STRIDE = 97
+MAX_DISTANCE = 12.0
+"""The farthest (m) a person's feet are from the camera."""
+
+
+def draw_phenotype(rng: np.random.Generator) -> dict[str, float]:
+    """A phenotype (Anny's labels -> [0, 1]): each label uniform in :data:`PHENOTYPE_RANGES`."""
+    return {k: uniform(rng, r) for k, r in PHENOTYPE_RANGES.items()}
+
+
+def draw_pose(rng: np.random.Generator) -> dict:
+    """A pose: the rest pose (Anny's A-pose) until ``simgen.people.poses.draw_pose`` lands; draws nothing."""
+    return {}
+
+
+def _hex(text: str) -> tuple[float, float, float]:
+    return tuple(int(text[k:k + 2], 16) / 255.0 for k in (1, 3, 5))
+
+
+def draw_skin(rng: np.random.Generator) -> tuple[SurfaceMaterial, dict]:
+    """A skin: a tone of :data:`SKIN_TONES_SRGB` drawn uniformly, jittered in HSV, a roughness and a
+    subsurface weight; and its record."""
+    tone = int(rng.integers(len(SKIN_TONES_SRGB)))
+    h, s, v = colorsys.rgb_to_hsv(*_hex(SKIN_TONES_SRGB[tone]))
+    j = SKIN_JITTER
+    h = (h + rng.uniform(-j["hue"], j["hue"])) % 1.0
+    s = min(max(s * (1.0 + rng.uniform(-j["saturation"], j["saturation"])), 0.0), 1.0)
+    v = min(max(v * (1.0 + rng.uniform(-j["value"], j["value"])), 0.0), 1.0)
+    srgb = colorsys.hsv_to_rgb(h, s, v)
+    linear = tuple(float(c) for c in srgb_to_linear(np.array(srgb)))
+    roughness, subsurface = uniform(rng, SKIN_ROUGHNESS), uniform(rng, SKIN_SUBSURFACE)
+    skin = SurfaceMaterial(name="skin", base_color=linear, roughness=roughness, subsurface=subsurface,
+                           subsurface_scale=SKIN_SUBSURFACE_SCALE)
+    return skin, {"tone": tone + 1, "tone_srgb": SKIN_TONES_SRGB[tone], "srgb": [float(c) for c in srgb],
+                  "linear_rgb": list(linear), "roughness": roughness, "subsurface": subsurface,
+                  "subsurface_scale": SKIN_SUBSURFACE_SCALE}
+
+
+def draw_look(materials, rng: np.random.Generator) -> tuple[tuple[SurfaceMaterial, ...], dict]:
+    """A material for each region of :data:`simgen.people.body.REGIONS`: the skin (:func:`draw_skin`) and
+    each piece of clothing from the materials group (:func:`simgen.sampling.materials.sample_material`,
+    untextured: a mesh's own materials carry no procedural texture; its transmission is not used); and
+    their record."""
+    from simgen.people.body import REGIONS
+
+    look, record = [], {}
+    for region in REGIONS:
+        if region == "skin":
+            m, record["skin"] = draw_skin(rng)
+        else:
+            drawn: Material = sample_material(materials, rng, texture=False)
+            m = SurfaceMaterial(name=region, base_color=tuple(drawn.base_color), roughness=drawn.roughness,
+                                metallic=drawn.metallic, specular=drawn.specular)
+            record[region] = {"base_color": list(m.base_color), "roughness": m.roughness, "metallic": m.metallic,
+                              "specular": m.specular}
+        look.append(m)
+    return tuple(look), record
+
+
+def _world_box(o: SceneObject) -> np.ndarray:
+    """(2, 3): the lowest and highest corner of ``o``'s mesh in the world."""
+    from simgen.assets.meshes import load_mesh
+
+    v = np.asarray(load_mesh(o.mesh).vertices, float) @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
+    return np.stack([v.min(axis=0), v.max(axis=0)])
+
+
+def floor_of(scene: Scene) -> np.ndarray | None:
+    """The world box ((2, 3): lowest, highest corner) of the scene's floor, its ground where the ground
+    lies flat (its up is the world's), else None (a scene without a floor to stand on: flying's
+    background faces the camera)."""
+    for o in scene.objects:
+        if o.role == "ground":
+            up = o.mesh_to_world[:3, :3] @ [0.0, 0.0, 1.0]
+            if np.linalg.norm(up) > 0 and np.allclose(up / np.linalg.norm(up), [0, 0, 1], atol=1e-6):
+                return _world_box(o)
+    return None
+
+
+def _crosses(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> bool:
+    """Whether the segment from ``a`` to ``b`` passes through ``box`` ((2, 3): lowest, highest corner)."""
+    d = b - a
+    lo, hi = 0.0, 1.0
+    for k in range(3):
+        if abs(d[k]) < 1e-12:
+            if not box[0, k] <= a[k] <= box[1, k]:
+                return False
+            continue
+        t0, t1 = sorted(((box[0, k] - a[k]) / d[k], (box[1, k] - a[k]) / d[k]))
+        lo, hi = max(lo, t0), min(hi, t1)
+        if lo > hi:
+            return False
+    return True
+
+
+def stand(vertices: np.ndarray, scene: Scene, floor: np.ndarray, boxes: list[np.ndarray],
+          rng: np.random.Generator) -> tuple[np.ndarray, dict] | None:
+    """A pose for a body (``vertices`` in its body frame: soles at z = 0) standing on the floor
+    (``floor``: its world box, (2, 3); the soles at its top): a turn about the vertical drawn uniformly,
+    its feet where the ray through a point drawn in and around the image (:data:`FOOT_SPREAD`) meets the
+    floor, the body's world box inside the floor's sides, overlapping none of ``boxes`` (the other
+    objects', each (2, 3)) and keeping :data:`CAMERA_CLEARANCE` from the camera, at least
+    :data:`MIN_IN_VIEW` of it in the image, and the sight line from the camera to the middle of its part
+    in view through none of ``boxes`` (the camera sees it). None after :data:`MAX_TRIES` draws."""
+    cam = scene.camera
+    K, w2c = np.asarray(cam.K, float), np.asarray(cam.world_to_camera, float)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    eye = -R.T @ t
+    for _ in range(MAX_TRIES):
+        yaw = rng.uniform(0.0, 2.0 * np.pi)
+        u = rng.uniform(-FOOT_SPREAD, 1.0 + FOOT_SPREAD) * (cam.width - 1.0)
+        v = rng.uniform(-FOOT_SPREAD, 1.0 + FOOT_SPREAD) * (cam.height - 1.0)
+        d = R.T @ np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0])
+        if d[2] >= -1e-9:
+            continue  # the ray never comes down to the floor
+        s = (floor[1, 2] - eye[2]) / d[2]
+        foot = eye + s * d
+        if s <= 0 or np.linalg.norm(foot - eye) > MAX_DISTANCE:
+            continue
+        pose = rigid(rot_z(yaw), [foot[0], foot[1], floor[1, 2]])
+        w = vertices @ pose[:3, :3].T + pose[:3, 3]
+        box = np.stack([w.min(axis=0), w.max(axis=0)])
+        if np.any(box[0, :2] < floor[0, :2]) or np.any(box[1, :2] > floor[1, :2]):
+            continue  # off the floor's edge
+        if np.all(eye > box[0] - CAMERA_CLEARANCE) and np.all(eye < box[1] + CAMERA_CLEARANCE):
+            continue
+        if any(np.all(box[0] < b[1]) and np.all(b[0] < box[1]) for b in boxes):
+            continue
+        c = w[::VIEW_STRIDE] @ R.T + t
+        ok = c[:, 2] > cam.clip_start
+        px = c[ok, :2] / c[ok, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        inside = (px[:, 0] >= -0.5) & (px[:, 0] <= cam.width - 0.5) & (px[:, 1] >= -0.5) & (px[:, 1] <= cam.height - 0.5)
+        if inside.sum() < MIN_IN_VIEW * len(c):
+            continue
+        seen = w[::VIEW_STRIDE][np.flatnonzero(ok)[inside]].mean(axis=0)
+        if any(_crosses(eye, seen, b) for b in boxes):
+            continue  # hidden behind something (a wall, the table)
+        return pose, {"yaw_deg": float(np.degrees(yaw)), "foot_pixel": [float(u), float(v)],
+                      "distance": float(np.linalg.norm(foot - eye)), "in_view": float(inside.sum() / len(c))}
+    return None
+
+
+def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator) -> list[Scene]:
+    """``scenes`` (a sequence's steps) with objects.people people: their number drawn, each one's body
+    (phenotype, pose), look (:func:`draw_look`) and place (:func:`stand`, on the floor of the first step,
+    clear of every object there and of the people placed before it) drawn in turn, each an instance of
+    objects.people_category, still through the sequence. One that finds no place after
+    :data:`MAX_TRIES` is left out (its record says so, with a warning). Nothing drawn for [0, 0]; a
+    one-line SimgenError for a scene with no floor to stand on."""
+    o = settings.objects
+    low, high = o.people
+    if high <= 0 or not scenes:
+        return scenes
+    count = integer(rng, o.people) if high > low else int(low)  # one number: nothing drawn
+    if count == 0:
+        return scenes
+    from simgen.people.body import PersonParams, body
+
+    first = scenes[0]
+    floor = floor_of(first)
+    if floor is None:
+        raise SimgenError(f"objects.people={list(o.people)}: the {settings.scene.recipe} scene has no floor for "
+                          "people to stand on (a ground that lies flat); set objects.people=[0,0] or use tabletop, "
+                          "bin_picking or environment")
+    try:
+        category = catalog.category_id(o.people_category)
+    except SimgenError:
+        raise SimgenError(f"objects.people_category={o.people_category}: no such category in the catalog "
+                          f"({', '.join(catalog.category_names)}); add it to the catalog") from None
+    boxes = [_world_box(x) for x in first.objects if x.role != "ground"]
+    added, records = [], []
+    next_id = max((x.instance_id for x in first.objects), default=0) + 1
+    for k in range(count):
+        params = PersonParams(phenotype=draw_phenotype(rng), pose=draw_pose(rng))
+        look, look_record = draw_look(settings.materials, rng)
+        mesh = PersonMesh(params, look)
+        b = body(params)
+        placed = stand(np.asarray(b.vertices), first, floor, boxes, rng)
+        record = {"key": mesh.stem, "params": params.to_json(), "look": look_record,
+                  "height": float(np.ptp(b.vertices[:, 2]))}
+        if placed is None:
+            log.warning("person %d of %d found no place on the floor in view and clear of the scene's objects "
+                        "after %d tries: left out (params.people records it)", k + 1, count, MAX_TRIES)
+            records.append({**record, "placed": False})
+            continue
+        pose, where = placed
+        if next_id > MAX_INSTANCE_ID:
+            raise SimgenError(f"person {k + 1} of {count} needs instance id {next_id}, more than the "
+                              f"{MAX_INSTANCE_ID} a frame holds; lower objects.count or objects.people")
+        w = np.asarray(b.vertices) @ pose[:3, :3].T + pose[:3, 3]
+        boxes.append(np.stack([w.min(axis=0), w.max(axis=0)]))
+        records.append({**record, "placed": True, "instance_id": next_id, **where, "mesh_to_world": pose.tolist()})
+        added.append(SceneObject(name=f"{mesh.stem}_{next_id}", mesh=mesh, mesh_to_world=pose, instance_id=next_id,
+                                 category_id=category, material=sample_material(settings.materials, rng),
+                                 role="object"))
+        next_id += 1
+    return [dataclasses.replace(s, objects=[*s.objects, *added], params={**s.params, "people": records})
+            for s in scenes]

@@ -15,6 +15,8 @@
 #   postgres  simgen fit ... fit.storage=postgresql+psycopg2://...  (docs/tutorials/fit.md), against the
 #             server of scripts/postgres_local.sh (started beforehand: .ci/run does)
 #   docs      mkdocs build --strict                            (docs/index.md)
+#   people    simgen people prepare --library LIB, then a drawn body (docs/how-to/people.md); LIB starts
+#             as a copy of $SIMGEN_PEOPLE_LIBRARY where that is prepared (CI's .people), else is built (5 min)
 # An extra that lacks a dependency its command needs fails here, though the test extra (which
 # brings them all) would pass. CI runs it (.ci/run) after the suite's set-ups.
 #
@@ -22,11 +24,11 @@
 # once: bpy is 1.2 GB to unpack), into which pip then installs the extra: what `pip install -e
 # '.[EXTRA]'` gives in a fresh venv, without unpacking bpy eight times. Nothing is changed in
 # place (pip replaces files), so the copies leave each other alone.
-#   usage: bash scripts/check_extras.sh [EXTRA ...]      (default: core and all seven; PYTHON=python3.11)
+#   usage: bash scripts/check_extras.sh [EXTRA ...]      (default: core and all eight; PYTHON=python3.11)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3.11}
-extras=${*:-core stream cloud report torch cluster postgres docs}
+extras=${*:-core stream cloud report torch cluster postgres docs people}
 work=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
@@ -104,6 +106,23 @@ check_postgres() {
         fit.prefit_trials=2 fit.develop_trials=4 fit.polish_trials=4 fit.final_frames=2 fit.max_images=2 \
         render.samples=1 "fit.space={scene: {camera_distance: {low: 0.5, high: 4, log: true}}}"
     [ -s "$run/fit/best.yaml" ] || fail "the fit wrote no best.yaml"
+}
+
+check_people() {
+    local lib="$run/people"
+    if [ -n "${SIMGEN_PEOPLE_LIBRARY:-}" ] && [ -f "$SIMGEN_PEOPLE_LIBRARY/simgen-people.json" ]; then
+        cp -r "$SIMGEN_PEOPLE_LIBRARY" "$lib"   # prepared already (CI's .people): prepare finds nothing to do
+    fi
+    quiet "$1/bin/simgen" people prepare --library "$lib"
+    "$1/bin/python" - "$lib" <<'EOF'
+import sys
+import numpy as np
+from simgen.people.body import KEYPOINT_NAMES, PersonParams, body
+from simgen.people.shape import draw_phenotype
+b = body(PersonParams(phenotype=draw_phenotype(np.random.default_rng(0), age_years=(20, 60))), sys.argv[1])
+assert b.vertices[:, 2].min() == 0 and 1.3 < b.vertices[:, 2].max() < 2.2, b.vertices[:, 2].max()
+assert b.keypoints.shape == (len(KEYPOINT_NAMES), 3)
+EOF
 }
 
 check_docs() {

@@ -1,5 +1,5 @@
 """``simgen NAME ...``: the commands beside the Hydra app (merge, inspect, validate, compare, fetch,
-catalog; fit and study, in modules of their own), each with its own usage and exit status."""
+catalog, people; fit and study, in modules of their own), each with its own usage and exit status."""
 
 from __future__ import annotations
 
@@ -225,7 +225,32 @@ def catalog_main(argv: list[str]) -> None:
     print(f"simgen catalog: {n} object(s) in {path} (use it with objects.catalog={path})", flush=True)
 
 
+def people_main(argv: list[str]) -> None:
+    """``simgen people prepare [--library DIR]``: exit 0 when the library is prepared (now or before),
+    2 on bad usage or when it cannot be (one line)."""
+    import argparse
+
+    from simgen.people.model import LIBRARY_ENV, DEFAULT_LIBRARY, prepare
+
+    ap = argparse.ArgumentParser(
+        prog="simgen people", description="People (docs/how-to/people.md): the body model Anny (the [people] "
+        "extra). prepare: build Anny's model data once into a local library folder (about 5 minutes and 1.8 GB of "
+        "memory; nothing is downloaded), keeping the one 51 MB file renders load; running it again does nothing.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    prep = sub.add_parser("prepare", help="build Anny's model data into the library (once)")
+    prep.add_argument("--library", default=None, metavar="DIR", help=f"the library folder (default: "
+                      f"${LIBRARY_ENV}, else {DEFAULT_LIBRARY}); a render reads the library ${LIBRARY_ENV} names")
+    args = ap.parse_args(argv)
+    try:
+        prepare(args.library, log=lambda line: print(line, flush=True))
+    except SimgenError as e:
+        fail(str(e), prog="simgen people")
+    except KeyboardInterrupt:
+        fail("interrupted; run the same command again (it starts over: nothing half-built is kept)", 130,
+             prog="simgen people")
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
     "merge": merge_main, "inspect": inspect_main, "validate": validate_main, "compare": compare_main,
-    "fetch": fetch_main, "catalog": catalog_main, "fit": fit_main, "study": study_main}
+    "fetch": fetch_main, "catalog": catalog_main, "fit": fit_main, "study": study_main, "people": people_main}
 """``simgen NAME ...``: commands beside the Hydra app (a first argument of that name)."""

@@ -89,6 +89,7 @@ def usage() -> str:
               "  simgen fetch polyhaven hdris --library /data/lib --count 20  # assets into a library (also textures,",
               "                                       # models; ambientcg materials; gso models); docs/how-to/asset-libraries.md",
               "  simgen catalog /data/lib --out gso.yaml --categories map.yaml  # scanned objects -> objects.catalog",
+              "  simgen people prepare --library /data/people               # the body model's data, once (people)",
               "  simgen fit target=/data/real/images name=shop              # fit the randomization to your images",
               "  simgen --config-dir fits/shop --config-name best frames=100 # render with the fitted settings",
               "  simgen study dr_gap [study.KEY=VALUE ...] [overrides ...]  # a study: arms rendered, detectors trained",

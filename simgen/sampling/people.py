@@ -58,9 +58,11 @@ CAMERA_CLEARANCE = 0.3
 FOOT_SPREAD = 0.5
 """A person's feet are drawn where the ray through a point drawn uniformly in the image, widened by this
 fraction of its width and height on every side, meets the floor (a person beside the view may show)."""
-MIN_IN_VIEW = 0.1
-"""The least fraction of a person's vertices (every :data:`VIEW_STRIDE`-th) that project into the image."""
-VIEW_STRIDE = 97
+AXIS_POINTS = (0.1, 0.3, 0.5, 0.7, 0.9)
+"""Points up a standing person's axis (fractions of its height above its feet) that tell whether the camera
+sees it."""
+MIN_IN_VIEW = 3
+"""The least of :data:`AXIS_POINTS` that project into the image."""
 MAX_DISTANCE = 12.0
 """The farthest (m) a person's feet are from the camera."""
 
@@ -156,14 +158,16 @@ def _crosses(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> bool:
 
 
 def stand(vertices: np.ndarray, scene: Scene, floor: np.ndarray, boxes: list[np.ndarray],
-          rng: np.random.Generator) -> tuple[np.ndarray, dict] | None:
+          rng: np.random.Generator, sights: list[np.ndarray] = ()) -> tuple[np.ndarray, dict] | None:
     """A pose for a body (``vertices`` in its body frame: soles at z = 0) standing on the floor
     (``floor``: its world box, (2, 3); the soles at its top): a turn about the vertical drawn uniformly,
     its feet where the ray through a point drawn in and around the image (:data:`FOOT_SPREAD`) meets the
     floor, the body's world box inside the floor's sides, overlapping none of ``boxes`` (the other
     objects', each (2, 3)) and keeping :data:`CAMERA_CLEARANCE` from the camera, at least
-    :data:`MIN_IN_VIEW` of it in the image, and the sight line from the camera to the middle of its part
-    in view through none of ``boxes`` (the camera sees it). None after :data:`MAX_TRIES` draws."""
+    :data:`MIN_IN_VIEW` of the points up its axis (:data:`AXIS_POINTS`) in the image, and the sight line
+    from the camera to the middle one of those through none of ``boxes`` (the camera sees it), nor its box across any of ``sights`` (the
+    points the camera sees the people placed before it by: it hides none of them). None after
+    :data:`MAX_TRIES` draws."""
     cam = scene.camera
     K, w2c = np.asarray(cam.K, float), np.asarray(cam.world_to_camera, float)
     R, t = w2c[:3, :3], w2c[:3, 3]
@@ -188,17 +192,20 @@ def stand(vertices: np.ndarray, scene: Scene, floor: np.ndarray, boxes: list[np.
             continue
         if any(np.all(box[0] < b[1]) and np.all(b[0] < box[1]) for b in boxes):
             continue
-        c = w[::VIEW_STRIDE] @ R.T + t
-        ok = c[:, 2] > cam.clip_start
-        px = c[ok, :2] / c[ok, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-        inside = (px[:, 0] >= -0.5) & (px[:, 0] <= cam.width - 0.5) & (px[:, 1] >= -0.5) & (px[:, 1] <= cam.height - 0.5)
-        if inside.sum() < MIN_IN_VIEW * len(c):
+        axis = np.array([[foot[0], foot[1], floor[1, 2] + f * (box[1, 2] - box[0, 2])] for f in AXIS_POINTS])
+        c = axis @ R.T + t
+        px = c[:, :2] / np.maximum(c[:, 2:], 1e-9) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        inside = (c[:, 2] > cam.clip_start) & (px[:, 0] >= 0) & (px[:, 0] <= cam.width - 1) & (px[:, 1] >= 0) \
+            & (px[:, 1] <= cam.height - 1)
+        if inside.sum() < MIN_IN_VIEW:
             continue
-        seen = w[::VIEW_STRIDE][np.flatnonzero(ok)[inside]].mean(axis=0)
+        seen = axis[np.flatnonzero(inside)[inside.sum() // 2]]
         if any(_crosses(eye, seen, b) for b in boxes):
             continue  # hidden behind something (a wall, the table)
-        return pose, {"yaw_deg": float(np.degrees(yaw)), "foot_pixel": [float(u), float(v)],
-                      "distance": float(np.linalg.norm(foot - eye)), "in_view": float(inside.sum() / len(c))}
+        if any(_crosses(eye, p, box) for p in sights):
+            continue  # it would hide a person placed before it
+        return pose, {"yaw_deg": float(np.degrees(yaw)), "foot_pixel": [float(u), float(v)], "seen": seen.tolist(),
+                      "distance": float(np.linalg.norm(foot - eye)), "in_view": int(inside.sum())}
     return None
 
 
@@ -237,7 +244,8 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
         look, look_record = draw_look(settings.materials, rng)
         mesh = PersonMesh(params, look)
         b = body(params)
-        placed = stand(np.asarray(b.vertices), first, floor, boxes, rng)
+        placed = stand(np.asarray(b.vertices), first, floor, boxes, rng, [np.array(r["seen"]) for r in records
+                                                                          if r["placed"]])
         record = {"key": mesh.stem, "params": params.to_json(), "look": look_record,
                   "height": float(np.ptp(b.vertices[:, 2]))}
         if placed is None:

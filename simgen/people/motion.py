@@ -1,0 +1,102 @@
+"""Motion of a person in a sequence: a pose and a root movement as pure functions of (motion, time).
+
+:func:`pose_at` gives, at time ``t`` seconds, the body's pose (PersonParams.pose: radians, Anny
+local-ref, root never posed) and, separately, how far the person has advanced along its facing
+direction and how far it has turned, so the scene moves the body frame along a path. The body
+frame itself re-grounds the feet (z = 0 at the soles) at every step.
+
+- ``walk``: a cyclic swing of hips, knees, ankles and arms (sines per joint, the right side half a
+  cycle behind the left; the left leg is forward at a quarter cycle), the root advancing at a
+  steady speed: a stride (two steps) per cycle of 2 * 2 * leg_length * sin(hip swing).
+- ``wave``: the ``wave`` pose, its elbow and shoulder swung by a sine.
+- ``turn``: the ``stand`` pose, the root turning at ``turn_deg_per_s`` (+ = to the person's left,
+  counter-clockwise seen from above), the head leading the turn a little.
+- ``still``: a named pose held.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simgen.errors import SimgenError
+from simgen.people.poses import Pose, as_pose, clamp, load_poses
+
+KINDS = ("walk", "wave", "turn", "still")
+
+
+@dataclass(frozen=True)
+class Motion:
+    """What a person does in a sequence (plain, hashable)."""
+    kind: str = "walk"
+    period_s: float = 1.1         # one cycle: a stride (two steps) for walk, a wave back and forth
+    amplitude_deg: float = 20.0   # walk: the hip swing either way; wave: the elbow's swing either way
+    leg_length_m: float = 0.9     # walk: hip height of the body (the body helper's joints give it)
+    turn_deg_per_s: float = 45.0  # turn
+    pose: str = "stand"           # still: the named pose held
+    phase: float = 0.0            # a start offset, in cycles
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise SimgenError(f"motion kind {self.kind!r} is unknown: use one of {', '.join(KINDS)}")
+        for field in ("period_s", "leg_length_m"):
+            v = getattr(self, field)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise SimgenError(f"motion {field} {v!r} must be a number > 0")
+        for field in ("amplitude_deg", "turn_deg_per_s", "phase"):
+            v = getattr(self, field)
+            if not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise SimgenError(f"motion {field} {v!r} must be a finite number")
+
+
+@dataclass(frozen=True)
+class MotionFrame:
+    pose: Pose            # the body's pose at t (radians, sorted by bone)
+    advance_m: float      # distance travelled along the facing direction (-Y of the body frame) since t = 0
+    yaw_rad: float        # turn about +Z since t = 0 (+ = counter-clockwise seen from above)
+
+
+def _walk(phi: float, amp: float) -> dict[str, np.ndarray]:
+    """The walk's joint angles (degrees) at phase ``phi`` (radians) of the left leg; the right is
+    half a cycle behind. The left hip is flexed most (forward) at phi = pi/2."""
+    d: dict[str, np.ndarray] = {}
+    for side, ph, arm_sign in (("L", phi, 1.0), ("R", phi + math.pi, -1.0)):
+        s, c = math.sin(ph), math.cos(ph)
+        d[f"upperleg01.{side}"] = np.array([-amp * s - 3.0, 0.0, 0.0])           # flexion -X
+        d[f"lowerleg01.{side}"] = np.array([5.0 + 50.0 * max(0.0, c) ** 2, 0.0, 0.0])  # swing: knee bent
+        d[f"foot.{side}"] = np.array([12.0 * max(0.0, -s) - 5.0 * max(0.0, s), 0.0, 0.0])  # push-off: toes down
+        # the arm swings against the leg of its side: back (+X) when that leg is forward
+        d[f"upperarm01.{side}"] = np.array([0.8 * amp * s, arm_sign * 22.0, 0.0])
+        d[f"lowerarm01.{side}"] = np.array([10.0 - 12.0 * max(0.0, -s), 0.0, 0.0])
+    return d
+
+
+def pose_at(motion: Motion, t: float) -> MotionFrame:
+    """The pose and root movement of ``motion`` at time ``t`` seconds: a pure function of both."""
+    if not (isinstance(t, (int, float)) and math.isfinite(t)):
+        raise SimgenError(f"time {t!r} must be a finite number of seconds")
+    cycles = t / motion.period_s + motion.phase
+    phi = 2.0 * math.pi * cycles
+    poses = load_poses()
+    advance = yaw = 0.0
+    if motion.kind == "walk":
+        degrees = _walk(phi, motion.amplitude_deg)
+        stride = 4.0 * motion.leg_length_m * math.sin(math.radians(abs(motion.amplitude_deg)))
+        advance = stride * t / motion.period_s
+    elif motion.kind == "wave":
+        degrees = {b: v.copy() for b, v in poses["wave"].items()}
+        s = math.sin(phi)
+        degrees["lowerarm01.R"] = degrees["lowerarm01.R"] + np.array([motion.amplitude_deg * s, 0.0, 0.0])
+        degrees["upperarm01.R"] = degrees["upperarm01.R"] + np.array([0.0, 0.0, 0.5 * motion.amplitude_deg * s])
+    elif motion.kind == "turn":
+        degrees = {b: v.copy() for b, v in poses["stand"].items()}
+        lead = math.copysign(min(10.0, abs(motion.turn_deg_per_s) / 6.0), motion.turn_deg_per_s)
+        degrees["neck01"] = np.array([0.0, 0.0, lead])
+        yaw = math.radians(motion.turn_deg_per_s * t)
+    else:
+        if motion.pose not in poses:
+            raise SimgenError(f"unknown pose {motion.pose!r}: use one of {', '.join(poses)}")
+        degrees = {b: v.copy() for b, v in poses[motion.pose].items()}
+    return MotionFrame(as_pose(clamp(degrees)), float(advance), float(yaw))

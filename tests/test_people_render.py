@@ -1,5 +1,5 @@
 """People rendered and labelled (objects.people, issue 77, item 4): a tiny tabletop frame at room scale
-with two people, its instance and semantic ids and its depth against a ray cast of the frame's meshes
+with two people standing and a flying frame with two in the air, its instance and semantic ids and its depth against a ray cast of the frame's meshes
 (groundtruth.py: numpy Moller-Trumbore, no Blender), the people's own built by a second path from the
 meta alone (its record's phenotype and pose through simgen.people.body, placed by its record's pose),
 which the dataset's models/ file must equal; and each person's COCO annotation of category person,
@@ -21,17 +21,23 @@ RUN = ["objects.people=[2,2]", "scene.camera_distance=[2.5,4]", "objects.count=[
        "render.width=128", "render.height=96", "render.samples=1"]
 
 
-@pytest.fixture(scope="module")
-def peopled(tmp_path_factory, people_library) -> Path:
+RUNS = {"tabletop": RUN, "flying": ["scene=flying", "objects.people=[2,2]", "objects.count=[3,3]",
+                                     "scene.distractors=[2,2]", "frames=1", "seed=1", "render.width=128",
+                                     "render.height=96", "render.samples=1"]}
+"""Two people standing at room scale in tabletop's scene, and two in the air among flying's objects."""
+
+
+@pytest.fixture(scope="module", params=sorted(RUNS))
+def peopled(request, tmp_path_factory, people_library) -> Path:
     import os
 
     from simgen.people.model import LIBRARY_ENV
 
-    out = tmp_path_factory.mktemp("people") / "out"
+    out = tmp_path_factory.mktemp(f"people_{request.param}") / "out"
     old = os.environ.get(LIBRARY_ENV)
     os.environ[LIBRARY_ENV] = str(people_library)
     try:
-        r = simgen_cli(*RUN, f"output.dir={out}", cwd=out.parent)
+        r = simgen_cli(*RUNS[request.param], f"output.dir={out}", cwd=out.parent)
     finally:
         if old is None:
             os.environ.pop(LIBRARY_ENV)
@@ -56,7 +62,7 @@ def _body_world(record: dict, library) -> trimesh.Trimesh:
 
 
 @pytest.mark.render
-@pytest.mark.slow  # a render with two 13,718-vertex bodies and a ray cast of them: ~20 s on 2 cores
+@pytest.mark.slow  # a render with two 13,718-vertex bodies and a ray cast of them: ~25 s a scene on 2 cores
 def test_people_ids_and_depth_equal_a_ray_cast_of_their_bodies(peopled, people_library):
     from simgen.io.dataset.layout import read_frame
 

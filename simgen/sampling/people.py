@@ -209,6 +209,42 @@ def stand(vertices: np.ndarray, scene: Scene, floor: np.ndarray, boxes: list[np.
     return None
 
 
+AIR_DEPTH = (2.0, 6.0)
+"""In a scene without a floor (flying): metres along the optical axis a person's centre is drawn at
+(uniform in the view frustum's volume between them), unless the recipe has its own scene.depth."""
+
+
+def fly(vertices: np.ndarray, scene: Scene, boxes: list[np.ndarray], rng: np.random.Generator,
+        depth_range=AIR_DEPTH) -> tuple[np.ndarray, dict] | None:
+    """A pose for a body in the air (a scene without a floor: flying's objects tumble in front of a
+    background): an orientation uniform over all turns, its box's centre at a pixel drawn in the image
+    at a depth drawn uniformly in the view frustum's volume within ``depth_range``, its world box
+    overlapping none of ``boxes`` and keeping :data:`CAMERA_CLEARANCE` from the camera. None after
+    :data:`MAX_TRIES` draws."""
+    from simgen.sampling.random import random_rotation
+
+    cam = scene.camera
+    K, w2c = np.asarray(cam.K, float), np.asarray(cam.world_to_camera, float)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    eye = -R.T @ t
+    middle = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+    near, far = depth_range
+    for _ in range(MAX_TRIES):
+        turn = random_rotation(rng)
+        u, v = rng.uniform(0.0, cam.width - 1.0), rng.uniform(0.0, cam.height - 1.0)
+        depth = float(np.cbrt(near ** 3 + rng.uniform() * (far ** 3 - near ** 3)))
+        centre = R.T @ (depth * np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0]) - t)
+        pose = rigid(turn, centre - turn @ middle)
+        w = vertices @ pose[:3, :3].T + pose[:3, 3]
+        box = np.stack([w.min(axis=0), w.max(axis=0)])
+        if np.all(eye > box[0] - CAMERA_CLEARANCE) and np.all(eye < box[1] + CAMERA_CLEARANCE):
+            continue
+        if any(np.all(box[0] < b[1]) and np.all(b[0] < box[1]) for b in boxes):
+            continue
+        return pose, {"pixel": [float(u), float(v)], "depth": depth, "seen": centre.tolist()}
+    return None
+
+
 def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator) -> list[Scene]:
     """``scenes`` (a sequence's steps) with objects.people people: their number drawn, each one's body
     (phenotype, pose), look (:func:`draw_look`) and place (:func:`stand`, on the floor of the first step,
@@ -227,10 +263,11 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
 
     first = scenes[0]
     floor = floor_of(first)
-    if floor is None:
+    air = settings.scene.recipe == "flying"
+    if floor is None and not air:
         raise SimgenError(f"objects.people={list(o.people)}: the {settings.scene.recipe} scene has no floor for "
-                          "people to stand on (a ground that lies flat); set objects.people=[0,0] or use tabletop, "
-                          "bin_picking or environment")
+                          "people to stand on (a ground that lies flat); people stand in tabletop's scenes and fly "
+                          "in flying's; set objects.people=[0,0]")
     try:
         category = catalog.category_id(o.people_category)
     except SimgenError:
@@ -244,12 +281,15 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
         look, look_record = draw_look(settings.materials, rng)
         mesh = PersonMesh(params, look)
         b = body(params)
-        placed = stand(np.asarray(b.vertices), first, floor, boxes, rng, [np.array(r["seen"]) for r in records
-                                                                          if r["placed"]])
+        if air:
+            placed = fly(np.asarray(b.vertices), first, boxes, rng, getattr(settings.scene, "depth", AIR_DEPTH))
+        else:
+            placed = stand(np.asarray(b.vertices), first, floor, boxes, rng,
+                           [np.array(r["seen"]) for r in records if r["placed"]])
         record = {"key": mesh.stem, "params": params.to_json(), "look": look_record,
                   "height": float(np.ptp(b.vertices[:, 2]))}
         if placed is None:
-            log.warning("person %d of %d found no place on the floor in view and clear of the scene's objects "
+            log.warning("person %d of %d found no place in view and clear of the scene's objects "
                         "after %d tries: left out (params.people records it)", k + 1, count, MAX_TRIES)
             records.append({**record, "placed": False})
             continue

@@ -195,6 +195,23 @@ class Catalog:
         added = tuple(Category(id=len(self.categories) + 1 + k, name=n) for k, n in enumerate(new))
         return dataclasses.replace(self, categories=self.categories + added) if added else self
 
+    def with_people(self, name: str) -> "Catalog":
+        """This catalog with category ``name`` labelling people (objects.people): COCO's 17 person
+        keypoints and skeleton (:data:`simgen.people.body.KEYPOINT_NAMES`, ``SKELETON``), added after
+        its own categories where it lacks it; a one-line SimgenError where the catalog declares other
+        keypoints for it."""
+        from simgen.people.body import KEYPOINT_NAMES, SKELETON
+
+        catalog = self.with_categories([name])
+        category = next(c for c in catalog.categories if c.name == name)
+        if category.keypoints and tuple(category.keypoints) != KEYPOINT_NAMES:
+            raise SimgenError(f"objects.people_category={name}: the catalog declares other keypoints for it "
+                              f"({', '.join(category.keypoints)}) than COCO's 17 a person has; name another "
+                              "category (objects.people_category) or drop its keypoints from the catalog file")
+        person = dataclasses.replace(category, keypoints=KEYPOINT_NAMES, skeleton=SKELETON)
+        return dataclasses.replace(catalog, categories=tuple(person if c.name == name else c
+                                                              for c in catalog.categories))
+
     def to_json(self) -> list[dict]:
         """The COCO ``"categories"`` list."""
         return [{"id": c.id, "name": c.name, "supercategory": "object"} for c in self.categories]

@@ -312,7 +312,7 @@ def catalog_for(settings: Settings, recipe: Recipe | None = None) -> Catalog:
     if recipe.categories is not None:
         catalog = catalog.with_categories(recipe.categories(settings))
     if o.people[1] > 0:  # people (simgen.sampling.people) are labelled with a category of their own
-        catalog = catalog.with_categories([o.people_category])
+        catalog = catalog.with_people(o.people_category)
     if not catalog.assets:
         raise SimgenError("the asset catalog has no meshes; check objects.catalog and objects.dirs")
     validate_catalog(catalog, settings.render.max_image_pixels, settings.materials.own_strict)

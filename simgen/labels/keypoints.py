@@ -30,7 +30,7 @@ Pure numpy.
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from simgen.assets.meshes import load_mesh
 from simgen.assets.parametric import GENERATORS
 from simgen.optics.camera import project_points
 from simgen.optics.lens import Lens
-from simgen.scene.meshes import ArticulatedMesh, MeshRef
+from simgen.scene.meshes import ArticulatedMesh, MeshRef, PersonMesh
 from simgen.labels.geometry import CUBOID_EDGES, CUBOID_NAMES, cuboid_points, model_bounds, model_pose, to_camera
 from simgen.labels.kinds import FrameContext, LabelKind
 
@@ -110,14 +110,27 @@ def keypoint_schema(source: str, count: int, category: Any = None) -> tuple[list
     """(names, skeleton) of the keypoints of ``source`` (output.keypoints): the skeleton as
     0-based pairs of indices into names; ``category`` (simgen.assets.catalog.Category) for
     ``catalog``."""
+    if category is not None and _is_person(category):  # a person's are COCO's 17, whatever the source
+        return _named(category)
     if source == "box":
         return list(CUBOID_NAMES), [list(e) for e in CUBOID_EDGES]
     if source == "farthest":
         return [f"p{i}" for i in range(count)], []
     if source == "catalog":
-        names = list(category.keypoints) if category is not None else []
-        return names, [[names.index(a), names.index(b)] for a, b in (category.skeleton if names else ())]
+        return _named(category)
     raise ValueError(f"unknown keypoint source {source!r}")
+
+
+def _named(category: Any) -> tuple[list[str], list[list[int]]]:
+    names = list(category.keypoints) if category is not None else []
+    return names, [[names.index(a), names.index(b)] for a, b in (category.skeleton if names else ())]
+
+
+def _is_person(category: Any) -> bool:
+    """Whether ``category`` labels people (:meth:`simgen.assets.catalog.Catalog.with_people`)."""
+    from simgen.people.body import KEYPOINT_NAMES
+
+    return tuple(category.keypoints) == KEYPOINT_NAMES
 
 
 def coco_categories(categories: list[dict], source: str, count: int, catalog: Any) -> list[dict]:
@@ -223,39 +236,38 @@ PERSON_KEYPOINT_PARTS: dict[str, tuple[str, ...]] = _person_keypoint_parts()
 
 
 def person_keypoints(points_cam: np.ndarray, vertices_cam: np.ndarray, faces: np.ndarray, face_part: np.ndarray,
-                     K: np.ndarray, depth: np.ndarray, clip_start: float = 0.0, clip_end: float = np.inf,
-                     tolerance: float = HIDDEN_TOLERANCE, lens: Optional[Lens] = None) -> np.ndarray:
+                     K: np.ndarray, width: int, height: int, others: Iterable[tuple[np.ndarray, np.ndarray]] = (),
+                     clip_start: float = 0.0, clip_end: float = np.inf, lens: Optional[Lens] = None) -> np.ndarray:
     """(17, 3) ``[x, y, v]`` of a person's COCO keypoints (``points_cam``, camera coordinates, in
     :data:`simgen.people.body.KEYPOINT_NAMES`' order) on the posed body (``vertices_cam``, ``faces``,
-    ``face_part`` indexing :data:`simgen.people.body.PARTS`): positions and ``v = 0`` as
-    :func:`project_keypoints`; on a pixel, ``v = 2`` (seen) where the ray from the camera's centre
-    through the point first meets the person on a part the keypoint joins
+    ``face_part`` indexing :data:`simgen.people.body.PARTS`) in a ``width`` x ``height`` frame:
+    positions and ``v = 0`` as :func:`project_keypoints`; in view, ``v = 2`` (seen) where the ray
+    from the camera's centre through the point first meets the person on a part the keypoint joins
     (:data:`PERSON_KEYPOINT_PARTS`) within :data:`PERSON_REACH` of it, or meets the person nowhere
-    (a point just outside the skin, at the silhouette), and nothing else is nearer than that
-    surface at the point's nearest pixel (the frame's ``depth``, as :func:`project_keypoints`
-    judges it); else ``v = 1`` (an arm in front of the hip, the back of the head in front of the
-    nose, another object in front)."""
+    (a point just outside the skin, at the silhouette), and meets no other surface of the frame
+    (``others``: each a mesh's (vertices in camera coordinates, faces)) before that; else ``v = 1``
+    (an arm in front of the hip, the back of the head in front of the nose, another object in
+    front). Exact along the point's own ray, not at a pixel's."""
     from simgen.labels.amodal import ray_hits
     from simgen.people.body import KEYPOINT_NAMES, PARTS
 
     p = np.asarray(points_cam, float).reshape(-1, 3)
-    out = project_keypoints(p, K, np.full_like(depth, np.inf), clip_start, clip_end, lens=lens)
+    out = project_keypoints(p, K, np.full((height, width), np.inf), clip_start, clip_end, lens=lens)
     on = out[:, 2] > 0
     if not on.any():
         return out
     v = np.asarray(vertices_cam, float)
-    tri, bary, t = ray_hits(v, faces, p, clip_start)  # each ray is the point's own: t = 1 at the point
+    tri, _, t = ray_hits(v, faces, p, clip_start)  # each ray is the point's own: t = 1 at the point
     hit = tri >= 0
-    where = np.where(hit[:, None], p * np.where(hit, t, 1.0)[:, None], p)  # the surface the ray meets first
+    t = np.where(hit, t, 1.0)  # where the person's first surface is, or the point itself
     reach = PERSON_REACH[0] * np.sqrt(((v[None] - p[:, None]) ** 2).sum(-1).min(1)) + PERSON_REACH[1]
     joins = np.array([np.isin(face_part[tri[k]], [PARTS.index(q) for q in PERSON_KEYPOINT_PARTS[name]])
                       if hit[k] else True for k, name in enumerate(KEYPOINT_NAMES)])
-    own = ~hit | (joins & (np.linalg.norm(where - p, axis=1) <= reach))
-    h, w = depth.shape
-    col = np.clip(np.floor(out[:, 0] + 0.5).astype(int), 0, w - 1)
-    row = np.clip(np.floor(out[:, 1] + 0.5).astype(int), 0, h - 1)
-    in_front = depth[row, col] < where[:, 2] * (1.0 - tolerance)
-    out[on, 2] = np.where(own[on] & ~in_front[on], 2, 1)
+    own = ~hit | (joins & (np.abs(t - 1.0) * np.linalg.norm(p, axis=1) <= reach))
+    for vertices, tris in others:
+        _, _, t_other = ray_hits(np.asarray(vertices, float), tris, p[on], clip_start)
+        own[on] &= ~(t_other < t[on])  # NaN (no hit) is never nearer
+    out[on, 2] = np.where(own[on], 2, 1)
     return out
 
 
@@ -270,6 +282,9 @@ def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
     for o in ctx.scene.objects:
         if o.category_id == 0:
             continue
+        if isinstance(o.mesh, PersonMesh):  # COCO's 17, seen by the person's own rule
+            result[o.instance_id] = _person_frame_keypoints(o, ctx.scene)
+            continue
         asset: Optional[Any] = assets.get(o.asset_id)
         on_links = isinstance(o.mesh, ArticulatedMesh) and bool(o.mesh.keypoints)
         if source == "catalog" and not on_links and (asset is None or not asset.keypoints):
@@ -280,6 +295,28 @@ def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
         result[o.instance_id] = project_keypoints(points, cam.K, labels.depth, cam.clip_start, cam.clip_end,
                                                   lens=cam.lens)
     return result
+
+
+def _person_frame_keypoints(o, scene) -> np.ndarray:
+    """:func:`person_keypoints` of the person ``o`` (a scene object whose mesh is a PersonMesh) of
+    ``scene``, whose every other object may hide its points."""
+    from simgen.assets.parts import parts_of
+    from simgen.people.body import body
+
+    cam = scene.camera
+
+    def in_camera(points: np.ndarray, mesh_to_world: np.ndarray) -> np.ndarray:
+        return to_camera(model_pose(cam.world_to_camera, mesh_to_world), points)
+
+    b = body(o.mesh.params)
+    others = []
+    for other in parts_of(scene).drawn:  # an articulated object's links where its joints put them
+        if other.instance_id != o.instance_id:
+            mesh = load_mesh(other.mesh)
+            others.append((in_camera(np.asarray(mesh.vertices, float), other.mesh_to_world), np.asarray(mesh.faces)))
+    return person_keypoints(in_camera(b.keypoints, o.mesh_to_world), in_camera(b.vertices, o.mesh_to_world), b.faces,
+                            b.face_part, cam.K, cam.width, cam.height, others, cam.clip_start, cam.clip_end,
+                            lens=cam.lens)
 
 
 def add_keypoints(value: dict[int, np.ndarray], annotations: list[dict]) -> None:

@@ -46,6 +46,15 @@ KEYPOINT_NAMES: tuple[str, ...] = (
     "left_knee", "right_knee", "left_ankle", "right_ankle")
 """The 17 COCO person keypoints in COCO's order; left = the person's left (+X in the body frame)."""
 
+SKELETON: tuple[tuple[str, str], ...] = (
+    ("left_ankle", "left_knee"), ("left_knee", "left_hip"), ("right_ankle", "right_knee"),
+    ("right_knee", "right_hip"), ("left_hip", "right_hip"), ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"), ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"),
+    ("right_shoulder", "right_elbow"), ("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"),
+    ("left_eye", "right_eye"), ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"),
+    ("right_eye", "right_ear"), ("left_ear", "left_shoulder"), ("right_ear", "right_shoulder"))
+"""COCO's person skeleton (its 19 limbs, as person_keypoints.json's ``skeleton`` lists them 1-based)."""
+
 REGIONS: tuple[str, ...] = ("skin", "shirt", "trousers", "shoes")
 """Clothing/skin regions a face belongs to (:attr:`Body.face_region` indexes this)."""
 

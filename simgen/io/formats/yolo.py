@@ -28,10 +28,12 @@ convention as the box, with COCO's visibility, which Ultralytics reads as it is 
 1: labelled but hidden, 2: visible; its loss and OKS use every point with v != 0); a point
 outside the image or behind the camera (v = 0) is ``0 0 0``. ``kpt_shape`` is [K, 3] with K the
 largest keypoint count of the dataset's categories; a category with fewer keypoints has its line
-padded with ``0 0 0``. ``flip_idx`` is the identity: simgen's keypoints name points of the model
-(a box corner, a catalog point), not a left or right side of the image, so a mirrored image keeps
-each at its index (Ultralytics turns its left-right flip augmentation off when data.yaml has no
-flip_idx). ``kpt_names`` gives each class its category's keypoint names (padding: ``(none)``).
+padded with ``0 0 0``. ``flip_idx`` (:func:`flip_index`) swaps a ``left_*`` point with its
+``right_*`` (a person's COCO keypoints: a mirrored person's left shoulder is where a right one would
+be) and keeps every other at its index (a box corner, a catalog point: points of the model); where
+categories disagree on a slot (people and boxes in one dataset) it is left out, and Ultralytics then
+turns its left-right flip augmentation off. ``kpt_names`` gives each class its category's keypoint
+names (padding: ``(none)``).
 """
 
 from __future__ import annotations
@@ -234,6 +236,25 @@ def _remove_frames(folder: Path, frames: list[int], splits: list[str]) -> None:
             (folder / "labels" / s / f"{i:06d}.txt").unlink(missing_ok=True)
 
 
+def flip_index(kpt_names: dict[int, list[str]], kpts: int) -> list[int] | None:
+    """Ultralytics' ``flip_idx``: where a mirror image puts each of the ``kpts`` keypoint slots,
+    the same for every category (``kpt_names``: category id -> its names): a ``left_*`` name
+    and the category's ``right_*`` of the same point trade places (a person's COCO keypoints), any
+    other keeps its own (a box corner, a catalog point). None where categories disagree (a person's
+    slot 1 is left_eye, a box's is a corner): no one flip_idx serves both."""
+    chosen: list[int] | None = None
+    for names in kpt_names.values():
+        own = list(range(kpts))
+        for k, name in enumerate(names):
+            for a, b in (("left_", "right_"), ("right_", "left_")):
+                if name.startswith(a) and b + name[len(a):] in names:
+                    own[k] = names.index(b + name[len(a):])
+        if chosen is not None and own != chosen:
+            return None
+        chosen = own
+    return chosen if chosen is not None else list(range(kpts))
+
+
 def _data_yaml(final: Path, names: list[str], categories: list[dict], task: str, kpts: int,
                kpt_names: dict[int, list[str]]) -> str:
     val = "val" if "val" in names else names[0]  # Ultralytics needs a val entry
@@ -247,7 +268,14 @@ def _data_yaml(final: Path, names: list[str], categories: list[dict], task: str,
     yaml += [f"  {k}: {_yaml_str(c['name'])}" for k, c in enumerate(categories)]
     if task == "pose":
         yaml.append(f"kpt_shape: [{kpts}, 3]  # the most keypoints of a category; fewer: padded with 0 0 0")
-        yaml.append(f"flip_idx: [{', '.join(str(k) for k in range(kpts))}]  # points of the model: a mirror keeps them")
+        flip = flip_index(kpt_names, kpts)
+        if flip is None:
+            yaml.append("# no flip_idx: a person's left and right swap in a mirror, other categories' points do "
+                        "not; Ultralytics then turns fliplr off")
+        elif flip == list(range(kpts)):
+            yaml.append(f"flip_idx: [{', '.join(map(str, flip))}]  # points of the model: a mirror keeps them")
+        else:
+            yaml.append(f"flip_idx: [{', '.join(map(str, flip))}]  # a mirror swaps left_* and right_*")
         yaml.append("kpt_names:")
         for k, c in enumerate(categories):
             own = kpt_names.get(int(c["id"]), [])

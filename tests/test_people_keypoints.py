@@ -232,3 +232,27 @@ def test_flip_index_swaps_a_persons_left_and_right_and_keeps_other_points():
     assert flip_index({1: list(KEYPOINT_NAMES), 2: list(KEYPOINT_NAMES)}, 17) == coco
     assert flip_index({1: ["c0", "c1", "c2"]}, 3) == [0, 1, 2]
     assert flip_index({1: list(KEYPOINT_NAMES), 2: ["c0", "c1", "c2"]}, 17) is None
+
+
+def test_people_labelled_as_a_catalog_category_keep_that_category_s_keypoints(people_library):
+    """objects.people_category naming a category the catalog has meshes of: that category keeps what it
+    is (no COCO person schema forced on its mugs); an empty one becomes a person category; one whose
+    catalog declares other keypoints is refused in one line."""
+    import dataclasses
+
+    from simgen.assets.catalog import build_catalog
+    from simgen.errors import SimgenError
+    from simgen.labels.keypoints import keypoint_schema
+    from simgen.paths import ASSET_DIR
+    from simgen.people.body import KEYPOINT_NAMES
+
+    catalog = build_catalog(catalog=ASSET_DIR / "catalog.yaml", dirs={})
+    mugs = catalog.with_people("mug")
+    assert mugs.categories == catalog.categories
+    person = next(c for c in catalog.with_people("person").categories if c.name == "person")
+    assert keypoint_schema("box", 9, person)[0] == list(KEYPOINT_NAMES)
+    declared = dataclasses.replace(catalog, categories=tuple(
+        dataclasses.replace(c, keypoints=("tip",)) if c.name == "mug" else c for c in catalog.categories))
+    bare = dataclasses.replace(declared, assets=tuple(a for a in declared.assets if a.category != "mug"))
+    with pytest.raises(SimgenError, match="^objects.people_category=mug: the catalog declares other keypoints"):
+        bare.with_people("mug")

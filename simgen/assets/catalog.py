@@ -198,11 +198,14 @@ class Catalog:
     def with_people(self, name: str) -> "Catalog":
         """This catalog with category ``name`` labelling people (objects.people): COCO's 17 person
         keypoints and skeleton (:data:`simgen.people.body.KEYPOINT_NAMES`, ``SKELETON``), added after
-        its own categories where it lacks it; a one-line SimgenError where the catalog declares other
-        keypoints for it."""
+        its own categories where it lacks it. A category the catalog has assets of keeps what it is
+        (people labelled as those assets are, keypoints and all); a one-line SimgenError where the
+        catalog declares other keypoints for it."""
         from simgen.people.body import KEYPOINT_NAMES, SKELETON
 
         catalog = self.with_categories([name])
+        if any(a.category == name for a in self.assets):
+            return catalog
         category = next(c for c in catalog.categories if c.name == name)
         if category.keypoints and tuple(category.keypoints) != KEYPOINT_NAMES:
             raise SimgenError(f"objects.people_category={name}: the catalog declares other keypoints for it "

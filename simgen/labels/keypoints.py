@@ -273,16 +273,19 @@ def person_keypoints(points_cam: np.ndarray, vertices_cam: np.ndarray, faces: np
 
 def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
     """``{instance id: (K, 3) [x, y, v]}`` of every annotated object of the frame (category
-    != 0), with the keypoints ``ctx.settings.output.keypoints`` gives its model."""
+    != 0), with the keypoints ``ctx.settings.output.keypoints`` gives its model; a person of a
+    people category (:meth:`~simgen.assets.catalog.Catalog.with_people`), COCO's 17
+    (:func:`person_keypoints`)."""
     out = ctx.settings.output
     source, count = out.keypoints, out.keypoint_count
     cam = ctx.scene.camera
     assets = {a.key: a for a in ctx.catalog.assets} if source == "catalog" else {}
+    people = {c.id for c in ctx.catalog.categories if _is_person(c)}
     result = {}
     for o in ctx.scene.objects:
         if o.category_id == 0:
             continue
-        if isinstance(o.mesh, PersonMesh):  # COCO's 17, seen by the person's own rule
+        if isinstance(o.mesh, PersonMesh) and o.category_id in people:  # COCO's 17, by the person's own rule
             result[o.instance_id] = _person_frame_keypoints(o, ctx.scene)
             continue
         asset: Optional[Any] = assets.get(o.asset_id)

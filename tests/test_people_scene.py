@@ -94,6 +94,7 @@ def test_people_stand_on_the_floor_in_view_clear_of_the_scene(tmp_path, library)
         records = b.params["people"]
         assert len(records) == 2 and len(people) == sum(r["placed"] for r in records) >= 1
         assert {o.category_id for o in people} == {catalog.category_id("person")}
+        assert all(len(o.mesh.params.phenotype) == 6 and o.mesh.params.pose for o in people)  # drawn body and pose
         assert catalog.category_names[-1] == "person"  # after the catalog's own categories
         others = []
         for o in b.objects[:n]:

@@ -4,7 +4,9 @@ the scene's camera sees it, clear of every other object.
 
 Everything is drawn from the people stream (:data:`PEOPLE_STREAM`), so people change no other draw of
 the scene: objects.people=[0,0] (the default) draws nothing at all. Per person, in turn: its phenotype
-(:func:`draw_phenotype`), its pose (:func:`draw_pose`), its look (:func:`draw_look`: a skin tone and a
+(:func:`simgen.people.shape.draw_phenotype`: ages 3 to 80, Anny's WHO-calibrated builds), its pose
+(:func:`simgen.people.poses.draw_pose`: a named pose, jittered within the joint limits; a standing one,
+:data:`STANDING_POSES`, on a floor; not checked for self-intersection yet), its look (:func:`draw_look`: a skin tone and a
 material for each piece of clothing) and its place (:func:`stand`). ``params["people"]`` holds a record
 a person with every draw.
 """
@@ -46,10 +48,10 @@ SKIN_SUBSURFACE = (0.3, 0.8)
 SKIN_SUBSURFACE_SCALE = 0.005
 """How far (m) light travels under skin (Principled Subsurface Scale)."""
 
-PHENOTYPE_RANGES = {"gender": (0.0, 1.0), "age": (0.67, 0.95), "muscle": (0.3, 0.7), "weight": (0.3, 0.7),
-                    "height": (0.35, 0.65), "proportions": (0.3, 0.7)}
-"""Interim phenotype draws (each label uniform in its range: adults of 16 to about 70), until
-``simgen.people.shape.draw_phenotype`` (the WHO-calibrated draw) lands."""
+STANDING_POSES = ("A", "T", "stand", "walk_contact_l", "walk_passing_l", "walk_contact_r", "walk_passing_r",
+                  "wave", "hands_on_hips")
+"""The named poses (assets/people/poses.yaml) a person standing on a floor is drawn in: every one but those
+that need a seat or lie down (sit, lie). A person in the air (flying) takes any."""
 
 MAX_TRIES = 200
 """Places tried for a person before it is left out (recorded)."""
@@ -65,16 +67,6 @@ MIN_IN_VIEW = 3
 """The least of :data:`AXIS_POINTS` that project into the image."""
 MAX_DISTANCE = 12.0
 """The farthest (m) a person's feet are from the camera."""
-
-
-def draw_phenotype(rng: np.random.Generator) -> dict[str, float]:
-    """A phenotype (Anny's labels -> [0, 1]): each label uniform in :data:`PHENOTYPE_RANGES`."""
-    return {k: uniform(rng, r) for k, r in PHENOTYPE_RANGES.items()}
-
-
-def draw_pose(rng: np.random.Generator) -> dict:
-    """A pose: the rest pose (Anny's A-pose) until ``simgen.people.poses.draw_pose`` lands; draws nothing."""
-    return {}
 
 
 def _hex(text: str) -> tuple[float, float, float]:
@@ -260,6 +252,8 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     if count == 0:
         return scenes
     from simgen.people.body import PersonParams, body
+    from simgen.people.poses import draw_pose
+    from simgen.people.shape import draw_phenotype
 
     first = scenes[0]
     floor = floor_of(first)
@@ -277,7 +271,9 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     added, records = [], []
     next_id = max((x.instance_id for x in first.objects), default=0) + 1
     for k in range(count):
-        params = PersonParams(phenotype=draw_phenotype(rng), pose=draw_pose(rng))
+        phenotype = draw_phenotype(rng)
+        pose = draw_pose(rng, names=None if air else STANDING_POSES)
+        params = PersonParams(phenotype=phenotype, pose=pose)
         look, look_record = draw_look(settings.materials, rng)
         mesh = PersonMesh(params, look)
         b = body(params)

@@ -97,7 +97,7 @@ class ObjectsConfig:
     unannotated, as a distractor is (category 0), though it still hides what it covers (amodal
     masks and visibility of the objects under it stay exact)."""
     people: list[int] = span([0, 0], ge=0, le=64, example="[1,2]")
-    """People a scene gets, drawn uniformly from this range (issue 77): each a body of its own
+    """People a scene gets, drawn uniformly from this range: each a body of its own
     (simgen.people: phenotype and pose drawn), dressed (a skin tone, a shirt, trousers and shoes,
     each a drawn material), standing on the floor where the camera sees it, clear of the scene's
     other objects; each one instance of objects.people_category. People need room: tabletop's default

@@ -114,3 +114,36 @@ def test_each_person_has_a_coco_annotation_of_category_person(peopled):
         assert a["bbox"] == [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
                              float(ys.max() - ys.min() + 1)]
         np.testing.assert_array_equal(mask_utils.decode(a["segmentation"]).astype(bool), mask)
+
+
+@pytest.mark.render
+def test_the_renderer_lets_a_persons_mesh_and_materials_go(people_library, monkeypatch, tmp_path):
+    """A new person each scene must not pile up in Blender: Datablocks.drop_generated removes a person's
+    mesh and its region materials once no scene holds it, and keeps them while one does."""
+    import bpy
+
+    from simgen.blender.datablocks import Datablocks
+    from simgen.people.body import REGIONS, PersonParams
+    from simgen.people.model import LIBRARY_ENV
+    from simgen.sampling.people import draw_look
+    from simgen.config.materials import MaterialsConfig
+    from simgen.scene.meshes import PersonMesh
+
+    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
+    look, _ = draw_look(MaterialsConfig(), np.random.default_rng(0))
+    ref = PersonMesh(PersonParams(phenotype={"age": 0.7}), look)
+    blocks = Datablocks(None, tmp_path)
+    try:
+        me = blocks.mesh(ref)
+        assert len(me.polygons) == 27420 and len(me.materials) == len(REGIONS)
+        mats = [blocks.own_material(ref, k) for k in range(len(REGIONS))]
+        skin = mats[REGIONS.index("skin")].node_tree.nodes["Principled BSDF"]
+        assert skin.inputs["Subsurface Weight"].default_value > 0  # skin scatters under its surface
+        names = [m.name for m in mats]
+        blocks.drop_generated({ref})
+        assert ref in blocks.meshes and all(n in bpy.data.materials for n in names)
+        blocks.drop_generated(set())
+        assert ref not in blocks.meshes and not any(n in bpy.data.materials for n in names)
+        assert not any(k[0] == ref for k in blocks.own)
+    finally:
+        blocks.close()

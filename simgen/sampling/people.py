@@ -237,6 +237,16 @@ def fly(vertices: np.ndarray, scene: Scene, boxes: list[np.ndarray], rng: np.ran
     return None
 
 
+def _one_thread() -> None:
+    """Bodies are built on one torch thread (15-25 ms each): the frame loop's processes share the cores."""
+    try:
+        import torch
+    except ImportError:  # no [people] extra: building the first body says so, in one line
+        return
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator) -> list[Scene]:
     """``scenes`` (a sequence's steps) with objects.people people: their number drawn, each one's body
     (phenotype, pose), look (:func:`draw_look`) and place (:func:`stand`, on the floor of the first step,
@@ -254,6 +264,8 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     from simgen.people.body import PersonParams, body
     from simgen.people.poses import draw_pose
     from simgen.people.shape import draw_phenotype
+
+    _one_thread()
 
     first = scenes[0]
     floor = floor_of(first)

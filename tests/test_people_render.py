@@ -1,5 +1,6 @@
 """People rendered and labelled (objects.people, issue 77, item 4): a tiny tabletop frame at room scale
-with two people standing and a flying frame with two in the air, its instance and semantic ids and its depth against a ray cast of the frame's meshes
+with two people standing, one of the environment recipe's bundled room with two on its floor, and a
+flying frame with two in the air, its instance and semantic ids and its depth against a ray cast of the frame's meshes
 (groundtruth.py: numpy Moller-Trumbore, no Blender), the people's own built by a second path from the
 meta alone (its record's phenotype and pose through simgen.people.body, placed by its record's pose),
 which the dataset's models/ file must equal; and each person's COCO annotation of category person,
@@ -23,8 +24,10 @@ RUN = ["objects.people=[2,2]", "scene.camera_distance=[2.5,4]", "objects.count=[
 
 RUNS = {"tabletop": RUN, "flying": ["scene=flying", "objects.people=[2,2]", "objects.count=[3,3]",
                                      "scene.distractors=[2,2]", "frames=1", "seed=1", "render.width=128",
-                                     "render.height=96", "render.samples=1"]}
-"""Two people standing at room scale in tabletop's scene, and two in the air among flying's objects."""
+                                     "render.height=96", "render.samples=1"],
+        "environment": ["scene=environment", *RUN]}
+"""Two people standing at room scale in tabletop's scene and on the floor of environment's bundled room,
+and two in the air among flying's objects."""
 
 
 @pytest.fixture(scope="module", params=sorted(RUNS))

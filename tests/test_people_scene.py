@@ -77,13 +77,16 @@ def test_skin_tones_run_from_light_to_dark():
     assert tones == set(range(1, 11))
 
 
-def test_people_stand_on_the_floor_in_view_clear_of_the_scene(tmp_path, library):
+@pytest.mark.parametrize("scene, sequences", [("tabletop", 2), ("environment", 1)])
+def test_people_stand_on_the_floor_in_view_clear_of_the_scene(tmp_path, library, scene, sequences):
+    """On tabletop's ground and on the floor of environment's bundled room (its part of the largest level
+    area, whose top is at z = 0), clear of the walls, the table and the shelf."""
     from simgen.assets.meshes import load_mesh
     from simgen.scene.meshes import PersonMesh
 
-    for sequence in range(2):
-        plain, _ = _scenes(tmp_path, ROOM, sequence)
-        peopled, catalog = _scenes(tmp_path, [*ROOM, "objects.people=[2,2]"], sequence)
+    for sequence in range(sequences):
+        plain, _ = _scenes(tmp_path, [f"scene={scene}", *ROOM], sequence)
+        peopled, catalog = _scenes(tmp_path, [f"scene={scene}", *ROOM, "objects.people=[2,2]"], sequence)
         a, b = plain[0], peopled[0]
         n = len(a.objects)
         assert [o.name for o in a.objects] == [o.name for o in b.objects][:n]  # every other draw as without them

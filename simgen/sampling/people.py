@@ -121,16 +121,45 @@ def _world_box(o: SceneObject) -> np.ndarray:
     return np.stack([v.min(axis=0), v.max(axis=0)])
 
 
-def floor_of(scene: Scene) -> np.ndarray | None:
-    """The world box ((2, 3): lowest, highest corner) of the scene's floor, its ground where the ground
-    lies flat (its up is the world's), else None (a scene without a floor to stand on: flying's
-    background faces the camera)."""
+MIN_FLOOR_AREA = 2.0
+"""m^2: the least level, upward-facing area of an environment file's part that is a floor people stand on."""
+
+
+def _level_top(o: SceneObject) -> tuple[float, np.ndarray] | None:
+    """(area, box) of the level, upward-facing triangles of ``o``'s mesh in the world (their box:
+    (2, 3)); None if it has none."""
+    from simgen.assets.meshes import load_mesh
+
+    m = load_mesh(o.mesh)
+    v = np.asarray(m.vertices, float) @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
+    tri = v[np.asarray(m.faces)]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = np.linalg.norm(n, axis=1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = (area > 0) & (n[:, 2] / np.maximum(2 * area, 1e-300) > 0.999)
+    if not level.any():
+        return None
+    top = tri[level].reshape(-1, 3)
+    return float(area[level].sum()), np.stack([top.min(axis=0), top.max(axis=0)])
+
+
+def floor_of(scene: Scene) -> tuple[np.ndarray, SceneObject] | None:
+    """The scene's floor, as (its world box ((2, 3): lowest, highest corner; people stand at its top),
+    the object it is): the ground where it lies flat (its up is the world's: tabletop), else the part of
+    an environment file with the largest level, upward-facing area (at least :data:`MIN_FLOOR_AREA`;
+    the box of that area); else None (a scene without a floor to stand on: flying's background faces
+    the camera, bin_picking's bin stands on a table)."""
     for o in scene.objects:
         if o.role == "ground":
             up = o.mesh_to_world[:3, :3] @ [0.0, 0.0, 1.0]
             if np.linalg.norm(up) > 0 and np.allclose(up / np.linalg.norm(up), [0, 0, 1], atol=1e-6):
-                return _world_box(o)
-    return None
+                return _world_box(o), o
+    levels = [(top, o) for o in scene.objects if o.role == "environment" for top in [_level_top(o)] if top]
+    levels = [(area, box, o) for (area, box), o in levels if area >= MIN_FLOOR_AREA]
+    if not levels:
+        return None
+    _, box, o = max(levels, key=lambda x: (x[0], -x[1][1, 2]))
+    return box, o
 
 
 def _crosses(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> bool:
@@ -268,18 +297,20 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     _one_thread()
 
     first = scenes[0]
-    floor = floor_of(first)
+    found = floor_of(first)
     air = settings.scene.recipe == "flying"
-    if floor is None and not air:
+    if found is None and not air:
         raise SimgenError(f"objects.people={list(o.people)}: the {settings.scene.recipe} scene has no floor for "
-                          "people to stand on (a ground that lies flat); people stand in tabletop's scenes and fly "
-                          "in flying's; set objects.people=[0,0]")
+                          f"people to stand on (a ground that lies flat, or a part of at least {MIN_FLOOR_AREA} m^2 "
+                          "level area); people stand in tabletop's and environment's scenes and fly in flying's; "
+                          "set objects.people=[0,0]")
     try:
         category = catalog.category_id(o.people_category)
     except SimgenError:
         raise SimgenError(f"objects.people_category={o.people_category}: no such category in the catalog "
                           f"({', '.join(catalog.category_names)}); add it to the catalog") from None
-    boxes = [_world_box(x) for x in first.objects if x.role != "ground"]
+    floor, under = found if found is not None else (None, None)
+    boxes = [_world_box(x) for x in first.objects if x.role != "ground" and x is not under]
     added, records = [], []
     next_id = max((x.instance_id for x in first.objects), default=0) + 1
     for k in range(count):

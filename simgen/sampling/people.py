@@ -266,6 +266,13 @@ def fly(vertices: np.ndarray, scene: Scene, boxes: list[np.ndarray], rng: np.ran
     return None
 
 
+def _hull(vertices: np.ndarray) -> np.ndarray:
+    """The corners of ``vertices``' convex hull: any rigid turn of them has the same box as of all."""
+    from scipy.spatial import ConvexHull
+
+    return vertices[ConvexHull(vertices).vertices]
+
+
 def _one_thread() -> None:
     """Bodies are built on one torch thread (15-25 ms each): the frame loop's processes share the cores."""
     try:
@@ -276,7 +283,7 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
 
 
-def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator) -> list[Scene]:
+def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator, warn: bool = True) -> list[Scene]:
     """``scenes`` (a sequence's steps) with objects.people people: their number drawn, each one's body
     (phenotype, pose), look (:func:`draw_look`) and place (:func:`stand`, on the floor of the first step,
     clear of every object there and of the people placed before it) drawn in turn, each an instance of
@@ -320,23 +327,25 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
         look, look_record = draw_look(settings.materials, rng)
         mesh = PersonMesh(params, look)
         b = body(params)
+        hull = _hull(np.asarray(b.vertices))  # a turned box is its hull's: the tries cost a few hundred points
         if air:
-            placed = fly(np.asarray(b.vertices), first, boxes, rng, getattr(settings.scene, "depth", AIR_DEPTH))
+            placed = fly(hull, first, boxes, rng, getattr(settings.scene, "depth", AIR_DEPTH))
         else:
-            placed = stand(np.asarray(b.vertices), first, floor, boxes, rng,
+            placed = stand(hull, first, floor, boxes, rng,
                            [np.array(r["seen"]) for r in records if r["placed"]])
         record = {"key": mesh.stem, "params": params.to_json(), "look": look_record,
                   "height": float(np.ptp(b.vertices[:, 2]))}
-        if placed is None:
+        if placed is None and warn:
             log.warning("person %d of %d found no place in view and clear of the scene's objects "
                         "after %d tries: left out (params.people records it)", k + 1, count, MAX_TRIES)
+        if placed is None:
             records.append({**record, "placed": False})
             continue
         pose, where = placed
         if next_id > MAX_INSTANCE_ID:
             raise SimgenError(f"person {k + 1} of {count} needs instance id {next_id}, more than the "
                               f"{MAX_INSTANCE_ID} a frame holds; lower objects.count or objects.people")
-        w = np.asarray(b.vertices) @ pose[:3, :3].T + pose[:3, 3]
+        w = hull @ pose[:3, :3].T + pose[:3, 3]
         boxes.append(np.stack([w.min(axis=0), w.max(axis=0)]))
         records.append({**record, "placed": True, "instance_id": next_id, **where, "mesh_to_world": pose.tolist()})
         added.append(SceneObject(name=f"{mesh.stem}_{next_id}", mesh=mesh, mesh_to_world=pose, instance_id=next_id,
@@ -345,3 +354,30 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
         next_id += 1
     return [dataclasses.replace(s, objects=[*s.objects, *added], params={**s.params, "people": records})
             for s in scenes]
+
+
+def check_people(recipe, settings, catalog, first_sequence: int, sample: int) -> None:
+    """Refuse, in one line with the numbers, a config in most of whose scenes the people it asks for find
+    no place (tabletop's default camera sees too little floor): the first scenes of sequences
+    ``first_sequence`` on, drawn as the frames will be (their first step, the people on their stream),
+    until ``sample`` // 2 + 1 leave a person out (refused) or enough place all (accepted). Nothing
+    drawn without people."""
+    from simgen.sampling.random import frame_rng, stream_rng
+
+    if settings.objects.people[1] <= 0:
+        return
+    need = sample // 2 + 1
+    short = 0
+    for k in range(sample):
+        q = first_sequence + k
+        scene = recipe.make_sequence(settings, catalog, frame_rng(settings.seed, q), 1)
+        records = with_people(scene, settings, catalog, stream_rng(settings.seed, q, PEOPLE_STREAM),
+                              warn=False)[0].params.get("people", [])
+        short += not all(r["placed"] for r in records)
+        if short >= need:
+            raise SimgenError(f"objects.people={list(settings.objects.people)}: people found no place in view and "
+                              f"clear of the objects in {short} of the {k + 1} scenes drawn first (sequences "
+                              f"{first_sequence}..{q}); give them room (a camera farther away, e.g. "
+                              "scene.camera_distance=[2.5,4]) or ask for fewer")
+        if k + 1 - short > sample - need:
+            return

@@ -141,3 +141,75 @@ def test_the_frames_of_a_played_deforming_part_are_not_all_kept(tmp_path):
     assert first() is None, "frame 1's deformed mesh is still held after every later frame was played"
     assert env.at(frames) is env.at(frames)  # the frames in flight stay made
     np.testing.assert_allclose(env.at(1).meshes["sheet"].vertices, waves[0], atol=1e-6)  # made again
+
+
+def test_a_played_frames_mesh_let_go_is_freed_when_the_loop_releases_memory_not_at_a_later_full_collection(tmp_path):
+    """A trimesh is a reference cycle (its visuals and ray helpers point back at it): a played deforming
+    part's mesh of a frame that Environment.at lets go waits for Python's collector of cycles, which a
+    run of ~150,000 long-lived objects runs fully only every couple of hundred frames (issue 76: the
+    played skinned bar's memory grew by 0.3 to 0.6 MiB a frame meanwhile). release_freed_memory, which
+    the frame loop calls every RELEASE_EVERY frames, collects it."""
+    from simgen.assets.environment import AT_FRAMES
+    from simgen.pipeline.memory import release_freed_memory
+
+    sheet = trimesh.creation.box(extents=[1.0, 1.0, 0.01])
+    frames = AT_FRAMES + 5
+    waves = sheet.vertices[None] + np.linspace(0, 1, frames)[:, None, None] * [0, 0, 0.1]
+    np.savez(tmp_path / "shapes-0.npz", sheet=waves.astype(np.float32))
+    file = tmp_path / "sheet.blend"
+    env = Environment(file=file, parts=(Part("sheet", EnvironmentMesh(file, "sheet"), np.eye(4)),),
+                      meshes={"sheet": sheet}, cameras=(), lights=(),
+                      animation=Animation(frames=(1, frames), current=1, fps=24.0, matrices={}, deforming=("sheet",),
+                                          shapes=tmp_path / "shapes-0.npz"))
+    was = gc.isenabled()
+    gc.disable()  # the collector's own (rare) full collection must not be what frees it
+    try:
+        first = env.at(1).meshes["sheet"]
+        first.triangles  # noqa: B018 (what its cache computes: the labels ask for it)
+        freed = weakref.ref(first)
+        del first
+        for f in range(2, frames + 1):  # frame 1 falls out of Environment.at's frames kept
+            env.at(f)
+        assert freed() is not None, "a trimesh is no longer a cycle: this test no longer tests the collection"
+        release_freed_memory()
+        assert freed() is None, "the mesh of a frame let go outlived the loop's release of freed memory"
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_the_run_sets_aside_the_objects_alive_at_its_start_from_the_collector_and_gives_them_back(tmp_path,
+                                                                                                monkeypatch):
+    """A full collection walks every object: ~150,000 after a run's imports, 100 to 300 ms. Within the
+    run those alive at its start are frozen (gc.freeze), so the loop's collection every RELEASE_EVERY
+    frames walks only what the run made since; afterwards they are the collector's again."""
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import loop, run
+
+    assert gc.get_freeze_count() == 0
+    FakeRenderer.made.clear()
+    seen = []
+    monkeypatch.setattr(loop, "release_freed_memory", lambda: seen.append((gc.get_freeze_count(), len(gc.get_objects()))))
+    alive = len(gc.get_objects())
+    s = set_settings(tiny_settings(tmp_path, frames=25, width=32, height=24, samples=1), sequence__length=5)
+    run(s, make_renderer=FakeRenderer)
+    FakeRenderer.made.clear()
+    assert len(seen) == 1  # after 20 rendered frames
+    frozen, walked = seen[0]
+    assert frozen >= alive // 2, (frozen, alive)  # the objects alive before the run (a few went meanwhile)
+    assert walked < frozen // 4, (walked, frozen)  # a collection within the run walks far fewer than those
+    assert gc.get_freeze_count() == 0  # given back
+
+
+def test_objects_a_caller_froze_stay_frozen_through_frozen_before():
+    from simgen.pipeline.memory import frozen_before
+
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with frozen_before():
+            assert gc.get_freeze_count() == before
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()

@@ -35,6 +35,7 @@ from simgen.pipeline.finish import finish_dataset, keep_log, previous_info, unle
 from simgen.pipeline.frames import (check_placement, frame_position, make_sequence_scenes, shard_frames,
                                     short_frames)
 from simgen.pipeline.loop import STAGES, FrameLoop, Hooks
+from simgen.pipeline.memory import frozen_before
 from simgen.pipeline.renderer import Renderer, RendererFactory
 from simgen.progress import Progress
 from simgen.recipes import Recipe, load_recipe
@@ -255,7 +256,7 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
     loop.progress = Progress(len(todo))
     stop = StopRequest(plan.stop_event)
     try:
-        with stop:
+        with stop, frozen_before():  # the run's collections of cycles walk only what it makes (pipeline.memory)
             loop.run(todo, plan.first, stop)
     finally:
         failing = sys.exc_info()[1]

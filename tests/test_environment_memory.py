@@ -213,3 +213,34 @@ def test_objects_a_caller_froze_stay_frozen_through_frozen_before():
         assert gc.get_freeze_count() == before
     finally:
         gc.unfreeze()
+
+
+def test_the_flow_of_a_bending_part_tests_a_bounded_number_of_cells_at_once(monkeypatch):
+    """ray_hits (the flow and tracks of a surface that bends) tests its triangles against the pixels'
+    rays in chunks: 2,048 triangles at once, each spanning the image (a played skinned bar's, seen
+    close), gave 5 million cells and 300 MB of arrays at 64x48 (issue 76); a chunk now stops at
+    MAX_CANDIDATES cells. The hits are the same as with one chunk of every triangle."""
+    from simgen.labels import amodal
+
+    rng = np.random.default_rng(7)
+    w, h = 64, 48
+    K = np.array([[50.0, 0, w / 2 - 0.5], [0, 50.0, h / 2 - 0.5], [0, 0, 1]])
+    u, v = np.meshgrid(np.arange(w), np.arange(h))
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u, float)], -1).reshape(-1, 3)
+    n = 300  # triangles, each covering the whole view, at depths 1..3
+    corners = np.array([[-3.0, -3.0], [3.0, -3.0], [0.0, 3.0]])
+    z = rng.uniform(1.0, 3.0, n)
+    tris = np.concatenate([(corners[None] + rng.normal(0, 0.1, (n, 3, 2))) * z[:, None, None], np.repeat(z[:, None, None], 3, 1)], 2)
+    vertices, faces = tris.reshape(-1, 3), np.arange(3 * n).reshape(n, 3)
+    monkeypatch.setattr(amodal, "MAX_CANDIDATES", 20_000)
+    chunks = list(amodal._ray_pairs(tris, rays))
+    pairs = sum(len(t) for t, _ in chunks)
+    assert pairs > 0.9 * n * w * h  # every triangle covers (nearly) every pixel
+    assert max(len(t) for t, _ in chunks) <= 4 * 20_000, "a chunk's pairs are not bounded by MAX_CANDIDATES cells"
+    bounded = amodal.ray_hits(vertices, faces, rays, 0.1)
+    monkeypatch.setattr(amodal, "MAX_CANDIDATES", 10**12)  # one chunk of all 300 (under TRIANGLES_AT_ONCE)
+    assert len(list(amodal._ray_pairs(tris, rays))) == 1
+    whole = amodal.ray_hits(vertices, faces, rays, 0.1)
+    for a, b in zip(bounded, whole):
+        np.testing.assert_array_equal(a, b)
+    assert (bounded[0] == np.argmin(z)).all()  # the nearest triangle, at every pixel

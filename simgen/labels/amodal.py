@@ -208,8 +208,12 @@ def _ray_pairs(tris: np.ndarray, rays: np.ndarray):
     c_hi = np.clip(np.floor((uv.max(axis=1) - lo_pt) / cell + 1e-9), -1, [cols - 1, rows - 1]).astype(np.int64)
     keep = np.flatnonzero((c_hi >= c_lo).all(axis=1))
     uv, c_lo, size = uv[keep], c_lo[keep], (c_hi - c_lo + 1)[keep]
-    for s in range(0, len(uv), TRIANGLES_AT_ONCE):
-        t_uv, t_lo, t_size = uv[s:s + TRIANGLES_AT_ONCE], c_lo[s:s + TRIANGLES_AT_ONCE], size[s:s + TRIANGLES_AT_ONCE]
+    total, s = np.cumsum(size[:, 0] * size[:, 1]), 0
+    while s < len(uv):  # chunks of at most TRIANGLES_AT_ONCE triangles and MAX_CANDIDATES cells (or one triangle)
+        done = int(total[s - 1]) if s else 0
+        e = min(s + TRIANGLES_AT_ONCE, max(s + 1, int(np.searchsorted(total, done + MAX_CANDIDATES))))
+        t_uv, t_lo, t_size = uv[s:e], c_lo[s:e], size[s:e]
+        s0, s = s, e
         n_cells = t_size[:, 0] * t_size[:, 1]
         tri_of_cell = np.repeat(np.arange(len(t_uv)), n_cells)
         k = np.arange(len(tri_of_cell)) - np.repeat(np.cumsum(n_cells) - n_cells, n_cells)
@@ -221,7 +225,7 @@ def _ray_pairs(tris: np.ndarray, rays: np.ndarray):
         j = np.arange(len(tri)) - np.repeat(np.cumsum(n_pts) - n_pts, n_pts) + np.repeat(starts[c], n_pts)
         point = order[j]
         inside = _inside(t_uv[tri, 0], t_uv[tri, 1], t_uv[tri, 2], pts[point, 0], pts[point, 1])
-        yield keep[s + tri[inside]], forward[point[inside]]
+        yield keep[s0 + tri[inside]], forward[point[inside]]
 
 
 def ray_hits(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray, near: float
@@ -271,7 +275,9 @@ def ray_hits(vertices_cam: np.ndarray, faces: np.ndarray, rays: np.ndarray, near
 
 
 TRIANGLES_AT_ONCE = 2048
-"""Triangles :func:`rasterize_rays` tests at once (their cells' points: a few per cell)."""
+"""Triangles :func:`rasterize_rays` tests at once (their cells' points: a few per cell), fewer where their
+cells pass :data:`MAX_CANDIDATES`: 2,048 triangles that each span the image (a played skinned bar's, seen
+close) gave 5 million cells at once at 64x48, and the flow stage's arrays 300 MB (issue 76)."""
 
 
 def amodal_masks(labels, ctx: FrameContext) -> AmodalMasks:

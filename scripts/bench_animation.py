@@ -14,6 +14,7 @@ armature bends, a camera above; ``--frames`` frames), then prints:
   frame and per stage (the first frame apart: it loads the environment).
 
     python scripts/bench_animation.py --boxes 0 --bar 24      # a skinned part of 20,800 vertices
+    python scripts/bench_animation.py --boxes 0 --bar 24 --blend bar.blend    # only write that file
 """
 
 from __future__ import annotations
@@ -96,7 +97,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=250, help="the file's frame range (default 250)")
     parser.add_argument("--bar", type=int, default=30, help="subdivision cuts of the skinned bar's faces (default 30; 24: 20,800 vertices)")
     parser.add_argument("--renders", type=int, default=6, help="frames a run renders (default 6; the first left out)")
+    parser.add_argument("--blend", metavar="FILE", help="only write the animated .blend to FILE (for "
+                        "scripts/memory_growth.py's check) and stop")
     args = parser.parse_args()
+    if args.blend:
+        subprocess.run([sys.executable, "-c", BLEND, args.blend, str(args.boxes), str(args.frames), str(args.bar),
+                        "animated"], check=True, capture_output=True)
+        return print(f"wrote {args.blend}")
     simgen = str(Path(sys.executable).with_name("simgen"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

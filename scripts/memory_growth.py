@@ -9,13 +9,17 @@ per frame fitted over the second half of the run (a leak shows as a steady slope
 warm-up as early growth that levels off), then the growth per frame from frame 20 to the last
 (fitted, and end to end) and the largest steps up from one frame to the next: memory kept per
 sequence grows in steps at the frames where sequences start (frame = k * sequence.length), which
-a fit over a short run's second half catches one or two of. Every run log of the folder counts, in
+a fit over a short run's second half catches one or two of. Then the lowest RSS of each stretch of
+``--every`` frames (default 20) after the first, fitted: a frame's large short-lived arrays (a peak,
+freed and given back) leave it, memory that stays raises it. Every run log of the folder counts, in
 time order: with render.recycle_every each Blender process writes its own.
 
-Issue 76's check (a played animation, 200 frames, one command line; the cart file of
-tests/test_environment_animation.py's ``write_blend``):
+Issue 76's check (a played animation, 200 frames, one command line): a skinned bar of 20,800
+vertices an armature bends (the file scripts/bench_animation.py writes), or the cart file of
+tests/test_environment_animation.py's ``write_blend`` (rigid, keyframed):
 
-    simgen scene=environment scene.file=cart.blend scene.animation=play 'scene.cameras=[Camera]'
+    python scripts/bench_animation.py --boxes 0 --bar 24 --blend /dev/shm/bar.blend
+    simgen scene=environment scene.file=/dev/shm/bar.blend scene.animation=play 'scene.cameras=[Camera]'
            sequence.length=20 frames=200 render.width=64 render.height=48 render.samples=1 output.dir=/dev/shm/m
     python scripts/memory_growth.py /dev/shm/m
 """
@@ -32,9 +36,12 @@ STEPS = 8
 """The largest steps up listed."""
 STEP_MIB = 1.0
 """The least step up (MiB from one frame to the next) listed."""
+EVERY = 20
+"""Frames in a stretch whose lowest RSS is listed (``--every``): the frame loop gives freed memory back
+at most once every 20 rendered frames (simgen.pipeline.memory.RELEASE_EVERY), at a sequence's start."""
 
 
-def main(root: str) -> int:
+def main(root: str, every: int = 20) -> int:
     logs = sorted(Path(root, "logs").glob("run-*.jsonl"))
     if not logs:
         sys.exit(f"no run log in {root}/logs")
@@ -55,6 +62,11 @@ def main(root: str) -> int:
     fitted = np.polyfit(after, rss[after], 1)[0]
     print(f"  from frame 20 to the last: {1024 * fitted:+.2f} KiB/frame fitted, "
           f"{1024 * (rss[-1] - rss[19]) / max(n - 20, 1):+.2f} KiB/frame end to end")
+    lows = [(k + int(np.argmin(rss[k:k + every])), rss[k:k + every].min()) for k in range(every, n - every + 1, every)]
+    if len(lows) >= 3:  # each stretch's lowest: what stays once freed memory is given back (a peak's arrays do not)
+        at, low = np.array(lows).T
+        print(f"  lowest of each {every} frames after the first {every}: " + " ".join(f"{x:.0f}" for x in low)
+              + f" MiB; fitted {1024 * np.polyfit(at, low, 1)[0]:+.2f} KiB/frame")
     steps = np.diff(rss)
     big = [k for k in np.argsort(steps)[::-1][:STEPS] if steps[k] >= STEP_MIB]
     print("  largest steps up: " + (", ".join(f"frame {k + 1} {steps[k]:+.1f} MiB" for k in sorted(big))
@@ -65,4 +77,10 @@ def main(root: str) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] in (["-h"], ["--help"]):  # the docstring is the usage; nothing is written
         sys.exit(print(__doc__))
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "."))
+    args = sys.argv[1:]
+    every = EVERY
+    if "--every" in args:  # --every N: the stretches whose lowest RSS is listed
+        k = args.index("--every")
+        every = int(args[k + 1])
+        del args[k:k + 2]
+    sys.exit(main(args[0] if args else ".", every))

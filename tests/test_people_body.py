@@ -263,3 +263,17 @@ def test_keypoints_equal_coco_regressor_read_without_anny(bodies, people_library
     w = np.stack([table[name].double().numpy()[base] for name in KEYPOINT_NAMES])
     for b in bodies.values():
         np.testing.assert_allclose(b.keypoints, w @ b.vertices, atol=1e-12)
+
+
+def test_the_bench_script_prints_its_figures(people_library):
+    """scripts/bench_people.py prints what a body costs (figures only: no timing is asserted)."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_people.py"
+    r = subprocess.run([sys.executable, str(script), "--bodies", "2", "--library", str(people_library)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for line in ("first body (model loaded):", "a new body:", "the same body re-posed:", "peak memory (RSS):"):
+        assert line in r.stdout, r.stdout
+    bad = subprocess.run([sys.executable, str(script), "--runs", "1"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--runs 0 or >= 2" in bad.stderr

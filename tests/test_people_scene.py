@@ -172,3 +172,19 @@ def test_in_flying_people_fly_in_view_clear_of_the_objects(tmp_path, library):
         u, v = (cam.K @ c)[:2] / c[2]
         assert 2.0 <= c[2] <= 6.0 and 0 <= u <= cam.width - 1 and 0 <= v <= cam.height - 1  # its centre in view
         assert all(np.array_equal(s.objects[-2 + people.index(p)].mesh_to_world, p.mesh_to_world) for s in scenes)
+
+
+def test_asking_for_people_without_a_prepared_library_is_one_line_before_rendering(tmp_path, monkeypatch):
+    from simgen.cli.study import check_dataset
+    from simgen.errors import SimgenError
+    from simgen.people.model import LIBRARY_ENV, load_model
+
+    monkeypatch.setenv(LIBRARY_ENV, str(tmp_path / "unprepared"))
+    load_model.cache_clear()  # the model a test before loaded from the prepared library
+    try:
+        with pytest.raises(SimgenError) as e:
+            check_dataset(["objects.people=[1,1]", f"output.dir={tmp_path / 'out'}"])
+        assert "\n" not in str(e.value) and "simgen people prepare --library" in str(e.value)
+        check_dataset([f"output.dir={tmp_path / 'out'}"])  # no people: nothing of theirs is needed
+    finally:
+        load_model.cache_clear()

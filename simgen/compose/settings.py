@@ -93,6 +93,10 @@ def validate(s: Settings, recipe: Recipe | None = None) -> Settings:
                                 s.objects.parametric)
         if problem:
             raise SimgenError(problem)
+    if s.objects.people[1] > 0:  # people: the [people] extra and a prepared body library, before anything renders
+        from simgen.people.model import load_model
+
+        load_model()
     if getattr(recipe, "check", None) is not None:
         recipe.check(s)
     return s

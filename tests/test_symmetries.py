@@ -78,3 +78,19 @@ def test_a_stretch_across_a_symmetry_drops_it_from_the_bop_model():
     across = bop_symmetries(sym, centre, [2.0, 1.0, 1.0])  # an oval ring: no turn about z holds
     assert "symmetries_continuous" not in across and len(across["symmetries_discrete"]) == 1
     assert bop_symmetries(None, centre, [1.0, 1.0, 1.0]) == {}
+
+
+def test_the_checks_distance_is_a_search_of_every_face():
+    """symmetry_check.surface_distance, which the symmetry checks take their distances from, is
+    each point's nearest point over every face of the mesh (trimesh's closest point on each)."""
+    from symmetry_check import surface_distance
+    import trimesh
+
+    for key in ("can/soda_can", "cone/traffic_cone", "ring/torus"):
+        mesh = load_mesh(load_catalog(BUNDLED_CATALOG).asset(key).path)
+        points, _ = trimesh.sample.sample_surface(mesh, 60, seed=3)
+        points = points @ rotation([1, 0.3, 0.2], 0.9).T + 0.01  # off the surface, inside and out
+        tri = mesh.triangles
+        every = [np.linalg.norm(trimesh.triangles.closest_point(tri, np.repeat(q[None], len(tri), 0)) - q, axis=1).min()
+                 for q in points]
+        assert np.allclose(surface_distance(mesh, points), every, rtol=0, atol=1e-12), key

@@ -33,12 +33,16 @@ def main(argv=None) -> dict:
     P.self_intersections((), (), args.library)  # compile / load the kernel outside the timings
     shape_rng, raw_rng, free_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(3))
     crossed_raw = crossed_free = draws = repaired = violations = 0
+    by_name: dict[str, list[int]] = {name: [0, 0] for name in P.pose_names()}  # drawn, crossing as drawn
     t_raw = t_free = 0.0
     for _ in range(args.poses):
         phenotype = draw_phenotype(shape_rng, age_years=(3.0, 80.0))
         t0 = time.perf_counter()
-        raw = P.draw_pose(raw_rng)
-        crossed_raw += P.self_intersections(raw, phenotype, args.library) > 0
+        name, raw = P.draw_named_pose(raw_rng)
+        crossed = P.self_intersections(raw, phenotype, args.library) > 0
+        crossed_raw += crossed
+        by_name[name][0] += 1
+        by_name[name][1] += crossed
         t1 = time.perf_counter()
         free = P.draw_free_pose(free_rng, phenotype, library=args.library)
         t_free += time.perf_counter() - t1
@@ -50,10 +54,12 @@ def main(argv=None) -> dict:
     n = args.poses
     out = {"poses": n, "crossing_as_drawn": crossed_raw / n, "crossing_after": crossed_free / n,
            "draws_per_pose": draws / n, "repaired": repaired, "limit_violations": violations,
-           "ms_per_check": 1000 * t_raw / n, "ms_per_free_pose": 1000 * t_free / n}
+           "ms_per_check": 1000 * t_raw / n, "ms_per_free_pose": 1000 * t_free / n,
+           "crossing_as_drawn_by_pose": {k: (c / d if d else None) for k, (d, c) in by_name.items()}}
     print(f"{n} poses (seed {args.seed}), bodies aged 3-80 (draw_phenotype), named poses uniform, "
           f"jitter {P.JITTER_DEG} deg, at most {P.TRIES} draws then repair:")
     print(f"  crossing themselves as drawn (draw_pose):   {crossed_raw} ({100 * crossed_raw / n:.1f} %)")
+    print("  as drawn, by named pose: " + ", ".join(f"{k} {c}/{d}" for k, (d, c) in by_name.items()))
     print(f"  crossing themselves after (draw_free_pose): {crossed_free} ({100 * crossed_free / n:.1f} %); "
           f"{draws / n:.2f} draws a pose, {repaired} repaired")
     print(f"  joint limit violations: {violations}")

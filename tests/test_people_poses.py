@@ -39,6 +39,16 @@ def test_named_poses_load_and_lie_within_the_joint_limits():
     assert P.named_pose("A") == ()          # the rest pose
 
 
+def test_walk_phases_mirror_each_other():
+    poses = P.load_poses()
+    for a, b in (("walk_contact_l", "walk_contact_r"), ("walk_passing_l", "walk_passing_r")):
+        mirrored = {(bone[:-1] + {"L": "R", "R": "L"}[bone[-1]] if bone[-2:] in (".L", ".R") else bone):
+                    v * np.array([1.0, -1.0, -1.0]) for bone, v in poses[a].items()}
+        assert set(mirrored) == set(poses[b])
+        for bone in mirrored:
+            np.testing.assert_array_equal(mirrored[bone] + 0.0, poses[b][bone] + 0.0, err_msg=bone)
+
+
 def test_right_limits_mirror_the_left():
     limits = P.load_limits()
     for bone in [b for b in limits if b.endswith(".L")]:
@@ -94,6 +104,8 @@ def test_draw_is_a_named_pose_plus_clipped_noise_within_the_limits():
             lo, hi = limits[bone]
             base = np.clip(sit.get(bone, np.zeros(3)), lo, hi)
             assert np.all(np.abs(v - base) <= 2 * 6.0 + 1e-9), bone   # noise clipped at 2 standard deviations
+    name, pose = P.draw_named_pose(np.random.default_rng(7))
+    assert pose == a[0] and name in P.pose_names()                   # the same draws, with the name
     drawn = {P.draw_pose(np.random.default_rng(s), names=["stand", "T"], jitter_deg=0) for s in range(40)}
     assert drawn == {P.named_pose("stand"), P.named_pose("T")}         # uniform over the names given
 
@@ -195,15 +207,24 @@ def test_free_draws_do_not_cross_themselves_and_repeat(people_library):
     first = [P.draw_free_pose(np.random.default_rng(5), HEAVY, library=lib) for _ in range(2)]
     assert first[0] == first[1]                                        # deterministic
     rng = np.random.default_rng(11)
+    names = []
     for _ in range(6):
         free = P.draw_free_pose(rng, HEAVY, library=lib)
         assert free.collisions == 0 and 1 <= free.draws <= P.TRIES
+        names.append(free.name)
         assert P.self_intersections(free.pose, HEAVY, lib) == 0
         assert P.violations(free.pose) == []
+    assert names[0] == P.draw_named_pose(np.random.default_rng(11))[0]   # its first draw is draw_pose's
     # every draw of a pose that crosses this body (no noise): repaired, not returned crossing
     repaired = P.draw_free_pose(np.random.default_rng(0), HEAVY, names=["stand"], jitter_deg=0, tries=2, library=lib)
     assert repaired.repaired and repaired.draws == 2 and repaired.collisions == 0
     assert P.self_intersections(repaired.pose, HEAVY, lib) == 0 and P.violations(repaired.pose) == []
+    # redraws keep the named pose: stand (crossing this body) is repaired, not swapped for A (which does not)
+    seed = next(s for s in range(100)
+                if P.draw_named_pose(np.random.default_rng(s), ["stand", "A"], jitter_deg=0)[0] == "stand")
+    kept = P.draw_free_pose(np.random.default_rng(seed), HEAVY, names=["stand", "A"], jitter_deg=0, tries=3,
+                            library=lib)
+    assert kept.name == "stand" and kept.repaired and kept.draws == 3 and kept.collisions == 0
     # the repair turned the arms back towards rest only as far as needed: still closer to the body than rest
     assert 0 < P.as_degrees(repaired.pose)["upperarm01.L"][1] < P.load_poses()["stand"]["upperarm01.L"][1]
 
@@ -249,7 +270,8 @@ def test_walk_and_wave_on_the_body(people_library):
         k = _kp(_body(f.pose, people_library))
         assert k["right_wrist"][2] > k["nose"][2] + 0.1
         wrists.append(k["right_wrist"])
-    assert np.ptp(np.array(wrists), axis=0).max() > 0.1                   # the hand waves
+    swing = np.ptp(np.array(wrists), axis=0)
+    assert swing[0] > 0.15 and swing[1] < swing[0] / 2                    # the hand waves side to side
 
 
 @pytest.mark.slow

@@ -219,8 +219,14 @@ def draw_pose(rng: np.random.Generator, names=None, jitter_deg: float = JITTER_D
     per-joint noise on every bone with limits (normal, standard deviation ``jitter_deg`` scaled by
     the bone's range / 90 deg where that is narrower, clipped at 2 standard deviations), clamped to
     the joint limits. No self-intersection check: :func:`draw_free_pose` adds it."""
+    return draw_named_pose(rng, names, jitter_deg, limits)[1]
+
+
+def draw_named_pose(rng: np.random.Generator, names=None, jitter_deg: float = JITTER_DEG, limits=None
+                    ) -> tuple[str, Pose]:
+    """:func:`draw_pose` and the name of the pose it was drawn from (the same draws)."""
     name, degrees = _draw(rng, names, jitter_deg, limits)
-    return as_pose(degrees)
+    return name, as_pose(degrees)
 
 
 def _draw(rng, names, jitter_deg, limits):
@@ -347,17 +353,20 @@ class FreePose:
 
 def draw_free_pose(rng: np.random.Generator, phenotype=(), names=None, jitter_deg: float = JITTER_DEG,
                    limits=None, tries: int = TRIES, library=None) -> FreePose:
-    """:func:`draw_pose` for the body of ``phenotype``, redrawn while it crosses itself (at most
-    ``tries`` draws); where every draw collides, the last is repaired: the posed bones on the chains
-    from the root to the colliding triangles are turned a quarter of the way back towards rest, up
-    to :data:`REPAIR_STEPS` times, then put at rest. Deterministic: the same Generator state, body
+    """:func:`draw_pose` for the body of ``phenotype``, its noise redrawn (the named pose kept) while
+    it crosses itself (at most ``tries`` draws); where every draw collides, the last is repaired:
+    the posed bones on the chains from the root to the colliding triangles are turned a quarter of
+    the way back towards rest, up to :data:`REPAIR_STEPS` times, then put at rest. Deterministic: the same Generator state, body
     and arguments give the same pose."""
     if not (isinstance(tries, int) and tries >= 1):
         raise SimgenError(f"tries {tries!r} must be a whole number >= 1")
     check = _checker(library)
     phenotype = tuple(phenotype)
+    name = None
     for draw in range(1, tries + 1):
-        name, degrees = _draw(rng, names, jitter_deg, limits)
+        # the named pose is drawn once and kept: redraws draw its noise again, so a pose that often
+        # meets itself (hands on hips) is not drawn less often than the others
+        name, degrees = _draw(rng, names if name is None else (name,), jitter_deg, limits)
         pose = as_pose(degrees)
         colliding = check.colliding(pose, phenotype)
         if not (colliding >= 0).any():

@@ -280,3 +280,12 @@ def test_motion_frames_do_not_cross_themselves(people_library):
     for motion in (Motion("walk", period_s=1.0), Motion("wave", period_s=1.0), Motion("turn")):
         for t in np.arange(8) / 8:
             assert P.self_intersections(pose_at(motion, float(t)).pose, ADULT, lib) == 0, (motion.kind, t)
+
+
+def test_an_unwritable_warp_cache_is_one_line(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("SIMGEN_WARP_CACHE", str(blocker / "warp"))   # under a file: cannot be made
+    with pytest.raises(SimgenError, match=r"SIMGEN_WARP_CACHE to a writable folder") as e:
+        P._Checker(None)
+    assert "\n" not in str(e.value)

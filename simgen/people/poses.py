@@ -272,14 +272,18 @@ class _Checker:
     def __init__(self, library):
         from simgen.people.model import load_model
 
+        cache = warp_cache_dir(library)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SimgenError(f"the self-intersection check keeps warp's compiled kernel in {cache}, which cannot "
+                              f"be made ({e.strerror}): set $SIMGEN_WARP_CACHE to a writable folder") from None
         self.model = load_model(library)
         try:
             import warp
         except ImportError as e:  # pragma: no cover - warp comes with anny
             raise SimgenError(f"the self-intersection check needs NVIDIA warp ({e}); "
                               f"reinstall the people extra: pip install -e '.[people]'") from None
-        cache = warp_cache_dir(library)
-        cache.mkdir(parents=True, exist_ok=True)
         warp.config.kernel_cache_dir = str(cache)
         warp.config.log_level = warp.LOG_WARNING  # no banner, no per-module load lines
         from anny.utils.collision import SelfInterpenetrationModule

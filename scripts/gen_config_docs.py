@@ -36,6 +36,7 @@ GROUPS = {  # config group -> (schema class in simgen/config/, what the group is
     "sequence": ("SequenceConfig", "sequences of moving scenes and their optical flow"),
     "shard": ("ShardConfig", "which part of a job this process renders"),
     "effects": ("EffectsConfig", "camera and sensor effects on the RGB image, applied in linear light"),
+    "people": ("PeopleConfig", "who the people of a scene are (objects.people: how many), their poses and clothes"),
 }
 
 
@@ -47,8 +48,8 @@ def table(prefix: str, cls: type) -> list[str]:
     docs, hints = field_docs(cls), typing.get_type_hints(cls)
     return ["| key | default | allowed | meaning |", "|---|---|---|---|"] + [
         f"| `{prefix}{f.name}` | `{default(f)}` | {allowed(f, hints[f.name])} | {docs.get(f.name, '')} |"
-        for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(hints[f.name]) and f.name not in GROUPS
-        and f.name not in ("scene", "arms")]
+        for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(hints[f.name])
+        and not (cls is config.Settings and f.name in GROUPS) and f.name not in ("scene", "arms")]
 
 
 def render() -> str:

@@ -12,6 +12,16 @@ import pytest
 ROOM = ["scene.camera_distance=[2.5,4]"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _warp_cache(tmp_path_factory):
+    """warp's kernel cache (people.self_intersection, on by default) in pytest's temporary folder, not
+    the (shared, maybe read-only) library: compiled once for the module."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SIMGEN_WARP_CACHE", str(tmp_path_factory.mktemp("warp")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def library(people_library, monkeypatch):
     from simgen.people.model import LIBRARY_ENV

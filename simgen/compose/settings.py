@@ -96,7 +96,7 @@ def validate(s: Settings, recipe: Recipe | None = None) -> Settings:
     if s.objects.people[1] > 0:  # people: the [people] extra and a prepared body library, before anything renders
         from simgen.people.model import load_model
 
-        load_model()
+        load_model(s.people.library)
     if getattr(recipe, "check", None) is not None:
         recipe.check(s)
     return s

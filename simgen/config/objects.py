@@ -98,7 +98,7 @@ class ObjectsConfig:
     masks and visibility of the objects under it stay exact)."""
     people: list[int] = span([0, 0], ge=0, le=64, example="[1,2]")
     """People a scene gets, drawn uniformly from this range: each a body of its own
-    (simgen.people: phenotype and pose drawn), dressed (a skin tone, a shirt, trousers and shoes,
+    (simgen.people: phenotype and pose drawn as the people group says), dressed (a skin tone, a shirt, trousers and shoes,
     each a drawn material), standing on the floor where the camera sees it (tabletop, environment;
     in flying they fly), clear of the scene's other objects; each one instance of objects.people_category. People need room: tabletop's default
     camera (0.8-1.5 m from the objects) sees too little floor, so use room scale

@@ -13,6 +13,7 @@ from simgen.config.lighting import LightingConfig
 from simgen.config.materials import MaterialsConfig
 from simgen.config.objects import ObjectsConfig
 from simgen.config.output import OutputConfig, check_output_dir
+from simgen.config.people import PeopleConfig
 from simgen.config.render import RenderConfig
 from simgen.config.schema import check_fields, setting
 from simgen.config.sequence import MAX_FRAME_INDEX, MAX_FRAMES, SequenceConfig, ShardConfig
@@ -48,6 +49,7 @@ class Settings:
     shard: ShardConfig = field(default_factory=ShardConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
+    people: PeopleConfig = field(default_factory=PeopleConfig)
 
 
 def check_settings(s: Settings) -> Settings:

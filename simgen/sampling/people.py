@@ -3,12 +3,16 @@
 the scene's camera sees it, clear of every other object.
 
 Everything is drawn from the people stream (:data:`PEOPLE_STREAM`), so people change no other draw of
-the scene: objects.people=[0,0] (the default) draws nothing at all. Per person, in turn: its phenotype
-(:func:`simgen.people.shape.draw_phenotype`: ages 3 to 80, Anny's WHO-calibrated builds), its pose
-(:func:`simgen.people.poses.draw_pose`: a named pose, jittered within the joint limits; a standing one,
-:data:`STANDING_POSES`, on a floor; not checked for self-intersection yet), its look (:func:`draw_look`: a skin tone and a
-material for each piece of clothing) and its place (:func:`stand`). ``params["people"]`` holds a record
-a person with every draw.
+the scene: objects.people=[0,0] (the default) draws nothing at all. The people group
+(:class:`simgen.config.people.PeopleConfig`) says who they are. Per person, in turn: its phenotype
+(:func:`simgen.people.shape.draw_phenotype`: people.age_years, people.gender, the spreads; Anny's
+WHO-calibrated builds), its pose (one of people.poses, jittered within the joint limits: with
+people.self_intersection :func:`simgen.people.poses.draw_free_pose`, redrawn or repaired until it crosses
+itself nowhere; else :func:`simgen.people.poses.draw_named_pose`), its sleeves and legs (people.sleeves,
+people.legs), its look (:func:`draw_look`: a skin tone and a material for each piece of clothing) and its
+place (:func:`stand`). ``params["people"]`` holds a record a person with every draw. Bodies are made from
+people.library (None: $SIMGEN_PEOPLE_LIBRARY, else the default library), which each PersonMesh carries,
+so every process that builds the body (the renderer, the keypoint labels) reads the same library.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 
 from simgen.assets.appearance import SurfaceMaterial
 from simgen.color.tone import srgb_to_linear
+from simgen.config.people import STANDING_POSES  # noqa: F401  (people.poses' choices, once defined here)
 from simgen.errors import SimgenError
 from simgen.sampling.materials import sample_material
 from simgen.sampling.random import integer, uniform
@@ -48,10 +53,6 @@ SKIN_SUBSURFACE = (0.3, 0.8)
 SKIN_SUBSURFACE_SCALE = 0.005
 """How far (m) light travels under skin (Principled Subsurface Scale)."""
 
-STANDING_POSES = ("A", "T", "stand", "walk_contact_l", "walk_passing_l", "walk_contact_r", "walk_passing_r",
-                  "wave", "hands_on_hips")
-"""The named poses (assets/people/poses.yaml) a person standing on a floor is drawn in: every one but those
-that need a seat or lie down (sit, lie). A person in the air (flying) takes any."""
 
 MAX_TRIES = 200
 """Places tried for a person before it is left out (recorded)."""
@@ -283,14 +284,19 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
 
 
+def _choice(rng: np.random.Generator, options) -> str:
+    """One of ``options`` drawn uniformly; a single one is taken without a draw."""
+    return str(options[0]) if len(options) == 1 else str(options[int(rng.integers(len(options)))])
+
+
 def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator, warn: bool = True) -> list[Scene]:
     """``scenes`` (a sequence's steps) with objects.people people: their number drawn, each one's body
-    (phenotype, pose), look (:func:`draw_look`) and place (:func:`stand`, on the floor of the first step,
+    (phenotype, pose; sleeves and legs: the people group, settings.people), look (:func:`draw_look`) and place (:func:`stand`, on the floor of the first step,
     clear of every object there and of the people placed before it) drawn in turn, each an instance of
     objects.people_category, still through the sequence. One that finds no place after
     :data:`MAX_TRIES` is left out (its record says so, with a warning). Nothing drawn for [0, 0]; a
     one-line SimgenError for a scene with no floor to stand on."""
-    o = settings.objects
+    o, p = settings.objects, settings.people
     low, high = o.people
     if high <= 0 or not scenes:
         return scenes
@@ -298,7 +304,7 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     if count == 0:
         return scenes
     from simgen.people.body import PersonParams, body
-    from simgen.people.poses import draw_pose
+    from simgen.people.poses import draw_free_pose, draw_named_pose
     from simgen.people.shape import draw_phenotype
 
     _one_thread()
@@ -321,20 +327,27 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     added, records = [], []
     next_id = max((x.instance_id for x in first.objects), default=0) + 1
     for k in range(count):
-        phenotype = draw_phenotype(rng)
-        pose = draw_pose(rng, names=None if air else STANDING_POSES)
+        phenotype = draw_phenotype(rng, p.age_years, p.gender, p.height_spread, p.weight_spread)
+        if p.self_intersection:
+            free = draw_free_pose(rng, phenotype, names=p.poses, library=p.library)
+            pose, pose_record = free.pose, {"name": free.name, "draws": free.draws, "repaired": free.repaired,
+                                            "collisions": free.collisions}
+        else:
+            name, pose = draw_named_pose(rng, names=p.poses)
+            pose_record = {"name": name}
         params = PersonParams(phenotype=phenotype, pose=pose)
+        sleeves, legs = (_choice(rng, c) for c in (p.sleeves, p.legs))
         look, look_record = draw_look(settings.materials, rng)
-        mesh = PersonMesh(params, look)
-        b = body(params)
+        mesh = PersonMesh(params, look, sleeves=sleeves, legs=legs, library=p.library)
+        b = body(params, p.library)
         hull = _hull(np.asarray(b.vertices))  # a turned box is its hull's: the tries cost a few hundred points
         if air:
             placed = fly(hull, first, boxes, rng, getattr(settings.scene, "depth", AIR_DEPTH))
         else:
             placed = stand(hull, first, floor, boxes, rng,
                            [np.array(r["seen"]) for r in records if r["placed"]])
-        record = {"key": mesh.stem, "params": params.to_json(), "look": look_record,
-                  "height": float(np.ptp(b.vertices[:, 2]))}
+        record = {"key": mesh.stem, "params": params.to_json(), "pose": pose_record, "sleeves": sleeves,
+                  "legs": legs, "look": look_record, "height": float(np.ptp(b.vertices[:, 2]))}
         if placed is None and warn:
             log.warning("person %d of %d found no place in view and clear of the scene's objects "
                         "after %d tries: left out (params.people records it)", k + 1, count, MAX_TRIES)

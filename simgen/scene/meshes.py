@@ -90,6 +90,13 @@ class PersonMesh:
     material dresses the whole body)."""
     step: int | None = None
     """The sequence step the body is posed at, for a person who moves; None: still."""
+    sleeves: str = "long"
+    """long, or short: the lower arms' faces are skin (:func:`simgen.people.body.dressed_regions`)."""
+    legs: str = "long"
+    """long, or short: the lower legs' faces are skin."""
+    library: str | None = None
+    """The prepared body library the body is made from (people.library); None: $SIMGEN_PEOPLE_LIBRARY,
+    else the default one (:func:`simgen.people.model.library_dir`)."""
 
     @property
     def stem(self) -> str:

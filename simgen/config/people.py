@@ -1,0 +1,57 @@
+"""The ``people`` group: who the people of a scene are, how they stand and are dressed, and where the
+body model is read from (:class:`PeopleConfig`). How many people a scene gets and their category stay
+objects.people and objects.people_category."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from simgen.config.schema import setting, span
+
+MAX_YEARS = 110.0
+"""The oldest age in years Anny's age mapping reaches (simgen.people.shape.MAX_YEARS)."""
+MAX_SPREAD = 10.0
+
+STANDING_POSES = ("A", "T", "stand", "walk_contact_l", "walk_passing_l", "walk_contact_r", "walk_passing_r",
+                  "wave", "hands_on_hips")
+"""The named poses (assets/people/poses.yaml) a person standing on a floor may take: every one but those
+that need a seat or lie down (sit, lie: postures of their own)."""
+
+DRESS = ("long", "short")
+"""Sleeves and trouser legs: long, or short (lower arms / lower legs are skin)."""
+
+
+@dataclass
+class PeopleConfig:
+    """The people of a scene (objects.people sets how many; docs/how-to/people.md): each one's body
+    drawn from Anny's WHO-calibrated shapes within these ranges, a named pose with its joints jittered
+    within anatomical limits and checked not to cross itself, dressed with sleeves and trouser legs
+    drawn long or short. Nothing here is drawn while objects.people is [0, 0]."""
+
+    age_years: list[float] = span([3.0, 80.0], ge=0.0, le=MAX_YEARS, example="[18,65]")
+    """Each person's age in years, drawn uniformly (Anny reaches 0 to 110): [18, 65] draws adults."""
+    gender: list[float] = span([0.0, 1.0], ge=0.0, le=1.0, example="[0,1]")
+    """Each person's gender on Anny's scale (0 male .. 1 female; the body blends between them), drawn
+    uniformly; the side of 0.5 picks the WHO table height and weight are drawn from."""
+    height_spread: float = setting(1.0, ge=0.0, le=MAX_SPREAD)
+    """How far heights spread about the mean for the age and sex: 1 = Anny's WHO calibration, 0 =
+    always the mean, 2 = twice as far (clipped to Anny's range)."""
+    weight_spread: float = setting(1.0, ge=0.0, le=MAX_SPREAD)
+    """How far weights spread about the mean for the age and sex, as people.height_spread."""
+    poses: list[str] = setting(list(STANDING_POSES), choices=STANDING_POSES, example="[stand,wave]")
+    """The named poses (assets/people/poses.yaml) a standing person takes, drawn uniformly, each with
+    its joints jittered within their limits (sit and lie are not among them: they need a seat or the
+    floor)."""
+    sleeves: list[str] = setting(list(DRESS), choices=DRESS, example="[long]")
+    """Each person's sleeves, drawn uniformly from these: long, or short (the lower arms are skin)."""
+    legs: list[str] = setting(list(DRESS), choices=DRESS, example="[long]")
+    """Each person's trouser legs, drawn uniformly from these: long, or short (the lower legs are skin)."""
+    self_intersection: bool = setting(True)
+    """Whether a drawn pose is checked not to cross the body itself (a hand in a thigh): redrawn up to 8
+    times, then repaired (simgen.people.poses.draw_free_pose; Anny's exact triangle test, about 40 ms a
+    check, and about 10 s once per machine to compile its kernel, kept in $SIMGEN_WARP_CACHE else the
+    library's warp folder). false: drawn without the check (faster; about 4 in 10 drawn poses cross)."""
+    library: Optional[str] = setting(None, example="/data/people")
+    """The prepared body library (simgen people prepare --library DIR) a run reads Anny's model data
+    from; null = $SIMGEN_PEOPLE_LIBRARY, else ~/.cache/simgen/people."""

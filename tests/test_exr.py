@@ -20,11 +20,12 @@ H, W = 6, 8
 
 
 def write_cycles_exr(path: Path, combined: np.ndarray, depth: np.ndarray, index: np.ndarray,
-                     normal: np.ndarray) -> None:
+                     normal: np.ndarray, material: np.ndarray | None = None) -> None:
     """A float32 multilayer EXR with the parts, channel names and header Cycles (bpy 5.0.1)
-    writes, the denoiser's Noisy Image included."""
+    writes, the denoiser's Noisy Image included (``material``: the Material Index pass, 0 if None)."""
     channels = {"Combined": {c: combined[..., k] for k, c in enumerate("RGBA")}, "Depth": {"Z": depth},
                 "Object Index": {"X": index},
+                "Material Index": {"X": np.zeros_like(index) if material is None else material},
                 "Noisy Image": {c: combined[..., k] * np.float32(0.9) for k, c in enumerate("RGBA")},
                 "simgen_normal": {c: normal[..., k] for k, c in enumerate("RGBA")}}
     parts = [OpenEXR.Part({"compression": OpenEXR.NO_COMPRESSION, "type": OpenEXR.scanlineimage,
@@ -69,7 +70,8 @@ def test_a_cycles_exr_decodes_without_blender(tmp_path):
     rng = np.random.default_rng(5)
     combined, depth, index, normal = frame(rng, 2.0)
     blurred = frame(rng, 3.0)[0]
-    write_cycles_exr(tmp_path / "sharp.exr", combined, depth, index, normal)
+    material = np.where(index > 0, np.float32(4.0000005), np.float32(0.0))  # a person's body part's pass index
+    write_cycles_exr(tmp_path / "sharp.exr", combined, depth, index, normal, material)
     write_cycles_exr(tmp_path / "blurred.exr", blurred, depth, index, normal)
     run = subprocess.run([sys.executable, "-c", DECODE, str(tmp_path / "sharp.exr"), str(tmp_path / "blurred.exr"),
                           str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=REPO)
@@ -82,6 +84,8 @@ def test_a_cycles_exr_decodes_without_blender(tmp_path):
     want_index = np.rint(index).astype(np.int32)
     assert want_index[0, 0] == 3 and got["plain_index"].dtype == np.int32
     np.testing.assert_array_equal(got["plain_index"], want_index)
+    assert got["plain_material"].dtype == np.int32
+    np.testing.assert_array_equal(got["plain_material"], np.where(want_index > 0, 4, 0))
     want_depth = depth.copy()
     want_depth[(depth > 1e9) | (want_index == 0)] = np.inf
     assert got["plain_depth"].dtype == np.float32 and np.isinf(got["plain_depth"][5, 7])

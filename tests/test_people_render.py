@@ -125,7 +125,7 @@ def test_the_renderer_lets_a_persons_mesh_and_materials_go(people_library, monke
     mesh and its region materials once no scene holds it, and keeps them while one does."""
     import bpy
 
-    from simgen.blender.datablocks import Datablocks
+    from simgen.blender.datablocks import Datablocks, person_slots
     from simgen.people.body import REGIONS, PersonParams
     from simgen.people.model import LIBRARY_ENV
     from simgen.sampling.people import draw_look
@@ -138,9 +138,10 @@ def test_the_renderer_lets_a_persons_mesh_and_materials_go(people_library, monke
     blocks = Datablocks(None, tmp_path)
     try:
         me = blocks.mesh(ref)
-        assert len(me.polygons) == 27420 and len(me.materials) == len(REGIONS)
-        mats = [blocks.own_material(ref, k) for k in range(len(REGIONS))]
-        skin = mats[REGIONS.index("skin")].node_tree.nodes["Principled BSDF"]
+        slots = person_slots(ref)[0]  # a slot per region and body part (the parts label's material pass index)
+        assert len(me.polygons) == 27420 and len(me.materials) == len(slots) > len(REGIONS)
+        mats = [blocks.own_material(ref, k) for k in range(len(slots))]
+        skin = mats[list(slots[:, 0]).index(REGIONS.index("skin"))].node_tree.nodes["Principled BSDF"]
         assert skin.inputs["Subsurface Weight"].default_value > 0  # skin scatters under its surface
         names = [m.name for m in mats]
         blocks.drop_generated({ref})

@@ -1,7 +1,16 @@
 """A scene's parts: each link of an articulated object is a rigid body of its own in the render,
-with its own part id. :func:`parts_of` is their one owner: it makes a scene's
-:class:`SceneParts` once and gives the same one to everything that asks after (the renderer, the
-frame's labels, meta, flow and amodal masks), instead of each computing them again."""
+with its own part id; each body part of a person (:data:`simgen.people.body.PARTS`) has a part id
+too, but the person stays one body (one mesh, one instance: it bends as a whole). :func:`parts_of` is
+their one owner: it makes a scene's :class:`SceneParts` once and gives the same one to everything that
+asks after (the renderer, the frame's labels, meta, flow and amodal masks), instead of each computing
+them again.
+
+How a person's body parts reach the ``parts`` label: the person is drawn as one mesh (its shading and
+its steps' vertices as they are) whose faces of each body part wear materials of their own (copies of
+the region's: skin, shirt, ...), each with the part's :func:`body_part_pass` as its material pass index;
+Cycles' Material Index pass, like its Object Index pass, is written from the first sample only (never
+blended at edges), so at each pixel the object index (the person) and the material index (its part)
+give the part id exactly (:attr:`SceneParts.body_lut`)."""
 
 from __future__ import annotations
 
@@ -15,7 +24,7 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.scene.data import MAX_INSTANCE_ID, Scene, SceneObject
 from simgen.assets.meshes import model_parts
-from simgen.scene.meshes import ArticulatedMesh, LinkMesh
+from simgen.scene.meshes import ArticulatedMesh, LinkMesh, PersonMesh
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +42,29 @@ class Part:
     pose in the model."""
 
 
+@dataclass(frozen=True)
+class BodyPart:
+    """One body part of a person in a scene (:data:`simgen.people.body.PARTS`): a part id of its own in
+    the ``parts`` label; not a body of its own (the person bends as one mesh: every other label sees
+    the person)."""
+
+    id: int
+    """Its part id: the value of the ``parts`` label on its pixels (after every instance id and every
+    link's part id of the scene)."""
+    instance_id: int
+    """The person it is part of."""
+    index: int
+    """Its index in :data:`simgen.people.body.PARTS`."""
+    name: str
+    """Its name (:data:`simgen.people.body.PARTS`: head, torso, upper_arm_left, ...; the person's left)."""
+
+
+def body_part_pass(index: int) -> int:
+    """The material pass index the faces of body part ``index`` (of :data:`simgen.people.body.PARTS`)
+    are drawn with: index + 1 (0, every other material's, is no body part)."""
+    return index + 1
+
+
 @dataclass(frozen=True, eq=False)
 class SceneParts:
     """The parts of a scene's objects, and the objects a renderer draws for it (:func:`parts_of`;
@@ -45,10 +77,30 @@ class SceneParts:
     by_object: Mapping[int, tuple[Part, ...]]
     """:attr:`parts` by the instance id of the object each is part of (an object with none is not a key)."""
     part_of: Mapping[int, int]
-    """Part id -> the instance id of its object."""
+    """Part id of each link (:attr:`parts`) -> the instance id of its object: the ids the render's
+    object index pass holds besides instance ids (a person's body parts are not here: :attr:`body_lut`)."""
     drawn: tuple[SceneObject, ...]
     """The objects a renderer draws: each as it is, but an articulated one as its parts, each an
     object ``<name>:<link>`` whose instance id is the part id, with the object's material and shadow."""
+    body_parts: tuple[BodyPart, ...] = ()
+    """The body parts of every person (an object whose mesh is a :class:`~simgen.scene.meshes.PersonMesh`),
+    in the order of the scene's objects, each person's in :data:`simgen.people.body.PARTS`' order: ids
+    from one more than the largest instance or link part id up."""
+    body_parts_by_object: Mapping[int, tuple[BodyPart, ...]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """:attr:`body_parts` by the instance id of the person each is part of."""
+
+    @property
+    def body_lut(self) -> dict[int, np.ndarray]:
+        """Instance id of each person -> (1 + len(PARTS),) uint16: at a material pass index
+        (:func:`body_part_pass`), the part id of the body part drawn with it; at 0 (a material of no
+        body part) the person's instance id."""
+        out = {}
+        for iid, parts in self.body_parts_by_object.items():
+            lut = np.full(1 + max(body_part_pass(p.index) for p in parts), iid, np.uint16)
+            for p in parts:
+                lut[body_part_pass(p.index)] = p.id
+            out[iid] = lut
+        return out
 
     @classmethod
     def of(cls, objects: list[SceneObject]) -> "SceneParts":
@@ -61,9 +113,19 @@ class SceneParts:
             for mesh, pose in model_parts(o.mesh):
                 parts.append(Part(next_id, o.instance_id, mesh, o.mesh_to_world @ pose))
                 next_id += 1
-        if parts and parts[-1].id > MAX_INSTANCE_ID:
-            raise SimgenError(f"the scene's objects and their {len(parts)} parts need ids up to {parts[-1].id}, more "
-                              f"than the {MAX_INSTANCE_ID} a 16-bit label holds; draw fewer objects")
+        people = [o for o in objects if isinstance(o.mesh, PersonMesh)]
+        body_parts: list[BodyPart] = []
+        if people:
+            from simgen.people.body import PARTS
+
+            for o in people:
+                for k, name in enumerate(PARTS):
+                    body_parts.append(BodyPart(next_id, o.instance_id, k, name))
+                    next_id += 1
+        last = max(parts[-1].id if parts else 0, body_parts[-1].id if body_parts else 0)
+        if last > MAX_INSTANCE_ID:
+            raise SimgenError(f"the scene's objects and their {len(parts) + len(body_parts)} parts need ids up to "
+                              f"{last}, more than the {MAX_INSTANCE_ID} a 16-bit label holds; draw fewer objects")
         by_object: dict[int, tuple[Part, ...]] = {}
         for p in parts:
             by_object[p.instance_id] = (*by_object.get(p.instance_id, ()), p)
@@ -72,8 +134,11 @@ class SceneParts:
             drawn += [dataclasses.replace(o, name=f"{o.name}:{p.mesh.link}", mesh=p.mesh, mesh_to_world=p.mesh_to_world,
                                           instance_id=p.id) for p in by_object[o.instance_id]] \
                 if o.instance_id in by_object else [o]
+        by_person: dict[int, tuple[BodyPart, ...]] = {}
+        for b in body_parts:
+            by_person[b.instance_id] = (*by_person.get(b.instance_id, ()), b)
         return cls(tuple(parts), MappingProxyType(by_object), MappingProxyType({p.id: p.instance_id for p in parts}),
-                   tuple(drawn))
+                   tuple(drawn), tuple(body_parts), MappingProxyType(by_person))
 
 
 def parts_of(scene: Scene) -> SceneParts:

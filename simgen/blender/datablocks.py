@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,13 @@ def mesh_from_ref(mesh: MeshRef) -> bpy.types.Mesh:
     uv = None if look is None or look.uv is None else look.uv.reshape(-1, 2)
     if uv is not None and len(uv) == f.size:
         me.uv_layers.new(name=UV_MAP).uv.foreach_set("vector", uv.astype(np.float32).ravel())
-    if look is not None and look.materials:
+    if look is not None and look.materials and isinstance(mesh, PersonMesh):  # a slot per region and body part
+        slots, face_slot = person_slots(mesh)
+        for _ in range(len(slots) - len(me.materials)):
+            me.materials.append(None)
+        me.polygons.foreach_set("material_index", face_slot)
+        me.update()
+    elif look is not None and look.materials:
         me.polygons.foreach_set("material_index", look.face_material.astype(np.int32))
         if look.colors is not None:
             attr = me.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "CORNER")
@@ -68,6 +75,21 @@ def mesh_from_ref(mesh: MeshRef) -> bpy.types.Mesh:
         me.update()
     return me
 
+
+
+@functools.lru_cache(maxsize=16)
+def person_slots(ref: PersonMesh) -> tuple[np.ndarray, np.ndarray]:
+    """The material slots of a dressed person's Blender mesh: ``(slots, face_slot)``, ``slots`` (S, 2)
+    int (region index into :data:`simgen.people.body.REGIONS` (its material: ``ref.look``), body part
+    index into :data:`simgen.people.body.PARTS`), one per pair the faces have, and each face's slot
+    ((F,) int32). Each slot's material is its region's with the part's material pass index
+    (:func:`simgen.assets.parts.body_part_pass`): the parts label reads it from the Material Index pass."""
+    from simgen.people.body import PARTS, body
+
+    region = np.asarray(load_asset(ref, max_pixels=None).appearance.face_material, np.int64)
+    part = np.asarray(body(ref.params, getattr(ref, "library", None)).face_part, np.int64)
+    pairs, face_slot = np.unique(region * len(PARTS) + part, return_inverse=True)
+    return np.stack([pairs // len(PARTS), pairs % len(PARTS)], axis=1), face_slot.astype(np.int32)
 
 
 def _split_as(me: bpy.types.Mesh, base: bpy.types.Mesh) -> None:
@@ -345,6 +367,16 @@ class Datablocks:
                 self.own[key] = jittered(base, f"{path.file.stem}:{base.name}")
             return self.own[key]
         mat = self.own.get((path, slot))
+        if mat is None and isinstance(path, PersonMesh):  # its region's material, with its body part's pass index
+            from simgen.assets.parts import body_part_pass
+            from simgen.people.body import PARTS
+
+            region, part = (int(x) for x in person_slots(path)[0][slot])
+            look = load_asset(path, max_pixels=None).appearance
+            mat = own_material(f"{path.stem}:{look.materials[region].name}:{PARTS[part]}", look.materials[region],
+                               has_uv=bool(self.mesh(path).uv_layers), image=self.texture, finish=add_normal_aov)
+            mat.pass_index = body_part_pass(part)
+            self.own[(path, slot)] = mat
         if mat is None:
             look = load_asset(path, max_pixels=None).appearance
             mat = own_material(f"{path.stem}:{look.materials[slot].name}", look.materials[slot],

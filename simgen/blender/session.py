@@ -72,6 +72,8 @@ def setup_scene(s: bpy.types.Scene, r: RenderConfig) -> None:
     vl.use_pass_combined = True
     vl.use_pass_z = True
     vl.use_pass_object_index = True
+    # a person's body parts: the material pass index of its faces (simgen.assets.parts), first sample only
+    vl.use_pass_material_index = True
     # the normal label is the geometric normal, written by every material to an AOV: Cycles'
     # Normal pass would follow smooth shading, normal maps and bump (appearance, not geometry)
     aov = vl.aovs.add()

@@ -5,7 +5,7 @@ reading it back needs OpenEXR and numpy only, so it can run in another thread (o
 while the next frame renders. Cycles (bpy 5.0.1) writes one uncompressed scanline part per
 pass of its view layer ``ViewLayer``, named ``ViewLayer.<pass>``, its float32 channels named
 ``ViewLayer.<pass>.<channel>``: ``Combined`` (R, G, B, A), ``Depth`` (Z), ``Object Index``
-(X), the normal label's AOV (:data:`NORMAL_AOV`: R, G, B, A) and, with light groups, each
+(X), ``Material Index`` (X), the normal label's AOV (:data:`NORMAL_AOV`: R, G, B, A) and, with light groups, each
 group's ``Combined_<group>`` (R, G, B) and the denoiser's input ``Noisy Image``. Rows are top
 first. The decoder reads the channels by name, whatever part holds them.
 """
@@ -48,6 +48,9 @@ class RawPasses(TypedDict):
     normal: np.ndarray
     """(H, W, 3) float32 world-space geometric normal (:data:`NORMAL_AOV`), averaged over
     samples; 0 = no hit."""
+    material: NotRequired[np.ndarray]
+    """(H, W) int32 material pass index at the pixel centre (first sample, as ``index``): on a person, its
+    body part's (:func:`simgen.assets.parts.body_part_pass`); where the render has the pass."""
     image: dict
     """How rgb was made (the frame meta's ``image``): tone, metered_stops, exposure_stops,
     total_stops."""
@@ -175,4 +178,5 @@ def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_
     normal = np.stack([parts[f"{NORMAL_AOV}.{c}"] for c in "RGB"], axis=-1).astype(np.float32)
     normal[index == 0] = 0.0
     image = _image(combined, exposure, tone, auto_exposure, keep_linear)
-    return RawPasses(index=index, depth=depth, normal=normal, **image, **_lights(parts, image["image"]))
+    material = {"material": np.rint(parts["Material Index.X"]).astype(np.int32)} if "Material Index.X" in parts else {}
+    return RawPasses(index=index, depth=depth, normal=normal, **material, **image, **_lights(parts, image["image"]))

@@ -56,9 +56,14 @@ class FrameLabels:
 
     parts: np.ndarray | None = None
     """(H, W) uint16 part id of the surface at the pixel centre, where the frame has articulated
-    objects: each of their links is a part with an id of its own (the frame meta's objects'
-    ``parts``), every other object is one part whose id is its instance id; 0 = nothing hit. None:
-    the frame has no articulated object, so the parts are the instances (:attr:`bodies`)."""
+    objects or people: each link of an articulated object is a part with an id of its own (the frame
+    meta's objects' ``parts``), and each body part of a person (the meta's objects' ``body_parts``),
+    every other object is one part whose id is its instance id; 0 = nothing hit. None: the frame has
+    neither, so the parts are the instances (:attr:`bodies`)."""
+    rigid: np.ndarray | None = None
+    """(H, W) uint16 id of the body that moves as one at each pixel (:attr:`bodies`), where the frame has
+    people: the render's object index (a person's pixels its instance id, since its body parts bend with
+    it; a link's its part id); None otherwise."""
 
     right: "FrameLabels | None" = None
     """camera.rig=stereo: the pair's right view's labels (the ``right``, ``disparity`` and
@@ -72,7 +77,9 @@ class FrameLabels:
     def bodies(self) -> np.ndarray:
         """(H, W) uint16 id of the rigid body at each pixel, the part ids (:attr:`parts`, or the
         instance ids where the frame has no articulated object): what moves as one, for flow and
-        tracks."""
+        tracks. A person is one body (its body parts are in :attr:`parts` alone)."""
+        if self.rigid is not None:
+            return self.rigid
         return self.instance if self.parts is None else self.parts
 
     @property
@@ -187,9 +194,17 @@ def camera_normals(normal_world: np.ndarray, world_to_camera: np.ndarray, K: np.
 
 
 def meta_part_of(meta: Mapping) -> dict[int, int]:
-    """Part id -> instance id of every link of an articulated object of a frame's meta (its
-    objects' ``parts``)."""
-    return {int(p["id"]): int(o["instance_id"]) for o in meta.get("objects", ()) for p in o.get("parts", ())}
+    """Part id -> instance id of a frame's meta (simgen's meta/NNNNNN.json): its articulated
+    objects' ``parts`` (links) and its people's ``body_parts``."""
+    return {int(p["id"]): int(o["instance_id"]) for o in meta.get("objects", ())
+            for p in (*o.get("parts", ()), *o.get("body_parts", ()))}
+
+
+def meta_body_part_of(meta: Mapping) -> dict[int, int]:
+    """Part id -> instance id of the people's body parts of a frame's meta (``body_parts``): parts of
+    the ``parts`` label that are no body of their own (a person bends as one): a reader that wants the
+    bodies that move as one maps them to their person (:func:`instances_of_parts`)."""
+    return {int(p["id"]): int(o["instance_id"]) for o in meta.get("objects", ()) for p in o.get("body_parts", ())}
 
 
 def instances_of_parts(parts: np.ndarray, part_of: Mapping[int, int]) -> np.ndarray:
@@ -200,14 +215,38 @@ def instances_of_parts(parts: np.ndarray, part_of: Mapping[int, int]) -> np.ndar
     return lut[parts]
 
 
+def body_parts(rigid: np.ndarray, material: np.ndarray | None, body_lut: Mapping[int, np.ndarray]) -> np.ndarray:
+    """The parts label of a frame with people: ``rigid`` (the render's object index: instance ids, a
+    link's part id) with each person's pixels (``body_lut``'s keys) its body part's id, by ``material``
+    (the render's material pass index, (H, W)) through the person's lut; a pass index outside it, or
+    no material pass (None), leaves the person's id."""
+    out = rigid.copy()
+    if material is None:
+        return out
+    material = np.asarray(material)
+    if material.shape != rigid.shape:
+        raise ValueError(f"material pass must be {rigid.shape}, got {material.shape}")
+    for iid, lut in body_lut.items():
+        on = rigid == iid
+        if on.any():
+            k = material[on].astype(np.int64)
+            out[on] = np.where((k >= 0) & (k < len(lut)), lut[np.clip(k, 0, len(lut) - 1)], iid)
+    return out
+
+
 def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
                 world_to_camera: np.ndarray, K: np.ndarray, lens: Optional[Lens] = None,
-                part_of: Mapping[int, int] | None = None) -> FrameLabels:
+                part_of: Mapping[int, int] | None = None,
+                body_lut: Mapping[int, np.ndarray] | None = None) -> FrameLabels:
     """FrameLabels from the backend's raw passes ("rgb", "index", "depth", "normal"); ``lens``:
     the camera's real lens, if any (its rays decide which way a normal faces). ``part_of``: part
     id -> instance id of each link of an articulated object (the render's index pass gives the
     part ids, :func:`simgen.assets.parts.parts_of`); then the index pass is the parts label
-    and each part id becomes its object's instance id in the instance label."""
+    and each part id becomes its object's instance id in the instance label. ``body_lut``: each
+    person's instance id -> its part id at each material pass index
+    (:attr:`simgen.assets.parts.SceneParts.body_lut`): the parts label on its pixels is its body part
+    there (from the raw ``material`` pass; a render without one leaves the person one part), while
+    :attr:`FrameLabels.bodies` keeps it one body."""
     missing = [k for k in ("rgb", "index", "depth", "normal") if k not in raw]
     if missing:
         raise ValueError(f"raw passes lack {missing}")
@@ -234,13 +273,17 @@ def make_labels(raw: Mapping[str, np.ndarray], category_of: Mapping[int, int],
     parts = None
     if part_of:
         parts, instance = instance, instances_of_parts(instance, part_of)
+    rigid = None
+    if body_lut:
+        rigid = instance if parts is None else parts
+        parts = body_parts(rigid, raw.get("material"), body_lut)
     valid = instance != 0
     semantic = semantic_from_instance(instance, category_of)
     depth = np.where(valid, depth.astype(np.float32, copy=False), np.float32(np.inf))
     normal_cam = camera_normals(normal, world_to_camera, K, valid, lens)
     labels = FrameLabels(rgb=np.ascontiguousarray(rgb), instance=instance, semantic=semantic,
                          depth=depth, normal=normal_cam, image=dict(raw.get("image", {})), linear=raw.get("linear"),
-                         lights=raw.get("lights"), parts=parts)
+                         lights=raw.get("lights"), parts=parts, rigid=rigid)
     labels.check()
     return labels
 
@@ -397,16 +440,17 @@ DISTANCE = LabelKind(
 camera measures, where the core depth label is planar z."""
 
 def part_ids(labels: "FrameLabels", ctx: FrameContext) -> np.ndarray:
-    """The ``parts`` label of a frame: :attr:`FrameLabels.bodies`."""
-    return labels.bodies
+    """The ``parts`` label of a frame: :attr:`FrameLabels.parts`, or its instances where it has none."""
+    return labels.instance if labels.parts is None else labels.parts
 
 
 PARTS = LabelKind(
     "parts", "part id of the surface at the pixel centre: each link of an articulated object has its own (the "
-    "meta's objects' parts: id, link, pose), any other object is one part whose id is its instance id; 0 = "
-    "nothing hit", "uint16", 0, "parts", ".png", compute=part_ids, preview=colorize_ids)
+    "meta's objects' parts: id, link, pose), and each body part of a person (the meta's objects' body_parts: id, "
+    "part); any other object is one part whose id is its instance id; 0 = nothing hit", "uint16", 0, "parts",
+    ".png", compute=part_ids, preview=colorize_ids)
 """Optional label kind ``parts`` (output.labels=[parts]): robots and other things with joints labelled
-link by link, while the instance label keeps each of them one object."""
+link by link, and people body part by body part, while the instance label keeps each of them one object."""
 
 LINEAR = LabelKind(
     "linear", "the exposed linear image (H, W, 3) before the camera effects and the tone curve: linear sRGB "

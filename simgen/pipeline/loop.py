@@ -229,12 +229,13 @@ class FrameLoop:
 
     def frame_labels(self, raw: Passes, scene: Scene) -> FrameLabels:
         category_of = {o.instance_id: o.category_id for o in scene.objects}
-        part_of = parts_of(scene).part_of
+        parts = parts_of(scene)
+        part_of, body_lut = parts.part_of, parts.body_lut  # links in the index pass; people's body parts
         labels = make_labels(raw, category_of, scene.camera.world_to_camera, scene.camera.K, scene.camera.lens,
-                             part_of)
+                             part_of, body_lut)
         if scene.right is not None:
             labels.right = make_labels(raw["right"], category_of, scene.right.world_to_camera, scene.right.K,
-                                       part_of=part_of)
+                                       part_of=part_of, body_lut=body_lut)
         return labels
 
     def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:

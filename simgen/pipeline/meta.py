@@ -85,7 +85,8 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
     ``geometry``, :func:`object_geometry`), lights, draws, COCO records."""
     cam = scene.camera
     names = {c.id: c.name for c in catalog.categories}
-    parts = parts_of(scene).by_object
+    scene_parts = parts_of(scene)
+    parts, body_parts = scene_parts.by_object, scene_parts.body_parts_by_object
     symmetries = {a.key: a.symmetries for a in catalog.assets if a.symmetries}
     sequence, step = frame_position(settings, index)
     split = frame_split(settings.seed, index, sequence, settings.output.splits, settings.output.split_by)
@@ -126,6 +127,8 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
                            "mesh_to_world": _mat(p.mesh_to_world), "box3d": part_box3d(scene, p)}
                           for p in parts[o.instance_id]]}
                if o.instance_id in parts else {}),
+            **({"body_parts": [{"id": p.id, "part": p.name} for p in body_parts[o.instance_id]]}
+               if o.instance_id in body_parts else {}),
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],

@@ -53,6 +53,7 @@ from simgen.io.safe_paths import regular_file
 from simgen.io.files import (atomic_write_bytes, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder,
                              write_npz)
 from simgen.io.formats.coco import CocoSource, sequence_frames
+from simgen.labels.frame import instances_of_parts, meta_body_part_of
 from simgen.labels.tracks import TrackParams, View, bending_ids, track_sequence
 from simgen.io.names import DATASET_JSON
 from simgen.sampling.random import stream_rng
@@ -104,9 +105,12 @@ class _Frame:
 
     def bodies(self) -> np.ndarray:
         """The id of the rigid body at each pixel: the parts label where the frame has articulated
-        objects (their links move each on its own), else the instance label."""
+        objects (their links move each on its own; a person's body parts there are its instance id:
+        it bends as one), else the instance label."""
         if self.has_parts():
-            return read_png(self._path("parts", ".png"))
+            parts = read_png(self._path("parts", ".png"))
+            people = meta_body_part_of(self.meta)
+            return instances_of_parts(parts, people) if people else parts
         return read_png(self._path("instance", ".png"))
 
     def normal(self) -> np.ndarray:

@@ -19,6 +19,7 @@ from simgen.sampling.camera import RIG_STREAM, rig_size, with_rig
 from simgen.sampling.materials import OWN_STREAM, PBR_STREAM, with_own_appearance, with_pbr
 from simgen.sampling.objects import JOINT_STREAM, with_joint_motion
 from simgen.sampling.people import PEOPLE_STREAM, check_people, with_people
+from simgen.sampling.people_motion import MOTION_STREAM, with_motion
 from simgen.sampling.random import frame_rng, stream_rng
 from simgen.sampling.rigged import CLIP_STREAM, with_clips
 
@@ -75,6 +76,7 @@ def make_sequence_scenes(recipe: Recipe, settings: Settings, catalog: Catalog, s
     scenes = with_clips(scenes, settings.sequence.length, stream_rng(settings.seed, sequence, CLIP_STREAM))
     scenes = with_cloth(scenes, settings, catalog, stream_rng(settings.seed, sequence, CLOTH_STREAM))
     scenes = with_people(scenes, settings, catalog, stream_rng(settings.seed, sequence, PEOPLE_STREAM))
+    scenes = with_motion(scenes, settings, stream_rng(settings.seed, sequence, MOTION_STREAM))
     scenes = with_own_appearance(scenes, settings.materials, stream_rng(settings.seed, sequence, OWN_STREAM))
     scenes = with_pbr(scenes, settings.materials, stream_rng(settings.seed, sequence, PBR_STREAM))
     scenes = with_rig(scenes, settings.camera, stream_rng(settings.seed, sequence, RIG_STREAM))

@@ -84,7 +84,7 @@ RUN = ["objects.people=[1,1]", "scene.camera_distance=[2.5,4]", "objects.count=[
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, people_library) -> tuple[Path, Path]:
-    """The same frame rendered with output.labels=[parts] and without."""
+    """The same frame rendered with output.labels=[parts,keypoints] and without."""
     import os
 
     from conftest import simgen_cli
@@ -94,7 +94,7 @@ def two_runs(tmp_path_factory, people_library) -> tuple[Path, Path]:
     old = os.environ.get(LIBRARY_ENV)
     os.environ[LIBRARY_ENV] = str(people_library)
     try:
-        for name, extra in (("with", ["output.labels=[parts]"]), ("without", [])):
+        for name, extra in (("with", ["output.labels=[parts,keypoints]"]), ("without", [])):
             r = simgen_cli(*RUN, *extra, f"output.dir={base / name}", cwd=base)
             assert r.returncode == 0, r.stderr[-3000:]
     finally:
@@ -158,3 +158,56 @@ def test_the_parts_label_changes_no_other_label(two_runs):
     assert [(x["bbox"], x["area"]) for x in coco[0]] == [(x["bbox"], x["area"]) for x in coco[1]]
     meta = json.loads((two_runs[0] / "meta" / "000000.json").read_text())
     np.testing.assert_array_equal(instances_of_parts(a["parts"], meta_part_of(meta)), a["instance"])
+
+
+@pytest.mark.slow  # loading the body model in a new process: ~13 s on 2 cores
+def test_the_meta_records_a_persons_skeleton_in_the_world_and_its_shape(people_library, monkeypatch):
+    """person_record: the 17 keypoints as Anny's regressor makes them of the mesh the renderer draws
+    (load_mesh's vertices, a second path), placed by the object's pose; the joints likewise (the root
+    joint, the pelvis, on the body's axis); the phenotype with Anny's defaults filled in, the age in
+    years and the standing height of the body at rest."""
+    from simgen.assets.meshes import load_mesh
+    from simgen.people.body import PersonParams, body, keypoint_weights
+    from simgen.people.model import LIBRARY_ENV
+    from simgen.pipeline.meta import person_record
+    from simgen.scene.transforms import rigid, rot_z
+
+    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
+    params = PersonParams(phenotype={"age": 0.67, "height": 0.3}, pose={"upperarm01.L": (0.0, 0.6, 0.0)})
+    pose = rigid(rot_z(0.7), [1.0, -2.0, 0.25])
+    rec = person_record(SceneObject("p", PersonMesh(params), pose, 4, 2, GREY))
+    v = np.asarray(load_mesh(PersonMesh(params)).vertices, float)
+    world = (keypoint_weights() @ v) @ pose[:3, :3].T + pose[:3, 3]
+    assert np.abs(np.array(rec["keypoints"]) - world).max() < 1e-9
+    joints = np.array(rec["joints"])
+    assert joints.shape == (104, 3) and len(rec["joint_names"]) == len(rec["joint_parents"]) == 104
+    assert rec["joint_names"][0] == "root" and rec["joint_parents"][0] == -1
+    np.testing.assert_allclose(joints[0, :2], pose[:2, 3], atol=1e-9)  # the pelvis on the body's axis
+    assert rec["phenotype"] == {"gender": 0.5, "age": 0.67, "muscle": 0.5, "weight": 0.5, "height": 0.3,
+                                "proportions": 0.5}
+    assert abs(rec["age_years"] - 16.0) < 1e-9  # Anny's age 0.67 is 16 years
+    rest = np.asarray(body(PersonParams(phenotype=params.phenotype)).vertices)
+    assert rec["height_m"] == pytest.approx(rest[:, 2].max() - rest[:, 2].min())
+    assert 1.3 < rec["height_m"] < 1.8  # a short 16-year-old
+    json.dumps(rec)  # plain JSON
+
+
+@pytest.mark.render
+@pytest.mark.slow  # the fixture's renders
+def test_the_metas_keypoints_project_to_the_coco_keypoints(two_runs):
+    """The meta's world keypoints, projected by OpenCV with the frame's K and pose, are the person's
+    COCO annotation's keypoints (the annotation's own path: simgen.labels.keypoints)."""
+    import cv2
+
+    root = two_runs[0]
+    meta = json.loads((root / "meta" / "000000.json").read_text())
+    person = next(o for o in meta["objects"] if "person" in o)
+    ann = next(a for a in json.loads((root / "coco.json").read_text())["annotations"]
+               if a["simgen"]["instance_id"] == person["instance_id"])
+    w2c = np.array(meta["world_to_camera"])
+    px, _ = cv2.projectPoints(np.array(person["person"]["keypoints"]), cv2.Rodrigues(w2c[:3, :3])[0], w2c[:3, 3],
+                              np.array(meta["K"]), None)
+    kp = np.array(ann["keypoints"], float).reshape(17, 3)
+    shown = kp[:, 2] > 0
+    assert shown.sum() >= 5
+    assert np.abs(px.reshape(-1, 2)[shown] - kp[shown, :2]).max() < 1e-3

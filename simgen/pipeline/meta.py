@@ -14,7 +14,7 @@ from simgen.errors import SimgenError
 from simgen.assets.library import entries_of
 from simgen.assets.parts import Part, parts_of
 from simgen.config import Settings
-from simgen.scene.meshes import ArticulatedMesh, MeshRef, RiggedMesh, deforms, plain_name
+from simgen.scene.meshes import ArticulatedMesh, MeshRef, PersonMesh, RiggedMesh, deforms, plain_name
 from simgen.scene.data import Scene, SceneObject
 from simgen.splits import frame_split
 from simgen.labels import FrameLabels, annotation_id, coco_annotations, coco_image
@@ -79,6 +79,33 @@ def part_box3d(scene: Scene, part: Part) -> dict:
     return box3d(model_pose(cam.world_to_camera, part.mesh_to_world), *model_bounds(part.mesh), cam.K, cam.lens)
 
 
+def person_record(o: SceneObject) -> dict:
+    """What the meta records of a person (an object whose mesh is a PersonMesh) at this frame: its
+    skeleton in the world (the 17 COCO keypoints, :data:`simgen.people.body.KEYPOINT_NAMES`' order, and
+    the 104 joints, Anny's bone heads, with their names and parents) and its shape: Anny's phenotype
+    values, the age in years (:func:`simgen.people.shape.years`) and the standing height in metres (its
+    body at rest, A-pose: soles to crown)."""
+    from simgen.people.body import DEFAULT_PHENOTYPE, PersonParams, body
+    from simgen.people.shape import years
+
+    library = getattr(o.mesh, "library", None)
+    b = body(o.mesh.params, library)
+    rest = body(PersonParams(phenotype=o.mesh.params.phenotype), library)
+    phenotype = dict(o.mesh.params.phenotype)
+    world = _mat(o.mesh_to_world)
+    m = np.asarray(world)
+    return {
+        "keypoints": _mat(np.asarray(b.keypoints) @ m[:3, :3].T + m[:3, 3]),
+        "joints": _mat(np.asarray(b.joints) @ m[:3, :3].T + m[:3, 3]),
+        "joint_names": list(b.joint_names),
+        "joint_parents": list(b.parents),
+        "phenotype": {k: float(phenotype.get(k, DEFAULT_PHENOTYPE))
+                      for k in ("gender", "age", "muscle", "weight", "height", "proportions")} | phenotype,
+        "age_years": float(years(phenotype.get("age", DEFAULT_PHENOTYPE))),
+        "height_m": float(np.ptp(np.asarray(rest.vertices)[:, 2])),
+    }
+
+
 def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, annotations: list[dict],
                geometry: dict[int, tuple[dict, dict]], flow: dict[str, dict[str, str] | None] | None = None) -> dict:
     """Everything about a frame that is not pixels: camera, objects (with their 3D boxes from
@@ -129,6 +156,7 @@ def frame_meta(scene: Scene, settings: Settings, catalog: Catalog, index: int, a
                if o.instance_id in parts else {}),
             **({"body_parts": [{"id": p.id, "part": p.name} for p in body_parts[o.instance_id]]}
                if o.instance_id in body_parts else {}),
+            **({"person": person_record(o)} if isinstance(o.mesh, PersonMesh) else {}),
         } for o in scene.objects],
         "lights": [{"kind": li.kind, "light_to_world": _mat(li.light_to_world), "power": li.power,
                     "color": list(li.color), "size": li.size, "spot_angle": li.spot_angle} for li in scene.lights],

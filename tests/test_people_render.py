@@ -30,22 +30,22 @@ RUNS = {"tabletop": RUN, "flying": ["scene=flying", "objects.people=[2,2]", "obj
 and two in the air among flying's objects."""
 
 
-@pytest.fixture(scope="module", params=sorted(RUNS))
-def peopled(request, tmp_path_factory, people_library) -> Path:
-    import os
+@pytest.fixture(scope="module")
+def warp_cache(tmp_path_factory) -> Path:
+    """warp's kernel cache for the runs' self-intersection check (people.self_intersection, on by
+    default), compiled once for the module, not in the (shared, maybe read-only) library."""
+    return tmp_path_factory.mktemp("warp")
 
+
+@pytest.fixture(scope="module", params=sorted(RUNS))
+def peopled(request, tmp_path_factory, people_library, warp_cache) -> Path:
     from simgen.people.model import LIBRARY_ENV
 
     out = tmp_path_factory.mktemp(f"people_{request.param}") / "out"
-    old = os.environ.get(LIBRARY_ENV)
-    os.environ[LIBRARY_ENV] = str(people_library)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(LIBRARY_ENV, str(people_library))
+        mp.setenv("SIMGEN_WARP_CACHE", str(warp_cache))
         r = simgen_cli(*RUNS[request.param], f"output.dir={out}", cwd=out.parent)
-    finally:
-        if old is None:
-            os.environ.pop(LIBRARY_ENV)
-        else:
-            os.environ[LIBRARY_ENV] = old
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 

@@ -144,3 +144,69 @@ def test_people_library_is_the_library_every_body_of_a_run_is_made_from(tmp_path
         assert "\n" not in str(e.value) and f"simgen people prepare --library {tmp_path / 'elsewhere'}" in str(e.value)
     finally:
         _forget_bodies()
+
+
+def test_a_library_whose_warp_folder_cannot_be_made_falls_back_with_one_warning(tmp_path, monkeypatch, caplog):
+    from simgen.people.poses import warp_cache_dir
+
+    monkeypatch.delenv("SIMGEN_WARP_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "lib").mkdir()
+    assert warp_cache_dir(tmp_path / "lib") == tmp_path / "lib" / "warp"  # a writable library keeps its own
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "warp").write_text("")  # cannot be made a folder (as in a read-only library)
+    with caplog.at_level("WARNING"):
+        assert warp_cache_dir(tmp_path / "shared") == tmp_path / "home" / ".cache" / "simgen" / "warp"
+        assert warp_cache_dir(tmp_path / "shared") == tmp_path / "home" / ".cache" / "simgen" / "warp"
+    warned = [r for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(warned) == 1 and str(tmp_path / "shared" / "warp") in warned[0].getMessage()
+    monkeypatch.setenv("SIMGEN_WARP_CACHE", str(tmp_path / "mine"))
+    assert warp_cache_dir(tmp_path / "shared") == tmp_path / "mine"  # the variable wins
+
+
+def _linked_copy(src, dst):
+    """``src`` (a prepared library) as a new folder of hard links (copies across file systems), without
+    its warp folder."""
+    import os
+    import shutil
+
+    for root, dirs, files in os.walk(src):
+        if root == str(src):
+            dirs[:] = [d for d in dirs if d != "warp"]
+        here = dst / os.path.relpath(root, src)
+        here.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            try:
+                os.link(os.path.join(root, f), here / f)
+            except OSError:
+                shutil.copy2(os.path.join(root, f), here / f)
+
+
+@pytest.mark.slow  # warp compiles its kernel into the fallback folder (about 10 s), then 40 ms a check
+def test_people_in_scenes_never_cross_themselves_even_from_a_read_only_library(tmp_path, people_library, monkeypatch):
+    """people.self_intersection (on by default): every person placed in a scene has a pose that crosses
+    itself nowhere (Anny's triangle test again, on the body the meta's record makes), recorded with its
+    draws; a library whose warp folder cannot be made does not stop the run: the kernel goes to
+    ~/.cache/simgen/warp."""
+    from simgen.people.poses import self_intersections
+    from simgen.scene.meshes import PersonMesh
+
+    shared = tmp_path / "shared"
+    _linked_copy(people_library, shared)
+    (shared / "warp").write_text("")  # no warp folder can be made in it
+    monkeypatch.delenv("SIMGEN_WARP_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    _forget_bodies()
+    try:
+        scenes, _ = _scenes(tmp_path, [*ROOM, "objects.people=[4,4]", f"people.library={shared}", "seed=5"])
+        assert any((tmp_path / "home" / ".cache" / "simgen" / "warp").iterdir())  # the kernel went there
+        records = scenes[0].params["people"]
+        assert len(records) == 4
+        for r in records:
+            assert set(r["pose"]) == {"name", "draws", "repaired", "collisions"} and r["pose"]["collisions"] == 0
+            assert 1 <= r["pose"]["draws"] <= 8
+        for o in (o for o in scenes[0].objects if isinstance(o.mesh, PersonMesh)):
+            assert self_intersections(o.mesh.params.pose, o.mesh.params.phenotype, library=str(shared)) == 0
+        assert (shared / "warp").is_file()  # nothing written into the library
+    finally:
+        _forget_bodies()

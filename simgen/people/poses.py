@@ -255,14 +255,39 @@ def _draw(rng, names, jitter_deg, limits):
 
 # -- self-intersection -----------------------------------------------------------------------------------
 
+_WARNED_CACHES: set[str] = set()
+
+
+def _writable_dir(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+
+
 def warp_cache_dir(library=None) -> Path:
     """Where warp keeps the intersection kernel it compiles once (about 9 s on 2 cores):
     ``$SIMGEN_WARP_CACHE``, else the people library's ``warp`` folder (never warp's default,
-    ~/.cache/warp)."""
+    ~/.cache/warp); where that cannot be written (a library shared read-only), ~/.cache/simgen/warp,
+    with one warning a process, rather than stopping a run."""
     from simgen.people.model import library_dir
 
     env = os.environ.get("SIMGEN_WARP_CACHE")
-    return Path(env).expanduser() if env else library_dir(library) / "warp"
+    if env:
+        return Path(env).expanduser()
+    own = library_dir(library) / "warp"
+    if _writable_dir(own):
+        return own
+    fallback = Path.home() / ".cache" / "simgen" / "warp"
+    if str(own) not in _WARNED_CACHES:
+        _WARNED_CACHES.add(str(own))
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "the people library's warp folder %s cannot be written: the self-intersection check keeps its "
+            "compiled kernel in %s instead (set $SIMGEN_WARP_CACHE to choose)", own, fallback)
+    return fallback
 
 
 class _Checker:

@@ -51,6 +51,17 @@ ASPECT_EDGES = [k / 4 for k in range(-16, 17)]               # log2(w / h), -4 .
 VIS_EDGES = [k / 20 for k in range(21)]
 LUMA_EDGES = [k * 8.0 for k in range(33)]                    # 0 .. 256
 CLIP_EDGES = [0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+UNIT_EDGES = [k / 10 for k in range(11)]                     # a body model value in [0, 1]
+PEOPLE_SHAPE: dict[str, tuple[str, list[float]]] = {
+    "age_years": ("age (years)", [k * 5.0 for k in range(19)]),     # 0 .. 90
+    "height_m": ("height (m)", [0.5 + k * 0.1 for k in range(18)]),  # 0.5 .. 2.2
+    "gender": ("gender (0 male .. 1 female)", UNIT_EDGES),
+    "weight": ("weight (body model, 0 .. 1)", UNIT_EDGES),
+    "muscle": ("muscle (body model, 0 .. 1)", UNIT_EDGES),
+    "proportions": ("proportions (body model, 0 .. 1)", UNIT_EDGES),
+}
+"""The shape parameters of the people of a dataset (the frame meta's objects' ``person``) the report
+spreads out: key -> (its name on the page, its histogram's bin edges)."""
 
 
 def _bin(edges: list[float], v: float) -> int:
@@ -86,6 +97,8 @@ def frame_summary(root: str, index: int) -> dict:
         out["boxes"] = [(float(a["bbox"][2]), float(a["bbox"][3])) for a in anns]
         vis = [extra(a, "visibility") for a in anns]
         out["vis"] = [float(v) for v in vis if v is not None]
+        if int(meta.get("step", 0)) == 0:  # each person once: at its sequence's first step
+            out["people"] = people_summary(meta)
     except (OSError, ValueError, KeyError, TypeError, IndexError, SimgenError) as e:
         out["error"] = f"meta: {e}"
         return out
@@ -106,6 +119,27 @@ def frame_summary(root: str, index: int) -> dict:
     n = bgr.shape[0] * bgr.shape[1]
     out["luma"] = float(cv2.mean(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))[0])  # Rec. 601 luma, 8-bit
     out["white"] = cv2.countNonZero(cv2.inRange(bgr, (255, 255, 255), (255, 255, 255))) / n
+    return out
+
+
+def people_summary(meta: dict) -> list[dict]:
+    """Each person of a frame's meta (an object with a ``person`` record): its shape parameters
+    (:data:`PEOPLE_SHAPE`'s keys), the named pose it was drawn in and its skin tone (1..10 of the Monk
+    scale) as its ``params.people`` record gives them ("?" where the record names none)."""
+    records = {int(r["instance_id"]): r for r in (meta.get("params") or {}).get("people", ())
+               if r.get("placed") and "instance_id" in r}
+    out = []
+    for o in meta.get("objects", ()):
+        rec = o.get("person")
+        if not rec:
+            continue
+        phen = rec.get("phenotype") or {}
+        values = {"age_years": rec.get("age_years"), "height_m": rec.get("height_m"),
+                  **{k: phen.get(k) for k in ("gender", "weight", "muscle", "proportions")}}
+        r = records.get(int(o["instance_id"]), {})
+        tone = ((r.get("look") or {}).get("skin") or {}).get("tone")
+        out.append({"shape": {k: float(v) for k, v in values.items() if v is not None},
+                    "pose": str((r.get("pose") or {}).get("name", "?")), "skin": "?" if tone is None else str(tone)})
     return out
 
 
@@ -136,6 +170,16 @@ class Stats:
     images: int = 0
     warnings: dict = field(default_factory=dict)
     """kind -> [count, first frames]"""
+    people: int = 0
+    """People counted (each once, at its sequence's first step)."""
+    people_shape: dict = field(default_factory=lambda: {k: [0] * (len(e) - 1) for k, (_, e) in PEOPLE_SHAPE.items()})
+    """Shape parameter -> histogram over :data:`PEOPLE_SHAPE`'s edges."""
+    people_moments: dict = field(default_factory=dict)
+    """Shape parameter -> [count, sum, sum of squares, min, max]."""
+    poses: Counter = field(default_factory=Counter)
+    """Named pose -> people drawn in it."""
+    skins: Counter = field(default_factory=Counter)
+    """Skin tone -> people drawn with it."""
 
     def warn(self, kind: str, index: int, note: str = "") -> None:
         entry = self.warnings.setdefault(kind, [0, []])
@@ -162,6 +206,18 @@ class Stats:
         for v in s["vis"]:
             self.vis[_bin(VIS_EDGES, v)] += 1
             self.vis_count += 1
+        for person in s.get("people", ()):
+            self.people += 1
+            self.poses[person["pose"]] += 1
+            self.skins[person.get("skin", "?")] += 1
+            for k, v in person["shape"].items():
+                if k in self.people_shape and math.isfinite(v):
+                    self.people_shape[k][_bin(PEOPLE_SHAPE[k][1], v)] += 1
+                    m = self.people_moments.setdefault(k, [0, 0.0, 0.0, math.inf, -math.inf])
+                    m[0] += 1
+                    m[1] += v
+                    m[2] += v * v
+                    m[3], m[4] = min(m[3], v), max(m[4], v)
         if "error" in s:
             self.warn("unreadable frames", i, s["error"])
             return
@@ -354,6 +410,51 @@ def _plots(ds: Dataset, stats: Stats) -> list[str]:
     return plots
 
 
+def people_table(stats: Stats) -> list[tuple[str, int, float, float, float, float]]:
+    """The spread of the people's shape parameters: (name, people, min, mean, standard deviation, max)
+    per parameter of :data:`PEOPLE_SHAPE` that any person has."""
+    rows = []
+    for k, (name, _) in PEOPLE_SHAPE.items():
+        m = stats.people_moments.get(k)
+        if m and m[0]:
+            mean = m[1] / m[0]
+            rows.append((name, m[0], m[3], mean, math.sqrt(max(m[2] / m[0] - mean * mean, 0.0)), m[4]))
+    return rows
+
+
+def _tone(item: tuple[str, int]) -> tuple[int, str]:
+    """Skin tones in the scale's order (a name that is no number last)."""
+    return (int(item[0]), "") if item[0].isdigit() else (1 << 30, item[0])
+
+
+def _people_html(stats: Stats) -> list[str]:
+    """The people section: the shape parameters' spread and the poses drawn, as tables and (with
+    matplotlib) plots; nothing for a dataset without people."""
+    if not stats.people:
+        return []
+    out = ["<h2>People</h2>", f'<p id="people-count">{stats.people} people (each counted once a sequence)</p>',
+           '<table class="summary" id="people-shape"><tr><td>shape</td><td>people</td><td>min</td><td>mean</td>'
+           "<td>sd</td><td>max</td></tr>"]
+    out += [f"<tr><td>{html.escape(name)}</td><td>{n}</td>" + "".join(f"<td>{v:.3g}</td>" for v in values) + "</tr>"
+            for name, n, *values in people_table(stats)]
+    out += ["</table>", '<table class="summary" id="people-poses"><tr><td>pose</td><td>people</td></tr>']
+    out += [f"<tr><td>{html.escape(p)}</td><td>{n}</td></tr>" for p, n in sorted(stats.poses.items())]
+    out += ["</table>", '<table class="summary" id="people-skins"><tr><td>skin tone</td><td>people</td></tr>']
+    out += [f"<tr><td>{html.escape(t)}</td><td>{n}</td></tr>" for t, n in sorted(stats.skins.items(), key=_tone)]
+    out.append("</table>")
+    if mpl.available():
+        out.append('<div class="plots" id="people-plots">')
+        out += [svg.histogram(f"People: {name}", edges, stats.people_shape[k], name, "people")
+                for k, (name, edges) in PEOPLE_SHAPE.items() if k in stats.people_moments]
+        names = sorted(stats.poses)
+        out.append(svg.bar_chart("People: poses drawn", names, [stats.poses[p] for p in names], "named pose", "people"))
+        tones = [t for t, _ in sorted(stats.skins.items(), key=_tone)]
+        out.append(svg.bar_chart("People: skin tones", tones, [stats.skins[t] for t in tones],
+                                 "Monk Skin Tone Scale (1 light .. 10 dark)", "people"))
+        out.append("</div>")
+    return out
+
+
 def render_html(ds: Dataset, stats: Stats, sheet: Iterable[tuple[int, list[tuple[str, str]], str]],
                 tracks: Iterable[tuple[str, str]] = ()) -> str:
     cfg = ds.config
@@ -388,7 +489,7 @@ def render_html(ds: Dataset, stats: Stats, sheet: Iterable[tuple[int, list[tuple
                 "</figure>" for label, uri in tracks]
         out.append("</div>")
     out += ["<h2>Statistics</h2>", '<div class="plots" id="plots">', *_plots(ds, stats), "</div>",
-            f"<script>{SCRIPT}</script>", "</body></html>"]
+            *_people_html(stats), f"<script>{SCRIPT}</script>", "</body></html>"]
     return "\n".join(out)
 
 

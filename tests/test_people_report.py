@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +104,42 @@ def test_simgen_inspect_shows_the_people_of_a_rendered_dataset(tmp_path, people_
     assert 0.8 < heights.min() and heights.max() < 2.2 and 2.5 < ages.min() and ages.max() < 81
     if mpl.available():
         assert 'id="people-plots"' in page and "People: age (years)" in page
+
+
+@pytest.mark.render
+@pytest.mark.slow  # four people rendered by the script: ~45 s on 2 cores
+def test_the_people_sheet_script_draws_each_person_with_its_age_and_height(tmp_path, people_library):
+    """scripts/people_sheet.py on 4 people: a 2x2 sheet of 96x128 tiles with a caption strip under each,
+    each tile a person on the floor (the middle of the tile differs from its sky), each caption the
+    person's drawn age and height as the script's own lines print them, the PNG well under 1 MB."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from simgen.people.model import LIBRARY_ENV
+
+    out = tmp_path / "sheet.png"
+    env = {**os.environ, LIBRARY_ENV: str(people_library)}
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "people_sheet.py"), "--count", "4", "--columns", "2",
+                           "--samples", "2", "--out", str(out)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = re.findall(r"^\s*(\d+):\s+([\d.]+) years ([\d.]+) m gender ([\d.]+) pose (\S+) skin tone (\S+)$",
+                       done.stdout, re.M)
+    assert [int(x[0]) for x in lines] == [0, 1, 2, 3]
+    for _, age, height, gender, pose, tone in lines:
+        assert 3.0 <= float(age) <= 80.0 and 0.8 < float(height) < 2.2 and 0.0 <= float(gender) <= 1.0
+        assert pose != "?" and 1 <= int(tone) <= 10
+    assert out.stat().st_size < 1 << 20
+    sheet = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert sheet.shape == (2 * (128 + 14), 2 * 96, 3)
+    for k in range(4):
+        x, y = (k % 2) * 96, (k // 2) * (128 + 14)
+        tile = sheet[y:y + 128, x:x + 96]
+        sky = tile[:8].reshape(-1, 3).mean(axis=0)
+        body = tile[40:100, 38:58].reshape(-1, 3)
+        assert (np.abs(body - sky).sum(axis=1) > 30).mean() > 0.5, f"no person in tile {k}"
+        strip = sheet[y + 128:y + 142, x:x + 96]
+        assert (strip < 128).any()  # its caption is written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 import shutil
@@ -105,6 +106,8 @@ def people_library() -> Path:
 
     env = os.environ.get(LIBRARY_ENV)
     path = Path(env) if env else Path(__file__).resolve().parents[1] / ".people"
+    require("the [people] extra (Anny, torch)", importlib.util.find_spec("anny") is not None
+            and importlib.util.find_spec("torch") is not None, "pip install -e '.[people]'")
     require("Anny's prepared model data", prepared(path) is not None, "simgen people prepare --library .people")
     return path
 

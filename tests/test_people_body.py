@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("anny")
-
-from simgen.errors import SimgenError  # noqa: E402
-from simgen.people.body import (KEYPOINT_NAMES, PARTS, REGIONS, Body, PersonParams, body,  # noqa: E402
+from simgen.errors import SimgenError
+from simgen.people.body import (KEYPOINT_NAMES, PARTS, REGIONS, Body, PersonParams, body,
                                 dressed_regions, keypoint_support, keypoint_weights)
+
+pytestmark = pytest.mark.usefixtures("people_library")  # the extra and its prepared data; imported in the tests,
+# not at collection, where every worker would pay torch's import (about 6 s of CPU)
 
 ADULT = PersonParams(phenotype={"age": 0.7, "gender": 0.2, "height": 0.6})
 CHILD = PersonParams(phenotype={"age": 0.3, "gender": 0.9, "weight": 0.3})

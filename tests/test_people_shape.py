@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("anny")
+from simgen.errors import SimgenError
+from simgen.people.shape import FIELDS, anny_age, beta_params, draw_phenotype, years
 
-from simgen.errors import SimgenError  # noqa: E402
-from simgen.people.shape import FIELDS, anny_age, beta_params, draw_phenotype, years  # noqa: E402
+pytestmark = pytest.mark.usefixtures("people_library")  # the extra and its prepared data; imported in the tests,
+# not at collection, where every worker would pay torch's import (about 6 s of CPU)
 
 
 @pytest.mark.parametrize("y, a", [(0, 0.0), (1, 0.05), (4, 0.215), (11, 0.415), (16, 0.67), (18, 0.77),

@@ -25,9 +25,10 @@ RUN = ["objects.people=[2,2]", "scene.camera_distance=[2.5,4]", "objects.count=[
 RUNS = {"tabletop": RUN, "flying": ["scene=flying", "objects.people=[2,2]", "objects.count=[3,3]",
                                      "scene.distractors=[2,2]", "frames=1", "seed=1", "render.width=128",
                                      "render.height=96", "render.samples=1"],
-        "environment": ["scene=environment", *RUN]}
+        "environment": ["scene=environment", *RUN],
+        "lying": [*RUN, "people.postures=[lying]"], "sitting": [*RUN, "people.postures=[sitting]"]}
 """Two people standing at room scale in tabletop's scene and on the floor of environment's bundled room,
-and two in the air among flying's objects."""
+two in the air among flying's objects, and two lying and two sitting on tabletop's floor (people.postures)."""
 
 
 @pytest.fixture(scope="module")

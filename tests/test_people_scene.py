@@ -5,6 +5,7 @@ own: standing on the floor, in view, clear of every other object, every other dr
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 
 import numpy as np
 import pytest
@@ -28,6 +29,12 @@ def library(people_library, monkeypatch):
 
     monkeypatch.setenv(LIBRARY_ENV, str(people_library))
     return people_library
+
+
+def _settings(tmp_path, overrides: list[str] = ()):
+    from simgen.cli.study import check_dataset
+
+    return check_dataset([*overrides, f"output.dir={tmp_path / 'out'}"])
 
 
 def _scenes(tmp_path, overrides: list[str], sequence: int = 0):
@@ -198,3 +205,111 @@ def test_asking_for_people_without_a_prepared_library_is_one_line_before_renderi
         check_dataset([f"output.dir={tmp_path / 'out'}"])  # no people: nothing of theirs is needed
     finally:
         load_model.cache_clear()
+
+
+@pytest.mark.slow  # three scenes of three people each, every pose checked for self-intersection: ~50 s
+@pytest.mark.parametrize("scene", ["tabletop", "environment"])
+def test_people_lie_and_sit_on_the_floor_clear_of_the_scene(tmp_path, library, scene):
+    """people.postures: a lying person is laid on the floor (its long axis level, facing as recorded, its
+    lowest point on the floor), a sitting one sits upright on the floor with its legs out (knees and ankles
+    at rest, hips and ankles near the floor); both clear of every other object's box, crossing themselves
+    nowhere (people.self_intersection, on), every other draw as without them."""
+    from simgen.assets.meshes import load_mesh
+    from simgen.people.body import KEYPOINT_NAMES, body
+    from simgen.people.poses import as_degrees
+    from simgen.sampling.people import FLOOR_SIT_REST, floor_of
+    from simgen.scene.meshes import PersonMesh
+
+    seen = set()
+    for sequence in range(3):
+        plain, _ = _scenes(tmp_path, [f"scene={scene}", *ROOM], sequence)
+        scenes, _ = _scenes(tmp_path, [f"scene={scene}", *ROOM, "objects.people=[3,3]",
+                                       "people.postures=[lying,sitting]"], sequence)
+        a, b = plain[0], scenes[0]
+        assert all(np.array_equal(x.mesh_to_world, y.mesh_to_world) for x, y in zip(a.objects, b.objects))
+        floor, under = floor_of(b)
+        top = floor[1, 2]
+        others = []
+        for o in b.objects[:len(a.objects)]:
+            if o.role != "ground" and o is not under:
+                v = np.asarray(load_mesh(o.mesh).vertices) @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
+                others.append((v.min(axis=0), v.max(axis=0)))
+        records = {r["instance_id"]: r for r in b.params["people"] if r["placed"]}
+        assert {r["posture"] for r in b.params["people"]} <= {"lying", "sitting"}
+        for o in (o for o in b.objects if isinstance(o.mesh, PersonMesh)):
+            r = records[o.instance_id]
+            seen.add(r["posture"])
+            assert r["pose"]["collisions"] == 0
+            R, t = o.mesh_to_world[:3, :3], o.mesh_to_world[:3, 3]
+            bd = body(o.mesh.params, library)
+            v = bd.vertices @ R.T + t
+            assert abs(v[:, 2].min() - top) < 1e-9  # its lowest point on the floor, nothing below it
+            lo, hi = v.min(axis=0), v.max(axis=0)
+            assert not any(np.all(lo < h) and np.all(l < hi) for l, h in others), "a person overlaps an object"
+            others.append((lo, hi))
+            kp = dict(zip(KEYPOINT_NAMES, bd.keypoints @ R.T + t))
+            if r["posture"] == "lying":
+                assert r["pose"]["name"] == "lie" and abs((R @ [0, 0, 1])[2]) < 1e-12  # laid level
+                down = {"up": [0, 1, 0], "down": [0, -1, 0], "left": [1, 0, 0], "right": [-1, 0, 0]}[r["facing"]]  # back, front, sides
+                np.testing.assert_allclose(R @ down, [0, 0, -1], atol=1e-12)  # that side of it faces the floor
+                assert np.ptp(v[:, 2]) < 0.6 * r["height"]  # flat, not standing
+            else:
+                np.testing.assert_allclose(R @ [0, 0, 1], [0, 0, 1], atol=1e-12)  # upright
+                assert r["pose"]["name"] == "sit" and r["pose"]["legs_out"]
+                assert not set(as_degrees(o.mesh.params.pose)) & set(FLOOR_SIT_REST)
+                hips = (kp["left_hip"][2] + kp["right_hip"][2]) / 2 - top
+                ankles = (kp["left_ankle"][2] + kp["right_ankle"][2]) / 2 - top
+                assert ankles < 0.3 and hips < 0.3 and kp["nose"][2] - top > hips + 0.25  # on the floor, upright
+    assert seen == {"lying", "sitting"}
+
+
+@pytest.mark.render
+@pytest.mark.slow  # Bullet settles the scene twice in Blender
+def test_with_physics_placement_people_are_static_colliders_nothing_settles_inside(tmp_path, library):
+    """scene.placement=physics: each person is a static collider of the settle (its triangles, where it
+    lies): an object dropped over a lying person's middle comes to rest with no point of it inside the
+    body (on it, or glanced off it), and without the person as a collider it falls into the body."""
+    import trimesh
+
+    from simgen.assets.meshes import load_mesh
+    from simgen.blender import BlenderBackend
+    from simgen.scene.data import Physics
+    from simgen.scene.meshes import PersonMesh
+
+    scenes, _ = _scenes(tmp_path, [*ROOM, "scene.placement=physics", "scene.physics.supports=[ground]",
+                                   "objects.count=[1,1]", "objects.people=[1,1]", "people.postures=[lying]",
+                                   "people.self_intersection=false", "render.device=cpu"])
+    scene = scenes[0]
+    person = next(o for o in scene.objects if isinstance(o.mesh, PersonMesh))
+    assert isinstance(scene.physics, Physics)
+    assert any(ref == person.mesh and np.array_equal(pose, person.mesh_to_world) for ref, pose in scene.physics.static)
+    v = np.asarray(load_mesh(person.mesh).vertices) @ person.mesh_to_world[:3, :3].T + person.mesh_to_world[:3, 3]
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    (body,) = scene.physics.bodies
+    box = next(o for o in scene.objects if o.instance_id == body.instance_id)
+    middle = (lo + hi) / 2
+    drop = box.mesh_to_world.copy()
+    drop[:3, 3] = [middle[0], middle[1], hi[2] + 0.3]
+    dropped = dataclasses.replace(scene, objects=[dataclasses.replace(o, mesh_to_world=drop) if o is box else o
+                                                  for o in scene.objects])
+    without = dataclasses.replace(dropped, physics=dataclasses.replace(
+        scene.physics, static=tuple(s for s in scene.physics.static if s[0] != person.mesh)))
+    backend = BlenderBackend(_settings(tmp_path).render)
+    try:
+        on, report = backend.settle(dropped)
+        through, _ = backend.settle(without)
+    finally:
+        backend.close()
+    cube = load_mesh(box.mesh)
+    inside = trimesh.Trimesh(np.asarray(load_mesh(person.mesh).vertices), np.asarray(load_mesh(person.mesh).faces),
+                             process=False).apply_transform(person.mesh_to_world)
+    assert inside.is_watertight  # so that containment is parity of a ray's crossings
+
+    def points_inside(pose):  # the settled box's corners, edge midpoints and face centres inside the person
+        mesh = cube.copy().apply_transform(pose)
+        pts = np.concatenate([mesh.vertices, mesh.triangles_center, mesh.vertices[mesh.edges_unique].mean(axis=1)])
+        return int(inside.contains(pts).sum())
+
+    assert report["at_rest"]
+    assert points_inside(through[box.instance_id]) > 0  # no person in the way: the box falls into the body
+    assert points_inside(on[box.instance_id]) == 0  # a static collider: it comes to rest on or beside it

@@ -18,6 +18,10 @@ STANDING_POSES = ("A", "T", "stand", "walk_contact_l", "walk_passing_l", "walk_c
 """The named poses (assets/people/poses.yaml) a person standing on a floor may take: every one but those
 that need a seat or lie down (sit, lie: postures of their own)."""
 
+POSTURES = ("standing", "lying", "sitting")
+"""How a person on a floor is: standing (people.poses), lying (the lie pose, the body laid on the floor
+facing up, down or to a side) or sitting (the sit pose on the floor, legs out)."""
+
 DRESS = ("long", "short")
 """Sleeves and trouser legs: long, or short (lower arms / lower legs are skin)."""
 
@@ -43,6 +47,11 @@ class PeopleConfig:
     """The named poses (assets/people/poses.yaml) a standing person takes, drawn uniformly, each with
     its joints jittered within their limits (sit and lie are not among them: they need a seat or the
     floor)."""
+    postures: list[str] = setting(["standing"], choices=POSTURES, example="[standing,standing,lying,sitting]")
+    """Each person's posture, drawn uniformly from this list (name one twice to draw it twice as often):
+    standing (one of people.poses, on its feet), lying (the lie pose, laid on the floor facing up, down
+    or to its left or right, drawn uniformly) or sitting (the sit pose on the floor, its legs stretched
+    out; simgen does not seat people on chairs yet). In flying's air each takes its pose, turned at random."""
     sleeves: list[str] = setting(list(DRESS), choices=DRESS, example="[long]")
     """Each person's sleeves, drawn uniformly from these: long, or short (the lower arms are skin)."""
     legs: list[str] = setting(list(DRESS), choices=DRESS, example="[long]")

@@ -6,13 +6,15 @@ Everything is drawn from the people stream (:data:`PEOPLE_STREAM`), so people ch
 the scene: objects.people=[0,0] (the default) draws nothing at all. The people group
 (:class:`simgen.config.people.PeopleConfig`) says who they are. Per person, in turn: its phenotype
 (:func:`simgen.people.shape.draw_phenotype`: people.age_years, people.gender, the spreads; Anny's
-WHO-calibrated builds), its pose (one of people.poses, jittered within the joint limits: with
+WHO-calibrated builds), its posture (people.postures: standing; lying, laid on the floor by :func:`laid`;
+sitting on the floor, :func:`draw_floor_sit`), its pose (one of people.poses, jittered within the joint limits: with
 people.self_intersection :func:`simgen.people.poses.draw_free_pose`, redrawn or repaired until it crosses
 itself nowhere; else :func:`simgen.people.poses.draw_named_pose`), its sleeves and legs (people.sleeves,
 people.legs), its look (:func:`draw_look`: a skin tone and a material for each piece of clothing) and its
 place (:func:`stand`). ``params["people"]`` holds a record a person with every draw. Bodies are made from
 people.library (None: $SIMGEN_PEOPLE_LIBRARY, else the default library), which each PersonMesh carries,
-so every process that builds the body (the renderer, the keypoint labels) reads the same library.
+so every process that builds the body (the renderer, the keypoint labels) reads the same library. With
+scene.placement=physics each person is a static collider of the settle (:func:`_with_colliders`).
 """
 
 from __future__ import annotations
@@ -284,6 +286,52 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
 
 
+POSTURE_POSES = {"lying": "lie", "sitting": "sit"}
+"""The named pose (assets/people/poses.yaml) of each posture but standing (people.poses)."""
+
+FACINGS = {"up": 0.0, "down": 180.0, "left": 90.0, "right": -90.0}
+"""How a lying person is laid on the floor, drawn uniformly: on its back (its front, the body frame's -Y,
+facing up), on its front, on its left side or on its right side: the turn (degrees) about its own long
+axis (the body frame's +Z) before it is laid down (:func:`laid`)."""
+
+LAY_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+"""A turn of -90 degrees about the body frame's X (its left): its head (+Z) to +Y, its front (-Y) up."""
+
+FLOOR_SIT_REST = ("lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R")
+"""The bones a person sitting on the floor keeps at rest: the sit pose's knees and ankles straightened,
+its legs stretched out in front (the sit pose's bent knees need a seat)."""
+
+
+def laid(vertices: np.ndarray, facing: str) -> np.ndarray:
+    """(4, 4): a body (``vertices`` in its body frame) turned about its long axis for ``facing``
+    (:data:`FACINGS`), laid down (:data:`LAY_DOWN`) and moved so its lowest point is at z = 0 and its box's
+    middle on the vertical axis, as :func:`stand` takes a standing body (soles at z = 0)."""
+    turn = LAY_DOWN @ rot_z(np.radians(FACINGS[facing]))[:3, :3]
+    w = vertices @ turn.T
+    lo, hi = w.min(axis=0), w.max(axis=0)
+    return rigid(turn, [-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+
+
+def draw_floor_sit(rng: np.random.Generator, phenotype, check: bool, library=None) -> tuple[tuple, dict]:
+    """A pose for sitting on the floor and its record: the sit pose drawn (:func:`draw_named_pose`) with
+    the bones of :data:`FLOOR_SIT_REST` at rest (the legs out in front). With ``check`` (people.self_intersection)
+    redrawn while the body crosses itself (Anny's test), up to :data:`simgen.people.poses.TRIES` draws; if every
+    draw crosses, the arms are put at rest too (the record counts what is left)."""
+    from simgen.people.poses import TRIES, draw_named_pose, self_intersections
+
+    for draw in range(1, (TRIES if check else 1) + 1):
+        name, pose = draw_named_pose(rng, names=(POSTURE_POSES["sitting"],))
+        pose = tuple((b, r) for b, r in pose if b not in FLOOR_SIT_REST)
+        if not check:
+            return pose, {"name": name, "legs_out": True}
+        left = self_intersections(pose, phenotype, library=library)
+        if left == 0:
+            return pose, {"name": name, "legs_out": True, "draws": draw, "repaired": False, "collisions": 0}
+    pose = tuple((b, r) for b, r in pose if not b.startswith(("upperarm", "lowerarm")))
+    left = self_intersections(pose, phenotype, library=library)
+    return pose, {"name": name, "legs_out": True, "draws": TRIES, "repaired": True, "collisions": left}
+
+
 def _choice(rng: np.random.Generator, options) -> str:
     """One of ``options`` drawn uniformly; a single one is taken without a draw."""
     return str(options[0]) if len(options) == 1 else str(options[int(rng.integers(len(options)))])
@@ -328,13 +376,19 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     next_id = max((x.instance_id for x in first.objects), default=0) + 1
     for k in range(count):
         phenotype = draw_phenotype(rng, p.age_years, p.gender, p.height_spread, p.weight_spread)
-        if p.self_intersection:
-            free = draw_free_pose(rng, phenotype, names=p.poses, library=p.library)
-            pose, pose_record = free.pose, {"name": free.name, "draws": free.draws, "repaired": free.repaired,
-                                            "collisions": free.collisions}
+        posture = _choice(rng, p.postures)
+        if posture == "sitting" and not air:
+            pose, pose_record = draw_floor_sit(rng, phenotype, p.self_intersection, p.library)
         else:
-            name, pose = draw_named_pose(rng, names=p.poses)
-            pose_record = {"name": name}
+            names = p.poses if posture == "standing" else (POSTURE_POSES[posture],)
+            if p.self_intersection:
+                free = draw_free_pose(rng, phenotype, names=names, library=p.library)
+                pose, pose_record = free.pose, {"name": free.name, "draws": free.draws, "repaired": free.repaired,
+                                                "collisions": free.collisions}
+            else:
+                name, pose = draw_named_pose(rng, names=names)
+                pose_record = {"name": name}
+        facing = _choice(rng, tuple(FACINGS)) if posture == "lying" and not air else None
         params = PersonParams(phenotype=phenotype, pose=pose)
         sleeves, legs = (_choice(rng, c) for c in (p.sleeves, p.legs))
         look, look_record = draw_look(settings.materials, rng)
@@ -344,10 +398,14 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
         if air:
             placed = fly(hull, first, boxes, rng, getattr(settings.scene, "depth", AIR_DEPTH))
         else:
-            placed = stand(hull, first, floor, boxes, rng,
+            base = None if facing is None else laid(hull, facing)  # lying: turned onto the floor first
+            placed = stand(hull if base is None else hull @ base[:3, :3].T + base[:3, 3], first, floor, boxes, rng,
                            [np.array(r["seen"]) for r in records if r["placed"]])
-        record = {"key": mesh.stem, "params": params.to_json(), "pose": pose_record, "sleeves": sleeves,
-                  "legs": legs, "look": look_record, "height": float(np.ptp(b.vertices[:, 2]))}
+            if placed is not None and base is not None:
+                placed = (placed[0] @ base, placed[1])
+        record = {"key": mesh.stem, "params": params.to_json(), "posture": posture, "pose": pose_record,
+                  **({"facing": facing} if facing else {}), "sleeves": sleeves, "legs": legs,
+                  "look": look_record, "height": float(np.ptp(b.vertices[:, 2]))}
         if placed is None and warn:
             log.warning("person %d of %d found no place in view and clear of the scene's objects "
                         "after %d tries: left out (params.people records it)", k + 1, count, MAX_TRIES)
@@ -365,8 +423,17 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
                                  category_id=category, material=sample_material(settings.materials, rng),
                                  role="object"))
         next_id += 1
-    return [dataclasses.replace(s, objects=[*s.objects, *added], params={**s.params, "people": records})
-            for s in scenes]
+    return [dataclasses.replace(s, objects=[*s.objects, *added], params={**s.params, "people": records},
+                                physics=_with_colliders(s.physics, added)) for s in scenes]
+
+
+def _with_colliders(physics, people: list[SceneObject]):
+    """``physics`` (scene.placement=physics's settle, or None) with each person a static collider (its
+    triangles, where it stands), so that an object that settles (falls, rolls off the table) rests on or
+    against a person and never inside one."""
+    if physics is None or not people:
+        return physics
+    return dataclasses.replace(physics, static=(*physics.static, *((o.mesh, o.mesh_to_world) for o in people)))
 
 
 def check_people(recipe, settings, catalog, first_sequence: int, sample: int) -> None:

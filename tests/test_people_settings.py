@@ -4,6 +4,8 @@ and legs) and the library every body of a run is made from."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -202,7 +204,8 @@ def test_people_in_scenes_never_cross_themselves_even_from_a_read_only_library(t
         import warp
 
         fallback = tmp_path / "home" / ".cache" / "simgen" / "warp"
-        assert fallback.is_dir() and warp.config.kernel_cache_dir == str(fallback)  # the kernel's cache is there
+        used = Path(warp.config.kernel_cache_dir)  # warp adds its version's folder once it has started
+        assert fallback.is_dir() and fallback in (used, *used.parents)  # the kernel's cache is there
         records = scenes[0].params["people"]
         assert len(records) == 4
         for r in records:

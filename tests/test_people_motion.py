@@ -1,5 +1,10 @@
-"""People who move through a sequence (issue 77 item 3; simgen.sampling.people_motion): drawn on a
-stream of their own (still, the default, changes nothing), never walking into an object."""
+"""People who move through a sequence (people.motion, issue 77 item 3; simgen.sampling.people_motion):
+drawn on a stream of their own (still, the default, changes nothing), each step's body the motion's pose
+with the feet on the floor, moved along the way it faces, never into an object; then a rendered walk of
+4 steps whose labels are checked as every surface that bends is (tests/groundtruth.py, no Blender):
+ids and depth against a ray cast of each step's models/ file, that file equal to the body made again
+from the step's record alone, and the flow (forward and backward) and point tracks against each hit
+point's barycentric mix of its triangle's vertices in the other step's file."""
 
 from __future__ import annotations
 
@@ -9,7 +14,13 @@ import numpy as np
 import pytest
 import trimesh
 
+from conftest import simgen_cli
+from groundtruth import bending_flow_errors, intersect, raycast_frame, ridden_track, surface_hits, uniform_neighbourhood
+
 SCENE = ["objects.people=[1,1]", "scene.camera_distance=[2.5,4]", "objects.count=[2,2]", "seed=3"]
+RUN = [*SCENE, "people.motion=[walk]", "sequence.length=4", "frames=4", "render.width=128", "render.height=96",
+       "render.samples=1", "output.labels=[tracks]"]
+"""A person walking through 4 steps among tabletop's objects at room scale."""
 
 
 @pytest.fixture
@@ -35,6 +46,68 @@ def _world(o) -> np.ndarray:
 
     v = np.asarray(load_mesh(o.mesh).vertices, float)
     return v @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
+
+
+def test_people_hold_still_by_default_and_motion_changes_no_other_draw(library_env, tmp_path):
+    """people.motion=[still] (the default) is the scene as before: the person's mesh a still body, its
+    record without a motion. [walk]: the same scene (objects, camera, the person's look and place at
+    the first step's start), the person a surface that bends, a mesh a step."""
+    from simgen.scene.meshes import PersonMesh, deforms
+
+    base = [*SCENE, "sequence.length=3"]
+    still = _scenes(base, tmp_path)
+    same = _scenes([*base, "people.motion=[still]"], tmp_path)
+    walk = _scenes([*base, "people.motion=[walk]"], tmp_path)
+    for a, b, c in zip(still, same, walk):
+        assert [o.mesh for o in a.objects] == [o.mesh for o in b.objects]
+        assert a.params == b.params and "motion" not in a.params["people"][0]
+        assert [o.name for o in a.objects] == [o.name for o in c.objects]
+        for x, y in zip(a.objects, c.objects):
+            if isinstance(x.mesh, PersonMesh):
+                assert not deforms(x.mesh) and deforms(y.mesh) and y.mesh.look == x.mesh.look
+                assert y.mesh.params.phenotype == x.mesh.params.phenotype and y.mesh.params.pose != x.mesh.params.pose
+            else:
+                assert x.mesh == y.mesh and np.array_equal(x.mesh_to_world, y.mesh_to_world)
+        assert a.camera.world_to_camera.tolist() == c.camera.world_to_camera.tolist()
+    assert [o.mesh.step for x in walk for o in x.objects if isinstance(o.mesh, PersonMesh)] == [0, 1, 2]
+
+
+def test_a_walker_advances_the_way_it_faces_with_its_feet_on_the_floor(library_env, tmp_path):
+    """Each step's record makes that step's body (params, mesh_to_world); the pelvis moves straight along
+    the way the person faces (the body frame's -Y) at the drawn speed, 1/24 s a step; the soles are on
+    the floor (z = 0) at every step; its box overlaps no object's at any step."""
+    from simgen.people.body import PersonParams
+    from simgen.sampling.people_motion import STEPS_PER_SECOND
+    from simgen.scene.meshes import PersonMesh
+
+    walked = 0
+    for sequence in range(3):
+        scenes = _scenes([*SCENE, "people.motion=[walk]", "sequence.length=4"], tmp_path, sequence)
+        people = [next(o for o in s.objects if isinstance(o.mesh, PersonMesh)) for s in scenes]
+        records = [s.params["people"][0] for s in scenes]
+        motion = records[0]["motion"]
+        if "held_by" in motion:
+            continue
+        assert motion["kind"] == "walk" and 0.5 < motion["speed_m_s"] < 2.0
+        for o, r in zip(people, records):
+            assert PersonParams.from_json(r["params"]) == o.mesh.params and r["key"] == o.mesh.stem
+            np.testing.assert_array_equal(np.array(r["mesh_to_world"]), o.mesh_to_world)
+            w = _world(o)
+            assert abs(w[:, 2].min()) < 1e-9  # the soles on the tabletop's floor, at every step
+            box = np.stack([w.min(0), w.max(0)])
+            for x in scenes[o.mesh.step].objects:
+                if x is not o and x.role != "ground":
+                    v = _world(x)
+                    assert not (np.all(box[0] < v.max(0)) and np.all(v.min(0) < box[1])), (x.name, o.mesh.step)
+        moved = len(scenes) - 1 if "stopped_at_step" not in motion else motion["stopped_at_step"]
+        start = people[0].mesh_to_world
+        facing = start[:3, :3] @ [0.0, -1.0, 0.0]
+        for k, o in enumerate(people):
+            np.testing.assert_allclose(o.mesh_to_world[:3, :3], start[:3, :3], atol=1e-12)  # no turn
+            d = o.mesh_to_world[:3, 3] - start[:3, 3]
+            np.testing.assert_allclose(d, facing * motion["speed_m_s"] * min(k, moved) / STEPS_PER_SECOND, atol=1e-9)
+        walked += moved > 0
+    assert walked, "no walker moved in 3 sequences: nothing tested"
 
 
 def test_a_walker_hemmed_in_stops_before_it_meets_a_wall(library_env, tmp_path):
@@ -86,15 +159,6 @@ def test_a_walker_hemmed_in_stops_before_it_meets_a_wall(library_env, tmp_path):
                for o in last)
 
 
-def test_an_unknown_motion_is_one_line(tmp_path):
-    from simgen.errors import SimgenError
-    from simgen.sampling.people_motion import check_kinds
-
-    with pytest.raises(SimgenError) as e:
-        check_kinds(["walk", "run"])
-    assert "\n" not in str(e.value) and "'run'" in str(e.value) and "walk" in str(e.value)
-
-
 def test_people_hold_still_unless_told_and_nothing_is_drawn(library_env, tmp_path):
     """Without people.motion (or with still alone) and in a single frame, with_motion gives the steps as
     they are and draws nothing: a sequence with people renders as before."""
@@ -109,3 +173,155 @@ def test_people_hold_still_unless_told_and_nothing_is_drawn(library_env, tmp_pat
     assert with_motion(scenes, settings, rng, kinds=("still",)) is scenes
     assert with_motion(scenes[:1], settings, rng, kinds=("walk",)) == scenes[:1]
     assert rng.bit_generator.state == state
+
+
+def test_an_unknown_motion_is_one_line(tmp_path):
+    from simgen.config.people import MOTIONS
+    from simgen.errors import SimgenError
+    from simgen.sampling.people_motion import KINDS, check_kinds
+
+    assert MOTIONS == KINDS  # the setting offers every kind there is
+
+    with pytest.raises(SimgenError) as e:
+        check_kinds(["walk", "run"])
+    assert "\n" not in str(e.value) and "'run'" in str(e.value) and "walk" in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def walking(tmp_path_factory, people_library) -> Path:
+    import os
+
+    from simgen.people.model import LIBRARY_ENV
+
+    out = tmp_path_factory.mktemp("walking") / "out"
+    old = os.environ.get(LIBRARY_ENV)
+    os.environ[LIBRARY_ENV] = str(people_library)
+    try:
+        r = simgen_cli(*RUN, f"output.dir={out}", cwd=out.parent)
+    finally:
+        if old is None:
+            os.environ.pop(LIBRARY_ENV)
+        else:
+            os.environ[LIBRARY_ENV] = old
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def _person(meta: dict) -> dict:
+    [o] = [o for o in meta["objects"] if o["name"].startswith("person_")]
+    return o
+
+
+def _world_triangles(root: Path, meta: dict) -> np.ndarray:
+    """Every triangle of ``meta``'s frame in the world, from its models/ files."""
+    return np.concatenate([trimesh.load(root / o["mesh"], force="mesh", process=False).apply_transform(
+        np.array(o["mesh_to_world"])).triangles for o in meta["objects"]])
+
+
+def _seen(meta: dict, points: np.ndarray, triangles: np.ndarray, depth: np.ndarray):
+    """Per world point, seen from ``meta``'s camera: whether a ray cast sees it (inside the image,
+    nothing of ``triangles`` before it), and whether it lies by an occlusion edge: of the four pixel
+    centres around it (``depth``: the frame's ray-cast planar depth) some, not all, see a surface before
+    it and more than 3 pixels' width away from it (there the frame's depth, which simgen decides by,
+    cannot tell)."""
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    uv = (cam @ K.T)[:, :2] / cam[:, 2:]
+    eye = -w2c[:3, :3].T @ w2c[:3, 3]
+    t, _ = intersect(eye, points - eye, triangles)
+    h, w = depth.shape
+    inside = (uv[:, 0] >= -0.5) & (uv[:, 0] < w - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] < h - 0.5)
+    before = []
+    for du in (0, 1):
+        for dv in (0, 1):
+            u = np.clip(np.floor(uv[:, 0]).astype(int) + du, 0, w - 1)
+            v = np.clip(np.floor(uv[:, 1]).astype(int) + dv, 0, h - 1)
+            z = depth[v, u]
+            hit = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones(len(u))], 1) * \
+                np.where(np.isfinite(z), z, 0.0)[:, None]
+            away = np.linalg.norm(hit - cam, axis=1) > 3 * cam[:, 2] / K[0, 0]
+            before.append((z < cam[:, 2] * (1 - 1e-3)) & away)
+    before = np.stack(before, 1)
+    return inside & (t >= 1 - 1e-3), before.any(1) & ~before.all(1)
+
+
+PAIRS = ((0, 1, "forward"), (1, 2, "forward"), (2, 3, "forward"), (1, 0, "backward"), (3, 2, "backward"))
+
+
+@pytest.mark.render
+@pytest.mark.slow  # a 4-step render of a 13,718-vertex body and ray casts of it: ~60 s on 2 cores
+def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walking, people_library):
+    """The walker's ids, depth, flow (forward and backward) and tracks at each step against its models/
+    files, each the body its step's record makes. The flow's validity and the tracks' visibility are
+    simgen's rule on the frame's depth, checked against a ray cast of each point (its triangle's mix in
+    the other step) away from occlusion edges (there the frame's depth cannot tell, as
+    simgen.labels.tracks says): what simgen calls seen, the ray cast sees (99.5 % of flow vectors, 99 %
+    of track points); what the ray cast sees, simgen calls seen but for 5 % (the depth rule's tolerance on
+    a limb's curve, a few pixels wide at 128x96, marks some hidden)."""
+    from simgen.io.dataset.layout import read_frame
+    from simgen.io.files import read_png
+    from simgen.people.body import PersonParams, body
+
+    frames = [read_frame(walking, i) for i in range(4)]
+    metas = [f["meta"] for f in frames]
+    people = [_person(m) for m in metas]
+    iid = people[0]["instance_id"]
+    records = [next(r for r in m["params"]["people"] if r.get("instance_id") == iid) for m in metas]
+    assert all(o["deforms"] is True and o["instance_id"] == iid for o in people)
+    assert records[0]["motion"]["kind"] == "walk" and "stopped_at_step" not in records[0]["motion"]
+    assert len({o["mesh"] for o in people}) == 4  # a models/ file a step
+    bodies = []
+    for o, r in zip(people, records):  # each step's file is the body its record makes (a second path)
+        m = trimesh.load(walking / o["mesh"], force="mesh", process=False).apply_transform(np.array(o["mesh_to_world"]))
+        b = body(PersonParams.from_json(r["params"]), people_library)
+        twin = np.asarray(b.vertices) @ np.array(r["mesh_to_world"])[:3, :3].T + np.array(r["mesh_to_world"])[:3, 3]
+        assert np.abs(m.vertices - twin).max() < 1e-6  # the PLY's float32
+        np.testing.assert_array_equal(m.faces, b.faces)
+        assert r["mesh_to_world"] == o["mesh_to_world"]
+        bodies.append(m)
+    assert np.abs(bodies[3].vertices - bodies[0].vertices).max() > 0.05, "the walker hardly moved"
+    truths = [raycast_frame(walking, i) for i in range(4)]
+    for f, truth in zip(frames, truths):  # ids and depth: the render against a ray cast of the step's meshes
+        interior = uniform_neighbourhood(truth["instance"])
+        mine = interior & (truth["instance"] == iid)
+        assert mine.sum() > 100, "the walker barely in view"
+        assert (f["instance"].astype(np.int64)[mine] == iid).all()
+        assert np.abs(f["depth"][mine].astype(np.float64) / truth["depth"][mine] - 1).max() < 1e-4
+        assert (f["instance"].astype(np.int64)[interior] == truth["instance"][interior]).mean() > 0.999
+    for e in bending_flow_errors(walking, metas, bodies, [f["instance"] for f in frames], iid, PAIRS):
+        assert e["valid"] > 500 and e["motion"] > 0.5, e
+        assert e["epe"] < 0.01, e
+    triangles = [_world_triangles(walking, m) for m in metas]
+    for k, other, direction in PAIRS:  # validity: a ray cast of each walker pixel's point in the other step
+        _, tri, bary = surface_hits(metas[k], bodies[k])
+        on = np.flatnonzero((tri >= 0) & (frames[k]["instance"].ravel() == iid))
+        points = np.einsum("nk,nkj->nj", bary[on], bodies[other].vertices[bodies[other].faces[tri[on]]])
+        seen, edge = _seen(metas[other], points, triangles[other], truths[other]["depth"])
+        valid = (read_png(walking / f"flow_{direction}_valid" / f"{k:06d}.png") > 0).ravel()[on]
+        seen, valid = seen[~edge], valid[~edge]
+        assert valid.sum() > 500 and 0.05 < seen.mean() < 1, (k, other, direction)
+        assert seen[valid].mean() >= 0.995, (k, other, direction)  # a valid vector's point is seen there
+        assert valid[seen].mean() >= 0.95, (k, other, direction)  # a seen one valid (the depth rule on limbs)
+    tracks = np.load(walking / "tracks" / "000000.npz")
+    mine = np.flatnonzero(tracks["instance_id"] == iid)
+    assert len(mine) >= 20 and (tracks["triangle"][mine] >= 0).all()
+    worst, rows = 0.0, []  # rows: (step, the point in the world, the ray cast's verdict, simgen's)
+    for n in mine:  # each rides its triangle in the step files, visible where a ray cast sees it
+        ridden = ridden_track(metas, bodies, int(tracks["query_step"][n]), tracks["query_uv"][n])
+        tri, bary = int(tracks["triangle"][n]), np.asarray(tracks["barycentric"][n], float)
+        for step, (uv, verdict) in enumerate(ridden):
+            worst = max(worst, float(np.abs(uv - tracks["uv"][n, step]).max()))
+            if verdict is not None:  # (None: seen at a grazing angle, where simgen decides by the depth)
+                rows.append((step, bary @ bodies[step].vertices[bodies[step].faces[tri]], verdict,
+                             bool(tracks["visible"][n, step])))
+    assert worst < 0.01, worst
+    checked = wrong = missed = 0
+    for step in range(4):  # away from occlusion edges
+        mine = [r for r in rows if r[0] == step]
+        edge = _seen(metas[step], np.array([r[1] for r in mine]), triangles[step], truths[step]["depth"])[1]
+        for (_, _, verdict, visible), by_edge in zip(mine, edge):
+            if not by_edge:
+                checked += 1
+                wrong += visible and not verdict
+                missed += verdict and not visible
+    assert checked > 100 and wrong <= 0.01 * checked and missed <= 0.05 * checked, (checked, wrong, missed)

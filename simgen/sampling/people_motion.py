@@ -155,9 +155,7 @@ def with_motion(scenes: list[Scene], settings, rng: np.random.Generator, kinds=N
     """``scenes`` (a sequence's steps) with each person placed by with_people doing what is drawn for it
     from ``kinds`` (default: ``settings.people.motion``; the module docstring says how). A single
     frame, no people or only ``still`` allowed: ``scenes`` as they are, nothing drawn."""
-    if kinds is None:
-        kinds = getattr(getattr(settings, "people", None), "motion", ("still",))
-    kinds = check_kinds(kinds)
+    kinds = check_kinds(settings.people.motion if kinds is None else kinds)
     if settings.sequence.length <= 1 or len(scenes) <= 1 or kinds == ("still",):
         return scenes
     records = scenes[0].params.get("people") or []

@@ -112,6 +112,28 @@ def people_library() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def warp_cache(tmp_path_factory):
+    """``$SIMGEN_WARP_CACHE`` in pytest's temporary folder for a test module: the compiled kernel of
+    people's self-intersection check (people.self_intersection, on by default), never written into
+    the (shared, maybe read-only) people library."""
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("warp")
+    mp.setenv("SIMGEN_WARP_CACHE", str(path))
+    yield path
+    mp.undo()
+
+
+@pytest.fixture
+def library(people_library, monkeypatch) -> Path:
+    """The prepared people library (:func:`people_library`), also as ``$SIMGEN_PEOPLE_LIBRARY`` for the
+    test's runs."""
+    from simgen.people.model import LIBRARY_ENV
+
+    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
+    return people_library
+
+
 OWN_NAMES = re.compile(r"^\.?simgen[-_]")
 """simgen's names in /dev/shm and the temp folder: the scratch folders of the runs
 (``simgen-PID-*``, simgen.io.scratch), and the temporary files and folders of the commands, the

@@ -17,13 +17,7 @@ ADULT = (("age", 2 / 3), ("gender", 0.5))
 HEAVY = (("age", 2 / 3), ("muscle", 1.0), ("weight", 1.0))  # arms down beside this body cross its chest
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _warp_cache(tmp_path_factory):
-    """warp's kernel cache in pytest's temporary folder, not the (shared, maybe read-only) library."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SIMGEN_WARP_CACHE", str(tmp_path_factory.mktemp("warp")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("warp_cache")  # conftest: warp's kernel compiled into a temporary folder
 
 
 # -- data ------------------------------------------------------------------------------------------------

@@ -12,21 +12,7 @@ import pytest
 ROOM = ["scene.camera_distance=[2.5,4]"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _warp_cache(tmp_path_factory):
-    """warp's kernel cache (people.self_intersection) in pytest's temporary folder, not the library."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SIMGEN_WARP_CACHE", str(tmp_path_factory.mktemp("warp")))
-    yield
-    mp.undo()
-
-
-@pytest.fixture
-def library(people_library, monkeypatch):
-    from simgen.people.model import LIBRARY_ENV
-
-    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
-    return people_library
+pytestmark = pytest.mark.usefixtures("warp_cache")  # conftest: warp's kernel compiled into a temporary folder
 
 
 def _forget_bodies():

@@ -325,3 +325,41 @@ def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walk
                 wrong += visible and not verdict
                 missed += verdict and not visible
     assert checked > 100 and wrong <= 0.01 * checked and missed <= 0.05 * checked, (checked, wrong, missed)
+
+
+@pytest.mark.render
+def test_the_renderer_moves_one_mesh_and_keeps_its_materials_through_a_persons_steps(library_env, tmp_path):
+    """A moving person's steps are one Blender mesh whose vertices move to each step's body (in the body's
+    vertex order) and one set of materials; both go once no scene holds the person."""
+    import bpy
+
+    from simgen.blender.datablocks import Datablocks, person_slots
+    from simgen.config.materials import MaterialsConfig
+    from simgen.people.body import PersonParams, body
+    from simgen.people.motion import Motion, pose_at
+    from simgen.sampling.people import draw_look
+    from simgen.scene.meshes import PersonMesh
+
+    look, _ = draw_look(MaterialsConfig(), np.random.default_rng(0))
+    shape = {"age": 0.7}
+    steps = [PersonMesh(PersonParams(phenotype=shape, pose=pose_at(Motion("walk"), k / 24).pose), look, step=k)
+             for k in range(3)]
+    blocks = Datablocks(None, tmp_path)
+    try:
+        meshes, materials = [], []
+        for ref in steps:
+            me = blocks.mesh(ref)
+            v = np.empty(len(me.vertices) * 3, np.float32)
+            me.vertices.foreach_get("co", v)
+            np.testing.assert_allclose(v.reshape(-1, 3), body(ref.params).vertices, atol=1e-6)  # float32
+            meshes.append(me.name)
+            materials.append([blocks.own_material(ref, k).name for k in range(len(person_slots(ref)[0]))])
+        assert len(set(meshes)) == 1 and all(m == materials[0] for m in materials)
+        assert len(blocks.surfaces) == 1 and not any(isinstance(k[0], PersonMesh) for k in blocks.own)
+        blocks.drop_generated({steps[-1]})
+        assert meshes[0] in bpy.data.meshes and all(n in bpy.data.materials for n in materials[0])
+        blocks.drop_generated(set())
+        assert meshes[0] not in bpy.data.meshes and not any(n in bpy.data.materials for n in materials[0])
+        assert not blocks.own and not blocks.surfaces
+    finally:
+        blocks.close()

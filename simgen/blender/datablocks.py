@@ -307,10 +307,11 @@ class Datablocks:
                     and r not in keep]:
             if self.meshes[ref].users == 0:  # one an object of the last frame still uses goes at the next build
                 bpy.data.meshes.remove(self.meshes.pop(ref))
-        for key in [k for k in self.own if isinstance(k[0], PersonMesh) and k[0] not in keep]:
-            if self.own[key].users == 0:  # a person's clothes, drawn anew for each person
-                bpy.data.materials.remove(self.own.pop(key))
         held = {surface(r) for r in keep if deforms(r)}
+        for key in [k for k in self.own if isinstance(k[0], PersonMesh) and k[0] not in keep
+                    or isinstance(k[0], tuple) and k[0][:1] == ("person",) and k[0] not in held]:
+            if self.own[key].users == 0:  # a person's clothes (a moving one's, by its surface), drawn anew for each
+                bpy.data.materials.remove(self.own.pop(key))
         for key in [k for k in self.surfaces if k not in held]:
             pool = self.surfaces[key]
             for me, at in [(me, at) for me, at in pool if me.users == 0]:
@@ -366,7 +367,9 @@ class Datablocks:
                 base = self.mesh(path).materials[slot] or self.plain_material()
                 self.own[key] = jittered(base, f"{path.file.stem}:{base.name}")
             return self.own[key]
-        mat = self.own.get((path, slot))
+        # a person who moves keeps its materials from step to step (its surface's, as its one mesh)
+        key = (surface(path), slot) if isinstance(path, PersonMesh) and deforms(path) else (path, slot)
+        mat = self.own.get(key)
         if mat is None and isinstance(path, PersonMesh):  # its region's material, with its body part's pass index
             from simgen.assets.parts import body_part_pass
             from simgen.people.body import PARTS
@@ -376,7 +379,7 @@ class Datablocks:
             mat = own_material(f"{path.stem}:{look.materials[region].name}:{PARTS[part]}", look.materials[region],
                                has_uv=bool(self.mesh(path).uv_layers), image=self.texture, finish=add_normal_aov)
             mat.pass_index = body_part_pass(part)
-            self.own[(path, slot)] = mat
+            self.own[key] = mat
         if mat is None:
             look = load_asset(path, max_pixels=None).appearance
             mat = own_material(f"{path.stem}:{look.materials[slot].name}", look.materials[slot],

@@ -110,6 +110,52 @@ def test_a_walker_advances_the_way_it_faces_with_its_feet_on_the_floor(library_e
     assert walked, "no walker moved in 3 sequences: nothing tested"
 
 
+def test_people_drawn_to_wave_or_turn_stay_where_they_stand(library_env, tmp_path):
+    """people.motion=[still,walk,wave,turn] as the docs show it: each person's kind is one of them, drawn
+    per person (several kinds among the sequences); a waver stays where it stands, its right forearm
+    swinging; a turner turns about its vertical axis at its drawn rate, its pelvis where it stands;
+    a still one keeps its mesh and place."""
+    from simgen.people.motion import Motion, pose_at
+    from simgen.sampling.people_motion import STEPS_PER_SECOND
+    from simgen.scene.meshes import PersonMesh, deforms
+
+    kinds = set()
+    for sequence in range(4):
+        scenes = _scenes(["objects.people=[2,3]", "scene.camera_distance=[2.5,4]", "objects.count=[2,2]", "seed=4",
+                          "people.motion=[still,walk,wave,turn]", "sequence.length=3"], tmp_path, sequence)
+        for r in scenes[0].params["people"]:
+            if not r["placed"]:
+                continue
+            steps = [next(o for o in s.objects if o.instance_id == r["instance_id"]) for s in scenes]
+            motion = r["motion"]
+            kind = motion["kind"]
+            kinds.add(kind)
+            assert kind in ("still", "walk", "wave", "turn")
+            start = steps[0].mesh_to_world
+            if kind == "still":
+                assert all(not deforms(o.mesh) and o.mesh == steps[0].mesh for o in steps)
+                assert all(np.array_equal(o.mesh_to_world, start) for o in steps)
+                continue
+            assert [o.mesh.step for o in steps] == [0, 1, 2] and all(isinstance(o.mesh, PersonMesh) for o in steps)
+            if "stopped_at_step" in motion or kind == "walk":
+                continue
+            for k, o in enumerate(steps):
+                np.testing.assert_allclose(o.mesh_to_world[:3, 3], start[:3, 3], atol=1e-12)  # where it stands
+                if kind == "wave":
+                    np.testing.assert_allclose(o.mesh_to_world, start, atol=1e-12)
+                    want = pose_at(Motion("wave", period_s=motion["period_s"], amplitude_deg=motion["swing_deg"],
+                                          phase=motion["phase"]), k / STEPS_PER_SECOND).pose
+                    assert o.mesh.params.pose == want
+                else:
+                    a = np.radians(motion["turn_deg_per_s"]) * k / STEPS_PER_SECOND
+                    turn = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+                    np.testing.assert_allclose(o.mesh_to_world[:3, :3], start[:3, :3] @ turn, atol=1e-12)
+            if kind == "wave":
+                forearms = {dict(o.mesh.params.pose)["lowerarm01.R"] for o in steps}
+                assert len(forearms) == 3  # the forearm swings
+    assert len(kinds) >= 3, kinds
+
+
 def test_a_walker_hemmed_in_stops_before_it_meets_a_wall(library_env, tmp_path):
     """A person alone on the floor walks the way it faces; four walls 2 cm outside the box of its first
     step: at no step does its box overlap one,

@@ -295,7 +295,7 @@ PAIRS = ((0, 1, "forward"), (1, 2, "forward"), (2, 3, "forward"), (1, 0, "backwa
 
 
 @pytest.mark.render
-@pytest.mark.slow  # a 4-step render of a 13,718-vertex body and ray casts of it: ~60 s on 2 cores
+@pytest.mark.slow  # a 4-step render of a 13,718-vertex body and ray casts of it: ~2.5 min on 2 busy cores
 def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walking, people_library):
     """The walker's ids, depth, flow (forward and backward) and tracks at each step against its models/
     files, each the body its step's record makes. The flow's validity and the tracks' visibility are
@@ -306,7 +306,7 @@ def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walk
     a limb's curve, a few pixels wide at 128x96, marks some hidden)."""
     from simgen.io.dataset.layout import read_frame
     from simgen.io.files import read_png
-    from simgen.people.body import PersonParams, body
+    from simgen.people.body import PARTS, PersonParams, body
 
     frames = [read_frame(walking, i) for i in range(4)]
     metas = [f["meta"] for f in frames]
@@ -327,19 +327,27 @@ def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walk
         bodies.append(m)
     assert np.abs(bodies[3].vertices - bodies[0].vertices).max() > 0.05, "the walker hardly moved"
     truths = [raycast_frame(walking, i) for i in range(4)]
-    for f, truth in zip(frames, truths):  # ids and depth: the render against a ray cast of the step's meshes
+    lut = np.array([{p["part"]: p["id"] for p in people[0]["body_parts"]}[n] for n in PARTS])
+    parts = np.asarray(b.face_part)  # the same faces' parts at every pose
+    hits = [surface_hits(m, bd) for m, bd in zip(metas, bodies)]  # each pixel's triangle of the body, by step
+    for f, truth, (_, tri, _) in zip(frames, truths, hits):  # ids, depth, parts: the render against a ray cast
         interior = uniform_neighbourhood(truth["instance"])
         mine = interior & (truth["instance"] == iid)
         assert mine.sum() > 100, "the walker barely in view"
         assert (f["instance"].astype(np.int64)[mine] == iid).all()
         assert np.abs(f["depth"][mine].astype(np.float64) / truth["depth"][mine] - 1).max() < 1e-4
         assert (f["instance"].astype(np.int64)[interior] == truth["instance"][interior]).mean() > 0.999
+        expected = truth["instance"].copy()
+        on = truth["instance"] == iid
+        expected[on] = lut[parts[tri.reshape(on.shape)[on]]]
+        inside = uniform_neighbourhood(expected) & on  # the parts label: each body part's pixels
+        assert len(np.unique(expected[inside])) >= 4 and (f["parts"].astype(np.int64)[inside] == expected[inside]).all()
     for e in bending_flow_errors(walking, metas, bodies, [f["instance"] for f in frames], iid, PAIRS):
         assert e["valid"] > 500 and e["motion"] > 0.5, e
         assert e["epe"] < 0.01, e
     triangles = [_world_triangles(walking, m) for m in metas]
     for k, other, direction in PAIRS:  # validity: a ray cast of each walker pixel's point in the other step
-        _, tri, bary = surface_hits(metas[k], bodies[k])
+        _, tri, bary = hits[k]
         on = np.flatnonzero((tri >= 0) & (frames[k]["instance"].ravel() == iid))
         points = np.einsum("nk,nkj->nj", bary[on], bodies[other].vertices[bodies[other].faces[tri[on]]])
         seen, edge = _seen(metas[other], points, triangles[other], truths[other]["depth"])

@@ -94,6 +94,7 @@ def test_a_walker_advances_the_way_it_faces_with_its_feet_on_the_floor(library_e
             np.testing.assert_array_equal(np.array(r["mesh_to_world"]), o.mesh_to_world)
             w = _world(o)
             assert abs(w[:, 2].min()) < 1e-9  # the soles on the tabletop's floor, at every step
+            assert abs(r["height"] - np.ptp(w[:, 2])) < 1e-9
             box = np.stack([w.min(0), w.max(0)])
             for x in scenes[o.mesh.step].objects:
                 if x is not o and x.role != "ground":

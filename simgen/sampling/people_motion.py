@@ -119,6 +119,13 @@ def _box(vertices: np.ndarray, mesh_to_world: np.ndarray) -> np.ndarray:
     return np.stack([w.min(axis=0), w.max(axis=0)])
 
 
+def _hull(vertices: np.ndarray) -> np.ndarray:
+    """The corners of ``vertices``' convex hull: any rigid motion of them has the box of all of them."""
+    from scipy.spatial import ConvexHull
+
+    return np.asarray(vertices)[ConvexHull(vertices).vertices]
+
+
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.all(a[0] < b[1]) and np.all(b[0] < a[1]))
 
@@ -177,7 +184,7 @@ def with_motion(scenes: list[Scene], settings, rng: np.random.Generator, kinds=N
     # each person's world box at every step: as placed until its own motion is decided
     boxes = {i: [_box(body(o.mesh.params, getattr(o.mesh, "library", None)).vertices, o.mesh_to_world)] * n
              for i, o in person.items()}
-    steps: dict[int, list[tuple[PersonMesh, np.ndarray]]] = {}  # instance id -> (mesh, mesh_to_world) a step
+    steps: dict[int, list[tuple[PersonMesh, np.ndarray, float]]] = {}  # id -> (mesh, mesh_to_world, height) a step
     motions: dict[int, dict] = {}
     for r in placed:
         i, o = r["instance_id"], person[r["instance_id"]]
@@ -189,14 +196,14 @@ def with_motion(scenes: list[Scene], settings, rng: np.random.Generator, kinds=N
             continue
         frames = [pose_at(motion, k / STEPS_PER_SECOND) for k in range(n)]
         bodies = [PersonParams(phenotype=o.mesh.params.phenotype, pose=f.pose) for f in frames]
-        vertices = [body(b, library).vertices for b in bodies]
+        hulls = [_hull(body(b, library).vertices) for b in bodies]  # a turned body's box is its hull's
         path, stop, heading = [], None, 0.0
         for turn in HEADINGS_DEG:  # the first heading clear at every step, else the one that goes farthest
             start = np.asarray(o.mesh_to_world, float) @ rigid(rot_z(math.radians(turn)), [0.0, 0.0, 0.0])
             tried, met = [], None
             for k, (frame, params) in enumerate(zip(frames, bodies)):
                 pose = step_pose(start, frame.advance_m, frame.yaw_rad)
-                box = _box(vertices[k], pose)
+                box = _box(hulls[k], pose)
                 others = {**objects[k], **{f"person {j}": b[k] for j, b in boxes.items() if j != i}}
                 met = clash(box, scenes[k], others, floor)
                 if met is not None:
@@ -216,7 +223,7 @@ def with_motion(scenes: list[Scene], settings, rng: np.random.Generator, kinds=N
             record.update(stopped_at_step=len(path) - 1, stopped_by=stop)
         last = path[-1]
         path += [(dataclasses.replace(last[0], step=k), last[1], last[2]) for k in range(len(path), n)]
-        steps[i] = [(mesh, pose) for mesh, pose, _ in path]
+        steps[i] = [(mesh, pose, float(box[1, 2] - box[0, 2])) for mesh, pose, box in path]
         boxes[i] = [box for _, _, box in path]
         motions[i] = record
     out = []
@@ -228,9 +235,8 @@ def with_motion(scenes: list[Scene], settings, rng: np.random.Generator, kinds=N
             if r.get("placed") and r["instance_id"] in motions:
                 r = {**r, "motion": motions[r["instance_id"]]}
                 if r["instance_id"] in steps:
-                    mesh, pose = steps[r["instance_id"]][k]
-                    r.update(key=mesh.stem, params=mesh.params.to_json(), mesh_to_world=pose.tolist(),
-                             height=float(np.ptp(body(mesh.params, getattr(mesh, "library", None)).vertices[:, 2])))
+                    mesh, pose, height = steps[r["instance_id"]][k]
+                    r.update(key=mesh.stem, params=mesh.params.to_json(), mesh_to_world=pose.tolist(), height=height)
             people.append(r)
         out.append(dataclasses.replace(scene, objects=objects_k, params={**scene.params, "people": people}))
     return out

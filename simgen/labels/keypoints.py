@@ -280,7 +280,7 @@ def frame_keypoints(labels, ctx: FrameContext) -> dict[int, np.ndarray]:
     source, count = out.keypoints, out.keypoint_count
     cam = ctx.scene.camera
     assets = {a.key: a for a in ctx.catalog.assets} if source == "catalog" else {}
-    people = {c.id for c in ctx.catalog.categories if _is_person(c)}
+    people = {c.id for c in (ctx.catalog.categories if ctx.catalog is not None else ()) if _is_person(c)}
     result = {}
     for o in ctx.scene.objects:
         if o.category_id == 0:

@@ -55,7 +55,7 @@ def test_only_simgen_torch_imports_torch():
             continue
         if m == "simgen.fit.kid":  # only when chosen (fit.objective=kid); the import check below proves it
             continue
-        if m == "simgen.people" or m.startswith("simgen.people."):  # the [people] extra's body model, lazily
+        if m in ("simgen.people", "simgen.sampling.people") or m.startswith("simgen.people."):  # [people], lazily
             continue
         bad = sorted(i for i in imports_of(path, m) if i.split(".")[0] in ("torch", "torchvision"))
         if bad:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Union
 if TYPE_CHECKING:
     import numpy as np
 
-    from simgen.assets.appearance import SurfaceMaterial
     from simgen.people.body import PersonParams
     from simgen.scene.cloth import Cloth
 
@@ -85,7 +84,7 @@ class PersonMesh:
     body (a plain mesh); a step of a moving person (a sequence) :func:`deforms`."""
 
     params: "PersonParams"
-    look: tuple["SurfaceMaterial", ...] = ()
+    look: tuple = ()
     """The region materials (:mod:`simgen.sampling.people` draws them); (): none of its own (a drawn
     material dresses the whole body)."""
     step: int | None = None

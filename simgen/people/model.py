@@ -52,12 +52,11 @@ def library_dir(library: str | os.PathLike | None = None) -> Path:
 def _anny():
     """The ``anny`` module, or one line naming the extra."""
     try:
-        import anny  # noqa: F401
-        import torch  # noqa: F401
+        import anny
+        import torch  # noqa: F401  (Anny's own dependency: checked here so that the line names it)
     except ImportError as e:
         raise SimgenError(f"people need the body model Anny and torch ({e.name} is not installed): "
                           + install_hint("people")) from None
-    import anny
     return anny
 
 

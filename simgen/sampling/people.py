@@ -27,7 +27,6 @@ import numpy as np
 
 from simgen.assets.appearance import SurfaceMaterial
 from simgen.color.tone import srgb_to_linear
-from simgen.config.people import STANDING_POSES  # noqa: F401  (people.poses' choices, once defined here)
 from simgen.errors import SimgenError
 from simgen.sampling.materials import sample_material
 from simgen.sampling.random import integer, uniform

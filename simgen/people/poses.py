@@ -303,7 +303,8 @@ class _Checker:
         except OSError as e:
             raise SimgenError(f"the self-intersection check keeps warp's compiled kernel in {cache}, which cannot "
                               f"be made ({e.strerror}): set $SIMGEN_WARP_CACHE to a writable folder") from None
-        self.model = load_model(library)
+        self.library = library
+        self.model = load_model(None if library is None else os.fspath(library))  # body()'s model: one a process
         try:
             import warp
         except ImportError as e:  # pragma: no cover - warp comes with anny
@@ -324,19 +325,14 @@ class _Checker:
         self.face_bone = dominant[self.faces[:, 0]]
 
     def vertices(self, pose: Pose, phenotype):
-        import roma
+        """The posed body's vertices as a tensor: :func:`simgen.people.body.body`'s (cached, so the
+        scene's body of the pose kept is not built a second time; its shift to the body frame does not
+        change what crosses what)."""
         import torch
 
-        params = None
-        if pose:
-            params = {}
-            for bone, rv in pose:
-                t = torch.eye(4, dtype=torch.float64)
-                t[:3, :3] = roma.rotvec_to_rotmat(torch.tensor(rv, dtype=torch.float64))
-                params[bone] = t[None]
-        with torch.no_grad():
-            out = self.model(pose_parameters=params, phenotype_kwargs=dict(phenotype))
-        return out["vertices"][0]
+        from simgen.people.body import PersonParams, body
+
+        return torch.from_numpy(np.array(body(PersonParams(phenotype=phenotype, pose=pose), self.library).vertices))
 
     def colliding(self, pose: Pose, phenotype) -> np.ndarray:
         """Per face: the index of a face it crosses, or -1."""

@@ -104,6 +104,19 @@ def test_the_pages_of_freed_arrays_pinned_by_small_blocks_go_back_to_the_system(
     assert m["released"]
     assert m["freed"] - m["after"] > 40, m  # MiB of the 200 freed that stayed resident until then
 
+def _rising_sheet(tmp_path, frames: int):
+    """A played file's one deforming part: a thin sheet that rises frame by frame over ``frames``
+    frames (its shapes file as the extraction writes it). Returns (each frame's vertices, the Environment)."""
+    sheet = trimesh.creation.box(extents=[1.0, 1.0, 0.01])
+    waves = sheet.vertices[None] + np.linspace(0, 1, frames)[:, None, None] * [0, 0, 0.1]
+    np.savez(tmp_path / "shapes-0.npz", sheet=waves.astype(np.float32))
+    file = tmp_path / "sheet.blend"
+    return waves, Environment(file=file, parts=(Part("sheet", EnvironmentMesh(file, "sheet"), np.eye(4)),),
+                              meshes={"sheet": sheet}, cameras=(), lights=(),
+                              animation=Animation(frames=(1, frames), current=1, fps=24.0, matrices={},
+                                                  deforming=("sheet",), shapes=tmp_path / "shapes-0.npz"))
+
+
 
 def test_the_loop_gives_freed_memory_back_after_drawing_a_sequence_every_so_many_frames(tmp_path, monkeypatch):
     from conftest import set_settings, tiny_settings
@@ -124,15 +137,8 @@ def test_the_loop_gives_freed_memory_back_after_drawing_a_sequence_every_so_many
 def test_the_frames_of_a_played_deforming_part_are_not_all_kept(tmp_path):
     from simgen.assets.environment import AT_FRAMES
 
-    sheet = trimesh.creation.box(extents=[1.0, 1.0, 0.01])
     frames = AT_FRAMES + 40
-    waves = sheet.vertices[None] + np.linspace(0, 1, frames)[:, None, None] * [0, 0, 0.1]  # rises frame by frame
-    np.savez(tmp_path / "shapes-0.npz", sheet=waves.astype(np.float32))
-    file = tmp_path / "sheet.blend"
-    env = Environment(file=file, parts=(Part("sheet", EnvironmentMesh(file, "sheet"), np.eye(4)),),
-                      meshes={"sheet": sheet}, cameras=(), lights=(),
-                      animation=Animation(frames=(1, frames), current=1, fps=24.0, matrices={}, deforming=("sheet",),
-                                          shapes=tmp_path / "shapes-0.npz"))
+    waves, env = _rising_sheet(tmp_path, frames)
     first = weakref.ref(env.at(1).meshes["sheet"])
     for f in range(1, frames + 1):  # a played sequence's steps, one frame after another
         np.testing.assert_allclose(env.at(f).meshes["sheet"].vertices, waves[f - 1], atol=1e-6)
@@ -152,15 +158,8 @@ def test_a_played_frames_mesh_let_go_is_freed_when_the_loop_releases_memory_not_
     from simgen.assets.environment import AT_FRAMES
     from simgen.pipeline.memory import release_freed_memory
 
-    sheet = trimesh.creation.box(extents=[1.0, 1.0, 0.01])
     frames = AT_FRAMES + 5
-    waves = sheet.vertices[None] + np.linspace(0, 1, frames)[:, None, None] * [0, 0, 0.1]
-    np.savez(tmp_path / "shapes-0.npz", sheet=waves.astype(np.float32))
-    file = tmp_path / "sheet.blend"
-    env = Environment(file=file, parts=(Part("sheet", EnvironmentMesh(file, "sheet"), np.eye(4)),),
-                      meshes={"sheet": sheet}, cameras=(), lights=(),
-                      animation=Animation(frames=(1, frames), current=1, fps=24.0, matrices={}, deforming=("sheet",),
-                                          shapes=tmp_path / "shapes-0.npz"))
+    waves, env = _rising_sheet(tmp_path, frames)
     was = gc.isenabled()
     gc.disable()  # the collector's own (rare) full collection must not be what frees it
     try:

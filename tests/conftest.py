@@ -325,6 +325,20 @@ def simgen_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["simgen", *args], code, *text)
 
 
+def people_cli(library: Path, *args: str, cwd: Path, warp: Path | None = None) -> subprocess.CompletedProcess:
+    """:func:`simgen_cli` with people: ``$SIMGEN_PEOPLE_LIBRARY`` the prepared ``library`` and
+    ``$SIMGEN_WARP_CACHE`` ``warp`` (default ``cwd/warp``: the self-intersection check's kernel, never
+    written into the library) for this run only; the test fails unless the run succeeds."""
+    from simgen.people.model import LIBRARY_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(LIBRARY_ENV, str(library))
+        mp.setenv("SIMGEN_WARP_CACHE", str(warp if warp is not None else cwd / "warp"))
+        r = simgen_cli(*args, cwd=cwd)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
 def blender_wrote(script: str, folder: Path, names: tuple[str, ...]) -> Path:
     """``folder`` once the bpy script ``script``, run by a child Python with ``folder`` as its
     argument, has written each file of ``names`` there (its stderr's end when it fails)."""

@@ -116,19 +116,10 @@ RUN = ["objects.people=[2,2]", "scene.camera_distance=[2.5,4]", "objects.count=[
 
 @pytest.fixture(scope="module")
 def posed(tmp_path_factory, people_library):
-    import os
-
-    from conftest import simgen_cli
-    from simgen.people.model import LIBRARY_ENV
+    from conftest import people_cli
 
     out = tmp_path_factory.mktemp("people_kp") / "out"
-    old = os.environ.get(LIBRARY_ENV)
-    os.environ[LIBRARY_ENV] = str(people_library)
-    try:
-        r = simgen_cli(*RUN, f"output.dir={out}", cwd=out.parent)
-    finally:
-        os.environ.pop(LIBRARY_ENV) if old is None else os.environ.__setitem__(LIBRARY_ENV, old)
-    assert r.returncode == 0, r.stderr[-3000:]
+    people_cli(people_library, *RUN, f"output.dir={out}", cwd=out.parent)
     return out
 
 

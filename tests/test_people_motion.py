@@ -14,21 +14,13 @@ import numpy as np
 import pytest
 import trimesh
 
-from conftest import simgen_cli
+from conftest import people_cli
 from groundtruth import bending_flow_errors, intersect, raycast_frame, ridden_track, surface_hits, uniform_neighbourhood
 
 SCENE = ["objects.people=[1,1]", "scene.camera_distance=[2.5,4]", "objects.count=[2,2]", "seed=3"]
 RUN = [*SCENE, "people.motion=[walk]", "sequence.length=4", "frames=4", "render.width=128", "render.height=96",
        "render.samples=1", "output.labels=[tracks]"]
 """A person walking through 4 steps among tabletop's objects at room scale."""
-
-
-@pytest.fixture
-def library_env(people_library, monkeypatch):
-    from simgen.people.model import LIBRARY_ENV
-
-    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
-    return people_library
 
 
 def _scenes(overrides: list[str], tmp_path: Path, sequence: int = 0):
@@ -48,7 +40,7 @@ def _world(o) -> np.ndarray:
     return v @ o.mesh_to_world[:3, :3].T + o.mesh_to_world[:3, 3]
 
 
-def test_people_hold_still_by_default_and_motion_changes_no_other_draw(library_env, tmp_path):
+def test_people_hold_still_by_default_and_motion_changes_no_other_draw(library, tmp_path):
     """people.motion=[still] (the default) is the scene as before: the person's mesh a still body, its
     record without a motion. [walk]: the same scene (objects, camera, the person's look and place at
     the first step's start), the person a surface that bends, a mesh a step."""
@@ -72,7 +64,7 @@ def test_people_hold_still_by_default_and_motion_changes_no_other_draw(library_e
     assert [o.mesh.step for x in walk for o in x.objects if isinstance(o.mesh, PersonMesh)] == [0, 1, 2]
 
 
-def test_a_walker_advances_the_way_it_faces_with_its_feet_on_the_floor(library_env, tmp_path):
+def test_a_walker_advances_the_way_it_faces_with_its_feet_on_the_floor(library, tmp_path):
     """Each step's record makes that step's body (params, mesh_to_world); the pelvis moves straight along
     the way the person faces (the body frame's -Y) at the drawn speed, 1/24 s a step; the soles are on
     the floor (z = 0) at every step; its box overlaps no object's at any step."""
@@ -111,7 +103,7 @@ def test_a_walker_advances_the_way_it_faces_with_its_feet_on_the_floor(library_e
     assert walked, "no walker moved in 3 sequences: nothing tested"
 
 
-def test_people_drawn_to_wave_or_turn_stay_where_they_stand(library_env, tmp_path):
+def test_people_drawn_to_wave_or_turn_stay_where_they_stand(library, tmp_path):
     """people.motion=[still,walk,wave,turn] as the docs show it: each person's kind is one of them, drawn
     per person (several kinds among the sequences); a waver stays where it stands, its right forearm
     swinging; a turner turns about its vertical axis at its drawn rate, its pelvis where it stands;
@@ -157,7 +149,7 @@ def test_people_drawn_to_wave_or_turn_stay_where_they_stand(library_env, tmp_pat
     assert len(kinds) >= 3, kinds
 
 
-def test_a_walker_hemmed_in_stops_before_it_meets_a_wall(library_env, tmp_path):
+def test_a_walker_hemmed_in_stops_before_it_meets_a_wall(library, tmp_path):
     """A person alone on the floor walks the way it faces; four walls 2 cm outside the box of its first
     step: at no step does its box overlap one,
     whichever way it turns; it stops (its record names the wall and the step it stopped at) and holds
@@ -206,7 +198,7 @@ def test_a_walker_hemmed_in_stops_before_it_meets_a_wall(library_env, tmp_path):
                for o in last)
 
 
-def test_people_hold_still_unless_told_and_nothing_is_drawn(library_env, tmp_path):
+def test_people_hold_still_unless_told_and_nothing_is_drawn(library, tmp_path):
     """Without people.motion (or with still alone) and in a single frame, with_motion gives the steps as
     they are and draws nothing: a sequence with people renders as before."""
     from simgen.cli.study import check_dataset
@@ -236,21 +228,8 @@ def test_an_unknown_motion_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def walking(tmp_path_factory, people_library) -> Path:
-    import os
-
-    from simgen.people.model import LIBRARY_ENV
-
     out = tmp_path_factory.mktemp("walking") / "out"
-    old = os.environ.get(LIBRARY_ENV)
-    os.environ[LIBRARY_ENV] = str(people_library)
-    try:
-        r = simgen_cli(*RUN, f"output.dir={out}", cwd=out.parent)
-    finally:
-        if old is None:
-            os.environ.pop(LIBRARY_ENV)
-        else:
-            os.environ[LIBRARY_ENV] = old
-    assert r.returncode == 0, r.stderr[-3000:]
+    people_cli(people_library, *RUN, f"output.dir={out}", cwd=out.parent)
     return out
 
 
@@ -383,7 +362,7 @@ def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walk
 
 
 @pytest.mark.render
-def test_the_renderer_moves_one_mesh_and_keeps_its_materials_through_a_persons_steps(library_env, tmp_path):
+def test_the_renderer_moves_one_mesh_and_keeps_its_materials_through_a_persons_steps(library, tmp_path):
     """A moving person's steps are one Blender mesh whose vertices move to each step's body (in the body's
     vertex order) and one set of materials; both go once no scene holds the person."""
     import bpy

@@ -85,23 +85,11 @@ RUN = ["objects.people=[1,1]", "scene.camera_distance=[2.5,4]", "objects.count=[
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, people_library) -> tuple[Path, Path]:
     """The same frame rendered with output.labels=[parts,keypoints] and without."""
-    import os
-
-    from conftest import simgen_cli
-    from simgen.people.model import LIBRARY_ENV
+    from conftest import people_cli
 
     base = tmp_path_factory.mktemp("people_parts")
-    old = os.environ.get(LIBRARY_ENV)
-    os.environ[LIBRARY_ENV] = str(people_library)
-    try:
-        for name, extra in (("with", ["output.labels=[parts,keypoints]"]), ("without", [])):
-            r = simgen_cli(*RUN, *extra, f"output.dir={base / name}", cwd=base)
-            assert r.returncode == 0, r.stderr[-3000:]
-    finally:
-        if old is None:
-            os.environ.pop(LIBRARY_ENV)
-        else:
-            os.environ[LIBRARY_ENV] = old
+    for name, extra in (("with", ["output.labels=[parts,keypoints]"]), ("without", [])):
+        people_cli(people_library, *RUN, *extra, f"output.dir={base / name}", cwd=base)
     return base / "with", base / "without"
 
 
@@ -161,18 +149,16 @@ def test_the_parts_label_changes_no_other_label(two_runs):
 
 
 @pytest.mark.slow  # loading the body model in a new process: ~13 s on 2 cores
-def test_the_meta_records_a_persons_skeleton_in_the_world_and_its_shape(people_library, monkeypatch):
+def test_the_meta_records_a_persons_skeleton_in_the_world_and_its_shape(library):
     """person_record: the 17 keypoints as Anny's regressor makes them of the mesh the renderer draws
     (load_mesh's vertices, a second path), placed by the object's pose; the joints likewise (the root
     joint, the pelvis, on the body's axis); the phenotype with Anny's defaults filled in, the age in
     years and the standing height of the body at rest."""
     from simgen.assets.meshes import load_mesh
     from simgen.people.body import PersonParams, body, keypoint_weights
-    from simgen.people.model import LIBRARY_ENV
     from simgen.pipeline.meta import person_record
     from simgen.scene.transforms import rigid, rot_z
 
-    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
     params = PersonParams(phenotype={"age": 0.67, "height": 0.3}, pose={"upperarm01.L": (0.0, 0.6, 0.0)})
     pose = rigid(rot_z(0.7), [1.0, -2.0, 0.25])
     rec = person_record(SceneObject("p", PersonMesh(params), pose, 4, 2, GREY))

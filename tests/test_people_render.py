@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from conftest import simgen_cli
+from conftest import people_cli
 from groundtruth import raycast_frame, uniform_neighbourhood
 
 RUN = ["objects.people=[2,2]", "scene.camera_distance=[2.5,4]", "objects.count=[3,3]", "frames=1", "seed=3",
@@ -40,14 +40,8 @@ def warp_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module", params=sorted(RUNS))
 def peopled(request, tmp_path_factory, people_library, warp_cache) -> Path:
-    from simgen.people.model import LIBRARY_ENV
-
     out = tmp_path_factory.mktemp(f"people_{request.param}") / "out"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(LIBRARY_ENV, str(people_library))
-        mp.setenv("SIMGEN_WARP_CACHE", str(warp_cache))
-        r = simgen_cli(*RUNS[request.param], f"output.dir={out}", cwd=out.parent)
-    assert r.returncode == 0, r.stderr[-3000:]
+    people_cli(people_library, *RUNS[request.param], f"output.dir={out}", cwd=out.parent, warp=warp_cache)
     return out
 
 
@@ -121,19 +115,17 @@ def test_each_person_has_a_coco_annotation_of_category_person(peopled):
 
 
 @pytest.mark.render
-def test_the_renderer_lets_a_persons_mesh_and_materials_go(people_library, monkeypatch, tmp_path):
+def test_the_renderer_lets_a_persons_mesh_and_materials_go(library, tmp_path):
     """A new person each scene must not pile up in Blender: Datablocks.drop_generated removes a person's
     mesh and its region materials once no scene holds it, and keeps them while one does."""
     import bpy
 
     from simgen.blender.datablocks import Datablocks, person_slots
     from simgen.people.body import REGIONS, PersonParams
-    from simgen.people.model import LIBRARY_ENV
     from simgen.sampling.people import draw_look
     from simgen.config.materials import MaterialsConfig
     from simgen.scene.meshes import PersonMesh
 
-    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
     look, _ = draw_look(MaterialsConfig(), np.random.default_rng(0))
     ref = PersonMesh(PersonParams(phenotype={"age": 0.7}), look)
     blocks = Datablocks(None, tmp_path)

@@ -74,11 +74,9 @@ def test_people_summary_reads_each_person_of_a_frame():
 
 @pytest.mark.render
 @pytest.mark.slow  # a 3-frame render with people: ~30 s on 2 cores
-def test_simgen_inspect_shows_the_people_of_a_rendered_dataset(tmp_path, people_library, monkeypatch):
+def test_simgen_inspect_shows_the_people_of_a_rendered_dataset(tmp_path, library):
     from conftest import simgen_cli
-    from simgen.people.model import LIBRARY_ENV
 
-    monkeypatch.setenv(LIBRARY_ENV, str(people_library))
     out = tmp_path / "ds"
     r = simgen_cli("objects.people=[1,2]", "scene.camera_distance=[2.5,4]", "objects.count=[1,1]", "frames=3",
                    "seed=4", "render.width=64", "render.height=48", "render.samples=1", f"output.dir={out}",

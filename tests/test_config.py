@@ -135,6 +135,28 @@ def test_registering_twice_changes_nothing():
     assert OmegaConf.to_container(simgen.compose.store.compose(), resolve=False) == before
 
 
+def test_composing_shares_the_config_store_and_changes_no_stored_node():
+    """Hydra's copy of its repository before each composition takes the ConfigStore as it is
+    (simgen.compose.store._the_store, a third of a refused command's time): a composition that
+    overrides values of stored nodes (a group's dataclass, a recipe's Config, the top-level keys)
+    leaves every stored node as it was."""
+    simgen.compose.store.register()
+    store = ConfigStore.instance()
+    assert copy.deepcopy(store) is store and copy.deepcopy([store])[0] is store
+
+    def nodes(repo):
+        return {k: nodes(v) if isinstance(v, dict) else OmegaConf.to_container(v.node, resolve=False)
+                for k, v in repo.items()}
+
+    before = nodes(store.repo)
+    cfg = _compose(["render.width=17", "objects.count=[5,6]", "objects.dirs={mine: /data}", "seed=99",
+                    "scene.recipe=tabletop"])
+    assert (cfg.render.width, list(cfg.objects.count), cfg.seed) == (17, [5, 6], 99)
+    cfg.render.width = 23  # a composed config is the caller's own
+    assert nodes(store.repo) == before
+    assert _compose().render.width != 17
+
+
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_converts(tmp_path, group, option):
     s = _settings(tmp_path, [f"{group}={option}"])

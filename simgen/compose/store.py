@@ -68,6 +68,16 @@ def _node(group: str, cls: type) -> Any:
     return composed(cls)
 
 
+def _the_store(store: Any, memo: dict) -> Any:
+    """A deep copy of Hydra's ConfigStore (a process-wide singleton): the store itself. Hydra copies
+    its config repository before each composition (CachingConfigRepository, so that setting up the
+    search path leaves the original as it was), and with it every node stored here: a third of the
+    CPU time of a command refused after composing (1.26 -> 0.85 s). Nothing is lost by sharing it:
+    the store hands out a copy of a node on each load (ConfigStore.load), and the repository's
+    sources, what the copy protects, are still copied."""
+    return store
+
+
 def register() -> None:
     """Store every group's default option (its dataclass), every registered recipe's Config (the
     shipped ones and a plugin's, by entry point) as an option of ``scene`` and the top-level keys
@@ -75,6 +85,8 @@ def register() -> None:
     :func:`compose` do)."""
     from hydra.core.config_store import ConfigStore
 
+    if "__deepcopy__" not in vars(ConfigStore):
+        ConfigStore.__deepcopy__ = _the_store
     store = ConfigStore.instance()
     scenes = store.repo.get("scene", {})
     names = available()

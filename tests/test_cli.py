@@ -1,4 +1,5 @@
-"""The ``simgen`` console script, run in a subprocess from a foreign working directory.
+"""The ``simgen`` console script, run in a subprocess from a foreign working directory (the bad-input
+cases: its entry point in this process, test_bad_inputs.run_in_process).
 
 Bad input must end before rendering (Blender never imported, nothing written) with a
 clear message on stderr, a non-zero exit status and no traceback, unless
@@ -171,15 +172,23 @@ def _assert_nothing_rendered(cli: Cli, result: subprocess.CompletedProcess) -> N
 
 # root reads files whatever their permissions, so that case only exists for other users
 @pytest.mark.parametrize("case", [c for c in SIMGEN_ERRORS if not (c == "unreadable-asset" and os.geteuid() == 0)])
-def test_bad_input_fails_with_one_line(cli, case):
+def test_bad_input_fails_with_one_line(cli, case, monkeypatch, capfd):
+    """simgen's entry point in this process (test_bad_inputs.run_in_process: Blender's modules
+    guarded), as the console script runs it with Cli's arguments; the console script itself, bad
+    input and all, is run in a subprocess by the tests below and test_bad_inputs.py's
+    test_bad_input_console_script (a process start is 3-4 s of CPU)."""
+    from test_bad_inputs import run_in_process
+
     setup, expected = SIMGEN_ERRORS[case]
-    result = cli(*TINY, *setup(cli.tmp))
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    argv = [f"hydra.run.dir={q(cli.tmp / 'hydra')}", f"output.dir={q(cli.out)}", *TINY, *setup(cli.tmp)]
+    code, out, err, touched = run_in_process(argv, cli.cwd, monkeypatch, capfd)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, (code, err)
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
     assert lines[0].startswith("simgen: error: "), lines[0]
     assert expected in lines[0] and FIXES[case] in lines[0], lines[0]
-    _assert_nothing_rendered(cli, result)
+    assert not touched, "Blender was reached for bad input"
+    _assert_nothing_rendered(cli, subprocess.CompletedProcess(argv, code, out, err))
 
 
 def test_hydra_full_error_shows_the_traceback(cli):

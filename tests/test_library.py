@@ -740,8 +740,11 @@ def test_entry_for(server, tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simgen.cli", *args], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    """``simgen ARGS`` in the worker's served child (conftest.simgen_cli: its stdout and stderr as a
+    process of its own writes them, without a process start of 3-4 s CPU each)."""
+    from conftest import simgen_cli
+
+    return simgen_cli(*args, cwd=ROOT)
 
 
 def test_catalog_from_a_fetched_gso_library(server, tmp_path):

@@ -39,7 +39,7 @@ from simgen.config import SUPPORTS
 from simgen.compose.settings import validate
 from simgen.sampling.physics import BIN_WALL, TABLE_TOP, drop_centres, sample_support
 from simgen.sampling.random import random_rotation
-from test_cli import Cli
+from test_cli import Cli, q
 from test_randomization import DRAWS, TINY, assert_covers, assert_rate, settings_for
 
 RANGES = dict(area_radius=0.35, pile_radius=0.06, table_size=[0.6, 1.2], table_height=[0.4, 0.8],
@@ -188,18 +188,23 @@ def test_bad_placement_settings_are_refused(tmp_path, override, message):
         validate(settings_for(tmp_path, "scene.placement=physics", override))
 
 
-def test_physics_placement_is_the_recipes_and_the_old_group_names_the_new_key(tmp_path):
+def test_physics_placement_is_the_recipes_and_the_old_group_names_the_new_key(tmp_path, monkeypatch, capfd):
     """Placement is a recipe's (tabletop's and environment's scene.placement, scene.physics.*): flying has no such
     key, and the placement group's old names are refused with the new ones, in one line each,
-    without starting Blender."""
-    cli = Cli(tmp_path)
-    proc = cli("scene=flying", "scene.placement=physics", *TINY)
-    assert proc.returncode == 2 and "scene.placement is a setting of scene=environment and scene=tabletop; scene=flying has no such key" \
-        in proc.stderr
+    without starting Blender (simgen's entry point in this process, Blender's modules guarded)."""
+    from test_bad_inputs import run_in_process
+
+    (tmp_path / "cwd").mkdir()
+    where = [f"hydra.run.dir={q(tmp_path / 'hydra')}", f"output.dir={q(tmp_path / 'out')}"]
+    code, _, err, touched = run_in_process([*where, "scene=flying", "scene.placement=physics", *TINY],
+                                           tmp_path / "cwd", monkeypatch, capfd)
+    assert code == 2 and not touched and \
+        "scene.placement is a setting of scene=environment and scene=tabletop; scene=flying has no such key" in err
     for old, new in (("placement=physics", "placement is now scene.placement"),
                      ("placement.supports=[bin]", "placement.supports is now scene.physics.supports")):
-        proc = cli(old, *TINY)
-        assert proc.returncode == 2 and new in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        code, _, err, touched = run_in_process([*where, old, *TINY], tmp_path / "cwd", monkeypatch, capfd)
+        assert code == 2 and not touched and new in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists() and not list((tmp_path / "cwd").iterdir())
 
 
 # ------------------------------------------------------------------ rendered

@@ -294,17 +294,6 @@ def test_user_meshes_from_a_folder(cli):
     assert (cli.out / "images" / "000000.png").is_file()
 
 
-def test_multirun_sweep_writes_one_dataset_per_job(cli):
-    sweep = cli.tmp / "sweep"
-    result = cli("-m", *TINY, "seed=1,2", f"hydra.sweep.dir={q(sweep)}", guard=False, output=False)
-    assert result.returncode == 0, result.stderr
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "dataset.json").exists())
-    assert [json.loads((j / "dataset.json").read_text())["seed"] for j in jobs] == [1, 2]
-    for j in jobs:
-        assert (j / "images" / "000000.png").is_file() and (j / "coco.json").is_file()
-        assert "Cycles device" in (j / "logs" / "simgen.log").read_text()  # each job's log in its dataset
-
-
 def test_commands_that_load_no_mesh_start_without_trimesh(tmp_path):
     """trimesh, with the scipy and networkx it brings (about half a second of every start on 2
     cores), is imported where a mesh is loaded: not for --help, a bad override or a render's

@@ -322,6 +322,8 @@ def test_dr_ablation_sweeps_lighting_by_materials(tmp_path):
 
 @pytest.mark.render
 def test_lighting_by_materials_sweep_writes_four_datasets(tmp_path):
+    """``simgen -m`` (the console script, Hydra's multirun): one dataset per job, each with its own
+    images, COCO file and log."""
     cli = Cli(tmp_path)
     sweep = tmp_path / "sweep"
     result = cli("-m", "lighting=narrow,wide", "materials=plain,procedural", "frames=1", "render.width=48",
@@ -333,5 +335,6 @@ def test_lighting_by_materials_sweep_writes_four_datasets(tmp_path):
     for job in jobs:
         config = json.loads((job / "dataset.json").read_text())["config"]
         assert (job / "images" / "000000.png").is_file() and (job / "coco.json").is_file()
+        assert "Cycles device" in (job / "logs" / "simgen.log").read_text()  # each job's log in its dataset
         seen.add((config["lighting"]["count"][1], config["materials"]["texture_probability"]))
     assert len(seen) == 4  # narrow (1 light) / wide (5), plain (no textures) / procedural

@@ -284,8 +284,13 @@ def test_user_meshes_from_a_folder(cli):
     _box(meshes / "cube.obj", 0.12)
     (meshes / "sub").mkdir()
     trimesh.creation.cylinder(radius=0.05, height=0.15).export(meshes / "sub" / "can.stl")
-    result = cli(*TINY, "objects.catalog=null", f"objects.dirs={{gadget: {q(meshes)}}}", "objects.count=[2,3]",
-                 guard=False)
+    # a render like any other (the console script's own renders are the tests above): in the worker's served
+    # child (conftest.simgen_cli), without a process start and Blender's of its own
+    from conftest import simgen_cli
+
+    result = simgen_cli(f"hydra.run.dir={q(cli.tmp / 'hydra')}", f"output.dir={q(cli.out)}", *TINY,
+                        "objects.catalog=null", f"objects.dirs={{gadget: {q(meshes)}}}", "objects.count=[2,3]",
+                        cwd=cli.cwd)
     assert result.returncode == 0, result.stderr
     coco = json.loads((cli.out / "coco.json").read_text())
     assert [c["name"] for c in coco["categories"]] == ["gadget"]

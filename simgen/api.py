@@ -246,7 +246,7 @@ def run_study(name_or_path: str | os.PathLike, overrides: Iterable[str] | None =
     Progress lines go to stderr, the headline to stdout.
 
     Args:
-        name_or_path: a study of simgen's (``dr_gap``, ``fit_gap``, ``own_look``:
+        name_or_path: a study of simgen's (``dr_gap``, ``fit_gap``, ``own_look``, ``people_diversity``:
             ``configs/study/NAME.yaml``), or the path of a study file (``*.yaml`` with a
             ``study:`` node).
         overrides: ``study.KEY=VALUE`` settings of the study (docs/config.md, "Studies") and

@@ -17,7 +17,7 @@ from simgen.experiment.config import is_study_file, load_study, studies
 from test_cli import COMMAND
 
 REPO = Path(__file__).resolve().parents[1]
-STUDIES = ("dr_gap", "fit_gap", "own_look")
+STUDIES = ("dr_gap", "fit_gap", "own_look", "people_diversity")
 
 
 def run_main(argv: list[str], monkeypatch, capfd, cwd: Path) -> tuple[int, str, str]:
@@ -109,7 +109,7 @@ def test_simgen_study_file_runs_a_study_of_ones_own(tmp_path, monkeypatch, capfd
 
 @pytest.mark.parametrize("argv, words", [
     (["study", "dr_gpa"], "unknown study 'dr_gpa'; did you mean 'dr_gap'? simgen's studies are dr_gap, fit_gap, "
-                          "own_look (configs/study/), or give the path of a study file"),
+                          "own_look, people_diversity (configs/study/), or give the path of a study file"),
     (["study", "nosuch"], "unknown study 'nosuch'; simgen's studies are dr_gap"),
     (["study", "/no/such/study.yaml"], "study file /no/such/study.yaml not found"),
     (["study", str(REPO / "configs" / "experiment" / "dr_ablation.yaml")], "dr_ablation.yaml is not a study"),

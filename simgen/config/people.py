@@ -22,6 +22,9 @@ POSTURES = ("standing", "lying", "sitting")
 """How a person on a floor is: standing (people.poses), lying (the lie pose, the body laid on the floor
 facing up, down or to a side) or sitting (the sit pose on the floor, legs out)."""
 
+SKIN_TONES = tuple(range(1, 11))
+"""The Monk Skin Tone Scale's tones, 1 (lightest) .. 10 (darkest) (simgen.sampling.people.SKIN_TONES_SRGB)."""
+
 DRESS = ("long", "short")
 """Sleeves and trouser legs: long, or short (lower arms / lower legs are skin)."""
 
@@ -55,6 +58,10 @@ class PeopleConfig:
     standing (one of people.poses, on its feet), lying (the lie pose, laid on the floor facing up, down
     or to its left or right, drawn uniformly) or sitting (the sit pose on the floor, its legs stretched
     out; simgen does not seat people on chairs yet). In flying's air each takes its pose, turned at random."""
+    skin_tones: list[int] = setting(list(SKIN_TONES), ge=1, le=len(SKIN_TONES), example="[3]")
+    """The skin tones a person's skin is drawn from, uniformly: numbers of the Monk Skin Tone Scale, 1
+    (lightest) .. 10 (darkest), each jittered in hue, saturation and value (simgen.sampling.people.draw_skin).
+    [3] gives everyone one tone (a narrow arm of a study); the default, every tone, draws as before."""
     sleeves: list[str] = setting(list(DRESS), choices=DRESS, example="[long]")
     """Each person's sleeves, drawn uniformly from these: long, or short (the lower arms are skin)."""
     legs: list[str] = setting(list(DRESS), choices=DRESS, example="[long]")

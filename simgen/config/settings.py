@@ -86,6 +86,9 @@ def check_settings(s: Settings) -> Settings:
     if s.shard.index >= s.shard.count:
         raise SimgenError(f"shard.index={s.shard.index} must be below shard.count={s.shard.count} "
                           f"(shards are numbered 0 .. {s.shard.count - 1})")
+    if not s.people.skin_tones:
+        raise SimgenError("people.skin_tones=[] names no skin tone; give at least one of the Monk scale's "
+                          "1 (lightest) .. 10 (darkest), e.g. people.skin_tones=[3]")
     o = s.objects
     if o.catalog is None and not o.dirs:
         raise SimgenError("no assets: objects.catalog is null and objects.dirs is empty; "

@@ -75,10 +75,12 @@ def _hex(text: str) -> tuple[float, float, float]:
     return tuple(int(text[k:k + 2], 16) / 255.0 for k in (1, 3, 5))
 
 
-def draw_skin(rng: np.random.Generator) -> tuple[SurfaceMaterial, dict]:
-    """A skin: a tone of :data:`SKIN_TONES_SRGB` drawn uniformly, jittered in HSV, a roughness and a
+def draw_skin(rng: np.random.Generator, tones=None) -> tuple[SurfaceMaterial, dict]:
+    """A skin: a tone of :data:`SKIN_TONES_SRGB` drawn uniformly from ``tones`` (Monk numbers 1..10;
+    None: every tone, the same draw as ``tones=range(1, 11)``), jittered in HSV, a roughness and a
     subsurface weight; and its record."""
-    tone = int(rng.integers(len(SKIN_TONES_SRGB)))
+    tones = tuple(range(1, len(SKIN_TONES_SRGB) + 1)) if tones is None else tuple(int(t) for t in tones)
+    tone = tones[int(rng.integers(len(tones)))] - 1
     h, s, v = colorsys.rgb_to_hsv(*_hex(SKIN_TONES_SRGB[tone]))
     j = SKIN_JITTER
     h = (h + rng.uniform(-j["hue"], j["hue"])) % 1.0
@@ -94,8 +96,9 @@ def draw_skin(rng: np.random.Generator) -> tuple[SurfaceMaterial, dict]:
                   "subsurface_scale": SKIN_SUBSURFACE_SCALE}
 
 
-def draw_look(materials, rng: np.random.Generator) -> tuple[tuple[SurfaceMaterial, ...], dict]:
-    """A material for each region of :data:`simgen.people.body.REGIONS`: the skin (:func:`draw_skin`) and
+def draw_look(materials, rng: np.random.Generator, skin_tones=None) -> tuple[tuple[SurfaceMaterial, ...], dict]:
+    """A material for each region of :data:`simgen.people.body.REGIONS`: the skin (:func:`draw_skin`, its
+    tone one of ``skin_tones``: people.skin_tones) and
     each piece of clothing from the materials group (:func:`simgen.sampling.materials.sample_material`,
     untextured: a mesh's own materials carry no procedural texture; its transmission is not used); and
     their record."""
@@ -104,7 +107,7 @@ def draw_look(materials, rng: np.random.Generator) -> tuple[tuple[SurfaceMateria
     look, record = [], {}
     for region in REGIONS:
         if region == "skin":
-            m, record["skin"] = draw_skin(rng)
+            m, record["skin"] = draw_skin(rng, skin_tones)
         else:
             drawn: Material = sample_material(materials, rng, texture=False)
             m = SurfaceMaterial(name=region, base_color=tuple(drawn.base_color), roughness=drawn.roughness,
@@ -390,7 +393,7 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
         facing = _choice(rng, tuple(FACINGS)) if posture == "lying" and not air else None
         params = PersonParams(phenotype=phenotype, pose=pose)
         sleeves, legs = (_choice(rng, c) for c in (p.sleeves, p.legs))
-        look, look_record = draw_look(settings.materials, rng)
+        look, look_record = draw_look(settings.materials, rng, p.skin_tones)
         mesh = PersonMesh(params, look, sleeves=sleeves, legs=legs, library=p.library)
         b = body(params, p.library)
         hull = _hull(np.asarray(b.vertices))  # a turned box is its hull's: the tries cost a few hundred points

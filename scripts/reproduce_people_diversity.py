@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Reproduce the people study's figures (docs/how-to/people.md, "What diversity is worth"): run
+``simgen study people_diversity`` at its shipped size and state what the full ranges of people are
+worth over narrow ones.
+
+    python scripts/reproduce_people_diversity.py                     # as shipped: about 25 min on 2 CPU cores
+    python scripts/reproduce_people_diversity.py --out /data/pd      # elsewhere (default: experiments/people_diversity)
+    python scripts/reproduce_people_diversity.py --keep              # only the figures of a study already on disk
+    python scripts/reproduce_people_diversity.py -- 'study.frames=[512]' 'study.seeds=[0,1,2,3,4]'   # a longer run
+
+It needs the [people] extra and a prepared library ($SIMGEN_PEOPLE_LIBRARY; simgen people prepare).
+After the study (a second run keeps the datasets and training runs on disk), the figures are computed
+again from its results.csv, not taken from its summary: at the largest training size, each arm's AP
+per seed and its mean ± standard deviation over the seeds, the gain of the full ranges over the narrow
+ones (full - narrow: negative if narrow did better), twice the standard error of that gain (the seed
+noise) and whether the gain is beyond it. Then the study's own headline (results.json) is checked
+against them: exit status 1 if it says otherwise.
+
+The figures are the study's finding on the machine that ran it, not a property of the code. The
+tests run the same study at a size that checks its machinery only (tests/test_people_study.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reproduce_dr_gap import figures, mean_std  # noqa: E402
+
+STUDY = "people_diversity"
+NARROW, FULL = "narrow", "full"
+
+
+def gain(aps: dict[str, list[float]]) -> tuple[float, float | None]:
+    """full - narrow in mean AP, and twice the standard error of that difference (None with one seed)."""
+    (mf, sf), (mn, sn) = mean_std(aps[FULL]), mean_std(aps[NARROW])
+    if min(len(aps[FULL]), len(aps[NARROW])) < 2:
+        return mf - mn, None
+    return mf - mn, 2 * math.sqrt(sf ** 2 / len(aps[FULL]) + sn ** 2 / len(aps[NARROW]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path(f"experiments/{STUDY}"), help="the study's folder (study.out)")
+    ap.add_argument("--keep", action="store_true", help="do not run the study: read the one in --out")
+    ap.add_argument("overrides", nargs="*", help="more simgen/study overrides, after --")
+    a = ap.parse_args()
+    out = a.out.resolve()
+    if not a.keep:
+        cmd = [sys.executable, "-m", "simgen.cli", "study", STUDY, f"study.out={out}", *a.overrides]
+        print("running:", " ".join(cmd), flush=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+        if subprocess.run(cmd, env=env).returncode != 0:
+            print("reproduce_people_diversity.py: the study failed (its error is above)", file=sys.stderr)
+            return 2
+    if not (out / "results.csv").is_file():
+        print(f"reproduce_people_diversity.py: no results.csv in {out}", file=sys.stderr)
+        return 2
+    top, aps = figures(list(csv.DictReader((out / "results.csv").open())))
+    if set(aps) != {NARROW, FULL}:
+        print(f"reproduce_people_diversity.py: {out / 'results.csv'} has arms {sorted(aps)}, not "
+              f"{NARROW} and {FULL}", file=sys.stderr)
+        return 2
+    seeds = max(len(v) for v in aps.values())
+    print(f"\n{out.name} at {top} training frames, {seeds} seed(s), from {out / 'results.csv'}:")
+    print(f"  {'arm':<8} AP mean ± std   AP per seed")
+    for arm in (NARROW, FULL):
+        m, s = mean_std(aps[arm])
+        print(f"  {arm:<8} {m:.3f} ± {s:.3f}   {' '.join(f'{x:.4f}' for x in aps[arm])}")
+    headline = json.loads((out / "results.json").read_text())["headline"]
+    print(f"\nheadline (results.json): {headline}")
+    diff, noise = gain(aps)
+    if noise is None:
+        print(f"gain of the full ranges: {diff:+.3f} AP; one seed each: no estimate of seed noise")
+        return 0
+    verdict = "beyond" if abs(diff) > noise else "within"
+    print(f"gain of the full ranges (full - narrow): {diff:+.3f} AP; 2 standard errors of the difference: "
+          f"{noise:.3f}: {verdict} seed noise")
+    best = FULL if diff > 0 else NARROW
+    said = re.search(r"^(\S+) helped most: .*\(\+([0-9.]+) AP,.*, (beyond|within) seed noise "
+                     r"\(2 standard errors: ([0-9.]+)\)", headline)
+    problems = []
+    if not said:
+        problems.append("the headline does not state a difference and seed noise")
+    else:
+        if said[1] != best and abs(diff) > 6e-4:  # a tie may be ranked either way
+            problems.append(f"it names {said[1]} best, results.csv {best}")
+        if abs(float(said[2]) - abs(diff)) > 6e-4 or abs(float(said[4]) - noise) > 6e-4:
+            problems.append(f"its figures (+{said[2]}, {said[4]}) are not results.csv's (+{abs(diff):.3f}, {noise:.3f})")
+        if abs(abs(diff) - noise) > 1e-3 and said[3] != verdict:  # the CSV's rounded APs cannot flip it
+            problems.append(f"it says {said[3]} seed noise, results.csv {verdict}")
+    if problems:
+        print("the headline DISAGREES with results.csv: " + "; ".join(problems))
+        return 1
+    print("the headline agrees with results.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

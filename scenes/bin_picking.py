@@ -13,6 +13,8 @@ assets/environments/bin.glb from scripts/make_bin.py). Each frame, read top to b
    are boxes collide as solid boxes, the others as their triangles, and a solid slab lies under the
    bin's floor, so that no thin object is pressed through;
 4. a robot beside the bin when scene.robot names one (``SceneBuilder.stand``), a static collider;
+   and, only when objects.people asks for people, a floor for them to stand on (:func:`add_floor`:
+   :data:`WORK_HEIGHT` below the bin's floor; simgen.sampling.people stands them at the cell);
 5. lights aimed at the bin (the lighting group) and, per step, a camera above it: at
    scene.camera_distance from the floor's centre, its optical axis scene.camera_tilt degrees off
    straight down at a random azimuth (``SceneBuilder.camera_around``).
@@ -36,8 +38,8 @@ from simgen.assets import Catalog, load_mesh
 from simgen.assets.environment import check_file
 from simgen.config import Settings
 from simgen.scene.meshes import MJCF_SUFFIXES, URDF_SUFFIXES
-from simgen.recipes import (ASSET_DIR, ArticulatedMesh, Recipe, Scene, SceneBuilder, SettleConfig, SimgenError,
-                            bin_floor, setting, span)
+from simgen.recipes import (ASSET_DIR, ArticulatedMesh, Material, Recipe, Scene, SceneBuilder, SceneObject,
+                            SettleConfig, SimgenError, bin_floor, setting, span)
 
 BUNDLED_BIN = ASSET_DIR / "environments" / "bin.glb"
 """scene.file's default: made by scripts/make_bin.py."""
@@ -106,6 +108,27 @@ def robot_of(sc: Config) -> ArticulatedMesh | None:
     return ArticulatedMesh(path)
 
 
+WORK_HEIGHT = 0.85
+"""m: how far the bin's floor is above the floor the cell's workers stand on (a workbench's height)."""
+FLOOR_SIZE = 8.0
+"""m: the edge of that floor, a square centred under the bin."""
+FLOOR_LOOK = Material(base_color=(0.3, 0.3, 0.3), roughness=0.8, metallic=0.0)
+"""The floor's look: a plain grey (no draw, so the people's scenes draw nothing more than without them)."""
+
+
+def add_floor(build: SceneBuilder, catalog: Catalog, env, floor) -> dict:
+    """A floor for people at the cell (objects.people): the catalog's ground plane, :data:`FLOOR_SIZE` m
+    square under the bin, its top :data:`WORK_HEIGHT` below the bin's floor, or at the file's lowest point
+    where that is lower (a table's legs stand on it). Added last (its instance id after every other) and
+    drawing nothing, so the rest of the scene is as without people. Returns its record."""
+    z = min(float(floor.floor) - WORK_HEIGHT, float(env.bounds[:, 0, 2].min()))
+    (x, y), g = floor.centre[:2], FLOOR_SIZE
+    pose = np.array([[g, 0.0, 0.0, x], [0.0, g, 0.0, y], [0.0, 0.0, g, z], [0.0, 0.0, 0.0, 1.0]])
+    build.add(SceneObject(name="floor", mesh=catalog.ground, mesh_to_world=pose, instance_id=0, category_id=0,
+                          material=FLOOR_LOOK, role="ground"))
+    return {"z": z, "size": g}
+
+
 def check(settings: Settings) -> None:
     check_file(file_of(settings.scene))
     sc = settings.scene
@@ -134,6 +157,8 @@ def make_sequence(settings: Settings, catalog: Catalog, rng: np.random.Generator
         build.stand(robot, at=sc.robot_at, yaw=sc.robot_yaw, category=category)
     build.params["bin"] = {"parts": list(floor.surface.parts), "floor_z": floor.floor,
                            "floor_area": floor.surface.area, "centre": floor.centre.tolist()}
+    if settings.objects.people[1] > 0:  # people stand at the cell (simgen.sampling.people): a floor for them
+        build.params["cell_floor"] = add_floor(build, catalog, env, floor)
     # 4. lights aimed at the bin; per step a camera on a shell above it (elevation = 90 - tilt)
     build.light(floor.centre)
     above = SimpleNamespace(camera_distance=sc.camera_distance, camera_azimuth=[0.0, 360.0],

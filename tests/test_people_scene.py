@@ -131,8 +131,12 @@ def test_no_people_draws_nothing_and_bad_settings_are_one_line(tmp_path, library
 
     scenes, catalog = _scenes(tmp_path, [])
     assert "people" not in scenes[0].params and "person" not in catalog.category_names
+    from simgen.sampling.people import with_people
+
+    floorless, catalog = _scenes(tmp_path, ["scene=bin_picking"])  # no people asked: bin_picking adds no floor
+    asked = _settings(tmp_path, ["scene=bin_picking", "objects.people=[1,1]"])
     with pytest.raises(SimgenError) as e:
-        _scenes(tmp_path, ["scene=bin_picking", "objects.people=[1,1]"])
+        with_people(floorless, asked, catalog.with_people("person"), np.random.default_rng(0))
     assert "\n" not in str(e.value) and "no floor for people to stand on" in str(e.value)
     from simgen.cli.study import check_dataset
     from simgen.compose.settings import catalog_for

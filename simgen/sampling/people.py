@@ -7,11 +7,12 @@ the scene: objects.people=[0,0] (the default) draws nothing at all. The people g
 (:class:`simgen.config.people.PeopleConfig`) says who they are. Per person, in turn: its phenotype
 (:func:`simgen.people.shape.draw_phenotype`: people.age_years, people.gender, the spreads; Anny's
 WHO-calibrated builds), its posture (people.postures: standing; lying, laid on the floor by :func:`laid`;
-sitting on the floor, :func:`draw_floor_sit`), its pose (one of people.poses, jittered within the joint limits: with
+sitting on the floor, :func:`draw_floor_sit`; at bin_picking's cell a worker reaching onto the table,
+:func:`draw_worker_pose`), its pose (one of people.poses, jittered within the joint limits: with
 people.self_intersection :func:`simgen.people.poses.draw_free_pose`, redrawn or repaired until it crosses
 itself nowhere; else :func:`simgen.people.poses.draw_named_pose`), its sleeves and legs (people.sleeves,
 people.legs), its look (:func:`draw_look`: a skin tone and a material for each piece of clothing) and its
-place (:func:`stand`). ``params["people"]`` holds a record a person with every draw. Bodies are made from
+place (:func:`stand`; in the air :func:`fly`; at bin_picking's cell :func:`at_cell`). ``params["people"]`` holds a record a person with every draw. Bodies are made from
 people.library (None: $SIMGEN_PEOPLE_LIBRARY, else the default library), which each PersonMesh carries,
 so every process that builds the body (the renderer, the keypoint labels) reads the same library. With
 scene.placement=physics each person is a static collider of the settle (:func:`_with_colliders`).
@@ -271,6 +272,147 @@ def fly(vertices: np.ndarray, scene: Scene, boxes: list[np.ndarray], rng: np.ran
     return None
 
 
+WORKER_POSE = {"upperarm01.L": (-65.0, 25.0, 0.0), "upperarm01.R": (-65.0, -25.0, 0.0),
+               "lowerarm01.L": (-30.0, 0.0, 0.0), "lowerarm01.R": (-30.0, 0.0, 0.0),
+               "spine01": (10.0, 0.0, 0.0), "spine02": (10.0, 0.0, 0.0), "spine03": (10.0, 0.0, 0.0)}
+"""A worker at bin_picking's cell (degrees, Anny's local-ref axes as assets/people/poses.yaml): leaning
+forward 30 degrees, both arms reaching forward and down, elbows a little bent, so the hands come over the
+table in front of the body (an adult's wrists about 0.4 m ahead of the pelvis and 0.8 m apart). Arms
+brought closer together cross the chest of many bodies (Anny's self-intersection test: 6 of 16 drawn
+adults with 40 degrees of adduction and 10 of inward turn, none of them with this pose)."""
+
+CELL_GAP = (0.0, 0.1)
+"""m: how much farther from the cell than the nearest clear place a worker stands, drawn uniformly."""
+CELL_CLEARANCE = 0.02
+"""m: the least gap kept between a worker's vertices and every box (the cell's parts, objects, people);
+at least the body's longest triangle edge (5-9 cm), so that no triangle of the body enters a box."""
+CELL_YAW = 15.0
+"""Degrees a worker turns either way off facing the cell square on, drawn uniformly."""
+MAX_SETBACK = 1.0
+"""m: the farthest a worker's pelvis is from the cell's edge."""
+MIN_CELL_KEYPOINTS = 2
+"""The least of a worker's 17 COCO keypoints that project into the image (hands, elbows over the table)."""
+
+
+def draw_worker_pose(rng: np.random.Generator, phenotype, check: bool, library=None) -> tuple[tuple, dict]:
+    """A worker's pose (:data:`WORKER_POSE` plus per-joint noise as :func:`simgen.people.poses.draw_pose`
+    draws it, clamped to the joint limits) and its record (name ``reach``). With ``check``
+    (people.self_intersection) redrawn while the body crosses itself, up to
+    :data:`simgen.people.poses.TRIES` draws; then the pose without noise (the record counts what is left)."""
+    from simgen.people.poses import JITTER_DEG, TRIES, as_pose, clamp, load_limits, self_intersections
+
+    limits = load_limits()
+    sd = {b: JITTER_DEG * np.minimum(1.0, (limits[b][1] - limits[b][0]) / 90.0) for b in WORKER_POSE}
+    for draw in range(1, (TRIES if check else 1) + 1):
+        noise = np.clip(rng.standard_normal((len(WORKER_POSE), 3)), -2.0, 2.0)
+        pose = as_pose(clamp({b: np.asarray(v) + n * sd[b] for (b, v), n in zip(WORKER_POSE.items(), noise)}))
+        if not check:
+            return pose, {"name": "reach"}
+        if self_intersections(pose, phenotype, library=library) == 0:
+            return pose, {"name": "reach", "draws": draw, "repaired": False, "collisions": 0}
+    pose = as_pose(clamp({b: np.asarray(v) for b, v in WORKER_POSE.items()}))
+    return pose, {"name": "reach", "draws": TRIES, "repaired": True,
+                  "collisions": self_intersections(pose, phenotype, library=library)}
+
+
+def bench_of(scene: Scene) -> np.ndarray:
+    """(2, 3): the world box of bin_picking's cell seen from above: of the scene file's parts under the
+    bin's centre (params["bin"]; the bundled cell: its table and the bin's floor)."""
+    cx, cy = scene.params["bin"]["centre"][:2]
+    under = [b for o in scene.objects if o.role == "environment" for b in [_world_box(o)]
+             if b[0, 0] <= cx <= b[1, 0] and b[0, 1] <= cy <= b[1, 1]]
+    return np.stack([np.min([b[0] for b in under], axis=0), np.max([b[1] for b in under], axis=0)])
+
+
+def _first_clear(points: np.ndarray, axis: int, sign: float, boxes: list[np.ndarray], margin: float,
+                 start: float) -> float:
+    """The least d >= ``start`` such that ``points`` moved d along ``sign`` times the world's ``axis`` (0: x,
+    1: y) are, every one, outside every box of ``boxes`` grown by ``margin`` on every side."""
+    lo_hi = []
+    near, far = points.min(axis=0), points.max(axis=0)
+    for b in boxes:
+        lo, hi = b[0] - margin, b[1] + margin
+        if any(far[k] < lo[k] or near[k] > hi[k] for k in range(3) if k != axis):
+            continue  # beside the box whatever d is
+        keep = np.all([(points[:, k] >= lo[k]) & (points[:, k] <= hi[k]) for k in range(3) if k != axis], axis=0)
+        if keep.any():
+            ends = (np.stack([lo[axis] - points[keep, axis], hi[axis] - points[keep, axis]], axis=1)) * sign
+            lo_hi.append(np.sort(ends, axis=1))
+    if not lo_hi:
+        return start
+    spans = np.concatenate(lo_hi)
+    d = start
+    while True:
+        inside = (spans[:, 0] <= d) & (d <= spans[:, 1])
+        if not inside.any():
+            return d
+        d = float(spans[inside, 1].max()) + 1e-6
+
+
+def at_cell(vertices: np.ndarray, faces: np.ndarray, keypoints: np.ndarray, scene: Scene, floor: np.ndarray, bench: np.ndarray,
+            boxes: list[np.ndarray], rng: np.random.Generator, sights: list[np.ndarray] = ()
+            ) -> tuple[np.ndarray, dict] | None:
+    """A pose for a worker (``vertices``, ``faces`` and ``keypoints`` of its body, in its body frame) standing on the
+    floor (``floor``: its world box) at bin_picking's cell (``bench``: :func:`bench_of`): beside one of the
+    bench's four sides (drawn), at a point drawn along it, facing the cell (turned :data:`CELL_YAW` at most
+    off square), as close as every vertex keeps its margin (:data:`CELL_CLEARANCE`, at least the body's
+    longest edge) from every box of ``boxes`` (the cell's parts, the objects, the people before it) plus a
+    gap drawn in :data:`CELL_GAP`, no farther than :data:`MAX_SETBACK`; its box inside the floor's sides,
+    every vertex :data:`CAMERA_CLEARANCE` from the camera, at least :data:`MIN_CELL_KEYPOINTS` keypoints in the
+    image, and its box across none of ``sights``. None after :data:`MAX_TRIES` draws."""
+    cam = scene.camera
+    K, w2c = np.asarray(cam.K, float), np.asarray(cam.world_to_camera, float)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    eye = -R.T @ t
+    margin = max(CELL_CLEARANCE, _longest_edge(vertices, faces))
+    for _ in range(MAX_TRIES):
+        side = int(rng.integers(4))
+        axis, sign = side // 2, (1.0 if side % 2 else -1.0)  # the worker stands on the bench's sign * axis side
+        other = 1 - axis
+        along = rng.uniform(bench[0, other], bench[1, other])
+        inward = np.zeros(3)
+        inward[axis] = -sign
+        yaw = np.arctan2(inward[0], -inward[1]) + np.radians(rng.uniform(-CELL_YAW, CELL_YAW))
+        gap = rng.uniform(*CELL_GAP)
+        edge = np.zeros(3)
+        edge[axis], edge[other], edge[2] = bench[1 if sign > 0 else 0, axis], along, floor[1, 2]
+        turn = rot_z(yaw)[:3, :3]
+        at_edge = vertices @ turn.T + edge
+        d = _first_clear(at_edge, axis, sign, boxes, margin, 0.0)
+        d = _first_clear(at_edge, axis, sign, boxes, margin, d + gap)
+        if d > MAX_SETBACK:
+            continue
+        step = np.zeros(3)
+        step[axis] = sign * d
+        pose = rigid(turn, edge + step)
+        w = at_edge + step
+        box = np.stack([w.min(axis=0), w.max(axis=0)])
+        if np.any(box[0, :2] < floor[0, :2]) or np.any(box[1, :2] > floor[1, :2]):
+            continue  # off the floor's edge
+        if np.einsum("ij,ij->i", w - eye, w - eye).min() < CAMERA_CLEARANCE ** 2:
+            continue  # the camera looks down from just above the worker's reach: no vertex this near it
+        k = keypoints @ turn.T + edge + step
+        c = k @ R.T + t
+        px = c[:, :2] / np.maximum(c[:, 2:], 1e-9) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        inside = (c[:, 2] > cam.clip_start) & (px[:, 0] >= 0) & (px[:, 0] <= cam.width - 1) & (px[:, 1] >= 0) \
+            & (px[:, 1] <= cam.height - 1)
+        if inside.sum() < MIN_CELL_KEYPOINTS:
+            continue
+        if any(_crosses(eye, p, box) for p in sights):
+            continue  # it would hide a person placed before it
+        return pose, {"side": f"{'+' if sign > 0 else '-'}{'xy'[axis]}", "yaw_deg": float(np.degrees(yaw)),
+                      "setback_m": float(d), "gap_m": float(gap), "margin_m": float(margin),
+                      "keypoints_in_view": int(inside.sum()), "seen": k[np.flatnonzero(inside)[0]].tolist(),
+                      "distance": float(np.linalg.norm(edge + step - eye))}
+    return None
+
+
+def _longest_edge(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """The longest edge (m) of a mesh's triangles."""
+    tri = vertices[faces]
+    return float(np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max())
+
+
 def _hull(vertices: np.ndarray) -> np.ndarray:
     """The corners of ``vertices``' convex hull: any rigid turn of them has the same box as of all."""
     from scipy.spatial import ConvexHull
@@ -362,10 +504,15 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     first = scenes[0]
     found = floor_of(first)
     air = settings.scene.recipe == "flying"
+    cell = "cell_floor" in first.params  # bin_picking's floor for people: they work at the cell
+    if cell and set(p.postures) != {"standing"}:
+        raise SimgenError(f"people.postures={list(p.postures)}: bin_picking's people are workers standing at the "
+                          "cell; set people.postures=[standing]")
     if found is None and not air:
         raise SimgenError(f"objects.people={list(o.people)}: the {settings.scene.recipe} scene has no floor for "
                           f"people to stand on (a ground that lies flat, or a part of at least {MIN_FLOOR_AREA} m^2 "
-                          "level area); people stand in tabletop's and environment's scenes and fly in flying's; "
+                          "level area); people stand in tabletop's, environment's and bin_picking's scenes and fly in "
+                          "flying's; "
                           "set objects.people=[0,0]")
     try:
         category = catalog.category_id(o.people_category)
@@ -379,7 +526,9 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     for k in range(count):
         phenotype = draw_phenotype(rng, p.age_years, p.gender, p.height_spread, p.weight_spread)
         posture = _choice(rng, p.postures)
-        if posture == "sitting" and not air:
+        if cell:
+            pose, pose_record = draw_worker_pose(rng, phenotype, p.self_intersection, p.library)
+        elif posture == "sitting" and not air:
             pose, pose_record = draw_floor_sit(rng, phenotype, p.self_intersection, p.library)
         else:
             names = p.poses if posture == "standing" else (POSTURE_POSES[posture],)
@@ -399,6 +548,9 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
         hull = _hull(np.asarray(b.vertices))  # a turned box is its hull's: the tries cost a few hundred points
         if air:
             placed = fly(hull, first, boxes, rng, getattr(settings.scene, "depth", AIR_DEPTH))
+        elif cell:
+            placed = at_cell(np.asarray(b.vertices), np.asarray(b.faces), np.asarray(b.keypoints), first, floor,
+                             bench_of(first), boxes, rng, [np.array(r["seen"]) for r in records if r["placed"]])
         else:
             base = None if facing is None else laid(hull, facing)  # lying: turned onto the floor first
             placed = stand(hull if base is None else hull @ base[:3, :3].T + base[:3, 3], first, floor, boxes, rng,
@@ -438,6 +590,11 @@ def _with_colliders(physics, people: list[SceneObject]):
     return dataclasses.replace(physics, static=(*physics.static, *((o.mesh, o.mesh_to_world) for o in people)))
 
 
+ROOMY = {"bin_picking": "[1.4,1.8]"}
+"""scene.camera_distance a refusal of :func:`check_people` suggests, by recipe (else [2.5,4]: room scale): at
+bin_picking's cell a camera 1.4-1.8 m above the bin sees a worker's hands in every scene of a test's 12."""
+
+
 def check_people(recipe, settings, catalog, first_sequence: int, sample: int) -> None:
     """Refuse, in one line with the numbers, a config in most of whose scenes the people it asks for find
     no place (tabletop's default camera sees too little floor): the first scenes of sequences
@@ -460,6 +617,7 @@ def check_people(recipe, settings, catalog, first_sequence: int, sample: int) ->
             raise SimgenError(f"objects.people={list(settings.objects.people)}: people found no place in view and "
                               f"clear of the objects in {short} of the {k + 1} scenes drawn first (sequences "
                               f"{first_sequence}..{q}); give them room (a camera farther away, e.g. "
-                              "scene.camera_distance=[2.5,4]) or ask for fewer")
+                              f"scene.camera_distance={ROOMY.get(settings.scene.recipe, '[2.5,4]')}) or ask for "
+                              "fewer")
         if k + 1 - short > sample - need:
             return

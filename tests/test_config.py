@@ -56,11 +56,11 @@ TOP_LEVEL = [f.name for f in dataclasses.fields(Settings) if not dataclasses.is_
 
 # Where the composed config spells a default otherwise than the dataclass (simgen.compose.store):
 # on the command line the dataset goes to Hydra's run folder, which only exists inside a Hydra
-# run, and the {name: value} settings of objects are null (Hydra's struct mode only lets
+# run, and the {name: value} settings (of objects, people.bvh_joints) are null (Hydra's struct mode only lets
 # ``objects.dirs={a: b}`` set a null, not add keys to an empty dict), read as {}.
 COMPOSED_SPELLINGS = {("output", "dir"): (RUN_FOLDER, "outputs/dataset"),
                       **{("objects", k): (None, {}) for k in ("dirs", "weights", "min_per_frame", "max_per_frame")},
-                      ("scene", "labels"): (None, {})}
+                      ("scene", "labels"): (None, {}), ("people", "bvh_joints"): (None, {})}
 
 
 @functools.lru_cache(maxsize=None)

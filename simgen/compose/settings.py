@@ -205,7 +205,7 @@ def to_settings(cfg: Any) -> Settings:
         except OmegaConfBaseException as e:
             raise value_error(e) from e
     assert isinstance(settings, Settings)
-    for group in (settings.objects, settings.scene):  # a null {name: value} setting (as Hydra composes it) is none
+    for group in (settings.objects, settings.scene, settings.people):  # a null {name: value} setting (as Hydra composes it) is none
         for name in mapping_fields(type(group)):
             if getattr(group, name) is None:
                 setattr(group, name, {})

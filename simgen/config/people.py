@@ -28,7 +28,7 @@ SKIN_TONES = tuple(range(1, 11))
 DRESS = ("long", "short")
 """Sleeves and trouser legs: long, or short (lower arms / lower legs are skin)."""
 
-MOTIONS = ("still", "walk", "wave", "turn")
+MOTIONS = ("still", "walk", "wave", "turn", "bvh")
 """What a person may do through a sequence (simgen.sampling.people_motion.KINDS)."""
 
 
@@ -77,4 +77,12 @@ class PeopleConfig:
     motion: list[str] = setting(["still"], choices=MOTIONS, example="[walk,wave]")
     """What each person does through a sequence (sequence.length > 1), drawn uniformly from these: still
     (holds its drawn pose), walk (straight the way it faces, its feet on the floor at every step, never
-    into an object: it turns or stops), wave, turn (simgen.sampling.people_motion). [still] draws nothing."""
+    into an object: it turns or stops), wave, turn (simgen.sampling.people_motion), bvh (people.bvh's
+    motion, retargeted to the person's body). [still] draws nothing."""
+    bvh: Optional[str] = setting(None, example="motion.bvh")
+    """A BVH motion file (a path, read once) that people.motion's bvh plays: its joints' rotations
+    retargeted to each person's bones (simgen.people.bvh: +Y up, facing +Z at rest), its root's path
+    scaled to the person's hip height, from a start drawn within the clip."""
+    bvh_joints: Optional[dict[str, str]] = setting({}, example="{LThigh: upperleg01.L, Tail: none}")
+    """BVH joint name -> the Anny bone it drives (none: it drives none), for names simgen's table
+    (simgen.people.bvh.JOINTS: CMU and Mixamo-like names) does not know or maps otherwise."""

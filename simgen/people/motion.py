@@ -12,10 +12,13 @@ frame itself re-grounds the feet (z = 0 at the soles) at every step.
 - ``turn``: the ``stand`` pose, the root turning at ``turn_deg_per_s`` (+ = to the person's left,
   counter-clockwise seen from above), the head leading the turn a little.
 - ``still``: a named pose held.
+- a :class:`BvhMotion`: a BVH file's motion retargeted to the body (:mod:`simgen.people.bvh`), from a
+  start offset into the clip; its root's path may also step sideways (``side_m``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -56,6 +59,27 @@ class MotionFrame:
     pose: Pose            # the body's pose at t (radians, sorted by bone)
     advance_m: float      # distance travelled along the facing direction (-Y of the body frame) since t = 0
     yaw_rad: float        # turn about +Z since t = 0 (+ = counter-clockwise seen from above)
+    side_m: float = 0.0   # distance travelled along the body frame's +X (its left) since t = 0 (a BVH's path)
+
+
+@dataclass(frozen=True)
+class BvhMotion:
+    """A BVH file's motion played on one body from ``start_s`` seconds into the clip (plain, hashable)."""
+    path: str
+    start_s: float = 0.0
+    joints: tuple[tuple[str, str], ...] = ()    # people.bvh_joints, sorted
+    phenotype: tuple[tuple[str, float], ...] = ()   # the body's (PersonParams.phenotype)
+    library: str | None = None
+
+
+@functools.lru_cache(maxsize=8)
+def retarget_of(motion: BvhMotion):
+    """The :class:`simgen.people.bvh.Retarget` of ``motion``'s file onto its body at rest."""
+    from simgen.people.body import PersonParams, body
+    from simgen.people.bvh import Retarget, read_bvh
+
+    rest = body(PersonParams(phenotype=motion.phenotype), motion.library)
+    return Retarget(read_bvh(motion.path), rest.joints, rest.joint_names, rest.parents, dict(motion.joints))
 
 
 def _walk(phi: float, amp: float) -> dict[str, np.ndarray]:
@@ -77,6 +101,9 @@ def pose_at(motion: Motion, t: float) -> MotionFrame:
     """The pose and root movement of ``motion`` at time ``t`` seconds: a pure function of both."""
     if not (isinstance(t, (int, float)) and math.isfinite(t)):
         raise SimgenError(f"time {t!r} must be a finite number of seconds")
+    if isinstance(motion, BvhMotion):
+        f = retarget_of(motion).frame(t, motion.start_s)
+        return MotionFrame(f.pose, f.advance_m, f.yaw_rad, f.side_m)
     cycles = t / motion.period_s + motion.phase
     phi = 2.0 * math.pi * cycles
     poses = load_poses()

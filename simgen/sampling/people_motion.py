@@ -1,6 +1,6 @@
 """People who move through a sequence (people.motion, issue 77 item 3): each person
 :func:`simgen.sampling.people.with_people` placed does what is drawn for it (still, walk, wave, turn:
-:mod:`simgen.people.motion`), its body posed at every step and moved along its path, with the exact
+:mod:`simgen.people.motion`; bvh: people.bvh's clip retargeted to its body, :func:`draw_bvh`), its body posed at every step and moved along its path, with the exact
 labels of a surface that bends.
 
 Applied after with_people to a sequence's steps (sequence.length > 1; a single frame holds still).
@@ -39,7 +39,7 @@ from simgen.scene.transforms import rigid, rot_z
 MOTION_STREAM = 0x50504D
 """The people's motion draws' stream (:func:`simgen.sampling.random.stream_rng`): motion changes no other draw."""
 
-KINDS = ("still", "walk", "wave", "turn")
+KINDS = ("still", "walk", "wave", "turn", "bvh")
 """What a person may do through a sequence (:mod:`simgen.people.motion`'s kinds)."""
 
 STEPS_PER_SECOND = 24.0
@@ -81,6 +81,25 @@ def leg_length(params, library=None) -> float:
     return float(max(b.joints[b.joint_names.index(f"upperleg01.{s}"), 2] for s in "LR"))
 
 
+def draw_bvh(path, joints, params, rng: np.random.Generator, steps: int, library=None):
+    """people.motion's bvh for the body of ``params``: people.bvh's clip (``path``, its joints mapped by
+    ``joints``) from a start drawn uniformly where the sequence's ``steps`` fit in the clip (0 when they
+    do not: it holds its last frame), and its record."""
+    from simgen.people.motion import BvhMotion, retarget_of
+
+    if not path:
+        raise SimgenError("people.motion=[bvh] needs a motion file: set people.bvh=PATH (a .bvh file)")
+    motion = BvhMotion(str(path), 0.0, tuple(sorted((str(k), str(v)) for k, v in dict(joints or {}).items())),
+                       tuple(params.phenotype), None if library is None else str(library))
+    rt = retarget_of(motion)
+    room = max(0.0, rt.clip.duration - (steps - 1) / STEPS_PER_SECOND)
+    start = float(rng.uniform(0.0, room)) if room > 0 else 0.0
+    motion = dataclasses.replace(motion, start_s=start)
+    return motion, {"kind": "bvh", "file": str(path), "start_s": start, "frame_time_s": rt.clip.frame_time,
+                    "frames": rt.clip.frames, "scale": rt.scale,
+                    "joints": {rt.clip.names[j]: b for j, b in rt.bones.items()}}
+
+
 def draw_motion(kind: str, params, rng: np.random.Generator, library=None):
     """The :class:`simgen.people.motion.Motion` of ``kind`` for the body of ``params``, drawn from ``rng``,
     and its record. walk: a speed (:data:`WALK_FROUDE_SPEED` of sqrt(g * the body's leg length)) and a hip
@@ -107,11 +126,11 @@ def draw_motion(kind: str, params, rng: np.random.Generator, library=None):
     return Motion("turn", turn_deg_per_s=rate), {"kind": "turn", "turn_deg_per_s": rate}
 
 
-def step_pose(placed: np.ndarray, advance_m: float, yaw_rad: float) -> np.ndarray:
+def step_pose(placed: np.ndarray, advance_m: float, yaw_rad: float, side_m: float = 0.0) -> np.ndarray:
     """The mesh_to_world of a person placed at ``placed`` (its first step's) once it has advanced
     ``advance_m`` along the direction it faces (the body frame's -Y) and turned ``yaw_rad`` about its
-    vertical axis (+: to its left)."""
-    return np.asarray(placed, float) @ rigid(rot_z(yaw_rad), [0.0, -advance_m, 0.0])
+    vertical axis (+: to its left), and stepped ``side_m`` to its left (+X; a BVH's path)."""
+    return np.asarray(placed, float) @ rigid(rot_z(yaw_rad), [side_m, -advance_m, 0.0])
 
 
 def _box(vertices: np.ndarray, mesh_to_world: np.ndarray) -> np.ndarray:
@@ -190,7 +209,10 @@ def with_motion(scenes: list[Scene], settings, rng: np.random.Generator, kinds=N
         i, o = r["instance_id"], person[r["instance_id"]]
         library = getattr(o.mesh, "library", None)
         kind = choose(rng, kinds)
-        motion, record = draw_motion(kind, o.mesh.params, rng, library)
+        if kind == "bvh":
+            motion, record = draw_bvh(settings.people.bvh, settings.people.bvh_joints, o.mesh.params, rng, n, library)
+        else:
+            motion, record = draw_motion(kind, o.mesh.params, rng, library)
         if motion is None:
             motions[i] = record
             continue
@@ -202,7 +224,7 @@ def with_motion(scenes: list[Scene], settings, rng: np.random.Generator, kinds=N
             start = np.asarray(o.mesh_to_world, float) @ rigid(rot_z(math.radians(turn)), [0.0, 0.0, 0.0])
             tried, met = [], None
             for k, (frame, params) in enumerate(zip(frames, bodies)):
-                pose = step_pose(start, frame.advance_m, frame.yaw_rad)
+                pose = step_pose(start, frame.advance_m, frame.yaw_rad, frame.side_m)
                 box = _box(hulls[k], pose)
                 others = {**objects[k], **{f"person {j}": b[k] for j, b in boxes.items() if j != i}}
                 met = clash(box, scenes[k], others, floor)

@@ -294,11 +294,20 @@ def seen_depth(depth: np.ndarray, instance: np.ndarray, u: np.ndarray, v: np.nda
         return np.take(depth, flat) + np.take(gx, flat) * (u - ui) + np.take(gy, flat) * (v - vi)
 
 
+STEP_RATIO = 3.0
+"""Of a pixel's two one-sided depth differences along an axis (to its neighbours on the same object),
+one more than this many times the other is a step in the object's depth (a limb seen in front of the
+torso, one fold of a sheet in front of another), not the slope of the surface the pixel sees: the
+other side's difference is the slope there."""
+
+
 def _depth_slopes(depth: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel depth change per pixel along x and y, from neighbours on the same object.
 
     The mean of the backward and forward differences where both neighbours share the
-    pixel's instance, the one available otherwise, 0 where neither does.
+    pixel's instance, the one available otherwise, 0 where neither does. Where both count but
+    one is more than :data:`STEP_RATIO` times the other, that one crosses a step in depth within
+    the object (a person's arm in front of its torso is one instance): the other is the slope.
     """
     def along(d: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
         def part(sl: slice) -> tuple:
@@ -313,7 +322,11 @@ def _depth_slopes(depth: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, 
         total[lo] += diff
         # the mean where both neighbours count (total / 2 is total * 0.5 exactly), else the sum
         # of one difference and +0 (or two +0: no neighbour on the same object)
-        np.multiply(total[mid], 0.5, out=total[mid], where=ok[lo] & ok[hi])
+        both = ok[lo] & ok[hi]
+        np.multiply(total[mid], 0.5, out=total[mid], where=both)
+        back, ahead = np.abs(diff[lo]), np.abs(diff[hi])  # of the middle pixels: to the one before, after
+        np.copyto(total[mid], diff[lo], where=both & (ahead > STEP_RATIO * back))  # a step ahead
+        np.copyto(total[mid], diff[hi], where=both & (back > STEP_RATIO * ahead))  # a step behind
         return total
 
     depth = np.ascontiguousarray(depth)

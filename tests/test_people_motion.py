@@ -282,8 +282,10 @@ def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walk
     simgen's rule on the frame's depth, checked against a ray cast of each point (its triangle's mix in
     the other step) away from occlusion edges (there the frame's depth cannot tell, as
     simgen.labels.tracks says): what simgen calls seen, the ray cast sees (99.5 % of flow vectors, 99 %
-    of track points); what the ray cast sees, simgen calls seen but for 5 % (the depth rule's tolerance on
-    a limb's curve, a few pixels wide at 128x96, marks some hidden)."""
+    of track points), and what the ray cast sees, simgen calls seen (99 % of both): the bar of things
+    that bend (issue 76). A limb in front of the torso is a step in the one instance's depth, which
+    the depth's slope beside it does not take for the surface's (simgen.labels.flow.STEP_RATIO; taken,
+    it hid 2-3 % of the walker's seen points)."""
     from simgen.io.dataset.layout import read_frame
     from simgen.io.files import read_png
     from simgen.people.body import PARTS, PersonParams, body
@@ -335,7 +337,7 @@ def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walk
         seen, valid = seen[~edge], valid[~edge]
         assert valid.sum() > 500 and 0.05 < seen.mean() < 1, (k, other, direction)
         assert seen[valid].mean() >= 0.995, (k, other, direction)  # a valid vector's point is seen there
-        assert valid[seen].mean() >= 0.95, (k, other, direction)  # a seen one valid (the depth rule on limbs)
+        assert valid[seen].mean() >= 0.99, (k, other, direction)  # a seen one valid
     tracks = np.load(walking / "tracks" / "000000.npz")
     mine = np.flatnonzero(tracks["instance_id"] == iid)
     assert len(mine) >= 20 and (tracks["triangle"][mine] >= 0).all()
@@ -358,7 +360,7 @@ def test_a_walking_persons_ids_flow_and_tracks_follow_its_body_at_each_step(walk
                 checked += 1
                 wrong += visible and not verdict
                 missed += verdict and not visible
-    assert checked > 100 and wrong <= 0.01 * checked and missed <= 0.05 * checked, (checked, wrong, missed)
+    assert checked > 100 and wrong <= 0.01 * checked and missed <= 0.01 * checked, (checked, wrong, missed)
 
 
 @pytest.mark.render

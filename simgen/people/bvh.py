@@ -115,6 +115,17 @@ class Clip:
 
     def local(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Frame ``frame``'s local rotations (J, 3, 3) and positions in the parent's frame (J, 3)."""
+        cache = self.__dict__.setdefault("_frames", {})   # the last 64 frames read (steps go in order)
+        if frame not in cache:
+            if len(cache) >= 64:
+                cache.pop(next(iter(cache)))
+            rotations, positions = self._local(frame)
+            rotations.setflags(write=False)
+            positions.setflags(write=False)
+            cache[frame] = rotations, positions
+        return cache[frame]
+
+    def _local(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         row = self.motion[frame]
         rotations = np.repeat(np.eye(3)[None], len(self.names), axis=0)
         positions = np.array(self.offsets, dtype=float)
@@ -150,7 +161,7 @@ class Clip:
         """Local rotations and positions at ``t`` seconds from the first frame: between two frames each
         joint's rotation is slerped and its position interpolated linearly; before the first frame and
         after the last the clip holds them."""
-        from scipy.spatial.transform import Rotation, Slerp
+        from scipy.spatial.transform import Rotation
 
         u = min(max(float(t) / self.frame_time, 0.0), self.frames - 1.0)
         i0 = int(math.floor(u))
@@ -159,9 +170,9 @@ class Clip:
         if a < 1e-12 or i0 + 1 >= self.frames:
             return r0, p0
         r1, p1 = self.local(i0 + 1)
-        out = np.empty_like(r0)
-        for j in range(len(self.names)):
-            out[j] = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([r0[j], r1[j]])))(a).as_matrix()
+        q0 = Rotation.from_matrix(np.array(r0))
+        # the slerp of each joint: r0 turned by the fraction a of its turn to r1
+        out = (q0 * Rotation.from_rotvec(a * (q0.inv() * Rotation.from_matrix(np.array(r1))).as_rotvec())).as_matrix()
         return out, (1.0 - a) * p0 + a * p1
 
 
@@ -525,26 +536,22 @@ class Retarget:
         """The pose and path at ``t`` seconds of a motion that starts ``start_s`` seconds into the clip."""
         from scipy.spatial.transform import Rotation
 
-        wr0, wp0 = self.world(start_s)
+        start = self.__dict__.setdefault("_start", {})
+        if start_s not in start:
+            start.clear()
+            start[start_s] = self.world(start_s)
+        wr0, wp0 = start[start_s]
         wr, wp = self.world(start_s + t)
         yaw0, yaw = _yaw(wr0[0]), _yaw(wr[0])
         unturn = _rot_z(-yaw)
         G = {}
         for c, bone in enumerate(self.joint_names):
             j = self.drives.get(bone)
-            if j is not None:
-                G[c] = unturn @ wr[j] @ self.align[j]
-            else:
-                G[c] = G[self.parents[c]] if c > 0 else np.eye(3)
-        pose = []
-        for c, bone in enumerate(self.joint_names):
-            if c == 0:
-                continue
-            p = self.parents[c]
-            d = (G[p].T if p > 0 else np.eye(3)) @ G[c]
-            rv = Rotation.from_matrix(d).as_rotvec()
-            if float(np.linalg.norm(rv)) > 1e-12:
-                pose.append((bone, tuple(float(x) for x in rv)))
+            G[c] = unturn @ wr[j] @ self.align[j] if j is not None else G[self.parents[c]]
+        d = np.stack([G[c] if p == 0 else G[p].T @ G[c] for c, p in enumerate(self.parents) if c > 0])
+        rvs = Rotation.from_matrix(d).as_rotvec()
+        moved = np.linalg.norm(rvs, axis=1) > 1e-12
+        pose = [(bone, tuple(float(x) for x in rv)) for bone, rv, m in zip(self.joint_names[1:], rvs, moved) if m]
         move = _rot_z(-yaw0) @ (wp[0] - wp0[0]) * self.scale
         turn = math.remainder(yaw - yaw0, 2.0 * math.pi)
         return RetargetFrame(tuple(sorted(pose)), float(-move[1]), float(move[0]), float(turn))

@@ -1,7 +1,7 @@
 """People who move through a sequence (people.motion, issue 77 item 3): each person
 :func:`simgen.sampling.people.with_people` placed does what is drawn for it (still, walk, wave, turn:
-:mod:`simgen.people.motion`; bvh: people.bvh's clip retargeted to its body, :func:`draw_bvh`), its body posed at every step and moved along its path, with the exact
-labels of a surface that bends.
+:mod:`simgen.people.motion`; bvh: people.bvh's clip retargeted to its body, :func:`draw_bvh`), its
+body posed at every step and moved along its path, with the exact labels of a surface that bends.
 
 Applied after with_people to a sequence's steps (sequence.length > 1; a single frame holds still).
 Everything is drawn on a stream of its own (:data:`MOTION_STREAM`): motion changes no other draw, and

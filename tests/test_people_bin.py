@@ -136,12 +136,15 @@ def test_a_worker_stands_on_the_floor_beside_the_cell_clear_of_it_and_in_view(tm
     assert placed >= 2
 
 
-def test_workers_only_stand(tmp_path, library):
+def test_workers_only_stand_still(tmp_path, library):
     from simgen.errors import SimgenError
 
     with pytest.raises(SimgenError) as e:
         _scenes(tmp_path, ["objects.people=[1,1]", "people.postures=[standing,lying]"])
     assert "\n" not in str(e.value) and "set people.postures=[standing]" in str(e.value)
+    with pytest.raises(SimgenError) as e:
+        _scenes(tmp_path, ["objects.people=[1,1]", "people.motion=[still,wave]", "sequence.length=2"])
+    assert "\n" not in str(e.value) and "set people.motion=[still]" in str(e.value)
 
 
 @pytest.mark.render

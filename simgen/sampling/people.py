@@ -508,6 +508,9 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
     if cell and set(p.postures) != {"standing"}:
         raise SimgenError(f"people.postures={list(p.postures)}: bin_picking's people are workers standing at the "
                           "cell; set people.postures=[standing]")
+    if cell and set(p.motion) != {"still"}:  # their arms reach over the table: a box check cannot move them clear
+        raise SimgenError(f"people.motion={list(p.motion)}: bin_picking's workers hold still at the cell; set "
+                          "people.motion=[still]")
     if found is None and not air:
         raise SimgenError(f"objects.people={list(o.people)}: the {settings.scene.recipe} scene has no floor for "
                           f"people to stand on (a ground that lies flat, or a part of at least {MIN_FLOOR_AREA} m^2 "

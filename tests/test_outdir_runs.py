@@ -1,5 +1,6 @@
 """output.dir in real runs of the console script: a user's folder or a symlinked subfolder is
-refused in one line before Blender starts, a second config is refused while the first runs,
+refused in one line before Blender starts (simgen's entry point in the test's process, Blender's
+modules guarded: :func:`refused_here`), a second config is refused while the first runs,
 output.overwrite=true leaves no frame of the old config, and an export never deletes a user's
 file (the pure rules: tests/test_outdir.py)."""
 
@@ -8,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,16 +20,25 @@ pytestmark = pytest.mark.render
 TINY = ["render.width=48", "render.height=32", "render.samples=1", "render.device=cpu", "objects.count=[1,2]"]
 
 
-def simgen(out, *args, guard=None, wait=True):
+def simgen(out, *args, wait=True):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if guard is not None:  # a stand-in bpy first on the path: a refused run must not get as far as Blender
-        (guard / "bpy.py").write_text("raise ImportError('test guard: bpy imported')\n")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(guard), env.get("PYTHONPATH")) if p)
     argv = [SIMGEN, f"output.dir={out}", *TINY, *args]
     if not wait:
         return subprocess.Popen(argv, cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
     return subprocess.run(argv, cwd=out.parent, env=env, capture_output=True, text=True, timeout=600)
+
+
+def refused_here(out, *args, monkeypatch, capfd, match: str) -> str:
+    """:func:`refused` of ``simgen output.dir=OUT TINY ARGS`` run by simgen's entry point in this process
+    (test_bad_inputs.run_in_process: no process start), in ``out``'s parent folder as :func:`simgen`
+    runs it, and refused before Blender is reached."""
+    from test_bad_inputs import run_in_process
+
+    argv = [f"output.dir={out}", *TINY, *args]
+    code, stdout, stderr, touched = run_in_process(argv, Path(out).parent, monkeypatch, capfd)
+    assert not touched, "Blender was reached for a refused output.dir"
+    return refused(subprocess.CompletedProcess(argv, code, stdout, stderr), match)
 
 
 def refused(result, match: str) -> str:
@@ -42,34 +53,36 @@ def files(root):
 
 
 @pytest.mark.parametrize("where", ["file", "proc"])
-def test_an_output_folder_that_cannot_be_created_is_one_line(tmp_path, where):
+def test_an_output_folder_that_cannot_be_created_is_one_line(tmp_path, where, monkeypatch, capfd):
     """Below a file (the settings' check), or in /proc (mkdir fails: the claim's): refused in one
     line naming output.dir, before Blender starts."""
     (tmp_path / "a_file").write_text("not a folder")
     out = tmp_path / "a_file" / "out" if where == "file" else "/proc/nope/x"
-    (tmp_path / "bpy.py").write_text("raise ImportError('test guard: bpy imported')\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)}
-    result = subprocess.run([SIMGEN, f"output.dir={out}", *TINY, "frames=1"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
-    line = refused(result, f"output.dir={out} cannot be created: ")
+    (tmp_path / "cwd").mkdir()
+    from test_bad_inputs import run_in_process
+
+    code, stdout, stderr, touched = run_in_process([f"output.dir={out}", *TINY, "frames=1"], tmp_path / "cwd",
+                                                   monkeypatch, capfd)
+    assert not touched, "Blender was reached for a refused output.dir"
+    line = refused(subprocess.CompletedProcess([], code, stdout, stderr), f"output.dir={out} cannot be created: ")
     assert line.endswith("; choose another output.dir")
 
 
-def test_user_folder_and_symlinked_subfolder_are_refused(tmp_path):
+def test_user_folder_and_symlinked_subfolder_are_refused(tmp_path, monkeypatch, capfd):
     out = tmp_path / "out"
     out.mkdir()
     (out / "images").mkdir()
     (out / "images" / "000000.png").write_bytes(b"the user's photo")
     (out / "coco.json").write_text('{"the": "user\'s"}')
     before = files(out)
-    refused(simgen(out, "frames=1", guard=tmp_path), "is not empty and holds no simgen dataset")
+    refused_here(out, "frames=1", monkeypatch=monkeypatch, capfd=capfd, match="is not empty and holds no simgen dataset")
     assert files(out) == before
 
     elsewhere, out2 = tmp_path / "elsewhere", tmp_path / "out2"
     elsewhere.mkdir()
     out2.mkdir()
     (out2 / "depth").symlink_to(elsewhere, target_is_directory=True)
-    refused(simgen(out2, "frames=1", guard=tmp_path), "depth is a symbolic link")
+    refused_here(out2, "frames=1", monkeypatch=monkeypatch, capfd=capfd, match="depth is a symbolic link")
     assert list(elsewhere.iterdir()) == []
 
 
@@ -111,12 +124,12 @@ def test_overwrite_leaves_no_frame_of_the_old_config(tmp_path):
     assert [im["id"] for im in coco["images"]] == [2]
 
 
-def test_export_never_deletes_a_user_file(tmp_path):
+def test_export_never_deletes_a_user_file(tmp_path, monkeypatch, capfd):
     out = tmp_path / "out"
     assert simgen(out, "frames=1", "output.formats=[coco,yolo]").returncode == 0
     (out / "yolo" / "best.pt").write_bytes(b"the user's weights")
-    refused(simgen(out, "frames=2", "output.formats=[coco,yolo]", guard=tmp_path),
-            "yolo/ holds files simgen did not write (best.pt)")
+    refused_here(out, "frames=2", "output.formats=[coco,yolo]", monkeypatch=monkeypatch, capfd=capfd,
+                 match="yolo/ holds files simgen did not write (best.pt)")
     assert (out / "yolo" / "best.pt").read_bytes() == b"the user's weights"
     assert sorted(p.name for p in (out / "meta").iterdir()) == ["000000.json"]
 

@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from conftest import SIMGEN
+from conftest import SIMGEN, simgen_cli
 from docblocks import ROOT, blocks_of
 from groundtruth import intersect, pixel_centre_rays
 from simgen import SimgenError
@@ -144,9 +143,8 @@ def test_a_robot_labelled_as_a_category_is_one_coco_object(tmp_path):
 def frames(tmp_path_factory) -> Path:
     """3 frames of the default bin picking scene, 96x72, 2 samples."""
     out = tmp_path_factory.mktemp("bin_picking") / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=bin_picking", "frames=3", "seed=2",
-                        "render.width=96", "render.height=72", "render.samples=2", "objects.count=[4,6]",
-                        f"output.dir={out}"], capture_output=True, text=True, timeout=600, cwd=out.parent)
+    r = simgen_cli("scene=bin_picking", "frames=3", "seed=2", "render.width=96", "render.height=72",
+                   "render.samples=2", "objects.count=[4,6]", f"output.dir={out}", cwd=out.parent)  # the served child
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 
@@ -283,10 +281,9 @@ def test_the_own_recipe_tutorial_runs_as_written(tmp_path):
 def with_robot(tmp_path_factory) -> Path:
     """2 frames of the bin picking cell with the bundled arm beside the bin, its links as parts."""
     out = tmp_path_factory.mktemp("bin_robot") / "out"
-    r = subprocess.run([sys.executable, "-m", "simgen.cli", "scene=bin_picking", "scene.robot=bundled", "frames=2",
-                        "seed=4", "render.width=96", "render.height=72", "render.samples=2", "objects.count=[2,3]",
-                        "scene.camera_distance=[1.6,1.8]", "output.labels=[parts]", f"output.dir={out}"],
-                       capture_output=True, text=True, timeout=600, cwd=out.parent)
+    r = simgen_cli("scene=bin_picking", "scene.robot=bundled", "frames=2", "seed=4", "render.width=96",
+                   "render.height=72", "render.samples=2", "objects.count=[2,3]", "scene.camera_distance=[1.6,1.8]",
+                   "output.labels=[parts]", f"output.dir={out}", cwd=out.parent)  # the served child
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 

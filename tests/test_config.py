@@ -487,6 +487,13 @@ def test_validator_rejects_nan_inf_and_out_of_bounds(key, cls, f, t, recipe):
         if r.lt is not None:
             _rejects(key, type(default)(r.lt), recipe, "must be")
         checked += 1
+    elif kind in ("list[int]", "list[float]") and (r.ge is not None or r.le is not None):  # bounds on each item
+        step = 1 if kind == "list[int]" else abs(r.le or r.ge or 1.0)
+        if r.ge is not None:
+            _rejects(key, [*default, type(r.ge)(r.ge - step)], recipe, "must be in")
+        if r.le is not None:
+            _rejects(key, [*default, type(r.le)(r.le + step)], recipe, "must be in")
+        checked += 1
     if r.choices is not None:
         if isinstance(default, list):
             _rejects(key, [*default, "bogus"], recipe, "unknown 'bogus'", "use any of")

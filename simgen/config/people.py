@@ -86,3 +86,12 @@ class PeopleConfig:
     bvh_joints: Optional[dict[str, str]] = setting({}, example="{LThigh: upperleg01.L, Tail: none}")
     """BVH joint name -> the Anny bone it drives (none: it drives none), for names simgen's table
     (simgen.people.bvh.JOINTS: CMU and Mixamo-like names) does not know or maps otherwise."""
+    garments: Optional[str] = setting(None, example="/data/makehuman/clothes")
+    """A folder of MakeHuman clothes (.mhclo files with their .obj meshes; MakeHuman's system clothes are
+    CC0; simgen ships none) each person draws people.garment_count garments from, fitted exactly to its
+    body and pose (simgen.people.garments) and worn over its drawn regions, each in the colour of the
+    region it mostly covers. Garments bound to MakeHuman helper geometry Anny lacks (tights, skirt,
+    hair) are left out with one warning. null (the default): none, and nothing more is drawn."""
+    garment_count: list[int] = span([1, 2], ge=0, le=16, example="[1,1]")
+    """How many garments each person wears, drawn uniformly from this range (distinct garments of
+    people.garments; no more than it holds)."""

@@ -311,8 +311,8 @@ def _person_frame_keypoints(o, scene) -> np.ndarray:
     def in_camera(points: np.ndarray, mesh_to_world: np.ndarray) -> np.ndarray:
         return to_camera(model_pose(cam.world_to_camera, mesh_to_world), points)
 
-    b = body(o.mesh.params, o.mesh.library)
-    others = []
+    b = body(o.mesh.params, o.mesh.library)  # its own garments (people.garments) hide none of its points, as
+    others = []                                # COCO marks a clothed shoulder seen; another person's do (others)
     for other in parts_of(scene).drawn:  # an articulated object's links where its joints put them
         if other.instance_id != o.instance_id:
             mesh = load_mesh(other.mesh)

@@ -193,7 +193,7 @@ def _read_obj(path: Path, n_verts: int) -> tuple[np.ndarray, np.ndarray | None]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise _fail(path, None, f"cannot be read ({e})") from None
-    n_v, vts, tris, tri_uv = 0, [], [], []
+    n_v, vts, tris = 0, [], []
     for n, raw in enumerate(text.splitlines(), start=1):
         words = raw.split()
         if not words:
@@ -298,3 +298,105 @@ def vertex_of_base(library=None) -> np.ndarray:
     out = np.full(BASE_VERTICES, -1, np.int64)
     out[idx] = np.arange(len(idx))
     return out
+
+
+def find_garments(folder: str | os.PathLike) -> tuple[Path, ...]:
+    """The ``.mhclo`` files under ``folder`` (MakeHuman's clothes folder: ``<name>/<name>.mhclo``), sorted;
+    symbolic links (files or folders) are not followed. None found: one line."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise SimgenError(f"people.garments={folder}: not a folder; name a folder of MakeHuman clothes "
+                          "(<name>/<name>.mhclo with its .obj), or null for none")
+    found = []
+    for here, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        for f in files:
+            p = Path(here) / f
+            if f.lower().endswith(".mhclo") and not p.is_symlink() and p.is_file():
+                found.append(p)
+    if not found:
+        raise SimgenError(f"people.garments={folder}: no .mhclo file in it; copy MakeHuman's clothes folder "
+                          "there (docs/how-to/people.md, 'Garments from MakeHuman')")
+    return tuple(sorted(found))
+
+
+@functools.lru_cache(maxsize=4)
+def usable_garments(folder: str, library: str | None = None) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """(the garments under ``folder`` simgen can fit to Anny's bodies, one line per garment it cannot:
+    bound to helper geometry Anny drops). A file that is not a garment at all: one line (SimgenError)."""
+    available = vertex_of_base(library) >= 0
+    ok, skipped = [], []
+    for path in find_garments(folder):
+        g = read_garment(path, root=folder)
+        try:
+            check_bound(g, available)
+        except SimgenError as e:
+            skipped.append(str(e))
+            continue
+        ok.append(path)
+    return tuple(ok), tuple(skipped)
+
+
+@functools.lru_cache(maxsize=64)
+def _garment(path: str) -> Garment:
+    return read_garment(path)
+
+
+@dataclass(frozen=True, eq=False)
+class Dressed:
+    """A body with its garments appended (:func:`dress`): the body's vertices and faces first, then each
+    garment's, in order."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    uv: np.ndarray
+    """(F, 3, 2) per face corner (a garment without texture coordinates: 0)."""
+    face_part: np.ndarray
+    """(F,) int8 into :data:`simgen.people.body.PARTS`: a garment face takes its first vertex's main bound
+    body vertex's part."""
+    face_region: np.ndarray
+    """(F,) int8 into :data:`simgen.people.body.REGIONS`: the body's (:func:`~simgen.people.body.dressed_regions`),
+    and per garment one region (its material): the region most of its bound body vertices lie in, shirt
+    where that is skin (a hat, gloves)."""
+    face_garment: np.ndarray
+    """(F,) int16: -1 for the body's faces, else the garment's index."""
+
+
+def _vertex_labels(faces: np.ndarray, face_label: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, np.int64)
+    out[faces.ravel()] = np.repeat(np.asarray(face_label, np.int64), 3)
+    return out
+
+
+def dress(b, garments: tuple, library=None, sleeves: str = "long", legs: str = "long") -> Dressed:
+    """The body ``b`` (:class:`simgen.people.body.Body`) with the garments (paths of .mhclo files, read
+    once a process) fitted to it (:func:`fit`) and appended. No garments: the body as it is."""
+    from simgen.people.body import REGIONS, dressed_regions
+
+    region = np.asarray(dressed_regions(b, sleeves, legs), np.int8)
+    vertices, faces, uv = [np.asarray(b.vertices)], [np.asarray(b.faces)], [np.asarray(b.uv)]
+    part, regions, owner = [np.asarray(b.face_part, np.int8)], [region], [np.full(len(b.faces), -1, np.int16)]
+    if garments:
+        lib = None if library is None else os.fspath(library)
+        base = base_vertices(b.vertices, lib)
+        anny = vertex_of_base(lib)
+        v_part = _vertex_labels(b.faces, b.face_part, len(b.vertices))
+        v_region = _vertex_labels(b.faces, b.face_region, len(b.vertices))
+        n = len(b.vertices)
+        for k, path in enumerate(garments):
+            g = _garment(os.fspath(path))
+            v = fit(g, base)
+            main = anny[g.refs[np.arange(len(g.refs)), np.argmax(g.weights, axis=1)]]  # its main body vertex
+            counts = np.bincount(v_region[main], minlength=len(REGIONS))
+            r = int(np.argmax(counts))
+            r = REGIONS.index("shirt") if REGIONS[r] == "skin" else r
+            vertices.append(v)
+            faces.append(g.faces + n)
+            uv.append(g.uv if g.uv is not None else np.zeros((len(g.faces), 3, 2)))
+            part.append(v_part[main][g.faces[:, 0]].astype(np.int8))
+            regions.append(np.full(len(g.faces), r, np.int8))
+            owner.append(np.full(len(g.faces), k, np.int16))
+            n += len(v)
+    return Dressed(vertices=np.concatenate(vertices), faces=np.concatenate(faces), uv=np.concatenate(uv),
+                   face_part=np.concatenate(part), face_region=np.concatenate(regions),
+                   face_garment=np.concatenate(owner))

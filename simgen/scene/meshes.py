@@ -96,11 +96,21 @@ class PersonMesh:
     library: str | None = None
     """The prepared body library the body is made from (people.library); None: $SIMGEN_PEOPLE_LIBRARY,
     else the default one (:func:`simgen.people.model.library_dir`)."""
+    garments: tuple[str, ...] = ()
+    """MakeHuman garments (.mhclo paths, people.garments) fitted to the body and appended to its mesh
+    (:func:`simgen.people.garments.dress`); (): none."""
 
     @property
     def stem(self) -> str:
-        """``person_<params digest>``, ``_s<step, 4 digits>`` after it for a step of a moving person."""
-        return f"person_{self.params.digest()}" + ("" if self.step is None else f"_s{self.step:04d}")
+        """``person_<params digest>`` (``_g<8 hex digits>`` after it for a person in garments: a digest of
+        their file names), ``_s<step, 4 digits>`` after that for a step of a moving person."""
+        dressed = ""
+        if self.garments:
+            import hashlib
+
+            names = "\n".join(Path(g).name for g in self.garments)  # the same on every node, wherever the folder is
+            dressed = "_g" + hashlib.sha256(names.encode()).hexdigest()[:8]
+        return f"person_{self.params.digest()}{dressed}" + ("" if self.step is None else f"_s{self.step:04d}")
 
     @property
     def name(self) -> str:
@@ -153,7 +163,7 @@ def surface(mesh: MeshRef) -> object:
     if isinstance(mesh, ClothMesh):
         return ("cloth", mesh.key)
     if isinstance(mesh, PersonMesh) and mesh.step is not None:  # the same body and clothes, posed at each step
-        return ("person", mesh.params.phenotype, mesh.look)
+        return ("person", mesh.params.phenotype, mesh.look, mesh.garments)
     return mesh
 
 

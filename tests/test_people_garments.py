@@ -219,7 +219,7 @@ def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, pe
                "frames=1", "seed=2", "render.width=96", "render.height=72", "render.samples=1",
                "people.self_intersection=false", "people.postures=[standing]", "people.poses=[stand]",
                f"people.garments={tmp_path / 'clothes'}", "people.garment_count=[1,1]",
-               "output.labels=[keypoints]", f"output.dir={out}", cwd=tmp_path)
+               "output.labels=[keypoints,parts]", f"output.dir={out}", cwd=tmp_path)
     meta = json.loads((out / "meta" / "000000.json").read_text())
     record = next(r for r in meta["params"]["people"] if r["placed"])
     assert record["garments"] == ["vest.mhclo"]
@@ -248,6 +248,15 @@ def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, pe
     instance = read_png(out / "instance" / "000000.png").astype(np.int64)
     assert on_vest.sum() >= 20, (on_vest.sum(), (frame["instance"] == record["instance_id"]).sum())
     assert (instance[on_vest] == record["instance_id"]).all()
+    # and, in the parts label, the body part of the body vertex each vest face is bound to (the torso's here,
+    # or an upper arm's where a bound vertex sits on the seam)
+    from simgen.io.dataset.layout import read_frame
+    from simgen.people.body import PARTS
+
+    ids = {q["part"]: q["id"] for q in o["body_parts"]}
+    parts = read_frame(out, 0)["parts"].astype(np.int64)
+    allowed = {ids[PARTS[int(k)]] for k in np.unique(b.face_part[np.isin(b.faces, vest["anny"]).any(axis=1)])}
+    assert set(np.unique(parts[on_vest]).tolist()) <= allowed and ids["torso"] in parts[on_vest]
     # its COCO keypoints: the body's, projected, seen or hidden by the person's rule on the dressed surface
     coco = json.loads((out / "coco.json").read_text())
     ann = next(a for a in coco["annotations"] if a["simgen"]["instance_id"] == record["instance_id"])
@@ -311,3 +320,65 @@ def test_a_garments_folder_keeps_what_fits_and_says_what_not(people_library, tmp
         find_garments(tmp_path / "empty")
     with pytest.raises(SimgenError, match=r"people.garments=.*missing: not a folder"):
         find_garments(tmp_path / "missing")
+
+
+def _scenes(tmp_path, overrides: list[str]):
+    from simgen.cli.study import check_dataset
+    from simgen.compose.settings import catalog_for
+    from simgen.pipeline.frames import make_sequence_scenes
+    from simgen.recipes import load_recipe
+
+    s = check_dataset([*overrides, f"output.dir={tmp_path / 'out'}"])
+    return make_sequence_scenes(load_recipe(s.scene.recipe), s, catalog_for(s), 0)
+
+
+@pytest.mark.slow  # three scenes with two people each (torch, Anny): about 20 s on 2 cores
+def test_garments_are_drawn_last_and_change_no_other_draw(people_library, tmp_path, monkeypatch):
+    from simgen.people.model import LIBRARY_ENV
+    from simgen.scene.meshes import PersonMesh
+
+    monkeypatch.setenv(LIBRARY_ENV, os.fspath(people_library))
+    _vest(tmp_path / "clothes", people_library)
+    run = ["objects.people=[2,2]", "scene.camera_distance=[2.5,4]", "people.self_intersection=false", "seed=5"]
+    plain = _scenes(tmp_path, run)[0]
+    dressed = _scenes(tmp_path, [*run, f"people.garments={tmp_path / 'clothes'}", "people.garment_count=[1,1]"])[0]
+    assert len(plain.objects) == len(dressed.objects)
+    people = 0
+    for a, b in zip(plain.objects, dressed.objects):
+        np.testing.assert_array_equal(a.mesh_to_world, b.mesh_to_world)
+        assert a.instance_id == b.instance_id and a.material == b.material
+        if isinstance(a.mesh, PersonMesh):
+            people += 1
+            assert a.mesh.garments == () and [Path(g).name for g in b.mesh.garments] == ["vest.mhclo"]
+            assert b.mesh == PersonMesh(**{**a.mesh.__dict__, "garments": b.mesh.garments})
+            assert b.name == f"{b.mesh.stem}_{b.instance_id}" and "_g" in b.mesh.stem
+        else:
+            assert a.mesh == b.mesh
+    assert people == 2
+    for r, q in zip(plain.params["people"], dressed.params["people"]):
+        assert q.pop("garments") == ["vest.mhclo"] and q.pop("key") != r.pop("key")
+        assert r == q
+    # a person who walks wears its garments at every step, fitted to that step's body
+    from simgen.assets.meshes import load_asset
+    from simgen.people.body import body
+    from simgen.people.garments import base_vertices, fit, read_garment
+
+    vest = read_garment(tmp_path / "clothes" / "vest" / "vest.mhclo")
+    steps = _scenes(tmp_path, [*run, f"people.garments={tmp_path / 'clothes'}", "people.garment_count=[1,1]",
+                               "people.motion=[walk]", "sequence.length=2", "frames=2"])
+    walker = [[x.mesh for x in st.objects if isinstance(x.mesh, PersonMesh)][0] for st in steps]
+    assert [m.step for m in walker] == [0, 1] and walker[0].params != walker[1].params
+    for m in walker:
+        assert [Path(g).name for g in m.garments] == ["vest.mhclo"]
+        got = np.asarray(load_asset(m, max_pixels=None).mesh.vertices)
+        b = body(m.params, people_library)
+        assert len(got) == len(b.vertices) + 32
+        np.testing.assert_allclose(got[len(b.vertices):], fit(vest, base_vertices(b.vertices, people_library)),
+                                   rtol=0, atol=1e-12)
+    # a folder whose every garment is bound to helper geometry Anny lacks: one line
+    (tmp_path / "helpers" / "tights").mkdir(parents=True)
+    (tmp_path / "helpers" / "tights" / "tights.obj").write_text("v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\n")
+    (tmp_path / "helpers" / "tights" / "tights.mhclo").write_text("obj_file tights.obj\nverts 0\n15400\n15401\n15402\n")
+    with pytest.raises(SimgenError) as e:
+        _scenes(tmp_path, [*run, f"people.garments={tmp_path / 'helpers'}"])
+    assert "\n" not in str(e.value) and "none of its 1 garments can be fitted" in str(e.value)

@@ -597,7 +597,7 @@ def _dress(added: list[SceneObject], records: list[dict], p, rng: np.random.Gene
     distinct, appended to its mesh; its record gains their file names and its key the dressed stem."""
     from simgen.people.garments import usable_garments
 
-    folder = os.fspath(Path(p.garments).expanduser())
+    folder = os.path.abspath(Path(p.garments).expanduser())  # a worker may run elsewhere: the mesh names it whole
     usable, skipped = usable_garments(folder, None if p.library is None else os.fspath(p.library))
     if skipped and warn and folder not in _WARNED_GARMENTS:
         _WARNED_GARMENTS.add(folder)

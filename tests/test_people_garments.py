@@ -40,7 +40,7 @@ def _band(people_library, rng) -> dict:
 
 
 def _write(folder: Path, band: dict, scales=True, extra: str = "", obj_name="band.obj") -> Path:
-    lines = ["# a test band", "name test band", "uuid 0000", f"obj_file {obj_name}", "material band.mhmat"]
+    lines = ["\ufeff# a test band", "// MakeHuman's other comment", "name test band", "uuid 0000", f"obj_file {obj_name}", "material band.mhmat"]
     if scales:
         for axis, (a, b), den in zip("xyz", band["scale_base"], band["dens"]):
             lines.append(f"{axis}_scale {a} {b} {den:.6f}")
@@ -50,8 +50,10 @@ def _write(folder: Path, band: dict, scales=True, extra: str = "", obj_name="ban
             lines.append(f"{band['single']}")
             continue
         r, w, d = band["base"][i], band["weights"][i], band["offsets"][i]
+        d = () if i == 6 else d  # 6 numbers: no offset
         lines.append(" ".join([*map(str, r), *(repr(float(x)) for x in w), *(repr(float(x)) for x in d)]))
-    (folder / "band.mhclo").write_text("\n".join(lines) + "\n" + extra)
+    lines += ["weights spine01", "12 0.5", "13 0.5"]  # a skinning section simgen skips
+    (folder / "band.mhclo").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
     obj = ["# band", *(f"v 0 {i} 0" for i in range(8)), *(f"vt {i / 8} {i % 2}" for i in range(8))]
     for k in range(4):  # quads between the rings, split as fans
         a, b2, c, d2 = k + 1, (k + 1) % 4 + 1, (k + 1) % 4 + 5, k + 5
@@ -74,7 +76,7 @@ def _expected(band: dict, vertices: np.ndarray, scales=True) -> np.ndarray:
             out[i] = vertices[band["single_anny"]]
             continue
         p = sum(band["weights"][i, k] * vertices[band["anny"][i, k]] for k in range(3))
-        dx, dy, dz = band["offsets"][i]
+        dx, dy, dz = band["offsets"][i] if i != 6 else (0.0, 0.0, 0.0)
         out[i] = p + np.array([dx * s[0], -dz * s[2], dy * s[1]])
     return out
 
@@ -125,7 +127,8 @@ def test_helper_geometry_and_bad_files_are_one_line(people_library, tmp_path):
     helper = good.replace(f"\n{band['single']}\n", "\n16000\n")
     refused(helper, r"band\.mhclo: is bound to 1 base-mesh vertices Anny does not have \(first 16000", fit_it=True)
     refused(good.replace(f"\n{band['single']}\n", "\n19158\n"), r"line \d+: vertex 19158 is outside")
-    refused(good.replace(f"\n{band['single']}\n", "\n1 2 3 0.5\n"), r"line \d+: a verts line has 1 or 9 numbers")
+    refused(good.replace(f"\n{band['single']}\n", "\n1 2 3 0.5\n"), r"line \d+: a verts line has 1, 6 or 9 numbers")
+    refused("3 4\n" + good, r"line 1: numbers before any section")
     refused(good.replace(f"\n{band['single']}\n", "\n1 2 3 0.5 0.5 x 0 0 0\n"), r"line \d+: 'x' is not a number")
     refused(good.replace("obj_file band.obj", "obj_file ../band.obj"), r"climbs out with '\.\.'")
     refused(good.replace("obj_file band.obj", "obj_file /etc/passwd"), r"absolute")

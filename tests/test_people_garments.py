@@ -139,6 +139,7 @@ def test_helper_geometry_and_bad_files_are_one_line(people_library, tmp_path):
     refused(good.replace(f"\n{band['single']}\n", "\n19158\n"), r"line \d+: vertex 19158 is outside")
     refused(good.replace(f"\n{band['single']}\n", "\n1 2 3 0.5\n"), r"line \d+: a verts line has 1, 6 or 9 numbers")
     refused("3 4\n" + good, r"line 1: numbers before any section")
+    refused(good.replace(f"\n{band['single']}\n", "\n1 2 3 0 0 0 0.1 0 0\n"), r"line \d+: a verts line's three weights are all 0")
     refused(good.replace(f"\n{band['single']}\n", "\n1 2 3 0.5 0.5 x 0 0 0\n"), r"line \d+: 'x' is not a number")
     refused(good.replace("obj_file band.obj", "obj_file ../band.obj"), r"climbs out with '\.\.'")
     refused(good.replace("obj_file band.obj", "obj_file /etc/passwd"), r"absolute")

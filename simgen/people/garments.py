@@ -131,6 +131,8 @@ def read_garment(path: str | os.PathLike, root: str | os.PathLike | None = None)
                 elif len(words) in (6, 9):  # 6: no offset
                     refs.append(tuple(_int(path, n, w) for w in words[:3]))
                     weights.append(tuple(_float(path, n, w) for w in words[3:6]))
+                    if not any(weights[-1]):
+                        raise _fail(path, n, "a verts line's three weights are all 0: it binds to nothing")
                     offsets.append(tuple(_float(path, n, w) for w in words[6:]) if len(words) == 9 else (0.0,) * 3)
                 else:
                     raise _fail(path, n, f"a verts line has 1, 6 or 9 numbers (3 vertices, 3 weights, 3 offsets), "

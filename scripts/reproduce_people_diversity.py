@@ -27,7 +27,6 @@ import csv
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_dr_gap import figures, mean_std  # noqa: E402
+from reproduce_dr_gap import check_headline, figures, mean_std  # noqa: E402
 
 STUDY = "people_diversity"
 NARROW, FULL = "narrow", "full"
@@ -86,25 +85,7 @@ def main() -> int:
     verdict = "beyond" if abs(diff) > noise else "within"
     print(f"gain of the full ranges (full - narrow): {diff:+.3f} AP; 2 standard errors of the difference: "
           f"{noise:.3f}: {verdict} seed noise")
-    best = FULL if diff > 0 else NARROW
-    said = re.search(r"^(\S+) helped most: .*\(\+([0-9.]+) AP,.*, (beyond|within) seed noise "
-                     r"\(2 standard errors: ([0-9.]+)\)", headline)
-    problems = []
-    if not said:
-        problems.append("the headline does not state a difference and seed noise")
-    else:
-        if said[1] != best and abs(diff) > 6e-4:  # a tie may be ranked either way
-            problems.append(f"it names {said[1]} best, results.csv {best}")
-        if abs(float(said[2]) - abs(diff)) > 6e-4 or abs(float(said[4]) - noise) > 6e-4:
-            problems.append(f"its figures (+{said[2]}, {said[4]}) are not results.csv's (+{abs(diff):.3f}, {noise:.3f})")
-        if abs(abs(diff) - noise) > 1e-3 and said[3] != verdict:  # the CSV's rounded APs cannot flip it
-            problems.append(f"it says {said[3]} seed noise, results.csv {verdict}")
-    if problems:
-        print("the headline DISAGREES with results.csv: " + "; ".join(problems))
-        return 1
-    print("the headline agrees with results.csv")
-    return 0
-
+    return check_headline(headline, FULL if diff > 0 else NARROW, abs(diff), noise)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -207,9 +207,15 @@ def test_objects_a_caller_froze_stay_frozen_through_frozen_before():
     gc.freeze()
     try:
         before = gc.get_freeze_count()
+        young = [[] for _ in range(1000)]  # tracked objects that a second gc.freeze would set aside too
         with frozen_before():
-            assert gc.get_freeze_count() == before
-        assert gc.get_freeze_count() == before
+            within = gc.get_freeze_count()
+        after = gc.get_freeze_count()
+        # a frozen object freed meanwhile (by another thread of the worker) lowers the count by one
+        # (seen: 2 in a CI run): the count never grows (nothing more frozen) and is not emptied (nothing
+        # unfrozen)
+        assert before - 100 < within <= before and before - 100 < after <= before, (before, within, after)
+        del young
     finally:
         gc.unfreeze()
 

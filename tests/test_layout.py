@@ -20,10 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BLENDER_MODULES = {"bpy", "mathutils", "bmesh"}
 
 LAYERS: list[tuple[str, ...]] = [
-    ("simgen", "simgen.scene", "simgen.optics", "simgen.color",  # errors, the version, scene data, camera maths,
-     "simgen.io.safe_paths"),                                   # the tone curve; paths read from data kept in
-                                                                # their folder (imports only simgen.errors; the
-                                                                # readers of every floor use it: datasets, garments)
+    ("simgen", "simgen.scene", "simgen.optics", "simgen.color"),  # errors, the version, scene data, camera maths,
+                                                                # the tone curve, paths read from data kept in
+                                                                # their folder (safe_paths)
     ("simgen.config",),                                         # the declared settings (the package, schema.py)
     ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
     ("simgen.io", "simgen.sampling", "simgen.imaging"),         # file mechanics; samplers; RGB effects

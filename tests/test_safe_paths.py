@@ -1,4 +1,4 @@
-"""A dataset given to simgen is data, confined to its folder (simgen.io.safe_paths): crafted paths
+"""A dataset given to simgen is data, confined to its folder (simgen.safe_paths): crafted paths
 in meta and COCO files, symlinked files and folders, and split names that climb out end in one
 line (or a validation report entry), and nothing outside the folders given is written or read."""
 
@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from simgen import SimgenError
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 
 pytestmark = pytest.mark.render  # uses the rendered fixture (conftest)
 

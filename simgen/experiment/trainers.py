@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 from simgen.errors import SimgenError
 from simgen.registry import PLAIN_NAME, Registry
 from simgen.experiment.training import to_spec
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 from simgen.io.files import write_json
 from simgen.io.names import COCO_JSON
 

@@ -1,7 +1,7 @@
 """Datasets on disk, in three layers, lowest first.
 
 File mechanics, here: atomic file writers and their readers (files.py), liveness by lock
-(locks.py), paths read from a dataset kept inside it (safe_paths.py), scratch space for the renders
+(locks.py), scratch space for the renders
 in flight (scratch.py), Cycles' multilayer EXR read back as arrays (exr.py), and the top-level
 names of a dataset folder (names.py: dataset.json, coco.json, meta/, logs/).
 

@@ -21,7 +21,7 @@ A garment bound to a vertex Anny does not keep (MakeHuman's helper geometry: tig
 eyelashes, teeth, joint cubes) is refused in one line: simgen fits only what it can fit exactly.
 
 Paths a ``.mhclo`` names (``obj_file``, ``material``) stay inside its folder; no symbolic link is
-followed out (:mod:`simgen.io.safe_paths`). Pure numpy (and the body model through
+followed out (:mod:`simgen.safe_paths`). Pure numpy (and the body model through
 :mod:`simgen.people.model` for the base-mesh index); never bpy.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 
 BASE_VERTICES = 19158
 """Vertices of MakeHuman's base mesh hm08 (helper geometry included): what a .mhclo indexes."""

@@ -26,7 +26,7 @@ import numpy as np
 from simgen.version import __version__
 from simgen.errors import SimgenError
 from simgen.image_header import ImageTooLargeError, check_pixels
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 from simgen.io.dataset.layout import frame_name
 from simgen.io.files import atomic_open
 from simgen.report import mpl, svg

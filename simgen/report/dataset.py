@@ -11,7 +11,7 @@ from typing import Any
 
 from simgen.errors import SimgenError
 from simgen.config import labels_written
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk
 from simgen.io.names import DATASET_JSON, META_DIR
 from simgen.labels.frame import SIMGEN_KEY

@@ -46,7 +46,7 @@ from pycocotools import mask as mask_util
 
 from simgen.io.dataset.layout import frame_name
 from simgen.errors import SimgenError
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 from simgen.io.files import read_npy, read_npz, read_png
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.labels.frame import annotation_rle, instances_of_parts, meta_part_of

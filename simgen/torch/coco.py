@@ -23,7 +23,7 @@ from torchvision import tv_tensors
 
 from simgen.errors import SimgenError
 from simgen.image_header import check_pixels
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 from simgen.io.files import read_json
 
 

@@ -54,7 +54,7 @@ import torchvision
 from torchvision import tv_tensors
 
 from simgen.errors import SimgenError
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 from simgen.io.dataset.layout import frame_name, frames_on_disk, read_frame
 from simgen.io.files import read_json, read_npy
 from simgen.io.formats.flow import read_valid_png

@@ -47,7 +47,7 @@ from simgen.io.files import (
     read_png,
     write_json,
 )
-from simgen.io.safe_paths import inside, split_name
+from simgen.safe_paths import inside, split_name
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
 from simgen.io.dataset.coco_index import CocoIndex
 from simgen.io.dataset.outdir import dataset_lock, frames_on_disk  # noqa: F401  (frames_on_disk: part of this module's API)
@@ -323,7 +323,7 @@ def read_frame(root: str | os.PathLike, index: int) -> dict[str, Any]:
     semantic, depth, normal, and the optional kinds written) by name, and its meta."""
     root = Path(root)
     out: dict[str, Any] = {}
-    where = f"frame {index}"  # a dataset given to read is data: its files stay inside it (simgen.io.safe_paths)
+    where = f"frame {index}"  # a dataset given to read is data: its files stay inside it (simgen.safe_paths)
     for kind in LABEL_KINDS.values():
         path = inside(root, kind_path(Path(), kind, index).as_posix(), where) if kind.folder else None
         if path is not None and (kind.from_render or path.exists()):

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
 from simgen.io.files import read_json, read_png, write_json, write_png
 from simgen.io.formats.exporters import EXPORTERS, Exporter, resolve as resolve_formats
@@ -334,7 +334,7 @@ def _renumbered(meta: dict, old: int, new: int, s: Source, j: int, sequence: int
 def _merge_model(root: Path, rel: str, out: Path, models: dict[str, Path], j: int, where: str) -> str:
     """Link a frame's model into OUT once; a different file under the same name goes to
     models/_sourceJ/...; returns its path in OUT. ``rel`` (read from the meta file ``where``)
-    must be a file under the input's models/ (simgen.io.safe_paths)."""
+    must be a file under the input's models/ (simgen.safe_paths)."""
     src = regular_file(root, rel, where)
     if PurePosixPath(rel).parts[0] != "models":
         raise SimgenError(f"{root}: {where} gives the mesh {rel!r}, which is not under models/ (is the dataset "

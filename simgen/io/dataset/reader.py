@@ -2,7 +2,7 @@
 annotations, read lazily with the readers the writer's layout defines (:mod:`simgen.io.dataset.layout`).
 
 A dataset is data, possibly from anyone: every file is opened through
-:func:`simgen.io.safe_paths.inside` (a relative path without ``..`` that no symbolic link leads out
+:func:`simgen.safe_paths.inside` (a relative path without ``..`` that no symbolic link leads out
 of the folder), PNG headers are checked against the pixel limit before they are decoded
 (:func:`simgen.io.files.read_png`), and the ``file_name`` of every image in ``coco.json`` is
 checked the same way when :attr:`Dataset.coco` is read. A violation is one line
@@ -32,7 +32,7 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.optics.lens import Lens, lens_from_dict
-from simgen.io.safe_paths import inside
+from simgen.safe_paths import inside
 from simgen.io.dataset.coco_index import video_fields
 from simgen.io.dataset.layout import READERS, frame_name, frames_on_disk, kind_path, read_frame
 from simgen.io.files import read_json, read_npy

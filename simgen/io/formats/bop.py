@@ -49,7 +49,7 @@ from typing import NamedTuple
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.io.safe_paths import SPLIT_NAME, regular_file
+from simgen.safe_paths import SPLIT_NAME, regular_file
 from simgen.io.files import (encode_png, link_or_copy, off_layout, read_json, read_npy, read_npz, read_png,
                              rebuilt_folder, recorded_setting, remove_stale_rebuilds, write_json)
 from simgen.io.formats.coco import CocoSource, image_split

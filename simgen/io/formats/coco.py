@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
-from simgen.io.safe_paths import regular_file, split_name
+from simgen.safe_paths import regular_file, split_name
 from simgen.io.files import read_json
 from simgen.io.names import COCO_JSON, META_DIR
 
@@ -41,7 +41,7 @@ class CocoSource(Protocol):
 
 def image_split(image: dict) -> str:
     """The split recorded in a COCO image entry simgen wrote (its ``"simgen"`` fields); it names
-    files, so anything but letters, digits, _ and - is refused (simgen.io.safe_paths.split_name)."""
+    files, so anything but letters, digits, _ and - is refused (simgen.safe_paths.split_name)."""
     name = (image.get("simgen") or {}).get("split") or DEFAULT_SPLIT
     return split_name("the dataset", name, f"image {image.get('id')}'s meta")
 

@@ -24,7 +24,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 from simgen.io.files import link_or_copy, off_layout, rebuilt_folder
 from simgen.io.formats.coco import DEFAULT_SPLIT, CocoSource, image_split, sequence_frames
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from simgen.optics.camera import BLENDER_TO_OPENCV
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 from simgen.io.files import link_or_copy, off_layout, rebuilt_folder
 from simgen.io.formats.coco import CocoSource, sequence_frames
 

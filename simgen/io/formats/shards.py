@@ -41,7 +41,7 @@ from typing import IO, Callable, Iterable
 import numpy as np
 
 from simgen.errors import SimgenError, install_hint
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 from simgen.io.files import atomic_open, off_layout, read_json, recorded_setting, remove_stale_temps, write_json
 from simgen.io.formats.coco import image_split
 from simgen.io.names import DATASET_JSON, META_DIR
@@ -71,7 +71,7 @@ def frame_fields(root: Path, index: int, meta: dict) -> list[Field]:
     """Frame ``index``'s files that go into a sample, in a fixed order: each label kind's on disk
     (simgen.labels.kinds), then the flow fields its meta names (the lossless .npy and the
     validity PNG; the extra flow formats are the same data again). Paths are data: a file that
-    leaves the dataset or is a symbolic link is refused (simgen.io.safe_paths)."""
+    leaves the dataset or is a symbolic link is refused (simgen.safe_paths)."""
     name = f"{index:06d}"
     fields = []
     for kind in LABEL_KINDS.values():

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 from simgen.io.files import encode_png, link_or_copy, off_layout, read_json, read_npy, read_png, rebuilt_folder
 from simgen.io.formats.coco import CocoSource, image_split
 from simgen.io.names import META_DIR

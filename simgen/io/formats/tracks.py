@@ -49,7 +49,7 @@ from typing import Optional
 import numpy as np
 
 from simgen.optics.lens import lens_from_dict
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 from simgen.io.files import (atomic_write_bytes, off_layout, read_json, read_npy, read_npz, read_png, rebuilt_folder,
                              write_npz)
 from simgen.io.formats.coco import CocoSource, sequence_frames

@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.io.safe_paths import regular_file
+from simgen.safe_paths import regular_file
 from simgen.io.files import (atomic_write_bytes, link_or_copy, read_json, rebuilt_folder, remove_stale_rebuilds,
                              write_json)
 from simgen.io.formats.coco import CocoSource, image_split

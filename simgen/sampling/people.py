@@ -170,6 +170,15 @@ def floor_of(scene: Scene) -> tuple[np.ndarray, SceneObject] | None:
     return box, o
 
 
+def _in_image(points: np.ndarray, cam, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Which of the world ``points`` ((N, 3)) lie in front of the camera ``cam`` (world to camera ``R``,
+    ``t``; intrinsics ``K``) and project inside its image (pixel centres 0 .. width-1, 0 .. height-1)."""
+    c = points @ R.T + t
+    px = c[:, :2] / np.maximum(c[:, 2:], 1e-9) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+    return (c[:, 2] > cam.clip_start) & (px[:, 0] >= 0) & (px[:, 0] <= cam.width - 1) & (px[:, 1] >= 0) \
+        & (px[:, 1] <= cam.height - 1)
+
+
 def _crosses(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> bool:
     """Whether the segment from ``a`` to ``b`` passes through ``box`` ((2, 3): lowest, highest corner)."""
     d = b - a
@@ -222,10 +231,7 @@ def stand(vertices: np.ndarray, scene: Scene, floor: np.ndarray, boxes: list[np.
         if any(np.all(box[0] < b[1]) and np.all(b[0] < box[1]) for b in boxes):
             continue
         axis = np.array([[foot[0], foot[1], floor[1, 2] + f * (box[1, 2] - box[0, 2])] for f in AXIS_POINTS])
-        c = axis @ R.T + t
-        px = c[:, :2] / np.maximum(c[:, 2:], 1e-9) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-        inside = (c[:, 2] > cam.clip_start) & (px[:, 0] >= 0) & (px[:, 0] <= cam.width - 1) & (px[:, 1] >= 0) \
-            & (px[:, 1] <= cam.height - 1)
+        inside = _in_image(axis, cam, K, R, t)
         if inside.sum() < MIN_IN_VIEW:
             continue
         seen = axis[np.flatnonzero(inside)[inside.sum() // 2]]
@@ -394,10 +400,7 @@ def at_cell(vertices: np.ndarray, faces: np.ndarray, keypoints: np.ndarray, scen
         if np.einsum("ij,ij->i", w - eye, w - eye).min() < CAMERA_CLEARANCE ** 2:
             continue  # the camera looks down from just above the worker's reach: no vertex this near it
         k = keypoints @ turn.T + edge + step
-        c = k @ R.T + t
-        px = c[:, :2] / np.maximum(c[:, 2:], 1e-9) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-        inside = (c[:, 2] > cam.clip_start) & (px[:, 0] >= 0) & (px[:, 0] <= cam.width - 1) & (px[:, 1] >= 0) \
-            & (px[:, 1] <= cam.height - 1)
+        inside = _in_image(k, cam, K, R, t)
         if inside.sum() < MIN_CELL_KEYPOINTS:
             continue
         if any(_crosses(eye, p, box) for p in sights):

@@ -52,6 +52,23 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return m, math.sqrt(var)
 
 
+def study_results(study: str, out: Path, overrides: list[str], keep: bool) -> bool:
+    """Run ``simgen study STUDY`` into ``out`` (unless ``keep``: a study already there) and say whether
+    its results.csv is there; where not, why on stderr, in the calling script's name."""
+    me = Path(sys.argv[0]).name
+    if not keep:
+        cmd = [sys.executable, "-m", "simgen.cli", "study", study, f"study.out={out}", *overrides]
+        print("running:", " ".join(cmd), flush=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+        if subprocess.run(cmd, env=env).returncode != 0:
+            print(f"{me}: the study failed (its error is above)", file=sys.stderr)
+            return False
+    if not (out / "results.csv").is_file():
+        print(f"{me}: no results.csv in {out}", file=sys.stderr)
+        return False
+    return True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("experiments/dr_gap"), help="the study's folder (study.out)")
@@ -59,15 +76,7 @@ def main() -> int:
     ap.add_argument("overrides", nargs="*", help="more simgen/study overrides, after --")
     a = ap.parse_args()
     out = a.out.resolve()
-    if not a.keep:
-        cmd = [sys.executable, "-m", "simgen.cli", "study", "dr_gap", f"study.out={out}", *a.overrides]
-        print("running:", " ".join(cmd), flush=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-        if subprocess.run(cmd, env=env).returncode != 0:
-            print("reproduce_dr_gap.py: the study failed (its error is above)", file=sys.stderr)
-            return 2
-    if not (out / "results.csv").is_file():
-        print(f"reproduce_dr_gap.py: no results.csv in {out}", file=sys.stderr)
+    if not study_results("dr_gap", out, a.overrides, a.keep):
         return 2
     rows = list(csv.DictReader((out / "results.csv").open()))
     top, aps = figures(rows)

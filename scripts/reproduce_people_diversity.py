@@ -26,15 +26,12 @@ import argparse
 import csv
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_dr_gap import check_headline, figures, mean_std  # noqa: E402
+from reproduce_dr_gap import check_headline, figures, mean_std, study_results  # noqa: E402
 
 STUDY = "people_diversity"
 NARROW, FULL = "narrow", "full"
@@ -55,15 +52,7 @@ def main() -> int:
     ap.add_argument("overrides", nargs="*", help="more simgen/study overrides, after --")
     a = ap.parse_args()
     out = a.out.resolve()
-    if not a.keep:
-        cmd = [sys.executable, "-m", "simgen.cli", "study", STUDY, f"study.out={out}", *a.overrides]
-        print("running:", " ".join(cmd), flush=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-        if subprocess.run(cmd, env=env).returncode != 0:
-            print("reproduce_people_diversity.py: the study failed (its error is above)", file=sys.stderr)
-            return 2
-    if not (out / "results.csv").is_file():
-        print(f"reproduce_people_diversity.py: no results.csv in {out}", file=sys.stderr)
+    if not study_results(STUDY, out, a.overrides, a.keep):
         return 2
     top, aps = figures(list(csv.DictReader((out / "results.csv").open())))
     if set(aps) != {NARROW, FULL}:

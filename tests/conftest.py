@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import logging
 import os
 import re
 import shutil
@@ -49,6 +50,20 @@ def environment_cache(tmp_path_factory):
         os.environ.pop("SIMGEN_CACHE", None)
     else:
         os.environ["SIMGEN_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _own_logging():
+    """The root logger's handlers and level as they were before each test. simgen's commands run
+    in-process (tests/test_bad_inputs.py's run_in_process) let Hydra or basicConfig add handlers
+    bound to that test's captured stderr, which pytest closes after it; left in place, the next
+    test that logs (a stale work folder removed, which depends on what killed runs left in /tmp)
+    prints 'Logging error ... I/O operation on closed file' into its own one-line stderr."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def require(what: str, present: bool, setup: str) -> None:

@@ -37,6 +37,7 @@ GROUPS = {  # config group -> (schema class in simgen/config/, what the group is
     "shard": ("ShardConfig", "which part of a job this process renders"),
     "effects": ("EffectsConfig", "camera and sensor effects on the RGB image, applied in linear light"),
     "people": ("PeopleConfig", "who the people of a scene are (objects.people: how many), their poses and clothes"),
+    "sensor": ("SensorConfig", "what real sensors return beside the exact labels: depth cameras, LiDAR, rolling shutter, events"),
 }
 
 

@@ -2,7 +2,7 @@
 
 The package declares simgen's configuration, one module per group: :mod:`.render`,
 :mod:`.camera`, :mod:`.lighting`, :mod:`.materials`, :mod:`.objects`, :mod:`.output`,
-:mod:`.sequence` (the ``sequence`` and ``shard`` groups), :mod:`.effects`, :mod:`.people` and :mod:`.physics`
+:mod:`.sequence` (the ``sequence`` and ``shard`` groups), :mod:`.effects`, :mod:`.people`, :mod:`.sensor` and :mod:`.physics`
 (placement, supports and the physics settle of the recipes' ``scene.physics``), each with its
 limits and choices; :mod:`.settings` the :class:`Settings` tree and :func:`check_settings`;
 :mod:`simgen.config.schema` the vocabulary they are declared in (``setting()``, ``span()``, the
@@ -57,4 +57,5 @@ from simgen.config.output import (  # noqa: F401
     KEYPOINT_SOURCES, MAX_KEYPOINTS, RUN_FOLDER, OutputConfig, check_output_dir, labels_written)
 from simgen.config.effects import EffectsConfig  # noqa: F401
 from simgen.config.people import DRESS, STANDING_POSES, PeopleConfig  # noqa: F401
+from simgen.config.sensor import SensorConfig  # noqa: F401
 from simgen.config.settings import DEFAULT_RECIPE, MAX_SEED, Range, Settings, check_settings  # noqa: F401

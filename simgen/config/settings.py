@@ -16,6 +16,7 @@ from simgen.config.output import OutputConfig, check_output_dir
 from simgen.config.people import PeopleConfig
 from simgen.config.render import RenderConfig
 from simgen.config.schema import check_fields, setting
+from simgen.config.sensor import SensorConfig
 from simgen.config.sequence import MAX_FRAME_INDEX, MAX_FRAMES, SequenceConfig, ShardConfig
 from simgen.optics.camera import STEREO_LABELS
 from simgen.splits import check_splits
@@ -50,6 +51,7 @@ class Settings:
     output: OutputConfig = field(default_factory=OutputConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     people: PeopleConfig = field(default_factory=PeopleConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
 
 
 def check_settings(s: Settings) -> Settings:

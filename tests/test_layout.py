@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, ...]] = [
                                                                 # the tone curve, paths read from data kept in
                                                                 # their folder (safe_paths)
     ("simgen.config",),                                         # the declared settings (the package, schema.py)
-    ("simgen.assets", "simgen.labels", "simgen.progress"),      # catalog and meshes; pixels -> labels
+    ("simgen.assets", "simgen.labels", "simgen.progress",       # catalog and meshes; pixels -> labels;
+     "simgen.sensors"),                                         # labels -> what a real sensor returns
     ("simgen.io", "simgen.sampling", "simgen.imaging"),         # file mechanics; samplers; RGB effects
     ("simgen.io.formats",),                                     # export formats (from the COCO index)
     ("simgen.io.dataset",),                                     # the dataset's layout: writer, reader, index, merge

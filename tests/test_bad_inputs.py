@@ -767,6 +767,13 @@ CASES = [
     C("photo-garbage-png", photo_garbage_png, "noise.png (scene.background_dir): it does not decode"),
     C("photo-empty-folder", photo_empty_folder, "scene.background_dir="),
     C("photo-missing-folder", photo_missing_folder, "is not a folder"),
+    # sensor.events
+    C("events-single-frames", ["sensor.events=true"], "sensor.events=true makes events from the changes between a "
+      "sequence's frames: set sequence.length=2 or more"),
+    C("events-substeps-zero", ["sensor.events=true", "sequence.length=2", "sensor.events_substeps=0"],
+      "sensor.events_substeps=0"),
+    C("events-frame-time-zero", ["sensor.events=true", "sequence.length=2", "sensor.events_frame_time=0"],
+      "sensor.events_frame_time=0"),
 ]
 if os.geteuid() != 0:  # root writes anywhere: the permission case only exists for other users
     CASES.append(C("output-unwritable", output_unwritable, "is not writable"))

@@ -85,6 +85,12 @@ def check_settings(s: Settings) -> Settings:
     if q.length > 1 and q.gap >= q.length:
         raise SimgenError(f"sequence.gap={q.gap} leaves no frame pair in a sequence of {q.length} steps; "
                           "lower sequence.gap or raise sequence.length")
+    if s.sensor.events and q.length < 2:
+        raise SimgenError("sensor.events=true makes events from the changes between a sequence's frames: set "
+                          "sequence.length=2 or more")
+    if s.sensor.events and int(getattr(s.scene, "views", 1)) > 1:
+        raise SimgenError(f"sensor.events=true needs a sequence's steps to be times, not views: set scene.views=1 "
+                          f"(it is {s.scene.views})")
     if s.shard.index >= s.shard.count:
         raise SimgenError(f"shard.index={s.shard.index} must be below shard.count={s.shard.count} "
                           f"(shards are numbered 0 .. {s.shard.count - 1})")

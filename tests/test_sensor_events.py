@@ -1,0 +1,188 @@
+"""The event camera (sensor.events, simgen.sensors.events): the pure model on synthetic
+log-intensity stacks, against crossing times and counts computed here analytically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simgen.errors import SimgenError
+from simgen.scene.data import Camera, Light, Material, Scene, SceneObject
+from simgen.sensors.events import (EVENT_DTYPE, LUMA, EventModel, as_events, crossings, draw_thresholds,
+                                   events_between, interpolate_pose, log_intensity, refractory_keep,
+                                   substep_scene)
+
+IDEAL = EventModel(threshold_sigma=0.0)
+
+
+def edge_stack(width: int, height: int, x0: float, speed: float, times: np.ndarray, dark: float, bright: float,
+               eps: float) -> np.ndarray:
+    """Log intensity of a bright half-plane x < edge(t) = x0 + speed t sweeping right over a dark
+    one: each pixel (box filtered) is lit by the share of it the bright side covers."""
+    u = np.arange(width, dtype=np.float64)
+    cover = np.clip((x0 + speed * times[:, None]) - (u[None, :] - 0.5), 0.0, 1.0)  # (T, W)
+    y = dark + (bright - dark) * cover
+    return np.repeat(np.log(y + eps)[:, None, :], height, axis=1)
+
+
+def analytic_edge_times(u: int, k: np.ndarray, x0: float, speed: float, dark: float, bright: float, eps: float,
+                        c: float) -> np.ndarray:
+    """When pixel ``u``'s log intensity first reaches its level at t = 0 plus k c (k = 1, 2, ...): the
+    covered share f solves ln(dark + (bright - dark) f + eps) = ln(y0 + eps) + k c, y0 the pixel's
+    light at t = 0."""
+    y0 = dark + (bright - dark) * np.clip(x0 - (u - 0.5), 0.0, 1.0)
+    f = ((y0 + eps) * np.exp(k * c) - eps - dark) / (bright - dark)
+    return (u - 0.5 + f - x0) / speed
+
+
+def test_luminance_and_log():
+    rgb = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-1.0, -1.0, -1.0]]], np.float32)
+    out = log_intensity(rgb, 1e-3)
+    assert np.allclose(out[0, :3], np.log(LUMA + 1e-3))
+    assert out[0, 3] == pytest.approx(np.log(1e-3))  # negative light counts as none
+
+
+@pytest.mark.parametrize("substeps", [4, 16, 64])
+def test_moving_edge_times_polarity_and_counts(substeps):
+    """A bright edge sweeping right at 200 px/s: every pixel it crosses fires ON events; each one's
+    time lies within one sub-step of the analytic crossing; the count is floor(total change / C)."""
+    w, h, speed, x0, dark, bright, eps, c = 24, 2, 200.0, 2.0, 0.02, 0.8, 1e-3, 0.2
+    times = np.linspace(0.0, 0.1, substeps + 1)
+    logs = edge_stack(w, h, x0, speed, times, dark, bright, eps)
+    events, counts = events_between(logs, times, np.full((h, w), c), np.full((h, w), c), IDEAL,
+                                    np.random.default_rng(0))
+    assert events.dtype == EVENT_DTYPE and counts["events"] == len(events) > 0
+    assert np.all(events["p"] == 1)  # brighter everywhere
+    assert np.all(np.diff(events["t"]) >= 0)
+    bound_us = 0.1 / substeps * 1e6 + 0.5
+    total = logs[-1] - logs[0]
+    for u in range(w):
+        mine = events[(events["x"] == u) & (events["y"] == 0)]
+        n = int(np.floor(total[0, u] / c))
+        assert len(mine) == n
+        if n:
+            expected = analytic_edge_times(u, np.arange(1, n + 1), x0, speed, dark, bright, eps, c) * 1e6
+            assert np.max(np.abs(mine["t"] - expected)) <= bound_us
+
+
+def test_log_linear_change_gives_exact_times():
+    """Where the log intensity really is linear in time the interpolation is exact (to the µs)."""
+    times = np.array([0.0, 0.01, 0.02, 0.05])
+    rate = np.array([[3.0, -2.0, 0.5]])  # log units per second
+    logs = rate[None] * times[:, None, None]
+    pos, neg = np.full((1, 3), 0.03), np.full((1, 3), 0.04)
+    events, _ = events_between(logs, times, pos, neg, IDEAL, np.random.default_rng(1))
+    for x, r, c, p in ((0, 3.0, 0.03, 1), (1, -2.0, 0.04, 0), (2, 0.5, 0.03, 1)):
+        mine = events[events["x"] == x]
+        n = int(np.floor(abs(r) * 0.05 / c + 1e-9))
+        assert len(mine) == n and np.all(mine["p"] == p)
+        assert np.all(np.abs(mine["t"] - np.arange(1, n + 1) * c / abs(r) * 1e6) <= 0.5)
+
+
+def test_count_is_floor_of_total_change_per_pixel_with_mismatch():
+    """A monotone change of each pixel's log intensity fires floor(|change| / its own C) events of
+    its sign, whatever the path's shape and the renders' spacing."""
+    rng = np.random.default_rng(2)
+    h, w, m = 8, 9, 7
+    pos, neg = draw_thresholds(rng, (h, w), EventModel(0.2, 0.3, 0.05))
+    steps = rng.uniform(0, 0.4, size=(m, h, w)) * np.where(rng.uniform(size=(h, w)) < 0.5, 1, -1)
+    logs = np.concatenate([np.zeros((1, h, w)), np.cumsum(steps, axis=0)])
+    times = np.cumsum(rng.uniform(0.001, 0.01, size=m + 1))
+    pix, t, p, level, ref = crossings(logs, times, pos, neg)
+    total = logs[-1] - logs[0]
+    want = np.where(total > 0, np.floor(total / pos), np.floor(-total / neg))
+    got = np.bincount(pix, minlength=h * w).reshape(h, w)
+    assert np.array_equal(got, want)
+    sign = np.sign(total).ravel()
+    assert np.all(np.where(p == 1, 1, -1) == sign[pix])
+    assert np.all((t >= times[0]) & (t <= times[-1]))
+    # the final reference is the last crossed level, within one threshold of the signal
+    assert np.all((ref - logs[-1] < neg) & (logs[-1] - ref < pos))
+
+
+def test_reversal_fires_both_polarities_at_their_times():
+    """Up by 0.5 then down by 0.9: with C 0.2, two ON events (levels 0.2, 0.4) then OFF events at
+    levels 0.2, 0.0, -0.2, -0.4 (each level from the last event's)."""
+    times = np.array([0.0, 1.0, 2.0])
+    logs = np.array([0.0, 0.5, -0.4])[:, None, None]
+    pix, t, p, level, _ = crossings(logs, times, np.full((1, 1), 0.2), np.full((1, 1), 0.2))
+    assert list(p) == [1, 1, 0, 0, 0, 0]
+    assert np.allclose(level, [0.2, 0.4, 0.2, 0.0, -0.2, -0.4])
+    assert np.allclose(t, [0.4, 0.8, 1 + 0.3 / 0.9, 1 + 0.5 / 0.9, 1 + 0.7 / 0.9, 1 + 0.9 / 0.9])
+
+
+def test_thresholds_drawn_with_their_spread():
+    pos, neg = draw_thresholds(np.random.default_rng(3), (200, 200), EventModel(0.25, 0.35, 0.04))
+    assert pos.mean() == pytest.approx(0.25, abs=0.002) and pos.std() == pytest.approx(0.04, rel=0.03)
+    assert neg.mean() == pytest.approx(0.35, abs=0.002) and neg.std() == pytest.approx(0.04, rel=0.03)
+    low, _ = draw_thresholds(np.random.default_rng(3), (50, 50), EventModel(0.02, 0.2, 0.05))
+    assert low.min() == pytest.approx(0.01)  # kept at MIN_THRESHOLD
+
+
+def test_refractory_period_spaces_each_pixels_events():
+    """A fast ramp (1000 log units/s, C 0.01: an event every 10 µs) with a 0.345 ms refractory
+    period keeps each pixel's events at 10, 360, 710 µs ...: the first after each dead time."""
+    times = np.array([0.0, 0.002])
+    logs = np.array([0.0, 2.0])[:, None, None] * np.ones((1, 1, 2))
+    model = EventModel(0.01, 0.01, 0.0, refractory=0.000345)
+    events, counts = events_between(logs, times, np.full((1, 2), 0.01), np.full((1, 2), 0.01), model,
+                                    np.random.default_rng(0))
+    for x in (0, 1):
+        t = events[events["x"] == x]["t"]
+        assert np.all(np.diff(t) >= 345)
+        assert np.allclose(t, np.arange(len(t)) * 350 + 10, atol=1) and len(t) == 6
+    assert counts["refractory_dropped"] == 2 * 200 - len(events)
+    keep = refractory_keep(np.array([0, 0, 0, 1]), np.array([0.3, 0.0, 0.1, 0.05]), 0.2)
+    assert keep.tolist() == [True, True, False, True]
+
+
+def test_shot_noise_rate_and_polarity():
+    """A still scene with 50 Hz shot noise over 0.2 s on 40 x 30 pixels: about 12,000 events
+    (Poisson), half of each polarity, at uniform times."""
+    h, w, rate, span = 30, 40, 50.0, 0.2
+    logs = np.zeros((2, h, w))
+    events, counts = events_between(logs, np.array([0.0, span]), np.full((h, w), 0.2), np.full((h, w), 0.2),
+                                    EventModel(noise_rate=rate), np.random.default_rng(5))
+    mean = rate * span * h * w
+    assert abs(len(events) - mean) < 5 * np.sqrt(mean)
+    assert counts["noise_drawn"] == len(events)
+    assert abs(events["p"].mean() - 0.5) < 0.03
+    assert events["t"].min() >= 0 and events["t"].max() <= span * 1e6
+    assert abs(np.median(events["t"]) - span / 2 * 1e6) < 0.03 * span * 1e6
+
+
+def test_structured_array_is_tonics_layout():
+    events = as_events(np.array([5, 0, 7]), np.array([3e-6, 1e-6, 2e-6]), np.array([1, 0, 1]), width=4)
+    assert events.dtype.names == ("x", "y", "t", "p")
+    assert events["t"].tolist() == [1, 2, 3]
+    assert events[["x", "y"]].tolist() == [(0, 0), (3, 1), (1, 1)]
+
+
+def _scene(x: float, angle: float, cam_x: float) -> Scene:
+    rot = np.eye(4)
+    rot[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    pose = rot @ np.diag([2.0, 2.0, 2.0, 1.0])
+    pose[:3, 3] = [x, 0.0, 0.0]
+    w2c = np.eye(4)
+    w2c[0, 3] = -cam_x
+    cam = Camera(8, 6, np.array([[10.0, 0, 3.5], [0, 10.0, 2.5], [0, 0, 1]]), w2c)
+    obj = SceneObject("box", "box.obj", pose, 1, 1, Material((0.5, 0.5, 0.5), 0.5, 0.0))
+    return Scene([obj], [Light("sun", np.eye(4), 3.0, (1, 1, 1))], cam)
+
+
+def test_substep_scene_moves_at_constant_velocity():
+    a, b = _scene(0.0, 0.0, 0.0), _scene(1.0, 0.6, 0.4)
+    mid = substep_scene(a, b, 0.25)
+    m = mid.objects[0].mesh_to_world
+    assert np.allclose(m[:3, 3], [0.25, 0, 0])
+    assert np.allclose(m[:3, :3], _scene(0, 0.15, 0).objects[0].mesh_to_world[:3, :3])  # rotation and scale
+    assert np.allclose(mid.camera.camera_to_world[:3, 3], [0.1, 0, 0])
+    assert substep_scene(a, b, 0.0).objects[0].mesh_to_world is a.objects[0].mesh_to_world
+    assert np.array_equal(interpolate_pose(a.lights[0].light_to_world, b.lights[0].light_to_world, 0.5), np.eye(4))
+
+
+def test_substep_scene_refuses_a_changing_mesh():
+    a, b = _scene(0.0, 0.0, 0.0), _scene(1.0, 0.0, 0.0)
+    b.objects[0].mesh = "other.obj"
+    with pytest.raises(SimgenError, match="sensor.events: object 'box' changes its mesh"):
+        substep_scene(a, b, 0.5)

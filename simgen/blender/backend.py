@@ -217,6 +217,21 @@ class BlenderBackend:
         exr = self.tmpdir / f"passes-{self._renders:06d}.exr"
         return render.render_exr(self.scene, exr, seed, self.scratch_need, self._log)
 
+    def render_scan(self, scanner, rpm: float, scanner_to_world: np.ndarray, seed: int = 0):
+        """sensor.lidar: render one turn of ``scanner`` (:class:`simgen.sensors.lidar.Scanner`) at
+        ``rpm`` from ``scanner_to_world`` in the built scene (:mod:`simgen.blender.lidar_camera`);
+        reading it back (the returned ``load()``) needs no bpy."""
+        from simgen.blender import lidar_camera
+
+        if self.device not in lens_camera.DEVICES:
+            raise SimgenError(f"sensor.lidar renders through an OSL camera shader, which Cycles runs on the CPU "
+                              f"and with OptiX only, not with {self.device}: use render.device=optix (NVIDIA) "
+                              "or render.device=cpu")
+        self._renders += 1
+        exr = self.tmpdir / f"scan-{self._renders:06d}.exr"
+        return lidar_camera.render_scan(self.scene, scanner, rpm, scanner_to_world, exr, seed,
+                                        self.settings.exact_labels, self.scratch_need, self._log)
+
     def render_bare(self, seed: int = 0) -> float:
         """Render Combined only, write nothing, read nothing back; return seconds taken.
 

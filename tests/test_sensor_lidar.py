@@ -1,0 +1,232 @@
+"""LiDAR (sensor.lidar; simgen.sensors.lidar, simgen.blender.lidar_camera, simgen.io.formats.lidar).
+
+The judges are independent of simgen's beam code: each beam's direction is written here from the
+data sheet (the VLP-16's 16 elevations -15..+15 deg in 2 deg steps, the azimuth step of its
+55.296 us firing cycle at the rotation rate, clockwise from ahead in KITTI's x forward, y left,
+z up) and cast with a float64 Moller-Trumbore ray cast (tests/groundtruth.py) into the scene's
+triangles as trimesh builds them; the KITTI ``.bin`` is read back by a reader written here from
+KITTI's devkit (four little-endian float32 a point: x, y, z, reflectance).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import trimesh
+
+from groundtruth import intersect
+from simgen.io.formats.lidar import encode_kitti_bin, encode_ply, read_ply
+from simgen.sensors.lidar import FIELDS, VLP16, Returns, beam_directions, beam_times, point_cloud, scanner_to_world
+
+FIRING_CYCLE = 55.296e-6  # VLP-16 User Manual 63-9243 Rev. D, 8.1
+SHEET_ELEVATIONS = [-15, -13, -11, -9, -7, -5, -3, -1, 1, 3, 5, 7, 9, 11, 13, 15]  # Table 9-1, sorted
+
+
+def sheet_directions(rpm: float) -> tuple[np.ndarray, np.ndarray]:
+    """(16, C, 3) beams in the scanner frame from the data sheet alone, and the azimuths (deg)."""
+    columns = round(60.0 / rpm / FIRING_CYCLE)
+    az = np.arange(columns) * 360.0 / columns
+    e, a = np.meshgrid(np.radians(SHEET_ELEVATIONS), np.radians(az), indexing="ij")
+    return np.stack([np.cos(e) * np.cos(a), -np.cos(e) * np.sin(a), np.sin(e)], axis=-1), az
+
+
+def kitti_read(path) -> np.ndarray:
+    """KITTI's devkit: a velodyne scan is N records of 4 float32 (x, y, z, reflectance), little endian."""
+    data = open(path, "rb").read()
+    assert len(data) % 16 == 0
+    return np.array([struct.unpack("<4f", data[i:i + 16]) for i in range(0, len(data), 16)], np.float64).reshape(-1, 4)
+
+
+# ---- pure -----------------------------------------------------------------------------------------
+
+def test_the_vlp16_beams_are_the_data_sheet_s():
+    for rpm, step in ((300, 0.1), (600, 0.2), (900, 0.3), (1200, 0.4)):  # the manual's 8.3.1 table, about
+        dirs = beam_directions(VLP16, rpm)
+        want, az = sheet_directions(rpm)
+        assert dirs.shape == want.shape == (16, len(az), 3)
+        np.testing.assert_allclose(dirs, want, atol=1e-12)
+        assert abs(az[1] - step) < 0.005  # 360 * rpm / 60 * 55.296 us, a whole number of steps a turn
+        elevation = np.degrees(np.arcsin(dirs[:, 0, 2]))
+        np.testing.assert_allclose(elevation, SHEET_ELEVATIONS, atol=1e-9)
+    assert VLP16.max_range == 100.0 and VLP16.range_sigma == 0.03  # data sheet: 100 m, +-3 cm typical
+
+
+def test_a_point_s_time_is_its_azimuth_s_share_of_the_turn():
+    t = beam_times(VLP16, 600)
+    _, az = sheet_directions(600)
+    np.testing.assert_allclose(t, az / 360.0 * 0.1, atol=1e-15)
+
+
+def test_the_scanner_looks_where_the_camera_looks():
+    cam = np.eye(4)  # OpenCV camera at the origin looking down +z (x right, y down)
+    m = scanner_to_world(cam, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(m[:3, 0], [0, 0, 1], atol=1e-15)   # forward = the camera's z
+    np.testing.assert_allclose(m[:3, 1], [-1, 0, 0], atol=1e-15)  # left = -x (right)
+    np.testing.assert_allclose(m[:3, 2], [0, -1, 0], atol=1e-15)  # up = -y (down)
+    np.testing.assert_allclose(m[:3, 3], [-0.2, -0.3, 0.1], atol=1e-15)
+
+
+def synthetic_returns(rpm=1200, distance=5.0, albedo=0.6):
+    """A scanner inside a sphere-like return field: every beam hits at ``distance``, facing it."""
+    dirs = beam_directions(VLP16, rpm)
+    R, C = dirs.shape[:2]
+    return Returns(distance=np.full((R, C), distance), index=np.ones((R, C), np.int32),
+                   normal=-dirs.copy(), albedo=np.full((R, C, 3), albedo))
+
+
+def test_exact_ranges_and_lambertian_intensity_without_noise():
+    ret = synthetic_returns()
+    cloud, report = point_cloud(ret, VLP16, 1200, np.eye(4), {1: 7}, rng=None)
+    assert report["points"] == ret.distance.size and report["range_sigma"] == 0.0
+    np.testing.assert_allclose(cloud["range"], 5.0, rtol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(np.stack([cloud[k] for k in "xyz"], -1), axis=-1), 5.0, rtol=1e-6)
+    np.testing.assert_allclose(cloud["intensity"], 0.6, rtol=1e-6)  # rho x cos(0)
+    assert (cloud["semantic"] == 7).all() and (cloud["noise"] == 0).all()
+    # tilted by 60 degrees: cos = 0.5
+    dirs = beam_directions(VLP16, 1200)
+    side = np.cross(dirs, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side, axis=-1, keepdims=True)
+    tilted = Returns(ret.distance, ret.index, -dirs * 0.5 + side * np.sqrt(0.75), ret.albedo)
+    cloud, _ = point_cloud(tilted, VLP16, 1200, np.eye(4), {1: 7}, rng=None)
+    np.testing.assert_allclose(cloud["intensity"], 0.3, rtol=1e-5)
+
+
+def test_range_noise_has_the_data_sheet_s_spread_and_its_draws_are_kept():
+    ret = synthetic_returns(rpm=300, distance=2.0, albedo=0.8)
+    cloud, report = point_cloud(ret, VLP16, 300, np.eye(4), {1: 1}, rng=np.random.default_rng(3))
+    assert report["points"] == ret.distance.size  # bright, head-on and near: every beam returns
+    err = cloud["range"] - 2.0
+    n = len(err)
+    assert abs(err.std() - 0.03) < 4 * 0.03 / np.sqrt(2 * n) and abs(err.mean()) < 4 * 0.03 / np.sqrt(n)
+    np.testing.assert_allclose(cloud["range"] - cloud["noise"], 2.0, atol=1e-6)
+
+
+def test_drop_outs_beyond_range_at_grazing_angles_and_on_dark_surfaces():
+    ret = synthetic_returns(rpm=1200, distance=80.0, albedo=0.6)
+    far = Returns(np.where(np.arange(ret.distance.shape[1]) % 2 == 0, 150.0, 80.0)[None].repeat(16, 0),
+                  ret.index, ret.normal, ret.albedo)
+    cloud, report = point_cloud(far, VLP16, 1200, np.eye(4), {1: 1}, rng=None)
+    assert report["dropped"]["beyond_range"] == far.distance.size // 2 and (cloud["range"] <= 100).all()
+    dirs = beam_directions(VLP16, 1200)
+    side = np.cross(dirs, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side, axis=-1, keepdims=True)
+    grazing = Returns(np.full_like(ret.distance, 5.0), ret.index, -dirs * np.cos(np.radians(88)) +
+                      side * np.sin(np.radians(88)), ret.albedo)
+    _, report = point_cloud(grazing, VLP16, 1200, np.eye(4), {1: 1}, rng=None, grazing=85.0)
+    assert report["points"] == 0 and report["dropped"]["grazing"] == grazing.distance.size
+    # dark and far: a 2 % surface at 80 m returns with probability 0.02 x (100 / 80)^2 / 0.1 = 0.3125
+    dark = Returns(ret.distance, ret.index, ret.normal, np.full_like(ret.albedo, 0.02))
+    _, report = point_cloud(dark, VLP16, 1200, np.eye(4), {1: 1}, rng=np.random.default_rng(0))
+    share = report["points"] / dark.distance.size
+    assert abs(share - 0.3125) < 4 * np.sqrt(0.3125 * 0.6875 / dark.distance.size)
+    assert report["dropped"]["weak"] == dark.distance.size - report["points"]
+
+
+def test_the_kitti_bin_and_the_ply_read_back():
+    ret = synthetic_returns(rpm=1200, distance=3.0)
+    cloud, _ = point_cloud(ret, VLP16, 1200, np.eye(4), {1: 4}, rng=np.random.default_rng(1))
+    points = kitti_read_bytes(encode_kitti_bin(cloud))
+    np.testing.assert_array_equal(points, np.stack([cloud[k] for k in ("x", "y", "z", "intensity")], -1))
+    data = encode_ply(cloud)
+    header = data[:data.index(b"end_header\n")].decode("ascii").splitlines()
+    assert header[:2] == ["ply", "format binary_little_endian 1.0"]
+    assert f"element vertex {len(cloud['x'])}" in header
+    assert [h.split()[-1] for h in header if h.startswith("property")] == list(FIELDS)
+
+
+def kitti_read_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, "<f4").reshape(-1, 4)
+
+
+# ---- through Cycles: the scan against a ray cast of the scene ----------------------------------------------
+
+def scene_meshes() -> list[tuple[int, trimesh.Trimesh, float]]:
+    """(pass index, mesh in the world, albedo): a closed room around the scanner, a box and a tilted slab."""
+    room = trimesh.creation.box(extents=[14.0, 10.0, 6.0])
+    room.invert()  # faces inwards
+    box = trimesh.creation.box(extents=[1.0, 2.0, 1.5], transform=trimesh.transformations.translation_matrix([3, 1, 0]))
+    slab = trimesh.creation.box(extents=[3.0, 0.05, 2.0])
+    slab.apply_transform(trimesh.transformations.rotation_matrix(0.7, [0.3, 0.2, 1.0]))
+    slab.apply_translation([-2.0, -2.5, 0.5])
+    return [(1, room, 0.5), (2, box, 0.8), (3, slab, 0.2)]
+
+
+@pytest.fixture(scope="module")
+def backend():
+    import bpy
+
+    from simgen.blender import BlenderBackend
+    from simgen.blender.materials import add_normal_aov
+    from simgen.config import RenderConfig
+
+    b = BlenderBackend(RenderConfig(width=64, height=48, samples=1, device="cpu", denoise=False))
+    for index, mesh, albedo in scene_meshes():
+        data = bpy.data.meshes.new(f"m{index}")
+        data.from_pydata(mesh.vertices.tolist(), [], mesh.faces.tolist())
+        material = bpy.data.materials.new(f"m{index}")
+        bsdf = material.node_tree.nodes.get("Principled BSDF")
+        bsdf.inputs["Base Color"].default_value = (albedo, albedo, albedo, 1.0)
+        add_normal_aov(material.node_tree)
+        data.materials.append(material)
+        ob = bpy.data.objects.new(f"o{index}", data)
+        ob.pass_index = index
+        b.scene.collection.objects.link(ob)
+    yield b
+    b.close()
+
+
+POSE = np.array([[0.96, -0.28, 0.0, 0.3], [0.28, 0.96, 0.0, -0.2], [0.0, 0.0, 1.0, 0.1], [0, 0, 0, 1.0]])
+"""The scanner's pose in the world (a turn of 16.3 degrees about z: 0.96^2 + 0.28^2 = 1, off the room's centre)."""
+
+
+def ray_cast(to_world: np.ndarray, rpm: float) -> dict[str, np.ndarray]:
+    dirs, _ = sheet_directions(rpm)
+    world = dirs.reshape(-1, 3) @ to_world[:3, :3].T
+    origin = to_world[:3, 3]
+    best, ids, albedo = np.full(len(world), np.inf), np.zeros(len(world), int), np.zeros(len(world))
+    cos = np.zeros(len(world))
+    for index, mesh, rho in scene_meshes():
+        t, tri = intersect(origin, world, mesh.triangles)
+        closer = t < best
+        best[closer], ids[closer], albedo[closer] = t[closer], index, rho
+        cos[closer] = np.abs(np.einsum("ij,ij->i", world[closer], mesh.face_normals[tri[closer]]))
+    shape = dirs.shape[:2]
+    return {"distance": best.reshape(shape), "id": ids.reshape(shape), "albedo": albedo.reshape(shape),
+            "cos": cos.reshape(shape)}
+
+
+@pytest.mark.render
+def test_every_beam_s_range_and_id_are_the_ray_cast_s(backend):
+    rpm = 1200
+    to_world = POSE
+    ret = backend.render_scan(VLP16, rpm, to_world, seed=1).load()
+    truth = ray_cast(to_world, rpm)
+    assert ret.distance.shape == truth["distance"].shape == (16, VLP16.columns(rpm))
+    assert set(np.unique(truth["id"])) == {1, 2, 3}
+    same = ret.index == truth["id"]
+    assert same.mean() > 0.995, same.mean()  # the rest: beams within float32 of an edge
+    rel = np.abs(ret.distance - truth["distance"]) / truth["distance"]
+    assert rel[same].max() < 1e-5, rel[same].max()
+    cloud, report = point_cloud(ret, VLP16, rpm, to_world, {1: 0, 2: 5, 3: 6}, rng=None, grazing=90.0)
+    assert report["points"] == ret.distance.size  # a closed room: every beam returns
+    want = truth["distance"][cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)]
+    ok = same[cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)]
+    assert (np.abs(cloud["range"][ok] - want[ok]) / want[ok]).max() < 1e-5
+    # the points, moved into the world, lie where the ray cast's beams end
+    dirs, _ = sheet_directions(rpm)
+    pts = np.stack([cloud[k] for k in "xyz"], -1).astype(np.float64)
+    end = dirs[cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)] * want[:, None]
+    assert np.abs(pts[ok] - end[ok]).max() < 1e-5 * 10
+    # intensity: the diffuse albedo of the surface hit (Cycles' Diffuse Color pass: the base colour less the
+    # share the Principled BSDF's dielectric Fresnel takes, more of it at grazing angles) x |cos| of the beam
+    # to the ray cast's face normal
+    rho, cos = ret.albedo.mean(-1), truth["cos"]
+    assert (rho[same] <= truth["albedo"][same] + 1e-6).all() and (rho[same] > 0.5 * truth["albedo"][same]).all()
+    head_on = same & (cos > 0.9)
+    assert head_on.sum() > 50 and (rho[head_on] >= 0.9 * truth["albedo"][head_on]).all()
+    col = np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)
+    np.testing.assert_allclose(cloud["intensity"][ok], (rho * cos)[cloud["ring"], col][ok], atol=1e-5)
+    assert cloud["semantic"][cloud["instance"] == 2].tolist() == [5] * int((cloud["instance"] == 2).sum())

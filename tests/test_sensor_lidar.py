@@ -230,3 +230,94 @@ def test_every_beam_s_range_and_id_are_the_ray_cast_s(backend):
     col = np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)
     np.testing.assert_allclose(cloud["intensity"][ok], (rho * cos)[cloud["ring"], col][ok], atol=1e-5)
     assert cloud["semantic"][cloud["instance"] == 2].tolist() == [5] * int((cloud["instance"] == 2).sum())
+
+
+# ---- through the whole pipeline: sensor.lidar=velodyne_vlp16 --------------------------------------------
+
+def world_ray_cast(root, meta: dict, lidar: dict, rpm: float) -> dict[str, np.ndarray]:
+    """Every beam of the frame's scan cast into the frame's meshes (its models/, placed by its meta),
+    from the pose the meta states: distance and instance id, (16, C)."""
+    from groundtruth import load_world_meshes
+
+    to_world = np.array(lidar["scanner_to_world"])
+    dirs, _ = sheet_directions(rpm)
+    world = dirs.reshape(-1, 3) @ to_world[:3, :3].T
+    best, ids = np.full(len(world), np.inf), np.zeros(len(world), int)
+    for iid, mesh in load_world_meshes(root, meta):
+        t, _ = intersect(to_world[:3, 3], world, mesh.triangles)
+        closer = t < best
+        best[closer], ids[closer] = t[closer], iid
+    return {"distance": best.reshape(dirs.shape[:2]), "id": ids.reshape(dirs.shape[:2])}
+
+
+@pytest.fixture(scope="module")
+def lidar_run(tmp_path_factory):
+    from conftest import set_settings, tiny_settings
+    from simgen.compose.settings import validate
+    from simgen.pipeline import run
+
+    root = tmp_path_factory.mktemp("lidar")
+    s = tiny_settings(root, frames=2, width=64, height=48, samples=1)
+    set_settings(s, sensor__lidar="velodyne_vlp16", sensor__lidar_noise=False, sensor__lidar_rpm=1200.0,
+                 sensor__lidar_grazing=90.0, sequence__length=2)
+    run(validate(s))
+    return root
+
+
+@pytest.mark.render
+def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(lidar_run):
+    checked = 0
+    for index in range(2):
+        meta = json.loads((lidar_run / "meta" / f"{index:06d}.json").read_text())
+        lidar = meta["sensor"]["lidar"]
+        assert lidar["scanner"] == "velodyne_vlp16" and lidar["elevations"] == SHEET_ELEVATIONS
+        assert lidar["noise"] is False and lidar["range_sigma"] == 0.0
+        # the scanner stands on the camera's pose: x forward along the optical axis, z up = -y of the camera
+        c2w = np.linalg.inv(np.array(meta["world_to_camera"]))
+        to_world = np.array(lidar["scanner_to_world"])
+        np.testing.assert_allclose(to_world[:3, 3], c2w[:3, 3], atol=1e-9)
+        np.testing.assert_allclose(to_world[:3, 0], c2w[:3, 2], atol=1e-9)
+        np.testing.assert_allclose(to_world[:3, 2], -c2w[:3, 1], atol=1e-9)
+        truth = world_ray_cast(lidar_run, meta, lidar, 1200)
+        ply = read_ply(lidar_run / lidar["files"]["ply"])
+        col = np.rint(ply["azimuth"] / lidar["azimuth_step"]).astype(int)
+        ring = ply["ring"].astype(int)
+        assert lidar["points"] == len(ply["x"]) > 1000
+        want, ids = truth["distance"][ring, col], truth["id"][ring, col]
+        same = ply["instance"] == ids
+        assert same.mean() > 0.995, same.mean()  # the rest: beams within float32 of a silhouette
+        assert (np.abs(ply["range"][same] - want[same]) / want[same]).max() <= 1e-5
+        # every beam the ray cast sees within range returns (no noise, grazing 90: nothing drawn or dropped)
+        hit = np.isfinite(truth["distance"]) & (truth["distance"] <= 100.0)
+        assert len(ply["x"]) == hit.sum() and lidar["dropped"]["beyond_range"] == (~hit).sum()
+        categories = {o["instance_id"]: o["category_id"] for o in meta["objects"]}
+        assert [categories[i] for i in ply["instance"].tolist()] == ply["semantic"].tolist()
+        # KITTI's .bin, read as its devkit describes it, holds the PLY's x, y, z, intensity
+        points = kitti_read(lidar_run / lidar["files"]["kitti"])
+        np.testing.assert_array_equal(points, np.stack([ply[k] for k in ("x", "y", "z", "intensity")], -1))
+        np.testing.assert_allclose(np.linalg.norm(points[:, :3], axis=-1), ply["range"], rtol=1e-6)
+        # time follows the spin; step 1 of the sequence is the scanner's next turn
+        period = 60.0 / 1200
+        np.testing.assert_allclose(ply["time"], index * period + ply["azimuth"].astype(np.float64) / 360 * period,
+                                   atol=1e-9)
+        checked += same.sum()
+    assert checked > 2000
+
+
+# ---- bad input: one line naming the key and the fix, before Blender ----------------------------------------
+
+@pytest.mark.parametrize("args, expected", [
+    (["sensor.lidar=velodyne_hdl64"], "sensor.lidar"),
+    (["sensor.lidar=velodyne_vlp16", "sensor.lidar_rpm=100"], "sensor.lidar_rpm=100"),
+    (["sensor.lidar=velodyne_vlp16", "sensor.lidar_offset=[0,0]"], "sensor.lidar_offset=[0.0, 0.0] must be 3 numbers"),
+    (["sensor.lidar=velodyne_vlp16", "render.device=cuda"], "OptiX only, not with render.device=cuda"),
+    (["sensor.lidar=velodyne_vlp16", "sensor.lidar_grazing=0"], "sensor.lidar_grazing=0"),
+], ids=["unknown-scanner", "rpm-below-the-device-s", "offset-not-3d", "cuda-runs-no-osl", "grazing-zero"])
+def test_bad_lidar_settings_are_refused_in_one_line(args, expected, tmp_path, monkeypatch, capfd):
+    from test_bad_inputs import TINY, _check, q, run_in_process
+
+    cwd, out = tmp_path / "cwd", tmp_path / "out"
+    cwd.mkdir()
+    code, stdout, err, touched = run_in_process([*TINY, *args, f"output.dir={q(out)}"], cwd, monkeypatch, capfd)
+    assert not touched, "Blender was reached for bad input"
+    _check(code, stdout, err, expected, out, cwd, [])

@@ -5,8 +5,12 @@ label it approximates; all of them are off by default."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from simgen.config.schema import setting
+
+LIDARS = ("velodyne_vlp16",)
+"""sensor.lidar's choices: the scanners of simgen.sensors.lidar.SCANNERS."""
 
 
 @dataclass
@@ -17,6 +21,31 @@ class SensorConfig:
     # --- depth cameras (sensor.depth...: active stereo, time of flight) ---
 
     # --- LiDAR (sensor.lidar...) ---
+    lidar: Optional[str] = setting(None, choices=LIDARS, example="velodyne_vlp16")
+    """A spinning LiDAR's scan of every frame (docs/how-to/sensors.md#lidar): velodyne_vlp16, the
+    Velodyne VLP-16's 16 beams (-15..+15 deg in 2 deg steps) over a whole turn, its azimuth step from
+    the rotation rate (simgen.sensors.lidar, figures cited there), cast from the camera's pose (x
+    forward where the camera looks) through Cycles: DIR/lidar/NNNNNN.bin (KITTI's float32 x, y, z,
+    intensity) and DIR/lidar/NNNNNN.ply (every field: range, intensity, instance, semantic, ring, time,
+    ...), the scanner's pose and the draws in the frame meta's sensor.lidar. Runs on the CPU or with
+    render.device=optix. null: none."""
+    lidar_rpm: float = setting(600.0, ge=300.0, le=1200.0)
+    """LiDAR: rotation rate, revolutions a minute (the VLP-16 allows 300-1200); the azimuth step is the
+    firing cycle's turn, 0.2 deg at 600 rpm; a point's time is azimuth / 360 x 60 / rpm seconds."""
+    lidar_noise: bool = setting(True)
+    """LiDAR: draw range noise (Gaussian, the data sheet's accuracy as one sigma) and the weak returns'
+    drop-outs; false: exact ranges (beams beyond the maximum range or past sensor.lidar_grazing still
+    return nothing)."""
+    lidar_offset: list[float] = setting([0.0, 0.0, 0.0], ge=-100.0, le=100.0)
+    """LiDAR: the scanner's place from the camera's centre, metres along its own axes (forward, left,
+    up); its axes are the camera's (forward = the optical axis)."""
+    lidar_grazing: float = setting(85.0, gt=0.0, le=90.0)
+    """LiDAR: beams meeting a surface more than this many degrees from its normal return nothing (no
+    published figure: a setting; 90 keeps them all)."""
+    lidar_min_reflectivity: float = setting(0.1, gt=0.0, le=1.0)
+    """LiDAR: the reflectivity of a surface, seen head-on, that still returns at the maximum range; a
+    beam returns with probability min(1, albedo x cos(incidence) x (max range / range)^2 / this)
+    (drawn with sensor.lidar_noise)."""
 
     # --- rolling shutter (sensor.rolling_shutter...) ---
 

@@ -91,6 +91,15 @@ def check_settings(s: Settings) -> Settings:
     if s.sensor.events and int(getattr(s.scene, "views", 1)) > 1:
         raise SimgenError(f"sensor.events=true needs a sequence's steps to be times, not views: set scene.views=1 "
                           f"(it is {s.scene.views})")
+    if len(s.sensor.lidar_offset) != 3:
+        raise SimgenError(f"sensor.lidar_offset={s.sensor.lidar_offset} must be 3 numbers, metres forward, left and "
+                          "up from the camera; e.g. sensor.lidar_offset=[0,0,0.1]")
+    if s.sensor.lidar and s.render.device in ("cuda", "hip", "oneapi", "metal"):
+        raise SimgenError(f"sensor.lidar renders through an OSL camera shader, which Cycles runs on the CPU and with "
+                          f"OptiX only, not with render.device={s.render.device}: use render.device=optix or cpu")
+    if s.sensor.lidar and getattr(s.sensor, "rolling_shutter_ms", 0.0) > 0:
+        raise SimgenError("sensor.lidar scans each frame at once, and sensor.rolling_shutter_ms renders a frame row "
+                          "by row: use one of them (set sensor.rolling_shutter_ms=0 or drop sensor.lidar)")
     if s.shard.index >= s.shard.count:
         raise SimgenError(f"shard.index={s.shard.index} must be below shard.count={s.shard.count} "
                           f"(shards are numbered 0 .. {s.shard.count - 1})")

@@ -68,6 +68,10 @@ class FrameLabels:
     right: "FrameLabels | None" = None
     """camera.rig=stereo: the pair's right view's labels (the ``right``, ``disparity`` and
     ``occluded`` kinds' source; simgen.labels.stereo), None otherwise."""
+    scan: Any = None
+    """sensor.lidar: the frame's LiDAR points and what its meta records of them
+    (simgen.pipeline.lidar.Scan), written beside the frame's files by the frame loop (not a label
+    kind: a point cloud is no image); None otherwise."""
 
     def __getitem__(self, name: str) -> Any:
         """The value of label kind ``name``: a core array or an optional kind's value."""

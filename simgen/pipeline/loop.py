@@ -27,6 +27,7 @@ from simgen.labels.kinds import LabelKind
 from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
 from simgen.pipeline.finish import library_info
 from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequence, make_sequence_scenes
+from simgen.pipeline.lidar import make_scan, scan_frame, write_frame_scan
 from simgen.pipeline.memory import RELEASE_EVERY, release_freed_memory
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
@@ -219,10 +220,10 @@ class FrameLoop:
         """Render the built scene; a stereo rig (``scene.right``) renders its right view too."""
         seed = render_seed(self.settings.seed, index)
         files = self.backend.render_to_files(seed=seed)
-        if scene is None or scene.right is None:
-            return files
-        self.backend.view(scene.right)
-        return StereoFrame(files, self.backend.render_to_files(seed=seed ^ RIGHT_SEED))
+        if scene is not None and scene.right is not None:
+            self.backend.view(scene.right)
+            files = StereoFrame(files, self.backend.render_to_files(seed=seed ^ RIGHT_SEED))
+        return scan_frame(self, index, scene, files, seed)  # sensor.lidar: the scanner's turn too
 
     def read(self, files: RenderedFrame) -> Passes:
         return files.load()
@@ -290,6 +291,9 @@ class FrameLoop:
         """A worker's part of a rendered step: its passes read and turned into label maps."""
         raw = self.stage("read", self.read, item.files)
         labels = self.stage("labels", self.frame_labels, raw, item.window.scenes[item.step])
+        if "lidar" in raw:  # sensor.lidar: the scan's points (simgen.pipeline.lidar)
+            labels.scan = self.stage("labels", make_scan, self, item.window.base + item.step,
+                                     item.window.scenes[item.step], raw)
         return labels, self._take_times()
 
     def arrange(self, item: Rendered, prepared: tuple[FrameLabels, dict[str, float]]) -> list[Job]:
@@ -315,6 +319,8 @@ class FrameLoop:
         if self.settings.sequence.length > 1:
             out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels, out.flows)
         self.stage("write", self.write, out)
+        if out.labels.scan is not None:
+            self.stage("write", write_frame_scan, self, out, out.labels.scan)
         return out, self._take_times()
 
     def commit(self, index: int, finished: tuple[FrameOutput, dict[str, float]]) -> None:

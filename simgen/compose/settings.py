@@ -36,6 +36,7 @@ from simgen.labels.tracks import TRACKS
 from simgen.recipes import Recipe, load_recipe, refuse_ignored
 from simgen.sampling.camera import check_calibration
 from simgen.sampling.classes import check_balance, drawn_categories
+from simgen.sensors import rolling_shutter
 
 __all__ = ["Outputs", "RenderConfig", "Settings", "catalog_for", "default_scene", "default_settings", "outputs", "to_settings",
            "validate"]
@@ -76,6 +77,8 @@ def validate(s: Settings, recipe: Recipe | None = None) -> Settings:
         raise SimgenError(f"scene.recipe={s.scene.recipe} but the scene settings are a "
                           f"{type(s.scene).__module__}.{type(s.scene).__name__}; pick the scene with scene=NAME")
     check_settings(s)
+    rolling_shutter.check(s.sensor.rolling_shutter_ms, s.sensor.rolling_shutter_fps, s.sequence.length, s.camera.rig,
+                          s.output.labels, s.effects.motion_blur_probability)
     limit = s.render.max_image_pixels  # every image: its header against the limit, then decoded
     if "hdri" in s.lighting.world:
         check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir", limit)

@@ -92,27 +92,42 @@ class RenderedFiles:
     def load(self, total_stops: float | None = None) -> RawPasses:
         """The passes; ``total_stops``: expose by these stops instead of the camera's exposure and
         metering (:class:`simgen.pipeline.renderer.RenderedFrame`)."""
-        tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure)
-        if total_stops is not None:
-            tone.update(exposure=total_stops, auto_exposure=False)
         try:
-            passes = read_passes(self.exr, keep_linear=self.keep_linear, **tone)
-            if self.rgb_from is not None:
-                parts = _channels(self.rgb_from)
-                passes.update(_image(_rgb(parts, "Combined"), keep_linear=self.keep_linear, **tone))
-                passes.update(_lights(parts, passes["image"]))
+            passes = self.decode(*self.channels(), total_stops=total_stops)
         except (KeyError, OSError, ValueError, RuntimeError) as e:  # a truncated or missing EXR
             full = scratch.full_scratch_error(self.exr.parent, self.scratch_need, e)
             if full is not None:
                 raise full from None
             raise
-        for path in (self.exr, self.rgb_from):
-            if path is not None:
-                path.unlink()
+        self.delete()
+        return passes
+
+    def channels(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+        """The channels of :attr:`exr` and of :attr:`rgb_from` (None without it), by name."""
+        return _channels(self.exr), None if self.rgb_from is None else _channels(self.rgb_from)
+
+    def decode(self, parts: dict[str, np.ndarray], rgb_parts: dict[str, np.ndarray] | None = None,
+               total_stops: float | None = None) -> RawPasses:
+        """The passes of the channels ``parts`` (with depth of field, ``rgb_parts``: the RGB render's), as
+        :meth:`load` makes them from this frame's files: a banded render (sensor.rolling_shutter_ms) stacks
+        its bands' channels and decodes them once."""
+        tone = dict(exposure=self.exposure, tone=self.tone, auto_exposure=self.auto_exposure)
+        if total_stops is not None:
+            tone.update(exposure=total_stops, auto_exposure=False)
+        passes = passes_of(parts, keep_linear=self.keep_linear, **tone)
+        if rgb_parts is not None:
+            passes.update(_image(_rgb(rgb_parts, "Combined"), keep_linear=self.keep_linear, **tone))
+            passes.update(_lights(rgb_parts, passes["image"]))
         if self.depth_per_distance is not None:
             with np.errstate(invalid="ignore"):  # inf x inf where nothing is hit: inf
                 passes["depth"] = passes["depth"] * self.depth_per_distance
         return passes
+
+    def delete(self) -> None:
+        """Delete the frame's files."""
+        for path in (self.exr, self.rgb_from):
+            if path is not None:
+                path.unlink()
 
 
 def _channels(path: Path) -> dict[str, np.ndarray]:
@@ -170,7 +185,13 @@ def read_passes(path: Path, exposure: float = 0.0, tone: str = "standard", auto_
     :func:`simgen.color.tone.tone_map` of the linear Combined pass (``exposure``: the camera's
     drawn stops, on top of what metering picks); ``keep_linear``: also the exposed linear
     image as ``linear``."""
-    parts = _channels(path)
+    return passes_of(_channels(path), exposure, tone, auto_exposure, keep_linear)
+
+
+def passes_of(parts: dict[str, np.ndarray], exposure: float = 0.0, tone: str = "standard", auto_exposure: bool = False,
+              keep_linear: bool = False) -> RawPasses:
+    """:func:`read_passes` of a multilayer EXR's channels ``parts`` (by name, the view layer's prefix
+    removed)."""
     combined = _rgb(parts, "Combined")
     index = np.rint(parts["Object Index.X"]).astype(np.int32)
     depth = parts["Depth.Z"].astype(np.float32, copy=True)

@@ -140,7 +140,8 @@ class SequenceWindow:
 
     def __init__(self, settings: Settings, sequence: int, steps: list[int], scenes: list[Scene]):
         self.length, self.gap = group_length(settings), settings.sequence.gap
-        self.flow = settings.sequence.length > 1  # the views of one scene have no flow between them
+        # the views of one scene have no flow between them, nor have a rolling shutter's frames
+        self.flow = settings.sequence.length > 1 and not settings.sensor.rolling_shutter_ms > 0
         self.base, self.scenes = sequence * self.length, scenes
         self.needed = sorted(set(steps).union(*(self.partners(k) for k in steps)))
         self.pending = sorted(steps)

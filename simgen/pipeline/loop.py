@@ -31,6 +31,7 @@ from simgen.pipeline.lidar import make_scan, scan_frame, write_frame_scan
 from simgen.pipeline.memory import RELEASE_EVERY, release_freed_memory
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
 from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
+from simgen.pipeline.rolling import note_rolling, render_rolling, row_timing
 from simgen.progress import Progress
 from simgen.recipes import SHORTFALL, Recipe
 from simgen.sampling.cloth import draped, dropped, has_cloth
@@ -152,6 +153,8 @@ class FrameLoop:
         self._built: tuple | None = None  # (renderer, Scene.stage_key) of what the renderer holds
         self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
         self._models = threading.Lock()  # frames on several workers may share a model
+        self.rolling = row_timing(settings)
+        """sensor.rolling_shutter_ms: when each row is exposed (frames render band by band); None: a global shutter."""
 
     def stage(self, name: str, fn: Callable, *args):
         """Run stage ``name`` through the hooks; its own time (not that of a hook's wrapper)
@@ -215,6 +218,10 @@ class FrameLoop:
         else:
             self.backend.build(scene)
             self._built = key
+
+    def forget_built(self) -> None:
+        """The renderer's scene is no longer what :meth:`build` last built (a rolling shutter's bands moved it)."""
+        self._built = None
 
     def render_frame(self, index: int, scene: Scene | None = None) -> RenderedFrame:
         """Render the built scene; a stereo rig (``scene.right``) renders its right view too."""
@@ -316,7 +323,9 @@ class FrameLoop:
         """A worker's part of a written frame: annotations, flow and every file but its meta."""
         self._carry(times)
         out = self.stage("labels", self.frame_output, index, scenes, labels)
-        if self.settings.sequence.length > 1:
+        if self.rolling is not None:  # no flow: the rows have their own times
+            note_rolling(out.meta, self.rolling, frame_position(self.settings, index)[1], self.settings)
+        elif self.settings.sequence.length > 1:
             out.meta["flow"] = self.stage("flow", self.flow, index, scenes, labels, out.flows)
         self.stage("write", self.write, out)
         if out.labels.scan is not None:
@@ -383,8 +392,11 @@ class FrameLoop:
                 for k in window.needed:
                     if stop is not None and stop.check():
                         return  # the workers write what is rendered (finally)
-                    self.stage("build", self.build, scenes[k])
-                    files = self.stage("render", self.render_frame, window.base + k, scenes[k])
+                    if self.rolling is not None:  # band by band, each at its time (build and render stages)
+                        files = render_rolling(self, window.base + k, scenes, k)
+                    else:
+                        self.stage("build", self.build, scenes[k])
+                        files = self.stage("render", self.render_frame, window.base + k, scenes[k])
                     worker.submit(Rendered(window, k, files, self._take_times()))
         finally:
             worker.close()  # what was rendered is written, failure or not; a worker error is raised here

@@ -1,0 +1,239 @@
+"""A rolling shutter (sensor.rolling_shutter_ms; docs/how-to/sensors.md): the rows of a sequence's frame
+read out one after another, each row's labels exact for its own time. Pure: no Blender, no files.
+
+Time is counted in the sequence's steps: frame (step) t of a sequence is taken at time t, a step lasts
+``1 / fps`` seconds (sensor.rolling_shutter_fps), and with a readout of ``rho`` steps
+(``readout_ms / 1000 * fps``) row r of an H-row frame is exposed at time ``t + r / H * rho``: the top row
+at the frame's own time t (so the meta's camera and poses are the top row's), the bottom row
+``(H - 1) / H * rho`` later. Between two steps the scene moves as :func:`scene_at` defines it: each rigid
+part (object, light, camera) along the interpolation of its two poses (position linear, rotation at a
+constant rate about one axis, scale linear); after a sequence's last step its last interval's motion goes
+on. The frame is rendered in horizontal bands (:func:`bands`), each band as the whole scene at its middle
+row's time (:meth:`RowTiming.band_times`) and cropped to its rows; the bands' passes stacked
+(:func:`stack_rows`) are the frame's, so every label made from the passes (RGB, ids, depth, normals, masks,
+boxes) holds for the time the meta states for its row. With one band a row (``rolling_shutter_bands`` 0)
+that time is the row's own; with fewer a row's time is off by at most half a band's readout
+(:attr:`RowTiming.max_error`). Labels made from a frame's poses rather than its pixels (flow, tracks,
+keypoints, amodal masks, a stereo pair's) are refused (:data:`REFUSED_LABELS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from simgen.errors import SimgenError
+from simgen.scene.data import Scene
+
+KEY = "rolling_shutter"
+"""The frame meta's ``sensor`` key of this sensor's record (:func:`record`)."""
+REFUSED_LABELS = ("visibility", "amodal", "keypoints", "tracks", "right", "disparity", "occluded")
+"""output.labels kinds a rolling-shutter run refuses: made from the frame's scene at one time (its poses,
+a second camera, the sequence's flow), not from the stacked rows, so no row's time would hold for them."""
+
+
+@dataclass(frozen=True)
+class RowTiming:
+    """When each row of an H-row frame is exposed, in steps after the frame's own time, and the bands
+    it is rendered in."""
+
+    height: int
+    readout: float
+    """Readout of the whole frame, in steps (sensor.rolling_shutter_ms / 1000 * sensor.rolling_shutter_fps)."""
+    bands: tuple[tuple[int, int], ...]
+    """Each band's rows ``[first, end)``, top first, covering 0..height."""
+
+    def row_times(self) -> np.ndarray:
+        """(H,) float64: row r's own exposure time, ``r / H * readout`` steps after the frame's."""
+        return np.arange(self.height, dtype=np.float64) / self.height * self.readout
+
+    def band_times(self) -> list[float]:
+        """Each band's render time, in steps after the frame's: its middle row's (between two rows
+        for an even band)."""
+        return [(first + end - 1) / 2.0 / self.height * self.readout for first, end in self.bands]
+
+    @property
+    def max_error(self) -> float:
+        """Largest difference, in steps, between a row's own time and its band's render time: 0 with
+        one band a row, else half the tallest band's readout less half a row's."""
+        return max((end - first - 1) / 2.0 for first, end in self.bands) / self.height * self.readout
+
+
+def bands(height: int, count: int) -> tuple[tuple[int, int], ...]:
+    """``count`` contiguous bands of near-equal height covering rows 0..height (0 or more than height:
+    one band a row)."""
+    n = height if count <= 0 or count > height else count
+    edges = [k * height // n for k in range(n + 1)]
+    return tuple((edges[k], edges[k + 1]) for k in range(n))
+
+
+def timing(readout_ms: float, fps: float, band_count: int, height: int) -> RowTiming | None:
+    """The row timing of sensor.rolling_shutter_ms ``readout_ms`` at ``fps`` steps a second with
+    ``band_count`` bands (0: one a row), for frames ``height`` rows tall; None for a global shutter."""
+    if readout_ms <= 0:
+        return None
+    return RowTiming(height=height, readout=readout_ms / 1000.0 * fps, bands=bands(height, band_count))
+
+
+def check(readout_ms: float, fps: float, length: int, rig: str, labels: Sequence[str],
+          motion_blur: float) -> None:
+    """Refuse, in one line naming the key and the fix, what a rolling shutter cannot make exact."""
+    if readout_ms <= 0:
+        return
+    what = f"sensor.rolling_shutter_ms={readout_ms:g}"
+    if length < 2:
+        raise SimgenError(f"{what} reads rows at different times, but sequence.length=1 renders still frames where "
+                          "nothing moves: set sequence.length=2 or more, or sensor.rolling_shutter_ms=0")
+    step_ms = 1000.0 / fps
+    if readout_ms > step_ms * (1 + 1e-9):
+        raise SimgenError(f"{what} is longer than one step at sensor.rolling_shutter_fps={fps:g} ({step_ms:.6g} ms): "
+                          "a frame must be read out before the next begins; lower the readout or the fps")
+    if rig != "mono":
+        raise SimgenError(f"{what} renders one camera's rows at their own times; camera.rig={rig} is not supported "
+                          "with it: use camera.rig=mono")
+    refused = [k for k in labels if k in REFUSED_LABELS]
+    if refused:
+        raise SimgenError(f"{what}: output.labels={refused} come from the frame's scene at one time, not from its "
+                          "rows' times, so they would not hold for a rolling shutter: drop them")
+    if motion_blur > 0:
+        raise SimgenError(f"{what}: effects.motion_blur_probability={motion_blur:g} blurs along the flow, which a "
+                          "rolling-shutter run does not make: set it to 0")
+
+
+# ----------------------------------------------------------------- the scene between steps
+
+
+def _split(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rotation, stretch, translation) of an affine 4x4 ``m``: its 3x3 part is rotation @ stretch
+    (polar decomposition; stretch symmetric, positive definite for a pose without mirroring)."""
+    a = np.asarray(m, dtype=np.float64)[:3, :3]
+    u, s, vt = np.linalg.svd(a)
+    if np.linalg.det(u @ vt) < 0:  # a mirroring pose: the mirror stays in the stretch
+        u[:, -1] = -u[:, -1]
+        s = s.copy()
+        s[-1] = -s[-1]
+    return u @ vt, vt.T @ np.diag(s) @ vt, np.asarray(m, dtype=np.float64)[:3, 3]
+
+
+def interpolate_pose(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
+    """The 4x4 pose a fraction ``s`` of the way from ``a`` to ``b`` (s beyond 1 goes on as the last
+    interval moved): translation and stretch linear, rotation at a constant rate about one axis (the
+    shorter way). ``s`` 0 gives ``a`` and 1 gives ``b`` to rounding."""
+    ra, sa, ta = _split(a)
+    rb, sb, tb = _split(b)
+    rel = Rotation.from_matrix(ra.T @ rb).as_rotvec()
+    r = ra @ Rotation.from_rotvec(rel * s).as_matrix()
+    out = np.eye(4)
+    out[:3, :3] = r @ (sa + s * (sb - sa))
+    out[:3, 3] = ta + s * (tb - ta)
+    return out
+
+
+def _same_but(x: Any, y: Any, pose: str) -> bool:
+    """Whether ``x`` and ``y`` (dataclasses) are equal in everything but their field ``pose``."""
+    return pickle.dumps(dataclasses.replace(x, **{pose: np.eye(4)}), protocol=5) == \
+        pickle.dumps(dataclasses.replace(y, **{pose: np.eye(4)}), protocol=5)
+
+
+def _w2c(c2w: np.ndarray) -> np.ndarray:
+    return np.linalg.inv(c2w)
+
+
+def scene_at(scenes: Sequence[Scene], time: float) -> Scene:
+    """The sequence ``scenes`` (its steps 0..L-1) at ``time`` steps (0 <= time < L + 1): step
+    floor(time)'s scene with every object's, light's and the camera's pose
+    :func:`interpolate_pose`'d towards the next step's (the last interval's motion goes on past the
+    last step). Refused in one line where two steps differ in more than poses (a part that bends: a
+    person, a cloth, a moving joint; objects, lights or the world that change), whose in-between shape
+    simgen does not define."""
+    length = len(scenes)
+    if length < 2:
+        raise SimgenError("sensor.rolling_shutter_ms needs a sequence of two steps or more (sequence.length)")
+    if float(time).is_integer() and 0 <= time < length:  # a step's own time: the step as drawn
+        return scenes[int(time)]
+    k = min(int(np.floor(time)), length - 2)
+    s = float(time - k)
+    a, b = scenes[k], scenes[k + 1]
+    if len(a.objects) != len(b.objects) or len(a.lights) != len(b.lights):
+        raise SimgenError(f"sensor.rolling_shutter_ms: steps {k} and {k + 1} hold different objects or lights; a rolling "
+                          "shutter needs the same parts at every step, moving rigidly: set sensor.rolling_shutter_ms=0")
+    for x, y in zip(a.objects, b.objects):
+        if not _same_but(x, y, "mesh_to_world"):
+            raise SimgenError(f"sensor.rolling_shutter_ms: {x.name or 'an object'} changes more than its pose between "
+                              f"steps {k} and {k + 1} (a person, a cloth or a moving joint bends); a rolling shutter "
+                              "moves rigid parts only: leave such parts out or set sensor.rolling_shutter_ms=0")
+    for x, y in zip(a.lights, b.lights):
+        if not _same_but(x, y, "light_to_world"):
+            raise SimgenError(f"sensor.rolling_shutter_ms: a light changes more than its pose between steps {k} and "
+                              f"{k + 1}; set sensor.rolling_shutter_ms=0")
+    if pickle.dumps(a.world, protocol=5) != pickle.dumps(b.world, protocol=5) or a.right is not None:
+        raise SimgenError(f"sensor.rolling_shutter_ms: the world or the camera rig changes between steps {k} and "
+                          f"{k + 1}; use one world and camera.rig=mono, or set sensor.rolling_shutter_ms=0")
+    c2w = interpolate_pose(_w2c(a.camera.world_to_camera), _w2c(b.camera.world_to_camera), s)
+    objects = [dataclasses.replace(x, mesh_to_world=interpolate_pose(x.mesh_to_world, y.mesh_to_world, s))
+               for x, y in zip(a.objects, b.objects)]
+    lights = [dataclasses.replace(x, light_to_world=interpolate_pose(x.light_to_world, y.light_to_world, s))
+              for x, y in zip(a.lights, b.lights)]
+    return dataclasses.replace(a, objects=objects, lights=lights,
+                               camera=dataclasses.replace(a.camera, world_to_camera=_w2c(c2w)))
+
+
+def band_scenes(scenes: Sequence[Scene], step: int, rows: RowTiming) -> list[Scene]:
+    """The scene each band of step ``step``'s frame is rendered from (:func:`scene_at` its time)."""
+    return [scene_at(scenes, step + t) for t in rows.band_times()]
+
+
+# ----------------------------------------------------------------- the bands stacked
+
+
+def stack_rows(parts: Sequence[dict[str, np.ndarray]], rows: RowTiming) -> dict[str, np.ndarray]:
+    """One frame's channels (by name, each (H, W[, ...]) rows top first) from its bands' (each band's
+    own rows only, in :attr:`RowTiming.bands` order)."""
+    if len(parts) != len(rows.bands):
+        raise ValueError(f"{len(parts)} bands rendered for {len(rows.bands)} bands")
+    out = {}
+    for name in parts[0]:
+        pieces = []
+        for (first, end), p in zip(rows.bands, parts):
+            a = p[name]
+            if a.shape[0] != end - first:
+                raise ValueError(f"band rows {first}..{end}: channel {name} has {a.shape[0]} rows")
+            pieces.append(a)
+        out[name] = np.concatenate(pieces, axis=0)
+    return out
+
+
+def carry_normals(normal: np.ndarray, rows: RowTiming, band_w2c: Sequence[np.ndarray],
+                  frame_w2c: np.ndarray) -> np.ndarray:
+    """The stacked world-space normal pass turned so that the frame's camera (``frame_w2c``) gives each
+    row the camera-axes normal its band's camera (``band_w2c``) sees: a moving camera turns between
+    bands, and the normal label is in the camera's axes at the row's time."""
+    out = np.array(normal, dtype=np.float32, copy=True)
+    r_frame = np.asarray(frame_w2c, dtype=np.float64)[:3, :3]
+    for (first, end), w2c in zip(rows.bands, band_w2c):
+        turn = (r_frame.T @ np.asarray(w2c, dtype=np.float64)[:3, :3]).astype(np.float32)
+        out[first:end] = out[first:end] @ turn.T
+    return out
+
+
+def record(rows: RowTiming, step: int, readout_ms: float, fps: float) -> dict:
+    """The frame meta's ``sensor.rolling_shutter``: the convention, the readout and each band's rows
+    and time (in steps of the sequence and in seconds from its step 0)."""
+    return {
+        "readout_ms": float(readout_ms),
+        "fps": float(fps),
+        "readout_steps": rows.readout,
+        "row_time": "row r is exposed at step + r / height * readout_steps (steps; top row first, seconds = "
+                    "steps / fps); each band is rendered at its time, its middle row's",
+        "height": rows.height,
+        "bands": [{"rows": [first, end], "step": step + t, "seconds": (step + t) / fps}
+                  for (first, end), t in zip(rows.bands, rows.band_times())],
+        "max_row_time_error_steps": rows.max_error,
+        "flow": "not written: a rolling-shutter frame's rows have their own times",
+        "denoised": False,
+    }

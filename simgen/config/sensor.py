@@ -48,6 +48,20 @@ class SensorConfig:
     (drawn with sensor.lidar_noise)."""
 
     # --- rolling shutter (sensor.rolling_shutter...) ---
+    rolling_shutter_ms: float = setting(0.0, ge=0.0, le=10_000.0)
+    """Rolling shutter: the time one frame takes to read out, top row to bottom row, in milliseconds; 0 is a
+    global shutter (every row at once). A sequence's frame t then shows row r at time t + (r / H) * readout
+    (top row first; a step lasts 1 / sensor.rolling_shutter_fps seconds) and every label of that row is
+    the scene's at that time (docs/how-to/sensors.md). E.g. 31.98, an iPhone 4's 1280x720 video at 30 Hz
+    (Ringaby and Forssen, "Efficient Video Rectification and Stabilisation for Cell-Phones", IJCV 96,
+    2011). Sequences only (sequence.length > 1, camera.rig=mono); no flow is written."""
+    rolling_shutter_fps: float = setting(30.0, gt=0.0, le=100_000.0)
+    """Rolling shutter: steps of a sequence a second (the camera's frame rate), which turns
+    sensor.rolling_shutter_ms into steps; the readout must fit in one step (readout <= 1000 / fps ms)."""
+    rolling_shutter_bands: int = setting(0, ge=0, le=100_000)
+    """Rolling shutter: horizontal bands rendered per frame, each at the time of its middle row; 0 renders
+    every row at its own time (exact, one render a row). Fewer bands are faster: a row's time is then off
+    by at most half a band's readout (the meta states each band's time and that bound)."""
 
     # --- event camera (sensor.events...) ---
     events: bool = setting(False)
@@ -82,17 +96,3 @@ class SensorConfig:
     events_log_eps: float = setting(1e-3, gt=0.0, le=1.0)
     """The epsilon of the log intensity ln(Y + eps), Y the Rec. 709 luminance of the linear light
     (the camera's exposure applied, no metering: mid grey lit as metering puts it near 0.18)."""
-    rolling_shutter_ms: float = setting(0.0, ge=0.0, le=10_000.0)
-    """Rolling shutter: the time one frame takes to read out, top row to bottom row, in milliseconds; 0 is a
-    global shutter (every row at once). A sequence's frame t then shows row r at time t + (r / H) * readout
-    (top row first; a step lasts 1 / sensor.rolling_shutter_fps seconds) and every label of that row is
-    the scene's at that time (docs/how-to/sensors.md). E.g. 31.98, an iPhone 4's 1280x720 video at 30 Hz
-    (Ringaby and Forssen, "Efficient Video Rectification and Stabilisation for Cell-Phones", IJCV 96,
-    2011). Sequences only (sequence.length > 1, camera.rig=mono); no flow is written."""
-    rolling_shutter_fps: float = setting(30.0, gt=0.0, le=100_000.0)
-    """Rolling shutter: steps of a sequence a second (the camera's frame rate), which turns
-    sensor.rolling_shutter_ms into steps; the readout must fit in one step (readout <= 1000 / fps ms)."""
-    rolling_shutter_bands: int = setting(0, ge=0, le=100_000)
-    """Rolling shutter: horizontal bands rendered per frame, each at the time of its middle row; 0 renders
-    every row at its own time (exact, one render a row). Fewer bands are faster: a row's time is then off
-    by at most half a band's readout (the meta states each band's time and that bound)."""

@@ -266,6 +266,8 @@ def lidar_run(tmp_path_factory):
 
 @pytest.mark.render
 def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(lidar_run):
+    from simgen.io.dataset.reader import Dataset
+
     checked = 0
     for index in range(2):
         meta = json.loads((lidar_run / "meta" / f"{index:06d}.json").read_text())
@@ -279,7 +281,8 @@ def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(l
         np.testing.assert_allclose(to_world[:3, 0], c2w[:3, 2], atol=1e-9)
         np.testing.assert_allclose(to_world[:3, 2], -c2w[:3, 1], atol=1e-9)
         truth = world_ray_cast(lidar_run, meta, lidar, 1200)
-        ply = read_ply(lidar_run / lidar["files"]["ply"])
+        assert "files" not in lidar  # named by the frame's index: lidar/NNNNNN.bin and .ply
+        ply = read_ply(lidar_run / "lidar" / f"{index:06d}.ply")
         col = np.rint(ply["azimuth"] / lidar["azimuth_step"]).astype(int)
         ring = ply["ring"].astype(int)
         assert lidar["points"] == len(ply["x"]) > 1000
@@ -293,7 +296,7 @@ def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(l
         categories = {o["instance_id"]: o["category_id"] for o in meta["objects"]}
         assert [categories[i] for i in ply["instance"].tolist()] == ply["semantic"].tolist()
         # KITTI's .bin, read as its devkit describes it, holds the PLY's x, y, z, intensity
-        points = kitti_read(lidar_run / lidar["files"]["kitti"])
+        points = kitti_read(lidar_run / "lidar" / f"{index:06d}.bin")
         np.testing.assert_array_equal(points, np.stack([ply[k] for k in ("x", "y", "z", "intensity")], -1))
         np.testing.assert_allclose(np.linalg.norm(points[:, :3], axis=-1), ply["range"], rtol=1e-6)
         # time follows the spin; step 1 of the sequence is the scanner's next turn
@@ -301,6 +304,8 @@ def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(l
         np.testing.assert_allclose(ply["time"], index * period + ply["azimuth"].astype(np.float64) / 360 * period,
                                    atol=1e-9)
         checked += same.sum()
+        read = Dataset(lidar_run).frame(index).lidar  # simgen's reader gives the same fields
+        assert all(np.array_equal(read[k], ply[k]) for k in FIELDS)
     assert checked > 2000
 
 

@@ -86,7 +86,8 @@ def make_scan(loop: Any, index: int, scene: Scene, raw: Passes) -> Scan | None:
 
 
 def write_frame_scan(loop: Any, out: Any, scan: Scan) -> None:
-    """Write frame ``out``'s scan files and record them and the scan in its meta's ``sensor.lidar``."""
-    files, folders = write_scan(loop.writer.root, out.index, scan.cloud)
+    """Write frame ``out``'s scan files (lidar/NNNNNN.bin and .ply, named by the frame's index alone, as
+    every label file is) and record the scan in its meta's ``sensor.lidar``."""
+    _, folders = write_scan(loop.writer.root, out.index, scan.cloud)
     loop.writer._touched(*folders)  # the frame's commit makes their entries durable before its meta
-    out.meta.setdefault("sensor", {})["lidar"] = {**scan.meta, "files": files}
+    out.meta.setdefault("sensor", {})["lidar"] = scan.meta

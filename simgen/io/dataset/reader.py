@@ -156,6 +156,17 @@ class Frame:
         return None if data is None else lens_from_dict(data, f"{self._where}: lens")
 
     @property
+    def lidar(self) -> dict[str, np.ndarray] | None:
+        """sensor.lidar: the frame's scan, ``lidar/NNNNNN.ply`` read by field (x, y, z in the scanner's
+        frame, range, intensity, instance, semantic, ring, time, azimuth, noise; docs/how-to/sensors.md),
+        None for a frame without one; the scanner's pose and the draws are the meta's ``sensor.lidar``."""
+        from simgen.io.formats.lidar import read_ply
+
+        if "lidar" not in (self.meta.get("sensor") or {}):
+            return None
+        return read_ply(inside(self.dataset.root, f"lidar/{frame_name(self.index)}.ply", self._where))
+
+    @property
     def world_to_camera(self) -> np.ndarray:
         """float64 (4, 4) world-to-camera transform into OpenCV camera axes (x right, y down, z
         forward); world: Blender's, Z up, metres."""

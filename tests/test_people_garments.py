@@ -559,3 +559,37 @@ def test_garments_are_drawn_last_and_change_no_other_draw(people_library, tmp_pa
     with pytest.raises(SimgenError) as e:
         _scenes(tmp_path, [*run, f"people.garments={tmp_path / 'bad'}"])
     assert "\n" not in str(e.value) and "tights.mhclo line 5: vertex 19158 is outside MakeHuman's base mesh" in str(e.value)
+
+
+def test_a_persons_garments_are_fitted_once_for_its_mesh_and_its_material_slots(people_library, tmp_path, monkeypatch):
+    """The mesh a scene loads (simgen.assets.meshes) and the material slots of its Blender mesh
+    (simgen.blender.datablocks.person_slots) read one fitting of the garments, and agree face by face."""
+    from simgen.assets.meshes import _person_asset, load_asset
+    from simgen.blender.datablocks import person_slots
+    from simgen.config.materials import MaterialsConfig
+    from simgen.people import garments as G
+    from simgen.people.body import PARTS, REGIONS, PersonParams
+    from simgen.sampling.people import draw_look
+    from simgen.scene.meshes import PersonMesh
+
+    _vest(tmp_path / "clothes", people_library)
+    _shorts(tmp_path / "clothes", np.random.default_rng(7))
+    look, _ = draw_look(MaterialsConfig(), np.random.default_rng(0))
+    garments = tuple(os.fspath(p) for p in G.find_garments(tmp_path / "clothes"))
+    ref = PersonMesh(PersonParams(phenotype=CHILD, pose=POSE), look, library=os.fspath(people_library),
+                     garments=garments, sleeves="short")
+    calls = []
+    real = G.dress
+    monkeypatch.setattr(G, "dress", lambda *a, **k: calls.append(a) or real(*a, **k))
+    for cached in (G.dressed, _person_asset, person_slots):
+        cached.cache_clear()
+    loaded = load_asset(ref, max_pixels=None)
+    slots, face_slot = person_slots(ref)
+    assert len(calls) == 1
+    d = real(*calls[0])  # fitted again here, for the comparison only
+    assert len(face_slot) == len(loaded.mesh.faces) == len(d.faces)
+    np.testing.assert_array_equal(np.asarray(loaded.mesh.vertices), d.vertices)
+    np.testing.assert_array_equal(slots[face_slot, 0], d.face_region)  # each face's region: its material
+    np.testing.assert_array_equal(slots[face_slot, 1], d.face_part)
+    assert {PARTS[k] for k in d.face_part[d.face_garment == 0]} & {"upper_leg_left", "torso"}  # the shorts
+    assert REGIONS.index("skin") in d.face_region[d.face_garment == -1]

@@ -151,9 +151,9 @@ def _person_asset(ref: PersonMesh) -> LoadedAsset:
         raise SimgenError(f"{ref.stem}: {len(ref.look)} materials for the {len(REGIONS)} regions of a body "
                           f"({', '.join(REGIONS)}); give one a region")
     if getattr(ref, "garments", ()):  # MakeHuman garments fitted to the body, appended (simgen.people.garments)
-        from simgen.people.garments import dress
+        from simgen.people.garments import dressed
 
-        d = dress(b, ref.garments, ref.library, ref.sleeves, ref.legs)
+        d = dressed(ref.params, ref.garments, ref.library, ref.sleeves, ref.legs)  # once: person_slots reads it too
         face = np.asarray(d.face_region, np.int32) if ref.look else np.zeros(len(d.faces), np.int32)
         look = Appearance(materials=tuple(ref.look), face_material=face, uv=np.asarray(d.uv, np.float32))
         return LoadedAsset(trimesh.Trimesh(np.array(d.vertices), np.array(d.faces), process=False), look)

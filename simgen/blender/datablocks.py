@@ -87,12 +87,12 @@ def person_slots(ref: PersonMesh) -> tuple[np.ndarray, np.ndarray]:
     from simgen.people.body import PARTS, body
 
     region = np.asarray(load_asset(ref, max_pixels=None).appearance.face_material, np.int64)
-    b = body(ref.params, getattr(ref, "library", None))
-    if getattr(ref, "garments", ()):  # its garments' faces after the body's, each with a body part
-        from simgen.people.garments import dress
+    if getattr(ref, "garments", ()):  # its garments' faces after the body's, each with a body part: the
+        from simgen.people.garments import dressed  # garments the mesh was loaded with, fitted once
 
-        b = dress(b, ref.garments, ref.library)
-    part = np.asarray(b.face_part, np.int64)
+        part = np.asarray(dressed(ref.params, ref.garments, ref.library, ref.sleeves, ref.legs).face_part, np.int64)
+    else:
+        part = np.asarray(body(ref.params, getattr(ref, "library", None)).face_part, np.int64)
     pairs, face_slot = np.unique(region * len(PARTS) + part, return_inverse=True)
     return np.stack([pairs // len(PARTS), pairs % len(PARTS)], axis=1), face_slot.astype(np.int32)
 

@@ -549,3 +549,16 @@ def dress(b, garments: tuple, library=None, sleeves: str = "long", legs: str = "
     return Dressed(vertices=np.concatenate(vertices), faces=np.concatenate(faces), uv=np.concatenate(uv),
                    face_part=np.concatenate(part), face_region=np.concatenate(regions),
                    face_garment=np.concatenate(owner))
+
+
+@functools.lru_cache(maxsize=16)
+def dressed(params, garments: tuple, library=None, sleeves: str = "long", legs: str = "long") -> Dressed:
+    """:func:`dress` of the body of ``params`` (:class:`simgen.people.body.PersonParams`), once a process for
+    the few people in flight: the mesh a scene loads and the material slots its Blender mesh takes read the
+    same fitted garments. Its arrays are read-only."""
+    from simgen.people.body import body
+
+    d = dress(body(params, library), tuple(garments), library, sleeves, legs)
+    for a in (d.vertices, d.faces, d.uv, d.face_part, d.face_region, d.face_garment):
+        a.setflags(write=False)
+    return d

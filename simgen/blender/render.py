@@ -58,7 +58,9 @@ def border(scene: bpy.types.Scene, rows: tuple[int, int]) -> Iterator[None]:
     denoise = scene.cycles.use_denoising
     r.use_border, r.use_crop_to_border, scene.cycles.use_denoising = True, True, False
     r.border_min_x, r.border_max_x = 0.0, 1.0
-    r.border_min_y, r.border_max_y = (h - end) / h, (h - first) / h
+    # Blender turns the border (float32 fractions) into whole rows by rounding or truncating: a quarter
+    # row's margin lands either way on the band's own rows
+    r.border_min_y, r.border_max_y = (h - end + 0.25) / h, min(1.0, (h - first + 0.25) / h)
     try:
         yield
     finally:

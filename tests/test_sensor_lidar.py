@@ -309,6 +309,23 @@ def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(l
     assert checked > 2000
 
 
+@pytest.mark.render
+def test_validate_knows_the_scan_s_files(lidar_run, tmp_path):
+    import shutil
+
+    from simgen.report.validate import validate
+
+    assert validate(lidar_run, full=True).ok
+    broken = tmp_path / "broken"
+    shutil.copytree(lidar_run, broken)
+    data = (broken / "lidar" / "000001.bin").read_bytes()
+    (broken / "lidar" / "000001.bin").write_bytes(data[:-16])  # one point short
+    (broken / "lidar" / "000000.ply").unlink()
+    report = validate(broken, full=True)
+    text = report.text(broken, full=True)
+    assert not report.ok and "lidar/000001.bin" in text and "lidar/000000.ply" in text, text
+
+
 # ---- bad input: one line naming the key and the fix, before Blender ----------------------------------------
 
 @pytest.mark.parametrize("args, expected", [
@@ -326,3 +343,44 @@ def test_bad_lidar_settings_are_refused_in_one_line(args, expected, tmp_path, mo
     code, stdout, err, touched = run_in_process([*TINY, *args, f"output.dir={q(out)}"], cwd, monkeypatch, capfd)
     assert not touched, "Blender was reached for bad input"
     _check(code, stdout, err, expected, out, cwd, [])
+
+
+@pytest.mark.render
+def test_the_noise_drawn_is_kept_and_the_drop_outs_counted(tmp_path):
+    """The default run (noise on): each point's range less its kept draw is the ray cast's; the meta's
+    counts add up to the beams, and the draws repeat with the seed."""
+    from conftest import set_settings, tiny_settings
+    from simgen.compose.settings import validate
+    from simgen.io.dataset.reader import Dataset
+    from simgen.pipeline import run
+
+    s = tiny_settings(tmp_path / "noisy", frames=1, width=64, height=48, samples=1)
+    set_settings(s, sensor__lidar="velodyne_vlp16", sensor__lidar_rpm=1200.0)
+    run(validate(s))
+    frame = Dataset(tmp_path / "noisy").frame(0)
+    lidar, cloud = frame.meta["sensor"]["lidar"], frame.lidar
+    assert lidar["noise"] is True and lidar["range_sigma"] == 0.03
+    assert lidar["points"] + sum(lidar["dropped"].values()) == lidar["beams"] == 16 * VLP16.columns(1200)
+    assert 0.02 < cloud["noise"].std() < 0.04 and lidar["points"] > 1000
+    truth = world_ray_cast(tmp_path / "noisy", frame.meta, lidar, 1200)
+    col = np.rint(cloud["azimuth"] / lidar["azimuth_step"]).astype(int)
+    want, ids = truth["distance"][cloud["ring"].astype(int), col], truth["id"][cloud["ring"].astype(int), col]
+    same = cloud["instance"] == ids
+    exact = cloud["range"].astype(np.float64) - cloud["noise"]
+    assert same.mean() > 0.995 and (np.abs(exact[same] - want[same]) / want[same]).max() < 1e-5
+    hit = np.isfinite(truth["distance"]) & (truth["distance"] <= 100.0)
+    assert lidar["dropped"]["beyond_range"] == (~hit).sum()
+    assert np.array_equal(cloud["noise"], frame_noise_again(tmp_path))
+
+
+def frame_noise_again(tmp_path) -> np.ndarray:
+    """The same frame's points made again from the same seed (its own stream: the draws repeat)."""
+    from conftest import set_settings, tiny_settings
+    from simgen.compose.settings import validate
+    from simgen.io.dataset.reader import Dataset
+    from simgen.pipeline import run
+
+    s = tiny_settings(tmp_path / "again", frames=1, width=64, height=48, samples=1)
+    set_settings(s, sensor__lidar="velodyne_vlp16", sensor__lidar_rpm=1200.0)
+    run(validate(s))
+    return Dataset(tmp_path / "again").frame(0).lidar["noise"]

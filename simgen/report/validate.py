@@ -266,6 +266,42 @@ class FrameCheck:
             self.amodal(arrays.get("amodal"), anns, h, w, instance)
             self.parts(arrays.get("parts"), instance, meta)
         self.flow(meta, h, w)
+        self.lidar(meta)
+
+    def lidar(self, meta: dict) -> None:
+        """sensor.lidar: the scan's files (simgen.io.formats.lidar) hold the meta's points: the KITTI
+        .bin 16 bytes a point, the PLY as many records; with ``full``, the same x, y, z and intensity in
+        both, finite, within the scanner's range, on its rings."""
+        from simgen.io.formats.lidar import read_ply, scan_files
+
+        scan = (meta.get("sensor") or {}).get("lidar")
+        if not isinstance(scan, dict):
+            return
+        files = scan_files(self.index)
+        kitti, ply = self._file(files["kitti"]), self._file(files["ply"])
+        if kitti is None or ply is None:
+            return
+        n = int(scan.get("points", -1))
+        if kitti.stat().st_size != 16 * n:
+            self.bad("lidar", f"{files['kitti']}: {kitti.stat().st_size} bytes, not 16 a point for the meta's {n}")
+            return
+        try:
+            cloud = read_ply(ply)
+        except (OSError, ValueError, AttributeError) as e:
+            self.bad("unreadable file", f"{files['ply']}: {e}")
+            return
+        if len(cloud["x"]) != n:
+            self.bad("lidar", f"{files['ply']}: {len(cloud['x'])} points, the meta says {n}")
+            return
+        if not self.full:
+            return
+        points = np.fromfile(kitti, "<f4").reshape(-1, 4)
+        if not np.array_equal(points, np.stack([cloud[k] for k in ("x", "y", "z", "intensity")], -1)):
+            self.bad("lidar", f"{files['kitti']} and {files['ply']} hold different points")
+        far = float(scan.get("max_range", np.inf)) + 6 * float(scan.get("range_sigma", 0.0)) + 1e-3
+        if not (np.isfinite(cloud["range"]).all() and (cloud["range"] <= far).all()
+                and (cloud["ring"] < int(scan.get("rings", 0))).all()):
+            self.bad("lidar", f"{files['ply']}: ranges past {far:g} m, not finite, or rings past the scanner's")
 
     def npz(self, rel: str) -> Any:
         path = self._file(rel)

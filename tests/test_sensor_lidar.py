@@ -19,17 +19,23 @@ import trimesh
 
 from groundtruth import intersect
 from simgen.io.formats.lidar import encode_kitti_bin, encode_ply, read_ply
-from simgen.sensors.lidar import FIELDS, VLP16, Returns, beam_directions, beam_times, point_cloud, scanner_to_world
+from simgen.sensors.lidar import (FIELDS, HDL32E, SCANNERS, VLP16, Returns, beam_directions, beam_times, point_cloud,
+                                  scanner_to_world)
 
 FIRING_CYCLE = 55.296e-6  # VLP-16 User Manual 63-9243 Rev. D, 8.1
 SHEET_ELEVATIONS = [-15, -13, -11, -9, -7, -5, -3, -1, 1, 3, 5, 7, 9, 11, 13, 15]  # Table 9-1, sorted
+HDL32E_CYCLE = 46.08e-6  # HDL-32E User's Manual, Appendix E: -542.592 + offset / 100 x 46.08 + DSR x 1.152 us
+HDL32E_ELEVATIONS = [  # HDL-32E User's Manual, Laser Firing Sequence table, sorted (as listed, to 0.01 deg)
+    -30.67, -29.33, -28.00, -26.66, -25.33, -24.00, -22.67, -21.33, -20.00, -18.67, -17.33, -16.00, -14.67,
+    -13.33, -12.00, -10.67, -9.33, -8.00, -6.66, -5.33, -4.00, -2.67, -1.33, 0.00, 1.33, 2.67, 4.00, 5.33,
+    6.67, 8.00, 9.33, 10.67]
 
 
-def sheet_directions(rpm: float) -> tuple[np.ndarray, np.ndarray]:
-    """(16, C, 3) beams in the scanner frame from the data sheet alone, and the azimuths (deg)."""
-    columns = round(60.0 / rpm / FIRING_CYCLE)
+def sheet_directions(rpm: float, elevations=SHEET_ELEVATIONS, cycle=FIRING_CYCLE) -> tuple[np.ndarray, np.ndarray]:
+    """(rings, C, 3) beams in the scanner frame from the data sheet alone, and the azimuths (deg)."""
+    columns = round(60.0 / rpm / cycle)
     az = np.arange(columns) * 360.0 / columns
-    e, a = np.meshgrid(np.radians(SHEET_ELEVATIONS), np.radians(az), indexing="ij")
+    e, a = np.meshgrid(np.radians(elevations), np.radians(az), indexing="ij")
     return np.stack([np.cos(e) * np.cos(a), -np.cos(e) * np.sin(a), np.sin(e)], axis=-1), az
 
 
@@ -52,6 +58,21 @@ def test_the_vlp16_beams_are_the_data_sheet_s():
         elevation = np.degrees(np.arcsin(dirs[:, 0, 2]))
         np.testing.assert_allclose(elevation, SHEET_ELEVATIONS, atol=1e-9)
     assert VLP16.max_range == 100.0 and VLP16.range_sigma == 0.03  # data sheet: 100 m, +-3 cm typical
+
+
+def test_the_hdl32e_beams_are_its_manual_s():
+    for rpm, step in ((300, 0.083), (600, 0.166), (1200, 0.332)):  # the data sheet's 0.08-0.33 deg at 5-20 Hz
+        dirs = beam_directions(HDL32E, rpm)
+        want, az = sheet_directions(rpm, HDL32E_ELEVATIONS, HDL32E_CYCLE)
+        assert dirs.shape == want.shape == (32, len(az), 3) and abs(az[1] - step) < 0.001
+        np.testing.assert_allclose(np.degrees(np.arcsin(dirs[:, 0, 2])), HDL32E_ELEVATIONS, atol=0.0075)
+    assert HDL32E.max_range == 100.0 and HDL32E.range_sigma == 0.02
+
+
+def test_sensor_lidar_offers_every_scanner():
+    from simgen.config.sensor import LIDARS
+
+    assert set(LIDARS) == set(SCANNERS)
 
 
 def test_a_point_s_time_is_its_azimuth_s_share_of_the_turn():
@@ -182,14 +203,18 @@ POSE = np.array([[0.96, -0.28, 0.0, 0.3], [0.28, 0.96, 0.0, -0.2], [0.0, 0.0, 1.
 """The scanner's pose in the world (a turn of 16.3 degrees about z: 0.96^2 + 0.28^2 = 1, off the room's centre)."""
 
 
-def ray_cast(to_world: np.ndarray, rpm: float) -> dict[str, np.ndarray]:
-    dirs, _ = sheet_directions(rpm)
+SHEETS = {"velodyne_vlp16": (SHEET_ELEVATIONS, FIRING_CYCLE), "velodyne_hdl32e": (HDL32E_ELEVATIONS, HDL32E_CYCLE)}
+
+
+def ray_cast(to_world: np.ndarray, rpm: float, sheet=(SHEET_ELEVATIONS, FIRING_CYCLE)) -> dict[str, np.ndarray]:
+    dirs, _ = sheet_directions(rpm, *sheet)
     world = dirs.reshape(-1, 3) @ to_world[:3, :3].T
     origin = to_world[:3, 3]
     best, ids, albedo = np.full(len(world), np.inf), np.zeros(len(world), int), np.zeros(len(world))
     cos = np.zeros(len(world))
     for index, mesh, rho in scene_meshes():
-        t, tri = intersect(origin, world, mesh.triangles)
+        with np.errstate(invalid="ignore"):  # a triangle edge-on to a beam: inf - inf, no hit
+            t, tri = intersect(origin, world, mesh.triangles)
         closer = t < best
         best[closer], ids[closer], albedo[closer] = t[closer], index, rho
         cos[closer] = np.abs(np.einsum("ij,ij->i", world[closer], mesh.face_normals[tri[closer]]))
@@ -199,26 +224,32 @@ def ray_cast(to_world: np.ndarray, rpm: float) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.render
-def test_every_beam_s_range_and_id_are_the_ray_cast_s(backend):
-    rpm = 1200
+@pytest.mark.parametrize("name", list(SHEETS))
+def test_every_beam_s_range_and_id_are_the_ray_cast_s(backend, name):
+    rpm, device = 1200, SCANNERS[name]
     to_world = POSE
-    ret = backend.render_scan(VLP16, rpm, to_world, seed=1).load()
-    truth = ray_cast(to_world, rpm)
-    assert ret.distance.shape == truth["distance"].shape == (16, VLP16.columns(rpm))
+    ret = backend.render_scan(device, rpm, to_world, seed=1).load()
+    if name == "velodyne_hdl32e":  # the manual lists its elevations to 0.01 deg: cast along the exact 4/3 steps
+        sheet = ([-92 / 3 + 4 * k / 3 for k in range(32)], HDL32E_CYCLE)
+        np.testing.assert_allclose(sheet[0], HDL32E_ELEVATIONS, atol=0.0075)
+    else:
+        sheet = SHEETS[name]
+    truth = ray_cast(to_world, rpm, sheet)
+    assert ret.distance.shape == truth["distance"].shape == (len(sheet[0]), device.columns(rpm))
     assert set(np.unique(truth["id"])) == {1, 2, 3}
     same = ret.index == truth["id"]
     assert same.mean() > 0.995, same.mean()  # the rest: beams within float32 of an edge
     rel = np.abs(ret.distance - truth["distance"]) / truth["distance"]
     assert rel[same].max() < 1e-5, rel[same].max()
-    cloud, report = point_cloud(ret, VLP16, rpm, to_world, {1: 0, 2: 5, 3: 6}, rng=None, grazing=90.0)
+    cloud, report = point_cloud(ret, device, rpm, to_world, {1: 0, 2: 5, 3: 6}, rng=None, grazing=90.0)
     assert report["points"] == ret.distance.size  # a closed room: every beam returns
-    want = truth["distance"][cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)]
-    ok = same[cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)]
+    want = truth["distance"][cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / device.columns(rpm))).astype(int)]
+    ok = same[cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / device.columns(rpm))).astype(int)]
     assert (np.abs(cloud["range"][ok] - want[ok]) / want[ok]).max() < 1e-5
     # the points, moved into the world, lie where the ray cast's beams end
-    dirs, _ = sheet_directions(rpm)
+    dirs, _ = sheet_directions(rpm, *sheet)
     pts = np.stack([cloud[k] for k in "xyz"], -1).astype(np.float64)
-    end = dirs[cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)] * want[:, None]
+    end = dirs[cloud["ring"], np.rint(cloud["azimuth"] / (360.0 / device.columns(rpm))).astype(int)] * want[:, None]
     assert np.abs(pts[ok] - end[ok]).max() < 1e-5 * 10
     # intensity: the diffuse albedo of the surface hit (Cycles' Diffuse Color pass: the base colour less the
     # share the Principled BSDF's dielectric Fresnel takes, more of it at grazing angles) x |cos| of the beam
@@ -227,7 +258,7 @@ def test_every_beam_s_range_and_id_are_the_ray_cast_s(backend):
     assert (rho[same] <= truth["albedo"][same] + 1e-6).all() and (rho[same] > 0.5 * truth["albedo"][same]).all()
     head_on = same & (cos > 0.9)
     assert head_on.sum() > 50 and (rho[head_on] >= 0.9 * truth["albedo"][head_on]).all()
-    col = np.rint(cloud["azimuth"] / (360.0 / VLP16.columns(rpm))).astype(int)
+    col = np.rint(cloud["azimuth"] / (360.0 / device.columns(rpm))).astype(int)
     np.testing.assert_allclose(cloud["intensity"][ok], (rho * cos)[cloud["ring"], col][ok], atol=1e-5)
     assert cloud["semantic"][cloud["instance"] == 2].tolist() == [5] * int((cloud["instance"] == 2).sum())
 
@@ -244,7 +275,8 @@ def world_ray_cast(root, meta: dict, lidar: dict, rpm: float) -> dict[str, np.nd
     world = dirs.reshape(-1, 3) @ to_world[:3, :3].T
     best, ids = np.full(len(world), np.inf), np.zeros(len(world), int)
     for iid, mesh in load_world_meshes(root, meta):
-        t, _ = intersect(to_world[:3, 3], world, mesh.triangles)
+        with np.errstate(invalid="ignore"):  # a triangle edge-on to a beam: inf - inf, no hit
+            t, _ = intersect(to_world[:3, 3], world, mesh.triangles)
         closer = t < best
         best[closer], ids[closer] = t[closer], iid
     return {"distance": best.reshape(dirs.shape[:2]), "id": ids.reshape(dirs.shape[:2])}

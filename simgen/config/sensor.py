@@ -9,7 +9,7 @@ from typing import Optional
 
 from simgen.config.schema import setting
 
-LIDARS = ("velodyne_vlp16",)
+LIDARS = ("velodyne_vlp16", "velodyne_hdl32e")
 """sensor.lidar's choices: the scanners of simgen.sensors.lidar.SCANNERS."""
 
 
@@ -23,15 +23,17 @@ class SensorConfig:
     # --- LiDAR (sensor.lidar...) ---
     lidar: Optional[str] = setting(None, choices=LIDARS, example="velodyne_vlp16")
     """A spinning LiDAR's scan of every frame (docs/how-to/sensors.md#lidar): velodyne_vlp16, the
-    Velodyne VLP-16's 16 beams (-15..+15 deg in 2 deg steps) over a whole turn, its azimuth step from
-    the rotation rate (simgen.sensors.lidar, figures cited there), cast from the camera's pose (x
+    Velodyne VLP-16's 16 beams (-15..+15 deg in 2 deg steps), or velodyne_hdl32e, the HDL-32E's 32
+    (-30.67..+10.67 deg), over a whole turn, the azimuth step from the rotation rate
+    (simgen.sensors.lidar, figures cited there), cast from the camera's pose (x
     forward where the camera looks) through Cycles: DIR/lidar/NNNNNN.bin (KITTI's float32 x, y, z,
     intensity) and DIR/lidar/NNNNNN.ply (every field: range, intensity, instance, semantic, ring, time,
     ...), the scanner's pose and the draws in the frame meta's sensor.lidar. Runs on the CPU or with
     render.device=optix. null: none."""
     lidar_rpm: float = setting(600.0, ge=300.0, le=1200.0)
-    """LiDAR: rotation rate, revolutions a minute (the VLP-16 allows 300-1200); the azimuth step is the
-    firing cycle's turn, 0.2 deg at 600 rpm; a point's time is azimuth / 360 x 60 / rpm seconds."""
+    """LiDAR: rotation rate, revolutions a minute (both scanners allow 300-1200); the azimuth step is the
+    firing cycle's turn, 0.2 deg at 600 rpm (HDL-32E: 0.17); a point's time is azimuth / 360 x 60 / rpm
+    seconds."""
     lidar_noise: bool = setting(True)
     """LiDAR: draw range noise (Gaussian, the data sheet's accuracy as one sigma) and the weak returns'
     drop-outs; false: exact ranges (beams beyond the maximum range or past sensor.lidar_grazing still

@@ -106,7 +106,23 @@ VLP16 = Scanner(
     ),
 )
 
-SCANNERS = {s.name: s for s in (VLP16,)}
+HDL32E = Scanner(
+    name="velodyne_hdl32e",
+    model="Velodyne HDL-32E",
+    elevations=tuple(-92.0 / 3.0 + 4.0 * k / 3.0 for k in range(32)),
+    firing_cycle=46.08e-6,
+    rpm=(300.0, 1200.0),
+    max_range=100.0,
+    range_sigma=0.02,
+    sources=(
+        "Velodyne LiDAR, HDL-32E User's Manual and Programming Guide: 32 lasers, vertical angles -30.67 to +10.67 "
+        "deg (Laser Firing Sequence table, listed to 0.01 deg: every 4/3 deg), valid data 5 cm to 100 m, "
+        "5-20 Hz; Appendix E: a laser fires every 1.152 us, all 32 every 46.08 us",
+        "Velodyne LiDAR, HDL-32E data sheet: accuracy < 2 cm (one sigma at 25 m), taken as the range noise's sigma",
+    ),
+)
+
+SCANNERS = {s.name: s for s in (VLP16, HDL32E)}
 """The scanners ``sensor.lidar`` names."""
 
 

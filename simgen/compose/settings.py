@@ -133,7 +133,7 @@ def outputs(s: Settings) -> Outputs:
     one line: every name registered, a stereo format only with camera.rig=stereo, every format's
     labels written, a format's optional module installed (naming its extra), an upload only of
     streaming shards, to a URL whose store's module is installed."""
-    written = labels_written(s.output.labels, s.camera.rig, s.output.formats)
+    written = labels_written(s.output.labels, s.camera.rig, s.output.formats, s.sensor)
     kinds = registered("output.labels", resolve_kinds, written)
     formats = registered("output.formats", resolve_formats, s.output.formats, flow=False)
     stereo = [e.name for e in formats if set(e.labels) & set(STEREO_LABELS)]

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from simgen.errors import SimgenError
 from simgen.config.schema import setting
 from simgen.optics.camera import STEREO_LABELS
+from simgen.config.sensor import sensor_labels
 
 RUN_FOLDER = "${hydra:runtime.output_dir}"
 """``output.dir`` as Hydra composes it: Hydra's run folder (outputs/DATE/TIME, or multirun/DATE/TIME/N_OVERRIDES
@@ -21,13 +22,14 @@ MAX_KEYPOINTS = 64
 """Most keypoints output.keypoints=farthest places on a model (output.keypoint_count)."""
 
 
-def labels_written(labels: Sequence[str], rig: str, formats: Sequence[str] = ()) -> list[str]:
+def labels_written(labels: Sequence[str], rig: str, formats: Sequence[str] = (), sensor: Any = None) -> list[str]:
     """The optional label kinds a run writes: output.labels ``labels``, with camera.rig=stereo
     the pair's own (:data:`STEREO_LABELS`), and with tracks or the bop format (output.formats
     ``formats``) the parts: an articulated object's links move each on its own, and each is a
-    BOP object of its own."""
+    BOP object of its own; and the sensor models' (the ``sensor`` settings, or their dict:
+    :func:`simgen.config.sensor.sensor_labels`)."""
     linked = "tracks" in labels or "bop" in formats
-    extra = [*(STEREO_LABELS if rig == "stereo" else ()), *(("parts",) if linked else ())]
+    extra = [*(STEREO_LABELS if rig == "stereo" else ()), *(("parts",) if linked else ()), *sensor_labels(sensor)]
     return [*labels, *(k for k in extra if k not in labels)]
 
 
@@ -103,7 +105,7 @@ class OutputConfig:
     DIR/linear/NNNNNN.npy), lights (each light's share of the linear image, DIR/lights/NNNNNN.npy:
     relight a frame after the render), tracks (point tracks of each sequence, DIR/tracks/SSSSSS.npz,
     output.track_*; needs sequence.length > 1). camera.rig=stereo adds right, disparity and
-    occluded by itself."""
+    occluded by itself; sensor.events=true adds events (the event camera's, DIR/events/NNNNNN.npy)."""
     keypoints: str = setting("box", choices=KEYPOINT_SOURCES)
     """With output.labels=[keypoints], the 3D keypoints of each model (docs/dataset.md,
     "Keypoints"): box (the 8 corners of its 3D box in DOPE/NDDS order, then the centre; the 12

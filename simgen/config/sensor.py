@@ -7,10 +7,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from simgen.config.schema import setting
+from simgen.config.schema import setting, span
+from simgen.errors import SimgenError
 
 LIDARS = ("velodyne_vlp16", "velodyne_hdl32e")
 """sensor.lidar's choices: the scanners of simgen.sensors.lidar.SCANNERS."""
+
+
+DEPTH_SENSORS = ("azure_kinect_nfov",)
+"""sensor.depth's choices (simgen.sensors): the depth cameras simgen models."""
+DEPTH_LABELS = ("sensor_depth",)
+"""The label kinds a depth camera (sensor.depth) writes on every frame."""
+
+
+def sensor_labels(sensor) -> list[str]:
+    """The label kinds the sensor settings ``sensor`` (a SensorConfig or its dict, from a dataset.json)
+    bring to every frame."""
+    get = (lambda k: sensor.get(k)) if isinstance(sensor, dict) else (lambda k: getattr(sensor, k, None))
+    out: list[str] = []
+    if sensor is not None and get("depth"):
+        out += DEPTH_LABELS
+    if sensor is not None and get("events"):
+        out.append("events")
+    return out
+
+
+def check_depth(cfg) -> None:
+    """One-line SimgenError unless the depth camera's settings (sensor.depth...) are well formed."""
+    if len(cfg.depth_axial) != 4:
+        raise SimgenError(f"sensor.depth_axial={list(cfg.depth_axial)}: give the four coefficients a0, a1, a2, a3 "
+                          "(mm) of the axial noise's std, e.g. sensor.depth_axial=[1.5,-0.5,0.3,0.1]")
+    if len(cfg.depth_lateral) != 2:
+        raise SimgenError(f"sensor.depth_lateral={list(cfg.depth_lateral)}: give the two coefficients l0, l1 "
+                          "(device pixels) of the lateral noise's std, e.g. sensor.depth_lateral=[0.8,0.035]")
 
 
 @dataclass
@@ -19,6 +48,39 @@ class SensorConfig:
     event cameras. Off by default: a run without them writes what it always wrote."""
 
     # --- depth cameras (sensor.depth...: active stereo, time of flight) ---
+    depth: Optional[str] = setting(None, choices=DEPTH_SENSORS, example="azure_kinect_nfov")
+    """A depth camera's depth beside the exact one (docs/how-to/sensors.md): azure_kinect_nfov, the time of
+    flight camera of an Azure Kinect DK in its NFOV unbinned mode (simgen.sensors.tof): lateral and axial
+    noise by distance and incidence, its systematic error, whole millimetres, and invalid pixels (0) where
+    the return is weak (dark, far or grazing surfaces), outside its operating range and at depth edges,
+    written to DIR/sensor_depth/NNNNNN.npy (float32 metres, 0 = invalid), its draws in the frame meta's
+    sensor.depth. The run keeps render.width x render.height and the camera's K (device pixels scale by the
+    ratio of focal lengths). null: none."""
+    depth_axial: list[float] = setting([1.5, -0.5, 0.3, 0.1], ge=-1000.0, le=1000.0)
+    """Time of flight: a0, a1, a2, a3 of the axial noise's std in mm, a0 + a1 z + a2 z^2 + a3 z^1.5
+    theta^2 / (pi/2 - theta)^2 (z: depth in m, theta: incidence); the Kinect v2 time-of-flight figures of
+    Fankhauser et al. 2015 (ICAR), 1.5-4.0 mm head-on over the operating range."""
+    depth_lateral: list[float] = setting([0.8, 0.035], ge=0.0, le=100.0)
+    """Time of flight: l0, l1 of the lateral noise's std in device pixels, l0 + l1 theta / (pi/2 - theta)
+    (Nguyen et al. 2012, 3DIMPVT); [0, 0] turns it off."""
+    depth_range: list[float] = span([0.5, 3.86], gt=0.0)
+    """Time of flight: operating range, metres of planar depth; pixels outside it are invalid (the Azure
+    Kinect's NFOV unbinned mode: 0.5-3.86 m)."""
+    depth_min_return: float = setting(0.15 / 3.86 ** 2, ge=0.0)
+    """Time of flight: the weakest return kept, reflectance x cos(incidence) / depth^2 in 1/m^2; weaker
+    pixels (dark, grazing or far surfaces) are invalid. Default 0.01007: a 15 % reflective surface facing the
+    camera at 3.86 m, the data sheet's weakest case. 0 keeps every return."""
+    depth_albedo: float = setting(0.5, ge=0.0, le=1.0)
+    """Time of flight: the reflectance of surfaces whose material is a mesh's own or a PBR set (simgen
+    reads a plain or procedural material's base colour)."""
+    depth_systematic: float = setting(1.0, ge=0.0, le=1.0)
+    """Time of flight: share of the data sheet's systematic error bound (11 mm + 0.1 % of depth) drawn once
+    per sequence as an offset and a scale error; 0: none."""
+    depth_edge: float = setting(0.05, gt=0.0)
+    """Time of flight: a depth edge is where 4-neighbours' depths differ by more than this share of the
+    nearer (or one sees nothing); pixels near it are invalid, as the device removes mixed pixels."""
+    depth_edge_width: float = setting(1.0, ge=0.0, le=100.0)
+    """Time of flight: device pixels on each side of a depth edge that are invalid; 0 keeps them."""
 
     # --- LiDAR (sensor.lidar...) ---
     lidar: Optional[str] = setting(None, choices=LIDARS, example="velodyne_vlp16")

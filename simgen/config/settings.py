@@ -16,7 +16,7 @@ from simgen.config.output import OutputConfig, check_output_dir
 from simgen.config.people import PeopleConfig
 from simgen.config.render import RenderConfig
 from simgen.config.schema import check_fields, setting
-from simgen.config.sensor import SensorConfig
+from simgen.config.sensor import SensorConfig, check_depth
 from simgen.config.sequence import MAX_FRAME_INDEX, MAX_FRAMES, SequenceConfig, ShardConfig
 from simgen.optics.camera import STEREO_LABELS
 from simgen.splits import check_splits
@@ -81,6 +81,7 @@ def check_settings(s: Settings) -> Settings:
     if c.rig != "stereo" and (wanted := [k for k in s.output.labels if k in STEREO_LABELS]):
         raise SimgenError(f"output.labels={wanted} are a stereo pair's: set camera.rig=stereo (which writes them "
                           "on every frame) or drop them")
+    check_depth(s.sensor)
     q = s.sequence
     if q.length > 1 and q.gap >= q.length:
         raise SimgenError(f"sequence.gap={q.gap} leaves no frame pair in a sequence of {q.length} steps; "

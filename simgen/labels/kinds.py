@@ -14,7 +14,7 @@ user's package by an entry point in the group ``simgen.label_kinds`` (``edges =
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
@@ -40,6 +40,13 @@ class FrameContext:
     """simgen.config.Settings of the run (a kind's own settings, e.g. output.keypoints)."""
     catalog: Any = None
     """simgen.assets.Catalog of the run (its categories and assets, e.g. their keypoints)."""
+    index: int = 0
+    """The frame's index (a kind that draws noise seeds it from the run's seed and this)."""
+    sequence: int = 0
+    """The frame's sequence (draws made once per sequence, e.g. a sensor's calibration error)."""
+    sensor: dict = field(default_factory=dict)
+    """What a sensor model's kind records of the frame (its draws), by family (``depth``, ...): the frame
+    meta's ``sensor`` (docs/how-to/sensors.md)."""
 
 
 class CoreLabels(Protocol):

@@ -184,11 +184,12 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
         a["simgen"]["track_id"] = annotation_id(sequence, iid)
         a["simgen"]["pose"], a["simgen"]["box3d"] = geometry[iid]
     computed: dict[Callable, Any] = {}  # kinds that share a computation run it once
+    context = FrameContext(scene=scene, settings=settings, catalog=catalog, index=index, sequence=sequence)
     for kind in kinds:
         if kind.compute is None:
             continue
         if kind.compute not in computed:
-            computed[kind.compute] = kind.compute(own, FrameContext(scene=scene, settings=settings, catalog=catalog))
+            computed[kind.compute] = kind.compute(own, context)
         own.extra[kind.name] = computed[kind.compute]
         if kind.annotate:
             kind.annotate(own.extra[kind.name], annotations)
@@ -197,6 +198,8 @@ def frame_output(settings: Settings, catalog: Catalog, kinds: list[LabelKind], i
     models += [(part_relpath(by_id[p.instance_id], p), p.mesh) for p in parts_of(scene).parts]
     meta = frame_meta(scene, settings, catalog, index, annotations, geometry)
     meta["image"] = own.image  # exposure metering and tone (simgen.color.tone)
+    if context.sensor:  # the sensor models' draws (simgen.sensors; docs/how-to/sensors.md)
+        meta.setdefault("sensor", {}).update(context.sensor)
     return FrameOutput(index=index, labels=own, meta=meta, models=models)
 
 

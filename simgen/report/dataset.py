@@ -41,7 +41,7 @@ class Dataset:
         rig, labels and formats bring (:func:`simgen.config.labels_written`)."""
         output = self.config.get("output") or {}
         return labels_written(output.get("labels") or [], (self.config.get("camera") or {}).get("rig", "mono"),
-                              output.get("formats") or [])
+                              output.get("formats") or [], self.config.get("sensor"))
 
     def meta_path(self, index: int) -> Path:
         return inside(self.root, f"{META_DIR}/{frame_name(index)}.json", f"frame {index}")

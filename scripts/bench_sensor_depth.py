@@ -1,0 +1,82 @@
+"""Cost of the depth cameras' models per frame (issue 78): the time-of-flight model
+(sensor.depth=azure_kinect_nfov) alone on a frame's exact depth, normals and reflectance at a few sizes,
+and a whole run's seconds per frame with it against a plain run (Cycles, same scene and settings).
+
+    python scripts/bench_sensor_depth.py                   # model at 160x120, 320x240, 640x576; runs at 160x120
+    python scripts/bench_sensor_depth.py --size 320x240 --frames 4
+    python scripts/bench_sensor_depth.py --model-only
+
+``bench()`` prints the figures (scripts/bench_sensors.py joins the families' benches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIMGEN = str(Path(sys.executable).with_name("simgen"))
+
+
+def model_ms(width: int, height: int, repeats: int = 5) -> float:
+    """Median milliseconds of :func:`simgen.sensors.tof.simulate` on a ``width`` x ``height`` frame of a tilted
+    plane with a box in front of it (edges, grazing and dark pixels all present)."""
+    from simgen.optics.camera import pixel_rays
+    from simgen.sensors import tof
+
+    fx = width / 2 / np.tan(np.radians(37.5))
+    K = np.array([[fx, 0, width / 2 - 0.5], [0, fx, height / 2 - 0.5], [0, 0, 1]])
+    rays = pixel_rays(K, width, height)
+    n = np.array([0.5, 0.0, -np.sqrt(0.75)])
+    depth = (n @ [0, 0, 2.0]) / (rays @ n)
+    depth[height // 3:2 * height // 3, width // 3:2 * width // 3] = 1.2
+    normal = np.broadcast_to(n, (height, width, 3)).copy()
+    normal[height // 3:2 * height // 3, width // 3:2 * width // 3] = [0, 0, -1]
+    rho = np.where(np.arange(width)[None, :] < width // 2, 0.05, 0.8) * np.ones((height, width))
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        tof.simulate(depth, normal, rho, K, np.random.default_rng(i), tof.ToFModel(), {"offset_m": 0.0, "scale": 0.0})
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
+def run_seconds(out: Path, size: str, frames: int, extra: list[str]) -> float:
+    """Seconds per frame of a run (the first frame, Blender's start, left out: frames + 1 are made)."""
+    w, h = size.split("x")
+    cmd = [SIMGEN, f"render.width={w}", f"render.height={h}", "render.samples=4", "seed=3", f"output.dir={out}",
+           "output.formats=[]", *extra]
+    subprocess.run([*cmd, "frames=1"], check=True, capture_output=True, cwd=out.parent)
+    t0 = time.monotonic()
+    subprocess.run([*cmd, f"frames={frames + 1}"], check=True, capture_output=True, cwd=out.parent)
+    return (time.monotonic() - t0) / frames
+
+
+def bench(size: str = "160x120", frames: int = 3, model_only: bool = False) -> None:
+    for w, h in ((160, 120), (320, 240), (640, 576)):
+        print(f"time of flight model at {w}x{h}: {model_ms(w, h):7.1f} ms per frame")
+    if model_only:
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-sensor-depth-") as tmp:
+        plain = run_seconds(Path(tmp) / "plain", size, frames, [])
+        tof = run_seconds(Path(tmp) / "tof", size, frames, ["sensor.depth=azure_kinect_nfov"])
+    print(f"a run at {size}, 4 samples: plain {plain:.2f} s per frame, with sensor.depth=azure_kinect_nfov "
+          f"{tof:.2f} s per frame ({100 * (tof / plain - 1):+.0f} %)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="160x120", help="the runs' render size, WxH")
+    p.add_argument("--frames", type=int, default=3, help="frames timed per run (after one more)")
+    p.add_argument("--model-only", action="store_true", help="time the model alone, no runs")
+    a = p.parse_args()
+    bench(a.size, a.frames, a.model_only)
+
+
+if __name__ == "__main__":
+    main()

@@ -353,12 +353,16 @@ def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, pe
 
     from conftest import people_cli
     from groundtruth import intersect, load_world_meshes, raycast_frame, uniform_neighbourhood
+    from simgen.io.dataset.layout import read_frame
     from simgen.io.files import read_png
     from simgen.labels.keypoints import person_keypoints
     from simgen.people.body import PersonParams, body
 
     vest = _vest(tmp_path / "clothes", people_library)
     shorts = _shorts(tmp_path / "clothes", np.random.default_rng(7))  # bound to hm08's tights helper
+    vest_file = tmp_path / "clothes" / "vest" / "vest.mhclo"  # the vest's own colour: green, from its .mhmat
+    vest_file.write_text("material vest.mhmat\n" + vest_file.read_text())
+    (vest_file.parent / "vest.mhmat").write_text("name vest\ndiffuseColor 0.05 0.6 0.05\n")
     out = tmp_path / "out"
     people_cli(people_library, "objects.people=[1,1]", "scene.camera_distance=[3,3.2]", "scene.camera_elevation=[5,10]", "objects.count=[1,1]",
                "frames=1", "seed=2", "render.width=96", "render.height=72", "render.samples=1",
@@ -407,9 +411,17 @@ def test_a_rendered_garment_is_the_persons_and_keypoints_still_hold(tmp_path, pe
     for on in (on_shorts, on_vest):
         assert on.sum() >= 50, (on_shorts.sum(), on_vest.sum(), (frame["instance"] == record["instance_id"]).sum())
         assert (instance[on] == record["instance_id"]).all()
+    # the vest in its .mhmat's green, not its region's drawn colour (the shirt's, not green here); the shorts
+    # (no .mhmat) in their region's (the trousers', not green either)
+    rgb = read_frame(out, 0)["rgb"].astype(float)
+    vest_rgb, shorts_rgb = np.median(rgb[on_vest], axis=0), np.median(rgb[on_shorts], axis=0)
+    for region in ("shirt", "trousers"):
+        c = record["look"][region]["base_color"]
+        assert c[1] < 1.2 * max(c[0], c[2]), (region, c)
+    assert vest_rgb[1] > 1.5 * max(vest_rgb[0], vest_rgb[2]), vest_rgb
+    assert shorts_rgb[1] < 1.2 * max(shorts_rgb[0], shorts_rgb[2]), shorts_rgb
     # and, in the parts label, the body part of the body vertex each vest face is bound to (the torso's here,
     # or an upper arm's where a bound vertex sits on the seam)
-    from simgen.io.dataset.layout import read_frame
     from simgen.people.body import PARTS
 
     ids = {q["part"]: q["id"] for q in o["body_parts"]}
@@ -593,3 +605,69 @@ def test_a_persons_garments_are_fitted_once_for_its_mesh_and_its_material_slots(
     np.testing.assert_array_equal(slots[face_slot, 1], d.face_part)
     assert {PARTS[k] for k in d.face_part[d.face_garment == 0]} & {"upper_leg_left", "torso"}  # the shorts
     assert REGIONS.index("skin") in d.face_region[d.face_garment == -1]
+
+
+def test_a_garments_mhmat_gives_its_colour_and_a_bad_one_warns_once(people_library, tmp_path, caplog):
+    """A garment's .mhmat (diffuseColor, diffuseTexture in its folder) is its colour, over its region's drawn
+    material; a .mhmat that cannot be read: one warning a file, and the region's colour."""
+    import logging
+
+    from simgen.assets import meshes as M
+    from simgen.config.materials import MaterialsConfig
+    from simgen.people import garments as G
+    from simgen.people.body import REGIONS, PersonParams
+    from simgen.sampling.people import draw_look
+    from simgen.scene.meshes import PersonMesh
+
+    folder = tmp_path / "clothes"
+    _vest(folder, people_library)
+    _shorts(folder, np.random.default_rng(7))
+    vest, shorts = folder / "vest" / "vest.mhclo", folder / "shorts" / "shorts.mhclo"
+
+    def material(garment: Path, mhmat: str | None, rel: str = "look.mhmat"):
+        text = "\n".join(ln for ln in garment.read_text().splitlines() if not ln.startswith("material "))
+        if mhmat is not None:
+            text = f"material {rel}\n{text}"
+            (garment.parent / rel).parent.mkdir(parents=True, exist_ok=True)
+            (garment.parent / rel).write_text(mhmat)
+        garment.write_text(text + "\n")
+        G._garment.cache_clear()
+        return G.read_garment(garment, root=folder)
+
+    # read: the colour, a texture beside the .mhmat (relative to it), none, and one line for each bad one
+    assert G.read_material(material(vest, None)) is None
+    assert G.read_material(material(vest, "name v\n// c\ndiffuseColor 0.7 0.1 0.05\n")) == ((0.7, 0.1, 0.05), None)
+    (folder / "vest" / "textures").mkdir()
+    (folder / "vest" / "textures" / "vest_diffuse.png").write_bytes(b"png")
+    got = G.read_material(material(vest, "diffuseTexture vest_diffuse.png\n", rel="textures/look.mhmat"))
+    assert got == ((1.0, 1.0, 1.0), folder / "vest" / "textures" / "vest_diffuse.png")
+    for text, match in (("diffuseColor 0.5 x 1\n", r"line 1: diffuseColor takes three numbers in \[0, 1\]"),
+                        ("diffuseColor 0.5 0.5 2\n", r"line 1: diffuseColor takes three numbers in \[0, 1\]"),
+                        ("shininess 0.5\n", r"names no diffuseColor nor diffuseTexture"),
+                        ("diffuseTexture ../../x.png\n", r"line 1: .*climbs out"),
+                        ("diffuseTexture gone.png\n", r"line 1: its diffuseTexture gone.png is not a file")):
+        with pytest.raises(SimgenError, match=match) as e:
+            G.read_material(material(vest, text))
+        assert "\n" not in str(e.value) and "look.mhmat" in str(e.value)
+
+    # loaded: the vest's faces in its own material (its region's, in its colour); the shorts' .mhmat is
+    # bad: its faces keep their region's material, with one warning however often the person is loaded
+    material(vest, "diffuseColor 0.7 0.1 0.05\n")
+    material(shorts, "diffuseColor red\n")
+    look, _ = draw_look(MaterialsConfig(), np.random.default_rng(0))
+    ref = PersonMesh(PersonParams(phenotype=ADULT), look, library=os.fspath(people_library),
+                     garments=(os.fspath(shorts), os.fspath(vest)))
+    M._WARNED_MATERIALS.clear()
+    with caplog.at_level(logging.WARNING, logger="simgen.assets.meshes"):
+        for _ in range(2):
+            M._person_asset.cache_clear()
+            loaded = M.load_asset(ref, max_pixels=None).appearance
+    warned = [r.getMessage() for r in caplog.records if "look.mhmat" in r.getMessage()]
+    assert len(warned) == 1 and "shorts" in warned[0] and "region's colour" in warned[0]
+    d = G.dressed(ref.params, ref.garments, ref.library)
+    assert loaded.materials[:len(REGIONS)] == look and len(loaded.materials) == len(REGIONS) + 1
+    own = loaded.materials[-1]
+    shirt = look[REGIONS.index("shirt")]
+    assert own.base_color == (0.7, 0.1, 0.05) and own.roughness == shirt.roughness and own.base_color_map is None
+    np.testing.assert_array_equal(loaded.face_material[d.face_garment == 1], len(REGIONS))
+    np.testing.assert_array_equal(loaded.face_material[d.face_garment != 1], d.face_region[d.face_garment != 1])

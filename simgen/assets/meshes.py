@@ -11,6 +11,7 @@ scene's parts, posed in the world with their part ids: :mod:`simgen.assets.parts
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.assets.appearance import Appearance, LoadedAsset, load_parts
+from simgen.assets.appearance import Appearance, LoadedAsset, SurfaceMaterial, TextureImage, load_parts
 from simgen.assets.catalog import MESH_SUFFIXES, Catalog
 from simgen.scene.meshes import (ArticulatedMesh, ClothMesh, EnvironmentMesh, GeneratedMesh, LinkMesh, MeshRef,
                                  PersonMesh, RiggedMesh)
@@ -155,12 +156,43 @@ def _person_asset(ref: PersonMesh) -> LoadedAsset:
 
         d = dressed(ref.params, ref.garments, ref.library, ref.sleeves, ref.legs)  # once: person_slots reads it too
         face = np.asarray(d.face_region, np.int32) if ref.look else np.zeros(len(d.faces), np.int32)
-        look = Appearance(materials=tuple(ref.look), face_material=face, uv=np.asarray(d.uv, np.float32))
+        materials = list(ref.look)
+        for k, path in enumerate(ref.garments if ref.look else ()):  # its .mhmat's colour, after the regions'
+            mine = d.face_garment == k
+            own = _garment_material(path, ref.look[int(d.face_region[mine][0])]) if mine.any() else None
+            if own is not None:
+                face[mine] = len(materials)
+                materials.append(own)
+        look = Appearance(materials=tuple(materials), face_material=face, uv=np.asarray(d.uv, np.float32))
         return LoadedAsset(trimesh.Trimesh(np.array(d.vertices), np.array(d.faces), process=False), look)
     face = (np.asarray(dressed_regions(b, ref.sleeves, ref.legs), np.int32) if ref.look
             else np.zeros(len(b.faces), np.int32))
     look = Appearance(materials=tuple(ref.look), face_material=face, uv=np.asarray(b.uv, np.float32))
     return LoadedAsset(trimesh.Trimesh(np.array(b.vertices), np.array(b.faces), process=False), look)
+
+
+_WARNED_MATERIALS: set[str] = set()
+
+
+def _garment_material(path: str, region: SurfaceMaterial) -> SurfaceMaterial | None:
+    """A garment's own material: its region's drawn one (``region``) in the colour (and texture) its
+    ``.mhmat`` gives (:func:`simgen.people.garments.read_material`); None where it names no material. A
+    material that cannot be read: one warning a file, and None (the region's colour)."""
+    from simgen.people.garments import _garment, read_material
+
+    g = _garment(os.fspath(path))
+    try:
+        found = read_material(g)
+    except SimgenError as e:
+        if os.fspath(path) not in _WARNED_MATERIALS:
+            _WARNED_MATERIALS.add(os.fspath(path))
+            log.warning("people.garments: %s; the garment %s takes its region's colour", e, g.name)
+        return None
+    if found is None:
+        return None
+    color, texture = found
+    image = None if texture is None else TextureImage(name=texture.name, path=texture)
+    return dataclasses.replace(region, name=f"{region.name}:{g.name}", base_color=color, base_color_map=image)
 
 
 def clear_mesh_cache() -> None:

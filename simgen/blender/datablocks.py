@@ -80,9 +80,10 @@ def mesh_from_ref(mesh: MeshRef) -> bpy.types.Mesh:
 @functools.lru_cache(maxsize=16)
 def person_slots(ref: PersonMesh) -> tuple[np.ndarray, np.ndarray]:
     """The material slots of a dressed person's Blender mesh: ``(slots, face_slot)``, ``slots`` (S, 2)
-    int (region index into :data:`simgen.people.body.REGIONS` (its material: ``ref.look``), body part
-    index into :data:`simgen.people.body.PARTS`), one per pair the faces have, and each face's slot
-    ((F,) int32). Each slot's material is its region's with the part's material pass index
+    int (material index: a region's of :data:`simgen.people.body.REGIONS` (``ref.look``), or after them a
+    garment's own (its .mhmat's colour: :func:`simgen.assets.meshes.load_asset`); body part index into
+    :data:`simgen.people.body.PARTS`), one per pair the faces have, and each face's slot ((F,) int32).
+    Each slot's material is its region's or garment's with the part's material pass index
     (:func:`simgen.assets.parts.body_part_pass`): the parts label reads it from the Material Index pass."""
     from simgen.people.body import PARTS, body
 

@@ -89,9 +89,10 @@ class PeopleConfig:
     garments: Optional[str] = setting(None, example="/data/makehuman/clothes")
     """A folder of MakeHuman clothes (.mhclo files with their .obj meshes; MakeHuman's system clothes are
     CC0; simgen ships none) each person draws people.garment_count garments from, fitted exactly to its
-    body and pose (simgen.people.garments) and worn over its drawn regions, each in the colour of the
-    region it mostly covers. Garments bound to MakeHuman's helper geometry, which Anny lacks (tights, skirt,
-    hair), fit too: the helpers are carried on the body. null (the default): none, and nothing more is drawn."""
+    body and pose (simgen.people.garments) and worn over its drawn regions, each in its .mhmat's colour
+    (diffuseColor, diffuseTexture), else in the colour of the region it mostly covers. Garments bound to
+    MakeHuman's helper geometry, which Anny lacks (tights, skirt, hair), fit too: the helpers are carried
+    on the body. null (the default): none, and nothing more is drawn."""
     garment_count: list[int] = span([1, 2], ge=0, le=16, example="[1,1]")
     """How many garments each person wears, drawn uniformly from this range (distinct garments of
     people.garments; no more than it holds)."""

@@ -34,7 +34,10 @@ above, over the body's vertices and the helper vertices carried by their fixed b
 closed form with no simulation and no search at fitting time; a test recomputes it from the body's
 vertices. A line naming a vertex outside hm08 (0..19157) stops the read in one line.
 
-Paths a ``.mhclo`` names (``obj_file``, ``material``) stay inside its folder; no symbolic link is
+Of the ``.mhmat`` a garment names, its colour is read (:func:`read_material`: ``diffuseColor``,
+``diffuseTexture``); the rest of its material is its region's drawn one (:mod:`simgen.assets.meshes`).
+
+Paths a ``.mhclo`` names (``obj_file``, ``material``, the material's ``diffuseTexture``) stay inside its folder; no symbolic link is
 followed out (:mod:`simgen.safe_paths`). Pure numpy (scipy and trimesh to bind the helpers, and the body
 model through :mod:`simgen.people.model` for the base-mesh index and the faces); never bpy.
 """
@@ -201,6 +204,49 @@ def read_garment(path: str | os.PathLike, root: str | os.PathLike | None = None)
                    refs=np.array(refs, np.int64), weights=np.array(weights, np.float64),
                    offsets=np.array(offsets, np.float64), scales=tuple(scales),
                    delete_verts=np.unique(np.array(deleted, np.int64)), faces=faces, uv=uv)
+
+
+def read_material(garment: Garment) -> tuple[tuple[float, float, float], Path | None] | None:
+    """The colour a garment's ``.mhmat`` gives it: ``(diffuseColor, diffuseTexture)``, the colour linear RGB
+    in [0, 1] (as MakeHuman's Blender importer takes it; 1, 1, 1 where only a texture is named: the texture
+    times the colour, as glTF), the texture a file inside the garment's folder (relative to the .mhmat, as
+    MakeHuman resolves it) or None. None where the garment names no material. A material that names
+    neither, or that cannot be read: one line (SimgenError; the caller warns and keeps the region's colour)."""
+    if garment.material is None:
+        return None
+    path, folder = garment.material, garment.path.parent
+
+    def bad(why: str) -> SimgenError:
+        return SimgenError(f"{path}: {why}")
+
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="strict")
+    except (OSError, UnicodeDecodeError) as e:
+        raise bad(f"cannot be read as text ({e})") from None
+    color = texture = None
+    for n, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if not words or words[0].startswith("//"):
+            continue
+        if words[0] == "diffuseColor":
+            try:
+                rgb = tuple(float(w) for w in words[1:])
+            except ValueError:
+                rgb = ()
+            if len(rgb) != 3 or not all(0.0 <= c <= 1.0 for c in rgb):
+                raise bad(f"line {n}: diffuseColor takes three numbers in [0, 1], not {' '.join(words[1:])!r}")
+            color = rgb
+        elif words[0] == "diffuseTexture" and len(words) > 1:
+            rel = (path.relative_to(folder).parent / " ".join(words[1:])).as_posix()
+            try:
+                texture = regular_file(folder, rel, f"{path.name} diffuseTexture")
+            except SimgenError as e:
+                raise bad(f"line {n}: {e}") from None
+            if not texture.is_file():
+                raise bad(f"line {n}: its diffuseTexture {rel} is not a file in {folder}")
+    if color is None and texture is None:
+        raise bad("names no diffuseColor nor diffuseTexture")
+    return (color if color is not None else (1.0, 1.0, 1.0)), texture
 
 
 def _read_obj(path: Path, n_verts: int) -> tuple[np.ndarray, np.ndarray | None]:

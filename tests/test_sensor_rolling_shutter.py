@@ -154,6 +154,8 @@ def test_the_record_states_the_convention_and_each_band_s_time():
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "output.labels=[tracks]"], "output.labels=['tracks']"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "effects.motion_blur_probability=0.5"],
      "effects.motion_blur_probability"),
+    (["sensor.rolling_shutter_ms=30", "sequence.length=2", "output.formats=[coco,bop]"], "output.formats=['bop']"),
+    (["sensor.rolling_shutter_ms=30", "sequence.length=2", "sequence.formats=[flo]"], "sequence.formats=['flo']"),
     (["sensor.rolling_shutter_ms=-1"], "sensor.rolling_shutter_ms"),
     (["sensor.rolling_shutter_fps=0"], "sensor.rolling_shutter_fps"),
     (["sensor.rolling_shutter_bands=-2"], "sensor.rolling_shutter_bands"),

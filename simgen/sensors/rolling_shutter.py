@@ -35,6 +35,10 @@ KEY = "rolling_shutter"
 REFUSED_LABELS = ("visibility", "amodal", "keypoints", "tracks", "right", "disparity", "occluded")
 """output.labels kinds a rolling-shutter run refuses: made from the frame's scene at one time (its poses,
 a second camera, the sequence's flow), not from the stacked rows, so no row's time would hold for them."""
+REFUSED_FORMATS = ("bop", "nerfstudio", "yolo_pose", "tracks", "tapvid", "kitti_stereo", "middlebury")
+"""output.formats a rolling-shutter run refuses: they pair each frame with one pose of its objects or camera
+(BOP's object poses, nerfstudio's camera), with keypoints, point tracks or a stereo pair, which no single time
+of a rolling-shutter frame makes."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def timing(readout_ms: float, fps: float, band_count: int, height: int) -> RowTi
 
 
 def check(readout_ms: float, fps: float, length: int, rig: str, labels: Sequence[str],
-          motion_blur: float) -> None:
+          motion_blur: float, formats: Sequence[str] = (), flow_formats: Sequence[str] = ()) -> None:
     """Refuse, in one line naming the key and the fix, what a rolling shutter cannot make exact."""
     if readout_ms <= 0:
         return
@@ -100,6 +104,13 @@ def check(readout_ms: float, fps: float, length: int, rig: str, labels: Sequence
     if refused:
         raise SimgenError(f"{what}: output.labels={refused} come from the frame's scene at one time, not from its "
                           "rows' times, so they would not hold for a rolling shutter: drop them")
+    refused = [f for f in formats if f in REFUSED_FORMATS]
+    if refused:
+        raise SimgenError(f"{what}: output.formats={refused} pair a frame with one pose, keypoints, tracks or a "
+                          "stereo pair, which no single time of a rolling-shutter frame makes: drop them")
+    if flow_formats:
+        raise SimgenError(f"{what}: sequence.formats={list(flow_formats)} are flow files, and a rolling-shutter run "
+                          "writes no flow: set sequence.formats=[]")
     if motion_blur > 0:
         raise SimgenError(f"{what}: effects.motion_blur_probability={motion_blur:g} blurs along the flow, which a "
                           "rolling-shutter run does not make: set it to 0")

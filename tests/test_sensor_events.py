@@ -186,3 +186,144 @@ def test_substep_scene_refuses_a_changing_mesh():
     b.objects[0].mesh = "other.obj"
     with pytest.raises(SimgenError, match="sensor.events: object 'box' changes its mesh"):
         substep_scene(a, b, 0.5)
+
+
+# ------------------------------------------------------------------ the frame loop, without Blender
+def _events_run(out, **kw):
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.pipeline import run
+
+    s = set_settings(tiny_settings(out, frames=kw.pop("frames", 6), start=kw.pop("start", 0), width=40, height=30),
+                     sequence__length=3, sensor__events=True, sensor__events_substeps=4, **kw)
+    run(s, make_renderer=FakeRenderer)
+
+
+def test_a_sequence_writes_each_frames_events_and_their_record(tmp_path):
+    """Every frame of a sequence gets events/NNNNNN.npy (tonic's fields), timed inside its interval
+    from the sequence's start; the last step's is empty; the meta records the draws and counts; the
+    reader reads them; a frame rendered alone gets the same events (a pure function of its index)."""
+    from simgen.io.dataset.layout import read_frame
+
+    out = tmp_path / "run"
+    _events_run(out, sensor__events_noise_rate=20.0, sensor__events_refractory=0.001)
+    frame_time = 1 / 30
+    moved = 0
+    for i in range(6):
+        frame = read_frame(out, i)
+        events, meta = frame["events"], frame["meta"]["sensor"]["events"]
+        assert events.dtype.names == ("x", "y", "t", "p") and events.dtype == EVENT_DTYPE
+        assert meta["events"] == len(events) and meta["on"] == int(events["p"].sum())
+        step = i % 3
+        if step == 2:
+            assert len(events) == 0 and meta["renders"] == 0
+            continue
+        assert meta["renders"] in (4, 5)  # N renders; the first of a sequence renders its start too
+        assert meta["t_start_us"] == round(step * frame_time * 1e6) and meta["substeps"] == 4
+        assert np.all((events["t"] >= meta["t_start_us"]) & (events["t"] <= meta["t_end_us"]))
+        assert np.all(np.diff(events["t"]) >= 0)
+        assert np.all((events["x"] < 40) & (events["y"] < 30))
+        assert meta["threshold_pos"]["std"] == pytest.approx(0.03, rel=0.3) and meta["noise_drawn"] > 0
+        moved += len(events) - meta["noise_drawn"] + meta["refractory_dropped"]  # the crossings' events
+    assert moved, "no frame's objects fired an event (the fake renderer moves nothing?)"
+    alone = tmp_path / "alone"
+    _events_run(alone, start=4, frames=1, sensor__events_noise_rate=20.0, sensor__events_refractory=0.001)
+    assert np.array_equal(read_frame(alone, 4)["events"], read_frame(out, 4)["events"])
+    from simgen.report.validate import validate
+
+    assert validate(out, full=True, jobs=1).ok  # simgen validate knows events/
+    np.save(out / "events" / "000001.npy", np.zeros(3, np.int64))
+    report = validate(out, jobs=1)
+    assert not report.ok and "events/000001.npy" in report.text(out, False)
+
+
+# ------------------------------------------------------------------ a render: a bar moving at known speed
+def bar_recipe(lead0: float, width: float, step: float, z_top: float, height: float, albedo: tuple[float, float]):
+    """A bright bar (a quad of ``albedo[1]``, ``width`` in x, 0.6 m in y, its top at ``z_top``)
+    moving ``step`` metres along +x per step over dark ground (``albedo[0]``), lit by a sun
+    straight down, seen by a camera ``height`` m above looking straight down (image x = world x)."""
+    from conftest import recipe_module
+    from simgen.optics.camera import intrinsics
+    from simgen.scene.data import World
+
+    def make_sequence(settings, catalog, rng, length):
+        ground = Material((albedo[0],) * 3, 1.0, 0.0, specular=0.0)
+        bright = Material((albedo[1],) * 3, 1.0, 0.0, specular=0.0)
+        c2w = np.diag([1.0, -1.0, -1.0, 1.0])
+        c2w[:3, 3] = [0.0, 0.0, height]
+        r = settings.render
+        cam = Camera(r.width, r.height, intrinsics(35.0, 36.0, r.width, r.height), np.linalg.inv(c2w))
+        scenes = []
+        for k in range(length):
+            bar = np.diag([width, 0.6, 1.0, 1.0])
+            bar[:3, 3] = [lead0 - width / 2 + k * step, 0.0, z_top]
+            objects = [SceneObject("ground", catalog.ground, np.diag([20.0, 20.0, 1.0, 1.0]), 1, 0, ground),
+                       SceneObject("bar", catalog.ground, bar, 2, 0, bright)]
+            scenes.append(Scene(objects, [Light("sun", np.eye(4), 3.0, (1.0, 1.0, 1.0), size=0.01)], cam,
+                                world=World(color=(0.0, 0.0, 0.0), strength=0.0)))
+        return scenes
+
+    return recipe_module("testrecipes.events_bar", make_sequence)
+
+
+@pytest.mark.render
+def test_render_of_a_moving_bar_times_its_events(tmp_path, monkeypatch):
+    """A bar 8 px wide moving ~7.8 px a frame, rendered with pixel-centre sampling (filter 0.01 px):
+    each pixel its leading edge crosses fires floor(ln(8) / 0.2) = 10 ON events, each its trailing
+    edge crosses 10 OFF events (albedo 0.8 over 0.1 under one sun: a radiance ratio of 8), every
+    one within one sub-step of the time the edge crosses the pixel centre; no other pixel fires."""
+    import sys
+    from conftest import set_settings, tiny_settings
+    from simgen.io.dataset.layout import read_frame
+    from simgen.pipeline import run
+
+    lead0, width, step, z_top, height, substeps = 0.1, 0.26, 0.25, 0.02, 2.0, 8
+    monkeypatch.setitem(sys.modules, "testrecipes.events_bar",
+                        bar_recipe(lead0, width, step, z_top, height, (0.1, 0.8)))
+    out = tmp_path / "bar"
+    s = set_settings(tiny_settings(out, frames=2, width=64, height=48, samples=4), sequence__length=2,
+                     sensor__events=True, sensor__events_substeps=substeps, sensor__events_threshold_sigma=0.0,
+                     sensor__events_log_eps=1e-6, render__denoise=False, render__filter_width=0.01,
+                     render__auto_exposure=False, scene__recipe="testrecipes.events_bar")
+    run(s)
+    frame = read_frame(out, 0)
+    events, meta = frame["events"], frame["meta"]["sensor"]["events"]
+    K = np.asarray(frame["meta"]["K"])
+    frame_time = s.sensor.events_frame_time
+    speed = step / frame_time  # m/s on the bar's top
+    x_of_u = (np.arange(64) - K[0, 2]) * (height - z_top) / K[0, 0]  # each column's centre on the bar's plane
+    rows = np.arange(int(K[1, 2]) - 6, int(K[1, 2]) + 7)  # well inside the bar's 0.6 m
+    n_expected = int(np.floor(np.log(8.0) / 0.2))
+    slack_us = frame_time / substeps * 1e6 + 0.01 / (speed * K[0, 0] / (height - z_top)) * 1e6 + 1
+    checked = 0
+    inside = np.isin(events["y"], rows)
+    accounted = np.zeros(len(events), bool)
+    for edge, polarity in ((lead0, 1), (lead0 - width, 0)):
+        share = (x_of_u - edge) / step  # when (in frames) the edge crosses each column's centre
+        for u in np.flatnonzero((share > 0.02) & (share < 0.98)):
+            t_true = share[u] * frame_time * 1e6
+            for v in rows:
+                mine = events[(events["x"] == u) & (events["y"] == v)]
+                accounted |= (events["x"] == u) & (events["y"] == v)
+                assert len(mine) == n_expected, (u, v, len(mine))
+                assert np.all(mine["p"] == polarity)
+                assert np.max(np.abs(mine["t"] - t_true)) <= slack_us, (u, v, mine["t"], t_true)
+                checked += 1
+        for u in np.flatnonzero((share > -0.02) & (share < 1.02)):  # ambiguous columns at the ends
+            accounted |= events["x"] == u
+    assert checked >= 2 * 6 * len(rows)
+    assert not np.any(inside & ~accounted), events[inside & ~accounted][:10]
+    assert meta["renders"] == substeps + 1 and meta["events"] == len(events)
+
+
+def test_the_documented_reading_of_events_runs(tmp_path):
+    """docs/how-to/sensors.md's Python block, on a run's dataset: it reads frame 0's events."""
+    from docblocks import ROOT
+
+    out = tmp_path / "run"
+    _events_run(out, frames=3)
+    text = (ROOT / "docs" / "how-to" / "sensors.md").read_text()
+    block = text.split("## Event cameras", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(block.replace('"DIR/', f'"{out}/'), scope)  # noqa: S102 (the page's own block)
+    assert len(scope["events"]) > 0 and np.all(scope["on"]["p"] == 1) and scope["rate"] > 0

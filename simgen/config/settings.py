@@ -89,6 +89,13 @@ def check_settings(s: Settings) -> Settings:
     if s.sensor.events and q.length < 2:
         raise SimgenError("sensor.events=true makes events from the changes between a sequence's frames: set "
                           "sequence.length=2 or more")
+    if "events" in s.output.labels and not s.sensor.events:
+        raise SimgenError("output.labels has events, which the event camera makes: set sensor.events=true "
+                          "(with sequence.length 2 or more) instead")
+    if s.sensor.events and s.sensor.rolling_shutter_ms > 0:
+        raise SimgenError("sensor.events renders each sub-step whole (a global shutter), and sensor.rolling_shutter_ms "
+                          "renders a frame row by row: use one of them (set sensor.rolling_shutter_ms=0 or "
+                          "sensor.events=false)")
     if s.sensor.events and int(getattr(s.scene, "views", 1)) > 1:
         raise SimgenError(f"sensor.events=true needs a sequence's steps to be times, not views: set scene.views=1 "
                           f"(it is {s.scene.views})")

@@ -30,6 +30,7 @@ from simgen.labels.keypoints import KEYPOINTS
 from simgen.labels.kinds import LABEL_KINDS
 from simgen.labels.stereo import DISPARITY, OCCLUDED, RIGHT
 from simgen.labels.tracks import TRACKS
+from simgen.sensors.event_kind import EVENTS
 from simgen.sensors.depth import SENSOR_DEPTH
 
 LABEL_KINDS.register(PARTS)
@@ -43,6 +44,7 @@ LABEL_KINDS.register(OCCLUDED)
 LABEL_KINDS.register(LINEAR)
 LABEL_KINDS.register(LIGHTS)
 LABEL_KINDS.register(TRACKS)
+LABEL_KINDS.register(EVENTS)
 LABEL_KINDS.register(SENSOR_DEPTH)
 
 __all__ = [

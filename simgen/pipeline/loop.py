@@ -25,6 +25,7 @@ from simgen.io.formats.shards import RangeWatch
 from simgen.labels import FrameLabels, make_labels
 from simgen.labels.kinds import LabelKind
 from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
+from simgen.pipeline.events import EventRenders, FrameEvents
 from simgen.pipeline.finish import library_info
 from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequence, make_sequence_scenes
 from simgen.pipeline.lidar import make_scan, scan_frame, write_frame_scan
@@ -120,6 +121,8 @@ class Rendered:
     """The renderer's rendered frame (``load()`` -> raw passes)."""
     times: dict[str, float]
     """Seconds of the producer stages that led to it."""
+    events: FrameEvents | None = None
+    """sensor.events: the step's events (simgen.pipeline.events), rendered after it."""
 
 
 class FrameLoop:
@@ -153,6 +156,8 @@ class FrameLoop:
         self._built: tuple | None = None  # (renderer, Scene.stage_key) of what the renderer holds
         self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
         self._models = threading.Lock()  # frames on several workers may share a model
+        self.events = EventRenders(self) if settings.sensor.events else None
+        """sensor.events: the renders of each frame interval's events (simgen.pipeline.events)."""
         self.rolling = row_timing(settings)
         """sensor.rolling_shutter_ms: when each row is exposed (frames render band by band); None: a global shutter."""
 
@@ -249,7 +254,11 @@ class FrameLoop:
     def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:
         """Annotations, the optional label kinds and the meta of frame ``index`` (flow: :meth:`flow`)."""
         step = frame_position(self.settings, index)[1]
-        return frame_output(self.settings, self.catalog, self.kinds, index, scenes[step], labels[step])
+        events = labels[step].extra.get("events")  # sensor.events: before its kind takes the array out
+        out = frame_output(self.settings, self.catalog, self.kinds, index, scenes[step], labels[step])
+        if isinstance(events, FrameEvents):
+            out.meta.setdefault("sensor", {})["events"] = events.meta
+        return out
 
     def flow(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels],
              keep: dict[str, np.ndarray] | None = None) -> dict[str, dict | None]:
@@ -301,6 +310,8 @@ class FrameLoop:
         if "lidar" in raw:  # sensor.lidar: the scan's points (simgen.pipeline.lidar)
             labels.scan = self.stage("labels", make_scan, self, item.window.base + item.step,
                                      item.window.scenes[item.step], raw)
+        if item.events is not None:  # the events kind (simgen.sensors.event_kind) takes them from here
+            labels.extra["events"] = item.events
         return labels, self._take_times()
 
     def arrange(self, item: Rendered, prepared: tuple[FrameLabels, dict[str, float]]) -> list[Job]:
@@ -397,6 +408,9 @@ class FrameLoop:
                     else:
                         self.stage("build", self.build, scenes[k])
                         files = self.stage("render", self.render_frame, window.base + k, scenes[k])
-                    worker.submit(Rendered(window, k, files, self._take_times()))
+                    events = None
+                    if self.events is not None and k in steps:  # the interval to the next step, rendered now
+                        events = self.stage("render", self.events.frame, window, k)
+                    worker.submit(Rendered(window, k, files, self._take_times(), events))
         finally:
             worker.close()  # what was rendered is written, failure or not; a worker error is raised here

@@ -243,7 +243,7 @@ def _run_claimed(plan: RunPlan) -> RunSummary:
     need = scratch.need_bytes(r.width, r.height, worker_count(r), depth_of_field=settings.camera.dof_probability > 0)
     where = scratch.choose(need, r.scratch_dir, out / "logs" / "scratch")
     log.info("scratch folder for the renders in flight: %s (%s)", where.folder, where.why)
-    keep_linear = effects_enabled(settings.effects) or any(k.name == "linear" for k in plan.kinds)
+    keep_linear = effects_enabled(settings.effects) or any(k.name == "linear" for k in plan.kinds) or settings.sensor.events
     backend = make_renderer(r, where.folder, scratch_need=need, keep_linear=keep_linear,
                             **({"light_groups": True} if any(k.name == "lights" for k in plan.kinds) else {}))
     loop = FrameLoop(settings=settings, recipe=plan.recipe, catalog=plan.catalog, writer=writer, kinds=plan.kinds,

@@ -156,6 +156,8 @@ def test_the_record_states_the_convention_and_each_band_s_time():
      "effects.motion_blur_probability"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "output.formats=[coco,bop]"], "output.formats=['bop']"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "sequence.formats=[flo]"], "sequence.formats=['flo']"),
+    (["sensor.rolling_shutter_ms=30", "sequence.length=2", "objects.cloth=0.5"], "objects.cloth=0.5"),
+    (["sensor.rolling_shutter_ms=30", "sequence.length=2", "objects.joint_motion=3"], "objects.joint_motion=3"),
     (["sensor.rolling_shutter_ms=-1"], "sensor.rolling_shutter_ms"),
     (["sensor.rolling_shutter_fps=0"], "sensor.rolling_shutter_fps"),
     (["sensor.rolling_shutter_bands=-2"], "sensor.rolling_shutter_bands"),

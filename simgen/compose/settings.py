@@ -77,8 +77,7 @@ def validate(s: Settings, recipe: Recipe | None = None) -> Settings:
         raise SimgenError(f"scene.recipe={s.scene.recipe} but the scene settings are a "
                           f"{type(s.scene).__module__}.{type(s.scene).__name__}; pick the scene with scene=NAME")
     check_settings(s)
-    rolling_shutter.check(s.sensor.rolling_shutter_ms, s.sensor.rolling_shutter_fps, s.sequence.length, s.camera.rig,
-                          s.output.labels, s.effects.motion_blur_probability, s.output.formats, s.sequence.formats)
+    rolling_shutter.check(s)
     limit = s.render.max_image_pixels  # every image: its header against the limit, then decoded
     if "hdri" in s.lighting.world:
         check_images(hdri_files(s.lighting.hdri_dir), "lighting.hdri_dir", limit)

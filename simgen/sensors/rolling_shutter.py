@@ -84,36 +84,48 @@ def timing(readout_ms: float, fps: float, band_count: int, height: int) -> RowTi
     return RowTiming(height=height, readout=readout_ms / 1000.0 * fps, bands=bands(height, band_count))
 
 
-def check(readout_ms: float, fps: float, length: int, rig: str, labels: Sequence[str],
-          motion_blur: float, formats: Sequence[str] = (), flow_formats: Sequence[str] = ()) -> None:
-    """Refuse, in one line naming the key and the fix, what a rolling shutter cannot make exact."""
+def check(settings: Any) -> None:
+    """Refuse, in one line naming the key and the fix, what a rolling shutter cannot make exact
+    (``settings``: the run's :class:`simgen.config.Settings`)."""
+    q = settings.sensor
+    readout_ms, fps = q.rolling_shutter_ms, q.rolling_shutter_fps
     if readout_ms <= 0:
         return
     what = f"sensor.rolling_shutter_ms={readout_ms:g}"
-    if length < 2:
+    if settings.sequence.length < 2:
         raise SimgenError(f"{what} reads rows at different times, but sequence.length=1 renders still frames where "
                           "nothing moves: set sequence.length=2 or more, or sensor.rolling_shutter_ms=0")
     step_ms = 1000.0 / fps
     if readout_ms > step_ms * (1 + 1e-9):
         raise SimgenError(f"{what} is longer than one step at sensor.rolling_shutter_fps={fps:g} ({step_ms:.6g} ms): "
                           "a frame must be read out before the next begins; lower the readout or the fps")
+    rig = settings.camera.rig
     if rig != "mono":
         raise SimgenError(f"{what} renders one camera's rows at their own times; camera.rig={rig} is not supported "
                           "with it: use camera.rig=mono")
-    refused = [k for k in labels if k in REFUSED_LABELS]
+    refused = [k for k in settings.output.labels if k in REFUSED_LABELS]
     if refused:
         raise SimgenError(f"{what}: output.labels={refused} come from the frame's scene at one time, not from its "
                           "rows' times, so they would not hold for a rolling shutter: drop them")
-    refused = [f for f in formats if f in REFUSED_FORMATS]
+    refused = [f for f in settings.output.formats if f in REFUSED_FORMATS]
     if refused:
         raise SimgenError(f"{what}: output.formats={refused} pair a frame with one pose, keypoints, tracks or a "
                           "stereo pair, which no single time of a rolling-shutter frame makes: drop them")
-    if flow_formats:
-        raise SimgenError(f"{what}: sequence.formats={list(flow_formats)} are flow files, and a rolling-shutter run "
-                          "writes no flow: set sequence.formats=[]")
-    if motion_blur > 0:
-        raise SimgenError(f"{what}: effects.motion_blur_probability={motion_blur:g} blurs along the flow, which a "
+    if settings.sequence.formats:
+        raise SimgenError(f"{what}: sequence.formats={list(settings.sequence.formats)} are flow files, and a "
+                          "rolling-shutter run writes no flow: set sequence.formats=[]")
+    blur = settings.effects.motion_blur_probability
+    if blur > 0:
+        raise SimgenError(f"{what}: effects.motion_blur_probability={blur:g} blurs along the flow, which a "
                           "rolling-shutter run does not make: set it to 0")
+    o = settings.objects
+    bending = [f"objects.cloth={o.cloth:g}"] if o.cloth > 0 else []
+    bending += [f"objects.joint_motion={o.joint_motion}"] if o.joint_motion > 0 else []
+    if o.people[1] > 0 and [m for m in settings.people.motion if m != "still"]:
+        bending.append(f"people.motion={list(settings.people.motion)}")
+    if bending:
+        raise SimgenError(f"{what} moves rigid parts between steps; {', '.join(bending)} makes parts that bend, "
+                          "whose in-between shapes simgen does not define: turn them off or set sensor.rolling_shutter_ms=0")
 
 
 # ----------------------------------------------------------------- the scene between steps

@@ -115,6 +115,33 @@ def test_exact_ranges_and_lambertian_intensity_without_noise():
     np.testing.assert_allclose(cloud["intensity"], 0.3, rtol=1e-5)
 
 
+def test_each_column_s_normal_is_read_in_its_own_scanner_pose():
+    """A scanner that turns during its turn (a pose per column): a surface facing each beam, given in the
+    world, is head-on in every column's own frame."""
+    from scipy.spatial.transform import Rotation
+
+    dirs = beam_directions(VLP16, 1200)
+    C = dirs.shape[1]
+    poses = np.repeat(np.eye(4)[None], C, axis=0)
+    poses[:, :3, :3] = Rotation.from_rotvec(np.linspace(0, 0.4, C)[:, None] * [0.2, 0.5, 0.8]).as_matrix()
+    normal_world = -np.einsum("cij,rcj->rci", poses[:, :3, :3], dirs)
+    ret = Returns(np.full(dirs.shape[:2], 4.0), np.ones(dirs.shape[:2], np.int32), normal_world,
+                  np.full(dirs.shape, 0.7))
+    cloud, _ = point_cloud(ret, VLP16, 1200, poses, {1: 1}, rng=None)
+    np.testing.assert_allclose(cloud["intensity"], 0.7, rtol=1e-6)
+    cloud, _ = point_cloud(ret, VLP16, 1200, np.eye(4), {1: 1}, rng=None)  # read in one pose: not head-on
+    assert cloud["intensity"].min() < 0.65
+
+
+def test_sectors_cover_the_turn():
+    from simgen.pipeline.lidar import sector_columns
+
+    for columns, count in ((1808, 6), (904, 1), (10, 10), (5, 8)):
+        spans = sector_columns(columns, count)
+        assert spans[0][0] == 0 and spans[-1][1] == columns and len(spans) == min(count, columns)
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(spans, spans[1:]))
+
+
 def test_range_noise_has_the_data_sheet_s_spread_and_its_draws_are_kept():
     ret = synthetic_returns(rpm=300, distance=2.0, albedo=0.8)
     cloud, report = point_cloud(ret, VLP16, 300, np.eye(4), {1: 1}, rng=np.random.default_rng(3))
@@ -366,7 +393,9 @@ def test_validate_knows_the_scan_s_files(lidar_run, tmp_path):
     (["sensor.lidar=velodyne_vlp16", "sensor.lidar_offset=[0,0]"], "sensor.lidar_offset=[0.0, 0.0] must be 3 numbers"),
     (["sensor.lidar=velodyne_vlp16", "render.device=cuda"], "OptiX only, not with render.device=cuda"),
     (["sensor.lidar=velodyne_vlp16", "sensor.lidar_grazing=0"], "sensor.lidar_grazing=0"),
-], ids=["unknown-scanner", "rpm-below-the-device-s", "offset-not-3d", "cuda-runs-no-osl", "grazing-zero"])
+    (["sensor.lidar=velodyne_vlp16", "sensor.lidar_sectors=8"], "sensor.lidar_sectors=8 skews a turn"),
+], ids=["unknown-scanner", "rpm-below-the-device-s", "offset-not-3d", "cuda-runs-no-osl", "grazing-zero",
+        "sectors-without-a-sequence"])
 def test_bad_lidar_settings_are_refused_in_one_line(args, expected, tmp_path, monkeypatch, capfd):
     from test_bad_inputs import TINY, _check, q, run_in_process
 
@@ -416,3 +445,64 @@ def frame_noise_again(tmp_path) -> np.ndarray:
     set_settings(s, sensor__lidar="velodyne_vlp16", sensor__lidar_rpm=1200.0)
     run(validate(s))
     return Dataset(tmp_path / "again").frame(0).lidar["noise"]
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_a_moving_scanner_s_turn_is_skewed_sector_by_sector(tmp_path):
+    """sensor.lidar_sectors=6 in a sequence whose camera moves: each sector of a turn is cast from the
+    scanner's pose at its middle column's time, step k's turn running from step k's pose to step k+1's
+    (its position there checked linearly here); each point's range and id are a ray cast from that pose."""
+    from conftest import set_settings, tiny_settings
+    from groundtruth import load_world_meshes
+    from simgen.compose.settings import validate
+    from simgen.io.dataset.reader import Dataset
+    from simgen.pipeline import run
+
+    s = tiny_settings(tmp_path / "skew", frames=2, width=64, height=48, samples=1)
+    set_settings(s, sensor__lidar="velodyne_vlp16", sensor__lidar_noise=False, sensor__lidar_rpm=1200.0,
+                 sensor__lidar_grazing=90.0, sensor__lidar_sectors=6, sequence__length=2)
+    run(validate(s))
+    ds = Dataset(tmp_path / "skew")
+    metas = [ds.frame(i).meta for i in range(2)]
+    starts = [np.array(m["sensor"]["lidar"]["scanner_to_world"]) for m in metas]
+    assert np.linalg.norm(starts[1][:3, 3] - starts[0][:3, 3]) > 1e-3, "the camera must move for this test"
+    for m in metas[1:]:  # the objects stand still: each sector's scene differs by the scanner's pose only
+        assert [o["mesh_to_world"] for o in m["objects"]] == [o["mesh_to_world"] for o in metas[0]["objects"]]
+    dirs, az = sheet_directions(1200)
+    columns, period = len(az), 60.0 / 1200
+    checked = 0
+    for index, meta in enumerate(metas):
+        lidar = meta["sensor"]["lidar"]
+        sectors = lidar["sectors"]
+        assert len(sectors) == 6 and sectors[0]["columns"][0] == 0 and sectors[-1]["columns"][1] == columns
+        assert all(a["columns"][1] == b["columns"][0] for a, b in zip(sectors, sectors[1:]))
+        meshes = load_world_meshes(tmp_path / "skew", meta)
+        cloud = ds.frame(index).lidar
+        col = np.rint(cloud["azimuth"] / lidar["azimuth_step"]).astype(int)
+        for sector in sectors:
+            first, end = sector["columns"]
+            share = (first + end - 1) / 2 / columns
+            assert abs(sector["time"] - share * period) < 1e-12
+            velocity = starts[1][:3, 3] - starts[0][:3, 3]  # per step; the last step's turn goes on past it
+            pose = np.array(sector["scanner_to_world"])
+            np.testing.assert_allclose(pose[:3, 3], starts[index][:3, 3] + share * velocity, atol=1e-9)
+            world = dirs[:, first:end].reshape(-1, 3) @ pose[:3, :3].T
+            best, ids = np.full(len(world), np.inf), np.zeros(len(world), int)
+            for iid, mesh in meshes:
+                with np.errstate(invalid="ignore"):
+                    t, _ = intersect(pose[:3, 3], world, mesh.triangles)
+                closer = t < best
+                best[closer], ids[closer] = t[closer], iid
+            best, ids = best.reshape(16, end - first), ids.reshape(16, end - first)
+            mine = (col >= first) & (col < end)
+            ring, c = cloud["ring"][mine].astype(int), col[mine] - first
+            same = cloud["instance"][mine] == ids[ring, c]
+            hit = np.isfinite(best) & (best <= 100.0)
+            assert mine.sum() == hit.sum()  # every beam of the sector the ray cast sees returns (none: the sky)
+            if mine.any():
+                assert same.mean() > 0.99
+                want = best[ring, c]
+                assert (np.abs(cloud["range"][mine][same] - want[same]) / want[same]).max() <= 1e-5
+                checked += int(same.sum())
+    assert checked > 2000

@@ -240,10 +240,11 @@ class BlenderBackend:
         exr = self.tmpdir / f"passes-{self._renders:06d}.exr"
         return render.render_exr(self.scene, exr, seed, self.scratch_need, self._log)
 
-    def render_scan(self, scanner, rpm: float, scanner_to_world: np.ndarray, seed: int = 0):
+    def render_scan(self, scanner, rpm: float, scanner_to_world: np.ndarray, seed: int = 0,
+                    sector: tuple[int, int] | None = None):
         """sensor.lidar: render one turn of ``scanner`` (:class:`simgen.sensors.lidar.Scanner`) at
-        ``rpm`` from ``scanner_to_world`` in the built scene (:mod:`simgen.blender.lidar_camera`);
-        reading it back (the returned ``load()``) needs no bpy."""
+        ``rpm`` from ``scanner_to_world`` in the built scene (:mod:`simgen.blender.lidar_camera`), or its
+        columns ``sector`` (``[first, end)``) only; reading it back (the returned ``load()``) needs no bpy."""
         from simgen.blender import lidar_camera
 
         if self.device not in lens_camera.DEVICES:
@@ -253,7 +254,7 @@ class BlenderBackend:
         self._renders += 1
         exr = self.tmpdir / f"scan-{self._renders:06d}.exr"
         return lidar_camera.render_scan(self.scene, scanner, rpm, scanner_to_world, exr, seed,
-                                        self.settings.exact_labels, self.scratch_need, self._log)
+                                        self.settings.exact_labels, self.scratch_need, self._log, sector)
 
     def render_bare(self, seed: int = 0) -> float:
         """Render Combined only, write nothing, read nothing back; return seconds taken.

@@ -64,10 +64,12 @@ def lidar_camera(scene: bpy.types.Scene) -> bpy.types.Object:
 
 
 def render_scan(scene: bpy.types.Scene, scanner: Scanner, rpm: float, scanner_to_world: np.ndarray, exr: Path,
-                seed: int, exact_labels: bool, scratch_need: int, blender_log: BlenderLog) -> ScanFiles:
+                seed: int, exact_labels: bool, scratch_need: int, blender_log: BlenderLog,
+                sector: tuple[int, int] | None = None) -> ScanFiles:
     """Render one turn of ``scanner`` at ``rpm`` from ``scanner_to_world`` (4x4, the scanner's
-    axes: x forward, y left, z up) into ``exr``; the scene's camera, resolution and sampling are
-    restored afterwards."""
+    axes: x forward, y left, z up) into ``exr``, or only the columns ``sector`` (``[first, end)``: a
+    part of the turn; Blender's render border, cropped); the scene's camera, resolution, sampling and
+    border are restored afterwards."""
     ob = lidar_camera(scene)
     columns, rings = scanner.columns(rpm), len(scanner.elevations)
     off = FIRST_SAMPLE_OFFSET * scene.cycles.filter_width if exact_labels else 0.0
@@ -80,13 +82,19 @@ def render_scan(scene: bpy.types.Scene, scanner: Scanner, rpm: float, scanner_to
     camera_to_world[:3, :3] = camera_to_world[:3, :3] @ SCANNER_TO_CAMERA.T  # the OpenCV camera of the shader
     ob.matrix_world = Matrix((camera_to_world @ BLENDER_TO_OPENCV).tolist())
     r, c, vl = scene.render, scene.cycles, scene.view_layers[0]
-    saved = (scene.camera, r.resolution_x, r.resolution_y, c.samples, c.use_denoising, c.use_adaptive_sampling)
+    saved = (scene.camera, r.resolution_x, r.resolution_y, c.samples, c.use_denoising, c.use_adaptive_sampling,
+             r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y)
     vl.use_pass_diffuse_color = True  # stays on: toggling passes would have Cycles sync its kept scene anew
     scene.camera, r.resolution_x, r.resolution_y = ob, columns, rings
     c.samples, c.use_denoising, c.use_adaptive_sampling = 1, False, False
+    if sector is not None:  # Blender makes whole pixels of the border's float32 fractions: a quarter
+        first, end = sector  # column's margin lands either way on the sector's own columns
+        r.use_border, r.use_crop_to_border = True, True
+        r.border_min_x, r.border_max_x = (first + 0.25) / columns, min(1.0, (end + 0.25) / columns)
+        r.border_min_y, r.border_max_y = 0.0, 1.0
     try:
         render.render_exr(scene, exr, seed, scratch_need, blender_log)
     finally:
-        (scene.camera, r.resolution_x, r.resolution_y, c.samples, c.use_denoising,
-         c.use_adaptive_sampling) = saved
-    return ScanFiles(exr)
+        (scene.camera, r.resolution_x, r.resolution_y, c.samples, c.use_denoising, c.use_adaptive_sampling,
+         r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y) = saved
+    return ScanFiles(exr, sector)

@@ -103,6 +103,12 @@ class SensorConfig:
     lidar_offset: list[float] = setting([0.0, 0.0, 0.0], ge=-100.0, le=100.0)
     """LiDAR: the scanner's place from the camera's centre, metres along its own axes (forward, left,
     up); its axes are the camera's (forward = the optical axis)."""
+    lidar_sectors: int = setting(1, ge=1, le=3600)
+    """LiDAR in a sequence: render each turn in this many sectors of azimuth, each from the scene at its
+    middle column's time (step k's turn runs from step k to step k + 1, poses interpolated between them),
+    so that a moving scanner or object is skewed as a spinning scanner sees it; each point is in the
+    scanner's frame at its sector's time (the meta's sensor.lidar.sectors). 1: the turn sees its step's
+    scene (no skew). One more render a sector."""
     lidar_grazing: float = setting(85.0, gt=0.0, le=90.0)
     """LiDAR: beams meeting a surface more than this many degrees from its normal return nothing (no
     published figure: a setting; 90 keeps them all)."""

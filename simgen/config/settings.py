@@ -105,6 +105,10 @@ def check_settings(s: Settings) -> Settings:
     if s.sensor.lidar and s.render.device in ("cuda", "hip", "oneapi", "metal"):
         raise SimgenError(f"sensor.lidar renders through an OSL camera shader, which Cycles runs on the CPU and with "
                           f"OptiX only, not with render.device={s.render.device}: use render.device=optix or cpu")
+    if s.sensor.lidar and s.sensor.lidar_sectors > 1 and (q.length < 2 or int(getattr(s.scene, "views", 1)) > 1):
+        raise SimgenError(f"sensor.lidar_sectors={s.sensor.lidar_sectors} skews a turn by the motion from one step "
+                          "of a sequence to the next: set sequence.length=2 or more (and scene.views=1), or "
+                          "sensor.lidar_sectors=1")
     if s.sensor.lidar and getattr(s.sensor, "rolling_shutter_ms", 0.0) > 0:
         raise SimgenError("sensor.lidar scans each frame at once, and sensor.rolling_shutter_ms renders a frame row "
                           "by row: use one of them (set sensor.rolling_shutter_ms=0 or drop sensor.lidar)")

@@ -154,6 +154,8 @@ class FrameLoop:
         self.shards: RangeWatch | None = None
         """Builds the streaming formats' shards of a range once its frames are all on disk."""
         self._built: tuple | None = None  # (renderer, Scene.stage_key) of what the renderer holds
+        self.steps: list[Scene] = []
+        """The steps of the sequence being rendered (sensor.lidar_sectors: a turn from one step to the next)."""
         self._times = threading.local()  # per thread: {stage: seconds} not yet given to a frame
         self._models = threading.Lock()  # frames on several workers may share a model
         self.events = EventRenders(self) if settings.sensor.events else None
@@ -398,6 +400,7 @@ class FrameLoop:
                     release_freed_memory()
                     unreleased = 0
                 window = SequenceWindow(self.settings, sequence, steps, scenes)
+                self.steps = scenes
                 unreleased += len(window.needed)
                 self.note_shortfall(window.base, steps, scenes)
                 for k in window.needed:

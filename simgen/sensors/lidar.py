@@ -173,8 +173,9 @@ class Returns:
 def point_cloud(returns: Returns, s: Scanner, rpm: float, to_world: np.ndarray, category_of: dict[int, int],
                 rng: np.random.Generator | None, grazing: float = 85.0, min_reflectivity: float = 0.1,
                 ) -> tuple[dict[str, np.ndarray], dict]:
-    """The points scanner ``s`` (at ``rpm``, pose ``to_world``: scanner to world) returns from
-    ``returns``, and what was drawn and dropped. ``rng``: the generator of the range noise and the
+    """The points scanner ``s`` (at ``rpm``, pose ``to_world``: scanner to world, (4, 4), or (C, 4, 4)
+    one per column where the scanner moves during the turn) returns from ``returns``, and what was
+    drawn and dropped. ``rng``: the generator of the range noise and the
     weak returns' draws; None: exact ranges and no drawn drop-out (the beyond-range and grazing
     ones stay: they are the device's geometry). ``category_of``: instance id -> COCO category.
 
@@ -189,7 +190,8 @@ def point_cloud(returns: Returns, s: Scanner, rpm: float, to_world: np.ndarray, 
     hit = np.isfinite(r) & (idx > 0)
     in_range = hit & (r <= s.max_range)
     n_world = np.asarray(returns.normal, np.float64)
-    n_scan = n_world @ np.asarray(to_world, float)[:3, :3]  # world -> scanner: R^T n
+    rot = np.broadcast_to(np.asarray(to_world, float)[..., :3, :3], (C, 3, 3))
+    n_scan = np.einsum("rck,ckj->rcj", n_world, rot)  # world -> scanner: R^T n, each column's R
     length = np.linalg.norm(n_scan, axis=-1)
     cos = np.abs(np.einsum("rck,rck->rc", dirs, n_scan)) / np.where(length > 0, length, 1.0)
     cos = np.where(length > 0, np.minimum(cos, 1.0), 0.0)

@@ -93,13 +93,34 @@ class ScanFiles:
     reads it (no Blender needed: it may run on a worker thread) and deletes it."""
 
     exr: Path
+    columns: tuple[int, int] | None = None
+    """The columns ``[first, end)`` of the turn the render holds (a sector); None: all of them."""
 
     def load(self) -> Returns:
         parts = _channels(self.exr)
         self.exr.unlink()
+        width = next(iter(parts.values())).shape[1]
+        if self.columns is not None and width != self.columns[1] - self.columns[0]:
+            raise ValueError(f"{self.exr.name}: a sector of columns {self.columns} rendered {width} columns")
         index = np.rint(parts["Object Index.X"]).astype(np.int32)
         distance = parts["Depth.Z"].astype(np.float64)  # through a custom camera: each ray's length
         distance[(distance > BACKGROUND_DEPTH) | (index == 0)] = np.inf
         normal = np.stack([parts[f"{NORMAL_AOV}.{c}"] for c in "RGB"], axis=-1).astype(np.float64)
         albedo = np.stack([parts[f"{ALBEDO_PASS}.{c}"] for c in "RGB"], axis=-1).astype(np.float64)
         return Returns(distance=distance, index=index, normal=normal, albedo=albedo)
+
+
+def stack_sectors(sectors: list[Returns]) -> Returns:
+    """One turn's returns from its sectors' (each a run of columns, in order)."""
+    return Returns(*(np.concatenate([getattr(r, f) for r in sectors], axis=1)
+                     for f in ("distance", "index", "normal", "albedo")))
+
+
+@dataclass(frozen=True)
+class SectorFiles:
+    """A turn rendered sector by sector (:class:`ScanFiles` each): loaded, their returns side by side."""
+
+    sectors: tuple
+
+    def load(self) -> Returns:
+        return stack_sectors([s.load() for s in self.sectors])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -506,3 +507,36 @@ def test_a_moving_scanner_s_turn_is_skewed_sector_by_sector(tmp_path):
                 assert (np.abs(cloud["range"][mine][same] - want[same]) / want[same]).max() <= 1e-5
                 checked += int(same.sum())
     assert checked > 2000
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_merging_different_runs_carries_the_scans_with_the_new_category_ids(tmp_path):
+    """simgen merge of two runs whose categories differ: each scan comes along under its new frame index,
+    its points' semantic ids rewritten as the semantic maps are (each the category of its instance)."""
+    from conftest import set_settings, simgen_cli, tiny_settings
+    from simgen.compose.settings import validate
+    from simgen.io.dataset.reader import Dataset
+    from simgen.pipeline import run
+
+    meshes = Path(__file__).resolve().parents[1] / "assets" / "meshes"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root, frames, extra in ((a, 1, {}), (b, 1, {"objects__catalog": None, "objects__dirs": {
+            "widget": str(meshes / "box"), "ball": str(meshes / "ball")}})):
+        s = tiny_settings(root, frames=frames, width=64, height=48, samples=1)
+        set_settings(s, sensor__lidar="velodyne_vlp16", sensor__lidar_rpm=1200.0, **extra)
+        run(validate(s))
+    done = simgen_cli("merge", str(tmp_path / "m"), str(a), str(b), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    merged = Dataset(tmp_path / "m")
+    changed = 0
+    for index, source in ((0, a), (1, b)):
+        frame, original = merged.frame(index), Dataset(source).frame(0)
+        cloud, before = frame.lidar, original.lidar
+        categories = {o["instance_id"]: o["category_id"] for o in frame.meta["objects"]}
+        assert [categories[i] for i in cloud["instance"].tolist()] == cloud["semantic"].tolist()
+        assert all(np.array_equal(cloud[k], before[k]) for k in FIELDS if k != "semantic")
+        assert (tmp_path / "m" / "lidar" / f"{index:06d}.bin").read_bytes() == \
+            (source / "lidar" / "000000.bin").read_bytes()
+        changed += int((cloud["semantic"] != before["semantic"]).sum())
+    assert changed > 0  # b's widget took a new id

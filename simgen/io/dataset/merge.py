@@ -36,7 +36,7 @@ import numpy as np
 from simgen.errors import SimgenError
 from simgen.safe_paths import regular_file
 from simgen.io.dataset.layout import DatasetWriter, config_fingerprint, frame_name, frames_on_disk
-from simgen.io.files import read_json, read_png, write_json, write_png
+from simgen.io.files import atomic_write_bytes, read_json, read_png, write_json, write_png
 from simgen.io.formats.exporters import EXPORTERS, Exporter, resolve as resolve_formats
 from simgen.io.names import DATASET_JSON, LOGS_DIR, META_DIR
 from simgen.labels import annotation_id, coco_image
@@ -275,6 +275,13 @@ def _merge_frame_files(s: Source, i: int, n: int, out: Path, files: dict[int, li
         if lut is not None and rel.parts[0] == "semantic":
             target.parent.mkdir(parents=True, exist_ok=True)
             write_png(target, lut[read_png(s.root / rel)])  # a regular file: _frame_files checked it
+        elif lut is not None and rel.parts[0] == "lidar" and suffix == ".ply":  # sensor.lidar: points' semantic ids
+            from simgen.io.formats.lidar import encode_ply, read_ply
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cloud = read_ply(s.root / rel)
+            cloud["semantic"] = lut[cloud["semantic"]].astype(cloud["semantic"].dtype)
+            atomic_write_bytes(target, encode_ply(cloud))
         else:
             _link(s.root / rel, target)
 

@@ -101,6 +101,20 @@ def test_the_scene_between_steps_moves_every_pose_and_keeps_the_rest(two_steps):
     assert np.allclose(late.objects[0].mesh_to_world, pose(0.6, t=(3, 0, 5)))
 
 
+def test_a_stereo_rig_moves_as_one_between_steps(two_steps):
+    from simgen.optics.camera import stereo_offset
+
+    a, b = (dataclasses.replace(x, right=dataclasses.replace(x.camera, world_to_camera=stereo_offset(
+        x.camera.world_to_camera, 0.1))) for x in two_steps)
+    for t in (0.3, 0.7, 1.4):
+        mid = rs.scene_at([a, b], t)
+        assert np.allclose(mid.right.world_to_camera, stereo_offset(mid.camera.world_to_camera, 0.1))
+    wider = dataclasses.replace(b, right=dataclasses.replace(b.camera, world_to_camera=stereo_offset(
+        b.camera.world_to_camera, 0.2)))
+    with pytest.raises(SimgenError, match="camera rig changes"):
+        rs.scene_at([a, wider], 0.5)
+
+
 def test_a_part_that_changes_more_than_its_pose_is_refused_in_one_line(two_steps):
     a, b = two_steps
     bent = dataclasses.replace(b, objects=[dataclasses.replace(b.objects[0], category_id=2), b.objects[1]])
@@ -150,7 +164,6 @@ def test_the_record_states_the_convention_and_each_band_s_time():
 @pytest.mark.parametrize("args, expected", [
     (["sensor.rolling_shutter_ms=30"], "sequence.length=1"),
     (["sensor.rolling_shutter_ms=40", "sequence.length=2"], "sensor.rolling_shutter_fps=30"),
-    (["sensor.rolling_shutter_ms=30", "sequence.length=2", "camera.rig=stereo"], "camera.rig=stereo"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "output.labels=[tracks]"], "output.labels=['tracks']"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "effects.motion_blur_probability=0.5"],
      "effects.motion_blur_probability"),
@@ -277,5 +290,61 @@ def test_every_one_row_band_is_that_row_of_the_whole_frame(width, height):
             assert band["index"].shape == (1, width), r
             assert np.array_equal(band["index"], full["index"][r:r + 1]), r
             assert np.array_equal(band["depth"], full["depth"][r:r + 1]), r
+    finally:
+        backend.close()
+
+
+@pytest.fixture(scope="module")
+def rolled_pair(tmp_path_factory):
+    """A flying-objects stereo sequence of two steps at 64x48, one band a row, as ``rolled``."""
+    from simgen.compose.settings import default_scene, validate
+    from simgen.pipeline import run
+
+    root = tmp_path_factory.mktemp("rolling_pair") / "out"
+    s = tiny_settings(root, frames=2, width=64, height=48, samples=1)
+    s.scene = default_scene("flying")
+    s.sequence.length, s.camera.rig = 2, "stereo"
+    s.render.denoise, s.render.auto_exposure = False, False
+    s.sensor.rolling_shutter_ms = READOUT_MS
+    run(validate(s))
+    return root, s
+
+
+@pytest.mark.slow
+def test_a_stereo_pair_reads_its_rows_in_step_and_its_stereo_labels_hold(rolled_pair):
+    """Each sampled row of the right image, the disparity and the occlusion mask equals that row of the
+    pair rendered whole at the row's time: the pair is rectified, so a left pixel's match lies on the
+    same row of the right image, read at the same time."""
+    from simgen.blender import BlenderBackend
+    from simgen.io.dataset.layout import read_frame
+    from simgen.labels import make_labels
+    from simgen.labels.stereo import disparity, occluded
+    from simgen.pipeline import catalog_for, load_recipe
+    from simgen.pipeline.frames import make_sequence_scenes
+    from simgen.pipeline.loop import RIGHT_SEED
+    from simgen.pipeline.rolling import RIGHT_SEED as ROLLING_RIGHT_SEED
+    from simgen.sampling.random import render_seed
+
+    assert ROLLING_RIGHT_SEED == RIGHT_SEED
+    root, s = rolled_pair
+    scenes = make_sequence_scenes(load_recipe("flying"), s, catalog_for(s), 0)
+    backend = BlenderBackend(s.render)
+    try:
+        for index in range(2):
+            frame = read_frame(root, index)
+            record = frame["meta"]["sensor"]["rolling_shutter"]
+            seed = render_seed(s.seed, index)
+            for band in [record["bands"][r] for r in (0, 21, 47)]:
+                r = band["rows"][0]
+                sc = rs.scene_at(scenes, band["step"])
+                left = _whole_frame(backend, sc, seed)
+                backend.view(sc.right)
+                raw = backend.render_passes(seed=seed ^ RIGHT_SEED)
+                left.right = make_labels(raw, {o.instance_id: o.category_id for o in sc.objects},
+                                         sc.right.world_to_camera, sc.right.K)
+                assert np.abs(frame["right"][r].astype(int) - left.right.rgb[r]).max() <= 1
+                d = disparity(left.depth, sc.camera.K, sc.params["stereo"]["baseline"])
+                assert np.allclose(frame["disparity"][r], d[r], rtol=1e-6)
+                assert np.array_equal(frame["occluded"][r], occluded(left, sc.camera, sc.right)[r])
     finally:
         backend.close()

@@ -124,7 +124,7 @@ class SensorConfig:
     (top row first; a step lasts 1 / sensor.rolling_shutter_fps seconds) and every label of that row is
     the scene's at that time (docs/how-to/sensors.md). E.g. 31.98, an iPhone 4's 1280x720 video at 30 Hz
     (Ringaby and Forssen, "Efficient Video Rectification and Stabilisation for Cell-Phones", IJCV 96,
-    2011). Sequences only (sequence.length > 1, camera.rig=mono); no flow is written."""
+    2011). Sequences only (sequence.length > 1; one camera, or a stereo pair read in step); no flow is written."""
     rolling_shutter_fps: float = setting(30.0, gt=0.0, le=100_000.0)
     """Rolling shutter: steps of a sequence a second (the camera's frame rate), which turns
     sensor.rolling_shutter_ms into steps; the readout must fit in one step (readout <= 1000 / fps ms)."""

@@ -20,6 +20,9 @@ from simgen.sensors import rolling_shutter as rs
 
 log = logging.getLogger("simgen.pipeline")
 
+RIGHT_SEED = 0x52494748
+"""simgen.pipeline.loop.RIGHT_SEED (a stereo pair's right view's seed), which this module cannot import."""
+
 
 def row_timing(settings: Settings) -> rs.RowTiming | None:
     """The run's row timing (None: a global shutter); says once that its bands are not denoised."""
@@ -53,9 +56,25 @@ class BandedFrame:
         return passes
 
 
-def render_rolling(loop: Any, index: int, scenes: Sequence[Scene], step: int) -> BandedFrame:
+@dataclass
+class BandedPair:
+    """A stereo pair's banded frames (camera.rig=stereo: the two cameras' rows read in step), loaded as
+    :class:`simgen.pipeline.loop.StereoFrame` loads a pair: the left view's passes with the right view's
+    as ``passes["right"]``, exposed as the left's."""
+
+    left: BandedFrame
+    right: BandedFrame
+
+    def load(self, total_stops: float | None = None) -> Passes:
+        passes = self.left.load(total_stops)
+        passes["right"] = self.right.load(passes["image"]["total_stops"])
+        return passes
+
+
+def render_rolling(loop: Any, index: int, scenes: Sequence[Scene], step: int) -> BandedFrame | BandedPair:
     """Frame ``index`` (step ``step`` of the sequence ``scenes``) band by band: each band's scene
-    built (stage ``build``) and its rows rendered (stage ``render``) with the frame's seed. ``loop``: the
+    built (stage ``build``) and its rows rendered (stage ``render``) with the frame's seed; a stereo rig's
+    right camera renders the same rows at the same time (with the right view's seed). ``loop``: the
     :class:`simgen.pipeline.loop.FrameLoop` (its settings, rolling, backend, stage, build, forget_built)."""
     render_band = getattr(loop.backend, "render_band_to_files", None)
     if render_band is None:
@@ -65,15 +84,22 @@ def render_rolling(loop: Any, index: int, scenes: Sequence[Scene], step: int) ->
     seed = render_seed(loop.settings.seed, index)
     band_scenes = rs.band_scenes(scenes, step, rows)
     move = getattr(loop.backend, "move", None)
-    files = []
+    files, right = [], []
     for b, (band, scene) in enumerate(zip(rows.bands, band_scenes)):
         if b == 0 or move is None:
             loop.stage("build", loop.build, scene)
         else:  # the same parts, moved: Cycles keeps its scene
             loop.stage("build", move, scene)
         files.append(loop.stage("render", render_band, seed, band))
+        if scene.right is not None:
+            loop.backend.view(scene.right)
+            right.append(loop.stage("render", render_band, seed ^ RIGHT_SEED, band))
     loop.forget_built()  # the renderer holds the last band's poses
-    return BandedFrame(files, rows, [s.camera.world_to_camera for s in band_scenes], scenes[step].camera.world_to_camera)
+    left = BandedFrame(files, rows, [s.camera.world_to_camera for s in band_scenes], scenes[step].camera.world_to_camera)
+    if not right:
+        return left
+    return BandedPair(left, BandedFrame(right, rows, [s.right.world_to_camera for s in band_scenes],
+                                        scenes[step].right.world_to_camera))
 
 
 def note_rolling(meta: dict, rows: rs.RowTiming, step: int, settings: Settings) -> None:

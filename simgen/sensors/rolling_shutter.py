@@ -14,7 +14,9 @@ row's time (:meth:`RowTiming.band_times`) and cropped to its rows; the bands' pa
 boxes) holds for the time the meta states for its row. With one band a row (``rolling_shutter_bands`` 0)
 that time is the row's own; with fewer a row's time is off by at most half a band's readout
 (:attr:`RowTiming.max_error`). Labels made from a frame's poses rather than its pixels (flow, tracks,
-keypoints, amodal masks, a stereo pair's) are refused (:data:`REFUSED_LABELS`).
+keypoints, amodal masks) are refused (:data:`REFUSED_LABELS`). A stereo pair (camera.rig=stereo) is read
+as two rolling shutters in step, row r of both cameras at the same time: the pair is rectified, so a left
+pixel's match lies on the same row of the right image and the disparity and occlusion labels hold too.
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from simgen.scene.data import Scene
 
 KEY = "rolling_shutter"
 """The frame meta's ``sensor`` key of this sensor's record (:func:`record`)."""
-REFUSED_LABELS = ("visibility", "amodal", "keypoints", "tracks", "right", "disparity", "occluded")
+REFUSED_LABELS = ("visibility", "amodal", "keypoints", "tracks")
 """output.labels kinds a rolling-shutter run refuses: made from the frame's scene at one time (its poses,
-a second camera, the sequence's flow), not from the stacked rows, so no row's time would hold for them."""
-REFUSED_FORMATS = ("bop", "nerfstudio", "yolo_pose", "tracks", "tapvid", "kitti_stereo", "middlebury")
+the sequence's flow), not from the stacked rows, so no row's time would hold for them."""
+REFUSED_FORMATS = ("bop", "nerfstudio", "yolo_pose", "tracks", "tapvid")
 """output.formats a rolling-shutter run refuses: they pair each frame with one pose of its objects or camera
-(BOP's object poses, nerfstudio's camera), with keypoints, point tracks or a stereo pair, which no single time
-of a rolling-shutter frame makes."""
+(BOP's object poses, nerfstudio's camera), with keypoints or point tracks, which no single time of a
+rolling-shutter frame makes."""
 
 
 @dataclass(frozen=True)
@@ -100,17 +102,17 @@ def check(settings: Any) -> None:
         raise SimgenError(f"{what} is longer than one step at sensor.rolling_shutter_fps={fps:g} ({step_ms:.6g} ms): "
                           "a frame must be read out before the next begins; lower the readout or the fps")
     rig = settings.camera.rig
-    if rig != "mono":
-        raise SimgenError(f"{what} renders one camera's rows at their own times; camera.rig={rig} is not supported "
-                          "with it: use camera.rig=mono")
+    if rig not in ("mono", "stereo"):
+        raise SimgenError(f"{what} reads a moving camera's rows (one, or a stereo pair in step); camera.rig={rig} "
+                          "is not supported with it: use camera.rig=mono or stereo")
     refused = [k for k in settings.output.labels if k in REFUSED_LABELS]
     if refused:
         raise SimgenError(f"{what}: output.labels={refused} come from the frame's scene at one time, not from its "
                           "rows' times, so they would not hold for a rolling shutter: drop them")
     refused = [f for f in settings.output.formats if f in REFUSED_FORMATS]
     if refused:
-        raise SimgenError(f"{what}: output.formats={refused} pair a frame with one pose, keypoints, tracks or a "
-                          "stereo pair, which no single time of a rolling-shutter frame makes: drop them")
+        raise SimgenError(f"{what}: output.formats={refused} pair a frame with one pose, keypoints or tracks, "
+                          "which no single time of a rolling-shutter frame makes: drop them")
     if settings.sequence.formats:
         raise SimgenError(f"{what}: sequence.formats={list(settings.sequence.formats)} are flow files, and a "
                           "rolling-shutter run writes no flow: set sequence.formats=[]")
@@ -187,12 +189,20 @@ def scene_at(scenes: Sequence[Scene], time: float, checked: bool = False) -> Sce
     if not checked:
         check_steps(a, b, k)
     c2w = interpolate_pose(_w2c(a.camera.world_to_camera), _w2c(b.camera.world_to_camera), s)
+    right = None
+    if a.right is not None:  # the rig moves as one: the right camera keeps its place beside the left
+        right = dataclasses.replace(a.right, world_to_camera=_w2c(c2w @ _rig(a)))
     objects = [dataclasses.replace(x, mesh_to_world=interpolate_pose(x.mesh_to_world, y.mesh_to_world, s))
                for x, y in zip(a.objects, b.objects)]
     lights = [dataclasses.replace(x, light_to_world=interpolate_pose(x.light_to_world, y.light_to_world, s))
               for x, y in zip(a.lights, b.lights)]
-    return dataclasses.replace(a, objects=objects, lights=lights,
+    return dataclasses.replace(a, objects=objects, lights=lights, right=right,
                                camera=dataclasses.replace(a.camera, world_to_camera=_w2c(c2w)))
+
+
+def _rig(scene: Scene) -> np.ndarray:
+    """The right camera's pose in the left camera's frame (camera to camera, OpenCV axes)."""
+    return np.asarray(scene.camera.world_to_camera, np.float64) @ _w2c(np.asarray(scene.right.world_to_camera, np.float64))
 
 
 def check_steps(a: Scene, b: Scene, k: int) -> None:
@@ -209,9 +219,11 @@ def check_steps(a: Scene, b: Scene, k: int) -> None:
         if not _same_but(x, y, "light_to_world"):
             raise SimgenError(f"sensor.rolling_shutter_ms: a light changes more than its pose between steps {k} and "
                               f"{k + 1}; set sensor.rolling_shutter_ms=0")
-    if pickle.dumps(a.world, protocol=5) != pickle.dumps(b.world, protocol=5) or a.right is not None:
+    rig_changes = (a.right is None) != (b.right is None) or (
+        a.right is not None and not (_same_but(a.right, b.right, "world_to_camera") and np.allclose(_rig(a), _rig(b), atol=1e-9)))
+    if pickle.dumps(a.world, protocol=5) != pickle.dumps(b.world, protocol=5) or rig_changes:
         raise SimgenError(f"sensor.rolling_shutter_ms: the world or the camera rig changes between steps {k} and "
-                          f"{k + 1}; use one world and camera.rig=mono, or set sensor.rolling_shutter_ms=0")
+                          f"{k + 1}; use one world and one rig, or set sensor.rolling_shutter_ms=0")
 
 
 def band_scenes(scenes: Sequence[Scene], step: int, rows: RowTiming) -> list[Scene]:

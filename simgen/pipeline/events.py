@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from simgen.io.exr import RenderedFiles, read_linear
 from simgen.sampling.random import render_seed, stream_rng
 from simgen.sensors.events import EVENT_DTYPE, EventModel, draw_thresholds, events_between, log_intensity, substep_scene
 
@@ -54,10 +55,24 @@ class EventRenders:
         self.renders = 0
         """Renders made for events so far (for the cost per frame)."""
 
-    def _log_at(self, scene, seed: int, exposure: float) -> np.ndarray:
+    def _log_at(self, scene, seed: int, exposure: float, move=None) -> np.ndarray:
+        """The log intensity of ``scene`` rendered; ``move``: the renderer's ``move``, to put the built
+        scene's parts where ``scene`` has them instead of building it (the loop then forgets what it
+        built)."""
         loop = self.loop
-        loop.build(scene)
-        linear = loop.backend.render_to_files(seed=seed).load(exposure)["linear"]
+        if move is None:
+            loop.build(scene)
+        else:
+            move(scene)
+            loop.forget_built()
+        files = loop.backend.render_to_files(seed=seed)
+        if isinstance(files, RenderedFiles) and files.rgb_from is None:  # Blender's: the Combined pass alone
+            try:
+                linear = read_linear(files.exr, exposure)
+            finally:
+                files.exr.unlink(missing_ok=True)
+        else:
+            linear = files.load(exposure)["linear"]
         self.renders += 1
         return log_intensity(linear, self.model.log_eps)
 
@@ -84,13 +99,19 @@ class EventRenders:
         exposure = float(scenes[0].camera.exposure)
         before = self.renders
         times = (k + np.arange(self.substeps + 1) / self.substeps) * self.frame_time
+        # the step's scene is built (its frame just rendered): the sub-steps move its parts where the
+        # renderer can (Cycles keeps its scene) and only a light's power changing needs a build
+        move = getattr(self.loop.backend, "move", None)
+        if [light.power for light in scenes[k].lights] != [light.power for light in scenes[k + 1].lights]:
+            move = None
         logs = []
         for j in range(self.substeps):
             if j == 0 and self._end is not None and self._end[:2] == (sequence, k):
                 logs.append(self._end[2])
             else:
-                logs.append(self._log_at(substep_scene(scenes[k], scenes[k + 1], j / self.substeps), seed, exposure))
-        end = self._log_at(substep_scene(scenes[k + 1], scenes[k + 1], 0.0), seed, exposure)
+                logs.append(self._log_at(substep_scene(scenes[k], scenes[k + 1], j / self.substeps), seed, exposure,
+                                         move if j else None))
+        end = self._log_at(substep_scene(scenes[k + 1], scenes[k + 1], 0.0), seed, exposure, move)
         logs.append(end)
         self._end = (sequence, k + 1, end)
         events, counts = events_between(np.stack(logs), times, pos, neg, self.model,

@@ -355,6 +355,11 @@ def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(l
         assert len(ply["x"]) == hit.sum() and lidar["dropped"]["beyond_range"] == (~hit).sum()
         categories = {o["instance_id"]: o["category_id"] for o in meta["objects"]}
         assert [categories[i] for i in ply["instance"].tolist()] == ply["semantic"].tolist()
+        # the world fields: where the ray cast's beam ends in the world
+        dirs, _ = sheet_directions(1200)
+        end = to_world[:3, 3] + (dirs[ring, col] @ to_world[:3, :3].T) * want[:, None]
+        world = np.stack([ply[k] for k in ("world_x", "world_y", "world_z")], -1)
+        assert world.dtype == np.float64 and (np.linalg.norm(world - end, axis=-1)[same] <= 1e-5 * want[same]).all()
         # KITTI's .bin, read as its devkit describes it, holds the PLY's x, y, z, intensity
         points = kitti_read(lidar_run / "lidar" / f"{index:06d}.bin")
         np.testing.assert_array_equal(points, np.stack([ply[k] for k in ("x", "y", "z", "intensity")], -1))
@@ -505,6 +510,10 @@ def test_a_moving_scanner_s_turn_is_skewed_sector_by_sector(tmp_path):
                 assert same.mean() > 0.99
                 want = best[ring, c]
                 assert (np.abs(cloud["range"][mine][same] - want[same]) / want[same]).max() <= 1e-5
+                # the world fields undo the skew: each point where its sector's beam ends in the world
+                ends = pose[:3, 3] + world.reshape(16, end - first, 3)[ring, c] * want[:, None]
+                got = np.stack([cloud[k][mine] for k in ("world_x", "world_y", "world_z")], -1)
+                assert (np.linalg.norm(got - ends, axis=-1)[same] <= 1e-5 * want[same]).all()
                 checked += int(same.sum())
     assert checked > 2000
 

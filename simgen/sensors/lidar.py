@@ -42,14 +42,17 @@ SCANNER_TO_CAMERA = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0
 """Rotation from the scanner's axes (x forward, y left, z up) to an OpenCV camera's (x right,
 y down, z forward): a scanner on the camera's pose looks where the camera looks."""
 
-FIELDS = ("x", "y", "z", "range", "intensity", "instance", "semantic", "ring", "time", "azimuth", "noise")
+FIELDS = ("x", "y", "z", "range", "intensity", "instance", "semantic", "ring", "time", "azimuth", "noise",
+          "world_x", "world_y", "world_z")
 """The fields of a point cloud (:func:`point_cloud`), in the PLY's order."""
 
 FIELD_TYPES = {"x": np.float32, "y": np.float32, "z": np.float32, "range": np.float32, "intensity": np.float32,
                "instance": np.uint16, "semantic": np.uint16, "ring": np.uint8, "time": np.float64,
-               "azimuth": np.float32, "noise": np.float32}
+               "azimuth": np.float32, "noise": np.float32, "world_x": np.float64, "world_y": np.float64,
+               "world_z": np.float64}
 """Each field's dtype: coordinates, range and noise metres (float32), time seconds after the
-start of the turn (float64), azimuth degrees."""
+start of the turn (float64), azimuth degrees; world_x, world_y, world_z: the point in the world
+(float64 metres; the scanner's pose at the point's column applied: a skewed turn's points undone)."""
 
 NOISE_STREAM = 0x4C494441
 """Mixed into a frame's seed sequence for the LiDAR's draws (a stream of its own)."""
@@ -216,6 +219,8 @@ def point_cloud(returns: Returns, s: Scanner, rpm: float, to_world: np.ndarray, 
     ring, col = np.nonzero(kept)
     rng_m = r[kept] + noise[kept]
     xyz = dirs[kept] * rng_m[:, None]
+    poses = np.broadcast_to(np.asarray(to_world, float), (C, 4, 4))[col]
+    world = np.einsum("nij,nj->ni", poses[:, :3, :3], xyz) + poses[:, :3, 3]
     lut = np.zeros(int(max([0, *category_of, *idx[kept]])) + 1, np.int64)
     for iid, cat in category_of.items():
         lut[int(iid)] = int(cat)
@@ -223,7 +228,8 @@ def point_cloud(returns: Returns, s: Scanner, rpm: float, to_world: np.ndarray, 
     cloud = {
         "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2], "range": rng_m, "intensity": intensity[kept],
         "instance": idx[kept], "semantic": lut[idx[kept]], "ring": ring, "time": beam_times(s, rpm)[col],
-        "azimuth": az[col], "noise": noise[kept],
+        "azimuth": az[col], "noise": noise[kept], "world_x": world[:, 0], "world_y": world[:, 1],
+        "world_z": world[:, 2],
     }
     return {k: np.asarray(cloud[k]).astype(FIELD_TYPES[k]) for k in FIELDS}, report
 

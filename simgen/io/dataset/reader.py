@@ -158,8 +158,9 @@ class Frame:
     @property
     def lidar(self) -> dict[str, np.ndarray] | None:
         """sensor.lidar: the frame's scan, ``lidar/NNNNNN.ply`` read by field (x, y, z in the scanner's
-        frame, range, intensity, instance, semantic, ring, time, azimuth, noise; docs/how-to/sensors.md),
-        None for a frame without one; the scanner's pose and the draws are the meta's ``sensor.lidar``."""
+        frame, range, intensity, instance, semantic, ring, time, azimuth, noise, and world_x, world_y,
+        world_z; docs/how-to/sensors.md), None for a frame without one; the scanner's pose and the
+        draws are the meta's ``sensor.lidar``."""
         from simgen.io.formats.lidar import read_ply
 
         if "lidar" not in (self.meta.get("sensor") or {}):

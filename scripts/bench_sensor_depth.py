@@ -1,6 +1,7 @@
 """Cost of the depth cameras' models per frame (issue 78): the time-of-flight model
 (sensor.depth=azure_kinect_nfov) alone on a frame's exact depth, normals and reflectance at a few sizes,
-and a whole run's seconds per frame with it against a plain run (Cycles, same scene and settings).
+and a whole run's seconds per frame with it and with the active stereo camera (sensor.depth=realsense_d435:
+two more renders and StereoSGBM) against a plain run (Cycles, same scene and settings).
 
     python scripts/bench_sensor_depth.py                   # model at 160x120, 320x240, 640x576; runs at 160x120
     python scripts/bench_sensor_depth.py --size 320x240 --frames 4
@@ -12,6 +13,7 @@ and a whole run's seconds per frame with it against a plain run (Cycles, same sc
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,17 +49,19 @@ def model_ms(width: int, height: int, repeats: int = 5) -> float:
 
 
 def run_seconds(out: Path, size: str, frames: int, extra: list[str]) -> float:
-    """Seconds per frame of a run (the first frame, Blender's start, left out: frames + 1 are made)."""
+    """Seconds per frame of a run of ``frames`` frames, as its log states them (the frame loop's own time:
+    Blender's start left out)."""
     w, h = size.split("x")
     cmd = [SIMGEN, f"render.width={w}", f"render.height={h}", "render.samples=4", "seed=3", f"output.dir={out}",
-           "output.formats=[]", *extra]
-    subprocess.run([*cmd, "frames=1"], check=True, capture_output=True, cwd=out.parent)
-    t0 = time.monotonic()
-    subprocess.run([*cmd, f"frames={frames + 1}"], check=True, capture_output=True, cwd=out.parent)
-    return (time.monotonic() - t0) / frames
+           "output.formats=[]", f"frames={frames}", f"hydra.run.dir={out.parent / 'hydra'}", *extra]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=out.parent)
+    found = re.findall(r"\(([0-9.]+) s/frame\)", done.stdout + done.stderr)
+    if not found:
+        raise SystemExit(f"no 's/frame' in the run's log: {(done.stdout + done.stderr)[-500:]}")
+    return float(found[-1])
 
 
-def bench(size: str = "160x120", frames: int = 3, model_only: bool = False) -> None:
+def bench(size: str = "160x120", frames: int = 4, model_only: bool = False) -> None:
     for w, h in ((160, 120), (320, 240), (640, 576)):
         print(f"time of flight model at {w}x{h}: {model_ms(w, h):7.1f} ms per frame")
     if model_only:
@@ -65,14 +69,17 @@ def bench(size: str = "160x120", frames: int = 3, model_only: bool = False) -> N
     with tempfile.TemporaryDirectory(prefix="bench-sensor-depth-") as tmp:
         plain = run_seconds(Path(tmp) / "plain", size, frames, [])
         tof = run_seconds(Path(tmp) / "tof", size, frames, ["sensor.depth=azure_kinect_nfov"])
-    print(f"a run at {size}, 4 samples: plain {plain:.2f} s per frame, with sensor.depth=azure_kinect_nfov "
-          f"{tof:.2f} s per frame ({100 * (tof / plain - 1):+.0f} %)")
+        d435 = run_seconds(Path(tmp) / "d435", size, frames, ["sensor.depth=realsense_d435",
+                                                               "camera.focal_length=[18.97,18.97]"])
+    print(f"a run at {size}, 4 samples: plain {plain:.2f} s per frame; with sensor.depth=azure_kinect_nfov "
+          f"{tof:.2f} s ({100 * (tof / plain - 1):+.0f} %); with sensor.depth=realsense_d435 {d435:.2f} s "
+          f"({100 * (d435 / plain - 1):+.0f} %: the infrared pair's two renders and the matching)")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="160x120", help="the runs' render size, WxH")
-    p.add_argument("--frames", type=int, default=3, help="frames timed per run (after one more)")
+    p.add_argument("--frames", type=int, default=4, help="frames of each run")
     p.add_argument("--model-only", action="store_true", help="time the model alone, no runs")
     a = p.parse_args()
     bench(a.size, a.frames, a.model_only)

@@ -231,6 +231,10 @@ def test_the_frame_loop_writes_the_sensor_depth_beside_the_exact_one(tmp_path, m
     (["sensor.depth=azure_kinect_nfov", "sensor.depth_range=[3.0,1.0]"], "sensor.depth_range=[3.0, 1.0]"),
     (["sensor.depth=azure_kinect_nfov", "sensor.depth_systematic=2"], "sensor.depth_systematic=2"),
     (["sensor.depth=azure_kinect_nfov", "sensor.depth_axial=[1.5,0.3]"], "sensor.depth_axial=[1.5, 0.3]: give the four coefficients"),
+    (["output.labels=[sensor_depth]"], "output.labels=['sensor_depth'] are a depth camera's: set sensor.depth"),
+    (["sensor.depth=azure_kinect_nfov", "output.labels=[ir_left]"], "output.labels=['ir_left'] are a depth camera's"),
+    (["sensor.depth=realsense_d435", "sensor.depth_sgbm_block=4"], "sensor.depth_sgbm_block=4: StereoSGBM's block is odd"),
+    (["sensor.depth=realsense_d435", "camera.calibration=/nonexistent.yaml"], "sensor.depth=realsense_d435 renders a rectified pinhole pair"),
 ])
 def test_bad_sensor_depth_settings_end_in_one_line(args, expected, tmp_path, monkeypatch, capfd):
     """Each bad setting ends in one line naming the key and the fix, before Blender is reached."""
@@ -269,3 +273,182 @@ def test_a_rendered_frame_s_sensor_depth_follows_its_exact_depth_and_normals(tmp
     assert not valid[np.isinf(exact)].any()
     outline = tof.discontinuities(exact, 0.05)
     assert outline.sum() > 20 and not valid[outline].any()
+
+
+# ---- active stereo (sensor.depth=realsense_d435) ---------------------------------------------------------------
+
+def test_sgbm_matches_a_shifted_dot_pattern_at_each_disparity():
+    """A random dot image and its copy shifted by d pixels (what the right camera sees of a plane at
+    fx * baseline / d): StereoSGBM with simgen's parameters finds d (median within 1/16 px) on at least 95 % of
+    the pixels it can search (right of its disparity range), and depth is fx * baseline / d."""
+    from simgen.sensors import active_stereo as a
+
+    rng = np.random.default_rng(0)
+    h, w = 120, 160
+    dev = a.DEVICES["realsense_d435"]
+    fx = a.device_focal(dev, w)
+    params = a.sgbm_params(fx, dev.baseline, 0.2, 5)
+    assert params["numDisparities"] == 32 and params["P1"] == 200 and params["P2"] == 800
+    base = (rng.random((h, w + 64)) < 0.2).astype(float)
+    for d in (2, 5, 11, 20):
+        left, right = base[:, 32:32 + w], base[:, 32 + d:32 + d + w]  # right(u - d) = left(u)
+        L = a.ir_image(left, 200, 2.0, rng)
+        R = a.ir_image(right, 200, 2.0, rng)
+        z, disp = a.match(L, R, fx, dev.baseline, params)
+        inner = np.zeros((h, w), bool)
+        inner[3:-3, params["numDisparities"] + 3:-3] = True
+        found = inner & (disp > 0)
+        assert found.sum() >= 0.95 * inner.sum(), (d, found.sum() / inner.sum())
+        assert abs(np.median(disp[found]) - d) <= 1 / 16, (d, np.median(disp[found]))
+        assert np.allclose(z[found], fx * dev.baseline / disp[found])
+    assert np.all(z[disp == 0] == 0)
+
+
+def test_the_d435_figures_and_its_field_of_view():
+    from simgen.sensors import active_stereo as a
+
+    dev = a.DEVICES["realsense_d435"]
+    assert (dev.baseline, dev.hfov_deg, dev.vfov_deg, dev.size) == (0.050, 87.0, 58.0, (1280, 720))
+    fx = a.device_focal(dev, 160)
+    assert math.degrees(2 * math.atan(80 / fx)) == pytest.approx(87.0)
+    assert 18 / math.tan(math.radians(43.5)) == pytest.approx(18.97, abs=0.005)  # the docs' camera.focal_length
+
+
+def ir_backend(width: int, height: int):
+    """A Blender backend whose scene holds grey quads added by the returned ``quad(z, x0, x1, y0, y1)`` (world =
+    the left camera's OpenCV axes), and the D435's left and right cameras at this size."""
+    import bpy
+
+    from simgen.blender import BlenderBackend
+    from simgen.blender.materials import add_normal_aov
+    from simgen.config import RenderConfig
+    from simgen.pipeline.active_stereo import ir_cameras
+    from simgen.scene.data import Camera
+    from simgen.sensors import active_stereo as a
+
+    b = BlenderBackend(RenderConfig(width=width, height=height, samples=4, device="cpu", denoise=False))
+
+    def quad(z, x0, x1, y0, y1, index=1):
+        data = bpy.data.meshes.new(f"q{index}")
+        data.from_pydata([(x0, y0, z), (x1, y0, z), (x1, y1, z), (x0, y1, z)], [], [(0, 1, 2, 3)])
+        m = bpy.data.materials.new(f"q{index}")
+        m.node_tree.nodes.get("Principled BSDF").inputs["Base Color"].default_value = (0.5, 0.5, 0.5, 1.0)
+        add_normal_aov(m.node_tree)
+        data.materials.append(m)
+        ob = bpy.data.objects.new(f"q{index}", data)
+        ob.pass_index = index
+        b.scene.collection.objects.link(ob)
+        return ob
+
+    dev = a.DEVICES["realsense_d435"]
+    fx = a.device_focal(dev, width)
+    K = np.array([[fx, 0, width / 2 - 0.5], [0, fx, height / 2 - 0.5], [0, 0, 1]])
+    cam = Camera(width=width, height=height, K=K, world_to_camera=np.eye(4), clip_start=0.01, clip_end=100)
+    left, right = ir_cameras(types_scene(cam), dev)
+    return b, quad, left, right, dev, fx
+
+
+def types_scene(cam):
+    import types
+
+    return types.SimpleNamespace(camera=cam)
+
+
+def match_pair(b, left, right, dev, fx, seed=1):
+    from simgen.pipeline.active_stereo import projector_pose
+    from simgen.sensors import active_stereo as a
+
+    ir = b.render_ir(left, right, projector_pose(left.camera_to_world, dev.baseline), 3.0 / fx, seed=seed).load()
+    gain = a.exposure_gain(ir[0])
+    rng = np.random.default_rng(seed)
+    L, R = (a.ir_image(ir[v], gain, 2.0, rng) for v in (0, 1))
+    params = a.sgbm_params(fx, dev.baseline, 0.2, 5)
+    z, disp = a.match(L, R, fx, dev.baseline, params)
+    return z, disp, params, ir
+
+
+@pytest.mark.slow
+def test_active_stereo_on_a_plane_per_distance():
+    """A grey plane facing the D435 at 0.5, 1, 2 and 3 m (160x120, 87 degrees): the projector's dots rendered
+    by Cycles in both infrared views, matched by StereoSGBM: on the pixels SGBM searches, holes stay under 2 %
+    and the median disparity is the exact fx * baseline / Z within 0.2 px (per distance: the figures in the
+    message)."""
+    import bpy
+
+    b, quad, left, right, dev, fx = ir_backend(160, 120)
+    try:
+        figures = []
+        for Z in (0.5, 1.0, 2.0, 3.0):
+            ob = quad(Z, -10, 10, -10, 10)
+            z, disp, params, ir = match_pair(b, left, right, dev, fx)
+            bpy.data.objects.remove(ob)
+            assert ir.shape == (2, 120, 160) and ir[0].max() > 0 and ir[1].max() > 0
+            inner = np.zeros(z.shape, bool)
+            inner[:, params["numDisparities"]:] = True
+            ok = inner & (z > 0)
+            holes = 1 - ok.sum() / inner.sum()
+            err = float(np.median(z[ok]) - Z)
+            figures.append((Z, round(holes, 4), round(err, 4), round(float(np.median(disp[ok]) - fx * dev.baseline / Z), 3)))
+        assert all(h < 0.02 and abs(dd) < 0.2 for _, h, _, dd in figures), figures
+    finally:
+        b.close()
+
+
+@pytest.mark.slow
+def test_holes_where_the_right_camera_does_not_see_the_pattern():
+    """A plate at 0.6 m before a plane at 1.5 m (320x240): the plane's pixels whose point the right camera
+    cannot see (the plate is in the way: an analytic band, 8 px wide, left of the plate's left edge) are holes
+    (over 60 %, and over 80 % of the band's core 3 px from its edges; the rest take a neighbour's depth:
+    SGBM's edge fattening and its paths' smoothing), while the plane's pixels both cameras see and the
+    projector lights, 4 px from any edge, are matched (over 95 %), and so is the plate, at its depth."""
+    b, quad, left, right, dev, fx = ir_backend(320, 240)
+    try:
+        zb, zf, x0, x1, y0, y1 = 1.5, 0.6, -0.1, 0.1, -0.15, 0.15
+        quad(zb, -10, 10, -10, 10, 1)
+        quad(zf, x0, x1, y0, y1, 2)
+        z, disp, params, _ = match_pair(b, left, right, dev, fx)
+    finally:
+        b.close()
+    h, w = z.shape
+    u, v = np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float))
+    X, Y = (u - left.K[0, 2]) / fx * zb, (v - left.K[1, 2]) / fx * zb  # the plane's point at each left pixel
+    on_plate = ((u - left.K[0, 2]) / fx * zf >= x0) & ((u - left.K[0, 2]) / fx * zf <= x1) & \
+        ((v - left.K[1, 2]) / fx * zf >= y0) & ((v - left.K[1, 2]) / fx * zf <= y1)
+
+    def hidden_from(cx: float) -> np.ndarray:
+        """The plane's points whose segment to a centre at (cx, 0, 0) crosses the plate."""
+        xs, ys = cx + (X - cx) * zf / zb, Y * zf / zb
+        return (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1) & ~on_plate
+
+    occluded = hidden_from(dev.baseline)
+    shadow = hidden_from(dev.baseline / 2)
+    searched = u >= params["numDisparities"]
+    assert occluded.sum() > 200
+    import cv2
+
+    band = z[occluded & searched]
+    # SGBM's blocks (5 px) fatten the edges either side of the band, and its paths carry the plane's
+    # disparity into it here and there: 70 % of the band, 87 % of its core 3 px from its edges, are holes
+    core = cv2.erode(occluded.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert (band == 0).mean() > 0.6 and core.sum() > 50 and (z[core & searched] == 0).mean() > 0.8, \
+        ((band == 0).mean(), (z[core & searched] == 0).mean())
+    near = cv2.dilate((occluded | shadow | on_plate).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    clear = searched & ~near
+    clear[:4], clear[-4:], clear[:, -4:] = False, False, False
+    assert (z[clear] > 0).mean() > 0.95
+    plate = cv2.erode(on_plate.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert (z[plate] > 0).mean() > 0.95 and abs(np.median(z[plate & (z > 0)]) - zf) < 0.02
+
+
+def test_active_stereo_needs_blender_s_renderer(tmp_path, monkeypatch):
+    """With a renderer that renders no infrared pair (the fake one), one line says so."""
+    from conftest import set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.errors import SimgenError
+    from simgen.pipeline import run
+
+    s = set_settings(tiny_settings(tmp_path / "out", frames=1, width=64, height=48, samples=1),
+                     sensor__depth="realsense_d435")
+    with pytest.raises(SimgenError, match=r"sensor.depth=realsense_d435 renders an infrared pair, which needs "
+                                          r"simgen's Blender renderer"):
+        run(s, make_renderer=FakeRenderer)

@@ -256,6 +256,17 @@ class BlenderBackend:
         return lidar_camera.render_scan(self.scene, scanner, rpm, scanner_to_world, exr, seed,
                                         self.settings.exact_labels, self.scratch_need, self._log, sector)
 
+    def render_ir(self, left: Camera, right: Camera, projector_to_world: np.ndarray, dot_pitch: float, seed: int = 0):
+        """sensor.depth's active stereo: the built scene lit by a dot projector at ``projector_to_world`` alone,
+        rendered through ``left`` and ``right`` (:mod:`simgen.blender.projector`); reading it back (the
+        returned ``load()``) needs no bpy. The scene's camera looks through ``left`` afterwards."""
+        from simgen.blender import projector
+
+        self._renders += 1
+        exrs = (self.tmpdir / f"ir-left-{self._renders:06d}.exr", self.tmpdir / f"ir-right-{self._renders:06d}.exr")
+        return projector.render_pair(self.scene, self._lamps, lambda: self.view(left), lambda: self.view(right),
+                                     projector_to_world, dot_pitch, exrs, seed, self.scratch_need, self._log)
+
     def render_bare(self, seed: int = 0) -> float:
         """Render Combined only, write nothing, read nothing back; return seconds taken.
 

@@ -14,10 +14,14 @@ LIDARS = ("velodyne_vlp16", "velodyne_hdl32e")
 """sensor.lidar's choices: the scanners of simgen.sensors.lidar.SCANNERS."""
 
 
-DEPTH_SENSORS = ("azure_kinect_nfov",)
+DEPTH_SENSORS = ("azure_kinect_nfov", "realsense_d435")
 """sensor.depth's choices (simgen.sensors): the depth cameras simgen models."""
+ACTIVE_STEREO = ("realsense_d435",)
+"""Those of DEPTH_SENSORS that are active stereo cameras (simgen.sensors.active_stereo)."""
 DEPTH_LABELS = ("sensor_depth",)
 """The label kinds a depth camera (sensor.depth) writes on every frame."""
+IR_LABELS = ("ir_left", "ir_right")
+"""The label kinds an active stereo camera writes besides (its infrared pair)."""
 
 
 def sensor_labels(sensor) -> list[str]:
@@ -26,17 +30,28 @@ def sensor_labels(sensor) -> list[str]:
     get = (lambda k: sensor.get(k)) if isinstance(sensor, dict) else (lambda k: getattr(sensor, k, None))
     out: list[str] = []
     if sensor is not None and get("depth"):
-        out += DEPTH_LABELS
+        out += [*(IR_LABELS if get("depth") in ACTIVE_STEREO else ()), *DEPTH_LABELS]
     if sensor is not None and get("events"):
         out.append("events")
     return out
 
 
-def check_depth(cfg) -> None:
-    """One-line SimgenError unless the depth camera's settings (sensor.depth...) are well formed."""
+def check_depth(cfg, camera=None, labels=()) -> None:
+    """One-line SimgenError unless the depth camera's settings (sensor.depth...) are well formed (and, given
+    the ``camera`` settings and output.labels ``labels``, fit them)."""
+    brought = sensor_labels(cfg)
+    if wanted := [k for k in labels if k in (*DEPTH_LABELS, *IR_LABELS) and k not in brought]:
+        raise SimgenError(f"output.labels={wanted} are a depth camera's: set sensor.depth (realsense_d435 writes "
+                          "ir_left, ir_right and sensor_depth; azure_kinect_nfov sensor_depth) instead")
+    if cfg.depth in ACTIVE_STEREO and camera is not None and camera.calibration is not None:
+        raise SimgenError(f"sensor.depth={cfg.depth} renders a rectified pinhole pair; camera.calibration bends "
+                          "the rays through a lens: drop one of them")
     if len(cfg.depth_axial) != 4:
         raise SimgenError(f"sensor.depth_axial={list(cfg.depth_axial)}: give the four coefficients a0, a1, a2, a3 "
                           "(mm) of the axial noise's std, e.g. sensor.depth_axial=[1.5,-0.5,0.3,0.1]")
+    if cfg.depth_sgbm_block % 2 == 0:
+        raise SimgenError(f"sensor.depth_sgbm_block={cfg.depth_sgbm_block}: StereoSGBM's block is odd; e.g. "
+                          "sensor.depth_sgbm_block=5")
     if len(cfg.depth_lateral) != 2:
         raise SimgenError(f"sensor.depth_lateral={list(cfg.depth_lateral)}: give the two coefficients l0, l1 "
                           "(device pixels) of the lateral noise's std, e.g. sensor.depth_lateral=[0.8,0.035]")
@@ -49,13 +64,26 @@ class SensorConfig:
 
     # --- depth cameras (sensor.depth...: active stereo, time of flight) ---
     depth: Optional[str] = setting(None, choices=DEPTH_SENSORS, example="azure_kinect_nfov")
-    """A depth camera's depth beside the exact one (docs/how-to/sensors.md): azure_kinect_nfov, the time of
-    flight camera of an Azure Kinect DK in its NFOV unbinned mode (simgen.sensors.tof): lateral and axial
-    noise by distance and incidence, its systematic error, whole millimetres, and invalid pixels (0) where
-    the return is weak (dark, far or grazing surfaces), outside its operating range and at depth edges,
-    written to DIR/sensor_depth/NNNNNN.npy (float32 metres, 0 = invalid), its draws in the frame meta's
-    sensor.depth. The run keeps render.width x render.height and the camera's K (device pixels scale by the
-    ratio of focal lengths). null: none."""
+    """A depth camera's depth beside the exact one (docs/how-to/sensors.md), written to
+    DIR/sensor_depth/NNNNNN.npy (float32 metres, 0 = invalid), its draws in the frame meta's sensor.depth.
+    azure_kinect_nfov: the time of flight camera of an Azure Kinect DK in its NFOV unbinned mode
+    (simgen.sensors.tof): lateral and axial noise by distance and incidence, its systematic error, whole
+    millimetres, and invalid pixels where the return is weak (dark, far or grazing surfaces), outside its
+    operating range and at depth edges; the run keeps render.width x render.height and the camera's K
+    (device pixels scale by the ratio of focal lengths). realsense_d435: an Intel RealSense D435's active
+    stereo (simgen.sensors.active_stereo): its dot projector's infrared pair rendered by Cycles at its 50 mm
+    baseline (DIR/ir_left/, DIR/ir_right/: 8-bit PNG), the left one the frame's camera, matched by OpenCV's
+    StereoSGBM. null: none."""
+    depth_dot_pitch: float = setting(3.0, ge=1.0, le=100.0)
+    """Active stereo: the projector's dot pattern's spacing near the image centre, in pixels of the run's
+    image (Intel does not publish the pattern: a pseudo-random dot in each cell of a grid this far apart)."""
+    depth_ir_noise: float = setting(2.0, ge=0.0, le=50.0)
+    """Active stereo: std of the infrared images' read noise, grey levels of 255."""
+    depth_stereo_min: float = setting(0.2, gt=0.0)
+    """Active stereo: the nearest depth (m) StereoSGBM searches for: its disparities run from 0 to fx x baseline
+    / this (rounded up to 16s); nearer surfaces get no depth."""
+    depth_sgbm_block: int = setting(5, ge=1, le=21)
+    """Active stereo: StereoSGBM's (odd) block size in pixels; P1 = 8 block^2, P2 = 32 block^2."""
     depth_axial: list[float] = setting([1.5, -0.5, 0.3, 0.1], ge=-1000.0, le=1000.0)
     """Time of flight: a0, a1, a2, a3 of the axial noise's std in mm, a0 + a1 z + a2 z^2 + a3 z^1.5
     theta^2 / (pi/2 - theta)^2 (z: depth in m, theta: incidence); the Kinect v2 time-of-flight figures of

@@ -81,7 +81,7 @@ def check_settings(s: Settings) -> Settings:
     if c.rig != "stereo" and (wanted := [k for k in s.output.labels if k in STEREO_LABELS]):
         raise SimgenError(f"output.labels={wanted} are a stereo pair's: set camera.rig=stereo (which writes them "
                           "on every frame) or drop them")
-    check_depth(s.sensor)
+    check_depth(s.sensor, s.camera, s.output.labels)
     q = s.sequence
     if q.length > 1 and q.gap >= q.length:
         raise SimgenError(f"sequence.gap={q.gap} leaves no frame pair in a sequence of {q.length} steps; "

@@ -31,7 +31,7 @@ from simgen.labels.kinds import LABEL_KINDS
 from simgen.labels.stereo import DISPARITY, OCCLUDED, RIGHT
 from simgen.labels.tracks import TRACKS
 from simgen.sensors.event_kind import EVENTS
-from simgen.sensors.depth import SENSOR_DEPTH
+from simgen.sensors.depth import IR_LEFT, IR_RIGHT, SENSOR_DEPTH
 
 LABEL_KINDS.register(PARTS)
 LABEL_KINDS.register(VISIBILITY)
@@ -46,6 +46,8 @@ LABEL_KINDS.register(LIGHTS)
 LABEL_KINDS.register(TRACKS)
 LABEL_KINDS.register(EVENTS)
 LABEL_KINDS.register(SENSOR_DEPTH)
+LABEL_KINDS.register(IR_LEFT)
+LABEL_KINDS.register(IR_RIGHT)
 
 __all__ = [
     "FrameLabels",

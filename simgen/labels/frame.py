@@ -72,6 +72,9 @@ class FrameLabels:
     """sensor.lidar: the frame's LiDAR points and what its meta records of them
     (simgen.pipeline.lidar.Scan), written beside the frame's files by the frame loop (not a label
     kind: a point cloud is no image); None otherwise."""
+    ir: Any = None
+    """sensor.depth's active stereo: (2, H, W) float32 linear grey of the left and right infrared views lit by
+    its projector alone (simgen.pipeline.active_stereo); the ir_left, ir_right and sensor_depth kinds' source."""
 
     def __getitem__(self, name: str) -> Any:
         """The value of label kind ``name``: a core array or an optional kind's value."""

@@ -24,6 +24,7 @@ from simgen.io.formats.exporters import Exporter
 from simgen.io.formats.shards import RangeWatch
 from simgen.labels import FrameLabels, make_labels
 from simgen.labels.kinds import LabelKind
+from simgen.pipeline.active_stereo import ir_frame
 from simgen.pipeline.concurrency import FramePool, Job, StopRequest, worker_count
 from simgen.pipeline.events import EventRenders, FrameEvents
 from simgen.pipeline.finish import library_info
@@ -237,6 +238,7 @@ class FrameLoop:
         if scene is not None and scene.right is not None:
             self.backend.view(scene.right)
             files = StereoFrame(files, self.backend.render_to_files(seed=seed ^ RIGHT_SEED))
+        files = ir_frame(self, scene, files, seed)  # sensor.depth's active stereo: its infrared pair
         return scan_frame(self, index, scene, files, seed)  # sensor.lidar: the scanner's turn too
 
     def read(self, files: RenderedFrame) -> Passes:
@@ -251,6 +253,7 @@ class FrameLoop:
         if scene.right is not None:
             labels.right = make_labels(raw["right"], category_of, scene.right.world_to_camera, scene.right.K,
                                        part_of=part_of, body_lut=body_lut)
+        labels.ir = raw.get("ir")  # sensor.depth's active stereo (simgen.pipeline.active_stereo)
         return labels
 
     def frame_output(self, index: int, scenes: list[Scene], labels: dict[int, FrameLabels]) -> FrameOutput:

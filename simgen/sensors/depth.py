@@ -15,7 +15,7 @@ import numpy as np
 from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.labels.preview import depth_preview
 from simgen.optics.lens import cached_pixel_rays
-from simgen.sensors import tof
+from simgen.sensors import active_stereo, tof
 
 
 def frame_rng(seed: int, key: int, stream: int, part: int) -> np.random.Generator:
@@ -55,7 +55,41 @@ def time_of_flight(labels: Any, context: FrameContext) -> np.ndarray:
     return depth
 
 
-MODELS = {tof.DEVICE: time_of_flight}
+def ir_pair(labels: Any, context: FrameContext) -> tuple[np.ndarray, np.ndarray, float]:
+    """The 8-bit infrared pair of an active stereo frame (:func:`simgen.sensors.active_stereo.ir_image`) from its
+    rendered light (``labels.ir``) and the exposure gain: a pure function of the frame, so each kind that
+    needs them makes the same images."""
+    if labels.ir is None:
+        raise ValueError("sensor.depth's active stereo needs the frame's infrared renders (FrameLabels.ir): "
+                         "the renderer made none")
+    cfg, seed = context.settings.sensor, context.settings.seed
+    gain = active_stereo.exposure_gain(labels.ir[0])
+    return (*(active_stereo.ir_image(labels.ir[v], gain, cfg.depth_ir_noise,
+                                     frame_rng(seed, context.index, active_stereo.IR_STREAM, v)) for v in (0, 1)), gain)
+
+
+def stereo_depth(labels: Any, context: FrameContext) -> np.ndarray:
+    """sensor.depth=realsense_d435: the infrared pair matched by StereoSGBM (simgen.sensors.active_stereo);
+    what it did goes in ``context.sensor["depth"]``."""
+    cfg = context.settings.sensor
+    device = active_stereo.DEVICES[cfg.depth]
+    left, right, gain = ir_pair(labels, context)
+    fx = float(context.scene.camera.K[0, 0])
+    params = active_stereo.sgbm_params(fx, device.baseline, cfg.depth_stereo_min, cfg.depth_sgbm_block)
+    depth, _ = active_stereo.match(left, right, fx, device.baseline, params)
+    hit = np.isfinite(labels.depth)
+    w = context.scene.camera.width
+    context.sensor["depth"] = {
+        "device": device.name, "baseline": device.baseline, "fx": fx,
+        "hfov_deg": float(np.degrees(2 * np.arctan(w / 2 / fx))), "ir_gain": float(gain),
+        "ir_noise": float(cfg.depth_ir_noise), "dot_pitch_px": float(cfg.depth_dot_pitch),
+        "sgbm": {k: (int(v) if k != "mode" else "SGBM") for k, v in params.items()},
+        "holes": int((hit & (depth == 0)).sum()), "surface_pixels": int(hit.sum()),
+    }
+    return depth
+
+
+MODELS = {tof.DEVICE: time_of_flight, **{name: stereo_depth for name in active_stereo.DEVICES}}
 """sensor.depth's models by name."""
 
 
@@ -74,3 +108,26 @@ SENSOR_DEPTH = LabelKind(
     "holes), metres, 0 = invalid; beside the exact depth", "float32", 0, "sensor_depth", ".npy",
     compute=_sensor_depth, preview=sensor_depth_preview)
 """Written on every frame of a run with sensor.depth set (simgen.config.sensor.DEPTH_LABELS)."""
+
+
+def _ir_left(labels: Any, context: FrameContext) -> np.ndarray:
+    return ir_pair(labels, context)[0]
+
+
+def _ir_right(labels: Any, context: FrameContext) -> np.ndarray:
+    return ir_pair(labels, context)[1]
+
+
+def _grey_preview(img: np.ndarray) -> np.ndarray:
+    return np.repeat(np.asarray(img, np.uint8)[..., None], 3, axis=-1)
+
+
+IR_LEFT = LabelKind(
+    "ir_left", "sensor.depth=realsense_d435: the left infrared camera's 8-bit image (the frame's camera) lit by "
+    "the dot projector alone, auto exposed, with read noise; the sensor's depth is matched from it",
+    "uint8", 0, "ir_left", ".png", compute=_ir_left, preview=_grey_preview)
+IR_RIGHT = LabelKind(
+    "ir_right", "sensor.depth=realsense_d435: the right infrared camera's 8-bit image, the device's baseline to "
+    "the right of the left one (a rectified pair), exposed as the left", "uint8", 0, "ir_right", ".png",
+    compute=_ir_right, preview=_grey_preview)
+"""Written on every frame of a run with an active stereo sensor.depth (simgen.config.sensor.IR_LABELS)."""

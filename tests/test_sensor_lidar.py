@@ -549,3 +549,25 @@ def test_merging_different_runs_carries_the_scans_with_the_new_category_ids(tmp_
             (source / "lidar" / "000000.bin").read_bytes()
         changed += int((cloud["semantic"] != before["semantic"]).sum())
     assert changed > 0  # b's widget took a new id
+
+
+@pytest.mark.render
+def test_the_frames_are_those_of_a_run_without_the_lidar(lidar_run, tmp_path):
+    """The scan renders after its frame, from a camera of its own: the frames (image, ids, depth) and the
+    meta but for its sensor entry are those of the same run without sensor.lidar."""
+    from conftest import set_settings, tiny_settings
+    from simgen.compose.settings import validate
+    from simgen.io.dataset.reader import Dataset
+    from simgen.pipeline import run
+
+    s = tiny_settings(tmp_path / "plain", frames=2, width=64, height=48, samples=1)
+    set_settings(s, sequence__length=2)
+    run(validate(s))
+    with_lidar, plain = Dataset(lidar_run), Dataset(tmp_path / "plain")
+    for i in range(2):
+        a, b = with_lidar.frame(i), plain.frame(i)
+        for name in ("image", "instance", "semantic", "depth", "normal"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), (i, name)
+        meta = dict(a.meta)
+        assert meta.pop("sensor").keys() == {"lidar"} and "sensor" not in b.meta
+        assert meta["objects"] == b.meta["objects"] and meta["world_to_camera"] == b.meta["world_to_camera"]

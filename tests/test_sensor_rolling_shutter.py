@@ -171,6 +171,7 @@ def test_the_record_states_the_convention_and_each_band_s_time():
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "sequence.formats=[flo]"], "sequence.formats=['flo']"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "objects.cloth=0.5"], "objects.cloth=0.5"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "objects.joint_motion=3"], "objects.joint_motion=3"),
+    (["sensor.rolling_shutter_ms=30", "sequence.length=2", "sensor.depth=realsense_d435"], "sensor.depth=realsense_d435"),
     (["sensor.rolling_shutter_ms=-1"], "sensor.rolling_shutter_ms"),
     (["sensor.rolling_shutter_fps=0"], "sensor.rolling_shutter_fps"),
     (["sensor.rolling_shutter_bands=-2"], "sensor.rolling_shutter_bands"),

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from simgen.config.sensor import ACTIVE_STEREO
 from simgen.errors import SimgenError
 from simgen.scene.data import Scene
 
@@ -120,6 +121,11 @@ def check(settings: Any) -> None:
     if blur > 0:
         raise SimgenError(f"{what}: effects.motion_blur_probability={blur:g} blurs along the flow, which a "
                           "rolling-shutter run does not make: set it to 0")
+    depth = getattr(q, "depth", None)
+    if depth in ACTIVE_STEREO:
+        raise SimgenError(f"{what} reads rows at their own times, but sensor.depth={depth} renders its infrared pair "
+                          "whole at each step's time: use one of them (sensor.rolling_shutter_ms=0, or a time-of-flight "
+                          "sensor.depth)")
     o = settings.objects
     bending = [f"objects.cloth={o.cloth:g}"] if o.cloth > 0 else []
     bending += [f"objects.joint_motion={o.joint_motion}"] if o.joint_motion > 0 else []

@@ -105,7 +105,9 @@ class OutputConfig:
     DIR/linear/NNNNNN.npy), lights (each light's share of the linear image, DIR/lights/NNNNNN.npy:
     relight a frame after the render), tracks (point tracks of each sequence, DIR/tracks/SSSSSS.npz,
     output.track_*; needs sequence.length > 1). camera.rig=stereo adds right, disparity and
-    occluded by itself; sensor.events=true adds events (the event camera's, DIR/events/NNNNNN.npy)."""
+    occluded by itself; sensor.events=true adds events (the event camera's, DIR/events/NNNNNN.npy);
+    sensor.depth adds sensor_depth (the depth camera's depth, DIR/sensor_depth/NNNNNN.npy), and an
+    active stereo one ir_left and ir_right (its infrared pair, DIR/ir_left/, DIR/ir_right/)."""
     keypoints: str = setting("box", choices=KEYPOINT_SOURCES)
     """With output.labels=[keypoints], the 3D keypoints of each model (docs/dataset.md,
     "Keypoints"): box (the 8 corners of its 3D box in DOPE/NDDS order, then the centre; the 12

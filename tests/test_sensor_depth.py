@@ -62,7 +62,7 @@ def test_axial_spread_fits_the_formula_per_distance_and_angle(z0, tilt):
 
 def test_the_formula_is_fitted_back_from_the_spread():
     """Least squares of the measured std against the formula's terms gives back a0..a3 (head-on planes
-    pin a0, a1, a2; tilted ones a3) within 5 % (or 0.03 mm)."""
+    pin a0, a1, a2; tilted ones a3) within 5 % or 0.03 mm (1.497, -0.4997, 0.299, 0.106 with these seeds)."""
     rows, target = [], []
     th_all = {}
     for z0 in (0.6, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5):

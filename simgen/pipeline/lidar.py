@@ -107,6 +107,8 @@ def scan_frame(loop: Any, index: int, scene: Scene | None, files: RenderedFrame,
     finally:
         loop.backend.move(scene)  # the renderer holds the step's scene again
     return ScannedFrame(files, SectorFiles(tuple(scans)), tuple(sectors))
+
+
 @dataclass
 class Scan:
     """A frame's points and what the meta records of them."""

@@ -234,6 +234,8 @@ def test_the_frame_loop_writes_the_sensor_depth_beside_the_exact_one(tmp_path, m
     (["output.labels=[sensor_depth]"], "output.labels=['sensor_depth'] are a depth camera's: set sensor.depth"),
     (["sensor.depth=azure_kinect_nfov", "output.labels=[ir_left]"], "output.labels=['ir_left'] are a depth camera's"),
     (["sensor.depth=realsense_d435", "sensor.depth_sgbm_block=4"], "sensor.depth_sgbm_block=4: StereoSGBM's block is odd"),
+    (["sensor.depth=realsense_d435", "sensor.rolling_shutter_ms=10", "sequence.length=2"],
+     "sensor.depth=realsense_d435 renders its infrared pair with a global shutter"),
     (["sensor.depth=realsense_d435", "camera.calibration=/nonexistent.yaml"], "sensor.depth=realsense_d435 renders a rectified pinhole pair"),
 ])
 def test_bad_sensor_depth_settings_end_in_one_line(args, expected, tmp_path, monkeypatch, capfd):

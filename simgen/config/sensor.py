@@ -49,6 +49,10 @@ def check_depth(cfg, camera=None, labels=()) -> None:
     if len(cfg.depth_axial) != 4:
         raise SimgenError(f"sensor.depth_axial={list(cfg.depth_axial)}: give the four coefficients a0, a1, a2, a3 "
                           "(mm) of the axial noise's std, e.g. sensor.depth_axial=[1.5,-0.5,0.3,0.1]")
+    if cfg.depth in ACTIVE_STEREO and getattr(cfg, "rolling_shutter_ms", 0) > 0:
+        raise SimgenError(f"sensor.depth={cfg.depth} renders its infrared pair with a global shutter, and "
+                          f"sensor.rolling_shutter_ms={cfg.rolling_shutter_ms} renders the frame band by band: drop "
+                          "one of them")
     if cfg.depth_sgbm_block % 2 == 0:
         raise SimgenError(f"sensor.depth_sgbm_block={cfg.depth_sgbm_block}: StereoSGBM's block is odd; e.g. "
                           "sensor.depth_sgbm_block=5")

@@ -327,3 +327,24 @@ def test_the_documented_reading_of_events_runs(tmp_path):
     scope: dict = {}
     exec(block.replace('"DIR/', f'"{out}/'), scope)  # noqa: S102 (the page's own block)
     assert len(scope["events"]) > 0 and np.all(scope["on"]["p"] == 1) and scope["rate"] > 0
+
+
+@pytest.mark.render
+def test_a_frame_rendered_alone_gets_the_events_it_gets_in_a_run(tmp_path, monkeypatch):
+    """In Blender too: frame 1's interval starts from a render of a moved scene in a whole run (the
+    end of frame 0's interval, kept) and from a built one alone; its events are the same."""
+    import sys
+    from conftest import set_settings, tiny_settings
+    from simgen.io.dataset.layout import read_frame
+    from simgen.pipeline import run
+
+    monkeypatch.setitem(sys.modules, "testrecipes.events_bar", bar_recipe(0.1, 0.26, 0.12, 0.02, 2.0, (0.1, 0.8)))
+
+    def events_of(out, start, frames):
+        run(set_settings(tiny_settings(out, frames=frames, start=start, width=64, height=48, samples=4),
+                         sequence__length=3, sensor__events=True, sensor__events_substeps=4,
+                         render__auto_exposure=False, scene__recipe="testrecipes.events_bar"))
+        return read_frame(out, 1)["events"]
+
+    whole, alone = events_of(tmp_path / "whole", 0, 3), events_of(tmp_path / "alone", 1, 1)
+    assert len(whole) > 100 and np.array_equal(whole, alone)

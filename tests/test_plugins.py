@@ -238,7 +238,12 @@ def test_unknown_names_are_one_line_errors_listing_the_plugins(plugins, tmp_path
         run(s)
     msg = str(e.value)
     assert msg.startswith("output.labels=['edgez']: unknown label kind(s) ['edgez']; choose from ['rgb', ")
-    assert "'amodal', 'keypoints', 'distance', 'right', 'disparity', 'occluded', 'linear', 'lights', 'tracks', 'edges']; did you mean 'edges'?" in msg and "\n" not in msg
+    from simgen.labels.kinds import LABEL_KINDS
+
+    listed = ", ".join(repr(n) for n in LABEL_KINDS.names())  # simgen's own (the sensors' too), then the plugin's
+    assert "'amodal', 'keypoints', 'distance', 'right', 'disparity', 'occluded', 'linear', 'lights', 'tracks', " in listed
+    assert listed.endswith(", 'edges'")
+    assert f"choose from [{listed}]; did you mean 'edges'?" in msg and "\n" not in msg
     s.output.labels, s.output.formats = [], ["ids_tx"]
     with pytest.raises(SimgenError, match=r"output.formats=\['ids_tx'\]: unknown dataset format\(s\) \['ids_tx'\]; "
                                           r"choose from \['coco', 'yolo', 'yolo_seg', 'yolo_pose', 'bop', 'kitti_stereo', 'middlebury', 'nerfstudio', 'mot', 'tracks', 'tapvid', 'webdataset', 'parquet', 'ids_txt'\]; did you mean 'ids_txt'"):

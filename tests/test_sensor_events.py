@@ -348,3 +348,26 @@ def test_a_frame_rendered_alone_gets_the_events_it_gets_in_a_run(tmp_path, monke
 
     whole, alone = events_of(tmp_path / "whole", 0, 3), events_of(tmp_path / "alone", 1, 1)
     assert len(whole) > 100 and np.array_equal(whole, alone)
+
+
+def test_streaming_shards_carry_each_frames_events(tmp_path):
+    """output.formats=[webdataset,parquet]: a tar sample holds events.npy as written; a Parquet row
+    holds them as a list of (x, y, t, p) structs (its length the frame's), the same records."""
+    import io
+    import tarfile
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "run"
+    _events_run(out, frames=3, output__formats=["coco", "webdataset", "parquet"])
+    table = pq.read_table(next((out / "parquet").glob("*.parquet")))
+    rows = dict(zip(table.column("frame").to_pylist(), table.column("events").to_pylist()))
+    with tarfile.open(next((out / "webdataset").glob("*.tar"))) as tar:
+        tarred = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".events.npy")}
+    assert len(rows) == 3 and len(tarred) == 3
+    for i in range(3):
+        events = np.load(out / "events" / f"{i:06d}.npy")
+        assert [tuple(r.values()) for r in rows[i]] == events.tolist()
+        (raw,) = [b for name, b in tarred.items() if name.startswith(f"{i:06d}")]
+        assert np.array_equal(np.load(io.BytesIO(raw)), events)
+    assert len(rows[0]) > 0 and rows[2] == []

@@ -142,6 +142,8 @@ def _npy_type(path: Path):
         version = np.lib.format.read_magic(f)
         header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = header(f)
+    if dtype.names:  # a table of records (sensor.events' events): a list of structs, its length the frame's
+        return pa.list_(pa.struct([(n, pa.from_numpy_dtype(dtype[n])) for n in dtype.names]))
     t = pa.from_numpy_dtype(dtype)
     for n in reversed(shape):
         t = pa.list_(t, n)
@@ -171,6 +173,14 @@ def _arrays(arrays: list[np.ndarray | None], t):
             values = pa.FixedSizeListArray.from_arrays(values, n)
         return values
     present = [a for a in arrays if a is not None]
+    if pa.types.is_struct(t.value_type):  # records: one struct a row of the array, the rows a list
+        rows = np.concatenate(present) if present else np.zeros(0, np.dtype([(f.name, f.type.to_pandas_dtype())
+                                                                             for f in t.value_type]))
+        values = pa.StructArray.from_arrays([pa.array(rows[f.name]).cast(f.type) for f in t.value_type],
+                                            fields=list(t.value_type))
+        sizes = np.array([0 if a is None else len(a) for a in arrays], np.int32)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32))
+        return pa.ListArray.from_arrays(offsets, values, mask=pa.array([a is None for a in arrays]))
     values = pa.array(np.concatenate([a.ravel() for a in present]) if present else np.zeros(0, np.float32))
     shape = present[0].shape if present else (0, 0, 0)
     for n in reversed(shape[1:]):  # the inner levels: every list full

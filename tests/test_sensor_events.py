@@ -371,3 +371,28 @@ def test_streaming_shards_carry_each_frames_events(tmp_path):
         (raw,) = [b for name, b in tarred.items() if name.startswith(f"{i:06d}")]
         assert np.array_equal(np.load(io.BytesIO(raw)), events)
     assert len(rows[0]) > 0 and rows[2] == []
+
+
+def test_a_mesh_that_changes_between_steps_is_refused_in_one_line(tmp_path, monkeypatch):
+    """A sequence whose object changes its mesh between two steps (as a person's or a cloth's does) has
+    no pose to interpolate: the run ends in one line naming the object and the fix."""
+    import sys
+    from conftest import recipe_module, set_settings, tiny_settings
+    from fake_renderer import FakeRenderer
+    from simgen.optics.camera import intrinsics, look_at
+    from simgen.pipeline import run
+
+    def make_sequence(settings, catalog, rng, length):
+        cam = Camera(40, 30, intrinsics(35.0, 36.0, 40, 30), look_at(np.array([0.0, -1.0, 1.0]), np.zeros(3)))
+        grey = Material((0.5, 0.5, 0.5), 0.5, 0.0)
+        meshes = [catalog.asset("box/cube").path, catalog.asset("ball/ball").path]
+        return [Scene([SceneObject("shape", meshes[k % 2], np.eye(4), 1, 1, grey)],
+                      [Light("sun", np.eye(4), 3.0, (1, 1, 1))], cam) for k in range(length)]
+
+    monkeypatch.setitem(sys.modules, "testrecipes.events_morph", recipe_module("testrecipes.events_morph", make_sequence))
+    s = set_settings(tiny_settings(tmp_path / "run", frames=2, width=40, height=30), sequence__length=2,
+                     sensor__events=True, sensor__events_substeps=2, scene__recipe="testrecipes.events_morph")
+    with pytest.raises(SimgenError) as e:
+        run(s, make_renderer=FakeRenderer)
+    assert str(e.value).startswith("sensor.events: object 'shape' changes its mesh between two steps")
+    assert "\n" not in str(e.value)

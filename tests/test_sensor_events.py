@@ -9,8 +9,7 @@ import pytest
 from simgen.errors import SimgenError
 from simgen.scene.data import Camera, Light, Material, Scene, SceneObject
 from simgen.sensors.events import (EVENT_DTYPE, LUMA, EventModel, as_events, crossings, draw_thresholds,
-                                   events_between, interpolate_pose, log_intensity, refractory_keep,
-                                   substep_scene)
+                                   events_between, log_intensity, refractory_keep)
 
 IDEAL = EventModel(threshold_sigma=0.0)
 
@@ -171,21 +170,27 @@ def _scene(x: float, angle: float, cam_x: float) -> Scene:
 
 
 def test_substep_scene_moves_at_constant_velocity():
+    from simgen.pipeline.events import substep_scene
+    from simgen.sensors.motion import interpolate_pose
+
     a, b = _scene(0.0, 0.0, 0.0), _scene(1.0, 0.6, 0.4)
-    mid = substep_scene(a, b, 0.25)
+    mid = substep_scene([a, b], 0.25)
     m = mid.objects[0].mesh_to_world
     assert np.allclose(m[:3, 3], [0.25, 0, 0])
     assert np.allclose(m[:3, :3], _scene(0, 0.15, 0).objects[0].mesh_to_world[:3, :3])  # rotation and scale
     assert np.allclose(mid.camera.camera_to_world[:3, 3], [0.1, 0, 0])
-    assert substep_scene(a, b, 0.0).objects[0].mesh_to_world is a.objects[0].mesh_to_world
+    assert substep_scene([a, b], 0.0).objects[0].mesh_to_world is a.objects[0].mesh_to_world
     assert np.array_equal(interpolate_pose(a.lights[0].light_to_world, b.lights[0].light_to_world, 0.5), np.eye(4))
 
 
 def test_substep_scene_refuses_a_changing_mesh():
+    from simgen.pipeline.events import OFF, SETTING
+    from simgen.sensors.motion import check_steps
+
     a, b = _scene(0.0, 0.0, 0.0), _scene(1.0, 0.0, 0.0)
     b.objects[0].mesh = "other.obj"
-    with pytest.raises(SimgenError, match="sensor.events: object 'box' changes its mesh"):
-        substep_scene(a, b, 0.5)
+    with pytest.raises(SimgenError, match="sensor.events: box changes more than its pose .*sensor.events=false$"):
+        check_steps(a, b, 0, SETTING, OFF)
 
 
 # ------------------------------------------------------------------ the frame loop, without Blender
@@ -289,7 +294,7 @@ def test_render_of_a_moving_bar_times_its_events(tmp_path, monkeypatch):
     frame = read_frame(out, 0)
     events, meta = frame["events"], frame["meta"]["sensor"]["events"]
     K = np.asarray(frame["meta"]["K"])
-    frame_time = s.sensor.events_frame_time
+    frame_time = 1 / s.sequence.fps
     speed = step / frame_time  # m/s on the bar's top
     x_of_u = (np.arange(64) - K[0, 2]) * (height - z_top) / K[0, 0]  # each column's centre on the bar's plane
     rows = np.arange(int(K[1, 2]) - 6, int(K[1, 2]) + 7)  # well inside the bar's 0.6 m
@@ -394,5 +399,6 @@ def test_a_mesh_that_changes_between_steps_is_refused_in_one_line(tmp_path, monk
                      sensor__events=True, sensor__events_substeps=2, scene__recipe="testrecipes.events_morph")
     with pytest.raises(SimgenError) as e:
         run(s, make_renderer=FakeRenderer)
-    assert str(e.value).startswith("sensor.events: object 'shape' changes its mesh between two steps")
+    assert str(e.value).startswith("sensor.events: shape changes more than its pose between steps 0 and 1")
+    assert str(e.value).endswith("set sensor.events=false")
     assert "\n" not in str(e.value)

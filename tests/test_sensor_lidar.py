@@ -364,10 +364,11 @@ def test_each_point_s_range_and_ids_are_a_ray_cast_of_the_scene_along_its_beam(l
         points = kitti_read(lidar_run / "lidar" / f"{index:06d}.bin")
         np.testing.assert_array_equal(points, np.stack([ply[k] for k in ("x", "y", "z", "intensity")], -1))
         np.testing.assert_allclose(np.linalg.norm(points[:, :3], axis=-1), ply["range"], rtol=1e-6)
-        # time follows the spin; step 1 of the sequence is the scanner's next turn
-        period = 60.0 / 1200
-        np.testing.assert_allclose(ply["time"], index * period + ply["azimuth"].astype(np.float64) / 360 * period,
+        # time follows the spin; step k's turn starts at the step's time, k / sequence.fps
+        period, fps = 60.0 / 1200, 30.0
+        np.testing.assert_allclose(ply["time"], index / fps + ply["azimuth"].astype(np.float64) / 360 * period,
                                    atol=1e-9)
+        assert lidar["turn_start"] == pytest.approx(index / fps)
         checked += same.sum()
         read = Dataset(lidar_run).frame(index).lidar  # simgen's reader gives the same fields
         assert all(np.array_equal(read[k], ply[k]) for k in FIELDS)
@@ -457,8 +458,9 @@ def frame_noise_again(tmp_path) -> np.ndarray:
 @pytest.mark.render
 def test_a_moving_scanner_s_turn_is_skewed_sector_by_sector(tmp_path):
     """sensor.lidar_sectors=6 in a sequence whose camera moves: each sector of a turn is cast from the
-    scanner's pose at its middle column's time, step k's turn running from step k's pose to step k+1's
-    (its position there checked linearly here); each point's range and id are a ray cast from that pose."""
+    scanner's pose at its middle column's time: step k's turn starts at step k (k / sequence.fps seconds) and
+    a share u of it is u x period x fps steps later, between steps or past the last (its position there
+    checked linearly here); each point's range and id are a ray cast from that pose."""
     from conftest import set_settings, tiny_settings
     from groundtruth import load_world_meshes
     from simgen.compose.settings import validate
@@ -476,7 +478,8 @@ def test_a_moving_scanner_s_turn_is_skewed_sector_by_sector(tmp_path):
     for m in metas[1:]:  # the objects stand still: each sector's scene differs by the scanner's pose only
         assert [o["mesh_to_world"] for o in m["objects"]] == [o["mesh_to_world"] for o in metas[0]["objects"]]
     dirs, az = sheet_directions(1200)
-    columns, period = len(az), 60.0 / 1200
+    columns, period, fps = len(az), 60.0 / 1200, s.sequence.fps
+    assert period * fps > 1  # a turn lasts more than a step: the last step's sectors go past it
     checked = 0
     for index, meta in enumerate(metas):
         lidar = meta["sensor"]["lidar"]
@@ -492,7 +495,8 @@ def test_a_moving_scanner_s_turn_is_skewed_sector_by_sector(tmp_path):
             assert abs(sector["time"] - share * period) < 1e-12
             velocity = starts[1][:3, 3] - starts[0][:3, 3]  # per step; the last step's turn goes on past it
             pose = np.array(sector["scanner_to_world"])
-            np.testing.assert_allclose(pose[:3, 3], starts[index][:3, 3] + share * velocity, atol=1e-9)
+            np.testing.assert_allclose(pose[:3, 3], starts[0][:3, 3] + (index + share * period * fps) * velocity,
+                                       atol=1e-9)
             world = dirs[:, first:end].reshape(-1, 3) @ pose[:3, :3].T
             best, ids = np.full(len(world), np.inf), np.zeros(len(world), int)
             for iid, mesh in meshes:

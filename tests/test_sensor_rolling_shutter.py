@@ -13,6 +13,7 @@ import pytest
 from conftest import tiny_settings
 from simgen.errors import SimgenError
 from simgen.scene.data import Camera, Light, Scene
+from simgen.sensors import motion
 from simgen.sensors import rolling_shutter as rs
 from test_bad_inputs import TINY, _check, run_in_process
 from test_cli import q
@@ -57,12 +58,12 @@ def test_row_times_and_band_times_follow_the_stated_convention():
 
 def test_a_pose_between_two_turns_at_a_constant_rate_and_moves_on_a_straight_line():
     a, b = pose(0.2, "z", (0, 0, 1), 2.0), pose(0.8, "z", (1, 2, 1), 2.0)
-    assert np.allclose(rs.interpolate_pose(a, b, 0.0), a) and np.allclose(rs.interpolate_pose(a, b, 1.0), b)
-    assert np.allclose(rs.interpolate_pose(a, b, 0.5), pose(0.5, "z", (0.5, 1, 1), 2.0))
-    assert np.allclose(rs.interpolate_pose(a, b, 1.5), pose(1.1, "z", (1.5, 3, 1), 2.0))  # after the last step
+    assert np.allclose(motion.interpolate_pose(a, b, 0.0), a) and np.allclose(motion.interpolate_pose(a, b, 1.0), b)
+    assert np.allclose(motion.interpolate_pose(a, b, 0.5), pose(0.5, "z", (0.5, 1, 1), 2.0))
+    assert np.allclose(motion.interpolate_pose(a, b, 1.5), pose(1.1, "z", (1.5, 3, 1), 2.0))  # after the last step
     c = pose(np.pi * 0.9, "x", (0, 0, 0))  # the shorter way round, about x
-    assert np.allclose(rs.interpolate_pose(np.eye(4), c, 0.25), pose(np.pi * 0.225, "x"))
-    grow = rs.interpolate_pose(pose(scale=1.0), pose(scale=3.0), 0.5)
+    assert np.allclose(motion.interpolate_pose(np.eye(4), c, 0.25), pose(np.pi * 0.225, "x"))
+    grow = motion.interpolate_pose(pose(scale=1.0), pose(scale=3.0), 0.5)
     assert np.allclose(grow, pose(scale=2.0))
 
 
@@ -88,17 +89,35 @@ def two_steps():
 
 def test_the_scene_between_steps_moves_every_pose_and_keeps_the_rest(two_steps):
     a, b = two_steps
-    assert rs.scene_at(two_steps, 0.0) is a and rs.scene_at(two_steps, 1.0) is b  # the steps as drawn
-    mid = rs.scene_at(two_steps, 0.25)
+    at = lambda t: motion.scene_at(two_steps, t, rs.SETTING, rs.OFF)  # noqa: E731
+    assert at(0.0) is a and at(1.0) is b  # the steps as drawn
+    mid = motion.scene_at(two_steps, 0.25, rs.SETTING, rs.OFF)
     for m, x, y in zip(mid.objects, a.objects, b.objects):
-        assert np.allclose(m.mesh_to_world, rs.interpolate_pose(x.mesh_to_world, y.mesh_to_world, 0.25))
+        assert np.allclose(m.mesh_to_world, motion.interpolate_pose(x.mesh_to_world, y.mesh_to_world, 0.25))
         assert (m.name, m.mesh, m.instance_id, m.material) == (x.name, x.mesh, x.instance_id, x.material)
     assert np.allclose(mid.lights[0].light_to_world[:3, 3], (0.25, 0, 3))
     c2w = np.linalg.inv(mid.camera.world_to_camera)
     assert np.allclose(c2w, pose(0.05, "y", t=(0.125, 0, 0)))
     assert np.array_equal(mid.camera.K, a.camera.K)
-    late = rs.scene_at(two_steps, 1.5)  # past the last step: the last interval's motion goes on
+    late = at(1.5)  # past the last step: the last interval's motion goes on
     assert np.allclose(late.objects[0].mesh_to_world, pose(0.6, t=(3, 0, 5)))
+    far = at(3.25)  # more than one step past it (a LiDAR's turn can be): still the last interval's motion
+    assert np.allclose(far.objects[0].mesh_to_world, pose(1.3, t=(6.5, 0, 5)))
+    assert np.allclose(np.linalg.inv(far.camera.world_to_camera), pose(0.65, "y", t=(1.625, 0, 0)))
+
+
+def test_what_changes_between_steps_besides_poses_is_refused_naming_the_sensor_s_setting(two_steps):
+    a, b = two_steps
+    brighter = dataclasses.replace(b, lights=[dataclasses.replace(b.lights[0], power=20.0)])
+    zoomed = dataclasses.replace(b, camera=dataclasses.replace(b.camera, K=b.camera.K * [[2], [2], [1]]))
+    for other, what in ((brighter, "a light changes more than its pose"),
+                        (zoomed, "the camera changes more than its pose")):
+        for setting, off in (("sensor.rolling_shutter_ms", "0"), ("sensor.events", "false"),
+                             ("sensor.lidar_sectors", "1")):
+            with pytest.raises(SimgenError, match=what) as e:
+                motion.scene_at([a, other], 0.5, setting, off)
+            assert str(e.value).startswith(f"{setting}: ") and str(e.value).endswith(f"{setting}={off}")
+            assert "\n" not in str(e.value)
 
 
 def test_a_stereo_rig_moves_as_one_between_steps(two_steps):
@@ -107,23 +126,23 @@ def test_a_stereo_rig_moves_as_one_between_steps(two_steps):
     a, b = (dataclasses.replace(x, right=dataclasses.replace(x.camera, world_to_camera=stereo_offset(
         x.camera.world_to_camera, 0.1))) for x in two_steps)
     for t in (0.3, 0.7, 1.4):
-        mid = rs.scene_at([a, b], t)
+        mid = motion.scene_at([a, b], t, rs.SETTING, rs.OFF)
         assert np.allclose(mid.right.world_to_camera, stereo_offset(mid.camera.world_to_camera, 0.1))
     wider = dataclasses.replace(b, right=dataclasses.replace(b.camera, world_to_camera=stereo_offset(
         b.camera.world_to_camera, 0.2)))
     with pytest.raises(SimgenError, match="camera rig changes"):
-        rs.scene_at([a, wider], 0.5)
+        motion.scene_at([a, wider], 0.5, rs.SETTING, rs.OFF)
 
 
 def test_a_part_that_changes_more_than_its_pose_is_refused_in_one_line(two_steps):
     a, b = two_steps
     bent = dataclasses.replace(b, objects=[dataclasses.replace(b.objects[0], category_id=2), b.objects[1]])
     with pytest.raises(SimgenError, match="o0 changes more than its pose") as e:
-        rs.scene_at([a, bent], 0.5)
+        motion.scene_at([a, bent], 0.5, rs.SETTING, rs.OFF)
     assert "\n" not in str(e.value)
     fewer = dataclasses.replace(b, objects=b.objects[:1])
     with pytest.raises(SimgenError, match="different objects or lights"):
-        rs.scene_at([a, fewer], 0.5)
+        motion.scene_at([a, fewer], 0.5, rs.SETTING, rs.OFF)
 
 
 # ------------------------------------------------------------------ the bands stacked
@@ -163,7 +182,8 @@ def test_the_record_states_the_convention_and_each_band_s_time():
 
 @pytest.mark.parametrize("args, expected", [
     (["sensor.rolling_shutter_ms=30"], "sequence.length=1"),
-    (["sensor.rolling_shutter_ms=40", "sequence.length=2"], "sensor.rolling_shutter_fps=30"),
+    (["sensor.rolling_shutter_ms=40", "sequence.length=2"], "sequence.fps=30"),
+    (["sensor.rolling_shutter_ms=20", "sequence.length=2", "sequence.fps=60"], "sequence.fps=60"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "output.labels=[tracks]"], "output.labels=['tracks']"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "effects.motion_blur_probability=0.5"],
      "effects.motion_blur_probability"),
@@ -173,7 +193,8 @@ def test_the_record_states_the_convention_and_each_band_s_time():
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "objects.joint_motion=3"], "objects.joint_motion=3"),
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "sensor.depth=realsense_d435"], "sensor.depth=realsense_d435"),
     (["sensor.rolling_shutter_ms=-1"], "sensor.rolling_shutter_ms"),
-    (["sensor.rolling_shutter_fps=0"], "sensor.rolling_shutter_fps"),
+    (["sequence.fps=0"], "sequence.fps"),
+    (["sensor.rolling_shutter_fps=60"], "sensor.rolling_shutter_fps is now sequence.fps"),
     (["sensor.rolling_shutter_bands=-2"], "sensor.rolling_shutter_bands"),
 ])
 def test_what_a_rolling_shutter_cannot_make_exact_is_refused_in_one_line(args, expected, tmp_path, monkeypatch, capfd):
@@ -246,7 +267,7 @@ def test_each_row_is_the_whole_frame_rendered_at_the_time_its_meta_states(rolled
                 first, end = band["rows"]
                 if bands == 0:  # the row's own time: step + r / H * readout
                     assert band["step"] == pytest.approx(step + first / 48 * READOUT_MS / 1000 * 30)
-                whole = _whole_frame(backend, rs.scene_at(scenes, band["step"]), seed)
+                whole = _whole_frame(backend, motion.scene_at(scenes, band["step"], rs.SETTING, rs.OFF), seed)
                 rows = slice(first, end)
                 assert np.array_equal(frame["instance"][rows], whole.instance[rows])
                 assert np.array_equal(frame["semantic"][rows], whole.semantic[rows])
@@ -337,7 +358,7 @@ def test_a_stereo_pair_reads_its_rows_in_step_and_its_stereo_labels_hold(rolled_
             seed = render_seed(s.seed, index)
             for band in [record["bands"][r] for r in (0, 21, 47)]:
                 r = band["rows"][0]
-                sc = rs.scene_at(scenes, band["step"])
+                sc = motion.scene_at(scenes, band["step"], rs.SETTING, rs.OFF)
                 left = _whole_frame(backend, sc, seed)
                 backend.view(sc.right)
                 raw = backend.render_passes(seed=seed ^ RIGHT_SEED)

@@ -49,7 +49,7 @@ def check_depth(cfg, camera=None, labels=()) -> None:
     if len(cfg.depth_axial) != 4:
         raise SimgenError(f"sensor.depth_axial={list(cfg.depth_axial)}: give the four coefficients a0, a1, a2, a3 "
                           "(mm) of the axial noise's std, e.g. sensor.depth_axial=[1.5,-0.5,0.3,0.1]")
-    if cfg.depth in ACTIVE_STEREO and getattr(cfg, "rolling_shutter_ms", 0) > 0:
+    if cfg.depth in ACTIVE_STEREO and cfg.rolling_shutter_ms > 0:
         raise SimgenError(f"sensor.depth={cfg.depth} renders its infrared pair with a global shutter, and "
                           f"sensor.rolling_shutter_ms={cfg.rolling_shutter_ms} renders the frame band by band: drop "
                           "one of them")
@@ -137,7 +137,8 @@ class SensorConfig:
     up); its axes are the camera's (forward = the optical axis)."""
     lidar_sectors: int = setting(1, ge=1, le=3600)
     """LiDAR in a sequence: render each turn in this many sectors of azimuth, each from the scene at its
-    middle column's time (step k's turn runs from step k to step k + 1, poses interpolated between them),
+    middle column's time (step k's turn starts at k / sequence.fps seconds and lasts 60 / lidar_rpm, poses
+    interpolated between steps and, past the last step, its last interval's motion going on),
     so that a moving scanner or object is skewed as a spinning scanner sees it; each point is in the
     scanner's frame at its sector's time (the meta's sensor.lidar.sectors). 1: the turn sees its step's
     scene (no skew). One more render a sector."""
@@ -153,13 +154,11 @@ class SensorConfig:
     rolling_shutter_ms: float = setting(0.0, ge=0.0, le=10_000.0)
     """Rolling shutter: the time one frame takes to read out, top row to bottom row, in milliseconds; 0 is a
     global shutter (every row at once). A sequence's frame t then shows row r at time t + (r / H) * readout
-    (top row first; a step lasts 1 / sensor.rolling_shutter_fps seconds) and every label of that row is
-    the scene's at that time (docs/how-to/sensors.md). E.g. 31.98, an iPhone 4's 1280x720 video at 30 Hz
-    (Ringaby and Forssen, "Efficient Video Rectification and Stabilisation for Cell-Phones", IJCV 96,
-    2011). Sequences only (sequence.length > 1; one camera, or a stereo pair read in step); no flow is written."""
-    rolling_shutter_fps: float = setting(30.0, gt=0.0, le=100_000.0)
-    """Rolling shutter: steps of a sequence a second (the camera's frame rate), which turns
-    sensor.rolling_shutter_ms into steps; the readout must fit in one step (readout <= 1000 / fps ms)."""
+    (top row first; a step lasts 1 / sequence.fps seconds, and the readout must fit in one) and every
+    label of that row is the scene's at that time (docs/how-to/sensors.md). E.g. 31.98, an iPhone 4's
+    1280x720 video at 30 Hz (Ringaby and Forssen, "Efficient Video Rectification and Stabilisation for
+    Cell-Phones", IJCV 96, 2011). Sequences only (sequence.length > 1; one camera, or a stereo pair read
+    in step); no flow is written."""
     rolling_shutter_bands: int = setting(0, ge=0, le=100_000)
     """Rolling shutter: horizontal bands rendered per frame, each at the time of its middle row; 0 renders
     every row at its own time (exact, one render a row). Fewer bands are faster: a row's time is then off
@@ -176,10 +175,8 @@ class SensorConfig:
     """Renders per frame interval for the events: the scene at times k + j / N (j = 0 .. N-1) of
     the interval from step k to step k+1, each rendered once more (N renders a frame); the log
     intensity is taken as linear between them, so an event's time is within one sub-step
-    (frame_time / N) of the true crossing. Raise it for fast motion."""
-    events_frame_time: float = setting(1 / 30, gt=0.0, le=3600.0)
-    """Seconds between consecutive steps of a sequence, for the events' timestamps (t of step k
-    is k x this) and the noise rate; 1/30 = a 30 fps sequence."""
+    (1 / (sequence.fps x N) seconds) of the true crossing; step k is at k / sequence.fps seconds. Raise
+    it for fast motion."""
     events_threshold_pos: float = setting(0.2, gt=0.0, le=10.0)
     """Mean contrast threshold of an ON event: the rise of ln(Y + events_log_eps) since the
     pixel's last event that fires one (0.2: ESIM's and v2e's default)."""

@@ -25,6 +25,9 @@ class SequenceConfig:
     into sequences: frame i is step i % L of sequence i // L, and gets optical flow."""
     gap: int = setting(1, ge=1, le=MAX_SEQUENCE_LENGTH)
     """Frame gap k of the flow: forward flow is t -> t+k, backward flow t -> t-k."""
+    fps: float = setting(30.0, gt=0.0, le=100_000.0)
+    """Steps a second: the time base of a sequence for the sensors that read time within it (rolling
+    shutter, events, LiDAR): step k is at k / fps seconds (docs/how-to/sensors.md)."""
     formats: list[str] = setting([])
     """Extra flow files besides the lossless .npy (flow formats of simgen.io.formats.exporters): any of
     flo (Middlebury), kitti (16-bit PNG)."""

@@ -2,7 +2,8 @@
 loop's thread right after the frame, turned into the interval's events (simgen.sensors.events).
 
 Frame ``k`` of a sequence gets the events of the interval from step ``k`` to step ``k+1``: the
-scene at ``k + j / N`` (``N`` = sensor.events_substeps, j = 0 .. N-1; :func:`substep_scene`) and at
+scene at ``k + j / N`` (``N`` = sensor.events_substeps, j = 0 .. N-1;
+:func:`simgen.sensors.motion.scene_at`, the left camera's view) and at
 step ``k+1`` are rendered with one sampling seed for the whole sequence (so the render noise of a
 pixel that does not change is the same in every render and fires nothing), their linear light
 exposed by the camera's exposure alone (no metering, which would change between renders), and the
@@ -14,6 +15,7 @@ drawn per sequence, the noise per frame, each from its own stream.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,8 @@ import numpy as np
 
 from simgen.io.exr import RenderedFiles, read_linear
 from simgen.sampling.random import render_seed, stream_rng
-from simgen.sensors.events import EVENT_DTYPE, EventModel, draw_thresholds, events_between, log_intensity, substep_scene
+from simgen.sensors.events import EVENT_DTYPE, EventModel, draw_thresholds, events_between, log_intensity
+from simgen.sensors.motion import check_steps, scene_at
 
 THRESHOLD_STREAM = 0x45565448
 """The stream of a sequence's per-pixel thresholds (stream_rng(seed, sequence, this))."""
@@ -29,6 +32,14 @@ NOISE_STREAM = 0x45564E53
 """The stream of a frame's shot noise (stream_rng(seed, frame index, this))."""
 SEED_XOR = 0x45564E54
 """XOR'ed into the sequence's first frame's sampling seed for every render of its events."""
+SETTING, OFF = "sensor.events", "false"
+"""The setting the refusals of the scene between steps (:mod:`simgen.sensors.motion`) name, and its off value."""
+
+
+def substep_scene(scenes, time: float):
+    """The sequence ``scenes`` at ``time`` steps (:func:`simgen.sensors.motion.scene_at`) as the event
+    camera sees it: the left camera alone (no right camera)."""
+    return dataclasses.replace(scene_at(scenes, time, SETTING, OFF, checked=True), right=None)
 
 
 @dataclass
@@ -49,7 +60,7 @@ class EventRenders:
         self.loop = loop
         sensor = loop.settings.sensor
         self.model = EventModel.from_settings(sensor)
-        self.substeps, self.frame_time = int(sensor.events_substeps), float(sensor.events_frame_time)
+        self.substeps, self.frame_time = int(sensor.events_substeps), 1.0 / float(loop.settings.sequence.fps)
         self._end: tuple[int, int, np.ndarray] | None = None  # (sequence, step, log intensity there)
         self._thresholds: tuple[int, np.ndarray, np.ndarray] | None = None
         self.renders = 0
@@ -84,7 +95,8 @@ class EventRenders:
         scenes = window.scenes
         cam = scenes[k].camera
         t0_us = round(k * self.frame_time * 1e6)
-        meta = {"substeps": self.substeps, "frame_time": self.frame_time, "t_start_us": t0_us,
+        meta = {"substeps": self.substeps, "fps": float(settings.sequence.fps), "frame_time": self.frame_time,
+                "t_start_us": t0_us,
                 "t_end_us": round((k + 1) * self.frame_time * 1e6) if k + 1 < window.length else t0_us,
                 "luminance": "0.2126 R + 0.7152 G + 0.0722 B of linear light", "log_eps": self.model.log_eps,
                 "refractory": self.model.refractory, "noise_rate": self.model.noise_rate}
@@ -100,18 +112,17 @@ class EventRenders:
         before = self.renders
         times = (k + np.arange(self.substeps + 1) / self.substeps) * self.frame_time
         # the step's scene is built (its frame just rendered): the sub-steps move its parts where the
-        # renderer can (Cycles keeps its scene) and only a light's power changing needs a build
+        # renderer can (Cycles keeps its scene); only poses change between the steps (check_steps)
+        check_steps(scenes[k], scenes[k + 1], k, SETTING, OFF)
         move = getattr(self.loop.backend, "move", None)
-        if [light.power for light in scenes[k].lights] != [light.power for light in scenes[k + 1].lights]:
-            move = None
         logs = []
         for j in range(self.substeps):
             if j == 0 and self._end is not None and self._end[:2] == (sequence, k):
                 logs.append(self._end[2])
             else:
-                logs.append(self._log_at(substep_scene(scenes[k], scenes[k + 1], j / self.substeps), seed, exposure,
+                logs.append(self._log_at(substep_scene(scenes, k + j / self.substeps), seed, exposure,
                                          move if j else None))
-        end = self._log_at(substep_scene(scenes[k + 1], scenes[k + 1], 0.0), seed, exposure, move)
+        end = self._log_at(substep_scene(scenes, k + 1), seed, exposure, move)
         logs.append(end)
         self._end = (sequence, k + 1, end)
         events, counts = events_between(np.stack(logs), times, pos, neg, self.model,

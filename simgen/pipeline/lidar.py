@@ -16,6 +16,7 @@ from simgen.pipeline.frames import frame_position
 from simgen.pipeline.renderer import Passes, RenderedFrame
 from simgen.scene.data import Scene
 from simgen.sensors.lidar import lidar_rng, point_cloud, scanner, scanner_to_world
+from simgen.sensors.motion import scene_at
 
 SCAN_SEED = 0x4C494452
 """XOR'ed into a frame's sampling seed for its scan's render."""
@@ -61,24 +62,22 @@ def sector_columns(columns: int, count: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def scene_in_turn(steps: list[Scene], time: float) -> Scene:
-    """The sequence ``steps`` at ``time`` steps (:func:`simgen.sensors.rolling_shutter.scene_at`: poses
-    interpolated between steps), its one-line refusals naming sensor.lidar_sectors."""
-    from simgen.sensors.rolling_shutter import scene_at
+SETTING, OFF = "sensor.lidar_sectors", "1"
+"""The setting the refusals of the scene between steps (:mod:`simgen.sensors.motion`) name, and its off value."""
 
-    try:
-        return scene_at(steps, time)
-    except SimgenError as e:
-        raise SimgenError(str(e).replace("sensor.rolling_shutter_ms=0", "sensor.lidar_sectors=1")
-                          .replace("sensor.rolling_shutter_ms", "sensor.lidar_sectors")
-                          .replace("a rolling shutter", "a skewed scan")) from None
+
+def turn_start(settings: Any, step: int) -> float:
+    """Seconds from a sequence's start to step ``step``'s turn: the step's time, step / sequence.fps."""
+    return step / float(settings.sequence.fps)
 
 
 def scan_frame(loop: Any, index: int, scene: Scene | None, files: RenderedFrame, seed: int) -> RenderedFrame:
     """``files`` with frame ``index``'s scan rendered beside them when sensor.lidar is on (else ``files``).
     With sensor.lidar_sectors > 1 the turn is rendered sector by sector, each from the sequence's scene at
-    its middle column's time (step k's turn runs from step k to step k + 1), the renderer's scene moved
-    there (its ``move``) and back."""
+    its middle column's time (step k's turn starts at step k, k / sequence.fps seconds, and lasts one period,
+    60 / rpm seconds: a sector at a share u of the turn sees the scene at step k + u x period x fps,
+    :func:`simgen.sensors.motion.scene_at`, which goes on past the last step as the last interval moved),
+    the renderer's scene moved there (its ``move``) and back."""
     s = loop.settings.sensor
     if not s.lidar or scene is None:
         return files
@@ -99,7 +98,7 @@ def scan_frame(loop: Any, index: int, scene: Scene | None, files: RenderedFrame,
     try:
         for first, end in sector_columns(columns, s.lidar_sectors):
             share = (first + end - 1) / 2 / columns  # the middle column's share of the turn
-            at = scene_in_turn(steps, step + share)
+            at = scene_at(steps, step + share * period * loop.settings.sequence.fps, SETTING, OFF)
             loop.backend.move(at)
             pose = scanner_to_world(at.camera.camera_to_world, s.lidar_offset)
             sectors.append(Sector((first, end), share * period, pose))
@@ -135,11 +134,12 @@ def make_scan(loop: Any, index: int, scene: Scene, raw: Passes) -> Scan | None:
                                 s.lidar_min_reflectivity)
     period = 60.0 / s.lidar_rpm
     step = frame_position(loop.settings, index)[1]
-    cloud["time"] = cloud["time"] + step * period  # a sequence's step k is the scanner's turn k
+    start = turn_start(loop.settings, step)
+    cloud["time"] = cloud["time"] + start  # step k's turn starts at the step's time
     elevations = [float(e) for e in device.elevations]
     meta = {
         "scanner": device.name, "model": device.model, "rpm": float(s.lidar_rpm), "period": period,
-        "turn_start": step * period, "rings": len(elevations), "columns": device.columns(s.lidar_rpm),
+        "turn_start": start, "rings": len(elevations), "columns": device.columns(s.lidar_rpm),
         "elevations": elevations, "azimuth_step": device.azimuth_step(s.lidar_rpm),
         "max_range": device.max_range, "scanner_to_world": [[float(v) for v in row] for row in pose],
         "frame": "x forward, y left, z up (KITTI); azimuth clockwise from x seen from above",

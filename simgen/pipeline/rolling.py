@@ -27,7 +27,7 @@ RIGHT_SEED = 0x52494748
 def row_timing(settings: Settings) -> rs.RowTiming | None:
     """The run's row timing (None: a global shutter); says once that its bands are not denoised."""
     q = settings.sensor
-    rows = rs.timing(q.rolling_shutter_ms, q.rolling_shutter_fps, q.rolling_shutter_bands, settings.render.height)
+    rows = rs.timing(q.rolling_shutter_ms, settings.sequence.fps, q.rolling_shutter_bands, settings.render.height)
     if rows is not None and settings.render.denoise:
         log.warning("sensor.rolling_shutter_ms renders each frame in bands, which are not denoised (the denoiser would "
                     "see one band at a time): render.denoise is ignored; raise render.samples for a cleaner image")
@@ -107,4 +107,4 @@ def note_rolling(meta: dict, rows: rs.RowTiming, step: int, settings: Settings) 
     sequence's end) and ``sensor.rolling_shutter`` (:func:`simgen.sensors.rolling_shutter.record`)."""
     q = settings.sensor
     meta["flow"] = {"forward": None, "backward": None}
-    meta.setdefault("sensor", {})[rs.KEY] = rs.record(rows, step, q.rolling_shutter_ms, q.rolling_shutter_fps)
+    meta.setdefault("sensor", {})[rs.KEY] = rs.record(rows, step, q.rolling_shutter_ms, settings.sequence.fps)

@@ -20,25 +20,18 @@ int), ("t", int), ("p", int)])``, t in microseconds), sorted by time.
 How far an event's time can be from the true crossing: the renders bracket each crossing (the
 log intensity is monotone between two renders wherever the scene's light changes monotonically
 there), so an event lies in the sub-step interval of its crossing: within one sub-step
-(``frame_time / substeps``), plus half a microsecond of rounding; a log intensity that really is
-linear in time gives the exact time.
-
-Sub-steps of a sequence (:func:`substep_scene`): the scene between two steps, each rigid pose
-(objects, lights, camera) interpolated at constant velocity (translation linear, rotation along
-the great circle, the symmetric stretch of a scaled pose linear); a part whose mesh changes between
-the steps (a person's, a cloth's) has no pose to interpolate and is refused in one line.
+(``1 / (fps * substeps)`` seconds), plus half a microsecond of rounding; a log intensity that really
+is linear in time gives the exact time. The scenes of the sub-steps are
+:func:`simgen.sensors.motion.scene_at`'s (rigid poses interpolated; anything else that changes between
+two steps refused in one line).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import pickle
 from dataclasses import dataclass
 
 import numpy as np
 
-from simgen.errors import SimgenError
-from simgen.scene.data import Camera, Scene
 
 EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "u1")])
 """One event: pixel column x and row y (OpenCV's, top-left 0), time t in integer microseconds,
@@ -192,73 +185,3 @@ def events_between(logs: np.ndarray, times: np.ndarray, pos: np.ndarray, neg: np
     events = as_events(pix[keep], t[keep], p[keep], w)
     return events, {"events": int(len(events)), "on": int(events["p"].sum()), "noise_drawn": int(len(npix)),
                     "refractory_dropped": int((~keep).sum())}
-
-
-# ------------------------------------------------------------------ sub-steps of a sequence
-def _same(a, b) -> bool:
-    if a is b:
-        return True
-    try:
-        return pickle.dumps(a, protocol=5) == pickle.dumps(b, protocol=5)
-    except Exception:  # noqa: BLE001 - something that does not pickle is taken as changed
-        return False
-
-
-def interpolate_pose(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
-    """The 4x4 affine pose a fraction ``s`` of the way from ``a`` to ``b`` at constant velocity:
-    translation linear, the rotation of each pose's polar decomposition along the great circle, its
-    symmetric stretch (scale) linear. ``a`` itself where the two are equal."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if np.array_equal(a, b) or s == 0:
-        return a.copy()
-    if s == 1:
-        return b.copy()
-
-    def polar(m):
-        u, sv, vt = np.linalg.svd(m[:3, :3])
-        r = u @ vt
-        if np.linalg.det(r) < 0:  # a mirrored pose: keep the mirror in the stretch
-            u[:, -1] *= -1
-            r = u @ vt
-        return r, r.T @ m[:3, :3]
-
-    from scipy.spatial.transform import Rotation, Slerp  # here: scipy.spatial takes ~0.7 s to import
-
-    (ra, pa), (rb, pb) = polar(a), polar(b)
-    rot = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([ra, rb])))([s]).as_matrix()[0]
-    out = np.eye(4)
-    out[:3, :3] = rot @ ((1 - s) * pa + s * pb)
-    out[:3, 3] = (1 - s) * a[:3, 3] + s * b[:3, 3]
-    return out
-
-
-def _camera_at(a: Camera, b: Camera, s: float) -> Camera:
-    c2w = interpolate_pose(a.camera_to_world, b.camera_to_world, s)
-    return dataclasses.replace(a, world_to_camera=np.linalg.inv(c2w), K=(1 - s) * np.asarray(a.K) + s * np.asarray(b.K))
-
-
-def substep_scene(a: Scene, b: Scene, s: float) -> Scene:
-    """The scene a fraction ``s`` (0 <= s < 1) of the way from step ``a`` to step ``b``: every
-    object's, light's and the camera's pose interpolated (:func:`interpolate_pose`), a light's power
-    linearly; the world and materials are ``a``'s; no right camera (events are the left view's).
-    A SimgenError in one line where an object is not in both or its mesh changes between them."""
-    if s == 0:
-        return dataclasses.replace(a, right=None)
-    others = {o.instance_id: o for o in b.objects}
-    objects = []
-    for o in a.objects:
-        other = others.get(o.instance_id)
-        if other is None or not _same(o.mesh, other.mesh):
-            raise SimgenError(f"sensor.events: object {o.name!r} changes its mesh between two steps (a person, a cloth "
-                              "or a part that appears); events need rigid motion between the renders: turn "
-                              "sensor.events off for such scenes")
-        objects.append(dataclasses.replace(o, mesh_to_world=interpolate_pose(o.mesh_to_world, other.mesh_to_world, s)))
-    if len(others) != len(a.objects):
-        raise SimgenError("sensor.events: objects appear between two steps; events need the same objects in each: "
-                          "turn sensor.events off for such scenes")
-    lights = [dataclasses.replace(la, light_to_world=interpolate_pose(la.light_to_world, lb.light_to_world, s),
-                                  power=(1 - s) * la.power + s * lb.power) for la, lb in zip(a.lights, b.lights)]
-    if len(a.lights) != len(b.lights):
-        lights = list(a.lights)
-    return dataclasses.replace(a, objects=objects, lights=lights, camera=_camera_at(a.camera, b.camera, s), right=None)
-

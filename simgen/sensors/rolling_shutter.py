@@ -2,17 +2,17 @@
 read out one after another, each row's labels exact for its own time. Pure: no Blender, no files.
 
 Time is counted in the sequence's steps: frame (step) t of a sequence is taken at time t, a step lasts
-``1 / fps`` seconds (sensor.rolling_shutter_fps), and with a readout of ``rho`` steps
+``1 / fps`` seconds (sequence.fps), and with a readout of ``rho`` steps
 (``readout_ms / 1000 * fps``) row r of an H-row frame is exposed at time ``t + r / H * rho``: the top row
 at the frame's own time t (so the meta's camera and poses are the top row's), the bottom row
-``(H - 1) / H * rho`` later. Between two steps the scene moves as :func:`scene_at` defines it: each rigid
-part (object, light, camera) along the interpolation of its two poses (position linear, rotation at a
-constant rate about one axis, scale linear); after a sequence's last step its last interval's motion goes
-on. The frame is rendered in horizontal bands (:func:`bands`), each band as the whole scene at its middle
-row's time (:meth:`RowTiming.band_times`) and cropped to its rows; the bands' passes stacked
-(:func:`stack_rows`) are the frame's, so every label made from the passes (RGB, ids, depth, normals, masks,
-boxes) holds for the time the meta states for its row. With one band a row (``rolling_shutter_bands`` 0)
-that time is the row's own; with fewer a row's time is off by at most half a band's readout
+``(H - 1) / H * rho`` later. Between two steps the scene moves as :func:`simgen.sensors.motion.scene_at`
+defines it: each rigid part (object, light, camera) along the interpolation of its two poses (position
+linear, rotation at a constant rate about one axis, scale linear); after a sequence's last step its last
+interval's motion goes on. The frame is rendered in horizontal bands (:func:`bands`), each band as the
+whole scene at its middle row's time (:meth:`RowTiming.band_times`) and cropped to its rows; the bands'
+passes stacked (:func:`stack_rows`) are the frame's, so every label made from the passes (RGB, ids, depth,
+normals, masks, boxes) holds for the time the meta states for its row. With one band a row
+(``rolling_shutter_bands`` 0) that time is the row's own; with fewer a row's time is off by at most half a band's readout
 (:attr:`RowTiming.max_error`). Labels made from a frame's poses rather than its pixels (flow, tracks,
 keypoints, amodal masks) are refused (:data:`REFUSED_LABELS`). A stereo pair (camera.rig=stereo) is read
 as two rolling shutters in step, row r of both cameras at the same time: the pair is rectified, so a left
@@ -21,17 +21,13 @@ pixel's match lies on the same row of the right image and the disparity and occl
 
 from __future__ import annotations
 
-import dataclasses
-import pickle
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
-
-from simgen.config.sensor import ACTIVE_STEREO
 from simgen.errors import SimgenError
 from simgen.scene.data import Scene
+from simgen.sensors.motion import check_steps, scene_at
 
 KEY = "rolling_shutter"
 """The frame meta's ``sensor`` key of this sensor's record (:func:`record`)."""
@@ -51,7 +47,7 @@ class RowTiming:
 
     height: int
     readout: float
-    """Readout of the whole frame, in steps (sensor.rolling_shutter_ms / 1000 * sensor.rolling_shutter_fps)."""
+    """Readout of the whole frame, in steps (sensor.rolling_shutter_ms / 1000 * sequence.fps)."""
     bands: tuple[tuple[int, int], ...]
     """Each band's rows ``[first, end)``, top first, covering 0..height."""
 
@@ -91,7 +87,7 @@ def check(settings: Any) -> None:
     """Refuse, in one line naming the key and the fix, what a rolling shutter cannot make exact
     (``settings``: the run's :class:`simgen.config.Settings`)."""
     q = settings.sensor
-    readout_ms, fps = q.rolling_shutter_ms, q.rolling_shutter_fps
+    readout_ms, fps = q.rolling_shutter_ms, settings.sequence.fps
     if readout_ms <= 0:
         return
     what = f"sensor.rolling_shutter_ms={readout_ms:g}"
@@ -100,7 +96,7 @@ def check(settings: Any) -> None:
                           "nothing moves: set sequence.length=2 or more, or sensor.rolling_shutter_ms=0")
     step_ms = 1000.0 / fps
     if readout_ms > step_ms * (1 + 1e-9):
-        raise SimgenError(f"{what} is longer than one step at sensor.rolling_shutter_fps={fps:g} ({step_ms:.6g} ms): "
+        raise SimgenError(f"{what} is longer than one step at sequence.fps={fps:g} ({step_ms:.6g} ms): "
                           "a frame must be read out before the next begins; lower the readout or the fps")
     rig = settings.camera.rig
     if rig not in ("mono", "stereo"):
@@ -121,11 +117,6 @@ def check(settings: Any) -> None:
     if blur > 0:
         raise SimgenError(f"{what}: effects.motion_blur_probability={blur:g} blurs along the flow, which a "
                           "rolling-shutter run does not make: set it to 0")
-    depth = getattr(q, "depth", None)
-    if depth in ACTIVE_STEREO:
-        raise SimgenError(f"{what} reads rows at their own times, but sensor.depth={depth} renders its infrared pair "
-                          "whole at each step's time: use one of them (sensor.rolling_shutter_ms=0, or a time-of-flight "
-                          "sensor.depth)")
     o = settings.objects
     bending = [f"objects.cloth={o.cloth:g}"] if o.cloth > 0 else []
     bending += [f"objects.joint_motion={o.joint_motion}"] if o.joint_motion > 0 else []
@@ -137,112 +128,21 @@ def check(settings: Any) -> None:
 
 
 # ----------------------------------------------------------------- the scene between steps
-
-
-def _split(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rotation, stretch, translation) of an affine 4x4 ``m``: its 3x3 part is rotation @ stretch
-    (polar decomposition; stretch symmetric, positive definite for a pose without mirroring)."""
-    a = np.asarray(m, dtype=np.float64)[:3, :3]
-    u, s, vt = np.linalg.svd(a)
-    if np.linalg.det(u @ vt) < 0:  # a mirroring pose: the mirror stays in the stretch
-        u[:, -1] = -u[:, -1]
-        s = s.copy()
-        s[-1] = -s[-1]
-    return u @ vt, vt.T @ np.diag(s) @ vt, np.asarray(m, dtype=np.float64)[:3, 3]
-
-
-def interpolate_pose(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
-    """The 4x4 pose a fraction ``s`` of the way from ``a`` to ``b`` (s beyond 1 goes on as the last
-    interval moved): translation and stretch linear, rotation at a constant rate about one axis (the
-    shorter way). ``s`` 0 gives ``a`` and 1 gives ``b`` to rounding; a pose that does not move is ``a``."""
-    if np.array_equal(a, b):
-        return np.array(a, dtype=np.float64)
-    ra, sa, ta = _split(a)
-    rb, sb, tb = _split(b)
-    rel = Rotation.from_matrix(ra.T @ rb).as_rotvec()
-    r = ra @ Rotation.from_rotvec(rel * s).as_matrix()
-    out = np.eye(4)
-    out[:3, :3] = r @ (sa + s * (sb - sa))
-    out[:3, 3] = ta + s * (tb - ta)
-    return out
-
-
-def _same_but(x: Any, y: Any, pose: str) -> bool:
-    """Whether ``x`` and ``y`` (dataclasses) are equal in everything but their field ``pose``."""
-    return pickle.dumps(dataclasses.replace(x, **{pose: np.eye(4)}), protocol=5) == \
-        pickle.dumps(dataclasses.replace(y, **{pose: np.eye(4)}), protocol=5)
-
-
-def _w2c(c2w: np.ndarray) -> np.ndarray:
-    return np.linalg.inv(c2w)
-
-
-def scene_at(scenes: Sequence[Scene], time: float, checked: bool = False) -> Scene:
-    """The sequence ``scenes`` (its steps 0..L-1) at ``time`` steps (0 <= time < L + 1): step
-    floor(time)'s scene with every object's, light's and the camera's pose
-    :func:`interpolate_pose`'d towards the next step's (the last interval's motion goes on past the
-    last step). Refused in one line where two steps differ in more than poses (a part that bends: a
-    person, a cloth, a moving joint; objects, lights or the world that change), whose in-between shape
-    simgen does not define (``checked``: the caller has checked that pair of steps already)."""
-    length = len(scenes)
-    if length < 2:
-        raise SimgenError("sensor.rolling_shutter_ms needs a sequence of two steps or more (sequence.length)")
-    if float(time).is_integer() and 0 <= time < length:  # a step's own time: the step as drawn
-        return scenes[int(time)]
-    k = min(int(np.floor(time)), length - 2)
-    s = float(time - k)
-    a, b = scenes[k], scenes[k + 1]
-    if not checked:
-        check_steps(a, b, k)
-    c2w = interpolate_pose(_w2c(a.camera.world_to_camera), _w2c(b.camera.world_to_camera), s)
-    right = None
-    if a.right is not None:  # the rig moves as one: the right camera keeps its place beside the left
-        right = dataclasses.replace(a.right, world_to_camera=_w2c(c2w @ _rig(a)))
-    objects = [dataclasses.replace(x, mesh_to_world=interpolate_pose(x.mesh_to_world, y.mesh_to_world, s))
-               for x, y in zip(a.objects, b.objects)]
-    lights = [dataclasses.replace(x, light_to_world=interpolate_pose(x.light_to_world, y.light_to_world, s))
-              for x, y in zip(a.lights, b.lights)]
-    return dataclasses.replace(a, objects=objects, lights=lights, right=right,
-                               camera=dataclasses.replace(a.camera, world_to_camera=_w2c(c2w)))
-
-
-def _rig(scene: Scene) -> np.ndarray:
-    """The right camera's pose in the left camera's frame (camera to camera, OpenCV axes)."""
-    return np.asarray(scene.camera.world_to_camera, np.float64) @ _w2c(np.asarray(scene.right.world_to_camera, np.float64))
-
-
-def check_steps(a: Scene, b: Scene, k: int) -> None:
-    """Refuse (:func:`scene_at`) steps ``k`` (``a``) and ``k + 1`` (``b``) where they differ in more than poses."""
-    if len(a.objects) != len(b.objects) or len(a.lights) != len(b.lights):
-        raise SimgenError(f"sensor.rolling_shutter_ms: steps {k} and {k + 1} hold different objects or lights; a rolling "
-                          "shutter needs the same parts at every step, moving rigidly: set sensor.rolling_shutter_ms=0")
-    for x, y in zip(a.objects, b.objects):
-        if not _same_but(x, y, "mesh_to_world"):
-            raise SimgenError(f"sensor.rolling_shutter_ms: {x.name or 'an object'} changes more than its pose between "
-                              f"steps {k} and {k + 1} (a person, a cloth or a moving joint bends); a rolling shutter "
-                              "moves rigid parts only: leave such parts out or set sensor.rolling_shutter_ms=0")
-    for x, y in zip(a.lights, b.lights):
-        if not _same_but(x, y, "light_to_world"):
-            raise SimgenError(f"sensor.rolling_shutter_ms: a light changes more than its pose between steps {k} and "
-                              f"{k + 1}; set sensor.rolling_shutter_ms=0")
-    rig_changes = (a.right is None) != (b.right is None) or (
-        a.right is not None and not (_same_but(a.right, b.right, "world_to_camera") and np.allclose(_rig(a), _rig(b), atol=1e-9)))
-    if pickle.dumps(a.world, protocol=5) != pickle.dumps(b.world, protocol=5) or rig_changes:
-        raise SimgenError(f"sensor.rolling_shutter_ms: the world or the camera rig changes between steps {k} and "
-                          f"{k + 1}; use one world and one rig, or set sensor.rolling_shutter_ms=0")
+SETTING, OFF = "sensor.rolling_shutter_ms", "0"
+"""The setting the refusals of the scene between steps (:mod:`simgen.sensors.motion`) name, and its off value."""
 
 
 def band_scenes(scenes: Sequence[Scene], step: int, rows: RowTiming) -> list[Scene]:
-    """The scene each band of step ``step``'s frame is rendered from (:func:`scene_at` its time; each pair
-    of steps checked once)."""
+    """The scene each band of step ``step``'s frame is rendered from (:func:`simgen.sensors.motion.scene_at`
+    its time; each pair of steps checked once)."""
     checked: set[int] = set()
     out = []
     for t in rows.band_times():
         k = min(int(np.floor(step + t)), len(scenes) - 2)
         if k not in checked and len(scenes) >= 2:
-            check_steps(scenes[k], scenes[k + 1], k)
+            check_steps(scenes[k], scenes[k + 1], k, SETTING, OFF)
             checked.add(k)
-        out.append(scene_at(scenes, step + t, checked=True))
+        out.append(scene_at(scenes, step + t, SETTING, OFF, checked=True))
     return out
 
 

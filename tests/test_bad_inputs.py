@@ -772,8 +772,6 @@ CASES = [
       "sequence's frames: set sequence.length=2 or more"),
     C("events-substeps-zero", ["sensor.events=true", "sequence.length=2", "sensor.events_substeps=0"],
       "sensor.events_substeps=0"),
-    C("events-frame-time-moved", ["sensor.events=true", "sequence.length=2", "sensor.events_frame_time=0.1"],
-      "sensor.events_frame_time is now sequence.fps"),
     C("sequence-fps-zero", ["sensor.events=true", "sequence.length=2", "sequence.fps=0"], "sequence.fps=0"),
     C("events-label-alone", ["output.labels=[events]"], "output.labels has events, which the event camera makes: "
       "set sensor.events=true"),

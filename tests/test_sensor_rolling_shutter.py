@@ -194,7 +194,6 @@ def test_the_record_states_the_convention_and_each_band_s_time():
     (["sensor.rolling_shutter_ms=30", "sequence.length=2", "sensor.depth=realsense_d435"], "sensor.depth=realsense_d435"),
     (["sensor.rolling_shutter_ms=-1"], "sensor.rolling_shutter_ms"),
     (["sequence.fps=0"], "sequence.fps"),
-    (["sensor.rolling_shutter_fps=60"], "sensor.rolling_shutter_fps is now sequence.fps"),
     (["sensor.rolling_shutter_bands=-2"], "sensor.rolling_shutter_bands"),
 ])
 def test_what_a_rolling_shutter_cannot_make_exact_is_refused_in_one_line(args, expected, tmp_path, monkeypatch, capfd):

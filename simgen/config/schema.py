@@ -308,24 +308,17 @@ RENAMED: dict[str, str] = {
     **{f"placement.{k}": f"scene.physics.{k}" for k in (
         "supports", "drop_gap", "pile_radius", "table_size", "table_height", "bin_size", "bin_height", "friction",
         "restitution", "max_seconds", "rest_speed", "substeps", "margin")},
-    "sensor.rolling_shutter_fps": "sequence.fps", "sensor.events_frame_time": "sequence.fps",
 }
 """Keys that moved: old key -> new key. Where the shell camera stands, how objects are scaled and
 how they come to rest (the placement group, ``placement=physics``) are the tabletop recipe's own
-settings (the flying recipe reads none of them); the sensors' time base (a rolling shutter's fps, the
-events' frame time) is the sequence's, sequence.fps."""
+settings (the flying recipe reads none of them)."""
 
 
 def renamed(key: str) -> str | None:
     """The hint for a key that moved (:data:`RENAMED`), e.g. "camera.distance is now
     scene.camera_distance (a setting of scene=tabletop)"; None for any other key."""
     new = RENAMED.get(key)
-    if new is None:
-        return None
-    if new == "sequence.fps":  # one time base for every sensor
-        per = ", 1 / the seconds a step this took" if key.endswith("frame_time") else ""
-        return f"{key} is now {new} (steps a second{per}: the time base of every sensor; e.g. sequence.fps=30)"
-    return f"{key} is now {new}" + (" (a setting of scene=tabletop)" if new.startswith("scene.") else "")
+    return None if new is None else f"{key} is now {new} (a setting of scene=tabletop)"
 
 
 class UnknownKey(SimgenError):

@@ -30,8 +30,7 @@ from simgen.labels.keypoints import KEYPOINTS
 from simgen.labels.kinds import LABEL_KINDS
 from simgen.labels.stereo import DISPARITY, OCCLUDED, RIGHT
 from simgen.labels.tracks import TRACKS
-from simgen.sensors.event_kind import EVENTS
-from simgen.sensors.depth import IR_LEFT, IR_RIGHT, SENSOR_DEPTH
+from simgen.labels.sensors import EVENTS, IR_LEFT, IR_RIGHT, SENSOR_DEPTH
 
 LABEL_KINDS.register(PARTS)
 LABEL_KINDS.register(VISIBILITY)

@@ -1,7 +1,7 @@
 """sensor.depth's active stereo in the frame loop (``loop``: its :class:`simgen.pipeline.loop.FrameLoop`):
 after each frame's render the renderer's ``render_ir`` renders the dot projector's infrared pair
 (:mod:`simgen.blender.projector`); the worker reads it into the frame's labels (``FrameLabels.ir``), and the
-``ir_left``, ``ir_right`` and ``sensor_depth`` kinds (:mod:`simgen.sensors.depth`) make the 8-bit images and
+``ir_left``, ``ir_right`` and ``sensor_depth`` kinds (:mod:`simgen.labels.sensors`) make the 8-bit images and
 the matched depth from it."""
 
 from __future__ import annotations

@@ -315,7 +315,7 @@ class FrameLoop:
         if "lidar" in raw:  # sensor.lidar: the scan's points (simgen.pipeline.lidar)
             labels.scan = self.stage("labels", make_scan, self, item.window.base + item.step,
                                      item.window.scenes[item.step], raw)
-        if item.events is not None:  # the events kind (simgen.sensors.event_kind) takes them from here
+        if item.events is not None:  # the events kind (simgen.labels.sensors) takes them from here
             labels.extra["events"] = item.events
         return labels, self._take_times()
 

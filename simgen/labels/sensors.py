@@ -1,4 +1,7 @@
-"""The ``sensor_depth`` label kind: a depth camera's depth beside the exact one (sensor.depth).
+"""The sensor group's label kinds (docs/how-to/sensors.md): ``sensor_depth`` (a depth camera's depth beside
+the exact one, sensor.depth), ``ir_left`` and ``ir_right`` (an active stereo camera's infrared pair) and
+``events`` (an event camera's events, sensor.events). The sensors' models are simgen.sensors' (below this
+package: it never imports simgen.labels); this module turns them into label files.
 
 Every frame of a run with sensor.depth set gets ``DIR/sensor_depth/NNNNNN.npy``: float32 metres of
 planar depth as the named device returns it, 0 = invalid (no return), the same size, K and pixel grid
@@ -16,9 +19,10 @@ from simgen.labels.kinds import FrameContext, LabelKind
 from simgen.labels.preview import depth_preview
 from simgen.optics.lens import cached_pixel_rays
 from simgen.sensors import active_stereo, tof
+from simgen.sensors.events import EVENT_DTYPE
 
 
-def frame_rng(seed: int, key: int, stream: int, part: int) -> np.random.Generator:
+def sensor_rng(seed: int, key: int, stream: int, part: int) -> np.random.Generator:
     """The generator of ``part`` of a sensor's draws for frame or sequence ``key``: a pure function of
     the run's seed and these, apart from every other draw of the run."""
     return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(int(key), stream, part)))
@@ -40,12 +44,12 @@ def time_of_flight(labels: Any, context: FrameContext) -> np.ndarray:
     cfg = context.settings.sensor
     model = tof.model_of(cfg)
     seed = context.settings.seed
-    systematic = tof.systematic_draws(frame_rng(seed, context.sequence, tof.TOF_STREAM, 1), model)
+    systematic = tof.systematic_draws(sensor_rng(seed, context.sequence, tof.TOF_STREAM, 1), model)
     cam = context.scene.camera
     rays = cached_pixel_rays(cam.lens) if cam.lens is not None else None
     reflectance = reflectance_map(labels.instance, context.scene, cfg.depth_albedo)
     depth, invalid = tof.simulate(labels.depth, labels.normal, reflectance, cam.K,
-                                  frame_rng(seed, context.index, tof.TOF_STREAM, 0), model, systematic, rays)
+                                  sensor_rng(seed, context.index, tof.TOF_STREAM, 0), model, systematic, rays)
     context.sensor["depth"] = {
         "device": tof.DEVICE, "systematic": systematic, "invalid": invalid,
         "reflectance": {str(o.instance_id): tof.reflectance_of(o.material, cfg.depth_albedo)
@@ -65,7 +69,7 @@ def ir_pair(labels: Any, context: FrameContext) -> tuple[np.ndarray, np.ndarray,
     cfg, seed = context.settings.sensor, context.settings.seed
     gain = active_stereo.exposure_gain(labels.ir[0])
     return (*(active_stereo.ir_image(labels.ir[v], gain, cfg.depth_ir_noise,
-                                     frame_rng(seed, context.index, active_stereo.IR_STREAM, v)) for v in (0, 1)), gain)
+                                     sensor_rng(seed, context.index, active_stereo.IR_STREAM, v)) for v in (0, 1)), gain)
 
 
 def stereo_depth(labels: Any, context: FrameContext) -> np.ndarray:
@@ -131,3 +135,20 @@ IR_RIGHT = LabelKind(
     "the right of the left one (a rectified pair), exposed as the left", "uint8", 0, "ir_right", ".png",
     compute=_ir_right, preview=_grey_preview)
 """Written on every frame of a run with an active stereo sensor.depth (simgen.config.sensor.IR_LABELS)."""
+
+
+def _events(labels: Any, context: FrameContext) -> np.ndarray:
+    """The frame's events, which the frame loop's renders put in its labels (simgen.pipeline.events;
+    the loop puts their record in the frame meta's sensor.events)."""
+    got = labels.extra.get("events")
+    if got is None or not hasattr(got, "events"):
+        raise ValueError("the events label is made by the event camera's renders: set sensor.events=true "
+                         "(with sequence.length 2 or more)")
+    return got.events
+
+
+EVENTS = LabelKind(
+    "events", "sensor.events=true: the events (x, y, t microseconds from the sequence's start, p 1 = brighter / "
+    "0 = darker; tonic's fields) of the interval from this frame to the next of its sequence, sorted by t; "
+    "none after a sequence's last frame", EVENT_DTYPE, -1, "events", ".npy", compute=_events)
+"""The event camera's label kind: ``DIR/events/NNNNNN.npy``, one structured array per frame."""

@@ -85,6 +85,7 @@ def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     """(name, simgen's arguments, files the run must leave under its output.dir) of every check."""
     from simgen.compose.store import options
     from simgen.io.formats.exporters import EXPORTERS
+    from simgen.config.sensor import ACTIVE_STEREO, sensor_labels
     from simgen.labels.kinds import LABEL_KINDS
 
     groups = options(("scene", *GROUPS))
@@ -99,7 +100,8 @@ def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     formats = [e for e in EXPORTERS.values() if not (e.shards and e.shards.requires)]
     flow = [e.name for e in formats if e.write_flow is not None]
     plain = [e.name for e in formats if e.finish is not None and not set(e.labels) & stereo]
-    kinds = [k.name for k in LABEL_KINDS.values() if not k.from_render and k.name not in stereo]
+    sensed = set(sensor_labels({"depth": ACTIVE_STEREO[0], "events": True}))  # made by the sensors below
+    kinds = [k.name for k in LABEL_KINDS.values() if not k.from_render and k.name not in stereo | sensed]
     made = [f"{f}/" for f in plain if f not in ("coco", "tracks")] + ["coco.json", "tracks/000000.npz"]
     out.append(("every label kind and format (a sequence)",
                 ["sequence.length=2", "frames=2", f"output.labels=[{','.join(kinds)}]",
@@ -141,6 +143,15 @@ def runs(work: Path) -> list[tuple[str, list[str], list[str]]]:
     out.append(("the bundled robot beside the bin, its joints moving, its links as parts", [
         "scene=bin_picking", "scene.robot=bundled", "sequence.length=2", "objects.joint_motion=1",
         "output.labels=[parts,tracks]", "frames=2"], ["parts/000001.png", "flow_forward/000000.npy", "tracks/000000.npz"]))
+    out.append(("a time-of-flight camera and a LiDAR beside the exact depth", [
+        "sensor.depth=azure_kinect_nfov", "sensor.lidar=velodyne_vlp16", "frames=1"],
+        ["sensor_depth/000000.npy", "lidar/000000.bin", "lidar/000000.ply"]))
+    out.append(("an active stereo camera", ["sensor.depth=realsense_d435", "camera.focal_length=[18.97,18.97]", "frames=1"],
+                ["ir_left/000000.png", "ir_right/000000.png", "sensor_depth/000000.npy"]))
+    out.append(("an event camera", ["sensor.events=true", "sensor.events_substeps=2", "sequence.length=2", "frames=2"],
+                ["events/000000.npy", "events/000001.npy"]))
+    out.append(("a rolling shutter", ["sensor.rolling_shutter_ms=20", "sensor.rolling_shutter_bands=4",
+                                      "sequence.length=2", "frames=2"], ["meta/000001.json"]))
     out.append(("walls, a room and one's photos behind the objects", [
         "scene.background=[walls,room,ground]", f"scene.background_dir={photos}", "frames=1"], ["meta/000000.json"]))
     return out

@@ -63,7 +63,7 @@ class RawPasses(TypedDict):
     is set."""
     right: NotRequired[dict]
     """camera.rig=stereo: the right view's passes, exposed as this (the left) view's
-    (:class:`simgen.pipeline.loop.StereoFrame`)."""
+    (:class:`simgen.pipeline.renderer.StereoFrame`)."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from simgen.pipeline.frames import SequenceWindow, frame_position, group_by_sequ
 from simgen.pipeline.lidar import make_scan, scan_frame, write_frame_scan
 from simgen.pipeline.memory import RELEASE_EVERY, release_freed_memory
 from simgen.pipeline.meta import FrameOutput, flow_between, frame_output
-from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer
+from simgen.pipeline.renderer import Passes, RenderedFrame, Renderer, StereoFrame
 from simgen.pipeline.rolling import note_rolling, render_rolling, row_timing
 from simgen.progress import Progress
 from simgen.recipes import SHORTFALL, Recipe
@@ -95,21 +95,6 @@ class StageTimes(Hooks):
 
 RIGHT_SEED = 0x52494748
 """XOR'ed into a frame's sampling seed for a stereo pair's right view (its own render noise)."""
-
-
-@dataclass
-class StereoFrame:
-    """A stereo pair's two renders (:class:`~simgen.pipeline.renderer.RenderedFrame`): loaded, the
-    left view's passes with the right view's as ``passes["right"]``, exposed as the left's (one
-    rig meters once)."""
-
-    left: RenderedFrame
-    right: RenderedFrame
-
-    def load(self, total_stops: float | None = None) -> Passes:
-        passes = self.left.load(total_stops)
-        passes["right"] = self.right.load(passes["image"]["total_stops"])
-        return passes
 
 
 @dataclass

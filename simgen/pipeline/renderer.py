@@ -6,6 +6,7 @@ scene without bpy). Nothing here imports Blender."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +37,21 @@ class RenderedFrame(Protocol):
         takes its left view's). Frees what the frame held (the Blender renderer deletes its EXR
         files)."""
         ...
+
+
+@dataclass
+class StereoFrame:
+    """A stereo pair's two renders (:class:`RenderedFrame`; a rolling shutter's banded frames too): loaded, the
+    left view's passes with the right view's as ``passes["right"]``, exposed as the left's (one
+    rig meters once)."""
+
+    left: RenderedFrame
+    right: RenderedFrame
+
+    def load(self, total_stops: float | None = None) -> Passes:
+        passes = self.left.load(total_stops)
+        passes["right"] = self.right.load(passes["image"]["total_stops"])
+        return passes
 
 
 class Renderer(Protocol):

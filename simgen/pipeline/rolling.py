@@ -13,7 +13,7 @@ import numpy as np
 from simgen.config import Settings
 from simgen.errors import SimgenError
 from simgen.io.exr import RenderedFiles
-from simgen.pipeline.renderer import Passes
+from simgen.pipeline.renderer import Passes, StereoFrame
 from simgen.sampling.random import render_seed
 from simgen.scene.data import Scene
 from simgen.sensors import rolling_shutter as rs
@@ -56,22 +56,7 @@ class BandedFrame:
         return passes
 
 
-@dataclass
-class BandedPair:
-    """A stereo pair's banded frames (camera.rig=stereo: the two cameras' rows read in step), loaded as
-    :class:`simgen.pipeline.loop.StereoFrame` loads a pair: the left view's passes with the right view's
-    as ``passes["right"]``, exposed as the left's."""
-
-    left: BandedFrame
-    right: BandedFrame
-
-    def load(self, total_stops: float | None = None) -> Passes:
-        passes = self.left.load(total_stops)
-        passes["right"] = self.right.load(passes["image"]["total_stops"])
-        return passes
-
-
-def render_rolling(loop: Any, index: int, scenes: Sequence[Scene], step: int) -> BandedFrame | BandedPair:
+def render_rolling(loop: Any, index: int, scenes: Sequence[Scene], step: int) -> BandedFrame | StereoFrame:
     """Frame ``index`` (step ``step`` of the sequence ``scenes``) band by band: each band's scene
     built (stage ``build``) and its rows rendered (stage ``render``) with the frame's seed; a stereo rig's
     right camera renders the same rows at the same time (with the right view's seed). ``loop``: the
@@ -98,7 +83,7 @@ def render_rolling(loop: Any, index: int, scenes: Sequence[Scene], step: int) ->
     left = BandedFrame(files, rows, [s.camera.world_to_camera for s in band_scenes], scenes[step].camera.world_to_camera)
     if not right:
         return left
-    return BandedPair(left, BandedFrame(right, rows, [s.right.world_to_camera for s in band_scenes],
+    return StereoFrame(left, BandedFrame(right, rows, [s.right.world_to_camera for s in band_scenes],
                                         scenes[step].right.world_to_camera))
 
 

@@ -6,7 +6,7 @@
     python scripts/train_detector.py DIR --split val --weights model.pt --steps 0 --eval
 
 The training flags (--arch, --steps, --batch-size, --optimizer, --lr, --momentum, --weight-decay,
---schedule, --warmup, --clip, --threads, --device, --weights) are the settings of
+--schedule, --warmup, --clip, --threads, --cpu-kernels, --device, --weights) are the settings of
 simgen.experiment.training.TorchvisionTrainer, with its defaults: the same a study's
 study.trainer has (tiny_fcos, AdamW at 1e-3, cosine decay). No weights are downloaded: the model
 starts from random weights (--seed) or from a local state dict (--weights, e.g. one written by
@@ -95,15 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_detector: needs torch and torchvision ({e}); pip install -e '.[torch]'", file=sys.stderr)
         return 2
     from simgen.torch import SimgenDataset
-    from simgen.torch.train import build_detector, evaluate, resolve_device, train
+    from simgen.torch.train import build_detector, evaluate, resolve_device, train, use_cpu
 
     try:
         cfg = trainer_settings(a)
+        use_cpu(cfg)  # before anything computes: the kernels are chosen once
         ds = SimgenDataset(a.dir, a.split, extras=(), transforms=v2.RandomHorizontalFlip() if a.hflip else None)
         if len(ds) == 0:
             raise SimgenError(f"{a.dir} has no frames")
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
         torch.manual_seed(a.seed)
         _, first = SimgenDataset(a.dir, frames=ds.frames[:1], extras=())[0]
         size = tuple(first["boxes"].canvas_size)

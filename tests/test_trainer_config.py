@@ -26,7 +26,7 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.fin
 
 NOT_DEFAULT = {"arch": "fasterrcnn_mobilenet_v3_large_320_fpn", "steps": 7, "batch_size": 3, "optimizer": "sgd",
                "lr": 0.02, "momentum": 0.8, "weight_decay": 0.001, "schedule": "constant", "warmup": 3,
-               "clip": 2.5, "threads": 2, "device": "cpu"}
+               "clip": 2.5, "threads": 2, "cpu_kernels": "native", "device": "cpu"}
 """A value other than the default for every setting (weights: a file the test writes)."""
 
 

@@ -65,7 +65,15 @@ class TorchvisionTrainer:
     """Clip the gradients' norm at this (detectors trained from scratch diverge early without it);
     0: no clipping."""
     threads: int = setting(0, ge=0, le=1024)
-    """torch CPU threads of the training process (0: torch's default)."""
+    """torch CPU threads of the training process (0: torch's default, one per core). A CPU model
+    depends on it (the sums of a step split over the threads), so a figure meant to reproduce on
+    other machines fixes it (configs/study/fit_gap.yaml: 2)."""
+    cpu_kernels: str = setting("avx2", choices=("avx2", "native"))
+    """The CPU kernels torch trains with. avx2: torch's own (ATen), oneDNN's and MKL's held at
+    AVX2 on an x86 CPU that has it, so that a CPU with AVX-512 trains the same model bit for bit
+    as one without (with the same threads); native: each CPU's fastest, whose sums round
+    differently from one CPU to another: the same seeds then train other models, as far apart
+    as two seeds are after a few hundred steps. Changes nothing on a GPU or another architecture."""
     device: str = setting("auto", example="cuda:0")
     """auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1, ..."""
     weights: Optional[str] = setting(None, example="/models/start.pt")

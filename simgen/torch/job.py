@@ -20,7 +20,8 @@ An optional ``"save": PATH`` also writes the trained state dict there.
 The result (the same for every trainer)::
 
     {"names": [...], "detections": [{"image_id", "category": name, "bbox": [x, y, w, h], "score"}],
-     "train_seconds", "predict_seconds", "images", "steps", "loss_first", "loss_last", "device"}
+     "train_seconds", "predict_seconds", "images", "steps", "loss_first", "loss_last", "device",
+     "cpu": {"threads": n, "kernels": "AVX2"}}     # torch's CPU threads and ATen's kernels (simgen.torch.train.use_cpu)
 
 Progress goes to stderr; errors end with one line ``simgen: error: ...`` and exit status 2.
 """
@@ -37,7 +38,7 @@ from simgen.errors import SimgenError
 from simgen.experiment.training import TorchvisionTrainer, from_spec
 from simgen.io.files import read_json, write_json
 from simgen.torch.coco import CocoImages
-from simgen.torch.train import build_detector, predict, resolve_device, train
+from simgen.torch.train import build_detector, predict, resolve_device, train, use_cpu
 
 KEYS = ("labels", "train", "predict", "image_size", "seed", "trainer", "out")
 """The keys every spec has (:mod:`simgen.experiment.runner` writes them); ``save`` is optional."""
@@ -61,8 +62,7 @@ def run_job(spec: dict) -> dict:
     cfg = read_spec(spec)
     labels = list(spec["labels"])
     seed = int(spec["seed"])
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    cpu = use_cpu(cfg)  # before anything computes: the kernels are chosen once
     parts = [CocoImages(t["coco"], labels, images=t.get("images"), image_ids=t.get("image_ids"))
              for t in spec["train"]]
     data = torch.utils.data.ConcatDataset(parts)
@@ -89,7 +89,7 @@ def run_job(spec: dict) -> dict:
             "detections": [{"image_id": d["image_id"], "category": labels[d["category_id"] - 1], "bbox": d["bbox"],
                             "score": d["score"]} for d in dets],
             "train_seconds": t1 - t0, "predict_seconds": t2 - t1, "images": len(data), "steps": cfg.steps,
-            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "device": str(device)}
+            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "device": str(device), "cpu": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:

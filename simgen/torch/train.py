@@ -35,6 +35,23 @@ from simgen.experiment.training import ARCHS, TorchvisionTrainer  # ARCHS: the d
 from simgen.io.names import COCO_JSON
 from simgen.torch.dataset import collate_detection
 
+AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+"""The environment that holds torch's CPU kernels at AVX2: ATen's dispatch, oneDNN's (convolutions)
+and MKL's conditional numerical reproducibility (matrix products). Each is read when that library
+first computes, so setting them in a process that has not trained yet is enough."""
+
+
+def use_cpu(cfg: TorchvisionTrainer) -> dict[str, Any]:
+    """Apply ``cfg.threads`` and ``cfg.cpu_kernels`` to this process; call it before its first torch
+    computation (the kernels are chosen then, once). Returns what it trains with, for a result's
+    record: ``{"threads": n, "kernels": ATen's capability, e.g. "AVX2"}``."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    if cfg.cpu_kernels == "avx2" and torch.cpu._is_avx2_supported():
+        os.environ.update(AVX2_KERNELS)
+    return {"threads": torch.get_num_threads(), "kernels": torch.backends.cpu.get_cpu_capability()}
+
+
 class TinyBackbone(torch.nn.Module):
     """Five 3x3 conv + BatchNorm + ReLU layers, stride 8, one feature map of ``2 * width``
     channels: ~0.4 M parameters with FCOS's head, a training step of 8 images of 96x72 in
@@ -155,8 +172,8 @@ def train(model: torch.nn.Module, dataset: torch.utils.data.Dataset, cfg: Torchv
     gives them) with the settings ``cfg`` (default: :class:`TorchvisionTrainer`'s defaults) for
     ``cfg.steps`` steps, or ``epochs`` passes over the dataset instead (rounded up to whole
     batches); ``seed``: the data order (and the DataLoader workers' seeds), ``num_workers``:
-    DataLoader worker processes. ``cfg.arch``, ``weights`` and ``threads`` are the caller's to
-    apply (:func:`build_detector`, ``torch.set_num_threads``). Returns every step's losses
+    DataLoader worker processes. ``cfg.arch``, ``weights``, ``threads`` and ``cpu_kernels`` are the
+    caller's to apply (:func:`build_detector`, :func:`use_cpu`). Returns every step's losses
     (``loss`` = their sum, and the step's ``lr``) and calls ``log(step, losses)`` after each.
     A non-finite loss raises SimgenError."""
     cfg = cfg or TorchvisionTrainer()

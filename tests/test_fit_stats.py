@@ -153,6 +153,16 @@ def test_noise_recovers_the_sigma_of_additive_gaussian_noise():
         assert stat(add_noise(edges, sigma, seed=7), "noise") == pytest.approx(sigma, rel=0.15)
 
 
+def test_coarse_noise_recovers_the_noise_sigma_and_still_reads_it_after_jpeg():
+    clean = smooth(4)
+    assert stat(np.round(clean).astype(np.uint8), "coarse_noise") < 0.5
+    for sigma in (5.0, 10.0, 20.0):
+        assert stat(add_noise(clean, sigma, seed=5), "coarse_noise") == pytest.approx(sigma, rel=0.1)
+    # JPEG at quality 15 quantizes the fine noise away ("noise" reads ~0) and leaves blotches
+    heavy = jpeg(add_noise(clean, 20.0, seed=5), 15)
+    assert stat(heavy, "noise") < 1.0 and stat(heavy, "coarse_noise") > 8.0
+
+
 @pytest.mark.parametrize("picture", ["texture", "smooth"])
 def test_blockiness_rises_as_jpeg_quality_falls(picture):
     img = texture(8) if picture == "texture" else add_noise(smooth(8), 1.0, seed=8)

@@ -23,6 +23,7 @@ FLOOR: dict[str, float] = {
     "blue_green": 0.02,
     "blur": 0.25,              # pixels
     "noise": 0.5,              # 8-bit levels
+    "coarse_noise": 0.5,       # 8-bit levels
     "blockiness": 0.05,        # ratio, 1 = none
     "vignetting": 0.03,        # share of light lost at the corners
     # label statistics (simgen.fit.stats.LABEL_STATS)

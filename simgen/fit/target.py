@@ -197,5 +197,5 @@ def load_target(folder: str, *, max_images: int, size: tuple[int, int] | None, c
     return Target(names, own, samples, coco is not None, feats)
 
 
-STATS_VERSION = 1
+STATS_VERSION = 2
 """Bumped when a statistic's definition changes: cached target statistics are then recomputed."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -367,6 +368,44 @@ def test_a_small_fit_writes_its_results_resumes_and_best_yaml_renders(target, tm
     gap = load_study(ROOT / "configs" / "study" / "fit_gap.yaml", [f"study.arms.fitted.from_fit={fit}"])
     assert list(gap.arms) == ["default", "fitted", "truth"] and gap.arms["default"].overrides == []
     assert gap.arms["truth"].overrides == [o for o in gap.target.overrides if not o.startswith("seed=")]
+
+
+OLDER_CPU = {"NPY_DISABLE_CPU_FEATURES": "AVX2 FMA3 AVX512F AVX512_SKX", "OPENCV_CPU_DISABLE": "AVX2,FMA3"}
+"""numpy's and OpenCV's own switches that take their AVX2 and FMA kernels away: a CPU without them."""
+
+
+@pytest.mark.render
+@pytest.mark.slow  # three small fits, each in a process of its own: a few minutes
+def test_the_same_fit_seed_finds_the_same_best_yaml_on_a_cpu_without_avx2(tmp_path):
+    """simgen fit holds numpy's kernels at the baseline (fit.cpu_kernels): a fit where numpy and
+    OpenCV have no AVX2 or FMA and Cycles renders on one thread (another machine, emulated) finds the
+    best.yaml the fit on this CPU finds, its distances within 1e-5; with this CPU's own numpy
+    kernels the same fit finds another (so holding them is what makes it reproduce)."""
+    import numpy.core._multiarray_umath as npy
+
+    if not npy.__cpu_features__.get("AVX2"):
+        pytest.skip("this CPU has no AVX2 to take away")
+    size = ["render.width=96", "render.height=72", "render.samples=4", "render.denoise=false"]
+    target = tmp_path / "target"  # the default world: a fit of a few trials whose developments native kernels move
+    assert simgen(f"output.dir={target}", "frames=16", *size, cwd=tmp_path).returncode == 0
+    base = ["fit", f"target={target / 'images'}", f"target_coco={target / 'coco.json'}", "name=same",
+            "fit.frames=2", "fit.trials=4", "fit.startup_trials=2", "fit.prefit_trials=12", "fit.polish_trials=24",
+            "fit.develop_trials=30", *size]
+
+    def fit(folder: str, *more: str, env: dict | None = None) -> tuple[list[str], list[float]]:
+        clean = {k: v for k, v in os.environ.items() if k not in OLDER_CPU}
+        r = subprocess.run([sys.executable, "-m", "simgen.cli", *base, f"fit.out={tmp_path / folder}", *more],
+                           cwd=tmp_path, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr + r.stdout
+        best = [line for line in (tmp_path / folder / "best.yaml").read_text().splitlines() if folder not in line]
+        rows = list(csv.DictReader((tmp_path / folder / "trials.csv").open()))
+        return best, [float(row["distance"]) for row in rows]
+
+    here, older = fit("here"), fit("older", "render.threads=1", env=OLDER_CPU)
+    assert here[0] == older[0]
+    assert older[1] == pytest.approx(here[1], rel=1e-5)
+    native = fit("native", "fit.cpu_kernels=native")
+    assert native[1] != pytest.approx(here[1], rel=1e-5)
 
 
 def test_the_recovery_script_measures_errors_in_each_entrys_searched_units():

@@ -124,6 +124,13 @@ class StudyConfig:
     """Extra simgen command-line arguments for rendering each dataset, e.g. a launcher and shards
     ([-m, hydra/launcher=slurm, 'shard.index=range(8)', shard.count=8]): each dataset is still one
     folder."""
+    cpu_kernels: str = setting("baseline", choices=("baseline", "native"))
+    """The vector kernels numpy computes the study's renders with (scene draws, camera effects).
+    baseline: the CPU architecture's baseline, the same on every CPU (simgen.cli.kernels); native:
+    this CPU's fastest, whose last bits differ from one CPU to another: 16 frames of the default
+    config rendered without AVX2 differed from those with it in one pixel by one level in 4 frames,
+    enough for a detector trained on them to come out another. The simgen study command sets it
+    before numpy loads; the training's own kernels are study.trainer.cpu_kernels."""
 
 
 def check_study(s: StudyConfig) -> StudyConfig:

@@ -149,7 +149,7 @@ class FitConfig:
     cpu_kernels: str = setting("baseline", choices=("baseline", "native"))
     """The vector kernels numpy computes the fit's developments and statistics with. baseline: the
     CPU architecture's baseline (SSE3 on x86-64), the same on every CPU, so that the same fit.seed
-    gives the same best.yaml on another machine (simgen.cli.fit.hold_numpy_kernels); native: this
+    gives the same best.yaml on another machine (simgen.cli.kernels); native: this
     CPU's fastest (AVX2, AVX-512), whose transcendental functions round differently from one CPU to
     another: on scripts/reproduce_fit_gap.py's images, a fit of 4 trials with AVX2 taken away found
     other developments (trial distances 0.644 and 0.722 against 0.636 and 0.753). Applies to the

@@ -106,9 +106,49 @@ def main() -> int:
         for arm, c in closed.items():
             print(f"  {arm} closes {c:.0%} of the default-to-truth gap ({gap:.3f} AP)")
         if len(closed) > 1:
-            print(f"mean of {len(closed)} fits: {sum(closed.values()) / len(closed):.0%} of the gap closed; "
-                  f"the worst {min(closed.values()):.0%}")
+            shares = list(closed.values())
+            print(f"mean of {len(closed)} fits: {sum(shares) / len(shares):.0%} of the gap closed; "
+                  f"the worst {min(shares):.0%}; their standard deviation {mean_std(shares)[1]:.0%}")
+        if gap > 0:
+            seed_noise(aps, gap)
+    fitted_settings(out, study, a.fits)
     return 0
+
+
+def seed_noise(aps: dict[str, list[float]], gap: float) -> None:
+    """Print the seed noise: the standard error of an arm's mean AP (the arms' pooled standard
+    deviation over the square root of the seeds), that of a fitted arm's difference from the default
+    arm (sqrt 2 times it) as points of the gap's share, and how it compares with a third of the gap."""
+    seeds = min(len(v) for v in aps.values())
+    if seeds < 2:
+        return
+    pooled = math.sqrt(sum(mean_std(v)[1] ** 2 for v in aps.values()) / len(aps))
+    arm = pooled / math.sqrt(seeds)
+    difference = math.sqrt(2) * arm
+    print(f"seed noise ({seeds} seeds): an arm's mean AP {arm:.4f} (pooled standard deviation {pooled:.4f}), a fitted "
+          f"arm's difference from the default arm {difference:.4f} AP = {difference / gap:.0%} of the gap; "
+          f"a third of the gap: {gap / 3:.4f} AP ({'larger' if difference >= gap / 3 else 'smaller'})")
+
+
+def fitted_settings(out: Path, study: dict, fits: int) -> None:
+    """Print, for each setting the study's target sets, the target's value and each fit's (its
+    best.yaml), where the fits are on disk."""
+    folders = [out / fit_folder(k) / "best.yaml" for k in range(max(fits, 1))]
+    folders = [f for f in folders if f.is_file()]
+    if not folders:
+        return
+    bests = [yaml.safe_load(f.read_text()) or {} for f in folders]
+
+    def value(tree: dict, key: str) -> str:
+        for part in key.split("."):
+            tree = tree.get(part, {}) if isinstance(tree, dict) else {}
+        return "(the base config's)" if tree == {} else str(tree)
+
+    print("\nwhat the fits found (best.yaml) against the target's settings:")
+    for o in study["target"]["overrides"]:
+        key, _, truth = str(o).partition("=")
+        if key != "seed":
+            print(f"  {key}: target {truth}; fits {'; '.join(value(b, key) for b in bests)}")
 
 
 def fit_folder(k: int) -> str:

@@ -478,16 +478,29 @@ def test_the_fit_gap_reproduction_states_the_fitted_arms_difference_and_the_seed
         w = csv.DictWriter(f, ["arm", "frames", "seed", "AP"])
         w.writeheader()
         w.writerows({"arm": a, "frames": 256, "seed": k, "AP": v} for a, vs in aps.items() for k, v in enumerate(vs))
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproduce_fit_gap.py"), "--keep", "--out",
-                        str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+    for k, (distance, jpeg) in enumerate([("[0.5, 0.6]", True), ("[0.4, 0.9]", False), ("[0.45, 0.7]", True)]):
+        fit = tmp_path / "run" / ("fit" if k == 0 else f"fit{k}")
+        fit.mkdir()
+        (fit / "best.yaml").write_text(f"defaults: [config, _self_]\nscene:\n  camera_distance: {distance}\n"
+                                       + ("effects: {jpeg_probability: 1.0}\n" if jpeg else ""))
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproduce_fit_gap.py"), "--keep", "--fits", "3",
+                        "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    # each setting of the study's target, against what each fit's best.yaml holds
+    assert "  scene.camera_distance: target [0.45,0.7]; fits [0.5, 0.6]; [0.4, 0.9]; [0.45, 0.7]" in r.stdout
+    assert "  effects.jpeg_probability: target 1; fits 1.0; (the base config's); 1.0" in r.stdout
     # mean 0.21 vs 0.11, standard deviations 0.01: 2 standard errors of the difference 2*sqrt(2*0.01**2/3)
     assert "fitted - default = +0.100 AP; 2 standard errors of the difference: 0.016: beyond seed noise" in r.stdout
     assert "truth - fitted = +0.040 AP" in r.stdout
     # the gap is 0.25 - 0.11 = 0.14 AP: the fits close 0.10, 0.07 and 0.12 of it
     assert "fitted closes 71% of the default-to-truth gap (0.140 AP)" in r.stdout
     assert "fitted1 closes 50%" in r.stdout and "fitted2 closes 86%" in r.stdout
-    assert "mean of 3 fits: 69% of the gap closed; the worst 50%" in r.stdout
+    assert "mean of 3 fits: 69% of the gap closed; the worst 50%; their standard deviation 18%" in r.stdout
+    # seed noise: every arm's standard deviation 0.01 but fitted2's 0 -> pooled sqrt(4 * 0.01**2 / 5) = 0.0089,
+    # over sqrt(3) seeds 0.0052, the difference of two arms sqrt(2) times that: 0.0073 = 5 % of the 0.14 gap
+    assert ("seed noise (3 seeds): an arm's mean AP 0.0052 (pooled standard deviation 0.0089), a fitted arm's "
+            "difference from the default arm 0.0073 AP = 5% of the gap; a third of the gap: 0.0467 AP (smaller)") \
+        in r.stdout
 
 
 def test_the_distance_against_ap_script_picks_trials_across_the_distances_and_ranks_them(tmp_path):

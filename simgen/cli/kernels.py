@@ -30,4 +30,4 @@ def hold_numpy_kernels(argv: list[str], key: str) -> str:
         return ("this CPU's: numpy was loaded before the command began (to compute as on every CPU, set "
                 f"NPY_DISABLE_CPU_FEATURES='{NUMPY_DISPATCH}' before Python starts)")
     os.environ["NPY_DISABLE_CPU_FEATURES"] = NUMPY_DISPATCH
-    return f"the CPU architecture's baseline, the same on every CPU ({key})"
+    return f"the CPU architecture's baseline, the same on every CPU of it ({key})"

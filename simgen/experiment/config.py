@@ -126,7 +126,7 @@ class StudyConfig:
     folder."""
     cpu_kernels: str = setting("baseline", choices=("baseline", "native"))
     """The vector kernels numpy computes the study's renders with (scene draws, camera effects).
-    baseline: the CPU architecture's baseline, the same on every CPU (simgen.cli.kernels); native:
+    baseline: the CPU architecture's baseline, the same on every CPU of it (simgen.cli.kernels); native:
     this CPU's fastest, whose last bits differ from one CPU to another: 16 frames of the default
     config rendered without AVX2 differed from those with it in one pixel by one level in 4 frames,
     enough for a detector trained on them to come out another. The simgen study command sets it

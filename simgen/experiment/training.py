@@ -72,8 +72,8 @@ class TorchvisionTrainer:
     """The CPU kernels torch trains with. avx2: torch's own (ATen), oneDNN's and MKL's held at
     AVX2 on an x86 CPU that has it, so that a CPU with AVX-512 trains the same model bit for bit
     as one without (with the same threads); native: each CPU's fastest, whose sums round
-    differently from one CPU to another: the same seeds then train other models, as far apart
-    as two seeds are after a few hundred steps. Changes nothing on a GPU or another architecture."""
+    differently from one CPU to another: the same seeds then train other models. Changes nothing
+    on a GPU or another architecture."""
     device: str = setting("auto", example="cuda:0")
     """auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1, ..."""
     weights: Optional[str] = setting(None, example="/models/start.pt")

@@ -148,10 +148,10 @@ class FitConfig:
     Slurm jobs) share; null: the SQLite file fit.db in the fit's folder (one machine)."""
     cpu_kernels: str = setting("baseline", choices=("baseline", "native"))
     """The vector kernels numpy computes the fit's developments and statistics with. baseline: the
-    CPU architecture's baseline (SSE3 on x86-64), the same on every CPU, so that the same fit.seed
-    gives the same best.yaml on another machine (simgen.cli.kernels); native: this
-    CPU's fastest (AVX2, AVX-512), whose transcendental functions round differently from one CPU to
-    another: on scripts/reproduce_fit_gap.py's images, a fit of 4 trials with AVX2 taken away found
+    CPU architecture's baseline (SSE3 on x86-64), the same on every CPU of it, so that the same
+    fit.seed gives the same best.yaml on another machine (simgen.cli.kernels); native: this CPU's
+    fastest (AVX2, AVX-512), whose transcendental functions round differently from one CPU to
+    another: against 16 frames of the default config, a fit of 4 trials with AVX2 taken away found
     other developments (trial distances 0.644 and 0.722 against 0.636 and 0.753). Applies to the
     simgen fit command, which sets it before numpy loads (NPY_DISABLE_CPU_FEATURES, inherited by its
     renders); a fit through the Python API, where numpy is loaded already, computes with this CPU's

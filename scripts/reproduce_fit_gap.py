@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reproduce_dr_gap import figures, mean_std  # noqa: E402
-from simgen.cli.kernels import NUMPY_DISPATCH  # noqa: E402
+from simgen.child_processes import NUMPY_DISPATCH, NUMPY_KERNELS  # noqa: E402
 
 STUDY = REPO / "configs" / "study" / "fit_gap.yaml"
 IMAGES_SEED = 2000
@@ -49,11 +49,11 @@ IMAGES_SEED = 2000
 
 
 def run(cmd: list[str]) -> None:
-    """Run a simgen command; numpy's kernels held at the baseline (simgen.cli.kernels), for the images
+    """Run a simgen command; numpy's kernels held at the baseline (simgen.child_processes), for the images
     too: rendered with this CPU's, a few of their pixels would differ on another, and the fits with them."""
     print("running:", " ".join(cmd), flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
-           "NPY_DISABLE_CPU_FEATURES": NUMPY_DISPATCH}
+           NUMPY_KERNELS: NUMPY_DISPATCH}
     if subprocess.run(cmd, env=env).returncode != 0:
         sys.exit(f"reproduce_fit_gap.py: failed: {' '.join(cmd)} (its error is above)")
 

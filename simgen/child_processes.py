@@ -25,6 +25,43 @@ MAP_THREADS = 8
 """The most threads :func:`thread_map` runs."""
 
 
+NUMPY_KERNELS = "NPY_DISABLE_CPU_FEATURES"
+"""numpy's own switch, read when numpy loads: the vector extensions it leaves out."""
+
+NUMPY_DISPATCH = ("SSSE3 SSE41 POPCNT SSE42 AVX F16C FMA3 AVX2 AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
+                  "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR VSX2 VSX3 VSX4 ASIMDHP ASIMDDP ASIMDFHM SVE")
+"""numpy's dispatched vector extensions above each architecture's baseline (x86-64, POWER, ARM64):
+:data:`NUMPY_KERNELS` set to them leaves the baseline's kernels, the same on every CPU of the
+architecture (numpy ignores the names of other architectures). With AVX2 or AVX-512, numpy's exp,
+log, power and sine round differently, and those last bits moved a fit's choices and a few pixels
+of a study's renders from one CPU to another (docs/explanation/fit.md)."""
+
+
+@contextlib.contextmanager
+def children_numpy_kernels(baseline: bool) -> Iterator[None]:
+    """Within it, the children this process starts compute with numpy's baseline kernels
+    (``baseline``) or this CPU's (a baseline simgen set is taken away; a value of the user's own is
+    kept); afterwards the environment is as it was. :data:`SERVED`'s child, when its environment
+    changes, is ended, so the next command starts one with the new."""
+    before = os.environ.get(NUMPY_KERNELS)
+    if baseline:
+        os.environ[NUMPY_KERNELS] = NUMPY_DISPATCH
+    elif before == NUMPY_DISPATCH:
+        del os.environ[NUMPY_KERNELS]
+    changed = os.environ.get(NUMPY_KERNELS) != before
+    if changed:
+        SERVED.close()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(NUMPY_KERNELS, None)
+        else:
+            os.environ[NUMPY_KERNELS] = before
+        if changed:
+            SERVED.close()
+
+
 PARENT_ENV = "SIMGEN_PARENT_PID"
 """Set by :func:`child_env` with ``tied``: the child stops when this process dies (:func:`die_with_parent`)."""
 

@@ -47,7 +47,7 @@ def fit_main(argv: list[str]) -> None:
     if not argv or any(a in ("-h", "--help") for a in argv):
         print(USAGE, end="", flush=True)
         return
-    kernels = hold_numpy_kernels(argv, "fit.cpu_kernels")  # before anything loads numpy
+    kernels = hold_numpy_kernels(argv)  # before anything loads numpy
     flags = [a for a in argv if a.startswith("-")]
     if flags:
         fail(f"simgen fit takes KEY=VALUE arguments only, not {flags[0]} (simgen fit --help)")

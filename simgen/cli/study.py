@@ -15,7 +15,6 @@ from typing import Any
 
 from simgen.errors import SimgenError, did_you_mean
 from simgen.cli.errors import fail
-from simgen.cli.kernels import hold_numpy_kernels
 from simgen.cli.overrides import check_overrides, refuse_studies
 
 USAGE = """usage: simgen study NAME|FILE [study.KEY=VALUE ...] [simgen overrides ...]
@@ -125,7 +124,6 @@ def study_main(argv: list[str]) -> None:
     if flags:
         fail(f"a study runs as one command: drop {flags[0]} (study.launch=[-m,...] gives flags such as a "
              "launcher to the renders)")
-    hold_numpy_kernels(args, "study.cpu_kernels")  # before anything loads numpy
     try:
         run_study_file(resolve_study(name), args)
     except SimgenError as e:

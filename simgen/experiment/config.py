@@ -126,11 +126,12 @@ class StudyConfig:
     folder."""
     cpu_kernels: str = setting("baseline", choices=("baseline", "native"))
     """The vector kernels numpy computes the study's renders with (scene draws, camera effects).
-    baseline: the CPU architecture's baseline, the same on every CPU of it (simgen.cli.kernels); native:
+    baseline: the CPU architecture's baseline, the same on every CPU of it; native:
     this CPU's fastest, whose last bits differ from one CPU to another: 16 frames of the default
     config rendered without AVX2 differed from those with it in one pixel by one level in 4 frames,
-    enough for a detector trained on them to come out another. The simgen study command sets it
-    before numpy loads; the training's own kernels are study.trainer.cpu_kernels."""
+    enough for a detector trained on them to come out another. It is the environment of the
+    study's renders and training runs (simgen.child_processes.children_numpy_kernels), through the
+    command and the Python API alike; torch's own kernels are study.trainer.cpu_kernels."""
 
 
 def check_study(s: StudyConfig) -> StudyConfig:

@@ -41,7 +41,7 @@ from simgen.experiment.from_fit import best_overrides
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
 from simgen.io.files import atomic_write_bytes, read_json, write_json
 from simgen.io.names import COCO_JSON, LOGS_DIR
-from simgen.child_processes import SERVED, child_env
+from simgen.child_processes import SERVED, child_env, children_numpy_kernels
 
 STATS = ("AP", "AP50", "AP75")
 
@@ -194,7 +194,15 @@ def run_study(study: StudyConfig, cli_overrides: list[str], *, name: str = "stud
               validate: Callable[[list[str]], None] | None = None) -> dict[str, Any]:
     """Run ``study`` (see the module doc); ``cli_overrides``: simgen overrides from the command
     line, applied to every dataset; ``validate(overrides)`` checks a dataset's overrides before
-    anything renders. Returns the results (what results.json holds)."""
+    anything renders. Its renders and training runs compute with the numpy kernels of
+    study.cpu_kernels (:func:`simgen.child_processes.children_numpy_kernels`). Returns the results
+    (what results.json holds)."""
+    with children_numpy_kernels(study.cpu_kernels == "baseline"):
+        return _run_study(study, cli_overrides, name, validate)
+
+
+def _run_study(study: StudyConfig, cli_overrides: list[str], name: str,
+               validate: Callable[[list[str]], None] | None) -> dict[str, Any]:
     out = Path(study.out or f"experiments/{name}").expanduser().absolute()
     t = study.trainer
     trainer = TRAINERS.get(t.name)

@@ -11,7 +11,11 @@ warm-up as early growth that levels off), then the growth per frame from frame 2
 sequence grows in steps at the frames where sequences start (frame = k * sequence.length), which
 a fit over a short run's second half catches one or two of. Then the lowest RSS of each stretch of
 ``--every`` frames (default 20) after the first, fitted: a frame's large short-lived arrays (a peak,
-freed and given back) leave it, memory that stays raises it. Every run log of the folder counts, in
+freed and given back) leave it, memory that stays raises it. Then what the run holds in use: the
+C allocator's bytes (the run log's ``malloc_mib``) and Python's small objects (``py_blocks``), each
+fitted from frame 20: the RSS adds the pages malloc keeps after they are freed (for the next frames,
+or stranded behind a block still in use), which grow with the largest peak so far and then stop;
+memory the run keeps raises these too. Every run log of the folder counts, in
 time order: with render.recycle_every each Blender process writes its own.
 
 Issue 76's check (a played animation, 200 frames, one command line): a skinned bar of 20,800
@@ -41,6 +45,24 @@ EVERY = 20
 at most once every 20 rendered frames (simgen.pipeline.memory.RELEASE_EVERY), at a sequence's start."""
 
 
+def live(rows: list[dict], n: int) -> None:
+    """Print the growth per frame, fitted from frame 20, of what the run holds in use: the C allocator's
+    bytes (``malloc_mib``: arrays, Blender's data) and Python's small objects (``py_blocks``); the RSS
+    adds what malloc keeps freed, which a leak does not explain (run logs before these fields: nothing)."""
+    frames = [r for r in rows if "frame" in r and r.get("rss_mib") is not None]
+    used = np.array([r.get("malloc_mib") if r.get("malloc_mib") is not None else np.nan for r in frames], float)
+    blocks = np.array([r.get("py_blocks", np.nan) for r in frames], float)
+    after = np.arange(19, n)
+    if np.isnan(used[after]).any():
+        return
+    slope = np.polyfit(after, used[after], 1)[0]
+    print(f"  in use (malloc): {used[19]:.1f} MiB after frame 20, {used[-1]:.1f} after the last "
+          f"(range {used[after].min():.1f} to {used[after].max():.1f}); {1024 * slope:+.2f} KiB/frame fitted from frame 20")
+    if not np.isnan(blocks[after]).any():
+        print(f"  Python's small objects: {blocks[19]:.0f} blocks after frame 20, {blocks[-1]:.0f} after the last; "
+              f"{np.polyfit(after, blocks[after], 1)[0]:+.1f} blocks/frame fitted from frame 20")
+
+
 def main(root: str, every: int = 20) -> int:
     logs = sorted(Path(root, "logs").glob("run-*.jsonl"))
     if not logs:
@@ -67,6 +89,7 @@ def main(root: str, every: int = 20) -> int:
         at, low = np.array(lows).T
         print(f"  lowest of each {every} frames after the first {every}: " + " ".join(f"{x:.0f}" for x in low)
               + f" MiB; fitted {1024 * np.polyfit(at, low, 1)[0]:+.2f} KiB/frame")
+    live(rows, n)
     steps = np.diff(rss)
     big = [k for k in np.argsort(steps)[::-1][:STEPS] if steps[k] >= STEP_MIB]
     print("  largest steps up: " + (", ".join(f"frame {k + 1} {steps[k]:+.1f} MiB" for k in sorted(big))

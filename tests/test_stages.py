@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from conftest import tiny_settings
+from simgen.io.dataset.runlog import malloc_mib
 from simgen.pipeline import PRODUCER_STAGES, STAGES, StageTimes, run
+from simgen.pipeline.runner import keep_freed_memory
 
 
 def test_stage_hooks_see_every_stage_in_order(tmp_path):
@@ -86,6 +89,8 @@ def test_run_log_has_a_line_per_frame_and_a_summary(tmp_path):
     for line in lines[:-1]:
         assert {"build", "render", "read", "labels", "write"} <= set(line["stages"]) <= set(STAGES)
         assert line["seconds"] > 0 and all(v >= 0 for v in line["stages"].values()) and line["rss_mib"] > 50
+        # Blender and numpy alone hold more than 20 MiB through malloc; Python's imports, many small objects
+        assert (line["malloc_mib"] is None or 20 < line["malloc_mib"] < line["rss_mib"]) and line["py_blocks"] > 10_000
     summary = lines[-1]["summary"]
     assert summary["frames"] == 3 and summary["stages"]["render"] > 0
     assert summary["seconds_per_frame"] == pytest.approx(summary["seconds"] / 3, abs=1e-3)
@@ -125,3 +130,18 @@ def test_blender_output_is_kept_in_the_dataset(tmp_path):
     run(tiny_settings(tmp_path, frames=1, width=64, height=48, samples=1))
     log = (tmp_path / "logs" / "blender.log").read_text(errors="replace")
     assert "Saved:" in log  # what Blender printed while rendering: in the dataset, not on the terminal
+
+
+@pytest.mark.skipif(malloc_mib() is None, reason="glibc's mallinfo2 only (Linux, glibc 2.33 and later)")
+def test_malloc_mib_counts_an_array_while_it_is_held():
+    """An array of known size, from a heap (below keep_freed_memory's mmap threshold) or mapped on its
+    own (above it), is counted while it lives and not once it is freed, though the heap keeps it."""
+    keep_freed_memory()
+    for mib in (8, 48):
+        before = malloc_mib()
+        a = np.ones(mib * 2**20 // 8)
+        held = malloc_mib()
+        del a
+        after = malloc_mib()
+        assert held - before == pytest.approx(mib, abs=1.0), mib
+        assert after - before == pytest.approx(0, abs=1.0), mib

@@ -3,8 +3,11 @@ stage of the frame loop, and a summary line at the end (``DIR/logs/run-*.jsonl``
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -21,13 +24,50 @@ def rss_mib() -> float | None:
         return None
 
 
+class _Mallinfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (malloc.h, glibc 2.33 and later), field by field."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+@functools.lru_cache(maxsize=1)
+def _mallinfo2():
+    """glibc's ``mallinfo2`` with its result type set, or None (another C library, an older glibc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        f = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    f.argtypes, f.restype = [], _Mallinfo2
+    return f
+
+
+def malloc_mib() -> float | None:
+    """The bytes this process's C allocator holds in use, MiB: glibc's ``mallinfo2`` over every
+    arena, the blocks handed out from its heaps (``uordblks``) and those mapped on their own
+    (``hblkhd``): numpy's arrays, Blender's data and Python's larger objects (its small ones live in
+    arenas of its own allocator, which ``sys.getallocatedblocks()`` counts: the run log's
+    ``py_blocks``). What malloc keeps after a block is freed (for the next frames, or stranded
+    behind a block still in use) is not in it, though it is resident: memory a run keeps raises
+    this, the allocator's keeping only the RSS. None where the C library has no ``mallinfo2``
+    (musl, macOS, glibc before 2.33)."""
+    f = _mallinfo2()
+    if f is None:
+        return None
+    m = f()
+    return round((m.uordblks + m.hblkhd) / 2**20, 1)
+
+
 class RunLog:
     """Per-frame stage timings of one run, appended to ``logs/run-<UTC time>-<pid>.jsonl``
     in the dataset (created with the first frame). Each line is flushed as it is written,
     so a killed run keeps the lines of its finished frames.
 
     Frame lines: ``{"frame": i, "time": unix seconds, "seconds": wall time since the previous
-    frame (or the loop's start), "stages": {stage: seconds}, "rss_mib": resident memory}``. The last line:
+    frame (or the loop's start), "stages": {stage: seconds}, "rss_mib": resident memory, "malloc_mib": the C allocator's
+    bytes in use (:func:`malloc_mib`), "py_blocks": Python's small objects}``. The last line:
     ``{"summary": {"frames", "seconds", "seconds_per_frame", "stages": {stage: mean seconds}}}``.
     """
 
@@ -51,7 +91,8 @@ class RunLog:
             self._file = open(self.path, "a", encoding="utf-8")
         stages = {s: round(times[s], 6) for s in self.stages if s in times}
         self._write({"frame": index, "time": round(now, 3), "seconds": round(now - self._last, 6), "stages": stages,
-                     "rss_mib": rss_mib()})
+                     "rss_mib": rss_mib(), "malloc_mib": malloc_mib(),
+                     "py_blocks": sys.getallocatedblocks()})
         self._last = now
         self.frames += 1
         for s, v in times.items():

@@ -134,8 +134,8 @@ def truth_distance(fit_args: list[str], truth: dict, folder: Path) -> float:
 
     fit, cli = split_args(fit_args)
     plan = plan_fit(load_fit(fit), cli, validate=check_dataset)
-    overrides = [override(k, v) for k, v in truth.items() if k not in DEVELOPED]
-    r = rendered(plan, folder, overrides, "final" if plan.fit.final else "trial")
+    r = rendered(plan, folder, {k: v for k, v in truth.items() if k not in DEVELOPED},
+                 "final" if plan.fit.final else "trial")
     return measure(plan, r, {k: v for k, v in truth.items() if k in DEVELOPED}).total
 
 

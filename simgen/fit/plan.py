@@ -45,6 +45,8 @@ class Plan:
     """Seconds this process spent per phase of the fit (:meth:`timed`): what a fit's last line and
     scripts/bench_fit.py report."""
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    projectors: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The projected scenes of each part of the fit (:meth:`labels`), made once."""
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -80,6 +82,22 @@ class Plan:
         settings = with_values(self.settings, {"seed": self.fit.seed, **values})
         check_placement(load_recipe(settings.scene.recipe), settings, self.catalog)
 
+    def labels(self, values: dict[str, Any], part: str) -> dict[str, Any] | None:
+        """The label statistics samples of the rendered entries' ``values`` on fit.label_scenes scenes
+        projected without rendering (simgen.fit.geometry.Projector), other scenes for each ``part`` of
+        the fit (:data:`LABEL_PARTS`); None where they come from the rendered frames (no target labels,
+        fit.label_scenes=0, another objective)."""
+        from simgen.fit.geometry import Projector, with_values
+
+        n = self.fit.label_scenes
+        if not (n and self.target.labelled and self.fit.objective == "stats"):
+            return None
+        if part not in self.projectors:
+            start = LABEL_PARTS.index(part) * n
+            self.projectors[part] = Projector(with_values(self.settings, {"seed": self.fit.seed}),
+                                              range(start, start + n), self.catalog)
+        return self.projectors[part].samples(values)
+
     @property
     def developer(self) -> Developer:
         s = self.settings
@@ -90,6 +108,11 @@ class Plan:
     def neutral(self) -> list[str]:
         """Overrides of every render of the fit that leave the developed settings to development."""
         return neutral([e.key for e in self.developed], self.settings.lighting)
+
+
+LABEL_PARTS = ("trial", "final", "polish", "held_out")
+"""The parts of a fit whose projected scenes (:meth:`Plan.labels`) are each their own fit.label_scenes:
+the k-th starts at scene k x fit.label_scenes (the frames of simgen.fit.renders.frame_span likewise)."""
 
 
 FIT_RENDER = {"render.denoise_prefilter": "fast", "render.samples": 8}
@@ -153,6 +176,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
                         "seed": fit.seed, "objective": fit.objective, "weights": weights,
                         "develop_trials": fit.develop_trials, "prefit_trials": fit.prefit_trials,
+                        "label_scenes": fit.label_scenes,
                         "features": features and features.key,
                         "target": [fit.target, target.files[:3], len(target.files), fit.target_coco]}
     return plan

@@ -18,7 +18,7 @@ from simgen.fit.post_render import Frames, Search, load_frames, search
 from simgen.fit.distance import Distance, distance
 from simgen.fit.kid import kid
 from simgen.fit.plan import Plan
-from simgen.fit.space import Entry
+from simgen.fit.space import Entry, to_overrides
 from simgen.io.files import read_json, read_npz, write_npz
 from simgen.io.locks import OwnerLock
 from simgen.io.names import COCO_JSON, DATASET_JSON, META_DIR
@@ -61,27 +61,30 @@ class Rendered:
     """Its frames' image statistics under the draws developed so far (:meth:`Developer.stats`)."""
 
 
-def rendered(plan: Plan, folder: Path, overrides: list[str], part: str = "trial") -> Rendered:
-    """Render ``overrides`` into ``folder`` unless done before (a resume, another worker): the
-    frames of a ``part`` of the fit (:func:`frame_span`); the folder keeps what development needs
-    only (:data:`KEEP`)."""
+def rendered(plan: Plan, folder: Path, values: dict[str, Any], part: str = "trial") -> Rendered:
+    """Render the rendered entries' ``values`` into ``folder`` unless done before (a resume, another
+    worker): the frames of a ``part`` of the fit (:func:`frame_span`); the folder keeps what
+    development needs only (:data:`KEEP`). Its label statistics are those of its projected scenes
+    (:meth:`Plan.labels`) where the fit projects them, else of the rendered frames."""
     from simgen.fit.stats import label_stats
 
     labels = folder / "labels.npz"
     frames, start = frame_span(plan, part)
+    projected = plan.labels(values, part)
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
         if labels.is_file():
             done = load_rendered(folder)
             if sorted(done.frames.index) == list(range(start, start + frames)):
-                return done
+                return done if projected is None else Rendered(done.frames, projected)
             shutil.rmtree(folder)  # rendered for other frames (fit.polish_frames or fit.final_frames changed since)
         with plan.timed(f"render: {part}"):
-            render_candidate(folder, [*plan.base, *overrides], frames, plan.fit.seed, start, plan.neutral)
+            render_candidate(folder, [*plan.base, *to_overrides(values)], frames, plan.fit.seed, start, plan.neutral)
         for p in folder.iterdir():
             if p.name not in KEEP:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         write_npz(labels, label_stats(read_json(folder / COCO_JSON)) if plan.target.labelled else {})
-    return load_rendered(folder)
+    done = load_rendered(folder)
+    return done if projected is None else Rendered(done.frames, projected)
 
 
 def frame_span(plan: Plan, part: str) -> tuple[int, int]:
@@ -170,13 +173,13 @@ def render_thread() -> Iterator[ThreadPoolExecutor]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def made(plan: Plan, folder: Path, overrides: list[str], part: str = "trial") -> Rendered | Distance:
-    """What measuring ``overrides`` starts from: their render into ``folder`` (:func:`rendered`),
-    or with fit.objective=ap their distance (a study of one arm: :func:`ap_distance`). Run on the
-    fit's render thread while the main thread develops the trial before."""
+def made(plan: Plan, folder: Path, values: dict[str, Any], part: str = "trial") -> Rendered | Distance:
+    """What measuring the rendered entries' ``values`` starts from: their render into ``folder``
+    (:func:`rendered`), or with fit.objective=ap their distance (a study of one arm:
+    :func:`ap_distance`). Run on the fit's render thread while the main thread develops the trial before."""
     if plan.fit.objective == "ap":
-        return ap_distance(plan, folder, overrides)
-    return rendered(plan, folder, overrides, part)
+        return ap_distance(plan, folder, to_overrides(values))
+    return rendered(plan, folder, values, part)
 
 
 def evaluate(plan: Plan, r: Rendered | Distance, developed: list[Entry], seed: int,

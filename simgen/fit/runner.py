@@ -43,7 +43,7 @@ from simgen.fit.outputs import Fitted, best_yaml, check_best, development, fitte
 from simgen.fit.plan import Plan, mkdir
 from simgen.fit.renders import dataset_view, developed, evaluate, load_rendered, made, measure, render_thread, rendered
 from simgen.fit.report import complete, report_current, write_report
-from simgen.fit.space import to_overrides, values_of
+from simgen.fit.space import values_of
 from simgen.fit.study import open_study, start_from_defaults, start_from_prefit
 from simgen.fit.study import opened, shared_storage  # noqa: F401  (re-exported: callers import them from here)
 from simgen.fit.trials import Trials
@@ -96,7 +96,7 @@ def _run(plan: Plan, say: Callable[[str], None]) -> Outcome:
         home = None
         if "default" not in study.user_attrs:
             say(f"simgen fit: rendering the default config ({fit.frames} frames) into {plan.folder / 'default'}")
-            home = renders.submit(made, plan, plan.folder / "default", [])
+            home = renders.submit(made, plan, plan.folder / "default", {})
         if not study.trials:
             if fit.prefit_trials and "prefit" not in study.user_attrs:
                 start_from_prefit(plan, study, say)
@@ -185,18 +185,18 @@ def _final_round(plan: Plan, study: Any, say: Callable[[str], None]) -> None:
         # the main thread polishes and measures with those before it. The first polishing search waits
         # for its frames only (its held-out frames are read when it ends): the default config's render
         # comes after them, and is measured last
-        def ahead(key: str, overrides: list[str], part: str, wanted: Any = True) -> Future | None:
-            return pool.submit(rendered, plan, mkdir(plan.folder / part) / key, overrides, part) if wanted else None
+        def ahead(key: str, values: dict[str, Any], part: str, wanted: Any = True) -> Future | None:
+            return pool.submit(rendered, plan, mkdir(plan.folder / part) / key, values, part) if wanted else None
 
         home, queued = None, []
         for t in todo:
-            key, overrides = t.user_attrs["key"], to_overrides(values_of(plan.rendered, t.params))
+            key, values = t.user_attrs["key"], values_of(plan.rendered, t.params)
             polished = polishes(plan) and t.number in contenders
-            more = ahead(key, overrides, "polish", polished and fit.polish_searched)
-            home = home or ahead("default", [], "final", "default" not in record)
-            queued.append((t, polished, more, ahead(key, overrides, "held_out", polished and fit.held_out),
-                           ahead(key, overrides, "final")))
-        home = home or ahead("default", [], "final", "default" not in record)
+            more = ahead(key, values, "polish", polished and fit.polish_searched)
+            home = home or ahead("default", {}, "final", "default" not in record)
+            queued.append((t, polished, more, ahead(key, values, "held_out", polished and fit.held_out),
+                           ahead(key, values, "final")))
+        home = home or ahead("default", {}, "final", "default" not in record)
 
         def measured(render: Future, values: dict[str, Any]) -> dict[str, Any]:
             d = measure(plan, render.result(), values)

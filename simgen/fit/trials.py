@@ -117,7 +117,7 @@ class Trials:
         beat = get_heartbeat_thread(trial._trial_id, study._storage)
         beat.__enter__()
         return InFlight(trial, overrides, self.renders.submit(timed_call, made, plan,
-                                                              mkdir(plan.folder / "trials") / key, overrides), beat)
+                                                              mkdir(plan.folder / "trials") / key, values), beat)
 
     def skip(self, trial: Any) -> None:
         import optuna

@@ -224,6 +224,25 @@ def test_target_labels_must_name_the_catalogs_categories(tmp_path):
         load_target(str(d), coco=str(tmp_path / "bad.json"), rename={}, **kw)
 
 
+def test_each_other_choice_is_queued_at_the_prefits_geometry():
+    """Beside the prefit's trial, the same parameters with each other choice of each rendered choice
+    entry, each once (a world's kind is otherwise only a random draw of TPE's first trials)."""
+    from types import SimpleNamespace
+
+    from simgen.fit.study import other_choices
+
+    entries = space({"scene": {"camera_distance": {"low": 0.3, "high": 4, "log": True}},
+                     "lighting": {"world": {"choices": [["uniform"], ["sky"], ["hdri"]]}},
+                     "objects": {"count": [1, 12]}})
+    params = params_of(entries, {"scene.camera_distance": [0.5, 0.7], "lighting.world": ["uniform"],
+                                 "objects.count": [2, 4]})
+    others = other_choices(SimpleNamespace(rendered=entries), params)
+    assert [origin for origin, _ in others] == ["lighting.world=[sky]", "lighting.world=[hdri]"]
+    for (_, other), world in zip(others, (["sky"], ["hdri"])):
+        assert values_of(entries, other) == {**values_of(entries, params), "lighting.world": world}
+    assert other_choices(SimpleNamespace(rendered=entries[:1]), params) == []  # no choice entry: none
+
+
 # ------------------------------------------------------------------ a fit end to end
 
 
@@ -1289,6 +1308,39 @@ def test_optunas_experimental_warnings_stay_off_the_terminal(tmp_path):
         study.tell(trial, 0.5)
         study.ask().suggest_float("x", 0.0, 1.0)
     assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
+
+
+def test_with_labels_a_plan_weighs_them_as_the_image_and_projects_their_scenes(tmp_path):
+    """With target_coco the 6 label statistics weigh 11/6 each against the 11 image statistics' 1 unless
+    fit.weights says; each part of the fit measures them on fit.label_scenes projected scenes of its own
+    (0: none projected, the rendered frames' labels)."""
+    from simgen.cli.study import check_dataset
+    from simgen.fit.config import load_fit
+    from simgen.fit.plan import LABEL_WEIGHT, plan_fit
+    from simgen.fit.stats import IMAGE_STATS, LABEL_STATS
+
+    assert LABEL_WEIGHT == len(IMAGE_STATS) / len(LABEL_STATS)
+    for k in range(3):
+        save(tmp_path / "target" / f"{k}.png", rgb(48, 64, k))
+    coco = {"images": [{"id": k, "file_name": f"{k}.png", "width": 64, "height": 48} for k in range(3)],
+            "annotations": [{"id": k, "image_id": k, "category_id": 1, "bbox": [10, 10, 20, 15], "area": 300,
+                             "iscrowd": 0} for k in range(3)],
+            "categories": [{"id": 1, "name": "box"}]}
+    (tmp_path / "coco.json").write_text(json.dumps(coco))
+
+    def plan(*more: str):
+        return plan_fit(load_fit([f"target={tmp_path / 'target'}", f"target_coco={tmp_path / 'coco.json'}",
+                                  "name=labels", f"out={tmp_path / 'fit'}", *more]), [], validate=check_dataset)
+
+    p = plan("label_scenes=12", "weights={size: 3}")
+    assert {n: p.weights[n] for n in LABEL_STATS} == {**dict.fromkeys(LABEL_STATS, LABEL_WEIGHT), "size": 3.0}
+    assert all(p.weights[n] == 1.0 for n in IMAGE_STATS)
+    values = {"scene.camera_distance": [0.6, 0.8], "objects.count": [2, 2]}
+    trial, final = p.labels(values, "trial"), p.labels(values, "final")
+    assert len(trial["objects"]) == len(final["objects"]) == 12 and set(trial) == set(LABEL_STATS)
+    assert not np.array_equal(trial["x"], final["x"])  # other scenes
+    assert np.array_equal(p.labels(values, "trial")["x"], trial["x"])  # the same ones again
+    assert plan("label_scenes=0").labels(values, "trial") is None
 
 
 def test_a_plan_renders_cheaply_unless_told_and_says_what_it_holds(tmp_path):

@@ -146,7 +146,9 @@ class FitConfig:
     """Entries merged over fit.space_file's, e.g. fit.space.scene.camera_distance=[0.3,5]; null removes one
     (fit.space.lighting.world=null)."""
     weights: dict[str, float] = setting({}, ge=0.0, le=1e6, example="{noise: 2, vignetting: 0}")
-    """Weight of a statistic in the distance (default 1 each; 0 leaves it out)."""
+    """Weight of a statistic in the distance (0 leaves it out). Default: 1 for each image statistic and,
+    with target_coco, 11/6 for each of the 6 label statistics, so what is where weighs as much as
+    how it looks (simgen.fit.plan.LABEL_WEIGHT)."""
     max_images: int = setting(500, ge=1, le=1_000_000)
     """Most target images the statistics are computed from (evenly spaced in name order)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -72,18 +72,19 @@ def rendered(plan: Plan, folder: Path, values: dict[str, Any], part: str = "tria
     frames, start = frame_span(plan, part)
     projected = plan.labels(values, part)
     with OwnerLock(folder.with_name(folder.name + ".lock"), wait=True):  # workers sharing fits/NAME render it once
-        if labels.is_file():
-            done = load_rendered(folder)
-            if sorted(done.frames.index) == list(range(start, start + frames)):
-                return done if projected is None else Rendered(done.frames, projected)
+        done = load_rendered(folder) if labels.is_file() else None
+        if done is not None and sorted(done.frames.index) != list(range(start, start + frames)):
             shutil.rmtree(folder)  # rendered for other frames (fit.polish_frames or fit.final_frames changed since)
-        with plan.timed(f"render: {part}"):
-            render_candidate(folder, [*plan.base, *to_overrides(values)], frames, plan.fit.seed, start, plan.neutral)
-        for p in folder.iterdir():
-            if p.name not in KEEP:
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        write_npz(labels, label_stats(read_json(folder / COCO_JSON)) if plan.target.labelled else {})
-    done = load_rendered(folder)
+            done = None
+        if done is None:
+            with plan.timed(f"render: {part}"):
+                render_candidate(folder, [*plan.base, *to_overrides(values)], frames, plan.fit.seed, start,
+                                 plan.neutral)
+            for p in folder.iterdir():
+                if p.name not in KEEP:
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            write_npz(labels, label_stats(read_json(folder / COCO_JSON)) if plan.target.labelled else {})
+            done = load_rendered(folder)
     return done if projected is None else Rendered(done.frames, projected)
 
 

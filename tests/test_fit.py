@@ -695,7 +695,8 @@ def test_the_prefit_finds_label_statistics_as_close_as_the_targets_own_settings(
     target = Projector(with_values(settings, {"seed": 1000}), range(32)).samples(truth)
     entries = space({"scene": {"camera_distance": {"low": 0.3, "high": 4.0, "log": True}, "camera_elevation": [5, 85],
                                "area_radius": {"low": 0.15, "high": 1.5, "log": True}}, "objects": {"count": [1, 12]}})
-    plan = SimpleNamespace(fit=SimpleNamespace(seed=0, frames=8), settings=settings, catalog=None, rendered=entries,
+    plan = SimpleNamespace(fit=SimpleNamespace(seed=0, frames=8, label_scenes=0), settings=settings, catalog=None,
+                           rendered=entries,
                            defaults=defaults_of(entries, settings), target=SimpleNamespace(samples=target),
                            weights={n: 1.0 for n in target}, scale=scales(target))
     found = prefit(plan, 80, 0)
@@ -1427,7 +1428,8 @@ def test_a_fit_searches_an_environment_scene_its_default_space_and_its_prefit():
     target = Projector(with_values(settings, {"seed": 1000}), range(24)).samples(truth)
     entries = parse_space({"scene": {"camera_distance": {"low": 0.5, "high": 3.0, "log": True}},
                            "objects": {"count": [1, 8]}}, Environment)
-    plan = SimpleNamespace(fit=SimpleNamespace(seed=0, frames=8), settings=settings, catalog=None, rendered=entries,
+    plan = SimpleNamespace(fit=SimpleNamespace(seed=0, frames=8, label_scenes=0), settings=settings, catalog=None,
+                           rendered=entries,
                            defaults=defaults_of(entries, settings), target=SimpleNamespace(samples=target),
                            weights={n: 1.0 for n in target}, scale=scales(target))
     found = prefit(plan, 16, 0)

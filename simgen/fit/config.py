@@ -111,14 +111,12 @@ class FitConfig:
     false: search every entry of the space."""
     startup_trials: int = setting(10, ge=0, le=100_000)
     """Trials drawn at random before TPE models the results."""
-    prefit_trials: int = setting(600, ge=0, le=100_000)
+    prefit_trials: int = setting(200, ge=0, le=100_000)
     """With target_coco: candidate values of the geometric settings in the space (camera distance,
     elevation, focal length, object count and scale), spread over it, tried on the label statistics
     of their scenes projected without rendering (simgen.fit.geometry.prefit, a fraction of a second
     each) before the first trial; a local search from the closest few then uses a fifth as many
-    evaluations each, and the first trial starts from its best (about two minutes on 2 cores). On
-    fit_gap's target 200 found geometry 0.16-0.19 from it over three seeds, 600 0.10-0.15 (its own
-    settings: 0.105). 0: none."""
+    evaluations each, and the first trial starts from its best. 0: none."""
     label_scenes: int = setting(128, ge=0, le=100_000)
     """With target_coco: the label statistics (box counts, sizes, shapes, places) of the default config,
     each trial and each finalist are those of this many of its scenes projected without rendering

@@ -141,17 +141,14 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     (no target_coco, another objective) or without such an entry.
 
     ``trials`` candidates spread over the space (the defaults and a Latin hypercube,
-    :func:`simgen.fit.post_render.latin_hypercube`) are measured on a quarter of fit.label_scenes
-    scenes (at least fit.frames); the :data:`PREFIT_TOP` closest again on twice fit.label_scenes
-    (twice fit.frames where it is 0); from the :data:`PREFIT_STARTS` closest there, a pattern search
-    each (:func:`simgen.fit.post_render.refine`) on those scenes. Their best is the result. A global
-    phase first, since the label statistics have broad wrong valleys (many objects far apart seen
-    from low and near shows as many boxes as few seen from above) that a search from one start stays
-    in; many scenes for the local search, since on few it finds settings that fit those scenes' luck:
-    started from fit_gap's target's own settings on 64 scenes it went from 0.136 to 0.100 on them
-    and to 0.162 on 256 others, on 256 scenes it stayed at 0.102 there. Measured on 256 other
-    scenes, where the target's own settings measure 0.105: 200 candidates on 16 and 32 scenes
-    found 0.16-0.19 over three seeds; 600 on 32 and 256, 0.10-0.15, in about two minutes.
+    :func:`simgen.fit.post_render.latin_hypercube`) are measured on fit.frames scenes; the
+    :data:`PREFIT_TOP` closest again on twice as many; from the :data:`PREFIT_STARTS` closest there,
+    a pattern search each (:func:`simgen.fit.post_render.refine`) on those scenes. Their best is the
+    result. A global phase first, since the label statistics have broad wrong valleys (many objects
+    far apart seen from low and near shows as many boxes as few seen from above) that a search from
+    one start stays in: on fit_gap's target, TPE then a pattern search found label distance
+    0.21-0.31 where the target's own settings measure 0.14; this, 0.14-0.18 over four seeds, in 30-39 s (the
+    former search: 32-54 s).
     A candidate whose scenes cannot be drawn, or most of them not place their objects, counts as
     EMPTY_PENALTY."""
     from simgen.fit.post_render import Search, latin_hypercube, refine
@@ -162,9 +159,8 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     if not entries or not names:
         return None
     settings = with_values(plan.settings, {"seed": plan.fit.seed})
-    scenes = plan.fit.label_scenes or plan.fit.frames
-    coarse = Projector(settings, range(max(plan.fit.frames, scenes // 4)), plan.catalog)
-    fine = Projector(settings, range(2 * scenes), plan.catalog)
+    coarse = Projector(settings, range(plan.fit.frames), plan.catalog)
+    fine = Projector(settings, range(2 * plan.fit.frames), plan.catalog)
     target = {n: plan.target.samples[n] for n in names}
     weights = {n: plan.weights[n] for n in names}
     history: list[dict] = []

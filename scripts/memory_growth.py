@@ -45,19 +45,18 @@ EVERY = 20
 at most once every 20 rendered frames (simgen.pipeline.memory.RELEASE_EVERY), at a sequence's start."""
 
 
-def live(rows: list[dict], n: int) -> None:
-    """Print the growth per frame, fitted from frame 20, of what the run holds in use: the C allocator's
-    bytes (``malloc_mib``: arrays, Blender's data) and Python's small objects (``py_blocks``); the RSS
-    adds what malloc keeps freed, which a leak does not explain (run logs before these fields: nothing)."""
-    frames = [r for r in rows if "frame" in r and r.get("rss_mib") is not None]
-    used = np.array([r.get("malloc_mib") if r.get("malloc_mib") is not None else np.nan for r in frames], float)
-    blocks = np.array([r.get("py_blocks", np.nan) for r in frames], float)
-    after = np.arange(19, n)
+def live(frames: list[dict]) -> None:
+    """Print the growth per frame, fitted from frame 20, of what the run holds in use (``frames``: the
+    run log's frame lines): the C allocator's bytes (``malloc_mib``: arrays, Blender's data) and
+    Python's small objects (``py_blocks``); the RSS adds what malloc keeps freed, which a leak does not
+    explain (run logs before these fields, or without glibc's mallinfo2: nothing)."""
+    used, blocks = (np.array([r.get(k) for r in frames], float) for k in ("malloc_mib", "py_blocks"))  # None: nan
+    after = np.arange(19, len(frames))
     if np.isnan(used[after]).any():
         return
     slope = np.polyfit(after, used[after], 1)[0]
-    print(f"  in use (malloc): {used[19]:.1f} MiB after frame 20, {used[-1]:.1f} after the last "
-          f"(range {used[after].min():.1f} to {used[after].max():.1f}); {1024 * slope:+.2f} KiB/frame fitted from frame 20")
+    print(f"  in use (malloc): {used[19]:.1f} MiB after frame 20, {used[-1]:.1f} after the last (range "
+          f"{used[after].min():.1f} to {used[after].max():.1f}); {1024 * slope:+.2f} KiB/frame fitted from frame 20")
     if not np.isnan(blocks[after]).any():
         print(f"  Python's small objects: {blocks[19]:.0f} blocks after frame 20, {blocks[-1]:.0f} after the last; "
               f"{np.polyfit(after, blocks[after], 1)[0]:+.1f} blocks/frame fitted from frame 20")
@@ -69,7 +68,8 @@ def main(root: str, every: int = 20) -> int:
         sys.exit(f"no run log in {root}/logs")
     rows = sorted((json.loads(line) for log in logs for line in log.read_text().splitlines()),
                   key=lambda r: r.get("time", float("inf")))  # the processes of a run, in time order
-    rss = np.array([r["rss_mib"] for r in rows if "frame" in r and r.get("rss_mib") is not None], float)
+    frames = [r for r in rows if "frame" in r and r.get("rss_mib") is not None]
+    rss = np.array([r["rss_mib"] for r in frames], float)
     n = len(rss)
     if n < 40:
         sys.exit(f"{root}/logs has {n} frames with RSS; run more frames")
@@ -89,7 +89,7 @@ def main(root: str, every: int = 20) -> int:
         at, low = np.array(lows).T
         print(f"  lowest of each {every} frames after the first {every}: " + " ".join(f"{x:.0f}" for x in low)
               + f" MiB; fitted {1024 * np.polyfit(at, low, 1)[0]:+.2f} KiB/frame")
-    live(rows, n)
+    live(frames)
     steps = np.diff(rss)
     big = [k for k in np.argsort(steps)[::-1][:STEPS] if steps[k] >= STEP_MIB]
     print("  largest steps up: " + (", ".join(f"frame {k + 1} {steps[k]:+.1f} MiB" for k in sorted(big))

@@ -66,8 +66,9 @@ class RunLog:
     so a killed run keeps the lines of its finished frames.
 
     Frame lines: ``{"frame": i, "time": unix seconds, "seconds": wall time since the previous
-    frame (or the loop's start), "stages": {stage: seconds}, "rss_mib": resident memory, "malloc_mib": the C allocator's
-    bytes in use (:func:`malloc_mib`), "py_blocks": Python's small objects}``. The last line:
+    frame (or the loop's start), "stages": {stage: seconds}, "rss_mib": resident memory,
+    "malloc_mib": the C allocator's bytes in use (:func:`malloc_mib`), "py_blocks": Python's small
+    objects}``. The last line:
     ``{"summary": {"frames", "seconds", "seconds_per_frame", "stages": {stage: mean seconds}}}``.
     """
 

@@ -10,7 +10,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from simgen import SimgenError
-from simgen.experiment.evaluate import match_categories, score
+from simgen.experiment.evaluate import collapsed, match_categories, score
 
 CATS = [{"id": 3, "name": "mug"}, {"id": 7, "name": "bottle"}]
 BOXES = {  # image id -> [(category id, [x, y, w, h])]
@@ -105,3 +105,13 @@ def test_unmatched_categories_are_a_clear_error(kwargs, words):
 def test_no_detections_score_zero():
     r = score(ground_truth(), [], match_categories(CATS, ["mug", "bottle"]))
     assert r["AP"] == 0.0 and r["per_category"] == {"mug": 0.0, "bottle": 0.0}
+
+
+def test_a_run_whose_boxes_all_have_no_area_is_named_collapsed():
+    """A detector whose box regression died (seen in a study: every box [x, y, 0, 0], AP 0) is told
+    apart from one that merely detects badly, so the study can say so."""
+    points = [{**d, "bbox": [d["bbox"][0], d["bbox"][1], 0.0, 0.0]} for d in dets()]
+    assert collapsed(points)
+    assert not collapsed(dets()) and not collapsed(dets(shift=40.0)) and not collapsed([])
+    assert not collapsed([*points, dets()[0]])  # one box with an area: a detector, however weak
+    assert score(ground_truth(), points, match_categories(CATS, ["mug", "bottle"]))["AP"] == 0.0

@@ -36,7 +36,7 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.experiment.config import StudyConfig
-from simgen.experiment.evaluate import match_categories, score
+from simgen.experiment.evaluate import collapsed, match_categories, score
 from simgen.experiment.from_fit import best_overrides
 from simgen.experiment.trainers import TRAINERS, TrainingRun, write_predict_list
 from simgen.io.files import atomic_write_bytes, read_json, write_json
@@ -273,6 +273,9 @@ def _run_study(study: StudyConfig, cli_overrides: list[str], name: str,
                      "render_seconds": render_seconds(arm_data[arm].frame_seconds, n),
                      "device": result.get("device", "?")})
         say(f"{what}: AP {sc['AP']:.3f}, AP50 {sc['AP50']:.3f} ({result['train_seconds']:.0f} s training)")
+        if collapsed(result["detections"]):
+            say(f"warning: {what}: every detection is a box of no area: the detector's box regression died in "
+                f"training ({run}), so its AP says nothing of the arm's data; another seed trains it")
     results = summarize(study, name, rows, rendered, target_coco, time.perf_counter() - t_start)
     write_outputs(out, results)
     say(f"results in {out}: results.csv, results.json, summary.md and plots")

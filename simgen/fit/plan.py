@@ -14,7 +14,7 @@ from simgen.config.schema import override_text
 from simgen.fit.config import FitConfig, space_tree
 from simgen.fit.post_render import DEVELOPED, LIGHT_KEYS, Developer, neutral
 from simgen.fit.distance import scales
-from simgen.fit.space import TIES, Entry, Held, defaults_of, parse_space, to_overrides, untangle
+from simgen.fit.space import RANGES, TIES, Entry, Held, defaults_of, parse_space, to_overrides, untangle
 from simgen.fit.target import Target, load_target
 
 
@@ -181,7 +181,7 @@ def plan_fit(fit: FitConfig, cli: list[str], validate: Callable[[list[str]], Any
     samples = {n: target.samples[n] for n in names if n in target.samples}
     plan = Plan(fit, folder, base, entries, defaults, target, scales(samples), weights, settings, features, held,
                 catalog)
-    plan.fingerprint = {"space": [e.describe() for e in entries], "base": base, "frames": fit.frames,
+    plan.fingerprint = {"space": [e.describe() for e in entries], "ranges": RANGES, "base": base, "frames": fit.frames,
                         "seed": fit.seed, "objective": fit.objective, "weights": weights,
                         "develop_trials": fit.develop_trials, "prefit_trials": fit.prefit_trials,
                         "label_scenes": fit.label_scenes,

@@ -149,8 +149,8 @@ def prefit(plan: Any, trials: int, seed: int) -> Any:
     one start stays in: on fit_gap's target, TPE then a pattern search found label distance
     0.21-0.31 where the target's own settings measure 0.14; this, 0.14-0.18 over four seeds, in 30-39 s (the
     former search: 32-54 s). Measured on 256 other scenes, where the target's own settings are 0.105
-    away, its results over three seeds are 0.105, 0.149 and 0.209 (0.158-0.195 while a range's width
-    was clipped at the bounds, :data:`simgen.fit.space.RANGES`).
+    away, the prefits of fit_gap's three fits (fit.seed 0, 1, 2) are 0.149, 0.187 and 0.182 (0.202,
+    0.223 and 0.227 while a range's width was clipped at the bounds, :data:`simgen.fit.space.RANGES`).
     A candidate whose scenes cannot be drawn, or most of them not place their objects, counts as
     EMPTY_PENALTY."""
     from simgen.fit.post_render import Search, latin_hypercube, refine

@@ -692,8 +692,8 @@ def test_the_prefit_finds_label_statistics_as_close_as_the_targets_own_settings(
     """A target whose labels are the projected boxes of known settings (a near camera, 2 to 4
     objects; as fit_gap's target) and a space where many objects far apart, seen from low and near,
     make a wrong valley: the prefit comes as close to the target as its own settings do (with the
-    shipped 200 candidates it did on each of six seeds; with 80, on four of them, under either
-    encoding of a range)."""
+    shipped 200 candidates it did on each of six seeds; with 80, on four of them, or five while a
+    range's width was clipped at the bounds)."""
     from types import SimpleNamespace
 
     from simgen.cli.study import check_dataset

@@ -710,7 +710,7 @@ def test_the_prefit_finds_label_statistics_as_close_as_the_targets_own_settings(
                            rendered=entries,
                            defaults=defaults_of(entries, settings), target=SimpleNamespace(samples=target),
                            weights={n: 1.0 for n in target}, scale=scales(target))
-    found = prefit(plan, FitConfig(target='/tmp').prefit_trials, 0)  # the shipped number of candidates
+    found = prefit(plan, FitConfig(target="/tmp").prefit_trials, 0)  # the shipped number of candidates
     own = distance(target, Projector(with_values(settings, {"seed": 0}), range(16)).samples(truth), plan.scale,
                    plan.weights)
     assert set(found.values) == {e.key for e in entries}

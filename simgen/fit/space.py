@@ -105,12 +105,17 @@ class Entry:
     def _u(self, x: float) -> float:
         return math.log(x) if self.log else float(x)
 
+    def _room(self, centre: float) -> float:
+        """Half the widest range about ``centre`` (in the searched units) within the bounds: what a
+        range entry's width of 1 spans on each side (:data:`RANGES`)."""
+        return min(centre - self._u(self.low), self._u(self.high) - centre)
+
     def range_of(self, centre: float, width: float) -> list:
         """The range ``[lo, hi]`` of a range entry's parameters (:data:`RANGES`): ``centre ± width
         * min(centre - low, high - centre)`` (in log space with ``log``)."""
         lo, hi = self._u(self.low), self._u(self.high)
         centre = min(max(centre, lo), hi)
-        half = min(max(width, 0.0), 1.0) * min(centre - lo, hi - centre)
+        half = min(max(width, 0.0), 1.0) * self._room(centre)
         ends = [max(centre - half, lo), min(centre + half, hi)]  # within them but for rounding
         values = [math.exp(e) for e in ends] if self.log else ends
         if self.integer:
@@ -135,9 +140,9 @@ class Entry:
             return None
         if self.log and value[0] <= 0:
             return None
-        lo, hi = self._u(self.low), self._u(self.high)
         a, b = self._u(value[0]), self._u(value[1])
-        centre, room = (a + b) / 2, min((a + b) / 2 - lo, hi - (a + b) / 2)
+        centre = (a + b) / 2
+        room = self._room(centre)
         return {f"{self.key}.centre": centre, f"{self.key}.width": min((b - a) / 2 / room, 1.0) if room > 0 else 0.0}
 
     def describe(self) -> str:
